@@ -1,0 +1,121 @@
+/* Configuration: libconfig file → immutable, refcounted struct sb_config, driven by one
+ * schema table (config_schema.c). Every key has a default; a bad file is reported as
+ * "FILE:LINE: KEY: reason". Thread: control (load), any (read a snapshot it holds). */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sb/acl.h>
+#include <sb/url.h>
+
+#define SB_NAME_MAX 16 /* trunk and bot names: [A-Za-z0-9_]{1,16} */
+#define SB_CONFIG_ERR_MAX 512
+
+enum sb_transport { SB_TP_UDP, SB_TP_TCP };
+enum sb_bot_protocol { SB_PROTO_EXOTEL };
+enum sb_bot_mode { SB_MODE_VOICEBOT };
+enum sb_on_close { SB_ON_CLOSE_HANGUP };
+enum sb_on_fail { SB_ON_FAIL_REJECT };
+
+struct sb_listen {
+	enum sb_transport transport;
+	char *address; /* numeric IPv4/IPv6 address */
+	uint16_t port;
+};
+
+struct sb_bot_cfg {
+	char name[SB_NAME_MAX + 1];
+	char *url_text;
+	struct sb_url url;
+	enum sb_bot_protocol protocol;
+	enum sb_bot_mode mode;
+	char **headers; /* "Name: value" lines sent in the WebSocket handshake */
+	size_t n_headers;
+	int connect_timeout_ms; /* default 10000 */
+	int retries; /* default 1: one more attempt after a failed handshake */
+	enum sb_on_close on_close;
+	enum sb_on_fail on_fail;
+	int frame_ms; /* caller audio per media message, 20..1000, multiple of 20; default 100 */
+	int max_queue_ms; /* bot audio queued for playout before dropping; default 60000 */
+	int max_marks; /* marks waiting to be played before new ones are dropped; default 1000 */
+};
+
+struct sb_bot_route {
+	char *match; /* X-Customer-Header value, or "*" for the default */
+	const struct sb_bot_cfg *bot; /* points into sb_config.bots */
+};
+
+struct sb_trunk {
+	char name[SB_NAME_MAX + 1];
+	struct sb_cidr *acl;
+	size_t n_acl;
+	char **numbers; /* E.164 DIDs; empty = any */
+	size_t n_numbers;
+	char *destination; /* transfer target ("" when unset) */
+	struct sb_bot_route *routes;
+	size_t n_routes;
+};
+
+struct sb_config {
+	atomic_int refs;
+	char *source; /* file path, or "(embedded default)" */
+
+	/* sip */
+	struct sb_listen *listen;
+	size_t n_listen;
+	char *sip_public_address; /* "" when unset */
+	char *user_agent;
+
+	/* rtp */
+	char *rtp_address;
+	char *rtp_public_address; /* "" when unset */
+	uint16_t rtp_port_min, rtp_port_max; /* even, min < max */
+	int rtp_timeout_s; /* 0 disables */
+
+	/* limits */
+	int max_calls;
+	int max_cps;
+
+	/* threads */
+	int media_threads; /* 0 = number of cores - 1, at least 1 */
+	int ws_threads;
+
+	/* log */
+	int log_level; /* enum sb_log_level */
+
+	struct sb_trunk *trunks;
+	size_t n_trunks;
+	struct sb_bot_cfg *bots;
+	size_t n_bots;
+};
+
+/* Command-line settings applied on top of the file or the embedded default. */
+struct sb_config_overrides {
+	const char *bot_url; /* --bot: replaces the URL of every bot; NULL keeps them */
+	int sip_port; /* --sip-port: replaces every listen port; 0 keeps them */
+};
+
+/* Thread: control. Loads and validates a file. On success *ret holds one reference. On
+ * failure *ret is untouched, err holds "FILE:LINE: KEY: reason" and the return is -EINVAL
+ * (bad content) or -ENOENT/-EACCES (cannot read). */
+int sb_config_load_file(struct sb_config **ret, const char *path,
+			const struct sb_config_overrides *ov, char *err, size_t errlen);
+/* Thread: control. Same for text held in memory; name is used in messages. */
+int sb_config_load_string(struct sb_config **ret, const char *text, const char *name,
+			  const struct sb_config_overrides *ov, char *err, size_t errlen);
+/* Thread: control. The embedded default: SIP UDP+TCP on 127.0.0.1:5060, RTP 10000-20000,
+ * ACL 127.0.0.0/8 and ::1, one trunk routing "*" to one bot at ov->bot_url (or
+ * ws://127.0.0.1:5001/media). */
+int sb_config_load_default(struct sb_config **ret, const struct sb_config_overrides *ov,
+			   char *err, size_t errlen);
+/* Thread: any. The libconfig text of the embedded default (for --help and docs). */
+const char *sb_config_default_text(void);
+/* Thread: any. Takes a reference; returns c. */
+struct sb_config *sb_config_ref(struct sb_config *c);
+/* Thread: any. Drops a reference, frees on the last; accepts NULL; returns NULL. */
+struct sb_config *sb_config_unref(struct sb_config *c);
+/* Thread: any. Bot by name or NULL. */
+const struct sb_bot_cfg *sb_config_find_bot(const struct sb_config *c, const char *name);

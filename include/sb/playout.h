@@ -1,0 +1,34 @@
+/* Bot → caller playout queue: takes bot PCM of any even length and marks in arrival order,
+ * hands out 20 ms frames (8 kHz) and marks in the same order, drops everything on clear,
+ * and bounds the queued audio. Pure. Thread: the ws thread that owns the bot connection. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sb/ring.h>
+
+struct sb_playout;
+
+typedef void sb_playout_mark_fn(void *arg, uint32_t mark_id);
+
+/* Creates a queue holding at most max_samples of audio. Returns 0 or -ENOMEM. */
+int sb_playout_new(struct sb_playout **ret, size_t max_samples);
+/* Frees; accepts NULL; returns NULL. */
+struct sb_playout *sb_playout_free(struct sb_playout *p);
+/* Appends little-endian PCM16 bytes. Odd len: -EINVAL, nothing queued. Samples that do not
+ * fit under the bound are dropped; returns how many samples were dropped (≥ 0) or -ENOMEM. */
+long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t len);
+/* Appends a mark. A partial frame queued before it is padded with silence to 20 ms first, so
+ * the mark comes out after all the audio sent before it. Returns 0 or -ENOMEM. */
+int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id);
+/* Takes the next item into f: a full AUDIO frame of SB_FRAME_SAMPLES, or a MARK. Returns 1,
+ * or 0 when no complete item is queued (a partial frame waits for more audio or a mark). */
+int sb_playout_pop(struct sb_playout *p, struct sb_frame *f);
+/* Drops all queued audio and marks; calls fn(arg, id) for each dropped mark in order (fn may
+ * be NULL). Returns the number of samples dropped. */
+size_t sb_playout_clear(struct sb_playout *p, sb_playout_mark_fn *fn, void *arg);
+/* Samples queued (including a partial frame). */
+size_t sb_playout_queued_samples(const struct sb_playout *p);
+/* Marks queued. */
+size_t sb_playout_queued_marks(const struct sb_playout *p);

@@ -1,0 +1,33 @@
+/* SDP offer → answer for one audio stream: PCMU/PCMA in the caller's order, ptime 10-60,
+ * direction. Pure (sofia's sdp_parse with a local home). Thread: any. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <sb/codec.h>
+
+enum sb_dir { SB_DIR_SENDRECV, SB_DIR_SENDONLY, SB_DIR_RECVONLY, SB_DIR_INACTIVE };
+
+struct sb_sdp_offer {
+	int family; /* AF_INET or AF_INET6 */
+	char addr[64]; /* connection address (media-level c= over session-level) */
+	uint16_t port; /* 0 = stream rejected/held by the caller */
+	enum sb_codec codec; /* first of PCMU/PCMA in the caller's m= order */
+	uint8_t pt; /* payload type the caller used for it (static 0 or 8, or dynamic) */
+	int ptime_ms; /* a=ptime if present (10..60), else 20 */
+	enum sb_dir dir; /* the caller's direction */
+};
+
+/* Parses an offer. Returns 0; -EBADMSG when the SDP cannot be parsed or has no usable audio
+ * m= line / connection address; -ENOTSUP when no PCMU/PCMA is offered (no common codec: 488);
+ * -ERANGE when the offer's ptime is outside 10-60. */
+int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out);
+
+/* Writes the answer for offer into buf (NUL-terminated): v/o/s/c/t, one m=audio line at
+ * local_port with the chosen codec only, a=rtpmap, a=ptime:20 and the reflected direction
+ * (sendonly ↔ recvonly). local_addr is numeric IPv4 or IPv6. Returns the length or -ENOSPC. */
+int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,
+			const char *local_addr, uint16_t local_port, uint64_t session_id,
+			uint64_t session_version);

@@ -52,18 +52,14 @@ bool sb_log_ratelimit_ok(struct sb_ratelimit *rl, unsigned burst);
 #define log_info(...) sb_log_(SB_LOG_INFO, __VA_ARGS__)
 #define log_debug(...) sb_log_(SB_LOG_DEBUG, __VA_ARGS__)
 
-/* Logs with errno set to err (so %m prints it) and evaluates to -abs(err). */
-#define sb_log_errno_(lvl, err, ...)                                                               \
-	({                                                                                         \
-		int _e = abs(err);                                                                 \
-		if (sb_log_enabled(lvl)) {                                                         \
-			errno = _e;                                                                \
-			sb_log_write(lvl, LOG_SUBSYS, __VA_ARGS__);                                \
-		}                                                                                  \
-		-_e;                                                                               \
-	})
-#define log_error_errno(err, ...) sb_log_errno_(SB_LOG_ERROR, err, __VA_ARGS__)
-#define log_warn_errno(err, ...) sb_log_errno_(SB_LOG_WARN, err, __VA_ARGS__)
+/* Thread: any. Writes the message followed by ": strerror(err)" and returns -abs(err). */
+int sb_log_write_errno(int level, const char *subsys, int err, const char *fmt, ...)
+	SB_PRINTF(4, 5);
+
+/* Log and evaluate to -abs(err), so a failure is logged once and returned:
+ * return log_error_errno(r, "Cannot bind RTP port %u", port); */
+#define log_error_errno(err, ...) sb_log_write_errno(SB_LOG_ERROR, LOG_SUBSYS, (err), __VA_ARGS__)
+#define log_warn_errno(err, ...) sb_log_write_errno(SB_LOG_WARN, LOG_SUBSYS, (err), __VA_ARGS__)
 
 /* At most 5 warnings a second from one call site; the rest are counted and reported. */
 #define log_warn_ratelimited(...)                                                                  \

@@ -1,0 +1,80 @@
+/* struct sb_call: one bridged call, shared by the control thread, one media worker and one
+ * ws worker. Fields are grouped by owner; only the atomics and the rings cross threads.
+ * Thread: any (ref/unref); fields as annotated. */
+#pragma once
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <sb/bot_proto.h>
+#include <sb/call_fsm.h>
+#include <sb/config.h>
+#include <sb/ring.h>
+#include <sb/route.h>
+#include <sb/sdp_neg.h>
+
+#define SB_CALL_ID_LEN SB_BOT_SID_LEN
+#define SB_UP_RING_FRAMES 32 /* 640 ms of caller audio between media and ws */
+#define SB_DOWN_RING_FRAMES 32 /* 640 ms of bot audio between ws and media */
+
+struct sb_media_leg;
+struct sb_bot_conn;
+
+struct sb_call {
+	atomic_int refs;
+
+	/* const after setup (written by control before the call is handed to any worker) */
+	char id[SB_CALL_ID_LEN + 1]; /* call_sid for the bot and the log context */
+	char stream_sid[SB_CALL_ID_LEN + 1];
+	char *sip_call_id;
+	char *from_user;
+	char *to_user;
+	char *account_sid;
+	struct sb_kv *params; /* custom parameters, names and values owned */
+	size_t n_params;
+	struct sb_config *cfg; /* the snapshot the call started with (a reference) */
+	const struct sb_trunk *trunk; /* inside cfg */
+	const struct sb_bot_cfg *bot; /* inside cfg */
+	struct sb_sdp_offer offer;
+	struct sockaddr_storage remote_rtp; /* from the offer */
+	socklen_t remote_rtp_len;
+	char local_addr[64]; /* advertised in the answer */
+	uint16_t local_port;
+	int rtp_fd; /* bound by control, owned by the media leg once attached */
+	unsigned media_idx, ws_idx; /* the workers this call is sharded to */
+
+	/* crossing threads */
+	struct sb_ring up; /* media → ws: caller PCM, marks played */
+	struct sb_ring down; /* ws → media: bot PCM, marks */
+	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
+
+	/* control */
+	void *nh; /* nua_handle_t */
+	struct sb_call_fsm fsm;
+	bool media_attached, ws_attached;
+	const char *stop_reason;
+	int64_t t_invite_ms, t_answer_ms;
+	struct sb_call *reg_prev, *reg_next;
+
+	/* media worker */
+	struct sb_media_leg *leg;
+
+	/* ws worker */
+	struct sb_bot_conn *conn;
+};
+
+/* Thread: control. Allocates a call with one reference, generated ids, rings and rtp_fd -1.
+ * Returns 0 or -ENOMEM. */
+int sb_call_new(struct sb_call **ret);
+/* Thread: any. Takes a reference; returns c. */
+struct sb_call *sb_call_ref(struct sb_call *c);
+/* Thread: any. Drops a reference; the last one frees everything the call owns (closing
+ * rtp_fd if still set). Accepts NULL; returns NULL. */
+struct sb_call *sb_call_unref(struct sb_call *c);
+/* Thread: control. Stores a copy of the custom parameters. Returns 0 or -ENOMEM. */
+int sb_call_set_params(struct sb_call *c, const struct sb_kv *params, size_t n);
+/* Thread: any. Fills buf with n random lowercase hex digits and a NUL (buf holds n + 1). */
+void sb_random_hex(char *buf, size_t n);

@@ -1,0 +1,24 @@
+/* The daemon: owns the configuration, the worker threads and the control queue, and runs
+ * the control thread (the SIP agent) until asked to stop. Thread: control. */
+#pragma once
+
+#include <sb/config.h>
+#include <sb/media_worker.h>
+#include <sb/mq.h>
+#include <sb/ws_worker.h>
+
+struct sb_daemon {
+	struct sb_config *cfg; /* current snapshot */
+	struct sb_mq *control; /* commands for the control thread */
+	struct sb_media_worker **media;
+	unsigned n_media;
+	struct sb_ws_worker **ws;
+	unsigned n_ws;
+};
+
+/* Thread: control (main). Runs the daemon with cfg (a reference is taken) until SIGTERM or
+ * SIGINT. Returns the process exit status: 0 after a clean stop, 1 when start-up fails. */
+int sb_daemon_run(struct sb_config *cfg);
+/* Thread: control. Tells systemd (when NOTIFY_SOCKET is set) the given state, e.g.
+ * "READY=1". */
+void sb_daemon_notify(const char *state);

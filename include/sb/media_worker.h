@@ -1,0 +1,33 @@
+/* Media worker: one thread with epoll and a 20 ms timerfd that owns the RTP legs of its
+ * calls: receive, decode, frame caller audio into the up ring; pace bot audio from the down
+ * ring out as RTP. Thread: the worker's own; post/wake from any. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <sb/mq.h>
+
+struct sb_media_worker;
+struct sb_ws_worker;
+
+/* Counters, written by the worker, read by anyone. */
+struct sb_media_stats {
+	atomic_uint_fast64_t rtp_rx_packets, rtp_rx_bad, rtp_rx_other_pt, rtp_tx_packets,
+		up_drops, late_ticks;
+};
+
+/* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every
+ * ws worker in ws[0..n_ws). Returns 0 or a negative errno. */
+int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
+			struct sb_ws_worker **ws, unsigned n_ws);
+/* Thread: control. Starts the thread. */
+int sb_media_worker_start(struct sb_media_worker *w);
+/* Thread: any. Hands m to the worker (ownership passes). */
+void sb_media_worker_post(struct sb_media_worker *w, struct sb_msg *m);
+/* Thread: control. Asks the thread to quit and joins it. */
+void sb_media_worker_stop(struct sb_media_worker *w);
+/* Thread: control, after stop. Frees; accepts NULL; returns NULL. */
+struct sb_media_worker *sb_media_worker_free(struct sb_media_worker *w);
+/* Thread: any. The worker's counters. */
+const struct sb_media_stats *sb_media_worker_stats(const struct sb_media_worker *w);

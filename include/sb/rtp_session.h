@@ -1,0 +1,38 @@
+/* RTP sockets and packets: port allocation in the configured range, header parsing and
+ * building. Thread: control (open), media (the rest). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <sb/config.h>
+
+#define SB_RTP_HEADER_BYTES 12
+#define SB_RTP_MAX_PACKET 1500
+
+struct sb_rtp_header {
+	uint8_t pt;
+	bool marker;
+	uint16_t seq;
+	uint32_t ts;
+	uint32_t ssrc;
+	const uint8_t *payload;
+	size_t payload_len;
+};
+
+/* Thread: control. Binds a non-blocking UDP socket of the given family on an even port of
+ * [rtp_port_min, rtp_port_max], starting the search after *cursor (updated). Returns the fd
+ * with *port set, -EADDRNOTAVAIL when every port is taken, -EAFNOSUPPORT when rtp.address is
+ * of the other family, or another negative errno. */
+int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor,
+		       uint16_t *port);
+/* Thread: any. Parses an RTP packet (version 2, CSRCs, extension and padding skipped).
+ * Returns 0 or -EBADMSG. Pure. */
+int sb_rtp_parse(const uint8_t *buf, size_t len, struct sb_rtp_header *h);
+/* Thread: any. Writes a 12-byte header into buf. Pure. */
+void sb_rtp_write_header(uint8_t *buf, const struct sb_rtp_header *h);
+/* Thread: control. The local address the kernel would use to reach the numeric address
+ * `remote` (a connected UDP socket; nothing is sent). Returns 0 or a negative errno. */
+int sb_local_addr_for(int family, const char *remote, char *buf, size_t size);

@@ -1,0 +1,31 @@
+/* WebSocket worker: one thread running lws_service() on its own lws_context, owning the bot
+ * connections of its calls. Other threads reach it only through its queue, woken by
+ * lws_cancel_service(). Thread: the worker's own; post/wake from any. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <sb/mq.h>
+
+struct sb_ws_worker;
+
+struct sb_ws_stats {
+	atomic_uint_fast64_t connects, connect_failures, frames_tx, frames_rx, bytes_tx, bytes_rx,
+		bad_messages, queue_drops, marks, clears, tx_queue_drops;
+};
+
+/* Thread: control. Creates worker idx, replying to control. Returns 0 or a negative errno. */
+int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control);
+/* Thread: control. Starts the thread. */
+int sb_ws_worker_start(struct sb_ws_worker *w);
+/* Thread: any. Hands m to the worker (ownership passes) and wakes it. */
+void sb_ws_worker_post(struct sb_ws_worker *w, struct sb_msg *m);
+/* Thread: any. Wakes the worker to move audio between its sockets and the rings. */
+void sb_ws_worker_wake(struct sb_ws_worker *w);
+/* Thread: control. Asks the thread to quit and joins it. */
+void sb_ws_worker_stop(struct sb_ws_worker *w);
+/* Thread: control, after stop. Frees; accepts NULL; returns NULL. */
+struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w);
+/* Thread: any. The worker's counters. */
+const struct sb_ws_stats *sb_ws_worker_stats(const struct sb_ws_worker *w);

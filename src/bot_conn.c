@@ -1,0 +1,400 @@
+/* Bot connection lifecycle on its ws worker: connect with a handshake timeout and retries,
+ * the connected/start greeting, the outgoing queue (one lws_write per WRITEABLE), stop and
+ * close on detach, and the single place where a connection is finished and freed.
+ * Thread: the owning ws worker. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_SUBSYS "bot"
+#include <sb/log.h>
+
+#include <sb/base64.h>
+#include <sb/bot_proto.h>
+#include <sb/msg.h>
+
+#include "bot_conn_priv.h"
+
+#define START_MAX 4096
+
+static void post(struct sb_bot_conn *conn, int type, const char *text)
+{
+	struct sb_msg *m;
+
+	if (conn->env->quitting)
+		return;
+	m = sb_msg_new(type, conn->call, 0);
+	if (!m)
+		return;
+	if (text)
+		m->text = strdup(text);
+	sb_mq_push(conn->env->control, m);
+}
+
+int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, bool control)
+{
+	struct sb_txmsg *t;
+
+	if (!control && conn->tx_count >= SB_BOT_MAX_TX_QUEUE) {
+		atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops, 1,
+					  memory_order_relaxed);
+		log_warn_ratelimited("Bot is not reading fast enough, dropping caller audio");
+		return -ENOBUFS;
+	}
+	t = malloc(sizeof(*t) + LWS_PRE + len);
+	if (!t)
+		return -ENOMEM;
+	t->next = NULL;
+	t->len = len;
+	memcpy(t->buf + LWS_PRE, text, len);
+	if (conn->tx_tail)
+		conn->tx_tail->next = t;
+	else
+		conn->tx_head = t;
+	conn->tx_tail = t;
+	conn->tx_count++;
+	if (conn->wsi)
+		lws_callback_on_writable(conn->wsi);
+	return 0;
+}
+
+static void free_tx(struct sb_bot_conn *conn)
+{
+	for (struct sb_txmsg *t = conn->tx_head, *next; t; t = next) {
+		next = t->next;
+		free(t);
+	}
+	conn->tx_head = conn->tx_tail = NULL;
+	conn->tx_count = 0;
+}
+
+/* Stops lws from calling back into conn for its current wsi. */
+static void drop_wsi(struct sb_bot_conn *conn, bool kill)
+{
+	if (!conn->wsi)
+		return;
+	lws_set_opaque_user_data(conn->wsi, NULL);
+	if (kill)
+		lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	conn->wsi = NULL;
+}
+
+void sb_bot_conn_free(struct sb_bot_conn *conn)
+{
+	struct sb_ws_env *env = conn->env;
+
+	lws_sul_cancel(&conn->sul);
+	drop_wsi(conn, true);
+	if (conn->prev)
+		conn->prev->next = conn->next;
+	else if (env->conns == conn)
+		env->conns = conn->next;
+	if (conn->next)
+		conn->next->prev = conn->prev;
+	free_tx(conn);
+	sb_bot_conn_free_marks(conn);
+	sb_playout_free(conn->playout);
+	free(conn->up_buf);
+	free(conn->rx);
+	conn->call->conn = NULL;
+	sb_call_unref(conn->call);
+	free(conn);
+}
+
+static void finish(struct sb_bot_conn *conn)
+{
+	post(conn, SB_MSG_BOT_DETACHED, NULL);
+	sb_bot_conn_free(conn);
+}
+
+static int connect_once(struct sb_bot_conn *conn);
+
+static void attempt_failed(struct sb_bot_conn *conn, const char *why)
+{
+	const struct sb_bot_cfg *bot = conn->call->bot;
+
+	if (conn->attempt_done)
+		return;
+	conn->attempt_done = true;
+	lws_sul_cancel(&conn->sul);
+	drop_wsi(conn, false);
+	conn->state = SB_CONN_CLOSED;
+	if (conn->detaching) {
+		finish(conn);
+		return;
+	}
+	if (conn->attempts <= bot->retries) {
+		log_notice("Connecting to bot %s failed (%s), retrying", bot->name, why);
+		connect_once(conn);
+		return;
+	}
+	atomic_fetch_add_explicit(&conn->env->stats->connect_failures, 1, memory_order_relaxed);
+	post(conn, SB_MSG_BOT_FAILED, why);
+}
+
+static void on_timeout(lws_sorted_usec_list_t *sul)
+{
+	struct sb_bot_conn *conn = container_of(sul, struct sb_bot_conn, sul);
+
+	if (conn->state != SB_CONN_CONNECTING)
+		return;
+	sb_log_ctx_set(conn->call->id);
+	drop_wsi(conn, true);
+	attempt_failed(conn, "handshake timed out");
+	sb_log_ctx_set(NULL);
+}
+
+static int connect_once(struct sb_bot_conn *conn)
+{
+	const struct sb_bot_cfg *bot = conn->call->bot;
+	struct lws_client_connect_info ci = {0};
+
+	ci.context = conn->env->ctx;
+	ci.address = bot->url.host;
+	ci.port = bot->url.port;
+	ci.path = bot->url.path;
+	ci.host = conn->host;
+	ci.origin = conn->host;
+	ci.local_protocol_name = "sipbridge-bot";
+	ci.ssl_connection = bot->url.tls ? LCCSCF_USE_SSL : 0;
+	ci.opaque_user_data = conn;
+	ci.pwsi = &conn->wsi;
+	conn->state = SB_CONN_CONNECTING;
+	conn->attempts++;
+	conn->attempt_done = false;
+	lws_sul_schedule(conn->env->ctx, 0, &conn->sul, on_timeout,
+			 (lws_usec_t)bot->connect_timeout_ms * 1000);
+	if (!lws_client_connect_via_info(&ci)) {
+		conn->wsi = NULL;
+		attempt_failed(conn, "cannot start the connection");
+		return -ECONNREFUSED;
+	}
+	return 0;
+}
+
+int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_call *call)
+{
+	const struct sb_bot_cfg *bot = call->bot;
+	struct sb_bot_conn *conn = calloc(1, sizeof(*conn));
+	bool v6 = strchr(bot->url.host, ':') != NULL;
+	bool dflt = bot->url.port == (bot->url.tls ? 443 : 80);
+
+	if (!conn)
+		return -ENOMEM;
+	conn->env = env;
+	conn->call = call;
+	conn->up_cap = (size_t)bot->frame_ms * SB_RATE_8K / 1000;
+	conn->up_buf = malloc(conn->up_cap * sizeof(int16_t));
+	if (!conn->up_buf ||
+	    sb_playout_new(&conn->playout, (size_t)bot->max_queue_ms * SB_RATE_8K / 1000) < 0) {
+		free(conn->up_buf);
+		free(conn);
+		return -ENOMEM;
+	}
+	snprintf(conn->host, sizeof(conn->host), "%s%s%s", v6 ? "[" : "", bot->url.host,
+		 v6 ? "]" : "");
+	if (!dflt)
+		snprintf(conn->host + strlen(conn->host), sizeof(conn->host) - strlen(conn->host),
+			 ":%u", bot->url.port);
+	call->conn = conn;
+	conn->next = env->conns;
+	if (env->conns)
+		env->conns->prev = conn;
+	env->conns = conn;
+	*ret = conn;
+	log_debug("Connecting to bot %s at %s", bot->name, bot->url_text);
+	connect_once(conn);
+	return 0;
+}
+
+void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
+{
+	char buf[1024];
+	struct sb_call *c = conn->call;
+	int n;
+
+	conn->detaching = true;
+	lws_sul_cancel(&conn->sul);
+	if (conn->state != SB_CONN_OPEN || !conn->wsi) {
+		finish(conn);
+		return;
+	}
+	sb_bot_conn_flush_up(conn);
+	n = sb_bot_proto_stop(buf, sizeof(buf), ++conn->seq, c->stream_sid, c->id, c->account_sid,
+			      reason);
+	if (n > 0)
+		sb_bot_conn_send(conn, buf, (size_t)n, true);
+	conn->closing = true;
+	lws_callback_on_writable(conn->wsi);
+	/* A bot that stops reading must not hold the call: lws kills the socket after this. */
+	lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, SB_BOT_CLOSE_GRACE_S);
+}
+
+static int on_established(struct sb_bot_conn *conn)
+{
+	struct sb_call *c = conn->call;
+	struct sb_bot_start s = {
+		.stream_sid = c->stream_sid,
+		.call_sid = c->id,
+		.account_sid = c->account_sid,
+		.from = c->from_user,
+		.to = c->to_user,
+		.params = c->params,
+		.n_params = c->n_params,
+		.sample_rate = SB_RATE_8K,
+	};
+	char buf[START_MAX];
+	int n;
+
+	lws_sul_cancel(&conn->sul);
+	conn->state = SB_CONN_OPEN;
+	conn->attempt_done = true;
+	atomic_fetch_add_explicit(&conn->env->stats->connects, 1, memory_order_relaxed);
+	n = sb_bot_proto_connected(buf, sizeof(buf));
+	if (n < 0 || sb_bot_conn_send(conn, buf, (size_t)n, true) < 0)
+		return -1;
+	n = sb_bot_proto_start(buf, sizeof(buf), ++conn->seq, &s);
+	if (n < 0 || sb_bot_conn_send(conn, buf, (size_t)n, true) < 0) {
+		log_error("Cannot encode the start message (%d), closing", n);
+		return -1;
+	}
+	log_info("Bot %s connected (attempt %d)", c->bot->name, conn->attempts);
+	post(conn, SB_MSG_BOT_CONNECTED, NULL);
+	return 0;
+}
+
+static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	struct sb_txmsg *t = conn->tx_head;
+	int n;
+
+	if (!t) {
+		if (!conn->closing)
+			return 0;
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
+		return -1;
+	}
+	conn->tx_head = t->next;
+	if (!conn->tx_head)
+		conn->tx_tail = NULL;
+	conn->tx_count--;
+	n = lws_write(wsi, t->buf + LWS_PRE, t->len, LWS_WRITE_TEXT);
+	if (n < (int)t->len) {
+		free(t);
+		return -1;
+	}
+	atomic_fetch_add_explicit(&conn->env->stats->frames_tx, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&conn->env->stats->bytes_tx, t->len, memory_order_relaxed);
+	free(t);
+	if (conn->tx_head || conn->closing)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static void on_closed(struct sb_bot_conn *conn)
+{
+	conn->wsi = NULL;
+	if (conn->state == SB_CONN_CONNECTING) {
+		attempt_failed(conn, "closed during the handshake");
+		return;
+	}
+	conn->state = SB_CONN_CLOSED;
+	if (conn->detaching) {
+		finish(conn);
+		return;
+	}
+	log_info("Bot closed the connection");
+	post(conn, SB_MSG_BOT_CLOSED, NULL);
+}
+
+static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char **p,
+			unsigned char *end)
+{
+	const struct sb_bot_cfg *bot = conn->call->bot;
+	char b64[SB_BASE64_ENCODED_LEN(sizeof(bot->url.userinfo)) + 8], val[sizeof(b64) + 8];
+
+	for (size_t i = 0; i < bot->n_headers; i++) {
+		const char *h = bot->headers[i], *colon = strchr(h, ':');
+		char name[128];
+		const char *v;
+
+		if (!colon || (size_t)(colon - h) + 2 > sizeof(name))
+			continue;
+		snprintf(name, sizeof(name), "%.*s:", (int)(colon - h), h);
+		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+			;
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+						(const unsigned char *)v, (int)strlen(v), p, end))
+			log_warn("Header %s does not fit in the handshake, not sent", name);
+	}
+	if (bot->url.userinfo[0] &&
+	    sb_base64_encode((const uint8_t *)bot->url.userinfo, strlen(bot->url.userinfo), b64,
+			     sizeof(b64)) > 0) {
+		snprintf(val, sizeof(val), "Basic %s", b64);
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
+						(const unsigned char *)val, (int)strlen(val), p, end))
+			log_warn("Authorization does not fit in the handshake, not sent");
+	}
+}
+
+static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
+{
+	struct sb_ws_stats *st = conn->env->stats;
+
+	if (lws_is_first_fragment(wsi)) {
+		conn->rx_len = 0;
+		conn->rx_skip = lws_frame_is_binary(wsi);
+	}
+	if (!conn->rx_skip && conn->rx_len + len > SB_BOT_MAX_MESSAGE_BYTES) {
+		log_warn_ratelimited("Bot message over %d bytes, skipping it",
+				     SB_BOT_MAX_MESSAGE_BYTES);
+		conn->rx_skip = true;
+	}
+	if (!conn->rx_skip) {
+		if (!conn->rx)
+			conn->rx = malloc(SB_BOT_MAX_MESSAGE_BYTES);
+		if (!conn->rx)
+			conn->rx_skip = true;
+		else
+			memcpy(conn->rx + conn->rx_len, in, len);
+		conn->rx_len += len;
+	}
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0)
+		return;
+	atomic_fetch_add_explicit(&st->frames_rx, 1, memory_order_relaxed);
+	if (conn->rx_skip) {
+		atomic_fetch_add_explicit(&st->bad_messages, 1, memory_order_relaxed);
+		if (lws_frame_is_binary(wsi))
+			log_warn_ratelimited("Binary frame from the bot, skipping it");
+	} else {
+		atomic_fetch_add_explicit(&st->bytes_rx, conn->rx_len, memory_order_relaxed);
+		sb_bot_conn_on_message(conn, conn->rx, conn->rx_len);
+	}
+	conn->rx_len = 0;
+	conn->rx_skip = false;
+}
+
+int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
+			 enum lws_callback_reasons reason, void *in, size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+		append_auth(conn, wsi, in, *(unsigned char **)in + len);
+		return 0;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		return on_established(conn);
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		on_receive(conn, wsi, in, len);
+		return 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return on_writeable(conn, wsi);
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		attempt_failed(conn, in ? (const char *)in : "connection error");
+		return 0;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		on_closed(conn);
+		return 0;
+	default:
+		return 0;
+	}
+}

@@ -1,0 +1,235 @@
+/* Audio and events between a bot socket and its call's rings: caller audio out as media
+ * messages of frame_ms, bot audio into the playout queue and on to the down ring, marks
+ * echoed once played (or at once on clear), and the bot's control events.
+ * Thread: the owning ws worker. */
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_SUBSYS "bot"
+#include <sb/log.h>
+
+#include <sb/bot_proto.h>
+#include <sb/msg.h>
+
+#include "bot_conn_priv.h"
+
+#define STAT_ADD(conn, f, n)                                                                       \
+	atomic_fetch_add_explicit(&(conn)->env->stats->f, (n), memory_order_relaxed)
+
+void sb_bot_conn_free_marks(struct sb_bot_conn *conn)
+{
+	for (struct sb_pending_mark *m = conn->marks, *next; m; m = next) {
+		next = m->next;
+		free(m);
+	}
+	conn->marks = conn->marks_tail = NULL;
+	conn->n_marks = 0;
+}
+
+static void send_mark(struct sb_bot_conn *conn, const char *name)
+{
+	char buf[SB_BOT_MARK_NAME_MAX * 6 + 256]; /* room for a fully escaped name */
+	int n;
+
+	n = sb_bot_proto_mark(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, name);
+	if (n > 0)
+		sb_bot_conn_send(conn, buf, (size_t)n, true);
+	STAT_ADD(conn, marks, 1);
+}
+
+/* Echoes pending marks up to and including id, oldest first. A mark already echoed by a
+ * clear is no longer pending and is ignored. */
+static void marks_played(struct sb_bot_conn *conn, uint32_t id)
+{
+	struct sb_pending_mark *m;
+	bool last;
+
+	for (m = conn->marks; m && m->id != id; m = m->next)
+		;
+	last = m == NULL;
+	while (!last && conn->marks) {
+		m = conn->marks;
+		last = m->id == id;
+		conn->marks = m->next;
+		if (!conn->marks)
+			conn->marks_tail = NULL;
+		conn->n_marks--;
+		send_mark(conn, m->name);
+		free(m);
+	}
+}
+
+static void send_media(struct sb_bot_conn *conn)
+{
+	size_t size = sb_bot_proto_media_max_len(conn->up_n);
+	char *buf = malloc(size);
+	int n;
+
+	if (!buf)
+		return;
+	n = sb_bot_proto_media(buf, size, ++conn->seq, conn->call->stream_sid, ++conn->chunk,
+			       conn->up_samples * 1000 / SB_RATE_8K, conn->up_buf, conn->up_n);
+	if (n > 0)
+		sb_bot_conn_send(conn, buf, (size_t)n, false);
+	conn->up_samples += conn->up_n;
+	conn->up_n = 0;
+	free(buf);
+}
+
+void sb_bot_conn_flush_up(struct sb_bot_conn *conn)
+{
+	if (conn->up_n)
+		send_media(conn);
+}
+
+static void pump_up(struct sb_bot_conn *conn)
+{
+	struct sb_ring *up = &conn->call->up;
+	bool open = conn->state == SB_CONN_OPEN && !conn->closing;
+	const struct sb_frame *f;
+
+	while ((f = sb_ring_read_slot(up))) {
+		if (open && f->kind == SB_FRAME_MARK) {
+			marks_played(conn, f->mark_id);
+		} else if (open && f->kind == SB_FRAME_AUDIO) {
+			size_t n = f->samples;
+
+			if (n > conn->up_cap - conn->up_n)
+				n = conn->up_cap - conn->up_n;
+			memcpy(conn->up_buf + conn->up_n, f->pcm, n * sizeof(int16_t));
+			conn->up_n += n;
+			if (conn->up_n == conn->up_cap)
+				send_media(conn);
+		}
+		sb_ring_commit_read(up);
+	}
+}
+
+/* Fills the down ring from the playout queue, stamping frames with the clear epoch. */
+static void fill_down(struct sb_bot_conn *conn)
+{
+	struct sb_call *c = conn->call;
+	unsigned epoch = atomic_load_explicit(&c->clear_epoch, memory_order_relaxed);
+	struct sb_frame *f;
+
+	while ((f = sb_ring_write_slot(&c->down))) {
+		if (sb_playout_pop(conn->playout, f) != 1)
+			break;
+		f->epoch = epoch;
+		sb_ring_commit_write(&c->down);
+	}
+}
+
+void sb_bot_conn_pump(struct sb_bot_conn *conn)
+{
+	pump_up(conn);
+	fill_down(conn);
+}
+
+static void on_mark(struct sb_bot_conn *conn, const char *name)
+{
+	struct sb_pending_mark *m;
+	size_t len = strlen(name);
+
+	if (conn->n_marks >= (unsigned)conn->call->bot->max_marks) {
+		STAT_ADD(conn, bad_messages, 1);
+		log_warn_ratelimited("More than %d marks pending, dropping mark \"%s\"",
+				     conn->call->bot->max_marks, name);
+		return;
+	}
+	m = malloc(sizeof(*m) + len + 1);
+	if (!m)
+		return;
+	m->next = NULL;
+	m->id = ++conn->next_mark_id;
+	memcpy(m->name, name, len + 1);
+	if (sb_playout_push_mark(conn->playout, m->id) < 0) {
+		free(m);
+		return;
+	}
+	if (conn->marks_tail)
+		conn->marks_tail->next = m;
+	else
+		conn->marks = m;
+	conn->marks_tail = m;
+	conn->n_marks++;
+	fill_down(conn);
+}
+
+/* Barge-in: everything not yet played goes, at once; pending marks are echoed in order. */
+static void on_clear(struct sb_bot_conn *conn)
+{
+	size_t dropped;
+
+	atomic_fetch_add_explicit(&conn->call->clear_epoch, 1, memory_order_release);
+	dropped = sb_playout_clear(conn->playout, NULL, NULL);
+	while (conn->marks) {
+		struct sb_pending_mark *m = conn->marks;
+
+		conn->marks = m->next;
+		send_mark(conn, m->name);
+		free(m);
+	}
+	conn->marks_tail = NULL;
+	conn->n_marks = 0;
+	STAT_ADD(conn, clears, 1);
+	log_debug("clear: dropped %zu queued samples", dropped);
+}
+
+static void on_media(struct sb_bot_conn *conn, const uint8_t *pcm, size_t len)
+{
+	long dropped = sb_playout_push_audio(conn->playout, pcm, len);
+
+	if (dropped > 0) {
+		STAT_ADD(conn, queue_drops, (uint64_t)dropped);
+		log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",
+				     conn->call->bot->max_queue_ms, dropped);
+	}
+	fill_down(conn);
+}
+
+void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t len)
+{
+	struct sb_bot_event ev = {0};
+	const char *why = NULL;
+	int r;
+
+	if (conn->closing || conn->detaching)
+		return;
+	r = sb_bot_proto_decode(text, len, &ev, &why);
+	if (r < 0) {
+		STAT_ADD(conn, bad_messages, 1);
+		log_warn_ratelimited("Bad message from the bot (%s), skipping it",
+				     why ? why : "invalid");
+		return;
+	}
+	switch (ev.type) {
+	case SB_BOT_EV_MEDIA:
+		on_media(conn, ev.pcm, ev.pcm_len);
+		break;
+	case SB_BOT_EV_MARK:
+		on_mark(conn, ev.name);
+		break;
+	case SB_BOT_EV_CLEAR:
+		on_clear(conn);
+		break;
+	case SB_BOT_EV_HANGUP:
+		if (!conn->hangup_sent) {
+			conn->hangup_sent = true;
+			log_info("Bot asked to hang up");
+			struct sb_msg *m = sb_msg_new(SB_MSG_BOT_HANGUP, conn->call, 0);
+			if (m && !conn->env->quitting)
+				sb_mq_push(conn->env->control, m);
+			else
+				sb_msg_free(m);
+		}
+		break;
+	case SB_BOT_EV_TRANSFER:
+	case SB_BOT_EV_DTMF:
+		STAT_ADD(conn, bad_messages, 1);
+		log_warn_ratelimited("Bot event %s is not supported by this version, ignoring it",
+				     ev.type == SB_BOT_EV_DTMF ? "dtmf" : "transfer");
+		break;
+	}
+	sb_bot_event_done(&ev);
+}

@@ -1,0 +1,94 @@
+/* One bot WebSocket per call, on the ws worker that owns it: connection attempts with a
+ * handshake timeout and retries, a queue of outgoing text messages, reassembly of incoming
+ * ones, the playout queue and the marks waiting to be played.
+ * Thread: the owning ws worker only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libwebsockets.h>
+
+#include <sb/call.h>
+#include <sb/mq.h>
+#include <sb/playout.h>
+#include <sb/ws_worker.h>
+
+#define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
+#define SB_BOT_MAX_TX_QUEUE 256 /* queued media messages before new ones are dropped */
+#define SB_BOT_CLOSE_GRACE_S 3 /* a closing socket is killed after this long */
+
+/* What the connections of one worker share. */
+struct sb_ws_env {
+	struct lws_context *ctx;
+	struct sb_mq *control;
+	struct sb_ws_stats *stats;
+	struct sb_bot_conn *conns;
+	bool quitting; /* the worker is stopping: no replies to control */
+};
+
+struct sb_txmsg {
+	struct sb_txmsg *next;
+	size_t len;
+	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the text */
+};
+
+struct sb_pending_mark {
+	struct sb_pending_mark *next;
+	uint32_t id;
+	char name[];
+};
+
+enum sb_conn_state { SB_CONN_CONNECTING, SB_CONN_OPEN, SB_CONN_CLOSED };
+
+struct sb_bot_conn {
+	struct sb_ws_env *env;
+	struct sb_call *call; /* a reference */
+	struct sb_bot_conn *prev, *next;
+	struct lws *wsi;
+	enum sb_conn_state state;
+	int attempts;
+	bool attempt_done; /* the current attempt has been accounted for */
+	bool detaching; /* control asked for DETACH */
+	bool closing; /* close once the queue is written */
+	bool hangup_sent;
+	lws_sorted_usec_list_t sul; /* handshake timeout */
+	char host[300]; /* Host header value */
+
+	struct sb_txmsg *tx_head, *tx_tail;
+	unsigned tx_count;
+	uint64_t seq, chunk, up_samples;
+	int16_t *up_buf; /* caller audio for the next media message */
+	size_t up_n, up_cap;
+
+	char *rx;
+	size_t rx_len;
+	bool rx_skip;
+
+	struct sb_playout *playout;
+	struct sb_pending_mark *marks, *marks_tail;
+	unsigned n_marks;
+	uint32_t next_mark_id;
+};
+
+/* bot_conn.c */
+int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_call *call);
+void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason);
+/* Frees without replying (worker stop). */
+void sb_bot_conn_free(struct sb_bot_conn *conn);
+/* Dispatches an lws callback for conn's wsi; returns what lws expects. */
+int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
+			 enum lws_callback_reasons reason, void *in, size_t len);
+/* Queues a text message (copied). control=false marks droppable audio. Returns 0 or -errno. */
+int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, bool control);
+
+/* bot_conn_io.c */
+/* Moves caller audio and played marks from the up ring to the bot, and bot audio from the
+ * playout queue to the down ring. */
+void sb_bot_conn_pump(struct sb_bot_conn *conn);
+/* Handles one complete text message from the bot. */
+void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t len);
+/* Sends the caller audio still buffered as a last, shorter media message. */
+void sb_bot_conn_flush_up(struct sb_bot_conn *conn);
+/* Frees the pending marks. */
+void sb_bot_conn_free_marks(struct sb_bot_conn *conn);

@@ -1,0 +1,117 @@
+/* Start and stop order of the daemon: signals blocked before any thread exists, ws workers,
+ * then media workers (which wake the ws workers), then the SIP agent on this thread; on the
+ * way out the reverse. Also the sd_notify channel to systemd.
+ * Thread: control (main). Owns the workers and the control queue. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "build_config.h"
+#if SB_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#define LOG_SUBSYS "daemon"
+#include <sb/log.h>
+
+#include <sb/daemon.h>
+#include <sb/sip_agent.h>
+
+void sb_daemon_notify(const char *state)
+{
+#if SB_HAVE_SYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+static void on_ready(struct sb_daemon *d)
+{
+	log_notice("sipbridged %s ready: %u media worker(s), %u ws worker(s), config %s",
+		   SB_VERSION, d->n_media, d->n_ws, d->cfg->source);
+	sb_daemon_notify("READY=1");
+}
+
+static unsigned media_thread_count(const struct sb_config *cfg)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cfg->media_threads > 0)
+		return (unsigned)cfg->media_threads;
+	return cores > 1 ? (unsigned)cores - 1 : 1;
+}
+
+static int start_workers(struct sb_daemon *d)
+{
+	int r;
+
+	d->n_ws = (unsigned)d->cfg->ws_threads;
+	d->n_media = media_thread_count(d->cfg);
+	d->ws = calloc(d->n_ws, sizeof(*d->ws));
+	d->media = calloc(d->n_media, sizeof(*d->media));
+	if (!d->ws || !d->media)
+		return log_error_errno(ENOMEM, "Out of memory");
+	for (unsigned i = 0; i < d->n_ws; i++) {
+		r = sb_ws_worker_new(&d->ws[i], i, d->control);
+		if (r == 0)
+			r = sb_ws_worker_start(d->ws[i]);
+		if (r < 0)
+			return log_error_errno(r, "Cannot start ws worker %u", i);
+	}
+	for (unsigned i = 0; i < d->n_media; i++) {
+		r = sb_media_worker_new(&d->media[i], i, d->control, d->ws, d->n_ws);
+		if (r == 0)
+			r = sb_media_worker_start(d->media[i]);
+		if (r < 0)
+			return log_error_errno(r, "Cannot start media worker %u", i);
+	}
+	return 0;
+}
+
+/* Media first: its legs hold the rings the ws workers fill. */
+static void stop_workers(struct sb_daemon *d)
+{
+	for (unsigned i = 0; d->media && i < d->n_media; i++) {
+		if (d->media[i])
+			sb_media_worker_stop(d->media[i]);
+		d->media[i] = sb_media_worker_free(d->media[i]);
+	}
+	for (unsigned i = 0; d->ws && i < d->n_ws; i++) {
+		if (d->ws[i])
+			sb_ws_worker_stop(d->ws[i]);
+		d->ws[i] = sb_ws_worker_free(d->ws[i]);
+	}
+	free(d->media);
+	free(d->ws);
+}
+
+int sb_daemon_run(struct sb_config *cfg)
+{
+	struct sb_daemon d = {0};
+	sigset_t set;
+	int r;
+
+	signal(SIGPIPE, SIG_IGN);
+	/* Blocked here, before any thread starts, so only the signalfd ever sees them. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	d.cfg = sb_config_ref(cfg);
+	r = sb_mq_new(&d.control);
+	if (r < 0)
+		log_error_errno(r, "Cannot create the control queue");
+	else
+		r = start_workers(&d);
+	if (r == 0)
+		r = sb_sip_agent_run(&d, on_ready);
+	stop_workers(&d);
+	d.control = sb_mq_free(d.control);
+	sb_config_unref(d.cfg);
+	if (r == 0)
+		log_notice("Stopped");
+	return r < 0 ? 1 : 0;
+}

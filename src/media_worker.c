@@ -1,0 +1,415 @@
+/* Media worker thread: epoll over its legs' RTP sockets, its command queue and one 20 ms
+ * timerfd that paces every leg. Receives and decodes caller RTP into the up ring; on each
+ * tick sends one frame per leg from the down ring (silence when empty) and wakes the ws
+ * workers. Thread: its own. Owns the legs (sockets, RTP state, framing buffers). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#define LOG_SUBSYS "media"
+#include <sb/log.h>
+
+#include <sb/call.h>
+#include <sb/codec.h>
+#include <sb/media_worker.h>
+#include <sb/msg.h>
+#include <sb/rtp_session.h>
+#include <sb/ws_worker.h>
+
+#define MAX_EVENTS 64
+#define MAX_CATCHUP_FRAMES 5 /* frames sent per leg on one late tick, at most */
+#define MAX_PAYLOAD_SAMPLES 480 /* 60 ms, the longest ptime accepted */
+#define RX_BATCH 32 /* datagrams read per readiness event per leg */
+
+struct sb_media_leg {
+	struct sb_call *call; /* a reference */
+	struct sb_media_leg *prev, *next;
+	int fd;
+	enum sb_codec codec;
+	uint8_t pt;
+	bool can_send, latched, marker, timed_out;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+	uint16_t seq;
+	uint32_t ts, ssrc;
+	int64_t last_rx_ms;
+	int16_t up_acc[SB_FRAME_SAMPLES]; /* caller audio being framed into 20 ms */
+	unsigned up_n;
+};
+
+struct sb_media_worker {
+	unsigned idx;
+	pthread_t thread;
+	bool started, quit;
+	int epfd, tfd;
+	struct sb_mq *mq, *control;
+	struct sb_ws_worker **ws;
+	unsigned n_ws;
+	struct sb_media_leg *legs;
+	unsigned n_legs;
+	struct sb_media_stats stats;
+};
+
+#define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
+
+static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
+{
+	struct sb_msg *m = sb_msg_new(type, c, 0);
+
+	if (m)
+		sb_mq_push(w->control, m);
+	else
+		log_error("Out of memory replying to control");
+}
+
+static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const int16_t *pcm,
+		    size_t n)
+{
+	while (n) {
+		size_t take = SB_FRAME_SAMPLES - leg->up_n;
+		struct sb_frame *f;
+
+		if (take > n)
+			take = n;
+		memcpy(leg->up_acc + leg->up_n, pcm, take * sizeof(*pcm));
+		leg->up_n += (unsigned)take;
+		pcm += take;
+		n -= take;
+		if (leg->up_n < SB_FRAME_SAMPLES)
+			break;
+		leg->up_n = 0;
+		f = sb_ring_write_slot(&leg->call->up);
+		if (!f) { /* the ws side is behind: drop rather than block */
+			STAT_INC(w, up_drops);
+			continue;
+		}
+		f->kind = SB_FRAME_AUDIO;
+		f->samples = SB_FRAME_SAMPLES;
+		memcpy(f->pcm, leg->up_acc, sizeof(leg->up_acc));
+		sb_ring_commit_write(&leg->call->up);
+	}
+}
+
+static bool same_source(const struct sb_media_leg *leg, const struct sockaddr_storage *from,
+			socklen_t len)
+{
+	return len == leg->peer_len && memcmp(from, &leg->peer, len) == 0;
+}
+
+static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
+{
+	uint8_t buf[SB_RTP_MAX_PACKET];
+	int16_t pcm[MAX_PAYLOAD_SAMPLES];
+	struct sb_rtp_header h;
+
+	for (int i = 0; i < RX_BATCH; i++) {
+		struct sockaddr_storage from;
+		socklen_t len = sizeof(from);
+		ssize_t n = recvfrom(leg->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+
+		if (n < 0)
+			break;
+		if (sb_rtp_parse(buf, (size_t)n, &h) < 0 || h.payload_len == 0 ||
+		    h.payload_len > MAX_PAYLOAD_SAMPLES || (leg->latched && !same_source(leg, &from, len))) {
+			STAT_INC(w, rtp_rx_bad);
+			log_debug("Dropped a %zd-byte datagram that is not this call's RTP", n);
+			continue;
+		}
+		if (h.pt != leg->pt) {
+			STAT_INC(w, rtp_rx_other_pt);
+			continue;
+		}
+		if (!leg->latched) { /* symmetric RTP: answer where the caller really sends from */
+			leg->peer = from;
+			leg->peer_len = len;
+			leg->latched = true;
+		}
+		STAT_INC(w, rtp_rx_packets);
+		leg->last_rx_ms = sb_now_ms();
+		sb_codec_decode(leg->codec, h.payload, h.payload_len, pcm);
+		up_push(w, leg, pcm, h.payload_len);
+	}
+}
+
+/* Takes the next playable frame of the down ring into payload. Frames queued before the
+ * latest clear are dropped; marks reached are reported played on the up ring. Returns false
+ * when no audio is queued. */
+static bool next_frame(struct sb_media_leg *leg, uint8_t *payload)
+{
+	struct sb_call *c = leg->call;
+	unsigned epoch = atomic_load_explicit(&c->clear_epoch, memory_order_acquire);
+	const struct sb_frame *f;
+
+	while ((f = sb_ring_read_slot(&c->down))) {
+		if (f->epoch != epoch) {
+			sb_ring_commit_read(&c->down);
+			continue;
+		}
+		if (f->kind == SB_FRAME_MARK) {
+			struct sb_frame *up = sb_ring_write_slot(&c->up);
+
+			if (!up) /* report it on a later tick rather than lose it */
+				return false;
+			up->kind = SB_FRAME_MARK;
+			up->mark_id = f->mark_id;
+			up->samples = 0;
+			sb_ring_commit_write(&c->up);
+			sb_ring_commit_read(&c->down);
+			continue;
+		}
+		sb_codec_encode(leg->codec, f->pcm, f->samples, payload);
+		if (f->samples < SB_FRAME_SAMPLES)
+			memset(payload + f->samples, sb_codec_silence_octet(leg->codec),
+			       SB_FRAME_SAMPLES - f->samples);
+		sb_ring_commit_read(&c->down);
+		return true;
+	}
+	return false;
+}
+
+static void send_frame(struct sb_media_worker *w, struct sb_media_leg *leg)
+{
+	uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES];
+	struct sb_rtp_header h = {.pt = leg->pt, .marker = leg->marker, .seq = leg->seq,
+				  .ts = leg->ts, .ssrc = leg->ssrc};
+
+	if (!next_frame(leg, pkt + SB_RTP_HEADER_BYTES))
+		memset(pkt + SB_RTP_HEADER_BYTES, sb_codec_silence_octet(leg->codec),
+		       SB_FRAME_SAMPLES);
+	leg->seq++;
+	leg->ts += SB_FRAME_SAMPLES;
+	if (!leg->can_send)
+		return;
+	leg->marker = false;
+	sb_rtp_write_header(pkt, &h);
+	if (sendto(leg->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&leg->peer, leg->peer_len) ==
+	    (ssize_t)sizeof(pkt))
+		STAT_INC(w, rtp_tx_packets);
+}
+
+static void on_tick(struct sb_media_worker *w)
+{
+	uint64_t expirations = 0;
+	int64_t now = sb_now_ms();
+	unsigned frames;
+
+	if (read(w->tfd, &expirations, sizeof(expirations)) != sizeof(expirations))
+		return;
+	if (expirations > 1)
+		atomic_fetch_add_explicit(&w->stats.late_ticks, expirations - 1,
+					  memory_order_relaxed);
+	/* Keep the RTP clock in step with real time after a stall, but bounded. */
+	frames = expirations > MAX_CATCHUP_FRAMES ? MAX_CATCHUP_FRAMES : (unsigned)expirations;
+	for (struct sb_media_leg *leg = w->legs; leg; leg = leg->next) {
+		int timeout_s = leg->call->cfg->rtp_timeout_s;
+
+		for (unsigned i = 0; i < frames; i++)
+			send_frame(w, leg);
+		if (timeout_s > 0 && !leg->timed_out && now - leg->last_rx_ms > timeout_s * 1000) {
+			leg->timed_out = true;
+			sb_log_ctx_set(leg->call->id);
+			log_notice("No RTP for %d s", timeout_s);
+			sb_log_ctx_set(NULL);
+			reply(w, SB_MSG_RTP_TIMEOUT, leg->call);
+		}
+	}
+	if (w->legs)
+		for (unsigned i = 0; i < w->n_ws; i++)
+			sb_ws_worker_wake(w->ws[i]);
+}
+
+static void attach(struct sb_media_worker *w, struct sb_msg *m)
+{
+	struct sb_media_leg *leg = calloc(1, sizeof(*leg));
+	struct sb_call *c = m->call;
+	struct epoll_event ev = {.events = EPOLLIN};
+	uint32_t rnd[3];
+
+	if (!leg) {
+		close((int)m->arg);
+		log_error("Out of memory attaching a media leg");
+		reply(w, SB_MSG_MEDIA_DETACHED, c);
+		return;
+	}
+	leg->call = c;
+	m->call = NULL; /* the message's reference now belongs to the leg */
+	leg->fd = (int)m->arg;
+	leg->codec = c->offer.codec;
+	leg->pt = c->offer.pt;
+	leg->can_send = c->offer.dir == SB_DIR_SENDRECV || c->offer.dir == SB_DIR_RECVONLY;
+	leg->peer = c->remote_rtp;
+	leg->peer_len = c->remote_rtp_len;
+	leg->marker = true;
+	leg->last_rx_ms = sb_now_ms();
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd[0] = rnd[1] = rnd[2] = (uint32_t)random();
+	leg->seq = (uint16_t)rnd[0];
+	leg->ts = rnd[1];
+	leg->ssrc = rnd[2];
+	ev.data.ptr = leg;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->fd, &ev) < 0)
+		log_error_errno(errno, "epoll_ctl");
+	c->leg = leg;
+	leg->next = w->legs;
+	if (w->legs)
+		w->legs->prev = leg;
+	w->legs = leg;
+	w->n_legs++;
+}
+
+static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool notify)
+{
+	struct sb_call *c = leg->call;
+
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->fd, NULL);
+	close(leg->fd);
+	if (leg->prev)
+		leg->prev->next = leg->next;
+	else
+		w->legs = leg->next;
+	if (leg->next)
+		leg->next->prev = leg->prev;
+	w->n_legs--;
+	c->leg = NULL;
+	if (notify)
+		reply(w, SB_MSG_MEDIA_DETACHED, c);
+	sb_call_unref(c);
+	free(leg);
+}
+
+static void on_msg(struct sb_media_worker *w, struct sb_msg *m)
+{
+	switch (m->type) {
+	case SB_MSG_MEDIA_ATTACH:
+		attach(w, m);
+		break;
+	case SB_MSG_MEDIA_DETACH:
+		if (m->call->leg)
+			free_leg(w, m->call->leg, true);
+		else
+			reply(w, SB_MSG_MEDIA_DETACHED, m->call);
+		break;
+	case SB_MSG_QUIT:
+		w->quit = true;
+		break;
+	default:
+		log_error("Unexpected media message %d, ignoring", m->type);
+		break;
+	}
+}
+
+static void drain(struct sb_media_worker *w)
+{
+	for (struct sb_msg *m = sb_mq_pop_all(w->mq), *next; m; m = next) {
+		next = m->next;
+		on_msg(w, m);
+		sb_msg_free(m);
+	}
+}
+
+static void *run(void *arg)
+{
+	struct sb_media_worker *w = arg;
+	struct epoll_event evs[MAX_EVENTS];
+
+	while (!w->quit) {
+		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, -1);
+		bool msgs = false;
+
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == w->mq)
+				msgs = true;
+			else if (evs[i].data.ptr == w)
+				on_tick(w);
+			else
+				on_rtp(w, evs[i].data.ptr);
+		}
+		/* Commands last: a detach frees a leg later events of this batch may name. */
+		if (msgs)
+			drain(w);
+	}
+	while (w->legs)
+		free_leg(w, w->legs, false);
+	return NULL;
+}
+
+int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
+			struct sb_ws_worker **ws, unsigned n_ws)
+{
+	struct sb_media_worker *w = calloc(1, sizeof(*w));
+	struct itimerspec its = {.it_interval = {0, SB_FRAME_MS * 1000000L},
+				 .it_value = {0, SB_FRAME_MS * 1000000L}};
+	struct epoll_event ev = {.events = EPOLLIN};
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	w->idx = idx;
+	w->control = control;
+	w->ws = ws;
+	w->n_ws = n_ws;
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	r = sb_mq_new(&w->mq);
+	if (w->epfd < 0 || w->tfd < 0 || r < 0 || timerfd_settime(w->tfd, 0, &its, NULL) < 0) {
+		r = r < 0 ? r : -errno;
+		sb_media_worker_free(w);
+		return r;
+	}
+	ev.data.ptr = w;
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tfd, &ev);
+	ev.data.ptr = w->mq;
+	epoll_ctl(w->epfd, EPOLL_CTL_ADD, sb_mq_fd(w->mq), &ev);
+	*ret = w;
+	return 0;
+}
+
+int sb_media_worker_start(struct sb_media_worker *w)
+{
+	int r = pthread_create(&w->thread, NULL, run, w);
+
+	if (r != 0)
+		return -r;
+	w->started = true;
+	return 0;
+}
+
+void sb_media_worker_post(struct sb_media_worker *w, struct sb_msg *m)
+{
+	sb_mq_push(w->mq, m);
+}
+
+void sb_media_worker_stop(struct sb_media_worker *w)
+{
+	struct sb_msg *m;
+
+	if (!w->started)
+		return;
+	m = sb_msg_new(SB_MSG_QUIT, NULL, 0);
+	if (m)
+		sb_mq_push(w->mq, m);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+struct sb_media_worker *sb_media_worker_free(struct sb_media_worker *w)
+{
+	if (!w)
+		return NULL;
+	if (w->epfd >= 0)
+		close(w->epfd);
+	if (w->tfd >= 0)
+		close(w->tfd);
+	sb_mq_free(w->mq);
+	free(w);
+	return NULL;
+}
+
+const struct sb_media_stats *sb_media_worker_stats(const struct sb_media_worker *w)
+{
+	return &w->stats;
+}

@@ -1,0 +1,151 @@
+/* RTP sockets and packet headers. Control binds a call's socket (so the answer can name
+ * the port at once) and hands it to the media worker, which owns it from then on.
+ * Thread: control (sb_rtp_socket_open, sb_local_addr_for), any (parse/write). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sb/rtp_session.h>
+
+static int bind_any(int fd, int family, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
+			return -EAFNOSUPPORT;
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
+			return -EAFNOSUPPORT;
+		len = sizeof(*sin6);
+	}
+	return bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
+}
+
+int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor,
+		       uint16_t *port)
+{
+	const char *addr = cfg->rtp_address;
+	unsigned min = cfg->rtp_port_min, max = cfg->rtp_port_max;
+	unsigned span = (max - min) / 2 + 1;
+	int fd, r = -EADDRNOTAVAIL;
+
+	/* A wildcard of one family serves the other family's callers through its own wildcard. */
+	if (strcmp(addr, "0.0.0.0") == 0 && family == AF_INET6)
+		addr = "::";
+	else if (strcmp(addr, "::") == 0 && family == AF_INET)
+		addr = "0.0.0.0";
+	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	for (unsigned i = 0; i < span; i++) {
+		unsigned p = *cursor + 2u;
+
+		if (p < min || p > max)
+			p = min;
+		*cursor = (uint16_t)p;
+		r = bind_any(fd, family, addr, (uint16_t)p);
+		if (r == 0) {
+			*port = (uint16_t)p;
+			return fd;
+		}
+		if (r != -EADDRINUSE)
+			break;
+		r = -EADDRNOTAVAIL;
+	}
+	close(fd);
+	return r;
+}
+
+int sb_rtp_parse(const uint8_t *buf, size_t len, struct sb_rtp_header *h)
+{
+	size_t off = SB_RTP_HEADER_BYTES, pad = 0;
+
+	if (len < SB_RTP_HEADER_BYTES || (buf[0] >> 6) != 2)
+		return -EBADMSG;
+	off += 4u * (buf[0] & 0x0f);
+	if (buf[0] & 0x10) { /* header extension: 4 bytes + length words */
+		if (len < off + 4)
+			return -EBADMSG;
+		off += 4 + 4u * (((unsigned)buf[off + 2] << 8) | buf[off + 3]);
+	}
+	if (buf[0] & 0x20) {
+		pad = buf[len - 1];
+		if (pad == 0)
+			return -EBADMSG;
+	}
+	if (len < off + pad)
+		return -EBADMSG;
+	h->marker = buf[1] >> 7;
+	h->pt = buf[1] & 0x7f;
+	h->seq = (uint16_t)((buf[2] << 8) | buf[3]);
+	h->ts = ((uint32_t)buf[4] << 24) | ((uint32_t)buf[5] << 16) | ((uint32_t)buf[6] << 8) |
+		buf[7];
+	h->ssrc = ((uint32_t)buf[8] << 24) | ((uint32_t)buf[9] << 16) | ((uint32_t)buf[10] << 8) |
+		  buf[11];
+	h->payload = buf + off;
+	h->payload_len = len - off - pad;
+	return 0;
+}
+
+void sb_rtp_write_header(uint8_t *buf, const struct sb_rtp_header *h)
+{
+	buf[0] = 0x80;
+	buf[1] = (uint8_t)((h->marker ? 0x80 : 0) | (h->pt & 0x7f));
+	buf[2] = (uint8_t)(h->seq >> 8);
+	buf[3] = (uint8_t)h->seq;
+	for (int i = 0; i < 4; i++) {
+		buf[4 + i] = (uint8_t)(h->ts >> (24 - 8 * i));
+		buf[8 + i] = (uint8_t)(h->ssrc >> (24 - 8 * i));
+	}
+}
+
+int sb_local_addr_for(int family, const char *remote, char *buf, size_t size)
+{
+	struct sockaddr_storage ss = {0};
+	socklen_t len = sizeof(ss);
+	int fd, r = 0;
+
+	if (family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(9);
+		if (inet_pton(AF_INET, remote, &sin->sin_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*sin);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(9);
+		if (inet_pton(AF_INET6, remote, &sin6->sin6_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*sin6);
+	}
+	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&ss, len) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		r = -errno;
+	else if (!inet_ntop(family,
+			    family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+					      : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
+			    buf, (socklen_t)size))
+		r = -errno;
+	close(fd);
+	return r;
+}

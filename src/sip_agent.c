@@ -1,0 +1,336 @@
+/* The control thread's loop: sofia's su_root with nua on it (su_root_threading off, so nua
+ * never runs elsewhere), the control queue's eventfd and a signalfd registered in the same
+ * root. Dispatches nua events and worker replies to the calls' state machines.
+ * Thread: control. Owns the nua stack and every nua handle. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#define LOG_SUBSYS "sip"
+#include <sb/log.h>
+
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_log.h>
+
+#include <sb/msg.h>
+
+#include "sip_agent_priv.h"
+
+#define SHUTDOWN_GRACE_MS 10000 /* calls get this long to end after SIGTERM */
+
+extern su_log_t nua_log[], nta_log[], tport_log[];
+
+static void sofia_log(void *stream, char const *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	(void)stream;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n)
+		sb_log_write(SB_LOG_DEBUG, "sofia", "%s", line);
+}
+
+static void setup_sofia_logs(void)
+{
+	su_log_t *logs[] = {su_log_default, nua_log, nta_log, tport_log};
+
+	for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
+		su_log_redirect(logs[i], sofia_log, NULL);
+		su_log_set_level(logs[i], sb_log_enabled(SB_LOG_DEBUG) ? 3 : 0);
+	}
+}
+
+void sb_sip_maybe_shutdown(struct sb_sip_agent *a)
+{
+	if (!a->stopping || a->n_calls > 0 || a->nua_shutdown)
+		return;
+	a->nua_shutdown = true;
+	log_info("No calls left, shutting down SIP");
+	nua_shutdown(a->nua);
+}
+
+static void on_deadline(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_agent *arg)
+{
+	(void)t;
+	(void)arg;
+	log_warn("Stop took longer than %d ms, forcing it with %u call(s) left", SHUTDOWN_GRACE_MS,
+		 a->n_calls);
+	su_root_break(a->root);
+}
+
+static void begin_stop(struct sb_sip_agent *a, const char *why)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	log_notice("%s: hanging up %u call(s) and stopping", why, a->n_calls);
+	sb_daemon_notify("STOPPING=1");
+	a->deadline = su_timer_create(su_root_task(a->root), SHUTDOWN_GRACE_MS);
+	if (a->deadline)
+		su_timer_set(a->deadline, on_deadline, a);
+	for (struct sb_call *c = a->calls, *next; c; c = next) {
+		next = c->reg_next;
+		sb_sip_call_event(a, c, SB_CALL_EV_SHUTDOWN);
+	}
+	sb_sip_maybe_shutdown(a);
+}
+
+static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t event,
+			  tagi_t tags[])
+{
+	int state = -1;
+
+	switch (event) {
+	case nua_i_invite: /* a re-INVITE: nua answers it; media changes come later */
+		break;
+	case nua_i_cancel:
+		sb_sip_call_event(a, c, SB_CALL_EV_CANCEL);
+		break;
+	case nua_i_ack:
+		sb_sip_call_event(a, c, SB_CALL_EV_ACK);
+		break;
+	case nua_i_bye:
+		sb_sip_call_event(a, c, SB_CALL_EV_BYE);
+		break;
+	case nua_i_state:
+		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+		if (state == nua_callstate_terminated)
+			sb_sip_call_event(a, c, SB_CALL_EV_SIP_TERMINATED);
+		break;
+	default:
+		break;
+	}
+}
+
+static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
+			 struct sb_sip_agent *a, nua_handle_t *nh, struct sb_call *c,
+			 sip_t const *sip, tagi_t tags[])
+{
+	(void)nua;
+	if (c) {
+		on_call_event(a, c, event, tags);
+		return;
+	}
+	switch (event) {
+	case nua_i_invite:
+		sb_sip_on_invite(a, nh, sip);
+		break;
+	case nua_r_shutdown:
+		if (status >= 200) {
+			log_debug("nua shutdown: %d %s", status, phrase);
+			a->nua_down = true;
+			su_root_break(a->root);
+		}
+		break;
+	case nua_i_options: /* nua has answered it; the handle is ours to drop */
+		if (nh)
+			nua_handle_destroy(nh);
+		break;
+	case nua_i_error:
+		log_debug("nua error %d %s", status, phrase);
+		break;
+	default:
+		/* Unbound handles of requests we do not serve are dropped (nua answered them). */
+		if (nh && event >= nua_i_chat && event <= nua_i_refer)
+			nua_handle_destroy(nh);
+		break;
+	}
+}
+
+static void on_control_msg(struct sb_sip_agent *a, struct sb_msg *m)
+{
+	static const enum sb_call_event events[] = {
+		[SB_MSG_RTP_TIMEOUT] = SB_CALL_EV_RTP_TIMEOUT,
+		[SB_MSG_BOT_CONNECTED] = SB_CALL_EV_BOT_CONNECTED,
+		[SB_MSG_BOT_FAILED] = SB_CALL_EV_BOT_FAILED,
+		[SB_MSG_BOT_CLOSED] = SB_CALL_EV_BOT_CLOSED,
+		[SB_MSG_BOT_HANGUP] = SB_CALL_EV_BOT_HANGUP,
+	};
+
+	switch (m->type) {
+	case SB_MSG_MEDIA_DETACHED:
+	case SB_MSG_BOT_DETACHED:
+		sb_sip_call_detached(a, m->call, m->type == SB_MSG_MEDIA_DETACHED);
+		break;
+	case SB_MSG_BOT_FAILED:
+		sb_log_ctx_set(m->call->id);
+		log_warn("Bot %s unreachable: %s", m->call->bot->name, m->text ? m->text : "?");
+		sb_log_ctx_set(NULL);
+		sb_sip_call_event(a, m->call, SB_CALL_EV_BOT_FAILED);
+		break;
+	case SB_MSG_RTP_TIMEOUT:
+	case SB_MSG_BOT_CONNECTED:
+	case SB_MSG_BOT_CLOSED:
+	case SB_MSG_BOT_HANGUP:
+		sb_sip_call_event(a, m->call, events[m->type]);
+		break;
+	default:
+		log_error("Unexpected control message %d, ignoring", m->type);
+		break;
+	}
+}
+
+static int on_mq(struct sb_sip_agent *a, su_wait_t *w, struct sb_sip_agent *arg)
+{
+	(void)w;
+	(void)arg;
+	for (struct sb_msg *m = sb_mq_pop_all(a->d->control), *next; m; m = next) {
+		next = m->next;
+		on_control_msg(a, m);
+		sb_msg_free(m);
+	}
+	return 0;
+}
+
+static int on_signal(struct sb_sip_agent *a, su_wait_t *w, struct sb_sip_agent *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)w;
+	(void)arg;
+	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+		begin_stop(a, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+	return 0;
+}
+
+static void on_watchdog(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_agent *arg)
+{
+	(void)a;
+	(void)t;
+	(void)arg;
+	sb_daemon_notify("WATCHDOG=1");
+}
+
+/* "sip:ADDR:PORT;transport=udp,tcp" from sip.listen (one address and port). */
+static int listen_url(const struct sb_config *cfg, char *buf, size_t size)
+{
+	const struct sb_listen *l0 = &cfg->listen[0];
+	bool udp = false, tcp = false, v6 = strchr(l0->address, ':') != NULL;
+
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct sb_listen *l = &cfg->listen[i];
+
+		if (strcmp(l->address, l0->address) != 0 || l->port != l0->port)
+			return log_error_errno(EINVAL,
+					       "sip.listen: every entry must use the same address "
+					       "and port (%s:%u)",
+					       l0->address, l0->port);
+		udp |= l->transport == SB_TP_UDP;
+		tcp |= l->transport == SB_TP_TCP;
+	}
+	snprintf(buf, size, "sip:%s%s%s:%u;transport=%s", v6 ? "[" : "", l0->address,
+		 v6 ? "]" : "", l0->port, udp && tcp ? "udp,tcp" : udp ? "udp" : "tcp");
+	return 0;
+}
+
+static int open_signals(struct sb_sip_agent *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (a->sigfd < 0)
+		return log_error_errno(errno, "signalfd");
+	su_wait_create(&a->sig_wait, a->sigfd, SU_WAIT_IN);
+	a->sig_idx = su_root_register(a->root, &a->sig_wait, on_signal, a, 0);
+	return a->sig_idx < 0 ? -EIO : 0;
+}
+
+static int start(struct sb_sip_agent *a)
+{
+	const struct sb_config *cfg = a->d->cfg;
+	const char *wd = getenv("WATCHDOG_USEC");
+	char url[128];
+	int r;
+
+	r = listen_url(cfg, url, sizeof(url));
+	if (r < 0)
+		return r;
+	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
+			    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
+			    SIPTAG_USER_AGENT_STR(cfg->user_agent), TAG_END());
+	if (!a->nua)
+		return log_error_errno(EADDRINUSE, "Cannot listen for SIP on %s (in use?)", url);
+	log_notice("Listening for SIP on %s", url);
+	su_wait_create(&a->mq_wait, sb_mq_fd(a->d->control), SU_WAIT_IN);
+	a->mq_idx = su_root_register(a->root, &a->mq_wait, on_mq, a, 0);
+	if (a->mq_idx < 0)
+		return log_error_errno(EIO, "Cannot watch the control queue");
+	r = open_signals(a);
+	if (r < 0)
+		return r;
+	if (wd && atoll(wd) > 0) {
+		a->watchdog = su_timer_create(su_root_task(a->root), (su_duration_t)(atoll(wd) / 2000));
+		if (a->watchdog)
+			su_timer_set_for_ever(a->watchdog, on_watchdog, a);
+	}
+	return 0;
+}
+
+/* Releases what a forced stop left behind and lets nua finish its shutdown (bounded). */
+static void finish(struct sb_sip_agent *a)
+{
+	while (a->calls) {
+		struct sb_call *c = a->calls;
+
+		if (c->nh) {
+			nua_handle_bind(c->nh, NULL);
+			nua_handle_destroy(c->nh);
+			c->nh = NULL;
+		}
+		a->calls = c->reg_next;
+		a->n_calls--;
+		sb_call_unref(c);
+	}
+	if (!a->nua)
+		return;
+	if (!a->nua_shutdown) {
+		a->nua_shutdown = true;
+		nua_shutdown(a->nua);
+	}
+	for (int i = 0; i < 100 && !a->nua_down; i++)
+		su_root_step(a->root, 50);
+	nua_destroy(a->nua);
+	a->nua = NULL;
+}
+
+int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
+{
+	struct sb_sip_agent a = {.d = d, .sigfd = -1};
+	int r;
+
+	su_init();
+	setup_sofia_logs();
+	a.root = su_root_create(&a);
+	if (!a.root) {
+		su_deinit();
+		return log_error_errno(ENOMEM, "su_root_create failed");
+	}
+	su_root_threading(a.root, 0);
+	r = start(&a);
+	if (r == 0) {
+		ready(d);
+		su_root_run(a.root);
+	}
+	su_timer_destroy(a.watchdog);
+	su_timer_destroy(a.deadline);
+	finish(&a);
+	if (a.mq_idx > 0)
+		su_root_deregister(a.root, a.mq_idx);
+	if (a.sig_idx > 0)
+		su_root_deregister(a.root, a.sig_idx);
+	if (a.sigfd >= 0)
+		close(a.sigfd);
+	su_root_destroy(a.root);
+	su_deinit();
+	return r;
+}

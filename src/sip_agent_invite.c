@@ -1,0 +1,271 @@
+/* Screens a new INVITE in the order the spec sets (ACL → DID → bot → limits → SDP → RTP
+ * port) and, when everything passes, creates the call, answers 180 and asks a ws worker to
+ * connect the bot. A rejected INVITE costs no allocation before the ACL check.
+ * Thread: control. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LOG_SUBSYS "sip"
+#include <sb/log.h>
+
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/sip_tag.h>
+#include <sofia-sip/su_string.h>
+
+#include <sb/msg.h>
+#include <sb/route.h>
+#include <sb/rtp_session.h>
+#include <sb/ws_worker.h>
+
+#include "sip_agent_priv.h"
+
+#define MAX_HEADERS 32 /* unknown headers looked at per INVITE */
+#define MAX_PARAMS 8
+
+static void reject(nua_handle_t *nh, int status, const char *phrase, const char *warning)
+{
+	char w[160];
+
+	if (warning) {
+		snprintf(w, sizeof(w), "399 sipbridge \"%s\"", warning);
+		nua_respond(nh, status, phrase, SIPTAG_WARNING_STR(w),
+			    TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
+	} else {
+		nua_respond(nh, status, phrase, TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")),
+			    TAG_END());
+	}
+	nua_handle_destroy(nh);
+}
+
+static const char *addr_text(const struct sockaddr *sa, char *buf, size_t size)
+{
+	const void *p = sa->sa_family == AF_INET6
+				? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+				: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (!inet_ntop(sa->sa_family, p, buf, (socklen_t)size))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+static bool over_limits(struct sb_sip_agent *a, const struct sb_config *cfg, const char **why)
+{
+	int64_t now = sb_now_ms();
+
+	if (a->stopping) {
+		*why = "shutting down";
+		return true;
+	}
+	if (a->n_calls >= (unsigned)cfg->max_calls) {
+		*why = "limits.max_calls reached";
+		return true;
+	}
+	if (now - a->cps_window_ms >= 1000) {
+		a->cps_window_ms = now;
+		a->cps_count = 0;
+	}
+	if (a->cps_count >= (unsigned)cfg->max_cps) {
+		*why = "limits.max_cps reached";
+		return true;
+	}
+	a->cps_count++;
+	return false;
+}
+
+/* Parses the offer; on failure responds and returns false. */
+static bool check_offer(nua_handle_t *nh, const sip_t *sip, struct sb_sdp_offer *offer)
+{
+	int r;
+
+	if (!sip->sip_payload || !sip->sip_payload->pl_data || sip->sip_payload->pl_len == 0) {
+		log_notice("INVITE without an SDP offer, rejecting with 488");
+		reject(nh, SIP_488_NOT_ACCEPTABLE, "SDP offer required");
+		return false;
+	}
+	r = sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, offer);
+	if (r == -EBADMSG) {
+		log_notice("INVITE with malformed SDP, rejecting with 400");
+		reject(nh, SIP_400_BAD_REQUEST, "malformed SDP");
+		return false;
+	}
+	if (r < 0 || offer->port == 0) {
+		log_notice("INVITE offer not acceptable (%s), rejecting with 488",
+			   r == -ENOTSUP ? "no PCMU/PCMA" : r == -ERANGE ? "ptime" : "port 0");
+		reject(nh, SIP_488_NOT_ACCEPTABLE,
+		       r == -ENOTSUP ? "no common codec (PCMU, PCMA)" : "unsupported media");
+		return false;
+	}
+	return true;
+}
+
+static int set_remote(struct sb_call *c)
+{
+	memset(&c->remote_rtp, 0, sizeof(c->remote_rtp));
+	if (c->offer.family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&c->remote_rtp;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(c->offer.port);
+		c->remote_rtp_len = sizeof(*sin);
+		return inet_pton(AF_INET, c->offer.addr, &sin->sin_addr) == 1 ? 0 : -EINVAL;
+	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->remote_rtp;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(c->offer.port);
+	c->remote_rtp_len = sizeof(*sin6);
+	return inet_pton(AF_INET6, c->offer.addr, &sin6->sin6_addr) == 1 ? 0 : -EINVAL;
+}
+
+/* The address put in the answer: rtp.public_address, else rtp.address unless it is a
+ * wildcard, else the local address that routes to the caller's media address. */
+static int pick_local_addr(const struct sb_config *cfg, struct sb_call *c)
+{
+	const char *a = cfg->rtp_public_address;
+
+	if (!a[0] && strcmp(cfg->rtp_address, "0.0.0.0") != 0 && strcmp(cfg->rtp_address, "::"))
+		a = cfg->rtp_address;
+	if (a[0]) {
+		snprintf(c->local_addr, sizeof(c->local_addr), "%s", a);
+		return 0;
+	}
+	return sb_local_addr_for(c->offer.family, c->offer.addr, c->local_addr,
+				 sizeof(c->local_addr));
+}
+
+static int fill_call(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip,
+		     const struct sb_kv *hdrs, size_t n_hdrs)
+{
+	struct sb_kv params[MAX_PARAMS];
+	size_t n_params, dropped = 0;
+	const char *acct = c->trunk->name;
+	const char *to = sip->sip_to && sip->sip_to->a_url->url_user
+				 ? sip->sip_to->a_url->url_user
+				 : sip->sip_request->rq_url->url_user;
+	const char *from = sip->sip_from ? sip->sip_from->a_url->url_user : NULL;
+
+	n_params = sb_route_custom_params(hdrs, n_hdrs, params, MAX_PARAMS, &dropped);
+	if (dropped)
+		log_notice("%zu X- header(s) not passed to the bot (reserved, over size or count)",
+			   dropped);
+	for (size_t i = 0; i < n_params; i++)
+		if (strcasecmp(params[i].name, "X-Account-Sid") == 0)
+			acct = params[i].value;
+	c->sip_call_id = strdup(sip->sip_call_id ? sip->sip_call_id->i_id : "");
+	c->from_user = strdup(from ? from : "");
+	c->to_user = strdup(to ? to : "");
+	c->account_sid = strdup(acct);
+	if (!c->sip_call_id || !c->from_user || !c->to_user || !c->account_sid ||
+	    sb_call_set_params(c, params, n_params) < 0)
+		return -ENOMEM;
+	c->media_idx = a->next_media++ % a->d->n_media;
+	c->ws_idx = a->next_ws++ % a->d->n_ws;
+	c->t_invite_ms = sb_now_ms();
+	return 0;
+}
+
+static int open_media(struct sb_sip_agent *a, struct sb_call *c)
+{
+	int fd, r;
+
+	r = set_remote(c);
+	if (r < 0)
+		return r;
+	r = pick_local_addr(c->cfg, c);
+	if (r < 0)
+		return r;
+	fd = sb_rtp_socket_open(c->cfg, c->offer.family, &a->rtp_cursor, &c->local_port);
+	if (fd < 0)
+		return fd;
+	c->rtp_fd = fd;
+	return 0;
+}
+
+static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip,
+		       const struct sb_route_out *route, const struct sb_sdp_offer *offer,
+		       const struct sb_kv *hdrs, size_t n_hdrs)
+{
+	struct sb_call *c = NULL;
+	struct sb_msg *m;
+	int r;
+
+	if (sb_call_new(&c) < 0) {
+		reject(nh, SIP_503_SERVICE_UNAVAILABLE, "out of memory");
+		return false;
+	}
+	c->cfg = sb_config_ref(a->d->cfg);
+	c->trunk = route->trunk;
+	c->bot = route->bot;
+	c->offer = *offer;
+	r = fill_call(a, c, sip, hdrs, n_hdrs);
+	if (r == 0)
+		r = open_media(a, c);
+	m = r == 0 ? sb_msg_new(SB_MSG_BOT_CONNECT, c, 0) : NULL;
+	if (!m) {
+		log_error("Cannot set up media for %s:%u (%s), rejecting with 503", offer->addr,
+			  offer->port, r < 0 ? strerror(-r) : "out of memory");
+		reject(nh, SIP_503_SERVICE_UNAVAILABLE,
+		       r == -EADDRNOTAVAIL ? "no free RTP port" : "media setup failed");
+		sb_call_unref(c);
+		return false;
+	}
+	c->nh = nh;
+	nua_handle_bind(nh, c);
+	sb_sip_register(a, c);
+	sb_log_ctx_set(c->id);
+	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s", c->from_user, c->to_user,
+		 c->sip_call_id, c->trunk->name, c->bot->name, sb_codec_name(offer->codec));
+	nua_respond(nh, SIP_180_RINGING, TAG_END());
+	c->ws_attached = true;
+	sb_ws_worker_post(a->d->ws[c->ws_idx], m);
+	sb_log_ctx_set(NULL);
+	return true;
+}
+
+void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip)
+{
+	const struct sb_config *cfg = a->d->cfg;
+	struct sb_kv hdrs[MAX_HEADERS];
+	struct sb_route_in in = {0};
+	struct sb_route_out route;
+	struct sb_sdp_offer offer;
+	su_sockaddr_t *su = msg_addr(nua_current_request(a->nua));
+	size_t n_hdrs = 0;
+	const char *why;
+	char src[INET6_ADDRSTRLEN];
+	int status;
+
+	in.src = &su->su_sa;
+	in.ruri_user = sip->sip_request ? sip->sip_request->rq_url->url_user : NULL;
+	in.to_user = sip->sip_to ? sip->sip_to->a_url->url_user : NULL;
+	for (const sip_unknown_t *u = sip->sip_unknown; u && n_hdrs < MAX_HEADERS; u = u->un_next) {
+		if (!u->un_name || !u->un_value)
+			continue;
+		hdrs[n_hdrs++] = (struct sb_kv){u->un_name, u->un_value};
+		if (!in.customer_header && su_casematch(u->un_name, "X-Customer-Header"))
+			in.customer_header = u->un_value;
+	}
+	status = sb_route_select(cfg, &in, &route);
+	if (status == 403) {
+		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403",
+				     addr_text(in.src, src, sizeof(src)));
+		reject(nh, SIP_403_FORBIDDEN, NULL);
+		return;
+	}
+	if (status != 0) {
+		log_notice("INVITE from %s to %s: %s, 404", addr_text(in.src, src, sizeof(src)),
+			   in.ruri_user ? in.ruri_user : "?", "no trunk number or bot matches");
+		reject(nh, SIP_404_NOT_FOUND, "no matching number or bot");
+		return;
+	}
+	if (over_limits(a, cfg, &why)) {
+		log_warn_ratelimited("INVITE rejected with 503: %s", why);
+		reject(nh, SIP_503_SERVICE_UNAVAILABLE, why);
+		return;
+	}
+	if (!check_offer(nh, sip, &offer))
+		return;
+	start_call(a, nh, sip, &route, &offer, hdrs, n_hdrs);
+}

@@ -1,0 +1,57 @@
+/* Private state of the SIP agent, shared by sip_agent.c (loop, events), sip_agent_invite.c
+ * (screening new INVITEs) and sip_agent_call.c (running a call's state machine).
+ * Thread: control only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sb_sip_agent;
+struct sb_call;
+
+#define SU_ROOT_MAGIC_T struct sb_sip_agent
+#define SU_WAKEUP_ARG_T struct sb_sip_agent
+#define SU_TIMER_ARG_T struct sb_sip_agent
+#define NUA_MAGIC_T struct sb_sip_agent
+#define NUA_HMAGIC_T struct sb_call
+
+#include <sofia-sip/nua.h>
+#include <sofia-sip/su_wait.h>
+
+#include <sb/call.h>
+#include <sb/daemon.h>
+
+struct sb_sip_agent {
+	struct sb_daemon *d;
+	su_root_t *root;
+	nua_t *nua;
+	su_wait_t mq_wait, sig_wait;
+	int mq_idx, sig_idx; /* su_root registrations, 0 when none */
+	int sigfd;
+	su_timer_t *watchdog, *deadline;
+
+	struct sb_call *calls; /* registry: every call not yet released */
+	unsigned n_calls;
+
+	uint16_t rtp_cursor; /* last RTP port handed out */
+	unsigned next_media, next_ws; /* round-robin sharding */
+	int64_t cps_window_ms; /* one-second window for limits.max_cps */
+	unsigned cps_count;
+	uint64_t sdp_version;
+
+	bool stopping; /* SIGTERM seen: no new calls */
+	bool nua_shutdown; /* nua_shutdown() called */
+	bool nua_down; /* nua_r_shutdown final response seen */
+};
+
+/* sip_agent_invite.c: screens a new INVITE; responds and destroys nh, or creates the call. */
+void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip);
+
+/* sip_agent_call.c: feeds ev to the call's state machine and runs the resulting actions. */
+void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_event ev);
+/* sip_agent_call.c: a worker replied DETACHED. */
+void sb_sip_call_detached(struct sb_sip_agent *a, struct sb_call *c, bool media);
+/* sip_agent_call.c: adds c (taking over the caller's reference). */
+void sb_sip_register(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent.c: starts nua's shutdown once stopping and no call is left. */
+void sb_sip_maybe_shutdown(struct sb_sip_agent *a);

@@ -1,0 +1,224 @@
+/* WebSocket worker thread: one lws_context serviced by lws_service() on this thread only.
+ * Commands arrive on an sb_mq whose wake-up is lws_cancel_service(); the resulting
+ * EVENT_WAIT_CANCELLED callback drains the queue and pumps every connection's audio.
+ * Thread: its own (everything lws), any (post/wake). Owns the context and its connections.
+ *
+ * DESIGN: lws may be called from this thread only, so nothing else ever touches a wsi.
+ * Other threads post a command or just wake the worker (the media workers after each
+ * 20 ms tick); the wake-ups coalesce, so each EVENT_WAIT_CANCELLED scans every connection
+ * instead of trusting one callback per wake. Audio crosses through the call's SPSC rings,
+ * never through the command queue. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_SUBSYS "ws"
+#include <sb/log.h>
+
+#include <sb/msg.h>
+#include <sb/ws_worker.h>
+
+#include "bot_conn_priv.h"
+
+#define RX_BUFFER_BYTES 65536
+
+struct sb_ws_worker {
+	unsigned idx;
+	pthread_t thread;
+	bool started;
+	atomic_bool quit;
+	struct sb_mq *mq;
+	struct sb_ws_env env;
+	struct sb_ws_stats stats;
+};
+
+static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
+{
+	struct sb_bot_conn *conn;
+
+	switch (m->type) {
+	case SB_MSG_BOT_CONNECT:
+		sb_log_ctx_set(m->call->id);
+		if (sb_bot_conn_new(&conn, &w->env, m->call) < 0) {
+			struct sb_msg *f = sb_msg_new(SB_MSG_BOT_FAILED, m->call, 0);
+
+			if (f) {
+				f->text = strdup("out of memory");
+				sb_mq_push(w->env.control, f);
+			}
+		} else {
+			m->call = NULL; /* the connection holds the message's reference */
+		}
+		break;
+	case SB_MSG_BOT_DETACH:
+		sb_log_ctx_set(m->call->id);
+		if (m->call->conn) {
+			sb_bot_conn_detach(m->call->conn, m->text ? m->text : "stopped");
+		} else {
+			struct sb_msg *r = sb_msg_new(SB_MSG_BOT_DETACHED, m->call, 0);
+
+			if (r)
+				sb_mq_push(w->env.control, r);
+		}
+		break;
+	case SB_MSG_QUIT:
+		atomic_store(&w->quit, true);
+		break;
+	default:
+		log_error("Unexpected ws message %d, ignoring", m->type);
+		break;
+	}
+	sb_log_ctx_set(NULL);
+}
+
+static void on_wake(struct sb_ws_worker *w)
+{
+	for (struct sb_msg *m = sb_mq_pop_all(w->mq), *next; m; m = next) {
+		next = m->next;
+		on_msg(w, m);
+		sb_msg_free(m);
+	}
+	for (struct sb_bot_conn *c = w->env.conns; c; c = c->next)
+		sb_bot_conn_pump(c);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	struct sb_bot_conn *conn;
+	int r;
+
+	(void)user;
+	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+		struct sb_ws_worker *w = lws_context_user(lws_get_context(wsi));
+
+		if (w)
+			on_wake(w);
+		return 0;
+	}
+	conn = lws_get_opaque_user_data(wsi);
+	if (!conn || (conn->wsi && conn->wsi != wsi))
+		return 0;
+	sb_log_ctx_set(conn->call->id);
+	r = sb_bot_conn_callback(conn, wsi, reason, in, len);
+	sb_log_ctx_set(NULL);
+	return r;
+}
+
+static const struct lws_protocols protocols[] = {
+	{"sipbridge-bot", callback, 0, RX_BUFFER_BYTES, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_emit(int level, const char *line)
+{
+	char buf[512];
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	snprintf(buf, sizeof(buf), "%.*s", (int)n, line);
+	sb_log_write(level == LLL_ERR ? SB_LOG_WARN : SB_LOG_DEBUG, "lws", "%s", buf);
+}
+
+static void *run(void *arg)
+{
+	struct sb_ws_worker *w = arg;
+
+	while (!atomic_load(&w->quit))
+		if (lws_service(w->env.ctx, 0) < 0)
+			break;
+	w->env.quitting = true;
+	while (w->env.conns)
+		sb_bot_conn_free(w->env.conns);
+	lws_context_destroy(w->env.ctx);
+	w->env.ctx = NULL;
+	return NULL;
+}
+
+static void wake(void *arg)
+{
+	struct sb_ws_worker *w = arg;
+
+	lws_cancel_service(w->env.ctx);
+}
+
+int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control)
+{
+	struct sb_ws_worker *w = calloc(1, sizeof(*w));
+	struct lws_context_creation_info info = {0};
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	lws_set_log_level(LLL_ERR | (sb_log_enabled(SB_LOG_DEBUG) ? LLL_WARN : 0), lws_emit);
+	w->idx = idx;
+	w->env.control = control;
+	w->env.stats = &w->stats;
+	r = sb_mq_new(&w->mq);
+	if (r < 0) {
+		free(w);
+		return r;
+	}
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.gid = -1;
+	info.uid = -1;
+	info.user = w;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	w->env.ctx = lws_create_context(&info);
+	if (!w->env.ctx) {
+		sb_mq_free(w->mq);
+		free(w);
+		return -ENOMEM;
+	}
+	sb_mq_set_wake(w->mq, wake, w);
+	*ret = w;
+	return 0;
+}
+
+int sb_ws_worker_start(struct sb_ws_worker *w)
+{
+	int r = pthread_create(&w->thread, NULL, run, w);
+
+	if (r != 0)
+		return -r;
+	w->started = true;
+	return 0;
+}
+
+void sb_ws_worker_post(struct sb_ws_worker *w, struct sb_msg *m)
+{
+	sb_mq_push(w->mq, m);
+}
+
+void sb_ws_worker_wake(struct sb_ws_worker *w)
+{
+	lws_cancel_service(w->env.ctx);
+}
+
+void sb_ws_worker_stop(struct sb_ws_worker *w)
+{
+	if (!w->started)
+		return;
+	atomic_store(&w->quit, true);
+	lws_cancel_service(w->env.ctx);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
+{
+	if (!w)
+		return NULL;
+	if (w->env.ctx)
+		lws_context_destroy(w->env.ctx);
+	sb_mq_free(w->mq);
+	free(w);
+	return NULL;
+}
+
+const struct sb_ws_stats *sb_ws_worker_stats(const struct sb_ws_worker *w)
+{
+	return &w->stats;
+}

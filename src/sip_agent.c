@@ -225,8 +225,9 @@ static int listen_url(const struct sb_config *cfg, char *buf, size_t size)
 		udp |= l->transport == SB_TP_UDP;
 		tcp |= l->transport == SB_TP_TCP;
 	}
-	snprintf(buf, size, "sip:%s%s%s:%u;transport=%s", v6 ? "[" : "", l0->address,
-		 v6 ? "]" : "", l0->port, udp && tcp ? "udp,tcp" : udp ? "udp" : "tcp");
+	/* Without a transport parameter nta binds both UDP and TCP. */
+	snprintf(buf, size, "sip:%s%s%s:%u%s", v6 ? "[" : "", l0->address, v6 ? "]" : "",
+		 l0->port, udp && tcp ? "" : udp ? ";transport=udp" : ";transport=tcp");
 	return 0;
 }
 

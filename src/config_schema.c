@@ -1,0 +1,296 @@
+/* The configuration schema: one entry per key with its group, type, default, range or
+ * validator and the field it is stored in. config.c walks this table to parse, default,
+ * check and free; nothing else knows the key names. Thread: any (read-only data). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+#include <string.h>
+#include <strings.h>
+
+#define LOG_SUBSYS "config" /* only for the level values; nothing here logs */
+#include <sb/log.h>
+
+#include "config_priv.h"
+
+#define FIELD(type, f) .off = offsetof(type, f), .size = sizeof(((type *)0)->f)
+#define LIST_OF(type, arr, n, elem)                                                                \
+	FIELD(type, arr), .off_n = offsetof(type, n), .elem_size = sizeof(elem)
+#define STRS_OF(type, arr, n) FIELD(type, arr), .off_n = offsetof(type, n)
+
+static const char *check_addr(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1)
+		return NULL;
+	return "must be a numeric IPv4 or IPv6 address";
+}
+
+static const char *check_addr_or_empty(const char *s)
+{
+	if (!*s)
+		return NULL;
+	return check_addr(s) ? "must be empty or a numeric IPv4 or IPv6 address" : NULL;
+}
+
+/* Printable text that goes into SIP headers as is. */
+static const char *check_user_agent(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > 128)
+		return "must be 1-128 characters";
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return "must not hold control characters";
+	}
+	return NULL;
+}
+
+static const char *check_even(long long v)
+{
+	return v % 2 ? "must be even (RTP uses the even port, RTCP the odd one above it)" : NULL;
+}
+
+static const char *check_frame(long long v)
+{
+	return v % 20 ? "must be a multiple of 20" : NULL;
+}
+
+static const char *check_number(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 0 || len > 32 ||
+	    strspn(s, "+0123456789abcdefghijklmnopqrstuvwxyz"
+	              "ABCDEFGHIJKLMNOPQRSTUVWXYZ*#._-") != len)
+		return "must be 1-32 characters of [+0-9A-Za-z*#._-]";
+	return NULL;
+}
+
+static const char *check_destination(const char *s)
+{
+	if (!*s)
+		return NULL;
+	if (strncasecmp(s, "sip:", 4) != 0 && strncasecmp(s, "sips:", 5) != 0)
+		return "must be empty or a sip: or sips: URI";
+	for (; *s; s++) {
+		if ((unsigned char)*s <= 0x20 || *s == 0x7f)
+			return "must not hold whitespace or control characters";
+	}
+	return NULL;
+}
+
+/* Trunk and bot names end up in logs, metrics labels and file names: keep them plain. */
+static const char *check_name(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len < 1 || len > SB_NAME_MAX ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != len)
+		return "must be 1-16 characters of [A-Za-z0-9_]";
+	return NULL;
+}
+
+static const char *check_nonempty(const char *s)
+{
+	return *s ? NULL : "must not be empty";
+}
+
+/* "Name: value": an RFC 9110 token, a colon, no CR/LF, at most 1024 bytes in all. */
+static const char *check_header(const char *s)
+{
+	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+	                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+	size_t name_len = strspn(s, tchar);
+
+	if (strlen(s) > 1024)
+		return "must be at most 1024 bytes";
+	if (name_len == 0 || s[name_len] != ':')
+		return "must be \"Name: value\" with a token name";
+	if (strpbrk(s, "\r\n"))
+		return "must not hold CR or LF";
+	return NULL;
+}
+
+static const struct sb_cfg_enum transports[] = {
+        {"udp", SB_TP_UDP}, {"tcp", SB_TP_TCP}, {"tls", -1}, {NULL, 0}};
+static const struct sb_cfg_enum log_levels[] = {{"error", SB_LOG_ERROR},   {"warn", SB_LOG_WARN},
+                                                {"notice", SB_LOG_NOTICE}, {"info", SB_LOG_INFO},
+                                                {"debug", SB_LOG_DEBUG},   {NULL, 0}};
+static const struct sb_cfg_enum protocols[] = {
+        {"exotel", SB_PROTO_EXOTEL}, {"twilio", -1}, {"raw", -1}, {NULL, 0}};
+static const struct sb_cfg_enum modes[] = {
+        {"voicebot", SB_MODE_VOICEBOT}, {"listen", -1}, {NULL, 0}};
+static const struct sb_cfg_enum on_closes[] = {
+        {"hangup", SB_ON_CLOSE_HANGUP}, {"transfer", -1}, {NULL, 0}};
+static const struct sb_cfg_enum on_fails[] = {
+        {"reject", SB_ON_FAIL_REJECT}, {"transfer", -1}, {NULL, 0}};
+
+/* The embedded default: loopback only, every call to one bot. */
+static const char default_text[] =
+        "# Embedded default: loopback only, every call to one bot.\n"
+        "sip: {\n"
+        "  listen = ( { transport = \"udp\"; address = \"127.0.0.1\"; port = 5060; },\n"
+        "             { transport = \"tcp\"; address = \"127.0.0.1\"; port = 5060; } );\n"
+        "};\n"
+        "rtp: { address = \"127.0.0.1\"; port_min = 10000; port_max = 20000; };\n"
+        "trunks = ( { name = \"local\";\n"
+        "             acl = ( \"127.0.0.0/8\", \"::1\" );\n"
+        "             bots = ( { match = \"*\"; bot = \"default\"; } ); } );\n"
+        "bots = ( { name = \"default\"; url = \"ws://127.0.0.1:5001/media\"; } );\n";
+
+const char *sb_config_default_text(void)
+{
+	return default_text;
+}
+
+#define C struct sb_config
+#define L struct sb_listen
+#define T struct sb_trunk
+#define R struct sb_bot_route
+#define B struct sb_bot_cfg
+
+/* Order matters where one key refers to another: bots come before trunks, so a trunk's routes
+ * can resolve bot names while they are parsed. */
+const struct sb_cfg_key sb_cfg_schema[] = {
+        {SB_SC_ROOT, "sip", SB_KT_GROUP, .sub = SB_SC_SIP},
+        {SB_SC_ROOT, "rtp", SB_KT_GROUP, .sub = SB_SC_RTP},
+        {SB_SC_ROOT, "limits", SB_KT_GROUP, .sub = SB_SC_LIMITS},
+        {SB_SC_ROOT, "threads", SB_KT_GROUP, .sub = SB_SC_THREADS},
+        {SB_SC_ROOT, "log", SB_KT_GROUP, .sub = SB_SC_LOG},
+        {SB_SC_ROOT, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_BOT,
+         LIST_OF(C, bots, n_bots, B)},
+        {SB_SC_ROOT, "trunks", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_TRUNK,
+         LIST_OF(C, trunks, n_trunks, T)},
+
+        {SB_SC_SIP, "listen", SB_KT_LIST, 0, 1, 0, .sub = SB_SC_LISTEN,
+         .def_str = "( { transport = \"udp\"; }, { transport = \"tcp\"; } )",
+         LIST_OF(C, listen, n_listen, L)},
+        {SB_SC_SIP, "public_address", SB_KT_STR, .check_str = check_addr_or_empty,
+         FIELD(C, sip_public_address)},
+        {SB_SC_SIP, "user_agent", SB_KT_STR, .def_str = "sipbridge", .check_str = check_user_agent,
+         FIELD(C, user_agent)},
+
+        {SB_SC_LISTEN, "transport", SB_KT_ENUM, .def_int = SB_TP_UDP, .enums = transports,
+         FIELD(L, transport)},
+        {SB_SC_LISTEN, "address", SB_KT_STR, .def_str = "0.0.0.0", .check_str = check_addr,
+         FIELD(L, address)},
+        {SB_SC_LISTEN, "port", SB_KT_INT, 0, 1, 65535, 5060, FIELD(L, port)},
+
+        {SB_SC_RTP, "address", SB_KT_STR, .def_str = "0.0.0.0", .check_str = check_addr,
+         FIELD(C, rtp_address)},
+        {SB_SC_RTP, "public_address", SB_KT_STR, .check_str = check_addr_or_empty,
+         FIELD(C, rtp_public_address)},
+        {SB_SC_RTP, "port_min", SB_KT_INT, 0, 1024, 65534, 10000, .check_int = check_even,
+         FIELD(C, rtp_port_min)},
+        {SB_SC_RTP, "port_max", SB_KT_INT, 0, 1024, 65534, 20000, .check_int = check_even,
+         FIELD(C, rtp_port_max)},
+        {SB_SC_RTP, "timeout_s", SB_KT_INT, 0, 0, 3600, 30, FIELD(C, rtp_timeout_s)},
+
+        {SB_SC_LIMITS, "max_calls", SB_KT_INT, 0, 1, 100000, 4000, FIELD(C, max_calls)},
+        {SB_SC_LIMITS, "max_cps", SB_KT_INT, 0, 1, 10000, 200, FIELD(C, max_cps)},
+
+        {SB_SC_THREADS, "media", SB_KT_INT, 0, 0, 64, 0, FIELD(C, media_threads)},
+        {SB_SC_THREADS, "ws", SB_KT_INT, 0, 1, 16, 1, FIELD(C, ws_threads)},
+
+        {SB_SC_LOG, "level", SB_KT_ENUM, .def_int = SB_LOG_INFO, .enums = log_levels,
+         FIELD(C, log_level)},
+
+        {SB_SC_TRUNK, "name", SB_KT_NAME, SB_CFG_REQUIRED, .check_str = check_name, FIELD(T, name)},
+        {SB_SC_TRUNK, "acl", SB_KT_CIDRS, SB_CFG_REQUIRED, 1, 0, STRS_OF(T, acl, n_acl)},
+        {SB_SC_TRUNK, "numbers", SB_KT_STRS, .check_str = check_number,
+         STRS_OF(T, numbers, n_numbers)},
+        {SB_SC_TRUNK, "destination", SB_KT_STR, .check_str = check_destination,
+         FIELD(T, destination)},
+        {SB_SC_TRUNK, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_ROUTE,
+         LIST_OF(T, routes, n_routes, R)},
+
+        {SB_SC_ROUTE, "match", SB_KT_STR, SB_CFG_REQUIRED, .check_str = check_nonempty,
+         FIELD(R, match)},
+        {SB_SC_ROUTE, "bot", SB_KT_BOTREF, SB_CFG_REQUIRED, FIELD(R, bot)},
+
+        {SB_SC_BOT, "name", SB_KT_NAME, SB_CFG_REQUIRED, .check_str = check_name, FIELD(B, name)},
+        {SB_SC_BOT, "url", SB_KT_URL, SB_CFG_REQUIRED, FIELD(B, url_text),
+         .off_n = offsetof(B, url)},
+        {SB_SC_BOT, "protocol", SB_KT_ENUM, .def_int = SB_PROTO_EXOTEL, .enums = protocols,
+         FIELD(B, protocol)},
+        {SB_SC_BOT, "mode", SB_KT_ENUM, .def_int = SB_MODE_VOICEBOT, .enums = modes,
+         FIELD(B, mode)},
+        {SB_SC_BOT, "headers", SB_KT_STRS, .check_str = check_header,
+         STRS_OF(B, headers, n_headers)},
+        {SB_SC_BOT, "connect_timeout_ms", SB_KT_INT, 0, 100, 60000, 10000,
+         FIELD(B, connect_timeout_ms)},
+        {SB_SC_BOT, "retries", SB_KT_INT, 0, 0, 5, 1, FIELD(B, retries)},
+        {SB_SC_BOT, "on_close", SB_KT_ENUM, .def_int = SB_ON_CLOSE_HANGUP, .enums = on_closes,
+         FIELD(B, on_close)},
+        {SB_SC_BOT, "on_fail", SB_KT_ENUM, .def_int = SB_ON_FAIL_REJECT, .enums = on_fails,
+         FIELD(B, on_fail)},
+        {SB_SC_BOT, "frame_ms", SB_KT_INT, 0, 20, 1000, 100, .check_int = check_frame,
+         FIELD(B, frame_ms)},
+        {SB_SC_BOT, "max_queue_ms", SB_KT_INT, 0, 1000, 600000, 60000, FIELD(B, max_queue_ms)},
+        {SB_SC_BOT, "max_marks", SB_KT_INT, 0, 1, 100000, 1000, FIELD(B, max_marks)},
+};
+
+const size_t sb_cfg_schema_len = sizeof(sb_cfg_schema) / sizeof(sb_cfg_schema[0]);
+
+int sb_cfg_enum_value(const struct sb_cfg_key *k, const char *s, char *why, size_t whylen)
+{
+	char allowed[128] = "";
+	size_t len = 0;
+
+	for (const struct sb_cfg_enum *e = k->enums; e->name; e++) {
+		if (strcmp(e->name, s) != 0)
+			continue;
+		if (e->value >= 0)
+			return e->value;
+		snprintf(why, whylen, "%s \"%s\" is not supported by this version", k->name, s);
+		return -EINVAL;
+	}
+	for (const struct sb_cfg_enum *e = k->enums; e->name && len < sizeof(allowed); e++) {
+		if (e->value >= 0)
+			len += (size_t)snprintf(allowed + len, sizeof(allowed) - len, "%s\"%s\"",
+			                        len ? ", " : "", e->name);
+	}
+	snprintf(why, whylen, "must be one of %s, not \"%s\"", allowed, s);
+	return -EINVAL;
+}
+
+/* Frees what the schema says obj owns; zeroed and half-filled objects are fine. */
+void sb_cfg_free_scope(enum sb_cfg_scope sc, void *obj)
+{
+	for (size_t i = 0; i < sb_cfg_schema_len; i++) {
+		const struct sb_cfg_key *k = &sb_cfg_schema[i];
+		void **p = (void **)((char *)obj + k->off);
+		size_t n = 0;
+
+		if (k->scope != sc)
+			continue;
+		if (k->type == SB_KT_LIST || k->type == SB_KT_STRS)
+			n = *(size_t *)((char *)obj + k->off_n);
+		switch (k->type) {
+		case SB_KT_GROUP:
+			sb_cfg_free_scope(k->sub, obj);
+			break;
+		case SB_KT_LIST:
+			for (size_t j = 0; *p && j < n; j++)
+				sb_cfg_free_scope(k->sub, (char *)*p + j * k->elem_size);
+			free(*p);
+			break;
+		case SB_KT_STRS:
+			for (size_t j = 0; *p && j < n; j++)
+				free(((char **)*p)[j]);
+			free(*p);
+			break;
+		case SB_KT_STR:
+		case SB_KT_CIDRS:
+		case SB_KT_URL:
+			free(*p);
+			break;
+		default:
+			break;
+		}
+	}
+}

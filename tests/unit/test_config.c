@@ -1,0 +1,408 @@
+/* Unit tests for config.c/config_schema.c: defaults, every key parsed, the embedded default,
+ * overrides, the sample config, refcounting, and broken files reported as FILE:LINE: KEY.
+ * Runs with the working directory tests/unit (data files under data/). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sb/config.h>
+#define LOG_SUBSYS "test" /* for the level values only */
+#include <sb/log.h>
+
+#include "harness.h"
+
+static struct sb_config *load(const char *path, const struct sb_config_overrides *ov)
+{
+	char err[SB_CONFIG_ERR_MAX] = "";
+	struct sb_config *c = NULL;
+
+	if (sb_config_load_file(&c, path, ov, err, sizeof(err)) < 0)
+		fprintf(stderr, "  unexpected error: %s\n", err);
+	return c;
+}
+
+static bool v4_in(const struct sb_trunk *t, const char *ip)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+
+	inet_pton(AF_INET, ip, &sin.sin_addr);
+	return sb_acl_match(t->acl, t->n_acl, (struct sockaddr *)&sin);
+}
+
+TEST(defaults_applied)
+{
+	struct sb_config *c = load("data/minimal.conf", NULL);
+	int r = 0;
+
+	ASSERT_TRUE(c != NULL);
+	ASSERT_EQ(atomic_load(&c->refs), 1);
+	ASSERT_STREQ(c->source, "data/minimal.conf");
+	ASSERT_EQ(c->n_listen, 2);
+	ASSERT_EQ(c->listen[0].transport, SB_TP_UDP);
+	ASSERT_EQ(c->listen[1].transport, SB_TP_TCP);
+	for (size_t i = 0; i < 2; i++) {
+		ASSERT_STREQ(c->listen[i].address, "0.0.0.0");
+		ASSERT_EQ(c->listen[i].port, 5060);
+	}
+	ASSERT_STREQ(c->sip_public_address, "");
+	ASSERT_STREQ(c->user_agent, "sipbridge");
+	ASSERT_STREQ(c->rtp_address, "0.0.0.0");
+	ASSERT_STREQ(c->rtp_public_address, "");
+	ASSERT_EQ(c->rtp_port_min, 10000);
+	ASSERT_EQ(c->rtp_port_max, 20000);
+	ASSERT_EQ(c->rtp_timeout_s, 30);
+	ASSERT_EQ(c->max_calls, 4000);
+	ASSERT_EQ(c->max_cps, 200);
+	ASSERT_EQ(c->media_threads, 0);
+	ASSERT_EQ(c->ws_threads, 1);
+	ASSERT_EQ(c->log_level, SB_LOG_INFO);
+
+	ASSERT_EQ(c->n_trunks, 1);
+	ASSERT_STREQ(c->trunks[0].name, "t1");
+	ASSERT_EQ(c->trunks[0].n_numbers, 0);
+	ASSERT_STREQ(c->trunks[0].destination, "");
+	ASSERT_EQ(c->trunks[0].n_routes, 1);
+	ASSERT_TRUE(c->trunks[0].routes[0].bot == &c->bots[0]);
+
+	ASSERT_EQ(c->n_bots, 1);
+	const struct sb_bot_cfg *b = &c->bots[0];
+	ASSERT_STREQ(b->url_text, "ws://127.0.0.1:5001/media");
+	ASSERT_STREQ(b->url.host, "127.0.0.1");
+	ASSERT_EQ(b->url.port, 5001);
+	ASSERT_EQ(b->protocol, SB_PROTO_EXOTEL);
+	ASSERT_EQ(b->mode, SB_MODE_VOICEBOT);
+	ASSERT_EQ(b->n_headers, 0);
+	ASSERT_EQ(b->connect_timeout_ms, 10000);
+	ASSERT_EQ(b->retries, 1);
+	ASSERT_EQ(b->on_close, SB_ON_CLOSE_HANGUP);
+	ASSERT_EQ(b->on_fail, SB_ON_FAIL_REJECT);
+	ASSERT_EQ(b->frame_ms, 100);
+	ASSERT_EQ(b->max_queue_ms, 60000);
+	ASSERT_EQ(b->max_marks, 1000);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+TEST(every_key_parsed)
+{
+	struct sb_config *c = load("data/full.conf", NULL);
+	int r = 0;
+
+	ASSERT_TRUE(c != NULL);
+	ASSERT_EQ(c->n_listen, 3);
+	ASSERT_EQ(c->listen[0].transport, SB_TP_TCP);
+	ASSERT_STREQ(c->listen[0].address, "192.0.2.1");
+	ASSERT_EQ(c->listen[0].port, 5070);
+	ASSERT_STREQ(c->listen[1].address, "::1");
+	ASSERT_EQ(c->listen[1].port, 5080);
+	ASSERT_EQ(c->listen[2].port, 5090); /* written as 64-bit 5090L */
+	ASSERT_STREQ(c->sip_public_address, "198.51.100.7");
+	ASSERT_STREQ(c->user_agent, "acme-bridge/2");
+	ASSERT_STREQ(c->rtp_address, "192.0.2.1");
+	ASSERT_STREQ(c->rtp_public_address, "2001:db8::7");
+	ASSERT_EQ(c->rtp_port_min, 30000);
+	ASSERT_EQ(c->rtp_port_max, 30002);
+	ASSERT_EQ(c->rtp_timeout_s, 0);
+	ASSERT_EQ(c->max_calls, 100000);
+	ASSERT_EQ(c->max_cps, 1);
+	ASSERT_EQ(c->media_threads, 64);
+	ASSERT_EQ(c->ws_threads, 16);
+	ASSERT_EQ(c->log_level, SB_LOG_DEBUG);
+
+	ASSERT_EQ(c->n_trunks, 2);
+	const struct sb_trunk *t = &c->trunks[0];
+	ASSERT_STREQ(t->name, "cc_main");
+	ASSERT_EQ(t->n_acl, 3);
+	ASSERT_TRUE(v4_in(t, "10.200.1.1"));
+	ASSERT_TRUE(v4_in(t, "203.0.113.50"));
+	ASSERT_TRUE(!v4_in(t, "203.0.113.51"));
+	ASSERT_EQ(t->acl[2].family, AF_INET6);
+	ASSERT_EQ(t->n_numbers, 2);
+	ASSERT_STREQ(t->numbers[0], "+919876543210");
+	ASSERT_STREQ(t->numbers[1], "08040001234");
+	ASSERT_STREQ(t->destination, "sips:agents@10.0.0.5:5061");
+	ASSERT_EQ(t->n_routes, 2);
+	ASSERT_STREQ(t->routes[0].match, "salesbot");
+	ASSERT_TRUE(t->routes[0].bot == sb_config_find_bot(c, "sales"));
+	ASSERT_STREQ(t->routes[1].match, "*");
+	ASSERT_TRUE(t->routes[1].bot == sb_config_find_bot(c, "default"));
+	ASSERT_STREQ(c->trunks[1].name, "Backup_2");
+	ASSERT_TRUE(c->trunks[1].routes[0].bot == &c->bots[0]);
+
+	ASSERT_EQ(c->n_bots, 2);
+	const struct sb_bot_cfg *b = &c->bots[0];
+	ASSERT_TRUE(b->url.tls);
+	ASSERT_STREQ(b->url.host, "bot.example.com");
+	ASSERT_EQ(b->url.port, 8443);
+	ASSERT_STREQ(b->url.userinfo, "user:pw");
+	ASSERT_STREQ(b->url.path, "/media?sample_rate=24000&x=1");
+	ASSERT_EQ(b->url.sample_rate, 24000);
+	ASSERT_EQ(b->n_headers, 2);
+	ASSERT_STREQ(b->headers[0], "Authorization: Bearer abc");
+	ASSERT_STREQ(b->headers[1], "X-Tenant:7");
+	ASSERT_EQ(b->connect_timeout_ms, 100);
+	ASSERT_EQ(b->retries, 5);
+	ASSERT_EQ(b->frame_ms, 1000);
+	ASSERT_EQ(b->max_queue_ms, 1000);
+	ASSERT_EQ(b->max_marks, 100000);
+	b = &c->bots[1];
+	ASSERT_STREQ(b->name, "sales");
+	ASSERT_STREQ(b->url.host, "::1");
+	ASSERT_STREQ(b->url.path, "/");
+	ASSERT_EQ(b->retries, 0);
+	ASSERT_EQ(b->frame_ms, 20);
+	ASSERT_EQ(b->connect_timeout_ms, 10000); /* absent in this element: default */
+	ASSERT_TRUE(sb_config_find_bot(c, "nobody") == NULL);
+	ASSERT_TRUE(sb_config_find_bot(c, "Sales") == NULL); /* names are case-sensitive */
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+TEST(embedded_default)
+{
+	char err[SB_CONFIG_ERR_MAX] = "";
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	ASSERT_EQ(sb_config_load_default(&c, NULL, err, sizeof(err)), 0);
+	ASSERT_STREQ(c->source, "(embedded default)");
+	ASSERT_EQ(c->n_listen, 2);
+	ASSERT_EQ(c->listen[0].transport, SB_TP_UDP);
+	ASSERT_EQ(c->listen[1].transport, SB_TP_TCP);
+	ASSERT_STREQ(c->listen[0].address, "127.0.0.1");
+	ASSERT_STREQ(c->listen[1].address, "127.0.0.1");
+	ASSERT_EQ(c->listen[0].port, 5060);
+	ASSERT_STREQ(c->rtp_address, "127.0.0.1");
+	ASSERT_EQ(c->rtp_port_min, 10000);
+	ASSERT_EQ(c->rtp_port_max, 20000);
+	ASSERT_EQ(c->n_trunks, 1);
+	ASSERT_STREQ(c->trunks[0].name, "local");
+	ASSERT_EQ(c->trunks[0].n_acl, 2);
+	ASSERT_TRUE(v4_in(&c->trunks[0], "127.0.0.2"));
+	ASSERT_TRUE(!v4_in(&c->trunks[0], "10.0.0.1"));
+	ASSERT_EQ(c->trunks[0].n_numbers, 0);
+	ASSERT_EQ(c->trunks[0].n_routes, 1);
+	ASSERT_STREQ(c->trunks[0].routes[0].match, "*");
+	ASSERT_EQ(c->n_bots, 1);
+	ASSERT_STREQ(c->bots[0].name, "default");
+	ASSERT_STREQ(c->bots[0].url_text, "ws://127.0.0.1:5001/media");
+	ASSERT_TRUE(c->trunks[0].routes[0].bot == &c->bots[0]);
+	/* The text handed out for --help is the one that was parsed. */
+	ASSERT_TRUE(strstr(sb_config_default_text(), "ws://127.0.0.1:5001/media") != NULL);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+TEST(overrides)
+{
+	struct sb_config_overrides ov = {.bot_url = "wss://bot.test:9443/x?sample-rate=16000",
+	                                 .sip_port = 5999};
+	char err[SB_CONFIG_ERR_MAX] = "";
+	struct sb_config *c = NULL, *d = NULL;
+	int r = 0;
+
+	ASSERT_EQ(sb_config_load_default(&c, &ov, err, sizeof(err)), 0);
+	ASSERT_STREQ(c->bots[0].url_text, ov.bot_url);
+	ASSERT_TRUE(c->bots[0].url.tls);
+	ASSERT_EQ(c->bots[0].url.sample_rate, 16000);
+	ASSERT_EQ(c->listen[0].port, 5999);
+	ASSERT_EQ(c->listen[1].port, 5999);
+
+	d = load("data/full.conf", &ov);
+	ASSERT_TRUE(d != NULL);
+	for (size_t i = 0; i < d->n_bots; i++)
+		ASSERT_STREQ(d->bots[i].url.host, "bot.test");
+	for (size_t i = 0; i < d->n_listen; i++)
+		ASSERT_EQ(d->listen[i].port, 5999);
+	c = sb_config_unref(c);
+
+	ov.bot_url = "http://bot.test/";
+	ASSERT_EQ(sb_config_load_default(&c, &ov, err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(c == NULL);
+	ASSERT_TRUE(strncmp(err, "--bot: ", 7) == 0);
+
+	ov.bot_url = NULL;
+	ov.sip_port = 70000;
+	ASSERT_EQ(sb_config_load_default(&c, &ov, err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(strncmp(err, "--sip-port: ", 12) == 0);
+	ov.sip_port = -1;
+	ASSERT_EQ(sb_config_load_default(&c, &ov, err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(c == NULL);
+out:
+	sb_config_unref(c);
+	sb_config_unref(d);
+	return r;
+}
+
+TEST(sample_config_loads)
+{
+	struct sb_config *c = load("../../conf/sipbridge.conf", NULL);
+	int r = 0;
+
+	ASSERT_TRUE(c != NULL);
+	ASSERT_EQ(c->n_trunks, 1);
+	ASSERT_EQ(c->n_bots, 2);
+	ASSERT_TRUE(sb_config_find_bot(c, "default") != NULL);
+	ASSERT_TRUE(sb_config_find_bot(c, "sales") != NULL);
+	/* The sample documents the defaults: its values equal what an absent key gives. */
+	ASSERT_EQ(c->n_listen, 2);
+	ASSERT_EQ(c->rtp_port_min, 10000);
+	ASSERT_EQ(c->rtp_port_max, 20000);
+	ASSERT_EQ(c->rtp_timeout_s, 30);
+	ASSERT_EQ(c->max_calls, 4000);
+	ASSERT_EQ(c->max_cps, 200);
+	ASSERT_EQ(c->log_level, SB_LOG_INFO);
+	ASSERT_EQ(c->bots[0].frame_ms, 100);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+TEST(refcount)
+{
+	char err[SB_CONFIG_ERR_MAX];
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	ASSERT_EQ(sb_config_load_default(&c, NULL, err, sizeof(err)), 0);
+	ASSERT_EQ(atomic_load(&c->refs), 1);
+	ASSERT_TRUE(sb_config_ref(c) == c);
+	ASSERT_TRUE(sb_config_ref(c) == c);
+	ASSERT_EQ(atomic_load(&c->refs), 3);
+	ASSERT_TRUE(sb_config_unref(c) == NULL);
+	ASSERT_TRUE(sb_config_unref(c) == NULL);
+	ASSERT_EQ(atomic_load(&c->refs), 1);
+	/* Still usable while a reference is held (ASan/valgrind catch a premature free). */
+	ASSERT_STREQ(c->bots[0].name, "default");
+	ASSERT_TRUE(sb_config_unref(NULL) == NULL);
+	ASSERT_TRUE(sb_config_ref(NULL) == NULL);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+TEST(cannot_open)
+{
+	char err[SB_CONFIG_ERR_MAX] = "";
+	struct sb_config *c = (struct sb_config *)&err; /* must stay untouched */
+	int r = 0;
+
+	ASSERT_EQ(sb_config_load_file(&c, "data/does-not-exist.conf", NULL, err, sizeof(err)),
+	          -ENOENT);
+	ASSERT_TRUE(c == (struct sb_config *)&err);
+	ASSERT_STREQ(err, "data/does-not-exist.conf: cannot open: No such file or directory");
+	/* A directory opens but cannot be read as a file. */
+	ASSERT_TRUE(sb_config_load_file(&c, "data", NULL, err, sizeof(err)) < 0);
+	ASSERT_TRUE(strncmp(err, "data: cannot", 12) == 0);
+	if (geteuid() != 0) {
+		/* root reads anything, so EACCES is only testable as a normal user */
+		char path[] = "/tmp/sbcfgXXXXXX";
+		int fd = mkstemp(path);
+
+		ASSERT_TRUE(fd >= 0);
+		close(fd);
+		chmod(path, 0);
+		int e = sb_config_load_file(&c, path, NULL, err, sizeof(err));
+		unlink(path);
+		ASSERT_EQ(e, -EACCES);
+	}
+out:
+	return r;
+}
+
+TEST(load_string_and_errors)
+{
+	char err[SB_CONFIG_ERR_MAX] = "";
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	/* Empty text is valid syntax, but trunks and bots are required (no line to name). */
+	ASSERT_EQ(sb_config_load_string(&c, "", "mem", NULL, err, sizeof(err)), -EINVAL);
+	ASSERT_STREQ(err, "mem: bots: missing (required)");
+	ASSERT_EQ(sb_config_load_string(&c,
+	                                "log: { level = \"warn\"; };\n"
+	                                "bots = ( { name = \"b\"; url = \"ws://h/\"; } );\n"
+	                                "trunks = ( { name = \"t\"; acl = [ \"::1\" ];\n"
+	                                "  bots = ( { match = \"*\"; bot = \"b\"; } ); } );\n",
+	                                "mem", NULL, err, sizeof(err)),
+	          0);
+	ASSERT_EQ(c->log_level, SB_LOG_WARN);
+	ASSERT_STREQ(c->source, "mem");
+	c = sb_config_unref(c);
+	/* A NULL or empty error buffer is allowed. */
+	ASSERT_EQ(sb_config_load_string(&c, "x = 1;", "mem", NULL, NULL, 0), -EINVAL);
+	ASSERT_EQ(sb_config_load_file(&c, "data/broken-url.conf", NULL, NULL, 0), -EINVAL);
+	ASSERT_TRUE(c == NULL);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+/* Each broken file: the error must start with FILE:LINE: KEY: and hold the reason. */
+static const struct {
+	const char *file;
+	const char *expect;
+} broken[] = {
+        {"broken-syntax.conf", "data/broken-syntax.conf:4: syntax error"},
+        {"broken-unknown-key.conf", "data/broken-unknown-key.conf:5: rtp.port_mni: unknown key"},
+        {"broken-unknown-top.conf", "data/broken-unknown-top.conf:4: webhook: unknown key"},
+        {"broken-unknown-elem.conf", "data/broken-unknown-elem.conf:7: bots[1].rate: unknown key"},
+        {"broken-cidr.conf", "data/broken-cidr.conf:6: trunks[0].acl[1]: \"10.0.0.1/8\""},
+        {"broken-url.conf", "data/broken-url.conf:6: bots[1].url: invalid URL: scheme"},
+        {"broken-trunk-name.conf",
+         "data/broken-trunk-name.conf:5: trunks[0].name: must be 1-16 characters of [A-Za-z0-9_]"},
+        {"broken-type.conf", "data/broken-type.conf:5: limits.max_calls: must be an integer"},
+        {"broken-type-list.conf", "data/broken-type-list.conf:3: trunks: must be a list"},
+        {"broken-type-group.conf", "data/broken-type-group.conf:4: sip: must be a group"},
+        {"broken-type-elem.conf",
+         "data/broken-type-elem.conf:4: trunks[0].acl[1]: must be a string"},
+        {"broken-bot-ref.conf",
+         "data/broken-bot-ref.conf:8: trunks[0].bots[1].bot: no bot named \"nobody\""},
+        {"broken-tls.conf", "data/broken-tls.conf:8: sip.listen[2].transport: transport \"tls\" is "
+                            "not supported by this version"},
+        {"broken-transport.conf",
+         "data/broken-transport.conf:4: sip.listen[0].transport: must be one of \"udp\", \"tcp\""},
+        {"broken-port-odd.conf", "data/broken-port-odd.conf:4: rtp.port_min: must be even"},
+        {"broken-port-order.conf", "data/broken-port-order.conf:6: rtp.port_max: must be at least"},
+        {"broken-range.conf", "data/broken-range.conf:4: sip.listen[0].port: must be 1-65535"},
+        {"broken-dup-bot.conf", "data/broken-dup-bot.conf:5: bots[1].name: duplicate name \"b1\""},
+        {"broken-missing-acl.conf",
+         "data/broken-missing-acl.conf:5: trunks[1].acl: missing (required)"},
+        {"broken-empty-acl.conf", "data/broken-empty-acl.conf:3: trunks[0].acl: must not be empty"},
+        {"broken-no-trunks.conf", "data/broken-no-trunks.conf: trunks: missing (required)"},
+        {"broken-header.conf",
+         "data/broken-header.conf:4: bots[0].headers[0]: must be \"Name: value"},
+        {"broken-address.conf", "data/broken-address.conf:4: rtp.address: must be a numeric"},
+        {"broken-frame.conf",
+         "data/broken-frame.conf:4: bots[0].frame_ms: must be a multiple of 20"},
+        {"broken-number.conf", "data/broken-number.conf:4: trunks[0].numbers[0]: must be 1-32"},
+        {"broken-protocol.conf", "data/broken-protocol.conf:4: bots[0].protocol: protocol "
+                                 "\"twilio\" is not supported by this version"},
+        {"broken-log-level.conf", "data/broken-log-level.conf:2: log.level: must be one of"},
+};
+
+TEST(broken_files)
+{
+	char err[SB_CONFIG_ERR_MAX], path[128];
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+		snprintf(path, sizeof(path), "data/%s", broken[i].file);
+		err[0] = '\0';
+		int e = sb_config_load_file(&c, path, NULL, err, sizeof(err));
+		if (e != -EINVAL || c != NULL)
+			FAIL_AT("%s: returned %d", path, e);
+		if (strncmp(err, broken[i].expect, strlen(broken[i].expect)) != 0)
+			FAIL_AT("%s:\n    got    \"%s\"\n    wanted \"%s...\"", path, err,
+			        broken[i].expect);
+	}
+out:
+	return r;
+}

@@ -1,0 +1,147 @@
+/* Audio of the test bot: recording received caller PCM, echo mode, and the paced sine of
+ * tone mode. Thread: the lws service thread. Owns each connection's recording fd.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sb/common.h>
+
+#include "testbot.h"
+
+#define TONE_CHUNK_US 100000
+#define TONE_AMPLITUDE 8000.0
+
+void sb_tb_tone_fill(int16_t *out, size_t n, double *phase, double hz, double rate,
+                     double amplitude)
+{
+	double step = 2.0 * M_PI * hz / rate;
+	double ph = *phase;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[i] = (int16_t)lrint(amplitude * sin(ph));
+		ph += step;
+		if (ph >= 2.0 * M_PI)
+			ph -= 2.0 * M_PI;
+	}
+	*phase = ph;
+}
+
+size_t sb_tb_b64_decoded_len(const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == '=' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	return n * 3 / 4;
+}
+
+/* Opens DIR/<sid>.raw; characters that would leave DIR become '_'. */
+static int record_open(struct sb_tb_conn *c)
+{
+	char path[PATH_MAX], name[SB_TB_SID_MAX];
+	size_t i;
+
+	for (i = 0; c->sid[i] && i < sizeof(name) - 1; i++)
+		name[i] = c->sid[i] == '/' ? '_' : c->sid[i];
+	name[i] = '\0';
+	if (!i || name[0] == '.')
+		name[0] = '_';
+	if (!i)
+		name[1] = '\0';
+	snprintf(path, sizeof(path), "%s/%s.raw", c->app->record_dir, name);
+	c->rec_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (c->rec_fd < 0) {
+		fprintf(stderr, "testbot: cannot open %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void record(struct sb_tb_conn *c, const char *b64)
+{
+	size_t cap = strlen(b64) * 3 / 4 + 4;
+	char *pcm;
+	int n;
+
+	if (c->rec_fd < 0 && record_open(c) < 0)
+		return;
+	pcm = malloc(cap);
+	if (!pcm)
+		return;
+	n = lws_b64_decode_string(b64, pcm, (int)cap);
+	if (n > 0 && write(c->rec_fd, pcm, (size_t)n) != n)
+		fprintf(stderr, "testbot: short write to recording: %s\n", strerror(errno));
+	free(pcm);
+}
+
+static void echo(struct sb_tb_conn *c, json_t *payload)
+{
+	json_t *obj = json_pack("{s:s,s:s,s:{s:O}}", "event", "media", "stream_sid", c->sid,
+	                        "media", "payload", payload);
+
+	if (obj)
+		sb_tb_send_json(c, obj);
+	json_decref(obj);
+}
+
+void sb_tb_on_media(struct sb_tb_conn *c, json_t *msg)
+{
+	json_t *payload = json_object_get(json_object_get(msg, "media"), "payload");
+
+	if (!json_is_string(payload))
+		return;
+	/* Recording takes everything, even before start, so a test sees what was sent. */
+	if (c->app->record_dir && c->sid[0])
+		record(c, json_string_value(payload));
+	if (c->started && c->app->mode == SB_TB_MODE_ECHO)
+		echo(c, payload);
+}
+
+static void tone_send_chunk(struct sb_tb_conn *c)
+{
+	size_t samples = c->sample_rate / 10;
+	int16_t *pcm;
+
+	/* A client that stops reading must not make the queue grow without bound. */
+	if (c->txq_count >= SB_TB_TONE_MAX_QUEUED)
+		return;
+	pcm = malloc(samples * sizeof(*pcm));
+	if (!pcm)
+		return;
+	sb_tb_tone_fill(pcm, samples, &c->tone_phase, c->app->tone_hz, c->sample_rate,
+	                TONE_AMPLITUDE);
+	sb_tb_send_pcm(c, (const uint8_t *)pcm, samples * sizeof(*pcm), samples * sizeof(*pcm),
+	               SB_TB_KEY_SNAKE);
+	free(pcm);
+}
+
+static void tone_arm(struct sb_tb_conn *c)
+{
+	int64_t wait_us;
+
+	c->tone_next_us += TONE_CHUNK_US;
+	wait_us = c->tone_next_us - sb_now_us();
+	/* Pace on absolute deadlines so timer latency does not accumulate into drift. */
+	lws_set_timer_usecs(c->wsi, wait_us > 0 ? wait_us : 1);
+}
+
+void sb_tb_tone_start(struct sb_tb_conn *c)
+{
+	c->tone_next_us = sb_now_us();
+	tone_send_chunk(c);
+	tone_arm(c);
+}
+
+void sb_tb_tone_tick(struct sb_tb_conn *c)
+{
+	if (c->close_code)
+		return;
+	tone_send_chunk(c);
+	tone_arm(c);
+}

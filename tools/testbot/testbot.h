@@ -1,0 +1,160 @@
+/* Private interfaces of sipbridge-testbot, an Exotel media-stream bot server for tests and
+ * load runs. Everything runs on the single lws service thread (main thread); the only other
+ * context is the signal handler, which touches nothing here but a flag.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+
+/* Largest reassembled message accepted; bigger ones are closed with 1009. */
+#define SB_TB_MAX_MSG_BYTES (1024 * 1024)
+/* Tone mode stops queueing when a client does not read (60 s of chunks). */
+#define SB_TB_TONE_MAX_QUEUED 600
+/* Distinct wait_event counters / (event, name) pairs one script may use. */
+#define SB_TB_MAX_COUNTERS 32
+#define SB_TB_MAX_NAMED 64
+#define SB_TB_SID_MAX 128
+
+enum sb_tb_mode {
+	SB_TB_MODE_ECHO,
+	SB_TB_MODE_TONE,
+	SB_TB_MODE_SILENT,
+	SB_TB_MODE_SCRIPT,
+};
+
+/* Which id key a generated media message carries. */
+enum sb_tb_key {
+	SB_TB_KEY_SNAKE,
+	SB_TB_KEY_CAMEL,
+	SB_TB_KEY_NONE,
+};
+
+enum sb_tb_wait {
+	SB_TB_WAIT_NONE,
+	SB_TB_WAIT_TIMER,
+	SB_TB_WAIT_EVENT,
+	SB_TB_WAIT_DONE,
+};
+
+struct sb_tb_script;
+
+/* One queued outgoing text frame; buf holds LWS_PRE bytes of headroom before the text. */
+struct sb_tb_msg {
+	struct sb_tb_msg *next;
+	json_t *log_msg; /* what the event log shows for it; NULL without --log */
+	char *log_raw;   /* for text that is not a JSON object */
+	size_t len;
+	unsigned char buf[];
+};
+
+/* Per-connection state; lws allocates it zeroed as the session's user space. */
+struct sb_tb_conn {
+	struct sb_tb_conn *prev, *next; /* app->conns */
+	struct sb_tb_app *app;
+	struct lws *wsi;
+	unsigned id;
+
+	bool started;
+	char sid[SB_TB_SID_MAX];
+	unsigned sample_rate;
+	int rec_fd; /* DIR/<sid>.raw, -1 until the first media */
+
+	/* reassembly of fragmented messages */
+	unsigned char *rx;
+	size_t rx_len, rx_cap;
+	bool rx_active, rx_binary;
+
+	/* write queue, drained one frame per WRITEABLE */
+	struct sb_tb_msg *txq_head, *txq_tail;
+	size_t txq_count;
+	int close_code;      /* close once the queue is empty; 0 = keep open */
+	int peer_close_code; /* from the peer's close frame; 0 = none seen */
+
+	/* tone mode */
+	double tone_phase;
+	int64_t tone_next_us;
+
+	/* script mode */
+	size_t pc;
+	enum sb_tb_wait wait;
+	unsigned counts[SB_TB_MAX_COUNTERS];
+	uint64_t named_seen;
+};
+
+struct sb_tb_app {
+	enum sb_tb_mode mode;
+	unsigned tone_hz;
+	const char *record_dir;
+	struct sb_tb_script *script;
+	FILE *evlog;
+
+	struct lws_context *ctx;
+	struct sb_tb_conn *conns;
+	size_t conn_count;
+	unsigned next_id;
+	bool stopping;
+	char pcol_name[64]; /* subprotocol echoed back to the client being upgraded */
+};
+
+/* evlog.c */
+/* Opens path for appending; returns NULL with errno set on failure. */
+FILE *sb_tb_evlog_open(const char *path);
+/* Writes one line {"t_ms","conn","dir", ...fields}; borrows fields. No-op when f is NULL. */
+void sb_tb_evlog_write(FILE *f, unsigned conn, const char *dir, json_t *fields);
+/* Returns a JSON string of up to 200 bytes of data, with bytes that are not valid UTF-8 as '?'. */
+json_t *sb_tb_evlog_raw(const void *data, size_t len);
+/* Returns a copy of msg fit for the log: media.payload becomes media.payload_bytes. */
+json_t *sb_tb_evlog_strip_payload(json_t *msg);
+
+/* txq.c */
+/* Queues obj (borrowed) as a text frame. Returns 0 or -ENOMEM. */
+int sb_tb_send_json(struct sb_tb_conn *c, json_t *obj);
+/* Queues text verbatim. Returns 0 or -ENOMEM. */
+int sb_tb_send_raw(struct sb_tb_conn *c, const char *text, size_t len);
+/* Queues pcm (borrowed) as media messages of at most chunk_bytes each. Returns 0 or -errno. */
+int sb_tb_send_pcm(struct sb_tb_conn *c, const uint8_t *pcm, size_t len, size_t chunk_bytes,
+                   enum sb_tb_key key);
+/* Writes the head of the queue, or closes when it is empty and a close is pending. Returns 0
+ * or -1 to make lws close the connection. */
+int sb_tb_txq_writeable(struct sb_tb_conn *c);
+/* Drops every queued frame. */
+void sb_tb_txq_clear(struct sb_tb_conn *c);
+/* Asks to close with code once the queue has been written. */
+void sb_tb_close_after_queue(struct sb_tb_conn *c, int code);
+
+/* media.c */
+/* Fills n samples of a sine at amplitude, continuing *phase. */
+void sb_tb_tone_fill(int16_t *out, size_t n, double *phase, double hz, double rate,
+                     double amplitude);
+/* Decoded length of a base64 string, computed without decoding. */
+size_t sb_tb_b64_decoded_len(const char *s);
+/* Handles a received media message: recording and echo. */
+void sb_tb_on_media(struct sb_tb_conn *c, json_t *msg);
+/* Tone mode: starts the 100 ms pacing once start has arrived. */
+void sb_tb_tone_start(struct sb_tb_conn *c);
+/* Tone mode: the connection timer fired. */
+void sb_tb_tone_tick(struct sb_tb_conn *c);
+
+/* script.c */
+/* Parses a script file. Returns 0 or -errno; prints the reason on stderr. */
+int sb_tb_script_load(const char *path, struct sb_tb_script **ret);
+/* Frees a script; takes NULL and returns NULL. */
+struct sb_tb_script *sb_tb_script_free(struct sb_tb_script *s);
+/* Counts a received event for the script's waits; msg is borrowed. */
+void sb_tb_script_note_event(struct sb_tb_conn *c, const char *event, json_t *msg);
+/* Runs actions from the current one until one has to wait. */
+void sb_tb_script_run(struct sb_tb_conn *c);
+/* The connection timer fired while the script waits. */
+void sb_tb_script_timer(struct sb_tb_conn *c);
+
+/* server.c */
+/* The protocol table the listening vhost uses. */
+extern struct lws_protocols sb_tb_protocols[];
+/* Closes every connection with 1001 (shutdown). */
+void sb_tb_close_all(struct sb_tb_app *app);

@@ -1,0 +1,49 @@
+/* G.711 A-law/µ-law ⇄ PCM16 through spandsp's inline G.711 routines; the only file that
+ * includes <spandsp.h>. Pure. Thread: any (media threads on the audio path).
+ * Owns nothing. */
+#include <spandsp.h>
+
+#include <sb/codec.h>
+
+void sb_codec_decode(enum sb_codec c, const uint8_t *in, size_t n, int16_t *out)
+{
+	size_t i;
+
+	if (c == SB_CODEC_PCMA) {
+		for (i = 0; i < n; i++)
+			out[i] = alaw_to_linear(in[i]);
+	} else {
+		for (i = 0; i < n; i++)
+			out[i] = ulaw_to_linear(in[i]);
+	}
+}
+
+void sb_codec_encode(enum sb_codec c, const int16_t *in, size_t n, uint8_t *out)
+{
+	size_t i;
+
+	if (c == SB_CODEC_PCMA) {
+		for (i = 0; i < n; i++)
+			out[i] = linear_to_alaw(in[i]);
+	} else {
+		for (i = 0; i < n; i++)
+			out[i] = linear_to_ulaw(in[i]);
+	}
+}
+
+uint8_t sb_codec_silence_octet(enum sb_codec c)
+{
+	/* Not G711_ALAW_IDLE_OCTET (0x5D): that one decodes to -136, an audible DC offset. */
+	return c == SB_CODEC_PCMA ? 0xD5 : 0xFF;
+}
+
+const char *sb_codec_name(enum sb_codec c)
+{
+	switch (c) {
+	case SB_CODEC_PCMU:
+		return "PCMU";
+	case SB_CODEC_PCMA:
+		return "PCMA";
+	}
+	return "unknown";
+}

@@ -1,0 +1,221 @@
+/* SDP offer → answer for the caller's audio stream: picks PCMU/PCMA in the caller's order,
+ * the connection address, ptime and direction, and writes the answer text.
+ * Pure (sofia's sdp_parse with a home on the stack). Thread: any (control in practice).
+ * Owns nothing beyond the call. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/sdp.h>
+
+#include <sb/common.h>
+#include <sb/sdp_neg.h>
+
+#define PTIME_DEFAULT_MS 20
+#define PTIME_MIN_MS 10
+#define PTIME_MAX_MS 60
+
+/* The first audio m= line on plain RTP/AVP, preferring one the caller did not reject (port 0).
+ * *other_audio tells whether audio was offered on some other transport (e.g. only SRTP). */
+static const sdp_media_t *find_audio(const sdp_session_t *sdp, int *other_audio)
+{
+	const sdp_media_t *m, *rejected = NULL;
+
+	*other_audio = 0;
+	for (m = sdp->sdp_media; m; m = m->m_next) {
+		if (m->m_type != sdp_media_audio)
+			continue;
+		if (m->m_proto != sdp_proto_rtp) {
+			*other_audio = 1;
+			continue;
+		}
+		if (m->m_port != 0)
+			return m;
+		if (!rejected)
+			rejected = m;
+	}
+	return rejected;
+}
+
+static int fill_connection(const sdp_session_t *sdp, const sdp_media_t *m, struct sb_sdp_offer *out)
+{
+	const sdp_connection_t *c = m->m_connections ? m->m_connections : sdp->sdp_connection;
+	unsigned char tmp[sizeof(struct in6_addr)];
+
+	if (!c || !c->c_address || c->c_nettype != sdp_net_in)
+		return -EBADMSG;
+	if (c->c_addrtype == sdp_addr_ip4)
+		out->family = AF_INET;
+	else if (c->c_addrtype == sdp_addr_ip6)
+		out->family = AF_INET6;
+	else
+		return -EBADMSG;
+	/* The media thread sends to this address as is: a host name would need a resolver. */
+	if (strlen(c->c_address) >= sizeof(out->addr) ||
+	    inet_pton(out->family, c->c_address, tmp) != 1)
+		return -EBADMSG;
+	strcpy(out->addr, c->c_address);
+	return 0;
+}
+
+/* Static types 0/8 come with a predefined rtpmap; a=rtpmap can also name them on a dynamic
+ * type. The list is in the caller's m= order. */
+static int choose_codec(const sdp_media_t *m, struct sb_sdp_offer *out)
+{
+	for (const sdp_rtpmap_t *rm = m->m_rtpmaps; rm; rm = rm->rm_next) {
+		if (!rm->rm_encoding || rm->rm_rate != SB_RATE_8K)
+			continue;
+		if (strcasecmp(rm->rm_encoding, "PCMU") == 0)
+			out->codec = SB_CODEC_PCMU;
+		else if (strcasecmp(rm->rm_encoding, "PCMA") == 0)
+			out->codec = SB_CODEC_PCMA;
+		else
+			continue;
+		out->pt = (uint8_t)rm->rm_pt;
+		return 0;
+	}
+	return -ENOTSUP;
+}
+
+static const sdp_attribute_t *find_attr(const sdp_attribute_t *a, const char *name)
+{
+	for (; a; a = a->a_next)
+		if (a->a_name && strcasecmp(a->a_name, name) == 0)
+			return a;
+	return NULL;
+}
+
+/* Media-level a=ptime wins over a session-level one. */
+static int parse_ptime(const sdp_session_t *sdp, const sdp_media_t *m, int *ptime_ms)
+{
+	const sdp_attribute_t *a = find_attr(m->m_attributes, "ptime");
+	char *end;
+	long v;
+
+	if (!a)
+		a = find_attr(sdp->sdp_attributes, "ptime");
+	if (!a) {
+		*ptime_ms = PTIME_DEFAULT_MS;
+		return 0;
+	}
+	if (!a->a_value || a->a_value[0] < '0' || a->a_value[0] > '9')
+		return -EBADMSG;
+	v = strtol(a->a_value, &end, 10);
+	/* Some stacks write "20.0" or trail blanks; the integer part is what counts. */
+	if (*end != '\0' && *end != '.' && *end != ' ' && *end != '\t')
+		return -EBADMSG;
+	if (v < PTIME_MIN_MS || v > PTIME_MAX_MS)
+		return -ERANGE;
+	*ptime_ms = (int)v;
+	return 0;
+}
+
+static enum sb_dir dir_from_mode(unsigned mode)
+{
+	switch (mode) {
+	case sdp_sendonly:
+		return SB_DIR_SENDONLY;
+	case sdp_recvonly:
+		return SB_DIR_RECVONLY;
+	case sdp_inactive:
+		return SB_DIR_INACTIVE;
+	default:
+		return SB_DIR_SENDRECV;
+	}
+}
+
+static int parse_session(const sdp_session_t *sdp, struct sb_sdp_offer *out)
+{
+	int other_audio, r;
+	const sdp_media_t *m = find_audio(sdp, &other_audio);
+
+	if (!m)
+		return other_audio ? -ENOTSUP : -EBADMSG;
+	r = fill_connection(sdp, m, out);
+	if (r < 0)
+		return r;
+	if (m->m_port > UINT16_MAX)
+		return -EBADMSG;
+	out->port = (uint16_t)m->m_port;
+	r = choose_codec(m, out);
+	if (r < 0)
+		return r;
+	r = parse_ptime(sdp, m, &out->ptime_ms);
+	if (r < 0)
+		return r;
+	/* sofia applies session-level direction attributes to m_mode unless the media overrides. */
+	out->dir = dir_from_mode(m->m_mode);
+	return 0;
+}
+
+int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
+{
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	struct sb_sdp_offer o = {0};
+	sdp_session_t *s;
+	int r = -EBADMSG;
+
+	if (!sdp || len == 0 || len > INT32_MAX)
+		return -EBADMSG;
+	if (su_home_init(home) < 0)
+		return -ENOMEM;
+	s = sdp_session(sdp_parse(home, sdp, (issize_t)len, 0));
+	if (s)
+		r = parse_session(s, &o);
+	su_home_deinit(home);
+	if (r == 0)
+		*out = o;
+	return r;
+}
+
+static const char *answer_dir(enum sb_dir offered)
+{
+	switch (offered) {
+	case SB_DIR_SENDONLY:
+		return "recvonly";
+	case SB_DIR_RECVONLY:
+		return "sendonly";
+	case SB_DIR_INACTIVE:
+		return "inactive";
+	default:
+		return "sendrecv";
+	}
+}
+
+int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,
+                        const char *local_addr, uint16_t local_port, uint64_t session_id,
+                        uint64_t session_version)
+{
+	unsigned char tmp[sizeof(struct in6_addr)];
+	const char *ip;
+	int n;
+
+	/* Only numeric addresses: this text goes on the wire verbatim. */
+	if (inet_pton(AF_INET, local_addr, tmp) == 1)
+		ip = "IP4";
+	else if (inet_pton(AF_INET6, local_addr, tmp) == 1)
+		ip = "IP6";
+	else
+		return -EINVAL;
+
+	n = snprintf(buf, size,
+	             "v=0\r\n"
+	             "o=sipbridge %" PRIu64 " %" PRIu64 " IN %s %s\r\n"
+	             "s=sipbridge\r\n"
+	             "c=IN %s %s\r\n"
+	             "t=0 0\r\n"
+	             "m=audio %u RTP/AVP %u\r\n"
+	             "a=rtpmap:%u %s/8000\r\n"
+	             "a=ptime:20\r\n"
+	             "a=%s\r\n",
+	             session_id, session_version, ip, local_addr, ip, local_addr, local_port,
+	             offer->pt, offer->pt, sb_codec_name(offer->codec), answer_dir(offer->dir));
+	if (n < 0 || (size_t)n >= size)
+		return -ENOSPC;
+	return n;
+}

@@ -1,0 +1,144 @@
+/* Unit tests for base64: RFC 4648 section 10 vectors, the whole alphabet, strict padding and
+ * alphabet checks, buffer bounds and random round trips.
+ * Thread: the test's main thread. Owns its stack buffers. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <sb/base64.h>
+
+#include "harness.h"
+
+static const struct {
+	const char *plain;
+	const char *enc;
+} rfc4648[] = {
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
+        {"foobar", "Zm9vYmFy"},
+};
+
+TEST(base64_rfc4648_vectors)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(rfc4648) / sizeof(rfc4648[0]); i++) {
+		const char *p = rfc4648[i].plain, *e = rfc4648[i].enc;
+		char out[16];
+		uint8_t dec[16];
+
+		ASSERT_EQ(SB_BASE64_ENCODED_LEN(strlen(p)), strlen(e));
+		ASSERT_EQ(sb_base64_encode((const uint8_t *)p, strlen(p), out, sizeof(out)),
+		          strlen(e));
+		ASSERT_STREQ(out, e);
+		ASSERT_EQ(sb_base64_decode(e, strlen(e), dec, sizeof(dec)), strlen(p));
+		ASSERT_MEMEQ(dec, p, strlen(p));
+	}
+out:
+	return r;
+}
+
+TEST(base64_whole_alphabet)
+{
+	int r = 0;
+	/* Bytes whose encoding is the alphabet in order (computed independently). */
+	static const uint8_t bytes[] = {
+	        0x00, 0x10, 0x83, 0x10, 0x51, 0x87, 0x20, 0x92, 0x8b, 0x30, 0xd3, 0x8f,
+	        0x41, 0x14, 0x93, 0x51, 0x55, 0x97, 0x61, 0x96, 0x9b, 0x71, 0xd7, 0x9f,
+	        0x82, 0x18, 0xa3, 0x92, 0x59, 0xa7, 0xa2, 0x9a, 0xab, 0xb2, 0xdb, 0xaf,
+	        0xc3, 0x1c, 0xb3, 0xd3, 0x5d, 0xb7, 0xe3, 0x9e, 0xbb, 0xf3, 0xdf, 0xbf,
+	};
+	static const char alpha[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char out[128];
+	uint8_t dec[64];
+
+	ASSERT_EQ(sb_base64_encode(bytes, sizeof(bytes), out, sizeof(out)), 64);
+	ASSERT_STREQ(out, alpha);
+	ASSERT_EQ(sb_base64_decode(alpha, 64, dec, sizeof(dec)), sizeof(bytes));
+	ASSERT_MEMEQ(dec, bytes, sizeof(bytes));
+out:
+	return r;
+}
+
+TEST(base64_decode_rejects)
+{
+	/* Lengths are multiples of 4 unless the case is about the length. */
+	static const char *const bad[] = {
+	        "Zg=",      "Zg",    "Z",       "Zm9vY",         /* length */
+	        "Zm9 ",     "Zg=\n", "\tZm9",                    /* whitespace */
+	        "Zg==Zg==", "Z===",  "====",    "=Zg=",  "Zm=v", /* padding misplaced */
+	        "Zm9-",     "Zm9_",  "Zm9\x80",                  /* outside the standard alphabet */
+	        "Zm\0v",                                         /* NUL, length 4 */
+	};
+	int r = 0;
+	uint8_t dec[16];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n = i == sizeof(bad) / sizeof(bad[0]) - 1 ? 4 : strlen(bad[i]);
+
+		if (sb_base64_decode(bad[i], n, dec, sizeof(dec)) != -EINVAL)
+			FAIL_AT("accepted \"%s\"", bad[i]);
+	}
+	ASSERT_EQ(sb_base64_decode("", 0, dec, 0), 0);
+out:
+	return r;
+}
+
+TEST(base64_bounds)
+{
+	int r = 0;
+	char out[9];
+	uint8_t dec[6];
+	const uint8_t in[6] = {1, 2, 3, 4, 5, 6};
+
+	/* 6 bytes → 8 characters + NUL: 9 bytes needed exactly. */
+	ASSERT_EQ(sb_base64_encode(in, 6, out, 8), -ENOSPC);
+	ASSERT_EQ(sb_base64_encode(in, 6, out, 9), 8);
+	ASSERT_EQ(sb_base64_encode(in, 0, out, 0), -ENOSPC);
+	ASSERT_EQ(sb_base64_encode(in, 0, out, 1), 0);
+	ASSERT_EQ(out[0], '\0');
+	ASSERT_EQ(sb_base64_decode("AQIDBAUG", 8, dec, 5), -ENOSPC);
+	ASSERT_EQ(sb_base64_decode("AQIDBAUG", 8, dec, 6), 6);
+	ASSERT_MEMEQ(dec, in, 6);
+	/* Padding shrinks what is needed: "AQID BA==" is 4 bytes. */
+	ASSERT_EQ(sb_base64_decode("AQIDBA==", 8, dec, 4), 4);
+	ASSERT_EQ(sb_base64_decode("AQIDBAU=", 8, dec, 4), -ENOSPC);
+out:
+	return r;
+}
+
+static uint32_t rng_state = 0x12345678;
+
+static uint32_t rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 17;
+	rng_state ^= rng_state << 5;
+	return rng_state;
+}
+
+TEST(base64_random_round_trips)
+{
+	int r = 0;
+	uint8_t in[700], dec[700];
+	char enc[SB_BASE64_ENCODED_LEN(700) + 1];
+
+	for (int iter = 0; iter < 3000; iter++) {
+		size_t n = rnd() % sizeof(in);
+		int e;
+
+		for (size_t i = 0; i < n; i++)
+			in[i] = (uint8_t)rnd();
+		e = sb_base64_encode(in, n, enc, sizeof(enc));
+		ASSERT_EQ(e, SB_BASE64_ENCODED_LEN(n));
+		ASSERT_EQ(strlen(enc), (size_t)e);
+		ASSERT_EQ(sb_base64_decode(enc, (size_t)e, dec, sizeof(dec)), n);
+		ASSERT_MEMEQ(dec, in, n);
+	}
+out:
+	return r;
+}

@@ -1,0 +1,267 @@
+/* Unit tests for sdp_neg: real-world offers from tests/unit/data/sdp (Asterisk, FreeSWITCH,
+ * Cisco, Avaya, SIPp, IPv6, hold, malformed) and the exact answer text.
+ * Thread: the test's main thread. Owns the buffers it reads files into. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <sb/sdp_neg.h>
+
+#include "harness.h"
+
+#define DATA "data/sdp/"
+
+static long load(const char *name, char *buf, size_t size)
+{
+	char path[256];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), DATA "%s", name);
+	f = fopen(path, "rb");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (long)n;
+}
+
+static int parse_file(const char *name, struct sb_sdp_offer *o)
+{
+	static char buf[8192];
+	long n = load(name, buf, sizeof(buf));
+
+	if (n < 0) {
+		fprintf(stderr, "  cannot read %s%s\n", DATA, name);
+		return -9999;
+	}
+	return sb_sdp_parse_offer(buf, (size_t)n, o);
+}
+
+struct good_case {
+	const char *file;
+	int family;
+	const char *addr;
+	uint16_t port;
+	enum sb_codec codec;
+	uint8_t pt;
+	int ptime_ms;
+	enum sb_dir dir;
+};
+
+static const struct good_case good[] = {
+        {"asterisk.sdp", AF_INET, "192.168.1.10", 14562, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
+        {"freeswitch.sdp", AF_INET, "10.0.0.5", 24680, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV},
+        {"cisco_cube.sdp", AF_INET, "172.16.20.3", 16384, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
+        {"avaya.sdp", AF_INET, "10.20.30.40", 2048, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV},
+        {"sipp_default.sdp", AF_INET, "127.0.0.1", 6000, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV},
+        {"dynamic_pcmu.sdp", AF_INET, "198.51.100.20", 5004, SB_CODEC_PCMU, 96, 20,
+         SB_DIR_SENDRECV},
+        {"ipv6.sdp", AF_INET6, "2001:db8::10", 40000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
+        {"ptime30.sdp", AF_INET, "10.1.1.1", 7078, SB_CODEC_PCMU, 0, 30, SB_DIR_SENDRECV},
+        {"sendonly_hold.sdp", AF_INET, "192.168.1.10", 14562, SB_CODEC_PCMU, 0, 20,
+         SB_DIR_SENDONLY},
+        {"session_inactive_media_recvonly.sdp", AF_INET, "10.9.9.9", 9000, SB_CODEC_PCMA, 8, 20,
+         SB_DIR_RECVONLY},
+        {"session_sendonly.sdp", AF_INET, "10.9.9.9", 9000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDONLY},
+        {"port0.sdp", AF_INET, "10.2.2.2", 0, SB_CODEC_PCMU, 0, 20, SB_DIR_INACTIVE},
+        {"video_then_audio.sdp", AF_INET, "10.3.3.3", 9000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
+};
+
+TEST(sdp_good_offers)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		const struct good_case *c = &good[i];
+		struct sb_sdp_offer o;
+
+		memset(&o, 0x5a, sizeof(o));
+		if (parse_file(c->file, &o) != 0)
+			FAIL_AT("%s: parse failed", c->file);
+		if (o.family != c->family || strcmp(o.addr, c->addr) != 0 || o.port != c->port ||
+		    o.codec != c->codec || o.pt != c->pt || o.ptime_ms != c->ptime_ms ||
+		    o.dir != c->dir)
+			FAIL_AT("%s: got family %d addr %s port %u codec %d pt %u ptime %d dir %d",
+			        c->file, o.family, o.addr, o.port, o.codec, o.pt, o.ptime_ms,
+			        o.dir);
+	}
+out:
+	return r;
+}
+
+static const struct {
+	const char *file;
+	int err;
+} bad[] = {
+        {"g729_only.sdp", -ENOTSUP},      {"srtp_only.sdp", -ENOTSUP},
+        {"ptime5.sdp", -ERANGE},          {"ptime80.sdp", -ERANGE},
+        {"bad_garbage.sdp", -EBADMSG},    {"bad_missing_c.sdp", -EBADMSG},
+        {"bad_video_only.sdp", -EBADMSG}, {"bad_hostname_c.sdp", -EBADMSG},
+        {"bad_ptime_text.sdp", -EBADMSG},
+};
+
+TEST(sdp_bad_offers)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct sb_sdp_offer o, before;
+		int ret;
+
+		memset(&o, 0x5a, sizeof(o));
+		before = o;
+		ret = parse_file(bad[i].file, &o);
+		if (ret != bad[i].err)
+			FAIL_AT("%s: %d, want %d", bad[i].file, ret, bad[i].err);
+		/* A failed parse leaves the output alone. */
+		ASSERT_MEMEQ(&o, &before, sizeof(o));
+	}
+out:
+	return r;
+}
+
+TEST(sdp_empty_and_truncated)
+{
+	int r = 0;
+	struct sb_sdp_offer o;
+	char buf[4096];
+	long n = load("asterisk.sdp", buf, sizeof(buf));
+
+	ASSERT_EQ(parse_file("bad_empty.sdp", &o), -EBADMSG);
+	ASSERT_EQ(sb_sdp_parse_offer("", 0, &o), -EBADMSG);
+	ASSERT_TRUE(n > 0);
+	/* Every prefix is either a valid offer or an error; never a crash or a read past len. */
+	for (long k = 0; k < n; k++) {
+		char *copy = malloc((size_t)k + 1);
+		int ret;
+
+		ASSERT_TRUE(copy != NULL);
+		memcpy(copy, buf, (size_t)k);
+		ret = sb_sdp_parse_offer(copy, (size_t)k, &o);
+		free(copy);
+		if (ret != 0 && ret != -EBADMSG && ret != -ENOTSUP && ret != -ERANGE)
+			FAIL_AT("prefix %ld: %d", k, ret);
+	}
+out:
+	return r;
+}
+
+TEST(sdp_answer_exact_text)
+{
+	int r = 0;
+	struct sb_sdp_offer o;
+	char buf[1024];
+	int n;
+	static const char want[] = "v=0\r\n"
+	                           "o=sipbridge 42 43 IN IP4 192.0.2.1\r\n"
+	                           "s=sipbridge\r\n"
+	                           "c=IN IP4 192.0.2.1\r\n"
+	                           "t=0 0\r\n"
+	                           "m=audio 10002 RTP/AVP 8\r\n"
+	                           "a=rtpmap:8 PCMA/8000\r\n"
+	                           "a=ptime:20\r\n"
+	                           "a=sendrecv\r\n";
+
+	ASSERT_EQ(parse_file("asterisk.sdp", &o), 0);
+	n = sb_sdp_build_answer(buf, sizeof(buf), &o, "192.0.2.1", 10002, 42, 43);
+	ASSERT_EQ(n, strlen(want));
+	ASSERT_STREQ(buf, want);
+out:
+	return r;
+}
+
+TEST(sdp_answer_dynamic_pt_ipv6_and_hold)
+{
+	int r = 0;
+	struct sb_sdp_offer o;
+	char buf[1024];
+
+	ASSERT_EQ(parse_file("dynamic_pcmu.sdp", &o), 0);
+	ASSERT_TRUE(sb_sdp_build_answer(buf, sizeof(buf), &o, "2001:db8::1", 20000, 1, 2) > 0);
+	ASSERT_TRUE(strstr(buf, "o=sipbridge 1 2 IN IP6 2001:db8::1\r\n") != NULL);
+	ASSERT_TRUE(strstr(buf, "c=IN IP6 2001:db8::1\r\n") != NULL);
+	ASSERT_TRUE(strstr(buf, "m=audio 20000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n") != NULL);
+
+	ASSERT_EQ(parse_file("sendonly_hold.sdp", &o), 0);
+	ASSERT_TRUE(sb_sdp_build_answer(buf, sizeof(buf), &o, "10.0.0.1", 20000, 1, 2) > 0);
+	ASSERT_TRUE(strstr(buf, "a=recvonly\r\n") != NULL);
+	ASSERT_TRUE(strstr(buf, "sendonly") == NULL);
+out:
+	return r;
+}
+
+TEST(sdp_answer_direction_reflection)
+{
+	static const struct {
+		enum sb_dir offered;
+		const char *line;
+		enum sb_dir parsed_back;
+	} cases[] = {
+	        {SB_DIR_SENDRECV, "a=sendrecv\r\n", SB_DIR_SENDRECV},
+	        {SB_DIR_SENDONLY, "a=recvonly\r\n", SB_DIR_RECVONLY},
+	        {SB_DIR_RECVONLY, "a=sendonly\r\n", SB_DIR_SENDONLY},
+	        {SB_DIR_INACTIVE, "a=inactive\r\n", SB_DIR_INACTIVE},
+	};
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sb_sdp_offer o = {.family = AF_INET,
+		                         .codec = SB_CODEC_PCMU,
+		                         .pt = 0,
+		                         .ptime_ms = 30,
+		                         .dir = cases[i].offered};
+		struct sb_sdp_offer back;
+		char buf[512];
+		int n = sb_sdp_build_answer(buf, sizeof(buf), &o, "127.0.0.1", 12000, 7, 8);
+
+		ASSERT_TRUE(n > 0);
+		ASSERT_TRUE(strstr(buf, cases[i].line) != NULL);
+		/* The answer is valid SDP for our own parser too. */
+		ASSERT_EQ(sb_sdp_parse_offer(buf, (size_t)n, &back), 0);
+		ASSERT_EQ(back.dir, cases[i].parsed_back);
+		ASSERT_EQ(back.port, 12000);
+		ASSERT_EQ(back.codec, SB_CODEC_PCMU);
+		ASSERT_EQ(back.ptime_ms, 20);
+		ASSERT_STREQ(back.addr, "127.0.0.1");
+	}
+out:
+	return r;
+}
+
+TEST(sdp_answer_nospc_and_bad_addr)
+{
+	int r = 0;
+	struct sb_sdp_offer o;
+	char buf[512];
+	int full;
+
+	ASSERT_EQ(parse_file("freeswitch.sdp", &o), 0);
+	full = sb_sdp_build_answer(buf, sizeof(buf), &o, "10.0.0.1", 10000, 1, 1);
+	ASSERT_TRUE(full > 0);
+	ASSERT_EQ(sb_sdp_build_answer(buf, (size_t)full, &o, "10.0.0.1", 10000, 1, 1), -ENOSPC);
+	ASSERT_EQ(sb_sdp_build_answer(buf, (size_t)full + 1, &o, "10.0.0.1", 10000, 1, 1), full);
+	ASSERT_EQ(sb_sdp_build_answer(buf, 0, &o, "10.0.0.1", 10000, 1, 1), -ENOSPC);
+	ASSERT_EQ(sb_sdp_build_answer(buf, sizeof(buf), &o, "host.example", 10000, 1, 1), -EINVAL);
+	ASSERT_EQ(sb_sdp_build_answer(buf, sizeof(buf), &o, "10.0.0.1\r\na=x", 10000, 1, 1),
+	          -EINVAL);
+out:
+	return r;
+}
+
+TEST(sdp_lf_only_and_case)
+{
+	int r = 0;
+	struct sb_sdp_offer o;
+	static const char lf[] = "v=0\no=- 1 1 IN IP4 10.6.6.6\ns=-\nc=IN IP4 10.6.6.6\nt=0 0\n"
+	                         "m=audio 7000 RTP/AVP 101 98\na=rtpmap:101 telephone-event/8000\n"
+	                         "a=rtpmap:98 pcma/8000\na=ptime:60\n";
+
+	ASSERT_EQ(sb_sdp_parse_offer(lf, strlen(lf), &o), 0);
+	ASSERT_EQ(o.codec, SB_CODEC_PCMA);
+	ASSERT_EQ(o.pt, 98);
+	ASSERT_EQ(o.ptime_ms, 60);
+	ASSERT_EQ(o.port, 7000);
+out:
+	return r;
+}

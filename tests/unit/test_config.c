@@ -8,7 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libconfig.h>
+
 #include <sb/config.h>
+#include "../../src/config_priv.h"
 #define LOG_SUBSYS "test" /* for the level values only */
 #include <sb/log.h>
 
@@ -404,5 +407,59 @@ TEST(broken_files)
 			        broken[i].expect);
 	}
 out:
+	return r;
+}
+
+/* Where the keys of each schema scope live in a config file. */
+static const char *scope_path(enum sb_cfg_scope sc)
+{
+	switch (sc) {
+	case SB_SC_ROOT:
+		return NULL;
+	case SB_SC_SIP:
+		return "sip";
+	case SB_SC_RTP:
+		return "rtp";
+	case SB_SC_LIMITS:
+		return "limits";
+	case SB_SC_THREADS:
+		return "threads";
+	case SB_SC_LOG:
+		return "log";
+	case SB_SC_LISTEN:
+		return "sip.listen.[0]";
+	case SB_SC_TRUNK:
+		return "trunks.[0]";
+	case SB_SC_ROUTE:
+		return "trunks.[0].bots.[0]";
+	case SB_SC_BOT:
+		return "bots.[0]";
+	}
+	return NULL;
+}
+
+TEST(sample_config_documents_every_key)
+{
+	config_t cfg;
+	int r = 0, missing = 0;
+
+	config_init(&cfg);
+	ASSERT_TRUE(config_read_file(&cfg, "../../conf/sipbridge.conf") == CONFIG_TRUE);
+	ASSERT_TRUE(sb_cfg_schema_len > 20);
+	for (size_t i = 0; i < sb_cfg_schema_len; i++) {
+		const struct sb_cfg_key *k = &sb_cfg_schema[i];
+		const char *scope = scope_path(k->scope);
+		char path[128];
+
+		snprintf(path, sizeof(path), "%s%s%s", scope ? scope : "", scope ? "." : "",
+			 k->name);
+		if (!config_lookup(&cfg, path)) {
+			fprintf(stderr, "  %s is not in conf/sipbridge.conf\n", path);
+			missing++;
+		}
+	}
+	ASSERT_EQ(missing, 0);
+out:
+	config_destroy(&cfg);
 	return r;
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what sipbridge needs from Debian 12's packages: `build` for building and running,
+# `test` adds what the test suite uses. Run as root.
+set -euo pipefail
+
+build_pkgs=(
+	gcc meson ninja-build pkg-config
+	libsofia-sip-ua-dev libwebsockets-dev libspandsp-dev libconfig-dev libjansson-dev
+	libspeexdsp-dev libsystemd-dev
+	sip-tester
+)
+test_pkgs=(
+	python3 python3-pytest python3-websockets
+	clang-format systemd
+)
+
+pkgs=("${build_pkgs[@]}")
+if [ "${1:-build}" = test ]; then
+	pkgs+=("${test_pkgs[@]}")
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Every test: installs what is needed, checks formatting, builds with -Werror under
+# AddressSanitizer + UBSan, runs the unit suite and the integration suite (the real daemon
+# driven by SIPp and the test bot), runs ring and mq under ThreadSanitizer, and ends with
+# "N passed, N failed" over all of them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/deps.sh test || exit 1
+
+passed=0
+failed=0
+count() { # count NAME STATUS
+	if [ "$2" -eq 0 ]; then
+		passed=$((passed + 1))
+		echo "PASS: $1"
+	else
+		failed=$((failed + 1))
+		echo "FAIL: $1"
+	fi
+}
+
+# Formatting.
+mapfile -t sources < <(git ls-files '*.c' '*.h')
+clang-format --dry-run -Werror "${sources[@]}"
+count clang-format $?
+
+# Sanitized build, warnings as errors.
+build=build-test
+if [ ! -d "$build" ]; then
+	meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
+		-Dbuildtype=debugoptimized >/dev/null || exit 1
+fi
+if ! ninja -C "$build"; then
+	count build 1
+	echo "$passed passed, $failed failed"
+	exit 1
+fi
+count build 0
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+export LSAN_OPTIONS=suppressions=$PWD/tests/integration/lsan.supp
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+# Unit suite: each executable prints its own "N passed, N failed".
+meson test -C "$build" --suite unit --print-errorlogs
+unit_status=$?
+read -r up uf < <(/usr/bin/python3 - "$build/meson-logs/testlog.json" <<'PY'
+import json, re, sys
+p = f = 0
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    m = re.search(r"^(\d+) passed, (\d+) failed$", t.get("stdout", ""), re.M)
+    if m:
+        p += int(m.group(1)); f += int(m.group(2))
+    elif t.get("result") != "OK":
+        f += 1
+print(p, f)
+PY
+)
+passed=$((passed + up))
+failed=$((failed + uf))
+[ "$unit_status" -eq 0 ] || [ "$uf" -gt 0 ] || failed=$((failed + 1))
+
+# Thread sanitizer for the lock-free ring and the command queue.
+tsan=build-tsan
+[ -d "$tsan" ] || meson setup "$tsan" -Db_sanitize=thread -Db_lundef=false >/dev/null
+ninja -C "$tsan" tests/unit/test_ring tests/unit/test_mq >/dev/null &&
+	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_ring" >/dev/null &&
+	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_mq" >/dev/null
+count "tsan ring+mq" $?
+
+# Integration suite against the sanitized daemon.
+junit=$(mktemp)
+SB_BUILD_DIR=$PWD/$build /usr/bin/python3 -m pytest -v -p no:cacheprovider \
+	--junitxml="$junit" tests/integration
+it_status=$?
+read -r ip if < <(/usr/bin/python3 - "$junit" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 1); sys.exit()
+suites = [root] if root.tag == "testsuite" else list(root)
+tests = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+skipped = sum(int(s.get("skipped", 0)) for s in suites)
+print(tests - bad - skipped, bad + skipped)
+PY
+)
+passed=$((passed + ip))
+failed=$((failed + if))
+if [ "$it_status" -ne 0 ] && [ "$if" -eq 0 ]; then
+	failed=$((failed + 1))
+fi
+rm -f "$junit"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

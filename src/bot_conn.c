@@ -37,7 +37,7 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, boo
 
 	if (!control && conn->tx_count >= SB_BOT_MAX_TX_QUEUE) {
 		atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops, 1,
-					  memory_order_relaxed);
+		                          memory_order_relaxed);
 		log_warn_ratelimited("Bot is not reading fast enough, dropping caller audio");
 		return -ENOBUFS;
 	}
@@ -148,6 +148,7 @@ static int connect_once(struct sb_bot_conn *conn)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
 	struct lws_client_connect_info ci = {0};
+	int attempt;
 
 	ci.context = conn->env->ctx;
 	ci.address = bot->url.host;
@@ -163,10 +164,14 @@ static int connect_once(struct sb_bot_conn *conn)
 	conn->attempts++;
 	conn->attempt_done = false;
 	lws_sul_schedule(conn->env->ctx, 0, &conn->sul, on_timeout,
-			 (lws_usec_t)bot->connect_timeout_ms * 1000);
+	                 (lws_usec_t)bot->connect_timeout_ms * 1000);
+	attempt = conn->attempts;
 	if (!lws_client_connect_via_info(&ci)) {
-		conn->wsi = NULL;
-		attempt_failed(conn, "cannot start the connection");
+		/* lws may already have reported this attempt (and started the next one). */
+		if (conn->attempts == attempt && !conn->attempt_done) {
+			conn->wsi = NULL;
+			attempt_failed(conn, "cannot start the connection");
+		}
 		return -ECONNREFUSED;
 	}
 	return 0;
@@ -192,10 +197,10 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 		return -ENOMEM;
 	}
 	snprintf(conn->host, sizeof(conn->host), "%s%s%s", v6 ? "[" : "", bot->url.host,
-		 v6 ? "]" : "");
+	         v6 ? "]" : "");
 	if (!dflt)
 		snprintf(conn->host + strlen(conn->host), sizeof(conn->host) - strlen(conn->host),
-			 ":%u", bot->url.port);
+		         ":%u", bot->url.port);
 	call->conn = conn;
 	conn->next = env->conns;
 	if (env->conns)
@@ -221,7 +226,7 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 	}
 	sb_bot_conn_flush_up(conn);
 	n = sb_bot_proto_stop(buf, sizeof(buf), ++conn->seq, c->stream_sid, c->id, c->account_sid,
-			      reason);
+	                      reason);
 	if (n > 0)
 		sb_bot_conn_send(conn, buf, (size_t)n, true);
 	conn->closing = true;
@@ -234,14 +239,14 @@ static int on_established(struct sb_bot_conn *conn)
 {
 	struct sb_call *c = conn->call;
 	struct sb_bot_start s = {
-		.stream_sid = c->stream_sid,
-		.call_sid = c->id,
-		.account_sid = c->account_sid,
-		.from = c->from_user,
-		.to = c->to_user,
-		.params = c->params,
-		.n_params = c->n_params,
-		.sample_rate = SB_RATE_8K,
+	        .stream_sid = c->stream_sid,
+	        .call_sid = c->id,
+	        .account_sid = c->account_sid,
+	        .from = c->from_user,
+	        .to = c->to_user,
+	        .params = c->params,
+	        .n_params = c->n_params,
+	        .sample_rate = SB_RATE_8K,
 	};
 	char buf[START_MAX];
 	int n;
@@ -308,7 +313,7 @@ static void on_closed(struct sb_bot_conn *conn)
 }
 
 static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char **p,
-			unsigned char *end)
+                        unsigned char *end)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
 	char b64[SB_BASE64_ENCODED_LEN(sizeof(bot->url.userinfo)) + 8], val[sizeof(b64) + 8];
@@ -324,15 +329,16 @@ static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char
 		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
 			;
 		if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-						(const unsigned char *)v, (int)strlen(v), p, end))
+		                                (const unsigned char *)v, (int)strlen(v), p, end))
 			log_warn("Header %s does not fit in the handshake, not sent", name);
 	}
 	if (bot->url.userinfo[0] &&
 	    sb_base64_encode((const uint8_t *)bot->url.userinfo, strlen(bot->url.userinfo), b64,
-			     sizeof(b64)) > 0) {
+	                     sizeof(b64)) > 0) {
 		snprintf(val, sizeof(val), "Basic %s", b64);
 		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
-						(const unsigned char *)val, (int)strlen(val), p, end))
+		                                (const unsigned char *)val, (int)strlen(val), p,
+		                                end))
 			log_warn("Authorization does not fit in the handshake, not sent");
 	}
 }
@@ -347,7 +353,7 @@ static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in
 	}
 	if (!conn->rx_skip && conn->rx_len + len > SB_BOT_MAX_MESSAGE_BYTES) {
 		log_warn_ratelimited("Bot message over %d bytes, skipping it",
-				     SB_BOT_MAX_MESSAGE_BYTES);
+		                     SB_BOT_MAX_MESSAGE_BYTES);
 		conn->rx_skip = true;
 	}
 	if (!conn->rx_skip) {
@@ -375,7 +381,7 @@ static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in
 }
 
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
-			 enum lws_callback_reasons reason, void *in, size_t len)
+                         enum lws_callback_reasons reason, void *in, size_t len)
 {
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:

@@ -68,7 +68,7 @@ static void send_media(struct sb_bot_conn *conn)
 	if (!buf)
 		return;
 	n = sb_bot_proto_media(buf, size, ++conn->seq, conn->call->stream_sid, ++conn->chunk,
-			       conn->up_samples * 1000 / SB_RATE_8K, conn->up_buf, conn->up_n);
+	                       conn->up_samples * 1000 / SB_RATE_8K, conn->up_buf, conn->up_n);
 	if (n > 0)
 		sb_bot_conn_send(conn, buf, (size_t)n, false);
 	conn->up_samples += conn->up_n;
@@ -134,7 +134,7 @@ static void on_mark(struct sb_bot_conn *conn, const char *name)
 	if (conn->n_marks >= (unsigned)conn->call->bot->max_marks) {
 		STAT_ADD(conn, bad_messages, 1);
 		log_warn_ratelimited("More than %d marks pending, dropping mark \"%s\"",
-				     conn->call->bot->max_marks, name);
+		                     conn->call->bot->max_marks, name);
 		return;
 	}
 	m = malloc(sizeof(*m) + len + 1);
@@ -183,7 +183,7 @@ static void on_media(struct sb_bot_conn *conn, const uint8_t *pcm, size_t len)
 	if (dropped > 0) {
 		STAT_ADD(conn, queue_drops, (uint64_t)dropped);
 		log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",
-				     conn->call->bot->max_queue_ms, dropped);
+		                     conn->call->bot->max_queue_ms, dropped);
 	}
 	fill_down(conn);
 }
@@ -200,7 +200,7 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t l
 	if (r < 0) {
 		STAT_ADD(conn, bad_messages, 1);
 		log_warn_ratelimited("Bad message from the bot (%s), skipping it",
-				     why ? why : "invalid");
+		                     why ? why : "invalid");
 		return;
 	}
 	switch (ev.type) {
@@ -228,7 +228,7 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t l
 	case SB_BOT_EV_DTMF:
 		STAT_ADD(conn, bad_messages, 1);
 		log_warn_ratelimited("Bot event %s is not supported by this version, ignoring it",
-				     ev.type == SB_BOT_EV_DTMF ? "dtmf" : "transfer");
+		                     ev.type == SB_BOT_EV_DTMF ? "dtmf" : "transfer");
 		break;
 	}
 	sb_bot_event_done(&ev);

@@ -16,7 +16,7 @@
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
 #define SB_BOT_MAX_TX_QUEUE 256 /* queued media messages before new ones are dropped */
-#define SB_BOT_CLOSE_GRACE_S 3 /* a closing socket is killed after this long */
+#define SB_BOT_CLOSE_GRACE_S 3  /* a closing socket is killed after this long */
 
 /* What the connections of one worker share. */
 struct sb_ws_env {
@@ -49,11 +49,11 @@ struct sb_bot_conn {
 	enum sb_conn_state state;
 	int attempts;
 	bool attempt_done; /* the current attempt has been accounted for */
-	bool detaching; /* control asked for DETACH */
-	bool closing; /* close once the queue is written */
+	bool detaching;    /* control asked for DETACH */
+	bool closing;      /* close once the queue is written */
 	bool hangup_sent;
 	lws_sorted_usec_list_t sul; /* handshake timeout */
-	char host[300]; /* Host header value */
+	char host[300];             /* Host header value */
 
 	struct sb_txmsg *tx_head, *tx_tail;
 	unsigned tx_count;
@@ -78,7 +78,7 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason);
 void sb_bot_conn_free(struct sb_bot_conn *conn);
 /* Dispatches an lws callback for conn's wsi; returns what lws expects. */
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
-			 enum lws_callback_reasons reason, void *in, size_t len);
+                         enum lws_callback_reasons reason, void *in, size_t len);
 /* Queues a text message (copied). control=false marks droppable audio. Returns 0 or -errno. */
 int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, bool control);
 

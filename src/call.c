@@ -79,6 +79,7 @@ struct sb_call *sb_call_unref(struct sb_call *c)
 	free(c->from_user);
 	free(c->to_user);
 	free(c->account_sid);
+	free(c->answer_sdp);
 	sb_config_unref(c->cfg);
 	free(c);
 	return NULL;

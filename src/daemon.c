@@ -30,7 +30,7 @@ void sb_daemon_notify(const char *state)
 static void on_ready(struct sb_daemon *d)
 {
 	log_notice("sipbridged %s ready: %u media worker(s), %u ws worker(s), config %s",
-		   SB_VERSION, d->n_media, d->n_ws, d->cfg->source);
+	           SB_VERSION, d->n_media, d->n_ws, d->cfg->source);
 	sb_daemon_notify("READY=1");
 }
 

@@ -15,8 +15,8 @@ static __thread const char *log_call_id;
 static int log_journal = -1; /* -1 unknown, 0 no, 1 yes */
 
 static const char *const level_names[] = {
-	[SB_LOG_ERROR] = "error", [SB_LOG_WARN] = "warn",   [SB_LOG_NOTICE] = "notice",
-	[SB_LOG_INFO] = "info",	  [SB_LOG_DEBUG] = "debug",
+        [SB_LOG_ERROR] = "error", [SB_LOG_WARN] = "warn",   [SB_LOG_NOTICE] = "notice",
+        [SB_LOG_INFO] = "info",   [SB_LOG_DEBUG] = "debug",
 };
 
 int sb_log_level_parse(const char *name)
@@ -76,10 +76,10 @@ void sb_log_write(int level, const char *subsys, const char *fmt, ...)
 		n = (int)strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
 		snprintf(stamp + n, sizeof(stamp) - (size_t)n, ".%03ld ", (long)tv.tv_usec / 1000);
 		n = snprintf(line, sizeof(line), "%s%-6s %s ", stamp, sb_log_level_name(level),
-			     subsys);
+		             subsys);
 	} else {
 		n = snprintf(line, sizeof(line), "<%d>%s %s ", level, sb_log_level_name(level),
-			     subsys);
+		             subsys);
 	}
 	if (log_call_id && n < (int)sizeof(line))
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "[%s] ", log_call_id);
@@ -111,7 +111,7 @@ bool sb_log_ratelimit_ok(struct sb_ratelimit *rl, unsigned burst)
 	if (now - rl->window_ms >= 1000) {
 		if (rl->suppressed)
 			sb_log_write(SB_LOG_WARN, "log", "%u similar messages suppressed",
-				     rl->suppressed);
+			             rl->suppressed);
 		rl->window_ms = now;
 		rl->count = 0;
 		rl->suppressed = 0;

@@ -18,19 +18,19 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: sipbridged [OPTIONS]\n"
-		"SIP-to-WebSocket media bridge.\n\n"
-		"  -c, --config FILE     configuration file (libconfig); without it the embedded\n"
-		"                        default runs: SIP on 127.0.0.1:5060 (UDP+TCP), RTP\n"
-		"                        10000-20000, callers from 127.0.0.0/8 and ::1, one bot\n"
-		"      --bot URL         bot WebSocket URL (default ws://127.0.0.1:5001/media);\n"
-		"                        with -c it replaces the URL of every configured bot\n"
-		"      --sip-port N      SIP port, replacing every sip.listen port\n"
-		"  -t, --check-config    check the configuration and exit (0 good, 2 bad)\n"
-		"  -f, --foreground      stay in the foreground (always the case; for systemd)\n"
-		"  -v, --verbose         log at debug level\n"
-		"      --version         print the version and exit\n"
-		"  -h, --help            this text\n");
+	        "Usage: sipbridged [OPTIONS]\n"
+	        "SIP-to-WebSocket media bridge.\n\n"
+	        "  -c, --config FILE     configuration file (libconfig); without it the embedded\n"
+	        "                        default runs: SIP on 127.0.0.1:5060 (UDP+TCP), RTP\n"
+	        "                        10000-20000, callers from 127.0.0.0/8 and ::1, one bot\n"
+	        "      --bot URL         bot WebSocket URL (default ws://127.0.0.1:5001/media);\n"
+	        "                        with -c it replaces the URL of every configured bot\n"
+	        "      --sip-port N      SIP port, replacing every sip.listen port\n"
+	        "  -t, --check-config    check the configuration and exit (0 good, 2 bad)\n"
+	        "  -f, --foreground      stay in the foreground (always the case; for systemd)\n"
+	        "  -v, --verbose         log at debug level\n"
+	        "      --version         print the version and exit\n"
+	        "  -h, --help            this text\n");
 }
 
 struct args {
@@ -43,15 +43,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	enum { OPT_BOT = 256, OPT_SIP_PORT, OPT_VERSION };
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"bot", required_argument, NULL, OPT_BOT},
-		{"sip-port", required_argument, NULL, OPT_SIP_PORT},
-		{"check-config", no_argument, NULL, 't'},
-		{"foreground", no_argument, NULL, 'f'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"version", no_argument, NULL, OPT_VERSION},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	        {"config", required_argument, NULL, 'c'},
+	        {"bot", required_argument, NULL, OPT_BOT},
+	        {"sip-port", required_argument, NULL, OPT_SIP_PORT},
+	        {"check-config", no_argument, NULL, 't'},
+	        {"foreground", no_argument, NULL, 'f'},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"version", no_argument, NULL, OPT_VERSION},
+	        {"help", no_argument, NULL, 'h'},
+	        {0},
 	};
 	char *end;
 	long port;

@@ -21,9 +21,9 @@
 #include <sb/ws_worker.h>
 
 #define MAX_EVENTS 64
-#define MAX_CATCHUP_FRAMES 5 /* frames sent per leg on one late tick, at most */
+#define MAX_CATCHUP_FRAMES 5    /* frames sent per leg on one late tick, at most */
 #define MAX_PAYLOAD_SAMPLES 480 /* 60 ms, the longest ptime accepted */
-#define RX_BATCH 32 /* datagrams read per readiness event per leg */
+#define RX_BATCH 32             /* datagrams read per readiness event per leg */
 
 struct sb_media_leg {
 	struct sb_call *call; /* a reference */
@@ -32,8 +32,8 @@ struct sb_media_leg {
 	enum sb_codec codec;
 	uint8_t pt;
 	bool can_send, latched, marker, timed_out;
-	struct sockaddr_storage peer;
-	socklen_t peer_len;
+	struct sockaddr_storage peer, sdp_peer; /* where RTP goes; what the SDP said */
+	socklen_t peer_len, sdp_peer_len;
 	uint16_t seq;
 	uint32_t ts, ssrc;
 	int64_t last_rx_ms;
@@ -67,7 +67,7 @@ static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 }
 
 static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const int16_t *pcm,
-		    size_t n)
+                    size_t n)
 {
 	while (n) {
 		size_t take = SB_FRAME_SAMPLES - leg->up_n;
@@ -95,7 +95,7 @@ static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const i
 }
 
 static bool same_source(const struct sb_media_leg *leg, const struct sockaddr_storage *from,
-			socklen_t len)
+                        socklen_t len)
 {
 	return len == leg->peer_len && memcmp(from, &leg->peer, len) == 0;
 }
@@ -114,7 +114,8 @@ static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 		if (n < 0)
 			break;
 		if (sb_rtp_parse(buf, (size_t)n, &h) < 0 || h.payload_len == 0 ||
-		    h.payload_len > MAX_PAYLOAD_SAMPLES || (leg->latched && !same_source(leg, &from, len))) {
+		    h.payload_len > MAX_PAYLOAD_SAMPLES ||
+		    (leg->latched && !same_source(leg, &from, len))) {
 			STAT_INC(w, rtp_rx_bad);
 			log_debug("Dropped a %zd-byte datagram that is not this call's RTP", n);
 			continue;
@@ -174,8 +175,11 @@ static bool next_frame(struct sb_media_leg *leg, uint8_t *payload)
 static void send_frame(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
 	uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES];
-	struct sb_rtp_header h = {.pt = leg->pt, .marker = leg->marker, .seq = leg->seq,
-				  .ts = leg->ts, .ssrc = leg->ssrc};
+	struct sb_rtp_header h = {.pt = leg->pt,
+	                          .marker = leg->marker,
+	                          .seq = leg->seq,
+	                          .ts = leg->ts,
+	                          .ssrc = leg->ssrc};
 
 	if (!next_frame(leg, pkt + SB_RTP_HEADER_BYTES))
 		memset(pkt + SB_RTP_HEADER_BYTES, sb_codec_silence_octet(leg->codec),
@@ -201,7 +205,7 @@ static void on_tick(struct sb_media_worker *w)
 		return;
 	if (expirations > 1)
 		atomic_fetch_add_explicit(&w->stats.late_ticks, expirations - 1,
-					  memory_order_relaxed);
+		                          memory_order_relaxed);
 	/* Keep the RTP clock in step with real time after a stall, but bounded. */
 	frames = expirations > MAX_CATCHUP_FRAMES ? MAX_CATCHUP_FRAMES : (unsigned)expirations;
 	for (struct sb_media_leg *leg = w->legs; leg; leg = leg->next) {
@@ -241,8 +245,8 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 	leg->codec = c->offer.codec;
 	leg->pt = c->offer.pt;
 	leg->can_send = c->offer.dir == SB_DIR_SENDRECV || c->offer.dir == SB_DIR_RECVONLY;
-	leg->peer = c->remote_rtp;
-	leg->peer_len = c->remote_rtp_len;
+	leg->peer = leg->sdp_peer = c->remote_rtp;
+	leg->peer_len = leg->sdp_peer_len = c->remote_rtp_len;
 	leg->marker = true;
 	leg->last_rx_ms = sb_now_ms();
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
@@ -259,6 +263,21 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 		w->legs->prev = leg;
 	w->legs = leg;
 	w->n_legs++;
+}
+
+/* A re-INVITE changed codec, address or direction. A new address is where RTP goes until
+ * the caller's packets show where they really come from (latching again). */
+static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
+{
+	leg->codec = u->offer.codec;
+	leg->pt = u->offer.pt;
+	leg->can_send = u->offer.dir == SB_DIR_SENDRECV || u->offer.dir == SB_DIR_RECVONLY;
+	if (u->remote_len != leg->sdp_peer_len ||
+	    memcmp(&u->remote, &leg->sdp_peer, u->remote_len)) {
+		leg->peer = leg->sdp_peer = u->remote;
+		leg->peer_len = leg->sdp_peer_len = u->remote_len;
+		leg->latched = false;
+	}
 }
 
 static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool notify)
@@ -292,6 +311,10 @@ static void on_msg(struct sb_media_worker *w, struct sb_msg *m)
 			free_leg(w, m->call->leg, true);
 		else
 			reply(w, SB_MSG_MEDIA_DETACHED, m->call);
+		break;
+	case SB_MSG_MEDIA_UPDATE:
+		if (m->call->leg && m->data)
+			update(m->call->leg, m->data);
 		break;
 	case SB_MSG_QUIT:
 		w->quit = true;
@@ -338,11 +361,11 @@ static void *run(void *arg)
 }
 
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
-			struct sb_ws_worker **ws, unsigned n_ws)
+                        struct sb_ws_worker **ws, unsigned n_ws)
 {
 	struct sb_media_worker *w = calloc(1, sizeof(*w));
 	struct itimerspec its = {.it_interval = {0, SB_FRAME_MS * 1000000L},
-				 .it_value = {0, SB_FRAME_MS * 1000000L}};
+	                         .it_value = {0, SB_FRAME_MS * 1000000L}};
 	struct epoll_event ev = {.events = EPOLLIN};
 	int r;
 

@@ -120,6 +120,7 @@ struct sb_msg *sb_msg_free(struct sb_msg *m)
 		return NULL;
 	sb_call_unref(m->call);
 	free(m->text);
+	free(m->data);
 	free(m);
 	return NULL;
 }

@@ -9,33 +9,37 @@
 
 #include <sb/rtp_session.h>
 
-static int bind_any(int fd, int family, const char *addr, uint16_t port)
+int sb_sockaddr_make(int family, const char *addr, uint16_t port, struct sockaddr_storage *ss,
+                     socklen_t *len)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
-
+	memset(ss, 0, sizeof(*ss));
 	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
 
 		sin->sin_family = AF_INET;
 		sin->sin_port = htons(port);
-		if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1)
-			return -EAFNOSUPPORT;
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1)
-			return -EAFNOSUPPORT;
-		len = sizeof(*sin6);
+		*len = sizeof(*sin);
+		return inet_pton(AF_INET, addr, &sin->sin_addr) == 1 ? 0 : -EINVAL;
 	}
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(port);
+	*len = sizeof(*sin6);
+	return inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1 ? 0 : -EINVAL;
+}
+
+static int bind_any(int fd, int family, const char *addr, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (sb_sockaddr_make(family, addr, port, &ss, &len) < 0)
+		return -EAFNOSUPPORT;
 	return bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
 }
 
-int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor,
-		       uint16_t *port)
+int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor, uint16_t *port)
 {
 	const char *addr = cfg->rtp_address;
 	unsigned min = cfg->rtp_port_min, max = cfg->rtp_port_max;
@@ -92,9 +96,9 @@ int sb_rtp_parse(const uint8_t *buf, size_t len, struct sb_rtp_header *h)
 	h->pt = buf[1] & 0x7f;
 	h->seq = (uint16_t)((buf[2] << 8) | buf[3]);
 	h->ts = ((uint32_t)buf[4] << 24) | ((uint32_t)buf[5] << 16) | ((uint32_t)buf[6] << 8) |
-		buf[7];
+	        buf[7];
 	h->ssrc = ((uint32_t)buf[8] << 24) | ((uint32_t)buf[9] << 16) | ((uint32_t)buf[10] << 8) |
-		  buf[11];
+	          buf[11];
 	h->payload = buf + off;
 	h->payload_len = len - off - pad;
 	return 0;
@@ -114,37 +118,25 @@ void sb_rtp_write_header(uint8_t *buf, const struct sb_rtp_header *h)
 
 int sb_local_addr_for(int family, const char *remote, char *buf, size_t size)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t len = sizeof(ss);
+	struct sockaddr_storage ss;
+	socklen_t len;
 	int fd, r = 0;
 
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(9);
-		if (inet_pton(AF_INET, remote, &sin->sin_addr) != 1)
-			return -EINVAL;
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(9);
-		if (inet_pton(AF_INET6, remote, &sin6->sin6_addr) != 1)
-			return -EINVAL;
-		len = sizeof(*sin6);
-	}
+	if (sb_sockaddr_make(family, remote, 9, &ss, &len) < 0)
+		return -EINVAL;
 	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&ss, len) < 0 ||
+	len = sizeof(ss);
+	if (connect(fd, (struct sockaddr *)&ss,
+	            family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)) <
+	            0 ||
 	    getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		r = -errno;
 	else if (!inet_ntop(family,
-			    family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
-					      : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
-			    buf, (socklen_t)size))
+	                    family == AF_INET ? (void *)&((struct sockaddr_in *)&ss)->sin_addr
+	                                      : (void *)&((struct sockaddr_in6 *)&ss)->sin6_addr,
+	                    buf, (socklen_t)size))
 		r = -errno;
 	close(fd);
 	return r;

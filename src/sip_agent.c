@@ -61,7 +61,7 @@ static void on_deadline(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_age
 	(void)t;
 	(void)arg;
 	log_warn("Stop took longer than %d ms, forcing it with %u call(s) left", SHUTDOWN_GRACE_MS,
-		 a->n_calls);
+	         a->n_calls);
 	su_root_break(a->root);
 }
 
@@ -83,12 +83,13 @@ static void begin_stop(struct sb_sip_agent *a, const char *why)
 }
 
 static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t event,
-			  tagi_t tags[])
+                          nua_handle_t *nh, const sip_t *sip, tagi_t tags[])
 {
 	int state = -1;
 
 	switch (event) {
-	case nua_i_invite: /* a re-INVITE: nua answers it; media changes come later */
+	case nua_i_invite:
+		sb_sip_on_reinvite(a, c, nh, sip);
 		break;
 	case nua_i_cancel:
 		sb_sip_call_event(a, c, SB_CALL_EV_CANCEL);
@@ -110,12 +111,12 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 }
 
 static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
-			 struct sb_sip_agent *a, nua_handle_t *nh, struct sb_call *c,
-			 sip_t const *sip, tagi_t tags[])
+                         struct sb_sip_agent *a, nua_handle_t *nh, struct sb_call *c,
+                         sip_t const *sip, tagi_t tags[])
 {
 	(void)nua;
 	if (c) {
-		on_call_event(a, c, event, tags);
+		on_call_event(a, c, event, nh, sip, tags);
 		return;
 	}
 	switch (event) {
@@ -147,11 +148,11 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 static void on_control_msg(struct sb_sip_agent *a, struct sb_msg *m)
 {
 	static const enum sb_call_event events[] = {
-		[SB_MSG_RTP_TIMEOUT] = SB_CALL_EV_RTP_TIMEOUT,
-		[SB_MSG_BOT_CONNECTED] = SB_CALL_EV_BOT_CONNECTED,
-		[SB_MSG_BOT_FAILED] = SB_CALL_EV_BOT_FAILED,
-		[SB_MSG_BOT_CLOSED] = SB_CALL_EV_BOT_CLOSED,
-		[SB_MSG_BOT_HANGUP] = SB_CALL_EV_BOT_HANGUP,
+	        [SB_MSG_RTP_TIMEOUT] = SB_CALL_EV_RTP_TIMEOUT,
+	        [SB_MSG_BOT_CONNECTED] = SB_CALL_EV_BOT_CONNECTED,
+	        [SB_MSG_BOT_FAILED] = SB_CALL_EV_BOT_FAILED,
+	        [SB_MSG_BOT_CLOSED] = SB_CALL_EV_BOT_CLOSED,
+	        [SB_MSG_BOT_HANGUP] = SB_CALL_EV_BOT_HANGUP,
 	};
 
 	switch (m->type) {
@@ -219,15 +220,17 @@ static int listen_url(const struct sb_config *cfg, char *buf, size_t size)
 
 		if (strcmp(l->address, l0->address) != 0 || l->port != l0->port)
 			return log_error_errno(EINVAL,
-					       "sip.listen: every entry must use the same address "
-					       "and port (%s:%u)",
-					       l0->address, l0->port);
+			                       "sip.listen: every entry must use the same address "
+			                       "and port (%s:%u)",
+			                       l0->address, l0->port);
 		udp |= l->transport == SB_TP_UDP;
 		tcp |= l->transport == SB_TP_TCP;
 	}
 	/* Without a transport parameter nta binds both UDP and TCP. */
-	snprintf(buf, size, "sip:%s%s%s:%u%s", v6 ? "[" : "", l0->address, v6 ? "]" : "",
-		 l0->port, udp && tcp ? "" : udp ? ";transport=udp" : ";transport=tcp");
+	snprintf(buf, size, "sip:%s%s%s:%u%s", v6 ? "[" : "", l0->address, v6 ? "]" : "", l0->port,
+	         udp && tcp ? ""
+	         : udp      ? ";transport=udp"
+	                    : ";transport=tcp");
 	return 0;
 }
 
@@ -257,8 +260,8 @@ static int start(struct sb_sip_agent *a)
 	if (r < 0)
 		return r;
 	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
-			    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
-			    SIPTAG_USER_AGENT_STR(cfg->user_agent), TAG_END());
+	                    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
+	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), TAG_END());
 	if (!a->nua)
 		return log_error_errno(EADDRINUSE, "Cannot listen for SIP on %s (in use?)", url);
 	log_notice("Listening for SIP on %s", url);
@@ -270,7 +273,8 @@ static int start(struct sb_sip_agent *a)
 	if (r < 0)
 		return r;
 	if (wd && atoll(wd) > 0) {
-		a->watchdog = su_timer_create(su_root_task(a->root), (su_duration_t)(atoll(wd) / 2000));
+		a->watchdog =
+		        su_timer_create(su_root_task(a->root), (su_duration_t)(atoll(wd) / 2000));
 		if (a->watchdog)
 			su_timer_set_for_ever(a->watchdog, on_watchdog, a);
 	}

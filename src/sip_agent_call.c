@@ -1,6 +1,9 @@
 /* Runs a call's state machine on the control thread: answer, reject, BYE, detaching the
  * workers and releasing the call once both SIP and the workers are done.
  * Thread: control. Owns the call registry. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LOG_SUBSYS "call"
@@ -10,6 +13,7 @@
 #include <sofia-sip/sip_tag.h>
 
 #include <sb/msg.h>
+#include <sb/rtp_session.h>
 #include <sb/ws_worker.h>
 
 #include "sip_agent_priv.h"
@@ -38,46 +42,121 @@ static void unregister(struct sb_sip_agent *a, struct sb_call *c)
 	a->n_calls--;
 }
 
-static void post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int64_t arg)
+static void post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int64_t arg, void *data)
 {
 	struct sb_msg *m = sb_msg_new(type, c, arg);
 
 	if (!m) {
 		log_error("Out of memory posting to the media worker");
+		free(data);
 		return;
 	}
+	m->data = data;
 	sb_media_worker_post(a->d->media[c->media_idx], m);
+}
+
+/* Builds the answer to offer; the session version goes up only when the answer changes, as
+ * RFC 3264 asks. Returns the SDP (owned by c) or NULL. */
+static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *offer)
+{
+	char sdp[SB_SDP_MAX];
+
+	if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, c->local_port,
+	                        c->sdp_session_id, c->sdp_version) < 0)
+		return NULL;
+	if (c->answer_sdp && strcmp(sdp, c->answer_sdp) != 0) {
+		c->sdp_version++;
+		if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, c->local_port,
+		                        c->sdp_session_id, c->sdp_version) < 0)
+			return NULL;
+	}
+	free(c->answer_sdp);
+	c->answer_sdp = strdup(sdp);
+	return c->answer_sdp;
 }
 
 static void answer(struct sb_sip_agent *a, struct sb_call *c)
 {
-	char sdp[SB_SDP_MAX];
-	int n;
+	const char *sdp;
 
-	n = sb_sdp_build_answer(sdp, sizeof(sdp), &c->offer, c->local_addr, c->local_port,
-				(uint64_t)c->t_invite_ms, ++a->sdp_version);
-	if (n < 0) {
+	/* The call id is random hex: its first 12 digits make a unique o= session id. */
+	sscanf(c->id, "%12" SCNx64, &c->sdp_session_id);
+	c->sdp_version = 1;
+	c->offer_now = c->offer;
+	sdp = make_answer(c, &c->offer_now);
+	if (!sdp) {
 		/* Cannot happen with a bounded address; fail the call rather than answer badly. */
 		log_error("Failed to build the SDP answer, rejecting");
 		nua_respond(c->nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		return;
 	}
 	nua_respond(c->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-		    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	c->t_answer_ms = sb_now_ms();
 	/* The socket moves to the media leg, which closes it on detach. */
-	post_media(a, c, SB_MSG_MEDIA_ATTACH, c->rtp_fd);
+	post_media(a, c, SB_MSG_MEDIA_ATTACH, c->rtp_fd, NULL);
 	c->rtp_fd = -1;
 	c->media_attached = true;
 	log_info("Answered: %s/%u ⇄ %s:%u, bot connected in %lld ms", sb_codec_name(c->offer.codec),
-		 c->local_port, c->offer.addr, c->offer.port,
-		 (long long)(c->t_answer_ms - c->t_invite_ms));
+	         c->local_port, c->offer.addr, c->offer.port,
+	         (long long)(c->t_answer_ms - c->t_invite_ms));
+}
+
+void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
+                        const sip_t *sip)
+{
+	struct sb_sdp_offer offer;
+	struct sb_media_update *u;
+	const char *sdp;
+
+	sb_log_ctx_set(c->id);
+	if (c->fsm.state != SB_CALL_ST_ANSWERED && c->fsm.state != SB_CALL_ST_ACTIVE) {
+		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, SIPTAG_RETRY_AFTER_STR("1"),
+		            TAG_END());
+		goto out;
+	}
+	if (!sip->sip_payload || !sip->sip_payload->pl_len) {
+		/* No offer: ours (the current answer) goes in the 200, the answer in the ACK. */
+		nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		            SIPTAG_PAYLOAD_STR(c->answer_sdp), TAG_END());
+		goto out;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u ||
+	    sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &offer) < 0 ||
+	    offer.family != c->offer_now.family ||
+	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) <
+	            0) {
+		/* A refused re-INVITE leaves the call as it was (RFC 3261 14.2). */
+		log_notice("re-INVITE offer not acceptable, 488; the call goes on unchanged");
+		nua_respond(nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+		free(u);
+		goto out;
+	}
+	sdp = make_answer(c, &offer);
+	if (!sdp) {
+		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		free(u);
+		goto out;
+	}
+	c->offer_now = offer;
+	u->offer = offer;
+	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	log_info("re-INVITE: %s %s:%u, %s", sb_codec_name(offer.codec), offer.addr, offer.port,
+	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
+	if (c->media_attached)
+		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
+	else
+		free(u);
+out:
+	sb_log_ctx_set(NULL);
 }
 
 static void detach(struct sb_sip_agent *a, struct sb_call *c)
 {
 	if (c->media_attached)
-		post_media(a, c, SB_MSG_MEDIA_DETACH, 0);
+		post_media(a, c, SB_MSG_MEDIA_DETACH, 0, NULL);
 	if (c->ws_attached) {
 		struct sb_msg *m = sb_msg_new(SB_MSG_BOT_DETACH, c, 0);
 
@@ -99,7 +178,7 @@ static void release(struct sb_sip_agent *a, struct sb_call *c)
 	}
 	unregister(a, c);
 	log_info("Call released after %lld ms (%s)", (long long)(sb_now_ms() - c->t_invite_ms),
-		 c->stop_reason ? c->stop_reason : "rejected");
+	         c->stop_reason ? c->stop_reason : "rejected");
 	sb_call_unref(c); /* the registry's reference */
 	sb_sip_maybe_shutdown(a);
 }
@@ -114,7 +193,7 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
 	act = sb_call_fsm_step(&c->fsm, ev);
 	if (old != c->fsm.state)
 		log_debug("%s: %s -> %s", sb_call_event_name(ev), sb_call_state_name(old),
-			  sb_call_state_name(c->fsm.state));
+		          sb_call_state_name(c->fsm.state));
 	if ((act & SB_CALL_ACT_DETACH) && !c->stop_reason)
 		c->stop_reason = sb_call_fsm_stop_reason(ev);
 	if (act & SB_CALL_ACT_ANSWER)
@@ -122,7 +201,7 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
 	if (act & SB_CALL_ACT_REJECT_503) {
 		log_notice("Rejecting with 503 (%s)", sb_call_event_name(ev));
 		nua_respond(c->nh, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"),
-			    TAG_END());
+		            TAG_END());
 	}
 	if (act & SB_CALL_ACT_REJECT_500)
 		nua_respond(c->nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());

@@ -31,10 +31,10 @@ static void reject(nua_handle_t *nh, int status, const char *phrase, const char 
 	if (warning) {
 		snprintf(w, sizeof(w), "399 sipbridge \"%s\"", warning);
 		nua_respond(nh, status, phrase, SIPTAG_WARNING_STR(w),
-			    TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
+		            TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
 	} else {
 		nua_respond(nh, status, phrase, TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")),
-			    TAG_END());
+		            TAG_END());
 	}
 	nua_handle_destroy(nh);
 }
@@ -42,8 +42,8 @@ static void reject(nua_handle_t *nh, int status, const char *phrase, const char 
 static const char *addr_text(const struct sockaddr *sa, char *buf, size_t size)
 {
 	const void *p = sa->sa_family == AF_INET6
-				? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-				: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	                        ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	                        : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
 
 	if (!inet_ntop(sa->sa_family, p, buf, (socklen_t)size))
 		snprintf(buf, size, "?");
@@ -92,31 +92,14 @@ static bool check_offer(nua_handle_t *nh, const sip_t *sip, struct sb_sdp_offer 
 	}
 	if (r < 0 || offer->port == 0) {
 		log_notice("INVITE offer not acceptable (%s), rejecting with 488",
-			   r == -ENOTSUP ? "no PCMU/PCMA" : r == -ERANGE ? "ptime" : "port 0");
+		           r == -ENOTSUP  ? "no PCMU/PCMA"
+		           : r == -ERANGE ? "ptime"
+		                          : "port 0");
 		reject(nh, SIP_488_NOT_ACCEPTABLE,
 		       r == -ENOTSUP ? "no common codec (PCMU, PCMA)" : "unsupported media");
 		return false;
 	}
 	return true;
-}
-
-static int set_remote(struct sb_call *c)
-{
-	memset(&c->remote_rtp, 0, sizeof(c->remote_rtp));
-	if (c->offer.family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&c->remote_rtp;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(c->offer.port);
-		c->remote_rtp_len = sizeof(*sin);
-		return inet_pton(AF_INET, c->offer.addr, &sin->sin_addr) == 1 ? 0 : -EINVAL;
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&c->remote_rtp;
-
-	sin6->sin6_family = AF_INET6;
-	sin6->sin6_port = htons(c->offer.port);
-	c->remote_rtp_len = sizeof(*sin6);
-	return inet_pton(AF_INET6, c->offer.addr, &sin6->sin6_addr) == 1 ? 0 : -EINVAL;
 }
 
 /* The address put in the answer: rtp.public_address, else rtp.address unless it is a
@@ -132,24 +115,24 @@ static int pick_local_addr(const struct sb_config *cfg, struct sb_call *c)
 		return 0;
 	}
 	return sb_local_addr_for(c->offer.family, c->offer.addr, c->local_addr,
-				 sizeof(c->local_addr));
+	                         sizeof(c->local_addr));
 }
 
 static int fill_call(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip,
-		     const struct sb_kv *hdrs, size_t n_hdrs)
+                     const struct sb_kv *hdrs, size_t n_hdrs)
 {
 	struct sb_kv params[MAX_PARAMS];
 	size_t n_params, dropped = 0;
 	const char *acct = c->trunk->name;
 	const char *to = sip->sip_to && sip->sip_to->a_url->url_user
-				 ? sip->sip_to->a_url->url_user
-				 : sip->sip_request->rq_url->url_user;
+	                         ? sip->sip_to->a_url->url_user
+	                         : sip->sip_request->rq_url->url_user;
 	const char *from = sip->sip_from ? sip->sip_from->a_url->url_user : NULL;
 
 	n_params = sb_route_custom_params(hdrs, n_hdrs, params, MAX_PARAMS, &dropped);
 	if (dropped)
 		log_notice("%zu X- header(s) not passed to the bot (reserved, over size or count)",
-			   dropped);
+		           dropped);
 	for (size_t i = 0; i < n_params; i++)
 		if (strcasecmp(params[i].name, "X-Account-Sid") == 0)
 			acct = params[i].value;
@@ -170,7 +153,8 @@ static int open_media(struct sb_sip_agent *a, struct sb_call *c)
 {
 	int fd, r;
 
-	r = set_remote(c);
+	r = sb_sockaddr_make(c->offer.family, c->offer.addr, c->offer.port, &c->remote_rtp,
+	                     &c->remote_rtp_len);
 	if (r < 0)
 		return r;
 	r = pick_local_addr(c->cfg, c);
@@ -184,8 +168,8 @@ static int open_media(struct sb_sip_agent *a, struct sb_call *c)
 }
 
 static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip,
-		       const struct sb_route_out *route, const struct sb_sdp_offer *offer,
-		       const struct sb_kv *hdrs, size_t n_hdrs)
+                       const struct sb_route_out *route, const struct sb_sdp_offer *offer,
+                       const struct sb_kv *hdrs, size_t n_hdrs)
 {
 	struct sb_call *c = NULL;
 	struct sb_msg *m;
@@ -205,7 +189,7 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *si
 	m = r == 0 ? sb_msg_new(SB_MSG_BOT_CONNECT, c, 0) : NULL;
 	if (!m) {
 		log_error("Cannot set up media for %s:%u (%s), rejecting with 503", offer->addr,
-			  offer->port, r < 0 ? strerror(-r) : "out of memory");
+		          offer->port, r < 0 ? strerror(-r) : "out of memory");
 		reject(nh, SIP_503_SERVICE_UNAVAILABLE,
 		       r == -EADDRNOTAVAIL ? "no free RTP port" : "media setup failed");
 		sb_call_unref(c);
@@ -216,7 +200,7 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *si
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
 	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s", c->from_user, c->to_user,
-		 c->sip_call_id, c->trunk->name, c->bot->name, sb_codec_name(offer->codec));
+	         c->sip_call_id, c->trunk->name, c->bot->name, sb_codec_name(offer->codec));
 	nua_respond(nh, SIP_180_RINGING, TAG_END());
 	c->ws_attached = true;
 	sb_ws_worker_post(a->d->ws[c->ws_idx], m);
@@ -250,13 +234,13 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	status = sb_route_select(cfg, &in, &route);
 	if (status == 403) {
 		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403",
-				     addr_text(in.src, src, sizeof(src)));
+		                     addr_text(in.src, src, sizeof(src)));
 		reject(nh, SIP_403_FORBIDDEN, NULL);
 		return;
 	}
 	if (status != 0) {
 		log_notice("INVITE from %s to %s: %s, 404", addr_text(in.src, src, sizeof(src)),
-			   in.ruri_user ? in.ruri_user : "?", "no trunk number or bot matches");
+		           in.ruri_user ? in.ruri_user : "?", "no trunk number or bot matches");
 		reject(nh, SIP_404_NOT_FOUND, "no matching number or bot");
 		return;
 	}

@@ -33,15 +33,14 @@ struct sb_sip_agent {
 	struct sb_call *calls; /* registry: every call not yet released */
 	unsigned n_calls;
 
-	uint16_t rtp_cursor; /* last RTP port handed out */
+	uint16_t rtp_cursor;          /* last RTP port handed out */
 	unsigned next_media, next_ws; /* round-robin sharding */
-	int64_t cps_window_ms; /* one-second window for limits.max_cps */
+	int64_t cps_window_ms;        /* one-second window for limits.max_cps */
 	unsigned cps_count;
-	uint64_t sdp_version;
 
-	bool stopping; /* SIGTERM seen: no new calls */
+	bool stopping;     /* SIGTERM seen: no new calls */
 	bool nua_shutdown; /* nua_shutdown() called */
-	bool nua_down; /* nua_r_shutdown final response seen */
+	bool nua_down;     /* nua_r_shutdown final response seen */
 };
 
 /* sip_agent_invite.c: screens a new INVITE; responds and destroys nh, or creates the call. */
@@ -49,6 +48,10 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 
 /* sip_agent_call.c: feeds ev to the call's state machine and runs the resulting actions. */
 void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_event ev);
+/* sip_agent_call.c: a re-INVITE in an existing dialog (hold, unhold, new address, session
+ * refresh): nua leaves it to us because its media handling is off. */
+void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
+                        const sip_t *sip);
 /* sip_agent_call.c: a worker replied DETACHED. */
 void sb_sip_call_detached(struct sb_sip_agent *a, struct sb_call *c, bool media);
 /* sip_agent_call.c: adds c (taking over the caller's reference). */

@@ -83,7 +83,7 @@ static void on_wake(struct sb_ws_worker *w)
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-		    size_t len)
+                    size_t len)
 {
 	struct sb_bot_conn *conn;
 	int r;
@@ -106,8 +106,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-	{"sipbridge-bot", callback, 0, RX_BUFFER_BYTES, 0, NULL, 0},
-	{NULL, NULL, 0, 0, 0, NULL, 0},
+        {"sipbridge-bot", callback, 0, RX_BUFFER_BYTES, 0, NULL, 0},
+        {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
 static void lws_emit(int level, const char *line)

@@ -7,9 +7,9 @@
 #include <sys/socket.h>
 
 struct sb_cidr {
-	int family; /* AF_INET or AF_INET6 */
+	int family;       /* AF_INET or AF_INET6 */
 	uint8_t addr[16]; /* network byte order, host bits zeroed */
-	uint8_t prefix; /* 0..32 or 0..128 */
+	uint8_t prefix;   /* 0..32 or 0..128 */
 };
 
 /* Parses "10.0.0.0/8", "203.0.113.5" (/32 implied), "::1", "2001:db8::/32". Host bits set

@@ -8,7 +8,7 @@
 #include <sb/route.h>
 
 #define SB_BOT_MARK_NAME_MAX 256 /* bytes of a mark name */
-#define SB_BOT_SID_LEN 32 /* hex digits of a generated stream/call sid */
+#define SB_BOT_SID_LEN 32        /* hex digits of a generated stream/call sid */
 
 struct sb_bot_start {
 	const char *stream_sid;
@@ -32,25 +32,25 @@ int sb_bot_proto_connected(char *buf, size_t size);
 int sb_bot_proto_start(char *buf, size_t size, uint64_t seq, const struct sb_bot_start *s);
 /* {"event":"media","sequence_number":"N","stream_sid":…,"media":{"chunk":"K",
  * "timestamp":"ms","payload":base64(PCM16 LE)}} */
-int sb_bot_proto_media(char *buf, size_t size, uint64_t seq, const char *stream_sid,
-		       uint64_t chunk, uint64_t timestamp_ms, const int16_t *pcm, size_t samples);
+int sb_bot_proto_media(char *buf, size_t size, uint64_t seq, const char *stream_sid, uint64_t chunk,
+                       uint64_t timestamp_ms, const int16_t *pcm, size_t samples);
 /* {"event":"mark","sequence_number":"N","stream_sid":…,"mark":{"name":…}} */
 int sb_bot_proto_mark(char *buf, size_t size, uint64_t seq, const char *stream_sid,
-		      const char *name);
+                      const char *name);
 /* {"event":"stop","sequence_number":"N","stream_sid":…,"stop":{"call_sid":…,
  * "account_sid":…,"reason":…}} */
 int sb_bot_proto_stop(char *buf, size_t size, uint64_t seq, const char *stream_sid,
-		      const char *call_sid, const char *account_sid, const char *reason);
+                      const char *call_sid, const char *account_sid, const char *reason);
 /* Worst-case length of a media message carrying `samples` samples. */
 size_t sb_bot_proto_media_max_len(size_t samples);
 
 enum sb_bot_ev {
 	SB_BOT_EV_MEDIA, /* pcm/pcm_len: decoded payload, even length */
-	SB_BOT_EV_MARK, /* name */
+	SB_BOT_EV_MARK,  /* name */
 	SB_BOT_EV_CLEAR,
-	SB_BOT_EV_HANGUP, /* {"event":"hangup"} or {"type":"hangup"} */
+	SB_BOT_EV_HANGUP,   /* {"event":"hangup"} or {"type":"hangup"} */
 	SB_BOT_EV_TRANSFER, /* to (may be NULL), name unused */
-	SB_BOT_EV_DTMF, /* digit */
+	SB_BOT_EV_DTMF,     /* digit */
 };
 
 struct sb_bot_event {
@@ -58,7 +58,7 @@ struct sb_bot_event {
 	uint8_t *pcm; /* malloc'd */
 	size_t pcm_len;
 	char *name; /* malloc'd mark name */
-	char *to; /* malloc'd transfer target */
+	char *to;   /* malloc'd transfer target */
 	char digit;
 };
 

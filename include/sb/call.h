@@ -17,7 +17,7 @@
 #include <sb/sdp_neg.h>
 
 #define SB_CALL_ID_LEN SB_BOT_SID_LEN
-#define SB_UP_RING_FRAMES 32 /* 640 ms of caller audio between media and ws */
+#define SB_UP_RING_FRAMES 32   /* 640 ms of caller audio between media and ws */
 #define SB_DOWN_RING_FRAMES 32 /* 640 ms of bot audio between ws and media */
 
 struct sb_media_leg;
@@ -35,7 +35,7 @@ struct sb_call {
 	char *account_sid;
 	struct sb_kv *params; /* custom parameters, names and values owned */
 	size_t n_params;
-	struct sb_config *cfg; /* the snapshot the call started with (a reference) */
+	struct sb_config *cfg;        /* the snapshot the call started with (a reference) */
 	const struct sb_trunk *trunk; /* inside cfg */
 	const struct sb_bot_cfg *bot; /* inside cfg */
 	struct sb_sdp_offer offer;
@@ -43,12 +43,12 @@ struct sb_call {
 	socklen_t remote_rtp_len;
 	char local_addr[64]; /* advertised in the answer */
 	uint16_t local_port;
-	int rtp_fd; /* bound by control, owned by the media leg once attached */
+	int rtp_fd;                 /* bound by control, owned by the media leg once attached */
 	unsigned media_idx, ws_idx; /* the workers this call is sharded to */
 
 	/* crossing threads */
-	struct sb_ring up; /* media → ws: caller PCM, marks played */
-	struct sb_ring down; /* ws → media: bot PCM, marks */
+	struct sb_ring up;       /* media → ws: caller PCM, marks played */
+	struct sb_ring down;     /* ws → media: bot PCM, marks */
 	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
 
 	/* control */
@@ -56,6 +56,9 @@ struct sb_call {
 	struct sb_call_fsm fsm;
 	bool media_attached, ws_attached;
 	const char *stop_reason;
+	struct sb_sdp_offer offer_now; /* the latest accepted offer (re-INVITEs update it) */
+	char *answer_sdp;              /* the answer last sent */
+	uint64_t sdp_session_id, sdp_version;
 	int64_t t_invite_ms, t_answer_ms;
 	struct sb_call *reg_prev, *reg_next;
 

@@ -3,11 +3,11 @@
 #pragma once
 
 enum sb_call_state {
-	SB_CALL_ST_CONNECTING, /* INVITE accepted, bot socket opening, 180 sent */
-	SB_CALL_ST_ANSWERED, /* bot connected, 200 OK sent, waiting for ACK */
-	SB_CALL_ST_ACTIVE, /* ACK received */
+	SB_CALL_ST_CONNECTING,  /* INVITE accepted, bot socket opening, 180 sent */
+	SB_CALL_ST_ANSWERED,    /* bot connected, 200 OK sent, waiting for ACK */
+	SB_CALL_ST_ACTIVE,      /* ACK received */
 	SB_CALL_ST_TERMINATING, /* teardown under way: waiting for workers and SIP */
-	SB_CALL_ST_TERMINATED, /* nothing left: unregister and free */
+	SB_CALL_ST_TERMINATED,  /* nothing left: unregister and free */
 	_SB_CALL_ST_MAX,
 };
 
@@ -15,24 +15,24 @@ enum sb_call_event {
 	SB_CALL_EV_BOT_CONNECTED,
 	SB_CALL_EV_BOT_FAILED,
 	SB_CALL_EV_ACK,
-	SB_CALL_EV_CANCEL, /* CANCEL before the 200 */
-	SB_CALL_EV_BYE, /* BYE from the caller */
+	SB_CALL_EV_CANCEL,     /* CANCEL before the 200 */
+	SB_CALL_EV_BYE,        /* BYE from the caller */
 	SB_CALL_EV_BOT_CLOSED, /* socket closed by the bot */
 	SB_CALL_EV_BOT_HANGUP, /* hangup event from the bot */
 	SB_CALL_EV_RTP_TIMEOUT,
-	SB_CALL_EV_SHUTDOWN, /* the daemon is stopping */
+	SB_CALL_EV_SHUTDOWN,       /* the daemon is stopping */
 	SB_CALL_EV_SIP_TERMINATED, /* nua says the dialog is gone */
-	SB_CALL_EV_WORKERS_DONE, /* media and ws both detached */
+	SB_CALL_EV_WORKERS_DONE,   /* media and ws both detached */
 	_SB_CALL_EV_MAX,
 };
 
 /* Actions, run by sip_agent in this order. */
 enum sb_call_action {
-	SB_CALL_ACT_ANSWER = 1 << 0, /* 200 OK with SDP, attach media */
+	SB_CALL_ACT_ANSWER = 1 << 0,     /* 200 OK with SDP, attach media */
 	SB_CALL_ACT_REJECT_503 = 1 << 1, /* final 503 */
 	SB_CALL_ACT_REJECT_500 = 1 << 2, /* final 500 (shutdown before the answer) */
 	SB_CALL_ACT_SEND_BYE = 1 << 3,
-	SB_CALL_ACT_DETACH = 1 << 4, /* detach media and bot */
+	SB_CALL_ACT_DETACH = 1 << 4,  /* detach media and bot */
 	SB_CALL_ACT_RELEASE = 1 << 5, /* destroy the nua handle, unregister, drop the ref */
 };
 
@@ -42,7 +42,7 @@ const char *sb_call_fsm_stop_reason(enum sb_call_event ev);
 
 struct sb_call_fsm {
 	enum sb_call_state state;
-	unsigned sip_done : 1; /* SIP dialog finished */
+	unsigned sip_done : 1;     /* SIP dialog finished */
 	unsigned workers_done : 1; /* media and ws detached */
 	unsigned bye_sent : 1;
 };

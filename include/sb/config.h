@@ -35,16 +35,16 @@ struct sb_bot_cfg {
 	char **headers; /* "Name: value" lines sent in the WebSocket handshake */
 	size_t n_headers;
 	int connect_timeout_ms; /* default 10000 */
-	int retries; /* default 1: one more attempt after a failed handshake */
+	int retries;            /* default 1: one more attempt after a failed handshake */
 	enum sb_on_close on_close;
 	enum sb_on_fail on_fail;
 	int frame_ms; /* caller audio per media message, 20..1000, multiple of 20; default 100 */
 	int max_queue_ms; /* bot audio queued for playout before dropping; default 60000 */
-	int max_marks; /* marks waiting to be played before new ones are dropped; default 1000 */
+	int max_marks;    /* marks waiting to be played before new ones are dropped; default 1000 */
 };
 
 struct sb_bot_route {
-	char *match; /* X-Customer-Header value, or "*" for the default */
+	char *match;                  /* X-Customer-Header value, or "*" for the default */
 	const struct sb_bot_cfg *bot; /* points into sb_config.bots */
 };
 
@@ -71,9 +71,9 @@ struct sb_config {
 
 	/* rtp */
 	char *rtp_address;
-	char *rtp_public_address; /* "" when unset */
+	char *rtp_public_address;            /* "" when unset */
 	uint16_t rtp_port_min, rtp_port_max; /* even, min < max */
-	int rtp_timeout_s; /* 0 disables */
+	int rtp_timeout_s;                   /* 0 disables */
 
 	/* limits */
 	int max_calls;
@@ -95,22 +95,22 @@ struct sb_config {
 /* Command-line settings applied on top of the file or the embedded default. */
 struct sb_config_overrides {
 	const char *bot_url; /* --bot: replaces the URL of every bot; NULL keeps them */
-	int sip_port; /* --sip-port: replaces every listen port; 0 keeps them */
+	int sip_port;        /* --sip-port: replaces every listen port; 0 keeps them */
 };
 
 /* Thread: control. Loads and validates a file. On success *ret holds one reference. On
  * failure *ret is untouched, err holds "FILE:LINE: KEY: reason" and the return is -EINVAL
  * (bad content) or -ENOENT/-EACCES (cannot read). */
 int sb_config_load_file(struct sb_config **ret, const char *path,
-			const struct sb_config_overrides *ov, char *err, size_t errlen);
+                        const struct sb_config_overrides *ov, char *err, size_t errlen);
 /* Thread: control. Same for text held in memory; name is used in messages. */
 int sb_config_load_string(struct sb_config **ret, const char *text, const char *name,
-			  const struct sb_config_overrides *ov, char *err, size_t errlen);
+                          const struct sb_config_overrides *ov, char *err, size_t errlen);
 /* Thread: control. The embedded default: SIP UDP+TCP on 127.0.0.1:5060, RTP 10000-20000,
  * ACL 127.0.0.0/8 and ::1, one trunk routing "*" to one bot at ov->bot_url (or
  * ws://127.0.0.1:5001/media). */
-int sb_config_load_default(struct sb_config **ret, const struct sb_config_overrides *ov,
-			   char *err, size_t errlen);
+int sb_config_load_default(struct sb_config **ret, const struct sb_config_overrides *ov, char *err,
+                           size_t errlen);
 /* Thread: any. The libconfig text of the embedded default (for --help and docs). */
 const char *sb_config_default_text(void);
 /* Thread: any. Takes a reference; returns c. */

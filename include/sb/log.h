@@ -54,7 +54,7 @@ bool sb_log_ratelimit_ok(struct sb_ratelimit *rl, unsigned burst);
 
 /* Thread: any. Writes the message followed by ": strerror(err)" and returns -abs(err). */
 int sb_log_write_errno(int level, const char *subsys, int err, const char *fmt, ...)
-	SB_PRINTF(4, 5);
+        SB_PRINTF(4, 5);
 
 /* Log and evaluate to -abs(err), so a failure is logged once and returned:
  * return log_error_errno(r, "Cannot bind RTP port %u", port); */

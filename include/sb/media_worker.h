@@ -13,14 +13,14 @@ struct sb_ws_worker;
 
 /* Counters, written by the worker, read by anyone. */
 struct sb_media_stats {
-	atomic_uint_fast64_t rtp_rx_packets, rtp_rx_bad, rtp_rx_other_pt, rtp_tx_packets,
-		up_drops, late_ticks;
+	atomic_uint_fast64_t rtp_rx_packets, rtp_rx_bad, rtp_rx_other_pt, rtp_tx_packets, up_drops,
+	        late_ticks;
 };
 
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every
  * ws worker in ws[0..n_ws). Returns 0 or a negative errno. */
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
-			struct sb_ws_worker **ws, unsigned n_ws);
+                        struct sb_ws_worker **ws, unsigned n_ws);
 /* Thread: control. Starts the thread. */
 int sb_media_worker_start(struct sb_media_worker *w);
 /* Thread: any. Hands m to the worker (ownership passes). */

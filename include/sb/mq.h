@@ -11,10 +11,11 @@ struct sb_call;
  * names a call carries a reference to it taken by the sender. */
 struct sb_msg {
 	struct sb_msg *next;
-	int type; /* enum sb_msg_type (msg.h) */
+	int type;             /* enum sb_msg_type (msg.h) */
 	struct sb_call *call; /* referenced, or NULL */
-	int64_t arg; /* type-specific */
-	char *text; /* type-specific, malloc'd or NULL */
+	int64_t arg;          /* type-specific */
+	char *text;           /* type-specific, malloc'd or NULL */
+	void *data;           /* type-specific, malloc'd or NULL */
 };
 
 struct sb_mq;
@@ -38,5 +39,5 @@ struct sb_msg *sb_mq_pop_all(struct sb_mq *q);
 
 /* Thread: any. Allocates a message; takes a reference on call if not NULL. NULL on OOM. */
 struct sb_msg *sb_msg_new(int type, struct sb_call *call, int64_t arg);
-/* Thread: any. Frees m, its text and its call reference; accepts NULL; returns NULL. */
+/* Thread: any. Frees m, its text, data and call reference; accepts NULL; returns NULL. */
 struct sb_msg *sb_msg_free(struct sb_msg *m);

@@ -1,22 +1,34 @@
 /* Command types carried by the threads' queues (struct sb_msg in mq.h). Thread: any. */
 #pragma once
 
+#include <sys/socket.h>
+
+#include <sb/sdp_neg.h>
+
 enum sb_msg_type {
 	/* control → media worker */
 	SB_MSG_MEDIA_ATTACH, /* start the call's media leg (call->media_* set up) */
 	SB_MSG_MEDIA_DETACH, /* close the leg; reply MEDIA_DETACHED */
+	SB_MSG_MEDIA_UPDATE, /* data = struct sb_media_update: a re-INVITE changed the media */
 	/* control → ws worker */
 	SB_MSG_BOT_CONNECT, /* open the bot socket for the call */
-	SB_MSG_BOT_DETACH, /* send stop (text = reason) if connected, close; reply BOT_DETACHED */
+	SB_MSG_BOT_DETACH,  /* send stop (text = reason) if connected, close; reply BOT_DETACHED */
 	/* media worker → control */
 	SB_MSG_MEDIA_DETACHED,
 	SB_MSG_RTP_TIMEOUT, /* no RTP for rtp.timeout_s */
 	/* ws worker → control */
 	SB_MSG_BOT_CONNECTED, /* handshake done, connected + start queued */
-	SB_MSG_BOT_FAILED, /* could not connect after the retries; text = reason */
-	SB_MSG_BOT_CLOSED, /* the bot closed an established socket */
-	SB_MSG_BOT_HANGUP, /* the bot sent a hangup event */
+	SB_MSG_BOT_FAILED,    /* could not connect after the retries; text = reason */
+	SB_MSG_BOT_CLOSED,    /* the bot closed an established socket */
+	SB_MSG_BOT_HANGUP,    /* the bot sent a hangup event */
 	SB_MSG_BOT_DETACHED,
 	/* any → a worker */
 	SB_MSG_QUIT,
+};
+
+/* SB_MSG_MEDIA_UPDATE's data. */
+struct sb_media_update {
+	struct sb_sdp_offer offer;
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
 };

@@ -11,14 +11,14 @@
 
 enum sb_frame_kind {
 	SB_FRAME_AUDIO, /* pcm[0..samples) */
-	SB_FRAME_MARK, /* down: play-order marker; up: that marker has been played */
+	SB_FRAME_MARK,  /* down: play-order marker; up: that marker has been played */
 };
 
 struct sb_frame {
 	uint8_t kind; /* enum sb_frame_kind */
 	uint8_t _pad;
 	uint16_t samples; /* AUDIO: 1..SB_FRAME_SAMPLES */
-	uint32_t epoch; /* down: the clear epoch the frame was queued in */
+	uint32_t epoch;   /* down: the clear epoch the frame was queued in */
 	uint32_t mark_id; /* MARK: the bot connection's id for the mark */
 	int16_t pcm[SB_FRAME_SAMPLES];
 };
@@ -26,7 +26,7 @@ struct sb_frame {
 struct sb_ring {
 	_Alignas(64) atomic_uint head; /* next slot to write; written by the producer only */
 	_Alignas(64) atomic_uint tail; /* next slot to read; written by the consumer only */
-	_Alignas(64) unsigned mask; /* capacity - 1 */
+	_Alignas(64) unsigned mask;    /* capacity - 1 */
 	struct sb_frame *slots;
 };
 

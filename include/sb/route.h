@@ -7,14 +7,14 @@
 
 #include <sb/config.h>
 
-#define SB_UUI_MAX_BYTES 45 /* X-UUI value */
-#define SB_XHDR_MAX_OTHER 3 /* other X- headers passed on */
+#define SB_UUI_MAX_BYTES 45         /* X-UUI value */
+#define SB_XHDR_MAX_OTHER 3         /* other X- headers passed on */
 #define SB_XHDR_OTHER_MAX_BYTES 200 /* their names + values together */
 
 struct sb_route_in {
-	const struct sockaddr *src; /* where the INVITE came from */
-	const char *ruri_user; /* request-URI user, may be NULL */
-	const char *to_user; /* To URI user, may be NULL */
+	const struct sockaddr *src;  /* where the INVITE came from */
+	const char *ruri_user;       /* request-URI user, may be NULL */
+	const char *to_user;         /* To URI user, may be NULL */
 	const char *customer_header; /* X-Customer-Header value, may be NULL */
 };
 
@@ -29,7 +29,7 @@ struct sb_route_out {
  * (case-insensitive), else the "*" route. Returns 0 with out filled, 403 when no trunk's ACL
  * holds src, 404 when the DID is not a trunk number or no bot matches. */
 int sb_route_select(const struct sb_config *cfg, const struct sb_route_in *in,
-		    struct sb_route_out *out);
+                    struct sb_route_out *out);
 
 struct sb_kv {
 	const char *name;
@@ -44,4 +44,4 @@ struct sb_kv {
  * Only the first of duplicate names is kept. Writes at most max pairs to out (pointers into
  * in) and returns their count; *dropped (if not NULL) counts what was dropped. */
 size_t sb_route_custom_params(const struct sb_kv *in, size_t n, struct sb_kv *out, size_t max,
-			      size_t *dropped);
+                              size_t *dropped);

@@ -26,13 +26,16 @@ struct sb_rtp_header {
  * [rtp_port_min, rtp_port_max], starting the search after *cursor (updated). Returns the fd
  * with *port set, -EADDRNOTAVAIL when every port is taken, -EAFNOSUPPORT when rtp.address is
  * of the other family, or another negative errno. */
-int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor,
-		       uint16_t *port);
+int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor, uint16_t *port);
 /* Thread: any. Parses an RTP packet (version 2, CSRCs, extension and padding skipped).
  * Returns 0 or -EBADMSG. Pure. */
 int sb_rtp_parse(const uint8_t *buf, size_t len, struct sb_rtp_header *h);
 /* Thread: any. Writes a 12-byte header into buf. Pure. */
 void sb_rtp_write_header(uint8_t *buf, const struct sb_rtp_header *h);
+/* Thread: any. Fills ss with the numeric address addr (of family) and port. Returns 0 or
+ * -EINVAL. Pure. */
+int sb_sockaddr_make(int family, const char *addr, uint16_t port, struct sockaddr_storage *ss,
+                     socklen_t *len);
 /* Thread: control. The local address the kernel would use to reach the numeric address
  * `remote` (a connected UDP socket; nothing is sent). Returns 0 or a negative errno. */
 int sb_local_addr_for(int family, const char *remote, char *buf, size_t size);

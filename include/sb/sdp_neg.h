@@ -11,13 +11,13 @@
 enum sb_dir { SB_DIR_SENDRECV, SB_DIR_SENDONLY, SB_DIR_RECVONLY, SB_DIR_INACTIVE };
 
 struct sb_sdp_offer {
-	int family; /* AF_INET or AF_INET6 */
-	char addr[64]; /* connection address (media-level c= over session-level) */
-	uint16_t port; /* 0 = stream rejected/held by the caller */
+	int family;          /* AF_INET or AF_INET6 */
+	char addr[64];       /* connection address (media-level c= over session-level) */
+	uint16_t port;       /* 0 = stream rejected/held by the caller */
 	enum sb_codec codec; /* first of PCMU/PCMA in the caller's m= order */
-	uint8_t pt; /* payload type the caller used for it (static 0 or 8, or dynamic) */
-	int ptime_ms; /* a=ptime if present (10..60), else 20 */
-	enum sb_dir dir; /* the caller's direction */
+	uint8_t pt;          /* payload type the caller used for it (static 0 or 8, or dynamic) */
+	int ptime_ms;        /* a=ptime if present (10..60), else 20 */
+	enum sb_dir dir;     /* the caller's direction */
 };
 
 /* Parses an offer. Returns 0; -EBADMSG when the SDP cannot be parsed or has no usable audio
@@ -29,5 +29,5 @@ int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out);
  * local_port with the chosen codec only, a=rtpmap, a=ptime:20 and the reflected direction
  * (sendonly ↔ recvonly). local_addr is numeric IPv4 or IPv6. Returns the length or -ENOSPC. */
 int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,
-			const char *local_addr, uint16_t local_port, uint64_t session_id,
-			uint64_t session_version);
+                        const char *local_addr, uint16_t local_port, uint64_t session_id,
+                        uint64_t session_version);

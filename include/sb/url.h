@@ -7,12 +7,12 @@
 #define SB_URL_MAX 1024
 
 struct sb_url {
-	bool tls; /* wss */
-	char host[256]; /* without brackets for IPv6 literals */
-	uint16_t port; /* 80 / 443 by default */
+	bool tls;              /* wss */
+	char host[256];        /* without brackets for IPv6 literals */
+	uint16_t port;         /* 80 / 443 by default */
 	char path[SB_URL_MAX]; /* path plus "?query", always starts with '/' */
-	char userinfo[256]; /* "user:password" or "" (sent as Basic auth) */
-	int sample_rate; /* from ?sample-rate= or ?sample_rate=; 8000 when absent */
+	char userinfo[256];    /* "user:password" or "" (sent as Basic auth) */
+	int sample_rate;       /* from ?sample-rate= or ?sample_rate=; 8000 when absent */
 };
 
 /* Parses text into out. Accepts only ws:// and wss://, a non-empty host, port 1-65535,

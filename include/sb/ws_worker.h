@@ -12,7 +12,7 @@ struct sb_ws_worker;
 
 struct sb_ws_stats {
 	atomic_uint_fast64_t connects, connect_failures, frames_tx, frames_rx, bytes_tx, bytes_rx,
-		bad_messages, queue_drops, marks, clears, tx_queue_drops;
+	        bad_messages, queue_drops, marks, clears, tx_queue_drops;
 };
 
 /* Thread: control. Creates worker idx, replying to control. Returns 0 or a negative errno. */

@@ -59,8 +59,8 @@ out:
 TEST(cancel_before_answer_never_answers)
 {
 	static const enum sb_call_event evs[] = {SB_CALL_EV_CANCEL, SB_CALL_EV_BOT_CONNECTED,
-						 SB_CALL_EV_SIP_TERMINATED,
-						 SB_CALL_EV_WORKERS_DONE};
+	                                         SB_CALL_EV_SIP_TERMINATED,
+	                                         SB_CALL_EV_WORKERS_DONE};
 	struct sb_call_fsm f = {0};
 	unsigned all;
 	int r = 0;
@@ -76,9 +76,9 @@ out:
 TEST(bot_close_and_hangup_send_one_bye)
 {
 	static const enum sb_call_event evs[] = {
-		SB_CALL_EV_BOT_CONNECTED, SB_CALL_EV_ACK,	 SB_CALL_EV_BOT_HANGUP,
-		SB_CALL_EV_BOT_CLOSED,	  SB_CALL_EV_RTP_TIMEOUT, SB_CALL_EV_SIP_TERMINATED,
-		SB_CALL_EV_WORKERS_DONE};
+	        SB_CALL_EV_BOT_CONNECTED, SB_CALL_EV_ACK,         SB_CALL_EV_BOT_HANGUP,
+	        SB_CALL_EV_BOT_CLOSED,    SB_CALL_EV_RTP_TIMEOUT, SB_CALL_EV_SIP_TERMINATED,
+	        SB_CALL_EV_WORKERS_DONE};
 	struct sb_call_fsm f = {0};
 	unsigned byes = 0;
 	int r = 0;
@@ -95,9 +95,9 @@ out:
 TEST(every_hangup_path_releases_exactly_once)
 {
 	static const enum sb_call_event enders[] = {
-		SB_CALL_EV_BYE,		SB_CALL_EV_BOT_CLOSED, SB_CALL_EV_BOT_HANGUP,
-		SB_CALL_EV_RTP_TIMEOUT, SB_CALL_EV_SHUTDOWN,   SB_CALL_EV_SIP_TERMINATED,
-		SB_CALL_EV_CANCEL};
+	        SB_CALL_EV_BYE,         SB_CALL_EV_BOT_CLOSED, SB_CALL_EV_BOT_HANGUP,
+	        SB_CALL_EV_RTP_TIMEOUT, SB_CALL_EV_SHUTDOWN,   SB_CALL_EV_SIP_TERMINATED,
+	        SB_CALL_EV_CANCEL};
 	int r = 0;
 
 	for (int start = 0; start < 3; start++) {
@@ -116,13 +116,13 @@ TEST(every_hangup_path_releases_exactly_once)
 				ASSERT_TRUE(a & SB_CALL_ACT_DETACH);
 				rel += !!(a & SB_CALL_ACT_RELEASE);
 				enum sb_call_event tail[2] = {SB_CALL_EV_SIP_TERMINATED,
-							      SB_CALL_EV_WORKERS_DONE};
+				                              SB_CALL_EV_WORKERS_DONE};
 				for (int k = 0; k < 2; k++)
 					rel += !!(sb_call_fsm_step(&f, tail[(k + order) % 2]) &
-						  SB_CALL_ACT_RELEASE);
+					          SB_CALL_ACT_RELEASE);
 				if (rel != 1)
 					FAIL_AT("start %d ender %s order %d: %u releases", start,
-						sb_call_event_name(enders[e]), order, rel);
+					        sb_call_event_name(enders[e]), order, rel);
 				ASSERT_EQ(f.state, SB_CALL_ST_TERMINATED);
 			}
 		}

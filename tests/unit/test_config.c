@@ -452,7 +452,7 @@ TEST(sample_config_documents_every_key)
 		char path[128];
 
 		snprintf(path, sizeof(path), "%s%s%s", scope ? scope : "", scope ? "." : "",
-			 k->name);
+		         k->name);
 		if (!config_lookup(&cfg, path)) {
 			fprintf(stderr, "  %s is not in conf/sipbridge.conf\n", path);
 			missing++;

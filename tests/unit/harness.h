@@ -50,7 +50,7 @@ extern int sb_n_tests;
 		const char *_a = (a), *_b = (b);                                                   \
 		if (!_a || !_b || strcmp(_a, _b) != 0)                                             \
 			FAIL_AT("%s == %s: \"%s\" != \"%s\"", #a, #b, _a ? _a : "(null)",          \
-				_b ? _b : "(null)");                                               \
+			        _b ? _b : "(null)");                                               \
 	} while (0)
 #define ASSERT_MEMEQ(a, b, n)                                                                      \
 	do {                                                                                       \

@@ -383,6 +383,10 @@ static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len)
 {
+	/* lws calls back again while it frees a closed or failed wsi: by then conn may be gone,
+	 * so the wsi must stop pointing at it first. */
+	if (reason == LWS_CALLBACK_CLIENT_CLOSED || reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
+		lws_set_opaque_user_data(wsi, NULL);
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
 		append_auth(conn, wsi, in, *(unsigned char **)in + len);

@@ -1,0 +1,688 @@
+"""Process harness for the integration tests: ports, libconfig files, sipbridged, sipbridge-testbot and SIPp.
+
+Everything started here is bounded in time and is stopped by the fixtures in conftest.py. Waits poll for an event
+(a log line, a datagram, a process exit) with a deadline; nothing sleeps for a fixed time.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+SCENARIOS = os.path.join(HERE, "scenarios")
+LSAN_SUPP = os.path.join(HERE, "lsan.supp")
+SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def build_dir():
+    return os.environ.get("SB_BUILD_DIR") or os.path.join(REPO, "build-it")
+
+
+def binary(rel):
+    """Path of a built binary; fails (never skips) when it is missing."""
+    path = os.path.join(build_dir(), rel)
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise AssertionError("%s not found or not executable (SB_BUILD_DIR=%s); build it first with "
+                             "`ninja -C %s`" % (path, build_dir(), build_dir()))
+    return path
+
+
+def tool(name):
+    path = shutil.which(name)
+    if path is None:
+        raise AssertionError("required tool %r is not installed (Debian: apt-get install sip-tester)" % name)
+    return path
+
+
+def sanitizer_env(extra=None):
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0:strict_string_checks=1"
+    env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % LSAN_SUPP
+    env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=0"
+    env.pop("NOTIFY_SOCKET", None)
+    env.pop("JOURNAL_STREAM", None)
+    if extra:
+        env.update(extra)
+    return env
+
+
+def tail(path, n=60):
+    try:
+        with open(path, "r", errors="replace") as f:
+            lines = f.readlines()
+    except OSError as e:
+        return "<%s unreadable: %s>" % (path, e)
+    return "".join(lines[-n:])
+
+
+def sanitizer_lines(path):
+    try:
+        with open(path, "r", errors="replace") as f:
+            return [l.rstrip("\n") for l in f if any(m in l for m in SANITIZER_MARKERS)]
+    except OSError:
+        return []
+
+
+def wait_until(pred, timeout, what, interval=0.05):
+    """Poll pred() until it returns a true value (returned) or raise AssertionError after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ports
+
+
+class Ports:
+    """Free loopback ports. SIP ports are free for UDP and TCP; RTP ranges are private blocks of 40 ports
+    taken from 20000-31999 (below the kernel's ephemeral range, so sockets bound to port 0 never land there).
+    rtp_range() returns (port_min, port_max), both even."""
+
+    RTP_BASE, RTP_TOP, RTP_BLOCK = 20000, 32000, 40
+
+    def __init__(self):
+        self.used = set()
+        self._next_block = (os.getpid() * 7) % ((self.RTP_TOP - self.RTP_BASE) // self.RTP_BLOCK)
+
+    @staticmethod
+    def _free(port, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
+        for kind in kinds:
+            s = socket.socket(socket.AF_INET, kind)
+            try:
+                if kind == socket.SOCK_STREAM:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            finally:
+                s.close()
+        return True
+
+    def port(self, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
+        """A port that is free for every socket kind in kinds (default UDP and TCP)."""
+        for _ in range(200):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            p = s.getsockname()[1]
+            s.close()
+            if p not in self.used and self._free(p, kinds):
+                self.used.add(p)
+                return p
+        raise AssertionError("no free loopback port found")
+
+    def tcp(self):
+        return self.port((socket.SOCK_STREAM,))
+
+    def rtp_range(self, count=RTP_BLOCK):
+        nblocks = (self.RTP_TOP - self.RTP_BASE) // self.RTP_BLOCK
+        for _ in range(nblocks):
+            b = self._next_block
+            self._next_block = (self._next_block + 1) % nblocks
+            lo = self.RTP_BASE + b * self.RTP_BLOCK
+            if all(self._free(p, (socket.SOCK_DGRAM,)) for p in range(lo, lo + count)):
+                self.used.update(range(lo, lo + count))
+                return lo, lo + count - 2  # both even: a call takes an even port and the odd one above
+        raise AssertionError("no free RTP port block found")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# libconfig
+
+
+class Raw(str):
+    """A value written verbatim into the libconfig file."""
+
+
+def _lc_value(v, indent):
+    pad = "  " * indent
+    if isinstance(v, Raw):
+        return str(v)
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, dict):
+        inner = "".join("%s  %s = %s;\n" % (pad, k, _lc_value(x, indent + 1)) for k, x in v.items())
+        return "{\n%s%s}" % (inner, pad)
+    if isinstance(v, (list, tuple)):
+        if not v:
+            return "( )"
+        if all(isinstance(x, dict) for x in v):
+            return "(\n" + ",\n".join(pad + "  " + _lc_value(x, indent + 1) for x in v) + "\n" + pad + ")"
+        return "( " + ", ".join(_lc_value(x, indent + 1) for x in v) + " )"
+    raise TypeError("cannot write %r to libconfig" % (v,))
+
+
+def to_libconfig(cfg):
+    """Render a dict (groups = dicts, lists = lists/tuples) as libconfig text."""
+    return "".join("%s = %s;\n" % (k, _lc_value(v, 0)) for k, v in cfg.items())
+
+
+def line_of(text, needle, start=0):
+    """1-based number of the first line of text containing needle (after line `start`)."""
+    for i, l in enumerate(text.splitlines(), 1):
+        if i > start and needle in l:
+            return i
+    raise AssertionError("%r not in config text" % needle)
+
+
+def base_config(sip_port, rtp_range, bots, trunk=None, transports=("udp", "tcp"), **groups):
+    """A complete config: SIP on 127.0.0.1:sip_port, one trunk "test" open to 127.0.0.0/8 that routes every call
+    to the first bot, bots given as {name: url} or a list of bot dicts. Keyword groups override whole groups."""
+    if isinstance(bots, dict):
+        bots = [{"name": n, "url": u} for n, u in bots.items()]
+    bot_list = []
+    for b in bots:
+        d = {"name": b["name"], "url": b["url"], "protocol": "exotel", "mode": "voicebot",
+             "connect_timeout_ms": 5000, "retries": 1, "on_close": "hangup", "on_fail": "reject",
+             "frame_ms": 100}
+        d.update(b)
+        bot_list.append(d)
+    t = {"name": "test", "acl": ["127.0.0.0/8"], "numbers": [], "destination": "sip:agents@127.0.0.1:5999",
+         "bots": [{"match": "*", "bot": bot_list[0]["name"]}]}
+    t.update(trunk or {})
+    cfg = {
+        "sip": {"listen": [{"transport": tr, "address": "127.0.0.1", "port": sip_port} for tr in transports],
+                "user_agent": "sipbridge-it"},
+        "rtp": {"address": "127.0.0.1", "port_min": rtp_range[0], "port_max": rtp_range[1], "timeout_s": 30},
+        "limits": {"max_calls": 50, "max_cps": 50},
+        "threads": {"media": 1, "ws": 1},
+        "log": {"level": "info"},
+        "trunks": [t],
+        "bots": bot_list,
+    }
+    cfg.update(groups)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sipbridged
+
+
+class Daemon:
+    """sipbridged under ASan/UBSan with a NOTIFY_SOCKET listener; start() returns once READY=1 arrived."""
+
+    def __init__(self, workdir, config, args=(), sip_port=None, name="sipbridged"):
+        self.workdir = workdir
+        self.sip_port = sip_port
+        self.args = list(args)
+        self.stderr_path = os.path.join(workdir, name + ".stderr")
+        self.conf_path = None
+        if config is not None:
+            self.conf_path = os.path.join(workdir, name + ".conf")
+            with open(self.conf_path, "w") as f:
+                f.write(config if isinstance(config, str) else to_libconfig(config))
+        self.proc = None
+        self.checked = False
+        self.notify = []
+
+    def start(self, timeout=30):
+        exe = binary("src/sipbridged")
+        ndir = tempfile.mkdtemp(prefix="sbn", dir="/tmp")  # AF_UNIX paths are limited to 107 bytes
+        npath = os.path.join(ndir, "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(npath)
+        sock.settimeout(0.1)
+        cmd = [exe] + (["-c", self.conf_path] if self.conf_path else []) + ["-f"] + self.args
+        self.cmd = cmd
+        self._err = open(self.stderr_path, "wb")
+        try:
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
+                                         env=sanitizer_env({"NOTIFY_SOCKET": npath}), cwd=self.workdir)
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    data = sock.recv(4096).decode(errors="replace")
+                    self.notify.append(data)
+                    if "READY=1" in data.split("\n"):
+                        return self
+                except socket.timeout:
+                    pass
+                if self.proc.poll() is not None:
+                    raise AssertionError("sipbridged exited with %s before READY=1\ncmd: %s\n--- stderr ---\n%s"
+                                         % (self.proc.returncode, " ".join(cmd), tail(self.stderr_path)))
+                if time.monotonic() > deadline:
+                    raise AssertionError("sipbridged sent no READY=1 within %d s (notify: %r)\n--- stderr ---\n%s"
+                                         % (timeout, self.notify, tail(self.stderr_path)))
+        finally:
+            sock.close()
+            shutil.rmtree(ndir, ignore_errors=True)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stderr_text(self):
+        with open(self.stderr_path, "r", errors="replace") as f:
+            return f.read()
+
+    def stop(self, timeout=30):
+        """SIGTERM, wait, then assert exit status 0 and a clean sanitizer report."""
+        if self.proc is None or self.checked:
+            return
+        self.checked = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                self._err.close()
+                raise AssertionError("sipbridged did not exit within %d s of SIGTERM\n--- stderr ---\n%s"
+                                     % (timeout, tail(self.stderr_path)))
+        self._err.close()
+        rc = self.proc.returncode
+        bad = sanitizer_lines(self.stderr_path)
+        assert rc == 0 and not bad, ("sipbridged exit status %s, sanitizer reports: %s\n--- stderr tail ---\n%s"
+                                     % (rc, bad or "none", tail(self.stderr_path, 120)))
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def run_daemon_once(args, timeout=30):
+    """Run sipbridged to completion (e.g. -t, --version); returns (rc, stdout, stderr)."""
+    exe = binary("src/sipbridged")
+    p = subprocess.run([exe] + list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                       env=sanitizer_env())
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# sipbridge-testbot
+
+
+class Testbot:
+    def __init__(self, workdir, port, mode="echo", script=None, tone_hz=None, name="bot", record=True):
+        self.workdir = workdir
+        self.port = port
+        self.name = name
+        self.log_path = os.path.join(workdir, name + ".jsonl")
+        self.record_dir = os.path.join(workdir, name + "-rec") if record else None
+        self.stderr_path = os.path.join(workdir, name + ".stderr")
+        self.url = "ws://127.0.0.1:%d/media" % port
+        args = ["--listen", "127.0.0.1:%d" % port, "--log", self.log_path]
+        if script is not None:
+            spath = os.path.join(workdir, name + ".script")
+            with open(spath, "w") as f:
+                for step in script:
+                    f.write(json.dumps(step) + "\n")
+            args += ["--mode", "script", spath]
+        else:
+            args += ["--mode", mode]
+        if tone_hz is not None:
+            args += ["--tone-hz", str(tone_hz)]
+        if self.record_dir:
+            os.makedirs(self.record_dir, exist_ok=True)
+            args += ["--record", self.record_dir]
+        self.args = args
+        self.proc = None
+        self._lines = []
+        self._ready = threading.Event()
+        self._pos = 0
+        self._partial = b""
+        self._events = []
+        self.checked = False
+
+    def start(self, timeout=15):
+        exe = binary("tools/testbot/sipbridge-testbot")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen([exe] + self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=self._err, env=sanitizer_env(), cwd=self.workdir)
+        t = threading.Thread(target=self._read_stdout, daemon=True)
+        t.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if self.proc.poll() is not None:
+                raise AssertionError("testbot exited with %s before 'listening on'\nstdout: %r\n--- stderr ---\n%s"
+                                     % (self.proc.returncode, self._lines, tail(self.stderr_path)))
+            if time.monotonic() > deadline:
+                raise AssertionError("testbot printed no 'listening on' line within %d s (stdout so far: %r)"
+                                     % (timeout, self._lines))
+        return self
+
+    def _read_stdout(self):
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self._lines.append(line)
+            if line.startswith("listening on"):
+                self._ready.set()
+
+    # event log ----------------------------------------------------------------------------------------------
+    def events(self):
+        """All complete JSON lines of the log so far (parsed incrementally)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._pos)
+                data = f.read()
+        except FileNotFoundError:
+            return list(self._events)
+        self._pos += len(data)
+        data = self._partial + data
+        *lines, self._partial = data.split(b"\n")
+        for l in lines:
+            if l.strip():
+                self._events.append(json.loads(l))
+        return list(self._events)
+
+    def select(self, dir=None, event=None, conn=None):
+        return [e for e in self.events() if (dir is None or e.get("dir") == dir)
+                and (event is None or e.get("event") == event) and (conn is None or e.get("conn") == conn)]
+
+    def rx(self, event=None, conn=None):
+        return self.select("rx", event, conn)
+
+    def tx(self, event=None, conn=None):
+        return self.select("tx", event, conn)
+
+    def conns(self):
+        return sorted({e["conn"] for e in self.events() if e.get("dir") == "open"})
+
+    def wait_for(self, pred, timeout=20, what="bot event"):
+        """Poll the log until pred(events) is true; returns its value."""
+        try:
+            return wait_until(lambda: pred(self.events()), timeout, what)
+        except AssertionError as e:
+            raise AssertionError("%s on testbot %s; log tail:\n%s" % (e, self.name, tail(self.log_path, 20)))
+
+    def wait_event(self, dir, event, count=1, conn=None, timeout=20):
+        def got(_):
+            evs = self.select(dir, event, conn)
+            return evs if len(evs) >= count else None
+        return self.wait_for(got, timeout, "%d x %s %s" % (count, dir, event))
+
+    def wait_closed(self, conn=1, timeout=20):
+        return self.wait_event("close", None, conn=conn, timeout=timeout)[0]
+
+    def start_msg(self, conn=1):
+        return self.wait_event("rx", "start", conn=conn)[0]["msg"]
+
+    def recording(self, stream_sid):
+        with open(os.path.join(self.record_dir, stream_sid + ".raw"), "rb") as f:
+            return f.read()
+
+    def stop(self, timeout=15):
+        if self.proc is None or self.checked:
+            return
+        self.checked = True
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                raise AssertionError("testbot %s did not exit within %d s of SIGTERM" % (self.name, timeout))
+        self._err.close()
+        bad = sanitizer_lines(self.stderr_path)
+        assert self.proc.returncode == 0 and not bad, (
+            "testbot %s exit status %s, sanitizer: %s\n--- stderr ---\n%s"
+            % (self.name, self.proc.returncode, bad or "none", tail(self.stderr_path)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SIPp
+
+
+_MSG_SPLIT = re.compile(r"^-{20,} (\S+ \S+)\n", re.M)
+_MSG_HEAD = re.compile(r"^(UDP|TCP) message (sent|received)")
+
+
+class SipMessage:
+    def __init__(self, direction, when, text):
+        self.dir = direction  # "sent" | "received"
+        self.when = when
+        self.text = text
+        self.first = text.split("\n", 1)[0].strip()
+        m = re.match(r"SIP/2\.0 (\d{3})", self.first)
+        self.status = int(m.group(1)) if m else None
+        self.method = None if m else self.first.split(" ", 1)[0]
+        cs = re.search(r"^CSeq:\s*\d+\s+(\S+)", text, re.M | re.I)
+        self.cseq_method = cs.group(1) if cs else None
+
+    def header(self, name):
+        m = re.search(r"^%s:\s*(.*)$" % re.escape(name), self.text, re.M | re.I)
+        return m.group(1).strip() if m else None
+
+    def body(self):
+        parts = re.split(r"\r?\n\r?\n", self.text, 1)
+        return parts[1] if len(parts) > 1 else ""
+
+    def __repr__(self):
+        return "<%s %s>" % (self.dir, self.first)
+
+
+def parse_message_log(text):
+    out = []
+    chunks = _MSG_SPLIT.split(text)
+    # chunks = [prefix, when1, body1, when2, body2, ...]
+    for i in range(1, len(chunks) - 1, 2):
+        when, body = chunks[i], chunks[i + 1]
+        head, _, rest = body.partition("\n")
+        m = _MSG_HEAD.match(head)
+        if not m:
+            continue
+        out.append(SipMessage(m.group(2), when, rest.lstrip("\r\n")))
+    return out
+
+
+class SippResult:
+    def __init__(self, rc, workdir, stdout_path, msg_path, err_path, cmd):
+        self.rc = rc
+        self.cmd = cmd
+        self.stdout = tail(stdout_path, 40)
+        self.msg_text = open(msg_path, errors="replace").read() if os.path.exists(msg_path) else ""
+        self.errors = open(err_path, errors="replace").read() if os.path.exists(err_path) else ""
+        self.messages = parse_message_log(self.msg_text)
+
+    def received(self):
+        return [m for m in self.messages if m.dir == "received"]
+
+    def statuses(self, method="INVITE"):
+        """Status codes received for requests of this method (retransmissions included, in order)."""
+        return [m.status for m in self.received() if m.status and m.cseq_method == method]
+
+    def final_status(self, method="INVITE"):
+        finals = [s for s in self.statuses(method) if s >= 200]
+        return finals[0] if finals else None
+
+    def requests(self, method):
+        return [m for m in self.received() if m.method == method]
+
+    def response(self, status, method="INVITE"):
+        for m in self.received():
+            if m.status == status and m.cseq_method == method:
+                return m
+        return None
+
+    def describe(self):
+        return ("sipp rc=%s\ncmd: %s\nreceived: %s\n--- errors ---\n%s\n--- screen ---\n%s"
+                % (self.rc, " ".join(self.cmd), [m.first for m in self.received()], self.errors[-3000:],
+                   self.stdout[-2000:]))
+
+
+DEFAULT_KEYS = {
+    "did": "+15550001",
+    "caller": "alice",
+    "customer": "salesbot",
+    "uui": "uui-0042;cust=acme",
+    "account_sid": "AC0042",
+    "account_hdr": "X-Account-Sid",  # uac_call.xml only: another name drops the header
+    "campaign": "spring",
+    "fmts": "8 0",
+}
+
+
+class Sipp:
+    """One SIPp run. Scenario by path (relative names are looked up in scenarios/). start() + wait(), or run()."""
+
+    counter = 0
+
+    def __init__(self, workdir, ports, scenario, target_port, transport="u1", keys=None, calls=1,
+                 duration_ms=0, timeout_s=40, rtp_port=None, media_port=None, rtp_payload=None,
+                 caller_audio=None, extra=()):
+        Sipp.counter += 1
+        self.name = "sipp%d-%s" % (Sipp.counter, os.path.splitext(os.path.basename(scenario))[0])
+        self.dir = os.path.join(workdir, self.name)
+        os.makedirs(self.dir)
+        path = scenario if os.path.isabs(scenario) else os.path.join(SCENARIOS, scenario)
+        assert os.path.isfile(path), path
+        media_port = media_port or ports.rtp_range(4)[0]
+        k = dict(DEFAULT_KEYS)
+        k["rtp_port"] = str(rtp_port or media_port)
+        k.update({n: str(v) for n, v in (keys or {}).items()})
+        if caller_audio is not None:
+            with open(os.path.join(self.dir, "caller.raw"), "wb") as f:
+                f.write(caller_audio)
+        self.msg_path = os.path.join(self.dir, "messages.log")
+        self.err_path = os.path.join(self.dir, "errors.log")
+        self.stdout_path = os.path.join(self.dir, "screen.txt")
+        self.timeout_s = timeout_s
+        cmd = [tool("sipp"), "127.0.0.1:%d" % target_port, "-sf", path, "-t", transport,
+               "-i", "127.0.0.1", "-p", str(ports.port()), "-mi", "127.0.0.1", "-mp", str(media_port),
+               "-m", str(calls), "-l", str(calls), "-r", str(max(calls, 1)), "-d", str(duration_ms),
+               "-nostdin", "-recv_timeout", "30000", "-max_retrans", "4",
+               "-timeout", "%ds" % timeout_s, "-timeout_error",
+               "-trace_msg", "-message_file", self.msg_path, "-trace_err", "-error_file", self.err_path]
+        if rtp_payload is not None:
+            cmd += ["-rtp_payload", str(rtp_payload)]
+        for n, v in k.items():
+            cmd += ["-key", n, v]
+        cmd += list(extra)
+        self.cmd = cmd
+        self.proc = None
+
+    def start(self):
+        self._out = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        return self
+
+    def done(self):
+        return self.proc is not None and self.proc.poll() is not None
+
+    def wait(self):
+        try:
+            rc = self.proc.wait(self.timeout_s + 20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("sipp %s still running %d s after its own -timeout" % (self.name, 20))
+        self._out.close()
+        return SippResult(rc, self.dir, self.stdout_path, self.msg_path, self.err_path, self.cmd)
+
+    def run(self):
+        return self.start().wait()
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A TCP listener that accepts and never answers (a bot whose WebSocket handshake never completes)
+
+
+class SilentListener:
+    def __init__(self, port):
+        self.port = port
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.url = "ws://127.0.0.1:%d/media" % port
+        self.accepted = 0
+        self.closed_by_peer = 0
+        self.request_bytes = 0
+        self._conns = []
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+                c.setblocking(False)
+                self._conns.append(c)
+                self.accepted += 1
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+            for c in list(self._conns):
+                try:
+                    d = c.recv(4096)
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    d = b""
+                if d:
+                    self.request_bytes += len(d)
+                else:
+                    self.closed_by_peer += 1
+                    self._conns.remove(c)
+                    c.close()
+
+    def close(self):
+        self._stop.set()
+        self._t.join(2)
+        for c in self._conns:
+            c.close()
+        self.sock.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SDP and bot-log checks shared by the tests
+
+
+def parse_sdp(text):
+    """Minimal SDP reader: {'c': addr, 'port': int, 'fmts': [int], 'attrs': [str]} for the first m=audio."""
+    out = {"c": None, "port": None, "fmts": [], "attrs": []}
+    for line in text.replace("\r", "").split("\n"):
+        if line.startswith("c=IN IP4 ") or line.startswith("c=IN IP6 "):
+            out["c"] = line.split()[2]
+        elif line.startswith("m=audio "):
+            f = line.split()
+            out["port"] = int(f[1])
+            out["fmts"] = [int(x) for x in f[3:]]
+        elif line.startswith("a="):
+            out["attrs"].append(line[2:])
+    return out
+
+
+def media_sequence_ok(msgs, frame_ms=100):
+    """Assert the Exotel media numbering of a list of rx media messages; returns (first seq, last seq)."""
+    assert msgs, "no media messages"
+    seqs = [int(m["sequence_number"]) for m in msgs]
+    chunks = [int(m["media"]["chunk"]) for m in msgs]
+    stamps = [int(m["media"]["timestamp"]) for m in msgs]
+    for m in msgs:
+        assert isinstance(m["sequence_number"], str) and isinstance(m["media"]["chunk"], str) \
+            and isinstance(m["media"]["timestamp"], str), "numbers must be digit strings: %r" % m
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "sequence_number not +1: %s" % seqs[:40]
+    assert chunks == list(range(1, len(chunks) + 1)), "chunk not 1,2,3..: %s" % chunks[:40]
+    d = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert all(x == frame_ms for x in d), "timestamp steps are not %d ms: %s" % (frame_ms, d[:40])
+    return seqs[0], seqs[-1]

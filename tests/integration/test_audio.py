@@ -1,0 +1,131 @@
+"""Audio through the bridge, measured at the caller's RTP endpoint: echo round trip, re-framing of bot media of
+any chunk size and id key, real-time pacing, RTP header continuity, silence while the bot is quiet."""
+
+import os
+
+import pytest
+
+import rtp
+import sbtest
+
+CODECS = [pytest.param(rtp.PT_PCMA, id="pcma"), pytest.param(rtp.PT_PCMU, id="pcmu")]
+
+
+def fmts(pt):
+    return "8 0" if pt == rtp.PT_PCMA else "0 8"
+
+
+def is_silent(p):
+    return p.payload == bytes([rtp.silence_octet(p.pt)]) * len(p.payload)
+
+
+def check_rtp_stream(pkts, pt):
+    assert pkts, "no RTP from the bridge"
+    for p in pkts:
+        assert p.pt == pt and len(p.payload) == 160, "pt %d len %d (expected pt %d, 160 bytes)" % (
+            p.pt, len(p.payload), pt)
+    assert len({p.ssrc for p in pkts}) == 1, "SSRC changed within the call"
+    for a, b in zip(pkts, pkts[1:]):
+        assert (b.seq - a.seq) & 0xFFFF == 1, "RTP seq %d -> %d" % (a.seq, b.seq)
+        assert (b.ts - a.ts) & 0xFFFFFFFF == 160, "RTP ts %d -> %d" % (a.ts, b.ts)
+    src = {p.src for p in pkts}
+    assert len(src) == 1, "RTP from several source addresses: %s" % src
+
+
+@pytest.mark.parametrize("pt", CODECS)
+def test_echo_round_trip(env, bridge, sipp, pt):
+    d, bot = bridge("echo")
+    ep = env.endpoint(pt)
+    call = sipp("uac_call.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port, duration_ms=6000).start()
+    ep.wait_packets(1, timeout=20)  # the bridge streams (silence) as soon as it answered; learn its address
+    tone = rtp.encode(pt, rtp.tone(1000, 1000))
+    noise = rtp.noise_octets(pt, 8000, seed=5)
+    ep.send_audio(tone + noise)
+
+    def echoed(e):
+        data = b"".join(p.payload for p in e.packets if not is_silent(p))
+        return rtp.find_sub(data, noise) >= 0
+
+    ep.wait_for(echoed, 15, "the pseudo-random sequence to come back intact through the echo bot")
+    pkts = ep.snapshot()
+    data = b"".join(p.payload for p in pkts if not is_silent(p))
+    at = rtp.find_sub(data, noise)
+    tone_back = rtp.decode(pt, data[:at])
+    assert len(tone_back) >= 6400, "only %d samples of the tone came back" % len(tone_back)
+    assert rtp.dominant(tone_back[-6400:], 1000), "1 kHz is not dominant in the echoed tone"
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    check_rtp_stream(ep.snapshot(), pt)
+
+
+def script_until_played(steps, close=True):
+    """Bot script: steps, then a mark that is echoed once everything before it was played, then close."""
+    s = list(steps) + [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
+                       {"wait_event": "mark", "name": "end"}]
+    if close:
+        s.append({"close": 1000})
+    return s
+
+
+@pytest.mark.parametrize("pt", CODECS)
+def test_bot_media_reframed(env, bridge, sipp, pt):
+    # three PCM blocks that survive G.711 exactly, sent in odd chunk sizes with each id key variant
+    blocks, steps = [], []
+    for i, (chunk, key) in enumerate([(642, "streamSid"), (100, "stream_sid"), (3202, "none")]):
+        pcm = rtp.decode(pt, rtp.noise_octets(pt, 4000, seed=100 + i))
+        path = os.path.join(env.tmp, "block%d.pcm" % i)
+        with open(path, "wb") as f:
+            f.write(rtp.pcm16le(pcm))
+        blocks.append(pcm)
+        steps.append({"pcm": {"file": path, "chunk_bytes": chunk, "key": key}})
+    d, bot = bridge(script=script_until_played(steps))
+    ep = env.endpoint(pt)
+    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    pkts = ep.snapshot()
+    check_rtp_stream(pkts, pt)
+    want = rtp.encode(pt, blocks[0] + blocks[1] + blocks[2])
+    got = b"".join(p.payload for p in pkts)
+    assert rtp.find_sub(got, want) >= 0, "the bot's audio did not reach the caller intact and in order " \
+        "(first block at %d, second at %d, third at %d)" % tuple(
+            rtp.find_sub(got, rtp.encode(pt, b)[:800]) for b in blocks)
+
+
+def test_pacing_and_silence(env, bridge, sipp):
+    pt = rtp.PT_PCMA
+    steps = [{"wait_ms": 600},
+             {"tone": {"hz": 1000, "ms": 3000, "chunk_bytes": 3200, "key": "stream_sid", "amplitude": 8000}}]
+    d, bot = bridge(script=script_until_played(steps))
+    ep = env.endpoint(pt)
+    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    pkts = ep.snapshot()
+    check_rtp_stream(pkts, pt)
+    loud = [p for p in pkts if not is_silent(p)]
+    assert loud, "no tone reached the caller"
+    i0, i1 = pkts.index(loud[0]), pkts.index(loud[-1])
+    assert i0 >= 10, "expected silence (0xD5) before the bot spoke, got tone from packet %d" % i0
+    assert all(is_silent(p) for p in pkts[:i0])
+    span = loud[-1].t - loud[0].t
+    assert span >= 2.5, "3 s of bot audio, sent at once, was played in %.2f s" % span
+    assert 140 <= i1 - i0 + 1 <= 160, "%d packets of tone for 3 s" % (i1 - i0 + 1)
+    tone_pcm = []
+    for p in loud:
+        tone_pcm.extend(rtp.decode(pt, p.payload))
+    assert rtp.dominant(tone_pcm, 1000)
+    tx = bot.tx("media")
+    assert tx[-1]["t_ms"] - tx[0]["t_ms"] < 1000, "the bot was meant to send its 3 s at once"
+
+
+@pytest.mark.parametrize("pt", CODECS)
+def test_silence_when_bot_silent(env, bridge, sipp, pt):
+    d, bot = bridge("silent")
+    ep = env.endpoint(pt)
+    res = sipp("uac_call.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port, duration_ms=1500).run()
+    assert res.rc == 0, res.describe()
+    assert len(ep.snapshot()) >= 40, "only %d RTP packets during a 1.5 s call" % len(ep.snapshot())
+    pkts = ep.snapshot()
+    check_rtp_stream(pkts, pt)
+    assert all(is_silent(p) for p in pkts), "non-silent audio from a silent bot"
+    span = pkts[-1].t - pkts[0].t
+    assert span >= 0.02 * (len(pkts) - 1) * 0.8, "%d packets in %.2f s: not paced at 20 ms" % (len(pkts), span)

@@ -1,0 +1,68 @@
+"""Bot control events: mark echoed after its audio was played, clear (barge-in), bot close and hangup → BYE."""
+
+import pytest
+
+import rtp
+
+MARK = {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m1"}}}
+
+
+def is_silent(p):
+    return p.payload == bytes([rtp.silence_octet(p.pt)]) * len(p.payload)
+
+
+def test_mark_after_playout(env, bridge, sipp):
+    script = [{"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}}, MARK,
+              {"wait_event": "mark", "name": "m1"}, {"close": 1000}]
+    d, bot = bridge(script=script)
+    ep = env.endpoint()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    tone_tx = bot.tx("media")
+    mark_tx = bot.tx("mark")[0]
+    echo = bot.wait_event("rx", "mark")
+    assert len(echo) == 1, "mark echoed %d times" % len(echo)
+    m = echo[0]["msg"]
+    assert m["mark"]["name"] == "m1" and m["stream_sid"] == bot.start_msg()["stream_sid"], m
+    assert "sequence_number" in m, m
+    delay = echo[0]["t_ms"] - tone_tx[0]["t_ms"]
+    assert delay >= 900, "mark echoed %d ms after 1000 ms of audio was sent: before it was played" % delay
+    assert echo[0]["t_ms"] >= mark_tx["t_ms"]
+    # by the time of the echo the caller has heard (nearly) all of the tone
+    heard = [p for p in ep.snapshot() if not is_silent(p) and p.t * 1000 <= echo[0]["t_ms"] + 100]
+    assert len(heard) >= 45, "only %d of 50 tone packets reached the caller before the mark echo" % len(heard)
+
+
+def test_clear_drops_audio_and_returns_marks(env, bridge, sipp):
+    script = [{"tone": {"hz": 1000, "ms": 10000, "chunk_bytes": 3200, "key": "stream_sid"}},
+              {"wait_ms": 1000}, MARK, {"send": {"event": "clear", "stream_sid": "$STREAM_SID"}},
+              {"wait_event": "mark", "name": "m1"}, {"wait_ms": 1500}, {"close": 1000}]
+    d, bot = bridge(script=script)
+    ep = env.endpoint()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    clear_t = bot.tx("clear")[0]["t_ms"] / 1000.0
+    echo = bot.rx("mark")
+    assert len(echo) == 1 and echo[0]["msg"]["mark"]["name"] == "m1", echo
+    lag = echo[0]["t_ms"] / 1000.0 - clear_t
+    assert lag < 0.5, "pending mark echoed %.2f s after clear" % lag
+    pkts = ep.snapshot()
+    before = [p for p in pkts if p.t < clear_t]
+    after = [p for p in pkts if p.t >= clear_t + 0.3]
+    assert sum(not is_silent(p) for p in before) >= 25, "the caller heard no tone before the clear"
+    assert len(after) >= 25, "only %d packets after the clear" % len(after)
+    loud_after = [p for p in after if not is_silent(p)]
+    assert not loud_after, "%d tone packets still played more than 300 ms after clear" % len(loud_after)
+    assert sum(not is_silent(p) for p in pkts) < 150, "most of the 10 s tone was played despite clear"
+
+
+@pytest.mark.parametrize("how", ["close", "hangup"])
+def test_bot_ends_call(env, bridge, sipp, how):
+    end = {"close": 1000} if how == "close" else {"send": {"event": "hangup"}}
+    d, bot = bridge(script=[{"wait_event": "media", "count": 3}, end])
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    assert len(res.requests("BYE")) >= 1, res.describe()
+    bot.wait_closed(1)

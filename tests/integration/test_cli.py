@@ -1,0 +1,99 @@
+"""Command line: -t/--check-config on good and broken configs (exit 0 / exit 2 with FILE:LINE: KEY), --version."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+import sbtest
+
+
+def good_config(env):
+    return sbtest.to_libconfig(env.config({"default": "ws://127.0.0.1:5001/media"}))
+
+
+def test_check_sample_config():
+    path = os.path.join(sbtest.REPO, "conf", "sipbridge.conf")
+    assert os.path.isfile(path), "sample config %s missing" % path
+    rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
+    assert rc == 0, "sipbridged -t %s: rc=%s\n%s%s" % (path, rc, out, err)
+    assert not sbtest.SANITIZER_MARKERS[0] in err
+
+
+def test_check_generated_config(env):
+    path = os.path.join(env.tmp, "good.conf")
+    with open(path, "w") as f:
+        f.write(good_config(env))
+    for flag in ("-t", "--check-config"):
+        rc, out, err = sbtest.run_daemon_once([flag, "-c", path])
+        assert rc == 0, "sipbridged %s: rc=%s\n%s%s" % (flag, rc, out, err)
+
+
+def _break(text, old, new):
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+# (id, mutation of the good text, needle on the bad line, key that must be named or None)
+BROKEN = [
+    ("syntax", lambda t: _break(t, "  max_cps = 50;", "  max_cps = = 50;"), "max_cps = =", None),
+    ("unknown-key", lambda t: _break(t, "  max_cps = 50;", "  max_cps = 50;\n  max_bananas = 3;"),
+     "max_bananas", "max_bananas"),
+    ("bad-cidr", lambda t: _break(t, '"127.0.0.0/8"', '"127.0.0.0/33"'), "127.0.0.0/33", "acl"),
+    ("bad-url", lambda t: _break(t, '"ws://127.0.0.1:5001/media"', '"htp:/no-such scheme"'), "htp:/", "url"),
+    ("trunk-name-17", lambda t: _break(t, 'name = "test";', 'name = "abcdefghijklmnopq";'),
+     "abcdefghijklmnopq", "name"),
+    ("wrong-type", lambda t: _break(t, "  max_calls = 50;", '  max_calls = "fifty";'), "fifty", "max_calls"),
+]
+
+
+@pytest.mark.parametrize("mutate,needle,key", [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
+def test_check_broken_config(env, mutate, needle, key):
+    text = mutate(good_config(env))
+    path = os.path.join(env.tmp, "broken.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    line = sbtest.line_of(text, needle)
+    rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
+    assert rc == 2, "expected exit 2, got %s\nstderr:\n%s" % (rc, err)
+    where = "%s:%d" % (path, line)
+    msgs = [l for l in err.splitlines() if where in l]
+    assert msgs, "stderr does not name %s\nstderr:\n%s\nconfig:\n%s" % (where, err, text)
+    if key is not None:
+        assert any(re.search(r"%s:\s*\S*%s\S*:" % (re.escape(where), re.escape(key)), l) for l in msgs), (
+            "expected 'FILE:LINE: KEY: reason' naming %r, got:\n%s" % (key, "\n".join(msgs)))
+    assert not any(m in err for m in sbtest.SANITIZER_MARKERS), err
+
+
+def test_start_with_broken_config_exits_2(env):
+    text = _break(good_config(env), '"127.0.0.0/8"', '"300.1.2.3/8"')
+    path = os.path.join(env.tmp, "broken.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    exe = sbtest.binary("src/sipbridged")
+    p = subprocess.run([exe, "-f", "-c", path], stdin=subprocess.DEVNULL, capture_output=True, timeout=30,
+                       env=sbtest.sanitizer_env())
+    err = p.stderr.decode(errors="replace")
+    assert p.returncode == 2, "rc=%s\n%s" % (p.returncode, err)
+    assert "%s:%d" % (path, sbtest.line_of(text, "300.1.2.3")) in err, err
+
+
+def test_version():
+    with open(os.path.join(sbtest.REPO, "meson.build")) as f:
+        version = re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
+    rc, out, err = sbtest.run_daemon_once(["--version"])
+    assert rc == 0, (rc, out, err)
+    assert version in out + err, "--version printed %r, expected %s" % (out + err, version)
+
+
+def test_no_config_file_bot_flag(env, testbot, sipp):
+    """`sipbridged --bot URL` runs on the embedded default (127.0.0.0/8 allowed, one route to --bot)."""
+    bot = testbot("silent")
+    env.sip_port = env.ports.port()
+    d = env.daemon(None, args=["--sip-port", str(env.sip_port), "--bot", bot.url])
+    ep = env.endpoint()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+    assert bot.start_msg()["start"]["to"] == "+15550001"
+    bot.wait_event("rx", "stop")

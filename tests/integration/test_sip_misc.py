@@ -1,0 +1,90 @@
+"""SIP corner cases: no common codec (488), malformed SDP (400), OPTIONS, CANCEL before answer (487), bot
+unreachable (503, never 200), caller BYE (bot gets stop)."""
+
+import time
+
+import pytest
+
+import sbtest
+
+
+def test_no_common_codec_488(env, bridge, sipp):
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    res = sipp("uac_sdp_g729.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 488, res.describe()
+
+
+def test_malformed_sdp_400(env, bridge, sipp):
+    d, bot = bridge("echo")
+    res = sipp("uac_sdp_bad.xml", d).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 400, res.describe()
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_options_200(env, bridge, sipp, transport):
+    d, bot = bridge("echo")
+    res = sipp("uac_options.xml", d, transport=transport).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status("OPTIONS") == 200, res.describe()
+
+
+def test_cancel_before_answer_487(env, testbot, daemon, sipp):
+    hang = env.silent_listener()  # accepts the TCP connection, never answers the WebSocket handshake
+    echo = testbot("echo")
+    d = daemon(env.config([{"name": "default", "url": echo.url},
+                           {"name": "hang", "url": hang.url, "connect_timeout_ms": 20000, "retries": 0}],
+                          trunk={"bots": [{"match": "hangbot", "bot": "hang"}, {"match": "*", "bot": "default"}]}))
+    ep = env.endpoint()
+    res = sipp("uac_cancel.xml", d, keys={"customer": "hangbot"}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 487, res.describe()
+    assert 200 not in res.statuses(), res.describe()
+    assert hang.accepted >= 1 and hang.request_bytes > 0, "the daemon never tried the bot's handshake"
+    # the pending bot connection is abandoned with the call, long before its 20 s handshake timeout
+    sbtest.wait_until(lambda: hang.closed_by_peer >= 1, 10, "the daemon to close the abandoned bot connection")
+    assert ep.snapshot() == [], "RTP sent for a call that was never answered"
+
+    # the daemon still takes calls
+    ep2 = env.endpoint()
+    res = sipp("uac_call.xml", d, keys={"customer": "other"}, rtp_port=ep2.port, duration_ms=500).run()
+    assert res.rc == 0, res.describe()
+    echo.wait_event("rx", "stop")
+
+
+@pytest.mark.parametrize("kind", ["refused", "no-handshake"])
+def test_bot_unreachable_503(env, daemon, sipp, kind):
+    if kind == "refused":
+        url = "ws://127.0.0.1:%d/media" % env.ports.tcp()  # nobody listens there
+        hang = None
+    else:
+        hang = env.silent_listener()
+        url = hang.url
+    d = daemon(env.config([{"name": "default", "url": url, "connect_timeout_ms": 1000, "retries": 1}]))
+    ep = env.endpoint()
+    t0 = time.monotonic()
+    res = sipp("uac_reject.xml", d, rtp_port=ep.port).run()
+    elapsed = time.monotonic() - t0
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 503, res.describe()
+    assert 200 not in res.statuses(), "a 200 went out for a call whose bot is unreachable: %s" % res.statuses()
+    if hang is not None:
+        # two handshake attempts of 1 s each (retries = 1)
+        assert hang.accepted >= 2, "expected 1 + retries = 2 connection attempts, saw %d" % hang.accepted
+        assert elapsed >= 1.8, "503 after %.2f s, before two 1 s handshake timeouts" % elapsed
+    assert ep.snapshot() == []
+
+
+def test_caller_bye_stops_bot(env, bridge, sipp):
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=1000).run()
+    assert res.rc == 0, res.describe()
+    assert res.response(200, "BYE") is not None, res.describe()
+    stop = bot.wait_event("rx", "stop")[0]
+    assert stop["msg"]["stop"]["reason"] == "callended", stop
+    close = bot.wait_closed(1)
+    assert close["t_ms"] >= stop["t_ms"]

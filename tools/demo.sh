@@ -19,7 +19,7 @@ trap cleanup EXIT INT TERM
 build/tools/testbot/sipbridge-testbot --listen 127.0.0.1:5001 --mode echo \
 	--log "$work/bot.jsonl" >"$work/bot.out" &
 bot_pid=$!
-build/src/sipbridged --bot ws://127.0.0.1:5001/media 2>&1 | tee "$work/sipbridged.log" &
+build/src/sipbridged --bot ws://127.0.0.1:5001/media 2> >(tee "$work/sipbridged.log" >&2) &
 daemon_pid=$!
 
 for _ in $(seq 100); do
@@ -27,11 +27,15 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-echo "== placing a 5 s call with A-law audio (tools/sipp/uac_call.xml)"
-/usr/bin/python3 tools/sipp/make_tone.py --codec pcma --seconds 5 "$work/tone.alaw"
-sipp 127.0.0.1:5060 -sf tools/sipp/uac_call.xml -m 1 -i 127.0.0.1 -p 5070 \
-	-mp 6000 -set audio_file "$work/tone.alaw" -set audio_pt 8 -set pause_ms 5000 \
-	-nostdin -timeout 30 -timeout_error -bg -trace_err -error_file "$work/sipp.err" >/dev/null
+echo "== placing one 5 s call with A-law audio and custom headers (tools/sipp/uac_call.xml)"
+sipp_dir=$PWD/tools/sipp
+(
+	cd "$work" # rtp_stream opens audio.alaw in the working directory
+	/usr/bin/python3 "$sipp_dir/gen_audio.py" --seconds 3 audio.alaw >/dev/null
+	sipp 127.0.0.1:5060 -sf "$sipp_dir/uac_call.xml" -inf "$sipp_dir/calls.csv" -s +15550001 \
+		-i 127.0.0.1 -mi 127.0.0.1 -mp 16000 -m 1 -d 5000 -nostdin -timeout 30 \
+		-timeout_error -trace_err >/dev/null 2>&1 || echo "   sipp: the call failed"
+)
 for _ in $(seq 150); do
 	grep -q '"event":"stop"' "$work/bot.jsonl" 2>/dev/null && break
 	sleep 0.1

@@ -1,0 +1,147 @@
+"""The call's SIP dialog beyond set-up: the bot is connected before the 200 OK, re-INVITEs (hold,
+unhold, session refresh) are answered and change the media, and the daemon's systemd protocol
+(READY, WATCHDOG, STOPPING) and unit file work."""
+
+import datetime
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import sbtest
+
+
+def sipp_time(msg):
+    """SIPp's message-log timestamp (local wall clock) as seconds since the epoch."""
+    return datetime.datetime.strptime(msg.when, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+
+
+def sdp_origin(text):
+    m = re.search(r"^o=\S+ (\d+) (\d+) ", text, re.M)
+    assert m, text
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_bot_connected_before_200(env, bridge, sipp):
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+    ok = res.response(200)
+    start = bot.rx("start")
+    assert ok is not None and start, res.describe()
+    # The bot has the start message in hand before the caller is answered (same wall clock).
+    t_start = start[0]["t_ms"] / 1000.0
+    t_ok = sipp_time(ok)
+    assert t_start <= t_ok + 0.002, "start reached the bot %.3f s after the 200 OK" % (t_start - t_ok)
+
+
+def test_reinvite_hold_unhold_refresh(env, bridge, sipp):
+    d, bot = bridge("tone")  # the bot talks all the time, so the bridge always has audio to send
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    hold_s = 1.5
+    res = sipp("uac_reinvite.xml", d, rtp_port=ep.port, duration_ms=int(hold_s * 1000)).run()
+    assert res.rc == 0, res.describe()
+
+    oks = [m for m in res.received() if m.status == 200 and m.cseq_method == "INVITE"]
+    # one 200 per INVITE (retransmissions aside)
+    by_cseq = {}
+    for m in oks:
+        by_cseq.setdefault(m.header("CSeq"), m)
+    answers = [by_cseq[k] for k in sorted(by_cseq, key=lambda c: int(c.split()[0]))]
+    assert len(answers) == 4, [m.first for m in res.received()]
+    first, hold, unhold, refresh = answers
+    assert "a=sendrecv" in first.body() and "a=recvonly" in hold.body(), hold.body()
+    assert "a=sendrecv" in unhold.body() and "a=sendrecv" in refresh.body(), unhold.body()
+    # RFC 3264: one session id; the version goes up when the answer changes, not on a refresh.
+    ids = [sdp_origin(m.body()) for m in answers]
+    assert len({i for i, _ in ids}) == 1, ids
+    v = [ver for _, ver in ids]
+    assert v[1] == v[0] + 1 and v[2] == v[1] + 1 and v[3] == v[2], v
+
+    t_hold, t_unhold = sipp_time(hold), sipp_time(unhold)
+    pkts = ep.snapshot()
+    before = [p for p in pkts if p.t < t_hold]
+    during = [p for p in pkts if t_hold + 0.3 < p.t < t_unhold - 0.1]
+    after = [p for p in pkts if p.t > t_unhold + 0.3]
+    assert len(before) >= 25, "only %d packets before the hold" % len(before)
+    assert during == [], "%d RTP packets sent to a caller on hold (sendonly)" % len(during)
+    assert len(after) >= 25, "only %d packets after the unhold" % len(after)
+    # one bot session across all of it
+    assert bot.conns() == [1]
+    bot.wait_event("rx", "stop")
+
+
+def start_with_notify(env, extra_env):
+    """Runs sipbridged with a NOTIFY_SOCKET this test reads itself; returns (proc, sock, dir)."""
+    cfg = env.config([{"name": "default", "url": "ws://127.0.0.1:%d/media" % env.ports.tcp()}])
+    conf = os.path.join(env.tmp, "notify.conf")
+    with open(conf, "w") as f:
+        f.write(sbtest.to_libconfig(cfg))
+    ndir = tempfile.mkdtemp(prefix="sbw", dir="/tmp")
+    path = os.path.join(ndir, "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(0.5)
+    e = sbtest.sanitizer_env(dict(extra_env, NOTIFY_SOCKET=path))
+    err = open(os.path.join(env.tmp, "notify.stderr"), "wb")
+    proc = subprocess.Popen([sbtest.binary("src/sipbridged"), "-c", conf, "-f"], stdin=subprocess.DEVNULL,
+                            stdout=err, stderr=err, env=e)
+    return proc, sock, ndir, err
+
+
+def read_states(sock, until, timeout):
+    """Collects sd_notify datagrams until one holds `until` (or the timeout)."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got.extend(sock.recv(4096).decode().split("\n"))
+        except socket.timeout:
+            continue
+        if until(got):
+            break
+    return got
+
+
+def test_systemd_ready_watchdog_stopping(env):
+    proc, sock, ndir, err = start_with_notify(env, {"WATCHDOG_USEC": "200000"})
+    try:
+        got = read_states(sock, lambda g: "READY=1" in g and g.count("WATCHDOG=1") >= 3, 30)
+        assert "READY=1" in got, got
+        assert got.count("WATCHDOG=1") >= 3, "watchdog pings at WATCHDOG_USEC/2 expected: %s" % got
+        proc.send_signal(signal.SIGTERM)
+        got = read_states(sock, lambda g: "STOPPING=1" in g, 20)
+        assert "STOPPING=1" in got, got
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        err.close()
+        sock.close()
+        shutil.rmtree(ndir, ignore_errors=True)
+    bad = sbtest.sanitizer_lines(os.path.join(env.tmp, "notify.stderr"))
+    assert not bad, bad
+
+
+def test_systemd_unit_verifies(env):
+    unit = os.path.join(sbtest.build_dir(), "systemd", "sipbridge.service")
+    text = open(unit).read()
+    assert re.search(r"^Type=notify$", text, re.M), text
+    assert re.search(r"^WatchdogSec=", text, re.M), text
+    conf = os.path.join(os.path.dirname(__file__), "..", "..", "conf", "sipbridge.conf")
+    # verify checks that ExecStart's binary exists: point it at this build
+    text = re.sub(r"^ExecStart=\S+", "ExecStart=" + sbtest.binary("src/sipbridged"), text, flags=re.M)
+    text = re.sub(r" -c \S+", " -c " + os.path.abspath(conf), text)
+    path = os.path.join(env.tmp, "sipbridge.service")
+    with open(path, "w") as f:
+        f.write(text)
+    r = subprocess.run([sbtest.tool("systemd-analyze"), "verify", path], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stderr

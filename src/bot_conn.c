@@ -44,14 +44,9 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, boo
 	t = malloc(sizeof(*t) + LWS_PRE + len);
 	if (!t)
 		return -ENOMEM;
-	t->next = NULL;
 	t->len = len;
 	memcpy(t->buf + LWS_PRE, text, len);
-	if (conn->tx_tail)
-		conn->tx_tail->next = t;
-	else
-		conn->tx_head = t;
-	conn->tx_tail = t;
+	STAILQ_INSERT_TAIL(&conn->tx, t, link);
 	conn->tx_count++;
 	if (conn->wsi)
 		lws_callback_on_writable(conn->wsi);
@@ -60,11 +55,12 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, boo
 
 static void free_tx(struct sb_bot_conn *conn)
 {
-	for (struct sb_txmsg *t = conn->tx_head, *next; t; t = next) {
-		next = t->next;
+	while (!STAILQ_EMPTY(&conn->tx)) {
+		struct sb_txmsg *t = STAILQ_FIRST(&conn->tx);
+
+		STAILQ_REMOVE_HEAD(&conn->tx, link);
 		free(t);
 	}
-	conn->tx_head = conn->tx_tail = NULL;
 	conn->tx_count = 0;
 }
 
@@ -81,16 +77,9 @@ static void drop_wsi(struct sb_bot_conn *conn, bool kill)
 
 void sb_bot_conn_free(struct sb_bot_conn *conn)
 {
-	struct sb_ws_env *env = conn->env;
-
 	lws_sul_cancel(&conn->sul);
 	drop_wsi(conn, true);
-	if (conn->prev)
-		conn->prev->next = conn->next;
-	else if (env->conns == conn)
-		env->conns = conn->next;
-	if (conn->next)
-		conn->next->prev = conn->prev;
+	LIST_REMOVE(conn, link);
 	free_tx(conn);
 	sb_bot_conn_free_marks(conn);
 	sb_playout_free(conn->playout);
@@ -201,11 +190,10 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 	if (!dflt)
 		snprintf(conn->host + strlen(conn->host), sizeof(conn->host) - strlen(conn->host),
 		         ":%u", bot->url.port);
+	STAILQ_INIT(&conn->tx);
+	STAILQ_INIT(&conn->marks);
 	call->conn = conn;
-	conn->next = env->conns;
-	if (env->conns)
-		env->conns->prev = conn;
-	env->conns = conn;
+	LIST_INSERT_HEAD(&env->conns, conn, link);
 	*ret = conn;
 	log_debug("Connecting to bot %s at %s", bot->name, bot->url_text);
 	connect_once(conn);
@@ -270,7 +258,7 @@ static int on_established(struct sb_bot_conn *conn)
 
 static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
-	struct sb_txmsg *t = conn->tx_head;
+	struct sb_txmsg *t = STAILQ_FIRST(&conn->tx);
 	int n;
 
 	if (!t) {
@@ -279,9 +267,7 @@ static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
 		return -1;
 	}
-	conn->tx_head = t->next;
-	if (!conn->tx_head)
-		conn->tx_tail = NULL;
+	STAILQ_REMOVE_HEAD(&conn->tx, link);
 	conn->tx_count--;
 	n = lws_write(wsi, t->buf + LWS_PRE, t->len, LWS_WRITE_TEXT);
 	if (n < (int)t->len) {
@@ -291,7 +277,7 @@ static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 	atomic_fetch_add_explicit(&conn->env->stats->frames_tx, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&conn->env->stats->bytes_tx, t->len, memory_order_relaxed);
 	free(t);
-	if (conn->tx_head || conn->closing)
+	if (!STAILQ_EMPTY(&conn->tx) || conn->closing)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

@@ -18,11 +18,12 @@
 
 void sb_bot_conn_free_marks(struct sb_bot_conn *conn)
 {
-	for (struct sb_pending_mark *m = conn->marks, *next; m; m = next) {
-		next = m->next;
+	while (!STAILQ_EMPTY(&conn->marks)) {
+		struct sb_pending_mark *m = STAILQ_FIRST(&conn->marks);
+
+		STAILQ_REMOVE_HEAD(&conn->marks, link);
 		free(m);
 	}
-	conn->marks = conn->marks_tail = NULL;
 	conn->n_marks = 0;
 }
 
@@ -37,26 +38,32 @@ static void send_mark(struct sb_bot_conn *conn, const char *name)
 	STAT_ADD(conn, marks, 1);
 }
 
+/* Echoes the oldest pending mark and forgets it; returns its id. */
+static uint32_t echo_oldest_mark(struct sb_bot_conn *conn)
+{
+	struct sb_pending_mark *m = STAILQ_FIRST(&conn->marks);
+	uint32_t id = m->id;
+
+	STAILQ_REMOVE_HEAD(&conn->marks, link);
+	conn->n_marks--;
+	send_mark(conn, m->name);
+	free(m);
+	return id;
+}
+
 /* Echoes pending marks up to and including id, oldest first. A mark already echoed by a
  * clear is no longer pending and is ignored. */
 static void marks_played(struct sb_bot_conn *conn, uint32_t id)
 {
 	struct sb_pending_mark *m;
-	bool last;
 
-	for (m = conn->marks; m && m->id != id; m = m->next)
+	STAILQ_FOREACH(m, &conn->marks, link)
+	if (m->id == id)
+		break;
+	if (!m)
+		return;
+	while (echo_oldest_mark(conn) != id)
 		;
-	last = m == NULL;
-	while (!last && conn->marks) {
-		m = conn->marks;
-		last = m->id == id;
-		conn->marks = m->next;
-		if (!conn->marks)
-			conn->marks_tail = NULL;
-		conn->n_marks--;
-		send_mark(conn, m->name);
-		free(m);
-	}
 }
 
 static void send_media(struct sb_bot_conn *conn)
@@ -140,18 +147,13 @@ static void on_mark(struct sb_bot_conn *conn, const char *name)
 	m = malloc(sizeof(*m) + len + 1);
 	if (!m)
 		return;
-	m->next = NULL;
 	m->id = ++conn->next_mark_id;
 	memcpy(m->name, name, len + 1);
 	if (sb_playout_push_mark(conn->playout, m->id) < 0) {
 		free(m);
 		return;
 	}
-	if (conn->marks_tail)
-		conn->marks_tail->next = m;
-	else
-		conn->marks = m;
-	conn->marks_tail = m;
+	STAILQ_INSERT_TAIL(&conn->marks, m, link);
 	conn->n_marks++;
 	fill_down(conn);
 }
@@ -163,15 +165,8 @@ static void on_clear(struct sb_bot_conn *conn)
 
 	atomic_fetch_add_explicit(&conn->call->clear_epoch, 1, memory_order_release);
 	dropped = sb_playout_clear(conn->playout, NULL, NULL);
-	while (conn->marks) {
-		struct sb_pending_mark *m = conn->marks;
-
-		conn->marks = m->next;
-		send_mark(conn, m->name);
-		free(m);
-	}
-	conn->marks_tail = NULL;
-	conn->n_marks = 0;
+	while (!STAILQ_EMPTY(&conn->marks))
+		echo_oldest_mark(conn);
 	STAT_ADD(conn, clears, 1);
 	log_debug("clear: dropped %zu queued samples", dropped);
 }

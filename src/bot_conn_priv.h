@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include <libwebsockets.h>
 
@@ -23,18 +24,18 @@ struct sb_ws_env {
 	struct lws_context *ctx;
 	struct sb_mq *control;
 	struct sb_ws_stats *stats;
-	struct sb_bot_conn *conns;
+	LIST_HEAD(, sb_bot_conn) conns;
 	bool quitting; /* the worker is stopping: no replies to control */
 };
 
 struct sb_txmsg {
-	struct sb_txmsg *next;
+	STAILQ_ENTRY(sb_txmsg) link;
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the text */
 };
 
 struct sb_pending_mark {
-	struct sb_pending_mark *next;
+	STAILQ_ENTRY(sb_pending_mark) link;
 	uint32_t id;
 	char name[];
 };
@@ -43,8 +44,8 @@ enum sb_conn_state { SB_CONN_CONNECTING, SB_CONN_OPEN, SB_CONN_CLOSED };
 
 struct sb_bot_conn {
 	struct sb_ws_env *env;
-	struct sb_call *call; /* a reference */
-	struct sb_bot_conn *prev, *next;
+	struct sb_call *call;         /* a reference */
+	LIST_ENTRY(sb_bot_conn) link; /* in env->conns */
 	struct lws *wsi;
 	enum sb_conn_state state;
 	int attempts;
@@ -55,7 +56,7 @@ struct sb_bot_conn {
 	lws_sorted_usec_list_t sul; /* handshake timeout */
 	char host[300];             /* Host header value */
 
-	struct sb_txmsg *tx_head, *tx_tail;
+	STAILQ_HEAD(, sb_txmsg) tx;
 	unsigned tx_count;
 	uint64_t seq, chunk, up_samples;
 	int16_t *up_buf; /* caller audio for the next media message */
@@ -66,7 +67,7 @@ struct sb_bot_conn {
 	bool rx_skip;
 
 	struct sb_playout *playout;
-	struct sb_pending_mark *marks, *marks_tail;
+	STAILQ_HEAD(, sb_pending_mark) marks; /* not yet echoed, oldest first */
 	unsigned n_marks;
 	uint32_t next_mark_id;
 };

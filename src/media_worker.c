@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -27,7 +28,7 @@
 
 struct sb_media_leg {
 	struct sb_call *call; /* a reference */
-	struct sb_media_leg *prev, *next;
+	LIST_ENTRY(sb_media_leg) link;
 	int fd;
 	enum sb_codec codec;
 	uint8_t pt;
@@ -49,7 +50,7 @@ struct sb_media_worker {
 	struct sb_mq *mq, *control;
 	struct sb_ws_worker **ws;
 	unsigned n_ws;
-	struct sb_media_leg *legs;
+	LIST_HEAD(, sb_media_leg) legs;
 	unsigned n_legs;
 	struct sb_media_stats stats;
 };
@@ -199,6 +200,7 @@ static void on_tick(struct sb_media_worker *w)
 {
 	uint64_t expirations = 0;
 	int64_t now = sb_now_ms();
+	struct sb_media_leg *leg;
 	unsigned frames;
 
 	if (read(w->tfd, &expirations, sizeof(expirations)) != sizeof(expirations))
@@ -208,7 +210,8 @@ static void on_tick(struct sb_media_worker *w)
 		                          memory_order_relaxed);
 	/* Keep the RTP clock in step with real time after a stall, but bounded. */
 	frames = expirations > MAX_CATCHUP_FRAMES ? MAX_CATCHUP_FRAMES : (unsigned)expirations;
-	for (struct sb_media_leg *leg = w->legs; leg; leg = leg->next) {
+	LIST_FOREACH(leg, &w->legs, link)
+	{
 		int timeout_s = leg->call->cfg->rtp_timeout_s;
 
 		for (unsigned i = 0; i < frames; i++)
@@ -221,7 +224,7 @@ static void on_tick(struct sb_media_worker *w)
 			reply(w, SB_MSG_RTP_TIMEOUT, leg->call);
 		}
 	}
-	if (w->legs)
+	if (!LIST_EMPTY(&w->legs))
 		for (unsigned i = 0; i < w->n_ws; i++)
 			sb_ws_worker_wake(w->ws[i]);
 }
@@ -258,10 +261,7 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->fd, &ev) < 0)
 		log_error_errno(errno, "epoll_ctl");
 	c->leg = leg;
-	leg->next = w->legs;
-	if (w->legs)
-		w->legs->prev = leg;
-	w->legs = leg;
+	LIST_INSERT_HEAD(&w->legs, leg, link);
 	w->n_legs++;
 }
 
@@ -286,12 +286,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->fd, NULL);
 	close(leg->fd);
-	if (leg->prev)
-		leg->prev->next = leg->next;
-	else
-		w->legs = leg->next;
-	if (leg->next)
-		leg->next->prev = leg->prev;
+	LIST_REMOVE(leg, link);
 	w->n_legs--;
 	c->leg = NULL;
 	if (notify)
@@ -355,8 +350,8 @@ static void *run(void *arg)
 		if (msgs)
 			drain(w);
 	}
-	while (w->legs)
-		free_leg(w, w->legs, false);
+	while (!LIST_EMPTY(&w->legs))
+		free_leg(w, LIST_FIRST(&w->legs), false);
 	return NULL;
 }
 
@@ -371,6 +366,7 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 
 	if (!w)
 		return -ENOMEM;
+	LIST_INIT(&w->legs);
 	w->idx = idx;
 	w->control = control;
 	w->ws = ws;

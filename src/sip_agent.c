@@ -75,8 +75,8 @@ static void begin_stop(struct sb_sip_agent *a, const char *why)
 	a->deadline = su_timer_create(su_root_task(a->root), SHUTDOWN_GRACE_MS);
 	if (a->deadline)
 		su_timer_set(a->deadline, on_deadline, a);
-	for (struct sb_call *c = a->calls, *next; c; c = next) {
-		next = c->reg_next;
+	for (struct sb_call *c = LIST_FIRST(&a->calls), *next; c; c = next) {
+		next = LIST_NEXT(c, reg);
 		sb_sip_call_event(a, c, SB_CALL_EV_SHUTDOWN);
 	}
 	sb_sip_maybe_shutdown(a);
@@ -284,15 +284,15 @@ static int start(struct sb_sip_agent *a)
 /* Releases what a forced stop left behind and lets nua finish its shutdown (bounded). */
 static void finish(struct sb_sip_agent *a)
 {
-	while (a->calls) {
-		struct sb_call *c = a->calls;
+	while (!LIST_EMPTY(&a->calls)) {
+		struct sb_call *c = LIST_FIRST(&a->calls);
 
 		if (c->nh) {
 			nua_handle_bind(c->nh, NULL);
 			nua_handle_destroy(c->nh);
 			c->nh = NULL;
 		}
-		a->calls = c->reg_next;
+		LIST_REMOVE(c, reg);
 		a->n_calls--;
 		sb_call_unref(c);
 	}
@@ -311,6 +311,8 @@ static void finish(struct sb_sip_agent *a)
 int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 {
 	struct sb_sip_agent a = {.d = d, .sigfd = -1};
+
+	LIST_INIT(&a.calls);
 	int r;
 
 	su_init();

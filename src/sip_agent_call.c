@@ -22,23 +22,13 @@
 
 void sb_sip_register(struct sb_sip_agent *a, struct sb_call *c)
 {
-	c->reg_prev = NULL;
-	c->reg_next = a->calls;
-	if (a->calls)
-		a->calls->reg_prev = c;
-	a->calls = c;
+	LIST_INSERT_HEAD(&a->calls, c, reg);
 	a->n_calls++;
 }
 
 static void unregister(struct sb_sip_agent *a, struct sb_call *c)
 {
-	if (c->reg_prev)
-		c->reg_prev->reg_next = c->reg_next;
-	else
-		a->calls = c->reg_next;
-	if (c->reg_next)
-		c->reg_next->reg_prev = c->reg_prev;
-	c->reg_prev = c->reg_next = NULL;
+	LIST_REMOVE(c, reg);
 	a->n_calls--;
 }
 

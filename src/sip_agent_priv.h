@@ -30,7 +30,7 @@ struct sb_sip_agent {
 	int sigfd;
 	su_timer_t *watchdog, *deadline;
 
-	struct sb_call *calls; /* registry: every call not yet released */
+	LIST_HEAD(, sb_call) calls; /* registry: every call not yet released */
 	unsigned n_calls;
 
 	uint16_t rtp_cursor;          /* last RTP port handed out */

@@ -73,13 +73,15 @@ static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
 
 static void on_wake(struct sb_ws_worker *w)
 {
+	struct sb_bot_conn *c;
+
 	for (struct sb_msg *m = sb_mq_pop_all(w->mq), *next; m; m = next) {
 		next = m->next;
 		on_msg(w, m);
 		sb_msg_free(m);
 	}
-	for (struct sb_bot_conn *c = w->env.conns; c; c = c->next)
-		sb_bot_conn_pump(c);
+	LIST_FOREACH(c, &w->env.conns, link)
+	sb_bot_conn_pump(c);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -129,8 +131,8 @@ static void *run(void *arg)
 		if (lws_service(w->env.ctx, 0) < 0)
 			break;
 	w->env.quitting = true;
-	while (w->env.conns)
-		sb_bot_conn_free(w->env.conns);
+	while (!LIST_EMPTY(&w->env.conns))
+		sb_bot_conn_free(LIST_FIRST(&w->env.conns));
 	lws_context_destroy(w->env.ctx);
 	w->env.ctx = NULL;
 	return NULL;
@@ -152,6 +154,7 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	if (!w)
 		return -ENOMEM;
 	lws_set_log_level(LLL_ERR | (sb_log_enabled(SB_LOG_DEBUG) ? LLL_WARN : 0), lws_emit);
+	LIST_INIT(&w->env.conns);
 	w->idx = idx;
 	w->env.control = control;
 	w->env.stats = &w->stats;

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include <sb/bot_proto.h>
@@ -60,7 +61,7 @@ struct sb_call {
 	char *answer_sdp;              /* the answer last sent */
 	uint64_t sdp_session_id, sdp_version;
 	int64_t t_invite_ms, t_answer_ms;
-	struct sb_call *reg_prev, *reg_next;
+	LIST_ENTRY(sb_call) reg; /* in the SIP agent's registry */
 
 	/* media worker */
 	struct sb_media_leg *leg;

@@ -217,6 +217,24 @@ def base_config(sip_port, rtp_range, bots, trunk=None, transports=("udp", "tcp")
 # sipbridged
 
 
+def stop_checked(proc, err_file, stderr_path, what, timeout, tail_lines):
+    """SIGTERM proc, wait for it, then assert exit status 0 and no sanitizer report in its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+            err_file.close()
+            raise AssertionError("%s did not exit within %d s of SIGTERM\n--- stderr ---\n%s"
+                                 % (what, timeout, tail(stderr_path)))
+    err_file.close()
+    bad = sanitizer_lines(stderr_path)
+    assert proc.returncode == 0 and not bad, ("%s exit status %s, sanitizer reports: %s\n--- stderr tail ---\n%s"
+                                              % (what, proc.returncode, bad or "none", tail(stderr_path, tail_lines)))
+
+
 class Daemon:
     """sipbridged under ASan/UBSan with a NOTIFY_SOCKET listener; start() returns once READY=1 arrived."""
 
@@ -278,21 +296,7 @@ class Daemon:
         if self.proc is None or self.checked:
             return
         self.checked = True
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                self._err.close()
-                raise AssertionError("sipbridged did not exit within %d s of SIGTERM\n--- stderr ---\n%s"
-                                     % (timeout, tail(self.stderr_path)))
-        self._err.close()
-        rc = self.proc.returncode
-        bad = sanitizer_lines(self.stderr_path)
-        assert rc == 0 and not bad, ("sipbridged exit status %s, sanitizer reports: %s\n--- stderr tail ---\n%s"
-                                     % (rc, bad or "none", tail(self.stderr_path, 120)))
+        stop_checked(self.proc, self._err, self.stderr_path, "sipbridged", timeout, 120)
 
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -425,19 +429,7 @@ class Testbot:
         if self.proc is None or self.checked:
             return
         self.checked = True
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                raise AssertionError("testbot %s did not exit within %d s of SIGTERM" % (self.name, timeout))
-        self._err.close()
-        bad = sanitizer_lines(self.stderr_path)
-        assert self.proc.returncode == 0 and not bad, (
-            "testbot %s exit status %s, sanitizer: %s\n--- stderr ---\n%s"
-            % (self.name, self.proc.returncode, bad or "none", tail(self.stderr_path)))
+        stop_checked(self.proc, self._err, self.stderr_path, "testbot " + self.name, timeout, 60)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -129,6 +129,36 @@ static enum sb_dir dir_from_mode(unsigned mode)
 	}
 }
 
+/* Records every m= line; all but the audio one are answered "m=<type> 0 <proto> <fmt>". */
+static int list_media(const sdp_session_t *sdp, const sdp_media_t *audio, struct sb_sdp_offer *out)
+{
+	unsigned i = 0;
+
+	for (const sdp_media_t *m = sdp->sdp_media; m; m = m->m_next, i++) {
+		char fmt[16] = "0";
+		int n;
+
+		if (i >= SB_SDP_MAX_MEDIA)
+			return -EBADMSG;
+		if (m == audio) {
+			out->audio_index = i;
+			continue;
+		}
+		if (m->m_rtpmaps)
+			snprintf(fmt, sizeof(fmt), "%u", m->m_rtpmaps->rm_pt);
+		else if (m->m_format && m->m_format->l_text)
+			snprintf(fmt, sizeof(fmt), "%s", m->m_format->l_text);
+		n = snprintf(out->rejected[i], sizeof(out->rejected[i]), "%s 0 %s %s",
+		             m->m_type_name ? m->m_type_name : "audio",
+		             m->m_proto_name ? m->m_proto_name : "RTP/AVP", fmt);
+		if (n < 0 || (size_t)n >= sizeof(out->rejected[i]) ||
+		    strpbrk(out->rejected[i], "\r\n"))
+			return -EBADMSG;
+	}
+	out->n_media = i;
+	return 0;
+}
+
 static int parse_session(const sdp_session_t *sdp, struct sb_sdp_offer *out)
 {
 	int other_audio, r;
@@ -137,6 +167,9 @@ static int parse_session(const sdp_session_t *sdp, struct sb_sdp_offer *out)
 	if (!m)
 		return other_audio ? -ENOTSUP : -EBADMSG;
 	r = fill_connection(sdp, m, out);
+	if (r < 0)
+		return r;
+	r = list_media(sdp, m, out);
 	if (r < 0)
 		return r;
 	if (m->m_port > UINT16_MAX)
@@ -192,7 +225,9 @@ int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer
                         uint64_t session_version)
 {
 	unsigned char tmp[sizeof(struct in6_addr)];
+	unsigned n_media = offer->n_media ? offer->n_media : 1;
 	const char *ip;
+	size_t len;
 	int n;
 
 	/* Only numeric addresses: this text goes on the wire verbatim. */
@@ -208,13 +243,23 @@ int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer
 	             "o=sipbridge %" PRIu64 " %" PRIu64 " IN %s %s\r\n"
 	             "s=sipbridge\r\n"
 	             "c=IN %s %s\r\n"
-	             "t=0 0\r\n"
-	             "m=audio %u RTP/AVP %u\r\n"
-	             "a=rtpmap:%u %s/8000\r\n"
-	             "a=ptime:20\r\n"
-	             "a=%s\r\n",
-	             session_id, session_version, ip, local_addr, ip, local_addr, local_port,
-	             offer->pt, offer->pt, sb_codec_name(offer->codec), answer_dir(offer->dir));
+	             "t=0 0\r\n",
+	             session_id, session_version, ip, local_addr, ip, local_addr);
+	for (unsigned i = 0; i < n_media && n >= 0 && (size_t)n < size; i++) {
+		len = (size_t)n;
+		if (i == offer->audio_index)
+			n = snprintf(buf + len, size - len,
+			             "m=audio %u RTP/AVP %u\r\n"
+			             "a=rtpmap:%u %s/8000\r\n"
+			             "a=ptime:20\r\n"
+			             "a=%s\r\n",
+			             local_port, offer->pt, offer->pt, sb_codec_name(offer->codec),
+			             answer_dir(offer->dir));
+		else
+			n = snprintf(buf + len, size - len, "m=%s\r\n", offer->rejected[i]);
+		if (n >= 0)
+			n += (int)len;
+	}
 	if (n < 0 || (size_t)n >= size)
 		return -ENOSPC;
 	return n;

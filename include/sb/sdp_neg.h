@@ -10,6 +10,9 @@
 
 enum sb_dir { SB_DIR_SENDRECV, SB_DIR_SENDONLY, SB_DIR_RECVONLY, SB_DIR_INACTIVE };
 
+#define SB_SDP_MAX_MEDIA 8  /* m= lines an offer may have */
+#define SB_SDP_MLINE_MAX 64 /* bytes of a rejected m= line's "type 0 proto fmt" */
+
 struct sb_sdp_offer {
 	int family;          /* AF_INET or AF_INET6 */
 	char addr[64];       /* connection address (media-level c= over session-level) */
@@ -18,16 +21,23 @@ struct sb_sdp_offer {
 	uint8_t pt;          /* payload type the caller used for it (static 0 or 8, or dynamic) */
 	int ptime_ms;        /* a=ptime if present (10..60), else 20 */
 	enum sb_dir dir;     /* the caller's direction */
+	/* RFC 3264: the answer has as many m= lines as the offer, in order; the ones not used are
+	 * answered with port 0. */
+	unsigned n_media;                                  /* m= lines in the offer */
+	unsigned audio_index;                              /* the one carrying the call's audio */
+	char rejected[SB_SDP_MAX_MEDIA][SB_SDP_MLINE_MAX]; /* "video 0 RTP/AVP 96" for the others */
 };
 
 /* Parses an offer. Returns 0; -EBADMSG when the SDP cannot be parsed or has no usable audio
- * m= line / connection address; -ENOTSUP when no PCMU/PCMA is offered (no common codec: 488);
+ * m= line / connection address, or more than SB_SDP_MAX_MEDIA m= lines; -ENOTSUP when no
+ * PCMU/PCMA is offered (no common codec: 488);
  * -ERANGE when the offer's ptime is outside 10-60. */
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out);
 
-/* Writes the answer for offer into buf (NUL-terminated): v/o/s/c/t, one m=audio line at
- * local_port with the chosen codec only, a=rtpmap, a=ptime:20 and the reflected direction
- * (sendonly ↔ recvonly). local_addr is numeric IPv4 or IPv6. Returns the length or -ENOSPC. */
+/* Writes the answer for offer into buf (NUL-terminated): v/o/s/c/t, then one m= line per
+ * offered line: the audio one at local_port with the chosen codec only, a=rtpmap, a=ptime:20 and
+ * the reflected direction (sendonly ↔ recvonly), the others rejected with port 0. local_addr is
+ * numeric IPv4 or IPv6. Returns the length or -ENOSPC. */
 int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,
                         const char *local_addr, uint16_t local_port, uint64_t session_id,
                         uint64_t session_version);

@@ -265,3 +265,46 @@ TEST(sdp_lf_only_and_case)
 out:
 	return r;
 }
+
+/* RFC 3264 §6: one answer line per offered line, same order; unused ones get port 0. */
+TEST(sdp_answer_keeps_every_m_line)
+{
+	static const char expect[] = "v=0\r\n"
+	                             "o=sipbridge 7 1 IN IP4 192.0.2.1\r\n"
+	                             "s=sipbridge\r\n"
+	                             "c=IN IP4 192.0.2.1\r\n"
+	                             "t=0 0\r\n"
+	                             "m=video 0 RTP/AVP 96\r\n"
+	                             "m=audio 0 RTP/AVP 0\r\n"
+	                             "m=audio 40000 RTP/AVP 8\r\n"
+	                             "a=rtpmap:8 PCMA/8000\r\n"
+	                             "a=ptime:20\r\n"
+	                             "a=sendrecv\r\n";
+	struct sb_sdp_offer o;
+	char ans[1024];
+	int r = 0;
+
+	ASSERT_EQ(parse_file("video_then_audio.sdp", &o), 0);
+	ASSERT_EQ(o.n_media, 3);
+	ASSERT_EQ(o.audio_index, 2);
+	ASSERT_TRUE(sb_sdp_build_answer(ans, sizeof(ans), &o, "192.0.2.1", 40000, 7, 1) > 0);
+	ASSERT_STREQ(ans, expect);
+out:
+	return r;
+}
+
+TEST(sdp_too_many_m_lines)
+{
+	char sdp[2048] = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\nt=0 0\r\n";
+	struct sb_sdp_offer o;
+	int r = 0;
+
+	for (int i = 0; i < SB_SDP_MAX_MEDIA; i++)
+		strcat(sdp, "m=audio 4000 RTP/AVP 8\r\n");
+	ASSERT_EQ(sb_sdp_parse_offer(sdp, strlen(sdp), &o), 0);
+	ASSERT_EQ(o.n_media, SB_SDP_MAX_MEDIA);
+	strcat(sdp, "m=audio 4000 RTP/AVP 8\r\n");
+	ASSERT_EQ(sb_sdp_parse_offer(sdp, strlen(sdp), &o), -EBADMSG);
+out:
+	return r;
+}

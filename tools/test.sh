@@ -62,20 +62,14 @@ passed=$((passed + up))
 failed=$((failed + uf))
 [ "$unit_status" -eq 0 ] || [ "$uf" -gt 0 ] || failed=$((failed + 1))
 
-# Thread sanitizer for the lock-free ring and the command queue.
-tsan=build-tsan
-[ -d "$tsan" ] || meson setup "$tsan" -Db_sanitize=thread -Db_lundef=false >/dev/null
-ninja -C "$tsan" tests/unit/test_ring tests/unit/test_mq >/dev/null &&
-	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_ring" >/dev/null &&
-	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_mq" >/dev/null
-count "tsan ring+mq" $?
-
-# Integration suite against the sanitized daemon.
-junit=$(mktemp)
-SB_BUILD_DIR=$PWD/$build /usr/bin/python3 -m pytest -v -p no:cacheprovider \
-	--junitxml="$junit" tests/integration
-it_status=$?
-read -r ip if < <(/usr/bin/python3 - "$junit" <<'PY'
+# pytest over tests/integration against one build; adds its counts.
+integration() { # integration BUILD [pytest args...]
+	local b=$1 junit status p f
+	shift
+	junit=$(mktemp)
+	SB_BUILD_DIR=$PWD/$b /usr/bin/python3 -m pytest -v -p no:cacheprovider --junitxml="$junit" "$@"
+	status=$?
+	read -r p f < <(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -87,13 +81,32 @@ bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
 skipped = sum(int(s.get("skipped", 0)) for s in suites)
 print(tests - bad - skipped, bad + skipped)
 PY
-)
-passed=$((passed + ip))
-failed=$((failed + if))
-if [ "$it_status" -ne 0 ] && [ "$if" -eq 0 ]; then
-	failed=$((failed + 1))
+	)
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
+		failed=$((failed + 1))
+	fi
+	rm -f "$junit"
+}
+
+# Integration suite against the ASan+UBSan daemon.
+integration "$build" tests/integration
+
+# ThreadSanitizer: the ring and queue unit tests, then the daemon's threads under real calls
+# (media, bot control and SIP paths).
+tsan=build-tsan
+[ -d "$tsan" ] || meson setup "$tsan" -Db_sanitize=thread -Db_lundef=false >/dev/null
+if ninja -C "$tsan"; then
+	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_ring" >/dev/null &&
+		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_mq" >/dev/null
+	count "tsan ring+mq" $?
+	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
+		tests/integration/test_bot_control.py tests/integration/test_sip_misc.py \
+		tests/integration/test_sip_dialog.py
+else
+	count "tsan build" 1
 fi
-rm -f "$junit"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

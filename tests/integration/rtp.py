@@ -109,6 +109,11 @@ def silence_octet(pt):
     return ALAW_SILENCE if pt == PT_PCMA else ULAW_SILENCE
 
 
+def is_silent(p):
+    """True for a received packet whose payload is all the codec's silence octet."""
+    return p.payload == bytes([silence_octet(p.pt)]) * len(p.payload)
+
+
 def canonical(pt, data):
     """Octets as the bridge re-encodes them after decoding (µ-law 0x7F and 0xFF both decode to 0)."""
     return encode(pt, decode(pt, data))

@@ -15,9 +15,6 @@ def fmts(pt):
     return "8 0" if pt == rtp.PT_PCMA else "0 8"
 
 
-def is_silent(p):
-    return p.payload == bytes([rtp.silence_octet(p.pt)]) * len(p.payload)
-
 
 def check_rtp_stream(pkts, pt):
     assert pkts, "no RTP from the bridge"
@@ -43,12 +40,12 @@ def test_echo_round_trip(env, bridge, sipp, pt):
     ep.send_audio(tone + noise)
 
     def echoed(e):
-        data = b"".join(p.payload for p in e.packets if not is_silent(p))
+        data = b"".join(p.payload for p in e.packets if not rtp.is_silent(p))
         return rtp.find_sub(data, noise) >= 0
 
     ep.wait_for(echoed, 15, "the pseudo-random sequence to come back intact through the echo bot")
     pkts = ep.snapshot()
-    data = b"".join(p.payload for p in pkts if not is_silent(p))
+    data = b"".join(p.payload for p in pkts if not rtp.is_silent(p))
     at = rtp.find_sub(data, noise)
     tone_back = rtp.decode(pt, data[:at])
     assert len(tone_back) >= 6400, "only %d samples of the tone came back" % len(tone_back)
@@ -101,11 +98,11 @@ def test_pacing_and_silence(env, bridge, sipp):
     assert res.rc == 0, res.describe()
     pkts = ep.snapshot()
     check_rtp_stream(pkts, pt)
-    loud = [p for p in pkts if not is_silent(p)]
+    loud = [p for p in pkts if not rtp.is_silent(p)]
     assert loud, "no tone reached the caller"
     i0, i1 = pkts.index(loud[0]), pkts.index(loud[-1])
     assert i0 >= 10, "expected silence (0xD5) before the bot spoke, got tone from packet %d" % i0
-    assert all(is_silent(p) for p in pkts[:i0])
+    assert all(rtp.is_silent(p) for p in pkts[:i0])
     span = loud[-1].t - loud[0].t
     assert span >= 2.5, "3 s of bot audio, sent at once, was played in %.2f s" % span
     assert 140 <= i1 - i0 + 1 <= 160, "%d packets of tone for 3 s" % (i1 - i0 + 1)
@@ -126,6 +123,6 @@ def test_silence_when_bot_silent(env, bridge, sipp, pt):
     assert len(ep.snapshot()) >= 40, "only %d RTP packets during a 1.5 s call" % len(ep.snapshot())
     pkts = ep.snapshot()
     check_rtp_stream(pkts, pt)
-    assert all(is_silent(p) for p in pkts), "non-silent audio from a silent bot"
+    assert all(rtp.is_silent(p) for p in pkts), "non-silent audio from a silent bot"
     span = pkts[-1].t - pkts[0].t
     assert span >= 0.02 * (len(pkts) - 1) * 0.8, "%d packets in %.2f s: not paced at 20 ms" % (len(pkts), span)

@@ -1,5 +1,6 @@
 """Garbage on every input: SIP port, RTP port during a call, bot messages. The daemon keeps working."""
 
+import base64
 import os
 import random
 import socket
@@ -9,9 +10,6 @@ import time
 import rtp
 import sbtest
 
-
-def is_silent(p):
-    return p.payload == bytes([rtp.silence_octet(p.pt)]) * len(p.payload)
 
 
 def test_junk_on_sip_port(env, bridge, sipp):
@@ -114,10 +112,47 @@ def test_bad_bot_messages(env, bridge, sipp):
     last_bad = tx[len(bad) - 1]["t_ms"]  # the script sends nothing before them
     after = [e for e in bot.rx("media") if e["t_ms"] > last_bad]
     assert len(after) >= 5, "only %d media messages reached the bot after the bad input" % len(after)
-    loud = [p for p in ep.snapshot() if not is_silent(p)]
+    loud = [p for p in ep.snapshot() if not rtp.is_silent(p)]
     assert len(loud) >= 40, "only %d tone packets reached the caller after the bad input" % len(loud)
     pcm = []
     for p in loud:
         pcm.extend(rtp.decode(p.pt, p.payload))
     assert rtp.dominant(pcm, 1000)
     assert d.alive()
+
+
+def test_oversized_bot_message_skipped(env, bridge, sipp):
+    # a 700 KB media message (a 440 Hz tone) is over the bridge's message bound: skipped whole
+    big = rtp.pcm16le(rtp.tone(440, 40000))
+    oversized = '{"event":"media","stream_sid":"x","media":{"payload":"%s"}}' % base64.b64encode(big).decode()
+    assert len(oversized) > 700000
+    script = [{"wait_event": "media", "count": 2}, {"send_raw": oversized},
+              {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}},
+              {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
+              {"wait_event": "mark", "name": "end"}, {"close": 1000}]
+    d, bot = bridge(script=script)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    loud = [p for p in ep.snapshot() if not rtp.is_silent(p)]
+    assert 40 <= len(loud) <= 60, "%d tone packets; expected the 1 s tone only" % len(loud)
+    pcm = [s for p in loud for s in rtp.decode(p.pt, p.payload)]
+    assert rtp.dominant(pcm, 1000, others=(440, 300, 700, 2000)), "the oversized 440 Hz audio was played"
+    assert d.alive()
+
+
+def test_bot_audio_queue_is_bounded(env, bridge, sipp):
+    # max_queue_ms = 1000: of 6 s sent at once, about 1 s is queued (plus the 640 ms ring), the rest dropped
+    script = [{"tone": {"hz": 1000, "ms": 6000, "chunk_bytes": 3200, "key": "stream_sid"}},
+              {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
+              {"wait_event": "mark", "name": "end"}, {"wait_ms": 500}, {"close": 1000}]
+    d, bot = bridge(script=script, bot={"max_queue_ms": 1000})
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    loud = [p for p in ep.snapshot() if not rtp.is_silent(p)]
+    assert 40 <= len(loud) <= 100, "%d tone packets played; the queue bound is 1 s" % len(loud)
+    assert bot.rx("mark"), "the mark behind the dropped audio was never echoed"
+    assert "dropped" in d.stderr_text()

@@ -7,9 +7,6 @@ import rtp
 MARK = {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m1"}}}
 
 
-def is_silent(p):
-    return p.payload == bytes([rtp.silence_octet(p.pt)]) * len(p.payload)
-
 
 def test_mark_after_playout(env, bridge, sipp):
     script = [{"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}}, MARK,
@@ -29,7 +26,7 @@ def test_mark_after_playout(env, bridge, sipp):
     assert delay >= 900, "mark echoed %d ms after 1000 ms of audio was sent: before it was played" % delay
     assert echo[0]["t_ms"] >= mark_tx["t_ms"]
     # by the time of the echo the caller has heard (nearly) all of the tone
-    heard = [p for p in ep.snapshot() if not is_silent(p) and p.t * 1000 <= echo[0]["t_ms"] + 100]
+    heard = [p for p in ep.snapshot() if not rtp.is_silent(p) and p.t * 1000 <= echo[0]["t_ms"] + 100]
     assert len(heard) >= 45, "only %d of 50 tone packets reached the caller before the mark echo" % len(heard)
 
 
@@ -49,11 +46,11 @@ def test_clear_drops_audio_and_returns_marks(env, bridge, sipp):
     pkts = ep.snapshot()
     before = [p for p in pkts if p.t < clear_t]
     after = [p for p in pkts if p.t >= clear_t + 0.3]
-    assert sum(not is_silent(p) for p in before) >= 25, "the caller heard no tone before the clear"
+    assert sum(not rtp.is_silent(p) for p in before) >= 25, "the caller heard no tone before the clear"
     assert len(after) >= 25, "only %d packets after the clear" % len(after)
-    loud_after = [p for p in after if not is_silent(p)]
+    loud_after = [p for p in after if not rtp.is_silent(p)]
     assert not loud_after, "%d tone packets still played more than 300 ms after clear" % len(loud_after)
-    assert sum(not is_silent(p) for p in pkts) < 150, "most of the 10 s tone was played despite clear"
+    assert sum(not rtp.is_silent(p) for p in pkts) < 150, "most of the 10 s tone was played despite clear"
 
 
 @pytest.mark.parametrize("how", ["close", "hangup"])

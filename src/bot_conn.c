@@ -329,41 +329,76 @@ static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char
 	}
 }
 
-static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
+/* Appends a fragment, growing the buffer by doubling up to the message bound. */
+static bool rx_append(struct sb_bot_conn *conn, const char *in, size_t len)
+{
+	size_t need = conn->rx_len + len, cap = conn->rx_cap ? conn->rx_cap : 8192;
+	char *p;
+
+	if (need > SB_BOT_MAX_MESSAGE_BYTES)
+		return false;
+	if (need > conn->rx_cap) {
+		while (cap < need)
+			cap *= 2;
+		if (cap > SB_BOT_MAX_MESSAGE_BYTES)
+			cap = SB_BOT_MAX_MESSAGE_BYTES;
+		p = realloc(conn->rx, cap);
+		if (!p)
+			return false;
+		conn->rx = p;
+		conn->rx_cap = cap;
+	}
+	memcpy(conn->rx + conn->rx_len, in, len);
+	conn->rx_len = need;
+	return true;
+}
+
+static void on_complete(struct sb_bot_conn *conn, struct lws *wsi, const char *text, size_t len)
 {
 	struct sb_ws_stats *st = conn->env->stats;
 
-	if (lws_is_first_fragment(wsi)) {
-		conn->rx_len = 0;
-		conn->rx_skip = lws_frame_is_binary(wsi);
-	}
-	if (!conn->rx_skip && conn->rx_len + len > SB_BOT_MAX_MESSAGE_BYTES) {
-		log_warn_ratelimited("Bot message over %d bytes, skipping it",
-		                     SB_BOT_MAX_MESSAGE_BYTES);
-		conn->rx_skip = true;
-	}
-	if (!conn->rx_skip) {
-		if (!conn->rx)
-			conn->rx = malloc(SB_BOT_MAX_MESSAGE_BYTES);
-		if (!conn->rx)
-			conn->rx_skip = true;
-		else
-			memcpy(conn->rx + conn->rx_len, in, len);
-		conn->rx_len += len;
-	}
-	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi) != 0)
-		return;
 	atomic_fetch_add_explicit(&st->frames_rx, 1, memory_order_relaxed);
 	if (conn->rx_skip) {
 		atomic_fetch_add_explicit(&st->bad_messages, 1, memory_order_relaxed);
 		if (lws_frame_is_binary(wsi))
 			log_warn_ratelimited("Binary frame from the bot, skipping it");
+		else
+			log_warn_ratelimited("Bot message over %d bytes, skipped it",
+			                     SB_BOT_MAX_MESSAGE_BYTES);
 	} else {
-		atomic_fetch_add_explicit(&st->bytes_rx, conn->rx_len, memory_order_relaxed);
-		sb_bot_conn_on_message(conn, conn->rx, conn->rx_len);
+		atomic_fetch_add_explicit(&st->bytes_rx, len, memory_order_relaxed);
+		sb_bot_conn_on_message(conn, text, len);
 	}
+}
+
+/* Most messages arrive in one piece and are decoded where lws holds them; fragmented ones
+ * are reassembled first. */
+static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
+{
+	bool first = lws_is_first_fragment(wsi);
+	bool last = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+
+	if (first) {
+		conn->rx_len = 0;
+		conn->rx_skip = lws_frame_is_binary(wsi);
+	}
+	if (first && last) {
+		on_complete(conn, wsi, in, len);
+		conn->rx_skip = false;
+		return;
+	}
+	if (!conn->rx_skip && !rx_append(conn, in, len))
+		conn->rx_skip = true;
+	if (!last)
+		return;
+	on_complete(conn, wsi, conn->rx, conn->rx_len);
 	conn->rx_len = 0;
 	conn->rx_skip = false;
+	if (conn->rx_cap > SB_BOT_RX_KEEP_BYTES) {
+		free(conn->rx);
+		conn->rx = NULL;
+		conn->rx_cap = 0;
+	}
 }
 
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,

@@ -16,6 +16,7 @@
 #include <sb/ws_worker.h>
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
+#define SB_BOT_RX_KEEP_BYTES (64 * 1024)      /* a larger reassembly buffer is freed after use */
 #define SB_BOT_MAX_TX_QUEUE 256 /* queued media messages before new ones are dropped */
 #define SB_BOT_CLOSE_GRACE_S 3  /* a closing socket is killed after this long */
 
@@ -62,8 +63,8 @@ struct sb_bot_conn {
 	int16_t *up_buf; /* caller audio for the next media message */
 	size_t up_n, up_cap;
 
-	char *rx;
-	size_t rx_len;
+	char *rx; /* reassembly of a fragmented message, grown on demand */
+	size_t rx_len, rx_cap;
 	bool rx_skip;
 
 	struct sb_playout *playout;

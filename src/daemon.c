@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "build_config.h"
@@ -32,6 +33,27 @@ static void on_ready(struct sb_daemon *d)
 	log_notice("sipbridged %s ready: %u media worker(s), %u ws worker(s), config %s",
 	           SB_VERSION, d->n_media, d->n_ws, d->cfg->source);
 	sb_daemon_notify("READY=1");
+}
+
+/* Two descriptors per call (RTP socket, bot socket) plus SIP and the workers. lws sizes its
+ * descriptor table when a context is created, so this runs before the workers start. */
+static void raise_fd_limit(const struct sb_config *cfg)
+{
+	rlim_t need = (rlim_t)cfg->max_calls * 2 + 64;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < need)
+		log_warn("limits.max_calls = %d needs about %llu file descriptors, the limit is "
+		         "%llu "
+		         "(raise LimitNOFILE=)",
+		         cfg->max_calls, (unsigned long long)need, (unsigned long long)rl.rlim_cur);
 }
 
 static unsigned media_thread_count(const struct sb_config *cfg)
@@ -101,6 +123,7 @@ int sb_daemon_run(struct sb_config *cfg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	d.cfg = sb_config_ref(cfg);
+	raise_fd_limit(cfg);
 	r = sb_mq_new(&d.control);
 	if (r < 0)
 		log_error_errno(r, "Cannot create the control queue");

@@ -20,7 +20,8 @@
 
 #include "bot_conn_priv.h"
 
-#define RX_BUFFER_BYTES 65536
+/* lws allocates this per connection; larger messages arrive in pieces and are reassembled. */
+#define RX_BUFFER_BYTES 8192
 
 struct sb_ws_worker {
 	unsigned idx;

@@ -27,48 +27,44 @@ struct transition {
 #define END_503 (SB_CALL_ACT_REJECT_503 | SB_CALL_ACT_DETACH)
 #define HANGUP (SB_CALL_ACT_SEND_BYE | SB_CALL_ACT_DETACH)
 
-static const struct transition table[_SB_CALL_ST_MAX][_SB_CALL_EV_MAX] =
-        {
-                [SB_CALL_ST_CONNECTING] =
-                        {
-                                [SB_CALL_EV_BOT_CONNECTED] = T(ANSWERED, SB_CALL_ACT_ANSWER, 0),
-                                [SB_CALL_EV_BOT_FAILED] = T(TERMINATING, END_503, SET_SIP_DONE),
-                                [SB_CALL_EV_BOT_CLOSED] = T(TERMINATING, END_503, SET_SIP_DONE),
-                                [SB_CALL_EV_BOT_HANGUP] = T(TERMINATING, END_503, SET_SIP_DONE),
-                                [SB_CALL_EV_SHUTDOWN] = T(TERMINATING, END_503, SET_SIP_DONE),
-                                [SB_CALL_EV_CANCEL] = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
-                                [SB_CALL_EV_BYE] = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
-                                [SB_CALL_EV_SIP_TERMINATED] =
-                                        T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
-                        },
-                [SB_CALL_ST_ANSWERED] =
-                        {
-                                [SB_CALL_EV_ACK] = T(ACTIVE, 0, 0),
-                                [SB_CALL_EV_BYE] = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
-                                [SB_CALL_EV_CANCEL] = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
-                                [SB_CALL_EV_BOT_CLOSED] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_BOT_HANGUP] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_RTP_TIMEOUT] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_SHUTDOWN] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_SIP_TERMINATED] =
-                                        T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
-                        },
-                [SB_CALL_ST_ACTIVE] =
-                        {
-                                [SB_CALL_EV_BYE] = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
-                                [SB_CALL_EV_BOT_CLOSED] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_BOT_HANGUP] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_RTP_TIMEOUT] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_SHUTDOWN] = T(TERMINATING, HANGUP, 0),
-                                [SB_CALL_EV_SIP_TERMINATED] =
-                                        T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
-                        },
-                [SB_CALL_ST_TERMINATING] =
-                        {
-                                [SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, 0, SET_SIP_DONE),
-                                [SB_CALL_EV_WORKERS_DONE] = T(TERMINATING, 0, SET_WORKERS_DONE),
-                        },
+/* clang-format off */
+static const struct transition table[_SB_CALL_ST_MAX][_SB_CALL_EV_MAX] = {
+	[SB_CALL_ST_CONNECTING] = {
+		[SB_CALL_EV_BOT_CONNECTED]  = T(ANSWERED, SB_CALL_ACT_ANSWER, 0),
+		[SB_CALL_EV_BOT_FAILED]     = T(TERMINATING, END_503, SET_SIP_DONE),
+		[SB_CALL_EV_BOT_CLOSED]     = T(TERMINATING, END_503, SET_SIP_DONE),
+		[SB_CALL_EV_BOT_HANGUP]     = T(TERMINATING, END_503, SET_SIP_DONE),
+		[SB_CALL_EV_SHUTDOWN]       = T(TERMINATING, END_503, SET_SIP_DONE),
+		[SB_CALL_EV_CANCEL]         = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
+		[SB_CALL_EV_BYE]            = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
+		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
+	},
+	[SB_CALL_ST_ANSWERED] = {
+		[SB_CALL_EV_ACK]            = T(ACTIVE, 0, 0),
+		[SB_CALL_EV_BYE]            = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
+		[SB_CALL_EV_CANCEL]         = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
+		[SB_CALL_EV_BOT_CLOSED]     = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_BOT_HANGUP]     = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_RTP_TIMEOUT]    = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_MEDIA_FAILED]   = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_SHUTDOWN]       = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
+	},
+	[SB_CALL_ST_ACTIVE] = {
+		[SB_CALL_EV_BYE]            = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
+		[SB_CALL_EV_BOT_CLOSED]     = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_BOT_HANGUP]     = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_RTP_TIMEOUT]    = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_MEDIA_FAILED]   = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_SHUTDOWN]       = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
+	},
+	[SB_CALL_ST_TERMINATING] = {
+		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, 0, SET_SIP_DONE),
+		[SB_CALL_EV_WORKERS_DONE]   = T(TERMINATING, 0, SET_WORKERS_DONE),
+	},
 };
+/* clang-format on */
 
 unsigned sb_call_fsm_step(struct sb_call_fsm *f, enum sb_call_event ev)
 {
@@ -114,9 +110,9 @@ const char *sb_call_state_name(enum sb_call_state s)
 const char *sb_call_event_name(enum sb_call_event e)
 {
 	static const char *const names[] = {
-	        "BOT_CONNECTED", "BOT_FAILED",     "ACK",          "CANCEL",
-	        "BYE",           "BOT_CLOSED",     "BOT_HANGUP",   "RTP_TIMEOUT",
-	        "SHUTDOWN",      "SIP_TERMINATED", "WORKERS_DONE",
+	        "BOT_CONNECTED",  "BOT_FAILED",   "ACK",         "CANCEL",       "BYE",
+	        "BOT_CLOSED",     "BOT_HANGUP",   "RTP_TIMEOUT", "MEDIA_FAILED", "SHUTDOWN",
+	        "SIP_TERMINATED", "WORKERS_DONE",
 	};
 
 	return (unsigned)e < ARRAY_SIZE(names) ? names[e] : "?";

@@ -220,14 +220,12 @@ static const char *answer_dir(enum sb_dir offered)
 	}
 }
 
-int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,
-                        const char *local_addr, uint16_t local_port, uint64_t session_id,
-                        uint64_t session_version)
+/* v= through t=; returns the length, -EINVAL for a non-numeric address or -ENOSPC. */
+static int write_session(char *buf, size_t size, const char *local_addr, uint64_t session_id,
+                         uint64_t session_version)
 {
 	unsigned char tmp[sizeof(struct in6_addr)];
-	unsigned n_media = offer->n_media ? offer->n_media : 1;
 	const char *ip;
-	size_t len;
 	int n;
 
 	/* Only numeric addresses: this text goes on the wire verbatim. */
@@ -237,7 +235,6 @@ int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer
 		ip = "IP6";
 	else
 		return -EINVAL;
-
 	n = snprintf(buf, size,
 	             "v=0\r\n"
 	             "o=sipbridge %" PRIu64 " %" PRIu64 " IN %s %s\r\n"
@@ -245,6 +242,37 @@ int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer
 	             "c=IN %s %s\r\n"
 	             "t=0 0\r\n",
 	             session_id, session_version, ip, local_addr, ip, local_addr);
+	return n < 0 || (size_t)n >= size ? -ENOSPC : n;
+}
+
+int sb_sdp_build_offer(char *buf, size_t size, const char *local_addr, uint16_t local_port,
+                       uint64_t session_id, uint64_t session_version)
+{
+	int n = write_session(buf, size, local_addr, session_id, session_version), m;
+
+	if (n < 0)
+		return n;
+	m = snprintf(buf + n, size - (size_t)n,
+	             "m=audio %u RTP/AVP 8 0\r\n"
+	             "a=rtpmap:8 PCMA/8000\r\n"
+	             "a=rtpmap:0 PCMU/8000\r\n"
+	             "a=ptime:20\r\n"
+	             "a=sendrecv\r\n",
+	             local_port);
+	if (m < 0 || (size_t)m >= size - (size_t)n)
+		return -ENOSPC;
+	return n + m;
+}
+
+int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,
+                        const char *local_addr, uint16_t local_port, uint64_t session_id,
+                        uint64_t session_version)
+{
+	unsigned n_media = offer->n_media ? offer->n_media : 1;
+	size_t len;
+	int n;
+
+	n = write_session(buf, size, local_addr, session_id, session_version);
 	for (unsigned i = 0; i < n_media && n >= 0 && (size_t)n < size; i++) {
 		len = (size_t)n;
 		if (i == offer->audio_index)
@@ -260,6 +288,8 @@ int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer
 		if (n >= 0)
 			n += (int)len;
 	}
+	if (n == -EINVAL)
+		return n;
 	if (n < 0 || (size_t)n >= size)
 		return -ENOSPC;
 	return n;

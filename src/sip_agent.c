@@ -95,7 +95,7 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 		sb_sip_call_event(a, c, SB_CALL_EV_CANCEL);
 		break;
 	case nua_i_ack:
-		sb_sip_call_event(a, c, SB_CALL_EV_ACK);
+		sb_sip_on_ack(a, c, sip);
 		break;
 	case nua_i_bye:
 		sb_sip_call_event(a, c, SB_CALL_EV_BYE);

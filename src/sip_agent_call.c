@@ -65,6 +65,27 @@ static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *off
 	return c->answer_sdp;
 }
 
+static void attach_media(struct sb_sip_agent *a, struct sb_call *c)
+{
+	/* The socket moves to the media leg, which closes it on detach. */
+	post_media(a, c, SB_MSG_MEDIA_ATTACH, c->rtp_fd, NULL);
+	c->rtp_fd = -1;
+	c->media_attached = true;
+}
+
+/* Delayed offer: the bridge offers PCMA and PCMU; the media starts when the ACK answers. */
+static const char *make_offer(struct sb_call *c)
+{
+	char sdp[SB_SDP_MAX];
+
+	if (sb_sdp_build_offer(sdp, sizeof(sdp), c->local_addr, c->local_port, c->sdp_session_id,
+	                       c->sdp_version) < 0)
+		return NULL;
+	free(c->answer_sdp);
+	c->answer_sdp = strdup(sdp);
+	return c->answer_sdp;
+}
+
 static void answer(struct sb_sip_agent *a, struct sb_call *c)
 {
 	const char *sdp;
@@ -73,23 +94,64 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 	sscanf(c->id, "%12" SCNx64, &c->sdp_session_id);
 	c->sdp_version = 1;
 	c->offer_now = c->offer;
-	sdp = make_answer(c, &c->offer_now);
+	sdp = c->late_offer ? make_offer(c) : make_answer(c, &c->offer_now);
 	if (!sdp) {
 		/* Cannot happen with a bounded address; fail the call rather than answer badly. */
-		log_error("Failed to build the SDP answer, rejecting");
+		log_error("Failed to build the SDP, rejecting");
 		nua_respond(c->nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		return;
 	}
 	nua_respond(c->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	c->t_answer_ms = sb_now_ms();
-	/* The socket moves to the media leg, which closes it on detach. */
-	post_media(a, c, SB_MSG_MEDIA_ATTACH, c->rtp_fd, NULL);
-	c->rtp_fd = -1;
-	c->media_attached = true;
+	if (c->late_offer) {
+		log_info("Answered with an offer (delayed offer), bot connected in %lld ms",
+		         (long long)(c->t_answer_ms - c->t_invite_ms));
+		return;
+	}
+	attach_media(a, c);
 	log_info("Answered: %s/%u ⇄ %s:%u, bot connected in %lld ms", sb_codec_name(c->offer.codec),
 	         c->local_port, c->offer.addr, c->offer.port,
 	         (long long)(c->t_answer_ms - c->t_invite_ms));
+}
+
+/* The ACK's SDP answers a delayed-offer call's offer: one of the codecs offered, at a usable
+ * address of the same family. */
+static bool take_late_answer(struct sb_call *c, const sip_t *sip)
+{
+	struct sb_sdp_offer ans;
+
+	if (!sip || !sip->sip_payload || !sip->sip_payload->pl_len ||
+	    sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &ans) < 0 ||
+	    ans.port == 0 || ans.family != c->offer.family || ans.pt != (uint8_t)ans.codec ||
+	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &c->remote_rtp, &c->remote_rtp_len) <
+	            0)
+		return false;
+	c->offer = ans;
+	c->offer_now = ans;
+	return true;
+}
+
+void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
+{
+	bool media_failed = false;
+
+	if (c->late_offer && !c->media_attached && c->fsm.state == SB_CALL_ST_ANSWERED) {
+		sb_log_ctx_set(c->id);
+		if (take_late_answer(c, sip)) {
+			attach_media(a, c);
+			log_info("ACK answered: %s ⇄ %s:%u", sb_codec_name(c->offer.codec),
+			         c->offer.addr, c->offer.port);
+		} else {
+			log_notice("The ACK has no usable SDP answer to the delayed offer, hanging "
+			           "up");
+			media_failed = true;
+		}
+		sb_log_ctx_set(NULL);
+	}
+	sb_sip_call_event(a, c, SB_CALL_EV_ACK);
+	if (media_failed)
+		sb_sip_call_event(a, c, SB_CALL_EV_MEDIA_FAILED);
 }
 
 void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,

@@ -74,15 +74,18 @@ static bool over_limits(struct sb_sip_agent *a, const struct sb_config *cfg, con
 	return false;
 }
 
-/* Parses the offer; on failure responds and returns false. */
-static bool check_offer(nua_handle_t *nh, const sip_t *sip, struct sb_sdp_offer *offer)
+/* Parses the offer. An INVITE without one (delayed offer) is fine: the 200 OK then carries
+ * the bridge's offer and the ACK the answer. On failure responds and returns false. */
+static bool check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockaddr *src,
+                        struct sb_sdp_offer *offer, bool *late)
 {
 	int r;
 
-	if (!sip->sip_payload || !sip->sip_payload->pl_data || sip->sip_payload->pl_len == 0) {
-		log_notice("INVITE without an SDP offer, rejecting with 488");
-		reject(nh, SIP_488_NOT_ACCEPTABLE, "SDP offer required");
-		return false;
+	*late = !sip->sip_payload || !sip->sip_payload->pl_data || sip->sip_payload->pl_len == 0;
+	if (*late) {
+		memset(offer, 0, sizeof(*offer));
+		offer->family = src->sa_family == AF_INET6 ? AF_INET6 : AF_INET;
+		return true;
 	}
 	r = sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, offer);
 	if (r == -EBADMSG) {
@@ -102,9 +105,9 @@ static bool check_offer(nua_handle_t *nh, const sip_t *sip, struct sb_sdp_offer 
 	return true;
 }
 
-/* The address put in the answer: rtp.public_address, else rtp.address unless it is a
- * wildcard, else the local address that routes to the caller's media address. */
-static int pick_local_addr(const struct sb_config *cfg, struct sb_call *c)
+/* The address put in the SDP: rtp.public_address, else rtp.address unless it is a wildcard,
+ * else the local address that routes to `toward` (the caller's media or SIP address). */
+static int pick_local_addr(const struct sb_config *cfg, struct sb_call *c, const char *toward)
 {
 	const char *a = cfg->rtp_public_address;
 
@@ -114,8 +117,7 @@ static int pick_local_addr(const struct sb_config *cfg, struct sb_call *c)
 		snprintf(c->local_addr, sizeof(c->local_addr), "%s", a);
 		return 0;
 	}
-	return sb_local_addr_for(c->offer.family, c->offer.addr, c->local_addr,
-	                         sizeof(c->local_addr));
+	return sb_local_addr_for(c->offer.family, toward, c->local_addr, sizeof(c->local_addr));
 }
 
 static int fill_call(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip,
@@ -149,15 +151,28 @@ static int fill_call(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip
 	return 0;
 }
 
-static int open_media(struct sb_sip_agent *a, struct sb_call *c)
+/* What screening learnt about an INVITE that passed. */
+struct screened {
+	const sip_t *sip;
+	struct sb_route_out route;
+	struct sb_sdp_offer offer;
+	bool late;                  /* no SDP: delayed offer */
+	char src[INET6_ADDRSTRLEN]; /* the INVITE's source address */
+	struct sb_kv hdrs[MAX_HEADERS];
+	size_t n_hdrs;
+};
+
+static int open_media(struct sb_sip_agent *a, struct sb_call *c, const struct screened *in)
 {
 	int fd, r;
 
-	r = sb_sockaddr_make(c->offer.family, c->offer.addr, c->offer.port, &c->remote_rtp,
-	                     &c->remote_rtp_len);
-	if (r < 0)
-		return r;
-	r = pick_local_addr(c->cfg, c);
+	if (!in->late) {
+		r = sb_sockaddr_make(c->offer.family, c->offer.addr, c->offer.port, &c->remote_rtp,
+		                     &c->remote_rtp_len);
+		if (r < 0)
+			return r;
+	}
+	r = pick_local_addr(c->cfg, c, in->late ? in->src : c->offer.addr);
 	if (r < 0)
 		return r;
 	fd = sb_rtp_socket_open(c->cfg, c->offer.family, &a->rtp_cursor, &c->local_port);
@@ -167,9 +182,7 @@ static int open_media(struct sb_sip_agent *a, struct sb_call *c)
 	return 0;
 }
 
-static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip,
-                       const struct sb_route_out *route, const struct sb_sdp_offer *offer,
-                       const struct sb_kv *hdrs, size_t n_hdrs)
+static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct screened *in)
 {
 	struct sb_call *c = NULL;
 	struct sb_msg *m;
@@ -180,16 +193,17 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *si
 		return false;
 	}
 	c->cfg = sb_config_ref(a->d->cfg);
-	c->trunk = route->trunk;
-	c->bot = route->bot;
-	c->offer = *offer;
-	r = fill_call(a, c, sip, hdrs, n_hdrs);
+	c->trunk = in->route.trunk;
+	c->bot = in->route.bot;
+	c->offer = in->offer;
+	c->late_offer = in->late;
+	r = fill_call(a, c, in->sip, in->hdrs, in->n_hdrs);
 	if (r == 0)
-		r = open_media(a, c);
+		r = open_media(a, c, in);
 	m = r == 0 ? sb_msg_new(SB_MSG_BOT_CONNECT, c, 0) : NULL;
 	if (!m) {
-		log_error("Cannot set up media for %s:%u (%s), rejecting with 503", offer->addr,
-		          offer->port, r < 0 ? strerror(-r) : "out of memory");
+		log_error("Cannot set up media for a call from %s (%s), rejecting with 503",
+		          in->src, r < 0 ? strerror(-r) : "out of memory");
 		reject(nh, SIP_503_SERVICE_UNAVAILABLE,
 		       r == -EADDRNOTAVAIL ? "no free RTP port" : "media setup failed");
 		sb_call_unref(c);
@@ -200,7 +214,8 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *si
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
 	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s", c->from_user, c->to_user,
-	         c->sip_call_id, c->trunk->name, c->bot->name, sb_codec_name(offer->codec));
+	         c->sip_call_id, c->trunk->name, c->bot->name,
+	         in->late ? "delayed offer" : sb_codec_name(in->offer.codec));
 	nua_respond(nh, SIP_180_RINGING, TAG_END());
 	c->ws_attached = true;
 	sb_ws_worker_post(a->d->ws[c->ws_idx], m);
@@ -211,36 +226,33 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *si
 void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip)
 {
 	const struct sb_config *cfg = a->d->cfg;
-	struct sb_kv hdrs[MAX_HEADERS];
-	struct sb_route_in in = {0};
-	struct sb_route_out route;
-	struct sb_sdp_offer offer;
+	struct screened in = {.sip = sip};
+	struct sb_route_in rin = {0};
 	su_sockaddr_t *su = msg_addr(nua_current_request(a->nua));
-	size_t n_hdrs = 0;
 	const char *why;
-	char src[INET6_ADDRSTRLEN];
 	int status;
 
-	in.src = &su->su_sa;
-	in.ruri_user = sip->sip_request ? sip->sip_request->rq_url->url_user : NULL;
-	in.to_user = sip->sip_to ? sip->sip_to->a_url->url_user : NULL;
-	for (const sip_unknown_t *u = sip->sip_unknown; u && n_hdrs < MAX_HEADERS; u = u->un_next) {
+	rin.src = &su->su_sa;
+	rin.ruri_user = sip->sip_request ? sip->sip_request->rq_url->url_user : NULL;
+	rin.to_user = sip->sip_to ? sip->sip_to->a_url->url_user : NULL;
+	for (const sip_unknown_t *u = sip->sip_unknown; u && in.n_hdrs < MAX_HEADERS;
+	     u = u->un_next) {
 		if (!u->un_name || !u->un_value)
 			continue;
-		hdrs[n_hdrs++] = (struct sb_kv){u->un_name, u->un_value};
-		if (!in.customer_header && su_casematch(u->un_name, "X-Customer-Header"))
-			in.customer_header = u->un_value;
+		in.hdrs[in.n_hdrs++] = (struct sb_kv){u->un_name, u->un_value};
+		if (!rin.customer_header && su_casematch(u->un_name, "X-Customer-Header"))
+			rin.customer_header = u->un_value;
 	}
-	status = sb_route_select(cfg, &in, &route);
+	status = sb_route_select(cfg, &rin, &in.route);
+	addr_text(rin.src, in.src, sizeof(in.src));
 	if (status == 403) {
-		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403",
-		                     addr_text(in.src, src, sizeof(src)));
+		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403", in.src);
 		reject(nh, SIP_403_FORBIDDEN, NULL);
 		return;
 	}
 	if (status != 0) {
-		log_notice("INVITE from %s to %s: %s, 404", addr_text(in.src, src, sizeof(src)),
-		           in.ruri_user ? in.ruri_user : "?", "no trunk number or bot matches");
+		log_notice("INVITE from %s to %s: no trunk number or bot matches, 404", in.src,
+		           rin.ruri_user ? rin.ruri_user : "?");
 		reject(nh, SIP_404_NOT_FOUND, "no matching number or bot");
 		return;
 	}
@@ -249,7 +261,7 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 		reject(nh, SIP_503_SERVICE_UNAVAILABLE, why);
 		return;
 	}
-	if (!check_offer(nh, sip, &offer))
+	if (!check_offer(nh, sip, rin.src, &in.offer, &in.late))
 		return;
-	start_call(a, nh, sip, &route, &offer, hdrs, n_hdrs);
+	start_call(a, nh, &in);
 }

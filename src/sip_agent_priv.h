@@ -52,6 +52,8 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
  * refresh): nua leaves it to us because its media handling is off. */
 void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
                         const sip_t *sip);
+/* sip_agent_call.c: an ACK; for a delayed offer it carries the SDP answer. */
+void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip);
 /* sip_agent_call.c: a worker replied DETACHED. */
 void sb_sip_call_detached(struct sb_sip_agent *a, struct sb_call *c, bool media);
 /* sip_agent_call.c: adds c (taking over the caller's reference). */

@@ -39,7 +39,7 @@ struct sb_call {
 	struct sb_config *cfg;        /* the snapshot the call started with (a reference) */
 	const struct sb_trunk *trunk; /* inside cfg */
 	const struct sb_bot_cfg *bot; /* inside cfg */
-	struct sb_sdp_offer offer;
+	struct sb_sdp_offer offer;    /* delayed offer: filled from the ACK, before MEDIA_ATTACH */
 	struct sockaddr_storage remote_rtp; /* from the offer */
 	socklen_t remote_rtp_len;
 	char local_addr[64]; /* advertised in the answer */
@@ -57,6 +57,8 @@ struct sb_call {
 	struct sb_call_fsm fsm;
 	bool media_attached, ws_attached;
 	const char *stop_reason;
+	bool late_offer; /* the INVITE had no SDP: our offer went in the 200, the answer comes in
+	                    the ACK */
 	struct sb_sdp_offer offer_now; /* the latest accepted offer (re-INVITEs update it) */
 	char *answer_sdp;              /* the answer last sent */
 	uint64_t sdp_session_id, sdp_version;

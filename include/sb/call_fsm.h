@@ -20,6 +20,7 @@ enum sb_call_event {
 	SB_CALL_EV_BOT_CLOSED, /* socket closed by the bot */
 	SB_CALL_EV_BOT_HANGUP, /* hangup event from the bot */
 	SB_CALL_EV_RTP_TIMEOUT,
+	SB_CALL_EV_MEDIA_FAILED,   /* delayed offer: the ACK brought no usable SDP answer */
 	SB_CALL_EV_SHUTDOWN,       /* the daemon is stopping */
 	SB_CALL_EV_SIP_TERMINATED, /* nua says the dialog is gone */
 	SB_CALL_EV_WORKERS_DONE,   /* media and ws both detached */

@@ -34,6 +34,12 @@ struct sb_sdp_offer {
  * -ERANGE when the offer's ptime is outside 10-60. */
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out);
 
+/* Writes the bridge's own offer (for an INVITE that came without one): one m=audio line at
+ * local_port offering PCMA and PCMU, a=ptime:20, sendrecv. Returns the length, -EINVAL for a
+ * non-numeric local_addr or -ENOSPC. */
+int sb_sdp_build_offer(char *buf, size_t size, const char *local_addr, uint16_t local_port,
+                       uint64_t session_id, uint64_t session_version);
+
 /* Writes the answer for offer into buf (NUL-terminated): v/o/s/c/t, then one m= line per
  * offered line: the audio one at local_port with the chosen codec only, a=rtpmap, a=ptime:20 and
  * the reflected direction (sendonly ↔ recvonly), the others rejected with port 0. local_addr is

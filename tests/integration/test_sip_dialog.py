@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 
+import rtp
 import sbtest
 
 
@@ -145,3 +146,33 @@ def test_systemd_unit_verifies(env):
     r = subprocess.run([sbtest.tool("systemd-analyze"), "verify", path], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+
+
+def test_delayed_offer(env, bridge, sipp):
+    """INVITE without SDP: the 200 offers PCMA and PCMU, the ACK answers PCMU, audio flows."""
+    d, bot = bridge("echo")
+    ep = env.endpoint(rtp.PT_PCMU)
+    call = sipp("uac_late_offer.xml", d, keys={"fmts": "0"}, rtp_port=ep.port, duration_ms=4000).start()
+    ep.wait_packets(1, timeout=20)
+    noise = rtp.noise_octets(rtp.PT_PCMU, 4000, seed=9)
+    ep.send_audio(noise)
+
+    def echoed(e):
+        return rtp.find_sub(b"".join(p.payload for p in e.packets if not rtp.is_silent(p)), noise) >= 0
+
+    ep.wait_for(echoed, 15, "the caller's audio to come back through the echo bot")
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    offer = sbtest.parse_sdp(res.response(200).body())
+    assert offer["fmts"][:2] == [8, 0], offer
+    assert all(p.pt == rtp.PT_PCMU and len(p.payload) == 160 for p in ep.snapshot())
+    bot.wait_event("rx", "stop")
+
+
+def test_delayed_offer_without_answer_hangs_up(env, bridge, sipp):
+    d, bot = bridge("echo")
+    res = sipp("uac_late_offer_no_answer.xml", d).run()
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), "the bridge did not hang up a call it has no media for"
+    bot.wait_event("rx", "stop")
+    assert d.alive()

@@ -95,9 +95,9 @@ out:
 TEST(every_hangup_path_releases_exactly_once)
 {
 	static const enum sb_call_event enders[] = {
-	        SB_CALL_EV_BYE,         SB_CALL_EV_BOT_CLOSED, SB_CALL_EV_BOT_HANGUP,
-	        SB_CALL_EV_RTP_TIMEOUT, SB_CALL_EV_SHUTDOWN,   SB_CALL_EV_SIP_TERMINATED,
-	        SB_CALL_EV_CANCEL};
+	        SB_CALL_EV_BYE,          SB_CALL_EV_BOT_CLOSED, SB_CALL_EV_BOT_HANGUP,
+	        SB_CALL_EV_RTP_TIMEOUT,  SB_CALL_EV_SHUTDOWN,   SB_CALL_EV_SIP_TERMINATED,
+	        SB_CALL_EV_MEDIA_FAILED, SB_CALL_EV_CANCEL};
 	int r = 0;
 
 	for (int start = 0; start < 3; start++) {

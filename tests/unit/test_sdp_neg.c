@@ -308,3 +308,24 @@ TEST(sdp_too_many_m_lines)
 out:
 	return r;
 }
+
+/* Delayed offer: the bridge's offer parses back as PCMA first, PCMU second, at our port. */
+TEST(sdp_own_offer)
+{
+	struct sb_sdp_offer o;
+	char sdp[512];
+	int n, r = 0;
+
+	n = sb_sdp_build_offer(sdp, sizeof(sdp), "192.0.2.7", 41000, 99, 1);
+	ASSERT_TRUE(n > 0);
+	ASSERT_TRUE(strstr(sdp, "m=audio 41000 RTP/AVP 8 0\r\n") != NULL);
+	ASSERT_EQ(sb_sdp_parse_offer(sdp, (size_t)n, &o), 0);
+	ASSERT_EQ(o.codec, SB_CODEC_PCMA);
+	ASSERT_EQ(o.port, 41000);
+	ASSERT_STREQ(o.addr, "192.0.2.7");
+	ASSERT_EQ(o.n_media, 1);
+	ASSERT_EQ(sb_sdp_build_offer(sdp, 40, "192.0.2.7", 41000, 99, 1), -ENOSPC);
+	ASSERT_EQ(sb_sdp_build_offer(sdp, sizeof(sdp), "host.example", 41000, 99, 1), -EINVAL);
+out:
+	return r;
+}

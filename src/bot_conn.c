@@ -15,7 +15,8 @@
 
 #include "bot_conn_priv.h"
 
-#define START_MAX 4096
+/* Every field of start is bounded (SIP users, X- headers), even fully JSON-escaped. */
+#define START_MAX 16384
 
 static void post(struct sb_bot_conn *conn, int type, const char *text)
 {
@@ -35,10 +36,20 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, boo
 {
 	struct sb_txmsg *t;
 
-	if (!control && conn->tx_count >= SB_BOT_MAX_TX_QUEUE) {
+	if (conn->tx_count >= (control ? SB_BOT_MAX_TX_QUEUE_ALL : SB_BOT_MAX_TX_QUEUE)) {
 		atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops, 1,
 		                          memory_order_relaxed);
-		log_warn_ratelimited("Bot is not reading fast enough, dropping caller audio");
+		if (!control) {
+			log_warn_ratelimited(
+			        "Bot is not reading fast enough, dropping caller audio");
+			return -ENOBUFS;
+		}
+		/* A bot that sends but never reads would grow this without end: drop it, which
+		 * ends the call as a bot close does. */
+		log_warn("Bot has stopped reading (%u messages queued), closing its socket",
+		         conn->tx_count);
+		if (conn->wsi)
+			lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		return -ENOBUFS;
 	}
 	t = malloc(sizeof(*t) + LWS_PRE + len);
@@ -244,11 +255,20 @@ static int on_established(struct sb_bot_conn *conn)
 	conn->attempt_done = true;
 	atomic_fetch_add_explicit(&conn->env->stats->connects, 1, memory_order_relaxed);
 	n = sb_bot_proto_connected(buf, sizeof(buf));
-	if (n < 0 || sb_bot_conn_send(conn, buf, (size_t)n, true) < 0)
-		return -1;
-	n = sb_bot_proto_start(buf, sizeof(buf), ++conn->seq, &s);
-	if (n < 0 || sb_bot_conn_send(conn, buf, (size_t)n, true) < 0) {
-		log_error("Cannot encode the start message (%d), closing", n);
+	if (n > 0)
+		n = sb_bot_conn_send(conn, buf, (size_t)n, true);
+	if (n >= 0)
+		n = sb_bot_proto_start(buf, sizeof(buf), ++conn->seq, &s);
+	if (n > 0)
+		n = sb_bot_conn_send(conn, buf, (size_t)n, true);
+	if (n < 0) {
+		/* lws frees this wsi after a non-zero return, without CLIENT_CLOSED: forget it
+		 * here and fail the call the way an unreachable bot does. */
+		log_error("Cannot send the start message (%s), failing the call", strerror(-n));
+		lws_set_opaque_user_data(conn->wsi, NULL);
+		conn->wsi = NULL;
+		conn->state = SB_CONN_CLOSED;
+		post(conn, SB_MSG_BOT_FAILED, "cannot send the start message");
 		return -1;
 	}
 	log_info("Bot %s connected (attempt %d)", c->bot->name, conn->attempts);

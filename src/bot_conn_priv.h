@@ -17,8 +17,9 @@
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
 #define SB_BOT_RX_KEEP_BYTES (64 * 1024)      /* a larger reassembly buffer is freed after use */
-#define SB_BOT_MAX_TX_QUEUE 256 /* queued media messages before new ones are dropped */
-#define SB_BOT_CLOSE_GRACE_S 3  /* a closing socket is killed after this long */
+#define SB_BOT_MAX_TX_QUEUE 256      /* queued media messages before new ones are dropped */
+#define SB_BOT_MAX_TX_QUEUE_ALL 4096 /* queued messages of any kind before the bot is dropped */
+#define SB_BOT_CLOSE_GRACE_S 3       /* a closing socket is killed after this long */
 
 /* What the connections of one worker share. */
 struct sb_ws_env {

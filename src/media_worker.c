@@ -32,7 +32,7 @@ struct sb_media_leg {
 	int fd;
 	enum sb_codec codec;
 	uint8_t pt;
-	bool can_send, latched, marker, timed_out;
+	bool can_send, expect_rx, latched, marker, timed_out;
 	struct sockaddr_storage peer, sdp_peer; /* where RTP goes; what the SDP said */
 	socklen_t peer_len, sdp_peer_len;
 	uint16_t seq;
@@ -148,8 +148,13 @@ static bool next_frame(struct sb_media_leg *leg, uint8_t *payload)
 
 	while ((f = sb_ring_read_slot(&c->down))) {
 		if (f->epoch != epoch) {
-			sb_ring_commit_read(&c->down);
-			continue;
+			/* A clear may have happened after the read above, and this frame be newer
+			 * than it: look again before dropping it. */
+			epoch = atomic_load_explicit(&c->clear_epoch, memory_order_acquire);
+			if (f->epoch != epoch) {
+				sb_ring_commit_read(&c->down);
+				continue;
+			}
 		}
 		if (f->kind == SB_FRAME_MARK) {
 			struct sb_frame *up = sb_ring_write_slot(&c->up);
@@ -216,7 +221,8 @@ static void on_tick(struct sb_media_worker *w)
 
 		for (unsigned i = 0; i < frames; i++)
 			send_frame(w, leg);
-		if (timeout_s > 0 && !leg->timed_out && now - leg->last_rx_ms > timeout_s * 1000) {
+		if (timeout_s > 0 && leg->expect_rx && !leg->timed_out &&
+		    now - leg->last_rx_ms > timeout_s * 1000) {
 			leg->timed_out = true;
 			sb_log_ctx_set(leg->call->id);
 			log_notice("No RTP for %d s", timeout_s);
@@ -227,6 +233,20 @@ static void on_tick(struct sb_media_worker *w)
 	if (!LIST_EMPTY(&w->legs))
 		for (unsigned i = 0; i < w->n_ws; i++)
 			sb_ws_worker_wake(w->ws[i]);
+}
+
+/* What the caller's SDP direction and address allow: we send unless the caller only sends,
+ * is inactive, or gave no address (port 0, 0.0.0.0 or :: is the old way to hold); the RTP
+ * timeout only counts while the caller is expected to send. */
+static void set_direction(struct sb_media_leg *leg, const struct sb_sdp_offer *o)
+{
+	bool no_addr =
+	        o->port == 0 || strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
+
+	leg->can_send = !no_addr && (o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_RECVONLY);
+	leg->expect_rx = o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_SENDONLY;
+	leg->last_rx_ms = sb_now_ms();
+	leg->timed_out = false;
 }
 
 static void attach(struct sb_media_worker *w, struct sb_msg *m)
@@ -247,11 +267,10 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 	leg->fd = (int)m->arg;
 	leg->codec = c->offer.codec;
 	leg->pt = c->offer.pt;
-	leg->can_send = c->offer.dir == SB_DIR_SENDRECV || c->offer.dir == SB_DIR_RECVONLY;
+	set_direction(leg, &c->offer);
 	leg->peer = leg->sdp_peer = c->remote_rtp;
 	leg->peer_len = leg->sdp_peer_len = c->remote_rtp_len;
 	leg->marker = true;
-	leg->last_rx_ms = sb_now_ms();
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		rnd[0] = rnd[1] = rnd[2] = (uint32_t)random();
 	leg->seq = (uint16_t)rnd[0];
@@ -271,7 +290,9 @@ static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
 {
 	leg->codec = u->offer.codec;
 	leg->pt = u->offer.pt;
-	leg->can_send = u->offer.dir == SB_DIR_SENDRECV || u->offer.dir == SB_DIR_RECVONLY;
+	set_direction(leg, &u->offer);
+	if (!leg->can_send)
+		return; /* keep the address: a hold without one ends with a re-INVITE that has it */
 	if (u->remote_len != leg->sdp_peer_len ||
 	    memcmp(&u->remote, &leg->sdp_peer, u->remote_len)) {
 		leg->peer = leg->sdp_peer = u->remote;

@@ -115,7 +115,7 @@ static bool accept_xhdr(const struct sb_kv *kv, struct budget *b)
 	if (strcasecmp(kv->name, "X-UUI") == 0)
 		return strlen(kv->value) <= SB_UUI_MAX_BYTES;
 	if (strcasecmp(kv->name, "X-Account-Sid") == 0)
-		return true;
+		return strlen(kv->value) <= SB_ACCOUNT_SID_MAX_BYTES;
 	bytes = strlen(kv->name) + strlen(kv->value);
 	if (b->n_other >= SB_XHDR_MAX_OTHER || b->other_bytes + bytes > SB_XHDR_OTHER_MAX_BYTES)
 		return false;

@@ -137,10 +137,21 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 	case nua_i_error:
 		log_debug("nua error %d %s", status, phrase);
 		break;
-	default:
-		/* Unbound handles of requests we do not serve are dropped (nua answered them). */
-		if (nh && event >= nua_i_chat && event <= nua_i_refer)
+	case nua_i_refer:
+	case nua_i_publish:
+	case nua_i_info:
+	case nua_i_update:
+	case nua_i_message:
+	case nua_i_chat:
+	case nua_i_subscribe:
+	case nua_i_subscription:
+	case nua_i_notify:
+	case nua_i_method:
+		/* Out of any call: nua has answered; the handle it made for us is dropped. */
+		if (nh)
 			nua_handle_destroy(nh);
+		break;
+	default:
 		break;
 	}
 }
@@ -284,9 +295,16 @@ static int start(struct sb_sip_agent *a)
 /* Releases what a forced stop left behind and lets nua finish its shutdown (bounded). */
 static void finish(struct sb_sip_agent *a)
 {
+	/* Worker replies may still arrive while nua winds down below: stop listening first,
+	 * and mark what is left as finished so no event can release it a second time. */
+	if (a->mq_idx > 0) {
+		su_root_deregister(a->root, a->mq_idx);
+		a->mq_idx = 0;
+	}
 	while (!LIST_EMPTY(&a->calls)) {
 		struct sb_call *c = LIST_FIRST(&a->calls);
 
+		c->fsm.state = SB_CALL_ST_TERMINATED;
 		if (c->nh) {
 			nua_handle_bind(c->nh, NULL);
 			nua_handle_destroy(c->nh);

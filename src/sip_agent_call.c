@@ -32,17 +32,18 @@ static void unregister(struct sb_sip_agent *a, struct sb_call *c)
 	a->n_calls--;
 }
 
-static void post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int64_t arg, void *data)
+static bool post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int64_t arg, void *data)
 {
 	struct sb_msg *m = sb_msg_new(type, c, arg);
 
 	if (!m) {
 		log_error("Out of memory posting to the media worker");
 		free(data);
-		return;
+		return false;
 	}
 	m->data = data;
 	sb_media_worker_post(a->d->media[c->media_idx], m);
+	return true;
 }
 
 /* Builds the answer to offer; the session version goes up only when the answer changes, as
@@ -67,8 +68,10 @@ static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *off
 
 static void attach_media(struct sb_sip_agent *a, struct sb_call *c)
 {
-	/* The socket moves to the media leg, which closes it on detach. */
-	post_media(a, c, SB_MSG_MEDIA_ATTACH, c->rtp_fd, NULL);
+	/* The socket moves to the media leg, which closes it on detach. On failure it stays
+	 * with the call, whose destructor closes it. */
+	if (!post_media(a, c, SB_MSG_MEDIA_ATTACH, c->rtp_fd, NULL))
+		return;
 	c->rtp_fd = -1;
 	c->media_attached = true;
 }
@@ -207,14 +210,19 @@ out:
 
 static void detach(struct sb_sip_agent *a, struct sb_call *c)
 {
-	if (c->media_attached)
-		post_media(a, c, SB_MSG_MEDIA_DETACH, 0, NULL);
+	/* A command that cannot be sent (out of memory) would never be answered: do not wait for
+	 * that worker, so the call is still released. */
+	if (c->media_attached && !post_media(a, c, SB_MSG_MEDIA_DETACH, 0, NULL))
+		c->media_attached = false;
 	if (c->ws_attached) {
 		struct sb_msg *m = sb_msg_new(SB_MSG_BOT_DETACH, c, 0);
 
 		if (m) {
 			m->text = strdup(c->stop_reason ? c->stop_reason : "stopped");
 			sb_ws_worker_post(a->d->ws[c->ws_idx], m);
+		} else {
+			log_error("Out of memory detaching the bot connection");
+			c->ws_attached = false;
 		}
 	}
 	if (!c->media_attached && !c->ws_attached)

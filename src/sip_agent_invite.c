@@ -23,6 +23,7 @@
 
 #define MAX_HEADERS 32 /* unknown headers looked at per INVITE */
 #define MAX_PARAMS 8
+#define MAX_USER_BYTES 128 /* request-URI, From and To user parts */
 
 static void reject(nua_handle_t *nh, int status, const char *phrase, const char *warning)
 {
@@ -48,6 +49,20 @@ static const char *addr_text(const struct sockaddr *sa, char *buf, size_t size)
 	if (!inet_ntop(sa->sa_family, p, buf, (socklen_t)size))
 		snprintf(buf, size, "?");
 	return buf;
+}
+
+static bool users_bounded(const sip_t *sip)
+{
+	const char *users[] = {
+	        sip->sip_request ? sip->sip_request->rq_url->url_user : NULL,
+	        sip->sip_from ? sip->sip_from->a_url->url_user : NULL,
+	        sip->sip_to ? sip->sip_to->a_url->url_user : NULL,
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(users); i++)
+		if (users[i] && strlen(users[i]) > MAX_USER_BYTES)
+			return false;
+	return true;
 }
 
 static bool over_limits(struct sb_sip_agent *a, const struct sb_config *cfg, const char **why)
@@ -245,6 +260,12 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	}
 	status = sb_route_select(cfg, &rin, &in.route);
 	addr_text(rin.src, in.src, sizeof(in.src));
+	if (status == 0 && !users_bounded(sip)) {
+		log_notice("INVITE from %s: a user part is over %d bytes, 400", in.src,
+		           MAX_USER_BYTES);
+		reject(nh, SIP_400_BAD_REQUEST, "user part too long");
+		return;
+	}
 	if (status == 403) {
 		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403", in.src);
 		reject(nh, SIP_403_FORBIDDEN, NULL);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define LOG_SUBSYS "ws"
 #include <sb/log.h>
@@ -128,9 +129,13 @@ static void *run(void *arg)
 {
 	struct sb_ws_worker *w = arg;
 
-	while (!atomic_load(&w->quit))
-		if (lws_service(w->env.ctx, 0) < 0)
-			break;
+	/* Only a stop ends this loop: other threads keep waking this context until then. */
+	while (!atomic_load(&w->quit)) {
+		if (lws_service(w->env.ctx, 0) < 0) {
+			log_warn_ratelimited("lws_service failed, retrying");
+			usleep(10000); /* do not spin on a persistent failure */
+		}
+	}
 	w->env.quitting = true;
 	while (!LIST_EMPTY(&w->env.conns))
 		sb_bot_conn_free(LIST_FIRST(&w->env.conns));

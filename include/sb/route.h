@@ -8,6 +8,7 @@
 #include <sb/config.h>
 
 #define SB_UUI_MAX_BYTES 45         /* X-UUI value */
+#define SB_ACCOUNT_SID_MAX_BYTES 64 /* X-Account-Sid value */
 #define SB_XHDR_MAX_OTHER 3         /* other X- headers passed on */
 #define SB_XHDR_OTHER_MAX_BYTES 200 /* their names + values together */
 
@@ -37,11 +38,11 @@ struct sb_kv {
 };
 
 /* Filters the INVITE's headers (n pairs, any names) into the custom parameters for the bot,
- * in input order: X-UUI (dropped if longer than SB_UUI_MAX_BYTES), X-Account-Sid, and at most
- * SB_XHDR_MAX_OTHER other X- headers whose names and values total at most
- * SB_XHDR_OTHER_MAX_BYTES (later ones that do not fit are dropped). Names starting with
- * "X-Exotel-", "X-Veeno-", "Exotel-" or "Veeno-" (any case) and non-X- headers are dropped.
- * Only the first of duplicate names is kept. Writes at most max pairs to out (pointers into
- * in) and returns their count; *dropped (if not NULL) counts what was dropped. */
+ * in input order: X-UUI (dropped if longer than SB_UUI_MAX_BYTES), X-Account-Sid (dropped if longer
+ * than SB_ACCOUNT_SID_MAX_BYTES), and at most SB_XHDR_MAX_OTHER other X- headers whose names and
+ * values total at most SB_XHDR_OTHER_MAX_BYTES (later ones that do not fit are dropped). Names
+ * starting with "X-Exotel-", "X-Veeno-", "Exotel-" or "Veeno-" (any case) and non-X- headers are
+ * dropped. Only the first of duplicate names is kept. Writes at most max pairs to out (pointers
+ * into in) and returns their count; *dropped (if not NULL) counts what was dropped. */
 size_t sb_route_custom_params(const struct sb_kv *in, size_t n, struct sb_kv *out, size_t max,
                               size_t *dropped);

@@ -176,3 +176,43 @@ def test_delayed_offer_without_answer_hangs_up(env, bridge, sipp):
     assert res.requests("BYE"), "the bridge did not hang up a call it has no media for"
     bot.wait_event("rx", "stop")
     assert d.alive()
+
+
+def rtp_timeout_bridge(env, testbot, daemon, timeout_s):
+    bot = testbot("echo")
+    cfg = env.config([{"name": "default", "url": bot.url}])
+    cfg["rtp"]["timeout_s"] = timeout_s
+    return daemon(cfg), bot
+
+
+def test_rtp_timeout_hangs_up(env, testbot, daemon, sipp):
+    d, bot = rtp_timeout_bridge(env, testbot, daemon, 2)
+    ep = env.endpoint()  # receives, never sends: the caller's RTP stops
+    t0 = time.monotonic()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), "no BYE after rtp.timeout_s without caller RTP"
+    assert time.monotonic() - t0 >= 2, "BYE before rtp.timeout_s had passed"
+    stop = bot.wait_event("rx", "stop")[0]
+    assert stop["msg"]["stop"]["reason"] == "stopped", stop
+
+
+def test_hold_suspends_rtp_timeout(env, testbot, daemon, sipp):
+    # a=inactive for 4 s with rtp.timeout_s = 2: the caller sends nothing and is not hung up
+    d, bot = rtp_timeout_bridge(env, testbot, daemon, 2)
+    ep = env.endpoint()
+    res = sipp("uac_hold_inactive.xml", d, rtp_port=ep.port, duration_ms=4000).run()
+    assert res.rc == 0, res.describe()
+    assert not res.requests("BYE"), "the bridge hung up a call on hold"
+    bot.wait_event("rx", "stop")
+
+
+def test_overlong_user_part_rejected(env, bridge, sipp):
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    res = sipp("uac_reject.xml", d, keys={"caller": "a" * 5000}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 400, res.describe()
+    assert bot.conns() == [], "a bot was connected for a rejected call"
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()

@@ -207,13 +207,23 @@ TEST(custom_params_limits)
 	memset(big, 'v', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 
-	const struct sb_kv a[] = {{"X-UUI", uui46}, {"X-UUI", uui45}, {"X-Account-Sid", big}};
+	char sid64[SB_ACCOUNT_SID_MAX_BYTES + 1], sid65[SB_ACCOUNT_SID_MAX_BYTES + 2];
+
+	memset(sid64, 's', sizeof(sid64) - 1);
+	sid64[sizeof(sid64) - 1] = '\0';
+	memset(sid65, 's', sizeof(sid65) - 1);
+	sid65[sizeof(sid65) - 1] = '\0';
+	const struct sb_kv a[] = {{"X-UUI", uui46}, {"X-UUI", uui45}, {"X-Account-Sid", sid64}};
 	/* Too long an X-UUI is dropped, and its duplicate too: only the first name counts. */
 	ASSERT_EQ(filter(a, 3, 16, &dropped, buf, sizeof(buf)), 1);
 	ASSERT_EQ(dropped, 2);
-	const struct sb_kv b[] = {{"X-UUI", uui45}, {"X-Account-Sid", big}};
+	const struct sb_kv b[] = {{"X-UUI", uui45}, {"X-Account-Sid", sid64}};
 	ASSERT_EQ(filter(b, 2, 16, &dropped, buf, sizeof(buf)), 2);
 	ASSERT_EQ(dropped, 0);
+	/* X-Account-Sid is bounded too (it also becomes start.account_sid). */
+	const struct sb_kv b2[] = {{"X-Account-Sid", sid65}, {"X-UUI", uui45}};
+	ASSERT_EQ(filter(b2, 2, 16, &dropped, buf, sizeof(buf)), 1);
+	ASSERT_EQ(dropped, 1);
 
 	/* At most three others... */
 	const struct sb_kv c[] = {

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,95 @@ static int parse_session(const sdp_session_t *sdp, struct sb_sdp_offer *out)
 	return 0;
 }
 
+/* RFC 4566 token-char. */
+static bool is_token_char(unsigned char ch)
+{
+	return ch == 0x21 || (ch >= 0x23 && ch <= 0x27) || ch == 0x2a || ch == 0x2b || ch == 0x2d ||
+	       ch == 0x2e || (ch >= 0x30 && ch <= 0x39) || (ch >= 0x41 && ch <= 0x5a) ||
+	       (ch >= 0x5e && ch <= 0x7e);
+}
+
+static size_t span(const char *p, const char *end, bool (*ok)(unsigned char))
+{
+	const char *q = p;
+
+	while (q < end && ok((unsigned char)*q))
+		q++;
+	return (size_t)(q - p);
+}
+
+static bool is_blank(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+static bool is_digit(unsigned char ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+/* One "m=" line (p just after "m=", end at its CR/LF): media SP port["/"count] SP proto
+ * 1*(SP fmt), proto = token *("/" token), runs of blanks allowed. sofia-sip 1.12.11 never
+ * returns from some malformed m= lines (a transport it does not know followed by nothing or
+ * by a non-token byte), so nothing else may reach it. A trailing blank is allowed only after
+ * the RTP transports, which it parses safely. */
+static bool mline_ok(const char *p, const char *end)
+{
+	const char *proto;
+	size_t n, fmts = 0;
+	bool rtp;
+
+	if (!(n = span(p, end, is_token_char)) || !span(p += n, end, is_blank))
+		return false;
+	p += span(p, end, is_blank);
+	if (!(n = span(p, end, is_digit)))
+		return false;
+	p += n;
+	if (p < end && *p == '/') { /* port count */
+		if (!(n = span(++p, end, is_digit)))
+			return false;
+		p += n;
+	}
+	if (!(n = span(p, end, is_blank)))
+		return false;
+	proto = p += n;
+	while ((n = span(p, end, is_token_char)) && (p += n) < end && *p == '/')
+		p++;
+	if (!n)
+		return false;
+	rtp = ((size_t)(p - proto) == 7 && memcmp(proto, "RTP/AVP", 7) == 0) ||
+	      ((size_t)(p - proto) == 8 && memcmp(proto, "RTP/SAVP", 8) == 0) ||
+	      ((size_t)(p - proto) == 3 && memcmp(proto, "RTP", 3) == 0);
+	while (p < end) {
+		if (!(n = span(p, end, is_blank)))
+			return false;
+		if ((p += n) == end)
+			return rtp && fmts > 0;
+		if (!(n = span(p, end, is_token_char)))
+			return false;
+		p += n;
+		fmts++;
+	}
+	return fmts > 0;
+}
+
+/* Every m= line of the text sofia would parse (up to a NUL; lines end at CR or LF). */
+static bool mlines_ok(const char *sdp, size_t len)
+{
+	const char *nul = memchr(sdp, '\0', len), *end = nul ? nul : sdp + len;
+
+	for (const char *p = sdp, *eol; p < end; p = eol + 1) {
+		for (eol = p; eol < end && *eol != '\r' && *eol != '\n'; eol++)
+			;
+		p += span(p, eol, is_blank);
+		if (eol - p >= 2 && p[0] == 'm' && p[1] == '=' && !mline_ok(p + 2, eol))
+			return false;
+		if (eol == end)
+			break;
+	}
+	return true;
+}
+
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
 {
 	su_home_t home[1] = {SU_HOME_INIT(home)};
@@ -193,7 +283,7 @@ int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
 	sdp_session_t *s;
 	int r = -EBADMSG;
 
-	if (!sdp || len == 0 || len > INT32_MAX)
+	if (!sdp || len == 0 || len > INT32_MAX || !mlines_ok(sdp, len))
 		return -EBADMSG;
 	if (su_home_init(home) < 0)
 		return -ENOMEM;

@@ -12,6 +12,7 @@ build_pkgs=(
 test_pkgs=(
 	python3 python3-pytest python3-websockets
 	clang-format systemd
+	clang libclang-rt-14-dev
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test: installs what is needed, checks formatting, builds with -Werror under
 # AddressSanitizer + UBSan, runs the unit suite and the integration suite (the real daemon
-# driven by SIPp and the test bot), runs ring and mq under ThreadSanitizer, and ends with
-# "N passed, N failed" over all of them.
+# driven by SIPp and the test bot), runs the threads under ThreadSanitizer, replays the fuzz
+# corpora, and ends with "N passed, N failed" over all of them.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -106,6 +106,23 @@ if ninja -C "$tsan"; then
 		tests/integration/test_sip_dialog.py
 else
 	count "tsan build" 1
+fi
+
+# Fuzz targets (clang libFuzzer): replay every corpus, seeds and kept reproducers, once.
+fuzz=build-fuzz
+[ -d "$fuzz" ] || CC=clang meson setup "$fuzz" -Dfuzzing=true -Db_sanitize=address,undefined \
+	-Db_lundef=false >/dev/null
+if ninja -C "$fuzz" >/dev/null; then
+	for t in bot_proto sdp_neg rtp config; do
+		LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp UBSAN_OPTIONS=halt_on_error=1 \
+			timeout 300 "$fuzz/tests/fuzz/fuzz_$t" -runs=0 -rss_limit_mb=2048 \
+			"tests/fuzz/corpora/$t" >"$fuzz/replay-$t.log" 2>&1
+		status=$?
+		[ "$status" -eq 0 ] || tail -20 "$fuzz/replay-$t.log"
+		count "fuzz corpus $t" "$status"
+	done
+else
+	count "fuzz build" 1
 fi
 
 echo "$passed passed, $failed failed"

@@ -329,3 +329,48 @@ TEST(sdp_own_offer)
 out:
 	return r;
 }
+
+/* sofia-sip 1.12.11 never returns from these m= lines (found by fuzzing); they must be refused
+ * before it sees them. Without the guard this test hangs and the runner's timeout fails it. */
+TEST(sdp_mlines_sofia_cannot_parse)
+{
+	static const char *const files[] = {
+	        "../fuzz/corpora/sdp_neg/crash-sofia-format-loop",
+	        "../fuzz/corpora/sdp_neg/crash-sofia-format-loop-blank",
+	        "../fuzz/corpora/sdp_neg/crash-sofia-format-loop-slash",
+	        "../fuzz/corpora/sdp_neg/crash-answer-proto-slash",
+	};
+	static const char head[] = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\n"
+	                           "t=0 0\r\nm=audio 9000 RTP/AVP 8\r\n";
+	static const struct {
+		const char *mline;
+		int expect;
+	} lines[] = {
+	        {"m=image 9 udptl t38", 0},        {"m=image 9 udptl \t", -EBADMSG},
+	        {"m=image 9 udptl", -EBADMSG},     {"m=video 5000/2/AVP 96", -EBADMSG},
+	        {"m=video 5000/2 RTP/AVP 96", 0},  {"m=video  5000  RTP/AVP  96 ", 0},
+	        {"m=video 5000 X \xff", -EBADMSG}, {"m=video 5000 RTP/AVP 96 ;", -EBADMSG},
+	};
+	struct sb_sdp_offer o;
+	char sdp[512];
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		static char buf[8192];
+		FILE *f = fopen(files[i], "rb");
+		size_t n;
+
+		ASSERT_TRUE(f != NULL);
+		n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		if (sb_sdp_parse_offer(buf, n, &o) != -EBADMSG)
+			FAIL_AT("%s was not refused", files[i]);
+	}
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		snprintf(sdp, sizeof(sdp), "%s%s\r\n", head, lines[i].mline);
+		if (sb_sdp_parse_offer(sdp, strlen(sdp), &o) != lines[i].expect)
+			FAIL_AT("\"%s\": expected %d", lines[i].mline, lines[i].expect);
+	}
+out:
+	return r;
+}

@@ -23,6 +23,16 @@ def test_malformed_sdp_400(env, bridge, sipp):
     assert res.final_status() == 400, res.describe()
 
 
+def test_sdp_sofia_cannot_parse_400(env, bridge, sipp):
+    # sofia-sip 1.12.11 would allocate without end on this m= line; the bridge refuses it first
+    d, bot = bridge("echo")
+    res = sipp("uac_sdp_mline_loop.xml", d).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 400, res.describe()
+    res = sipp("uac_options.xml", d).run()
+    assert res.rc == 0, res.describe()
+
+
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 def test_options_200(env, bridge, sipp, transport):
     d, bot = bridge("echo")

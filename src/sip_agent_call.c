@@ -46,6 +46,14 @@ static bool post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int6
 	return true;
 }
 
+/* Keeps sdp as the description last sent; returns the kept copy (owned by c) or NULL. */
+static const char *keep_sdp(struct sb_call *c, const char *sdp)
+{
+	free(c->answer_sdp);
+	c->answer_sdp = strdup(sdp);
+	return c->answer_sdp;
+}
+
 /* Builds the answer to offer; the session version goes up only when the answer changes, as
  * RFC 3264 asks. Returns the SDP (owned by c) or NULL. */
 static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *offer)
@@ -61,9 +69,7 @@ static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *off
 		                        c->sdp_session_id, c->sdp_version) < 0)
 			return NULL;
 	}
-	free(c->answer_sdp);
-	c->answer_sdp = strdup(sdp);
-	return c->answer_sdp;
+	return keep_sdp(c, sdp);
 }
 
 static void attach_media(struct sb_sip_agent *a, struct sb_call *c)
@@ -84,9 +90,7 @@ static const char *make_offer(struct sb_call *c)
 	if (sb_sdp_build_offer(sdp, sizeof(sdp), c->local_addr, c->local_port, c->sdp_session_id,
 	                       c->sdp_version) < 0)
 		return NULL;
-	free(c->answer_sdp);
-	c->answer_sdp = strdup(sdp);
-	return c->answer_sdp;
+	return keep_sdp(c, sdp);
 }
 
 static void answer(struct sb_sip_agent *a, struct sb_call *c)
@@ -146,8 +150,7 @@ void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
 			log_info("ACK answered: %s ⇄ %s:%u", sb_codec_name(c->offer.codec),
 			         c->offer.addr, c->offer.port);
 		} else {
-			log_notice("The ACK has no usable SDP answer to the delayed offer, hanging "
-			           "up");
+			log_notice("No usable SDP answer in the ACK, hanging up");
 			media_failed = true;
 		}
 		sb_log_ctx_set(NULL);

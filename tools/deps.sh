@@ -6,11 +6,11 @@ set -euo pipefail
 build_pkgs=(
 	gcc meson ninja-build pkg-config
 	libsofia-sip-ua-dev libwebsockets-dev libspandsp-dev libconfig-dev libjansson-dev
-	libspeexdsp-dev libsystemd-dev
+	libsystemd-dev
 	sip-tester
 )
 test_pkgs=(
-	python3 python3-pytest python3-websockets
+	python3 python3-pytest
 	clang-format systemd
 	clang libclang-rt-14-dev
 )

@@ -21,7 +21,7 @@ count() { # count NAME STATUS
 }
 
 # Formatting.
-mapfile -t sources < <(git ls-files '*.c' '*.h')
+mapfile -t sources < <(find include src tests tools -name '*.[ch]' | sort)
 clang-format --dry-run -Werror "${sources[@]}"
 count clang-format $?
 

@@ -9,14 +9,7 @@
 
 #include <sb/bot_proto.h>
 
-/* Not assert(): the checks must hold in every build type. */
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define SID "MZ0123456789abcdef0123456789abcd"
 

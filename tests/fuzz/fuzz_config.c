@@ -9,14 +9,7 @@
 
 #include <sb/config.h>
 
-/* Not assert(): the checks must hold in every build type. */
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 static void check_config(const struct sb_config *c)
 {

@@ -12,14 +12,7 @@
 #include <sb/common.h>
 #include <sb/sdp_neg.h>
 
-/* Not assert(): the checks must hold in every build type. */
-#define CHECK(x)                                                                                   \
-	do {                                                                                       \
-		if (!(x)) {                                                                        \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #x);      \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 #define LOCAL_PORT 40000
 

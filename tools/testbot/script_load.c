@@ -131,20 +131,29 @@ static int parse_wait_event(struct parser *p, json_t *obj, struct sb_tb_action *
 	return r < 0 ? r : 0;
 }
 
-static int parse_tone(struct parser *p, json_t *obj, struct sb_tb_action *a)
+/* What tone and pcm share: an object of known keys, with chunk_bytes and key. */
+static int parse_send_opts(struct parser *p, json_t *obj, const char *name, const char *const *keys,
+                           struct sb_tb_action *a)
 {
-	static const char *const keys[] = {"hz", "ms", "chunk_bytes", "key", "amplitude", NULL};
-	json_t *hz = json_object_get(obj, "hz"), *ms = json_object_get(obj, "ms");
-	json_t *amp = json_object_get(obj, "amplitude");
 	int r;
 
 	if (!json_is_object(obj))
-		return fail(p, "\"tone\" must be an object");
+		return fail(p, "\"%s\" must be an object", name);
 	r = check_keys(p, obj, keys);
 	if (!r)
 		r = get_chunk(p, json_object_get(obj, "chunk_bytes"), &a->chunk_bytes);
 	if (!r)
 		r = get_key(p, json_object_get(obj, "key"), &a->key);
+	return r;
+}
+
+static int parse_tone(struct parser *p, json_t *obj, struct sb_tb_action *a)
+{
+	static const char *const keys[] = {"hz", "ms", "chunk_bytes", "key", "amplitude", NULL};
+	json_t *hz = json_object_get(obj, "hz"), *ms = json_object_get(obj, "ms");
+	json_t *amp = json_object_get(obj, "amplitude");
+	int r = parse_send_opts(p, obj, "tone", keys, a);
+
 	if (r < 0)
 		return r;
 	if ((hz && (!json_is_number(hz) || json_number_value(hz) <= 0)) || !json_is_integer(ms) ||
@@ -189,15 +198,8 @@ static int parse_pcm(struct parser *p, json_t *obj, struct sb_tb_action *a)
 {
 	static const char *const keys[] = {"file", "chunk_bytes", "key", NULL};
 	const char *file = json_string_value(json_object_get(obj, "file"));
-	int r;
+	int r = parse_send_opts(p, obj, "pcm", keys, a);
 
-	if (!json_is_object(obj))
-		return fail(p, "\"pcm\" must be an object");
-	r = check_keys(p, obj, keys);
-	if (!r)
-		r = get_chunk(p, json_object_get(obj, "chunk_bytes"), &a->chunk_bytes);
-	if (!r)
-		r = get_key(p, json_object_get(obj, "key"), &a->key);
 	if (r < 0)
 		return r;
 	if (!file)

@@ -433,6 +433,15 @@ class Testbot:
         stop_checked(self.proc, self._err, self.stderr_path, "testbot " + self.name, timeout, 60)
 
 
+def script_until_played(steps, close=True):
+    """Bot script: steps, then a mark that is echoed once everything before it was played, then close."""
+    s = list(steps) + [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
+                       {"wait_event": "mark", "name": "end"}]
+    if close:
+        s.append({"close": 1000})
+    return s
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # SIPp
 

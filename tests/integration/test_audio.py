@@ -55,15 +55,6 @@ def test_echo_round_trip(env, bridge, sipp, pt):
     check_rtp_stream(ep.snapshot(), pt)
 
 
-def script_until_played(steps, close=True):
-    """Bot script: steps, then a mark that is echoed once everything before it was played, then close."""
-    s = list(steps) + [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
-                       {"wait_event": "mark", "name": "end"}]
-    if close:
-        s.append({"close": 1000})
-    return s
-
-
 @pytest.mark.parametrize("pt", CODECS)
 def test_bot_media_reframed(env, bridge, sipp, pt):
     # three PCM blocks that survive G.711 exactly, sent in odd chunk sizes with each id key variant
@@ -75,7 +66,7 @@ def test_bot_media_reframed(env, bridge, sipp, pt):
             f.write(rtp.pcm16le(pcm))
         blocks.append(pcm)
         steps.append({"pcm": {"file": path, "chunk_bytes": chunk, "key": key}})
-    d, bot = bridge(script=script_until_played(steps))
+    d, bot = bridge(script=sbtest.script_until_played(steps))
     ep = env.endpoint(pt)
     res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()
@@ -92,7 +83,7 @@ def test_pacing_and_silence(env, bridge, sipp):
     pt = rtp.PT_PCMA
     steps = [{"wait_ms": 600},
              {"tone": {"hz": 1000, "ms": 3000, "chunk_bytes": 3200, "key": "stream_sid", "amplitude": 8000}}]
-    d, bot = bridge(script=script_until_played(steps))
+    d, bot = bridge(script=sbtest.script_until_played(steps))
     ep = env.endpoint(pt)
     res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()

@@ -97,11 +97,10 @@ def test_bad_bot_messages(env, bridge, sipp):
            {"send": {"event": "media", "stream_sid": "$STREAM_SID", "media": {"payload": 42}}},
            {"send": {"event": "mark", "stream_sid": "$STREAM_SID"}},
            {"send": {"event": "clear", "stream_sid": "$STREAM_SID", "extra": {"x": [1, 2]}}}]
-    script = ([{"wait_event": "media", "count": 2}] + bad +
-              [{"wait_event": "media", "count": 12},
-               {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}},
-               {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
-               {"wait_event": "mark", "name": "end"}, {"close": 1000}])
+    script = sbtest.script_until_played(
+        [{"wait_event": "media", "count": 2}] + bad +
+        [{"wait_event": "media", "count": 12},
+         {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}}])
     d, bot = bridge(script=script)
     ep = env.endpoint()
     ep.send_silence_forever()
@@ -126,10 +125,9 @@ def test_oversized_bot_message_skipped(env, bridge, sipp):
     big = rtp.pcm16le(rtp.tone(440, 40000))
     oversized = '{"event":"media","stream_sid":"x","media":{"payload":"%s"}}' % base64.b64encode(big).decode()
     assert len(oversized) > 700000
-    script = [{"wait_event": "media", "count": 2}, {"send_raw": oversized},
-              {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}},
-              {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
-              {"wait_event": "mark", "name": "end"}, {"close": 1000}]
+    script = sbtest.script_until_played(
+        [{"wait_event": "media", "count": 2}, {"send_raw": oversized},
+         {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}}])
     d, bot = bridge(script=script)
     ep = env.endpoint()
     ep.send_silence_forever()
@@ -144,9 +142,9 @@ def test_oversized_bot_message_skipped(env, bridge, sipp):
 
 def test_bot_audio_queue_is_bounded(env, bridge, sipp):
     # max_queue_ms = 1000: of 6 s sent at once, about 1 s is queued (plus the 640 ms ring), the rest dropped
-    script = [{"tone": {"hz": 1000, "ms": 6000, "chunk_bytes": 3200, "key": "stream_sid"}},
-              {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "end"}}},
-              {"wait_event": "mark", "name": "end"}, {"wait_ms": 500}, {"close": 1000}]
+    script = sbtest.script_until_played(
+        [{"tone": {"hz": 1000, "ms": 6000, "chunk_bytes": 3200, "key": "stream_sid"}}], close=False)
+    script += [{"wait_ms": 500}, {"close": 1000}]
     d, bot = bridge(script=script, bot={"max_queue_ms": 1000})
     ep = env.endpoint()
     ep.send_silence_forever()

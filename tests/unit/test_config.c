@@ -11,7 +11,7 @@
 #include <libconfig.h>
 
 #include <sb/config.h>
-#include "../../src/config_priv.h"
+#include "../../src/core/config_priv.h"
 #define LOG_SUBSYS "test" /* for the level values only */
 #include <sb/log.h>
 

@@ -2,6 +2,8 @@
  * the control thread (the SIP agent) until asked to stop. Thread: control. */
 #pragma once
 
+#include <signal.h>
+
 #include <sb/config.h>
 #include <sb/media_worker.h>
 #include <sb/mq.h>
@@ -19,6 +21,9 @@ struct sb_daemon {
 /* Thread: control (main). Runs the daemon with cfg (a reference is taken) until SIGTERM or
  * SIGINT. Returns the process exit status: 0 after a clean stop, 1 when start-up fails. */
 int sb_daemon_run(struct sb_config *cfg);
+/* Thread: any. The signals the daemon handles itself (through a signalfd on the control
+ * thread): blocked in every thread before any is created. */
+void sb_daemon_signals(sigset_t *set);
 /* Thread: control. Tells systemd (when NOTIFY_SOCKET is set) the given state, e.g.
  * "READY=1". */
 void sb_daemon_notify(const char *state);

@@ -28,6 +28,17 @@ void sb_daemon_notify(const char *state)
 #endif
 }
 
+void sb_daemon_signals(sigset_t *set)
+{
+	/* SIGHUP (logrotate, a terminal going away) and the user signals would end the process
+	 * by default: every call would drop without BYE or stop. */
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGUSR2};
+
+	sigemptyset(set);
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(set, sigs[i]);
+}
+
 static void on_ready(struct sb_daemon *d)
 {
 	log_notice("sipbridged %s ready: %u media worker(s), %u ws worker(s), config %s",
@@ -117,9 +128,7 @@ int sb_daemon_run(struct sb_config *cfg)
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Blocked here, before any thread starts, so only the signalfd ever sees them. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	sb_daemon_signals(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
 	d.cfg = sb_config_ref(cfg);

@@ -207,8 +207,14 @@ static int on_signal(struct sb_sip_agent *a, su_wait_t *w, struct sb_sip_agent *
 
 	(void)w;
 	(void)arg;
-	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
-		begin_stop(a, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
+			begin_stop(a, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+		else
+			log_notice("SIG%s received from pid %u: this version does not reload its "
+			           "configuration, ignoring; %u call(s) go on unchanged",
+			           sigabbrev_np((int)si.ssi_signo), si.ssi_pid, a->n_calls);
+	}
 	return 0;
 }
 
@@ -249,9 +255,7 @@ static int open_signals(struct sb_sip_agent *a)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
+	sb_daemon_signals(&set);
 	a->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (a->sigfd < 0)
 		return log_error_errno(errno, "signalfd");

@@ -45,10 +45,8 @@ static int fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	if (line)
-		snprintf(x->err, x->errlen, "%s:%u: %s: %s", file, line, x->path, why);
-	else
-		snprintf(x->err, x->errlen, "%s: %s: %s", file, x->path, why);
+	/* A key missing from the file has no line of its own: the file's start stands for it. */
+	snprintf(x->err, x->errlen, "%s:%u: %s: %s", file, line ? line : 1, x->path, why);
 	return -EINVAL;
 }
 
@@ -465,6 +463,7 @@ int sb_config_load_string(struct sb_config **ret, const char *text, const char *
 	static char dummy[1];
 	struct ctx x = {.name = name ? name : "(string)", .err = err, .errlen = errlen};
 	struct sb_config *c;
+	char *wide = NULL;
 	config_t lc;
 	int r;
 
@@ -485,7 +484,10 @@ int sb_config_load_string(struct sb_config **ret, const char *text, const char *
 	}
 	x.cfg = c;
 	config_init(&lc);
-	if (!config_read_string(&lc, text)) {
+	r = sb_config_widen_ints(text, x.name, &wide, x.err, x.errlen);
+	if (r < 0)
+		goto out;
+	if (!config_read_string(&lc, wide)) {
 		snprintf(x.err, x.errlen, "%s:%d: %s",
 		         config_error_file(&lc) ? config_error_file(&lc) : x.name,
 		         config_error_line(&lc), config_error_text(&lc));
@@ -500,7 +502,10 @@ int sb_config_load_string(struct sb_config **ret, const char *text, const char *
 		r = cross_check(&x, &lc, c);
 out:
 	config_destroy(&lc);
+	free(wide);
 	if (r < 0) {
+		if (r == -ENOMEM)
+			nomem(&x);
 		free_config(c);
 		return r;
 	}

@@ -70,3 +70,8 @@ int sb_cfg_enum_value(const struct sb_cfg_key *k, const char *s, char *why, size
 /* Frees what the schema says obj (an object of scope sc) owns, not obj itself. Zeroed and
  * half-filled objects are fine. */
 void sb_cfg_free_scope(enum sb_cfg_scope sc, void *obj);
+
+/* config_lex.c: copies text into *out (malloc'd), adding an L to every integer literal that
+ * libconfig 1.5 would otherwise truncate to 32 bits. Returns 0; -EINVAL with err holding
+ * "NAME:LINE: reason" for a literal beyond 64 bits or an @include; -ENOMEM. */
+int sb_config_widen_ints(const char *text, const char *name, char **out, char *err, size_t errlen);

@@ -308,8 +308,9 @@ class Daemon:
 def run_daemon_once(args, timeout=30):
     """Run sipbridged to completion (e.g. -t, --version); returns (rc, stdout, stderr)."""
     exe = binary("src/sipbridged")
+    # A one-shot run stops at the first UBSan report, so it fails loudly as well as in its output.
     p = subprocess.run([exe] + list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
-                       env=sanitizer_env())
+                       env=sanitizer_env({"UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"}))
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
 
 

@@ -18,7 +18,7 @@ def test_check_sample_config():
     assert os.path.isfile(path), "sample config %s missing" % path
     rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
     assert rc == 0, "sipbridged -t %s: rc=%s\n%s%s" % (path, rc, out, err)
-    assert not sbtest.SANITIZER_MARKERS[0] in err
+    assert_no_sanitizer_report(err)
 
 
 def test_check_generated_config(env):
@@ -28,6 +28,7 @@ def test_check_generated_config(env):
     for flag in ("-t", "--check-config"):
         rc, out, err = sbtest.run_daemon_once([flag, "-c", path])
         assert rc == 0, "sipbridged %s: rc=%s\n%s%s" % (flag, rc, out, err)
+        assert_no_sanitizer_report(err)
 
 
 def _break(text, old, new):
@@ -45,7 +46,17 @@ BROKEN = [
     ("trunk-name-17", lambda t: _break(t, 'name = "test";', 'name = "abcdefghijklmnopq";'),
      "abcdefghijklmnopq", "name"),
     ("wrong-type", lambda t: _break(t, "  max_calls = 50;", '  max_calls = "fifty";'), "fifty", "max_calls"),
+    # libconfig alone would read 4294967297 as 1
+    ("int-wraps", lambda t: _break(t, "  max_calls = 50;", "  max_calls = 4294967297;"), "4294967297",
+     "max_calls"),
+    ("int-beyond-64-bits", lambda t: _break(t, "  max_cps = 50;", "  max_cps = 18446744073709551616;"),
+     "18446744073709551616", None),
 ]
+
+
+def assert_no_sanitizer_report(err):
+    bad = [l for l in err.splitlines() if any(m in l for m in sbtest.SANITIZER_MARKERS)]
+    assert not bad, "sanitizer report:\n%s" % err
 
 
 @pytest.mark.parametrize("mutate,needle,key", [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
@@ -63,7 +74,29 @@ def test_check_broken_config(env, mutate, needle, key):
     if key is not None:
         assert any(re.search(r"%s:\s*\S*%s\S*:" % (re.escape(where), re.escape(key)), l) for l in msgs), (
             "expected 'FILE:LINE: KEY: reason' naming %r, got:\n%s" % (key, "\n".join(msgs)))
-    assert not any(m in err for m in sbtest.SANITIZER_MARKERS), err
+    assert_no_sanitizer_report(err)
+
+
+def test_wide_integer_range_checked(env):
+    """libconfig 1.5 alone reads 4294967297 as 1 (max_calls = 1 would pass -t); it is range-checked instead."""
+    text = _break(good_config(env), "  max_calls = 50;", "  max_calls = 4294967297;")
+    path = os.path.join(env.tmp, "wide.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
+    assert rc == 2, (rc, out, err)
+    expect = "%s:%d: limits.max_calls: must be 1-100000, not 4294967297" % (path, sbtest.line_of(text, "4294967297"))
+    assert expect in err, err
+    assert_no_sanitizer_report(err)
+
+
+def test_check_empty_file_names_line_1(env):
+    path = os.path.join(env.tmp, "empty.conf")
+    open(path, "w").close()
+    rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
+    assert rc == 2, (rc, out, err)
+    assert re.search(r"^sipbridged: %s:1: bots: missing \(required\)$" % re.escape(path), err, re.M), err
+    assert_no_sanitizer_report(err)
 
 
 def test_start_with_broken_config_exits_2(env):
@@ -77,6 +110,7 @@ def test_start_with_broken_config_exits_2(env):
     err = p.stderr.decode(errors="replace")
     assert p.returncode == 2, "rc=%s\n%s" % (p.returncode, err)
     assert "%s:%d" % (path, sbtest.line_of(text, "300.1.2.3")) in err, err
+    assert_no_sanitizer_report(err)
 
 
 def test_version():
@@ -84,6 +118,7 @@ def test_version():
         version = re.search(r"version\s*:\s*'([^']+)'", f.read()).group(1)
     rc, out, err = sbtest.run_daemon_once(["--version"])
     assert rc == 0, (rc, out, err)
+    assert_no_sanitizer_report(err)
     assert version in out + err, "--version printed %r, expected %s" % (out + err, version)
 
 

@@ -325,9 +325,10 @@ TEST(load_string_and_errors)
 	struct sb_config *c = NULL;
 	int r = 0;
 
-	/* Empty text is valid syntax, but trunks and bots are required (no line to name). */
+	/* Empty text is valid syntax, but trunks and bots are required: the file's first line
+	 * stands for a key that is missing. */
 	ASSERT_EQ(sb_config_load_string(&c, "", "mem", NULL, err, sizeof(err)), -EINVAL);
-	ASSERT_STREQ(err, "mem: bots: missing (required)");
+	ASSERT_STREQ(err, "mem:1: bots: missing (required)");
 	ASSERT_EQ(sb_config_load_string(&c,
 	                                "log: { level = \"warn\"; };\n"
 	                                "bots = ( { name = \"b\"; url = \"ws://h/\"; } );\n"
@@ -342,6 +343,96 @@ TEST(load_string_and_errors)
 	ASSERT_EQ(sb_config_load_string(&c, "x = 1;", "mem", NULL, NULL, 0), -EINVAL);
 	ASSERT_EQ(sb_config_load_file(&c, "data/broken-url.conf", NULL, NULL, 0), -EINVAL);
 	ASSERT_TRUE(c == NULL);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+/* A config whose limits group is `limits` (libconfig text), with one bot and one trunk. */
+static int load_limits(struct sb_config **c, const char *limits, char *err, size_t errlen)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	         "limits: { %s };\n"
+	         "bots = ( { name = \"b\"; url = \"ws://h/\"; } );\n"
+	         "trunks = ( { name = \"t\"; acl = [ \"::1\" ];\n"
+	         "  bots = ( { match = \"*\"; bot = \"b\"; } ); } );\n",
+	         limits);
+	return sb_config_load_string(c, text, "mem", NULL, err, errlen);
+}
+
+/* libconfig 1.5 reads integer literals through atoi(): 4294967297 would become 1. Every
+ * integer is read in 64 bits and range-checked, whatever its spelling. */
+TEST(integers_never_wrap)
+{
+	static const struct {
+		const char *limits;
+		const char *expect;
+	} bad[] = {
+	        {"max_calls = 4294967297;",
+	         "mem:1: limits.max_calls: must be 1-100000, not 4294967297"},
+	        {"max_calls = -4294967295;",
+	         "mem:1: limits.max_calls: must be 1-100000, not -4294967295"},
+	        {"max_calls = 2147483648;",
+	         "mem:1: limits.max_calls: must be 1-100000, not 2147483648"},
+	        {"max_calls = 0x100000001;",
+	         "mem:1: limits.max_calls: must be 1-100000, not 4294967297"},
+	        {"max_calls = 0xFFFFFFFF;",
+	         "mem:1: limits.max_calls: must be 1-100000, not 4294967295"},
+	        {"max_calls = 4294967297L;",
+	         "mem:1: limits.max_calls: must be 1-100000, not 4294967297"},
+	        {"max_calls = 99999999999999999999;",
+	         "mem:1: integer 99999999999999999999 does not fit in 64 bits"},
+	        {"max_calls = 1.5;", "mem:1: limits.max_calls: must be an integer"},
+	        {"max_calls = 1e3;", "mem:1: limits.max_calls: must be an integer"},
+	};
+	char err[SB_CONFIG_ERR_MAX];
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (load_limits(&c, bad[i].limits, err, sizeof(err)) != -EINVAL || c)
+			FAIL_AT("\"%s\" was accepted", bad[i].limits);
+		if (strcmp(err, bad[i].expect) != 0)
+			FAIL_AT("%s:\n    got    \"%s\"\n    wanted \"%s\"", bad[i].limits, err,
+			        bad[i].expect);
+	}
+	/* Values in range load in every spelling; numbers in comments and strings are text. */
+	ASSERT_EQ(load_limits(&c, "max_calls = 100000; max_cps = 0x10;", err, sizeof(err)), 0);
+	ASSERT_EQ(c->max_calls, 100000);
+	ASSERT_EQ(c->max_cps, 16);
+	c = sb_config_unref(c);
+	ASSERT_EQ(load_limits(&c,
+	                      "max_calls = 3000L; # 4294967297\n"
+	                      "/* 99999999999999999999 */ max_cps = +7; // 1e99999\n",
+	                      err, sizeof(err)),
+	          0);
+	ASSERT_EQ(c->max_calls, 3000);
+	ASSERT_EQ(c->max_cps, 7);
+	c = sb_config_unref(c);
+	ASSERT_EQ(sb_config_load_string(
+	                  &c,
+	                  "sip: { user_agent = \"agent 4294967297 \\\" 99999999999999999999\"; };\n"
+	                  "bots = ( { name = \"b2\"; url = \"ws://h:8080/p?x=4294967297\"; } );\n"
+	                  "trunks = ( { name = \"t1\"; acl = [ \"::1\" ];\n"
+	                  "  bots = ( { match = \"*\"; bot = \"b2\"; } ); } );\n",
+	                  "mem", NULL, err, sizeof(err)),
+	          0);
+	ASSERT_STREQ(c->user_agent, "agent 4294967297 \" 99999999999999999999");
+	ASSERT_STREQ(c->bots[0].url_text, "ws://h:8080/p?x=4294967297");
+	c = sb_config_unref(c);
+	/* A wide value on a later line is reported at its key's line. */
+	ASSERT_EQ(sb_config_load_string(&c, "\n\nrtp: {\n  timeout_s =\n 8589934592; };\n", "mem",
+	                                NULL, err, sizeof(err)),
+	          -EINVAL);
+	ASSERT_STREQ(err, "mem:4: rtp.timeout_s: must be 0-3600, not 8589934592");
+	/* Included files would escape this check: refused with the line of the directive. */
+	ASSERT_EQ(sb_config_load_string(&c, "# x\n  @include \"other.conf\"\n", "mem", NULL, err,
+	                                sizeof(err)),
+	          -EINVAL);
+	ASSERT_STREQ(err, "mem:2: @include is not supported: keep every setting in one file");
 out:
 	sb_config_unref(c);
 	return r;
@@ -378,7 +469,7 @@ static const struct {
         {"broken-missing-acl.conf",
          "data/broken-missing-acl.conf:5: trunks[1].acl: missing (required)"},
         {"broken-empty-acl.conf", "data/broken-empty-acl.conf:3: trunks[0].acl: must not be empty"},
-        {"broken-no-trunks.conf", "data/broken-no-trunks.conf: trunks: missing (required)"},
+        {"broken-no-trunks.conf", "data/broken-no-trunks.conf:1: trunks: missing (required)"},
         {"broken-header.conf",
          "data/broken-header.conf:4: bots[0].headers[0]: must be \"Name: value"},
         {"broken-address.conf", "data/broken-address.conf:4: rtp.address: must be a numeric"},

@@ -187,6 +187,20 @@ static int parse_botref(struct ctx *x, const config_setting_t *m, const char *s,
 	return 0;
 }
 
+/* What a valid URL may ask for that this version cannot do: audio at another rate than
+ * 8 kHz (a 16 kHz bot fed 8 kHz audio would hear it at half speed). */
+static const char *url_unsupported(const struct sb_url *url)
+{
+	switch (url->sample_rate) {
+	case SB_RATE_8K:
+		return NULL;
+	case 16000:
+		return "sample-rate 16000 is not supported by this version (8000 only)";
+	default:
+		return "sample-rate 24000 is not supported by this version (8000 only)";
+	}
+}
+
 /* Every string-valued key: the string is checked here and stored per type. */
 static int parse_str(struct ctx *x, const struct sb_cfg_key *k, const config_setting_t *m,
                      void *obj)
@@ -210,6 +224,9 @@ static int parse_str(struct ctx *x, const struct sb_cfg_key *k, const config_set
 	case SB_KT_URL:
 		if (sb_url_parse(&url, s, &why) < 0)
 			return fail(x, m, "invalid URL: %s", why);
+		why = url_unsupported(&url);
+		if (why)
+			return fail(x, m, "%s", why);
 		*(struct sb_url *)field(obj, k->off_n) = url;
 		return dup_into(x, field(obj, k->off), s);
 	default:
@@ -400,6 +417,11 @@ static int apply_overrides(struct ctx *x, struct sb_config *c, const struct sb_c
 	if (ov->bot_url) {
 		if (sb_url_parse(&url, ov->bot_url, &why) < 0) {
 			snprintf(x->err, x->errlen, "--bot: invalid URL: %s", why);
+			return -EINVAL;
+		}
+		why = url_unsupported(&url);
+		if (why) {
+			snprintf(x->err, x->errlen, "--bot: %s", why);
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < c->n_bots; i++) {

@@ -226,11 +226,16 @@ static void on_watchdog(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_age
 	sb_daemon_notify("WATCHDOG=1");
 }
 
-/* "sip:ADDR:PORT;transport=udp,tcp" from sip.listen (one address and port). */
+/* "sip:ADDR:PORT" from sip.listen (one address and port); with sip.public_address set,
+ * "sip:PUBLIC:PORT;maddr=ADDR": nta binds to maddr and puts the host part in Via and Contact
+ * (1:1 NAT). */
 static int listen_url(const struct sb_config *cfg, char *buf, size_t size)
 {
 	const struct sb_listen *l0 = &cfg->listen[0];
+	const char *pub = cfg->sip_public_address;
 	bool udp = false, tcp = false, v6 = strchr(l0->address, ':') != NULL;
+	bool pub_v6 = strchr(pub, ':') != NULL;
+	const char *tp;
 
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		const struct sb_listen *l = &cfg->listen[i];
@@ -244,10 +249,14 @@ static int listen_url(const struct sb_config *cfg, char *buf, size_t size)
 		tcp |= l->transport == SB_TP_TCP;
 	}
 	/* Without a transport parameter nta binds both UDP and TCP. */
-	snprintf(buf, size, "sip:%s%s%s:%u%s", v6 ? "[" : "", l0->address, v6 ? "]" : "", l0->port,
-	         udp && tcp ? ""
-	         : udp      ? ";transport=udp"
-	                    : ";transport=tcp");
+	tp = udp && tcp ? "" : udp ? ";transport=udp" : ";transport=tcp";
+	if (!pub[0])
+		snprintf(buf, size, "sip:%s%s%s:%u%s", v6 ? "[" : "", l0->address, v6 ? "]" : "",
+		         l0->port, tp);
+	else
+		snprintf(buf, size, "sip:%s%s%s:%u;maddr=%s%s%s%s", pub_v6 ? "[" : "", pub,
+		         pub_v6 ? "]" : "", l0->port, v6 ? "[" : "", l0->address, v6 ? "]" : "",
+		         tp);
 	return 0;
 }
 
@@ -268,7 +277,7 @@ static int start(struct sb_sip_agent *a)
 {
 	const struct sb_config *cfg = a->d->cfg;
 	const char *wd = getenv("WATCHDOG_USEC");
-	char url[128];
+	char url[256];
 	int r;
 
 	r = listen_url(cfg, url, sizeof(url));

@@ -44,7 +44,9 @@ struct sb_call {
 	socklen_t remote_rtp_len;
 	char local_addr[64]; /* advertised in the answer */
 	uint16_t local_port;
-	int rtp_fd;                 /* bound by control, owned by the media leg once attached */
+	int rtp_fd, rtcp_fd; /* bound by control, owned by the media leg once attached */
+	struct sockaddr_storage sig_src; /* where the INVITE came from (RTP may come from there) */
+	socklen_t sig_src_len;
 	unsigned media_idx, ws_idx; /* the workers this call is sharded to */
 
 	/* crossing threads */
@@ -59,6 +61,7 @@ struct sb_call {
 	const char *stop_reason;
 	bool late_offer; /* the INVITE had no SDP: our offer went in the 200, the answer comes in
 	                    the ACK */
+	bool reoffer_pending; /* an offer-less re-INVITE got our offer: its ACK has the answer */
 	struct sb_sdp_offer offer_now; /* the latest accepted offer (re-INVITEs update it) */
 	char *answer_sdp;              /* the answer last sent */
 	uint64_t sdp_session_id, sdp_version;
@@ -72,13 +75,13 @@ struct sb_call {
 	struct sb_bot_conn *conn;
 };
 
-/* Thread: control. Allocates a call with one reference, generated ids, rings and rtp_fd -1.
+/* Thread: control. Allocates a call with one reference, generated ids, rings and no sockets.
  * Returns 0 or -ENOMEM. */
 int sb_call_new(struct sb_call **ret);
 /* Thread: any. Takes a reference; returns c. */
 struct sb_call *sb_call_ref(struct sb_call *c);
 /* Thread: any. Drops a reference; the last one frees everything the call owns (closing
- * rtp_fd if still set). Accepts NULL; returns NULL. */
+ * rtp_fd and rtcp_fd if still set). Accepts NULL; returns NULL. */
 struct sb_call *sb_call_unref(struct sb_call *c);
 /* Thread: control. Stores a copy of the custom parameters. Returns 0 or -ENOMEM. */
 int sb_call_set_params(struct sb_call *c, const struct sb_kv *params, size_t n);

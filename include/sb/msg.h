@@ -7,7 +7,7 @@
 
 enum sb_msg_type {
 	/* control → media worker */
-	SB_MSG_MEDIA_ATTACH, /* start the call's media leg (call->media_* set up) */
+	SB_MSG_MEDIA_ATTACH, /* data = struct sb_media_attach: start the call's media leg */
 	SB_MSG_MEDIA_DETACH, /* close the leg; reply MEDIA_DETACHED */
 	SB_MSG_MEDIA_UPDATE, /* data = struct sb_media_update: a re-INVITE changed the media */
 	/* control → ws worker */
@@ -24,6 +24,11 @@ enum sb_msg_type {
 	SB_MSG_BOT_DETACHED,
 	/* any → a worker */
 	SB_MSG_QUIT,
+};
+
+/* SB_MSG_MEDIA_ATTACH's data: the sockets the leg takes over. */
+struct sb_media_attach {
+	int rtp_fd, rtcp_fd;
 };
 
 /* SB_MSG_MEDIA_UPDATE's data. */

@@ -22,11 +22,12 @@ struct sb_rtp_header {
 	size_t payload_len;
 };
 
-/* Thread: control. Binds a non-blocking UDP socket of the given family on an even port of
- * [rtp_port_min, rtp_port_max], starting the search after *cursor (updated). Returns the fd
- * with *port set, -EADDRNOTAVAIL when every port is taken, -EAFNOSUPPORT when rtp.address is
- * of the other family, or another negative errno. */
-int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor, uint16_t *port);
+/* Thread: control. Binds two non-blocking UDP sockets of the given family, RTP on an even port
+ * of [rtp_port_min, rtp_port_max] picked at random (then the next free pair) and RTCP on the
+ * odd port above it. Returns the RTP fd with *port and *rtcp_fd set; -EADDRNOTAVAIL when
+ * every pair is taken, -EAFNOSUPPORT when rtp.address is of the other family, or another
+ * negative errno. */
+int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *port, int *rtcp_fd);
 /* Thread: any. Parses an RTP packet (version 2, CSRCs, extension and padding skipped).
  * Returns 0 or -EBADMSG. Pure. */
 int sb_rtp_parse(const uint8_t *buf, size_t len, struct sb_rtp_header *h);

@@ -37,7 +37,7 @@ int sb_call_new(struct sb_call **ret)
 	if (!c)
 		return -ENOMEM;
 	atomic_init(&c->refs, 1);
-	c->rtp_fd = -1;
+	c->rtp_fd = c->rtcp_fd = -1;
 	sb_random_hex(c->id, SB_CALL_ID_LEN);
 	sb_random_hex(c->stream_sid, SB_CALL_ID_LEN);
 	if (sb_ring_init(&c->up, SB_UP_RING_FRAMES) < 0 ||
@@ -72,6 +72,8 @@ struct sb_call *sb_call_unref(struct sb_call *c)
 		return NULL;
 	if (c->rtp_fd >= 0)
 		close(c->rtp_fd);
+	if (c->rtcp_fd >= 0)
+		close(c->rtcp_fd);
 	sb_ring_done(&c->up);
 	sb_ring_done(&c->down);
 	free_params(c);

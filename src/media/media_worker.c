@@ -19,6 +19,7 @@
 #include <sb/media_worker.h>
 #include <sb/msg.h>
 #include <sb/rtp_session.h>
+#include <sb/rtp_source.h>
 #include <sb/ws_worker.h>
 
 #define MAX_EVENTS 64
@@ -29,12 +30,11 @@
 struct sb_media_leg {
 	struct sb_call *call; /* a reference */
 	LIST_ENTRY(sb_media_leg) link;
-	int fd;
+	int fd, rtcp_fd;
 	enum sb_codec codec;
 	uint8_t pt;
-	bool can_send, expect_rx, latched, marker, timed_out;
-	struct sockaddr_storage peer, sdp_peer; /* where RTP goes; what the SDP said */
-	socklen_t peer_len, sdp_peer_len;
+	bool can_send, expect_rx, marker, timed_out;
+	struct sb_rtp_source src; /* who may send to us, and where we send */
 	uint16_t seq;
 	uint32_t ts, ssrc;
 	int64_t last_rx_ms;
@@ -95,12 +95,6 @@ static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const i
 	}
 }
 
-static bool same_source(const struct sb_media_leg *leg, const struct sockaddr_storage *from,
-                        socklen_t len)
-{
-	return len == leg->peer_len && memcmp(from, &leg->peer, len) == 0;
-}
-
 static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
 	uint8_t buf[SB_RTP_MAX_PACKET];
@@ -114,21 +108,27 @@ static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 
 		if (n < 0)
 			break;
+		if (!sb_rtp_source_allowed(&leg->src, (struct sockaddr *)&from)) {
+			/* Neither the caller's SDP or signalling address nor the trunk's ACL: it
+			 * must not steer where the call's audio goes (strict RTP). */
+			STAT_INC(w, rtp_rx_foreign);
+			continue;
+		}
 		if (sb_rtp_parse(buf, (size_t)n, &h) < 0 || h.payload_len == 0 ||
-		    h.payload_len > MAX_PAYLOAD_SAMPLES ||
-		    (leg->latched && !same_source(leg, &from, len))) {
+		    h.payload_len > MAX_PAYLOAD_SAMPLES) {
 			STAT_INC(w, rtp_rx_bad);
-			log_debug("Dropped a %zd-byte datagram that is not this call's RTP", n);
+			log_debug("Dropped a %zd-byte datagram that is not RTP", n);
 			continue;
 		}
 		if (h.pt != leg->pt) {
 			STAT_INC(w, rtp_rx_other_pt);
 			continue;
 		}
-		if (!leg->latched) { /* symmetric RTP: answer where the caller really sends from */
-			leg->peer = from;
-			leg->peer_len = len;
-			leg->latched = true;
+		/* Symmetric RTP: send where the caller really sends from, once it is settled. */
+		if (sb_rtp_source_check(&leg->src, (struct sockaddr *)&from, len, h.ssrc, h.seq) !=
+		    SB_RTP_ACCEPT) {
+			STAT_INC(w, rtp_rx_unlatched);
+			continue;
 		}
 		STAT_INC(w, rtp_rx_packets);
 		leg->last_rx_ms = sb_now_ms();
@@ -196,8 +196,8 @@ static void send_frame(struct sb_media_worker *w, struct sb_media_leg *leg)
 		return;
 	leg->marker = false;
 	sb_rtp_write_header(pkt, &h);
-	if (sendto(leg->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&leg->peer, leg->peer_len) ==
-	    (ssize_t)sizeof(pkt))
+	if (sendto(leg->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&leg->src.peer,
+	           leg->src.peer_len) == (ssize_t)sizeof(pkt))
 		STAT_INC(w, rtp_tx_packets);
 }
 
@@ -238,12 +238,14 @@ static void on_tick(struct sb_media_worker *w)
 /* What the caller's SDP direction and address allow: we send unless the caller only sends,
  * is inactive, or gave no address (port 0, 0.0.0.0 or :: is the old way to hold); the RTP
  * timeout only counts while the caller is expected to send. */
+static bool no_address(const struct sb_sdp_offer *o)
+{
+	return o->port == 0 || strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
+}
+
 static void set_direction(struct sb_media_leg *leg, const struct sb_sdp_offer *o)
 {
-	bool no_addr =
-	        o->port == 0 || strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
-
-	leg->can_send = !no_addr && (o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_RECVONLY);
+	leg->can_send = !no_address(o) && (o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_RECVONLY);
 	leg->expect_rx = o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_SENDONLY;
 	leg->last_rx_ms = sb_now_ms();
 	leg->timed_out = false;
@@ -252,24 +254,28 @@ static void set_direction(struct sb_media_leg *leg, const struct sb_sdp_offer *o
 static void attach(struct sb_media_worker *w, struct sb_msg *m)
 {
 	struct sb_media_leg *leg = calloc(1, sizeof(*leg));
+	const struct sb_media_attach *at = m->data;
 	struct sb_call *c = m->call;
 	struct epoll_event ev = {.events = EPOLLIN};
 	uint32_t rnd[3];
 
 	if (!leg) {
-		close((int)m->arg);
+		close(at->rtp_fd);
+		close(at->rtcp_fd);
 		log_error("Out of memory attaching a media leg");
 		reply(w, SB_MSG_MEDIA_DETACHED, c);
 		return;
 	}
 	leg->call = c;
 	m->call = NULL; /* the message's reference now belongs to the leg */
-	leg->fd = (int)m->arg;
+	leg->fd = at->rtp_fd;
+	leg->rtcp_fd = at->rtcp_fd;
 	leg->codec = c->offer.codec;
 	leg->pt = c->offer.pt;
 	set_direction(leg, &c->offer);
-	leg->peer = leg->sdp_peer = c->remote_rtp;
-	leg->peer_len = leg->sdp_peer_len = c->remote_rtp_len;
+	sb_rtp_source_init(&leg->src, (struct sockaddr *)&c->remote_rtp, c->remote_rtp_len,
+	                   (struct sockaddr *)&c->sig_src, c->sig_src_len, c->trunk->acl,
+	                   c->trunk->n_acl);
 	leg->marker = true;
 	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 		rnd[0] = rnd[1] = rnd[2] = (uint32_t)random();
@@ -284,21 +290,18 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 	w->n_legs++;
 }
 
-/* A re-INVITE changed codec, address or direction. A new address is where RTP goes until
- * the caller's packets show where they really come from (latching again). */
+/* A re-INVITE changed codec, address or direction. A new address is where RTP goes, and
+ * where it may come from, until the caller's packets show where they really come from
+ * (latching again); that holds for a hold (sendonly) too, whose music comes from there. */
 static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
 {
 	leg->codec = u->offer.codec;
 	leg->pt = u->offer.pt;
 	set_direction(leg, &u->offer);
-	if (!leg->can_send)
-		return; /* keep the address: a hold without one ends with a re-INVITE that has it */
-	if (u->remote_len != leg->sdp_peer_len ||
-	    memcmp(&u->remote, &leg->sdp_peer, u->remote_len)) {
-		leg->peer = leg->sdp_peer = u->remote;
-		leg->peer_len = leg->sdp_peer_len = u->remote_len;
-		leg->latched = false;
-	}
+	/* An old-style hold names no address (0.0.0.0 or port 0): keep the current one. */
+	if (!no_address(&u->offer))
+		sb_rtp_source_set_sdp(&leg->src, (const struct sockaddr *)&u->remote,
+		                      u->remote_len);
 }
 
 static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool notify)
@@ -307,6 +310,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->fd, NULL);
 	close(leg->fd);
+	close(leg->rtcp_fd);
 	LIST_REMOVE(leg, link);
 	w->n_legs--;
 	c->leg = NULL;

@@ -1,10 +1,12 @@
-/* RTP sockets and packet headers. Control binds a call's socket (so the answer can name
- * the port at once) and hands it to the media worker, which owns it from then on.
+/* RTP sockets and packet headers. Control binds a call's RTP and RTCP sockets (so the answer
+ * can name the port at once) and hands them to the media worker, which owns them from then on.
  * Thread: control (sb_rtp_socket_open, sb_local_addr_for), any (parse/write). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <sb/rtp_session.h>
@@ -39,37 +41,68 @@ static int bind_any(int fd, int family, const char *addr, uint16_t port)
 	return bind(fd, (struct sockaddr *)&ss, len) < 0 ? -errno : 0;
 }
 
-int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *cursor, uint16_t *port)
+/* A uniformly random even port of [min, max] (both even). */
+static unsigned random_even_port(unsigned min, unsigned max)
+{
+	unsigned pairs = (max - min) / 2 + 1;
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint32_t)random();
+	return min + 2 * (unsigned)(r % pairs);
+}
+
+static int udp_socket(int family)
+{
+	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *port, int *rtcp_fd)
 {
 	const char *addr = cfg->rtp_address;
 	unsigned min = cfg->rtp_port_min, max = cfg->rtp_port_max;
-	unsigned span = (max - min) / 2 + 1;
-	int fd, r = -EADDRNOTAVAIL;
+	unsigned pairs = (max - min) / 2 + 1, p = random_even_port(min, max);
+	int fd, rfd, r = -EADDRNOTAVAIL;
 
 	/* A wildcard of one family serves the other family's callers through its own wildcard. */
 	if (strcmp(addr, "0.0.0.0") == 0 && family == AF_INET6)
 		addr = "::";
 	else if (strcmp(addr, "::") == 0 && family == AF_INET)
 		addr = "0.0.0.0";
-	fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	for (unsigned i = 0; i < span; i++) {
-		unsigned p = *cursor + 2u;
-
-		if (p < min || p > max)
-			p = min;
-		*cursor = (uint16_t)p;
+	fd = udp_socket(family);
+	rfd = fd < 0 ? fd : udp_socket(family);
+	if (rfd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return rfd;
+	}
+	/* From a random pair on, so the next call's port cannot be guessed from this one's. */
+	for (unsigned i = 0; i<pairs; i++, p = p + 2> max ? min : p + 2) {
 		r = bind_any(fd, family, addr, (uint16_t)p);
 		if (r == 0) {
-			*port = (uint16_t)p;
-			return fd;
+			r = bind_any(rfd, family, addr, (uint16_t)(p + 1));
+			if (r == 0) {
+				*port = (uint16_t)p;
+				*rtcp_fd = rfd;
+				return fd;
+			}
+			/* The odd port is taken: this pair is unusable, and fd is bound. */
+			close(fd);
+			fd = udp_socket(family);
+			if (fd < 0) {
+				r = fd;
+				break;
+			}
 		}
 		if (r != -EADDRINUSE)
 			break;
 		r = -EADDRNOTAVAIL;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	close(rfd);
 	return r;
 }
 

@@ -74,11 +74,18 @@ static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *off
 
 static void attach_media(struct sb_sip_agent *a, struct sb_call *c)
 {
-	/* The socket moves to the media leg, which closes it on detach. On failure it stays
-	 * with the call, whose destructor closes it. */
-	if (!post_media(a, c, SB_MSG_MEDIA_ATTACH, c->rtp_fd, NULL))
+	struct sb_media_attach *at = malloc(sizeof(*at));
+
+	/* The sockets move to the media leg, which closes them on detach. On failure they stay
+	 * with the call, whose destructor closes them. */
+	if (!at) {
+		log_error("Out of memory attaching the media leg");
 		return;
-	c->rtp_fd = -1;
+	}
+	*at = (struct sb_media_attach){.rtp_fd = c->rtp_fd, .rtcp_fd = c->rtcp_fd};
+	if (!post_media(a, c, SB_MSG_MEDIA_ATTACH, 0, at))
+		return;
+	c->rtp_fd = c->rtcp_fd = -1;
 	c->media_attached = true;
 }
 
@@ -139,10 +146,63 @@ static bool take_late_answer(struct sb_call *c, const sip_t *sip)
 	return true;
 }
 
+/* An offer-less re-INVITE (an SBC re-anchoring media, a refresh): the 200 carries our offer,
+ * the current codec at our address, sendrecv (RFC 6337 5.3), and the ACK the answer. */
+static void reoffer(struct sb_call *c, nua_handle_t *nh)
+{
+	struct sb_sdp_offer o = c->offer_now;
+	const char *sdp;
+
+	o.dir = SB_DIR_SENDRECV;
+	sdp = make_answer(c, &o);
+	if (!sdp) {
+		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		return;
+	}
+	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	c->reoffer_pending = true;
+}
+
+/* The ACK of an offer-less re-INVITE answers our offer: the codec we offered, at a usable
+ * address of the call's family. The media follows it; a missing or unusable answer leaves
+ * the media as it was. */
+static void take_reoffer_answer(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
+{
+	struct sb_media_update *u;
+	struct sb_sdp_offer ans;
+
+	c->reoffer_pending = false;
+	u = calloc(1, sizeof(*u));
+	if (!u || !sip || !sip->sip_payload || !sip->sip_payload->pl_len ||
+	    sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &ans) < 0 ||
+	    ans.family != c->offer_now.family || ans.codec != c->offer_now.codec ||
+	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &u->remote, &u->remote_len) < 0) {
+		log_notice("No usable SDP answer in the ACK of a re-INVITE; the media stays as it "
+		           "was");
+		free(u);
+		return;
+	}
+	ans.pt = c->offer_now.pt; /* our offer's payload type is the one both sides use */
+	c->offer_now = ans;
+	u->offer = ans;
+	log_info("re-INVITE answered in the ACK: %s %s:%u, %s", sb_codec_name(ans.codec), ans.addr,
+	         ans.port, ans.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
+	if (c->media_attached)
+		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
+	else
+		free(u);
+}
+
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
 {
 	bool media_failed = false;
 
+	if (c->reoffer_pending) {
+		sb_log_ctx_set(c->id);
+		take_reoffer_answer(a, c, sip);
+		sb_log_ctx_set(NULL);
+	}
 	if (c->late_offer && !c->media_attached && c->fsm.state == SB_CALL_ST_ANSWERED) {
 		sb_log_ctx_set(c->id);
 		if (take_late_answer(c, sip)) {
@@ -174,9 +234,7 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 		goto out;
 	}
 	if (!sip->sip_payload || !sip->sip_payload->pl_len) {
-		/* No offer: ours (the current answer) goes in the 200, the answer in the ACK. */
-		nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-		            SIPTAG_PAYLOAD_STR(c->answer_sdp), TAG_END());
+		reoffer(c, nh);
 		goto out;
 	}
 	u = calloc(1, sizeof(*u));

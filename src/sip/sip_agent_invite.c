@@ -173,11 +173,12 @@ struct screened {
 	struct sb_sdp_offer offer;
 	bool late;                  /* no SDP: delayed offer */
 	char src[INET6_ADDRSTRLEN]; /* the INVITE's source address */
+	const struct sockaddr *src_sa;
 	struct sb_kv hdrs[MAX_HEADERS];
 	size_t n_hdrs;
 };
 
-static int open_media(struct sb_sip_agent *a, struct sb_call *c, const struct screened *in)
+static int open_media(struct sb_call *c, const struct screened *in)
 {
 	int fd, r;
 
@@ -190,7 +191,7 @@ static int open_media(struct sb_sip_agent *a, struct sb_call *c, const struct sc
 	r = pick_local_addr(c->cfg, c, in->late ? in->src : c->offer.addr);
 	if (r < 0)
 		return r;
-	fd = sb_rtp_socket_open(c->cfg, c->offer.family, &a->rtp_cursor, &c->local_port);
+	fd = sb_rtp_socket_open(c->cfg, c->offer.family, &c->local_port, &c->rtcp_fd);
 	if (fd < 0)
 		return fd;
 	c->rtp_fd = fd;
@@ -212,9 +213,12 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct sc
 	c->bot = in->route.bot;
 	c->offer = in->offer;
 	c->late_offer = in->late;
+	c->sig_src_len = in->src_sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+	                                                   : sizeof(struct sockaddr_in);
+	memcpy(&c->sig_src, in->src_sa, c->sig_src_len);
 	r = fill_call(a, c, in->sip, in->hdrs, in->n_hdrs);
 	if (r == 0)
-		r = open_media(a, c, in);
+		r = open_media(c, in);
 	m = r == 0 ? sb_msg_new(SB_MSG_BOT_CONNECT, c, 0) : NULL;
 	if (!m) {
 		log_error("Cannot set up media for a call from %s (%s), rejecting with 503",
@@ -247,7 +251,7 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	const char *why;
 	int status;
 
-	rin.src = &su->su_sa;
+	rin.src = in.src_sa = &su->su_sa;
 	rin.ruri_user = sip->sip_request ? sip->sip_request->rq_url->url_user : NULL;
 	rin.to_user = sip->sip_to ? sip->sip_to->a_url->url_user : NULL;
 	for (const sip_unknown_t *u = sip->sip_unknown; u && in.n_hdrs < MAX_HEADERS;

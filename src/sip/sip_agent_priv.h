@@ -33,7 +33,6 @@ struct sb_sip_agent {
 	LIST_HEAD(, sb_call) calls; /* registry: every call not yet released */
 	unsigned n_calls;
 
-	uint16_t rtp_cursor;          /* last RTP port handed out */
 	unsigned next_media, next_ws; /* round-robin sharding */
 	int64_t cps_window_ms;        /* one-second window for limits.max_cps */
 	unsigned cps_count;

@@ -1,0 +1,88 @@
+"""re-INVITEs that move the caller's media: a hold (sendonly) from a new address, where music on hold comes
+from, and an offer-less re-INVITE whose ACK answers with a new address (an SBC re-anchoring media)."""
+
+import re
+
+import rtp
+import sbtest
+
+
+def bridge_with_timeout(env, testbot, daemon, timeout_s):
+    bot = testbot("echo")
+    cfg = env.config([{"name": "default", "url": bot.url}])
+    cfg["rtp"]["timeout_s"] = timeout_s
+    return daemon(cfg), bot
+
+
+def wait_log(d, pattern, what, count=1):
+    return sbtest.wait_until(lambda: len(re.findall(pattern, d.stderr_text())) >= count, 20, what)
+
+
+def loud(packets):
+    return [p for p in packets if not rtp.is_silent(p)]
+
+
+def test_hold_from_a_new_address(env, testbot, daemon, sipp):
+    # rtp.timeout_s = 2 and a 4 s hold: music on hold from the new address keeps the call alive.
+    d, bot = bridge_with_timeout(env, testbot, daemon, 2)
+    ep = env.endpoint()    # the caller's first media address: sends 1 s of silence, then nothing
+    moh = env.endpoint()   # where the hold re-INVITE moves the media: music on hold (700 Hz)
+    ep.send_audio(bytes([rtp.silence_octet(rtp.PT_PCMA)]) * 8000)
+    call = sipp("uac_hold_move.xml", d, rtp_port=ep.port, keys={"rtp_port2": moh.port}).start()
+    ep.wait_packets(3)
+    sid = bot.start_msg()["stream_sid"]
+    wait_log(d, r"re-INVITE: PCMA 127\.0\.0\.1:%d, on hold" % moh.port, "the hold re-INVITE")
+    with moh._cond:
+        moh.peer = ep.peer
+    moh.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(700, 8000)))
+
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    assert not res.requests("BYE"), "the bridge hung up a caller on hold whose music came from the new address"
+    # The music reached the bot during the hold ...
+    pcm = rtp.from_pcm16le(bot.recording(sid))
+    windows = sum(rtp.rms(pcm[i:i + 800]) > 1000 and rtp.dominant(pcm[i:i + 800], 700)
+                  for i in range(0, len(pcm) - 799, 800))
+    assert windows >= 30, "only %d windows of music on hold reached the bot" % windows
+    # ... nothing went to the caller while it was held (no packet between the last one at the old address and
+    # the first at the new one: about 4 s of RTP sequence numbers), and after the unhold the new address gets
+    # the bot's audio (the echoed music).
+    first, last = ep.snapshot(), moh.snapshot()
+    assert first and last, "no RTP at one of the caller's addresses"
+    gap = (last[0].seq - first[-1].seq) & 0xFFFF
+    assert gap >= 100, "the bridge sent to the caller during the hold (sequence gap %d)" % gap
+    echoed = loud(last)
+    assert len(echoed) >= 25 and rtp.dominant([s for p in echoed for s in rtp.decode(p.pt, p.payload)], 700), \
+        "%d loud packets at the new address after the unhold" % len(echoed)
+    stop = bot.wait_event("rx", "stop")[0]
+    assert stop["msg"]["stop"]["reason"] == "callended", stop
+
+
+def test_offerless_reinvite_answer_in_ack(env, bridge, sipp):
+    d, bot = bridge("echo")
+    ep = env.endpoint()    # the media before the re-anchoring
+    new = env.endpoint()   # the address the ACK's answer names
+    ep.send_silence_forever()
+    call = sipp("uac_reinvite_no_sdp.xml", d, rtp_port=ep.port, keys={"rtp_port2": new.port}).start()
+    ep.wait_packets(3)
+    wait_log(d, r"re-INVITE answered in the ACK: PCMA 127\.0\.0\.1:%d" % new.port, "the ACK's answer")
+    ep.send_silence_forever(False)
+    with new._cond:
+        new.peer = ep.peer
+    new.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 2000)))
+
+    def echoed(e):
+        lp = loud(e.packets)
+        return len(lp) >= 25 and rtp.dominant([s for p in lp for s in rtp.decode(p.pt, p.payload)], 1000)
+
+    new.wait_for(echoed, 20, "the bot's audio at the address the ACK answered with")
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    oks = [m for m in res.received() if m.status == 200 and m.cseq_method == "INVITE"]
+    reoffer = [m for m in oks if m.header("CSeq").startswith("2 ")]
+    assert reoffer, res.describe()
+    offer = sbtest.parse_sdp(reoffer[0].body())
+    first = sbtest.parse_sdp(oks[0].body())
+    assert offer["port"] == first["port"] and offer["fmts"] == [8] and "sendrecv" in offer["attrs"], offer
+    assert not res.requests("BYE")
+    assert len({p.src for p in new.snapshot()}) == 1

@@ -11,7 +11,7 @@ build_pkgs=(
 )
 test_pkgs=(
 	python3 python3-pytest
-	clang-format systemd
+	clang-format systemd iproute2
 	clang libclang-rt-14-dev
 )
 

@@ -113,11 +113,20 @@ fuzz=build-fuzz
 [ -d "$fuzz" ] || CC=clang meson setup "$fuzz" -Dfuzzing=true -Db_sanitize=address,undefined \
 	-Db_lundef=false >/dev/null
 if ninja -C "$fuzz" >/dev/null; then
-	for t in bot_proto sdp_neg rtp config; do
+	for t in bot_proto sdp_neg rtp config sip; do
+		corpora=("tests/fuzz/corpora/$t")
+		# The SIP harness also replays the RFC 4475 torture messages.
+		[ "$t" = sip ] && corpora+=(tests/integration/data/rfc4475)
 		LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp UBSAN_OPTIONS=halt_on_error=1 \
 			timeout 300 "$fuzz/tests/fuzz/fuzz_$t" -runs=0 -rss_limit_mb=2048 \
-			"tests/fuzz/corpora/$t" >"$fuzz/replay-$t.log" 2>&1
+			"${corpora[@]}" >"$fuzz/replay-$t.log" 2>&1
 		status=$?
+		# An empty or missing corpus would replay nothing and pass.
+		n=$(find "${corpora[@]}" -type f | wc -l)
+		if [ "$status" -eq 0 ] && [ "$n" -eq 0 ]; then
+			echo "fuzz corpus $t is empty"
+			status=1
+		fi
 		[ "$status" -eq 0 ] || tail -20 "$fuzz/replay-$t.log"
 		count "fuzz corpus $t" "$status"
 	done

@@ -15,6 +15,7 @@
 #define SB_CONFIG_ERR_MAX 512
 
 enum sb_transport { SB_TP_UDP, SB_TP_TCP };
+enum sb_acl_reject { SB_ACL_REJECT_403, SB_ACL_REJECT_DROP };
 enum sb_bot_protocol { SB_PROTO_EXOTEL };
 enum sb_bot_mode { SB_MODE_VOICEBOT };
 enum sb_on_close { SB_ON_CLOSE_HANGUP };
@@ -68,6 +69,11 @@ struct sb_config {
 	size_t n_listen;
 	char *sip_public_address; /* "" when unset */
 	char *user_agent;
+	int acl_reject;        /* enum sb_acl_reject: what a request from outside every ACL gets */
+	int max_message_bytes; /* larger SIP messages are refused before they are parsed */
+	int max_headers;       /* requests with more header lines are refused unparsed */
+	int tcp_idle_s;        /* a TCP connection silent (or stuck mid-message) this long closes */
+	int tcp_max_per_source; /* TCP connections one address may hold */
 
 	/* rtp */
 	char *rtp_address;

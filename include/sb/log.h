@@ -61,10 +61,12 @@ int sb_log_write_errno(int level, const char *subsys, int err, const char *fmt, 
 #define log_error_errno(err, ...) sb_log_write_errno(SB_LOG_ERROR, LOG_SUBSYS, (err), __VA_ARGS__)
 #define log_warn_errno(err, ...) sb_log_write_errno(SB_LOG_WARN, LOG_SUBSYS, (err), __VA_ARGS__)
 
-/* At most 5 warnings a second from one call site; the rest are counted and reported. */
-#define log_warn_ratelimited(...)                                                                  \
+/* At most 5 lines a second from one call site; the rest are counted and reported. */
+#define sb_log_ratelimited_(lvl, ...)                                                              \
 	do {                                                                                       \
 		static __thread struct sb_ratelimit _rl;                                           \
-		if (sb_log_enabled(SB_LOG_WARN) && sb_log_ratelimit_ok(&_rl, 5))                   \
-			sb_log_write(SB_LOG_WARN, LOG_SUBSYS, __VA_ARGS__);                        \
+		if (sb_log_enabled(lvl) && sb_log_ratelimit_ok(&_rl, 5))                           \
+			sb_log_write(lvl, LOG_SUBSYS, __VA_ARGS__);                                \
 	} while (0)
+#define log_warn_ratelimited(...) sb_log_ratelimited_(SB_LOG_WARN, __VA_ARGS__)
+#define log_notice_ratelimited(...) sb_log_ratelimited_(SB_LOG_NOTICE, __VA_ARGS__)

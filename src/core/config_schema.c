@@ -117,6 +117,8 @@ static const char *check_header(const char *s)
 
 static const struct sb_cfg_enum transports[] = {
         {"udp", SB_TP_UDP}, {"tcp", SB_TP_TCP}, {"tls", -1}, {NULL, 0}};
+static const struct sb_cfg_enum acl_rejects[] = {
+        {"403", SB_ACL_REJECT_403}, {"drop", SB_ACL_REJECT_DROP}, {NULL, 0}};
 static const struct sb_cfg_enum log_levels[] = {{"error", SB_LOG_ERROR},   {"warn", SB_LOG_WARN},
                                                 {"notice", SB_LOG_NOTICE}, {"info", SB_LOG_INFO},
                                                 {"debug", SB_LOG_DEBUG},   {NULL, 0}};
@@ -173,6 +175,14 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          FIELD(C, sip_public_address)},
         {SB_SC_SIP, "user_agent", SB_KT_STR, .def_str = "sipbridge", .check_str = check_user_agent,
          FIELD(C, user_agent)},
+        {SB_SC_SIP, "acl_reject", SB_KT_ENUM, .def_int = SB_ACL_REJECT_403, .enums = acl_rejects,
+         FIELD(C, acl_reject)},
+        {SB_SC_SIP, "max_message_bytes", SB_KT_INT, 0, 4096, 65536, 65536,
+         FIELD(C, max_message_bytes)},
+        {SB_SC_SIP, "max_headers", SB_KT_INT, 0, 32, 4096, 256, FIELD(C, max_headers)},
+        {SB_SC_SIP, "tcp_idle_s", SB_KT_INT, 0, 1, 3600, 60, FIELD(C, tcp_idle_s)},
+        {SB_SC_SIP, "tcp_max_per_source", SB_KT_INT, 0, 1, 100000, 64,
+         FIELD(C, tcp_max_per_source)},
 
         {SB_SC_LISTEN, "transport", SB_KT_ENUM, .def_int = SB_TP_UDP, .enums = transports,
          FIELD(L, transport)},

@@ -276,21 +276,68 @@ static bool mlines_ok(const char *sdp, size_t len)
 	return true;
 }
 
+/* "a=rtpmap:PT NAME/RATE..." (p at "a=", end at the line's end). */
+static bool rtpmap_ok(const char *p, const char *end)
+{
+	size_t n;
+
+	p += 9; /* "a=rtpmap:" */
+	if (!(n = span(p, end, is_digit)) || !span(p += n, end, is_blank))
+		return false;
+	p += span(p, end, is_blank);
+	if (!(n = span(p, end, is_token_char)) || (p += n) >= end || *p != '/')
+		return false;
+	return span(p + 1, end, is_digit) > 0;
+}
+
+/* A copy of the SDP without a=rtpmap lines that lack a clock rate: sofia refuses the whole
+ * description for one, even on a stream the answer rejects anyway (RFC 4475 sdp01). Returns
+ * a malloc'd NUL-terminated copy of *len bytes, or NULL. */
+static char *without_bad_rtpmaps(const char *sdp, size_t *len)
+{
+	const char *end = sdp + *len;
+	char *out = malloc(*len + 1);
+	size_t n = 0;
+
+	if (!out)
+		return NULL;
+	for (const char *p = sdp, *eol; p < end; p = eol) {
+		for (eol = p; eol < end && *eol != '\r' && *eol != '\n'; eol++)
+			;
+		while (eol < end && (*eol == '\r' || *eol == '\n'))
+			eol++;
+		if ((size_t)(eol - p) >= 9 && strncmp(p, "a=rtpmap:", 9) == 0 && !rtpmap_ok(p, eol))
+			continue;
+		memcpy(out + n, p, (size_t)(eol - p));
+		n += (size_t)(eol - p);
+	}
+	out[n] = '\0';
+	*len = n;
+	return out;
+}
+
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
 {
 	su_home_t home[1] = {SU_HOME_INIT(home)};
 	struct sb_sdp_offer o = {0};
 	sdp_session_t *s;
+	char *text;
 	int r = -EBADMSG;
 
 	if (!sdp || len == 0 || len > INT32_MAX || !mlines_ok(sdp, len))
 		return -EBADMSG;
-	if (su_home_init(home) < 0)
+	text = without_bad_rtpmaps(sdp, &len);
+	if (!text)
 		return -ENOMEM;
-	s = sdp_session(sdp_parse(home, sdp, (issize_t)len, 0));
+	if (su_home_init(home) < 0) {
+		free(text);
+		return -ENOMEM;
+	}
+	s = len ? sdp_session(sdp_parse(home, text, (issize_t)len, 0)) : NULL;
 	if (s)
 		r = parse_session(s, &o);
 	su_home_deinit(home);
+	free(text);
 	if (r == 0)
 		*out = o;
 	return r;

@@ -11,9 +11,11 @@
 #define LOG_SUBSYS "sip"
 #include <sb/log.h>
 
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_log.h>
+#include <sofia-sip/tport_tag.h>
 
 #include <sb/msg.h>
 
@@ -283,11 +285,20 @@ static int start(struct sb_sip_agent *a)
 	r = listen_url(cfg, url, sizeof(url));
 	if (r < 0)
 		return r;
+	r = sb_sip_guard_init(&a->guard, (const struct sb_config *const *)&a->d->cfg);
+	if (r < 0)
+		return log_error_errno(r, "Cannot set up the SIP message class");
+	/* Messages over max_message_bytes are refused (413) before they are parsed; a TCP
+	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */
 	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 	                    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
-	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), TAG_END());
+	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
+	                    NTATAG_MAXSIZE((usize_t)cfg->max_message_bytes),
+	                    TPTAG_IDLE((unsigned)cfg->tcp_idle_s * 1000u),
+	                    TPTAG_TIMEOUT((unsigned)cfg->tcp_idle_s * 1000u), TAG_END());
 	if (!a->nua)
 		return log_error_errno(EADDRINUSE, "Cannot listen for SIP on %s (in use?)", url);
+	sb_sip_guard_start(&a->guard, a->root);
 	log_notice("Listening for SIP on %s", url);
 	su_wait_create(&a->mq_wait, sb_mq_fd(a->d->control), SU_WAIT_IN);
 	a->mq_idx = su_root_register(a->root, &a->mq_wait, on_mq, a, 0);
@@ -341,7 +352,7 @@ static void finish(struct sb_sip_agent *a)
 
 int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 {
-	struct sb_sip_agent a = {.d = d, .sigfd = -1};
+	struct sb_sip_agent a = {.d = d, .sigfd = -1, .guard.diag = -1};
 
 	LIST_INIT(&a.calls);
 	int r;
@@ -362,6 +373,7 @@ int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 	su_timer_destroy(a.watchdog);
 	su_timer_destroy(a.deadline);
 	finish(&a);
+	sb_sip_guard_done(&a.guard);
 	if (a.mq_idx > 0)
 		su_root_deregister(a.root, a.mq_idx);
 	if (a.sig_idx > 0)

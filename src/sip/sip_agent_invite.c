@@ -89,20 +89,49 @@ static bool over_limits(struct sb_sip_agent *a, const struct sb_config *cfg, con
 	return false;
 }
 
+/* Rejects a body the bridge cannot take: 406, 415 (with Accept: application/sdp) or 400. */
+static void reject_body(nua_handle_t *nh, int status)
+{
+	if (status == 415) {
+		log_notice("INVITE body is not SDP and holds no SDP part, rejecting with 415");
+		nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, SIPTAG_ACCEPT_STR("application/sdp"),
+		            TAG_END());
+		nua_handle_destroy(nh);
+	} else if (status == 406) {
+		log_notice("INVITE Accept excludes application/sdp, rejecting with 406");
+		reject(nh, SIP_406_NOT_ACCEPTABLE, "the answer is application/sdp");
+	} else {
+		log_notice(
+		        "INVITE with a multipart body that cannot be parsed, rejecting with 400");
+		reject(nh, SIP_400_BAD_REQUEST, "malformed multipart body");
+	}
+}
+
 /* Parses the offer. An INVITE without one (delayed offer) is fine: the 200 OK then carries
  * the bridge's offer and the ACK the answer. On failure responds and returns false. */
 static bool check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockaddr *src,
                         struct sb_sdp_offer *offer, bool *late)
 {
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	const char *sdp;
+	size_t len;
 	int r;
 
-	*late = !sip->sip_payload || !sip->sip_payload->pl_data || sip->sip_payload->pl_len == 0;
+	r = sb_sip_invite_sdp(sip, home, &sdp, &len);
+	if (r > 0) {
+		su_home_deinit(home);
+		reject_body(nh, r);
+		return false;
+	}
+	*late = sdp == NULL;
 	if (*late) {
+		su_home_deinit(home);
 		memset(offer, 0, sizeof(*offer));
 		offer->family = src->sa_family == AF_INET6 ? AF_INET6 : AF_INET;
 		return true;
 	}
-	r = sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, offer);
+	r = sb_sdp_parse_offer(sdp, len, offer);
+	su_home_deinit(home);
 	if (r == -EBADMSG) {
 		log_notice("INVITE with malformed SDP, rejecting with 400");
 		reject(nh, SIP_400_BAD_REQUEST, "malformed SDP");
@@ -264,7 +293,15 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	}
 	status = sb_route_select(cfg, &rin, &in.route);
 	addr_text(rin.src, in.src, sizeof(in.src));
-	if (status == 0 && !users_bounded(sip)) {
+	/* A malformed request is refused as such, whatever it asks for; the guard has already
+	 * refused sources outside every ACL, so only those are left to a 403 below. */
+	if (status != 403 && sip->sip_request && sip->sip_request->rq_url->url_headers) {
+		/* "?Route=..." in a request-URI is for building a request, never in one. */
+		log_notice("INVITE from %s: headers in the request-URI, 400", in.src);
+		reject(nh, SIP_400_BAD_REQUEST, "headers in the Request-URI");
+		return;
+	}
+	if (status != 403 && !users_bounded(sip)) {
 		log_notice("INVITE from %s: a user part is over %d bytes, 400", in.src,
 		           MAX_USER_BYTES);
 		reject(nh, SIP_400_BAD_REQUEST, "user part too long");

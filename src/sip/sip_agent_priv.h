@@ -21,6 +21,8 @@ struct sb_call;
 #include <sb/call.h>
 #include <sb/daemon.h>
 
+#include "sip_guard.h"
+
 struct sb_sip_agent {
 	struct sb_daemon *d;
 	su_root_t *root;
@@ -29,6 +31,7 @@ struct sb_sip_agent {
 	int mq_idx, sig_idx; /* su_root registrations, 0 when none */
 	int sigfd;
 	su_timer_t *watchdog, *deadline;
+	struct sb_sip_guard guard; /* in front of nua: ACL, bad first lines, TCP connections */
 
 	LIST_HEAD(, sb_call) calls; /* registry: every call not yet released */
 	unsigned n_calls;
@@ -42,6 +45,11 @@ struct sb_sip_agent {
 	bool nua_down;     /* nua_r_shutdown final response seen */
 };
 
+/* sip_agent_body.c: the SDP offer of an INVITE (sdp NULL: none, a delayed offer). Returns 0,
+ * or the status to reject it with: 406 when Accept excludes application/sdp, 415 for a body
+ * that is not SDP and holds no SDP part, 400 for a multipart body that cannot be parsed.
+ * Parts are parsed into home. */
+int sb_sip_invite_sdp(const sip_t *sip, su_home_t *home, const char **sdp, size_t *len);
 /* sip_agent_invite.c: screens a new INVITE; responds and destroys nh, or creates the call. */
 void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip);
 

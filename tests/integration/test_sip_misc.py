@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+import rtp
 import sbtest
 
 
@@ -98,3 +99,23 @@ def test_caller_bye_stops_bot(env, bridge, sipp):
     assert stop["msg"]["stop"]["reason"] == "callended", stop
     close = bot.wait_closed(1)
     assert close["t_ms"] >= stop["t_ms"]
+
+
+def test_multipart_sip_i_invite(env, bridge, sipp):
+    """A SIP-I INVITE: multipart/mixed with ISUP beside the SDP, whose video stream has an a=rtpmap without a
+    clock rate. The SDP part is used, the video is declined, and audio flows."""
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_multipart.xml", d, rtp_port=ep.port, duration_ms=4000).start()
+    ep.wait_packets(3)
+    noise = rtp.noise_octets(rtp.PT_PCMA, 4000, seed=11)
+    ep.send_audio(noise)
+    ep.wait_for(lambda e: rtp.find_sub(b"".join(p.payload for p in e.packets if not rtp.is_silent(p)), noise) >= 0,
+                15, "the caller's audio to come back through the echo bot")
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    body = res.response(200).body()
+    assert sbtest.parse_sdp(body)["fmts"] == [8], body
+    assert "m=video 0 RTP/AVP 31" in body, body
+    bot.wait_event("rx", "stop")

@@ -374,3 +374,36 @@ TEST(sdp_mlines_sofia_cannot_parse)
 out:
 	return r;
 }
+
+/* RFC 4475 sdp01: an a=rtpmap without a clock rate (on a video stream the answer rejects
+ * anyway) makes sofia refuse the whole description; the bridge drops that line first. A
+ * PCMA rtpmap without a rate on a dynamic type leaves that type unknown, never chosen. */
+TEST(sdp_rtpmap_without_clock_rate)
+{
+	static const char offer[] = "v=0\r\no=mhandley 29739 7272939 IN IP4 192.0.2.5\r\ns=-\r\n"
+	                            "c=IN IP4 192.0.2.5\r\nt=0 0\r\n"
+	                            "m=audio 49217 RTP/AVP 0 12\r\n"
+	                            "m=video 3227 RTP/AVP 31\r\n"
+	                            "a=rtpmap:31 LPC\r\n";
+	static const char dyn[] = "v=0\r\no=- 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\n"
+	                          "t=0 0\r\nm=audio 4000 RTP/AVP 96 0\r\na=rtpmap:96 PCMA\r\n"
+	                          "a=rtpmap:0 PCMU/8000\r\n";
+	struct sb_sdp_offer o;
+	char ans[1024];
+	int r = 0;
+
+	ASSERT_EQ(sb_sdp_parse_offer(offer, strlen(offer), &o), 0);
+	ASSERT_EQ(o.codec, SB_CODEC_PCMU);
+	ASSERT_EQ(o.port, 49217);
+	ASSERT_EQ(o.n_media, 2);
+	ASSERT_TRUE(sb_sdp_build_answer(ans, sizeof(ans), &o, "192.0.2.1", 20000, 1, 1) > 0);
+	ASSERT_TRUE(strstr(ans, "m=audio 20000 RTP/AVP 0\r\n") != NULL);
+	ASSERT_TRUE(strstr(ans, "m=video 0 RTP/AVP 31\r\n") != NULL);
+	ASSERT_EQ(sb_sdp_parse_offer(dyn, strlen(dyn), &o), 0);
+	ASSERT_EQ(o.codec, SB_CODEC_PCMU);
+	ASSERT_EQ(o.pt, 0);
+	/* Nothing but bad rtpmaps is still no SDP. */
+	ASSERT_EQ(sb_sdp_parse_offer("a=rtpmap:1 X\r\n", 14, &o), -EBADMSG);
+out:
+	return r;
+}

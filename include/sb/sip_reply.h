@@ -1,0 +1,23 @@
+/* Stateless SIP responses built from a request's raw text, for requests that never reach the
+ * SIP stack (from outside every ACL, or with a first line it cannot parse), as Kamailio's sl
+ * module answers: the status line, every Via, From, To (with a tag added), Call-ID, CSeq,
+ * optional extra headers and Content-Length: 0. Pure. Thread: any. */
+#pragma once
+
+#include <stddef.h>
+
+#define SB_SIP_REPLY_MAX 4096 /* a reply never exceeds this (nor the request it answers) */
+
+/* The request's method: its first token, or "" for a response or an empty first line.
+ * Writes at most size - 1 bytes and a NUL; returns the method's full length. */
+size_t sb_sip_method(const char *req, size_t len, char *out, size_t size);
+
+/* Writes the reply to req[0..len) into out: "SIP/2.0 <status> <reason>", then the request's
+ * Via headers in order, From, To (";tag=<to_tag>" appended when it has none), Call-ID and
+ * CSeq (compact forms accepted, folded lines unfolded), then `extra` (complete header lines
+ * with CRLF, or NULL) and "Content-Length: 0". Values are copied byte for byte but for line
+ * breaks, so the reply may hold a NUL the request held (out is NUL-terminated after the
+ * length). Returns the length; -EBADMSG when req is not a request, is an ACK (never
+ * answered) or lacks one of those headers; -ENOSPC when the reply does not fit. */
+int sb_sip_reply_build(char *out, size_t size, const char *req, size_t len, int status,
+                       const char *reason, const char *to_tag, const char *extra);

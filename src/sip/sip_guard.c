@@ -1,0 +1,379 @@
+/* The SIP transports' guard, in front of nua. Sofia parses every message with a copy of its
+ * SIP message class whose request and status lines are parsed by the functions here first:
+ * a request from outside every trunk's ACL gets one stateless 403 (or nothing) and goes no
+ * further, so it never reaches nta (no 100 Trying, no transaction, no retransmission, no nua
+ * handle); a first line sofia cannot parse gets a stateless 400 or 501 instead of silence,
+ * and its TCP connection is closed (sofia would stop reading it and never see its end).
+ * Socket filters drop TCP SYNs from outside the ACLs in the kernel (and UDP datagrams with
+ * sip.acl_reject = "drop"). Thread: control. Owns the message class and the filters.
+ *
+ * DESIGN: sofia has no hook before its transaction layer, but its message classes are
+ * extensible (msg_mclass_clone) and a header class's parse function receives the message's
+ * home, which is the message itself (msg_home() is a cast): the source address is known
+ * (tport sets it before parsing) when the first line is parsed, before any other header.
+ * Failing that parse turns the message into garbage nta drops. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LOG_SUBSYS "guard"
+#include <sb/log.h>
+
+#include <sofia-sip/msg_addr.h>
+#include <sofia-sip/msg_buffer.h>
+#include <sofia-sip/msg_mclass.h>
+#include <sofia-sip/sip_parser.h>
+#include <sofia-sip/sip_protos.h>
+
+#include <sb/bpf_acl.h>
+#include <sb/call.h>
+#include <sb/sip_reply.h>
+
+#include "sip_guard.h"
+
+/* The class's parse functions take no argument: the one guard is found here. */
+static struct sb_sip_guard *the_guard;
+static struct msg_hclass_s request_class[1], status_class[1];
+
+static bool in_any_acl(const struct sb_config *cfg, const struct sockaddr *sa)
+{
+	for (size_t i = 0; i < cfg->n_trunks; i++)
+		if (sb_acl_match(cfg->trunks[i].acl, cfg->trunks[i].n_acl, sa))
+			return true;
+	return false;
+}
+
+static const char *addr_text(const struct sockaddr *sa, char *buf, size_t size)
+{
+	const void *p = sa->sa_family == AF_INET6
+	                        ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	                        : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (!inet_ntop(sa->sa_family, p, buf, (socklen_t)size))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+/* The UDP socket to answer src from: its own family, or an IPv6 one for an IPv4 source (as
+ * an IPv4-mapped address). */
+static int udp_for(const struct sb_sip_guard *g, const struct sockaddr *src,
+                   struct sockaddr_storage *to, socklen_t *to_len)
+{
+	int v6 = -1;
+
+	for (unsigned i = 0; i < g->n_udp; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (getsockname(g->udp[i], (struct sockaddr *)&ss, &len) < 0)
+			continue;
+		if (ss.ss_family == src->sa_family) {
+			*to_len = src->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+			                                     : sizeof(struct sockaddr_in);
+			memcpy(to, src, *to_len);
+			return g->udp[i];
+		}
+		if (ss.ss_family == AF_INET6)
+			v6 = g->udp[i];
+	}
+	if (v6 >= 0 && src->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)src;
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)to;
+
+		memset(s6, 0, sizeof(*s6));
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = s4->sin_port;
+		s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+		*to_len = sizeof(*s6);
+	}
+	return v6;
+}
+
+/* Answers the message being parsed without the stack, with status (0: no answer): to the
+ * datagram's source over UDP (never to a Via host, so a forged Via cannot aim it elsewhere),
+ * or on the connection over TCP, which is then shut down so sofia closes it. Returns true
+ * when a reply went out. */
+static bool respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *reason, bool stream)
+{
+	const char *raw = msg_buf_committed_data(msg);
+	size_t len = msg_buf_committed(msg);
+	const struct sockaddr *src = (const struct sockaddr *)msg_addr(msg);
+	char out[SB_SIP_REPLY_MAX], tag[32];
+	struct sockaddr_storage to;
+	socklen_t to_len = 0;
+	int n = -EBADMSG, fd;
+
+	snprintf(tag, sizeof(tag), "%s%x", g->tag, ++g->tag_seq);
+	if (status && raw && len)
+		n = sb_sip_reply_build(out, sizeof(out), raw, len, status, reason, tag, NULL);
+	if (stream) {
+		fd = sb_sip_guard_find_stream(g, src);
+		if (fd >= 0)
+			sb_sip_guard_end_stream(fd, n > 0 ? out : NULL, n > 0 ? (size_t)n : 0);
+		return fd >= 0 && n > 0;
+	}
+	if (n < 0)
+		return false;
+	fd = udp_for(g, src, &to, &to_len);
+	return fd >= 0 &&
+	       sendto(fd, out, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&to, to_len) == n;
+}
+
+/* A request from outside every trunk's ACL: one stateless 403, or nothing. */
+static void reject_stranger(struct sb_sip_guard *g, msg_t *msg, bool stream)
+{
+	bool answer = (*g->cfg)->acl_reject == SB_ACL_REJECT_403;
+	char ip[INET6_ADDRSTRLEN];
+
+	if (respond(g, msg, answer ? 403 : 0, "Forbidden", stream))
+		atomic_fetch_add_explicit(&g->stats.acl_replied, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&g->stats.acl_dropped, 1, memory_order_relaxed);
+	log_warn_ratelimited("Request from %s: not in any trunk's ACL, %s",
+	                     addr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
+	                     answer ? "403" : "dropped");
+}
+
+/* Methods the stack knows: a first line it cannot parse with one of these is malformed
+ * (400); with any other it is a method this endpoint does not implement (501). */
+static bool known_method(const char *m)
+{
+	static const char *const known[] = {"INVITE",    "ACK",    "BYE",   "CANCEL", "OPTIONS",
+	                                    "REGISTER",  "INFO",   "PRACK", "UPDATE", "MESSAGE",
+	                                    "SUBSCRIBE", "NOTIFY", "REFER", "PUBLISH"};
+
+	for (size_t i = 0; i < ARRAY_SIZE(known); i++)
+		if (strcmp(m, known[i]) == 0)
+			return true;
+	return false;
+}
+
+/* A first line sofia cannot parse: nta would drop the message silently and, over TCP,
+ * stop reading the connection for good. It gets an answer and the connection is closed. */
+static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, bool stream)
+{
+	const char *raw = msg_buf_committed_data(msg);
+	char method[32] = "", ip[INET6_ADDRSTRLEN];
+	int status = 0;
+	bool sent;
+
+	atomic_fetch_add_explicit(&g->stats.bad_first_line, 1, memory_order_relaxed);
+	if (raw)
+		sb_sip_method(raw, msg_buf_committed(msg), method, sizeof(method));
+	if (request && method[0] && strcmp(method, "ACK") != 0)
+		status = known_method(method) ? 400 : 501;
+	sent = respond(g, msg, status, status == 400 ? "Bad Request Line" : "Not Implemented",
+	               stream);
+	if (stream)
+		atomic_fetch_add_explicit(&g->stats.tcp_closed_bad, 1, memory_order_relaxed);
+	log_notice_ratelimited("%s from %s with a first line the SIP stack cannot parse: %s",
+	                       request ? "Request" : "Response",
+	                       addr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
+	                       sent ? "answered" : "dropped");
+}
+
+/* Header lines of the message as far as it has arrived (all of a datagram), stopping at
+ * limit + 1: counted in one pass, before sofia parses any header. */
+static unsigned header_lines(msg_t *msg, unsigned limit)
+{
+	const char *p = msg_buf_committed_data(msg), *end, *nl;
+	unsigned n = 0;
+
+	if (!p)
+		return 0;
+	end = p + msg_buf_committed(msg);
+	while (n <= limit && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+		p = nl + 1;
+		if (p < end && (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')))
+			break; /* the empty line */
+		if (p < end && *p != ' ' && *p != '\t')
+			n++;
+	}
+	return n;
+}
+
+static bool is_stream(msg_t *msg)
+{
+	su_addrinfo_t *ai = msg_addrinfo(msg);
+
+	return ai && ai->ai_socktype == SOCK_STREAM;
+}
+
+/* The request line: the first thing parsed of every request. */
+static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
+{
+	msg_t *msg = (msg_t *)home; /* a message's home is the message (msg_home() is a cast) */
+	struct sb_sip_guard *g = the_guard;
+	const struct sockaddr *src = (const struct sockaddr *)msg_addr(msg);
+	issize_t r;
+
+	if (!g || !src)
+		return sip_request_class->hc_parse(home, h, s, slen);
+	if (!in_any_acl(*g->cfg, src)) {
+		reject_stranger(g, msg, is_stream(msg));
+		return -1; /* garbage to nta: dropped before any transaction */
+	}
+	if (header_lines(msg, (unsigned)(*g->cfg)->max_headers) >
+	    (unsigned)(*g->cfg)->max_headers) {
+		char ip[INET6_ADDRSTRLEN];
+
+		atomic_fetch_add_explicit(&g->stats.too_many_headers, 1, memory_order_relaxed);
+		respond(g, msg, 400, "Too Many Headers", is_stream(msg));
+		log_notice_ratelimited("Request from %s with over sip.max_headers = %d header "
+		                       "lines, 400",
+		                       addr_text(src, ip, sizeof(ip)), (*g->cfg)->max_headers);
+		return -1;
+	}
+	r = sip_request_class->hc_parse(home, h, s, slen);
+	if (r < 0)
+		bad_first_line(g, msg, true, is_stream(msg));
+	return r;
+}
+
+/* The status line of a response: responses are never screened by source (a transfer target
+ * may answer from anywhere), but one sofia cannot parse must not stall its connection. */
+static issize_t parse_status_line(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
+{
+	issize_t r = sip_status_class->hc_parse(home, h, s, slen);
+
+	if (r < 0 && the_guard)
+		bad_first_line(the_guard, (msg_t *)home, false, is_stream((msg_t *)home));
+	return r;
+}
+
+int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg)
+{
+	memset(g, 0, sizeof(*g));
+	g->cfg = cfg;
+	g->diag = -1;
+	sb_random_hex(g->tag, 8);
+	g->mclass = msg_mclass_clone(sip_default_mclass(), 0, 0);
+	if (!g->mclass)
+		return -ENOMEM;
+	*request_class = *sip_request_class;
+	request_class->hc_parse = parse_request_line;
+	*status_class = *sip_status_class;
+	status_class->hc_parse = parse_status_line;
+	g->mclass->mc_request->hr_class = request_class;
+	g->mclass->mc_status->hr_class = status_class;
+	the_guard = g;
+	return 0;
+}
+
+/* Is fd one of sofia's SIP sockets: bound to the listen port, and for TCP listening? */
+static void classify(struct sb_sip_guard *g, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type = 0, listening = 0;
+	socklen_t olen = sizeof(type);
+	uint16_t port;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0)
+		return;
+	port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+	                                     : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	if (port != g->port)
+		return;
+	olen = sizeof(listening);
+	if (type == SOCK_DGRAM && g->n_udp < SB_GUARD_MAX_SOCKETS)
+		g->udp[g->n_udp++] = fd;
+	else if (type == SOCK_STREAM &&
+	         getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen) == 0 && listening &&
+	         g->n_tcp < SB_GUARD_MAX_SOCKETS)
+		g->tcp[g->n_tcp++] = fd;
+}
+
+static bool on_fd(int fd, void *arg)
+{
+	classify(arg, fd);
+	return true;
+}
+
+/* The union of every trunk's ACL as one socket filter, attached to fd. */
+static int attach_filter(const struct sb_config *cfg, int fd)
+{
+	size_t n = 0, k = 0;
+	struct sb_cidr *all;
+	struct sock_filter *prog;
+	struct sock_fprog fp;
+	int r;
+
+	for (size_t i = 0; i < cfg->n_trunks; i++)
+		n += cfg->trunks[i].n_acl;
+	all = calloc(n ? n : 1, sizeof(*all));
+	prog = calloc(SB_BPF_ACL_MAX_INSNS(n), sizeof(*prog));
+	if (!all || !prog) {
+		free(all);
+		free(prog);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->n_trunks; i++)
+		for (size_t j = 0; j < cfg->trunks[i].n_acl; j++)
+			all[k++] = cfg->trunks[i].acl[j];
+	r = sb_bpf_acl_build(prog, SB_BPF_ACL_MAX_INSNS(n), all, n);
+	if (r > 0) {
+		fp = (struct sock_fprog){.len = (unsigned short)r, .filter = prog};
+		r = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &fp, sizeof(fp)) < 0 ? -errno : 0;
+	}
+	free(all);
+	free(prog);
+	return r;
+}
+
+void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
+{
+	const struct sb_config *cfg = *g->cfg;
+	int r;
+
+	g->port = cfg->listen[0].port;
+	sb_sip_guard_each_fd(on_fd, g);
+	if (!g->n_udp && !g->n_tcp)
+		log_warn("Found none of the SIP stack's sockets on port %u; requests from outside "
+		         "the ACLs are still refused, without socket filters",
+		         g->port);
+	/* Outside every ACL, a TCP client cannot even connect; UDP gets its 403 unless the
+	 * configuration says drop, which the kernel then does. */
+	for (unsigned i = 0; i < g->n_tcp + g->n_udp; i++) {
+		bool tcp = i < g->n_tcp;
+		int fd = tcp ? g->tcp[i] : g->udp[i - g->n_tcp];
+
+		if (!tcp && cfg->acl_reject != SB_ACL_REJECT_DROP)
+			continue;
+		r = attach_filter(cfg, fd);
+		if (r < 0)
+			log_warn_errno(r,
+			               "Cannot filter %s SIP packets from outside the ACLs in the "
+			               "kernel (the ACLs may be too long); refusing them after "
+			               "reading instead",
+			               tcp ? "TCP" : "UDP");
+	}
+	r = g->n_tcp ? sb_sip_guard_start_janitor(g, root) : 0;
+	if (r < 0)
+		log_warn_errno(r, "Cannot watch the SIP TCP connections; idle ones still close "
+		                  "after sip.tcp_idle_s");
+	log_debug("SIP guard: %u UDP and %u TCP socket(s) on port %u", g->n_udp, g->n_tcp, g->port);
+}
+
+void sb_sip_guard_done(struct sb_sip_guard *g)
+{
+	if (g->janitor) {
+		su_timer_destroy(g->janitor);
+		g->janitor = NULL;
+	}
+	if (g->diag >= 0)
+		close(g->diag);
+	g->diag = -1;
+	if (the_guard == g)
+		the_guard = NULL;
+	if (g->mclass)
+		free(g->mclass); /* msg_mclass_clone() allocates with malloc() */
+	g->mclass = NULL;
+}

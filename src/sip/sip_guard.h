@@ -1,0 +1,67 @@
+/* The SIP transports' guard, in front of nua: what a hostile network sends never costs a
+ * transaction, a nua handle or a file descriptor for long. Used by sip_agent.c only.
+ * Thread: control. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <sofia-sip/msg_types.h>
+#include <sofia-sip/su_wait.h>
+
+#include <sb/config.h>
+
+#define SB_GUARD_MAX_SOCKETS 4 /* SIP sockets of one kind (IPv4 and IPv6) */
+
+struct sb_guard_stats {
+	atomic_uint_fast64_t acl_replied;      /* requests from outside every ACL answered 403 */
+	atomic_uint_fast64_t acl_dropped;      /* ... dropped (acl_reject = drop, or no reply) */
+	atomic_uint_fast64_t bad_first_line;   /* first lines the stack cannot parse */
+	atomic_uint_fast64_t too_many_headers; /* requests over sip.max_headers, refused */
+	atomic_uint_fast64_t tcp_closed_eof;   /* connections closed after their peer had */
+	atomic_uint_fast64_t tcp_closed_cap;   /* connections closed over tcp_max_per_source */
+	atomic_uint_fast64_t tcp_closed_idle;  /* connections closed after tcp_idle_s unused */
+	atomic_uint_fast64_t tcp_closed_bad;   /* connections closed after a bad first line */
+};
+
+struct sb_sip_guard {
+	const struct sb_config *const *cfg; /* the daemon's current snapshot (seen at each use) */
+	msg_mclass_t *mclass;               /* sofia's SIP class with the screening first lines */
+	int udp[SB_GUARD_MAX_SOCKETS], tcp[SB_GUARD_MAX_SOCKETS]; /* sofia's listening sockets */
+	unsigned n_udp, n_tcp;
+	uint16_t port; /* the SIP listen port */
+	int diag;      /* NETLINK_SOCK_DIAG socket for the janitor, or -1 */
+	su_timer_t *janitor;
+	char tag[12]; /* To tags of stateless replies: this plus a counter */
+	uint32_t tag_seq;
+	struct sb_guard_stats stats;
+};
+
+/* sip_guard.c. Thread: control, before nua_create(). Prepares the message class nua is to
+ * parse with (NTATAG_MCLASS): every request's first line is screened while it is parsed.
+ * cfg points at the daemon's current configuration pointer. Returns 0 or -ENOMEM. Only one
+ * guard exists at a time. */
+int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg);
+/* sip_guard.c. Thread: control, after nua_create(). Finds sofia's SIP sockets, attaches the
+ * ACL socket filters and starts the janitor on root. Failures are logged and leave that
+ * part of the guard off. */
+void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root);
+/* sip_guard.c. Thread: control, after nua_destroy(). Releases everything. */
+void sb_sip_guard_done(struct sb_sip_guard *g);
+
+/* sip_guard_tcp.c. Thread: any. Calls fn(fd, arg) for each open descriptor of the process
+ * until it returns false. */
+void sb_sip_guard_each_fd(bool (*fn)(int fd, void *arg), void *arg);
+/* sip_guard_tcp.c. Thread: control. The TCP socket of the connection from peer to our SIP
+ * port, or -1. Walks the process's descriptors: for rare events only. */
+int sb_sip_guard_find_stream(const struct sb_sip_guard *g, const struct sockaddr *peer);
+/* sip_guard_tcp.c. Thread: control. Sends reply (may be NULL) on fd, best effort, and shuts
+ * the connection down both ways: sofia sees the hang-up and closes it. */
+void sb_sip_guard_end_stream(int fd, const char *reply, size_t len);
+/* sip_guard_tcp.c. Thread: control. Opens the netlink socket and arms the janitor, which
+ * every second closes SIP TCP connections whose peer has closed them, those idle for
+ * sip.tcp_idle_s and those beyond sip.tcp_max_per_source. Returns 0 or a negative errno. */
+int sb_sip_guard_start_janitor(struct sb_sip_guard *g, su_root_t *root);
+/* sip_guard_tcp.c. Thread: control. One janitor pass (also run by the timer). */
+void sb_sip_guard_sweep(struct sb_sip_guard *g);

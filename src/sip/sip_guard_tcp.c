@@ -1,0 +1,364 @@
+/* The guard's TCP side: finding the descriptor of one SIP connection, ending it so sofia
+ * closes it, and the janitor. Every second the janitor lists the connections to the SIP port
+ * (NETLINK_SOCK_DIAG, one request), closes those whose peer has closed them (sofia stops
+ * reading a connection after a parse error, and would never see its end), those without
+ * data either way for sip.tcp_idle_s and, per source address, the newest beyond
+ * sip.tcp_max_per_source. Thread: control. Owns the netlink socket and the timer.
+ *
+ * DESIGN: sofia gives no access to its connections, but they are the process's own sockets.
+ * The kernel names each connection's inode; /proc/self/fd maps inodes to descriptors, walked
+ * only when something is to be closed. shutdown() makes the socket report a hang-up, on
+ * which sofia closes and frees its transport as for any peer that went away. */
+#define SU_TIMER_ARG_T struct sb_sip_guard
+
+#include <dirent.h>
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LOG_SUBSYS "guard"
+#include <sb/log.h>
+
+#include "sip_guard.h"
+
+#define JANITOR_MS 1000
+#define MAX_CONNS 65536 /* connections to the SIP port looked at per pass */
+
+void sb_sip_guard_each_fd(bool (*fn)(int fd, void *arg), void *arg)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (*end || end == e->d_name || fd == dirfd(d))
+			continue;
+		if (!fn((int)fd, arg))
+			break;
+	}
+	closedir(d);
+}
+
+static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return false;
+	if (b->sa_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+	return x->sin6_port == y->sin6_port &&
+	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
+}
+
+struct stream_query {
+	const struct sb_sip_guard *g;
+	struct sockaddr_storage peer; /* in the family the socket reports */
+	int fd;
+};
+
+static bool match_stream(int fd, void *arg)
+{
+	struct stream_query *q = arg;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int type = 0;
+	socklen_t olen = sizeof(type);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 || type != SOCK_STREAM ||
+	    getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    !same_peer(&ss, (struct sockaddr *)&q->peer))
+		return true;
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+	                                  : ((struct sockaddr_in6 *)&ss)->sin6_port) != q->g->port)
+		return true;
+	q->fd = fd;
+	return false;
+}
+
+/* An IPv4 peer as the IPv4-mapped address an IPv6 socket reports. */
+static void mapped(struct sockaddr_storage *out, const struct sockaddr *v4)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)v4;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+
+	memset(out, 0, sizeof(*out));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = s4->sin_port;
+	s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+}
+
+int sb_sip_guard_find_stream(const struct sb_sip_guard *g, const struct sockaddr *peer)
+{
+	struct stream_query q = {.g = g, .fd = -1};
+
+	if (!peer || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
+		return -1;
+	memcpy(&q.peer, peer,
+	       peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+	                                  : sizeof(struct sockaddr_in6));
+	sb_sip_guard_each_fd(match_stream, &q);
+	if (q.fd < 0 && peer->sa_family == AF_INET) {
+		/* sofia reports an IPv4 peer of a dual-stack socket as IPv4 */
+		mapped(&q.peer, peer);
+		sb_sip_guard_each_fd(match_stream, &q);
+	}
+	return q.fd;
+}
+
+void sb_sip_guard_end_stream(int fd, const char *reply, size_t len)
+{
+	if (reply && len && send(fd, reply, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		log_debug("Stateless reply on a TCP connection not sent: %s", strerror(errno));
+	shutdown(fd, SHUT_RDWR);
+}
+
+/* One connection to the SIP port, as the kernel lists it. */
+struct conn {
+	uint8_t addr[16]; /* the peer's address (IPv4 in the first 4 bytes) */
+	uint8_t family;
+	uint8_t state;
+	uint32_t inode;   /* 0 while still in the accept queue */
+	uint32_t idle_ms; /* since data last went either way (UINT32_MAX: unknown) */
+};
+
+struct conns {
+	struct conn *v;
+	size_t n, cap;
+};
+
+/* Milliseconds since data last went either way, from the INET_DIAG_INFO attribute. */
+static uint32_t idle_of(const struct inet_diag_msg *m, size_t len)
+{
+	const struct rtattr *a = (const struct rtattr *)(m + 1);
+	size_t left = len - sizeof(*m);
+
+	for (; RTA_OK(a, left); a = RTA_NEXT(a, left)) {
+		const struct tcp_info *ti = RTA_DATA(a);
+
+		if (a->rta_type != INET_DIAG_INFO ||
+		    RTA_PAYLOAD(a) < offsetof(struct tcp_info, tcpi_last_ack_recv))
+			continue;
+		return ti->tcpi_last_data_recv < ti->tcpi_last_data_sent ? ti->tcpi_last_data_recv
+		                                                         : ti->tcpi_last_data_sent;
+	}
+	return UINT32_MAX;
+}
+
+static void add_conn(struct conns *c, const struct inet_diag_msg *m, size_t len)
+{
+	struct conn *x;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+
+		if (cap > MAX_CONNS || !(x = realloc(c->v, cap * sizeof(*x))))
+			return;
+		c->v = x;
+		c->cap = cap;
+	}
+	x = &c->v[c->n++];
+	memset(x, 0, sizeof(*x));
+	x->family = m->idiag_family;
+	x->state = m->idiag_state;
+	x->inode = m->idiag_inode;
+	x->idle_ms = idle_of(m, len);
+	memcpy(x->addr, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
+}
+
+/* Asks the kernel for family's TCP sockets in the states that hold a connection, keeping
+ * those whose local port is the SIP port. */
+static int dump(struct sb_sip_guard *g, int family, struct conns *out)
+{
+	struct {
+		struct nlmsghdr nlh;
+		struct inet_diag_req_v2 r;
+	} req = {
+	        .nlh = {.nlmsg_len = sizeof(req),
+	                .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+	                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
+	        .r = {.sdiag_family = (uint8_t)family,
+	              .sdiag_protocol = IPPROTO_TCP,
+	              .idiag_ext = 1u << (INET_DIAG_INFO - 1),
+	              .idiag_states = (1u << TCP_ESTABLISHED) | (1u << TCP_CLOSE_WAIT)},
+	};
+	static __thread char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+
+	if (send(g->diag, &req, sizeof(req), 0) < 0)
+		return -errno;
+	for (;;) {
+		ssize_t n = recv(g->diag, buf, sizeof(buf), 0);
+		struct nlmsghdr *h = (struct nlmsghdr *)buf;
+
+		if (n < 0)
+			return -errno;
+		for (; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			const struct inet_diag_msg *m = NLMSG_DATA(h);
+
+			if (h->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (h->nlmsg_type == NLMSG_ERROR)
+				return -EIO;
+			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*m)) &&
+			    ntohs(m->id.idiag_sport) == g->port)
+				add_conn(out, m, h->nlmsg_len - NLMSG_LENGTH(0));
+		}
+	}
+}
+
+static int by_peer_then_inode(const void *a, const void *b)
+{
+	const struct conn *x = a, *y = b;
+	int c = x->family - y->family;
+
+	if (!c)
+		c = memcmp(x->addr, y->addr, sizeof(x->addr));
+	if (!c)
+		c = x->inode < y->inode ? -1 : x->inode > y->inode;
+	return c;
+}
+
+struct closing {
+	const uint32_t *inodes; /* sorted */
+	size_t n;
+	unsigned closed;
+};
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool close_if_listed(int fd, void *arg)
+{
+	struct closing *c = arg;
+	char path[32], link[64];
+	unsigned long inode;
+	uint32_t key;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n <= 0)
+		return true;
+	link[n] = '\0';
+	if (sscanf(link, "socket:[%lu]", &inode) != 1)
+		return true;
+	key = (uint32_t)inode;
+	if (bsearch(&key, c->inodes, c->n, sizeof(key), cmp_u32)) {
+		shutdown(fd, SHUT_RDWR);
+		c->closed++;
+	}
+	return c->closed < c->n;
+}
+
+/* Picks what to close: connections the peer has closed, those without data either way for
+ * idle_ms (sofia arms its own idle timer only once data has come, so a connection that never
+ * sends would stay for good), and per source the newest (largest inode) beyond the cap.
+ * Writes their inodes to out; returns how many, and counts them. */
+static size_t pick(struct sb_sip_guard *g, struct conns *c, uint32_t *out, unsigned cap,
+                   uint32_t idle_ms)
+{
+	size_t n = 0;
+
+	qsort(c->v, c->n, sizeof(*c->v), by_peer_then_inode);
+	for (size_t i = 0, run = 0; i < c->n; i++) {
+		const struct conn *x = &c->v[i];
+
+		bool same = i && c->v[i - 1].family == x->family &&
+		            !memcmp(c->v[i - 1].addr, x->addr, sizeof(x->addr));
+
+		run = same ? run + 1 : 0; /* older connections of this peer before this one */
+		if (!x->inode)
+			continue;
+		if (x->state == TCP_CLOSE_WAIT) {
+			out[n++] = x->inode;
+			atomic_fetch_add_explicit(&g->stats.tcp_closed_eof, 1,
+			                          memory_order_relaxed);
+		} else if (x->idle_ms != UINT32_MAX && x->idle_ms >= idle_ms) {
+			out[n++] = x->inode;
+			atomic_fetch_add_explicit(&g->stats.tcp_closed_idle, 1,
+			                          memory_order_relaxed);
+		} else if (run >= cap) {
+			out[n++] = x->inode;
+			atomic_fetch_add_explicit(&g->stats.tcp_closed_cap, 1,
+			                          memory_order_relaxed);
+		}
+	}
+	return n;
+}
+
+void sb_sip_guard_sweep(struct sb_sip_guard *g)
+{
+	const struct sb_config *cfg = *g->cfg;
+	struct conns c = {0};
+	struct closing cl = {0};
+	uint32_t *inodes;
+	size_t n;
+	int r;
+
+	if (g->diag < 0)
+		return;
+	r = dump(g, AF_INET, &c);
+
+	if (r >= 0)
+		r = dump(g, AF_INET6, &c);
+	if (r < 0) {
+		log_warn_ratelimited("Cannot list the SIP TCP connections: %s", strerror(-r));
+		free(c.v);
+		return;
+	}
+	inodes = c.n ? malloc(c.n * sizeof(*inodes)) : NULL;
+	n = inodes ? pick(g, &c, inodes, (unsigned)cfg->tcp_max_per_source,
+	                  (uint32_t)cfg->tcp_idle_s * 1000u)
+	           : 0;
+	if (n) {
+		qsort(inodes, n, sizeof(*inodes), cmp_u32);
+		cl = (struct closing){.inodes = inodes, .n = n};
+		sb_sip_guard_each_fd(close_if_listed, &cl);
+		log_notice_ratelimited("Closed %u SIP TCP connection(s): peer gone, idle for "
+		                       "sip.tcp_idle_s = %d, or over sip.tcp_max_per_source = %d",
+		                       cl.closed, cfg->tcp_idle_s, cfg->tcp_max_per_source);
+	}
+	free(inodes);
+	free(c.v);
+}
+
+static void on_janitor(su_root_magic_t *m, su_timer_t *t, struct sb_sip_guard *g)
+{
+	(void)m;
+	(void)t;
+	sb_sip_guard_sweep(g);
+}
+
+int sb_sip_guard_start_janitor(struct sb_sip_guard *g, su_root_t *root)
+{
+	g->diag = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (g->diag < 0)
+		return -errno;
+	g->janitor = su_timer_create(su_root_task(root), JANITOR_MS);
+	if (!g->janitor || su_timer_set_for_ever(g->janitor, on_janitor, g) < 0)
+		return -ENOMEM;
+	return 0;
+}

@@ -1,0 +1,242 @@
+/* Stateless SIP responses from a request's raw text: finds the first line and the headers a
+ * response must echo (RFC 3261 8.2.6), unfolds them and writes the reply. Everything is read
+ * within [req, req + len) and written within [out, out + size).
+ * Pure: no I/O, no locks. Thread: any. Owns nothing. */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <sb/sip_reply.h>
+
+#define MAX_VIAS 32
+
+/* A header value: raw bytes [p, end), possibly folded over several lines. */
+struct span {
+	const char *p, *end;
+};
+
+struct headers {
+	struct span via[MAX_VIAS];
+	unsigned n_via;
+	struct span from, to, call_id, cseq;
+};
+
+static bool is_wsp(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* End of the line starting at p (at its CR or LF, or at end). */
+static const char *line_end(const char *p, const char *end)
+{
+	while (p < end && *p != '\r' && *p != '\n')
+		p++;
+	return p;
+}
+
+/* Start of the line after the one ending at eol. */
+static const char *next_line(const char *eol, const char *end)
+{
+	if (eol < end && *eol == '\r')
+		eol++;
+	if (eol < end && *eol == '\n')
+		eol++;
+	return eol;
+}
+
+size_t sb_sip_method(const char *req, size_t len, char *out, size_t size)
+{
+	const char *end = req + len, *p = req, *q;
+
+	q = p;
+	while (q < end && !is_wsp(*q) && *q != '\r' && *q != '\n')
+		q++;
+	if ((size_t)(q - p) >= 4 && strncmp(p, "SIP/", 4) == 0)
+		q = p; /* a status line */
+	if (size) {
+		size_t n = (size_t)(q - p) < size - 1 ? (size_t)(q - p) : size - 1;
+
+		memcpy(out, p, n);
+		out[n] = '\0';
+	}
+	return (size_t)(q - p);
+}
+
+static bool name_is(const char *p, size_t n, const char *full, const char *compact)
+{
+	return (strlen(full) == n && strncasecmp(p, full, n) == 0) ||
+	       (compact && n == 1 && (*p | 0x20) == compact[0]);
+}
+
+/* Records one header line [p, eol) and the continuation lines after it; returns the start of
+ * the next header line. */
+static const char *one_header(struct headers *h, const char *p, const char *eol, const char *end,
+                              bool *bad)
+{
+	const char *colon = memchr(p, ':', (size_t)(eol - p)), *name_end, *v, *next;
+	struct span s;
+
+	next = next_line(eol, end);
+	while (next < end && is_wsp(*next)) /* folded continuation */
+		next = next_line(eol = line_end(next, end), end);
+	if (!colon)
+		return next;
+	for (name_end = colon; name_end > p && is_wsp(name_end[-1]); name_end--)
+		;
+	for (v = colon + 1; v < eol && is_wsp(*v); v++)
+		;
+	s = (struct span){v, eol};
+	if (name_is(p, (size_t)(name_end - p), "via", "v")) {
+		if (h->n_via < MAX_VIAS)
+			h->via[h->n_via++] = s;
+		else
+			*bad = true;
+	} else if (name_is(p, (size_t)(name_end - p), "from", "f")) {
+		h->from = s;
+	} else if (name_is(p, (size_t)(name_end - p), "to", "t")) {
+		h->to = s;
+	} else if (name_is(p, (size_t)(name_end - p), "call-id", "i")) {
+		h->call_id = s;
+	} else if (name_is(p, (size_t)(name_end - p), "cseq", NULL)) {
+		h->cseq = s;
+	}
+	return next;
+}
+
+/* Reads the header section (up to the empty line or the end). */
+static int find_headers(struct headers *h, const char *p, const char *end)
+{
+	bool bad = false;
+
+	memset(h, 0, sizeof(*h));
+	while (p < end) {
+		const char *eol = line_end(p, end);
+
+		if (eol == p)
+			break; /* the empty line before the body */
+		p = one_header(h, p, eol, end, &bad);
+	}
+	if (bad || !h->n_via || !h->from.p || !h->to.p || !h->call_id.p || !h->cseq.p)
+		return -EBADMSG;
+	return 0;
+}
+
+/* Output under construction. */
+struct out {
+	char *p;
+	size_t size, n;
+	bool full;
+};
+
+static void put(struct out *o, const char *s, size_t n)
+{
+	if (o->n + n >= o->size) {
+		o->full = true;
+		return;
+	}
+	memcpy(o->p + o->n, s, n);
+	o->n += n;
+}
+
+static void puts_(struct out *o, const char *s)
+{
+	put(o, s, strlen(s));
+}
+
+/* Copies a value, unfolding line breaks into one space and trimming trailing blanks. Other
+ * bytes are the request's own (a quoted-pair may even hold a NUL): a line break is the only
+ * thing a value cannot carry into the reply. */
+static void put_value(struct out *o, struct span s)
+{
+	const char *p = s.p, *end = s.end;
+
+	while (end > p && (is_wsp(end[-1]) || end[-1] == '\r' || end[-1] == '\n'))
+		end--;
+	while (p < end) {
+		if (*p == '\r' || *p == '\n') {
+			while (p < end && (*p == '\r' || *p == '\n' || is_wsp(*p)))
+				p++;
+			put(o, " ", 1);
+			continue;
+		}
+		put(o, p++, 1);
+	}
+}
+
+static void put_header(struct out *o, const char *name, struct span s)
+{
+	puts_(o, name);
+	put_value(o, s);
+	puts_(o, "\r\n");
+}
+
+/* True when the To value names a tag parameter (outside <...> and quotes). */
+static bool has_tag(struct span s)
+{
+	bool quoted = false;
+	int angle = 0;
+
+	for (const char *p = s.p; p < s.end; p++) {
+		if (*p == '"' && (p == s.p || p[-1] != '\\'))
+			quoted = !quoted;
+		if (quoted)
+			continue;
+		if (*p == '<')
+			angle++;
+		else if (*p == '>' && angle)
+			angle--;
+		else if (*p == ';' && !angle) {
+			const char *q = p + 1;
+
+			while (q < s.end && (is_wsp(*q) || *q == '\r' || *q == '\n'))
+				q++;
+			if (s.end - q >= 3 && strncasecmp(q, "tag", 3) == 0) {
+				for (q += 3; q < s.end && is_wsp(*q); q++)
+					;
+				if (q < s.end && *q == '=')
+					return true;
+			}
+		}
+	}
+	return false;
+}
+
+int sb_sip_reply_build(char *out, size_t size, const char *req, size_t len, int status,
+                       const char *reason, const char *to_tag, const char *extra)
+{
+	struct out o = {.p = out, .size = size};
+	const char *end = req + len, *first_end;
+	struct headers h;
+	char method[16], line[64];
+
+	if (!req || !len || !size || status < 100 || status > 699)
+		return -EBADMSG;
+	if (!sb_sip_method(req, len, method, sizeof(method)) || strcmp(method, "ACK") == 0)
+		return -EBADMSG;
+	first_end = line_end(req, end);
+	if (find_headers(&h, next_line(first_end, end), end) < 0)
+		return -EBADMSG;
+	snprintf(line, sizeof(line), "SIP/2.0 %d %s\r\n", status, reason ? reason : "");
+	puts_(&o, line);
+	for (unsigned i = 0; i < h.n_via; i++)
+		put_header(&o, "Via: ", h.via[i]);
+	put_header(&o, "From: ", h.from);
+	puts_(&o, "To: ");
+	put_value(&o, h.to);
+	if (!has_tag(h.to) && to_tag && *to_tag) {
+		puts_(&o, ";tag=");
+		puts_(&o, to_tag);
+	}
+	puts_(&o, "\r\n");
+	put_header(&o, "Call-ID: ", h.call_id);
+	put_header(&o, "CSeq: ", h.cseq);
+	if (extra)
+		puts_(&o, extra);
+	puts_(&o, "Content-Length: 0\r\n\r\n");
+	if (o.full)
+		return -ENOSPC;
+	out[o.n] = '\0';
+	return (int)o.n;
+}

@@ -1,0 +1,145 @@
+"""Raw SIP over UDP and TCP for the tests that need what SIPp cannot send: floods, torture messages, broken
+framing, idle and half-sent connections; plus what the kernel knows about the daemon (descriptors, CPU time,
+connections). Only loopback addresses are ever used: every Via this module writes names the sender itself."""
+
+import os
+import re
+import select
+import socket
+import subprocess
+import time
+
+_VIA = re.compile(rb"(SIP\s*/\s*\d+\.\d+\s*/\s*)([A-Za-z]+)(\s+)([^;,\s]+)")
+
+
+def request(method="INVITE", ruri="sip:+15550001@127.0.0.1", via="127.0.0.1:5060", transport="UDP",
+            call_id="c1", branch="z9hG4bK-1", cseq=1, extra=b"", body=b""):
+    """A minimal well-formed request; extra is raw header lines (each ending in CRLF)."""
+    head = ("%s %s SIP/2.0\r\n"
+            "Via: SIP/2.0/%s %s;branch=%s\r\n"
+            "From: <sip:caller@127.0.0.1>;tag=f-%s\r\n"
+            "To: <%s>\r\n"
+            "Call-ID: %s\r\n"
+            "CSeq: %d %s\r\n"
+            "Max-Forwards: 70\r\n" % (method, ruri, transport, via, branch, call_id, ruri, call_id, cseq, method))
+    return head.encode() + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def with_via(msg, transport, hostport, call_id_suffix=None):
+    """msg with every Via sent-by (folded or not) replaced by hostport over transport, so that replies come back
+    here and nowhere else; optionally a suffix appended to its Call-ID (the same message sent twice is a
+    merged request otherwise)."""
+    head, sep, body = msg.partition(b"\r\n\r\n")
+    head = _VIA.sub(lambda m: m.group(1) + transport + m.group(3) + hostport, head)
+    if call_id_suffix is not None:
+        head = re.sub(rb"(?im)^((?:call-id|i)\s*:\s*)(\S+)", lambda m: m.group(1) + m.group(2) + call_id_suffix,
+                      head, count=1)
+    return head + sep + body
+
+
+def status_lines(data):
+    return [l.decode(errors="replace") for l in data.split(b"\r\n") if l.startswith(b"SIP/2.0 ")]
+
+
+def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0):
+    """Sends msg from a fresh socket on src; returns the first lines of every datagram received until none
+    came for `quiet` seconds."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    s.settimeout(quiet)
+    try:
+        s.sendto(with_via(msg, b"UDP", b"%s:%d" % (src.encode(), s.getsockname()[1])), ("127.0.0.1", port))
+        got = []
+        try:
+            while True:
+                got.append(s.recv(65535).split(b"\r\n")[0].decode(errors="replace"))
+        except socket.timeout:
+            pass
+        return got
+    finally:
+        s.close()
+
+
+class Tcp:
+    """One TCP connection to the daemon's SIP port from a chosen loopback address."""
+
+    def __init__(self, port, src="127.0.0.1", timeout=3.0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((src, 0))
+        self.sock.settimeout(timeout)
+        self.sock.connect(("127.0.0.1", port))
+        self.local = self.sock.getsockname()
+        self.data = b""
+        self.eof = False
+
+    def send(self, msg, fix_via=True):
+        if fix_via:
+            msg = with_via(msg, b"TCP", b"%s:%d" % (self.local[0].encode(), self.local[1]))
+        self.sock.sendall(msg)
+
+    def read_until(self, pred, timeout):
+        """Reads until pred(self) or EOF or timeout; returns pred(self)."""
+        deadline = time.monotonic() + timeout
+        while not pred(self) and not self.eof:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            r, _, _ = select.select([self.sock], [], [], min(left, 0.2))
+            if not r:
+                continue
+            try:
+                x = self.sock.recv(65536)
+            except (ConnectionResetError, OSError):
+                x = b""
+            if x:
+                self.data += x
+            else:
+                self.eof = True
+        return pred(self)
+
+    def wait_eof(self, timeout):
+        return self.read_until(lambda t: t.eof, timeout)
+
+    def close(self):
+        self.sock.close()
+
+
+def connect_refused_or_silent(port, src, timeout=2.0):
+    """True when a TCP connect from src does not complete within timeout (SYN dropped) or is refused."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind((src, 0))
+    s.setblocking(False)
+    try:
+        s.connect(("127.0.0.1", port))
+        return False
+    except BlockingIOError:
+        pass
+    except ConnectionRefusedError:
+        return True
+    finally:
+        pass
+    try:
+        _, w, _ = select.select([], [s], [], timeout)
+        if not w:
+            return True
+        return s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0
+    finally:
+        s.close()
+
+
+def fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def cpu_seconds(pid):
+    """User + system CPU time the process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_connections(port, state="established"):
+    """Connections in `state` whose local port is the daemon's SIP port (its side of them)."""
+    out = subprocess.run(["ss", "-tanH", "state", state, "( sport = :%d )" % port], capture_output=True,
+                         text=True, timeout=10).stdout
+    return [l for l in out.splitlines() if l.strip()]

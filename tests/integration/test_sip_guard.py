@@ -1,0 +1,221 @@
+"""What a hostile network does to the SIP transports costs nothing: requests from outside every ACL are refused
+statelessly (one 403, or nothing) before the SIP stack sees them, TCP connections from there are never accepted,
+a first line the stack cannot parse gets an answer and its TCP connection is closed, idle, half-sent, abandoned
+and surplus connections are closed, and oversized messages are refused before they are parsed."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+import rtp
+import sbtest
+import sipraw
+
+STRANGER = "127.0.0.2"  # outside the trunk's ACL (127.0.0.1/32) in these tests
+
+
+def guarded(env, testbot, daemon, mode="echo", acl=("127.0.0.1/32",), **sip):
+    bot = testbot(mode)
+    cfg = env.config([{"name": "default", "url": bot.url}], trunk={"acl": list(acl)})
+    cfg["sip"].update(sip)
+    return daemon(cfg), bot
+
+
+class Flood:
+    """Sends n distinct INVITEs from STRANGER at about `rate` per second and collects every reply."""
+
+    def __init__(self, port, n, rate=2000):
+        self.port, self.n, self.rate = port, n, rate
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        self.sock.bind((STRANGER, 0))
+        self.sock.settimeout(0.2)
+        self.replies = []
+        self.last_reply = time.monotonic()
+        self.sent = 0
+        self._stop = threading.Event()
+        self._rx = threading.Thread(target=self._recv, daemon=True)
+
+    def _recv(self):
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(65535)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.replies.append(data)
+            self.last_reply = time.monotonic()
+
+    def run(self):
+        self._rx.start()
+        via = b"%s:%d" % (STRANGER.encode(), self.sock.getsockname()[1])
+        t0 = time.monotonic()
+        for i in range(self.n):
+            msg = sipraw.request(call_id="flood-%d" % i, branch="z9hG4bK-f%d" % i, via=via.decode())
+            self.sock.sendto(msg, ("127.0.0.1", self.port))
+            self.sent += 1
+            if i % 50 == 49:  # paced, so neither side's socket buffer is what gets measured
+                ahead = t0 + (i + 1) / self.rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
+        return self
+
+    def settle(self, quiet=1.5, timeout=30):
+        """Waits until no reply has come for `quiet` seconds: an INVITE's final response is retransmitted
+        after 500 ms when a transaction holds it, so a quiet 1.5 s shows there is none."""
+        sbtest.wait_until(lambda: time.monotonic() - self.last_reply > quiet, timeout, "the replies to stop")
+
+    def close(self):
+        self._stop.set()
+        self._rx.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("mode", ["403", "drop"])
+def test_flood_from_outside_acl(env, testbot, daemon, sipp, mode):
+    d, bot = guarded(env, testbot, daemon, acl_reject=mode)
+    pid = d.proc.pid
+    fds0, cpu0 = sipraw.fds(pid), sipraw.cpu_seconds(pid)
+    flood = Flood(d.sip_port, 2000)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=2000).start()
+    try:
+        flood.run()
+        fds_during = sipraw.fds(pid)
+        flood.settle()
+        res = call.wait()
+    finally:
+        flood.close()
+    cpu = sipraw.cpu_seconds(pid) - cpu0
+    print("flood of %d INVITEs (%s): %d replies, %.2f s of daemon CPU" % (flood.sent, mode, len(flood.replies), cpu))
+    # The call from the trunk's address went through during the flood.
+    assert res.rc == 0, res.describe()
+    bot.wait_event("rx", "stop")
+    if mode == "403":
+        # One 403 per INVITE: no 100 Trying, no retransmission (no transaction), each to the INVITE's source.
+        firsts = [r.split(b"\r\n", 1)[0] for r in flood.replies]
+        assert set(firsts) == {b"SIP/2.0 403 Forbidden"}, set(firsts)
+        ids = [sipraw.re.search(rb"(?m)^Call-ID: (\S+)", r).group(1) for r in flood.replies]
+        assert len(ids) == len(set(ids)), "some INVITE was answered more than once"
+        assert len(ids) == flood.sent, "%d of %d INVITEs answered" % (len(ids), flood.sent)
+        assert all(b"\r\nTo: <sip:+15550001@127.0.0.1>;tag=" in r for r in flood.replies)
+    else:
+        assert flood.replies == [], "%d replies in drop mode" % len(flood.replies)
+    # No call, RTP port or bot socket for any of them: the descriptors are the same as before.
+    assert fds_during <= fds0 + 6, "descriptors grew from %d to %d during the flood" % (fds0, fds_during)
+    sbtest.wait_until(lambda: sipraw.fds(pid) == fds0, 10, "the descriptors to return to %d" % fds0)
+    assert bot.conns() == [1], "a bot was connected for a flooded INVITE"
+
+
+def test_tcp_from_outside_acl_never_connects(env, testbot, daemon, sipp):
+    d, bot = guarded(env, testbot, daemon)
+    fds0 = sipraw.fds(d.proc.pid)
+    for _ in range(20):
+        assert sipraw.connect_refused_or_silent(d.sip_port, STRANGER, timeout=0.3)
+    assert sipraw.fds(d.proc.pid) == fds0
+    assert sipraw.server_connections(d.sip_port) == []
+    res = sipp("uac_options.xml", d, transport="t1").run()
+    assert res.rc == 0 and res.final_status("OPTIONS") == 200, res.describe()
+
+
+def corpus(name):
+    with open(sbtest.os.path.join(sbtest.HERE, "data", "rfc4475", name + ".dat"), "rb") as f:
+        return f.read()
+
+
+@pytest.mark.parametrize("name,status", [("intmeth", "501"), ("lwsruri", "400"), ("bigcode", None)])
+def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status):
+    """RFC 4475 messages whose first line the SIP stack cannot parse: answered (a response is not), and the
+    connection is closed by the daemon instead of hanging in CLOSE-WAIT once the peer goes."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",))
+    pid = d.proc.pid
+    fds0 = sipraw.fds(pid)
+    t = sipraw.Tcp(d.sip_port)
+    t.send(corpus(name))
+    assert t.wait_eof(10), "the daemon kept the connection open after %s" % name
+    got = sipraw.status_lines(t.data)
+    if status:
+        assert got and got[0].startswith("SIP/2.0 " + status), got
+    else:
+        assert got == [], got
+    t.close()
+    sbtest.wait_until(lambda: sipraw.fds(pid) == fds0, 10, "the descriptors to return to %d" % fds0)
+    assert sipraw.server_connections(d.sip_port, "close-wait") == []
+    assert d.alive()
+
+
+def test_tcp_abandoned_idle_and_surplus_connections_closed(env, testbot, daemon, sipp):
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=2, tcp_max_per_source=3)
+    pid = d.proc.pid
+    fds0 = sipraw.fds(pid)
+    # Six idle connections from one address: the three newest go at once (the cap), the others when idle.
+    idle = [sipraw.Tcp(d.sip_port, src="127.0.0.3") for _ in range(6)]
+    sbtest.wait_until(lambda: len(sipraw.server_connections(d.sip_port)) >= 6, 10, "six connections")
+    half = sipraw.Tcp(d.sip_port, src="127.0.0.4")  # stops in the middle of a message
+    half.send(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.4:9;branch=z9hG4bKh\r\nFro",
+              fix_via=False)
+    gone = sipraw.Tcp(d.sip_port, src="127.0.0.5")  # sends half a message and goes away
+    gone.send(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2", fix_via=False)
+    gone.close()
+    t0 = time.monotonic()
+    closed = {}
+    while len(closed) < 6 and time.monotonic() - t0 < 20:
+        for i, c in enumerate(idle):
+            if i not in closed and c.read_until(lambda t: t.eof, 0.05):
+                closed[i] = time.monotonic() - t0
+    assert len(closed) == 6, "connections still open: %s" % [i for i in range(6) if i not in closed]
+    order = sorted(closed, key=closed.get)
+    assert set(order[:3]) == {3, 4, 5}, "the newest connections over the cap go first: %s" % closed
+    assert half.wait_eof(15), "a connection stuck in the middle of a message stayed open"
+    # A call over TCP from another address is not affected by any of this.
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, transport="t1", rtp_port=ep.port, duration_ms=500).run()
+    assert res.rc == 0, res.describe()
+    bot.wait_event("rx", "stop")
+    for c in idle + [half]:
+        c.close()
+    sbtest.wait_until(lambda: sipraw.server_connections(d.sip_port) == [], 15, "every connection to close")
+    sbtest.wait_until(lambda: sipraw.fds(pid) == fds0, 10, "the descriptors to return to %d" % fds0)
+    assert sipraw.server_connections(d.sip_port, "close-wait") == []
+
+
+def refused_on_tcp(port, msg):
+    """Sends msg on a new connection; returns the status lines received before the daemon closed it."""
+    t = sipraw.Tcp(port)
+    try:
+        t.send(msg)
+        assert t.wait_eof(20), "the connection stayed open after a refused message"
+        return sipraw.status_lines(t.data)
+    finally:
+        t.close()
+
+
+def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp):
+    """A 349 kB message of 30,000 tiny headers (seconds of parser time if parsed) and messages over
+    sip.max_message_bytes or sip.max_headers are refused before their headers are parsed."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), max_message_bytes=16384)
+    pid = d.proc.pid
+    cpu0 = sipraw.cpu_seconds(pid)
+    tiny = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=b"X:a\r\n" * 30000)
+    assert len(tiny) > 149000
+    got = refused_on_tcp(d.sip_port, tiny)
+    assert got and got[0] in ("SIP/2.0 400 Too Many Headers", "SIP/2.0 413 Request Entity Too Large"), got
+    long = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 50)
+    got = refused_on_tcp(d.sip_port, long)  # sofia closes it when the size is reached; a 413 may come first
+    assert got in ([], ["SIP/2.0 413 Request Entity Too Large"]), got
+    over = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 5)
+    assert sipraw.udp_exchange(d.sip_port, over)[:1] == ["SIP/2.0 413 Request Entity Too Large"]
+    many = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=b"X:a\r\n" * 3000)
+    assert len(many) < 16384
+    assert sipraw.udp_exchange(d.sip_port, many) == ["SIP/2.0 400 Too Many Headers"]
+    print("daemon CPU for the refused messages: %.3f s" % (sipraw.cpu_seconds(pid) - cpu0))
+    # Within both limits the stack answers, and the daemon serves calls as before.
+    ok = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=b"X-Pad: a\r\n" * 200)
+    assert sipraw.udp_exchange(d.sip_port, ok) == ["SIP/2.0 200 OK"]
+    res = sipp("uac_options.xml", d).run()
+    assert res.rc == 0 and res.final_status("OPTIONS") == 200, res.describe()

@@ -22,6 +22,9 @@ long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t l
 /* Appends a mark. A partial frame queued before it is padded with silence to 20 ms first, so
  * the mark comes out after all the audio sent before it. Returns 0 or -ENOMEM. */
 int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id);
+/* Pads a partial frame at the end of the queue with silence so it can be taken: the end of
+ * an utterance that is not a whole number of frames. Returns the samples of padding added. */
+size_t sb_playout_flush(struct sb_playout *p);
 /* Takes the next item into f: a full AUDIO frame of SB_FRAME_SAMPLES, or a MARK. Returns 1,
  * or 0 when no complete item is queued (a partial frame waits for more audio or a mark). */
 int sb_playout_pop(struct sb_playout *p, struct sb_frame *f);

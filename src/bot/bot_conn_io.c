@@ -112,11 +112,12 @@ static void pump_up(struct sb_bot_conn *conn)
 	}
 }
 
-/* Fills the down ring from the playout queue, stamping frames with the clear epoch. */
-static void fill_down(struct sb_bot_conn *conn)
+/* Moves what the playout queue holds, in whole frames, into the down ring, stamped with the
+ * clear epoch. Returns the frames moved. */
+static unsigned move_frames(struct sb_bot_conn *conn)
 {
 	struct sb_call *c = conn->call;
-	unsigned epoch = atomic_load_explicit(&c->clear_epoch, memory_order_relaxed);
+	unsigned epoch = atomic_load_explicit(&c->clear_epoch, memory_order_relaxed), moved = 0;
 	struct sb_frame *f;
 
 	while ((f = sb_ring_write_slot(&c->down))) {
@@ -124,7 +125,41 @@ static void fill_down(struct sb_bot_conn *conn)
 			break;
 		f->epoch = epoch;
 		sb_ring_commit_write(&c->down);
+		moved++;
 	}
+	return moved;
+}
+
+/* A partial frame left at the end of the queue (an utterance that is not a whole number of
+ * frames) is padded once the caller has had nothing to hear for SB_PLAYOUT_TAIL_MS: a late
+ * chunk of a streaming bot completes it before then, keeping the audio continuous, and the
+ * end of an utterance is not held back for the next one. Returns true when it padded. */
+static bool flush_tail(struct sb_bot_conn *conn, bool starved)
+{
+	int64_t now = sb_now_ms();
+
+	if (!starved || !sb_playout_queued_samples(conn->playout)) {
+		conn->tail_since_ms = 0;
+		return false;
+	}
+	if (!conn->tail_since_ms) {
+		conn->tail_since_ms = now;
+		return false;
+	}
+	if (now - conn->tail_since_ms < SB_PLAYOUT_TAIL_MS || !sb_playout_flush(conn->playout))
+		return false;
+	conn->tail_since_ms = 0;
+	return true;
+}
+
+/* Fills the down ring from the playout queue. */
+static void fill_down(struct sb_bot_conn *conn)
+{
+	unsigned moved = move_frames(conn);
+
+	/* Nothing went down and the media thread has nothing left: the tail may be due. */
+	if (flush_tail(conn, !moved && sb_ring_count(&conn->call->down) == 0))
+		move_frames(conn);
 }
 
 void sb_bot_conn_pump(struct sb_bot_conn *conn)

@@ -20,6 +20,7 @@
 #define SB_BOT_MAX_TX_QUEUE 256      /* queued media messages before new ones are dropped */
 #define SB_BOT_MAX_TX_QUEUE_ALL 4096 /* queued messages of any kind before the bot is dropped */
 #define SB_BOT_CLOSE_GRACE_S 3       /* a closing socket is killed after this long */
+#define SB_PLAYOUT_TAIL_MS 100       /* silence before a partial last frame is padded and played */
 
 /* What the connections of one worker share. */
 struct sb_ws_env {
@@ -69,6 +70,7 @@ struct sb_bot_conn {
 	bool rx_skip;
 
 	struct sb_playout *playout;
+	int64_t tail_since_ms; /* when the caller started to starve with a partial frame queued */
 	STAILQ_HEAD(, sb_pending_mark) marks; /* not yet echoed, oldest first */
 	unsigned n_marks;
 	uint32_t next_mark_id;

@@ -16,6 +16,7 @@
 
 #include <sb/call.h>
 #include <sb/codec.h>
+#include <sb/downlink.h>
 #include <sb/media_worker.h>
 #include <sb/msg.h>
 #include <sb/rtp_session.h>
@@ -35,6 +36,7 @@ struct sb_media_leg {
 	uint8_t pt;
 	bool can_send, expect_rx, marker, timed_out;
 	struct sb_rtp_source src; /* who may send to us, and where we send */
+	struct sb_downlink down;  /* bot audio to play, marks played */
 	uint16_t seq;
 	uint32_t ts, ssrc;
 	int64_t last_rx_ms;
@@ -137,47 +139,6 @@ static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 	}
 }
 
-/* Takes the next playable frame of the down ring into payload. Frames queued before the
- * latest clear are dropped; marks reached are reported played on the up ring. Returns false
- * when no audio is queued. */
-static bool next_frame(struct sb_media_leg *leg, uint8_t *payload)
-{
-	struct sb_call *c = leg->call;
-	unsigned epoch = atomic_load_explicit(&c->clear_epoch, memory_order_acquire);
-	const struct sb_frame *f;
-
-	while ((f = sb_ring_read_slot(&c->down))) {
-		if (f->epoch != epoch) {
-			/* A clear may have happened after the read above, and this frame be newer
-			 * than it: look again before dropping it. */
-			epoch = atomic_load_explicit(&c->clear_epoch, memory_order_acquire);
-			if (f->epoch != epoch) {
-				sb_ring_commit_read(&c->down);
-				continue;
-			}
-		}
-		if (f->kind == SB_FRAME_MARK) {
-			struct sb_frame *up = sb_ring_write_slot(&c->up);
-
-			if (!up) /* report it on a later tick rather than lose it */
-				return false;
-			up->kind = SB_FRAME_MARK;
-			up->mark_id = f->mark_id;
-			up->samples = 0;
-			sb_ring_commit_write(&c->up);
-			sb_ring_commit_read(&c->down);
-			continue;
-		}
-		sb_codec_encode(leg->codec, f->pcm, f->samples, payload);
-		if (f->samples < SB_FRAME_SAMPLES)
-			memset(payload + f->samples, sb_codec_silence_octet(leg->codec),
-			       SB_FRAME_SAMPLES - f->samples);
-		sb_ring_commit_read(&c->down);
-		return true;
-	}
-	return false;
-}
-
 static void send_frame(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
 	uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES];
@@ -186,10 +147,14 @@ static void send_frame(struct sb_media_worker *w, struct sb_media_leg *leg)
 	                          .seq = leg->seq,
 	                          .ts = leg->ts,
 	                          .ssrc = leg->ssrc};
+	struct sb_call *c = leg->call;
+	int16_t pcm[SB_FRAME_SAMPLES];
+	unsigned n = sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm);
 
-	if (!next_frame(leg, pkt + SB_RTP_HEADER_BYTES))
-		memset(pkt + SB_RTP_HEADER_BYTES, sb_codec_silence_octet(leg->codec),
-		       SB_FRAME_SAMPLES);
+	/* A short last frame is padded with the codec's own silence, not an encoded zero. */
+	sb_codec_encode(leg->codec, pcm, n, pkt + SB_RTP_HEADER_BYTES);
+	memset(pkt + SB_RTP_HEADER_BYTES + n, sb_codec_silence_octet(leg->codec),
+	       SB_FRAME_SAMPLES - n);
 	leg->seq++;
 	leg->ts += SB_FRAME_SAMPLES;
 	if (!leg->can_send)

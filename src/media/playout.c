@@ -174,11 +174,35 @@ long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t l
 	return (long)(n - keep);
 }
 
+/* Pads the partial frame at the end with silence (room already reserved). */
+static size_t pad_partial(struct sb_playout *p)
+{
+	size_t queued = sb_playout_queued_samples(p);
+	size_t pad = (SB_FRAME_SAMPLES - queued % SB_FRAME_SAMPLES) % SB_FRAME_SAMPLES;
+	size_t w = at(p, queued);
+
+	for (size_t i = 0; i < pad; i++) {
+		p->buf[w] = 0;
+		w = (w + 1) & (p->cap - 1);
+	}
+	p->in_pos += pad;
+	return pad;
+}
+
+size_t sb_playout_flush(struct sb_playout *p)
+{
+	size_t queued = sb_playout_queued_samples(p);
+
+	/* Room for the padding first: on failure nothing changes. */
+	if (reserve_samples(p, queued + SB_FRAME_SAMPLES) < 0)
+		return 0;
+	return pad_partial(p);
+}
+
 int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id)
 {
 	size_t queued = sb_playout_queued_samples(p);
 	size_t pad = (SB_FRAME_SAMPLES - queued % SB_FRAME_SAMPLES) % SB_FRAME_SAMPLES;
-	size_t w;
 	int r;
 
 	/* Both allocations before any change, so a failure leaves the queue as it was. */
@@ -187,12 +211,7 @@ int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id)
 		r = reserve_mark(p);
 	if (r < 0)
 		return r;
-	w = at(p, queued);
-	for (size_t i = 0; i < pad; i++) {
-		p->buf[w] = 0;
-		w = (w + 1) & (p->cap - 1);
-	}
-	p->in_pos += pad;
+	pad_partial(p);
 	p->marks[(p->mark_rd + p->n_marks) & (p->mark_cap - 1)] =
 	        (struct mark){.pos = p->in_pos, .id = mark_id};
 	p->n_marks++;

@@ -92,17 +92,45 @@ def test_pacing_and_silence(env, bridge, sipp):
     loud = [p for p in pkts if not rtp.is_silent(p)]
     assert loud, "no tone reached the caller"
     i0, i1 = pkts.index(loud[0]), pkts.index(loud[-1])
-    assert i0 >= 10, "expected silence (0xD5) before the bot spoke, got tone from packet %d" % i0
-    assert all(rtp.is_silent(p) for p in pkts[:i0])
+    assert i0 > 0 and rtp.is_silent(pkts[0]), "the call did not start with silence while the bot waited"
+    assert i1 - i0 + 1 == 150 and len(loud) == 150, "%d packets of tone for 3 s" % (i1 - i0 + 1)
+    # Paced in real time: the 3 s sent at once took as long on the wire as their RTP timestamps say.
+    ts_span = ((loud[-1].ts - loud[0].ts) & 0xFFFFFFFF) / 8000.0
+    assert ts_span == 149 * 0.02, ts_span
     span = loud[-1].t - loud[0].t
-    assert span >= 2.5, "3 s of bot audio, sent at once, was played in %.2f s" % span
-    assert 140 <= i1 - i0 + 1 <= 160, "%d packets of tone for 3 s" % (i1 - i0 + 1)
+    assert span >= 0.8 * ts_span, "3 s of bot audio, sent at once, was played in %.2f s" % span
     tone_pcm = []
     for p in loud:
         tone_pcm.extend(rtp.decode(pt, p.payload))
     assert rtp.dominant(tone_pcm, 1000)
     tx = bot.tx("media")
     assert tx[-1]["t_ms"] - tx[0]["t_ms"] < 1000, "the bot was meant to send its 3 s at once"
+
+
+def test_partial_last_frame_played(env, bridge, sipp):
+    """An utterance that is not a whole number of 20 ms frames: its last 10 ms are padded and played soon after,
+    not held back until the bot speaks again or sends a mark."""
+    pt = rtp.PT_PCMA
+    steps = [{"wait_event": "media", "count": 2},
+             {"tone": {"hz": 1000, "ms": 1010, "chunk_bytes": 3200, "key": "stream_sid", "amplitude": 8000}},
+             {"wait_ms": 2000}, {"close": 1000}]
+    d, bot = bridge(script=steps)
+    ep = env.endpoint(pt)
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    pkts = ep.snapshot()
+    check_rtp_stream(pkts, pt)
+    loud = [p for p in pkts if not rtp.is_silent(p)]
+    # 8080 samples: 50 whole frames and one of 80 samples of tone and 80 of silence
+    assert len(loud) == 51, "%d packets of tone for 1010 ms" % len(loud)
+    last = loud[-1].payload
+    silence = bytes([rtp.silence_octet(pt)])
+    assert last[80:] == silence * 80 and last[:80].count(silence) <= 20, last.hex()  # a 1 kHz sine is 0 every 4th sample
+    # after at most a few frames of silence (the bridge waits 100 ms for the rest of a frame that a streaming
+    # bot would still send), not at the end of the call
+    gap = pkts.index(loud[-1]) - pkts.index(loud[0]) - 50
+    assert 0 <= gap <= 10, "the tail was played %d packets after the rest" % gap
 
 
 @pytest.mark.parametrize("pt", CODECS)

@@ -355,3 +355,36 @@ TEST(playout_free_null)
 out:
 	return r;
 }
+
+/* The end of an utterance that is not a whole number of frames: flush pads it to a frame. */
+TEST(playout_flush_pads_the_tail)
+{
+	int r = 0;
+	struct sb_playout *p = NULL;
+	struct sb_frame f;
+	uint8_t b[2 * 240];
+
+	ASSERT_EQ(sb_playout_new(&p, 8000), 0);
+	ASSERT_EQ(sb_playout_flush(p), 0); /* nothing queued */
+	ramp(b, 240, 1000);
+	ASSERT_EQ(sb_playout_push_audio(p, b, sizeof(b)), 0);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(is_ramp(&f, 1000), 0);
+	ASSERT_EQ(sb_playout_pop(p, &f), 0); /* 80 samples wait for more */
+	ASSERT_EQ(sb_playout_flush(p), 80);
+	ASSERT_EQ(sb_playout_flush(p), 0); /* already whole */
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(f.samples, SB_FRAME_SAMPLES);
+	ASSERT_EQ((uint16_t)f.pcm[0], 1160);
+	ASSERT_EQ((uint16_t)f.pcm[79], 1239);
+	ASSERT_EQ(f.pcm[80], 0);
+	ASSERT_EQ(f.pcm[159], 0);
+	ASSERT_EQ(sb_playout_queued_samples(p), 0);
+	/* Audio after the padding starts a new frame. */
+	ASSERT_EQ(sb_playout_push_audio(p, b, 320), 0);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(is_ramp(&f, 1000), 0);
+out:
+	p = sb_playout_free(p);
+	return r;
+}

@@ -1,0 +1,25 @@
+/* Bot audio from a call's down ring to the caller, one 20 ms frame per tick: frames queued
+ * before the latest clear are dropped, and a mark is reported played on the up ring as soon
+ * as the audio before it has gone. Playout never waits for the up ring: when it is full (the
+ * ws thread is behind), played marks wait here and go first when there is room again.
+ * Pure. Thread: the media worker owning the call's leg. */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <sb/ring.h>
+
+#define SB_DOWNLINK_MAX_PENDING 256 /* played marks waiting for room in the up ring */
+
+struct sb_downlink {
+	uint32_t pending[SB_DOWNLINK_MAX_PENDING]; /* mark ids, oldest at head */
+	unsigned head, n;
+	uint64_t marks_lost; /* pending overflowed (the ws thread stalled for a very long time) */
+};
+
+/* Moves the next playable frame of down into pcm (SB_FRAME_SAMPLES samples; a shorter frame
+ * is padded with zeros) and reports marks on up. Returns the samples of audio taken (0: none
+ * queued, the caller plays silence). */
+unsigned sb_downlink_next(struct sb_downlink *d, struct sb_ring *down, struct sb_ring *up,
+                          atomic_uint *clear_epoch, int16_t *pcm);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sb/mq.h>
@@ -18,6 +19,7 @@ struct sb_media_stats {
 	/* RTP from outside the caller's addresses and the trunk's ACL; from another allowed
 	 * source before it earned the latch */
 	atomic_uint_fast64_t rtp_rx_foreign, rtp_rx_unlatched;
+	atomic_uint_fast64_t rtcp_tx_packets, rtcp_rx_packets, rtcp_rx_bad;
 };
 
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every
@@ -32,5 +34,9 @@ void sb_media_worker_post(struct sb_media_worker *w, struct sb_msg *m);
 void sb_media_worker_stop(struct sb_media_worker *w);
 /* Thread: control, after stop. Frees; accepts NULL; returns NULL. */
 struct sb_media_worker *sb_media_worker_free(struct sb_media_worker *w);
+/* Thread: control. The watchdog's question: the worker answers seq at its next turn. */
+void sb_media_worker_ping(struct sb_media_worker *w, unsigned seq);
+/* Thread: control. True when the worker has answered seq (its thread is not hung). */
+bool sb_media_worker_answered(const struct sb_media_worker *w, unsigned seq);
 /* Thread: any. The worker's counters. */
 const struct sb_media_stats *sb_media_worker_stats(const struct sb_media_worker *w);

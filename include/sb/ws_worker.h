@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sb/mq.h>
@@ -27,5 +28,9 @@ void sb_ws_worker_wake(struct sb_ws_worker *w);
 void sb_ws_worker_stop(struct sb_ws_worker *w);
 /* Thread: control, after stop. Frees; accepts NULL; returns NULL. */
 struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w);
+/* Thread: control. The watchdog's question: the worker answers seq at its next turn. */
+void sb_ws_worker_ping(struct sb_ws_worker *w, unsigned seq);
+/* Thread: control. True when the worker has answered seq (its thread is not hung). */
+bool sb_ws_worker_answered(const struct sb_ws_worker *w, unsigned seq);
 /* Thread: any. The worker's counters. */
 const struct sb_ws_stats *sb_ws_worker_stats(const struct sb_ws_worker *w);

@@ -9,6 +9,7 @@
  * instead of trusting one callback per wake. Audio crosses through the call's SPSC rings,
  * never through the command queue. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +30,7 @@ struct sb_ws_worker {
 	pthread_t thread;
 	bool started;
 	atomic_bool quit;
+	atomic_uint ping, pong; /* the watchdog's last question, and the last answer */
 	struct sb_mq *mq;
 	struct sb_ws_env env;
 	struct sb_ws_stats stats;
@@ -135,6 +137,10 @@ static void *run(void *arg)
 			log_warn_ratelimited("lws_service failed, retrying");
 			usleep(10000); /* do not spin on a persistent failure */
 		}
+		/* Alive: the loop turns (a ping wakes it when nothing else does). */
+		atomic_store_explicit(&w->pong,
+		                      atomic_load_explicit(&w->ping, memory_order_relaxed),
+		                      memory_order_relaxed);
 	}
 	w->env.quitting = true;
 	while (!LIST_EMPTY(&w->env.conns))
@@ -188,12 +194,26 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 
 int sb_ws_worker_start(struct sb_ws_worker *w)
 {
+	char name[16];
 	int r = pthread_create(&w->thread, NULL, run, w);
 
 	if (r != 0)
 		return -r;
+	snprintf(name, sizeof(name), "sb-ws%u", w->idx);
+	pthread_setname_np(w->thread, name);
 	w->started = true;
 	return 0;
+}
+
+void sb_ws_worker_ping(struct sb_ws_worker *w, unsigned seq)
+{
+	atomic_store_explicit(&w->ping, seq, memory_order_relaxed);
+	lws_cancel_service(w->env.ctx);
+}
+
+bool sb_ws_worker_answered(const struct sb_ws_worker *w, unsigned seq)
+{
+	return atomic_load_explicit(&w->pong, memory_order_relaxed) == seq;
 }
 
 void sb_ws_worker_post(struct sb_ws_worker *w, struct sb_msg *m)

@@ -3,6 +3,7 @@
  * tick sends one frame per leg from the down ring (silence when empty) and wakes the ws
  * workers. Thread: its own. Owns the legs (sockets, RTP state, framing buffers). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -19,45 +20,16 @@
 #include <sb/downlink.h>
 #include <sb/media_worker.h>
 #include <sb/msg.h>
+#include <sb/rtcp.h>
 #include <sb/rtp_session.h>
 #include <sb/rtp_source.h>
 #include <sb/ws_worker.h>
 
+#include "media_priv.h"
+
 #define MAX_EVENTS 64
 #define MAX_CATCHUP_FRAMES 5    /* frames sent per leg on one late tick, at most */
 #define MAX_PAYLOAD_SAMPLES 480 /* 60 ms, the longest ptime accepted */
-#define RX_BATCH 32             /* datagrams read per readiness event per leg */
-
-struct sb_media_leg {
-	struct sb_call *call; /* a reference */
-	LIST_ENTRY(sb_media_leg) link;
-	int fd, rtcp_fd;
-	enum sb_codec codec;
-	uint8_t pt;
-	bool can_send, expect_rx, marker, timed_out;
-	struct sb_rtp_source src; /* who may send to us, and where we send */
-	struct sb_downlink down;  /* bot audio to play, marks played */
-	uint16_t seq;
-	uint32_t ts, ssrc;
-	int64_t last_rx_ms;
-	int16_t up_acc[SB_FRAME_SAMPLES]; /* caller audio being framed into 20 ms */
-	unsigned up_n;
-};
-
-struct sb_media_worker {
-	unsigned idx;
-	pthread_t thread;
-	bool started, quit;
-	int epfd, tfd;
-	struct sb_mq *mq, *control;
-	struct sb_ws_worker **ws;
-	unsigned n_ws;
-	LIST_HEAD(, sb_media_leg) legs;
-	unsigned n_legs;
-	struct sb_media_stats stats;
-};
-
-#define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
 
 static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 {
@@ -103,7 +75,7 @@ static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 	int16_t pcm[MAX_PAYLOAD_SAMPLES];
 	struct sb_rtp_header h;
 
-	for (int i = 0; i < RX_BATCH; i++) {
+	for (int i = 0; i < SB_MEDIA_RX_BATCH; i++) {
 		struct sockaddr_storage from;
 		socklen_t len = sizeof(from);
 		ssize_t n = recvfrom(leg->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
@@ -134,6 +106,7 @@ static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 		}
 		STAT_INC(w, rtp_rx_packets);
 		leg->last_rx_ms = sb_now_ms();
+		sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, sb_now_us());
 		sb_codec_decode(leg->codec, h.payload, h.payload_len, pcm);
 		up_push(w, leg, pcm, h.payload_len);
 	}
@@ -162,8 +135,11 @@ static void send_frame(struct sb_media_worker *w, struct sb_media_leg *leg)
 	leg->marker = false;
 	sb_rtp_write_header(pkt, &h);
 	if (sendto(leg->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&leg->src.peer,
-	           leg->src.peer_len) == (ssize_t)sizeof(pkt))
+	           leg->src.peer_len) == (ssize_t)sizeof(pkt)) {
 		STAT_INC(w, rtp_tx_packets);
+		leg->tx.packets++;
+		leg->tx.octets += SB_FRAME_SAMPLES;
+	}
 }
 
 static void on_tick(struct sb_media_worker *w)
@@ -186,6 +162,8 @@ static void on_tick(struct sb_media_worker *w)
 
 		for (unsigned i = 0; i < frames; i++)
 			send_frame(w, leg);
+		if (now >= leg->next_rtcp_ms)
+			sb_media_send_rtcp(w, leg, now);
 		if (timeout_s > 0 && leg->expect_rx && !leg->timed_out &&
 		    now - leg->last_rx_ms > timeout_s * 1000) {
 			leg->timed_out = true;
@@ -210,7 +188,8 @@ static bool no_address(const struct sb_sdp_offer *o)
 
 static void set_direction(struct sb_media_leg *leg, const struct sb_sdp_offer *o)
 {
-	leg->can_send = !no_address(o) && (o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_RECVONLY);
+	leg->has_addr = !no_address(o);
+	leg->can_send = leg->has_addr && (o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_RECVONLY);
 	leg->expect_rx = o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_SENDONLY;
 	leg->last_rx_ms = sb_now_ms();
 	leg->timed_out = false;
@@ -246,9 +225,17 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 		rnd[0] = rnd[1] = rnd[2] = (uint32_t)random();
 	leg->seq = (uint16_t)rnd[0];
 	leg->ts = rnd[1];
-	leg->ssrc = rnd[2];
-	ev.data.ptr = leg;
+	leg->ssrc = leg->tx.ssrc = rnd[2];
+	leg->reports.rtt_ms = -1;
+	/* RFC 3550 6.2: the first report after half an interval, spread over 1 s. */
+	leg->next_rtcp_ms = sb_now_ms() + SB_RTCP_INTERVAL_MS / 2 + rnd[0] % 1000;
+	leg->io_rtp = (struct sb_leg_io){leg, false};
+	leg->io_rtcp = (struct sb_leg_io){leg, true};
+	ev.data.ptr = &leg->io_rtp;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->fd, &ev) < 0)
+		log_error_errno(errno, "epoll_ctl");
+	ev.data.ptr = &leg->io_rtcp;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->rtcp_fd, &ev) < 0)
 		log_error_errno(errno, "epoll_ctl");
 	c->leg = leg;
 	LIST_INSERT_HEAD(&w->legs, leg, link);
@@ -274,8 +261,10 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	struct sb_call *c = leg->call;
 
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->fd, NULL);
+	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->rtcp_fd, NULL);
 	close(leg->fd);
 	close(leg->rtcp_fd);
+	sb_media_log_stats(leg);
 	LIST_REMOVE(leg, link);
 	w->n_legs--;
 	c->leg = NULL;
@@ -328,13 +317,19 @@ static void *run(void *arg)
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, -1);
 		bool msgs = false;
 
+		/* Alive: the loop turns (the 20 ms tick sees to it even without calls). */
+		atomic_store_explicit(&w->pong,
+		                      atomic_load_explicit(&w->ping, memory_order_relaxed),
+		                      memory_order_relaxed);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == w->mq)
 				msgs = true;
 			else if (evs[i].data.ptr == w)
 				on_tick(w);
+			else if (((struct sb_leg_io *)evs[i].data.ptr)->rtcp)
+				sb_media_on_rtcp(w, ((struct sb_leg_io *)evs[i].data.ptr)->leg);
 			else
-				on_rtp(w, evs[i].data.ptr);
+				on_rtp(w, ((struct sb_leg_io *)evs[i].data.ptr)->leg);
 		}
 		/* Commands last: a detach frees a leg later events of this batch may name. */
 		if (msgs)
@@ -379,12 +374,25 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 
 int sb_media_worker_start(struct sb_media_worker *w)
 {
+	char name[16];
 	int r = pthread_create(&w->thread, NULL, run, w);
 
 	if (r != 0)
 		return -r;
+	snprintf(name, sizeof(name), "sb-media%u", w->idx);
+	pthread_setname_np(w->thread, name);
 	w->started = true;
 	return 0;
+}
+
+void sb_media_worker_ping(struct sb_media_worker *w, unsigned seq)
+{
+	atomic_store_explicit(&w->ping, seq, memory_order_relaxed);
+}
+
+bool sb_media_worker_answered(const struct sb_media_worker *w, unsigned seq)
+{
+	return atomic_load_explicit(&w->pong, memory_order_relaxed) == seq;
 }
 
 void sb_media_worker_post(struct sb_media_worker *w, struct sb_msg *m)

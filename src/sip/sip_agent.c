@@ -220,12 +220,39 @@ static int on_signal(struct sb_sip_agent *a, su_wait_t *w, struct sb_sip_agent *
 	return 0;
 }
 
+/* True when worker kind[i] has not answered the last ping; logs it. */
+static bool hung(struct sb_sip_agent *a, const char *kind, unsigned i, bool answered)
+{
+	if (answered)
+		return false;
+	log_error_ratelimited("%s worker %u has not answered for %lld ms: withholding the systemd "
+	                      "watchdog ping",
+	                      kind, i, (long long)(sb_now_ms() - a->wd_sent_ms));
+	return true;
+}
+
+/* systemd's watchdog sees the whole daemon: the ping goes out only when every worker thread
+ * has answered the last one, so a hung media or ws thread gets the service restarted. */
 static void on_watchdog(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_agent *arg)
 {
-	(void)a;
+	struct sb_daemon *d = a->d;
+	bool stuck = false;
+
 	(void)t;
 	(void)arg;
-	sb_daemon_notify("WATCHDOG=1");
+	for (unsigned i = 0; i < d->n_media; i++)
+		stuck |= hung(a, "media", i, sb_media_worker_answered(d->media[i], a->wd_seq));
+	for (unsigned i = 0; i < d->n_ws; i++)
+		stuck |= hung(a, "ws", i, sb_ws_worker_answered(d->ws[i], a->wd_seq));
+	if (!stuck) {
+		sb_daemon_notify("WATCHDOG=1");
+		a->wd_sent_ms = sb_now_ms();
+		a->wd_seq++;
+		for (unsigned i = 0; i < d->n_media; i++)
+			sb_media_worker_ping(d->media[i], a->wd_seq);
+		for (unsigned i = 0; i < d->n_ws; i++)
+			sb_ws_worker_ping(d->ws[i], a->wd_seq);
+	}
 }
 
 /* "sip:ADDR:PORT" from sip.listen (one address and port); with sip.public_address set,

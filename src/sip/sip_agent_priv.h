@@ -31,6 +31,8 @@ struct sb_sip_agent {
 	int mq_idx, sig_idx; /* su_root registrations, 0 when none */
 	int sigfd;
 	su_timer_t *watchdog, *deadline;
+	unsigned wd_seq;           /* the workers' last ping; each answers it at its next turn */
+	int64_t wd_sent_ms;        /* when it was sent */
 	struct sb_sip_guard guard; /* in front of nua: ACL, bad first lines, TCP connections */
 
 	LIST_HEAD(, sb_call) calls; /* registry: every call not yet released */

@@ -62,8 +62,8 @@ class Env:
         self.sipps.append(s)
         return s
 
-    def endpoint(self, pt=rtp.PT_PCMA):
-        e = rtp.RtpEndpoint(pt)
+    def endpoint(self, pt=rtp.PT_PCMA, port=0):
+        e = rtp.RtpEndpoint(pt, port=port)
         self.endpoints.append(e)
         return e
 

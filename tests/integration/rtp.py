@@ -222,10 +222,10 @@ def build_rtp(seq, ts, pt, ssrc, payload, marker=False):
 class RtpEndpoint:
     """A caller's RTP leg: receives into self.packets, sends a queued G.711 stream paced at 20 ms."""
 
-    def __init__(self, pt=PT_PCMA, host="127.0.0.1"):
+    def __init__(self, pt=PT_PCMA, host="127.0.0.1", port=0):
         self.pt = pt
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
+        self.sock.bind((host, port))
         self.sock.settimeout(0.1)
         self.host, self.port = self.sock.getsockname()
         self.peer = None

@@ -2,6 +2,7 @@
 unhold, session refresh) are answered and change the media, and the daemon's systemd protocol
 (READY, WATCHDOG, STOPPING) and unit file work."""
 
+import ctypes
 import datetime
 import os
 import re
@@ -10,7 +11,10 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+
+import pytest
 
 import rtp
 import sbtest
@@ -216,3 +220,69 @@ def test_overlong_user_part_rejected(env, bridge, sipp):
     assert bot.conns() == [], "a bot was connected for a rejected call"
     res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=300).run()
     assert res.rc == 0, res.describe()
+
+
+def freeze_thread(tid, seconds):
+    """Stops one thread (not its process) for `seconds`: ptrace is per thread. Needs root (CI runs as root)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
+    assert libc.ptrace(PTRACE_SEIZE, tid, None, None) == 0, os.strerror(ctypes.get_errno())
+    try:
+        assert libc.ptrace(PTRACE_INTERRUPT, tid, None, None) == 0, os.strerror(ctypes.get_errno())
+        os.waitpid(tid, WALL)
+        time.sleep(seconds)  # the point of the test: a thread that does not run for this long
+    finally:
+        libc.ptrace(PTRACE_DETACH, tid, None, None)
+
+
+def thread_id(pid, name):
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            if f.read().strip() == name:
+                return int(tid)
+    raise AssertionError("no thread named %s in %d" % (name, pid))
+
+
+@pytest.mark.parametrize("thread", ["sb-media0", "sb-ws0"])
+def test_watchdog_sees_a_hung_worker(env, thread):
+    """The systemd watchdog ping stops while a media or ws thread is stuck, and resumes when it runs again."""
+    proc, sock, ndir, err = start_with_notify(env, {"WATCHDOG_USEC": "200000"})
+    try:
+        got = read_states(sock, lambda g: g.count("WATCHDOG=1") >= 3, 30)
+        assert got.count("WATCHDOG=1") >= 3, got
+        tid = thread_id(proc.pid, thread)
+        pings = []
+        done = threading.Event()
+
+        def collect():
+            while not done.is_set():
+                try:
+                    if "WATCHDOG=1" in sock.recv(4096).decode().split("\n"):
+                        pings.append(time.monotonic())
+                except socket.timeout:
+                    pass
+
+        t = threading.Thread(target=collect, daemon=True)
+        t.start()
+        t0 = time.monotonic()
+        freeze_thread(tid, 3.0)
+        t1 = time.monotonic()
+        sbtest.wait_until(lambda: any(p > t1 for p in pings), 15, "the watchdog pings to resume")
+        done.set()
+        t.join(2)
+        during = [p for p in pings if t0 + 0.5 < p < t1]
+        assert not during, "%d watchdog pings while %s was stopped" % (len(during), thread)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        err.close()
+        sock.close()
+        shutil.rmtree(ndir, ignore_errors=True)
+    log = open(os.path.join(env.tmp, "notify.stderr"), errors="replace").read()
+    kind = "media" if "media" in thread else "ws"
+    assert re.search(r"%s worker 0 has not answered for \d+ ms: withholding" % kind, log), log[-2000:]
+    assert not sbtest.sanitizer_lines(os.path.join(env.tmp, "notify.stderr"))

@@ -1,0 +1,114 @@
+/* A media leg's RTCP (RFC 3550): the compound SR/RR with SDES it sends every few seconds to
+ * where the caller's RTCP comes from (else to the RTP peer's port + 1), the caller's reports
+ * it reads (only from the addresses RTP is taken from), and the statistics logged at the
+ * call's end. Thread: the media worker owning the leg. */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LOG_SUBSYS "media"
+#include <sb/log.h>
+
+#include <sb/rtp_session.h>
+
+#include "media_priv.h"
+
+/* Where RTCP goes: where the caller's RTCP comes from, else the RTP peer's port + 1. */
+static bool rtcp_dest(const struct sb_media_leg *leg, struct sockaddr_storage *to, socklen_t *len)
+{
+	in_port_t *port;
+
+	if (leg->rtcp_peer_len) {
+		*to = leg->rtcp_peer;
+		*len = leg->rtcp_peer_len;
+		return true;
+	}
+	*to = leg->src.peer;
+	*len = leg->src.peer_len;
+	port = to->ss_family == AF_INET6 ? &((struct sockaddr_in6 *)to)->sin6_port
+	                                 : &((struct sockaddr_in *)to)->sin_port;
+	if (ntohs(*port) == 65535)
+		return false;
+	*port = htons((uint16_t)(ntohs(*port) + 1));
+	return true;
+}
+
+/* A compound SR (or RR while nothing was sent) with SDES, every SB_RTCP_INTERVAL_MS. */
+void sb_media_send_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now)
+{
+	uint8_t buf[SB_RTCP_MAX_PACKET];
+	struct sockaddr_storage to;
+	socklen_t len;
+	char cname[96];
+	int n;
+
+	leg->next_rtcp_ms = now + SB_RTCP_INTERVAL_MS;
+	if (!leg->has_addr || !rtcp_dest(leg, &to, &len))
+		return;
+	snprintf(cname, sizeof(cname), "sipbridge@%s", leg->call->local_addr);
+	n = sb_rtcp_build(buf, sizeof(buf), &leg->tx, &leg->rx, sb_ntp_now(), leg->ts, sb_now_us(),
+	                  cname);
+	if (n > 0 && sendto(leg->rtcp_fd, buf, (size_t)n, 0, (struct sockaddr *)&to, len) == n)
+		STAT_INC(w, rtcp_tx_packets);
+}
+
+/* The caller's RTCP: its SR time (for our next report's LSR) and its report about our
+ * stream. Only from the addresses RTP is taken from. */
+void sb_media_on_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg)
+{
+	uint8_t buf[SB_RTP_MAX_PACKET];
+	struct sb_rtcp_report r;
+
+	for (int i = 0; i < SB_MEDIA_RX_BATCH; i++) {
+		struct sockaddr_storage from;
+		socklen_t len = sizeof(from);
+		ssize_t n =
+		        recvfrom(leg->rtcp_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+
+		if (n < 0)
+			break;
+		if (!sb_rtp_source_allowed(&leg->src, (struct sockaddr *)&from)) {
+			STAT_INC(w, rtp_rx_foreign);
+			continue;
+		}
+		if (sb_rtcp_parse(buf, (size_t)n, leg->ssrc, &r) < 0) {
+			STAT_INC(w, rtcp_rx_bad);
+			continue;
+		}
+		STAT_INC(w, rtcp_rx_packets);
+		leg->rtcp_peer = from;
+		leg->rtcp_peer_len = len;
+		if (r.have_sr) {
+			leg->rx.lsr = r.sr_ntp_mid;
+			leg->rx.lsr_rx_us = sb_now_us();
+		}
+		if (r.have_block) {
+			int rtt = sb_rtcp_rtt_ms(&r, sb_ntp_now());
+
+			leg->reports.count++;
+			leg->reports.fraction_lost = r.fraction_lost;
+			leg->reports.cumulative_lost = r.cumulative_lost;
+			leg->reports.jitter_ms = r.jitter / 8;
+			if (rtt >= 0)
+				leg->reports.rtt_ms = rtt;
+		}
+	}
+}
+
+/* The call's media, once, at its end: what the bridge saw and what the caller reported. */
+void sb_media_log_stats(struct sb_media_leg *leg)
+{
+	const struct sb_caller_reports *r = &leg->reports;
+	char rtcp[160] = "no RTCP report from the caller";
+
+	if (r->count)
+		snprintf(rtcp, sizeof(rtcp),
+		         "RTCP from the caller: %u report(s), last %u%% lost (%d packets in all), "
+		         "jitter %u ms, RTT %d ms",
+		         r->count, (r->fraction_lost * 100 + 128) / 256, r->cumulative_lost,
+		         r->jitter_ms, r->rtt_ms);
+	sb_log_ctx_set(leg->call->id);
+	log_info("RTP: %u packet(s) in, %d lost, jitter %u ms; %u out; %s", leg->rx.received,
+	         sb_rtp_rx_lost(&leg->rx), sb_rtp_rx_jitter_ms(&leg->rx), leg->tx.packets, rtcp);
+	sb_log_ctx_set(NULL);
+}

@@ -22,8 +22,8 @@ struct sb_rtp_rx_stats {
 	uint32_t expected_prior, received_prior; /* at the last report */
 	uint32_t transit;                        /* of the last packet, in RTP units */
 	uint32_t jitter;                         /* RTP units << 4 */
-	uint32_t lsr;          /* middle 32 bits of the caller's last SR NTP time, 0 if none */
-	int64_t lsr_rx_us;     /* when that SR arrived (monotonic) */
+	uint32_t lsr;      /* middle 32 bits of the caller's last SR NTP time, 0 if none */
+	int64_t lsr_rx_us; /* when that SR arrived (monotonic) */
 };
 
 /* What the bridge has sent. */
@@ -37,11 +37,11 @@ struct sb_rtcp_report {
 	bool have_block; /* a report block about the bridge's SSRC was in the packet */
 	bool have_sr;    /* the packet held an SR (its NTP time is kept for our next LSR) */
 	uint32_t sender_ssrc;
-	uint32_t sr_ntp_mid; /* middle 32 bits of the SR's NTP time */
+	uint32_t sr_ntp_mid;   /* middle 32 bits of the SR's NTP time */
 	uint8_t fraction_lost; /* /256 */
 	int32_t cumulative_lost;
 	uint32_t highest_seq;
-	uint32_t jitter; /* RTP units */
+	uint32_t jitter;    /* RTP units */
 	uint32_t lsr, dlsr; /* 1/65536 s */
 };
 

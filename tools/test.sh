@@ -25,12 +25,22 @@ mapfile -t sources < <(find include src tests tools -name '*.[ch]' | sort)
 clang-format --dry-run -Werror "${sources[@]}"
 count clang-format $?
 
+# A build directory with exactly these options: an existing one is reconfigured, so a
+# directory left from another kind of build never stands in for this one.
+setup() { # setup DIR [meson options...]
+	local dir=$1
+	shift
+	if [ -d "$dir" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
+
 # Sanitized build, warnings as errors.
 build=build-test
-if [ ! -d "$build" ]; then
-	meson setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
-		-Dbuildtype=debugoptimized >/dev/null || exit 1
-fi
+setup "$build" -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true \
+	-Dbuildtype=debugoptimized || exit 1
 if ! ninja -C "$build"; then
 	count build 1
 	echo "$passed passed, $failed failed"
@@ -67,7 +77,9 @@ integration() { # integration BUILD [pytest args...]
 	local b=$1 junit status p f
 	shift
 	junit=$(mktemp)
-	SB_BUILD_DIR=$PWD/$b /usr/bin/python3 -m pytest -v -p no:cacheprovider --junitxml="$junit" "$@"
+	# A hung test fails after 5 minutes instead of holding the whole run.
+	SB_BUILD_DIR=$PWD/$b /usr/bin/python3 -m pytest -v -p no:cacheprovider -p timeout \
+		--timeout=300 --junitxml="$junit" "$@"
 	status=$?
 	read -r p f < <(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
@@ -96,8 +108,7 @@ integration "$build" tests/integration
 # ThreadSanitizer: the ring and queue unit tests, then the daemon's threads under real calls
 # (media, bot control and SIP paths).
 tsan=build-tsan
-[ -d "$tsan" ] || meson setup "$tsan" -Db_sanitize=thread -Db_lundef=false >/dev/null
-if ninja -C "$tsan"; then
+if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_ring" >/dev/null &&
 		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_mq" >/dev/null
 	count "tsan ring+mq" $?
@@ -110,9 +121,8 @@ fi
 
 # Fuzz targets (clang libFuzzer): replay every corpus, seeds and kept reproducers, once.
 fuzz=build-fuzz
-[ -d "$fuzz" ] || CC=clang meson setup "$fuzz" -Dfuzzing=true -Db_sanitize=address,undefined \
-	-Db_lundef=false >/dev/null
-if ninja -C "$fuzz" >/dev/null; then
+if CC=clang setup "$fuzz" -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false &&
+	ninja -C "$fuzz" >/dev/null; then
 	for t in bot_proto sdp_neg rtp config sip; do
 		corpora=("tests/fuzz/corpora/$t")
 		# The SIP harness also replays the RFC 4475 torture messages.

@@ -37,6 +37,11 @@ void sb_rtp_write_header(uint8_t *buf, const struct sb_rtp_header *h);
  * -EINVAL. Pure. */
 int sb_sockaddr_make(int family, const char *addr, uint16_t port, struct sockaddr_storage *ss,
                      socklen_t *len);
+/* Thread: any. The numeric address of sa (IPv4 or IPv6) into buf, or "?"; returns buf. Pure. */
+const char *sb_sockaddr_text(const struct sockaddr *sa, char *buf, size_t size);
+/* Thread: any. The IPv4 address v4 as the IPv4-mapped IPv6 address an IPv6 socket uses, into
+ * out; returns its length. Pure. */
+socklen_t sb_sockaddr_v4mapped(const struct sockaddr *v4, struct sockaddr_storage *out);
 /* Thread: control. The local address the kernel would use to reach the numeric address
  * `remote` (a connected UDP socket; nothing is sent). Returns 0 or a negative errno. */
 int sb_local_addr_for(int family, const char *remote, char *buf, size_t size);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -29,6 +30,30 @@ int sb_sockaddr_make(int family, const char *addr, uint16_t port, struct sockadd
 	sin6->sin6_port = htons(port);
 	*len = sizeof(*sin6);
 	return inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1 ? 0 : -EINVAL;
+}
+
+const char *sb_sockaddr_text(const struct sockaddr *sa, char *buf, size_t size)
+{
+	const void *p = sa->sa_family == AF_INET6
+	                        ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+	                        : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (!inet_ntop(sa->sa_family, p, buf, (socklen_t)size))
+		snprintf(buf, size, "?");
+	return buf;
+}
+
+socklen_t sb_sockaddr_v4mapped(const struct sockaddr *v4, struct sockaddr_storage *out)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)v4;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
+
+	memset(out, 0, sizeof(*out));
+	s6->sin6_family = AF_INET6;
+	s6->sin6_port = s4->sin_port;
+	s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
+	memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
+	return sizeof(*s6);
 }
 
 static int bind_any(int fd, int family, const char *addr, uint16_t port)

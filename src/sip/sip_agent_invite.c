@@ -40,17 +40,6 @@ static void reject(nua_handle_t *nh, int status, const char *phrase, const char 
 	nua_handle_destroy(nh);
 }
 
-static const char *addr_text(const struct sockaddr *sa, char *buf, size_t size)
-{
-	const void *p = sa->sa_family == AF_INET6
-	                        ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-	                        : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-
-	if (!inet_ntop(sa->sa_family, p, buf, (socklen_t)size))
-		snprintf(buf, size, "?");
-	return buf;
-}
-
 static bool users_bounded(const sip_t *sip)
 {
 	const char *users[] = {
@@ -292,7 +281,7 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 			rin.customer_header = u->un_value;
 	}
 	status = sb_route_select(cfg, &rin, &in.route);
-	addr_text(rin.src, in.src, sizeof(in.src));
+	sb_sockaddr_text(rin.src, in.src, sizeof(in.src));
 	/* A malformed request is refused as such, whatever it asks for; the guard has already
 	 * refused sources outside every ACL, so only those are left to a 403 below. */
 	if (status != 403 && sip->sip_request && sip->sip_request->rq_url->url_headers) {

@@ -31,6 +31,7 @@
 
 #include <sb/bpf_acl.h>
 #include <sb/call.h>
+#include <sb/rtp_session.h>
 #include <sb/sip_reply.h>
 
 #include "sip_guard.h"
@@ -45,17 +46,6 @@ static bool in_any_acl(const struct sb_config *cfg, const struct sockaddr *sa)
 		if (sb_acl_match(cfg->trunks[i].acl, cfg->trunks[i].n_acl, sa))
 			return true;
 	return false;
-}
-
-static const char *addr_text(const struct sockaddr *sa, char *buf, size_t size)
-{
-	const void *p = sa->sa_family == AF_INET6
-	                        ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-	                        : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-
-	if (!inet_ntop(sa->sa_family, p, buf, (socklen_t)size))
-		snprintf(buf, size, "?");
-	return buf;
 }
 
 /* The UDP socket to answer src from: its own family, or an IPv6 one for an IPv4 source (as
@@ -80,17 +70,8 @@ static int udp_for(const struct sb_sip_guard *g, const struct sockaddr *src,
 		if (ss.ss_family == AF_INET6)
 			v6 = g->udp[i];
 	}
-	if (v6 >= 0 && src->sa_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const struct sockaddr_in *)src;
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)to;
-
-		memset(s6, 0, sizeof(*s6));
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = s4->sin_port;
-		s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
-		memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
-		*to_len = sizeof(*s6);
-	}
+	if (v6 >= 0 && src->sa_family == AF_INET)
+		*to_len = sb_sockaddr_v4mapped(src, to);
 	return v6;
 }
 
@@ -134,9 +115,10 @@ static void reject_stranger(struct sb_sip_guard *g, msg_t *msg, bool stream)
 		atomic_fetch_add_explicit(&g->stats.acl_replied, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&g->stats.acl_dropped, 1, memory_order_relaxed);
-	log_warn_ratelimited("Request from %s: not in any trunk's ACL, %s",
-	                     addr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
-	                     answer ? "403" : "dropped");
+	log_warn_ratelimited(
+	        "Request from %s: not in any trunk's ACL, %s",
+	        sb_sockaddr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
+	        answer ? "403" : "dropped");
 }
 
 /* Methods the stack knows: a first line it cannot parse with one of these is malformed
@@ -171,10 +153,11 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	               stream);
 	if (stream)
 		atomic_fetch_add_explicit(&g->stats.tcp_closed_bad, 1, memory_order_relaxed);
-	log_notice_ratelimited("%s from %s with a first line the SIP stack cannot parse: %s",
-	                       request ? "Request" : "Response",
-	                       addr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
-	                       sent ? "answered" : "dropped");
+	log_notice_ratelimited(
+	        "%s from %s with a first line the SIP stack cannot parse: %s",
+	        request ? "Request" : "Response",
+	        sb_sockaddr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
+	        sent ? "answered" : "dropped");
 }
 
 /* Header lines of the message as far as it has arrived (all of a datagram), stopping at
@@ -226,7 +209,8 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
 		respond(g, msg, 400, "Too Many Headers", is_stream(msg));
 		log_notice_ratelimited("Request from %s with over sip.max_headers = %d header "
 		                       "lines, 400",
-		                       addr_text(src, ip, sizeof(ip)), (*g->cfg)->max_headers);
+		                       sb_sockaddr_text(src, ip, sizeof(ip)),
+		                       (*g->cfg)->max_headers);
 		return -1;
 	}
 	r = sip_request_class->hc_parse(home, h, s, slen);

@@ -28,6 +28,8 @@
 #define LOG_SUBSYS "guard"
 #include <sb/log.h>
 
+#include <sb/rtp_session.h>
+
 #include "sip_guard.h"
 
 #define JANITOR_MS 1000
@@ -94,19 +96,6 @@ static bool match_stream(int fd, void *arg)
 	return false;
 }
 
-/* An IPv4 peer as the IPv4-mapped address an IPv6 socket reports. */
-static void mapped(struct sockaddr_storage *out, const struct sockaddr *v4)
-{
-	const struct sockaddr_in *s4 = (const struct sockaddr_in *)v4;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)out;
-
-	memset(out, 0, sizeof(*out));
-	s6->sin6_family = AF_INET6;
-	s6->sin6_port = s4->sin_port;
-	s6->sin6_addr.s6_addr[10] = s6->sin6_addr.s6_addr[11] = 0xff;
-	memcpy(&s6->sin6_addr.s6_addr[12], &s4->sin_addr, 4);
-}
-
 int sb_sip_guard_find_stream(const struct sb_sip_guard *g, const struct sockaddr *peer)
 {
 	struct stream_query q = {.g = g, .fd = -1};
@@ -119,7 +108,7 @@ int sb_sip_guard_find_stream(const struct sb_sip_guard *g, const struct sockaddr
 	sb_sip_guard_each_fd(match_stream, &q);
 	if (q.fd < 0 && peer->sa_family == AF_INET) {
 		/* sofia reports an IPv4 peer of a dual-stack socket as IPv4 */
-		mapped(&q.peer, peer);
+		sb_sockaddr_v4mapped(peer, &q.peer);
 		sb_sip_guard_each_fd(match_stream, &q);
 	}
 	return q.fd;

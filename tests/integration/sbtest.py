@@ -688,4 +688,6 @@ def media_sequence_ok(msgs, frame_ms=100):
     assert chunks == list(range(1, len(chunks) + 1)), "chunk not 1,2,3..: %s" % chunks[:40]
     d = [b - a for a, b in zip(stamps, stamps[1:])]
     assert all(x == frame_ms for x in d), "timestamp steps are not %d ms: %s" % (frame_ms, d[:40])
+    # media time starts at 0 with the first chunk: chunk k carries the audio from (k - 1) * frame_ms
+    assert all(t == (c - 1) * frame_ms for c, t in zip(chunks, stamps)), list(zip(chunks, stamps))[:10]
     return seqs[0], seqs[-1]

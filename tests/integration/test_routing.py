@@ -18,6 +18,24 @@ def test_acl_reject_403(env, testbot, daemon, sipp):
     assert bot.conns() == [], "a rejected INVITE must not reach the bot"
 
 
+def test_acl_near_miss_refused(env, testbot, daemon, sipp):
+    """The caller is 127.0.0.1: a /32 one address off refuses it."""
+    bot = testbot("silent")
+    d = daemon(env.config({"default": bot.url}, trunk={"acl": ["127.0.0.2/32"]}))
+    assert reject(env, d, sipp) == 403
+    assert bot.conns() == []
+
+
+def test_acl_near_miss_accepted(env, testbot, daemon, sipp):
+    """The caller is 127.0.0.1: a /31 that holds it lets it in."""
+    bot = testbot("silent")
+    d = daemon(env.config({"default": bot.url}, trunk={"acl": ["127.0.0.0/31"]}))
+    ep = env.endpoint()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+    bot.wait_event("rx", "stop")
+
+
 def test_did_not_in_numbers_404(env, testbot, daemon, sipp):
     bot = testbot("echo")
     d = daemon(env.config({"default": bot.url}, trunk={"numbers": ["+15550001", "+15550002"]}))

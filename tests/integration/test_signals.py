@@ -10,7 +10,7 @@ import rtp
 import sbtest
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR1])
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR1], ids=["SIGHUP", "SIGUSR1"])
 def test_signal_mid_call_changes_nothing(env, bridge, sipp, sig):
     d, bot = bridge("echo")
     ep = env.endpoint()

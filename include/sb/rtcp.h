@@ -16,6 +16,8 @@ struct sb_rtp_rx_stats {
 	bool init;
 	uint32_t ssrc;
 	uint16_t max_seq;
+	uint16_t bad_seq; /* after a jump: the number that confirms it (RFC 3550 A.1) */
+	bool has_bad_seq;
 	uint32_t cycles; /* sequence number wraps << 16 */
 	uint32_t base_seq;
 	uint32_t received;

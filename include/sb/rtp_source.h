@@ -50,8 +50,8 @@ void sb_rtp_source_init(struct sb_rtp_source *s, const struct sockaddr *sdp, soc
                         const struct sockaddr *sig, socklen_t sig_len, const struct sb_cidr *acl,
                         size_t n_acl);
 /* A re-INVITE named a new SDP address: it becomes the peer and the leg latches afresh. The
- * same address again changes nothing. */
-void sb_rtp_source_set_sdp(struct sb_rtp_source *s, const struct sockaddr *sdp, socklen_t len);
+ * same address again changes nothing. Returns true when the address changed. */
+bool sb_rtp_source_set_sdp(struct sb_rtp_source *s, const struct sockaddr *sdp, socklen_t len);
 /* True when from may send RTP to this leg at all. */
 bool sb_rtp_source_allowed(const struct sb_rtp_source *s, const struct sockaddr *from);
 /* Decides about one packet (source address, SSRC and sequence number) and updates the latch. */

@@ -8,9 +8,15 @@
 
 #define SB_SIP_REPLY_MAX 4096 /* a reply never exceeds this (nor the request it answers) */
 
+/* req may be the buffer sofia is parsing: blank lines before the first line are skipped, and a
+ * NUL may stand for the first line's end (sofia writes one over its CR, or its LF). */
+
 /* The request's method: its first token, or "" for a response or an empty first line.
  * Writes at most size - 1 bytes and a NUL; returns the method's full length. */
 size_t sb_sip_method(const char *req, size_t len, char *out, size_t size);
+
+/* Header lines of req[0..len) (folded continuations not counted), stopping at limit + 1. */
+unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit);
 
 /* Writes the reply to req[0..len) into out: "SIP/2.0 <status> <reason>", then the request's
  * Via headers in order, From, To (";tag=<to_tag>" appended when it has none), Call-ID and

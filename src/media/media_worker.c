@@ -251,9 +251,9 @@ static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
 	leg->pt = u->offer.pt;
 	set_direction(leg, &u->offer);
 	/* An old-style hold names no address (0.0.0.0 or port 0): keep the current one. */
-	if (!no_address(&u->offer))
-		sb_rtp_source_set_sdp(&leg->src, (const struct sockaddr *)&u->remote,
-		                      u->remote_len);
+	if (!no_address(&u->offer) &&
+	    sb_rtp_source_set_sdp(&leg->src, (const struct sockaddr *)&u->remote, u->remote_len))
+		leg->rtcp_peer_len = 0; /* RTCP follows the media until the new place sends some */
 }
 
 static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool notify)

@@ -55,7 +55,13 @@ void sb_rtp_rx_update(struct sb_rtp_rx_stats *s, uint32_t ssrc, uint16_t seq, ui
 			s->cycles += 1u << 16; /* wrapped */
 		s->max_seq = seq;
 	} else if (udelta <= (uint16_t)(65536 - MAX_MISORDER)) {
-		/* A jump far ahead: the sender restarted its numbering. */
+		/* A jump far ahead: the sender restarted its numbering only when the next packet
+		 * follows it (RFC 3550 A.1); a stray one is left out of the count. */
+		if (!s->has_bad_seq || seq != s->bad_seq) {
+			s->bad_seq = (uint16_t)(seq + 1);
+			s->has_bad_seq = true;
+			return;
+		}
 		restart(s, ssrc, seq);
 		s->transit = arrival - ts;
 	}
@@ -64,9 +70,8 @@ void sb_rtp_rx_update(struct sb_rtp_rx_stats *s, uint32_t ssrc, uint16_t seq, ui
 	transit = arrival - ts;
 	d = (int32_t)(transit - s->transit);
 	s->transit = transit;
-	if (d < 0)
-		d = -d;
-	s->jitter += (uint32_t)d - ((s->jitter + 8) >> 4);
+	/* |d| without negating INT32_MIN: the timestamps are the caller's to choose */
+	s->jitter += (d < 0 ? 0u - (uint32_t)d : (uint32_t)d) - ((s->jitter + 8) >> 4);
 }
 
 static uint32_t extended_max(const struct sb_rtp_rx_stats *s)

@@ -72,14 +72,15 @@ void sb_rtp_source_init(struct sb_rtp_source *s, const struct sockaddr *sdp, soc
 	s->n_acl = n_acl;
 }
 
-void sb_rtp_source_set_sdp(struct sb_rtp_source *s, const struct sockaddr *sdp, socklen_t len)
+bool sb_rtp_source_set_sdp(struct sb_rtp_source *s, const struct sockaddr *sdp, socklen_t len)
 {
 	if (same_endpoint((const struct sockaddr *)&s->sdp, sdp))
-		return;
+		return false;
 	set_addr(&s->sdp, &s->sdp_len, sdp, len);
 	set_addr(&s->peer, &s->peer_len, sdp, len);
 	s->latched = false;
 	s->cand_n = 0;
+	return true;
 }
 
 bool sb_rtp_source_allowed(const struct sb_rtp_source *s, const struct sockaddr *from)

@@ -1,15 +1,16 @@
-/* An INVITE's body as the bridge takes it: Accept must allow application/sdp (the 200 OK
- * carries SDP), and the offer is an application/sdp body or the application/sdp part of a
- * multipart one (SIP-I/SIP-T INVITEs carry ISUP beside it). Thread: control. Owns nothing:
- * parts live in the caller's home. */
+/* A request's body as the bridge takes it: Accept must allow application/sdp when the answer
+ * will carry SDP, and the SDP is an application/sdp body or the application/sdp part of a
+ * multipart one (SIP-I/SIP-T carry ISUP beside it), split by the bridge's own bounded code.
+ * Thread: control. Owns nothing: the SDP points into the request. */
 #include <string.h>
 #include <strings.h>
 
 #define LOG_SUBSYS "sip"
 #include <sb/log.h>
 
-#include <sofia-sip/msg_mime.h>
 #include <sofia-sip/sip.h>
+
+#include <sb/multipart.h>
 
 #include "sip_agent_priv.h"
 
@@ -33,33 +34,31 @@ static bool accepts_sdp(const sip_t *sip)
 	return false;
 }
 
-/* The first application/sdp part of a multipart body, depth first. */
-static const msg_multipart_t *sdp_part(const msg_multipart_t *mp, unsigned depth)
+/* The boundary among the Content-Type's parameters, or -EINVAL. */
+static int boundary_of(const sip_content_type_t *ct, char *out)
 {
-	for (; mp && depth < 4; mp = mp->mp_next) {
-		const msg_multipart_t *in;
+	for (size_t i = 0; ct->c_params && ct->c_params[i]; i++) {
+		int n = sb_multipart_boundary(ct->c_params[i], strlen(ct->c_params[i]), out);
 
-		if (mp->mp_content_type && is_sdp(mp->mp_content_type->c_type) && mp->mp_payload)
-			return mp;
-		in = sdp_part(mp->mp_multipart, depth + 1);
-		if (in)
-			return in;
+		if (n > 0)
+			return n;
 	}
-	return NULL;
+	return -EINVAL;
 }
 
-int sb_sip_invite_sdp(const sip_t *sip, su_home_t *home, const char **sdp, size_t *len)
+int sb_sip_body_sdp(const sip_t *sip, bool check_accept, const char **sdp, size_t *len)
 {
 	const sip_content_type_t *ct = sip->sip_content_type;
 	const sip_payload_t *pl = sip->sip_payload;
-	const msg_multipart_t *mp, *part;
+	char boundary[SB_MULTIPART_BOUNDARY_MAX + 1];
+	int r;
 
 	*sdp = NULL;
 	*len = 0;
-	if (!accepts_sdp(sip))
+	if (check_accept && !accepts_sdp(sip))
 		return 406;
 	if (!pl || !pl->pl_data || !pl->pl_len)
-		return 0; /* a delayed offer */
+		return 0; /* no SDP: a delayed offer, or an ACK without an answer */
 	if (!ct || !ct->c_type)
 		return 415;
 	if (is_sdp(ct->c_type)) {
@@ -69,15 +68,8 @@ int sb_sip_invite_sdp(const sip_t *sip, su_home_t *home, const char **sdp, size_
 	}
 	if (strncasecmp(ct->c_type, "multipart/", 10) != 0)
 		return 415;
-	/* nua may have split the parts already */
-	mp = sip->sip_multipart ? sip->sip_multipart
-	                        : msg_multipart_parse(home, ct, (sip_payload_t *)pl);
-	if (!mp)
+	if (boundary_of(ct, boundary) < 0)
 		return 400;
-	part = sdp_part(mp, 0);
-	if (!part)
-		return 415;
-	*sdp = part->mp_payload->pl_data;
-	*len = part->mp_payload->pl_len;
-	return 0;
+	r = sb_multipart_find_sdp(pl->pl_data, pl->pl_len, boundary, sdp, len);
+	return r == 0 ? 0 : r == -ENOENT ? 415 : 400;
 }

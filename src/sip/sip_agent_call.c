@@ -131,13 +131,22 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 
 /* The ACK's SDP answers a delayed-offer call's offer: one of the codecs offered, at a usable
  * address of the same family. */
+/* The SDP an ACK carries (application/sdp or a multipart part), parsed into ans. */
+static bool ack_sdp(const sip_t *sip, struct sb_sdp_offer *ans)
+{
+	const char *sdp;
+	size_t len;
+
+	return sip && sb_sip_body_sdp(sip, false, &sdp, &len) == 0 && sdp &&
+	       sb_sdp_parse_offer(sdp, len, ans) == 0;
+}
+
 static bool take_late_answer(struct sb_call *c, const sip_t *sip)
 {
 	struct sb_sdp_offer ans;
 
-	if (!sip || !sip->sip_payload || !sip->sip_payload->pl_len ||
-	    sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &ans) < 0 ||
-	    ans.port == 0 || ans.family != c->offer.family || ans.pt != (uint8_t)ans.codec ||
+	if (!ack_sdp(sip, &ans) || ans.port == 0 || ans.family != c->offer.family ||
+	    ans.pt != (uint8_t)ans.codec ||
 	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &c->remote_rtp, &c->remote_rtp_len) <
 	            0)
 		return false;
@@ -174,9 +183,8 @@ static void take_reoffer_answer(struct sb_sip_agent *a, struct sb_call *c, const
 
 	c->reoffer_pending = false;
 	u = calloc(1, sizeof(*u));
-	if (!u || !sip || !sip->sip_payload || !sip->sip_payload->pl_len ||
-	    sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &ans) < 0 ||
-	    ans.family != c->offer_now.family || ans.codec != c->offer_now.codec ||
+	if (!u || !ack_sdp(sip, &ans) || ans.family != c->offer_now.family ||
+	    ans.codec != c->offer_now.codec ||
 	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &u->remote, &u->remote_len) < 0) {
 		log_notice("No usable SDP answer in the ACK of a re-INVITE; the media stays as it "
 		           "was");
@@ -226,6 +234,8 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	struct sb_sdp_offer offer;
 	struct sb_media_update *u;
 	const char *sdp;
+	size_t len;
+	int status;
 
 	sb_log_ctx_set(c->id);
 	if (c->fsm.state != SB_CALL_ST_ANSWERED && c->fsm.state != SB_CALL_ST_ACTIVE) {
@@ -233,14 +243,20 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 		            TAG_END());
 		goto out;
 	}
-	if (!sip->sip_payload || !sip->sip_payload->pl_len) {
+	status = sb_sip_body_sdp(sip, true, &sdp, &len);
+	if (status) {
+		/* A refused re-INVITE leaves the call as it was (RFC 3261 14.2). */
+		log_notice("re-INVITE body not acceptable, %d; the call goes on unchanged", status);
+		nua_respond(nh, status, sip_status_phrase(status),
+		            TAG_IF(status == 415, SIPTAG_ACCEPT_STR("application/sdp")), TAG_END());
+		goto out;
+	}
+	if (!sdp) {
 		reoffer(c, nh);
 		goto out;
 	}
 	u = calloc(1, sizeof(*u));
-	if (!u ||
-	    sb_sdp_parse_offer(sip->sip_payload->pl_data, sip->sip_payload->pl_len, &offer) < 0 ||
-	    offer.family != c->offer_now.family ||
+	if (!u || sb_sdp_parse_offer(sdp, len, &offer) < 0 || offer.family != c->offer_now.family ||
 	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) <
 	            0) {
 		/* A refused re-INVITE leaves the call as it was (RFC 3261 14.2). */

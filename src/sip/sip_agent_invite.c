@@ -101,26 +101,22 @@ static void reject_body(nua_handle_t *nh, int status)
 static bool check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockaddr *src,
                         struct sb_sdp_offer *offer, bool *late)
 {
-	su_home_t home[1] = {SU_HOME_INIT(home)};
 	const char *sdp;
 	size_t len;
 	int r;
 
-	r = sb_sip_invite_sdp(sip, home, &sdp, &len);
+	r = sb_sip_body_sdp(sip, true, &sdp, &len);
 	if (r > 0) {
-		su_home_deinit(home);
 		reject_body(nh, r);
 		return false;
 	}
 	*late = sdp == NULL;
 	if (*late) {
-		su_home_deinit(home);
 		memset(offer, 0, sizeof(*offer));
 		offer->family = src->sa_family == AF_INET6 ? AF_INET6 : AF_INET;
 		return true;
 	}
 	r = sb_sdp_parse_offer(sdp, len, offer);
-	su_home_deinit(home);
 	if (r == -EBADMSG) {
 		log_notice("INVITE with malformed SDP, rejecting with 400");
 		reject(nh, SIP_400_BAD_REQUEST, "malformed SDP");

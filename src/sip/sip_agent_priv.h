@@ -47,11 +47,12 @@ struct sb_sip_agent {
 	bool nua_down;     /* nua_r_shutdown final response seen */
 };
 
-/* sip_agent_body.c: the SDP offer of an INVITE (sdp NULL: none, a delayed offer). Returns 0,
- * or the status to reject it with: 406 when Accept excludes application/sdp, 415 for a body
- * that is not SDP and holds no SDP part, 400 for a multipart body that cannot be parsed.
- * Parts are parsed into home. */
-int sb_sip_invite_sdp(const sip_t *sip, su_home_t *home, const char **sdp, size_t *len);
+/* sip_agent_body.c: the SDP of an INVITE, re-INVITE or ACK (*sdp NULL: there is none; it
+ * points into sip). check_accept: the response will carry SDP, so Accept must allow it.
+ * Returns 0, or the status to reject the request with: 406 when Accept excludes
+ * application/sdp, 415 for a body that is not SDP and holds no SDP part, 400 for a multipart
+ * body without a usable boundary or delimiter. */
+int sb_sip_body_sdp(const sip_t *sip, bool check_accept, const char **sdp, size_t *len);
 /* sip_agent_invite.c: screens a new INVITE; responds and destroys nh, or creates the call. */
 void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip);
 

@@ -4,8 +4,8 @@
  * further, so it never reaches nta (no 100 Trying, no transaction, no retransmission, no nua
  * handle); a first line sofia cannot parse gets a stateless 400 or 501 instead of silence,
  * and its TCP connection is closed (sofia would stop reading it and never see its end).
- * Socket filters drop TCP SYNs from outside the ACLs in the kernel (and UDP datagrams with
- * sip.acl_reject = "drop"). Thread: control. Owns the message class and the filters.
+ * A socket filter drops TCP SYNs from outside the ACLs in the kernel. Thread: control. Owns
+ * the message class and the filter.
  *
  * DESIGN: sofia has no hook before its transaction layer, but its message classes are
  * extensible (msg_mclass_clone) and a header class's parse function receives the message's
@@ -98,7 +98,8 @@ static bool respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *
 			sb_sip_guard_end_stream(fd, n > 0 ? out : NULL, n > 0 ? (size_t)n : 0);
 		return fd >= 0 && n > 0;
 	}
-	if (n < 0)
+	/* Never more bytes back than came in: a forged source gains nothing by it. */
+	if (n < 0 || (size_t)n > len)
 		return false;
 	fd = udp_for(g, src, &to, &to_len);
 	return fd >= 0 &&
@@ -164,20 +165,9 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
  * limit + 1: counted in one pass, before sofia parses any header. */
 static unsigned header_lines(msg_t *msg, unsigned limit)
 {
-	const char *p = msg_buf_committed_data(msg), *end, *nl;
-	unsigned n = 0;
+	const char *p = msg_buf_committed_data(msg);
 
-	if (!p)
-		return 0;
-	end = p + msg_buf_committed(msg);
-	while (n <= limit && (nl = memchr(p, '\n', (size_t)(end - p)))) {
-		p = nl + 1;
-		if (p < end && (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')))
-			break; /* the empty line */
-		if (p < end && *p != ' ' && *p != '\t')
-			n++;
-	}
-	return n;
+	return p ? sb_sip_header_lines(p, msg_buf_committed(msg), limit) : 0;
 }
 
 static bool is_stream(msg_t *msg)
@@ -323,21 +313,15 @@ void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
 		log_warn("Found none of the SIP stack's sockets on port %u; requests from outside "
 		         "the ACLs are still refused, without socket filters",
 		         g->port);
-	/* Outside every ACL, a TCP client cannot even connect; UDP gets its 403 unless the
-	 * configuration says drop, which the kernel then does. */
-	for (unsigned i = 0; i < g->n_tcp + g->n_udp; i++) {
-		bool tcp = i < g->n_tcp;
-		int fd = tcp ? g->tcp[i] : g->udp[i - g->n_tcp];
-
-		if (!tcp && cfg->acl_reject != SB_ACL_REJECT_DROP)
-			continue;
-		r = attach_filter(cfg, fd);
+	/* Outside every ACL, a TCP client cannot even connect. UDP is not filtered: responses
+	 * to the bridge's own requests may come from anywhere (a transfer target). */
+	for (unsigned i = 0; i < g->n_tcp; i++) {
+		r = attach_filter(cfg, g->tcp[i]);
 		if (r < 0)
 			log_warn_errno(r,
-			               "Cannot filter %s SIP packets from outside the ACLs in the "
-			               "kernel (the ACLs may be too long); refusing them after "
-			               "reading instead",
-			               tcp ? "TCP" : "UDP");
+			               "Cannot filter TCP connections from outside the ACLs in the "
+			               "kernel (the ACLs may be too long); refusing their requests "
+			               "instead");
 	}
 	r = g->n_tcp ? sb_sip_guard_start_janitor(g, root) : 0;
 	if (r < 0)
@@ -355,6 +339,9 @@ void sb_sip_guard_done(struct sb_sip_guard *g)
 	if (g->diag >= 0)
 		close(g->diag);
 	g->diag = -1;
+	free(g->seen);
+	g->seen = NULL;
+	g->n_seen = 0;
 	if (the_guard == g)
 		the_guard = NULL;
 	if (g->mclass)

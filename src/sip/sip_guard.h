@@ -25,6 +25,12 @@ struct sb_guard_stats {
 	atomic_uint_fast64_t tcp_closed_bad;   /* connections closed after a bad first line */
 };
 
+/* A TCP connection the janitor has seen: the kernel's socket cookie and when first seen. */
+struct sb_seen_conn {
+	uint64_t cookie;
+	int64_t first_ms;
+};
+
 struct sb_sip_guard {
 	const struct sb_config *const *cfg; /* the daemon's current snapshot (seen at each use) */
 	msg_mclass_t *mclass;               /* sofia's SIP class with the screening first lines */
@@ -33,6 +39,8 @@ struct sb_sip_guard {
 	uint16_t port; /* the SIP listen port */
 	int diag;      /* NETLINK_SOCK_DIAG socket for the janitor, or -1 */
 	su_timer_t *janitor;
+	struct sb_seen_conn *seen; /* the last pass's connections, by cookie */
+	size_t n_seen;
 	char tag[12]; /* To tags of stateless replies: this plus a counter */
 	uint32_t tag_seq;
 	struct sb_guard_stats stats;

@@ -128,6 +128,8 @@ struct conn {
 	uint8_t state;
 	uint32_t inode;   /* 0 while still in the accept queue */
 	uint32_t idle_ms; /* since data last went either way (UINT32_MAX: unknown) */
+	uint64_t cookie;  /* the kernel's id of the socket, stable for its life */
+	int64_t first_ms; /* when a pass first saw it: the age the cap goes by */
 };
 
 struct conns {
@@ -171,6 +173,7 @@ static void add_conn(struct conns *c, const struct inet_diag_msg *m, size_t len)
 	x->state = m->idiag_state;
 	x->inode = m->idiag_inode;
 	x->idle_ms = idle_of(m, len);
+	x->cookie = (uint64_t)m->id.idiag_cookie[1] << 32 | m->id.idiag_cookie[0];
 	memcpy(x->addr, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
 }
 
@@ -214,7 +217,9 @@ static int dump(struct sb_sip_guard *g, int family, struct conns *out)
 	}
 }
 
-static int by_peer_then_inode(const void *a, const void *b)
+/* Oldest first within a peer: by when the janitor first saw each connection, then (within
+ * one pass) by inode, which follows creation order but for per-CPU batches of numbers. */
+static int by_peer_then_age(const void *a, const void *b)
 {
 	const struct conn *x = a, *y = b;
 	int c = x->family - y->family;
@@ -222,8 +227,38 @@ static int by_peer_then_inode(const void *a, const void *b)
 	if (!c)
 		c = memcmp(x->addr, y->addr, sizeof(x->addr));
 	if (!c)
+		c = x->first_ms < y->first_ms ? -1 : x->first_ms > y->first_ms;
+	if (!c)
 		c = x->inode < y->inode ? -1 : x->inode > y->inode;
 	return c;
+}
+
+static int by_cookie(const void *a, const void *b)
+{
+	uint64_t x = ((const struct sb_seen_conn *)a)->cookie;
+	uint64_t y = ((const struct sb_seen_conn *)b)->cookie;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Dates each connection by the pass that first saw it, and keeps that for the next pass. */
+static void age(struct sb_sip_guard *g, struct conns *c, int64_t now)
+{
+	struct sb_seen_conn *next = c->n ? malloc(c->n * sizeof(*next)) : NULL;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct sb_seen_conn key = {.cookie = c->v[i].cookie}, *was;
+
+		was = g->seen ? bsearch(&key, g->seen, g->n_seen, sizeof(key), by_cookie) : NULL;
+		c->v[i].first_ms = was ? was->first_ms : now;
+		if (next)
+			next[i] = (struct sb_seen_conn){c->v[i].cookie, c->v[i].first_ms};
+	}
+	free(g->seen);
+	g->seen = next;
+	g->n_seen = next ? c->n : 0;
+	if (next)
+		qsort(next, c->n, sizeof(*next), by_cookie);
 }
 
 struct closing {
@@ -271,16 +306,17 @@ static size_t pick(struct sb_sip_guard *g, struct conns *c, uint32_t *out, unsig
 {
 	size_t n = 0;
 
-	qsort(c->v, c->n, sizeof(*c->v), by_peer_then_inode);
+	qsort(c->v, c->n, sizeof(*c->v), by_peer_then_age);
 	for (size_t i = 0, run = 0; i < c->n; i++) {
 		const struct conn *x = &c->v[i];
-
 		bool same = i && c->v[i - 1].family == x->family &&
 		            !memcmp(c->v[i - 1].addr, x->addr, sizeof(x->addr));
 
-		run = same ? run + 1 : 0; /* older connections of this peer before this one */
-		if (!x->inode)
+		run = same ? run : 0; /* older connections of this peer that stay */
+		if (!x->inode) {
+			run++;
 			continue;
+		}
 		if (x->state == TCP_CLOSE_WAIT) {
 			out[n++] = x->inode;
 			atomic_fetch_add_explicit(&g->stats.tcp_closed_eof, 1,
@@ -293,6 +329,8 @@ static size_t pick(struct sb_sip_guard *g, struct conns *c, uint32_t *out, unsig
 			out[n++] = x->inode;
 			atomic_fetch_add_explicit(&g->stats.tcp_closed_cap, 1,
 			                          memory_order_relaxed);
+		} else {
+			run++;
 		}
 	}
 	return n;
@@ -318,6 +356,7 @@ void sb_sip_guard_sweep(struct sb_sip_guard *g)
 		free(c.v);
 		return;
 	}
+	age(g, &c, sb_now_ms());
 	inodes = c.n ? malloc(c.n * sizeof(*inodes)) : NULL;
 	n = inodes ? pick(g, &c, inodes, (unsigned)cfg->tcp_max_per_source,
 	                  (uint32_t)cfg->tcp_idle_s * 1000u)

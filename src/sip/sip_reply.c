@@ -46,12 +46,35 @@ static const char *next_line(const char *eol, const char *end)
 	return eol;
 }
 
+/* Where the first line starts: after the blank lines sofia skips too. */
+static const char *first_line(const char *req, const char *end)
+{
+	while (req < end && (is_wsp(*req) || *req == '\r' || *req == '\n'))
+		req++;
+	return req;
+}
+
+/* Where the headers start. The first line ends at its CR or LF, or at the NUL sofia writes
+ * over that CR (CRLF) or LF (bare LF) before it parses the line. */
+static const char *headers_start(const char *req, const char *end)
+{
+	const char *p = first_line(req, end);
+
+	while (p < end && *p != '\r' && *p != '\n' && *p != '\0')
+		p++;
+	if (p < end && *p == '\0') {
+		p++;
+		return p < end && *p == '\n' ? p + 1 : p;
+	}
+	return next_line(p, end);
+}
+
 size_t sb_sip_method(const char *req, size_t len, char *out, size_t size)
 {
-	const char *end = req + len, *p = req, *q;
+	const char *end = req + len, *p = first_line(req, end), *q;
 
 	q = p;
-	while (q < end && !is_wsp(*q) && *q != '\r' && *q != '\n')
+	while (q < end && !is_wsp(*q) && *q != '\r' && *q != '\n' && *q != '\0')
 		q++;
 	if ((size_t)(q - p) >= 4 && strncmp(p, "SIP/", 4) == 0)
 		q = p; /* a status line */
@@ -203,11 +226,28 @@ static bool has_tag(struct span s)
 	return false;
 }
 
+unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit)
+{
+	const char *end = req + len, *p = headers_start(req, end);
+	unsigned n = 0;
+
+	while (n <= limit && p < end) {
+		const char *eol = line_end(p, end);
+
+		if (eol == p)
+			break; /* the empty line */
+		if (!is_wsp(*p))
+			n++; /* a folded line continues the header before it */
+		p = next_line(eol, end);
+	}
+	return n;
+}
+
 int sb_sip_reply_build(char *out, size_t size, const char *req, size_t len, int status,
                        const char *reason, const char *to_tag, const char *extra)
 {
 	struct out o = {.p = out, .size = size};
-	const char *end = req + len, *first_end;
+	const char *end = req + len;
 	struct headers h;
 	char method[16], line[64];
 
@@ -215,8 +255,7 @@ int sb_sip_reply_build(char *out, size_t size, const char *req, size_t len, int 
 		return -EBADMSG;
 	if (!sb_sip_method(req, len, method, sizeof(method)) || strcmp(method, "ACK") == 0)
 		return -EBADMSG;
-	first_end = line_end(req, end);
-	if (find_headers(&h, next_line(first_end, end), end) < 0)
+	if (find_headers(&h, headers_start(req, end), end) < 0)
 		return -EBADMSG;
 	snprintf(line, sizeof(line), "SIP/2.0 %d %s\r\n", status, reason ? reason : "");
 	puts_(&o, line);

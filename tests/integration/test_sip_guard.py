@@ -149,11 +149,16 @@ def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status):
 
 
 def test_tcp_abandoned_idle_and_surplus_connections_closed(env, testbot, daemon, sipp):
-    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=2, tcp_max_per_source=3)
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=4, tcp_max_per_source=3)
     pid = d.proc.pid
     fds0 = sipraw.fds(pid)
     # Six idle connections from one address: the three newest go at once (the cap), the others when idle.
-    idle = [sipraw.Tcp(d.sip_port, src="127.0.0.3") for _ in range(6)]
+    # The janitor dates connections by the pass (every second) that first sees them: the first three are
+    # opened a pass before the others, so which are the newest is not a matter of chance.
+    idle = [sipraw.Tcp(d.sip_port, src="127.0.0.3") for _ in range(3)]
+    sbtest.wait_until(lambda: len(sipraw.server_connections(d.sip_port)) >= 3, 10, "three connections")
+    time.sleep(1.5)  # ordering, not timing: one janitor pass sees the first three alone
+    idle += [sipraw.Tcp(d.sip_port, src="127.0.0.3") for _ in range(3)]
     sbtest.wait_until(lambda: len(sipraw.server_connections(d.sip_port)) >= 6, 10, "six connections")
     half = sipraw.Tcp(d.sip_port, src="127.0.0.4")  # stops in the middle of a message
     half.send(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.4:9;branch=z9hG4bKh\r\nFro",
@@ -219,3 +224,14 @@ def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp)
     assert sipraw.udp_exchange(d.sip_port, ok) == ["SIP/2.0 200 OK"]
     res = sipp("uac_options.xml", d).run()
     assert res.rc == 0 and res.final_status("OPTIONS") == 200, res.describe()
+
+
+def test_stateless_403_edge_cases(env, testbot, daemon):
+    """A bare-LF request from outside the ACL still gets its one 403; a request whose 403 would be larger than
+    itself (compact, empty headers) gets none: a forged source gains nothing."""
+    d, bot = guarded(env, testbot, daemon)
+    lf = sipraw.request(via="%s:9" % STRANGER).replace(b"\r\n", b"\n")
+    assert sipraw.udp_exchange(d.sip_port, lf, src=STRANGER) == ["SIP/2.0 403 Forbidden"]
+    tiny = b"A\r\n" + b"v:\r\n" * 32 + b"f:\r\nt:\r\ni:\r\nCSeq:\r\n\r\n"
+    assert sipraw.udp_exchange(d.sip_port, tiny, src=STRANGER) == []
+    assert d.alive()

@@ -7,6 +7,7 @@ import pytest
 
 import rtp
 import sbtest
+import sipraw
 
 
 def test_no_common_codec_488(env, bridge, sipp):
@@ -119,3 +120,15 @@ def test_multipart_sip_i_invite(env, bridge, sipp):
     assert sbtest.parse_sdp(body)["fmts"] == [8], body
     assert "m=video 0 RTP/AVP 31" in body, body
     bot.wait_event("rx", "stop")
+
+
+def test_multipart_body_with_nul_bytes(env, bridge):
+    """A multipart body with a NUL in a part (the SIP stack's own multipart parser aborts on it) is split by the
+    bridge's own code: no SDP part, 415, and the daemon goes on."""
+    d, bot = bridge("echo")
+    body = b"--b\r\nv=0\x00\r\n--b--\r\n"
+    inv = sipraw.request(extra=b"Content-Type: multipart/mixed;boundary=b\r\n", body=body)
+    got = sipraw.udp_exchange(d.sip_port, inv)
+    assert "SIP/2.0 415 Unsupported Media Type" in got, got
+    assert d.alive()
+    assert bot.conns() == []

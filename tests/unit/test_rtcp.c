@@ -37,10 +37,21 @@ TEST(loss_wrap_and_duplicates)
 	sb_rtp_rx_update(&s, 43, 100, 0, 10000000);
 	ASSERT_EQ(s.received, 1);
 	ASSERT_EQ(sb_rtp_rx_lost(&s), 0);
-	/* A jump far ahead (a restarted sender) starts over too. */
+	/* A jump far ahead: one stray packet is left out; a second in sequence after it means
+	 * the sender restarted its numbering, and the count starts over (RFC 3550 A.1). */
 	sb_rtp_rx_update(&s, 43, 30000, 160, 10020000);
 	ASSERT_EQ(s.received, 1);
-	ASSERT_EQ(s.base_seq, 30000);
+	ASSERT_EQ(s.max_seq, 100);
+	sb_rtp_rx_update(&s, 43, 101, 320, 10040000);
+	ASSERT_EQ(s.received, 2);
+	sb_rtp_rx_update(&s, 43, 40000, 480, 10060000);
+	sb_rtp_rx_update(&s, 43, 40001, 640, 10080000);
+	ASSERT_EQ(s.received, 1);
+	ASSERT_EQ(s.base_seq, 40001);
+	ASSERT_EQ(sb_rtp_rx_lost(&s), 0);
+	/* A timestamp jump of 2^31 (the caller picks the timestamps) is just a big jitter. */
+	sb_rtp_rx_update(&s, 43, 40002, 0x800000A0u, 10100000);
+	ASSERT_TRUE(s.jitter > 0);
 out:
 	return r;
 }

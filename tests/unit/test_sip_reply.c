@@ -197,3 +197,42 @@ out:
 		closedir(d);
 	return r;
 }
+
+/* The buffer as sofia leaves it when the first line is parsed: a NUL over the first line's
+ * CR (CRLF) or LF (bare LF), and blank lines before it skipped. */
+TEST(as_sofia_leaves_it)
+{
+	static const char lf[] = "OPTIONS sip:x SIP/2.0\0Via: a\nFrom: b\nTo: c\nCall-ID: d\n"
+	                         "CSeq: 1 OPTIONS\n\n";
+	static const char crlf[] = "\r\n\r\nINVITE sip:x SIP/2.0\0\nVia: a\r\nFrom: b\r\nTo: c\r\n"
+	                           "Call-ID: d\r\nCSeq: 1 INVITE\r\n\r\n";
+	char out[SB_SIP_REPLY_MAX], method[16];
+	int r = 0;
+
+	ASSERT_TRUE(sb_sip_reply_build(out, sizeof(out), lf, sizeof(lf) - 1, 400, "Bad", "t",
+	                               NULL) > 0);
+	ASSERT_TRUE(strstr(out, "\r\nVia: a\r\n") != NULL);
+	ASSERT_EQ(sb_sip_header_lines(lf, sizeof(lf) - 1, 100), 5);
+	ASSERT_TRUE(sb_sip_reply_build(out, sizeof(out), crlf, sizeof(crlf) - 1, 403, "Forbidden",
+	                               "t", NULL) > 0);
+	ASSERT_TRUE(strstr(out, "\r\nCSeq: 1 INVITE\r\n") != NULL);
+	ASSERT_EQ(sb_sip_method(crlf, sizeof(crlf) - 1, method, sizeof(method)), 6);
+	ASSERT_STREQ(method, "INVITE");
+	ASSERT_EQ(sb_sip_header_lines(crlf, sizeof(crlf) - 1, 100), 5);
+out:
+	return r;
+}
+
+TEST(header_lines)
+{
+	static const char req[] =
+	        "X s SIP/2.0\r\nA: 1\r\n  folded\r\nB: 2\r\nC: 3\r\n\r\nD: body\r\n";
+	int r = 0;
+
+	ASSERT_EQ(sb_sip_header_lines(req, strlen(req), 100), 3);
+	ASSERT_EQ(sb_sip_header_lines(req, strlen(req), 1), 2); /* stops at limit + 1 */
+	ASSERT_EQ(sb_sip_header_lines("X s SIP/2.0", 11, 100), 0);
+	ASSERT_EQ(sb_sip_header_lines("", 0, 100), 0);
+out:
+	return r;
+}

@@ -8,27 +8,7 @@
 
 #include <sb/multipart.h>
 
-static bool is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* End of the line at p: its CR or LF, or end. */
-static const char *eol_of(const char *p, const char *end)
-{
-	while (p < end && *p != '\r' && *p != '\n')
-		p++;
-	return p;
-}
-
-static const char *after_eol(const char *p, const char *end)
-{
-	if (p < end && *p == '\r')
-		p++;
-	if (p < end && *p == '\n')
-		p++;
-	return p;
-}
+#include "sip_text.h"
 
 int sb_multipart_boundary(const char *params, size_t len, char *out)
 {
@@ -40,12 +20,12 @@ int sb_multipart_boundary(const char *params, size_t len, char *out)
 
 		while (q < end && *q != ';')
 			q++;
-		while (p < q && (is_wsp(*p) || *p == ';'))
+		while (p < q && (sb_is_wsp(*p) || *p == ';'))
 			p++;
 		if ((size_t)(q - p) > 9 && strncasecmp(p, "boundary=", 9) == 0) {
 			v = p + 9;
 			n = (size_t)(q - v);
-			while (n && is_wsp(v[n - 1]))
+			while (n && sb_is_wsp(v[n - 1]))
 				n--;
 			if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
 				v++, n -= 2;
@@ -70,7 +50,7 @@ static bool delimiter(const char *p, const char *eol, const char *b, size_t blen
 	*close = eol - p >= 2 && p[0] == '-' && p[1] == '-';
 	if (*close)
 		p += 2;
-	while (p < eol && is_wsp(*p))
+	while (p < eol && sb_is_wsp(*p))
 		p++;
 	return p == eol;
 }
@@ -80,11 +60,11 @@ static const char *next_delimiter(const char *p, const char *end, const char *b,
                                   bool *close)
 {
 	while (p < end) {
-		const char *eol = eol_of(p, end);
+		const char *eol = sb_line_end(p, end);
 
 		if (delimiter(p, eol, b, blen, close))
 			return p;
-		p = after_eol(eol, end);
+		p = sb_next_line(eol, end);
 	}
 	return NULL;
 }
@@ -93,22 +73,14 @@ static const char *next_delimiter(const char *p, const char *end, const char *b,
 static bool part_is_sdp(const char *p, const char *end)
 {
 	while (p < end) {
-		const char *eol = eol_of(p, end), *colon = memchr(p, ':', (size_t)(eol - p)), *v,
-		           *n;
+		const char *eol = sb_line_end(p, end), *v;
+		size_t n;
 
-		if (colon) {
-			for (n = colon; n > p && is_wsp(n[-1]); n--)
-				;
-			if (((size_t)(n - p) == 12 && strncasecmp(p, "content-type", 12) == 0) ||
-			    (n - p == 1 && (*p | 0x20) == 'c')) {
-				for (v = colon + 1; v < eol && is_wsp(*v); v++)
-					;
-				return (size_t)(eol - v) >= 15 &&
-				       strncasecmp(v, "application/sdp", 15) == 0 &&
-				       (eol - v == 15 || v[15] == ';' || is_wsp(v[15]));
-			}
-		}
-		p = after_eol(eol, end);
+		if (sb_header_split(p, eol, &n, &v) && sb_header_name_is(p, n, "content-type", "c"))
+			return (size_t)(eol - v) >= 15 &&
+			       strncasecmp(v, "application/sdp", 15) == 0 &&
+			       (eol - v == 15 || v[15] == ';' || sb_is_wsp(v[15]));
+		p = sb_next_line(eol, end);
 	}
 	return false;
 }
@@ -126,17 +98,17 @@ int sb_multipart_find_sdp(const char *body, size_t len, const char *boundary, co
 	if (!p)
 		return -EBADMSG;
 	while (!close) {
-		const char *start = after_eol(eol_of(p, end), end), *hdr_end = start, *next;
+		const char *start = sb_next_line(sb_line_end(p, end), end), *hdr_end = start, *next;
 		bool next_close = false;
 
 		/* the part's headers end at its first empty line */
-		while (hdr_end < end && eol_of(hdr_end, end) != hdr_end)
-			hdr_end = after_eol(eol_of(hdr_end, end), end);
+		while (hdr_end < end && sb_line_end(hdr_end, end) != hdr_end)
+			hdr_end = sb_next_line(sb_line_end(hdr_end, end), end);
 		next = next_delimiter(start, end, boundary, blen, &next_close);
 		if (!next)
 			return -ENOENT; /* a part with no delimiter after it is cut off */
 		if (hdr_end < next && part_is_sdp(start, hdr_end)) {
-			const char *c = after_eol(hdr_end, end), *e = next;
+			const char *c = sb_next_line(hdr_end, end), *e = next;
 
 			/* the line break before the delimiter belongs to the delimiter */
 			if (e > c && e[-1] == '\n')

@@ -10,6 +10,8 @@
 
 #include <sb/sip_reply.h>
 
+#include "sip_text.h"
+
 #define MAX_VIAS 32
 
 /* A header value: raw bytes [p, end), possibly folded over several lines. */
@@ -23,33 +25,10 @@ struct headers {
 	struct span from, to, call_id, cseq;
 };
 
-static bool is_wsp(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
-/* End of the line starting at p (at its CR or LF, or at end). */
-static const char *line_end(const char *p, const char *end)
-{
-	while (p < end && *p != '\r' && *p != '\n')
-		p++;
-	return p;
-}
-
-/* Start of the line after the one ending at eol. */
-static const char *next_line(const char *eol, const char *end)
-{
-	if (eol < end && *eol == '\r')
-		eol++;
-	if (eol < end && *eol == '\n')
-		eol++;
-	return eol;
-}
-
 /* Where the first line starts: after the blank lines sofia skips too. */
 static const char *first_line(const char *req, const char *end)
 {
-	while (req < end && (is_wsp(*req) || *req == '\r' || *req == '\n'))
+	while (req < end && (sb_is_wsp(*req) || *req == '\r' || *req == '\n'))
 		req++;
 	return req;
 }
@@ -66,7 +45,7 @@ static const char *headers_start(const char *req, const char *end)
 		p++;
 		return p < end && *p == '\n' ? p + 1 : p;
 	}
-	return next_line(p, end);
+	return sb_next_line(p, end);
 }
 
 size_t sb_sip_method(const char *req, size_t len, char *out, size_t size)
@@ -74,7 +53,7 @@ size_t sb_sip_method(const char *req, size_t len, char *out, size_t size)
 	const char *end = req + len, *p = first_line(req, end), *q;
 
 	q = p;
-	while (q < end && !is_wsp(*q) && *q != '\r' && *q != '\n' && *q != '\0')
+	while (q < end && !sb_is_wsp(*q) && *q != '\r' && *q != '\n' && *q != '\0')
 		q++;
 	if ((size_t)(q - p) >= 4 && strncmp(p, "SIP/", 4) == 0)
 		q = p; /* a status line */
@@ -87,42 +66,34 @@ size_t sb_sip_method(const char *req, size_t len, char *out, size_t size)
 	return (size_t)(q - p);
 }
 
-static bool name_is(const char *p, size_t n, const char *full, const char *compact)
-{
-	return (strlen(full) == n && strncasecmp(p, full, n) == 0) ||
-	       (compact && n == 1 && (*p | 0x20) == compact[0]);
-}
-
 /* Records one header line [p, eol) and the continuation lines after it; returns the start of
  * the next header line. */
 static const char *one_header(struct headers *h, const char *p, const char *eol, const char *end,
                               bool *bad)
 {
-	const char *colon = memchr(p, ':', (size_t)(eol - p)), *name_end, *v, *next;
+	const char *v, *next;
+	size_t n;
+	bool named = sb_header_split(p, eol, &n, &v);
 	struct span s;
 
-	next = next_line(eol, end);
-	while (next < end && is_wsp(*next)) /* folded continuation */
-		next = next_line(eol = line_end(next, end), end);
-	if (!colon)
+	next = sb_next_line(eol, end);
+	while (next < end && sb_is_wsp(*next)) /* folded continuation */
+		next = sb_next_line(eol = sb_line_end(next, end), end);
+	if (!named)
 		return next;
-	for (name_end = colon; name_end > p && is_wsp(name_end[-1]); name_end--)
-		;
-	for (v = colon + 1; v < eol && is_wsp(*v); v++)
-		;
 	s = (struct span){v, eol};
-	if (name_is(p, (size_t)(name_end - p), "via", "v")) {
+	if (sb_header_name_is(p, n, "via", "v")) {
 		if (h->n_via < MAX_VIAS)
 			h->via[h->n_via++] = s;
 		else
 			*bad = true;
-	} else if (name_is(p, (size_t)(name_end - p), "from", "f")) {
+	} else if (sb_header_name_is(p, n, "from", "f")) {
 		h->from = s;
-	} else if (name_is(p, (size_t)(name_end - p), "to", "t")) {
+	} else if (sb_header_name_is(p, n, "to", "t")) {
 		h->to = s;
-	} else if (name_is(p, (size_t)(name_end - p), "call-id", "i")) {
+	} else if (sb_header_name_is(p, n, "call-id", "i")) {
 		h->call_id = s;
-	} else if (name_is(p, (size_t)(name_end - p), "cseq", NULL)) {
+	} else if (sb_header_name_is(p, n, "cseq", NULL)) {
 		h->cseq = s;
 	}
 	return next;
@@ -135,7 +106,7 @@ static int find_headers(struct headers *h, const char *p, const char *end)
 
 	memset(h, 0, sizeof(*h));
 	while (p < end) {
-		const char *eol = line_end(p, end);
+		const char *eol = sb_line_end(p, end);
 
 		if (eol == p)
 			break; /* the empty line before the body */
@@ -175,11 +146,11 @@ static void put_value(struct out *o, struct span s)
 {
 	const char *p = s.p, *end = s.end;
 
-	while (end > p && (is_wsp(end[-1]) || end[-1] == '\r' || end[-1] == '\n'))
+	while (end > p && (sb_is_wsp(end[-1]) || end[-1] == '\r' || end[-1] == '\n'))
 		end--;
 	while (p < end) {
 		if (*p == '\r' || *p == '\n') {
-			while (p < end && (*p == '\r' || *p == '\n' || is_wsp(*p)))
+			while (p < end && (*p == '\r' || *p == '\n' || sb_is_wsp(*p)))
 				p++;
 			put(o, " ", 1);
 			continue;
@@ -213,10 +184,10 @@ static bool has_tag(struct span s)
 		else if (*p == ';' && !angle) {
 			const char *q = p + 1;
 
-			while (q < s.end && (is_wsp(*q) || *q == '\r' || *q == '\n'))
+			while (q < s.end && (sb_is_wsp(*q) || *q == '\r' || *q == '\n'))
 				q++;
 			if (s.end - q >= 3 && strncasecmp(q, "tag", 3) == 0) {
-				for (q += 3; q < s.end && is_wsp(*q); q++)
+				for (q += 3; q < s.end && sb_is_wsp(*q); q++)
 					;
 				if (q < s.end && *q == '=')
 					return true;
@@ -232,13 +203,13 @@ unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit)
 	unsigned n = 0;
 
 	while (n <= limit && p < end) {
-		const char *eol = line_end(p, end);
+		const char *eol = sb_line_end(p, end);
 
 		if (eol == p)
 			break; /* the empty line */
-		if (!is_wsp(*p))
+		if (!sb_is_wsp(*p))
 			n++; /* a folded line continues the header before it */
-		p = next_line(eol, end);
+		p = sb_next_line(eol, end);
 	}
 	return n;
 }

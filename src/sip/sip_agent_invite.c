@@ -278,23 +278,24 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	}
 	status = sb_route_select(cfg, &rin, &in.route);
 	sb_sockaddr_text(rin.src, in.src, sizeof(in.src));
-	/* A malformed request is refused as such, whatever it asks for; the guard has already
-	 * refused sources outside every ACL, so only those are left to a 403 below. */
-	if (status != 403 && sip->sip_request && sip->sip_request->rq_url->url_headers) {
+	/* A source outside every ACL learns nothing but 403. The guard refuses those before
+	 * nua; this stays as the fallback for one it could not place (no source address). */
+	if (status == 403) {
+		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403", in.src);
+		reject(nh, SIP_403_FORBIDDEN, NULL);
+		return;
+	}
+	/* A malformed request is refused as such, whatever it asks for. */
+	if (sip->sip_request && sip->sip_request->rq_url->url_headers) {
 		/* "?Route=..." in a request-URI is for building a request, never in one. */
 		log_notice("INVITE from %s: headers in the request-URI, 400", in.src);
 		reject(nh, SIP_400_BAD_REQUEST, "headers in the Request-URI");
 		return;
 	}
-	if (status != 403 && !users_bounded(sip)) {
+	if (!users_bounded(sip)) {
 		log_notice("INVITE from %s: a user part is over %d bytes, 400", in.src,
 		           MAX_USER_BYTES);
 		reject(nh, SIP_400_BAD_REQUEST, "user part too long");
-		return;
-	}
-	if (status == 403) {
-		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403", in.src);
-		reject(nh, SIP_403_FORBIDDEN, NULL);
 		return;
 	}
 	if (status != 0) {

@@ -18,6 +18,7 @@
 #include <sb/log.h>
 
 #include <sb/msg.h>
+#include <sb/worker_thread.h>
 #include <sb/ws_worker.h>
 
 #include "bot_conn_priv.h"
@@ -30,7 +31,7 @@ struct sb_ws_worker {
 	pthread_t thread;
 	bool started;
 	atomic_bool quit;
-	atomic_uint ping, pong; /* the watchdog's last question, and the last answer */
+	struct sb_heartbeat heartbeat; /* for the watchdog */
 	struct sb_mq *mq;
 	struct sb_ws_env env;
 	struct sb_ws_stats stats;
@@ -138,9 +139,7 @@ static void *run(void *arg)
 			usleep(10000); /* do not spin on a persistent failure */
 		}
 		/* Alive: the loop turns (a ping wakes it when nothing else does). */
-		atomic_store_explicit(&w->pong,
-		                      atomic_load_explicit(&w->ping, memory_order_relaxed),
-		                      memory_order_relaxed);
+		sb_heartbeat_beat(&w->heartbeat);
 	}
 	w->env.quitting = true;
 	while (!LIST_EMPTY(&w->env.conns))
@@ -194,26 +193,23 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 
 int sb_ws_worker_start(struct sb_ws_worker *w)
 {
-	char name[16];
-	int r = pthread_create(&w->thread, NULL, run, w);
+	int r = sb_worker_thread_start(&w->thread, run, w, "sb-ws", w->idx);
 
-	if (r != 0)
-		return -r;
-	snprintf(name, sizeof(name), "sb-ws%u", w->idx);
-	pthread_setname_np(w->thread, name);
+	if (r < 0)
+		return r;
 	w->started = true;
 	return 0;
 }
 
 void sb_ws_worker_ping(struct sb_ws_worker *w, unsigned seq)
 {
-	atomic_store_explicit(&w->ping, seq, memory_order_relaxed);
+	sb_heartbeat_ask(&w->heartbeat, seq);
 	lws_cancel_service(w->env.ctx);
 }
 
 bool sb_ws_worker_answered(const struct sb_ws_worker *w, unsigned seq)
 {
-	return atomic_load_explicit(&w->pong, memory_order_relaxed) == seq;
+	return sb_heartbeat_answered(&w->heartbeat, seq);
 }
 
 void sb_ws_worker_post(struct sb_ws_worker *w, struct sb_msg *m)

@@ -16,6 +16,7 @@
 #include <sb/mq.h>
 #include <sb/rtcp.h>
 #include <sb/rtp_source.h>
+#include <sb/worker_thread.h>
 
 #define SB_MEDIA_RX_BATCH 32 /* datagrams read per readiness event per socket */
 
@@ -71,7 +72,7 @@ struct sb_media_worker {
 	LIST_HEAD(, sb_media_leg) legs;
 	unsigned n_legs;
 	struct sb_media_stats stats;
-	atomic_uint ping, pong; /* the watchdog's last question, and the last answer */
+	struct sb_heartbeat heartbeat; /* for the watchdog */
 };
 
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)

@@ -3,7 +3,6 @@
  * tick sends one frame per leg from the down ring (silence when empty) and wakes the ws
  * workers. Thread: its own. Owns the legs (sockets, RTP state, framing buffers). */
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -318,9 +317,7 @@ static void *run(void *arg)
 		bool msgs = false;
 
 		/* Alive: the loop turns (the 20 ms tick sees to it even without calls). */
-		atomic_store_explicit(&w->pong,
-		                      atomic_load_explicit(&w->ping, memory_order_relaxed),
-		                      memory_order_relaxed);
+		sb_heartbeat_beat(&w->heartbeat);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == w->mq)
 				msgs = true;
@@ -374,25 +371,22 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 
 int sb_media_worker_start(struct sb_media_worker *w)
 {
-	char name[16];
-	int r = pthread_create(&w->thread, NULL, run, w);
+	int r = sb_worker_thread_start(&w->thread, run, w, "sb-media", w->idx);
 
-	if (r != 0)
-		return -r;
-	snprintf(name, sizeof(name), "sb-media%u", w->idx);
-	pthread_setname_np(w->thread, name);
+	if (r < 0)
+		return r;
 	w->started = true;
 	return 0;
 }
 
 void sb_media_worker_ping(struct sb_media_worker *w, unsigned seq)
 {
-	atomic_store_explicit(&w->ping, seq, memory_order_relaxed);
+	sb_heartbeat_ask(&w->heartbeat, seq);
 }
 
 bool sb_media_worker_answered(const struct sb_media_worker *w, unsigned seq)
 {
-	return atomic_load_explicit(&w->pong, memory_order_relaxed) == seq;
+	return sb_heartbeat_answered(&w->heartbeat, seq);
 }
 
 void sb_media_worker_post(struct sb_media_worker *w, struct sb_msg *m)

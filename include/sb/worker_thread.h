@@ -1,0 +1,48 @@
+/* What the worker threads share: starting one under its name, and the heartbeat through
+ * which the watchdog on the control thread sees that its loop still turns.
+ * Thread: control (start, ask, answered), the worker (beat). */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The watchdog's last question and the worker's last answer. */
+struct sb_heartbeat {
+	atomic_uint ask, answer;
+};
+
+/* Thread: control. Asks; the worker answers at its loop's next turn. */
+static inline void sb_heartbeat_ask(struct sb_heartbeat *h, unsigned seq)
+{
+	atomic_store_explicit(&h->ask, seq, memory_order_relaxed);
+}
+
+/* Thread: the worker, once per turn of its loop. Answers the last question. */
+static inline void sb_heartbeat_beat(struct sb_heartbeat *h)
+{
+	atomic_store_explicit(&h->answer, atomic_load_explicit(&h->ask, memory_order_relaxed),
+	                      memory_order_relaxed);
+}
+
+/* Thread: control. True when the worker has answered seq (its thread is not hung). */
+static inline bool sb_heartbeat_answered(const struct sb_heartbeat *h, unsigned seq)
+{
+	return atomic_load_explicit(&h->answer, memory_order_relaxed) == seq;
+}
+
+/* Thread: control. Starts fn(arg) on *t, named "<prefix><idx>" (as ps and top show it).
+ * Returns 0 or a negative errno. */
+static inline int sb_worker_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
+                                         const char *prefix, unsigned idx)
+{
+	char name[16]; /* the kernel's limit, NUL included */
+	int r = pthread_create(t, NULL, fn, arg);
+
+	if (r != 0)
+		return -r;
+	snprintf(name, sizeof(name), "%s%u", prefix, idx);
+	pthread_setname_np(*t, name);
+	return 0;
+}

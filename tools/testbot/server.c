@@ -319,8 +319,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		if (in && !strcmp(in, "websocket"))
+		if (in && !strcmp(in, "websocket")) {
 			adopt_subprotocol(wsi);
+			/* Before the 101 goes out (lws reports ESTABLISHED after writing it): no
+			 * client can have seen the handshake complete before this time. */
+			sb_tb_evlog_write(app_of(wsi)->evlog, 0, "upgrade", NULL);
+		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
 		return on_http(wsi);

@@ -7,8 +7,7 @@
 #include <strings.h>
 
 #include <sb/multipart.h>
-
-#include "sip_text.h"
+#include <sb/sip_text.h>
 
 int sb_multipart_boundary(const char *params, size_t len, char *out)
 {

@@ -9,8 +9,7 @@
 #include <strings.h>
 
 #include <sb/sip_reply.h>
-
-#include "sip_text.h"
+#include <sb/sip_text.h>
 
 #define MAX_VIAS 32
 

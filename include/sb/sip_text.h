@@ -1,8 +1,7 @@
 /* Reading SIP-style text in place: lines ending in CRLF or a bare LF, and "name: value"
  * header lines with compact names. Everything is read within [p, end).
  * Pure: no I/O, no locks. Thread: any. Owns nothing. */
-#ifndef SB_SIP_TEXT_H
-#define SB_SIP_TEXT_H
+#pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,5 +55,3 @@ static inline bool sb_header_name_is(const char *p, size_t n, const char *full, 
 	return (strlen(full) == n && strncasecmp(p, full, n) == 0) ||
 	       (compact && n == 1 && (*p | 0x20) == compact[0]);
 }
-
-#endif

@@ -42,6 +42,13 @@ const char *sb_sockaddr_text(const struct sockaddr *sa, char *buf, size_t size);
 /* Thread: any. The IPv4 address v4 as the IPv4-mapped IPv6 address an IPv6 socket uses, into
  * out; returns its length. Pure. */
 socklen_t sb_sockaddr_v4mapped(const struct sockaddr *v4, struct sockaddr_storage *out);
+/* Thread: any. The port of sa (IPv4 or IPv6) in host order; 0 for other families. Pure. */
+uint16_t sb_sockaddr_port(const struct sockaddr *sa);
+/* Thread: any. Whether a and b hold the same host address, an IPv4 one also in its
+ * IPv4-mapped IPv6 form; ports are not compared. Pure. */
+bool sb_sockaddr_same_ip(const struct sockaddr *a, const struct sockaddr *b);
+/* Thread: any. The same address (as sb_sockaddr_same_ip) and port. Pure. */
+bool sb_sockaddr_same(const struct sockaddr *a, const struct sockaddr *b);
 /* Thread: control. The local address the kernel would use to reach the numeric address
  * `remote` (a connected UDP socket; nothing is sent). Returns 0 or a negative errno. */
 int sb_local_addr_for(int family, const char *remote, char *buf, size_t size);

@@ -56,6 +56,48 @@ socklen_t sb_sockaddr_v4mapped(const struct sockaddr *v4, struct sockaddr_storag
 	return sizeof(*s6);
 }
 
+/* The IPv4 address of sa (also inside an IPv4-mapped IPv6 one); false for other addresses. */
+static bool ip4_of(const struct sockaddr *sa, const uint8_t **a)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		*a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		return true;
+	}
+	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		*a = s6->sin6_addr.s6_addr + 12;
+		return true;
+	}
+	return false;
+}
+
+uint16_t sb_sockaddr_port(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return 0;
+}
+
+bool sb_sockaddr_same_ip(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const uint8_t *a4, *b4;
+
+	if (ip4_of(a, &a4) && ip4_of(b, &b4))
+		return memcmp(a4, b4, 4) == 0;
+	if (a->sa_family != AF_INET6 || b->sa_family != AF_INET6)
+		return false;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	              &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+bool sb_sockaddr_same(const struct sockaddr *a, const struct sockaddr *b)
+{
+	return sb_sockaddr_same_ip(a, b) && sb_sockaddr_port(a) == sb_sockaddr_port(b);
+}
+
 static int bind_any(int fd, int family, const char *addr, uint16_t port)
 {
 	struct sockaddr_storage ss;

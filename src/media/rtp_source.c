@@ -1,53 +1,10 @@
 /* Strict RTP source policy of a media leg: allowed addresses, the first latch, and re-latching
  * only after a run of consecutive packets from one new allowed source.
  * Pure: no I/O, no locks. Thread: the media worker owning the leg. Owns nothing. */
-#include <netinet/in.h>
 #include <string.h>
 
+#include <sb/rtp_session.h>
 #include <sb/rtp_source.h>
-
-/* The IPv4 address of sa (also inside an IPv4-mapped IPv6 one); false for other addresses. */
-static bool ip4_of(const struct sockaddr *sa, const uint8_t **a)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-
-	if (sa->sa_family == AF_INET) {
-		*a = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-		return true;
-	}
-	if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		*a = s6->sin6_addr.s6_addr + 12;
-		return true;
-	}
-	return false;
-}
-
-static uint16_t port_of(const struct sockaddr *sa)
-{
-	if (sa->sa_family == AF_INET)
-		return ((const struct sockaddr_in *)sa)->sin_port;
-	if (sa->sa_family == AF_INET6)
-		return ((const struct sockaddr_in6 *)sa)->sin6_port;
-	return 0;
-}
-
-/* Same host address; the port is not compared. */
-static bool same_ip(const struct sockaddr *a, const struct sockaddr *b)
-{
-	const uint8_t *a4, *b4;
-
-	if (ip4_of(a, &a4) && ip4_of(b, &b4))
-		return memcmp(a4, b4, 4) == 0;
-	if (a->sa_family != AF_INET6 || b->sa_family != AF_INET6)
-		return false;
-	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-	              &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
-}
-
-static bool same_endpoint(const struct sockaddr *a, const struct sockaddr *b)
-{
-	return same_ip(a, b) && port_of(a) == port_of(b);
-}
 
 static void set_addr(struct sockaddr_storage *dst, socklen_t *dst_len, const struct sockaddr *src,
                      socklen_t len)
@@ -74,7 +31,7 @@ void sb_rtp_source_init(struct sb_rtp_source *s, const struct sockaddr *sdp, soc
 
 bool sb_rtp_source_set_sdp(struct sb_rtp_source *s, const struct sockaddr *sdp, socklen_t len)
 {
-	if (same_endpoint((const struct sockaddr *)&s->sdp, sdp))
+	if (sb_sockaddr_same((const struct sockaddr *)&s->sdp, sdp))
 		return false;
 	set_addr(&s->sdp, &s->sdp_len, sdp, len);
 	set_addr(&s->peer, &s->peer_len, sdp, len);
@@ -85,8 +42,8 @@ bool sb_rtp_source_set_sdp(struct sb_rtp_source *s, const struct sockaddr *sdp, 
 
 bool sb_rtp_source_allowed(const struct sb_rtp_source *s, const struct sockaddr *from)
 {
-	return same_ip(from, (const struct sockaddr *)&s->sdp) ||
-	       (s->sig_len && same_ip(from, (const struct sockaddr *)&s->sig)) ||
+	return sb_sockaddr_same_ip(from, (const struct sockaddr *)&s->sdp) ||
+	       (s->sig_len && sb_sockaddr_same_ip(from, (const struct sockaddr *)&s->sig)) ||
 	       sb_acl_match(s->acl, s->n_acl, from);
 }
 
@@ -94,7 +51,7 @@ bool sb_rtp_source_allowed(const struct sb_rtp_source *s, const struct sockaddr 
 static bool candidate_earns(struct sb_rtp_source *s, const struct sockaddr *from, socklen_t len,
                             uint32_t ssrc, uint16_t seq)
 {
-	if (s->cand_n && same_endpoint((const struct sockaddr *)&s->cand, from) &&
+	if (s->cand_n && sb_sockaddr_same((const struct sockaddr *)&s->cand, from) &&
 	    ssrc == s->cand_ssrc && seq == (uint16_t)(s->cand_seq + 1)) {
 		s->cand_n++;
 	} else {
@@ -114,8 +71,8 @@ enum sb_rtp_verdict sb_rtp_source_check(struct sb_rtp_source *s, const struct so
 	/* The address the caller's SDP names is its own word: it latches at once, also away
 	 * from another source (a hold or an SBC moving the media while the old one still
 	 * sends). */
-	if (same_endpoint((const struct sockaddr *)&s->sdp, from)) {
-		if (s->latched && !same_endpoint((const struct sockaddr *)&s->peer, from))
+	if (sb_sockaddr_same((const struct sockaddr *)&s->sdp, from)) {
+		if (s->latched && !sb_sockaddr_same((const struct sockaddr *)&s->peer, from))
 			s->relatches++;
 		set_addr(&s->peer, &s->peer_len, from, len);
 		s->latched = true;
@@ -128,7 +85,7 @@ enum sb_rtp_verdict sb_rtp_source_check(struct sb_rtp_source *s, const struct so
 		s->cand_n = 0;
 		return SB_RTP_ACCEPT;
 	}
-	if (same_endpoint((const struct sockaddr *)&s->peer, from)) {
+	if (sb_sockaddr_same((const struct sockaddr *)&s->peer, from)) {
 		s->cand_n = 0; /* the latched source is alive: a newcomer starts over */
 		return SB_RTP_ACCEPT;
 	}

@@ -246,15 +246,12 @@ static void classify(struct sb_sip_guard *g, int fd)
 	socklen_t len = sizeof(ss);
 	int type = 0, listening = 0;
 	socklen_t olen = sizeof(type);
-	uint16_t port;
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
 	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0)
 		return;
-	port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-	                                     : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	if (port != g->port)
+	if (sb_sockaddr_port((struct sockaddr *)&ss) != g->port)
 		return;
 	olen = sizeof(listening);
 	if (type == SOCK_DGRAM && g->n_udp < SB_GUARD_MAX_SOCKETS)

@@ -54,24 +54,9 @@ void sb_sip_guard_each_fd(bool (*fn)(int fd, void *arg), void *arg)
 	closedir(d);
 }
 
-static bool same_peer(const struct sockaddr_storage *a, const struct sockaddr *b)
-{
-	if (a->ss_family != b->sa_family)
-		return false;
-	if (b->sa_family == AF_INET) {
-		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-	}
-	const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-
-	return x->sin6_port == y->sin6_port &&
-	       memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-}
-
 struct stream_query {
 	const struct sb_sip_guard *g;
-	struct sockaddr_storage peer; /* in the family the socket reports */
+	const struct sockaddr *peer;
 	int fd;
 };
 
@@ -83,14 +68,15 @@ static bool match_stream(int fd, void *arg)
 	int type = 0;
 	socklen_t olen = sizeof(type);
 
+	/* sofia may report the IPv4 peer of a dual-stack socket as IPv4: the address is
+	 * compared in either form */
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0 || type != SOCK_STREAM ||
 	    getpeername(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    !same_peer(&ss, (struct sockaddr *)&q->peer))
+	    !sb_sockaddr_same((struct sockaddr *)&ss, q->peer))
 		return true;
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-	                                  : ((struct sockaddr_in6 *)&ss)->sin6_port) != q->g->port)
+	    sb_sockaddr_port((struct sockaddr *)&ss) != q->g->port)
 		return true;
 	q->fd = fd;
 	return false;
@@ -98,19 +84,11 @@ static bool match_stream(int fd, void *arg)
 
 int sb_sip_guard_find_stream(const struct sb_sip_guard *g, const struct sockaddr *peer)
 {
-	struct stream_query q = {.g = g, .fd = -1};
+	struct stream_query q = {.g = g, .peer = peer, .fd = -1};
 
 	if (!peer || (peer->sa_family != AF_INET && peer->sa_family != AF_INET6))
 		return -1;
-	memcpy(&q.peer, peer,
-	       peer->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-	                                  : sizeof(struct sockaddr_in6));
 	sb_sip_guard_each_fd(match_stream, &q);
-	if (q.fd < 0 && peer->sa_family == AF_INET) {
-		/* sofia reports an IPv4 peer of a dual-stack socket as IPv4 */
-		sb_sockaddr_v4mapped(peer, &q.peer);
-		sb_sip_guard_each_fd(match_stream, &q);
-	}
 	return q.fd;
 }
 

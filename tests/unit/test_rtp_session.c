@@ -1,6 +1,7 @@
 /* Unit tests for rtp_session.c: RTP header parsing and writing, and the RTP/RTCP port pairs
  * (random order in the range, the odd port bound for RTCP, a pair whose odd port is taken
- * skipped, the range exhausted). The socket tests bind loopback ports 47000-48998. */
+ * skipped, the range exhausted), and comparing socket addresses (ports, IPv4-mapped forms). The
+ * socket tests bind loopback ports 47000-48998. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -45,6 +46,37 @@ TEST(parse_and_write)
 	ASSERT_EQ(sb_rtp_parse(buf, sizeof(buf), &g), -EBADMSG);
 	buf[sizeof(buf) - 1] = 250;
 	ASSERT_EQ(sb_rtp_parse(buf, sizeof(buf), &g), -EBADMSG);
+out:
+	return r;
+}
+
+TEST(sockaddr_compare)
+{
+	struct sockaddr_storage v4, v4b, v4port, mapped, v6, v6b, unix_sa = {.ss_family = AF_UNIX};
+	socklen_t len;
+	int r = 0;
+
+	ASSERT_EQ(sb_sockaddr_make(AF_INET, "192.0.2.7", 5060, &v4, &len), 0);
+	ASSERT_EQ(sb_sockaddr_make(AF_INET, "192.0.2.8", 5060, &v4b, &len), 0);
+	ASSERT_EQ(sb_sockaddr_make(AF_INET, "192.0.2.7", 5061, &v4port, &len), 0);
+	ASSERT_EQ(sb_sockaddr_make(AF_INET6, "::ffff:192.0.2.7", 5060, &mapped, &len), 0);
+	ASSERT_EQ(sb_sockaddr_make(AF_INET6, "2001:db8::7", 5060, &v6, &len), 0);
+	ASSERT_EQ(sb_sockaddr_make(AF_INET6, "2001:db8::8", 5060, &v6b, &len), 0);
+	ASSERT_EQ(sb_sockaddr_port((struct sockaddr *)&v4port), 5061);
+	ASSERT_EQ(sb_sockaddr_port((struct sockaddr *)&v6), 5060);
+	ASSERT_EQ(sb_sockaddr_port((struct sockaddr *)&unix_sa), 0);
+	/* an IPv4 address matches itself and its IPv4-mapped form, either way round */
+	ASSERT_TRUE(sb_sockaddr_same((struct sockaddr *)&v4, (struct sockaddr *)&v4));
+	ASSERT_TRUE(sb_sockaddr_same((struct sockaddr *)&v4, (struct sockaddr *)&mapped));
+	ASSERT_TRUE(sb_sockaddr_same((struct sockaddr *)&mapped, (struct sockaddr *)&v4));
+	ASSERT_TRUE(!sb_sockaddr_same((struct sockaddr *)&v4, (struct sockaddr *)&v4b));
+	/* the port counts for the endpoint, not for the host */
+	ASSERT_TRUE(!sb_sockaddr_same((struct sockaddr *)&v4, (struct sockaddr *)&v4port));
+	ASSERT_TRUE(sb_sockaddr_same_ip((struct sockaddr *)&v4, (struct sockaddr *)&v4port));
+	ASSERT_TRUE(sb_sockaddr_same((struct sockaddr *)&v6, (struct sockaddr *)&v6));
+	ASSERT_TRUE(!sb_sockaddr_same((struct sockaddr *)&v6, (struct sockaddr *)&v6b));
+	ASSERT_TRUE(!sb_sockaddr_same_ip((struct sockaddr *)&v6, (struct sockaddr *)&v4));
+	ASSERT_TRUE(!sb_sockaddr_same_ip((struct sockaddr *)&unix_sa, (struct sockaddr *)&unix_sa));
 out:
 	return r;
 }

@@ -61,13 +61,14 @@ def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0):
 
 
 class Tcp:
-    """One TCP connection to the daemon's SIP port from a chosen loopback address."""
+    """One TCP connection to the daemon's SIP port from a chosen loopback address (IPv4 or IPv6)."""
 
     def __init__(self, port, src="127.0.0.1", timeout=3.0):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        v6 = ":" in src
+        self.sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind((src, 0))
         self.sock.settimeout(timeout)
-        self.sock.connect(("127.0.0.1", port))
+        self.sock.connect(("::1" if v6 else "127.0.0.1", port))
         self.local = self.sock.getsockname()
         self.data = b""
         self.eof = False

@@ -127,14 +127,31 @@ def corpus(name):
         return f.read()
 
 
+def ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("addr", ["127.0.0.1", "::1"])
 @pytest.mark.parametrize("name,status", [("intmeth", "501"), ("lwsruri", "400"), ("bigcode", None)])
-def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status):
+def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status, addr):
     """RFC 4475 messages whose first line the SIP stack cannot parse: answered (a response is not), and the
-    connection is closed by the daemon instead of hanging in CLOSE-WAIT once the peer goes."""
-    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",))
+    connection is closed by the daemon instead of hanging in CLOSE-WAIT once the peer goes; over IPv4 and
+    IPv6."""
+    if ":" in addr and not ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    bot = testbot("echo")
+    cfg = env.config([{"name": "default", "url": bot.url}], trunk={"acl": ["127.0.0.0/8", "::1/128"]})
+    for listen in cfg["sip"]["listen"]:
+        listen["address"] = addr
+    d = daemon(cfg)
     pid = d.proc.pid
     fds0 = sipraw.fds(pid)
-    t = sipraw.Tcp(d.sip_port)
+    t = sipraw.Tcp(d.sip_port, src=addr)
     t.send(corpus(name))
     assert t.wait_eof(10), "the daemon kept the connection open after %s" % name
     got = sipraw.status_lines(t.data)

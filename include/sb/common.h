@@ -1,5 +1,5 @@
 /* Small helpers shared by every module: array size, container_of, branch hints, printf
- * attribute and the monotonic clock. Thread: any. */
+ * attribute, big-endian words and the monotonic clock. Thread: any. */
 #pragma once
 
 #include <stddef.h>
@@ -17,6 +17,21 @@
 #define SB_FRAME_MS 20
 #define SB_RATE_8K 8000
 #define SB_FRAME_SAMPLES 160
+
+/* Thread: any. The big-endian (network order) 32-bit word at p. */
+static inline uint32_t sb_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Thread: any. Writes v at p in big-endian (network) order. */
+static inline void sb_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
 
 /* Thread: any. Monotonic milliseconds. */
 static inline int64_t sb_now_ms(void)

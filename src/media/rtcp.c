@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <sb/common.h>
 #include <sb/rtcp.h>
 
 #define MAX_DROPOUT 3000
@@ -91,19 +92,6 @@ unsigned sb_rtp_rx_jitter_ms(const struct sb_rtp_rx_stats *s)
 	return (s->jitter >> 4) / 8;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* One report block about rx's source (RFC 3550 6.4.1), 24 bytes. */
 static void report_block(uint8_t *p, struct sb_rtp_rx_stats *rx, int64_t now_us)
 {
@@ -123,12 +111,12 @@ static void report_block(uint8_t *p, struct sb_rtp_rx_stats *rx, int64_t now_us)
 		lost = -0x800000;
 	if (rx->lsr)
 		dlsr = (uint32_t)((now_us - rx->lsr_rx_us) * 65536 / 1000000);
-	put32(p, rx->ssrc);
-	put32(p + 4, (uint32_t)fraction << 24 | ((uint32_t)lost & 0xffffff));
-	put32(p + 8, extended_max(rx));
-	put32(p + 12, rx->jitter >> 4);
-	put32(p + 16, rx->lsr);
-	put32(p + 20, dlsr);
+	sb_put_be32(p, rx->ssrc);
+	sb_put_be32(p + 4, (uint32_t)fraction << 24 | ((uint32_t)lost & 0xffffff));
+	sb_put_be32(p + 8, extended_max(rx));
+	sb_put_be32(p + 12, rx->jitter >> 4);
+	sb_put_be32(p + 16, rx->lsr);
+	sb_put_be32(p + 20, dlsr);
 }
 
 int sb_rtcp_build(uint8_t *buf, size_t size, const struct sb_rtp_tx_stats *tx,
@@ -145,13 +133,13 @@ int sb_rtcp_build(uint8_t *buf, size_t size, const struct sb_rtp_tx_stats *tx,
 		return -ENOSPC;
 	buf[0] = (uint8_t)(0x80 | (block ? 1 : 0));
 	buf[1] = sr ? RTCP_SR : RTCP_RR;
-	put32(buf + 4, tx->ssrc);
+	sb_put_be32(buf + 4, tx->ssrc);
 	if (sr) {
-		put32(buf + 8, (uint32_t)(ntp >> 32));
-		put32(buf + 12, (uint32_t)ntp);
-		put32(buf + 16, rtp_ts);
-		put32(buf + 20, tx->packets);
-		put32(buf + 24, tx->octets);
+		sb_put_be32(buf + 8, (uint32_t)(ntp >> 32));
+		sb_put_be32(buf + 12, (uint32_t)ntp);
+		sb_put_be32(buf + 16, rtp_ts);
+		sb_put_be32(buf + 20, tx->packets);
+		sb_put_be32(buf + 24, tx->octets);
 		n += 20;
 	}
 	if (block) {
@@ -166,7 +154,7 @@ int sb_rtcp_build(uint8_t *buf, size_t size, const struct sb_rtp_tx_stats *tx,
 	buf[n + 1] = RTCP_SDES;
 	buf[n + 2] = (uint8_t)((sdes / 4 - 1) >> 8);
 	buf[n + 3] = (uint8_t)(sdes / 4 - 1);
-	put32(buf + n + 4, tx->ssrc);
+	sb_put_be32(buf + n + 4, tx->ssrc);
 	buf[n + 8] = 1; /* CNAME */
 	buf[n + 9] = (uint8_t)clen;
 	memcpy(buf + n + 10, cname, clen);
@@ -180,16 +168,16 @@ static void read_blocks(const uint8_t *p, unsigned count, size_t left, uint32_t 
 	for (unsigned i = 0; i < count && left >= 24; i++, p += 24, left -= 24) {
 		uint32_t w;
 
-		if (get32(p) != our_ssrc)
+		if (sb_get_be32(p) != our_ssrc)
 			continue;
-		w = get32(p + 4);
+		w = sb_get_be32(p + 4);
 		out->have_block = true;
 		out->fraction_lost = (uint8_t)(w >> 24);
 		out->cumulative_lost = (int32_t)(w << 8) >> 8; /* 24-bit signed */
-		out->highest_seq = get32(p + 8);
-		out->jitter = get32(p + 12);
-		out->lsr = get32(p + 16);
-		out->dlsr = get32(p + 20);
+		out->highest_seq = sb_get_be32(p + 8);
+		out->jitter = sb_get_be32(p + 12);
+		out->lsr = sb_get_be32(p + 16);
+		out->dlsr = sb_get_be32(p + 20);
 	}
 }
 
@@ -207,12 +195,14 @@ int sb_rtcp_parse(const uint8_t *buf, size_t len, uint32_t our_ssrc, struct sb_r
 		if (buf[1] == RTCP_SR && plen >= 28) {
 			if (!out->have_sr) {
 				out->have_sr = true;
-				out->sender_ssrc = get32(buf + 4);
-				out->sr_ntp_mid = get32(buf + 8) << 16 | get32(buf + 12) >> 16;
+				out->sender_ssrc = sb_get_be32(buf + 4);
+				out->sr_ntp_mid =
+				        sb_get_be32(buf + 8) << 16 | sb_get_be32(buf + 12) >> 16;
 			}
 			read_blocks(buf + 28, count, plen - 28, our_ssrc, out);
 		} else if (buf[1] == RTCP_RR && plen >= 8) {
-			out->sender_ssrc = out->sender_ssrc ? out->sender_ssrc : get32(buf + 4);
+			out->sender_ssrc =
+			        out->sender_ssrc ? out->sender_ssrc : sb_get_be32(buf + 4);
 			read_blocks(buf + 8, count, plen - 8, our_ssrc, out);
 		}
 		buf += plen;

@@ -10,6 +10,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <sb/common.h>
 #include <sb/rtp_session.h>
 
 int sb_sockaddr_make(int family, const char *addr, uint16_t port, struct sockaddr_storage *ss,
@@ -195,10 +196,8 @@ int sb_rtp_parse(const uint8_t *buf, size_t len, struct sb_rtp_header *h)
 	h->marker = buf[1] >> 7;
 	h->pt = buf[1] & 0x7f;
 	h->seq = (uint16_t)((buf[2] << 8) | buf[3]);
-	h->ts = ((uint32_t)buf[4] << 24) | ((uint32_t)buf[5] << 16) | ((uint32_t)buf[6] << 8) |
-	        buf[7];
-	h->ssrc = ((uint32_t)buf[8] << 24) | ((uint32_t)buf[9] << 16) | ((uint32_t)buf[10] << 8) |
-	          buf[11];
+	h->ts = sb_get_be32(buf + 4);
+	h->ssrc = sb_get_be32(buf + 8);
 	h->payload = buf + off;
 	h->payload_len = len - off - pad;
 	return 0;
@@ -210,10 +209,8 @@ void sb_rtp_write_header(uint8_t *buf, const struct sb_rtp_header *h)
 	buf[1] = (uint8_t)((h->marker ? 0x80 : 0) | (h->pt & 0x7f));
 	buf[2] = (uint8_t)(h->seq >> 8);
 	buf[3] = (uint8_t)h->seq;
-	for (int i = 0; i < 4; i++) {
-		buf[4 + i] = (uint8_t)(h->ts >> (24 - 8 * i));
-		buf[8 + i] = (uint8_t)(h->ssrc >> (24 - 8 * i));
-	}
+	sb_put_be32(buf + 4, h->ts);
+	sb_put_be32(buf + 8, h->ssrc);
 }
 
 int sb_local_addr_for(int family, const char *remote, char *buf, size_t size)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <sb/bpf_acl.h>
+#include <sb/common.h>
 
 #define ACCEPT 0xffffffffu
 #define NET(off) ((uint32_t)(SKF_NET_OFF + (off)))
@@ -32,11 +33,6 @@ static uint32_t mask_of(unsigned bits)
 	return bits >= 32 ? 0xffffffffu : bits == 0 ? 0 : ~((1u << (32 - bits)) - 1);
 }
 
-static uint32_t word(const uint8_t *a)
-{
-	return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
-}
-
 /* One IPv4 CIDR; the source address is in X. */
 static void v4_block(struct prog *g, const struct sb_cidr *c)
 {
@@ -49,7 +45,7 @@ static void v4_block(struct prog *g, const struct sb_cidr *c)
 	emit(g, BPF_MISC | BPF_TXA, 0, 0, 0);
 	if (m != 0xffffffffu)
 		emit(g, BPF_ALU | BPF_AND | BPF_K, 0, 0, m);
-	emit(g, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, word(c->addr) & m);
+	emit(g, BPF_JMP | BPF_JEQ | BPF_K, 0, 1, sb_get_be32(c->addr) & m);
 	emit(g, BPF_RET | BPF_K, 0, 0, ACCEPT);
 }
 
@@ -68,7 +64,7 @@ static void v6_block(struct prog *g, const struct sb_cidr *c)
 		if (m != 0xffffffffu)
 			emit(g, BPF_ALU | BPF_AND | BPF_K, 0, 0, m);
 		jumps[n_jumps++] =
-		        emit(g, BPF_JMP | BPF_JEQ | BPF_K, 0, 0, word(c->addr + 4 * w) & m);
+		        emit(g, BPF_JMP | BPF_JEQ | BPF_K, 0, 0, sb_get_be32(c->addr + 4 * w) & m);
 	}
 	emit(g, BPF_RET | BPF_K, 0, 0, ACCEPT);
 	for (size_t i = 0; i < n_jumps && !g->full; i++)

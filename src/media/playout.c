@@ -174,12 +174,17 @@ long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t l
 	return (long)(n - keep);
 }
 
+/* The silence that completes the partial frame at the end: 0 when there is none. */
+static size_t partial_pad(const struct sb_playout *p)
+{
+	return (SB_FRAME_SAMPLES - sb_playout_queued_samples(p) % SB_FRAME_SAMPLES) %
+	       SB_FRAME_SAMPLES;
+}
+
 /* Pads the partial frame at the end with silence (room already reserved). */
 static size_t pad_partial(struct sb_playout *p)
 {
-	size_t queued = sb_playout_queued_samples(p);
-	size_t pad = (SB_FRAME_SAMPLES - queued % SB_FRAME_SAMPLES) % SB_FRAME_SAMPLES;
-	size_t w = at(p, queued);
+	size_t pad = partial_pad(p), w = at(p, sb_playout_queued_samples(p));
 
 	for (size_t i = 0; i < pad; i++) {
 		p->buf[w] = 0;
@@ -191,22 +196,18 @@ static size_t pad_partial(struct sb_playout *p)
 
 size_t sb_playout_flush(struct sb_playout *p)
 {
-	size_t queued = sb_playout_queued_samples(p);
-
 	/* Room for the padding first: on failure nothing changes. */
-	if (reserve_samples(p, queued + SB_FRAME_SAMPLES) < 0)
+	if (reserve_samples(p, sb_playout_queued_samples(p) + partial_pad(p)) < 0)
 		return 0;
 	return pad_partial(p);
 }
 
 int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id)
 {
-	size_t queued = sb_playout_queued_samples(p);
-	size_t pad = (SB_FRAME_SAMPLES - queued % SB_FRAME_SAMPLES) % SB_FRAME_SAMPLES;
 	int r;
 
 	/* Both allocations before any change, so a failure leaves the queue as it was. */
-	r = reserve_samples(p, queued + pad);
+	r = reserve_samples(p, sb_playout_queued_samples(p) + partial_pad(p));
 	if (r >= 0)
 		r = reserve_mark(p);
 	if (r < 0)

@@ -147,7 +147,7 @@ int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *port, 
 		return rfd;
 	}
 	/* From a random pair on, so the next call's port cannot be guessed from this one's. */
-	for (unsigned i = 0; i<pairs; i++, p = p + 2> max ? min : p + 2) {
+	for (unsigned i = 0; i < pairs; i++) {
 		r = bind_any(fd, family, addr, (uint16_t)p);
 		if (r == 0) {
 			r = bind_any(rfd, family, addr, (uint16_t)(p + 1));
@@ -167,6 +167,7 @@ int sb_rtp_socket_open(const struct sb_config *cfg, int family, uint16_t *port, 
 		if (r != -EADDRINUSE)
 			break;
 		r = -EADDRNOTAVAIL;
+		p = p + 2 > max ? min : p + 2;
 	}
 	if (fd >= 0)
 		close(fd);

@@ -16,6 +16,7 @@
 
 #include <sb/common.h>
 #include <sb/sdp_neg.h>
+#include <sb/sip_text.h>
 
 #define PTIME_DEFAULT_MS 20
 #define PTIME_MIN_MS 10
@@ -265,8 +266,7 @@ static bool mlines_ok(const char *sdp, size_t len)
 	const char *nul = memchr(sdp, '\0', len), *end = nul ? nul : sdp + len;
 
 	for (const char *p = sdp, *eol; p < end; p = eol + 1) {
-		for (eol = p; eol < end && *eol != '\r' && *eol != '\n'; eol++)
-			;
+		eol = sb_line_end(p, end);
 		p += span(p, eol, is_blank);
 		if (eol - p >= 2 && p[0] == 'm' && p[1] == '=' && !mline_ok(p + 2, eol))
 			return false;
@@ -302,8 +302,7 @@ static char *without_bad_rtpmaps(const char *sdp, size_t *len)
 	if (!out)
 		return NULL;
 	for (const char *p = sdp, *eol; p < end; p = eol) {
-		for (eol = p; eol < end && *eol != '\r' && *eol != '\n'; eol++)
-			;
+		eol = sb_line_end(p, end);
 		while (eol < end && (*eol == '\r' || *eol == '\n'))
 			eol++;
 		if ((size_t)(eol - p) >= 9 && strncmp(p, "a=rtpmap:", 9) == 0 && !rtpmap_ok(p, eol))
@@ -324,11 +323,17 @@ int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
 	char *text;
 	int r = -EBADMSG;
 
-	if (!sdp || len == 0 || len > INT32_MAX || !mlines_ok(sdp, len))
+	if (!sdp || len == 0 || len > INT32_MAX)
 		return -EBADMSG;
 	text = without_bad_rtpmaps(sdp, &len);
 	if (!text)
 		return -ENOMEM;
+	/* The m= lines are checked in the text sofia is given: a line dropped above may have
+	 * held the NUL that hid the lines after it. */
+	if (!mlines_ok(text, len)) {
+		free(text);
+		return -EBADMSG;
+	}
 	if (su_home_init(home) < 0) {
 		free(text);
 		return -ENOMEM;

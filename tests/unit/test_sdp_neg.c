@@ -338,6 +338,8 @@ TEST(sdp_mlines_sofia_cannot_parse)
 	        "../fuzz/corpora/sdp_neg/crash-sofia-format-loop",
 	        "../fuzz/corpora/sdp_neg/crash-sofia-format-loop-blank",
 	        "../fuzz/corpora/sdp_neg/crash-sofia-format-loop-slash",
+	        /* the looping m= line hides behind a NUL on an rtpmap line the bridge drops */
+	        "../fuzz/corpora/sdp_neg/crash-sofia-format-loop-nul",
 	        "../fuzz/corpora/sdp_neg/crash-answer-proto-slash",
 	};
 	static const char head[] = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\n"

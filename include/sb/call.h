@@ -53,6 +53,8 @@ struct sb_call {
 	struct sb_ring up;       /* media → ws: caller PCM, marks played */
 	struct sb_ring down;     /* ws → media: bot PCM, marks */
 	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
+	atomic_bool _ready;      /* on its ws worker's ready list (sb_ws_worker_notify) */
+	struct sb_call *_ready_next;
 
 	/* control */
 	void *nh; /* nua_handle_t */
@@ -62,6 +64,7 @@ struct sb_call {
 	bool late_offer; /* the INVITE had no SDP: our offer went in the 200, the answer comes in
 	                    the ACK */
 	bool reoffer_pending; /* an offer-less re-INVITE got our offer: its ACK has the answer */
+	bool held;            /* the caller has put the call on hold */
 	struct sb_sdp_offer offer_now; /* the latest accepted offer (re-INVITEs update it) */
 	char *answer_sdp;              /* the answer last sent */
 	uint64_t sdp_session_id, sdp_version;

@@ -18,6 +18,19 @@
 #define SB_RATE_8K 8000
 #define SB_FRAME_SAMPLES 160
 
+/* Thread: any. The big-endian (network order) 16-bit word at p. */
+static inline uint16_t sb_get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* Thread: any. Writes v at p in big-endian (network) order. */
+static inline void sb_put_be16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
 /* Thread: any. The big-endian (network order) 32-bit word at p. */
 static inline uint32_t sb_get_be32(const uint8_t *p)
 {

@@ -16,10 +16,15 @@
 
 enum sb_transport { SB_TP_UDP, SB_TP_TCP };
 enum sb_acl_reject { SB_ACL_REJECT_403, SB_ACL_REJECT_DROP };
+enum sb_jitter_mode { SB_JITTER_ADAPTIVE, SB_JITTER_FIXED };
 enum sb_bot_protocol { SB_PROTO_EXOTEL };
 enum sb_bot_mode { SB_MODE_VOICEBOT };
-enum sb_on_close { SB_ON_CLOSE_HANGUP };
-enum sb_on_fail { SB_ON_FAIL_REJECT };
+enum sb_on_close { SB_ON_CLOSE_HANGUP, SB_ON_CLOSE_TRANSFER };
+enum sb_on_fail { SB_ON_FAIL_REJECT, SB_ON_FAIL_TRANSFER };
+enum sb_transfer_mode { SB_TRANSFER_REFER, SB_TRANSFER_BRIDGE };
+enum sb_on_transfer_fail { SB_ON_TRANSFER_FAIL_KEEP, SB_ON_TRANSFER_FAIL_HANGUP };
+/* Extension events a bot may opt in to (its events list). */
+enum sb_bot_event_opt { SB_BOT_OPT_HOLD = 1 << 0 };
 
 struct sb_listen {
 	enum sb_transport transport;
@@ -42,6 +47,9 @@ struct sb_bot_cfg {
 	int frame_ms; /* caller audio per media message, 20..1000, multiple of 20; default 100 */
 	int max_queue_ms; /* bot audio queued for playout before dropping; default 60000 */
 	int max_marks;    /* marks waiting to be played before new ones are dropped; default 1000 */
+	char **events;    /* extension events it opts in to ("hold") */
+	size_t n_events;
+	unsigned event_opts; /* the same as a mask of enum sb_bot_event_opt */
 };
 
 struct sb_bot_route {
@@ -55,7 +63,11 @@ struct sb_trunk {
 	size_t n_acl;
 	char **numbers; /* E.164 DIDs; empty = any */
 	size_t n_numbers;
-	char *destination; /* transfer target ("" when unset) */
+	char *destination;          /* transfer target ("" when unset) */
+	int transfer_mode;          /* enum sb_transfer_mode */
+	int transfer_timeout_ms;    /* REFER: the final NOTIFY; bridge: the agent's answer */
+	int on_transfer_fail;       /* enum sb_on_transfer_fail */
+	bool listen_after_transfer; /* bridge: the bot keeps listening to both parties */
 	struct sb_bot_route *routes;
 	size_t n_routes;
 };
@@ -74,12 +86,16 @@ struct sb_config {
 	int max_headers;       /* requests with more header lines are refused unparsed */
 	int tcp_idle_s;        /* a TCP connection silent (or stuck mid-message) this long closes */
 	int tcp_max_per_source; /* TCP connections one address may hold */
+	int min_se_s;           /* RFC 4028 Min-SE: shorter session intervals get 422 */
 
 	/* rtp */
 	char *rtp_address;
 	char *rtp_public_address;            /* "" when unset */
 	uint16_t rtp_port_min, rtp_port_max; /* even, min < max */
 	int rtp_timeout_s;                   /* 0 disables */
+	int jitter_mode;                     /* enum sb_jitter_mode */
+	int jitter_min_ms, jitter_max_ms;    /* adaptive: the wait for a missing packet, bounds */
+	int jitter_ms;                       /* fixed: that wait */
 
 	/* limits */
 	int max_calls;

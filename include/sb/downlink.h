@@ -18,8 +18,15 @@ struct sb_downlink {
 	uint64_t marks_lost; /* pending overflowed (the ws thread stalled for a very long time) */
 };
 
+/* A DTMF digit the bot queued, to be sent in place of audio. */
+struct sb_downlink_dtmf {
+	char digit; /* 0: none */
+	uint32_t duration_ms;
+};
+
 /* Moves the next playable frame of down into pcm (SB_FRAME_SAMPLES samples; a shorter frame
- * is padded with zeros) and reports marks on up. Returns the samples of audio taken (0: none
- * queued, the caller plays silence). */
+ * is padded with zeros) and reports marks on up. Returns the samples of audio taken; 0 when
+ * none is queued (the caller plays silence) or when the next item is a DTMF digit, which is
+ * then taken into *dtmf (dtmf->digit is 0 otherwise). */
 unsigned sb_downlink_next(struct sb_downlink *d, struct sb_ring *down, struct sb_ring *up,
-                          atomic_uint *clear_epoch, int16_t *pcm);
+                          atomic_uint *clear_epoch, int16_t *pcm, struct sb_downlink_dtmf *dtmf);

@@ -1,5 +1,5 @@
-/* Lock-free single-producer single-consumer ring of fixed 20 ms frames (8 kHz PCM16, or a
- * mark). One per direction per call: up (media → ws) and down (ws → media). Pure.
+/* Lock-free single-producer single-consumer ring of fixed 20 ms frames (8 kHz PCM16, a mark
+ * or a DTMF digit). One per direction per call: up (media → ws) and down (ws → media). Pure.
  * Thread: the producer calls the write side, the consumer the read side. */
 #pragma once
 
@@ -12,14 +12,18 @@
 enum sb_frame_kind {
 	SB_FRAME_AUDIO, /* pcm[0..samples) */
 	SB_FRAME_MARK,  /* down: play-order marker; up: that marker has been played */
+	SB_FRAME_DTMF,  /* up: a key the caller pressed; down: a key to send the caller */
 };
 
 struct sb_frame {
-	uint8_t kind; /* enum sb_frame_kind */
-	uint8_t _pad;
+	uint8_t kind;     /* enum sb_frame_kind */
+	char digit;       /* DTMF: 0-9 * # A-D */
 	uint16_t samples; /* AUDIO: 1..SB_FRAME_SAMPLES */
 	uint32_t epoch;   /* down: the clear epoch the frame was queued in */
-	uint32_t mark_id; /* MARK: the bot connection's id for the mark */
+	union {
+		uint32_t mark_id;     /* MARK: the bot connection's id for the mark */
+		uint32_t duration_ms; /* DTMF: how long the key is held */
+	};
 	int16_t pcm[SB_FRAME_SAMPLES];
 };
 

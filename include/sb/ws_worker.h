@@ -10,6 +10,7 @@
 #include <sb/mq.h>
 
 struct sb_ws_worker;
+struct sb_call;
 
 struct sb_ws_stats {
 	atomic_uint_fast64_t connects, connect_failures, frames_tx, frames_rx, bytes_tx, bytes_rx,
@@ -22,8 +23,11 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 int sb_ws_worker_start(struct sb_ws_worker *w);
 /* Thread: any. Hands m to the worker (ownership passes) and wakes it. */
 void sb_ws_worker_post(struct sb_ws_worker *w, struct sb_msg *m);
-/* Thread: any. Wakes the worker to move audio between its sockets and the rings. */
+/* Thread: any. Wakes the worker to move audio between every socket and its rings. */
 void sb_ws_worker_wake(struct sb_ws_worker *w);
+/* Thread: a media worker. c has new frames on its up ring: the worker sends them at once
+ * (takes its own reference on c; no allocation). */
+void sb_ws_worker_notify(struct sb_ws_worker *w, struct sb_call *c);
 /* Thread: control. Asks the thread to quit and joins it. */
 void sb_ws_worker_stop(struct sb_ws_worker *w);
 /* Thread: control, after stop. Frees; accepts NULL; returns NULL. */

@@ -1,6 +1,7 @@
 /* Audio and events between a bot socket and its call's rings: caller audio out as media
- * messages of frame_ms, bot audio into the playout queue and on to the down ring, marks
- * echoed once played (or at once on clear), and the bot's control events.
+ * messages of frame_ms and the caller's keys as dtmf events, bot audio and digits into the
+ * playout queue and on to the down ring, marks echoed once played (or at once on clear), and
+ * the bot's control events.
  * Thread: the owning ws worker. */
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,31 @@ static void marks_played(struct sb_bot_conn *conn, uint32_t id)
 		;
 }
 
+void sb_bot_conn_send_event(struct sb_bot_conn *conn, const char *event)
+{
+	char buf[256];
+	int n;
+
+	if (conn->state != SB_CONN_OPEN || conn->closing)
+		return;
+	n = sb_bot_proto_event(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, event);
+	if (n > 0)
+		sb_bot_conn_send(conn, buf, (size_t)n, true);
+}
+
+void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
+{
+	char buf[512];
+	int n;
+
+	if (conn->state != SB_CONN_OPEN || conn->closing)
+		return;
+	n = sb_bot_proto_dtmf(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, digit,
+	                      duration_ms);
+	if (n > 0)
+		sb_bot_conn_send(conn, buf, (size_t)n, true);
+}
+
 static void send_media(struct sb_bot_conn *conn)
 {
 	size_t size = sb_bot_proto_media_max_len(conn->up_n);
@@ -98,6 +124,9 @@ static void pump_up(struct sb_bot_conn *conn)
 	while ((f = sb_ring_read_slot(up))) {
 		if (open && f->kind == SB_FRAME_MARK) {
 			marks_played(conn, f->mark_id);
+		} else if (open && f->kind == SB_FRAME_DTMF) {
+			/* At once, ahead of the audio still being framed into a media message. */
+			sb_bot_conn_send_dtmf(conn, f->digit, f->duration_ms);
 		} else if (open && f->kind == SB_FRAME_AUDIO) {
 			size_t n = f->samples;
 
@@ -206,6 +235,18 @@ static void on_clear(struct sb_bot_conn *conn)
 	log_debug("clear: dropped %zu queued samples", dropped);
 }
 
+/* A key for the caller: sent in place of audio once the audio queued before it has played. */
+static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
+{
+	if (sb_playout_push_dtmf(conn->playout, digit, duration_ms) < 0) {
+		STAT_ADD(conn, bad_messages, 1);
+		log_warn_ratelimited("Too many marks and digits pending, dropping DTMF %c", digit);
+		return;
+	}
+	log_info("Bot sends DTMF %c (%u ms)", digit, duration_ms);
+	fill_down(conn);
+}
+
 static void on_media(struct sb_bot_conn *conn, const uint8_t *pcm, size_t len)
 {
 	long dropped = sb_playout_push_audio(conn->playout, pcm, len);
@@ -254,11 +295,13 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t l
 				sb_msg_free(m);
 		}
 		break;
-	case SB_BOT_EV_TRANSFER:
 	case SB_BOT_EV_DTMF:
+		on_dtmf(conn, ev.digit, ev.duration_ms);
+		break;
+	case SB_BOT_EV_TRANSFER:
 		STAT_ADD(conn, bad_messages, 1);
-		log_warn_ratelimited("Bot event %s is not supported by this version, ignoring it",
-		                     ev.type == SB_BOT_EV_DTMF ? "dtmf" : "transfer");
+		log_warn_ratelimited(
+		        "Bot event transfer is not supported by this version, ignoring it");
 		break;
 	}
 	sb_bot_event_done(&ev);

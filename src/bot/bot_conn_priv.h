@@ -93,6 +93,10 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, boo
 void sb_bot_conn_pump(struct sb_bot_conn *conn);
 /* Handles one complete text message from the bot. */
 void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t len);
+/* Sends the bot a key the caller pressed (when the socket is open). */
+void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms);
+/* Sends the bot an extension event without a body (when the socket is open). */
+void sb_bot_conn_send_event(struct sb_bot_conn *conn, const char *event);
 /* Sends the caller audio still buffered as a last, shorter media message. */
 void sb_bot_conn_flush_up(struct sb_bot_conn *conn);
 /* Frees the pending marks. */

@@ -1,9 +1,10 @@
-/* Bot WebSocket protocol, Exotel profile: encodes connected/start/media/mark/stop for the bot
- * and decodes the bot's media/mark/clear plus the hangup/transfer/dtmf extension events.
+/* Bot WebSocket protocol, Exotel profile: encodes connected/start/media/mark/dtmf/stop for the
+ * bot and decodes the bot's media/mark/clear plus the hangup/transfer/dtmf extension events.
  * Pure (jansson). Thread: any (the ws thread that owns the bot connection).
  * Owns nothing; decoded events own their malloc'd payload and strings. */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 /* ---- encoding ---------------------------------------------------------------------------- */
 
 #define SEQ_DIGITS 21 /* UINT64_MAX has 20 digits */
+#define DTMF_DIGITS "0123456789*#ABCD"
 
 static json_t *drop(json_t *j)
 {
@@ -168,6 +170,50 @@ int sb_bot_proto_mark(char *buf, size_t size, uint64_t seq, const char *stream_s
 		root = drop(root);
 	else if (!root)
 		json_decref(mark);
+	return dump(root, buf, size);
+}
+
+int sb_bot_proto_dtmf(char *buf, size_t size, uint64_t seq, const char *stream_sid, char digit,
+                      unsigned duration_ms)
+{
+	char d[2] = {digit, '\0'};
+	json_t *root, *dtmf;
+
+	if (!digit || !strchr(DTMF_DIGITS, digit))
+		return -EINVAL;
+	root = envelope("dtmf", seq, stream_sid);
+	dtmf = json_object();
+	if (!dtmf || set_str(dtmf, "digit", d) < 0 || set_u64(dtmf, "duration", duration_ms) < 0) {
+		json_decref(dtmf);
+		dtmf = NULL;
+	}
+	if (root && json_object_set_new(root, "dtmf", dtmf) < 0)
+		root = drop(root);
+	else if (!root)
+		json_decref(dtmf);
+	return dump(root, buf, size);
+}
+
+int sb_bot_proto_event(char *buf, size_t size, uint64_t seq, const char *stream_sid,
+                       const char *event)
+{
+	return dump(envelope(event, seq, stream_sid), buf, size);
+}
+
+int sb_bot_proto_transfer_failed(char *buf, size_t size, uint64_t seq, const char *stream_sid,
+                                 const char *to, int status, const char *reason)
+{
+	json_t *root = envelope("transfer_failed", seq, stream_sid), *t = json_object();
+
+	if (!t || set_str(t, "to", to) < 0 || set_u64(t, "status", (uint64_t)status) < 0 ||
+	    set_str(t, "reason", reason) < 0) {
+		json_decref(t);
+		t = NULL;
+	}
+	if (root && json_object_set_new(root, "transfer", t) < 0)
+		root = drop(root);
+	else if (!root)
+		json_decref(t);
 	return dump(root, buf, size);
 }
 
@@ -351,6 +397,55 @@ static int decode_none(json_t *root, struct sb_bot_event *ev, const char **why)
 	return 0;
 }
 
+/* A header name a SIP message can carry as is: 1..SB_BOT_HEADER_NAME_MAX of [A-Za-z0-9-]. */
+static bool header_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 0 && n <= SB_BOT_HEADER_NAME_MAX &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* transfer.headers: {"Name":"value",...} in the bot's order. Each entry is counted in ev
+ * before it is copied, so a failure half way leaves nothing sb_bot_event_done would miss. */
+static int decode_headers(json_t *h, struct sb_bot_event *ev, const char **why)
+{
+	const char *name;
+	json_t *value;
+
+	if (!h || json_is_null(h))
+		return 0;
+	if (!json_is_object(h))
+		return fail(why, "transfer.headers is not an object", -EPROTO);
+	if (json_object_size(h) > SB_BOT_HEADERS_MAX)
+		return fail(why, "transfer.headers has too many entries", -EPROTO);
+	if (json_object_size(h) == 0)
+		return 0;
+	ev->headers = calloc(json_object_size(h), sizeof(*ev->headers));
+	if (!ev->headers)
+		return fail(why, "out of memory", -ENOMEM);
+	json_object_foreach(h, name, value)
+	{
+		const char *v = json_string_value(value);
+		size_t len = json_string_length(value);
+		struct sb_kv *kv = &ev->headers[ev->n_headers];
+
+		if (!header_name_ok(name))
+			return fail(why, "transfer header name is not a token", -EPROTO);
+		if (!v)
+			return fail(why, "transfer header value is not a string", -EPROTO);
+		if (len > SB_BOT_HEADER_VALUE_MAX || strlen(v) != len || strpbrk(v, "\r\n"))
+			return fail(why, "transfer header value too long or with CR, LF or NUL",
+			            -EPROTO);
+		ev->n_headers++;
+		kv->name = strdup(name);
+		kv->value = strdup(v);
+		if (!kv->name || !kv->value)
+			return fail(why, "out of memory", -ENOMEM);
+	}
+	return 0;
+}
+
 static int decode_transfer(json_t *root, struct sb_bot_event *ev, const char **why)
 {
 	json_t *t = json_object_get(root, "transfer"), *to;
@@ -360,14 +455,38 @@ static int decode_transfer(json_t *root, struct sb_bot_event *ev, const char **w
 	if (!json_is_object(t))
 		return fail(why, "transfer is not an object", -EPROTO);
 	to = json_object_get(t, "to");
-	if (!to || json_is_null(to))
+	if (to && !json_is_null(to)) {
+		/* An embedded NUL would cut the target short: refuse rather than transfer
+		 * elsewhere. */
+		if (!json_is_string(to) || strlen(json_string_value(to)) != json_string_length(to))
+			return fail(why, "transfer.to is not a string", -EPROTO);
+		ev->to = strdup(json_string_value(to));
+		if (!ev->to)
+			return fail(why, "out of memory", -ENOMEM);
+	}
+	return decode_headers(json_object_get(t, "headers"), ev, why);
+}
+
+/* dtmf.duration: absent or null, a JSON integer, or a digit string as Exotel writes numbers;
+ * 0..SB_BOT_DTMF_MAX_MS. */
+static int dtmf_duration(json_t *d, unsigned *ms)
+{
+	const char *s = json_string_value(d);
+	size_t len = json_string_length(d);
+	json_int_t v = 0;
+
+	if (!d || json_is_null(d))
 		return 0;
-	/* An embedded NUL would cut the target short: refuse rather than transfer elsewhere. */
-	if (!json_is_string(to) || strlen(json_string_value(to)) != json_string_length(to))
-		return fail(why, "transfer.to is not a string", -EPROTO);
-	ev->to = strdup(json_string_value(to));
-	if (!ev->to)
-		return fail(why, "out of memory", -ENOMEM);
+	if (json_is_integer(d))
+		v = json_integer_value(d);
+	else if (s && len > 0 && len <= 5 && strspn(s, "0123456789") == len)
+		for (; *s; s++)
+			v = v * 10 + (*s - '0');
+	else
+		return -EPROTO;
+	if (v < 0 || v > SB_BOT_DTMF_MAX_MS)
+		return -EPROTO;
+	*ms = (unsigned)v;
 	return 0;
 }
 
@@ -376,8 +495,10 @@ static int decode_dtmf(json_t *root, struct sb_bot_event *ev, const char **why)
 	json_t *d = json_object_get(sub(root, "dtmf"), "digit");
 	const char *s = json_string_value(d);
 
-	if (!s || json_string_length(d) != 1 || !strchr("0123456789*#ABCD", s[0]))
+	if (!s || json_string_length(d) != 1 || !s[0] || !strchr(DTMF_DIGITS, s[0]))
 		return fail(why, "dtmf without one digit of 0-9*#A-D", -EPROTO);
+	if (dtmf_duration(json_object_get(sub(root, "dtmf"), "duration"), &ev->duration_ms) < 0)
+		return fail(why, "dtmf.duration is not a number of 0-60000 ms", -EPROTO);
 	ev->digit = s[0];
 	return 0;
 }
@@ -443,5 +564,10 @@ void sb_bot_event_done(struct sb_bot_event *ev)
 	free(ev->pcm);
 	free(ev->name);
 	free(ev->to);
+	for (size_t i = 0; i < ev->n_headers; i++) {
+		free((char *)ev->headers[i].name);
+		free((char *)ev->headers[i].value);
+	}
+	free(ev->headers);
 	memset(ev, 0, sizeof(*ev));
 }

@@ -4,10 +4,12 @@
  * Thread: its own (everything lws), any (post/wake). Owns the context and its connections.
  *
  * DESIGN: lws may be called from this thread only, so nothing else ever touches a wsi.
- * Other threads post a command or just wake the worker (the media workers after each
- * 20 ms tick); the wake-ups coalesce, so each EVENT_WAIT_CANCELLED scans every connection
- * instead of trusting one callback per wake. Audio crosses through the call's SPSC rings,
- * never through the command queue. */
+ * Other threads post a command, or wake the worker. A media worker wakes it once a frame
+ * time to refill every down ring (wake-ups coalesce, so that pass scans every connection),
+ * and names each call whose caller audio is ready at once on a lock-free list (notify):
+ * only the first name since the last pass costs a wake-up, and those calls alone are
+ * pumped, so a frame leaves as soon as it is complete without a scan per frame. Audio
+ * crosses through the call's SPSC rings, never through the command queue. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,9 @@ struct sb_ws_worker {
 	atomic_bool quit;
 	struct sb_heartbeat heartbeat; /* for the watchdog */
 	struct sb_mq *mq;
+	_Atomic(struct sb_call *)
+	        ready;        /* calls with caller audio to send, linked by _ready_next */
+	atomic_bool pump_all; /* a refill pass is due */
 	struct sb_ws_env env;
 	struct sb_ws_stats stats;
 };
@@ -66,6 +71,15 @@ static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
 				sb_mq_push(w->env.control, r);
 		}
 		break;
+	case SB_MSG_BOT_DTMF:
+		if (m->call->conn)
+			sb_bot_conn_send_dtmf(m->call->conn, (char)(m->arg & 0xff),
+			                      (unsigned)(m->arg >> 8));
+		break;
+	case SB_MSG_BOT_EVENT:
+		if (m->call->conn && m->text)
+			sb_bot_conn_send_event(m->call->conn, m->text);
+		break;
 	case SB_MSG_QUIT:
 		atomic_store(&w->quit, true);
 		break;
@@ -74,6 +88,21 @@ static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
 		break;
 	}
 	sb_log_ctx_set(NULL);
+}
+
+/* Takes the calls named by notify; pumps them when pump is set (else just drops them). */
+static void take_ready(struct sb_ws_worker *w, bool pump)
+{
+	struct sb_call *c = atomic_exchange_explicit(&w->ready, NULL, memory_order_acquire), *next;
+
+	for (; c; c = next) {
+		next = c->_ready_next;
+		/* Cleared before the pump: a frame written during it names the call again. */
+		atomic_store_explicit(&c->_ready, false, memory_order_release);
+		if (pump && c->conn)
+			sb_bot_conn_pump(c->conn);
+		sb_call_unref(c);
+	}
 }
 
 static void on_wake(struct sb_ws_worker *w)
@@ -85,6 +114,9 @@ static void on_wake(struct sb_ws_worker *w)
 		on_msg(w, m);
 		sb_msg_free(m);
 	}
+	take_ready(w, true);
+	if (!atomic_exchange_explicit(&w->pump_all, false, memory_order_acq_rel))
+		return;
 	LIST_FOREACH(c, &w->env.conns, link)
 	sb_bot_conn_pump(c);
 }
@@ -142,6 +174,7 @@ static void *run(void *arg)
 		sb_heartbeat_beat(&w->heartbeat);
 	}
 	w->env.quitting = true;
+	take_ready(w, false);
 	while (!LIST_EMPTY(&w->env.conns))
 		sb_bot_conn_free(LIST_FIRST(&w->env.conns));
 	lws_context_destroy(w->env.ctx);
@@ -219,7 +252,24 @@ void sb_ws_worker_post(struct sb_ws_worker *w, struct sb_msg *m)
 
 void sb_ws_worker_wake(struct sb_ws_worker *w)
 {
+	atomic_store_explicit(&w->pump_all, true, memory_order_release);
 	lws_cancel_service(w->env.ctx);
+}
+
+void sb_ws_worker_notify(struct sb_ws_worker *w, struct sb_call *c)
+{
+	struct sb_call *head;
+
+	if (atomic_exchange_explicit(&c->_ready, true, memory_order_acq_rel))
+		return; /* named already, not yet taken */
+	sb_call_ref(c);
+	head = atomic_load_explicit(&w->ready, memory_order_relaxed);
+	do
+		c->_ready_next = head;
+	while (!atomic_compare_exchange_weak_explicit(&w->ready, &head, c, memory_order_release,
+	                                              memory_order_relaxed));
+	if (!head) /* the first since the last pass: later ones ride on this wake-up */
+		lws_cancel_service(w->env.ctx);
 }
 
 void sb_ws_worker_stop(struct sb_ws_worker *w)
@@ -238,6 +288,7 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 		return NULL;
 	if (w->env.ctx)
 		lws_context_destroy(w->env.ctx);
+	take_ready(w, false);
 	sb_mq_free(w->mq);
 	free(w);
 	return NULL;

@@ -139,6 +139,9 @@ static int parse_absent(struct ctx *x, const struct sb_cfg_key *k, void *obj)
 	case SB_KT_ENUM:
 		store_int(obj, k, k->def_int);
 		return 0;
+	case SB_KT_BOOL:
+		*(bool *)field(obj, k->off) = k->def_int != 0;
+		return 0;
 	case SB_KT_STR:
 		return dup_into(x, field(obj, k->off), k->def_str);
 	default:
@@ -342,6 +345,11 @@ static int parse_present(struct ctx *x, const struct sb_cfg_key *k, const config
 		return parse_list(x, k, m, obj);
 	case SB_KT_INT:
 		return parse_int(x, k, m, obj);
+	case SB_KT_BOOL:
+		if (config_setting_type(m) != CONFIG_TYPE_BOOL)
+			return fail(x, m, "must be true or false");
+		*(bool *)field(obj, k->off) = config_setting_get_bool(m) != 0;
+		return 0;
 	case SB_KT_STRS:
 	case SB_KT_CIDRS:
 		return parse_strs(x, k, m, obj);
@@ -462,6 +470,19 @@ static int check_names(struct ctx *x, const config_t *lc, const char *list, cons
 	return 0;
 }
 
+/* Settings kept in a second, quicker form. */
+static void derive(struct sb_config *c)
+{
+	for (size_t i = 0; i < c->n_bots; i++) {
+		struct sb_bot_cfg *b = &c->bots[i];
+
+		b->event_opts = 0;
+		for (size_t j = 0; j < b->n_events; j++)
+			if (strcmp(b->events[j], "hold") == 0)
+				b->event_opts |= SB_BOT_OPT_HOLD;
+	}
+}
+
 /* Rules that tie keys together, checked once the overrides are in. */
 static int cross_check(struct ctx *x, const config_t *lc, const struct sb_config *c)
 {
@@ -471,6 +492,10 @@ static int cross_check(struct ctx *x, const config_t *lc, const struct sb_config
 		return fail_at(x, lc, "rtp.port_max", "rtp.port_max",
 		               "must be at least rtp.port_min + 2 (%u), not %u",
 		               c->rtp_port_min + 2u, c->rtp_port_max);
+	if (c->jitter_max_ms < c->jitter_min_ms)
+		return fail_at(x, lc, "rtp.jitter_max_ms", "rtp.jitter_max_ms",
+		               "must be at least rtp.jitter_min_ms (%d), not %d", c->jitter_min_ms,
+		               c->jitter_max_ms);
 	r = check_names(x, lc, "trunks", c->trunks ? c->trunks[0].name : NULL, c->n_trunks,
 	                sizeof(c->trunks[0]));
 	if (r < 0)
@@ -522,6 +547,8 @@ int sb_config_load_string(struct sb_config **ret, const char *text, const char *
 		r = apply_overrides(&x, c, ov);
 	if (r >= 0)
 		r = cross_check(&x, &lc, c);
+	if (r >= 0)
+		derive(c);
 out:
 	config_destroy(&lc);
 	free(wide);

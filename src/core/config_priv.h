@@ -26,6 +26,7 @@ enum sb_cfg_type {
 	SB_KT_GROUP,  /* { ... } holding the keys of .sub, stored in the same object */
 	SB_KT_LIST,   /* ( { ... }, ... ): array of .elem_size objects at .off, count at .off_n */
 	SB_KT_INT,    /* integer of .size bytes (int or uint16_t) in [.min, .max] */
+	SB_KT_BOOL,   /* true / false into a bool */
 	SB_KT_STR,    /* char * (duplicated) */
 	SB_KT_NAME,   /* char[SB_NAME_MAX + 1]: [A-Za-z0-9_]{1,16} */
 	SB_KT_ENUM,   /* int-sized enum from .enums */

@@ -100,6 +100,12 @@ static const char *check_nonempty(const char *s)
 }
 
 /* "Name: value": an RFC 9110 token, a colon, no CR/LF, at most 1024 bytes in all. */
+/* The extension events a bot may opt in to. */
+static const char *check_event(const char *s)
+{
+	return strcmp(s, "hold") == 0 ? NULL : "must be \"hold\" (the only optional event)";
+}
+
 static const char *check_header(const char *s)
 {
 	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
@@ -128,8 +134,14 @@ static const struct sb_cfg_enum modes[] = {
         {"voicebot", SB_MODE_VOICEBOT}, {"listen", -1}, {NULL, 0}};
 static const struct sb_cfg_enum on_closes[] = {
         {"hangup", SB_ON_CLOSE_HANGUP}, {"transfer", -1}, {NULL, 0}};
+static const struct sb_cfg_enum jitter_modes[] = {
+        {"adaptive", SB_JITTER_ADAPTIVE}, {"fixed", SB_JITTER_FIXED}, {NULL, 0}};
 static const struct sb_cfg_enum on_fails[] = {
         {"reject", SB_ON_FAIL_REJECT}, {"transfer", -1}, {NULL, 0}};
+static const struct sb_cfg_enum transfer_modes[] = {
+        {"refer", SB_TRANSFER_REFER}, {"bridge", SB_TRANSFER_BRIDGE}, {NULL, 0}};
+static const struct sb_cfg_enum on_transfer_fails[] = {
+        {"keep", SB_ON_TRANSFER_FAIL_KEEP}, {"hangup", SB_ON_TRANSFER_FAIL_HANGUP}, {NULL, 0}};
 
 /* The embedded default: loopback only, every call to one bot. */
 static const char default_text[] =
@@ -183,6 +195,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_SIP, "tcp_idle_s", SB_KT_INT, 0, 1, 3600, 60, FIELD(C, tcp_idle_s)},
         {SB_SC_SIP, "tcp_max_per_source", SB_KT_INT, 0, 1, 100000, 64,
          FIELD(C, tcp_max_per_source)},
+        {SB_SC_SIP, "min_se_s", SB_KT_INT, 0, 2, 86400, 90, FIELD(C, min_se_s)},
 
         {SB_SC_LISTEN, "transport", SB_KT_ENUM, .def_int = SB_TP_UDP, .enums = transports,
          FIELD(L, transport)},
@@ -199,6 +212,11 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_RTP, "port_max", SB_KT_INT, 0, 1024, 65534, 20000, .check_int = check_even,
          FIELD(C, rtp_port_max)},
         {SB_SC_RTP, "timeout_s", SB_KT_INT, 0, 0, 3600, 30, FIELD(C, rtp_timeout_s)},
+        {SB_SC_RTP, "jitter", SB_KT_ENUM, .def_int = SB_JITTER_ADAPTIVE, .enums = jitter_modes,
+         FIELD(C, jitter_mode)},
+        {SB_SC_RTP, "jitter_min_ms", SB_KT_INT, 0, 0, 1000, 0, FIELD(C, jitter_min_ms)},
+        {SB_SC_RTP, "jitter_max_ms", SB_KT_INT, 0, 0, 1000, 200, FIELD(C, jitter_max_ms)},
+        {SB_SC_RTP, "jitter_ms", SB_KT_INT, 0, 0, 1000, 60, FIELD(C, jitter_ms)},
 
         {SB_SC_LIMITS, "max_calls", SB_KT_INT, 0, 1, 100000, 4000, FIELD(C, max_calls)},
         {SB_SC_LIMITS, "max_cps", SB_KT_INT, 0, 1, 10000, 200, FIELD(C, max_cps)},
@@ -215,6 +233,13 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          STRS_OF(T, numbers, n_numbers)},
         {SB_SC_TRUNK, "destination", SB_KT_STR, .check_str = check_destination,
          FIELD(T, destination)},
+        {SB_SC_TRUNK, "transfer_mode", SB_KT_ENUM, .def_int = SB_TRANSFER_REFER,
+         .enums = transfer_modes, FIELD(T, transfer_mode)},
+        {SB_SC_TRUNK, "transfer_timeout_ms", SB_KT_INT, 0, 1000, 300000, 30000,
+         FIELD(T, transfer_timeout_ms)},
+        {SB_SC_TRUNK, "on_transfer_fail", SB_KT_ENUM, .def_int = SB_ON_TRANSFER_FAIL_KEEP,
+         .enums = on_transfer_fails, FIELD(T, on_transfer_fail)},
+        {SB_SC_TRUNK, "listen_after_transfer", SB_KT_BOOL, FIELD(T, listen_after_transfer)},
         {SB_SC_TRUNK, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_ROUTE,
          LIST_OF(T, routes, n_routes, R)},
 
@@ -242,6 +267,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          FIELD(B, frame_ms)},
         {SB_SC_BOT, "max_queue_ms", SB_KT_INT, 0, 1000, 600000, 60000, FIELD(B, max_queue_ms)},
         {SB_SC_BOT, "max_marks", SB_KT_INT, 0, 1, 100000, 1000, FIELD(B, max_marks)},
+        {SB_SC_BOT, "events", SB_KT_STRS, .check_str = check_event, STRS_OF(B, events, n_events)},
 };
 
 const size_t sb_cfg_schema_len = sizeof(sb_cfg_schema) / sizeof(sb_cfg_schema[0]);

@@ -1,6 +1,8 @@
-/* G.711 A-law/µ-law ⇄ PCM16 through spandsp's inline G.711 routines; the only file that
- * includes <spandsp.h>. Pure. Thread: any (media threads on the audio path).
- * Owns nothing. */
+/* G.711 A-law/µ-law ⇄ PCM16 through spandsp's inline G.711 routines, and spandsp's packet
+ * loss concealment; the only file that includes <spandsp.h>. Pure. Thread: any (media
+ * threads on the audio path). Owns each concealer's state. */
+#include <stdlib.h>
+
 #include <spandsp.h>
 
 #include <sb/codec.h>
@@ -46,4 +48,46 @@ const char *sb_codec_name(enum sb_codec c)
 		return "PCMA";
 	}
 	return "unknown";
+}
+
+struct sb_plc {
+	plc_state_t *s;
+};
+
+struct sb_plc *sb_plc_new(void)
+{
+	struct sb_plc *p = malloc(sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->s = plc_init(NULL);
+	if (!p->s) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+struct sb_plc *sb_plc_free(struct sb_plc *p)
+{
+	if (p) {
+		plc_free(p->s);
+		free(p);
+	}
+	return NULL;
+}
+
+/* spandsp takes int lengths: feed it in blocks. */
+#define PLC_BLOCK 4096
+
+void sb_plc_rx(struct sb_plc *p, int16_t *pcm, size_t n)
+{
+	for (size_t o = 0; o < n; o += PLC_BLOCK)
+		plc_rx(p->s, pcm + o, (int)(n - o < PLC_BLOCK ? n - o : PLC_BLOCK));
+}
+
+void sb_plc_fillin(struct sb_plc *p, int16_t *pcm, size_t n)
+{
+	for (size_t o = 0; o < n; o += PLC_BLOCK)
+		plc_fillin(p->s, pcm + o, (int)(n - o < PLC_BLOCK ? n - o : PLC_BLOCK));
 }

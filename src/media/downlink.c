@@ -1,6 +1,6 @@
-/* Bot audio from the down ring, marks reported played on the up ring, and the marks that wait
- * when the up ring is full. Pure: no I/O, no locks. Thread: the media worker owning the leg.
- * Owns nothing but the pending mark ids. */
+/* Bot audio and DTMF digits from the down ring, marks reported played on the up ring, and the marks
+ * that wait when the up ring is full. Pure: no I/O, no locks. Thread: the media worker owning the
+ * leg. Owns nothing but the pending mark ids. */
 #include <string.h>
 
 #include <sb/downlink.h>
@@ -36,11 +36,12 @@ static void mark_played(struct sb_downlink *d, struct sb_ring *up, uint32_t id)
 }
 
 unsigned sb_downlink_next(struct sb_downlink *d, struct sb_ring *down, struct sb_ring *up,
-                          atomic_uint *clear_epoch, int16_t *pcm)
+                          atomic_uint *clear_epoch, int16_t *pcm, struct sb_downlink_dtmf *dtmf)
 {
 	unsigned epoch = atomic_load_explicit(clear_epoch, memory_order_acquire);
 	const struct sb_frame *f;
 
+	dtmf->digit = 0;
 	flush_pending(d, up);
 	while ((f = sb_ring_read_slot(down))) {
 		unsigned n;
@@ -58,6 +59,12 @@ unsigned sb_downlink_next(struct sb_downlink *d, struct sb_ring *down, struct sb
 			mark_played(d, up, f->mark_id);
 			sb_ring_commit_read(down);
 			continue;
+		}
+		if (f->kind == SB_FRAME_DTMF) {
+			dtmf->digit = f->digit;
+			dtmf->duration_ms = f->duration_ms;
+			sb_ring_commit_read(down);
+			return 0;
 		}
 		n = f->samples <= SB_FRAME_SAMPLES ? f->samples : SB_FRAME_SAMPLES;
 		memcpy(pcm, f->pcm, n * sizeof(*pcm));

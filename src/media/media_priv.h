@@ -1,5 +1,6 @@
 /* Private to the media worker: a call's media leg and the worker, shared by media_worker.c
- * (the loop, RTP, pacing) and media_rtcp.c (RTCP). Thread: the media worker only. */
+ * (the loop, commands), media_rx.c (caller RTP in), media_tx.c (RTP out, paced) and
+ * media_rtcp.c (RTCP). Thread: the media worker only. */
 #pragma once
 
 #include <pthread.h>
@@ -12,13 +13,17 @@
 #include <sb/call.h>
 #include <sb/codec.h>
 #include <sb/downlink.h>
+#include <sb/dtmf.h>
+#include <sb/jitter.h>
 #include <sb/media_worker.h>
 #include <sb/mq.h>
 #include <sb/rtcp.h>
 #include <sb/rtp_source.h>
 #include <sb/worker_thread.h>
 
-#define SB_MEDIA_RX_BATCH 32 /* datagrams read per readiness event per socket */
+#define SB_MEDIA_RX_BATCH 32  /* datagrams read per readiness event per socket */
+#define SB_MEDIA_TICK_US 5000 /* the worker's clock: pacing, bot audio starting, DTMF updates */
+#define SB_MEDIA_MAX_PAYLOAD_SAMPLES SB_JITTER_MAX_PAYLOAD
 
 /* What an epoll event names: a leg's RTP or RTCP socket. */
 struct sb_leg_io {
@@ -36,8 +41,14 @@ struct sb_caller_reports {
 };
 
 struct sb_media_leg {
-	struct sb_call *call; /* a reference */
+	/* walked on every tick: together at the front */
 	LIST_ENTRY(sb_media_leg) link;
+	int64_t next_tx_us; /* when the next 20 ms frame is due */
+	bool idle;          /* the last frame was silence: bot audio may start at once */
+	bool held;          /* the jitter buffer holds packets behind a hole */
+
+	struct sb_call *call; /* a reference */
+	struct sb_media_worker *w;
 	int fd, rtcp_fd;
 	struct sb_leg_io io_rtp, io_rtcp;
 	enum sb_codec codec;
@@ -48,9 +59,22 @@ struct sb_media_leg {
 	struct sb_downlink down;  /* bot audio to play, marks played */
 	uint16_t seq;
 	uint32_t ts, ssrc;
+	int64_t lead_us; /* how far the RTP clock runs ahead of the schedule (bot audio started
+	                    early) */
 	int64_t last_rx_ms;
 	int16_t up_acc[SB_FRAME_SAMPLES]; /* caller audio being framed into 20 ms */
 	unsigned up_n;
+
+	/* caller → bot */
+	struct sb_jitter jb;
+	struct sb_plc *plc;
+	int te_pt; /* the caller's telephone-event payload type, -1: none */
+	struct sb_dtmf_rx dtmf_rx;
+
+	/* bot → caller DTMF */
+	struct sb_dtmf_tx dtmf_tx;
+	int64_t dtmf_start_us;
+	uint32_t dtmf_ts;
 
 	/* RTCP */
 	struct sb_rtp_rx_stats rx;
@@ -73,9 +97,23 @@ struct sb_media_worker {
 	unsigned n_legs;
 	struct sb_media_stats stats;
 	struct sb_heartbeat heartbeat; /* for the watchdog */
+	unsigned ticks;                /* the ws workers refill the down rings every SB_FRAME_MS */
 };
 
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
+
+/* media_rx.c: reads the caller's RTP on the leg's socket into the jitter buffer. */
+void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg);
+/* media_rx.c: the jitter buffer's releases (decoded, concealed or DTMF) into the up ring. */
+sb_jitter_out_fn sb_media_on_jitter;
+/* media_rx.c: releases what the jitter buffer holds past its wait; reports DTMF whose end
+ * packets were lost. */
+void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us);
+/* media_tx.c: sends what is due for the leg at now_us: its 20 ms frames (bot audio, or
+ * silence), DTMF packets; starts bot audio at once on an idle leg. */
+void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us);
+/* media_tx.c: a new leg's RTP state: random seq, timestamp and SSRC, first frame now. */
+void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us);
 
 /* media_rtcp.c: sends the leg's compound SR/RR when its interval has come (now in ms). */
 void sb_media_send_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now);

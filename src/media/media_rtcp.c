@@ -4,6 +4,7 @@
  * call's end. Thread: the media worker owning the leg. */
 #include <netinet/in.h>
 #include <stdio.h>
+#include <inttypes.h>
 #include <string.h>
 
 #define LOG_SUBSYS "media"
@@ -107,8 +108,14 @@ void sb_media_log_stats(struct sb_media_leg *leg)
 		         "jitter %u ms, RTT %d ms",
 		         r->count, (r->fraction_lost * 100 + 128) / 256, r->cumulative_lost,
 		         r->jitter_ms, r->rtt_ms);
+	const struct sb_jitter_stats *j = &leg->jb.stats;
+
 	sb_log_ctx_set(leg->call->id);
 	log_info("RTP: %u packet(s) in, %d lost, jitter %u ms; %u out; %s", leg->rx.received,
 	         sb_rtp_rx_lost(&leg->rx), sb_rtp_rx_jitter_ms(&leg->rx), leg->tx.packets, rtcp);
+	log_info("Jitter buffer: %" PRIu64 " lost, %" PRIu64 " late, %" PRIu64
+	         " duplicated, %" PRIu64 " frame(s) concealed, %" PRIu64
+	         " resync(s); wait %u ms at the end",
+	         j->lost, j->late, j->duplicated, j->concealed_frames, j->resets, j->depth_ms);
 	sb_log_ctx_set(NULL);
 }

@@ -1,13 +1,12 @@
-/* Media worker thread: epoll over its legs' RTP sockets, its command queue and one 20 ms
- * timerfd that paces every leg. Receives and decodes caller RTP into the up ring; on each
- * tick sends one frame per leg from the down ring (silence when empty) and wakes the ws
- * workers. Thread: its own. Owns the legs (sockets, RTP state, framing buffers). */
+/* Media worker thread: epoll over its legs' RTP sockets, its command queue and one 5 ms
+ * timerfd that paces every leg (media_rx.c takes caller RTP in, media_tx.c sends bot audio
+ * out). Here: the loop, the tick, attaching, updating and freeing legs.
+ * Thread: its own. Owns the legs (sockets, RTP state, jitter buffers, framing buffers). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/queue.h>
-#include <sys/random.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -27,8 +26,6 @@
 #include "media_priv.h"
 
 #define MAX_EVENTS 64
-#define MAX_CATCHUP_FRAMES 5    /* frames sent per leg on one late tick, at most */
-#define MAX_PAYLOAD_SAMPLES 480 /* 60 ms, the longest ptime accepted */
 
 static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 {
@@ -40,127 +37,23 @@ static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 		log_error("Out of memory replying to control");
 }
 
-static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const int16_t *pcm,
-                    size_t n)
-{
-	while (n) {
-		size_t take = SB_FRAME_SAMPLES - leg->up_n;
-		struct sb_frame *f;
-
-		if (take > n)
-			take = n;
-		memcpy(leg->up_acc + leg->up_n, pcm, take * sizeof(*pcm));
-		leg->up_n += (unsigned)take;
-		pcm += take;
-		n -= take;
-		if (leg->up_n < SB_FRAME_SAMPLES)
-			break;
-		leg->up_n = 0;
-		f = sb_ring_write_slot(&leg->call->up);
-		if (!f) { /* the ws side is behind: drop rather than block */
-			STAT_INC(w, up_drops);
-			continue;
-		}
-		f->kind = SB_FRAME_AUDIO;
-		f->samples = SB_FRAME_SAMPLES;
-		memcpy(f->pcm, leg->up_acc, sizeof(leg->up_acc));
-		sb_ring_commit_write(&leg->call->up);
-	}
-}
-
-static void on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
-{
-	uint8_t buf[SB_RTP_MAX_PACKET];
-	int16_t pcm[MAX_PAYLOAD_SAMPLES];
-	struct sb_rtp_header h;
-
-	for (int i = 0; i < SB_MEDIA_RX_BATCH; i++) {
-		struct sockaddr_storage from;
-		socklen_t len = sizeof(from);
-		ssize_t n = recvfrom(leg->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
-
-		if (n < 0)
-			break;
-		if (!sb_rtp_source_allowed(&leg->src, (struct sockaddr *)&from)) {
-			/* Neither the caller's SDP or signalling address nor the trunk's ACL: it
-			 * must not steer where the call's audio goes (strict RTP). */
-			STAT_INC(w, rtp_rx_foreign);
-			continue;
-		}
-		if (sb_rtp_parse(buf, (size_t)n, &h) < 0 || h.payload_len == 0 ||
-		    h.payload_len > MAX_PAYLOAD_SAMPLES) {
-			STAT_INC(w, rtp_rx_bad);
-			log_debug("Dropped a %zd-byte datagram that is not RTP", n);
-			continue;
-		}
-		if (h.pt != leg->pt) {
-			STAT_INC(w, rtp_rx_other_pt);
-			continue;
-		}
-		/* Symmetric RTP: send where the caller really sends from, once it is settled. */
-		if (sb_rtp_source_check(&leg->src, (struct sockaddr *)&from, len, h.ssrc, h.seq) !=
-		    SB_RTP_ACCEPT) {
-			STAT_INC(w, rtp_rx_unlatched);
-			continue;
-		}
-		STAT_INC(w, rtp_rx_packets);
-		leg->last_rx_ms = sb_now_ms();
-		sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, sb_now_us());
-		sb_codec_decode(leg->codec, h.payload, h.payload_len, pcm);
-		up_push(w, leg, pcm, h.payload_len);
-	}
-}
-
-static void send_frame(struct sb_media_worker *w, struct sb_media_leg *leg)
-{
-	uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES];
-	struct sb_rtp_header h = {.pt = leg->pt,
-	                          .marker = leg->marker,
-	                          .seq = leg->seq,
-	                          .ts = leg->ts,
-	                          .ssrc = leg->ssrc};
-	struct sb_call *c = leg->call;
-	int16_t pcm[SB_FRAME_SAMPLES];
-	unsigned n = sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm);
-
-	/* A short last frame is padded with the codec's own silence, not an encoded zero. */
-	sb_codec_encode(leg->codec, pcm, n, pkt + SB_RTP_HEADER_BYTES);
-	memset(pkt + SB_RTP_HEADER_BYTES + n, sb_codec_silence_octet(leg->codec),
-	       SB_FRAME_SAMPLES - n);
-	leg->seq++;
-	leg->ts += SB_FRAME_SAMPLES;
-	if (!leg->can_send)
-		return;
-	leg->marker = false;
-	sb_rtp_write_header(pkt, &h);
-	if (sendto(leg->fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&leg->src.peer,
-	           leg->src.peer_len) == (ssize_t)sizeof(pkt)) {
-		STAT_INC(w, rtp_tx_packets);
-		leg->tx.packets++;
-		leg->tx.octets += SB_FRAME_SAMPLES;
-	}
-}
-
 static void on_tick(struct sb_media_worker *w)
 {
 	uint64_t expirations = 0;
-	int64_t now = sb_now_ms();
+	int64_t now_us = sb_now_us(), now = now_us / 1000;
 	struct sb_media_leg *leg;
-	unsigned frames;
 
 	if (read(w->tfd, &expirations, sizeof(expirations)) != sizeof(expirations))
 		return;
 	if (expirations > 1)
 		atomic_fetch_add_explicit(&w->stats.late_ticks, expirations - 1,
 		                          memory_order_relaxed);
-	/* Keep the RTP clock in step with real time after a stall, but bounded. */
-	frames = expirations > MAX_CATCHUP_FRAMES ? MAX_CATCHUP_FRAMES : (unsigned)expirations;
 	LIST_FOREACH(leg, &w->legs, link)
 	{
 		int timeout_s = leg->call->cfg->rtp_timeout_s;
 
-		for (unsigned i = 0; i < frames; i++)
-			send_frame(w, leg);
+		sb_media_rx_poll(w, leg, now_us);
+		sb_media_tx_tick(w, leg, now_us);
 		if (now >= leg->next_rtcp_ms)
 			sb_media_send_rtcp(w, leg, now);
 		if (timeout_s > 0 && leg->expect_rx && !leg->timed_out &&
@@ -172,9 +65,15 @@ static void on_tick(struct sb_media_worker *w)
 			reply(w, SB_MSG_RTP_TIMEOUT, leg->call);
 		}
 	}
-	if (!LIST_EMPTY(&w->legs))
-		for (unsigned i = 0; i < w->n_ws; i++)
-			sb_ws_worker_wake(w->ws[i]);
+	/* The ws workers refill the down rings from their playout queues once a frame time;
+	 * caller audio does not wait for this (sb_ws_worker_notify). */
+	w->ticks += (unsigned)expirations;
+	if (w->ticks >= SB_FRAME_MS * 1000 / SB_MEDIA_TICK_US) {
+		w->ticks = 0;
+		if (!LIST_EMPTY(&w->legs))
+			for (unsigned i = 0; i < w->n_ws; i++)
+				sb_ws_worker_wake(w->ws[i]);
+	}
 }
 
 /* What the caller's SDP direction and address allow: we send unless the caller only sends,
@@ -200,9 +99,11 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 	const struct sb_media_attach *at = m->data;
 	struct sb_call *c = m->call;
 	struct epoll_event ev = {.events = EPOLLIN};
-	uint32_t rnd[3];
 
-	if (!leg) {
+	if (leg)
+		leg->plc = sb_plc_new();
+	if (!leg || !leg->plc) {
+		free(leg);
 		close(at->rtp_fd);
 		close(at->rtcp_fd);
 		log_error("Out of memory attaching a media leg");
@@ -210,24 +111,22 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 		return;
 	}
 	leg->call = c;
+	leg->w = w;
 	m->call = NULL; /* the message's reference now belongs to the leg */
 	leg->fd = at->rtp_fd;
 	leg->rtcp_fd = at->rtcp_fd;
 	leg->codec = c->offer.codec;
 	leg->pt = c->offer.pt;
+	leg->te_pt = c->offer.te_pt;
+	sb_jitter_init(&leg->jb, c->cfg, sb_media_on_jitter, leg);
 	set_direction(leg, &c->offer);
 	sb_rtp_source_init(&leg->src, (struct sockaddr *)&c->remote_rtp, c->remote_rtp_len,
 	                   (struct sockaddr *)&c->sig_src, c->sig_src_len, c->trunk->acl,
 	                   c->trunk->n_acl);
-	leg->marker = true;
-	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-		rnd[0] = rnd[1] = rnd[2] = (uint32_t)random();
-	leg->seq = (uint16_t)rnd[0];
-	leg->ts = rnd[1];
-	leg->ssrc = leg->tx.ssrc = rnd[2];
+	sb_media_tx_init(leg, sb_now_us());
 	leg->reports.rtt_ms = -1;
 	/* RFC 3550 6.2: the first report after half an interval, spread over 1 s. */
-	leg->next_rtcp_ms = sb_now_ms() + SB_RTCP_INTERVAL_MS / 2 + rnd[0] % 1000;
+	leg->next_rtcp_ms = sb_now_ms() + SB_RTCP_INTERVAL_MS / 2 + leg->seq % 1000;
 	leg->io_rtp = (struct sb_leg_io){leg, false};
 	leg->io_rtcp = (struct sb_leg_io){leg, true};
 	ev.data.ptr = &leg->io_rtp;
@@ -248,6 +147,7 @@ static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
 {
 	leg->codec = u->offer.codec;
 	leg->pt = u->offer.pt;
+	leg->te_pt = u->offer.te_pt;
 	set_direction(leg, &u->offer);
 	/* An old-style hold names no address (0.0.0.0 or port 0): keep the current one. */
 	if (!no_address(&u->offer) &&
@@ -264,6 +164,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	close(leg->fd);
 	close(leg->rtcp_fd);
 	sb_media_log_stats(leg);
+	sb_plc_free(leg->plc);
 	LIST_REMOVE(leg, link);
 	w->n_legs--;
 	c->leg = NULL;
@@ -326,7 +227,7 @@ static void *run(void *arg)
 			else if (((struct sb_leg_io *)evs[i].data.ptr)->rtcp)
 				sb_media_on_rtcp(w, ((struct sb_leg_io *)evs[i].data.ptr)->leg);
 			else
-				on_rtp(w, ((struct sb_leg_io *)evs[i].data.ptr)->leg);
+				sb_media_on_rtp(w, ((struct sb_leg_io *)evs[i].data.ptr)->leg);
 		}
 		/* Commands last: a detach frees a leg later events of this batch may name. */
 		if (msgs)
@@ -341,8 +242,8 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
                         struct sb_ws_worker **ws, unsigned n_ws)
 {
 	struct sb_media_worker *w = calloc(1, sizeof(*w));
-	struct itimerspec its = {.it_interval = {0, SB_FRAME_MS * 1000000L},
-	                         .it_value = {0, SB_FRAME_MS * 1000000L}};
+	struct itimerspec its = {.it_interval = {0, SB_MEDIA_TICK_US * 1000L},
+	                         .it_value = {0, SB_MEDIA_TICK_US * 1000L}};
 	struct epoll_event ev = {.events = EPOLLIN};
 	int r;
 

@@ -29,6 +29,9 @@
  * of the pushed block and reported. Padding is always added, so a mark never jumps ahead of
  * audio; it can exceed the bound by less than one frame.
  *
+ * A DTMF digit from the bot is queued exactly like a mark (it plays after the audio before
+ * it) and shares the marks' ring and cap.
+ *
  * Marks are capped (MAX_MARKS) so that a bot sending marks without audio cannot grow memory
  * without limit; past the cap push_mark() fails with -ENOMEM like any allocation failure.
  */
@@ -39,7 +42,9 @@
 
 struct mark {
 	uint64_t pos;
-	uint32_t id;
+	uint32_t id;  /* MARK: its id; DTMF: the duration in ms */
+	uint8_t kind; /* SB_FRAME_MARK or SB_FRAME_DTMF */
+	char digit;   /* DTMF */
 };
 
 struct sb_playout {
@@ -202,7 +207,8 @@ size_t sb_playout_flush(struct sb_playout *p)
 	return pad_partial(p);
 }
 
-int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id)
+/* Queues a mark or a DTMF digit behind the audio queued so far. */
+static int push_item(struct sb_playout *p, struct mark m)
 {
 	int r;
 
@@ -213,17 +219,31 @@ int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id)
 	if (r < 0)
 		return r;
 	pad_partial(p);
-	p->marks[(p->mark_rd + p->n_marks) & (p->mark_cap - 1)] =
-	        (struct mark){.pos = p->in_pos, .id = mark_id};
+	m.pos = p->in_pos;
+	p->marks[(p->mark_rd + p->n_marks) & (p->mark_cap - 1)] = m;
 	p->n_marks++;
 	return 0;
 }
 
+int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id)
+{
+	return push_item(p, (struct mark){.id = mark_id, .kind = SB_FRAME_MARK});
+}
+
+int sb_playout_push_dtmf(struct sb_playout *p, char digit, uint32_t duration_ms)
+{
+	return push_item(p,
+	                 (struct mark){.id = duration_ms, .kind = SB_FRAME_DTMF, .digit = digit});
+}
+
 static void pop_mark(struct sb_playout *p, struct sb_frame *f)
 {
-	f->kind = SB_FRAME_MARK;
+	const struct mark *m = &p->marks[p->mark_rd];
+
+	f->kind = m->kind;
 	f->samples = 0;
-	f->mark_id = p->marks[p->mark_rd].id;
+	f->digit = m->digit;
+	f->mark_id = m->id;
 	p->mark_rd = (p->mark_rd + 1) & (p->mark_cap - 1);
 	p->n_marks--;
 }
@@ -238,6 +258,7 @@ static void pop_audio(struct sb_playout *p, struct sb_frame *f)
 	memcpy(f->pcm + first, p->buf, (SB_FRAME_SAMPLES - first) * sizeof(f->pcm[0]));
 	f->kind = SB_FRAME_AUDIO;
 	f->samples = SB_FRAME_SAMPLES;
+	f->digit = 0;
 	f->mark_id = 0;
 	p->rd = at(p, SB_FRAME_SAMPLES);
 	p->out_pos += SB_FRAME_SAMPLES;
@@ -261,12 +282,12 @@ size_t sb_playout_clear(struct sb_playout *p, sb_playout_mark_fn *fn, void *arg)
 	size_t dropped = sb_playout_queued_samples(p);
 
 	while (p->n_marks) {
-		uint32_t id = p->marks[p->mark_rd].id;
+		const struct mark *m = &p->marks[p->mark_rd];
 
+		if (fn && m->kind == SB_FRAME_MARK)
+			fn(arg, m->id);
 		p->mark_rd = (p->mark_rd + 1) & (p->mark_cap - 1);
 		p->n_marks--;
-		if (fn)
-			fn(arg, id);
 	}
 	p->out_pos = p->in_pos;
 	p->rd = 0;

@@ -1,5 +1,5 @@
 /* SDP offer → answer for the caller's audio stream: picks PCMU/PCMA in the caller's order,
- * the connection address, ptime and direction, and writes the answer text.
+ * telephone-event, the connection address, ptime and direction, and writes the answer text.
  * Pure (sofia's sdp_parse with a home on the stack). Thread: any (control in practice).
  * Owns nothing beyond the call. */
 #include <arpa/inet.h>
@@ -82,6 +82,17 @@ static int choose_codec(const sdp_media_t *m, struct sb_sdp_offer *out)
 		return 0;
 	}
 	return -ENOTSUP;
+}
+
+/* RFC 4733 events on an 8000 Hz clock, the only rate of the bridge's RTP; the first offered
+ * wins. A type equal to the codec's cannot be both, so it is not taken. */
+static int choose_te(const sdp_media_t *m, uint8_t codec_pt)
+{
+	for (const sdp_rtpmap_t *rm = m->m_rtpmaps; rm; rm = rm->rm_next)
+		if (rm->rm_encoding && strcasecmp(rm->rm_encoding, "telephone-event") == 0 &&
+		    rm->rm_rate == SB_RATE_8K && rm->rm_pt != codec_pt)
+			return (int)rm->rm_pt;
+	return -1;
 }
 
 static const sdp_attribute_t *find_attr(const sdp_attribute_t *a, const char *name)
@@ -180,6 +191,7 @@ static int parse_session(const sdp_session_t *sdp, struct sb_sdp_offer *out)
 	r = choose_codec(m, out);
 	if (r < 0)
 		return r;
+	out->te_pt = choose_te(m, out->pt);
 	r = parse_ptime(sdp, m, &out->ptime_ms);
 	if (r < 0)
 		return r;
@@ -395,15 +407,41 @@ int sb_sdp_build_offer(char *buf, size_t size, const char *local_addr, uint16_t 
 	if (n < 0)
 		return n;
 	m = snprintf(buf + n, size - (size_t)n,
-	             "m=audio %u RTP/AVP 8 0\r\n"
+	             "m=audio %u RTP/AVP 8 0 %d\r\n"
 	             "a=rtpmap:8 PCMA/8000\r\n"
 	             "a=rtpmap:0 PCMU/8000\r\n"
+	             "a=rtpmap:%d telephone-event/8000\r\n"
+	             "a=fmtp:%d 0-15\r\n"
 	             "a=ptime:20\r\n"
 	             "a=sendrecv\r\n",
-	             local_port);
+	             local_port, SB_SDP_TE_PT, SB_SDP_TE_PT, SB_SDP_TE_PT);
 	if (m < 0 || (size_t)m >= size - (size_t)n)
 		return -ENOSPC;
 	return n + m;
+}
+
+/* The audio m= line and its attributes: the codec, then telephone-event when offered. */
+static int write_audio(char *buf, size_t size, const struct sb_sdp_offer *offer,
+                       uint16_t local_port)
+{
+	const char *codec = sb_codec_name(offer->codec), *dir = answer_dir(offer->dir);
+	int te = offer->te_pt;
+
+	if (te < 0 || te > 127 || te == offer->pt)
+		return snprintf(buf, size,
+		                "m=audio %u RTP/AVP %u\r\n"
+		                "a=rtpmap:%u %s/8000\r\n"
+		                "a=ptime:20\r\n"
+		                "a=%s\r\n",
+		                local_port, offer->pt, offer->pt, codec, dir);
+	return snprintf(buf, size,
+	                "m=audio %u RTP/AVP %u %d\r\n"
+	                "a=rtpmap:%u %s/8000\r\n"
+	                "a=rtpmap:%d telephone-event/8000\r\n"
+	                "a=fmtp:%d 0-15\r\n"
+	                "a=ptime:20\r\n"
+	                "a=%s\r\n",
+	                local_port, offer->pt, te, offer->pt, codec, te, te, dir);
 }
 
 int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,
@@ -418,13 +456,7 @@ int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer
 	for (unsigned i = 0; i < n_media && n >= 0 && (size_t)n < size; i++) {
 		len = (size_t)n;
 		if (i == offer->audio_index)
-			n = snprintf(buf + len, size - len,
-			             "m=audio %u RTP/AVP %u\r\n"
-			             "a=rtpmap:%u %s/8000\r\n"
-			             "a=ptime:20\r\n"
-			             "a=%s\r\n",
-			             local_port, offer->pt, offer->pt, sb_codec_name(offer->codec),
-			             answer_dir(offer->dir));
+			n = write_audio(buf + len, size - len, offer, local_port);
 		else
 			n = snprintf(buf + len, size - len, "m=%s\r\n", offer->rejected[i]);
 		if (n >= 0)

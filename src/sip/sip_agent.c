@@ -102,6 +102,9 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 	case nua_i_bye:
 		sb_sip_call_event(a, c, SB_CALL_EV_BYE);
 		break;
+	case nua_i_info:
+		sb_sip_on_info(a, c, nh, sip);
+		break;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 		if (state == nua_callstate_terminated)
@@ -116,7 +119,6 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
                          struct sb_sip_agent *a, nua_handle_t *nh, struct sb_call *c,
                          sip_t const *sip, tagi_t tags[])
 {
-	(void)nua;
 	if (c) {
 		on_call_event(a, c, event, nh, sip, tags);
 		return;
@@ -139,9 +141,12 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 	case nua_i_error:
 		log_debug("nua error %d %s", status, phrase);
 		break;
+	case nua_i_info: /* out of any call: ours to answer (NUTAG_APPL_METHOD) */
+		nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
+		nua_handle_destroy(nh);
+		break;
 	case nua_i_refer:
 	case nua_i_publish:
-	case nua_i_info:
 	case nua_i_update:
 	case nua_i_message:
 	case nua_i_chat:
@@ -319,6 +324,8 @@ static int start(struct sb_sip_agent *a)
 	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */
 	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 	                    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
+	                    NUTAG_APPL_METHOD("INFO"), NUTAG_MIN_SE((unsigned)cfg->min_se_s),
+	                    NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
 	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
 	                    NTATAG_MAXSIZE((usize_t)cfg->max_message_bytes),
 	                    TPTAG_IDLE((unsigned)cfg->tcp_idle_s * 1000u),

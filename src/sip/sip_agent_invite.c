@@ -113,6 +113,7 @@ static bool check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockadd
 	*late = sdp == NULL;
 	if (*late) {
 		memset(offer, 0, sizeof(*offer));
+		offer->te_pt = -1; /* known once the ACK brings the answer */
 		offer->family = src->sa_family == AF_INET6 ? AF_INET6 : AF_INET;
 		return true;
 	}

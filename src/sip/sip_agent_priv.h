@@ -1,5 +1,6 @@
 /* Private state of the SIP agent, shared by sip_agent.c (loop, events), sip_agent_invite.c
- * (screening new INVITEs) and sip_agent_call.c (running a call's state machine).
+ * (screening new INVITEs), sip_agent_call.c (running a call's state machine) and
+ * sip_agent_info.c (INFO in a dialog).
  * Thread: control only. */
 #pragma once
 
@@ -62,6 +63,8 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
  * refresh): nua leaves it to us because its media handling is off. */
 void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
                         const sip_t *sip);
+/* sip_agent_info.c: an INFO in the call's dialog (DTMF); responds to it. */
+void sb_sip_on_info(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip);
 /* sip_agent_call.c: an ACK; for a delayed offer it carries the SDP answer. */
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip);
 /* sip_agent_call.c: a worker replied DETACHED. */

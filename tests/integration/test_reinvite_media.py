@@ -1,5 +1,6 @@
 """re-INVITEs that move the caller's media: a hold (sendonly) from a new address, where music on hold comes
-from, and an offer-less re-INVITE whose ACK answers with a new address (an SBC re-anchoring media)."""
+from, and an offer-less re-INVITE whose ACK answers with a new address (an SBC re-anchoring media); hold and
+unhold events for a bot that asks for them, and its audio kept through the hold."""
 
 import re
 
@@ -44,13 +45,15 @@ def test_hold_from_a_new_address(env, testbot, daemon, sipp):
     windows = sum(rtp.rms(pcm[i:i + 800]) > 1000 and rtp.dominant(pcm[i:i + 800], 700)
                   for i in range(0, len(pcm) - 799, 800))
     assert windows >= 30, "only %d windows of music on hold reached the bot" % windows
-    # ... nothing went to the caller while it was held (no packet between the last one at the old address and
-    # the first at the new one: about 4 s of RTP sequence numbers), and after the unhold the new address gets
-    # the bot's audio (the echoed music).
+    # ... nothing went to the caller while it was held (the first packet at the new address follows the last one
+    # at the old address in sequence, while the RTP clock moved on by the hold's 4 s), and after the unhold the
+    # new address gets the bot's audio (the echoed music).
     first, last = ep.snapshot(), moh.snapshot()
     assert first and last, "no RTP at one of the caller's addresses"
     gap = (last[0].seq - first[-1].seq) & 0xFFFF
-    assert gap >= 100, "the bridge sent to the caller during the hold (sequence gap %d)" % gap
+    assert gap == 1, "the bridge sent %d packet(s) to the caller during the hold" % (gap - 1)
+    held_s = ((last[0].ts - first[-1].ts) & 0xFFFFFFFF) / 8000.0
+    assert held_s >= 3.0, "the RTP clock moved %.2f s across a 4 s hold" % held_s
     echoed = loud(last)
     assert len(echoed) >= 25 and rtp.dominant([s for p in echoed for s in rtp.decode(p.pt, p.payload)], 700), \
         "%d loud packets at the new address after the unhold" % len(echoed)
@@ -86,3 +89,47 @@ def test_offerless_reinvite_answer_in_ack(env, bridge, sipp):
     assert offer["port"] == first["port"] and offer["fmts"] == [8] and "sendrecv" in offer["attrs"], offer
     assert not res.requests("BYE")
     assert len({p.src for p in new.snapshot()}) == 1
+
+
+def test_hold_events_and_bot_audio_kept(env, testbot, daemon, sipp):
+    """A bot with events = ("hold") is told of the hold and the unhold; the 1 s of audio it sends while the
+    caller holds is not lost: the caller hears it after the unhold."""
+    script = [{"wait_event": "hold"},
+              {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid", "amplitude": 8000}},
+              {"wait_event": "unhold"}, {"wait_ms": 3000}]
+    bot = testbot(script=script)
+    d = daemon(env.config([{"name": "default", "url": bot.url, "events": ["hold"]}]))
+    ep = env.endpoint()
+    ep.send_audio(bytes([rtp.silence_octet(rtp.PT_PCMA)]) * 4000)  # 0.5 s, then the caller holds
+    res = sipp("uac_hold_resume.xml", d, rtp_port=ep.port, duration_ms=2000,
+               keys={"before_ms": 500, "after_ms": 2500}).run()
+    assert res.rc == 0, res.describe()
+    events = [e["msg"]["event"] for e in bot.rx() if e["msg"].get("event") in ("hold", "unhold")]
+    assert events == ["hold", "unhold"], events
+    hold, unhold = bot.rx("hold")[0], bot.rx("unhold")[0]
+    assert hold["msg"]["stream_sid"] == bot.start_msg()["stream_sid"], hold
+    tone_sent = bot.tx("media")
+    assert tone_sent and tone_sent[-1]["t_ms"] < unhold["t_ms"], "the bot's audio was not sent during the hold"
+    pkts = ep.snapshot()
+    tone = loud(pkts)
+    assert len(tone) == 50, "%d of the 50 packets of the bot's tone reached the caller" % len(tone)
+    assert rtp.dominant([s for p in tone for s in rtp.decode(p.pt, p.payload)], 1000)
+    # Nothing went out during the hold: the sequence runs on without a gap while the clock jumps by the hold.
+    jumps = [(b.ts - a.ts) & 0xFFFFFFFF for a, b in zip(pkts, pkts[1:])]
+    assert all((b.seq - a.seq) & 0xFFFF == 1 for a, b in zip(pkts, pkts[1:])), "a sequence gap"
+    assert max(jumps) >= 8000, "no hold in the caller's RTP clock (largest step %d)" % max(jumps)
+    # and the tone comes after it
+    held_at = jumps.index(max(jumps))
+    assert pkts.index(tone[0]) > held_at, "the bot's audio was played during the hold"
+
+
+def test_no_hold_events_without_opting_in(env, bridge, sipp):
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    res = sipp("uac_hold_resume.xml", d, rtp_port=ep.port, duration_ms=1000,
+               keys={"before_ms": 300, "after_ms": 500}).run()
+    assert res.rc == 0, res.describe()
+    bot.wait_event("rx", "stop")
+    names = [e["msg"].get("event") for e in bot.rx()]
+    assert "hold" not in names and "unhold" not in names, names
+    assert sbtest.wait_until(lambda: "Caller resumes the call" in d.stderr_text(), 10, "the unhold logged")

@@ -171,7 +171,7 @@ TEST(bot_encoders_nospc_every_size)
 	int n;
 
 	memset(pcm, 0x11, sizeof(pcm));
-	for (int which = 0; which < 4; which++) {
+	for (int which = 0; which < 5; which++) {
 		switch (which) {
 		case 0:
 			n = sb_bot_proto_start(full, sizeof(full), 1, &start);
@@ -181,6 +181,9 @@ TEST(bot_encoders_nospc_every_size)
 			break;
 		case 2:
 			n = sb_bot_proto_mark(full, sizeof(full), 3, "abc", "m1");
+			break;
+		case 3:
+			n = sb_bot_proto_dtmf(full, sizeof(full), 5, "abc", '#', 250);
 			break;
 		default:
 			n = sb_bot_proto_stop(full, sizeof(full), 4, "abc", "c", "a", "callended");
@@ -201,6 +204,9 @@ TEST(bot_encoders_nospc_every_size)
 				break;
 			case 2:
 				got = sb_bot_proto_mark(small, (size_t)size, 3, "abc", "m1");
+				break;
+			case 3:
+				got = sb_bot_proto_dtmf(small, (size_t)size, 5, "abc", '#', 250);
 				break;
 			default:
 				got = sb_bot_proto_stop(small, (size_t)size, 4, "abc", "c", "a",
@@ -401,13 +407,19 @@ TEST(bot_decode_control_events)
 	ASSERT_EQ(decode_file("transfer.json", &ev, NULL), 0);
 	ASSERT_EQ(ev.type, SB_BOT_EV_TRANSFER);
 	ASSERT_STREQ(ev.to, "sip:agent@10.0.0.5:5060");
+	ASSERT_EQ(ev.n_headers, 1);
+	ASSERT_STREQ(ev.headers[0].name, "X-UUI");
+	ASSERT_STREQ(ev.headers[0].value, "abc");
 	sb_bot_event_done(&ev);
+	ASSERT_TRUE(ev.headers == NULL && ev.n_headers == 0);
 	ASSERT_EQ(decode_file("transfer_no_to.json", &ev, NULL), 0);
 	ASSERT_EQ(ev.type, SB_BOT_EV_TRANSFER);
 	ASSERT_TRUE(ev.to == NULL);
+	ASSERT_TRUE(ev.headers == NULL && ev.n_headers == 0);
 	ASSERT_EQ(decode_file("dtmf.json", &ev, NULL), 0);
 	ASSERT_EQ(ev.type, SB_BOT_EV_DTMF);
 	ASSERT_EQ(ev.digit, '#');
+	ASSERT_EQ(ev.duration_ms, 100);
 	/* "event" wins over "type". */
 	ASSERT_EQ(sb_bot_proto_decode("{\"event\":\"clear\",\"type\":\"hangup\"}", 33, &ev, NULL),
 	          0);
@@ -447,7 +459,7 @@ TEST(bot_decode_bad_frames)
 		if (!why || !why[0])
 			FAIL_AT("%s: no reason", bad_files[i].file);
 		/* Nothing held after an error: done() is safe and nothing leaks. */
-		if (ev.pcm || ev.name || ev.to)
+		if (ev.pcm || ev.name || ev.to || ev.headers || ev.n_headers)
 			FAIL_AT("%s: event not cleared", bad_files[i].file);
 	}
 out:
@@ -573,5 +585,258 @@ TEST(bot_round_trip_media_and_mark)
 	ASSERT_STREQ(ev.name, "name with \"quotes\" and \xc3\xa9");
 out:
 	sb_bot_event_done(&ev);
+	return r;
+}
+
+/* ---- dtmf ---- */
+
+TEST(bot_dtmf_shape)
+{
+	static const char want[] = "{\"event\":\"dtmf\",\"sequence_number\":\"12\",\"stream_sid\":"
+	                           "\"sid1\",\"dtmf\":{\"digit\":\"5\",\"duration\":\"100\"}}";
+	static const char digits[] = "0123456789*#ABCD";
+	struct sb_bot_event ev = {0};
+	char buf[256], k[128];
+	json_t *j = NULL;
+	int n, r = 0;
+
+	n = sb_bot_proto_dtmf(buf, sizeof(buf), 12, "sid1", '5', 100);
+	ASSERT_EQ(n, strlen(want));
+	ASSERT_STREQ(buf, want);
+	n = sb_bot_proto_dtmf(buf, sizeof(buf), UINT64_MAX, "s\"", '#', 60000);
+	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
+	ASSERT_TRUE(json_is_object(j));
+	keys(j, k, sizeof(k));
+	ASSERT_STREQ(k, "event,sequence_number,stream_sid,dtmf");
+	keys(json_object_get(j, "dtmf"), k, sizeof(k));
+	ASSERT_STREQ(k, "digit,duration");
+	ASSERT_STREQ(sget(j, "sequence_number"), "18446744073709551615");
+	ASSERT_STREQ(sget(j, "stream_sid"), "s\"");
+	ASSERT_STREQ(sget(j, "dtmf.digit"), "#");
+	ASSERT_STREQ(sget(j, "dtmf.duration"), "60000");
+	ASSERT_EQ(has_camel(j), 0);
+	/* Every digit, and what the bridge sends is what a bot may send back. */
+	for (const char *d = digits; *d; d++) {
+		n = sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", *d, 80);
+		ASSERT_TRUE(n > 0);
+		ASSERT_EQ(sb_bot_proto_decode(buf, (size_t)n, &ev, NULL), 0);
+		ASSERT_EQ(ev.type, SB_BOT_EV_DTMF);
+		ASSERT_EQ(ev.digit, *d);
+		ASSERT_EQ(ev.duration_ms, 80);
+		sb_bot_event_done(&ev);
+	}
+	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", 'x', 80), -EINVAL);
+	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", 'a', 80), -EINVAL);
+	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", '\0', 80), -EINVAL);
+	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", '"', 80), -EINVAL);
+out:
+	json_decref(j);
+	sb_bot_event_done(&ev);
+	return r;
+}
+
+static int decode_str(const char *text, struct sb_bot_event *ev, const char **why)
+{
+	return sb_bot_proto_decode(text, strlen(text), ev, why);
+}
+
+TEST(bot_decode_dtmf_duration)
+{
+	static const struct {
+		const char *dtmf;
+		int err;
+		char digit;
+		unsigned ms;
+	} cases[] = {
+	        {"{\"digit\":\"5\"}", 0, '5', 0},
+	        {"{\"digit\":\"5\",\"duration\":null}", 0, '5', 0},
+	        {"{\"digit\":\"A\",\"duration\":100}", 0, 'A', 100},
+	        {"{\"digit\":\"D\",\"duration\":\"100\"}", 0, 'D', 100},
+	        {"{\"digit\":\"*\",\"duration\":0}", 0, '*', 0},
+	        {"{\"digit\":\"#\",\"duration\":\"0\"}", 0, '#', 0},
+	        {"{\"digit\":\"1\",\"duration\":60000}", 0, '1', 60000},
+	        {"{\"digit\":\"1\",\"duration\":\"60000\"}", 0, '1', 60000},
+	        {"{\"digit\":\"1\",\"duration\":\"00250\"}", 0, '1', 250},
+	        {"{\"digit\":\"1\",\"duration\":60001}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\"60001\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\"99999\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\"100000\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":-1}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\"-1\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":100.5}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":100.0}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\"1.5\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\"\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\" 100\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":\"100ms\"}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":true}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":[100]}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"1\",\"duration\":{}}", -EPROTO, 0, 0},
+	        /* past jansson's integers: not JSON it accepts */
+	        {"{\"digit\":\"1\",\"duration\":18446744073709551616}", -EBADMSG, 0, 0},
+	        {"{\"digit\":\"a\",\"duration\":100}", -EPROTO, 0, 0},
+	        {"{\"digit\":\"\\u0000\"}", -EBADMSG, 0, 0},
+	};
+	char msg[256];
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sb_bot_event ev;
+		const char *why = NULL;
+		int ret;
+
+		memset(&ev, 0x5a, sizeof(ev));
+		snprintf(msg, sizeof(msg), "{\"event\":\"dtmf\",\"dtmf\":%s}", cases[i].dtmf);
+		ret = decode_str(msg, &ev, &why);
+		if (ret != cases[i].err)
+			FAIL_AT("%s: %d, want %d", cases[i].dtmf, ret, cases[i].err);
+		if (ret == 0 && (ev.digit != cases[i].digit || ev.duration_ms != cases[i].ms))
+			FAIL_AT("%s: '%c' %u", cases[i].dtmf, ev.digit, ev.duration_ms);
+		if (ret < 0 && (!why || !why[0]))
+			FAIL_AT("%s: no reason", cases[i].dtmf);
+		sb_bot_event_done(&ev);
+	}
+out:
+	return r;
+}
+
+/* ---- transfer headers ---- */
+
+TEST(bot_decode_transfer_headers)
+{
+	static const char two[] = "{\"event\":\"transfer\",\"transfer\":{\"to\":\"sip:a@b\","
+	                          "\"headers\":{\"X-UUI\":\"uui 1\",\"User-to-User\":\"04fa;"
+	                          "encoding=hex\",\"X-Empty\":\"\"}}}";
+	struct sb_bot_event ev = {0};
+	char msg[2048], name[80], value[300];
+	int n, r = 0;
+
+	ASSERT_EQ(decode_str(two, &ev, NULL), 0);
+	ASSERT_EQ(ev.type, SB_BOT_EV_TRANSFER);
+	ASSERT_STREQ(ev.to, "sip:a@b");
+	ASSERT_EQ(ev.n_headers, 3);
+	/* In the bot's order. */
+	ASSERT_STREQ(ev.headers[0].name, "X-UUI");
+	ASSERT_STREQ(ev.headers[0].value, "uui 1");
+	ASSERT_STREQ(ev.headers[1].name, "User-to-User");
+	ASSERT_STREQ(ev.headers[1].value, "04fa;encoding=hex");
+	ASSERT_STREQ(ev.headers[2].name, "X-Empty");
+	ASSERT_STREQ(ev.headers[2].value, "");
+	sb_bot_event_done(&ev);
+	ASSERT_TRUE(ev.headers == NULL && ev.n_headers == 0 && ev.to == NULL);
+
+	/* Headers without a target, an empty object, null. */
+	ASSERT_EQ(decode_str("{\"event\":\"transfer\",\"transfer\":{\"headers\":{\"X-A\":\"1\"}}}",
+	                     &ev, NULL),
+	          0);
+	ASSERT_TRUE(ev.to == NULL && ev.n_headers == 1);
+	sb_bot_event_done(&ev);
+	ASSERT_EQ(decode_str("{\"event\":\"transfer\",\"transfer\":{\"to\":\"x\",\"headers\":{}}}",
+	                     &ev, NULL),
+	          0);
+	ASSERT_TRUE(ev.headers == NULL && ev.n_headers == 0);
+	sb_bot_event_done(&ev);
+	ASSERT_EQ(decode_str("{\"event\":\"transfer\",\"transfer\":{\"headers\":null}}", &ev, NULL),
+	          0);
+	ASSERT_TRUE(ev.headers == NULL && ev.n_headers == 0);
+	sb_bot_event_done(&ev);
+
+	/* The limits themselves: 8 entries, a 64-character name, a 256-byte value. */
+	n = snprintf(msg, sizeof(msg), "{\"event\":\"transfer\",\"transfer\":{\"headers\":{");
+	for (int i = 0; i < 8; i++)
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, "%s\"X-H%d\":\"v%d\"", i ? "," : "",
+		              i, i);
+	snprintf(msg + n, sizeof(msg) - (size_t)n, "}}}");
+	ASSERT_EQ(decode_str(msg, &ev, NULL), 0);
+	ASSERT_EQ(ev.n_headers, 8);
+	ASSERT_STREQ(ev.headers[7].name, "X-H7");
+	ASSERT_STREQ(ev.headers[7].value, "v7");
+	sb_bot_event_done(&ev);
+	memset(name, 'N', 64);
+	name[64] = '\0';
+	memset(value, 'v', 256);
+	value[256] = '\0';
+	snprintf(msg, sizeof(msg),
+	         "{\"event\":\"transfer\",\"transfer\":{\"headers\":{\"%s\":\"%s\"}}}", name,
+	         value);
+	ASSERT_EQ(decode_str(msg, &ev, NULL), 0);
+	ASSERT_EQ(strlen(ev.headers[0].name), 64);
+	ASSERT_EQ(strlen(ev.headers[0].value), 256);
+out:
+	sb_bot_event_done(&ev);
+	return r;
+}
+
+TEST(bot_decode_transfer_headers_bad)
+{
+	static const char *const bad[] = {
+	        "[]",
+	        "\"X-A: 1\"",
+	        "1",
+	        "{\"X-A\":1}",
+	        "{\"X-A\":null}",
+	        "{\"X-A\":[\"1\"]}",
+	        "{\"X-A\":{\"b\":\"1\"}}",
+	        "{\"\":\"1\"}",
+	        "{\"X A\":\"1\"}",
+	        "{\"X-A:\":\"1\"}",
+	        "{\"X_A\":\"1\"}",
+	        "{\"X-\\u00e9\":\"1\"}",
+	        "{\"X-A\\r\\nVia\":\"1\"}",
+	        "{\"X-A\":\"1\\r\\nVia: x\"}",
+	        "{\"X-A\":\"1\\nVia: x\"}",
+	        "{\"X-A\":\"1\\r\"}",
+	        "{\"X-A\":\"1\\u0000\"}",
+	        /* the first entries are good and already copied when a later one fails */
+	        "{\"X-A\":\"1\",\"X-B\":\"2\",\"bad name\":\"3\"}",
+	        "{\"X-A\":\"1\",\"X-B\":\"2\",\"X-C\":3}",
+	        "{\"X-1\":\"1\",\"X-2\":\"2\",\"X-3\":\"3\",\"X-4\":\"4\",\"X-5\":\"5\",\"X-6\":"
+	        "\"6\","
+	        "\"X-7\":\"7\",\"X-8\":\"8\",\"X-9\":\"9\"}",
+	};
+	char msg[1024], name[80], value[300];
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]) + 3; i++) {
+		struct sb_bot_event ev;
+		const char *why = NULL;
+		int ret;
+
+		if (i < sizeof(bad) / sizeof(bad[0])) {
+			snprintf(msg, sizeof(msg),
+			         "{\"event\":\"transfer\",\"transfer\":{\"to\":\"sip:x@y\","
+			         "\"headers\":%s}}",
+			         bad[i]);
+		} else {
+			/* One over each size limit: name 65, value 257 bytes, 129 two-byte
+			 * characters. */
+			size_t k = i - sizeof(bad) / sizeof(bad[0]);
+
+			memset(name, 'N', 65);
+			name[k == 0 ? 65 : 4] = '\0';
+			memset(value, 'v', 257);
+			value[k == 1 ? 257 : 4] = '\0';
+			if (k == 2) {
+				value[0] = '\0';
+				for (int c = 0; c < 129; c++)
+					strcat(value, "\xc3\xa9");
+			}
+			snprintf(msg, sizeof(msg),
+			         "{\"event\":\"transfer\",\"transfer\":{\"headers\":{\"%s\":\"%s\"}"
+			         "}}",
+			         name, value);
+		}
+		memset(&ev, 0x5a, sizeof(ev));
+		ret = decode_str(msg, &ev, &why);
+		/* jansson itself refuses a NUL inside a string. */
+		if (ret != -EPROTO && !(ret == -EBADMSG && strstr(msg, "u0000")))
+			FAIL_AT("%s: %d", msg, ret);
+		if (!why || !why[0])
+			FAIL_AT("%s: no reason", msg);
+		/* Nothing held after an error (ASan reports a leak otherwise). */
+		if (ev.to || ev.headers || ev.n_headers)
+			FAIL_AT("%s: event not cleared", msg);
+	}
+out:
 	return r;
 }

@@ -62,6 +62,7 @@ TEST(audio_marks_and_clear)
 {
 	struct sb_downlink d = {0};
 	int16_t pcm[SB_FRAME_SAMPLES];
+	struct sb_downlink_dtmf dt;
 	uint32_t ids[8];
 	int r = 0;
 
@@ -69,20 +70,20 @@ TEST(audio_marks_and_clear)
 	push_audio(1, SB_FRAME_SAMPLES);
 	push_mark(7);
 	push_audio(2, 80); /* a short frame is padded with zeros */
-	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), SB_FRAME_SAMPLES);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), SB_FRAME_SAMPLES);
 	ASSERT_EQ(pcm[0], 1);
 	ASSERT_EQ(drain_up(ids, 8), 0); /* the mark is not played yet */
-	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), 80);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), 80);
 	ASSERT_TRUE(pcm[79] == 2 && pcm[80] == 0 && pcm[159] == 0);
 	ASSERT_EQ(drain_up(ids, 8), 1);
 	ASSERT_EQ(ids[0], 7);
-	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), 0);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), 0);
 	/* A clear: what was queued before it is dropped, marks included; newer audio plays. */
 	push_audio(3, SB_FRAME_SAMPLES);
 	push_mark(8);
 	atomic_fetch_add(&epoch, 1);
 	push_audio(4, SB_FRAME_SAMPLES);
-	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), SB_FRAME_SAMPLES);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), SB_FRAME_SAMPLES);
 	ASSERT_EQ(pcm[0], 4);
 	ASSERT_EQ(drain_up(ids, 8), 0);
 out:
@@ -93,6 +94,7 @@ TEST(full_up_ring_never_stops_playout)
 {
 	struct sb_downlink d = {0};
 	int16_t pcm[SB_FRAME_SAMPLES];
+	struct sb_downlink_dtmf dt;
 	uint32_t ids[16];
 	int r = 0;
 
@@ -106,13 +108,13 @@ TEST(full_up_ring_never_stops_playout)
 	push_mark(3);
 	push_audio(12, SB_FRAME_SAMPLES);
 	for (int16_t v = 10; v <= 12; v++) {
-		ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), SB_FRAME_SAMPLES);
+		ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), SB_FRAME_SAMPLES);
 		ASSERT_EQ(pcm[0], v);
 	}
 	ASSERT_EQ(d.n, 3);
 	/* Room again: the marks go first, in order, even with nothing left to play. */
 	ASSERT_EQ(drain_up(ids, 16), 0);
-	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), 0);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), 0);
 	ASSERT_EQ(drain_up(ids, 16), 3);
 	ASSERT_TRUE(ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
 	ASSERT_EQ(d.n, 0);
@@ -125,6 +127,7 @@ TEST(pending_overflow_keeps_the_newest)
 {
 	struct sb_downlink d = {0};
 	int16_t pcm[SB_FRAME_SAMPLES];
+	struct sb_downlink_dtmf dt;
 	uint32_t ids[8];
 	unsigned total = SB_DOWNLINK_MAX_PENDING + 5;
 	int r = 0;
@@ -136,13 +139,46 @@ TEST(pending_overflow_keeps_the_newest)
 	fill_up();
 	for (uint32_t i = 1; i <= total; i++)
 		push_mark(i);
-	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), 0);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), 0);
 	ASSERT_EQ(d.n, SB_DOWNLINK_MAX_PENDING);
 	ASSERT_EQ(d.marks_lost, 5);
 	drain_up(ids, 8);
-	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm), 0);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), 0);
 	ASSERT_EQ(drain_up(ids, 8), 2);
 	ASSERT_EQ(ids[0], 6); /* the oldest five were given up */
+out:
+	sb_ring_done(&down);
+	sb_ring_done(&up);
+	return r;
+}
+
+TEST(dtmf_taken_in_order_and_dropped_by_clear)
+{
+	struct sb_downlink d = {0};
+	int16_t pcm[SB_FRAME_SAMPLES];
+	struct sb_downlink_dtmf dt;
+	struct sb_frame f = {.kind = SB_FRAME_DTMF, .digit = '#', .duration_ms = 250};
+	int r = 0;
+
+	setup();
+	push_audio(7, SB_FRAME_SAMPLES);
+	sb_ring_push(&down, &f);
+	push_audio(9, SB_FRAME_SAMPLES);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), SB_FRAME_SAMPLES);
+	ASSERT_EQ(dt.digit, 0);
+	ASSERT_EQ(pcm[0], 7);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), 0);
+	ASSERT_EQ(dt.digit, '#');
+	ASSERT_EQ(dt.duration_ms, 250);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), SB_FRAME_SAMPLES);
+	ASSERT_EQ(dt.digit, 0);
+	ASSERT_EQ(pcm[0], 9);
+	/* queued before a clear: never sent */
+	f.epoch = atomic_load(&epoch);
+	sb_ring_push(&down, &f);
+	atomic_fetch_add(&epoch, 1);
+	ASSERT_EQ(sb_downlink_next(&d, &down, &up, &epoch, pcm, &dt), 0);
+	ASSERT_EQ(dt.digit, 0);
 out:
 	sb_ring_done(&down);
 	sb_ring_done(&up);

@@ -388,3 +388,42 @@ out:
 	p = sb_playout_free(p);
 	return r;
 }
+
+TEST(playout_dtmf_plays_after_its_audio_and_goes_on_clear)
+{
+	int r = 0, calls = 0;
+	struct sb_playout *p = NULL;
+	uint8_t buf[640];
+	struct sb_frame f;
+
+	n_seen = 0;
+	ASSERT_EQ(sb_playout_new(&p, 8000), 0);
+	ramp(buf, 250, 0);
+	ASSERT_EQ(sb_playout_push_audio(p, buf, 500), 0); /* 250: a frame and a partial */
+	ASSERT_EQ(sb_playout_push_dtmf(p, '7', 180), 0);  /* pads to 320 */
+	ASSERT_EQ(sb_playout_push_mark(p, 5), 0);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(is_ramp(&f, 0), 0);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(f.kind, SB_FRAME_AUDIO);
+	ASSERT_EQ(f.pcm[89], 249);
+	ASSERT_EQ(f.pcm[90], 0); /* padding */
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(f.kind, SB_FRAME_DTMF);
+	ASSERT_EQ(f.digit, '7');
+	ASSERT_EQ(f.duration_ms, 180);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(f.kind, SB_FRAME_MARK);
+	ASSERT_EQ(f.mark_id, 5);
+	ASSERT_EQ(sb_playout_pop(p, &f), 0);
+	/* a digit dropped by clear is not reported as a mark */
+	ASSERT_EQ(sb_playout_push_dtmf(p, '1', 100), 0);
+	ASSERT_EQ(sb_playout_push_mark(p, 6), 0);
+	sb_playout_clear(p, on_mark, &calls);
+	ASSERT_EQ(calls, 1);
+	ASSERT_EQ(seen[0], 6);
+	ASSERT_EQ(sb_playout_queued_marks(p), 0);
+out:
+	p = sb_playout_free(p);
+	return r;
+}

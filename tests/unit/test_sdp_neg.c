@@ -47,25 +47,30 @@ struct good_case {
 	uint8_t pt;
 	int ptime_ms;
 	enum sb_dir dir;
+	int te_pt;
 };
 
 static const struct good_case good[] = {
-        {"asterisk.sdp", AF_INET, "192.168.1.10", 14562, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
-        {"freeswitch.sdp", AF_INET, "10.0.0.5", 24680, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV},
-        {"cisco_cube.sdp", AF_INET, "172.16.20.3", 16384, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
-        {"avaya.sdp", AF_INET, "10.20.30.40", 2048, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV},
-        {"sipp_default.sdp", AF_INET, "127.0.0.1", 6000, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV},
-        {"dynamic_pcmu.sdp", AF_INET, "198.51.100.20", 5004, SB_CODEC_PCMU, 96, 20,
-         SB_DIR_SENDRECV},
-        {"ipv6.sdp", AF_INET6, "2001:db8::10", 40000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
-        {"ptime30.sdp", AF_INET, "10.1.1.1", 7078, SB_CODEC_PCMU, 0, 30, SB_DIR_SENDRECV},
-        {"sendonly_hold.sdp", AF_INET, "192.168.1.10", 14562, SB_CODEC_PCMU, 0, 20,
-         SB_DIR_SENDONLY},
+        {"asterisk.sdp", AF_INET, "192.168.1.10", 14562, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV,
+         101},
+        {"freeswitch.sdp", AF_INET, "10.0.0.5", 24680, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV, 101},
+        {"cisco_cube.sdp", AF_INET, "172.16.20.3", 16384, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV,
+         101},
+        {"avaya.sdp", AF_INET, "10.20.30.40", 2048, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV, 127},
+        {"sipp_default.sdp", AF_INET, "127.0.0.1", 6000, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDRECV, -1},
+        {"dynamic_pcmu.sdp", AF_INET, "198.51.100.20", 5004, SB_CODEC_PCMU, 96, 20, SB_DIR_SENDRECV,
+         101},
+        {"ipv6.sdp", AF_INET6, "2001:db8::10", 40000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV, 101},
+        {"ptime30.sdp", AF_INET, "10.1.1.1", 7078, SB_CODEC_PCMU, 0, 30, SB_DIR_SENDRECV, -1},
+        {"sendonly_hold.sdp", AF_INET, "192.168.1.10", 14562, SB_CODEC_PCMU, 0, 20, SB_DIR_SENDONLY,
+         101},
         {"session_inactive_media_recvonly.sdp", AF_INET, "10.9.9.9", 9000, SB_CODEC_PCMA, 8, 20,
-         SB_DIR_RECVONLY},
-        {"session_sendonly.sdp", AF_INET, "10.9.9.9", 9000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDONLY},
-        {"port0.sdp", AF_INET, "10.2.2.2", 0, SB_CODEC_PCMU, 0, 20, SB_DIR_INACTIVE},
-        {"video_then_audio.sdp", AF_INET, "10.3.3.3", 9000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV},
+         SB_DIR_RECVONLY, -1},
+        {"session_sendonly.sdp", AF_INET, "10.9.9.9", 9000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDONLY,
+         -1},
+        {"port0.sdp", AF_INET, "10.2.2.2", 0, SB_CODEC_PCMU, 0, 20, SB_DIR_INACTIVE, -1},
+        {"video_then_audio.sdp", AF_INET, "10.3.3.3", 9000, SB_CODEC_PCMA, 8, 20, SB_DIR_SENDRECV,
+         -1},
 };
 
 TEST(sdp_good_offers)
@@ -81,10 +86,11 @@ TEST(sdp_good_offers)
 			FAIL_AT("%s: parse failed", c->file);
 		if (o.family != c->family || strcmp(o.addr, c->addr) != 0 || o.port != c->port ||
 		    o.codec != c->codec || o.pt != c->pt || o.ptime_ms != c->ptime_ms ||
-		    o.dir != c->dir)
-			FAIL_AT("%s: got family %d addr %s port %u codec %d pt %u ptime %d dir %d",
-			        c->file, o.family, o.addr, o.port, o.codec, o.pt, o.ptime_ms,
-			        o.dir);
+		    o.dir != c->dir || o.te_pt != c->te_pt)
+			FAIL_AT("%s: got family %d addr %s port %u codec %d pt %u ptime %d dir %d "
+			        "te_pt %d",
+			        c->file, o.family, o.addr, o.port, o.codec, o.pt, o.ptime_ms, o.dir,
+			        o.te_pt);
 	}
 out:
 	return r;
@@ -158,11 +164,14 @@ TEST(sdp_answer_exact_text)
 	                           "s=sipbridge\r\n"
 	                           "c=IN IP4 192.0.2.1\r\n"
 	                           "t=0 0\r\n"
-	                           "m=audio 10002 RTP/AVP 8\r\n"
+	                           "m=audio 10002 RTP/AVP 8 101\r\n"
 	                           "a=rtpmap:8 PCMA/8000\r\n"
+	                           "a=rtpmap:101 telephone-event/8000\r\n"
+	                           "a=fmtp:101 0-15\r\n"
 	                           "a=ptime:20\r\n"
 	                           "a=sendrecv\r\n";
 
+	/* The caller offers events 0-16; the answer takes the DTMF ones, 0-15. */
 	ASSERT_EQ(parse_file("asterisk.sdp", &o), 0);
 	n = sb_sdp_build_answer(buf, sizeof(buf), &o, "192.0.2.1", 10002, 42, 43);
 	ASSERT_EQ(n, strlen(want));
@@ -181,7 +190,8 @@ TEST(sdp_answer_dynamic_pt_ipv6_and_hold)
 	ASSERT_TRUE(sb_sdp_build_answer(buf, sizeof(buf), &o, "2001:db8::1", 20000, 1, 2) > 0);
 	ASSERT_TRUE(strstr(buf, "o=sipbridge 1 2 IN IP6 2001:db8::1\r\n") != NULL);
 	ASSERT_TRUE(strstr(buf, "c=IN IP6 2001:db8::1\r\n") != NULL);
-	ASSERT_TRUE(strstr(buf, "m=audio 20000 RTP/AVP 96\r\na=rtpmap:96 PCMU/8000\r\n") != NULL);
+	ASSERT_TRUE(strstr(buf, "m=audio 20000 RTP/AVP 96 101\r\na=rtpmap:96 PCMU/8000\r\n"
+	                        "a=rtpmap:101 telephone-event/8000\r\n") != NULL);
 
 	ASSERT_EQ(parse_file("sendonly_hold.sdp", &o), 0);
 	ASSERT_TRUE(sb_sdp_build_answer(buf, sizeof(buf), &o, "10.0.0.1", 20000, 1, 2) > 0);
@@ -209,6 +219,7 @@ TEST(sdp_answer_direction_reflection)
 		struct sb_sdp_offer o = {.family = AF_INET,
 		                         .codec = SB_CODEC_PCMU,
 		                         .pt = 0,
+		                         .te_pt = -1,
 		                         .ptime_ms = 30,
 		                         .dir = cases[i].offered};
 		struct sb_sdp_offer back;
@@ -223,6 +234,7 @@ TEST(sdp_answer_direction_reflection)
 		ASSERT_EQ(back.port, 12000);
 		ASSERT_EQ(back.codec, SB_CODEC_PCMU);
 		ASSERT_EQ(back.ptime_ms, 20);
+		ASSERT_EQ(back.te_pt, -1);
 		ASSERT_STREQ(back.addr, "127.0.0.1");
 	}
 out:
@@ -262,6 +274,7 @@ TEST(sdp_lf_only_and_case)
 	ASSERT_EQ(o.pt, 98);
 	ASSERT_EQ(o.ptime_ms, 60);
 	ASSERT_EQ(o.port, 7000);
+	ASSERT_EQ(o.te_pt, 101);
 out:
 	return r;
 }
@@ -318,9 +331,16 @@ TEST(sdp_own_offer)
 
 	n = sb_sdp_build_offer(sdp, sizeof(sdp), "192.0.2.7", 41000, 99, 1);
 	ASSERT_TRUE(n > 0);
-	ASSERT_TRUE(strstr(sdp, "m=audio 41000 RTP/AVP 8 0\r\n") != NULL);
+	ASSERT_TRUE(strstr(sdp, "m=audio 41000 RTP/AVP 8 0 101\r\n"
+	                        "a=rtpmap:8 PCMA/8000\r\n"
+	                        "a=rtpmap:0 PCMU/8000\r\n"
+	                        "a=rtpmap:101 telephone-event/8000\r\n"
+	                        "a=fmtp:101 0-15\r\n"
+	                        "a=ptime:20\r\n"
+	                        "a=sendrecv\r\n") != NULL);
 	ASSERT_EQ(sb_sdp_parse_offer(sdp, (size_t)n, &o), 0);
 	ASSERT_EQ(o.codec, SB_CODEC_PCMA);
+	ASSERT_EQ(o.te_pt, SB_SDP_TE_PT);
 	ASSERT_EQ(o.port, 41000);
 	ASSERT_STREQ(o.addr, "192.0.2.7");
 	ASSERT_EQ(o.n_media, 1);
@@ -406,6 +426,129 @@ TEST(sdp_rtpmap_without_clock_rate)
 	ASSERT_EQ(o.pt, 0);
 	/* Nothing but bad rtpmaps is still no SDP. */
 	ASSERT_EQ(sb_sdp_parse_offer("a=rtpmap:1 X\r\n", 14, &o), -EBADMSG);
+out:
+	return r;
+}
+
+/* Offer text with the given m=audio formats and attribute lines. */
+static int parse_te(const char *fmts, const char *attrs, struct sb_sdp_offer *o)
+{
+	char sdp[1024];
+
+	snprintf(sdp, sizeof(sdp),
+	         "v=0\r\no=- 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n"
+	         "m=audio 4000 RTP/AVP %s\r\n%s",
+	         fmts, attrs);
+	memset(o, 0x5a, sizeof(*o));
+	return sb_sdp_parse_offer(sdp, strlen(sdp), o);
+}
+
+/* RFC 4733: telephone-event/8000 on whatever type the caller picked; the answer repeats it
+ * after the codec with the DTMF events 0-15. */
+TEST(sdp_telephone_event)
+{
+	static const struct {
+		const char *fmts, *attrs;
+		int te_pt;
+	} cases[] = {
+	        {"0 101", "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n", 101},
+	        {"0 96", "a=rtpmap:96 telephone-event/8000\r\n", 96},
+	        {"8 100", "a=rtpmap:100 Telephone-Event/8000\r\n", 100},
+	        {"0 101", "a=rtpmap:101 telephone-event/16000\r\n", -1},
+	        {"0", "", -1},
+	        {"0 13", "a=rtpmap:13 CN/8000\r\n", -1},
+	        /* the first 8000-clock one, in the m= order */
+	        {"0 102 101 100",
+	         "a=rtpmap:100 telephone-event/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+	         "a=rtpmap:102 telephone-event/48000\r\n",
+	         101},
+	        /* a dynamic codec type and events on another one */
+	        {"97 98",
+	         "a=rtpmap:97 PCMA/8000\r\na=rtpmap:98 telephone-event/8000\r\n"
+	         "a=fmtp:98 0-15\r\n",
+	         98},
+	};
+	struct sb_sdp_offer o, back;
+	char ans[1024], line[96];
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (parse_te(cases[i].fmts, cases[i].attrs, &o) != 0)
+			FAIL_AT("case %zu: parse failed", i);
+		if (o.te_pt != cases[i].te_pt)
+			FAIL_AT("case %zu: te_pt %d, want %d", i, o.te_pt, cases[i].te_pt);
+		ASSERT_TRUE(sb_sdp_build_answer(ans, sizeof(ans), &o, "192.0.2.1", 20000, 1, 1) >
+		            0);
+		if (o.te_pt < 0) {
+			ASSERT_TRUE(strstr(ans, "telephone-event") == NULL);
+			ASSERT_TRUE(strstr(ans, "a=fmtp") == NULL);
+			snprintf(line, sizeof(line), "m=audio 20000 RTP/AVP %u\r\n", o.pt);
+		} else {
+			snprintf(line, sizeof(line),
+			         "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-15\r\n"
+			         "a=ptime:20\r\n",
+			         o.te_pt, o.te_pt);
+			ASSERT_TRUE(strstr(ans, line) != NULL);
+			snprintf(line, sizeof(line), "m=audio 20000 RTP/AVP %u %d\r\n", o.pt,
+			         o.te_pt);
+		}
+		if (!strstr(ans, line))
+			FAIL_AT("case %zu: no \"%s\" in\n%s", i, line, ans);
+		/* The answer parses back to the same choice. */
+		ASSERT_EQ(sb_sdp_parse_offer(ans, strlen(ans), &back), 0);
+		ASSERT_EQ(back.pt, o.pt);
+		ASSERT_EQ(back.te_pt, o.te_pt);
+	}
+out:
+	return r;
+}
+
+/* telephone-event rtpmaps that cannot be used: not on the m= line, on a stream not chosen,
+ * without a rate. */
+TEST(sdp_telephone_event_not_usable)
+{
+	static const char two_audio[] =
+	        "v=0\r\no=- 1 1 IN IP4 192.0.2.5\r\ns=-\r\nc=IN IP4 192.0.2.5\r\nt=0 0\r\n"
+	        "m=audio 0 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n"
+	        "m=audio 4000 RTP/AVP 8\r\n";
+	struct sb_sdp_offer o;
+	int r = 0;
+
+	ASSERT_EQ(parse_te("0", "a=rtpmap:101 telephone-event/8000\r\n", &o), 0);
+	ASSERT_EQ(o.te_pt, -1);
+	ASSERT_EQ(parse_te("0 101", "a=rtpmap:101 telephone-event\r\n", &o), 0);
+	ASSERT_EQ(o.te_pt, -1);
+	ASSERT_EQ(sb_sdp_parse_offer(two_audio, strlen(two_audio), &o), 0);
+	ASSERT_EQ(o.port, 4000);
+	ASSERT_EQ(o.te_pt, -1);
+	/* Only events: no codec, no call. */
+	ASSERT_EQ(parse_te("101", "a=rtpmap:101 telephone-event/8000\r\n", &o), -ENOTSUP);
+out:
+	return r;
+}
+
+/* An offer built by hand: te_pt 0 is PCMU's type, so a codec on 0 gets no events line; a
+ * value out of the payload type range is ignored too. */
+TEST(sdp_answer_te_pt_by_hand)
+{
+	struct sb_sdp_offer o = {.family = AF_INET,
+	                         .codec = SB_CODEC_PCMU,
+	                         .pt = 0,
+	                         .te_pt = 0,
+	                         .ptime_ms = 20,
+	                         .dir = SB_DIR_SENDRECV};
+	char ans[512];
+	int r = 0;
+
+	ASSERT_TRUE(sb_sdp_build_answer(ans, sizeof(ans), &o, "192.0.2.1", 20000, 1, 1) > 0);
+	ASSERT_TRUE(strstr(ans, "m=audio 20000 RTP/AVP 0\r\n") != NULL);
+	ASSERT_TRUE(strstr(ans, "telephone-event") == NULL);
+	o.te_pt = 128;
+	ASSERT_TRUE(sb_sdp_build_answer(ans, sizeof(ans), &o, "192.0.2.1", 20000, 1, 1) > 0);
+	ASSERT_TRUE(strstr(ans, "telephone-event") == NULL);
+	o.te_pt = 127;
+	ASSERT_TRUE(sb_sdp_build_answer(ans, sizeof(ans), &o, "192.0.2.1", 20000, 1, 1) > 0);
+	ASSERT_TRUE(strstr(ans, "m=audio 20000 RTP/AVP 0 127\r\n") != NULL);
 out:
 	return r;
 }

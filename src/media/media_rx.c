@@ -1,0 +1,197 @@
+/* Caller → bot on the media worker: reads the caller's RTP (strict source, payload type),
+ * passes it through the leg's jitter buffer, and turns what comes out in media order into
+ * 20 ms frames on the up ring: decoded audio, concealment for lost packets (PLC), silence for
+ * media time without audio, and DTMF key presses. A completed frame is handed to the ws
+ * thread at once (sb_ws_worker_notify), not on the next tick.
+ * Thread: the media worker. Owns nothing beyond the leg's receive state. */
+#include <string.h>
+#include <sys/socket.h>
+
+#define LOG_SUBSYS "media"
+#include <sb/log.h>
+
+#include <sb/rtp_session.h>
+#include <sb/ws_worker.h>
+
+#include "media_priv.h"
+
+static void frame_done(struct sb_media_worker *w, struct sb_media_leg *leg)
+{
+	struct sb_call *c = leg->call;
+	struct sb_frame *f = sb_ring_write_slot(&c->up);
+
+	if (!f) { /* the ws side is behind: drop rather than block */
+		STAT_INC(w, up_drops);
+		return;
+	}
+	f->kind = SB_FRAME_AUDIO;
+	f->samples = SB_FRAME_SAMPLES;
+	memcpy(f->pcm, leg->up_acc, sizeof(leg->up_acc));
+	sb_ring_commit_write(&c->up);
+	sb_ws_worker_notify(w->ws[c->ws_idx], c);
+}
+
+/* Appends caller audio, cutting it into 20 ms frames. */
+static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const int16_t *pcm,
+                    size_t n)
+{
+	while (n) {
+		size_t take = SB_FRAME_SAMPLES - leg->up_n;
+
+		if (take > n)
+			take = n;
+		memcpy(leg->up_acc + leg->up_n, pcm, take * sizeof(*pcm));
+		leg->up_n += (unsigned)take;
+		pcm += take;
+		n -= take;
+		if (leg->up_n == SB_FRAME_SAMPLES) {
+			leg->up_n = 0;
+			frame_done(w, leg);
+		}
+	}
+}
+
+static void up_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg,
+                    const struct sb_dtmf_report *d)
+{
+	struct sb_call *c = leg->call;
+	struct sb_frame *f = sb_ring_write_slot(&c->up);
+
+	sb_log_ctx_set(c->id);
+	log_info("Caller pressed %c (%u ms)", d->digit, d->duration_ms);
+	sb_log_ctx_set(NULL);
+	if (!f) {
+		STAT_INC(w, up_drops);
+		return;
+	}
+	f->kind = SB_FRAME_DTMF;
+	f->samples = 0;
+	f->digit = d->digit;
+	f->duration_ms = d->duration_ms;
+	sb_ring_commit_write(&c->up);
+	sb_ws_worker_notify(w->ws[c->ws_idx], c);
+}
+
+static void on_event_packet(struct sb_media_leg *leg, const struct sb_jitter_slot *s)
+{
+	struct sb_dtmf_report reports[2];
+	int n = sb_dtmf_rx_packet(&leg->dtmf_rx, s->ts, s->payload, s->len, sb_now_ms(), reports);
+
+	for (int i = 0; i < n; i++)
+		up_dtmf(leg->w, leg, &reports[i]);
+}
+
+/* Media time without audio (a key press, a pause): silence, which the concealer learns. */
+static void up_silence(struct sb_media_leg *leg, unsigned samples)
+{
+	int16_t pcm[SB_MEDIA_MAX_PAYLOAD_SAMPLES] = {0};
+
+	while (samples) {
+		unsigned n = samples < SB_MEDIA_MAX_PAYLOAD_SAMPLES ? samples
+		                                                    : SB_MEDIA_MAX_PAYLOAD_SAMPLES;
+
+		sb_plc_rx(leg->plc, pcm, n);
+		up_push(leg->w, leg, pcm, n);
+		samples -= n;
+	}
+}
+
+static void up_conceal(struct sb_media_leg *leg, unsigned samples)
+{
+	int16_t pcm[SB_MEDIA_MAX_PAYLOAD_SAMPLES];
+
+	while (samples) {
+		unsigned n = samples < SB_MEDIA_MAX_PAYLOAD_SAMPLES ? samples
+		                                                    : SB_MEDIA_MAX_PAYLOAD_SAMPLES;
+
+		sb_plc_fillin(leg->plc, pcm, n);
+		up_push(leg->w, leg, pcm, n);
+		samples -= n;
+	}
+}
+
+void sb_media_on_jitter(void *arg, enum sb_jitter_out kind, const struct sb_jitter_slot *s,
+                        unsigned samples)
+{
+	struct sb_media_leg *leg = arg;
+	int16_t pcm[SB_MEDIA_MAX_PAYLOAD_SAMPLES];
+
+	switch (kind) {
+	case SB_JITTER_PACKET:
+		if (!s->audio) {
+			on_event_packet(leg, s);
+			break;
+		}
+		/* The codec of the packet's own payload type: a re-INVITE may have changed it
+		 * while older packets were held. */
+		sb_codec_decode(s->pt == SB_CODEC_PCMA   ? SB_CODEC_PCMA
+		                : s->pt == SB_CODEC_PCMU ? SB_CODEC_PCMU
+		                                         : leg->codec,
+		                s->payload, s->len, pcm);
+		sb_plc_rx(leg->plc, pcm, s->len);
+		up_push(leg->w, leg, pcm, s->len);
+		break;
+	case SB_JITTER_CONCEAL:
+		up_conceal(leg, samples);
+		break;
+	case SB_JITTER_SILENCE:
+		up_silence(leg, samples);
+		break;
+	}
+}
+
+void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
+{
+	uint8_t buf[SB_RTP_MAX_PACKET];
+	struct sb_rtp_header h;
+
+	for (int i = 0; i < SB_MEDIA_RX_BATCH; i++) {
+		struct sockaddr_storage from;
+		socklen_t len = sizeof(from);
+		ssize_t n = recvfrom(leg->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+		bool audio;
+
+		if (n < 0)
+			break;
+		if (!sb_rtp_source_allowed(&leg->src, (struct sockaddr *)&from)) {
+			/* Neither the caller's SDP or signalling address nor the trunk's ACL: it
+			 * must not steer where the call's audio goes (strict RTP). */
+			STAT_INC(w, rtp_rx_foreign);
+			continue;
+		}
+		if (sb_rtp_parse(buf, (size_t)n, &h) < 0 || h.payload_len == 0 ||
+		    h.payload_len > SB_MEDIA_MAX_PAYLOAD_SAMPLES) {
+			STAT_INC(w, rtp_rx_bad);
+			log_debug("Dropped a %zd-byte datagram that is not RTP", n);
+			continue;
+		}
+		audio = h.pt == leg->pt;
+		if (!audio && (int)h.pt != leg->te_pt) {
+			STAT_INC(w, rtp_rx_other_pt);
+			continue;
+		}
+		/* Symmetric RTP: send where the caller really sends from, once it is settled. */
+		if (sb_rtp_source_check(&leg->src, (struct sockaddr *)&from, len, h.ssrc, h.seq) !=
+		    SB_RTP_ACCEPT) {
+			STAT_INC(w, rtp_rx_unlatched);
+			continue;
+		}
+		STAT_INC(w, rtp_rx_packets);
+		leg->last_rx_ms = sb_now_ms();
+		sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, sb_now_us());
+		sb_jitter_push(&leg->jb, &h, audio, sb_now_us());
+	}
+	leg->held = leg->jb.n_held > 0;
+}
+
+void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us)
+{
+	struct sb_dtmf_report d;
+
+	if (leg->held) {
+		sb_jitter_poll(&leg->jb, now_us);
+		leg->held = leg->jb.n_held > 0;
+	}
+	if (leg->dtmf_rx.active && sb_dtmf_rx_poll(&leg->dtmf_rx, now_us / 1000, &d) == 1)
+		up_dtmf(w, leg, &d);
+}

@@ -1,0 +1,153 @@
+/* Bot → caller on the media worker: one RTP packet per 20 ms slot from the call's down ring
+ * (silence when it is empty, so the stream never stops), and RFC 4733 packets in place of
+ * audio while a DTMF digit from the bot is being sent. Thread: the media worker. Owns the
+ * leg's sending state (seq, timestamp, SSRC, schedule).
+ *
+ * DESIGN
+ * Each leg has its own schedule (next_tx_us) on the worker's 5 ms clock. While the bot is
+ * quiet the leg sends silence on that schedule; when bot audio arrives then, it goes out on
+ * the next tick instead of waiting for the leg's next slot (up to 20 ms), and the schedule
+ * moves with it. The RTP clock keeps its steps of 160 per packet, so each such start puts it
+ * ahead of the wall clock by what was saved (lead_us); the next silent slot that finds a
+ * whole frame of lead is skipped, which brings it back. A DTMF digit takes the slots of its
+ * duration: the timestamp advances through them without audio packets, and its own packets
+ * (start, an update every 50 ms, three ends) go out on the 5 ms clock. */
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#define LOG_SUBSYS "media"
+#include <sb/log.h>
+
+#include <sb/rtp_session.h>
+
+#include "media_priv.h"
+
+#define FRAME_US (SB_FRAME_MS * 1000)
+#define HALF_TICK_US (SB_MEDIA_TICK_US / 2)
+#define MAX_CATCHUP_FRAMES 5 /* frames sent per leg on one late tick, at most */
+#define DEFAULT_DTMF_MS 100  /* a bot's digit without a duration */
+
+void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
+{
+	uint32_t rnd[3];
+
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd[0] = rnd[1] = rnd[2] = (uint32_t)random();
+	leg->seq = (uint16_t)rnd[0];
+	leg->ts = rnd[1];
+	leg->ssrc = leg->tx.ssrc = rnd[2];
+	leg->marker = true;
+	leg->idle = true;
+	leg->next_tx_us = now_us;
+}
+
+/* Sends one RTP packet (not during a hold: then the timestamp goes on, the sequence not). */
+static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t pt, bool marker,
+                     uint32_t ts, const uint8_t *payload, size_t len)
+{
+	uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES];
+	struct sb_rtp_header h = {.pt = pt, .marker = marker, .ts = ts, .ssrc = leg->ssrc};
+
+	if (!leg->can_send)
+		return;
+	h.seq = leg->seq++;
+	sb_rtp_write_header(pkt, &h);
+	memcpy(pkt + SB_RTP_HEADER_BYTES, payload, len);
+	len += SB_RTP_HEADER_BYTES;
+	if (sendto(leg->fd, pkt, len, 0, (struct sockaddr *)&leg->src.peer, leg->src.peer_len) ==
+	    (ssize_t)len) {
+		STAT_INC(w, rtp_tx_packets);
+		leg->tx.packets++;
+		leg->tx.octets += (uint32_t)(len - SB_RTP_HEADER_BYTES);
+	}
+}
+
+/* Sends the DTMF packets due by now_us. */
+static void dtmf_due(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us)
+{
+	uint8_t out[SB_DTMF_END_PACKETS * SB_DTMF_PAYLOAD_BYTES];
+	uint32_t elapsed = (uint32_t)((now_us - leg->dtmf_start_us) * 8 / 1000);
+	bool marker = false;
+	int n = sb_dtmf_tx_next(&leg->dtmf_tx, elapsed, out, &marker);
+
+	for (int i = 0; i < n; i++)
+		send_rtp(w, leg, (uint8_t)leg->te_pt, marker && i == 0, leg->dtmf_ts,
+		         out + i * SB_DTMF_PAYLOAD_BYTES, SB_DTMF_PAYLOAD_BYTES);
+}
+
+/* A digit from the bot reached the head of the queue: it starts in this slot. */
+static bool dtmf_start(struct sb_media_worker *w, struct sb_media_leg *leg,
+                       const struct sb_downlink_dtmf *d, int64_t now_us)
+{
+	if (leg->te_pt < 0) {
+		sb_log_ctx_set(leg->call->id);
+		log_warn_ratelimited("The caller did not offer telephone-event: not sending the "
+		                     "bot's DTMF %c",
+		                     d->digit);
+		sb_log_ctx_set(NULL);
+		return false;
+	}
+	if (sb_dtmf_tx_start(&leg->dtmf_tx, d->digit,
+	                     d->duration_ms ? d->duration_ms : DEFAULT_DTMF_MS) < 0)
+		return false;
+	leg->dtmf_start_us = now_us;
+	leg->dtmf_ts = leg->ts;
+	dtmf_due(w, leg, now_us);
+	return true;
+}
+
+/* One 20 ms slot: the next frame of bot audio, silence, or the slot of a DTMF digit. */
+static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us)
+{
+	uint8_t payload[SB_FRAME_SAMPLES];
+	struct sb_call *c = leg->call;
+	struct sb_downlink_dtmf d;
+	int16_t pcm[SB_FRAME_SAMPLES];
+	unsigned n;
+
+	if (!leg->can_send) {
+		leg->idle = false; /* on hold: the bot's audio waits for the caller to come back */
+	} else if (!leg->dtmf_tx.active) {
+		n = sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm, &d);
+		if (d.digit && dtmf_start(w, leg, &d, now_us)) {
+			leg->idle = false;
+		} else if (n == 0 && leg->lead_us >= FRAME_US) {
+			leg->lead_us -= FRAME_US; /* a silent slot given back to the wall clock */
+			leg->idle = true;
+			return;
+		} else {
+			leg->idle = n == 0;
+			/* A short last frame is padded with the codec's silence, not an encoded 0.
+			 */
+			sb_codec_encode(leg->codec, pcm, n, payload);
+			memset(payload + n, sb_codec_silence_octet(leg->codec),
+			       SB_FRAME_SAMPLES - n);
+			send_rtp(w, leg, leg->pt, leg->marker, leg->ts, payload, SB_FRAME_SAMPLES);
+			leg->marker = false;
+		}
+	}
+	leg->ts += SB_FRAME_SAMPLES; /* a DTMF digit's slots pass in media time too */
+}
+
+void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us)
+{
+	unsigned sent = 0;
+
+	if (leg->dtmf_tx.active)
+		dtmf_due(w, leg, now_us);
+	/* Bot audio after silence starts now, not at the leg's next slot. */
+	if (leg->idle && leg->next_tx_us - now_us > HALF_TICK_US &&
+	    sb_ring_count(&leg->call->down) > 0) {
+		leg->lead_us += leg->next_tx_us - now_us;
+		leg->next_tx_us = now_us;
+	}
+	/* After a stall, keep the RTP clock in step with real time, but bounded. */
+	if (now_us - leg->next_tx_us > MAX_CATCHUP_FRAMES * FRAME_US)
+		leg->next_tx_us = now_us - MAX_CATCHUP_FRAMES * FRAME_US;
+	while (leg->next_tx_us <= now_us + HALF_TICK_US && sent < MAX_CATCHUP_FRAMES) {
+		slot(w, leg, now_us);
+		leg->next_tx_us += FRAME_US;
+		sent++;
+	}
+}

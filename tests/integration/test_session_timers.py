@@ -1,0 +1,65 @@
+"""Session timers (RFC 4028): a caller's Session-Expires is honoured with the caller as the refresher, its
+refreshes keep the call up past the interval, a dialog whose refresh never comes is ended with BYE and the bot
+gets stop, and an interval below Min-SE gets 422."""
+
+import time
+
+import sbtest
+
+SE_S = 4  # the session interval the callers ask for; the daemon's Min-SE is lowered to allow it
+MIN_SE_S = 3
+
+
+def start(env, testbot):
+    bot = testbot("echo")
+    cfg = env.config([{"name": "default", "url": bot.url}])
+    cfg["sip"]["min_se_s"] = MIN_SE_S
+    return env.daemon(cfg), bot
+
+
+def test_session_expires_without_refresh(env, testbot, sipp):
+    d, bot = start(env, testbot)
+    ep = env.endpoint()
+    t0 = time.monotonic()
+    res = sipp("uac_session_expire.xml", d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    took = time.monotonic() - t0
+    assert res.rc == 0, res.describe()
+    ok = res.response(200)
+    assert "timer" in (ok.header("Require") or ""), "the 200 does not require the timer: %s" % ok.text
+    assert ok.header("Session-Expires").startswith("%d;refresher=uac" % SE_S), ok.header("Session-Expires")
+    bye = res.requests("BYE")
+    assert len(bye) == 1, "the bridge sent %d BYE(s)" % len(bye)
+    # The BYE comes when the interval is over (RFC 4028 §10: at most 32 s or a third of it early), not at once.
+    assert took >= SE_S * 2 / 3 - 0.5, "BYE after %.1f s, the session interval is %d s" % (took, SE_S)
+    bot.wait_closed()
+    stop = bot.wait_event("rx", "stop")
+    assert len(stop) == 1, stop
+
+
+def test_refreshes_keep_the_call(env, testbot, sipp):
+    d, bot = start(env, testbot)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    refresh_ms = SE_S * 1000 // 2
+    t0 = time.monotonic()
+    res = sipp("uac_session_refresh.xml", d, rtp_port=ep.port,
+               keys={"se": SE_S, "refresh_ms": refresh_ms}).run()
+    took = time.monotonic() - t0
+    # SIPp fails on any request it does not expect, so a BYE from the bridge before the caller's own fails rc.
+    assert res.rc == 0, res.describe()
+    assert took >= 3 * refresh_ms / 1000.0, "the call lasted %.1f s" % took
+    assert not res.requests("BYE"), "the bridge hung up a refreshed call"
+    assert res.statuses("INVITE").count(200) >= 4, res.statuses("INVITE")
+    stop = bot.wait_event("rx", "stop")
+    assert stop[0]["msg"]["stop"]["reason"] == "callended", stop[0]["msg"]
+
+
+def test_interval_below_min_se_gets_422(env, testbot, sipp):
+    d, bot = start(env, testbot)
+    res = sipp("uac_session_too_small.xml", d, keys={"se": MIN_SE_S - 1}).run()
+    assert res.rc == 0, res.describe()
+    r = res.response(422)
+    # RFC 4028 §7.2: the Min-SE a 422 names is never below 90 s (sofia-sip enforces it), even when the
+    # configured minimum is lower, as here to keep the test short.
+    assert r.header("Min-SE").split(";")[0].strip() == str(max(90, MIN_SE_S)), r.text
+    assert not bot.conns(), "a bot connection was opened for a refused call"

@@ -23,6 +23,7 @@
 
 struct sb_media_leg;
 struct sb_bot_conn;
+struct sb_xfer;
 
 struct sb_call {
 	atomic_int refs;
@@ -63,8 +64,11 @@ struct sb_call {
 	const char *stop_reason;
 	bool late_offer; /* the INVITE had no SDP: our offer went in the 200, the answer comes in
 	                    the ACK */
-	bool reoffer_pending; /* an offer-less re-INVITE got our offer: its ACK has the answer */
-	bool held;            /* the caller has put the call on hold */
+	bool reoffer_pending;    /* an offer-less re-INVITE got our offer: its ACK has the answer */
+	bool held;               /* the caller has put the call on hold */
+	struct sb_xfer *xfer;    /* a transfer under way (sip_agent_priv.h) */
+	bool transfer_after_ack; /* on_fail = transfer: answered without a bot, transfer next */
+	bool bridged;            /* a bridged transfer joined the agent: the bot is out of it */
 	struct sb_sdp_offer offer_now; /* the latest accepted offer (re-INVITEs update it) */
 	char *answer_sdp;              /* the answer last sent */
 	uint64_t sdp_session_id, sdp_version;

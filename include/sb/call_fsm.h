@@ -20,10 +20,15 @@ enum sb_call_event {
 	SB_CALL_EV_BOT_CLOSED, /* socket closed by the bot */
 	SB_CALL_EV_BOT_HANGUP, /* hangup event from the bot */
 	SB_CALL_EV_RTP_TIMEOUT,
-	SB_CALL_EV_MEDIA_FAILED,   /* delayed offer: the ACK brought no usable SDP answer */
-	SB_CALL_EV_SHUTDOWN,       /* the daemon is stopping */
-	SB_CALL_EV_SIP_TERMINATED, /* nua says the dialog is gone */
-	SB_CALL_EV_WORKERS_DONE,   /* media and ws both detached */
+	SB_CALL_EV_MEDIA_FAILED,        /* delayed offer: the ACK brought no usable SDP answer */
+	SB_CALL_EV_SHUTDOWN,            /* the daemon is stopping */
+	SB_CALL_EV_SIP_TERMINATED,      /* nua says the dialog is gone */
+	SB_CALL_EV_WORKERS_DONE,        /* media and ws both detached */
+	SB_CALL_EV_BOT_FAILED_TRANSFER, /* bot unreachable, on_fail = transfer: answer, then
+	                                   transfer */
+	SB_CALL_EV_TRANSFERRED,         /* a REFER transfer succeeded: the caller is elsewhere */
+	SB_CALL_EV_TRANSFER_FAILED,     /* a transfer failed and the call is not to be kept */
+	SB_CALL_EV_AGENT_BYE,           /* the agent of a bridged transfer hung up */
 	_SB_CALL_EV_MAX,
 };
 
@@ -37,8 +42,8 @@ enum sb_call_action {
 	SB_CALL_ACT_RELEASE = 1 << 5, /* destroy the nua handle, unregister, drop the ref */
 };
 
-/* Stop reason given to the bot for an event: "callended" when the caller hung up,
- * otherwise "stopped". */
+/* Stop reason given to the bot for an event: "callended" when the caller (or the agent of a
+ * bridged transfer) hung up, "transferred" after a transfer, otherwise "stopped". */
 const char *sb_call_fsm_stop_reason(enum sb_call_event ev);
 
 struct sb_call_fsm {

@@ -1,8 +1,10 @@
 /* Command types carried by the threads' queues (struct sb_msg in mq.h). Thread: any. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/socket.h>
 
+#include <sb/route.h>
 #include <sb/sdp_neg.h>
 
 enum sb_msg_type {
@@ -10,11 +12,13 @@ enum sb_msg_type {
 	SB_MSG_MEDIA_ATTACH, /* data = struct sb_media_attach: start the call's media leg */
 	SB_MSG_MEDIA_DETACH, /* close the leg; reply MEDIA_DETACHED */
 	SB_MSG_MEDIA_UPDATE, /* data = struct sb_media_update: a re-INVITE changed the media */
+	SB_MSG_MEDIA_BRIDGE, /* data = struct sb_media_bridge: relay caller ⇄ agent from now on */
 	/* control → ws worker */
 	SB_MSG_BOT_CONNECT, /* open the bot socket for the call */
 	SB_MSG_BOT_DETACH,  /* send stop (text = reason) if connected, close; reply BOT_DETACHED */
 	SB_MSG_BOT_DTMF,    /* arg = digit | duration_ms << 8: a key the caller sent by INFO */
 	SB_MSG_BOT_EVENT,   /* text = an extension event without a body for the bot ("hold") */
+	SB_MSG_BOT_TRANSFER_FAILED, /* text = target, arg = SIP status, data = reason (char *) */
 	/* media worker → control */
 	SB_MSG_MEDIA_DETACHED,
 	SB_MSG_RTP_TIMEOUT, /* no RTP for rtp.timeout_s */
@@ -23,6 +27,7 @@ enum sb_msg_type {
 	SB_MSG_BOT_FAILED,    /* could not connect after the retries; text = reason */
 	SB_MSG_BOT_CLOSED,    /* the bot closed an established socket */
 	SB_MSG_BOT_HANGUP,    /* the bot sent a hangup event */
+	SB_MSG_BOT_TRANSFER,  /* the bot asked for a transfer: data = struct sb_transfer_req */
 	SB_MSG_BOT_DETACHED,
 	/* any → a worker */
 	SB_MSG_QUIT,
@@ -38,4 +43,24 @@ struct sb_media_update {
 	struct sb_sdp_offer offer;
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
+};
+
+/* SB_MSG_MEDIA_BRIDGE's data: the agent's leg of a bridged transfer. */
+struct sb_media_bridge {
+	int rtp_fd, rtcp_fd;       /* the leg takes them over */
+	struct sb_sdp_offer agent; /* the agent's SDP answer */
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+	bool listen; /* the bot keeps receiving both parties, mixed */
+};
+
+#define SB_TRANSFER_REQ_HEADERS 8
+
+/* SB_MSG_BOT_TRANSFER's data, one allocation: the target (NULL: the trunk's destination) and
+ * the bot's headers point into text. */
+struct sb_transfer_req {
+	const char *to;
+	struct sb_kv headers[SB_TRANSFER_REQ_HEADERS];
+	size_t n_headers;
+	char text[];
 };

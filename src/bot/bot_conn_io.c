@@ -235,6 +235,56 @@ static void on_clear(struct sb_bot_conn *conn)
 	log_debug("clear: dropped %zu queued samples", dropped);
 }
 
+/* The bot asks for the caller to be transferred: control decides (target checks, REFER or
+ * a bridged dial) and reports a failure back. */
+static void on_transfer(struct sb_bot_conn *conn, const struct sb_bot_event *ev)
+{
+	size_t len = ev->to ? strlen(ev->to) + 1 : 0, n = ev->n_headers, o;
+	struct sb_transfer_req *req;
+	struct sb_msg *m;
+
+	if (n > SB_TRANSFER_REQ_HEADERS)
+		n = SB_TRANSFER_REQ_HEADERS;
+	for (size_t i = 0; i < n; i++)
+		len += strlen(ev->headers[i].name) + strlen(ev->headers[i].value) + 2;
+	req = calloc(1, sizeof(*req) + len);
+	m = req ? sb_msg_new(SB_MSG_BOT_TRANSFER, conn->call, 0) : NULL;
+	if (!m || conn->env->quitting) {
+		free(req);
+		sb_msg_free(m);
+		return;
+	}
+	o = 0;
+	if (ev->to) {
+		req->to = strcpy(req->text, ev->to);
+		o = strlen(ev->to) + 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		req->headers[i].name = strcpy(req->text + o, ev->headers[i].name);
+		o += strlen(ev->headers[i].name) + 1;
+		req->headers[i].value = strcpy(req->text + o, ev->headers[i].value);
+		o += strlen(ev->headers[i].value) + 1;
+	}
+	req->n_headers = n;
+	m->data = req;
+	log_info("Bot asks for a transfer to %s", ev->to ? ev->to : "the trunk's destination");
+	sb_mq_push(conn->env->control, m);
+}
+
+void sb_bot_conn_transfer_failed(struct sb_bot_conn *conn, const char *to, int status,
+                                 const char *reason)
+{
+	char buf[1024];
+	int n;
+
+	if (conn->state != SB_CONN_OPEN || conn->closing)
+		return;
+	n = sb_bot_proto_transfer_failed(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, to,
+	                                 status, reason);
+	if (n > 0)
+		sb_bot_conn_send(conn, buf, (size_t)n, true);
+}
+
 /* A key for the caller: sent in place of audio once the audio queued before it has played. */
 static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 {
@@ -299,9 +349,7 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t l
 		on_dtmf(conn, ev.digit, ev.duration_ms);
 		break;
 	case SB_BOT_EV_TRANSFER:
-		STAT_ADD(conn, bad_messages, 1);
-		log_warn_ratelimited(
-		        "Bot event transfer is not supported by this version, ignoring it");
+		on_transfer(conn, &ev);
 		break;
 	}
 	sb_bot_event_done(&ev);

@@ -97,6 +97,9 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t l
 void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms);
 /* Sends the bot an extension event without a body (when the socket is open). */
 void sb_bot_conn_send_event(struct sb_bot_conn *conn, const char *event);
+/* Tells the bot its transfer to `to` failed with a SIP status (when the socket is open). */
+void sb_bot_conn_transfer_failed(struct sb_bot_conn *conn, const char *to, int status,
+                                 const char *reason);
 /* Sends the caller audio still buffered as a last, shorter media message. */
 void sb_bot_conn_flush_up(struct sb_bot_conn *conn);
 /* Frees the pending marks. */

@@ -76,6 +76,11 @@ static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
 			sb_bot_conn_send_dtmf(m->call->conn, (char)(m->arg & 0xff),
 			                      (unsigned)(m->arg >> 8));
 		break;
+	case SB_MSG_BOT_TRANSFER_FAILED:
+		if (m->call->conn)
+			sb_bot_conn_transfer_failed(m->call->conn, m->text ? m->text : "",
+			                            (int)m->arg, m->data ? m->data : "");
+		break;
 	case SB_MSG_BOT_EVENT:
 		if (m->call->conn && m->text)
 			sb_bot_conn_send_event(m->call->conn, m->text);

@@ -133,11 +133,11 @@ static const struct sb_cfg_enum protocols[] = {
 static const struct sb_cfg_enum modes[] = {
         {"voicebot", SB_MODE_VOICEBOT}, {"listen", -1}, {NULL, 0}};
 static const struct sb_cfg_enum on_closes[] = {
-        {"hangup", SB_ON_CLOSE_HANGUP}, {"transfer", -1}, {NULL, 0}};
+        {"hangup", SB_ON_CLOSE_HANGUP}, {"transfer", SB_ON_CLOSE_TRANSFER}, {NULL, 0}};
 static const struct sb_cfg_enum jitter_modes[] = {
         {"adaptive", SB_JITTER_ADAPTIVE}, {"fixed", SB_JITTER_FIXED}, {NULL, 0}};
 static const struct sb_cfg_enum on_fails[] = {
-        {"reject", SB_ON_FAIL_REJECT}, {"transfer", -1}, {NULL, 0}};
+        {"reject", SB_ON_FAIL_REJECT}, {"transfer", SB_ON_FAIL_TRANSFER}, {NULL, 0}};
 static const struct sb_cfg_enum transfer_modes[] = {
         {"refer", SB_TRANSFER_REFER}, {"bridge", SB_TRANSFER_BRIDGE}, {NULL, 0}};
 static const struct sb_cfg_enum on_transfer_fails[] = {

@@ -2,6 +2,7 @@
  * loss concealment; the only file that includes <spandsp.h>. Pure. Thread: any (media
  * threads on the audio path). Owns each concealer's state. */
 #include <stdlib.h>
+#include <string.h>
 
 #include <spandsp.h>
 
@@ -86,8 +87,26 @@ void sb_plc_rx(struct sb_plc *p, int16_t *pcm, size_t n)
 		plc_rx(p->s, pcm + o, (int)(n - o < PLC_BLOCK ? n - o : PLC_BLOCK));
 }
 
+/* spandsp's normalise_history() rotates the history onto itself with memcpy, whose source
+ * and destination overlap (undefined behaviour, which sanitizers report). Rotating it here
+ * first, the same way but through a copy, leaves that nothing to do. */
+static void rotate_history(plc_state_t *s)
+{
+	int16_t tmp[PLC_HISTORY_LEN];
+	int p = s->buf_ptr;
+
+	if (p <= 0 || p >= PLC_HISTORY_LEN)
+		return;
+	memcpy(tmp, s->history + p, (size_t)(PLC_HISTORY_LEN - p) * sizeof(tmp[0]));
+	memcpy(tmp + PLC_HISTORY_LEN - p, s->history, (size_t)p * sizeof(tmp[0]));
+	memcpy(s->history, tmp, sizeof(tmp));
+	s->buf_ptr = 0;
+}
+
 void sb_plc_fillin(struct sb_plc *p, int16_t *pcm, size_t n)
 {
-	for (size_t o = 0; o < n; o += PLC_BLOCK)
+	for (size_t o = 0; o < n; o += PLC_BLOCK) {
+		rotate_history(p->s);
 		plc_fillin(p->s, pcm + o, (int)(n - o < PLC_BLOCK ? n - o : PLC_BLOCK));
+	}
 }

@@ -17,6 +17,7 @@
 #include <sb/jitter.h>
 #include <sb/media_worker.h>
 #include <sb/mq.h>
+#include <sb/pcm_fifo.h>
 #include <sb/rtcp.h>
 #include <sb/rtp_source.h>
 #include <sb/worker_thread.h>
@@ -71,10 +72,16 @@ struct sb_media_leg {
 	int te_pt; /* the caller's telephone-event payload type, -1: none */
 	struct sb_dtmf_rx dtmf_rx;
 
-	/* bot → caller DTMF */
+	/* DTMF sent on this leg (from the bot, or the other party of a bridge) */
 	struct sb_dtmf_tx dtmf_tx;
 	int64_t dtmf_start_us;
 	uint32_t dtmf_ts;
+
+	/* bridged transfer: the caller's leg and the agent's leg relay to each other */
+	bool agent;                /* this is the agent's leg (c->leg is the caller's) */
+	struct sb_media_leg *peer; /* the other party's leg */
+	struct sb_pcm_fifo *relay; /* the other party's audio, to send on this leg */
+	struct sb_pcm_fifo *mix;   /* caller's leg in listen mode: [0] caller, [1] agent */
 
 	/* RTCP */
 	struct sb_rtp_rx_stats rx;
@@ -109,6 +116,11 @@ sb_jitter_out_fn sb_media_on_jitter;
 /* media_rx.c: releases what the jitter buffer holds past its wait; reports DTMF whose end
  * packets were lost. */
 void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us);
+/* media_rx.c: appends caller audio to the up ring, cut into 20 ms frames. */
+void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n);
+/* media_tx.c: starts sending digit on the leg (the other party of a bridge pressed it). */
+void sb_media_tx_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg, char digit,
+                      unsigned duration_ms, int64_t now_us);
 /* media_tx.c: sends what is due for the leg at now_us: its 20 ms frames (bot audio, or
  * silence), DTMF packets; starts bot audio at once on an idle leg. */
 void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us);

@@ -1,8 +1,10 @@
-/* Caller → bot on the media worker: reads the caller's RTP (strict source, payload type),
+/* Caller → bot on the media worker: reads a leg's RTP (strict source, payload type),
  * passes it through the leg's jitter buffer, and turns what comes out in media order into
  * 20 ms frames on the up ring: decoded audio, concealment for lost packets (PLC), silence for
  * media time without audio, and DTMF key presses. A completed frame is handed to the ws
- * thread at once (sb_ws_worker_notify), not on the next tick.
+ * thread at once (sb_ws_worker_notify), not on the next tick. While a transfer bridges the
+ * call, each party's audio goes to the other's leg instead (and to the bot's mix in listen
+ * mode).
  * Thread: the media worker. Owns nothing beyond the leg's receive state. */
 #include <string.h>
 #include <sys/socket.h>
@@ -31,10 +33,10 @@ static void frame_done(struct sb_media_worker *w, struct sb_media_leg *leg)
 	sb_ws_worker_notify(w->ws[c->ws_idx], c);
 }
 
-/* Appends caller audio, cutting it into 20 ms frames. */
-static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const int16_t *pcm,
-                    size_t n)
+void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 {
+	struct sb_media_worker *w = leg->w;
+
 	while (n) {
 		size_t take = SB_FRAME_SAMPLES - leg->up_n;
 
@@ -51,15 +53,39 @@ static void up_push(struct sb_media_worker *w, struct sb_media_leg *leg, const i
 	}
 }
 
+/* Where a leg's audio goes: to the bot; while bridged, to the other party (and, in listen
+ * mode, to the mix the bot hears). */
+static void deliver(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
+{
+	struct sb_media_leg *caller = leg->agent ? leg->peer : leg;
+
+	if (!leg->peer) {
+		sb_media_up_push(leg, pcm, n);
+		return;
+	}
+	sb_pcm_fifo_push(leg->peer->relay, pcm, n);
+	if (caller->mix)
+		sb_pcm_fifo_push(&caller->mix[leg->agent], pcm, n);
+}
+
+/* A key pressed on this leg: to the bot (unless bridged without listening) and through to
+ * the other party of a bridge. */
 static void up_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg,
                     const struct sb_dtmf_report *d)
 {
 	struct sb_call *c = leg->call;
-	struct sb_frame *f = sb_ring_write_slot(&c->up);
+	struct sb_media_leg *caller = leg->agent ? leg->peer : leg;
+	struct sb_frame *f;
 
 	sb_log_ctx_set(c->id);
-	log_info("Caller pressed %c (%u ms)", d->digit, d->duration_ms);
+	log_info("%s pressed %c (%u ms)", leg->agent ? "Agent" : "Caller", d->digit,
+	         d->duration_ms);
 	sb_log_ctx_set(NULL);
+	if (leg->peer)
+		sb_media_tx_dtmf(w, leg->peer, d->digit, d->duration_ms, sb_now_us());
+	if (leg->peer && !caller->mix)
+		return;
+	f = sb_ring_write_slot(&c->up);
 	if (!f) {
 		STAT_INC(w, up_drops);
 		return;
@@ -91,7 +117,7 @@ static void up_silence(struct sb_media_leg *leg, unsigned samples)
 		                                                    : SB_MEDIA_MAX_PAYLOAD_SAMPLES;
 
 		sb_plc_rx(leg->plc, pcm, n);
-		up_push(leg->w, leg, pcm, n);
+		deliver(leg, pcm, n);
 		samples -= n;
 	}
 }
@@ -105,7 +131,7 @@ static void up_conceal(struct sb_media_leg *leg, unsigned samples)
 		                                                    : SB_MEDIA_MAX_PAYLOAD_SAMPLES;
 
 		sb_plc_fillin(leg->plc, pcm, n);
-		up_push(leg->w, leg, pcm, n);
+		deliver(leg, pcm, n);
 		samples -= n;
 	}
 }
@@ -129,7 +155,7 @@ void sb_media_on_jitter(void *arg, enum sb_jitter_out kind, const struct sb_jitt
 		                                         : leg->codec,
 		                s->payload, s->len, pcm);
 		sb_plc_rx(leg->plc, pcm, s->len);
-		up_push(leg->w, leg, pcm, s->len);
+		deliver(leg, pcm, s->len);
 		break;
 	case SB_JITTER_CONCEAL:
 		up_conceal(leg, samples);

@@ -76,20 +76,18 @@ static void dtmf_due(struct sb_media_worker *w, struct sb_media_leg *leg, int64_
 		         out + i * SB_DTMF_PAYLOAD_BYTES, SB_DTMF_PAYLOAD_BYTES);
 }
 
-/* A digit from the bot reached the head of the queue: it starts in this slot. */
-static bool dtmf_start(struct sb_media_worker *w, struct sb_media_leg *leg,
-                       const struct sb_downlink_dtmf *d, int64_t now_us)
+/* Starts sending a digit in place of audio; false when the leg cannot carry one. */
+static bool dtmf_start(struct sb_media_worker *w, struct sb_media_leg *leg, char digit,
+                       unsigned duration_ms, int64_t now_us)
 {
 	if (leg->te_pt < 0) {
 		sb_log_ctx_set(leg->call->id);
-		log_warn_ratelimited("The caller did not offer telephone-event: not sending the "
-		                     "bot's DTMF %c",
-		                     d->digit);
+		log_warn_ratelimited("The %s did not offer telephone-event: not sending DTMF %c",
+		                     leg->agent ? "agent" : "caller", digit);
 		sb_log_ctx_set(NULL);
 		return false;
 	}
-	if (sb_dtmf_tx_start(&leg->dtmf_tx, d->digit,
-	                     d->duration_ms ? d->duration_ms : DEFAULT_DTMF_MS) < 0)
+	if (sb_dtmf_tx_start(&leg->dtmf_tx, digit, duration_ms ? duration_ms : DEFAULT_DTMF_MS) < 0)
 		return false;
 	leg->dtmf_start_us = now_us;
 	leg->dtmf_ts = leg->ts;
@@ -97,10 +95,50 @@ static bool dtmf_start(struct sb_media_worker *w, struct sb_media_leg *leg,
 	return true;
 }
 
+void sb_media_tx_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg, char digit,
+                      unsigned duration_ms, int64_t now_us)
+{
+	if (leg->dtmf_tx.active) /* one at a time: a key still being sent is not cut short */
+		return;
+	dtmf_start(w, leg, digit, duration_ms, now_us);
+}
+
+static void send_audio(struct sb_media_worker *w, struct sb_media_leg *leg, const int16_t *pcm,
+                       unsigned n)
+{
+	uint8_t payload[SB_FRAME_SAMPLES];
+
+	/* A short last frame is padded with the codec's silence, not an encoded 0. */
+	sb_codec_encode(leg->codec, pcm, n, payload);
+	memset(payload + n, sb_codec_silence_octet(leg->codec), SB_FRAME_SAMPLES - n);
+	send_rtp(w, leg, leg->pt, leg->marker, leg->ts, payload, SB_FRAME_SAMPLES);
+	leg->marker = false;
+}
+
+/* A bridged leg's slot: the other party's audio. On the caller's leg the bot's audio is
+ * taken and dropped (it no longer speaks to the caller), and in listen mode the bot gets one
+ * frame of both parties mixed. */
+static void bridged_slot(struct sb_media_worker *w, struct sb_media_leg *leg)
+{
+	int16_t pcm[SB_FRAME_SAMPLES];
+	struct sb_downlink_dtmf d;
+	struct sb_call *c = leg->call;
+
+	if (!leg->agent)
+		while (sb_ring_count(&c->down))
+			sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm, &d);
+	sb_pcm_fifo_pop(leg->relay, pcm, SB_FRAME_SAMPLES);
+	send_audio(w, leg, pcm, SB_FRAME_SAMPLES);
+	if (leg->mix) {
+		sb_pcm_fifo_pop(&leg->mix[0], pcm, SB_FRAME_SAMPLES);
+		sb_pcm_fifo_mix(&leg->mix[1], pcm, SB_FRAME_SAMPLES);
+		sb_media_up_push(leg, pcm, SB_FRAME_SAMPLES);
+	}
+}
+
 /* One 20 ms slot: the next frame of bot audio, silence, or the slot of a DTMF digit. */
 static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us)
 {
-	uint8_t payload[SB_FRAME_SAMPLES];
 	struct sb_call *c = leg->call;
 	struct sb_downlink_dtmf d;
 	int16_t pcm[SB_FRAME_SAMPLES];
@@ -108,9 +146,13 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 
 	if (!leg->can_send) {
 		leg->idle = false; /* on hold: the bot's audio waits for the caller to come back */
-	} else if (!leg->dtmf_tx.active) {
+	} else if (leg->dtmf_tx.active) {
+		/* the digit stands in for audio */
+	} else if (leg->relay) {
+		bridged_slot(w, leg);
+	} else {
 		n = sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm, &d);
-		if (d.digit && dtmf_start(w, leg, &d, now_us)) {
+		if (d.digit && dtmf_start(w, leg, d.digit, d.duration_ms, now_us)) {
 			leg->idle = false;
 		} else if (n == 0 && leg->lead_us >= FRAME_US) {
 			leg->lead_us -= FRAME_US; /* a silent slot given back to the wall clock */
@@ -118,13 +160,7 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 			return;
 		} else {
 			leg->idle = n == 0;
-			/* A short last frame is padded with the codec's silence, not an encoded 0.
-			 */
-			sb_codec_encode(leg->codec, pcm, n, payload);
-			memset(payload + n, sb_codec_silence_octet(leg->codec),
-			       SB_FRAME_SAMPLES - n);
-			send_rtp(w, leg, leg->pt, leg->marker, leg->ts, payload, SB_FRAME_SAMPLES);
-			leg->marker = false;
+			send_audio(w, leg, pcm, n);
 		}
 	}
 	leg->ts += SB_FRAME_SAMPLES; /* a DTMF digit's slots pass in media time too */
@@ -137,7 +173,7 @@ void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 	if (leg->dtmf_tx.active)
 		dtmf_due(w, leg, now_us);
 	/* Bot audio after silence starts now, not at the leg's next slot. */
-	if (leg->idle && leg->next_tx_us - now_us > HALF_TICK_US &&
+	if (leg->idle && !leg->relay && leg->next_tx_us - now_us > HALF_TICK_US &&
 	    sb_ring_count(&leg->call->down) > 0) {
 		leg->lead_us += leg->next_tx_us - now_us;
 		leg->next_tx_us = now_us;

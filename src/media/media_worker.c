@@ -93,36 +93,36 @@ static void set_direction(struct sb_media_leg *leg, const struct sb_sdp_offer *o
 	leg->timed_out = false;
 }
 
-static void attach(struct sb_media_worker *w, struct sb_msg *m)
+/* A leg on the sockets fds[0] (RTP) and fds[1] (RTCP), which it owns from here on (closed
+ * on failure), sending to remote as offer says; RTP is taken from remote, sig and acl. */
+static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c, const int fds[2],
+                                    const struct sb_sdp_offer *offer,
+                                    const struct sockaddr_storage *remote, socklen_t remote_len,
+                                    const struct sockaddr_storage *sig, socklen_t sig_len,
+                                    const struct sb_cidr *acl, size_t n_acl)
 {
 	struct sb_media_leg *leg = calloc(1, sizeof(*leg));
-	const struct sb_media_attach *at = m->data;
-	struct sb_call *c = m->call;
 	struct epoll_event ev = {.events = EPOLLIN};
 
 	if (leg)
 		leg->plc = sb_plc_new();
 	if (!leg || !leg->plc) {
 		free(leg);
-		close(at->rtp_fd);
-		close(at->rtcp_fd);
-		log_error("Out of memory attaching a media leg");
-		reply(w, SB_MSG_MEDIA_DETACHED, c);
-		return;
+		close(fds[0]);
+		close(fds[1]);
+		return NULL;
 	}
-	leg->call = c;
+	leg->call = sb_call_ref(c);
 	leg->w = w;
-	m->call = NULL; /* the message's reference now belongs to the leg */
-	leg->fd = at->rtp_fd;
-	leg->rtcp_fd = at->rtcp_fd;
-	leg->codec = c->offer.codec;
-	leg->pt = c->offer.pt;
-	leg->te_pt = c->offer.te_pt;
+	leg->fd = fds[0];
+	leg->rtcp_fd = fds[1];
+	leg->codec = offer->codec;
+	leg->pt = offer->pt;
+	leg->te_pt = offer->te_pt;
 	sb_jitter_init(&leg->jb, c->cfg, sb_media_on_jitter, leg);
-	set_direction(leg, &c->offer);
-	sb_rtp_source_init(&leg->src, (struct sockaddr *)&c->remote_rtp, c->remote_rtp_len,
-	                   (struct sockaddr *)&c->sig_src, c->sig_src_len, c->trunk->acl,
-	                   c->trunk->n_acl);
+	set_direction(leg, offer);
+	sb_rtp_source_init(&leg->src, (const struct sockaddr *)remote, remote_len,
+	                   (const struct sockaddr *)sig, sig_len, acl, n_acl);
 	sb_media_tx_init(leg, sb_now_us());
 	leg->reports.rtt_ms = -1;
 	/* RFC 3550 6.2: the first report after half an interval, spread over 1 s. */
@@ -135,9 +135,59 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 	ev.data.ptr = &leg->io_rtcp;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->rtcp_fd, &ev) < 0)
 		log_error_errno(errno, "epoll_ctl");
-	c->leg = leg;
 	LIST_INSERT_HEAD(&w->legs, leg, link);
 	w->n_legs++;
+	return leg;
+}
+
+static void attach(struct sb_media_worker *w, struct sb_msg *m)
+{
+	const struct sb_media_attach *at = m->data;
+	struct sb_call *c = m->call;
+	int fds[2] = {at->rtp_fd, at->rtcp_fd};
+
+	c->leg = new_leg(w, c, fds, &c->offer, &c->remote_rtp, c->remote_rtp_len, &c->sig_src,
+	                 c->sig_src_len, c->trunk->acl, c->trunk->n_acl);
+	if (!c->leg) {
+		log_error("Out of memory attaching a media leg");
+		reply(w, SB_MSG_MEDIA_DETACHED, c);
+	}
+}
+
+/* A bridged transfer: the agent's leg joins the caller's, and from now on each relays the
+ * other's audio (transcoded and re-framed to 20 ms by decoding and encoding again). */
+static void bridge(struct sb_media_worker *w, struct sb_call *c, const struct sb_media_bridge *b)
+{
+	int fds[2] = {b->rtp_fd, b->rtcp_fd};
+	struct sb_media_leg *caller = c->leg, *agent;
+
+	if (!caller || caller->peer) {
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	agent = new_leg(w, c, fds, &b->agent, &b->remote, b->remote_len, &b->remote, b->remote_len,
+	                NULL, 0);
+	if (agent) {
+		agent->agent = true;
+		agent->relay = calloc(1, sizeof(*agent->relay));
+		caller->relay = calloc(1, sizeof(*caller->relay));
+		caller->mix = b->listen ? calloc(2, sizeof(*caller->mix)) : NULL;
+	}
+	if (!agent || !agent->relay || !caller->relay || (b->listen && !caller->mix)) {
+		log_error("Out of memory bridging the agent's media");
+		if (agent) {
+			free(agent->relay);
+			agent->relay = NULL;
+		}
+		free(caller->relay);
+		free(caller->mix);
+		caller->relay = NULL;
+		caller->mix = NULL;
+		return;
+	}
+	agent->peer = caller;
+	caller->peer = agent;
 }
 
 /* A re-INVITE changed codec, address or direction. A new address is where RTP goes, and
@@ -159,15 +209,24 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 {
 	struct sb_call *c = leg->call;
 
+	if (leg->peer) { /* the two legs of a bridge go together */
+		struct sb_media_leg *peer = leg->peer;
+
+		leg->peer = peer->peer = NULL;
+		free_leg(w, peer, false);
+	}
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->fd, NULL);
 	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->rtcp_fd, NULL);
 	close(leg->fd);
 	close(leg->rtcp_fd);
 	sb_media_log_stats(leg);
 	sb_plc_free(leg->plc);
+	free(leg->relay);
+	free(leg->mix);
 	LIST_REMOVE(leg, link);
 	w->n_legs--;
-	c->leg = NULL;
+	if (c->leg == leg)
+		c->leg = NULL;
 	if (notify)
 		reply(w, SB_MSG_MEDIA_DETACHED, c);
 	sb_call_unref(c);
@@ -189,6 +248,10 @@ static void on_msg(struct sb_media_worker *w, struct sb_msg *m)
 	case SB_MSG_MEDIA_UPDATE:
 		if (m->call->leg && m->data)
 			update(m->call->leg, m->data);
+		break;
+	case SB_MSG_MEDIA_BRIDGE:
+		if (m->data)
+			bridge(w, m->call, m->data);
 		break;
 	case SB_MSG_QUIT:
 		w->quit = true;

@@ -38,6 +38,7 @@ static const struct transition table[_SB_CALL_ST_MAX][_SB_CALL_EV_MAX] = {
 		[SB_CALL_EV_CANCEL]         = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
 		[SB_CALL_EV_BYE]            = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
 		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
+		[SB_CALL_EV_BOT_FAILED_TRANSFER] = T(ANSWERED, SB_CALL_ACT_ANSWER, 0),
 	},
 	[SB_CALL_ST_ANSWERED] = {
 		[SB_CALL_EV_ACK]            = T(ACTIVE, 0, 0),
@@ -49,6 +50,7 @@ static const struct transition table[_SB_CALL_ST_MAX][_SB_CALL_EV_MAX] = {
 		[SB_CALL_EV_MEDIA_FAILED]   = T(TERMINATING, HANGUP, 0),
 		[SB_CALL_EV_SHUTDOWN]       = T(TERMINATING, HANGUP, 0),
 		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
+		[SB_CALL_EV_TRANSFER_FAILED] = T(TERMINATING, HANGUP, 0),
 	},
 	[SB_CALL_ST_ACTIVE] = {
 		[SB_CALL_EV_BYE]            = T(TERMINATING, SB_CALL_ACT_DETACH, 0),
@@ -58,6 +60,9 @@ static const struct transition table[_SB_CALL_ST_MAX][_SB_CALL_EV_MAX] = {
 		[SB_CALL_EV_MEDIA_FAILED]   = T(TERMINATING, HANGUP, 0),
 		[SB_CALL_EV_SHUTDOWN]       = T(TERMINATING, HANGUP, 0),
 		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, SB_CALL_ACT_DETACH, SET_SIP_DONE),
+		[SB_CALL_EV_TRANSFERRED]    = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_TRANSFER_FAILED] = T(TERMINATING, HANGUP, 0),
+		[SB_CALL_EV_AGENT_BYE]      = T(TERMINATING, HANGUP, 0),
 	},
 	[SB_CALL_ST_TERMINATING] = {
 		[SB_CALL_EV_SIP_TERMINATED] = T(TERMINATING, 0, SET_SIP_DONE),
@@ -96,7 +101,16 @@ unsigned sb_call_fsm_step(struct sb_call_fsm *f, enum sb_call_event ev)
 
 const char *sb_call_fsm_stop_reason(enum sb_call_event ev)
 {
-	return ev == SB_CALL_EV_BYE || ev == SB_CALL_EV_CANCEL ? "callended" : "stopped";
+	switch (ev) {
+	case SB_CALL_EV_BYE:
+	case SB_CALL_EV_CANCEL:
+	case SB_CALL_EV_AGENT_BYE:
+		return "callended";
+	case SB_CALL_EV_TRANSFERRED:
+		return "transferred";
+	default:
+		return "stopped";
+	}
 }
 
 const char *sb_call_state_name(enum sb_call_state s)
@@ -110,9 +124,22 @@ const char *sb_call_state_name(enum sb_call_state s)
 const char *sb_call_event_name(enum sb_call_event e)
 {
 	static const char *const names[] = {
-	        "BOT_CONNECTED",  "BOT_FAILED",   "ACK",         "CANCEL",       "BYE",
-	        "BOT_CLOSED",     "BOT_HANGUP",   "RTP_TIMEOUT", "MEDIA_FAILED", "SHUTDOWN",
-	        "SIP_TERMINATED", "WORKERS_DONE",
+	        "BOT_CONNECTED",
+	        "BOT_FAILED",
+	        "ACK",
+	        "CANCEL",
+	        "BYE",
+	        "BOT_CLOSED",
+	        "BOT_HANGUP",
+	        "RTP_TIMEOUT",
+	        "MEDIA_FAILED",
+	        "SHUTDOWN",
+	        "SIP_TERMINATED",
+	        "WORKERS_DONE",
+	        "BOT_FAILED_TRANSFER",
+	        "TRANSFERRED",
+	        "TRANSFER_FAILED",
+	        "AGENT_BYE",
 	};
 
 	return (unsigned)e < ARRAY_SIZE(names) ? names[e] : "?";

@@ -22,6 +22,7 @@
 #include "sip_agent_priv.h"
 
 #define SHUTDOWN_GRACE_MS 10000 /* calls get this long to end after SIGTERM */
+#define XFER_TICK_MS 100        /* how often transfer deadlines are checked */
 
 extern su_log_t nua_log[], nta_log[], tport_log[];
 
@@ -120,7 +121,8 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
                          sip_t const *sip, tagi_t tags[])
 {
 	if (c) {
-		on_call_event(a, c, event, nh, sip, tags);
+		if (!sb_sip_transfer_event(a, c, event, status, phrase, nh, sip, tags))
+			on_call_event(a, c, event, nh, sip, tags);
 		return;
 	}
 	switch (event) {
@@ -173,11 +175,22 @@ static void on_control_msg(struct sb_sip_agent *a, struct sb_msg *m)
 	        [SB_MSG_BOT_HANGUP] = SB_CALL_EV_BOT_HANGUP,
 	};
 
+	if ((m->type == SB_MSG_BOT_CLOSED || m->type == SB_MSG_BOT_HANGUP ||
+	     m->type == SB_MSG_BOT_FAILED) &&
+	    sb_sip_transfer_bot(a, m->call, m->type))
+		return;
 	switch (m->type) {
 	case SB_MSG_MEDIA_DETACHED:
 	case SB_MSG_BOT_DETACHED:
 		sb_sip_call_detached(a, m->call, m->type == SB_MSG_MEDIA_DETACHED);
 		break;
+	case SB_MSG_BOT_TRANSFER: {
+		const struct sb_transfer_req *req = m->data;
+
+		if (req)
+			sb_sip_transfer(a, m->call, req->to, req->headers, req->n_headers, false);
+		break;
+	}
 	case SB_MSG_BOT_FAILED:
 		sb_log_ctx_set(m->call->id);
 		log_warn("Bot %s unreachable: %s", m->call->bot->name, m->text ? m->text : "?");
@@ -234,6 +247,13 @@ static bool hung(struct sb_sip_agent *a, const char *kind, unsigned i, bool answ
 	                      "watchdog ping",
 	                      kind, i, (long long)(sb_now_ms() - a->wd_sent_ms));
 	return true;
+}
+
+static void on_xfer_timer(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_agent *arg)
+{
+	(void)t;
+	(void)arg;
+	sb_sip_transfer_tick(a);
 }
 
 /* systemd's watchdog sees the whole daemon: the ping goes out only when every worker thread
@@ -324,7 +344,8 @@ static int start(struct sb_sip_agent *a)
 	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */
 	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 	                    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
-	                    NUTAG_APPL_METHOD("INFO"), NUTAG_MIN_SE((unsigned)cfg->min_se_s),
+	                    NUTAG_APPL_METHOD("INFO"), NUTAG_ALLOW("INFO"),
+	                    NUTAG_MIN_SE((unsigned)cfg->min_se_s),
 	                    NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
 	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
 	                    NTATAG_MAXSIZE((usize_t)cfg->max_message_bytes),
@@ -341,6 +362,9 @@ static int start(struct sb_sip_agent *a)
 	r = open_signals(a);
 	if (r < 0)
 		return r;
+	a->xfer_timer = su_timer_create(su_root_task(a->root), XFER_TICK_MS);
+	if (!a->xfer_timer || su_timer_set_for_ever(a->xfer_timer, on_xfer_timer, a) < 0)
+		return log_error_errno(ENOMEM, "Cannot start the transfer timer");
 	if (wd && atoll(wd) > 0) {
 		a->watchdog =
 		        su_timer_create(su_root_task(a->root), (su_duration_t)(atoll(wd) / 2000));
@@ -405,6 +429,7 @@ int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 		su_root_run(a.root);
 	}
 	su_timer_destroy(a.watchdog);
+	su_timer_destroy(a.xfer_timer);
 	su_timer_destroy(a.deadline);
 	finish(&a);
 	sb_sip_guard_done(&a.guard);

@@ -254,6 +254,10 @@ void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
 	sb_sip_call_event(a, c, SB_CALL_EV_ACK);
 	if (media_failed)
 		sb_sip_call_event(a, c, SB_CALL_EV_MEDIA_FAILED);
+	else if (c->transfer_after_ack && c->fsm.state == SB_CALL_ST_ACTIVE) {
+		c->transfer_after_ack = false;
+		sb_sip_transfer(a, c, NULL, NULL, 0, true);
+	}
 }
 
 void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
@@ -337,6 +341,7 @@ static void detach(struct sb_sip_agent *a, struct sb_call *c)
 
 static void release(struct sb_sip_agent *a, struct sb_call *c)
 {
+	sb_sip_transfer_free(a, c);
 	if (c->nh) {
 		nua_handle_bind(c->nh, NULL);
 		nua_handle_destroy(c->nh);
@@ -375,8 +380,10 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
 		log_info("Hanging up (%s)", sb_call_event_name(ev));
 		nua_bye(c->nh, TAG_END());
 	}
-	if (act & SB_CALL_ACT_DETACH)
+	if (act & SB_CALL_ACT_DETACH) {
+		sb_sip_transfer_hangup(a, c);
 		detach(a, c);
+	}
 	if (act & SB_CALL_ACT_RELEASE)
 		release(a, c);
 	sb_log_ctx_set(NULL);

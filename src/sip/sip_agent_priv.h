@@ -22,7 +22,24 @@ struct sb_call;
 #include <sb/call.h>
 #include <sb/daemon.h>
 
+#include <sb/transfer.h>
+
 #include "sip_guard.h"
+
+/* A call's transfer (control): REFER in the caller's dialog, or the bridge dialling the
+ * agent itself. */
+struct sb_xfer {
+	char target[SB_TRANSFER_URI_MAX + 1];
+	bool bot_gone;       /* no bot to tell of a failure: a failure ends the call */
+	bool done;           /* the outcome is known (and acted on) */
+	int64_t deadline_ms; /* no outcome by then: it failed (408) */
+	/* bridged */
+	nua_handle_t *agent; /* the agent's dialog */
+	int rtp_fd, rtcp_fd; /* the agent leg's sockets until the media worker takes them */
+	uint16_t port;
+	bool answered; /* the agent answered: caller and agent are bridged */
+	bool cancelled;
+};
 
 struct sb_sip_agent {
 	struct sb_daemon *d;
@@ -32,6 +49,8 @@ struct sb_sip_agent {
 	int mq_idx, sig_idx; /* su_root registrations, 0 when none */
 	int sigfd;
 	su_timer_t *watchdog, *deadline;
+	su_timer_t *xfer_timer;    /* transfers' deadlines */
+	unsigned n_xfers;          /* transfers waiting for an outcome */
 	unsigned wd_seq;           /* the workers' last ping; each answers it at its next turn */
 	int64_t wd_sent_ms;        /* when it was sent */
 	struct sb_sip_guard guard; /* in front of nua: ACL, bad first lines, TCP connections */
@@ -65,6 +84,23 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
                         const sip_t *sip);
 /* sip_agent_info.c: an INFO in the call's dialog (DTMF); responds to it. */
 void sb_sip_on_info(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip);
+/* sip_agent_transfer.c: starts a transfer of c to `to` (NULL or "": the trunk's destination)
+ * with the bot's headers (only X- ones pass); bot_gone: nobody to tell of a failure. */
+void sb_sip_transfer(struct sb_sip_agent *a, struct sb_call *c, const char *to,
+                     const struct sb_kv *headers, size_t n, bool bot_gone);
+/* sip_agent_transfer.c: an event on c's handles that belongs to its transfer (REFER response,
+ * NOTIFY, anything on the agent's handle). Returns true when it was handled here. */
+bool sb_sip_transfer_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t event, int status,
+                           const char *phrase, nua_handle_t *nh, const sip_t *sip, tagi_t tags[]);
+/* sip_agent_transfer.c: what the bot's socket did (BOT_CLOSED, BOT_HANGUP, BOT_FAILED) means
+ * with on_close/on_fail = transfer or while bridged. Returns true when it was handled here. */
+bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type);
+/* sip_agent_transfer.c: the call is being torn down: hangs up or cancels the agent's leg. */
+void sb_sip_transfer_hangup(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent_transfer.c: frees c's transfer (at release). */
+void sb_sip_transfer_free(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent_transfer.c: fails the transfers whose time is up. */
+void sb_sip_transfer_tick(struct sb_sip_agent *a);
 /* sip_agent_call.c: an ACK; for a delayed offer it carries the SDP answer. */
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip);
 /* sip_agent_call.c: a worker replied DETACHED. */

@@ -4,6 +4,8 @@ The endpoint owns one UDP socket on a free loopback port; the SIPp scenario adve
 bridge's RTP address is learnt from the first packet received (the bridge sends from the port in its answer).
 """
 
+import collections
+import heapq
 import math
 import os
 import random
@@ -184,6 +186,57 @@ def find_sub(hay, needle):
     return i // 2 if i >= 0 else -1
 
 
+def find_all(hay, needle):
+    """Every sample-aligned index of needle (a list of samples) in hay (a list of samples), in order."""
+    h, n = pcm16le(hay), pcm16le(needle)
+    out = []
+    i = h.find(n)
+    while i >= 0:
+        if i % 2 == 0:
+            out.append(i // 2)
+        i = h.find(n, i + 1)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# RFC 4733 telephone-events
+
+PT_TELEPHONE_EVENT = 101
+DTMF_DIGITS = "0123456789*#ABCD"  # event codes 0-15
+
+
+class TelephoneEvent:
+    __slots__ = ("event", "end", "volume", "duration")
+
+    def __init__(self, event, end, volume, duration):
+        self.event, self.end, self.volume, self.duration = event, end, volume, duration
+
+    @property
+    def digit(self):
+        return DTMF_DIGITS[self.event] if self.event < len(DTMF_DIGITS) else None
+
+    def __repr__(self):
+        return "<event %d%s vol %d dur %d>" % (self.event, " E" if self.end else "", self.volume, self.duration)
+
+
+def build_rfc4733(event, end, volume, duration):
+    return struct.pack("!BBH", event, (0x80 if end else 0) | (volume & 0x3F), duration & 0xFFFF)
+
+
+def parse_rfc4733(payload):
+    """The first event block of a telephone-event payload, or None if it is shorter than 4 bytes."""
+    if len(payload) < 4:
+        return None
+    event, flags, duration = struct.unpack("!BBH", payload[:4])
+    return TelephoneEvent(event, bool(flags & 0x80), flags & 0x3F, duration)
+
+
+def ts_diff(a, b):
+    """a - b for 32-bit RTP timestamps, in -2^31..2^31-1."""
+    d = (a - b) & 0xFFFFFFFF
+    return d - 0x100000000 if d >= 0x80000000 else d
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # RTP endpoint
 
@@ -194,6 +247,10 @@ class Packet:
     def __init__(self, seq, ts, pt, ssrc, marker, payload, t, src):
         self.seq, self.ts, self.pt, self.ssrc = seq, ts, pt, ssrc
         self.marker, self.payload, self.t, self.src = marker, payload, t, src
+
+    def __repr__(self):
+        return "<rtp pt %d seq %d ts %d%s %d bytes>" % (self.pt, self.seq, self.ts, " M" if self.marker else "",
+                                                      len(self.payload))
 
 
 def parse_rtp(data):
@@ -219,11 +276,152 @@ def build_rtp(seq, ts, pt, ssrc, payload, marker=False):
     return struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc) + payload
 
 
-class RtpEndpoint:
-    """A caller's RTP leg: receives into self.packets, sends a queued G.711 stream paced at 20 ms."""
+class TxRecord(tuple):
+    """One datagram the endpoint sent. Unpacks as (t, seq, payload); also carries ts, pt, marker and kind:
+    "audio" (queued audio), "fill" (silence while nothing is queued), "dup" (a second copy made by Impair) or
+    "dtmf" (RFC 4733)."""
 
-    def __init__(self, pt=PT_PCMA, host="127.0.0.1", port=0):
+    def __new__(cls, t, seq, payload, ts, pt, marker, kind):
+        r = tuple.__new__(cls, (t, seq, payload))
+        r.ts, r.pt, r.marker, r.kind = ts, pt, marker, kind
+        return r
+
+    t = property(lambda self: self[0])
+    seq = property(lambda self: self[1])
+    payload = property(lambda self: self[2])
+
+    def __repr__(self):
+        return "<tx %s pt %d seq %d ts %d%s>" % (self.kind, self.pt, self.seq, self.ts, " M" if self.marker else "")
+
+
+class OrigPacket:
+    """A packet of an impaired stream as the unimpaired stream has it, and what Impair did with it."""
+    __slots__ = ("index", "seq", "ts", "payload", "action", "delays")
+
+    def __init__(self, index, seq, ts, payload, action, delays):
+        self.index, self.seq, self.ts, self.payload = index, seq, ts, payload
+        self.action, self.delays = action, delays
+
+    def __repr__(self):
+        return "<#%d seq %d %s %s>" % (self.index, self.seq, self.action, ["%.0f ms" % (d * 1000) for d in self.delays])
+
+
+class Impair:
+    """Deterministic network impairment of one stream queued with RtpEndpoint.send_audio(octets, impair=...).
+
+    Every packet keeps the seq and timestamp the unimpaired stream gives it; impairment only changes when it is
+    sent and how often. Per packet, from a generator seeded with seed:
+      drop     probability that it is never sent (never two packets in a row);
+      reorder  probability that it is held back: swapped with the next packet, or delayed by 2 or 3 packet
+               times (it goes out 2 ms after the packet it is swapped with / the packet 2 or 3 places later);
+      dup      probability that it is sent, then sent again 3-40 ms later.
+    drop_at, delay_at ({index: packet times}) and dup_at impose the same on given packets (index 0 is the
+    stream's first packet), and the first `guard` packets are left alone. After sending, self.packets holds an
+    OrigPacket per packet of the stream, in stream order, with action "sent", "dropped", "delayed" or "dup"."""
+
+    def __init__(self, seed=1, reorder=0.0, dup=0.0, drop=0.0, drop_at=(), delay_at=None, dup_at=(), guard=5):
+        self.rnd = random.Random(seed)
+        self.reorder, self.dup, self.drop = reorder, dup, drop
+        self.drop_at, self.dup_at = set(drop_at), set(dup_at)
+        self.delay_at = dict(delay_at or {})
+        self.guard = guard
+        self.packets = []
+
+    def plan(self, seq, ts, payload):
+        """Delays in seconds after the packet's own send time at which copies of it go out ([] = dropped)."""
+        i = len(self.packets)
+        # three draws per packet whatever is decided: one packet's decision does not shift the next one's draws
+        r = self.rnd.random()
+        hold = self.rnd.choice((1, 1, 2, 3))
+        again = self.rnd.uniform(0.003, 0.040)
+        prev_dropped = bool(self.packets) and self.packets[-1].action == "dropped"
+        if i < self.guard:
+            action = "sent"
+        elif i in self.drop_at:
+            action = "dropped"
+        elif i in self.delay_at:
+            action, hold = "delayed", self.delay_at[i]
+        elif i in self.dup_at:
+            action = "dup"
+        elif r < self.drop and not prev_dropped:
+            action = "dropped"
+        elif self.drop <= r < self.drop + self.reorder:
+            action = "delayed"
+        elif self.drop + self.reorder <= r < self.drop + self.reorder + self.dup:
+            action = "dup"
+        else:
+            action = "sent"
+        delays = {"sent": [0.0], "dropped": [], "delayed": [hold * FRAME_S + 0.002], "dup": [0.0, again]}[action]
+        self.packets.append(OrigPacket(i, seq, ts, payload, action, delays))
+        return delays
+
+    def count(self, action):
+        return sum(p.action == action for p in self.packets)
+
+    def summary(self):
+        return "%d packets: %d dropped, %d delayed, %d duplicated" % (
+            len(self.packets), self.count("dropped"), self.count("delayed"), self.count("dup"))
+
+
+class _Audio:
+    kind = "audio"
+
+    def __init__(self, octets, impair):
+        self.data = bytearray(octets)
+        self.impair = impair
+
+    def pending(self):
+        return len(self.data)
+
+
+class _Dtmf:
+    kind = "dtmf"
+
+    def __init__(self, digit, duration_ms, volume, lose_start, reorder, ends):
+        if digit not in DTMF_DIGITS or len(digit) != 1:
+            raise ValueError("not a DTMF digit: %r" % (digit,))
+        self.digit, self.duration_ms, self.volume = digit, duration_ms, volume
+        self.lose_start, self.reorder, self.ends = lose_start, reorder, ends
+        self.plan = None  # [tick, seq, marker, payload, send] per datagram, made when the event starts
+        self.ts = None
+        self.tick = 0
+        self.ticks = 0
+
+    def pending(self):
+        return 1
+
+    def start(self, seq, ts):
+        """Lays out the event's datagrams from seq on; returns (datagrams, frames of media time it covers)."""
+        total = self.duration_ms * 8
+        frames = max(1, -(-total // FRAME_SAMPLES))
+        code = DTMF_DIGITS.index(self.digit)
+        layout = [(k, (k + 1) * FRAME_SAMPLES, False) for k in range(frames - 1)]
+        layout += [(frames - 1, total, True)] * self.ends
+        plan = [[tick, (seq + i) & 0xFFFF, i == 0, build_rfc4733(code, end, self.volume, dur), True]
+                for i, (tick, dur, end) in enumerate(layout)]
+        if self.lose_start and plan:
+            plan[0][4] = False
+        if self.reorder:
+            assert len(plan) >= 3, "a %d ms event has fewer than 3 packets to reorder" % self.duration_ms
+            late = max(plan[1][0], plan[2][0])
+            plan[1][0] = plan[2][0] = late
+            plan[1], plan[2] = plan[2], plan[1]
+        self.plan = plan
+        self.ts = ts
+        self.ticks = frames
+        return len(layout), frames
+
+
+class RtpEndpoint:
+    """A caller's RTP leg: receives into self.packets, sends a queued G.711 stream paced at 20 ms.
+
+    Queued audio goes out in 160-byte packets (a stream's last one padded with silence); send_dtmf() queues an
+    RFC 4733 event in its place; an Impair passed to send_audio() reorders, duplicates and drops that stream's
+    packets. Nothing queued: nothing is sent and seq and timestamp stand still, unless send_silence_forever()."""
+
+    def __init__(self, pt=PT_PCMA, host="127.0.0.1", port=0, seq=None, ts=None, te_pt=PT_TELEPHONE_EVENT):
         self.pt = pt
+        self.te_pt = te_pt
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind((host, port))
         self.sock.settimeout(0.1)
@@ -233,15 +431,26 @@ class RtpEndpoint:
         self.non_rtp = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._tx_queue = bytearray()
+        self._tx_items = collections.deque()
+        self._tx_sched = []  # heap of (monotonic time, n, datagram, TxRecord fields) for delayed copies
+        self._tx_n = 0
         self._tx_fill_silence = False
-        self.tx_log = []  # (time, seq, payload) of every packet sent
+        self.tx_log = []  # a TxRecord per datagram sent, in sending order
+        self.dtmf_sent = []  # (digit, duration_ms, ts, first seq) per event sent with send_dtmf
         self.ssrc = random.getrandbits(32)
-        self._seq = random.getrandbits(16)
-        self._ts = random.getrandbits(32)
+        self._seq = random.getrandbits(16) if seq is None else seq & 0xFFFF
+        self._ts = random.getrandbits(32) if ts is None else ts & 0xFFFFFFFF
         self._rx = threading.Thread(target=self._rx_loop, name="rtp-rx-%d" % self.port, daemon=True)
         self._rx.start()
         self._tx = None
+
+    def set_next(self, seq=None, ts=None):
+        """Sequence number and/or timestamp of the next packet; before the first packet is sent."""
+        assert not self.tx_log, "set_next() after packets were sent"
+        if seq is not None:
+            self._seq = seq & 0xFFFF
+        if ts is not None:
+            self._ts = ts & 0xFFFFFFFF
 
     # receive side -------------------------------------------------------------------------------------------
     def _rx_loop(self):
@@ -292,10 +501,25 @@ class RtpEndpoint:
         return out
 
     # send side ----------------------------------------------------------------------------------------------
-    def send_audio(self, octets):
-        """Queue G.711 octets to be sent in 160-byte packets; starts the pacing thread on first use."""
+    def send_audio(self, octets, impair=None):
+        """Queue G.711 octets to be sent in 160-byte packets; starts the pacing thread on first use. With an
+        Impair, this stream's packets are reordered, duplicated and dropped as it decides."""
         with self._cond:
-            self._tx_queue.extend(octets)
+            last = self._tx_items[-1] if self._tx_items else None
+            if last is not None and last.kind == "audio" and last.impair is impair:
+                last.data.extend(octets)
+            else:
+                self._tx_items.append(_Audio(octets, impair))
+        self._ensure_tx()
+
+    def send_dtmf(self, digit, duration_ms, volume=10, lose_start=False, reorder=False, ends=3):
+        """Queue an RFC 4733 event (payload type self.te_pt) in place of audio: one timestamp (the one the audio
+        would have had) for every packet, the marker bit on the first, an update every 20 ms with the duration so
+        far, then `ends` end packets with the full duration back to back; audio after it resumes with the timestamp
+        advanced by the event's duration. lose_start: the first packet is not sent (its seq is used up);
+        reorder: the 2nd and 3rd packets go out swapped."""
+        with self._cond:
+            self._tx_items.append(_Dtmf(digit, duration_ms, volume, lose_start, reorder, ends))
         self._ensure_tx()
 
     def send_silence_forever(self, on=True):
@@ -304,8 +528,9 @@ class RtpEndpoint:
         self._ensure_tx()
 
     def tx_pending(self):
+        """Octets of audio still queued, plus 1 per queued event and per copy waiting for its delayed send."""
         with self._cond:
-            return len(self._tx_queue)
+            return sum(i.pending() for i in self._tx_items) + len(self._tx_sched)
 
     def wait_tx_done(self, timeout=30):
         deadline = time.monotonic() + timeout
@@ -323,33 +548,100 @@ class RtpEndpoint:
         next_t = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
-            if now < next_t:
-                self._stop.wait(next_t - now)
-                continue
-            next_t += FRAME_S
-            if next_t < now - 0.2:  # fell far behind (a stalled machine): resynchronise
-                next_t = now + FRAME_S
             with self._cond:
-                peer = self.peer
-                if peer is None:
-                    continue
-                if self._tx_queue:
-                    chunk = bytes(self._tx_queue[:FRAME_SAMPLES])
-                    del self._tx_queue[:FRAME_SAMPLES]
-                    if len(chunk) < FRAME_SAMPLES:
-                        chunk += bytes([silence_octet(self.pt)]) * (FRAME_SAMPLES - len(chunk))
-                elif self._tx_fill_silence:
-                    chunk = bytes([silence_octet(self.pt)]) * FRAME_SAMPLES
+                due = min(next_t, self._tx_sched[0][0]) if self._tx_sched else next_t
+            if now < due:
+                self._stop.wait(due - now)
+                continue
+            if now >= next_t:
+                tick_t = next_t
+                next_t += FRAME_S
+                if next_t < now - 0.2:  # fell far behind (a stalled machine): resynchronise
+                    next_t = now + FRAME_S
+                self._tick(tick_t)
+            self._send_scheduled(time.monotonic())
+
+    def _tick(self, tick_t):
+        """One packet time: the next packet(s) of the queue go out, or are scheduled by their Impair."""
+        with self._cond:
+            peer = self.peer
+            if peer is None:
+                return
+            out = self._next_packets()
+        for seq, ts, pt, marker, payload, kind, delays in out:
+            pkt = build_rtp(seq, ts, pt, self.ssrc, payload, marker)
+            fields = (seq, payload, ts, pt, marker, kind)
+            for d in delays:
+                if d <= 0:
+                    self._send(pkt, peer, fields)
                 else:
-                    continue
-            pkt = build_rtp(self._seq, self._ts, self.pt, self.ssrc, chunk)
-            try:
-                self.sock.sendto(pkt, peer)
-            except OSError:
-                pass
-            self.tx_log.append((time.time(), self._seq, chunk))
-            self._seq = (self._seq + 1) & 0xFFFF
-            self._ts = (self._ts + FRAME_SAMPLES) & 0xFFFFFFFF
+                    with self._cond:
+                        self._tx_n += 1
+                        heapq.heappush(self._tx_sched, (tick_t + d, self._tx_n, pkt, fields))
+
+    def _send_scheduled(self, now):
+        while True:
+            with self._cond:
+                if not self._tx_sched or self._tx_sched[0][0] > now:
+                    return
+                _, _, pkt, fields = heapq.heappop(self._tx_sched)
+                peer = self.peer
+            self._send(pkt, peer, fields)
+
+    def _send(self, pkt, peer, fields):
+        """Sends one datagram and logs it; fields = (seq, payload, ts, pt, marker, kind)."""
+        try:
+            self.sock.sendto(pkt, peer)
+        except OSError:
+            pass
+        self.tx_log.append(TxRecord(time.time(), *fields))
+
+    def _next_packets(self):
+        """Under the lock: [(seq, ts, pt, marker, payload, kind, delays)] for this packet time."""
+        items = self._tx_items
+        while items and items[0].kind == "audio" and not items[0].data:
+            items.popleft()
+        if items and items[0].kind == "dtmf":
+            return self._next_dtmf(items[0])
+        if items:
+            item = items[0]
+            chunk = bytes(item.data[:FRAME_SAMPLES])
+            del item.data[:FRAME_SAMPLES]
+            if len(chunk) < FRAME_SAMPLES:
+                chunk += bytes([silence_octet(self.pt)]) * (FRAME_SAMPLES - len(chunk))
+            if not item.data:
+                items.popleft()
+            kind, delays = "audio", [0.0]
+            if item.impair is not None:
+                delays = item.impair.plan(self._seq, self._ts, chunk)
+                if len(delays) > 1:  # the second copy is logged as "dup"
+                    out = [(self._seq, self._ts, self.pt, False, chunk, "audio", delays[:1]),
+                           (self._seq, self._ts, self.pt, False, chunk, "dup", delays[1:])]
+                    self._advance(1, 1)
+                    return out
+        elif self._tx_fill_silence:
+            chunk, kind, delays = bytes([silence_octet(self.pt)]) * FRAME_SAMPLES, "fill", [0.0]
+        else:
+            return []
+        out = [(self._seq, self._ts, self.pt, False, chunk, kind, delays)]
+        self._advance(1, 1)
+        return out
+
+    def _advance(self, packets, frames):
+        self._seq = (self._seq + packets) & 0xFFFF
+        self._ts = (self._ts + frames * FRAME_SAMPLES) & 0xFFFFFFFF
+
+    def _next_dtmf(self, ev):
+        if ev.plan is None:
+            npkts, frames = ev.start(self._seq, self._ts)
+            self.dtmf_sent.append((ev.digit, ev.duration_ms, self._ts, self._seq))
+            self._advance(npkts, frames)  # audio after the event: seq past its packets, ts past its duration
+        out = [(seq, ev.ts, self.te_pt, marker, payload, "dtmf", [0.0])
+               for tick, seq, marker, payload, send in ev.plan if tick == ev.tick and send]
+        ev.tick += 1
+        if ev.tick >= ev.ticks:
+            self._tx_items.popleft()
+        return out
 
     def send_raw(self, data, dest=None):
         """Send an arbitrary datagram from this endpoint's socket (default: to the learnt peer)."""

@@ -691,3 +691,129 @@ def media_sequence_ok(msgs, frame_ms=100):
     # media time starts at 0 with the first chunk: chunk k carries the audio from (k - 1) * frame_ms
     assert all(t == (c - 1) * frame_ms for c, t in zip(chunks, stamps)), list(zip(chunks, stamps))[:10]
     return seqs[0], seqs[-1]
+
+
+def answer_sdp(res):
+    """parse_sdp() of the 200 OK to the INVITE in a SippResult, plus its raw 'text'."""
+    ok = res.response(200)
+    assert ok is not None, "no 200 OK to the INVITE\n" + res.describe()
+    sdp = parse_sdp(ok.body())
+    sdp["text"] = ok.body()
+    return sdp
+
+
+def media_time_ok(msgs, frame_ms):
+    """Assert that rx media messages follow media time: chunk 1, 2, 3.., timestamp == the milliseconds of caller
+    audio carried by the messages before it, and frame_ms of audio in every message but the last. Returns the
+    number of samples they carry in all."""
+    assert msgs, "no media messages"
+    samples = 0
+    bad = []
+    for i, m in enumerate(msgs):
+        media = m["media"]
+        n = int(media["payload_bytes"]) // 2
+        if int(media["chunk"]) != i + 1 or int(media["timestamp"]) * 8 != samples:
+            bad.append("message %d: chunk %s timestamp %s after %d samples (%d ms)"
+                       % (i + 1, media["chunk"], media["timestamp"], samples, samples // 8))
+        if i < len(msgs) - 1 and n != frame_ms * 8:
+            bad.append("message %d: %d samples, frame_ms = %d" % (i + 1, n, frame_ms))
+        samples += n
+    assert not bad, "%d of %d media messages off media time: %s" % (len(bad), len(msgs), bad[:10])
+    return samples
+
+
+def dtmf_received(bot, conn=None):
+    """(digit, duration, message) of every dtmf event the bot received, in order."""
+    out = []
+    for e in bot.rx("dtmf", conn=conn):
+        d = e["msg"].get("dtmf") or {}
+        out.append((d.get("digit"), d.get("duration"), e["msg"]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# SIPp as a server (a transfer target)
+
+
+class SippServer:
+    """One SIPp run as a UAS on 127.0.0.1:port, for a single call (-m 1). Scenario by path (relative names are
+    looked up in scenarios/). start() + wait() (a SippResult), done(), kill(), and received() to look at the
+    messages logged so far while it runs."""
+
+    counter = 0
+
+    def __init__(self, workdir, ports, scenario, port=None, transport="u1", keys=None, timeout_s=60, extra=()):
+        SippServer.counter += 1
+        self.name = "sipps%d-%s" % (SippServer.counter, os.path.splitext(os.path.basename(scenario))[0])
+        self.dir = os.path.join(workdir, self.name)
+        os.makedirs(self.dir)
+        path = scenario if os.path.isabs(scenario) else os.path.join(SCENARIOS, scenario)
+        assert os.path.isfile(path), path
+        self.port = port or ports.port()
+        media_port = ports.rtp_range(4)[0]  # SIPp binds a media socket even when the test does the media
+        self.msg_path = os.path.join(self.dir, "messages.log")
+        self.err_path = os.path.join(self.dir, "errors.log")
+        self.stdout_path = os.path.join(self.dir, "screen.txt")
+        self.timeout_s = timeout_s
+        cmd = [tool("sipp"), "-sf", path, "-t", transport, "-i", "127.0.0.1", "-p", str(self.port),
+               "-mi", "127.0.0.1", "-mp", str(media_port), "-m", "1", "-nostdin", "-max_retrans", "4",
+               "-timeout", "%ds" % timeout_s, "-timeout_error",
+               "-trace_msg", "-message_file", self.msg_path, "-trace_err", "-error_file", self.err_path]
+        for n, v in (keys or {}).items():
+            cmd += ["-key", n, str(v)]
+        cmd += list(extra)
+        self.cmd = cmd
+        self.proc = None
+        self.uri_host = "127.0.0.1:%d" % self.port
+
+    def start(self):
+        self._out = open(self.stdout_path, "wb")
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
+                                     cwd=self.dir)
+        return self
+
+    def done(self):
+        return self.proc is not None and self.proc.poll() is not None
+
+    def received(self):
+        """The messages SIPp logged as received so far."""
+        try:
+            with open(self.msg_path, errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return []
+        return [m for m in parse_message_log(text) if m.dir == "received"]
+
+    def wait_received(self, pred, timeout, what):
+        """Poll the message log until one received message satisfies pred; returns it."""
+        def got():
+            for m in self.received():
+                if pred(m):
+                    return m
+            return None
+        try:
+            return wait_until(got, timeout, what)
+        except AssertionError as e:
+            raise AssertionError("%s at SIPp server %s (received so far: %s)"
+                                 % (e, self.name, [m.first for m in self.received()]))
+
+    def wait(self, timeout=None):
+        try:
+            rc = self.proc.wait(self.timeout_s + 20 if timeout is None else timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("sipp server %s still running" % self.name)
+        self._out.close()
+        return SippResult(rc, self.dir, self.stdout_path, self.msg_path, self.err_path, self.cmd)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def sipp_uas(env, scenario, keys=None, port=None, **kw):
+    """Start a SippServer on a free port of env (killed at the test's teardown); .port is its SIP port."""
+    s = SippServer(env.tmp, env.ports, scenario, port=port, keys=keys, **kw)
+    env.sipps.append(s)
+    return s.start()

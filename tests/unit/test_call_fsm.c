@@ -146,3 +146,87 @@ TEST(out_of_place_events_change_nothing)
 out:
 	return r;
 }
+
+/* The whole table, written out independently: every state × event gives exactly this next
+ * state and these actions; a pair not listed changes nothing. Entering TERMINATING with both
+ * teardown conditions met is checked by the tests above, so each row here starts with neither
+ * set. */
+#define HANG (SB_CALL_ACT_SEND_BYE | SB_CALL_ACT_DETACH)
+#define R503 (SB_CALL_ACT_REJECT_503 | SB_CALL_ACT_DETACH)
+#define DET SB_CALL_ACT_DETACH
+
+TEST(explicit_table)
+{
+	enum {
+		C = SB_CALL_ST_CONNECTING,
+		AN = SB_CALL_ST_ANSWERED,
+		AC = SB_CALL_ST_ACTIVE,
+		TG = SB_CALL_ST_TERMINATING
+	};
+	static const struct {
+		int state;
+		enum sb_call_event ev;
+		int next;
+		unsigned actions;
+	} rows[] = {
+	        {C, SB_CALL_EV_BOT_CONNECTED, AN, SB_CALL_ACT_ANSWER},
+	        {C, SB_CALL_EV_BOT_FAILED, TG, R503},
+	        {C, SB_CALL_EV_BOT_CLOSED, TG, R503},
+	        {C, SB_CALL_EV_BOT_HANGUP, TG, R503},
+	        {C, SB_CALL_EV_SHUTDOWN, TG, R503},
+	        {C, SB_CALL_EV_CANCEL, TG, DET},
+	        {C, SB_CALL_EV_BYE, TG, DET},
+	        {C, SB_CALL_EV_SIP_TERMINATED, TG, DET},
+	        {C, SB_CALL_EV_BOT_FAILED_TRANSFER, AN, SB_CALL_ACT_ANSWER},
+	        {AN, SB_CALL_EV_ACK, AC, 0},
+	        {AN, SB_CALL_EV_BYE, TG, DET},
+	        {AN, SB_CALL_EV_CANCEL, TG, DET},
+	        {AN, SB_CALL_EV_BOT_CLOSED, TG, HANG},
+	        {AN, SB_CALL_EV_BOT_HANGUP, TG, HANG},
+	        {AN, SB_CALL_EV_RTP_TIMEOUT, TG, HANG},
+	        {AN, SB_CALL_EV_MEDIA_FAILED, TG, HANG},
+	        {AN, SB_CALL_EV_SHUTDOWN, TG, HANG},
+	        {AN, SB_CALL_EV_SIP_TERMINATED, TG, DET},
+	        {AN, SB_CALL_EV_TRANSFER_FAILED, TG, HANG},
+	        {AC, SB_CALL_EV_BYE, TG, DET},
+	        {AC, SB_CALL_EV_BOT_CLOSED, TG, HANG},
+	        {AC, SB_CALL_EV_BOT_HANGUP, TG, HANG},
+	        {AC, SB_CALL_EV_RTP_TIMEOUT, TG, HANG},
+	        {AC, SB_CALL_EV_MEDIA_FAILED, TG, HANG},
+	        {AC, SB_CALL_EV_SHUTDOWN, TG, HANG},
+	        {AC, SB_CALL_EV_SIP_TERMINATED, TG, DET},
+	        {AC, SB_CALL_EV_TRANSFERRED, TG, HANG},
+	        {AC, SB_CALL_EV_TRANSFER_FAILED, TG, HANG},
+	        {AC, SB_CALL_EV_AGENT_BYE, TG, HANG},
+	        {TG, SB_CALL_EV_SIP_TERMINATED, TG, 0},
+	        {TG, SB_CALL_EV_WORKERS_DONE, TG, 0},
+	};
+	int r = 0;
+
+	for (int st = C; st <= TG; st++) {
+		for (int ev = 0; ev < _SB_CALL_EV_MAX; ev++) {
+			struct sb_call_fsm f = {.state = (enum sb_call_state)st};
+			int next = st;
+			unsigned want = 0, got;
+
+			for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+				if (rows[i].state == st && rows[i].ev == (enum sb_call_event)ev) {
+					next = rows[i].next;
+					want = rows[i].actions;
+				}
+			got = sb_call_fsm_step(&f, (enum sb_call_event)ev);
+			if (got != want || (int)f.state != next)
+				FAIL_AT("%s × %s: actions %#x state %s, expected %#x %s",
+				        sb_call_state_name((enum sb_call_state)st),
+				        sb_call_event_name((enum sb_call_event)ev), got,
+				        sb_call_state_name(f.state), want,
+				        sb_call_state_name((enum sb_call_state)next));
+		}
+	}
+	ASSERT_STREQ(sb_call_fsm_stop_reason(SB_CALL_EV_TRANSFERRED), "transferred");
+	ASSERT_STREQ(sb_call_fsm_stop_reason(SB_CALL_EV_AGENT_BYE), "callended");
+	ASSERT_STREQ(sb_call_fsm_stop_reason(SB_CALL_EV_BOT_HANGUP), "stopped");
+	ASSERT_STREQ(sb_call_event_name(SB_CALL_EV_AGENT_BYE), "AGENT_BYE");
+out:
+	return r;
+}

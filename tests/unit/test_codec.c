@@ -155,3 +155,41 @@ TEST(codec_names)
 out:
 	return r;
 }
+
+/* Concealment continues the tone it learnt (same period, audible, fading), for every
+ * position of the concealer's history (each 20 ms frame leaves it elsewhere), and a good
+ * frame after it is taken as is apart from the cross-fade. */
+TEST(plc_conceals_a_tone)
+{
+	struct sb_plc *p = NULL;
+	int16_t frame[160], lost[160];
+	int r = 0;
+
+	for (int frames_before = 1; frames_before <= 7; frames_before++) {
+		long sum = 0, diff = 0;
+
+		p = sb_plc_new();
+		ASSERT_TRUE(p != NULL);
+		for (int f = 0; f < frames_before; f++) {
+			for (int i = 0; i < 160; i++) /* 500 Hz: a 16-sample period */
+				frame[i] = (int16_t)((i % 16 < 8) ? 6000 : -6000);
+			sb_plc_rx(p, frame, 160);
+		}
+		sb_plc_fillin(p, lost, 160);
+		for (int i = 0; i < 160; i++) {
+			sum += labs(lost[i]);
+			if (i >= 16)
+				diff += labs(lost[i] - lost[i - 16]);
+		}
+		if (sum / 160 < 2000)
+			FAIL_AT("%d frames before: concealment too quiet (mean %ld)", frames_before,
+			        sum / 160);
+		if (diff > sum / 2) /* periodic like what it continues */
+			FAIL_AT("%d frames before: concealment not periodic (%ld vs %ld)",
+			        frames_before, diff, sum);
+		p = sb_plc_free(p);
+	}
+out:
+	sb_plc_free(p);
+	return r;
+}

@@ -1,0 +1,31 @@
+/* Blind and bridged transfer, the parts that are text: checking a target the bot names,
+ * building the Refer-To with the bot's headers as URI headers, reading a NOTIFY's sipfrag and
+ * the transport a target asks for. Pure. Thread: any (control uses it). */
+#pragma once
+
+#include <stddef.h>
+
+#include <sb/route.h>
+
+#define SB_TRANSFER_URI_MAX 256 /* bytes of a transfer target */
+
+/* 0 when uri is a usable transfer target: "sip:" or "sips:" (any case), then a host (after an
+ * optional user@), at most SB_TRANSFER_URI_MAX bytes of printable ASCII without blanks, '<',
+ * '>', '"' or '\\'. -EINVAL otherwise. */
+int sb_transfer_check_target(const char *uri);
+
+/* Writes the Refer-To value "<target?name=value&...>" (a target that already has URI headers
+ * gets "&name=value"), names and values escaped as RFC 3261 19.1.1 asks (hnv-unreserved and
+ * unreserved characters stay, the rest is %XX). The target must have passed
+ * sb_transfer_check_target. Returns the length (NUL-terminated) or -ENOSPC. */
+int sb_transfer_refer_to(char *buf, size_t size, const char *target, const struct sb_kv *headers,
+                         size_t n);
+
+/* The status line of a message/sipfrag body ("SIP/2.0 486 Busy Here"): returns the status
+ * (100-699) and copies the reason phrase (possibly empty) into phrase; -EBADMSG when the body
+ * does not start with a status line. */
+int sb_transfer_sipfrag(const char *body, size_t len, char *phrase, size_t phrase_size);
+
+/* The transport a target names: "tcp" or "tls" by its ;transport= parameter, "tls" for sips:,
+ * else "udp". */
+const char *sb_transfer_transport(const char *uri);

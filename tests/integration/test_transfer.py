@@ -1,0 +1,577 @@
+"""Transfers a bot asks for (a transfer event, closing the socket with on_close = "transfer") or that an unreachable
+bot causes (on_fail = "transfer").
+
+REFER mode: a REFER in the caller's dialog whose Refer-To carries the bot's X- headers as escaped URI headers; the
+caller's NOTIFY decides: 200 → BYE and stop "transferred"; a failure (or a declined REFER, or no NOTIFY in time) →
+transfer_failed to the bot and the call goes on, or BYE with on_transfer_fail = "hangup". Targets that are not
+sip:/sips: URIs are refused without a trace on the wire.
+
+Bridge mode: the bridge dials the target (SIPp as a server) and relays audio and RFC 4733 between caller and agent,
+transcoding between their codecs; either side's BYE ends both legs; a busy or silent agent → transfer_failed and
+the call stays with the bot; listen_after_transfer keeps the bot on the call with a mix of both parties."""
+
+import math
+import random
+import re
+import threading
+import time
+
+import pytest
+
+import rtp
+import sbtest
+
+UUI = "abc 123;x=1"
+UUI_ESCAPED = "abc%20123%3Bx%3D1"
+AGENT_TE = 101
+PCMA_SILENCE = bytes([rtp.silence_octet(rtp.PT_PCMA)])
+
+MARK = {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m1"}}}
+TONE_1S = {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}}
+HANGUP = {"send": {"event": "hangup"}}
+
+
+def transfer(to=None, headers=None):
+    """The bot's transfer request as a script step; to=None leaves "to" out (the trunk's destination)."""
+    t = {}
+    if to is not None:
+        t["to"] = to
+    if headers is not None:
+        t["headers"] = headers
+    return {"send": {"event": "transfer", "transfer": t}}
+
+
+def talking(steps):
+    """A bot script: once 300 ms of the caller's audio arrived, steps."""
+    return [{"wait_event": "media", "count": 3}] + list(steps)
+
+
+# after a failed transfer: the bot plays 1 s of 1 kHz (played out before it goes on), then hangs up
+PLAY_THEN_HANGUP = [TONE_1S, MARK, {"wait_event": "mark", "name": "m1"}, HANGUP]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def header(msg, name, compact=None):
+    v = msg.header(name)
+    if v is None and compact:
+        v = msg.header(compact)
+    return v
+
+
+def tag_of(value):
+    m = re.search(r";\s*tag=([^;>\s]+)", value or "")
+    return m.group(1) if m else None
+
+
+def sent(res, method):
+    return [m for m in res.messages if m.dir == "sent" and m.method == method]
+
+
+def the_refer(res):
+    refers = res.requests("REFER")
+    assert refers, "the bridge sent no REFER to the caller\n" + res.describe()
+    return refers[0]
+
+
+def refer_to(refer):
+    v = header(refer, "Refer-To", "r")
+    assert v, "REFER without Refer-To:\n" + refer.text
+    return v
+
+
+def uri_headers(refer_to_value):
+    """(uri, [(name, value)]) of a Refer-To value <uri?name=value&...>; values stay escaped."""
+    m = re.fullmatch(r"<([^?>]*)(?:\?([^>]*))?>", refer_to_value.strip())
+    assert m, "Refer-To is not <uri>: %r" % refer_to_value
+    pairs = [tuple(p.split("=", 1)) for p in m.group(2).split("&")] if m.group(2) else []
+    return m.group(1), pairs
+
+
+def in_callers_dialog(res, req):
+    """req (received by the caller) belongs to the call's dialog: its Call-ID, the bridge's tag as From tag, the
+    caller's tag as To tag, sent to the caller's Contact."""
+    invite = sent(res, "INVITE")[0]
+    ok = res.response(200)
+    assert ok is not None, res.describe()
+    assert header(req, "Call-ID", "i") == header(invite, "Call-ID"), req.text
+    assert tag_of(header(req, "From", "f")) == tag_of(header(ok, "To", "t")), req.text
+    assert tag_of(header(req, "To", "t")) == tag_of(header(invite, "From")), req.text
+    contact = re.search(r"<([^>]*)>", header(invite, "Contact")).group(1)
+    ruri = req.first.split()[1]
+    assert ruri.split(";")[0] == contact.split(";")[0], "%s sent to %s, the caller's Contact is %s" % (
+        req.method, ruri, contact)
+
+
+def bridge_sequence_ok(bot):
+    seqs = [int(e["msg"]["sequence_number"]) for e in bot.rx() if "sequence_number" in e.get("msg", {})]
+    assert seqs == list(range(1, len(seqs) + 1)), "sequence_number of the bridge's messages: %s" % seqs
+
+
+def failed_event(bot, timeout=20):
+    evs = bot.wait_event("rx", "transfer_failed", timeout=timeout)
+    assert len(evs) == 1, "%d transfer_failed events: %s" % (len(evs), evs)
+    m = evs[0]["msg"]
+    assert m.get("stream_sid") == bot.start_msg()["stream_sid"], m
+    assert isinstance(m.get("sequence_number"), str) and m["sequence_number"].isdigit(), m
+    return evs[0]
+
+
+def stop_reason(bot, timeout=20):
+    return bot.wait_event("rx", "stop", timeout=timeout)[0]["msg"]["stop"]["reason"]
+
+
+def loud(packets):
+    return [p for p in packets if not rtp.is_silent(p)]
+
+
+def pcm_of(packets):
+    return [s for p in packets for s in rtp.decode(p.pt, p.payload)]
+
+
+def tone_ok(samples, hz, what, amplitude=8000):
+    """samples are the tone of hz sent at amplitude, passed on at its level (a G.711 round trip or two)."""
+    assert samples, "nothing of %s" % what
+    assert rtp.dominant(samples, hz), "%s: %d Hz is not the dominant frequency" % (what, hz)
+    level = rtp.rms(samples) / (amplitude / math.sqrt(2))
+    assert 0.75 <= level <= 1.25, "%s at %.2f x the level it was sent at" % (what, level)
+
+
+def bot_audio_after_failure(bot, ep, tf):
+    """After transfer_failed the call is still the bot's: the caller's audio keeps reaching the bot and the bot's
+    1 s tone (sent after it got transfer_failed) reaches the caller."""
+    after = [e for e in bot.rx("media") if e["t_ms"] > tf["t_ms"]]
+    assert len(after) >= 5, "only %d media messages reached the bot after transfer_failed" % len(after)
+    tone = [p for p in loud(ep.snapshot()) if p.t * 1000 >= tf["t_ms"]]
+    assert len(tone) >= 45, "%d of the 50 packets of the bot's tone reached the caller after the failed " \
+                            "transfer" % len(tone)
+    assert rtp.dominant(pcm_of(tone), 1000), "what the caller heard after the failed transfer is not the tone"
+
+
+def caller(env, pt=rtp.PT_PCMA, te_pt=None):
+    ep = env.endpoint(pt)
+    if te_pt is not None:
+        ep.te_pt = te_pt
+    ep.send_silence_forever()
+    return ep
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# REFER mode
+
+
+REFER_CASES = [
+    pytest.param(True, {"X-UUI": UUI}, "<{to}?X-UUI=" + UUI_ESCAPED + ">", id="target"),
+    pytest.param(False, {"X-UUI": UUI}, "<{dest}?X-UUI=" + UUI_ESCAPED + ">", id="destination"),
+    pytest.param("?X-Pre=1", {"X-UUI": "q/1:2+3$"}, "<{to}&X-UUI=q/1:2+3$>", id="target-with-headers"),
+]
+
+
+@pytest.mark.parametrize("to,headers,want", REFER_CASES)
+def test_refer_transferred(env, bridge, sipp, to, headers, want):
+    """NOTIFY 200: the bridge answers it, hangs up on the caller and tells the bot the call was transferred."""
+    dest = "sip:queue@127.0.0.1:%d" % env.ports.port()
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    if isinstance(to, str):
+        target += to
+    d, bot = bridge(script=talking([transfer(target if to else None, headers)]), trunk={"destination": dest})
+    ep = caller(env)
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    refer = the_refer(res)
+    assert refer_to(refer) == want.format(to=target, dest=dest), refer.text
+    assert header(refer, "Referred-By", "b"), "REFER without Referred-By:\n" + refer.text
+    in_callers_dialog(res, refer)
+    assert res.rc == 0, res.describe()
+    byes = res.requests("BYE")
+    assert byes, res.describe()
+    in_callers_dialog(res, byes[0])
+    assert stop_reason(bot) == "transferred"
+    assert not bot.rx("transfer_failed")
+    bridge_sequence_ok(bot)
+
+
+def test_refer_headers_filtered(env, bridge, sipp):
+    """Only X- headers go into the Refer-To, and not those named for the platform."""
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    headers = {"X-UUI": UUI, "Exotel-Secret": "s3cret", "X-Foo": "bar", "Via": "SIP/2.0/UDP 10.9.9.9:5060",
+               "X-Exotel-Leg": "2", "Veeno-Key": "k", "X-Veeno-Leg": "3"}
+    d, bot = bridge(script=talking([transfer(target, headers)]))
+    ep = caller(env)
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    refer = the_refer(res)
+    uri, pairs = uri_headers(refer_to(refer))
+    assert uri == target, refer.text
+    assert sorted(pairs) == sorted([("X-UUI", UUI_ESCAPED), ("X-Foo", "bar")]), refer.text
+    assert res.rc == 0, res.describe()
+    assert stop_reason(bot) == "transferred"
+
+
+def test_refer_busy_keeps_call(env, bridge, sipp):
+    """NOTIFY 486: transfer_failed with the status and phrase; the call stays with the bot until it hangs up."""
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    script = talking([transfer(target, {"X-UUI": UUI}), {"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP)
+    d, bot = bridge(script=script)
+    ep = caller(env)
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "486 Busy Here"}).run()
+    the_refer(res)
+    tf = failed_event(bot)
+    assert tf["msg"]["transfer"] == {"to": target, "status": "486", "reason": "Busy Here"}, tf["msg"]
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(bot, ep, tf)
+    hangup_t = bot.tx("hangup")[0]["t_ms"]
+    assert hangup_t >= tf["t_ms"]
+    assert res.requests("BYE"), "no BYE after the bot hung up\n" + res.describe()
+    assert not [e for e in bot.rx("stop") if e["msg"]["stop"].get("reason") == "transferred"]
+    bridge_sequence_ok(bot)
+
+
+def test_refer_declined(env, bridge, sipp):
+    """The caller answers the REFER 603: transfer_failed 603 Decline, the call goes on."""
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    script = talking([transfer(target, {"X-UUI": UUI}), {"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP)
+    d, bot = bridge(script=script)
+    ep = caller(env)
+    res = sipp("uac_refer_reject.xml", d, rtp_port=ep.port).run()
+    the_refer(res)
+    tf = failed_event(bot)
+    assert tf["msg"]["transfer"] == {"to": target, "status": "603", "reason": "Decline"}, tf["msg"]
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(bot, ep, tf)
+
+
+def test_refer_no_notify_times_out(env, bridge, sipp):
+    """202 and never a NOTIFY: transfer_failed 408 after transfer_timeout_ms (2 s), the call goes on."""
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    script = talking([transfer(target, {"X-UUI": UUI}), {"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP)
+    d, bot = bridge(script=script, trunk={"transfer_timeout_ms": 2000})
+    ep = caller(env)
+    res = sipp("uac_refer_no_notify.xml", d, rtp_port=ep.port).run()
+    the_refer(res)
+    tf = failed_event(bot)
+    assert tf["msg"]["transfer"]["to"] == target and tf["msg"]["transfer"]["status"] == "408", tf["msg"]
+    waited = tf["t_ms"] - bot.tx("transfer")[0]["t_ms"]
+    assert 1900 <= waited <= 10000, "transfer_failed %d ms after the transfer request (timeout 2000 ms)" % waited
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(bot, ep, tf)
+
+
+def test_refer_fail_hangup(env, bridge, sipp):
+    """on_transfer_fail = "hangup": NOTIFY 486 → BYE, and the bot is not told of the failure."""
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    # the hangup after transfer_failed only keeps a wrong build from holding the call for SIPp's 30 s
+    script = talking([transfer(target, {"X-UUI": UUI}), {"wait_event": "transfer_failed"}, HANGUP])
+    d, bot = bridge(script=script, trunk={"on_transfer_fail": "hangup"})
+    ep = caller(env)
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "486 Busy Here"}).run()
+    the_refer(res)
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), res.describe()
+    bot.wait_closed(1)
+    assert not bot.rx("transfer_failed"), "transfer_failed sent with on_transfer_fail = hangup: %s" % (
+        bot.rx("transfer_failed"))
+    assert not bot.tx("hangup"), "the call was not hung up by the bridge: the bot had to"
+
+
+def test_refer_on_bot_close(env, bridge, sipp):
+    """on_close = "transfer": the bot closing the socket transfers the call to the trunk's destination."""
+    dest = "sip:queue@127.0.0.1:%d" % env.ports.port()
+    d, bot = bridge(script=talking([{"close": 1000}]), trunk={"destination": dest}, bot={"on_close": "transfer"})
+    ep = caller(env)
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    refer = the_refer(res)
+    assert refer_to(refer) == "<%s>" % dest, refer.text
+    in_callers_dialog(res, refer)
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), res.describe()
+
+
+def test_refer_on_bot_unreachable(env, sipp):
+    """on_fail = "transfer": the call is answered though the bot cannot be reached, then referred to the
+    trunk's destination."""
+    dest = "sip:queue@127.0.0.1:%d" % env.ports.port()
+    nobody = "ws://127.0.0.1:%d/media" % env.ports.tcp()
+    d = env.daemon(env.config([{"name": "default", "url": nobody, "on_fail": "transfer", "retries": 0,
+                                "connect_timeout_ms": 2000}], trunk={"destination": dest}))
+    ep = caller(env)
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    assert res.final_status() == 200, res.describe()
+    refer = the_refer(res)
+    assert refer_to(refer) == "<%s>" % dest, refer.text
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), res.describe()
+
+
+@pytest.mark.parametrize("to", ["tel:+123", "sip:a b@host"], ids=["tel", "space"])
+def test_refer_invalid_target_refused(env, bridge, sipp, to):
+    """A target that is not a usable sip: URI: no REFER (SIPp fails on one), nothing to the bot, the call goes on
+    and ends with the caller's BYE."""
+    d, bot = bridge(script=talking([transfer(to, {"X-UUI": UUI})]))
+    ep = caller(env)
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=3000).run()
+    assert res.rc == 0, res.describe()
+    assert not res.requests("REFER") and not res.requests("BYE"), res.describe()
+    asked = bot.tx("transfer")
+    assert asked, "the bot never sent its transfer request"
+    assert stop_reason(bot) == "callended"
+    assert not bot.rx("transfer_failed"), bot.rx("transfer_failed")
+    after = [e for e in bot.rx("media") if e["t_ms"] > asked[0]["t_ms"]]
+    assert len(after) >= 10, "only %d media messages reached the bot after the refused transfer" % len(after)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Bridge mode
+
+
+class Bridged:
+    """A call whose bot asks for a bridged transfer to a SIPp agent (agent media: a PCMU RtpEndpoint)."""
+
+    def __init__(self, env, bridge, sipp, agent_scenario, after=(), trunk=None, caller_scenario="uac_call.xml",
+                 caller_keys=None, duration_ms=0, agent_keys=None, caller_te=None, headers=None,
+                 caller_sends=True):
+        self.agent_ep = env.endpoint(rtp.PT_PCMU)
+        keys = {"agent_rtp_port": self.agent_ep.port, "agent_fmts": "0 %d" % AGENT_TE}
+        keys.update(agent_keys or {})
+        self.agent = sbtest.sipp_uas(env, agent_scenario, keys=keys)
+        self.target = "sip:agent@127.0.0.1:%d" % self.agent.port
+        t = {"transfer_mode": "bridge"}
+        t.update(trunk or {})
+        headers = headers or {"X-UUI": UUI}
+        self.d, self.bot = bridge(script=talking([transfer(self.target, headers)] + list(after)), trunk=t)
+        if caller_sends:
+            self.ep = caller(env, te_pt=caller_te)
+        else:
+            self.ep = env.endpoint(rtp.PT_PCMA)
+        ck = {"fmts": "8"}
+        ck.update(caller_keys or {})
+        self.call = sipp(caller_scenario, self.d, rtp_port=self.ep.port, duration_ms=duration_ms, keys=ck).start()
+
+    def invite(self, timeout=20):
+        """The bridge's INVITE as the agent got it."""
+        return self.agent.wait_received(lambda m: m.method == "INVITE", timeout,
+                                        "the bridge's INVITE to the transfer target")
+
+    def agent_up(self, timeout=20):
+        self.invite()
+        self.agent_ep.wait_for(lambda e: e.peer is not None, timeout, "RTP from the bridge to the agent")
+
+
+def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp):
+    """Caller PCMA, agent PCMU: the INVITE to the agent offers PCMA, PCMU and telephone-event and carries the bot's
+    X- headers (same filter as REFER); 1 kHz from the caller reaches the agent as 20 ms PCMU packets, 500 Hz from
+    the agent reaches the caller as PCMA; the bot is stopped ("transferred"); the caller's BYE ends the agent's leg
+    too."""
+    headers = {"X-UUI": UUI, "Exotel-Secret": "s3cret", "X-Foo": "bar", "Via": "SIP/2.0/UDP 10.9.9.9:5060",
+               "X-Veeno-Leg": "2", "X-Exotel-Leg": "3"}
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", duration_ms=10000, headers=headers)
+    invite = b.invite()
+    assert invite.first.split()[1].startswith(b.target), invite.first
+    assert header(invite, "X-UUI") == UUI and header(invite, "X-Foo") == "bar", invite.text
+    assert not re.search(r"(?im)^(x-)?(exotel|veeno)-", invite.text), invite.text
+    assert "10.9.9.9" not in invite.text, invite.text
+    offer = sbtest.parse_sdp(invite.body())
+    assert {0, 8} <= set(offer["fmts"]), offer
+    te = [a for a in offer["attrs"] if re.match(r"rtpmap:\d+ telephone-event/8000", a)]
+    assert te, "no telephone-event in the bridge's offer: %s" % offer
+    b.agent_up()
+    t0 = time.time()
+    b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 4000)))
+    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, 4000)))
+
+    def heard(e):
+        return len(loud([p for p in e.packets if p.t >= t0])) >= 50
+
+    b.agent_ep.wait_for(heard, 20, "1 s of the caller's tone at the agent")
+    b.ep.wait_for(heard, 20, "1 s of the agent's tone at the caller")
+    at_agent = [p for p in b.agent_ep.snapshot() if p.t >= t0]
+    bad = [p for p in at_agent if p.pt != rtp.PT_PCMU or len(p.payload) != 160]
+    assert not bad, "packets to the agent that are not 20 ms of PCMU: %s" % bad[:5]
+    tone_ok(pcm_of(loud(at_agent)), 1000, "the caller's tone at the agent")
+    at_caller = [p for p in b.ep.snapshot() if p.t >= t0]
+    bad = [p for p in at_caller if p.pt != rtp.PT_PCMA or len(p.payload) != 160]
+    assert not bad, "packets to the caller that are not 20 ms of PCMA: %s" % bad[:5]
+    tone_ok(pcm_of(loud(at_caller)), 500, "the agent's tone at the caller")
+    assert stop_reason(b.bot) == "transferred"
+    assert not b.call.done(), "the call ended before the checks: raise duration_ms"
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    assert not res.requests("BYE"), "the bridge hung up on the caller\n" + res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0, "the agent's leg did not end with the bridge's BYE\n" + ares.describe()
+    assert ares.requests("BYE"), ares.describe()
+
+
+def test_bridge_agent_hangs_up(env, bridge, sipp):
+    """The agent's BYE ends the caller's leg: the bridge answers it and sends BYE to the caller."""
+    b = Bridged(env, bridge, sipp, "uas_agent_hangup.xml", caller_scenario="uac_wait_bye.xml",
+                agent_keys={"hold_ms": 2000})
+    b.agent_up()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0, "the bridge did not answer the agent's BYE 200\n" + ares.describe()
+    assert stop_reason(b.bot) == "transferred"
+
+
+def test_bridge_agent_busy(env, bridge, sipp):
+    """The agent answers 486: transfer_failed 486 Busy Here and the call stays with the bot."""
+    b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",
+                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP)
+    b.invite()
+    tf = failed_event(b.bot)
+    assert tf["msg"]["transfer"] == {"to": b.target, "status": "486", "reason": "Busy Here"}, tf["msg"]
+    ares = b.agent.wait()
+    assert ares.rc == 0, "the bridge did not ACK the 486\n" + ares.describe()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(b.bot, b.ep, tf)
+    assert not [e for e in b.bot.rx("stop") if e["msg"]["stop"].get("reason") == "transferred"]
+    bridge_sequence_ok(b.bot)
+
+
+def test_bridge_agent_no_answer(env, bridge, sipp):
+    """The agent rings and never answers: after transfer_timeout_ms the bridge CANCELs, the bot gets
+    transfer_failed 408 and keeps the call."""
+    b = Bridged(env, bridge, sipp, "uas_agent_silent.xml", caller_scenario="uac_wait_bye.xml",
+                trunk={"transfer_timeout_ms": 2000}, after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP)
+    b.invite()
+    tf = failed_event(b.bot)
+    assert tf["msg"]["transfer"]["to"] == b.target and tf["msg"]["transfer"]["status"] == "408", tf["msg"]
+    waited = tf["t_ms"] - b.bot.tx("transfer")[0]["t_ms"]
+    assert 1900 <= waited <= 10000, "transfer_failed %d ms after the transfer request (timeout 2000 ms)" % waited
+    ares = b.agent.wait()
+    assert ares.rc == 0, ares.describe()
+    assert ares.requests("CANCEL"), "the agent got no CANCEL\n" + ares.describe()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(b.bot, b.ep, tf)
+
+
+def mixed_windows(pcm):
+    """100 ms windows in which both 1 kHz and 500 Hz stand out (each > 10 x every other probe frequency)."""
+    n = 0
+    for i in range(0, len(pcm) - 799, 800):
+        w = pcm[i:i + 800]
+        noise = max(rtp.goertzel_power(w, f) for f in (300, 700, 1300, 1700, 2500, 3000))
+        if rtp.goertzel_power(w, 1000) > 10 * noise and rtp.goertzel_power(w, 500) > 10 * noise:
+            n += 1
+    return n
+
+
+def test_bridge_listen_after_transfer(env, bridge, sipp):
+    """listen_after_transfer = true: no stop while bridged; the bot keeps getting media, a mix of the caller's
+    1 kHz and the agent's 500 Hz; stop comes when the call ends."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, duration_ms=10000)
+    b.agent_up()
+    sid = b.bot.start_msg()["stream_sid"]
+    b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 4000)))
+    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, 4000)))
+
+    def mix():
+        try:
+            pcm = rtp.from_pcm16le(b.bot.recording(sid))
+        except FileNotFoundError:
+            return None
+        return mixed_windows(pcm) >= 10
+
+    sbtest.wait_until(mix, 20, "1 s of both parties' tones mixed in the bot's media")
+    assert not b.bot.rx("stop"), "stop while listening: %s" % b.bot.rx("stop")
+    assert not b.call.done(), "the call ended before the checks: raise duration_ms"
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    assert stop_reason(b.bot) == "callended"
+    ares = b.agent.wait()
+    assert ares.rc == 0 and ares.requests("BYE"), ares.describe()
+
+
+def test_bridge_dtmf_both_ways(env, bridge, sipp):
+    """RFC 4733 relayed both ways with each leg's payload type: caller (telephone-event 96) '5' reaches the agent
+    as pt 101, the agent's '7' reaches the caller as pt 96."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", caller_scenario="uac_call_te.xml", duration_ms=10000,
+                caller_keys={"fmts": "8 96", "te_pt": 96}, caller_te=96)
+    b.agent_up()
+    b.ep.send_dtmf("5", 200)
+
+    def events(packets, pt, digit):
+        return [ev for ev in (rtp.parse_rfc4733(p.payload) for p in packets if p.pt == pt)
+                if ev is not None and ev.digit == digit]
+
+    b.agent_ep.wait_for(lambda e: any(ev.end for ev in events(e.packets, AGENT_TE, "5")), 20,
+                        "the caller's '5' as RFC 4733 (pt %d) at the agent" % AGENT_TE)
+    end = [ev for ev in events(b.agent_ep.snapshot(), AGENT_TE, "5") if ev.end][0]
+    assert 800 <= end.duration <= 2400, "a 200 ms key press arrived as %r" % end
+    b.agent_ep.send_dtmf("7", 200)
+    b.ep.wait_for(lambda e: any(ev.end for ev in events(e.packets, 96, "7")), 20,
+                  "the agent's '7' as RFC 4733 (pt 96) at the caller")
+    assert not b.call.done(), "the call ended before the checks: raise duration_ms"
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0, ares.describe()
+
+
+class PacedSender:
+    """Sends PCMA from ep's socket to the peer ep learnt, in packets of `ms` milliseconds: queued octets, silence
+    when none are queued, until stop()."""
+
+    def __init__(self, ep, ms):
+        self.ep, self.n = ep, 8 * ms
+        self.buf = bytearray()
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.seq, self.ts, self.ssrc = random.getrandbits(16), random.getrandbits(32), random.getrandbits(32)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def queue(self, octets):
+        with self.lock:
+            self.buf.extend(octets)
+
+    def _run(self):
+        next_t = None
+        while not self.done.is_set():
+            peer = self.ep.peer
+            if peer is None:
+                self.done.wait(0.01)
+                continue
+            next_t = next_t or time.monotonic()
+            with self.lock:
+                chunk = bytes(self.buf[:self.n])
+                del self.buf[:self.n]
+            chunk += PCMA_SILENCE * (self.n - len(chunk))
+            try:
+                self.ep.send_raw(rtp.build_rtp(self.seq, self.ts, rtp.PT_PCMA, self.ssrc, chunk), peer)
+            except OSError:
+                return
+            self.seq, self.ts = (self.seq + 1) & 0xFFFF, (self.ts + self.n) & 0xFFFFFFFF
+            next_t += self.n / 8000.0
+            self.done.wait(max(0.0, next_t - time.monotonic()))
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(2)
+
+
+def test_bridge_repacketises_to_20ms(env, bridge, sipp):
+    """A caller sending 30 ms packets: the agent gets the audio in 20 ms packets (160 octets, timestamps +160,
+    sequence +1), transcoded to its PCMU."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", duration_ms=10000, caller_sends=False)
+    tx = PacedSender(b.ep, 30)
+    try:
+        b.agent_up()
+        t0 = time.time()
+        tx.queue(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 3000)))
+        b.agent_ep.wait_for(lambda e: len(loud([p for p in e.packets if p.t >= t0])) >= 50, 20,
+                            "1 s of the caller's tone at the agent")
+    finally:
+        tx.stop()
+    at_agent = [p for p in b.agent_ep.snapshot() if p.t >= t0]
+    bad = [p for p in at_agent if p.pt != rtp.PT_PCMU or len(p.payload) != 160]
+    assert not bad, "packets to the agent that are not 20 ms of PCMU: %s" % bad[:5]
+    steps = [(rtp.ts_diff(q.ts, p.ts), (q.seq - p.seq) & 0xFFFF) for p, q in zip(at_agent, at_agent[1:])]
+    assert all(s == (160, 1) for s in steps), "RTP to the agent not in 20 ms steps: %s" % [
+        s for s in steps if s != (160, 1)][:10]
+    tone_ok(pcm_of(loud(at_agent)), 1000, "the caller's tone at the agent")
+    assert stop_reason(b.bot) == "transferred"

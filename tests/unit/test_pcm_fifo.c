@@ -1,0 +1,73 @@
+/* Unit tests for pcm_fifo.c: order, wrap-around, drop-oldest when full, silence when short,
+ * and a saturating mix. */
+#include <sb/pcm_fifo.h>
+
+#include "harness.h"
+
+static struct sb_pcm_fifo f;
+
+TEST(order_and_wrap)
+{
+	int16_t in[700], out[700];
+	uint16_t next_in = 0, next_out = 0;
+	int r = 0;
+
+	f = (struct sb_pcm_fifo){0};
+	for (int round = 0; round < 20; round++) {
+		for (size_t i = 0; i < 700; i++)
+			in[i] = (int16_t)next_in++;
+		sb_pcm_fifo_push(&f, in, 700);
+		ASSERT_EQ(sb_pcm_fifo_pop(&f, out, 700), 700);
+		for (size_t i = 0; i < 700; i++)
+			ASSERT_EQ((uint16_t)out[i], next_out++);
+	}
+	ASSERT_EQ(f.dropped, 0);
+out:
+	return r;
+}
+
+TEST(full_drops_the_oldest)
+{
+	int16_t in[SB_PCM_FIFO_SAMPLES + 400], out[SB_PCM_FIFO_SAMPLES];
+	int r = 0;
+
+	f = (struct sb_pcm_fifo){0};
+	for (size_t i = 0; i < SB_PCM_FIFO_SAMPLES + 400; i++)
+		in[i] = (int16_t)i;
+	sb_pcm_fifo_push(&f, in, 1000);
+	sb_pcm_fifo_push(&f, in + 1000, 800); /* 200 too many */
+	ASSERT_EQ(f.dropped, 200);
+	ASSERT_EQ(sb_pcm_fifo_pop(&f, out, SB_PCM_FIFO_SAMPLES), SB_PCM_FIFO_SAMPLES);
+	ASSERT_EQ(out[0], 200);
+	ASSERT_EQ(out[SB_PCM_FIFO_SAMPLES - 1], 1799);
+	/* one push larger than the whole FIFO keeps its newest samples */
+	sb_pcm_fifo_push(&f, in, 10);
+	sb_pcm_fifo_push(&f, in, SB_PCM_FIFO_SAMPLES + 100);
+	ASSERT_EQ(f.dropped, 200 + 110);
+	ASSERT_EQ(sb_pcm_fifo_pop(&f, out, 1), 1);
+	ASSERT_EQ(out[0], 100);
+out:
+	return r;
+}
+
+TEST(short_pop_pads_silence_and_mix_saturates)
+{
+	int16_t in[4] = {30000, -30000, 5, 7}, out[6] = {10000, -10000, 1, 1, 9, 9};
+	int r = 0;
+
+	f = (struct sb_pcm_fifo){0};
+	sb_pcm_fifo_push(&f, in, 4);
+	ASSERT_EQ(sb_pcm_fifo_mix(&f, out, 6), 4);
+	ASSERT_EQ(out[0], 32767);
+	ASSERT_EQ(out[1], -32768);
+	ASSERT_EQ(out[2], 6);
+	ASSERT_EQ(out[3], 8);
+	ASSERT_EQ(out[4], 9); /* untouched beyond what was there */
+	sb_pcm_fifo_push(&f, in, 2);
+	ASSERT_EQ(sb_pcm_fifo_pop(&f, out, 6), 2);
+	ASSERT_EQ(out[1], -30000);
+	ASSERT_EQ(out[2], 0);
+	ASSERT_EQ(out[5], 0);
+out:
+	return r;
+}

@@ -1,0 +1,107 @@
+/* Unit tests for transfer.c: which targets are accepted, the Refer-To with escaped URI
+ * headers, sipfrag status lines and the transport a target names. */
+#include <errno.h>
+#include <string.h>
+
+#include <sb/transfer.h>
+
+#include "harness.h"
+
+TEST(targets)
+{
+	static const char *const good[] = {"sip:agent@127.0.0.1:5099", "SIP:agents@10.0.0.5",
+	                                   "sips:a@example.com;transport=tls", "sip:10.0.0.1",
+	                                   "sip:+15550001@pbx;user=phone?X-A=1"};
+	static const char *const bad[] = {
+	        "tel:+123", "sip:",      "sip:a b@host",      "sip:a@",   "sip:<a@b>",  "sip:a@b\"",
+	        "http://x", "sip:@host", "sip:a@b\r\nVia: x", "sip:;x=1", "sip:a@h\\x", ""};
+	char longer[SB_TRANSFER_URI_MAX + 2];
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		ASSERT_EQ(sb_transfer_check_target(good[i]), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (sb_transfer_check_target(bad[i]) != -EINVAL)
+			FAIL_AT("accepted \"%s\"", bad[i]);
+	memset(longer, 'a', sizeof(longer) - 1);
+	memcpy(longer, "sip:", 4);
+	longer[SB_TRANSFER_URI_MAX] = '\0'; /* exactly the bound */
+	ASSERT_EQ(sb_transfer_check_target(longer), 0);
+	longer[SB_TRANSFER_URI_MAX] = 'a';
+	longer[SB_TRANSFER_URI_MAX + 1] = '\0';
+	ASSERT_EQ(sb_transfer_check_target(longer), -EINVAL);
+out:
+	return r;
+}
+
+TEST(refer_to_escapes_headers)
+{
+	const struct sb_kv h[] = {{"X-UUI", "abc 123;x=1&y"}, {"X-Foo", "[a]/b?c:d+e$%"}};
+	char buf[256];
+	int r = 0, n;
+
+	n = sb_transfer_refer_to(buf, sizeof(buf), "sip:agent@127.0.0.1:5099", h, 2);
+	ASSERT_STREQ(buf, "<sip:agent@127.0.0.1:5099?X-UUI=abc%20123%3Bx%3D1%26y&"
+	                  "X-Foo=[a]/b?c:d+e$%25>");
+	ASSERT_EQ(n, (int)strlen(buf));
+	/* a target with headers of its own */
+	sb_transfer_refer_to(buf, sizeof(buf), "sip:a@b?X-A=1", h, 1);
+	ASSERT_STREQ(buf, "<sip:a@b?X-A=1&X-UUI=abc%20123%3Bx%3D1%26y>");
+	/* none */
+	sb_transfer_refer_to(buf, sizeof(buf), "sip:a@b", NULL, 0);
+	ASSERT_STREQ(buf, "<sip:a@b>");
+	/* too small: every length up to the exact one */
+	n = sb_transfer_refer_to(buf, sizeof(buf), "sip:agent@127.0.0.1:5099", h, 2);
+	for (int size = 0; size <= n; size++)
+		ASSERT_EQ(sb_transfer_refer_to(buf, (size_t)size, "sip:agent@127.0.0.1:5099", h, 2),
+		          -ENOSPC);
+	ASSERT_EQ(sb_transfer_refer_to(buf, (size_t)n + 1, "sip:agent@127.0.0.1:5099", h, 2), n);
+out:
+	return r;
+}
+
+TEST(sipfrag_status)
+{
+	char phrase[16];
+	int r = 0;
+
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 200 OK\r\n", 16, phrase, sizeof(phrase)), 200);
+	ASSERT_STREQ(phrase, "OK");
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 486 Busy Here", 21, phrase, sizeof(phrase)), 486);
+	ASSERT_STREQ(phrase, "Busy Here");
+	ASSERT_EQ(
+	        sb_transfer_sipfrag("SIP/2.0 100 Trying\r\nVia: x\r\n", 28, phrase, sizeof(phrase)),
+	        100);
+	ASSERT_STREQ(phrase, "Trying");
+	ASSERT_EQ(sb_transfer_sipfrag("sip/2.0 603", 11, phrase, sizeof(phrase)), 603);
+	ASSERT_STREQ(phrase, "");
+	/* a long phrase is cut to fit */
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 480 Temporarily Unavailable", 35, phrase,
+	                              sizeof(phrase)),
+	          480);
+	ASSERT_STREQ(phrase, "Temporarily Una");
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 2000 OK", 15, phrase, sizeof(phrase)), -EBADMSG);
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 099 x", 13, phrase, sizeof(phrase)), -EBADMSG);
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 7xx", 11, phrase, sizeof(phrase)), -EBADMSG);
+	ASSERT_EQ(sb_transfer_sipfrag("INVITE sip:a SIP/2.0", 20, phrase, sizeof(phrase)),
+	          -EBADMSG);
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 20", 10, phrase, sizeof(phrase)), -EBADMSG);
+	/* the length bounds the body: no read past it */
+	ASSERT_EQ(sb_transfer_sipfrag("SIP/2.0 200 OK", 11, phrase, sizeof(phrase)), 200);
+	ASSERT_STREQ(phrase, "");
+out:
+	return r;
+}
+
+TEST(transport_of_a_target)
+{
+	int r = 0;
+
+	ASSERT_STREQ(sb_transfer_transport("sip:a@b"), "udp");
+	ASSERT_STREQ(sb_transfer_transport("sip:a@b;transport=TCP"), "tcp");
+	ASSERT_STREQ(sb_transfer_transport("sip:a@b:5061;transport=tls"), "tls");
+	ASSERT_STREQ(sb_transfer_transport("sips:a@b"), "tls");
+	ASSERT_STREQ(sb_transfer_transport("sip:a@b;transport=udp"), "udp");
+out:
+	return r;
+}

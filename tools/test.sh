@@ -106,7 +106,7 @@ PY
 integration "$build" tests/integration
 
 # ThreadSanitizer: the ring and queue unit tests, then the daemon's threads under real calls
-# (media, bot control and SIP paths).
+# (media, bot control, SIP paths, DTMF both ways and transfers, bridged ones included).
 tsan=build-tsan
 if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_ring" >/dev/null &&
@@ -114,7 +114,8 @@ if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 	count "tsan ring+mq" $?
 	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
 		tests/integration/test_bot_control.py tests/integration/test_sip_misc.py \
-		tests/integration/test_sip_dialog.py
+		tests/integration/test_sip_dialog.py tests/integration/test_dtmf.py \
+		tests/integration/test_transfer.py
 else
 	count "tsan build" 1
 fi
@@ -123,7 +124,7 @@ fi
 fuzz=build-fuzz
 if CC=clang setup "$fuzz" -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false &&
 	ninja -C "$fuzz" >/dev/null; then
-	for t in bot_proto sdp_neg rtp config sip; do
+	for t in bot_proto sdp_neg rtp config sip media; do
 		corpora=("tests/fuzz/corpora/$t")
 		# The SIP harness also replays the RFC 4475 torture messages.
 		[ "$t" = sip ] && corpora+=(tests/integration/data/rfc4475)

@@ -135,7 +135,7 @@ static int refer(struct sb_call *c, const struct sb_kv *h, size_t n)
 static int dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h, size_t n)
 {
 	struct sb_xfer *x = c->xfer;
-	char sdp[SDP_MAX], hdrs[HEADER_TEXT_MAX], from[256];
+	char sdp[SDP_MAX], hdrs[HEADER_TEXT_MAX], from[256], to[SB_TRANSFER_URI_MAX + 3];
 	int fd;
 
 	if (header_lines(hdrs, sizeof(hdrs), h, n) < 0)
@@ -150,8 +150,9 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h
 	/* The agent sees who is calling: the caller's user at the bridge. */
 	snprintf(from, sizeof(from), strchr(c->local_addr, ':') ? "<sip:%s@[%s]>" : "<sip:%s@%s>",
 	         c->from_user[0] ? c->from_user : "anonymous", c->local_addr);
-	x->agent =
-	        nua_handle(a->nua, c, SIPTAG_TO_STR(x->target), SIPTAG_FROM_STR(from), TAG_END());
+	/* In angle brackets: the target's ;parameters (transport=tcp) belong to its URI. */
+	snprintf(to, sizeof(to), "<%s>", x->target);
+	x->agent = nua_handle(a->nua, c, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (!x->agent)
 		return -ENOMEM;
 	log_info("Dialling the agent at %s over %s", x->target, sb_transfer_transport(x->target));

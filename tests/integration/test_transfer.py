@@ -148,6 +148,7 @@ def bot_audio_after_failure(bot, ep, tf):
     assert len(tone) >= 45, "%d of the 50 packets of the bot's tone reached the caller after the failed " \
                             "transfer" % len(tone)
     assert rtp.dominant(pcm_of(tone), 1000), "what the caller heard after the failed transfer is not the tone"
+    assert len(bot.rx("transfer_failed")) == 1, bot.rx("transfer_failed")
 
 
 def caller(env, pt=rtp.PT_PCMA, te_pt=None):
@@ -162,6 +163,7 @@ def caller(env, pt=rtp.PT_PCMA, te_pt=None):
 # REFER mode
 
 
+# (to: True = the bot names a target, False = it names none, a string = a target ending in it; headers; Refer-To)
 REFER_CASES = [
     pytest.param(True, {"X-UUI": UUI}, "<{to}?X-UUI=" + UUI_ESCAPED + ">", id="target"),
     pytest.param(False, {"X-UUI": UUI}, "<{dest}?X-UUI=" + UUI_ESCAPED + ">", id="destination"),
@@ -184,6 +186,7 @@ def test_refer_transferred(env, bridge, sipp, to, headers, want):
     assert header(refer, "Referred-By", "b"), "REFER without Referred-By:\n" + refer.text
     in_callers_dialog(res, refer)
     assert res.rc == 0, res.describe()
+    assert res.response(200, "NOTIFY") is not None, "the bridge did not answer the NOTIFY 200\n" + res.describe()
     byes = res.requests("BYE")
     assert byes, res.describe()
     in_callers_dialog(res, byes[0])
@@ -219,6 +222,7 @@ def test_refer_busy_keeps_call(env, bridge, sipp):
     tf = failed_event(bot)
     assert tf["msg"]["transfer"] == {"to": target, "status": "486", "reason": "Busy Here"}, tf["msg"]
     assert res.rc == 0, res.describe()
+    assert res.response(200, "NOTIFY") is not None, "the bridge did not answer the NOTIFY 200\n" + res.describe()
     bot_audio_after_failure(bot, ep, tf)
     hangup_t = bot.tx("hangup")[0]["t_ms"]
     assert hangup_t >= tf["t_ms"]
@@ -260,7 +264,7 @@ def test_refer_no_notify_times_out(env, bridge, sipp):
 def test_refer_fail_hangup(env, bridge, sipp):
     """on_transfer_fail = "hangup": NOTIFY 486 → BYE, and the bot is not told of the failure."""
     target = "sip:agent@127.0.0.1:%d" % env.ports.port()
-    # the hangup after transfer_failed only keeps a wrong build from holding the call for SIPp's 30 s
+    # a transfer_failed (which must not come) would make the bot hang up, so the call ends either way
     script = talking([transfer(target, {"X-UUI": UUI}), {"wait_event": "transfer_failed"}, HANGUP])
     d, bot = bridge(script=script, trunk={"on_transfer_fail": "hangup"})
     ep = caller(env)
@@ -329,12 +333,12 @@ class Bridged:
 
     def __init__(self, env, bridge, sipp, agent_scenario, after=(), trunk=None, caller_scenario="uac_call.xml",
                  caller_keys=None, duration_ms=0, agent_keys=None, caller_te=None, headers=None,
-                 caller_sends=True):
+                 caller_sends=True, agent_tcp=False):
         self.agent_ep = env.endpoint(rtp.PT_PCMU)
         keys = {"agent_rtp_port": self.agent_ep.port, "agent_fmts": "0 %d" % AGENT_TE}
         keys.update(agent_keys or {})
-        self.agent = sbtest.sipp_uas(env, agent_scenario, keys=keys)
-        self.target = "sip:agent@127.0.0.1:%d" % self.agent.port
+        self.agent = sbtest.sipp_uas(env, agent_scenario, keys=keys, transport="t1" if agent_tcp else "u1")
+        self.target = "sip:agent@127.0.0.1:%d%s" % (self.agent.port, ";transport=tcp" if agent_tcp else "")
         t = {"transfer_mode": "bridge"}
         t.update(trunk or {})
         headers = headers or {"X-UUI": UUI}
@@ -574,4 +578,22 @@ def test_bridge_repacketises_to_20ms(env, bridge, sipp):
     assert all(s == (160, 1) for s in steps), "RTP to the agent not in 20 ms steps: %s" % [
         s for s in steps if s != (160, 1)][:10]
     tone_ok(pcm_of(loud(at_agent)), 1000, "the caller's tone at the agent")
+    assert stop_reason(b.bot) == "transferred"
+
+
+def test_bridge_dials_over_the_transport_the_target_names(env, bridge, sipp):
+    """A target with ;transport=tcp is dialled over TCP: the agent (a SIPp UAS on TCP only) gets the INVITE, answers,
+    and the caller's audio reaches it; the caller's BYE ends the agent's leg over the same connection."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", duration_ms=6000, agent_tcp=True)
+    invite = b.invite()
+    assert re.search(r"(?im)^Via: SIP/2\.0/TCP ", invite.text), invite.text
+    b.agent_up()
+    t0 = time.time()
+    b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 2000)))
+    b.agent_ep.wait_for(lambda e: len(loud([p for p in e.packets if p.t >= t0])) >= 25, 20,
+                        "the caller's tone at the agent reached over TCP")
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0, "the agent's leg over TCP did not end with the bridge's BYE\n" + ares.describe()
     assert stop_reason(b.bot) == "transferred"

@@ -516,8 +516,9 @@ TEST(bot_decode_hostile_input)
 	ASSERT_EQ(sb_bot_proto_decode(nul, sizeof(nul) - 1, &ev, NULL), -EBADMSG);
 	ASSERT_EQ(sb_bot_proto_decode(nul, strlen(nul), &ev, NULL), 0);
 	ASSERT_EQ(sb_bot_proto_decode(nul_in_string, strlen(nul_in_string), &ev, NULL), -EBADMSG);
-	ASSERT_TRUE(sb_bot_proto_decode(big, strlen(big), &ev, NULL) < 0 ||
-	            ev.type == SB_BOT_EV_CLEAR);
+	/* Numbers jansson cannot hold (even in fields the bridge ignores) make the text invalid
+	 * JSON to it: refused whole, never half-read. */
+	ASSERT_EQ(sb_bot_proto_decode(big, strlen(big), &ev, NULL), -EBADMSG);
 	ASSERT_EQ(sb_bot_proto_decode(dtmf_num, strlen(dtmf_num), &ev, NULL), -EPROTO);
 	ASSERT_EQ(sb_bot_proto_decode("", 0, &ev, NULL), -EBADMSG);
 	ASSERT_EQ(sb_bot_proto_decode(NULL, 0, &ev, NULL), -EBADMSG);

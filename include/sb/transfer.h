@@ -7,12 +7,22 @@
 
 #include <sb/route.h>
 
-#define SB_TRANSFER_URI_MAX 256 /* bytes of a transfer target */
+#define SB_TRANSFER_URI_MAX 256      /* bytes of a transfer target */
+#define SB_TRANSFER_HEADERS_MAX 3    /* X- headers a transfer carries, as StreamKit's does */
+#define SB_TRANSFER_HEADER_BYTES 200 /* their names and values together */
 
 /* 0 when uri is a usable transfer target: "sip:" or "sips:" (any case), then a host (after an
  * optional user@), at most SB_TRANSFER_URI_MAX bytes of printable ASCII without blanks, '<',
  * '>', '"' or '\\'. -EINVAL otherwise. */
 int sb_transfer_check_target(const char *uri);
+
+/* Picks the headers a transfer carries from the bot's (n pairs), in order: X- names only,
+ * none starting with X-Exotel-, X-Veeno-, Exotel- or Veeno- (any case), the first of a name,
+ * at most SB_TRANSFER_HEADERS_MAX whose names and values total at most
+ * SB_TRANSFER_HEADER_BYTES (one that does not fit is left out, later smaller ones may still
+ * fit). Writes pointers into in to out (room for SB_TRANSFER_HEADERS_MAX); returns the count
+ * and sets *dropped to how many were left out. */
+size_t sb_transfer_headers(const struct sb_kv *in, size_t n, struct sb_kv *out, size_t *dropped);
 
 /* Writes the Refer-To value "<target?name=value&...>" (a target that already has URI headers
  * gets "&name=value"), names and values escaped as RFC 3261 19.1.1 asks (hnv-unreserved and

@@ -492,6 +492,10 @@ static int cross_check(struct ctx *x, const config_t *lc, const struct sb_config
 		return fail_at(x, lc, "rtp.port_max", "rtp.port_max",
 		               "must be at least rtp.port_min + 2 (%u), not %u",
 		               c->rtp_port_min + 2u, c->rtp_port_max);
+	if (c->session_expires_s && c->session_expires_s < c->min_se_s)
+		return fail_at(x, lc, "sip.session_expires_s", "sip.session_expires_s",
+		               "must be 0 or at least sip.min_se_s (%d), not %d", c->min_se_s,
+		               c->session_expires_s);
 	if (c->jitter_max_ms < c->jitter_min_ms)
 		return fail_at(x, lc, "rtp.jitter_max_ms", "rtp.jitter_max_ms",
 		               "must be at least rtp.jitter_min_ms (%d), not %d", c->jitter_min_ms,

@@ -196,6 +196,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_SIP, "tcp_max_per_source", SB_KT_INT, 0, 1, 100000, 64,
          FIELD(C, tcp_max_per_source)},
         {SB_SC_SIP, "min_se_s", SB_KT_INT, 0, 2, 86400, 90, FIELD(C, min_se_s)},
+        {SB_SC_SIP, "session_expires_s", SB_KT_INT, 0, 0, 86400, 1800, FIELD(C, session_expires_s)},
 
         {SB_SC_LISTEN, "transport", SB_KT_ENUM, .def_int = SB_TP_UDP, .enums = transports,
          FIELD(L, transport)},

@@ -346,6 +346,7 @@ static int start(struct sb_sip_agent *a)
 	                    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
 	                    NUTAG_APPL_METHOD("INFO"), NUTAG_ALLOW("INFO"),
 	                    NUTAG_MIN_SE((unsigned)cfg->min_se_s),
+	                    NUTAG_SESSION_TIMER((unsigned)cfg->session_expires_s),
 	                    NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
 	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
 	                    NTATAG_MAXSIZE((usize_t)cfg->max_message_bytes),

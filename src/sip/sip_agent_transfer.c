@@ -22,7 +22,6 @@
 
 #include "sip_agent_priv.h"
 
-#define MAX_HEADERS 8        /* bot headers kept (the X- filter keeps fewer) */
 #define HEADER_TEXT_MAX 1024 /* the kept headers as "Name: value\r\n" lines */
 #define SDP_MAX 1024
 #define REFER_TO_MAX (SB_TRANSFER_URI_MAX * 3 + HEADER_TEXT_MAX * 3)
@@ -178,7 +177,7 @@ static const char *refuse(struct sb_call *c, const char *to)
 void sb_sip_transfer(struct sb_sip_agent *a, struct sb_call *c, const char *to,
                      const struct sb_kv *headers, size_t n, bool bot_gone)
 {
-	struct sb_kv kept[MAX_HEADERS];
+	struct sb_kv kept[SB_TRANSFER_HEADERS_MAX];
 	const char *why;
 	size_t n_kept, dropped = 0;
 	struct sb_xfer *x;
@@ -196,10 +195,11 @@ void sb_sip_transfer(struct sb_sip_agent *a, struct sb_call *c, const char *to,
 			sb_sip_call_event(a, c, SB_CALL_EV_TRANSFER_FAILED);
 		goto out;
 	}
-	n_kept = sb_route_custom_params(headers, n, kept, MAX_HEADERS, &dropped);
+	n_kept = sb_transfer_headers(headers, n, kept, &dropped);
 	if (dropped)
-		log_notice("%zu transfer header(s) left out (only X- headers, within the bounds)",
-		           dropped);
+		log_notice(
+		        "%zu transfer header(s) left out (only %d X- headers, %d bytes together)",
+		        dropped, SB_TRANSFER_HEADERS_MAX, SB_TRANSFER_HEADER_BYTES);
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		log_error("Out of memory starting a transfer");

@@ -4,24 +4,32 @@ gets stop, and an interval below Min-SE gets 422."""
 
 import time
 
+import pytest
+
 import sbtest
 
 SE_S = 4  # the session interval the callers ask for; the daemon's Min-SE is lowered to allow it
 MIN_SE_S = 3
 
 
-def start(env, testbot):
+def start(env, testbot, session_expires_s=None):
     bot = testbot("echo")
     cfg = env.config([{"name": "default", "url": bot.url}])
     cfg["sip"]["min_se_s"] = MIN_SE_S
+    if session_expires_s is not None:
+        cfg["sip"]["session_expires_s"] = session_expires_s
     return env.daemon(cfg), bot
 
 
-def test_session_expires_without_refresh(env, testbot, sipp):
-    d, bot = start(env, testbot)
+@pytest.mark.parametrize("asked", [True, False], ids=["caller-asks", "bridge-asks"])
+def test_session_expires_without_refresh(env, testbot, sipp, asked):
+    """The caller asks for SE_S, or asks for nothing and the bridge gives it sip.session_expires_s = SE_S: either
+    way the 200 makes the caller the refresher, and with no refresh the bridge hangs up when it runs out."""
+    d, bot = start(env, testbot, session_expires_s=None if asked else SE_S)
     ep = env.endpoint()
     t0 = time.monotonic()
-    res = sipp("uac_session_expire.xml", d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    se_hdr = "Session-Expires: %d;refresher=uac" % SE_S if asked else "X-Timer: supported, none asked"
+    res = sipp("uac_session_expire.xml", d, rtp_port=ep.port, keys={"se_hdr": se_hdr}).run()
     took = time.monotonic() - t0
     assert res.rc == 0, res.describe()
     ok = res.response(200)

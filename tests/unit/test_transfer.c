@@ -105,3 +105,49 @@ TEST(transport_of_a_target)
 out:
 	return r;
 }
+
+TEST(headers_three_x_headers_of_200_bytes)
+{
+	char long_value[200];
+	const struct sb_kv in[] = {
+	        {"Via", "SIP/2.0/UDP evil"},
+	        {"X-UUI", "abc"},
+	        {"Exotel-Secret", "s"},
+	        {"x-exotel-leg", "1"},
+	        {"X-Veeno-Leg", "2"},
+	        {"x-uui", "again"},
+	        {"X-Big", long_value},
+	        {"X-Foo", "bar"},
+	        {"X-Three", "3"},
+	        {"X-Four", "4"},
+	        {NULL, "x"},
+	};
+	struct sb_kv out[SB_TRANSFER_HEADERS_MAX];
+	size_t dropped = 0, n;
+	int r = 0;
+
+	memset(long_value, 'v', sizeof(long_value) - 1);
+	long_value[sizeof(long_value) - 1] = '\0';
+	n = sb_transfer_headers(in, sizeof(in) / sizeof(in[0]), out, &dropped);
+	ASSERT_EQ(n, 3);
+	ASSERT_STREQ(out[0].name, "X-UUI");
+	ASSERT_STREQ(out[1].name, "X-Foo"); /* X-Big would take it over 200 bytes */
+	ASSERT_STREQ(out[2].name, "X-Three");
+	ASSERT_EQ(dropped,
+	          7); /* Via, Exotel-, X-Exotel-, X-Veeno-, the second X-UUI, X-Big, X-Four */
+	/* exactly 200 bytes fit */
+	{
+		char v[200];
+		const struct sb_kv one[] = {{"X-A", v}};
+
+		memset(v, 'a', 197);
+		v[197] = '\0';
+		ASSERT_EQ(sb_transfer_headers(one, 1, out, &dropped), 1);
+		v[197] = 'a';
+		v[198] = '\0';
+		ASSERT_EQ(sb_transfer_headers(one, 1, out, &dropped), 0);
+		ASSERT_EQ(dropped, 1);
+	}
+out:
+	return r;
+}

@@ -195,3 +195,19 @@ def test_dtmf_to_caller_not_offered(env, bridge, sipp):
     assert len(loud) == 40, "%d packets of tone for two 400 ms tones" % len(loud)
     bot.wait_closed(1)
     assert bot.tx("dtmf"), "the bot did not send its dtmf"
+
+
+def test_sip_info_not_dtmf(env, bridge, sipp):
+    """INFO that is not DTMF the bridge understands is answered, never passed on: another content type gets 415
+    naming what is accepted, a dtmf-relay body without a valid signal 400, a body-less INFO (a keep-alive) 200; the
+    call goes on and ends with the caller's BYE."""
+    d, bot = bridge("silent")
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_info_other.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=500).run()
+    infos = sorted((m.header("CSeq"), m.status) for m in res.received() if m.cseq_method == "INFO")
+    assert res.rc == 0, "INFO answers %s\n%s" % (infos, res.describe())
+    assert infos == [("2 INFO", 415), ("3 INFO", 400), ("4 INFO", 200)], infos
+    stop = bot.wait_event("rx", "stop", timeout=20)
+    assert stop[0]["msg"]["stop"]["reason"] == "callended", stop
+    assert not bot.rx("dtmf"), bot.rx("dtmf")

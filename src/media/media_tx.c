@@ -1,7 +1,8 @@
-/* Bot → caller on the media worker: one RTP packet per 20 ms slot from the call's down ring
- * (silence when it is empty, so the stream never stops), and RFC 4733 packets in place of
- * audio while a DTMF digit from the bot is being sent. Thread: the media worker. Owns the
- * leg's sending state (seq, timestamp, SSRC, schedule).
+/* RTP out on the media worker: one packet per 20 ms slot from the call's down ring (silence
+ * when it is empty, so the stream never stops), RFC 4733 packets in place of audio while a
+ * DTMF digit is being sent, and, while a transfer bridges the call, the other party's audio
+ * instead of the bot's. Thread: the media worker. Owns the leg's sending state (seq,
+ * timestamp, SSRC, schedule).
  *
  * DESIGN
  * Each leg has its own schedule (next_tx_us) on the worker's 5 ms clock. While the bot is

@@ -18,7 +18,7 @@ enum sb_transport { SB_TP_UDP, SB_TP_TCP };
 enum sb_acl_reject { SB_ACL_REJECT_403, SB_ACL_REJECT_DROP };
 enum sb_jitter_mode { SB_JITTER_ADAPTIVE, SB_JITTER_FIXED };
 enum sb_bot_protocol { SB_PROTO_EXOTEL };
-enum sb_bot_mode { SB_MODE_VOICEBOT };
+enum sb_bot_mode { SB_MODE_VOICEBOT, SB_MODE_LISTEN };
 enum sb_on_close { SB_ON_CLOSE_HANGUP, SB_ON_CLOSE_TRANSFER };
 enum sb_on_fail { SB_ON_FAIL_REJECT, SB_ON_FAIL_TRANSFER };
 enum sb_transfer_mode { SB_TRANSFER_REFER, SB_TRANSFER_BRIDGE };
@@ -47,7 +47,8 @@ struct sb_bot_cfg {
 	int frame_ms; /* caller audio per media message, 20..1000, multiple of 20; default 100 */
 	int max_queue_ms; /* bot audio queued for playout before dropping; default 60000 */
 	int max_marks;    /* marks waiting to be played before new ones are dropped; default 1000 */
-	char **events;    /* extension events it opts in to ("hold") */
+	bool listen_send_silence; /* listen mode: the caller gets silence (else no RTP at all) */
+	char **events;            /* extension events it opts in to ("hold") */
 	size_t n_events;
 	unsigned event_opts; /* the same as a mask of enum sb_bot_event_opt */
 };

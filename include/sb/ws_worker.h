@@ -15,6 +15,7 @@ struct sb_call;
 struct sb_ws_stats {
 	atomic_uint_fast64_t connects, connect_failures, frames_tx, frames_rx, bytes_tx, bytes_rx,
 	        bad_messages, queue_drops, marks, clears, tx_queue_drops;
+	atomic_uint_fast64_t listen_ignored; /* listen mode: bot audio and playback events */
 };
 
 /* Thread: control. Creates worker idx, replying to control. Returns 0 or a negative errno. */

@@ -309,6 +309,13 @@ static void on_media(struct sb_bot_conn *conn, const uint8_t *pcm, size_t len)
 	fill_down(conn);
 }
 
+/* Events that play something to the caller (audio, its marks and clears, keys). */
+static bool plays(enum sb_bot_ev type)
+{
+	return type == SB_BOT_EV_MEDIA || type == SB_BOT_EV_MARK || type == SB_BOT_EV_CLEAR ||
+	       type == SB_BOT_EV_DTMF;
+}
+
 void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t len)
 {
 	struct sb_bot_event ev = {0};
@@ -322,6 +329,13 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t l
 		STAT_ADD(conn, bad_messages, 1);
 		log_warn_ratelimited("Bad message from the bot (%s), skipping it",
 		                     why ? why : "invalid");
+		return;
+	}
+	if (conn->call->bot->mode == SB_MODE_LISTEN && plays(ev.type)) {
+		/* A listening bot does not speak to the caller. */
+		STAT_ADD(conn, listen_ignored, 1);
+		log_debug("Listen mode: ignoring the bot's playback event");
+		sb_bot_event_done(&ev);
 		return;
 	}
 	switch (ev.type) {

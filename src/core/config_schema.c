@@ -131,7 +131,7 @@ static const struct sb_cfg_enum log_levels[] = {{"error", SB_LOG_ERROR},   {"war
 static const struct sb_cfg_enum protocols[] = {
         {"exotel", SB_PROTO_EXOTEL}, {"twilio", -1}, {"raw", -1}, {NULL, 0}};
 static const struct sb_cfg_enum modes[] = {
-        {"voicebot", SB_MODE_VOICEBOT}, {"listen", -1}, {NULL, 0}};
+        {"voicebot", SB_MODE_VOICEBOT}, {"listen", SB_MODE_LISTEN}, {NULL, 0}};
 static const struct sb_cfg_enum on_closes[] = {
         {"hangup", SB_ON_CLOSE_HANGUP}, {"transfer", SB_ON_CLOSE_TRANSFER}, {NULL, 0}};
 static const struct sb_cfg_enum jitter_modes[] = {
@@ -268,6 +268,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          FIELD(B, frame_ms)},
         {SB_SC_BOT, "max_queue_ms", SB_KT_INT, 0, 1000, 600000, 60000, FIELD(B, max_queue_ms)},
         {SB_SC_BOT, "max_marks", SB_KT_INT, 0, 1, 100000, 1000, FIELD(B, max_marks)},
+        {SB_SC_BOT, "listen_send_silence", SB_KT_BOOL, .def_int = 1, FIELD(B, listen_send_silence)},
         {SB_SC_BOT, "events", SB_KT_STRS, .check_str = check_event, STRS_OF(B, events, n_events)},
 };
 

@@ -55,6 +55,7 @@ struct sb_media_leg {
 	enum sb_codec codec;
 	uint8_t pt;
 	bool can_send, expect_rx, marker, timed_out;
+	bool mute; /* a listening bot without listen_send_silence: nothing is sent to the caller */
 	bool has_addr;            /* the SDP names an address (RTCP goes on during a hold) */
 	struct sb_rtp_source src; /* who may send to us, and where we send */
 	struct sb_downlink down;  /* bot audio to play, marks played */

@@ -147,6 +147,8 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 
 	if (!leg->can_send) {
 		leg->idle = false; /* on hold: the bot's audio waits for the caller to come back */
+	} else if (leg->mute && !leg->relay) {
+		leg->idle = false; /* a listening bot, and the caller is to get no RTP */
 	} else if (leg->dtmf_tx.active) {
 		/* the digit stands in for audio */
 	} else if (leg->relay) {

@@ -148,6 +148,8 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 
 	c->leg = new_leg(w, c, fds, &c->offer, &c->remote_rtp, c->remote_rtp_len, &c->sig_src,
 	                 c->sig_src_len, c->trunk->acl, c->trunk->n_acl);
+	if (c->leg)
+		c->leg->mute = c->bot->mode == SB_MODE_LISTEN && !c->bot->listen_send_silence;
 	if (!c->leg) {
 		log_error("Out of memory attaching a media leg");
 		reply(w, SB_MSG_MEDIA_DETACHED, c);

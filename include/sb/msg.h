@@ -17,7 +17,6 @@ enum sb_msg_type {
 	SB_MSG_BOT_CONNECT, /* open the bot socket for the call */
 	SB_MSG_BOT_DETACH,  /* send stop (text = reason) if connected, close; reply BOT_DETACHED */
 	SB_MSG_BOT_DTMF,    /* arg = digit | duration_ms << 8: a key the caller sent by INFO */
-	SB_MSG_BOT_EVENT,   /* text = an extension event without a body for the bot ("hold") */
 	SB_MSG_BOT_TRANSFER_FAILED, /* text = target, arg = SIP status, data = reason (char *) */
 	/* media worker → control */
 	SB_MSG_MEDIA_DETACHED,

@@ -10,9 +10,11 @@
 #include <sb/common.h>
 
 enum sb_frame_kind {
-	SB_FRAME_AUDIO, /* pcm[0..samples) */
-	SB_FRAME_MARK,  /* down: play-order marker; up: that marker has been played */
-	SB_FRAME_DTMF,  /* up: a key the caller pressed; down: a key to send the caller */
+	SB_FRAME_AUDIO,  /* pcm[0..samples) */
+	SB_FRAME_MARK,   /* down: play-order marker; up: that marker has been played */
+	SB_FRAME_DTMF,   /* up: a key the caller pressed; down: a key to send the caller */
+	SB_FRAME_HOLD,   /* up: the caller put the call on hold, nothing goes to it now */
+	SB_FRAME_UNHOLD, /* up: the caller took the call off hold */
 };
 
 struct sb_frame {

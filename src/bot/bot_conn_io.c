@@ -124,6 +124,10 @@ static void pump_up(struct sb_bot_conn *conn)
 	while ((f = sb_ring_read_slot(up))) {
 		if (open && f->kind == SB_FRAME_MARK) {
 			marks_played(conn, f->mark_id);
+		} else if (open && (f->kind == SB_FRAME_HOLD || f->kind == SB_FRAME_UNHOLD)) {
+			if (conn->call->bot->event_opts & SB_BOT_OPT_HOLD)
+				sb_bot_conn_send_event(conn, f->kind == SB_FRAME_HOLD ? "hold"
+				                                                      : "unhold");
 		} else if (open && f->kind == SB_FRAME_DTMF) {
 			/* At once, ahead of the audio still being framed into a media message. */
 			sb_bot_conn_send_dtmf(conn, f->digit, f->duration_ms);

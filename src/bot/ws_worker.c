@@ -81,10 +81,6 @@ static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
 			sb_bot_conn_transfer_failed(m->call->conn, m->text ? m->text : "",
 			                            (int)m->arg, m->data ? m->data : "");
 		break;
-	case SB_MSG_BOT_EVENT:
-		if (m->call->conn && m->text)
-			sb_bot_conn_send_event(m->call->conn, m->text);
-		break;
 	case SB_MSG_QUIT:
 		atomic_store(&w->quit, true);
 		break;

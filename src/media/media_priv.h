@@ -117,6 +117,9 @@ sb_jitter_out_fn sb_media_on_jitter;
 /* media_rx.c: releases what the jitter buffer holds past its wait; reports DTMF whose end
  * packets were lost. */
 void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us);
+/* media_rx.c: puts an event without data (HOLD, UNHOLD) on the up ring, in order with the
+ * caller's audio, and names the call to its ws worker. */
+void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind);
 /* media_rx.c: appends caller audio to the up ring, cut into 20 ms frames. */
 void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n);
 /* media_tx.c: starts sending digit on the leg (the other party of a bridge pressed it). */

@@ -53,6 +53,21 @@ void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 	}
 }
 
+void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
+{
+	struct sb_call *c = leg->call;
+	struct sb_frame *f = sb_ring_write_slot(&c->up);
+
+	if (!f) {
+		STAT_INC(leg->w, up_drops);
+		return;
+	}
+	f->kind = kind;
+	f->samples = 0;
+	sb_ring_commit_write(&c->up);
+	sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
+}
+
 /* Where a leg's audio goes: to the bot; while bridged, to the other party (and, in listen
  * mode, to the mix the bot hears). */
 static void deliver(struct sb_media_leg *leg, const int16_t *pcm, size_t n)

@@ -148,8 +148,11 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 
 	c->leg = new_leg(w, c, fds, &c->offer, &c->remote_rtp, c->remote_rtp_len, &c->sig_src,
 	                 c->sig_src_len, c->trunk->acl, c->trunk->n_acl);
-	if (c->leg)
+	if (c->leg) {
 		c->leg->mute = c->bot->mode == SB_MODE_LISTEN && !c->bot->listen_send_silence;
+		if (!c->leg->can_send) /* a call that starts on hold */
+			sb_media_up_event(c->leg, SB_FRAME_HOLD);
+	}
 	if (!c->leg) {
 		log_error("Out of memory attaching a media leg");
 		reply(w, SB_MSG_MEDIA_DETACHED, c);
@@ -197,10 +200,16 @@ static void bridge(struct sb_media_worker *w, struct sb_call *c, const struct sb
  * (latching again); that holds for a hold (sendonly) too, whose music comes from there. */
 static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
 {
+	bool could_send = leg->can_send;
+
 	leg->codec = u->offer.codec;
 	leg->pt = u->offer.pt;
 	leg->te_pt = u->offer.te_pt;
 	set_direction(leg, &u->offer);
+	/* The bot learns of a hold only once nothing goes to the caller any more (and of the
+	 * end of one once it does again): told from here, after the ring, never before. */
+	if (could_send != leg->can_send)
+		sb_media_up_event(leg, leg->can_send ? SB_FRAME_UNHOLD : SB_FRAME_HOLD);
 	/* An old-style hold names no address (0.0.0.0 or port 0): keep the current one. */
 	if (!no_address(&u->offer) &&
 	    sb_rtp_source_set_sdp(&leg->src, (const struct sockaddr *)&u->remote, u->remote_len))

@@ -181,23 +181,16 @@ static bool is_hold(const struct sb_sdp_offer *o)
 	       strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
 }
 
-/* Tells a bot that opted in when the caller puts the call on hold or takes it off. */
-static void note_hold(struct sb_sip_agent *a, struct sb_call *c, const struct sb_sdp_offer *o)
+/* Logs a hold or its end. The media worker tells the bot (after it stops or resumes
+ * sending), in order with the caller's audio. */
+static void note_hold(struct sb_call *c, const struct sb_sdp_offer *o)
 {
 	bool held = is_hold(o);
-	struct sb_msg *m;
 
 	if (held == c->held)
 		return;
 	c->held = held;
 	log_info("Caller %s the call", held ? "holds" : "resumes");
-	if (!c->ws_attached || !(c->bot->event_opts & SB_BOT_OPT_HOLD))
-		return;
-	m = sb_msg_new(SB_MSG_BOT_EVENT, c, 0);
-	if (m && (m->text = strdup(held ? "hold" : "unhold")))
-		sb_ws_worker_post(a->d->ws[c->ws_idx], m);
-	else
-		sb_msg_free(m);
 }
 
 /* The ACK of an offer-less re-INVITE answers our offer: the codec we offered, at a usable
@@ -223,7 +216,7 @@ static void take_reoffer_answer(struct sb_sip_agent *a, struct sb_call *c, const
 	u->offer = ans;
 	log_info("re-INVITE answered in the ACK: %s %s:%u, %s", sb_codec_name(ans.codec), ans.addr,
 	         ans.port, ans.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
-	note_hold(a, c, &ans);
+	note_hold(c, &ans);
 	if (c->media_attached)
 		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
 	else
@@ -309,7 +302,7 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	log_info("re-INVITE: %s %s:%u, %s", sb_codec_name(offer.codec), offer.addr, offer.port,
 	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
-	note_hold(a, c, &offer);
+	note_hold(c, &offer);
 	if (c->media_attached)
 		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
 	else

@@ -2,6 +2,7 @@
  * X- headers passed to the bot as custom parameters. Pure. Thread: any. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -37,6 +38,9 @@ struct sb_kv {
 	const char *value;
 };
 
+/* True for a header name the platform reserves: "X-Exotel-", "X-Veeno-", "Exotel-" or
+ * "Veeno-" at its start, any case. Such headers are never passed on. */
+bool sb_route_reserved_header(const char *name);
 /* Filters the INVITE's headers (n pairs, any names) into the custom parameters for the bot,
  * in input order: X-UUI (dropped if longer than SB_UUI_MAX_BYTES), X-Account-Sid (dropped if longer
  * than SB_ACCOUNT_SID_MAX_BYTES), and at most SB_XHDR_MAX_OTHER other X- headers whose names and

@@ -3,6 +3,7 @@
  * Thread: any. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -30,6 +31,13 @@ struct sb_sdp_offer {
 	unsigned audio_index;                              /* the one carrying the call's audio */
 	char rejected[SB_SDP_MAX_MEDIA][SB_SDP_MLINE_MAX]; /* "video 0 RTP/AVP 96" for the others */
 };
+
+/* True when the offer names no address to send to: port 0, 0.0.0.0 or :: (the old way to
+ * hold a call). */
+bool sb_sdp_no_address(const struct sb_sdp_offer *o);
+/* True when the offer puts the call on hold: nothing is to be sent to its side (sendonly,
+ * inactive, or no address). */
+bool sb_sdp_held(const struct sb_sdp_offer *o);
 
 /* Parses an offer (or an answer to the bridge's offer) into *out, which is written only on
  * success. te_pt is always set: the first telephone-event with clock 8000 on the audio m= line

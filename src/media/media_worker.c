@@ -76,18 +76,12 @@ static void on_tick(struct sb_media_worker *w)
 	}
 }
 
-/* What the caller's SDP direction and address allow: we send unless the caller only sends,
- * is inactive, or gave no address (port 0, 0.0.0.0 or :: is the old way to hold); the RTP
- * timeout only counts while the caller is expected to send. */
-static bool no_address(const struct sb_sdp_offer *o)
-{
-	return o->port == 0 || strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
-}
-
+/* What the caller's SDP direction and address allow: we send unless it holds the call; the
+ * RTP timeout only counts while the caller is expected to send. */
 static void set_direction(struct sb_media_leg *leg, const struct sb_sdp_offer *o)
 {
-	leg->has_addr = !no_address(o);
-	leg->can_send = leg->has_addr && (o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_RECVONLY);
+	leg->has_addr = !sb_sdp_no_address(o);
+	leg->can_send = !sb_sdp_held(o);
 	leg->expect_rx = o->dir == SB_DIR_SENDRECV || o->dir == SB_DIR_SENDONLY;
 	leg->last_rx_ms = sb_now_ms();
 	leg->timed_out = false;
@@ -211,7 +205,7 @@ static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
 	if (could_send != leg->can_send)
 		sb_media_up_event(leg, leg->can_send ? SB_FRAME_UNHOLD : SB_FRAME_HOLD);
 	/* An old-style hold names no address (0.0.0.0 or port 0): keep the current one. */
-	if (!no_address(&u->offer) &&
+	if (!sb_sdp_no_address(&u->offer) &&
 	    sb_rtp_source_set_sdp(&leg->src, (const struct sockaddr *)&u->remote, u->remote_len))
 		leg->rtcp_peer_len = 0; /* RTCP follows the media until the new place sends some */
 }

@@ -85,7 +85,7 @@ static bool has_prefix(const char *s, const char *prefix)
 	return strncasecmp(s, prefix, strlen(prefix)) == 0;
 }
 
-static bool is_reserved(const char *name)
+bool sb_route_reserved_header(const char *name)
 {
 	return has_prefix(name, "X-Exotel-") || has_prefix(name, "X-Veeno-") ||
 	       has_prefix(name, "Exotel-") || has_prefix(name, "Veeno-");
@@ -137,7 +137,7 @@ size_t sb_route_custom_params(const struct sb_kv *in, size_t n, struct sb_kv *ou
 
 		if (!kv->name)
 			continue;
-		if (is_reserved(kv->name)) {
+		if (sb_route_reserved_header(kv->name)) {
 			n_drop++;
 			continue;
 		}

@@ -327,6 +327,16 @@ static char *without_bad_rtpmaps(const char *sdp, size_t *len)
 	return out;
 }
 
+bool sb_sdp_no_address(const struct sb_sdp_offer *o)
+{
+	return o->port == 0 || strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
+}
+
+bool sb_sdp_held(const struct sb_sdp_offer *o)
+{
+	return sb_sdp_no_address(o) || o->dir == SB_DIR_SENDONLY || o->dir == SB_DIR_INACTIVE;
+}
+
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
 {
 	su_home_t home[1] = {SU_HOME_INIT(home)};

@@ -173,19 +173,11 @@ static void reoffer(struct sb_call *c, nua_handle_t *nh)
 	c->reoffer_pending = true;
 }
 
-/* A hold is the caller sending nothing to us and wanting nothing back: sendonly, inactive,
- * or the old way, no address. */
-static bool is_hold(const struct sb_sdp_offer *o)
-{
-	return o->dir == SB_DIR_SENDONLY || o->dir == SB_DIR_INACTIVE || o->port == 0 ||
-	       strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
-}
-
 /* Logs a hold or its end. The media worker tells the bot (after it stops or resumes
  * sending), in order with the caller's audio. */
 static void note_hold(struct sb_call *c, const struct sb_sdp_offer *o)
 {
-	bool held = is_hold(o);
+	bool held = sb_sdp_held(o);
 
 	if (held == c->held)
 		return;

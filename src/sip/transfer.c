@@ -42,12 +42,6 @@ int sb_transfer_check_target(const char *uri)
 	return 0;
 }
 
-static bool reserved(const char *name)
-{
-	return has_prefix(name, "X-Exotel-") || has_prefix(name, "X-Veeno-") ||
-	       has_prefix(name, "Exotel-") || has_prefix(name, "Veeno-");
-}
-
 size_t sb_transfer_headers(const struct sb_kv *in, size_t n, struct sb_kv *out, size_t *dropped)
 {
 	size_t n_out = 0, bytes = 0, left_out = 0;
@@ -61,7 +55,7 @@ size_t sb_transfer_headers(const struct sb_kv *in, size_t n, struct sb_kv *out, 
 		for (size_t j = 0; j < n_out && !dup; j++)
 			dup = strcasecmp(out[j].name, in[i].name) == 0;
 		len = strlen(in[i].name) + strlen(in[i].value);
-		if (!has_prefix(in[i].name, "X-") || reserved(in[i].name) || dup ||
+		if (!has_prefix(in[i].name, "X-") || sb_route_reserved_header(in[i].name) || dup ||
 		    n_out == SB_TRANSFER_HEADERS_MAX || bytes + len > SB_TRANSFER_HEADER_BYTES) {
 			left_out++;
 			continue;

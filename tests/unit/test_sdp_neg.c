@@ -552,3 +552,27 @@ TEST(sdp_answer_te_pt_by_hand)
 out:
 	return r;
 }
+
+TEST(sdp_hold_and_no_address)
+{
+	struct sb_sdp_offer o = {.port = 4000, .addr = "10.0.0.1", .dir = SB_DIR_SENDRECV};
+	int r = 0;
+
+	ASSERT_TRUE(!sb_sdp_no_address(&o) && !sb_sdp_held(&o));
+	o.dir = SB_DIR_RECVONLY; /* the caller only listens: we still send */
+	ASSERT_TRUE(!sb_sdp_held(&o));
+	o.dir = SB_DIR_SENDONLY;
+	ASSERT_TRUE(sb_sdp_held(&o) && !sb_sdp_no_address(&o));
+	o.dir = SB_DIR_INACTIVE;
+	ASSERT_TRUE(sb_sdp_held(&o));
+	o.dir = SB_DIR_SENDRECV;
+	snprintf(o.addr, sizeof(o.addr), "0.0.0.0");
+	ASSERT_TRUE(sb_sdp_no_address(&o) && sb_sdp_held(&o));
+	snprintf(o.addr, sizeof(o.addr), "::");
+	ASSERT_TRUE(sb_sdp_no_address(&o));
+	snprintf(o.addr, sizeof(o.addr), "10.0.0.1");
+	o.port = 0;
+	ASSERT_TRUE(sb_sdp_no_address(&o) && sb_sdp_held(&o));
+out:
+	return r;
+}

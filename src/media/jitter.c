@@ -62,10 +62,16 @@ static void rebase(struct sb_jitter *jb, uint32_t ts, int64_t now_us)
 	jb->window_start_us = now_us;
 }
 
+/* The path's base delay: the smallest transit of this window and the last. */
+static int64_t base_us(const struct sb_jitter *jb)
+{
+	return jb->min_cur < jb->min_prev ? jb->min_cur : jb->min_prev;
+}
+
 /* Updates the base delay and the peak lateness with an audio packet's arrival. */
 static void estimate(struct sb_jitter *jb, uint32_t ts, int64_t now_us)
 {
-	int64_t transit, base, late;
+	int64_t transit, late;
 
 	if (!jb->have_base) {
 		rebase(jb, ts, now_us);
@@ -79,8 +85,7 @@ static void estimate(struct sb_jitter *jb, uint32_t ts, int64_t now_us)
 	} else if (transit < jb->min_cur) {
 		jb->min_cur = transit;
 	}
-	base = jb->min_cur < jb->min_prev ? jb->min_cur : jb->min_prev;
-	late = transit - base;
+	late = transit - base_us(jb);
 	if (late > REBASE_US) { /* the sender's clock jumped back, or the path stalled */
 		rebase(jb, ts, now_us);
 		return;
@@ -138,9 +143,8 @@ static struct sb_jitter_slot *first_held(struct sb_jitter *jb)
 /* Declares the hole before the first held packet lost and conceals its media time. A hole
  * before a telephone-event packet is most likely one of the event's own packets: nothing is
  * synthesised, and the audio that follows the event restores the media time (silence). */
-static void conceal_hole(struct sb_jitter *jb)
+static void conceal_hole(struct sb_jitter *jb, const struct sb_jitter_slot *s)
 {
-	struct sb_jitter_slot *s = first_held(jb);
 	unsigned missing = (uint16_t)(s->seq - jb->next_seq);
 	unsigned per = jb->last_samples ? jb->last_samples : DEFAULT_SAMPLES;
 	int64_t samples = (int64_t)missing * per;
@@ -172,15 +176,11 @@ static void conceal_hole(struct sb_jitter *jb)
 /* True once the packet at next_seq has waited as long as the depth allows: from when the
  * path's base delay says it was due, or, when the media time of the hole is not known (it
  * lies in a telephone-event), from when the packet after it came. */
-static bool hole_due(struct sb_jitter *jb, int64_t now_us)
+static bool hole_due(const struct sb_jitter *jb, const struct sb_jitter_slot *s, int64_t now_us)
 {
-	const struct sb_jitter_slot *s = first_held(jb);
-	int64_t base;
-
 	if (!s->audio || !jb->have_base || !jb->ts_known)
 		return now_us >= s->arrival_us + sb_jitter_depth_us(jb);
-	base = jb->min_cur < jb->min_prev ? jb->min_cur : jb->min_prev;
-	return now_us >= base + media_us(jb, jb->next_ts) + sb_jitter_depth_us(jb);
+	return now_us >= base_us(jb) + media_us(jb, jb->next_ts) + sb_jitter_depth_us(jb);
 }
 
 static void drain(struct sb_jitter *jb, int64_t now_us, bool force)
@@ -188,12 +188,14 @@ static void drain(struct sb_jitter *jb, int64_t now_us, bool force)
 	while (jb->n_held) {
 		struct sb_jitter_slot *s = &jb->slots[jb->next_seq & MASK];
 
-		if (s->used && s->seq == jb->next_seq)
+		if (s->used && s->seq == jb->next_seq) {
 			release(jb, s);
-		else if (force || hole_due(jb, now_us))
-			conceal_hole(jb);
-		else
+			continue;
+		}
+		s = first_held(jb); /* the packet after the hole */
+		if (!force && !hole_due(jb, s, now_us))
 			break;
+		conceal_hole(jb, s);
 	}
 	jb->stats.depth_ms = (unsigned)(sb_jitter_depth_us(jb) / 1000);
 }

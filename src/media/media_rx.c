@@ -17,26 +17,43 @@
 
 #include "media_priv.h"
 
-static void frame_done(struct sb_media_worker *w, struct sb_media_leg *leg)
+/* The next slot of the up ring, of kind (no samples yet); NULL when the ws side is behind:
+ * the frame is dropped and counted rather than waited for. */
+static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kind)
+{
+	struct sb_frame *f = sb_ring_write_slot(&leg->call->up);
+
+	if (!f) {
+		STAT_INC(leg->w, up_drops);
+		return NULL;
+	}
+	f->kind = kind;
+	f->samples = 0;
+	return f;
+}
+
+/* Publishes the slot and names the call to its ws worker, which sends it at once. */
+static void up_commit(struct sb_media_leg *leg)
 {
 	struct sb_call *c = leg->call;
-	struct sb_frame *f = sb_ring_write_slot(&c->up);
 
-	if (!f) { /* the ws side is behind: drop rather than block */
-		STAT_INC(w, up_drops);
+	sb_ring_commit_write(&c->up);
+	sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
+}
+
+static void frame_done(struct sb_media_leg *leg)
+{
+	struct sb_frame *f = up_slot(leg, SB_FRAME_AUDIO);
+
+	if (!f)
 		return;
-	}
-	f->kind = SB_FRAME_AUDIO;
 	f->samples = SB_FRAME_SAMPLES;
 	memcpy(f->pcm, leg->up_acc, sizeof(leg->up_acc));
-	sb_ring_commit_write(&c->up);
-	sb_ws_worker_notify(w->ws[c->ws_idx], c);
+	up_commit(leg);
 }
 
 void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 {
-	struct sb_media_worker *w = leg->w;
-
 	while (n) {
 		size_t take = SB_FRAME_SAMPLES - leg->up_n;
 
@@ -48,24 +65,15 @@ void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 		n -= take;
 		if (leg->up_n == SB_FRAME_SAMPLES) {
 			leg->up_n = 0;
-			frame_done(w, leg);
+			frame_done(leg);
 		}
 	}
 }
 
 void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
 {
-	struct sb_call *c = leg->call;
-	struct sb_frame *f = sb_ring_write_slot(&c->up);
-
-	if (!f) {
-		STAT_INC(leg->w, up_drops);
-		return;
-	}
-	f->kind = kind;
-	f->samples = 0;
-	sb_ring_commit_write(&c->up);
-	sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
+	if (up_slot(leg, kind))
+		up_commit(leg);
 }
 
 /* Where a leg's audio goes: to the bot; while bridged, to the other party (and, in listen
@@ -100,17 +108,12 @@ static void up_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg,
 		sb_media_tx_dtmf(w, leg->peer, d->digit, d->duration_ms, sb_now_us());
 	if (leg->peer && !caller->mix)
 		return;
-	f = sb_ring_write_slot(&c->up);
-	if (!f) {
-		STAT_INC(w, up_drops);
+	f = up_slot(leg, SB_FRAME_DTMF);
+	if (!f)
 		return;
-	}
-	f->kind = SB_FRAME_DTMF;
-	f->samples = 0;
 	f->digit = d->digit;
 	f->duration_ms = d->duration_ms;
-	sb_ring_commit_write(&c->up);
-	sb_ws_worker_notify(w->ws[c->ws_idx], c);
+	up_commit(leg);
 }
 
 static void on_event_packet(struct sb_media_leg *leg, const struct sb_jitter_slot *s)
@@ -122,22 +125,9 @@ static void on_event_packet(struct sb_media_leg *leg, const struct sb_jitter_slo
 		up_dtmf(leg->w, leg, &reports[i]);
 }
 
-/* Media time without audio (a key press, a pause): silence, which the concealer learns. */
-static void up_silence(struct sb_media_leg *leg, unsigned samples)
-{
-	int16_t pcm[SB_MEDIA_MAX_PAYLOAD_SAMPLES] = {0};
-
-	while (samples) {
-		unsigned n = samples < SB_MEDIA_MAX_PAYLOAD_SAMPLES ? samples
-		                                                    : SB_MEDIA_MAX_PAYLOAD_SAMPLES;
-
-		sb_plc_rx(leg->plc, pcm, n);
-		deliver(leg, pcm, n);
-		samples -= n;
-	}
-}
-
-static void up_conceal(struct sb_media_leg *leg, unsigned samples)
+/* Media time without a packet: concealment for lost audio, or silence (a key press, a
+ * pause), which the concealer learns. */
+static void up_fill(struct sb_media_leg *leg, unsigned samples, bool lost)
 {
 	int16_t pcm[SB_MEDIA_MAX_PAYLOAD_SAMPLES];
 
@@ -145,7 +135,12 @@ static void up_conceal(struct sb_media_leg *leg, unsigned samples)
 		unsigned n = samples < SB_MEDIA_MAX_PAYLOAD_SAMPLES ? samples
 		                                                    : SB_MEDIA_MAX_PAYLOAD_SAMPLES;
 
-		sb_plc_fillin(leg->plc, pcm, n);
+		if (lost) {
+			sb_plc_fillin(leg->plc, pcm, n);
+		} else {
+			memset(pcm, 0, n * sizeof(pcm[0]));
+			sb_plc_rx(leg->plc, pcm, n);
+		}
 		deliver(leg, pcm, n);
 		samples -= n;
 	}
@@ -173,10 +168,8 @@ void sb_media_on_jitter(void *arg, enum sb_jitter_out kind, const struct sb_jitt
 		deliver(leg, pcm, s->len);
 		break;
 	case SB_JITTER_CONCEAL:
-		up_conceal(leg, samples);
-		break;
 	case SB_JITTER_SILENCE:
-		up_silence(leg, samples);
+		up_fill(leg, samples, kind == SB_JITTER_CONCEAL);
 		break;
 	}
 }

@@ -735,10 +735,10 @@ def dtmf_received(bot, conn=None):
 # SIPp as a server (a transfer target)
 
 
-class SippServer:
+class SippServer(Sipp):
     """One SIPp run as a UAS on 127.0.0.1:port, for a single call (-m 1). Scenario by path (relative names are
-    looked up in scenarios/). start() + wait() (a SippResult), done(), kill(), and received() to look at the
-    messages logged so far while it runs."""
+    looked up in scenarios/). start() + wait() (a SippResult), done(), kill() as for Sipp, and received() to look
+    at the messages logged so far while it runs."""
 
     counter = 0
 
@@ -766,15 +766,6 @@ class SippServer:
         self.proc = None
         self.uri_host = "127.0.0.1:%d" % self.port
 
-    def start(self):
-        self._out = open(self.stdout_path, "wb")
-        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
-                                     cwd=self.dir)
-        return self
-
-    def done(self):
-        return self.proc is not None and self.proc.poll() is not None
-
     def received(self):
         """The messages SIPp logged as received so far."""
         try:
@@ -796,20 +787,6 @@ class SippServer:
         except AssertionError as e:
             raise AssertionError("%s at SIPp server %s (received so far: %s)"
                                  % (e, self.name, [m.first for m in self.received()]))
-
-    def wait(self, timeout=None):
-        try:
-            rc = self.proc.wait(self.timeout_s + 20 if timeout is None else timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError("sipp server %s still running" % self.name)
-        self._out.close()
-        return SippResult(rc, self.dir, self.stdout_path, self.msg_path, self.err_path, self.cmd)
-
-    def kill(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def sipp_uas(env, scenario, keys=None, port=None, **kw):

@@ -17,7 +17,7 @@
 enum sb_transport { SB_TP_UDP, SB_TP_TCP };
 enum sb_acl_reject { SB_ACL_REJECT_403, SB_ACL_REJECT_DROP };
 enum sb_jitter_mode { SB_JITTER_ADAPTIVE, SB_JITTER_FIXED };
-enum sb_bot_protocol { SB_PROTO_EXOTEL };
+enum sb_bot_protocol { SB_PROTO_EXOTEL, SB_PROTO_TWILIO, SB_PROTO_RAW };
 enum sb_bot_mode { SB_MODE_VOICEBOT, SB_MODE_LISTEN };
 enum sb_on_close { SB_ON_CLOSE_HANGUP, SB_ON_CLOSE_TRANSFER };
 enum sb_on_fail { SB_ON_FAIL_REJECT, SB_ON_FAIL_TRANSFER };
@@ -37,6 +37,10 @@ struct sb_bot_cfg {
 	char *url_text;
 	struct sb_url url;
 	enum sb_bot_protocol protocol;
+	int sample_rate;      /* of the audio on the socket: 8000, 16000 or 24000 (resolved from the
+	                         key, else the URL's sample-rate, else 8000) */
+	int resample_quality; /* speexdsp 0..10 */
+	char *subprotocol;    /* Sec-WebSocket-Protocol offered, "" for none */
 	enum sb_bot_mode mode;
 	char **headers; /* "Name: value" lines sent in the WebSocket handshake */
 	size_t n_headers;

@@ -13,6 +13,7 @@ struct sb_url {
 	char path[SB_URL_MAX]; /* path plus "?query", always starts with '/' */
 	char userinfo[256];    /* "user:password" or "" (sent as Basic auth) */
 	int sample_rate;       /* from ?sample-rate= or ?sample_rate=; 8000 when absent */
+	bool rate_given;       /* the query named a sample rate */
 };
 
 /* Parses text into out. Accepts only ws:// and wss://, a non-empty host, port 1-65535,

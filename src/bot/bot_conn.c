@@ -1,6 +1,6 @@
 /* Bot connection lifecycle on its ws worker: connect with a handshake timeout and retries,
- * the connected/start greeting, the outgoing queue (one lws_write per WRITEABLE), stop and
- * close on detach, and the single place where a connection is finished and freed.
+ * the greeting of its protocol profile, the outgoing queue (one lws_write per WRITEABLE),
+ * stop and close on detach, and the single place where a connection is finished and freed.
  * Thread: the owning ws worker. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +14,6 @@
 #include <sb/msg.h>
 
 #include "bot_conn_priv.h"
-
-/* Every field of start is bounded (SIP users, X- headers), even fully JSON-escaped. */
-#define START_MAX 16384
 
 static void post(struct sb_bot_conn *conn, int type, const char *text)
 {
@@ -32,8 +29,9 @@ static void post(struct sb_bot_conn *conn, int type, const char *text)
 	sb_mq_push(conn->env->control, m);
 }
 
-int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, bool control)
+int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len, unsigned flags)
 {
+	bool control = flags & SB_TX_CONTROL;
 	struct sb_txmsg *t;
 
 	if (conn->tx_count >= (control ? SB_BOT_MAX_TX_QUEUE_ALL : SB_BOT_MAX_TX_QUEUE)) {
@@ -56,12 +54,20 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, boo
 	if (!t)
 		return -ENOMEM;
 	t->len = len;
-	memcpy(t->buf + LWS_PRE, text, len);
+	t->binary = flags & SB_TX_BINARY;
+	memcpy(t->buf + LWS_PRE, data, len);
 	STAILQ_INSERT_TAIL(&conn->tx, t, link);
 	conn->tx_count++;
 	if (conn->wsi)
 		lws_callback_on_writable(conn->wsi);
 	return 0;
+}
+
+int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n)
+{
+	if (n <= 0)
+		return n;
+	return sb_bot_conn_send(conn, buf, (size_t)n, SB_TX_CONTROL);
 }
 
 static void free_tx(struct sb_bot_conn *conn)
@@ -95,6 +101,9 @@ void sb_bot_conn_free(struct sb_bot_conn *conn)
 	sb_bot_conn_free_marks(conn);
 	sb_playout_free(conn->playout);
 	free(conn->up_buf);
+	free(conn->media_buf);
+	sb_resampler_free(conn->up_rs);
+	sb_resampler_free(conn->down_rs);
 	free(conn->rx);
 	conn->call->conn = NULL;
 	sb_call_unref(conn->call);
@@ -157,6 +166,8 @@ static int connect_once(struct sb_bot_conn *conn)
 	ci.host = conn->host;
 	ci.origin = conn->host;
 	ci.local_protocol_name = "sipbridge-bot";
+	if (bot->subprotocol && bot->subprotocol[0])
+		ci.protocol = bot->subprotocol;
 	ci.ssl_connection = bot->url.tls ? LCCSCF_USE_SSL : 0;
 	ci.opaque_user_data = conn;
 	ci.pwsi = &conn->wsi;
@@ -177,24 +188,66 @@ static int connect_once(struct sb_bot_conn *conn)
 	return 0;
 }
 
+/* What the protocol and the rate take, allocated once: the profile, the call as the bot
+ * sees it, the caller-audio buffer, the media encode buffer, the resamplers and the playout
+ * queue. */
+static int setup_audio(struct sb_bot_conn *conn)
+{
+	const struct sb_bot_cfg *bot = conn->call->bot;
+	struct sb_call *c = conn->call;
+	int frame_ms, r;
+
+	conn->proto = sb_bot_proto_get(bot->protocol);
+	conn->rate = bot->sample_rate ? bot->sample_rate : SB_RATE_8K;
+	conn->who = (struct sb_bot_call){
+	        .stream_sid = c->stream_sid,
+	        .call_sid = c->id,
+	        .account_sid = c->account_sid,
+	        .from = c->from_user,
+	        .to = c->to_user,
+	        .params = c->params,
+	        .n_params = c->n_params,
+	        .sample_rate = conn->rate,
+	};
+	frame_ms = conn->proto->frame_ms ? conn->proto->frame_ms : bot->frame_ms;
+	conn->up_cap = (size_t)frame_ms * (size_t)conn->rate / 1000;
+	conn->up_buf = malloc(conn->up_cap * sizeof(int16_t));
+	conn->media_size = conn->proto->media_max_len(conn->up_cap);
+	conn->media_buf = malloc(conn->media_size);
+	if (!conn->up_buf || !conn->media_buf)
+		return -ENOMEM;
+	if (conn->rate != SB_RATE_8K) {
+		r = sb_resampler_new(&conn->up_rs, SB_RATE_8K, conn->rate, bot->resample_quality);
+		if (r >= 0)
+			r = sb_resampler_new(&conn->down_rs, conn->rate, SB_RATE_8K,
+			                     bot->resample_quality);
+		if (r < 0)
+			return r;
+	}
+	return sb_playout_new(&conn->playout, (size_t)bot->max_queue_ms * SB_RATE_8K / 1000);
+}
+
 int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_call *call)
 {
 	const struct sb_bot_cfg *bot = call->bot;
 	struct sb_bot_conn *conn = calloc(1, sizeof(*conn));
 	bool v6 = strchr(bot->url.host, ':') != NULL;
 	bool dflt = bot->url.port == (bot->url.tls ? 443 : 80);
+	int r;
 
 	if (!conn)
 		return -ENOMEM;
 	conn->env = env;
 	conn->call = call;
-	conn->up_cap = (size_t)bot->frame_ms * SB_RATE_8K / 1000;
-	conn->up_buf = malloc(conn->up_cap * sizeof(int16_t));
-	if (!conn->up_buf ||
-	    sb_playout_new(&conn->playout, (size_t)bot->max_queue_ms * SB_RATE_8K / 1000) < 0) {
+	r = setup_audio(conn);
+	if (r < 0) {
+		sb_playout_free(conn->playout);
 		free(conn->up_buf);
+		free(conn->media_buf);
+		sb_resampler_free(conn->up_rs);
+		sb_resampler_free(conn->down_rs);
 		free(conn);
-		return -ENOMEM;
+		return r;
 	}
 	snprintf(conn->host, sizeof(conn->host), "%s%s%s", v6 ? "[" : "", bot->url.host,
 	         v6 ? "]" : "");
@@ -213,8 +266,7 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 
 void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 {
-	char buf[1024];
-	struct sb_call *c = conn->call;
+	char buf[SB_BOT_MSG_MAX];
 	int n;
 
 	conn->detaching = true;
@@ -224,10 +276,10 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 		return;
 	}
 	sb_bot_conn_flush_up(conn);
-	n = sb_bot_proto_stop(buf, sizeof(buf), ++conn->seq, c->stream_sid, c->id, c->account_sid,
-	                      reason);
+	n = conn->proto->stop(buf, sizeof(buf), conn->seq + 1, &conn->who, reason);
 	if (n > 0)
-		sb_bot_conn_send(conn, buf, (size_t)n, true);
+		conn->seq++;
+	sb_bot_conn_send_encoded(conn, buf, n);
 	conn->closing = true;
 	lws_callback_on_writable(conn->wsi);
 	/* A bot that stops reading must not hold the call: lws kills the socket after this. */
@@ -237,30 +289,17 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 static int on_established(struct sb_bot_conn *conn)
 {
 	struct sb_call *c = conn->call;
-	struct sb_bot_start s = {
-	        .stream_sid = c->stream_sid,
-	        .call_sid = c->id,
-	        .account_sid = c->account_sid,
-	        .from = c->from_user,
-	        .to = c->to_user,
-	        .params = c->params,
-	        .n_params = c->n_params,
-	        .sample_rate = SB_RATE_8K,
-	};
-	char buf[START_MAX];
+	char buf[SB_BOT_MSG_MAX];
 	int n;
 
 	lws_sul_cancel(&conn->sul);
 	conn->state = SB_CONN_OPEN;
 	conn->attempt_done = true;
 	atomic_fetch_add_explicit(&conn->env->stats->connects, 1, memory_order_relaxed);
-	n = sb_bot_proto_connected(buf, sizeof(buf));
-	if (n > 0)
-		n = sb_bot_conn_send(conn, buf, (size_t)n, true);
+	n = sb_bot_conn_send_encoded(conn, buf, conn->proto->connected(buf, sizeof(buf)));
 	if (n >= 0)
-		n = sb_bot_proto_start(buf, sizeof(buf), ++conn->seq, &s);
-	if (n > 0)
-		n = sb_bot_conn_send(conn, buf, (size_t)n, true);
+		n = sb_bot_conn_send_encoded(
+		        conn, buf, conn->proto->start(buf, sizeof(buf), ++conn->seq, &conn->who));
 	if (n < 0) {
 		/* lws frees this wsi after a non-zero return, without CLIENT_CLOSED: forget it
 		 * here and fail the call the way an unreachable bot does. */
@@ -289,7 +328,7 @@ static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 	}
 	STAILQ_REMOVE_HEAD(&conn->tx, link);
 	conn->tx_count--;
-	n = lws_write(wsi, t->buf + LWS_PRE, t->len, LWS_WRITE_TEXT);
+	n = lws_write(wsi, t->buf + LWS_PRE, t->len, t->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	if (n < (int)t->len) {
 		free(t);
 		return -1;
@@ -373,21 +412,21 @@ static bool rx_append(struct sb_bot_conn *conn, const char *in, size_t len)
 	return true;
 }
 
-static void on_complete(struct sb_bot_conn *conn, struct lws *wsi, const char *text, size_t len)
+static void on_complete(struct sb_bot_conn *conn, const char *data, size_t len)
 {
 	struct sb_ws_stats *st = conn->env->stats;
 
 	atomic_fetch_add_explicit(&st->frames_rx, 1, memory_order_relaxed);
 	if (conn->rx_skip) {
 		atomic_fetch_add_explicit(&st->bad_messages, 1, memory_order_relaxed);
-		if (lws_frame_is_binary(wsi))
+		if (conn->rx_binary && !conn->proto->binary_media)
 			log_warn_ratelimited("Binary frame from the bot, skipping it");
 		else
 			log_warn_ratelimited("Bot message over %d bytes, skipped it",
 			                     SB_BOT_MAX_MESSAGE_BYTES);
 	} else {
 		atomic_fetch_add_explicit(&st->bytes_rx, len, memory_order_relaxed);
-		sb_bot_conn_on_message(conn, text, len);
+		sb_bot_conn_on_message(conn, data, len, conn->rx_binary);
 	}
 }
 
@@ -400,10 +439,13 @@ static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in
 
 	if (first) {
 		conn->rx_len = 0;
-		conn->rx_skip = lws_frame_is_binary(wsi);
+		conn->rx_binary = lws_frame_is_binary(wsi);
+		/* Binary frames carry audio in a profile that says so; elsewhere they are skipped.
+		 */
+		conn->rx_skip = conn->rx_binary && !conn->proto->binary_media;
 	}
 	if (first && last) {
-		on_complete(conn, wsi, in, len);
+		on_complete(conn, in, len);
 		conn->rx_skip = false;
 		return;
 	}
@@ -411,7 +453,7 @@ static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in
 		conn->rx_skip = true;
 	if (!last)
 		return;
-	on_complete(conn, wsi, conn->rx, conn->rx_len);
+	on_complete(conn, conn->rx, conn->rx_len);
 	conn->rx_len = 0;
 	conn->rx_skip = false;
 	if (conn->rx_cap > SB_BOT_RX_KEEP_BYTES) {

@@ -1,8 +1,10 @@
-/* Audio and events between a bot socket and its call's rings: caller audio out as media
- * messages of frame_ms and the caller's keys as dtmf events, bot audio and digits into the
- * playout queue and on to the down ring, marks echoed once played (or at once on clear), and
- * the bot's control events.
+/* Audio and events between a bot socket and its call's rings, in the call's protocol
+ * profile: caller audio resampled to the bot's rate and out as media messages of the
+ * profile's frame size, the caller's keys as dtmf events, bot audio resampled to 8 kHz and
+ * digits into the playout queue and on to the down ring, marks echoed once played (or at
+ * once on clear), and the bot's control events.
  * Thread: the owning ws worker. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +12,7 @@
 #include <sb/log.h>
 
 #include <sb/bot_proto.h>
+#include <sb/common.h>
 #include <sb/msg.h>
 
 #include "bot_conn_priv.h"
@@ -28,26 +31,26 @@ void sb_bot_conn_free_marks(struct sb_bot_conn *conn)
 	conn->n_marks = 0;
 }
 
-static void send_mark(struct sb_bot_conn *conn, const char *name)
+static void send_mark(struct sb_bot_conn *conn, const char *name, bool cleared)
 {
-	char buf[SB_BOT_MARK_NAME_MAX * 6 + 256]; /* room for a fully escaped name */
-	int n;
+	char buf[SB_BOT_MSG_MAX];
 
-	n = sb_bot_proto_mark(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, name);
-	if (n > 0)
-		sb_bot_conn_send(conn, buf, (size_t)n, true);
+	sb_bot_conn_send_encoded(
+	        conn, buf,
+	        conn->proto->mark(buf, sizeof(buf), ++conn->seq, &conn->who, name, cleared));
 	STAT_ADD(conn, marks, 1);
 }
 
-/* Echoes the oldest pending mark and forgets it; returns its id. */
-static uint32_t echo_oldest_mark(struct sb_bot_conn *conn)
+/* Echoes the oldest pending mark (played, or dropped by a clear) and forgets it; returns its
+ * id. */
+static uint32_t echo_oldest_mark(struct sb_bot_conn *conn, bool cleared)
 {
 	struct sb_pending_mark *m = STAILQ_FIRST(&conn->marks);
 	uint32_t id = m->id;
 
 	STAILQ_REMOVE_HEAD(&conn->marks, link);
 	conn->n_marks--;
-	send_mark(conn, m->name);
+	send_mark(conn, m->name, cleared);
 	free(m);
 	return id;
 }
@@ -63,50 +66,75 @@ static void marks_played(struct sb_bot_conn *conn, uint32_t id)
 		break;
 	if (!m)
 		return;
-	while (echo_oldest_mark(conn) != id)
+	while (echo_oldest_mark(conn, false) != id)
 		;
 }
 
 void sb_bot_conn_send_event(struct sb_bot_conn *conn, const char *event)
 {
-	char buf[256];
-	int n;
+	char buf[512];
 
 	if (conn->state != SB_CONN_OPEN || conn->closing)
 		return;
-	n = sb_bot_proto_event(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, event);
-	if (n > 0)
-		sb_bot_conn_send(conn, buf, (size_t)n, true);
+	sb_bot_conn_send_encoded(
+	        conn, buf, conn->proto->event(buf, sizeof(buf), ++conn->seq, &conn->who, event));
 }
 
 void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 {
 	char buf[512];
-	int n;
 
 	if (conn->state != SB_CONN_OPEN || conn->closing)
 		return;
-	n = sb_bot_proto_dtmf(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, digit,
-	                      duration_ms);
-	if (n > 0)
-		sb_bot_conn_send(conn, buf, (size_t)n, true);
+	sb_bot_conn_send_encoded(
+	        conn, buf,
+	        conn->proto->dtmf(buf, sizeof(buf), ++conn->seq, &conn->who, digit, duration_ms));
 }
 
+/* One media message of the caller audio gathered at the bot's rate, encoded in the buffer
+ * allocated for it. */
 static void send_media(struct sb_bot_conn *conn)
 {
-	size_t size = sb_bot_proto_media_max_len(conn->up_n);
-	char *buf = malloc(size);
-	int n;
+	int n = conn->proto->media(conn->media_buf, conn->media_size, ++conn->seq, &conn->who,
+	                           ++conn->chunk, conn->up_samples * 1000 / (uint64_t)conn->rate,
+	                           conn->up_buf, conn->up_n);
 
-	if (!buf)
-		return;
-	n = sb_bot_proto_media(buf, size, ++conn->seq, conn->call->stream_sid, ++conn->chunk,
-	                       conn->up_samples * 1000 / SB_RATE_8K, conn->up_buf, conn->up_n);
 	if (n > 0)
-		sb_bot_conn_send(conn, buf, (size_t)n, false);
+		sb_bot_conn_send(conn, conn->media_buf, (size_t)n,
+		                 conn->proto->binary_media ? SB_TX_BINARY : 0);
 	conn->up_samples += conn->up_n;
 	conn->up_n = 0;
-	free(buf);
+}
+
+/* Gathers caller audio at the bot's rate, sending each full media message. */
+static void append_up(struct sb_bot_conn *conn, const int16_t *pcm, size_t n)
+{
+	while (n) {
+		size_t k = conn->up_cap - conn->up_n;
+
+		if (k > n)
+			k = n;
+		memcpy(conn->up_buf + conn->up_n, pcm, k * sizeof(int16_t));
+		conn->up_n += k;
+		pcm += k;
+		n -= k;
+		if (conn->up_n == conn->up_cap)
+			send_media(conn);
+	}
+}
+
+/* One 8 kHz frame of the caller, at the bot's rate. */
+static void up_audio(struct sb_bot_conn *conn, const int16_t *pcm, size_t n)
+{
+	int16_t out[SB_FRAME_SAMPLES * 3 + 8]; /* 24 kHz, plus the resampler's phase */
+	size_t k;
+
+	if (!conn->up_rs) {
+		append_up(conn, pcm, n);
+		return;
+	}
+	k = sb_resampler_run(conn->up_rs, pcm, n, out, ARRAY_SIZE(out));
+	append_up(conn, out, k);
 }
 
 void sb_bot_conn_flush_up(struct sb_bot_conn *conn)
@@ -132,14 +160,7 @@ static void pump_up(struct sb_bot_conn *conn)
 			/* At once, ahead of the audio still being framed into a media message. */
 			sb_bot_conn_send_dtmf(conn, f->digit, f->duration_ms);
 		} else if (open && f->kind == SB_FRAME_AUDIO) {
-			size_t n = f->samples;
-
-			if (n > conn->up_cap - conn->up_n)
-				n = conn->up_cap - conn->up_n;
-			memcpy(conn->up_buf + conn->up_n, f->pcm, n * sizeof(int16_t));
-			conn->up_n += n;
-			if (conn->up_n == conn->up_cap)
-				send_media(conn);
+			up_audio(conn, f->pcm, f->samples);
 		}
 		sb_ring_commit_read(up);
 	}
@@ -233,8 +254,10 @@ static void on_clear(struct sb_bot_conn *conn)
 
 	atomic_fetch_add_explicit(&conn->call->clear_epoch, 1, memory_order_release);
 	dropped = sb_playout_clear(conn->playout, NULL, NULL);
+	if (conn->down_rs)
+		sb_resampler_reset(conn->down_rs);
 	while (!STAILQ_EMPTY(&conn->marks))
-		echo_oldest_mark(conn);
+		echo_oldest_mark(conn, true);
 	STAT_ADD(conn, clears, 1);
 	log_debug("clear: dropped %zu queued samples", dropped);
 }
@@ -278,15 +301,13 @@ static void on_transfer(struct sb_bot_conn *conn, const struct sb_bot_event *ev)
 void sb_bot_conn_transfer_failed(struct sb_bot_conn *conn, const char *to, int status,
                                  const char *reason)
 {
-	char buf[1024];
-	int n;
+	char buf[SB_BOT_MSG_MAX];
 
 	if (conn->state != SB_CONN_OPEN || conn->closing)
 		return;
-	n = sb_bot_proto_transfer_failed(buf, sizeof(buf), ++conn->seq, conn->call->stream_sid, to,
-	                                 status, reason);
-	if (n > 0)
-		sb_bot_conn_send(conn, buf, (size_t)n, true);
+	sb_bot_conn_send_encoded(conn, buf,
+	                         conn->proto->transfer_failed(buf, sizeof(buf), ++conn->seq,
+	                                                      &conn->who, to, status, reason));
 }
 
 /* A key for the caller: sent in place of audio once the audio queued before it has played. */
@@ -301,9 +322,47 @@ static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 	fill_down(conn);
 }
 
+/* Host-order samples to little-endian, in place. */
+static void to_le16(int16_t *pcm, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	for (size_t i = 0; i < n; i++)
+		pcm[i] = (int16_t)__builtin_bswap16((uint16_t)pcm[i]);
+#else
+	(void)pcm;
+	(void)n;
+#endif
+}
+
+/* Bot audio at its rate (PCM16 little-endian) into the playout queue at 8 kHz. */
+static long push_audio(struct sb_bot_conn *conn, const uint8_t *le, size_t len)
+{
+	int16_t in[960], out[960 / 2 + 8]; /* out: 960 samples at 16 kHz or more, at 8 kHz */
+	long dropped = 0;
+
+	if (!conn->down_rs)
+		return sb_playout_push_audio(conn->playout, le, len);
+	for (size_t n = len / 2; n;) {
+		size_t k = n < ARRAY_SIZE(in) ? n : ARRAY_SIZE(in), m;
+		long d;
+
+		for (size_t i = 0; i < k; i++)
+			in[i] = (int16_t)(le[2 * i] | le[2 * i + 1] << 8);
+		m = sb_resampler_run(conn->down_rs, in, k, out, ARRAY_SIZE(out));
+		to_le16(out, m);
+		d = sb_playout_push_audio(conn->playout, (const uint8_t *)out, m * 2);
+		if (d < 0)
+			return d;
+		dropped += d;
+		le += 2 * k;
+		n -= k;
+	}
+	return dropped;
+}
+
 static void on_media(struct sb_bot_conn *conn, const uint8_t *pcm, size_t len)
 {
-	long dropped = sb_playout_push_audio(conn->playout, pcm, len);
+	long dropped = push_audio(conn, pcm, len);
 
 	if (dropped > 0) {
 		STAT_ADD(conn, queue_drops, (uint64_t)dropped);
@@ -320,15 +379,51 @@ static bool plays(enum sb_bot_ev type)
 	       type == SB_BOT_EV_DTMF;
 }
 
-void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t len)
+/* Binary audio may split a sample between frames (jambonz allows it): a trailing odd byte
+ * waits for the next frame. Returns the bytes to decode at *data (0: none yet) and a copy to
+ * free in *tmp when the kept byte had to be put in front. */
+static size_t join_odd(struct sb_bot_conn *conn, const char **data, size_t len, char **tmp)
+{
+	*tmp = NULL;
+	if (conn->has_odd && len) {
+		*tmp = malloc(len + 1);
+		if (!*tmp)
+			return 0;
+		(*tmp)[0] = (char)conn->odd_byte;
+		memcpy(*tmp + 1, *data, len);
+		*data = *tmp;
+		len++;
+		conn->has_odd = false;
+	}
+	if (len % 2) {
+		conn->odd_byte = (uint8_t)(*data)[len - 1];
+		conn->has_odd = true;
+		len--;
+	}
+	return len;
+}
+
+void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t len, bool binary)
 {
 	struct sb_bot_event ev = {0};
 	const char *why = NULL;
+	char *tmp = NULL;
 	int r;
 
 	if (conn->closing || conn->detaching)
 		return;
-	r = sb_bot_proto_decode(text, len, &ev, &why);
+	if (binary) {
+		len = join_odd(conn, &data, len, &tmp);
+		if (!len)
+			return;
+	}
+	r = conn->proto->decode(data, len, binary, &ev, &why);
+	free(tmp);
+	if (r == 0 && !(conn->proto->accepts & (1u << ev.type))) {
+		sb_bot_event_done(&ev);
+		r = -ENOTSUP;
+		why = "event not taken by this protocol";
+	}
 	if (r < 0) {
 		STAT_ADD(conn, bad_messages, 1);
 		log_warn_ratelimited("Bad message from the bot (%s), skipping it",
@@ -368,6 +463,8 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t l
 		break;
 	case SB_BOT_EV_TRANSFER:
 		on_transfer(conn, &ev);
+		break;
+	default:
 		break;
 	}
 	sb_bot_event_done(&ev);

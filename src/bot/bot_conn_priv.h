@@ -1,6 +1,7 @@
 /* One bot WebSocket per call, on the ws worker that owns it: connection attempts with a
- * handshake timeout and retries, a queue of outgoing text messages, reassembly of incoming
- * ones, the playout queue and the marks waiting to be played.
+ * handshake timeout and retries, a queue of outgoing messages, reassembly of incoming ones,
+ * the protocol profile and the resamplers, the playout queue and the marks waiting to be
+ * played.
  * Thread: the owning ws worker only. */
 #pragma once
 
@@ -10,9 +11,11 @@
 
 #include <libwebsockets.h>
 
+#include <sb/bot_proto.h>
 #include <sb/call.h>
 #include <sb/mq.h>
 #include <sb/playout.h>
+#include <sb/resample.h>
 #include <sb/ws_worker.h>
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
@@ -31,10 +34,17 @@ struct sb_ws_env {
 	bool quitting; /* the worker is stopping: no replies to control */
 };
 
+/* How a queued message is treated. */
+enum sb_tx_flags {
+	SB_TX_CONTROL = 1 << 0, /* not droppable audio */
+	SB_TX_BINARY = 1 << 1,  /* a binary frame (else text) */
+};
+
 struct sb_txmsg {
 	STAILQ_ENTRY(sb_txmsg) link;
 	size_t len;
-	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the text */
+	bool binary;
+	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the message */
 };
 
 struct sb_pending_mark {
@@ -59,15 +69,24 @@ struct sb_bot_conn {
 	lws_sorted_usec_list_t sul; /* handshake timeout */
 	char host[300];             /* Host header value */
 
+	const struct sb_bot_proto *proto;
+	struct sb_bot_call who; /* the call as the protocol names it (points into call) */
+	int rate;               /* of the audio on the socket */
+	struct sb_resampler *up_rs, *down_rs; /* 8 kHz ⇄ rate; NULL at 8 kHz */
+
 	STAILQ_HEAD(, sb_txmsg) tx;
 	unsigned tx_count;
 	uint64_t seq, chunk, up_samples;
-	int16_t *up_buf; /* caller audio for the next media message */
+	int16_t *up_buf; /* caller audio at rate for the next media message */
 	size_t up_n, up_cap;
+	char *media_buf; /* where a media message is encoded */
+	size_t media_size;
+	uint8_t odd_byte; /* binary audio: a trailing byte kept for the next frame */
+	bool has_odd;
 
 	char *rx; /* reassembly of a fragmented message, grown on demand */
 	size_t rx_len, rx_cap;
-	bool rx_skip;
+	bool rx_skip, rx_binary;
 
 	struct sb_playout *playout;
 	int64_t tail_since_ms; /* when the caller started to starve with a partial frame queued */
@@ -84,15 +103,18 @@ void sb_bot_conn_free(struct sb_bot_conn *conn);
 /* Dispatches an lws callback for conn's wsi; returns what lws expects. */
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len);
-/* Queues a text message (copied). control=false marks droppable audio. Returns 0 or -errno. */
-int sb_bot_conn_send(struct sb_bot_conn *conn, const char *text, size_t len, bool control);
+/* Queues a message (copied); flags are enum sb_tx_flags. Returns 0 or -errno. */
+int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len, unsigned flags);
+/* Queues what an encoder returned: n > 0 bytes of buf as a control text, nothing for n == 0,
+ * and passes errors through. */
+int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n);
 
 /* bot_conn_io.c */
 /* Moves caller audio and played marks from the up ring to the bot, and bot audio from the
  * playout queue to the down ring. */
 void sb_bot_conn_pump(struct sb_bot_conn *conn);
-/* Handles one complete text message from the bot. */
-void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *text, size_t len);
+/* Handles one complete message from the bot, a text or a binary frame. */
+void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t len, bool binary);
 /* Sends the bot a key the caller pressed (when the socket is open). */
 void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms);
 /* Sends the bot an extension event without a body (when the socket is open). */

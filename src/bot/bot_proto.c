@@ -1,34 +1,41 @@
-/* Bot WebSocket protocol, Exotel profile: encodes connected/start/media/mark/dtmf/stop for the
- * bot and decodes the bot's media/mark/clear plus the hangup/transfer/dtmf extension events.
- * Pure (jansson). Thread: any (the ws thread that owns the bot connection).
- * Owns nothing; decoded events own their malloc'd payload and strings. */
+/* The bot protocol interface: the profile of a configured protocol, and what the profiles
+ * share: JSON building, hand-built media framing (base64 of PCM16 or µ-law), and the
+ * decoders of events that look the same in every profile (mark, dtmf, transfer).
+ * Pure (jansson). Thread: any. Owns nothing; decoded events own their malloc'd strings. */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include <sb/base64.h>
-#include <sb/bot_proto.h>
+#include <sb/codec.h>
 #include <sb/common.h>
 
-/* ---- encoding ---------------------------------------------------------------------------- */
+#include "bot_proto_priv.h"
 
-#define SEQ_DIGITS 21 /* UINT64_MAX has 20 digits */
-#define DTMF_DIGITS "0123456789*#ABCD"
+const struct sb_bot_proto *sb_bot_proto_get(enum sb_bot_protocol p)
+{
+	switch (p) {
+	case SB_PROTO_TWILIO:
+		return &sb_proto_twilio;
+	case SB_PROTO_RAW:
+		return &sb_proto_raw;
+	default:
+		return &sb_proto_exotel;
+	}
+}
 
-static json_t *drop(json_t *j)
+/* ---- building ---------------------------------------------------------------------------- */
+
+json_t *sb_bp_drop(json_t *j)
 {
 	json_decref(j);
 	return NULL;
 }
 
-/* A json string for text from outside (SIP headers, mark names): invalid UTF-8 would make
- * jansson refuse the whole message, so such bytes become '?' rather than failing the call. */
-static json_t *jstr(const char *s)
+json_t *sb_bp_str(const char *s)
 {
 	json_t *j;
 	char *copy;
@@ -49,40 +56,68 @@ static json_t *jstr(const char *s)
 	return j;
 }
 
-static int set_str(json_t *obj, const char *key, const char *value)
+int sb_bp_set_obj(json_t *obj, const char *key, json_t *child)
 {
-	return json_object_set_new(obj, key, jstr(value)) == 0 ? 0 : -ENOMEM;
+	if (!child)
+		return -ENOMEM;
+	return json_object_set_new(obj, key, child) == 0 ? 0 : -ENOMEM;
 }
 
-static int set_u64(json_t *obj, const char *key, uint64_t v)
+int sb_bp_set_str(json_t *obj, const char *key, const char *value)
 {
-	char digits[SEQ_DIGITS];
+	return sb_bp_set_obj(obj, key, sb_bp_str(value));
+}
+
+int sb_bp_set_prefixed(json_t *obj, const char *key, const char *prefix, const char *value)
+{
+	size_t lp = strlen(prefix), lv = value ? strlen(value) : 0;
+	char *s = malloc(lp + lv + 1);
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	memcpy(s, prefix, lp);
+	memcpy(s + lp, value ? value : "", lv + 1);
+	r = sb_bp_set_str(obj, key, s);
+	free(s);
+	return r;
+}
+
+int sb_bp_set_digits(json_t *obj, const char *key, uint64_t v)
+{
+	char digits[24];
 
 	snprintf(digits, sizeof(digits), "%" PRIu64, v);
-	return set_str(obj, key, digits);
+	return sb_bp_set_str(obj, key, digits);
 }
 
-/* {"event":ev,"sequence_number":"seq","stream_sid":sid}: every message after "connected"
- * starts with these keys in this order (jansson keeps insertion order). */
-static json_t *envelope(const char *ev, uint64_t seq, const char *stream_sid)
+int sb_bp_set_int(json_t *obj, const char *key, int64_t v)
 {
-	json_t *root = json_object();
-
-	if (!root)
-		return NULL;
-	if (set_str(root, "event", ev) < 0 || set_u64(root, "sequence_number", seq) < 0 ||
-	    set_str(root, "stream_sid", stream_sid) < 0)
-		return drop(root);
-	return root;
+	return sb_bp_set_obj(obj, key, json_integer(v));
 }
 
-/* Serialises and releases root. json_dumpb does not terminate, so one byte is kept for it. */
-static int dump(json_t *root, char *buf, size_t size)
+json_t *sb_bp_params(const struct sb_kv *params, size_t n)
+{
+	json_t *obj = json_object();
+
+	for (size_t i = 0; obj && i < n; i++) {
+		/* Object keys must be valid UTF-8 too; the repair of sb_bp_str is reused. */
+		json_t *k = sb_bp_str(params[i].name);
+
+		if (!k || sb_bp_set_str(obj, json_string_value(k), params[i].value) < 0)
+			obj = sb_bp_drop(obj);
+		json_decref(k);
+	}
+	return obj;
+}
+
+int sb_bp_dump(json_t *root, char *buf, size_t size)
 {
 	size_t n;
 
 	if (!root)
 		return -ENOMEM;
+	/* json_dumpb does not terminate, so one byte is kept for the NUL. */
 	n = json_dumpb(root, buf, size, JSON_COMPACT);
 	json_decref(root);
 	if (n == 0)
@@ -93,212 +128,75 @@ static int dump(json_t *root, char *buf, size_t size)
 	return (int)n;
 }
 
-int sb_bot_proto_connected(char *buf, size_t size)
-{
-	static const char msg[] = "{\"event\":\"connected\"}";
+/* ---- hand-built text --------------------------------------------------------------------- */
 
-	if (size < sizeof(msg))
+int sb_bp_putf(char *buf, size_t size, size_t *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*o >= size)
 		return -ENOSPC;
-	memcpy(buf, msg, sizeof(msg));
-	return (int)sizeof(msg) - 1;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *o, size - *o, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= size - *o)
+		return -ENOSPC;
+	*o += (size_t)n;
+	return 0;
 }
 
-static json_t *custom_params(const struct sb_kv *params, size_t n)
+int sb_bp_put_escaped(char *buf, size_t size, size_t *o, const char *s)
 {
-	json_t *obj = json_object();
-
-	for (size_t i = 0; obj && i < n; i++) {
-		/* Object keys must be valid UTF-8 too; jstr's repair is reused through a value. */
-		json_t *k = jstr(params[i].name);
-
-		if (!k || set_str(obj, json_string_value(k), params[i].value) < 0) {
-			json_decref(obj);
-			obj = NULL;
-		}
-		json_decref(k);
-	}
-	return obj;
-}
-
-static json_t *media_format(int sample_rate)
-{
-	json_t *mf = json_object();
-
-	if (!mf)
-		return NULL;
-	if (set_str(mf, "encoding", "base64") < 0 || set_u64(mf, "sample_rate", sample_rate) < 0 ||
-	    set_str(mf, "bit_rate", "128kbps") < 0)
-		return drop(mf);
-	return mf;
-}
-
-static json_t *start_body(const struct sb_bot_start *s)
-{
-	json_t *st = json_object();
-
-	if (!st)
-		return NULL;
-	if (set_str(st, "stream_sid", s->stream_sid) < 0 ||
-	    set_str(st, "call_sid", s->call_sid) < 0 ||
-	    set_str(st, "account_sid", s->account_sid) < 0 || set_str(st, "from", s->from) < 0 ||
-	    set_str(st, "to", s->to) < 0 ||
-	    json_object_set_new(st, "custom_parameters", custom_params(s->params, s->n_params)) ||
-	    json_object_set_new(st, "media_format", media_format(s->sample_rate)))
-		return drop(st);
-	return st;
-}
-
-int sb_bot_proto_start(char *buf, size_t size, uint64_t seq, const struct sb_bot_start *s)
-{
-	json_t *root = envelope("start", seq, s->stream_sid);
-
-	if (root && json_object_set_new(root, "start", start_body(s)) < 0)
-		root = drop(root);
-	return dump(root, buf, size);
-}
-
-int sb_bot_proto_mark(char *buf, size_t size, uint64_t seq, const char *stream_sid,
-                      const char *name)
-{
-	json_t *root = envelope("mark", seq, stream_sid), *mark = json_object();
-
-	if (!mark || set_str(mark, "name", name) < 0) {
-		json_decref(mark);
-		mark = NULL;
-	}
-	if (root && json_object_set_new(root, "mark", mark) < 0)
-		root = drop(root);
-	else if (!root)
-		json_decref(mark);
-	return dump(root, buf, size);
-}
-
-int sb_bot_proto_dtmf(char *buf, size_t size, uint64_t seq, const char *stream_sid, char digit,
-                      unsigned duration_ms)
-{
-	char d[2] = {digit, '\0'};
-	json_t *root, *dtmf;
-
-	if (!digit || !strchr(DTMF_DIGITS, digit))
-		return -EINVAL;
-	root = envelope("dtmf", seq, stream_sid);
-	dtmf = json_object();
-	if (!dtmf || set_str(dtmf, "digit", d) < 0 || set_u64(dtmf, "duration", duration_ms) < 0) {
-		json_decref(dtmf);
-		dtmf = NULL;
-	}
-	if (root && json_object_set_new(root, "dtmf", dtmf) < 0)
-		root = drop(root);
-	else if (!root)
-		json_decref(dtmf);
-	return dump(root, buf, size);
-}
-
-int sb_bot_proto_event(char *buf, size_t size, uint64_t seq, const char *stream_sid,
-                       const char *event)
-{
-	return dump(envelope(event, seq, stream_sid), buf, size);
-}
-
-int sb_bot_proto_transfer_failed(char *buf, size_t size, uint64_t seq, const char *stream_sid,
-                                 const char *to, int status, const char *reason)
-{
-	json_t *root = envelope("transfer_failed", seq, stream_sid), *t = json_object();
-
-	if (!t || set_str(t, "to", to) < 0 || set_u64(t, "status", (uint64_t)status) < 0 ||
-	    set_str(t, "reason", reason) < 0) {
-		json_decref(t);
-		t = NULL;
-	}
-	if (root && json_object_set_new(root, "transfer", t) < 0)
-		root = drop(root);
-	else if (!root)
-		json_decref(t);
-	return dump(root, buf, size);
-}
-
-int sb_bot_proto_stop(char *buf, size_t size, uint64_t seq, const char *stream_sid,
-                      const char *call_sid, const char *account_sid, const char *reason)
-{
-	json_t *root = envelope("stop", seq, stream_sid), *stop = json_object();
-
-	if (!stop || set_str(stop, "call_sid", call_sid) < 0 ||
-	    set_str(stop, "account_sid", account_sid) < 0 || set_str(stop, "reason", reason) < 0) {
-		json_decref(stop);
-		stop = NULL;
-	}
-	if (root && json_object_set_new(root, "stop", stop) < 0)
-		root = drop(root);
-	else if (!root)
-		json_decref(stop);
-	return dump(root, buf, size);
-}
-
-/* ---- media: built by hand, it is sent every 100 ms per call ------------------------------ */
-
-#define MEDIA_FMT_HEAD "{\"event\":\"media\",\"sequence_number\":\"%" PRIu64 "\",\"stream_sid\":\""
-#define MEDIA_FMT_BODY                                                                             \
-	"\",\"media\":{\"chunk\":\"%" PRIu64 "\",\"timestamp\":\"%" PRIu64 "\",\"payload\":\""
-#define MEDIA_TAIL "\"}}"
-/* Fixed text plus three 20-digit numbers. */
-#define MEDIA_FIXED_LEN (sizeof(MEDIA_FMT_HEAD) + sizeof(MEDIA_FMT_BODY) + sizeof(MEDIA_TAIL) + 60)
-/* Room for a stream_sid of SB_BOT_SID_LEN characters, each escaped as \u00XX at worst. */
-#define MEDIA_SID_ROOM (6 * SB_BOT_SID_LEN)
-
-size_t sb_bot_proto_media_max_len(size_t samples)
-{
-	return MEDIA_FIXED_LEN + MEDIA_SID_ROOM + SB_BASE64_ENCODED_LEN(samples * 2) + 1;
-}
-
-/* Appends s as JSON string content. The sid is generated by the bridge, but whatever it holds
- * must not break the message: ASCII is escaped, other bytes are refused (-EINVAL). */
-static int put_escaped(char *buf, size_t size, size_t *o, const char *s)
-{
-	for (; *s; s++) {
+	for (; s && *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		int n;
+		int r;
 
 		if (c >= 0x80)
 			return -EINVAL;
 		if (c == '"' || c == '\\')
-			n = snprintf(buf + *o, size - *o, "\\%c", c);
+			r = sb_bp_putf(buf, size, o, "\\%c", c);
 		else if (c < 0x20)
-			n = snprintf(buf + *o, size - *o, "\\u%04x", c);
+			r = sb_bp_putf(buf, size, o, "\\u%04x", c);
 		else
-			n = snprintf(buf + *o, size - *o, "%c", c);
-		if ((size_t)n >= size - *o)
-			return -ENOSPC;
-		*o += (size_t)n;
+			r = sb_bp_putf(buf, size, o, "%c", c);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
 
-/* Base64 of the samples as little-endian bytes. */
-static int put_pcm(char *buf, size_t size, size_t *o, const int16_t *pcm, size_t samples)
+static int put_b64(char *buf, size_t size, size_t *o, const uint8_t *bytes, size_t n)
+{
+	int r = sb_base64_encode(bytes, n, buf + *o, size - *o);
+
+	if (r < 0)
+		return r;
+	*o += (size_t)r;
+	return 0;
+}
+
+/* Chunks of a multiple of 3 bytes keep the base64 quanta aligned between chunks. */
+#define CHUNK_SAMPLES 960
+
+int sb_bp_put_pcm_b64(char *buf, size_t size, size_t *o, const int16_t *pcm, size_t samples)
 {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	int n = sb_base64_encode((const uint8_t *)pcm, samples * 2, buf + *o, size - *o);
-
-	if (n < 0)
-		return n;
-	*o += (size_t)n;
-	return 0;
+	return put_b64(buf, size, o, (const uint8_t *)pcm, samples * 2);
 #else
-	/* Chunks of 3 samples x 2 bytes keep the base64 quanta aligned between chunks. */
-	uint8_t le[960 * 2];
+	uint8_t le[CHUNK_SAMPLES * 2];
 
 	while (samples) {
-		size_t k = samples < 960 ? samples : 960;
-		int n;
+		size_t k = samples < CHUNK_SAMPLES ? samples : CHUNK_SAMPLES;
+		int r;
 
 		for (size_t i = 0; i < k; i++) {
 			le[2 * i] = (uint8_t)((uint16_t)pcm[i] & 0xff);
 			le[2 * i + 1] = (uint8_t)((uint16_t)pcm[i] >> 8);
 		}
-		n = sb_base64_encode(le, k * 2, buf + *o, size - *o);
-		if (n < 0)
-			return n;
-		*o += (size_t)n;
+		r = put_b64(buf, size, o, le, k * 2);
+		if (r < 0)
+			return r;
 		pcm += k;
 		samples -= k;
 	}
@@ -306,90 +204,121 @@ static int put_pcm(char *buf, size_t size, size_t *o, const int16_t *pcm, size_t
 #endif
 }
 
-int sb_bot_proto_media(char *buf, size_t size, uint64_t seq, const char *stream_sid, uint64_t chunk,
-                       uint64_t timestamp_ms, const int16_t *pcm, size_t samples)
+int sb_bp_put_ulaw_b64(char *buf, size_t size, size_t *o, const int16_t *pcm, size_t samples)
 {
-	size_t o = 0;
-	int n, r;
+	uint8_t ulaw[CHUNK_SAMPLES];
 
-	n = snprintf(buf, size, MEDIA_FMT_HEAD, seq);
-	if (n < 0 || (size_t)n >= size)
-		return -ENOSPC;
-	o = (size_t)n;
-	r = put_escaped(buf, size, &o, stream_sid ? stream_sid : "");
-	if (r < 0)
-		return r;
-	n = snprintf(buf + o, size - o, MEDIA_FMT_BODY, chunk, timestamp_ms);
-	if (n < 0 || (size_t)n >= size - o)
-		return -ENOSPC;
-	o += (size_t)n;
-	r = put_pcm(buf, size, &o, pcm, samples);
-	if (r < 0)
-		return r;
-	if (size - o < sizeof(MEDIA_TAIL) || o + sizeof(MEDIA_TAIL) > INT32_MAX)
-		return -ENOSPC;
-	memcpy(buf + o, MEDIA_TAIL, sizeof(MEDIA_TAIL));
-	return (int)(o + sizeof(MEDIA_TAIL) - 1);
+	while (samples) {
+		size_t k = samples < CHUNK_SAMPLES ? samples : CHUNK_SAMPLES;
+		int r;
+
+		sb_codec_encode(SB_CODEC_PCMU, pcm, k, ulaw);
+		r = put_b64(buf, size, o, ulaw, k);
+		if (r < 0)
+			return r;
+		pcm += k;
+		samples -= k;
+	}
+	return 0;
 }
 
 /* ---- decoding ---------------------------------------------------------------------------- */
 
-typedef int decode_fn(json_t *root, struct sb_bot_event *ev, const char **why);
-
-/* A sub-object by name, or NULL when absent or not an object. */
-static json_t *sub(json_t *root, const char *key)
-{
-	json_t *o = json_object_get(root, key);
-
-	return json_is_object(o) ? o : NULL;
-}
-
-static int fail(const char **why, const char *reason, int err)
+int sb_bp_fail(const char **why, const char *reason, int err)
 {
 	if (why)
 		*why = reason;
 	return err;
 }
 
-static int decode_media(json_t *root, struct sb_bot_event *ev, const char **why)
+json_t *sb_bp_sub(json_t *obj, const char *key)
 {
-	json_t *payload = json_object_get(sub(root, "media"), "payload");
+	json_t *o = json_object_get(obj, key);
+
+	return json_is_object(o) ? o : NULL;
+}
+
+/* Base64 text of a payload into a fresh buffer; its decoded length, or an error. */
+static long decode_b64(json_t *payload, uint8_t **out, const char **why)
+{
 	const char *b64 = json_string_value(payload);
 	size_t len = json_string_length(payload);
 	long n;
 
 	if (!b64)
-		return fail(why, "media without a payload string", -EPROTO);
+		return sb_bp_fail(why, "media without a payload string", -EPROTO);
 	if (len == 0)
-		return fail(why, "empty media payload", -EPROTO);
-	ev->pcm = malloc(len / 4 * 3 + 1);
-	if (!ev->pcm)
-		return fail(why, "out of memory", -ENOMEM);
-	n = sb_base64_decode(b64, len, ev->pcm, len / 4 * 3 + 1);
+		return sb_bp_fail(why, "empty media payload", -EPROTO);
+	*out = malloc(len / 4 * 3 + 1);
+	if (!*out)
+		return sb_bp_fail(why, "out of memory", -ENOMEM);
+	n = sb_base64_decode(b64, len, *out, len / 4 * 3 + 1);
 	if (n < 0)
-		return fail(why, "media payload is not base64", -EPROTO);
-	if (n == 0 || n % 2)
-		return fail(why, "media payload has an odd byte count", -EPROTO);
+		return sb_bp_fail(why, "media payload is not base64", -EPROTO);
+	if (n == 0)
+		return sb_bp_fail(why, "empty media payload", -EPROTO);
+	return n;
+}
+
+int sb_bp_decode_pcm_b64(json_t *payload, struct sb_bot_event *ev, const char **why)
+{
+	long n = decode_b64(payload, &ev->pcm, why);
+
+	if (n < 0)
+		return (int)n;
+	if (n % 2)
+		return sb_bp_fail(why, "media payload has an odd byte count", -EPROTO);
 	ev->pcm_len = (size_t)n;
 	return 0;
 }
 
-static int decode_mark(json_t *root, struct sb_bot_event *ev, const char **why)
+int sb_bp_decode_ulaw_b64(json_t *payload, struct sb_bot_event *ev, const char **why)
 {
-	json_t *name = json_object_get(sub(root, "mark"), "name");
-	size_t len = json_string_length(name);
+	uint8_t *ulaw = NULL;
+	long n = decode_b64(payload, &ulaw, why);
+	int16_t *pcm;
 
-	if (!json_is_string(name))
-		return fail(why, "mark without a name string", -EPROTO);
-	if (len == 0 || len > SB_BOT_MARK_NAME_MAX)
-		return fail(why, "mark name empty or too long", -EPROTO);
-	ev->name = strndup(json_string_value(name), len);
-	if (!ev->name)
-		return fail(why, "out of memory", -ENOMEM);
+	if (n < 0) {
+		free(ulaw);
+		return (int)n;
+	}
+	pcm = malloc((size_t)n * sizeof(*pcm));
+	if (!pcm) {
+		free(ulaw);
+		return sb_bp_fail(why, "out of memory", -ENOMEM);
+	}
+	sb_codec_decode(SB_CODEC_PCMU, ulaw, (size_t)n, pcm);
+	free(ulaw);
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+	for (long i = 0; i < n; i++)
+		pcm[i] = (int16_t)__builtin_bswap16((uint16_t)pcm[i]);
+#endif
+	ev->pcm = (uint8_t *)pcm;
+	ev->pcm_len = (size_t)n * 2;
 	return 0;
 }
 
-static int decode_none(json_t *root, struct sb_bot_event *ev, const char **why)
+int sb_bp_decode_mark_body(json_t *body, struct sb_bot_event *ev, const char **why)
+{
+	json_t *name = json_object_get(body, "name");
+	size_t len = json_string_length(name);
+
+	if (!json_is_string(name))
+		return sb_bp_fail(why, "mark without a name string", -EPROTO);
+	if (len == 0 || len > SB_BOT_MARK_NAME_MAX)
+		return sb_bp_fail(why, "mark name empty or too long", -EPROTO);
+	ev->name = strndup(json_string_value(name), len);
+	if (!ev->name)
+		return sb_bp_fail(why, "out of memory", -ENOMEM);
+	return 0;
+}
+
+int sb_bp_decode_mark(json_t *root, struct sb_bot_event *ev, const char **why)
+{
+	return sb_bp_decode_mark_body(sb_bp_sub(root, "mark"), ev, why);
+}
+
+int sb_bp_decode_none(json_t *root, struct sb_bot_event *ev, const char **why)
 {
 	(void)root;
 	(void)ev;
@@ -416,14 +345,14 @@ static int decode_headers(json_t *h, struct sb_bot_event *ev, const char **why)
 	if (!h || json_is_null(h))
 		return 0;
 	if (!json_is_object(h))
-		return fail(why, "transfer.headers is not an object", -EPROTO);
+		return sb_bp_fail(why, "transfer.headers is not an object", -EPROTO);
 	if (json_object_size(h) > SB_BOT_HEADERS_MAX)
-		return fail(why, "transfer.headers has too many entries", -EPROTO);
+		return sb_bp_fail(why, "transfer.headers has too many entries", -EPROTO);
 	if (json_object_size(h) == 0)
 		return 0;
 	ev->headers = calloc(json_object_size(h), sizeof(*ev->headers));
 	if (!ev->headers)
-		return fail(why, "out of memory", -ENOMEM);
+		return sb_bp_fail(why, "out of memory", -ENOMEM);
 	json_object_foreach(h, name, value)
 	{
 		const char *v = json_string_value(value);
@@ -431,40 +360,46 @@ static int decode_headers(json_t *h, struct sb_bot_event *ev, const char **why)
 		struct sb_kv *kv = &ev->headers[ev->n_headers];
 
 		if (!header_name_ok(name))
-			return fail(why, "transfer header name is not a token", -EPROTO);
+			return sb_bp_fail(why, "transfer header name is not a token", -EPROTO);
 		if (!v)
-			return fail(why, "transfer header value is not a string", -EPROTO);
+			return sb_bp_fail(why, "transfer header value is not a string", -EPROTO);
 		if (len > SB_BOT_HEADER_VALUE_MAX || strlen(v) != len || strpbrk(v, "\r\n"))
-			return fail(why, "transfer header value too long or with CR, LF or NUL",
-			            -EPROTO);
+			return sb_bp_fail(why,
+			                  "transfer header value too long or with CR, LF or NUL",
+			                  -EPROTO);
 		ev->n_headers++;
 		kv->name = strdup(name);
 		kv->value = strdup(v);
 		if (!kv->name || !kv->value)
-			return fail(why, "out of memory", -ENOMEM);
+			return sb_bp_fail(why, "out of memory", -ENOMEM);
 	}
 	return 0;
 }
 
-static int decode_transfer(json_t *root, struct sb_bot_event *ev, const char **why)
+int sb_bp_decode_transfer_body(json_t *t, struct sb_bot_event *ev, const char **why)
 {
-	json_t *t = json_object_get(root, "transfer"), *to;
+	json_t *to;
 
 	if (!t || json_is_null(t))
 		return 0;
 	if (!json_is_object(t))
-		return fail(why, "transfer is not an object", -EPROTO);
+		return sb_bp_fail(why, "transfer is not an object", -EPROTO);
 	to = json_object_get(t, "to");
 	if (to && !json_is_null(to)) {
 		/* An embedded NUL would cut the target short: refuse rather than transfer
 		 * elsewhere. */
 		if (!json_is_string(to) || strlen(json_string_value(to)) != json_string_length(to))
-			return fail(why, "transfer.to is not a string", -EPROTO);
+			return sb_bp_fail(why, "transfer.to is not a string", -EPROTO);
 		ev->to = strdup(json_string_value(to));
 		if (!ev->to)
-			return fail(why, "out of memory", -ENOMEM);
+			return sb_bp_fail(why, "out of memory", -ENOMEM);
 	}
 	return decode_headers(json_object_get(t, "headers"), ev, why);
+}
+
+int sb_bp_decode_transfer(json_t *root, struct sb_bot_event *ev, const char **why)
+{
+	return sb_bp_decode_transfer_body(json_object_get(root, "transfer"), ev, why);
 }
 
 /* dtmf.duration: absent or null, a JSON integer, or a digit string as Exotel writes numbers;
@@ -490,31 +425,23 @@ static int dtmf_duration(json_t *d, unsigned *ms)
 	return 0;
 }
 
-static int decode_dtmf(json_t *root, struct sb_bot_event *ev, const char **why)
+int sb_bp_decode_dtmf_body(json_t *body, struct sb_bot_event *ev, const char **why)
 {
-	json_t *d = json_object_get(sub(root, "dtmf"), "digit");
+	json_t *d = json_object_get(body, "digit");
 	const char *s = json_string_value(d);
 
-	if (!s || json_string_length(d) != 1 || !s[0] || !strchr(DTMF_DIGITS, s[0]))
-		return fail(why, "dtmf without one digit of 0-9*#A-D", -EPROTO);
-	if (dtmf_duration(json_object_get(sub(root, "dtmf"), "duration"), &ev->duration_ms) < 0)
-		return fail(why, "dtmf.duration is not a number of 0-60000 ms", -EPROTO);
+	if (!s || json_string_length(d) != 1 || !s[0] || !strchr(SB_BP_DTMF_DIGITS, s[0]))
+		return sb_bp_fail(why, "dtmf without one digit of 0-9*#A-D", -EPROTO);
+	if (dtmf_duration(json_object_get(body, "duration"), &ev->duration_ms) < 0)
+		return sb_bp_fail(why, "dtmf.duration is not a number of 0-60000 ms", -EPROTO);
 	ev->digit = s[0];
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	enum sb_bot_ev type;
-	decode_fn *decode;
-} events[] = {
-        {"media", SB_BOT_EV_MEDIA, decode_media},
-        {"mark", SB_BOT_EV_MARK, decode_mark},
-        {"clear", SB_BOT_EV_CLEAR, decode_none},
-        {"hangup", SB_BOT_EV_HANGUP, decode_none},
-        {"transfer", SB_BOT_EV_TRANSFER, decode_transfer},
-        {"dtmf", SB_BOT_EV_DTMF, decode_dtmf},
-};
+int sb_bp_decode_dtmf(json_t *root, struct sb_bot_event *ev, const char **why)
+{
+	return sb_bp_decode_dtmf_body(sb_bp_sub(root, "dtmf"), ev, why);
+}
 
 /* "event" first; "type" only when "event" is absent, as some bots name it. */
 static const char *event_name(json_t *root)
@@ -526,7 +453,8 @@ static const char *event_name(json_t *root)
 	return json_string_value(ev);
 }
 
-int sb_bot_proto_decode(const char *text, size_t len, struct sb_bot_event *ev, const char **why)
+int sb_bp_decode_text(const char *text, size_t len, const struct sb_bp_event_def *defs,
+                      size_t n_defs, struct sb_bot_event *ev, const char **why)
 {
 	json_t *root;
 	const char *name;
@@ -537,23 +465,23 @@ int sb_bot_proto_decode(const char *text, size_t len, struct sb_bot_event *ev, c
 	root = text ? json_loadb(text, len, 0, NULL) : NULL;
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return fail(why, "not a JSON object", -EBADMSG);
+		return sb_bp_fail(why, "not a JSON object", -EBADMSG);
 	}
 	name = event_name(root);
 	if (!name) {
 		json_decref(root);
-		return fail(why, "no event name string", -EBADMSG);
+		return sb_bp_fail(why, "no event name string", -EBADMSG);
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(events); i++) {
-		if (strcmp(name, events[i].name) == 0) {
-			ev->type = events[i].type;
-			r = events[i].decode(root, ev, why);
+	for (size_t i = 0; i < n_defs; i++) {
+		if (strcmp(name, defs[i].name) == 0) {
+			ev->type = defs[i].type;
+			r = defs[i].decode(root, ev, why);
 			break;
 		}
 	}
 	json_decref(root);
 	if (r == -ENOTSUP)
-		fail(why, "unknown event", r);
+		sb_bp_fail(why, "unknown event", r);
 	if (r < 0)
 		sb_bot_event_done(ev);
 	return r;

@@ -101,6 +101,7 @@ static int parse_query(struct sb_url *u, const char *q, const char **err)
 				u->sample_rate = 24000;
 			else
 				return fail(err, "sample-rate must be 8000, 16000 or 24000");
+			u->rate_given = true;
 		}
 		q += len;
 		if (*q == '&')

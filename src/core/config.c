@@ -190,20 +190,6 @@ static int parse_botref(struct ctx *x, const config_setting_t *m, const char *s,
 	return 0;
 }
 
-/* What a valid URL may ask for that this version cannot do: audio at another rate than
- * 8 kHz (a 16 kHz bot fed 8 kHz audio would hear it at half speed). */
-static const char *url_unsupported(const struct sb_url *url)
-{
-	switch (url->sample_rate) {
-	case SB_RATE_8K:
-		return NULL;
-	case 16000:
-		return "sample-rate 16000 is not supported by this version (8000 only)";
-	default:
-		return "sample-rate 24000 is not supported by this version (8000 only)";
-	}
-}
-
 /* Every string-valued key: the string is checked here and stored per type. */
 static int parse_str(struct ctx *x, const struct sb_cfg_key *k, const config_setting_t *m,
                      void *obj)
@@ -227,9 +213,6 @@ static int parse_str(struct ctx *x, const struct sb_cfg_key *k, const config_set
 	case SB_KT_URL:
 		if (sb_url_parse(&url, s, &why) < 0)
 			return fail(x, m, "invalid URL: %s", why);
-		why = url_unsupported(&url);
-		if (why)
-			return fail(x, m, "%s", why);
 		*(struct sb_url *)field(obj, k->off_n) = url;
 		return dup_into(x, field(obj, k->off), s);
 	default:
@@ -427,11 +410,6 @@ static int apply_overrides(struct ctx *x, struct sb_config *c, const struct sb_c
 			snprintf(x->err, x->errlen, "--bot: invalid URL: %s", why);
 			return -EINVAL;
 		}
-		why = url_unsupported(&url);
-		if (why) {
-			snprintf(x->err, x->errlen, "--bot: %s", why);
-			return -EINVAL;
-		}
 		for (size_t i = 0; i < c->n_bots; i++) {
 			free(c->bots[i].url_text);
 			c->bots[i].url = url;
@@ -481,6 +459,36 @@ static void derive(struct sb_config *c)
 			if (strcmp(b->events[j], "hold") == 0)
 				b->event_opts |= SB_BOT_OPT_HOLD;
 	}
+}
+
+/* The rate of a bot's audio: its sample_rate key, else the URL's sample-rate, else 8000; the
+ * two must agree when both are given. Twilio's media streams are 8 kHz µ-law only. */
+static int resolve_rates(struct ctx *x, const config_t *lc, struct sb_config *c)
+{
+	char lpath[64], key[64];
+
+	for (size_t i = 0; i < c->n_bots; i++) {
+		struct sb_bot_cfg *b = &c->bots[i];
+		/* Blame the key that asked for the rate: sample_rate when given, else the URL. */
+		const char *k = "sample_rate";
+
+		snprintf(lpath, sizeof(lpath), "bots.[%zu].sample_rate", i);
+		if (!config_lookup(lc, lpath))
+			k = "url";
+		snprintf(lpath, sizeof(lpath), "bots.[%zu].%s", i, k);
+		snprintf(key, sizeof(key), "bots[%zu].%s", i, k);
+		if (b->sample_rate && b->url.rate_given && b->sample_rate != b->url.sample_rate)
+			return fail_at(x, lc, lpath, key,
+			               "%d disagrees with the URL's sample-rate %d", b->sample_rate,
+			               b->url.sample_rate);
+		if (!b->sample_rate)
+			b->sample_rate = b->url.sample_rate;
+		if (b->protocol == SB_PROTO_TWILIO && b->sample_rate != SB_RATE_8K)
+			return fail_at(x, lc, lpath, key,
+			               "must be 8000 for protocol \"twilio\" (8 kHz µ-law), not %d",
+			               b->sample_rate);
+	}
+	return 0;
 }
 
 /* Rules that tie keys together, checked once the overrides are in. */
@@ -551,6 +559,8 @@ int sb_config_load_string(struct sb_config **ret, const char *text, const char *
 		r = apply_overrides(&x, c, ov);
 	if (r >= 0)
 		r = cross_check(&x, &lc, c);
+	if (r >= 0)
+		r = resolve_rates(&x, &lc, c);
 	if (r >= 0)
 		derive(c);
 out:

@@ -99,13 +99,31 @@ static const char *check_nonempty(const char *s)
 	return *s ? NULL : "must not be empty";
 }
 
-/* "Name: value": an RFC 9110 token, a colon, no CR/LF, at most 1024 bytes in all. */
 /* The extension events a bot may opt in to. */
 static const char *check_event(const char *s)
 {
 	return strcmp(s, "hold") == 0 ? NULL : "must be \"hold\" (the only optional event)";
 }
 
+/* A sample rate the bridge resamples to; 0 leaves it to the URL. */
+static const char *check_rate(long long v)
+{
+	return v == 0 || v == 8000 || v == 16000 || v == 24000 ? NULL
+	                                                       : "must be 8000, 16000 or 24000";
+}
+
+/* A WebSocket subprotocol: an RFC 9110 token of at most 64 bytes, or "" for none. */
+static const char *check_subprotocol(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 64 || strspn(s, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
+	                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
+		return "must be empty or a token of at most 64 characters";
+	return NULL;
+}
+
+/* "Name: value": an RFC 9110 token, a colon, no CR/LF, at most 1024 bytes in all. */
 static const char *check_header(const char *s)
 {
 	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
@@ -129,7 +147,7 @@ static const struct sb_cfg_enum log_levels[] = {{"error", SB_LOG_ERROR},   {"war
                                                 {"notice", SB_LOG_NOTICE}, {"info", SB_LOG_INFO},
                                                 {"debug", SB_LOG_DEBUG},   {NULL, 0}};
 static const struct sb_cfg_enum protocols[] = {
-        {"exotel", SB_PROTO_EXOTEL}, {"twilio", -1}, {"raw", -1}, {NULL, 0}};
+        {"exotel", SB_PROTO_EXOTEL}, {"twilio", SB_PROTO_TWILIO}, {"raw", SB_PROTO_RAW}, {NULL, 0}};
 static const struct sb_cfg_enum modes[] = {
         {"voicebot", SB_MODE_VOICEBOT}, {"listen", SB_MODE_LISTEN}, {NULL, 0}};
 static const struct sb_cfg_enum on_closes[] = {
@@ -253,6 +271,11 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          .off_n = offsetof(B, url)},
         {SB_SC_BOT, "protocol", SB_KT_ENUM, .def_int = SB_PROTO_EXOTEL, .enums = protocols,
          FIELD(B, protocol)},
+        {SB_SC_BOT, "sample_rate", SB_KT_INT, 0, 0, 24000, 0, .check_int = check_rate,
+         FIELD(B, sample_rate)},
+        {SB_SC_BOT, "resample_quality", SB_KT_INT, 0, 0, 10, 3, FIELD(B, resample_quality)},
+        {SB_SC_BOT, "subprotocol", SB_KT_STR, .check_str = check_subprotocol,
+         FIELD(B, subprotocol)},
         {SB_SC_BOT, "mode", SB_KT_ENUM, .def_int = SB_MODE_VOICEBOT, .enums = modes,
          FIELD(B, mode)},
         {SB_SC_BOT, "headers", SB_KT_STRS, .check_str = check_header,

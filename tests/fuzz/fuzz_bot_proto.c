@@ -11,6 +11,10 @@
 
 #include "fuzz_check.h"
 
+#define EX (&sb_proto_exotel)
+/* A call that only has a stream sid, as most messages name only that. */
+#define CALL(sid) (&(struct sb_bot_call){.stream_sid = (sid)})
+
 #define SID "MZ0123456789abcdef0123456789abcd"
 
 static int is_zeroed(const struct sb_bot_event *ev)
@@ -23,7 +27,7 @@ static int is_zeroed(const struct sb_bot_event *ev)
 /* The PCM as sent by the media thread: host-order samples built from the LE bytes. */
 static void media_round_trip(const struct sb_bot_event *ev)
 {
-	size_t samples = ev->pcm_len / 2, cap = sb_bot_proto_media_max_len(samples);
+	size_t samples = ev->pcm_len / 2, cap = EX->media_max_len(samples);
 	int16_t *pcm = malloc(samples * sizeof(*pcm));
 	char *buf = malloc(cap);
 	struct sb_bot_event back;
@@ -33,9 +37,9 @@ static void media_round_trip(const struct sb_bot_event *ev)
 	CHECK(pcm && buf);
 	for (size_t i = 0; i < samples; i++)
 		pcm[i] = (int16_t)(ev->pcm[2 * i] | (ev->pcm[2 * i + 1] << 8));
-	n = sb_bot_proto_media(buf, cap, UINT64_MAX, SID, UINT64_MAX, UINT64_MAX, pcm, samples);
+	n = EX->media(buf, cap, UINT64_MAX, CALL(SID), UINT64_MAX, UINT64_MAX, pcm, samples);
 	CHECK(n > 0 && (size_t)n < cap && strlen(buf) == (size_t)n);
-	CHECK(sb_bot_proto_decode(buf, (size_t)n, &back, &why) == 0);
+	CHECK(EX->decode(buf, (size_t)n, false, &back, &why) == 0);
 	CHECK(back.type == SB_BOT_EV_MEDIA);
 	CHECK(back.pcm_len == ev->pcm_len && memcmp(back.pcm, ev->pcm, ev->pcm_len) == 0);
 	sb_bot_event_done(&back);
@@ -51,9 +55,9 @@ static void mark_round_trip(const struct sb_bot_event *ev)
 	const char *why = NULL;
 	int n;
 
-	n = sb_bot_proto_mark(buf, sizeof(buf), 1, SID, ev->name);
+	n = EX->mark(buf, sizeof(buf), 1, CALL(SID), ev->name, false);
 	CHECK(n > 0 && (size_t)n < sizeof(buf));
-	CHECK(sb_bot_proto_decode(buf, (size_t)n, &back, &why) == 0);
+	CHECK(EX->decode(buf, (size_t)n, false, &back, &why) == 0);
 	CHECK(back.type == SB_BOT_EV_MARK && strcmp(back.name, ev->name) == 0);
 	sb_bot_event_done(&back);
 }
@@ -87,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *why = NULL;
 	int r;
 
-	r = sb_bot_proto_decode((const char *)data, size, &ev, &why);
+	r = EX->decode((const char *)data, size, false, &ev, &why);
 	if (r < 0) {
 		/* Failures name a reason and leave nothing to free. */
 		CHECK(r == -EBADMSG || r == -EPROTO || r == -ENOTSUP || r == -ENOMEM);

@@ -49,8 +49,8 @@ BROKEN = [
     # libconfig alone would read 4294967297 as 1
     ("int-wraps", lambda t: _break(t, "  max_calls = 50;", "  max_calls = 4294967297;"), "4294967297",
      "max_calls"),
-    ("sample-rate-16000", lambda t: _break(t, '"ws://127.0.0.1:5001/media"', '"ws://127.0.0.1:5001/media?sample-rate=16000"'),
-     "sample-rate=16000", "url"),
+    ("sample-rate-12000", lambda t: _break(t, '"ws://127.0.0.1:5001/media"', '"ws://127.0.0.1:5001/media?sample-rate=12000"'),
+     "sample-rate=12000", "url"),
     ("int-beyond-64-bits", lambda t: _break(t, "  max_cps = 50;", "  max_cps = 18446744073709551616;"),
      "18446744073709551616", None),
 ]

@@ -12,6 +12,10 @@
 
 #include "harness.h"
 
+#define EX (&sb_proto_exotel)
+/* A call that only has a stream sid, as most messages name only that. */
+#define CALL(sid) (&(struct sb_bot_call){.stream_sid = (sid)})
+
 #define DATA "data/bot/"
 
 static const char *sget(json_t *obj, const char *path)
@@ -68,10 +72,10 @@ TEST(bot_connected)
 	int r = 0;
 	char buf[64];
 
-	ASSERT_EQ(sb_bot_proto_connected(buf, sizeof(buf)), strlen("{\"event\":\"connected\"}"));
+	ASSERT_EQ(EX->connected(buf, sizeof(buf)), strlen("{\"event\":\"connected\"}"));
 	ASSERT_STREQ(buf, "{\"event\":\"connected\"}");
-	ASSERT_EQ(sb_bot_proto_connected(buf, 21), -ENOSPC);
-	ASSERT_EQ(sb_bot_proto_connected(buf, 22), 21);
+	ASSERT_EQ(EX->connected(buf, 21), -ENOSPC);
+	ASSERT_EQ(EX->connected(buf, 22), 21);
 out:
 	return r;
 }
@@ -82,7 +86,7 @@ static const struct sb_kv params[] = {
         {"X-Campaign", "spring \"sale\" \\ 2024"},
 };
 
-static const struct sb_bot_start start = {
+static const struct sb_bot_call start = {
         .stream_sid = "0123456789abcdef0123456789abcdef",
         .call_sid = "fedcba9876543210fedcba9876543210",
         .account_sid = "AC42",
@@ -98,7 +102,7 @@ TEST(bot_start_shape)
 	int r = 0;
 	char buf[2048], k[256];
 	json_t *j = NULL, *cp;
-	int n = sb_bot_proto_start(buf, sizeof(buf), 1, &start);
+	int n = EX->start(buf, sizeof(buf), 1, &start);
 
 	ASSERT_TRUE(n > 0);
 	ASSERT_EQ(strlen(buf), n);
@@ -117,7 +121,7 @@ TEST(bot_start_shape)
 	ASSERT_STREQ(sget(j, "start.to"), "+918047491899");
 	ASSERT_STREQ(sget(j, "start.media_format.encoding"), "base64");
 	ASSERT_STREQ(sget(j, "start.media_format.sample_rate"), "16000");
-	ASSERT_STREQ(sget(j, "start.media_format.bit_rate"), "128kbps");
+	ASSERT_STREQ(sget(j, "start.media_format.bit_rate"), "256kbps"); /* 16 bits at 16 kHz */
 	cp = json_object_get(json_object_get(j, "start"), "custom_parameters");
 	ASSERT_TRUE(json_is_object(cp));
 	keys(cp, k, sizeof(k));
@@ -136,7 +140,7 @@ TEST(bot_start_hostile_strings_and_empty_params)
 	int r = 0;
 	char buf[2048];
 	json_t *j = NULL;
-	struct sb_bot_start s = start;
+	struct sb_bot_call s = start;
 	int n;
 
 	s.from = "\"Bob\" <sip:bob@x>\r\n\x01";
@@ -145,7 +149,7 @@ TEST(bot_start_hostile_strings_and_empty_params)
 	s.params = NULL;
 	s.n_params = 0;
 	s.sample_rate = 8000;
-	n = sb_bot_proto_start(buf, sizeof(buf), 18446744073709551615ull, &s);
+	n = EX->start(buf, sizeof(buf), 18446744073709551615ull, &s);
 	ASSERT_TRUE(n > 0);
 	j = json_loadb(buf, (size_t)n, 0, NULL);
 	ASSERT_TRUE(json_is_object(j));
@@ -174,19 +178,23 @@ TEST(bot_encoders_nospc_every_size)
 	for (int which = 0; which < 5; which++) {
 		switch (which) {
 		case 0:
-			n = sb_bot_proto_start(full, sizeof(full), 1, &start);
+			n = EX->start(full, sizeof(full), 1, &start);
 			break;
 		case 1:
-			n = sb_bot_proto_media(full, sizeof(full), 2, "abc", 1, 0, pcm, 160);
+			n = EX->media(full, sizeof(full), 2, CALL("abc"), 1, 0, pcm, 160);
 			break;
 		case 2:
-			n = sb_bot_proto_mark(full, sizeof(full), 3, "abc", "m1");
+			n = EX->mark(full, sizeof(full), 3, CALL("abc"), "m1", false);
 			break;
 		case 3:
-			n = sb_bot_proto_dtmf(full, sizeof(full), 5, "abc", '#', 250);
+			n = EX->dtmf(full, sizeof(full), 5, CALL("abc"), '#', 250);
 			break;
 		default:
-			n = sb_bot_proto_stop(full, sizeof(full), 4, "abc", "c", "a", "callended");
+			n = EX->stop(full, sizeof(full), 4,
+			             &(struct sb_bot_call){.stream_sid = "abc",
+			                                   .call_sid = "c",
+			                                   .account_sid = "a"},
+			             "callended");
 			break;
 		}
 		ASSERT_TRUE(n > 0);
@@ -196,21 +204,24 @@ TEST(bot_encoders_nospc_every_size)
 			memset(small, 'x', sizeof(small));
 			switch (which) {
 			case 0:
-				got = sb_bot_proto_start(small, (size_t)size, 1, &start);
+				got = EX->start(small, (size_t)size, 1, &start);
 				break;
 			case 1:
-				got = sb_bot_proto_media(small, (size_t)size, 2, "abc", 1, 0, pcm,
-				                         160);
+				got = EX->media(small, (size_t)size, 2, CALL("abc"), 1, 0, pcm,
+				                160);
 				break;
 			case 2:
-				got = sb_bot_proto_mark(small, (size_t)size, 3, "abc", "m1");
+				got = EX->mark(small, (size_t)size, 3, CALL("abc"), "m1", false);
 				break;
 			case 3:
-				got = sb_bot_proto_dtmf(small, (size_t)size, 5, "abc", '#', 250);
+				got = EX->dtmf(small, (size_t)size, 5, CALL("abc"), '#', 250);
 				break;
 			default:
-				got = sb_bot_proto_stop(small, (size_t)size, 4, "abc", "c", "a",
-				                        "callended");
+				got = EX->stop(small, (size_t)size, 4,
+				               &(struct sb_bot_call){.stream_sid = "abc",
+				                                     .call_sid = "c",
+				                                     .account_sid = "a"},
+				               "callended");
 				break;
 			}
 			if (size <= n && got != -ENOSPC)
@@ -230,7 +241,7 @@ TEST(bot_media_shape_and_payload)
 {
 	int r = 0;
 	int16_t pcm[800];
-	size_t max = sb_bot_proto_media_max_len(800);
+	size_t max = EX->media_max_len(800);
 	char *buf = malloc(max), k[128];
 	uint8_t dec[1600];
 	json_t *j = NULL;
@@ -240,7 +251,7 @@ TEST(bot_media_shape_and_payload)
 	ASSERT_TRUE(buf != NULL);
 	for (int i = 0; i < 800; i++)
 		pcm[i] = (int16_t)(i * 83 - 32768);
-	n = sb_bot_proto_media(buf, max, 7, "0123456789abcdef0123456789abcdef", 6, 500, pcm, 800);
+	n = EX->media(buf, max, 7, CALL("0123456789abcdef0123456789abcdef"), 6, 500, pcm, 800);
 	ASSERT_TRUE(n > 0 && (size_t)n < max);
 	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
 	ASSERT_TRUE(json_is_object(j));
@@ -280,24 +291,24 @@ TEST(bot_media_max_len_and_sid_escaping)
 	        "\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"";
 
 	/* The worst case holds the longest numbers and a fully escaped 32-character sid. */
-	n = sb_bot_proto_media(buf, sb_bot_proto_media_max_len(160), UINT64_MAX,
-	                       "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"
-	                       "\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x01",
-	                       UINT64_MAX, UINT64_MAX, pcm, 160);
+	n = EX->media(buf, EX->media_max_len(160), UINT64_MAX,
+	              CALL("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"
+	                   "\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x01"),
+	              UINT64_MAX, UINT64_MAX, pcm, 160);
 	ASSERT_TRUE(n > 0);
-	n = sb_bot_proto_media(buf, sizeof(buf), 1, sid_all_x, 1, 0, pcm, 160);
+	n = EX->media(buf, sizeof(buf), 1, CALL(sid_all_x), 1, 0, pcm, 160);
 	ASSERT_TRUE(n > 0);
 	j = json_loadb(buf, (size_t)n, 0, NULL);
 	ASSERT_TRUE(json_is_object(j));
 	ASSERT_STREQ(sget(j, "stream_sid"), sid_all_x);
 	json_decref(j);
 	j = NULL;
-	n = sb_bot_proto_media(buf, sizeof(buf), 1, "a\\b\n", 1, 0, pcm, 2);
+	n = EX->media(buf, sizeof(buf), 1, CALL("a\\b\n"), 1, 0, pcm, 2);
 	j = json_loadb(buf, (size_t)n, 0, NULL);
 	ASSERT_STREQ(sget(j, "stream_sid"), "a\\b\n");
-	ASSERT_EQ(sb_bot_proto_media(buf, sizeof(buf), 1, "caf\xc3\xa9", 1, 0, pcm, 2), -EINVAL);
+	ASSERT_EQ(EX->media(buf, sizeof(buf), 1, CALL("caf\xc3\xa9"), 1, 0, pcm, 2), -EINVAL);
 	/* No samples: an empty payload, still valid JSON. */
-	n = sb_bot_proto_media(buf, sizeof(buf), 1, "s", 1, 0, pcm, 0);
+	n = EX->media(buf, sizeof(buf), 1, CALL("s"), 1, 0, pcm, 0);
 	ASSERT_STREQ(buf, "{\"event\":\"media\",\"sequence_number\":\"1\",\"stream_sid\":\"s\","
 	                  "\"media\":{\"chunk\":\"1\",\"timestamp\":\"0\",\"payload\":\"\"}}");
 out:
@@ -312,7 +323,7 @@ TEST(bot_mark_and_stop_shape)
 	json_t *j = NULL;
 	int n;
 
-	n = sb_bot_proto_mark(buf, sizeof(buf), 15, "sid1", "turn \"3\" end");
+	n = EX->mark(buf, sizeof(buf), 15, CALL("sid1"), "turn \"3\" end", false);
 	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
 	keys(j, k, sizeof(k));
 	ASSERT_STREQ(k, "event,sequence_number,stream_sid,mark");
@@ -321,7 +332,10 @@ TEST(bot_mark_and_stop_shape)
 	ASSERT_STREQ(sget(j, "mark.name"), "turn \"3\" end");
 	json_decref(j);
 
-	n = sb_bot_proto_stop(buf, sizeof(buf), 20, "sid1", "CA1", "AC1", "callended");
+	n = EX->stop(buf, sizeof(buf), 20,
+	             &(struct sb_bot_call){
+	                     .stream_sid = "sid1", .call_sid = "CA1", .account_sid = "AC1"},
+	             "callended");
 	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
 	keys(j, k, sizeof(k));
 	ASSERT_STREQ(k, "event,sequence_number,stream_sid,stop");
@@ -352,7 +366,7 @@ static int decode_file(const char *name, struct sb_bot_event *ev, const char **w
 	}
 	n = fread(buf, 1, sizeof(buf), f);
 	fclose(f);
-	return sb_bot_proto_decode(buf, n, ev, why);
+	return EX->decode(buf, n, false, ev, why);
 }
 
 TEST(bot_decode_real_frames)
@@ -421,8 +435,7 @@ TEST(bot_decode_control_events)
 	ASSERT_EQ(ev.digit, '#');
 	ASSERT_EQ(ev.duration_ms, 100);
 	/* "event" wins over "type". */
-	ASSERT_EQ(sb_bot_proto_decode("{\"event\":\"clear\",\"type\":\"hangup\"}", 33, &ev, NULL),
-	          0);
+	ASSERT_EQ(EX->decode("{\"event\":\"clear\",\"type\":\"hangup\"}", 33, false, &ev, NULL), 0);
 	ASSERT_EQ(ev.type, SB_BOT_EV_CLEAR);
 out:
 	sb_bot_event_done(&ev);
@@ -476,19 +489,19 @@ TEST(bot_decode_mark_name_limit)
 	memset(name, 'n', sizeof(name));
 	name[SB_BOT_MARK_NAME_MAX] = '\0';
 	n = snprintf(msg, sizeof(msg), "{\"event\":\"mark\",\"mark\":{\"name\":\"%s\"}}", name);
-	ASSERT_EQ(sb_bot_proto_decode(msg, (size_t)n, &ev, NULL), 0);
+	ASSERT_EQ(EX->decode(msg, (size_t)n, false, &ev, NULL), 0);
 	ASSERT_EQ(strlen(ev.name), SB_BOT_MARK_NAME_MAX);
 	sb_bot_event_done(&ev);
 	name[SB_BOT_MARK_NAME_MAX] = 'n';
 	name[SB_BOT_MARK_NAME_MAX + 1] = '\0';
 	n = snprintf(msg, sizeof(msg), "{\"event\":\"mark\",\"mark\":{\"name\":\"%s\"}}", name);
-	ASSERT_EQ(sb_bot_proto_decode(msg, (size_t)n, &ev, NULL), -EPROTO);
+	ASSERT_EQ(EX->decode(msg, (size_t)n, false, &ev, NULL), -EPROTO);
 	/* The limit is in bytes: 129 two-byte characters are 258 bytes. */
 	n = snprintf(msg, sizeof(msg), "{\"event\":\"mark\",\"mark\":{\"name\":\"");
 	for (int i = 0; i < 129; i++)
 		n += snprintf(msg + n, sizeof(msg) - (size_t)n, "\xc3\xa9");
 	n += snprintf(msg + n, sizeof(msg) - (size_t)n, "\"}}");
-	ASSERT_EQ(sb_bot_proto_decode(msg, (size_t)n, &ev, NULL), -EPROTO);
+	ASSERT_EQ(EX->decode(msg, (size_t)n, false, &ev, NULL), -EPROTO);
 out:
 	sb_bot_event_done(&ev);
 	return r;
@@ -511,22 +524,21 @@ TEST(bot_decode_hostile_input)
 		deep[i] = '[';
 	for (size_t i = 0; i < depth; i++)
 		deep[depth + i] = ']';
-	ASSERT_EQ(sb_bot_proto_decode(deep, 2 * depth, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode(deep, 2 * depth, false, &ev, NULL), -EBADMSG);
 	/* The text is exactly len bytes: an embedded NUL is part of it, not its end. */
-	ASSERT_EQ(sb_bot_proto_decode(nul, sizeof(nul) - 1, &ev, NULL), -EBADMSG);
-	ASSERT_EQ(sb_bot_proto_decode(nul, strlen(nul), &ev, NULL), 0);
-	ASSERT_EQ(sb_bot_proto_decode(nul_in_string, strlen(nul_in_string), &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode(nul, sizeof(nul) - 1, false, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode(nul, strlen(nul), false, &ev, NULL), 0);
+	ASSERT_EQ(EX->decode(nul_in_string, strlen(nul_in_string), false, &ev, NULL), -EBADMSG);
 	/* Numbers jansson cannot hold (even in fields the bridge ignores) make the text invalid
 	 * JSON to it: refused whole, never half-read. */
-	ASSERT_EQ(sb_bot_proto_decode(big, strlen(big), &ev, NULL), -EBADMSG);
-	ASSERT_EQ(sb_bot_proto_decode(dtmf_num, strlen(dtmf_num), &ev, NULL), -EPROTO);
-	ASSERT_EQ(sb_bot_proto_decode("", 0, &ev, NULL), -EBADMSG);
-	ASSERT_EQ(sb_bot_proto_decode(NULL, 0, &ev, NULL), -EBADMSG);
-	ASSERT_EQ(sb_bot_proto_decode("null", 4, &ev, NULL), -EBADMSG);
-	ASSERT_EQ(sb_bot_proto_decode("\"media\"", 7, &ev, NULL), -EBADMSG);
-	ASSERT_EQ(sb_bot_proto_decode("{\"event\":null}", 14, &ev, NULL), -EBADMSG);
-	ASSERT_EQ(sb_bot_proto_decode("{\"event\":\"media\",\"media\":[]}", 28, &ev, NULL),
-	          -EPROTO);
+	ASSERT_EQ(EX->decode(big, strlen(big), false, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode(dtmf_num, strlen(dtmf_num), false, &ev, NULL), -EPROTO);
+	ASSERT_EQ(EX->decode("", 0, false, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode(NULL, 0, false, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode("null", 4, false, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode("\"media\"", 7, false, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode("{\"event\":null}", 14, false, &ev, NULL), -EBADMSG);
+	ASSERT_EQ(EX->decode("{\"event\":\"media\",\"media\":[]}", 28, false, &ev, NULL), -EPROTO);
 out:
 	free(deep);
 	sb_bot_event_done(&ev);
@@ -543,7 +555,7 @@ TEST(bot_decode_every_prefix)
 
 	for (int i = 0; i < 160; i++)
 		pcm[i] = (int16_t)(i * 100);
-	n = sb_bot_proto_media(full, sizeof(full), 1, "s", 1, 0, pcm, 160);
+	n = EX->media(full, sizeof(full), 1, CALL("s"), 1, 0, pcm, 160);
 	ASSERT_TRUE(n > 0);
 	for (int k = 0; k < n; k++) {
 		char *copy = malloc((size_t)k + 1);
@@ -551,7 +563,7 @@ TEST(bot_decode_every_prefix)
 
 		ASSERT_TRUE(copy != NULL);
 		memcpy(copy, full, (size_t)k);
-		ret = sb_bot_proto_decode(copy, (size_t)k, &ev, NULL);
+		ret = EX->decode(copy, (size_t)k, false, &ev, NULL);
 		free(copy);
 		if (ret != -EBADMSG)
 			FAIL_AT("prefix %d: %d", k, ret);
@@ -571,17 +583,17 @@ TEST(bot_round_trip_media_and_mark)
 
 	for (int i = 0; i < 1600; i++)
 		pcm[i] = (int16_t)(i * 41 - 30000);
-	n = sb_bot_proto_media(buf, sizeof(buf), 3, "s", 2, 200, pcm, 1600);
+	n = EX->media(buf, sizeof(buf), 3, CALL("s"), 2, 200, pcm, 1600);
 	ASSERT_TRUE(n > 0);
 	/* The bridge's own media message is a valid bot media message too. */
-	ASSERT_EQ(sb_bot_proto_decode(buf, (size_t)n, &ev, NULL), 0);
+	ASSERT_EQ(EX->decode(buf, (size_t)n, false, &ev, NULL), 0);
 	ASSERT_EQ(ev.type, SB_BOT_EV_MEDIA);
 	ASSERT_EQ(ev.pcm_len, sizeof(pcm));
 	for (int i = 0; i < 1600; i++)
 		ASSERT_EQ((int16_t)(uint16_t)(ev.pcm[2 * i] | ev.pcm[2 * i + 1] << 8), pcm[i]);
 	sb_bot_event_done(&ev);
-	n = sb_bot_proto_mark(buf, sizeof(buf), 4, "s", "name with \"quotes\" and \xc3\xa9");
-	ASSERT_EQ(sb_bot_proto_decode(buf, (size_t)n, &ev, NULL), 0);
+	n = EX->mark(buf, sizeof(buf), 4, CALL("s"), "name with \"quotes\" and \xc3\xa9", false);
+	ASSERT_EQ(EX->decode(buf, (size_t)n, false, &ev, NULL), 0);
 	ASSERT_EQ(ev.type, SB_BOT_EV_MARK);
 	ASSERT_STREQ(ev.name, "name with \"quotes\" and \xc3\xa9");
 out:
@@ -601,10 +613,10 @@ TEST(bot_dtmf_shape)
 	json_t *j = NULL;
 	int n, r = 0;
 
-	n = sb_bot_proto_dtmf(buf, sizeof(buf), 12, "sid1", '5', 100);
+	n = EX->dtmf(buf, sizeof(buf), 12, CALL("sid1"), '5', 100);
 	ASSERT_EQ(n, strlen(want));
 	ASSERT_STREQ(buf, want);
-	n = sb_bot_proto_dtmf(buf, sizeof(buf), UINT64_MAX, "s\"", '#', 60000);
+	n = EX->dtmf(buf, sizeof(buf), UINT64_MAX, CALL("s\""), '#', 60000);
 	j = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL);
 	ASSERT_TRUE(json_is_object(j));
 	keys(j, k, sizeof(k));
@@ -618,18 +630,18 @@ TEST(bot_dtmf_shape)
 	ASSERT_EQ(has_camel(j), 0);
 	/* Every digit, and what the bridge sends is what a bot may send back. */
 	for (const char *d = digits; *d; d++) {
-		n = sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", *d, 80);
+		n = EX->dtmf(buf, sizeof(buf), 1, CALL("s"), *d, 80);
 		ASSERT_TRUE(n > 0);
-		ASSERT_EQ(sb_bot_proto_decode(buf, (size_t)n, &ev, NULL), 0);
+		ASSERT_EQ(EX->decode(buf, (size_t)n, false, &ev, NULL), 0);
 		ASSERT_EQ(ev.type, SB_BOT_EV_DTMF);
 		ASSERT_EQ(ev.digit, *d);
 		ASSERT_EQ(ev.duration_ms, 80);
 		sb_bot_event_done(&ev);
 	}
-	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", 'x', 80), -EINVAL);
-	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", 'a', 80), -EINVAL);
-	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", '\0', 80), -EINVAL);
-	ASSERT_EQ(sb_bot_proto_dtmf(buf, sizeof(buf), 1, "s", '"', 80), -EINVAL);
+	ASSERT_EQ(EX->dtmf(buf, sizeof(buf), 1, CALL("s"), 'x', 80), -EINVAL);
+	ASSERT_EQ(EX->dtmf(buf, sizeof(buf), 1, CALL("s"), 'a', 80), -EINVAL);
+	ASSERT_EQ(EX->dtmf(buf, sizeof(buf), 1, CALL("s"), '\0', 80), -EINVAL);
+	ASSERT_EQ(EX->dtmf(buf, sizeof(buf), 1, CALL("s"), '"', 80), -EINVAL);
 out:
 	json_decref(j);
 	sb_bot_event_done(&ev);
@@ -638,7 +650,7 @@ out:
 
 static int decode_str(const char *text, struct sb_bot_event *ev, const char **why)
 {
-	return sb_bot_proto_decode(text, strlen(text), ev, why);
+	return EX->decode(text, strlen(text), false, ev, why);
 }
 
 TEST(bot_decode_dtmf_duration)

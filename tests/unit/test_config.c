@@ -229,10 +229,14 @@ TEST(overrides)
 	ASSERT_EQ(sb_config_load_default(&c, &ov, err, sizeof(err)), -EINVAL);
 	ASSERT_TRUE(c == NULL);
 	ASSERT_TRUE(strncmp(err, "--bot: ", 7) == 0);
-	/* Wideband is not there yet: a 16 kHz bot would hear 8 kHz audio at half speed. */
+	/* The URL's rate becomes the bot's; a rate the bridge cannot resample to is refused. */
 	ov.bot_url = "ws://bot.test/x?sample-rate=16000";
+	ASSERT_EQ(sb_config_load_default(&c, &ov, err, sizeof(err)), 0);
+	ASSERT_EQ(c->bots[0].sample_rate, 16000);
+	c = sb_config_unref(c);
+	ov.bot_url = "ws://bot.test/x?sample-rate=12000";
 	ASSERT_EQ(sb_config_load_default(&c, &ov, err, sizeof(err)), -EINVAL);
-	ASSERT_STREQ(err, "--bot: sample-rate 16000 is not supported by this version (8000 only)");
+	ASSERT_STREQ(err, "--bot: invalid URL: sample-rate must be 8000, 16000 or 24000");
 
 	ov.bot_url = NULL;
 	ov.sip_port = 70000;
@@ -480,12 +484,15 @@ static const struct {
         {"broken-frame.conf",
          "data/broken-frame.conf:4: bots[0].frame_ms: must be a multiple of 20"},
         {"broken-number.conf", "data/broken-number.conf:4: trunks[0].numbers[0]: must be 1-32"},
-        {"broken-protocol.conf", "data/broken-protocol.conf:4: bots[0].protocol: protocol "
-                                 "\"twilio\" is not supported by this version"},
+        {"broken-protocol.conf", "data/broken-protocol.conf:4: bots[0].protocol: must be one of "
+                                 "\"exotel\", \"twilio\", \"raw\", not \"jambonz\""},
         {"broken-log-level.conf", "data/broken-log-level.conf:2: log.level: must be one of"},
         {"broken-sample-rate.conf",
-         "data/broken-sample-rate.conf:5: bots[0].url: sample-rate 24000 "
-         "is not supported by this version (8000 only)"},
+         "data/broken-sample-rate.conf:5: bots[0].sample_rate: must be 8000, 16000 or 24000"},
+        {"broken-rate-conflict.conf", "data/broken-rate-conflict.conf:5: bots[0].sample_rate: 24000 "
+                                      "disagrees with the URL's sample-rate 16000"},
+        {"broken-twilio-rate.conf", "data/broken-twilio-rate.conf:4: bots[0].url: must be 8000 for "
+                                    "protocol \"twilio\" (8 kHz µ-law), not 16000"},
 };
 
 TEST(broken_files)

@@ -55,6 +55,7 @@ struct sb_bot_cfg {
 	char **events;            /* extension events it opts in to ("hold") */
 	size_t n_events;
 	unsigned event_opts; /* the same as a mask of enum sb_bot_event_opt */
+	char *record;        /* folder for call recordings; "" = the trunk's setting */
 };
 
 struct sb_bot_route {
@@ -73,6 +74,7 @@ struct sb_trunk {
 	int transfer_timeout_ms;    /* REFER: the final NOTIFY; bridge: the agent's answer */
 	int on_transfer_fail;       /* enum sb_on_transfer_fail */
 	bool listen_after_transfer; /* bridge: the bot keeps listening to both parties */
+	char *record;               /* folder for call recordings; "" = none (a bot's wins) */
 	struct sb_bot_route *routes;
 	size_t n_routes;
 };

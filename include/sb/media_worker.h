@@ -10,6 +10,7 @@
 #include <sb/mq.h>
 
 struct sb_media_worker;
+struct sb_recorder;
 struct sb_ws_worker;
 
 /* Counters, written by the worker, read by anyone. */
@@ -23,9 +24,10 @@ struct sb_media_stats {
 };
 
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every
- * ws worker in ws[0..n_ws). Returns 0 or a negative errno. */
+ * ws worker in ws[0..n_ws); recorded calls go to rec (NULL: none are recorded). Returns 0 or
+ * a negative errno. */
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
-                        struct sb_ws_worker **ws, unsigned n_ws);
+                        struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec);
 /* Thread: control. Starts the thread. */
 int sb_media_worker_start(struct sb_media_worker *w);
 /* Thread: any. Hands m to the worker (ownership passes). */

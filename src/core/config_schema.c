@@ -123,6 +123,23 @@ static const char *check_subprotocol(const char *s)
 	return NULL;
 }
 
+/* A folder for recordings: an absolute path that fits a file name beside it. Whether it
+ * exists and is writable is seen per call (a missing folder only stops recording). */
+static const char *check_record(const char *s)
+{
+	if (!*s)
+		return NULL;
+	if (*s != '/')
+		return "must be empty or an absolute path";
+	if (strlen(s) > 200)
+		return "must be at most 200 bytes";
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return "must not hold control characters";
+	}
+	return NULL;
+}
+
 /* "Name: value": an RFC 9110 token, a colon, no CR/LF, at most 1024 bytes in all. */
 static const char *check_header(const char *s)
 {
@@ -259,6 +276,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_TRUNK, "on_transfer_fail", SB_KT_ENUM, .def_int = SB_ON_TRANSFER_FAIL_KEEP,
          .enums = on_transfer_fails, FIELD(T, on_transfer_fail)},
         {SB_SC_TRUNK, "listen_after_transfer", SB_KT_BOOL, FIELD(T, listen_after_transfer)},
+        {SB_SC_TRUNK, "record", SB_KT_STR, .check_str = check_record, FIELD(T, record)},
         {SB_SC_TRUNK, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_ROUTE,
          LIST_OF(T, routes, n_routes, R)},
 
@@ -293,6 +311,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_BOT, "max_marks", SB_KT_INT, 0, 1, 100000, 1000, FIELD(B, max_marks)},
         {SB_SC_BOT, "listen_send_silence", SB_KT_BOOL, .def_int = 1, FIELD(B, listen_send_silence)},
         {SB_SC_BOT, "events", SB_KT_STRS, .check_str = check_event, STRS_OF(B, events, n_events)},
+        {SB_SC_BOT, "record", SB_KT_STR, .check_str = check_record, FIELD(B, record)},
 };
 
 const size_t sb_cfg_schema_len = sizeof(sb_cfg_schema) / sizeof(sb_cfg_schema[0]);

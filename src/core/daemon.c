@@ -1,6 +1,6 @@
 /* Start and stop order of the daemon: signals blocked before any thread exists, ws workers,
- * then media workers (which wake the ws workers), then the SIP agent on this thread; on the
- * way out the reverse. Also the sd_notify channel to systemd.
+ * the recorder, then media workers (which wake the ws workers and feed the recorder), then
+ * the SIP agent on this thread; on the way out the reverse. Also the sd_notify channel to systemd.
  * Thread: control (main). Owns the workers and the control queue. */
 #include <pthread.h>
 #include <signal.h>
@@ -93,8 +93,14 @@ static int start_workers(struct sb_daemon *d)
 		if (r < 0)
 			return log_error_errno(r, "Cannot start ws worker %u", i);
 	}
+	/* Always running (it sleeps while nothing is recorded): a reload may turn recording on. */
+	r = sb_recorder_new(&d->recorder);
+	if (r == 0)
+		r = sb_recorder_start(d->recorder);
+	if (r < 0)
+		return log_error_errno(r, "Cannot start the recorder");
 	for (unsigned i = 0; i < d->n_media; i++) {
-		r = sb_media_worker_new(&d->media[i], i, d->control, d->ws, d->n_ws);
+		r = sb_media_worker_new(&d->media[i], i, d->control, d->ws, d->n_ws, d->recorder);
 		if (r == 0)
 			r = sb_media_worker_start(d->media[i]);
 		if (r < 0)
@@ -103,7 +109,8 @@ static int start_workers(struct sb_daemon *d)
 	return 0;
 }
 
-/* Media first: its legs hold the rings the ws workers fill. */
+/* Media first: its legs hold the rings the ws workers fill, and end their recordings, which
+ * the recorder then finishes. */
 static void stop_workers(struct sb_daemon *d)
 {
 	for (unsigned i = 0; d->media && i < d->n_media; i++) {
@@ -111,6 +118,8 @@ static void stop_workers(struct sb_daemon *d)
 			sb_media_worker_stop(d->media[i]);
 		d->media[i] = sb_media_worker_free(d->media[i]);
 	}
+	sb_recorder_stop(d->recorder);
+	d->recorder = sb_recorder_free(d->recorder);
 	for (unsigned i = 0; d->ws && i < d->n_ws; i++) {
 		if (d->ws[i])
 			sb_ws_worker_stop(d->ws[i]);

@@ -18,6 +18,7 @@
 #include <sb/media_worker.h>
 #include <sb/mq.h>
 #include <sb/pcm_fifo.h>
+#include <sb/recorder.h>
 #include <sb/rtcp.h>
 #include <sb/rtp_source.h>
 #include <sb/worker_thread.h>
@@ -84,6 +85,9 @@ struct sb_media_leg {
 	struct sb_pcm_fifo *relay; /* the other party's audio, to send on this leg */
 	struct sb_pcm_fifo *mix;   /* caller's leg in listen mode: [0] caller, [1] agent */
 
+	/* the call's recording (the caller's leg only), NULL when not recorded */
+	struct sb_rec *rec;
+
 	/* RTCP */
 	struct sb_rtp_rx_stats rx;
 	struct sb_rtp_tx_stats tx;
@@ -101,6 +105,7 @@ struct sb_media_worker {
 	struct sb_mq *mq, *control;
 	struct sb_ws_worker **ws;
 	unsigned n_ws;
+	struct sb_recorder *recorder; /* NULL: no recordings */
 	LIST_HEAD(, sb_media_leg) legs;
 	unsigned n_legs;
 	struct sb_media_stats stats;

@@ -4,7 +4,7 @@
  * media time without audio, and DTMF key presses. A completed frame is handed to the ws
  * thread at once (sb_ws_worker_notify), not on the next tick. While a transfer bridges the
  * call, each party's audio goes to the other's leg instead (and to the bot's mix in listen
- * mode).
+ * mode). A recorded call's caller audio also goes to its recording from here.
  * Thread: the media worker. Owns nothing beyond the leg's receive state. */
 #include <string.h>
 #include <sys/socket.h>
@@ -77,11 +77,15 @@ void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
 }
 
 /* Where a leg's audio goes: to the bot; while bridged, to the other party (and, in listen
- * mode, to the mix the bot hears). */
+ * mode, to the mix the bot hears); on a recorded call's leg, to the recording too. */
 static void deliver(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 {
 	struct sb_media_leg *caller = leg->agent ? leg->peer : leg;
 
+	/* Recorded as the bot hears it, released now: it was heard over the last n samples. */
+	if (leg->rec)
+		sb_rec_put(leg->rec, SB_REC_CALLER, sb_now_us() - (int64_t)n * 1000000 / SB_RATE_8K,
+		           pcm, (unsigned)n);
 	if (!leg->peer) {
 		sb_media_up_push(leg, pcm, n);
 		return;

@@ -1,7 +1,8 @@
 /* RTP out on the media worker: one packet per 20 ms slot from the call's down ring (silence
  * when it is empty, so the stream never stops), RFC 4733 packets in place of audio while a
  * DTMF digit is being sent, and, while a transfer bridges the call, the other party's audio
- * instead of the bot's. Thread: the media worker. Owns the leg's sending state (seq,
+ * instead of the bot's. A recorded call gets each slot's frame as sent (silence when nothing
+ * was). Thread: the media worker. Owns the leg's sending state (seq,
  * timestamp, SSRC, schedule).
  *
  * DESIGN
@@ -104,10 +105,26 @@ void sb_media_tx_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg, char 
 	dtmf_start(w, leg, digit, duration_ms, now_us);
 }
 
+/* The slot's frame as the caller gets it (n = 0: silence, or nothing went out), on the
+ * slot's time. */
+static void record_slot(struct sb_media_leg *leg, const int16_t *pcm, unsigned n)
+{
+	int64_t t_us = leg->next_tx_us;
+
+	if (n)
+		sb_rec_put(leg->rec, SB_REC_SENT, t_us, pcm, n);
+	if (n < SB_FRAME_SAMPLES) /* padded with silence, as sent */
+		sb_rec_put(leg->rec, SB_REC_SENT, t_us + (int64_t)n * 1000000 / SB_RATE_8K, NULL,
+		           SB_FRAME_SAMPLES - n);
+}
+
 static void send_audio(struct sb_media_worker *w, struct sb_media_leg *leg, const int16_t *pcm,
                        unsigned n)
 {
 	uint8_t payload[SB_FRAME_SAMPLES];
+
+	if (leg->rec)
+		record_slot(leg, pcm, n);
 
 	/* A short last frame is padded with the codec's silence, not an encoded 0. */
 	sb_codec_encode(leg->codec, pcm, n, payload);
@@ -144,6 +161,7 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 	struct sb_downlink_dtmf d;
 	int16_t pcm[SB_FRAME_SAMPLES];
 	unsigned n;
+	bool sent = false; /* send_audio() recorded the slot */
 
 	if (!leg->can_send) {
 		leg->idle = false; /* on hold: the bot's audio waits for the caller to come back */
@@ -153,6 +171,7 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 		/* the digit stands in for audio */
 	} else if (leg->relay) {
 		bridged_slot(w, leg);
+		sent = true;
 	} else {
 		n = sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm, &d);
 		if (d.digit && dtmf_start(w, leg, d.digit, d.duration_ms, now_us)) {
@@ -164,8 +183,11 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 		} else {
 			leg->idle = n == 0;
 			send_audio(w, leg, pcm, n);
+			sent = true;
 		}
 	}
+	if (!sent && leg->rec)
+		record_slot(leg, NULL, 0);
 	leg->ts += SB_FRAME_SAMPLES; /* a DTMF digit's slots pass in media time too */
 }
 

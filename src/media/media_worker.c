@@ -134,6 +134,23 @@ static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c
 	return leg;
 }
 
+/* The caller's leg of a call whose bot (else trunk) names a folder: recorded from its first
+ * slot on. */
+static void start_recording(struct sb_media_worker *w, struct sb_media_leg *leg)
+{
+	const struct sb_call *c = leg->call;
+	const char *folder = c->bot->record && *c->bot->record ? c->bot->record : c->trunk->record;
+
+	if (!folder || !*folder)
+		return;
+	leg->rec = sb_rec_open(w->recorder, folder, c->id, leg->next_tx_us);
+	if (!leg->rec) {
+		sb_log_ctx_set(c->id);
+		log_warn("Cannot record the call (no recorder or out of memory), ignoring");
+		sb_log_ctx_set(NULL);
+	}
+}
+
 static void attach(struct sb_media_worker *w, struct sb_msg *m)
 {
 	const struct sb_media_attach *at = m->data;
@@ -144,6 +161,7 @@ static void attach(struct sb_media_worker *w, struct sb_msg *m)
 	                 c->sig_src_len, c->trunk->acl, c->trunk->n_acl);
 	if (c->leg) {
 		c->leg->mute = c->bot->mode == SB_MODE_LISTEN && !c->bot->listen_send_silence;
+		start_recording(w, c->leg);
 		if (!c->leg->can_send) /* a call that starts on hold */
 			sb_media_up_event(c->leg, SB_FRAME_HOLD);
 	}
@@ -225,6 +243,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	close(leg->fd);
 	close(leg->rtcp_fd);
 	sb_media_log_stats(leg);
+	leg->rec = sb_rec_close(leg->rec);
 	sb_plc_free(leg->plc);
 	free(leg->relay);
 	free(leg->mix);
@@ -307,7 +326,7 @@ static void *run(void *arg)
 }
 
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
-                        struct sb_ws_worker **ws, unsigned n_ws)
+                        struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec)
 {
 	struct sb_media_worker *w = calloc(1, sizeof(*w));
 	struct itimerspec its = {.it_interval = {0, SB_MEDIA_TICK_US * 1000L},
@@ -322,6 +341,7 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 	w->control = control;
 	w->ws = ws;
 	w->n_ws = n_ws;
+	w->recorder = rec;
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	r = sb_mq_new(&w->mq);

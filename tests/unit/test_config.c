@@ -356,6 +356,57 @@ out:
 	return r;
 }
 
+/* A config whose bot and trunk have `record = ...` as given (NULL: not set). */
+static int load_record(struct sb_config **c, const char *bot, const char *trunk, char *err,
+                       size_t errlen)
+{
+	char text[1024], b[512] = "", t[512] = "";
+
+	if (bot)
+		snprintf(b, sizeof(b), "\n  record = \"%s\";", bot);
+	if (trunk)
+		snprintf(t, sizeof(t), "\n  record = \"%s\";", trunk);
+	snprintf(text, sizeof(text),
+	         "bots = ( { name = \"b\"; url = \"ws://h/\";%s } );\n"
+	         "trunks = ( { name = \"t\"; acl = [ \"::1\" ];%s\n"
+	         "  bots = ( { match = \"*\"; bot = \"b\"; } ); } );\n",
+	         b, t);
+	return sb_config_load_string(c, text, "mem", NULL, err, errlen);
+}
+
+/* record: off by default, an absolute folder of at most 200 bytes on a bot or a trunk. A
+ * folder that does not exist is fine here (it is seen per call). */
+TEST(record_folder)
+{
+	char err[SB_CONFIG_ERR_MAX] = "", long_path[260];
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	ASSERT_EQ(load_record(&c, NULL, NULL, err, sizeof(err)), 0);
+	ASSERT_STREQ(c->bots[0].record, "");
+	ASSERT_STREQ(c->trunks[0].record, "");
+	c = sb_config_unref(c);
+	ASSERT_EQ(load_record(&c, "/var/lib/sipbridge/rec", "/nonexistent/t", err, sizeof(err)), 0);
+	ASSERT_STREQ(c->bots[0].record, "/var/lib/sipbridge/rec");
+	ASSERT_STREQ(c->trunks[0].record, "/nonexistent/t");
+	c = sb_config_unref(c);
+	ASSERT_EQ(load_record(&c, "rec", NULL, err, sizeof(err)), -EINVAL);
+	ASSERT_STREQ(err, "mem:2: bots[0].record: must be empty or an absolute path");
+	ASSERT_EQ(load_record(&c, NULL, "/a\tb", err, sizeof(err)), -EINVAL);
+	ASSERT_STREQ(err, "mem:3: trunks[0].record: must not hold control characters");
+	memset(long_path, 'a', sizeof(long_path));
+	long_path[0] = '/';
+	long_path[201] = '\0';
+	ASSERT_EQ(load_record(&c, long_path, NULL, err, sizeof(err)), -EINVAL);
+	ASSERT_STREQ(err, "mem:2: bots[0].record: must be at most 200 bytes");
+	long_path[200] = '\0';
+	ASSERT_EQ(load_record(&c, NULL, long_path, err, sizeof(err)), 0);
+	ASSERT_EQ(strlen(c->trunks[0].record), 200);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
 /* A config whose limits group is `limits` (libconfig text), with one bot and one trunk. */
 static int load_limits(struct sb_config **c, const char *limits, char *err, size_t errlen)
 {

@@ -1,0 +1,148 @@
+"""Call recording (record = "FOLDER" on a trunk or a bot): a stereo 8 kHz PCM16 WAV per call, left the caller as the
+bot hears it, right what the caller was sent, aligned in time; a folder that cannot be written is logged and the
+call goes on without recording."""
+
+import os
+import struct
+import wave
+
+import pytest
+
+import rtp
+import sbtest
+
+PT = rtp.PT_PCMA
+RATE = 8000
+
+
+def read_wav(path):
+    """(left, right, header fields) of a stereo PCM16 WAV, with its RIFF sizes checked against the file."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(44)
+    riff, riff_size, wave_id, fmt_id, fmt_size = struct.unpack("<4sI4s4sI", head[:20])
+    data_id, data_size = struct.unpack("<4sI", head[36:44])
+    assert (riff, wave_id, fmt_id, data_id) == (b"RIFF", b"WAVE", b"fmt ", b"data"), head
+    assert fmt_size == 16, fmt_size
+    assert riff_size == size - 8, "RIFF size %d in a file of %d bytes" % (riff_size, size)
+    assert data_size == size - 44, "data size %d in a file of %d bytes" % (data_size, size)
+    with wave.open(path, "rb") as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate(), w.getcomptype()) == (2, 2, RATE, "NONE")
+        n = w.getnframes()
+        data = w.readframes(n)
+    samples = struct.unpack("<%dh" % (2 * n), data)
+    return list(samples[0::2]), list(samples[1::2])
+
+
+def onset(pcm, start, threshold=1000):
+    """Index of the first sample at or after start louder than threshold."""
+    for i in range(max(0, start), len(pcm)):
+        if abs(pcm[i]) > threshold:
+            return i
+    raise AssertionError("no sound after sample %d" % start)
+
+
+def wait_recorded(d, path):
+    """The daemon logs a recording once its file is complete (sizes written, synced, closed)."""
+    sbtest.wait_until(lambda: ("Recording %s:" % path) in d.stderr_text(), 20, "the recording of %s to end" % path)
+
+
+def frames_at(hay, needle, what):
+    """Where each 20 ms frame of needle (unique frames: noise) is in hay. Each must be there, in order, and at most
+    60 ms from where a contiguous copy would have it: the recorder's slack, or a few frames of silence the bridge
+    sent while the echo was late."""
+    at = [rtp.find_sub(hay, needle[i:i + 160]) for i in range(0, len(needle), 160)]
+    assert all(a >= 0 for a in at), "frames %s of the noise are not in %s" % ([i for i, a in enumerate(at) if a < 0],
+                                                                            what)
+    off = [a - at[0] - 160 * i for i, a in enumerate(at)]
+    assert all(abs(o) <= 480 for o in off), "%s: frames out of place %s" % (what, off)
+    return at[0]
+
+
+def test_echo_call_recorded(env, bridge, sipp):
+    rec_dir = os.path.join(env.tmp, "rec")
+    os.makedirs(rec_dir)
+    # On the trunk (the bot says nothing); 40 ms frames to the bot keep the echo's delay short.
+    d, bot = bridge("echo", bot={"frame_ms": 40}, trunk={"record": rec_dir})
+    ep = env.endpoint(PT)
+    call = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=8000).start()
+    ep.send_silence_forever()
+    ep.wait_packets(1, timeout=20)
+    tone1k = rtp.encode(PT, rtp.tone(1000, 1000))
+    gap = bytes([rtp.silence_octet(PT)]) * 4000
+    tone500 = rtp.encode(PT, rtp.tone(500, 1000))
+    noise = rtp.noise_octets(PT, 4000, seed=7)
+    sent = tone1k + gap + tone500 + noise
+    ep.send_audio(sent)
+    last = noise[-160:]
+    ep.wait_for(lambda e: any(p.payload == last for p in e.packets), 20, "the echo of the caller's audio")
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+
+    path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")
+    wait_recorded(d, path)
+    assert os.listdir(rec_dir) == [os.path.basename(path)]
+    left, right = read_wav(path)
+    pkts = ep.snapshot()
+    t0 = pkts[0].t  # the bridge's first packet: the recording starts with it
+
+    # As long as the call: from the bridge's first packet to its last.
+    rx_span = pkts[-1].t - t0 + 0.02
+    assert abs(len(left) / RATE - rx_span) < 0.3, "%.2f s recorded, %.2f s of RTP" % (len(left) / RATE, rx_span)
+
+    # Left: what the caller sent, decoded, at the time it was sent.
+    want = rtp.decode(PT, noise)
+    at_l = frames_at(left, want, "the left channel")
+    start_l = at_l - (len(sent) - len(noise))
+    assert rtp.dominant(left[start_l + 800:start_l + 7200], 1000), "no 1 kHz where the caller sent it"
+    assert rtp.rms(left[start_l + 8800:start_l + 11200]) < 100, "no pause where the caller paused"
+    assert rtp.dominant(left[start_l + 12800:start_l + 19200], 500), "no 500 Hz where the caller sent it"
+    t_sent = next(r.t for r in ep.tx_log if r.kind == "audio")
+    assert abs(start_l / RATE - (t_sent - t0)) < 0.1, \
+        "the caller's audio sent %.3f s into the call is recorded at %.3f s" % (t_sent - t0, start_l / RATE)
+
+    # Right: exactly what the caller received, from its first packet to its last, at the time it arrived.
+    got = b"".join(p.payload for p in pkts)
+    at_r = rtp.find_sub(rtp.encode(PT, right), got)
+    assert 0 <= at_r < 0.1 * RATE, "the RTP the caller received is not the right channel (found at %d)" % at_r
+    echo_rx = frames_at(got, noise, "the RTP received") // 160
+    at_rn = frames_at(right, want, "the right channel")
+    assert abs(at_rn / RATE - (pkts[echo_rx].t - t0)) < 0.1, \
+        "the echo that arrived %.3f s into the call is recorded at %.3f s" % (pkts[echo_rx].t - t0, at_rn / RATE)
+    start_r = at_rn - (len(sent) - len(noise))
+    assert rtp.dominant(right[start_r + 800:start_r + 7200], 1000), "no echoed 1 kHz in the right channel"
+    assert rtp.dominant(right[start_r + 12800:start_r + 19200], 500), "no echoed 500 Hz in the right channel"
+
+    # Aligned: the echo is behind the caller by the same short delay at each onset and at the noise.
+    delays = [onset(right, start_r - 400) - onset(left, start_l - 400),
+              onset(right, start_r + 12000 - 400) - onset(left, start_l + 12000 - 400),
+              at_rn - at_l]
+    assert all(0 <= x < 0.1 * RATE for x in delays), "echo delays %s samples" % delays
+    assert max(delays) - min(delays) <= 0.04 * RATE, "the echo delay drifts: %s samples" % delays
+
+
+@pytest.mark.parametrize("kind", ["missing", "file"])
+def test_unwritable_folder(env, bridge, sipp, kind):
+    trunk_dir = os.path.join(env.tmp, "trunk_rec")
+    os.makedirs(trunk_dir)
+    if kind == "missing":
+        folder, why = os.path.join(env.tmp, "no", "such"), "No such file or directory"
+    else:
+        folder, why = os.path.join(env.tmp, "plain_file"), "Not a directory"
+        with open(folder, "w") as f:
+            f.write("not a folder\n")
+    # The bot's folder wins over the trunk's: nothing may land in the trunk's.
+    d, bot = bridge("echo", bot={"record": folder}, trunk={"record": trunk_dir})
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=2000).run()
+    assert res.rc == 0, res.describe()
+    bot.wait_event("rx", "stop")
+    pkts = ep.snapshot()
+    assert len(pkts) >= 50, "only %d RTP packets in a 2 s call" % len(pkts)
+    sid = bot.start_msg()["start"]["call_sid"]
+    line = "Cannot record the call in %s: cannot create %s.wav: %s" % (folder, sid, why)
+    sbtest.wait_until(lambda: line in d.stderr_text(), 20, "the log line %r" % line)
+    assert d.stderr_text().count("Cannot record the call") == 1, "logged more than once per call"
+    assert os.listdir(trunk_dir) == [], "recorded in the trunk's folder though the bot names its own"
+    assert d.alive()

@@ -7,6 +7,7 @@
 #include <sb/config.h>
 #include <sb/media_worker.h>
 #include <sb/mq.h>
+#include <sb/webhook.h>
 #include <sb/ws_worker.h>
 
 struct sb_daemon {
@@ -16,6 +17,7 @@ struct sb_daemon {
 	unsigned n_media;
 	struct sb_ws_worker **ws;
 	unsigned n_ws;
+	struct sb_webhook *webhook; /* NULL when webhook.url is empty */
 };
 
 /* Thread: control (main). Runs the daemon with cfg (a reference is taken) until SIGTERM or

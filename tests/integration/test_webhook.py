@@ -8,6 +8,7 @@ import hmac
 import http.server
 import json
 import threading
+import time
 
 import rtp
 import sbtest
@@ -168,6 +169,21 @@ def test_call_ended_by_bot(env, bridge, sipp):
     assert rec["rtp"]["packets_in"] > 0, rec
 
 
+def test_refer_transfer_in_record(env, bridge, sipp):
+    rcv = receiver(env)
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    d, bot = bridge(script=[{"wait_event": "media", "count": 3},
+                            {"send": {"event": "transfer", "transfer": {"to": target}}}],
+                    webhook=webhook_cfg(rcv))
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    assert res.rc == 0, res.describe()
+    rec, _ = only_record(rcv)
+    assert rec["transfer"] == {"target": target, "mode": "refer", "outcome": "succeeded"}, rec
+    assert rec["hangup_by"] == "bridge" and rec["hangup_reason"] == "transferred", rec
+
+
 def test_rejected_invite_has_record(env, testbot, daemon, sipp):
     rcv = receiver(env)
     bot = testbot("silent")
@@ -187,3 +203,25 @@ def test_rejected_invite_has_record(env, testbot, daemon, sipp):
     assert rec["custom_parameters"].get("X-UUI") == "UUI-9;x=1", rec
     assert rec["rtp"] == {"packets_in": 0, "packets_out": 0, "lost": 0} and rec["dtmf"] == "", rec
     assert bot.conns() == []
+
+
+def test_silent_receiver_times_out_and_exit_is_bounded(env, bridge, sipp):
+    """A receiver that accepts the connection and never answers: each attempt ends at timeout_ms and is retried
+    on a new connection; the call itself is not held up, and SIGTERM drops the pending record after the short
+    exit grace instead of waiting through the retries."""
+    rcv = env.silent_listener()
+    d, bot = bridge("silent", webhook={"url": "http://127.0.0.1:%d/end" % rcv.port, "secret": SECRET,
+                                       "retries": 10, "timeout_ms": 1000})
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys=KEYS, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+    sbtest.wait_until(lambda: rcv.accepted >= 2 and rcv.request_bytes > 0, 20,
+                      "a second attempt after the first timed out")
+    t0 = time.monotonic()
+    d.stop()
+    took = time.monotonic() - t0
+    assert took < 10, "stopping took %.1f s with an unanswered record pending" % took
+    err = d.stderr_text()
+    assert "timed out" in err and "not delivered" in err, sbtest.tail(d.stderr_path, 20)
+    assert SECRET not in err, "the webhook secret reached the log"

@@ -529,6 +529,8 @@ struct sb_webhook *sb_webhook_free(struct sb_webhook *w)
 		detach_wsi(j, false);
 		free_job(w, j);
 	}
+	/* After the join (or before any start): no other thread can be inside lws, and the
+	 * stop's lws_cancel_service() has returned. */
 	if (w->ctx)
 		lws_context_destroy(w->ctx);
 	sb_mq_free(w->mq);

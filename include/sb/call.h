@@ -20,6 +20,7 @@
 #define SB_CALL_ID_LEN SB_BOT_SID_LEN
 #define SB_UP_RING_FRAMES 32   /* 640 ms of caller audio between media and ws */
 #define SB_DOWN_RING_FRAMES 32 /* 640 ms of bot audio between ws and media */
+#define SB_CALL_DTMF_MAX 64    /* caller keys kept for the call-end record */
 
 struct sb_media_leg;
 struct sb_bot_conn;
@@ -74,12 +75,25 @@ struct sb_call {
 	uint64_t sdp_session_id, sdp_version;
 	int64_t t_invite_ms, t_answer_ms;
 	LIST_ENTRY(sb_call) reg; /* in the SIP agent's registry */
+	/* for the call-end record: wall-clock (CLOCK_REALTIME) ms, 0 until it happened */
+	int64_t wall_invite_ms, wall_answer_ms, wall_end_ms;
+	int end_ev;               /* enum sb_call_event that ended the call, -1 until then */
+	int sip_status;           /* final response to the INVITE, 0 before one */
+	char *xfer_target;        /* the last transfer asked for (NULL: none) */
+	const char *xfer_outcome; /* "pending", "succeeded", "failed" */
+	char info_dtmf[SB_CALL_DTMF_MAX + 1]; /* keys the caller sent by INFO */
 
 	/* media worker */
 	struct sb_media_leg *leg;
+	/* the caller's leg, for the call-end record: written by the media worker until it
+	 * replies MEDIA_DETACHED, read by control after that */
+	uint32_t rtp_packets_in, rtp_packets_out;
+	int32_t rtp_lost;
+	char dtmf[SB_CALL_DTMF_MAX + 1]; /* RFC 4733 keys from the caller, in order */
 
-	/* ws worker */
+	/* ws worker; read by control after BOT_DETACHED */
 	struct sb_bot_conn *conn;
+	uint64_t bot_frames_in, bot_frames_out; /* WebSocket messages from / to the bot */
 };
 
 /* Thread: control. Allocates a call with one reference, generated ids, rings and no sockets.

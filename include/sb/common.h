@@ -55,6 +55,16 @@ static inline int64_t sb_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Thread: any. Wall-clock (CLOCK_REALTIME) milliseconds since the epoch: only for times
+ * reported outside (the call-end record), never for intervals. */
+static inline int64_t sb_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Thread: any. Monotonic microseconds. */
 static inline int64_t sb_now_us(void)
 {

@@ -116,6 +116,13 @@ struct sb_config {
 	/* log */
 	int log_level; /* enum sb_log_level */
 
+	/* webhook: the call-end record */
+	char *webhook_url;    /* http:// or https://; "" = off */
+	char *webhook_secret; /* HMAC-SHA256 key; "" = unsigned (never logged) */
+	int webhook_retries;  /* extra attempts after a failed one */
+	int webhook_timeout_ms;
+	int webhook_max_queue; /* records waiting for delivery before new ones are dropped */
+
 	struct sb_trunk *trunks;
 	size_t n_trunks;
 	struct sb_bot_cfg *bots;

@@ -8,6 +8,7 @@
 #include <sb/media_worker.h>
 #include <sb/mq.h>
 #include <sb/recorder.h>
+#include <sb/webhook.h>
 #include <sb/ws_worker.h>
 
 struct sb_daemon {
@@ -18,6 +19,7 @@ struct sb_daemon {
 	struct sb_ws_worker **ws;
 	unsigned n_ws;
 	struct sb_recorder *recorder; /* call recordings */
+	struct sb_webhook *webhook; /* NULL when webhook.url is empty */
 };
 
 /* Thread: control (main). Runs the daemon with cfg (a reference is taken) until SIGTERM or

@@ -28,6 +28,8 @@ enum sb_msg_type {
 	SB_MSG_BOT_HANGUP,    /* the bot sent a hangup event */
 	SB_MSG_BOT_TRANSFER,  /* the bot asked for a transfer: data = struct sb_transfer_req */
 	SB_MSG_BOT_DETACHED,
+	/* control → webhook */
+	SB_MSG_WEBHOOK_RECORD, /* text = the JSON body (arg = its length), data = the call id */
 	/* any → a worker */
 	SB_MSG_QUIT,
 };

@@ -29,7 +29,8 @@ struct sb_route_out {
  * whose numbers list is empty or holds the request-URI user or the To user (a leading '+'
  * is ignored on both sides). Then the bot: the route whose match equals customer_header
  * (case-insensitive), else the "*" route. Returns 0 with out filled, 403 when no trunk's ACL
- * holds src, 404 when the DID is not a trunk number or no bot matches. */
+ * holds src, 404 when the DID is not a trunk number or no bot matches (then with out->trunk
+ * set and out->bot NULL). */
 int sb_route_select(const struct sb_config *cfg, const struct sb_route_in *in,
                     struct sb_route_out *out);
 

@@ -334,6 +334,7 @@ static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 		return -1;
 	}
 	atomic_fetch_add_explicit(&conn->env->stats->frames_tx, 1, memory_order_relaxed);
+	conn->call->bot_frames_out++;
 	atomic_fetch_add_explicit(&conn->env->stats->bytes_tx, t->len, memory_order_relaxed);
 	free(t);
 	if (!STAILQ_EMPTY(&conn->tx) || conn->closing)
@@ -417,6 +418,7 @@ static void on_complete(struct sb_bot_conn *conn, const char *data, size_t len)
 	struct sb_ws_stats *st = conn->env->stats;
 
 	atomic_fetch_add_explicit(&st->frames_rx, 1, memory_order_relaxed);
+	conn->call->bot_frames_in++;
 	if (conn->rx_skip) {
 		atomic_fetch_add_explicit(&st->bad_messages, 1, memory_order_relaxed);
 		if (conn->rx_binary && !conn->proto->binary_media)

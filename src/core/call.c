@@ -38,6 +38,7 @@ int sb_call_new(struct sb_call **ret)
 		return -ENOMEM;
 	atomic_init(&c->refs, 1);
 	c->rtp_fd = c->rtcp_fd = -1;
+	c->end_ev = -1;
 	sb_random_hex(c->id, SB_CALL_ID_LEN);
 	sb_random_hex(c->stream_sid, SB_CALL_ID_LEN);
 	if (sb_ring_init(&c->up, SB_UP_RING_FRAMES) < 0 ||
@@ -78,6 +79,7 @@ struct sb_call *sb_call_unref(struct sb_call *c)
 	sb_ring_done(&c->down);
 	free_params(c);
 	free(c->sip_call_id);
+	free(c->xfer_target);
 	free(c->from_user);
 	free(c->to_user);
 	free(c->account_sid);

@@ -12,6 +12,8 @@
 #define LOG_SUBSYS "config" /* only for the level values; nothing here logs */
 #include <sb/log.h>
 
+#include <sb/webhook.h>
+
 #include "config_priv.h"
 
 #define FIELD(type, f) .off = offsetof(type, f), .size = sizeof(((type *)0)->f)
@@ -156,6 +158,19 @@ static const char *check_header(const char *s)
 	return NULL;
 }
 
+/* The call-end webhook's receiver: off when empty. */
+static const char *check_webhook_url(const char *s)
+{
+	struct sb_url u;
+	const char *why = NULL;
+
+	if (!*s)
+		return NULL;
+	if (sb_webhook_url_parse(&u, s, &why) < 0)
+		return why;
+	return NULL;
+}
+
 static const struct sb_cfg_enum transports[] = {
         {"udp", SB_TP_UDP}, {"tcp", SB_TP_TCP}, {"tls", -1}, {NULL, 0}};
 static const struct sb_cfg_enum acl_rejects[] = {
@@ -210,6 +225,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_ROOT, "limits", SB_KT_GROUP, .sub = SB_SC_LIMITS},
         {SB_SC_ROOT, "threads", SB_KT_GROUP, .sub = SB_SC_THREADS},
         {SB_SC_ROOT, "log", SB_KT_GROUP, .sub = SB_SC_LOG},
+        {SB_SC_ROOT, "webhook", SB_KT_GROUP, .sub = SB_SC_WEBHOOK},
         {SB_SC_ROOT, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_BOT,
          LIST_OF(C, bots, n_bots, B)},
         {SB_SC_ROOT, "trunks", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_TRUNK,
@@ -262,6 +278,12 @@ const struct sb_cfg_key sb_cfg_schema[] = {
 
         {SB_SC_LOG, "level", SB_KT_ENUM, .def_int = SB_LOG_INFO, .enums = log_levels,
          FIELD(C, log_level)},
+
+        {SB_SC_WEBHOOK, "url", SB_KT_STR, .check_str = check_webhook_url, FIELD(C, webhook_url)},
+        {SB_SC_WEBHOOK, "secret", SB_KT_STR, FIELD(C, webhook_secret)},
+        {SB_SC_WEBHOOK, "retries", SB_KT_INT, 0, 0, 10, 3, FIELD(C, webhook_retries)},
+        {SB_SC_WEBHOOK, "timeout_ms", SB_KT_INT, 0, 100, 60000, 5000, FIELD(C, webhook_timeout_ms)},
+        {SB_SC_WEBHOOK, "max_queue", SB_KT_INT, 0, 1, 100000, 1000, FIELD(C, webhook_max_queue)},
 
         {SB_SC_TRUNK, "name", SB_KT_NAME, SB_CFG_REQUIRED, .check_str = check_name, FIELD(T, name)},
         {SB_SC_TRUNK, "acl", SB_KT_CIDRS, SB_CFG_REQUIRED, 1, 0, STRS_OF(T, acl, n_acl)},

@@ -1,6 +1,7 @@
 /* Start and stop order of the daemon: signals blocked before any thread exists, ws workers,
- * the recorder, then media workers (which wake the ws workers and feed the recorder), then
- * the SIP agent on this thread; on the way out the reverse. Also the sd_notify channel to systemd.
+ * the recorder, then media workers (which wake the ws workers and feed the recorder), the
+ * webhook client, then the SIP agent on this thread; on the way out the reverse. Also the
+ * sd_notify channel to systemd.
  * Thread: control (main). Owns the workers and the control queue. */
 #include <pthread.h>
 #include <signal.h>
@@ -109,6 +110,17 @@ static int start_workers(struct sb_daemon *d)
 	return 0;
 }
 
+static int start_webhook(struct sb_daemon *d)
+{
+	int r = sb_webhook_new(&d->webhook, d->cfg);
+
+	if (r == 0)
+		r = sb_webhook_start(d->webhook);
+	if (r < 0)
+		return log_error_errno(r, "Cannot start the webhook client");
+	return 0;
+}
+
 /* Media first: its legs hold the rings the ws workers fill, and end their recordings, which
  * the recorder then finishes. */
 static void stop_workers(struct sb_daemon *d)
@@ -148,8 +160,13 @@ int sb_daemon_run(struct sb_config *cfg)
 	else
 		r = start_workers(&d);
 	if (r == 0)
+		r = start_webhook(&d);
+	if (r == 0)
 		r = sb_sip_agent_run(&d, on_ready);
 	stop_workers(&d);
+	/* Last: the calls ended above have queued their records. */
+	sb_webhook_stop(d.webhook);
+	d.webhook = sb_webhook_free(d.webhook);
 	d.control = sb_mq_free(d.control);
 	sb_config_unref(d.cfg);
 	if (r == 0)

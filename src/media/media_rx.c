@@ -95,6 +95,17 @@ static void deliver(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 		sb_pcm_fifo_push(&caller->mix[leg->agent], pcm, n);
 }
 
+/* Keeps the caller's key for the call-end record (control reads it after DETACHED). */
+static void note_dtmf(struct sb_call *c, char digit)
+{
+	size_t n = strnlen(c->dtmf, SB_CALL_DTMF_MAX);
+
+	if (n < SB_CALL_DTMF_MAX) {
+		c->dtmf[n] = digit;
+		c->dtmf[n + 1] = '\0';
+	}
+}
+
 /* A key pressed on this leg: to the bot (unless bridged without listening) and through to
  * the other party of a bridge. */
 static void up_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg,
@@ -108,6 +119,8 @@ static void up_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg,
 	log_info("%s pressed %c (%u ms)", leg->agent ? "Agent" : "Caller", d->digit,
 	         d->duration_ms);
 	sb_log_ctx_set(NULL);
+	if (!leg->agent)
+		note_dtmf(c, d->digit);
 	if (leg->peer)
 		sb_media_tx_dtmf(w, leg->peer, d->digit, d->duration_ms, sb_now_us());
 	if (leg->peer && !caller->mix)

@@ -244,6 +244,11 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	close(leg->rtcp_fd);
 	sb_media_log_stats(leg);
 	leg->rec = sb_rec_close(leg->rec);
+	if (!leg->agent) { /* for the call-end record, read by control after DETACHED */
+		c->rtp_packets_in = leg->rx.received;
+		c->rtp_packets_out = leg->tx.packets;
+		c->rtp_lost = sb_rtp_rx_lost(&leg->rx);
+	}
 	sb_plc_free(leg->plc);
 	free(leg->relay);
 	free(leg->mix);

@@ -71,10 +71,11 @@ int sb_route_select(const struct sb_config *cfg, const struct sb_route_in *in,
 		return 403;
 	if (!trunk)
 		return 404;
+	out->trunk = trunk;
+	out->bot = NULL;
 	bot = pick_bot(trunk, in->customer_header);
 	if (!bot)
 		return 404;
-	out->trunk = trunk;
 	out->bot = bot;
 	return 0;
 }

@@ -113,11 +113,14 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 		/* Cannot happen with a bounded address; fail the call rather than answer badly. */
 		log_error("Failed to build the SDP, rejecting");
 		nua_respond(c->nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		c->sip_status = 500;
 		return;
 	}
 	nua_respond(c->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
 	c->t_answer_ms = sb_now_ms();
+	c->wall_answer_ms = sb_wall_ms();
+	c->sip_status = 200;
 	if (c->late_offer) {
 		log_info("Answered with an offer (delayed offer), bot connected in %lld ms",
 		         (long long)(c->t_answer_ms - c->t_invite_ms));
@@ -333,6 +336,7 @@ static void release(struct sb_sip_agent *a, struct sb_call *c)
 		c->nh = NULL;
 	}
 	unregister(a, c);
+	sb_sip_record_call(a, c);
 	log_info("Call released after %lld ms (%s)", (long long)(sb_now_ms() - c->t_invite_ms),
 	         c->stop_reason ? c->stop_reason : "rejected");
 	sb_call_unref(c); /* the registry's reference */
@@ -352,6 +356,7 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
 		          sb_call_state_name(c->fsm.state));
 	if ((act & SB_CALL_ACT_DETACH) && !c->stop_reason)
 		c->stop_reason = sb_call_fsm_stop_reason(ev);
+	sb_sip_record_end(c, ev, act);
 	if (act & SB_CALL_ACT_ANSWER)
 		answer(a, c);
 	if (act & SB_CALL_ACT_REJECT_503) {

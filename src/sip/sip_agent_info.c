@@ -51,6 +51,7 @@ void sb_sip_on_info(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
 	}
 	respond(a, nh, SIP_200_OK, false);
 	log_info("Caller pressed %c (%u ms, by INFO)", d.digit, d.duration_ms);
+	sb_sip_record_info_dtmf(c, d.digit);
 	if (!c->ws_attached)
 		goto out;
 	m = sb_msg_new(SB_MSG_BOT_DTMF, c,

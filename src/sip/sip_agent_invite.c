@@ -97,9 +97,9 @@ static void reject_body(nua_handle_t *nh, int status)
 }
 
 /* Parses the offer. An INVITE without one (delayed offer) is fine: the 200 OK then carries
- * the bridge's offer and the ACK the answer. On failure responds and returns false. */
-static bool check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockaddr *src,
-                        struct sb_sdp_offer *offer, bool *late)
+ * the bridge's offer and the ACK the answer. On failure responds and returns the status. */
+static int check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockaddr *src,
+                       struct sb_sdp_offer *offer, bool *late)
 {
 	const char *sdp;
 	size_t len;
@@ -108,20 +108,20 @@ static bool check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockadd
 	r = sb_sip_body_sdp(sip, true, &sdp, &len);
 	if (r > 0) {
 		reject_body(nh, r);
-		return false;
+		return r;
 	}
 	*late = sdp == NULL;
 	if (*late) {
 		memset(offer, 0, sizeof(*offer));
 		offer->te_pt = -1; /* known once the ACK brings the answer */
 		offer->family = src->sa_family == AF_INET6 ? AF_INET6 : AF_INET;
-		return true;
+		return 0;
 	}
 	r = sb_sdp_parse_offer(sdp, len, offer);
 	if (r == -EBADMSG) {
 		log_notice("INVITE with malformed SDP, rejecting with 400");
 		reject(nh, SIP_400_BAD_REQUEST, "malformed SDP");
-		return false;
+		return 400;
 	}
 	if (r < 0 || offer->port == 0) {
 		log_notice("INVITE offer not acceptable (%s), rejecting with 488",
@@ -130,9 +130,9 @@ static bool check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockadd
 		                          : "port 0");
 		reject(nh, SIP_488_NOT_ACCEPTABLE,
 		       r == -ENOTSUP ? "no common codec (PCMU, PCMA)" : "unsupported media");
-		return false;
+		return 488;
 	}
-	return true;
+	return 0;
 }
 
 /* The address put in the SDP: rtp.public_address, else rtp.address unless it is a wildcard,
@@ -178,6 +178,7 @@ static int fill_call(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip
 	c->media_idx = a->next_media++ % a->d->n_media;
 	c->ws_idx = a->next_ws++ % a->d->n_ws;
 	c->t_invite_ms = sb_now_ms();
+	c->wall_invite_ms = sb_wall_ms();
 	return 0;
 }
 
@@ -213,7 +214,8 @@ static int open_media(struct sb_call *c, const struct screened *in)
 	return 0;
 }
 
-static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct screened *in)
+/* Returns 0 once the call runs, or the status the INVITE was rejected with. */
+static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct screened *in)
 {
 	struct sb_call *c = NULL;
 	struct sb_msg *m;
@@ -221,7 +223,7 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct sc
 
 	if (sb_call_new(&c) < 0) {
 		reject(nh, SIP_503_SERVICE_UNAVAILABLE, "out of memory");
-		return false;
+		return 503;
 	}
 	c->cfg = sb_config_ref(a->d->cfg);
 	c->trunk = in->route.trunk;
@@ -241,7 +243,7 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct sc
 		reject(nh, SIP_503_SERVICE_UNAVAILABLE,
 		       r == -EADDRNOTAVAIL ? "no free RTP port" : "media setup failed");
 		sb_call_unref(c);
-		return false;
+		return 503;
 	}
 	c->nh = nh;
 	nua_handle_bind(nh, c);
@@ -254,7 +256,44 @@ static bool start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct sc
 	c->ws_attached = true;
 	sb_ws_worker_post(a->d->ws[c->ws_idx], m);
 	sb_log_ctx_set(NULL);
-	return true;
+	return 0;
+}
+
+/* The checks after the ACL (routed is sb_route_select's result). Returns 0 once the call
+ * runs, or the status the INVITE was rejected with. */
+static int admit(struct sb_sip_agent *a, nua_handle_t *nh, struct screened *in,
+                 const struct sb_route_in *rin, int routed)
+{
+	const sip_t *sip = in->sip;
+	const char *why;
+	int status;
+
+	/* A malformed request is refused as such, whatever it asks for. */
+	if (sip->sip_request && sip->sip_request->rq_url->url_headers) {
+		/* "?Route=..." in a request-URI is for building a request, never in one. */
+		log_notice("INVITE from %s: headers in the request-URI, 400", in->src);
+		reject(nh, SIP_400_BAD_REQUEST, "headers in the Request-URI");
+		return 400;
+	}
+	if (!users_bounded(sip)) {
+		log_notice("INVITE from %s: a user part is over %d bytes, 400", in->src,
+		           MAX_USER_BYTES);
+		reject(nh, SIP_400_BAD_REQUEST, "user part too long");
+		return 400;
+	}
+	if (routed != 0) {
+		log_notice("INVITE from %s to %s: no trunk number or bot matches, 404", in->src,
+		           rin->ruri_user ? rin->ruri_user : "?");
+		reject(nh, SIP_404_NOT_FOUND, "no matching number or bot");
+		return 404;
+	}
+	if (over_limits(a, a->d->cfg, &why)) {
+		log_warn_ratelimited("INVITE rejected with 503: %s", why);
+		reject(nh, SIP_503_SERVICE_UNAVAILABLE, why);
+		return 503;
+	}
+	status = check_offer(nh, sip, rin->src, &in->offer, &in->late);
+	return status ? status : start_call(a, nh, in);
 }
 
 void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip)
@@ -263,7 +302,6 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	struct screened in = {.sip = sip};
 	struct sb_route_in rin = {0};
 	su_sockaddr_t *su = msg_addr(nua_current_request(a->nua));
-	const char *why;
 	int status;
 
 	rin.src = in.src_sa = &su->su_sa;
@@ -286,31 +324,8 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 		reject(nh, SIP_403_FORBIDDEN, NULL);
 		return;
 	}
-	/* A malformed request is refused as such, whatever it asks for. */
-	if (sip->sip_request && sip->sip_request->rq_url->url_headers) {
-		/* "?Route=..." in a request-URI is for building a request, never in one. */
-		log_notice("INVITE from %s: headers in the request-URI, 400", in.src);
-		reject(nh, SIP_400_BAD_REQUEST, "headers in the Request-URI");
-		return;
-	}
-	if (!users_bounded(sip)) {
-		log_notice("INVITE from %s: a user part is over %d bytes, 400", in.src,
-		           MAX_USER_BYTES);
-		reject(nh, SIP_400_BAD_REQUEST, "user part too long");
-		return;
-	}
-	if (status != 0) {
-		log_notice("INVITE from %s to %s: no trunk number or bot matches, 404", in.src,
-		           rin.ruri_user ? rin.ruri_user : "?");
-		reject(nh, SIP_404_NOT_FOUND, "no matching number or bot");
-		return;
-	}
-	if (over_limits(a, cfg, &why)) {
-		log_warn_ratelimited("INVITE rejected with 503: %s", why);
-		reject(nh, SIP_503_SERVICE_UNAVAILABLE, why);
-		return;
-	}
-	if (!check_offer(nh, sip, rin.src, &in.offer, &in.late))
-		return;
-	start_call(a, nh, &in);
+	status = admit(a, nh, &in, &rin, status);
+	/* From a trunk's address: the INVITE has a call-end record even when refused. */
+	if (status)
+		sb_sip_record_reject(a, sip, &in.route, in.hdrs, in.n_hdrs, status);
 }

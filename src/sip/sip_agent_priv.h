@@ -107,5 +107,21 @@ void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip);
 void sb_sip_call_detached(struct sb_sip_agent *a, struct sb_call *c, bool media);
 /* sip_agent_call.c: adds c (taking over the caller's reference). */
 void sb_sip_register(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent_record.c: notes what ev (with the actions act it produced) means for the
+ * call-end record: the final status, and the first event that ends the call with its time. */
+void sb_sip_record_end(struct sb_call *c, enum sb_call_event ev, unsigned act);
+/* sip_agent_record.c: notes a transfer: its target (copied; NULL keeps the last) and outcome
+ * ("pending", "succeeded", "failed"; a static string). */
+void sb_sip_record_transfer(struct sb_call *c, const char *target, const char *outcome);
+/* sip_agent_record.c: notes a key the caller sent by INFO. */
+void sb_sip_record_info_dtmf(struct sb_call *c, char digit);
+/* sip_agent_record.c: hands c's call-end record to the webhook (at release, after both
+ * workers detached). */
+void sb_sip_record_call(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent_record.c: hands the record of an INVITE rejected with status after it passed the
+ * ACL (route as far as it was found, hdrs the INVITE's unknown headers) to the webhook. */
+void sb_sip_record_reject(struct sb_sip_agent *a, const sip_t *sip,
+                          const struct sb_route_out *route, const struct sb_kv *hdrs, size_t n_hdrs,
+                          int status);
 /* sip_agent.c: starts nua's shutdown once stopping and no call is left. */
 void sb_sip_maybe_shutdown(struct sb_sip_agent *a);

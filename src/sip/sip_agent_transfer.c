@@ -91,6 +91,7 @@ static void failed(struct sb_sip_agent *a, struct sb_call *c, int status, const 
 
 	log_notice("Transfer to %s failed: %d %s%s", x->target, status, reason,
 	           end ? "; hanging up" : "; the call stays with the bot");
+	sb_sip_record_transfer(c, NULL, "failed");
 	settle(a, x);
 	if (!end) {
 		m = sb_msg_new(SB_MSG_BOT_TRANSFER_FAILED, c, status);
@@ -211,6 +212,7 @@ void sb_sip_transfer(struct sb_sip_agent *a, struct sb_call *c, const char *to,
 	x->rtp_fd = x->rtcp_fd = -1;
 	c->xfer = x;
 	a->n_xfers++;
+	sb_sip_record_transfer(c, x->target, "pending");
 	r = c->trunk->transfer_mode == SB_TRANSFER_BRIDGE ? dial(a, c, kept, n_kept)
 	                                                  : refer(c, kept, n_kept);
 	if (r < 0)
@@ -235,6 +237,7 @@ static void on_notify(struct sb_sip_agent *a, struct sb_call *c, const sip_t *si
 		log_info("Transfer to %s: %d %s", c->xfer->target, status, phrase);
 	} else if (status < 300) {
 		log_info("Transfer to %s succeeded", c->xfer->target);
+		sb_sip_record_transfer(c, NULL, "succeeded");
 		sb_sip_transfer_free(a, c);
 		sb_sip_call_event(a, c, SB_CALL_EV_TRANSFERRED);
 	} else {
@@ -272,6 +275,7 @@ static void agent_answered(struct sb_sip_agent *a, struct sb_call *c, const sip_
 	m->data = b;
 	x->rtp_fd = x->rtcp_fd = -1; /* the media worker's now */
 	x->answered = true;
+	sb_sip_record_transfer(c, NULL, "succeeded");
 	settle(a, x);
 	c->bridged = true;
 	log_info("Agent at %s answered (%s): caller and agent are bridged%s", x->target,

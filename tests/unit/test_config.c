@@ -62,6 +62,11 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->media_threads, 0);
 	ASSERT_EQ(c->ws_threads, 1);
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
+	ASSERT_STREQ(c->webhook_url, "");
+	ASSERT_STREQ(c->webhook_secret, "");
+	ASSERT_EQ(c->webhook_retries, 3);
+	ASSERT_EQ(c->webhook_timeout_ms, 5000);
+	ASSERT_EQ(c->webhook_max_queue, 1000);
 
 	ASSERT_EQ(c->n_trunks, 1);
 	ASSERT_STREQ(c->trunks[0].name, "t1");
@@ -115,6 +120,11 @@ TEST(every_key_parsed)
 	ASSERT_EQ(c->media_threads, 64);
 	ASSERT_EQ(c->ws_threads, 16);
 	ASSERT_EQ(c->log_level, SB_LOG_DEBUG);
+	ASSERT_STREQ(c->webhook_url, "https://hooks.example.com:8443/calls/end?src=sb");
+	ASSERT_STREQ(c->webhook_secret, "s3cret; with \"quotes\"");
+	ASSERT_EQ(c->webhook_retries, 10);
+	ASSERT_EQ(c->webhook_timeout_ms, 100);
+	ASSERT_EQ(c->webhook_max_queue, 100000);
 
 	ASSERT_EQ(c->n_trunks, 2);
 	const struct sb_trunk *t = &c->trunks[0];
@@ -504,7 +514,13 @@ static const struct {
 } broken[] = {
         {"broken-syntax.conf", "data/broken-syntax.conf:4: syntax error"},
         {"broken-unknown-key.conf", "data/broken-unknown-key.conf:5: rtp.port_mni: unknown key"},
-        {"broken-unknown-top.conf", "data/broken-unknown-top.conf:4: webhook: unknown key"},
+        {"broken-unknown-top.conf", "data/broken-unknown-top.conf:4: telemetry: unknown key"},
+        {"broken-webhook-url.conf", "data/broken-webhook-url.conf:4: webhook.url: must be empty or "
+                                    "an http:// or https:// URL"},
+        {"broken-webhook-port.conf",
+         "data/broken-webhook-port.conf:5: webhook.url: port must be 1-65535"},
+        {"broken-webhook-retries.conf",
+         "data/broken-webhook-retries.conf:6: webhook.retries: must be"},
         {"broken-unknown-elem.conf", "data/broken-unknown-elem.conf:7: bots[1].rate: unknown key"},
         {"broken-cidr.conf", "data/broken-cidr.conf:6: trunks[0].acl[1]: \"10.0.0.1/8\""},
         {"broken-url.conf", "data/broken-url.conf:6: bots[1].url: invalid URL: scheme"},
@@ -582,6 +598,8 @@ static const char *scope_path(enum sb_cfg_scope sc)
 		return "threads";
 	case SB_SC_LOG:
 		return "log";
+	case SB_SC_WEBHOOK:
+		return "webhook";
 	case SB_SC_LISTEN:
 		return "sip.listen.[0]";
 	case SB_SC_TRUNK:

@@ -1,0 +1,227 @@
+"""Call-end webhook: after each call a JSON record is POSTed to webhook.url, signed with HMAC-SHA256 of the exact
+body when a secret is set; a failed attempt (here a 500) is retried with the same body; calls the bot ends, and
+INVITEs refused after the ACL, get records too."""
+
+import datetime
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+
+import rtp
+import sbtest
+
+PT = rtp.PT_PCMA
+TE = rtp.PT_TELEPHONE_EVENT
+SECRET = "s3cret-for-tests"
+SIG_HEADER = "x-sipbridge-signature"  # header names are compared lowercased
+KEYS = {"did": "+15550001", "caller": "alice", "customer": "salesbot", "uui": "UUI-9;x=1",
+        "account_sid": "AC9", "campaign": "autumn"}
+
+
+class Receiver:
+    """An HTTP server on a loopback port, in a thread: keeps every POST and answers with the next status of
+    `statuses` (the last one repeats)."""
+
+    def __init__(self, port, statuses=(200,)):
+        self.posts = []
+        self.statuses = list(statuses)
+        self.cond = threading.Condition()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with outer.cond:
+                    status = outer.statuses[min(len(outer.posts), len(outer.statuses) - 1)]
+                    outer.posts.append({"path": self.path, "body": body,
+                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
+                    outer.cond.notify_all()
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.url = "http://127.0.0.1:%d/hooks/call-end?src=it" % port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait(self, count, timeout=30):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.posts) >= count, timeout)
+        assert ok, "%d POST(s) arrived, expected %d within %d s" % (len(self.posts), count, timeout)
+        return self.posts
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def receiver(env, statuses=(200,)):
+    r = Receiver(env.ports.tcp(), statuses)
+    env.listeners.append(r)
+    return r
+
+
+def webhook_cfg(rcv, **kw):
+    cfg = {"url": rcv.url, "secret": SECRET, "retries": 3, "timeout_ms": 5000, "max_queue": 100}
+    cfg.update(kw)
+    return cfg
+
+
+def sign(secret, body):
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def wall(text):
+    assert text.endswith("Z") and len(text) == 24, "not ISO-8601 UTC with milliseconds: %r" % text
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+
+
+def only_record(rcv):
+    """The one POST of a call: JSON with a correct signature; no second one follows it."""
+    post = rcv.wait(1)[0]
+    assert post["path"] == "/hooks/call-end?src=it", post["path"]
+    assert post["headers"].get("content-type") == "application/json", post["headers"]
+    assert post["headers"].get(SIG_HEADER) == sign(SECRET, post["body"]), "signature does not verify"
+    assert post["headers"].get(SIG_HEADER) != sign(SECRET + "x", post["body"])
+    return json.loads(post["body"]), post
+
+
+def test_call_ended_by_caller(env, bridge, sipp):
+    rcv = receiver(env)
+    d, bot = bridge("silent", webhook=webhook_cfg(rcv))
+    ep = env.endpoint(PT)
+    call = sipp("uac_call_te.xml", d, keys=dict(KEYS, fmts="8 0 %d" % TE, te_pt=TE), rtp_port=ep.port,
+                duration_ms=4000).start()
+    ep.wait_packets(1, timeout=20)
+    ep.send_silence_forever()
+    ep.send_audio(bytes([rtp.silence_octet(PT)]) * 8 * 300)
+    for digit in "4#7":
+        ep.send_dtmf(digit, 120)
+        ep.send_audio(bytes([rtp.silence_octet(PT)]) * 8 * 100)
+    ep.wait_tx_done(timeout=30)
+    assert not call.done(), "the call ended before the keys were sent: raise duration_ms"
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    bot.wait_closed(1)
+
+    rec, post = only_record(rcv)
+    start = bot.start_msg()["start"]
+    assert rec["call_id"] == start["call_sid"], (rec["call_id"], start)
+    assert rec["sip_call_id"] == res.response(200).header("Call-ID"), rec
+    assert rec["trunk"] == "test" and rec["bot"] == "default", rec
+    assert rec["from"] == "alice" and rec["to"] == "+15550001", rec
+    t0, t1, t2 = wall(rec["start"]), wall(rec["answer"]), wall(rec["end"])
+    assert t0 <= t1 <= t2, rec
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(0) <= now - t2 < datetime.timedelta(minutes=2), (rec, now)
+    assert abs(rec["duration_s"] - (t2 - t1).total_seconds()) < 0.002, rec
+    assert rec["duration_s"] >= 3.0, "the caller held the call for 4 s: %s" % rec
+    assert rec["hangup_by"] == "caller" and rec["hangup_reason"] == "bye", rec
+    assert rec["sip_status"] == 200 and rec["transfer"] is None, rec
+    # about 4 s of 20 ms packets each way
+    assert rec["rtp"]["packets_in"] > 100 and rec["rtp"]["packets_out"] > 100, rec
+    assert rec["dtmf"] == "4#7", rec
+    assert rec["bot_stats"]["frames_out"] >= 3 and rec["bot_stats"]["frames_in"] == 0, rec  # a silent bot
+    cp = rec["custom_parameters"]
+    assert cp == start["custom_parameters"], (cp, start["custom_parameters"])
+    assert cp.get("X-UUI") == "UUI-9;x=1" and cp.get("X-Campaign") == "autumn", cp
+    # nothing more for this call, even after the daemon stopped
+    d.stop()
+    assert len(rcv.posts) == 1, [p["body"] for p in rcv.posts]
+
+
+def test_retry_after_500(env, bridge, sipp):
+    rcv = receiver(env, statuses=(500, 200))
+    d, bot = bridge("silent", webhook=webhook_cfg(rcv, retries=2))
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys=KEYS, rtp_port=ep.port, duration_ms=500).run()
+    assert res.rc == 0, res.describe()
+    posts = rcv.wait(2)
+    assert posts[0]["body"] == posts[1]["body"], "the retry changed the body"
+    assert posts[1]["headers"].get(SIG_HEADER) == sign(SECRET, posts[1]["body"])
+    assert json.loads(posts[1]["body"])["hangup_by"] == "caller"
+    # delivered on the second attempt: no third; the daemon stops without waiting for more
+    d.stop()
+    assert len(rcv.posts) == 2, len(rcv.posts)
+
+
+def test_call_ended_by_bot(env, bridge, sipp):
+    rcv = receiver(env)
+    d, bot = bridge(script=[{"wait_event": "media", "count": 3}, {"send": {"event": "hangup"}}],
+                    webhook=webhook_cfg(rcv))
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, keys=KEYS, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    rec, _ = only_record(rcv)
+    assert rec["hangup_by"] == "bot" and rec["hangup_reason"] == "bot hangup", rec
+    assert rec["call_id"] == bot.start_msg()["start"]["call_sid"], rec
+    assert rec["answer"] is not None and rec["sip_status"] == 200, rec
+    assert rec["bot_stats"]["frames_in"] >= 1 and rec["bot_stats"]["frames_out"] >= 5, rec  # hangup; media
+    assert rec["rtp"]["packets_in"] > 0, rec
+
+
+def test_refer_transfer_in_record(env, bridge, sipp):
+    rcv = receiver(env)
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    d, bot = bridge(script=[{"wait_event": "media", "count": 3},
+                            {"send": {"event": "transfer", "transfer": {"to": target}}}],
+                    webhook=webhook_cfg(rcv))
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    assert res.rc == 0, res.describe()
+    rec, _ = only_record(rcv)
+    assert rec["transfer"] == {"target": target, "mode": "refer", "outcome": "succeeded"}, rec
+    assert rec["hangup_by"] == "bridge" and rec["hangup_reason"] == "transferred", rec
+
+
+def test_rejected_invite_has_record(env, testbot, daemon, sipp):
+    rcv = receiver(env)
+    bot = testbot("silent")
+    d = daemon(env.config([{"name": "sales", "url": bot.url}],
+                          trunk={"bots": [{"match": "salesbot", "bot": "sales"}]}, webhook=webhook_cfg(rcv)))
+    ep = env.endpoint()
+    res = sipp("uac_reject.xml", d, keys=dict(KEYS, customer="supportbot"), rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 404, res.describe()
+    rec, _ = only_record(rcv)
+    assert rec["sip_status"] == 404 and rec["answer"] is None and rec["duration_s"] == 0, rec
+    assert rec["sip_call_id"] == res.response(404).header("Call-ID"), rec
+    assert rec["trunk"] == "test" and rec["bot"] is None, rec
+    assert rec["from"] == "alice" and rec["to"] == "+15550001", rec
+    assert wall(rec["start"]) <= wall(rec["end"]), rec
+    assert rec["hangup_by"] == "bridge" and rec["hangup_reason"] == "rejected", rec
+    assert rec["custom_parameters"].get("X-UUI") == "UUI-9;x=1", rec
+    assert rec["rtp"] == {"packets_in": 0, "packets_out": 0, "lost": 0} and rec["dtmf"] == "", rec
+    assert bot.conns() == []
+
+
+def test_silent_receiver_times_out_and_exit_is_bounded(env, bridge, sipp):
+    """A receiver that accepts the connection and never answers: each attempt ends at timeout_ms and is retried
+    on a new connection; the call itself is not held up, and SIGTERM drops the pending record after the short
+    exit grace instead of waiting through the retries."""
+    rcv = env.silent_listener()
+    d, bot = bridge("silent", webhook={"url": "http://127.0.0.1:%d/end" % rcv.port, "secret": SECRET,
+                                       "retries": 10, "timeout_ms": 1000})
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys=KEYS, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+    sbtest.wait_until(lambda: rcv.accepted >= 2 and rcv.request_bytes > 0, 20,
+                      "a second attempt after the first timed out")
+    t0 = time.monotonic()
+    d.stop()
+    took = time.monotonic() - t0
+    assert took < 10, "stopping took %.1f s with an unanswered record pending" % took
+    err = d.stderr_text()
+    assert "timed out" in err and "not delivered" in err, sbtest.tail(d.stderr_path, 20)
+    assert SECRET not in err, "the webhook secret reached the log"

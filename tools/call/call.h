@@ -113,6 +113,7 @@ struct sb_cl_timeline {
 	bool anchored;
 	uint32_t ssrc, base_ts; /* the stream's RTP timestamp base_ts is at sample base_pos */
 	int64_t base_pos;
+	unsigned behind;       /* packets in a row too late for their places */
 	uint64_t late_samples; /* arrived after their place was handed on */
 	sb_cl_sink_fn *sink;
 	void *sink_arg;

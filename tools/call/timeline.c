@@ -6,16 +6,18 @@
  *
  * DESIGN
  * Placing by timestamp, not arrival, keeps jitter out of the recording; tying a stream to
- * its first arrival keeps pauses (DTX, a late start) in it. A new SSRC, or a timestamp
- * JUMP_SAMPLES away from the arrival time, is a new stream, laid from its arrival but never
- * over what is already there. Samples move to the sink once they are a window behind the
- * newest one placed, or at the end. */
+ * its first arrival keeps pauses (DTX, a late start) in it. A new SSRC, a timestamp
+ * JUMP_SAMPLES away from the arrival time, or BEHIND_PACKETS packets in a row too late for
+ * their places (the timestamps went back) is a new stream, laid from its arrival but never
+ * over what is already there; a single packet too late is a straggler and dropped. Samples
+ * move to the sink once they are a window behind the newest one placed, or at the end. */
 #include <string.h>
 
 #include "call.h"
 
 #define W SB_CL_TIMELINE_WINDOW
 #define JUMP_SAMPLES (10 * SB_RATE_8K)
+#define BEHIND_PACKETS 3
 
 void sb_cl_timeline_init(struct sb_cl_timeline *t, sb_cl_sink_fn *sink, void *arg)
 {
@@ -59,12 +61,20 @@ void sb_cl_timeline_put(struct sb_cl_timeline *t, uint32_t ssrc, uint32_t ts, co
 		anchor(t, ssrc, ts, arrival_pos);
 	pos = t->base_pos + (int32_t)(ts - t->base_ts);
 	d = pos - arrival_pos;
-	/* A jump, or a stream gone back in time by more than the window: lay it afresh. */
-	if (pos < 0 || d > JUMP_SAMPLES || d < -JUMP_SAMPLES ||
-	    (pos + (int64_t)n <= t->flushed && d <= -W)) {
+	if (d > JUMP_SAMPLES || d < -JUMP_SAMPLES) {
+		anchor(t, ssrc, ts, arrival_pos); /* a jump: lay the stream afresh */
+		pos = t->base_pos;
+	} else if (pos + (int64_t)n <= t->flushed) {
+		/* Too late for its place: a straggler, unless the stream keeps coming from there
+		 * (its timestamps went back), which is then laid afresh. */
+		if (++t->behind < BEHIND_PACKETS) {
+			t->late_samples += n;
+			return;
+		}
 		anchor(t, ssrc, ts, arrival_pos);
 		pos = t->base_pos;
 	}
+	t->behind = 0;
 	if (pos + (int64_t)n - W > t->flushed)
 		flush_to(t, pos + (int64_t)n - W);
 	for (size_t i = 0; i < n; i++) {

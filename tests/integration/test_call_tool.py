@@ -72,7 +72,7 @@ def test_tone_through_echo_bot(env, bridge, codec, transport):
     assert abs(j["duration_s"] - (TONE_S + 1)) <= 0.5, j  # the default: the file + 1 s
     assert j["rtp_received"] > 0 and j["rtp_lost"] == 0 and j["rtp_invalid"] == 0, j
     assert j["received_s"] >= TONE_S, j
-    assert j["utterances"] == 1, j
+    assert 1 <= j["utterances"] <= 2, j  # one, unless a stall under load split the echo
 
     # the recording: as long as the call, the echoed tone in it for about 3 s, 1 kHz in its middle
     pcm = read_wav(rec)

@@ -25,9 +25,9 @@
 
 #define SDP_MAX 1024
 #define HEADERS_MAX (SB_CL_MAX_HEADERS * (SB_CL_HEADER_MAX + 2) + 1)
-#define BYE_WAIT_MS 4000    /* a BYE's answer is waited for this long */
+#define BYE_WAIT_MS 3000    /* a BYE's answer is waited for this long */
 #define CANCEL_WAIT_MS 2000 /* and a CANCEL's */
-#define SHUTDOWN_WAIT_MS 2000
+#define SHUTDOWN_WAIT_MS 1000
 
 extern su_log_t nua_log[], nta_log[], tport_log[];
 

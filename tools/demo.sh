@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: installs and builds sipbridge, starts the echo test bot on 127.0.0.1:5001 and
-# sipbridged with its embedded default, places one SIPp call with A-law audio and custom
-# headers, shows what the bot received, then keeps the daemon running until Ctrl-C.
+# sipbridged with its embedded default, places one call with sipbridge-call (a generated WAV
+# played, the bot's reply recorded, custom headers and keys), prints the call's JSON summary
+# and what the bot received, then keeps the daemon running until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,15 +28,24 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 
-echo "== placing one 5 s call with A-law audio and custom headers (tools/sipp/uac_call.xml)"
-sipp_dir=$PWD/tools/sipp
-(
-	cd "$work" # rtp_stream opens audio.alaw in the working directory
-	/usr/bin/python3 "$sipp_dir/gen_audio.py" --seconds 3 audio.alaw >/dev/null
-	sipp 127.0.0.1:5060 -sf "$sipp_dir/uac_call.xml" -inf "$sipp_dir/calls.csv" -s +15550001 \
-		-i 127.0.0.1 -mi 127.0.0.1 -mp 16000 -m 1 -d 5000 -nostdin -timeout 30 \
-		-timeout_error -trace_err >/dev/null 2>&1 || echo "   sipp: the call failed"
-)
+echo "== placing one call with sipbridge-call: 3 s of audio, custom headers, keys 1 2 3"
+/usr/bin/python3 - "$work/caller.wav" <<'PY'
+import math, struct, sys, wave
+# 3 s alternating 440 Hz and 1 kHz every half second, 8 kHz mono PCM16
+with wave.open(sys.argv[1], "wb") as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(8000)
+    hz = [440 if i // 4000 % 2 == 0 else 1000 for i in range(24000)]
+    w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(2 * math.pi * f * i / 8000)))
+                           for i, f in enumerate(hz)))
+PY
+build/tools/call/sipbridge-call --to sip:+15550001@127.0.0.1:5060 \
+	--header 'X-Customer-Header: salesbot' --header 'X-UUI: demo-42' \
+	--play "$work/caller.wav" --record "$work/reply.wav" --dtmf 123 --dtmf-at 3.2 \
+	>"$work/call.json" || echo "   sipbridge-call: the call failed (exit $?)"
+echo "== the call (sipbridge-call's summary; the bot's echo is in $work/reply.wav):"
+echo "   $(cat "$work/call.json")"
 for _ in $(seq 150); do
 	grep -q '"event":"stop"' "$work/bot.jsonl" 2>/dev/null && break
 	sleep 0.1

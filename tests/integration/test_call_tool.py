@@ -1,0 +1,262 @@
+"""sipbridge-call, the bot developer's test phone, against the real sipbridged and test bot: a WAV played to an echo
+bot comes back recorded in time order, custom headers reach the bot's start, keys arrive as dtmf events, a bad WAV
+is refused before anything is sent, a rejected call and a bot that hangs up are reported as such; and against a
+SIPp far end whose RTP the test controls: loss, junk datagrams and keys from the far end are counted, a far end
+that sends no RTP, answers with another codec or never answers fails the call."""
+
+import os
+import socket
+import subprocess
+import threading
+import time
+import wave
+
+import pytest
+
+import callctl
+import rtp
+import sbtest
+
+RATE = 8000
+TONE_S = 3.0
+
+
+def write_wav(path, samples, rate=RATE, channels=1, width=2):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        if width == 2:
+            w.writeframes(rtp.pcm16le(samples))
+        else:
+            w.writeframes(bytes((s >> 8) + 128 for s in samples))
+    return str(path)
+
+
+def tone_wav(path, hz=1000, seconds=TONE_S, **kw):
+    return write_wav(path, rtp.tone(hz, int(seconds * 1000)), **kw)
+
+
+def read_wav(path):
+    with wave.open(str(path)) as w:
+        assert (w.getnchannels(), w.getsampwidth(), w.getframerate()) == (1, 2, RATE), w.getparams()
+        return rtp.from_pcm16le(w.readframes(w.getnframes()))
+
+
+def loud_blocks(samples, block=800, level=1000):
+    """Which 100 ms blocks are above level (RMS)."""
+    return [rtp.rms(samples[i:i + block]) > level for i in range(0, len(samples) - block + 1, block)]
+
+
+def uri(d, user="+15550001"):
+    return "sip:%s@127.0.0.1:%d" % (user, d.sip_port)
+
+
+def call(to, **kw):
+    return callctl.sipbridge_call(sbtest.build_dir(), to, **kw)
+
+
+@pytest.mark.parametrize("codec,transport", [("pcmu", "udp"), ("pcma", "udp"), ("pcmu", "tcp")],
+                         ids=["udp-pcmu", "udp-pcma", "tcp-pcmu"])
+def test_tone_through_echo_bot(env, bridge, codec, transport):
+    d, bot = bridge("echo")
+    play = tone_wav(os.path.join(env.tmp, "in.wav"))
+    rec = os.path.join(env.tmp, "out.wav")
+    res = call(uri(d), play=play, record=rec, codec=codec, transport=transport,
+               headers=["X-Customer-Header: salesbot", "X-UUI: call-tool-42"])
+    assert res.returncode == 0, callctl.describe(res)
+    j = res.json
+    assert j["code"] == 200 and j["reason"] == "OK" and j["answered"] is True, j
+    assert j["codec"] == codec.upper() and j["hangup"] == "local", j
+    assert abs(j["sent_s"] - TONE_S) <= 0.3, j
+    assert abs(j["duration_s"] - (TONE_S + 1)) <= 0.5, j  # the default: the file + 1 s
+    assert j["rtp_received"] > 0 and j["rtp_lost"] == 0 and j["rtp_invalid"] == 0, j
+    assert j["received_s"] >= TONE_S, j
+    assert 1 <= j["utterances"] <= 2, j  # one, unless a stall under load split the echo
+
+    # the recording: as long as the call, the echoed tone in it for about 3 s, 1 kHz in its middle
+    pcm = read_wav(rec)
+    assert abs(len(pcm) / RATE - j["duration_s"]) <= 0.5, (len(pcm), j)
+    loud = loud_blocks(pcm)
+    assert abs(sum(loud) / 10.0 - TONE_S) <= 0.3, "echoed tone lasts %.1f s in the recording" % (sum(loud) / 10.0)
+    first = loud.index(True)
+    assert first <= 10, "the echo starts %.1f s into the recording" % (first / 10.0)
+    assert all(loud[first:first + int(TONE_S * 10) - 1]), "the echoed tone has a gap: %s" % loud
+    mid = pcm[first * 800 + RATE:first * 800 + 2 * RATE]
+    assert rtp.dominant(mid, 1000), "1 kHz is not dominant in the middle of the recording"
+
+    # the bot: the custom headers in start, the call's audio as media, then stop
+    start = bot.start_msg()["start"]
+    cp = start["custom_parameters"]
+    assert cp.get("X-Customer-Header") == "salesbot" and cp.get("X-UUI") == "call-tool-42", start
+    assert start["from"] == "sipbridge-call" and start["to"] == "+15550001", start
+    bot.wait_event("rx", "stop")
+
+
+def test_dtmf_reaches_bot(env, bridge):
+    d, bot = bridge("silent")
+    res = call(uri(d), dtmf="12#", dtmf_at=0.5, duration=3)
+    assert res.returncode == 0, callctl.describe(res)
+    assert res.json["dtmf_sent"] == "12#" and res.json["hangup"] == "local", res.json
+    got = bot.wait_event("rx", "dtmf", count=3)
+    assert [e["msg"]["dtmf"]["digit"] for e in got] == ["1", "2", "#"], got
+    for e in got:
+        assert abs(int(e["msg"]["dtmf"]["duration"]) - 100) <= 40, e
+    # half a second after the answer, 100 ms apart
+    assert 150 <= got[1]["t_ms"] - got[0]["t_ms"] <= 400, got
+
+
+BAD_WAVS = [
+    pytest.param(lambda p: tone_wav(p, rate=16000), "16000 Hz", id="16khz"),
+    pytest.param(lambda p: write_wav(p, rtp.tone(1000, 500) * 2, channels=2), "2 channels", id="stereo"),
+    pytest.param(lambda p: write_wav(p, rtp.tone(1000, 500), width=1), "8-bit", id="8bit"),
+    pytest.param(lambda p: open(p, "wb").write(b"RIFF\x24\x00\x00\x00WAVEjunk" * 3) and p, "no fmt chunk",
+                 id="no-fmt"),
+    pytest.param(lambda p: open(p, "wb").write(b"ID3\x03 not a wav at all") and p, "not a WAV file", id="mp3"),
+    pytest.param(lambda p: p, "cannot read it", id="missing"),
+]
+
+
+@pytest.mark.parametrize("make,why", BAD_WAVS)
+def test_bad_wav_places_no_call(env, make, why):
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(0.3)
+    try:
+        path = make(os.path.join(env.tmp, "bad.wav"))
+        res = call("sip:+15550001@127.0.0.1:%d" % sink.getsockname()[1], play=path, timeout=2)
+        assert res.returncode == 2, callctl.describe(res)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and path in lines[0] and why in lines[0], res.stderr
+        assert res.json is None, res.stdout
+        with pytest.raises(socket.timeout):
+            sink.recvfrom(4096)  # no INVITE was sent
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("case", ["404-no-route", "403-acl"])
+def test_rejected_call(env, bridge, case):
+    if case == "404-no-route":
+        d, bot = bridge(trunk={"bots": [{"match": "salesbot", "bot": "default"}]})
+        want = 404
+    else:
+        d, bot = bridge(trunk={"acl": ["127.0.0.2/32"]})
+        want = 403
+    res = call(uri(d), headers=["X-Customer-Header: supportbot"], duration=2, timeout=10)
+    assert res.returncode == 1, callctl.describe(res)
+    j = res.json
+    assert j["code"] == want and j["answered"] is False and j["hangup"] == "none", j
+    assert j["rtp_sent"] == 0 and j["duration_s"] == 0, j
+    assert str(want) in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert bot.conns() == [], "a rejected call reached the bot"
+
+
+def test_bot_hangs_up(env, bridge):
+    """Two bursts of bot audio 600 ms apart, then the bot hangs up: two utterances, hangup remote, exit 0."""
+    def burst(name):
+        return [{"tone": {"hz": 700, "ms": 500, "key": "stream_sid"}},
+                {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": name}}},
+                {"wait_event": "mark", "name": name}]
+    script = burst("a") + [{"wait_ms": 600}] + burst("b") + [{"wait_ms": 300}, {"send": {"event": "hangup"}}]
+    d, bot = bridge(script=script)
+    rec = os.path.join(env.tmp, "out.wav")
+    t0 = time.monotonic()
+    res = call(uri(d), record=rec, duration=30)
+    assert res.returncode == 0, callctl.describe(res)
+    j = res.json
+    assert j["hangup"] == "remote" and j["code"] == 200, j
+    assert j["utterances"] == 2, j
+    assert j["duration_s"] < 10 and time.monotonic() - t0 < 15, j
+    assert sum(loud_blocks(read_wav(rec))) in range(8, 13), "about 1 s of tone expected in the recording"
+    bot.wait_closed(1)
+
+
+def test_usage_errors(env):
+    for args in (["--codec", "g729"], ["--transport", "tls"], ["--dtmf", "12x"], ["--duration", "-1"],
+                 ["--header", "NoColon"], ["--header", "Via: SIP/2.0/UDP x"], ["--local", "localhost"],
+                 ["--bogus"]):
+        res = call("sip:1@127.0.0.1:9", args=args, timeout=2)
+        assert res.returncode == 2 and res.json is None, callctl.describe(res)
+        assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    exe = os.path.join(sbtest.build_dir(), callctl.EXE)
+    h = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10)
+    assert h.returncode == 0 and "marks" in h.stdout and "utterances" in h.stdout, h
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A far end the test controls: SIPp answers, an RtpEndpoint is its media
+
+
+class FarEnd:
+    def __init__(self, env, fmts="0 101", pt=rtp.PT_PCMU, scenario="uas_agent.xml"):
+        self.ep = env.endpoint(pt)
+        self.uas = sbtest.sipp_uas(env, scenario, keys={"agent_rtp_port": self.ep.port, "agent_fmts": fmts})
+        self.uri = "sip:agent@127.0.0.1:%d" % self.uas.port
+
+    def call_async(self, **kw):
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("res", call(self.uri, **kw)), daemon=True)
+        t.start()
+        return t, out
+
+
+def test_far_end_loss_junk_and_keys(env):
+    far = FarEnd(env)
+    rec = os.path.join(env.tmp, "out.wav")
+    t, out = far.call_async(record=rec, duration=5, headers=["X-UUI: far-end"])
+    far.ep.wait_packets(1, timeout=20)  # the tool's RTP: the endpoint learns where to send
+    for junk in (b"\x00", b"not rtp at all", rtp.build_rtp(1, 0, 99, 7, b"\x00" * 160)):
+        far.ep.send_raw(junk)
+    tone = rtp.encode(rtp.PT_PCMU, rtp.tone(1000, 2000))
+    far.ep.send_audio(tone, impair=rtp.Impair(drop_at=(20, 21, 22)))
+    far.ep.send_dtmf("5", 120)
+    far.ep.wait_tx_done(timeout=20)
+    t.join(60)
+    res = out["res"]
+    assert res.returncode == 0, callctl.describe(res)
+    j = res.json
+    assert j["rtp_lost"] == 3 and j["rtp_invalid"] == 3, j
+    assert j["dtmf_received"] == "5" and j["utterances"] == 1, j
+    assert abs(j["received_s"] - 1.94) <= 0.05, j  # 100 packets, 3 of them lost
+    # the lost packets are 60 ms of silence in their place: the tone still spans 2 s
+    pcm = read_wav(rec)
+    big = [i for i, x in enumerate(pcm) if abs(x) > 2000]
+    span = big[-1] - big[0]
+    assert abs(span - 2 * RATE) <= 10, "the tone spans %d samples in the recording, sent 16000" % span
+    quiet = longest = 0
+    for x in pcm[big[0]:big[-1]]:
+        quiet = quiet + 1 if abs(x) < 100 else 0
+        longest = max(longest, quiet)
+    assert abs(longest - 3 * 160) <= 10, "the gap of 3 lost packets is %d samples long" % longest
+    assert far.uas.wait().rc == 0
+
+
+def test_far_end_sends_no_rtp(env):
+    far = FarEnd(env)
+    res = call(far.uri, duration=1.5, headers=["X-UUI: silent"])
+    assert res.returncode == 1, callctl.describe(res)
+    assert res.json["code"] == 200 and res.json["rtp_received"] == 0, res.json
+    assert "no RTP" in res.stderr, res.stderr
+    assert far.uas.wait().rc == 0
+
+
+def test_far_end_answers_another_codec(env):
+    far = FarEnd(env, fmts="8 101")
+    res = call(far.uri, codec="pcmu", duration=5, headers=["X-UUI: pcma"])
+    assert res.returncode == 1, callctl.describe(res)
+    assert res.json["answered"] is True and res.json["hangup"] == "local", res.json
+    assert res.json["duration_s"] < 1, res.json
+    assert "codec" in res.stderr, res.stderr
+    assert far.uas.wait().rc == 0
+
+
+def test_no_answer_times_out(env):
+    """The far end rings and never answers: CANCEL at --timeout, code 0 "timeout", exit 1."""
+    uas = sbtest.sipp_uas(env, "uas_agent_silent.xml")
+    t0 = time.monotonic()
+    res = call("sip:agent@127.0.0.1:%d" % uas.port, timeout=2)
+    assert res.returncode == 1, callctl.describe(res)
+    assert res.json["code"] == 0 and res.json["reason"] == "timeout", res.json
+    assert time.monotonic() - t0 < 8
+    assert uas.wait().rc == 0, "SIPp saw no CANCEL"

@@ -1,0 +1,297 @@
+/* The command line of sipbridge-call: options, their checks and the --help text. A bad
+ * option is one line on stderr and exit status 2 before anything is sent.
+ * Thread: main. Owns nothing: strings stay in argv.
+ */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "build_config.h"
+#include "call.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: " SB_CL_NAME " --to sip:USER@HOST:PORT [OPTIONS]\n"
+	      "A test phone: places one SIP call with real RTP (G.711), plays a WAV file to the "
+	      "far\n"
+	      "end, records what it sends back, and prints one line of JSON when the call is "
+	      "over.\n"
+	      "\n"
+	      "  --to URI              the request URI (required), sip:USER@HOST:PORT\n"
+	      "  --header 'N: v'       an extra header on the INVITE (repeatable, at most 16), "
+	      "e.g.\n"
+	      "                        'X-Customer-Header: salesbot', 'X-UUI: 42'; 'From: "
+	      "<sip:..>'\n"
+	      "                        and 'To: <sip:..>' replace the defaults\n"
+	      "  --play FILE           8 kHz mono 16-bit PCM WAV to send (sox in.wav -r 8000 -c 1\n"
+	      "                        -b 16 out.wav converts one); without it silence is sent.\n"
+	      "                        Once the file is played, silence follows\n"
+	      "  --record FILE         WAV (8 kHz mono PCM16) of what the far end sent, in time\n"
+	      "                        order from the answer on, gaps filled with silence\n"
+	      "  --dtmf KEYS           keys (0-9 * # A-D) sent as RFC 4733 telephone-events, 100 "
+	      "ms\n"
+	      "                        each, 100 ms apart, in place of audio (the file pauses)\n"
+	      "  --dtmf-at S           when the first key goes, seconds after the answer (1.0)\n"
+	      "  --duration S          hang up (BYE) S seconds after the answer; default: the\n"
+	      "                        --play length + 1 s (10 s without --play), and long enough\n"
+	      "                        for every key. A BYE from the far end ends the call first\n"
+	      "  --codec pcmu|pcma     the one codec offered (with telephone-event 101); pcmu\n"
+	      "  --transport udp|tcp   SIP transport (udp)\n"
+	      "  --local ADDR          numeric address SIP and RTP bind to (127.0.0.1)\n"
+	      "  --timeout S           give up (CANCEL) without a final answer by then (30)\n"
+	      "  -v, --verbose         progress and SIP stack messages on stderr\n"
+	      "  -h, --help            this text\n"
+	      "      --version         print the version\n"
+	      "\n"
+	      "The JSON line on stdout:\n"
+	      "  code, reason    the final response to the INVITE (0 \"timeout\": none within\n"
+	      "                  --timeout; 0 \"transport error\": it could not be sent)\n"
+	      "  answered        a 2xx came\n"
+	      "  sent_s          seconds of --play audio sent (of silence without --play)\n"
+	      "  received_s      seconds of audio received; rtp_sent, rtp_received: RTP packets\n"
+	      "  rtp_lost        packets missing from the received sequence numbers\n"
+	      "  rtp_invalid     datagrams dropped: not RTP, from elsewhere or another payload "
+	      "type\n"
+	      "  dtmf_sent       keys sent; dtmf_received: RFC 4733 keys the far end sent\n"
+	      "  utterances      bursts of received audio above a low level, apart by >= 200 ms "
+	      "of\n"
+	      "                  quiet: the caller's view of what the bot said. A bot's marks are\n"
+	      "                  not visible to a SIP caller; count utterances instead\n"
+	      "  hangup          \"local\" (BYE at --duration or on Ctrl-C), \"remote\" (the far "
+	      "end\n"
+	      "                  hung up) or \"none\" (never answered)\n"
+	      "  duration_s      seconds from the answer to the end of the call\n"
+	      "\n"
+	      "Exit status: 0 the call was answered and ended normally; 1 it failed (a final\n"
+	      "response other than 2xx, timeout, transport error, no RTP received, keys that "
+	      "could\n"
+	      "not be sent); 2 a usage error (bad option or WAV file, nothing was sent).\n",
+	      f);
+}
+
+SB_PRINTF(1, 2) static int bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(SB_CL_NAME ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see --help)\n", stderr);
+	return -EINVAL;
+}
+
+static int seconds(const char *opt, const char *arg, double min, double *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !isfinite(v) || v < min || v > SB_CL_MAX_SECONDS)
+		return bad("%s: '%s' is not a number of seconds from %g to %g", opt, arg, min,
+		           SB_CL_MAX_SECONDS);
+	*out = v;
+	return 0;
+}
+
+/* sip:USER@HOST[:PORT] without headers; sofia checks the rest when it sends. */
+static int check_to(const char *to)
+{
+	const char *at = strchr(to, '@');
+
+	if (strncasecmp(to, "sip:", 4))
+		return bad("--to: '%s' is not a sip: URI (sip:USER@HOST:PORT)", to);
+	if (!at || at == to + 4 || !at[1] || at[1] == ':' || at[1] == ';')
+		return bad("--to: '%s' has no USER@HOST (sip:USER@HOST:PORT)", to);
+	if (strcasestr(to, ";transport="))
+		return bad("--to: give the transport with --transport, not in the URI");
+	if (strlen(to) > 256 || strpbrk(to, "?<> \t\r\n\"'"))
+		return bad("--to: '%s' is not a plain sip:USER@HOST:PORT URI", to);
+	return 0;
+}
+
+/* Headers nua writes itself, which a second copy would only break. */
+static const char *const managed[] = {
+        "via",
+        "call-id",
+        "cseq",
+        "contact",
+        "content-length",
+        "content-type",
+        "max-forwards",
+        "route",
+        "i",
+        "l",
+        "c",
+        "m",
+        "v",
+        "record-route",
+};
+
+static int check_header(const char *h)
+{
+	const char *colon = strchr(h, ':');
+	size_t n;
+
+	if (strlen(h) > SB_CL_HEADER_MAX)
+		return bad("--header: longer than %d bytes", SB_CL_HEADER_MAX);
+	if (!colon || colon == h)
+		return bad("--header: '%s' is not 'Name: value'", h);
+	for (const char *p = h; p < colon; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-.!%*_+`'~", *p))
+			return bad("--header: '%.*s' is not a header name", (int)(colon - h), h);
+	for (const char *p = colon + 1; *p; p++)
+		if ((unsigned char)*p < 0x20 && *p != '\t')
+			return bad("--header: the value of '%.*s' has a control character",
+			           (int)(colon - h), h);
+	n = (size_t)(colon - h);
+	for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
+		if (strlen(managed[i]) == n && !strncasecmp(h, managed[i], n))
+			return bad("--header: %.*s is written by the SIP stack", (int)n, h);
+	return 0;
+}
+
+static int check_dtmf(struct sb_cl_opts *o, const char *keys)
+{
+	size_t n = strlen(keys);
+
+	if (n == 0 || n > SB_CL_MAX_DIGITS)
+		return bad("--dtmf: give 1 to %d keys", SB_CL_MAX_DIGITS);
+	for (size_t i = 0; i < n; i++) {
+		if (sb_dtmf_event(keys[i]) < 0)
+			return bad("--dtmf: '%c' is not a key (0-9 * # A-D)", keys[i]);
+		o->dtmf[i] = (char)toupper((unsigned char)keys[i]);
+	}
+	o->dtmf[n] = '\0';
+	return 0;
+}
+
+static int check_local(const char *addr)
+{
+	unsigned char buf[16];
+
+	if (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1)
+		return bad("--local: '%s' is not a numeric IPv4 or IPv6 address", addr);
+	return 0;
+}
+
+enum {
+	OPT_TO = 256,
+	OPT_HEADER,
+	OPT_PLAY,
+	OPT_RECORD,
+	OPT_DTMF,
+	OPT_DTMF_AT,
+	OPT_DURATION,
+	OPT_CODEC,
+	OPT_TRANSPORT,
+	OPT_LOCAL,
+	OPT_TIMEOUT,
+	OPT_VERSION,
+};
+
+static int one(struct sb_cl_opts *o, int c)
+{
+	switch (c) {
+	case OPT_TO:
+		o->to = optarg;
+		return check_to(optarg);
+	case OPT_HEADER:
+		if (o->n_headers == SB_CL_MAX_HEADERS)
+			return bad("--header: at most %d", SB_CL_MAX_HEADERS);
+		o->headers[o->n_headers++] = optarg;
+		return check_header(optarg);
+	case OPT_PLAY:
+		o->play = optarg;
+		return 0;
+	case OPT_RECORD:
+		o->record = optarg;
+		return 0;
+	case OPT_DTMF:
+		return check_dtmf(o, optarg);
+	case OPT_DTMF_AT:
+		return seconds("--dtmf-at", optarg, 0, &o->dtmf_at_s);
+	case OPT_DURATION:
+		return seconds("--duration", optarg, 0.02, &o->duration_s);
+	case OPT_TIMEOUT:
+		return seconds("--timeout", optarg, 0.1, &o->timeout_s);
+	case OPT_CODEC:
+		if (!strcasecmp(optarg, "pcmu"))
+			o->codec = SB_CODEC_PCMU;
+		else if (!strcasecmp(optarg, "pcma"))
+			o->codec = SB_CODEC_PCMA;
+		else
+			return bad("--codec: '%s' is neither pcmu nor pcma", optarg);
+		return 0;
+	case OPT_TRANSPORT:
+		if (strcasecmp(optarg, "udp") && strcasecmp(optarg, "tcp"))
+			return bad("--transport: '%s' is neither udp nor tcp", optarg);
+		o->tcp = !strcasecmp(optarg, "tcp");
+		return 0;
+	case OPT_LOCAL:
+		o->local = optarg;
+		return check_local(optarg);
+	case 'v':
+		o->verbose = true;
+		return 0;
+	default:
+		return bad("unknown option or missing value");
+	}
+}
+
+int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	        {"to", required_argument, NULL, OPT_TO},
+	        {"header", required_argument, NULL, OPT_HEADER},
+	        {"play", required_argument, NULL, OPT_PLAY},
+	        {"record", required_argument, NULL, OPT_RECORD},
+	        {"dtmf", required_argument, NULL, OPT_DTMF},
+	        {"dtmf-at", required_argument, NULL, OPT_DTMF_AT},
+	        {"duration", required_argument, NULL, OPT_DURATION},
+	        {"codec", required_argument, NULL, OPT_CODEC},
+	        {"transport", required_argument, NULL, OPT_TRANSPORT},
+	        {"local", required_argument, NULL, OPT_LOCAL},
+	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	        {"verbose", no_argument, NULL, 'v'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, OPT_VERSION},
+	        {0},
+	};
+	int c, r;
+
+	*o = (struct sb_cl_opts){.dtmf_at_s = 1.0,
+	                         .duration_s = -1,
+	                         .timeout_s = 30,
+	                         .codec = SB_CODEC_PCMU,
+	                         .local = "127.0.0.1"};
+	opterr = 0; /* bad() says it in one line */
+	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			usage(stdout);
+			return 1;
+		}
+		if (c == OPT_VERSION) {
+			printf("%s %s\n", SB_CL_NAME, SB_VERSION);
+			return 1;
+		}
+		if (c == '?')
+			return bad("unknown option or missing value: '%s'", argv[optind - 1]);
+		r = one(o, c);
+		if (r < 0)
+			return r;
+	}
+	if (optind < argc)
+		return bad("unexpected argument '%s'", argv[optind]);
+	if (!o->to)
+		return bad("--to sip:USER@HOST:PORT is required");
+	if (o->record && o->play && !strcmp(o->record, o->play))
+		return bad("--record and --play name the same file");
+	return 0;
+}

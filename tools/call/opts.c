@@ -51,7 +51,7 @@ static void usage(FILE *f)
 	      "The JSON line on stdout:\n"
 	      "  code, reason    the final response to the INVITE (0 \"timeout\": none within\n"
 	      "                  --timeout; 0 \"transport error\": it could not be sent)\n"
-	      "  answered        a 2xx came\n"
+	      "  answered        a 2xx came; codec: the one offered, PCMU or PCMA\n"
 	      "  sent_s          seconds of --play audio sent (of silence without --play)\n"
 	      "  received_s      seconds of audio received; rtp_sent, rtp_received: RTP packets\n"
 	      "  rtp_lost        packets missing from the received sequence numbers\n"
@@ -70,7 +70,8 @@ static void usage(FILE *f)
 	      "Exit status: 0 the call was answered and ended normally; 1 it failed (a final\n"
 	      "response other than 2xx, timeout, transport error, no RTP received, keys that "
 	      "could\n"
-	      "not be sent); 2 a usage error (bad option or WAV file, nothing was sent).\n",
+	      "not be sent); 2 a usage error (bad option or WAV file, nothing was sent).\n"
+	      "Whatever happens, the run ends within --timeout + --duration + 5 s.\n",
 	      f);
 }
 

@@ -38,10 +38,11 @@ class Env:
         self.rtp_range = self.ports.rtp_range()
 
     # --- processes -------------------------------------------------------------------------------------------
-    def testbot(self, mode="echo", script=None, tone_hz=None, name=None, record=True):
+    def testbot(self, mode="echo", script=None, tone_hz=None, name=None, record=True, protocol=None,
+                strict=False):
         name = name or "bot%d" % (len(self.bots) + 1)
         b = sbtest.Testbot(self.tmp, self.ports.tcp(), mode=mode, script=script, tone_hz=tone_hz, name=name,
-                           record=record)
+                           record=record, protocol=protocol, strict=strict)
         self.bots.append(b)
         return b.start()
 
@@ -130,9 +131,12 @@ def sipp(env):
 def bridge(env):
     """Common case: an echo testbot and a daemon with one trunk routing every call to it."""
 
-    def make(mode="echo", script=None, tone_hz=None, trunk=None, bot=None, **groups):
-        b = env.testbot(mode=mode, script=script, tone_hz=tone_hz)
+    def make(mode="echo", script=None, tone_hz=None, trunk=None, bot=None, protocol=None, strict=False,
+             **groups):
+        b = env.testbot(mode=mode, script=script, tone_hz=tone_hz, protocol=protocol, strict=strict)
         botcfg = {"name": "default", "url": b.url}
+        if protocol is not None:
+            botcfg["protocol"] = protocol
         botcfg.update(bot or {})
         d = env.daemon(env.config([botcfg], trunk=trunk, **groups))
         return d, b

@@ -319,7 +319,8 @@ def run_daemon_once(args, timeout=30):
 
 
 class Testbot:
-    def __init__(self, workdir, port, mode="echo", script=None, tone_hz=None, name="bot", record=True):
+    def __init__(self, workdir, port, mode="echo", script=None, tone_hz=None, name="bot", record=True,
+                 protocol=None, strict=False):
         self.workdir = workdir
         self.port = port
         self.name = name
@@ -338,6 +339,10 @@ class Testbot:
             args += ["--mode", mode]
         if tone_hz is not None:
             args += ["--tone-hz", str(tone_hz)]
+        if protocol is not None:
+            args += ["--protocol", protocol]
+        if strict:
+            args += ["--strict"]
         if self.record_dir:
             os.makedirs(self.record_dir, exist_ok=True)
             args += ["--record", self.record_dir]

@@ -1,6 +1,7 @@
-/* sipbridge-testbot: command line, lws context and the service loop of the Exotel test bot.
- * Thread: main, which is also the only lws service thread; the SIGTERM/SIGINT handler only
- * sets a flag and wakes the loop. Owns the app state, the context, the script and the log.
+/* sipbridge-testbot: command line, lws context and the service loop of the test bot, which
+ * speaks the Exotel, Twilio or raw bot protocol. Thread: main, which is also the only lws
+ * service thread; the SIGTERM/SIGINT handler only sets a flag and wakes the loop. Owns the
+ * app state, the context, the script and the log.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,9 +32,15 @@ static lws_sorted_usec_list_t stop_sul;
 
 static void usage(FILE *f)
 {
-	fputs("usage: sipbridge-testbot [--listen ADDR:PORT] [--mode echo|tone|silent|script "
-	      "FILE]\n"
-	      "                         [--log FILE] [--record DIR] [--tone-hz HZ] [--version]\n",
+	fputs("usage: sipbridge-testbot [--listen ADDR:PORT] [--protocol exotel|twilio|raw] "
+	      "[--strict]\n"
+	      "                         [--mode echo|tone|silent|script FILE] [--log FILE]\n"
+	      "                         [--record DIR] [--tone-hz HZ] [--version]\n"
+	      "  --protocol  exotel: JSON, base64 PCM16 at start's sample_rate (default)\n"
+	      "              twilio: JSON, base64 mu-law at 8000 Hz\n"
+	      "              raw: a metadata text frame, then binary PCM16 LE at its sampleRate\n"
+	      "  --strict    twilio: close with 1008 on any message not shaped as Twilio's\n"
+	      "  --record    writes DIR/<streamSid>.raw of received audio as PCM16 LE\n",
 	      f);
 }
 
@@ -94,6 +101,19 @@ static int parse_mode(struct sb_tb_app *app, struct opts *o, const char *m, int 
 	return 0;
 }
 
+static int parse_protocol(struct sb_tb_app *app, const char *arg)
+{
+	if (!strcmp(arg, "exotel"))
+		app->proto = SB_TB_PROTO_EXOTEL;
+	else if (!strcmp(arg, "twilio"))
+		app->proto = SB_TB_PROTO_TWILIO;
+	else if (!strcmp(arg, "raw"))
+		app->proto = SB_TB_PROTO_RAW;
+	else
+		return bad("unknown --protocol", arg);
+	return 0;
+}
+
 static int parse_tone_hz(struct sb_tb_app *app, const char *arg)
 {
 	char *tail;
@@ -109,10 +129,16 @@ static int parse_tone_hz(struct sb_tb_app *app, const char *arg)
 static int parse_args(struct sb_tb_app *app, struct opts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	        {"listen", required_argument, NULL, 'l'},  {"mode", required_argument, NULL, 'm'},
-	        {"log", required_argument, NULL, 'L'},     {"record", required_argument, NULL, 'r'},
-	        {"tone-hz", required_argument, NULL, 't'}, {"version", no_argument, NULL, 'V'},
-	        {"help", no_argument, NULL, 'h'},          {0},
+	        {"listen", required_argument, NULL, 'l'},
+	        {"mode", required_argument, NULL, 'm'},
+	        {"log", required_argument, NULL, 'L'},
+	        {"record", required_argument, NULL, 'r'},
+	        {"tone-hz", required_argument, NULL, 't'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"protocol", required_argument, NULL, 'p'},
+	        {"strict", no_argument, NULL, 's'},
+	        {0},
 	};
 	int c, r = 0;
 
@@ -132,6 +158,12 @@ static int parse_args(struct sb_tb_app *app, struct opts *o, int argc, char **ar
 			break;
 		case 't':
 			r = parse_tone_hz(app, optarg);
+			break;
+		case 'p':
+			r = parse_protocol(app, optarg);
+			break;
+		case 's':
+			app->strict = true;
 			break;
 		case 'V':
 			printf("sipbridge-testbot %s\n", SB_VERSION);

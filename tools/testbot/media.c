@@ -1,5 +1,6 @@
-/* Audio of the test bot: recording received caller PCM, echo mode, and the paced sine of
- * tone mode. Thread: the lws service thread. Owns each connection's recording fd.
+/* Audio of the test bot: G.711 µ-law, recording received caller audio as PCM16 LE whatever the
+ * protocol carried it as, echo mode, and the paced sine of tone mode. Thread: the lws service
+ * thread. Owns each connection's recording fd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,35 @@
 
 #define TONE_CHUNK_US 100000
 #define TONE_AMPLITUDE 8000.0
+#define ULAW_BIAS 0x84
+
+/* G.711 µ-law as spandsp (and so the bridge) computes it. */
+uint8_t sb_tb_ulaw_encode(int16_t pcm)
+{
+	int v = pcm, mask, seg;
+
+	if (v < 0) {
+		v = ULAW_BIAS - v - 1;
+		mask = 0x7f;
+	} else {
+		v = ULAW_BIAS + v;
+		mask = 0xff;
+	}
+	/* The segment is the position of the top bit above bit 7. */
+	seg = 31 - __builtin_clz((unsigned)(v | 0xff)) - 7;
+	if (seg >= 8)
+		return (uint8_t)(0x7f ^ mask);
+	return (uint8_t)(((seg << 4) | ((v >> (seg + 3)) & 0x0f)) ^ mask);
+}
+
+int16_t sb_tb_ulaw_decode(uint8_t ulaw)
+{
+	int t;
+
+	ulaw = (uint8_t)~ulaw;
+	t = (((ulaw & 0x0f) << 3) + ULAW_BIAS) << ((ulaw & 0x70) >> 4);
+	return (int16_t)((ulaw & 0x80) ? (ULAW_BIAS - t) : (t - ULAW_BIAS));
+}
 
 void sb_tb_tone_fill(int16_t *out, size_t n, double *phase, double hz, double rate,
                      double amplitude)
@@ -63,27 +93,57 @@ static int record_open(struct sb_tb_conn *c)
 	return 0;
 }
 
-static void record(struct sb_tb_conn *c, const char *b64)
+static void record(struct sb_tb_conn *c, const void *pcm, size_t len)
 {
-	size_t cap = strlen(b64) * 3 / 4 + 4;
-	char *pcm;
-	int n;
+	ssize_t n;
 
 	if (c->rec_fd < 0 && record_open(c) < 0)
 		return;
-	pcm = malloc(cap);
+	n = write(c->rec_fd, pcm, len);
+	if (n < 0 || (size_t)n != len)
+		fprintf(stderr, "testbot: short write to recording: %s\n", strerror(errno));
+}
+
+/* Twilio's µ-law is recorded decoded, so every protocol's recording is PCM16 LE. */
+static void record_ulaw(struct sb_tb_conn *c, const uint8_t *ulaw, size_t n)
+{
+	uint8_t *pcm = malloc(n * 2 + 1);
+	int16_t v;
+	size_t i;
+
 	if (!pcm)
 		return;
-	n = lws_b64_decode_string(b64, pcm, (int)cap);
-	if (n > 0 && write(c->rec_fd, pcm, (size_t)n) != n)
-		fprintf(stderr, "testbot: short write to recording: %s\n", strerror(errno));
+	for (i = 0; i < n; i++) {
+		v = sb_tb_ulaw_decode(ulaw[i]);
+		pcm[2 * i] = (uint8_t)((uint16_t)v & 0xff);
+		pcm[2 * i + 1] = (uint8_t)((uint16_t)v >> 8);
+	}
+	record(c, pcm, n * 2);
 	free(pcm);
 }
 
+static void record_b64(struct sb_tb_conn *c, const char *b64)
+{
+	size_t cap = strlen(b64) * 3 / 4 + 4;
+	uint8_t *data = malloc(cap);
+	int n;
+
+	if (!data)
+		return;
+	n = lws_b64_decode_string(b64, (char *)data, (int)cap);
+	if (n > 0 && c->app->proto == SB_TB_PROTO_TWILIO)
+		record_ulaw(c, data, (size_t)n);
+	else if (n > 0)
+		record(c, data, (size_t)n);
+	free(data);
+}
+
+/* The payload goes back as it came: PCM for Exotel, µ-law for Twilio. */
 static void echo(struct sb_tb_conn *c, json_t *payload)
 {
-	json_t *obj = json_pack("{s:s,s:s,s:{s:O}}", "event", "media", "stream_sid", c->sid,
-	                        "media", "payload", payload);
+	const char *key = c->app->proto == SB_TB_PROTO_TWILIO ? "streamSid" : "stream_sid";
+	json_t *obj = json_pack("{s:s,s:s,s:{s:O}}", "event", "media", key, c->sid, "media",
+	                        "payload", payload);
 
 	if (obj)
 		sb_tb_send_json(c, obj);
@@ -98,26 +158,34 @@ void sb_tb_on_media(struct sb_tb_conn *c, json_t *msg)
 		return;
 	/* Recording takes everything, even before start, so a test sees what was sent. */
 	if (c->app->record_dir && c->sid[0])
-		record(c, json_string_value(payload));
+		record_b64(c, json_string_value(payload));
 	if (c->started && c->app->mode == SB_TB_MODE_ECHO)
 		echo(c, payload);
 }
 
+void sb_tb_on_audio(struct sb_tb_conn *c, const void *data, size_t len)
+{
+	if (c->app->record_dir && c->sid[0])
+		record(c, data, len);
+	if (c->started && c->app->mode == SB_TB_MODE_ECHO)
+		sb_tb_send_binary(c, data, len);
+}
+
 static void tone_send_chunk(struct sb_tb_conn *c)
 {
-	size_t samples = c->sample_rate / 10;
+	size_t samples = c->sample_rate / 10, chunk = sb_tb_default_chunk(c);
+	size_t per_tick = (samples * sizeof(int16_t) + chunk - 1) / chunk;
 	int16_t *pcm;
 
 	/* A client that stops reading must not make the queue grow without bound. */
-	if (c->txq_count >= SB_TB_TONE_MAX_QUEUED)
+	if (c->txq_count >= SB_TB_TONE_MAX_QUEUED * per_tick)
 		return;
 	pcm = malloc(samples * sizeof(*pcm));
 	if (!pcm)
 		return;
 	sb_tb_tone_fill(pcm, samples, &c->tone_phase, c->app->tone_hz, c->sample_rate,
 	                TONE_AMPLITUDE);
-	sb_tb_send_pcm(c, (const uint8_t *)pcm, samples * sizeof(*pcm), samples * sizeof(*pcm),
-	               SB_TB_KEY_SNAKE);
+	sb_tb_send_pcm(c, (const uint8_t *)pcm, samples * sizeof(*pcm), chunk, SB_TB_KEY_AUTO);
 	free(pcm);
 }
 

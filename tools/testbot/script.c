@@ -1,5 +1,6 @@
-/* Runs a loaded script on one connection: actions in order from `start` on, waits as lws
- * timers or event counters so thousands of scripted connections share one thread.
+/* Runs a loaded script on one connection: actions in order from `start` on (the raw protocol's
+ * metadata frame), waits as lws timers or event counters so thousands of scripted connections
+ * share one thread. Audio actions go out in the connection's protocol.
  * Thread: the lws service thread. Owns nothing; per-connection progress lives in the conn.
  */
 #include <errno.h>
@@ -22,6 +23,9 @@ void sb_tb_script_note_event(struct sb_tb_conn *c, const char *event, json_t *ms
 	if (!s->n_named)
 		return;
 	name = json_string_value(json_object_get(json_object_get(msg, event), "name"));
+	/* The raw protocol's frames keep their body in "data": {"type":"mark","data":{"name"}}. */
+	if (!name)
+		name = json_string_value(json_object_get(json_object_get(msg, "data"), "name"));
 	if (!name)
 		return;
 	for (i = 0; i < s->n_named; i++)
@@ -67,11 +71,6 @@ static void do_send(struct sb_tb_conn *c, const struct sb_tb_action *a)
 	json_decref(obj);
 }
 
-static size_t default_chunk(const struct sb_tb_conn *c)
-{
-	return c->sample_rate / 10 * 2;
-}
-
 static void do_tone(struct sb_tb_conn *c, const struct sb_tb_action *a)
 {
 	size_t samples = (size_t)((long long)c->sample_rate * a->ms / 1000);
@@ -85,7 +84,7 @@ static void do_tone(struct sb_tb_conn *c, const struct sb_tb_action *a)
 		return;
 	sb_tb_tone_fill(pcm, samples, &phase, a->hz, c->sample_rate, a->amplitude);
 	sb_tb_send_pcm(c, (const uint8_t *)pcm, samples * sizeof(*pcm),
-	               a->chunk_bytes ? a->chunk_bytes : default_chunk(c), a->key);
+	               a->chunk_bytes ? a->chunk_bytes : sb_tb_default_chunk(c), a->key);
 	free(pcm);
 }
 
@@ -122,7 +121,7 @@ static bool step(struct sb_tb_conn *c, const struct sb_tb_action *a)
 		return false;
 	case SB_TB_ACT_PCM:
 		sb_tb_send_pcm(c, a->pcm, a->pcm_len,
-		               a->chunk_bytes ? a->chunk_bytes : default_chunk(c), a->key);
+		               a->chunk_bytes ? a->chunk_bytes : sb_tb_default_chunk(c), a->key);
 		return false;
 	case SB_TB_ACT_CLOSE:
 		sb_tb_close_after_queue(c, a->code);

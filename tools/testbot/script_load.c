@@ -49,10 +49,13 @@ static int get_key(struct parser *p, json_t *v, enum sb_tb_key *key)
 {
 	const char *s = json_string_value(v);
 
-	*key = SB_TB_KEY_SNAKE;
-	if (!v || (s && !strcmp(s, "stream_sid")))
+	/* Without "key", media messages carry the protocol's own id key. */
+	*key = SB_TB_KEY_AUTO;
+	if (!v)
 		return 0;
-	if (s && !strcmp(s, "streamSid"))
+	if (s && !strcmp(s, "stream_sid"))
+		*key = SB_TB_KEY_SNAKE;
+	else if (s && !strcmp(s, "streamSid"))
 		*key = SB_TB_KEY_CAMEL;
 	else if (s && !strcmp(s, "none"))
 		*key = SB_TB_KEY_NONE;

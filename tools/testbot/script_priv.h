@@ -23,7 +23,7 @@ struct sb_tb_action {
 	int counter, named; /* wait_event: index into counters[] or named[], else -1 */
 	unsigned count;
 	double hz, amplitude;
-	size_t chunk_bytes; /* tone, pcm; 0 = 100 ms at the stream's rate */
+	size_t chunk_bytes; /* tone, pcm: PCM bytes a message; 0 = sb_tb_default_chunk() */
 	enum sb_tb_key key;
 	uint8_t *pcm;
 	size_t pcm_len;

@@ -1,6 +1,7 @@
 /* The test bot's WebSocket server: accepts any path and any subprotocol, keeps one
- * sb_tb_conn per connection, reassembles fragmented messages, logs and dispatches them.
- * Thread: the lws service thread (all callbacks). Owns the connection list.
+ * sb_tb_conn per connection, reassembles fragmented messages, logs them and dispatches them
+ * to the protocol's handlers (text and binary). Thread: the lws service thread (all
+ * callbacks). Owns the connection list.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -160,36 +161,6 @@ static void on_peer_close(struct sb_tb_conn *c, const unsigned char *in, size_t 
 		c->peer_close_code = in[0] << 8 | in[1];
 }
 
-static void on_start(struct sb_tb_conn *c, json_t *msg)
-{
-	json_t *start = json_object_get(msg, "start");
-	json_t *rate = json_object_get(json_object_get(start, "media_format"), "sample_rate");
-	const char *sid = json_string_value(json_object_get(start, "stream_sid"));
-	long r = 0;
-
-	if (c->started)
-		return;
-	if (!sid)
-		sid = json_string_value(json_object_get(msg, "stream_sid"));
-	if (!sid)
-		sid = json_string_value(json_object_get(start, "streamSid"));
-	if (!sid)
-		sid = json_string_value(json_object_get(msg, "streamSid"));
-	snprintf(c->sid, sizeof(c->sid), "%s", sid ? sid : "");
-	/* Exotel sends the rate as a digit string; some clients send a number. */
-	if (json_is_string(rate))
-		r = strtol(json_string_value(rate), NULL, 10);
-	else if (json_is_integer(rate))
-		r = (long)json_integer_value(rate);
-	if (r >= 1000 && r <= 192000)
-		c->sample_rate = (unsigned)r;
-	c->started = true;
-	if (c->app->mode == SB_TB_MODE_TONE)
-		sb_tb_tone_start(c);
-	else if (c->app->mode == SB_TB_MODE_SCRIPT)
-		sb_tb_script_run(c);
-}
-
 static void log_rx_error(struct sb_tb_conn *c, const char *error, const void *data, size_t len)
 {
 	json_t *f;
@@ -212,30 +183,73 @@ static void log_rx(struct sb_tb_conn *c, json_t *msg, const char *event)
 	json_decref(f);
 }
 
-static void on_message(struct sb_tb_conn *c, const void *data, size_t len)
+static void log_rx_bytes(struct sb_tb_conn *c, size_t len)
+{
+	json_t *f;
+
+	if (!c->app->evlog)
+		return;
+	f = json_pack("{s:s,s:I}", "event", "media", "bytes", (json_int_t)len);
+	sb_tb_evlog_write(c->app->evlog, c->id, "rx", f);
+	json_decref(f);
+}
+
+static bool strict_twilio(const struct sb_tb_conn *c)
+{
+	return c->app->strict && c->app->proto == SB_TB_PROTO_TWILIO;
+}
+
+/* Binary frames carry the raw protocol's PCM; the JSON protocols have none. */
+static void on_binary(struct sb_tb_conn *c, const void *data, size_t len)
+{
+	if (c->app->proto != SB_TB_PROTO_RAW) {
+		log_rx_error(c, "binary frame", data, len);
+		if (strict_twilio(c))
+			sb_tb_strict_fail(c, "binary frame", data, len);
+		return;
+	}
+	log_rx_bytes(c, len);
+	sb_tb_script_note_event(c, "media", NULL);
+	sb_tb_on_audio(c, data, len);
+}
+
+static void on_text(struct sb_tb_conn *c, const void *data, size_t len)
 {
 	const char *event;
 	json_t *msg;
 
-	if (c->rx_binary) {
-		log_rx_error(c, "binary frame", data, len);
-		return;
-	}
 	msg = json_loadb(data, len, 0, NULL);
 	if (!msg) {
 		log_rx_error(c, "not json", data, len);
+		if (strict_twilio(c))
+			sb_tb_strict_fail(c, "not json", data, len);
 		return;
 	}
-	event = json_string_value(json_object_get(msg, "event"));
+	event = sb_tb_rx_event(c, msg);
 	log_rx(c, msg, event);
+	if (strict_twilio(c) && sb_tb_strict_check(c, msg, data, len) < 0) {
+		json_decref(msg);
+		return;
+	}
 	sb_tb_script_note_event(c, event, msg);
 	if (event && !strcmp(event, "start"))
-		on_start(c, msg);
+		sb_tb_on_start(c, msg);
 	else if (event && !strcmp(event, "media"))
 		sb_tb_on_media(c, msg);
+	json_decref(msg);
+}
+
+static void on_message(struct sb_tb_conn *c, const void *data, size_t len)
+{
+	/* After a violation the connection only waits for its close. */
+	if (c->violated)
+		return;
+	if (c->rx_binary)
+		on_binary(c, data, len);
+	else
+		on_text(c, data, len);
 	if (c->app->mode == SB_TB_MODE_SCRIPT && c->wait == SB_TB_WAIT_EVENT)
 		sb_tb_script_run(c);
-	json_decref(msg);
 }
 
 static int too_big(struct sb_tb_conn *c)
@@ -365,11 +379,6 @@ void sb_tb_close_all(struct sb_tb_app *app)
 	struct sb_tb_conn *c;
 
 	app->stopping = true;
-	for (c = app->conns; c; c = c->next) {
-		sb_tb_txq_clear(c);
-		c->wait = SB_TB_WAIT_DONE;
-		c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
-		lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
-		lws_callback_on_writable(c->wsi);
-	}
+	for (c = app->conns; c; c = c->next)
+		sb_tb_close_now(c, LWS_CLOSE_STATUS_GOINGAWAY);
 }

@@ -1,6 +1,7 @@
-/* Private interfaces of sipbridge-testbot, an Exotel media-stream bot server for tests and
- * load runs. Everything runs on the single lws service thread (main thread); the only other
- * context is the signal handler, which touches nothing here but a flag.
+/* Private interfaces of sipbridge-testbot, a bot server for tests and load runs that speaks the
+ * Exotel, Twilio and raw (jambonz-like) media-stream protocols. Everything runs on the single
+ * lws service thread (main thread); the only other context is the signal handler, which
+ * touches nothing here but a flag.
  */
 #pragma once
 
@@ -14,12 +15,14 @@
 
 /* Largest reassembled message accepted; bigger ones are closed with 1009. */
 #define SB_TB_MAX_MSG_BYTES (1024 * 1024)
-/* Tone mode stops queueing when a client does not read (60 s of chunks). */
+/* Tone mode stops queueing when a client does not read (60 s of 100 ms ticks). */
 #define SB_TB_TONE_MAX_QUEUED 600
 /* Distinct wait_event counters / (event, name) pairs one script may use. */
 #define SB_TB_MAX_COUNTERS 32
 #define SB_TB_MAX_NAMED 64
 #define SB_TB_SID_MAX 128
+/* Twilio ids: two letters and 32 hex digits. */
+#define SB_TB_TWILIO_SID_LEN 34
 
 enum sb_tb_mode {
 	SB_TB_MODE_ECHO,
@@ -28,8 +31,16 @@ enum sb_tb_mode {
 	SB_TB_MODE_SCRIPT,
 };
 
-/* Which id key a generated media message carries. */
+/* The bot protocol every connection speaks (--protocol). */
+enum sb_tb_proto {
+	SB_TB_PROTO_EXOTEL,
+	SB_TB_PROTO_TWILIO,
+	SB_TB_PROTO_RAW,
+};
+
+/* Which id key a generated media message carries; AUTO is the protocol's own. */
 enum sb_tb_key {
+	SB_TB_KEY_AUTO,
 	SB_TB_KEY_SNAKE,
 	SB_TB_KEY_CAMEL,
 	SB_TB_KEY_NONE,
@@ -44,13 +55,21 @@ enum sb_tb_wait {
 
 struct sb_tb_script;
 
-/* One queued outgoing text frame; buf holds LWS_PRE bytes of headroom before the text. */
+/* One queued outgoing frame; buf holds LWS_PRE bytes of headroom before the data. */
 struct sb_tb_msg {
 	struct sb_tb_msg *next;
+	bool binary;     /* PCM of the raw protocol; logged by its size only */
 	json_t *log_msg; /* what the event log shows for it; NULL without --log */
 	char *log_raw;   /* for text that is not a JSON object */
 	size_t len;
 	unsigned char buf[];
+};
+
+/* What --strict has seen of a Twilio stream so far. */
+struct sb_tb_strict {
+	unsigned msgs;       /* text messages received */
+	uint64_t seq, chunk; /* last sequenceNumber and media.chunk */
+	char stream_sid[SB_TB_TWILIO_SID_LEN + 1], call_sid[SB_TB_TWILIO_SID_LEN + 1];
 };
 
 /* Per-connection state; lws allocates it zeroed as the session's user space. */
@@ -61,6 +80,7 @@ struct sb_tb_conn {
 	unsigned id;
 
 	bool started;
+	bool violated; /* --strict found a bad message: ignore the rest, close with 1008 */
 	char sid[SB_TB_SID_MAX];
 	unsigned sample_rate;
 	int rec_fd; /* DIR/<sid>.raw, -1 until the first media */
@@ -85,9 +105,13 @@ struct sb_tb_conn {
 	enum sb_tb_wait wait;
 	unsigned counts[SB_TB_MAX_COUNTERS];
 	uint64_t named_seen;
+
+	struct sb_tb_strict strict;
 };
 
 struct sb_tb_app {
+	enum sb_tb_proto proto;
+	bool strict; /* check Twilio's message shapes (--strict) */
 	enum sb_tb_mode mode;
 	unsigned tone_hz;
 	const char *record_dir;
@@ -117,9 +141,8 @@ json_t *sb_tb_evlog_strip_payload(json_t *msg);
 int sb_tb_send_json(struct sb_tb_conn *c, json_t *obj);
 /* Queues text verbatim. Returns 0 or -ENOMEM. */
 int sb_tb_send_raw(struct sb_tb_conn *c, const char *text, size_t len);
-/* Queues pcm (borrowed) as media messages of at most chunk_bytes each. Returns 0 or -errno. */
-int sb_tb_send_pcm(struct sb_tb_conn *c, const uint8_t *pcm, size_t len, size_t chunk_bytes,
-                   enum sb_tb_key key);
+/* Queues data (copied) as one binary frame. Returns 0 or -ENOMEM. */
+int sb_tb_send_binary(struct sb_tb_conn *c, const void *data, size_t len);
 /* Writes the head of the queue, or closes when it is empty and a close is pending. Returns 0
  * or -1 to make lws close the connection. */
 int sb_tb_txq_writeable(struct sb_tb_conn *c);
@@ -127,15 +150,42 @@ int sb_tb_txq_writeable(struct sb_tb_conn *c);
 void sb_tb_txq_clear(struct sb_tb_conn *c);
 /* Asks to close with code once the queue has been written. */
 void sb_tb_close_after_queue(struct sb_tb_conn *c, int code);
+/* Drops the queue and any script or tone work, then closes with code; for bad input. */
+void sb_tb_close_now(struct sb_tb_conn *c, int code);
+
+/* proto.c */
+/* Queues pcm (PCM16 LE, borrowed) in the connection's protocol: base64 PCM media messages
+ * (exotel), base64 µ-law media messages (twilio) or binary frames (raw), each made of at
+ * most chunk_bytes of the PCM. Returns 0 or -errno. */
+int sb_tb_send_pcm(struct sb_tb_conn *c, const uint8_t *pcm, size_t len, size_t chunk_bytes,
+                   enum sb_tb_key key);
+/* Bytes of PCM16 one generated media message carries unless told otherwise. */
+size_t sb_tb_default_chunk(const struct sb_tb_conn *c);
+/* The event name a received text message is logged and counted under; msg is borrowed. */
+const char *sb_tb_rx_event(const struct sb_tb_conn *c, json_t *msg);
+/* Handles the stream's start (the raw protocol's metadata frame); msg is borrowed. */
+void sb_tb_on_start(struct sb_tb_conn *c, json_t *msg);
+
+/* strict.c */
+/* --strict: checks a received Twilio message (borrowed; data/len are its text for the log).
+ * Returns 0, or logs a violation, starts a 1008 close and returns -EPROTO. */
+int sb_tb_strict_check(struct sb_tb_conn *c, json_t *msg, const void *data, size_t len);
+/* Logs a violation error about data and starts a 1008 close. Returns -EPROTO. */
+int sb_tb_strict_fail(struct sb_tb_conn *c, const char *error, const void *data, size_t len);
 
 /* media.c */
+/* G.711 µ-law of one sample, and back (the bridge's codec does the same). */
+uint8_t sb_tb_ulaw_encode(int16_t pcm);
+int16_t sb_tb_ulaw_decode(uint8_t ulaw);
 /* Fills n samples of a sine at amplitude, continuing *phase. */
 void sb_tb_tone_fill(int16_t *out, size_t n, double *phase, double hz, double rate,
                      double amplitude);
 /* Decoded length of a base64 string, computed without decoding. */
 size_t sb_tb_b64_decoded_len(const char *s);
-/* Handles a received media message: recording and echo. */
+/* Handles a received JSON media message (exotel, twilio): recording and echo. */
 void sb_tb_on_media(struct sb_tb_conn *c, json_t *msg);
+/* Handles a received binary frame of PCM16 (raw): recording and echo. */
+void sb_tb_on_audio(struct sb_tb_conn *c, const void *data, size_t len);
 /* Tone mode: starts the 100 ms pacing once start has arrived. */
 void sb_tb_tone_start(struct sb_tb_conn *c);
 /* Tone mode: the connection timer fired. */
@@ -146,7 +196,7 @@ void sb_tb_tone_tick(struct sb_tb_conn *c);
 int sb_tb_script_load(const char *path, struct sb_tb_script **ret);
 /* Frees a script; takes NULL and returns NULL. */
 struct sb_tb_script *sb_tb_script_free(struct sb_tb_script *s);
-/* Counts a received event for the script's waits; msg is borrowed. */
+/* Counts a received event for the script's waits; msg is borrowed and may be NULL. */
 void sb_tb_script_note_event(struct sb_tb_conn *c, const char *event, json_t *msg);
 /* Runs actions from the current one until one has to wait. */
 void sb_tb_script_run(struct sb_tb_conn *c);

@@ -1,6 +1,6 @@
-/* Outgoing side of one bot connection: a FIFO of ready-to-write text frames, each with
- * LWS_PRE headroom, drained one lws_write per WRITEABLE callback. Thread: the lws service
- * thread. Owns the queued frames and their log records.
+/* Outgoing side of one bot connection: a FIFO of ready-to-write text and binary frames, each
+ * with LWS_PRE headroom, drained in WRITEABLE while the socket is not choked. Thread: the lws
+ * service thread. Owns the queued frames and their log records.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -8,13 +8,14 @@
 
 #include "testbot.h"
 
-static struct sb_tb_msg *msg_new(const char *text, size_t len)
+static struct sb_tb_msg *msg_new(const void *text, size_t len)
 {
 	struct sb_tb_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
 
 	if (!m)
 		return NULL;
 	m->next = NULL;
+	m->binary = false;
 	m->log_msg = NULL;
 	m->log_raw = NULL;
 	m->len = len;
@@ -78,56 +79,31 @@ int sb_tb_send_raw(struct sb_tb_conn *c, const char *text, size_t len)
 	return 0;
 }
 
-static json_t *media_msg(struct sb_tb_conn *c, const char *b64, enum sb_tb_key key)
+int sb_tb_send_binary(struct sb_tb_conn *c, const void *data, size_t len)
 {
-	json_t *obj = json_object();
+	struct sb_tb_msg *m = msg_new(data, len);
 
-	json_object_set_new(obj, "event", json_string("media"));
-	if (key == SB_TB_KEY_SNAKE)
-		json_object_set_new(obj, "stream_sid", json_string(c->sid));
-	else if (key == SB_TB_KEY_CAMEL)
-		json_object_set_new(obj, "streamSid", json_string(c->sid));
-	json_object_set_new(obj, "media", json_pack("{s:s}", "payload", b64));
-	return obj;
-}
-
-int sb_tb_send_pcm(struct sb_tb_conn *c, const uint8_t *pcm, size_t len, size_t chunk_bytes,
-                   enum sb_tb_key key)
-{
-	size_t off, n;
-	char *b64;
-	json_t *obj;
-	int r = 0;
-
-	if (!chunk_bytes)
-		return -EINVAL;
-	b64 = malloc(chunk_bytes * 4 / 3 + 8);
-	if (!b64)
+	if (!m)
 		return -ENOMEM;
-	for (off = 0; off < len && !r; off += n) {
-		n = len - off < chunk_bytes ? len - off : chunk_bytes;
-		if (lws_b64_encode_string((const char *)pcm + off, (int)n, b64,
-		                          (int)(chunk_bytes * 4 / 3 + 8)) < 0) {
-			r = -ENOSPC;
-			break;
-		}
-		obj = media_msg(c, b64, key);
-		r = obj ? sb_tb_send_json(c, obj) : -ENOMEM;
-		json_decref(obj);
-	}
-	free(b64);
-	return r;
+	m->binary = true;
+	enqueue(c, m);
+	return 0;
 }
 
 static void log_tx(struct sb_tb_conn *c, struct sb_tb_msg *m)
 {
-	json_t *f;
+	json_t *f, *event;
 
 	if (!c->app->evlog)
 		return;
-	if (m->log_msg) {
-		f = json_pack("{s:O?,s:O}", "event", json_object_get(m->log_msg, "event"), "msg",
-		              m->log_msg);
+	if (m->binary) {
+		f = json_pack("{s:s,s:I}", "event", "media", "bytes", (json_int_t)m->len);
+	} else if (m->log_msg) {
+		/* The raw protocol's control frames name themselves by "type". */
+		event = json_object_get(m->log_msg, "event");
+		if (!json_is_string(event))
+			event = json_object_get(m->log_msg, "type");
+		f = json_pack("{s:O?,s:O}", "event", event, "msg", m->log_msg);
 	} else {
 		f = json_pack("{s:n,s:o}", "event", "raw",
 		              sb_tb_evlog_raw(m->log_raw ? m->log_raw : "",
@@ -137,29 +113,39 @@ static void log_tx(struct sb_tb_conn *c, struct sb_tb_msg *m)
 	json_decref(f);
 }
 
-int sb_tb_txq_writeable(struct sb_tb_conn *c)
+/* Writes the head of the queue. Returns 0, or -1 when the socket failed. */
+static int write_head(struct sb_tb_conn *c)
 {
 	struct sb_tb_msg *m = c->txq_head;
+	size_t len = m->len;
 	int n;
 
-	if (!m) {
-		if (!c->close_code)
-			return 0;
-		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
-		return -1;
-	}
 	c->txq_head = m->next;
 	if (!c->txq_head)
 		c->txq_tail = NULL;
 	c->txq_count--;
 	/* Logged when written, so t_ms is when the frame left, not when it was queued. */
 	log_tx(c, m);
-	n = lws_write(c->wsi, m->buf + LWS_PRE, m->len, LWS_WRITE_TEXT);
-	if (n < (int)m->len) {
-		msg_free(m);
+	n = lws_write(c->wsi, m->buf + LWS_PRE, len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	msg_free(m);
+	return n < 0 || (size_t)n < len ? -1 : 0;
+}
+
+int sb_tb_txq_writeable(struct sb_tb_conn *c)
+{
+	if (!c->txq_head) {
+		if (!c->close_code)
+			return 0;
+		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, NULL, 0);
 		return -1;
 	}
-	msg_free(m);
+	/* Drain while the socket takes more: one frame a callback falls behind 20 ms messages
+	 * on thousands of connections. */
+	do {
+		if (write_head(c) < 0)
+			return -1;
+	} while (c->txq_head && !lws_send_pipe_choked(c->wsi));
+	/* The close, if one is pending, goes out on the next callback, after the last frame. */
 	if (c->txq_head || c->close_code)
 		lws_callback_on_writable(c->wsi);
 	return 0;
@@ -181,5 +167,14 @@ void sb_tb_close_after_queue(struct sb_tb_conn *c, int code)
 {
 	if (!c->close_code)
 		c->close_code = code;
+	lws_callback_on_writable(c->wsi);
+}
+
+void sb_tb_close_now(struct sb_tb_conn *c, int code)
+{
+	sb_tb_txq_clear(c);
+	c->wait = SB_TB_WAIT_DONE;
+	c->close_code = code;
+	lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
 	lws_callback_on_writable(c->wsi);
 }

@@ -19,7 +19,7 @@ struct sb_daemon {
 	struct sb_ws_worker **ws;
 	unsigned n_ws;
 	struct sb_recorder *recorder; /* call recordings */
-	struct sb_webhook *webhook; /* NULL when webhook.url is empty */
+	struct sb_webhook *webhook;   /* NULL when webhook.url is empty */
 };
 
 /* Thread: control (main). Runs the daemon with cfg (a reference is taken) until SIGTERM or

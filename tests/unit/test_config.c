@@ -556,8 +556,9 @@ static const struct {
         {"broken-log-level.conf", "data/broken-log-level.conf:2: log.level: must be one of"},
         {"broken-sample-rate.conf",
          "data/broken-sample-rate.conf:5: bots[0].sample_rate: must be 8000, 16000 or 24000"},
-        {"broken-rate-conflict.conf", "data/broken-rate-conflict.conf:5: bots[0].sample_rate: 24000 "
-                                      "disagrees with the URL's sample-rate 16000"},
+        {"broken-rate-conflict.conf",
+         "data/broken-rate-conflict.conf:5: bots[0].sample_rate: 24000 "
+         "disagrees with the URL's sample-rate 16000"},
         {"broken-twilio-rate.conf", "data/broken-twilio-rate.conf:4: bots[0].url: must be 8000 for "
                                     "protocol \"twilio\" (8 kHz µ-law), not 16000"},
 };

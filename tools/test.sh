@@ -115,7 +115,8 @@ if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
 		tests/integration/test_bot_control.py tests/integration/test_sip_misc.py \
 		tests/integration/test_sip_dialog.py tests/integration/test_dtmf.py \
-		tests/integration/test_transfer.py tests/integration/test_webhook.py
+		tests/integration/test_transfer.py tests/integration/test_webhook.py \
+		tests/integration/test_protocols.py tests/integration/test_recording.py
 else
 	count "tsan build" 1
 fi

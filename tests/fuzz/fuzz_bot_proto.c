@@ -1,4 +1,5 @@
-/* libFuzzer target for the bot protocol decoder: any bytes as one text message from a bot.
+/* libFuzzer target for the bot protocol decoders: any bytes as one message from a bot, text
+ * or binary, to every profile (Exotel, Twilio, raw).
  * Checks the decoder's documented contract, and re-encodes decoded media (and marks) with the
  * bridge's own encoders to check that they decode back unchanged. Single-threaded. */
 #include <errno.h>
@@ -85,22 +86,34 @@ static void check_event(const struct sb_bot_event *ev)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* One decoder on the input: its documented contract, then the event re-encoded. */
+static void decode_one(const struct sb_bot_proto *p, const uint8_t *data, size_t size, bool binary)
 {
 	struct sb_bot_event ev;
 	const char *why = NULL;
 	int r;
 
-	r = EX->decode((const char *)data, size, false, &ev, &why);
+	r = p->decode((const char *)data, size, binary, &ev, &why);
 	if (r < 0) {
 		/* Failures name a reason and leave nothing to free. */
 		CHECK(r == -EBADMSG || r == -EPROTO || r == -ENOTSUP || r == -ENOMEM);
 		CHECK(why && is_zeroed(&ev));
-		return 0;
+		return;
 	}
 	CHECK(r == 0);
 	check_event(&ev);
 	sb_bot_event_done(&ev);
 	CHECK(is_zeroed(&ev));
+}
+
+/* The same bytes as a text message to every profile, and as a binary frame to each. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct sb_bot_proto *profiles[] = {&sb_proto_exotel, &sb_proto_twilio, &sb_proto_raw};
+
+	for (size_t i = 0; i < sizeof(profiles) / sizeof(profiles[0]); i++) {
+		decode_one(profiles[i], data, size, false);
+		decode_one(profiles[i], data, size, true);
+	}
 	return 0;
 }

@@ -4,25 +4,30 @@
 # daemon's CPU and peak memory per call. Every process it starts is stopped at the end.
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
-#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build
+#                          [-p exotel|twilio|raw] [-s 8000|16000|24000]
+#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 
-concurrent=200 total=400 rate=50 call_ms=10000 build=build
-while getopts "c:n:r:d:b:h" o; do
+concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
+while getopts "c:n:r:d:b:p:s:h" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
 	r) rate=$OPTARG ;;
 	d) call_ms=$OPTARG ;;
 	b) build=$OPTARG ;;
-	*) sed -n '2,8p' "$0"; exit 2 ;;
+	p) protocol=$OPTARG ;;
+	s) sample_rate=$OPTARG ;;
+	*) sed -n '2,9p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
 	[[ $v =~ ^[0-9]+$ && $v -gt 0 ]] || { echo "run_load: numbers must be positive integers" >&2; exit 2; }
 done
+[[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
+[[ $sample_rate =~ ^(8000|16000|24000)$ ]] || { echo "run_load: -s must be 8000, 16000 or 24000" >&2; exit 2; }
 [ -x "$build/src/sipbridged" ] || { echo "run_load: build $build first (meson setup $build && ninja -C $build)" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -56,10 +61,11 @@ rtp: { address = "127.0.0.1"; port_min = 30000; port_max = 59998; };
 limits: { max_calls = $((concurrent + 100)); max_cps = $((rate * 2)); };
 log: { level = "notice"; };
 trunks = ( { name = "load"; acl = ( "127.0.0.0/8" ); bots = ( { match = "*"; bot = "echo"; } ); } );
-bots = ( { name = "echo"; url = "ws://127.0.0.1:$bot_port/media"; } );
+bots = ( { name = "echo"; url = "ws://127.0.0.1:$bot_port/media"; protocol = "$protocol";
+          sample_rate = $sample_rate; } );
 CONF
 
-"$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" --mode echo >"$work/bot.out" 2>&1 &
+"$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" --mode echo --protocol "$protocol" >"$work/bot.out" 2>&1 &
 pids+=($!)
 "$build/src/sipbridged" -c "$work/load.conf" 2>"$work/sipbridged.log" &
 daemon=$!

@@ -56,6 +56,7 @@ struct sb_call {
 	struct sb_ring down;     /* ws → media: bot PCM, marks */
 	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
 	atomic_bool _ready;      /* on its ws worker's ready list (sb_ws_worker_notify) */
+	atomic_uint rtp_in_live, rtp_out_live; /* media → anyone: the caller leg's packets so far */
 	struct sb_call *_ready_next;
 
 	/* control */
@@ -95,6 +96,14 @@ struct sb_call {
 	struct sb_bot_conn *conn;
 	uint64_t bot_frames_in, bot_frames_out; /* WebSocket messages from / to the bot */
 };
+
+/* Thread: the media worker (the only writer). Counts one packet in *n: a plain relaxed store,
+ * no read-modify-write on the audio path. */
+static inline void sb_call_count_packet(atomic_uint *n)
+{
+	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+}
 
 /* Thread: control. Allocates a call with one reference, generated ids, rings and no sockets.
  * Returns 0 or -ENOMEM. */

@@ -124,6 +124,11 @@ struct sb_config {
 	int webhook_timeout_ms;
 	int webhook_max_queue; /* records waiting for delivery before new ones are dropped */
 
+	/* admin: the HTTP admin API and metrics (read at start-up) */
+	char *admin_address; /* numeric IPv4 or IPv6 address */
+	int admin_port;      /* 0 = off */
+	char *admin_token;   /* bearer token; "" = no authentication (never logged) */
+
 	struct sb_trunk *trunks;
 	size_t n_trunks;
 	struct sb_bot_cfg *bots;

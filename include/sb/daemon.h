@@ -20,6 +20,8 @@ struct sb_daemon_source {
 	bool verbose;                  /* -v: debug logging whatever log.level says */
 };
 
+struct sb_admin;
+
 struct sb_daemon {
 	struct sb_config *cfg; /* current snapshot (control swaps it on reload) */
 	const struct sb_daemon_source *src;
@@ -31,6 +33,7 @@ struct sb_daemon {
 	unsigned n_ws;
 	struct sb_recorder *recorder; /* call recordings */
 	struct sb_webhook *webhook;   /* NULL when webhook.url is empty */
+	struct sb_admin *admin;       /* NULL when admin.port is 0 */
 };
 
 /* Thread: control (main). Runs the daemon with cfg (a reference is taken), read from src

@@ -17,6 +17,7 @@ struct sb_ws_worker;
 struct sb_media_stats {
 	atomic_uint_fast64_t rtp_rx_packets, rtp_rx_bad, rtp_rx_other_pt, rtp_tx_packets, up_drops,
 	        late_ticks;
+	atomic_uint_fast64_t rtp_rx_bytes, rtp_tx_bytes; /* of the packets counted above */
 	/* RTP from outside the caller's addresses and the trunk's ACL; from another allowed
 	 * source before it earned the latch */
 	atomic_uint_fast64_t rtp_rx_foreign, rtp_rx_unlatched;

@@ -30,6 +30,12 @@ enum sb_msg_type {
 	SB_MSG_BOT_DETACHED,
 	/* control → webhook */
 	SB_MSG_WEBHOOK_RECORD, /* text = the JSON body (arg = its length), data = the call id */
+	/* admin → control */
+	SB_MSG_ADMIN_HANGUP, /* text = a call id: end that call as a bot's hangup does */
+	SB_MSG_ADMIN_DRAIN,  /* start a graceful drain */
+	SB_MSG_ADMIN_RELOAD, /* arg = request number: reload, answer with ADMIN_REPLY */
+	/* control → admin */
+	SB_MSG_ADMIN_REPLY, /* arg = request number, data = struct sb_admin_reply (admin.h) */
 	/* any → a worker */
 	SB_MSG_QUIT,
 };

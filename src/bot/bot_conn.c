@@ -11,6 +11,7 @@
 
 #include <sb/base64.h>
 #include <sb/bot_proto.h>
+#include <sb/metrics.h>
 #include <sb/msg.h>
 
 #include "bot_conn_priv.h"
@@ -296,6 +297,7 @@ static int on_established(struct sb_bot_conn *conn)
 	conn->state = SB_CONN_OPEN;
 	conn->attempt_done = true;
 	atomic_fetch_add_explicit(&conn->env->stats->connects, 1, memory_order_relaxed);
+	SB_METRIC_OBSERVE(bot_connect_seconds, (sb_now_ms() - c->t_invite_ms) * 1000);
 	n = sb_bot_conn_send_encoded(conn, buf, conn->proto->connected(buf, sizeof(buf)));
 	if (n >= 0)
 		n = sb_bot_conn_send_encoded(

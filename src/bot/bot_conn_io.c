@@ -13,6 +13,7 @@
 
 #include <sb/bot_proto.h>
 #include <sb/common.h>
+#include <sb/metrics.h>
 #include <sb/msg.h>
 
 #include "bot_conn_priv.h"
@@ -89,6 +90,7 @@ void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned durati
 	sb_bot_conn_send_encoded(
 	        conn, buf,
 	        conn->proto->dtmf(buf, sizeof(buf), ++conn->seq, &conn->who, digit, duration_ms));
+	SB_METRIC_INC(dtmf_total, SB_M_PARTY_TO_BOT);
 }
 
 /* One media message of the caller audio gathered at the bot's rate, encoded in the buffer
@@ -319,6 +321,7 @@ static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 		return;
 	}
 	log_info("Bot sends DTMF %c (%u ms)", digit, duration_ms);
+	SB_METRIC_INC(dtmf_total, SB_M_PARTY_TO_CALLER);
 	fill_down(conn);
 }
 

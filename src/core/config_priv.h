@@ -7,7 +7,7 @@
 
 #include <sb/config.h>
 
-/* Which object a key is stored in: the groups sip/rtp/limits/threads/log/webhook store into
+/* Which object a key is stored in: the groups sip/rtp/limits/threads/log/webhook/admin store into
  * struct sb_config itself; list elements store into their own array element. */
 enum sb_cfg_scope {
 	SB_SC_ROOT,
@@ -17,6 +17,7 @@ enum sb_cfg_scope {
 	SB_SC_THREADS,
 	SB_SC_LOG,
 	SB_SC_WEBHOOK,
+	SB_SC_ADMIN,
 	SB_SC_LISTEN, /* struct sb_listen */
 	SB_SC_TRUNK,  /* struct sb_trunk */
 	SB_SC_ROUTE,  /* struct sb_bot_route */

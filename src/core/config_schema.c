@@ -158,6 +158,22 @@ static const char *check_header(const char *s)
 	return NULL;
 }
 
+/* The admin API's bearer token (RFC 6750 b64token): empty, or 1-256 characters of
+ * [A-Za-z0-9-._~+/] with optional trailing '='. */
+static const char *check_token(const char *s)
+{
+	size_t len = strlen(s), n;
+
+	if (!len)
+		return NULL;
+	n = strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~+/");
+	while (s[n] == '=')
+		n++;
+	if (len > 256 || n != len || s[0] == '=')
+		return "must be empty or 1-256 characters of [A-Za-z0-9-._~+/] (then '=' only)";
+	return NULL;
+}
+
 /* The call-end webhook's receiver: off when empty. */
 static const char *check_webhook_url(const char *s)
 {
@@ -226,6 +242,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_ROOT, "threads", SB_KT_GROUP, .sub = SB_SC_THREADS},
         {SB_SC_ROOT, "log", SB_KT_GROUP, .sub = SB_SC_LOG},
         {SB_SC_ROOT, "webhook", SB_KT_GROUP, .sub = SB_SC_WEBHOOK},
+        {SB_SC_ROOT, "admin", SB_KT_GROUP, .sub = SB_SC_ADMIN},
         {SB_SC_ROOT, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_BOT,
          LIST_OF(C, bots, n_bots, B)},
         {SB_SC_ROOT, "trunks", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_TRUNK,
@@ -285,6 +302,11 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_WEBHOOK, "retries", SB_KT_INT, 0, 0, 10, 3, FIELD(C, webhook_retries)},
         {SB_SC_WEBHOOK, "timeout_ms", SB_KT_INT, 0, 100, 60000, 5000, FIELD(C, webhook_timeout_ms)},
         {SB_SC_WEBHOOK, "max_queue", SB_KT_INT, 0, 1, 100000, 1000, FIELD(C, webhook_max_queue)},
+
+        {SB_SC_ADMIN, "address", SB_KT_STR, .def_str = "127.0.0.1", .check_str = check_addr,
+         FIELD(C, admin_address)},
+        {SB_SC_ADMIN, "port", SB_KT_INT, 0, 0, 65535, 8088, FIELD(C, admin_port)},
+        {SB_SC_ADMIN, "token", SB_KT_STR, .check_str = check_token, FIELD(C, admin_token)},
 
         {SB_SC_TRUNK, "name", SB_KT_NAME, SB_CFG_REQUIRED, .check_str = check_name, FIELD(T, name)},
         {SB_SC_TRUNK, "acl", SB_KT_CIDRS, SB_CFG_REQUIRED, 1, 0, STRS_OF(T, acl, n_acl)},

@@ -1,7 +1,7 @@
 /* Start and stop order of the daemon: signals blocked before any thread exists, ws workers,
  * the recorder, then media workers (which wake the ws workers and feed the recorder), the
- * webhook client, then the SIP agent on this thread; on the way out the reverse. Also the
- * sd_notify channel to systemd.
+ * webhook client, the admin API, then the SIP agent on this thread; on the way out the
+ * reverse. Also the sd_notify channel to systemd.
  * Thread: control (main). Owns the workers and the control queue. */
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +17,7 @@
 #define LOG_SUBSYS "daemon"
 #include <sb/log.h>
 
+#include <sb/admin.h>
 #include <sb/daemon.h>
 #include <sb/sip_agent.h>
 
@@ -121,6 +122,17 @@ static int start_webhook(struct sb_daemon *d)
 	return 0;
 }
 
+static int start_admin(struct sb_daemon *d)
+{
+	int r = sb_admin_new(&d->admin, d);
+
+	if (r == 0)
+		r = sb_admin_start(d->admin);
+	if (r < 0)
+		return log_error_errno(r, "Cannot start the admin API");
+	return 0;
+}
+
 /* Media first: its legs hold the rings the ws workers fill, and end their recordings, which
  * the recorder then finishes. */
 static void stop_workers(struct sb_daemon *d)
@@ -162,7 +174,12 @@ int sb_daemon_run(struct sb_config *cfg, const struct sb_daemon_source *src)
 	if (r == 0)
 		r = start_webhook(&d);
 	if (r == 0)
+		r = start_admin(&d);
+	if (r == 0)
 		r = sb_sip_agent_run(&d, on_ready);
+	/* Before the workers: the admin thread reads their counters. */
+	sb_admin_stop(d.admin);
+	d.admin = sb_admin_free(d.admin);
 	stop_workers(&d);
 	/* Last: the calls ended above have queued their records. */
 	sb_webhook_stop(d.webhook);

@@ -114,6 +114,7 @@ struct sb_media_worker {
 };
 
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
+#define STAT_ADD(w, f, n) atomic_fetch_add_explicit(&(w)->stats.f, (n), memory_order_relaxed)
 
 /* media_rx.c: reads the caller's RTP on the leg's socket into the jitter buffer. */
 void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg);

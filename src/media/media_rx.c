@@ -228,6 +228,9 @@ void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 			continue;
 		}
 		STAT_INC(w, rtp_rx_packets);
+		STAT_ADD(w, rtp_rx_bytes, (uint_fast64_t)n);
+		if (!leg->agent)
+			sb_call_count_packet(&leg->call->rtp_in_live);
 		leg->last_rx_ms = sb_now_ms();
 		sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, sb_now_us());
 		sb_jitter_push(&leg->jb, &h, audio, sb_now_us());

@@ -60,6 +60,9 @@ static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_
 	if (sendto(leg->fd, pkt, len, 0, (struct sockaddr *)&leg->src.peer, leg->src.peer_len) ==
 	    (ssize_t)len) {
 		STAT_INC(w, rtp_tx_packets);
+		STAT_ADD(w, rtp_tx_bytes, len);
+		if (!leg->agent)
+			sb_call_count_packet(&leg->call->rtp_out_live);
 		leg->tx.packets++;
 		leg->tx.octets += (uint32_t)(len - SB_RTP_HEADER_BYTES);
 	}

@@ -17,6 +17,7 @@
 #include <sb/codec.h>
 #include <sb/downlink.h>
 #include <sb/media_worker.h>
+#include <sb/metrics.h>
 #include <sb/msg.h>
 #include <sb/rtcp.h>
 #include <sb/rtp_session.h>
@@ -248,6 +249,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 		c->rtp_packets_in = leg->rx.received;
 		c->rtp_packets_out = leg->tx.packets;
 		c->rtp_lost = sb_rtp_rx_lost(&leg->rx);
+		sb_metrics_leg_end(&leg->jb.stats, sb_rtp_rx_jitter_ms(&leg->rx));
 	}
 	sb_plc_free(leg->plc);
 	free(leg->relay);

@@ -17,6 +17,7 @@
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/tport_tag.h>
 
+#include <sb/metrics.h>
 #include <sb/msg.h>
 
 #include "sip_agent_priv.h"
@@ -153,6 +154,7 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 		break;
 	case nua_i_info: /* out of any call: ours to answer (NUTAG_APPL_METHOD) */
 		nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
+		sb_metric_sip_response(481);
 		nua_handle_destroy(nh);
 		break;
 	case nua_i_refer:
@@ -210,6 +212,11 @@ static void on_control_msg(struct sb_sip_agent *a, struct sb_msg *m)
 	case SB_MSG_BOT_CLOSED:
 	case SB_MSG_BOT_HANGUP:
 		sb_sip_call_event(a, m->call, events[m->type]);
+		break;
+	case SB_MSG_ADMIN_HANGUP:
+	case SB_MSG_ADMIN_DRAIN:
+	case SB_MSG_ADMIN_RELOAD:
+		sb_sip_admin_msg(a, m);
 		break;
 	default:
 		log_error("Unexpected control message %d, ignoring", m->type);
@@ -386,6 +393,9 @@ static int start(struct sb_sip_agent *a)
 	a->xfer_timer = su_timer_create(su_root_task(a->root), XFER_TICK_MS);
 	if (!a->xfer_timer || su_timer_set_for_ever(a->xfer_timer, on_xfer_timer, a) < 0)
 		return log_error_errno(ENOMEM, "Cannot start the transfer timer");
+	r = sb_sip_admin_start(a);
+	if (r < 0)
+		return r;
 	if (wd && atoll(wd) > 0) {
 		a->watchdog =
 		        su_timer_create(su_root_task(a->root), (su_duration_t)(atoll(wd) / 2000));
@@ -453,6 +463,7 @@ int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 	su_timer_destroy(a.xfer_timer);
 	su_timer_destroy(a.deadline);
 	su_timer_destroy(a.drain_timer);
+	sb_sip_admin_stop(&a);
 	finish(&a);
 	sb_sip_guard_done(&a.guard);
 	if (a.mq_idx > 0)

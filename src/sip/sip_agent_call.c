@@ -12,6 +12,7 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include <sb/metrics.h>
 #include <sb/msg.h>
 #include <sb/rtp_session.h>
 #include <sb/ws_worker.h>
@@ -24,6 +25,7 @@ void sb_sip_register(struct sb_sip_agent *a, struct sb_call *c)
 {
 	LIST_INSERT_HEAD(&a->calls, c, reg);
 	a->n_calls++;
+	sb_sip_admin_call_started(a);
 }
 
 static void unregister(struct sb_sip_agent *a, struct sb_call *c)
@@ -113,11 +115,13 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 		/* Cannot happen with a bounded address; fail the call rather than answer badly. */
 		log_error("Failed to build the SDP, rejecting");
 		nua_respond(c->nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		sb_metric_sip_response(500);
 		c->sip_status = 500;
 		return;
 	}
 	nua_respond(c->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	sb_metric_sip_response(200);
 	c->t_answer_ms = sb_now_ms();
 	c->wall_answer_ms = sb_wall_ms();
 	c->sip_status = 200;
@@ -169,10 +173,12 @@ static void reoffer(struct sb_call *c, nua_handle_t *nh)
 	sdp = make_answer(c, &o);
 	if (!sdp) {
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		sb_metric_sip_response(500);
 		return;
 	}
 	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	sb_metric_sip_response(200);
 	c->reoffer_pending = true;
 }
 
@@ -261,6 +267,7 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	if (c->fsm.state != SB_CALL_ST_ANSWERED && c->fsm.state != SB_CALL_ST_ACTIVE) {
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, SIPTAG_RETRY_AFTER_STR("1"),
 		            TAG_END());
+		sb_metric_sip_response(500);
 		goto out;
 	}
 	status = sb_sip_body_sdp(sip, true, &sdp, &len);
@@ -269,6 +276,7 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 		log_notice("re-INVITE body not acceptable, %d; the call goes on unchanged", status);
 		nua_respond(nh, status, sip_status_phrase(status),
 		            TAG_IF(status == 415, SIPTAG_ACCEPT_STR("application/sdp")), TAG_END());
+		sb_metric_sip_response(status);
 		goto out;
 	}
 	if (!sdp) {
@@ -282,12 +290,14 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 		/* A refused re-INVITE leaves the call as it was (RFC 3261 14.2). */
 		log_notice("re-INVITE offer not acceptable, 488; the call goes on unchanged");
 		nua_respond(nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+		sb_metric_sip_response(488);
 		free(u);
 		goto out;
 	}
 	sdp = make_answer(c, &offer);
 	if (!sdp) {
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		sb_metric_sip_response(500);
 		free(u);
 		goto out;
 	}
@@ -295,6 +305,7 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	u->offer = offer;
 	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	sb_metric_sip_response(200);
 	log_info("re-INVITE: %s %s:%u, %s", sb_codec_name(offer.codec), offer.addr, offer.port,
 	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
 	note_hold(c, &offer);
@@ -336,6 +347,7 @@ static void release(struct sb_sip_agent *a, struct sb_call *c)
 		c->nh = NULL;
 	}
 	unregister(a, c);
+	sb_sip_admin_call_ended(a, c);
 	sb_sip_record_call(a, c);
 	log_info("Call released after %lld ms (%s)", (long long)(sb_now_ms() - c->t_invite_ms),
 	         c->stop_reason ? c->stop_reason : "rejected");
@@ -363,9 +375,14 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
 		log_notice("Rejecting with 503 (%s)", sb_call_event_name(ev));
 		nua_respond(c->nh, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("5"),
 		            TAG_END());
+		sb_metric_sip_response(503);
+		SB_METRIC_INC(invites_rejected_total,
+		              ev == SB_CALL_EV_BOT_FAILED ? SB_M_REASON_BOT : SB_M_REASON_LIMIT);
 	}
-	if (act & SB_CALL_ACT_REJECT_500)
+	if (act & SB_CALL_ACT_REJECT_500) {
 		nua_respond(c->nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		sb_metric_sip_response(500);
+	}
 	if (act & SB_CALL_ACT_SEND_BYE) {
 		log_info("Hanging up (%s)", sb_call_event_name(ev));
 		nua_bye(c->nh, TAG_END());

@@ -10,6 +10,7 @@
 #include <sb/log.h>
 
 #include <sb/dtmf.h>
+#include <sb/metrics.h>
 #include <sb/msg.h>
 #include <sb/ws_worker.h>
 
@@ -22,6 +23,7 @@ static void respond(struct sb_sip_agent *a, nua_handle_t *nh, int status, const 
 {
 	nua_respond(nh, status, phrase, NUTAG_WITH_THIS(a->nua),
 	            TAG_IF(accept, SIPTAG_ACCEPT_STR(ACCEPT_DTMF)), TAG_END());
+	sb_metric_sip_response(status);
 }
 
 void sb_sip_on_info(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip)

@@ -14,6 +14,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_string.h>
 
+#include <sb/metrics.h>
 #include <sb/msg.h>
 #include <sb/route.h>
 #include <sb/rtp_session.h>
@@ -33,9 +34,11 @@ static void reject(nua_handle_t *nh, int status, const char *phrase, const char 
 		snprintf(w, sizeof(w), "399 sipbridge \"%s\"", warning);
 		nua_respond(nh, status, phrase, SIPTAG_WARNING_STR(w),
 		            TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")), TAG_END());
+		sb_metric_sip_response(status);
 	} else {
 		nua_respond(nh, status, phrase, TAG_IF(status == 503, SIPTAG_RETRY_AFTER_STR("5")),
 		            TAG_END());
+		sb_metric_sip_response(status);
 	}
 	nua_handle_destroy(nh);
 }
@@ -85,6 +88,7 @@ static void reject_body(nua_handle_t *nh, int status)
 		log_notice("INVITE body is not SDP and holds no SDP part, rejecting with 415");
 		nua_respond(nh, SIP_415_UNSUPPORTED_MEDIA, SIPTAG_ACCEPT_STR("application/sdp"),
 		            TAG_END());
+		sb_metric_sip_response(415);
 		nua_handle_destroy(nh);
 	} else if (status == 406) {
 		log_notice("INVITE Accept excludes application/sdp, rejecting with 406");
@@ -253,6 +257,7 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	         c->sip_call_id, c->trunk->name, c->bot->name,
 	         in->late ? "delayed offer" : sb_codec_name(in->offer.codec));
 	nua_respond(nh, SIP_180_RINGING, TAG_END());
+	sb_metric_sip_response(180);
 	c->ws_attached = true;
 	sb_ws_worker_post(a->d->ws[c->ws_idx], m);
 	sb_log_ctx_set(NULL);
@@ -322,10 +327,13 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	if (status == 403) {
 		log_warn_ratelimited("INVITE from %s: not in any trunk's ACL, 403", in.src);
 		reject(nh, SIP_403_FORBIDDEN, NULL);
+		sb_sip_admin_rejected(403, NULL);
 		return;
 	}
 	status = admit(a, nh, &in, &rin, status);
 	/* From a trunk's address: the INVITE has a call-end record even when refused. */
-	if (status)
+	if (status) {
+		sb_sip_admin_rejected(status, &in.route);
 		sb_sip_record_reject(a, sip, &in.route, in.hdrs, in.n_hdrs, status);
+	}
 }

@@ -13,6 +13,8 @@
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
+#include <sb/metrics.h>
+
 #include "sip_agent_priv.h"
 
 #define RETRY_AFTER_S "5" /* what a 503 while draining or stopping asks callers to wait */
@@ -21,6 +23,7 @@ void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh)
 {
 	if (!nh)
 		return;
+	sb_metric_sip_response(a->draining || a->stopping ? 503 : 200);
 	if (a->draining || a->stopping)
 		nua_respond(nh, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR(RETRY_AFTER_S),
 		            NUTAG_WITH_THIS(a->nua), TAG_END());
@@ -144,9 +147,9 @@ static int keep_listen(struct sb_config *next, const struct sb_config *cur)
 			note_key(names, size, name);                                               \
 	} while (0)
 
-/* Keys read once at start-up: sockets and nua's parameters, threads, the webhook's client.
- * next keeps cur's values for them, so a reload never half-applies one; names lists the
- * ones that differed. Returns 0 or -ENOMEM. */
+/* Keys read once at start-up: sockets and nua's parameters, threads, the webhook's client,
+ * the admin server. next keeps cur's values for them, so a reload never half-applies one;
+ * names lists the ones that differed. Returns 0 or -ENOMEM. */
 static int keep_restart_keys(struct sb_config *next, const struct sb_config *cur, char *names,
                              size_t size)
 {
@@ -173,6 +176,9 @@ static int keep_restart_keys(struct sb_config *next, const struct sb_config *cur
 	KEEP_INT(webhook_retries, "webhook.retries");
 	KEEP_INT(webhook_timeout_ms, "webhook.timeout_ms");
 	KEEP_INT(webhook_max_queue, "webhook.max_queue");
+	KEEP_STR(admin_address, "admin.address");
+	KEEP_INT(admin_port, "admin.port");
+	KEEP_STR(admin_token, "admin.token");
 	return 0;
 }
 

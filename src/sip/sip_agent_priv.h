@@ -67,6 +67,10 @@ struct sb_sip_agent {
 	bool stopping;           /* hanging up every call and stopping: no new calls */
 	bool nua_shutdown;       /* nua_shutdown() called */
 	bool nua_down;           /* nua_r_shutdown final response seen */
+
+	su_timer_t *admin_timer;    /* publishes the calls snapshot (admin API on) */
+	bool admin_dirty;           /* a call started or ended since the last one */
+	int64_t admin_published_ms; /* when the last one was */
 };
 
 /* sip_agent_body.c: the SDP of an INVITE, re-INVITE or ACK (*sdp NULL: there is none; it
@@ -143,3 +147,15 @@ int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen);
 /* sip_agent_ops.c: answers an OPTIONS out of any dialog: 200, or 503 with Retry-After while
  * draining or stopping (a load balancer's probe takes this instance out of rotation). */
 void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh);
+/* sip_agent_admin.c: starts publishing the calls snapshot (when the admin API is on). */
+int sb_sip_admin_start(struct sb_sip_agent *a);
+/* sip_agent_admin.c: stops publishing. */
+void sb_sip_admin_stop(struct sb_sip_agent *a);
+/* sip_agent_admin.c: carries out an admin command (SB_MSG_ADMIN_*; m stays the caller's). */
+void sb_sip_admin_msg(struct sb_sip_agent *a, struct sb_msg *m);
+/* sip_agent_admin.c: a call was registered. */
+void sb_sip_admin_call_started(struct sb_sip_agent *a);
+/* sip_agent_admin.c: a registered call is released: counts it by outcome. */
+void sb_sip_admin_call_ended(struct sb_sip_agent *a, const struct sb_call *c);
+/* sip_agent_admin.c: counts an INVITE refused with status (route: as far as it was found). */
+void sb_sip_admin_rejected(int status, const struct sb_route_out *route);

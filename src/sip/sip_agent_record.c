@@ -9,6 +9,7 @@
 #define LOG_SUBSYS "call"
 #include <sb/log.h>
 
+#include <sb/metrics.h>
 #include <sb/webhook.h>
 
 #include "sip_agent_priv.h"
@@ -55,6 +56,9 @@ void sb_sip_record_transfer(struct sb_call *c, const char *target, const char *o
 		c->xfer_target = strdup(target);
 	}
 	c->xfer_outcome = outcome;
+	if (strcmp(outcome, "pending") != 0)
+		SB_METRIC_INC(transfers_total,
+		              outcome[0] == 's' ? SB_M_XFER_SUCCEEDED : SB_M_XFER_FAILED);
 }
 
 void sb_sip_record_info_dtmf(struct sb_call *c, char digit)

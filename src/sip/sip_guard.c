@@ -31,6 +31,7 @@
 
 #include <sb/bpf_acl.h>
 #include <sb/call.h>
+#include <sb/metrics.h>
 #include <sb/rtp_session.h>
 #include <sb/sip_reply.h>
 
@@ -92,6 +93,8 @@ static bool respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *
 	snprintf(tag, sizeof(tag), "%s%x", g->tag, ++g->tag_seq);
 	if (status && raw && len)
 		n = sb_sip_reply_build(out, sizeof(out), raw, len, status, reason, tag, NULL);
+	if (n > 0)
+		sb_metric_sip_response(status);
 	if (stream) {
 		fd = sb_sip_guard_find_stream(g, src);
 		if (fd >= 0)
@@ -188,6 +191,8 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
 	if (!g || !src)
 		return sip_request_class->hc_parse(home, h, s, slen);
 	if (!in_any_acl(*g->cfg, src)) {
+		if (slen >= 7 && strncmp(s, "INVITE ", 7) == 0)
+			SB_METRIC_INC(invites_rejected_total, SB_M_REASON_ACL);
 		reject_stranger(g, msg, is_stream(msg));
 		return -1; /* garbage to nta: dropped before any transaction */
 	}

@@ -601,6 +601,8 @@ static const char *scope_path(enum sb_cfg_scope sc)
 		return "log";
 	case SB_SC_WEBHOOK:
 		return "webhook";
+	case SB_SC_ADMIN:
+		return "admin";
 	case SB_SC_LISTEN:
 		return "sip.listen.[0]";
 	case SB_SC_TRUNK:

@@ -207,8 +207,10 @@ int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen)
 		if (err)
 			snprintf(err, errlen, "%s", why);
 		log_error("Reload refused, the running configuration stays: %s", why);
+		SB_METRIC_INC(config_reloads_total, SB_M_RELOAD_FAILED);
 		return r;
 	}
+	SB_METRIC_INC(config_reloads_total, SB_M_RELOAD_OK);
 	old = a->d->cfg;
 	a->d->cfg = next;
 	sb_config_unref(old);

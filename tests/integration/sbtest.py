@@ -207,6 +207,7 @@ def base_config(sip_port, rtp_range, bots, trunk=None, transports=("udp", "tcp")
         "limits": {"max_calls": 50, "max_cps": 50},
         "threads": {"media": 1, "ws": 1},
         "log": {"level": "info"},
+        "admin": {"port": 0},  # off unless a test asks for it (admin={...})
         "trunks": [t],
         "bots": bot_list,
     }

@@ -1,0 +1,346 @@
+"""The admin API and sipbridgectl against a running daemon: /calls and /calls/ID during a live call, hanging it up
+(the caller gets BYE), /metrics counters that moved with the call and a strict parse of the whole exposition, the
+bearer token (/healthz stays open), 404/405/400/413, an oversized request that costs nothing, drain (/healthz 503)
+and reload (a broken file answered with FILE:LINE: KEY), and sipbridgectl's output and exit statuses."""
+
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+
+import sbtest
+
+MARK = {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m1"}}}
+# The bot plays half a second, marks it, waits for the echo, then keeps the call until it is hung up.
+MARKING_BOT = [{"wait_event": "media", "count": 2},
+               {"tone": {"hz": 1000, "ms": 500, "chunk_bytes": 3200, "key": "stream_sid"}}, MARK,
+               {"wait_event": "mark", "name": "m1"}, {"wait_ms": 120000}]
+
+
+def admin_group(env, token=""):
+    env.admin_port = env.ports.tcp()
+    return {"address": "127.0.0.1", "port": env.admin_port, "token": token}
+
+
+def request(env, method, path, token=None, headers=None, timeout=10):
+    """One request on its own connection: (status, headers as a dict with lowercase names, body text)."""
+    c = http.client.HTTPConnection("127.0.0.1", env.admin_port, timeout=timeout)
+    h = dict(headers or {})
+    if token is not None:
+        h["Authorization"] = "Bearer " + token
+    try:
+        c.request(method, path, body=b"" if method == "POST" else None, headers=h)
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read().decode()
+    finally:
+        c.close()
+
+
+def raw_exchange(env, data, timeout=10):
+    """Sends data as is; returns everything the server wrote before closing (b"" if it just closed)."""
+    s = socket.create_connection(("127.0.0.1", env.admin_port), timeout=timeout)
+    out = b""
+    try:
+        s.sendall(data)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        s.close()
+    return out
+
+
+def ctl(env, *args, token=None, url=None, environ=None):
+    exe = sbtest.binary("tools/ctl/sipbridgectl")
+    cmd = [exe, "--admin", url or "http://127.0.0.1:%d" % env.admin_port]
+    if token is not None:
+        cmd += ["--token", token]
+    e = sbtest.sanitizer_env(environ)
+    if environ is None:
+        e.pop("SIPBRIDGE_ADMIN_TOKEN", None)
+    p = subprocess.run(cmd + list(args), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+                       env=e)
+    assert not sbtest.SANITIZER_MARKERS[0] in p.stderr, p.stderr
+    return p.returncode, p.stdout, p.stderr
+
+
+def calls(env, token=None):
+    st, _, body = request(env, "GET", "/calls", token)
+    assert st == 200, (st, body)
+    return json.loads(body)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A strict parser of the Prometheus text exposition format 0.0.4
+
+NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*"'
+SAMPLE = re.compile(r"^(%s)(\{(?:%s(?:,%s)*,?)?\})? (\S+)(?: (-?\d+))?$" % (NAME, LABEL, LABEL))
+LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\["\\n])*)"')
+TYPES = {"counter", "gauge", "histogram", "summary", "untyped"}
+
+
+def parse_value(text):
+    if text in ("+Inf", "-Inf", "NaN"):
+        return float(text.replace("Inf", "inf").replace("NaN", "nan"))
+    assert re.match(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$", text), "bad sample value %r" % text
+    return float(text)
+
+
+def parse_exposition(text):
+    """{family: {"type", "help", "samples": [(name, {labels}, value)]}}; asserts every rule of the format."""
+    assert text.endswith("\n"), "the exposition must end with a newline"
+    fams, cur = {}, None
+    for n, line in enumerate(text.split("\n")[:-1], 1):
+        where = "line %d: %r" % (n, line)
+        assert line == line.strip() and line, where
+        if line.startswith("# HELP "):
+            name, _, help_ = line[7:].partition(" ")
+            assert re.fullmatch(NAME, name) and help_, where
+            assert name not in fams, "HELP for %s after its samples or twice (%s)" % (name, where)
+            fams[name] = {"help": help_, "type": None, "samples": []}
+            cur = name
+        elif line.startswith("# TYPE "):
+            name, _, typ = line[7:].partition(" ")
+            assert name == cur and typ in TYPES, where
+            assert fams[name]["type"] is None and not fams[name]["samples"], "TYPE twice or after samples: " + where
+            fams[name]["type"] = typ
+        elif line.startswith("#"):
+            continue
+        else:
+            m = SAMPLE.match(line)
+            assert m, "malformed sample " + where
+            name, labels, value = m.group(1), m.group(2) or "", m.group(3)
+            assert cur and fams[cur]["type"], "sample before its HELP and TYPE: " + where
+            typ = fams[cur]["type"]
+            allowed = {cur}
+            if typ == "histogram":
+                allowed = {cur + "_bucket", cur + "_sum", cur + "_count"}
+            elif typ == "summary":
+                allowed = {cur, cur + "_sum", cur + "_count"}
+            assert name in allowed, "sample %s outside its family %s (%s)" % (name, cur, where)
+            lab = dict(LABEL_RE.findall(labels))
+            fams[cur]["samples"].append((name, lab, parse_value(value)))
+    for name, f in fams.items():
+        assert name.startswith("sipbridge_"), name
+        assert f["type"], "no TYPE for " + name
+        if f["type"] == "counter":
+            assert name.endswith("_total"), "counter %s does not end in _total" % name
+            assert all(v >= 0 for _, _, v in f["samples"]), name
+        if f["type"] == "histogram":
+            buckets = [(l["le"], v) for s, l, v in f["samples"] if s.endswith("_bucket")]
+            les = [parse_value(le) for le, _ in buckets]
+            assert les == sorted(les) and les[-1] == float("inf"), "%s buckets %s" % (name, les)
+            counts = [v for _, v in buckets]
+            assert counts == sorted(counts), "%s buckets not cumulative: %s" % (name, counts)
+            count = [v for s, _, v in f["samples"] if s == name + "_count"]
+            assert len(count) == 1 and count[0] == counts[-1], "%s: +Inf %s != _count %s" % (name, counts[-1], count)
+            assert len([1 for s, _, _ in f["samples"] if s == name + "_sum"]) == 1, name
+        if f["type"] in ("counter", "gauge"):
+            keys = [tuple(sorted(l.items())) for _, l, _ in f["samples"]]
+            assert len(keys) == len(set(keys)), "duplicate series in " + name
+    return fams
+
+
+def value(fams, name, **labels):
+    fam = name[:-len("_count")] if name.endswith("_count") and name not in fams else name
+    for s, l, v in fams[fam]["samples"]:
+        if s == name and all(l.get(k) == x for k, x in labels.items()):
+            return v
+    raise AssertionError("no sample %s%s" % (name, labels))
+
+
+def metrics(env, token=None):
+    st, h, body = request(env, "GET", "/metrics", token)
+    assert st == 200, (st, body)
+    assert h["content-type"].startswith("text/plain; version=0.0.4"), h
+    return parse_exposition(body)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_live_call_calls_hangup_and_metrics(env, bridge, sipp):
+    d, bot = bridge(script=MARKING_BOT, admin=admin_group(env))
+    before = metrics(env)
+    assert value(before, "sipbridge_calls_active") == 0
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_wait_bye.xml", d, rtp_port=ep.port, keys={"caller": "alice", "did": "+15550007"}).start()
+
+    def live():
+        cs = calls(env)
+        return cs if len(cs) == 1 and cs[0]["state"] == "active" and cs[0]["packets_out"] > 0 and \
+            cs[0]["packets_in"] > 0 else None
+    c = sbtest.wait_until(live, 20, "/calls to show the active call with packets both ways")[0]
+    assert re.fullmatch(r"[0-9a-f]{32}", c["id"]), c
+    assert (c["trunk"], c["from"], c["to"], c["bot"], c["codec"]) == ("test", "alice", "+15550007", "default",
+                                                                        "PCMA"), c
+    assert 0 <= c["age_s"] < 60 and c["sip_call_id"], c
+    assert bot.start_msg()["start"]["call_sid"] == c["id"], "the call id is the bot's call_sid"
+
+    st, _, body = request(env, "GET", "/calls/" + c["id"])
+    assert st == 200 and json.loads(body)["id"] == c["id"], (st, body)
+    st, _, body = request(env, "GET", "/calls/" + "0" * 32)
+    assert st == 404 and json.loads(body)["ok"] is False, (st, body)
+
+    # sipbridgectl: the table, one call, raw JSON; an unknown call is exit status 1
+    rc, out, err = ctl(env, "calls")
+    assert rc == 0 and c["id"] in out and "alice" in out and "1 call(s)" in out, (rc, out, err)
+    rc, out, err = ctl(env, "show", c["id"])
+    assert rc == 0 and re.search(r"^bot\s+default$", out, re.M) and re.search(r"^state\s+active$", out, re.M), out
+    rc, out, err = ctl(env, "--json", "calls")
+    assert rc == 0 and json.loads(out)[0]["id"] == c["id"], (rc, out, err)
+    rc, out, err = ctl(env, "show", "0" * 32)
+    assert rc == 1 and "404" in err and "no such call" in err, (rc, out, err)
+
+    bot.wait_event("rx", "mark")  # the bot's mark was played and echoed
+    rc, out, err = ctl(env, "hangup", c["id"])
+    assert rc == 0, (rc, out, err)
+    res = call.wait()
+    assert res.rc == 0 and len(res.requests("BYE")) == 1, res.describe()
+    bot.wait_closed(1)
+    sbtest.wait_until(lambda: calls(env) == [], 10, "/calls to be empty after the hangup")
+    st, _, body = request(env, "POST", "/calls/%s/hangup" % c["id"])
+    assert st == 404, (st, body)
+
+    m = sbtest.wait_until(lambda: (lambda f: f if value(f, "sipbridge_calls_total", outcome="completed") == 1
+                                   else None)(metrics(env)), 10, "the call to be counted")
+    assert value(m, "sipbridge_calls_active") == 0
+    rtp_in = value(m, "sipbridge_rtp_packets_total", direction="in")
+    rtp_out = value(m, "sipbridge_rtp_packets_total", direction="out")
+    assert rtp_in >= c["packets_in"] and rtp_out >= c["packets_out"], (rtp_in, rtp_out, c)
+    assert value(m, "sipbridge_rtp_bytes_total", direction="out") >= rtp_out * 172, "160-byte G.711 + header"
+    media = [e for e in bot.rx() if e["event"] == "media"]
+    assert value(m, "sipbridge_ws_frames_total", direction="out") >= len(media) + 2  # connected, start, media...
+    assert value(m, "sipbridge_ws_frames_total", direction="in") >= len(bot.tx("media")) + 1  # media, mark
+    assert value(m, "sipbridge_ws_bytes_total", direction="in") > 0
+    assert value(m, "sipbridge_bot_marks_total") == 1
+    assert value(m, "sipbridge_bot_connect_seconds_count") == 1
+    assert value(m, "sipbridge_rtp_jitter_seconds_count") == 1
+    assert value(m, "sipbridge_sip_responses_total", code="200") >= 1
+    assert value(m, "sipbridge_sip_responses_total", code="180") == 1
+    for k in ("calls_total", "rtp_packets_total"):
+        assert value(before, "sipbridge_" + k, **({"outcome": "completed"} if k == "calls_total" else
+                                                  {"direction": "in"})) == 0
+
+    rc, out, err = ctl(env, "stats")
+    assert rc == 0 and re.search(r'^sipbridge_calls_total\{outcome="completed"\}\s+1$', out, re.M), out
+    rc, out, err = ctl(env, "--json", "stats")
+    assert rc == 0 and json.loads(out)['sipbridge_calls_total{outcome="completed"}'] == 1, out
+
+
+def test_token_required_but_healthz_open(env, bridge):
+    bridge(admin=admin_group(env, token="s3cret-Token_1"))
+    st, _, body = request(env, "GET", "/healthz")
+    assert (st, body) == (200, "ok\n")
+    for tok in (None, "wrong", "s3cret-Token_", "s3cret-Token_12"):
+        for method, path in (("GET", "/metrics"), ("GET", "/calls"), ("POST", "/drain"), ("POST", "/reload"),
+                             ("GET", "/nowhere")):
+            st, h, body = request(env, method, path, tok)
+            assert st == 401 and h.get("www-authenticate") == "Bearer", (tok, method, path, st, h)
+    st, h, _ = request(env, "GET", "/metrics", headers={"Authorization": "Basic czNjcmV0"})
+    assert st == 401
+    assert metrics(env, "s3cret-Token_1")["sipbridge_calls_active"]
+    assert calls(env, "s3cret-Token_1") == []
+
+    rc, out, err = ctl(env, "calls")
+    assert rc == 1 and "401" in err, (rc, out, err)
+    rc, out, err = ctl(env, "calls", token="wrong")
+    assert rc == 1 and "401" in err, (rc, out, err)
+    rc, out, err = ctl(env, "calls", environ={"SIPBRIDGE_ADMIN_TOKEN": "s3cret-Token_1"})
+    assert rc == 0 and "0 call(s)" in out, (rc, out, err)
+    rc, out, err = ctl(env, "health")
+    assert rc == 0 and out == "ok\n", (rc, out, err)
+
+
+def test_bad_requests(env, bridge):
+    d, _ = bridge(admin=admin_group(env))
+    st, h, body = request(env, "GET", "/nowhere")
+    assert st == 404 and json.loads(body) == {"ok": False, "error": "not found"}, (st, body)
+    for method, path, allow in (("POST", "/metrics", "GET"), ("POST", "/healthz", "GET"), ("GET", "/drain", "POST"),
+                                ("GET", "/reload", "POST"), ("DELETE", "/calls", "GET"),
+                                ("GET", "/calls/%s/hangup" % ("a" * 32), "POST")):
+        st, h, body = request(env, method, path)
+        assert st == 405 and h.get("allow") == allow, (method, path, st, h)
+    st, _, body = request(env, "GET", "/calls/bad%20id")
+    assert st == 400 and "malformed call id" in body, (st, body)
+    st, _, body = request(env, "GET", "/calls/" + "a" * 65)
+    assert st == 400, (st, body)
+
+    # oversized: a 64 KiB header is refused without an answer worth having, a 1 MB body is refused unread
+    out = raw_exchange(env, b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n")
+    assert not out.startswith(b"HTTP/1.1 2"), out[:100]
+    out = raw_exchange(env, b"POST /drain HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 413"), out[:100]
+    assert calls(env) == [] and d.alive()
+    st, _, body = request(env, "GET", "/healthz")
+    assert (st, body) == (200, "ok\n"), "the drain in the refused body must not have run"
+
+    # sipbridgectl: usage errors and an unreachable daemon are exit status 2
+    for args in ((), ("frobnicate",), ("show",), ("hangup", "../drain"), ("calls", "extra")):
+        rc, out, err = ctl(env, *args)
+        assert rc == 2, (args, rc, out, err)
+    rc, out, err = ctl(env, "health", url="http://127.0.0.1:%d" % env.ports.tcp())
+    assert rc == 2 and "cannot reach" in err, (rc, out, err)
+    rc, out, err = ctl(env, "health", url="ftp://127.0.0.1:1")
+    assert rc == 2, (rc, out, err)
+    rc, out, err = ctl(env, "--help")
+    assert rc == 0 and "Exit status" in out
+
+
+def test_drain_makes_healthz_503(env, bridge, sipp):
+    d, bot = bridge(admin=admin_group(env))
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).start()
+    bot.wait_event("rx", "media", count=2)
+    cid = sbtest.wait_until(lambda: calls(env), 10, "the call in /calls")[0]["id"]
+    rc, out, err = ctl(env, "drain")
+    assert rc == 0 and "Draining" in out, (rc, out, err)
+    sbtest.wait_until(lambda: request(env, "GET", "/healthz")[0] == 503, 10, "/healthz to answer 503")
+    assert request(env, "GET", "/healthz")[2] == "draining\n"
+    rc, out, err = ctl(env, "health")
+    assert rc == 1 and out == "draining\n", (rc, out, err)
+    assert d.alive() and [c["id"] for c in calls(env)] == [cid], "the call in progress goes on while draining"
+    st, _, _ = request(env, "POST", "/calls/%s/hangup" % cid)
+    assert st == 202
+    res = call.wait()
+    assert res.rc == 0 and res.requests("BYE"), res.describe()
+    d.proc.wait(30)  # the drain is complete: the daemon exits by itself (teardown checks status 0)
+    assert d.proc.returncode == 0
+
+
+def test_reload_reports_file_line_key(env, bridge):
+    d, bot = bridge(admin=admin_group(env))
+    good = open(d.conf_path).read()
+    broken = good.replace("max_calls = 50;", "max_calls = 0;")
+    assert broken != good
+    with open(d.conf_path, "w") as f:
+        f.write(broken)
+    st, _, body = request(env, "POST", "/reload")
+    line = sbtest.line_of(broken, "max_calls = 0;")
+    err = json.loads(body)
+    assert st == 400 and err["ok"] is False, (st, body)
+    assert err["error"].startswith("%s:%d: limits.max_calls: " % (d.conf_path, line)), err
+    rc, out, e = ctl(env, "reload")
+    assert rc == 1 and "limits.max_calls" in e, (rc, out, e)
+
+    with open(d.conf_path, "w") as f:
+        f.write(good.replace("max_calls = 50;", "max_calls = 40;"))
+    st, _, body = request(env, "POST", "/reload")
+    assert (st, json.loads(body)) == (200, {"ok": True}), (st, body)
+    rc, out, e = ctl(env, "reload")
+    assert rc == 0 and "reloaded" in out, (rc, out, e)
+    m = metrics(env)
+    assert value(m, "sipbridge_config_reloads_total", outcome="ok") == 2
+    assert value(m, "sipbridge_config_reloads_total", outcome="failed") == 2
+    os.remove(d.conf_path)
+    st, _, body = request(env, "POST", "/reload")
+    assert st == 500 and json.loads(body)["ok"] is False, (st, body)

@@ -1,0 +1,211 @@
+/* sipbridgectl's HTTP/1.1 client: one request per connection ("Connection: close") over a
+ * plain TCP socket with send, receive and connect bounded by a timeout; the answer is read
+ * to the end (at most SB_CTL_MAX_RESPONSE bytes) and its status line and body taken apart.
+ * Single-threaded. */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "ctl.h"
+
+int sb_ctl_url_parse(const char *text, struct sb_ctl_url *u)
+{
+	const char *p, *host, *end, *slash;
+	size_t hlen;
+
+	memset(u, 0, sizeof(*u));
+	if (strncasecmp(text, "http://", 7) != 0)
+		return -EINVAL;
+	p = text + 7;
+	slash = strchr(p, '/');
+	end = slash ? slash : p + strlen(p);
+	if (*p == '[') { /* [IPv6]:port */
+		const char *close = memchr(p, ']', (size_t)(end - p));
+
+		if (!close)
+			return -EINVAL;
+		host = p + 1;
+		hlen = (size_t)(close - host);
+		p = close + 1;
+	} else {
+		const char *colon = memchr(p, ':', (size_t)(end - p));
+
+		host = p;
+		hlen = (size_t)((colon ? colon : end) - p);
+		p = colon ? colon : end;
+	}
+	if (hlen == 0 || hlen >= sizeof(u->host))
+		return -EINVAL;
+	memcpy(u->host, host, hlen);
+	if (*p == ':') {
+		size_t plen = (size_t)(end - p - 1);
+
+		if (plen == 0 || plen >= sizeof(u->port) || strspn(p + 1, "0123456789") < plen)
+			return -EINVAL;
+		memcpy(u->port, p + 1, plen);
+	} else if (p != end) {
+		return -EINVAL;
+	} else {
+		strcpy(u->port, "80");
+	}
+	if (slash && strlen(slash) >= sizeof(u->prefix))
+		return -EINVAL;
+	snprintf(u->prefix, sizeof(u->prefix), "%s", slash ? slash : "");
+	/* "http://host:8088/" and "http://host:8088" name the same API */
+	if (strlen(u->prefix) && u->prefix[strlen(u->prefix) - 1] == '/')
+		u->prefix[strlen(u->prefix) - 1] = '\0';
+	return 0;
+}
+
+static int connect_to(const struct sb_ctl_url *u, int timeout_ms, const char **why)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	int fd = -1, err = -ECONNREFUSED;
+
+	if (getaddrinfo(u->host, u->port, &hints, &res) != 0) {
+		*why = "cannot resolve the admin host";
+		return -EHOSTUNREACH;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		/* On Linux the send timeout bounds connect() too. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		err = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		*why = strerror(-err);
+	return fd < 0 ? err : fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EPIPE;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads until the server closes; *out is malloc'd and NUL-terminated. */
+static int recv_all(int fd, char **out, size_t *len)
+{
+	size_t size = 8192, n = 0;
+	char *buf = malloc(size);
+
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t r;
+
+		if (size - n < 4096) {
+			char *p = size >= SB_CTL_MAX_RESPONSE ? NULL : realloc(buf, size * 2);
+
+			if (!p) {
+				free(buf);
+				return -EFBIG;
+			}
+			buf = p;
+			size *= 2;
+		}
+		r = recv(fd, buf + n, size - n - 1, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			int e = errno == EAGAIN ? -ETIMEDOUT : -errno;
+
+			free(buf);
+			return e;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Splits raw (an HTTP response) into status and body (moved to the front of raw). */
+static int parse(char *raw, size_t len, struct sb_ctl_resp *out)
+{
+	char *hend = strstr(raw, "\r\n\r\n"), *cl;
+	size_t body_len;
+	int status;
+
+	if (sscanf(raw, "HTTP/1.%*1[01] %3d", &status) != 1 || status < 100 || !hend)
+		return -EBADMSG;
+	*hend = '\0';
+	body_len = len - (size_t)(hend + 4 - raw);
+	cl = strcasestr(raw, "\r\ncontent-length:");
+	if (cl) {
+		unsigned long long want = strtoull(cl + 17, NULL, 10);
+
+		if (want < body_len)
+			body_len = (size_t)want;
+	}
+	memmove(raw, hend + 4, body_len);
+	raw[body_len] = '\0';
+	out->status = status;
+	out->body = raw;
+	out->len = body_len;
+	return 0;
+}
+
+int sb_ctl_request(const struct sb_ctl_url *u, const char *method, const char *path,
+                   const char *token, int timeout_ms, struct sb_ctl_resp *out, const char **why)
+{
+	char req[4096], *raw = NULL;
+	size_t len = 0;
+	int fd, n, r;
+
+	n = snprintf(req, sizeof(req),
+	             "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUser-Agent: " SB_CTL_NAME
+	             "\r\nAccept: */*\r\nConnection: close\r\nContent-Length: 0\r\n%s%s%s\r\n",
+	             method, u->prefix, path, strchr(u->host, ':') ? "[" : "", u->host,
+	             strchr(u->host, ':') ? "]" : "", u->port,
+	             token ? "Authorization: Bearer " : "", token ? token : "",
+	             token ? "\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(req)) {
+		*why = "request too long";
+		return -E2BIG;
+	}
+	fd = connect_to(u, timeout_ms, why);
+	if (fd < 0)
+		return fd;
+	r = send_all(fd, req, (size_t)n);
+	if (r == 0)
+		r = recv_all(fd, &raw, &len);
+	close(fd);
+	if (r < 0) {
+		*why = strerror(-r);
+		return r;
+	}
+	r = parse(raw, len, out);
+	if (r < 0) {
+		free(raw);
+		*why = "the answer is not HTTP";
+	}
+	return r;
+}

@@ -366,6 +366,55 @@ out:
 	return r;
 }
 
+/* A config with the given admin group text. */
+static int load_admin(struct sb_config **c, const char *admin, char *err, size_t errlen)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	         "bots = ( { name = \"b\"; url = \"ws://h/\"; } );\n"
+	         "trunks = ( { name = \"t\"; acl = [ \"::1\" ];\n"
+	         "  bots = ( { match = \"*\"; bot = \"b\"; } ); } );\n"
+	         "admin: { %s };\n",
+	         admin);
+	return sb_config_load_string(c, text, "mem", NULL, err, errlen);
+}
+
+/* admin: on at 127.0.0.1:8088 without a token by default; port 0 turns it off; the token is a
+ * bearer b64token; the address is numeric. */
+TEST(admin_group)
+{
+	char err[SB_CONFIG_ERR_MAX] = "";
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	ASSERT_EQ(load_admin(&c, "", err, sizeof(err)), 0);
+	ASSERT_STREQ(c->admin_address, "127.0.0.1");
+	ASSERT_EQ(c->admin_port, 8088);
+	ASSERT_STREQ(c->admin_token, "");
+	c = sb_config_unref(c);
+	ASSERT_EQ(load_admin(&c, "address = \"::1\"; port = 0; token = \"aB3-._~+/==\";", err,
+	                     sizeof(err)),
+	          0);
+	ASSERT_STREQ(c->admin_address, "::1");
+	ASSERT_EQ(c->admin_port, 0);
+	ASSERT_STREQ(c->admin_token, "aB3-._~+/==");
+	c = sb_config_unref(c);
+	ASSERT_EQ(load_admin(&c, "token = \"has space\";", err, sizeof(err)), -EINVAL);
+	ASSERT_STREQ(err, "mem:4: admin.token: must be empty or 1-256 characters of "
+	                  "[A-Za-z0-9-._~+/] (then '=' only)");
+	ASSERT_EQ(load_admin(&c, "token = \"a=b\";", err, sizeof(err)), -EINVAL);
+	ASSERT_EQ(load_admin(&c, "port = 65536;", err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(strstr(err, "admin.port") != NULL);
+	ASSERT_EQ(load_admin(&c, "address = \"localhost\";", err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(strstr(err, "admin.address: must be a numeric") != NULL);
+	ASSERT_EQ(load_admin(&c, "secret = \"x\";", err, sizeof(err)), -EINVAL);
+	ASSERT_TRUE(c == NULL);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
 /* A config whose bot and trunk have `record = ...` as given (NULL: not set). */
 static int load_record(struct sb_config **c, const char *bot, const char *trunk, char *err,
                        size_t errlen)

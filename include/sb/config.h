@@ -108,6 +108,7 @@ struct sb_config {
 	/* limits */
 	int max_calls;
 	int max_cps;
+	int drain_timeout_s; /* a drain hangs up the calls still in progress after this */
 
 	/* threads */
 	int media_threads; /* 0 = number of cores - 1, at least 1 */

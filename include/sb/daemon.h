@@ -3,6 +3,8 @@
 #pragma once
 
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include <sb/config.h>
 #include <sb/media_worker.h>
@@ -11,8 +13,17 @@
 #include <sb/webhook.h>
 #include <sb/ws_worker.h>
 
+/* Where the running configuration came from, so that a reload reads it again the same way. */
+struct sb_daemon_source {
+	const char *path;              /* -c FILE; NULL for the embedded default */
+	struct sb_config_overrides ov; /* --bot, --sip-port */
+	bool verbose;                  /* -v: debug logging whatever log.level says */
+};
+
 struct sb_daemon {
-	struct sb_config *cfg; /* current snapshot */
+	struct sb_config *cfg; /* current snapshot (control swaps it on reload) */
+	const struct sb_daemon_source *src;
+	atomic_bool draining;  /* set by control when a drain begins; read by anyone */
 	struct sb_mq *control; /* commands for the control thread */
 	struct sb_media_worker **media;
 	unsigned n_media;
@@ -22,9 +33,10 @@ struct sb_daemon {
 	struct sb_webhook *webhook;   /* NULL when webhook.url is empty */
 };
 
-/* Thread: control (main). Runs the daemon with cfg (a reference is taken) until SIGTERM or
- * SIGINT. Returns the process exit status: 0 after a clean stop, 1 when start-up fails. */
-int sb_daemon_run(struct sb_config *cfg);
+/* Thread: control (main). Runs the daemon with cfg (a reference is taken), read from src
+ * (borrowed for the run), until a drain or stop ends it. Returns the process exit status: 0
+ * after a clean stop, 1 when start-up fails. */
+int sb_daemon_run(struct sb_config *cfg, const struct sb_daemon_source *src);
 /* Thread: any. The signals the daemon handles itself (through a signalfd on the control
  * thread): blocked in every thread before any is created. */
 void sb_daemon_signals(sigset_t *set);

@@ -272,6 +272,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
 
         {SB_SC_LIMITS, "max_calls", SB_KT_INT, 0, 1, 100000, 4000, FIELD(C, max_calls)},
         {SB_SC_LIMITS, "max_cps", SB_KT_INT, 0, 1, 10000, 200, FIELD(C, max_cps)},
+        {SB_SC_LIMITS, "drain_timeout_s", SB_KT_INT, 0, 0, 86400, 300, FIELD(C, drain_timeout_s)},
 
         {SB_SC_THREADS, "media", SB_KT_INT, 0, 0, 64, 0, FIELD(C, media_threads)},
         {SB_SC_THREADS, "ws", SB_KT_INT, 0, 1, 16, 1, FIELD(C, ws_threads)},

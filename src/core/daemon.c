@@ -141,9 +141,9 @@ static void stop_workers(struct sb_daemon *d)
 	free(d->ws);
 }
 
-int sb_daemon_run(struct sb_config *cfg)
+int sb_daemon_run(struct sb_config *cfg, const struct sb_daemon_source *src)
 {
-	struct sb_daemon d = {0};
+	struct sb_daemon d = {.src = src};
 	sigset_t set;
 	int r;
 

@@ -103,6 +103,7 @@ int main(int argc, char **argv)
 {
 	struct args a = {0};
 	struct sb_config *cfg = NULL;
+	struct sb_daemon_source src = {0};
 	char err[SB_CONFIG_ERR_MAX] = "";
 	int r;
 
@@ -122,7 +123,10 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sb_log_set_level(a.verbose ? SB_LOG_DEBUG : cfg->log_level);
-	r = sb_daemon_run(cfg);
+	src.path = a.config;
+	src.ov = a.ov;
+	src.verbose = a.verbose;
+	r = sb_daemon_run(cfg, &src);
 	sb_config_unref(cfg);
 	return r;
 }

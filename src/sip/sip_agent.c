@@ -52,6 +52,10 @@ static void setup_sofia_logs(void)
 
 void sb_sip_maybe_shutdown(struct sb_sip_agent *a)
 {
+	if (a->draining && !a->stopping && a->n_calls == 0) {
+		sb_sip_begin_stop(a, "Drain complete");
+		return;
+	}
 	if (!a->stopping || a->n_calls > 0 || a->nua_shutdown)
 		return;
 	a->nua_shutdown = true;
@@ -68,13 +72,18 @@ static void on_deadline(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_age
 	su_root_break(a->root);
 }
 
-static void begin_stop(struct sb_sip_agent *a, const char *why)
+void sb_sip_begin_stop(struct sb_sip_agent *a, const char *why)
 {
 	if (a->stopping)
 		return;
 	a->stopping = true;
+	if (a->drain_timer) {
+		su_timer_destroy(a->drain_timer);
+		a->drain_timer = NULL;
+	}
 	log_notice("%s: hanging up %u call(s) and stopping", why, a->n_calls);
-	sb_daemon_notify("STOPPING=1");
+	if (!a->draining) /* a drain has told systemd already */
+		sb_daemon_notify("STOPPING=1");
 	a->deadline = su_timer_create(su_root_task(a->root), SHUTDOWN_GRACE_MS);
 	if (a->deadline)
 		su_timer_set(a->deadline, on_deadline, a);
@@ -136,9 +145,8 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 			su_root_break(a->root);
 		}
 		break;
-	case nua_i_options: /* nua has answered it; the handle is ours to drop */
-		if (nh)
-			nua_handle_destroy(nh);
+	case nua_i_options:
+		sb_sip_on_options(a, nh);
 		break;
 	case nua_i_error:
 		log_debug("nua error %d %s", status, phrase);
@@ -228,12 +236,24 @@ static int on_signal(struct sb_sip_agent *a, su_wait_t *w, struct sb_sip_agent *
 	(void)w;
 	(void)arg;
 	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			begin_stop(a, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-		else
-			log_notice("SIG%s received from pid %u: this version does not reload its "
-			           "configuration, ignoring; %u call(s) go on unchanged",
-			           sigabbrev_np((int)si.ssi_signo), si.ssi_pid, a->n_calls);
+		const char *name = sigabbrev_np((int)si.ssi_signo);
+		char why[64];
+
+		snprintf(why, sizeof(why), "SIG%s", name ? name : "?");
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			/* The first drains; a second while draining hangs up at once. */
+			if (a->draining)
+				sb_sip_begin_stop(a, strcat(why, " again"));
+			else
+				sb_sip_agent_drain(a, why);
+		} else if (si.ssi_signo == SIGHUP) {
+			log_notice("SIGHUP received from pid %u: reloading the configuration",
+			           si.ssi_pid);
+			sb_sip_agent_reload(a, NULL, 0);
+		} else {
+			log_notice("%s received from pid %u: ignoring; %u call(s) go on unchanged",
+			           why, si.ssi_pid, a->n_calls);
+		}
 	}
 	return 0;
 }
@@ -344,8 +364,8 @@ static int start(struct sb_sip_agent *a)
 	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */
 	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
 	                    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
-	                    NUTAG_APPL_METHOD("INFO"), NUTAG_ALLOW("INFO"),
-	                    NUTAG_MIN_SE((unsigned)cfg->min_se_s),
+	                    NUTAG_APPL_METHOD("INFO"), NUTAG_APPL_METHOD("OPTIONS"),
+	                    NUTAG_ALLOW("INFO"), NUTAG_MIN_SE((unsigned)cfg->min_se_s),
 	                    NUTAG_SESSION_TIMER((unsigned)cfg->session_expires_s),
 	                    NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
 	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
@@ -432,6 +452,7 @@ int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 	su_timer_destroy(a.watchdog);
 	su_timer_destroy(a.xfer_timer);
 	su_timer_destroy(a.deadline);
+	su_timer_destroy(a.drain_timer);
 	finish(&a);
 	sb_sip_guard_done(&a.guard);
 	if (a.mq_idx > 0)

@@ -58,8 +58,8 @@ static bool over_limits(struct sb_sip_agent *a, const struct sb_config *cfg, con
 {
 	int64_t now = sb_now_ms();
 
-	if (a->stopping) {
-		*why = "shutting down";
+	if (a->stopping || a->draining) {
+		*why = a->stopping ? "shutting down" : "draining";
 		return true;
 	}
 	if (a->n_calls >= (unsigned)cfg->max_calls) {

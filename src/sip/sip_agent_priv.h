@@ -62,9 +62,11 @@ struct sb_sip_agent {
 	int64_t cps_window_ms;        /* one-second window for limits.max_cps */
 	unsigned cps_count;
 
-	bool stopping;     /* SIGTERM seen: no new calls */
-	bool nua_shutdown; /* nua_shutdown() called */
-	bool nua_down;     /* nua_r_shutdown final response seen */
+	bool draining;           /* no new calls; those in progress go on until drain_timer */
+	su_timer_t *drain_timer; /* limits.drain_timeout_s after the drain began */
+	bool stopping;           /* hanging up every call and stopping: no new calls */
+	bool nua_shutdown;       /* nua_shutdown() called */
+	bool nua_down;           /* nua_r_shutdown final response seen */
 };
 
 /* sip_agent_body.c: the SDP of an INVITE, re-INVITE or ACK (*sdp NULL: there is none; it
@@ -123,5 +125,21 @@ void sb_sip_record_call(struct sb_sip_agent *a, struct sb_call *c);
 void sb_sip_record_reject(struct sb_sip_agent *a, const sip_t *sip,
                           const struct sb_route_out *route, const struct sb_kv *hdrs, size_t n_hdrs,
                           int status);
-/* sip_agent.c: starts nua's shutdown once stopping and no call is left. */
+/* sip_agent.c: starts nua's shutdown once stopping and no call is left; ends a drain once no
+ * call is left. */
 void sb_sip_maybe_shutdown(struct sb_sip_agent *a);
+/* sip_agent.c: hangs up every call and stops (why names the cause in the log). */
+void sb_sip_begin_stop(struct sb_sip_agent *a, const char *why);
+/* sip_agent_ops.c: starts a graceful drain (idempotent): new INVITEs and OPTIONS get 503 with
+ * Retry-After, the calls in progress go on until they end or limits.drain_timeout_s passes,
+ * then the rest are hung up and the daemon stops. why names who asked, for the log. */
+void sb_sip_agent_drain(struct sb_sip_agent *a, const char *why);
+/* sip_agent_ops.c: reads the configuration again from where it came from. On success new
+ * calls use the new snapshot (calls in progress keep theirs) and keys that need a restart keep
+ * their running values (named in the log, and in err when given); returns 0. A bad file
+ * changes nothing: -EINVAL (or the read error) with "FILE:LINE: KEY: reason" in the log and
+ * in err. */
+int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen);
+/* sip_agent_ops.c: answers an OPTIONS out of any dialog: 200, or 503 with Retry-After while
+ * draining or stopping (a load balancer's probe takes this instance out of rotation). */
+void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh);

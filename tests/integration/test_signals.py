@@ -1,5 +1,6 @@
-"""Signals other than SIGTERM/SIGINT: SIGHUP (logrotate sends it) and SIGUSR1/SIGUSR2 are logged and change
-nothing; the call in progress goes on with audio both ways and ends normally."""
+"""Signals other than SIGTERM/SIGINT mid-call: SIGHUP reloads the configuration (here the same file, so nothing
+changes) and SIGUSR1/SIGUSR2 are logged and ignored; the call in progress goes on with audio both ways and ends
+normally."""
 
 import signal
 import time

@@ -1,0 +1,163 @@
+"""Operating a running daemon: a reload (SIGHUP) gives new calls the new configuration while a call in progress keeps
+its own and its audio; a broken file is refused with FILE:LINE: KEY and changes nothing; keys read at start-up keep
+their running values until a restart. A drain (SIGTERM) answers new INVITEs and OPTIONS with 503 + Retry-After, lets
+the call in progress finish with audio both ways, then exits 0; drain_timeout_s hangs up what is left; a second
+SIGTERM hangs up at once."""
+
+import re
+import signal
+import time
+
+import rtp
+import sbtest
+
+
+def rewrite(d, cfg):
+    with open(d.conf_path, "w") as f:
+        f.write(cfg if isinstance(cfg, str) else sbtest.to_libconfig(cfg))
+
+
+def echoed_after(ep, t0):
+    """The caller's 1 kHz tone, sent now, comes back through the echo bot."""
+    ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 1000)))
+
+    def got(e):
+        loud = [p for p in e.packets if p.t > t0 and not rtp.is_silent(p)]
+        return len(loud) >= 25 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
+
+    ep.wait_for(got, 15, "the caller's tone to be echoed")
+
+
+def live_call(env, sipp, d, bot, duration_ms):
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=duration_ms).start()
+    bot.wait_event("rx", "media", count=3)
+    return ep, call
+
+
+def test_reload_new_calls_take_new_config(env, sipp):
+    a, b = env.testbot("echo", name="a"), env.testbot("echo", name="b")
+    d = env.daemon(env.config([{"name": "default", "url": a.url}]))
+    ep, call = live_call(env, sipp, d, a, 9000)
+
+    rewrite(d, env.config([{"name": "default", "url": b.url}]))
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload to be logged")
+    assert "1 call(s) in progress keep theirs" in d.stderr_text()
+    echoed_after(ep, t0)  # the call in progress keeps its bot and its audio
+
+    ep2 = env.endpoint()
+    res = sipp("uac_call.xml", d, rtp_port=ep2.port, duration_ms=1000).run()
+    assert res.rc == 0, res.describe()
+    assert b.start_msg()["start"]["call_sid"], "the new call did not reach the new bot"
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    assert a.conns() == [1] and b.conns() == [1]
+    assert a.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "callended"
+
+
+def test_reload_broken_file_changes_nothing(env, sipp):
+    bot = env.testbot("echo")
+    good = sbtest.to_libconfig(env.config([{"name": "default", "url": bot.url}]))
+    d = env.daemon(good)
+    broken = good.replace("max_cps = 50;", "max_cps = = 50;")
+    assert broken != good
+    rewrite(d, broken)
+    d.proc.send_signal(signal.SIGHUP)
+    line = sbtest.line_of(broken, "max_cps = =")
+    want = "Reload refused, the running configuration stays: %s:%d:" % (d.conf_path, line)
+    sbtest.wait_until(lambda: want in d.stderr_text(), 10, "the refused reload to name file and line")
+    assert d.alive()
+    ep = env.endpoint()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=1000).run()
+    assert res.rc == 0, "the old configuration should still take calls: " + res.describe()
+
+    # A key error names the key too.
+    rewrite(d, good.replace("max_calls = 50;", "max_calls = 0;"))
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: re.search(r"Reload refused.*limits\.max_calls: must be", d.stderr_text()), 10,
+                      "the refused reload to name the key")
+
+
+def test_reload_keeps_start_up_keys(env, sipp):
+    bot = env.testbot("echo")
+    cfg = env.config([{"name": "default", "url": bot.url}])
+    d = env.daemon(cfg)
+    moved = env.config([{"name": "default", "url": bot.url}])
+    new_port = env.ports.port()
+    for l in moved["sip"]["listen"]:
+        l["port"] = new_port
+    moved["threads"] = {"media": 2, "ws": 1}
+    moved["limits"] = dict(moved["limits"], max_calls=7)
+    rewrite(d, moved)
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "take effect only after a restart" in d.stderr_text(), 10, "the restart keys logged")
+    line = [l for l in d.stderr_text().splitlines() if "take effect only after a restart" in l][-1]
+    assert "sip.listen" in line and "threads.media" in line and "max_calls" not in line, line
+    ep = env.endpoint()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=500).run()  # still on the old port
+    assert res.rc == 0, res.describe()
+
+
+def test_drain_lets_the_call_finish(env, sipp):
+    bot = env.testbot("echo")
+    d = env.daemon(env.config([{"name": "default", "url": bot.url}],
+                              limits={"max_calls": 50, "max_cps": 50, "drain_timeout_s": 60}))
+    ep, call = live_call(env, sipp, d, bot, 7000)
+    t0 = time.time()
+    d.proc.send_signal(signal.SIGTERM)
+    sbtest.wait_until(lambda: "draining" in d.stderr_text(), 10, "the drain to begin")
+
+    res = sipp("uac_reject.xml", d, rtp_port=env.endpoint().port).run()
+    assert res.final_status() == 503, res.describe()
+    assert res.response(503).header("Retry-After"), res.describe()
+    res = sipp("uac_options_503.xml", d).run()
+    assert res.rc == 0, res.describe()
+    assert res.response(503, "OPTIONS").header("Retry-After"), res.describe()
+
+    echoed_after(ep, t0)  # the call in progress is unharmed
+    assert d.alive()
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    assert d.proc.wait(20) == 0
+    err = d.stderr_text()
+    assert "Drain complete" in err, err[-2000:]
+    assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "callended"
+
+
+def test_drain_timeout_hangs_up(env, sipp):
+    bot = env.testbot("echo")
+    d = env.daemon(env.config([{"name": "default", "url": bot.url}],
+                              limits={"max_calls": 50, "max_cps": 50, "drain_timeout_s": 2}))
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).start()
+    bot.wait_event("rx", "media", count=3)
+    t0 = time.monotonic()
+    d.proc.send_signal(signal.SIGTERM)
+    res = call.wait()
+    assert res.rc == 0, "the drain timeout should end the call with BYE: " + res.describe()
+    assert time.monotonic() - t0 >= 1.5, "the call was hung up before drain_timeout_s"
+    assert d.proc.wait(20) == 0
+    assert "Drain timeout" in d.stderr_text()
+    bot.wait_event("rx", "stop")
+
+
+def test_second_sigterm_hangs_up_at_once(env, sipp):
+    bot = env.testbot("echo")
+    d = env.daemon(env.config([{"name": "default", "url": bot.url}],
+                              limits={"max_calls": 50, "max_cps": 50, "drain_timeout_s": 300}))
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).start()
+    bot.wait_event("rx", "media", count=3)
+    d.proc.send_signal(signal.SIGTERM)
+    sbtest.wait_until(lambda: "draining" in d.stderr_text(), 10, "the drain to begin")
+    assert d.alive() and not call.done()
+    d.proc.send_signal(signal.SIGTERM)
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    assert d.proc.wait(20) == 0
+    assert "SIGTERM again: hanging up 1 call(s)" in d.stderr_text()

@@ -189,7 +189,7 @@ def two_instances(env, drain_timeout_s=120):
 def place_calls(env, kam, n, duration_ms=300):
     """n short calls through Kamailio in one SIPp run; asserts they all succeeded; returns the SippResult."""
     ep = env.endpoint()
-    res = env.sipp("uac_call.xml", target_port=kam.port, rtp_port=ep.port, calls=n, duration_ms=duration_ms,
+    res = env.sipp("uac_kamailio.xml", target_port=kam.port, rtp_port=ep.port, calls=n, duration_ms=duration_ms,
                    timeout_s=60).run()
     assert res.rc == 0, "calls through kamailio failed\n" + res.describe()
     assert res.statuses().count(200) >= n and 503 not in res.statuses(), res.statuses()
@@ -199,7 +199,7 @@ def place_calls(env, kam, n, duration_ms=300):
 def start_long_call(env, kam, instances):
     """A call held LONG_CALL_MS through Kamailio; returns (running Sipp, endpoint, instance that took it)."""
     ep = env.endpoint()
-    call = env.sipp("uac_call.xml", target_port=kam.port, rtp_port=ep.port, duration_ms=LONG_CALL_MS,
+    call = env.sipp("uac_kamailio.xml", target_port=kam.port, rtp_port=ep.port, duration_ms=LONG_CALL_MS,
                     timeout_s=LONG_CALL_MS // 1000 + 60).start()
     ep.wait_packets(1, timeout=30)  # answered: the instance streams (silence) to the caller at once
     owner = sbtest.wait_until(lambda: [i for i in instances if i.calls() == 1], 20, "a bot to take the call")
@@ -267,6 +267,7 @@ def test_spread_and_drain(env, kamailio):
     place_calls(env, kam, 4)
     sbtest.wait_until(lambda: other.calls() == other_before + 4, 20, "4 new calls at %s" % other.name)
     assert owner.calls() == owner_before, "a new call reached the draining instance"
+    assert "503 from %s" % kam.uris[owner.name] not in kam.log(), "an INVITE was sent to the draining instance"
     assert owner.daemon.alive(), ("%s exited before the new calls were placed (the long call is %d ms; this "
                                   "machine is too slow for the test's timeline)" % (owner.name, LONG_CALL_MS))
     echo_flows(ep, seed=12)

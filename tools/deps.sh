@@ -30,3 +30,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# Where systemd runs, the kamailio package starts its own service on port 5060 (the port of
+# sipbridged's embedded default); the tests run their own Kamailio, so a freshly installed
+# packaged one is stopped and disabled.
+if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
+	systemctl disable --now kamailio.service >/dev/null 2>&1 || true
+fi

@@ -28,7 +28,7 @@ SBIN_PATH = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
 # One line per instance, as in conf/kamailio/dispatcher.list: set 1, flags 9 (inactive + probing: an instance gets
 # calls only after it answered a probe), priority 0, a name.
 DISPATCHER_LINE = "1 sip:127.0.0.1:{port} 9 0 name={name}\n"
-LONG_CALL_MS = 25000  # the call in progress while its instance drains; everything else happens within it
+LONG_CALL_MS = 30000  # the call in progress while its instance drains; everything else happens within it
 
 
 def kamailio_binaries():
@@ -97,6 +97,10 @@ class Kamailio:
             return self.rpc("dispatcher.list", check=False)
 
         sbtest.wait_until(up, timeout, "kamailio's ctl socket %s to answer" % self.ctl, interval=0.2)
+        # it prints its sockets at start: the one SIP socket on loopback, nothing else
+        m = re.search(r"Listening on\s*\n(.*?)\nAliases:", self.log(), re.S)
+        sockets = [l.strip() for l in m.group(1).splitlines() if l.strip()] if m else None
+        assert sockets == ["udp: 127.0.0.1 [127.0.0.1]:%d" % self.port], "kamailio listens on %s" % sockets
         return self
 
     def rpc(self, *cmd, check=True):
@@ -202,6 +206,7 @@ def start_long_call(env, kam, instances):
     call = env.sipp("uac_kamailio.xml", target_port=kam.port, rtp_port=ep.port, duration_ms=LONG_CALL_MS,
                     timeout_s=LONG_CALL_MS // 1000 + 60).start()
     ep.wait_packets(1, timeout=30)  # answered: the instance streams (silence) to the caller at once
+    ep.send_silence_forever()  # the caller's RTP never stops, or rtp.timeout_s would end the call
     owner = sbtest.wait_until(lambda: [i for i in instances if i.calls() == 1], 20, "a bot to take the call")
     assert len(owner) == 1, "both instances have a call: %s" % [(i.name, i.calls()) for i in instances]
     owner = owner[0]

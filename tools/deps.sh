@@ -12,6 +12,7 @@ build_pkgs=(
 test_pkgs=(
 	python3 python3-pytest python3-pytest-timeout python3-websockets
 	clang-format systemd iproute2 procps
+	kamailio
 	clang libclang-rt-14-dev
 )
 
@@ -28,4 +29,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Where systemd runs, the kamailio package starts its own service on port 5060 (the port of
+# sipbridged's embedded default); the tests run their own Kamailio, so a freshly installed
+# packaged one is stopped and disabled.
+if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
+	systemctl disable --now kamailio.service >/dev/null 2>&1 || true
 fi

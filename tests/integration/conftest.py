@@ -51,9 +51,11 @@ class Env:
         self.sip_port = getattr(self, "sip_port", None) or self.ports.port()
         return sbtest.base_config(self.sip_port, self.rtp_range, bots, **kw)
 
-    def daemon(self, config, args=(), name="sipbridged"):
-        """Start sipbridged on config (dict or text) and wait for READY=1."""
-        d = sbtest.Daemon(self.tmp, config, args=args, sip_port=getattr(self, "sip_port", None), name=name)
+    def daemon(self, config, args=(), name="sipbridged", sip_port=None):
+        """Start sipbridged on config (dict or text) and wait for READY=1. A second daemon of the same test gets its
+        own name and sip_port (the one its config listens on); the default is the test's SIP port."""
+        d = sbtest.Daemon(self.tmp, config, args=args, sip_port=sip_port or getattr(self, "sip_port", None),
+                          name=name)
         self.daemons.append(d)
         return d.start()
 

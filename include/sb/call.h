@@ -63,6 +63,7 @@ struct sb_call {
 	void *nh; /* nua_handle_t */
 	struct sb_call_fsm fsm;
 	bool media_attached, ws_attached;
+	bool admin_hangup; /* the admin API asked for the hangup (ended as a bot hangup is) */
 	const char *stop_reason;
 	bool late_offer; /* the INVITE had no SDP: our offer went in the 200, the answer comes in
 	                    the ACK */

@@ -123,7 +123,9 @@ static void hangup(struct sb_sip_agent *a, const char *id)
 	sb_log_ctx_set(c->id);
 	log_notice("Hanging up at the admin API's request");
 	sb_log_ctx_set(NULL);
-	/* As the bot's hangup event ends a call, whatever a transfer is doing. */
+	/* As the bot's hangup event ends a call, whatever a transfer is doing; the call-end
+	 * record names the admin API as who hung up. */
+	c->admin_hangup = true;
 	sb_sip_call_event(a, c, SB_CALL_EV_BOT_HANGUP);
 }
 

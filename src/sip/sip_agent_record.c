@@ -91,6 +91,7 @@ void sb_sip_record_call(struct sb_sip_agent *a, struct sb_call *c)
 	/* Keys by RFC 4733 (media) first, then by INFO: a caller uses one or the other. */
 	char dtmf[2 * SB_CALL_DTMF_MAX + 1];
 	bool ended = c->end_ev >= 0 && c->end_ev < _SB_CALL_EV_MAX && ends[c->end_ev].by;
+	bool by_admin = ended && c->admin_hangup && c->end_ev == SB_CALL_EV_BOT_HANGUP;
 	struct sb_webhook_record r = {
 	        .call_id = c->id,
 	        .sip_call_id = c->sip_call_id,
@@ -101,8 +102,12 @@ void sb_sip_record_call(struct sb_sip_agent *a, struct sb_call *c)
 	        .start_ms = c->wall_invite_ms,
 	        .answer_ms = c->wall_answer_ms,
 	        .end_ms = c->wall_end_ms ? c->wall_end_ms : sb_wall_ms(),
-	        .hangup_by = ended ? ends[c->end_ev].by : "bridge",
-	        .hangup_reason = ended ? ends[c->end_ev].reason : "error",
+	        .hangup_by = by_admin ? "admin"
+	                     : ended  ? ends[c->end_ev].by
+	                              : "bridge",
+	        .hangup_reason = by_admin ? "admin hangup"
+	                         : ended  ? ends[c->end_ev].reason
+	                                  : "error",
 	        .sip_status = c->sip_status,
 	        .transfer_target = c->xfer_target,
 	        .transfer_mode = c->trunk && c->trunk->transfer_mode == SB_TRANSFER_BRIDGE

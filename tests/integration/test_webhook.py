@@ -5,6 +5,7 @@ INVITEs refused after the ACL, get records too."""
 import datetime
 import hashlib
 import hmac
+import http.client
 import http.server
 import json
 import threading
@@ -225,3 +226,24 @@ def test_silent_receiver_times_out_and_exit_is_bounded(env, bridge, sipp):
     err = d.stderr_text()
     assert "timed out" in err and "not delivered" in err, sbtest.tail(d.stderr_path, 20)
     assert SECRET not in err, "the webhook secret reached the log"
+
+
+def test_call_hung_up_by_admin(env, bridge, sipp):
+    """POST /calls/ID/hangup ends the call as a bot's hangup does; the record says the admin API did it."""
+    rcv = receiver(env)
+    admin_port = env.ports.tcp()
+    d, bot = bridge("echo", webhook=webhook_cfg(rcv), admin={"address": "127.0.0.1", "port": admin_port})
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    call = sipp("uac_wait_bye.xml", d, keys=KEYS, rtp_port=ep.port).start()
+    call_id = bot.start_msg()["start"]["call_sid"]
+    bot.wait_event("rx", "media", count=3)
+    conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=10)
+    conn.request("POST", "/calls/%s/hangup" % call_id)
+    assert conn.getresponse().status == 202
+    conn.close()
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    rec, _ = only_record(rcv)
+    assert rec["call_id"] == call_id, rec
+    assert rec["hangup_by"] == "admin" and rec["hangup_reason"] == "admin hangup", rec

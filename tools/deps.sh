@@ -10,7 +10,7 @@ build_pkgs=(
 	sip-tester
 )
 test_pkgs=(
-	python3 python3-pytest python3-pytest-timeout python3-websockets
+	python3 python3-pytest python3-pytest-timeout python3-pytest-xdist python3-websockets
 	clang-format systemd iproute2 procps
 	kamailio
 	clang libclang-rt-14-dev

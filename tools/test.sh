@@ -102,8 +102,20 @@ PY
 	rm -f "$junit"
 }
 
-# Integration suite against the ASan+UBSan daemon.
-integration "$build" tests/integration
+# Integration suite against the ASan+UBSan daemon. Two pytest workers share the files (every
+# test has its own ports and RTP block); the files whose assertions measure time (latency,
+# pacing, hold windows, recording alignment, RTCP intervals, the Kamailio drain window) run
+# afterwards on their own, so a neighbour's load cannot skew them.
+timed=(tests/integration/test_jitter.py tests/integration/test_audio.py
+	tests/integration/test_reinvite_media.py tests/integration/test_sip_dialog.py
+	tests/integration/test_bot_control.py tests/integration/test_recording.py
+	tests/integration/test_rtcp.py tests/integration/test_kamailio.py)
+skip_timed=()
+for f in "${timed[@]}"; do
+	skip_timed+=("--ignore=$f")
+done
+integration "$build" -n 2 --dist loadfile "${skip_timed[@]}" tests/integration
+integration "$build" "${timed[@]}"
 
 # ThreadSanitizer: the ring and queue unit tests, then the daemon's threads under real calls
 # (media, bot control, SIP paths, DTMF both ways and transfers, bridged ones included).

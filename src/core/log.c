@@ -249,6 +249,8 @@ static void put_str(struct out *o, const char *str, size_t max, bool json)
 		put(o, piece, piece_of(&s, piece, json));
 }
 
+/* journald takes the "<N>" off and makes it the entry's priority (SyslogLevelPrefix=), so it
+ * is kept in JSON too: the journal's MESSAGE is still the bare object. */
 static void put_prefix(struct out *o, const struct sb_log_rec *r)
 {
 	char pri[8];

@@ -339,7 +339,7 @@ out:
 struct producer {
 	struct sb_log_queue *q;
 	unsigned id, lines, sent;
-	atomic_int *go;
+	atomic_int *go, finished;
 };
 
 /* A line that tells who wrote it, its number, and whether it arrived whole. */
@@ -369,6 +369,7 @@ static void *produce(void *arg)
 			p->sent++;
 		}
 	}
+	atomic_store(&p->finished, 1);
 	return NULL;
 }
 
@@ -455,7 +456,7 @@ out:
 TEST(log_queue_concurrent_exact)
 {
 	enum { CAP = 32, LINES = 20000 };
-	int r = 0, last[PRODUCERS] = {-1, -1, -1, -1}, done = 0;
+	int r = 0, last[PRODUCERS] = {-1, -1, -1, -1}, done = 0, finished;
 	struct sb_log_queue *q = NULL;
 	struct producer p[PRODUCERS];
 	pthread_t t[PRODUCERS];
@@ -470,6 +471,10 @@ TEST(log_queue_concurrent_exact)
 	for (;;) {
 		size_t n = 0;
 
+		/* Every producer done before this pass: it sees all their lines. */
+		finished = 0;
+		for (unsigned i = 0; i < PRODUCERS; i++)
+			finished += atomic_load(&p[i].finished);
 		while ((s = sb_log_queue_peek(q, n)) != NULL) {
 			ASSERT_EQ(check_line(s->line, s->len, last), 0);
 			n++;
@@ -479,8 +484,7 @@ TEST(log_queue_concurrent_exact)
 		dropped += sb_log_queue_take_dropped(q);
 		if (done)
 			break;
-		if (received + dropped == (uint64_t)PRODUCERS * LINES)
-			done = 1; /* one more pass: nothing may arrive after the last line */
+		done = finished == PRODUCERS; /* one more pass: nothing may come after */
 	}
 	running = false;
 	for (unsigned i = 0; i < PRODUCERS; i++) {

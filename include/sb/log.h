@@ -42,7 +42,7 @@ int sb_log_start(int fd);
  * (and the count of dropped ones), then stops the writer; later lines are written directly.
  * Does nothing when the writer does not run. */
 void sb_log_stop(void);
-/* Thread: any. Lines dropped because the writer's queue was full, since the process began. */
+/* Thread: any. Lines dropped because the writer's queue was full, counted as they are reported. */
 uint64_t sb_log_dropped(void);
 /* Thread: any. True when a message at this level would be written. */
 bool sb_log_enabled(int level);

@@ -117,19 +117,22 @@ done
 integration "$build" -n 2 --dist loadfile "${skip_timed[@]}" tests/integration
 integration "$build" "${timed[@]}"
 
-# ThreadSanitizer: the ring and queue unit tests, then the daemon's threads under real calls
-# (media, bot control, SIP paths, DTMF both ways and transfers, bridged ones included).
+# ThreadSanitizer: the ring, queue and log writer unit tests, then the daemon's threads under
+# real calls (media, bot control, SIP paths, DTMF both ways and transfers, bridged ones
+# included, logging in JSON).
 tsan=build-tsan
 if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_ring" >/dev/null &&
-		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_mq" >/dev/null
-	count "tsan ring+mq" $?
+		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_mq" >/dev/null &&
+		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_log" >/dev/null &&
+		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_log_writer" >/dev/null
+	count "tsan ring+mq+log" $?
 	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
 		tests/integration/test_bot_control.py tests/integration/test_sip_misc.py \
 		tests/integration/test_sip_dialog.py tests/integration/test_dtmf.py \
 		tests/integration/test_transfer.py tests/integration/test_webhook.py \
 		tests/integration/test_protocols.py tests/integration/test_recording.py \
-		tests/integration/test_admin.py
+		tests/integration/test_admin.py tests/integration/test_logging.py
 else
 	count "tsan build" 1
 fi

@@ -115,7 +115,8 @@ struct sb_config {
 	int ws_threads;
 
 	/* log */
-	int log_level; /* enum sb_log_level */
+	int log_level;  /* enum sb_log_level */
+	int log_format; /* enum sb_log_format: text lines or one JSON object per line */
 
 	/* webhook: the call-end record */
 	char *webhook_url;    /* http:// or https://; "" = off */

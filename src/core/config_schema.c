@@ -194,6 +194,8 @@ static const struct sb_cfg_enum acl_rejects[] = {
 static const struct sb_cfg_enum log_levels[] = {{"error", SB_LOG_ERROR},   {"warn", SB_LOG_WARN},
                                                 {"notice", SB_LOG_NOTICE}, {"info", SB_LOG_INFO},
                                                 {"debug", SB_LOG_DEBUG},   {NULL, 0}};
+static const struct sb_cfg_enum log_formats[] = {
+        {"text", SB_LOG_FMT_TEXT}, {"json", SB_LOG_FMT_JSON}, {NULL, 0}};
 static const struct sb_cfg_enum protocols[] = {
         {"exotel", SB_PROTO_EXOTEL}, {"twilio", SB_PROTO_TWILIO}, {"raw", SB_PROTO_RAW}, {NULL, 0}};
 static const struct sb_cfg_enum modes[] = {
@@ -296,6 +298,8 @@ const struct sb_cfg_key sb_cfg_schema[] = {
 
         {SB_SC_LOG, "level", SB_KT_ENUM, .def_int = SB_LOG_INFO, .enums = log_levels,
          FIELD(C, log_level)},
+        {SB_SC_LOG, "format", SB_KT_ENUM, .def_int = SB_LOG_FMT_TEXT, .enums = log_formats,
+         FIELD(C, log_format)},
 
         {SB_SC_WEBHOOK, "url", SB_KT_STR, .check_str = check_webhook_url, FIELD(C, webhook_url)},
         {SB_SC_WEBHOOK, "secret", SB_KT_STR, FIELD(C, webhook_secret)},

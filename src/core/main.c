@@ -1,9 +1,10 @@
-/* sipbridged: command line, configuration loading and checking, then the daemon.
- * Thread: main (becomes the control thread). */
+/* sipbridged: command line, configuration loading and checking, then the log writer thread
+ * and the daemon. Thread: main (becomes the control thread). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "build_config.h"
 
@@ -123,10 +124,16 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	sb_log_set_level(a.verbose ? SB_LOG_DEBUG : cfg->log_level);
+	sb_log_set_format(cfg->log_format);
+	/* From here on no thread waits for stderr; lines so far went out directly, in order. */
+	r = sb_log_start(STDERR_FILENO);
+	if (r < 0)
+		log_warn_errno(r, "Cannot start the log writer, writing directly, ignoring");
 	src.path = a.config;
 	src.ov = a.ov;
 	src.verbose = a.verbose;
 	r = sb_daemon_run(cfg, &src);
 	sb_config_unref(cfg);
+	sb_log_stop();
 	return r;
 }

@@ -215,6 +215,7 @@ int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen)
 	a->d->cfg = next;
 	sb_config_unref(old);
 	sb_log_set_level(src && src->verbose ? SB_LOG_DEBUG : next->log_level);
+	sb_log_set_format(next->log_format);
 	log_notice("Configuration reloaded from %s: new calls use it, %u call(s) in progress keep "
 	           "theirs",
 	           next->source, a->n_calls);

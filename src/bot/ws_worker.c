@@ -178,8 +178,8 @@ static void *run(void *arg)
 	take_ready(w, false);
 	while (!LIST_EMPTY(&w->env.conns))
 		sb_bot_conn_free(LIST_FIRST(&w->env.conns));
-	lws_context_destroy(w->env.ctx);
-	w->env.ctx = NULL;
+	/* The context outlives this loop: sb_ws_worker_stop() may still be inside
+	 * lws_cancel_service(); sb_ws_worker_free() destroys it after the join. */
 	return NULL;
 }
 

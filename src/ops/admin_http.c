@@ -237,8 +237,8 @@ static void *run(void *arg)
 			log_warn_ratelimited("lws_service failed, retrying");
 			usleep(10000); /* do not spin on a persistent failure */
 		}
-	lws_context_destroy(a->ctx);
-	a->ctx = NULL;
+	/* The context outlives this loop: sb_admin_stop() may still be inside
+	 * lws_cancel_service(); sb_admin_free() destroys it after the join. */
 	return NULL;
 }
 

@@ -17,6 +17,7 @@ import pytest
 import callctl
 import rtp
 import sbtest
+import sipraw
 
 RATE = 8000
 TONE_S = 3.0
@@ -309,3 +310,52 @@ def sipraw_request(ruri, lport, extra, body, method="INVITE", to=None, cseq=1):
             "Max-Forwards: 70\r\n" % (method, ruri, lport, method.lower(), cseq, to or "<%s>" % ruri,
                                       1 if method == "ACK" else cseq, method))
     return head.encode() + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def test_guard_covers_tls(env, pki):
+    """The SIP guard treats the TLS port as its TCP port: a host outside every ACL cannot connect, connections
+    beyond sip.tcp_max_per_source are closed at once, and idle ones after sip.tcp_idle_s (here connections
+    that never even start the handshake)."""
+    bot = env.testbot("echo")
+    tls_port = env.ports.tcp()
+    cfg = env.config([{"name": "default", "url": bot.url}], trunk={"acl": ["127.0.0.1/32"]})
+    cfg["sip"].update(tcp_idle_s=6, tcp_max_per_source=2)
+    cfg["sip"]["listen"].append(tls_entry(pki, tls_port, address="0.0.0.0"))
+    d = env.daemon(cfg)
+    for _ in range(5):
+        assert sipraw.connect_refused_or_silent(tls_port, "127.0.0.2", timeout=0.3)
+    assert sipraw.server_connections(tls_port) == []
+    conns = [sipraw.Tcp(tls_port) for _ in range(4)]
+    try:
+        sbtest.wait_until(lambda: len(sipraw.server_connections(tls_port)) == 2, 5,
+                          "the connections over tcp_max_per_source to close")
+        sbtest.wait_until(lambda: sipraw.server_connections(tls_port) == [], 20, "the idle connections to close")
+        assert all(c.wait_eof(5) for c in conns), "a TLS connection the daemon closed is still open"
+    finally:
+        for c in conns:
+            c.close()
+    # TLS from inside the ACL still works
+    ok, out = handshake(tls_port, "-tls1_2", pki.ca)
+    assert ok, out
+    assert d.alive()
+
+
+def test_private_certificate_directory(env, pki, monkeypatch):
+    """The key and certificate are copied into a private directory for the SIP stack (0700, files 0600,
+    agent.pem = key + certificate), which is gone once the daemon has stopped."""
+    tmp = os.path.join(env.tmp, "rt")
+    os.makedirs(tmp)
+    monkeypatch.setenv("TMPDIR", tmp)
+    bot = env.testbot("echo")
+    d, _ = tls_daemon(env, pki, bot)
+    dirs = os.listdir(tmp)
+    assert len(dirs) == 1 and dirs[0].startswith("sipbridge-tls."), dirs
+    path = os.path.join(tmp, dirs[0])
+    assert os.stat(path).st_mode & 0o777 == 0o700
+    assert sorted(os.listdir(path)) == ["agent.pem", "cafile.pem"], os.listdir(path)
+    for f in ("agent.pem", "cafile.pem"):
+        assert os.stat(os.path.join(path, f)).st_mode & 0o777 == 0o600, f
+    with open(pki.key, "rb") as k, open(pki.cert, "rb") as c, open(os.path.join(path, "agent.pem"), "rb") as a:
+        assert a.read() == k.read() + c.read()
+    d.stop()
+    assert os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp)

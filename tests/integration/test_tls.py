@@ -359,3 +359,17 @@ def test_private_certificate_directory(env, pki, monkeypatch):
         assert a.read() == k.read() + c.read()
     d.stop()
     assert os.listdir(tmp) == [], "left behind: %s" % os.listdir(tmp)
+
+
+def test_tls_only(env, pki):
+    """A daemon with a tls entry alone listens for SIP over TLS only, and takes a call there."""
+    bot = env.testbot("echo")
+    tls_port = env.ports.tcp()
+    cfg = env.config([{"name": "default", "url": bot.url}])
+    cfg["sip"]["listen"] = [tls_entry(pki, tls_port)]
+    d = env.daemon(cfg)
+    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % tls_port, transport="tls", ca=pki.ca,
+                                 duration=1)
+    assert res.returncode == 0 and res.json["code"] == 200, callctl.describe(res)
+    bot.wait_event("rx", "stop")
+    assert d.alive()

@@ -373,3 +373,34 @@ def test_tls_only(env, pki):
     assert res.returncode == 0 and res.json["code"] == 200, callctl.describe(res)
     bot.wait_event("rx", "stop")
     assert d.alive()
+
+
+def test_bad_first_line_over_tls_closes_cleanly(env, pki):
+    """A first line the SIP stack cannot parse (RFC 4475 intmeth), sent over TLS: the connection is closed and
+    nothing in plain text is written into the TLS stream (the client sees an end, never a broken record)."""
+    bot = env.testbot("echo")
+    d, tls_port = tls_daemon(env, pki, bot)
+    with open(os.path.join(sbtest.HERE, "data", "rfc4475", "intmeth.dat"), "rb") as f:
+        msg = f.read()
+    ctx = ssl.create_default_context(cafile=pki.ca)
+    conn = ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port), timeout=10),
+                           server_hostname="127.0.0.1")
+    lport = conn.getsockname()[1]
+    conn.sendall(sipraw.with_via(msg, b"TLS", b"127.0.0.1:%d" % lport))
+    got, end = b"", None
+    deadline = time.monotonic() + 20
+    while end is None and time.monotonic() < deadline:
+        try:
+            x = conn.recv(65535)
+            if not x:
+                end = "eof"
+            got += x
+        except socket.timeout:
+            continue
+        except ssl.SSLEOFError:
+            end = "eof"  # closed without close_notify: still an end, not garbage
+        except ssl.SSLError as e:
+            end = "ssl error: %s" % e
+    conn.close()
+    assert end == "eof", "TLS connection ended with %s after %r" % (end, got)
+    assert d.alive()

@@ -6,6 +6,8 @@ and a tls entry without a certificate, naming FILE:LINE: KEY. Certificates are m
 
 import os
 import re
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -404,3 +406,20 @@ def test_bad_first_line_over_tls_closes_cleanly(env, pki):
     conn.close()
     assert end == "eof", "TLS connection ended with %s after %r" % (end, got)
     assert d.alive()
+
+
+def test_reload_checks_tls_files(env, pki):
+    """A reload checks the TLS files again: a key replaced by one that does not match is refused with its key
+    named, the running configuration stays and TLS calls go on."""
+    bot = env.testbot("echo")
+    d, tls_port = tls_daemon(env, pki, bot)
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload to be logged")
+    shutil.copyfile(pki.other_key, pki.key)
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Reload refused" in d.stderr_text(), 10, "the reload to be refused")
+    assert re.search(r"Reload refused.*sip\.listen\[2\]\.key: .* does not match the certificate", d.stderr_text())
+    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % tls_port, transport="tls", ca=pki.ca,
+                                 duration=1)
+    assert res.returncode == 0 and res.json["code"] == 200, callctl.describe(res)
+    assert "PRIVATE KEY" not in d.stderr_text()

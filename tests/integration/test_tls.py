@@ -423,3 +423,15 @@ def test_reload_checks_tls_files(env, pki):
                                  duration=1)
     assert res.returncode == 0 and res.json["code"] == 200, callctl.describe(res)
     assert "PRIVATE KEY" not in d.stderr_text()
+
+
+def test_bot_hangup_reaches_a_tls_caller(env, pki):
+    """The bridge's own BYE (the bot hung up) reaches a caller that has only a TLS transport: it goes to the
+    caller's sips: Contact over TLS."""
+    bot = env.testbot(script=[{"wait_ms": 1000}, {"send": {"event": "hangup"}}])
+    _, tls_port = tls_daemon(env, pki, bot)
+    t0 = time.monotonic()
+    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % tls_port, transport="tls", ca=pki.ca,
+                                 duration=30)
+    assert res.returncode == 0 and res.json["hangup"] == "remote", callctl.describe(res)
+    assert res.json["duration_s"] < 20 and time.monotonic() - t0 < 25, res.json

@@ -268,8 +268,8 @@ struct sb_cl_app {
 };
 
 /* tls.c: with --transport tls, the directory sofia's TLS transport reads the trusted CAs from
- * (--ca, else the system's CA file), and TLS 1.2 made the least version. 0 or a negative errno
- * with a line on stderr. */
+ * (--ca, else the system's CA file) and a throwaway identity for its own listener, and TLS 1.2
+ * made the least version. 0 or a negative errno with a line on stderr. */
 int sb_cl_tls_prepare(struct sb_cl_app *a);
 /* tls.c: removes that directory; accepts an app without one. */
 void sb_cl_tls_done(struct sb_cl_app *a);

@@ -435,3 +435,26 @@ def test_bot_hangup_reaches_a_tls_caller(env, pki):
                                  duration=30)
     assert res.returncode == 0 and res.json["hangup"] == "remote", callctl.describe(res)
     assert res.json["duration_s"] < 20 and time.monotonic() - t0 < 25, res.json
+
+
+def test_reload_keeps_the_tls_listener(env, pki):
+    """sip.listen is read at start-up: a reload that moves the tls entry's certificate keeps the running listener
+    (with its copies of the files) and says a restart is needed."""
+    bot = env.testbot("echo")
+    tls_port = env.ports.tcp()
+    cfg = env.config([{"name": "default", "url": bot.url}])
+    cfg["sip"]["listen"].append(tls_entry(pki, tls_port))
+    d = env.daemon(cfg)
+    moved = os.path.join(env.tmp, "moved-cert.pem")
+    shutil.copyfile(pki.cert, moved)
+    cfg["sip"]["listen"][-1]["cert"] = moved
+    with open(d.conf_path, "w") as f:
+        f.write(sbtest.to_libconfig(cfg))
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "take effect only after a restart" in d.stderr_text(), 10, "the restart keys logged")
+    line = [l for l in d.stderr_text().splitlines() if "take effect only after a restart" in l][-1]
+    assert "sip.listen" in line, line
+    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % tls_port, transport="tls", ca=pki.ca,
+                                 duration=1)
+    assert res.returncode == 0 and res.json["code"] == 200, callctl.describe(res)
+    d.stop()  # the kept entries are freed once: a clean exit

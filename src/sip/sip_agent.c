@@ -325,8 +325,8 @@ static int open_signals(struct sb_sip_agent *a)
 static int start_nua(struct sb_sip_agent *a, const struct sb_config *cfg)
 {
 	const struct sb_sip_listen *l = &a->listen;
-	bool tls = l->tls != NULL;
-	unsigned policy = tls && l->tls->verify_client ? TPTLS_VERIFY_IN : TPTLS_VERIFY_NONE;
+	bool tls = l->tls;
+	unsigned policy = l->verify_client ? TPTLS_VERIFY_IN : TPTLS_VERIFY_NONE;
 
 	/* Messages over max_message_bytes are refused (413) before they are parsed; a TCP or TLS
 	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */

@@ -224,19 +224,19 @@ static int open_media(struct sb_call *c, const struct screened *in)
  * public address, else the bound one, else the host the caller reached (the request URI's). */
 static void tls_contact(const struct sb_sip_agent *a, const sip_t *sip, char *buf, size_t size)
 {
-	const struct sb_listen *t = a->listen.tls;
+	const struct sb_sip_listen *t = &a->listen;
 	const sip_via_t *v = sip->sip_via;
 	const sip_contact_t *m = sip->sip_contact;
 	const char *host = a->d->cfg->sip_public_address;
 	bool bracket;
 
 	buf[0] = '\0';
-	if (!t || !v || !su_casematch(v->v_protocol, sip_transport_tls) ||
+	if (!t->tls || !v || !su_casematch(v->v_protocol, sip_transport_tls) ||
 	    (m && m->m_url->url_type == url_sips))
 		return;
 	if (!host[0])
-		host = strcmp(t->address, "0.0.0.0") && strcmp(t->address, "::")
-		               ? t->address
+		host = strcmp(t->tls_address, "0.0.0.0") && strcmp(t->tls_address, "::")
+		               ? t->tls_address
 		               : sip->sip_request->rq_url->url_host;
 	if (!host || strlen(host) > size / 2 || strpbrk(host, "<>\"; \t\r\n"))
 		return;

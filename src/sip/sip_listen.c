@@ -28,12 +28,16 @@ static void make_url(char *buf, size_t size, const char *scheme, const struct sb
 		         pub_v6 ? "]" : "", l->port, v6 ? "[" : "", l->address, v6 ? "]" : "", tp);
 }
 
-static int prepare_tls(struct sb_sip_listen *l)
+/* The start-up snapshot's strings are not kept: a reload frees that snapshot. */
+static int prepare_tls(struct sb_sip_listen *l, const struct sb_listen *t)
 {
-	const struct sb_listen *t = l->tls;
 	char err[512];
 	int r;
 
+	l->tls = true;
+	l->verify_client = t->verify_client;
+	l->tls_port = t->port;
+	snprintf(l->tls_address, sizeof(l->tls_address), "%s", t->address);
 	r = sb_tls_dir_new(&l->tls_dir, t->key, t->cert, t->ca, err, sizeof(err));
 	if (r < 0)
 		return log_error_errno(r, "Cannot prepare the TLS certificate: %s", err);
@@ -42,36 +46,34 @@ static int prepare_tls(struct sb_sip_listen *l)
 
 int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg)
 {
-	const struct sb_listen *prim = NULL;
+	const struct sb_listen *prim = NULL, *tls = NULL;
 	bool udp = false, tcp = false;
+	const char *tp;
 
 	memset(l, 0, sizeof(*l));
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		const struct sb_listen *e = &cfg->listen[i];
 
 		if (e->transport == SB_TP_TLS) {
-			l->tls = e;
+			tls = e;
 			continue;
 		}
 		prim = prim ? prim : e;
 		udp |= e->transport == SB_TP_UDP;
 		tcp |= e->transport == SB_TP_TCP;
 	}
+	tp = udp && tcp ? "" : udp ? ";transport=udp" : ";transport=tcp";
 	if (prim) {
-		make_url(l->url, sizeof(l->url), "sip", cfg, prim,
-		         udp && tcp ? ""
-		         : udp      ? ";transport=udp"
-		                    : ";transport=tcp");
+		make_url(l->url, sizeof(l->url), "sip", cfg, prim, tp);
 		l->port = prim->port;
 	}
-	if (!l->tls)
+	if (!tls)
 		return 0;
-	make_url(prim ? l->sips : l->url, prim ? sizeof(l->sips) : sizeof(l->url), "sips", cfg,
-	         l->tls, "");
-	l->tls_port = l->tls->port;
+	make_url(prim ? l->sips : l->url, prim ? sizeof(l->sips) : sizeof(l->url), "sips", cfg, tls,
+	         "");
 	if (!prim)
-		l->port = l->tls_port;
-	return prepare_tls(l);
+		l->port = tls->port;
+	return prepare_tls(l, tls);
 }
 
 void sb_sip_listen_done(struct sb_sip_listen *l)

@@ -11,9 +11,10 @@
 struct sb_sip_listen {
 	char url[300];  /* NUTAG_URL: sip: (udp/tcp), or the sips: one when there is no other */
 	char sips[300]; /* NUTAG_SIPS_URL: the tls entry's, "" when none or already in url */
-	const struct sb_listen *tls; /* the tls entry, or NULL */
-	uint16_t port, tls_port;     /* the udp/tcp port and the tls port (0: none) */
-	char *tls_dir;               /* TPTAG_CERTIFICATE directory, NULL without tls */
+	bool tls, verify_client; /* a tls entry; it asks for client certificates */
+	char tls_address[64];    /* its address (numeric) */
+	uint16_t port, tls_port; /* the udp/tcp port and the tls port (0: none) */
+	char *tls_dir;           /* TPTAG_CERTIFICATE directory, NULL without tls */
 };
 
 /* Builds the URLs from cfg; with a tls entry also the certificate directory (main has made

@@ -277,6 +277,9 @@ def test_contact_for_a_sip_uri_caller_over_tls(env, pki):
     the TLS listener, not on the UDP/TCP port."""
     bot = env.testbot("echo")
     d, tls_port = tls_daemon(env, pki, bot)
+    # after a reload, whose new snapshot replaces the one the listener was set up from
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload to be logged")
     media = env.endpoint(pt=rtp.PT_PCMU)
     ctx = ssl.create_default_context(cafile=pki.ca)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2

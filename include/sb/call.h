@@ -65,8 +65,9 @@ struct sb_call {
 	bool media_attached, ws_attached;
 	bool admin_hangup; /* the admin API asked for the hangup (ended as a bot hangup is) */
 	const char *stop_reason;
-	bool late_offer; /* the INVITE had no SDP: our offer went in the 200, the answer comes in
-	                    the ACK */
+	char contact[160]; /* our Contact where nua's would be wrong (over TLS), else "" */
+	bool late_offer;   /* the INVITE had no SDP: our offer went in the 200, the answer comes in
+	                      the ACK */
 	bool reoffer_pending;    /* an offer-less re-INVITE got our offer: its ACK has the answer */
 	bool held;               /* the caller has put the call on hold */
 	struct sb_xfer *xfer;    /* a transfer under way (sip_agent_priv.h) */

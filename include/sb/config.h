@@ -14,7 +14,7 @@
 #define SB_NAME_MAX 16 /* trunk and bot names: [A-Za-z0-9_]{1,16} */
 #define SB_CONFIG_ERR_MAX 512
 
-enum sb_transport { SB_TP_UDP, SB_TP_TCP };
+enum sb_transport { SB_TP_UDP, SB_TP_TCP, SB_TP_TLS };
 enum sb_acl_reject { SB_ACL_REJECT_403, SB_ACL_REJECT_DROP };
 enum sb_jitter_mode { SB_JITTER_ADAPTIVE, SB_JITTER_FIXED };
 enum sb_bot_protocol { SB_PROTO_EXOTEL, SB_PROTO_TWILIO, SB_PROTO_RAW };
@@ -29,7 +29,11 @@ enum sb_bot_event_opt { SB_BOT_OPT_HOLD = 1 << 0 };
 struct sb_listen {
 	enum sb_transport transport;
 	char *address; /* numeric IPv4/IPv6 address */
-	uint16_t port;
+	uint16_t port; /* default 5060; 5061 for tls */
+	/* tls only ("" otherwise): PEM files, checked at load (readable, PEM, key matches cert) */
+	char *cert, *key;
+	char *ca;           /* CAs that sign client certificates; "" = none */
+	bool verify_client; /* ask for and verify a client certificate (needs ca) */
 };
 
 struct sb_bot_cfg {
@@ -139,7 +143,7 @@ struct sb_config {
 /* Command-line settings applied on top of the file or the embedded default. */
 struct sb_config_overrides {
 	const char *bot_url; /* --bot: replaces the URL of every bot; NULL keeps them */
-	int sip_port;        /* --sip-port: replaces every listen port; 0 keeps them */
+	int sip_port;        /* --sip-port: replaces every udp/tcp listen port; 0 keeps them */
 };
 
 /* Thread: control. Loads and validates a file. On success *ret holds one reference. On
@@ -161,5 +165,7 @@ const char *sb_config_default_text(void);
 struct sb_config *sb_config_ref(struct sb_config *c);
 /* Thread: any. Drops a reference, frees on the last; accepts NULL; returns NULL. */
 struct sb_config *sb_config_unref(struct sb_config *c);
+/* Thread: any. Whether sip.listen has a tls entry. */
+bool sb_config_has_tls(const struct sb_config *c);
 /* Thread: any. Bot by name or NULL. */
 const struct sb_bot_cfg *sb_config_find_bot(const struct sb_config *c, const char *name);

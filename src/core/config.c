@@ -423,8 +423,9 @@ static int apply_overrides(struct ctx *x, struct sb_config *c, const struct sb_c
 			         ov->sip_port);
 			return -EINVAL;
 		}
-		for (size_t i = 0; i < c->n_listen; i++)
-			c->listen[i].port = (uint16_t)ov->sip_port;
+		for (size_t i = 0; i < c->n_listen; i++) /* tls keeps a port of its own */
+			if (c->listen[i].transport != SB_TP_TLS)
+				c->listen[i].port = (uint16_t)ov->sip_port;
 	}
 	return 0;
 }
@@ -489,6 +490,22 @@ static int resolve_rates(struct ctx *x, const config_t *lc, struct sb_config *c)
 			               b->sample_rate);
 	}
 	return 0;
+}
+
+/* sip.listen as a whole and its TLS files, reported at the key's line (else its entry's). */
+static int check_listen(struct ctx *x, const config_t *lc, struct sb_config *c)
+{
+	char lpath[64], key[64], why[SB_CONFIG_ERR_MAX];
+	const char *k = "transport";
+	size_t i = 0;
+
+	if (sb_cfg_check_listen(c, lc, &i, &k, why, sizeof(why)) == 0)
+		return 0;
+	snprintf(lpath, sizeof(lpath), "sip.listen.[%zu].%s", i, k);
+	if (!config_lookup(lc, lpath))
+		snprintf(lpath, sizeof(lpath), "sip.listen.[%zu]", i);
+	snprintf(key, sizeof(key), "sip.listen[%zu].%s", i, k);
+	return fail_at(x, lc, lpath, key, "%s", why);
 }
 
 /* Rules that tie keys together, checked once the overrides are in. */
@@ -557,6 +574,8 @@ int sb_config_load_string(struct sb_config **ret, const char *text, const char *
 	r = parse_scope(&x, x.anchor, SB_SC_ROOT, c);
 	if (r >= 0)
 		r = apply_overrides(&x, c, ov);
+	if (r >= 0)
+		r = check_listen(&x, &lc, c);
 	if (r >= 0)
 		r = cross_check(&x, &lc, c);
 	if (r >= 0)

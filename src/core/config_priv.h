@@ -3,6 +3,7 @@
  * Thread: control (load), any (free on the last unref). */
 #pragma once
 
+#include <libconfig.h>
 #include <stddef.h>
 
 #include <sb/config.h>
@@ -78,3 +79,9 @@ void sb_cfg_free_scope(enum sb_cfg_scope sc, void *obj);
  * libconfig 1.5 would otherwise truncate to 32 bits. Returns 0; -EINVAL with err holding
  * "NAME:LINE: reason" for a literal beyond 64 bits or an @include; -ENOMEM. */
 int sb_config_widen_ints(const char *text, const char *name, char **out, char *err, size_t errlen);
+
+/* config_listen.c: the rules between sip.listen entries and the files of a tls entry (read and
+ * checked with OpenSSL). A tls entry without a port in lc gets 5061 first. Returns 0, or
+ * -EINVAL with *idx the entry, *key its key ("cert") and the reason in why. */
+int sb_cfg_check_listen(struct sb_config *c, const config_t *lc, size_t *idx, const char **key,
+                        char *why, size_t whylen);

@@ -174,6 +174,23 @@ static const char *check_token(const char *s)
 	return NULL;
 }
 
+/* A TLS file of a listen entry: read at start-up (and at each reload's check) by its path as
+ * given, so it must not depend on the working directory. Its content is checked later. */
+static const char *check_file(const char *s)
+{
+	if (!*s)
+		return NULL;
+	if (*s != '/')
+		return "must be empty or an absolute path";
+	if (strlen(s) > 1024)
+		return "must be at most 1024 bytes";
+	for (; *s; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return "must not hold control characters";
+	}
+	return NULL;
+}
+
 /* The call-end webhook's receiver: off when empty. */
 static const char *check_webhook_url(const char *s)
 {
@@ -188,7 +205,7 @@ static const char *check_webhook_url(const char *s)
 }
 
 static const struct sb_cfg_enum transports[] = {
-        {"udp", SB_TP_UDP}, {"tcp", SB_TP_TCP}, {"tls", -1}, {NULL, 0}};
+        {"udp", SB_TP_UDP}, {"tcp", SB_TP_TCP}, {"tls", SB_TP_TLS}, {NULL, 0}};
 static const struct sb_cfg_enum acl_rejects[] = {
         {"403", SB_ACL_REJECT_403}, {"drop", SB_ACL_REJECT_DROP}, {NULL, 0}};
 static const struct sb_cfg_enum log_levels[] = {{"error", SB_LOG_ERROR},   {"warn", SB_LOG_WARN},
@@ -272,7 +289,12 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          FIELD(L, transport)},
         {SB_SC_LISTEN, "address", SB_KT_STR, .def_str = "0.0.0.0", .check_str = check_addr,
          FIELD(L, address)},
+        /* A tls entry without a port gets 5061 (config_listen.c). */
         {SB_SC_LISTEN, "port", SB_KT_INT, 0, 1, 65535, 5060, FIELD(L, port)},
+        {SB_SC_LISTEN, "cert", SB_KT_STR, .check_str = check_file, FIELD(L, cert)},
+        {SB_SC_LISTEN, "key", SB_KT_STR, .check_str = check_file, FIELD(L, key)},
+        {SB_SC_LISTEN, "ca", SB_KT_STR, .check_str = check_file, FIELD(L, ca)},
+        {SB_SC_LISTEN, "verify_client", SB_KT_BOOL, FIELD(L, verify_client)},
 
         {SB_SC_RTP, "address", SB_KT_STR, .def_str = "0.0.0.0", .check_str = check_addr,
          FIELD(C, rtp_address)},

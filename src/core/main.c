@@ -12,6 +12,7 @@
 #include <sb/log.h>
 
 #include <sb/config.h>
+#include <sb/tls_dir.h>
 #include <sb/daemon.h>
 
 #define EXIT_CONFIG 2
@@ -26,7 +27,7 @@ static void usage(FILE *f)
 	        "                        10000-20000, callers from 127.0.0.0/8 and ::1, one bot\n"
 	        "      --bot URL         bot WebSocket URL (default ws://127.0.0.1:5001/media);\n"
 	        "                        with -c it replaces the URL of every configured bot\n"
-	        "      --sip-port N      SIP port, replacing every sip.listen port\n"
+	        "      --sip-port N      SIP port, replacing every udp/tcp sip.listen port\n"
 	        "  -t, --check-config    check the configuration and exit (0 good, 2 bad)\n"
 	        "  -f, --foreground      stay in the foreground (always the case; for systemd)\n"
 	        "  -v, --verbose         log at debug level\n"
@@ -129,6 +130,13 @@ int main(int argc, char **argv)
 	r = sb_log_start(STDERR_FILENO);
 	if (r < 0)
 		log_warn_errno(r, "Cannot start the log writer, writing directly, ignoring");
+	/* SIP over TLS: TLS 1.2 at least, set for the process before any thread uses OpenSSL. */
+	if (sb_config_has_tls(cfg) && sb_tls_min_v12(err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		sb_config_unref(cfg);
+		sb_log_stop();
+		return EXIT_FAILURE;
+	}
 	src.path = a.config;
 	src.ov = a.ov;
 	src.verbose = a.verbose;

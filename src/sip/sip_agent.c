@@ -307,40 +307,6 @@ static void on_watchdog(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_age
 	}
 }
 
-/* "sip:ADDR:PORT" from sip.listen (one address and port); with sip.public_address set,
- * "sip:PUBLIC:PORT;maddr=ADDR": nta binds to maddr and puts the host part in Via and Contact
- * (1:1 NAT). */
-static int listen_url(const struct sb_config *cfg, char *buf, size_t size)
-{
-	const struct sb_listen *l0 = &cfg->listen[0];
-	const char *pub = cfg->sip_public_address;
-	bool udp = false, tcp = false, v6 = strchr(l0->address, ':') != NULL;
-	bool pub_v6 = strchr(pub, ':') != NULL;
-	const char *tp;
-
-	for (size_t i = 0; i < cfg->n_listen; i++) {
-		const struct sb_listen *l = &cfg->listen[i];
-
-		if (strcmp(l->address, l0->address) != 0 || l->port != l0->port)
-			return log_error_errno(EINVAL,
-			                       "sip.listen: every entry must use the same address "
-			                       "and port (%s:%u)",
-			                       l0->address, l0->port);
-		udp |= l->transport == SB_TP_UDP;
-		tcp |= l->transport == SB_TP_TCP;
-	}
-	/* Without a transport parameter nta binds both UDP and TCP. */
-	tp = udp && tcp ? "" : udp ? ";transport=udp" : ";transport=tcp";
-	if (!pub[0])
-		snprintf(buf, size, "sip:%s%s%s:%u%s", v6 ? "[" : "", l0->address, v6 ? "]" : "",
-		         l0->port, tp);
-	else
-		snprintf(buf, size, "sip:%s%s%s:%u;maddr=%s%s%s%s", pub_v6 ? "[" : "", pub,
-		         pub_v6 ? "]" : "", l0->port, v6 ? "[" : "", l0->address, v6 ? "]" : "",
-		         tp);
-	return 0;
-}
-
 static int open_signals(struct sb_sip_agent *a)
 {
 	sigset_t set;
@@ -354,35 +320,54 @@ static int open_signals(struct sb_sip_agent *a)
 	return a->sig_idx < 0 ? -EIO : 0;
 }
 
+/* nua on the listen URLs; a tls entry adds the sips URL, its certificate directory and the
+ * client certificate policy. */
+static int start_nua(struct sb_sip_agent *a, const struct sb_config *cfg)
+{
+	const struct sb_sip_listen *l = &a->listen;
+	bool tls = l->tls;
+	unsigned policy = l->verify_client ? TPTLS_VERIFY_IN : TPTLS_VERIFY_NONE;
+
+	/* Messages over max_message_bytes are refused (413) before they are parsed; a TCP or TLS
+	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */
+	a->nua = nua_create(
+	        a->root, on_nua_event, a, NUTAG_URL(l->url),
+	        TAG_IF(l->sips[0], NUTAG_SIPS_URL(l->sips)),
+	        TAG_IF(tls, NUTAG_CERTIFICATE_DIR(l->tls_dir)),
+	        TAG_IF(tls, TPTAG_CERTIFICATE(l->tls_dir)), TAG_IF(tls, TPTAG_TLS_VERSION(0)),
+	        TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(policy)), TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)),
+	        NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
+	        NUTAG_ENABLEMESSAGE(0), NUTAG_APPL_METHOD("INFO"), NUTAG_APPL_METHOD("OPTIONS"),
+	        NUTAG_ALLOW("INFO"), NUTAG_MIN_SE((unsigned)cfg->min_se_s),
+	        NUTAG_SESSION_TIMER((unsigned)cfg->session_expires_s),
+	        NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
+	        SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
+	        NTATAG_MAXSIZE((usize_t)cfg->max_message_bytes),
+	        TPTAG_IDLE((unsigned)cfg->tcp_idle_s * 1000u),
+	        TPTAG_TIMEOUT((unsigned)cfg->tcp_idle_s * 1000u), TAG_END());
+	if (!a->nua)
+		return log_error_errno(EADDRINUSE, "Cannot listen for SIP on %s%s%s (in use?)",
+		                       l->url, l->sips[0] ? " and " : "", l->sips);
+	log_notice("Listening for SIP on %s%s%s", l->url, l->sips[0] ? " and " : "", l->sips);
+	return 0;
+}
+
 static int start(struct sb_sip_agent *a)
 {
 	const struct sb_config *cfg = a->d->cfg;
 	const char *wd = getenv("WATCHDOG_USEC");
-	char url[256];
 	int r;
 
-	r = listen_url(cfg, url, sizeof(url));
+	r = sb_sip_listen_prepare(&a->listen, cfg);
 	if (r < 0)
 		return r;
 	r = sb_sip_guard_init(&a->guard, (const struct sb_config *const *)&a->d->cfg);
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up the SIP message class");
-	/* Messages over max_message_bytes are refused (413) before they are parsed; a TCP
-	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */
-	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
-	                    NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0), NUTAG_ENABLEMESSAGE(0),
-	                    NUTAG_APPL_METHOD("INFO"), NUTAG_APPL_METHOD("OPTIONS"),
-	                    NUTAG_ALLOW("INFO"), NUTAG_MIN_SE((unsigned)cfg->min_se_s),
-	                    NUTAG_SESSION_TIMER((unsigned)cfg->session_expires_s),
-	                    NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
-	                    SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
-	                    NTATAG_MAXSIZE((usize_t)cfg->max_message_bytes),
-	                    TPTAG_IDLE((unsigned)cfg->tcp_idle_s * 1000u),
-	                    TPTAG_TIMEOUT((unsigned)cfg->tcp_idle_s * 1000u), TAG_END());
-	if (!a->nua)
-		return log_error_errno(EADDRINUSE, "Cannot listen for SIP on %s (in use?)", url);
+	r = start_nua(a, cfg);
+	if (r < 0)
+		return r;
 	sb_sip_guard_start(&a->guard, a->root);
-	log_notice("Listening for SIP on %s", url);
 	su_wait_create(&a->mq_wait, sb_mq_fd(a->d->control), SU_WAIT_IN);
 	a->mq_idx = su_root_register(a->root, &a->mq_wait, on_mq, a, 0);
 	if (a->mq_idx < 0)
@@ -466,6 +451,7 @@ int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 	sb_sip_admin_stop(&a);
 	finish(&a);
 	sb_sip_guard_done(&a.guard);
+	sb_sip_listen_done(&a.listen);
 	if (a.mq_idx > 0)
 		su_root_deregister(a.root, a.mq_idx);
 	if (a.sig_idx > 0)

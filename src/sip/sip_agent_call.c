@@ -120,7 +120,8 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 		return;
 	}
 	nua_respond(c->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	            SIPTAG_PAYLOAD_STR(sdp), TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
+	            TAG_END());
 	sb_metric_sip_response(200);
 	c->t_answer_ms = sb_now_ms();
 	c->wall_answer_ms = sb_wall_ms();
@@ -177,7 +178,8 @@ static void reoffer(struct sb_call *c, nua_handle_t *nh)
 		return;
 	}
 	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	            SIPTAG_PAYLOAD_STR(sdp), TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
+	            TAG_END());
 	sb_metric_sip_response(200);
 	c->reoffer_pending = true;
 }
@@ -304,7 +306,8 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	c->offer_now = offer;
 	u->offer = offer;
 	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	            SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+	            SIPTAG_PAYLOAD_STR(sdp), TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
+	            TAG_END());
 	sb_metric_sip_response(200);
 	log_info("re-INVITE: %s %s:%u, %s", sb_codec_name(offer.codec), offer.addr, offer.port,
 	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");

@@ -93,19 +93,36 @@ static int keep_str(char **next, const char *cur)
 	return 1;
 }
 
+static bool same_entry(const struct sb_listen *x, const struct sb_listen *y)
+{
+	return x->transport == y->transport && x->port == y->port &&
+	       same_str(x->address, y->address) && same_str(x->cert, y->cert) &&
+	       same_str(x->key, y->key) && same_str(x->ca, y->ca) &&
+	       x->verify_client == y->verify_client;
+}
+
 static bool same_listen(const struct sb_config *x, const struct sb_config *y)
 {
 	if (x->n_listen != y->n_listen)
 		return false;
 	for (size_t i = 0; i < x->n_listen; i++)
-		if (x->listen[i].transport != y->listen[i].transport ||
-		    x->listen[i].port != y->listen[i].port ||
-		    !same_str(x->listen[i].address, y->listen[i].address))
+		if (!same_entry(&x->listen[i], &y->listen[i]))
 			return false;
 	return true;
 }
 
-/* next's sip.listen becomes a copy of cur's. */
+static void free_entries(struct sb_listen *l, size_t n)
+{
+	for (size_t i = 0; l && i < n; i++) {
+		free(l[i].address);
+		free(l[i].cert);
+		free(l[i].key);
+		free(l[i].ca);
+	}
+	free(l);
+}
+
+/* next's sip.listen becomes a copy of cur's (its strings duplicated). */
 static int keep_listen(struct sb_config *next, const struct sb_config *cur)
 {
 	struct sb_listen *l = calloc(cur->n_listen, sizeof(*l));
@@ -113,18 +130,19 @@ static int keep_listen(struct sb_config *next, const struct sb_config *cur)
 	if (!l)
 		return -ENOMEM;
 	for (size_t i = 0; i < cur->n_listen; i++) {
-		l[i] = cur->listen[i];
-		l[i].address = strdup(cur->listen[i].address);
-		if (!l[i].address) {
-			while (i--)
-				free(l[i].address);
-			free(l);
+		const struct sb_listen *c = &cur->listen[i];
+
+		l[i] = *c;
+		l[i].address = strdup(c->address);
+		l[i].cert = strdup(c->cert);
+		l[i].key = strdup(c->key);
+		l[i].ca = strdup(c->ca);
+		if (!l[i].address || !l[i].cert || !l[i].key || !l[i].ca) {
+			free_entries(l, i + 1);
 			return -ENOMEM;
 		}
 	}
-	for (size_t i = 0; i < next->n_listen; i++)
-		free(next->listen[i].address);
-	free(next->listen);
+	free_entries(next->listen, next->n_listen);
 	next->listen = l;
 	next->n_listen = cur->n_listen;
 	return 0;

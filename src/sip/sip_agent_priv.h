@@ -25,6 +25,7 @@ struct sb_call;
 #include <sb/transfer.h>
 
 #include "sip_guard.h"
+#include "sip_listen.h"
 
 /* A call's transfer (control): REFER in the caller's dialog, or the bridge dialling the
  * agent itself. */
@@ -49,11 +50,12 @@ struct sb_sip_agent {
 	int mq_idx, sig_idx; /* su_root registrations, 0 when none */
 	int sigfd;
 	su_timer_t *watchdog, *deadline;
-	su_timer_t *xfer_timer;    /* transfers' deadlines */
-	unsigned n_xfers;          /* transfers waiting for an outcome */
-	unsigned wd_seq;           /* the workers' last ping; each answers it at its next turn */
-	int64_t wd_sent_ms;        /* when it was sent */
-	struct sb_sip_guard guard; /* in front of nua: ACL, bad first lines, TCP connections */
+	su_timer_t *xfer_timer;      /* transfers' deadlines */
+	unsigned n_xfers;            /* transfers waiting for an outcome */
+	unsigned wd_seq;             /* the workers' last ping; each answers it at its next turn */
+	int64_t wd_sent_ms;          /* when it was sent */
+	struct sb_sip_guard guard;   /* in front of nua: ACL, bad first lines, TCP connections */
+	struct sb_sip_listen listen; /* the URLs nua listens on, the TLS certificate directory */
 
 	LIST_HEAD(, sb_call) calls; /* registry: every call not yet released */
 	unsigned n_calls;

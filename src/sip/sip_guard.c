@@ -76,6 +76,16 @@ static int udp_for(const struct sb_sip_guard *g, const struct sockaddr *src,
 	return v6;
 }
 
+/* Whether the connection fd came in on the TLS listen port (no tcp entry shares it). */
+static bool on_tls(const struct sb_sip_guard *g, int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	return g->tls_port && getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	       sb_sockaddr_port((struct sockaddr *)&ss) == g->tls_port;
+}
+
 /* Answers the message being parsed without the stack, with status (0: no answer): to the
  * datagram's source over UDP (never to a Via host, so a forged Via cannot aim it elsewhere),
  * or on the connection over TCP, which is then shut down so sofia closes it. Returns true
@@ -97,6 +107,8 @@ static bool respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *
 		sb_metric_sip_response(status);
 	if (stream) {
 		fd = sb_sip_guard_find_stream(g, src);
+		if (fd >= 0 && on_tls(g, fd))
+			n = -EPROTO; /* a plain text reply would break the TLS stream: close only */
 		if (fd >= 0)
 			sb_sip_guard_end_stream(fd, n > 0 ? out : NULL, n > 0 ? (size_t)n : 0);
 		return fd >= 0 && n > 0;
@@ -256,7 +268,7 @@ static void classify(struct sb_sip_guard *g, int fd)
 	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) < 0)
 		return;
-	if (sb_sockaddr_port((struct sockaddr *)&ss) != g->port)
+	if (!sb_sip_guard_port(g, sb_sockaddr_port((struct sockaddr *)&ss)))
 		return;
 	olen = sizeof(listening);
 	if (type == SOCK_DGRAM && g->n_udp < SB_GUARD_MAX_SOCKETS)
@@ -309,7 +321,12 @@ void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
 	const struct sb_config *cfg = *g->cfg;
 	int r;
 
-	g->port = cfg->listen[0].port;
+	for (size_t i = cfg->n_listen; i-- > 0;) { /* the first udp/tcp entry's port wins */
+		if (cfg->listen[i].transport == SB_TP_TLS)
+			g->tls_port = cfg->listen[i].port;
+		else
+			g->port = cfg->listen[i].port;
+	}
 	sb_sip_guard_each_fd(on_fd, g);
 	if (!g->n_udp && !g->n_tcp)
 		log_warn("Found none of the SIP stack's sockets on port %u; requests from outside "
@@ -329,7 +346,8 @@ void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
 	if (r < 0)
 		log_warn_errno(r, "Cannot watch the SIP TCP connections; idle ones still close "
 		                  "after sip.tcp_idle_s");
-	log_debug("SIP guard: %u UDP and %u TCP socket(s) on port %u", g->n_udp, g->n_tcp, g->port);
+	log_debug("SIP guard: %u UDP and %u TCP/TLS socket(s) on ports %u and %u", g->n_udp,
+	          g->n_tcp, g->port, g->tls_port);
 }
 
 void sb_sip_guard_done(struct sb_sip_guard *g)

@@ -36,8 +36,9 @@ struct sb_sip_guard {
 	msg_mclass_t *mclass;               /* sofia's SIP class with the screening first lines */
 	int udp[SB_GUARD_MAX_SOCKETS], tcp[SB_GUARD_MAX_SOCKETS]; /* sofia's listening sockets */
 	unsigned n_udp, n_tcp;
-	uint16_t port; /* the SIP listen port */
-	int diag;      /* NETLINK_SOCK_DIAG socket for the janitor, or -1 */
+	uint16_t port;     /* the SIP listen port (udp/tcp) */
+	uint16_t tls_port; /* the SIP TLS listen port, 0 when none */
+	int diag;          /* NETLINK_SOCK_DIAG socket for the janitor, or -1 */
 	su_timer_t *janitor;
 	struct sb_seen_conn *seen; /* the last pass's connections, by cookie */
 	size_t n_seen;
@@ -57,6 +58,12 @@ int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg
 void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root);
 /* sip_guard.c. Thread: control, after nua_destroy(). Releases everything. */
 void sb_sip_guard_done(struct sb_sip_guard *g);
+
+/* Thread: control. Whether a local port is one of the SIP listen ports. */
+static inline bool sb_sip_guard_port(const struct sb_sip_guard *g, uint16_t port)
+{
+	return port == g->port || (g->tls_port && port == g->tls_port);
+}
 
 /* sip_guard_tcp.c. Thread: any. Calls fn(fd, arg) for each open descriptor of the process
  * until it returns false. */

@@ -76,7 +76,7 @@ static bool match_stream(int fd, void *arg)
 		return true;
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
-	    sb_sockaddr_port((struct sockaddr *)&ss) != q->g->port)
+	    !sb_sip_guard_port(q->g, sb_sockaddr_port((struct sockaddr *)&ss)))
 		return true;
 	q->fd = fd;
 	return false;
@@ -189,7 +189,7 @@ static int dump(struct sb_sip_guard *g, int family, struct conns *out)
 			if (h->nlmsg_type == NLMSG_ERROR)
 				return -EIO;
 			if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(*m)) &&
-			    ntohs(m->id.idiag_sport) == g->port)
+			    sb_sip_guard_port(g, ntohs(m->id.idiag_sport)))
 				add_conn(out, m, h->nlmsg_len - NLMSG_LENGTH(0));
 		}
 	}

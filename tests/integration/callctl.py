@@ -38,7 +38,7 @@ def _call_seconds(play, dtmf, dtmf_at, duration):
 
 
 def sipbridge_call(build_dir, to, *, play=None, record=None, headers=(), dtmf=None, dtmf_at=None, duration=None,
-                   codec=None, transport=None, timeout=60, local=None, args=()):
+                   codec=None, transport=None, timeout=60, local=None, ca=None, args=()):
     """Run build_dir/tools/call/sipbridge-call --to TO with the given options (None: the tool's default; timeout is
     its --timeout, seconds to wait for a final answer). args are appended verbatim. Returns the
     subprocess.CompletedProcess with text stdout/stderr and a .json attribute."""
@@ -51,7 +51,7 @@ def sipbridge_call(build_dir, to, *, play=None, record=None, headers=(), dtmf=No
         cmd += ["--header", h]
     for opt, v in (("--play", play), ("--record", record), ("--dtmf", dtmf), ("--dtmf-at", dtmf_at),
                    ("--duration", duration), ("--codec", codec), ("--transport", transport),
-                   ("--timeout", timeout), ("--local", local)):
+                   ("--timeout", timeout), ("--local", local), ("--ca", ca)):
         if v is not None:
             cmd += [opt, str(v)]
     cmd += [str(a) for a in args]

@@ -173,7 +173,7 @@ def test_bot_hangs_up(env, bridge):
 
 
 def test_usage_errors(env):
-    for args in (["--codec", "g729"], ["--transport", "tls"], ["--dtmf", "12x"], ["--duration", "-1"],
+    for args in (["--codec", "g729"], ["--transport", "sctp"], ["--dtmf", "12x"], ["--duration", "-1"],
                  ["--header", "NoColon"], ["--header", "Via: SIP/2.0/UDP x"], ["--local", "localhost"],
                  ["--bogus"]):
         res = call("sip:1@127.0.0.1:9", args=args, timeout=2)

@@ -101,13 +101,13 @@ TEST(every_key_parsed)
 	int r = 0;
 
 	ASSERT_TRUE(c != NULL);
-	ASSERT_EQ(c->n_listen, 3);
+	ASSERT_EQ(c->n_listen, 2); /* the tls keys: test_config_listen.c */
 	ASSERT_EQ(c->listen[0].transport, SB_TP_TCP);
-	ASSERT_STREQ(c->listen[0].address, "192.0.2.1");
-	ASSERT_EQ(c->listen[0].port, 5070);
-	ASSERT_STREQ(c->listen[1].address, "::1");
-	ASSERT_EQ(c->listen[1].port, 5080);
-	ASSERT_EQ(c->listen[2].port, 5090); /* written as 64-bit 5090L */
+	ASSERT_STREQ(c->listen[0].address, "2001:db8::1");
+	ASSERT_EQ(c->listen[0].port, 5090);
+	ASSERT_EQ(c->listen[1].transport, SB_TP_UDP);
+	ASSERT_STREQ(c->listen[1].address, "2001:db8::1");
+	ASSERT_EQ(c->listen[1].port, 5090); /* written as 64-bit 5090L */
 	ASSERT_STREQ(c->sip_public_address, "198.51.100.7");
 	ASSERT_STREQ(c->user_agent, "acme-bridge/2");
 	ASSERT_STREQ(c->rtp_address, "192.0.2.1");
@@ -582,10 +582,22 @@ static const struct {
          "data/broken-type-elem.conf:4: trunks[0].acl[1]: must be a string"},
         {"broken-bot-ref.conf",
          "data/broken-bot-ref.conf:8: trunks[0].bots[1].bot: no bot named \"nobody\""},
-        {"broken-tls.conf", "data/broken-tls.conf:8: sip.listen[2].transport: transport \"tls\" is "
-                            "not supported by this version"},
+        {"broken-tls.conf", "data/broken-tls.conf:8: sip.listen[2].cert: missing (required for "
+                            "transport \"tls\")"},
+        {"broken-tls-on-udp.conf", "data/broken-tls-on-udp.conf:7: sip.listen[0].cert: is only "
+                                   "for transport \"tls\""},
+        {"broken-tls-relative.conf", "data/broken-tls-relative.conf:6: sip.listen[0].key: must "
+                                     "be empty or an absolute path"},
+        {"broken-tls-missing-file.conf",
+         "data/broken-tls-missing-file.conf:6: sip.listen[1].cert: cannot read "
+         "/nonexistent/sipbridge/cert.pem: No such file or directory"},
+        {"broken-tls-verify.conf", "data/broken-tls-verify.conf:7: sip.listen[0].verify_client: "
+                                   "needs ca"},
+        {"broken-listen-port.conf", "data/broken-listen-port.conf:6: sip.listen[1].port: udp and "
+                                    "tcp entries must share one port (5060)"},
         {"broken-transport.conf",
-         "data/broken-transport.conf:4: sip.listen[0].transport: must be one of \"udp\", \"tcp\""},
+         "data/broken-transport.conf:4: sip.listen[0].transport: must be one of \"udp\", \"tcp\", "
+         "\"tls\""},
         {"broken-port-odd.conf", "data/broken-port-odd.conf:4: rtp.port_min: must be even"},
         {"broken-port-order.conf", "data/broken-port-order.conf:6: rtp.port_max: must be at least"},
         {"broken-range.conf", "data/broken-range.conf:4: sip.listen[0].port: must be 1-65535"},

@@ -49,6 +49,8 @@ struct sb_cl_opts {
 	double timeout_s;
 	enum sb_codec codec;
 	bool tcp;
+	bool tls;          /* --transport tls: the server's certificate is verified */
+	const char *ca;    /* --ca: the CA file it is verified with; NULL: the system's */
 	const char *local; /* numeric address SIP and RTP bind to */
 	bool verbose;
 };
@@ -262,7 +264,15 @@ struct sb_cl_app {
 	struct nua_handle_s *nh;
 	bool nua_down;
 	int rtp_idx, rtcp_idx; /* the media sockets in the root */
+	char *tls_dir;         /* --transport tls: sofia's certificate directory */
 };
+
+/* tls.c: with --transport tls, the directory sofia's TLS transport reads the trusted CAs from
+ * (--ca, else the system's CA file) and a throwaway identity for its own listener, and TLS 1.2
+ * made the least version. 0 or a negative errno with a line on stderr. */
+int sb_cl_tls_prepare(struct sb_cl_app *a);
+/* tls.c: removes that directory; accepts an app without one. */
+void sb_cl_tls_done(struct sb_cl_app *a);
 
 /* Starts sofia (su_root, nua bound to --local over --transport) and watches the media
  * sockets, which must be open. 0 or a negative errno with a line on stderr. */

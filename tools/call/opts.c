@@ -41,7 +41,10 @@ static void usage(FILE *f)
 	      "                        --play length + 1 s (10 s without --play), and long enough\n"
 	      "                        for every key. A BYE from the far end ends the call first\n"
 	      "  --codec pcmu|pcma     the one codec offered (with telephone-event 101); pcmu\n"
-	      "  --transport udp|tcp   SIP transport (udp)\n"
+	      "  --transport udp|tcp|tls  SIP transport (udp); tls verifies the server's\n"
+	      "                        certificate and that it names the --to host\n"
+	      "  --ca FILE             PEM CA certificates to verify a tls server with (default:\n"
+	      "                        the system's CA store)\n"
 	      "  --local ADDR          numeric address SIP and RTP bind to (127.0.0.1)\n"
 	      "  --timeout S           give up (CANCEL) without a final answer by then (30)\n"
 	      "  -v, --verbose         progress and SIP stack messages on stderr\n"
@@ -192,6 +195,7 @@ enum {
 	OPT_DURATION,
 	OPT_CODEC,
 	OPT_TRANSPORT,
+	OPT_CA,
 	OPT_LOCAL,
 	OPT_TIMEOUT,
 	OPT_VERSION,
@@ -231,9 +235,14 @@ static int one(struct sb_cl_opts *o, int c)
 			return bad("--codec: '%s' is neither pcmu nor pcma", optarg);
 		return 0;
 	case OPT_TRANSPORT:
-		if (strcasecmp(optarg, "udp") && strcasecmp(optarg, "tcp"))
-			return bad("--transport: '%s' is neither udp nor tcp", optarg);
+		if (strcasecmp(optarg, "udp") && strcasecmp(optarg, "tcp") &&
+		    strcasecmp(optarg, "tls"))
+			return bad("--transport: '%s' is not udp, tcp or tls", optarg);
 		o->tcp = !strcasecmp(optarg, "tcp");
+		o->tls = !strcasecmp(optarg, "tls");
+		return 0;
+	case OPT_CA:
+		o->ca = optarg;
 		return 0;
 	case OPT_LOCAL:
 		o->local = optarg;
@@ -258,6 +267,7 @@ int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv)
 	        {"duration", required_argument, NULL, OPT_DURATION},
 	        {"codec", required_argument, NULL, OPT_CODEC},
 	        {"transport", required_argument, NULL, OPT_TRANSPORT},
+	        {"ca", required_argument, NULL, OPT_CA},
 	        {"local", required_argument, NULL, OPT_LOCAL},
 	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
 	        {"verbose", no_argument, NULL, 'v'},
@@ -292,6 +302,8 @@ int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv)
 		return bad("unexpected argument '%s'", argv[optind]);
 	if (!o->to)
 		return bad("--to sip:USER@HOST:PORT is required");
+	if (o->ca && !o->tls)
+		return bad("--ca is only for --transport tls");
 	if (o->record && o->play && !strcmp(o->record, o->play))
 		return bad("--record and --play name the same file");
 	return 0;

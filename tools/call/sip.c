@@ -19,6 +19,7 @@
 #include <sofia-sip/sip_tag.h>
 #include <sofia-sip/su_log.h>
 #include <sofia-sip/su_wait.h>
+#include <sofia-sip/tport_tag.h>
 
 #include "build_config.h"
 #include "call.h"
@@ -214,7 +215,8 @@ static int watch(struct sb_cl_app *a, int fd)
 int sb_cl_sip_init(struct sb_cl_app *a)
 {
 	const char *local = a->opts->local;
-	bool v6 = strchr(local, ':') != NULL;
+	bool v6 = strchr(local, ':') != NULL, tls = a->opts->tls;
+	const char *bind_tp = a->opts->tcp ? ";transport=tcp" : ";transport=udp";
 	char url[128];
 
 	su_init();
@@ -227,9 +229,17 @@ int sb_cl_sip_init(struct sb_cl_app *a)
 	su_root_threading(a->root, 0);
 	a->rtp_idx = watch(a, a->media.fd);
 	a->rtcp_idx = watch(a, a->media.rtcp_fd);
-	snprintf(url, sizeof(url), "sip:%s%s%s:*;transport=%s", v6 ? "[" : "", local, v6 ? "]" : "",
-	         a->opts->tcp ? "tcp" : "udp");
-	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url), NUTAG_MEDIA_ENABLE(0),
+	if (tls && sb_cl_tls_prepare(a) < 0)
+		return -EIO;
+	/* TLS: sofia's sips transport, verifying the server's chain and name (its subjects). */
+	snprintf(url, sizeof(url), "%s:%s%s%s:*%s", tls ? "sips" : "sip", v6 ? "[" : "", local,
+	         v6 ? "]" : "", tls ? "" : bind_tp);
+	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url),
+	                    TAG_IF(tls, TPTAG_CERTIFICATE(a->tls_dir)),
+	                    TAG_IF(tls, NUTAG_CERTIFICATE_DIR(a->tls_dir)),
+	                    TAG_IF(tls, TPTAG_TLS_VERSION(0)),
+	                    TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_SUBJECTS_OUT)),
+	                    TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)), NUTAG_MEDIA_ENABLE(0),
 	                    NUTAG_AUTOACK(1), NUTAG_ENABLEMESSAGE(0),
 	                    SIPTAG_USER_AGENT_STR(SB_CL_NAME "/" SB_VERSION), TAG_END());
 	if (!a->nua) {
@@ -268,11 +278,18 @@ static int header_block(const struct sb_cl_opts *o, char *buf, size_t size, cons
 	return 0;
 }
 
+/* The request URI's parameter naming --transport ("" for udp, the default). */
+static const char *tp_param(const struct sb_cl_opts *o)
+{
+	return o->tls ? ";transport=tls" : o->tcp ? ";transport=tcp" : "";
+}
+
 int sb_cl_sip_invite(struct sb_cl_app *a)
 {
 	const struct sb_cl_opts *o = a->opts;
 	bool v6 = strchr(o->local, ':') != NULL;
 	char sdp[SDP_MAX], hdrs[HEADERS_MAX], ruri[300], dfrom[128], dto[300];
+	const char *tp_name;
 	const char *from = NULL, *to = NULL;
 	uint64_t sid = (uint64_t)sb_now_us();
 	int n;
@@ -280,7 +297,8 @@ int sb_cl_sip_invite(struct sb_cl_app *a)
 	n = sb_cl_sdp_offer(sdp, sizeof(sdp), o->local, a->media.port, o->codec, sid);
 	if (n < 0 || header_block(o, hdrs, sizeof(hdrs), &from, &to) < 0)
 		return -ENOSPC;
-	snprintf(ruri, sizeof(ruri), "%s%s", o->to, o->tcp ? ";transport=tcp" : "");
+	snprintf(ruri, sizeof(ruri), "%s%s", o->to, tp_param(o));
+	tp_name = o->tls ? "TLS" : o->tcp ? "TCP" : "UDP";
 	snprintf(dto, sizeof(dto), "<%s>", o->to);
 	snprintf(dfrom, sizeof(dfrom), "<sip:%s@%s%s%s>", SB_CL_NAME, v6 ? "[" : "", o->local,
 	         v6 ? "]" : "");
@@ -291,8 +309,7 @@ int sb_cl_sip_invite(struct sb_cl_app *a)
 	a->state = SB_CL_ST_CALLING;
 	a->start_ms = sb_now_ms();
 	sb_cl_verbose(a, "INVITE %s over %s, offering %s and telephone-event %d, RTP on %s:%u",
-	              ruri, o->tcp ? "TCP" : "UDP", sb_codec_name(o->codec), SB_CL_TE_PT, o->local,
-	              a->media.port);
+	              ruri, tp_name, sb_codec_name(o->codec), SB_CL_TE_PT, o->local, a->media.port);
 	nua_invite(a->nh, NUTAG_URL(ruri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	           SIPTAG_PAYLOAD_STR(sdp), TAG_IF(hdrs[0], SIPTAG_HEADER_STR(hdrs)), TAG_END());
 	return 0;
@@ -355,4 +372,5 @@ void sb_cl_sip_done(struct sb_cl_app *a)
 		a->root = NULL;
 		su_deinit();
 	}
+	sb_cl_tls_done(a);
 }

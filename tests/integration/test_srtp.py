@@ -5,6 +5,7 @@ sequence, so it was never decoded; rtp.srtp = "required" (globally or on the tru
 daemon's log, at debug level, never holds either side's key; forged packets from another allowed address never take
 over the call's RTP."""
 
+import base64
 import os
 import re
 import socket
@@ -156,3 +157,35 @@ def test_forged_srtp_never_moves_the_latch(env, bridge):
     line = sbtest.wait_until(lambda: re.search(r"SRTP: (\d+) packet\(s\) dropped for failed authentication",
                                                d.stderr_text()), 20, "the SRTP end-of-call line")
     assert int(line.group(1)) == 20, line.group(0)
+
+
+def crypto_lines(body):
+    return re.findall(r"^a=crypto:(\d+) (\S+) inline:([A-Za-z0-9+/]{40})\s*$", body, re.M)
+
+
+def test_srtp_reinvite_keeps_srtp_and_our_key(env, bridge, sipp):
+    """re-INVITEs of an SRTP call: the same key, a new key with another tag (both answered RTP/SAVP with the bridge's
+    own key, unchanged), a fall-back to RTP/AVP (488, the call goes on and ends with BYE)."""
+    d, _ = bridge("echo", rtp=rtp_group(env, srtp_over_udp=True), log={"level": "debug"})
+    key1 = base64.b64encode(os.urandom(30)).decode()
+    key2 = base64.b64encode(os.urandom(30)).decode()
+    res = sipp("uac_srtp_reinvite.xml", d, rtp_port=env.ports.port(), keys={"key1": key1, "key2": key2}).run()
+    assert res.rc == 0, res.describe()
+    oks = {}
+    for m in res.received():
+        if m.status == 200 and m.cseq_method == "INVITE":
+            oks.setdefault(int(m.header("CSeq").split()[0]), m)
+    assert sorted(oks) == [1, 2, 3], sorted(oks)
+    lines = {n: crypto_lines(oks[n].body()) for n in oks}
+    for n in oks:
+        assert "m=audio" in oks[n].body() and " RTP/SAVP 8" in oks[n].body(), oks[n].body()
+        assert len(lines[n]) == 1, oks[n].body()
+    assert [l[0][0] for l in (lines[1], lines[2], lines[3])] == ["1", "1", "5"], lines  # the offer's tag
+    ours = {l[0][2] for l in lines.values()}
+    assert len(ours) == 1 and not ours & {key1, key2}, lines  # our own key, the same throughout
+    assert res.final_status() == 200 and 488 in res.statuses(), res.statuses()
+    sbtest.wait_until(lambda: "Call released" in d.stderr_text(), 20, "the call's end")
+    log = d.stderr_text()
+    assert "re-INVITE offer not acceptable, 488" in log
+    for k in ours | {key1, key2}:
+        assert k not in log, "an SRTP key is in the daemon's log"

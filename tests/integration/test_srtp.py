@@ -18,6 +18,7 @@ import pytest
 import callctl
 import rtp
 import sbtest
+import sipraw
 
 RATE = 8000
 TONE_S = 3.0
@@ -189,3 +190,13 @@ def test_srtp_reinvite_keeps_srtp_and_our_key(env, bridge, sipp):
     assert "re-INVITE offer not acceptable, 488" in log
     for k in ours | {key1, key2}:
         assert k not in log, "an SRTP key is in the daemon's log"
+
+
+def test_srtp_required_refuses_delayed_offer(env, bridge):
+    """The bridge's own offer (for an INVITE without SDP) is RTP/AVP: with SRTP required such an INVITE gets 488."""
+    d, _ = bridge("echo", trunk={"srtp": "required"})
+    msg = sipraw.request(ruri="sip:+15550001@127.0.0.1:%d" % d.sip_port,
+                         extra=b"Contact: <sip:caller@127.0.0.1>\r\n")
+    lines = sipraw.udp_exchange(d.sip_port, msg)
+    assert any(l.startswith("SIP/2.0 488") for l in lines), lines
+    assert not any(l.startswith("SIP/2.0 200") for l in lines), lines

@@ -40,6 +40,10 @@ static bool post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int6
 
 	if (!m) {
 		log_error("Out of memory posting to the media worker");
+		if (type == SB_MSG_MEDIA_ATTACH) /* SRTP keys */
+			sb_srtp_wipe(data, sizeof(struct sb_media_attach));
+		else if (type == SB_MSG_MEDIA_UPDATE)
+			sb_srtp_wipe(data, sizeof(struct sb_media_update));
 		free(data);
 		return false;
 	}
@@ -234,10 +238,12 @@ static void take_reoffer_answer(struct sb_sip_agent *a, struct sb_call *c, const
 	log_info("re-INVITE answered in the ACK: %s %s:%u, %s", sb_codec_name(ans.codec), ans.addr,
 	         ans.port, ans.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
 	note_hold(c, &ans);
-	if (c->media_attached)
+	if (c->media_attached) {
 		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
-	else
+	} else {
+		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
 		free(u);
+	}
 }
 
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
@@ -326,10 +332,12 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	log_info("re-INVITE: %s %s:%u, %s", sb_codec_name(offer.codec), offer.addr, offer.port,
 	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
 	note_hold(c, &offer);
-	if (c->media_attached)
+	if (c->media_attached) {
 		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
-	else
+	} else {
+		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
 		free(u);
+	}
 	goto out;
 fail:
 	sb_sip_srtp_wipe(&offer);

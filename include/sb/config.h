@@ -23,6 +23,13 @@ enum sb_on_close { SB_ON_CLOSE_HANGUP, SB_ON_CLOSE_TRANSFER };
 enum sb_on_fail { SB_ON_FAIL_REJECT, SB_ON_FAIL_TRANSFER };
 enum sb_transfer_mode { SB_TRANSFER_REFER, SB_TRANSFER_BRIDGE };
 enum sb_on_transfer_fail { SB_ON_TRANSFER_FAIL_KEEP, SB_ON_TRANSFER_FAIL_HANGUP };
+/* SDES-SRTP; DEFAULT (a trunk's "") takes rtp.srtp, resolved at load. */
+enum sb_srtp_mode {
+	SB_SRTP_MODE_DEFAULT,
+	SB_SRTP_MODE_OFF,
+	SB_SRTP_MODE_OPTIONAL,
+	SB_SRTP_MODE_REQUIRED
+};
 /* Extension events a bot may opt in to (its events list). */
 enum sb_bot_event_opt { SB_BOT_OPT_HOLD = 1 << 0 };
 
@@ -79,6 +86,7 @@ struct sb_trunk {
 	int on_transfer_fail;       /* enum sb_on_transfer_fail */
 	bool listen_after_transfer; /* bridge: the bot keeps listening to both parties */
 	char *record;               /* folder for call recordings; "" = none (a bot's wins) */
+	int srtp;                   /* enum sb_srtp_mode, never DEFAULT once loaded */
 	struct sb_bot_route *routes;
 	size_t n_routes;
 };
@@ -108,6 +116,8 @@ struct sb_config {
 	int jitter_mode;                     /* enum sb_jitter_mode */
 	int jitter_min_ms, jitter_max_ms;    /* adaptive: the wait for a missing packet, bounds */
 	int jitter_ms;                       /* fixed: that wait */
+	int srtp;                            /* enum sb_srtp_mode: off, optional or required */
+	bool srtp_over_udp; /* take SDES keys that came over plain UDP/TCP SIP (in clear text) */
 
 	/* limits */
 	int max_calls;

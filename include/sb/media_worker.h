@@ -22,6 +22,9 @@ struct sb_media_stats {
 	 * source before it earned the latch */
 	atomic_uint_fast64_t rtp_rx_foreign, rtp_rx_unlatched;
 	atomic_uint_fast64_t rtcp_tx_packets, rtcp_rx_packets, rtcp_rx_bad;
+	/* SRTP and SRTCP packets dropped: failed authentication (forged, tampered, another
+	 * key), replayed */
+	atomic_uint_fast64_t srtp_rx_auth_fail, srtp_rx_replay;
 };
 
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every

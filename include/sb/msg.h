@@ -6,6 +6,7 @@
 
 #include <sb/route.h>
 #include <sb/sdp_neg.h>
+#include <sb/srtp_ctx.h>
 
 enum sb_msg_type {
 	/* control → media worker */
@@ -40,16 +41,21 @@ enum sb_msg_type {
 	SB_MSG_QUIT,
 };
 
-/* SB_MSG_MEDIA_ATTACH's data: the sockets the leg takes over. */
+/* SB_MSG_MEDIA_ATTACH's data: the sockets the leg takes over and its SRTP keys (suite
+ * SB_SRTP_NONE: plain RTP), which the leg wipes once its contexts hold them. */
 struct sb_media_attach {
 	int rtp_fd, rtcp_fd;
+	struct sb_srtp_keys srtp;
 };
 
-/* SB_MSG_MEDIA_UPDATE's data. */
+/* SB_MSG_MEDIA_UPDATE's data (offer's key material wiped); with rekey, the caller's new SRTP
+ * key (wiped by the leg once used). */
 struct sb_media_update {
 	struct sb_sdp_offer offer;
 	struct sockaddr_storage remote;
 	socklen_t remote_len;
+	bool rekey;
+	struct sb_srtp_key rx;
 };
 
 /* SB_MSG_MEDIA_BRIDGE's data: the agent's leg of a bridged transfer. */

@@ -1,6 +1,6 @@
 /* SDP offer → answer for one audio stream: PCMU/PCMA in the caller's order, RFC 4733
- * telephone-event, ptime 10-60, direction. Pure (sofia's sdp_parse with a local home).
- * Thread: any. */
+ * telephone-event, ptime 10-60, direction, SDES-SRTP (RTP/SAVP with a=crypto). Pure
+ * (sofia's sdp_parse with a local home). Thread: any. */
 #pragma once
 
 #include <stdbool.h>
@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <sb/codec.h>
+#include <sb/sdp_crypto.h>
 
 enum sb_dir { SB_DIR_SENDRECV, SB_DIR_SENDONLY, SB_DIR_RECVONLY, SB_DIR_INACTIVE };
 
@@ -30,6 +31,11 @@ struct sb_sdp_offer {
 	unsigned n_media;                                  /* m= lines in the offer */
 	unsigned audio_index;                              /* the one carrying the call's audio */
 	char rejected[SB_SDP_MAX_MEDIA][SB_SDP_MLINE_MAX]; /* "video 0 RTP/AVP 96" for the others */
+	/* SDES-SRTP: key material, wiped once it is no longer needed */
+	bool savp;                   /* the audio m= line is RTP/SAVP */
+	bool srtp;                   /* the answer is RTP/SAVP (set after sb_sdp_crypto_decide) */
+	struct sb_sdp_crypto crypto; /* its first usable a=crypto (suite NONE: none) */
+	struct sb_srtp_key local;    /* our own key, for the answer's a=crypto when srtp */
 };
 
 /* True when the offer names no address to send to: port 0, 0.0.0.0 or :: (the old way to
@@ -40,11 +46,12 @@ bool sb_sdp_no_address(const struct sb_sdp_offer *o);
 bool sb_sdp_held(const struct sb_sdp_offer *o);
 
 /* Parses an offer (or an answer to the bridge's offer) into *out, which is written only on
- * success. te_pt is always set: the first telephone-event with clock 8000 on the audio m= line
- * (never the chosen codec's type), -1 when there is none. Returns 0; -EBADMSG when the SDP
- * cannot be parsed or has no usable audio m= line / connection address, or more than
- * SB_SDP_MAX_MEDIA m= lines; -ENOTSUP when no PCMU/PCMA is offered (no common codec: 488);
- * -ERANGE when the offer's ptime is outside 10-60. */
+ * success. The audio m= line is the first RTP/AVP or RTP/SAVP one; savp and crypto (the
+ * first a=crypto line that parses and that the bridge can use) describe its SRTP. te_pt is always
+ * set: the first telephone-event with clock 8000 on the audio m= line (never the chosen codec's
+ * type), -1 when there is none. Returns 0; -EBADMSG when the SDP cannot be parsed or has no usable
+ * audio m= line / connection address, or more than SB_SDP_MAX_MEDIA m= lines; -ENOTSUP when no
+ * PCMU/PCMA is offered (no common codec: 488); -ERANGE when the offer's ptime is outside 10-60. */
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out);
 
 /* Writes the bridge's own offer (for an INVITE that came without one): one m=audio line at
@@ -56,7 +63,9 @@ int sb_sdp_build_offer(char *buf, size_t size, const char *local_addr, uint16_t 
 /* Writes the answer for offer (borrowed) into buf (NUL-terminated): v/o/s/c/t, then one m= line
  * per offered line: the audio one at local_port with the chosen codec and, when te_pt is a
  * payload type (0-127, not the codec's), telephone-event on te_pt: the a=rtpmap lines, then
- * a=fmtp:<te_pt> 0-15, a=ptime:20 and the reflected direction (sendonly ↔ recvonly); the others
+ * a=fmtp:<te_pt> 0-15, a=ptime:20 and the reflected direction (sendonly ↔ recvonly), and with
+ * offer->srtp the line is RTP/SAVP with one a=crypto: the offer's tag and suite, the key
+ * offer->local; the others
  * rejected with port 0. An offer built by hand must set te_pt (-1 for none): 0 is a payload
  * type. local_addr is numeric IPv4 or IPv6. Returns the length, -EINVAL for another local_addr
  * or -ENOSPC. */

@@ -83,6 +83,11 @@ struct sb_call *sb_call_unref(struct sb_call *c)
 	free(c->from_user);
 	free(c->to_user);
 	free(c->account_sid);
+	/* SRTP keys: the offers' copies and the answer's a=crypto line */
+	sb_srtp_wipe(&c->offer, sizeof(c->offer));
+	sb_srtp_wipe(&c->offer_now, sizeof(c->offer_now));
+	if (c->answer_sdp)
+		sb_srtp_wipe(c->answer_sdp, strlen(c->answer_sdp));
 	free(c->answer_sdp);
 	sb_config_unref(c->cfg);
 	free(c);

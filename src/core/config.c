@@ -452,6 +452,9 @@ static int check_names(struct ctx *x, const config_t *lc, const char *list, cons
 /* Settings kept in a second, quicker form. */
 static void derive(struct sb_config *c)
 {
+	for (size_t i = 0; i < c->n_trunks; i++)
+		if (c->trunks[i].srtp == SB_SRTP_MODE_DEFAULT)
+			c->trunks[i].srtp = c->srtp;
 	for (size_t i = 0; i < c->n_bots; i++) {
 		struct sb_bot_cfg *b = &c->bots[i];
 

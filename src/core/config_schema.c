@@ -225,6 +225,15 @@ static const struct sb_cfg_enum on_fails[] = {
         {"reject", SB_ON_FAIL_REJECT}, {"transfer", SB_ON_FAIL_TRANSFER}, {NULL, 0}};
 static const struct sb_cfg_enum transfer_modes[] = {
         {"refer", SB_TRANSFER_REFER}, {"bridge", SB_TRANSFER_BRIDGE}, {NULL, 0}};
+static const struct sb_cfg_enum srtp_modes[] = {{"off", SB_SRTP_MODE_OFF},
+                                                {"optional", SB_SRTP_MODE_OPTIONAL},
+                                                {"required", SB_SRTP_MODE_REQUIRED},
+                                                {NULL, 0}};
+static const struct sb_cfg_enum trunk_srtp_modes[] = {{"", SB_SRTP_MODE_DEFAULT},
+                                                      {"off", SB_SRTP_MODE_OFF},
+                                                      {"optional", SB_SRTP_MODE_OPTIONAL},
+                                                      {"required", SB_SRTP_MODE_REQUIRED},
+                                                      {NULL, 0}};
 static const struct sb_cfg_enum on_transfer_fails[] = {
         {"keep", SB_ON_TRANSFER_FAIL_KEEP}, {"hangup", SB_ON_TRANSFER_FAIL_HANGUP}, {NULL, 0}};
 
@@ -310,6 +319,9 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_RTP, "jitter_min_ms", SB_KT_INT, 0, 0, 1000, 0, FIELD(C, jitter_min_ms)},
         {SB_SC_RTP, "jitter_max_ms", SB_KT_INT, 0, 0, 1000, 200, FIELD(C, jitter_max_ms)},
         {SB_SC_RTP, "jitter_ms", SB_KT_INT, 0, 0, 1000, 60, FIELD(C, jitter_ms)},
+        {SB_SC_RTP, "srtp", SB_KT_ENUM, .def_int = SB_SRTP_MODE_OPTIONAL, .enums = srtp_modes,
+         FIELD(C, srtp)},
+        {SB_SC_RTP, "srtp_over_udp", SB_KT_BOOL, FIELD(C, srtp_over_udp)},
 
         {SB_SC_LIMITS, "max_calls", SB_KT_INT, 0, 1, 100000, 4000, FIELD(C, max_calls)},
         {SB_SC_LIMITS, "max_cps", SB_KT_INT, 0, 1, 10000, 200, FIELD(C, max_cps)},
@@ -348,6 +360,8 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          .enums = on_transfer_fails, FIELD(T, on_transfer_fail)},
         {SB_SC_TRUNK, "listen_after_transfer", SB_KT_BOOL, FIELD(T, listen_after_transfer)},
         {SB_SC_TRUNK, "record", SB_KT_STR, .check_str = check_record, FIELD(T, record)},
+        {SB_SC_TRUNK, "srtp", SB_KT_ENUM, .def_int = SB_SRTP_MODE_DEFAULT,
+         .enums = trunk_srtp_modes, FIELD(T, srtp)},
         {SB_SC_TRUNK, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_ROUTE,
          LIST_OF(T, routes, n_routes, R)},
 

@@ -21,6 +21,7 @@
 #include <sb/recorder.h>
 #include <sb/rtcp.h>
 #include <sb/rtp_source.h>
+#include <sb/srtp_ctx.h>
 #include <sb/worker_thread.h>
 
 #define SB_MEDIA_RX_BATCH 32  /* datagrams read per readiness event per socket */
@@ -85,6 +86,10 @@ struct sb_media_leg {
 	struct sb_pcm_fifo *relay; /* the other party's audio, to send on this leg */
 	struct sb_pcm_fifo *mix;   /* caller's leg in listen mode: [0] caller, [1] agent */
 
+	/* SDES-SRTP (NULL: plain RTP); packets that failed its checks, for the end-of-call line */
+	struct sb_srtp *srtp;
+	uint64_t srtp_auth_fail, srtp_replay;
+
 	/* the call's recording (the caller's leg only), NULL when not recorded */
 	struct sb_rec *rec;
 
@@ -141,5 +146,9 @@ void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us);
 void sb_media_send_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now);
 /* media_rtcp.c: reads the caller's RTCP on the leg's RTCP socket. */
 void sb_media_on_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg);
+/* media_rx.c: unprotects an SRTP/SRTCP packet in place on an SRTP leg (plain legs: nothing
+ * to do); a packet that fails is counted and must be dropped unread. Returns true to go on. */
+bool sb_media_srtp_in(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t *buf,
+                      size_t *len, bool rtcp);
 /* media_rtcp.c: logs the leg's RTP and RTCP statistics once, at its end. */
 void sb_media_log_stats(struct sb_media_leg *leg);

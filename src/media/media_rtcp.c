@@ -1,7 +1,7 @@
 /* A media leg's RTCP (RFC 3550): the compound SR/RR with SDES it sends every few seconds to
  * where the caller's RTCP comes from (else to the RTP peer's port + 1), the caller's reports
  * it reads (only from the addresses RTP is taken from), and the statistics logged at the
- * call's end. Thread: the media worker owning the leg. */
+ * call's end; SRTCP on an SRTP leg. Thread: the media worker owning the leg. */
 #include <netinet/in.h>
 #include <stdio.h>
 #include <inttypes.h>
@@ -37,19 +37,25 @@ static bool rtcp_dest(const struct sb_media_leg *leg, struct sockaddr_storage *t
 /* A compound SR (or RR while nothing was sent) with SDES, every SB_RTCP_INTERVAL_MS. */
 void sb_media_send_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now)
 {
-	uint8_t buf[SB_RTCP_MAX_PACKET];
+	_Alignas(8) uint8_t buf[SB_RTCP_MAX_PACKET + SB_SRTP_MAX_TRAILER];
 	struct sockaddr_storage to;
 	socklen_t len;
 	char cname[96];
+	size_t size;
 	int n;
 
 	leg->next_rtcp_ms = now + SB_RTCP_INTERVAL_MS;
 	if (!leg->has_addr || !rtcp_dest(leg, &to, &len))
 		return;
 	snprintf(cname, sizeof(cname), "sipbridge@%s", leg->call->local_addr);
-	n = sb_rtcp_build(buf, sizeof(buf), &leg->tx, &leg->rx, sb_ntp_now(), leg->ts, sb_now_us(),
-	                  cname);
-	if (n > 0 && sendto(leg->rtcp_fd, buf, (size_t)n, 0, (struct sockaddr *)&to, len) == n)
+	n = sb_rtcp_build(buf, SB_RTCP_MAX_PACKET, &leg->tx, &leg->rx, sb_ntp_now(), leg->ts,
+	                  sb_now_us(), cname);
+	if (n <= 0)
+		return;
+	size = (size_t)n;
+	if (leg->srtp && sb_srtp_protect_rtcp(leg->srtp, buf, &size, sizeof(buf)) < 0)
+		return;
+	if (sendto(leg->rtcp_fd, buf, size, 0, (struct sockaddr *)&to, len) == (ssize_t)size)
 		STAT_INC(w, rtcp_tx_packets);
 }
 
@@ -57,7 +63,7 @@ void sb_media_send_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg, int
  * stream. Only from the addresses RTP is taken from. */
 void sb_media_on_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
-	uint8_t buf[SB_RTP_MAX_PACKET];
+	_Alignas(8) uint8_t buf[SB_RTP_MAX_PACKET];
 	struct sb_rtcp_report r;
 
 	for (int i = 0; i < SB_MEDIA_RX_BATCH; i++) {
@@ -65,6 +71,7 @@ void sb_media_on_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg)
 		socklen_t len = sizeof(from);
 		ssize_t n =
 		        recvfrom(leg->rtcp_fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+		size_t plen;
 
 		if (n < 0)
 			break;
@@ -72,7 +79,10 @@ void sb_media_on_rtcp(struct sb_media_worker *w, struct sb_media_leg *leg)
 			STAT_INC(w, rtp_rx_foreign);
 			continue;
 		}
-		if (sb_rtcp_parse(buf, (size_t)n, leg->ssrc, &r) < 0) {
+		plen = (size_t)n;
+		if (!sb_media_srtp_in(w, leg, buf, &plen, true))
+			continue;
+		if (sb_rtcp_parse(buf, plen, leg->ssrc, &r) < 0) {
 			STAT_INC(w, rtcp_rx_bad);
 			continue;
 		}
@@ -113,6 +123,10 @@ void sb_media_log_stats(struct sb_media_leg *leg)
 	sb_log_ctx_set(leg->call->id);
 	log_info("RTP: %u packet(s) in, %d lost, jitter %u ms; %u out; %s", leg->rx.received,
 	         sb_rtp_rx_lost(&leg->rx), sb_rtp_rx_jitter_ms(&leg->rx), leg->tx.packets, rtcp);
+	if (leg->srtp)
+		log_info("SRTP: %" PRIu64 " packet(s) dropped for failed authentication, %" PRIu64
+		         " replayed",
+		         leg->srtp_auth_fail, leg->srtp_replay);
 	log_info("Jitter buffer: %" PRIu64 " lost, %" PRIu64 " late, %" PRIu64
 	         " duplicated, %" PRIu64 " frame(s) concealed, %" PRIu64
 	         " resync(s); wait %u ms at the end",

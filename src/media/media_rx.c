@@ -4,8 +4,11 @@
  * media time without audio, and DTMF key presses. A completed frame is handed to the ws
  * thread at once (sb_ws_worker_notify), not on the next tick. While a transfer bridges the
  * call, each party's audio goes to the other's leg instead (and to the bot's mix in listen
- * mode). A recorded call's caller audio also goes to its recording from here.
+ * mode). A recorded call's caller audio also goes to its recording from here. On an SRTP
+ * leg every packet is authenticated and decrypted first: one that fails is dropped and
+ * counted before anything reads it or lets it move the latch.
  * Thread: the media worker. Owns nothing beyond the leg's receive state. */
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -191,15 +194,39 @@ void sb_media_on_jitter(void *arg, enum sb_jitter_out kind, const struct sb_jitt
 	}
 }
 
+bool sb_media_srtp_in(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t *buf,
+                      size_t *len, bool rtcp)
+{
+	int r;
+
+	if (!leg->srtp)
+		return true;
+	r = rtcp ? sb_srtp_unprotect_rtcp(leg->srtp, buf, len)
+	         : sb_srtp_unprotect(leg->srtp, buf, len);
+	if (r == 0)
+		return true;
+	if (r == -EALREADY) {
+		leg->srtp_replay++;
+		STAT_INC(w, srtp_rx_replay);
+	} else { /* forged, tampered, another key, or not SRTP at all */
+		leg->srtp_auth_fail++;
+		STAT_INC(w, srtp_rx_auth_fail);
+	}
+	log_debug("Dropped an %s packet: %s", rtcp ? "SRTCP" : "SRTP",
+	          r == -EALREADY ? "replayed" : "failed authentication");
+	return false;
+}
+
 void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
-	uint8_t buf[SB_RTP_MAX_PACKET];
+	_Alignas(8) uint8_t buf[SB_RTP_MAX_PACKET];
 	struct sb_rtp_header h;
 
 	for (int i = 0; i < SB_MEDIA_RX_BATCH; i++) {
 		struct sockaddr_storage from;
 		socklen_t len = sizeof(from);
 		ssize_t n = recvfrom(leg->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+		size_t plen;
 		bool audio;
 
 		if (n < 0)
@@ -210,7 +237,10 @@ void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 			STAT_INC(w, rtp_rx_foreign);
 			continue;
 		}
-		if (sb_rtp_parse(buf, (size_t)n, &h) < 0 || h.payload_len == 0 ||
+		plen = (size_t)n;
+		if (!sb_media_srtp_in(w, leg, buf, &plen, false))
+			continue; /* never read, never latched */
+		if (sb_rtp_parse(buf, plen, &h) < 0 || h.payload_len == 0 ||
 		    h.payload_len > SB_MEDIA_MAX_PAYLOAD_SAMPLES) {
 			STAT_INC(w, rtp_rx_bad);
 			log_debug("Dropped a %zd-byte datagram that is not RTP", n);
@@ -228,7 +258,7 @@ void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 			continue;
 		}
 		STAT_INC(w, rtp_rx_packets);
-		STAT_ADD(w, rtp_rx_bytes, (uint_fast64_t)n);
+		STAT_ADD(w, rtp_rx_bytes, (uint_fast64_t)n); /* as it came, with the SRTP tag */
 		if (!leg->agent)
 			sb_call_count_packet(&leg->call->rtp_in_live);
 		leg->last_rx_ms = sb_now_ms();

@@ -44,12 +44,14 @@ void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
 	leg->next_tx_us = now_us;
 }
 
-/* Sends one RTP packet (not during a hold: then the timestamp goes on, the sequence not). */
+/* Sends one RTP packet (not during a hold: then the timestamp goes on, the sequence not),
+ * protected in place on an SRTP leg. */
 static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t pt, bool marker,
                      uint32_t ts, const uint8_t *payload, size_t len)
 {
-	uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES];
+	_Alignas(8) uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES + SB_SRTP_MAX_TRAILER];
 	struct sb_rtp_header h = {.pt = pt, .marker = marker, .ts = ts, .ssrc = leg->ssrc};
+	size_t octets = len;
 
 	if (!leg->can_send)
 		return;
@@ -57,6 +59,10 @@ static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_
 	sb_rtp_write_header(pkt, &h);
 	memcpy(pkt + SB_RTP_HEADER_BYTES, payload, len);
 	len += SB_RTP_HEADER_BYTES;
+	if (leg->srtp && sb_srtp_protect(leg->srtp, pkt, &len, sizeof(pkt)) < 0) {
+		log_debug("SRTP protect failed, packet not sent");
+		return;
+	}
 	if (sendto(leg->fd, pkt, len, 0, (struct sockaddr *)&leg->src.peer, leg->src.peer_len) ==
 	    (ssize_t)len) {
 		STAT_INC(w, rtp_tx_packets);
@@ -64,7 +70,7 @@ static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_
 		if (!leg->agent)
 			sb_call_count_packet(&leg->call->rtp_out_live);
 		leg->tx.packets++;
-		leg->tx.octets += (uint32_t)(len - SB_RTP_HEADER_BYTES);
+		leg->tx.octets += (uint32_t)octets;
 	}
 }
 

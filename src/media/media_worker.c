@@ -1,7 +1,8 @@
 /* Media worker thread: epoll over its legs' RTP sockets, its command queue and one 5 ms
  * timerfd that paces every leg (media_rx.c takes caller RTP in, media_tx.c sends bot audio
  * out). Here: the loop, the tick, attaching, updating and freeing legs.
- * Thread: its own. Owns the legs (sockets, RTP state, jitter buffers, framing buffers). */
+ * Thread: its own. Owns the legs (sockets, RTP state, SRTP contexts, jitter buffers,
+ * framing buffers). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,8 @@
 #include "media_priv.h"
 
 #define MAX_EVENTS 64
+
+static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool notify);
 
 static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 {
@@ -152,14 +155,36 @@ static void start_recording(struct sb_media_worker *w, struct sb_media_leg *leg)
 	}
 }
 
+/* The leg's SRTP contexts from the attach message's keys, which are wiped here whatever
+ * happens. Returns 0 (also for a plain call) or a negative errno. */
+static int start_srtp(struct sb_media_leg *leg, struct sb_srtp_keys *k)
+{
+	int r = 0;
+
+	if (k->suite != SB_SRTP_NONE)
+		r = sb_srtp_new(&leg->srtp, k);
+	sb_srtp_wipe(k, sizeof(*k));
+	if (r < 0) {
+		sb_log_ctx_set(leg->call->id);
+		log_error_errno(r, "Cannot set up SRTP, the call has no media");
+		sb_log_ctx_set(NULL);
+	}
+	return r;
+}
+
 static void attach(struct sb_media_worker *w, struct sb_msg *m)
 {
-	const struct sb_media_attach *at = m->data;
+	struct sb_media_attach *at = m->data;
 	struct sb_call *c = m->call;
 	int fds[2] = {at->rtp_fd, at->rtcp_fd};
 
 	c->leg = new_leg(w, c, fds, &c->offer, &c->remote_rtp, c->remote_rtp_len, &c->sig_src,
 	                 c->sig_src_len, c->trunk->acl, c->trunk->n_acl);
+	if (c->leg && start_srtp(c->leg, &at->srtp) < 0) {
+		free_leg(w, c->leg, true); /* as when out of memory: the call has no media */
+		return;
+	}
+	sb_srtp_wipe(&at->srtp, sizeof(at->srtp));
 	if (c->leg) {
 		c->leg->mute = c->bot->mode == SB_MODE_LISTEN && !c->bot->listen_send_silence;
 		start_recording(w, c->leg);
@@ -211,9 +236,14 @@ static void bridge(struct sb_media_worker *w, struct sb_call *c, const struct sb
 /* A re-INVITE changed codec, address or direction. A new address is where RTP goes, and
  * where it may come from, until the caller's packets show where they really come from
  * (latching again); that holds for a hold (sendonly) too, whose music comes from there. */
-static void update(struct sb_media_leg *leg, const struct sb_media_update *u)
+static void update(struct sb_media_leg *leg, struct sb_media_update *u)
 {
 	bool could_send = leg->can_send;
+
+	/* The caller's new SRTP key: a fresh inbound context (what we send does not change). */
+	if (u->rekey && leg->srtp && sb_srtp_set_rx(leg->srtp, &u->rx) < 0)
+		log_error("Cannot take the caller's new SRTP key; its packets will be dropped");
+	sb_srtp_wipe(&u->rx, sizeof(u->rx));
 
 	leg->codec = u->offer.codec;
 	leg->pt = u->offer.pt;
@@ -252,6 +282,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 		sb_metrics_leg_end(&leg->jb.stats, sb_rtp_rx_jitter_ms(&leg->rx));
 	}
 	sb_plc_free(leg->plc);
+	leg->srtp = sb_srtp_free(leg->srtp);
 	free(leg->relay);
 	free(leg->mix);
 	LIST_REMOVE(leg, link);
@@ -343,6 +374,11 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 
 	if (!w)
 		return -ENOMEM;
+	r = sb_srtp_init(); /* once per process, before any leg needs it */
+	if (r < 0) {
+		free(w);
+		return r;
+	}
 	LIST_INIT(&w->legs);
 	w->idx = idx;
 	w->control = control;

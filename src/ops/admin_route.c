@@ -81,6 +81,8 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		v->rtp_bytes_total[SB_M_DIR_IN] += LOAD(s->rtp_rx_bytes);
 		v->rtp_bytes_total[SB_M_DIR_OUT] += LOAD(s->rtp_tx_bytes);
 		v->queue_drops_total[SB_M_PARTY_TO_BOT] += LOAD(s->up_drops);
+		v->srtp_dropped_packets_total[SB_M_SRTP_AUTH] += LOAD(s->srtp_rx_auth_fail);
+		v->srtp_dropped_packets_total[SB_M_SRTP_REPLAY] += LOAD(s->srtp_rx_replay);
 	}
 	for (unsigned i = 0; i < d->n_ws; i++) {
 		const struct sb_ws_stats *s = sb_ws_worker_stats(d->ws[i]);

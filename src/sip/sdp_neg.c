@@ -1,5 +1,6 @@
 /* SDP offer → answer for the caller's audio stream: picks PCMU/PCMA in the caller's order,
- * telephone-event, the connection address, ptime and direction, and writes the answer text.
+ * telephone-event, the connection address, ptime, direction and SDES crypto (RTP/SAVP), and
+ * writes the answer text.
  * Pure (sofia's sdp_parse with a home on the stack). Thread: any (control in practice).
  * Owns nothing beyond the call. */
 #include <arpa/inet.h>
@@ -22,8 +23,8 @@
 #define PTIME_MIN_MS 10
 #define PTIME_MAX_MS 60
 
-/* The first audio m= line on plain RTP/AVP, preferring one the caller did not reject (port 0).
- * *other_audio tells whether audio was offered on some other transport (e.g. only SRTP). */
+/* The first audio m= line on RTP/AVP or RTP/SAVP, preferring one the caller did not reject
+ * (port 0). *other_audio tells whether audio was offered on some other transport. */
 static const sdp_media_t *find_audio(const sdp_session_t *sdp, int *other_audio)
 {
 	const sdp_media_t *m, *rejected = NULL;
@@ -32,7 +33,7 @@ static const sdp_media_t *find_audio(const sdp_session_t *sdp, int *other_audio)
 	for (m = sdp->sdp_media; m; m = m->m_next) {
 		if (m->m_type != sdp_media_audio)
 			continue;
-		if (m->m_proto != sdp_proto_rtp) {
+		if (m->m_proto != sdp_proto_rtp && m->m_proto != sdp_proto_srtp) {
 			*other_audio = 1;
 			continue;
 		}
@@ -142,6 +143,24 @@ static enum sb_dir dir_from_mode(unsigned mode)
 	}
 }
 
+#define MAX_CRYPTO_LINES 16 /* a=crypto lines looked at per m= line */
+
+/* The first a=crypto line of the audio m= line that parses and is usable; a bad one is
+ * skipped. Only media-level lines count (RFC 4568 9.1). */
+static void choose_crypto(const sdp_media_t *m, struct sb_sdp_offer *out)
+{
+	unsigned seen = 0;
+
+	for (const sdp_attribute_t *a = m->m_attributes; a && seen < MAX_CRYPTO_LINES;
+	     a = a->a_next) {
+		if (!a->a_name || strcasecmp(a->a_name, "crypto") != 0)
+			continue;
+		seen++;
+		if (sb_sdp_crypto_parse(a->a_value, &out->crypto) == 0)
+			return;
+	}
+}
+
 /* Records every m= line; all but the audio one are answered "m=<type> 0 <proto> <fmt>". */
 static int list_media(const sdp_session_t *sdp, const sdp_media_t *audio, struct sb_sdp_offer *out)
 {
@@ -197,6 +216,8 @@ static int parse_session(const sdp_session_t *sdp, struct sb_sdp_offer *out)
 		return r;
 	/* sofia applies session-level direction attributes to m_mode unless the media overrides. */
 	out->dir = dir_from_mode(m->m_mode);
+	out->savp = m->m_proto == sdp_proto_srtp;
+	choose_crypto(m, out);
 	return 0;
 }
 
@@ -364,9 +385,11 @@ int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
 	if (s)
 		r = parse_session(s, &o);
 	su_home_deinit(home);
+	sb_srtp_wipe(text, len);
 	free(text);
 	if (r == 0)
 		*out = o;
+	sb_srtp_wipe(&o.crypto, sizeof(o.crypto));
 	return r;
 }
 
@@ -430,28 +453,36 @@ int sb_sdp_build_offer(char *buf, size_t size, const char *local_addr, uint16_t 
 	return n + m;
 }
 
-/* The audio m= line and its attributes: the codec, then telephone-event when offered. */
+/* The audio m= line and its attributes: the codec, then telephone-event when offered, then
+ * our a=crypto on an SRTP call. */
 static int write_audio(char *buf, size_t size, const struct sb_sdp_offer *offer,
                        uint16_t local_port)
 {
 	const char *codec = sb_codec_name(offer->codec), *dir = answer_dir(offer->dir);
-	int te = offer->te_pt;
+	const char *proto = offer->srtp ? "RTP/SAVP" : "RTP/AVP";
+	int te = offer->te_pt, n, c;
 
 	if (te < 0 || te > 127 || te == offer->pt)
-		return snprintf(buf, size,
-		                "m=audio %u RTP/AVP %u\r\n"
-		                "a=rtpmap:%u %s/8000\r\n"
-		                "a=ptime:20\r\n"
-		                "a=%s\r\n",
-		                local_port, offer->pt, offer->pt, codec, dir);
-	return snprintf(buf, size,
-	                "m=audio %u RTP/AVP %u %d\r\n"
-	                "a=rtpmap:%u %s/8000\r\n"
-	                "a=rtpmap:%d telephone-event/8000\r\n"
-	                "a=fmtp:%d 0-15\r\n"
-	                "a=ptime:20\r\n"
-	                "a=%s\r\n",
-	                local_port, offer->pt, te, offer->pt, codec, te, te, dir);
+		n = snprintf(buf, size,
+		             "m=audio %u %s %u\r\n"
+		             "a=rtpmap:%u %s/8000\r\n"
+		             "a=ptime:20\r\n"
+		             "a=%s\r\n",
+		             local_port, proto, offer->pt, offer->pt, codec, dir);
+	else
+		n = snprintf(buf, size,
+		             "m=audio %u %s %u %d\r\n"
+		             "a=rtpmap:%u %s/8000\r\n"
+		             "a=rtpmap:%d telephone-event/8000\r\n"
+		             "a=fmtp:%d 0-15\r\n"
+		             "a=ptime:20\r\n"
+		             "a=%s\r\n",
+		             local_port, proto, offer->pt, te, offer->pt, codec, te, te, dir);
+	if (n < 0 || (size_t)n >= size || !offer->srtp)
+		return n;
+	c = sb_sdp_crypto_write(buf + n, size - (size_t)n, offer->crypto.tag, offer->crypto.suite,
+	                        &offer->local);
+	return c < 0 ? -ENOSPC : n + c;
 }
 
 int sb_sdp_build_answer(char *buf, size_t size, const struct sb_sdp_offer *offer,

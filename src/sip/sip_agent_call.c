@@ -40,6 +40,10 @@ static bool post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int6
 
 	if (!m) {
 		log_error("Out of memory posting to the media worker");
+		if (type == SB_MSG_MEDIA_ATTACH) /* SRTP keys */
+			sb_srtp_wipe(data, sizeof(struct sb_media_attach));
+		else if (type == SB_MSG_MEDIA_UPDATE)
+			sb_srtp_wipe(data, sizeof(struct sb_media_update));
 		free(data);
 		return false;
 	}
@@ -51,6 +55,8 @@ static bool post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int6
 /* Keeps sdp as the description last sent; returns the kept copy (owned by c) or NULL. */
 static const char *keep_sdp(struct sb_call *c, const char *sdp)
 {
+	if (c->answer_sdp) /* it may hold our SRTP key */
+		sb_srtp_wipe(c->answer_sdp, strlen(c->answer_sdp));
 	free(c->answer_sdp);
 	c->answer_sdp = strdup(sdp);
 	return c->answer_sdp;
@@ -62,16 +68,21 @@ static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *off
 {
 	char sdp[SB_SDP_MAX];
 
+	const char *kept = NULL;
+
 	if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, c->local_port,
 	                        c->sdp_session_id, c->sdp_version) < 0)
-		return NULL;
+		goto out;
 	if (c->answer_sdp && strcmp(sdp, c->answer_sdp) != 0) {
 		c->sdp_version++;
 		if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, c->local_port,
 		                        c->sdp_session_id, c->sdp_version) < 0)
-			return NULL;
+			goto out;
 	}
-	return keep_sdp(c, sdp);
+	kept = keep_sdp(c, sdp);
+out:
+	sb_srtp_wipe(sdp, sizeof(sdp)); /* may hold our SRTP key */
+	return kept;
 }
 
 static void attach_media(struct sb_sip_agent *a, struct sb_call *c)
@@ -85,6 +96,7 @@ static void attach_media(struct sb_sip_agent *a, struct sb_call *c)
 		return;
 	}
 	*at = (struct sb_media_attach){.rtp_fd = c->rtp_fd, .rtcp_fd = c->rtcp_fd};
+	sb_sip_srtp_attach(c, at); /* before the post: c->offer is the media's from then on */
 	if (!post_media(a, c, SB_MSG_MEDIA_ATTACH, 0, at))
 		return;
 	c->rtp_fd = c->rtcp_fd = -1;
@@ -153,7 +165,10 @@ static bool take_late_answer(struct sb_call *c, const sip_t *sip)
 {
 	struct sb_sdp_offer ans;
 
-	if (!ack_sdp(sip, &ans) || ans.port == 0 || ans.family != c->offer.family ||
+	if (!ack_sdp(sip, &ans))
+		return false;
+	sb_sip_srtp_wipe(&ans); /* our offer was RTP/AVP: an RTP/SAVP answer is refused */
+	if (ans.savp || ans.port == 0 || ans.family != c->offer.family ||
 	    ans.pt != (uint8_t)ans.codec ||
 	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &c->remote_rtp, &c->remote_rtp_len) <
 	            0)
@@ -172,6 +187,7 @@ static void reoffer(struct sb_call *c, nua_handle_t *nh)
 
 	o.dir = SB_DIR_SENDRECV;
 	sdp = make_answer(c, &o);
+	sb_sip_srtp_wipe(&o);
 	if (!sdp) {
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		sb_metric_sip_response(500);
@@ -207,23 +223,29 @@ static void take_reoffer_answer(struct sb_sip_agent *a, struct sb_call *c, const
 	c->reoffer_pending = false;
 	u = calloc(1, sizeof(*u));
 	if (!u || !ack_sdp(sip, &ans) || ans.family != c->offer_now.family ||
-	    ans.codec != c->offer_now.codec ||
+	    ans.codec != c->offer_now.codec || sb_sip_srtp_reoffer(c, sip, &ans, u) < 0 ||
 	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &u->remote, &u->remote_len) < 0) {
 		log_notice("No usable SDP answer in the ACK of a re-INVITE; the media stays as it "
 		           "was");
+		if (u)
+			sb_srtp_wipe(u, sizeof(*u));
 		free(u);
 		return;
 	}
 	ans.pt = c->offer_now.pt; /* our offer's payload type is the one both sides use */
 	c->offer_now = ans;
 	u->offer = ans;
+	sb_sip_srtp_wipe(&u->offer);
+	sb_sip_srtp_wipe(&ans);
 	log_info("re-INVITE answered in the ACK: %s %s:%u, %s", sb_codec_name(ans.codec), ans.addr,
 	         ans.port, ans.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
 	note_hold(c, &ans);
-	if (c->media_attached)
+	if (c->media_attached) {
 		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
-	else
+	} else {
+		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
 		free(u);
+	}
 }
 
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
@@ -287,24 +309,25 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	}
 	u = calloc(1, sizeof(*u));
 	if (!u || sb_sdp_parse_offer(sdp, len, &offer) < 0 || offer.family != c->offer_now.family ||
+	    sb_sip_srtp_reoffer(c, sip, &offer, u) < 0 ||
 	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) <
 	            0) {
 		/* A refused re-INVITE leaves the call as it was (RFC 3261 14.2). */
 		log_notice("re-INVITE offer not acceptable, 488; the call goes on unchanged");
 		nua_respond(nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
 		sb_metric_sip_response(488);
-		free(u);
-		goto out;
+		goto fail;
 	}
 	sdp = make_answer(c, &offer);
 	if (!sdp) {
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
 		sb_metric_sip_response(500);
-		free(u);
-		goto out;
+		goto fail;
 	}
 	c->offer_now = offer;
 	u->offer = offer;
+	sb_sip_srtp_wipe(&u->offer);
+	sb_sip_srtp_wipe(&offer);
 	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
 	            TAG_END());
@@ -312,10 +335,18 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	log_info("re-INVITE: %s %s:%u, %s", sb_codec_name(offer.codec), offer.addr, offer.port,
 	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
 	note_hold(c, &offer);
-	if (c->media_attached)
+	if (c->media_attached) {
 		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
-	else
+	} else {
+		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
 		free(u);
+	}
+	goto out;
+fail:
+	sb_sip_srtp_wipe(&offer);
+	if (u)
+		sb_srtp_wipe(u, sizeof(*u));
+	free(u);
 out:
 	sb_log_ctx_set(NULL);
 }

@@ -281,9 +281,10 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	nua_handle_bind(nh, c);
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
-	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s", c->from_user, c->to_user,
+	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s%s%s", c->from_user, c->to_user,
 	         c->sip_call_id, c->trunk->name, c->bot->name,
-	         in->late ? "delayed offer" : sb_codec_name(in->offer.codec));
+	         in->late ? "delayed offer" : sb_codec_name(in->offer.codec),
+	         in->offer.srtp ? ", SRTP " : "", sb_srtp_suite_name(in->offer.crypto.suite));
 	nua_respond(nh, SIP_180_RINGING, TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
 	            TAG_END());
 	sb_metric_sip_response(180);
@@ -327,7 +328,18 @@ static int admit(struct sb_sip_agent *a, nua_handle_t *nh, struct screened *in,
 		return 503;
 	}
 	status = check_offer(nh, sip, rin->src, &in->offer, &in->late);
-	return status ? status : start_call(a, nh, in);
+	if (status)
+		return status;
+	status = sb_sip_srtp_offer(a->d->cfg, in->route.trunk, sip, &in->offer, in->late, &why);
+	if (status) {
+		log_notice("INVITE from %s: %s, rejecting with %d", in->src, why, status);
+		if (status == 488)
+			reject(nh, SIP_488_NOT_ACCEPTABLE, why);
+		else
+			reject(nh, SIP_500_INTERNAL_SERVER_ERROR, why);
+		return status;
+	}
+	return start_call(a, nh, in);
 }
 
 void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip)
@@ -360,6 +372,7 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 		return;
 	}
 	status = admit(a, nh, &in, &rin, status);
+	sb_sip_srtp_wipe(&in.offer); /* the call has its copy */
 	/* From a trunk's address: the INVITE has a call-end record even when refused. */
 	if (status) {
 		sb_sip_admin_rejected(status, &in.route);

@@ -81,6 +81,23 @@ struct sb_sip_agent {
  * application/sdp, 415 for a body that is not SDP and holds no SDP part, 400 for a multipart
  * body without a usable boundary or delimiter. */
 int sb_sip_body_sdp(const sip_t *sip, bool check_accept, const char **sdp, size_t *len);
+struct sb_media_attach;
+struct sb_media_update;
+
+/* sip_agent_srtp.c: rtp.srtp (the trunk's srtp) applied to a new INVITE's offer o (late: it
+ * had none); on SRTP o->srtp is set and o->local holds a fresh key. Returns 0, or the status
+ * to reject with (488, 500) and *why for its Warning. */
+int sb_sip_srtp_offer(const struct sb_config *cfg, const struct sb_trunk *t, const sip_t *sip,
+                      struct sb_sdp_offer *o, bool late, const char **why);
+/* sip_agent_srtp.c: moves c->offer's keys into at (suite NONE on a plain call), wiping them. */
+void sb_sip_srtp_attach(struct sb_call *c, struct sb_media_attach *at);
+/* sip_agent_srtp.c: a re-INVITE's offer (or the ACK's answer to our re-offer) o on call c:
+ * an SRTP call needs RTP/SAVP with the same suite (our key is repeated; a new caller key is
+ * put in u), a plain call stays plain. Returns 0 or -EPROTONOSUPPORT (488). */
+int sb_sip_srtp_reoffer(const struct sb_call *c, const sip_t *sip, struct sb_sdp_offer *o,
+                        struct sb_media_update *u);
+/* sip_agent_srtp.c: wipes the key material in o. */
+void sb_sip_srtp_wipe(struct sb_sdp_offer *o);
 /* sip_agent_invite.c: screens a new INVITE; responds and destroys nh, or creates the call. */
 void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip);
 

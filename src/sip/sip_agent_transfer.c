@@ -254,6 +254,7 @@ static void agent_answered(struct sb_sip_agent *a, struct sb_call *c, const sip_
 	struct sb_msg *m;
 
 	if (!b || !pl || sb_sdp_parse_offer(pl->pl_data, pl->pl_len, &b->agent) < 0 ||
+	    b->agent.savp || /* our offer to the agent was RTP/AVP */
 	    b->agent.family != c->offer_now.family ||
 	    sb_sockaddr_make(b->agent.family, b->agent.addr, b->agent.port, &b->remote,
 	                     &b->remote_len) < 0) {

@@ -65,6 +65,10 @@ static void check_answer(const struct sb_sdp_offer *o)
 	CHECK(back.ptime_ms == 20);
 	CHECK(back.dir == reflect(o->dir));
 	CHECK(back.n_media == o->n_media && back.audio_index == o->audio_index);
+	/* SDES: an SRTP answer is RTP/SAVP with the offer's tag and suite */
+	CHECK(back.savp == o->srtp);
+	if (o->srtp)
+		CHECK(back.crypto.suite == o->crypto.suite && back.crypto.tag == o->crypto.tag);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -80,5 +84,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(r == 0);
 	check_offer(&offer);
 	check_answer(&offer);
+	if (offer.savp && offer.crypto.suite != SB_SRTP_NONE) {
+		offer.srtp = true; /* an all-zero key: the answer text is what is checked */
+		check_answer(&offer);
+	}
 	return 0;
 }

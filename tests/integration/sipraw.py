@@ -41,14 +41,14 @@ def status_lines(data):
     return [l.decode(errors="replace") for l in data.split(b"\r\n") if l.startswith(b"SIP/2.0 ")]
 
 
-def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0):
-    """Sends msg from a fresh socket on src; returns the first lines of every datagram received until none
-    came for `quiet` seconds."""
+def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0, via_transport=b"UDP"):
+    """Sends msg from a fresh socket on src, its Via naming that socket over via_transport; returns the first lines
+    of every datagram received until none came for `quiet` seconds."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((src, 0))
     s.settimeout(quiet)
     try:
-        s.sendto(with_via(msg, b"UDP", b"%s:%d" % (src.encode(), s.getsockname()[1])), ("127.0.0.1", port))
+        s.sendto(with_via(msg, via_transport, b"%s:%d" % (src.encode(), s.getsockname()[1])), ("127.0.0.1", port))
         got = []
         try:
             while True:

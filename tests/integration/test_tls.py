@@ -151,6 +151,39 @@ def test_call_over_tls_and_udp(env, pki, monkeypatch):
     assert res.returncode == 0 and res.json["code"] == 200, callctl.describe(res)
 
 
+
+def test_tone_over_tls_and_srtp(env, pki):
+    """SDES-SRTP over TLS is taken with rtp.srtp_over_udp off (the keys travelled encrypted): a 1 kHz tone goes to the
+    echo bot and back as SRTP, one tampered packet is dropped and counted, and neither key reaches the log."""
+    bot = env.testbot("echo")
+    tls_port = env.ports.tcp()
+    cfg = env.config([{"name": "default", "url": bot.url}], log={"level": "debug"})
+    cfg["rtp"]["srtp"] = "required"
+    cfg["sip"]["listen"].append(tls_entry(pki, tls_port))
+    d = env.daemon(cfg)
+    play = tone_wav(os.path.join(env.tmp, "in.wav"))
+    rec = os.path.join(env.tmp, "out.wav")
+    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % tls_port, play=play, record=rec,
+                                 transport="tls", ca=pki.ca, args=["--srtp", "--tamper-at", "1.5", "-v"])
+    assert res.returncode == 0, callctl.describe(res)
+    j = res.json
+    assert j["code"] == 200 and j["srtp"] is True and j["tampered"] == 1, j
+    assert j["srtp_rx_failed"] == 0 and j["rtp_received"] > 0 and j["received_s"] >= TONE_S, j
+    pcm, loud = loud_seconds(rec)
+    assert abs(sum(loud) / 10.0 - TONE_S) <= 0.5, "echoed tone lasts %.1f s" % (sum(loud) / 10.0)
+    first = loud.index(True)
+    assert rtp.dominant(pcm[first * 800 + RATE:first * 800 + 2 * RATE], 1000), "1 kHz is not in the echo"
+    line = sbtest.wait_until(lambda: re.search(r"SRTP: (\d+) packet\(s\) dropped for failed authentication, "
+                                               r"(\d+) replayed", d.stderr_text()), 20, "the SRTP end-of-call line")
+    assert (int(line.group(1)), int(line.group(2))) == (1, 0), line.group(0)
+    log = d.stderr_text()
+    assert "clear text" not in log, "SRTP over TLS was treated as plain SIP"
+    keys = set(re.findall(r"inline:([A-Za-z0-9+/]{40})", res.stderr))
+    assert len(keys) == 2, res.stderr[-3000:]  # ours and the daemon's
+    for k in keys:
+        assert k not in log, "an SRTP key is in the daemon's log"
+
+
 def test_tls_call_refused_without_the_ca(env, pki):
     """Verification is on by default: the daemon's certificate is not signed by any CA the system trusts."""
     bot = env.testbot("echo")

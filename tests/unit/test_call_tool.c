@@ -431,23 +431,24 @@ TEST(sdp_offer_and_answer)
 	const char *why = NULL;
 	int n, r = 0;
 
-	n = sb_cl_sdp_offer(buf, sizeof(buf), "127.0.0.1", 40000, SB_CODEC_PCMA, 42);
+	n = sb_cl_sdp_offer(buf, sizeof(buf), "127.0.0.1", 40000, SB_CODEC_PCMA, 42, NULL);
 	ASSERT_TRUE(n > 0);
 	ASSERT_TRUE(strstr(buf, "m=audio 40000 RTP/AVP 8 101\r\n"));
 	ASSERT_TRUE(strstr(buf, "a=rtpmap:8 PCMA/8000\r\n"));
 	ASSERT_TRUE(strstr(buf, "a=rtpmap:101 telephone-event/8000\r\n"));
 	ASSERT_TRUE(!strstr(buf, "PCMU"));
 	/* our own offer read back as an answer */
-	ASSERT_EQ(sb_cl_sdp_answer(buf, (size_t)n, SB_CODEC_PCMA, &ans, &why), 0);
+	ASSERT_EQ(sb_cl_sdp_answer(buf, (size_t)n, SB_CODEC_PCMA, false, &ans, &why), 0);
 	ASSERT_EQ(ans.port, 40000);
 	ASSERT_EQ(ans.te_pt, 101);
-	ASSERT_EQ(sb_cl_sdp_answer(buf, (size_t)n, SB_CODEC_PCMU, &ans, &why), -EBADMSG);
+	ASSERT_EQ(sb_cl_sdp_answer(buf, (size_t)n, SB_CODEC_PCMU, false, &ans, &why), -EBADMSG);
 	ASSERT_TRUE(strstr(why, "codec"));
-	n = sb_cl_sdp_offer(buf, sizeof(buf), "::1", 40002, SB_CODEC_PCMU, 1);
+	n = sb_cl_sdp_offer(buf, sizeof(buf), "::1", 40002, SB_CODEC_PCMU, 1, NULL);
 	ASSERT_TRUE(n > 0 && strstr(buf, "c=IN IP6 ::1\r\n"));
-	ASSERT_EQ(sb_cl_sdp_offer(buf, sizeof(buf), "localhost", 1, SB_CODEC_PCMU, 1), -EINVAL);
-	ASSERT_EQ(sb_cl_sdp_offer(buf, 20, "127.0.0.1", 1, SB_CODEC_PCMU, 1), -ENOSPC);
-	ASSERT_EQ(sb_cl_sdp_answer("garbage", 7, SB_CODEC_PCMU, &ans, &why), -EBADMSG);
+	ASSERT_EQ(sb_cl_sdp_offer(buf, sizeof(buf), "localhost", 1, SB_CODEC_PCMU, 1, NULL),
+	          -EINVAL);
+	ASSERT_EQ(sb_cl_sdp_offer(buf, 20, "127.0.0.1", 1, SB_CODEC_PCMU, 1, NULL), -ENOSPC);
+	ASSERT_EQ(sb_cl_sdp_answer("garbage", 7, SB_CODEC_PCMU, false, &ans, &why), -EBADMSG);
 out:
 	return r;
 }

@@ -615,6 +615,8 @@ static const struct {
         {"broken-protocol.conf", "data/broken-protocol.conf:4: bots[0].protocol: must be one of "
                                  "\"exotel\", \"twilio\", \"raw\", not \"jambonz\""},
         {"broken-log-level.conf", "data/broken-log-level.conf:2: log.level: must be one of"},
+        {"broken-srtp.conf",
+         "data/broken-srtp.conf:4: trunks[0].srtp: must be one of \"\", \"off\""},
         {"broken-sample-rate.conf",
          "data/broken-sample-rate.conf:5: bots[0].sample_rate: must be 8000, 16000 or 24000"},
         {"broken-rate-conflict.conf",
@@ -699,5 +701,34 @@ TEST(sample_config_documents_every_key)
 	ASSERT_EQ(missing, 0);
 out:
 	config_destroy(&cfg);
+	return r;
+}
+
+TEST(srtp_modes_and_trunk_inheritance)
+{
+	static const char text[] =
+	        "rtp: { srtp = \"required\"; srtp_over_udp = true; };\n"
+	        "bots = ( { name = \"b\"; url = \"ws://127.0.0.1:5001/media\"; } );\n"
+	        "trunks = ( { name = \"t1\"; acl = ( \"10.0.0.0/8\" ); srtp = \"\";\n"
+	        "             bots = ( { match = \"*\"; bot = \"b\"; } ); },\n"
+	        "           { name = \"t2\"; acl = ( \"10.0.0.0/8\" ); srtp = \"off\";\n"
+	        "             bots = ( { match = \"*\"; bot = \"b\"; } ); },\n"
+	        "           { name = \"t3\"; acl = ( \"10.0.0.0/8\" );\n"
+	        "             bots = ( { match = \"*\"; bot = \"b\"; } ); } );\n";
+	struct sb_config *c = NULL, *d = NULL;
+	char err[SB_CONFIG_ERR_MAX];
+	int r = 0;
+
+	ASSERT_EQ(sb_config_load_string(&c, text, "srtp.conf", NULL, err, sizeof(err)), 0);
+	ASSERT_TRUE(c->srtp == SB_SRTP_MODE_REQUIRED && c->srtp_over_udp);
+	ASSERT_EQ(c->trunks[0].srtp, SB_SRTP_MODE_REQUIRED); /* "" = rtp.srtp */
+	ASSERT_EQ(c->trunks[1].srtp, SB_SRTP_MODE_OFF);
+	ASSERT_EQ(c->trunks[2].srtp, SB_SRTP_MODE_REQUIRED); /* absent = "" */
+	ASSERT_EQ(sb_config_load_default(&d, NULL, err, sizeof(err)), 0);
+	ASSERT_TRUE(d->srtp == SB_SRTP_MODE_OPTIONAL && !d->srtp_over_udp);
+	ASSERT_EQ(d->trunks[0].srtp, SB_SRTP_MODE_OPTIONAL);
+out:
+	sb_config_unref(c);
+	sb_config_unref(d);
 	return r;
 }

@@ -1,5 +1,6 @@
 /* Unit tests for sdp_neg: real-world offers from tests/unit/data/sdp (Asterisk, FreeSWITCH,
- * Cisco, Avaya, SIPp, IPv6, hold, malformed) and the exact answer text.
+ * Cisco, Avaya, SIPp, IPv6, hold, malformed) and the exact answer text. RTP/SAVP offers and
+ * answers are in test_sdp_crypto.c.
  * Thread: the test's main thread. Owns the buffers it reads files into. */
 #include <errno.h>
 #include <stdlib.h>
@@ -100,11 +101,10 @@ static const struct {
 	const char *file;
 	int err;
 } bad[] = {
-        {"g729_only.sdp", -ENOTSUP},      {"srtp_only.sdp", -ENOTSUP},
-        {"ptime5.sdp", -ERANGE},          {"ptime80.sdp", -ERANGE},
-        {"bad_garbage.sdp", -EBADMSG},    {"bad_missing_c.sdp", -EBADMSG},
-        {"bad_video_only.sdp", -EBADMSG}, {"bad_hostname_c.sdp", -EBADMSG},
-        {"bad_ptime_text.sdp", -EBADMSG},
+        {"g729_only.sdp", -ENOTSUP},      {"ptime5.sdp", -ERANGE},
+        {"ptime80.sdp", -ERANGE},         {"bad_garbage.sdp", -EBADMSG},
+        {"bad_missing_c.sdp", -EBADMSG},  {"bad_video_only.sdp", -EBADMSG},
+        {"bad_hostname_c.sdp", -EBADMSG}, {"bad_ptime_text.sdp", -EBADMSG},
 };
 
 TEST(sdp_bad_offers)

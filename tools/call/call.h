@@ -15,6 +15,7 @@
 #include <sb/dtmf.h>
 #include <sb/rtcp.h>
 #include <sb/sdp_neg.h>
+#include <sb/srtp_ctx.h>
 
 #define SB_CL_NAME "sipbridge-call"
 
@@ -53,6 +54,8 @@ struct sb_cl_opts {
 	const char *ca;    /* --ca: the CA file it is verified with; NULL: the system's */
 	const char *local; /* numeric address SIP and RTP bind to */
 	bool verbose;
+	bool srtp;          /* offer RTP/SAVP (SDES, AES_CM_128_HMAC_SHA1_80) */
+	double tamper_at_s; /* < 0: never; else flip a byte of one SRTP packet then */
 };
 
 /* Fills *o from argv (strings borrowed from argv). Returns 0; 1 when --help or --version was
@@ -136,15 +139,18 @@ void sb_cl_timeline_flush(struct sb_cl_timeline *t);
 /* sdp.c: the offer (one codec and telephone-event) and the answer */
 
 #define SB_CL_TE_PT 101
+#define SB_CL_CRYPTO_TAG 1
 
-/* Writes the offer: codec c and telephone-event SB_CL_TE_PT at addr (numeric) and port.
- * Returns the length, or -EINVAL / -ENOSPC. Pure. */
+/* Writes the offer: codec c and telephone-event SB_CL_TE_PT at addr (numeric) and port; with
+ * srtp (NULL: plain RTP/AVP) RTP/SAVP and a=crypto SB_CL_CRYPTO_TAG AES_CM_128_HMAC_SHA1_80
+ * with that key. Returns the length, or -EINVAL / -ENOSPC. Pure. */
 int sb_cl_sdp_offer(char *buf, size_t size, const char *addr, uint16_t port, enum sb_codec c,
-                    uint64_t session_id);
-/* Parses the answer into *ans and checks it carries codec c. Returns 0, or -EBADMSG with
- * *why set to a static reason. Pure. */
-int sb_cl_sdp_answer(const char *sdp, size_t len, enum sb_codec c, struct sb_sdp_offer *ans,
-                     const char **why);
+                    uint64_t session_id, const struct sb_srtp_key *srtp);
+/* Parses the answer into *ans and checks it carries codec c, and with srtp RTP/SAVP with an
+ * a=crypto of our tag and suite (without: RTP/AVP). Returns 0, or -EBADMSG with *why set to
+ * a static reason. Pure. */
+int sb_cl_sdp_answer(const char *sdp, size_t len, enum sb_codec c, bool srtp,
+                     struct sb_sdp_offer *ans, const char **why);
 
 /* ------------------------------------------------------------------------------------------ */
 /* media.c, media_tx.c, media_rx.c: the RTP side */
@@ -193,6 +199,14 @@ struct sb_cl_media {
 	struct sb_cl_timeline timeline;
 	struct sb_cl_utter utter;
 	struct sb_cl_wav_writer *rec; /* NULL without --record */
+
+	/* SRTP (--srtp): our key (offered), the contexts once the answer is in */
+	bool srtp_on;
+	struct sb_srtp_key srtp_key;
+	struct sb_srtp *srtp;
+	int64_t tamper_us; /* when one packet goes out altered (< 0: never) */
+	bool tampered;
+	uint64_t srtp_rx_failed; /* packets that failed authentication or replay checks */
 };
 
 /* Binds an even RTP port and the RTCP port above it on addr (numeric). 0 or -errno. */
@@ -203,6 +217,18 @@ int sb_cl_media_start(struct sb_cl_media *m, const struct sb_sdp_offer *ans, int
 void sb_cl_media_finish(struct sb_cl_media *m);
 /* Closes the sockets; accepts a closed one. */
 void sb_cl_media_close(struct sb_cl_media *m);
+
+/* srtp.c: makes our key (with --srtp; tamper_at_s < 0: no tampering). 0 or -errno. */
+int sb_cl_srtp_prepare(struct sb_cl_media *m, bool srtp, double tamper_at_s);
+/* srtp.c: the answer is in: the contexts from our key and the answer's (wiped after). */
+int sb_cl_srtp_start(struct sb_cl_media *m, struct sb_sdp_offer *ans, int64_t now_us);
+/* srtp.c: protects the packet of *len bytes at pkt (cap bytes of room) in place, and alters
+ * the one packet due for --tamper-at. False when it cannot be sent. */
+bool sb_cl_srtp_out(struct sb_cl_media *m, uint8_t *pkt, size_t *len, size_t cap, bool rtcp);
+/* srtp.c: checks and decrypts a received packet in place; false (counted) when it fails. */
+bool sb_cl_srtp_in(struct sb_cl_media *m, uint8_t *pkt, size_t *len, bool rtcp);
+/* srtp.c: frees the contexts and wipes our key. */
+void sb_cl_srtp_done(struct sb_cl_media *m);
 
 /* Sends what is due by now_us: audio or silence every 20 ms, key presses, RTCP. */
 void sb_cl_media_tx_tick(struct sb_cl_media *m, int64_t now_us);

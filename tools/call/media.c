@@ -122,6 +122,7 @@ void sb_cl_media_finish(struct sb_cl_media *m)
 
 void sb_cl_media_close(struct sb_cl_media *m)
 {
+	sb_cl_srtp_done(m);
 	if (m->fd >= 0)
 		close(m->fd);
 	if (m->rtcp_fd >= 0)

@@ -1,8 +1,9 @@
 /* RTP in of sipbridge-call: every datagram is checked (an RTP header, from the answer's
  * address, the answer's audio or telephone-event payload type, a sane length) before it is
  * counted; audio is decoded onto the call's time line, keys are read as RFC 4733, sequence
- * numbers give the loss. RTCP from the far end is read and dropped. Thread: main. Owns the
- * receiving state in struct sb_cl_media.
+ * numbers give the loss. With --srtp a packet is checked and decrypted before anything else
+ * (one that fails is counted and dropped). RTCP from the far end is read and dropped. Thread: main.
+ * Owns the receiving state in struct sb_cl_media.
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -84,7 +85,7 @@ invalid:
 
 void sb_cl_media_rx(struct sb_cl_media *m, int64_t now_us)
 {
-	uint8_t buf[SB_RTP_MAX_PACKET];
+	_Alignas(8) uint8_t buf[SB_RTP_MAX_PACKET];
 	struct sockaddr_storage from;
 	struct sb_dtmf_report r;
 
@@ -98,10 +99,12 @@ void sb_cl_media_rx(struct sb_cl_media *m, int64_t now_us)
 		/* Before the answer nothing is expected (no early media): dropped unseen. */
 		if (!m->started)
 			continue;
-		if ((size_t)n > sizeof(buf))
+		size_t len = (size_t)n;
+
+		if (len > sizeof(buf))
 			m->rx_invalid++; /* truncated: larger than any RTP packet we take */
-		else
-			packet(m, buf, (size_t)n, (struct sockaddr *)&from, now_us);
+		else if (sb_cl_srtp_in(m, buf, &len, false))
+			packet(m, buf, len, (struct sockaddr *)&from, now_us);
 	}
 	if (m->started && sb_dtmf_rx_poll(&m->dtmf_rx, now_us / 1000, &r) == 1)
 		key(m, r.digit);

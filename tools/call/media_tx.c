@@ -1,7 +1,7 @@
 /* RTP out of sipbridge-call: one 20 ms packet per slot from the answer on (the --play file,
  * then silence), RFC 4733 key presses in place of audio from --dtmf-at on, and an RTCP report
- * every 5 s. Thread: main, called after every su_root step (at most 5 ms apart). Owns the
- * sending state in struct sb_cl_media.
+ * every 5 s; protected with --srtp. Thread: main, called after every su_root step (at most 5 ms
+ * apart). Owns the sending state in struct sb_cl_media.
  *
  * DESIGN
  * As the bridge's own sender does it: slots keep a 20 ms schedule on the monotonic clock; a
@@ -20,16 +20,18 @@
 void sb_cl_media_send(struct sb_cl_media *m, uint8_t pt, bool marker, uint32_t ts,
                       const uint8_t *payload, size_t len)
 {
-	uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES];
+	_Alignas(8) uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES + SB_SRTP_MAX_TRAILER];
 	struct sb_rtp_header h = {.pt = pt, .marker = marker, .ts = ts, .ssrc = m->ssrc};
+	size_t n = SB_RTP_HEADER_BYTES + len;
 
 	if (len > SB_FRAME_SAMPLES)
 		return;
 	h.seq = m->seq++;
 	sb_rtp_write_header(pkt, &h);
 	memcpy(pkt + SB_RTP_HEADER_BYTES, payload, len);
-	if (sendto(m->fd, pkt, SB_RTP_HEADER_BYTES + len, 0, (struct sockaddr *)&m->peer,
-	           m->peer_len) == (ssize_t)(SB_RTP_HEADER_BYTES + len)) {
+	if (!sb_cl_srtp_out(m, pkt, &n, sizeof(pkt), false))
+		return;
+	if (sendto(m->fd, pkt, n, 0, (struct sockaddr *)&m->peer, m->peer_len) == (ssize_t)n) {
 		m->tx_packets++;
 		m->tx_stats.packets++;
 		m->tx_stats.octets += (uint32_t)len;
@@ -103,16 +105,18 @@ static void slot(struct sb_cl_media *m)
 
 static void rtcp_due(struct sb_cl_media *m, int64_t now_us)
 {
-	uint8_t buf[SB_RTCP_MAX_PACKET];
+	_Alignas(8) uint8_t buf[SB_RTCP_MAX_PACKET + SB_SRTP_MAX_TRAILER];
+	size_t len;
 	int n;
 
 	if (now_us < m->next_rtcp_us)
 		return;
 	m->next_rtcp_us = now_us + SB_RTCP_INTERVAL_MS * 1000;
-	n = sb_rtcp_build(buf, sizeof(buf), &m->tx_stats, &m->rx_stats, sb_ntp_now(), m->ts, now_us,
-	                  SB_CL_NAME);
-	if (n > 0)
-		(void)sendto(m->rtcp_fd, buf, (size_t)n, 0, (struct sockaddr *)&m->peer_rtcp,
+	n = sb_rtcp_build(buf, SB_RTCP_MAX_PACKET, &m->tx_stats, &m->rx_stats, sb_ntp_now(), m->ts,
+	                  now_us, SB_CL_NAME);
+	len = n > 0 ? (size_t)n : 0;
+	if (n > 0 && sb_cl_srtp_out(m, buf, &len, sizeof(buf), true))
+		(void)sendto(m->rtcp_fd, buf, len, 0, (struct sockaddr *)&m->peer_rtcp,
 		             m->peer_len);
 }
 

@@ -47,6 +47,11 @@ static void usage(FILE *f)
 	      "                        the system's CA store)\n"
 	      "  --local ADDR          numeric address SIP and RTP bind to (127.0.0.1)\n"
 	      "  --timeout S           give up (CANCEL) without a final answer by then (30)\n"
+	      "  --srtp                offer SDES-SRTP (RTP/SAVP, AES_CM_128_HMAC_SHA1_80) with a\n"
+	      "                        fresh key; the answer must take it\n"
+	      "  --tamper-at S         with --srtp: alter one protected packet S seconds after "
+	      "the\n"
+	      "                        answer (the far end should drop it)\n"
 	      "  -v, --verbose         progress and SIP stack messages on stderr\n"
 	      "  -h, --help            this text\n"
 	      "      --version         print the version\n"
@@ -55,6 +60,8 @@ static void usage(FILE *f)
 	      "  code, reason    the final response to the INVITE (0 \"timeout\": none within\n"
 	      "                  --timeout; 0 \"transport error\": it could not be sent)\n"
 	      "  answered        a 2xx came; codec: the one offered, PCMU or PCMA\n"
+	      "  srtp            the media ran SRTP; srtp_rx_failed: packets that failed its\n"
+	      "                  checks (dropped); tampered: 1 once --tamper-at altered one\n"
 	      "  sent_s          seconds of --play audio sent (of silence without --play)\n"
 	      "  received_s      seconds of audio received; rtp_sent, rtp_received: RTP packets\n"
 	      "  rtp_lost        packets missing from the received sequence numbers\n"
@@ -198,6 +205,8 @@ enum {
 	OPT_CA,
 	OPT_LOCAL,
 	OPT_TIMEOUT,
+	OPT_SRTP,
+	OPT_TAMPER_AT,
 	OPT_VERSION,
 };
 
@@ -247,6 +256,11 @@ static int one(struct sb_cl_opts *o, int c)
 	case OPT_LOCAL:
 		o->local = optarg;
 		return check_local(optarg);
+	case OPT_SRTP:
+		o->srtp = true;
+		return 0;
+	case OPT_TAMPER_AT:
+		return seconds("--tamper-at", optarg, 0, &o->tamper_at_s);
 	case 'v':
 		o->verbose = true;
 		return 0;
@@ -270,6 +284,8 @@ int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv)
 	        {"ca", required_argument, NULL, OPT_CA},
 	        {"local", required_argument, NULL, OPT_LOCAL},
 	        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+	        {"srtp", no_argument, NULL, OPT_SRTP},
+	        {"tamper-at", required_argument, NULL, OPT_TAMPER_AT},
 	        {"verbose", no_argument, NULL, 'v'},
 	        {"help", no_argument, NULL, 'h'},
 	        {"version", no_argument, NULL, OPT_VERSION},
@@ -281,7 +297,8 @@ int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv)
 	                         .duration_s = -1,
 	                         .timeout_s = 30,
 	                         .codec = SB_CODEC_PCMU,
-	                         .local = "127.0.0.1"};
+	                         .local = "127.0.0.1",
+	                         .tamper_at_s = -1};
 	opterr = 0; /* bad() says it in one line */
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		if (c == 'h') {
@@ -306,5 +323,7 @@ int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv)
 		return bad("--ca is only for --transport tls");
 	if (o->record && o->play && !strcmp(o->record, o->play))
 		return bad("--record and --play name the same file");
+	if (o->tamper_at_s >= 0 && !o->srtp)
+		return bad("--tamper-at needs --srtp");
 	return 0;
 }

@@ -55,8 +55,10 @@ void sb_cl_report(FILE *f, const struct sb_cl_result *r, const struct sb_cl_medi
 	/* The keys are 0-9 * # A-D: nothing to escape. */
 	fprintf(f,
 	        "\"dtmf_sent\":\"%s\",\"dtmf_received\":\"%s\",\"utterances\":%u,"
-	        "\"hangup\":\"%s\",\"duration_s\":%.2f}\n",
+	        "\"hangup\":\"%s\",\"duration_s\":%.2f,",
 	        m->dtmf_sent, m->dtmf_received, m->utter.count, hangup_name(r->hangup),
 	        r->duration_s);
+	fprintf(f, "\"srtp\":%s,\"srtp_rx_failed\":%llu,\"tampered\":%d}\n",
+	        m->srtp ? "true" : "false", (unsigned long long)m->srtp_rx_failed, m->tampered);
 	fflush(f);
 }

@@ -74,10 +74,17 @@ static void answered(struct sb_cl_app *a, int status, const char *phrase, const 
 	a->res.answered = true;
 	a->answer_ms = now_us / 1000;
 	if (pl && pl->pl_data)
-		r = sb_cl_sdp_answer(pl->pl_data, pl->pl_len, a->opts->codec, &ans, &why);
+		r = sb_cl_sdp_answer(pl->pl_data, pl->pl_len, a->opts->codec, a->opts->srtp, &ans,
+		                     &why);
+	if (pl && pl->pl_data)
+		sb_cl_verbose(a, "answer SDP:\n%.*s", (int)pl->pl_len, pl->pl_data);
 	if (r == 0) {
 		r = sb_cl_media_start(&a->media, &ans, now_us);
 		why = "the answer's media address is of another family than --local";
+	}
+	if (r == 0) {
+		r = sb_cl_srtp_start(&a->media, &ans, now_us);
+		why = "cannot set up SRTP with the answer's key";
 	}
 	/* An answer that raced our CANCEL is hung up at once, as is one that cannot be used. */
 	cancelling = a->state == SB_CL_ST_CANCELLING;
@@ -294,7 +301,11 @@ int sb_cl_sip_invite(struct sb_cl_app *a)
 	uint64_t sid = (uint64_t)sb_now_us();
 	int n;
 
-	n = sb_cl_sdp_offer(sdp, sizeof(sdp), o->local, a->media.port, o->codec, sid);
+	n = sb_cl_srtp_prepare(&a->media, o->srtp, o->tamper_at_s);
+	if (n < 0)
+		return n;
+	n = sb_cl_sdp_offer(sdp, sizeof(sdp), o->local, a->media.port, o->codec, sid,
+	                    o->srtp ? &a->media.srtp_key : NULL);
 	if (n < 0 || header_block(o, hdrs, sizeof(hdrs), &from, &to) < 0)
 		return -ENOSPC;
 	snprintf(ruri, sizeof(ruri), "%s%s", o->to, tp_param(o));
@@ -310,8 +321,10 @@ int sb_cl_sip_invite(struct sb_cl_app *a)
 	a->start_ms = sb_now_ms();
 	sb_cl_verbose(a, "INVITE %s over %s, offering %s and telephone-event %d, RTP on %s:%u",
 	              ruri, tp_name, sb_codec_name(o->codec), SB_CL_TE_PT, o->local, a->media.port);
+	sb_cl_verbose(a, "offer SDP:\n%s", sdp);
 	nua_invite(a->nh, NUTAG_URL(ruri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	           SIPTAG_PAYLOAD_STR(sdp), TAG_IF(hdrs[0], SIPTAG_HEADER_STR(hdrs)), TAG_END());
+	sb_srtp_wipe(sdp, sizeof(sdp));
 	return 0;
 }
 

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import ctypes
 import os
+import signal
 import subprocess
 import threading
 
@@ -126,11 +127,27 @@ def test_wrong_host_rejected(env, pki, sipp, cert, url, reason):
 
 def test_verification_off_warns_and_connects(env, pki, sipp):
     d, b = start(env, pki, cert="otherhost", ca_file=pki["other_ca"][0], tls_verify=False)
-    sbtest.wait_until(lambda: "bot tlsbot: TLS certificate verification is OFF" in d.stderr_text(), 10,
-                      "the start-up warning about tls_verify = false")
+    warning = "bot tlsbot: TLS certificate verification is OFF"
+    sbtest.wait_until(lambda: warning in d.stderr_text(), 10, "the start-up warning about tls_verify = false")
     res = echo_call(env, sipp, d)
     assert res.rc == 0, res.describe()
     assert b.select("open"), "no WebSocket session at the bot"
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: d.stderr_text().count(warning) == 2, 10, "the warning again after a reload")
+
+
+def test_ca_file_added_by_reload(env, pki, sipp):
+    """A ca_file that first appears in a reloaded configuration is loaded by the ws worker when a call needs it."""
+    b = env.testbot("echo", tls=pki["localhost"])
+    d = env.daemon(env.config([{"name": "tlsbot", "url": b.url}]))
+    rejected_call(env, sipp, d, b, "TLS certificate verification failed: unable to get local issuer certificate")
+    with open(d.conf_path, "w") as f:
+        f.write(sbtest.to_libconfig(env.config([{"name": "tlsbot", "url": b.url, "ca_file": pki["ca"][0]}])))
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload")
+    res = echo_call(env, sipp, d)
+    assert res.rc == 0, res.describe()
+    assert b.select("open"), "no WebSocket session at the bot after the reload"
 
 
 def thread_ids(pid, prefix):

@@ -83,7 +83,7 @@ struct sb_bot_conn {
 	bool detaching;      /* control asked for DETACH */
 	bool closing;        /* close once the queue is written */
 	bool hangup_sent;
-	lws_sorted_usec_list_t sul; /* handshake timeout */
+	lws_sorted_usec_list_t sul; /* the attempt's deadline */
 	char host[300];             /* Host header value */
 
 	const struct sb_bot_proto *proto;

@@ -67,6 +67,8 @@ struct sb_bot_cfg {
 	size_t n_events;
 	unsigned event_opts; /* the same as a mask of enum sb_bot_event_opt */
 	char *record;        /* folder for call recordings; "" = the trunk's setting */
+	char *ca_file;       /* wss: PEM file of the CAs trusted for this bot; "" = system store */
+	bool tls_verify;     /* wss: verify the certificate and host name (default true) */
 };
 
 struct sb_bot_route {

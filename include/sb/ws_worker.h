@@ -11,6 +11,7 @@
 
 struct sb_ws_worker;
 struct sb_call;
+struct sb_config;
 
 struct sb_ws_stats {
 	atomic_uint_fast64_t connects, connect_failures, frames_tx, frames_rx, bytes_tx, bytes_rx,
@@ -18,8 +19,10 @@ struct sb_ws_stats {
 	atomic_uint_fast64_t listen_ignored; /* listen mode: bot audio and playback events */
 };
 
-/* Thread: control. Creates worker idx, replying to control. Returns 0 or a negative errno. */
-int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control);
+/* Thread: control. Creates worker idx, replying to control, with a client vhost for each
+ * ca_file of cfg's wss bots (cfg is only read). Returns 0 or a negative errno. */
+int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control,
+                     const struct sb_config *cfg);
 /* Thread: control. Starts the thread. */
 int sb_ws_worker_start(struct sb_ws_worker *w);
 /* Thread: any. Hands m to the worker (ownership passes) and wakes it. */
@@ -39,3 +42,5 @@ void sb_ws_worker_ping(struct sb_ws_worker *w, unsigned seq);
 bool sb_ws_worker_answered(const struct sb_ws_worker *w, unsigned seq);
 /* Thread: any. The worker's counters. */
 const struct sb_ws_stats *sb_ws_worker_stats(const struct sb_ws_worker *w);
+/* Thread: control. Warns about every wss bot of cfg whose certificate is not verified. */
+void sb_ws_warn_insecure(const struct sb_config *cfg);

@@ -1,10 +1,15 @@
-/* Bot connection lifecycle on its ws worker: connect with a handshake timeout and retries,
- * the greeting of its protocol profile, the outgoing queue (one lws_write per WRITEABLE),
- * stop and close on detach, and the single place where a connection is finished and freed.
- * Thread: the owning ws worker. */
+/* Bot connection lifecycle on its ws worker: connect (host name resolved off this thread,
+ * wss verified against the system CA store or the bot's ca_file) with a deadline per attempt
+ * and retries, the greeting of its protocol profile, the outgoing queue (one lws_write per
+ * WRITEABLE), stop and close on detach, and the single place where a connection is finished and
+ * freed. Thread: the owning ws worker. */
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/x509.h>
 
 #define LOG_SUBSYS "bot"
 #include <sb/log.h>
@@ -117,7 +122,8 @@ static void finish(struct sb_bot_conn *conn)
 	sb_bot_conn_free(conn);
 }
 
-static int connect_once(struct sb_bot_conn *conn);
+static void connect_once(struct sb_bot_conn *conn);
+static void on_connection_error(struct sb_bot_conn *conn, const char *in);
 
 static void attempt_failed(struct sb_bot_conn *conn, const char *why)
 {
@@ -126,6 +132,7 @@ static void attempt_failed(struct sb_bot_conn *conn, const char *why)
 	if (conn->attempt_done)
 		return;
 	conn->attempt_done = true;
+	conn->resolving = false;
 	lws_sul_cancel(&conn->sul);
 	drop_wsi(conn, false);
 	conn->state = SB_CONN_CLOSED;
@@ -150,18 +157,33 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
 		return;
 	sb_log_ctx_set(conn->call->id);
 	drop_wsi(conn, true);
-	attempt_failed(conn, "handshake timed out");
+	attempt_failed(conn,
+	               conn->resolving ? "host name resolution timed out" : "handshake timed out");
 	sb_log_ctx_set(NULL);
 }
 
-static int connect_once(struct sb_bot_conn *conn)
+/* lws flags for the bot's scheme: wss verifies the certificate chain and the host name unless
+ * the bot's tls_verify is off. */
+static int ssl_flags(const struct sb_bot_cfg *bot)
+{
+	if (!bot->url.tls)
+		return 0;
+	if (bot->tls_verify)
+		return LCCSCF_USE_SSL;
+	return LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+	       LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+}
+
+/* Opens the socket to a numeric address. The URL's host name still goes in Host, and for wss
+ * in SNI and the certificate check (lws takes both from ci.host, without its port). */
+static void start_connect(struct sb_bot_conn *conn, const char *address)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
 	struct lws_client_connect_info ci = {0};
-	int attempt;
+	int attempt = conn->attempts;
 
 	ci.context = conn->env->ctx;
-	ci.address = bot->url.host;
+	ci.address = address;
 	ci.port = bot->url.port;
 	ci.path = bot->url.path;
 	ci.host = conn->host;
@@ -169,23 +191,96 @@ static int connect_once(struct sb_bot_conn *conn)
 	ci.local_protocol_name = "sipbridge-bot";
 	if (bot->subprotocol && bot->subprotocol[0])
 		ci.protocol = bot->subprotocol;
-	ci.ssl_connection = bot->url.tls ? LCCSCF_USE_SSL : 0;
+	ci.ssl_connection = ssl_flags(bot);
+	if (bot->url.tls) {
+		ci.vhost = sb_ws_env_vhost(conn->env, bot->ca_file ? bot->ca_file : "");
+		if (!ci.vhost) {
+			attempt_failed(conn, "cannot load the bot's ca_file");
+			return;
+		}
+	}
 	ci.opaque_user_data = conn;
 	ci.pwsi = &conn->wsi;
-	conn->state = SB_CONN_CONNECTING;
-	conn->attempts++;
-	conn->attempt_done = false;
-	lws_sul_schedule(conn->env->ctx, 0, &conn->sul, on_timeout,
-	                 (lws_usec_t)bot->connect_timeout_ms * 1000);
-	attempt = conn->attempts;
+	conn->tls_error[0] = '\0';
 	if (!lws_client_connect_via_info(&ci)) {
 		/* lws may already have reported this attempt (and started the next one). */
 		if (conn->attempts == attempt && !conn->attempt_done) {
 			conn->wsi = NULL;
 			attempt_failed(conn, "cannot start the connection");
 		}
-		return -ECONNREFUSED;
 	}
+}
+
+static bool ip_literal(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+static void resolve_failed(struct sb_bot_conn *conn, int err)
+{
+	char why[320];
+
+	snprintf(why, sizeof(why), "cannot resolve %s: %s", conn->call->bot->url.host,
+	         err ? gai_strerror(err) : "too many names waiting");
+	attempt_failed(conn, why);
+}
+
+/* One attempt: its deadline covers the name resolution and the handshake. */
+static void connect_once(struct sb_bot_conn *conn)
+{
+	const struct sb_bot_cfg *bot = conn->call->bot;
+	char addr[SB_DNS_ADDR_MAX];
+	int err = 0, r;
+
+	conn->state = SB_CONN_CONNECTING;
+	conn->attempts++;
+	conn->attempt_done = false;
+	conn->resolving = false;
+	lws_sul_schedule(conn->env->ctx, 0, &conn->sul, on_timeout,
+	                 (lws_usec_t)bot->connect_timeout_ms * 1000);
+	if (ip_literal(bot->url.host)) {
+		start_connect(conn, bot->url.host);
+		return;
+	}
+	r = sb_ws_env_resolve(conn->env, bot->url.host, addr, sizeof(addr), &err);
+	if (r == SB_DNS_HIT)
+		start_connect(conn, addr);
+	else if (r == SB_DNS_MISS || r == SB_DNS_PENDING)
+		conn->resolving = true; /* sb_bot_conn_resolved continues, or on_timeout ends it */
+	else
+		resolve_failed(conn, r == SB_DNS_FAILED ? err : 0);
+}
+
+void sb_bot_conn_resolved(struct sb_bot_conn *conn, const char *addr, int err)
+{
+	if (!conn->resolving)
+		return;
+	conn->resolving = false;
+	sb_log_ctx_set(conn->call->id);
+	if (addr)
+		start_connect(conn, addr);
+	else
+		resolve_failed(conn, err ? err : EAI_FAIL);
+	sb_log_ctx_set(NULL);
+}
+
+int sb_bot_conn_verify(struct sb_bot_conn *conn, void *x509_ctx, int preverify_ok)
+{
+	X509_STORE_CTX *x = x509_ctx;
+	int err = X509_STORE_CTX_get_error(x);
+
+	if (preverify_ok || err == X509_V_OK)
+		return 0;
+	if (!conn->call->bot->tls_verify) {
+		/* lws's own flags cover most cases; this covers the rest (an unknown issuer). */
+		X509_STORE_CTX_set_error(x, X509_V_OK);
+		return 0;
+	}
+	if (!conn->tls_error[0])
+		snprintf(conn->tls_error, sizeof(conn->tls_error), "%s (depth %d)",
+		         X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(x));
 	return 0;
 }
 
@@ -260,7 +355,8 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 	call->conn = conn;
 	LIST_INSERT_HEAD(&env->conns, conn, link);
 	*ret = conn;
-	log_debug("Connecting to bot %s at %s", bot->name, bot->url_text);
+	/* Not url_text: its userinfo is a secret. */
+	log_debug("Connecting to bot %s at %s:%u", bot->name, bot->url.host, bot->url.port);
 	connect_once(conn);
 	return 0;
 }
@@ -348,7 +444,7 @@ static void on_closed(struct sb_bot_conn *conn)
 {
 	conn->wsi = NULL;
 	if (conn->state == SB_CONN_CONNECTING) {
-		attempt_failed(conn, "closed during the handshake");
+		on_connection_error(conn, "closed during the handshake");
 		return;
 	}
 	conn->state = SB_CONN_CLOSED;
@@ -391,80 +487,17 @@ static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char
 	}
 }
 
-/* Appends a fragment, growing the buffer by doubling up to the message bound. */
-static bool rx_append(struct sb_bot_conn *conn, const char *in, size_t len)
+/* A refused certificate is named as such: lws's own text for it is not always telling. */
+static void on_connection_error(struct sb_bot_conn *conn, const char *in)
 {
-	size_t need = conn->rx_len + len, cap = conn->rx_cap ? conn->rx_cap : 8192;
-	char *p;
+	char why[400];
 
-	if (need > SB_BOT_MAX_MESSAGE_BYTES)
-		return false;
-	if (need > conn->rx_cap) {
-		while (cap < need)
-			cap *= 2;
-		if (cap > SB_BOT_MAX_MESSAGE_BYTES)
-			cap = SB_BOT_MAX_MESSAGE_BYTES;
-		p = realloc(conn->rx, cap);
-		if (!p)
-			return false;
-		conn->rx = p;
-		conn->rx_cap = cap;
-	}
-	memcpy(conn->rx + conn->rx_len, in, len);
-	conn->rx_len = need;
-	return true;
-}
-
-static void on_complete(struct sb_bot_conn *conn, const char *data, size_t len)
-{
-	struct sb_ws_stats *st = conn->env->stats;
-
-	atomic_fetch_add_explicit(&st->frames_rx, 1, memory_order_relaxed);
-	conn->call->bot_frames_in++;
-	if (conn->rx_skip) {
-		atomic_fetch_add_explicit(&st->bad_messages, 1, memory_order_relaxed);
-		if (conn->rx_binary && !conn->proto->binary_media)
-			log_warn_ratelimited("Binary frame from the bot, skipping it");
-		else
-			log_warn_ratelimited("Bot message over %d bytes, skipped it",
-			                     SB_BOT_MAX_MESSAGE_BYTES);
-	} else {
-		atomic_fetch_add_explicit(&st->bytes_rx, len, memory_order_relaxed);
-		sb_bot_conn_on_message(conn, data, len, conn->rx_binary);
-	}
-}
-
-/* Most messages arrive in one piece and are decoded where lws holds them; fragmented ones
- * are reassembled first. */
-static void on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
-{
-	bool first = lws_is_first_fragment(wsi);
-	bool last = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
-
-	if (first) {
-		conn->rx_len = 0;
-		conn->rx_binary = lws_frame_is_binary(wsi);
-		/* Binary frames carry audio in a profile that says so; elsewhere they are skipped.
-		 */
-		conn->rx_skip = conn->rx_binary && !conn->proto->binary_media;
-	}
-	if (first && last) {
-		on_complete(conn, in, len);
-		conn->rx_skip = false;
+	if (!conn->tls_error[0]) {
+		attempt_failed(conn, in ? in : "connection error");
 		return;
 	}
-	if (!conn->rx_skip && !rx_append(conn, in, len))
-		conn->rx_skip = true;
-	if (!last)
-		return;
-	on_complete(conn, conn->rx, conn->rx_len);
-	conn->rx_len = 0;
-	conn->rx_skip = false;
-	if (conn->rx_cap > SB_BOT_RX_KEEP_BYTES) {
-		free(conn->rx);
-		conn->rx = NULL;
-		conn->rx_cap = 0;
-	}
+	snprintf(why, sizeof(why), "TLS certificate verification failed: %s", conn->tls_error);
+	attempt_failed(conn, why);
 }
 
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
@@ -481,12 +514,12 @@ int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		return on_established(conn);
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		on_receive(conn, wsi, in, len);
+		sb_bot_conn_on_receive(conn, wsi, in, len);
 		return 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return on_writeable(conn, wsi);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		attempt_failed(conn, in ? (const char *)in : "connection error");
+		on_connection_error(conn, in);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		on_closed(conn);

@@ -2,7 +2,7 @@
  * profile: caller audio resampled to the bot's rate and out as media messages of the
  * profile's frame size, the caller's keys as dtmf events, bot audio resampled to 8 kHz and
  * digits into the playout queue and on to the down ring, marks echoed once played (or at
- * once on clear), and the bot's control events.
+ * once on clear), the bot's control events, and the reassembly of fragmented messages.
  * Thread: the owning ws worker. */
 #include <errno.h>
 #include <stdlib.h>
@@ -471,4 +471,80 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t l
 		break;
 	}
 	sb_bot_event_done(&ev);
+}
+
+/* Appends a fragment, growing the buffer by doubling up to the message bound. */
+static bool rx_append(struct sb_bot_conn *conn, const char *in, size_t len)
+{
+	size_t need = conn->rx_len + len, cap = conn->rx_cap ? conn->rx_cap : 8192;
+	char *p;
+
+	if (need > SB_BOT_MAX_MESSAGE_BYTES)
+		return false;
+	if (need > conn->rx_cap) {
+		while (cap < need)
+			cap *= 2;
+		if (cap > SB_BOT_MAX_MESSAGE_BYTES)
+			cap = SB_BOT_MAX_MESSAGE_BYTES;
+		p = realloc(conn->rx, cap);
+		if (!p)
+			return false;
+		conn->rx = p;
+		conn->rx_cap = cap;
+	}
+	memcpy(conn->rx + conn->rx_len, in, len);
+	conn->rx_len = need;
+	return true;
+}
+
+static void on_complete(struct sb_bot_conn *conn, const char *data, size_t len)
+{
+	struct sb_ws_stats *st = conn->env->stats;
+
+	atomic_fetch_add_explicit(&st->frames_rx, 1, memory_order_relaxed);
+	conn->call->bot_frames_in++;
+	if (conn->rx_skip) {
+		atomic_fetch_add_explicit(&st->bad_messages, 1, memory_order_relaxed);
+		if (conn->rx_binary && !conn->proto->binary_media)
+			log_warn_ratelimited("Binary frame from the bot, skipping it");
+		else
+			log_warn_ratelimited("Bot message over %d bytes, skipped it",
+			                     SB_BOT_MAX_MESSAGE_BYTES);
+	} else {
+		atomic_fetch_add_explicit(&st->bytes_rx, len, memory_order_relaxed);
+		sb_bot_conn_on_message(conn, data, len, conn->rx_binary);
+	}
+}
+
+/* Most messages arrive in one piece and are decoded where lws holds them; fragmented ones
+ * are reassembled first. */
+void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
+{
+	bool first = lws_is_first_fragment(wsi);
+	bool last = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+
+	if (first) {
+		conn->rx_len = 0;
+		conn->rx_binary = lws_frame_is_binary(wsi);
+		/* Binary frames carry audio in a profile that says so; elsewhere they are skipped.
+		 */
+		conn->rx_skip = conn->rx_binary && !conn->proto->binary_media;
+	}
+	if (first && last) {
+		on_complete(conn, in, len);
+		conn->rx_skip = false;
+		return;
+	}
+	if (!conn->rx_skip && !rx_append(conn, in, len))
+		conn->rx_skip = true;
+	if (!last)
+		return;
+	on_complete(conn, conn->rx, conn->rx_len);
+	conn->rx_len = 0;
+	conn->rx_skip = false;
+	if (conn->rx_cap > SB_BOT_RX_KEEP_BYTES) {
+		free(conn->rx);
+		conn->rx = NULL;
+		conn->rx_cap = 0;
+	}
 }

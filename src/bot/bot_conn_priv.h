@@ -13,9 +13,11 @@
 
 #include <sb/bot_proto.h>
 #include <sb/call.h>
+#include <sb/dns_cache.h>
 #include <sb/mq.h>
 #include <sb/playout.h>
 #include <sb/resample.h>
+#include <sb/resolver.h>
 #include <sb/ws_worker.h>
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
@@ -24,6 +26,14 @@
 #define SB_BOT_MAX_TX_QUEUE_ALL 4096 /* queued messages of any kind before the bot is dropped */
 #define SB_BOT_CLOSE_GRACE_S 3       /* a closing socket is killed after this long */
 #define SB_PLAYOUT_TAIL_MS 100       /* silence before a partial last frame is padded and played */
+#define SB_WS_MAX_CA_VHOSTS 32       /* distinct bot ca_file values one worker trusts */
+
+/* A client vhost whose TLS connections trust one bot's ca_file (instead of the system store). */
+struct sb_ws_ca_vhost {
+	char *ca_file;
+	struct lws_vhost *vh;
+	char name[24]; /* lws keeps a pointer to the vhost's name */
+};
 
 /* What the connections of one worker share. */
 struct sb_ws_env {
@@ -31,7 +41,12 @@ struct sb_ws_env {
 	struct sb_mq *control;
 	struct sb_ws_stats *stats;
 	LIST_HEAD(, sb_bot_conn) conns;
-	bool quitting; /* the worker is stopping: no replies to control */
+	bool quitting;                /* the worker is stopping: no replies to control */
+	struct lws_vhost *vh_default; /* the system CA store */
+	struct sb_ws_ca_vhost ca[SB_WS_MAX_CA_VHOSTS];
+	size_t n_ca;
+	struct sb_dns_cache *dns;     /* bot host names */
+	struct sb_resolver *resolver; /* resolves them off this thread */
 };
 
 /* How a queued message is treated. */
@@ -62,11 +77,13 @@ struct sb_bot_conn {
 	struct lws *wsi;
 	enum sb_conn_state state;
 	int attempts;
-	bool attempt_done; /* the current attempt has been accounted for */
-	bool detaching;    /* control asked for DETACH */
-	bool closing;      /* close once the queue is written */
+	bool attempt_done;   /* the current attempt has been accounted for */
+	bool resolving;      /* the attempt waits for the bot's host name to resolve */
+	char tls_error[128]; /* why the bot's certificate was refused in this attempt */
+	bool detaching;      /* control asked for DETACH */
+	bool closing;        /* close once the queue is written */
 	bool hangup_sent;
-	lws_sorted_usec_list_t sul; /* handshake timeout */
+	lws_sorted_usec_list_t sul; /* the attempt's deadline */
 	char host[300];             /* Host header value */
 
 	const struct sb_bot_proto *proto;
@@ -109,10 +126,29 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len, uns
  * and passes errors through. */
 int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n);
 
+/* Continues an attempt that waited for its host name: connects to addr (numeric), or fails
+ * the attempt with the resolver's EAI_* code err when addr is NULL. */
+void sb_bot_conn_resolved(struct sb_bot_conn *conn, const char *addr, int err);
+/* Notes why OpenSSL refused the bot's certificate (x509_ctx: an X509_STORE_CTX); with
+ * tls_verify off it accepts it instead. Returns what lws expects of the callback. */
+int sb_bot_conn_verify(struct sb_bot_conn *conn, void *x509_ctx, int preverify_ok);
+
+/* ws_worker.c */
+/* The client vhost for a bot's ca_file ("" = the system CA store), created on first use.
+ * NULL when it cannot be made. */
+struct lws_vhost *sb_ws_env_vhost(struct sb_ws_env *env, const char *ca_file);
+/* Looks host up in the worker's cache: an enum sb_dns_result (addr filled on SB_DNS_HIT, *err
+ * on SB_DNS_FAILED; on SB_DNS_MISS the name has been handed to the resolver and the answer
+ * comes through sb_bot_conn_resolved), or a negative errno. */
+int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_t addrlen,
+                      int *err);
+
 /* bot_conn_io.c */
 /* Moves caller audio and played marks from the up ring to the bot, and bot audio from the
  * playout queue to the down ring. */
 void sb_bot_conn_pump(struct sb_bot_conn *conn);
+/* Takes a piece of a message from lws, reassembling fragmented ones. */
+void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len);
 /* Handles one complete message from the bot, a text or a binary frame. */
 void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t len, bool binary);
 /* Sends the bot a key the caller pressed (when the socket is open). */

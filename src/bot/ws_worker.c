@@ -9,7 +9,12 @@
  * and names each call whose caller audio is ready at once on a lock-free list (notify):
  * only the first name since the last pass costs a wake-up, and those calls alone are
  * pumped, so a frame leaves as soon as it is complete without a scan per frame. Audio
- * crosses through the call's SPSC rings, never through the command queue. */
+ * crosses through the call's SPSC rings, never through the command queue.
+ * Bot host names are resolved by a small resolver pool (getaddrinfo blocks; lws 4.1 as Debian
+ * builds it has no asynchronous DNS) and cached here; its answers arrive on a second queue
+ * with the same wake-up. wss connections use the default vhost (the system CA store) or one
+ * client vhost per distinct bot ca_file. */
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +24,7 @@
 #define LOG_SUBSYS "ws"
 #include <sb/log.h>
 
+#include <sb/config.h>
 #include <sb/msg.h>
 #include <sb/worker_thread.h>
 #include <sb/ws_worker.h>
@@ -27,6 +33,10 @@
 
 /* lws allocates this per connection; larger messages arrive in pieces and are reassembled. */
 #define RX_BUFFER_BYTES 8192
+#define DNS_CACHE_NAMES 256  /* distinct bot host names kept */
+#define DNS_TTL_MS 60000     /* an address is used this long before it is asked for again */
+#define DNS_FAIL_TTL_MS 5000 /* a failed lookup is not repeated for this long */
+#define RESOLVER_THREADS 2   /* one slow name leaves the other thread to the rest */
 
 struct sb_ws_worker {
 	unsigned idx;
@@ -35,6 +45,7 @@ struct sb_ws_worker {
 	atomic_bool quit;
 	struct sb_heartbeat heartbeat; /* for the watchdog */
 	struct sb_mq *mq;
+	struct sb_mq *resolved; /* the resolver's answers */
 	_Atomic(struct sb_call *)
 	        ready;        /* calls with caller audio to send, linked by _ready_next */
 	atomic_bool pump_all; /* a refill pass is due */
@@ -106,10 +117,31 @@ static void take_ready(struct sb_ws_worker *w, bool pump)
 	}
 }
 
+/* An answer of the resolver: cached, then every connection waiting for that name goes on. */
+static void on_resolved(struct sb_ws_worker *w, struct sb_msg *m)
+{
+	const char *addr = m->data;
+	struct sb_bot_conn *c, *next;
+
+	if (!addr)
+		log_warn("Cannot resolve bot host %s: %s", m->text, gai_strerror((int)m->arg));
+	sb_dns_cache_put(w->env.dns, m->text, sb_now_ms(), addr, (int)m->arg);
+	for (c = LIST_FIRST(&w->env.conns); c; c = next) {
+		next = LIST_NEXT(c, link);
+		if (c->resolving && strcmp(c->call->bot->url.host, m->text) == 0)
+			sb_bot_conn_resolved(c, addr, (int)m->arg);
+	}
+}
+
 static void on_wake(struct sb_ws_worker *w)
 {
 	struct sb_bot_conn *c;
 
+	for (struct sb_msg *m = sb_mq_pop_all(w->resolved), *next; m; m = next) {
+		next = m->next;
+		on_resolved(w, m);
+		sb_msg_free(m);
+	}
 	for (struct sb_msg *m = sb_mq_pop_all(w->mq), *next; m; m = next) {
 		next = m->next;
 		on_msg(w, m);
@@ -128,17 +160,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct sb_bot_conn *conn;
 	int r;
 
-	(void)user;
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		struct sb_ws_worker *w = lws_context_user(lws_get_context(wsi));
 
-		if (w)
+		/* lws tells every vhost: one pass is enough. */
+		if (w && (!w->env.vh_default || lws_get_vhost(wsi) == w->env.vh_default))
 			on_wake(w);
 		return 0;
 	}
 	conn = lws_get_opaque_user_data(wsi);
 	if (!conn || (conn->wsi && conn->wsi != wsi))
 		return 0;
+	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION)
+		return sb_bot_conn_verify(conn, user, (int)len);
 	sb_log_ctx_set(conn->call->id);
 	r = sb_bot_conn_callback(conn, wsi, reason, in, len);
 	sb_log_ctx_set(NULL);
@@ -161,6 +195,66 @@ static void lws_emit(int level, const char *line)
 	sb_log_write(level == LLL_ERR ? SB_LOG_WARN : SB_LOG_DEBUG, "lws", "%s", buf);
 }
 
+/* A client vhost trusting ca_file alone: the system store is not loaded beside it. */
+static struct lws_vhost *new_ca_vhost(struct sb_ws_env *env, const char *ca_file)
+{
+	struct lws_context_creation_info info = {0};
+	struct sb_ws_ca_vhost *v = &env->ca[env->n_ca];
+
+	if (env->n_ca == SB_WS_MAX_CA_VHOSTS) {
+		log_error("More than %d distinct bot ca_file values, not loading %s",
+		          SB_WS_MAX_CA_VHOSTS, ca_file);
+		return NULL;
+	}
+	v->ca_file = strdup(ca_file);
+	if (!v->ca_file)
+		return NULL;
+	snprintf(v->name, sizeof(v->name), "bot-ca-%zu", env->n_ca);
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.gid = -1;
+	info.uid = -1;
+	info.vhost_name = v->name;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	info.client_ssl_ca_filepath = ca_file;
+	v->vh = lws_create_vhost(env->ctx, &info);
+	if (!v->vh) {
+		log_error("Cannot load bot CA file %s", ca_file);
+		free(v->ca_file);
+		v->ca_file = NULL;
+		return NULL;
+	}
+	env->n_ca++;
+	return v->vh;
+}
+
+struct lws_vhost *sb_ws_env_vhost(struct sb_ws_env *env, const char *ca_file)
+{
+	if (!ca_file[0])
+		return env->vh_default;
+	for (size_t i = 0; i < env->n_ca; i++) {
+		if (strcmp(env->ca[i].ca_file, ca_file) == 0)
+			return env->ca[i].vh;
+	}
+	/* A reload brought a new CA file: loaded once, on this thread. */
+	return new_ca_vhost(env, ca_file);
+}
+
+int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_t addrlen, int *err)
+{
+	int r = sb_dns_cache_get(env->dns, host, sb_now_ms(), addr, addrlen, err);
+
+	if (r != SB_DNS_MISS)
+		return r;
+	r = sb_resolver_ask(env->resolver, host);
+	if (r < 0) {
+		/* Not asked: forget the pending mark so a later attempt asks again. */
+		sb_dns_cache_put(env->dns, host, sb_now_ms(), NULL, EAI_AGAIN);
+		return r;
+	}
+	return SB_DNS_MISS;
+}
+
 static void *run(void *arg)
 {
 	struct sb_ws_worker *w = arg;
@@ -175,6 +269,8 @@ static void *run(void *arg)
 		sb_heartbeat_beat(&w->heartbeat);
 	}
 	w->env.quitting = true;
+	/* Before the context goes: an answer's wake-up would reach it. */
+	w->env.resolver = sb_resolver_free(w->env.resolver);
 	take_ready(w, false);
 	while (!LIST_EMPTY(&w->env.conns))
 		sb_bot_conn_free(LIST_FIRST(&w->env.conns));
@@ -190,10 +286,36 @@ static void wake(void *arg)
 	lws_cancel_service(w->env.ctx);
 }
 
-int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control)
+/* One vhost per distinct ca_file of the configuration's wss bots, made before the thread runs;
+ * later ones (after a reload) are made on first use. */
+static void load_ca_files(struct sb_ws_env *env, const struct sb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_bots; i++) {
+		const struct sb_bot_cfg *b = &cfg->bots[i];
+
+		if (b->url.tls && b->ca_file && b->ca_file[0])
+			sb_ws_env_vhost(env, b->ca_file);
+	}
+}
+
+static struct lws_context *new_context(struct sb_ws_worker *w)
+{
+	struct lws_context_creation_info info = {0};
+
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.gid = -1;
+	info.uid = -1;
+	info.user = w;
+	/* Loads the system CA store into the default vhost's client context. */
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	return lws_create_context(&info);
+}
+
+int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control,
+                     const struct sb_config *cfg)
 {
 	struct sb_ws_worker *w = calloc(1, sizeof(*w));
-	struct lws_context_creation_info info = {0};
 	int r;
 
 	if (!w)
@@ -204,23 +326,27 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	w->env.control = control;
 	w->env.stats = &w->stats;
 	r = sb_mq_new(&w->mq);
+	if (r == 0)
+		r = sb_mq_new(&w->resolved);
+	w->env.dns = sb_dns_cache_new(DNS_CACHE_NAMES, DNS_TTL_MS, DNS_FAIL_TTL_MS);
+	if (r == 0 && !w->env.dns)
+		r = -ENOMEM;
+	if (r == 0) {
+		w->env.ctx = new_context(w);
+		r = w->env.ctx ? 0 : -ENOMEM;
+	}
+	if (r == 0) {
+		sb_mq_set_wake(w->mq, wake, w);
+		sb_mq_set_wake(w->resolved, wake, w);
+		r = sb_resolver_new(&w->env.resolver, RESOLVER_THREADS, sb_resolve_getaddrinfo,
+		                    w->resolved);
+	}
 	if (r < 0) {
-		free(w);
+		sb_ws_worker_free(w);
 		return r;
 	}
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.gid = -1;
-	info.uid = -1;
-	info.user = w;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	w->env.ctx = lws_create_context(&info);
-	if (!w->env.ctx) {
-		sb_mq_free(w->mq);
-		free(w);
-		return -ENOMEM;
-	}
-	sb_mq_set_wake(w->mq, wake, w);
+	w->env.vh_default = lws_get_vhost_by_name(w->env.ctx, "default");
+	load_ca_files(&w->env, cfg);
 	*ret = w;
 	return 0;
 }
@@ -287,10 +413,15 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 {
 	if (!w)
 		return NULL;
+	w->env.resolver = sb_resolver_free(w->env.resolver);
 	if (w->env.ctx)
 		lws_context_destroy(w->env.ctx);
 	take_ready(w, false);
 	sb_mq_free(w->mq);
+	sb_mq_free(w->resolved);
+	sb_dns_cache_free(w->env.dns);
+	for (size_t i = 0; i < w->env.n_ca; i++)
+		free(w->env.ca[i].ca_file);
 	free(w);
 	return NULL;
 }
@@ -298,4 +429,18 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 const struct sb_ws_stats *sb_ws_worker_stats(const struct sb_ws_worker *w)
 {
 	return &w->stats;
+}
+
+void sb_ws_warn_insecure(const struct sb_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_bots; i++) {
+		const struct sb_bot_cfg *b = &cfg->bots[i];
+
+		if (b->url.tls && !b->tls_verify)
+			log_warn(
+			        "bot %s: TLS certificate verification is OFF (tls_verify = false): "
+			        "anyone on the path to %s can impersonate the bot and hear the "
+			        "calls",
+			        b->name, b->url.host);
+	}
 }

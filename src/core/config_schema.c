@@ -142,6 +142,37 @@ static const char *check_record(const char *s)
 	return NULL;
 }
 
+/* A bot's trusted CAs: empty, or a readable file with a PEM certificate in its first 64 KiB
+ * (read here, at load and reload, so a bad path is refused with the rest of the file). */
+static const char *check_ca_file(const char *s)
+{
+	static char why[160]; /* config is loaded on the control thread only */
+	const size_t max = 64 * 1024;
+	char *buf = NULL;
+	bool found;
+	size_t n;
+	FILE *f;
+	int err;
+
+	if (!*s)
+		return NULL;
+	f = fopen(s, "r");
+	err = errno;
+	buf = f ? malloc(max + 1) : NULL;
+	if (!buf) {
+		snprintf(why, sizeof(why), "cannot read %s: %s", s, strerror(f ? ENOMEM : err));
+		if (f)
+			fclose(f);
+		return why;
+	}
+	n = fread(buf, 1, max, f);
+	fclose(f);
+	buf[n] = '\0';
+	found = strstr(buf, "-----BEGIN CERTIFICATE-----") != NULL;
+	free(buf);
+	return found ? NULL : "holds no PEM certificate (-----BEGIN CERTIFICATE-----)";
+}
+
 /* "Name: value": an RFC 9110 token, a colon, no CR/LF, at most 1024 bytes in all. */
 static const char *check_header(const char *s)
 {
@@ -397,6 +428,8 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_BOT, "listen_send_silence", SB_KT_BOOL, .def_int = 1, FIELD(B, listen_send_silence)},
         {SB_SC_BOT, "events", SB_KT_STRS, .check_str = check_event, STRS_OF(B, events, n_events)},
         {SB_SC_BOT, "record", SB_KT_STR, .check_str = check_record, FIELD(B, record)},
+        {SB_SC_BOT, "ca_file", SB_KT_STR, .check_str = check_ca_file, FIELD(B, ca_file)},
+        {SB_SC_BOT, "tls_verify", SB_KT_BOOL, .def_int = 1, FIELD(B, tls_verify)},
 };
 
 const size_t sb_cfg_schema_len = sizeof(sb_cfg_schema) / sizeof(sb_cfg_schema[0]);

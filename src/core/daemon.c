@@ -84,12 +84,13 @@ static int start_workers(struct sb_daemon *d)
 
 	d->n_ws = (unsigned)d->cfg->ws_threads;
 	d->n_media = media_thread_count(d->cfg);
+	sb_ws_warn_insecure(d->cfg);
 	d->ws = calloc(d->n_ws, sizeof(*d->ws));
 	d->media = calloc(d->n_media, sizeof(*d->media));
 	if (!d->ws || !d->media)
 		return log_error_errno(ENOMEM, "Out of memory");
 	for (unsigned i = 0; i < d->n_ws; i++) {
-		r = sb_ws_worker_new(&d->ws[i], i, d->control);
+		r = sb_ws_worker_new(&d->ws[i], i, d->control, d->cfg);
 		if (r == 0)
 			r = sb_ws_worker_start(d->ws[i]);
 		if (r < 0)

@@ -237,6 +237,7 @@ int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen)
 	log_notice("Configuration reloaded from %s: new calls use it, %u call(s) in progress keep "
 	           "theirs",
 	           next->source, a->n_calls);
+	sb_ws_warn_insecure(next);
 	if (kept[0])
 		log_warn("Reload: %s changed but take effect only after a restart; the running "
 		         "values stay until then",

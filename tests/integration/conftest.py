@@ -39,10 +39,10 @@ class Env:
 
     # --- processes -------------------------------------------------------------------------------------------
     def testbot(self, mode="echo", script=None, tone_hz=None, name=None, record=True, protocol=None,
-                strict=False):
+                strict=False, tls=None):
         name = name or "bot%d" % (len(self.bots) + 1)
         b = sbtest.Testbot(self.tmp, self.ports.tcp(), mode=mode, script=script, tone_hz=tone_hz, name=name,
-                           record=record, protocol=protocol, strict=strict)
+                           record=record, protocol=protocol, strict=strict, tls=tls)
         self.bots.append(b)
         return b.start()
 

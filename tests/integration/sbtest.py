@@ -326,7 +326,7 @@ def run_daemon_once(args, timeout=30):
 
 class Testbot:
     def __init__(self, workdir, port, mode="echo", script=None, tone_hz=None, name="bot", record=True,
-                 protocol=None, strict=False):
+                 protocol=None, strict=False, tls=None):
         self.workdir = workdir
         self.port = port
         self.name = name
@@ -349,6 +349,9 @@ class Testbot:
             args += ["--protocol", protocol]
         if strict:
             args += ["--strict"]
+        if tls is not None:  # (cert, key): serve wss://
+            args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+            self.url = "wss://localhost:%d/media" % port
         if self.record_dir:
             os.makedirs(self.record_dir, exist_ok=True)
             args += ["--record", self.record_dir]

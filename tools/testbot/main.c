@@ -24,6 +24,7 @@ struct opts {
 	bool v6;
 	const char *script_path;
 	const char *log_path;
+	const char *tls_cert, *tls_key; /* PEM files: serve wss */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -36,11 +37,13 @@ static void usage(FILE *f)
 	      "[--strict]\n"
 	      "                         [--mode echo|tone|silent|script FILE] [--log FILE]\n"
 	      "                         [--record DIR] [--tone-hz HZ] [--version]\n"
+	      "                         [--tls-cert FILE --tls-key FILE]\n"
 	      "  --protocol  exotel: JSON, base64 PCM16 at start's sample_rate (default)\n"
 	      "              twilio: JSON, base64 mu-law at 8000 Hz\n"
 	      "              raw: a metadata text frame, then binary PCM16 LE at its sampleRate\n"
 	      "  --strict    twilio: close with 1008 on any message not shaped as Twilio's\n"
-	      "  --record    writes DIR/<streamSid>.raw of received audio as PCM16 LE\n",
+	      "  --record    writes DIR/<streamSid>.raw of received audio as PCM16 LE\n"
+	      "  --tls-cert, --tls-key  serve wss:// with this PEM certificate (chain) and key\n",
 	      f);
 }
 
@@ -138,6 +141,8 @@ static int parse_args(struct sb_tb_app *app, struct opts *o, int argc, char **ar
 	        {"help", no_argument, NULL, 'h'},
 	        {"protocol", required_argument, NULL, 'p'},
 	        {"strict", no_argument, NULL, 's'},
+	        {"tls-cert", required_argument, NULL, 'c'},
+	        {"tls-key", required_argument, NULL, 'k'},
 	        {0},
 	};
 	int c, r = 0;
@@ -165,6 +170,12 @@ static int parse_args(struct sb_tb_app *app, struct opts *o, int argc, char **ar
 		case 's':
 			app->strict = true;
 			break;
+		case 'c':
+			o->tls_cert = optarg;
+			break;
+		case 'k':
+			o->tls_key = optarg;
+			break;
 		case 'V':
 			printf("sipbridge-testbot %s\n", SB_VERSION);
 			return 1;
@@ -178,6 +189,9 @@ static int parse_args(struct sb_tb_app *app, struct opts *o, int argc, char **ar
 	}
 	if (!r && optind < argc)
 		r = bad("unexpected argument", argv[optind]);
+	if (!r && !o->tls_cert != !o->tls_key)
+		r = bad("--tls-cert and --tls-key go together",
+		        o->tls_cert ? o->tls_cert : o->tls_key);
 	return r;
 }
 
@@ -238,6 +252,11 @@ static struct lws_context *create_context(struct sb_tb_app *app, const struct op
 	info.timeout_secs = 10;
 	if (!o->v6)
 		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+	if (o->tls_cert) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = o->tls_cert;
+		info.ssl_private_key_filepath = o->tls_key;
+	}
 	return lws_create_context(&info);
 }
 

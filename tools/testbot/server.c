@@ -70,6 +70,7 @@ static json_t *open_headers(struct lws *wsi)
 	char buf[1024], name[64];
 	size_t i, nl;
 
+	add_header(h, wsi, "host", WSI_TOKEN_HOST);
 	add_header(h, wsi, "authorization", WSI_TOKEN_HTTP_AUTHORIZATION);
 	add_header(h, wsi, "user-agent", WSI_TOKEN_HTTP_USER_AGENT);
 	add_header(h, wsi, "origin", WSI_TOKEN_ORIGIN);

@@ -1,0 +1,30 @@
+/* Bot host name resolution off the ws thread: a small pool of threads that call a blocking
+ * resolve function (getaddrinfo) and post each outcome as a message on a queue, whose wake-up
+ * brings the asking ws worker round. A slow DNS server delays only the names it serves.
+ * Thread: its own pool; ask and free from the owner. */
+#pragma once
+
+#include <stddef.h>
+
+#include <sb/mq.h>
+
+struct sb_resolver;
+
+/* Resolves host to one numeric address (addr, addrlen bytes). Returns 0 or an EAI_* code.
+ * Called on a resolver thread; may block. */
+typedef int sb_resolve_fn(const char *host, char *addr, size_t addrlen);
+
+/* Thread: any. The default sb_resolve_fn: getaddrinfo() for a TCP address, first answer. */
+int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen);
+
+/* Thread: owner. Starts `threads` threads resolving with fn; each outcome is pushed to out as
+ * a message with text = the host name, data = the numeric address (char *, NULL on failure)
+ * and arg = the EAI_* code. out must outlive the resolver's free. Returns 0 or -errno. */
+int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *fn,
+                    struct sb_mq *out);
+/* Thread: owner. Queues host (copied) for resolution. Never blocks on a lookup. Returns 0,
+ * -ENOBUFS when too many names wait, -ENOMEM. */
+int sb_resolver_ask(struct sb_resolver *r, const char *host);
+/* Thread: owner. Stops posting at once and lets the threads go: one stuck in a lookup
+ * finishes it on its own and frees what is left. Accepts NULL; returns NULL. */
+struct sb_resolver *sb_resolver_free(struct sb_resolver *r);

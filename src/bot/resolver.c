@@ -1,0 +1,221 @@
+/* Bot host name resolution on a small pool of threads, so the ws thread never waits on DNS:
+ * names are queued (a short mutex for the list, once per connection attempt, never per frame;
+ * a semaphore wakes the pool, as sem_post never waits for a waiter the way a condition
+ * variable's signal can), resolved with a blocking function, and each outcome is posted to the
+ * owner's queue.
+ * Thread: the pool (lookups), the owner (ask, free). Owns the request queue; the last of the
+ * owner and the threads to let go frees it. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define LOG_SUBSYS "dns"
+#include <sb/log.h>
+
+#include <sb/resolver.h>
+#include <sb/worker_thread.h>
+
+#define MAX_WAITING 1024 /* names queued before asks are refused */
+#define ADDR_MAX 46      /* INET6_ADDRSTRLEN */
+
+struct request {
+	struct request *next;
+	char host[];
+};
+
+struct sb_resolver {
+	pthread_mutex_t lock;
+	sem_t ready; /* one post per queued name, and one per thread at the end */
+	struct request *head, **tail;
+	unsigned waiting;
+	unsigned threads; /* started */
+	unsigned refs;    /* the owner and each thread; under lock */
+	bool closed;      /* the owner let go: post nothing more */
+	sb_resolve_fn *fn;
+	struct sb_mq *out;
+};
+
+int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *p;
+	const void *a;
+	int r = getaddrinfo(host, NULL, &hints, &res);
+
+	if (r)
+		return r;
+	/* One address is used: IPv4 first, as a host with both most often serves on both. */
+	for (p = res; p->ai_next && p->ai_family != AF_INET; p = p->ai_next)
+		;
+	if (p->ai_family != AF_INET)
+		p = res;
+	if (p->ai_family == AF_INET6)
+		a = &((struct sockaddr_in6 *)(void *)p->ai_addr)->sin6_addr;
+	else
+		a = &((struct sockaddr_in *)(void *)p->ai_addr)->sin_addr;
+	if (!inet_ntop(p->ai_family, a, addr, (socklen_t)addrlen))
+		r = EAI_FAMILY;
+	freeaddrinfo(res);
+	return r;
+}
+
+/* Drops one reference; the last frees. Called with the lock held, returns with it released. */
+static void unref_unlock(struct sb_resolver *r)
+{
+	bool last = --r->refs == 0;
+
+	pthread_mutex_unlock(&r->lock);
+	if (!last)
+		return;
+	while (r->head) {
+		struct request *q = r->head;
+
+		r->head = q->next;
+		free(q);
+	}
+	sem_destroy(&r->ready);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* Posts an outcome unless the owner has let go (checked under the lock, so none arrives after
+ * sb_resolver_free returned). */
+static void post(struct sb_resolver *r, const char *host, const char *addr, int err)
+{
+	struct sb_msg *m = sb_msg_new(0, NULL, err);
+
+	if (m) {
+		m->text = strdup(host);
+		m->data = addr ? strdup(addr) : NULL;
+	}
+	pthread_mutex_lock(&r->lock);
+	if (!r->closed && m && m->text && (!addr || m->data)) {
+		sb_mq_push(r->out, m);
+		m = NULL;
+	}
+	pthread_mutex_unlock(&r->lock);
+	sb_msg_free(m);
+}
+
+static void *run(void *arg)
+{
+	struct sb_resolver *r = arg;
+	char addr[ADDR_MAX];
+
+	for (;;) {
+		struct request *q;
+		int err;
+
+		while (sem_wait(&r->ready) < 0)
+			; /* EINTR */
+		pthread_mutex_lock(&r->lock);
+		if (r->closed)
+			break;
+		if (!r->head) {
+			pthread_mutex_unlock(&r->lock);
+			continue;
+		}
+		q = r->head;
+		r->head = q->next;
+		if (!r->head)
+			r->tail = &r->head;
+		r->waiting--;
+		pthread_mutex_unlock(&r->lock);
+		err = r->fn(q->host, addr, sizeof(addr));
+		if (err)
+			log_debug("Cannot resolve %s: %s", q->host, gai_strerror(err));
+		post(r, q->host, err ? NULL : addr, err);
+		free(q);
+	}
+	unref_unlock(r);
+	return NULL;
+}
+
+static int start_thread(struct sb_resolver *r, unsigned idx)
+{
+	pthread_t t;
+	int e;
+
+	pthread_mutex_lock(&r->lock);
+	r->refs++;
+	pthread_mutex_unlock(&r->lock);
+	e = sb_worker_thread_start(&t, run, r, "sb-dns", idx % 100); /* fits 15 bytes */
+	if (e < 0) {
+		pthread_mutex_lock(&r->lock);
+		r->refs--;
+		pthread_mutex_unlock(&r->lock);
+		return e;
+	}
+	pthread_detach(t);
+	r->threads++;
+	return 0;
+}
+
+int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *fn,
+                    struct sb_mq *out)
+{
+	struct sb_resolver *r = calloc(1, sizeof(*r));
+	int e = 0;
+
+	if (!r)
+		return -ENOMEM;
+	pthread_mutex_init(&r->lock, NULL);
+	if (sem_init(&r->ready, 0, 0) < 0) {
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return -errno;
+	}
+	r->tail = &r->head;
+	r->refs = 1;
+	r->fn = fn;
+	r->out = out;
+	for (unsigned i = 0; i < threads && e == 0; i++)
+		e = start_thread(r, i);
+	if (e < 0) {
+		sb_resolver_free(r);
+		return e;
+	}
+	*ret = r;
+	return 0;
+}
+
+int sb_resolver_ask(struct sb_resolver *r, const char *host)
+{
+	size_t len = strlen(host);
+	struct request *q;
+
+	q = malloc(sizeof(*q) + len + 1);
+	if (!q)
+		return -ENOMEM;
+	q->next = NULL;
+	memcpy(q->host, host, len + 1);
+	pthread_mutex_lock(&r->lock);
+	if (r->waiting >= MAX_WAITING) {
+		pthread_mutex_unlock(&r->lock);
+		free(q);
+		return -ENOBUFS;
+	}
+	*r->tail = q;
+	r->tail = &q->next;
+	r->waiting++;
+	pthread_mutex_unlock(&r->lock);
+	sem_post(&r->ready);
+	return 0;
+}
+
+struct sb_resolver *sb_resolver_free(struct sb_resolver *r)
+{
+	if (!r)
+		return NULL;
+	pthread_mutex_lock(&r->lock);
+	r->closed = true;
+	for (unsigned i = 0; i < r->threads; i++)
+		sem_post(&r->ready);
+	unref_unlock(r);
+	return NULL;
+}

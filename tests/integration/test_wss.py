@@ -1,0 +1,233 @@
+"""wss:// bots: the certificate is verified against the bot's ca_file (or the system store) and the URL's host name,
+the host name is resolved off the ws thread and still sent as Host and SNI, Basic auth and configured headers reach
+the bot over TLS, a refused certificate fails the call as an unreachable bot does (503), and tls_verify = false is
+warned about at start-up. Certificates are made in the test's tmp dir with the openssl command line."""
+
+import base64
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import threading
+
+import pytest
+
+import rtp
+import sbtest
+
+
+def openssl(*args, cwd):
+    p = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, timeout=60)
+    assert p.returncode == 0, "openssl %s failed: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
+
+
+def make_ca(tmp, name):
+    """A self-signed CA: returns (cert path, key path)."""
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".pem", "-days", "2", "-subj", "/CN=%s test CA" % name,
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            cwd=tmp)
+    return os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
+
+
+def make_server_cert(tmp, name, ca, dns):
+    """A server certificate for DNS name `dns` (no IP address) signed by ca: returns (cert, key)."""
+    with open(os.path.join(tmp, name + ".ext"), "w") as f:
+        f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n" % dns)
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=%s" % dns, cwd=tmp)
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca[0], "-CAkey", ca[1], "-set_serial", "2", "-days", "2",
+            "-out", name + ".pem", "-extfile", name + ".ext", cwd=tmp)
+    return os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
+
+
+@pytest.fixture
+def pki(env):
+    ca = make_ca(env.tmp, "ca")
+    return {
+        "ca": ca,
+        "other_ca": make_ca(env.tmp, "other"),
+        "localhost": make_server_cert(env.tmp, "localhost", ca, "localhost"),
+        "otherhost": make_server_cert(env.tmp, "otherhost", ca, "otherhost"),
+    }
+
+
+def start(env, pki, cert="localhost", url=None, **bot):
+    """A TLS echo testbot with the given server certificate and a daemon whose one bot has the given keys."""
+    b = env.testbot("echo", tls=pki[cert])
+    cfg = dict({"name": "tlsbot", "url": url.format(port=b.port) if url else b.url}, **bot)
+    d = env.daemon(env.config([cfg]))
+    return d, b
+
+
+def echo_call(env, sipp, d, customer="salesbot", when_echoed=None):
+    """A call whose caller audio comes back through the echo bot (then when_echoed() runs, while the call is still
+    up); returns the SIPp result."""
+    pt = rtp.PT_PCMA
+    ep = env.endpoint(pt)
+    call = sipp("uac_call.xml", d, keys={"fmts": "8 0", "customer": customer}, rtp_port=ep.port,
+                duration_ms=6000).start()
+    ep.wait_packets(1, timeout=20)
+    noise = rtp.noise_octets(pt, 8000, seed=9)
+    ep.send_audio(rtp.encode(pt, rtp.tone(1000, 400)) + noise)
+
+    def echoed(e):
+        data = b"".join(p.payload for p in e.packets if not rtp.is_silent(p))
+        return rtp.find_sub(data, noise) >= 0
+
+    ep.wait_for(echoed, 15, "the caller's audio to come back through the echo bot")
+    if when_echoed:
+        when_echoed()
+    return call.wait()
+
+
+def rejected_call(env, sipp, d, bot, reason):
+    """A call that must get 503 before answer, no bot session, and `reason` in the daemon's log."""
+    res = sipp("uac_reject.xml", d, rtp_port=env.endpoint().port).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status() == 503, res.describe()
+    assert bot.conns() == [], "the bot got a WebSocket session over a refused certificate"
+    sbtest.wait_until(lambda: reason in d.stderr_text(), 10, "%r in the daemon's log" % reason)
+    return res
+
+
+def test_verified_with_ca_file_auth_and_headers(env, pki, sipp):
+    d, b = start(env, pki, url="wss://bot-user:s3cret-token@localhost:{port}/media", ca_file=pki["ca"][0],
+                 headers=["X-Test: over-tls"])
+    res = echo_call(env, sipp, d)
+    assert res.rc == 0, res.describe()
+    opened = b.select("open")[0]
+    h = opened["headers"]
+    assert h.get("authorization") == "Basic " + base64.b64encode(b"bot-user:s3cret-token").decode(), opened
+    assert h.get("x-test") == "over-tls", opened
+    # Connected to the resolved address, but Host (and SNI, which the certificate check proves) keep the name.
+    assert h.get("host") == "localhost:%d" % b.port, opened
+    log = d.stderr_text()
+    assert "verification is OFF" not in log
+    assert "s3cret-token" not in log, "the bot's token was logged"
+
+
+@pytest.mark.parametrize("ca_file", [pytest.param("other", id="untrusted-ca-file"),
+                                     pytest.param(None, id="system-store")])
+def test_untrusted_certificate_rejected(env, pki, sipp, ca_file):
+    bot = {"ca_file": pki["other_ca"][0]} if ca_file else {}
+    d, b = start(env, pki, **bot)
+    rejected_call(env, sipp, d, b, "TLS certificate verification failed: unable to get local issuer certificate")
+
+
+@pytest.mark.parametrize("cert,url,reason", [
+    pytest.param("otherhost", None, "hostname mismatch", id="other-name"),
+    pytest.param("localhost", "wss://127.0.0.1:{port}/media", "IP address mismatch", id="ip-not-in-cert"),
+])
+def test_wrong_host_rejected(env, pki, sipp, cert, url, reason):
+    d, b = start(env, pki, cert=cert, url=url, ca_file=pki["ca"][0])
+    rejected_call(env, sipp, d, b, "TLS certificate verification failed: " + reason)
+
+
+def test_verification_off_warns_and_connects(env, pki, sipp):
+    d, b = start(env, pki, cert="otherhost", ca_file=pki["other_ca"][0], tls_verify=False)
+    warning = "bot tlsbot: TLS certificate verification is OFF"
+    sbtest.wait_until(lambda: warning in d.stderr_text(), 10, "the start-up warning about tls_verify = false")
+    res = echo_call(env, sipp, d)
+    assert res.rc == 0, res.describe()
+    assert b.select("open"), "no WebSocket session at the bot"
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: d.stderr_text().count(warning) == 2, 10, "the warning again after a reload")
+
+
+def test_ca_file_added_by_reload(env, pki, sipp):
+    """A ca_file that first appears in a reloaded configuration is loaded by the ws worker when a call needs it."""
+    b = env.testbot("echo", tls=pki["localhost"])
+    d = env.daemon(env.config([{"name": "tlsbot", "url": b.url}]))
+    rejected_call(env, sipp, d, b, "TLS certificate verification failed: unable to get local issuer certificate")
+    with open(d.conf_path, "w") as f:
+        f.write(sbtest.to_libconfig(env.config([{"name": "tlsbot", "url": b.url, "ca_file": pki["ca"][0]}])))
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload")
+    res = echo_call(env, sipp, d)
+    assert res.rc == 0, res.describe()
+    assert b.select("open"), "no WebSocket session at the bot after the reload"
+
+
+def thread_ids(pid, prefix):
+    tids = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            if f.read().strip().startswith(prefix):
+                tids.append(int(tid))
+    assert tids, "no thread named %s* in %d" % (prefix, pid)
+    return tids
+
+
+@contextlib.contextmanager
+def frozen_threads(tids):
+    """Stops the given threads (not their process) until the block ends, as a DNS lookup that never returns would
+    hold them. ptrace is per thread and per tracer thread, so each is held by its own helper. Needs root (CI runs
+    as root)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
+    release = threading.Event()
+    stopped = []
+    errors = []
+
+    def hold(tid):
+        if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
+            errors.append("PTRACE_SEIZE %d: %s" % (tid, os.strerror(ctypes.get_errno())))
+            return
+        try:
+            if libc.ptrace(PTRACE_INTERRUPT, tid, None, None) != 0:
+                errors.append("PTRACE_INTERRUPT %d: %s" % (tid, os.strerror(ctypes.get_errno())))
+                return
+            os.waitpid(tid, WALL)
+            stopped.append(tid)
+            release.wait(120)
+        finally:
+            libc.ptrace(PTRACE_DETACH, tid, None, None)
+
+    helpers = [threading.Thread(target=hold, args=(t,), daemon=True) for t in tids]
+    for h in helpers:
+        h.start()
+    try:
+        sbtest.wait_until(lambda: len(stopped) == len(tids) or errors, 10, "the threads to stop")
+        assert not errors, errors
+        yield
+    finally:
+        release.set()
+        for h in helpers:
+            h.join(10)
+
+
+def test_stuck_resolver_does_not_stall_other_calls(env, pki, sipp):
+    """While the resolver threads are stuck (as in a lookup a DNS server never answers), a call to a bot named by
+    host name waits off the ws thread and fails like an unreachable bot at its deadline, and another call's audio
+    flows meanwhile. Once the resolver runs again, the name resolves and calls to it work."""
+    ipbot = env.testbot("echo", name="ipbot")
+    namebot = env.testbot("echo", name="namebot", tls=pki["localhost"])
+    bots = [{"name": "ipbot", "url": ipbot.url},
+            {"name": "namebot", "url": namebot.url, "ca_file": pki["ca"][0], "connect_timeout_ms": 15000,
+             "retries": 0}]
+    d = env.daemon(env.config(bots, trunk={"bots": [{"match": "byname", "bot": "namebot"},
+                                                   {"match": "*", "bot": "ipbot"}]}))
+    timed_out = "host name resolution timed out"
+    with frozen_threads(thread_ids(d.proc.pid, "sb-dns")):
+        stuck = sipp("uac_reject.xml", d, keys={"customer": "byname"}, rtp_port=env.endpoint().port).start()
+        sbtest.wait_until(lambda: "bot namebot" in d.stderr_text(), 20, "the call to namebot to be routed")
+
+        def still_waiting():
+            # The audio went round while the other call still waited for its name.
+            assert timed_out not in d.stderr_text() and not stuck.done(), \
+                "the name call ended before the other call's audio had flowed"
+
+        res = echo_call(env, sipp, d, when_echoed=still_waiting)
+        assert res.rc == 0, res.describe()
+        assert ipbot.select("open"), "the IP-literal bot got no session"
+        res = stuck.wait()
+        assert res.rc == 0, res.describe()
+        assert res.final_status() == 503, res.describe()
+        sbtest.wait_until(lambda: timed_out in d.stderr_text(), 10, "%r in the daemon's log" % timed_out)
+        assert namebot.conns() == []
+    res = echo_call(env, sipp, d, customer="byname")
+    assert res.rc == 0, res.describe()
+    assert namebot.select("open"), "no session at the bot named by host name"

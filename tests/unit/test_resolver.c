@@ -1,0 +1,163 @@
+/* Unit tests for resolver.c with a resolve function that blocks on one name until released:
+ * asking never blocks, a blocked name does not hold up the others, every outcome arrives on
+ * the queue, and the owner can let go while a lookup is stuck. */
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include <sb/common.h>
+#include <sb/mq.h>
+#include <sb/resolver.h>
+
+#include "harness.h"
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static bool released;
+static int blocked; /* lookups now waiting in fake_resolve */
+
+static int fake_resolve(const char *host, char *addr, size_t addrlen)
+{
+	if (strcmp(host, "slow.test") == 0) {
+		pthread_mutex_lock(&lock);
+		blocked++;
+		pthread_cond_broadcast(&cond);
+		while (!released)
+			pthread_cond_wait(&cond, &lock);
+		blocked--;
+		pthread_mutex_unlock(&lock);
+	}
+	if (strcmp(host, "nx.test") == 0)
+		return EAI_NONAME;
+	snprintf(addr, addrlen, "192.0.2.%zu", strlen(host));
+	return 0;
+}
+
+static void set_released(bool v)
+{
+	pthread_mutex_lock(&lock);
+	released = v;
+	pthread_cond_broadcast(&cond);
+	pthread_mutex_unlock(&lock);
+}
+
+/* Waits (5 s at most) until the fake holds n lookups. */
+static bool wait_blocked(int n)
+{
+	int64_t end = sb_now_ms() + 5000;
+	bool ok;
+
+	pthread_mutex_lock(&lock);
+	while (blocked != n && sb_now_ms() < end) {
+		pthread_mutex_unlock(&lock);
+		poll(NULL, 0, 5);
+		pthread_mutex_lock(&lock);
+	}
+	ok = blocked == n;
+	pthread_mutex_unlock(&lock);
+	return ok;
+}
+
+/* The next outcome on q (waiting 5 s at most), or NULL. */
+static struct sb_msg *next_answer(struct sb_mq *q, struct sb_msg **pending)
+{
+	struct pollfd p = {.fd = sb_mq_fd(q), .events = POLLIN};
+	struct sb_msg *m;
+
+	if (!*pending && poll(&p, 1, 5000) == 1)
+		*pending = sb_mq_pop_all(q);
+	m = *pending;
+	if (m)
+		*pending = m->next;
+	return m;
+}
+
+TEST(blocked_name_does_not_hold_up_others)
+{
+	struct sb_resolver *res = NULL;
+	struct sb_msg *list = NULL, *m = NULL;
+	struct sb_mq *q = NULL;
+	int r = 0;
+
+	set_released(false);
+	ASSERT_EQ(sb_mq_new(&q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
+	ASSERT_TRUE(wait_blocked(1));
+	ASSERT_EQ(sb_resolver_ask(res, "fast.test"), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "nx.test"), 0);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "fast.test");
+	ASSERT_STREQ(m->data, "192.0.2.9");
+	ASSERT_EQ(m->arg, 0);
+	m = sb_msg_free(m);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "nx.test");
+	ASSERT_TRUE(m->data == NULL);
+	ASSERT_EQ(m->arg, EAI_NONAME);
+	m = sb_msg_free(m);
+	/* Still stuck, and nothing else arrived for it. */
+	ASSERT_TRUE(wait_blocked(1));
+	ASSERT_TRUE(list == NULL);
+	set_released(true);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "slow.test");
+	ASSERT_STREQ(m->data, "192.0.2.9");
+out:
+	sb_msg_free(m);
+	while (list) {
+		m = list->next;
+		sb_msg_free(list);
+		list = m;
+	}
+	sb_resolver_free(res);
+	sb_mq_free(q);
+	return r;
+}
+
+TEST(free_while_a_lookup_is_stuck)
+{
+	struct sb_resolver *res = NULL;
+	struct sb_mq *q = NULL;
+	struct pollfd p;
+	int64_t t0;
+	int r = 0;
+
+	set_released(false);
+	ASSERT_EQ(sb_mq_new(&q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 1, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
+	ASSERT_TRUE(wait_blocked(1));
+	t0 = sb_now_ms();
+	res = sb_resolver_free(res);
+	ASSERT_TRUE(sb_now_ms() - t0 < 1000);
+	/* The thread finishes its lookup on its own and posts nothing to the freed owner. */
+	set_released(true);
+	ASSERT_TRUE(wait_blocked(0));
+	p = (struct pollfd){.fd = sb_mq_fd(q), .events = POLLIN};
+	ASSERT_EQ(poll(&p, 1, 300), 0);
+	ASSERT_TRUE(sb_mq_pop_all(q) == NULL);
+out:
+	sb_resolver_free(res);
+	sb_mq_free(q);
+	return r;
+}
+
+TEST(getaddrinfo_numeric)
+{
+	char addr[64];
+	int r = 0;
+
+	/* No DNS involved: numeric hosts and /etc/hosts only. */
+	ASSERT_EQ(sb_resolve_getaddrinfo("127.0.0.1", addr, sizeof(addr)), 0);
+	ASSERT_STREQ(addr, "127.0.0.1");
+	ASSERT_EQ(sb_resolve_getaddrinfo("localhost", addr, sizeof(addr)), 0);
+	ASSERT_STREQ(addr, "127.0.0.1");
+out:
+	return r;
+}

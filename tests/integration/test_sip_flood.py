@@ -166,11 +166,14 @@ def test_reject_rate_bounds_403s(env, testbot, daemon, rate):
     assert metric(env, ACL_REJECTED) == flood.sent
     assert metric(env, REPLIED_403) == n
     assert metric(env, LIMITED) == flood.sent - n
+    warnings = d.stderr_text().count("Refusals to %s over sip.reject_rate" % STRANGER)
     if rate:
         assert rate <= n <= rate * (flood.last_reply - t0) + rate + 1, n
         assert n < flood.sent / 10
+        assert warnings == 1, "the drops from one source were logged %d times within a minute" % warnings
     else:
         assert n == flood.sent
+        assert warnings == 0
 
 
 def open_idle(port, sources, per_source, batch=32, timeout=20):

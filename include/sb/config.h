@@ -107,6 +107,7 @@ struct sb_config {
 	int max_headers;       /* requests with more header lines are refused unparsed */
 	int tcp_idle_s;        /* a TCP connection silent (or stuck mid-message) this long closes */
 	int tcp_max_per_source; /* TCP connections one address may hold */
+	int reject_rate;        /* stateless refusals a second per source address; 0: no limit */
 	int min_se_s;           /* RFC 4028 Min-SE: shorter session intervals get 422 */
 	int session_expires_s;  /* the interval asked of a caller that supports timers; 0: none */
 

@@ -322,6 +322,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_SIP, "tcp_idle_s", SB_KT_INT, 0, 1, 3600, 60, FIELD(C, tcp_idle_s)},
         {SB_SC_SIP, "tcp_max_per_source", SB_KT_INT, 0, 1, 100000, 64,
          FIELD(C, tcp_max_per_source)},
+        {SB_SC_SIP, "reject_rate", SB_KT_INT, 0, 0, 100000, 50, FIELD(C, reject_rate)},
         {SB_SC_SIP, "min_se_s", SB_KT_INT, 0, 2, 86400, 90, FIELD(C, min_se_s)},
         {SB_SC_SIP, "session_expires_s", SB_KT_INT, 0, 0, 86400, 1800, FIELD(C, session_expires_s)},
 

@@ -4,8 +4,9 @@
  * further, so it never reaches nta (no 100 Trying, no transaction, no retransmission, no nua
  * handle); a first line sofia cannot parse gets a stateless 400 or 501 instead of silence,
  * and its TCP connection is closed (sofia would stop reading it and never see its end).
+ * A source gets at most sip.reject_rate such replies a second; the rest are dropped.
  * A socket filter drops TCP SYNs from outside the ACLs in the kernel. Thread: control. Owns
- * the message class and the filter.
+ * the message class, the filter and the per-source refusal table.
  *
  * DESIGN: sofia has no hook before its transaction layer, but its message classes are
  * extensible (msg_mclass_clone) and a header class's parse function receives the message's
@@ -14,6 +15,7 @@
  * Failing that parse turns the message into garbage nta drops. */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,11 +88,35 @@ static bool on_tls(const struct sb_sip_guard *g, int fd)
 	       sb_sockaddr_port((struct sockaddr *)&ss) == g->tls_port;
 }
 
+/* Stateless refusals a source gets are bounded by sip.reject_rate a second: beyond it they
+ * go unanswered, so a flood costs little CPU and no reply bandwidth. Warns about a source
+ * on its first drop, then at most once a minute. */
+static bool may_reply(struct sb_sip_guard *g, const struct sockaddr *src)
+{
+	char ip[INET6_ADDRSTRLEN];
+	uint64_t warn = 0;
+
+	if (!g->rejects || !src ||
+	    sb_rate_limit_take(g->rejects, src, (unsigned)(*g->cfg)->reject_rate, sb_now_ms(),
+	                       &warn))
+		return true;
+	SB_METRIC_INC(sip_rejects_dropped_total, SB_M_NONE_ALL);
+	if (warn)
+		log_warn_ratelimited(
+		        "Refusals to %s over sip.reject_rate = %d a second: %" PRIu64
+		        " request(s) dropped unanswered (logged once a minute a source)",
+		        sb_sockaddr_text(src, ip, sizeof(ip)), (*g->cfg)->reject_rate, warn);
+	return false;
+}
+
+enum reply { REPLY_SENT, REPLY_NONE, REPLY_LIMITED };
+
 /* Answers the message being parsed without the stack, with status (0: no answer): to the
  * datagram's source over UDP (never to a Via host, so a forged Via cannot aim it elsewhere),
- * or on the connection over TCP, which is then shut down so sofia closes it. Returns true
- * when a reply went out. */
-static bool respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *reason, bool stream)
+ * or on the connection over TCP, which is then shut down so sofia closes it. A source over
+ * sip.reject_rate gets no answer (REPLY_LIMITED); its connection is closed all the same. */
+static enum reply respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *reason,
+                          bool stream)
 {
 	const char *raw = msg_buf_committed_data(msg);
 	size_t len = msg_buf_committed(msg);
@@ -99,9 +125,10 @@ static bool respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *
 	struct sockaddr_storage to;
 	socklen_t to_len = 0;
 	int n = -EBADMSG, fd;
+	bool limited = status && !may_reply(g, src);
 
 	snprintf(tag, sizeof(tag), "%s%x", g->tag, ++g->tag_seq);
-	if (status && raw && len)
+	if (status && !limited && raw && len)
 		n = sb_sip_reply_build(out, sizeof(out), raw, len, status, reason, tag, NULL);
 	if (n > 0)
 		sb_metric_sip_response(status);
@@ -111,14 +138,18 @@ static bool respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *
 			n = -EPROTO; /* a plain text reply would break the TLS stream: close only */
 		if (fd >= 0)
 			sb_sip_guard_end_stream(fd, n > 0 ? out : NULL, n > 0 ? (size_t)n : 0);
-		return fd >= 0 && n > 0;
+		return limited ? REPLY_LIMITED : fd >= 0 && n > 0 ? REPLY_SENT : REPLY_NONE;
 	}
+	if (limited)
+		return REPLY_LIMITED;
 	/* Never more bytes back than came in: a forged source gains nothing by it. */
 	if (n < 0 || (size_t)n > len)
-		return false;
+		return REPLY_NONE;
 	fd = udp_for(g, src, &to, &to_len);
-	return fd >= 0 &&
-	       sendto(fd, out, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&to, to_len) == n;
+	return fd >= 0 && sendto(fd, out, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&to,
+	                         to_len) == n
+	               ? REPLY_SENT
+	               : REPLY_NONE;
 }
 
 /* A request from outside every trunk's ACL: one stateless 403, or nothing. */
@@ -126,11 +157,14 @@ static void reject_stranger(struct sb_sip_guard *g, msg_t *msg, bool stream)
 {
 	bool answer = (*g->cfg)->acl_reject == SB_ACL_REJECT_403;
 	char ip[INET6_ADDRSTRLEN];
+	enum reply r = respond(g, msg, answer ? 403 : 0, "Forbidden", stream);
 
-	if (respond(g, msg, answer ? 403 : 0, "Forbidden", stream))
+	if (r == REPLY_SENT)
 		atomic_fetch_add_explicit(&g->stats.acl_replied, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&g->stats.acl_dropped, 1, memory_order_relaxed);
+	if (r == REPLY_LIMITED)
+		return; /* may_reply() warns about the source */
 	log_warn_ratelimited(
 	        "Request from %s: not in any trunk's ACL, %s",
 	        sb_sockaddr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
@@ -158,7 +192,7 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	const char *raw = msg_buf_committed_data(msg);
 	char method[32] = "", ip[INET6_ADDRSTRLEN];
 	int status = 0;
-	bool sent;
+	enum reply sent;
 
 	atomic_fetch_add_explicit(&g->stats.bad_first_line, 1, memory_order_relaxed);
 	if (raw)
@@ -173,7 +207,7 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	        "%s from %s with a first line the SIP stack cannot parse: %s",
 	        request ? "Request" : "Response",
 	        sb_sockaddr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
-	        sent ? "answered" : "dropped");
+	        sent == REPLY_SENT ? "answered" : "dropped");
 }
 
 /* Header lines of the message as far as it has arrived (all of a datagram), stopping at
@@ -239,10 +273,15 @@ static issize_t parse_status_line(su_home_t *home, msg_header_t *h, char *s, isi
 
 int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg)
 {
+	char seed[17];
+
 	memset(g, 0, sizeof(*g));
 	g->cfg = cfg;
 	g->diag = -1;
 	sb_random_hex(g->tag, 8);
+	sb_random_hex(seed, 16);
+	if (sb_rate_limit_new(&g->rejects, strtoull(seed, NULL, 16)) < 0)
+		return -ENOMEM;
 	g->mclass = msg_mclass_clone(sip_default_mclass(), 0, 0);
 	if (!g->mclass)
 		return -ENOMEM;
@@ -362,6 +401,7 @@ void sb_sip_guard_done(struct sb_sip_guard *g)
 	free(g->seen);
 	g->seen = NULL;
 	g->n_seen = 0;
+	g->rejects = sb_rate_limit_free(g->rejects);
 	if (the_guard == g)
 		the_guard = NULL;
 	if (g->mclass)

@@ -11,12 +11,13 @@
 #include <sofia-sip/su_wait.h>
 
 #include <sb/config.h>
+#include <sb/rate_limit.h>
 
 #define SB_GUARD_MAX_SOCKETS 4 /* SIP sockets of one kind (IPv4 and IPv6) */
 
 struct sb_guard_stats {
 	atomic_uint_fast64_t acl_replied;      /* requests from outside every ACL answered 403 */
-	atomic_uint_fast64_t acl_dropped;      /* ... dropped (acl_reject = drop, or no reply) */
+	atomic_uint_fast64_t acl_dropped;      /* ... not (drop, over reject_rate, no reply) */
 	atomic_uint_fast64_t bad_first_line;   /* first lines the stack cannot parse */
 	atomic_uint_fast64_t too_many_headers; /* requests over sip.max_headers, refused */
 	atomic_uint_fast64_t tcp_closed_eof;   /* connections closed after their peer had */
@@ -42,15 +43,17 @@ struct sb_sip_guard {
 	su_timer_t *janitor;
 	struct sb_seen_conn *seen; /* the last pass's connections, by cookie */
 	size_t n_seen;
-	char tag[12]; /* To tags of stateless replies: this plus a counter */
+	struct sb_rate_limit *rejects; /* stateless refusals per source: sip.reject_rate */
+	char tag[12];                  /* To tags of stateless replies: this plus a counter */
 	uint32_t tag_seq;
 	struct sb_guard_stats stats;
 };
 
 /* sip_guard.c. Thread: control, before nua_create(). Prepares the message class nua is to
- * parse with (NTATAG_MCLASS): every request's first line is screened while it is parsed.
- * cfg points at the daemon's current configuration pointer. Returns 0 or -ENOMEM. Only one
- * guard exists at a time. */
+ * parse with (NTATAG_MCLASS): every request's first line is screened while it is parsed,
+ * and the table that bounds each source's stateless refusals (sip.reject_rate). cfg points
+ * at the daemon's current configuration pointer. Returns 0 or -ENOMEM. Only one guard
+ * exists at a time. */
 int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg);
 /* sip_guard.c. Thread: control, after nua_create(). Finds sofia's SIP sockets, attaches the
  * ACL socket filters and starts the janitor on root. Failures are logged and leave that

@@ -8,6 +8,7 @@ import threading
 
 import rtp
 import sbtest
+import sipraw
 
 
 class Sprayer:
@@ -132,3 +133,55 @@ def test_caller_behind_nat(env, testbot, daemon, sipp):
     assert sbtest.parse_sdp(res.response(200).body())["port"] == port
     pcm = rtp.from_pcm16le(bot.recording(sid))
     assert tone_windows(pcm, 1000) >= 10
+
+
+def test_rtp_burst_from_outside_acl(env, testbot, daemon, sipp):
+    """10,000 RTP packets from a host outside the ACL, back to back at the call's own RTP port: none reaches the
+    bot or is answered, they cost the daemon no descriptor, and the caller's audio still goes both ways."""
+    bot = testbot("echo")
+    d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"acl": ["127.0.0.1/32"]}))
+    pid = d.proc.pid
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=5000).start()
+    port = sbtest.wait_until(lambda: answered_port(d), 20, "the call to be answered")
+    ep.wait_packets(3)
+    sid = bot.start_msg()["stream_sid"]
+    fds0 = sipraw.fds(pid)
+    stranger = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    stranger.bind(("127.0.0.2", 0))
+    try:
+        payload = rtp.encode(rtp.PT_PCMA, rtp.tone(440, 20, amplitude=12000))
+        burst = [rtp.build_rtp(i, i * 160, rtp.PT_PCMA, 0x5ca1ab1e, payload) for i in range(10000)]
+        cpu0 = sipraw.cpu_seconds(pid)
+        for pkt in burst:
+            stranger.sendto(pkt, ("127.0.0.1", port))
+        fds_after = sipraw.fds(pid)
+        t_tone = ep.snapshot()[-1].t
+        ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 1500)))
+
+        def echoed(e):
+            loud = [p for p in e.packets if p.t > t_tone and not rtp.is_silent(p)]
+            return len(loud) >= 40 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
+
+        ep.wait_for(echoed, 20, "the caller's tone to round-trip through the echo bot after the burst")
+        print("burst of %d RTP packets: %.2f s of daemon CPU until the caller's tone came back"
+              % (len(burst), sipraw.cpu_seconds(pid) - cpu0))
+        res = call.wait()
+        assert res.rc == 0, res.describe()
+        stranger.setblocking(False)
+        back = 0
+        try:
+            while stranger.recv(2048):
+                back += 1
+        except BlockingIOError:
+            pass
+    finally:
+        stranger.close()
+    assert back == 0, "the bridge sent %d packets to a host outside the ACL" % back
+    assert fds_after == fds0, "descriptors went from %d to %d during the burst" % (fds0, fds_after)
+    assert len({p.src for p in ep.snapshot()}) == 1
+    pcm = rtp.from_pcm16le(bot.recording(sid))
+    assert tone_windows(pcm, 1000) >= 10, "the caller's tone did not reach the bot"
+    assert tone_windows(pcm, 440) == 0, "the stranger's audio reached the bot"
+    assert bot.conns() == [1]

@@ -278,6 +278,7 @@ TEST(sample_config_loads)
 	ASSERT_EQ(c->rtp_timeout_s, 30);
 	ASSERT_EQ(c->max_calls, 4000);
 	ASSERT_EQ(c->max_cps, 200);
+	ASSERT_EQ(c->reject_rate, 50);
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
 	ASSERT_EQ(c->bots[0].frame_ms, 100);
 out:
@@ -601,6 +602,8 @@ static const struct {
         {"broken-port-odd.conf", "data/broken-port-odd.conf:4: rtp.port_min: must be even"},
         {"broken-port-order.conf", "data/broken-port-order.conf:6: rtp.port_max: must be at least"},
         {"broken-range.conf", "data/broken-range.conf:4: sip.listen[0].port: must be 1-65535"},
+        {"broken-reject-rate.conf",
+         "data/broken-reject-rate.conf:4: sip.reject_rate: must be 0-100000, not -1"},
         {"broken-dup-bot.conf", "data/broken-dup-bot.conf:5: bots[1].name: duplicate name \"b1\""},
         {"broken-missing-acl.conf",
          "data/broken-missing-acl.conf:5: trunks[1].acl: missing (required)"},

@@ -7,7 +7,7 @@ build_pkgs=(
 	gcc meson ninja-build pkg-config
 	libsofia-sip-ua-dev libwebsockets-dev libspandsp-dev libconfig-dev libjansson-dev
 	libsystemd-dev libspeexdsp-dev libssl-dev libsrtp2-dev
-	sip-tester
+	sip-tester ca-certificates
 )
 test_pkgs=(
 	python3 python3-pytest python3-pytest-timeout python3-pytest-xdist python3-websockets

@@ -139,8 +139,12 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+DAEMON_ADDRS = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")
+
+
 def server_connections(port, state="established"):
-    """Connections in `state` whose local port is the daemon's SIP port (its side of them)."""
+    """Connections in `state` whose local end is the daemon's SIP port on a daemon address (its side of them): a
+    client socket of another test on 127.0.0.2 may have been given the same port number as its own."""
     out = subprocess.run(["ss", "-tanH", "state", state, "( sport = :%d )" % port], capture_output=True,
                          text=True, timeout=10).stdout
-    return [l for l in out.splitlines() if l.strip()]
+    return [l for l in out.splitlines() if l.strip() and l.split()[2].rsplit(":", 1)[0] in DAEMON_ADDRS]

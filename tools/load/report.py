@@ -162,7 +162,7 @@ def log_causes(d, top=5):
         m = re.search(r"\b(warn|warning|error|crit)\b (.*)", line)
         if not m:
             continue
-        text = re.sub(r"\[[^\]]*\]", "[..]", m.group(2))
+        text = re.sub(r"\[[^\]]*\]", "[..]", m.group(2).strip())
         text = re.sub(r"[0-9]+", "N", text)[:160]
         key = m.group(1) + " " + text
         counts[key] = counts.get(key, 0) + 1

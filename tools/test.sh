@@ -145,6 +145,7 @@ for k in ("p50", "p99"):
 assert r["peak_concurrent"]["daemon"] and r["peak_concurrent"]["sipp"], r["peak_concurrent"]
 assert r["rtp"]["in"] and r["rtp"]["out"], r["rtp"]
 assert r["memory"]["rss_per_call_kib"] is not None, r["memory"]
+assert r["latency_caller_to_bot_ms"]["p50"] is not None, r["latency_caller_to_bot_ms"]
 PY
 		status=$?
 	fi

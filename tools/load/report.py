@@ -7,6 +7,7 @@ Every file is read as untrusted: bounded sizes, strict parsing, anything odd is 
 """
 
 import argparse
+import bisect
 import json
 import math
 import os
@@ -14,7 +15,9 @@ import re
 import sys
 
 MAX_FILE = 64 << 20
-LATENCY_NOTE = "caller-to-bot latency is not measured yet"
+# Caller -> bot latency is refused when this share of its samples is clearly negative: the
+# caller's packets and the bot's audio were not aligned, so no figure would be true.
+MAX_NEGATIVE_SHARE = 0.01
 
 
 def read_text(path, limit=MAX_FILE):
@@ -82,7 +85,7 @@ def setup_times(d):
     """INVITE -> 200 OK of every answered call, in ms (SIPp's rtd, -trace_rtt)."""
     vals = []
     try:
-        names = [n for n in os.listdir(d) if re.fullmatch(r"uac_call_[0-9]+_rtt\.csv", n)]
+        names = [n for n in os.listdir(d) if re.fullmatch(r"uac_[a-z]+_[0-9]+_rtt\.csv", n)]
     except OSError:
         names = []
     for n in names:
@@ -169,6 +172,95 @@ def log_causes(d, top=5):
     return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:top])
 
 
+def read_lines(path):
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                yield raw.decode("ascii", "replace")
+    except OSError:
+        return
+
+
+def wire_segments(d):
+    """The caller's packets as the capture saw them, by the bridge's port: a list of segments
+    (a new one on a new SSRC or after 5 s of nothing), each as (cumulative samples sent after
+    each packet, capture time in ns)."""
+    ports = {}
+    for line in read_lines(os.path.join(d, "wire_in.log")):
+        f = line.split()
+        if len(f) != 6 or not all(x.isdigit() for x in f):
+            continue
+        port, ssrc, _seq, ts, plen, t_ns = (int(x) for x in f)
+        segs = ports.setdefault(port, [])
+        seg = segs[-1] if segs else None
+        if not seg or seg["ssrc"] != ssrc or t_ns - seg["t"][-1] > 5e9:
+            seg = {"ssrc": ssrc, "ts0": ts, "last": ts, "wrap": 0, "cum": [], "t": []}
+            segs.append(seg)
+        if ts < seg["last"] and seg["last"] - ts > 1 << 31:
+            seg["wrap"] += 1 << 32  # the 32-bit RTP timestamp wrapped
+        seg["last"] = ts
+        cum = ts + seg["wrap"] - seg["ts0"] + plen
+        # A reordered packet does not move the sent count back.
+        seg["cum"].append(max(cum, seg["cum"][-1]) if seg["cum"] else cum)
+        seg["t"].append(t_ns)
+    return ports
+
+
+def bot_arrivals(d):
+    """{connection: (sample rate, call value, [(arrival ns, samples)])} from the bot's file."""
+    conns = {}
+    for line in read_lines(os.path.join(d, "bot.arrivals")):
+        f = line.split()
+        if len(f) == 4 and f[0] == "S" and f[1].isdigit() and f[2].isdigit():
+            conns.setdefault(f[1], [0, None, []])[:2] = [int(f[2]), f[3]]
+        elif len(f) == 4 and f[0] == "M" and all(x.isdigit() for x in f[1:]):
+            conns.setdefault(f[1], [0, None, []])[2].append((int(f[2]), int(f[3])))
+    return conns
+
+
+def caller_to_bot_latency(d):
+    """For every media message the bot got: its arrival time minus the capture time of the
+    caller's packet that carried the message's last sample, in ms. Calls are matched by SIPp's
+    call number (X-Load-Call) and the bridge port SIPp logged from the 200 OK."""
+    call_port = {}
+    for line in read_lines(os.path.join(d, "calls.log")):
+        m = re.search(r"call ([0-9]+) port ([0-9]+) ", line)
+        if m:
+            call_port[m.group(1)] = int(m.group(2))
+    if not call_port:
+        return None, "no call-to-port log from SIPp"
+    ports = wire_segments(d)
+    conns = bot_arrivals(d)
+    if not ports or not conns:
+        return None, "no capture of the caller's packets or no bot arrivals"
+    lat, calls = [], 0
+    for rate, value, media in conns.values():
+        port = call_port.get(value)
+        if not port or not rate or not media or port not in ports:
+            continue
+        first = media[0][0]
+        # The segment of this call: the last one that began before the bot's first audio.
+        segs = [sg for sg in ports[port] if sg["t"][0] <= first]
+        if not segs:
+            continue
+        seg = segs[-1]
+        calls += 1
+        got = 0.0
+        for t_ns, n in media:
+            got += n * 8000 / rate
+            k = bisect.bisect_left(seg["cum"], got - 0.5)
+            if k < len(seg["cum"]):
+                lat.append((t_ns - seg["t"][k]) / 1e6)
+    if not lat:
+        return None, "no call matched between SIPp, the capture and the bot"
+    lat.sort()
+    negative = sum(1 for v in lat if v < -1.0)
+    if negative > MAX_NEGATIVE_SHARE * len(lat):
+        return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat))
+    return {"calls": calls, "messages": len(lat), "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)),
+            "max": rnd(lat[-1])}, None
+
+
 def rnd(v, n=2):
     return None if v is None else round(v, n)
 
@@ -231,6 +323,9 @@ def build(a):
             "caller_interval_max_ms": q(in_iv.get("interval"), "max_ms"),
             "capture_drops": ws.get("kernel_drops"),
         }
+    latency, why = caller_to_bot_latency(d)
+    if latency is None:
+        latency = {"calls": 0, "messages": 0, "p50": None, "p99": None, "max": None, "note": why}
     peak_for_rss = daemon_peak if daemon_peak else None
     rss_per_call = None
     if peak_for_rss and a.peak_rss_kb is not None and a.idle_rss_kb is not None:
@@ -270,7 +365,7 @@ def build(a):
             "wire_out": out_iv.get("packets") if ws else None,
         },
         "pacing_out": pacing,
-        "latency_caller_to_bot_ms": {"p50": None, "p99": None, "note": LATENCY_NOTE},
+        "latency_caller_to_bot_ms": latency,
     }
 
 
@@ -290,6 +385,7 @@ def kv(dct):
 def table(r):
     c, p, cpu, mem, rtp = r["calls"], r["peak_concurrent"], r["cpu"], r["memory"], r["rtp"]
     pc = r["pacing_out"] or {}
+    lat = r["latency_caller_to_bot_ms"]
     su = r["setup_ms"]
     rows = [
         ("calls attempted / answered / failed",
@@ -325,7 +421,9 @@ def table(r):
         ("worst gap per call p50 / p99", "%s / %s ms (capture drops %s)" % (
             fmt(pc.get("call_max_interval_p50_ms")), fmt(pc.get("call_max_interval_p99_ms")),
             fmt(pc.get("capture_drops")))),
-        ("caller -> bot latency p50 / p99", "n/a (%s)" % LATENCY_NOTE),
+        ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s messages)%s" % (
+            fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], lat["messages"],
+            " " + lat["note"] if lat.get("note") else "")),
     ]
     w = max(len(k) for k, _ in rows)
     lines = ["%-*s  %s" % (w, k, v) for k, v in rows]

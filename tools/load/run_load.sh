@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded load run on loopback: the test bot in echo mode, sipbridged (from BUILD) with its
 # admin API on a free port, and SIPp callers with A-law audio and custom headers
-# (tools/sipp/uac_call.xml). sipbridge-wirestat watches the RTP on lo; poll_metrics.py samples
+# (tools/load/uac_load.xml). sipbridge-wirestat watches the RTP on lo; poll_metrics.py samples
 # the daemon's /metrics and RSS once a second; report.py prints a table and one JSON line.
 # Every process it starts is stopped at the end; the whole run is bounded in time.
 #
@@ -106,7 +106,7 @@ CONF
 # they exit; the pid files name the processes to stop.
 (
 	"$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" --mode echo \
-		--protocol "$protocol" >"$work/bot.out" 2>&1 &
+		--protocol "$protocol" --arrivals "$work/bot.arrivals" >"$work/bot.out" 2>&1 &
 	echo $! >"$work/bot.pid"
 	wait $! || true
 	times >"$work/bot.times"
@@ -128,7 +128,8 @@ idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
 
 (
 	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$media_port" \
-		--duration "$((limit_s + 60))" --out "$work/wirestat.json" 2>"$work/wirestat.err" &
+		--duration "$((limit_s + 60))" --out "$work/wirestat.json" \
+		--in-log "$work/wire_in.log" 2>"$work/wirestat.err" &
 	echo $! >"$work/wirestat.pid"
 	wait $! || true
 	times >"$work/wirestat.times"
@@ -153,11 +154,11 @@ t0=$(date +%s.%N)
 set +e
 (
 	cd "$work" || exit 1
-	timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$repo/tools/sipp/uac_call.xml" \
+	timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$repo/tools/load/uac_load.xml" \
 		-inf "$repo/tools/sipp/calls.csv" -s +15550001 -i 127.0.0.1 -mi 127.0.0.1 \
 		-mp "$media_port" -r "$rate" -l "$concurrent" -m "$total" -d "$call_ms" -nostdin \
 		-timeout "$limit_s" -trace_err -error_file errors.log -trace_stat -stf stat.csv -fd 1 \
-		-trace_rtt -rtt_freq 1 >sipp.out 2>&1
+		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log >sipp.out 2>&1
 	rc=$?
 	times >sipp.times
 	exit $rc

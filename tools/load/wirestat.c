@@ -58,12 +58,28 @@ struct dirstat {
 	struct flow flows[65536];
 };
 
+/* What one captured RTP packet says. */
+struct rtp {
+	enum dir dir;
+	unsigned port; /* the bridge's */
+	uint32_t ssrc, ts;
+	unsigned seq, payload_len;
+};
+
+/* Where every inbound packet is written (--in-log), up to a bound. */
+struct in_log {
+	FILE *f;
+	uint64_t max, written, dropped;
+};
+
 struct opts {
 	const char *iface;
 	unsigned port_min, port_max, peer_port;
 	unsigned duration_s;
 	unsigned nominal_ms;
 	const char *out_path;
+	const char *in_log_path;
+	uint64_t in_log_max;
 };
 
 static volatile sig_atomic_t stop;
@@ -223,11 +239,10 @@ static int open_socket(const struct opts *o)
 }
 
 /* Parses one captured frame; returns false for anything that is not RTP. */
-static bool parse(const unsigned char *p, size_t len, const struct opts *o, enum dir *dir,
-                  unsigned *port, uint32_t *ssrc)
+static bool parse(const unsigned char *p, size_t len, const struct opts *o, struct rtp *r)
 {
 	size_t ihl, off;
-	unsigned sport, dport;
+	unsigned sport, dport, udp_len, head;
 
 	if (len < 14 + 20)
 		return false;
@@ -237,24 +252,34 @@ static bool parse(const unsigned char *p, size_t len, const struct opts *o, enum
 		return false;
 	sport = (unsigned)p[off] << 8 | p[off + 1];
 	dport = (unsigned)p[off + 2] << 8 | p[off + 3];
+	/* The capture is cut short; the UDP length is the datagram's own. */
+	udp_len = (unsigned)p[off + 4] << 8 | p[off + 5];
 	off += 8;
 	/* RTP version 2, and not RTCP (payload types 72-76 with the marker bit: 200-204). */
 	if ((p[off] & 0xc0) != 0x80 || (p[off + 1] >= 200 && p[off + 1] <= 204))
 		return false;
-	*ssrc = (uint32_t)p[off + 8] << 24 | (uint32_t)p[off + 9] << 16 |
-	        (uint32_t)p[off + 10] << 8 | p[off + 11];
+	r->ssrc = (uint32_t)p[off + 8] << 24 | (uint32_t)p[off + 9] << 16 |
+	          (uint32_t)p[off + 10] << 8 | p[off + 11];
+	r->seq = (unsigned)p[off + 2] << 8 | p[off + 3];
+	r->ts = (uint32_t)p[off + 4] << 24 | (uint32_t)p[off + 5] << 16 |
+	        (uint32_t)p[off + 6] << 8 | p[off + 7];
+	/* Header, CSRCs and (when within the capture) the extension are not payload. */
+	head = 12 + 4 * (p[off] & 0x0f);
+	if ((p[off] & 0x10) && len >= off + head + 4)
+		head += 4 + 4 * ((unsigned)p[off + head + 2] << 8 | p[off + head + 3]);
+	r->payload_len = udp_len >= 8 + head ? udp_len - 8 - head : 0;
 	/* With a peer port, it alone decides the direction (it may lie inside the range). */
 	if (o->peer_port && (dport == o->peer_port || sport == o->peer_port)) {
-		*dir = dport == o->peer_port ? DIR_OUT : DIR_IN;
-		*port = dport == o->peer_port ? sport : dport;
+		r->dir = dport == o->peer_port ? DIR_OUT : DIR_IN;
+		r->port = dport == o->peer_port ? sport : dport;
 	} else if (o->peer_port) {
 		return false;
 	} else if (sport >= o->port_min && sport <= o->port_max) {
-		*dir = DIR_OUT;
-		*port = sport;
+		r->dir = DIR_OUT;
+		r->port = sport;
 	} else if (dport >= o->port_min && dport <= o->port_max) {
-		*dir = DIR_IN;
-		*port = dport;
+		r->dir = DIR_IN;
+		r->port = dport;
 	} else {
 		return false;
 	}
@@ -270,7 +295,7 @@ static int64_t now_ns(clockid_t clk)
 }
 
 /* Reads every queued frame; returns the count of non-RTP frames skipped. */
-static uint64_t drain(int fd, const struct opts *o, struct dirstat **ds)
+static uint64_t drain(int fd, const struct opts *o, struct dirstat **ds, struct in_log *il)
 {
 	unsigned char buf[SNAP_BYTES];
 	union {
@@ -284,9 +309,7 @@ static uint64_t drain(int fd, const struct opts *o, struct dirstat **ds)
 		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 		struct cmsghdr *c;
 		int64_t t_ns = -1;
-		enum dir dir;
-		unsigned port;
-		uint32_t ssrc;
+		struct rtp r;
 		ssize_t n;
 
 		mh.msg_control = ctl.b;
@@ -301,17 +324,26 @@ static uint64_t drain(int fd, const struct opts *o, struct dirstat **ds)
 				t_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 			}
 		}
-		if (t_ns < 0 || !parse(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf), o,
-		                       &dir, &port, &ssrc)) {
+		if (t_ns < 0 ||
+		    !parse(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf), o, &r)) {
 			skipped++;
 			continue;
 		}
-		account(ds[dir], port, ssrc, t_ns, (int64_t)o->nominal_ms * 1000000);
+		account(ds[r.dir], r.port, r.ssrc, t_ns, (int64_t)o->nominal_ms * 1000000);
+		if (r.dir == DIR_IN && il->f) {
+			if (il->written >= il->max) {
+				il->dropped++;
+				continue;
+			}
+			fprintf(il->f, "%u %" PRIu32 " %u %" PRIu32 " %u %" PRId64 "\n", r.port,
+			        r.ssrc, r.seq, r.ts, r.payload_len, t_ns);
+			il->written++;
+		}
 	}
 }
 
 static void report(FILE *f, const struct opts *o, struct dirstat **ds, int fd, uint64_t skipped,
-                   double elapsed_s)
+                   const struct in_log *il, double elapsed_s)
 {
 	struct tpacket_stats st = {0};
 	socklen_t sl = sizeof(st);
@@ -324,6 +356,9 @@ static void report(FILE *f, const struct opts *o, struct dirstat **ds, int fd, u
 	fprintf(f, "\"nominal_ms\":%u,\"elapsed_s\":%.1f,", o->nominal_ms, elapsed_s);
 	fprintf(f, "\"kernel_packets\":%u,\"kernel_drops\":%u,\"skipped\":%" PRIu64, st.tp_packets,
 	        st.tp_drops, skipped);
+	if (o->in_log_path)
+		fprintf(f, ",\"in_log\":{\"written\":%" PRIu64 ",\"dropped\":%" PRIu64 "}",
+		        il->written, il->dropped);
 	for (int d = 0; d < _DIR_MAX; d++) {
 		for (size_t p = 0; p < 65536; p++)
 			flow_end(ds[d], &ds[d]->flows[p]);
@@ -343,12 +378,16 @@ static void usage(FILE *f)
 {
 	fputs("usage: sipbridge-wirestat --ports MIN-MAX [--peer PORT] [--iface IF] "
 	      "[--duration S]\n"
-	      "                          [--ptime MS] [--out FILE]\n"
+	      "                          [--ptime MS] [--out FILE] [--in-log FILE [--in-log-max "
+	      "N]]\n"
 	      "  --ports     the bridge's RTP port range: packets from it are \"out\", to it "
 	      "\"in\"\n"
 	      "  --peer      only packets to (out) or from (in) this far-end port\n"
 	      "  --iface     default lo; --duration default 600 s (stops earlier on SIGTERM)\n"
-	      "  --ptime     the nominal packet interval the error is measured against (20)\n",
+	      "  --ptime     the nominal packet interval the error is measured against (20)\n"
+	      "  --in-log    writes one line per \"in\" packet: bridge port, SSRC, sequence,\n"
+	      "              timestamp, payload bytes, capture time (CLOCK_REALTIME ns); at most\n"
+	      "              --in-log-max lines (4000000), the rest are counted as dropped\n",
 	      f);
 }
 
@@ -368,15 +407,22 @@ static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
-	        {"ports", required_argument, NULL, 'p'}, {"peer", required_argument, NULL, 'P'},
-	        {"iface", required_argument, NULL, 'i'}, {"duration", required_argument, NULL, 'd'},
-	        {"ptime", required_argument, NULL, 't'}, {"out", required_argument, NULL, 'o'},
-	        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+	        {"ports", required_argument, NULL, 'p'},
+	        {"peer", required_argument, NULL, 'P'},
+	        {"iface", required_argument, NULL, 'i'},
+	        {"duration", required_argument, NULL, 'd'},
+	        {"ptime", required_argument, NULL, 't'},
+	        {"out", required_argument, NULL, 'o'},
+	        {"in-log", required_argument, NULL, 'l'},
+	        {"in-log-max", required_argument, NULL, 'm'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	char lo[8], hi[8];
 	int c;
 
-	*o = (struct opts){.iface = "lo", .duration_s = 600, .nominal_ms = 20};
+	*o = (struct opts){
+	        .iface = "lo", .duration_s = 600, .nominal_ms = 20, .in_log_max = 4000000};
 	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
 		int r = 0;
 		switch (c) {
@@ -402,6 +448,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'o':
 			o->out_path = optarg;
 			break;
+		case 'l':
+			o->in_log_path = optarg;
+			break;
+		case 'm': {
+			unsigned v;
+			r = parse_uint(optarg, 1, 1000000000, &v);
+			o->in_log_max = v;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -424,6 +479,7 @@ int main(int argc, char **argv)
 {
 	struct dirstat *ds[_DIR_MAX] = {NULL, NULL};
 	struct sigaction sa = {.sa_handler = on_signal};
+	struct in_log il = {0};
 	struct opts o;
 	int64_t t0, deadline;
 	uint64_t skipped = 0;
@@ -454,6 +510,17 @@ int main(int argc, char **argv)
 		close(fd);
 		goto out;
 	}
+	if (o.in_log_path) {
+		il.f = fopen(o.in_log_path, "we");
+		if (!il.f) {
+			fprintf(stderr, "sipbridge-wirestat: %s: %s\n", o.in_log_path,
+			        strerror(errno));
+			close(fd);
+			goto out;
+		}
+		setvbuf(il.f, NULL, _IOFBF, 1 << 20);
+		il.max = o.in_log_max;
+	}
 	/* Tells a waiting runner that capture has begun. */
 	fputs("sipbridge-wirestat: capturing\n", stderr);
 	t0 = now_ns(CLOCK_MONOTONIC);
@@ -461,10 +528,12 @@ int main(int argc, char **argv)
 	while (!stop && now_ns(CLOCK_MONOTONIC) < deadline) {
 		struct pollfd pfd = {fd, POLLIN, 0};
 		if (poll(&pfd, 1, 200) > 0)
-			skipped += drain(fd, &o, ds);
+			skipped += drain(fd, &o, ds, &il);
 	}
-	skipped += drain(fd, &o, ds);
-	report(out, &o, ds, fd, skipped, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	skipped += drain(fd, &o, ds, &il);
+	if (il.f && fclose(il.f) != 0)
+		il.dropped = il.written + il.dropped; /* a log that did not reach the disk */
+	report(out, &o, ds, fd, skipped, &il, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	rc = fflush(out) == 0 ? 0 : 1;
 	if (out != stdout)
 		fclose(out);

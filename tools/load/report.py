@@ -88,6 +88,8 @@ def setup_times(d):
         names = [n for n in os.listdir(d) if re.fullmatch(r"uac_[a-z]+_[0-9]+_rtt\.csv", n)]
     except OSError:
         names = []
+    if not names:
+        return None
     for n in names:
         for line in (read_text(os.path.join(d, n)) or "").splitlines()[1:]:
             f = line.split(";")
@@ -269,6 +271,8 @@ def build(a):
     d = a.dir
     last, sipp_peak = sipp_stats(d)
     setup = setup_times(d)
+    have_rtt = setup is not None
+    setup = setup or []
     m = prom(d)
     daemon_peak, call_s, scrape_failures = samples(d)
     ws = wirestat(d)
@@ -288,7 +292,7 @@ def build(a):
 
     calls = {
         "attempted": to_int((last or {}).get("TotalCallCreated")),
-        "answered": len(setup) if last else None,
+        "answered": len(setup) if have_rtt else None,
         "successful": to_int((last or {}).get("SuccessfulCall(C)")),
         "failed": to_int((last or {}).get("FailedCall(C)")),
         "failed_by_sip_code": sipp_error_codes(d),

@@ -151,20 +151,27 @@ say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protoc
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 t0=$(date +%s.%N)
-set +e
+# SIPp runs in the background so that a signal to this script is handled at once; its
+# `timeout` passes a SIGTERM on to it.
 (
 	cd "$work" || exit 1
 	timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$repo/tools/load/uac_load.xml" \
 		-inf "$repo/tools/sipp/calls.csv" -s +15550001 -i 127.0.0.1 -mi 127.0.0.1 \
 		-mp "$media_port" -r "$rate" -l "$concurrent" -m "$total" -d "$call_ms" -nostdin \
 		-timeout "$limit_s" -trace_err -error_file errors.log -trace_stat -stf stat.csv -fd 1 \
-		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log >sipp.out 2>&1
+		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log >sipp.out 2>&1 &
+	echo $! >sipp.pid
+	wait $!
 	rc=$?
 	times >sipp.times
 	exit $rc
-)
-sipp_rc=$?
-set -e
+) &
+sipp_wrapper=$!
+pids+=($sipp_wrapper)
+wait_for 5 test -s "$work/sipp.pid"
+pids+=("$(cat "$work/sipp.pid")")
+sipp_rc=0
+wait "$sipp_wrapper" || sipp_rc=$?
 t1=$(date +%s.%N)
 
 # Calls end in the daemon shortly after SIPp's last BYE; per-call counters (lost packets) are
@@ -184,6 +191,10 @@ daemon_rc=0
 wait "$daemon" || daemon_rc=$?
 kill -TERM "$(cat "$work/bot.pid")" 2>/dev/null || true
 wait_for 10 test -s "$work/bot.times" || true
+
+# Everything has stopped: nothing is left for the exit trap to signal.
+wait
+pids=()
 
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \

@@ -7,6 +7,7 @@ Every file is read as untrusted: bounded sizes, strict parsing, anything odd is 
 """
 
 import argparse
+import array
 import bisect
 import json
 import math
@@ -196,7 +197,8 @@ def wire_segments(d):
         segs = ports.setdefault(port, [])
         seg = segs[-1] if segs else None
         if not seg or seg["ssrc"] != ssrc or t_ns - seg["t"][-1] > 5e9:
-            seg = {"ssrc": ssrc, "ts0": ts, "last": ts, "wrap": 0, "cum": [], "t": []}
+            seg = {"ssrc": ssrc, "ts0": ts, "last": ts, "wrap": 0, "cum": array.array("q"),
+                   "t": array.array("q")}
             segs.append(seg)
         if ts < seg["last"] and seg["last"] - ts > 1 << 31:
             seg["wrap"] += 1 << 32  # the 32-bit RTP timestamp wrapped

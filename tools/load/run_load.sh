@@ -183,14 +183,20 @@ daemon_t1=$(cpu_ticks "$daemon")
 peak_rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$daemon/status")
 curl -sf --max-time 5 -o "$work/metrics.end" "$metrics_url" || : >"$work/metrics.end"
 
-kill -TERM "$poller" "$wirestat" 2>/dev/null || true
-wait "$poller" 2>/dev/null || true
-wait_for 10 test -s "$work/wirestat.times" || true
-kill -TERM "$daemon"
+# Each process gets SIGTERM and, if it is still there after a bound, SIGKILL.
+running() { kill -0 "$1" 2>/dev/null; }
+stop_proc() { # stop_proc PID SECONDS
+	kill -TERM "$1" 2>/dev/null || return 0
+	wait_for "$2" eval "! running $1" || kill -KILL "$1" 2>/dev/null || true
+}
+stop_proc "$poller" 5
+stop_proc "$wirestat" 10
+wait_for 5 test -s "$work/wirestat.times" || true
+stop_proc "$daemon" 20
 daemon_rc=0
 wait "$daemon" || daemon_rc=$?
-kill -TERM "$(cat "$work/bot.pid")" 2>/dev/null || true
-wait_for 10 test -s "$work/bot.times" || true
+stop_proc "$(cat "$work/bot.pid")" 10
+wait_for 5 test -s "$work/bot.times" || true
 
 # Everything has stopped: nothing is left for the exit trap to signal.
 wait

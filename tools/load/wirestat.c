@@ -1,10 +1,8 @@
-/* sipbridge-wirestat: measures RTP pacing on the wire for load runs. It reads UDP packets
- * from an AF_PACKET socket on one interface (a classic BPF filter keeps only RTP to and from
- * the bridge's port range), timestamps them in the kernel (SO_TIMESTAMPNS, CLOCK_REALTIME) and
- * keeps, per direction, histograms of the interval between consecutive packets of each call.
- * Single thread; memory is fixed at start-up; prints one JSON object when it stops (after
- * --duration, or on SIGTERM/SIGINT). Needs CAP_NET_RAW.
- */
+/* sipbridge-wirestat: RTP pacing on the wire for load runs. Reads UDP from an AF_PACKET socket
+ * (a classic BPF filter keeps RTP to and from the bridge's port range), timestamps it in the
+ * kernel (SO_TIMESTAMPNS, CLOCK_REALTIME) and keeps per direction histograms of the interval
+ * between each call's packets. Single thread, fixed memory; prints one JSON object when it
+ * stops (--duration, SIGTERM, SIGINT). Needs CAP_NET_RAW. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>

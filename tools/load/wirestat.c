@@ -417,11 +417,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	        {NULL, 0, NULL, 0},
 	};
 	char lo[8], hi[8];
-	int c;
+	int c, li = -1;
 
 	*o = (struct opts){
 	        .iface = "lo", .duration_s = 600, .nominal_ms = 20, .in_log_max = 4000000};
-	while ((c = getopt_long(argc, argv, "", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "", lopts, &li)) != -1) {
 		int r = 0;
 		switch (c) {
 		case 'p':
@@ -450,7 +450,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			o->in_log_path = optarg;
 			break;
 		case 'm': {
-			unsigned v;
+			unsigned v = 0;
 			r = parse_uint(optarg, 1, 1000000000, &v);
 			o->in_log_max = v;
 			break;
@@ -462,9 +462,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			r = -EINVAL;
 		}
 		if (r < 0) {
-			if (c != '?')
-				fprintf(stderr, "sipbridge-wirestat: bad --%s\n",
-				        argv[optind - 1] + 2);
+			/* getopt has named an unknown option; li names a known one. */
+			if (c != '?' && li >= 0)
+				fprintf(stderr, "sipbridge-wirestat: bad --%s\n", lopts[li].name);
 			return r;
 		}
 	}

@@ -19,6 +19,8 @@ MAX_FILE = 64 << 20
 # Caller -> bot latency is refused when this share of its samples is clearly negative: the
 # caller's packets and the bot's audio were not aligned, so no figure would be true.
 MAX_NEGATIVE_SHARE = 0.01
+# The bot may get a little more than the caller sent (resampler rounding, 20 ms of 8 kHz).
+ALIGN_SLACK_SAMPLES = 160
 
 
 def read_text(path, limit=MAX_FILE):
@@ -222,10 +224,17 @@ def bot_arrivals(d):
     return conns
 
 
-def caller_to_bot_latency(d):
+def caller_to_bot_latency(d, drops_to_bot):
     """For every media message the bot got: its arrival time minus the capture time of the
     caller's packet that carried the message's last sample, in ms. Calls are matched by SIPp's
     call number (X-Load-Call) and the bridge port SIPp logged from the 200 OK."""
+    # A frame the bridge dropped on a full queue shifts every later sample of its call, and
+    # the metric does not say which call: no alignment by counting samples holds then.
+    if drops_to_bot is None:
+        return None, "the daemon's queue_drops_total was not scraped"
+    if drops_to_bot:
+        return None, "the daemon dropped %d frames to bots (queue_drops_total): audio " \
+            "cannot be aligned" % drops_to_bot
     call_port = {}
     for line in read_lines(os.path.join(d, "calls.log")):
         m = re.search(r"call ([0-9]+) port ([0-9]+) ", line)
@@ -237,7 +246,7 @@ def caller_to_bot_latency(d):
     conns = bot_arrivals(d)
     if not ports or not conns:
         return None, "no capture of the caller's packets or no bot arrivals"
-    lat, calls = [], 0
+    lat, calls, excluded = [], 0, 0
     for rate, value, media in conns.values():
         port = call_port.get(value)
         if not port or not rate or not media or port not in ports:
@@ -248,6 +257,12 @@ def caller_to_bot_latency(d):
         if not segs:
             continue
         seg = segs[-1]
+        # The bot may get less than was sent (what was still on the way at the BYE), never
+        # more: a call where it did had audio added, which no count of samples can align.
+        bot_total = sum(n for _, n in media) * 8000 / rate
+        if bot_total > seg["cum"][-1] + ALIGN_SLACK_SAMPLES:
+            excluded += 1
+            continue
         calls += 1
         got = 0.0
         for t_ns, n in media:
@@ -256,13 +271,13 @@ def caller_to_bot_latency(d):
             if k < len(seg["cum"]):
                 lat.append((t_ns - seg["t"][k]) / 1e6)
     if not lat:
-        return None, "no call matched between SIPp, the capture and the bot"
+        return None, "no call matched between SIPp, the capture and the bot (%d left out)" % excluded
     lat.sort()
     negative = sum(1 for v in lat if v < -1.0)
     if negative > MAX_NEGATIVE_SHARE * len(lat):
         return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat))
-    return {"calls": calls, "messages": len(lat), "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)),
-            "max": rnd(lat[-1])}, None
+    return {"calls": calls, "calls_excluded": excluded, "messages": len(lat),
+            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None
 
 
 def rnd(v, n=2):
@@ -329,9 +344,10 @@ def build(a):
             "caller_interval_max_ms": q(in_iv.get("interval"), "max_ms"),
             "capture_drops": ws.get("kernel_drops"),
         }
-    latency, why = caller_to_bot_latency(d)
+    latency, why = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
     if latency is None:
-        latency = {"calls": 0, "messages": 0, "p50": None, "p99": None, "max": None, "note": why}
+        latency = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None,
+                   "max": None, "note": why}
     peak_for_rss = daemon_peak if daemon_peak else None
     rss_per_call = None
     if peak_for_rss and a.peak_rss_kb is not None and a.idle_rss_kb is not None:
@@ -427,8 +443,9 @@ def table(r):
         ("worst gap per call p50 / p99", "%s / %s ms (capture drops %s)" % (
             fmt(pc.get("call_max_interval_p50_ms")), fmt(pc.get("call_max_interval_p99_ms")),
             fmt(pc.get("capture_drops")))),
-        ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s messages)%s" % (
-            fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], lat["messages"],
+        ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s left out, %s messages)%s" % (
+            fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], fmt(lat["calls_excluded"]),
+            lat["messages"],
             " " + lat["note"] if lat.get("note") else "")),
     ]
     w = max(len(k) for k, _ in rows)

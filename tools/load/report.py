@@ -156,6 +156,16 @@ def child_cpu(d, name):
     return int(m.group(1)) * 60 + float(m.group(2)) + int(m.group(3)) * 60 + float(m.group(4))
 
 
+def loadavg(d, name):
+    """The 1-minute load average in /proc/loadavg as saved by the run."""
+    f = (read_text(os.path.join(d, name), 4096) or "").split()
+    try:
+        v = float(f[0])
+    except (IndexError, ValueError):
+        return None
+    return v if math.isfinite(v) and v >= 0 else None
+
+
 def wirestat(d):
     try:
         return json.loads(read_text(os.path.join(d, "wirestat.json"), 1 << 20) or "")
@@ -372,6 +382,8 @@ def build(a):
             "sipp_s": rnd(sipp_cpu), "sipp_pct_core": core_pct(sipp_cpu, a.t1 - a.t0),
             "testbot_s": rnd(bot_cpu), "testbot_pct_core": core_pct(bot_cpu, window_s),
             "wirestat_s": rnd(ws_cpu), "wirestat_pct_core": core_pct(ws_cpu, window_s),
+            "loadavg_1m_start": loadavg(d, "loadavg.start"),
+            "loadavg_1m_end": loadavg(d, "loadavg.end"),
         },
         "memory": {
             "idle_rss_kib": a.idle_rss_kb, "peak_rss_kib": a.peak_rss_kb,
@@ -432,6 +444,8 @@ def table(r):
         ("generators CPU: SIPp / testbot / wirestat", "%s s (%s %%) / %s s (%s %%) / %s s (%s %%)" % (
             fmt(cpu["sipp_s"]), fmt(cpu["sipp_pct_core"]), fmt(cpu["testbot_s"]),
             fmt(cpu["testbot_pct_core"]), fmt(cpu["wirestat_s"]), fmt(cpu["wirestat_pct_core"]))),
+        ("machine load average (1 min) start / end", "%s / %s on %s cores" % (
+            fmt(cpu["loadavg_1m_start"]), fmt(cpu["loadavg_1m_end"]), r["params"]["cores"])),
         ("RSS idle / peak / per call", "%s / %s / %s KiB" % (
             fmt(mem["idle_rss_kib"]), fmt(mem["peak_rss_kib"]), fmt(mem["rss_per_call_kib"]))),
         ("RTP in / out / lost (daemon)", "%s / %s / %s" % (fmt(rtp["in"]), fmt(rtp["out"]), fmt(rtp["lost"]))),

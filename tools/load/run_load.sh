@@ -150,6 +150,8 @@ pids+=($poller)
 say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
+# The machine's load average before and after, so that load from other processes shows.
+cat /proc/loadavg >"$work/loadavg.start"
 t0=$(date +%s.%N)
 # SIPp runs in the background so that a signal to this script is handled at once; its
 # `timeout` passes a SIGTERM on to it.
@@ -179,6 +181,7 @@ t1=$(date +%s.%N)
 no_calls() { curl -sf --max-time 2 "$metrics_url" | grep -qx "sipbridge_calls_active 0"; }
 wait_for 30 no_calls || say "run_load: calls still active 30 s after SIPp ended"
 t2=$(date +%s.%N)
+cat /proc/loadavg >"$work/loadavg.end"
 daemon_t1=$(cpu_ticks "$daemon")
 peak_rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$daemon/status")
 curl -sf --max-time 5 -o "$work/metrics.end" "$metrics_url" || : >"$work/metrics.end"

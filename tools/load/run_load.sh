@@ -8,7 +8,7 @@
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000
-#   -o  keep every file of the run in OUTDIR (default: a new temporary directory)
+#   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -j  print only the JSON line
 #   exit status: 0 the run completed (whatever its failed calls), 1 it could not run, 2 usage
 set -euo pipefail
@@ -43,6 +43,8 @@ build=$(cd "$build" && pwd)
 
 if [ -n "$outdir" ]; then
 	mkdir -p "$outdir"
+	# Files of an earlier run would be read as this one's.
+	[ -z "$(ls -A "$outdir")" ] || { echo "run_load: $outdir is not empty" >&2; exit 2; }
 	work=$(cd "$outdir" && pwd)
 else
 	work=$(mktemp -d)

@@ -123,7 +123,7 @@ load_smoke() {
 	local dir status
 	dir=$(mktemp -d)
 	timeout 180 bash tools/load/run_load.sh -b "$build" -c 10 -n 20 -r 10 -d 2000 -j \
-		-o "$dir" >"$dir/report.out" 2>&1
+		-o "$dir/run" >"$dir/report.out" 2>&1
 	status=$?
 	if [ "$status" -eq 0 ]; then
 		/usr/bin/python3 - "$dir/report.out" <<'PY'
@@ -151,7 +151,7 @@ PY
 		status=$?
 	fi
 	if [ "$status" -eq 0 ] && grep -l -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
-		-e "runtime error:" "$dir"/sipbridged.log "$dir"/bot.out "$dir"/wirestat.err; then
+		-e "runtime error:" "$dir"/run/sipbridged.log "$dir"/run/bot.out "$dir"/run/wirestat.err; then
 		status=1
 	fi
 	if [ "$status" -eq 0 ]; then

@@ -117,6 +117,53 @@ done
 integration "$build" -n 2 --dist loadfile "${skip_timed[@]}" tests/integration
 integration "$build" "${timed[@]}"
 
+# Load tool smoke run: 20 calls against the sanitized build. Passes when every call succeeded,
+# the JSON line carries every key of the report and no sanitizer spoke.
+load_smoke() {
+	local dir status
+	dir=$(mktemp -d)
+	timeout 180 bash tools/load/run_load.sh -b "$build" -c 10 -n 20 -r 10 -d 2000 -j \
+		-o "$dir/run" >"$dir/report.out" 2>&1
+	status=$?
+	if [ "$status" -eq 0 ]; then
+		/usr/bin/python3 - "$dir/report.out" <<'PY'
+import json, sys
+line = [l for l in open(sys.argv[1]) if l.startswith("{")][-1]
+r = json.loads(line)
+keys = {"params", "wall_s", "calls", "peak_concurrent", "setup_ms", "cpu", "memory", "rtp",
+        "pacing_out", "latency_caller_to_bot_ms"}
+assert keys <= r.keys(), keys - r.keys()
+c = r["calls"]
+assert c["attempted"] == 20 and c["answered"] == 20 and c["failed"] == 0, c
+assert c["sipp_exit"] == 0 and c["daemon_exit"] == 0, c
+for k in ("failed_by_sip_code", "failed_by_cause", "daemon_outcomes", "daemon_rejected_by_reason"):
+    assert k in c, k
+for k in ("sipbridged_s_per_call_minute", "sipbridged_pct_core_per_call", "sipp_s", "testbot_s"):
+    assert k in r["cpu"], k
+for k in ("p50", "p99"):
+    assert r["setup_ms"][k] is not None, r["setup_ms"]
+assert r["peak_concurrent"]["daemon"] and r["peak_concurrent"]["sipp"], r["peak_concurrent"]
+assert r["rtp"]["in"] and r["rtp"]["out"], r["rtp"]
+assert r["memory"]["rss_per_call_kib"] is not None, r["memory"]
+lat = r["latency_caller_to_bot_ms"]
+assert lat["p50"] is not None or lat.get("note"), lat
+PY
+		status=$?
+	fi
+	if [ "$status" -eq 0 ] && grep -l -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
+		-e "runtime error:" "$dir"/run/sipbridged.log "$dir"/run/bot.out "$dir"/run/wirestat.err; then
+		status=1
+	fi
+	if [ "$status" -eq 0 ]; then
+		rm -rf "$dir"
+	else
+		tail -30 "$dir/report.out"
+		echo "load smoke run files: $dir"
+	fi
+	count "load tool smoke run" "$status"
+}
+load_smoke
+
 # ThreadSanitizer: the ring, queue and log writer unit tests, then the daemon's threads under
 # real calls (media, bot control, SIP paths, DTMF both ways and transfers, bridged ones
 # included, logging in JSON).

@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# Bounded load run on loopback: the echo test bot, sipbridged (from BUILD, default build) and
-# SIPp callers with A-law audio (tools/sipp/uac_call.xml). Reports failed calls and the
-# daemon's CPU and peak memory per call. Every process it starts is stopped at the end.
+# Bounded load run on loopback: the test bot in echo mode, sipbridged (from BUILD) with its
+# admin API on a free port, and SIPp callers with A-law audio and custom headers
+# (tools/load/uac_load.xml). sipbridge-wirestat watches the RTP on lo; poll_metrics.py samples
+# the daemon's /metrics and RSS once a second; report.py prints a table and one JSON line.
+# Every process it starts is stopped at the end; the whole run is bounded in time.
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
-#                          [-p exotel|twilio|raw] [-s 8000|16000|24000]
+#                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000
+#   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
+#   -j  print only the JSON line
+#   exit status: 0 the run completed (whatever its failed calls), 1 it could not run, 2 usage
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-while getopts "c:n:r:d:b:p:s:h" o; do
+outdir="" json_only=0
+while getopts "c:n:r:d:b:p:s:o:jh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -20,23 +26,51 @@ while getopts "c:n:r:d:b:p:s:h" o; do
 	b) build=$OPTARG ;;
 	p) protocol=$OPTARG ;;
 	s) sample_rate=$OPTARG ;;
-	*) sed -n '2,9p' "$0"; exit 2 ;;
+	o) outdir=$OPTARG ;;
+	j) json_only=1 ;;
+	*) sed -n '2,13p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
-	[[ $v =~ ^[0-9]+$ && $v -gt 0 ]] || { echo "run_load: numbers must be positive integers" >&2; exit 2; }
+	[[ $v =~ ^[0-9]{1,7}$ && $v -gt 0 ]] || { echo "run_load: numbers must be positive integers" >&2; exit 2; }
 done
+[ "$concurrent" -le 20000 ] || { echo "run_load: -c is at most 20000" >&2; exit 2; }
 [[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
 [[ $sample_rate =~ ^(8000|16000|24000)$ ]] || { echo "run_load: -s must be 8000, 16000 or 24000" >&2; exit 2; }
 [ -x "$build/src/sipbridged" ] || { echo "run_load: build $build first (meson setup $build && ninja -C $build)" >&2; exit 2; }
+command -v sipp >/dev/null || { echo "run_load: sipp not found (apt-get install sip-tester)" >&2; exit 1; }
+build=$(cd "$build" && pwd)
 
-work=$(mktemp -d)
+if [ -n "$outdir" ]; then
+	mkdir -p "$outdir"
+	# Files of an earlier run would be read as this one's.
+	[ -z "$(ls -A "$outdir")" ] || { echo "run_load: $outdir is not empty" >&2; exit 2; }
+	work=$(cd "$outdir" && pwd)
+else
+	work=$(mktemp -d)
+fi
+say() { [ "$json_only" -eq 1 ] || echo "$@"; }
+
 pids=()
 cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	local p
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# wait_for SECONDS COMMAND...: polls every 0.1 s until COMMAND succeeds; fails after SECONDS.
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
 
 free_port() { # a free loopback port for TCP and UDP
 	/usr/bin/python3 - <<'PY'
@@ -54,56 +88,129 @@ PY
 }
 sip_port=$(free_port)
 bot_port=$(free_port)
+admin_port=$(free_port)
+media_port=$(free_port)
+rtp_min=30000 rtp_max=59998
+limit_s=$((total / rate + call_ms / 1000 + 60))
 
 cat >"$work/load.conf" <<CONF
 sip: { listen = ( { transport = "udp"; address = "127.0.0.1"; port = $sip_port; } ); };
-rtp: { address = "127.0.0.1"; port_min = 30000; port_max = 59998; };
+rtp: { address = "127.0.0.1"; port_min = $rtp_min; port_max = $rtp_max; };
 limits: { max_calls = $((concurrent + 100)); max_cps = $((rate * 2)); };
+admin: { address = "127.0.0.1"; port = $admin_port; };
 log: { level = "notice"; };
 trunks = ( { name = "load"; acl = ( "127.0.0.0/8" ); bots = ( { match = "*"; bot = "echo"; } ); } );
 bots = ( { name = "echo"; url = "ws://127.0.0.1:$bot_port/media"; protocol = "$protocol";
           sample_rate = $sample_rate; } );
 CONF
 
-"$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" --mode echo --protocol "$protocol" >"$work/bot.out" 2>&1 &
+# The bot and the wire tool run under a shell that records their CPU time (`times`) when
+# they exit; the pid files name the processes to stop.
+(
+	"$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" --mode echo \
+		--protocol "$protocol" --arrivals "$work/bot.arrivals" >"$work/bot.out" 2>&1 &
+	echo $! >"$work/bot.pid"
+	wait $! || true
+	times >"$work/bot.times"
+) &
 pids+=($!)
+wait_for 5 test -s "$work/bot.pid"
+pids+=("$(cat "$work/bot.pid")")
+
 "$build/src/sipbridged" -c "$work/load.conf" 2>"$work/sipbridged.log" &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 100); do
-	grep -q "ready" "$work/sipbridged.log" && break
-	sleep 0.1
-done
-grep -q "ready" "$work/sipbridged.log" || { cat "$work/sipbridged.log"; exit 1; }
+if ! wait_for 10 grep -q "ready" "$work/sipbridged.log"; then
+	cat "$work/sipbridged.log" >&2
+	exit 1
+fi
+metrics_url="http://127.0.0.1:$admin_port/metrics"
+wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }
+idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
+
+(
+	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$media_port" \
+		--duration "$((limit_s + 60))" --out "$work/wirestat.json" \
+		--in-log "$work/wire_in.log" 2>"$work/wirestat.err" &
+	echo $! >"$work/wirestat.pid"
+	wait $! || true
+	times >"$work/wirestat.times"
+) &
+pids+=($!)
+wait_for 5 test -s "$work/wirestat.pid"
+wirestat=$(cat "$work/wirestat.pid")
+pids+=("$wirestat")
+# Without the capture (not root, no AF_PACKET) pacing is reported as not measured.
+wait_for 5 grep -q "capturing\|AF_PACKET" "$work/wirestat.err" || true
+
+/usr/bin/python3 "$repo/tools/load/poll_metrics.py" --url "$metrics_url" --pid "$daemon" \
+	--out "$work/samples.jsonl" --max-seconds "$((limit_s + 60))" &
+poller=$!
+pids+=($poller)
 
 ( cd "$work" && /usr/bin/python3 "$repo/tools/sipp/gen_audio.py" --seconds 3 audio.alaw >/dev/null )
-limit_s=$(( total / rate + call_ms / 1000 + 120 ))
-echo "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz (at most $limit_s s)"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+daemon_t0=$(cpu_ticks "$daemon")
+# The machine's load average before and after, so that load from other processes shows.
+cat /proc/loadavg >"$work/loadavg.start"
 t0=$(date +%s.%N)
-set +e
-( cd "$work" && timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$repo/tools/sipp/uac_call.xml" \
-	-inf "$repo/tools/sipp/calls.csv" -s +15550001 -i 127.0.0.1 -mi 127.0.0.1 -mp "$(free_port)" \
-	-r "$rate" -l "$concurrent" -m "$total" -d "$call_ms" -nostdin -timeout "$limit_s" \
-	-trace_err -error_file errors.log >sipp.out 2>&1 )
-sipp_rc=$?
-set -e
+# SIPp runs in the background so that a signal to this script is handled at once; its
+# `timeout` passes a SIGTERM on to it.
+(
+	cd "$work" || exit 1
+	timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$repo/tools/load/uac_load.xml" \
+		-inf "$repo/tools/sipp/calls.csv" -s +15550001 -i 127.0.0.1 -mi 127.0.0.1 \
+		-mp "$media_port" -r "$rate" -l "$concurrent" -m "$total" -d "$call_ms" -nostdin \
+		-timeout "$limit_s" -trace_err -error_file errors.log -trace_stat -stf stat.csv -fd 1 \
+		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log >sipp.out 2>&1 &
+	echo $! >sipp.pid
+	wait $!
+	rc=$?
+	times >sipp.times
+	exit $rc
+) &
+sipp_wrapper=$!
+pids+=($sipp_wrapper)
+wait_for 5 test -s "$work/sipp.pid"
+pids+=("$(cat "$work/sipp.pid")")
+sipp_rc=0
+wait "$sipp_wrapper" || sipp_rc=$?
 t1=$(date +%s.%N)
 
-read -r cpu_ticks < <(awk '{print $14 + $15}' "/proc/$daemon/stat")
-hwm_kb=$(awk '/VmHWM/ {print $2}' "/proc/$daemon/status")
-ok=$(awk -F'|' '/Successful call/ {gsub(/ /, "", $3); print $3}' "$work/sipp.out" | tail -1)
-bad=$(awk -F'|' '/Failed call/ {gsub(/ /, "", $3); print $3}' "$work/sipp.out" | tail -1)
-/usr/bin/python3 - "$cpu_ticks" "$(getconf CLK_TCK)" "$hwm_kb" "$total" "$call_ms" "$concurrent" \
-	"$t0" "$t1" "${ok:-0}" "${bad:-?}" "$sipp_rc" <<'PY'
-import sys
-ticks, hz, hwm, total, call_ms, conc, t0, t1, ok, bad, rc = sys.argv[1:]
-cpu = int(ticks) / int(hz)
-call_s = int(ok) * int(call_ms) / 1000 if ok.isdigit() else 0
-print("calls: %s successful, %s failed (sipp exit %s) in %.1f s" % (ok, bad, rc, float(t1) - float(t0)))
-print("sipbridged CPU: %.1f s, %.3f %% of one core per call" % (cpu, 100 * cpu / call_s if call_s else 0))
-print("sipbridged peak RSS: %.1f MiB, %.1f KiB per concurrent call" % (int(hwm) / 1024, int(hwm) / int(conc)))
-PY
-kill -TERM "$daemon"
-wait "$daemon" && echo "sipbridged stopped cleanly" || echo "sipbridged exit status $?"
-grep -E " (warn|error) " "$work/sipbridged.log" | cut -c14- | sort | uniq -c | sort -rn | head -5 || true
-echo "logs: $work"
+# Calls end in the daemon shortly after SIPp's last BYE; per-call counters (lost packets) are
+# added then. Wait (bounded) for calls_active to reach 0 before the final scrape.
+no_calls() { curl -sf --max-time 2 "$metrics_url" | grep -qx "sipbridge_calls_active 0"; }
+wait_for 30 no_calls || say "run_load: calls still active 30 s after SIPp ended"
+t2=$(date +%s.%N)
+cat /proc/loadavg >"$work/loadavg.end"
+daemon_t1=$(cpu_ticks "$daemon")
+peak_rss_kb=$(awk '/^VmHWM:/ {print $2}' "/proc/$daemon/status")
+curl -sf --max-time 5 -o "$work/metrics.end" "$metrics_url" || : >"$work/metrics.end"
+
+# Each process gets SIGTERM and, if it is still there after a bound, SIGKILL.
+running() { kill -0 "$1" 2>/dev/null; }
+stop_proc() { # stop_proc PID SECONDS
+	kill -TERM "$1" 2>/dev/null || return 0
+	wait_for "$2" eval "! running $1" || kill -KILL "$1" 2>/dev/null || true
+}
+stop_proc "$poller" 5
+stop_proc "$wirestat" 10
+wait_for 5 test -s "$work/wirestat.times" || true
+stop_proc "$daemon" 20
+daemon_rc=0
+wait "$daemon" || daemon_rc=$?
+stop_proc "$(cat "$work/bot.pid")" 10
+wait_for 5 test -s "$work/bot.times" || true
+
+# Everything has stopped: nothing is left for the exit trap to signal.
+wait
+pids=()
+
+/usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
+	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
+	--protocol "$protocol" --sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
+	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
+	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \
+	--peak-rss-kb "$peak_rss_kb" --cores "$(nproc)"
+say "files: $work"

@@ -24,6 +24,7 @@ struct opts {
 	bool v6;
 	const char *script_path;
 	const char *log_path;
+	const char *arrivals_path;
 	const char *tls_cert, *tls_key; /* PEM files: serve wss */
 };
 
@@ -38,12 +39,17 @@ static void usage(FILE *f)
 	      "                         [--mode echo|tone|silent|script FILE] [--log FILE]\n"
 	      "                         [--record DIR] [--tone-hz HZ] [--version]\n"
 	      "                         [--tls-cert FILE --tls-key FILE]\n"
+	      "                         [--arrivals FILE [--arrivals-key NAME]]\n"
 	      "  --protocol  exotel: JSON, base64 PCM16 at start's sample_rate (default)\n"
 	      "              twilio: JSON, base64 mu-law at 8000 Hz\n"
 	      "              raw: a metadata text frame, then binary PCM16 LE at its sampleRate\n"
 	      "  --strict    twilio: close with 1008 on any message not shaped as Twilio's\n"
 	      "  --record    writes DIR/<streamSid>.raw of received audio as PCM16 LE\n"
-	      "  --tls-cert, --tls-key  serve wss:// with this PEM certificate (chain) and key\n",
+	      "  --tls-cert, --tls-key  serve wss:// with this PEM certificate (chain) and key\n"
+	      "  --arrivals  writes FILE: per connection \"S CONN RATE VALUE\" (VALUE: the custom\n"
+	      "              parameter --arrivals-key, default X-Load-Call), then per media "
+	      "message\n"
+	      "              \"M CONN REALTIME_NS SAMPLES\"\n",
 	      f);
 }
 
@@ -143,6 +149,8 @@ static int parse_args(struct sb_tb_app *app, struct opts *o, int argc, char **ar
 	        {"strict", no_argument, NULL, 's'},
 	        {"tls-cert", required_argument, NULL, 'c'},
 	        {"tls-key", required_argument, NULL, 'k'},
+	        {"arrivals", required_argument, NULL, 'a'},
+	        {"arrivals-key", required_argument, NULL, 'K'},
 	        {0},
 	};
 	int c, r = 0;
@@ -176,6 +184,12 @@ static int parse_args(struct sb_tb_app *app, struct opts *o, int argc, char **ar
 		case 'k':
 			o->tls_key = optarg;
 			break;
+		case 'a':
+			o->arrivals_path = optarg;
+			break;
+		case 'K':
+			app->arrivals_key = optarg;
+			break;
 		case 'V':
 			printf("sipbridge-testbot %s\n", SB_VERSION);
 			return 1;
@@ -206,6 +220,13 @@ static int open_outputs(struct sb_tb_app *app, const struct opts *o)
 		app->evlog = sb_tb_evlog_open(o->log_path);
 		if (!app->evlog)
 			return bad("cannot open --log file", o->log_path);
+	}
+	if (o->arrivals_path) {
+		app->arrivals = fopen(o->arrivals_path, "we");
+		if (!app->arrivals)
+			return bad("cannot open --arrivals file", o->arrivals_path);
+		/* Written once at exit or when full: a line per message must stay cheap. */
+		setvbuf(app->arrivals, NULL, _IOFBF, 1 << 20);
 	}
 	if (o->script_path)
 		return sb_tb_script_load(o->script_path, &app->script);
@@ -284,7 +305,8 @@ static void run(struct sb_tb_app *app)
 
 int main(int argc, char **argv)
 {
-	struct sb_tb_app app = {.mode = SB_TB_MODE_ECHO, .tone_hz = 440};
+	struct sb_tb_app app = {
+	        .mode = SB_TB_MODE_ECHO, .tone_hz = 440, .arrivals_key = "X-Load-Call"};
 	struct opts o = {.addr = "127.0.0.1", .port = 5001};
 	struct lws_vhost *vh;
 	int r;
@@ -315,5 +337,7 @@ out:
 	sb_tb_script_free(app.script);
 	if (app.evlog)
 		fclose(app.evlog);
+	if (app.arrivals)
+		fclose(app.arrivals);
 	return r;
 }

@@ -156,6 +156,11 @@ void sb_tb_on_media(struct sb_tb_conn *c, json_t *msg)
 
 	if (!json_is_string(payload))
 		return;
+	if (c->app->arrivals) {
+		size_t bytes = sb_tb_b64_decoded_len(json_string_value(payload));
+		/* Twilio carries 8-bit mu-law, Exotel 16-bit PCM. */
+		sb_tb_arrivals_media(c, c->app->proto == SB_TB_PROTO_TWILIO ? bytes : bytes / 2);
+	}
 	/* Recording takes everything, even before start, so a test sees what was sent. */
 	if (c->app->record_dir && c->sid[0])
 		record_b64(c, json_string_value(payload));
@@ -165,6 +170,7 @@ void sb_tb_on_media(struct sb_tb_conn *c, json_t *msg)
 
 void sb_tb_on_audio(struct sb_tb_conn *c, const void *data, size_t len)
 {
+	sb_tb_arrivals_media(c, len / 2);
 	if (c->app->record_dir && c->sid[0])
 		record(c, data, len);
 	if (c->started && c->app->mode == SB_TB_MODE_ECHO)

@@ -192,6 +192,7 @@ void sb_tb_on_start(struct sb_tb_conn *c, json_t *msg)
 	else
 		start_json(c, msg);
 	c->started = true;
+	sb_tb_arrivals_start(c, msg);
 	if (c->app->mode == SB_TB_MODE_TONE)
 		sb_tb_tone_start(c);
 	else if (c->app->mode == SB_TB_MODE_SCRIPT)

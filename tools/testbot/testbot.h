@@ -117,6 +117,8 @@ struct sb_tb_app {
 	const char *record_dir;
 	struct sb_tb_script *script;
 	FILE *evlog;
+	FILE *arrivals;           /* --arrivals; NULL without it */
+	const char *arrivals_key; /* the custom parameter that names a call there */
 
 	struct lws_context *ctx;
 	struct sb_tb_conn *conns;
@@ -135,6 +137,12 @@ void sb_tb_evlog_write(FILE *f, unsigned conn, const char *dir, json_t *fields);
 json_t *sb_tb_evlog_raw(const void *data, size_t len);
 /* Returns a copy of msg fit for the log: media.payload becomes media.payload_bytes. */
 json_t *sb_tb_evlog_strip_payload(json_t *msg);
+
+/* arrivals.c */
+/* Writes the connection's start line (borrows msg). No-op without --arrivals. */
+void sb_tb_arrivals_start(struct sb_tb_conn *c, json_t *msg);
+/* Writes one media message's arrival time and sample count. No-op without --arrivals. */
+void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples);
 
 /* txq.c */
 /* Queues obj (borrowed) as a text frame. Returns 0 or -ENOMEM. */

@@ -1,0 +1,496 @@
+#!/usr/bin/python3
+"""The end of a load run (run_load.sh): reads what the run left in its directory (SIPp's stat,
+rtt and error files, the daemon's final /metrics and log, poll_metrics.py's samples,
+sipbridge-wirestat's JSON, the `times` of the generators) and prints a table and one JSON line.
+A figure that was not measured is null in the JSON and "n/a" in the table, never a guess.
+Every file is read as untrusted: bounded sizes, strict parsing, anything odd is skipped.
+"""
+
+import argparse
+import array
+import bisect
+import json
+import math
+import os
+import re
+import sys
+
+MAX_FILE = 64 << 20
+# Caller -> bot latency is refused when this share of its samples is clearly negative: the
+# caller's packets and the bot's audio were not aligned, so no figure would be true.
+MAX_NEGATIVE_SHARE = 0.01
+# The bot may get a little more than the caller sent (resampler rounding, 20 ms of 8 kHz).
+ALIGN_SLACK_SAMPLES = 160
+
+
+def read_text(path, limit=MAX_FILE):
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return None
+
+
+def pct(values, q):
+    """Nearest-rank percentile of a sorted list, or None when empty."""
+    if not values:
+        return None
+    return values[max(0, min(len(values) - 1, math.ceil(q * len(values)) - 1))]
+
+
+def to_int(s):
+    try:
+        return int(s)
+    except (TypeError, ValueError):
+        return None
+
+
+def sipp_stats(d):
+    """The last row of -trace_stat's CSV (cumulative), and the peak of CurrentCall."""
+    text = read_text(os.path.join(d, "stat.csv"))
+    if not text:
+        return None, None
+    rows = [line.rstrip(";").split(";") for line in text.splitlines() if line.strip()]
+    if len(rows) < 2:
+        return None, None
+    head = rows[0]
+    last = dict(zip(head, rows[-1]))
+    peak = None
+    if "CurrentCall" in head:
+        i = head.index("CurrentCall")
+        vals = [to_int(r[i]) for r in rows[1:] if len(r) > i]
+        vals = [v for v in vals if v is not None]
+        peak = max(vals) if vals else None
+    return last, peak
+
+
+def sipp_failures(last):
+    """SIPp's failure counters that are not zero, by cause (FailedX(C) -> X)."""
+    out = {}
+    for k, v in (last or {}).items():
+        m = re.fullmatch(r"Failed([A-Za-z]+)\(C\)", k)
+        n = to_int(v)
+        if m and m.group(1) != "Call" and n:
+            out[m.group(1)] = n
+    return out
+
+
+def sipp_error_codes(d):
+    """SIP status codes of the unexpected responses in SIPp's error log."""
+    text = read_text(os.path.join(d, "errors.log"))
+    codes = {}
+    for m in re.finditer(r"received '\s*SIP/2\.0 ([1-6][0-9][0-9]) ", text or ""):
+        codes[m.group(1)] = codes.get(m.group(1), 0) + 1
+    return codes
+
+
+def setup_times(d):
+    """INVITE -> 200 OK of every answered call, in ms (SIPp's rtd, -trace_rtt)."""
+    vals = []
+    try:
+        names = [n for n in os.listdir(d) if re.fullmatch(r"uac_[a-z]+_[0-9]+_rtt\.csv", n)]
+    except OSError:
+        names = []
+    if not names:
+        return None
+    for n in names:
+        for line in (read_text(os.path.join(d, n)) or "").splitlines()[1:]:
+            f = line.split(";")
+            if len(f) >= 3 and f[2].strip() == "1":
+                try:
+                    v = float(f[1])
+                except ValueError:
+                    continue
+                if math.isfinite(v) and v >= 0:
+                    vals.append(v)
+    return sorted(vals)
+
+
+def prom(d):
+    """The final /metrics scrape: {(name, label value or ''): value}."""
+    out = {}
+    line_re = re.compile(r'^sipbridge_([a-z_]+)(?:\{[a-z_]+="([A-Za-z0-9_.+]*)"\})? (-?[0-9.eE+]+)$')
+    for line in (read_text(os.path.join(d, "metrics.end"), 4 << 20) or "").splitlines():
+        m = line_re.match(line)
+        if m:
+            try:
+                out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+            except ValueError:
+                pass
+    return out
+
+
+def family(metrics, name):
+    return {lab: int(v) for (n, lab), v in metrics.items() if n == name and lab}
+
+
+def samples(d):
+    """Peak calls_active, call-seconds (the gauge integrated over the samples), RSS samples."""
+    rows = []
+    for line in (read_text(os.path.join(d, "samples.jsonl")) or "").splitlines():
+        try:
+            s = json.loads(line)
+            t = float(s["t"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        c = s.get("calls_active")
+        rows.append((t, c if isinstance(c, int) and c >= 0 else None))
+    got = [c for _, c in rows if c is not None]
+    if not got:
+        return None, None, len(rows)
+    call_s = 0.0
+    for (ta, ca), (tb, _) in zip(rows, rows[1:]):
+        if ca is not None and 0 < tb - ta < 10:
+            call_s += ca * (tb - ta)
+    return max(got), call_s, sum(1 for _, c in rows if c is None)
+
+
+def child_cpu(d, name):
+    """User + system seconds of a process run under a shell that ran `times` after it."""
+    lines = (read_text(os.path.join(d, name + ".times"), 4096) or "").splitlines()
+    if len(lines) < 2:
+        return None
+    m = re.fullmatch(r"\s*([0-9]+)m([0-9.]+)s ([0-9]+)m([0-9.]+)s\s*", lines[1])
+    if not m:
+        return None
+    return int(m.group(1)) * 60 + float(m.group(2)) + int(m.group(3)) * 60 + float(m.group(4))
+
+
+def loadavg(d, name):
+    """The 1-minute load average in /proc/loadavg as saved by the run."""
+    f = (read_text(os.path.join(d, name), 4096) or "").split()
+    try:
+        v = float(f[0])
+    except (IndexError, ValueError):
+        return None
+    return v if math.isfinite(v) and v >= 0 else None
+
+
+def wirestat(d):
+    try:
+        return json.loads(read_text(os.path.join(d, "wirestat.json"), 1 << 20) or "")
+    except ValueError:
+        return None
+
+
+def log_causes(d, top=5):
+    """The daemon's warning and error lines, numbers and ids folded, most frequent first."""
+    counts = {}
+    for line in (read_text(os.path.join(d, "sipbridged.log")) or "").splitlines():
+        m = re.search(r"\b(warn|warning|error|crit)\b (.*)", line)
+        if not m:
+            continue
+        text = re.sub(r"\[[^\]]*\]", "[..]", m.group(2).strip())
+        text = re.sub(r"[0-9]+", "N", text)[:160]
+        key = m.group(1) + " " + text
+        counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1])[:top])
+
+
+def read_lines(path):
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                yield raw.decode("ascii", "replace")
+    except OSError:
+        return
+
+
+def wire_segments(d):
+    """The caller's packets as the capture saw them, by the bridge's port: a list of segments
+    (a new one on a new SSRC or after 5 s of nothing), each as (cumulative samples sent after
+    each packet, capture time in ns)."""
+    ports = {}
+    for line in read_lines(os.path.join(d, "wire_in.log")):
+        f = line.split()
+        if len(f) != 6 or not all(x.isdigit() for x in f):
+            continue
+        port, ssrc, _seq, ts, plen, t_ns = (int(x) for x in f)
+        segs = ports.setdefault(port, [])
+        seg = segs[-1] if segs else None
+        if not seg or seg["ssrc"] != ssrc or t_ns - seg["t"][-1] > 5e9:
+            seg = {"ssrc": ssrc, "ts0": ts, "last": ts, "wrap": 0, "cum": array.array("q"),
+                   "t": array.array("q")}
+            segs.append(seg)
+        if ts < seg["last"] and seg["last"] - ts > 1 << 31:
+            seg["wrap"] += 1 << 32  # the 32-bit RTP timestamp wrapped
+        seg["last"] = ts
+        cum = ts + seg["wrap"] - seg["ts0"] + plen
+        # A reordered packet does not move the sent count back.
+        seg["cum"].append(max(cum, seg["cum"][-1]) if seg["cum"] else cum)
+        seg["t"].append(t_ns)
+    return ports
+
+
+def bot_arrivals(d):
+    """{connection: (sample rate, call value, [(arrival ns, samples)])} from the bot's file."""
+    conns = {}
+    for line in read_lines(os.path.join(d, "bot.arrivals")):
+        f = line.split()
+        if len(f) == 4 and f[0] == "S" and f[1].isdigit() and f[2].isdigit():
+            conns.setdefault(f[1], [0, None, []])[:2] = [int(f[2]), f[3]]
+        elif len(f) == 4 and f[0] == "M" and all(x.isdigit() for x in f[1:]):
+            conns.setdefault(f[1], [0, None, []])[2].append((int(f[2]), int(f[3])))
+    return conns
+
+
+def caller_to_bot_latency(d, drops_to_bot):
+    """For every media message the bot got: its arrival time minus the capture time of the
+    caller's packet that carried the message's last sample, in ms. Calls are matched by SIPp's
+    call number (X-Load-Call) and the bridge port SIPp logged from the 200 OK."""
+    # A frame the bridge dropped on a full queue shifts every later sample of its call, and
+    # the metric does not say which call: no alignment by counting samples holds then.
+    if drops_to_bot is None:
+        return None, "the daemon's queue_drops_total was not scraped"
+    if drops_to_bot:
+        return None, "the daemon dropped %d frames to bots (queue_drops_total): audio " \
+            "cannot be aligned" % drops_to_bot
+    call_port = {}
+    for line in read_lines(os.path.join(d, "calls.log")):
+        m = re.search(r"call ([0-9]+) port ([0-9]+) ", line)
+        if m:
+            call_port[m.group(1)] = int(m.group(2))
+    if not call_port:
+        return None, "no call-to-port log from SIPp"
+    ports = wire_segments(d)
+    conns = bot_arrivals(d)
+    if not ports or not conns:
+        return None, "no capture of the caller's packets or no bot arrivals"
+    lat, calls, excluded = [], 0, 0
+    for rate, value, media in conns.values():
+        port = call_port.get(value)
+        if not port or not rate or not media or port not in ports:
+            continue
+        first = media[0][0]
+        # The segment of this call: the last one that began before the bot's first audio.
+        segs = [sg for sg in ports[port] if sg["t"][0] <= first]
+        if not segs:
+            continue
+        seg = segs[-1]
+        # The bot may get less than was sent (what was still on the way at the BYE), never
+        # more: a call where it did had audio added, which no count of samples can align.
+        bot_total = sum(n for _, n in media) * 8000 / rate
+        if bot_total > seg["cum"][-1] + ALIGN_SLACK_SAMPLES:
+            excluded += 1
+            continue
+        calls += 1
+        got = 0.0
+        for t_ns, n in media:
+            got += n * 8000 / rate
+            k = bisect.bisect_left(seg["cum"], got - 0.5)
+            if k < len(seg["cum"]):
+                lat.append((t_ns - seg["t"][k]) / 1e6)
+    if not lat:
+        return None, "no call matched between SIPp, the capture and the bot (%d left out)" % excluded
+    lat.sort()
+    negative = sum(1 for v in lat if v < -1.0)
+    if negative > MAX_NEGATIVE_SHARE * len(lat):
+        return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat))
+    return {"calls": calls, "calls_excluded": excluded, "messages": len(lat),
+            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None
+
+
+def rnd(v, n=2):
+    return None if v is None else round(v, n)
+
+
+def build(a):
+    d = a.dir
+    last, sipp_peak = sipp_stats(d)
+    setup = setup_times(d)
+    have_rtt = setup is not None
+    setup = setup or []
+    m = prom(d)
+    daemon_peak, call_s, scrape_failures = samples(d)
+    ws = wirestat(d)
+    window_s = a.t2 - a.t0
+    daemon_cpu = (a.daemon_cpu_ticks[1] - a.daemon_cpu_ticks[0]) / a.hz
+    sipp_cpu, bot_cpu, ws_cpu = child_cpu(d, "sipp"), child_cpu(d, "bot"), child_cpu(d, "wirestat")
+    rejected = family(m, "invites_rejected_total")
+    codes = family(m, "sip_responses_total")
+    have_metrics = bool(m)
+
+    def metric(name, lab=""):
+        v = m.get((name, lab))
+        return int(v) if v is not None else None
+
+    def core_pct(cpu, secs):
+        return rnd(100 * cpu / secs) if cpu is not None and secs and secs > 0 else None
+
+    calls = {
+        "attempted": to_int((last or {}).get("TotalCallCreated")),
+        "answered": len(setup) if have_rtt else None,
+        "successful": to_int((last or {}).get("SuccessfulCall(C)")),
+        "failed": to_int((last or {}).get("FailedCall(C)")),
+        # SIPp writes its error log only when something went wrong: no file, no error.
+        "failed_by_sip_code": sipp_error_codes(d) if last else None,
+        "failed_by_cause": sipp_failures(last) if last else None,
+        "daemon_outcomes": family(m, "calls_total") if have_metrics else None,
+        "daemon_rejected_by_reason": rejected if have_metrics else None,
+        "daemon_error_responses": {c: n for c, n in codes.items() if c >= "300"} if have_metrics else None,
+        "daemon_log": log_causes(d),
+        "sipp_exit": a.sipp_rc,
+        "daemon_exit": a.daemon_rc,
+    }
+    out_iv = (ws or {}).get("out", {}) or {}
+    in_iv = (ws or {}).get("in", {}) or {}
+
+    def q(h, k):
+        return (h or {}).get(k) if isinstance(h, dict) else None
+
+    pacing = None
+    if ws and out_iv.get("packets"):
+        pacing = {
+            "packets": out_iv.get("packets"),
+            "calls": q(out_iv.get("call_max_interval"), "n"),
+            "interval_p50_ms": q(out_iv.get("interval"), "p50_ms"),
+            "interval_p99_ms": q(out_iv.get("interval"), "p99_ms"),
+            "interval_max_ms": q(out_iv.get("interval"), "max_ms"),
+            "error_p50_ms": q(out_iv.get("error"), "p50_ms"),
+            "error_p99_ms": q(out_iv.get("error"), "p99_ms"),
+            "error_max_ms": q(out_iv.get("error"), "max_ms"),
+            "call_max_interval_p50_ms": q(out_iv.get("call_max_interval"), "p50_ms"),
+            "call_max_interval_p99_ms": q(out_iv.get("call_max_interval"), "p99_ms"),
+            "caller_interval_p99_ms": q(in_iv.get("interval"), "p99_ms"),
+            "caller_interval_max_ms": q(in_iv.get("interval"), "max_ms"),
+            "capture_drops": ws.get("kernel_drops"),
+        }
+    latency, why = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
+    if latency is None:
+        latency = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None,
+                   "max": None, "note": why}
+    peak_for_rss = daemon_peak if daemon_peak else None
+    rss_per_call = None
+    if peak_for_rss and a.peak_rss_kb is not None and a.idle_rss_kb is not None:
+        rss_per_call = (a.peak_rss_kb - a.idle_rss_kb) / peak_for_rss
+    return {
+        "params": {
+            "concurrent": a.concurrent, "total": a.total, "rate": a.rate, "call_ms": a.call_ms,
+            "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
+        },
+        "wall_s": rnd(window_s, 1),
+        "calls": calls,
+        "peak_concurrent": {"daemon": daemon_peak, "sipp": sipp_peak,
+                            "daemon_scrape_failures": scrape_failures},
+        "setup_ms": {"n": len(setup), "p50": pct(setup, 0.5), "p99": pct(setup, 0.99),
+                     "max": setup[-1] if setup else None},
+        "cpu": {
+            "sipbridged_s": rnd(daemon_cpu, 2),
+            "call_minutes": rnd(call_s / 60, 2) if call_s else None,
+            "sipbridged_s_per_call_minute": rnd(daemon_cpu / (call_s / 60), 3) if call_s else None,
+            "sipbridged_pct_core_per_call": rnd(100 * daemon_cpu / call_s, 3) if call_s else None,
+            "sipbridged_pct_core": core_pct(daemon_cpu, window_s),
+            "sipp_s": rnd(sipp_cpu), "sipp_pct_core": core_pct(sipp_cpu, a.t1 - a.t0),
+            "testbot_s": rnd(bot_cpu), "testbot_pct_core": core_pct(bot_cpu, window_s),
+            "wirestat_s": rnd(ws_cpu), "wirestat_pct_core": core_pct(ws_cpu, window_s),
+            "loadavg_1m_start": loadavg(d, "loadavg.start"),
+            "loadavg_1m_end": loadavg(d, "loadavg.end"),
+        },
+        "memory": {
+            "idle_rss_kib": a.idle_rss_kb, "peak_rss_kib": a.peak_rss_kb,
+            "rss_per_call_kib": rnd(rss_per_call, 1),
+        },
+        "rtp": {
+            "in": metric("rtp_packets_total", "in"), "out": metric("rtp_packets_total", "out"),
+            "lost": metric("rtp_lost_packets_total"), "late": metric("rtp_late_packets_total"),
+            "concealed_frames": metric("rtp_concealed_frames_total"),
+            "queue_drops_to_bot": metric("queue_drops_total", "to_bot"),
+            "queue_drops_to_caller": metric("queue_drops_total", "to_caller"),
+            "wire_in": in_iv.get("packets") if ws else None,
+            "wire_out": out_iv.get("packets") if ws else None,
+        },
+        "pacing_out": pacing,
+        "latency_caller_to_bot_ms": latency,
+    }
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        v = "%.3g" % v if abs(v) < 10 else "%.1f" % v
+    return "%s%s" % (v, unit)
+
+
+def kv(dct):
+    shown = ["%s %s" % (k, v) for k, v in dct.items() if v]
+    return ", ".join(shown) if shown else "none"
+
+
+def table(r):
+    c, p, cpu, mem, rtp = r["calls"], r["peak_concurrent"], r["cpu"], r["memory"], r["rtp"]
+    pc = r["pacing_out"] or {}
+    lat = r["latency_caller_to_bot_ms"]
+    su = r["setup_ms"]
+    rows = [
+        ("calls attempted / answered / failed",
+         "%s / %s / %s (successful %s)" % (fmt(c["attempted"]), fmt(c["answered"]),
+                                           fmt(c["failed"]), fmt(c["successful"]))),
+        ("failed by SIP code (SIPp)",
+         kv(c["failed_by_sip_code"]) if c["failed_by_sip_code"] is not None else "n/a"),
+        ("failed by cause (SIPp)",
+         kv(c["failed_by_cause"]) if c["failed_by_cause"] is not None else "n/a"),
+        ("daemon: outcomes", kv(c["daemon_outcomes"]) if c["daemon_outcomes"] is not None else "n/a"),
+        ("daemon: rejected by reason",
+         kv(c["daemon_rejected_by_reason"]) if c["daemon_rejected_by_reason"] is not None else "n/a"),
+        ("daemon: error responses",
+         kv(c["daemon_error_responses"]) if c["daemon_error_responses"] is not None else "n/a"),
+        ("daemon: warnings/errors logged", "%d kinds" % len(c["daemon_log"])),
+        ("peak concurrent (daemon 1/s / SIPp 1/s)", "%s / %s" % (fmt(p["daemon"]), fmt(p["sipp"]))),
+        ("call set-up INVITE->200 p50 / p99 / max",
+         "%s / %s / %s ms" % (fmt(su["p50"]), fmt(su["p99"]), fmt(su["max"]))),
+        ("sipbridged CPU", "%s s over %s s (%s %% of a core)" % (
+            fmt(cpu["sipbridged_s"]), fmt(r["wall_s"]), fmt(cpu["sipbridged_pct_core"]))),
+        ("sipbridged CPU per call-minute", "%s s (%s call-minutes)" % (
+            fmt(cpu["sipbridged_s_per_call_minute"]), fmt(cpu["call_minutes"]))),
+        ("sipbridged % of a core per call", fmt(cpu["sipbridged_pct_core_per_call"], " %")),
+        ("generators CPU: SIPp / testbot / wirestat", "%s s (%s %%) / %s s (%s %%) / %s s (%s %%)" % (
+            fmt(cpu["sipp_s"]), fmt(cpu["sipp_pct_core"]), fmt(cpu["testbot_s"]),
+            fmt(cpu["testbot_pct_core"]), fmt(cpu["wirestat_s"]), fmt(cpu["wirestat_pct_core"]))),
+        ("machine load average (1 min) start / end", "%s / %s on %s cores" % (
+            fmt(cpu["loadavg_1m_start"]), fmt(cpu["loadavg_1m_end"]), r["params"]["cores"])),
+        ("RSS idle / peak / per call", "%s / %s / %s KiB" % (
+            fmt(mem["idle_rss_kib"]), fmt(mem["peak_rss_kib"]), fmt(mem["rss_per_call_kib"]))),
+        ("RTP in / out / lost (daemon)", "%s / %s / %s" % (fmt(rtp["in"]), fmt(rtp["out"]), fmt(rtp["lost"]))),
+        ("RTP in / out seen on the wire", "%s / %s" % (fmt(rtp["wire_in"]), fmt(rtp["wire_out"]))),
+        ("outbound RTP interval p50 / p99 / max", "%s / %s / %s ms" % (
+            fmt(pc.get("interval_p50_ms")), fmt(pc.get("interval_p99_ms")), fmt(pc.get("interval_max_ms")))),
+        ("outbound pacing error p50 / p99 / max", "%s / %s / %s ms" % (
+            fmt(pc.get("error_p50_ms")), fmt(pc.get("error_p99_ms")), fmt(pc.get("error_max_ms")))),
+        ("worst gap per call p50 / p99", "%s / %s ms (capture drops %s)" % (
+            fmt(pc.get("call_max_interval_p50_ms")), fmt(pc.get("call_max_interval_p99_ms")),
+            fmt(pc.get("capture_drops")))),
+        ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s left out, %s messages)%s" % (
+            fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], fmt(lat["calls_excluded"]),
+            lat["messages"],
+            " " + lat["note"] if lat.get("note") else "")),
+    ]
+    w = max(len(k) for k, _ in rows)
+    lines = ["%-*s  %s" % (w, k, v) for k, v in rows]
+    for k, n in c["daemon_log"].items():
+        lines.append("  %6d  %s" % (n, k))
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--json-only", type=int, default=0)
+    for k in ("concurrent", "total", "rate", "call-ms", "sample-rate", "sipp-rc", "daemon-rc", "hz", "cores"):
+        ap.add_argument("--" + k, type=int, required=True)
+    ap.add_argument("--protocol", required=True)
+    for k in ("t0", "t1", "t2"):
+        ap.add_argument("--" + k, type=float, required=True)
+    ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)
+    ap.add_argument("--idle-rss-kb", type=int)
+    ap.add_argument("--peak-rss-kb", type=int)
+    a = ap.parse_args()
+    r = build(a)
+    if not a.json_only:
+        print(table(r))
+    print(json.dumps(r, separators=(",", ":"), sort_keys=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,543 @@
+/* sipbridge-wirestat: RTP pacing on the wire for load runs. Reads UDP from an AF_PACKET socket
+ * (a classic BPF filter keeps RTP to and from the bridge's port range), timestamps it in the
+ * kernel (SO_TIMESTAMPNS, CLOCK_REALTIME) and keeps per direction histograms of the interval
+ * between each call's packets. Single thread, fixed memory; prints one JSON object when it
+ * stops (--duration, SIGTERM, SIGINT). Needs CAP_NET_RAW. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <linux/filter.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Histograms count intervals in 10 us buckets up to 1 s; longer ones go to the last bucket
+ * and only their maximum is kept exactly. */
+#define BUCKET_NS 10000
+#define N_BUCKETS 100001
+#define SNAP_BYTES 128
+#define MAX_DURATION_S 86400
+
+enum dir { DIR_OUT, DIR_IN, _DIR_MAX };
+static const char *const dir_name[_DIR_MAX] = {"out", "in"};
+
+struct hist {
+	uint64_t n;
+	int64_t max_ns;
+	uint32_t b[N_BUCKETS];
+};
+
+/* One call's stream in one direction, indexed by the bridge's port; a new SSRC on the same
+ * port starts a new call. */
+struct flow {
+	bool active;
+	uint32_t ssrc;
+	int64_t last_ns;
+	int64_t max_ns;
+	uint64_t packets;
+};
+
+struct dirstat {
+	struct hist interval; /* every interval of every call */
+	struct hist error;    /* |interval - nominal| */
+	struct hist call_max; /* each call's largest interval */
+	uint64_t packets, calls;
+	struct flow flows[65536];
+};
+
+/* What one captured RTP packet says. */
+struct rtp {
+	enum dir dir;
+	unsigned port; /* the bridge's */
+	uint32_t ssrc, ts;
+	unsigned seq, payload_len;
+};
+
+/* Where every inbound packet is written (--in-log), up to a bound. */
+struct in_log {
+	FILE *f;
+	uint64_t max, written, dropped;
+};
+
+struct opts {
+	const char *iface;
+	unsigned port_min, port_max, peer_port;
+	unsigned duration_s;
+	unsigned nominal_ms;
+	const char *out_path;
+	const char *in_log_path;
+	uint64_t in_log_max;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static void hist_add(struct hist *h, int64_t ns)
+{
+	int64_t i = ns / BUCKET_NS;
+
+	if (ns < 0)
+		return;
+	if (i >= N_BUCKETS)
+		i = N_BUCKETS - 1;
+	h->b[i]++;
+	h->n++;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+/* The upper edge of the bucket holding quantile q, in ms; the exact maximum for the top one. */
+static double hist_quantile_ms(const struct hist *h, double q)
+{
+	uint64_t rank = (uint64_t)(q * (double)h->n + 0.5), seen = 0;
+
+	if (rank < 1)
+		rank = 1;
+	for (size_t i = 0; i < N_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= rank) {
+			double edge = (double)(i + 1) * BUCKET_NS / 1e6;
+			double max = (double)h->max_ns / 1e6;
+			return edge < max ? edge : max;
+		}
+	}
+	return (double)h->max_ns / 1e6;
+}
+
+static void hist_print(FILE *f, const char *name, const struct hist *h)
+{
+	if (!h->n) {
+		fprintf(f, "\"%s\":{\"n\":0,\"p50_ms\":null,\"p99_ms\":null,\"max_ms\":null}",
+		        name);
+		return;
+	}
+	fprintf(f, "\"%s\":{\"n\":%" PRIu64 ",\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f}",
+	        name, h->n, hist_quantile_ms(h, 0.50), hist_quantile_ms(h, 0.99),
+	        (double)h->max_ns / 1e6);
+}
+
+static void flow_end(struct dirstat *d, struct flow *fl)
+{
+	if (fl->active && fl->packets > 1)
+		hist_add(&d->call_max, fl->max_ns);
+	memset(fl, 0, sizeof(*fl));
+}
+
+static void account(struct dirstat *d, unsigned port, uint32_t ssrc, int64_t t_ns,
+                    int64_t nominal_ns)
+{
+	struct flow *fl = &d->flows[port];
+	int64_t iv;
+
+	d->packets++;
+	if (fl->active && fl->ssrc != ssrc)
+		flow_end(d, fl);
+	if (!fl->active) {
+		fl->active = true;
+		fl->ssrc = ssrc;
+		fl->last_ns = t_ns;
+		fl->packets = 1;
+		d->calls++;
+		return;
+	}
+	iv = t_ns - fl->last_ns;
+	fl->last_ns = t_ns;
+	fl->packets++;
+	if (iv < 0)
+		return; /* the clock stepped back: no interval */
+	if (iv > fl->max_ns)
+		fl->max_ns = iv;
+	hist_add(&d->interval, iv);
+	hist_add(&d->error, iv > nominal_ns ? iv - nominal_ns : nominal_ns - iv);
+}
+
+/* Frames on lo and Ethernet start with a 14-byte header. Keeps IPv4 UDP, unfragmented, not
+ * our own outgoing copy, from the port range (to the peer port if one is given) or to the
+ * range from the peer port. */
+static int attach_filter(int fd, const struct opts *o)
+{
+	unsigned lo = o->port_min, hi = o->port_max, peer = o->peer_port;
+	struct sock_filter f[] = {
+	        /* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
+	        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IP, 0, 17),
+	        /* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
+	        /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 15),
+	        /* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
+	        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 13, 0),
+	        /* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
+	        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 11, 0),
+	        /* 8 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
+	        /* 9: from the range (the bridge sends), to the peer port if one is given */
+	        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14),
+	        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 3),
+	        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 2, 0),
+	        /* 12 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),
+	        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, peer, 6, 0),
+	        /* 14: to the range (the bridge receives), from the peer port if one is given */
+	        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14),
+	        /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, peer, 0, 3),
+	        /* 16 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),
+	        /* 17 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 1),
+	        /* 18 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 0, 1),
+	        /* 19 */ BPF_STMT(BPF_RET | BPF_K, 0),
+	        /* 20 */ BPF_STMT(BPF_RET | BPF_K, SNAP_BYTES),
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+
+	if (!peer) { /* any far end: 13 accepts, 15 goes on */
+		f[13] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 6);
+		f[15] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+	}
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
+	return 0;
+}
+
+static int open_socket(const struct opts *o)
+{
+	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_IP)};
+	int fd, one = 1, rcvbuf = 32 << 20, r;
+
+	sll.sll_ifindex = (int)if_nametoindex(o->iface);
+	if (!sll.sll_ifindex)
+		return -errno;
+	/* Protocol 0 until the filter is on, so nothing unfiltered is queued meanwhile. */
+	fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	r = attach_filter(fd, o);
+	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
+		r = -errno;
+	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (r == 0 && bind(fd, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Parses one captured frame; returns false for anything that is not RTP. */
+static bool parse(const unsigned char *p, size_t len, const struct opts *o, struct rtp *r)
+{
+	size_t ihl, off;
+	unsigned sport, dport, udp_len, head;
+
+	if (len < 14 + 20)
+		return false;
+	ihl = (size_t)(p[14] & 0x0f) * 4;
+	off = 14 + ihl;
+	if (ihl < 20 || len < off + 8 + 12)
+		return false;
+	sport = (unsigned)p[off] << 8 | p[off + 1];
+	dport = (unsigned)p[off + 2] << 8 | p[off + 3];
+	/* The capture is cut short; the UDP length is the datagram's own. */
+	udp_len = (unsigned)p[off + 4] << 8 | p[off + 5];
+	off += 8;
+	/* RTP version 2, and not RTCP (payload types 72-76 with the marker bit: 200-204). */
+	if ((p[off] & 0xc0) != 0x80 || (p[off + 1] >= 200 && p[off + 1] <= 204))
+		return false;
+	r->ssrc = (uint32_t)p[off + 8] << 24 | (uint32_t)p[off + 9] << 16 |
+	          (uint32_t)p[off + 10] << 8 | p[off + 11];
+	r->seq = (unsigned)p[off + 2] << 8 | p[off + 3];
+	r->ts = (uint32_t)p[off + 4] << 24 | (uint32_t)p[off + 5] << 16 |
+	        (uint32_t)p[off + 6] << 8 | p[off + 7];
+	/* Header, CSRCs and (when within the capture) the extension are not payload. */
+	head = 12 + 4 * (p[off] & 0x0f);
+	if ((p[off] & 0x10) && len >= off + head + 4)
+		head += 4 + 4 * ((unsigned)p[off + head + 2] << 8 | p[off + head + 3]);
+	r->payload_len = udp_len >= 8 + head ? udp_len - 8 - head : 0;
+	/* With a peer port, it alone decides the direction (it may lie inside the range). */
+	if (o->peer_port && (dport == o->peer_port || sport == o->peer_port)) {
+		r->dir = dport == o->peer_port ? DIR_OUT : DIR_IN;
+		r->port = dport == o->peer_port ? sport : dport;
+	} else if (o->peer_port) {
+		return false;
+	} else if (sport >= o->port_min && sport <= o->port_max) {
+		r->dir = DIR_OUT;
+		r->port = sport;
+	} else if (dport >= o->port_min && dport <= o->port_max) {
+		r->dir = DIR_IN;
+		r->port = dport;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+static int64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Reads every queued frame; returns the count of non-RTP frames skipped. */
+static uint64_t drain(int fd, const struct opts *o, struct dirstat **ds, struct in_log *il)
+{
+	unsigned char buf[SNAP_BYTES];
+	union {
+		char b[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl;
+	uint64_t skipped = 0;
+
+	for (;;) {
+		struct iovec iov = {buf, sizeof(buf)};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+		struct cmsghdr *c;
+		int64_t t_ns = -1;
+		struct rtp r;
+		ssize_t n;
+
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = sizeof(ctl.b);
+		n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0)
+			return skipped;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+				struct timespec ts;
+				memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+				t_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+			}
+		}
+		if (t_ns < 0 ||
+		    !parse(buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf), o, &r)) {
+			skipped++;
+			continue;
+		}
+		account(ds[r.dir], r.port, r.ssrc, t_ns, (int64_t)o->nominal_ms * 1000000);
+		if (r.dir == DIR_IN && il->f) {
+			if (il->written >= il->max) {
+				il->dropped++;
+				continue;
+			}
+			fprintf(il->f, "%u %" PRIu32 " %u %" PRIu32 " %u %" PRId64 "\n", r.port,
+			        r.ssrc, r.seq, r.ts, r.payload_len, t_ns);
+			il->written++;
+		}
+	}
+}
+
+static void report(FILE *f, const struct opts *o, struct dirstat **ds, int fd, uint64_t skipped,
+                   const struct in_log *il, double elapsed_s)
+{
+	struct tpacket_stats st = {0};
+	socklen_t sl = sizeof(st);
+
+	/* Reading the statistics resets them; this is the only read. */
+	if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0)
+		memset(&st, 0, sizeof(st));
+	fprintf(f, "{\"iface\":\"%s\",\"port_min\":%u,\"port_max\":%u,\"peer_port\":%u,", o->iface,
+	        o->port_min, o->port_max, o->peer_port);
+	fprintf(f, "\"nominal_ms\":%u,\"elapsed_s\":%.1f,", o->nominal_ms, elapsed_s);
+	fprintf(f, "\"kernel_packets\":%u,\"kernel_drops\":%u,\"skipped\":%" PRIu64, st.tp_packets,
+	        st.tp_drops, skipped);
+	if (o->in_log_path)
+		fprintf(f, ",\"in_log\":{\"written\":%" PRIu64 ",\"dropped\":%" PRIu64 "}",
+		        il->written, il->dropped);
+	for (int d = 0; d < _DIR_MAX; d++) {
+		for (size_t p = 0; p < 65536; p++)
+			flow_end(ds[d], &ds[d]->flows[p]);
+		fprintf(f, ",\"%s\":{\"packets\":%" PRIu64 ",\"calls\":%" PRIu64 ",", dir_name[d],
+		        ds[d]->packets, ds[d]->calls);
+		hist_print(f, "interval", &ds[d]->interval);
+		fputc(',', f);
+		hist_print(f, "error", &ds[d]->error);
+		fputc(',', f);
+		hist_print(f, "call_max_interval", &ds[d]->call_max);
+		fputc('}', f);
+	}
+	fputs("}\n", f);
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: sipbridge-wirestat --ports MIN-MAX [--peer PORT] [--iface IF] "
+	      "[--duration S]\n"
+	      "                          [--ptime MS] [--out FILE] [--in-log FILE [--in-log-max "
+	      "N]]\n"
+	      "  --ports     the bridge's RTP port range: packets from it are \"out\", to it "
+	      "\"in\"\n"
+	      "  --peer      only packets to (out) or from (in) this far-end port\n"
+	      "  --iface     default lo; --duration default 600 s (stops earlier on SIGTERM)\n"
+	      "  --ptime     the nominal packet interval the error is measured against (20)\n"
+	      "  --in-log    writes one line per \"in\" packet: bridge port, SSRC, sequence,\n"
+	      "              timestamp, payload bytes, capture time (CLOCK_REALTIME ns); at most\n"
+	      "              --in-log-max lines (4000000), the rest are counted as dropped\n",
+	      f);
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || *s == '-' || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lopts[] = {
+	        {"ports", required_argument, NULL, 'p'},
+	        {"peer", required_argument, NULL, 'P'},
+	        {"iface", required_argument, NULL, 'i'},
+	        {"duration", required_argument, NULL, 'd'},
+	        {"ptime", required_argument, NULL, 't'},
+	        {"out", required_argument, NULL, 'o'},
+	        {"in-log", required_argument, NULL, 'l'},
+	        {"in-log-max", required_argument, NULL, 'm'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
+	};
+	char lo[8], hi[8];
+	int c, li = -1;
+
+	*o = (struct opts){
+	        .iface = "lo", .duration_s = 600, .nominal_ms = 20, .in_log_max = 4000000};
+	while ((c = getopt_long(argc, argv, "", lopts, &li)) != -1) {
+		int r = 0;
+		switch (c) {
+		case 'p':
+			if (sscanf(optarg, "%7[0-9]-%7[0-9]", lo, hi) != 2 ||
+			    parse_uint(lo, 1, 65535, &o->port_min) < 0 ||
+			    parse_uint(hi, o->port_min, 65535, &o->port_max) < 0)
+				r = -EINVAL;
+			break;
+		case 'P':
+			r = parse_uint(optarg, 1, 65535, &o->peer_port);
+			break;
+		case 'i':
+			o->iface = optarg;
+			r = strlen(optarg) < IF_NAMESIZE ? 0 : -EINVAL;
+			break;
+		case 'd':
+			r = parse_uint(optarg, 1, MAX_DURATION_S, &o->duration_s);
+			break;
+		case 't':
+			r = parse_uint(optarg, 1, 1000, &o->nominal_ms);
+			break;
+		case 'o':
+			o->out_path = optarg;
+			break;
+		case 'l':
+			o->in_log_path = optarg;
+			break;
+		case 'm': {
+			unsigned v = 0;
+			r = parse_uint(optarg, 1, 1000000000, &v);
+			o->in_log_max = v;
+			break;
+		}
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			r = -EINVAL;
+		}
+		if (r < 0) {
+			/* getopt has named an unknown option; li names a known one. */
+			if (c != '?' && li >= 0)
+				fprintf(stderr, "sipbridge-wirestat: bad --%s\n", lopts[li].name);
+			return r;
+		}
+	}
+	if (optind != argc || !o->port_min)
+		return -EINVAL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct dirstat *ds[_DIR_MAX] = {NULL, NULL};
+	struct sigaction sa = {.sa_handler = on_signal};
+	struct in_log il = {0};
+	struct opts o;
+	int64_t t0, deadline;
+	uint64_t skipped = 0;
+	FILE *out = stdout;
+	int fd, rc = 1;
+
+	if (parse_opts(argc, argv, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	for (int d = 0; d < _DIR_MAX; d++) {
+		ds[d] = calloc(1, sizeof(*ds[d]));
+		if (!ds[d]) {
+			fputs("sipbridge-wirestat: out of memory\n", stderr);
+			goto out;
+		}
+	}
+	fd = open_socket(&o);
+	if (fd < 0) {
+		fprintf(stderr, "sipbridge-wirestat: AF_PACKET socket on %s: %s\n", o.iface,
+		        strerror(-fd));
+		goto out;
+	}
+	if (o.out_path && !(out = fopen(o.out_path, "we"))) {
+		fprintf(stderr, "sipbridge-wirestat: %s: %s\n", o.out_path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (o.in_log_path) {
+		il.f = fopen(o.in_log_path, "we");
+		if (!il.f) {
+			fprintf(stderr, "sipbridge-wirestat: %s: %s\n", o.in_log_path,
+			        strerror(errno));
+			close(fd);
+			goto out;
+		}
+		setvbuf(il.f, NULL, _IOFBF, 1 << 20);
+		il.max = o.in_log_max;
+	}
+	/* Tells a waiting runner that capture has begun. */
+	fputs("sipbridge-wirestat: capturing\n", stderr);
+	t0 = now_ns(CLOCK_MONOTONIC);
+	deadline = t0 + (int64_t)o.duration_s * 1000000000;
+	while (!stop && now_ns(CLOCK_MONOTONIC) < deadline) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (poll(&pfd, 1, 200) > 0)
+			skipped += drain(fd, &o, ds, &il);
+	}
+	skipped += drain(fd, &o, ds, &il);
+	if (il.f && fclose(il.f) != 0)
+		il.dropped = il.written + il.dropped; /* a log that did not reach the disk */
+	report(out, &o, ds, fd, skipped, &il, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	rc = fflush(out) == 0 ? 0 : 1;
+	if (out != stdout)
+		fclose(out);
+	close(fd);
+out:
+	free(ds[0]);
+	free(ds[1]);
+	return rc;
+}

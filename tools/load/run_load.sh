@@ -90,7 +90,7 @@ sip_port=$(free_port)
 bot_port=$(free_port)
 admin_port=$(free_port)
 media_port=$(free_port)
-rtp_min=30000 rtp_max=59998
+rtp_min=10000 rtp_max=29998 # below the kernel's ephemeral ports (32768-60999), where SIPp's and the ws clients' ports come from
 limit_s=$((total / rate + call_ms / 1000 + 60))
 
 cat >"$work/load.conf" <<CONF

@@ -76,8 +76,10 @@ int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t le
 		return r;
 	if (d.msgs) {
 		count_dropped(conn, d.audio_ms);
-		log_warn_ratelimited("Bot is not reading fast enough: over %d ms of caller audio "
-		                     "queued, dropped the oldest %u ms",
+		/* The bot, the network or this thread (short of CPU, or with more sockets than
+		 * it can serve) is behind. */
+		log_warn_ratelimited("Over %d ms of caller audio waiting to be sent to the bot, "
+		                     "dropped the oldest %u ms",
 		                     SB_BOT_MAX_TX_QUEUE_MS, d.audio_ms);
 	}
 	if (conn->wsi)

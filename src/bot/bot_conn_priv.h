@@ -27,7 +27,8 @@
  * means the bot, the network or this worker is behind; older audio is of no use to a bot that
  * answers in real time. */
 #define SB_BOT_MAX_TX_QUEUE_MS 1000
-/* At detach, queued caller audio beyond this much is dropped, so that stop goes out at once. */
+/* At detach, caller audio still queued is all dropped when there is more than this of it (the
+ * bot is behind), so that stop goes out next. */
 #define SB_BOT_STOP_MAX_AUDIO_MS 500
 #define SB_BOT_MAX_TX_QUEUE_ALL 4096 /* queued messages of any kind before the bot is dropped */
 #define SB_BOT_CLOSE_GRACE_S 3       /* a closing socket is killed after this long */

@@ -1,8 +1,8 @@
 /* Bot connection lifecycle on its ws worker: connect (host name resolved off this thread,
  * wss verified against the system CA store or the bot's ca_file) with a deadline per attempt
- * and retries, the greeting of its protocol profile, the outgoing queue (one lws_write per
- * WRITEABLE), stop and close on detach, and the single place where a connection is finished and
- * freed. Thread: the owning ws worker. */
+ * and retries, the greeting of its protocol profile, the outgoing queue (written while the socket
+ * takes it, its caller audio bounded in time), stop and close on detach, and the single place
+ * where a connection is finished and freed. Thread: the owning ws worker. */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 
 #include <sb/base64.h>
 #include <sb/bot_proto.h>
+#include <sb/common.h>
 #include <sb/metrics.h>
 #include <sb/msg.h>
 
@@ -35,35 +36,52 @@ static void post(struct sb_bot_conn *conn, int type, const char *text)
 	sb_mq_push(conn->env->control, m);
 }
 
-int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len, unsigned flags)
+/* Caller audio that will not be sent, counted in 20 ms frames as the media worker counts the
+ * frames it drops on a full up ring. */
+static void count_dropped(struct sb_bot_conn *conn, unsigned audio_ms)
 {
-	bool control = flags & SB_TX_CONTROL;
-	struct sb_txmsg *t;
+	atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops,
+	                          (audio_ms + SB_FRAME_MS - 1) / SB_FRAME_MS, memory_order_relaxed);
+}
 
-	if (conn->tx_count >= (control ? SB_BOT_MAX_TX_QUEUE_ALL : SB_BOT_MAX_TX_QUEUE)) {
-		atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops, 1,
-		                          memory_order_relaxed);
-		if (!control) {
-			log_warn_ratelimited(
-			        "Bot is not reading fast enough, dropping caller audio");
-			return -ENOBUFS;
-		}
+int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len)
+{
+	int r;
+
+	if (conn->tx.count >= SB_BOT_MAX_TX_QUEUE_ALL) {
 		/* A bot that sends but never reads would grow this without end: drop it, which
 		 * ends the call as a bot close does. */
 		log_warn("Bot has stopped reading (%u messages queued), closing its socket",
-		         conn->tx_count);
+		         conn->tx.count);
 		if (conn->wsi)
 			lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 		return -ENOBUFS;
 	}
-	t = malloc(sizeof(*t) + LWS_PRE + len);
-	if (!t)
-		return -ENOMEM;
-	t->len = len;
-	t->binary = flags & SB_TX_BINARY;
-	memcpy(t->buf + LWS_PRE, data, len);
-	STAILQ_INSERT_TAIL(&conn->tx, t, link);
-	conn->tx_count++;
+	r = sb_txq_push(&conn->tx, data, len, 0, 0, NULL);
+	if (r < 0)
+		return r;
+	if (conn->wsi)
+		lws_callback_on_writable(conn->wsi);
+	return 0;
+}
+
+int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t len, bool binary,
+                           unsigned audio_ms)
+{
+	struct sb_txq_drop d = {0};
+	int r = sb_txq_push(&conn->tx, data, len, SB_TXQ_MEDIA | (binary ? SB_TXQ_BINARY : 0),
+	                    audio_ms, &d);
+
+	if (r < 0)
+		return r;
+	if (d.msgs) {
+		count_dropped(conn, d.audio_ms);
+		/* The bot, the network or this thread (short of CPU, or with more sockets than
+		 * it can serve) is behind. */
+		log_warn_ratelimited("Over %d ms of caller audio waiting to be sent to the bot, "
+		                     "dropped the oldest %u ms",
+		                     SB_BOT_MAX_TX_QUEUE_MS, d.audio_ms);
+	}
 	if (conn->wsi)
 		lws_callback_on_writable(conn->wsi);
 	return 0;
@@ -73,18 +91,7 @@ int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n)
 {
 	if (n <= 0)
 		return n;
-	return sb_bot_conn_send(conn, buf, (size_t)n, SB_TX_CONTROL);
-}
-
-static void free_tx(struct sb_bot_conn *conn)
-{
-	while (!STAILQ_EMPTY(&conn->tx)) {
-		struct sb_txmsg *t = STAILQ_FIRST(&conn->tx);
-
-		STAILQ_REMOVE_HEAD(&conn->tx, link);
-		free(t);
-	}
-	conn->tx_count = 0;
+	return sb_bot_conn_send(conn, buf, (size_t)n);
 }
 
 /* Stops lws from calling back into conn for its current wsi. */
@@ -103,7 +110,7 @@ void sb_bot_conn_free(struct sb_bot_conn *conn)
 	lws_sul_cancel(&conn->sul);
 	drop_wsi(conn, true);
 	LIST_REMOVE(conn, link);
-	free_tx(conn);
+	sb_txq_done(&conn->tx);
 	sb_bot_conn_free_marks(conn);
 	sb_playout_free(conn->playout);
 	free(conn->up_buf);
@@ -350,7 +357,7 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 	if (!dflt)
 		snprintf(conn->host + strlen(conn->host), sizeof(conn->host) - strlen(conn->host),
 		         ":%u", bot->url.port);
-	STAILQ_INIT(&conn->tx);
+	sb_txq_init(&conn->tx, LWS_PRE, SB_BOT_MAX_TX_QUEUE_MS);
 	STAILQ_INIT(&conn->marks);
 	call->conn = conn;
 	LIST_INSERT_HEAD(&env->conns, conn, link);
@@ -359,6 +366,27 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 	log_debug("Connecting to bot %s at %s:%u", bot->name, bot->url.host, bot->url.port);
 	connect_once(conn);
 	return 0;
+}
+
+/* A bot being stopped has no use for caller audio it would get late: when more than
+ * SB_BOT_STOP_MAX_AUDIO_MS is still queued (the bot, the network or this worker is behind), all
+ * of it goes, with the part of a message still being gathered, so that stop is next and the
+ * audio the bot gets ends without a gap. A bot that keeps up gets every message. */
+static bool drop_late_audio(struct sb_bot_conn *conn)
+{
+	struct sb_txq_drop d;
+	unsigned gathered_ms;
+
+	if (conn->tx.media_ms <= SB_BOT_STOP_MAX_AUDIO_MS)
+		return false;
+	d = sb_txq_drop_media(&conn->tx);
+	gathered_ms = sb_bot_audio_ms(conn->up_n, conn->rate);
+	conn->up_n = 0;
+	count_dropped(conn, d.audio_ms + gathered_ms);
+	log_notice("Stopping the bot with %u ms of caller audio not yet sent (%u messages), "
+	           "dropped it",
+	           d.audio_ms + gathered_ms, d.msgs);
+	return true;
 }
 
 void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
@@ -372,7 +400,8 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 		finish(conn);
 		return;
 	}
-	sb_bot_conn_flush_up(conn);
+	if (!drop_late_audio(conn))
+		sb_bot_conn_flush_up(conn);
 	n = conn->proto->stop(buf, sizeof(buf), conn->seq + 1, &conn->who, reason);
 	if (n > 0)
 		conn->seq++;
@@ -413,29 +442,41 @@ static int on_established(struct sb_bot_conn *conn)
 	return 0;
 }
 
+/* Writes the oldest queued message; -1 when the socket failed. */
+static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	struct sb_txq_msg *t = sb_txq_first(&conn->tx);
+	size_t len = t->len;
+	int n = lws_write(wsi, sb_txq_data(&conn->tx, t), len,
+	                  t->flags & SB_TXQ_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+
+	sb_txq_pop(&conn->tx);
+	if (n < 0 || (size_t)n < len)
+		return -1;
+	atomic_fetch_add_explicit(&conn->env->stats->frames_tx, 1, memory_order_relaxed);
+	conn->call->bot_frames_out++;
+	atomic_fetch_add_explicit(&conn->env->stats->bytes_tx, len, memory_order_relaxed);
+	return 0;
+}
+
+/* Writes queued messages for as long as the socket takes them: one message per callback would
+ * cap a connection at one message per service pass, and with a few thousand sockets a pass
+ * takes longer than a media message lasts. lws buffers what the kernel did not take of the last
+ * write and reports the pipe choked until it is out. The close waits for a callback that finds
+ * the queue empty, so it follows the last message (stop). */
 static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
-	struct sb_txmsg *t = STAILQ_FIRST(&conn->tx);
-	int n;
-
-	if (!t) {
+	if (!sb_txq_first(&conn->tx)) {
 		if (!conn->closing)
 			return 0;
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
 		return -1;
 	}
-	STAILQ_REMOVE_HEAD(&conn->tx, link);
-	conn->tx_count--;
-	n = lws_write(wsi, t->buf + LWS_PRE, t->len, t->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-	if (n < (int)t->len) {
-		free(t);
-		return -1;
-	}
-	atomic_fetch_add_explicit(&conn->env->stats->frames_tx, 1, memory_order_relaxed);
-	conn->call->bot_frames_out++;
-	atomic_fetch_add_explicit(&conn->env->stats->bytes_tx, t->len, memory_order_relaxed);
-	free(t);
-	if (!STAILQ_EMPTY(&conn->tx) || conn->closing)
+	do {
+		if (write_first(conn, wsi) < 0)
+			return -1;
+	} while (sb_txq_first(&conn->tx) && !lws_send_pipe_choked(wsi));
+	if (sb_txq_first(&conn->tx) || conn->closing)
 		lws_callback_on_writable(wsi);
 	return 0;
 }

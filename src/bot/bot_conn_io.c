@@ -102,8 +102,8 @@ static void send_media(struct sb_bot_conn *conn)
 	                           conn->up_buf, conn->up_n);
 
 	if (n > 0)
-		sb_bot_conn_send(conn, conn->media_buf, (size_t)n,
-		                 conn->proto->binary_media ? SB_TX_BINARY : 0);
+		sb_bot_conn_send_media(conn, conn->media_buf, (size_t)n, conn->proto->binary_media,
+		                       sb_bot_audio_ms(conn->up_n, conn->rate));
 	conn->up_samples += conn->up_n;
 	conn->up_n = 0;
 }
@@ -220,8 +220,10 @@ static void fill_down(struct sb_bot_conn *conn)
 
 void sb_bot_conn_pump(struct sb_bot_conn *conn)
 {
+	sb_log_ctx_set(conn->call->id); /* a dropped-audio warning names its call */
 	pump_up(conn);
 	fill_down(conn);
+	sb_log_ctx_set(NULL);
 }
 
 static void on_mark(struct sb_bot_conn *conn, const char *name)

@@ -18,11 +18,18 @@
 #include <sb/playout.h>
 #include <sb/resample.h>
 #include <sb/resolver.h>
+#include <sb/txq.h>
 #include <sb/ws_worker.h>
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
 #define SB_BOT_RX_KEEP_BYTES (64 * 1024)      /* a larger reassembly buffer is freed after use */
-#define SB_BOT_MAX_TX_QUEUE 256      /* queued media messages before new ones are dropped */
+/* Caller audio queued for a bot, at most: beyond it the oldest is dropped. A second of backlog
+ * means the bot, the network or this worker is behind; older audio is of no use to a bot that
+ * answers in real time. */
+#define SB_BOT_MAX_TX_QUEUE_MS 1000
+/* At detach, caller audio still queued is all dropped when there is more than this of it (the
+ * bot is behind), so that stop goes out next. */
+#define SB_BOT_STOP_MAX_AUDIO_MS 500
 #define SB_BOT_MAX_TX_QUEUE_ALL 4096 /* queued messages of any kind before the bot is dropped */
 #define SB_BOT_CLOSE_GRACE_S 3       /* a closing socket is killed after this long */
 #define SB_PLAYOUT_TAIL_MS 100       /* silence before a partial last frame is padded and played */
@@ -47,19 +54,6 @@ struct sb_ws_env {
 	size_t n_ca;
 	struct sb_dns_cache *dns;     /* bot host names */
 	struct sb_resolver *resolver; /* resolves them off this thread */
-};
-
-/* How a queued message is treated. */
-enum sb_tx_flags {
-	SB_TX_CONTROL = 1 << 0, /* not droppable audio */
-	SB_TX_BINARY = 1 << 1,  /* a binary frame (else text) */
-};
-
-struct sb_txmsg {
-	STAILQ_ENTRY(sb_txmsg) link;
-	size_t len;
-	bool binary;
-	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the message */
 };
 
 struct sb_pending_mark {
@@ -91,8 +85,7 @@ struct sb_bot_conn {
 	int rate;               /* of the audio on the socket */
 	struct sb_resampler *up_rs, *down_rs; /* 8 kHz ⇄ rate; NULL at 8 kHz */
 
-	STAILQ_HEAD(, sb_txmsg) tx;
-	unsigned tx_count;
+	struct sb_txq tx; /* control messages and caller audio, in order */
 	uint64_t seq, chunk, up_samples;
 	int16_t *up_buf; /* caller audio at rate for the next media message */
 	size_t up_n, up_cap;
@@ -112,6 +105,12 @@ struct sb_bot_conn {
 	uint32_t next_mark_id;
 };
 
+/* Milliseconds of audio in n samples at rate, rounded up: a short message still counts. */
+static inline unsigned sb_bot_audio_ms(size_t n, int rate)
+{
+	return (unsigned)((n * 1000 + (size_t)rate - 1) / (size_t)rate);
+}
+
 /* bot_conn.c */
 int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_call *call);
 void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason);
@@ -120,8 +119,12 @@ void sb_bot_conn_free(struct sb_bot_conn *conn);
 /* Dispatches an lws callback for conn's wsi; returns what lws expects. */
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len);
-/* Queues a message (copied); flags are enum sb_tx_flags. Returns 0 or -errno. */
-int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len, unsigned flags);
+/* Queues a control message (copied, a text frame). Returns 0 or -errno. */
+int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len);
+/* Queues a media message (copied) carrying audio_ms of caller audio, dropping the oldest queued
+ * audio past SB_BOT_MAX_TX_QUEUE_MS. Returns 0 or -errno. */
+int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t len, bool binary,
+                           unsigned audio_ms);
 /* Queues what an encoder returned: n > 0 bytes of buf as a control text, nothing for n == 0,
  * and passes errors through. */
 int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n);

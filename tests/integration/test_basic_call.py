@@ -55,7 +55,8 @@ def test_basic_call(env, bridge, sipp, transport, pt):
     assert set(names[2:-1]) == {"media"}, "unexpected events between start and stop: %s" % set(names[2:-1])
     evs = bot.events()
     i_stop = next(i for i, e in enumerate(evs) if e.get("dir") == "rx" and e.get("event") == "stop")
-    assert any(e.get("dir") == "close" for e in evs[i_stop:]), "no close after stop"
+    closes = [e for e in evs[i_stop:] if e.get("dir") == "close"]
+    assert closes and closes[0].get("code") == 1000, "after stop, expected a normal close: %s" % closes
 
     start = rx[1]["msg"]
     assert start["event"] == "start" and start["sequence_number"] == "1", start

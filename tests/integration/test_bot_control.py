@@ -63,3 +63,35 @@ def test_bot_ends_call(env, bridge, sipp, how):
     assert res.rc == 0, res.describe()
     assert len(res.requests("BYE")) >= 1, res.describe()
     bot.wait_closed(1)
+
+
+def test_burst_in_order_then_stop_and_close(env, bridge, sipp):
+    """Thirty mark echoes queued at once (a clear returns every pending mark) go out with the caller audio around
+    them, nothing lost or reordered; when the call ends, stop is the last message and the bridge closes with 1000."""
+    n = 30
+    marks = [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m%d" % i}}}
+             for i in range(1, n + 1)]
+    script = ([{"wait_event": "media", "count": 3}] + marks
+              + [{"send": {"event": "clear", "stream_sid": "$STREAM_SID"}}, {"wait_event": "mark", "name": "m%d" % n},
+                 {"wait_event": "media", "count": 8}, {"send": {"event": "hangup"}}])
+    d, bot = bridge(script=script)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    bot.wait_closed(1)
+    rx = bot.rx(conn=1)
+    names = [e["event"] for e in rx]
+    assert names[:2] == ["connected", "start"] and names[-1] == "stop", names
+    assert set(names[2:-1]) == {"media", "mark"}, set(names[2:-1])
+    # one numbering over every message after connected: a gap is a lost message, a step back a reordering
+    seqs = [int(e["msg"]["sequence_number"]) for e in rx[1:]]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs
+    echoed = [e["msg"]["mark"]["name"] for e in rx if e["event"] == "mark"]
+    assert echoed == ["m%d" % i for i in range(1, n + 1)], echoed
+    chunks = [int(e["msg"]["media"]["chunk"]) for e in rx if e["event"] == "media"]
+    assert len(chunks) >= 8 and chunks == list(range(1, len(chunks) + 1)), chunks
+    evs = bot.events()
+    i_stop = next(i for i, e in enumerate(evs) if e.get("dir") == "rx" and e.get("event") == "stop")
+    closes = [e for e in evs[i_stop:] if e.get("dir") == "close"]
+    assert closes and closes[0].get("code") == 1000, "after stop: %s" % closes

@@ -1,0 +1,64 @@
+/* The outgoing messages of one bot connection, oldest first: control messages (start, marks,
+ * dtmf, stop, ...), which are always kept, and media messages of caller audio, whose total
+ * audio is bounded: past the bound the oldest media goes, so a bot that reads slowly gets
+ * recent audio after a gap instead of an ever older backlog.
+ * Pure: no I/O, no locks, no clock. Thread: the queue's owner (a ws worker). */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+enum sb_txq_flags {
+	SB_TXQ_MEDIA = 1 << 0,  /* caller audio: dropped when the bound is passed */
+	SB_TXQ_BINARY = 1 << 1, /* a binary frame (else text) */
+};
+
+struct sb_txq_msg {
+	TAILQ_ENTRY(sb_txq_msg) link;
+	size_t len;          /* bytes of the message, after the queue's headroom */
+	unsigned flags;      /* enum sb_txq_flags */
+	unsigned audio_ms;   /* caller audio a media message carries (0 for control) */
+	unsigned char buf[]; /* headroom bytes, then the message */
+};
+
+/* What was dropped: media messages and the caller audio they carried. */
+struct sb_txq_drop {
+	unsigned msgs;
+	unsigned audio_ms;
+};
+
+/* Read the counters; change the queue only through the functions below. */
+struct sb_txq {
+	TAILQ_HEAD(, sb_txq_msg) msgs;
+	size_t headroom;
+	unsigned max_media_ms;
+	unsigned count;       /* messages of either kind */
+	unsigned media_count; /* media messages */
+	unsigned media_ms;    /* caller audio in the media messages */
+};
+
+/* Thread: owner. An empty queue whose messages get headroom bytes in front (LWS_PRE) and whose
+ * media part holds at most max_media_ms of audio (beyond one message that alone is longer). */
+void sb_txq_init(struct sb_txq *q, size_t headroom, unsigned max_media_ms);
+/* Thread: owner. Frees every queued message; the queue is empty and usable again. */
+void sb_txq_done(struct sb_txq *q);
+/* Thread: owner. Appends a copy of len bytes of data. flags: enum sb_txq_flags; audio_ms: the
+ * audio of a media message (ignored for control). When the media part then holds more than the
+ * bound, the oldest media messages (never this one, never control) are freed and added to
+ * *dropped (may be NULL). Returns 0, -ENOMEM or -EOVERFLOW; on error nothing is dropped. */
+int sb_txq_push(struct sb_txq *q, const void *data, size_t len, unsigned flags, unsigned audio_ms,
+                struct sb_txq_drop *dropped);
+/* Thread: owner. The oldest message (still queued, owned by the queue), or NULL. */
+struct sb_txq_msg *sb_txq_first(const struct sb_txq *q);
+/* Thread: owner. Frees the oldest message; no-op on an empty queue. */
+void sb_txq_pop(struct sb_txq *q);
+/* Thread: owner. Frees every media message, keeping control messages in their order; returns
+ * what went. */
+struct sb_txq_drop sb_txq_drop_media(struct sb_txq *q);
+
+/* Thread: owner. Where the message's bytes start (after the headroom). */
+static inline unsigned char *sb_txq_data(const struct sb_txq *q, struct sb_txq_msg *m)
+{
+	return m->buf + q->headroom;
+}

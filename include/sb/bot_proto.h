@@ -94,6 +94,11 @@ struct sb_bot_proto {
 	 * accept. On error nothing is held and *why (if not NULL) gets a short static reason. */
 	int (*decode)(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
 	              const char **why);
+	/* decode without the media fast path (json_media.h): every text message through
+	 * jansson. Same contract and, for every input, the same result; the reference that the
+	 * fast path is checked against. */
+	int (*decode_json)(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
+	                   const char **why);
 };
 
 extern const struct sb_bot_proto sb_proto_exotel, sb_proto_twilio, sb_proto_raw;

@@ -64,6 +64,11 @@ json_t *sb_bp_sub(json_t *obj, const char *key);
  * runs that event's decoder: the shared driver of every profile's decode. */
 int sb_bp_decode_text(const char *text, size_t len, const struct sb_bp_event_def *defs,
                       size_t n_defs, struct sb_bot_event *ev, const char **why);
+/* The media fast path (json_media.h) for a text message: -EAGAIN when the scanner does not
+ * recognise it (decode it with sb_bp_decode_text), else the decode of its payload, base64 of
+ * PCM16 or of µ-law octets, with the result sb_bp_decode_text would give. */
+int sb_bp_decode_media_fast(const char *text, size_t len, bool ulaw, struct sb_bot_event *ev,
+                            const char **why);
 /* payload: a base64 string of PCM16 (even length) into ev->pcm. */
 int sb_bp_decode_pcm_b64(json_t *payload, struct sb_bot_event *ev, const char **why);
 /* payload: a base64 string of µ-law octets, decoded to PCM16 into ev->pcm. */

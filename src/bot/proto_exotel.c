@@ -1,7 +1,8 @@
 /* Exotel media streams (bot-protocols.md §1): connected, then start with snake_case ids and
  * media_format, media of base64 PCM16 at the stream's rate in text frames of frame_ms, mark,
  * dtmf and stop; every number a digit string. Accepts media, mark, clear and the extension
- * events hangup, transfer and dtmf. Pure (jansson). Thread: any. */
+ * events hangup, transfer and dtmf; media of the usual shape is decoded without a JSON tree
+ * (json_media.c). Pure (jansson). Thread: any. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -178,14 +179,23 @@ static const struct sb_bp_event_def events[] = {
         {"dtmf", SB_BOT_EV_DTMF, sb_bp_decode_dtmf},
 };
 
-static int decode(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
-                  const char **why)
+static int decode_json(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
+                       const char **why)
 {
 	if (binary) {
 		memset(ev, 0, sizeof(*ev));
 		return sb_bp_fail(why, "binary frame", -EBADMSG);
 	}
 	return sb_bp_decode_text(data, len, events, ARRAY_SIZE(events), ev, why);
+}
+
+/* Media, the bulk of what a bot sends, without a JSON tree when it has the usual shape. */
+static int decode(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
+                  const char **why)
+{
+	int r = binary ? -EAGAIN : sb_bp_decode_media_fast(data, len, false, ev, why);
+
+	return r == -EAGAIN ? decode_json(data, len, binary, ev, why) : r;
 }
 
 const struct sb_bot_proto sb_proto_exotel = {
@@ -203,4 +213,5 @@ const struct sb_bot_proto sb_proto_exotel = {
         .transfer_failed = transfer_failed,
         .stop = stop,
         .decode = decode,
+        .decode_json = decode_json,
 };

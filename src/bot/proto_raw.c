@@ -216,4 +216,5 @@ const struct sb_bot_proto sb_proto_raw = {
         .transfer_failed = transfer_failed,
         .stop = stop,
         .decode = decode,
+        .decode_json = decode, /* no media in text frames */
 };

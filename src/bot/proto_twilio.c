@@ -2,7 +2,8 @@
  * camelCase ids, tracks, mediaFormat and customParameters, then media, mark, dtmf and stop,
  * each with a top-level streamSid and a string sequenceNumber. Audio both ways is base64
  * µ-law at 8 kHz, 20 ms per media message as Twilio sends it. Accepts media, mark, clear and
- * the extension events hangup, transfer and dtmf. Pure (jansson). Thread: any. */
+ * the extension events hangup, transfer and dtmf; media of the usual shape is decoded without a
+ * JSON tree (json_media.c). Pure (jansson). Thread: any. */
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
@@ -189,14 +190,23 @@ static const struct sb_bp_event_def events[] = {
         {"dtmf", SB_BOT_EV_DTMF, sb_bp_decode_dtmf},
 };
 
-static int decode(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
-                  const char **why)
+static int decode_json(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
+                       const char **why)
 {
 	if (binary) {
 		memset(ev, 0, sizeof(*ev));
 		return sb_bp_fail(why, "binary frame", -EBADMSG);
 	}
 	return sb_bp_decode_text(data, len, events, ARRAY_SIZE(events), ev, why);
+}
+
+/* Media, the bulk of what a bot sends, without a JSON tree when it has the usual shape. */
+static int decode(const char *data, size_t len, bool binary, struct sb_bot_event *ev,
+                  const char **why)
+{
+	int r = binary ? -EAGAIN : sb_bp_decode_media_fast(data, len, true, ev, why);
+
+	return r == -EAGAIN ? decode_json(data, len, binary, ev, why) : r;
 }
 
 const struct sb_bot_proto sb_proto_twilio = {
@@ -215,4 +225,5 @@ const struct sb_bot_proto sb_proto_twilio = {
         .transfer_failed = transfer_failed,
         .stop = stop,
         .decode = decode,
+        .decode_json = decode_json,
 };

@@ -1,6 +1,9 @@
-/* G.711 A-law/µ-law ⇄ PCM16 through spandsp's inline G.711 routines, and spandsp's packet
- * loss concealment; the only file that includes <spandsp.h>. Pure. Thread: any (media
- * threads on the audio path). Owns each concealer's state. */
+/* G.711 A-law/µ-law ⇄ PCM16 through tables built once from spandsp's G.711 routines, and
+ * spandsp's packet loss concealment; the only file that includes <spandsp.h>. Pure.
+ * Thread: any (media threads on the audio path, ws threads for Twilio's µ-law). Owns the
+ * G.711 tables (built on first use under pthread_once, read-only after) and each concealer's
+ * state. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,29 +11,67 @@
 
 #include <sb/codec.h>
 
+/* spandsp's linear_to_alaw() and linear_to_ulaw() never look at the two low bits of a
+ * sample's magnitude, so each answer is shared by a group of four samples and a table of one
+ * entry per group holds them all; the unit test checks all 65536 samples against spandsp.
+ * A-law shifts by at least 4 the sample, or its one's complement (-s - 1) when negative:
+ * groups are [4k, 4k + 3] for both signs, indexed by the sample's top 14 bits. µ-law shifts
+ * by at least 3 the magnitude plus a bias of 132 (a multiple of 4): groups are [4k, 4k + 3]
+ * for positive samples but [4k + 1, 4k + 4] for negative ones (-1..-3, -4..-7, ...,
+ * -32768 alone with -32765..-32767), hence one more entry. */
+#define ALAW_ENTRIES 16384
+#define ULAW_ENTRIES 16385
+
+static struct {
+	int16_t alaw_dec[256], ulaw_dec[256];
+	uint8_t alaw_enc[ALAW_ENTRIES], ulaw_enc[ULAW_ENTRIES];
+} tab;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static inline unsigned alaw_index(int16_t s)
+{
+	return (uint16_t)s >> 2;
+}
+
+/* Negative samples (65535 down to 32768 as unsigned) are shifted up by 3 so that
+ * [4k + 1, 4k + 4] share an index: 0..8191 for 0..32767, 8192..16384 for -32768..-1. */
+static inline unsigned ulaw_index(int16_t s)
+{
+	return ((unsigned)(uint16_t)s + (s < 0 ? 3u : 0u)) >> 2;
+}
+
+/* Every sample writes its group's entry, with the same value as the rest of the group. */
+static void build_tables(void)
+{
+	for (int i = 0; i < 256; i++) {
+		tab.alaw_dec[i] = alaw_to_linear((uint8_t)i);
+		tab.ulaw_dec[i] = ulaw_to_linear((uint8_t)i);
+	}
+	for (int v = INT16_MIN; v <= INT16_MAX; v++) {
+		tab.alaw_enc[alaw_index((int16_t)v)] = linear_to_alaw(v);
+		tab.ulaw_enc[ulaw_index((int16_t)v)] = linear_to_ulaw(v);
+	}
+}
+
 void sb_codec_decode(enum sb_codec c, const uint8_t *in, size_t n, int16_t *out)
 {
-	size_t i;
+	const int16_t *t;
 
-	if (c == SB_CODEC_PCMA) {
-		for (i = 0; i < n; i++)
-			out[i] = alaw_to_linear(in[i]);
-	} else {
-		for (i = 0; i < n; i++)
-			out[i] = ulaw_to_linear(in[i]);
-	}
+	pthread_once(&tab_once, build_tables);
+	t = c == SB_CODEC_PCMA ? tab.alaw_dec : tab.ulaw_dec;
+	for (size_t i = 0; i < n; i++)
+		out[i] = t[in[i]];
 }
 
 void sb_codec_encode(enum sb_codec c, const int16_t *in, size_t n, uint8_t *out)
 {
-	size_t i;
-
+	pthread_once(&tab_once, build_tables);
 	if (c == SB_CODEC_PCMA) {
-		for (i = 0; i < n; i++)
-			out[i] = linear_to_alaw(in[i]);
+		for (size_t i = 0; i < n; i++)
+			out[i] = tab.alaw_enc[alaw_index(in[i])];
 	} else {
-		for (i = 0; i < n; i++)
-			out[i] = linear_to_ulaw(in[i]);
+		for (size_t i = 0; i < n; i++)
+			out[i] = tab.ulaw_enc[ulaw_index(in[i])];
 	}
 }
 

@@ -1,8 +1,14 @@
-/* Unit tests for codec: G.711 reference points (ITU-T tables), silence octets, the
- * decode(encode(decode(x))) fixpoint for every octet, monotonic and bounded quantisation.
- * Thread: the test's main thread. Owns its stack buffers. */
+/* Unit tests for codec: the G.711 tables against spandsp's routines for every octet and every
+ * sample (also from several threads at once, the first use building them), reference points
+ * (ITU-T tables), silence octets, the decode(encode(decode(x))) fixpoint for every octet,
+ * monotonic and bounded quantisation. Thread: the test's main thread, and the threads of the
+ * first-use test. Owns its stack buffers. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The reference the tables must match bit for bit: the routines codec.c used per sample. */
+#include <spandsp.h>
 
 #include <sb/codec.h>
 
@@ -24,6 +30,58 @@ static uint8_t enc1(enum sb_codec c, int16_t s)
 
 	sb_codec_encode(c, &s, 1, &o);
 	return o;
+}
+
+/* Every sample, in an order that starts at 0 and jumps between both ends. */
+static int16_t all_samples[65536];
+
+/* Every octet and every sample through the tables, compared with spandsp; the count of
+ * differences. */
+static void *tables_match_spandsp(void *arg)
+{
+	uint8_t a[65536], u[65536], oct[256];
+	int16_t da[256], du[256];
+	long bad = 0;
+
+	(void)arg;
+	for (int o = 0; o < 256; o++)
+		oct[o] = (uint8_t)o;
+	sb_codec_decode(SB_CODEC_PCMA, oct, 256, da);
+	sb_codec_decode(SB_CODEC_PCMU, oct, 256, du);
+	for (int o = 0; o < 256; o++)
+		bad += (da[o] != alaw_to_linear((uint8_t)o)) +
+		       (du[o] != ulaw_to_linear((uint8_t)o));
+	sb_codec_encode(SB_CODEC_PCMA, all_samples, 65536, a);
+	sb_codec_encode(SB_CODEC_PCMU, all_samples, 65536, u);
+	for (int i = 0; i < 65536; i++)
+		bad += (a[i] != linear_to_alaw(all_samples[i])) +
+		       (u[i] != linear_to_ulaw(all_samples[i]));
+	return (void *)bad;
+}
+
+/* The first test of the file (the harness runs them in order), so its threads race to build
+ * the tables, as the media and ws threads may. */
+TEST(codec_tables_equal_spandsp)
+{
+	pthread_t th[4];
+	int r = 0, started = 0;
+	void *bad;
+
+	for (int i = 0; i < 65536; i++)
+		all_samples[i] = (int16_t)(uint16_t)(i * 40503u);
+	for (; started < 4; started++)
+		if (pthread_create(&th[started], NULL, tables_match_spandsp, NULL) != 0)
+			break;
+	for (; started > 0; started--) {
+		pthread_join(th[started - 1], &bad);
+		if ((long)bad != 0)
+			FAIL_AT("thread %d: %ld differences", started - 1, (long)bad);
+	}
+	ASSERT_EQ((long)tables_match_spandsp(NULL), 0);
+out:
+	for (; started > 0; started--)
+		pthread_join(th[started - 1], NULL);
+	return r;
 }
 
 TEST(codec_reference_points)

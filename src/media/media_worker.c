@@ -342,13 +342,17 @@ static void *run(void *arg)
 		int n = epoll_wait(w->epfd, evs, MAX_EVENTS, -1);
 		bool msgs = false;
 
-		/* Alive: the loop turns (the 20 ms tick sees to it even without calls). */
+		/* Alive: the loop turns (the tick sees to it even without calls). */
 		sb_heartbeat_beat(&w->heartbeat);
+		/* The tick first: what is due goes out before this batch's receive work. */
+		for (int i = 0; i < n; i++)
+			if (evs[i].data.ptr == w)
+				on_tick(w);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == w->mq)
 				msgs = true;
 			else if (evs[i].data.ptr == w)
-				on_tick(w);
+				continue;
 			else if (((struct sb_leg_io *)evs[i].data.ptr)->rtcp)
 				sb_media_on_rtcp(w, ((struct sb_leg_io *)evs[i].data.ptr)->leg);
 			else

@@ -18,8 +18,15 @@
 #include <sb/sdp_neg.h>
 
 #define SB_CALL_ID_LEN SB_BOT_SID_LEN
+/* A ring has to bridge one ws service pass: the ws worker drains up as soon as a frame is named
+ * ready (sb_ws_worker_notify) and refills down from the playout queue on every media wake-up
+ * (each 20 ms), so a ring runs full (up) or dry (down) only when a pass takes longer than the
+ * ring lasts. Up then drops caller audio for good (counted), so it keeps 640 ms: passes over
+ * 320 ms do occur on a CPU-starved ws thread. Down running dry loses nothing (the bot's audio
+ * waits in the playout queue; the caller hears a gap as long as the pass overran), so it has
+ * 320 ms, which saves 5.3 KiB (16 frames of 332 B) of every call. */
 #define SB_UP_RING_FRAMES 32   /* 640 ms of caller audio between media and ws */
-#define SB_DOWN_RING_FRAMES 32 /* 640 ms of bot audio between ws and media */
+#define SB_DOWN_RING_FRAMES 16 /* 320 ms of bot audio between ws and media */
 #define SB_CALL_DTMF_MAX 64    /* caller keys kept for the call-end record */
 
 struct sb_media_leg;

@@ -8,6 +8,10 @@
 
 #include <sb/ring.h>
 
+/* Audio is stored in chunks of this many samples, each freed as soon as it has been played or
+ * cleared; one is kept spare. With its link a chunk is 4088 bytes, a 4 KiB heap block. */
+#define SB_PLAYOUT_CHUNK_SAMPLES 2040
+
 struct sb_playout;
 
 typedef void sb_playout_mark_fn(void *arg, uint32_t mark_id);
@@ -38,3 +42,5 @@ size_t sb_playout_clear(struct sb_playout *p, sb_playout_mark_fn *fn, void *arg)
 size_t sb_playout_queued_samples(const struct sb_playout *p);
 /* Marks and digits queued. */
 size_t sb_playout_queued_marks(const struct sb_playout *p);
+/* Bytes of storage held now: sample chunks (the spare included) and the mark ring. */
+size_t sb_playout_bytes(const struct sb_playout *p);

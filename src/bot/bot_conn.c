@@ -114,7 +114,6 @@ void sb_bot_conn_free(struct sb_bot_conn *conn)
 	sb_bot_conn_free_marks(conn);
 	sb_playout_free(conn->playout);
 	free(conn->up_buf);
-	free(conn->media_buf);
 	sb_resampler_free(conn->up_rs);
 	sb_resampler_free(conn->down_rs);
 	free(conn->rx);
@@ -291,9 +290,24 @@ int sb_bot_conn_verify(struct sb_bot_conn *conn, void *x509_ctx, int preverify_o
 	return 0;
 }
 
+/* Grows the worker's media encode buffer to size bytes. Returns 0 or -ENOMEM. */
+static int reserve_media_buf(struct sb_ws_env *env, size_t size)
+{
+	char *b;
+
+	if (size <= env->media_size)
+		return 0;
+	b = realloc(env->media_buf, size);
+	if (!b)
+		return -ENOMEM;
+	env->media_buf = b;
+	env->media_size = size;
+	return 0;
+}
+
 /* What the protocol and the rate take, allocated once: the profile, the call as the bot
- * sees it, the caller-audio buffer, the media encode buffer, the resamplers and the playout
- * queue. */
+ * sees it, the caller-audio buffer, room in the worker's media encode buffer, the resamplers
+ * and the playout queue. */
 static int setup_audio(struct sb_bot_conn *conn)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
@@ -315,10 +329,11 @@ static int setup_audio(struct sb_bot_conn *conn)
 	frame_ms = conn->proto->frame_ms ? conn->proto->frame_ms : bot->frame_ms;
 	conn->up_cap = (size_t)frame_ms * (size_t)conn->rate / 1000;
 	conn->up_buf = malloc(conn->up_cap * sizeof(int16_t));
-	conn->media_size = conn->proto->media_max_len(conn->up_cap);
-	conn->media_buf = malloc(conn->media_size);
-	if (!conn->up_buf || !conn->media_buf)
+	if (!conn->up_buf)
 		return -ENOMEM;
+	r = reserve_media_buf(conn->env, conn->proto->media_max_len(conn->up_cap));
+	if (r < 0)
+		return r;
 	if (conn->rate != SB_RATE_8K) {
 		r = sb_resampler_new(&conn->up_rs, SB_RATE_8K, conn->rate, bot->resample_quality);
 		if (r >= 0)
@@ -346,7 +361,6 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 	if (r < 0) {
 		sb_playout_free(conn->playout);
 		free(conn->up_buf);
-		free(conn->media_buf);
 		sb_resampler_free(conn->up_rs);
 		sb_resampler_free(conn->down_rs);
 		free(conn);

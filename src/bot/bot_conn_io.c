@@ -93,16 +93,17 @@ void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned durati
 	SB_METRIC_INC(dtmf_total, SB_M_PARTY_TO_BOT);
 }
 
-/* One media message of the caller audio gathered at the bot's rate, encoded in the buffer
- * allocated for it. */
+/* One media message of the caller audio gathered at the bot's rate, encoded in the worker's
+ * buffer (sized for it when the connection was made). */
 static void send_media(struct sb_bot_conn *conn)
 {
-	int n = conn->proto->media(conn->media_buf, conn->media_size, ++conn->seq, &conn->who,
+	struct sb_ws_env *env = conn->env;
+	int n = conn->proto->media(env->media_buf, env->media_size, ++conn->seq, &conn->who,
 	                           ++conn->chunk, conn->up_samples * 1000 / (uint64_t)conn->rate,
 	                           conn->up_buf, conn->up_n);
 
 	if (n > 0)
-		sb_bot_conn_send_media(conn, conn->media_buf, (size_t)n, conn->proto->binary_media,
+		sb_bot_conn_send_media(conn, env->media_buf, (size_t)n, conn->proto->binary_media,
 		                       sb_bot_audio_ms(conn->up_n, conn->rate));
 	conn->up_samples += conn->up_n;
 	conn->up_n = 0;

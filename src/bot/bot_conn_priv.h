@@ -54,6 +54,11 @@ struct sb_ws_env {
 	size_t n_ca;
 	struct sb_dns_cache *dns;     /* bot host names */
 	struct sb_resolver *resolver; /* resolves them off this thread */
+	/* Where a media message is encoded before it is copied into a connection's queue: it
+	 * holds nothing between two messages, so one serves all the connections (sized for the
+	 * largest). */
+	char *media_buf;
+	size_t media_size;
 };
 
 struct sb_pending_mark {
@@ -89,8 +94,6 @@ struct sb_bot_conn {
 	uint64_t seq, chunk, up_samples;
 	int16_t *up_buf; /* caller audio at rate for the next media message */
 	size_t up_n, up_cap;
-	char *media_buf; /* where a media message is encoded */
-	size_t media_size;
 	uint8_t odd_byte; /* binary audio: a trailing byte kept for the next frame */
 	bool has_odd;
 

@@ -1,7 +1,8 @@
 /* WebSocket worker thread: one lws_context serviced by lws_service() on this thread only.
  * Commands arrive on an sb_mq whose wake-up is lws_cancel_service(); the resulting
  * EVENT_WAIT_CANCELLED callback drains the queue and pumps every connection's audio.
- * Thread: its own (everything lws), any (post/wake). Owns the context and its connections.
+ * Thread: its own (everything lws), any (post/wake). Owns the context, its connections and
+ * the encode buffer they share.
  *
  * DESIGN: lws may be called from this thread only, so nothing else ever touches a wsi.
  * Other threads post a command, or wake the worker. A media worker wakes it once a frame
@@ -422,6 +423,7 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 	sb_dns_cache_free(w->env.dns);
 	for (size_t i = 0; i < w->env.n_ca; i++)
 		free(w->env.ca[i].ca_file);
+	free(w->env.media_buf);
 	free(w);
 	return NULL;
 }

@@ -1,7 +1,7 @@
 /* Bot → caller playout queue: re-frames bot PCM of any even length into 20 ms frames, keeps
  * marks in arrival order behind their audio, bounds the queued audio and flushes on clear.
  * Pure. Thread: the ws thread that owns the bot connection.
- * Owns a growable sample ring and a growable mark ring. */
+ * Owns a list of fixed-size sample chunks (plus one spare) and a growable mark ring. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,15 +11,20 @@
 /*
  * DESIGN
  *
- * Audio is stored as host-order int16 samples in one ring buffer whose capacity is a power
- * of two. It grows (doubling) only inside the push functions, which run when a bot message
- * arrives, never in pop(), which runs every 20 ms: pop() only copies.
+ * Audio is stored as host-order int16 samples in a FIFO list of fixed-size chunks
+ * (SB_PLAYOUT_CHUNK_SAMPLES each): the oldest sample is at rd in the head chunk, the next one
+ * is written at wr in the tail chunk. A chunk goes as soon as its last sample has been popped
+ * or dropped by clear, so the memory held follows the audio queued now, never the largest
+ * burst the bot ever sent. One released chunk is kept as a spare, so a bot streaming at about
+ * the playout rate reuses it and allocates nothing; an empty queue holds no chunk but that
+ * spare. Chunks are only allocated inside the push functions, which run when a bot message
+ * arrives, never in pop(), which runs every 20 ms and only copies and frees.
  *
  * Positions are absolute sample counts: in_pos counts every sample ever queued (including
  * silence padding), out_pos every sample handed out or dropped by clear. Since pop() takes
  * whole frames and clear() empties everything, out_pos - (value at the last clear) is always
  * a multiple of SB_FRAME_SAMPLES, and (in_pos - out_pos) % SB_FRAME_SAMPLES is the size of the
- * pending partial frame.
+ * pending partial frame. A frame may straddle two chunks; pop() copies it in two parts.
  *
  * A mark is stored with the position it stands at. Pushing a mark first pads a partial frame
  * with silence, so every mark position is a frame boundary and pop() only has to compare the
@@ -30,15 +35,23 @@
  * audio; it can exceed the bound by less than one frame.
  *
  * A DTMF digit from the bot is queued exactly like a mark (it plays after the audio before
- * it) and shares the marks' ring and cap.
+ * it) and shares the marks' ring and cap. The ring is allocated with the first mark, and a
+ * ring grown past its first size is freed by clear.
  *
  * Marks are capped (MAX_MARKS) so that a bot sending marks without audio cannot grow memory
  * without limit; past the cap push_mark() fails with -ENOMEM like any allocation failure.
+ *
+ * Every push reserves what it needs (chunks, a mark slot) before it changes anything, so a
+ * failed allocation leaves the queue as it was.
  */
 
-#define INITIAL_SAMPLES 4096u
 #define INITIAL_MARKS 16u
 #define MAX_MARKS 65536u
+
+struct chunk {
+	struct chunk *next;
+	int16_t s[SB_PLAYOUT_CHUNK_SAMPLES];
+};
 
 struct mark {
 	uint64_t pos;
@@ -52,11 +65,14 @@ struct sb_playout {
 	uint64_t in_pos;
 	uint64_t out_pos;
 
-	int16_t *buf; /* ring of cap samples; the oldest sample is at rd */
-	size_t cap;
-	size_t rd;
+	struct chunk *head; /* oldest chunk, NULL when no sample is queued */
+	struct chunk *tail; /* newest chunk */
+	size_t rd;          /* the oldest sample in head */
+	size_t wr;          /* where the next sample goes in tail */
+	struct chunk *spare;
+	size_t n_chunks; /* held, the spare included */
 
-	struct mark *marks; /* ring of mark_cap marks; the oldest is at mark_rd */
+	struct mark *marks; /* ring of mark_cap marks (0: none allocated); oldest at mark_rd */
 	size_t mark_cap;
 	size_t mark_rd;
 	size_t n_marks;
@@ -69,23 +85,27 @@ int sb_playout_new(struct sb_playout **ret, size_t max_samples)
 	if (!p)
 		return -ENOMEM;
 	p->max_samples = max_samples;
-	p->cap = INITIAL_SAMPLES;
-	p->buf = malloc(p->cap * sizeof(*p->buf));
-	p->mark_cap = INITIAL_MARKS;
-	p->marks = malloc(p->mark_cap * sizeof(*p->marks));
-	if (!p->buf || !p->marks) {
-		sb_playout_free(p);
-		return -ENOMEM;
-	}
 	*ret = p;
 	return 0;
+}
+
+/* Frees a list of chunks linked by next. */
+static void free_chunks(struct chunk *c)
+{
+	while (c) {
+		struct chunk *next = c->next;
+
+		free(c);
+		c = next;
+	}
 }
 
 struct sb_playout *sb_playout_free(struct sb_playout *p)
 {
 	if (!p)
 		return NULL;
-	free(p->buf);
+	free_chunks(p->head);
+	free(p->spare);
 	free(p->marks);
 	free(p);
 	return NULL;
@@ -101,36 +121,133 @@ size_t sb_playout_queued_marks(const struct sb_playout *p)
 	return p->n_marks;
 }
 
-/* Makes room for `need` samples in total; the ring is re-laid out linearly from index 0. */
-static int reserve_samples(struct sb_playout *p, size_t need)
+size_t sb_playout_bytes(const struct sb_playout *p)
 {
-	size_t n = sb_playout_queued_samples(p), cap = p->cap, first;
-	int16_t *nb;
+	return p->n_chunks * sizeof(struct chunk) + p->mark_cap * sizeof(struct mark);
+}
 
-	if (need <= cap)
-		return 0;
-	while (cap < need) {
-		if (cap > SIZE_MAX / 2 / sizeof(*nb))
-			return -ENOMEM;
-		cap *= 2;
+/* A chunk no longer used: kept as the spare when there is none, else freed. */
+static void release_chunk(struct sb_playout *p, struct chunk *c)
+{
+	if (!p->spare) {
+		c->next = NULL;
+		p->spare = c;
+		return;
 	}
-	nb = malloc(cap * sizeof(*nb));
-	if (!nb)
-		return -ENOMEM;
-	first = n < p->cap - p->rd ? n : p->cap - p->rd;
-	memcpy(nb, p->buf + p->rd, first * sizeof(*nb));
-	memcpy(nb + first, p->buf, (n - first) * sizeof(*nb));
-	free(p->buf);
-	p->buf = nb;
-	p->cap = cap;
-	p->rd = 0;
+	free(c);
+	p->n_chunks--;
+}
+
+/* Makes a list in *fresh of the chunks that writing n more samples needs beyond the room left
+ * in the tail chunk: the spare first, then new ones. On failure nothing changes. */
+static int reserve_chunks(struct sb_playout *p, size_t n, struct chunk **fresh)
+{
+	size_t room = p->tail ? SB_PLAYOUT_CHUNK_SAMPLES - p->wr : 0, need, made = 0;
+	struct chunk *list = NULL;
+
+	*fresh = NULL;
+	if (n <= room)
+		return 0;
+	need = (n - room + SB_PLAYOUT_CHUNK_SAMPLES - 1) / SB_PLAYOUT_CHUNK_SAMPLES;
+	/* The new chunks first, so that a failure has only those to free. */
+	for (size_t i = p->spare ? 1 : 0; i < need; i++, made++) {
+		struct chunk *c = malloc(sizeof(*c));
+
+		if (!c) {
+			free_chunks(list);
+			return -ENOMEM;
+		}
+		c->next = list;
+		list = c;
+	}
+	if (p->spare) {
+		p->spare->next = list;
+		list = p->spare;
+		p->spare = NULL;
+	}
+	p->n_chunks += made;
+	*fresh = list;
 	return 0;
 }
 
-/* Makes room for one more mark. */
+/* Writes n samples at the end: little-endian bytes from pcm_le, or silence when pcm_le is
+ * NULL. The chunks beyond the tail's room come from fresh (reserve_chunks). */
+static void write_samples(struct sb_playout *p, const uint8_t *pcm_le, size_t n,
+                          struct chunk *fresh)
+{
+	while (n) {
+		size_t k;
+
+		if (!p->tail || p->wr == SB_PLAYOUT_CHUNK_SAMPLES) {
+			struct chunk *c = fresh;
+
+			fresh = c->next;
+			c->next = NULL;
+			if (p->tail)
+				p->tail->next = c;
+			else
+				p->head = c;
+			p->tail = c;
+			p->wr = 0;
+		}
+		k = SB_PLAYOUT_CHUNK_SAMPLES - p->wr;
+		if (k > n)
+			k = n;
+		if (!pcm_le) {
+			memset(p->tail->s + p->wr, 0, k * sizeof(int16_t));
+		} else {
+			for (size_t i = 0; i < k; i++, pcm_le += 2)
+				/* Through uint16_t: the wire is little-endian whatever the host is.
+				 */
+				p->tail->s[p->wr + i] =
+				        (int16_t)(uint16_t)(pcm_le[0] | pcm_le[1] << 8);
+		}
+		p->wr += k;
+		p->in_pos += k;
+		n -= k;
+	}
+}
+
+long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t len)
+{
+	size_t n = len / 2, queued = sb_playout_queued_samples(p), keep = 0;
+	struct chunk *fresh;
+	int r;
+
+	if (len % 2)
+		return -EINVAL;
+	if (queued < p->max_samples)
+		keep = n < p->max_samples - queued ? n : p->max_samples - queued;
+	r = reserve_chunks(p, keep, &fresh);
+	if (r < 0)
+		return r;
+	write_samples(p, pcm_le, keep, fresh);
+	return (long)(n - keep);
+}
+
+/* The silence that completes the partial frame at the end: 0 when there is none. */
+static size_t partial_pad(const struct sb_playout *p)
+{
+	return (SB_FRAME_SAMPLES - sb_playout_queued_samples(p) % SB_FRAME_SAMPLES) %
+	       SB_FRAME_SAMPLES;
+}
+
+size_t sb_playout_flush(struct sb_playout *p)
+{
+	size_t pad = partial_pad(p);
+	struct chunk *fresh;
+
+	/* Room for the padding first: on failure nothing changes. */
+	if (reserve_chunks(p, pad, &fresh) < 0)
+		return 0;
+	write_samples(p, NULL, pad, fresh);
+	return pad;
+}
+
+/* Makes room for one more mark: the first ring on the first mark, then doubling. */
 static int reserve_mark(struct sb_playout *p)
 {
-	size_t cap = p->mark_cap * 2;
+	size_t cap = p->mark_cap ? p->mark_cap * 2 : INITIAL_MARKS;
 	struct mark *nm;
 
 	if (p->n_marks < p->mark_cap)
@@ -149,76 +266,20 @@ static int reserve_mark(struct sb_playout *p)
 	return 0;
 }
 
-/* Index in buf of the sample at offset k behind the oldest one. */
-static size_t at(const struct sb_playout *p, size_t k)
-{
-	return (p->rd + k) & (p->cap - 1);
-}
-
-long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t len)
-{
-	size_t n = len / 2, queued = sb_playout_queued_samples(p), keep = 0, w;
-	int r;
-
-	if (len % 2)
-		return -EINVAL;
-	if (queued < p->max_samples)
-		keep = n < p->max_samples - queued ? n : p->max_samples - queued;
-	r = reserve_samples(p, queued + keep);
-	if (r < 0)
-		return r;
-	w = at(p, queued);
-	for (size_t i = 0; i < keep; i++) {
-		/* Through uint16_t: the wire is little-endian whatever the host is. */
-		uint16_t v = (uint16_t)(pcm_le[2 * i] | pcm_le[2 * i + 1] << 8);
-
-		p->buf[w] = (int16_t)v;
-		w = (w + 1) & (p->cap - 1);
-	}
-	p->in_pos += keep;
-	return (long)(n - keep);
-}
-
-/* The silence that completes the partial frame at the end: 0 when there is none. */
-static size_t partial_pad(const struct sb_playout *p)
-{
-	return (SB_FRAME_SAMPLES - sb_playout_queued_samples(p) % SB_FRAME_SAMPLES) %
-	       SB_FRAME_SAMPLES;
-}
-
-/* Pads the partial frame at the end with silence (room already reserved). */
-static size_t pad_partial(struct sb_playout *p)
-{
-	size_t pad = partial_pad(p), w = at(p, sb_playout_queued_samples(p));
-
-	for (size_t i = 0; i < pad; i++) {
-		p->buf[w] = 0;
-		w = (w + 1) & (p->cap - 1);
-	}
-	p->in_pos += pad;
-	return pad;
-}
-
-size_t sb_playout_flush(struct sb_playout *p)
-{
-	/* Room for the padding first: on failure nothing changes. */
-	if (reserve_samples(p, sb_playout_queued_samples(p) + partial_pad(p)) < 0)
-		return 0;
-	return pad_partial(p);
-}
-
 /* Queues a mark or a DTMF digit behind the audio queued so far. */
 static int push_item(struct sb_playout *p, struct mark m)
 {
+	size_t pad = partial_pad(p);
+	struct chunk *fresh;
 	int r;
 
 	/* Both allocations before any change, so a failure leaves the queue as it was. */
-	r = reserve_samples(p, sb_playout_queued_samples(p) + partial_pad(p));
+	r = reserve_mark(p);
 	if (r >= 0)
-		r = reserve_mark(p);
+		r = reserve_chunks(p, pad, &fresh);
 	if (r < 0)
 		return r;
-	pad_partial(p);
+	write_samples(p, NULL, pad, fresh);
 	m.pos = p->in_pos;
 	p->marks[(p->mark_rd + p->n_marks) & (p->mark_cap - 1)] = m;
 	p->n_marks++;
@@ -248,20 +309,45 @@ static void pop_mark(struct sb_playout *p, struct sb_frame *f)
 	p->n_marks--;
 }
 
+/* Drops the head chunk once its samples are all gone (the tail's too when nothing is left). */
+static void drop_read_chunks(struct sb_playout *p)
+{
+	while (p->head && (p->rd == SB_PLAYOUT_CHUNK_SAMPLES || !sb_playout_queued_samples(p))) {
+		struct chunk *c = p->head;
+
+		p->head = c->next;
+		p->rd = 0;
+		if (!p->head) {
+			p->tail = NULL;
+			p->wr = 0;
+		}
+		release_chunk(p, c);
+	}
+}
+
 static void pop_audio(struct sb_playout *p, struct sb_frame *f)
 {
-	size_t first = p->cap - p->rd;
+	size_t first = SB_PLAYOUT_CHUNK_SAMPLES - p->rd;
 
 	if (first > SB_FRAME_SAMPLES)
 		first = SB_FRAME_SAMPLES;
-	memcpy(f->pcm, p->buf + p->rd, first * sizeof(f->pcm[0]));
-	memcpy(f->pcm + first, p->buf, (SB_FRAME_SAMPLES - first) * sizeof(f->pcm[0]));
+	memcpy(f->pcm, p->head->s + p->rd, first * sizeof(f->pcm[0]));
+	p->rd += first;
+	p->out_pos += first;
+	drop_read_chunks(p);
+	if (first < SB_FRAME_SAMPLES) {
+		/* The frame goes on at the start of the next chunk. */
+		size_t rest = SB_FRAME_SAMPLES - first;
+
+		memcpy(f->pcm + first, p->head->s, rest * sizeof(f->pcm[0]));
+		p->rd += rest;
+		p->out_pos += rest;
+		drop_read_chunks(p);
+	}
 	f->kind = SB_FRAME_AUDIO;
 	f->samples = SB_FRAME_SAMPLES;
 	f->digit = 0;
 	f->mark_id = 0;
-	p->rd = at(p, SB_FRAME_SAMPLES);
-	p->out_pos += SB_FRAME_SAMPLES;
 }
 
 int sb_playout_pop(struct sb_playout *p, struct sb_frame *f)
@@ -289,8 +375,14 @@ size_t sb_playout_clear(struct sb_playout *p, sb_playout_mark_fn *fn, void *arg)
 		p->mark_rd = (p->mark_rd + 1) & (p->mark_cap - 1);
 		p->n_marks--;
 	}
-	p->out_pos = p->in_pos;
-	p->rd = 0;
 	p->mark_rd = 0;
+	if (p->mark_cap > INITIAL_MARKS) {
+		/* A burst of marks grew it: the next mark starts a ring of the first size. */
+		free(p->marks);
+		p->marks = NULL;
+		p->mark_cap = 0;
+	}
+	p->out_pos = p->in_pos;
+	drop_read_chunks(p);
 	return dropped;
 }

@@ -141,7 +141,7 @@ def test_oversized_bot_message_skipped(env, bridge, sipp):
 
 
 def test_bot_audio_queue_is_bounded(env, bridge, sipp):
-    # max_queue_ms = 1000: of 6 s sent at once, about 1 s is queued (plus the 640 ms ring), the rest dropped
+    # max_queue_ms = 1000: of 6 s sent at once, about 1 s is queued (plus the 320 ms ring), the rest dropped
     script = sbtest.script_until_played(
         [{"tone": {"hz": 1000, "ms": 6000, "chunk_bytes": 3200, "key": "stream_sid"}}], close=False)
     script += [{"wait_ms": 500}, {"close": 1000}]

@@ -1,5 +1,7 @@
 /* Unit tests for playout: re-framing of odd-sized pushes, little-endian decoding, mark order
- * and padding, the bound, clear, and a long randomised push/pop run against a model.
+ * and padding, the bound, clear, a long randomised push/pop run against a model, and the
+ * chunked storage: frames across chunk boundaries, memory freed once played or cleared, the
+ * spare reused, the bound on storage, marks on chunk boundaries.
  * Thread: the test's main thread. Owns its queues. */
 #include <errno.h>
 #include <stdlib.h>
@@ -423,6 +425,254 @@ TEST(playout_dtmf_plays_after_its_audio_and_goes_on_clear)
 	ASSERT_EQ(calls, 1);
 	ASSERT_EQ(seen[0], 6);
 	ASSERT_EQ(sb_playout_queued_marks(p), 0);
+out:
+	p = sb_playout_free(p);
+	return r;
+}
+
+/* Bytes one chunk adds: what a queue holding one sample and no mark holds. */
+static size_t one_chunk_bytes(void)
+{
+	struct sb_playout *p = NULL;
+	uint8_t b[2] = {0};
+	size_t n = 0;
+
+	if (sb_playout_new(&p, 100) == 0 && sb_playout_push_audio(p, b, 2) == 0)
+		n = sb_playout_bytes(p);
+	sb_playout_free(p);
+	return n;
+}
+
+/* Pushes samples of the ramp from *next in pieces of `piece` samples. */
+static int push_ramp(struct sb_playout *p, uint16_t *next, size_t samples, size_t piece)
+{
+	static uint8_t buf[2 * 4096];
+
+	while (samples) {
+		size_t k = samples < piece ? samples : piece;
+
+		ramp(buf, k, *next);
+		if (sb_playout_push_audio(p, buf, 2 * k) != 0)
+			return -1;
+		*next = (uint16_t)(*next + k);
+		samples -= k;
+	}
+	return 0;
+}
+
+/* The chunks a queue holds after `total` samples were pushed into it empty and `played` of them
+ * popped: those with a sample left in them, and the spare once one has been played out. */
+static size_t chunks_held(size_t total, size_t played)
+{
+	size_t c = SB_PLAYOUT_CHUNK_SAMPLES;
+	size_t in_use = played < total ? (total - 1) / c - played / c + 1 : 0;
+
+	return in_use + (played >= c ? 1 : 0);
+}
+
+/* Frames that straddle two chunks come out whole and in order, pushes of any size cross chunk
+ * boundaries, and each chunk goes as soon as it has been played. */
+TEST(playout_chunk_boundaries)
+{
+	static const size_t pieces[] = {1,
+	                                7,
+	                                159,
+	                                160,
+	                                161,
+	                                1000,
+	                                SB_PLAYOUT_CHUNK_SAMPLES - 1,
+	                                SB_PLAYOUT_CHUNK_SAMPLES,
+	                                SB_PLAYOUT_CHUNK_SAMPLES + 1,
+	                                4096};
+	const size_t total = 43 * SB_FRAME_SAMPLES; /* into the fourth chunk */
+	size_t chunk = one_chunk_bytes();
+	int r = 0;
+	struct sb_playout *p = NULL;
+	struct sb_frame f;
+
+	ASSERT_TRUE(chunk >= SB_PLAYOUT_CHUNK_SAMPLES * sizeof(int16_t));
+	/* A chunk is not a whole number of frames, so frames do straddle. */
+	ASSERT_TRUE(SB_PLAYOUT_CHUNK_SAMPLES % SB_FRAME_SAMPLES != 0);
+	ASSERT_TRUE(total > 3 * SB_PLAYOUT_CHUNK_SAMPLES && total < 4 * SB_PLAYOUT_CHUNK_SAMPLES);
+	for (size_t i = 0; i < ARRAY_SIZE(pieces); i++) {
+		uint16_t in = (uint16_t)(i * 1000), out = in;
+
+		ASSERT_EQ(sb_playout_new(&p, 100000), 0);
+		ASSERT_EQ(sb_playout_bytes(p), 0);
+		ASSERT_EQ(push_ramp(p, &in, total, pieces[i]), 0);
+		ASSERT_EQ(sb_playout_bytes(p), 4 * chunk);
+		for (size_t k = 0; k < total / SB_FRAME_SAMPLES; k++) {
+			ASSERT_EQ(sb_playout_pop(p, &f), 1);
+			if (is_ramp(&f, out))
+				FAIL_AT("piece %zu, frame %zu", pieces[i], k);
+			out = (uint16_t)(out + SB_FRAME_SAMPLES);
+			ASSERT_EQ(sb_playout_bytes(p),
+			          chunks_held(total, (k + 1) * SB_FRAME_SAMPLES) * chunk);
+		}
+		ASSERT_EQ(sb_playout_pop(p, &f), 0);
+		ASSERT_EQ(sb_playout_queued_samples(p), 0);
+		/* All played: only the spare is left. */
+		ASSERT_EQ(sb_playout_bytes(p), chunk);
+		p = sb_playout_free(p);
+	}
+out:
+	p = sb_playout_free(p);
+	return r;
+}
+
+/* A bot streaming at about the playout rate uses the spare over and over: the storage never
+ * grows past one chunk, however long the stream. */
+TEST(playout_steady_stream_reuses_storage)
+{
+	size_t chunk = one_chunk_bytes(), peak = 0;
+	int r = 0;
+	struct sb_playout *p = NULL;
+	struct sb_frame f;
+	uint16_t in = 0, out = 0;
+
+	ASSERT_EQ(sb_playout_new(&p, 480000), 0);
+	for (int msg = 0; msg < 1000; msg++) {
+		/* 100 ms messages, each played out in five 20 ms frames before the next. */
+		ASSERT_EQ(push_ramp(p, &in, 800, 800), 0);
+		if (sb_playout_bytes(p) > peak)
+			peak = sb_playout_bytes(p);
+		for (int k = 0; k < 5; k++) {
+			ASSERT_EQ(sb_playout_pop(p, &f), 1);
+			ASSERT_EQ(is_ramp(&f, out), 0);
+			out = (uint16_t)(out + SB_FRAME_SAMPLES);
+		}
+	}
+	ASSERT_EQ(peak, chunk);
+	ASSERT_EQ(sb_playout_bytes(p), chunk);
+out:
+	p = sb_playout_free(p);
+	return r;
+}
+
+/* Clear frees what a long prompt took, down to one spare chunk, which the next push reuses. */
+TEST(playout_clear_frees_storage)
+{
+	size_t chunk = one_chunk_bytes();
+	int r = 0;
+	struct sb_playout *p = NULL;
+	struct sb_frame f;
+	uint16_t in = 0;
+
+	ASSERT_EQ(sb_playout_new(&p, 480000), 0);
+	/* 30 s in one go, as a bot sending a whole prompt at once does. */
+	ASSERT_EQ(push_ramp(p, &in, 240000, 4096), 0);
+	ASSERT_EQ(sb_playout_bytes(p),
+	          (240000 + SB_PLAYOUT_CHUNK_SAMPLES - 1) / SB_PLAYOUT_CHUNK_SAMPLES * chunk);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(sb_playout_clear(p, NULL, NULL), 240000 - SB_FRAME_SAMPLES);
+	ASSERT_EQ(sb_playout_bytes(p), chunk);
+	/* The spare is reused, and framing restarts at the first new sample. */
+	in = 500;
+	ASSERT_EQ(push_ramp(p, &in, SB_FRAME_SAMPLES, 100), 0);
+	ASSERT_EQ(sb_playout_bytes(p), chunk);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(is_ramp(&f, 500), 0);
+	/* Clearing several chunks and a partial frame leaves the spare only, too. */
+	ASSERT_EQ(push_ramp(p, &in, 3 * SB_PLAYOUT_CHUNK_SAMPLES + 7, 1000), 0);
+	ASSERT_EQ(sb_playout_bytes(p), 4 * chunk);
+	ASSERT_EQ(sb_playout_clear(p, NULL, NULL), 3 * SB_PLAYOUT_CHUNK_SAMPLES + 7);
+	ASSERT_EQ(sb_playout_bytes(p), chunk);
+out:
+	p = sb_playout_free(p);
+	return r;
+}
+
+/* The bound caps the storage: a bot sending far more than max_queue_ms holds only the
+ * chunks the bound allows. */
+TEST(playout_bound_caps_storage)
+{
+	const size_t max = 8000; /* max_queue_ms = 1000 */
+	size_t chunk = one_chunk_bytes(), dropped = 0;
+	int r = 0;
+	struct sb_playout *p = NULL;
+	static uint8_t buf[1600];
+
+	ASSERT_EQ(sb_playout_new(&p, max), 0);
+	ramp(buf, 800, 0);
+	for (int i = 0; i < 600; i++) { /* 60 s of 100 ms messages, none played */
+		long d = sb_playout_push_audio(p, buf, sizeof(buf));
+
+		ASSERT_TRUE(d >= 0);
+		dropped += (size_t)d;
+	}
+	ASSERT_EQ(sb_playout_queued_samples(p), max);
+	ASSERT_EQ(dropped, 600 * 800 - max);
+	ASSERT_EQ(sb_playout_bytes(p),
+	          (max + SB_PLAYOUT_CHUNK_SAMPLES - 1) / SB_PLAYOUT_CHUNK_SAMPLES * chunk);
+out:
+	p = sb_playout_free(p);
+	return r;
+}
+
+/* Marks and digits whose padding or position falls on a chunk boundary keep their place. */
+TEST(playout_marks_across_chunks)
+{
+	size_t chunk = one_chunk_bytes(), k = 0;
+	int r = 0, calls = 0;
+	struct sb_playout *p = NULL;
+	struct sb_frame f;
+	uint16_t in = 0;
+	uint64_t pos[4], played = 0; /* in frames */
+
+	n_seen = 0;
+	ASSERT_EQ(sb_playout_new(&p, 100000), 0);
+	/* Ends 50 samples short of the chunk: the mark's padding crosses into the next. */
+	ASSERT_EQ(push_ramp(p, &in, SB_PLAYOUT_CHUNK_SAMPLES - 50, 1000), 0);
+	ASSERT_EQ(sb_playout_push_mark(p, 0), 0);
+	pos[0] = (SB_PLAYOUT_CHUNK_SAMPLES - 50 + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
+	ASSERT_EQ(sb_playout_queued_samples(p), pos[0] * SB_FRAME_SAMPLES);
+	ASSERT_TRUE(sb_playout_bytes(p) >= 2 * chunk);
+	/* A digit, then a mark, right behind it: the same position. */
+	ASSERT_EQ(sb_playout_push_dtmf(p, '5', 100), 0);
+	pos[1] = pos[0];
+	ASSERT_EQ(sb_playout_push_mark(p, 1), 0);
+	pos[2] = pos[0];
+	/* Up to the end of the fourth chunk, a frame boundary too, then a mark: no padding. */
+	ASSERT_EQ((4 * SB_PLAYOUT_CHUNK_SAMPLES) % SB_FRAME_SAMPLES, 0);
+	ASSERT_EQ(push_ramp(p, &in, 4 * SB_PLAYOUT_CHUNK_SAMPLES - pos[0] * SB_FRAME_SAMPLES, 333),
+	          0);
+	ASSERT_EQ(sb_playout_push_mark(p, 2), 0);
+	ASSERT_EQ(sb_playout_queued_samples(p), 4 * SB_PLAYOUT_CHUNK_SAMPLES);
+	pos[3] = 4 * SB_PLAYOUT_CHUNK_SAMPLES / SB_FRAME_SAMPLES;
+	ASSERT_EQ(sb_playout_queued_marks(p), 4);
+	/* Each item must come out once exactly the frames queued before it have. */
+	while (sb_playout_pop(p, &f) == 1) {
+		if (f.kind == SB_FRAME_AUDIO) {
+			played++;
+			continue;
+		}
+		ASSERT_TRUE(k < 4);
+		if (played != pos[k])
+			FAIL_AT("item %zu after %llu frames, expected %llu", k,
+			        (unsigned long long)played, (unsigned long long)pos[k]);
+		if (k == 1) {
+			ASSERT_EQ(f.kind, SB_FRAME_DTMF);
+			ASSERT_EQ(f.digit, '5');
+		} else {
+			ASSERT_EQ(f.kind, SB_FRAME_MARK);
+			ASSERT_EQ(f.mark_id, k == 0 ? 0 : k - 1);
+		}
+		k++;
+	}
+	ASSERT_EQ(k, 4);
+	ASSERT_EQ(played, pos[3]);
+	/* Marks dropped by a clear over many chunks are reported in order, and the mark ring
+	 * that many marks grew is freed with the chunks. */
+	for (uint32_t id = 100; id < 140; id++) {
+		ASSERT_EQ(push_ramp(p, &in, 777, 777), 0);
+		ASSERT_EQ(sb_playout_push_mark(p, id), 0);
+	}
+	ASSERT_TRUE(sb_playout_bytes(p) > 10 * chunk);
+	ASSERT_EQ(sb_playout_clear(p, on_mark, &calls), 40 * 800);
+	ASSERT_EQ(calls, 40);
+	for (uint32_t i = 0; i < 16; i++) /* on_mark keeps the first 16 ids */
+		ASSERT_EQ(seen[i], 100 + i);
+	ASSERT_EQ(sb_playout_bytes(p), chunk);
 out:
 	p = sb_playout_free(p);
 	return r;

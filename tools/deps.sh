@@ -11,7 +11,7 @@ build_pkgs=(
 )
 test_pkgs=(
 	python3 python3-pytest python3-pytest-timeout python3-pytest-xdist python3-websockets
-	clang-format systemd iproute2 procps openssl
+	clang-format systemd iproute2 procps openssl curl
 	kamailio
 	clang libclang-rt-14-dev
 )

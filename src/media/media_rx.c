@@ -20,6 +20,8 @@
 
 #include "media_priv.h"
 
+#define RX_CHUNK 8 /* datagrams one recvmmsg() takes (each a full-size buffer on the stack) */
+
 /* The next slot of the up ring, of kind (no samples yet); NULL when the ws side is behind:
  * the frame is dropped and counted rather than waited for. */
 static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kind)
@@ -217,53 +219,77 @@ bool sb_media_srtp_in(struct sb_media_worker *w, struct sb_media_leg *leg, uint8
 	return false;
 }
 
+/* One datagram of n bytes from `from`: checked, decrypted, parsed and handed to the jitter
+ * buffer, or dropped and counted. */
+static void rx_one(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t *buf, size_t n,
+                   const struct sockaddr_storage *from, socklen_t len)
+{
+	struct sb_rtp_header h;
+	size_t plen = n;
+	bool audio;
+
+	if (!sb_rtp_source_allowed(&leg->src, (const struct sockaddr *)from)) {
+		/* Neither the caller's SDP or signalling address nor the trunk's ACL: it must not
+		 * steer where the call's audio goes (strict RTP). */
+		STAT_INC(w, rtp_rx_foreign);
+		return;
+	}
+	if (!sb_media_srtp_in(w, leg, buf, &plen, false))
+		return; /* never read, never latched */
+	if (sb_rtp_parse(buf, plen, &h) < 0 || h.payload_len == 0 ||
+	    h.payload_len > SB_MEDIA_MAX_PAYLOAD_SAMPLES) {
+		STAT_INC(w, rtp_rx_bad);
+		log_debug("Dropped a %zu-byte datagram that is not RTP", n);
+		return;
+	}
+	audio = h.pt == leg->pt;
+	if (!audio && (int)h.pt != leg->te_pt) {
+		STAT_INC(w, rtp_rx_other_pt);
+		return;
+	}
+	/* Symmetric RTP: send where the caller really sends from, once it is settled. */
+	if (sb_rtp_source_check(&leg->src, (const struct sockaddr *)from, len, h.ssrc, h.seq) !=
+	    SB_RTP_ACCEPT) {
+		STAT_INC(w, rtp_rx_unlatched);
+		return;
+	}
+	STAT_INC(w, rtp_rx_packets);
+	STAT_ADD(w, rtp_rx_bytes, (uint_fast64_t)n); /* as it came, with the SRTP tag */
+	if (!leg->agent)
+		sb_call_count_packet(&leg->call->rtp_in_live);
+	leg->last_rx_ms = sb_now_ms();
+	sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, sb_now_us());
+	sb_jitter_push(&leg->jb, &h, audio, sb_now_us());
+}
+
+/* Reads what the socket holds with recvmmsg(), RX_CHUNK datagrams a call: a leg's usual one
+ * packet per readiness costs one system call, not a second one to learn there is no more. */
 void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
-	_Alignas(8) uint8_t buf[SB_RTP_MAX_PACKET];
-	struct sb_rtp_header h;
+	_Alignas(8) uint8_t bufs[RX_CHUNK][SB_RTP_MAX_PACKET];
+	struct sockaddr_storage from[RX_CHUNK];
+	struct mmsghdr msgs[RX_CHUNK];
+	struct iovec iov[RX_CHUNK];
 
-	for (int i = 0; i < SB_MEDIA_RX_BATCH; i++) {
-		struct sockaddr_storage from;
-		socklen_t len = sizeof(from);
-		ssize_t n = recvfrom(leg->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
-		size_t plen;
-		bool audio;
+	for (int total = 0; total < SB_MEDIA_RX_BATCH;) {
+		int n;
 
-		if (n < 0)
+		for (int i = 0; i < RX_CHUNK; i++) {
+			iov[i] = (struct iovec){bufs[i], sizeof(bufs[i])};
+			msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[i],
+			                                       .msg_namelen = sizeof(from[i]),
+			                                       .msg_iov = &iov[i],
+			                                       .msg_iovlen = 1}};
+		}
+		n = recvmmsg(leg->fd, msgs, RX_CHUNK, MSG_DONTWAIT, NULL);
+		if (n <= 0)
 			break;
-		if (!sb_rtp_source_allowed(&leg->src, (struct sockaddr *)&from)) {
-			/* Neither the caller's SDP or signalling address nor the trunk's ACL: it
-			 * must not steer where the call's audio goes (strict RTP). */
-			STAT_INC(w, rtp_rx_foreign);
-			continue;
-		}
-		plen = (size_t)n;
-		if (!sb_media_srtp_in(w, leg, buf, &plen, false))
-			continue; /* never read, never latched */
-		if (sb_rtp_parse(buf, plen, &h) < 0 || h.payload_len == 0 ||
-		    h.payload_len > SB_MEDIA_MAX_PAYLOAD_SAMPLES) {
-			STAT_INC(w, rtp_rx_bad);
-			log_debug("Dropped a %zd-byte datagram that is not RTP", n);
-			continue;
-		}
-		audio = h.pt == leg->pt;
-		if (!audio && (int)h.pt != leg->te_pt) {
-			STAT_INC(w, rtp_rx_other_pt);
-			continue;
-		}
-		/* Symmetric RTP: send where the caller really sends from, once it is settled. */
-		if (sb_rtp_source_check(&leg->src, (struct sockaddr *)&from, len, h.ssrc, h.seq) !=
-		    SB_RTP_ACCEPT) {
-			STAT_INC(w, rtp_rx_unlatched);
-			continue;
-		}
-		STAT_INC(w, rtp_rx_packets);
-		STAT_ADD(w, rtp_rx_bytes, (uint_fast64_t)n); /* as it came, with the SRTP tag */
-		if (!leg->agent)
-			sb_call_count_packet(&leg->call->rtp_in_live);
-		leg->last_rx_ms = sb_now_ms();
-		sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, sb_now_us());
-		sb_jitter_push(&leg->jb, &h, audio, sb_now_us());
+		for (int i = 0; i < n; i++)
+			rx_one(w, leg, bufs[i], msgs[i].msg_len, &from[i],
+			       msgs[i].msg_hdr.msg_namelen);
+		total += n;
+		if (n < RX_CHUNK)
+			break; /* the socket is empty */
 	}
 	leg->held = leg->jb.n_held > 0;
 }

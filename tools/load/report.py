@@ -354,6 +354,7 @@ def build(a):
             "caller_interval_p99_ms": q(in_iv.get("interval"), "p99_ms"),
             "caller_interval_max_ms": q(in_iv.get("interval"), "max_ms"),
             "capture_drops": ws.get("kernel_drops"),
+            "wire_sample": ws.get("sample", 1),
         }
     latency, why = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
     if latency is None:
@@ -452,7 +453,8 @@ def table(r):
         ("RSS idle / peak / per call", "%s / %s / %s KiB" % (
             fmt(mem["idle_rss_kib"]), fmt(mem["peak_rss_kib"]), fmt(mem["rss_per_call_kib"]))),
         ("RTP in / out / lost (daemon)", "%s / %s / %s" % (fmt(rtp["in"]), fmt(rtp["out"]), fmt(rtp["lost"]))),
-        ("RTP in / out seen on the wire", "%s / %s" % (fmt(rtp["wire_in"]), fmt(rtp["wire_out"]))),
+        ("RTP in / out seen on the wire", "%s / %s (1 call in %s captured)" % (
+            fmt(rtp["wire_in"]), fmt(rtp["wire_out"]), fmt(pc.get("wire_sample")))),
         ("outbound RTP interval p50 / p99 / max", "%s / %s / %s ms" % (
             fmt(pc.get("interval_p50_ms")), fmt(pc.get("interval_p99_ms")), fmt(pc.get("interval_max_ms")))),
         ("outbound pacing error p50 / p99 / max", "%s / %s / %s ms" % (

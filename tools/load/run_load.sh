@@ -6,9 +6,11 @@
 # Every process it starts is stopped at the end; the whole run is bounded in time.
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
-#                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-j]
+#                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
+#   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
+#       least that keeps it to about 250 calls, so the capture costs the machine little)
 #   -j  print only the JSON line
 #   exit status: 0 the run completed (whatever its failed calls), 1 it could not run, 2 usage
 set -euo pipefail
@@ -16,8 +18,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0
-while getopts "c:n:r:d:b:p:s:o:jh" o; do
+outdir="" json_only=0 wire_sample=""
+while getopts "c:n:r:d:b:p:s:o:w:jh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -27,14 +29,21 @@ while getopts "c:n:r:d:b:p:s:o:jh" o; do
 	p) protocol=$OPTARG ;;
 	s) sample_rate=$OPTARG ;;
 	o) outdir=$OPTARG ;;
+	w) wire_sample=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,13p' "$0"; exit 2 ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
 	[[ $v =~ ^[0-9]{1,7}$ && $v -gt 0 ]] || { echo "run_load: numbers must be positive integers" >&2; exit 2; }
 done
 [ "$concurrent" -le 20000 ] || { echo "run_load: -c is at most 20000" >&2; exit 2; }
+if [ -z "$wire_sample" ]; then # about 250 calls captured at most: the capture stays cheap
+	wire_sample=1
+	while [ $((wire_sample * 250)) -lt "$concurrent" ]; do wire_sample=$((wire_sample * 2)); done
+fi
+[[ $wire_sample =~ ^(1|2|4|8|16|32|64|128|256|512|1024)$ ]] ||
+	{ echo "run_load: -w must be a power of two up to 1024" >&2; exit 2; }
 [[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
 [[ $sample_rate =~ ^(8000|16000|24000)$ ]] || { echo "run_load: -s must be 8000, 16000 or 24000" >&2; exit 2; }
 [ -x "$build/src/sipbridged" ] || { echo "run_load: build $build first (meson setup $build && ninja -C $build)" >&2; exit 2; }
@@ -129,7 +138,7 @@ wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics
 idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
 
 (
-	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$media_port" \
+	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$media_port" --sample "$wire_sample" \
 		--duration "$((limit_s + 60))" --out "$work/wirestat.json" \
 		--in-log "$work/wire_in.log" 2>"$work/wirestat.err" &
 	echo $! >"$work/wirestat.pid"

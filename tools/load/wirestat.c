@@ -73,6 +73,7 @@ struct in_log {
 struct opts {
 	const char *iface;
 	unsigned port_min, port_max, peer_port;
+	unsigned sample; /* 1 in this many bridge RTP ports (a power of two) */
 	unsigned duration_s;
 	unsigned nominal_ms;
 	const char *out_path;
@@ -169,40 +170,45 @@ static void account(struct dirstat *d, unsigned port, uint32_t ssrc, int64_t t_n
 
 /* Frames on lo and Ethernet start with a 14-byte header. Keeps IPv4 UDP, unfragmented, not
  * our own outgoing copy, from the port range (to the peer port if one is given) or to the
- * range from the peer port. */
+ * range from the peer port, and of those the bridge ports that are a multiple of 2 * sample
+ * (1 in sample RTP ports, which are even), so a big run costs the capture little. */
 static int attach_filter(int fd, const struct opts *o)
 {
 	unsigned lo = o->port_min, hi = o->port_max, peer = o->peer_port;
+	unsigned mask = o->sample > 1 ? 2 * o->sample - 1 : 0; /* 0: no JSET ever matches */
 	struct sock_filter f[] = {
 	        /* 0 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 12),
-	        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IP, 0, 17),
+	        /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ETHERTYPE_IP, 0, 20),
 	        /* 2 */ BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 23),
-	        /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 15),
+	        /* 3 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_UDP, 0, 18),
 	        /* 4 */ BPF_STMT(BPF_LD | BPF_H | BPF_ABS, 20),
-	        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 13, 0),
+	        /* 5 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x3fff, 16, 0),
 	        /* 6 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, SKF_AD_OFF + SKF_AD_PKTTYPE),
-	        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 11, 0),
+	        /* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 14, 0),
 	        /* 8 */ BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, 14),
 	        /* 9: from the range (the bridge sends), to the peer port if one is given */
 	        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14),
-	        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 3),
-	        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 2, 0),
+	        /* 10 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 5),
+	        /* 11 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 4, 0),
 	        /* 12 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),
-	        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, peer, 6, 0),
-	        /* 14: to the range (the bridge receives), from the peer port if one is given */
+	        /* 13 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, peer, 0, 2),
+	        /* 14 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14),
+	        /* 15: the sample */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, mask, 6, 7),
+	        /* 16: to the range (the bridge receives), from the peer port if one is given */
 	        BPF_STMT(BPF_LD | BPF_H | BPF_IND, 14),
-	        /* 15 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, peer, 0, 3),
-	        /* 16 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),
-	        /* 17 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 1),
-	        /* 18 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 0, 1),
-	        /* 19 */ BPF_STMT(BPF_RET | BPF_K, 0),
-	        /* 20 */ BPF_STMT(BPF_RET | BPF_K, SNAP_BYTES),
+	        /* 17 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, peer, 0, 4),
+	        /* 18 */ BPF_STMT(BPF_LD | BPF_H | BPF_IND, 16),
+	        /* 19 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, lo, 0, 2),
+	        /* 20 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, hi, 1, 0),
+	        /* 21: the sample */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, mask, 0, 1),
+	        /* 22 */ BPF_STMT(BPF_RET | BPF_K, 0),
+	        /* 23 */ BPF_STMT(BPF_RET | BPF_K, SNAP_BYTES),
 	};
 	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
 
-	if (!peer) { /* any far end: 13 accepts, 15 goes on */
-		f[13] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 6);
-		f[15] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+	if (!peer) { /* any far end: 13 and 17 go on */
+		f[13] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
+		f[17] = (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, 0);
 	}
 
 	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
@@ -349,8 +355,9 @@ static void report(FILE *f, const struct opts *o, struct dirstat **ds, int fd, u
 	/* Reading the statistics resets them; this is the only read. */
 	if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0)
 		memset(&st, 0, sizeof(st));
-	fprintf(f, "{\"iface\":\"%s\",\"port_min\":%u,\"port_max\":%u,\"peer_port\":%u,", o->iface,
-	        o->port_min, o->port_max, o->peer_port);
+	fprintf(f,
+	        "{\"iface\":\"%s\",\"port_min\":%u,\"port_max\":%u,\"peer_port\":%u,\"sample\":%u,",
+	        o->iface, o->port_min, o->port_max, o->peer_port, o->sample);
 	fprintf(f, "\"nominal_ms\":%u,\"elapsed_s\":%.1f,", o->nominal_ms, elapsed_s);
 	fprintf(f, "\"kernel_packets\":%u,\"kernel_drops\":%u,\"skipped\":%" PRIu64, st.tp_packets,
 	        st.tp_drops, skipped);
@@ -381,6 +388,8 @@ static void usage(FILE *f)
 	      "  --ports     the bridge's RTP port range: packets from it are \"out\", to it "
 	      "\"in\"\n"
 	      "  --peer      only packets to (out) or from (in) this far-end port\n"
+	      "  --sample N  only bridge ports that are multiples of 2N: 1 call in N (a power\n"
+	      "              of two, default 1), to keep a big run's capture cheap\n"
 	      "  --iface     default lo; --duration default 600 s (stops earlier on SIGTERM)\n"
 	      "  --ptime     the nominal packet interval the error is measured against (20)\n"
 	      "  --in-log    writes one line per \"in\" packet: bridge port, SSRC, sequence,\n"
@@ -407,6 +416,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	static const struct option lopts[] = {
 	        {"ports", required_argument, NULL, 'p'},
 	        {"peer", required_argument, NULL, 'P'},
+	        {"sample", required_argument, NULL, 's'},
 	        {"iface", required_argument, NULL, 'i'},
 	        {"duration", required_argument, NULL, 'd'},
 	        {"ptime", required_argument, NULL, 't'},
@@ -419,8 +429,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	char lo[8], hi[8];
 	int c, li = -1;
 
-	*o = (struct opts){
-	        .iface = "lo", .duration_s = 600, .nominal_ms = 20, .in_log_max = 4000000};
+	*o = (struct opts){.iface = "lo",
+	                   .sample = 1,
+	                   .duration_s = 600,
+	                   .nominal_ms = 20,
+	                   .in_log_max = 4000000};
 	while ((c = getopt_long(argc, argv, "", lopts, &li)) != -1) {
 		int r = 0;
 		switch (c) {
@@ -432,6 +445,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'P':
 			r = parse_uint(optarg, 1, 65535, &o->peer_port);
+			break;
+		case 's':
+			r = parse_uint(optarg, 1, 1024, &o->sample);
+			if (r == 0 && (o->sample & (o->sample - 1)))
+				r = -EINVAL; /* not a power of two */
 			break;
 		case 'i':
 			o->iface = optarg;

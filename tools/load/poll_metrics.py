@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Samples sipbridged once a second during a load run: calls_active from its admin /metrics and
-VmRSS from /proc, one JSON line per sample. Stops on SIGTERM/SIGINT, when the daemon is gone, or
+"""Samples sipbridged once a second during a load run: calls_active from its admin /metrics, VmRSS
+and the number of open descriptors from /proc, one JSON line per sample. Stops on SIGTERM/SIGINT, when the daemon is gone, or
 after --max-seconds. Everything read is treated as untrusted (bounded size, strict parsing).
 
 usage: poll_metrics.py --url URL --pid PID --out FILE [--interval S] [--max-seconds S]
@@ -8,6 +8,7 @@ usage: poll_metrics.py --url URL --pid PID --out FILE [--interval S] [--max-seco
 
 import argparse
 import json
+import os
 import re
 import signal
 import sys
@@ -49,6 +50,13 @@ def rss_kb(pid):
     return None
 
 
+def fd_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return None
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--url", required=True)
@@ -66,7 +74,8 @@ def main():
             rss = rss_kb(a.pid)
             if rss is None:
                 break  # the daemon is gone
-            sample = {"t": round(time.time(), 3), "calls_active": calls_active(a.url), "rss_kb": rss}
+            sample = {"t": round(time.time(), 3), "calls_active": calls_active(a.url), "rss_kb": rss,
+                      "fds": fd_count(a.pid)}
             out.write(json.dumps(sample) + "\n")
             out.flush()
             nxt += a.interval

@@ -145,6 +145,39 @@ def samples(d):
     return max(got), call_s, sum(1 for _, c in rows if c is None)
 
 
+WARMUP_S = 60  # the steady state's first minute is warm-up: caches, pools and buffers fill
+
+
+def steady_state(d):
+    """What a soak needs: the descriptors before the first call and after the last one (the run
+    waits, bounded, for them to return to the idle count), and RSS over
+    the steady state (the samples with at least 90 % of the peak calls) after WARMUP_S, whose
+    spread is the drift."""
+    rows = []
+    for line in (read_text(os.path.join(d, "samples.jsonl")) or "").splitlines():
+        try:
+            s = json.loads(line)
+            rows.append((float(s["t"]), s.get("calls_active"), s.get("rss_kb"), s.get("fds")))
+        except (ValueError, KeyError, TypeError):
+            continue
+    ok = lambda v: isinstance(v, int) and v >= 0
+    fds = [(read_text(os.path.join(d, n), 64) or "").strip() for n in ("fds.idle", "fds.end")]
+    res = {"fds_idle": int(fds[0]) if fds[0].isdigit() else None,
+           "fds_end": int(fds[1]) if fds[1].isdigit() else None,
+           "rss_steady_min_kib": None, "rss_steady_max_kib": None, "rss_drift_pct": None,
+           "steady_s": 0}
+    peak = max((r[1] for r in rows if ok(r[1])), default=0)
+    steady = [r for r in rows if ok(r[1]) and peak and r[1] >= 0.9 * peak and ok(r[2])]
+    if steady:
+        warm = [r for r in steady if r[0] >= steady[0][0] + WARMUP_S]
+        res["steady_s"] = round(steady[-1][0] - steady[0][0])
+        if warm:
+            lo, hi = min(r[2] for r in warm), max(r[2] for r in warm)
+            res.update(rss_steady_min_kib=lo, rss_steady_max_kib=hi,
+                       rss_drift_pct=round(100.0 * (hi - lo) / lo, 1))
+    return res
+
+
 def child_cpu(d, name):
     """User + system seconds of a process run under a shell that ran `times` after it."""
     lines = (read_text(os.path.join(d, name + ".times"), 4096) or "").splitlines()
@@ -391,6 +424,7 @@ def build(a):
             "idle_rss_kib": a.idle_rss_kb, "peak_rss_kib": a.peak_rss_kb,
             "rss_per_call_kib": rnd(rss_per_call, 1),
         },
+        "steady": steady_state(d),
         "rtp": {
             "in": metric("rtp_packets_total", "in"), "out": metric("rtp_packets_total", "out"),
             "lost": metric("rtp_lost_packets_total"), "late": metric("rtp_late_packets_total"),
@@ -421,6 +455,7 @@ def kv(dct):
 def table(r):
     c, p, cpu, mem, rtp = r["calls"], r["peak_concurrent"], r["cpu"], r["memory"], r["rtp"]
     pc = r["pacing_out"] or {}
+    st = r["steady"]
     lat = r["latency_caller_to_bot_ms"]
     su = r["setup_ms"]
     rows = [
@@ -452,6 +487,10 @@ def table(r):
             fmt(cpu["loadavg_1m_start"]), fmt(cpu["loadavg_1m_end"]), r["params"]["cores"])),
         ("RSS idle / peak / per call", "%s / %s / %s KiB" % (
             fmt(mem["idle_rss_kib"]), fmt(mem["peak_rss_kib"]), fmt(mem["rss_per_call_kib"]))),
+        ("RSS in the steady state after %d s: min / max (drift)" % WARMUP_S, "%s / %s KiB (%s %%, %s s)" % (
+            fmt(st["rss_steady_min_kib"]), fmt(st["rss_steady_max_kib"]), fmt(st["rss_drift_pct"]),
+            st["steady_s"])),
+        ("open descriptors before / after the calls", "%s / %s" % (fmt(st["fds_idle"]), fmt(st["fds_end"]))),
         ("RTP in / out / lost (daemon)", "%s / %s / %s" % (fmt(rtp["in"]), fmt(rtp["out"]), fmt(rtp["lost"]))),
         ("RTP in / out seen on the wire", "%s / %s (1 call in %s captured)" % (
             fmt(rtp["wire_in"]), fmt(rtp["wire_out"]), fmt(pc.get("wire_sample")))),

@@ -136,6 +136,8 @@ fi
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }
 idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
+fd_count() { ls "/proc/$daemon/fd" 2>/dev/null | wc -l; }
+fd_count >"$work/fds.idle"
 
 (
 	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$media_port" --sample "$wire_sample" \
@@ -191,6 +193,11 @@ t1=$(date +%s.%N)
 # added then. Wait (bounded) for calls_active to reach 0 before the final scrape.
 no_calls() { curl -sf --max-time 2 "$metrics_url" | grep -qx "sipbridge_calls_active 0"; }
 wait_for 30 no_calls || say "run_load: calls still active 30 s after SIPp ended"
+# Bot sockets close just after their calls: the descriptors are counted once they are back to
+# the idle count, or after 15 s (a leak shows as a higher count).
+fds_back() { [ "$(fd_count)" -le "$(cat "$work/fds.idle")" ]; }
+wait_for 15 fds_back || true
+fd_count >"$work/fds.end"
 t2=$(date +%s.%N)
 cat /proc/loadavg >"$work/loadavg.end"
 daemon_t1=$(cpu_ticks "$daemon")

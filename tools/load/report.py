@@ -257,13 +257,17 @@ def wire_segments(d):
 
 def bot_arrivals(d):
     """{connection: (sample rate, call value, [(arrival ns, samples)])} from the bot's file."""
-    conns = {}
+    # The bot reuses a connection's number once it is closed: a start line begins a new
+    # connection under that number, and the earlier one is kept under a key of its own.
+    conns, live = {}, {}
     for line in read_lines(os.path.join(d, "bot.arrivals")):
         f = line.split()
         if len(f) == 4 and f[0] == "S" and f[1].isdigit() and f[2].isdigit():
-            conns.setdefault(f[1], [0, None, []])[:2] = [int(f[2]), f[3]]
-        elif len(f) == 4 and f[0] == "M" and all(x.isdigit() for x in f[1:]):
-            conns.setdefault(f[1], [0, None, []])[2].append((int(f[2]), int(f[3])))
+            key = len(conns)
+            conns[key] = [int(f[2]), f[3], []]
+            live[f[1]] = key
+        elif len(f) == 4 and f[0] == "M" and all(x.isdigit() for x in f[1:]) and f[1] in live:
+            conns[live[f[1]]][2].append((int(f[2]), int(f[3])))
     return conns
 
 
@@ -300,6 +304,10 @@ def caller_to_bot_latency(d, drops_to_bot):
         if not segs:
             continue
         seg = segs[-1]
+        # An earlier call's segment on the same port: this call's packets are not in the log
+        # (--in-log-max was reached), so it cannot be aligned.
+        if seg["t"][-1] < first:
+            continue
         # The bot may get less than was sent (what was still on the way at the BYE), never
         # more: a call where it did had audio added, which no count of samples can align.
         bot_total = sum(n for _, n in media) * 8000 / rate

@@ -13,6 +13,7 @@
 
 #define SB_JITTER_SLOTS 32          /* packets held at most (a power of two) */
 #define SB_JITTER_MAX_PAYLOAD 480   /* 60 ms of G.711, the longest ptime accepted */
+#define SB_JITTER_SLOT_PAYLOAD 160  /* held in the slot itself: 20 ms of G.711, the usual ptime */
 #define SB_JITTER_MAX_FILL_MS 500   /* a timestamp gap up to this is media time (silence) */
 #define SB_JITTER_MAX_LOSS_MS 320   /* a longer hole is a new start, not a loss to conceal */
 #define SB_JITTER_WINDOW_US 2000000 /* the path's base delay is the minimum over 2-4 s */
@@ -26,7 +27,8 @@ struct sb_jitter_slot {
 	uint16_t len;
 	uint32_t ts;
 	int64_t arrival_us;
-	uint8_t payload[SB_JITTER_MAX_PAYLOAD];
+	uint8_t *payload; /* small, or the slot's row of the buffer's big payloads */
+	uint8_t small[SB_JITTER_SLOT_PAYLOAD];
 };
 
 /* What the buffer has seen. lost: packets never received in time (concealed); late: received
@@ -54,6 +56,9 @@ struct sb_jitter {
 	void *arg;
 
 	struct sb_jitter_slot slots[SB_JITTER_SLOTS];
+	/* Payloads longer than a slot holds (a ptime over 20 ms): one row per slot, allocated with
+	 * the first such packet and kept until sb_jitter_free(). */
+	uint8_t (*big)[SB_JITTER_MAX_PAYLOAD];
 	unsigned n_held;
 	bool started, ts_known;
 	uint32_t ssrc;
@@ -76,6 +81,8 @@ struct sb_jitter {
 /* Thread: any. Sets jb up from the rtp settings of cfg; out(arg, ...) receives the releases. */
 void sb_jitter_init(struct sb_jitter *jb, const struct sb_config *cfg, sb_jitter_out_fn *out,
                     void *arg);
+/* Thread: owner. Frees what jb allocated (the rows for long payloads); jb may be set up again. */
+void sb_jitter_free(struct sb_jitter *jb);
 /* Thread: owner. Takes one packet (copied; h->payload_len must be at most
  * SB_JITTER_MAX_PAYLOAD) received at now_us; audio is false for a payload type that carries no
  * audio (it keeps its sequence place but no media time). Releases what is due. */

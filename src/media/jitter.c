@@ -15,6 +15,7 @@
  * Media time follows the RTP timestamp: a hole is concealed for the time its timestamps
  * span, a timestamp gap between consecutive packets (a telephone-event, a pause) becomes
  * silence, and a marker bit or an implausible jump resynchronises without filling. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sb/jitter.h>
@@ -43,6 +44,12 @@ void sb_jitter_init(struct sb_jitter *jb, const struct sb_config *cfg, sb_jitter
 	jb->fixed_us = (int64_t)cfg->jitter_ms * 1000;
 	jb->out = out;
 	jb->arg = arg;
+}
+
+void sb_jitter_free(struct sb_jitter *jb)
+{
+	free(jb->big);
+	jb->big = NULL;
 }
 
 int64_t sb_jitter_depth_us(const struct sb_jitter *jb)
@@ -279,6 +286,14 @@ void sb_jitter_push(struct sb_jitter *jb, const struct sb_rtp_header *h, bool au
 	if (s->used) {
 		jb->stats.duplicated++;
 		return;
+	}
+	if (h->payload_len <= SB_JITTER_SLOT_PAYLOAD) {
+		s->payload = s->small;
+	} else {
+		if (!jb->big && !(jb->big = calloc(SB_JITTER_SLOTS, sizeof(*jb->big)))) {
+			return; /* out of memory: a hole, concealed as a loss in its time */
+		}
+		s->payload = jb->big[h->seq & MASK];
 	}
 	s->used = true;
 	s->audio = audio;

@@ -282,6 +282,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 		sb_metrics_leg_end(&leg->jb.stats, sb_rtp_rx_jitter_ms(&leg->rx));
 	}
 	sb_plc_free(leg->plc);
+	sb_jitter_free(&leg->jb);
 	leg->srtp = sb_srtp_free(leg->srtp);
 	free(leg->relay);
 	free(leg->mix);

@@ -129,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		packet(&st, data + o, &seq, &ts);
 	sb_jitter_flush(&st.jb);
 	CHECK(st.jb.n_held == 0);
+	sb_jitter_free(&st.jb);
 	texts(data, size);
 	return 0;
 }

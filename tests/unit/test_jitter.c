@@ -15,6 +15,7 @@ struct out {
 	char kind;
 	unsigned seq, samples;
 	uint8_t first; /* first payload byte of a packet */
+	bool intact;   /* every payload byte equals the first (push_full fills them so) */
 	bool audio;
 };
 
@@ -33,6 +34,9 @@ static void on_out(void *arg, enum sb_jitter_out kind, const struct sb_jitter_sl
 	outs[n_out].seq = s ? s->seq : 0;
 	outs[n_out].samples = s ? s->len : samples;
 	outs[n_out].first = s ? s->payload[0] : 0;
+	outs[n_out].intact = true;
+	for (unsigned i = 1; s && i < s->len; i++)
+		outs[n_out].intact &= s->payload[i] == s->payload[0];
 	outs[n_out].audio = s ? s->audio : false;
 	n_out++;
 }
@@ -43,6 +47,7 @@ static void setup(int mode, int min_ms, int max_ms, int fixed_ms)
 	cfg.jitter_min_ms = min_ms;
 	cfg.jitter_max_ms = max_ms;
 	cfg.jitter_ms = fixed_ms;
+	sb_jitter_free(&jb);
 	sb_jitter_init(&jb, &cfg, on_out, NULL);
 	n_out = 0;
 }
@@ -371,6 +376,43 @@ TEST(flush_releases_everything_in_order)
 	ASSERT_EQ(outs[3].kind, 'C');
 	ASSERT_EQ(outs[4].seq, 4);
 	ASSERT_EQ(total_samples(), 5 * 160);
+out:
+	return r;
+}
+
+TEST(long_payloads_kept_apart_and_intact)
+{
+	static const unsigned lens[] = {160, 240, 480, 160, 320, 160};
+	static const unsigned order[] = {1, 0, 2, 3, 4, 5};
+	uint32_t ts = 0;
+	int r = 0;
+
+	setup(SB_JITTER_FIXED, 0, 200, 200);
+	clean(0, 0, 0, 3);
+	ASSERT_TRUE(jb.big == NULL); /* 20 ms packets live in their slots */
+	/* mixed lengths, the first two swapped, with the sequence's bytes in every payload */
+	for (unsigned i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		unsigned k = order[i];
+		uint32_t t = 480;
+
+		for (unsigned j = 0; j < k; j++)
+			t += lens[j];
+		push_full((uint16_t)(3 + k), t, lens[k], false, true, 1234, 60 + 20 * i);
+		ts = t + lens[k];
+	}
+	ASSERT_TRUE(jb.big != NULL);
+	sb_jitter_flush(&jb);
+	ASSERT_EQ(n_out, 9);
+	for (unsigned i = 0; i < n_out; i++) {
+		ASSERT_EQ(outs[i].kind, 'P');
+		ASSERT_EQ(outs[i].seq, i);
+		ASSERT_EQ(outs[i].first, (uint8_t)i);
+		ASSERT_TRUE(outs[i].intact);
+		ASSERT_EQ(outs[i].samples, i < 3 ? 160 : lens[i - 3]);
+	}
+	ASSERT_EQ(total_samples(), ts);
+	sb_jitter_free(&jb);
+	ASSERT_TRUE(jb.big == NULL);
 out:
 	return r;
 }

@@ -30,6 +30,10 @@ enum sb_srtp_mode {
 	SB_SRTP_MODE_OPTIONAL,
 	SB_SRTP_MODE_REQUIRED
 };
+/* How the media threads do their socket work: io_uring (one system call per turn of the
+ * loop for every leg's sends and receives) or epoll (one per packet); auto takes io_uring
+ * when the kernel allows it. */
+enum sb_media_io { SB_MEDIA_IO_AUTO, SB_MEDIA_IO_URING, SB_MEDIA_IO_EPOLL };
 /* Extension events a bot may opt in to (its events list). */
 enum sb_bot_event_opt { SB_BOT_OPT_HOLD = 1 << 0 };
 
@@ -130,6 +134,7 @@ struct sb_config {
 	/* threads */
 	int media_threads; /* 0 = number of cores - 1, at least 1 */
 	int ws_threads;
+	int media_io; /* enum sb_media_io: how the media threads do their socket work */
 
 	/* log */
 	int log_level;  /* enum sb_log_level */

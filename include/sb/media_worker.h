@@ -1,4 +1,4 @@
-/* Media worker: one thread with epoll and a 20 ms timerfd that owns the RTP legs of its
+/* Media worker: one thread with io_uring (or epoll) and a 5 ms tick that owns the RTP legs of its
  * calls: receive, decode, frame caller audio into the up ring; pace bot audio from the down
  * ring out as RTP. Thread: the worker's own; post/wake from any. */
 #pragma once
@@ -28,10 +28,12 @@ struct sb_media_stats {
 };
 
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every
- * ws worker in ws[0..n_ws); recorded calls go to rec (NULL: none are recorded). Returns 0 or
- * a negative errno. */
+ * ws worker in ws[0..n_ws); recorded calls go to rec (NULL: none are recorded); io_mode is an
+ * enum sb_media_io (auto: io_uring where the system allows it, else epoll). Returns 0 or a
+ * negative errno (-EPERM and the like: io_uring was asked for and is not allowed). */
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
-                        struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec);
+                        struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec,
+                        int io_mode);
 /* Thread: control. Starts the thread. */
 int sb_media_worker_start(struct sb_media_worker *w);
 /* Thread: any. Hands m to the worker (ownership passes). */

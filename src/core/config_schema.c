@@ -256,6 +256,10 @@ static const struct sb_cfg_enum on_fails[] = {
         {"reject", SB_ON_FAIL_REJECT}, {"transfer", SB_ON_FAIL_TRANSFER}, {NULL, 0}};
 static const struct sb_cfg_enum transfer_modes[] = {
         {"refer", SB_TRANSFER_REFER}, {"bridge", SB_TRANSFER_BRIDGE}, {NULL, 0}};
+static const struct sb_cfg_enum media_ios[] = {{"auto", SB_MEDIA_IO_AUTO},
+                                               {"io_uring", SB_MEDIA_IO_URING},
+                                               {"epoll", SB_MEDIA_IO_EPOLL},
+                                               {NULL, 0}};
 static const struct sb_cfg_enum srtp_modes[] = {{"off", SB_SRTP_MODE_OFF},
                                                 {"optional", SB_SRTP_MODE_OPTIONAL},
                                                 {"required", SB_SRTP_MODE_REQUIRED},
@@ -361,6 +365,8 @@ const struct sb_cfg_key sb_cfg_schema[] = {
 
         {SB_SC_THREADS, "media", SB_KT_INT, 0, 0, 64, 0, FIELD(C, media_threads)},
         {SB_SC_THREADS, "ws", SB_KT_INT, 0, 1, 16, 1, FIELD(C, ws_threads)},
+        {SB_SC_THREADS, "media_io", SB_KT_ENUM, .def_int = SB_MEDIA_IO_AUTO, .enums = media_ios,
+         FIELD(C, media_io)},
 
         {SB_SC_LOG, "level", SB_KT_ENUM, .def_int = SB_LOG_INFO, .enums = log_levels,
          FIELD(C, log_level)},

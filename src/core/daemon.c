@@ -103,7 +103,8 @@ static int start_workers(struct sb_daemon *d)
 	if (r < 0)
 		return log_error_errno(r, "Cannot start the recorder");
 	for (unsigned i = 0; i < d->n_media; i++) {
-		r = sb_media_worker_new(&d->media[i], i, d->control, d->ws, d->n_ws, d->recorder);
+		r = sb_media_worker_new(&d->media[i], i, d->control, d->ws, d->n_ws, d->recorder,
+		                        d->cfg->media_io);
 		if (r == 0)
 			r = sb_media_worker_start(d->media[i]);
 		if (r < 0)

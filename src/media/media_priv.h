@@ -20,6 +20,7 @@
 #include <sb/pcm_fifo.h>
 #include <sb/recorder.h>
 #include <sb/rtcp.h>
+#include <sb/rtp_session.h>
 #include <sb/rtp_source.h>
 #include <sb/srtp_ctx.h>
 #include <sb/worker_thread.h>
@@ -27,6 +28,14 @@
 #define SB_MEDIA_RX_BATCH 32  /* datagrams read per readiness event per socket */
 #define SB_MEDIA_TICK_US 5000 /* the worker's clock: pacing, bot audio starting, DTMF updates */
 #define SB_MEDIA_MAX_PAYLOAD_SAMPLES SB_JITTER_MAX_PAYLOAD
+/* A datagram longer than this is not RTP any call carries (60 ms of G.711, every CSRC, an
+ * extension, the SRTP tag): dropped as bad. */
+#define SB_MEDIA_RX_PACKET_BYTES 1024
+/* The longest RTP packet the bridge sends: 20 ms of G.711 and the SRTP tag. */
+#define SB_MEDIA_TX_PACKET_BYTES (SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES + SB_SRTP_MAX_TRAILER)
+
+struct sb_media_uring;
+struct sb_leg_urx;
 
 /* What an epoll event names: a leg's RTP or RTCP socket. */
 struct sb_leg_io {
@@ -93,6 +102,12 @@ struct sb_media_leg {
 	/* the call's recording (the caller's leg only), NULL when not recorded */
 	struct sb_rec *rec;
 
+	/* io_uring (media_uring.c): the pending receive, and the leg's requests the kernel holds;
+	 * a dead leg is gone from the call and waits for the last of them to be freed */
+	struct sb_leg_urx *urx;
+	unsigned io_refs;
+	bool dead;
+
 	/* RTCP */
 	struct sb_rtp_rx_stats rx;
 	struct sb_rtp_tx_stats tx;
@@ -107,6 +122,8 @@ struct sb_media_worker {
 	pthread_t thread;
 	bool started, quit;
 	int epfd, tfd;
+	int io_mode;                  /* enum sb_media_io, as configured */
+	struct sb_media_uring *uring; /* NULL: the epoll loop */
 	struct sb_mq *mq, *control;
 	struct sb_ws_worker **ws;
 	unsigned n_ws;
@@ -121,8 +138,37 @@ struct sb_media_worker {
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
 #define STAT_ADD(w, f, n) atomic_fetch_add_explicit(&(w)->stats.f, (n), memory_order_relaxed)
 
+/* media_worker.c: the work of `expirations` 5 ms ticks at now_us: every leg's due sends,
+ * jitter releases, RTCP and RTP timeout; the ws workers' refill every 20 ms. */
+void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_us);
+/* media_worker.c: runs the commands waiting in the worker's queue. */
+void sb_media_drain(struct sb_media_worker *w);
+
+/* media_uring.c: the ring of worker w, from its own thread. Returns 0 or a negative errno
+ * (the kernel or its policy forbids io_uring: the epoll loop is used). */
+int sb_media_uring_new(struct sb_media_worker *w);
+/* media_uring.c: the loop until quit. */
+void sb_media_uring_run(struct sb_media_worker *w);
+/* media_uring.c: waits (bounded) for the dead legs' requests, then frees the ring. */
+void sb_media_uring_free(struct sb_media_worker *w);
+/* media_uring.c: arms a new leg's RTP receive and RTCP poll. Returns 0 or -ENOMEM. */
+int sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg);
+/* media_uring.c: a freed leg (off the worker's list, sockets closed): true when the kernel
+ * still holds requests of it, which are cancelled; it is freed with the last. */
+bool sb_media_uring_leg_gone(struct sb_media_worker *w, struct sb_media_leg *leg);
+/* media_uring.c: queues one RTP packet of len bytes (octets of payload) to the leg's peer,
+ * sent at the next submission. False: not queued (no slot), to be sent otherwise. */
+bool sb_media_uring_send(struct sb_media_worker *w, struct sb_media_leg *leg, const uint8_t *pkt,
+                         size_t len, size_t octets);
+/* media_uring.c: runs the completions waiting. True when the command queue has work. */
+bool sb_media_uring_reap(struct sb_media_worker *w);
+
 /* media_rx.c: reads the caller's RTP on the leg's socket into the jitter buffer. */
 void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg);
+/* media_rx.c: one datagram of n bytes that came to the leg's RTP socket from `from`:
+ * checked, decrypted, parsed and handed to the jitter buffer, or dropped and counted. */
+void sb_media_rx_datagram(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t *buf,
+                          size_t n, const struct sockaddr_storage *from, socklen_t len);
 /* media_rx.c: the jitter buffer's releases (decoded, concealed or DTMF) into the up ring. */
 sb_jitter_out_fn sb_media_on_jitter;
 /* media_rx.c: releases what the jitter buffer holds past its wait; reports DTMF whose end
@@ -139,6 +185,9 @@ void sb_media_tx_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg, char 
 /* media_tx.c: sends what is due for the leg at now_us: its 20 ms frames (bot audio, or
  * silence), DTMF packets; starts bot audio at once on an idle leg. */
 void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us);
+/* media_tx.c: counts an RTP packet of len bytes (octets of payload) that went out. */
+void sb_media_tx_sent(struct sb_media_worker *w, struct sb_media_leg *leg, size_t len,
+                      size_t octets);
 /* media_tx.c: a new leg's RTP state: random seq, timestamp and SSRC, first frame now. */
 void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us);
 

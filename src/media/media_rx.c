@@ -219,8 +219,7 @@ bool sb_media_srtp_in(struct sb_media_worker *w, struct sb_media_leg *leg, uint8
 	return false;
 }
 
-/* One datagram of n bytes from `from`: checked, decrypted, parsed and handed to the jitter
- * buffer, or dropped and counted. */
+/* As sb_media_rx_datagram, without looking at what the jitter buffer holds. */
 static void rx_one(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t *buf, size_t n,
                    const struct sockaddr_storage *from, socklen_t len)
 {
@@ -262,11 +261,18 @@ static void rx_one(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t 
 	sb_jitter_push(&leg->jb, &h, audio, sb_now_us());
 }
 
+void sb_media_rx_datagram(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t *buf,
+                          size_t n, const struct sockaddr_storage *from, socklen_t len)
+{
+	rx_one(w, leg, buf, n, from, len);
+	leg->held = leg->jb.n_held > 0;
+}
+
 /* Reads what the socket holds with recvmmsg(), RX_CHUNK datagrams a call: a leg's usual one
  * packet per readiness costs one system call, not a second one to learn there is no more. */
 void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
-	_Alignas(8) uint8_t bufs[RX_CHUNK][SB_RTP_MAX_PACKET];
+	_Alignas(8) uint8_t bufs[RX_CHUNK][SB_MEDIA_RX_PACKET_BYTES];
 	struct sockaddr_storage from[RX_CHUNK];
 	struct mmsghdr msgs[RX_CHUNK];
 	struct iovec iov[RX_CHUNK];
@@ -284,9 +290,14 @@ void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 		n = recvmmsg(leg->fd, msgs, RX_CHUNK, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
-		for (int i = 0; i < n; i++)
-			rx_one(w, leg, bufs[i], msgs[i].msg_len, &from[i],
-			       msgs[i].msg_hdr.msg_namelen);
+		for (int i = 0; i < n; i++) {
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+				STAT_INC(w,
+				         rtp_rx_bad); /* larger than any packet a call may carry */
+			else
+				rx_one(w, leg, bufs[i], msgs[i].msg_len, &from[i],
+				       msgs[i].msg_hdr.msg_namelen);
+		}
 		total += n;
 		if (n < RX_CHUNK)
 			break; /* the socket is empty */

@@ -44,12 +44,23 @@ void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
 	leg->next_tx_us = now_us;
 }
 
+void sb_media_tx_sent(struct sb_media_worker *w, struct sb_media_leg *leg, size_t len,
+                      size_t octets)
+{
+	STAT_INC(w, rtp_tx_packets);
+	STAT_ADD(w, rtp_tx_bytes, len);
+	if (!leg->agent)
+		sb_call_count_packet(&leg->call->rtp_out_live);
+	leg->tx.packets++;
+	leg->tx.octets += (uint32_t)octets;
+}
+
 /* Sends one RTP packet (not during a hold: then the timestamp goes on, the sequence not),
  * protected in place on an SRTP leg. */
 static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t pt, bool marker,
                      uint32_t ts, const uint8_t *payload, size_t len)
 {
-	_Alignas(8) uint8_t pkt[SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES + SB_SRTP_MAX_TRAILER];
+	_Alignas(8) uint8_t pkt[SB_MEDIA_TX_PACKET_BYTES];
 	struct sb_rtp_header h = {.pt = pt, .marker = marker, .ts = ts, .ssrc = leg->ssrc};
 	size_t octets = len;
 
@@ -63,15 +74,11 @@ static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_
 		log_debug("SRTP protect failed, packet not sent");
 		return;
 	}
+	if (w->uring && sb_media_uring_send(w, leg, pkt, len, octets))
+		return; /* counted when it has gone */
 	if (sendto(leg->fd, pkt, len, 0, (struct sockaddr *)&leg->src.peer, leg->src.peer_len) ==
-	    (ssize_t)len) {
-		STAT_INC(w, rtp_tx_packets);
-		STAT_ADD(w, rtp_tx_bytes, len);
-		if (!leg->agent)
-			sb_call_count_packet(&leg->call->rtp_out_live);
-		leg->tx.packets++;
-		leg->tx.octets += (uint32_t)octets;
-	}
+	    (ssize_t)len)
+		sb_media_tx_sent(w, leg, len, octets);
 }
 
 /* Sends the DTMF packets due by now_us. */

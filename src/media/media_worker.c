@@ -1,8 +1,11 @@
-/* Media worker thread: epoll over its legs' RTP sockets, its command queue and one 5 ms
- * timerfd that paces every leg (media_rx.c takes caller RTP in, media_tx.c sends bot audio
- * out). Here: the loop, the tick, attaching, updating and freeing legs.
+/* Media worker thread: its legs' RTP sockets, its command queue and one 5 ms tick that paces
+ * every leg (media_rx.c takes caller RTP in, media_tx.c sends bot audio out), on io_uring
+ * (media_uring.c) or, where the system does not allow that, on epoll and a timerfd (here).
+ * Here: the epoll loop, the tick, attaching, updating and freeing legs.
  * Thread: its own. Owns the legs (sockets, RTP state, SRTP contexts, jitter buffers,
  * framing buffers). */
+#include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,14 +44,11 @@ static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 		log_error("Out of memory replying to control");
 }
 
-static void on_tick(struct sb_media_worker *w)
+void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_us)
 {
-	uint64_t expirations = 0;
-	int64_t now_us = sb_now_us(), now = now_us / 1000;
+	int64_t now = now_us / 1000;
 	struct sb_media_leg *leg;
 
-	if (read(w->tfd, &expirations, sizeof(expirations)) != sizeof(expirations))
-		return;
 	if (expirations > 1)
 		atomic_fetch_add_explicit(&w->stats.late_ticks, expirations - 1,
 		                          memory_order_relaxed);
@@ -71,13 +71,23 @@ static void on_tick(struct sb_media_worker *w)
 	}
 	/* The ws workers refill the down rings from their playout queues once a frame time;
 	 * caller audio does not wait for this (sb_ws_worker_notify). */
-	w->ticks += (unsigned)expirations;
+	w->ticks += expirations;
 	if (w->ticks >= SB_FRAME_MS * 1000 / SB_MEDIA_TICK_US) {
 		w->ticks = 0;
 		if (!LIST_EMPTY(&w->legs))
 			for (unsigned i = 0; i < w->n_ws; i++)
 				sb_ws_worker_wake(w->ws[i]);
 	}
+}
+
+/* The epoll loop's timerfd. */
+static void on_timer(struct sb_media_worker *w)
+{
+	uint64_t expirations = 0;
+
+	if (read(w->tfd, &expirations, sizeof(expirations)) == sizeof(expirations))
+		sb_media_tick(w, expirations > UINT_MAX ? UINT_MAX : (unsigned)expirations,
+		              sb_now_us());
 }
 
 /* What the caller's SDP direction and address allow: we send unless it holds the call; the
@@ -127,11 +137,20 @@ static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c
 	leg->next_rtcp_ms = sb_now_ms() + SB_RTCP_INTERVAL_MS / 2 + leg->seq % 1000;
 	leg->io_rtp = (struct sb_leg_io){leg, false};
 	leg->io_rtcp = (struct sb_leg_io){leg, true};
+	if (w->uring && sb_media_uring_leg_added(w, leg) < 0) {
+		sb_plc_free(leg->plc);
+		sb_jitter_free(&leg->jb);
+		sb_call_unref(leg->call);
+		close(leg->fd);
+		close(leg->rtcp_fd);
+		free(leg);
+		return NULL;
+	}
 	ev.data.ptr = &leg->io_rtp;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->fd, &ev) < 0)
+	if (!w->uring && epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->fd, &ev) < 0)
 		log_error_errno(errno, "epoll_ctl");
 	ev.data.ptr = &leg->io_rtcp;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->rtcp_fd, &ev) < 0)
+	if (!w->uring && epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->rtcp_fd, &ev) < 0)
 		log_error_errno(errno, "epoll_ctl");
 	LIST_INSERT_HEAD(&w->legs, leg, link);
 	w->n_legs++;
@@ -269,8 +288,10 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 		leg->peer = peer->peer = NULL;
 		free_leg(w, peer, false);
 	}
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->fd, NULL);
-	epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->rtcp_fd, NULL);
+	if (!w->uring) {
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->fd, NULL);
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, leg->rtcp_fd, NULL);
+	}
 	close(leg->fd);
 	close(leg->rtcp_fd);
 	sb_media_log_stats(leg);
@@ -293,6 +314,10 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	if (notify)
 		reply(w, SB_MSG_MEDIA_DETACHED, c);
 	sb_call_unref(c);
+	leg->call = NULL;
+	if (w->uring && sb_media_uring_leg_gone(w, leg))
+		return; /* freed when the kernel gives back its requests */
+	free(leg->urx);
 	free(leg);
 }
 
@@ -325,7 +350,7 @@ static void on_msg(struct sb_media_worker *w, struct sb_msg *m)
 	}
 }
 
-static void drain(struct sb_media_worker *w)
+void sb_media_drain(struct sb_media_worker *w)
 {
 	for (struct sb_msg *m = sb_mq_pop_all(w->mq), *next; m; m = next) {
 		next = m->next;
@@ -334,9 +359,8 @@ static void drain(struct sb_media_worker *w)
 	}
 }
 
-static void *run(void *arg)
+static void run_epoll(struct sb_media_worker *w)
 {
-	struct sb_media_worker *w = arg;
 	struct epoll_event evs[MAX_EVENTS];
 
 	while (!w->quit) {
@@ -348,7 +372,7 @@ static void *run(void *arg)
 		/* The tick first: what is due goes out before this batch's receive work. */
 		for (int i = 0; i < n; i++)
 			if (evs[i].data.ptr == w)
-				on_tick(w);
+				on_timer(w);
 		for (int i = 0; i < n; i++) {
 			if (evs[i].data.ptr == w->mq)
 				msgs = true;
@@ -361,15 +385,42 @@ static void *run(void *arg)
 		}
 		/* Commands last: a detach frees a leg later events of this batch may name. */
 		if (msgs)
-			drain(w);
+			sb_media_drain(w);
 	}
+}
+
+static void *run(void *arg)
+{
+	struct sb_media_worker *w = arg;
+	int r = w->io_mode == SB_MEDIA_IO_EPOLL ? -EPERM : sb_media_uring_new(w);
+
+	if (r < 0 && w->io_mode == SB_MEDIA_IO_URING) /* it was there when the worker was made */
+		log_error_errno(r, "Media worker %u cannot set up io_uring, using epoll", w->idx);
+	if (w->uring)
+		sb_media_uring_run(w);
+	else
+		run_epoll(w);
 	while (!LIST_EMPTY(&w->legs))
 		free_leg(w, LIST_FIRST(&w->legs), false);
+	sb_media_uring_free(w);
 	return NULL;
 }
 
+/* Whether this process may use io_uring as the media loop does: a ring is made and closed
+ * (some container profiles and the io_uring_disabled sysctl forbid it). */
+static int uring_probe(void)
+{
+	struct sb_media_worker probe = {0};
+	int r = sb_media_uring_new(&probe);
+
+	if (r == 0)
+		sb_media_uring_free(&probe);
+	return r;
+}
+
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
-                        struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec)
+                        struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec,
+                        int io_mode)
 {
 	struct sb_media_worker *w = calloc(1, sizeof(*w));
 	struct itimerspec its = {.it_interval = {0, SB_MEDIA_TICK_US * 1000L},
@@ -384,7 +435,22 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 		free(w);
 		return r;
 	}
+	if (io_mode != SB_MEDIA_IO_EPOLL) {
+		r = uring_probe();
+		if (r < 0 && io_mode == SB_MEDIA_IO_URING) {
+			free(w);
+			return log_error_errno(r, "threads.media_io is io_uring, which this system "
+			                          "does not allow");
+		}
+		io_mode = r < 0 ? SB_MEDIA_IO_EPOLL : SB_MEDIA_IO_URING;
+		if (idx == 0 && r < 0)
+			log_info("Media I/O: epoll (io_uring is not allowed here: %s)",
+			         strerror(-r));
+		else if (idx == 0)
+			log_info("Media I/O: io_uring");
+	}
 	LIST_INIT(&w->legs);
+	w->io_mode = io_mode;
 	w->idx = idx;
 	w->control = control;
 	w->ws = ws;

@@ -409,6 +409,7 @@ def build(a):
         "params": {
             "concurrent": a.concurrent, "total": a.total, "rate": a.rate, "call_ms": a.call_ms,
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
+            "media_io": a.media_io,
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,
@@ -528,6 +529,7 @@ def main():
     for k in ("concurrent", "total", "rate", "call-ms", "sample-rate", "sipp-rc", "daemon-rc", "hz", "cores"):
         ap.add_argument("--" + k, type=int, required=True)
     ap.add_argument("--protocol", required=True)
+    ap.add_argument("--media-io", default="auto")
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)
     ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)

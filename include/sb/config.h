@@ -134,7 +134,8 @@ struct sb_config {
 	/* threads */
 	int media_threads; /* 0 = number of cores - 1, at least 1 */
 	int ws_threads;
-	int media_io; /* enum sb_media_io: how the media threads do their socket work */
+	int media_io;        /* enum sb_media_io: how the media threads do their socket work */
+	bool media_realtime; /* media threads ask for SCHED_FIFO, so pacing waits for no one */
 
 	/* log */
 	int log_level;  /* enum sb_log_level */

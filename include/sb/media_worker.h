@@ -27,13 +27,18 @@ struct sb_media_stats {
 	atomic_uint_fast64_t srtp_rx_auth_fail, srtp_rx_replay;
 };
 
+/* How a media worker runs. */
+struct sb_media_opts {
+	int io_mode;   /* enum sb_media_io: auto takes io_uring where the system allows it */
+	bool realtime; /* ask for SCHED_FIFO priority 1 (where allowed: else as usual) */
+};
+
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every
- * ws worker in ws[0..n_ws); recorded calls go to rec (NULL: none are recorded); io_mode is an
- * enum sb_media_io (auto: io_uring where the system allows it, else epoll). Returns 0 or a
+ * ws worker in ws[0..n_ws); recorded calls go to rec (NULL: none are recorded). Returns 0 or a
  * negative errno (-EPERM and the like: io_uring was asked for and is not allowed). */
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
                         struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec,
-                        int io_mode);
+                        const struct sb_media_opts *opts);
 /* Thread: control. Starts the thread. */
 int sb_media_worker_start(struct sb_media_worker *w);
 /* Thread: any. Hands m to the worker (ownership passes). */

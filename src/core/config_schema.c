@@ -367,6 +367,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_THREADS, "ws", SB_KT_INT, 0, 1, 16, 1, FIELD(C, ws_threads)},
         {SB_SC_THREADS, "media_io", SB_KT_ENUM, .def_int = SB_MEDIA_IO_AUTO, .enums = media_ios,
          FIELD(C, media_io)},
+        {SB_SC_THREADS, "media_realtime", SB_KT_BOOL, .def_int = 1, FIELD(C, media_realtime)},
 
         {SB_SC_LOG, "level", SB_KT_ENUM, .def_int = SB_LOG_INFO, .enums = log_levels,
          FIELD(C, log_level)},

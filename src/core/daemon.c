@@ -103,8 +103,11 @@ static int start_workers(struct sb_daemon *d)
 	if (r < 0)
 		return log_error_errno(r, "Cannot start the recorder");
 	for (unsigned i = 0; i < d->n_media; i++) {
+		struct sb_media_opts opts = {.io_mode = d->cfg->media_io,
+		                             .realtime = d->cfg->media_realtime};
+
 		r = sb_media_worker_new(&d->media[i], i, d->control, d->ws, d->n_ws, d->recorder,
-		                        d->cfg->media_io);
+		                        &opts);
 		if (r == 0)
 			r = sb_media_worker_start(d->media[i]);
 		if (r < 0)

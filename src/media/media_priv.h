@@ -122,7 +122,8 @@ struct sb_media_worker {
 	pthread_t thread;
 	bool started, quit;
 	int epfd, tfd;
-	int io_mode;                  /* enum sb_media_io, as configured */
+	int io_mode;                  /* enum sb_media_io: epoll or io_uring, as probed */
+	bool realtime;                /* ask for SCHED_FIFO */
 	struct sb_media_uring *uring; /* NULL: the epoll loop */
 	struct sb_mq *mq, *control;
 	struct sb_ws_worker **ws;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -389,10 +390,27 @@ static void run_epoll(struct sb_media_worker *w)
 	}
 }
 
+/* Real-time scheduling for the pacing thread, where the system allows it. */
+static void go_realtime(const struct sb_media_worker *w)
+{
+	struct sched_param sp = {.sched_priority = 1};
+	int r = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+
+	if (w->idx == 0 && r)
+		log_info("Media threads run without real-time scheduling (%s): a busy machine can "
+		         "delay their packets",
+		         strerror(r));
+	else if (w->idx == 0)
+		log_info("Media threads run with real-time scheduling (SCHED_FIFO 1)");
+}
+
 static void *run(void *arg)
 {
 	struct sb_media_worker *w = arg;
 	int r = w->io_mode == SB_MEDIA_IO_EPOLL ? -EPERM : sb_media_uring_new(w);
+
+	if (w->realtime)
+		go_realtime(w);
 
 	if (r < 0 && w->io_mode == SB_MEDIA_IO_URING) /* it was there when the worker was made */
 		log_error_errno(r, "Media worker %u cannot set up io_uring, using epoll", w->idx);
@@ -420,8 +438,9 @@ static int uring_probe(void)
 
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
                         struct sb_ws_worker **ws, unsigned n_ws, struct sb_recorder *rec,
-                        int io_mode)
+                        const struct sb_media_opts *opts)
 {
+	int io_mode = opts->io_mode;
 	struct sb_media_worker *w = calloc(1, sizeof(*w));
 	struct itimerspec its = {.it_interval = {0, SB_MEDIA_TICK_US * 1000L},
 	                         .it_value = {0, SB_MEDIA_TICK_US * 1000L}};
@@ -442,15 +461,18 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 			return log_error_errno(r, "threads.media_io is io_uring, which this system "
 			                          "does not allow");
 		}
-		io_mode = r < 0 ? SB_MEDIA_IO_EPOLL : SB_MEDIA_IO_URING;
 		if (idx == 0 && r < 0)
 			log_info("Media I/O: epoll (io_uring is not allowed here: %s)",
 			         strerror(-r));
-		else if (idx == 0)
-			log_info("Media I/O: io_uring");
+		io_mode = r < 0 ? SB_MEDIA_IO_EPOLL : SB_MEDIA_IO_URING;
 	}
+	if (idx == 0 && io_mode == SB_MEDIA_IO_URING)
+		log_info("Media I/O: io_uring");
+	else if (idx == 0 && opts->io_mode == SB_MEDIA_IO_EPOLL)
+		log_info("Media I/O: epoll (threads.media_io)");
 	LIST_INIT(&w->legs);
 	w->io_mode = io_mode;
+	w->realtime = opts->realtime;
 	w->idx = idx;
 	w->control = control;
 	w->ws = ws;

@@ -29,9 +29,20 @@ def check_rtp_stream(pkts, pt):
     assert len(src) == 1, "RTP from several source addresses: %s" % src
 
 
+# Both ways the media threads can do their socket work: io_uring where the system allows it (the default), epoll.
+MEDIA_IO = ["io_uring", "epoll"]
+
+
+def media_io_bridge(bridge, media_io, *args, **kw):
+    d, bot = bridge(*args, threads={"media": 1, "ws": 1, "media_io": media_io}, **kw)
+    assert "Media I/O: %s" % media_io in d.stderr_text(), d.stderr_text()[-2000:]
+    return d, bot
+
+
+@pytest.mark.parametrize("media_io", MEDIA_IO)
 @pytest.mark.parametrize("pt", CODECS)
-def test_echo_round_trip(env, bridge, sipp, pt):
-    d, bot = bridge("echo")
+def test_echo_round_trip(env, bridge, sipp, pt, media_io):
+    d, bot = media_io_bridge(bridge, media_io, "echo")
     ep = env.endpoint(pt)
     call = sipp("uac_call.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port, duration_ms=6000).start()
     ep.wait_packets(1, timeout=20)  # the bridge streams (silence) as soon as it answered; learn its address
@@ -79,11 +90,12 @@ def test_bot_media_reframed(env, bridge, sipp, pt):
             rtp.find_sub(got, rtp.encode(pt, b)[:800]) for b in blocks)
 
 
-def test_pacing_and_silence(env, bridge, sipp):
+@pytest.mark.parametrize("media_io", MEDIA_IO)
+def test_pacing_and_silence(env, bridge, sipp, media_io):
     pt = rtp.PT_PCMA
     steps = [{"wait_ms": 600},
              {"tone": {"hz": 1000, "ms": 3000, "chunk_bytes": 3200, "key": "stream_sid", "amplitude": 8000}}]
-    d, bot = bridge(script=sbtest.script_until_played(steps))
+    d, bot = media_io_bridge(bridge, media_io, script=sbtest.script_until_played(steps))
     ep = env.endpoint(pt)
     res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()

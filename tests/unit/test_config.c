@@ -61,6 +61,8 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->max_cps, 200);
 	ASSERT_EQ(c->media_threads, 0);
 	ASSERT_EQ(c->ws_threads, 1);
+	ASSERT_EQ(c->media_io, SB_MEDIA_IO_AUTO);
+	ASSERT_TRUE(c->media_realtime);
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
 	ASSERT_STREQ(c->webhook_url, "");
 	ASSERT_STREQ(c->webhook_secret, "");
@@ -119,6 +121,8 @@ TEST(every_key_parsed)
 	ASSERT_EQ(c->max_cps, 1);
 	ASSERT_EQ(c->media_threads, 64);
 	ASSERT_EQ(c->ws_threads, 16);
+	ASSERT_EQ(c->media_io, SB_MEDIA_IO_EPOLL);
+	ASSERT_TRUE(!c->media_realtime);
 	ASSERT_EQ(c->log_level, SB_LOG_DEBUG);
 	ASSERT_STREQ(c->webhook_url, "https://hooks.example.com:8443/calls/end?src=sb");
 	ASSERT_STREQ(c->webhook_secret, "s3cret; with \"quotes\"");

@@ -64,8 +64,11 @@ void sb_tb_tone_fill(int16_t *out, size_t n, double *phase, double hz, double ra
 
 size_t sb_tb_b64_decoded_len(const char *s)
 {
-	size_t n = strlen(s);
+	return sb_tb_b64_decoded_len_n(s, strlen(s));
+}
 
+size_t sb_tb_b64_decoded_len_n(const char *s, size_t n)
+{
 	while (n && (s[n - 1] == '=' || s[n - 1] == '\n' || s[n - 1] == '\r'))
 		n--;
 	return n * 3 / 4;

@@ -149,6 +149,11 @@ void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples);
 int sb_tb_send_json(struct sb_tb_conn *c, json_t *obj);
 /* Queues text verbatim. Returns 0 or -ENOMEM. */
 int sb_tb_send_raw(struct sb_tb_conn *c, const char *text, size_t len);
+/* A text frame of len bytes for the caller to fill at buf + LWS_PRE and queue with
+ * sb_tb_txq_push(); NULL without memory. */
+struct sb_tb_msg *sb_tb_msg_text(size_t len);
+/* Queues m, a frame of sb_tb_msg_text(), and takes it. */
+void sb_tb_txq_push(struct sb_tb_conn *c, struct sb_tb_msg *m);
 /* Queues data (copied) as one binary frame. Returns 0 or -ENOMEM. */
 int sb_tb_send_binary(struct sb_tb_conn *c, const void *data, size_t len);
 /* Writes the head of the queue, or closes when it is empty and a close is pending. Returns 0
@@ -190,6 +195,8 @@ void sb_tb_tone_fill(int16_t *out, size_t n, double *phase, double hz, double ra
                      double amplitude);
 /* Decoded length of a base64 string, computed without decoding. */
 size_t sb_tb_b64_decoded_len(const char *s);
+/* The same for the n bytes at s, which need not be NUL-terminated. */
+size_t sb_tb_b64_decoded_len_n(const char *s, size_t n);
 /* Handles a received JSON media message (exotel, twilio): recording and echo. */
 void sb_tb_on_media(struct sb_tb_conn *c, json_t *msg);
 /* Handles a received binary frame of PCM16 (raw): recording and echo. */
@@ -198,6 +205,29 @@ void sb_tb_on_audio(struct sb_tb_conn *c, const void *data, size_t len);
 void sb_tb_tone_start(struct sb_tb_conn *c);
 /* Tone mode: the connection timer fired. */
 void sb_tb_tone_tick(struct sb_tb_conn *c);
+
+/* fastecho.c */
+/* Where a media message matched by sb_tb_fast_scan() keeps its payload (not NUL-terminated). */
+struct sb_tb_fast_msg {
+	const char *payload;
+	size_t payload_len;
+};
+/* Pure: true when the len bytes at data are a media message in exactly the shape the bridge's
+ * encoder for proto (Exotel or Twilio) writes, with a payload of base64 characters; false for
+ * anything else, which the jansson path handles. Reads nothing outside data[0, len). */
+bool sb_tb_fast_scan(enum sb_tb_proto proto, const void *data, size_t len,
+                     struct sb_tb_fast_msg *out);
+/* Pure: the length of the echo of a payload of payload_len bytes on a stream named sid, or 0
+ * when sid has a character JSON escapes (or is not NUL-terminated within SB_TB_SID_MAX). */
+size_t sb_tb_fast_echo_len(enum sb_tb_proto proto, const char *sid, size_t payload_len);
+/* Pure: writes that echo, the bytes the slow path's json_pack and json_dumps give, to out,
+ * which holds sb_tb_fast_echo_len() bytes (a nonzero one). */
+void sb_tb_fast_echo_write(enum sb_tb_proto proto, const char *sid, const char *payload,
+                           size_t payload_len, char *out);
+/* Handles a received text message the way the slow path would (arrivals and echo) when it
+ * and the connection allow the fast path, and returns true; false when the caller must parse
+ * it with jansson. */
+bool sb_tb_fast_media(struct sb_tb_conn *c, const void *data, size_t len);
 
 /* script.c */
 /* Parses a script file. Returns 0 or -errno; prints the reason on stderr. */

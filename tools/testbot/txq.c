@@ -8,7 +8,7 @@
 
 #include "testbot.h"
 
-static struct sb_tb_msg *msg_new(const void *text, size_t len)
+struct sb_tb_msg *sb_tb_msg_text(size_t len)
 {
 	struct sb_tb_msg *m = malloc(sizeof(*m) + LWS_PRE + len);
 
@@ -19,7 +19,15 @@ static struct sb_tb_msg *msg_new(const void *text, size_t len)
 	m->log_msg = NULL;
 	m->log_raw = NULL;
 	m->len = len;
-	memcpy(m->buf + LWS_PRE, text, len);
+	return m;
+}
+
+static struct sb_tb_msg *msg_new(const void *text, size_t len)
+{
+	struct sb_tb_msg *m = sb_tb_msg_text(len);
+
+	if (m)
+		memcpy(m->buf + LWS_PRE, text, len);
 	return m;
 }
 
@@ -38,7 +46,14 @@ static void enqueue(struct sb_tb_conn *c, struct sb_tb_msg *m)
 		c->txq_head = m;
 	c->txq_tail = m;
 	c->txq_count++;
-	lws_callback_on_writable(c->wsi);
+	/* A connection without a socket (a unit test's) only queues. */
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+}
+
+void sb_tb_txq_push(struct sb_tb_conn *c, struct sb_tb_msg *m)
+{
+	enqueue(c, m);
 }
 
 int sb_tb_send_json(struct sb_tb_conn *c, json_t *obj)

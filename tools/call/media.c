@@ -46,7 +46,7 @@ int sb_cl_media_open(struct sb_cl_media *m, const char *addr)
 	m->family = family;
 	/* An ephemeral port the kernel picks, kept when it is even and its odd neighbour free. */
 	for (int i = 0; i < BIND_TRIES; i++) {
-		uint16_t port, rtcp_port;
+		uint16_t port = 0, rtcp_port = 0;
 		int fd = bound_socket(family, addr, 0, &port), rfd;
 
 		if (fd < 0)

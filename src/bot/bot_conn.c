@@ -52,8 +52,9 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len)
 	if (r == -ENOBUFS) {
 		/* The queue is at its length bound: a bot that sends but never reads would grow
 		 * it without end. Drop the bot, which ends the call as a bot close does. */
-		log_warn("Bot has stopped reading (%u messages queued), closing its socket",
-		         conn->tx.count);
+		log_warn_ratelimited(
+		        "Bot has stopped reading (%u messages queued), closing its socket",
+		        conn->tx.count);
 		if (conn->wsi)
 			lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 	}

@@ -15,7 +15,8 @@ struct sb_config;
 
 struct sb_ws_stats {
 	atomic_uint_fast64_t connects, connect_failures, frames_tx, frames_rx, bytes_tx, bytes_rx,
-	        bad_messages, queue_drops, marks, clears;
+	        bad_messages, marks, clears;
+	atomic_uint_fast64_t queue_drops;    /* bot audio not played to callers, in 20 ms frames */
 	atomic_uint_fast64_t tx_queue_drops; /* caller audio not sent to bots, in 20 ms frames */
 	atomic_uint_fast64_t listen_ignored; /* listen mode: bot audio and playback events */
 };

@@ -48,16 +48,16 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len)
 {
 	int r;
 
-	if (conn->tx.count >= SB_BOT_MAX_TX_QUEUE_ALL) {
-		/* A bot that sends but never reads would grow this without end: drop it, which
-		 * ends the call as a bot close does. */
-		log_warn("Bot has stopped reading (%u messages queued), closing its socket",
-		         conn->tx.count);
+	r = sb_txq_push(&conn->tx, data, len, 0, 0, NULL);
+	if (r == -ENOBUFS) {
+		/* The queue is at its length bound: a bot that sends but never reads would grow
+		 * it without end. Drop the bot, which ends the call as a bot close does. */
+		log_warn_ratelimited(
+		        "Bot has stopped reading (%u messages queued), closing its socket",
+		        conn->tx.count);
 		if (conn->wsi)
 			lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-		return -ENOBUFS;
 	}
-	r = sb_txq_push(&conn->tx, data, len, 0, 0, NULL);
 	if (r < 0)
 		return r;
 	if (conn->wsi)
@@ -371,7 +371,7 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 	if (!dflt)
 		snprintf(conn->host + strlen(conn->host), sizeof(conn->host) - strlen(conn->host),
 		         ":%u", bot->url.port);
-	sb_txq_init(&conn->tx, LWS_PRE, SB_BOT_MAX_TX_QUEUE_MS);
+	sb_txq_init(&conn->tx, LWS_PRE, SB_BOT_MAX_TX_QUEUE_MS, SB_BOT_MAX_TX_QUEUE_ALL);
 	STAILQ_INIT(&conn->marks);
 	call->conn = conn;
 	LIST_INSERT_HEAD(&env->conns, conn, link);

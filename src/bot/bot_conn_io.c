@@ -371,7 +371,10 @@ static void on_media(struct sb_bot_conn *conn, const uint8_t *pcm, size_t len)
 	long dropped = push_audio(conn, pcm, len);
 
 	if (dropped > 0) {
-		STAT_ADD(conn, queue_drops, (uint64_t)dropped);
+		/* Counted in 20 ms frames of the 8 kHz queue, as the caller-to-bot drops are; a
+		 * part of a frame counts as one. */
+		STAT_ADD(conn, queue_drops,
+		         ((uint64_t)dropped + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES);
 		log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",
 		                     conn->call->bot->max_queue_ms, dropped);
 	}

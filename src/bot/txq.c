@@ -1,5 +1,6 @@
 /* A bot connection's outgoing queue: control and media messages in order, the media part
- * bounded by the caller audio it holds, the oldest media dropped first.
+ * bounded by the caller audio it holds, the oldest media dropped first, and control refused
+ * once the queue is at its length bound.
  * Pure. Thread: the queue's owner (a ws worker). Owns the queued messages. */
 #include <errno.h>
 #include <limits.h>
@@ -9,11 +10,12 @@
 
 #include <sb/txq.h>
 
-void sb_txq_init(struct sb_txq *q, size_t headroom, unsigned max_media_ms)
+void sb_txq_init(struct sb_txq *q, size_t headroom, unsigned max_media_ms, unsigned max_msgs)
 {
 	TAILQ_INIT(&q->msgs);
 	q->headroom = headroom;
 	q->max_media_ms = max_media_ms;
+	q->max_msgs = max_msgs;
 	q->count = q->media_count = q->media_ms = 0;
 }
 
@@ -59,6 +61,9 @@ int sb_txq_push(struct sb_txq *q, const void *data, size_t len, unsigned flags, 
 {
 	struct sb_txq_msg *m, *old;
 
+	/* Media needs no such check: its audio bound already keeps its part of the queue short. */
+	if (!(flags & SB_TXQ_MEDIA) && q->count >= q->max_msgs)
+		return -ENOBUFS;
 	if (len > SIZE_MAX - sizeof(*m) - q->headroom)
 		return -EOVERFLOW;
 	if ((flags & SB_TXQ_MEDIA) && audio_ms > UINT_MAX - q->media_ms)

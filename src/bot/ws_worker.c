@@ -26,6 +26,7 @@
 #include <sb/log.h>
 
 #include <sb/config.h>
+#include <sb/lws_client.h>
 #include <sb/msg.h>
 #include <sb/worker_thread.h>
 #include <sb/ws_worker.h>
@@ -299,20 +300,6 @@ static void load_ca_files(struct sb_ws_env *env, const struct sb_config *cfg)
 	}
 }
 
-static struct lws_context *new_context(struct sb_ws_worker *w)
-{
-	struct lws_context_creation_info info = {0};
-
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.gid = -1;
-	info.uid = -1;
-	info.user = w;
-	/* Loads the system CA store into the default vhost's client context. */
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	return lws_create_context(&info);
-}
-
 int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control,
                      const struct sb_config *cfg)
 {
@@ -333,7 +320,8 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	if (r == 0 && !w->env.dns)
 		r = -ENOMEM;
 	if (r == 0) {
-		w->env.ctx = new_context(w);
+		/* lws's default descriptor limit: a worker may hold thousands of bot sockets. */
+		w->env.ctx = sb_lws_client_new(protocols, w, 0);
 		r = w->env.ctx ? 0 : -ENOMEM;
 	}
 	if (r == 0) {

@@ -24,6 +24,7 @@
 #include <sb/log.h>
 
 #include <sb/base64.h>
+#include <sb/lws_client.h>
 #include <sb/msg.h>
 #include <sb/mq.h>
 #include <sb/webhook.h>
@@ -413,22 +414,6 @@ static void make_host_header(struct sb_webhook *w)
 	         v6 ? "]" : "", port);
 }
 
-static int create_context(struct sb_webhook *w)
-{
-	struct lws_context_creation_info info = {0};
-
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.gid = -1;
-	info.uid = -1;
-	info.user = w;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	/* Else lws sizes its tables to the whole descriptor limit. */
-	info.fd_limit_per_thread = MAX_IN_FLIGHT * 2 + 8;
-	w->ctx = lws_create_context(&info);
-	return w->ctx ? 0 : -ENOMEM;
-}
-
 int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 {
 	struct sb_webhook *w;
@@ -450,8 +435,12 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 	make_host_header(w);
 	w->cfg = sb_config_ref(cfg);
 	r = sb_mq_new(&w->mq);
-	if (r == 0)
-		r = create_context(w);
+	if (r == 0) {
+		/* A few descriptors per POST in flight: else lws sizes its tables to the whole
+		 * descriptor limit. */
+		w->ctx = sb_lws_client_new(protocols, w, MAX_IN_FLIGHT * 2 + 8);
+		r = w->ctx ? 0 : -ENOMEM;
+	}
 	if (r < 0) {
 		sb_webhook_free(w);
 		return r;

@@ -6,6 +6,7 @@ import random
 import socket
 import struct
 import time
+import urllib.request
 
 import rtp
 import sbtest
@@ -140,12 +141,22 @@ def test_oversized_bot_message_skipped(env, bridge, sipp):
     assert d.alive()
 
 
+def metric(port, sample):
+    """The value of one sample of /metrics, named as exposed (with its labels)."""
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    for line in body.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("%s not in /metrics:\n%s" % (sample, body))
+
+
 def test_bot_audio_queue_is_bounded(env, bridge, sipp):
     # max_queue_ms = 1000: of 6 s sent at once, about 1 s is queued (plus the 320 ms ring), the rest dropped
     script = sbtest.script_until_played(
         [{"tone": {"hz": 1000, "ms": 6000, "chunk_bytes": 3200, "key": "stream_sid"}}], close=False)
     script += [{"wait_ms": 500}, {"close": 1000}]
-    d, bot = bridge(script=script, bot={"max_queue_ms": 1000})
+    admin = env.ports.port()
+    d, bot = bridge(script=script, bot={"max_queue_ms": 1000}, admin={"port": admin})
     ep = env.endpoint()
     ep.send_silence_forever()
     res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
@@ -154,3 +165,7 @@ def test_bot_audio_queue_is_bounded(env, bridge, sipp):
     assert 40 <= len(loud) <= 100, "%d tone packets played; the queue bound is 1 s" % len(loud)
     assert bot.rx("mark"), "the mark behind the dropped audio was never echoed"
     assert "dropped" in d.stderr_text()
+    # Drops are counted in 20 ms frames: with what was played they make up the 6 s (300 frames); a chunk's
+    # partial frame counts as a whole one
+    drops = metric(admin, 'sipbridge_queue_drops_total{direction="to_caller"}')
+    assert 280 <= drops + len(loud) <= 340, "%d frames dropped, %d played" % (drops, len(loud))

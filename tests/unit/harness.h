@@ -2,9 +2,12 @@
  * label on failure, main() runs every case and prints "N passed, N failed". */
 #pragma once
 
+#include <arpa/inet.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct sb_test {
 	const char *name;
@@ -57,5 +60,23 @@ extern int sb_n_tests;
 		if (memcmp((a), (b), (n)) != 0)                                                    \
 			FAIL_AT("%s and %s differ in the first %zu bytes", #a, #b, (size_t)(n));   \
 	} while (0)
+
+/* Fills *ss with a numeric IPv4 or IPv6 address and port 5060 (a SIP source), for the
+ * address-keyed modules' tests; returns ss as a sockaddr. */
+static inline const struct sockaddr *sip_sa(struct sockaddr_storage *ss, const char *ip)
+{
+	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(5060);
+	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(5060);
+	}
+	return (const struct sockaddr *)ss;
+}
 
 /* Defines main(); include harness_main.c once per test executable (done by meson). */

@@ -8,23 +8,6 @@
 
 #include "harness.h"
 
-/* Fills a sockaddr_storage from a numeric address of either family. */
-static const struct sockaddr *sa(struct sockaddr_storage *ss, const char *ip)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(5060);
-	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(5060);
-	}
-	return (const struct sockaddr *)ss;
-}
-
 static bool matches(const char *cidr, const char *ip)
 {
 	struct sockaddr_storage ss;
@@ -32,7 +15,7 @@ static bool matches(const char *cidr, const char *ip)
 
 	if (sb_cidr_parse(&c, cidr) < 0)
 		return false;
-	return sb_cidr_match(&c, sa(&ss, ip));
+	return sb_cidr_match(&c, sip_sa(&ss, ip));
 }
 
 TEST(parse_ipv4)
@@ -153,12 +136,12 @@ TEST(acl_list)
 	ASSERT_EQ(sb_cidr_parse(&list[0], "10.0.0.0/8"), 0);
 	ASSERT_EQ(sb_cidr_parse(&list[1], "203.0.113.50/32"), 0);
 	ASSERT_EQ(sb_cidr_parse(&list[2], "2001:db8::/32"), 0);
-	ASSERT_TRUE(sb_acl_match(list, 3, sa(&ss, "10.1.1.1")));
-	ASSERT_TRUE(sb_acl_match(list, 3, sa(&ss, "203.0.113.50")));
-	ASSERT_TRUE(sb_acl_match(list, 3, sa(&ss, "2001:db8::5")));
-	ASSERT_TRUE(!sb_acl_match(list, 3, sa(&ss, "192.0.2.1")));
-	ASSERT_TRUE(!sb_acl_match(list, 2, sa(&ss, "2001:db8::5")));
-	ASSERT_TRUE(!sb_acl_match(list, 0, sa(&ss, "10.1.1.1")));
+	ASSERT_TRUE(sb_acl_match(list, 3, sip_sa(&ss, "10.1.1.1")));
+	ASSERT_TRUE(sb_acl_match(list, 3, sip_sa(&ss, "203.0.113.50")));
+	ASSERT_TRUE(sb_acl_match(list, 3, sip_sa(&ss, "2001:db8::5")));
+	ASSERT_TRUE(!sb_acl_match(list, 3, sip_sa(&ss, "192.0.2.1")));
+	ASSERT_TRUE(!sb_acl_match(list, 2, sip_sa(&ss, "2001:db8::5")));
+	ASSERT_TRUE(!sb_acl_match(list, 0, sip_sa(&ss, "10.1.1.1")));
 	ASSERT_TRUE(!sb_acl_match(list, 3, &other));
 	ASSERT_TRUE(!sb_acl_match(list, 3, NULL));
 out:

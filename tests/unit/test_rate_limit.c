@@ -9,22 +9,6 @@
 
 #include "harness.h"
 
-static const struct sockaddr *sa(struct sockaddr_storage *ss, const char *ip)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(5060);
-	} else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(5060);
-	}
-	return (const struct sockaddr *)ss;
-}
-
 /* Tokens ip gets at now_ms out of tries. */
 static unsigned taken(struct sb_rate_limit *rl, const char *ip, unsigned rate, int64_t now_ms,
                       unsigned tries)
@@ -34,7 +18,7 @@ static unsigned taken(struct sb_rate_limit *rl, const char *ip, unsigned rate, i
 	uint64_t warn;
 
 	for (unsigned i = 0; i < tries; i++)
-		n += sb_rate_limit_take(rl, sa(&ss, ip), rate, now_ms, &warn);
+		n += sb_rate_limit_take(rl, sip_sa(&ss, ip), rate, now_ms, &warn);
 	return n;
 }
 
@@ -108,8 +92,8 @@ TEST(full_table_evicts_least_recently_used)
 
 	ASSERT_EQ(sb_rate_limit_new(&rl, 4), 0);
 	/* the first source empties its bucket and is warned about */
-	ASSERT_TRUE(sb_rate_limit_take(rl, sa(&ss, "10.255.255.255"), 1, 0, &warn));
-	ASSERT_TRUE(!sb_rate_limit_take(rl, sa(&ss, "10.255.255.255"), 1, 0, &warn));
+	ASSERT_TRUE(sb_rate_limit_take(rl, sip_sa(&ss, "10.255.255.255"), 1, 0, &warn));
+	ASSERT_TRUE(!sb_rate_limit_take(rl, sip_sa(&ss, "10.255.255.255"), 1, 0, &warn));
 	ASSERT_EQ(warn, 1);
 	/* four times as many sources as slots follow, one a millisecond, each emptying its own */
 	for (unsigned i = 0; i < n; i++) {
@@ -120,8 +104,8 @@ TEST(full_table_evicts_least_recently_used)
 	ASSERT_EQ(taken(rl, ip, 1, n, 1), 0);
 	/* the first was the least recently used of its set: forgotten, it is new again, and so
 	 * is warned about again within the minute (a remembered source would not be) */
-	ASSERT_TRUE(sb_rate_limit_take(rl, sa(&ss, "10.255.255.255"), 1, n + 1, &warn));
-	ASSERT_TRUE(!sb_rate_limit_take(rl, sa(&ss, "10.255.255.255"), 1, n + 1, &warn));
+	ASSERT_TRUE(sb_rate_limit_take(rl, sip_sa(&ss, "10.255.255.255"), 1, n + 1, &warn));
+	ASSERT_TRUE(!sb_rate_limit_take(rl, sip_sa(&ss, "10.255.255.255"), 1, n + 1, &warn));
 	ASSERT_EQ(warn, 1);
 out:
 	sb_rate_limit_free(rl);
@@ -138,7 +122,7 @@ TEST(one_warning_a_minute_with_the_drops)
 	ASSERT_EQ(sb_rate_limit_new(&rl, 5), 0);
 	/* 2 allowed a second, 10 tries a second for 2 minutes and a half */
 	for (int64_t t = 0; t < 150000; t += 100) {
-		bool ok = sb_rate_limit_take(rl, sa(&ss, "198.51.100.7"), 2, t, &warn);
+		bool ok = sb_rate_limit_take(rl, sip_sa(&ss, "198.51.100.7"), 2, t, &warn);
 
 		drops += !ok;
 		if (ok)
@@ -159,7 +143,7 @@ TEST(one_warning_a_minute_with_the_drops)
 	ASSERT_TRUE(drops >= 1190 && drops <= 1200); /* 1500 tries, 2 + 2 a second allowed */
 	/* another source is warned about on its own first drop */
 	ASSERT_EQ(taken(rl, "198.51.100.8", 1, 150000, 1), 1);
-	ASSERT_TRUE(!sb_rate_limit_take(rl, sa(&ss, "198.51.100.8"), 1, 150000, &warn));
+	ASSERT_TRUE(!sb_rate_limit_take(rl, sip_sa(&ss, "198.51.100.8"), 1, 150000, &warn));
 	ASSERT_EQ(warn, 1);
 out:
 	sb_rate_limit_free(rl);

@@ -1,6 +1,7 @@
 /* Unit tests for txq.c: messages come out in order with their headroom and kind, the media part
  * is bounded by its audio with the oldest media dropped first (never control, never the message
- * just queued), dropping all media keeps control in order, and the counters follow. */
+ * just queued), dropping all media keeps control in order, the counters follow, and control is
+ * refused once the queue is at its length bound. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "harness.h"
 
 #define HEAD 16
+#define MAX_MSGS 4096
 
 /* Pushes a media message whose text is its name. */
 static int media(struct sb_txq *q, const char *name, unsigned ms, struct sb_txq_drop *d)
@@ -46,7 +48,7 @@ TEST(order_headroom_and_kind)
 	struct sb_txq_msg *m;
 	int r = 0;
 
-	sb_txq_init(&q, HEAD, 1000);
+	sb_txq_init(&q, HEAD, 1000, MAX_MSGS);
 	ASSERT_TRUE(sb_txq_first(&q) == NULL);
 	ASSERT_EQ(control(&q, "start"), 0);
 	ASSERT_EQ(media(&q, "m1", 100, NULL), 0);
@@ -89,7 +91,7 @@ TEST(control_audio_is_ignored)
 	struct sb_txq q;
 	int r = 0;
 
-	sb_txq_init(&q, HEAD, 100);
+	sb_txq_init(&q, HEAD, 100, MAX_MSGS);
 	/* audio_ms of a control message counts for nothing, and control is never bounded. */
 	for (int i = 0; i < 50; i++)
 		ASSERT_EQ(sb_txq_push(&q, "dtmf", 4, 0, 1000, NULL), 0);
@@ -107,7 +109,7 @@ TEST(bound_drops_oldest_media_only)
 	struct sb_txq_drop d = {0};
 	int r = 0;
 
-	sb_txq_init(&q, HEAD, 300);
+	sb_txq_init(&q, HEAD, 300, MAX_MSGS);
 	ASSERT_EQ(control(&q, "start"), 0);
 	ASSERT_EQ(media(&q, "m1", 100, &d), 0);
 	ASSERT_EQ(control(&q, "mark1"), 0);
@@ -142,7 +144,7 @@ TEST(bound_drops_by_audio_not_count)
 	int r = 0;
 
 	/* 20 ms messages: 50 of them fit a second, the 51st pushes the first out. */
-	sb_txq_init(&q, HEAD, 1000);
+	sb_txq_init(&q, HEAD, 1000, MAX_MSGS);
 	for (int i = 1; i <= 50; i++) {
 		snprintf(name, sizeof(name), "%d", i);
 		ASSERT_EQ(media(&q, name, 20, &d), 0);
@@ -170,7 +172,7 @@ TEST(message_longer_than_bound_is_kept)
 	struct sb_txq_drop d = {0};
 	int r = 0;
 
-	sb_txq_init(&q, HEAD, 100);
+	sb_txq_init(&q, HEAD, 100, MAX_MSGS);
 	ASSERT_EQ(media(&q, "a", 250, &d), 0);
 	/* Alone over the bound: still queued, the newest audio is never the one dropped. */
 	ASSERT_EQ(d.msgs, 0);
@@ -192,7 +194,7 @@ TEST(drop_media_keeps_control_in_order)
 	struct sb_txq_drop d;
 	int r = 0;
 
-	sb_txq_init(&q, HEAD, 1000);
+	sb_txq_init(&q, HEAD, 1000, MAX_MSGS);
 	ASSERT_EQ(media(&q, "m1", 100, NULL), 0);
 	ASSERT_EQ(control(&q, "mark1"), 0);
 	ASSERT_EQ(media(&q, "m2", 100, NULL), 0);
@@ -222,7 +224,7 @@ TEST(done_empties_and_queue_is_reusable)
 	struct sb_txq q;
 	int r = 0;
 
-	sb_txq_init(&q, HEAD, 1000);
+	sb_txq_init(&q, HEAD, 1000, MAX_MSGS);
 	ASSERT_EQ(media(&q, "m1", 100, NULL), 0);
 	ASSERT_EQ(control(&q, "c"), 0);
 	sb_txq_done(&q);
@@ -245,7 +247,7 @@ TEST(sizes_that_overflow_are_refused)
 	struct sb_txq q;
 	int r = 0;
 
-	sb_txq_init(&q, HEAD, 1000);
+	sb_txq_init(&q, HEAD, 1000, MAX_MSGS);
 	ASSERT_EQ(media(&q, "m1", 100, NULL), 0);
 	ASSERT_EQ(sb_txq_push(&q, "x", SIZE_MAX - 8, 0, 0, NULL), -EOVERFLOW);
 	ASSERT_EQ(sb_txq_push(&q, "x", 1, SB_TXQ_MEDIA, UINT32_MAX, NULL), -EOVERFLOW);
@@ -253,6 +255,37 @@ TEST(sizes_that_overflow_are_refused)
 	ASSERT_EQ(q.count, 1);
 	ASSERT_EQ(q.media_ms, 100);
 	ASSERT_STREQ(contents(&q), "m1");
+out:
+	sb_txq_done(&q);
+	return r;
+}
+
+TEST(length_bound_refuses_control)
+{
+	struct sb_txq q;
+	struct sb_txq_drop d = {0};
+	int r = 0;
+
+	sb_txq_init(&q, HEAD, 100, 3);
+	ASSERT_EQ(control(&q, "c1"), 0);
+	ASSERT_EQ(media(&q, "m1", 20, NULL), 0);
+	ASSERT_EQ(control(&q, "c2"), 0);
+	/* Full: a control message is refused and changes nothing. */
+	ASSERT_EQ(control(&q, "c3"), -ENOBUFS);
+	ASSERT_EQ(sb_txq_push(&q, "c3", 2, SB_TXQ_BINARY, 0, NULL), -ENOBUFS);
+	ASSERT_EQ(q.count, 3);
+	ASSERT_STREQ(contents(&q), "c1 m1 c2");
+	/* Media still goes in: its audio bound, not the length, limits it. */
+	ASSERT_EQ(media(&q, "m2", 20, &d), 0);
+	ASSERT_EQ(d.msgs, 0);
+	ASSERT_EQ(q.count, 4);
+	ASSERT_EQ(control(&q, "c3"), -ENOBUFS);
+	/* Room again once the peer has taken some. */
+	sb_txq_pop(&q);
+	sb_txq_pop(&q);
+	ASSERT_EQ(control(&q, "c3"), 0);
+	ASSERT_STREQ(contents(&q), "c2 m2 c3");
+	ASSERT_EQ(control(&q, "c4"), -ENOBUFS);
 out:
 	sb_txq_done(&q);
 	return r;

@@ -172,7 +172,9 @@ daemon_t0=$(cpu_ticks "$daemon")
 cat /proc/loadavg >"$work/loadavg.start"
 t0=$(date +%s.%N)
 # SIPp runs in the background so that a signal to this script is handled at once; its
-# `timeout` passes a SIGTERM on to it.
+# `timeout` passes a SIGTERM on to it. SIPp's exit status is kept without ending the subshell
+# (it inherits `set -e`), so `times` records SIPp's CPU also when calls failed or the run's
+# bound ended it.
 (
 	cd "$work" || exit 1
 	timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$repo/tools/load/uac_load.xml" \
@@ -181,8 +183,8 @@ t0=$(date +%s.%N)
 		-timeout "$limit_s" -trace_err -error_file errors.log -trace_stat -stf stat.csv -fd 1 \
 		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log >sipp.out 2>&1 &
 	echo $! >sipp.pid
-	wait $!
-	rc=$?
+	rc=0
+	wait $! || rc=$?
 	times >sipp.times
 	exit $rc
 ) &

@@ -1,0 +1,14 @@
+/* The libwebsockets client context the ws workers and the webhook thread each run: no listening
+ * port, the system CA store loaded for wss/https. Thread: any (the context is then used by the
+ * one thread that services it). */
+#pragma once
+
+struct lws_context;
+struct lws_protocols;
+
+/* Creates a client-only context for protocols (borrowed; they must outlive the context), with
+ * user as the context's user pointer. fd_limit_per_thread bounds the descriptors lws sizes its
+ * tables for; 0 leaves lws's default (the process's whole descriptor limit). Returns the context
+ * (free it with lws_context_destroy()) or NULL. */
+struct lws_context *sb_lws_client_new(const struct lws_protocols *protocols, void *user,
+                                      unsigned fd_limit_per_thread);

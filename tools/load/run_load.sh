@@ -7,12 +7,14 @@
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
-#                          [-i auto|io_uring|epoll] [-j]
+#                          [-i auto|io_uring|epoll] [-t] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
 #   -i  the daemon's threads.media_io
+#   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
+#       verifies against the run's own CA
 #   -j  print only the JSON line
 #   exit status: 0 the run completed (whatever its failed calls), 1 it could not run, 2 usage
 set -euo pipefail
@@ -20,8 +22,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto
-while getopts "c:n:r:d:b:p:s:o:w:i:jh" o; do
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0
+while getopts "c:n:r:d:b:p:s:o:w:i:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -33,8 +35,9 @@ while getopts "c:n:r:d:b:p:s:o:w:i:jh" o; do
 	o) outdir=$OPTARG ;;
 	w) wire_sample=$OPTARG ;;
 	i) media_io=$OPTARG ;;
+	t) tls=1 ;;
 	j) json_only=1 ;;
-	*) sed -n '2,17p' "$0"; exit 2 ;;
+	*) sed -n '2,19p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -106,6 +109,23 @@ media_port=$(free_port)
 rtp_min=10000 rtp_max=29998 # below the kernel's ephemeral ports (32768-60999), where SIPp's and the ws clients' ports come from
 limit_s=$((total / rate + call_ms / 1000 + 60))
 
+# wss: a CA and a certificate for 127.0.0.1 signed by it, made for this run.
+scheme=ws bot_tls=() bot_ca=""
+if [ "$tls" -eq 1 ]; then
+	command -v openssl >/dev/null || { echo "run_load: -t needs openssl" >&2; exit 1; }
+	ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+	openssl req -x509 "${ec[@]}" -keyout "$work/ca.key" -out "$work/ca.pem" -days 2 \
+		-subj "/CN=sipbridge load CA" >/dev/null 2>&1 &&
+		openssl req "${ec[@]}" -keyout "$work/bot.key" -out "$work/bot.csr" \
+			-subj "/CN=127.0.0.1" >/dev/null 2>&1 &&
+		printf 'subjectAltName=IP:127.0.0.1\n' >"$work/bot.ext" &&
+		openssl x509 -req -in "$work/bot.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" \
+			-CAcreateserial -days 2 -extfile "$work/bot.ext" -out "$work/bot.pem" >/dev/null 2>&1 ||
+		{ echo "run_load: cannot make the bot's certificate" >&2; exit 1; }
+	scheme=wss bot_tls=(--tls-cert "$work/bot.pem" --tls-key "$work/bot.key")
+	bot_ca="ca_file = \"$work/ca.pem\";"
+fi
+
 cat >"$work/load.conf" <<CONF
 sip: { listen = ( { transport = "udp"; address = "127.0.0.1"; port = $sip_port; } ); };
 rtp: { address = "127.0.0.1"; port_min = $rtp_min; port_max = $rtp_max; };
@@ -114,15 +134,15 @@ admin: { address = "127.0.0.1"; port = $admin_port; };
 threads: { media_io = "$media_io"; };
 log: { level = "notice"; };
 trunks = ( { name = "load"; acl = ( "127.0.0.0/8" ); bots = ( { match = "*"; bot = "echo"; } ); } );
-bots = ( { name = "echo"; url = "ws://127.0.0.1:$bot_port/media"; protocol = "$protocol";
-          sample_rate = $sample_rate; } );
+bots = ( { name = "echo"; url = "$scheme://127.0.0.1:$bot_port/media"; protocol = "$protocol";
+          sample_rate = $sample_rate; $bot_ca } );
 CONF
 
 # The bot and the wire tool run under a shell that records their CPU time (`times`) when
 # they exit; the pid files name the processes to stop.
 (
 	"$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" --mode echo \
-		--protocol "$protocol" --arrivals "$work/bot.arrivals" >"$work/bot.out" 2>&1 &
+		--protocol "$protocol" --arrivals "$work/bot.arrivals" "${bot_tls[@]}" >"$work/bot.out" 2>&1 &
 	echo $! >"$work/bot.pid"
 	wait $! || true
 	times >"$work/bot.times"
@@ -165,7 +185,7 @@ poller=$!
 pids+=($poller)
 
 ( cd "$work" && /usr/bin/python3 "$repo/tools/sipp/gen_audio.py" --seconds 3 audio.alaw >/dev/null )
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, media I/O $media_io (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.
@@ -232,7 +252,7 @@ pids=()
 
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
-	--protocol "$protocol" --media-io "$media_io" --sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
+	--protocol "$protocol" --media-io "$media_io" --tls "$tls" --sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \
 	--peak-rss-kb "$peak_rss_kb" --cores "$(nproc)"

@@ -134,13 +134,17 @@ struct sb_media_worker {
 	struct sb_media_stats stats;
 	struct sb_heartbeat heartbeat; /* for the watchdog */
 	unsigned ticks;                /* the ws workers refill the down rings every SB_FRAME_MS */
+	/* The time of the last tick on the worker's 5 ms grid. Legs are scheduled on the grid, so
+	 * a frame is due exactly at a tick and a late wake-up cannot move it to the next one. */
+	int64_t tick_us;
 };
 
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
 #define STAT_ADD(w, f, n) atomic_fetch_add_explicit(&(w)->stats.f, (n), memory_order_relaxed)
 
-/* media_worker.c: the work of `expirations` 5 ms ticks at now_us: every leg's due sends,
- * jitter releases, RTCP and RTP timeout; the ws workers' refill every 20 ms. */
+/* media_worker.c: the work of `expirations` 5 ms ticks, the last of them at now_us (on the
+ * worker's grid): every leg's due sends, jitter releases, RTCP and RTP timeout; the ws
+ * workers' refill every 20 ms. */
 void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_us);
 /* media_worker.c: runs the commands waiting in the worker's queue. */
 void sb_media_drain(struct sb_media_worker *w);

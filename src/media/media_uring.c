@@ -360,6 +360,8 @@ void sb_media_uring_run(struct sb_media_worker *w)
 	struct sb_media_uring *u = w->uring;
 	int64_t next_tick = sb_now_us() + SB_MEDIA_TICK_US;
 
+	w->tick_us = next_tick - SB_MEDIA_TICK_US; /* the grid */
+
 	while (!w->quit) {
 		struct __kernel_timespec ts;
 		struct io_uring_cqe *cqe;
@@ -384,8 +386,9 @@ void sb_media_uring_run(struct sb_media_worker *w)
 		if (now >= next_tick) {
 			unsigned expirations = (unsigned)((now - next_tick) / SB_MEDIA_TICK_US) + 1;
 
+			sb_media_tick(w, expirations,
+			              next_tick + (int64_t)(expirations - 1) * SB_MEDIA_TICK_US);
 			next_tick += (int64_t)expirations * SB_MEDIA_TICK_US;
-			sb_media_tick(w, expirations, now);
 			io_uring_submit(&u->ring);
 		}
 		msgs = sb_media_uring_reap(w);

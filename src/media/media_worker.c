@@ -48,6 +48,8 @@ static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_us)
 {
 	int64_t now = now_us / 1000;
+
+	w->tick_us = now_us;
 	struct sb_media_leg *leg;
 
 	if (expirations > 1)
@@ -86,9 +88,13 @@ static void on_timer(struct sb_media_worker *w)
 {
 	uint64_t expirations = 0;
 
-	if (read(w->tfd, &expirations, sizeof(expirations)) == sizeof(expirations))
-		sb_media_tick(w, expirations > UINT_MAX ? UINT_MAX : (unsigned)expirations,
-		              sb_now_us());
+	if (read(w->tfd, &expirations, sizeof(expirations)) != sizeof(expirations) || !expirations)
+		return;
+	if (expirations > UINT_MAX)
+		expirations = UINT_MAX;
+	/* The timerfd's expirations are on the grid it was armed on. */
+	sb_media_tick(w, (unsigned)expirations,
+	              w->tick_us + (int64_t)expirations * SB_MEDIA_TICK_US);
 }
 
 /* What the caller's SDP direction and address allow: we send unless it holds the call; the
@@ -132,7 +138,7 @@ static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c
 	set_direction(leg, offer);
 	sb_rtp_source_init(&leg->src, (const struct sockaddr *)remote, remote_len,
 	                   (const struct sockaddr *)sig, sig_len, acl, n_acl);
-	sb_media_tx_init(leg, sb_now_us());
+	sb_media_tx_init(leg, w->tick_us + SB_MEDIA_TICK_US); /* the next tick */
 	leg->reports.rtt_ms = -1;
 	/* RFC 3550 6.2: the first report after half an interval, spread over 1 s. */
 	leg->next_rtcp_ms = sb_now_ms() + SB_RTCP_INTERVAL_MS / 2 + leg->seq % 1000;
@@ -486,6 +492,7 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 		sb_media_worker_free(w);
 		return r;
 	}
+	w->tick_us = sb_now_us(); /* the timerfd's grid */
 	ev.data.ptr = w;
 	epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->tfd, &ev);
 	ev.data.ptr = w->mq;

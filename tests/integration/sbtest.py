@@ -89,15 +89,19 @@ def wait_until(pred, timeout, what, interval=0.05):
 
 
 class Ports:
-    """Free loopback ports. SIP ports are free for UDP and TCP; RTP ranges are private blocks of 40 ports
-    taken from 20000-31999 (below the kernel's ephemeral range, so sockets bound to port 0 never land there).
-    rtp_range() returns (port_min, port_max), both even."""
+    """Free loopback ports. Every port a test names is below the kernel's ephemeral range (32768-60999), so a
+    socket some other process binds to port 0 (a client connection, SIPp's own sockets) never takes it between the
+    test's check and the daemon's bind. SIP, bot and admin ports come from 12000-19999 and are free for UDP and
+    TCP; RTP ranges are private blocks of 40 ports taken from 20000-31999. Each process starts at its own offset,
+    so parallel workers rarely even look at the same ports. rtp_range() returns (port_min, port_max), both even."""
 
+    PORT_BASE, PORT_TOP = 12000, 20000
     RTP_BASE, RTP_TOP, RTP_BLOCK = 20000, 32000, 40
 
     def __init__(self):
         self.used = set()
         self._next_block = (os.getpid() * 7) % ((self.RTP_TOP - self.RTP_BASE) // self.RTP_BLOCK)
+        self._next_port = (os.getpid() * 131) % (self.PORT_TOP - self.PORT_BASE)
 
     @staticmethod
     def _free(port, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
@@ -115,11 +119,10 @@ class Ports:
 
     def port(self, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
         """A port that is free for every socket kind in kinds (default UDP and TCP)."""
-        for _ in range(200):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            p = s.getsockname()[1]
-            s.close()
+        n = self.PORT_TOP - self.PORT_BASE
+        for _ in range(n):
+            p = self.PORT_BASE + self._next_port
+            self._next_port = (self._next_port + 1) % n
             if p not in self.used and self._free(p, kinds):
                 self.used.add(p)
                 return p

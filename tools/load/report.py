@@ -409,7 +409,7 @@ def build(a):
         "params": {
             "concurrent": a.concurrent, "total": a.total, "rate": a.rate, "call_ms": a.call_ms,
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
-            "media_io": a.media_io, "wss": bool(a.tls),
+            "media_io": a.media_io, "ws_threads": a.ws_threads, "wss": bool(a.tls),
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,
@@ -531,6 +531,7 @@ def main():
     ap.add_argument("--protocol", required=True)
     ap.add_argument("--media-io", default="auto")
     ap.add_argument("--tls", type=int, default=0)
+    ap.add_argument("--ws-threads", type=int, default=1)
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)
     ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)

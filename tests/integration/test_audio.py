@@ -35,7 +35,9 @@ MEDIA_IO = ["io_uring", "epoll"]
 
 def media_io_bridge(bridge, media_io, *args, **kw):
     d, bot = bridge(*args, threads={"media": 1, "ws": 1, "media_io": media_io}, **kw)
-    assert "Media I/O: %s" % media_io in d.stderr_text(), d.stderr_text()[-2000:]
+    # The log has its own writer thread: the line may land just after READY.
+    sbtest.wait_until(lambda: "Media I/O: %s" % media_io in d.stderr_text(), 10, "the daemon to say it uses %s"
+                      % media_io)
     return d, bot
 
 

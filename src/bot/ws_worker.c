@@ -22,6 +22,12 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The shortest turn of the loop. lws 4.1 as Debian builds it waits in poll(), whose cost
+ * grows with the number of sockets; at 1000 calls the loop turned 7500 times a second and
+ * each turn looked at every socket. A turn a millisecond at most bounds that at the cost of
+ * up to a millisecond before a bot message is read or caller audio is written. */
+#define SB_WS_MIN_TURN_US 1000
+
 #define LOG_SUBSYS "ws"
 #include <sb/log.h>
 
@@ -261,8 +267,17 @@ static void *run(void *arg)
 {
 	struct sb_ws_worker *w = arg;
 
+	int64_t turn_us = 0;
+
 	/* Only a stop ends this loop: other threads keep waking this context until then. */
 	while (!atomic_load(&w->quit)) {
+		int64_t wait_us = turn_us + SB_WS_MIN_TURN_US - sb_now_us();
+
+		/* lws polls every socket of the context on each turn: at most one turn a
+		 * millisecond, so one poll() serves every bot message that came meanwhile. */
+		if (wait_us > 0)
+			usleep((useconds_t)wait_us);
+		turn_us = sb_now_us();
 		if (lws_service(w->env.ctx, 0) < 0) {
 			log_warn_ratelimited("lws_service failed, retrying");
 			usleep(10000); /* do not spin on a persistent failure */

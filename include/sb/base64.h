@@ -7,6 +7,10 @@
 /* Length of the encoding of n bytes, without the NUL. */
 #define SB_BASE64_ENCODED_LEN(n) ((((n) + 2) / 3) * 4)
 
+/* 1 for the characters of a base64 text (the alphabet and '='), 0 for every other byte: where
+ * they stand is the decoder's to check; a scanner uses this to find where a payload ends. */
+extern const uint8_t sb_base64_chars[256];
+
 /* Encodes n bytes into out (NUL-terminated). Returns the length or -ENOSPC. */
 int sb_base64_encode(const uint8_t *in, size_t n, char *out, size_t size);
 /* Decodes n characters into out. Requires correct padding and no characters outside the

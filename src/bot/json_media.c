@@ -14,20 +14,8 @@
  * which path took it. */
 #include <string.h>
 
+#include <sb/base64.h>
 #include <sb/json_media.h>
-
-/* The characters of a base64 payload: the alphabet and '='. Their placement is checked by
- * the decoder; here they only prove that the JSON string has no escapes. */
-static const uint8_t b64_char[256] = {
-        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-        ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-        ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-        ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-        ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-        ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
-        ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
-        ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1,
-        ['='] = 1};
 
 /* The keys a media message may carry. Top level: Exotel's snake_case and Twilio's camelCase
  * sequence number and stream sid. Under "media": the fields Twilio and Exotel's helpers echo. */
@@ -166,7 +154,7 @@ static bool payload(struct scan *s, struct sb_json_media *m)
 	if (s->p >= s->end || *s->p != '"')
 		return false;
 	b = ++s->p;
-	while (s->p < s->end && b64_char[(unsigned char)*s->p])
+	while (s->p < s->end && sb_base64_chars[(unsigned char)*s->p])
 		s->p++;
 	if (s->p >= s->end || *s->p != '"')
 		return false;

@@ -13,6 +13,8 @@
  * the bot does never depends on which path took a message. */
 #include <string.h>
 
+#include <sb/base64.h>
+
 #include "testbot.h"
 
 /* Placeholders in the shapes below, none of which occurs in their fixed text:
@@ -35,18 +37,6 @@ static const char twilio_shape[] =
 #define ECHO_MEDIA "\",\"media\":{\"payload\":\""
 #define ECHO_TAIL "\"}}"
 #define LIT(s) (sizeof(s) - 1)
-
-/* The payload's bytes, by far the most, are checked by table. */
-static const unsigned char b64_char[256] = {
-        ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-        ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-        ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-        ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-        ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,
-        ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,
-        ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
-        ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1,
-        ['='] = 1};
 
 enum cls {
 	CLS_DIGIT = 1,
@@ -90,7 +80,7 @@ static bool match(const char *shape, const unsigned char *p, const unsigned char
 			n = run(p, end, CLS_PLAIN, (size_t)(end - p));
 			break;
 		case '@':
-			for (n = 0; p + n < end && b64_char[p[n]];)
+			for (n = 0; p + n < end && sb_base64_chars[p[n]];)
 				n++;
 			out->payload = (const char *)p;
 			out->payload_len = n;

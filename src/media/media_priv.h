@@ -149,12 +149,16 @@ void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_
 /* media_worker.c: runs the commands waiting in the worker's queue. */
 void sb_media_drain(struct sb_media_worker *w);
 
-/* media_uring.c: the ring of worker w, from its own thread. Returns 0 or a negative errno
- * (the kernel or its policy forbids io_uring: the epoll loop is used). */
+/* media_uring.c: the ring of worker w, disabled until its thread enables it. Returns 0 or a
+ * negative errno (the kernel or its policy forbids io_uring: the epoll loop is used). */
 int sb_media_uring_new(struct sb_media_worker *w);
+/* media_uring.c: from the worker's thread, which becomes the ring's only submitter. Returns 0
+ * or a negative errno (logged). */
+int sb_media_uring_enable(struct sb_media_worker *w);
 /* media_uring.c: the loop until quit. */
 void sb_media_uring_run(struct sb_media_worker *w);
-/* media_uring.c: waits (bounded) for the dead legs' requests, then frees the ring. */
+/* media_uring.c: waits (bounded) for the dead legs' requests, then frees the ring; from the
+ * worker's thread, or from any once the thread is gone (or never ran). Accepts no ring. */
 void sb_media_uring_free(struct sb_media_worker *w);
 /* media_uring.c: arms a new leg's RTP receive and RTCP poll. Returns 0 or -ENOMEM. */
 int sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg);

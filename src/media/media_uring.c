@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -288,14 +289,15 @@ bool sb_media_uring_reap(struct sb_media_worker *w)
 
 static int ring_new(struct sb_media_uring *u)
 {
+	/* Disabled until the worker's thread enables it: that thread is then its submitter. */
 	struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
 	                                     IORING_SETUP_SINGLE_ISSUER |
-	                                     IORING_SETUP_DEFER_TASKRUN,
+	                                     IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
 	                            .cq_entries = CQ_ENTRIES};
 	int r = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
 
 	if (r == -EINVAL) { /* a kernel before 6.1: completions run as they come */
-		p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE,
+		p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED,
 		                             .cq_entries = CQ_ENTRIES};
 		r = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
 	}
@@ -323,6 +325,20 @@ int sb_media_uring_new(struct sb_media_worker *w)
 	LIST_INIT(&u->dead);
 	w->uring = u;
 	return 0;
+}
+
+int sb_media_uring_enable(struct sb_media_worker *w)
+{
+	/* liburing 2.3 declares io_uring_enable_rings() but its library does not carry it. */
+	int r = (int)syscall(__NR_io_uring_register, w->uring->ring.ring_fd,
+	                     IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+
+	if (r < 0)
+		r = -errno;
+	if (r < 0)
+		log_error_errno(r, "Media worker %u cannot start its io_uring, using epoll",
+		                w->idx);
+	return r;
 }
 
 void sb_media_uring_free(struct sb_media_worker *w)

@@ -413,13 +413,12 @@ static void go_realtime(const struct sb_media_worker *w)
 static void *run(void *arg)
 {
 	struct sb_media_worker *w = arg;
-	int r = w->io_mode == SB_MEDIA_IO_EPOLL ? -EPERM : sb_media_uring_new(w);
 
 	if (w->realtime)
 		go_realtime(w);
-
-	if (r < 0 && w->io_mode == SB_MEDIA_IO_URING) /* it was there when the worker was made */
-		log_error_errno(r, "Media worker %u cannot set up io_uring, using epoll", w->idx);
+	/* The ring was made with the worker; this thread becomes its only submitter. */
+	if (w->uring && sb_media_uring_enable(w) < 0)
+		sb_media_uring_free(w);
 	if (w->uring)
 		sb_media_uring_run(w);
 	else
@@ -428,18 +427,6 @@ static void *run(void *arg)
 		free_leg(w, LIST_FIRST(&w->legs), false);
 	sb_media_uring_free(w);
 	return NULL;
-}
-
-/* Whether this process may use io_uring as the media loop does: a ring is made and closed
- * (some container profiles and the io_uring_disabled sysctl forbid it). */
-static int uring_probe(void)
-{
-	struct sb_media_worker probe = {0};
-	int r = sb_media_uring_new(&probe);
-
-	if (r == 0)
-		sb_media_uring_free(&probe);
-	return r;
 }
 
 int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq *control,
@@ -460,8 +447,10 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 		free(w);
 		return r;
 	}
+	/* Made here, so the process's descriptors are all open once the workers are (some
+	 * container profiles and the io_uring_disabled sysctl forbid io_uring). */
 	if (io_mode != SB_MEDIA_IO_EPOLL) {
-		r = uring_probe();
+		r = sb_media_uring_new(w);
 		if (r < 0 && io_mode == SB_MEDIA_IO_URING) {
 			free(w);
 			return log_error_errno(r, "threads.media_io is io_uring, which this system "
@@ -543,6 +532,7 @@ struct sb_media_worker *sb_media_worker_free(struct sb_media_worker *w)
 {
 	if (!w)
 		return NULL;
+	sb_media_uring_free(w); /* a worker whose thread never ran */
 	if (w->epfd >= 0)
 		close(w->epfd);
 	if (w->tfd >= 0)

@@ -160,8 +160,10 @@ void sb_media_uring_run(struct sb_media_worker *w);
 /* media_uring.c: waits (bounded) for the dead legs' requests, then frees the ring; from the
  * worker's thread, or from any once the thread is gone (or never ran). Accepts no ring. */
 void sb_media_uring_free(struct sb_media_worker *w);
-/* media_uring.c: arms a new leg's RTP receive and RTCP poll. Returns 0 or -ENOMEM. */
-int sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg);
+/* media_uring.c: a leg's receive buffer (free()d with the leg), NULL when out of memory. */
+struct sb_leg_urx *sb_media_uring_rx_new(void);
+/* media_uring.c: arms a new leg's RTP receive (into leg->urx) and RTCP poll. */
+void sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg);
 /* media_uring.c: a freed leg (off the worker's list, sockets closed): true when the kernel
  * still holds requests of it, which are cancelled; it is freed with the last. */
 bool sb_media_uring_leg_gone(struct sb_media_worker *w, struct sb_media_leg *leg);

@@ -106,29 +106,33 @@ static void arm_rx(struct sb_media_uring *u, struct sb_media_leg *leg)
 	leg->io_refs++;
 }
 
-static void arm_poll(struct sb_media_uring *u, int fd, const void *p, enum tag t)
+/* False when the queue takes nothing (logged). */
+static bool arm_poll(struct sb_media_uring *u, int fd, const void *p, enum tag t)
 {
 	struct io_uring_sqe *sqe = get_sqe(u);
 
 	if (!sqe) {
 		log_error("The io_uring queue takes no more requests: a socket is no longer read");
-		return;
+		return false;
 	}
 	io_uring_prep_poll_add(sqe, fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, udata(p, t));
+	return true;
 }
 
-int sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg)
+struct sb_leg_urx *sb_media_uring_rx_new(void)
+{
+	return malloc(sizeof(struct sb_leg_urx));
+}
+
+void sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
 	struct sb_media_uring *u = w->uring;
 
-	leg->urx = malloc(sizeof(*leg->urx));
-	if (!leg->urx)
-		return -ENOMEM;
 	arm_rx(u, leg);
-	arm_poll(u, leg->rtcp_fd, leg, TAG_RTCP);
-	leg->io_refs++;
-	return 0;
+	/* The RTCP poll is the leg's request for as long as the leg lives: one reference. */
+	if (arm_poll(u, leg->rtcp_fd, leg, TAG_RTCP))
+		leg->io_refs++;
 }
 
 static void cancel(struct sb_media_uring *u, uint64_t data)
@@ -250,7 +254,8 @@ static void on_rtcp(struct sb_media_worker *w, struct sb_media_uring *u, struct 
 		return;
 	}
 	sb_media_on_rtcp(w, leg);
-	arm_poll(u, leg->rtcp_fd, leg, TAG_RTCP);
+	if (!arm_poll(u, leg->rtcp_fd, leg, TAG_RTCP))
+		leg->io_refs--; /* no longer pending */
 }
 
 /* Runs what the completion queue holds. Returns true when the command queue has work. */
@@ -333,11 +338,11 @@ int sb_media_uring_enable(struct sb_media_worker *w)
 	int r = (int)syscall(__NR_io_uring_register, w->uring->ring.ring_fd,
 	                     IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 
-	if (r < 0)
+	if (r < 0) {
 		r = -errno;
-	if (r < 0)
 		log_error_errno(r, "Media worker %u cannot start its io_uring, using epoll",
 		                w->idx);
+	}
 	return r;
 }
 
@@ -358,10 +363,9 @@ void sb_media_uring_free(struct sb_media_worker *w)
 		sb_media_uring_reap(w);
 	}
 	io_uring_queue_exit(&u->ring);
+	/* Left to the process's end rather than freed under the kernel. */
 	for (struct sb_media_leg *leg; (leg = LIST_FIRST(&u->dead));) {
-		LIST_REMOVE(
-		        leg,
-		        link); /* left to the process's end rather than freed under the kernel */
+		LIST_REMOVE(leg, link);
 		left++;
 	}
 	if (left)

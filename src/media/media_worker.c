@@ -48,10 +48,9 @@ static void reply(struct sb_media_worker *w, int type, struct sb_call *c)
 void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_us)
 {
 	int64_t now = now_us / 1000;
-
-	w->tick_us = now_us;
 	struct sb_media_leg *leg;
 
+	w->tick_us = now_us;
 	if (expirations > 1)
 		atomic_fetch_add_explicit(&w->stats.late_ticks, expirations - 1,
 		                          memory_order_relaxed);
@@ -121,7 +120,13 @@ static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c
 
 	if (leg)
 		leg->plc = sb_plc_new();
-	if (!leg || !leg->plc) {
+	if (leg && w->uring)
+		leg->urx = sb_media_uring_rx_new();
+	if (!leg || !leg->plc || (w->uring && !leg->urx)) {
+		if (leg) {
+			sb_plc_free(leg->plc);
+			free(leg->urx);
+		}
 		free(leg);
 		close(fds[0]);
 		close(fds[1]);
@@ -144,15 +149,8 @@ static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c
 	leg->next_rtcp_ms = sb_now_ms() + SB_RTCP_INTERVAL_MS / 2 + leg->seq % 1000;
 	leg->io_rtp = (struct sb_leg_io){leg, false};
 	leg->io_rtcp = (struct sb_leg_io){leg, true};
-	if (w->uring && sb_media_uring_leg_added(w, leg) < 0) {
-		sb_plc_free(leg->plc);
-		sb_jitter_free(&leg->jb);
-		sb_call_unref(leg->call);
-		close(leg->fd);
-		close(leg->rtcp_fd);
-		free(leg);
-		return NULL;
-	}
+	if (w->uring)
+		sb_media_uring_leg_added(w, leg);
 	ev.data.ptr = &leg->io_rtp;
 	if (!w->uring && epoll_ctl(w->epfd, EPOLL_CTL_ADD, leg->fd, &ev) < 0)
 		log_error_errno(errno, "epoll_ctl");

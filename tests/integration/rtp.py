@@ -483,6 +483,20 @@ class RtpEndpoint:
                                          % (self.port, timeout, what, len(self.packets)))
                 self._cond.wait(min(left, 0.2))
 
+    def wait_echo(self, octets, timeout=20, what="the caller's audio to come back through the echo bot"):
+        """Wait until octets arrive intact and in order in the loud packets. Silent packets between them are
+        allowed: an echo bot sends each 20 ms frame as it gets it, and when one comes late the bridge fills that
+        slot with silence rather than stop the stream. On timeout, says how many of its frames did arrive."""
+        def echoed(e):
+            return find_sub(b"".join(p.payload for p in e.packets if not is_silent(p)), octets) >= 0
+
+        try:
+            self.wait_for(echoed, timeout, what)
+        except AssertionError as e:
+            loud = {p.payload for p in self.snapshot() if not is_silent(p)}
+            frames = [bytes(octets[i:i + FRAME_SAMPLES]) for i in range(0, len(octets), FRAME_SAMPLES)]
+            raise AssertionError("%s; %d of its %d frames arrived" % (e, sum(f in loud for f in frames), len(frames)))
+
     def wait_packets(self, n, timeout=20):
         self.wait_for(lambda e: len(e.packets) >= n, timeout, "%d packets" % n)
 

@@ -220,11 +220,7 @@ def echo_flows(ep, seed):
     """Caller audio reaches the echo bot and comes back (the call's media path is alive)."""
     noise = rtp.noise_octets(ep.pt, 4000, seed=seed)
     ep.send_audio(noise)
-
-    def back(e):
-        return rtp.find_sub(b"".join(p.payload for p in e.packets), noise) >= 0
-
-    ep.wait_for(back, 20, "the caller's audio to come back through the echo bot")
+    ep.wait_echo(noise)
 
 
 def options_status(port):

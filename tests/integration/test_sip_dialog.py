@@ -168,11 +168,7 @@ def test_delayed_offer(env, bridge, sipp):
     ep.wait_packets(1, timeout=20)
     noise = rtp.noise_octets(rtp.PT_PCMU, 4000, seed=9)
     ep.send_audio(noise)
-
-    def echoed(e):
-        return rtp.find_sub(b"".join(p.payload for p in e.packets if not rtp.is_silent(p)), noise) >= 0
-
-    ep.wait_for(echoed, 15, "the caller's audio to come back through the echo bot")
+    ep.wait_echo(noise, 15)
     res = call.wait()
     assert res.rc == 0, res.describe()
     offer = sbtest.parse_sdp(res.response(200).body())

@@ -112,8 +112,7 @@ def test_multipart_sip_i_invite(env, bridge, sipp):
     ep.wait_packets(3)
     noise = rtp.noise_octets(rtp.PT_PCMA, 4000, seed=11)
     ep.send_audio(noise)
-    ep.wait_for(lambda e: rtp.find_sub(b"".join(p.payload for p in e.packets if not rtp.is_silent(p)), noise) >= 0,
-                15, "the caller's audio to come back through the echo bot")
+    ep.wait_echo(noise, 15)
     res = call.wait()
     assert res.rc == 0, res.describe()
     body = res.response(200).body()

@@ -456,16 +456,26 @@ static int on_established(struct sb_bot_conn *conn)
 	return 0;
 }
 
-/* Writes the oldest queued message; -1 when the socket failed. */
+_Static_assert(LWS_PRE >= SB_WS_FRAME_MAX_HEADER, "a frame's header fits in the headroom");
+
+/* Writes the oldest queued message as one frame, built here and written as it is (see
+ * ws_frame.h); -1 when the socket failed. */
 static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
 {
 	struct sb_txq_msg *t = sb_txq_first(&conn->tx);
-	size_t len = t->len;
-	int n = lws_write(wsi, sb_txq_data(&conn->tx, t), len,
-	                  t->flags & SB_TXQ_BINARY ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	uint8_t *payload = sb_txq_data(&conn->tx, t), key[4];
+	size_t len = t->len, hlen;
+	int n = sb_ws_keys_next(&conn->env->keys, key);
 
+	if (n < 0) {
+		log_error("No random bytes for a WebSocket masking key: %s", strerror(-n));
+		return -1;
+	}
+	hlen = sb_ws_frame_build(payload, len, t->flags & SB_TXQ_BINARY ? SB_WS_BINARY : SB_WS_TEXT,
+	                         key);
+	n = lws_write(wsi, payload - hlen, hlen + len, LWS_WRITE_RAW);
 	sb_txq_pop(&conn->tx);
-	if (n < 0 || (size_t)n < len)
+	if (n < 0 || (size_t)n < hlen + len)
 		return -1;
 	atomic_fetch_add_explicit(&conn->env->stats->frames_tx, 1, memory_order_relaxed);
 	conn->call->bot_frames_out++;

@@ -19,6 +19,7 @@
 #include <sb/resample.h>
 #include <sb/resolver.h>
 #include <sb/txq.h>
+#include <sb/ws_frame.h>
 #include <sb/ws_worker.h>
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
@@ -59,6 +60,7 @@ struct sb_ws_env {
 	 * largest). */
 	char *media_buf;
 	size_t media_size;
+	struct sb_ws_keys keys; /* masking keys for the frames the connections write */
 };
 
 struct sb_pending_mark {

@@ -328,6 +328,7 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	w->idx = idx;
 	w->env.control = control;
 	w->env.stats = &w->stats;
+	sb_ws_keys_init(&w->env.keys);
 	r = sb_mq_new(&w->mq);
 	if (r == 0)
 		r = sb_mq_new(&w->resolved);

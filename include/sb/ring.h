@@ -48,6 +48,8 @@ void sb_ring_commit_write(struct sb_ring *r);
 const struct sb_frame *sb_ring_read_slot(struct sb_ring *r);
 /* Consumer: releases the slot returned by sb_ring_read_slot(). */
 void sb_ring_commit_read(struct sb_ring *r);
+/* Producer: frames written so far, modulo 2^32: a change tells that something was written. */
+unsigned sb_ring_written(struct sb_ring *r);
 /* Producer or consumer: frames queued now (a snapshot). */
 unsigned sb_ring_count(struct sb_ring *r);
 /* Producer: copies f in; false when full. */

@@ -110,6 +110,8 @@ void sb_bot_conn_free(struct sb_bot_conn *conn)
 	lws_sul_cancel(&conn->sul);
 	drop_wsi(conn, true);
 	LIST_REMOVE(conn, link);
+	if (conn->in_backlog)
+		LIST_REMOVE(conn, backlog_link);
 	sb_txq_done(&conn->tx);
 	sb_bot_conn_free_marks(conn);
 	sb_playout_free(conn->playout);

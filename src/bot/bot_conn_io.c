@@ -209,20 +209,34 @@ static bool flush_tail(struct sb_bot_conn *conn, bool starved)
 	return true;
 }
 
-/* Fills the down ring from the playout queue. */
+/* Fills the down ring from the playout queue; a connection with anything left in the queue
+ * joins the backlog the refill pass visits, one with nothing leaves it. */
 static void fill_down(struct sb_bot_conn *conn)
 {
 	unsigned moved = move_frames(conn);
+	bool left;
 
 	/* Nothing went down and the media thread has nothing left: the tail may be due. */
 	if (flush_tail(conn, !moved && sb_ring_count(&conn->call->down) == 0))
 		move_frames(conn);
+	left = sb_playout_queued_samples(conn->playout) || sb_playout_queued_marks(conn->playout);
+	if (left && !conn->in_backlog)
+		LIST_INSERT_HEAD(&conn->env->backlog, conn, backlog_link);
+	else if (!left && conn->in_backlog)
+		LIST_REMOVE(conn, backlog_link);
+	conn->in_backlog = left;
 }
 
-void sb_bot_conn_pump(struct sb_bot_conn *conn)
+void sb_bot_conn_pump_up(struct sb_bot_conn *conn)
 {
 	sb_log_ctx_set(conn->call->id); /* a dropped-audio warning names its call */
 	pump_up(conn);
+	sb_log_ctx_set(NULL);
+}
+
+void sb_bot_conn_refill(struct sb_bot_conn *conn)
+{
+	sb_log_ctx_set(conn->call->id);
 	fill_down(conn);
 	sb_log_ctx_set(NULL);
 }

@@ -49,6 +49,9 @@ struct sb_ws_env {
 	struct sb_mq *control;
 	struct sb_ws_stats *stats;
 	LIST_HEAD(, sb_bot_conn) conns;
+	/* Connections whose playout queue holds what the down ring had no room for, or a partial
+	 * frame: the refill pass once a frame time visits these, not every connection. */
+	LIST_HEAD(, sb_bot_conn) backlog;
 	bool quitting;                /* the worker is stopping: no replies to control */
 	struct lws_vhost *vh_default; /* the system CA store */
 	struct sb_ws_ca_vhost ca[SB_WS_MAX_CA_VHOSTS];
@@ -104,6 +107,8 @@ struct sb_bot_conn {
 	bool rx_skip, rx_binary;
 
 	struct sb_playout *playout;
+	bool in_backlog;                      /* on env->backlog */
+	LIST_ENTRY(sb_bot_conn) backlog_link; /* in env->backlog */
 	int64_t tail_since_ms; /* when the caller started to starve with a partial frame queued */
 	STAILQ_HEAD(, sb_pending_mark) marks; /* not yet echoed, oldest first */
 	unsigned n_marks;
@@ -152,9 +157,10 @@ int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_
                       int *err);
 
 /* bot_conn_io.c */
-/* Moves caller audio and played marks from the up ring to the bot, and bot audio from the
- * playout queue to the down ring. */
-void sb_bot_conn_pump(struct sb_bot_conn *conn);
+/* Moves caller audio, keys, hold events and played marks from the up ring to the bot. */
+void sb_bot_conn_pump_up(struct sb_bot_conn *conn);
+/* Moves bot audio from the playout queue to the down ring, as much as it has room for. */
+void sb_bot_conn_refill(struct sb_bot_conn *conn);
 /* Takes a piece of a message from lws, reassembling fragmented ones. */
 void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len);
 /* Handles one complete message from the bot, a text or a binary frame. */

@@ -1,16 +1,17 @@
 /* WebSocket worker thread: one lws_context serviced by lws_service() on this thread only.
  * Commands arrive on an sb_mq whose wake-up is lws_cancel_service(); the resulting
- * EVENT_WAIT_CANCELLED callback drains the queue and pumps every connection's audio.
+ * EVENT_WAIT_CANCELLED callback drains the queue and pumps the audio of the calls waiting.
  * Thread: its own (everything lws), any (post/wake). Owns the context, its connections and
  * the encode buffer they share.
  *
  * DESIGN: lws may be called from this thread only, so nothing else ever touches a wsi.
  * Other threads post a command, or wake the worker. A media worker wakes it once a frame
- * time to refill every down ring (wake-ups coalesce, so that pass scans every connection),
- * and names each call whose caller audio is ready at once on a lock-free list (notify):
- * only the first name since the last pass costs a wake-up, and those calls alone are
- * pumped, so a frame leaves as soon as it is complete without a scan per frame. Audio
- * crosses through the call's SPSC rings, never through the command queue.
+ * time to refill the down rings of the connections whose playout queue holds more than their
+ * ring had room for (the backlog; a connection whose ring took everything is not visited),
+ * and names each call whose caller audio is ready, or whose mark has been played, at once on
+ * a lock-free list (notify): only the first name since the last pass costs a wake-up, and
+ * those calls alone are pumped, so a frame leaves as soon as it is complete without a scan
+ * per frame. Audio crosses through the call's SPSC rings, never through the command queue.
  * Bot host names are resolved by a small resolver pool (getaddrinfo blocks; lws 4.1 as Debian
  * builds it has no asynchronous DNS) and cached here; its answers arrive on a second queue
  * with the same wake-up. wss connections use the default vhost (the system CA store) or one
@@ -39,8 +40,12 @@
 
 #include "bot_conn_priv.h"
 
-/* lws allocates this per connection; larger messages arrive in pieces and are reassembled. */
-#define RX_BUFFER_BYTES 8192
+/* lws allocates this per connection; larger messages arrive in pieces and are reassembled.
+ * 100 ms of 8 kHz audio in a JSON media message is about 2.3 KB. */
+#define RX_BUFFER_BYTES 4096
+/* What one send() may carry: lws splits a larger write and copies the rest aside. Without it
+ * lws takes the receive buffer's size, which would split a 100 ms message at 24 kHz. */
+#define TX_PACKET_BYTES 65536
 #define DNS_CACHE_NAMES 256  /* distinct bot host names kept */
 #define DNS_TTL_MS 60000     /* an address is used this long before it is asked for again */
 #define DNS_FAIL_TTL_MS 5000 /* a failed lookup is not repeated for this long */
@@ -54,9 +59,9 @@ struct sb_ws_worker {
 	struct sb_heartbeat heartbeat; /* for the watchdog */
 	struct sb_mq *mq;
 	struct sb_mq *resolved; /* the resolver's answers */
-	_Atomic(struct sb_call *)
-	        ready;        /* calls with caller audio to send, linked by _ready_next */
-	atomic_bool pump_all; /* a refill pass is due */
+	/* calls with caller audio or played marks to send, linked by _ready_next */
+	_Atomic(struct sb_call *) ready;
+	atomic_bool refill; /* a refill pass is due */
 	struct sb_ws_env env;
 	struct sb_ws_stats stats;
 };
@@ -120,7 +125,7 @@ static void take_ready(struct sb_ws_worker *w, bool pump)
 		/* Cleared before the pump: a frame written during it names the call again. */
 		atomic_store_explicit(&c->_ready, false, memory_order_release);
 		if (pump && c->conn)
-			sb_bot_conn_pump(c->conn);
+			sb_bot_conn_pump_up(c->conn);
 		sb_call_unref(c);
 	}
 }
@@ -143,7 +148,7 @@ static void on_resolved(struct sb_ws_worker *w, struct sb_msg *m)
 
 static void on_wake(struct sb_ws_worker *w)
 {
-	struct sb_bot_conn *c;
+	struct sb_bot_conn *c, *next;
 
 	for (struct sb_msg *m = sb_mq_pop_all(w->resolved), *next; m; m = next) {
 		next = m->next;
@@ -156,10 +161,14 @@ static void on_wake(struct sb_ws_worker *w)
 		sb_msg_free(m);
 	}
 	take_ready(w, true);
-	if (!atomic_exchange_explicit(&w->pump_all, false, memory_order_acq_rel))
+	if (!atomic_exchange_explicit(&w->refill, false, memory_order_acq_rel))
 		return;
-	LIST_FOREACH(c, &w->env.conns, link)
-	sb_bot_conn_pump(c);
+	/* Only connections with bot audio waiting: the others' down rings hold all they have,
+	 * and caller audio and played marks name their calls (take_ready). */
+	for (c = LIST_FIRST(&w->env.backlog); c; c = next) {
+		next = LIST_NEXT(c, backlog_link);
+		sb_bot_conn_refill(c);
+	}
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -188,7 +197,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-        {"sipbridge-bot", callback, 0, RX_BUFFER_BYTES, 0, NULL, 0},
+        {"sipbridge-bot", callback, 0, RX_BUFFER_BYTES, 0, NULL, TX_PACKET_BYTES},
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -325,6 +334,7 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 		return -ENOMEM;
 	lws_set_log_level(LLL_ERR | (sb_log_enabled(SB_LOG_DEBUG) ? LLL_WARN : 0), lws_emit);
 	LIST_INIT(&w->env.conns);
+	LIST_INIT(&w->env.backlog);
 	w->idx = idx;
 	w->env.control = control;
 	w->env.stats = &w->stats;
@@ -384,7 +394,7 @@ void sb_ws_worker_post(struct sb_ws_worker *w, struct sb_msg *m)
 
 void sb_ws_worker_wake(struct sb_ws_worker *w)
 {
-	atomic_store_explicit(&w->pump_all, true, memory_order_release);
+	atomic_store_explicit(&w->refill, true, memory_order_release);
 	lws_cancel_service(w->env.ctx);
 }
 

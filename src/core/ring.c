@@ -69,6 +69,11 @@ void sb_ring_commit_read(struct sb_ring *r)
 	atomic_store_explicit(&r->tail, tail + 1, memory_order_release);
 }
 
+unsigned sb_ring_written(struct sb_ring *r)
+{
+	return atomic_load_explicit(&r->head, memory_order_relaxed);
+}
+
 unsigned sb_ring_count(struct sb_ring *r)
 {
 	/* Tail first: it never passes head, so the difference cannot underflow on either side. */

@@ -22,6 +22,7 @@
 #include <sb/log.h>
 
 #include <sb/rtp_session.h>
+#include <sb/ws_worker.h>
 
 #include "media_priv.h"
 
@@ -149,6 +150,19 @@ static void send_audio(struct sb_media_worker *w, struct sb_media_leg *leg, cons
 	leg->marker = false;
 }
 
+/* The next frame of bot audio (sb_downlink_next). A mark it reports played goes on the up
+ * ring, and the call is named to its ws worker, which echoes the mark at once. */
+static unsigned downlink_next(struct sb_media_leg *leg, int16_t *pcm, struct sb_downlink_dtmf *d)
+{
+	struct sb_call *c = leg->call;
+	unsigned written = sb_ring_written(&c->up);
+	unsigned n = sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm, d);
+
+	if (sb_ring_written(&c->up) != written)
+		sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
+	return n;
+}
+
 /* A bridged leg's slot: the other party's audio. On the caller's leg the bot's audio is
  * taken and dropped (it no longer speaks to the caller), and in listen mode the bot gets one
  * frame of both parties mixed. */
@@ -160,7 +174,7 @@ static void bridged_slot(struct sb_media_worker *w, struct sb_media_leg *leg)
 
 	if (!leg->agent)
 		while (sb_ring_count(&c->down))
-			sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm, &d);
+			downlink_next(leg, pcm, &d);
 	sb_pcm_fifo_pop(leg->relay, pcm, SB_FRAME_SAMPLES);
 	send_audio(w, leg, pcm, SB_FRAME_SAMPLES);
 	if (leg->mix) {
@@ -173,7 +187,6 @@ static void bridged_slot(struct sb_media_worker *w, struct sb_media_leg *leg)
 /* One 20 ms slot: the next frame of bot audio, silence, or the slot of a DTMF digit. */
 static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us)
 {
-	struct sb_call *c = leg->call;
 	struct sb_downlink_dtmf d;
 	int16_t pcm[SB_FRAME_SAMPLES];
 	unsigned n;
@@ -189,7 +202,7 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 		bridged_slot(w, leg);
 		sent = true;
 	} else {
-		n = sb_downlink_next(&leg->down, &c->down, &c->up, &c->clear_epoch, pcm, &d);
+		n = downlink_next(leg, pcm, &d);
 		if (d.digit && dtmf_start(w, leg, d.digit, d.duration_ms, now_us)) {
 			leg->idle = false;
 		} else if (n == 0 && leg->lead_us >= FRAME_US) {

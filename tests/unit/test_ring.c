@@ -1,5 +1,6 @@
 /* Unit tests for ring: capacity checks, FIFO order across wrap-around, full/empty edges,
- * the zero-copy slot API, and a producer/consumer pair on two threads.
+ * the zero-copy slot API and the producer's count of frames written, and a producer/consumer
+ * pair on two threads.
  * Thread: main thread, plus one producer thread in ring_two_threads. Owns its rings. */
 #include <errno.h>
 #include <pthread.h>
@@ -118,13 +119,16 @@ TEST(ring_slot_api)
 	const struct sb_frame *rs;
 
 	ASSERT_EQ(sb_ring_init(&ring, 2), 0);
+	ASSERT_EQ(sb_ring_written(&ring), 0);
 	w = sb_ring_write_slot(&ring);
 	ASSERT_TRUE(w != NULL);
 	fill(w, 5);
-	/* Not visible before commit. */
+	/* Not visible before commit, and not counted as written. */
 	ASSERT_TRUE(sb_ring_read_slot(&ring) == NULL);
 	ASSERT_EQ(sb_ring_count(&ring), 0);
+	ASSERT_EQ(sb_ring_written(&ring), 0);
 	sb_ring_commit_write(&ring);
+	ASSERT_EQ(sb_ring_written(&ring), 1);
 	rs = sb_ring_read_slot(&ring);
 	ASSERT_TRUE(rs != NULL);
 	ASSERT_EQ(check(rs, 5), 0);
@@ -132,6 +136,12 @@ TEST(ring_slot_api)
 	ASSERT_TRUE(sb_ring_read_slot(&ring) == rs);
 	sb_ring_commit_read(&ring);
 	ASSERT_TRUE(sb_ring_read_slot(&ring) == NULL);
+	ASSERT_EQ(sb_ring_written(&ring), 1); /* reading does not move it */
+	for (uint32_t s = 0; s < 5; s++) {
+		ASSERT_TRUE(sb_ring_push(&ring, &(struct sb_frame){.kind = SB_FRAME_AUDIO}));
+		ASSERT_TRUE(sb_ring_pop(&ring, &(struct sb_frame){0}));
+	}
+	ASSERT_EQ(sb_ring_written(&ring), 6); /* past the capacity: a count, not a slot */
 out:
 	sb_ring_done(&ring);
 	return r;

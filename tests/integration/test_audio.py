@@ -52,11 +52,7 @@ def test_echo_round_trip(env, bridge, sipp, pt, media_io):
     noise = rtp.noise_octets(pt, 8000, seed=5)
     ep.send_audio(tone + noise)
 
-    def echoed(e):
-        data = b"".join(p.payload for p in e.packets if not rtp.is_silent(p))
-        return rtp.find_sub(data, noise) >= 0
-
-    ep.wait_for(echoed, 15, "the pseudo-random sequence to come back intact through the echo bot")
+    ep.wait_echo(noise, 15, "the pseudo-random sequence to come back intact through the echo bot")
     pkts = ep.snapshot()
     data = b"".join(p.payload for p in pkts if not rtp.is_silent(p))
     at = rtp.find_sub(data, noise)

@@ -72,11 +72,7 @@ def echo_call(env, sipp, d, customer="salesbot", when_echoed=None):
     noise = rtp.noise_octets(pt, 8000, seed=9)
     ep.send_audio(rtp.encode(pt, rtp.tone(1000, 400)) + noise)
 
-    def echoed(e):
-        data = b"".join(p.payload for p in e.packets if not rtp.is_silent(p))
-        return rtp.find_sub(data, noise) >= 0
-
-    ep.wait_for(echoed, 15, "the caller's audio to come back through the echo bot")
+    ep.wait_echo(noise, 15)
     if when_echoed:
         when_echoed()
     return call.wait()

@@ -67,9 +67,10 @@ int sb_dtmf_tx_start(struct sb_dtmf_tx *tx, char digit, unsigned duration_ms);
  * SB_DTMF_PAYLOAD_BYTES into out (out[i * 4..]) and returns how many; *marker is set to whether
  * the first one is the event's first packet (RTP marker bit). Schedule (RFC 4733 §2.5.1.2): the
  * first call sends the start packet with duration = elapsed, at least 1 so that no packet
- * claims a zero duration; then one update each time elapsed reaches the next multiple of
- * SB_DTMF_UPDATE_MS * 8, with duration = elapsed (missed updates are not caught up: each one
- * carries the whole duration so far); once elapsed >= total, SB_DTMF_END_PACKETS end packets (E
+ * claims a zero duration; then one update for each multiple of SB_DTMF_UPDATE_MS * 8 that
+ * elapsed has reached, with that multiple as its duration, so that durations step by exactly
+ * 50 ms whatever the caller's tick (a late call catches up, up to 3 updates at once, as audio
+ * frames do); once elapsed >= total, SB_DTMF_END_PACKETS end packets (E
  * bit, duration = total) together, after which the event is over (active false; calls return
  * 0). If the first call already finds elapsed >= total, only the ends are sent, the first one
  * with the marker. Volume 10 (-10 dBm0). Returns 0 when nothing is due. */

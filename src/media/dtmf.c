@@ -137,16 +137,11 @@ static void put_payload(uint8_t *p, uint8_t event, bool end, uint32_t duration)
 	sb_put_be16(p + 2, (uint16_t)duration);
 }
 
-/* The first multiple of the update interval after elapsed. */
-static uint32_t next_update(uint32_t elapsed)
-{
-	const uint32_t step = SB_DTMF_UPDATE_MS * RATE_PER_MS;
-
-	return (elapsed / step + 1) * step;
-}
-
 int sb_dtmf_tx_next(struct sb_dtmf_tx *tx, uint32_t elapsed, uint8_t *out, bool *marker)
 {
+	const uint32_t step = SB_DTMF_UPDATE_MS * RATE_PER_MS;
+	int n = 0;
+
 	*marker = false;
 	if (!tx->active)
 		return 0;
@@ -158,13 +153,20 @@ int sb_dtmf_tx_next(struct sb_dtmf_tx *tx, uint32_t elapsed, uint8_t *out, bool 
 		tx->started = true;
 		return SB_DTMF_END_PACKETS;
 	}
-	if (tx->started && elapsed < tx->next)
-		return 0;
-	put_payload(out, tx->event, false, elapsed ? elapsed : 1);
-	*marker = !tx->started;
-	tx->started = true;
-	tx->next = next_update(elapsed);
-	return 1;
+	if (!tx->started) {
+		put_payload(out, tx->event, false, elapsed ? elapsed : 1);
+		*marker = true;
+		tx->started = true;
+		tx->next = (elapsed / step + 1) * step;
+		return 1;
+	}
+	/* Updates on the grid, each carrying its own step, caught up after a late call. */
+	while (elapsed >= tx->next && n < SB_DTMF_END_PACKETS) {
+		put_payload(out + n * SB_DTMF_PAYLOAD_BYTES, tx->event, false, tx->next);
+		tx->next += step;
+		n++;
+	}
+	return n;
 }
 
 /* ---- SIP INFO ---------------------------------------------------------------------------- */

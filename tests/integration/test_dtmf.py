@@ -164,10 +164,11 @@ def test_dtmf_to_caller(env, bridge, sipp):
     ends = [t for t in tev if t.end]
     assert len(ends) == 3 and tev[-3:] == ends, "end packets: %s" % tev
     assert all(t.duration == 1600 for t in ends), "a 200 ms event ends with duration %s" % [t.duration for t in ends]
+    # The start, then updates on the 50 ms grid (a late tick catches up; a stall past the end leaves the last
+    # ones out), then the end.
     durs = [t.duration for t in tev[:-2]]
-    steps = [b - a for a, b in zip(durs, durs[1:])]
-    assert durs[0] <= 480 and all(0 < s <= 480 for s in steps) and all(320 <= s for s in steps[:-1]), (
-        "durations %s: not growing in steps of about 50 ms" % durs)
+    assert durs[0] <= 160 and len(durs) >= 3 and durs[-1] == 1600 and \
+        durs[1:-1] == [400 * k for k in range(1, len(durs) - 1)], "durations %s: not on the 50 ms grid" % durs
     before = [p for p in pkts[:i0] if p.pt == PT]
     after = [p for p in pkts[i1 + 1:] if p.pt == PT]
     assert before and after, "no audio before or after the event"

@@ -273,7 +273,7 @@ static void step(struct sb_dtmf_tx *tx, uint32_t elapsed, struct sent *s)
 }
 
 /* 200 ms sent on a 20 ms tick: start (marker), an update on the first tick past each 50 ms
- * step with the duration so far, three ends at 200 ms with duration 1600, then nothing. */
+ * step carrying that step, three ends at 200 ms with duration 1600, then nothing. */
 TEST(dtmf_tx_schedule_200ms)
 {
 	struct sb_dtmf_tx tx = {0};
@@ -308,11 +308,11 @@ TEST(dtmf_tx_schedule_200ms)
 		step(&tx, el, &s);
 		ASSERT_EQ(s.n, 0);
 	}
-	/* 50-ms steps reached on the 20-ms ticks at 60, 100 and 160 ms. */
+	/* 50-ms steps reached on the 20-ms ticks at 60, 100 and 160 ms, each carrying its step. */
 	ASSERT_EQ(n_updates, 3);
-	ASSERT_EQ(updates[0], 480);
+	ASSERT_EQ(updates[0], 400);
 	ASSERT_EQ(updates[1], 800);
-	ASSERT_EQ(updates[2], 1280);
+	ASSERT_EQ(updates[2], 1200);
 	step(&tx, 1600, &s);
 	ASSERT_EQ(s.n, SB_DTMF_END_PACKETS);
 	ASSERT_TRUE(!s.marker);
@@ -347,16 +347,22 @@ TEST(dtmf_tx_updates_on_the_step)
 		ASSERT_EQ(s.n, 1);
 		ASSERT_EQ(sb_get_be16(s.p + 2), el);
 	}
-	/* A late tick skips the missed steps with one update carrying the duration so far. */
+	/* A late tick catches up the missed steps, three at most at once, each with its own. */
 	ASSERT_EQ(sb_dtmf_tx_start(&tx, '1', 1000), 0);
 	step(&tx, 80, &s);
 	ASSERT_TRUE(s.n == 1 && s.marker && sb_get_be16(s.p + 2) == 80);
 	step(&tx, 1700, &s);
-	ASSERT_TRUE(s.n == 1 && !s.marker && sb_get_be16(s.p + 2) == 1700);
+	ASSERT_TRUE(s.n == 3 && !s.marker);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(s.p[4 * i + 1], 10);
+		ASSERT_EQ(sb_get_be16(s.p + 4 * i + 2), 400 * (i + 1));
+	}
+	step(&tx, 1700, &s);
+	ASSERT_TRUE(s.n == 1 && sb_get_be16(s.p + 2) == 1600);
 	step(&tx, 1999, &s);
 	ASSERT_EQ(s.n, 0);
 	step(&tx, 2000, &s);
-	ASSERT_EQ(s.n, 1);
+	ASSERT_TRUE(s.n == 1 && sb_get_be16(s.p + 2) == 2000);
 	step(&tx, 9000, &s);
 	ASSERT_EQ(s.n, 3);
 	ASSERT_EQ(sb_get_be16(s.p + 2), 8000);

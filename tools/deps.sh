@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(
 	gcc meson ninja-build pkg-config
 	libsofia-sip-ua-dev libwebsockets-dev libspandsp-dev libconfig-dev libjansson-dev
-	libsystemd-dev libspeexdsp-dev libssl-dev libsrtp2-dev liburing-dev
+	libsystemd-dev libspeexdsp-dev libssl-dev libsrtp2-dev liburing-dev libev-dev libwebsockets-evlib-ev
 	sip-tester ca-certificates
 )
 test_pkgs=(

@@ -34,6 +34,9 @@ enum sb_srtp_mode {
  * loop for every leg's sends and receives) or epoll (one per packet); auto takes io_uring
  * when the kernel allows it. */
 enum sb_media_io { SB_MEDIA_IO_AUTO, SB_MEDIA_IO_URING, SB_MEDIA_IO_EPOLL };
+/* What the ws threads wait in: epoll (lws's libev plugin on a loop of their own) or lws's
+ * poll(), which looks at every socket on each turn; auto takes epoll when the plugin loads. */
+enum sb_ws_loop { SB_WS_LOOP_AUTO, SB_WS_LOOP_EPOLL, SB_WS_LOOP_POLL };
 /* Extension events a bot may opt in to (its events list). */
 enum sb_bot_event_opt { SB_BOT_OPT_HOLD = 1 << 0 };
 
@@ -135,6 +138,7 @@ struct sb_config {
 	int media_threads; /* 0 = number of cores - 1, at least 1 */
 	int ws_threads;
 	int media_io;        /* enum sb_media_io: how the media threads do their socket work */
+	int ws_loop;         /* enum sb_ws_loop: what the ws threads wait in */
 	bool media_realtime; /* media threads ask for SCHED_FIFO, so pacing waits for no one */
 
 	/* log */

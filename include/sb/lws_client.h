@@ -8,7 +8,10 @@ struct lws_protocols;
 
 /* Creates a client-only context for protocols (borrowed; they must outlive the context), with
  * user as the context's user pointer. fd_limit_per_thread bounds the descriptors lws sizes its
- * tables for; 0 leaves lws's default (the process's whole descriptor limit). Returns the context
- * (free it with lws_context_destroy()) or NULL. */
+ * tables for; 0 leaves lws's default (the process's whole descriptor limit). With ev_loop (a
+ * libev loop, borrowed: it must outlive the context) lws runs its sockets on that loop through
+ * its libev plugin, and the caller runs the loop instead of lws_service(); NULL keeps lws's
+ * own poll() loop. Returns the context (free it with lws_context_destroy()) or NULL, which
+ * with ev_loop may mean that the plugin (libwebsockets-evlib-ev) is not installed. */
 struct lws_context *sb_lws_client_new(const struct lws_protocols *protocols, void *user,
-                                      unsigned fd_limit_per_thread);
+                                      unsigned fd_limit_per_thread, void *ev_loop);

@@ -60,7 +60,7 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len)
 	}
 	if (r < 0)
 		return r;
-	if (conn->wsi)
+	if (conn->wsi && !conn->pumping)
 		lws_callback_on_writable(conn->wsi);
 	return 0;
 }
@@ -82,7 +82,7 @@ int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t le
 		                     "dropped the oldest %u ms",
 		                     SB_BOT_MAX_TX_QUEUE_MS, d.audio_ms);
 	}
-	if (conn->wsi)
+	if (conn->wsi && !conn->pumping)
 		lws_callback_on_writable(conn->wsi);
 	return 0;
 }
@@ -505,6 +505,32 @@ static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 	if (sb_txq_first(&conn->tx) || conn->closing)
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+/* Caller audio written as soon as it is framed, from the pass that takes it off the up ring
+ * (the worker's wake-up, on this thread), instead of asking for a WRITEABLE callback for
+ * each message: with lws on epoll that request and its withdrawal after the write were two
+ * epoll_ctl() calls and a turn of the loop per message, the largest cost of the thread after
+ * the socket work itself. lws 4.1 takes a write outside WRITEABLE on its service thread: what
+ * the kernel does not take is kept and flushed by lws, and lws_send_pipe_choked() says so
+ * until it is out, so nothing is written past it. */
+void sb_bot_conn_write_now(struct sb_bot_conn *conn)
+{
+	struct lws *wsi = conn->wsi;
+
+	if (!wsi || !sb_txq_first(&conn->tx))
+		return;
+	if (conn->state == SB_CONN_OPEN && !conn->closing) {
+		while (sb_txq_first(&conn->tx) && !lws_send_pipe_choked(wsi)) {
+			if (write_first(conn, wsi) < 0) {
+				/* Closed the way lws closes a failed socket, after this pass. */
+				lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+				return;
+			}
+		}
+	}
+	if (sb_txq_first(&conn->tx))
+		lws_callback_on_writable(wsi);
 }
 
 static void on_closed(struct sb_bot_conn *conn)

@@ -86,6 +86,7 @@ struct sb_bot_conn {
 	char tls_error[128]; /* why the bot's certificate was refused in this attempt */
 	bool detaching;      /* control asked for DETACH */
 	bool closing;        /* close once the queue is written */
+	bool pumping;        /* in sb_bot_conn_pump_up: it writes what it queued itself */
 	bool hangup_sent;
 	lws_sorted_usec_list_t sul; /* the attempt's deadline */
 	char host[300];             /* Host header value */
@@ -138,6 +139,9 @@ int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t le
 /* Queues what an encoder returned: n > 0 bytes of buf as a control text, nothing for n == 0,
  * and passes errors through. */
 int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n);
+/* Writes the queue now, as far as the socket takes it without blocking, and asks lws for a
+ * WRITEABLE callback for the rest (see bot_conn.c). */
+void sb_bot_conn_write_now(struct sb_bot_conn *conn);
 
 /* Continues an attempt that waited for its host name: connects to addr (numeric), or fails
  * the attempt with the resolver's EAI_* code err when addr is NULL. */

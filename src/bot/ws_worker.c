@@ -1,4 +1,5 @@
-/* WebSocket worker thread: one lws_context serviced by lws_service() on this thread only.
+/* WebSocket worker thread: one lws_context serviced on this thread only, on a libev loop of
+ * its own (epoll, through lws's libev plugin) or by lws_service()'s poll() (threads.ws_loop).
  * Commands arrive on an sb_mq whose wake-up is lws_cancel_service(); the resulting
  * EVENT_WAIT_CANCELLED callback drains the queue and pumps the audio of the calls waiting.
  * Thread: its own (everything lws), any (post/wake). Owns the context, its connections and
@@ -15,7 +16,14 @@
  * Bot host names are resolved by a small resolver pool (getaddrinfo blocks; lws 4.1 as Debian
  * builds it has no asynchronous DNS) and cached here; its answers arrive on a second queue
  * with the same wake-up. wss connections use the default vhost (the system CA store) or one
- * client vhost per distinct bot ca_file. */
+ * client vhost per distinct bot ca_file.
+ *
+ * The loop: lws 4.1 as Debian builds it waits in poll(), which looks at every socket of the
+ * context on each turn; with thousands of bot connections that scan was the largest single
+ * cost of the thread. Its libev plugin on a loop of our own (epoll) costs only the sockets
+ * that are ready. The loop is run here (ev_run once a turn), not by lws_service(): the plugin
+ * of lws 4.1 runs it until it is broken. */
+#include <ev.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,10 +31,9 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The shortest turn of the loop. lws 4.1 as Debian builds it waits in poll(), whose cost
- * grows with the number of sockets; at 1000 calls the loop turned 7500 times a second and
- * each turn looked at every socket. A turn a millisecond at most bounds that at the cost of
- * up to a millisecond before a bot message is read or caller audio is written. */
+/* The shortest turn of the loop. At 1000 calls the loop turned 7500 times a second; a turn a
+ * millisecond at most lets one turn serve every bot message that came meanwhile, at the cost
+ * of up to a millisecond before a bot message is read or caller audio is written. */
 #define SB_WS_MIN_TURN_US 1000
 
 #define LOG_SUBSYS "ws"
@@ -64,6 +71,7 @@ struct sb_ws_worker {
 	atomic_bool refill; /* a refill pass is due */
 	struct sb_ws_env env;
 	struct sb_ws_stats stats;
+	struct ev_loop *loop; /* the context's, or NULL: lws_service()'s poll() */
 };
 
 static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
@@ -282,12 +290,12 @@ static void *run(void *arg)
 	while (!atomic_load(&w->quit)) {
 		int64_t wait_us = turn_us + SB_WS_MIN_TURN_US - sb_now_us();
 
-		/* lws polls every socket of the context on each turn: at most one turn a
-		 * millisecond, so one poll() serves every bot message that came meanwhile. */
 		if (wait_us > 0)
 			usleep((useconds_t)wait_us);
 		turn_us = sb_now_us();
-		if (lws_service(w->env.ctx, 0) < 0) {
+		if (w->loop)
+			ev_run(w->loop, EVRUN_ONCE);
+		else if (lws_service(w->env.ctx, 0) < 0) {
 			log_warn_ratelimited("lws_service failed, retrying");
 			usleep(10000); /* do not spin on a persistent failure */
 		}
@@ -324,6 +332,40 @@ static void load_ca_files(struct sb_ws_env *env, const struct sb_config *cfg)
 	}
 }
 
+/* The context, on a libev (epoll) loop unless mode says poll; auto falls back to poll when
+ * lws's libev plugin does not load. */
+static int new_context(struct sb_ws_worker *w, int mode)
+{
+	if (mode != SB_WS_LOOP_POLL) {
+		w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+		/* lws's default descriptor limit: a worker may hold thousands of bot sockets. */
+		if (w->loop)
+			w->env.ctx = sb_lws_client_new(protocols, w, 0, w->loop);
+		if (w->env.ctx) {
+			if (w->idx == 0)
+				log_info("ws threads wait in epoll (libwebsockets' libev event "
+				         "loop)");
+			return 0;
+		}
+		if (w->loop)
+			ev_loop_destroy(w->loop);
+		w->loop = NULL;
+		if (mode == SB_WS_LOOP_EPOLL) {
+			log_error("threads.ws_loop = \"epoll\": libwebsockets' libev event loop is "
+			          "not "
+			          "available (is libwebsockets-evlib-ev installed?)");
+			return -ENOTSUP;
+		}
+		if (w->idx == 0)
+			log_notice("libwebsockets' libev event loop is not available "
+			           "(libwebsockets-evlib-ev): the ws threads use poll()");
+	}
+	w->env.ctx = sb_lws_client_new(protocols, w, 0, NULL);
+	if (w->env.ctx && w->idx == 0 && mode == SB_WS_LOOP_POLL)
+		log_info("ws threads wait in poll()");
+	return w->env.ctx ? 0 : -ENOMEM;
+}
+
 int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *control,
                      const struct sb_config *cfg)
 {
@@ -345,11 +387,8 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	w->env.dns = sb_dns_cache_new(DNS_CACHE_NAMES, DNS_TTL_MS, DNS_FAIL_TTL_MS);
 	if (r == 0 && !w->env.dns)
 		r = -ENOMEM;
-	if (r == 0) {
-		/* lws's default descriptor limit: a worker may hold thousands of bot sockets. */
-		w->env.ctx = sb_lws_client_new(protocols, w, 0);
-		r = w->env.ctx ? 0 : -ENOMEM;
-	}
+	if (r == 0)
+		r = new_context(w, cfg->ws_loop);
 	if (r == 0) {
 		sb_mq_set_wake(w->mq, wake, w);
 		sb_mq_set_wake(w->resolved, wake, w);
@@ -431,6 +470,8 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 	w->env.resolver = sb_resolver_free(w->env.resolver);
 	if (w->env.ctx)
 		lws_context_destroy(w->env.ctx);
+	if (w->loop) /* after the context, whose sockets' watchers are on it */
+		ev_loop_destroy(w->loop);
 	take_ready(w, false);
 	sb_mq_free(w->mq);
 	sb_mq_free(w->resolved);

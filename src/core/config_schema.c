@@ -260,6 +260,10 @@ static const struct sb_cfg_enum media_ios[] = {{"auto", SB_MEDIA_IO_AUTO},
                                                {"io_uring", SB_MEDIA_IO_URING},
                                                {"epoll", SB_MEDIA_IO_EPOLL},
                                                {NULL, 0}};
+static const struct sb_cfg_enum ws_loops[] = {{"auto", SB_WS_LOOP_AUTO},
+                                              {"epoll", SB_WS_LOOP_EPOLL},
+                                              {"poll", SB_WS_LOOP_POLL},
+                                              {NULL, 0}};
 static const struct sb_cfg_enum srtp_modes[] = {{"off", SB_SRTP_MODE_OFF},
                                                 {"optional", SB_SRTP_MODE_OPTIONAL},
                                                 {"required", SB_SRTP_MODE_REQUIRED},
@@ -367,6 +371,8 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_THREADS, "ws", SB_KT_INT, 0, 1, 16, 1, FIELD(C, ws_threads)},
         {SB_SC_THREADS, "media_io", SB_KT_ENUM, .def_int = SB_MEDIA_IO_AUTO, .enums = media_ios,
          FIELD(C, media_io)},
+        {SB_SC_THREADS, "ws_loop", SB_KT_ENUM, .def_int = SB_WS_LOOP_AUTO, .enums = ws_loops,
+         FIELD(C, ws_loop)},
         {SB_SC_THREADS, "media_realtime", SB_KT_BOOL, .def_int = 1, FIELD(C, media_realtime)},
 
         {SB_SC_LOG, "level", SB_KT_ENUM, .def_int = SB_LOG_INFO, .enums = log_levels,

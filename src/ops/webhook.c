@@ -438,7 +438,7 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 	if (r == 0) {
 		/* A few descriptors per POST in flight: else lws sizes its tables to the whole
 		 * descriptor limit. */
-		w->ctx = sb_lws_client_new(protocols, w, MAX_IN_FLIGHT * 2 + 8);
+		w->ctx = sb_lws_client_new(protocols, w, MAX_IN_FLIGHT * 2 + 8, NULL);
 		r = w->ctx ? 0 : -ENOMEM;
 	}
 	if (r < 0) {

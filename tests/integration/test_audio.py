@@ -33,18 +33,26 @@ def check_rtp_stream(pkts, pt):
 MEDIA_IO = ["io_uring", "epoll"]
 
 
-def media_io_bridge(bridge, media_io, *args, **kw):
-    d, bot = bridge(*args, threads={"media": 1, "ws": 1, "media_io": media_io}, **kw)
+# Both loops the ws threads can wait in: epoll (libwebsockets' libev event loop, the default), poll().
+WS_LOOP = {"epoll": "ws threads wait in epoll", "poll": "ws threads wait in poll()"}
+
+
+def media_io_bridge(bridge, media_io, *args, ws_loop="auto", **kw):
+    d, bot = bridge(*args, threads={"media": 1, "ws": 1, "media_io": media_io, "ws_loop": ws_loop}, **kw)
     # The log has its own writer thread: the line may land just after READY.
     sbtest.wait_until(lambda: "Media I/O: %s" % media_io in d.stderr_text(), 10, "the daemon to say it uses %s"
                       % media_io)
+    if ws_loop != "auto":
+        sbtest.wait_until(lambda: WS_LOOP[ws_loop] in d.stderr_text(), 10, "the daemon to say it waits in %s"
+                          % ws_loop)
     return d, bot
 
 
+@pytest.mark.parametrize("ws_loop", sorted(WS_LOOP))
 @pytest.mark.parametrize("media_io", MEDIA_IO)
 @pytest.mark.parametrize("pt", CODECS)
-def test_echo_round_trip(env, bridge, sipp, pt, media_io):
-    d, bot = media_io_bridge(bridge, media_io, "echo")
+def test_echo_round_trip(env, bridge, sipp, pt, media_io, ws_loop):
+    d, bot = media_io_bridge(bridge, media_io, "echo", ws_loop=ws_loop)
     ep = env.endpoint(pt)
     call = sipp("uac_call.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port, duration_ms=6000).start()
     ep.wait_packets(1, timeout=20)  # the bridge streams (silence) as soon as it answered; learn its address

@@ -62,6 +62,7 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->media_threads, 0);
 	ASSERT_EQ(c->ws_threads, 1);
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_AUTO);
+	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_AUTO);
 	ASSERT_TRUE(c->media_realtime);
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
 	ASSERT_STREQ(c->webhook_url, "");
@@ -122,6 +123,7 @@ TEST(every_key_parsed)
 	ASSERT_EQ(c->media_threads, 64);
 	ASSERT_EQ(c->ws_threads, 16);
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_EPOLL);
+	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_POLL);
 	ASSERT_TRUE(!c->media_realtime);
 	ASSERT_EQ(c->log_level, SB_LOG_DEBUG);
 	ASSERT_STREQ(c->webhook_url, "https://hooks.example.com:8443/calls/end?src=sb");

@@ -512,8 +512,9 @@ static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
  * each message: with lws on epoll that request and its withdrawal after the write were two
  * epoll_ctl() calls and a turn of the loop per message, the largest cost of the thread after
  * the socket work itself. lws 4.1 takes a write outside WRITEABLE on its service thread: what
- * the kernel does not take is kept and flushed by lws, and lws_send_pipe_choked() says so
- * until it is out, so nothing is written past it. */
+ * the kernel does not take is kept and flushed by lws, and lws_partial_buffered() says so
+ * until it is out, so nothing is written past it (lws_send_pipe_choked() would ask the kernel
+ * with a poll() per message; a full socket shows as a partial write just the same). */
 void sb_bot_conn_write_now(struct sb_bot_conn *conn)
 {
 	struct lws *wsi = conn->wsi;
@@ -521,7 +522,7 @@ void sb_bot_conn_write_now(struct sb_bot_conn *conn)
 	if (!wsi || !sb_txq_first(&conn->tx))
 		return;
 	if (conn->state == SB_CONN_OPEN && !conn->closing) {
-		while (sb_txq_first(&conn->tx) && !lws_send_pipe_choked(wsi)) {
+		while (sb_txq_first(&conn->tx) && !lws_partial_buffered(wsi)) {
 			if (write_first(conn, wsi) < 0) {
 				/* Closed the way lws closes a failed socket, after this pass. */
 				lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);

@@ -138,8 +138,10 @@ assert c["attempted"] == 20 and c["answered"] == 20 and c["failed"] == 0, c
 assert c["sipp_exit"] == 0 and c["daemon_exit"] == 0, c
 for k in ("failed_by_sip_code", "failed_by_cause", "daemon_outcomes", "daemon_rejected_by_reason"):
     assert k in c, k
-for k in ("sipbridged_s_per_call_minute", "sipbridged_pct_core_per_call", "sipp_s", "testbot_s"):
+for k in ("sipbridged_s_per_call_minute", "sipbridged_pct_core_per_call", "sipp_s", "testbot_s", "rtpsource_s"):
     assert k in r["cpu"], k
+# The callers' RTP came from the load tool's own source, a stream for every call.
+assert r["params"]["callers_rtp"] == "own" and r["cpu"]["rtpsource_streams"] >= 20, r["cpu"]
 for k in ("p50", "p99"):
     assert r["setup_ms"][k] is not None, r["setup_ms"]
 assert r["peak_concurrent"]["daemon"] and r["peak_concurrent"]["sipp"], r["peak_concurrent"]
@@ -151,7 +153,7 @@ PY
 		status=$?
 	fi
 	if [ "$status" -eq 0 ] && grep -l -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
-		-e "runtime error:" "$dir"/run/sipbridged.log "$dir"/run/bot.out "$dir"/run/wirestat.err; then
+		-e "runtime error:" "$dir"/run/sipbridged.log "$dir"/run/bot.out "$dir"/run/wirestat.err "$dir"/run/rtpsource.err; then
 		status=1
 	fi
 	if [ "$status" -eq 0 ]; then

@@ -199,11 +199,16 @@ def loadavg(d, name):
     return v if math.isfinite(v) and v >= 0 else None
 
 
-def wirestat(d):
+def read_json(path):
+    """A tool's JSON summary, or None when it is missing or not JSON."""
     try:
-        return json.loads(read_text(os.path.join(d, "wirestat.json"), 1 << 20) or "")
+        return json.loads(read_text(path, 1 << 20) or "")
     except ValueError:
         return None
+
+
+def wirestat(d):
+    return read_json(os.path.join(d, "wirestat.json"))
 
 
 def log_causes(d, top=5):
@@ -347,6 +352,8 @@ def build(a):
     window_s = a.t2 - a.t0
     daemon_cpu = (a.daemon_cpu_ticks[1] - a.daemon_cpu_ticks[0]) / a.hz
     sipp_cpu, bot_cpu, ws_cpu = child_cpu(d, "sipp"), child_cpu(d, "bot"), child_cpu(d, "wirestat")
+    src_cpu = child_cpu(d, "rtpsource") if a.rtp_gen == "own" else None
+    src = read_json(os.path.join(d, "rtpsource.json")) if a.rtp_gen == "own" else None
     rejected = family(m, "invites_rejected_total")
     codes = family(m, "sip_responses_total")
     have_metrics = bool(m)
@@ -388,7 +395,9 @@ def build(a):
             "interval_p99_ms": q(out_iv.get("interval"), "p99_ms"),
             "interval_max_ms": q(out_iv.get("interval"), "max_ms"),
             "error_p50_ms": q(out_iv.get("error"), "p50_ms"),
+            "error_p90_ms": q(out_iv.get("error"), "p90_ms"),
             "error_p99_ms": q(out_iv.get("error"), "p99_ms"),
+            "error_p999_ms": q(out_iv.get("error"), "p999_ms"),
             "error_max_ms": q(out_iv.get("error"), "max_ms"),
             "call_max_interval_p50_ms": q(out_iv.get("call_max_interval"), "p50_ms"),
             "call_max_interval_p99_ms": q(out_iv.get("call_max_interval"), "p99_ms"),
@@ -410,6 +419,7 @@ def build(a):
             "concurrent": a.concurrent, "total": a.total, "rate": a.rate, "call_ms": a.call_ms,
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
             "media_io": a.media_io, "ws_threads": a.ws_threads, "wss": bool(a.tls),
+            "callers_rtp": a.rtp_gen,
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,
@@ -426,6 +436,8 @@ def build(a):
             "sipp_s": rnd(sipp_cpu), "sipp_pct_core": core_pct(sipp_cpu, a.t1 - a.t0),
             "testbot_s": rnd(bot_cpu), "testbot_pct_core": core_pct(bot_cpu, window_s),
             "wirestat_s": rnd(ws_cpu), "wirestat_pct_core": core_pct(ws_cpu, window_s),
+            "rtpsource_s": rnd(src_cpu), "rtpsource_pct_core": core_pct(src_cpu, window_s),
+            "rtpsource_streams": (src or {}).get("streams_started"),
             "loadavg_1m_start": loadavg(d, "loadavg.start"),
             "loadavg_1m_end": loadavg(d, "loadavg.end"),
         },
@@ -489,9 +501,14 @@ def table(r):
         ("sipbridged CPU per call-minute", "%s s (%s call-minutes)" % (
             fmt(cpu["sipbridged_s_per_call_minute"]), fmt(cpu["call_minutes"]))),
         ("sipbridged % of a core per call", fmt(cpu["sipbridged_pct_core_per_call"], " %")),
-        ("generators CPU: SIPp / testbot / wirestat", "%s s (%s %%) / %s s (%s %%) / %s s (%s %%)" % (
-            fmt(cpu["sipp_s"]), fmt(cpu["sipp_pct_core"]), fmt(cpu["testbot_s"]),
-            fmt(cpu["testbot_pct_core"]), fmt(cpu["wirestat_s"]), fmt(cpu["wirestat_pct_core"]))),
+        ("generators CPU: SIPp / RTP source / testbot / wirestat",
+         "%s s (%s %%) / %s / %s s (%s %%) / %s s (%s %%)" % (
+             fmt(cpu["sipp_s"]), fmt(cpu["sipp_pct_core"]),
+             "%s s (%s %%, %s streams)" % (fmt(cpu["rtpsource_s"]), fmt(cpu["rtpsource_pct_core"]),
+                                          fmt(cpu["rtpsource_streams"]))
+             if r["params"]["callers_rtp"] == "own" else "SIPp's",
+             fmt(cpu["testbot_s"]), fmt(cpu["testbot_pct_core"]), fmt(cpu["wirestat_s"]),
+             fmt(cpu["wirestat_pct_core"]))),
         ("machine load average (1 min) start / end", "%s / %s on %s cores" % (
             fmt(cpu["loadavg_1m_start"]), fmt(cpu["loadavg_1m_end"]), r["params"]["cores"])),
         ("RSS idle / peak / per call", "%s / %s / %s KiB" % (
@@ -505,8 +522,9 @@ def table(r):
             fmt(rtp["wire_in"]), fmt(rtp["wire_out"]), fmt(pc.get("wire_sample")))),
         ("outbound RTP interval p50 / p99 / max", "%s / %s / %s ms" % (
             fmt(pc.get("interval_p50_ms")), fmt(pc.get("interval_p99_ms")), fmt(pc.get("interval_max_ms")))),
-        ("outbound pacing error p50 / p99 / max", "%s / %s / %s ms" % (
-            fmt(pc.get("error_p50_ms")), fmt(pc.get("error_p99_ms")), fmt(pc.get("error_max_ms")))),
+        ("outbound pacing error p50 / p90 / p99 / p99.9 / max", "%s / %s / %s / %s / %s ms" % (
+            fmt(pc.get("error_p50_ms")), fmt(pc.get("error_p90_ms")), fmt(pc.get("error_p99_ms")),
+            fmt(pc.get("error_p999_ms")), fmt(pc.get("error_max_ms")))),
         ("worst gap per call p50 / p99", "%s / %s ms (capture drops %s)" % (
             fmt(pc.get("call_max_interval_p50_ms")), fmt(pc.get("call_max_interval_p99_ms")),
             fmt(pc.get("capture_drops")))),
@@ -532,6 +550,7 @@ def main():
     ap.add_argument("--media-io", default="auto")
     ap.add_argument("--tls", type=int, default=0)
     ap.add_argument("--ws-threads", type=int, default=1)
+    ap.add_argument("--rtp-gen", choices=("own", "sipp"), default="sipp")
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)
     ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)

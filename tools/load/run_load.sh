@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Bounded load run on loopback: the test bot in echo mode, sipbridged (from BUILD) with its
 # admin API on a free port, and SIPp callers with A-law audio and custom headers
-# (tools/load/uac_load.xml). sipbridge-wirestat watches the RTP on lo; poll_metrics.py samples
+# (tools/load/uac_load.xml). The callers' RTP comes from sipbridge-rtpsource (one socket,
+# batched sends, every call's SDP names it) or, with -g sipp, from SIPp's own rtp_stream (a
+# socket and a system call per packet per call, threads of 20 calls: it costs more than the
+# bridge under test). sipbridge-wirestat watches the RTP on lo; poll_metrics.py samples
 # the daemon's /metrics and RSS once a second; report.py prints a table and one JSON line.
 # Every process it starts is stopped at the end; the whole run is bounded in time.
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
-#                          [-i auto|io_uring|epoll] [-W N] [-t] [-j]
-#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto
+#                          [-i auto|io_uring|epoll] [-W N] [-g own|sipp] [-t] [-j]
+#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
 #   -i  the daemon's threads.media_io
 #   -W  the daemon's threads.ws (default 1)
+#   -g  who sends the callers' RTP: own (sipbridge-rtpsource) or sipp (SIPp's rtp_stream)
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -23,8 +27,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=1
-while getopts "c:n:r:d:b:p:s:o:w:i:W:tjh" o; do
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=1 rtp_gen=own
+while getopts "c:n:r:d:b:p:s:o:w:i:W:g:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -38,8 +42,9 @@ while getopts "c:n:r:d:b:p:s:o:w:i:W:tjh" o; do
 	i) media_io=$OPTARG ;;
 	t) tls=1 ;;
 	W) ws_threads=$OPTARG ;;
+	g) rtp_gen=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	*) sed -n '2,24p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -53,6 +58,7 @@ fi
 [[ $wire_sample =~ ^(1|2|4|8|16|32|64|128|256|512|1024)$ ]] ||
 	{ echo "run_load: -w must be a power of two up to 1024" >&2; exit 2; }
 [[ $ws_threads =~ ^([1-9]|1[0-6])$ ]] || { echo "run_load: -W must be 1 to 16" >&2; exit 2; }
+[[ $rtp_gen =~ ^(own|sipp)$ ]] || { echo "run_load: -g must be own or sipp" >&2; exit 2; }
 [[ $media_io =~ ^(auto|io_uring|epoll)$ ]] || { echo "run_load: -i must be auto, io_uring or epoll" >&2; exit 2; }
 [[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
 [[ $sample_rate =~ ^(8000|16000|24000)$ ]] || { echo "run_load: -s must be 8000, 16000 or 24000" >&2; exit 2; }
@@ -108,7 +114,10 @@ PY
 sip_port=$(free_port)
 bot_port=$(free_port)
 admin_port=$(free_port)
-media_port=$(free_port)
+media_port=$(free_port) # SIPp's own (-mp), which it binds whether it sends RTP or not
+source_port=$(free_port)
+caller_rtp_port=$media_port
+[ "$rtp_gen" = sipp ] || caller_rtp_port=$source_port
 rtp_min=10000 rtp_max=29998 # below the kernel's ephemeral ports (32768-60999), where SIPp's and the ws clients' ports come from
 limit_s=$((total / rate + call_ms / 1000 + 60))
 
@@ -168,7 +177,7 @@ fd_count() { ls "/proc/$daemon/fd" 2>/dev/null | wc -l; }
 fd_count >"$work/fds.idle"
 
 (
-	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$media_port" --sample "$wire_sample" \
+	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$caller_rtp_port" --sample "$wire_sample" \
 		--duration "$((limit_s + 60))" --out "$work/wirestat.json" \
 		--in-log "$work/wire_in.log" 2>"$work/wirestat.err" &
 	echo $! >"$work/wirestat.pid"
@@ -188,7 +197,26 @@ poller=$!
 pids+=($poller)
 
 ( cd "$work" && /usr/bin/python3 "$repo/tools/sipp/gen_audio.py" --seconds 3 audio.alaw >/dev/null )
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io (at most $limit_s s)"
+# With the own RTP source, SIPp's scenario sends no RTP and its SDP names the source's port.
+scenario="$repo/tools/load/uac_load.xml"
+if [ "$rtp_gen" = own ]; then
+	scenario="$work/uac_load.xml"
+	sed -e '/<nop>/,/<\/nop>/d' -e "s/m=audio \[media_port\]/m=audio $source_port/" \
+		"$repo/tools/load/uac_load.xml" >"$scenario"
+	grep -q "m=audio $source_port" "$scenario" || { echo "run_load: cannot make the scenario" >&2; exit 1; }
+	(
+		"$build/tools/load/sipbridge-rtpsource" --port "$source_port" --audio "$work/audio.alaw" \
+			--duration "$((limit_s + 60))" --out "$work/rtpsource.json" 2>"$work/rtpsource.err" &
+		echo $! >"$work/rtpsource.pid"
+		wait $! || true
+		times >"$work/rtpsource.times"
+	) &
+	pids+=($!)
+	wait_for 5 test -s "$work/rtpsource.pid"
+	pids+=("$(cat "$work/rtpsource.pid")")
+	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
+fi
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, callers' RTP from $rtp_gen (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.
@@ -200,11 +228,11 @@ t0=$(date +%s.%N)
 # bound ended it.
 (
 	cd "$work" || exit 1
-	timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$repo/tools/load/uac_load.xml" \
+	timeout "$((limit_s + 30))" sipp "127.0.0.1:$sip_port" -sf "$scenario" \
 		-inf "$repo/tools/sipp/calls.csv" -s +15550001 -i 127.0.0.1 -mi 127.0.0.1 \
 		-mp "$media_port" -r "$rate" -l "$concurrent" -m "$total" -d "$call_ms" -nostdin \
 		-timeout "$limit_s" -trace_err -error_file errors.log -trace_stat -stf stat.csv -fd 1 \
-		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log >sipp.out 2>&1 &
+		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log ${SB_SIPP_OPTS:-} >sipp.out 2>&1 &
 	echo $! >sipp.pid
 	rc=0
 	wait $! || rc=$?
@@ -242,6 +270,10 @@ stop_proc() { # stop_proc PID SECONDS
 }
 stop_proc "$poller" 5
 stop_proc "$wirestat" 10
+if [ "$rtp_gen" = own ]; then
+	stop_proc "$(cat "$work/rtpsource.pid")" 10
+	wait_for 5 test -s "$work/rtpsource.times" || true
+fi
 wait_for 5 test -s "$work/wirestat.times" || true
 stop_proc "$daemon" 20
 daemon_rc=0
@@ -255,7 +287,7 @@ pids=()
 
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
-	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --tls "$tls" \
+	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
 	--sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \

@@ -1,0 +1,408 @@
+/* sipbridge-rtpsource: the callers' RTP for load runs, from one UDP socket. Every call's SDP
+ * names this socket's port; the bridge starts sending RTP (silence at first) to it when it
+ * answers, and the first packet from a bridge port with a new SSRC starts a stream back to
+ * that port: G.711 from a file, looped, 20 ms a packet, with an SSRC, sequence and timestamp
+ * of its own. A stream ends when its bridge port has sent nothing for --idle-ms. Packets of
+ * all calls go out in sendmmsg() batches on a 1 ms grid and what the bridge sends is read in
+ * recvmmsg() batches on the same grid, without waking this process per packet: the per-call
+ * threads and system calls of SIPp's own RTP cost more than the bridge under test. Single
+ * thread, fixed memory; prints one JSON object when it stops (--duration, SIGTERM, SIGINT). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FRAME_NS 20000000LL
+#define GRID_NS 1000000LL
+#define PAYLOAD 160 /* 20 ms of G.711 at 8 kHz */
+#define RTP_HDR 12
+#define BATCH 256
+#define MAX_STREAMS 65536 /* one per bridge port at most */
+#define MAX_AUDIO (16 << 20)
+#define MAX_DURATION_S 86400
+
+struct opts {
+	unsigned port, pt, idle_ms, duration_s;
+	const char *audio_path, *out_path;
+};
+
+/* One call: the bridge's port and SSRC, and what this side sends it. */
+struct stream {
+	struct sockaddr_in to;
+	uint32_t bridge_ssrc, ssrc, ts;
+	uint16_t seq;
+	bool marker;
+	size_t offset; /* into the audio */
+	int64_t due_ns, last_rx_ns;
+};
+
+struct state {
+	struct stream *streams; /* dense; by_port maps a port to its index + 1 */
+	uint32_t *by_port;
+	unsigned n;
+	const uint8_t *audio;
+	size_t audio_len;
+	uint64_t started, ended, sent, received, send_errors, short_packets;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint32_t rnd32(void)
+{
+	uint32_t v;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint32_t)random();
+	return v;
+}
+
+static void stream_start(struct stream *s, uint32_t bridge_ssrc, int64_t now)
+{
+	s->bridge_ssrc = bridge_ssrc;
+	s->ssrc = rnd32();
+	s->ts = rnd32();
+	s->seq = (uint16_t)rnd32();
+	s->marker = true;
+	s->offset = 0;
+	s->due_ns = now;
+}
+
+/* A packet from the bridge: keeps its stream alive, or starts one. */
+static void on_packet(struct state *st, const struct sockaddr_in *from, const uint8_t *p,
+                      size_t len, int64_t now)
+{
+	unsigned port = ntohs(from->sin_port);
+	uint32_t ssrc;
+	struct stream *s;
+
+	if (len < RTP_HDR || (p[0] >> 6) != 2) {
+		st->short_packets++;
+		return;
+	}
+	memcpy(&ssrc, p + 8, sizeof(ssrc));
+	if (!st->by_port[port]) {
+		s = &st->streams[st->n++];
+		st->by_port[port] = st->n;
+		s->to = *from;
+		stream_start(s, ssrc, now);
+		st->started++;
+	} else {
+		s = &st->streams[st->by_port[port] - 1];
+		if (s->bridge_ssrc != ssrc) { /* a new call on a port a stale stream still had */
+			stream_start(s, ssrc, now);
+			st->started++;
+		}
+	}
+	s->last_rx_ns = now;
+	st->received++;
+}
+
+static void drain(int fd, struct state *st)
+{
+	static uint8_t buf[BATCH][2048];
+	struct mmsghdr msgs[BATCH];
+	struct sockaddr_in from[BATCH];
+	struct iovec iov[BATCH];
+	int n;
+
+	do {
+		for (int i = 0; i < BATCH; i++) {
+			iov[i] = (struct iovec){buf[i], sizeof(buf[i])};
+			msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
+			                                  .msg_namelen = sizeof(from[i]),
+			                                  .msg_iov = &iov[i],
+			                                  .msg_iovlen = 1};
+		}
+		n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+		int64_t now = now_ns();
+		for (int i = 0; i < n; i++)
+			if (msgs[i].msg_hdr.msg_namelen == sizeof(from[i]) &&
+			    from[i].sin_family == AF_INET)
+				on_packet(st, &from[i], buf[i], msgs[i].msg_len, now);
+	} while (n == BATCH);
+}
+
+/* Ends the streams whose bridge port has gone quiet. */
+static void reap(struct state *st, int64_t now, int64_t idle_ns)
+{
+	for (unsigned i = 0; i < st->n;) {
+		struct stream *s = &st->streams[i];
+		if (now - s->last_rx_ns <= idle_ns) {
+			i++;
+			continue;
+		}
+		st->by_port[ntohs(s->to.sin_port)] = 0;
+		st->ended++;
+		if (i != --st->n) {
+			*s = st->streams[st->n];
+			st->by_port[ntohs(s->to.sin_port)] = i + 1;
+		}
+	}
+}
+
+/* Sends every packet due by now, in batches. */
+static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
+{
+	static uint8_t pkt[BATCH][RTP_HDR + PAYLOAD];
+	struct mmsghdr msgs[BATCH];
+	struct iovec iov[BATCH];
+	struct stream *who[BATCH];
+	unsigned i = 0;
+
+	for (;;) {
+		int k = 0;
+		while (k < BATCH && i < st->n) {
+			struct stream *s = &st->streams[i++];
+			if (s->due_ns > now)
+				continue;
+			uint8_t *p = pkt[k];
+			uint16_t seq = htons(s->seq);
+			uint32_t ts = htonl(s->ts);
+			p[0] = 0x80;
+			p[1] = (uint8_t)(pt | (s->marker ? 0x80 : 0));
+			memcpy(p + 2, &seq, 2);
+			memcpy(p + 4, &ts, 4);
+			memcpy(p + 8, &s->ssrc, 4);
+			memcpy(p + RTP_HDR, st->audio + s->offset, PAYLOAD);
+			iov[k] = (struct iovec){p, sizeof(pkt[k])};
+			msgs[k].msg_hdr = (struct msghdr){.msg_name = &s->to,
+			                                  .msg_namelen = sizeof(s->to),
+			                                  .msg_iov = &iov[k],
+			                                  .msg_iovlen = 1};
+			who[k++] = s;
+		}
+		if (!k)
+			return;
+		int n = sendmmsg(fd, msgs, (unsigned)k, MSG_DONTWAIT);
+		if (n < 0)
+			n = 0;
+		for (int j = 0; j < k; j++) {
+			struct stream *s = who[j];
+			if (j >= n) { /* not taken (a full socket buffer): due again next time */
+				st->send_errors++;
+				continue;
+			}
+			s->seq++;
+			s->ts += PAYLOAD;
+			s->marker = false;
+			s->offset = (s->offset + PAYLOAD) % st->audio_len;
+			s->due_ns += FRAME_NS;
+			if (now - s->due_ns >
+			    5 * FRAME_NS) /* after a stall: no burst of catch-up */
+				s->due_ns = now;
+			st->sent++;
+		}
+		if (n < k)
+			return;
+	}
+}
+
+static int load_audio(const char *path, uint8_t **out, size_t *len)
+{
+	FILE *f = fopen(path, "rbe");
+	uint8_t *b;
+	size_t n;
+
+	if (!f)
+		return -errno;
+	b = malloc(MAX_AUDIO);
+	n = b ? fread(b, 1, MAX_AUDIO, f) : 0;
+	fclose(f);
+	n -= n % PAYLOAD;
+	if (!n) {
+		free(b);
+		return -EINVAL;
+	}
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+static int open_socket(unsigned port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), buf = 16 << 20;
+
+	if (fd < 0)
+		return -errno;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Room for what the bridge sends between two reads, and for a batch of sends. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: sipbridge-rtpsource --port PORT --audio FILE [--pt 8] [--idle-ms 200]\n"
+	      "                           [--duration SECONDS] [--out FILE]\n"
+	      "  Sends the G.711 of FILE (looped) to every bridge port that sends RTP to\n"
+	      "  127.0.0.1:PORT, 20 ms a packet, until that port has been quiet for --idle-ms.\n",
+	      f);
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	static const struct option lopts[] = {{"port", required_argument, NULL, 'p'},
+	                                      {"audio", required_argument, NULL, 'a'},
+	                                      {"pt", required_argument, NULL, 't'},
+	                                      {"idle-ms", required_argument, NULL, 'i'},
+	                                      {"duration", required_argument, NULL, 'd'},
+	                                      {"out", required_argument, NULL, 'o'},
+	                                      {"help", no_argument, NULL, 'h'},
+	                                      {NULL, 0, NULL, 0}};
+	int c, li;
+
+	*o = (struct opts){.pt = 8, .idle_ms = 200, .duration_s = 3600};
+	while ((li = -1, c = getopt_long(argc, argv, "", lopts, &li)) != -1) {
+		int r = 0;
+		switch (c) {
+		case 'p':
+			r = parse_uint(optarg, 1, 65535, &o->port);
+			break;
+		case 'a':
+			o->audio_path = optarg;
+			break;
+		case 't':
+			r = parse_uint(optarg, 0, 127, &o->pt);
+			break;
+		case 'i':
+			r = parse_uint(optarg, 20, 60000, &o->idle_ms);
+			break;
+		case 'd':
+			r = parse_uint(optarg, 1, MAX_DURATION_S, &o->duration_s);
+			break;
+		case 'o':
+			o->out_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			r = -EINVAL;
+		}
+		if (r < 0) {
+			if (c != '?' && li >= 0)
+				fprintf(stderr, "sipbridge-rtpsource: bad --%s\n", lopts[li].name);
+			return r;
+		}
+	}
+	if (optind != argc || !o->port || !o->audio_path)
+		return -EINVAL;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	struct state st = {0};
+	struct opts o;
+	uint8_t *audio = NULL;
+	int64_t t0, deadline, next;
+	FILE *out = stdout;
+	int fd, r, rc = 1;
+
+	if (parse_opts(argc, argv, &o) < 0) {
+		usage(stderr);
+		return 2;
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	r = load_audio(o.audio_path, &audio, &st.audio_len);
+	if (r < 0) {
+		fprintf(stderr, "sipbridge-rtpsource: %s: %s\n", o.audio_path,
+		        r == -EINVAL ? "no whole 20 ms frame in it" : strerror(-r));
+		return 1;
+	}
+	st.audio = audio;
+	st.streams = calloc(MAX_STREAMS, sizeof(*st.streams));
+	st.by_port = calloc(MAX_STREAMS, sizeof(*st.by_port));
+	if (!st.streams || !st.by_port) {
+		fputs("sipbridge-rtpsource: out of memory\n", stderr);
+		goto out;
+	}
+	fd = open_socket(o.port);
+	if (fd < 0) {
+		fprintf(stderr, "sipbridge-rtpsource: 127.0.0.1:%u: %s\n", o.port, strerror(-fd));
+		goto out;
+	}
+	if (o.out_path && !(out = fopen(o.out_path, "we"))) {
+		fprintf(stderr, "sipbridge-rtpsource: %s: %s\n", o.out_path, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	/* Tells a waiting runner that the socket is bound. */
+	fputs("sipbridge-rtpsource: ready\n", stderr);
+	t0 = next = now_ns();
+	deadline = t0 + (int64_t)o.duration_s * 1000000000;
+	while (!stop && next < deadline) {
+		struct timespec ts = {next / 1000000000, next % 1000000000};
+		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			continue;
+		int64_t now = now_ns();
+		drain(fd, &st);
+		reap(&st, now, (int64_t)o.idle_ms * 1000000);
+		send_due(fd, &st, o.pt, now + GRID_NS / 2);
+		next += GRID_NS;
+		if (next < now) /* late: the grid goes on from now */
+			next = now - now % GRID_NS + GRID_NS;
+	}
+	fprintf(out,
+	        "{\"streams_started\":%" PRIu64 ",\"streams_ended\":%" PRIu64
+	        ",\"streams_open\":%u,\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
+	        ",\"send_retries\":%" PRIu64 ",\"bad_packets\":%" PRIu64 ",\"seconds\":%.1f}\n",
+	        st.started, st.ended, st.n, st.sent, st.received, st.send_errors, st.short_packets,
+	        (double)(now_ns() - t0) / 1e9);
+	rc = fflush(out) == 0 ? 0 : 1;
+	if (out != stdout)
+		fclose(out);
+	close(fd);
+out:
+	free(st.streams);
+	free(st.by_port);
+	free(audio);
+	return rc;
+}

@@ -56,7 +56,8 @@ struct sb_media_leg {
 	/* walked on every tick: together at the front */
 	LIST_ENTRY(sb_media_leg) link;
 	int64_t next_tx_us; /* when the next 20 ms frame is due */
-	bool idle;          /* the last frame was silence: bot audio may start at once */
+	uint16_t quiet;     /* slots of silence since the last audio (saturates): after a pause,
+	                       bot audio may start at once */
 	bool held;          /* the jitter buffer holds packets behind a hole */
 
 	struct sb_call *call; /* a reference */

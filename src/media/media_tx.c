@@ -7,13 +7,15 @@
  *
  * DESIGN
  * Each leg has its own schedule (next_tx_us) on the worker's 5 ms clock. While the bot is
- * quiet the leg sends silence on that schedule; when bot audio arrives then, it goes out on
- * the next tick instead of waiting for the leg's next slot (up to 20 ms), and the schedule
- * moves with it. The RTP clock keeps its steps of 160 per packet, so each such start puts it
- * ahead of the wall clock by what was saved (lead_us); the next silent slot that finds a
- * whole frame of lead is skipped, which brings it back. A DTMF digit takes the slots of its
- * duration: the timestamp advances through them without audio packets, and its own packets
- * (start, an update every 50 ms, three ends) go out on the 5 ms clock. */
+ * quiet the leg sends silence on that schedule; when bot audio arrives after a pause (at least
+ * TALKSPURT_GAP_SLOTS of silence: the bot's answer to the caller), it goes out on the next
+ * tick instead of waiting for the leg's next slot (up to 20 ms), and the schedule moves with
+ * it. Audio that arrives after a shorter gap (a bot's stream running a frame late) waits for
+ * its slot, so the stream's cadence holds while the bot talks. The RTP clock keeps its steps of 160
+ * per packet, so each such start puts it ahead of the wall clock by what was saved (lead_us); the
+ * next silent slot that finds a whole frame of lead is skipped, which brings it back. A DTMF digit
+ * takes the slots of its duration: the timestamp advances through them without audio packets, and
+ * its own packets (start, an update every 50 ms, three ends) go out on the 5 ms clock. */
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -29,7 +31,11 @@
 #define FRAME_US (SB_FRAME_MS * 1000)
 #define HALF_TICK_US (SB_MEDIA_TICK_US / 2)
 #define MAX_CATCHUP_FRAMES 5 /* frames sent per leg on one late tick, at most */
-#define DEFAULT_DTMF_MS 100  /* a bot's digit without a duration */
+/* Slots of silence after which bot audio is a new talk spurt and may start at once (100 ms):
+ * shorter gaps are a stream running late, where starting early and giving the time back
+ * later would put a short and a long interval into the caller's stream each time. */
+#define TALKSPURT_GAP_SLOTS 5
+#define DEFAULT_DTMF_MS 100 /* a bot's digit without a duration */
 
 void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
 {
@@ -41,7 +47,7 @@ void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
 	leg->ts = rnd[1];
 	leg->ssrc = leg->tx.ssrc = rnd[2];
 	leg->marker = true;
-	leg->idle = true;
+	leg->quiet = UINT16_MAX; /* a new leg: the bot's first words may start at once */
 	leg->next_tx_us = now_us;
 }
 
@@ -193,9 +199,9 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 	bool sent = false; /* send_audio() recorded the slot */
 
 	if (!leg->can_send) {
-		leg->idle = false; /* on hold: the bot's audio waits for the caller to come back */
+		leg->quiet = 0; /* on hold: the bot's audio waits for the caller to come back */
 	} else if (leg->mute && !leg->relay) {
-		leg->idle = false; /* a listening bot, and the caller is to get no RTP */
+		leg->quiet = 0; /* a listening bot, and the caller is to get no RTP */
 	} else if (leg->dtmf_tx.active) {
 		/* the digit stands in for audio */
 	} else if (leg->relay) {
@@ -204,13 +210,14 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 	} else {
 		n = downlink_next(leg, pcm, &d);
 		if (d.digit && dtmf_start(w, leg, d.digit, d.duration_ms, now_us)) {
-			leg->idle = false;
+			leg->quiet = 0;
 		} else if (n == 0 && leg->lead_us >= FRAME_US) {
 			leg->lead_us -= FRAME_US; /* a silent slot given back to the wall clock */
-			leg->idle = true;
+			leg->quiet += leg->quiet < UINT16_MAX;
 			return;
 		} else {
-			leg->idle = n == 0;
+			leg->quiet =
+			        n == 0 ? (uint16_t)(leg->quiet + (leg->quiet < UINT16_MAX)) : 0;
 			send_audio(w, leg, pcm, n);
 			sent = true;
 		}
@@ -226,9 +233,9 @@ void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 
 	if (leg->dtmf_tx.active)
 		dtmf_due(w, leg, now_us);
-	/* Bot audio after silence starts now, not at the leg's next slot. */
-	if (leg->idle && !leg->relay && leg->next_tx_us - now_us > HALF_TICK_US &&
-	    sb_ring_count(&leg->call->down) > 0) {
+	/* Bot audio after a pause starts now, not at the leg's next slot. */
+	if (leg->quiet >= TALKSPURT_GAP_SLOTS && !leg->relay &&
+	    leg->next_tx_us - now_us > HALF_TICK_US && sb_ring_count(&leg->call->down) > 0) {
 		leg->lead_us += leg->next_tx_us - now_us;
 		leg->next_tx_us = now_us;
 	}

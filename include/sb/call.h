@@ -70,6 +70,7 @@ struct sb_call {
 	void *nh; /* nua_handle_t */
 	struct sb_call_fsm fsm;
 	bool media_attached, ws_attached;
+	bool ending;       /* being detached: no longer counted against limits.max_calls */
 	bool admin_hangup; /* the admin API asked for the hangup (ended as a bot hangup is) */
 	const char *stop_reason;
 	char contact[160]; /* our Contact where nua's would be wrong (over TLS), else "" */

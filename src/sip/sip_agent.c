@@ -408,8 +408,7 @@ static void finish(struct sb_sip_agent *a)
 			nua_handle_destroy(c->nh);
 			c->nh = NULL;
 		}
-		LIST_REMOVE(c, reg);
-		a->n_calls--;
+		sb_sip_unregister(a, c);
 		sb_call_unref(c);
 	}
 	if (!a->nua)

@@ -28,10 +28,12 @@ void sb_sip_register(struct sb_sip_agent *a, struct sb_call *c)
 	sb_sip_admin_call_started(a);
 }
 
-static void unregister(struct sb_sip_agent *a, struct sb_call *c)
+void sb_sip_unregister(struct sb_sip_agent *a, struct sb_call *c)
 {
 	LIST_REMOVE(c, reg);
 	a->n_calls--;
+	if (c->ending)
+		a->n_ending--;
 }
 
 static bool post_media(struct sb_sip_agent *a, struct sb_call *c, int type, int64_t arg, void *data)
@@ -380,7 +382,7 @@ static void release(struct sb_sip_agent *a, struct sb_call *c)
 		nua_handle_destroy(c->nh);
 		c->nh = NULL;
 	}
-	unregister(a, c);
+	sb_sip_unregister(a, c);
 	sb_sip_admin_call_ended(a, c);
 	sb_sip_record_call(a, c);
 	log_info("Call released after %lld ms (%s)", (long long)(sb_now_ms() - c->t_invite_ms),
@@ -420,6 +422,10 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
 	if (act & SB_CALL_ACT_SEND_BYE) {
 		log_info("Hanging up (%s)", sb_call_event_name(ev));
 		nua_bye(c->nh, TAG_END());
+	}
+	if ((act & SB_CALL_ACT_DETACH) && !c->ending) {
+		c->ending = true;
+		a->n_ending++;
 	}
 	if (act & SB_CALL_ACT_DETACH) {
 		sb_sip_transfer_hangup(a, c);

@@ -66,7 +66,9 @@ static bool over_limits(struct sb_sip_agent *a, const struct sb_config *cfg, con
 		*why = a->stopping ? "shutting down" : "draining";
 		return true;
 	}
-	if (a->n_calls >= (unsigned)cfg->max_calls) {
+	/* Calls whose dialog is over do not count: the far end has them as ended, and the
+	 * bot's close handshake that keeps them here is bounded by its own grace time. */
+	if (a->n_calls - a->n_ending >= (unsigned)cfg->max_calls) {
 		*why = "limits.max_calls reached";
 		return true;
 	}

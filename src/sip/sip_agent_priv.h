@@ -59,6 +59,8 @@ struct sb_sip_agent {
 
 	LIST_HEAD(, sb_call) calls; /* registry: every call not yet released */
 	unsigned n_calls;
+	unsigned n_ending; /* of n_calls, those whose dialog is over and whose workers are
+	                      letting go (the bot's close handshake): not counted in max_calls */
 
 	unsigned next_media, next_ws; /* round-robin sharding */
 	int64_t cps_window_ms;        /* one-second window for limits.max_cps */
@@ -130,8 +132,10 @@ void sb_sip_transfer_tick(struct sb_sip_agent *a);
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip);
 /* sip_agent_call.c: a worker replied DETACHED. */
 void sb_sip_call_detached(struct sb_sip_agent *a, struct sb_call *c, bool media);
-/* sip_agent_call.c: adds c (taking over the caller's reference). */
+/* sip_agent_call.c: adds c (taking over the caller's reference); takes it out of the
+ * registry and its counts (the reference stays the caller's to drop). */
 void sb_sip_register(struct sb_sip_agent *a, struct sb_call *c);
+void sb_sip_unregister(struct sb_sip_agent *a, struct sb_call *c);
 /* sip_agent_record.c: notes what ev (with the actions act it produced) means for the
  * call-end record: the final status, and the first event that ends the call with its time. */
 void sb_sip_record_end(struct sb_call *c, enum sb_call_event ev, unsigned act);

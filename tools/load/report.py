@@ -418,7 +418,7 @@ def build(a):
         "params": {
             "concurrent": a.concurrent, "total": a.total, "rate": a.rate, "call_ms": a.call_ms,
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
-            "media_io": a.media_io, "ws_threads": a.ws_threads, "wss": bool(a.tls),
+            "media_io": a.media_io, "media_threads": a.media_threads, "ws_threads": a.ws_threads, "wss": bool(a.tls),
             "callers_rtp": a.rtp_gen,
         },
         "wall_s": rnd(window_s, 1),
@@ -550,6 +550,7 @@ def main():
     ap.add_argument("--media-io", default="auto")
     ap.add_argument("--tls", type=int, default=0)
     ap.add_argument("--ws-threads", type=int, default=1)
+    ap.add_argument("--media-threads", type=int, default=0)
     ap.add_argument("--rtp-gen", choices=("own", "sipp"), default="sipp")
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)

@@ -10,12 +10,13 @@
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
-#                          [-i auto|io_uring|epoll] [-W N] [-g own|sipp] [-t] [-j]
+#                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-t] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
 #   -i  the daemon's threads.media_io
+#   -M  the daemon's threads.media (default 0: the number of cores minus one)
 #   -W  the daemon's threads.ws (default 1)
 #   -g  who sends the callers' RTP: own (sipbridge-rtpsource) or sipp (SIPp's rtp_stream)
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
@@ -27,8 +28,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=1 rtp_gen=own
-while getopts "c:n:r:d:b:p:s:o:w:i:W:g:tjh" o; do
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=1 media_threads=0 rtp_gen=own
+while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -41,10 +42,11 @@ while getopts "c:n:r:d:b:p:s:o:w:i:W:g:tjh" o; do
 	w) wire_sample=$OPTARG ;;
 	i) media_io=$OPTARG ;;
 	t) tls=1 ;;
+	M) media_threads=$OPTARG ;;
 	W) ws_threads=$OPTARG ;;
 	g) rtp_gen=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,24p' "$0"; exit 2 ;;
+	*) sed -n '2,25p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -58,6 +60,7 @@ fi
 [[ $wire_sample =~ ^(1|2|4|8|16|32|64|128|256|512|1024)$ ]] ||
 	{ echo "run_load: -w must be a power of two up to 1024" >&2; exit 2; }
 [[ $ws_threads =~ ^([1-9]|1[0-6])$ ]] || { echo "run_load: -W must be 1 to 16" >&2; exit 2; }
+[[ $media_threads =~ ^([0-9]|1[0-6])$ ]] || { echo "run_load: -M must be 0 to 16" >&2; exit 2; }
 [[ $rtp_gen =~ ^(own|sipp)$ ]] || { echo "run_load: -g must be own or sipp" >&2; exit 2; }
 [[ $media_io =~ ^(auto|io_uring|epoll)$ ]] || { echo "run_load: -i must be auto, io_uring or epoll" >&2; exit 2; }
 [[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
@@ -143,7 +146,7 @@ sip: { listen = ( { transport = "udp"; address = "127.0.0.1"; port = $sip_port; 
 rtp: { address = "127.0.0.1"; port_min = $rtp_min; port_max = $rtp_max; };
 limits: { max_calls = $((concurrent + 100)); max_cps = $((rate * 2)); };
 admin: { address = "127.0.0.1"; port = $admin_port; };
-threads: { media_io = "$media_io"; ws = $ws_threads; };
+threads: { media_io = "$media_io"; media = $media_threads; ws = $ws_threads; };
 log: { level = "notice"; };
 trunks = ( { name = "load"; acl = ( "127.0.0.0/8" ); bots = ( { match = "*"; bot = "echo"; } ); } );
 bots = ( { name = "echo"; url = "$scheme://127.0.0.1:$bot_port/media"; protocol = "$protocol";
@@ -287,7 +290,7 @@ pids=()
 
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
-	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
+	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --media-threads "$media_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
 	--sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \

@@ -147,6 +147,8 @@ for k in ("p50", "p99"):
 assert r["peak_concurrent"]["daemon"] and r["peak_concurrent"]["sipp"], r["peak_concurrent"]
 assert r["rtp"]["in"] and r["rtp"]["out"], r["rtp"]
 assert r["memory"]["rss_per_call_kib"] is not None, r["memory"]
+p = r["pacing_out"]
+assert p is None or {"stalls", "error_p99_outside_stalls_ms"} <= p.keys(), p
 lat = r["latency_caller_to_bot_ms"]
 assert lat["p50"] is not None or lat.get("note"), lat
 PY

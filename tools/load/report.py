@@ -406,6 +406,16 @@ def build(a):
             "capture_drops": ws.get("kernel_drops"),
             "wire_sample": ws.get("sample", 1),
         }
+        # Moments when several callers' streams paused at once (the generator's or the
+        # machine's stall), and the bridge's pacing error outside them.
+        st = ws.get("stalls") if isinstance(ws.get("stalls"), dict) else {}
+        pacing.update({
+            "stalls": st.get("windows"),
+            "stall_longest_ms": st.get("longest_ms"),
+            "stall_bridge_intervals": st.get("bridge_intervals"),
+            "error_p99_outside_stalls_ms": q(st.get("error_outside"), "p99_ms"),
+            "error_max_outside_stalls_ms": q(st.get("error_outside"), "max_ms"),
+        })
     latency, why = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
     if latency is None:
         latency = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None,
@@ -528,6 +538,10 @@ def table(r):
         ("worst gap per call p50 / p99", "%s / %s ms (capture drops %s)" % (
             fmt(pc.get("call_max_interval_p50_ms")), fmt(pc.get("call_max_interval_p99_ms")),
             fmt(pc.get("capture_drops")))),
+        ("callers' stream stalls: count / longest", "%s / %s ms (%s of the bridge's intervals in them)" % (
+            fmt(pc.get("stalls")), fmt(pc.get("stall_longest_ms")), fmt(pc.get("stall_bridge_intervals")))),
+        ("pacing error outside them p99 / max", "%s / %s ms" % (
+            fmt(pc.get("error_p99_outside_stalls_ms")), fmt(pc.get("error_max_outside_stalls_ms")))),
         ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s left out, %s messages)%s" % (
             fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], fmt(lat["calls_excluded"]),
             lat["messages"],

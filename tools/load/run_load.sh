@@ -153,18 +153,25 @@ bots = ( { name = "echo"; url = "$scheme://127.0.0.1:$bot_port/media"; protocol 
           sample_rate = $sample_rate; $bot_ca } );
 CONF
 
-# The bot and the wire tool run under a shell that records their CPU time (`times`) when
-# they exit; the pid files name the processes to stop.
-(
-	"$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" --mode echo \
-		--protocol "$protocol" --arrivals "$work/bot.arrivals" "${bot_tls[@]}" >"$work/bot.out" 2>&1 &
-	echo $! >"$work/bot.pid"
-	wait $! || true
-	times >"$work/bot.times"
-) &
-pids+=($!)
-wait_for 5 test -s "$work/bot.pid"
-pids+=("$(cat "$work/bot.pid")")
+# start_timed NAME OUT ERR COMMAND...: runs COMMAND in the background (stdout to OUT, stderr to
+# ERR, both in the run's folder; the same name sends both there) under a shell that records
+# its CPU time in NAME.times (`times`) when it exits; NAME.pid names the process to stop.
+start_timed() {
+	local name=$1 out=$2 err=$3
+	shift 3
+	(
+		if [ "$out" = "$err" ]; then "$@" >"$work/$out" 2>&1 & else "$@" >"$work/$out" 2>"$work/$err" & fi
+		echo $! >"$work/$name.pid"
+		wait $! || true
+		times >"$work/$name.times"
+	) &
+	pids+=($!)
+	wait_for 5 test -s "$work/$name.pid"
+	pids+=("$(cat "$work/$name.pid")")
+}
+
+start_timed bot bot.out bot.out "$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" \
+	--mode echo --protocol "$protocol" --arrivals "$work/bot.arrivals" "${bot_tls[@]}"
 
 "$build/src/sipbridged" -c "$work/load.conf" 2>"$work/sipbridged.log" &
 daemon=$!
@@ -179,18 +186,10 @@ idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
 fd_count() { ls "/proc/$daemon/fd" 2>/dev/null | wc -l; }
 fd_count >"$work/fds.idle"
 
-(
-	"$build/tools/load/sipbridge-wirestat" --ports "$rtp_min-$rtp_max" --peer "$caller_rtp_port" --sample "$wire_sample" \
-		--duration "$((limit_s + 60))" --out "$work/wirestat.json" \
-		--in-log "$work/wire_in.log" 2>"$work/wirestat.err" &
-	echo $! >"$work/wirestat.pid"
-	wait $! || true
-	times >"$work/wirestat.times"
-) &
-pids+=($!)
-wait_for 5 test -s "$work/wirestat.pid"
+start_timed wirestat wirestat.stdout wirestat.err "$build/tools/load/sipbridge-wirestat" \
+	--ports "$rtp_min-$rtp_max" --peer "$caller_rtp_port" --sample "$wire_sample" \
+	--duration "$((limit_s + 60))" --out "$work/wirestat.json" --in-log "$work/wire_in.log"
 wirestat=$(cat "$work/wirestat.pid")
-pids+=("$wirestat")
 # Without the capture (not root, no AF_PACKET) pacing is reported as not measured.
 wait_for 5 grep -q "capturing\|AF_PACKET" "$work/wirestat.err" || true
 
@@ -207,16 +206,9 @@ if [ "$rtp_gen" = own ]; then
 	sed -e '/<nop>/,/<\/nop>/d' -e "s/m=audio \[media_port\]/m=audio $source_port/" \
 		"$repo/tools/load/uac_load.xml" >"$scenario"
 	grep -q "m=audio $source_port" "$scenario" || { echo "run_load: cannot make the scenario" >&2; exit 1; }
-	(
-		"$build/tools/load/sipbridge-rtpsource" --port "$source_port" --audio "$work/audio.alaw" \
-			--duration "$((limit_s + 60))" --out "$work/rtpsource.json" 2>"$work/rtpsource.err" &
-		echo $! >"$work/rtpsource.pid"
-		wait $! || true
-		times >"$work/rtpsource.times"
-	) &
-	pids+=($!)
-	wait_for 5 test -s "$work/rtpsource.pid"
-	pids+=("$(cat "$work/rtpsource.pid")")
+	start_timed rtpsource rtpsource.stdout rtpsource.err "$build/tools/load/sipbridge-rtpsource" \
+		--port "$source_port" --audio "$work/audio.alaw" --duration "$((limit_s + 60))" \
+		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 fi
 say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, callers' RTP from $rtp_gen (at most $limit_s s)"

@@ -21,6 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stalls.h"
+
 /* Histograms count intervals in 10 us buckets up to 1 s; longer ones go to the last bucket
  * and only their maximum is kept exactly. */
 #define BUCKET_NS 10000
@@ -31,6 +33,14 @@
  * as it comes, so reading late changes no figure, and nothing is woken per packet. */
 #define DRAIN_NS 5000000
 #define DRAIN_BATCH 64
+/* Stalls (stalls.h): a caller gap is an interval over the ptime + STALL_GAP_NS; a stall is at
+ * least STALL_MIN_GAPS of them at once; bridge intervals at least STALL_ERROR_NS from the
+ * ptime are kept to be classified (closer ones cannot move the tail). */
+#define STALL_GAP_NS 5000000
+#define STALL_MIN_GAPS 3
+#define STALL_ERROR_NS 1000000
+#define STALL_MAX_GAPS (1u << 20)
+#define STALL_MAX_INTERVALS (1u << 22)
 
 enum dir { DIR_OUT, DIR_IN, _DIR_MAX };
 static const char *const dir_name[_DIR_MAX] = {"out", "in"};
@@ -52,6 +62,7 @@ struct flow {
 };
 
 struct dirstat {
+	enum dir dir;
 	struct hist interval; /* every interval of every call */
 	struct hist error;    /* |interval - nominal| */
 	struct hist call_max; /* each call's largest interval */
@@ -85,6 +96,7 @@ struct opts {
 };
 
 static volatile sig_atomic_t stop;
+static struct stalls *stalls;
 
 static void on_signal(int sig)
 {
@@ -173,6 +185,56 @@ static void account(struct dirstat *d, unsigned port, uint32_t ssrc, int64_t t_n
 		fl->max_ns = iv;
 	hist_add(&d->interval, iv);
 	hist_add(&d->error, iv > nominal_ns ? iv - nominal_ns : nominal_ns - iv);
+	if (!stalls)
+		return;
+	if (d->dir == DIR_IN && iv > nominal_ns + STALL_GAP_NS)
+		stalls_caller_gap(stalls, t_ns - iv, t_ns);
+	else if (d->dir == DIR_OUT &&
+	         (iv > nominal_ns + STALL_ERROR_NS || iv < nominal_ns - STALL_ERROR_NS))
+		stalls_bridge_interval(stalls, t_ns - iv, t_ns,
+		                       iv > nominal_ns ? iv - nominal_ns : nominal_ns - iv);
+}
+
+static void hist_remove(void *arg, int64_t ns)
+{
+	struct hist *h = arg;
+	int64_t i = ns / BUCKET_NS;
+
+	if (i >= N_BUCKETS)
+		i = N_BUCKETS - 1;
+	if (ns < 0 || !h->b[i])
+		return;
+	h->b[i]--;
+	h->n--;
+}
+
+/* The bridge's pacing error outside the callers' stalls, and the stalls themselves. */
+static void stalls_print(FILE *f, const struct dirstat *out)
+{
+	struct hist *h = malloc(sizeof(*h));
+	struct stalls_result r;
+
+	if (!h || !stalls) {
+		free(h);
+		fputs(",\"stalls\":null", f);
+		return;
+	}
+	*h = out->error;
+	stalls_finish(stalls, STALL_MIN_GAPS, hist_remove, h, &r);
+	for (int64_t i = N_BUCKETS - 1; i >= 0; i--) { /* the largest left, to its bucket */
+		if (h->b[i]) {
+			if ((i + 1) * BUCKET_NS < h->max_ns)
+				h->max_ns = (i + 1) * BUCKET_NS;
+			break;
+		}
+	}
+	fprintf(f,
+	        ",\"stalls\":{\"windows\":%u,\"longest_ms\":%.2f,\"bridge_intervals\":%" PRIu64
+	        ",\"truncated\":%s,",
+	        r.windows, (double)r.longest_ns / 1e6, r.bridge_in, r.truncated ? "true" : "false");
+	hist_print(f, "error_outside", h);
+	fputc('}', f);
+	free(h);
 }
 
 /* Frames on lo and Ethernet start with a 14-byte header. Keeps IPv4 UDP, unfragmented, not
@@ -391,6 +453,7 @@ static void report(FILE *f, const struct opts *o, struct dirstat **ds, int fd, u
 		hist_print(f, "call_max_interval", &ds[d]->call_max);
 		fputc('}', f);
 	}
+	stalls_print(f, ds[DIR_OUT]);
 	fputs("}\n", f);
 }
 
@@ -529,7 +592,10 @@ int main(int argc, char **argv)
 			fputs("sipbridge-wirestat: out of memory\n", stderr);
 			goto out;
 		}
+		ds[d]->dir = (enum dir)d;
 	}
+	/* Without it the figures are the same, only the stalls are not told apart. */
+	stalls = stalls_new(STALL_MAX_GAPS, STALL_MAX_INTERVALS);
 	fd = open_socket(&o);
 	if (fd < 0) {
 		fprintf(stderr, "sipbridge-wirestat: AF_PACKET socket on %s: %s\n", o.iface,
@@ -572,5 +638,6 @@ int main(int argc, char **argv)
 out:
 	free(ds[0]);
 	free(ds[1]);
+	stalls_free(stalls);
 	return rc;
 }

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool_util.h"
+
 #define FRAME_NS 20000000LL
 #define GRID_NS 1000000LL
 #define PAYLOAD 160 /* 20 ms of G.711 at 8 kHz */
@@ -55,21 +57,6 @@ struct state {
 	size_t audio_len;
 	uint64_t started, ended, sent, received, send_errors, short_packets;
 };
-
-static volatile sig_atomic_t stop;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static uint32_t rnd32(void)
 {
@@ -137,7 +124,7 @@ static void drain(int fd, struct state *st)
 			                                  .msg_iovlen = 1};
 		}
 		n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
-		int64_t now = now_ns();
+		int64_t now = now_ns(CLOCK_MONOTONIC);
 		for (int i = 0; i < n; i++)
 			if (msgs[i].msg_hdr.msg_namelen == sizeof(from[i]) &&
 			    from[i].sin_family == AF_INET)
@@ -262,19 +249,6 @@ static int open_socket(unsigned port)
 	return fd;
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static void usage(FILE *f)
 {
 	fputs("usage: sipbridge-rtpsource --port PORT --audio FILE [--pt 8] [--idle-ms 200]\n"
@@ -337,7 +311,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa = {.sa_handler = on_signal};
 	struct state st = {0};
 	struct opts o;
 	uint8_t *audio = NULL;
@@ -349,8 +322,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	stop_on_signals();
 	r = load_audio(o.audio_path, &audio, &st.audio_len);
 	if (r < 0) {
 		fprintf(stderr, "sipbridge-rtpsource: %s: %s\n", o.audio_path,
@@ -376,13 +348,13 @@ int main(int argc, char **argv)
 	}
 	/* Tells a waiting runner that the socket is bound. */
 	fputs("sipbridge-rtpsource: ready\n", stderr);
-	t0 = next = now_ns();
+	t0 = next = now_ns(CLOCK_MONOTONIC);
 	deadline = t0 + (int64_t)o.duration_s * 1000000000;
 	while (!stop && next < deadline) {
 		struct timespec ts = {next / 1000000000, next % 1000000000};
 		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			continue;
-		int64_t now = now_ns();
+		int64_t now = now_ns(CLOCK_MONOTONIC);
 		drain(fd, &st);
 		reap(&st, now, (int64_t)o.idle_ms * 1000000);
 		send_due(fd, &st, o.pt, now + GRID_NS / 2);
@@ -395,7 +367,7 @@ int main(int argc, char **argv)
 	        ",\"streams_open\":%u,\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
 	        ",\"send_retries\":%" PRIu64 ",\"bad_packets\":%" PRIu64 ",\"seconds\":%.1f}\n",
 	        st.started, st.ended, st.n, st.sent, st.received, st.send_errors, st.short_packets,
-	        (double)(now_ns() - t0) / 1e9);
+	        (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	rc = fflush(out) == 0 ? 0 : 1;
 	if (out != stdout)
 		fclose(out);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "stalls.h"
+#include "tool_util.h"
 
 /* Histograms count intervals in 10 us buckets up to 1 s; longer ones go to the last bucket
  * and only their maximum is kept exactly. */
@@ -95,14 +96,7 @@ struct opts {
 	uint64_t in_log_max;
 };
 
-static volatile sig_atomic_t stop;
 static struct stalls *stalls;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
 
 static void hist_add(struct hist *h, int64_t ns)
 {
@@ -359,14 +353,6 @@ static bool parse(const unsigned char *p, size_t len, const struct opts *o, stru
 	return true;
 }
 
-static int64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Reads every queued frame; returns the count of non-RTP frames skipped. */
 /* Reads what the socket holds, in batches, and accounts for each packet. */
 static uint64_t drain(int fd, const struct opts *o, struct dirstat **ds, struct in_log *il)
@@ -476,19 +462,6 @@ static void usage(FILE *f)
 	      f);
 }
 
-static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || *s == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	static const struct option lopts[] = {
@@ -572,7 +545,6 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 int main(int argc, char **argv)
 {
 	struct dirstat *ds[_DIR_MAX] = {NULL, NULL};
-	struct sigaction sa = {.sa_handler = on_signal};
 	struct in_log il = {0};
 	struct opts o;
 	int64_t t0, deadline;
@@ -584,8 +556,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
+	stop_on_signals();
 	for (int d = 0; d < _DIR_MAX; d++) {
 		ds[d] = calloc(1, sizeof(*ds[d]));
 		if (!ds[d]) {

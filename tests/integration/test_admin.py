@@ -7,8 +7,10 @@ import http.client
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
+import time
 
 import sbtest
 
@@ -234,6 +236,20 @@ def test_live_call_calls_hangup_and_metrics(env, bridge, sipp):
     assert rc == 0 and re.search(r'^sipbridge_calls_total\{outcome="completed"\}\s+1$', out, re.M), out
     rc, out, err = ctl(env, "--json", "stats")
     assert rc == 0 and json.loads(out)['sipbridge_calls_total{outcome="completed"}'] == 1, out
+
+
+def test_late_media_ticks_are_counted(env, bridge):
+    """A daemon held up for 200 ms (SIGSTOP) misses some 40 of its 5 ms media ticks: media_late_ticks_total says so."""
+    d, _ = bridge(admin=admin_group(env))
+    before = value(metrics(env), "sipbridge_media_late_ticks_total")
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(0.2)  # the stall under test, not a wait for an event
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    sbtest.wait_until(lambda: value(metrics(env), "sipbridge_media_late_ticks_total") >= before + 20, 10,
+                      "the missed ticks to be counted")
+    assert d.alive()
 
 
 def test_token_required_but_healthz_open(env, bridge):

@@ -1,7 +1,7 @@
 /* Unit tests for the load tool's stalls.c: overlapping caller gaps make a stall window only when
  * there are enough of them, the bridge intervals that overlap a window are reported once each
- * (also one that spans two windows, or ends just inside one), those outside are not, and a
- * bound on what is kept is reported. */
+ * (also one that spans two windows, or ends just inside one), those outside are not, a bound
+ * on what is kept is reported, and a run with nothing recorded (the usual quiet one) is fine. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -95,6 +95,28 @@ TEST(too_few_gaps_and_bounds)
 	ASSERT_EQ(res.bridge_in, 0);
 	ASSERT_EQ(seen.n, 0);
 	ASSERT_TRUE(res.truncated);
+out:
+	stalls_free(s);
+	return r;
+}
+
+TEST(nothing_recorded)
+{
+	struct stalls *s = stalls_new(100, 100);
+	struct stalls_result res;
+	struct seen seen = {0};
+	int r = 0;
+
+	ASSERT_TRUE(s != NULL);
+	stalls_finish(s, 3, add, &seen, &res);
+	ASSERT_EQ(res.windows, 0);
+	ASSERT_EQ(res.longest_ns, 0);
+	ASSERT_EQ(res.bridge_in, 0);
+	ASSERT_TRUE(!res.truncated);
+	stalls_bridge_interval(s, 10 * MS, 40 * MS, 10 * MS); /* intervals but no gap */
+	stalls_finish(s, 3, add, &seen, &res);
+	ASSERT_EQ(res.windows, 0);
+	ASSERT_EQ(seen.n, 0);
 out:
 	stalls_free(s);
 	return r;

@@ -462,6 +462,7 @@ def build(a):
             "concealed_frames": metric("rtp_concealed_frames_total"),
             "queue_drops_to_bot": metric("queue_drops_total", "to_bot"),
             "queue_drops_to_caller": metric("queue_drops_total", "to_caller"),
+            "media_late_ticks": metric("media_late_ticks_total"),
             "wire_in": in_iv.get("packets") if ws else None,
             "wire_out": out_iv.get("packets") if ws else None,
         },
@@ -542,6 +543,7 @@ def table(r):
             fmt(pc.get("stalls")), fmt(pc.get("stall_longest_ms")), fmt(pc.get("stall_bridge_intervals")))),
         ("pacing error outside them p99 / max", "%s / %s ms" % (
             fmt(pc.get("error_p99_outside_stalls_ms")), fmt(pc.get("error_max_outside_stalls_ms")))),
+        ("media ticks missed (the daemon's count)", fmt(rtp["media_late_ticks"])),
         ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s left out, %s messages)%s" % (
             fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], fmt(lat["calls_excluded"]),
             lat["messages"],

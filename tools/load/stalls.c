@@ -86,8 +86,10 @@ void stalls_finish(struct stalls *s, unsigned min_gaps,
 	size_t i = 0, k = 0;
 
 	*out = (struct stalls_result){.truncated = s->truncated};
-	qsort(g->v, g->n, sizeof(*g->v), by_start);
-	qsort(iv->v, iv->n, sizeof(*iv->v), by_start);
+	if (g->n) /* qsort's base may not be NULL, even for nothing */
+		qsort(g->v, g->n, sizeof(*g->v), by_start);
+	if (iv->n)
+		qsort(iv->v, iv->n, sizeof(*iv->v), by_start);
 	while (i < g->n) {
 		/* One cluster: gaps that overlap, each with the union of those before it. */
 		int64_t ws = g->v[i].start, we = g->v[i].end;

@@ -11,11 +11,12 @@
  * TALKSPURT_GAP_SLOTS of silence: the bot's answer to the caller), it goes out on the next
  * tick instead of waiting for the leg's next slot (up to 20 ms), and the schedule moves with
  * it. Audio that arrives after a shorter gap (a bot's stream running a frame late) waits for
- * its slot, so the stream's cadence holds while the bot talks. The RTP clock keeps its steps of 160
- * per packet, so each such start puts it ahead of the wall clock by what was saved (lead_us); the
- * next silent slot that finds a whole frame of lead is skipped, which brings it back. A DTMF digit
- * takes the slots of its duration: the timestamp advances through them without audio packets, and
- * its own packets (start, an update every 50 ms, three ends) go out on the 5 ms clock. */
+ * its slot, so the stream's cadence holds while the bot talks. The RTP clock keeps its steps
+ * of 160 per packet, so each such start puts it ahead of the wall clock by what was saved
+ * (lead_us); the next silent slot that finds a whole frame of lead is skipped, which brings it
+ * back. A DTMF digit takes the slots of its duration: the timestamp advances through them
+ * without audio packets, and its own packets (start, an update every 50 ms, three ends) go out
+ * on the 5 ms clock. */
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -36,6 +37,12 @@
  * later would put a short and a long interval into the caller's stream each time. */
 #define TALKSPURT_GAP_SLOTS 5
 #define DEFAULT_DTMF_MS 100 /* a bot's digit without a duration */
+
+/* One more slot of silence (the count saturates), or audio again. */
+static void count_quiet(struct sb_media_leg *leg, bool silent)
+{
+	leg->quiet = silent ? (uint16_t)(leg->quiet + (leg->quiet < UINT16_MAX)) : 0;
+}
 
 void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
 {
@@ -213,11 +220,10 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 			leg->quiet = 0;
 		} else if (n == 0 && leg->lead_us >= FRAME_US) {
 			leg->lead_us -= FRAME_US; /* a silent slot given back to the wall clock */
-			leg->quiet += leg->quiet < UINT16_MAX;
+			count_quiet(leg, true);
 			return;
 		} else {
-			leg->quiet =
-			        n == 0 ? (uint16_t)(leg->quiet + (leg->quiet < UINT16_MAX)) : 0;
+			count_quiet(leg, n == 0);
 			send_audio(w, leg, pcm, n);
 			sent = true;
 		}

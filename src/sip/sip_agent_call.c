@@ -423,11 +423,11 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
 		log_info("Hanging up (%s)", sb_call_event_name(ev));
 		nua_bye(c->nh, TAG_END());
 	}
-	if ((act & SB_CALL_ACT_DETACH) && !c->ending) {
-		c->ending = true;
-		a->n_ending++;
-	}
 	if (act & SB_CALL_ACT_DETACH) {
+		if (!c->ending) {
+			c->ending = true;
+			a->n_ending++;
+		}
 		sb_sip_transfer_hangup(a, c);
 		detach(a, c);
 	}

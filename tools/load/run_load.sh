@@ -227,7 +227,7 @@ t0=$(date +%s.%N)
 		-inf "$repo/tools/sipp/calls.csv" -s +15550001 -i 127.0.0.1 -mi 127.0.0.1 \
 		-mp "$media_port" -r "$rate" -l "$concurrent" -m "$total" -d "$call_ms" -nostdin \
 		-timeout "$limit_s" -trace_err -error_file errors.log -trace_stat -stf stat.csv -fd 1 \
-		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log ${SB_SIPP_OPTS:-} >sipp.out 2>&1 &
+		-trace_rtt -rtt_freq 1 -trace_logs -log_file calls.log >sipp.out 2>&1 &
 	echo $! >sipp.pid
 	rc=0
 	wait $! || rc=$?

@@ -98,15 +98,19 @@ struct opts {
 
 static struct stalls *stalls;
 
-static void hist_add(struct hist *h, int64_t ns)
+/* The bucket of a non-negative interval: the last one holds everything from 1 s on. */
+static size_t bucket_of(int64_t ns)
 {
 	int64_t i = ns / BUCKET_NS;
 
+	return i < N_BUCKETS ? (size_t)i : N_BUCKETS - 1;
+}
+
+static void hist_add(struct hist *h, int64_t ns)
+{
 	if (ns < 0)
 		return;
-	if (i >= N_BUCKETS)
-		i = N_BUCKETS - 1;
-	h->b[i]++;
+	h->b[bucket_of(ns)]++;
 	h->n++;
 	if (ns > h->max_ns)
 		h->max_ns = ns;
@@ -157,7 +161,7 @@ static void account(struct dirstat *d, unsigned port, uint32_t ssrc, int64_t t_n
                     int64_t nominal_ns)
 {
 	struct flow *fl = &d->flows[port];
-	int64_t iv;
+	int64_t iv, err;
 
 	d->packets++;
 	if (fl->active && fl->ssrc != ssrc)
@@ -177,25 +181,22 @@ static void account(struct dirstat *d, unsigned port, uint32_t ssrc, int64_t t_n
 		return; /* the clock stepped back: no interval */
 	if (iv > fl->max_ns)
 		fl->max_ns = iv;
+	err = iv > nominal_ns ? iv - nominal_ns : nominal_ns - iv;
 	hist_add(&d->interval, iv);
-	hist_add(&d->error, iv > nominal_ns ? iv - nominal_ns : nominal_ns - iv);
+	hist_add(&d->error, err);
 	if (!stalls)
 		return;
 	if (d->dir == DIR_IN && iv > nominal_ns + STALL_GAP_NS)
 		stalls_caller_gap(stalls, t_ns - iv, t_ns);
-	else if (d->dir == DIR_OUT &&
-	         (iv > nominal_ns + STALL_ERROR_NS || iv < nominal_ns - STALL_ERROR_NS))
-		stalls_bridge_interval(stalls, t_ns - iv, t_ns,
-		                       iv > nominal_ns ? iv - nominal_ns : nominal_ns - iv);
+	else if (d->dir == DIR_OUT && err > STALL_ERROR_NS)
+		stalls_bridge_interval(stalls, t_ns - iv, t_ns, err);
 }
 
 static void hist_remove(void *arg, int64_t ns)
 {
 	struct hist *h = arg;
-	int64_t i = ns / BUCKET_NS;
+	size_t i = bucket_of(ns);
 
-	if (i >= N_BUCKETS)
-		i = N_BUCKETS - 1;
 	if (ns < 0 || !h->b[i])
 		return;
 	h->b[i]--;
@@ -353,8 +354,8 @@ static bool parse(const unsigned char *p, size_t len, const struct opts *o, stru
 	return true;
 }
 
-/* Reads every queued frame; returns the count of non-RTP frames skipped. */
-/* Reads what the socket holds, in batches, and accounts for each packet. */
+/* Reads what the socket holds, in batches, and accounts for each packet; returns the count of
+ * non-RTP frames skipped. */
 static uint64_t drain(int fd, const struct opts *o, struct dirstat **ds, struct in_log *il)
 {
 	static unsigned char buf[DRAIN_BATCH][SNAP_BYTES];

@@ -1,9 +1,13 @@
 /* sipbridge-testbot: command line, lws context and the service loop of the test bot, which
- * speaks the Exotel, Twilio or raw bot protocol. Thread: main, which is also the only lws
+ * speaks the Exotel, Twilio or raw bot protocol. The loop waits in epoll through lws's libev
+ * plugin, as the daemon's ws workers do (poll() looks at every socket on each wake, which at
+ * thousands of connections made the bot one of the dearest processes of a load run), and in
+ * lws's own poll() when the plugin is not installed. Thread: main, which is also the only lws
  * service thread; the SIGTERM/SIGINT handler only sets a flag and wakes the loop. Owns the
  * app state, the context, the script and the log.
  */
 #include <errno.h>
+#include <ev.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,6 +21,8 @@
 
 #define STOP_TICK_US (50 * 1000)
 #define STOP_GRACE_US (2 * 1000 * 1000)
+#define FORCED_SPINS 16    /* turns at most to serve what lws holds (service()) */
+#define TIMER_TICK_S 0.001 /* lws timers are served within this on the libev loop */
 
 struct opts {
 	char addr[64];
@@ -258,9 +264,11 @@ static void setup_process(void)
 	}
 }
 
-static struct lws_context *create_context(struct sb_tb_app *app, const struct opts *o)
+static struct lws_context *create_context(struct sb_tb_app *app, const struct opts *o,
+                                          struct ev_loop *loop)
 {
 	struct lws_context_creation_info info;
+	void *loops[1] = {loop};
 
 	memset(&info, 0, sizeof(info));
 	info.port = o->port;
@@ -278,7 +286,62 @@ static struct lws_context *create_context(struct sb_tb_app *app, const struct op
 		info.ssl_cert_filepath = o->tls_cert;
 		info.ssl_private_key_filepath = o->tls_key;
 	}
+	if (loop) {
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = loops;
+	}
 	return lws_create_context(&info);
+}
+
+/* lws 4.1's libev plugin re-arms its timer watcher with ev_timer_set() while it is still
+ * active, which libev does not allow: a timer set from a callback (the tone's and the scripts'
+ * pacing) then waits for whatever was due before it. Waking lws's loop every tick makes it
+ * serve its due timers within a tick. */
+static void timer_tick(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct sb_tb_app *app = t->data;
+
+	(void)loop;
+	(void)revents;
+	lws_cancel_service(app->ctx);
+}
+
+/* On a libev loop of its own (epoll) when lws's plugin loads, else on lws's poll(). */
+static struct lws_context *create_context_on_loop(struct sb_tb_app *app, const struct opts *o)
+{
+	struct lws_context *ctx;
+
+	app->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (app->loop) {
+		ctx = create_context(app, o, app->loop);
+		if (ctx) {
+			ev_timer_init(&app->tick, timer_tick, TIMER_TICK_S, TIMER_TICK_S);
+			app->tick.data = app;
+			ev_timer_start(app->loop, &app->tick);
+			return ctx;
+		}
+		ev_loop_destroy(app->loop);
+		app->loop = NULL;
+	}
+	return create_context(app, o, NULL);
+}
+
+/* One turn. On the libev loop lws serves what it holds already read (several frames of one
+ * read, a TLS record's rest: "forced service") from an idle watcher, which libev runs only on
+ * a turn with nothing else pending: with thousands of busy sockets that is almost never, and
+ * messages waited hundreds of milliseconds. So while lws says something waits, more turns
+ * that do not block follow, a bounded number. */
+static int service(struct sb_tb_app *app)
+{
+	if (app->loop) {
+		int spins = 0;
+
+		ev_run(app->loop, EVRUN_ONCE);
+		while (!lws_service_adjust_timeout(app->ctx, 1, 0) && spins++ < FORCED_SPINS)
+			ev_run(app->loop, EVRUN_NOWAIT);
+		return 0;
+	}
+	return lws_service(app->ctx, 0);
 }
 
 static void stop_tick(lws_sorted_usec_list_t *sul)
@@ -291,7 +354,7 @@ static void run(struct sb_tb_app *app)
 {
 	int64_t deadline = 0;
 
-	while (lws_service(app->ctx, 0) >= 0) {
+	while (service(app) >= 0) {
 		if (stop_signal && !app->stopping) {
 			sb_tb_close_all(app);
 			deadline = lws_now_usecs() + STOP_GRACE_US;
@@ -318,7 +381,7 @@ int main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	setup_process();
 	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
-	app.ctx = create_context(&app, &o);
+	app.ctx = create_context_on_loop(&app, &o);
 	vh = app.ctx ? lws_get_vhost_by_name(app.ctx, "default") : NULL;
 	if (!vh || (o.port && lws_get_vhost_listen_port(vh) != o.port)) {
 		fprintf(stderr, "sipbridge-testbot: cannot listen on %s port %d\n", o.addr, o.port);
@@ -334,6 +397,10 @@ out:
 	signal_ctx = NULL;
 	if (app.ctx)
 		lws_context_destroy(app.ctx);
+	if (app.loop) { /* after the context, whose sockets' watchers are on it */
+		ev_timer_stop(app.loop, &app.tick);
+		ev_loop_destroy(app.loop);
+	}
 	sb_tb_script_free(app.script);
 	if (app.evlog)
 		fclose(app.evlog);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <ev.h>
 #include <jansson.h>
 #include <libwebsockets.h>
 
@@ -121,6 +122,8 @@ struct sb_tb_app {
 	const char *arrivals_key; /* the custom parameter that names a call there */
 
 	struct lws_context *ctx;
+	struct ev_loop *loop; /* libev loop lws runs on (epoll), or NULL: lws's poll() */
+	ev_timer tick;        /* wakes lws's loop so that its timers are served (main.c) */
 	struct sb_tb_conn *conns;
 	size_t conn_count;
 	unsigned next_id;

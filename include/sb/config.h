@@ -13,6 +13,7 @@
 
 #define SB_NAME_MAX 16 /* trunk and bot names: [A-Za-z0-9_]{1,16} */
 #define SB_CONFIG_ERR_MAX 512
+#define SB_MAX_WS_THREADS 16 /* threads.ws: at most this many; 0 is one per core, up to it */
 
 enum sb_transport { SB_TP_UDP, SB_TP_TCP, SB_TP_TLS };
 enum sb_acl_reject { SB_ACL_REJECT_403, SB_ACL_REJECT_DROP };
@@ -135,8 +136,8 @@ struct sb_config {
 	int drain_timeout_s; /* a drain hangs up the calls still in progress after this */
 
 	/* threads */
-	int media_threads; /* 0 = number of cores - 1, at least 1 */
-	int ws_threads;
+	int media_threads;   /* 0 = number of cores - 1, at least 1 */
+	int ws_threads;      /* 0 = one per core, at most SB_MAX_WS_THREADS */
 	int media_io;        /* enum sb_media_io: how the media threads do their socket work */
 	int ws_loop;         /* enum sb_ws_loop: what the ws threads wait in */
 	bool media_realtime; /* media threads ask for SCHED_FIFO, so pacing waits for no one */

@@ -368,7 +368,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_LIMITS, "drain_timeout_s", SB_KT_INT, 0, 0, 86400, 300, FIELD(C, drain_timeout_s)},
 
         {SB_SC_THREADS, "media", SB_KT_INT, 0, 0, 64, 0, FIELD(C, media_threads)},
-        {SB_SC_THREADS, "ws", SB_KT_INT, 0, 1, 16, 1, FIELD(C, ws_threads)},
+        {SB_SC_THREADS, "ws", SB_KT_INT, 0, 0, SB_MAX_WS_THREADS, 0, FIELD(C, ws_threads)},
         {SB_SC_THREADS, "media_io", SB_KT_ENUM, .def_int = SB_MEDIA_IO_AUTO, .enums = media_ios,
          FIELD(C, media_io)},
         {SB_SC_THREADS, "ws_loop", SB_KT_ENUM, .def_int = SB_WS_LOOP_AUTO, .enums = ws_loops,

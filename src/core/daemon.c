@@ -78,11 +78,25 @@ static unsigned media_thread_count(const struct sb_config *cfg)
 	return cores > 1 ? (unsigned)cores - 1 : 1;
 }
 
+/* One per core by default: a ws thread's work (framing, base64, the sockets) is the larger
+ * part of a call's, and two on two cores kept caller audio's way to the bot shorter at 2000
+ * calls than one (docs/performance.md). */
+static unsigned ws_thread_count(const struct sb_config *cfg)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cfg->ws_threads > 0)
+		return (unsigned)cfg->ws_threads;
+	if (cores < 1)
+		return 1;
+	return cores > SB_MAX_WS_THREADS ? SB_MAX_WS_THREADS : (unsigned)cores;
+}
+
 static int start_workers(struct sb_daemon *d)
 {
 	int r;
 
-	d->n_ws = (unsigned)d->cfg->ws_threads;
+	d->n_ws = ws_thread_count(d->cfg);
 	d->n_media = media_thread_count(d->cfg);
 	sb_ws_warn_insecure(d->cfg);
 	d->ws = calloc(d->n_ws, sizeof(*d->ws));

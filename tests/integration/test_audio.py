@@ -72,6 +72,27 @@ def test_echo_round_trip(env, bridge, sipp, pt, media_io, ws_loop):
     check_rtp_stream(ep.snapshot(), pt)
 
 
+def test_ws_threads_default_one_per_core(env, bridge, sipp):
+    # threads.ws left out: one ws thread per core (at most 16); calls take turns among them, and each call's
+    # audio goes to its bot and back whole while another call runs on the other thread.
+    d, bot = bridge("echo", threads={"media": 1})
+    want = min(os.cpu_count(), 16)
+    sbtest.wait_until(lambda: "%d ws worker(s)" % want in d.stderr_text(), 10,
+                      "the daemon to say it runs %d ws worker(s)" % want)
+    legs = []
+    for seed in (11, 12, 13):
+        ep = env.endpoint(rtp.PT_PCMA)
+        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=8000).start()
+        legs.append((ep, call, rtp.noise_octets(rtp.PT_PCMA, 8000, seed=seed)))
+    for ep, _, noise in legs:
+        ep.wait_packets(1, timeout=20)
+        ep.send_audio(noise)
+    for ep, call, noise in legs:
+        ep.wait_echo(noise, 15, "each call's pseudo-random sequence to come back intact through its bot")
+        res = call.wait()
+        assert res.rc == 0, res.describe()
+
+
 @pytest.mark.parametrize("pt", CODECS)
 def test_bot_media_reframed(env, bridge, sipp, pt):
     # three PCM blocks that survive G.711 exactly, sent in odd chunk sizes with each id key variant

@@ -60,7 +60,7 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->max_calls, 4000);
 	ASSERT_EQ(c->max_cps, 200);
 	ASSERT_EQ(c->media_threads, 0);
-	ASSERT_EQ(c->ws_threads, 1);
+	ASSERT_EQ(c->ws_threads, 0);
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_AUTO);
 	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_AUTO);
 	ASSERT_TRUE(c->media_realtime);

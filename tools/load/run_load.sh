@@ -16,8 +16,9 @@
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
 #   -i  the daemon's threads.media_io
-#   -M  the daemon's threads.media (default 0: the number of cores minus one)
-#   -W  the daemon's threads.ws (default 1)
+#   -M  the daemon's threads.media (default 0: the number of cores minus one); the report
+#       gives the count it ran
+#   -W  the daemon's threads.ws (default 0: one per core); the report gives the count it ran
 #   -g  who sends the callers' RTP: own (sipbridge-rtpsource) or sipp (SIPp's rtp_stream)
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=1 media_threads=0 rtp_gen=own
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own
 while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
@@ -59,7 +60,7 @@ if [ -z "$wire_sample" ]; then # about 250 calls captured at most: the capture s
 fi
 [[ $wire_sample =~ ^(1|2|4|8|16|32|64|128|256|512|1024)$ ]] ||
 	{ echo "run_load: -w must be a power of two up to 1024" >&2; exit 2; }
-[[ $ws_threads =~ ^([1-9]|1[0-6])$ ]] || { echo "run_load: -W must be 1 to 16" >&2; exit 2; }
+[[ $ws_threads =~ ^([0-9]|1[0-6])$ ]] || { echo "run_load: -W must be 0 to 16" >&2; exit 2; }
 [[ $media_threads =~ ^([0-9]|1[0-6])$ ]] || { echo "run_load: -M must be 0 to 16" >&2; exit 2; }
 [[ $rtp_gen =~ ^(own|sipp)$ ]] || { echo "run_load: -g must be own or sipp" >&2; exit 2; }
 [[ $media_io =~ ^(auto|io_uring|epoll)$ ]] || { echo "run_load: -i must be auto, io_uring or epoll" >&2; exit 2; }
@@ -180,6 +181,9 @@ if ! wait_for 10 grep -q "ready" "$work/sipbridged.log"; then
 	cat "$work/sipbridged.log" >&2
 	exit 1
 fi
+# The thread counts the daemon took (0 in the configuration: its own choice).
+counts=$(sed -n 's/.*ready: \([0-9]*\) media worker(s), \([0-9]*\) ws worker(s).*/\1 \2/p' "$work/sipbridged.log")
+[ -z "$counts" ] || read -r media_threads ws_threads <<<"$counts"
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }
 idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
@@ -211,7 +215,7 @@ if [ "$rtp_gen" = own ]; then
 		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 fi
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, callers' RTP from $rtp_gen (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.

@@ -151,11 +151,14 @@ p = r["pacing_out"]
 assert p is None or {"stalls", "error_p99_outside_stalls_ms"} <= p.keys(), p
 lat = r["latency_caller_to_bot_ms"]
 assert lat["p50"] is not None or lat.get("note"), lat
+# The machine's own wake-up probe ran beside the calls.
+m = r["machine"]
+assert m["probe_wakeups"] and m["late_wakeups"] is not None and m["late_wakeup_max_ms"] is not None, m
 PY
 		status=$?
 	fi
 	if [ "$status" -eq 0 ] && grep -l -e "ERROR: AddressSanitizer" -e "ERROR: LeakSanitizer" \
-		-e "runtime error:" "$dir"/run/sipbridged.log "$dir"/run/bot.out "$dir"/run/wirestat.err "$dir"/run/rtpsource.err; then
+		-e "runtime error:" "$dir"/run/sipbridged.log "$dir"/run/bot.out "$dir"/run/wirestat.err "$dir"/run/rtpsource.err "$dir"/run/wakeprobe.err; then
 		status=1
 	fi
 	if [ "$status" -eq 0 ]; then

@@ -354,6 +354,7 @@ def build(a):
     sipp_cpu, bot_cpu, ws_cpu = child_cpu(d, "sipp"), child_cpu(d, "bot"), child_cpu(d, "wirestat")
     src_cpu = child_cpu(d, "rtpsource") if a.rtp_gen == "own" else None
     src = read_json(os.path.join(d, "rtpsource.json")) if a.rtp_gen == "own" else None
+    probe = read_json(os.path.join(d, "wakeprobe.json")) or {}
     rejected = family(m, "invites_rejected_total")
     codes = family(m, "sip_responses_total")
     have_metrics = bool(m)
@@ -468,6 +469,12 @@ def build(a):
         },
         "pacing_out": pacing,
         "latency_caller_to_bot_ms": latency,
+        # The machine itself: how often a thread at real-time priority woke more than a media
+        # tick late (sipbridge-wakeprobe, one per CPU), beside the daemon's missed ticks.
+        "machine": {
+            "late_wakeups": probe.get("late"), "late_wakeup_max_ms": probe.get("late_max_ms"),
+            "probe_wakeups": probe.get("wakeups"), "probe_realtime": probe.get("realtime"),
+        },
     }
 
 
@@ -488,6 +495,7 @@ def table(r):
     c, p, cpu, mem, rtp = r["calls"], r["peak_concurrent"], r["cpu"], r["memory"], r["rtp"]
     pc = r["pacing_out"] or {}
     st = r["steady"]
+    mach = r["machine"]
     lat = r["latency_caller_to_bot_ms"]
     su = r["setup_ms"]
     rows = [
@@ -544,6 +552,9 @@ def table(r):
         ("pacing error outside them p99 / max", "%s / %s ms" % (
             fmt(pc.get("error_p99_outside_stalls_ms")), fmt(pc.get("error_max_outside_stalls_ms")))),
         ("media ticks missed (the daemon's count)", fmt(rtp["media_late_ticks"])),
+        ("machine: late wake-ups (> 5 ms) / longest", "%s / %s ms (probe on every CPU%s)" % (
+            fmt(mach["late_wakeups"]), fmt(mach["late_wakeup_max_ms"]),
+            "" if mach["probe_realtime"] is not False else ", without real-time priority")),
         ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s left out, %s messages)%s" % (
             fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], fmt(lat["calls_excluded"]),
             lat["messages"],

@@ -4,7 +4,8 @@
 # (tools/load/uac_load.xml). The callers' RTP comes from sipbridge-rtpsource (one socket,
 # batched sends, every call's SDP names it) or, with -g sipp, from SIPp's own rtp_stream (a
 # socket and a system call per packet per call, threads of 20 calls: it costs more than the
-# bridge under test). sipbridge-wirestat watches the RTP on lo; poll_metrics.py samples
+# bridge under test). sipbridge-wirestat watches the RTP on lo, sipbridge-wakeprobe how late
+# the machine wakes a sleeping thread on each CPU; poll_metrics.py samples
 # the daemon's /metrics and RSS once a second; report.py prints a table and one JSON line.
 # Every process it starts is stopped at the end; the whole run is bounded in time.
 #
@@ -196,6 +197,9 @@ start_timed wirestat wirestat.stdout wirestat.err "$build/tools/load/sipbridge-w
 wirestat=$(cat "$work/wirestat.pid")
 # Without the capture (not root, no AF_PACKET) pacing is reported as not measured.
 wait_for 5 grep -q "capturing\|AF_PACKET" "$work/wirestat.err" || true
+# How late the machine wakes a sleeping thread, per CPU, beside the daemon's missed ticks.
+start_timed wakeprobe wakeprobe.stdout wakeprobe.err "$build/tools/load/sipbridge-wakeprobe" \
+	--duration "$((limit_s + 60))" --out "$work/wakeprobe.json"
 
 /usr/bin/python3 "$repo/tools/load/poll_metrics.py" --url "$metrics_url" --pid "$daemon" \
 	--out "$work/samples.jsonl" --max-seconds "$((limit_s + 60))" &
@@ -269,6 +273,7 @@ stop_proc() { # stop_proc PID SECONDS
 }
 stop_proc "$poller" 5
 stop_proc "$wirestat" 10
+stop_proc "$(cat "$work/wakeprobe.pid")" 5
 if [ "$rtp_gen" = own ]; then
 	stop_proc "$(cat "$work/rtpsource.pid")" 10
 	wait_for 5 test -s "$work/rtpsource.times" || true

@@ -69,13 +69,21 @@ static void raise_fd_limit(const struct sb_config *cfg)
 		         cfg->max_calls, (unsigned long long)need, (unsigned long long)rl.rlim_cur);
 }
 
-static unsigned media_thread_count(const struct sb_config *cfg)
+/* The CPUs online, at least one. */
+static unsigned online_cores(void)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
+	return cores > 1 ? (unsigned)cores : 1;
+}
+
+static unsigned media_thread_count(const struct sb_config *cfg)
+{
+	unsigned cores = online_cores();
+
 	if (cfg->media_threads > 0)
 		return (unsigned)cfg->media_threads;
-	return cores > 1 ? (unsigned)cores - 1 : 1;
+	return cores > 1 ? cores - 1 : 1;
 }
 
 /* One per core by default: a ws thread's work (framing, base64, the sockets) is the larger
@@ -83,13 +91,11 @@ static unsigned media_thread_count(const struct sb_config *cfg)
  * calls than one (docs/performance.md). */
 static unsigned ws_thread_count(const struct sb_config *cfg)
 {
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned cores = online_cores();
 
 	if (cfg->ws_threads > 0)
 		return (unsigned)cfg->ws_threads;
-	if (cores < 1)
-		return 1;
-	return cores > SB_MAX_WS_THREADS ? SB_MAX_WS_THREADS : (unsigned)cores;
+	return cores > SB_MAX_WS_THREADS ? SB_MAX_WS_THREADS : cores;
 }
 
 static int start_workers(struct sb_daemon *d)

@@ -21,7 +21,6 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "tool_util.h"

@@ -1,7 +1,9 @@
 /* Unit tests for base64: RFC 4648 section 10 vectors, the whole alphabet, strict padding and
- * alphabet checks, buffer bounds and random round trips.
+ * alphabet checks (a bad character at every place), buffer bounds, random round trips and a
+ * bit-by-bit reference encoder.
  * Thread: the test's main thread. Owns its stack buffers. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <sb/base64.h>
@@ -139,6 +141,82 @@ TEST(base64_random_round_trips)
 		ASSERT_EQ(sb_base64_decode(enc, (size_t)e, dec, sizeof(dec)), n);
 		ASSERT_MEMEQ(dec, in, n);
 	}
+out:
+	return r;
+}
+
+/* RFC 4648 read literally: the input as a string of bits, six at a time, zero bits added at
+ * the end, '=' up to a multiple of four characters. */
+static size_t reference_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char alpha[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t bits = n * 8, o = 0;
+
+	for (size_t b = 0; b < bits; b += 6) {
+		unsigned v = 0;
+
+		for (size_t k = b; k < b + 6; k++)
+			v = v << 1 | (k < bits ? (in[k / 8] >> (7 - k % 8)) & 1u : 0u);
+		out[o++] = alpha[v];
+	}
+	while (o % 4)
+		out[o++] = '=';
+	out[o] = '\0';
+	return o;
+}
+
+TEST(base64_matches_the_bitwise_reference)
+{
+	int r = 0;
+	uint8_t in[700], dec[700];
+	char enc[SB_BASE64_ENCODED_LEN(700) + 1], ref[SB_BASE64_ENCODED_LEN(700) + 1];
+
+	for (int iter = 0; iter < 2000; iter++) {
+		size_t n = iter < 64 ? (size_t)iter : rnd() % sizeof(in);
+		size_t len;
+
+		for (size_t i = 0; i < n; i++)
+			in[i] = (uint8_t)rnd();
+		len = reference_encode(in, n, ref);
+		ASSERT_EQ(sb_base64_encode(in, n, enc, sizeof(enc)), len);
+		ASSERT_STREQ(enc, ref);
+		/* Decoding the reference's text (not the encoder's) gives the input back. */
+		ASSERT_EQ(sb_base64_decode(ref, len, dec, sizeof(dec)), n);
+		ASSERT_MEMEQ(dec, in, n);
+	}
+out:
+	return r;
+}
+
+TEST(base64_decode_rejects_a_bad_character_anywhere)
+{
+	int r = 0;
+	static const uint8_t in[20] = {0xde, 0xad, 0xbe, 0xef, 1,  2,  3,  4,  5,  6,
+	                               7,    8,    9,    10,   11, 12, 13, 14, 15, 16};
+	char good[SB_BASE64_ENCODED_LEN(20) + 1], bad[sizeof(good)];
+	uint8_t dec[32];
+	int len = sb_base64_encode(in, sizeof(in), good, sizeof(good));
+
+	/* 20 bytes: 28 characters, the last quantum with one '='. */
+	ASSERT_EQ(len, 28);
+	ASSERT_EQ(good[27], '=');
+	for (int pos = 0; pos < len; pos++)
+		for (unsigned c = 0; c < 256; c++) {
+			bool in_alphabet = c != '=' && sb_base64_chars[c];
+
+			/* Characters of the alphabet, which decode to other bytes, and '=' where
+			 * it makes a shorter, valid tail ("xx=="). */
+			if (in_alphabet || (pos >= 26 && c == '='))
+				continue;
+			memcpy(bad, good, sizeof(good));
+			bad[pos] = (char)c;
+			if (sb_base64_decode(bad, (size_t)len, dec, sizeof(dec)) != -EINVAL)
+				FAIL_AT("accepted byte 0x%02x at %d", c, pos);
+		}
+	/* And the text unchanged still decodes. */
+	ASSERT_EQ(sb_base64_decode(good, (size_t)len, dec, sizeof(dec)), sizeof(in));
+	ASSERT_MEMEQ(dec, in, sizeof(in));
 out:
 	return r;
 }

@@ -182,6 +182,6 @@ bool sb_tb_fast_media(struct sb_tb_conn *c, const void *data, size_t len)
 		return true;
 	sb_tb_fast_echo_write(app->proto, c->sid, m.payload, m.payload_len,
 	                      (char *)reply->buf + LWS_PRE);
-	sb_tb_txq_push(c, reply);
+	sb_tb_txq_push_now(c, reply);
 	return true;
 }

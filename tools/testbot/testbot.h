@@ -95,6 +95,7 @@ struct sb_tb_conn {
 	struct sb_tb_msg *txq_head, *txq_tail;
 	size_t txq_count;
 	int close_code;      /* close once the queue is empty; 0 = keep open */
+	bool write_failed;   /* a frame written outside WRITEABLE failed: close there */
 	int peer_close_code; /* from the peer's close frame; 0 = none seen */
 
 	/* tone mode */
@@ -157,6 +158,9 @@ int sb_tb_send_raw(struct sb_tb_conn *c, const char *text, size_t len);
 struct sb_tb_msg *sb_tb_msg_text(size_t len);
 /* Queues m, a frame of sb_tb_msg_text(), and takes it. */
 void sb_tb_txq_push(struct sb_tb_conn *c, struct sb_tb_msg *m);
+/* The same, but writes m at once when nothing is queued or buffered before it and no close
+ * waits. Only in a callback of c's connection. */
+void sb_tb_txq_push_now(struct sb_tb_conn *c, struct sb_tb_msg *m);
 /* Queues data (copied) as one binary frame. Returns 0 or -ENOMEM. */
 int sb_tb_send_binary(struct sb_tb_conn *c, const void *data, size_t len);
 /* Writes the head of the queue, or closes when it is empty and a close is pending. Returns 0

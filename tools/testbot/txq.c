@@ -149,7 +149,7 @@ static int write_head(struct sb_tb_conn *c)
 
 /* An echo written from the receive callback costs no WRITEABLE turn: asking for POLLOUT and
  * withdrawing it after the write are two epoll_ctl() calls, and a turn of the loop, per
- * message (a sixth of the bot's CPU at 2000 calls). lws keeps what the kernel does not take
+ * message (a fifth of the bot's CPU at 2000 calls). lws keeps what the kernel does not take
  * and flushes it on POLLOUT; lws_partial_buffered() says so until then, and anything after it
  * waits in the queue. */
 void sb_tb_txq_push_now(struct sb_tb_conn *c, struct sb_tb_msg *m)

@@ -1,14 +1,16 @@
 """sipbridge-testbot on its own, driven over WebSocket the way the bridge drives it, for each bot protocol it
 speaks: exotel (base64 PCM16 at 8, 16 or 24 kHz), twilio (base64 µ-law at 8 kHz, with --strict checking every
 message) and raw (a jambonz-like metadata frame, then binary PCM16 LE). Covers echo, tone, --record, the raw
-metadata frame and control frames, script marks and strict violations. No daemon is started; every wait is on a
-frame or a log line with a deadline.
+metadata frame and control frames, script marks, strict violations and the fast echo path behind a slow reader. No
+daemon is started; every wait is on a frame or a log line with a deadline.
 """
 
 import asyncio
 import base64
 import json
 import math
+import random
+import socket
 import struct
 import uuid
 
@@ -611,3 +613,47 @@ def test_script_mark_echo(bot, protocol, rate):
     end_rx = [i for i, e in enumerate(log) if e.get("dir") == "rx" and e.get("event") == "mark"]
     bye_tx = [i for i, e in enumerate(log) if e.get("dir") == "tx" and e.get("event") in ("hangup", "disconnect")]
     assert len(end_rx) == 2 and len(bye_tx) == 1 and end_rx[1] < bye_tx[0], (end_rx, bye_tx)
+
+
+@pytest.mark.parametrize("protocol,rate,frames", [("exotel", 24000, 6000), ("twilio", 8000, 20000)])
+def test_fast_echo_whole_and_in_order_behind_a_slow_reader(env, protocol, rate, frames):
+    """The load tool's bot (no --log, --record or --strict) echoes media in the bridge's own shape without jansson,
+    writing each echo from its receive callback and queueing it only behind what the socket has not taken. A
+    client that reads nothing until it has sent every frame (its receive buffer small, so the bot's writes back up)
+    gets every frame back, intact and in order."""
+    stream = PROFILES[protocol](rate)
+    b = sbtest.Testbot(env.tmp, env.ports.tcp(), mode="echo", name="fast%d" % len(env.bots), record=False)
+    i = b.args.index("--log")
+    del b.args[i:i + 2]
+    b.args += ["--protocol", protocol]
+    env.bots.append(b)
+    b.start()
+    # Pseudo-random payloads: PCM16 for Exotel, µ-law for Twilio; the echo carries them unchanged.
+    rnd = random.Random(rate + frames)
+    per = rate * stream.frame_ms // 1000 * (2 if protocol == "exotel" else 1)
+    sent = [rnd.randbytes(per) for _ in range(frames)]
+    # The media message exactly as the bridge writes it: its keys in its order, no spaces.
+    compact = [json.dumps(json.loads(stream.media(f)), separators=(",", ":")) for f in sent]
+
+    async def talk():
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.connect(("127.0.0.1", b.port))
+        async with websockets.connect(b.url, sock=sock, max_queue=1, open_timeout=TIMEOUT) as ws:
+            for f in stream.greeting():
+                await ws.send(f)
+            for m in compact:
+                await ws.send(m)
+            got = []
+            while len(got) < len(sent):
+                a = stream.bot_audio(await recv(ws))
+                if a is not None:
+                    got.append(a)
+            for f in stream.ending():
+                await ws.send(f)
+        return got
+
+    got = asyncio.run(asyncio.wait_for(talk(), 120))
+    assert len(got) == len(sent), "%d frames back of %d" % (len(got), len(sent))
+    bad = [k for k in range(len(sent)) if got[k] != sent[k]]
+    assert not bad, "%d frames differ from what was sent at that place, the first at %d" % (len(bad), bad[0])

@@ -329,7 +329,7 @@ def run_daemon_once(args, timeout=30):
 
 class Testbot:
     def __init__(self, workdir, port, mode="echo", script=None, tone_hz=None, name="bot", record=True,
-                 protocol=None, strict=False, tls=None):
+                 protocol=None, strict=False, tls=None, log=True):
         self.workdir = workdir
         self.port = port
         self.name = name
@@ -337,7 +337,9 @@ class Testbot:
         self.record_dir = os.path.join(workdir, name + "-rec") if record else None
         self.stderr_path = os.path.join(workdir, name + ".stderr")
         self.url = "ws://127.0.0.1:%d/media" % port
-        args = ["--listen", "127.0.0.1:%d" % port, "--log", self.log_path]
+        args = ["--listen", "127.0.0.1:%d" % port]
+        if log:  # without it (and without --record and --strict) media takes the bot's fast echo path
+            args += ["--log", self.log_path]
         if script is not None:
             spath = os.path.join(workdir, name + ".script")
             with open(spath, "w") as f:

@@ -26,11 +26,13 @@ JAMBONZ_SUBPROTOCOL = "audio.jambonz.org"
 
 @pytest.fixture
 def bot(env):
-    """Factory: bot(protocol, mode="echo", script=None, strict=False) -> a started sbtest.Testbot speaking it."""
+    """Factory: bot(protocol, mode="echo", script=None, strict=False, fast=False) -> a started sbtest.Testbot
+    speaking it; fast: without --log and --record, as the load tool runs it."""
 
-    def make(protocol, mode="echo", script=None, strict=False, tone_hz=None):
+    def make(protocol, mode="echo", script=None, strict=False, tone_hz=None, fast=False):
         name = "%s%d" % (protocol, len(env.bots) + 1)
-        b = sbtest.Testbot(env.tmp, env.ports.tcp(), mode=mode, script=script, tone_hz=tone_hz, name=name)
+        b = sbtest.Testbot(env.tmp, env.ports.tcp(), mode=mode, script=script, tone_hz=tone_hz, name=name,
+                           record=not fast, log=not fast)
         b.args += ["--protocol", protocol] + (["--strict"] if strict else [])
         env.bots.append(b)
         return b.start()
@@ -284,6 +286,24 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def echo_session(ws, stream, messages, want_bytes):
+    """Greets the bot, sends messages (an iterable taken after the greeting, so a generator of stream.media()
+    numbers them after it), reads its audio until want_bytes have come back, then ends the stream. Returns the
+    audio frames in the order they came."""
+    for f in stream.greeting():
+        await ws.send(f)
+    for m in messages:
+        await ws.send(m)
+    got = []
+    while sum(map(len, got)) < want_bytes:
+        a = stream.bot_audio(await recv(ws))
+        if a is not None:
+            got.append(a)
+    for f in stream.ending():
+        await ws.send(f)
+    return got
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Echo and tone at every rate
 
@@ -299,18 +319,7 @@ def test_echo_round_trip(bot, protocol, rate):
 
     async def talk():
         async with connect(b, stream) as ws:
-            for f in stream.greeting():
-                await ws.send(f)
-            for f in sent:
-                await ws.send(stream.media(f))
-            got = []
-            while sum(map(len, got)) < len(wire):
-                a = stream.bot_audio(await recv(ws))
-                if a is not None:
-                    got.append(a)
-            for f in stream.ending():
-                await ws.send(f)
-        return got
+            return await echo_session(ws, stream, (stream.media(f) for f in sent), len(wire))
 
     got = run(talk())
     assert got == sent, "echoed %d frames of sizes %s, sent %d" % (len(got), sorted({len(x) for x in got}), len(sent))
@@ -616,42 +625,26 @@ def test_script_mark_echo(bot, protocol, rate):
 
 
 @pytest.mark.parametrize("protocol,rate,frames", [("exotel", 24000, 6000), ("twilio", 8000, 20000)])
-def test_fast_echo_whole_and_in_order_behind_a_slow_reader(env, protocol, rate, frames):
+def test_fast_echo_whole_and_in_order_behind_a_slow_reader(bot, protocol, rate, frames):
     """The load tool's bot (no --log, --record or --strict) echoes media in the bridge's own shape without jansson,
     writing each echo from its receive callback and queueing it only behind what the socket has not taken. A
     client that reads nothing until it has sent every frame (its receive buffer small, so the bot's writes back up)
     gets every frame back, intact and in order."""
     stream = PROFILES[protocol](rate)
-    b = sbtest.Testbot(env.tmp, env.ports.tcp(), mode="echo", name="fast%d" % len(env.bots), record=False)
-    i = b.args.index("--log")
-    del b.args[i:i + 2]
-    b.args += ["--protocol", protocol]
-    env.bots.append(b)
-    b.start()
+    b = bot(protocol, "echo", fast=True)
     # Pseudo-random payloads: PCM16 for Exotel, µ-law for Twilio; the echo carries them unchanged.
     rnd = random.Random(rate + frames)
     per = rate * stream.frame_ms // 1000 * (2 if protocol == "exotel" else 1)
     sent = [rnd.randbytes(per) for _ in range(frames)]
     # The media message exactly as the bridge writes it: its keys in its order, no spaces.
-    compact = [json.dumps(json.loads(stream.media(f)), separators=(",", ":")) for f in sent]
+    compact = (json.dumps(json.loads(stream.media(f)), separators=(",", ":")) for f in sent)
 
     async def talk():
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
         sock.connect(("127.0.0.1", b.port))
         async with websockets.connect(b.url, sock=sock, max_queue=1, open_timeout=TIMEOUT) as ws:
-            for f in stream.greeting():
-                await ws.send(f)
-            for m in compact:
-                await ws.send(m)
-            got = []
-            while len(got) < len(sent):
-                a = stream.bot_audio(await recv(ws))
-                if a is not None:
-                    got.append(a)
-            for f in stream.ending():
-                await ws.send(f)
-        return got
+            return await echo_session(ws, stream, compact, per * len(sent))
 
     got = asyncio.run(asyncio.wait_for(talk(), 120))
     assert len(got) == len(sent), "%d frames back of %d" % (len(got), len(sent))

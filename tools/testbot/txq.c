@@ -39,7 +39,7 @@ static void msg_free(struct sb_tb_msg *m)
 	free(m);
 }
 
-static void enqueue(struct sb_tb_conn *c, struct sb_tb_msg *m)
+static void append(struct sb_tb_conn *c, struct sb_tb_msg *m)
 {
 	if (c->txq_tail)
 		c->txq_tail->next = m;
@@ -47,6 +47,11 @@ static void enqueue(struct sb_tb_conn *c, struct sb_tb_msg *m)
 		c->txq_head = m;
 	c->txq_tail = m;
 	c->txq_count++;
+}
+
+static void enqueue(struct sb_tb_conn *c, struct sb_tb_msg *m)
+{
+	append(c, m);
 	/* A connection without a socket (a unit test's) only queues. */
 	if (c->wsi)
 		lws_callback_on_writable(c->wsi);
@@ -159,8 +164,7 @@ void sb_tb_txq_push_now(struct sb_tb_conn *c, struct sb_tb_msg *m)
 		enqueue(c, m);
 		return;
 	}
-	c->txq_head = c->txq_tail = m;
-	c->txq_count = 1;
+	append(c, m);
 	if (write_head(c) < 0) {
 		/* The socket failed: WRITEABLE closes the connection. */
 		c->write_failed = true;

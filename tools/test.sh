@@ -195,7 +195,7 @@ fi
 fuzz=build-fuzz
 if CC=clang setup "$fuzz" -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false &&
 	ninja -C "$fuzz" >/dev/null; then
-	for t in bot_proto json_media sdp_neg rtp config sip media; do
+	for t in bot_proto json_media sdp_neg rtp config sip media ws; do
 		corpora=("tests/fuzz/corpora/$t")
 		# The SIP harness also replays the RFC 4475 torture messages.
 		[ "$t" = sip ] && corpora+=(tests/integration/data/rfc4475)

@@ -13,8 +13,12 @@
 #define SB_WS_FRAME_MAX_HEADER 14
 
 enum sb_ws_opcode {
+	SB_WS_CONTINUATION = 0x0,
 	SB_WS_TEXT = 0x1,
 	SB_WS_BINARY = 0x2,
+	SB_WS_CLOSE = 0x8,
+	SB_WS_PING = 0x9,
+	SB_WS_PONG = 0xa,
 };
 
 /* Masking keys drawn ahead of use. */

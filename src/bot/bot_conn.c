@@ -133,7 +133,7 @@ static void finish(struct sb_bot_conn *conn)
 static void connect_once(struct sb_bot_conn *conn);
 static void on_connection_error(struct sb_bot_conn *conn, const char *in);
 
-static void attempt_failed(struct sb_bot_conn *conn, const char *why)
+void sb_bot_conn_attempt_failed(struct sb_bot_conn *conn, const char *why)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
 
@@ -165,8 +165,8 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
 		return;
 	sb_log_ctx_set(conn->call->id);
 	drop_wsi(conn, true);
-	attempt_failed(conn,
-	               conn->resolving ? "host name resolution timed out" : "handshake timed out");
+	sb_bot_conn_attempt_failed(conn, conn->resolving ? "host name resolution timed out"
+	                                                 : "handshake timed out");
 	sb_log_ctx_set(NULL);
 }
 
@@ -200,10 +200,15 @@ static void start_connect(struct sb_bot_conn *conn, const char *address)
 	if (bot->subprotocol && bot->subprotocol[0])
 		ci.protocol = bot->subprotocol;
 	ci.ssl_connection = ssl_flags(bot);
+	/* ws://: a plain socket, the handshake and the frames done by the bridge (bot_conn_ws.c) */
+	conn->own_ws = !bot->url.tls;
+	conn->close_sent = false;
+	if (conn->own_ws)
+		ci.method = "RAW";
 	if (bot->url.tls) {
 		ci.vhost = sb_ws_env_vhost(conn->env, bot->ca_file ? bot->ca_file : "");
 		if (!ci.vhost) {
-			attempt_failed(conn, "cannot load the bot's ca_file");
+			sb_bot_conn_attempt_failed(conn, "cannot load the bot's ca_file");
 			return;
 		}
 	}
@@ -214,7 +219,7 @@ static void start_connect(struct sb_bot_conn *conn, const char *address)
 		/* lws may already have reported this attempt (and started the next one). */
 		if (conn->attempts == attempt && !conn->attempt_done) {
 			conn->wsi = NULL;
-			attempt_failed(conn, "cannot start the connection");
+			sb_bot_conn_attempt_failed(conn, "cannot start the connection");
 		}
 	}
 }
@@ -232,7 +237,7 @@ static void resolve_failed(struct sb_bot_conn *conn, int err)
 
 	snprintf(why, sizeof(why), "cannot resolve %s: %s", conn->call->bot->url.host,
 	         err ? gai_strerror(err) : "too many names waiting");
-	attempt_failed(conn, why);
+	sb_bot_conn_attempt_failed(conn, why);
 }
 
 /* One attempt: its deadline covers the name resolution and the handshake. */
@@ -428,7 +433,7 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 	lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, SB_BOT_CLOSE_GRACE_S);
 }
 
-static int on_established(struct sb_bot_conn *conn)
+int sb_bot_conn_established(struct sb_bot_conn *conn)
 {
 	struct sb_call *c = conn->call;
 	char buf[SB_BOT_MSG_MAX];
@@ -490,11 +495,13 @@ static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
  * takes longer than a media message lasts. lws buffers what the kernel did not take of the last
  * write and reports the pipe choked until it is out. The close waits for a callback that finds
  * the queue empty, so it follows the last message (stop). */
-static int on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
+int sb_bot_conn_on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
 	if (!sb_txq_first(&conn->tx)) {
 		if (!conn->closing)
 			return 0;
+		if (conn->own_ws)
+			return sb_bot_conn_ws_close(conn, wsi);
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
 		return -1;
 	}
@@ -534,7 +541,7 @@ void sb_bot_conn_write_now(struct sb_bot_conn *conn)
 		lws_callback_on_writable(wsi);
 }
 
-static void on_closed(struct sb_bot_conn *conn)
+void sb_bot_conn_on_closed(struct sb_bot_conn *conn)
 {
 	conn->wsi = NULL;
 	if (conn->state == SB_CONN_CONNECTING) {
@@ -550,11 +557,22 @@ static void on_closed(struct sb_bot_conn *conn)
 	post(conn, SB_MSG_BOT_CLOSED, NULL);
 }
 
+bool sb_bot_conn_basic_auth(const struct sb_bot_cfg *bot, char *val, size_t size)
+{
+	char b64[SB_BASE64_ENCODED_LEN(sizeof(bot->url.userinfo)) + 8];
+
+	if (!bot->url.userinfo[0] ||
+	    sb_base64_encode((const uint8_t *)bot->url.userinfo, strlen(bot->url.userinfo), b64,
+	                     sizeof(b64)) <= 0)
+		return false;
+	return snprintf(val, size, "Basic %s", b64) < (int)size;
+}
+
 static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char **p,
                         unsigned char *end)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
-	char b64[SB_BASE64_ENCODED_LEN(sizeof(bot->url.userinfo)) + 8], val[sizeof(b64) + 8];
+	char val[SB_BOT_AUTH_MAX];
 
 	for (size_t i = 0; i < bot->n_headers; i++) {
 		const char *h = bot->headers[i], *colon = strchr(h, ':');
@@ -570,15 +588,10 @@ static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char
 		                                (const unsigned char *)v, (int)strlen(v), p, end))
 			log_warn("Header %s does not fit in the handshake, not sent", name);
 	}
-	if (bot->url.userinfo[0] &&
-	    sb_base64_encode((const uint8_t *)bot->url.userinfo, strlen(bot->url.userinfo), b64,
-	                     sizeof(b64)) > 0) {
-		snprintf(val, sizeof(val), "Basic %s", b64);
-		if (lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
-		                                (const unsigned char *)val, (int)strlen(val), p,
-		                                end))
-			log_warn("Authorization does not fit in the handshake, not sent");
-	}
+	if (sb_bot_conn_basic_auth(bot, val, sizeof(val)) &&
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
+	                                (const unsigned char *)val, (int)strlen(val), p, end))
+		log_warn("Authorization does not fit in the handshake, not sent");
 }
 
 /* A refused certificate is named as such: lws's own text for it is not always telling. */
@@ -587,11 +600,11 @@ static void on_connection_error(struct sb_bot_conn *conn, const char *in)
 	char why[400];
 
 	if (!conn->tls_error[0]) {
-		attempt_failed(conn, in ? in : "connection error");
+		sb_bot_conn_attempt_failed(conn, in ? in : "connection error");
 		return;
 	}
 	snprintf(why, sizeof(why), "TLS certificate verification failed: %s", conn->tls_error);
-	attempt_failed(conn, why);
+	sb_bot_conn_attempt_failed(conn, why);
 }
 
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
@@ -599,24 +612,31 @@ int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
 {
 	/* lws calls back again while it frees a closed or failed wsi: by then conn may be gone,
 	 * so the wsi must stop pointing at it first. */
-	if (reason == LWS_CALLBACK_CLIENT_CLOSED || reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
+	if (reason == LWS_CALLBACK_CLIENT_CLOSED ||
+	    reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR || reason == LWS_CALLBACK_RAW_CLOSE)
 		lws_set_opaque_user_data(wsi, NULL);
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
 		append_auth(conn, wsi, in, *(unsigned char **)in + len);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		return on_established(conn);
+		return sb_bot_conn_established(conn);
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		sb_bot_conn_on_receive(conn, wsi, in, len);
 		return 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		return on_writeable(conn, wsi);
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		return sb_bot_conn_on_writeable(conn, wsi);
+	case LWS_CALLBACK_RAW_CONNECTED:
+		return sb_bot_conn_ws_connected(conn, wsi);
+	case LWS_CALLBACK_RAW_RX:
+		return sb_bot_conn_ws_rx(conn, wsi, in, len);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		on_connection_error(conn, in);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		on_closed(conn);
+	case LWS_CALLBACK_RAW_CLOSE:
+		sb_bot_conn_on_closed(conn);
 		return 0;
 	default:
 		return 0;

@@ -497,9 +497,9 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t l
 }
 
 /* Appends a fragment, growing the buffer by doubling up to the message bound. */
-static bool rx_append(struct sb_bot_conn *conn, const char *in, size_t len)
+bool sb_bot_conn_rx_append(struct sb_bot_conn *conn, const char *in, size_t len)
 {
-	size_t need = conn->rx_len + len, cap = conn->rx_cap ? conn->rx_cap : 8192;
+	size_t need = conn->rx_len + len, cap = conn->rx_cap ? conn->rx_cap : 4096;
 	char *p;
 
 	if (need > SB_BOT_MAX_MESSAGE_BYTES)
@@ -539,16 +539,14 @@ static void on_complete(struct sb_bot_conn *conn, const char *data, size_t len)
 	}
 }
 
-/* Most messages arrive in one piece and are decoded where lws holds them; fragmented ones
- * are reassembled first. */
-void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
+/* Most messages arrive in one piece and are decoded where they lie; fragmented ones are
+ * reassembled first. */
+void sb_bot_conn_on_piece(struct sb_bot_conn *conn, const char *in, size_t len, bool first,
+                          bool last, bool binary)
 {
-	bool first = lws_is_first_fragment(wsi);
-	bool last = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
-
 	if (first) {
 		conn->rx_len = 0;
-		conn->rx_binary = lws_frame_is_binary(wsi);
+		conn->rx_binary = binary;
 		/* Binary frames carry audio in a profile that says so; elsewhere they are skipped.
 		 */
 		conn->rx_skip = conn->rx_binary && !conn->proto->binary_media;
@@ -558,16 +556,25 @@ void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const cha
 		conn->rx_skip = false;
 		return;
 	}
-	if (!conn->rx_skip && !rx_append(conn, in, len))
+	if (!conn->rx_skip && !sb_bot_conn_rx_append(conn, in, len))
 		conn->rx_skip = true;
 	if (!last)
 		return;
 	on_complete(conn, conn->rx, conn->rx_len);
 	conn->rx_len = 0;
 	conn->rx_skip = false;
-	if (conn->rx_cap > SB_BOT_RX_KEEP_BYTES) {
+	/* On a ws:// connection a message is reassembled when it straddles two reads: the buffer
+	 * is not worth keeping between them. */
+	if (conn->own_ws || conn->rx_cap > SB_BOT_RX_KEEP_BYTES) {
 		free(conn->rx);
 		conn->rx = NULL;
 		conn->rx_cap = 0;
 	}
+}
+
+void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
+{
+	sb_bot_conn_on_piece(conn, in, len, lws_is_first_fragment(wsi),
+	                     lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0,
+	                     lws_frame_is_binary(wsi));
 }

@@ -11,6 +11,7 @@
 
 #include <libwebsockets.h>
 
+#include <sb/base64.h>
 #include <sb/bot_proto.h>
 #include <sb/call.h>
 #include <sb/dns_cache.h>
@@ -20,6 +21,8 @@
 #include <sb/resolver.h>
 #include <sb/txq.h>
 #include <sb/ws_frame.h>
+#include <sb/ws_handshake.h>
+#include <sb/ws_reader.h>
 #include <sb/ws_worker.h>
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
@@ -103,9 +106,16 @@ struct sb_bot_conn {
 	uint8_t odd_byte; /* binary audio: a trailing byte kept for the next frame */
 	bool has_odd;
 
-	char *rx; /* reassembly of a fragmented message, grown on demand */
+	char *rx; /* reassembly of a fragmented message (or the handshake's answer), on demand */
 	size_t rx_len, rx_cap;
 	bool rx_skip, rx_binary;
+
+	/* ws:// bots: lws's raw socket role, the handshake and the frames read here
+	 * (bot_conn_ws.c); wss:// bots use lws's WebSocket client. */
+	bool own_ws;
+	bool close_sent;                /* our close frame is out: the bot's answer ends it */
+	char ws_key[SB_WS_KEY_LEN + 1]; /* the handshake's Sec-WebSocket-Key */
+	struct sb_ws_reader reader;
 
 	struct sb_playout *playout;
 	bool in_backlog;                      /* on env->backlog */
@@ -150,6 +160,30 @@ void sb_bot_conn_resolved(struct sb_bot_conn *conn, const char *addr, int err);
  * tls_verify off it accepts it instead. Returns what lws expects of the callback. */
 int sb_bot_conn_verify(struct sb_bot_conn *conn, void *x509_ctx, int preverify_ok);
 
+/* The Authorization value for the userinfo of the bot's URL ("Basic …") into val; false when
+ * the URL has none. */
+#define SB_BOT_AUTH_MAX (SB_BASE64_ENCODED_LEN(sizeof(((struct sb_url *)0)->userinfo)) + 16)
+bool sb_bot_conn_basic_auth(const struct sb_bot_cfg *bot, char *val, size_t size);
+/* Ends the current connection attempt as failed, for why: the next attempt, or the call's
+ * bot failure. */
+void sb_bot_conn_attempt_failed(struct sb_bot_conn *conn, const char *why);
+/* The connection is open: sends the greeting. Returns 0, or -1 when the wsi must close. */
+int sb_bot_conn_established(struct sb_bot_conn *conn);
+/* Writes queued messages while the socket takes them; closes when asked to (WRITEABLE). */
+int sb_bot_conn_on_writeable(struct sb_bot_conn *conn, struct lws *wsi);
+/* The bot's socket closed. */
+void sb_bot_conn_on_closed(struct sb_bot_conn *conn);
+
+/* bot_conn_ws.c */
+/* The socket to a ws:// bot is connected: sends the opening handshake. Returns 0, or -1 when
+ * the wsi must close. */
+int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi);
+/* Bytes from a ws:// bot: the handshake's answer, then frames. Returns 0, or -1 when the wsi
+ * must close. */
+int sb_bot_conn_ws_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len);
+/* Writes the close frame that ends a ws:// connection we close. Returns 0 or -1. */
+int sb_bot_conn_ws_close(struct sb_bot_conn *conn, struct lws *wsi);
+
 /* ws_worker.c */
 /* The client vhost for a bot's ca_file ("" = the system CA store), created on first use.
  * NULL when it cannot be made. */
@@ -167,6 +201,12 @@ void sb_bot_conn_pump_up(struct sb_bot_conn *conn);
 void sb_bot_conn_refill(struct sb_bot_conn *conn);
 /* Takes a piece of a message from lws, reassembling fragmented ones. */
 void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len);
+/* Takes a piece of a message: first and last say whether it starts and ends it. */
+void sb_bot_conn_on_piece(struct sb_bot_conn *conn, const char *in, size_t len, bool first,
+                          bool last, bool binary);
+/* Appends len bytes at in to conn->rx, growing it up to SB_BOT_MAX_MESSAGE_BYTES; false when
+ * they do not fit. */
+bool sb_bot_conn_rx_append(struct sb_bot_conn *conn, const char *in, size_t len);
 /* Handles one complete message from the bot, a text or a binary frame. */
 void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t len, bool binary);
 /* Sends the bot a key the caller pressed (when the socket is open). */

@@ -1,0 +1,198 @@
+/* A ws:// bot connection spoken by the bridge itself on lws's raw socket role: lws connects,
+ * polls, writes and buffers what the kernel does not take, as for wss; the opening handshake
+ * (ws_handshake.h) and the reading of frames (ws_reader.h) are done here. lws 4.1 parses a
+ * WebSocket client's incoming frames a byte at a time, about a tenth of the daemon's CPU at
+ * 2000 calls; its raw role hands over what the socket read in one block. wss keeps lws's
+ * WebSocket client: lws 4.1 cannot start TLS on a raw client connection.
+ * Thread: the owning ws worker. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define LOG_SUBSYS "bot"
+#include <sb/log.h>
+
+#include "bot_conn_priv.h"
+
+#define REQUEST_MAX 8192 /* the handshake's request, headers included */
+
+/* Writes a control frame (masked, as every client frame is) with len <= 125 bytes at p. lws
+ * appends it after anything it still holds of earlier frames. Returns 0 or -1. */
+static int write_control(struct sb_bot_conn *conn, struct lws *wsi, enum sb_ws_opcode op,
+                         const uint8_t *p, size_t len)
+{
+	uint8_t buf[LWS_PRE + 125], key[4];
+	size_t hlen;
+
+	if (len > 125 || sb_ws_keys_next(&conn->env->keys, key) < 0)
+		return -1;
+	if (len)
+		memcpy(buf + LWS_PRE, p, len);
+	hlen = sb_ws_frame_build(buf + LWS_PRE, len, op, key);
+	return lws_write(wsi, buf + LWS_PRE - hlen, hlen + len, LWS_WRITE_RAW) < (int)(hlen + len)
+	               ? -1
+	               : 0;
+}
+
+static int write_close(struct sb_bot_conn *conn, struct lws *wsi, unsigned code, const char *reason)
+{
+	uint8_t p[125];
+	size_t n = strlen(reason);
+
+	if (n > sizeof(p) - 2)
+		n = sizeof(p) - 2;
+	p[0] = (uint8_t)(code >> 8);
+	p[1] = (uint8_t)code;
+	memcpy(p + 2, reason, n);
+	conn->close_sent = true;
+	return write_control(conn, wsi, SB_WS_CLOSE, p, n + 2);
+}
+
+int sb_bot_conn_ws_close(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	/* The bot's close frame, or its closing the socket, ends it; the grace timeout set at
+	 * detach ends it otherwise. */
+	if (conn->close_sent)
+		return 0;
+	return write_close(conn, wsi, SB_WS_CLOSE_NORMAL, "bye");
+}
+
+int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	const struct sb_bot_cfg *bot = conn->call->bot;
+	uint8_t buf[LWS_PRE + REQUEST_MAX], nonce[16];
+	char auth[SB_BOT_AUTH_MAX];
+	struct sb_ws_request rq = {
+	        .host = conn->host,
+	        .path = bot->url.path,
+	        .subprotocol = bot->subprotocol,
+	        .headers = (const char *const *)bot->headers,
+	        .n_headers = bot->n_headers,
+	        .key = conn->ws_key,
+	};
+	unsigned skipped;
+	int one = 1, n;
+
+	/* Media messages are small and due now: no waiting to coalesce them. */
+	setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	for (int i = 0; i < 16; i += 4)
+		if (sb_ws_keys_next(&conn->env->keys, nonce + i) < 0)
+			return -1;
+	sb_ws_key(nonce, conn->ws_key);
+	if (sb_bot_conn_basic_auth(bot, auth, sizeof(auth)))
+		rq.authorization = auth;
+	n = sb_ws_request_build((char *)buf + LWS_PRE, REQUEST_MAX, &rq, &skipped);
+	if (n < 0) {
+		sb_bot_conn_attempt_failed(conn, "the WebSocket handshake's request does not fit");
+		return -1;
+	}
+	if (skipped)
+		log_warn("%u header(s) of bot %s are not \"Name: value\", not sent", skipped,
+		         bot->name);
+	sb_ws_reader_init(&conn->reader);
+	conn->rx_len = 0;
+	if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < n) {
+		sb_bot_conn_attempt_failed(conn, "cannot send the WebSocket handshake");
+		return -1;
+	}
+	return 0;
+}
+
+/* Who a frame came to: data needs the connection, control frames its wsi too. */
+struct rx_ctx {
+	struct sb_bot_conn *conn;
+	struct lws *wsi;
+};
+
+static void on_data(void *ctx, const uint8_t *p, size_t len, bool first, bool last, bool binary)
+{
+	struct rx_ctx *rc = ctx;
+
+	sb_bot_conn_on_piece(rc->conn, (const char *)p, len, first, last, binary);
+}
+
+/* A pong for a ping, the end for a close. */
+static int on_control(void *ctx, enum sb_ws_opcode op, const uint8_t *p, size_t len)
+{
+	struct rx_ctx *rc = ctx;
+	struct sb_bot_conn *conn = rc->conn;
+	unsigned code = len >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
+
+	if (op == SB_WS_PING)
+		return write_control(conn, rc->wsi, SB_WS_PONG, p, len) < 0 ? -1 : 0;
+	if (op != SB_WS_CLOSE)
+		return 0;
+	if (conn->close_sent)
+		return 1; /* the answer to ours */
+	log_info("Bot sent a close frame (code %u)", code);
+	/* Answered with its code (RFC 6455 §5.5.1); the socket closes after it. */
+	if (len >= 2)
+		write_close(conn, rc->wsi, code, "");
+	else
+		write_control(conn, rc->wsi, SB_WS_CLOSE, NULL, 0);
+	return 1;
+}
+
+static const struct sb_ws_reader_ops reader_ops = {
+        .data = on_data,
+        .control = on_control,
+};
+
+static int read_frames(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
+{
+	struct rx_ctx rc = {conn, wsi};
+	const char *why = NULL;
+	int r = sb_ws_reader_feed(&conn->reader, in, len, &reader_ops, &rc, &why);
+
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		log_warn("Bot broke the WebSocket protocol (%s), closing its socket", why);
+		if (!conn->close_sent)
+			write_close(conn, wsi, SB_WS_CLOSE_PROTOCOL, "protocol error");
+	}
+	return -1;
+}
+
+/* The handshake's answer, gathered in conn->rx until its head is complete. */
+static int read_answer(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
+{
+	char why[160], text[220];
+	size_t head = 0, rest;
+	int status, r;
+
+	if (!sb_bot_conn_rx_append(conn, (const char *)in, len)) {
+		sb_bot_conn_attempt_failed(conn, "out of memory for the handshake's answer");
+		return -1;
+	}
+	r = sb_ws_response_check(conn->rx, conn->rx_len, conn->ws_key, conn->call->bot->subprotocol,
+	                         &head, &status, why, sizeof(why));
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		snprintf(text, sizeof(text), "WebSocket handshake refused: %s", why);
+		sb_bot_conn_attempt_failed(conn, text);
+		return -1;
+	}
+	/* The head ends in this read (it did not in the earlier ones): frames follow it here. */
+	rest = conn->rx_len - head;
+	free(conn->rx);
+	conn->rx = NULL;
+	conn->rx_len = conn->rx_cap = 0;
+	if (sb_bot_conn_established(conn) < 0)
+		return -1;
+	return rest ? read_frames(conn, wsi, in + len - rest, rest) : 0;
+}
+
+int sb_bot_conn_ws_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
+{
+	if (conn->state == SB_CONN_CONNECTING)
+		return read_answer(conn, wsi, in, len);
+	if (conn->state != SB_CONN_OPEN)
+		return -1;
+	return read_frames(conn, wsi, in, len);
+}

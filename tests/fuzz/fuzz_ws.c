@@ -182,8 +182,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		      got.sum[i] == want.sum[i]);
 
 	status = -1;
-	rc = sb_ws_response_check((const char *)data, size, "dGhlIHNhbXBsZSBub25jZQ==", "chat", &head,
-	                          &status, whybuf, sizeof(whybuf));
+	rc = sb_ws_response_check((const char *)data, size, "dGhlIHNhbXBsZSBub25jZQ==", "chat",
+	                          &head, &status, whybuf, sizeof(whybuf));
 	CHECK(rc >= -1 && rc <= 1);
 	CHECK(status >= 0 && status <= 999);
 	if (rc == 1)

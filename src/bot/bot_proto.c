@@ -155,12 +155,19 @@ int sb_bp_put_escaped(char *buf, size_t size, size_t *o, const char *s)
 
 		if (c >= 0x80)
 			return -EINVAL;
-		if (c == '"' || c == '\\')
-			r = sb_bp_putf(buf, size, o, "\\%c", c);
-		else if (c < 0x20)
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			/* the usual character, written as it is: a format per character was most of
+			 * a media message's cost after its payload */
+			if (*o >= size || size - *o < 2)
+				return -ENOSPC;
+			buf[(*o)++] = (char)c;
+			buf[*o] = '\0';
+			continue;
+		}
+		if (c < 0x20)
 			r = sb_bp_putf(buf, size, o, "\\u%04x", c);
 		else
-			r = sb_bp_putf(buf, size, o, "%c", c);
+			r = sb_bp_putf(buf, size, o, "\\%c", c);
 		if (r < 0)
 			return r;
 	}

@@ -186,7 +186,8 @@ if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 		tests/integration/test_sip_dialog.py tests/integration/test_dtmf.py \
 		tests/integration/test_transfer.py tests/integration/test_webhook.py \
 		tests/integration/test_protocols.py tests/integration/test_recording.py \
-		tests/integration/test_admin.py tests/integration/test_logging.py
+		tests/integration/test_admin.py tests/integration/test_logging.py \
+		tests/integration/test_bot_websocket.py
 else
 	count "tsan build" 1
 fi

@@ -497,6 +497,9 @@ static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
  * the queue empty, so it follows the last message (stop). */
 int sb_bot_conn_on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
+	/* Nothing follows our close frame (RFC 6455 §5.5.1). */
+	if (conn->close_sent)
+		return 0;
 	if (!sb_txq_first(&conn->tx)) {
 		if (!conn->closing)
 			return 0;

@@ -122,8 +122,11 @@ static int on_control(void *ctx, enum sb_ws_opcode op, const uint8_t *p, size_t 
 	struct sb_bot_conn *conn = rc->conn;
 	unsigned code = len >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
 
-	if (op == SB_WS_PING)
+	if (op == SB_WS_PING) {
+		if (conn->close_sent)
+			return 0; /* nothing follows our close */
 		return write_control(conn, rc->wsi, SB_WS_PONG, p, len) < 0 ? -1 : 0;
+	}
 	if (op != SB_WS_CLOSE)
 		return 0;
 	if (conn->close_sent)

@@ -202,7 +202,8 @@ static void start_connect(struct sb_bot_conn *conn, const char *address)
 	ci.ssl_connection = ssl_flags(bot);
 	/* ws://: a plain socket, the handshake and the frames done by the bridge (bot_conn_ws.c) */
 	conn->own_ws = !bot->url.tls;
-	conn->close_sent = false;
+	conn->close_sent = conn->pong_due = false;
+	conn->close_due = 0;
 	if (conn->own_ws)
 		ci.method = "RAW";
 	if (bot->url.tls) {
@@ -497,6 +498,8 @@ static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
  * the queue empty, so it follows the last message (stop). */
 int sb_bot_conn_on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
+	if (conn->own_ws && sb_bot_conn_ws_writeable(conn, wsi) < 0)
+		return -1;
 	/* Nothing follows our close frame (RFC 6455 §5.5.1). */
 	if (conn->close_sent)
 		return 0;

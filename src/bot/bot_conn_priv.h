@@ -113,7 +113,12 @@ struct sb_bot_conn {
 	/* ws:// bots: lws's raw socket role, the handshake and the frames read here
 	 * (bot_conn_ws.c); wss:// bots use lws's WebSocket client. */
 	bool own_ws;
-	bool close_sent;                /* our close frame is out: the bot's answer ends it */
+	bool close_sent;          /* our close frame is out: the bot's answer ends it */
+	uint16_t close_due;       /* a close frame to send from WRITEABLE, then close */
+	const char *close_reason; /* its reason (static text) */
+	bool pong_due;            /* the latest ping's payload waits for WRITEABLE */
+	uint8_t pong_len;
+	uint8_t pong[125];
 	char ws_key[SB_WS_KEY_LEN + 1]; /* the handshake's Sec-WebSocket-Key */
 	struct sb_ws_reader reader;
 
@@ -181,6 +186,9 @@ int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi);
 /* Bytes from a ws:// bot: the handshake's answer, then frames. Returns 0, or -1 when the wsi
  * must close. */
 int sb_bot_conn_ws_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len);
+/* What a ws:// connection has to write before its queue, from WRITEABLE: the answer to the
+ * bot's close or breach (then -1: close the wsi), or a pong. Returns 0 or -1. */
+int sb_bot_conn_ws_writeable(struct sb_bot_conn *conn, struct lws *wsi);
 /* Writes the close frame that ends a ws:// connection we close. Returns 0 or -1. */
 int sb_bot_conn_ws_close(struct sb_bot_conn *conn, struct lws *wsi);
 

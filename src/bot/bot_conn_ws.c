@@ -20,8 +20,9 @@
 
 #define REQUEST_MAX 8192 /* the handshake's request, headers included */
 
-/* Writes a control frame (masked, as every client frame is) with len <= 125 bytes at p. lws
- * appends it after anything it still holds of earlier frames. Returns 0 or -1. */
+/* Writes a control frame (masked, as every client frame is) with len <= 125 bytes at p. Only
+ * from WRITEABLE or the upgrade, when lws holds nothing of earlier frames: behind such data
+ * lws would keep it and report what it wrote of the older bytes. Returns 0 or -1. */
 static int write_control(struct sb_bot_conn *conn, struct lws *wsi, enum sb_ws_opcode op,
                          const uint8_t *p, size_t len)
 {
@@ -79,9 +80,12 @@ int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi)
 
 	/* Media messages are small and due now: no waiting to coalesce them. */
 	setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	for (int i = 0; i < 16; i += 4)
-		if (sb_ws_keys_next(&conn->env->keys, nonce + i) < 0)
+	for (int i = 0; i < 16; i += 4) {
+		if (sb_ws_keys_next(&conn->env->keys, nonce + i) < 0) {
+			sb_bot_conn_attempt_failed(conn, "no random bytes for the WebSocket key");
 			return -1;
+		}
+	}
 	sb_ws_key(nonce, conn->ws_key);
 	if (sb_bot_conn_basic_auth(bot, auth, sizeof(auth)))
 		rq.authorization = auth;
@@ -106,7 +110,10 @@ int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi)
 struct rx_ctx {
 	struct sb_bot_conn *conn;
 	struct lws *wsi;
+	const char *why; /* a control frame that broke the protocol */
 };
+
+enum { CTL_STOP = 1, CTL_ANSWER = 2, CTL_BROKEN = 3 };
 
 static void on_data(void *ctx, const uint8_t *p, size_t len, bool first, bool last, bool binary)
 {
@@ -115,7 +122,15 @@ static void on_data(void *ctx, const uint8_t *p, size_t len, bool first, bool la
 	sb_bot_conn_on_piece(rc->conn, (const char *)p, len, first, last, binary);
 }
 
-/* A pong for a ping, the end for a close. */
+/* RFC 6455 §7.4: the codes a close frame may carry. */
+static bool close_code_ok(unsigned code)
+{
+	return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) ||
+	       (code >= 3000 && code <= 4999);
+}
+
+/* A ping is answered, a close answered and the socket closed, from WRITEABLE (see
+ * write_control); the reading stops at a close. */
 static int on_control(void *ctx, enum sb_ws_opcode op, const uint8_t *p, size_t len)
 {
 	struct rx_ctx *rc = ctx;
@@ -123,21 +138,29 @@ static int on_control(void *ctx, enum sb_ws_opcode op, const uint8_t *p, size_t 
 	unsigned code = len >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
 
 	if (op == SB_WS_PING) {
-		if (conn->close_sent)
-			return 0; /* nothing follows our close */
-		return write_control(conn, rc->wsi, SB_WS_PONG, p, len) < 0 ? -1 : 0;
+		/* nothing follows our close; only the latest ping needs its pong (§5.5.3) */
+		if (!conn->close_sent) {
+			memcpy(conn->pong, p, len);
+			conn->pong_len = (uint8_t)len;
+			conn->pong_due = true;
+			lws_callback_on_writable(rc->wsi);
+		}
+		return 0;
 	}
 	if (op != SB_WS_CLOSE)
 		return 0;
 	if (conn->close_sent)
-		return 1; /* the answer to ours */
+		return CTL_STOP; /* the answer to ours */
+	if (len == 1 || (len >= 2 && !close_code_ok(code))) {
+		rc->why = len == 1 ? "a close frame of one byte"
+		                   : "a close code no endpoint may send";
+		return CTL_BROKEN;
+	}
 	log_info("Bot sent a close frame (code %u)", code);
-	/* Answered with its code (RFC 6455 §5.5.1); the socket closes after it. */
-	if (len >= 2)
-		write_close(conn, rc->wsi, code, "");
-	else
-		write_control(conn, rc->wsi, SB_WS_CLOSE, NULL, 0);
-	return 1;
+	/* answered with its code (RFC 6455 §5.5.1), or 1000 when it gave none */
+	conn->close_due = len >= 2 ? (uint16_t)code : SB_WS_CLOSE_NORMAL;
+	conn->close_reason = "";
+	return CTL_ANSWER;
 }
 
 static const struct sb_ws_reader_ops reader_ops = {
@@ -145,20 +168,46 @@ static const struct sb_ws_reader_ops reader_ops = {
         .control = on_control,
 };
 
+/* The close frame goes out from WRITEABLE, then the socket closes; input is ignored
+ * meanwhile, and a bot that does not read is dropped after the close grace. */
+static int close_after_answer(struct lws *wsi)
+{
+	lws_callback_on_writable(wsi);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, SB_BOT_CLOSE_GRACE_S);
+	return 0;
+}
+
 static int read_frames(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
 {
-	struct rx_ctx rc = {conn, wsi};
+	struct rx_ctx rc = {conn, wsi, NULL};
 	const char *why = NULL;
 	int r = sb_ws_reader_feed(&conn->reader, in, len, &reader_ops, &rc, &why);
 
 	if (r == 0)
 		return 0;
-	if (r < 0) {
-		log_warn("Bot broke the WebSocket protocol (%s), closing its socket", why);
-		if (!conn->close_sent)
-			write_close(conn, wsi, SB_WS_CLOSE_PROTOCOL, "protocol error");
+	if (r == CTL_STOP)
+		return -1;
+	if (r < 0 || r == CTL_BROKEN) {
+		log_warn("Bot broke the WebSocket protocol (%s), closing its socket",
+		         r < 0 ? why : rc.why);
+		conn->close_due = SB_WS_CLOSE_PROTOCOL;
+		conn->close_reason = "protocol error";
 	}
-	return -1;
+	return close_after_answer(wsi);
+}
+
+int sb_bot_conn_ws_writeable(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	if (conn->close_due) {
+		write_close(conn, wsi, conn->close_due, conn->close_reason);
+		return -1;
+	}
+	if (conn->pong_due && !conn->close_sent) {
+		conn->pong_due = false;
+		if (write_control(conn, wsi, SB_WS_PONG, conn->pong, conn->pong_len) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* The handshake's answer, gathered in conn->rx until its head is complete. */
@@ -197,5 +246,7 @@ int sb_bot_conn_ws_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *
 		return read_answer(conn, wsi, in, len);
 	if (conn->state != SB_CONN_OPEN)
 		return -1;
+	if (conn->close_due)
+		return 0; /* the bot's close or its breach is being answered */
 	return read_frames(conn, wsi, in, len);
 }

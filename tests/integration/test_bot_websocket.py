@@ -1,9 +1,10 @@
 """The WebSocket a ws:// bot is spoken to over, against a bot written here from RFC 6455 that sends exactly what
 each test says: the upgrade request carries the URL's path, Host, the configured headers and Basic auth; pings are
-answered with their payload; a message in fragments with a ping between them is read whole; the bot's close is
-answered with its code and ends the call; the bridge's own close follows stop and says 1000; every frame the
-bridge sends is masked; a refused or wrong answer to the upgrade fails the call with 503 and says why; a frame no
-server may send is answered with close 1002 and ends the call."""
+answered with their payload, one sent in the same write as the answer to the upgrade too; a message in fragments
+with a ping between them is read whole; the bot's close is answered with its code (1000 when it gave none) and ends
+the call; the bridge's own close follows stop and says 1000; every frame the bridge sends is masked; a refused or
+wrong answer to the upgrade fails every attempt and then the call with 503, and says why; a frame no server may
+send, or a close frame no endpoint may send, is answered with close 1002 and ends the call."""
 
 import base64
 import json
@@ -39,6 +40,7 @@ def close_code(f):
 
 def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
     def script(c):
+        c.pong0 = c.recv_until(is_op(0xA), "pong to the ping sent with the answer")
         start = c.recv_event("start")
         c.send(wsbot.frame(0x9, b"p1"))
         c.pong1 = c.recv_until(is_op(0xA), "pong")
@@ -53,7 +55,8 @@ def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
         c.close_reply = c.recv_until(is_op(0x8), "close answer")
         c.eof = c.wait_eof()
 
-    bot = rawbot(script, path="/media/in?tenant=acme")
+    # a ping in the same write as the answer to the upgrade: read with the answer
+    bot = rawbot(script, answer=lambda c: c.answer(then=wsbot.frame(0x9, b"early")), path="/media/in?tenant=acme")
     url = bot.url.replace("ws://", "ws://user:s3cret@")
     d = daemon(env.config([{"name": "default", "url": url, "headers": ["X-Tenant: acme", "X-Trace: 7"]}]))
     ep = env.endpoint()
@@ -70,13 +73,32 @@ def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
     assert "sec-websocket-protocol" not in h and "sec-websocket-extensions" not in h
     assert h["x-tenant"] == "acme" and h["x-trace"] == "7"
     assert h["authorization"] == "Basic " + base64.b64encode(b"user:s3cret").decode()
-    assert c.pong1[2] == b"p1" and c.pong2[2] == b"p2"
+    assert c.pong0[2] == b"early" and c.pong1[2] == b"p1" and c.pong2[2] == b"p2"
     assert c.mark["mark"]["name"] == "m1", c.mark
     assert close_code(c.close_reply) == 4000, c.close_reply
     assert c.eof, "the bridge kept the socket open after answering the close"
     assert all(f[3] for f in c.frames), "a frame from the bridge was not masked"
     assert "Bot sent a close frame (code 4000)" in d.stderr_text()
     assert res.requests("BYE"), "the bot's close did not end the call: " + res.describe()
+
+
+def test_bot_close_without_code(env, rawbot, daemon, sipp):
+    """A close frame with no payload is answered with 1000, and the call ends."""
+    def script(c):
+        c.recv_event("start")
+        c.send(wsbot.frame(0x8))
+        c.close = c.recv_until(is_op(0x8), "close answer")
+        c.eof = c.wait_eof()
+
+    bot = rawbot(script)
+    d = daemon(env.config([{"name": "default", "url": bot.url}]))
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    c = bot.wait_done()[0]
+    assert c.error is None, c.error
+    assert close_code(c.close) == 1000 and c.eof, c.close
 
 
 def test_bridge_close_follows_stop(env, rawbot, daemon, sipp):
@@ -122,15 +144,17 @@ def unoffered_protocol(c):
     (unoffered_protocol, "the bot chose a subprotocol that was not offered"),
 ], ids=["403", "wrong-accept", "unoffered-subprotocol"])
 def test_refused_upgrade_503_with_reason(env, rawbot, daemon, sipp, answer, why):
+    """Each attempt is refused (a retry starts from inside the callback that failed the first)."""
     bot = rawbot(answer=answer)
-    d = daemon(env.config([{"name": "default", "url": bot.url, "retries": 0, "connect_timeout_ms": 5000}]))
+    d = daemon(env.config([{"name": "default", "url": bot.url, "retries": 1, "connect_timeout_ms": 5000}]))
     ep = env.endpoint()
     res = sipp("uac_reject.xml", d, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()
     assert res.final_status() == 503, res.describe()
     sbtest.wait_until(lambda: "WebSocket handshake refused: " + why in d.stderr_text(), 10,
                       "the daemon to say why the upgrade failed")
-    assert len(bot.conns) == 1
+    assert len(bot.conns) == 2, "expected 1 + retries = 2 attempts, saw %d" % len(bot.conns)
+    assert "retrying" in d.stderr_text()
 
 
 @pytest.mark.parametrize("bad,why", [
@@ -138,7 +162,9 @@ def test_refused_upgrade_503_with_reason(env, rawbot, daemon, sipp, answer, why)
     (wsbot.frame(0x3, b"x"), "an unknown opcode"),
     (wsbot.frame(0x9, b"x" * 126), "a control frame over 125 bytes"),
     (wsbot.frame(0x0, b"x"), "a continuation frame with no message open"),
-], ids=["masked", "opcode", "long-ping", "continuation"])
+    (wsbot.frame(0x8, b"\x03"), "a close frame of one byte"),
+    (wsbot.frame(0x8, b"\x03\xed"), "a close code no endpoint may send"),
+], ids=["masked", "opcode", "long-ping", "continuation", "close-1-byte", "close-1005"])
 def test_protocol_breach_closes_1002(env, rawbot, daemon, sipp, bad, why):
     def script(c):
         c.recv_event("start")

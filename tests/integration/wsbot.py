@@ -72,13 +72,14 @@ class Conn:
     def send(self, data):
         self.sock.sendall(data)
 
-    def answer(self, protocol=None, accept=None):
+    def answer(self, protocol=None, accept=None, then=b""):
+        """101 as RFC 6455 says; then: frames sent in the same write as the answer."""
         key = self.headers.get("sec-websocket-key", "")
         text = ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 "Sec-WebSocket-Accept: %s\r\n" % (accept or accept_value(key)))
         if protocol:
             text += "Sec-WebSocket-Protocol: %s\r\n" % protocol
-        self.send((text + "\r\n").encode())
+        self.send((text + "\r\n").encode() + then)
 
     def recv_frame(self):
         """The next frame from the client, unmasked: (fin, opcode, payload, masked)."""

@@ -1,5 +1,6 @@
-/* Reading SIP-style text in place: lines ending in CRLF or a bare LF, and "name: value"
- * header lines with compact names. Everything is read within [p, end).
+/* Reading SIP-style text in place (HTTP's header grammar is the same): lines ending in CRLF or
+ * a bare LF, "name: value" header lines with compact names, and tokens. Everything is read
+ * within [p, end), or up to a string's NUL.
  * Pure: no I/O, no locks. Thread: any. Owns nothing. */
 #pragma once
 
@@ -11,6 +12,22 @@
 static inline bool sb_is_wsp(char c)
 {
 	return c == ' ' || c == '\t';
+}
+
+/* RFC 9110 tchar: a character of a token (a header name, a WebSocket subprotocol). */
+static inline bool sb_is_tchar(unsigned char c)
+{
+	return c > ' ' && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
+/* How many of the characters s starts with are a token's. */
+static inline size_t sb_token_len(const char *s)
+{
+	size_t n = 0;
+
+	while (sb_is_tchar((unsigned char)s[n]))
+		n++;
+	return n;
 }
 
 /* End of the line starting at p: its CR or LF, or end. */

@@ -16,6 +16,8 @@
 #define LOG_SUBSYS "bot"
 #include <sb/log.h>
 
+#include <sb/common.h>
+
 #include "bot_conn_priv.h"
 
 #define REQUEST_MAX 8192 /* the handshake's request, headers included */
@@ -46,8 +48,7 @@ static int write_close(struct sb_bot_conn *conn, struct lws *wsi, unsigned code,
 
 	if (n > sizeof(p) - 2)
 		n = sizeof(p) - 2;
-	p[0] = (uint8_t)(code >> 8);
-	p[1] = (uint8_t)code;
+	sb_put_be16(p, (uint16_t)code);
 	memcpy(p + 2, reason, n);
 	conn->close_sent = true;
 	return write_control(conn, wsi, SB_WS_CLOSE, p, n + 2);
@@ -135,7 +136,7 @@ static int on_control(void *ctx, enum sb_ws_opcode op, const uint8_t *p, size_t 
 {
 	struct rx_ctx *rc = ctx;
 	struct sb_bot_conn *conn = rc->conn;
-	unsigned code = len >= 2 ? (unsigned)p[0] << 8 | p[1] : 0;
+	unsigned code = len >= 2 ? sb_get_be16(p) : 0;
 
 	if (op == SB_WS_PING) {
 		/* nothing follows our close; only the latest ping needs its pong (§5.5.3) */

@@ -8,6 +8,8 @@
 #include <openssl/evp.h>
 
 #include <sb/base64.h>
+#include <sb/common.h>
+#include <sb/sip_text.h>
 #include <sb/ws_handshake.h>
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -30,20 +32,6 @@ int sb_ws_accept(const char *key, char *out)
 	return sb_base64_encode(md, mdlen, out, SB_WS_ACCEPT_LEN + 1) == SB_WS_ACCEPT_LEN ? 0 : -1;
 }
 
-/* RFC 7230 §3.2.6 token characters. */
-static bool is_token(const char *s, size_t n)
-{
-	if (!n)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c <= ' ' || c >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", c))
-			return false;
-	}
-	return true;
-}
-
 static bool has_ctl(const char *s)
 {
 	for (; *s; s++)
@@ -53,8 +41,7 @@ static bool has_ctl(const char *s)
 }
 
 /* Appends to buf at *n; false once it does not fit. */
-__attribute__((format(printf, 4, 5))) static bool put(char *buf, size_t cap, size_t *n,
-                                                      const char *fmt, ...)
+SB_PRINTF(4, 5) static bool put(char *buf, size_t cap, size_t *n, const char *fmt, ...)
 {
 	va_list ap;
 	int r;
@@ -88,15 +75,17 @@ int sb_ws_request_build(char *buf, size_t cap, const struct sb_ws_request *rq, u
 		ok = put(buf, cap, &n, "Sec-WebSocket-Protocol: %s\r\n", rq->subprotocol);
 	}
 	for (size_t i = 0; ok && i < rq->n_headers; i++) {
-		const char *h = rq->headers[i], *colon = strchr(h, ':'), *v;
+		const char *h = rq->headers[i], *v;
+		size_t nl = sb_token_len(h);
 
-		if (!colon || !is_token(h, (size_t)(colon - h)) || has_ctl(colon + 1)) {
+		/* what the configuration's check lets through: a token name, a colon */
+		if (!nl || h[nl] != ':' || has_ctl(h + nl + 1)) {
 			(*skipped)++;
 			continue;
 		}
-		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+		for (v = h + nl + 1; sb_is_wsp(*v); v++)
 			;
-		ok = put(buf, cap, &n, "%.*s: %s\r\n", (int)(colon - h), h, v);
+		ok = put(buf, cap, &n, "%.*s: %s\r\n", (int)nl, h, v);
 	}
 	if (ok && rq->authorization) {
 		if (has_ctl(rq->authorization))
@@ -117,9 +106,9 @@ static const char *header_value(const char *line, size_t len, const char *name, 
 
 	if (len <= nl || line[nl] != ':' || strncasecmp(line, name, nl))
 		return NULL;
-	for (v = line + nl + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+	for (v = line + nl + 1; v < end && sb_is_wsp(*v); v++)
 		;
-	while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
+	while (end > v && sb_is_wsp(end[-1]))
 		end--;
 	*vlen = (size_t)(end - v);
 	return v;
@@ -134,10 +123,10 @@ static bool list_has(const char *v, size_t len, const char *token)
 	while (v < end) {
 		const char *comma = memchr(v, ',', (size_t)(end - v)), *e = comma ? comma : end;
 
-		while (v < e && (*v == ' ' || *v == '\t'))
+		while (v < e && sb_is_wsp(*v))
 			v++;
 		const char *t = e;
-		while (t > v && (t[-1] == ' ' || t[-1] == '\t'))
+		while (t > v && sb_is_wsp(t[-1]))
 			t--;
 		if ((size_t)(t - v) == tl && !strncasecmp(v, token, tl))
 			return true;

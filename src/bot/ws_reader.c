@@ -1,6 +1,7 @@
 /* A WebSocket client's reader of the server's frames (see ws_reader.h). */
 #include <string.h>
 
+#include <sb/common.h>
 #include <sb/ws_reader.h>
 
 void sb_ws_reader_init(struct sb_ws_reader *r)
@@ -41,7 +42,7 @@ static int start_frame(struct sb_ws_reader *r, const char **why)
 	if (b1 & 0x80)
 		return broken(why, "the server masked a frame");
 	if (len == 126) {
-		len = (uint64_t)r->hdr[2] << 8 | r->hdr[3];
+		len = sb_get_be16(r->hdr + 2);
 	} else if (len == 127) {
 		len = 0;
 		for (int i = 2; i < 10; i++)

@@ -11,6 +11,7 @@
 
 #define LOG_SUBSYS "config" /* only for the level values; nothing here logs */
 #include <sb/log.h>
+#include <sb/sip_text.h>
 
 #include <sb/webhook.h>
 
@@ -119,8 +120,7 @@ static const char *check_subprotocol(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n > 64 || strspn(s, "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-	                        "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != n)
+	if (n > 64 || sb_token_len(s) != n)
 		return "must be empty or a token of at most 64 characters";
 	return NULL;
 }
@@ -176,9 +176,7 @@ static const char *check_ca_file(const char *s)
 /* "Name: value": an RFC 9110 token, a colon, no CR/LF, at most 1024 bytes in all. */
 static const char *check_header(const char *s)
 {
-	static const char tchar[] = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz"
-	                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-	size_t name_len = strspn(s, tchar);
+	size_t name_len = sb_token_len(s);
 
 	if (strlen(s) > 1024)
 		return "must be at most 1024 bytes";

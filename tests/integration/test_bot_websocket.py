@@ -82,12 +82,13 @@ def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
     assert res.requests("BYE"), "the bot's close did not end the call: " + res.describe()
 
 
-def test_bot_close_without_code(env, rawbot, daemon, sipp):
-    """A close frame with no payload is answered with 1000, and the call ends."""
+def frame_after_start(env, rawbot, daemon, sipp, frame):
+    """A call whose bot sends frame after start, then reads until the bridge's close and the end of the socket;
+    the call must end by the bridge's BYE. Returns the daemon and the bot's connection."""
     def script(c):
         c.recv_event("start")
-        c.send(wsbot.frame(0x8))
-        c.close = c.recv_until(is_op(0x8), "close answer")
+        c.send(frame)
+        c.close = c.recv_until(is_op(0x8), "close")
         c.eof = c.wait_eof()
 
     bot = rawbot(script)
@@ -98,7 +99,14 @@ def test_bot_close_without_code(env, rawbot, daemon, sipp):
     assert res.rc == 0, res.describe()
     c = bot.wait_done()[0]
     assert c.error is None, c.error
-    assert close_code(c.close) == 1000 and c.eof, c.close
+    assert c.eof, "the bridge kept the socket open after its close"
+    return d, c
+
+
+def test_bot_close_without_code(env, rawbot, daemon, sipp):
+    """A close frame with no payload is answered with 1000, and the call ends."""
+    d, c = frame_after_start(env, rawbot, daemon, sipp, wsbot.frame(0x8))
+    assert close_code(c.close) == 1000, c.close
 
 
 def test_bridge_close_follows_stop(env, rawbot, daemon, sipp):
@@ -166,20 +174,6 @@ def test_refused_upgrade_503_with_reason(env, rawbot, daemon, sipp, answer, why)
     (wsbot.frame(0x8, b"\x03\xed"), "a close code no endpoint may send"),
 ], ids=["masked", "opcode", "long-ping", "continuation", "close-1-byte", "close-1005"])
 def test_protocol_breach_closes_1002(env, rawbot, daemon, sipp, bad, why):
-    def script(c):
-        c.recv_event("start")
-        c.send(bad)
-        c.close = c.recv_until(is_op(0x8), "close")
-        c.eof = c.wait_eof()
-
-    bot = rawbot(script)
-    d = daemon(env.config([{"name": "default", "url": bot.url}]))
-    ep = env.endpoint()
-    ep.send_silence_forever()
-    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    c = bot.wait_done()[0]
-    assert c.error is None, c.error
+    d, c = frame_after_start(env, rawbot, daemon, sipp, bad)
     assert close_code(c.close) == 1002, c.close
-    assert c.eof
     assert "Bot broke the WebSocket protocol (%s)" % why in d.stderr_text()

@@ -15,6 +15,8 @@
 #define LOG_SUBSYS "test" /* for the level values only */
 #include <sb/log.h>
 
+#include <sb/common.h>
+
 #include "harness.h"
 
 static struct sb_config *load(const char *path, const struct sb_config_overrides *ov)
@@ -468,6 +470,64 @@ TEST(record_folder)
 	long_path[200] = '\0';
 	ASSERT_EQ(load_record(&c, NULL, long_path, err, sizeof(err)), 0);
 	ASSERT_EQ(strlen(c->trunks[0].record), 200);
+out:
+	sb_config_unref(c);
+	return r;
+}
+
+/* A config whose bot has `keys` (libconfig text) beside its name and URL. */
+static int load_bot(struct sb_config **c, const char *keys, char *err, size_t errlen)
+{
+	char text[1024];
+
+	snprintf(text, sizeof(text),
+	         "bots = ( { name = \"b\"; url = \"ws://h/\"; %s } );\n"
+	         "trunks = ( { name = \"t\"; acl = [ \"::1\" ];\n"
+	         "  bots = ( { match = \"*\"; bot = \"b\"; } ); } );\n",
+	         keys);
+	return sb_config_load_string(c, text, "mem", NULL, err, errlen);
+}
+
+/* A bot's headers are "Name: value" with a token name; its subprotocol is a token (RFC 9110
+ * tchar: visible ASCII but the delimiters). */
+TEST(bot_headers_and_subprotocol_are_tokens)
+{
+	static const char *good_headers[] = {"X-Tenant: acme", "a!#$%&'*+-.^_`|~9Z:v", "K:"};
+	static const char *bad_headers[] = {": v",        "X Tenant: v", "X(1): v",
+	                                    "X-\\\"q: v", "NoColon",     "X-\u00e9: v"};
+	static const char *good_protocols[] = {"", "audio.jambonz.org", "a!#$%&'*+-.^_`|~9Z"};
+	static const char *bad_protocols[] = {"a b", "a/b", "a:b", "a{b}", "a\\\"b", "\u00e9"};
+	char err[SB_CONFIG_ERR_MAX] = "", keys[256];
+	struct sb_config *c = NULL;
+	int r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(good_headers); i++) {
+		snprintf(keys, sizeof(keys), "headers = ( \"%s\" );", good_headers[i]);
+		if (load_bot(&c, keys, err, sizeof(err)) != 0)
+			FAIL_AT("header \"%s\" refused: %s", good_headers[i], err);
+		ASSERT_STREQ(c->bots[0].headers[0], good_headers[i]);
+		c = sb_config_unref(c);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad_headers); i++) {
+		snprintf(keys, sizeof(keys), "headers = ( \"%s\" );", bad_headers[i]);
+		if (load_bot(&c, keys, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, "must be \"Name: value\" with a token name"))
+			FAIL_AT("header \"%s\" not refused as such: %s", bad_headers[i], err);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(good_protocols); i++) {
+		snprintf(keys, sizeof(keys), "subprotocol = \"%s\";", good_protocols[i]);
+		if (load_bot(&c, keys, err, sizeof(err)) != 0)
+			FAIL_AT("subprotocol \"%s\" refused: %s", good_protocols[i], err);
+		ASSERT_STREQ(c->bots[0].subprotocol, good_protocols[i]);
+		c = sb_config_unref(c);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad_protocols); i++) {
+		snprintf(keys, sizeof(keys), "subprotocol = \"%s\";", bad_protocols[i]);
+		if (load_bot(&c, keys, err, sizeof(err)) != -EINVAL ||
+		    !strstr(err, "must be empty or a token of at most 64 characters"))
+			FAIL_AT("subprotocol \"%s\" not refused as such: %s", bad_protocols[i],
+			        err);
+	}
 out:
 	sb_config_unref(c);
 	return r;

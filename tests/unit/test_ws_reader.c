@@ -108,7 +108,7 @@ static uint8_t payload[70000];
 
 /* The stream and the events it must give. */
 struct script {
-	uint8_t *stream;
+	uint8_t stream[MAX_STREAM];
 	size_t len;
 	struct event want[MAX_EVENTS];
 	int n;
@@ -119,11 +119,15 @@ static void want(struct script *sc, int op, size_t off, size_t len)
 	sc->want[sc->n++] = (struct event){op, payload + off, len};
 }
 
-/* Messages of every shape; with big, lengths that need the 16- and 64-bit forms. */
+/* The payload, then messages of every shape; with big, lengths that need the 16- and 64-bit forms.
+ */
 static void build(struct script *sc, bool big)
 {
 	uint8_t *o = sc->stream;
 	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)(i * 7 + (i >> 9));
 
 	sc->n = 0;
 	n += frame(o + n, true, SB_WS_TEXT, payload, 5);
@@ -194,20 +198,12 @@ static int run(struct script *sc, const size_t *cuts, size_t n_cuts, const char 
 	return *fail ? -1 : 0;
 }
 
-static void fill_payload(void)
-{
-	for (size_t i = 0; i < sizeof(payload); i++)
-		payload[i] = (uint8_t)(i * 7 + (i >> 9));
-}
-
 TEST(every_cut_gives_the_same_messages)
 {
-	struct script sc = {.stream = malloc(MAX_STREAM)};
+	static struct script sc;
 	const char *fail;
 	int r = 0;
 
-	ASSERT_TRUE(sc.stream);
-	fill_payload();
 	build(&sc, false);
 	/* one read, then every single place to cut it in two, then byte by byte */
 	for (size_t cut = 1; cut <= sc.len; cut++) {
@@ -219,18 +215,15 @@ TEST(every_cut_gives_the_same_messages)
 	if (run(&sc, (const size_t[]){1}, 1, &fail) < 0)
 		FAIL_AT("byte by byte: %s", fail);
 out:
-	free(sc.stream);
 	return r;
 }
 
 TEST(long_frames_in_reads_of_any_size)
 {
-	struct script sc = {.stream = malloc(MAX_STREAM)};
+	static struct script sc;
 	const char *fail;
 	int r = 0;
 
-	ASSERT_TRUE(sc.stream);
-	fill_payload();
 	build(&sc, true);
 	srand(4242);
 	for (int t = 0; t < 100; t++) {
@@ -244,7 +237,6 @@ TEST(long_frames_in_reads_of_any_size)
 	if (run(&sc, (const size_t[]){4096}, 1, &fail) < 0)
 		FAIL_AT("reads of 4096: %s", fail);
 out:
-	free(sc.stream);
 	return r;
 }
 

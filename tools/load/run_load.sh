@@ -102,25 +102,45 @@ wait_for() {
 	return 1
 }
 
-free_port() { # a free loopback port for TCP and UDP
-	/usr/bin/python3 - <<'PY'
-import socket
-while True:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port)); print(port); break
-    except OSError:
-        pass
-    finally:
-        u.close(); t.close()
+# The run's own ports: SIP, bot, admin, SIPp's media port (-mp; SIPp binds it and the one two
+# above it for video, whether it sends RTP or not) and the RTP source's. They come from
+# 30000-32767: above the daemon's RTP range below and below the kernel's ephemeral ports
+# (32768-60999), so no socket bound to port 0 meanwhile (curl, the metrics poller, the ws
+# clients) can take one before its owner binds it. Each is checked free for UDP and TCP.
+read -r sip_port bot_port admin_port media_port source_port < <(/usr/bin/python3 - <<'PY'
+import os, socket
+def free(port):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET, kind)
+        try:
+            if kind == socket.SOCK_STREAM:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+lo, n = 30000, 2768
+start = os.getpid() % n
+got = []
+for i in range(n):
+    p = lo + (start + i) % n
+    if len(got) == 3 and p % 2:
+        continue  # SIPp's media port: even, with p + 2 free too
+    if any(abs(p - q) <= 2 for q in got) or not free(p):
+        continue
+    if len(got) == 3 and (p + 2 >= lo + n or not free(p + 2)):
+        continue
+    got.append(p)
+    if len(got) == 5:
+        break
+if len(got) != 5:
+    raise SystemExit("run_load: no free ports in 30000-32767")
+print(*got)
 PY
-}
-sip_port=$(free_port)
-bot_port=$(free_port)
-admin_port=$(free_port)
-media_port=$(free_port) # SIPp's own (-mp), which it binds whether it sends RTP or not
-source_port=$(free_port)
+)
+[ -n "$source_port" ] || exit 1
 caller_rtp_port=$media_port
 [ "$rtp_gen" = sipp ] || caller_rtp_port=$source_port
 rtp_min=10000 rtp_max=29998 # below the kernel's ephemeral ports (32768-60999), where SIPp's and the ws clients' ports come from

@@ -145,7 +145,7 @@ assert r["params"]["callers_rtp"] == "own" and r["cpu"]["rtpsource_streams"] >= 
 for k in ("p50", "p99"):
     assert r["setup_ms"][k] is not None, r["setup_ms"]
 assert r["peak_concurrent"]["daemon"] and r["peak_concurrent"]["sipp"], r["peak_concurrent"]
-assert r["rtp"]["in"] and r["rtp"]["out"], r["rtp"]
+assert r["rtp"]["in"] and r["rtp"]["out"] and r["rtp"]["rx_buffer_waits"] is not None, r["rtp"]
 assert r["memory"]["rss_per_call_kib"] is not None, r["memory"]
 p = r["pacing_out"]
 assert p is None or {"stalls", "error_p99_outside_stalls_ms"} <= p.keys(), p

@@ -136,11 +136,12 @@ struct sb_config {
 	int drain_timeout_s; /* a drain hangs up the calls still in progress after this */
 
 	/* threads */
-	int media_threads;   /* 0 = number of cores - 1, at least 1 */
-	int ws_threads;      /* 0 = one per core, at most SB_MAX_WS_THREADS */
-	int media_io;        /* enum sb_media_io: how the media threads do their socket work */
-	int ws_loop;         /* enum sb_ws_loop: what the ws threads wait in */
-	bool media_realtime; /* media threads ask for SCHED_FIFO, so pacing waits for no one */
+	int media_threads;    /* 0 = number of cores - 1, at least 1 */
+	int ws_threads;       /* 0 = one per core, at most SB_MAX_WS_THREADS */
+	int media_io;         /* enum sb_media_io: how the media threads do their socket work */
+	int ws_loop;          /* enum sb_ws_loop: what the ws threads wait in */
+	bool media_realtime;  /* media threads ask for SCHED_FIFO, so pacing waits for no one */
+	int media_rx_buffers; /* io_uring: each media thread's receive buffers (a power of two) */
 
 	/* log */
 	int log_level;  /* enum sb_log_level */

@@ -17,6 +17,8 @@ struct sb_ws_worker;
 struct sb_media_stats {
 	atomic_uint_fast64_t rtp_rx_packets, rtp_rx_bad, rtp_rx_other_pt, rtp_tx_packets, up_drops,
 	        late_ticks;
+	/* io_uring: a leg's receive found every buffer of the worker taken, and waited */
+	atomic_uint_fast64_t rx_buffer_waits;
 	atomic_uint_fast64_t rtp_rx_bytes, rtp_tx_bytes; /* of the packets counted above */
 	/* RTP from outside the caller's addresses and the trunk's ACL; from another allowed
 	 * source before it earned the latch */
@@ -29,8 +31,10 @@ struct sb_media_stats {
 
 /* How a media worker runs. */
 struct sb_media_opts {
-	int io_mode;   /* enum sb_media_io: auto takes io_uring where the system allows it */
-	bool realtime; /* ask for SCHED_FIFO priority 1 (where allowed: else as usual) */
+	int io_mode;         /* enum sb_media_io: auto takes io_uring where the system allows it */
+	bool realtime;       /* ask for SCHED_FIFO priority 1 (where allowed: else as usual) */
+	unsigned rx_buffers; /* io_uring: receive buffers shared by the worker's calls (rounded
+	                        up to a power of two, at most 32768; 0: 2048) */
 };
 
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every

@@ -124,7 +124,8 @@ static int start_workers(struct sb_daemon *d)
 		return log_error_errno(r, "Cannot start the recorder");
 	for (unsigned i = 0; i < d->n_media; i++) {
 		struct sb_media_opts opts = {.io_mode = d->cfg->media_io,
-		                             .realtime = d->cfg->media_realtime};
+		                             .realtime = d->cfg->media_realtime,
+		                             .rx_buffers = (unsigned)d->cfg->media_rx_buffers};
 
 		r = sb_media_worker_new(&d->media[i], i, d->control, d->ws, d->n_ws, d->recorder,
 		                        &opts);

@@ -35,7 +35,6 @@
 #define SB_MEDIA_TX_PACKET_BYTES (SB_RTP_HEADER_BYTES + SB_FRAME_SAMPLES + SB_SRTP_MAX_TRAILER)
 
 struct sb_media_uring;
-struct sb_leg_urx;
 
 /* What an epoll event names: a leg's RTP or RTCP socket. */
 struct sb_leg_io {
@@ -103,9 +102,8 @@ struct sb_media_leg {
 	/* the call's recording (the caller's leg only), NULL when not recorded */
 	struct sb_rec *rec;
 
-	/* io_uring (media_uring.c): the pending receive, and the leg's requests the kernel holds;
-	 * a dead leg is gone from the call and waits for the last of them to be freed */
-	struct sb_leg_urx *urx;
+	/* io_uring (media_uring.c): the leg's requests the kernel holds; a dead leg is gone from
+	 * the call and waits for the last of them to be freed */
 	unsigned io_refs;
 	bool dead;
 
@@ -150,9 +148,10 @@ void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_
 /* media_worker.c: runs the commands waiting in the worker's queue. */
 void sb_media_drain(struct sb_media_worker *w);
 
-/* media_uring.c: the ring of worker w, disabled until its thread enables it. Returns 0 or a
- * negative errno (the kernel or its policy forbids io_uring: the epoll loop is used). */
-int sb_media_uring_new(struct sb_media_worker *w);
+/* media_uring.c: the ring of worker w, disabled until its thread enables it, with rx_buffers
+ * receive buffers (struct sb_media_opts). Returns 0 or a negative errno (the kernel or its
+ * policy forbids io_uring: the epoll loop is used). */
+int sb_media_uring_new(struct sb_media_worker *w, unsigned rx_buffers);
 /* media_uring.c: from the worker's thread, which becomes the ring's only submitter. Returns 0
  * or a negative errno (logged). */
 int sb_media_uring_enable(struct sb_media_worker *w);
@@ -161,9 +160,7 @@ void sb_media_uring_run(struct sb_media_worker *w);
 /* media_uring.c: waits (bounded) for the dead legs' requests, then frees the ring; from the
  * worker's thread, or from any once the thread is gone (or never ran). Accepts no ring. */
 void sb_media_uring_free(struct sb_media_worker *w);
-/* media_uring.c: a leg's receive buffer (free()d with the leg), NULL when out of memory. */
-struct sb_leg_urx *sb_media_uring_rx_new(void);
-/* media_uring.c: arms a new leg's RTP receive (into leg->urx) and RTCP poll. */
+/* media_uring.c: arms a new leg's RTP receive and RTCP poll. */
 void sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg);
 /* media_uring.c: a freed leg (off the worker's list, sockets closed): true when the kernel
  * still holds requests of it, which are cancelled; it is freed with the last. */

@@ -1,9 +1,9 @@
-/* The media worker's loop on io_uring: every leg's RTP receive is a pending recvmsg on one
+/* The media worker's loop on io_uring: every leg's RTP receive is a multishot recvmsg on one
  * ring, RTCP and the command queue are polls on it, and the RTP a tick sends goes out as one
  * batch of sendmsg entries. One io_uring_enter() per turn of the loop does all of it, where
  * the epoll loop (media_worker.c) makes one or two system calls per packet.
  * Thread: the media worker (the ring is its own: single issuer). Owns the ring, the send
- * slots, each leg's receive buffer, and the legs that are gone but still have requests in the
+ * slots, the receive buffers, and the legs that are gone but still have requests in the
  * kernel (the dead list).
  *
  * DESIGN
@@ -12,16 +12,22 @@
  * woken about a thousand times a second however many packets there are, and a packet waits
  * at most about a millisecond before its leg reads it. Completions are run in the kernel only
  * when the thread asks for them (DEFER_TASKRUN), so nothing interrupts the work of a turn.
- * A leg's receive is single-shot and re-armed as soon as its packet is read: one packet at a
- * time per leg keeps them in order. A send's buffer is a slot of a fixed pool, freed when its
- * completion is read; UDP sends complete while they are submitted, so the pool only needs
- * one tick's worth; when it runs out the batch is submitted early, and a packet that still
- * finds no slot is sent with sendto(). A leg freed while the kernel holds its requests is
+ * A leg's receive is one multishot request that stays in the kernel for the leg's life: each
+ * packet completes it once more, in the order the socket got them, into a buffer the kernel
+ * takes from the worker's ring of them (a provided-buffer ring) and that goes back to it as
+ * soon as the packet is read. So a packet costs no request of its own, and the legs share one
+ * pool of buffers instead of each holding one. When the pool runs dry (the thread fell far
+ * behind), the requests that found no buffer end and are made anew after the turn gave the
+ * buffers back; their packets wait in the socket meanwhile. A send's buffer is a slot of a fixed
+ * pool, freed when its completion is read; UDP sends complete while they are submitted, so the pool
+ * only needs one tick's worth; when it runs out the batch is submitted early, and a packet that
+ * still finds no slot is sent with sendto(). A leg freed while the kernel holds its requests is
  * cancelled and kept on the dead list until the last of them completes. */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,6 +45,17 @@
 #define WAIT_LEGS_PER_COMPLETION 20 /* a leg receives one packet per 20 ms: ~1 ms of them */
 #define WAIT_MAX 512
 #define EXIT_WAIT_MS 2000 /* at quit, for the kernel to give back the dead legs' requests */
+/* The receive buffers (threads.media_rx_buffers): by default enough for 20 ms of 2000
+ * calls' packets; a power of two. */
+#define RX_BUFS_DEFAULT 2048
+#define RX_BUFS_MAX 32768 /* the most a provided-buffer ring takes */
+#define RX_GROUP 0
+/* A buffer is the kernel's header, room for the sender's address (a sockaddr_in6 takes 28
+ * bytes) and the packet, which so starts 64 bytes in. */
+#define RX_NAME_BYTES 48
+#define RX_HEAD_BYTES (sizeof(struct io_uring_recvmsg_out) + RX_NAME_BYTES)
+#define RX_BUF_BYTES (RX_HEAD_BYTES + SB_MEDIA_RX_PACKET_BYTES)
+_Static_assert(RX_HEAD_BYTES % 64 == 0 && RX_BUF_BYTES % 64 == 0, "packets start aligned");
 
 enum tag { TAG_NONE, TAG_RX, TAG_RTCP, TAG_TX, TAG_MQ, TAG_MASK = 7 };
 
@@ -53,16 +70,13 @@ struct tx_slot {
 	_Alignas(8) uint8_t pkt[SB_MEDIA_TX_PACKET_BYTES];
 };
 
-/* A leg's pending receive. */
-struct sb_leg_urx {
-	struct msghdr mh;
-	struct iovec iov;
-	struct sockaddr_storage from;
-	_Alignas(8) uint8_t buf[SB_MEDIA_RX_PACKET_BYTES];
-};
-
 struct sb_media_uring {
 	struct io_uring ring;
+	struct io_uring_buf_ring *rx_ring; /* the receive buffers the kernel may take */
+	uint8_t *rx_bufs;                  /* rx_bufs_n of RX_BUF_BYTES */
+	unsigned rx_bufs_n;                /* of them, a power of two */
+	unsigned rx_returned;              /* given back to rx_ring since it was last advanced */
+	struct msghdr rx_mh;               /* every receive's: the address's room, no control */
 	struct tx_slot *slots, *free_slots;
 	unsigned tx_in_flight;
 	LIST_HEAD(, sb_media_leg) dead; /* freed legs the kernel still holds requests of */
@@ -85,25 +99,32 @@ static struct io_uring_sqe *get_sqe(struct sb_media_uring *u)
 	return sqe;
 }
 
+/* The leg's receive, pending until the leg is gone (or the buffers ran out): one reference. */
 static void arm_rx(struct sb_media_uring *u, struct sb_media_leg *leg)
 {
-	struct sb_leg_urx *rx = leg->urx;
 	struct io_uring_sqe *sqe = get_sqe(u);
 
 	if (!sqe) {
 		log_error("The io_uring queue takes no more requests: a leg stops receiving");
 		return;
 	}
-	rx->iov = (struct iovec){rx->buf, sizeof(rx->buf)};
-	rx->mh = (struct msghdr){.msg_name = &rx->from,
-	                         .msg_namelen = sizeof(rx->from),
-	                         .msg_iov = &rx->iov,
-	                         .msg_iovlen = 1};
-	io_uring_prep_recvmsg(sqe, leg->fd, &rx->mh, 0);
-	/* Re-armed after the socket was read: wait for the next packet rather than try first. */
-	sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+	io_uring_prep_recvmsg_multishot(sqe, leg->fd, &u->rx_mh, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = RX_GROUP;
 	io_uring_sqe_set_data64(sqe, udata(leg, TAG_RX));
 	leg->io_refs++;
+}
+
+static uint8_t *rx_buf(struct sb_media_uring *u, unsigned bid)
+{
+	return u->rx_bufs + (size_t)bid * RX_BUF_BYTES;
+}
+
+/* Buffer bid back to the kernel, at the next advance (the end of the reap). */
+static void rx_give_back(struct sb_media_uring *u, unsigned bid)
+{
+	io_uring_buf_ring_add(u->rx_ring, rx_buf(u, bid), RX_BUF_BYTES, (unsigned short)bid,
+	                      io_uring_buf_ring_mask(u->rx_bufs_n), (int)u->rx_returned++);
 }
 
 /* False when the queue takes nothing (logged). */
@@ -118,11 +139,6 @@ static bool arm_poll(struct sb_media_uring *u, int fd, const void *p, enum tag t
 	io_uring_prep_poll_add(sqe, fd, POLLIN);
 	io_uring_sqe_set_data64(sqe, udata(p, t));
 	return true;
-}
-
-struct sb_leg_urx *sb_media_uring_rx_new(void)
-{
-	return malloc(sizeof(struct sb_leg_urx));
 }
 
 void sb_media_uring_leg_added(struct sb_media_worker *w, struct sb_media_leg *leg)
@@ -143,12 +159,6 @@ static void cancel(struct sb_media_uring *u, uint64_t data)
 		return;
 	io_uring_prep_cancel64(sqe, data, 0);
 	io_uring_sqe_set_data64(sqe, udata(NULL, TAG_NONE));
-}
-
-static void release(struct sb_media_leg *leg)
-{
-	free(leg->urx);
-	free(leg);
 }
 
 bool sb_media_uring_leg_gone(struct sb_media_worker *w, struct sb_media_leg *leg)
@@ -176,7 +186,7 @@ static void dead_done(struct sb_media_leg *leg)
 	if (--leg->io_refs)
 		return;
 	LIST_REMOVE(leg, link);
-	release(leg);
+	free(leg);
 }
 
 bool sb_media_uring_send(struct sb_media_worker *w, struct sb_media_leg *leg, const uint8_t *pkt,
@@ -228,20 +238,46 @@ static void on_tx(struct sb_media_worker *w, struct sb_media_uring *u, struct tx
 	u->tx_in_flight--;
 }
 
-static void on_rx(struct sb_media_worker *w, struct sb_media_uring *u, struct sb_media_leg *leg,
-                  int res)
+/* A datagram the kernel put in buffer b (n bytes with its header), for the leg. */
+static void rx_datagram(struct sb_media_worker *w, struct sb_media_uring *u,
+                        struct sb_media_leg *leg, uint8_t *b, int n)
 {
-	struct sb_leg_urx *rx = leg->urx;
+	struct io_uring_recvmsg_out *o = io_uring_recvmsg_validate(b, n, &u->rx_mh);
+	struct sockaddr_storage from;
 
+	if (!o || o->namelen > RX_NAME_BYTES || (o->flags & MSG_TRUNC)) {
+		STAT_INC(w, rtp_rx_bad); /* larger than any packet a call may carry */
+		return;
+	}
+	if (!o->payloadlen)
+		return;
+	memcpy(&from, io_uring_recvmsg_name(o), o->namelen);
+	sb_media_rx_datagram(w, leg, io_uring_recvmsg_payload(o, &u->rx_mh), o->payloadlen, &from,
+	                     o->namelen);
+}
+
+static void on_rx(struct sb_media_worker *w, struct sb_media_uring *u, struct sb_media_leg *leg,
+                  int res, unsigned flags)
+{
+	if (flags & IORING_CQE_F_BUFFER) {
+		unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
+
+		if (bid < u->rx_bufs_n) {
+			if (res > 0 && !leg->dead)
+				rx_datagram(w, u, leg, rx_buf(u, bid), res);
+			rx_give_back(u, bid);
+		}
+	}
+	if (flags & IORING_CQE_F_MORE)
+		return; /* still pending */
 	if (leg->dead) {
 		dead_done(leg);
 		return;
 	}
 	leg->io_refs--;
-	if (res >= 0 && (rx->mh.msg_flags & MSG_TRUNC))
-		STAT_INC(w, rtp_rx_bad); /* larger than any packet a call may carry */
-	else if (res > 0)
-		sb_media_rx_datagram(w, leg, rx->buf, (size_t)res, &rx->from, rx->mh.msg_namelen);
+	/* Out of buffers (given back by the end of this reap), or a failure: made anew. */
+	if (res == -ENOBUFS)
+		STAT_INC(w, rx_buffer_waits);
 	else if (res < 0 && res != -EAGAIN && res != -EINTR)
 		log_debug("RTP receive failed: %s", strerror(-res));
 	arm_rx(u, leg);
@@ -269,11 +305,12 @@ bool sb_media_uring_reap(struct sb_media_worker *w)
 		uint64_t d = io_uring_cqe_get_data64(cqe);
 		void *p = (void *)(uintptr_t)(d & ~(uint64_t)TAG_MASK);
 		int res = cqe->res;
+		unsigned flags = cqe->flags;
 
 		io_uring_cqe_seen(&u->ring, cqe);
 		switch ((enum tag)(d & TAG_MASK)) {
 		case TAG_RX:
-			on_rx(w, u, p, res);
+			on_rx(w, u, p, res, flags);
 			break;
 		case TAG_RTCP:
 			on_rtcp(w, u, p);
@@ -289,27 +326,76 @@ bool sb_media_uring_reap(struct sb_media_worker *w)
 			break;
 		}
 	}
+	if (u->rx_returned) {
+		io_uring_buf_ring_advance(u->rx_ring, (int)u->rx_returned);
+		u->rx_returned = 0;
+	}
 	return msgs;
 }
 
+static size_t rx_ring_bytes(const struct sb_media_uring *u)
+{
+	return u->rx_bufs_n * sizeof(struct io_uring_buf);
+}
+
+/* n receive buffers (rounded up to a power of two), registered with the ring (no thread
+ * submits yet). */
+static int rx_ring_new(struct sb_media_uring *u, unsigned n)
+{
+	struct io_uring_buf_reg reg = {.bgid = RX_GROUP};
+	void *ring;
+	int r;
+
+	u->rx_bufs_n = 1;
+	while (u->rx_bufs_n < (n ? n : RX_BUFS_DEFAULT) && u->rx_bufs_n < RX_BUFS_MAX)
+		u->rx_bufs_n *= 2;
+	ring = mmap(NULL, rx_ring_bytes(u), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	            0);
+	if (ring == MAP_FAILED)
+		return -errno;
+	u->rx_ring = ring;
+	u->rx_bufs = aligned_alloc(64, (size_t)u->rx_bufs_n * RX_BUF_BYTES);
+	if (!u->rx_bufs)
+		return -ENOMEM;
+	io_uring_buf_ring_init(u->rx_ring);
+	reg.ring_addr = (uint64_t)(uintptr_t)ring;
+	reg.ring_entries = u->rx_bufs_n;
+	r = io_uring_register_buf_ring(&u->ring, &reg, 0);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < u->rx_bufs_n; i++)
+		rx_give_back(u, i);
+	io_uring_buf_ring_advance(u->rx_ring, (int)u->rx_returned);
+	u->rx_returned = 0;
+	u->rx_mh = (struct msghdr){.msg_namelen = RX_NAME_BYTES};
+	return 0;
+}
+
+/* Frees what sb_media_uring_new made; the ring itself only when made. */
+static void uring_free(struct sb_media_uring *u, bool ring)
+{
+	if (ring)
+		io_uring_queue_exit(&u->ring);
+	if (u->rx_ring)
+		munmap(u->rx_ring, rx_ring_bytes(u));
+	free(u->rx_bufs);
+	free(u->slots);
+	free(u);
+}
+
+/* Disabled until the worker's thread enables it: that thread is then its submitter. A kernel
+ * before 6.1 (no DEFER_TASKRUN, hence none of what is used here) refuses it. */
 static int ring_new(struct sb_media_uring *u)
 {
-	/* Disabled until the worker's thread enables it: that thread is then its submitter. */
 	struct io_uring_params p = {.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
 	                                     IORING_SETUP_SINGLE_ISSUER |
 	                                     IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED,
 	                            .cq_entries = CQ_ENTRIES};
-	int r = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
 
-	if (r == -EINVAL) { /* a kernel before 6.1: completions run as they come */
-		p = (struct io_uring_params){.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED,
-		                             .cq_entries = CQ_ENTRIES};
-		r = io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
-	}
-	return r;
+	return io_uring_queue_init_params(RING_ENTRIES, &u->ring, &p);
 }
 
-int sb_media_uring_new(struct sb_media_worker *w)
+int sb_media_uring_new(struct sb_media_worker *w, unsigned rx_buffers)
 {
 	struct sb_media_uring *u = calloc(1, sizeof(*u));
 	int r;
@@ -319,8 +405,12 @@ int sb_media_uring_new(struct sb_media_worker *w)
 	u->slots = calloc(TX_SLOTS, sizeof(*u->slots));
 	r = u->slots ? ring_new(u) : -ENOMEM;
 	if (r < 0) {
-		free(u->slots);
-		free(u);
+		uring_free(u, false);
+		return r;
+	}
+	r = rx_ring_new(u, rx_buffers);
+	if (r < 0) {
+		uring_free(u, true);
 		return r;
 	}
 	for (unsigned i = 0; i < TX_SLOTS; i++) {
@@ -362,7 +452,6 @@ void sb_media_uring_free(struct sb_media_worker *w)
 		io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
 		sb_media_uring_reap(w);
 	}
-	io_uring_queue_exit(&u->ring);
 	/* Left to the process's end rather than freed under the kernel. */
 	for (struct sb_media_leg *leg; (leg = LIST_FIRST(&u->dead));) {
 		LIST_REMOVE(leg, link);
@@ -370,8 +459,7 @@ void sb_media_uring_free(struct sb_media_worker *w)
 	}
 	if (left)
 		log_warn("%u media leg(s) still held by the kernel at exit", left);
-	free(u->slots);
-	free(u);
+	uring_free(u, true);
 	w->uring = NULL;
 }
 

@@ -120,13 +120,7 @@ static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c
 
 	if (leg)
 		leg->plc = sb_plc_new();
-	if (leg && w->uring)
-		leg->urx = sb_media_uring_rx_new();
-	if (!leg || !leg->plc || (w->uring && !leg->urx)) {
-		if (leg) {
-			sb_plc_free(leg->plc);
-			free(leg->urx);
-		}
+	if (!leg || !leg->plc) {
 		free(leg);
 		close(fds[0]);
 		close(fds[1]);
@@ -322,7 +316,6 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	leg->call = NULL;
 	if (w->uring && sb_media_uring_leg_gone(w, leg))
 		return; /* freed when the kernel gives back its requests */
-	free(leg->urx);
 	free(leg);
 }
 
@@ -448,14 +441,14 @@ int sb_media_worker_new(struct sb_media_worker **ret, unsigned idx, struct sb_mq
 	/* Made here, so the process's descriptors are all open once the workers are (some
 	 * container profiles and the io_uring_disabled sysctl forbid io_uring). */
 	if (io_mode != SB_MEDIA_IO_EPOLL) {
-		r = sb_media_uring_new(w);
+		r = sb_media_uring_new(w, opts->rx_buffers);
 		if (r < 0 && io_mode == SB_MEDIA_IO_URING) {
 			free(w);
 			return log_error_errno(r, "threads.media_io is io_uring, which this system "
 			                          "does not allow");
 		}
 		if (idx == 0 && r < 0)
-			log_info("Media I/O: epoll (io_uring is not allowed here: %s)",
+			log_info("Media I/O: epoll (io_uring is not available here: %s)",
 			         strerror(-r));
 		io_mode = r < 0 ? SB_MEDIA_IO_EPOLL : SB_MEDIA_IO_URING;
 	}

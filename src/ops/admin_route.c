@@ -82,6 +82,7 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		v->rtp_bytes_total[SB_M_DIR_OUT] += LOAD(s->rtp_tx_bytes);
 		v->queue_drops_total[SB_M_PARTY_TO_BOT] += LOAD(s->up_drops);
 		v->media_late_ticks_total[SB_M_NONE_ALL] += LOAD(s->late_ticks);
+		v->media_rx_buffer_waits_total[SB_M_NONE_ALL] += LOAD(s->rx_buffer_waits);
 		v->srtp_dropped_packets_total[SB_M_SRTP_AUTH] += LOAD(s->srtp_rx_auth_fail);
 		v->srtp_dropped_packets_total[SB_M_SRTP_REPLAY] += LOAD(s->srtp_rx_replay);
 	}

@@ -1,7 +1,10 @@
 """Audio through the bridge, measured at the caller's RTP endpoint: echo round trip, re-framing of bot media of
 any chunk size and id key, real-time pacing, RTP header continuity, silence while the bot is quiet."""
 
+import http.client
 import os
+import re
+import signal
 
 import pytest
 
@@ -37,8 +40,9 @@ MEDIA_IO = ["io_uring", "epoll"]
 WS_LOOP = {"epoll": "ws threads wait in epoll", "poll": "ws threads wait in poll()"}
 
 
-def media_io_bridge(bridge, media_io, *args, ws_loop="auto", **kw):
-    d, bot = bridge(*args, threads={"media": 1, "ws": 1, "media_io": media_io, "ws_loop": ws_loop}, **kw)
+def media_io_bridge(bridge, media_io, *args, ws_loop="auto", rx_buffers=2048, **kw):
+    d, bot = bridge(*args, threads={"media": 1, "ws": 1, "media_io": media_io, "ws_loop": ws_loop,
+                                    "media_rx_buffers": rx_buffers}, **kw)
     # The log has its own writer thread: the line may land just after READY.
     sbtest.wait_until(lambda: "Media I/O: %s" % media_io in d.stderr_text(), 10, "the daemon to say it uses %s"
                       % media_io)
@@ -89,6 +93,53 @@ def test_ws_threads_default_one_per_core(env, bridge, sipp):
         ep.send_audio(noise)
     for ep, call, noise in legs:
         ep.wait_echo(noise, 15, "each call's pseudo-random sequence to come back intact through its bot")
+        res = call.wait()
+        assert res.rc == 0, res.describe()
+
+
+def rx_buffer_waits(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        body = c.getresponse().read().decode()
+    finally:
+        c.close()
+    m = re.search(r"^sipbridge_media_rx_buffer_waits_total (\d+)$", body, re.M)
+    assert m, "no media_rx_buffer_waits_total in /metrics"
+    return int(m.group(1))
+
+
+def test_receive_buffers_running_out(env, bridge, sipp):
+    # io_uring: the calls of a media thread receive into buffers they share, 64 here. While the daemon is stopped,
+    # the RTP sockets of 10 calls fill up with 300 datagrams each (a socket keeps about 256); when it runs again
+    # the buffers run out (the kernel reads up to 32 datagrams of a socket at a time), and the receives that
+    # found none wait and are made anew once the turn gave the buffers back. Every call's audio must still come
+    # back through its bot, and the metric must count the waits.
+    admin = env.ports.tcp()
+    d, bot = media_io_bridge(bridge, "io_uring", "echo", admin={"address": "127.0.0.1", "port": admin, "token": ""},
+                             rx_buffers=64)
+    legs = []
+    for seed in range(20, 30):
+        ep = env.endpoint(rtp.PT_PCMA)
+        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=15000).start()
+        legs.append((ep, call, rtp.noise_octets(rtp.PT_PCMA, 8000, seed=seed)))
+    for ep, _, _ in legs:
+        ep.wait_packets(1, timeout=20)  # the bridge streams from the answer on: its RTP port is known
+    assert rx_buffer_waits(admin) == 0
+    junk = bytes(20)  # not RTP (version 0): read, then dropped as bad
+    d.proc.send_signal(signal.SIGSTOP)
+    try:
+        for ep, _, _ in legs:
+            for _ in range(300):
+                ep.sock.sendto(junk, ep.peer)
+    finally:
+        d.proc.send_signal(signal.SIGCONT)
+    sbtest.wait_until(lambda: rx_buffer_waits(admin) > 0, 10, "the receives to find the buffers all taken")
+    for ep, _, noise in legs:
+        ep.send_audio(noise)
+    for ep, call, noise in legs:
+        ep.wait_echo(noise, 15, "each call's pseudo-random sequence to come back intact after the buffers ran out")
+    for ep, call, noise in legs:
         res = call.wait()
         assert res.rc == 0, res.describe()
 

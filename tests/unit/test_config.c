@@ -66,6 +66,7 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_AUTO);
 	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_AUTO);
 	ASSERT_TRUE(c->media_realtime);
+	ASSERT_EQ(c->media_rx_buffers, 2048);
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
 	ASSERT_STREQ(c->webhook_url, "");
 	ASSERT_STREQ(c->webhook_secret, "");
@@ -127,6 +128,7 @@ TEST(every_key_parsed)
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_EPOLL);
 	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_POLL);
 	ASSERT_TRUE(!c->media_realtime);
+	ASSERT_EQ(c->media_rx_buffers, 100);
 	ASSERT_EQ(c->log_level, SB_LOG_DEBUG);
 	ASSERT_STREQ(c->webhook_url, "https://hooks.example.com:8443/calls/end?src=sb");
 	ASSERT_STREQ(c->webhook_secret, "s3cret; with \"quotes\"");

@@ -464,6 +464,7 @@ def build(a):
             "queue_drops_to_bot": metric("queue_drops_total", "to_bot"),
             "queue_drops_to_caller": metric("queue_drops_total", "to_caller"),
             "media_late_ticks": metric("media_late_ticks_total"),
+            "rx_buffer_waits": metric("media_rx_buffer_waits_total"),
             "wire_in": in_iv.get("packets") if ws else None,
             "wire_out": out_iv.get("packets") if ws else None,
         },
@@ -552,6 +553,7 @@ def table(r):
         ("pacing error outside them p99 / max", "%s / %s ms" % (
             fmt(pc.get("error_p99_outside_stalls_ms")), fmt(pc.get("error_max_outside_stalls_ms")))),
         ("media ticks missed (the daemon's count)", fmt(rtp["media_late_ticks"])),
+        ("receives that waited for a buffer", fmt(rtp["rx_buffer_waits"])),
         ("machine: late wake-ups (> 5 ms) / longest", "%s / %s ms (probe on every CPU%s)" % (
             fmt(mach["late_wakeups"]), fmt(mach["late_wakeup_max_ms"]),
             "" if mach["probe_realtime"] is not False else ", without real-time priority")),

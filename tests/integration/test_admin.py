@@ -241,6 +241,9 @@ def test_live_call_calls_hangup_and_metrics(env, bridge, sipp):
 def test_late_media_ticks_are_counted(env, bridge):
     """A daemon held up for 200 ms (SIGSTOP) misses some 40 of its 5 ms media ticks: media_late_ticks_total says so."""
     d, _ = bridge(admin=admin_group(env))
+    # READY comes once the media thread is made; on a busy machine its loop may start later, and a stall before
+    # that misses no tick. The thread says how it is scheduled just before its loop starts.
+    sbtest.wait_until(lambda: "Media threads run with" in d.stderr_text(), 10, "the media thread to start")
     before = value(metrics(env), "sipbridge_media_late_ticks_total")
     d.proc.send_signal(signal.SIGSTOP)
     try:

@@ -121,7 +121,7 @@ def test_receive_buffers_running_out(env, bridge, sipp):
     legs = []
     for seed in range(20, 30):
         ep = env.endpoint(rtp.PT_PCMA)
-        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=15000).start()
+        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=20000).start()
         legs.append((ep, call, rtp.noise_octets(rtp.PT_PCMA, 8000, seed=seed)))
     for ep, _, _ in legs:
         ep.wait_packets(1, timeout=20)  # the bridge streams from the answer on: its RTP port is known

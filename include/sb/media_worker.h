@@ -34,7 +34,7 @@ struct sb_media_opts {
 	int io_mode;         /* enum sb_media_io: auto takes io_uring where the system allows it */
 	bool realtime;       /* ask for SCHED_FIFO priority 1 (where allowed: else as usual) */
 	unsigned rx_buffers; /* io_uring: receive buffers shared by the worker's calls (rounded
-	                        up to a power of two, at most 32768; 0: 2048) */
+	                        up to a power of two, at most 32768; 0: 1024) */
 };
 
 /* Thread: control. Creates worker idx; replies go to control; after each tick it wakes every

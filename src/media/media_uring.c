@@ -45,9 +45,9 @@
 #define WAIT_LEGS_PER_COMPLETION 20 /* a leg receives one packet per 20 ms: ~1 ms of them */
 #define WAIT_MAX 512
 #define EXIT_WAIT_MS 2000 /* at quit, for the kernel to give back the dead legs' requests */
-/* The receive buffers (threads.media_rx_buffers): by default enough for 20 ms of 2000
+/* The receive buffers (threads.media_rx_buffers): by default enough for 10 ms of 2000
  * calls' packets; a power of two. */
-#define RX_BUFS_DEFAULT 2048
+#define RX_BUFS_DEFAULT 1024
 #define RX_BUFS_MAX 32768 /* the most a provided-buffer ring takes */
 #define RX_GROUP 0
 /* A buffer is the kernel's header, room for the sender's address (a sockaddr_in6 takes 28

@@ -40,7 +40,7 @@ MEDIA_IO = ["io_uring", "epoll"]
 WS_LOOP = {"epoll": "ws threads wait in epoll", "poll": "ws threads wait in poll()"}
 
 
-def media_io_bridge(bridge, media_io, *args, ws_loop="auto", rx_buffers=2048, **kw):
+def media_io_bridge(bridge, media_io, *args, ws_loop="auto", rx_buffers=1024, **kw):
     d, bot = bridge(*args, threads={"media": 1, "ws": 1, "media_io": media_io, "ws_loop": ws_loop,
                                     "media_rx_buffers": rx_buffers}, **kw)
     # The log has its own writer thread: the line may land just after READY.

@@ -66,7 +66,7 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_AUTO);
 	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_AUTO);
 	ASSERT_TRUE(c->media_realtime);
-	ASSERT_EQ(c->media_rx_buffers, 2048);
+	ASSERT_EQ(c->media_rx_buffers, 1024);
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
 	ASSERT_STREQ(c->webhook_url, "");
 	ASSERT_STREQ(c->webhook_secret, "");

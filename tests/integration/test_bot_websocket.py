@@ -38,6 +38,20 @@ def close_code(f):
     return struct.unpack("!H", f[2][:2])[0] if len(f[2]) >= 2 else None
 
 
+def call_bot(env, daemon, sipp, bot, botcfg=None, scenario="uac_wait_bye.xml", **kw):
+    """One call (silence from the caller) to a daemon whose one bot is bot, with botcfg's keys on top; the call
+    must succeed and the bot's script finish cleanly. Returns the daemon, SIPp's result and the bot's connection."""
+    d = daemon(env.config([dict({"name": "default", "url": bot.url}, **(botcfg or {}))]))
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp(scenario, d, rtp_port=ep.port, **kw).run()
+    assert res.rc == 0, "%s\nthe bot's connections: %s" % (res.describe(), [
+        (getattr(c, "done", False), c.error, [(f[1], f[2][:60]) for f in c.frames[-5:]]) for c in bot.conns])
+    c = bot.wait_done()[0]
+    assert c.error is None, c.error
+    return d, res, c
+
+
 def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
     def script(c):
         c.pong0 = c.recv_until(is_op(0xA), "pong to the ping sent with the answer")
@@ -58,13 +72,7 @@ def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
     # a ping in the same write as the answer to the upgrade: read with the answer
     bot = rawbot(script, answer=lambda c: c.answer(then=wsbot.frame(0x9, b"early")), path="/media/in?tenant=acme")
     url = bot.url.replace("ws://", "ws://user:s3cret@")
-    d = daemon(env.config([{"name": "default", "url": url, "headers": ["X-Tenant: acme", "X-Trace: 7"]}]))
-    ep = env.endpoint()
-    ep.send_silence_forever()
-    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    c = bot.wait_done()[0]
-    assert c.error is None, c.error
+    d, res, c = call_bot(env, daemon, sipp, bot, {"url": url, "headers": ["X-Tenant: acme", "X-Trace: 7"]})
     assert c.request_line == "GET /media/in?tenant=acme HTTP/1.1"
     h = c.headers
     assert h["host"] == "127.0.0.1:%d" % bot.port
@@ -91,14 +99,7 @@ def frame_after_start(env, rawbot, daemon, sipp, frame):
         c.close = c.recv_until(is_op(0x8), "close")
         c.eof = c.wait_eof()
 
-    bot = rawbot(script)
-    d = daemon(env.config([{"name": "default", "url": bot.url}]))
-    ep = env.endpoint()
-    ep.send_silence_forever()
-    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    c = bot.wait_done()[0]
-    assert c.error is None, c.error
+    d, _, c = call_bot(env, daemon, sipp, rawbot(script))
     assert c.eof, "the bridge kept the socket open after its close"
     return d, c
 
@@ -117,14 +118,8 @@ def test_bridge_close_follows_stop(env, rawbot, daemon, sipp):
         c.send(wsbot.frame(0x8, c.close[2][:2]))
         c.eof = c.wait_eof()
 
-    bot = rawbot(script)
-    d = daemon(env.config([{"name": "default", "url": bot.url, "subprotocol": "audio.example"}]))
-    ep = env.endpoint()
-    ep.send_silence_forever()
-    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=1500).run()
-    assert res.rc == 0, res.describe()
-    c = bot.wait_done()[0]
-    assert c.error is None, c.error
+    d, _, c = call_bot(env, daemon, sipp, rawbot(script), {"subprotocol": "audio.example"}, "uac_call.xml",
+                       duration_ms=1500)
     assert c.headers["sec-websocket-protocol"] == "audio.example"
     media = [f for f in c.frames if f[1] == 0x1 and b'"media"' in f[2]]
     assert media, "no caller audio reached the bot"

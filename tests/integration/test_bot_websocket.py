@@ -54,8 +54,8 @@ def call_bot(env, daemon, sipp, bot, botcfg=None, scenario="uac_wait_bye.xml", *
 
 def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
     def script(c):
-        c.pong0 = c.recv_until(is_op(0xA), "pong to the ping sent with the answer")
-        start = c.recv_event("start")
+        got = c.recv_each(pong=is_op(0xA), start=wsbot.is_event("start"))
+        c.pong0, start = got["pong"], json.loads(got["start"][2])
         c.send(wsbot.frame(0x9, b"p1"))
         c.pong1 = c.recv_until(is_op(0xA), "pong")
         mark = json.dumps({"event": "mark", "sequence_number": "1", "stream_sid": start["stream_sid"],
@@ -63,8 +63,8 @@ def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
         # three fragments, a ping between the first two
         c.send(wsbot.frame(0x1, mark[:5], fin=False) + wsbot.frame(0x9, b"p2") +
                wsbot.frame(0x0, mark[5:20], fin=False) + wsbot.frame(0x0, mark[20:]))
-        c.pong2 = c.recv_until(is_op(0xA), "second pong")
-        c.mark = c.recv_event("mark")
+        got = c.recv_each(pong=is_op(0xA), mark=wsbot.is_event("mark"))
+        c.pong2, c.mark = got["pong"], json.loads(got["mark"][2])
         c.send(wsbot.frame(0x8, struct.pack("!H", 4000) + b"done"))
         c.close_reply = c.recv_until(is_op(0x8), "close answer")
         c.eof = c.wait_eof()

@@ -35,6 +35,18 @@ def frame(op, payload=b"", fin=True, mask=None, rsv=0):
     return head + payload
 
 
+def is_event(event):
+    """A predicate on frames: a text frame holding a JSON object whose "event" is event."""
+    def pred(f):
+        if f[1] != 1:
+            return False
+        try:
+            return json.loads(f[2]).get("event") == event
+        except ValueError:
+            return False
+    return pred
+
+
 class Conn:
     def __init__(self, sock):
         self.sock = sock
@@ -106,15 +118,24 @@ class Conn:
                 return f
         raise TimeoutError("no " + what)
 
+    def recv_each(self, **preds):
+        """Frames until each of preds (name=predicate) has held, in whatever order they come: frames the bridge sends
+        on separate paths (a pong from the socket's writer, a mark once the media thread played it) have no order
+        between them. Returns the first frame each predicate held for, by name."""
+        got = {}
+        deadline = time.monotonic() + TIMEOUT
+        while len(got) < len(preds) and time.monotonic() < deadline:
+            f = self.recv_frame()
+            for name, pred in preds.items():
+                if name not in got and pred(f):
+                    got[name] = f
+                    break
+        if len(got) < len(preds):
+            raise TimeoutError("no " + " and no ".join(n for n in preds if n not in got))
+        return got
+
     def recv_event(self, event):
-        def is_event(f):
-            if f[1] != 1:
-                return False
-            try:
-                return json.loads(f[2]).get("event") == event
-            except ValueError:
-                return False
-        return json.loads(self.recv_until(is_event, "%s event" % event)[2])
+        return json.loads(self.recv_until(is_event(event), "%s event" % event)[2])
 
     def wait_eof(self):
         """Reads frames until the client closes the socket."""
@@ -164,6 +185,11 @@ class RawWsBot:
                 self.script(c)
         except Exception as e:  # kept for the test to report
             c.error = "%s: %s" % (type(e).__name__, e)
+            # a script that failed lets go of the call at once rather than at the caller's timeout
+            try:
+                c.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         finally:
             c.done = True
 

@@ -142,6 +142,19 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def udp_drops(port):
+    """Datagrams the kernel dropped on the loopback UDP sockets bound to port (their receive buffers were full):
+    a datagram the daemon never read is not its doing."""
+    n = 0
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    n += int(fields[-1])
+    return n
+
+
 DAEMON_ADDRS = ("127.0.0.1", "[::1]", "[::ffff:127.0.0.1]")
 
 

@@ -1,11 +1,9 @@
 """Garbage on every input: SIP port, RTP port during a call, bot messages. The daemon keeps working."""
 
 import base64
-import os
 import random
 import socket
 import struct
-import time
 import urllib.request
 
 import rtp

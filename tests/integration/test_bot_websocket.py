@@ -86,7 +86,7 @@ def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
     assert close_code(c.close_reply) == 4000, c.close_reply
     assert c.eof, "the bridge kept the socket open after answering the close"
     assert all(f[3] for f in c.frames), "a frame from the bridge was not masked"
-    assert "Bot sent a close frame (code 4000)" in d.stderr_text()
+    sbtest.wait_until(lambda: "Bot sent a close frame (code 4000)" in d.stderr_text(), 10, "the close in the log")
     assert res.requests("BYE"), "the bot's close did not end the call: " + res.describe()
 
 
@@ -171,4 +171,4 @@ def test_refused_upgrade_503_with_reason(env, rawbot, daemon, sipp, answer, why)
 def test_protocol_breach_closes_1002(env, rawbot, daemon, sipp, bad, why):
     d, c = frame_after_start(env, rawbot, daemon, sipp, bad)
     assert close_code(c.close) == 1002, c.close
-    assert "Bot broke the WebSocket protocol (%s)" % why in d.stderr_text()
+    sbtest.wait_until(lambda: "Bot broke the WebSocket protocol (%s)" % why in d.stderr_text(), 10, "the breach in the log")

@@ -15,7 +15,7 @@ def test_max_calls(env, sipp):
     res = sipp("uac_reject.xml", d, rtp_port=env.endpoint().port).run()
     assert res.final_status() == 503, res.describe()
     assert res.response(503).header("Retry-After"), res.describe()
-    assert "limits.max_calls reached" in d.stderr_text()
+    sbtest.wait_until(lambda: "limits.max_calls reached" in d.stderr_text(), 10, "the limit in the log")
 
     res = first.wait()
     assert res.rc == 0, res.describe()

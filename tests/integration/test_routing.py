@@ -1,6 +1,5 @@
 """Trunk selection and bot routing: ACL (403), DID list (404), X-Customer-Header → bot, "*" default, no route (404)."""
 
-import sbtest
 
 
 def reject(env, d, sipp, **keys):

@@ -7,7 +7,6 @@ import socket
 import struct
 import time
 
-import rtp
 import sbtest
 
 NTP_OFFSET = 2208988800
@@ -59,6 +58,7 @@ def test_rtcp_reports_both_ways(env, bridge, sipp):
         # From the RTP port + 1, about the stream the caller receives.
         assert src == (bridge_rtp[0], bridge_rtp[1] + 1), (src, bridge_rtp)
         (pt, count, body), sdes = parts[0], parts[1]
+        assert pt == 200 and count == 1, (pt, count)  # a sender report with one report block
         ssrc, ntp_hi, ntp_lo, rtp_ts, packets, octets = struct.unpack("!IIIIII", body[:24])
         assert ssrc == ep.snapshot()[0].ssrc
         assert abs(packets - n_rx) <= 10 and octets == 160 * packets, (packets, octets, n_rx)

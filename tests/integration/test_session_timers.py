@@ -6,7 +6,6 @@ import time
 
 import pytest
 
-import sbtest
 
 SE_S = 4  # the session interval the callers ask for; the daemon's Min-SE is lowered to allow it
 MIN_SE_S = 3

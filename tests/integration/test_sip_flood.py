@@ -166,30 +166,35 @@ def test_invite_flood_at_scale(env, testbot, daemon, sipp):
 
 @pytest.mark.parametrize("rate", [20, 0])
 def test_reject_rate_bounds_403s(env, testbot, daemon, rate):
-    """3000 INVITEs at 2000 a second (paced, so the kernel drops none): with sip.reject_rate about rate a second
+    """3000 INVITEs at 2000 a second (paced; what the kernel dropped is not counted): with sip.reject_rate about rate a second
     plus a burst of rate are answered; with 0 every one."""
     d, bot = start(env, testbot, daemon, reject_rate=rate)
     flood = Flood(d.sip_port, 3000, rate=2000)
+    drops0 = sipraw.udp_drops(d.sip_port)
     t0 = time.monotonic()
     try:
         flood.run()
+        # what the daemon reads of it: the flood is paced, but a machine that holds the SIP thread long enough
+        # fills its socket (a datagram is dropped, if at all, when it is sent)
+        read = flood.sent - (sipraw.udp_drops(d.sip_port) - drops0)
         barrier(d.sip_port)
         flood.settle()
     finally:
         flood.close()
+    assert read >= flood.sent * 0.9, "the kernel dropped %d of %d INVITEs" % (flood.sent - read, flood.sent)
     n = len(flood.replies)
     print("%d INVITEs in %.2f s, reject_rate %d: %d answered" % (flood.sent, flood.last_reply - t0, rate, n))
     check_replies(flood)
-    assert metric(env, ACL_REJECTED) == flood.sent
+    assert metric(env, ACL_REJECTED) == read
     assert metric(env, REPLIED_403) == n
-    assert metric(env, LIMITED) == flood.sent - n
+    assert metric(env, LIMITED) == read - n
     warnings = d.stderr_text().count("Refusals to %s over sip.reject_rate" % STRANGER)
     if rate:
         assert rate <= n <= rate * (flood.last_reply - t0) + rate + 1, n
-        assert n < flood.sent / 10
+        assert n < read / 10
         assert warnings == 1, "the drops from one source were logged %d times within a minute" % warnings
     else:
-        assert n == flood.sent
+        assert n == read
         assert warnings == 0
 
 

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-import rtp
 import sbtest
 import sipraw
 
@@ -81,17 +80,22 @@ def test_flood_from_outside_acl(env, testbot, daemon, sipp, mode):
     pid = d.proc.pid
     fds0, cpu0 = sipraw.fds(pid), sipraw.cpu_seconds(pid)
     flood = Flood(d.sip_port, 2000)
+    drops0 = sipraw.udp_drops(d.sip_port)
     ep = env.endpoint()
     ep.send_silence_forever()
     call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=2000).start()
     try:
         flood.run()
+        # what the daemon reads of it: the flood is paced, but a machine that holds the SIP thread long enough
+        # fills its socket (a datagram is dropped, if at all, when it is sent; the call's too, then retransmitted)
+        read = flood.sent - (sipraw.udp_drops(d.sip_port) - drops0)
         fds_during = sipraw.fds(pid)
         flood.settle()
         res = call.wait()
     finally:
         flood.close()
     cpu = sipraw.cpu_seconds(pid) - cpu0
+    assert read >= flood.sent * 0.9, "the kernel dropped %d of %d INVITEs" % (flood.sent - read, flood.sent)
     print("flood of %d INVITEs (%s): %d replies, %.2f s of daemon CPU" % (flood.sent, mode, len(flood.replies), cpu))
     # The call from the trunk's address went through during the flood.
     assert res.rc == 0, res.describe()
@@ -102,7 +106,7 @@ def test_flood_from_outside_acl(env, testbot, daemon, sipp, mode):
         assert set(firsts) == {b"SIP/2.0 403 Forbidden"}, set(firsts)
         ids = [sipraw.re.search(rb"(?m)^Call-ID: (\S+)", r).group(1) for r in flood.replies]
         assert len(ids) == len(set(ids)), "some INVITE was answered more than once"
-        assert len(ids) == flood.sent, "%d of %d INVITEs answered" % (len(ids), flood.sent)
+        assert read <= len(ids) <= flood.sent, "%d of the %d INVITEs read answered" % (len(ids), read)
         assert all(b"\r\nTo: <sip:+15550001@127.0.0.1>;tag=" in r for r in flood.replies)
     else:
         assert flood.replies == [], "%d replies in drop mode" % len(flood.replies)
@@ -175,7 +179,7 @@ def test_tcp_abandoned_idle_and_surplus_connections_closed(env, testbot, daemon,
     # opened a pass before the others, so which are the newest is not a matter of chance.
     idle = [sipraw.Tcp(d.sip_port, src="127.0.0.3") for _ in range(3)]
     sbtest.wait_until(lambda: len(sipraw.server_connections(d.sip_port)) >= 3, 10, "three connections")
-    time.sleep(1.5)  # ordering, not timing: one janitor pass sees the first three alone
+    time.sleep(2.5)  # ordering, not timing: a janitor pass (every second, however late) sees the first three alone
     idle += [sipraw.Tcp(d.sip_port, src="127.0.0.3") for _ in range(3)]
     sbtest.wait_until(lambda: len(sipraw.server_connections(d.sip_port)) >= 6, 10, "six connections")
     half = sipraw.Tcp(d.sip_port, src="127.0.0.4")  # stops in the middle of a message

@@ -15,6 +15,8 @@ import os
 import re
 import sys
 
+import sched_waits
+
 MAX_FILE = 64 << 20
 # Caller -> bot latency is refused when this share of its samples is clearly negative: the
 # caller's packets and the bot's audio were not aligned, so no figure would be true.
@@ -476,6 +478,9 @@ def build(a):
             "late_wakeups": probe.get("late"), "late_wakeup_max_ms": probe.get("late_max_ms"),
             "probe_wakeups": probe.get("wakeups"), "probe_realtime": probe.get("realtime"),
         },
+        # With -S: how long the daemon's threads and the generators waited for a CPU (perf's
+        # scheduler events over a stretch of the run), or null.
+        "sched_waits": sched_waits.summary(os.path.join(d, "sched.txt")),
     }
 
 
@@ -562,6 +567,11 @@ def table(r):
             lat["messages"],
             " " + lat["note"] if lat.get("note") else "")),
     ]
+    sw = r.get("sched_waits")
+    if sw:
+        rows.append(("waits for a CPU over %s s (idle %s CPUs)" % (fmt(sw["seconds"]), fmt(sw["idle_cpus"])),
+                     "after a wake-up / after preemption"))
+        rows.extend(sched_waits.lines(sw))
     w = max(len(k) for k, _ in rows)
     lines = ["%-*s  %s" % (w, k, v) for k, v in rows]
     for k, n in c["daemon_log"].items():

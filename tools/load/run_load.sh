@@ -11,7 +11,7 @@
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
-#                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-t] [-j]
+#                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-t] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
@@ -21,6 +21,8 @@
 #       gives the count it ran
 #   -W  the daemon's threads.ws (default 0: one per core); the report gives the count it ran
 #   -g  who sends the callers' RTP: own (sipbridge-rtpsource) or sipp (SIPp's rtp_stream)
+#   -S  record the machine's scheduler events (perf) for SECONDS once every call is set up, and
+#       report how long the daemon's threads and the generators waited for a CPU
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -30,8 +32,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own
-while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:tjh" o; do
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0
+while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -47,14 +49,20 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:tjh" o; do
 	M) media_threads=$OPTARG ;;
 	W) ws_threads=$OPTARG ;;
 	g) rtp_gen=$OPTARG ;;
+	S) sched_s=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,25p' "$0"; exit 2 ;;
+	*) sed -n '2,27p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
 	[[ $v =~ ^[0-9]{1,7}$ && $v -gt 0 ]] || { echo "run_load: numbers must be positive integers" >&2; exit 2; }
 done
 [ "$concurrent" -le 20000 ] || { echo "run_load: -c is at most 20000" >&2; exit 2; }
+[[ $sched_s =~ ^[0-9]{1,3}$ ]] || { echo "run_load: -S is a number of seconds, at most 999" >&2; exit 2; }
+if [ "$sched_s" -gt 0 ] && ! command -v perf >/dev/null; then
+	echo "run_load: -S needs perf (Debian: linux-perf)" >&2
+	exit 1
+fi
 if [ -z "$wire_sample" ]; then # about 250 calls captured at most: the capture stays cheap
 	wire_sample=1
 	while [ $((wire_sample * 250)) -lt "$concurrent" ]; do wire_sample=$((wire_sample * 2)); done
@@ -264,6 +272,16 @@ t0=$(date +%s.%N)
 ) &
 sipp_wrapper=$!
 pids+=($sipp_wrapper)
+# With -S, the scheduler's events from the moment every call should be up (the ramp at -r a
+# second, and 2 s more), for sched_s seconds; bounded, and stopped with the rest.
+if [ "$sched_s" -gt 0 ]; then
+	(
+		sleep "$((concurrent / rate + 2))"
+		exec timeout "$((sched_s + 5))" perf record -q -k mono -e sched:sched_switch \
+			-e sched:sched_wakeup -a -o "$work/sched.data" -- sleep "$sched_s"
+	) >"$work/perf.out" 2>&1 &
+	pids+=($!)
+fi
 wait_for 5 test -s "$work/sipp.pid"
 pids+=("$(cat "$work/sipp.pid")")
 sipp_rc=0
@@ -308,6 +326,10 @@ wait_for 5 test -s "$work/bot.times" || true
 # Everything has stopped: nothing is left for the exit trap to signal.
 wait
 pids=()
+if [ -s "$work/sched.data" ]; then
+	perf script -i "$work/sched.data" -F comm,tid,cpu,time,event,trace >"$work/sched.txt" 2>>"$work/perf.out" ||
+		say "run_load: perf script failed (see perf.out)"
+fi
 
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \

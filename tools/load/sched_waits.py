@@ -17,8 +17,9 @@ SWITCH = re.compile(r"prev_comm=(.*?) prev_pid=(\d+) prev_prio=\d+ prev_state=(\
                     r"next_comm=(.*?) next_pid=(\d+) ")
 WAKEUP = re.compile(r"comm=(.*?) pid=(\d+) prio=\d+ target_cpu=\d+")
 
-# The threads a reader of a load run cares about: the daemon's (sipbridged is its SIP thread), the generators'.
-WATCHED = ("sb-", "sipbridged", "sipbridge-testb", "sipbridge-rtpso", "sipp")
+# The threads a reader of a load run cares about: the daemon's (sipbridged is its SIP thread), the generators',
+# and the kernel's softirq threads (loopback packets wait for them when the softirq work is deferred).
+WATCHED = ("sb-", "sipbridged", "sipbridge-testb", "sipbridge-rtpso", "sipp", "ksoftirqd")
 
 
 def parse(lines):

@@ -151,6 +151,8 @@ p = r["pacing_out"]
 assert p is None or {"stalls", "error_p99_outside_stalls_ms"} <= p.keys(), p
 lat = r["latency_caller_to_bot_ms"]
 assert lat["p50"] is not None or lat.get("note"), lat
+# The callers' source reports its own loop's lateness.
+assert r["rtpsource_loop"]["turns"] and r["rtpsource_loop"]["turns_late"] is not None, r["rtpsource_loop"]
 # The machine's own wake-up probe ran beside the calls.
 m = r["machine"]
 assert m["probe_wakeups"] and m["late_wakeups"] is not None and m["late_wakeup_max_ms"] is not None, m

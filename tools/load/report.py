@@ -471,6 +471,9 @@ def build(a):
             "wire_out": out_iv.get("packets") if ws else None,
         },
         "pacing_out": pacing,
+        # The callers' RTP source's own loop (a 1 ms grid): the turns that began more than 10 ms
+        # late (its sleep came back late, or it did not get a CPU), the latest, the longest turn.
+        "rtpsource_loop": {k: (src or {}).get(k) for k in ("turns", "turns_late", "turn_late_max_ms", "turn_max_ms")},
         "latency_caller_to_bot_ms": latency,
         # The machine itself: how often a thread at real-time priority woke more than a media
         # tick late (sipbridge-wakeprobe, one per CPU), beside the daemon's missed ticks.
@@ -555,6 +558,9 @@ def table(r):
             fmt(pc.get("capture_drops")))),
         ("callers' stream stalls: count / longest", "%s / %s ms (%s of the bridge's intervals in them)" % (
             fmt(pc.get("stalls")), fmt(pc.get("stall_longest_ms")), fmt(pc.get("stall_bridge_intervals")))),
+        ("RTP source: turns over 10 ms late / latest / longest turn", "%s of %s / %s / %s ms" % (
+            fmt(r["rtpsource_loop"]["turns_late"]), fmt(r["rtpsource_loop"]["turns"]),
+            fmt(r["rtpsource_loop"]["turn_late_max_ms"]), fmt(r["rtpsource_loop"]["turn_max_ms"]))),
         ("pacing error outside them p99 / max", "%s / %s ms" % (
             fmt(pc.get("error_p99_outside_stalls_ms")), fmt(pc.get("error_max_outside_stalls_ms")))),
         ("media ticks missed (the daemon's count)", fmt(rtp["media_late_ticks"])),

@@ -6,7 +6,9 @@
  * all calls go out in sendmmsg() batches on a 1 ms grid and what the bridge sends is read in
  * recvmmsg() batches on the same grid, without waking this process per packet: the per-call
  * threads and system calls of SIPp's own RTP cost more than the bridge under test. Single
- * thread, fixed memory; prints one JSON object when it stops (--duration, SIGTERM, SIGINT). */
+ * thread, fixed memory; prints one JSON object when it stops (--duration, SIGTERM, SIGINT),
+ * with how late its own loop ran, so that a stall of the callers' streams can be told from one
+ * of the bridge. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -56,6 +58,8 @@ struct state {
 	const uint8_t *audio;
 	size_t audio_len;
 	uint64_t started, ended, sent, received, send_errors, short_packets;
+	uint64_t turns, turns_late; /* turns of the grid, and those that began over 10 ms late */
+	int64_t late_max_ns, turn_max_ns; /* the latest start of a turn, the longest turn */
 };
 
 static uint32_t rnd32(void)
@@ -354,10 +358,18 @@ int main(int argc, char **argv)
 		struct timespec ts = {next / 1000000000, next % 1000000000};
 		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			continue;
-		int64_t now = now_ns(CLOCK_MONOTONIC);
+		int64_t now = now_ns(CLOCK_MONOTONIC), took;
+		st.turns++;
+		if (now - next > 10000000)
+			st.turns_late++;
+		if (now - next > st.late_max_ns)
+			st.late_max_ns = now - next;
 		drain(fd, &st);
 		reap(&st, now, (int64_t)o.idle_ms * 1000000);
 		send_due(fd, &st, o.pt, now + GRID_NS / 2);
+		took = now_ns(CLOCK_MONOTONIC) - now;
+		if (took > st.turn_max_ns)
+			st.turn_max_ns = took;
 		next += GRID_NS;
 		if (next < now) /* late: the grid goes on from now */
 			next = now - now % GRID_NS + GRID_NS;
@@ -365,8 +377,11 @@ int main(int argc, char **argv)
 	fprintf(out,
 	        "{\"streams_started\":%" PRIu64 ",\"streams_ended\":%" PRIu64
 	        ",\"streams_open\":%u,\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
-	        ",\"send_retries\":%" PRIu64 ",\"bad_packets\":%" PRIu64 ",\"seconds\":%.1f}\n",
+	        ",\"send_retries\":%" PRIu64 ",\"bad_packets\":%" PRIu64 ",\"turns\":%" PRIu64
+	        ",\"turns_late\":%" PRIu64 ",\"turn_late_max_ms\":%.2f,\"turn_max_ms\":%.2f"
+	        ",\"seconds\":%.1f}\n",
 	        st.started, st.ended, st.n, st.sent, st.received, st.send_errors, st.short_packets,
+	        st.turns, st.turns_late, (double)st.late_max_ns / 1e6, (double)st.turn_max_ns / 1e6,
 	        (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	rc = fflush(out) == 0 ? 0 : 1;
 	if (out != stdout)

@@ -44,7 +44,7 @@ def test_waits_and_shares_from_scheduler_events(tmp_path):
     th = s["threads"]
     assert set(th) == {"sb-ws0", "sipbridge-testb", "sb-media0"}, th  # the kworker is not watched
     assert th["sb-ws0"]["woken"]["n"] == 1 and abs(th["sb-ws0"]["woken"]["max"] - 3.0) < 0.01, th
-    assert "preempted" not in th["sb-ws0"] or not th["sb-ws0"]["preempted"]["n"], th
+    assert "preempted" not in th["sb-ws0"], th  # it only ever slept
     bot = th["sipbridge-testb"]["preempted"]
     assert bot["n"] == 1 and abs(bot["max"] - 7.0) < 0.01 and bot["over_5ms"] == 1, th
     assert th["sb-media0"]["woken"]["max"] == 0.0, th

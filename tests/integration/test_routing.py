@@ -1,7 +1,6 @@
 """Trunk selection and bot routing: ACL (403), DID list (404), X-Customer-Header → bot, "*" default, no route (404)."""
 
 
-
 def reject(env, d, sipp, **keys):
     ep = env.endpoint()
     res = sipp("uac_reject.xml", d, keys=keys, rtp_port=ep.port).run()

@@ -170,18 +170,14 @@ def test_reject_rate_bounds_403s(env, testbot, daemon, rate):
     plus a burst of rate are answered; with 0 every one."""
     d, bot = start(env, testbot, daemon, reject_rate=rate)
     flood = Flood(d.sip_port, 3000, rate=2000)
-    drops0 = sipraw.udp_drops(d.sip_port)
     t0 = time.monotonic()
     try:
         flood.run()
-        # what the daemon reads of it: the flood is paced, but a machine that holds the SIP thread long enough
-        # fills its socket (a datagram is dropped, if at all, when it is sent)
-        read = flood.sent - (sipraw.udp_drops(d.sip_port) - drops0)
         barrier(d.sip_port)
         flood.settle()
     finally:
         flood.close()
-    assert read >= flood.sent * 0.9, "the kernel dropped %d of %d INVITEs" % (flood.sent - read, flood.sent)
+    read = flood.read
     n = len(flood.replies)
     print("%d INVITEs in %.2f s, reject_rate %d: %d answered" % (flood.sent, flood.last_reply - t0, rate, n))
     check_replies(flood)

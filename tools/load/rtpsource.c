@@ -29,7 +29,8 @@
 
 #define FRAME_NS 20000000LL
 #define GRID_NS 1000000LL
-#define PAYLOAD 160 /* 20 ms of G.711 at 8 kHz */
+#define LATE_TURN_NS 10000000LL /* a turn that begins this late is counted */
+#define PAYLOAD 160             /* 20 ms of G.711 at 8 kHz */
 #define RTP_HDR 12
 #define BATCH 256
 #define MAX_STREAMS 65536 /* one per bridge port at most */
@@ -58,7 +59,7 @@ struct state {
 	const uint8_t *audio;
 	size_t audio_len;
 	uint64_t started, ended, sent, received, send_errors, short_packets;
-	uint64_t turns, turns_late; /* turns of the grid, and those that began over 10 ms late */
+	uint64_t turns, turns_late; /* turns of the grid, and those that began LATE_TURN_NS late */
 	int64_t late_max_ns, turn_max_ns; /* the latest start of a turn, the longest turn */
 };
 
@@ -358,12 +359,12 @@ int main(int argc, char **argv)
 		struct timespec ts = {next / 1000000000, next % 1000000000};
 		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			continue;
-		int64_t now = now_ns(CLOCK_MONOTONIC), took;
+		int64_t now = now_ns(CLOCK_MONOTONIC), late = now - next, took;
 		st.turns++;
-		if (now - next > 10000000)
+		if (late > LATE_TURN_NS)
 			st.turns_late++;
-		if (now - next > st.late_max_ns)
-			st.late_max_ns = now - next;
+		if (late > st.late_max_ns)
+			st.late_max_ns = late;
 		drain(fd, &st);
 		reap(&st, now, (int64_t)o.idle_ms * 1000000);
 		send_due(fd, &st, o.pt, now + GRID_NS / 2);

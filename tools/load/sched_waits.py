@@ -20,10 +20,11 @@ WAKEUP = re.compile(r"comm=(.*?) pid=(\d+) prio=\d+ target_cpu=\d+")
 # The threads a reader of a load run cares about: the daemon's (sipbridged is its SIP thread), the generators',
 # and the kernel's softirq threads (loopback packets wait for them when the softirq work is deferred).
 WATCHED = ("sb-", "sipbridged", "sipbridge-testb", "sipbridge-rtpso", "sipp", "ksoftirqd")
+LONG_MS = 5  # a wait counted as long
 
 
 def parse(lines):
-    """{thread name: {"woken": [ms...], "preempted": [ms...]}} and {name: share of a CPU it ran}."""
+    """({thread name: {"woken": [ms...], "preempted": [ms...]}}, {name: share of a CPU it ran}, seconds covered)."""
     woke, out, names = {}, {}, {}
     waits = collections.defaultdict(lambda: {"woken": [], "preempted": []})
     ran, on_cpu = collections.Counter(), {}
@@ -83,7 +84,7 @@ def summary(path):
             v = sorted(v)
             if v:
                 row[kind] = {"n": len(v), "p50": round(v[len(v) // 2], 3), "p99": round(v[int(len(v) * 0.99)], 2),
-                             "max": round(v[-1], 2), "over_5ms": sum(1 for x in v if x > 5)}
+                             "max": round(v[-1], 2), "over_5ms": sum(1 for x in v if x > LONG_MS)}
         threads[name] = row
     idle = sum(v for n, v in share.items() if n.startswith("swapper"))
     return {"seconds": round(span, 3), "idle_cpus": round(idle, 2), "threads": threads}
@@ -96,7 +97,7 @@ def lines(s):
         cells = []
         for kind in ("woken", "preempted"):
             k = row.get(kind)
-            cells.append("%s p99 %s / max %s ms (%d over 5)" % (kind, k["p99"], k["max"], k["over_5ms"])
+            cells.append("%s p99 %s / max %s ms (%d over %d)" % (kind, k["p99"], k["max"], k["over_5ms"], LONG_MS)
                          if k else "%s -" % kind)
         out.append(("  %s (%.0f %% of a CPU)" % (name, 100 * row["cpu_share"]), "; ".join(cells)))
     return out

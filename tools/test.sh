@@ -117,16 +117,16 @@ done
 integration "$build" -n 2 --dist loadfile "${skip_timed[@]}" tests/integration
 integration "$build" "${timed[@]}"
 
-# Load tool smoke run: 20 calls against the sanitized build. Passes when every call succeeded,
-# the JSON line carries every key of the report and no sanitizer spoke.
+# Load tool smoke run: 20 calls against the sanitized build, the BYE transactions kept 4 s. Passes
+# when every call succeeded, the JSON line carries every key of the report and no sanitizer spoke.
 load_smoke() {
 	local dir status
 	dir=$(mktemp -d)
-	timeout 180 bash tools/load/run_load.sh -b "$build" -c 10 -n 20 -r 10 -d 2000 -j \
+	timeout 180 bash tools/load/run_load.sh -b "$build" -c 10 -n 20 -r 10 -d 2000 -T 4000 -j \
 		-o "$dir/run" >"$dir/report.out" 2>&1
 	status=$?
 	if [ "$status" -eq 0 ]; then
-		/usr/bin/python3 - "$dir/report.out" <<'PY'
+		/usr/bin/python3 - "$dir/report.out" "$dir/run/load.conf" <<'PY'
 import json, sys
 line = [l for l in open(sys.argv[1]) if l.startswith("{")][-1]
 r = json.loads(line)
@@ -142,6 +142,9 @@ for k in ("sipbridged_s_per_call_minute", "sipbridged_pct_core_per_call", "sipp_
     assert k in r["cpu"], k
 # The callers' RTP came from the load tool's own source, a stream for every call.
 assert r["params"]["callers_rtp"] == "own" and r["cpu"]["rtpsource_streams"] >= 20, r["cpu"]
+# -T reached the daemon's configuration.
+assert r["params"]["sip_t1x64_ms"] == 4000, r["params"]
+assert "t1x64_ms = 4000;" in open(sys.argv[2]).read()
 for k in ("p50", "p99"):
     assert r["setup_ms"][k] is not None, r["setup_ms"]
 assert r["peak_concurrent"]["daemon"] and r["peak_concurrent"]["sipp"], r["peak_concurrent"]

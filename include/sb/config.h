@@ -118,6 +118,7 @@ struct sb_config {
 	int reject_rate;        /* stateless refusals a second per source address; 0: no limit */
 	int min_se_s;           /* RFC 4028 Min-SE: shorter session intervals get 422 */
 	int session_expires_s;  /* the interval asked of a caller that supports timers; 0: none */
+	int t1x64_ms;           /* RFC 3261's 64*T1: transaction timeouts, timer J over UDP */
 
 	/* rtp */
 	char *rtp_address;

@@ -331,6 +331,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_SIP, "reject_rate", SB_KT_INT, 0, 0, 100000, 50, FIELD(C, reject_rate)},
         {SB_SC_SIP, "min_se_s", SB_KT_INT, 0, 2, 86400, 90, FIELD(C, min_se_s)},
         {SB_SC_SIP, "session_expires_s", SB_KT_INT, 0, 0, 86400, 1800, FIELD(C, session_expires_s)},
+        {SB_SC_SIP, "t1x64_ms", SB_KT_INT, 0, 4000, 64000, 32000, FIELD(C, t1x64_ms)},
 
         {SB_SC_LISTEN, "transport", SB_KT_ENUM, .def_int = SB_TP_UDP, .enums = transports,
          FIELD(L, transport)},

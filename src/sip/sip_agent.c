@@ -329,7 +329,9 @@ static int start_nua(struct sb_sip_agent *a, const struct sb_config *cfg)
 	unsigned policy = l->verify_client ? TPTLS_VERIFY_IN : TPTLS_VERIFY_NONE;
 
 	/* Messages over max_message_bytes are refused (413) before they are parsed; a TCP or TLS
-	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. */
+	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. t1x64_ms
+	 * is nta's transaction lifetime: timers B, F and H, and J, which keeps every ended
+	 * non-INVITE server transaction (each call's BYE) with its request and response. */
 	a->nua = nua_create(
 	        a->root, on_nua_event, a, NUTAG_URL(l->url),
 	        TAG_IF(l->sips[0], NUTAG_SIPS_URL(l->sips)),
@@ -343,6 +345,7 @@ static int start_nua(struct sb_sip_agent *a, const struct sb_config *cfg)
 	        NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
 	        SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),
 	        NTATAG_MAXSIZE((usize_t)cfg->max_message_bytes),
+	        NTATAG_SIP_T1X64((unsigned)cfg->t1x64_ms),
 	        TPTAG_IDLE((unsigned)cfg->tcp_idle_s * 1000u),
 	        TPTAG_TIMEOUT((unsigned)cfg->tcp_idle_s * 1000u), TAG_END());
 	if (!a->nua)

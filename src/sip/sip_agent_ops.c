@@ -183,6 +183,7 @@ static int keep_restart_keys(struct sb_config *next, const struct sb_config *cur
 	KEEP_INT(tcp_idle_s, "sip.tcp_idle_s");
 	KEEP_INT(min_se_s, "sip.min_se_s");
 	KEEP_INT(session_expires_s, "sip.session_expires_s");
+	KEEP_INT(t1x64_ms, "sip.t1x64_ms");
 	KEEP_STR(rtp_address, "rtp.address");
 	KEEP_STR(rtp_public_address, "rtp.public_address");
 	KEEP_INT(rtp_port_min, "rtp.port_min");

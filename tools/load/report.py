@@ -432,7 +432,7 @@ def build(a):
             "concurrent": a.concurrent, "total": a.total, "rate": a.rate, "call_ms": a.call_ms,
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
             "media_io": a.media_io, "media_threads": a.media_threads, "ws_threads": a.ws_threads, "wss": bool(a.tls),
-            "callers_rtp": a.rtp_gen,
+            "callers_rtp": a.rtp_gen, "sip_t1x64_ms": a.t1x64_ms,
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,
@@ -597,6 +597,7 @@ def main():
     ap.add_argument("--ws-threads", type=int, default=1)
     ap.add_argument("--media-threads", type=int, default=0)
     ap.add_argument("--rtp-gen", choices=("own", "sipp"), default="sipp")
+    ap.add_argument("--t1x64-ms", type=int, default=32000)
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)
     ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)

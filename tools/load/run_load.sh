@@ -11,7 +11,8 @@
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
-#                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-t] [-j]
+#                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-T MS]
+#                          [-t] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
@@ -23,6 +24,8 @@
 #   -g  who sends the callers' RTP: own (sipbridge-rtpsource) or sipp (SIPp's rtp_stream)
 #   -S  record the machine's scheduler events (perf) for SECONDS once every call is set up, and
 #       report how long the daemon's threads and the generators waited for a CPU
+#   -T  the daemon's sip.t1x64_ms (default: its own, RFC 3261's 32000): how long each ended
+#       call's BYE transaction is kept
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -32,8 +35,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0
-while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:tjh" o; do
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms=""
+while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -50,8 +53,9 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:tjh" o; do
 	W) ws_threads=$OPTARG ;;
 	g) rtp_gen=$OPTARG ;;
 	S) sched_s=$OPTARG ;;
+	T) t1x64_ms=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,27p' "$0"; exit 2 ;;
+	*) sed -n '2,32p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -71,6 +75,8 @@ fi
 	{ echo "run_load: -w must be a power of two up to 1024" >&2; exit 2; }
 [[ $ws_threads =~ ^([0-9]|1[0-6])$ ]] || { echo "run_load: -W must be 0 to 16" >&2; exit 2; }
 [[ $media_threads =~ ^([0-9]|1[0-6])$ ]] || { echo "run_load: -M must be 0 to 16" >&2; exit 2; }
+[[ -z $t1x64_ms || ($t1x64_ms =~ ^[0-9]{4,5}$ && $t1x64_ms -ge 4000 && $t1x64_ms -le 64000) ]] ||
+	{ echo "run_load: -T must be 4000 to 64000 (ms)" >&2; exit 2; }
 [[ $rtp_gen =~ ^(own|sipp)$ ]] || { echo "run_load: -g must be own or sipp" >&2; exit 2; }
 [[ $media_io =~ ^(auto|io_uring|epoll)$ ]] || { echo "run_load: -i must be auto, io_uring or epoll" >&2; exit 2; }
 [[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
@@ -172,7 +178,8 @@ if [ "$tls" -eq 1 ]; then
 fi
 
 cat >"$work/load.conf" <<CONF
-sip: { listen = ( { transport = "udp"; address = "127.0.0.1"; port = $sip_port; } ); };
+sip: { listen = ( { transport = "udp"; address = "127.0.0.1"; port = $sip_port; } );
+       ${t1x64_ms:+t1x64_ms = $t1x64_ms;} };
 rtp: { address = "127.0.0.1"; port_min = $rtp_min; port_max = $rtp_max; };
 limits: { max_calls = $((concurrent + 100)); max_cps = $((rate * 2)); };
 admin: { address = "127.0.0.1"; port = $admin_port; };
@@ -247,7 +254,7 @@ if [ "$rtp_gen" = own ]; then
 		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 fi
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000} (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.
@@ -334,6 +341,7 @@ fi
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
 	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --media-threads "$media_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
+	--t1x64-ms "${t1x64_ms:-32000}" \
 	--sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \

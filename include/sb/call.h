@@ -21,11 +21,13 @@
 /* A ring has to bridge one ws service pass: the ws worker drains up as soon as a frame is named
  * ready (sb_ws_worker_notify) and refills down from the playout queue on every media wake-up
  * (each 20 ms), so a ring runs full (up) or dry (down) only when a pass takes longer than the
- * ring lasts. Up then drops caller audio for good (counted), so it keeps 640 ms: passes over
- * 320 ms do occur on a CPU-starved ws thread. Down running dry loses nothing (the bot's audio
- * waits in the playout queue; the caller hears a gap as long as the pass overran), so it has
- * 320 ms, which saves 5.3 KiB (16 frames of 332 B) of every call. */
-#define SB_UP_RING_FRAMES 32   /* 640 ms of caller audio between media and ws */
+ * ring lasts. Caller audio that finds up full waits on the media side (up_spill.h), 640 ms in
+ * all with the ring's, before it is dropped for good (counted): passes over 320 ms do occur on
+ * a CPU-starved ws thread. A ring cycles through all its slots, so all of it stays resident;
+ * up holds a frame or two nearly always, and its 8 slots save 8 KiB of every call against 32.
+ * Down running dry loses nothing (the bot's audio waits in the playout queue; the caller hears
+ * a gap as long as the pass overran), so it has 320 ms. */
+#define SB_UP_RING_FRAMES 8    /* 160 ms of caller audio between media and ws */
 #define SB_DOWN_RING_FRAMES 16 /* 320 ms of bot audio between ws and media */
 #define SB_CALL_DTMF_MAX 64    /* caller keys kept for the call-end record */
 

@@ -23,6 +23,7 @@
 #include <sb/rtp_session.h>
 #include <sb/rtp_source.h>
 #include <sb/srtp_ctx.h>
+#include <sb/up_spill.h>
 #include <sb/worker_thread.h>
 
 #define SB_MEDIA_RX_BATCH 32  /* datagrams read per readiness event per socket */
@@ -77,6 +78,7 @@ struct sb_media_leg {
 	int64_t last_rx_ms;
 	int16_t up_acc[SB_FRAME_SAMPLES]; /* caller audio being framed into 20 ms */
 	unsigned up_n;
+	struct sb_up_spill up_spill; /* frames waiting for room in the up ring */
 
 	/* caller → bot */
 	struct sb_jitter jb;
@@ -180,8 +182,8 @@ void sb_media_rx_datagram(struct sb_media_worker *w, struct sb_media_leg *leg, u
                           size_t n, const struct sockaddr_storage *from, socklen_t len);
 /* media_rx.c: the jitter buffer's releases (decoded, concealed or DTMF) into the up ring. */
 sb_jitter_out_fn sb_media_on_jitter;
-/* media_rx.c: releases what the jitter buffer holds past its wait; reports DTMF whose end
- * packets were lost. */
+/* media_rx.c: moves caller frames that waited for room onto the up ring; releases what the
+ * jitter buffer holds past its wait; reports DTMF whose end packets were lost. */
 void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us);
 /* media_rx.c: puts an event without data (HOLD, UNHOLD) on the up ring, in order with the
  * caller's audio, and names the call to its ws worker. */

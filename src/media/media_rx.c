@@ -22,11 +22,12 @@
 
 #define RX_CHUNK 8 /* datagrams one recvmmsg() takes (each a full-size buffer on the stack) */
 
-/* The next slot of the up ring, of kind (no samples yet); NULL when the ws side is behind:
+/* The slot for the next frame to the bot, of kind (no samples yet): the up ring's, or one
+ * that waits for room in it (up_spill.h). NULL when the ws side is too far behind for both:
  * the frame is dropped and counted rather than waited for. */
 static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kind)
 {
-	struct sb_frame *f = sb_ring_write_slot(&leg->call->up);
+	struct sb_frame *f = sb_up_spill_slot(&leg->up_spill, &leg->call->up);
 
 	if (!f) {
 		STAT_INC(leg->w, up_drops);
@@ -37,13 +38,14 @@ static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kin
 	return f;
 }
 
-/* Publishes the slot and names the call to its ws worker, which sends it at once. */
+/* Publishes the slot; one on the ring names the call to its ws worker, which sends it at
+ * once. */
 static void up_commit(struct sb_media_leg *leg)
 {
 	struct sb_call *c = leg->call;
 
-	sb_ring_commit_write(&c->up);
-	sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
+	if (sb_up_spill_commit(&leg->up_spill, &c->up))
+		sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
 }
 
 static void frame_done(struct sb_media_leg *leg)
@@ -308,7 +310,10 @@ void sb_media_on_rtp(struct sb_media_worker *w, struct sb_media_leg *leg)
 void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t now_us)
 {
 	struct sb_dtmf_report d;
+	struct sb_call *c = leg->call;
 
+	if (leg->up_spill.n && sb_up_spill_drain(&leg->up_spill, &c->up))
+		sb_ws_worker_notify(w->ws[c->ws_idx], c);
 	if (leg->held) {
 		sb_jitter_poll(&leg->jb, now_us);
 		leg->held = leg->jb.n_held > 0;

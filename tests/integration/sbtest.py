@@ -4,6 +4,8 @@ Everything started here is bounded in time and is stopped by the fixtures in con
 (a log line, a datagram, a process exit) with a deadline; nothing sleeps for a fixed time.
 """
 
+import contextlib
+import ctypes
 import json
 import os
 import re
@@ -14,6 +16,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -82,6 +85,65 @@ def wait_until(pred, timeout, what, interval=0.05):
         if time.monotonic() > deadline:
             raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
         time.sleep(interval)
+
+
+def metric(port, sample):
+    """The value of one sample of the admin API's /metrics on port, named as exposed (with its labels)."""
+    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    for line in body.splitlines():
+        if line.startswith(sample + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError("%s not in /metrics:\n%s" % (sample, body))
+
+
+def thread_ids(pid, prefix):
+    """The ids of the threads of process pid whose name starts with prefix (at least one)."""
+    tids = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+            if f.read().strip().startswith(prefix):
+                tids.append(int(tid))
+    assert tids, "no thread named %s* in %d" % (prefix, pid)
+    return tids
+
+
+@contextlib.contextmanager
+def frozen_threads(tids):
+    """Stops the given threads (not their process) until the block ends, as a DNS lookup that never returns would
+    hold them. ptrace is per thread and per tracer thread, so each is held by its own helper. Needs root (CI runs
+    as root)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
+    release = threading.Event()
+    stopped = []
+    errors = []
+
+    def hold(tid):
+        if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
+            errors.append("PTRACE_SEIZE %d: %s" % (tid, os.strerror(ctypes.get_errno())))
+            return
+        try:
+            if libc.ptrace(PTRACE_INTERRUPT, tid, None, None) != 0:
+                errors.append("PTRACE_INTERRUPT %d: %s" % (tid, os.strerror(ctypes.get_errno())))
+                return
+            os.waitpid(tid, WALL)
+            stopped.append(tid)
+            release.wait(120)
+        finally:
+            libc.ptrace(PTRACE_DETACH, tid, None, None)
+
+    helpers = [threading.Thread(target=hold, args=(t,), daemon=True) for t in tids]
+    for h in helpers:
+        h.start()
+    try:
+        wait_until(lambda: len(stopped) == len(tids) or errors, 10, "the threads to stop")
+        assert not errors, errors
+        yield
+    finally:
+        release.set()
+        for h in helpers:
+            h.join(10)
 
 
 # ---------------------------------------------------------------------------------------------------------------

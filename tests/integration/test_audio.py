@@ -1,10 +1,9 @@
 """Audio through the bridge, measured at the caller's RTP endpoint: echo round trip, re-framing of bot media of
 any chunk size and id key, real-time pacing, RTP header continuity, silence while the bot is quiet."""
 
-import http.client
 import os
-import re
 import signal
+import time
 
 import pytest
 
@@ -98,15 +97,7 @@ def test_ws_threads_default_one_per_core(env, bridge, sipp):
 
 
 def rx_buffer_waits(port):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        c.request("GET", "/metrics")
-        body = c.getresponse().read().decode()
-    finally:
-        c.close()
-    m = re.search(r"^sipbridge_media_rx_buffer_waits_total (\d+)$", body, re.M)
-    assert m, "no media_rx_buffer_waits_total in /metrics"
-    return int(m.group(1))
+    return sbtest.metric(port, "sipbridge_media_rx_buffer_waits_total")
 
 
 def test_receive_buffers_running_out(env, bridge, sipp):
@@ -235,3 +226,39 @@ def test_silence_when_bot_silent(env, bridge, sipp, pt):
     assert all(rtp.is_silent(p) for p in pkts), "non-silent audio from a silent bot"
     span = pkts[-1].t - pkts[0].t
     assert span >= 0.02 * (len(pkts) - 1) * 0.8, "%d packets in %.2f s: not paced at 20 ms" % (len(pkts), span)
+
+
+def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
+    """Caller audio that finds the call's up ring full while its ws thread does not run waits on the media side,
+    640 ms in all (the ring holds 160 ms): after a 450 ms stall the bot still gets every frame, in order; beyond
+    640 ms the rest is dropped and counted, and the call goes on."""
+    admin = env.ports.tcp()
+    d, bot = bridge("echo", admin={"address": "127.0.0.1", "port": admin, "token": ""})
+    ep = env.endpoint(rtp.PT_PCMA)
+    call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=30000).start()
+    ep.wait_packets(1, timeout=20)
+    drops = 'sipbridge_queue_drops_total{direction="to_bot"}'
+    ws = sbtest.thread_ids(d.proc.pid, "sb-ws0")
+
+    # 1 s of noise; the ws thread stops 0.3 s into it for 450 ms: some 22 frames more than the ring holds.
+    noise = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=41)
+    ep.send_audio(noise)
+    ep.wait_for(lambda e: len(e.tx_log) >= 15, 10, "the caller to be sending the noise")
+    with sbtest.frozen_threads(ws):
+        time.sleep(0.45)
+    ep.wait_echo(noise, 15, "the noise to come back intact after the ws thread's stall")
+    assert sbtest.metric(admin, drops) == 0, "caller audio was dropped in a stall shorter than 640 ms"
+
+    # 2 s of noise, the ws thread stopped for 1.5 s of it: what is over 640 ms is dropped, and counted.
+    ep.send_audio(rtp.noise_octets(rtp.PT_PCMA, 16000, seed=42))
+    with sbtest.frozen_threads(ws):
+        time.sleep(1.5)
+    sbtest.wait_until(lambda: sbtest.metric(admin, drops) >= 20, 10, "the frames over 640 ms to be counted dropped")
+
+    # The call goes on: later audio comes back intact (the silence after it completes its last media message).
+    later = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=43)
+    ep.send_audio(later)
+    ep.send_silence_forever()
+    ep.wait_echo(later, 15, "audio after the long stall to come back intact")
+    res = call.wait()
+    assert res.rc == 0, res.describe()

@@ -4,7 +4,6 @@ import base64
 import random
 import socket
 import struct
-import urllib.request
 
 import rtp
 import sbtest
@@ -139,15 +138,6 @@ def test_oversized_bot_message_skipped(env, bridge, sipp):
     assert d.alive()
 
 
-def metric(port, sample):
-    """The value of one sample of /metrics, named as exposed (with its labels)."""
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
-    for line in body.splitlines():
-        if line.startswith(sample + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError("%s not in /metrics:\n%s" % (sample, body))
-
-
 def test_bot_audio_queue_is_bounded(env, bridge, sipp):
     # max_queue_ms = 1000: of 6 s sent at once, about 1 s is queued (plus the 320 ms ring), the rest dropped
     script = sbtest.script_until_played(
@@ -165,5 +155,5 @@ def test_bot_audio_queue_is_bounded(env, bridge, sipp):
     assert "dropped" in d.stderr_text()
     # Drops are counted in 20 ms frames: with what was played they make up the 6 s (300 frames); a chunk's
     # partial frame counts as a whole one
-    drops = metric(admin, 'sipbridge_queue_drops_total{direction="to_caller"}')
+    drops = sbtest.metric(admin, 'sipbridge_queue_drops_total{direction="to_caller"}')
     assert 280 <= drops + len(loud) <= 340, "%d frames dropped, %d played" % (drops, len(loud))

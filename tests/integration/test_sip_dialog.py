@@ -3,7 +3,6 @@ unhold, session refresh) are answered and change the media, and the daemon's sys
 (READY, WATCHDOG, STOPPING) and unit file work."""
 
 import contextlib
-import ctypes
 import datetime
 import os
 import re
@@ -229,35 +228,14 @@ def test_overlong_user_part_rejected(env, bridge, sipp):
     assert bot.start_msg()["start"]["from"] == "a" * 128
 
 
-def freeze_thread(tid, seconds):
-    """Stops one thread (not its process) for `seconds`: ptrace is per thread. Needs root (CI runs as root)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
-    assert libc.ptrace(PTRACE_SEIZE, tid, None, None) == 0, os.strerror(ctypes.get_errno())
-    try:
-        assert libc.ptrace(PTRACE_INTERRUPT, tid, None, None) == 0, os.strerror(ctypes.get_errno())
-        os.waitpid(tid, WALL)
-        time.sleep(seconds)  # the point of the test: a thread that does not run for this long
-    finally:
-        libc.ptrace(PTRACE_DETACH, tid, None, None)
-
-
-def thread_id(pid, name):
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-            if f.read().strip() == name:
-                return int(tid)
-    raise AssertionError("no thread named %s in %d" % (name, pid))
-
-
 @pytest.mark.parametrize("thread", ["sb-media0", "sb-ws0"])
 def test_watchdog_sees_a_hung_worker(env, thread):
     """The systemd watchdog ping stops while a media or ws thread is stuck, and resumes when it runs again."""
     with notified_daemon(env, {"WATCHDOG_USEC": "200000"}) as (proc, sock):
         got = read_states(sock, lambda g: g.count("WATCHDOG=1") >= 3, 30)
         assert got.count("WATCHDOG=1") >= 3, got
-        tid = thread_id(proc.pid, thread)
+        tids = sbtest.thread_ids(proc.pid, thread)
+        assert len(tids) == 1, tids
         pings = []
         done = threading.Event()
 
@@ -272,7 +250,8 @@ def test_watchdog_sees_a_hung_worker(env, thread):
         t = threading.Thread(target=collect, daemon=True)
         t.start()
         t0 = time.monotonic()
-        freeze_thread(tid, 3.0)
+        with sbtest.frozen_threads(tids):
+            time.sleep(3.0)  # the point of the test: a thread that does not run for this long
         t1 = time.monotonic()
         sbtest.wait_until(lambda: any(p > t1 for p in pings), 15, "the watchdog pings to resume")
         done.set()

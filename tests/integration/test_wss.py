@@ -4,12 +4,9 @@ the bot over TLS, a refused certificate fails the call as an unreachable bot doe
 warned about at start-up. Certificates are made in the test's tmp dir with the openssl command line."""
 
 import base64
-import contextlib
-import ctypes
 import os
 import signal
 import subprocess
-import threading
 
 import pytest
 
@@ -146,55 +143,6 @@ def test_ca_file_added_by_reload(env, pki, sipp):
     assert b.select("open"), "no WebSocket session at the bot after the reload"
 
 
-def thread_ids(pid, prefix):
-    tids = []
-    for tid in os.listdir("/proc/%d/task" % pid):
-        with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-            if f.read().strip().startswith(prefix):
-                tids.append(int(tid))
-    assert tids, "no thread named %s* in %d" % (prefix, pid)
-    return tids
-
-
-@contextlib.contextmanager
-def frozen_threads(tids):
-    """Stops the given threads (not their process) until the block ends, as a DNS lookup that never returns would
-    hold them. ptrace is per thread and per tracer thread, so each is held by its own helper. Needs root (CI runs
-    as root)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
-    PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
-    release = threading.Event()
-    stopped = []
-    errors = []
-
-    def hold(tid):
-        if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
-            errors.append("PTRACE_SEIZE %d: %s" % (tid, os.strerror(ctypes.get_errno())))
-            return
-        try:
-            if libc.ptrace(PTRACE_INTERRUPT, tid, None, None) != 0:
-                errors.append("PTRACE_INTERRUPT %d: %s" % (tid, os.strerror(ctypes.get_errno())))
-                return
-            os.waitpid(tid, WALL)
-            stopped.append(tid)
-            release.wait(120)
-        finally:
-            libc.ptrace(PTRACE_DETACH, tid, None, None)
-
-    helpers = [threading.Thread(target=hold, args=(t,), daemon=True) for t in tids]
-    for h in helpers:
-        h.start()
-    try:
-        sbtest.wait_until(lambda: len(stopped) == len(tids) or errors, 10, "the threads to stop")
-        assert not errors, errors
-        yield
-    finally:
-        release.set()
-        for h in helpers:
-            h.join(10)
-
-
 def test_stuck_resolver_does_not_stall_other_calls(env, pki, sipp):
     """While the resolver threads are stuck (as in a lookup a DNS server never answers), a call to a bot named by
     host name waits off the ws thread and fails like an unreachable bot at its deadline, and another call's audio
@@ -207,7 +155,7 @@ def test_stuck_resolver_does_not_stall_other_calls(env, pki, sipp):
     d = env.daemon(env.config(bots, trunk={"bots": [{"match": "byname", "bot": "namebot"},
                                                    {"match": "*", "bot": "ipbot"}]}))
     timed_out = "host name resolution timed out"
-    with frozen_threads(thread_ids(d.proc.pid, "sb-dns")):
+    with sbtest.frozen_threads(sbtest.thread_ids(d.proc.pid, "sb-dns")):
         stuck = sipp("uac_reject.xml", d, keys={"customer": "byname"}, rtp_port=env.endpoint().port).start()
         sbtest.wait_until(lambda: "bot namebot" in d.stderr_text(), 20, "the call to namebot to be routed")
 

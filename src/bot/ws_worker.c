@@ -130,8 +130,11 @@ static void take_ready(struct sb_ws_worker *w, bool pump)
 
 	for (; c; c = next) {
 		next = c->_ready_next;
-		/* Cleared before the pump: a frame written during it names the call again. */
-		atomic_store_explicit(&c->_ready, false, memory_order_release);
+		/* Cleared before the pump: a frame written during it names the call again. An
+		 * exchange, not a store: when notify's exchange came first, this one reads it, and
+		 * the pump sees the frames written before it (after a store the pump could read an
+		 * older head while notify saw the call still named: a lost wake-up). */
+		atomic_exchange_explicit(&c->_ready, false, memory_order_acq_rel);
 		if (pump && c->conn)
 			sb_bot_conn_pump_up(c->conn);
 		sb_call_unref(c);

@@ -22,12 +22,19 @@
 
 #define RX_CHUNK 8 /* datagrams one recvmmsg() takes (each a full-size buffer on the stack) */
 
+/* The spill of the call's up ring: the caller's leg's, also for the agent's leg of a bridge
+ * in listen mode (its keys go up too), so that one ring has one queue in front of it. */
+static struct sb_up_spill *spill_of(struct sb_media_leg *leg)
+{
+	return leg->agent && leg->peer ? &leg->peer->up_spill : &leg->up_spill;
+}
+
 /* The slot for the next frame to the bot, of kind (no samples yet): the up ring's, or one
  * that waits for room in it (up_spill.h). NULL when the ws side is too far behind for both:
  * the frame is dropped and counted rather than waited for. */
 static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kind)
 {
-	struct sb_frame *f = sb_up_spill_slot(&leg->up_spill, &leg->call->up);
+	struct sb_frame *f = sb_up_spill_slot(spill_of(leg), &leg->call->up);
 
 	if (!f) {
 		STAT_INC(leg->w, up_drops);
@@ -44,7 +51,7 @@ static void up_commit(struct sb_media_leg *leg)
 {
 	struct sb_call *c = leg->call;
 
-	if (sb_up_spill_commit(&leg->up_spill, &c->up))
+	if (sb_up_spill_commit(spill_of(leg), &c->up))
 		sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
 }
 
@@ -312,8 +319,12 @@ void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 	struct sb_dtmf_report d;
 	struct sb_call *c = leg->call;
 
-	if (leg->up_spill.n && sb_up_spill_drain(&leg->up_spill, &c->up))
+	/* Told on every tick while frames wait, moved or not: the ws thread is behind, and being
+	 * named again costs nothing until it has taken the call. */
+	if (leg->up_spill.n) {
+		sb_up_spill_drain(&leg->up_spill, &c->up);
 		sb_ws_worker_notify(w->ws[c->ws_idx], c);
+	}
 	if (leg->held) {
 		sb_jitter_poll(&leg->jb, now_us);
 		leg->held = leg->jb.n_held > 0;

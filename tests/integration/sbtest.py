@@ -89,7 +89,8 @@ def wait_until(pred, timeout, what, interval=0.05):
 
 def metric(port, sample):
     """The value of one sample of the admin API's /metrics on port, named as exposed (with its labels)."""
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    body = opener.open("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
     for line in body.splitlines():
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])

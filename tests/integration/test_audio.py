@@ -230,7 +230,7 @@ def test_silence_when_bot_silent(env, bridge, sipp, pt):
 
 def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
     """Caller audio that finds the call's up ring full while its ws thread does not run waits on the media side,
-    640 ms in all (the ring holds 160 ms): after a 450 ms stall the bot still gets every frame, in order; beyond
+    640 ms in all (the ring holds 160 ms): after a 300 ms stall the bot still gets every frame, in order; beyond
     640 ms the rest is dropped and counted, and the call goes on."""
     admin = env.ports.tcp()
     d, bot = bridge("echo", admin={"address": "127.0.0.1", "port": admin, "token": ""})
@@ -240,12 +240,12 @@ def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
     drops = 'sipbridge_queue_drops_total{direction="to_bot"}'
     ws = sbtest.thread_ids(d.proc.pid, "sb-ws0")
 
-    # 1 s of noise; the ws thread stops 0.3 s into it for 450 ms: some 22 frames more than the ring holds.
+    # 1 s of noise; the ws thread stops 0.3 s into it for 300 ms: some 15 frames, 7 more than the ring holds.
     noise = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=41)
     ep.send_audio(noise)
     ep.wait_for(lambda e: len(e.tx_log) >= 15, 10, "the caller to be sending the noise")
     with sbtest.frozen_threads(ws):
-        time.sleep(0.45)
+        time.sleep(0.3)
     ep.wait_echo(noise, 15, "the noise to come back intact after the ws thread's stall")
     assert sbtest.metric(admin, drops) == 0, "caller audio was dropped in a stall shorter than 640 ms"
 

@@ -237,10 +237,8 @@ static void bridge(struct sb_media_worker *w, struct sb_call *c, const struct sb
 	}
 	if (!agent || !agent->relay || !caller->relay || (b->listen && !caller->mix)) {
 		log_error("Out of memory bridging the agent's media");
-		if (agent) {
-			free(agent->relay);
-			agent->relay = NULL;
-		}
+		if (agent) /* not left behind with the call's reference and its sockets */
+			free_leg(w, agent, false);
 		free(caller->relay);
 		free(caller->mix);
 		caller->relay = NULL;

@@ -13,15 +13,17 @@ _VIA = re.compile(rb"(SIP\s*/\s*\d+\.\d+\s*/\s*)([A-Za-z]+)(\s+)([^;,\s]+)")
 
 
 def request(method="INVITE", ruri="sip:+15550001@127.0.0.1", via="127.0.0.1:5060", transport="UDP",
-            call_id="c1", branch="z9hG4bK-1", cseq=1, extra=b"", body=b""):
-    """A minimal well-formed request; extra is raw header lines (each ending in CRLF)."""
+            call_id="c1", branch="z9hG4bK-1", cseq=1, extra=b"", body=b"", from_tag=None, to=None):
+    """A minimal well-formed request; extra is raw header lines (each ending in CRLF). The From tag is f-<call_id>
+    unless given; To is <ruri> unless given (a dialog's To, with its tag)."""
     head = ("%s %s SIP/2.0\r\n"
             "Via: SIP/2.0/%s %s;branch=%s\r\n"
-            "From: <sip:caller@127.0.0.1>;tag=f-%s\r\n"
-            "To: <%s>\r\n"
+            "From: <sip:caller@127.0.0.1>;tag=%s\r\n"
+            "To: %s\r\n"
             "Call-ID: %s\r\n"
             "CSeq: %d %s\r\n"
-            "Max-Forwards: 70\r\n" % (method, ruri, transport, via, branch, call_id, ruri, call_id, cseq, method))
+            "Max-Forwards: 70\r\n" % (method, ruri, transport, via, branch, from_tag or "f-" + call_id,
+                                        to or "<%s>" % ruri, call_id, cseq, method))
     return head.encode() + extra + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 

@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+import sipraw
+
 
 
 class RawCaller:
@@ -26,16 +28,10 @@ class RawCaller:
     def close(self):
         self.sock.close()
 
-    def _head(self, method, branch, cseq, to, ruri="sip:+15550001@127.0.0.1"):
-        return ("%s %s SIP/2.0\r\n"
-                "Via: SIP/2.0/UDP %s;branch=%s;rport\r\n"
-                "From: <sip:caller@127.0.0.1>;tag=tj-from\r\n"
-                "To: %s\r\n"
-                "Call-ID: %s\r\n"
-                "CSeq: %d %s\r\n"
-                "Contact: <sip:caller@%s>\r\n"
-                "Max-Forwards: 70\r\n" % (method, ruri, self.here, branch, to, self.call_id, cseq, method,
-                                          self.here))
+    def _request(self, method, branch, cseq, to=None, ruri="sip:+15550001@127.0.0.1", extra=b"", body=b""):
+        return sipraw.request(method, ruri, via=self.here + ";rport", call_id=self.call_id, branch=branch,
+                              cseq=cseq, from_tag="tj-from", to=to,
+                              extra=b"Contact: <sip:caller@%s>\r\n" % self.here.encode() + extra, body=body)
 
     def send(self, msg):
         self.sock.sendto(msg, ("127.0.0.1", self.port))
@@ -59,17 +55,13 @@ class RawCaller:
     def call(self):
         sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                "m=audio %d RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n" % self.rtp_port).encode()
-        invite = self._head("INVITE", "z9hG4bK-tj-inv", 1, "<sip:+15550001@127.0.0.1>").encode() \
-            + b"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % len(sdp) + sdp
-        self.send(invite)
+        self.send(self._request("INVITE", "z9hG4bK-tj-inv", 1, extra=b"Content-Type: application/sdp\r\n", body=sdp))
         status, data = self.response("INVITE", 15)
         assert status == 200, data.decode(errors="replace")
         self.to = re.search(rb"(?im)^To:\s*(.*?)\r\n", data).group(1).decode()
         contact = re.search(rb"(?im)^Contact:\s*<([^>]+)>", data).group(1).decode()
-        ack = self._head("ACK", "z9hG4bK-tj-ack", 1, self.to, ruri=contact) + "Content-Length: 0\r\n\r\n"
-        self.send(ack.encode())
-        self.bye = (self._head("BYE", "z9hG4bK-tj-bye", 2, self.to, ruri=contact)
-                    + "Content-Length: 0\r\n\r\n").encode()
+        self.send(self._request("ACK", "z9hG4bK-tj-ack", 1, self.to, ruri=contact))
+        self.bye = self._request("BYE", "z9hG4bK-tj-bye", 2, self.to, ruri=contact)
 
     def hang_up(self):
         """Sends the BYE (again, if it was sent before); returns its final status."""

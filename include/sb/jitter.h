@@ -27,7 +27,7 @@ struct sb_jitter_slot {
 	uint16_t len;
 	uint32_t ts;
 	int64_t arrival_us;
-	uint8_t *payload; /* small, or the slot's row of the buffer's big payloads */
+	const uint8_t *payload; /* small, the slot's row of the big payloads, or the packet */
 	uint8_t small[SB_JITTER_SLOT_PAYLOAD];
 };
 
@@ -55,9 +55,13 @@ struct sb_jitter {
 	sb_jitter_out_fn *out;
 	void *arg;
 
-	struct sb_jitter_slot slots[SB_JITTER_SLOTS];
+	/* Storage for held packets: SB_JITTER_SLOTS slots, allocated when a packet has to wait
+	 * (one after a hole) and freed when the last one has gone. A packet that continues the
+	 * sequence while nothing waits is handed on from the receive buffer itself, so a clean
+	 * stream holds none of it. */
+	struct sb_jitter_slot *slots;
 	/* Payloads longer than a slot holds (a ptime over 20 ms): one row per slot, allocated with
-	 * the first such packet and kept until sb_jitter_free(). */
+	 * the first such packet held and freed with the slots. */
 	uint8_t (*big)[SB_JITTER_MAX_PAYLOAD];
 	unsigned n_held;
 	bool started, ts_known;
@@ -81,9 +85,9 @@ struct sb_jitter {
 /* Thread: any. Sets jb up from the rtp settings of cfg; out(arg, ...) receives the releases. */
 void sb_jitter_init(struct sb_jitter *jb, const struct sb_config *cfg, sb_jitter_out_fn *out,
                     void *arg);
-/* Thread: owner. Frees what jb allocated (the rows for long payloads); jb may be set up again. */
+/* Thread: owner. Frees what jb allocated (the storage of held packets); jb may be set up again. */
 void sb_jitter_free(struct sb_jitter *jb);
-/* Thread: owner. Takes one packet (copied; h->payload_len must be at most
+/* Thread: owner. Takes one packet (copied if it has to wait; h->payload_len must be at most
  * SB_JITTER_MAX_PAYLOAD) received at now_us; audio is false for a payload type that carries no
  * audio (it keeps its sequence place but no media time). Releases what is due. */
 void sb_jitter_push(struct sb_jitter *jb, const struct sb_rtp_header *h, bool audio,

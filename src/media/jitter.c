@@ -14,7 +14,10 @@
  * packet after it arrives: loss costs no extra delay, and in-order audio never waits.
  * Media time follows the RTP timestamp: a hole is concealed for the time its timestamps
  * span, a timestamp gap between consecutive packets (a telephone-event, a pause) becomes
- * silence, and a marker bit or an implausible jump resynchronises without filling. */
+ * silence, and a marker bit or an implausible jump resynchronises without filling.
+ * The slots that hold waiting packets (6 KiB) exist only while one waits: an in-order packet
+ * with nothing held goes on from the receive buffer, so a clean stream holds none, where a
+ * ring of slots in the leg would keep all of them resident for the whole call. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,10 +49,19 @@ void sb_jitter_init(struct sb_jitter *jb, const struct sb_config *cfg, sb_jitter
 	jb->arg = arg;
 }
 
-void sb_jitter_free(struct sb_jitter *jb)
+/* The storage of held packets goes once nothing is held. */
+static void drop_storage(struct sb_jitter *jb)
 {
+	free(jb->slots);
+	jb->slots = NULL;
 	free(jb->big);
 	jb->big = NULL;
+}
+
+void sb_jitter_free(struct sb_jitter *jb)
+{
+	drop_storage(jb);
+	jb->n_held = 0;
 }
 
 int64_t sb_jitter_depth_us(const struct sb_jitter *jb)
@@ -113,7 +125,7 @@ static void remember(struct sb_jitter *jb, unsigned n, bool released)
 }
 
 /* Hands the next packet on, first filling the media time since the previous audio. */
-static void release(struct sb_jitter *jb, struct sb_jitter_slot *s)
+static void release(struct sb_jitter *jb, const struct sb_jitter_slot *s)
 {
 	if (s->audio) {
 		int32_t gap = (int32_t)(s->ts - jb->next_ts);
@@ -130,8 +142,6 @@ static void release(struct sb_jitter *jb, struct sb_jitter_slot *s)
 		jb->last_samples = s->len;
 	}
 	jb->out(jb->arg, SB_JITTER_PACKET, s, 0);
-	s->used = false;
-	jb->n_held--;
 	remember(jb, 1, true);
 }
 
@@ -196,6 +206,8 @@ static void drain(struct sb_jitter *jb, int64_t now_us, bool force)
 		struct sb_jitter_slot *s = &jb->slots[jb->next_seq & MASK];
 
 		if (s->used && s->seq == jb->next_seq) {
+			s->used = false;
+			jb->n_held--;
 			release(jb, s);
 			continue;
 		}
@@ -204,6 +216,8 @@ static void drain(struct sb_jitter *jb, int64_t now_us, bool force)
 			break;
 		conceal_hole(jb, s);
 	}
+	if (!jb->n_held && jb->slots)
+		drop_storage(jb);
 	jb->stats.depth_ms = (unsigned)(sb_jitter_depth_us(jb) / 1000);
 }
 
@@ -268,9 +282,49 @@ static void make_room(struct sb_jitter *jb, const struct sb_rtp_header *h)
 		restart(jb, h);
 }
 
-void sb_jitter_push(struct sb_jitter *jb, const struct sb_rtp_header *h, bool audio, int64_t now_us)
+static void fill(struct sb_jitter_slot *s, const struct sb_rtp_header *h, bool audio,
+                 int64_t now_us, const uint8_t *payload)
+{
+	s->used = true;
+	s->audio = audio;
+	s->marker = h->marker;
+	s->pt = h->pt;
+	s->seq = h->seq;
+	s->ts = h->ts;
+	s->arrival_us = now_us;
+	s->len = (uint16_t)h->payload_len;
+	s->payload = payload;
+}
+
+/* The packet copied into its slot (the storage allocated first if nothing was held); false
+ * when the slot is taken (a duplicate) or memory ran out. */
+static bool hold(struct sb_jitter *jb, const struct sb_rtp_header *h, bool audio, int64_t now_us)
 {
 	struct sb_jitter_slot *s;
+	uint8_t *dst;
+
+	if (!jb->slots && !(jb->slots = calloc(SB_JITTER_SLOTS, sizeof(*jb->slots))))
+		return false;
+	s = &jb->slots[h->seq & MASK];
+	if (s->used) {
+		jb->stats.duplicated++;
+		return false;
+	}
+	if (h->payload_len <= SB_JITTER_SLOT_PAYLOAD) {
+		dst = s->small;
+	} else {
+		if (!jb->big && !(jb->big = calloc(SB_JITTER_SLOTS, sizeof(*jb->big))))
+			return false;
+		dst = jb->big[h->seq & MASK];
+	}
+	memcpy(dst, h->payload, h->payload_len);
+	fill(s, h, audio, now_us, dst);
+	jb->n_held++;
+	return true;
+}
+
+void sb_jitter_push(struct sb_jitter *jb, const struct sb_rtp_header *h, bool audio, int64_t now_us)
+{
 	int16_t d;
 
 	jb->stats.received++;
@@ -282,29 +336,23 @@ void sb_jitter_push(struct sb_jitter *jb, const struct sb_rtp_header *h, bool au
 	jb->far_behind = 0;
 	if ((uint16_t)(h->seq - jb->next_seq) >= SB_JITTER_SLOTS)
 		make_room(jb, h);
-	s = &jb->slots[h->seq & MASK];
-	if (s->used) {
-		jb->stats.duplicated++;
+	if (!jb->n_held && h->seq == jb->next_seq) {
+		/* In order with nothing waiting: on at once, from the packet itself. */
+		struct sb_jitter_slot pkt = {0};
+
+		fill(&pkt, h, audio, now_us, h->payload);
+		if (audio)
+			estimate(jb, h->ts, now_us);
+		release(jb, &pkt);
+		jb->stats.depth_ms = (unsigned)(sb_jitter_depth_us(jb) / 1000);
 		return;
 	}
-	if (h->payload_len <= SB_JITTER_SLOT_PAYLOAD) {
-		s->payload = s->small;
-	} else {
-		if (!jb->big && !(jb->big = calloc(SB_JITTER_SLOTS, sizeof(*jb->big)))) {
-			return; /* out of memory: a hole, concealed as a loss in its time */
-		}
-		s->payload = jb->big[h->seq & MASK];
+	if (!hold(jb, h, audio, now_us)) {
+		/* A duplicate, or out of memory: then a hole, concealed as a loss in its time. */
+		if (!jb->n_held)
+			drop_storage(jb);
+		return;
 	}
-	s->used = true;
-	s->audio = audio;
-	s->marker = h->marker;
-	s->pt = h->pt;
-	s->seq = h->seq;
-	s->ts = h->ts;
-	s->arrival_us = now_us;
-	s->len = (uint16_t)h->payload_len;
-	memcpy(s->payload, h->payload, h->payload_len);
-	jb->n_held++;
 	if (audio)
 		estimate(jb, h->ts, now_us);
 	drain(jb, now_us, false);

@@ -100,6 +100,8 @@ TEST(in_order_released_at_once)
 		ASSERT_EQ(n_out, i + 1); /* each one out as it arrives */
 		ASSERT_EQ(outs[i].kind, 'P');
 		ASSERT_EQ(outs[i].seq, 100 + i);
+		ASSERT_TRUE(outs[i].intact && outs[i].first == (uint8_t)(100 + i));
+		ASSERT_TRUE(jb.slots == NULL); /* nothing waited: no storage for held packets */
 	}
 	ASSERT_EQ(jb.stats.lost + jb.stats.late + jb.stats.duplicated, 0);
 	ASSERT_EQ(sb_jitter_depth_us(&jb), 0);
@@ -116,8 +118,10 @@ TEST(reorder_put_back_in_order)
 	clean(0, 0, 0, 3);
 	push(4, 4 * 160, 80); /* 3 is late */
 	ASSERT_EQ(n_out, 3);
+	ASSERT_TRUE(jb.slots != NULL && jb.n_held == 1);
 	push(3, 3 * 160, 85);
 	ASSERT_EQ(n_out, 5);
+	ASSERT_TRUE(jb.slots == NULL && jb.n_held == 0); /* the storage went with the last one */
 	ASSERT_EQ(outs[3].seq, 3);
 	ASSERT_EQ(outs[4].seq, 4);
 	ASSERT_EQ(jb.stats.lost, 0);
@@ -399,8 +403,10 @@ TEST(long_payloads_kept_apart_and_intact)
 			t += lens[j];
 		push_full((uint16_t)(3 + k), t, lens[k], false, true, 1234, 60 + 20 * i);
 		ts = t + lens[k];
+		if (i == 0) /* 240 bytes held behind the hole */
+			ASSERT_TRUE(jb.big != NULL && jb.n_held == 1);
 	}
-	ASSERT_TRUE(jb.big != NULL);
+	ASSERT_TRUE(jb.slots == NULL && jb.big == NULL); /* nothing held: the storage is gone */
 	sb_jitter_flush(&jb);
 	ASSERT_EQ(n_out, 9);
 	for (unsigned i = 0; i < n_out; i++) {

@@ -10,7 +10,10 @@
 
 #include <sb/ring.h>
 
-#define SB_DOWNLINK_MAX_PENDING 256 /* played marks waiting for room in the up ring */
+/* Played marks waiting for room in the up ring. They come out of the down ring, which holds
+ * SB_DOWN_RING_FRAMES and is refilled by the ws thread that also empties the up ring: while
+ * that thread stands still no more than a ring's worth can arrive. */
+#define SB_DOWNLINK_MAX_PENDING 64
 
 struct sb_downlink {
 	uint32_t pending[SB_DOWNLINK_MAX_PENDING]; /* mark ids, oldest at head */

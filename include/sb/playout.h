@@ -8,9 +8,10 @@
 
 #include <sb/ring.h>
 
-/* Audio is stored in chunks of this many samples, each freed as soon as it has been played or
- * cleared; one is kept spare. With its link a chunk is 4088 bytes, a 4 KiB heap block. */
-#define SB_PLAYOUT_CHUNK_SAMPLES 2040
+/* Audio is stored in chunks of this many samples (125 ms at 8 kHz: a 100 ms media message
+ * fits in one), each freed as soon as it has been played or cleared; one is kept spare. With
+ * its link a chunk is 2008 bytes, within a 2 KiB heap block. */
+#define SB_PLAYOUT_CHUNK_SAMPLES 1000
 
 struct sb_playout;
 

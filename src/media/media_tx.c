@@ -38,6 +38,9 @@
 #define TALKSPURT_GAP_SLOTS 5
 #define DEFAULT_DTMF_MS 100 /* a bot's digit without a duration */
 
+_Static_assert(SB_DOWNLINK_MAX_PENDING >= 2 * SB_DOWN_RING_FRAMES,
+               "a stalled ws thread's ring of marks fits the pending list twice");
+
 /* One more slot of silence (the count saturates), or audio again. */
 static void count_quiet(struct sb_media_leg *leg, bool silent)
 {

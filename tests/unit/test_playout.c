@@ -484,7 +484,9 @@ TEST(playout_chunk_boundaries)
 	                                SB_PLAYOUT_CHUNK_SAMPLES,
 	                                SB_PLAYOUT_CHUNK_SAMPLES + 1,
 	                                4096};
-	const size_t total = 43 * SB_FRAME_SAMPLES; /* into the fourth chunk */
+	/* whole frames into the fourth chunk */
+	const size_t total =
+	        (3 * SB_PLAYOUT_CHUNK_SAMPLES / SB_FRAME_SAMPLES + 2) * SB_FRAME_SAMPLES;
 	size_t chunk = one_chunk_bytes();
 	int r = 0;
 	struct sb_playout *p = NULL;
@@ -621,10 +623,10 @@ TEST(playout_marks_across_chunks)
 
 	n_seen = 0;
 	ASSERT_EQ(sb_playout_new(&p, 100000), 0);
-	/* Ends 50 samples short of the chunk: the mark's padding crosses into the next. */
-	ASSERT_EQ(push_ramp(p, &in, SB_PLAYOUT_CHUNK_SAMPLES - 50, 1000), 0);
+	/* Ends 10 samples short of the chunk: the mark's padding crosses into the next. */
+	ASSERT_EQ(push_ramp(p, &in, SB_PLAYOUT_CHUNK_SAMPLES - 10, 1000), 0);
 	ASSERT_EQ(sb_playout_push_mark(p, 0), 0);
-	pos[0] = (SB_PLAYOUT_CHUNK_SAMPLES - 50 + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
+	pos[0] = (SB_PLAYOUT_CHUNK_SAMPLES - 10 + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
 	ASSERT_EQ(sb_playout_queued_samples(p), pos[0] * SB_FRAME_SAMPLES);
 	ASSERT_TRUE(sb_playout_bytes(p) >= 2 * chunk);
 	/* A digit, then a mark, right behind it: the same position. */

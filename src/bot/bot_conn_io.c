@@ -539,8 +539,8 @@ static void on_complete(struct sb_bot_conn *conn, const char *data, size_t len)
 	}
 }
 
-/* Most messages arrive in one piece and are decoded where they lie; fragmented ones are
- * reassembled first. */
+/* A message that arrives in one piece is decoded where it lies; one in pieces (over wss, any
+ * over lws's receive buffer; over ws://, one that straddles two reads) is reassembled first. */
 void sb_bot_conn_on_piece(struct sb_bot_conn *conn, const char *in, size_t len, bool first,
                           bool last, bool binary)
 {
@@ -563,13 +563,10 @@ void sb_bot_conn_on_piece(struct sb_bot_conn *conn, const char *in, size_t len, 
 	on_complete(conn, conn->rx, conn->rx_len);
 	conn->rx_len = 0;
 	conn->rx_skip = false;
-	/* On a ws:// connection a message is reassembled when it straddles two reads: the buffer
-	 * is not worth keeping between them. */
-	if (conn->own_ws || conn->rx_cap > SB_BOT_RX_KEEP_BYTES) {
-		free(conn->rx);
-		conn->rx = NULL;
-		conn->rx_cap = 0;
-	}
+	/* Not kept between messages: most calls would hold it idle most of the time. */
+	free(conn->rx);
+	conn->rx = NULL;
+	conn->rx_cap = 0;
 }
 
 void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)

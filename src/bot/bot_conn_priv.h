@@ -26,7 +26,6 @@
 #include <sb/ws_worker.h>
 
 #define SB_BOT_MAX_MESSAGE_BYTES (512 * 1024) /* larger bot messages are skipped */
-#define SB_BOT_RX_KEEP_BYTES (64 * 1024)      /* a larger reassembly buffer is freed after use */
 /* Caller audio queued for a bot, at most: beyond it the oldest is dropped. A second of backlog
  * means the bot, the network or this worker is behind; older audio is of no use to a bot that
  * answers in real time. */

@@ -47,9 +47,10 @@
 
 #include "bot_conn_priv.h"
 
-/* lws allocates this per connection; larger messages arrive in pieces and are reassembled.
- * 100 ms of 8 kHz audio in a JSON media message is about 2.3 KB. */
-#define RX_BUFFER_BYTES 4096
+/* lws allocates this per wss connection, for the whole call; larger messages arrive in pieces
+ * and are reassembled in a buffer that lives only until the message is complete. 100 ms of
+ * 8 kHz audio in a JSON media message is about 2.3 KB: three pieces. */
+#define RX_BUFFER_BYTES 1024
 /* What one send() may carry: lws splits a larger write and copies the rest aside. Without it
  * lws takes the receive buffer's size, which would split a 100 ms message at 24 kHz. */
 #define TX_PACKET_BYTES 65536

@@ -131,7 +131,7 @@ import json, sys
 line = [l for l in open(sys.argv[1]) if l.startswith("{")][-1]
 r = json.loads(line)
 keys = {"params", "wall_s", "calls", "peak_concurrent", "setup_ms", "cpu", "memory", "rtp",
-        "pacing_out", "latency_caller_to_bot_ms"}
+        "pacing_out", "latency_caller_to_bot_ms", "machine_load"}
 assert keys <= r.keys(), keys - r.keys()
 c = r["calls"]
 assert c["attempted"] == 20 and c["answered"] == 20 and c["failed"] == 0, c
@@ -156,6 +156,10 @@ lat = r["latency_caller_to_bot_ms"]
 assert lat["p50"] is not None or lat.get("note"), lat
 # The callers' source reports its own loop's lateness.
 assert r["rtpsource_loop"]["turns"] and r["rtpsource_loop"]["turns_late"] is not None, r["rtpsource_loop"]
+# How busy the machine was, and who ran and waited, with the calls up (when they were up for a
+# whole sample interval); the daemon's threads by role.
+ml = r["machine_load"]
+assert ml is None or {"media", "ws", "sip"} <= ml["threads"].keys(), ml
 # The machine's own wake-up probe ran beside the calls.
 m = r["machine"]
 assert m["probe_wakeups"] and m["late_wakeups"] is not None and m["late_wakeup_max_ms"] is not None, m

@@ -300,7 +300,7 @@ def caller_to_bot_latency(d, drops_to_bot):
     conns = bot_arrivals(d)
     if not ports or not conns:
         return None, "no capture of the caller's packets or no bot arrivals"
-    lat, calls, excluded = [], 0, 0
+    lat, stamped, calls, excluded = [], [], 0, 0
     for rate, value, media in conns.values():
         port = call_port.get(value)
         if not port or not rate or not media or port not in ports:
@@ -328,6 +328,7 @@ def caller_to_bot_latency(d, drops_to_bot):
             k = bisect.bisect_left(seg["cum"], got - 0.5)
             if k < len(seg["cum"]):
                 lat.append((t_ns - seg["t"][k]) / 1e6)
+                stamped.append((t_ns / 1e9, lat[-1]))
     if not lat:
         return None, "no call matched between SIPp, the capture and the bot (%d left out)" % excluded
     lat.sort()
@@ -335,7 +336,76 @@ def caller_to_bot_latency(d, drops_to_bot):
     if negative > MAX_NEGATIVE_SHARE * len(lat):
         return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat))
     return {"calls": calls, "calls_excluded": excluded, "messages": len(lat),
-            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None
+            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1]),
+            "_stamped": stamped}, None
+
+
+# A second in which the machine's CPUs were at least this busy counts as saturated: runnable
+# threads then queue for a CPU, whoever they are.
+BUSY_PCT = 90
+THREAD_GROUPS = ("media", "ws", "sip", "daemon_other", "bot", "rtpsource", "sipp", "capture")
+
+
+def machine_load(d, stamped):
+    """How busy the machine was while at least 90 % of the peak calls were up (poll_metrics.py's
+    /proc/stat and schedstat samples): the CPUs' busy share, per thread group the share of a core
+    it ran and how long its threads waited runnable for a CPU, and caller -> bot latency split by
+    whether the second it arrived in was saturated. None without the samples."""
+    rows = []
+    for line in (read_text(os.path.join(d, "samples.jsonl")) or "").splitlines():
+        try:
+            sm = json.loads(line)
+            t, m = float(sm["t"]), sm.get("machine")
+            if not (isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m)):
+                continue
+            sched = sm.get("sched") if isinstance(sm.get("sched"), dict) else {}
+            rows.append((t, sm.get("calls_active"), m, sched))
+        except (ValueError, KeyError, TypeError):
+            continue
+    ok = lambda v: isinstance(v, int) and v >= 0
+    peak = max((r[1] for r in rows if ok(r[1])), default=0)
+    iv = []  # (t0, t1, busy %, {group: (run ms, wait ms)}, full)
+    for a, b in zip(rows, rows[1:]):
+        dt, dtot = b[0] - a[0], b[2][1] - a[2][1]
+        if dt <= 0 or dtot <= 0:
+            continue
+        g = {}
+        for name in THREAD_GROUPS:
+            x, y = a[3].get(name), b[3].get(name)
+            try:
+                g[name] = (max(0.0, float(y[0]) - float(x[0])), max(0.0, float(y[1]) - float(x[1])))
+            except (TypeError, ValueError, IndexError):
+                pass
+        full = ok(b[1]) and peak and b[1] >= 0.9 * peak
+        iv.append((a[0], b[0], 100.0 * (b[2][0] - a[2][0]) / dtot, g, full))
+    full = [x for x in iv if x[4]]
+    if not full:
+        return None
+    secs = sum(x[1] - x[0] for x in full)
+    threads = {}
+    for name in THREAD_GROUPS:
+        got = [x[3][name] for x in full if name in x[3]]
+        if got:
+            span = sum(x[1] - x[0] for x in full if name in x[3])
+            threads[name] = {"cpu_pct": rnd(sum(r for r, _ in got) / span / 10, 1),
+                             "wait_ms_per_s": rnd(sum(w for _, w in got) / span, 1)}
+    res = {"seconds": round(secs), "busy_pct_mean": rnd(sum((x[1] - x[0]) * x[2] for x in full) / secs, 1),
+           "busy_pct_max": rnd(max(x[2] for x in full), 1), "saturated_s": sum(1 for x in full if x[2] >= BUSY_PCT),
+           "busy_threshold_pct": BUSY_PCT, "threads": threads,
+           "latency_p99_saturated_ms": None, "latency_messages_saturated": 0,
+           "latency_p99_other_ms": None, "latency_messages_other": 0}
+    if stamped:
+        starts = [x[0] for x in iv]
+        hot, cold = [], []
+        for t, v in stamped:
+            k = bisect.bisect_right(starts, t) - 1
+            if 0 <= k < len(iv) and t < iv[k][1]:
+                (hot if iv[k][2] >= BUSY_PCT else cold).append(v)
+        hot.sort()
+        cold.sort()
+        res.update(latency_p99_saturated_ms=rnd(pct(hot, 0.99)), latency_messages_saturated=len(hot),
+                   latency_p99_other_ms=rnd(pct(cold, 0.99)), latency_messages_other=len(cold))
+    return res
 
 
 def rnd(v, n=2):
@@ -420,6 +490,7 @@ def build(a):
             "error_max_outside_stalls_ms": q(st.get("error_outside"), "max_ms"),
         })
     latency, why = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
+    stamped = latency.pop("_stamped") if latency else None
     if latency is None:
         latency = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None,
                    "max": None, "note": why}
@@ -481,6 +552,8 @@ def build(a):
             "late_wakeups": probe.get("late"), "late_wakeup_max_ms": probe.get("late_max_ms"),
             "probe_wakeups": probe.get("wakeups"), "probe_realtime": probe.get("realtime"),
         },
+        # How busy the machine was with the calls up, who ran and who waited for a CPU.
+        "machine_load": machine_load(d, stamped),
         # With -S: how long the daemon's threads and the generators waited for a CPU (perf's
         # scheduler events over a stretch of the run), or null.
         "sched_waits": sched_waits.summary(os.path.join(d, "sched.txt")),
@@ -573,6 +646,16 @@ def table(r):
             lat["messages"],
             " " + lat["note"] if lat.get("note") else "")),
     ]
+    ml = r.get("machine_load")
+    if ml:
+        rows.append(("machine busy with the calls up: mean / max 1 s / saturated", "%s / %s %% / %s of %s s at %s %% or more" % (
+            fmt(ml["busy_pct_mean"]), fmt(ml["busy_pct_max"]), ml["saturated_s"], ml["seconds"],
+            ml["busy_threshold_pct"])))
+        rows.append(("threads: % of a core / waited for a CPU ms a second", ", ".join(
+            "%s %s / %s" % (n, fmt(v["cpu_pct"]), fmt(v["wait_ms_per_s"])) for n, v in ml["threads"].items())))
+        rows.append(("latency p99, seconds saturated / the others", "%s ms (%s messages) / %s ms (%s messages)" % (
+            fmt(ml["latency_p99_saturated_ms"]), ml["latency_messages_saturated"],
+            fmt(ml["latency_p99_other_ms"]), ml["latency_messages_other"])))
     sw = r.get("sched_waits")
     if sw:
         rows.append(("waits for a CPU over %s s (idle %s CPUs)" % (fmt(sw["seconds"]), fmt(sw["idle_cpus"])),

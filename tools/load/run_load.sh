@@ -6,7 +6,9 @@
 # socket and a system call per packet per call, threads of 20 calls: it costs more than the
 # bridge under test). sipbridge-wirestat watches the RTP on lo, sipbridge-wakeprobe how late
 # the machine wakes a sleeping thread on each CPU; poll_metrics.py samples
-# the daemon's /metrics and RSS once a second; report.py prints a table and one JSON line.
+# the daemon's /metrics and RSS once a second, with how busy the machine was and how long the
+# daemon's threads and the generators ran and waited for a CPU; report.py prints a table and
+# one JSON line.
 # Every process it starts is stopped at the end; the whole run is bounded in time.
 #
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
@@ -55,7 +57,7 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:tjh" o; do
 	S) sched_s=$OPTARG ;;
 	T) t1x64_ms=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,32p' "$0"; exit 2 ;;
+	*) sed -n '2,34p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -237,7 +239,9 @@ start_timed wakeprobe wakeprobe.stdout wakeprobe.err "$build/tools/load/sipbridg
 	--duration "$((limit_s + 60))" --out "$work/wakeprobe.json"
 
 /usr/bin/python3 "$repo/tools/load/poll_metrics.py" --url "$metrics_url" --pid "$daemon" \
-	--out "$work/samples.jsonl" --max-seconds "$((limit_s + 60))" &
+	--out "$work/samples.jsonl" --max-seconds "$((limit_s + 60))" --proc "bot=$work/bot.pid" \
+	--proc "rtpsource=$work/rtpsource.pid" --proc "sipp=$work/sipp.pid" \
+	--proc "capture=$work/wirestat.pid" &
 poller=$!
 pids+=($poller)
 

@@ -1,0 +1,55 @@
+"""The load tool's reading of how busy the machine was (tools/load/report.py machine_load, from
+poll_metrics.py's samples): a made-up run whose figures are known."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "load"))
+
+import report  # noqa: E402
+
+HZ = 100  # /proc/stat's jiffies: 2 CPUs give 200 a second
+
+
+def sample(t, calls, busy, media_run, ws_wait):
+    """A sample at t s: busy jiffies so far (of 200 a second), cumulative ms of run and wait."""
+    return {"t": 1000.0 + t, "calls_active": calls, "rss_kb": 1000, "fds": 10,
+            "machine": [busy, 2 * HZ * t],
+            "sched": {"media": [media_run, 0.0], "ws": [100.0 * t, ws_wait], "bot": [50.0 * t, 5.0 * t]}}
+
+
+def write_run(d, rows, stamped=None):
+    with open(os.path.join(d, "samples.jsonl"), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+        f.write("not json\n")
+        f.write(json.dumps({"t": 1010.0, "calls_active": 0, "machine": "bad"}) + "\n")
+    return report.machine_load(d, stamped)
+
+
+def test_busy_share_threads_and_latency_by_saturation(tmp_path):
+    # Seconds 0-1 ramp (50 calls), 1-4 full (100 calls) at 50, 95, 60 % busy, 4-5 ending.
+    busy = [0, 40, 140, 330, 450, 480]
+    calls = [0, 50, 100, 100, 100, 20]
+    ws_wait = [0, 10, 20, 320, 340, 350]
+    rows = [sample(t, calls[t], busy[t], 600.0 * t, ws_wait[t]) for t in range(6)]
+    # Latency stamped in second 2-3 (saturated) and 1-2 and 3-4 (not), and outside any interval.
+    stamped = [(1002.5, 80.0), (1002.6, 90.0), (1001.5, 5.0), (1003.5, 7.0), (1003.9, 6.0), (2000.0, 999.0)]
+    m = write_run(str(tmp_path), rows, stamped)
+    assert m["seconds"] == 3, m  # the intervals ending with at least 90 % of the peak calls
+    assert m["busy_pct_mean"] == round((50 + 95 + 60) / 3, 1) and m["busy_pct_max"] == 95.0, m
+    assert m["saturated_s"] == 1 and m["busy_threshold_pct"] == 90, m
+    th = m["threads"]
+    assert th["media"] == {"cpu_pct": 60.0, "wait_ms_per_s": 0.0}, th
+    assert th["ws"]["cpu_pct"] == 10.0 and th["ws"]["wait_ms_per_s"] == round((10 + 300 + 20) / 3, 1), th
+    assert th["bot"] == {"cpu_pct": 5.0, "wait_ms_per_s": 5.0}, th
+    assert "sipp" not in th, th  # not sampled: not reported
+    assert m["latency_messages_saturated"] == 2 and m["latency_p99_saturated_ms"] == 90.0, m
+    assert m["latency_messages_other"] == 3 and m["latency_p99_other_ms"] == 7.0, m
+
+
+def test_no_machine_samples_no_figure(tmp_path):
+    rows = [{"t": 1000.0 + t, "calls_active": 10, "rss_kb": 1, "fds": 1} for t in range(5)]
+    assert write_run(str(tmp_path), rows) is None
+    assert report.machine_load(str(tmp_path / "missing"), None) is None

@@ -107,6 +107,7 @@ struct sb_media_leg {
 	/* io_uring (media_uring.c): the leg's requests the kernel holds; a dead leg is gone from
 	 * the call and waits for the last of them to be freed */
 	unsigned io_refs;
+	unsigned file_slot; /* 1 + the RTP socket's index in the ring's file table; 0: none */
 	bool dead;
 
 	/* RTCP */

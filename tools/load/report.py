@@ -126,17 +126,35 @@ def family(metrics, name):
     return {lab: int(v) for (n, lab), v in metrics.items() if n == name and lab}
 
 
-def samples(d):
-    """Peak calls_active, call-seconds (the gauge integrated over the samples), RSS samples."""
-    rows = []
+def read_samples(d):
+    """poll_metrics.py's samples in order: the JSON objects whose "t" is a number, t as a float."""
+    out = []
     for line in (read_text(os.path.join(d, "samples.jsonl")) or "").splitlines():
         try:
             s = json.loads(line)
-            t = float(s["t"])
+            s["t"] = float(s["t"])
         except (ValueError, KeyError, TypeError):
             continue
-        c = s.get("calls_active")
-        rows.append((t, c if isinstance(c, int) and c >= 0 else None))
+        out.append(s)
+    return out
+
+
+def is_count(v):
+    return isinstance(v, int) and v >= 0
+
+
+# The calls are "up" in a sample with at least this share of the run's peak calls_active.
+UP_SHARE = 0.9
+
+
+def calls_up(c, peak):
+    return is_count(c) and peak and c >= UP_SHARE * peak
+
+
+def samples(d):
+    """Peak calls_active, call-seconds (the gauge integrated over the samples), RSS samples."""
+    rows = [(s["t"], s.get("calls_active") if is_count(s.get("calls_active")) else None)
+            for s in read_samples(d)]
     got = [c for _, c in rows if c is not None]
     if not got:
         return None, None, len(rows)
@@ -155,21 +173,14 @@ def steady_state(d):
     waits, bounded, for them to return to the idle count), and RSS over
     the steady state (the samples with at least 90 % of the peak calls) after WARMUP_S, whose
     spread is the drift."""
-    rows = []
-    for line in (read_text(os.path.join(d, "samples.jsonl")) or "").splitlines():
-        try:
-            s = json.loads(line)
-            rows.append((float(s["t"]), s.get("calls_active"), s.get("rss_kb"), s.get("fds")))
-        except (ValueError, KeyError, TypeError):
-            continue
-    ok = lambda v: isinstance(v, int) and v >= 0
+    rows = [(s["t"], s.get("calls_active"), s.get("rss_kb")) for s in read_samples(d)]
     fds = [(read_text(os.path.join(d, n), 64) or "").strip() for n in ("fds.idle", "fds.end")]
     res = {"fds_idle": int(fds[0]) if fds[0].isdigit() else None,
            "fds_end": int(fds[1]) if fds[1].isdigit() else None,
            "rss_steady_min_kib": None, "rss_steady_max_kib": None, "rss_drift_pct": None,
            "steady_s": 0}
-    peak = max((r[1] for r in rows if ok(r[1])), default=0)
-    steady = [r for r in rows if ok(r[1]) and peak and r[1] >= 0.9 * peak and ok(r[2])]
+    peak = max((r[1] for r in rows if is_count(r[1])), default=0)
+    steady = [r for r in rows if calls_up(r[1], peak) and is_count(r[2])]
     if steady:
         warm = [r for r in steady if r[0] >= steady[0][0] + WARMUP_S]
         res["steady_s"] = round(steady[-1][0] - steady[0][0])
@@ -281,25 +292,26 @@ def bot_arrivals(d):
 def caller_to_bot_latency(d, drops_to_bot):
     """For every media message the bot got: its arrival time minus the capture time of the
     caller's packet that carried the message's last sample, in ms. Calls are matched by SIPp's
-    call number (X-Load-Call) and the bridge port SIPp logged from the 200 OK."""
+    call number (X-Load-Call) and the bridge port SIPp logged from the 200 OK. Returns the
+    figures (or None), why there are none, and every value with its arrival time in s."""
     # A frame the bridge dropped on a full queue shifts every later sample of its call, and
     # the metric does not say which call: no alignment by counting samples holds then.
     if drops_to_bot is None:
-        return None, "the daemon's queue_drops_total was not scraped"
+        return None, "the daemon's queue_drops_total was not scraped", []
     if drops_to_bot:
         return None, "the daemon dropped %d frames to bots (queue_drops_total): audio " \
-            "cannot be aligned" % drops_to_bot
+            "cannot be aligned" % drops_to_bot, []
     call_port = {}
     for line in read_lines(os.path.join(d, "calls.log")):
         m = re.search(r"call ([0-9]+) port ([0-9]+) ", line)
         if m:
             call_port[m.group(1)] = int(m.group(2))
     if not call_port:
-        return None, "no call-to-port log from SIPp"
+        return None, "no call-to-port log from SIPp", []
     ports = wire_segments(d)
     conns = bot_arrivals(d)
     if not ports or not conns:
-        return None, "no capture of the caller's packets or no bot arrivals"
+        return None, "no capture of the caller's packets or no bot arrivals", []
     lat, stamped, calls, excluded = [], [], 0, 0
     for rate, value, media in conns.values():
         port = call_port.get(value)
@@ -330,14 +342,13 @@ def caller_to_bot_latency(d, drops_to_bot):
                 lat.append((t_ns - seg["t"][k]) / 1e6)
                 stamped.append((t_ns / 1e9, lat[-1]))
     if not lat:
-        return None, "no call matched between SIPp, the capture and the bot (%d left out)" % excluded
+        return None, "no call matched between SIPp, the capture and the bot (%d left out)" % excluded, []
     lat.sort()
     negative = sum(1 for v in lat if v < -1.0)
     if negative > MAX_NEGATIVE_SHARE * len(lat):
-        return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat))
+        return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat)), []
     return {"calls": calls, "calls_excluded": excluded, "messages": len(lat),
-            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1]),
-            "_stamped": stamped}, None
+            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None, stamped
 
 
 # A second in which the machine's CPUs were at least this busy counts as saturated: runnable
@@ -347,24 +358,18 @@ THREAD_GROUPS = ("media", "ws", "sip", "daemon_other", "bot", "rtpsource", "sipp
 
 
 def machine_load(d, stamped):
-    """How busy the machine was while at least 90 % of the peak calls were up (poll_metrics.py's
+    """How busy the machine was while the calls were up (UP_SHARE of the peak; poll_metrics.py's
     /proc/stat and schedstat samples): the CPUs' busy share, per thread group the share of a core
     it ran and how long its threads waited runnable for a CPU, and caller -> bot latency split by
     whether the second it arrived in was saturated. None without the samples."""
     rows = []
-    for line in (read_text(os.path.join(d, "samples.jsonl")) or "").splitlines():
-        try:
-            sm = json.loads(line)
-            t, m = float(sm["t"]), sm.get("machine")
-            if not (isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m)):
-                continue
+    for sm in read_samples(d):
+        m = sm.get("machine")
+        if isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m):
             sched = sm.get("sched") if isinstance(sm.get("sched"), dict) else {}
-            rows.append((t, sm.get("calls_active"), m, sched))
-        except (ValueError, KeyError, TypeError):
-            continue
-    ok = lambda v: isinstance(v, int) and v >= 0
-    peak = max((r[1] for r in rows if ok(r[1])), default=0)
-    iv = []  # (t0, t1, busy %, {group: (run ms, wait ms)}, full)
+            rows.append((sm["t"], sm.get("calls_active"), m, sched))
+    peak = max((r[1] for r in rows if is_count(r[1])), default=0)
+    iv = []  # (t0, t1, busy %, {group: (run ms, wait ms)}, calls up)
     for a, b in zip(rows, rows[1:]):
         dt, dtot = b[0] - a[0], b[2][1] - a[2][1]
         if dt <= 0 or dtot <= 0:
@@ -376,8 +381,7 @@ def machine_load(d, stamped):
                 g[name] = (max(0.0, float(y[0]) - float(x[0])), max(0.0, float(y[1]) - float(x[1])))
             except (TypeError, ValueError, IndexError):
                 pass
-        full = ok(b[1]) and peak and b[1] >= 0.9 * peak
-        iv.append((a[0], b[0], 100.0 * (b[2][0] - a[2][0]) / dtot, g, full))
+        iv.append((a[0], b[0], 100.0 * (b[2][0] - a[2][0]) / dtot, g, calls_up(b[1], peak)))
     full = [x for x in iv if x[4]]
     if not full:
         return None
@@ -489,8 +493,7 @@ def build(a):
             "error_p99_outside_stalls_ms": q(st.get("error_outside"), "p99_ms"),
             "error_max_outside_stalls_ms": q(st.get("error_outside"), "max_ms"),
         })
-    latency, why = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
-    stamped = latency.pop("_stamped") if latency else None
+    latency, why, stamped = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
     if latency is None:
         latency = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None,
                    "max": None, "note": why}

@@ -131,7 +131,7 @@ import json, sys
 line = [l for l in open(sys.argv[1]) if l.startswith("{")][-1]
 r = json.loads(line)
 keys = {"params", "wall_s", "calls", "peak_concurrent", "setup_ms", "cpu", "memory", "rtp",
-        "pacing_out", "latency_caller_to_bot_ms", "machine_load"}
+        "pacing_out", "latency_caller_to_bot_ms", "bridge_delay_ms", "machine_load"}
 assert keys <= r.keys(), keys - r.keys()
 c = r["calls"]
 assert c["attempted"] == 20 and c["answered"] == 20 and c["failed"] == 0, c
@@ -154,6 +154,9 @@ p = r["pacing_out"]
 assert p is None or {"stalls", "error_p99_outside_stalls_ms"} <= p.keys(), p
 lat = r["latency_caller_to_bot_ms"]
 assert lat["p50"] is not None or lat.get("note"), lat
+# The daemon's own share of it: one observation per media message it wrote to the bot.
+bd = r["bridge_delay_ms"]
+assert bd and bd["messages"] > 0 and bd["mean"] >= 0 and bd["p99_le"] is not None, bd
 # The callers' source reports its own loop's lateness.
 assert r["rtpsource_loop"]["turns"] and r["rtpsource_loop"]["turns_late"] is not None, r["rtpsource_loop"]
 # How busy the machine was, and who ran and waited, with the calls up (when they were up for a

@@ -25,6 +25,8 @@ struct sb_frame {
 	union {
 		uint32_t mark_id;     /* MARK: the bot connection's id for the mark */
 		uint32_t duration_ms; /* DTMF: how long the key is held */
+		uint32_t at_us;       /* AUDIO (up): when its last sample was released towards the
+		                         bot, monotonic microseconds modulo 2^32 */
 	};
 	int16_t pcm[SB_FRAME_SAMPLES];
 };

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/queue.h>
 
 enum sb_txq_flags {
@@ -20,6 +21,8 @@ struct sb_txq_msg {
 	size_t len;          /* bytes of the message, after the queue's headroom */
 	unsigned flags;      /* enum sb_txq_flags */
 	unsigned audio_ms;   /* caller audio a media message carries (0 for control) */
+	uint32_t at_us;      /* a media message: when its last caller audio was ready, monotonic
+	                        microseconds modulo 2^32 (set by the caller; 0 on push) */
 	unsigned char buf[]; /* headroom bytes, then the message */
 };
 
@@ -31,7 +34,7 @@ struct sb_txq_drop {
 
 /* Read the counters; change the queue only through the functions below. */
 struct sb_txq {
-	TAILQ_HEAD(, sb_txq_msg) msgs;
+	TAILQ_HEAD(sb_txq_head, sb_txq_msg) msgs;
 	size_t headroom;
 	unsigned max_media_ms;
 	unsigned max_msgs;
@@ -55,6 +58,8 @@ int sb_txq_push(struct sb_txq *q, const void *data, size_t len, unsigned flags, 
                 struct sb_txq_drop *dropped);
 /* Thread: owner. The oldest message (still queued, owned by the queue), or NULL. */
 struct sb_txq_msg *sb_txq_first(const struct sb_txq *q);
+/* Thread: owner. The newest message (still queued, owned by the queue), or NULL. */
+struct sb_txq_msg *sb_txq_last(const struct sb_txq *q);
 /* Thread: owner. Frees the oldest message; no-op on an empty queue. */
 void sb_txq_pop(struct sb_txq *q);
 /* Thread: owner. Frees every media message, keeping control messages in their order; returns

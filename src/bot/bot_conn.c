@@ -66,7 +66,7 @@ int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len)
 }
 
 int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t len, bool binary,
-                           unsigned audio_ms)
+                           unsigned audio_ms, uint32_t at_us)
 {
 	struct sb_txq_drop d = {0};
 	int r = sb_txq_push(&conn->tx, data, len, SB_TXQ_MEDIA | (binary ? SB_TXQ_BINARY : 0),
@@ -74,6 +74,7 @@ int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t le
 
 	if (r < 0)
 		return r;
+	sb_txq_last(&conn->tx)->at_us = at_us;
 	if (d.msgs) {
 		count_dropped(conn, d.audio_ms);
 		/* The bot, the network or this thread (short of CPU, or with more sockets than
@@ -474,6 +475,8 @@ static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
 	uint8_t *payload = sb_txq_data(&conn->tx, t), key[4];
 	size_t len = t->len, hlen;
 	int n = sb_ws_keys_next(&conn->env->keys, key);
+	uint32_t at_us;
+	bool media;
 
 	if (n < 0) {
 		log_error("No random bytes for a WebSocket masking key: %s", strerror(-n));
@@ -482,9 +485,14 @@ static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
 	hlen = sb_ws_frame_build(payload, len, t->flags & SB_TXQ_BINARY ? SB_WS_BINARY : SB_WS_TEXT,
 	                         key);
 	n = lws_write(wsi, payload - hlen, hlen + len, LWS_WRITE_RAW);
+	media = t->flags & SB_TXQ_MEDIA;
+	at_us = t->at_us;
 	sb_txq_pop(&conn->tx);
 	if (n < 0 || (size_t)n < hlen + len)
 		return -1;
+	/* Modulo 2^32: the difference is right for any delay under 71 minutes. */
+	if (media)
+		SB_METRIC_OBSERVE(caller_to_bot_delay_seconds, (uint32_t)sb_now_us() - at_us);
 	atomic_fetch_add_explicit(&conn->env->stats->frames_tx, 1, memory_order_relaxed);
 	conn->call->bot_frames_out++;
 	atomic_fetch_add_explicit(&conn->env->stats->bytes_tx, len, memory_order_relaxed);

@@ -104,7 +104,7 @@ static void send_media(struct sb_bot_conn *conn)
 
 	if (n > 0)
 		sb_bot_conn_send_media(conn, env->media_buf, (size_t)n, conn->proto->binary_media,
-		                       sb_bot_audio_ms(conn->up_n, conn->rate));
+		                       sb_bot_audio_ms(conn->up_n, conn->rate), conn->up_at_us);
 	conn->up_samples += conn->up_n;
 	conn->up_n = 0;
 }
@@ -163,6 +163,7 @@ static void pump_up(struct sb_bot_conn *conn)
 			/* At once, ahead of the audio still being framed into a media message. */
 			sb_bot_conn_send_dtmf(conn, f->digit, f->duration_ms);
 		} else if (open && f->kind == SB_FRAME_AUDIO) {
+			conn->up_at_us = f->at_us;
 			up_audio(conn, f->pcm, f->samples);
 		}
 		sb_ring_commit_read(up);

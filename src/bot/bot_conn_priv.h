@@ -102,7 +102,8 @@ struct sb_bot_conn {
 	uint64_t seq, chunk, up_samples;
 	int16_t *up_buf; /* caller audio at rate for the next media message */
 	size_t up_n, up_cap;
-	uint8_t odd_byte; /* binary audio: a trailing byte kept for the next frame */
+	uint32_t up_at_us; /* the at_us of the caller frame last taken into up_buf */
+	uint8_t odd_byte;  /* binary audio: a trailing byte kept for the next frame */
 	bool has_odd;
 
 	char *rx; /* reassembly of a fragmented message (or the handshake's answer), on demand */
@@ -146,10 +147,11 @@ int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len);
 /* Queues a control message (copied, a text frame). Returns 0 or -errno. */
 int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len);
-/* Queues a media message (copied) carrying audio_ms of caller audio, dropping the oldest queued
- * audio past SB_BOT_MAX_TX_QUEUE_MS. Returns 0 or -errno. */
+/* Queues a media message (copied) carrying audio_ms of caller audio whose last sample was ready
+ * at at_us (struct sb_frame), dropping the oldest queued audio past SB_BOT_MAX_TX_QUEUE_MS.
+ * Returns 0 or -errno. */
 int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t len, bool binary,
-                           unsigned audio_ms);
+                           unsigned audio_ms, uint32_t at_us);
 /* Queues what an encoder returned: n > 0 bytes of buf as a control text, nothing for n == 0,
  * and passes errors through. */
 int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n);

@@ -74,6 +74,7 @@ int sb_txq_push(struct sb_txq *q, const void *data, size_t len, unsigned flags, 
 	m->len = len;
 	m->flags = flags;
 	m->audio_ms = flags & SB_TXQ_MEDIA ? audio_ms : 0;
+	m->at_us = 0;
 	if (len)
 		memcpy(m->buf + q->headroom, data, len);
 	TAILQ_INSERT_TAIL(&q->msgs, m, link);
@@ -90,6 +91,11 @@ int sb_txq_push(struct sb_txq *q, const void *data, size_t len, unsigned flags, 
 struct sb_txq_msg *sb_txq_first(const struct sb_txq *q)
 {
 	return TAILQ_FIRST(&q->msgs);
+}
+
+struct sb_txq_msg *sb_txq_last(const struct sb_txq *q)
+{
+	return TAILQ_LAST(&q->msgs, sb_txq_head);
 }
 
 void sb_txq_pop(struct sb_txq *q)

@@ -78,6 +78,7 @@ struct sb_media_leg {
 	int64_t last_rx_ms;
 	int16_t up_acc[SB_FRAME_SAMPLES]; /* caller audio being framed into 20 ms */
 	unsigned up_n;
+	int64_t up_at_us;            /* when the audio being framed was last added to (monotonic) */
 	struct sb_up_spill up_spill; /* frames waiting for room in the up ring */
 
 	/* caller → bot */

@@ -62,6 +62,7 @@ static void frame_done(struct sb_media_leg *leg)
 	if (!f)
 		return;
 	f->samples = SB_FRAME_SAMPLES;
+	f->at_us = (uint32_t)leg->up_at_us;
 	memcpy(f->pcm, leg->up_acc, sizeof(leg->up_acc));
 	up_commit(leg);
 }
@@ -234,6 +235,7 @@ static void rx_one(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t 
 {
 	struct sb_rtp_header h;
 	size_t plen = n;
+	int64_t now;
 	bool audio;
 
 	if (!sb_rtp_source_allowed(&leg->src, (const struct sockaddr *)from)) {
@@ -265,9 +267,11 @@ static void rx_one(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t 
 	STAT_ADD(w, rtp_rx_bytes, (uint_fast64_t)n); /* as it came, with the SRTP tag */
 	if (!leg->agent)
 		sb_call_count_packet(&leg->call->rtp_in_live);
-	leg->last_rx_ms = sb_now_ms();
-	sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, sb_now_us());
-	sb_jitter_push(&leg->jb, &h, audio, sb_now_us());
+	now = sb_now_us();
+	leg->last_rx_ms = now / 1000;
+	leg->up_at_us = now; /* what the jitter buffer releases now goes on at once */
+	sb_rtp_rx_update(&leg->rx, h.ssrc, h.seq, h.ts, now);
+	sb_jitter_push(&leg->jb, &h, audio, now);
 }
 
 void sb_media_rx_datagram(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t *buf,
@@ -326,6 +330,7 @@ void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 		sb_ws_worker_notify(w->ws[c->ws_idx], c);
 	}
 	if (leg->held) {
+		leg->up_at_us = now_us;
 		sb_jitter_poll(&leg->jb, now_us);
 		leg->held = leg->jb.n_held > 0;
 	}

@@ -194,6 +194,7 @@ static void bridged_slot(struct sb_media_worker *w, struct sb_media_leg *leg)
 	sb_pcm_fifo_pop(leg->relay, pcm, SB_FRAME_SAMPLES);
 	send_audio(w, leg, pcm, SB_FRAME_SAMPLES);
 	if (leg->mix) {
+		leg->up_at_us = w->tick_us;
 		sb_pcm_fifo_pop(&leg->mix[0], pcm, SB_FRAME_SAMPLES);
 		sb_pcm_fifo_mix(&leg->mix[1], pcm, SB_FRAME_SAMPLES);
 		sb_media_up_push(leg, pcm, SB_FRAME_SAMPLES);

@@ -151,7 +151,10 @@ def parse_exposition(text):
 
 
 def value(fams, name, **labels):
-    fam = name[:-len("_count")] if name.endswith("_count") and name not in fams else name
+    fam = name
+    for suffix in ("_count", "_sum", "_bucket"):
+        if name.endswith(suffix) and name not in fams:
+            fam = name[:-len(suffix)]
     for s, l, v in fams[fam]["samples"]:
         if s == name and all(l.get(k) == x for k, x in labels.items()):
             return v
@@ -225,6 +228,12 @@ def test_live_call_calls_hangup_and_metrics(env, bridge, sipp):
     assert value(m, "sipbridge_ws_bytes_total", direction="in") > 0
     assert value(m, "sipbridge_bot_marks_total") == 1
     assert value(m, "sipbridge_bot_connect_seconds_count") == 1
+    # one observation per media message written, each a real delay: a missing stamp would
+    # read as minutes, a stamp from the wrong clock as anything
+    delays = value(m, "sipbridge_caller_to_bot_delay_seconds_count")
+    assert delays == len(media), (delays, len(media))
+    assert value(m, "sipbridge_caller_to_bot_delay_seconds_bucket", le="+Inf") == delays
+    assert 0 <= value(m, "sipbridge_caller_to_bot_delay_seconds_sum") < delays * 1.0, "a second on average"
     assert value(m, "sipbridge_rtp_jitter_seconds_count") == 1
     assert value(m, "sipbridge_sip_responses_total", code="200") >= 1
     assert value(m, "sipbridge_sip_responses_total", code="180") == 1

@@ -50,10 +50,18 @@ TEST(order_headroom_and_kind)
 
 	sb_txq_init(&q, HEAD, 1000, MAX_MSGS);
 	ASSERT_TRUE(sb_txq_first(&q) == NULL);
+	ASSERT_TRUE(sb_txq_last(&q) == NULL);
 	ASSERT_EQ(control(&q, "start"), 0);
+	ASSERT_TRUE(sb_txq_last(&q) == sb_txq_first(&q));
 	ASSERT_EQ(media(&q, "m1", 100, NULL), 0);
+	/* The newest is the one just pushed, its stamp unset until the caller sets it. */
+	m = sb_txq_last(&q);
+	ASSERT_TRUE(m && m != sb_txq_first(&q) && m->at_us == 0);
+	ASSERT_MEMEQ(sb_txq_data(&q, m), "m1", 2);
+	m->at_us = 4242;
 	ASSERT_EQ(sb_txq_push(&q, "\x01\x02", 2, SB_TXQ_MEDIA | SB_TXQ_BINARY, 100, NULL), 0);
 	ASSERT_EQ(control(&q, "mark"), 0);
+	ASSERT_MEMEQ(sb_txq_data(&q, sb_txq_last(&q)), "mark", 4);
 	ASSERT_EQ(q.count, 4);
 	ASSERT_EQ(q.media_count, 2);
 	ASSERT_EQ(q.media_ms, 200);
@@ -65,7 +73,7 @@ TEST(order_headroom_and_kind)
 	ASSERT_MEMEQ(sb_txq_data(&q, m), "start", 5);
 	sb_txq_pop(&q);
 	m = sb_txq_first(&q);
-	ASSERT_TRUE(m && m->flags == SB_TXQ_MEDIA && m->audio_ms == 100);
+	ASSERT_TRUE(m && m->flags == SB_TXQ_MEDIA && m->audio_ms == 100 && m->at_us == 4242);
 	ASSERT_MEMEQ(sb_txq_data(&q, m), "m1", 2);
 	sb_txq_pop(&q);
 	ASSERT_EQ(q.media_ms, 100);

@@ -122,6 +122,22 @@ def prom(d):
     return out
 
 
+def histogram(metrics, name):
+    """A histogram of the final scrape, in ms: how many observations, their mean, and the
+    bucket bounds under which half and 99 % of them fell (None past the last bound), or None
+    when it has none."""
+    count = metrics.get((name + "_count", ""))
+    if not count:
+        return None
+    cum = sorted((float(lab), v) for (n, lab), v in metrics.items()
+                 if n == name + "_bucket" and lab != "+Inf")
+
+    def bound(q):
+        return next((rnd(b * 1000) for b, c in cum if c >= q * count), None)
+    return {"messages": int(count), "mean": rnd(metrics.get((name + "_sum", ""), 0) / count * 1000),
+            "p50_le": bound(0.5), "p99_le": bound(0.99)}
+
+
 def family(metrics, name):
     return {lab: int(v) for (n, lab), v in metrics.items() if n == name and lab}
 
@@ -549,6 +565,10 @@ def build(a):
         # late (its sleep came back late, or it did not get a CPU), the latest, the longest turn.
         "rtpsource_loop": {k: (src or {}).get(k) for k in ("turns", "turns_late", "turn_late_max_ms", "turn_max_ms")},
         "latency_caller_to_bot_ms": latency,
+        # The part of it inside the bridge, by the daemon's own histogram: from a message's last
+        # frame leaving the jitter buffer to the message's write to the bot's socket. The rest
+        # is the socket and the bot (its wait for a CPU included).
+        "bridge_delay_ms": histogram(m, "caller_to_bot_delay_seconds"),
         # The machine itself: how often a thread at real-time priority woke more than a media
         # tick late (sipbridge-wakeprobe, one per CPU), beside the daemon's missed ticks.
         "machine": {
@@ -649,6 +669,9 @@ def table(r):
             lat["messages"],
             " " + lat["note"] if lat.get("note") else "")),
     ]
+    bd = r.get("bridge_delay_ms")
+    rows.append(("of which inside the bridge (daemon): mean / p50 / p99", "%s / <= %s / <= %s ms (%s messages)" % (
+        fmt(bd["mean"]), fmt(bd["p50_le"]), fmt(bd["p99_le"]), bd["messages"]) if bd else "n/a"))
     ml = r.get("machine_load")
     if ml:
         rows.append(("machine busy with the calls up: mean / max 1 s / saturated", "%s / %s %% / %s of %s s at %s %% or more" % (

@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import threading
-import urllib.request
 import wave
 
 import pytest
@@ -54,12 +53,8 @@ def call(d, **kw):
 
 
 def metric(port, name, **labels):
-    body = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
-    want = name + ("{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}" if labels else "")
-    for line in body.splitlines():
-        if line.split(" ")[0] == want:
-            return float(line.split(" ")[1])
-    raise AssertionError("%s not in /metrics:\n%s" % (want, body))
+    return sbtest.metric(port, name + ("{" + ",".join('%s="%s"' % kv for kv in sorted(labels.items())) + "}"
+                                       if labels else ""))
 
 
 def assert_no_keys(d, res):

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/x509.h>
-
 #define LOG_SUBSYS "bot"
 #include <sb/log.h>
 
@@ -98,6 +96,8 @@ int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n)
 /* Stops lws from calling back into conn for its current wsi. */
 static void drop_wsi(struct sb_bot_conn *conn, bool kill)
 {
+	sb_tls_client_free(conn->tls);
+	conn->tls = NULL;
 	if (!conn->wsi)
 		return;
 	lws_set_opaque_user_data(conn->wsi, NULL);
@@ -171,20 +171,9 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
 	sb_log_ctx_set(NULL);
 }
 
-/* lws flags for the bot's scheme: wss verifies the certificate chain and the host name unless
- * the bot's tls_verify is off. */
-static int ssl_flags(const struct sb_bot_cfg *bot)
-{
-	if (!bot->url.tls)
-		return 0;
-	if (bot->tls_verify)
-		return LCCSCF_USE_SSL;
-	return LCCSCF_USE_SSL | LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-	       LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-}
-
-/* Opens the socket to a numeric address. The URL's host name still goes in Host, and for wss
- * in SNI and the certificate check (lws takes both from ci.host, without its port). */
+/* Opens the socket to a numeric address on lws's raw role: the WebSocket and, for wss, TLS are
+ * the bridge's own (bot_conn_ws.c, bot_conn_tls.c). The URL's host name still goes in Host, and
+ * for wss in SNI and the certificate check. */
 static void start_connect(struct sb_bot_conn *conn, const char *address)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
@@ -196,27 +185,20 @@ static void start_connect(struct sb_bot_conn *conn, const char *address)
 	ci.port = bot->url.port;
 	ci.path = bot->url.path;
 	ci.host = conn->host;
-	ci.origin = conn->host;
 	ci.local_protocol_name = "sipbridge-bot";
-	if (bot->subprotocol && bot->subprotocol[0])
-		ci.protocol = bot->subprotocol;
-	ci.ssl_connection = ssl_flags(bot);
-	/* ws://: a plain socket, the handshake and the frames done by the bridge (bot_conn_ws.c) */
-	conn->own_ws = !bot->url.tls;
+	ci.method = "RAW";
 	conn->close_sent = conn->pong_due = false;
 	conn->close_due = 0;
-	if (conn->own_ws)
-		ci.method = "RAW";
-	if (bot->url.tls) {
-		ci.vhost = sb_ws_env_vhost(conn->env, bot->ca_file ? bot->ca_file : "");
-		if (!ci.vhost) {
-			sb_bot_conn_attempt_failed(conn, "cannot load the bot's ca_file");
-			return;
-		}
+	/* Loaded before the socket is opened: a CA file that cannot be read fails at once. */
+	if (bot->url.tls && !sb_ws_env_tls_ctx(conn->env, bot->ca_file ? bot->ca_file : "")) {
+		sb_bot_conn_attempt_failed(conn,
+		                           bot->ca_file && bot->ca_file[0]
+		                                   ? "cannot load the bot's ca_file"
+		                                   : "cannot load the system's CA certificates");
+		return;
 	}
 	ci.opaque_user_data = conn;
 	ci.pwsi = &conn->wsi;
-	conn->tls_error[0] = '\0';
 	if (!lws_client_connect_via_info(&ci)) {
 		/* lws may already have reported this attempt (and started the next one). */
 		if (conn->attempts == attempt && !conn->attempt_done) {
@@ -279,24 +261,6 @@ void sb_bot_conn_resolved(struct sb_bot_conn *conn, const char *addr, int err)
 	else
 		resolve_failed(conn, err ? err : EAI_FAIL);
 	sb_log_ctx_set(NULL);
-}
-
-int sb_bot_conn_verify(struct sb_bot_conn *conn, void *x509_ctx, int preverify_ok)
-{
-	X509_STORE_CTX *x = x509_ctx;
-	int err = X509_STORE_CTX_get_error(x);
-
-	if (preverify_ok || err == X509_V_OK)
-		return 0;
-	if (!conn->call->bot->tls_verify) {
-		/* lws's own flags cover most cases; this covers the rest (an unknown issuer). */
-		X509_STORE_CTX_set_error(x, X509_V_OK);
-		return 0;
-	}
-	if (!conn->tls_error[0])
-		snprintf(conn->tls_error, sizeof(conn->tls_error), "%s (depth %d)",
-		         X509_verify_cert_error_string(err), X509_STORE_CTX_get_error_depth(x));
-	return 0;
 }
 
 /* Grows the worker's media encode buffer to size bytes. Returns 0 or -ENOMEM. */
@@ -484,11 +448,11 @@ static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
 	}
 	hlen = sb_ws_frame_build(payload, len, t->flags & SB_TXQ_BINARY ? SB_WS_BINARY : SB_WS_TEXT,
 	                         key);
-	n = lws_write(wsi, payload - hlen, hlen + len, LWS_WRITE_RAW);
+	n = sb_bot_conn_wire_write(conn, wsi, payload - hlen, hlen + len);
 	media = t->flags & SB_TXQ_MEDIA;
 	at_us = t->at_us;
 	sb_txq_pop(&conn->tx);
-	if (n < 0 || (size_t)n < hlen + len)
+	if (n < 0)
 		return -1;
 	/* Modulo 2^32: the difference is right for any delay under 71 minutes. */
 	if (media)
@@ -506,7 +470,7 @@ static int write_first(struct sb_bot_conn *conn, struct lws *wsi)
  * the queue empty, so it follows the last message (stop). */
 int sb_bot_conn_on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
-	if (conn->own_ws && sb_bot_conn_ws_writeable(conn, wsi) < 0)
+	if (sb_bot_conn_ws_writeable(conn, wsi) < 0)
 		return -1;
 	/* Nothing follows our close frame (RFC 6455 §5.5.1). */
 	if (conn->close_sent)
@@ -514,10 +478,7 @@ int sb_bot_conn_on_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 	if (!sb_txq_first(&conn->tx)) {
 		if (!conn->closing)
 			return 0;
-		if (conn->own_ws)
-			return sb_bot_conn_ws_close(conn, wsi);
-		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
-		return -1;
+		return sb_bot_conn_ws_close(conn, wsi);
 	}
 	do {
 		if (write_first(conn, wsi) < 0)
@@ -558,6 +519,8 @@ void sb_bot_conn_write_now(struct sb_bot_conn *conn)
 void sb_bot_conn_on_closed(struct sb_bot_conn *conn)
 {
 	conn->wsi = NULL;
+	sb_tls_client_free(conn->tls);
+	conn->tls = NULL;
 	if (conn->state == SB_CONN_CONNECTING) {
 		on_connection_error(conn, "closed during the handshake");
 		return;
@@ -582,43 +545,9 @@ bool sb_bot_conn_basic_auth(const struct sb_bot_cfg *bot, char *val, size_t size
 	return snprintf(val, size, "Basic %s", b64) < (int)size;
 }
 
-static void append_auth(struct sb_bot_conn *conn, struct lws *wsi, unsigned char **p,
-                        unsigned char *end)
-{
-	const struct sb_bot_cfg *bot = conn->call->bot;
-	char val[SB_BOT_AUTH_MAX];
-
-	for (size_t i = 0; i < bot->n_headers; i++) {
-		const char *h = bot->headers[i], *colon = strchr(h, ':');
-		char name[128];
-		const char *v;
-
-		if (!colon || (size_t)(colon - h) + 2 > sizeof(name))
-			continue;
-		snprintf(name, sizeof(name), "%.*s:", (int)(colon - h), h);
-		for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
-			;
-		if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
-		                                (const unsigned char *)v, (int)strlen(v), p, end))
-			log_warn("Header %s does not fit in the handshake, not sent", name);
-	}
-	if (sb_bot_conn_basic_auth(bot, val, sizeof(val)) &&
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"Authorization:",
-	                                (const unsigned char *)val, (int)strlen(val), p, end))
-		log_warn("Authorization does not fit in the handshake, not sent");
-}
-
-/* A refused certificate is named as such: lws's own text for it is not always telling. */
 static void on_connection_error(struct sb_bot_conn *conn, const char *in)
 {
-	char why[400];
-
-	if (!conn->tls_error[0]) {
-		sb_bot_conn_attempt_failed(conn, in ? in : "connection error");
-		return;
-	}
-	snprintf(why, sizeof(why), "TLS certificate verification failed: %s", conn->tls_error);
-	sb_bot_conn_attempt_failed(conn, why);
+	sb_bot_conn_attempt_failed(conn, in ? in : "connection error");
 }
 
 int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
@@ -626,19 +555,9 @@ int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
 {
 	/* lws calls back again while it frees a closed or failed wsi: by then conn may be gone,
 	 * so the wsi must stop pointing at it first. */
-	if (reason == LWS_CALLBACK_CLIENT_CLOSED ||
-	    reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR || reason == LWS_CALLBACK_RAW_CLOSE)
+	if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR || reason == LWS_CALLBACK_RAW_CLOSE)
 		lws_set_opaque_user_data(wsi, NULL);
 	switch (reason) {
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-		append_auth(conn, wsi, in, *(unsigned char **)in + len);
-		return 0;
-	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		return sb_bot_conn_established(conn);
-	case LWS_CALLBACK_CLIENT_RECEIVE:
-		sb_bot_conn_on_receive(conn, wsi, in, len);
-		return 0;
-	case LWS_CALLBACK_CLIENT_WRITEABLE:
 	case LWS_CALLBACK_RAW_WRITEABLE:
 		return sb_bot_conn_on_writeable(conn, wsi);
 	case LWS_CALLBACK_RAW_CONNECTED:
@@ -648,7 +567,6 @@ int sb_bot_conn_callback(struct sb_bot_conn *conn, struct lws *wsi,
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		on_connection_error(conn, in);
 		return 0;
-	case LWS_CALLBACK_CLIENT_CLOSED:
 	case LWS_CALLBACK_RAW_CLOSE:
 		sb_bot_conn_on_closed(conn);
 		return 0;

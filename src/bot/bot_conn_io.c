@@ -569,10 +569,3 @@ void sb_bot_conn_on_piece(struct sb_bot_conn *conn, const char *in, size_t len, 
 	conn->rx = NULL;
 	conn->rx_cap = 0;
 }
-
-void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len)
-{
-	sb_bot_conn_on_piece(conn, in, len, lws_is_first_fragment(wsi),
-	                     lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0,
-	                     lws_frame_is_binary(wsi));
-}

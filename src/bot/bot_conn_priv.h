@@ -19,6 +19,7 @@
 #include <sb/playout.h>
 #include <sb/resample.h>
 #include <sb/resolver.h>
+#include <sb/tls_client.h>
 #include <sb/txq.h>
 #include <sb/ws_frame.h>
 #include <sb/ws_handshake.h>
@@ -36,13 +37,15 @@
 #define SB_BOT_MAX_TX_QUEUE_ALL 4096 /* queued messages of any kind before the bot is dropped */
 #define SB_BOT_CLOSE_GRACE_S 3       /* a closing socket is killed after this long */
 #define SB_PLAYOUT_TAIL_MS 100       /* silence before a partial last frame is padded and played */
-#define SB_WS_MAX_CA_VHOSTS 32       /* distinct bot ca_file values one worker trusts */
+#define SB_WS_MAX_CA_FILES 32        /* distinct bot ca_file values one worker trusts */
+/* What one TLS record holds at most (RFC 8446 §5.1), and so what one read of the session
+ * returns; ciphertext is written in pieces of this size too. */
+#define SB_WS_TLS_CHUNK 16384
 
-/* A client vhost whose TLS connections trust one bot's ca_file (instead of the system store). */
-struct sb_ws_ca_vhost {
+/* The TLS client context of the wss bots that trust one ca_file (instead of the system store). */
+struct sb_ws_ca_ctx {
 	char *ca_file;
-	struct lws_vhost *vh;
-	char name[24]; /* lws keeps a pointer to the vhost's name */
+	SSL_CTX *ctx;
 };
 
 /* What the connections of one worker share. */
@@ -54,10 +57,14 @@ struct sb_ws_env {
 	/* Connections whose playout queue holds what the down ring had no room for, or a partial
 	 * frame: the refill pass once a frame time visits these, not every connection. */
 	LIST_HEAD(, sb_bot_conn) backlog;
-	bool quitting;                /* the worker is stopping: no replies to control */
-	struct lws_vhost *vh_default; /* the system CA store */
-	struct sb_ws_ca_vhost ca[SB_WS_MAX_CA_VHOSTS];
+	bool quitting; /* the worker is stopping: no replies to control */
+	struct lws_vhost *vh_default;
+	SSL_CTX *tls_default; /* wss bots without a ca_file: the system CA store (on first use) */
+	struct sb_ws_ca_ctx ca[SB_WS_MAX_CA_FILES];
 	size_t n_ca;
+	/* wss: a TLS session's plaintext as it is read, and its ciphertext as it is written (each
+	 * SB_WS_TLS_CHUNK bytes, allocated with the first wss connection) */
+	uint8_t *tls_in, *tls_out;
 	struct sb_dns_cache *dns;     /* bot host names */
 	struct sb_resolver *resolver; /* resolves them off this thread */
 	/* Where a media message is encoded before it is copied into a connection's queue: it
@@ -83,12 +90,11 @@ struct sb_bot_conn {
 	struct lws *wsi;
 	enum sb_conn_state state;
 	int attempts;
-	bool attempt_done;   /* the current attempt has been accounted for */
-	bool resolving;      /* the attempt waits for the bot's host name to resolve */
-	char tls_error[128]; /* why the bot's certificate was refused in this attempt */
-	bool detaching;      /* control asked for DETACH */
-	bool closing;        /* close once the queue is written */
-	bool pumping;        /* in sb_bot_conn_pump_up: it writes what it queued itself */
+	bool attempt_done; /* the current attempt has been accounted for */
+	bool resolving;    /* the attempt waits for the bot's host name to resolve */
+	bool detaching;    /* control asked for DETACH */
+	bool closing;      /* close once the queue is written */
+	bool pumping;      /* in sb_bot_conn_pump_up: it writes what it queued itself */
 	bool hangup_sent;
 	lws_sorted_usec_list_t sul; /* the attempt's deadline */
 	char host[300];             /* Host header value */
@@ -110,13 +116,13 @@ struct sb_bot_conn {
 	size_t rx_len, rx_cap;
 	bool rx_skip, rx_binary;
 
-	/* ws:// bots: lws's raw socket role, the handshake and the frames read here
-	 * (bot_conn_ws.c); wss:// bots use lws's WebSocket client. */
-	bool own_ws;
-	bool close_sent;          /* our close frame is out: the bot's answer ends it */
-	uint16_t close_due;       /* a close frame to send from WRITEABLE, then close */
-	const char *close_reason; /* its reason (static text) */
-	bool pong_due;            /* the latest ping's payload waits for WRITEABLE */
+	/* lws's raw socket role; the handshake and the frames are read here (bot_conn_ws.c), on
+	 * the TLS session's plaintext for a wss:// bot (bot_conn_tls.c). */
+	struct sb_tls_client *tls; /* wss: the session of the current socket */
+	bool close_sent;           /* our close frame is out: the bot's answer ends it */
+	uint16_t close_due;        /* a close frame to send from WRITEABLE, then close */
+	const char *close_reason;  /* its reason (static text) */
+	bool pong_due;             /* the latest ping's payload waits for WRITEABLE */
 	uint8_t pong_len;
 	uint8_t pong[125];
 	char ws_key[SB_WS_KEY_LEN + 1]; /* the handshake's Sec-WebSocket-Key */
@@ -162,9 +168,6 @@ void sb_bot_conn_write_now(struct sb_bot_conn *conn);
 /* Continues an attempt that waited for its host name: connects to addr (numeric), or fails
  * the attempt with the resolver's EAI_* code err when addr is NULL. */
 void sb_bot_conn_resolved(struct sb_bot_conn *conn, const char *addr, int err);
-/* Notes why OpenSSL refused the bot's certificate (x509_ctx: an X509_STORE_CTX); with
- * tls_verify off it accepts it instead. Returns what lws expects of the callback. */
-int sb_bot_conn_verify(struct sb_bot_conn *conn, void *x509_ctx, int preverify_ok);
 
 /* The Authorization value for the userinfo of the bot's URL ("Basic …") into val; false when
  * the URL has none. */
@@ -181,22 +184,43 @@ int sb_bot_conn_on_writeable(struct sb_bot_conn *conn, struct lws *wsi);
 void sb_bot_conn_on_closed(struct sb_bot_conn *conn);
 
 /* bot_conn_ws.c */
-/* The socket to a ws:// bot is connected: sends the opening handshake. Returns 0, or -1 when
- * the wsi must close. */
+/* The socket to the bot is connected: starts TLS (wss) or the opening handshake (ws). Returns
+ * 0, or -1 when the wsi must close. */
 int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi);
-/* Bytes from a ws:// bot: the handshake's answer, then frames. Returns 0, or -1 when the wsi
- * must close. */
+/* Sends the opening handshake. Returns 0, or -1 when the attempt failed and the wsi must
+ * close. */
+int sb_bot_conn_ws_upgrade(struct sb_bot_conn *conn, struct lws *wsi);
+/* What the socket read: ciphertext for a wss bot, else the WebSocket's bytes. Returns 0, or
+ * -1 when the wsi must close. */
 int sb_bot_conn_ws_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len);
-/* What a ws:// connection has to write before its queue, from WRITEABLE: the answer to the
- * bot's close or breach (then -1: close the wsi), or a pong. Returns 0 or -1. */
+/* The WebSocket's bytes from the bot: the handshake's answer, then frames. Returns 0, or -1
+ * when the wsi must close (and then conn may be gone: a failed attempt may have ended it). */
+int sb_bot_conn_ws_stream(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len);
+/* What a connection has to write before its queue, from WRITEABLE: the answer to the bot's
+ * close or breach (then -1: close the wsi), or a pong. Returns 0 or -1. */
 int sb_bot_conn_ws_writeable(struct sb_bot_conn *conn, struct lws *wsi);
-/* Writes the close frame that ends a ws:// connection we close. Returns 0 or -1. */
+/* Writes the close frame that ends a connection we close. Returns 0 or -1. */
 int sb_bot_conn_ws_close(struct sb_bot_conn *conn, struct lws *wsi);
 
+/* bot_conn_tls.c */
+/* Writes len bytes of the WebSocket's stream: as they are on a ws:// socket, encrypted on a
+ * wss:// one; lws keeps what the kernel does not take. Returns 0, or -1 when the socket or the
+ * session failed. */
+int sb_bot_conn_wire_write(struct sb_bot_conn *conn, struct lws *wsi, uint8_t *p, size_t len);
+/* wss: the socket is connected; starts the TLS handshake. Returns 0, or -1 when the attempt
+ * failed and the wsi must close. */
+int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi);
+/* wss: ciphertext from the socket; the plaintext goes to sb_bot_conn_ws_stream(), and the
+ * opening handshake out once TLS's is done. Returns 0, or -1 when the wsi must close (conn may
+ * be gone, as for sb_bot_conn_ws_stream). */
+int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len);
+/* wss: ends the TLS session (close_notify) before the socket closes. */
+void sb_bot_conn_tls_end(struct sb_bot_conn *conn, struct lws *wsi);
+
 /* ws_worker.c */
-/* The client vhost for a bot's ca_file ("" = the system CA store), created on first use.
+/* The TLS client context for a bot's ca_file ("" = the system CA store), made on first use.
  * NULL when it cannot be made. */
-struct lws_vhost *sb_ws_env_vhost(struct sb_ws_env *env, const char *ca_file);
+SSL_CTX *sb_ws_env_tls_ctx(struct sb_ws_env *env, const char *ca_file);
 /* Looks host up in the worker's cache: an enum sb_dns_result (addr filled on SB_DNS_HIT, *err
  * on SB_DNS_FAILED; on SB_DNS_MISS the name has been handed to the resolver and the answer
  * comes through sb_bot_conn_resolved), or a negative errno. */
@@ -208,8 +232,6 @@ int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_
 void sb_bot_conn_pump_up(struct sb_bot_conn *conn);
 /* Moves bot audio from the playout queue to the down ring, as much as it has room for. */
 void sb_bot_conn_refill(struct sb_bot_conn *conn);
-/* Takes a piece of a message from lws, reassembling fragmented ones. */
-void sb_bot_conn_on_receive(struct sb_bot_conn *conn, struct lws *wsi, const char *in, size_t len);
 /* Takes a piece of a message: first and last say whether it starts and ends it. */
 void sb_bot_conn_on_piece(struct sb_bot_conn *conn, const char *in, size_t len, bool first,
                           bool last, bool binary);

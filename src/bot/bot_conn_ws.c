@@ -1,9 +1,9 @@
-/* A ws:// bot connection spoken by the bridge itself on lws's raw socket role: lws connects,
- * polls, writes and buffers what the kernel does not take, as for wss; the opening handshake
- * (ws_handshake.h) and the reading of frames (ws_reader.h) are done here. lws 4.1 parses a
- * WebSocket client's incoming frames a byte at a time, about a tenth of the daemon's CPU at
- * 2000 calls; its raw role hands over what the socket read in one block. wss keeps lws's
- * WebSocket client: lws 4.1 cannot start TLS on a raw client connection.
+/* The WebSocket to a bot, spoken by the bridge itself on lws's raw socket role: lws connects,
+ * polls, writes and buffers what the kernel does not take; the opening handshake
+ * (ws_handshake.h) and the reading of frames (ws_reader.h) are done here, on the socket's
+ * bytes for a ws:// bot and on the TLS session's plaintext for a wss:// one (bot_conn_tls.c).
+ * lws 4.1 parses a WebSocket client's incoming frames a byte at a time, about a tenth of the
+ * daemon's CPU at 2000 calls; its raw role hands over what the socket read in one block.
  * Thread: the owning ws worker. */
 #include <errno.h>
 #include <netinet/in.h>
@@ -36,9 +36,7 @@ static int write_control(struct sb_bot_conn *conn, struct lws *wsi, enum sb_ws_o
 	if (len)
 		memcpy(buf + LWS_PRE, p, len);
 	hlen = sb_ws_frame_build(buf + LWS_PRE, len, op, key);
-	return lws_write(wsi, buf + LWS_PRE - hlen, hlen + len, LWS_WRITE_RAW) < (int)(hlen + len)
-	               ? -1
-	               : 0;
+	return sb_bot_conn_wire_write(conn, wsi, buf + LWS_PRE - hlen, hlen + len);
 }
 
 static int write_close(struct sb_bot_conn *conn, struct lws *wsi, unsigned code, const char *reason)
@@ -65,6 +63,19 @@ int sb_bot_conn_ws_close(struct sb_bot_conn *conn, struct lws *wsi)
 
 int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi)
 {
+	int one = 1;
+
+	/* Media messages are small and due now: no waiting to coalesce them. */
+	setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	sb_ws_reader_init(&conn->reader);
+	conn->rx_len = 0;
+	if (conn->call->bot->url.tls)
+		return sb_bot_conn_tls_start(conn, wsi);
+	return sb_bot_conn_ws_upgrade(conn, wsi);
+}
+
+int sb_bot_conn_ws_upgrade(struct sb_bot_conn *conn, struct lws *wsi)
+{
 	const struct sb_bot_cfg *bot = conn->call->bot;
 	uint8_t buf[LWS_PRE + REQUEST_MAX], nonce[16];
 	char auth[SB_BOT_AUTH_MAX];
@@ -77,10 +88,8 @@ int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi)
 	        .key = conn->ws_key,
 	};
 	unsigned skipped;
-	int one = 1, n;
+	int n;
 
-	/* Media messages are small and due now: no waiting to coalesce them. */
-	setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	for (int i = 0; i < 16; i += 4) {
 		if (sb_ws_keys_next(&conn->env->keys, nonce + i) < 0) {
 			sb_bot_conn_attempt_failed(conn, "no random bytes for the WebSocket key");
@@ -98,9 +107,7 @@ int sb_bot_conn_ws_connected(struct sb_bot_conn *conn, struct lws *wsi)
 	if (skipped)
 		log_warn("%u header(s) of bot %s are not \"Name: value\", not sent", skipped,
 		         bot->name);
-	sb_ws_reader_init(&conn->reader);
-	conn->rx_len = 0;
-	if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < n) {
+	if (sb_bot_conn_wire_write(conn, wsi, buf + LWS_PRE, (size_t)n) < 0) {
 		sb_bot_conn_attempt_failed(conn, "cannot send the WebSocket handshake");
 		return -1;
 	}
@@ -186,8 +193,12 @@ static int read_frames(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t 
 
 	if (r == 0)
 		return 0;
-	if (r == CTL_STOP)
+	if (r == CTL_STOP) {
+		/* the closing handshake is complete: then the TLS session's end, and the socket's
+		 */
+		sb_bot_conn_tls_end(conn, wsi);
 		return -1;
+	}
 	if (r < 0 || r == CTL_BROKEN) {
 		log_warn("Bot broke the WebSocket protocol (%s), closing its socket",
 		         r < 0 ? why : rc.why);
@@ -200,7 +211,8 @@ static int read_frames(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t 
 int sb_bot_conn_ws_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
 	if (conn->close_due) {
-		write_close(conn, wsi, conn->close_due, conn->close_reason);
+		if (write_close(conn, wsi, conn->close_due, conn->close_reason) == 0)
+			sb_bot_conn_tls_end(conn, wsi);
 		return -1;
 	}
 	if (conn->pong_due && !conn->close_sent) {
@@ -242,6 +254,13 @@ static int read_answer(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t 
 }
 
 int sb_bot_conn_ws_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
+{
+	if (conn->tls)
+		return sb_bot_conn_tls_rx(conn, wsi, in, len);
+	return sb_bot_conn_ws_stream(conn, wsi, in, len);
+}
+
+int sb_bot_conn_ws_stream(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
 {
 	if (conn->state == SB_CONN_CONNECTING)
 		return read_answer(conn, wsi, in, len);

@@ -15,8 +15,8 @@
  * per frame. Audio crosses through the call's SPSC rings, never through the command queue.
  * Bot host names are resolved by a small resolver pool (getaddrinfo blocks; lws 4.1 as Debian
  * builds it has no asynchronous DNS) and cached here; its answers arrive on a second queue
- * with the same wake-up. wss connections use the default vhost (the system CA store) or one
- * client vhost per distinct bot ca_file.
+ * with the same wake-up. wss connections share a TLS client context per distinct bot
+ * ca_file, and one for the system CA store.
  *
  * The loop: lws 4.1 as Debian builds it waits in poll(), which looks at every socket of the
  * context on each turn; with thousands of bot connections that scan was the largest single
@@ -47,10 +47,6 @@
 
 #include "bot_conn_priv.h"
 
-/* lws allocates this per wss connection, for the whole call; larger messages arrive in pieces
- * and are reassembled in a buffer that lives only until the message is complete. 100 ms of
- * 8 kHz audio in a JSON media message is about 2.3 KB: three pieces. */
-#define RX_BUFFER_BYTES 1024
 /* What one send() may carry: lws splits a larger write and copies the rest aside. Without it
  * lws takes the receive buffer's size, which would split a 100 ms message at 24 kHz. */
 #define TX_PACKET_BYTES 65536
@@ -189,6 +185,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct sb_bot_conn *conn;
 	int r;
 
+	(void)user;
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		struct sb_ws_worker *w = lws_context_user(lws_get_context(wsi));
 
@@ -200,8 +197,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	conn = lws_get_opaque_user_data(wsi);
 	if (!conn || (conn->wsi && conn->wsi != wsi))
 		return 0;
-	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION)
-		return sb_bot_conn_verify(conn, user, (int)len);
 	sb_log_ctx_set(conn->call->id);
 	r = sb_bot_conn_callback(conn, wsi, reason, in, len);
 	sb_log_ctx_set(NULL);
@@ -209,7 +204,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-        {"sipbridge-bot", callback, 0, RX_BUFFER_BYTES, 0, NULL, TX_PACKET_BYTES},
+        /* no receive buffer of its own: the raw role reads into the thread's */
+        {"sipbridge-bot", callback, 0, 0, 0, NULL, TX_PACKET_BYTES},
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -224,49 +220,45 @@ static void lws_emit(int level, const char *line)
 	sb_log_write(level == LLL_ERR ? SB_LOG_WARN : SB_LOG_DEBUG, "lws", "%s", buf);
 }
 
-/* A client vhost trusting ca_file alone: the system store is not loaded beside it. */
-static struct lws_vhost *new_ca_vhost(struct sb_ws_env *env, const char *ca_file)
+/* The TLS client context trusting ca_file alone ("": the system store alone), kept for the
+ * worker's life. */
+static SSL_CTX *new_tls_ctx(struct sb_ws_env *env, const char *ca_file)
 {
-	struct lws_context_creation_info info = {0};
-	struct sb_ws_ca_vhost *v = &env->ca[env->n_ca];
+	struct sb_ws_ca_ctx *v = &env->ca[env->n_ca];
 
-	if (env->n_ca == SB_WS_MAX_CA_VHOSTS) {
+	if (!ca_file[0]) {
+		env->tls_default = sb_tls_client_ctx_new(NULL);
+		if (!env->tls_default)
+			log_error("Cannot load the system's CA certificates for wss bots");
+		return env->tls_default;
+	}
+	if (env->n_ca == SB_WS_MAX_CA_FILES) {
 		log_error("More than %d distinct bot ca_file values, not loading %s",
-		          SB_WS_MAX_CA_VHOSTS, ca_file);
+		          SB_WS_MAX_CA_FILES, ca_file);
 		return NULL;
 	}
 	v->ca_file = strdup(ca_file);
-	if (!v->ca_file)
-		return NULL;
-	snprintf(v->name, sizeof(v->name), "bot-ca-%zu", env->n_ca);
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = protocols;
-	info.gid = -1;
-	info.uid = -1;
-	info.vhost_name = v->name;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
-	info.client_ssl_ca_filepath = ca_file;
-	v->vh = lws_create_vhost(env->ctx, &info);
-	if (!v->vh) {
+	v->ctx = v->ca_file ? sb_tls_client_ctx_new(ca_file) : NULL;
+	if (!v->ctx) {
 		log_error("Cannot load bot CA file %s", ca_file);
 		free(v->ca_file);
 		v->ca_file = NULL;
 		return NULL;
 	}
 	env->n_ca++;
-	return v->vh;
+	return v->ctx;
 }
 
-struct lws_vhost *sb_ws_env_vhost(struct sb_ws_env *env, const char *ca_file)
+SSL_CTX *sb_ws_env_tls_ctx(struct sb_ws_env *env, const char *ca_file)
 {
-	if (!ca_file[0])
-		return env->vh_default;
-	for (size_t i = 0; i < env->n_ca; i++) {
+	if (!ca_file[0] && env->tls_default)
+		return env->tls_default;
+	for (size_t i = 0; ca_file[0] && i < env->n_ca; i++) {
 		if (strcmp(env->ca[i].ca_file, ca_file) == 0)
-			return env->ca[i].vh;
+			return env->ca[i].ctx;
 	}
 	/* A reload brought a new CA file: loaded once, on this thread. */
-	return new_ca_vhost(env, ca_file);
+	return new_tls_ctx(env, ca_file);
 }
 
 int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_t addrlen, int *err)
@@ -324,15 +316,16 @@ static void wake(void *arg)
 	lws_cancel_service(w->env.ctx);
 }
 
-/* One vhost per distinct ca_file of the configuration's wss bots, made before the thread runs;
- * later ones (after a reload) are made on first use. */
+/* One TLS context per distinct ca_file of the configuration's wss bots (and the system store's
+ * for those without one), made before the thread runs; later ones (after a reload) are made
+ * on first use. */
 static void load_ca_files(struct sb_ws_env *env, const struct sb_config *cfg)
 {
 	for (size_t i = 0; i < cfg->n_bots; i++) {
 		const struct sb_bot_cfg *b = &cfg->bots[i];
 
-		if (b->url.tls && b->ca_file && b->ca_file[0])
-			sb_ws_env_vhost(env, b->ca_file);
+		if (b->url.tls)
+			sb_ws_env_tls_ctx(env, b->ca_file ? b->ca_file : "");
 	}
 }
 
@@ -480,8 +473,13 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 	sb_mq_free(w->mq);
 	sb_mq_free(w->resolved);
 	sb_dns_cache_free(w->env.dns);
-	for (size_t i = 0; i < w->env.n_ca; i++)
+	for (size_t i = 0; i < w->env.n_ca; i++) {
 		free(w->env.ca[i].ca_file);
+		SSL_CTX_free(w->env.ca[i].ctx);
+	}
+	SSL_CTX_free(w->env.tls_default);
+	free(w->env.tls_in);
+	free(w->env.tls_out);
 	free(w->env.media_buf);
 	free(w);
 	return NULL;

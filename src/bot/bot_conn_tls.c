@@ -1,0 +1,121 @@
+/* A wss:// bot's TLS session, run by the bridge on the same raw socket a ws:// bot gets
+ * (bot_conn_ws.c): what lws reads is ciphertext, decrypted here (tls_client.h) and handed to the
+ * WebSocket as a ws:// connection's bytes are; what the WebSocket writes is encrypted here and
+ * written by lws, which keeps what the kernel does not take. lws 4.1 cannot start TLS on a raw
+ * client connection, and its WebSocket client reads a wss bot's frames a byte at a time; with
+ * the session here, a wss bot is read a block at a time too.
+ * Thread: the owning ws worker. */
+#include <stdlib.h>
+
+#define LOG_SUBSYS "bot"
+#include <sb/log.h>
+
+#include "bot_conn_priv.h"
+
+/* Writes the ciphertext the session holds. Returns 0 or -1. */
+static int flush(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	uint8_t *out = conn->env->tls_out;
+	size_t n;
+
+	while ((n = sb_tls_client_take(conn->tls, out, SB_WS_TLS_CHUNK)) > 0) {
+		/* Behind bytes lws still holds, lws keeps these too and reports the older ones. */
+		if (lws_write(wsi, out, n, LWS_WRITE_RAW) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int sb_bot_conn_wire_write(struct sb_bot_conn *conn, struct lws *wsi, uint8_t *p, size_t len)
+{
+	if (!conn->tls)
+		return lws_write(wsi, p, len, LWS_WRITE_RAW) < (int)len ? -1 : 0;
+	if (sb_tls_client_write(conn->tls, p, len) < 0) {
+		log_warn("TLS with the bot failed: %s", sb_tls_client_error(conn->tls));
+		return -1;
+	}
+	return flush(conn, wsi);
+}
+
+int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	const struct sb_bot_cfg *bot = conn->call->bot;
+	struct sb_ws_env *env = conn->env;
+	SSL_CTX *ctx = sb_ws_env_tls_ctx(env, bot->ca_file ? bot->ca_file : "");
+
+	if (!env->tls_in) {
+		env->tls_in = malloc(SB_WS_TLS_CHUNK);
+		env->tls_out = malloc(SB_WS_TLS_CHUNK);
+		if (!env->tls_in || !env->tls_out) {
+			free(env->tls_in);
+			free(env->tls_out);
+			env->tls_in = env->tls_out = NULL;
+		}
+	}
+	sb_tls_client_free(conn->tls);
+	conn->tls =
+	        ctx && env->tls_in ? sb_tls_client_new(ctx, bot->url.host, bot->tls_verify) : NULL;
+	if (!conn->tls) {
+		sb_bot_conn_attempt_failed(conn, ctx ? "cannot start TLS (out of memory)"
+		                                     : "cannot load the bot's CA certificates");
+		return -1;
+	}
+	if (flush(conn, wsi) < 0) {
+		sb_bot_conn_attempt_failed(conn, "cannot send the TLS handshake");
+		return -1;
+	}
+	return 0;
+}
+
+/* The session failed: during the attempt it fails the attempt with the reason (a refused
+ * certificate among them), later it closes the socket. Returns -1. */
+static int failed(struct sb_bot_conn *conn)
+{
+	char why[260];
+
+	snprintf(why, sizeof(why), "TLS %s", sb_tls_client_error(conn->tls));
+	if (conn->state == SB_CONN_CONNECTING)
+		sb_bot_conn_attempt_failed(conn, why);
+	else
+		log_warn("%s, closing the bot's socket", why);
+	return -1;
+}
+
+int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
+{
+	uint8_t *plain = conn->env->tls_in;
+
+	if (sb_tls_client_feed(conn->tls, in, len) < 0)
+		return failed(conn);
+	for (;;) {
+		bool was_ready = sb_tls_client_ready(conn->tls);
+		int n = sb_tls_client_read(conn->tls, plain, SB_WS_TLS_CHUNK);
+
+		/* Once the handshake is done, the WebSocket's own starts. */
+		if (!was_ready && sb_tls_client_ready(conn->tls) &&
+		    sb_bot_conn_ws_upgrade(conn, wsi) < 0)
+			return -1;
+		if (n > 0) {
+			/* A negative answer may have ended the attempt, and freed the session. */
+			if (sb_bot_conn_ws_stream(conn, wsi, plain, (size_t)n) < 0)
+				return -1;
+			continue;
+		}
+		/* The handshake's flights, and what the session answers by itself. */
+		if (n != SB_TLS_FAILED && flush(conn, wsi) < 0)
+			return -1;
+		if (n == SB_TLS_AGAIN)
+			return 0;
+		if (n == SB_TLS_EOF)
+			return -1; /* the bot ended the session: the socket closes */
+		return failed(conn);
+	}
+}
+
+void sb_bot_conn_tls_end(struct sb_bot_conn *conn, struct lws *wsi)
+{
+	if (!conn->tls)
+		return;
+	sb_tls_client_close(conn->tls);
+	flush(conn, wsi);
+}

@@ -1,0 +1,370 @@
+/* Unit tests for tls_client.c against an OpenSSL server on memory buffers, with certificates
+ * made here: the handshake completes with the server's certificate checked against the CA file
+ * and the host's name (sent as SNI) or address (no SNI); data of any size crosses both ways
+ * intact, however the ciphertext is cut into reads; a certificate for another name or address,
+ * or from an untrusted issuer, fails the handshake with OpenSSL's reason and the depth, unless
+ * verification is off; the server's close_notify ends the reading, ours reaches the server;
+ * bytes that are not TLS fail the handshake with a reason; nothing is written before it. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include <sb/tls_client.h>
+
+#include "harness.h"
+
+struct cert {
+	EVP_PKEY *key;
+	X509 *x509;
+	char path[32]; /* the certificate as a PEM file (a CA file for the client) */
+};
+
+/* A self-signed certificate for CN cn with subjectAltName san ("DNS:…" or "IP:…"). */
+static bool cert_make(struct cert *c, const char *cn, const char *san)
+{
+	X509V3_CTX v3;
+	X509_EXTENSION *ext;
+	X509_NAME *name;
+	FILE *f;
+	int fd;
+	bool ok;
+
+	c->key = EVP_EC_gen("P-256");
+	c->x509 = X509_new();
+	if (!c->key || !c->x509)
+		return false;
+	X509_set_version(c->x509, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(c->x509), 1);
+	X509_gmtime_adj(X509_getm_notBefore(c->x509), -60);
+	X509_gmtime_adj(X509_getm_notAfter(c->x509), 3600);
+	X509_set_pubkey(c->x509, c->key);
+	name = X509_get_subject_name(c->x509);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(c->x509, name);
+	X509V3_set_ctx_nodb(&v3);
+	X509V3_set_ctx(&v3, c->x509, c->x509, NULL, NULL, 0);
+	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+	ok = ext && X509_add_ext(c->x509, ext, -1) && X509_sign(c->x509, c->key, EVP_sha256());
+	X509_EXTENSION_free(ext);
+	snprintf(c->path, sizeof(c->path), "/tmp/sb-tls-XXXXXX");
+	fd = mkstemp(c->path);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	ok = ok && f && PEM_write_X509(f, c->x509);
+	if (f)
+		fclose(f);
+	return ok;
+}
+
+static void cert_free(struct cert *c)
+{
+	if (c->path[0])
+		unlink(c->path);
+	X509_free(c->x509);
+	EVP_PKEY_free(c->key);
+}
+
+/* The server's end: an SSL on two memory BIOs. */
+struct server {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	BIO *rbio, *wbio;
+};
+
+static bool server_new(struct server *s, const struct cert *c)
+{
+	s->ctx = SSL_CTX_new(TLS_server_method());
+	if (!s->ctx || !SSL_CTX_use_certificate(s->ctx, c->x509) ||
+	    !SSL_CTX_use_PrivateKey(s->ctx, c->key))
+		return false;
+	s->ssl = SSL_new(s->ctx);
+	s->rbio = BIO_new(BIO_s_mem());
+	s->wbio = BIO_new(BIO_s_mem());
+	BIO_set_mem_eof_return(s->rbio, -1);
+	SSL_set_bio(s->ssl, s->rbio, s->wbio);
+	SSL_set_accept_state(s->ssl);
+	return true;
+}
+
+static void server_free(struct server *s)
+{
+	SSL_free(s->ssl);
+	SSL_CTX_free(s->ctx);
+}
+
+/* The client's ciphertext to the server; returns the bytes moved. */
+static size_t to_server(struct sb_tls_client *t, struct server *s)
+{
+	uint8_t buf[4096];
+	size_t n, all = 0;
+
+	while ((n = sb_tls_client_take(t, buf, sizeof(buf))) > 0) {
+		BIO_write(s->rbio, buf, (int)n);
+		all += n;
+	}
+	return all;
+}
+
+/* The server's ciphertext to the client, fed in pieces of at most cut bytes, each followed by
+ * reads whose plaintext is appended at out (room for cap bytes, *got so far). Returns the
+ * client's last answer other than data. */
+static int to_client(struct server *s, struct sb_tls_client *t, size_t cut, uint8_t *out,
+                     size_t cap, size_t *got)
+{
+	uint8_t buf[4096], plain[1000];
+	int n, r = SB_TLS_AGAIN;
+
+	while ((n = BIO_read(s->wbio, buf, (int)(cut < sizeof(buf) ? cut : sizeof(buf)))) > 0) {
+		if (sb_tls_client_feed(t, buf, (size_t)n) < 0)
+			return SB_TLS_FAILED;
+		while ((r = sb_tls_client_read(t, plain, sizeof(plain))) > 0) {
+			if (out && *got + (size_t)r <= cap)
+				memcpy(out + *got, plain, (size_t)r);
+			if (got)
+				*got += (size_t)r;
+		}
+		if (r < 0)
+			return r;
+	}
+	return r;
+}
+
+/* Runs the handshake to its end (or failure); returns the client's last answer. */
+static int handshake(struct sb_tls_client *t, struct server *s)
+{
+	int r = SB_TLS_AGAIN;
+
+	for (int i = 0; i < 20 && !sb_tls_client_ready(t) && r == SB_TLS_AGAIN; i++) {
+		to_server(t, s);
+		SSL_do_handshake(s->ssl);
+		r = to_client(s, t, 4096, NULL, 0, NULL);
+	}
+	to_server(t, s); /* the client's Finished */
+	SSL_do_handshake(s->ssl);
+	return r;
+}
+
+static void pattern(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((i * 131 + seed) ^ (i >> 8));
+}
+
+/* A session to host with verify, against a server holding srv, the client trusting ca. */
+static int session(const struct cert *ca, const struct cert *srv, const char *host, bool verify,
+                   struct server *s, struct sb_tls_client **t, SSL_CTX **ctx)
+{
+	*ctx = sb_tls_client_ctx_new(ca->path);
+	if (!*ctx || !server_new(s, srv))
+		return -100;
+	*t = sb_tls_client_new(*ctx, host, verify);
+	if (!*t)
+		return -101;
+	return handshake(*t, s);
+}
+
+TEST(name_verified_sni_and_data_both_ways)
+{
+	static uint8_t up[70000], down[90000], got[90000];
+	struct cert c = {0};
+	struct server s = {0};
+	struct sb_tls_client *t = NULL;
+	SSL_CTX *ctx = NULL;
+	size_t n = 0, cuts[] = {1, 7, 333, 4096};
+	int r = 0;
+
+	ASSERT_TRUE(cert_make(&c, "localhost", "DNS:localhost"));
+	ASSERT_EQ(session(&c, &c, "localhost", true, &s, &t, &ctx), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(t));
+	ASSERT_STREQ(SSL_get_servername(s.ssl, TLSEXT_NAMETYPE_host_name), "localhost");
+	ASSERT_STREQ(sb_tls_client_error(t), "");
+	/* up: written in two calls, read whole by the server */
+	pattern(up, sizeof(up), 1);
+	ASSERT_EQ(sb_tls_client_write(t, up, 100), 0);
+	ASSERT_EQ(sb_tls_client_write(t, up + 100, sizeof(up) - 100), 0);
+	ASSERT_TRUE(to_server(t, &s) > sizeof(up));
+	for (size_t off = 0; off < sizeof(up);) {
+		int k = SSL_read(s.ssl, got, sizeof(got));
+
+		ASSERT_TRUE(k > 0);
+		ASSERT_MEMEQ(got, up + off, (size_t)k);
+		off += (size_t)k;
+	}
+	/* down: the ciphertext cut into reads of every size */
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		pattern(down, sizeof(down), (unsigned)i + 2);
+		ASSERT_EQ(SSL_write(s.ssl, down, sizeof(down)), (int)sizeof(down));
+		n = 0;
+		memset(got, 0, sizeof(got));
+		ASSERT_EQ(to_client(&s, t, cuts[i], got, sizeof(got), &n), SB_TLS_AGAIN);
+		ASSERT_EQ(n, sizeof(down));
+		ASSERT_MEMEQ(got, down, sizeof(down));
+	}
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
+	server_free(&s);
+	cert_free(&c);
+	return r;
+}
+
+TEST(address_verified_without_sni)
+{
+	struct cert c = {0};
+	struct server s = {0};
+	struct sb_tls_client *t = NULL;
+	SSL_CTX *ctx = NULL;
+	int r = 0;
+
+	ASSERT_TRUE(cert_make(&c, "bot", "IP:127.0.0.1"));
+	ASSERT_EQ(session(&c, &c, "127.0.0.1", true, &s, &t, &ctx), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(t));
+	ASSERT_TRUE(SSL_get_servername(s.ssl, TLSEXT_NAMETYPE_host_name) == NULL);
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
+	server_free(&s);
+	cert_free(&c);
+	return r;
+}
+
+/* A refused certificate: the handshake fails with why, and nothing can be written. */
+static int refused(const char *san, const char *host, bool other_ca, const char *why)
+{
+	struct cert c = {0}, other = {0};
+	struct server s = {0};
+	struct sb_tls_client *t = NULL;
+	SSL_CTX *ctx = NULL;
+	char want[200];
+	int r = 0;
+
+	ASSERT_TRUE(cert_make(&c, "bot", san));
+	ASSERT_TRUE(cert_make(&other, "other", "DNS:other"));
+	ASSERT_EQ(session(other_ca ? &other : &c, &c, host, true, &s, &t, &ctx), SB_TLS_FAILED);
+	ASSERT_TRUE(!sb_tls_client_ready(t));
+	snprintf(want, sizeof(want), "certificate verification failed: %s (depth 0)", why);
+	ASSERT_STREQ(sb_tls_client_error(t), want);
+	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
+	ASSERT_EQ(sb_tls_client_read(t, (uint8_t *)want, sizeof(want)), SB_TLS_FAILED);
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
+	server_free(&s);
+	cert_free(&c);
+	cert_free(&other);
+	return r;
+}
+
+TEST(other_name_refused)
+{
+	return refused("DNS:otherhost", "localhost", false, "hostname mismatch");
+}
+
+TEST(other_address_refused)
+{
+	return refused("DNS:localhost", "127.0.0.1", false, "IP address mismatch");
+}
+
+TEST(untrusted_issuer_refused)
+{
+	return refused("DNS:localhost", "localhost", true,
+	               X509_verify_cert_error_string(X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT));
+}
+
+TEST(verification_off_accepts_any_certificate)
+{
+	struct cert c = {0}, other = {0};
+	struct server s = {0};
+	struct sb_tls_client *t = NULL;
+	SSL_CTX *ctx = NULL;
+	uint8_t got[16];
+	size_t n = 0;
+	int r = 0;
+
+	ASSERT_TRUE(cert_make(&c, "bot", "DNS:otherhost"));
+	ASSERT_TRUE(cert_make(&other, "other", "DNS:other"));
+	ASSERT_EQ(session(&other, &c, "localhost", false, &s, &t, &ctx), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(t));
+	ASSERT_EQ(SSL_write(s.ssl, "hello", 5), 5);
+	ASSERT_EQ(to_client(&s, t, 4096, got, sizeof(got), &n), SB_TLS_AGAIN);
+	ASSERT_EQ(n, 5);
+	ASSERT_MEMEQ(got, "hello", 5);
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
+	server_free(&s);
+	cert_free(&c);
+	cert_free(&other);
+	return r;
+}
+
+TEST(close_notify_both_ways)
+{
+	struct cert c = {0};
+	struct server s = {0};
+	struct sb_tls_client *t = NULL;
+	SSL_CTX *ctx = NULL;
+	uint8_t got[16];
+	size_t n = 0;
+	int r = 0;
+
+	ASSERT_TRUE(cert_make(&c, "localhost", "DNS:localhost"));
+	ASSERT_EQ(session(&c, &c, "localhost", true, &s, &t, &ctx), SB_TLS_AGAIN);
+	/* ours: the server reads the end of the session; we write no more, but still read */
+	sb_tls_client_close(t);
+	ASSERT_TRUE(to_server(t, &s) > 0);
+	ASSERT_EQ(SSL_read(s.ssl, got, sizeof(got)), 0);
+	ASSERT_EQ(SSL_get_error(s.ssl, 0), SSL_ERROR_ZERO_RETURN);
+	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
+	/* the server's: data before it is read, then the end */
+	ASSERT_EQ(SSL_write(s.ssl, "last", 4), 4);
+	ASSERT_EQ(SSL_shutdown(s.ssl), 1);
+	ASSERT_EQ(to_client(&s, t, 4096, got, sizeof(got), &n), SB_TLS_EOF);
+	ASSERT_EQ(n, 4);
+	ASSERT_MEMEQ(got, "last", 4);
+	ASSERT_EQ(sb_tls_client_read(t, got, sizeof(got)), SB_TLS_EOF);
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
+	server_free(&s);
+	cert_free(&c);
+	return r;
+}
+
+TEST(not_tls_fails_the_handshake)
+{
+	static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+	SSL_CTX *ctx = sb_tls_client_ctx_new(NULL);
+	struct sb_tls_client *t = ctx ? sb_tls_client_new(ctx, "localhost", true) : NULL;
+	uint8_t buf[64];
+	int r = 0;
+
+	ASSERT_TRUE(t);
+	ASSERT_TRUE(!sb_tls_client_ready(t));
+	/* the ClientHello waits at once; nothing may be written before the handshake's end */
+	ASSERT_TRUE(sb_tls_client_take(t, buf, sizeof(buf)) > 0);
+	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
+	ASSERT_EQ(sb_tls_client_read(t, buf, sizeof(buf)), SB_TLS_AGAIN);
+	ASSERT_EQ(sb_tls_client_feed(t, (const uint8_t *)http, sizeof(http) - 1), 0);
+	ASSERT_EQ(sb_tls_client_read(t, buf, sizeof(buf)), SB_TLS_FAILED);
+	ASSERT_TRUE(strncmp(sb_tls_client_error(t), "handshake failed: ", 18) == 0);
+	ASSERT_TRUE(strlen(sb_tls_client_error(t)) > 18);
+	ASSERT_EQ(sb_tls_client_feed(t, buf, 1), SB_TLS_FAILED);
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
+	return r;
+}
+
+TEST(unreadable_ca_file)
+{
+	int r = 0;
+
+	ASSERT_TRUE(sb_tls_client_ctx_new("/nonexistent/ca.pem") == NULL);
+	ASSERT_EQ(ERR_peek_error(), 0);
+out:
+	return r;
+}

@@ -1,4 +1,4 @@
-"""The WebSocket a ws:// bot is spoken to over, against a bot written here from RFC 6455 that sends exactly what
+"""The WebSocket a bot is spoken to over, ws:// and wss:// (the same bytes inside a TLS session), against a bot written here from RFC 6455 that sends exactly what
 each test says: the upgrade request carries the URL's path, Host, the configured headers and Basic auth; pings are
 answered with their payload, one sent in the same write as the answer to the upgrade too; a message in fragments
 with a ping between them is read whole; the bot's close is answered with its code (1000 when it gave none) and ends
@@ -8,20 +8,30 @@ send, or a close frame no endpoint may send, is answered with close 1002 and end
 
 import base64
 import json
+import ssl
 import struct
 
 import pytest
 
+import pki
 import sbtest
 import wsbot
 
 
-@pytest.fixture
-def rawbot(env):
+@pytest.fixture(params=["ws", "wss"])
+def rawbot(env, request):
+    """Makes bots on ws://, or on wss:// with a certificate for 127.0.0.1 from a CA the daemon is given (bot.keys)."""
     bots = []
+    tls, keys = None, {}
+    if request.param == "wss":
+        ca = pki.make_ca(env.tmp, "ca")
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(*pki.make_server_cert(env.tmp, "bot", ca, ip="127.0.0.1"))
+        keys = {"ca_file": ca[0]}
 
     def make(script=None, answer=None, path="/media"):
-        b = wsbot.RawWsBot(env.ports.tcp(), script=script, answer=answer, path=path)
+        b = wsbot.RawWsBot(env.ports.tcp(), script=script, answer=answer, path=path, tls=tls)
+        b.keys = dict(keys, url=b.url)
         bots.append(b)
         return b
 
@@ -41,7 +51,7 @@ def close_code(f):
 def call_bot(env, daemon, sipp, bot, botcfg=None, scenario="uac_wait_bye.xml", **kw):
     """One call (silence from the caller) to a daemon whose one bot is bot, with botcfg's keys on top; the call
     must succeed and the bot's script finish cleanly. Returns the daemon, SIPp's result and the bot's connection."""
-    d = daemon(env.config([dict({"name": "default", "url": bot.url}, **(botcfg or {}))]))
+    d = daemon(env.config([dict(bot.keys, name="default", **(botcfg or {}))]))
     ep = env.endpoint()
     ep.send_silence_forever()
     res = sipp(scenario, d, rtp_port=ep.port, **kw).run()
@@ -71,7 +81,7 @@ def test_upgrade_pings_fragments_and_bot_close(env, rawbot, daemon, sipp):
 
     # a ping in the same write as the answer to the upgrade: read with the answer
     bot = rawbot(script, answer=lambda c: c.answer(then=wsbot.frame(0x9, b"early")), path="/media/in?tenant=acme")
-    url = bot.url.replace("ws://", "ws://user:s3cret@")
+    url = bot.url.replace("://", "://user:s3cret@")
     d, res, c = call_bot(env, daemon, sipp, bot, {"url": url, "headers": ["X-Tenant: acme", "X-Trace: 7"]})
     assert c.request_line == "GET /media/in?tenant=acme HTTP/1.1"
     h = c.headers
@@ -149,7 +159,7 @@ def unoffered_protocol(c):
 def test_refused_upgrade_503_with_reason(env, rawbot, daemon, sipp, answer, why):
     """Each attempt is refused (a retry starts from inside the callback that failed the first)."""
     bot = rawbot(answer=answer)
-    d = daemon(env.config([{"name": "default", "url": bot.url, "retries": 1, "connect_timeout_ms": 5000}]))
+    d = daemon(env.config([dict(bot.keys, name="default", retries=1, connect_timeout_ms=5000)]))
     ep = env.endpoint()
     res = sipp("uac_reject.xml", d, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()

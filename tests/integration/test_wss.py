@@ -1,42 +1,21 @@
 """wss:// bots: the certificate is verified against the bot's ca_file (or the system store) and the URL's host name,
 the host name is resolved off the ws thread and still sent as Host and SNI, Basic auth and configured headers reach
 the bot over TLS, a refused certificate fails the call as an unreachable bot does (503), and tls_verify = false is
-warned about at start-up. Certificates are made in the test's tmp dir with the openssl command line."""
+warned about at start-up; a bot ending its TLS session ends the call, and a server that does not speak TLS fails the
+attempt at once with the reason. Certificates are made in the test's tmp dir with the openssl command line (pki.py)."""
 
 import base64
-import os
 import signal
-import subprocess
+import socket
+import ssl
+import threading
 
 import pytest
 
 import rtp
 import sbtest
-
-
-def openssl(*args, cwd):
-    p = subprocess.run(["openssl"] + list(args), cwd=cwd, capture_output=True, timeout=60)
-    assert p.returncode == 0, "openssl %s failed: %s" % (" ".join(args), p.stderr.decode(errors="replace"))
-
-
-def make_ca(tmp, name):
-    """A self-signed CA: returns (cert path, key path)."""
-    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", name + ".key", "-out", name + ".pem", "-days", "2", "-subj", "/CN=%s test CA" % name,
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-            cwd=tmp)
-    return os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
-
-
-def make_server_cert(tmp, name, ca, dns):
-    """A server certificate for DNS name `dns` (no IP address) signed by ca: returns (cert, key)."""
-    with open(os.path.join(tmp, name + ".ext"), "w") as f:
-        f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n" % dns)
-    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", name + ".key", "-out", name + ".csr", "-subj", "/CN=%s" % dns, cwd=tmp)
-    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca[0], "-CAkey", ca[1], "-set_serial", "2", "-days", "2",
-            "-out", name + ".pem", "-extfile", name + ".ext", cwd=tmp)
-    return os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
+import wsbot
+from pki import make_ca, make_server_cert
 
 
 @pytest.fixture
@@ -175,3 +154,66 @@ def test_stuck_resolver_does_not_stall_other_calls(env, pki, sipp):
     res = echo_call(env, sipp, d, customer="byname")
     assert res.rc == 0, res.describe()
     assert namebot.select("open"), "no session at the bot named by host name"
+
+
+def test_bot_ending_tls_session_ends_call(env, sipp):
+    """A bot that ends its TLS session (close_notify) without a WebSocket close ends the call as a bot that closes
+    its socket does: the bridge sends BYE and says so."""
+    ca = make_ca(env.tmp, "ca")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(*make_server_cert(env.tmp, "bot", ca, ip="127.0.0.1"))
+
+    def script(c):
+        c.recv_event("start")
+        try:
+            c.sock.unwrap()  # close_notify; the bridge answers by closing the socket
+        except (OSError, ValueError):
+            pass
+
+    bot = wsbot.RawWsBot(env.ports.tcp(), script=script, tls=tls)
+    try:
+        d = env.daemon(env.config([{"name": "default", "url": bot.url, "ca_file": ca[0]}]))
+        ep = env.endpoint()
+        ep.send_silence_forever()
+        res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+        assert res.rc == 0, res.describe()
+        assert res.requests("BYE"), "the end of the bot's TLS session did not end the call: " + res.describe()
+        assert bot.wait_done()[0].error is None
+        sbtest.wait_until(lambda: "Bot closed the connection" in d.stderr_text(), 10, "the bot's close in the log")
+    finally:
+        bot.close()
+
+
+def test_server_not_speaking_tls_fails_with_reason(env, sipp):
+    """A wss:// URL whose server answers the TLS handshake in plain HTTP fails every attempt at once (not at the
+    deadline) and then the call with 503, and the log says the TLS handshake failed and why."""
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    port = env.ports.tcp()
+    srv.bind(("127.0.0.1", port))
+    srv.listen(8)
+    attempts = []
+
+    def serve():
+        while True:
+            try:
+                s, _ = srv.accept()
+            except OSError:
+                return
+            attempts.append(s.recv(4096))
+            s.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            s.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        d = env.daemon(env.config([{"name": "default", "url": "wss://127.0.0.1:%d/media" % port, "retries": 1,
+                                    "connect_timeout_ms": 30000}]))
+        res = sipp("uac_reject.xml", d, rtp_port=env.endpoint().port).run()
+        assert res.rc == 0, res.describe()
+        assert res.final_status() == 503, res.describe()
+        sbtest.wait_until(lambda: "TLS handshake failed: " in d.stderr_text(), 10, "the TLS failure in the log")
+        assert len(attempts) == 2 and all(a[:1] == b"\x16" for a in attempts), attempts  # two ClientHellos
+        log = d.stderr_text()
+        assert "handshake timed out" not in log, log
+    finally:
+        srv.close()

@@ -149,11 +149,14 @@ class Conn:
 
 
 class RawWsBot:
-    """Listens on port; answer(conn) answers the upgrade (default: 101 as RFC 6455 says), then script(conn) runs."""
+    """Listens on port; answer(conn) answers the upgrade (default: 101 as RFC 6455 says), then script(conn) runs.
+    With tls (an ssl.SSLContext for a server certificate of 127.0.0.1), every connection is wss: the TLS handshake
+    first, then the same bytes inside the session."""
 
-    def __init__(self, port, script=None, answer=None, path="/media"):
+    def __init__(self, port, script=None, answer=None, path="/media", tls=None):
         self.port = port
-        self.url = "ws://127.0.0.1:%d%s" % (port, path)
+        self.tls = tls
+        self.url = "%s://127.0.0.1:%d%s" % ("wss" if tls else "ws", port, path)
         self.script = script
         self.answer = answer or (lambda c: c.answer())
         self.conns = []
@@ -179,6 +182,8 @@ class RawWsBot:
 
     def _run(self, c):
         try:
+            if self.tls:
+                c.sock = self.tls.wrap_socket(c.sock, server_side=True)
             c.read_request()
             self.answer(c)
             if self.script:

@@ -1,11 +1,11 @@
-/* A TLS client on memory buffers, for the bridge's own connection to a wss:// bot: ciphertext
- * the socket read goes in (sb_tls_client_feed), plaintext comes out (sb_tls_client_read);
- * plaintext goes in (sb_tls_client_write) and ciphertext for the socket comes out
- * (sb_tls_client_take). The owner moves the bytes; nothing here touches a socket, so the
- * WebSocket above it reads a block at a time as a ws:// connection does, and lws only connects,
- * polls and writes. The certificate is checked against the context's trust store and the
- * host's name or address (SNI carries a name, never an address), unless verification is off.
- * Pure (OpenSSL). Thread: the owner. */
+/* A TLS client on the owner's buffers, for the bridge's own connection to a wss:// bot:
+ * ciphertext the socket read goes in (sb_tls_client_feed), read in place, and plaintext comes
+ * out (sb_tls_client_read); plaintext goes in (sb_tls_client_write) and each record is handed
+ * to the owner's sink as OpenSSL makes it, to be written to the socket. Nothing here touches a
+ * socket, so the WebSocket above it reads a block at a time as a ws:// connection does, and lws
+ * only connects, polls and writes. No buffer is held beyond OpenSSL's own. The certificate is
+ * checked against the context's trust store and the host's name or address (SNI carries a name,
+ * never an address), unless verification is off. Pure (OpenSSL). Thread: the owner. */
 #pragma once
 
 #include <stdbool.h>
@@ -26,34 +26,37 @@ enum {
  * least, offering http/1.1 by ALPN. NULL when the file cannot be loaded. */
 SSL_CTX *sb_tls_client_ctx_new(const char *ca_file);
 
+/* Where ciphertext goes: writes len bytes to the socket (or keeps them for it). Returns 0, or
+ * -1 when the socket failed (the session fails with it). */
+typedef int (*sb_tls_sink)(void *ctx, const uint8_t *p, size_t len);
+
 /* A session to host (a name, or an IPv4 or IPv6 literal without brackets) on ctx; verify off
- * accepts any certificate. NULL when out of memory. The handshake starts at the first
- * sb_tls_client_read(); its first flight is waiting in sb_tls_client_take() at once. */
-struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool verify);
+ * accepts any certificate; ciphertext goes to sink(sink_ctx, …), the handshake's first flight
+ * before this returns. NULL when out of memory or the sink failed. */
+struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool verify,
+                                        sb_tls_sink sink, void *sink_ctx);
 void sb_tls_client_free(struct sb_tls_client *t);
 
-/* Takes len bytes of ciphertext from the socket. Returns 0 or SB_TLS_FAILED (no memory). */
+/* Takes len bytes of ciphertext from the socket, read where they are: in must stay as it is
+ * until sb_tls_client_read() has returned SB_TLS_AGAIN, by which time all of it has been
+ * taken (or anything else but a count, after which the session is not fed again). Returns 0
+ * or SB_TLS_FAILED. */
 int sb_tls_client_feed(struct sb_tls_client *t, const uint8_t *in, size_t len);
 
 /* Advances the handshake and decrypts: the count of plaintext bytes put in buf (at most
  * size), SB_TLS_AGAIN when nothing more can be read until more is fed, SB_TLS_EOF or
- * SB_TLS_FAILED. Call until it returns SB_TLS_AGAIN or less, then send what
- * sb_tls_client_take() holds: the handshake and the session write too. */
+ * SB_TLS_FAILED. The handshake and the session write to the sink from here too. */
 int sb_tls_client_read(struct sb_tls_client *t, uint8_t *buf, size_t size);
 
 /* The handshake is complete (and the certificate accepted). */
 bool sb_tls_client_ready(const struct sb_tls_client *t);
 
-/* Encrypts len bytes (only once ready). Returns 0 or SB_TLS_FAILED. */
+/* Encrypts len bytes into the sink (only once ready). Returns 0 or SB_TLS_FAILED. */
 int sb_tls_client_write(struct sb_tls_client *t, const uint8_t *p, size_t len);
 
-/* Queues the end of the session (close_notify): nothing can be written after it; what the
+/* Ends the session (close_notify, to the sink): nothing can be written after it; what the
  * server still sends can be read. */
 void sb_tls_client_close(struct sb_tls_client *t);
-
-/* Moves up to size bytes of the ciphertext waiting for the socket into buf; returns how many
- * (0 when none wait). */
-size_t sb_tls_client_take(struct sb_tls_client *t, uint8_t *buf, size_t size);
 
 /* Why the session failed: "certificate verification failed: <OpenSSL's reason> (depth N)"
  * for a refused certificate, else OpenSSL's first error. "" while it has not. */

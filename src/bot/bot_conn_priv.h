@@ -39,7 +39,7 @@
 #define SB_PLAYOUT_TAIL_MS 100       /* silence before a partial last frame is padded and played */
 #define SB_WS_MAX_CA_FILES 32        /* distinct bot ca_file values one worker trusts */
 /* What one TLS record holds at most (RFC 8446 §5.1), and so what one read of the session
- * returns; ciphertext is written in pieces of this size too. */
+ * returns. */
 #define SB_WS_TLS_CHUNK 16384
 
 /* The TLS client context of the wss bots that trust one ca_file (instead of the system store). */
@@ -62,9 +62,9 @@ struct sb_ws_env {
 	SSL_CTX *tls_default; /* wss bots without a ca_file: the system CA store (on first use) */
 	struct sb_ws_ca_ctx ca[SB_WS_MAX_CA_FILES];
 	size_t n_ca;
-	/* wss: a TLS session's plaintext as it is read, and its ciphertext as it is written (each
-	 * SB_WS_TLS_CHUNK bytes, allocated with the first wss connection) */
-	uint8_t *tls_in, *tls_out;
+	/* wss: a TLS session's plaintext as it is read (SB_WS_TLS_CHUNK bytes, allocated with the
+	 * first wss connection) */
+	uint8_t *tls_in;
 	struct sb_dns_cache *dns;     /* bot host names */
 	struct sb_resolver *resolver; /* resolves them off this thread */
 	/* Where a media message is encoded before it is copied into a connection's queue: it
@@ -119,6 +119,7 @@ struct sb_bot_conn {
 	/* lws's raw socket role; the handshake and the frames are read here (bot_conn_ws.c), on
 	 * the TLS session's plaintext for a wss:// bot (bot_conn_tls.c). */
 	struct sb_tls_client *tls; /* wss: the session of the current socket */
+	struct lws *tls_wsi;       /* that socket: its records are written there */
 	bool close_sent;           /* our close frame is out: the bot's answer ends it */
 	uint16_t close_due;        /* a close frame to send from WRITEABLE, then close */
 	const char *close_reason;  /* its reason (static text) */
@@ -215,7 +216,7 @@ int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi);
  * be gone, as for sb_bot_conn_ws_stream). */
 int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len);
 /* wss: ends the TLS session (close_notify) before the socket closes. */
-void sb_bot_conn_tls_end(struct sb_bot_conn *conn, struct lws *wsi);
+void sb_bot_conn_tls_end(struct sb_bot_conn *conn);
 
 /* ws_worker.c */
 /* The TLS client context for a bot's ca_file ("" = the system CA store), made on first use.

@@ -12,29 +12,25 @@
 
 #include "bot_conn_priv.h"
 
-/* Writes the ciphertext the session holds. Returns 0 or -1. */
-static int flush(struct sb_bot_conn *conn, struct lws *wsi)
+/* The session's records go out as OpenSSL makes them (the sink of tls_client.h): behind bytes
+ * lws still holds, lws keeps these too and reports the older ones. */
+static int sink(void *ctx, const uint8_t *p, size_t len)
 {
-	uint8_t *out = conn->env->tls_out;
-	size_t n;
+	struct sb_bot_conn *conn = ctx;
 
-	while ((n = sb_tls_client_take(conn->tls, out, SB_WS_TLS_CHUNK)) > 0) {
-		/* Behind bytes lws still holds, lws keeps these too and reports the older ones. */
-		if (lws_write(wsi, out, n, LWS_WRITE_RAW) < 0)
-			return -1;
-	}
-	return 0;
+	return lws_write(conn->tls_wsi, (unsigned char *)p, len, LWS_WRITE_RAW) < 0 ? -1 : 0;
 }
 
 int sb_bot_conn_wire_write(struct sb_bot_conn *conn, struct lws *wsi, uint8_t *p, size_t len)
 {
+	/* on wss, wsi is the session's (conn->tls_wsi): both go when the socket does */
 	if (!conn->tls)
 		return lws_write(wsi, p, len, LWS_WRITE_RAW) < (int)len ? -1 : 0;
 	if (sb_tls_client_write(conn->tls, p, len) < 0) {
 		log_warn("TLS with the bot failed: %s", sb_tls_client_error(conn->tls));
 		return -1;
 	}
-	return flush(conn, wsi);
+	return 0;
 }
 
 int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi)
@@ -43,25 +39,18 @@ int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi)
 	struct sb_ws_env *env = conn->env;
 	SSL_CTX *ctx = sb_ws_env_tls_ctx(env, bot->ca_file ? bot->ca_file : "");
 
-	if (!env->tls_in) {
+	if (!env->tls_in)
 		env->tls_in = malloc(SB_WS_TLS_CHUNK);
-		env->tls_out = malloc(SB_WS_TLS_CHUNK);
-		if (!env->tls_in || !env->tls_out) {
-			free(env->tls_in);
-			free(env->tls_out);
-			env->tls_in = env->tls_out = NULL;
-		}
-	}
 	sb_tls_client_free(conn->tls);
-	conn->tls =
-	        ctx && env->tls_in ? sb_tls_client_new(ctx, bot->url.host, bot->tls_verify) : NULL;
+	conn->tls_wsi = wsi;
+	conn->tls = ctx && env->tls_in
+	                    ? sb_tls_client_new(ctx, bot->url.host, bot->tls_verify, sink, conn)
+	                    : NULL;
 	if (!conn->tls) {
-		sb_bot_conn_attempt_failed(conn, ctx ? "cannot start TLS (out of memory)"
-		                                     : "cannot load the bot's CA certificates");
-		return -1;
-	}
-	if (flush(conn, wsi) < 0) {
-		sb_bot_conn_attempt_failed(conn, "cannot send the TLS handshake");
+		sb_bot_conn_attempt_failed(conn,
+		                           !ctx ? "cannot load the bot's CA certificates"
+		                                : "cannot start TLS (no memory, or the socket "
+		                                  "failed)");
 		return -1;
 	}
 	return 0;
@@ -101,9 +90,6 @@ int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t 
 				return -1;
 			continue;
 		}
-		/* The handshake's flights, and what the session answers by itself. */
-		if (n != SB_TLS_FAILED && flush(conn, wsi) < 0)
-			return -1;
 		if (n == SB_TLS_AGAIN)
 			return 0;
 		if (n == SB_TLS_EOF)
@@ -112,10 +98,8 @@ int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t 
 	}
 }
 
-void sb_bot_conn_tls_end(struct sb_bot_conn *conn, struct lws *wsi)
+void sb_bot_conn_tls_end(struct sb_bot_conn *conn)
 {
-	if (!conn->tls)
-		return;
-	sb_tls_client_close(conn->tls);
-	flush(conn, wsi);
+	if (conn->tls)
+		sb_tls_client_close(conn->tls);
 }

@@ -196,7 +196,7 @@ static int read_frames(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t 
 	if (r == CTL_STOP) {
 		/* the closing handshake is complete: then the TLS session's end, and the socket's
 		 */
-		sb_bot_conn_tls_end(conn, wsi);
+		sb_bot_conn_tls_end(conn);
 		return -1;
 	}
 	if (r < 0 || r == CTL_BROKEN) {
@@ -212,7 +212,7 @@ int sb_bot_conn_ws_writeable(struct sb_bot_conn *conn, struct lws *wsi)
 {
 	if (conn->close_due) {
 		if (write_close(conn, wsi, conn->close_due, conn->close_reason) == 0)
-			sb_bot_conn_tls_end(conn, wsi);
+			sb_bot_conn_tls_end(conn);
 		return -1;
 	}
 	if (conn->pong_due && !conn->close_sent) {

@@ -1,8 +1,11 @@
-/* TLS client on two memory BIOs (see tls_client.h). OpenSSL never waits on a socket here: a
- * read that needs more ciphertext says SSL_ERROR_WANT_READ, and a write always completes into
- * the write BIO, which grows as needed and is emptied by the owner.
+/* TLS client on a BIO of its own (see tls_client.h). OpenSSL never waits on a socket here: a
+ * read that needs more ciphertext than was fed says SSL_ERROR_WANT_READ, and a write goes to
+ * the owner's sink, which takes it whole. OpenSSL's memory BIOs would copy every record in and
+ * out and keep each buffer at its largest size for the connection's life; this one reads the
+ * owner's buffer in place and holds nothing.
  * Pure (OpenSSL). Thread: the owner. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,13 +17,72 @@
 
 struct sb_tls_client {
 	SSL *ssl;
-	BIO *rbio, *wbio; /* owned by ssl */
+	sb_tls_sink sink;
+	void *sink_ctx;
+	const uint8_t *in; /* what was fed and not yet read, read in place */
+	size_t in_len;
 	bool ready, failed;
 	bool closed;                  /* the server's close_notify came: nothing more to read */
 	bool shut;                    /* ours is queued: nothing more to write */
 	int verify_err, verify_depth; /* the first certificate error seen, or X509_V_OK */
 	char error[200];
 };
+
+static int bio_write(BIO *b, const char *p, int len)
+{
+	struct sb_tls_client *t = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return 0;
+	return t->sink(t->sink_ctx, (const uint8_t *)p, (size_t)len) < 0 ? -1 : len;
+}
+
+static int bio_read(BIO *b, char *out, int size)
+{
+	struct sb_tls_client *t = BIO_get_data(b);
+	size_t n = size > 0 ? (size_t)size : 0;
+
+	BIO_clear_retry_flags(b);
+	if (n > t->in_len)
+		n = t->in_len;
+	if (n) {
+		memcpy(out, t->in, n);
+		t->in += n;
+		t->in_len -= n;
+		return (int)n;
+	}
+	BIO_set_retry_read(b); /* more comes with the next feed */
+	return -1;
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int bio_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_method_make(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sipbridge-tls");
+
+	if (m && BIO_meth_set_write(m, bio_write) && BIO_meth_set_read(m, bio_read) &&
+	    BIO_meth_set_ctrl(m, bio_ctrl) && BIO_meth_set_create(m, bio_create))
+		bio_method = m;
+	else
+		BIO_meth_free(m);
+}
 
 SSL_CTX *sb_tls_client_ctx_new(const char *ca_file)
 {
@@ -40,6 +102,9 @@ SSL_CTX *sb_tls_client_ctx_new(const char *ca_file)
 		ERR_clear_error();
 		return NULL;
 	}
+	/* OpenSSL's record buffers (about 17 KiB each way) are given back between records: the
+	 * last media message's record would otherwise stay resident in both for the call's life. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return ctx;
 }
 
@@ -64,26 +129,27 @@ static bool ip_literal(const char *host)
 	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
-struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool verify)
+struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool verify,
+                                        sb_tls_sink sink, void *sink_ctx)
 {
-	struct sb_tls_client *t = calloc(1, sizeof(*t));
+	struct sb_tls_client *t;
 	bool ip = ip_literal(host);
+	BIO *bio;
 	int ok;
 
+	pthread_once(&bio_once, bio_method_make);
+	t = bio_method ? calloc(1, sizeof(*t)) : NULL;
 	if (!t)
 		return NULL;
+	t->sink = sink;
+	t->sink_ctx = sink_ctx;
 	t->verify_err = X509_V_OK;
 	t->ssl = SSL_new(ctx);
-	t->rbio = BIO_new(BIO_s_mem());
-	t->wbio = BIO_new(BIO_s_mem());
-	if (!t->ssl || !t->rbio || !t->wbio) {
-		BIO_free(t->rbio);
-		BIO_free(t->wbio);
+	bio = t->ssl ? BIO_new(bio_method) : NULL;
+	if (!bio)
 		goto fail;
-	}
-	/* An empty read BIO says "retry", not end of file. */
-	BIO_set_mem_eof_return(t->rbio, -1);
-	SSL_set_bio(t->ssl, t->rbio, t->wbio);
+	BIO_set_data(bio, t);
+	SSL_set_bio(t->ssl, bio, bio); /* one reference, the SSL's */
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_connect_state(t->ssl);
 	ok = ip || SSL_set_tlsext_host_name(t->ssl, host);
@@ -96,7 +162,7 @@ struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool ver
 	}
 	if (!ok)
 		goto fail;
-	/* The first flight (ClientHello) waits for the owner's first take. */
+	/* The first flight (ClientHello) goes to the sink now. */
 	sb_tls_client_read(t, NULL, 0);
 	if (t->failed)
 		goto fail;
@@ -119,12 +185,29 @@ int sb_tls_client_feed(struct sb_tls_client *t, const uint8_t *in, size_t len)
 {
 	if (t->failed)
 		return SB_TLS_FAILED;
-	if (len && BIO_write(t->rbio, in, (int)len) != (int)len) {
-		snprintf(t->error, sizeof(t->error), "out of memory for the bot's TLS records");
+	if (t->in_len) {
+		/* the last feed was not read to its end: its buffer may be gone */
+		snprintf(t->error, sizeof(t->error), "fed again before the last feed was read");
 		t->failed = true;
 		return SB_TLS_FAILED;
 	}
+	t->in = in;
+	t->in_len = len;
 	return 0;
+}
+
+/* OpenSSL wants more than was fed. Its record layer keeps a record cut by the end of a read in
+ * its own buffer, so by now it has taken every byte fed; were any left, the owner's buffer
+ * would be gone before the next read, and the session cannot go on without them. */
+static int again(struct sb_tls_client *t)
+{
+	if (t->in_len) {
+		snprintf(t->error, sizeof(t->error), "%zu bytes of ciphertext left unread",
+		         t->in_len);
+		t->failed = true;
+		return SB_TLS_FAILED;
+	}
+	return SB_TLS_AGAIN;
 }
 
 /* Records why the session failed, from the certificate check or OpenSSL's error queue. */
@@ -167,18 +250,18 @@ int sb_tls_client_read(struct sb_tls_client *t, uint8_t *buf, size_t size)
 		if (n != 1) {
 			int e = SSL_get_error(t->ssl, n);
 
-			return e == SSL_ERROR_WANT_READ ? SB_TLS_AGAIN : fail(t, "handshake");
+			return e == SSL_ERROR_WANT_READ ? again(t) : fail(t, "handshake");
 		}
 		t->ready = true;
 	}
 	if (!size)
-		return SB_TLS_AGAIN;
+		return again(t);
 	n = SSL_read(t->ssl, buf, size > INT32_MAX ? INT32_MAX : (int)size);
 	if (n > 0)
 		return n;
 	switch (SSL_get_error(t->ssl, n)) {
 	case SSL_ERROR_WANT_READ:
-		return SB_TLS_AGAIN;
+		return again(t);
 	case SSL_ERROR_ZERO_RETURN:
 		t->closed = true;
 		return SB_TLS_EOF;
@@ -209,17 +292,6 @@ void sb_tls_client_close(struct sb_tls_client *t)
 		SSL_shutdown(t->ssl);
 	t->shut = true;
 	ERR_clear_error();
-}
-
-size_t sb_tls_client_take(struct sb_tls_client *t, uint8_t *buf, size_t size)
-{
-	size_t pending = BIO_ctrl_pending(t->wbio);
-	int n;
-
-	if (!pending || !size)
-		return 0;
-	n = BIO_read(t->wbio, buf, (int)(pending < size ? pending : size));
-	return n > 0 ? (size_t)n : 0;
 }
 
 const char *sb_tls_client_error(const struct sb_tls_client *t)

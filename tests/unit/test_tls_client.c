@@ -4,7 +4,9 @@
  * intact, however the ciphertext is cut into reads; a certificate for another name or address,
  * or from an untrusted issuer, fails the handshake with OpenSSL's reason and the depth, unless
  * verification is off; the server's close_notify ends the reading, ours reaches the server;
- * bytes that are not TLS fail the handshake with a reason; nothing is written before it. */
+ * bytes that are not TLS fail the handshake with a reason; nothing is written before it; the
+ * buffer a read was fed from may be reused once the read wants more, a record it cut included;
+ * a sink that fails fails the session. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -95,17 +97,35 @@ static void server_free(struct server *s)
 	SSL_CTX_free(s->ctx);
 }
 
+/* Where the client's records go (its sink): kept until to_server() moves them. */
+static struct wire {
+	uint8_t p[1 << 18];
+	size_t len;
+	int calls;
+	bool fail; /* the socket "failed" */
+} wire;
+
+static int sink(void *ctx, const uint8_t *p, size_t len)
+{
+	struct wire *w = ctx;
+
+	w->calls++;
+	if (w->fail || w->len + len > sizeof(w->p))
+		return -1;
+	memcpy(w->p + w->len, p, len);
+	w->len += len;
+	return 0;
+}
+
 /* The client's ciphertext to the server; returns the bytes moved. */
 static size_t to_server(struct sb_tls_client *t, struct server *s)
 {
-	uint8_t buf[4096];
-	size_t n, all = 0;
+	size_t n = wire.len;
 
-	while ((n = sb_tls_client_take(t, buf, sizeof(buf))) > 0) {
-		BIO_write(s->rbio, buf, (int)n);
-		all += n;
-	}
-	return all;
+	(void)t;
+	BIO_write(s->rbio, wire.p, (int)n);
+	wire.len = 0;
+	return n;
 }
 
 /* The server's ciphertext to the client, fed in pieces of at most cut bytes, each followed by
@@ -126,6 +146,9 @@ static int to_client(struct server *s, struct sb_tls_client *t, size_t cut, uint
 			if (got)
 				*got += (size_t)r;
 		}
+		/* the feed's buffer is reused, as lws reuses its own: what is left of it was kept
+		 */
+		memset(buf, 0xA5, sizeof(buf));
 		if (r < 0)
 			return r;
 	}
@@ -160,7 +183,9 @@ static int session(const struct cert *ca, const struct cert *srv, const char *ho
 	*ctx = sb_tls_client_ctx_new(ca->path);
 	if (!*ctx || !server_new(s, srv))
 		return -100;
-	*t = sb_tls_client_new(*ctx, host, verify);
+	wire.len = 0;
+	wire.fail = false;
+	*t = sb_tls_client_new(*ctx, host, verify, sink, &wire);
 	if (!*t)
 		return -101;
 	return handshake(*t, s);
@@ -338,14 +363,17 @@ TEST(not_tls_fails_the_handshake)
 {
 	static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
 	SSL_CTX *ctx = sb_tls_client_ctx_new(NULL);
-	struct sb_tls_client *t = ctx ? sb_tls_client_new(ctx, "localhost", true) : NULL;
+	struct sb_tls_client *t;
 	uint8_t buf[64];
 	int r = 0;
 
+	wire.len = 0;
+	wire.fail = false;
+	t = ctx ? sb_tls_client_new(ctx, "localhost", true, sink, &wire) : NULL;
 	ASSERT_TRUE(t);
 	ASSERT_TRUE(!sb_tls_client_ready(t));
-	/* the ClientHello waits at once; nothing may be written before the handshake's end */
-	ASSERT_TRUE(sb_tls_client_take(t, buf, sizeof(buf)) > 0);
+	/* the ClientHello went out at once; nothing may be written before the handshake's end */
+	ASSERT_TRUE(wire.len > 0 && wire.p[0] == 0x16);
 	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
 	ASSERT_EQ(sb_tls_client_read(t, buf, sizeof(buf)), SB_TLS_AGAIN);
 	ASSERT_EQ(sb_tls_client_feed(t, (const uint8_t *)http, sizeof(http) - 1), 0);
@@ -366,5 +394,54 @@ TEST(unreadable_ca_file)
 	ASSERT_TRUE(sb_tls_client_ctx_new("/nonexistent/ca.pem") == NULL);
 	ASSERT_EQ(ERR_peek_error(), 0);
 out:
+	return r;
+}
+
+TEST(failed_sink_fails_the_session)
+{
+	struct cert c = {0};
+	struct server s = {0};
+	struct sb_tls_client *t = NULL;
+	SSL_CTX *ctx = NULL;
+	int r = 0;
+
+	ASSERT_TRUE(cert_make(&c, "localhost", "DNS:localhost"));
+	ASSERT_EQ(session(&c, &c, "localhost", true, &s, &t, &ctx), SB_TLS_AGAIN);
+	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"ok", 2), 0);
+	wire.fail = true;
+	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"lost", 4), SB_TLS_FAILED);
+	ASSERT_TRUE(strlen(sb_tls_client_error(t)) > 0);
+	wire.fail = false;
+	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"more", 4), SB_TLS_FAILED);
+	/* and no session when the first flight cannot go */
+	sb_tls_client_free(t);
+	wire.fail = true;
+	t = sb_tls_client_new(ctx, "localhost", true, sink, &wire);
+	ASSERT_TRUE(t == NULL);
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
+	server_free(&s);
+	cert_free(&c);
+	return r;
+}
+
+TEST(fed_again_before_read_fails)
+{
+	SSL_CTX *ctx = sb_tls_client_ctx_new(NULL);
+	struct sb_tls_client *t;
+	uint8_t junk[8] = {0x16, 3, 3, 0, 40};
+	int r = 0;
+
+	wire.len = 0;
+	wire.fail = false;
+	t = ctx ? sb_tls_client_new(ctx, "localhost", true, sink, &wire) : NULL;
+	ASSERT_TRUE(t);
+	ASSERT_EQ(sb_tls_client_feed(t, junk, sizeof(junk)), 0);
+	ASSERT_EQ(sb_tls_client_feed(t, junk, sizeof(junk)), SB_TLS_FAILED);
+	ASSERT_STREQ(sb_tls_client_error(t), "fed again before the last feed was read");
+out:
+	sb_tls_client_free(t);
+	SSL_CTX_free(ctx);
 	return r;
 }

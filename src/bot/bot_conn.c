@@ -96,8 +96,7 @@ int sb_bot_conn_send_encoded(struct sb_bot_conn *conn, const char *buf, int n)
 /* Stops lws from calling back into conn for its current wsi. */
 static void drop_wsi(struct sb_bot_conn *conn, bool kill)
 {
-	sb_tls_client_free(conn->tls);
-	conn->tls = NULL;
+	sb_bot_conn_tls_free(conn);
 	if (!conn->wsi)
 		return;
 	lws_set_opaque_user_data(conn->wsi, NULL);
@@ -519,8 +518,7 @@ void sb_bot_conn_write_now(struct sb_bot_conn *conn)
 void sb_bot_conn_on_closed(struct sb_bot_conn *conn)
 {
 	conn->wsi = NULL;
-	sb_tls_client_free(conn->tls);
-	conn->tls = NULL;
+	sb_bot_conn_tls_free(conn);
 	if (conn->state == SB_CONN_CONNECTING) {
 		on_connection_error(conn, "closed during the handshake");
 		return;

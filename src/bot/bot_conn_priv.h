@@ -62,9 +62,12 @@ struct sb_ws_env {
 	SSL_CTX *tls_default; /* wss bots without a ca_file: the system CA store (on first use) */
 	struct sb_ws_ca_ctx ca[SB_WS_MAX_CA_FILES];
 	size_t n_ca;
-	/* wss: a TLS session's plaintext as it is read (SB_WS_TLS_CHUNK bytes, allocated with the
-	 * first wss connection) */
-	uint8_t *tls_in;
+	/* wss: a TLS session's plaintext as it is read, and the records a handshake's step
+	 * gathers for one write (SB_WS_TLS_CHUNK bytes each, allocated with the first wss
+	 * connection) */
+	uint8_t *tls_in, *tls_out;
+	size_t tls_out_len;
+	struct sb_bot_conn *tls_cork; /* whose records tls_out gathers now, or NULL */
 	struct sb_dns_cache *dns;     /* bot host names */
 	struct sb_resolver *resolver; /* resolves them off this thread */
 	/* Where a media message is encoded before it is copied into a connection's queue: it
@@ -215,6 +218,8 @@ int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi);
  * opening handshake out once TLS's is done. Returns 0, or -1 when the wsi must close (conn may
  * be gone, as for sb_bot_conn_ws_stream). */
 int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len);
+/* Frees the connection's TLS session, if any, and what it gathered. */
+void sb_bot_conn_tls_free(struct sb_bot_conn *conn);
 /* wss: ends the TLS session (close_notify) before the socket closes. */
 void sb_bot_conn_tls_end(struct sb_bot_conn *conn);
 

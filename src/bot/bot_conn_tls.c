@@ -6,19 +6,56 @@
  * the session here, a wss bot is read a block at a time too.
  * Thread: the owning ws worker. */
 #include <stdlib.h>
+#include <string.h>
 
 #define LOG_SUBSYS "bot"
 #include <sb/log.h>
 
 #include "bot_conn_priv.h"
 
+/* Writes what the handshake gathered (see sink), and stops gathering. Returns 0 or -1. */
+static int uncork(struct sb_ws_env *env)
+{
+	struct sb_bot_conn *conn = env->tls_cork;
+	size_t n = env->tls_out_len;
+
+	env->tls_cork = NULL;
+	env->tls_out_len = 0;
+	if (!conn || !n)
+		return 0;
+	return lws_write(conn->tls_wsi, env->tls_out, n, LWS_WRITE_RAW) < 0 ? -1 : 0;
+}
+
 /* The session's records go out as OpenSSL makes them (the sink of tls_client.h): behind bytes
- * lws still holds, lws keeps these too and reports the older ones. */
+ * lws still holds, lws keeps these too and reports the older ones. During the handshake the
+ * records of one step (ChangeCipherSpec and Finished, then the upgrade request) are gathered
+ * and written together: one by one, each woke the bot for a record it could do nothing with
+ * alone. */
 static int sink(void *ctx, const uint8_t *p, size_t len)
 {
 	struct sb_bot_conn *conn = ctx;
+	struct sb_ws_env *env = conn->env;
 
+	if (env->tls_cork == conn) {
+		if (env->tls_out_len + len <= SB_WS_TLS_CHUNK) {
+			memcpy(env->tls_out + env->tls_out_len, p, len);
+			env->tls_out_len += len;
+			return 0;
+		}
+		if (uncork(env) < 0)
+			return -1;
+	}
 	return lws_write(conn->tls_wsi, (unsigned char *)p, len, LWS_WRITE_RAW) < 0 ? -1 : 0;
+}
+
+void sb_bot_conn_tls_free(struct sb_bot_conn *conn)
+{
+	if (conn->env->tls_cork == conn) {
+		conn->env->tls_cork = NULL;
+		conn->env->tls_out_len = 0;
+	}
+	sb_tls_client_free(conn->tls);
+	conn->tls = NULL;
 }
 
 int sb_bot_conn_wire_write(struct sb_bot_conn *conn, struct lws *wsi, uint8_t *p, size_t len)
@@ -39,14 +76,18 @@ int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi)
 	struct sb_ws_env *env = conn->env;
 	SSL_CTX *ctx = sb_ws_env_tls_ctx(env, bot->ca_file ? bot->ca_file : "");
 
-	if (!env->tls_in)
+	if (!env->tls_in) {
 		env->tls_in = malloc(SB_WS_TLS_CHUNK);
-	sb_tls_client_free(conn->tls);
+		env->tls_out = malloc(SB_WS_TLS_CHUNK);
+	}
+	sb_bot_conn_tls_free(conn);
 	conn->tls_wsi = wsi;
-	conn->tls = ctx && env->tls_in
-	                    ? sb_tls_client_new(ctx, bot->url.host, bot->tls_verify, sink, conn)
-	                    : NULL;
-	if (!conn->tls) {
+	if (ctx && env->tls_in && env->tls_out) {
+		env->tls_cork = conn;
+		conn->tls = sb_tls_client_new(ctx, bot->url.host, bot->tls_verify, sink, conn);
+	}
+	if (!conn->tls || uncork(env) < 0) {
+		sb_bot_conn_tls_free(conn);
 		sb_bot_conn_attempt_failed(conn,
 		                           !ctx ? "cannot load the bot's CA certificates"
 		                                : "cannot start TLS (no memory, or the socket "
@@ -70,7 +111,7 @@ static int failed(struct sb_bot_conn *conn)
 	return -1;
 }
 
-int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
+static int rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
 {
 	uint8_t *plain = conn->env->tls_in;
 
@@ -96,6 +137,18 @@ int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t 
 			return -1; /* the bot ended the session: the socket closes */
 		return failed(conn);
 	}
+}
+
+int sb_bot_conn_tls_rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size_t len)
+{
+	struct sb_ws_env *env = conn->env;
+	int r;
+
+	if (!sb_tls_client_ready(conn->tls))
+		env->tls_cork = conn;
+	r = rx(conn, wsi, in, len);
+	/* conn may be gone, and then so is what it gathered (sb_bot_conn_tls_free) */
+	return uncork(env) < 0 ? -1 : r;
 }
 
 void sb_bot_conn_tls_end(struct sb_bot_conn *conn)

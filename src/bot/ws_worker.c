@@ -479,6 +479,7 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 	}
 	SSL_CTX_free(w->env.tls_default);
 	free(w->env.tls_in);
+	free(w->env.tls_out);
 	free(w->env.media_buf);
 	free(w);
 	return NULL;

@@ -190,7 +190,8 @@ load_smoke "load tool smoke run over wss" -t
 # ThreadSanitizer: the ring, queue and log writer unit tests, then the daemon's threads under
 # real calls (media, bot control, SIP paths, DTMF both ways and transfers, bridged ones
 # included, logging in JSON); of the WebSocket tests over wss, whose TLS session lives on the
-# ws thread alone, one.
+# ws thread alone, one. As above, two workers share the files whose assertions do not measure
+# time, and those that do run afterwards on their own.
 tsan=build-tsan
 if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 	TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_ring" >/dev/null &&
@@ -198,13 +199,15 @@ if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_log" >/dev/null &&
 		TSAN_OPTIONS=halt_on_error=1 "$tsan/tests/unit/test_log_writer" >/dev/null
 	count "tsan ring+mq+log" $?
-	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
-		tests/integration/test_bot_control.py tests/integration/test_sip_misc.py \
-		tests/integration/test_sip_dialog.py tests/integration/test_dtmf.py \
+	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" -n 2 --dist loadfile \
+		tests/integration/test_sip_misc.py tests/integration/test_dtmf.py \
 		tests/integration/test_transfer.py tests/integration/test_webhook.py \
-		tests/integration/test_protocols.py tests/integration/test_recording.py \
-		tests/integration/test_admin.py tests/integration/test_logging.py \
-		tests/integration/test_bot_websocket.py -k "not wss or upgrade_pings"
+		tests/integration/test_protocols.py tests/integration/test_admin.py \
+		tests/integration/test_logging.py tests/integration/test_bot_websocket.py \
+		-k "not wss or upgrade_pings"
+	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
+		tests/integration/test_bot_control.py tests/integration/test_sip_dialog.py \
+		tests/integration/test_recording.py
 else
 	count "tsan build" 1
 fi

@@ -21,3 +21,7 @@ struct sb_url {
  * 16000 or 24000. On error returns -EINVAL and, if err is not NULL, a short reason
  * ("scheme must be ws:// or wss://"). */
 int sb_url_parse(struct sb_url *out, const char *text, const char **err);
+
+/* host (as in struct sb_url: an IPv6 literal without brackets) is an IPv4 or IPv6 address, not
+ * a name. */
+bool sb_url_host_is_ip(const char *host);

@@ -3,7 +3,6 @@
  * and retries, the greeting of its protocol profile, the outgoing queue (written while the socket
  * takes it, its caller audio bounded in time), stop and close on detach, and the single place
  * where a connection is finished and freed. Thread: the owning ws worker. */
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,7 +188,10 @@ static void start_connect(struct sb_bot_conn *conn, const char *address)
 	conn->close_sent = conn->pong_due = false;
 	conn->close_due = 0;
 	/* Loaded before the socket is opened: a CA file that cannot be read fails at once. */
-	if (bot->url.tls && !sb_ws_env_tls_ctx(conn->env, bot->ca_file ? bot->ca_file : "")) {
+	conn->tls_ctx = bot->url.tls
+	                        ? sb_ws_env_tls_ctx(conn->env, bot->ca_file ? bot->ca_file : "")
+	                        : NULL;
+	if (bot->url.tls && !conn->tls_ctx) {
 		sb_bot_conn_attempt_failed(conn,
 		                           bot->ca_file && bot->ca_file[0]
 		                                   ? "cannot load the bot's ca_file"
@@ -205,13 +207,6 @@ static void start_connect(struct sb_bot_conn *conn, const char *address)
 			sb_bot_conn_attempt_failed(conn, "cannot start the connection");
 		}
 	}
-}
-
-static bool ip_literal(const char *host)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-
-	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
 }
 
 static void resolve_failed(struct sb_bot_conn *conn, int err)
@@ -236,7 +231,7 @@ static void connect_once(struct sb_bot_conn *conn)
 	conn->resolving = false;
 	lws_sul_schedule(conn->env->ctx, 0, &conn->sul, on_timeout,
 	                 (lws_usec_t)bot->connect_timeout_ms * 1000);
-	if (ip_literal(bot->url.host)) {
+	if (sb_url_host_is_ip(bot->url.host)) {
 		start_connect(conn, bot->url.host);
 		return;
 	}

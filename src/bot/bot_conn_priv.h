@@ -57,8 +57,7 @@ struct sb_ws_env {
 	/* Connections whose playout queue holds what the down ring had no room for, or a partial
 	 * frame: the refill pass once a frame time visits these, not every connection. */
 	LIST_HEAD(, sb_bot_conn) backlog;
-	bool quitting; /* the worker is stopping: no replies to control */
-	struct lws_vhost *vh_default;
+	bool quitting;        /* the worker is stopping: no replies to control */
 	SSL_CTX *tls_default; /* wss bots without a ca_file: the system CA store (on first use) */
 	struct sb_ws_ca_ctx ca[SB_WS_MAX_CA_FILES];
 	size_t n_ca;
@@ -121,6 +120,7 @@ struct sb_bot_conn {
 
 	/* lws's raw socket role; the handshake and the frames are read here (bot_conn_ws.c), on
 	 * the TLS session's plaintext for a wss:// bot (bot_conn_tls.c). */
+	SSL_CTX *tls_ctx;          /* wss: the worker's context for the bot's ca_file */
 	struct sb_tls_client *tls; /* wss: the session of the current socket */
 	struct lws *tls_wsi;       /* that socket: its records are written there */
 	bool close_sent;           /* our close frame is out: the bot's answer ends it */

@@ -74,24 +74,23 @@ int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
 	struct sb_ws_env *env = conn->env;
-	SSL_CTX *ctx = sb_ws_env_tls_ctx(env, bot->ca_file ? bot->ca_file : "");
 
-	if (!env->tls_in) {
+	if (!env->tls_in)
 		env->tls_in = malloc(SB_WS_TLS_CHUNK);
+	if (!env->tls_out)
 		env->tls_out = malloc(SB_WS_TLS_CHUNK);
-	}
 	sb_bot_conn_tls_free(conn);
 	conn->tls_wsi = wsi;
-	if (ctx && env->tls_in && env->tls_out) {
+	if (env->tls_in && env->tls_out) {
 		env->tls_cork = conn;
-		conn->tls = sb_tls_client_new(ctx, bot->url.host, bot->tls_verify, sink, conn);
+		/* conn->tls_ctx: found by start_connect() for this attempt */
+		conn->tls = sb_tls_client_new(conn->tls_ctx, bot->url.host, bot->tls_verify, sink,
+		                              conn);
 	}
 	if (!conn->tls || uncork(env) < 0) {
 		sb_bot_conn_tls_free(conn);
 		sb_bot_conn_attempt_failed(conn,
-		                           !ctx ? "cannot load the bot's CA certificates"
-		                                : "cannot start TLS (no memory, or the socket "
-		                                  "failed)");
+		                           "cannot start TLS (no memory, or the socket failed)");
 		return -1;
 	}
 	return 0;

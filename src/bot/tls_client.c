@@ -4,7 +4,6 @@
  * out and keep each buffer at its largest size for the connection's life; this one reads the
  * owner's buffer in place and holds nothing.
  * Pure (OpenSSL). Thread: the owner. */
-#include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include <sb/tls_client.h>
+#include <sb/url.h>
 
 struct sb_tls_client {
 	SSL *ssl;
@@ -122,18 +122,11 @@ static int on_verify(int ok, X509_STORE_CTX *x)
 	return ok;
 }
 
-static bool ip_literal(const char *host)
-{
-	unsigned char buf[16];
-
-	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
-}
-
 struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool verify,
                                         sb_tls_sink sink, void *sink_ctx)
 {
 	struct sb_tls_client *t;
-	bool ip = ip_literal(host);
+	bool ip = sb_url_host_is_ip(host);
 	BIO *bio;
 	int ok;
 

@@ -181,3 +181,10 @@ int sb_url_parse(struct sb_url *out, const char *text, const char **err)
 	*out = u;
 	return 0;
 }
+
+bool sb_url_host_is_ip(const char *host)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}

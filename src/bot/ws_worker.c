@@ -189,8 +189,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		struct sb_ws_worker *w = lws_context_user(lws_get_context(wsi));
 
-		/* lws tells every vhost: one pass is enough. */
-		if (w && (!w->env.vh_default || lws_get_vhost(wsi) == w->env.vh_default))
+		/* The context has one vhost, its default one: lws tells it once. */
+		if (w)
 			on_wake(w);
 		return 0;
 	}
@@ -396,7 +396,6 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 		sb_ws_worker_free(w);
 		return r;
 	}
-	w->env.vh_default = lws_get_vhost_by_name(w->env.ctx, "default");
 	load_ca_files(&w->env, cfg);
 	*ret = w;
 	return 0;

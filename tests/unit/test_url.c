@@ -1,5 +1,6 @@
 /* Unit tests for url.c: schemes, hosts (names, IPv4, [IPv6]), ports, userinfo, paths with
- * queries, sample-rate, and the inputs that must be rejected. */
+ * queries, sample-rate, the inputs that must be rejected, and a host told an address from a
+ * name. */
 #include <errno.h>
 
 #include <sb/url.h>
@@ -174,6 +175,22 @@ TEST(length_limit)
 	strcpy(text + 5 + 255, "/");
 	ASSERT_EQ(sb_url_parse(&u, text, NULL), 0);
 	ASSERT_EQ(strlen(u.host), 255);
+out:
+	return r;
+}
+
+TEST(host_is_ip)
+{
+	int r = 0;
+
+	ASSERT_TRUE(sb_url_host_is_ip("127.0.0.1"));
+	ASSERT_TRUE(sb_url_host_is_ip("::1"));
+	ASSERT_TRUE(sb_url_host_is_ip("2001:db8::7"));
+	ASSERT_TRUE(!sb_url_host_is_ip("localhost"));
+	ASSERT_TRUE(!sb_url_host_is_ip("bot.example.com"));
+	ASSERT_TRUE(!sb_url_host_is_ip("[::1]"));
+	ASSERT_TRUE(!sb_url_host_is_ip("127.0.0.1.example"));
+	ASSERT_TRUE(!sb_url_host_is_ip(""));
 out:
 	return r;
 }

@@ -2,6 +2,7 @@
 server certificates it signs, for a DNS name or an IP address."""
 
 import os
+import ssl
 import subprocess
 
 
@@ -29,3 +30,11 @@ def make_server_cert(tmp, name, ca, dns=None, ip=None):
     openssl("x509", "-req", "-in", name + ".csr", "-CA", ca[0], "-CAkey", ca[1], "-set_serial", "2", "-days", "2",
             "-out", name + ".pem", "-extfile", name + ".ext", cwd=tmp)
     return os.path.join(tmp, name + ".pem"), os.path.join(tmp, name + ".key")
+
+
+def server_context(tmp, ip="127.0.0.1"):
+    """A TLS server context for a certificate of IP address ip from a new CA: returns (context, CA cert path)."""
+    ca = make_ca(tmp, "ca")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*make_server_cert(tmp, "bot", ca, ip=ip))
+    return ctx, ca[0]

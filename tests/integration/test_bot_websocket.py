@@ -8,7 +8,6 @@ send, or a close frame no endpoint may send, is answered with close 1002 and end
 
 import base64
 import json
-import ssl
 import struct
 
 import pytest
@@ -24,10 +23,8 @@ def rawbot(env, request):
     bots = []
     tls, keys = None, {}
     if request.param == "wss":
-        ca = pki.make_ca(env.tmp, "ca")
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(*pki.make_server_cert(env.tmp, "bot", ca, ip="127.0.0.1"))
-        keys = {"ca_file": ca[0]}
+        tls, ca_file = pki.server_context(env.tmp)
+        keys = {"ca_file": ca_file}
 
     def make(script=None, answer=None, path="/media"):
         b = wsbot.RawWsBot(env.ports.tcp(), script=script, answer=answer, path=path, tls=tls)

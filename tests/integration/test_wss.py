@@ -7,7 +7,6 @@ attempt at once with the reason. Certificates are made in the test's tmp dir wit
 import base64
 import signal
 import socket
-import ssl
 import threading
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 import rtp
 import sbtest
 import wsbot
-from pki import make_ca, make_server_cert
+from pki import make_ca, make_server_cert, server_context
 
 
 @pytest.fixture
@@ -159,9 +158,7 @@ def test_stuck_resolver_does_not_stall_other_calls(env, pki, sipp):
 def test_bot_ending_tls_session_ends_call(env, sipp):
     """A bot that ends its TLS session (close_notify) without a WebSocket close ends the call as a bot that closes
     its socket does: the bridge sends BYE and says so."""
-    ca = make_ca(env.tmp, "ca")
-    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    tls.load_cert_chain(*make_server_cert(env.tmp, "bot", ca, ip="127.0.0.1"))
+    tls, ca_file = server_context(env.tmp)
 
     def script(c):
         c.recv_event("start")
@@ -172,7 +169,7 @@ def test_bot_ending_tls_session_ends_call(env, sipp):
 
     bot = wsbot.RawWsBot(env.ports.tcp(), script=script, tls=tls)
     try:
-        d = env.daemon(env.config([{"name": "default", "url": bot.url, "ca_file": ca[0]}]))
+        d = env.daemon(env.config([{"name": "default", "url": bot.url, "ca_file": ca_file}]))
         ep = env.endpoint()
         ep.send_silence_forever()
         res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()

@@ -176,43 +176,60 @@ static void pattern(uint8_t *p, size_t n, unsigned seed)
 		p[i] = (uint8_t)((i * 131 + seed) ^ (i >> 8));
 }
 
-/* A session to host with verify, against a server holding srv, the client trusting ca. */
-static int session(const struct cert *ca, const struct cert *srv, const char *host, bool verify,
-                   struct server *s, struct sb_tls_client **t, SSL_CTX **ctx)
+/* What a session test sets up: the server's certificate (c) and another one (other), the
+ * server, the client's context and its session. */
+struct fix {
+	struct cert c, other;
+	struct server s;
+	struct sb_tls_client *t;
+	SSL_CTX *ctx;
+};
+
+/* A session to host with verify, against a server whose certificate has subjectAltName san, the
+ * client trusting that certificate, or the other one with other_ca. Returns the handshake's
+ * last answer, or < -99 when the set-up failed. */
+static int session(struct fix *f, const char *san, const char *host, bool other_ca, bool verify)
 {
-	*ctx = sb_tls_client_ctx_new(ca->path);
-	if (!*ctx || !server_new(s, srv))
+	if (!cert_make(&f->c, "bot", san) || !cert_make(&f->other, "other", "DNS:other"))
+		return -102;
+	f->ctx = sb_tls_client_ctx_new(other_ca ? f->other.path : f->c.path);
+	if (!f->ctx || !server_new(&f->s, &f->c))
 		return -100;
 	wire.len = 0;
 	wire.fail = false;
-	*t = sb_tls_client_new(*ctx, host, verify, sink, &wire);
-	if (!*t)
+	f->t = sb_tls_client_new(f->ctx, host, verify, sink, &wire);
+	if (!f->t)
 		return -101;
-	return handshake(*t, s);
+	return handshake(f->t, &f->s);
+}
+
+static void fix_free(struct fix *f)
+{
+	sb_tls_client_free(f->t);
+	SSL_CTX_free(f->ctx);
+	server_free(&f->s);
+	cert_free(&f->c);
+	cert_free(&f->other);
 }
 
 TEST(name_verified_sni_and_data_both_ways)
 {
 	static uint8_t up[70000], down[90000], got[90000];
-	struct cert c = {0};
-	struct server s = {0};
-	struct sb_tls_client *t = NULL;
-	SSL_CTX *ctx = NULL;
+	struct fix f = {0};
 	size_t n = 0, cuts[] = {1, 7, 333, 4096};
 	int r = 0;
 
-	ASSERT_TRUE(cert_make(&c, "localhost", "DNS:localhost"));
-	ASSERT_EQ(session(&c, &c, "localhost", true, &s, &t, &ctx), SB_TLS_AGAIN);
-	ASSERT_TRUE(sb_tls_client_ready(t));
-	ASSERT_STREQ(SSL_get_servername(s.ssl, TLSEXT_NAMETYPE_host_name), "localhost");
-	ASSERT_STREQ(sb_tls_client_error(t), "");
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(f.t));
+	ASSERT_STREQ(SSL_get_servername(f.s.ssl, TLSEXT_NAMETYPE_host_name), "localhost");
+	ASSERT_STREQ(sb_tls_client_error(f.t), "");
 	/* up: written in two calls, read whole by the server */
 	pattern(up, sizeof(up), 1);
-	ASSERT_EQ(sb_tls_client_write(t, up, 100), 0);
-	ASSERT_EQ(sb_tls_client_write(t, up + 100, sizeof(up) - 100), 0);
-	ASSERT_TRUE(to_server(t, &s) > sizeof(up));
+	ASSERT_EQ(sb_tls_client_write(f.t, up, 100), 0);
+	ASSERT_EQ(sb_tls_client_write(f.t, up + 100, sizeof(up) - 100), 0);
+	ASSERT_TRUE(to_server(f.t, &f.s) > sizeof(up));
 	for (size_t off = 0; off < sizeof(up);) {
-		int k = SSL_read(s.ssl, got, sizeof(got));
+		int k = SSL_read(f.s.ssl, got, sizeof(got));
 
 		ASSERT_TRUE(k > 0);
 		ASSERT_MEMEQ(got, up + off, (size_t)k);
@@ -221,65 +238,46 @@ TEST(name_verified_sni_and_data_both_ways)
 	/* down: the ciphertext cut into reads of every size */
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		pattern(down, sizeof(down), (unsigned)i + 2);
-		ASSERT_EQ(SSL_write(s.ssl, down, sizeof(down)), (int)sizeof(down));
+		ASSERT_EQ(SSL_write(f.s.ssl, down, sizeof(down)), (int)sizeof(down));
 		n = 0;
 		memset(got, 0, sizeof(got));
-		ASSERT_EQ(to_client(&s, t, cuts[i], got, sizeof(got), &n), SB_TLS_AGAIN);
+		ASSERT_EQ(to_client(&f.s, f.t, cuts[i], got, sizeof(got), &n), SB_TLS_AGAIN);
 		ASSERT_EQ(n, sizeof(down));
 		ASSERT_MEMEQ(got, down, sizeof(down));
 	}
 out:
-	sb_tls_client_free(t);
-	SSL_CTX_free(ctx);
-	server_free(&s);
-	cert_free(&c);
+	fix_free(&f);
 	return r;
 }
 
 TEST(address_verified_without_sni)
 {
-	struct cert c = {0};
-	struct server s = {0};
-	struct sb_tls_client *t = NULL;
-	SSL_CTX *ctx = NULL;
+	struct fix f = {0};
 	int r = 0;
 
-	ASSERT_TRUE(cert_make(&c, "bot", "IP:127.0.0.1"));
-	ASSERT_EQ(session(&c, &c, "127.0.0.1", true, &s, &t, &ctx), SB_TLS_AGAIN);
-	ASSERT_TRUE(sb_tls_client_ready(t));
-	ASSERT_TRUE(SSL_get_servername(s.ssl, TLSEXT_NAMETYPE_host_name) == NULL);
+	ASSERT_EQ(session(&f, "IP:127.0.0.1", "127.0.0.1", false, true), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(f.t));
+	ASSERT_TRUE(SSL_get_servername(f.s.ssl, TLSEXT_NAMETYPE_host_name) == NULL);
 out:
-	sb_tls_client_free(t);
-	SSL_CTX_free(ctx);
-	server_free(&s);
-	cert_free(&c);
+	fix_free(&f);
 	return r;
 }
 
 /* A refused certificate: the handshake fails with why, and nothing can be written. */
 static int refused(const char *san, const char *host, bool other_ca, const char *why)
 {
-	struct cert c = {0}, other = {0};
-	struct server s = {0};
-	struct sb_tls_client *t = NULL;
-	SSL_CTX *ctx = NULL;
+	struct fix f = {0};
 	char want[200];
 	int r = 0;
 
-	ASSERT_TRUE(cert_make(&c, "bot", san));
-	ASSERT_TRUE(cert_make(&other, "other", "DNS:other"));
-	ASSERT_EQ(session(other_ca ? &other : &c, &c, host, true, &s, &t, &ctx), SB_TLS_FAILED);
-	ASSERT_TRUE(!sb_tls_client_ready(t));
+	ASSERT_EQ(session(&f, san, host, other_ca, true), SB_TLS_FAILED);
+	ASSERT_TRUE(!sb_tls_client_ready(f.t));
 	snprintf(want, sizeof(want), "certificate verification failed: %s (depth 0)", why);
-	ASSERT_STREQ(sb_tls_client_error(t), want);
-	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
-	ASSERT_EQ(sb_tls_client_read(t, (uint8_t *)want, sizeof(want)), SB_TLS_FAILED);
+	ASSERT_STREQ(sb_tls_client_error(f.t), want);
+	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
+	ASSERT_EQ(sb_tls_client_read(f.t, (uint8_t *)want, sizeof(want)), SB_TLS_FAILED);
 out:
-	sb_tls_client_free(t);
-	SSL_CTX_free(ctx);
-	server_free(&s);
-	cert_free(&c);
-	cert_free(&other);
+	fix_free(&f);
 	return r;
 }
 
@@ -301,61 +299,45 @@ TEST(untrusted_issuer_refused)
 
 TEST(verification_off_accepts_any_certificate)
 {
-	struct cert c = {0}, other = {0};
-	struct server s = {0};
-	struct sb_tls_client *t = NULL;
-	SSL_CTX *ctx = NULL;
+	struct fix f = {0};
 	uint8_t got[16];
 	size_t n = 0;
 	int r = 0;
 
-	ASSERT_TRUE(cert_make(&c, "bot", "DNS:otherhost"));
-	ASSERT_TRUE(cert_make(&other, "other", "DNS:other"));
-	ASSERT_EQ(session(&other, &c, "localhost", false, &s, &t, &ctx), SB_TLS_AGAIN);
-	ASSERT_TRUE(sb_tls_client_ready(t));
-	ASSERT_EQ(SSL_write(s.ssl, "hello", 5), 5);
-	ASSERT_EQ(to_client(&s, t, 4096, got, sizeof(got), &n), SB_TLS_AGAIN);
+	ASSERT_EQ(session(&f, "DNS:otherhost", "localhost", true, false), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(f.t));
+	ASSERT_EQ(SSL_write(f.s.ssl, "hello", 5), 5);
+	ASSERT_EQ(to_client(&f.s, f.t, 4096, got, sizeof(got), &n), SB_TLS_AGAIN);
 	ASSERT_EQ(n, 5);
 	ASSERT_MEMEQ(got, "hello", 5);
 out:
-	sb_tls_client_free(t);
-	SSL_CTX_free(ctx);
-	server_free(&s);
-	cert_free(&c);
-	cert_free(&other);
+	fix_free(&f);
 	return r;
 }
 
 TEST(close_notify_both_ways)
 {
-	struct cert c = {0};
-	struct server s = {0};
-	struct sb_tls_client *t = NULL;
-	SSL_CTX *ctx = NULL;
+	struct fix f = {0};
 	uint8_t got[16];
 	size_t n = 0;
 	int r = 0;
 
-	ASSERT_TRUE(cert_make(&c, "localhost", "DNS:localhost"));
-	ASSERT_EQ(session(&c, &c, "localhost", true, &s, &t, &ctx), SB_TLS_AGAIN);
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
 	/* ours: the server reads the end of the session; we write no more, but still read */
-	sb_tls_client_close(t);
-	ASSERT_TRUE(to_server(t, &s) > 0);
-	ASSERT_EQ(SSL_read(s.ssl, got, sizeof(got)), 0);
-	ASSERT_EQ(SSL_get_error(s.ssl, 0), SSL_ERROR_ZERO_RETURN);
-	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
+	sb_tls_client_close(f.t);
+	ASSERT_TRUE(to_server(f.t, &f.s) > 0);
+	ASSERT_EQ(SSL_read(f.s.ssl, got, sizeof(got)), 0);
+	ASSERT_EQ(SSL_get_error(f.s.ssl, 0), SSL_ERROR_ZERO_RETURN);
+	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"x", 1), SB_TLS_FAILED);
 	/* the server's: data before it is read, then the end */
-	ASSERT_EQ(SSL_write(s.ssl, "last", 4), 4);
-	ASSERT_EQ(SSL_shutdown(s.ssl), 1);
-	ASSERT_EQ(to_client(&s, t, 4096, got, sizeof(got), &n), SB_TLS_EOF);
+	ASSERT_EQ(SSL_write(f.s.ssl, "last", 4), 4);
+	ASSERT_EQ(SSL_shutdown(f.s.ssl), 1);
+	ASSERT_EQ(to_client(&f.s, f.t, 4096, got, sizeof(got), &n), SB_TLS_EOF);
 	ASSERT_EQ(n, 4);
 	ASSERT_MEMEQ(got, "last", 4);
-	ASSERT_EQ(sb_tls_client_read(t, got, sizeof(got)), SB_TLS_EOF);
+	ASSERT_EQ(sb_tls_client_read(f.t, got, sizeof(got)), SB_TLS_EOF);
 out:
-	sb_tls_client_free(t);
-	SSL_CTX_free(ctx);
-	server_free(&s);
-	cert_free(&c);
+	fix_free(&f);
 	return r;
 }
 
@@ -399,30 +381,23 @@ out:
 
 TEST(failed_sink_fails_the_session)
 {
-	struct cert c = {0};
-	struct server s = {0};
-	struct sb_tls_client *t = NULL;
-	SSL_CTX *ctx = NULL;
+	struct fix f = {0};
 	int r = 0;
 
-	ASSERT_TRUE(cert_make(&c, "localhost", "DNS:localhost"));
-	ASSERT_EQ(session(&c, &c, "localhost", true, &s, &t, &ctx), SB_TLS_AGAIN);
-	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"ok", 2), 0);
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"ok", 2), 0);
 	wire.fail = true;
-	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"lost", 4), SB_TLS_FAILED);
-	ASSERT_TRUE(strlen(sb_tls_client_error(t)) > 0);
+	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"lost", 4), SB_TLS_FAILED);
+	ASSERT_TRUE(strlen(sb_tls_client_error(f.t)) > 0);
 	wire.fail = false;
-	ASSERT_EQ(sb_tls_client_write(t, (const uint8_t *)"more", 4), SB_TLS_FAILED);
+	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"more", 4), SB_TLS_FAILED);
 	/* and no session when the first flight cannot go */
-	sb_tls_client_free(t);
+	sb_tls_client_free(f.t);
 	wire.fail = true;
-	t = sb_tls_client_new(ctx, "localhost", true, sink, &wire);
-	ASSERT_TRUE(t == NULL);
+	f.t = sb_tls_client_new(f.ctx, "localhost", true, sink, &wire);
+	ASSERT_TRUE(f.t == NULL);
 out:
-	sb_tls_client_free(t);
-	SSL_CTX_free(ctx);
-	server_free(&s);
-	cert_free(&c);
+	fix_free(&f);
 	return r;
 }
 

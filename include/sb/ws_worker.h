@@ -19,6 +19,7 @@ struct sb_ws_stats {
 	atomic_uint_fast64_t queue_drops;    /* bot audio not played to callers, in 20 ms frames */
 	atomic_uint_fast64_t tx_queue_drops; /* caller audio not sent to bots, in 20 ms frames */
 	atomic_uint_fast64_t listen_ignored; /* listen mode: bot audio and playback events */
+	atomic_uint_fast64_t tls_full, tls_resumed; /* wss handshakes done, by kind */
 };
 
 /* Thread: control. Creates worker idx, replying to control, with a client vhost for each

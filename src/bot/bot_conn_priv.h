@@ -66,9 +66,10 @@ struct sb_ws_env {
 	 * connection) */
 	uint8_t *tls_in, *tls_out;
 	size_t tls_out_len;
-	struct sb_bot_conn *tls_cork; /* whose records tls_out gathers now, or NULL */
-	struct sb_dns_cache *dns;     /* bot host names */
-	struct sb_resolver *resolver; /* resolves them off this thread */
+	struct sb_bot_conn *tls_cork;         /* whose records tls_out gathers now, or NULL */
+	struct sb_tls_sessions *tls_sessions; /* kept for resumption, with the first wss bot */
+	struct sb_dns_cache *dns;             /* bot host names */
+	struct sb_resolver *resolver;         /* resolves them off this thread */
 	/* Where a media message is encoded before it is copied into a connection's queue: it
 	 * holds nothing between two messages, so one serves all the connections (sized for the
 	 * largest). */

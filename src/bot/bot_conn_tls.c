@@ -74,18 +74,20 @@ int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi)
 {
 	const struct sb_bot_cfg *bot = conn->call->bot;
 	struct sb_ws_env *env = conn->env;
+	struct sb_tls_peer peer = {bot->url.host, bot->url.port, bot->tls_verify};
 
 	if (!env->tls_in)
 		env->tls_in = malloc(SB_WS_TLS_CHUNK);
 	if (!env->tls_out)
 		env->tls_out = malloc(SB_WS_TLS_CHUNK);
+	if (!env->tls_sessions)
+		env->tls_sessions = sb_tls_sessions_new();
 	sb_bot_conn_tls_free(conn);
 	conn->tls_wsi = wsi;
-	if (env->tls_in && env->tls_out) {
+	if (env->tls_in && env->tls_out && env->tls_sessions) {
 		env->tls_cork = conn;
 		/* conn->tls_ctx: found by start_connect() for this attempt */
-		conn->tls = sb_tls_client_new(conn->tls_ctx, bot->url.host, bot->tls_verify, sink,
-		                              conn);
+		conn->tls = sb_tls_client_new(conn->tls_ctx, &peer, env->tls_sessions, sink, conn);
 	}
 	if (!conn->tls || uncork(env) < 0) {
 		sb_bot_conn_tls_free(conn);
@@ -121,9 +123,15 @@ static int rx(struct sb_bot_conn *conn, struct lws *wsi, const uint8_t *in, size
 		int n = sb_tls_client_read(conn->tls, plain, SB_WS_TLS_CHUNK);
 
 		/* Once the handshake is done, the WebSocket's own starts. */
-		if (!was_ready && sb_tls_client_ready(conn->tls) &&
-		    sb_bot_conn_ws_upgrade(conn, wsi) < 0)
-			return -1;
+		if (!was_ready && sb_tls_client_ready(conn->tls)) {
+			struct sb_ws_stats *st = conn->env->stats;
+			atomic_uint_fast64_t *kind =
+			        sb_tls_client_resumed(conn->tls) ? &st->tls_resumed : &st->tls_full;
+
+			atomic_fetch_add_explicit(kind, 1, memory_order_relaxed);
+			if (sb_bot_conn_ws_upgrade(conn, wsi) < 0)
+				return -1;
+		}
 		if (n > 0) {
 			/* A negative answer may have ended the attempt, and freed the session. */
 			if (sb_bot_conn_ws_stream(conn, wsi, plain, (size_t)n) < 0)

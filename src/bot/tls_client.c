@@ -17,6 +17,10 @@
 
 struct sb_tls_client {
 	SSL *ssl;
+	SSL_CTX *ctx;
+	struct sb_tls_peer peer;          /* its host a copy */
+	struct sb_tls_sessions *sessions; /* where the server's sessions are kept, or NULL */
+	const SSL_SESSION *offered;       /* the kept session a copy of which was offered */
 	sb_tls_sink sink;
 	void *sink_ctx;
 	const uint8_t *in; /* what was fed and not yet read, read in place */
@@ -84,6 +88,18 @@ static void bio_method_make(void)
 		BIO_meth_free(m);
 }
 
+/* A session the server gave (after the handshake in TLS 1.2, with each ticket in TLS 1.3): kept
+ * for the next connection to the same peer. Returns 1 when the reference was taken. */
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct sb_tls_client *t = SSL_get_app_data(ssl);
+
+	if (!t || !t->sessions || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	sb_tls_sessions_put(t->sessions, t->ctx, &t->peer, sess);
+	return 1;
+}
+
 SSL_CTX *sb_tls_client_ctx_new(const char *ca_file)
 {
 	static const unsigned char alpn[] = "\x08http/1.1";
@@ -105,6 +121,10 @@ SSL_CTX *sb_tls_client_ctx_new(const char *ca_file)
 	/* OpenSSL's record buffers (about 17 KiB each way) are given back between records: the
 	 * last media message's record would otherwise stay resident in both for the call's life. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* The server's sessions go to the connection's cache (on_new_session), not OpenSSL's. */
+	SSL_CTX_set_session_cache_mode(ctx,
+	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, on_new_session);
 	return ctx;
 }
 
@@ -122,11 +142,14 @@ static int on_verify(int ok, X509_STORE_CTX *x)
 	return ok;
 }
 
-struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool verify,
-                                        sb_tls_sink sink, void *sink_ctx)
+struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const struct sb_tls_peer *peer,
+                                        struct sb_tls_sessions *sessions, sb_tls_sink sink,
+                                        void *sink_ctx)
 {
+	const char *host = peer->host;
 	struct sb_tls_client *t;
 	bool ip = sb_url_host_is_ip(host);
+	SSL_SESSION *copy;
 	BIO *bio;
 	int ok;
 
@@ -134,10 +157,14 @@ struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool ver
 	t = bio_method ? calloc(1, sizeof(*t)) : NULL;
 	if (!t)
 		return NULL;
+	t->ctx = ctx;
+	t->peer = *peer;
+	t->peer.host = strdup(host);
+	t->sessions = sessions;
 	t->sink = sink;
 	t->sink_ctx = sink_ctx;
 	t->verify_err = X509_V_OK;
-	t->ssl = SSL_new(ctx);
+	t->ssl = t->peer.host ? SSL_new(ctx) : NULL;
 	bio = t->ssl ? BIO_new(bio_method) : NULL;
 	if (!bio)
 		goto fail;
@@ -145,8 +172,17 @@ struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const char *host, bool ver
 	SSL_set_bio(t->ssl, bio, bio); /* one reference, the SSL's */
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_connect_state(t->ssl);
+	/* Offered as a copy: OpenSSL marks the session a connection resumed as spent when that
+	 * connection gets a new ticket, and the kept one serves every connection started before
+	 * the next ticket comes. A full handshake if it cannot be copied. */
+	t->offered = sessions ? sb_tls_sessions_get(sessions, ctx, peer) : NULL;
+	copy = t->offered ? SSL_SESSION_dup(t->offered) : NULL;
+	if (copy) {
+		SSL_set_session(t->ssl, copy);
+		SSL_SESSION_free(copy);
+	}
 	ok = ip || SSL_set_tlsext_host_name(t->ssl, host);
-	if (ok && verify) {
+	if (ok && peer->verify) {
 		SSL_set_verify(t->ssl, SSL_VERIFY_PEER, on_verify);
 		ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host)
 		        : SSL_set1_host(t->ssl, host);
@@ -171,6 +207,7 @@ void sb_tls_client_free(struct sb_tls_client *t)
 	if (!t)
 		return;
 	SSL_free(t->ssl);
+	free((char *)t->peer.host);
 	free(t);
 }
 
@@ -210,6 +247,9 @@ static int fail(struct sb_tls_client *t, const char *what)
 	long vr = SSL_get_verify_result(t->ssl);
 
 	t->failed = true;
+	/* A handshake that failed after offering a kept session does not offer it again. */
+	if (!t->ready && t->offered)
+		sb_tls_sessions_drop(t->sessions, t->ctx, &t->peer, t->offered);
 	if (!t->ready && (t->verify_err != X509_V_OK || vr != X509_V_OK)) {
 		int err = t->verify_err != X509_V_OK ? t->verify_err : (int)vr;
 
@@ -266,6 +306,11 @@ int sb_tls_client_read(struct sb_tls_client *t, uint8_t *buf, size_t size)
 bool sb_tls_client_ready(const struct sb_tls_client *t)
 {
 	return t->ready && !t->failed;
+}
+
+bool sb_tls_client_resumed(const struct sb_tls_client *t)
+{
+	return t->ready && SSL_session_reused(t->ssl);
 }
 
 int sb_tls_client_write(struct sb_tls_client *t, const uint8_t *p, size_t len)

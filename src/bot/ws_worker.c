@@ -472,6 +472,7 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 	sb_mq_free(w->mq);
 	sb_mq_free(w->resolved);
 	sb_dns_cache_free(w->env.dns);
+	sb_tls_sessions_free(w->env.tls_sessions); /* before the contexts it names */
 	for (size_t i = 0; i < w->env.n_ca; i++) {
 		free(w->env.ca[i].ca_file);
 		SSL_CTX_free(w->env.ca[i].ctx);

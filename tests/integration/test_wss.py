@@ -2,7 +2,7 @@
 the host name is resolved off the ws thread and still sent as Host and SNI, Basic auth and configured headers reach
 the bot over TLS, a refused certificate fails the call as an unreachable bot does (503), and tls_verify = false is
 warned about at start-up; a bot ending its TLS session ends the call, and a server that does not speak TLS fails the
-attempt at once with the reason. Certificates are made in the test's tmp dir with the openssl command line (pki.py)."""
+attempt at once with the reason; the next call to the same bot resumes the TLS session the last one was given. Certificates are made in the test's tmp dir with the openssl command line (pki.py)."""
 
 import base64
 import signal
@@ -105,6 +105,20 @@ def test_verification_off_warns_and_connects(env, pki, sipp):
     assert b.select("open"), "no WebSocket session at the bot"
     d.proc.send_signal(signal.SIGHUP)
     sbtest.wait_until(lambda: d.stderr_text().count(warning) == 2, 10, "the warning again after a reload")
+
+
+def test_next_call_resumes_the_tls_session(env, pki, sipp):
+    admin = env.ports.tcp()
+    b = env.testbot("echo", tls=pki["localhost"])
+    d = env.daemon(env.config([{"name": "tlsbot", "url": b.url, "ca_file": pki["ca"][0]}],
+                              admin={"address": "127.0.0.1", "port": admin}))
+    full, resumed = ('sipbridge_bot_tls_handshakes_total{session="%s"}' % k for k in ("full", "resumed"))
+    for n in (1, 2, 3):
+        res = echo_call(env, sipp, d)
+        assert res.rc == 0, res.describe()
+        assert len(b.select("open")) == n
+    # Only the first call exchanged and checked the certificate; each call's audio came back through its own.
+    assert (sbtest.metric(admin, full), sbtest.metric(admin, resumed)) == (1, 2)
 
 
 def test_ca_file_added_by_reload(env, pki, sipp):

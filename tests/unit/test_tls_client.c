@@ -6,7 +6,10 @@
  * verification is off; the server's close_notify ends the reading, ours reaches the server;
  * bytes that are not TLS fail the handshake with a reason; nothing is written before it; the
  * buffer a read was fed from may be reused once the read wants more, a record it cut included;
- * a sink that fails fails the session. */
+ * a sink that fails fails the session; a session the server gave is resumed by the next
+ * connection to the same host, port and verification only, by every connection started before
+ * the server gives the next one, not once its connection broke off or a handshake offering it
+ * failed, and the least recently used peer's goes first. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -76,19 +79,27 @@ struct server {
 	BIO *rbio, *wbio;
 };
 
+/* A new connection to the server's context. */
+static bool server_accept(struct server *s)
+{
+	s->ssl = SSL_new(s->ctx);
+	s->rbio = BIO_new(BIO_s_mem());
+	s->wbio = BIO_new(BIO_s_mem());
+	if (!s->ssl || !s->rbio || !s->wbio)
+		return false;
+	BIO_set_mem_eof_return(s->rbio, -1);
+	SSL_set_bio(s->ssl, s->rbio, s->wbio);
+	SSL_set_accept_state(s->ssl);
+	return true;
+}
+
 static bool server_new(struct server *s, const struct cert *c)
 {
 	s->ctx = SSL_CTX_new(TLS_server_method());
 	if (!s->ctx || !SSL_CTX_use_certificate(s->ctx, c->x509) ||
 	    !SSL_CTX_use_PrivateKey(s->ctx, c->key))
 		return false;
-	s->ssl = SSL_new(s->ctx);
-	s->rbio = BIO_new(BIO_s_mem());
-	s->wbio = BIO_new(BIO_s_mem());
-	BIO_set_mem_eof_return(s->rbio, -1);
-	SSL_set_bio(s->ssl, s->rbio, s->wbio);
-	SSL_set_accept_state(s->ssl);
-	return true;
+	return server_accept(s);
 }
 
 static void server_free(struct server *s)
@@ -183,6 +194,7 @@ struct fix {
 	struct server s;
 	struct sb_tls_client *t;
 	SSL_CTX *ctx;
+	struct sb_tls_sessions *kept; /* NULL: none kept */
 };
 
 /* A session to host with verify, against a server whose certificate has subjectAltName san, the
@@ -197,15 +209,57 @@ static int session(struct fix *f, const char *san, const char *host, bool other_
 		return -100;
 	wire.len = 0;
 	wire.fail = false;
-	f->t = sb_tls_client_new(f->ctx, host, verify, sink, &wire);
+	f->t = sb_tls_client_new(f->ctx, &(struct sb_tls_peer){host, 443, verify}, f->kept, sink,
+	                         &wire);
 	if (!f->t)
 		return -101;
 	return handshake(f->t, &f->s);
 }
 
+/* The session ends (with close_notify both ways when clean, else dropped as a socket that
+ * broke off) and a new one to host:port starts on the same contexts. Returns the handshake's
+ * last answer, or < -99 when the set-up failed. */
+static int again_to(struct fix *f, const char *host, unsigned port, bool verify, bool clean)
+{
+	uint8_t got[16];
+
+	if (clean) {
+		sb_tls_client_close(f->t);
+		to_server(f->t, &f->s);
+		SSL_read(f->s.ssl, got, sizeof(got));
+		SSL_shutdown(f->s.ssl);
+		to_client(&f->s, f->t, 4096, NULL, 0, NULL);
+	}
+	sb_tls_client_free(f->t);
+	SSL_free(f->s.ssl);
+	if (!server_accept(&f->s))
+		return -100;
+	wire.len = 0;
+	f->t = sb_tls_client_new(f->ctx, &(struct sb_tls_peer){host, port, verify}, f->kept, sink,
+	                         &wire);
+	if (!f->t)
+		return -101;
+	return handshake(f->t, &f->s);
+}
+
+/* The session is up; its tickets (sent after the handshake in TLS 1.3) have reached the
+ * client, and were kept or not; it was resumed, or not (the server agrees). */
+static int up(struct fix *f, bool resumed)
+{
+	int r = 0;
+
+	ASSERT_EQ(to_client(&f->s, f->t, 4096, NULL, 0, NULL), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(f->t));
+	ASSERT_EQ(sb_tls_client_resumed(f->t), resumed);
+	ASSERT_EQ(SSL_session_reused(f->s.ssl), resumed);
+out:
+	return r;
+}
+
 static void fix_free(struct fix *f)
 {
 	sb_tls_client_free(f->t);
+	sb_tls_sessions_free(f->kept);
 	SSL_CTX_free(f->ctx);
 	server_free(&f->s);
 	cert_free(&f->c);
@@ -351,7 +405,9 @@ TEST(not_tls_fails_the_handshake)
 
 	wire.len = 0;
 	wire.fail = false;
-	t = ctx ? sb_tls_client_new(ctx, "localhost", true, sink, &wire) : NULL;
+	t = ctx ? sb_tls_client_new(ctx, &(struct sb_tls_peer){"localhost", 443, true}, NULL, sink,
+	                            &wire)
+	        : NULL;
 	ASSERT_TRUE(t);
 	ASSERT_TRUE(!sb_tls_client_ready(t));
 	/* the ClientHello went out at once; nothing may be written before the handshake's end */
@@ -394,7 +450,8 @@ TEST(failed_sink_fails_the_session)
 	/* and no session when the first flight cannot go */
 	sb_tls_client_free(f.t);
 	wire.fail = true;
-	f.t = sb_tls_client_new(f.ctx, "localhost", true, sink, &wire);
+	f.t = sb_tls_client_new(f.ctx, &(struct sb_tls_peer){"localhost", 443, true}, NULL, sink,
+	                        &wire);
 	ASSERT_TRUE(f.t == NULL);
 out:
 	fix_free(&f);
@@ -410,7 +467,9 @@ TEST(fed_again_before_read_fails)
 
 	wire.len = 0;
 	wire.fail = false;
-	t = ctx ? sb_tls_client_new(ctx, "localhost", true, sink, &wire) : NULL;
+	t = ctx ? sb_tls_client_new(ctx, &(struct sb_tls_peer){"localhost", 443, true}, NULL, sink,
+	                            &wire)
+	        : NULL;
 	ASSERT_TRUE(t);
 	ASSERT_EQ(sb_tls_client_feed(t, junk, sizeof(junk)), 0);
 	ASSERT_EQ(sb_tls_client_feed(t, junk, sizeof(junk)), SB_TLS_FAILED);
@@ -418,5 +477,155 @@ TEST(fed_again_before_read_fails)
 out:
 	sb_tls_client_free(t);
 	SSL_CTX_free(ctx);
+	return r;
+}
+
+TEST(kept_session_resumed_for_the_same_peer_only)
+{
+	struct fix f = {.kept = sb_tls_sessions_new()};
+	uint8_t got[16];
+	int r = 0;
+
+	ASSERT_TRUE(f.kept);
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, true), 0);
+	/* the resumed session carries data as the first did */
+	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"hi", 2), 0);
+	to_server(f.t, &f.s);
+	ASSERT_EQ(SSL_read(f.s.ssl, got, sizeof(got)), 2);
+	ASSERT_MEMEQ(got, "hi", 2);
+	/* another port, verification off, another host: a full handshake each */
+	ASSERT_EQ(again_to(&f, "localhost", 444, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 443, false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "otherhost", 443, false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	/* the first peer's session is still kept, renewed by each of its connections */
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, true), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, true), 0);
+out:
+	fix_free(&f);
+	return r;
+}
+
+TEST(kept_session_serves_connections_started_before_the_next_comes)
+{
+	struct fix f = {.kept = sb_tls_sessions_new()};
+	struct server s2 = {0};
+	struct sb_tls_client *t2 = NULL;
+	int r = 0;
+
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	/* a connection resumes the kept session; its own (new) one is still on the way */
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_resumed(f.t));
+	/* another one starts meanwhile, on a second connection to the server */
+	s2.ctx = f.s.ctx;
+	ASSERT_TRUE(server_accept(&s2));
+	wire.len = 0;
+	t2 = sb_tls_client_new(f.ctx, &(struct sb_tls_peer){"localhost", 443, true}, f.kept, sink,
+	                       &wire);
+	ASSERT_TRUE(t2);
+	ASSERT_EQ(handshake(t2, &s2), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_resumed(t2));
+	ASSERT_TRUE(SSL_session_reused(s2.ssl));
+out:
+	sb_tls_client_free(t2);
+	SSL_free(s2.ssl);
+	fix_free(&f);
+	return r;
+}
+
+TEST(session_not_kept_without_a_cache)
+{
+	struct fix f = {0};
+	int r = 0;
+
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+out:
+	fix_free(&f);
+	return r;
+}
+
+TEST(session_of_a_broken_connection_not_offered)
+{
+	struct fix f = {.kept = sb_tls_sessions_new()};
+	int r = 0;
+
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	/* freed without close_notify: OpenSSL marks its session unfit for resumption */
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, false), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, true), 0);
+out:
+	fix_free(&f);
+	return r;
+}
+
+TEST(session_offered_to_a_failed_handshake_not_offered_again)
+{
+	static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+	struct fix f = {.kept = sb_tls_sessions_new()};
+	struct sb_tls_client *t;
+	uint8_t buf[64];
+	int r = 0;
+
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	/* a connection to the same peer offers the session and meets a server that is not TLS */
+	t = sb_tls_client_new(f.ctx, &(struct sb_tls_peer){"localhost", 443, true}, f.kept, sink,
+	                      &wire);
+	ASSERT_TRUE(t);
+	ASSERT_EQ(sb_tls_client_feed(t, (const uint8_t *)http, sizeof(http) - 1), 0);
+	ASSERT_EQ(sb_tls_client_read(t, buf, sizeof(buf)), SB_TLS_FAILED);
+	sb_tls_client_free(t);
+	wire.len = 0; /* its ClientHello, which no server read */
+	/* the next one starts afresh */
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+out:
+	fix_free(&f);
+	return r;
+}
+
+TEST(least_recently_used_peer_goes_first)
+{
+	struct fix f = {.kept = sb_tls_sessions_new()};
+	int r = 0;
+
+	/* port 443, then 1 to SB_TLS_SESSIONS_MAX - 1, fill the table */
+	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	for (unsigned port = 1; port < SB_TLS_SESSIONS_MAX; port++) {
+		ASSERT_EQ(again_to(&f, "localhost", port, true, true), SB_TLS_AGAIN);
+		ASSERT_EQ(up(&f, false), 0);
+	}
+	/* port 1 used again, so 443 and then 2 are the least recently used: one more peer
+	 * pushes out 443, the next one 2 */
+	ASSERT_EQ(again_to(&f, "localhost", 1, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, true), 0);
+	ASSERT_EQ(again_to(&f, "localhost", SB_TLS_SESSIONS_MAX, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 1, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, true), 0);
+	ASSERT_EQ(again_to(&f, "localhost", 2, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(again_to(&f, "localhost", SB_TLS_SESSIONS_MAX, true, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(&f, true), 0);
+out:
+	fix_free(&f);
 	return r;
 }

@@ -172,9 +172,10 @@ struct sb_tls_client *sb_tls_client_new(SSL_CTX *ctx, const struct sb_tls_peer *
 	SSL_set_bio(t->ssl, bio, bio); /* one reference, the SSL's */
 	SSL_set_app_data(t->ssl, t);
 	SSL_set_connect_state(t->ssl);
-	/* Offered as a copy: OpenSSL marks the session a connection resumed as spent when that
-	 * connection gets a new ticket, and the kept one serves every connection started before
-	 * the next ticket comes. A full handshake if it cannot be copied. */
+	/* Offered as a copy: OpenSSL marks the session a connection resumes as spent during that
+	 * handshake (a TLS 1.3 ticket is meant for one use), and the kept one is to serve every
+	 * connection started before the server's next one comes. A full handshake if it cannot
+	 * be copied. */
 	t->offered = sessions ? sb_tls_sessions_get(sessions, ctx, peer) : NULL;
 	copy = t->offered ? SSL_SESSION_dup(t->offered) : NULL;
 	if (copy) {

@@ -256,6 +256,17 @@ out:
 	return r;
 }
 
+/* again_to() a peer, the last session ending cleanly, then up(): resumed or not. */
+static int next(struct fix *f, const char *host, unsigned port, bool verify, bool resumed)
+{
+	int r = 0;
+
+	ASSERT_EQ(again_to(f, host, port, verify, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(f, resumed), 0);
+out:
+	return r;
+}
+
 static void fix_free(struct fix *f)
 {
 	sb_tls_client_free(f->t);
@@ -489,25 +500,19 @@ TEST(kept_session_resumed_for_the_same_peer_only)
 	ASSERT_TRUE(f.kept);
 	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
 	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, true), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, true), 0);
 	/* the resumed session carries data as the first did */
 	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"hi", 2), 0);
 	to_server(f.t, &f.s);
 	ASSERT_EQ(SSL_read(f.s.ssl, got, sizeof(got)), 2);
 	ASSERT_MEMEQ(got, "hi", 2);
 	/* another port, verification off, another host: a full handshake each */
-	ASSERT_EQ(again_to(&f, "localhost", 444, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 443, false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "otherhost", 443, false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(next(&f, "localhost", 444, true, false), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, false, false), 0);
+	ASSERT_EQ(next(&f, "otherhost", 443, false, false), 0);
 	/* the first peer's session is still kept, renewed by each of its connections */
-	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, true), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, true), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, true), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, true), 0);
 out:
 	fix_free(&f);
 	return r;
@@ -549,8 +554,7 @@ TEST(session_not_kept_without_a_cache)
 
 	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
 	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, false), 0);
 out:
 	fix_free(&f);
 	return r;
@@ -566,8 +570,7 @@ TEST(session_of_a_broken_connection_not_offered)
 	/* freed without close_notify: OpenSSL marks its session unfit for resumption */
 	ASSERT_EQ(again_to(&f, "localhost", 443, true, false), SB_TLS_AGAIN);
 	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, true), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, true), 0);
 out:
 	fix_free(&f);
 	return r;
@@ -592,8 +595,7 @@ TEST(session_offered_to_a_failed_handshake_not_offered_again)
 	sb_tls_client_free(t);
 	wire.len = 0; /* its ClientHello, which no server read */
 	/* the next one starts afresh */
-	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, false), 0);
 out:
 	fix_free(&f);
 	return r;
@@ -608,23 +610,16 @@ TEST(least_recently_used_peer_goes_first)
 	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
 	ASSERT_EQ(up(&f, false), 0);
 	for (unsigned port = 1; port < SB_TLS_SESSIONS_MAX; port++) {
-		ASSERT_EQ(again_to(&f, "localhost", port, true, true), SB_TLS_AGAIN);
-		ASSERT_EQ(up(&f, false), 0);
+		ASSERT_EQ(next(&f, "localhost", port, true, false), 0);
 	}
 	/* port 1 used again, so 443 and then 2 are the least recently used: one more peer
 	 * pushes out 443, the next one 2 */
-	ASSERT_EQ(again_to(&f, "localhost", 1, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, true), 0);
-	ASSERT_EQ(again_to(&f, "localhost", SB_TLS_SESSIONS_MAX, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 1, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, true), 0);
-	ASSERT_EQ(again_to(&f, "localhost", 2, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
-	ASSERT_EQ(again_to(&f, "localhost", SB_TLS_SESSIONS_MAX, true, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, true), 0);
+	ASSERT_EQ(next(&f, "localhost", 1, true, true), 0);
+	ASSERT_EQ(next(&f, "localhost", SB_TLS_SESSIONS_MAX, true, false), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, false), 0);
+	ASSERT_EQ(next(&f, "localhost", 1, true, true), 0);
+	ASSERT_EQ(next(&f, "localhost", 2, true, false), 0);
+	ASSERT_EQ(next(&f, "localhost", SB_TLS_SESSIONS_MAX, true, true), 0);
 out:
 	fix_free(&f);
 	return r;

@@ -28,11 +28,13 @@ def pki(env):
     }
 
 
-def start(env, pki, cert="localhost", url=None, **bot):
-    """A TLS echo testbot with the given server certificate and a daemon whose one bot has the given keys."""
+def start(env, pki, cert="localhost", url=None, admin=None, **bot):
+    """A TLS echo testbot with the given server certificate and a daemon whose one bot has the given keys (and whose
+    admin API listens on port admin, if given)."""
     b = env.testbot("echo", tls=pki[cert])
     cfg = dict({"name": "tlsbot", "url": url.format(port=b.port) if url else b.url}, **bot)
-    d = env.daemon(env.config([cfg]))
+    extra = {"admin": {"address": "127.0.0.1", "port": admin}} if admin else {}
+    d = env.daemon(env.config([cfg], **extra))
     return d, b
 
 
@@ -109,9 +111,7 @@ def test_verification_off_warns_and_connects(env, pki, sipp):
 
 def test_next_call_resumes_the_tls_session(env, pki, sipp):
     admin = env.ports.tcp()
-    b = env.testbot("echo", tls=pki["localhost"])
-    d = env.daemon(env.config([{"name": "tlsbot", "url": b.url, "ca_file": pki["ca"][0]}],
-                              admin={"address": "127.0.0.1", "port": admin}))
+    d, b = start(env, pki, admin=admin, ca_file=pki["ca"][0])
     full, resumed = ('sipbridge_bot_tls_handshakes_total{session="%s"}' % k for k in ("full", "resumed"))
     for n in (1, 2, 3):
         res = echo_call(env, sipp, d)

@@ -36,6 +36,14 @@
  * of up to a millisecond before a bot message is read or caller audio is written. */
 #define SB_WS_MIN_TURN_US 1000
 
+/* How often a ws thread on the libev loop has lws look at its timers. lws 4.1's libev plugin
+ * re-arms its timer with ev_timer_set() on a watcher that may still be active, which libev
+ * does not take: a deadline set while that timer waits for a later one (lws's own 30 s
+ * check) was kept only at the next socket event, or 30 s later on a quiet thread, where a
+ * bot's 1 s handshake deadline answered the caller's INVITE after 30 s. lws serves every
+ * timer that is due after any event on its sockets; this wakes the context as often. */
+#define SB_WS_TIMER_CHECK_S 0.1
+
 #define LOG_SUBSYS "ws"
 #include <sb/log.h>
 
@@ -69,6 +77,7 @@ struct sb_ws_worker {
 	struct sb_ws_env env;
 	struct sb_ws_stats stats;
 	struct ev_loop *loop; /* the context's, or NULL: lws_service()'s poll() */
+	ev_timer timer_check; /* on loop: SB_WS_TIMER_CHECK_S */
 };
 
 static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
@@ -316,6 +325,15 @@ static void wake(void *arg)
 	lws_cancel_service(w->env.ctx);
 }
 
+static void on_timer_check(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct sb_ws_worker *w = container_of(t, struct sb_ws_worker, timer_check);
+
+	(void)loop;
+	(void)revents;
+	lws_cancel_service(w->env.ctx);
+}
+
 /* One TLS context per distinct ca_file of the configuration's wss bots (and the system store's
  * for those without one), made before the thread runs; later ones (after a reload) are made
  * on first use. */
@@ -339,6 +357,9 @@ static int new_context(struct sb_ws_worker *w, int mode)
 		if (w->loop)
 			w->env.ctx = sb_lws_client_new(protocols, w, 0, w->loop);
 		if (w->env.ctx) {
+			ev_timer_init(&w->timer_check, on_timer_check, SB_WS_TIMER_CHECK_S,
+			              SB_WS_TIMER_CHECK_S);
+			ev_timer_start(w->loop, &w->timer_check);
 			if (w->idx == 0)
 				log_info("ws threads wait in epoll (libwebsockets' libev event "
 				         "loop)");
@@ -466,8 +487,10 @@ struct sb_ws_worker *sb_ws_worker_free(struct sb_ws_worker *w)
 	w->env.resolver = sb_resolver_free(w->env.resolver);
 	if (w->env.ctx)
 		lws_context_destroy(w->env.ctx);
-	if (w->loop) /* after the context, whose sockets' watchers are on it */
+	if (w->loop) { /* after the context, whose sockets' watchers are on it */
+		ev_timer_stop(w->loop, &w->timer_check);
 		ev_loop_destroy(w->loop);
+	}
 	take_ready(w, false);
 	sb_mq_free(w->mq);
 	sb_mq_free(w->resolved);

@@ -625,13 +625,15 @@ class Sipp:
 
     def __init__(self, workdir, ports, scenario, target_port, transport="u1", keys=None, calls=1,
                  duration_ms=0, timeout_s=40, rtp_port=None, media_port=None, rtp_payload=None,
-                 caller_audio=None, extra=()):
+                 caller_audio=None, extra=(), until_told=False):
         Sipp.counter += 1
         self.name = "sipp%d-%s" % (Sipp.counter, os.path.splitext(os.path.basename(scenario))[0])
         self.dir = os.path.join(workdir, self.name)
         os.makedirs(self.dir)
         path = scenario if os.path.isabs(scenario) else os.path.join(SCENARIOS, scenario)
         assert os.path.isfile(path), path
+        if until_told:
+            path = self._until_told(path)
         media_port = media_port or ports.rtp_range(4)[0]
         k = dict(DEFAULT_KEYS)
         k["rtp_port"] = str(rtp_port or media_port)
@@ -643,8 +645,13 @@ class Sipp:
         self.err_path = os.path.join(self.dir, "errors.log")
         self.stdout_path = os.path.join(self.dir, "screen.txt")
         self.timeout_s = timeout_s
+        self.transport = transport
+        self.sip_port = ports.port()
+        # Call-IDs of this run's own, so that the test can name a call to SIPp (hang_up()).
+        self.cid_tag = "sbt%d-%d" % (os.getpid(), Sipp.counter)
         cmd = [tool("sipp"), "127.0.0.1:%d" % target_port, "-sf", path, "-t", transport,
-               "-i", "127.0.0.1", "-p", str(ports.port()), "-mi", "127.0.0.1", "-mp", str(media_port),
+               "-i", "127.0.0.1", "-p", str(self.sip_port), "-cid_str", "%u-" + self.cid_tag + "@%s",
+               "-mi", "127.0.0.1", "-mp", str(media_port),
                "-m", str(calls), "-l", str(calls), "-r", str(max(calls, 1)), "-d", str(duration_ms),
                "-nostdin", "-recv_timeout", "30000", "-max_retrans", "4",
                "-timeout", "%ds" % timeout_s, "-timeout_error",
@@ -657,6 +664,17 @@ class Sipp:
         self.cmd = cmd
         self.proc = None
 
+    def _until_told(self, path):
+        """A copy of the scenario whose one <pause/> (the call held for duration_ms) waits instead for hang_up(): an
+        INFO to SIPp's port, left unanswered. Not told within 120 s, the call fails."""
+        with open(path) as f:
+            text = f.read()
+        assert text.count("<pause/>") == 1, "%s: until_told needs exactly one <pause/>" % path
+        copy = os.path.join(self.dir, os.path.basename(path))
+        with open(copy, "w") as f:
+            f.write(text.replace("<pause/>", '<recv request="INFO" timeout="120000"/>'))
+        return copy
+
     def start(self):
         self._out = open(self.stdout_path, "wb")
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
@@ -665,6 +683,21 @@ class Sipp:
 
     def done(self):
         return self.proc is not None and self.proc.poll() is not None
+
+    def hang_up(self, call_number=1):
+        """Tells a call held until told (until_told=True) to go on past its hold, to its BYE: an INFO with the call's
+        Call-ID straight to SIPp's port (UDP)."""
+        assert self.transport == "u1" and self.proc is not None and self.proc.poll() is None, (self.name,
+                                                                                               self.transport)
+        call_id = "%d-%s@127.0.0.1" % (call_number, self.cid_tag)
+        msg = (b"INFO sip:caller@127.0.0.1:%d SIP/2.0\r\n"
+               b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-hang-up-%d\r\n"
+               b"From: <sip:test@127.0.0.1>;tag=hang-up\r\nTo: <sip:caller@127.0.0.1>\r\n"
+               b"Call-ID: %s\r\nCSeq: 1 INFO\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+               % (self.sip_port, call_number, call_id.encode()))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(msg, ("127.0.0.1", self.sip_port))
+        return self
 
     def wait(self):
         try:

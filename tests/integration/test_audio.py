@@ -57,7 +57,7 @@ def media_io_bridge(bridge, media_io, *args, ws_loop="auto", rx_buffers=1024, **
 def test_echo_round_trip(env, bridge, sipp, pt, media_io, ws_loop):
     d, bot = media_io_bridge(bridge, media_io, "echo", ws_loop=ws_loop)
     ep = env.endpoint(pt)
-    call = sipp("uac_call.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port, duration_ms=6000).start()
+    call = sipp("uac_call.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port, until_told=True).start()
     ep.wait_packets(1, timeout=20)  # the bridge streams (silence) as soon as it answered; learn its address
     tone = rtp.encode(pt, rtp.tone(1000, 1000))
     noise = rtp.noise_octets(pt, 8000, seed=5)
@@ -70,7 +70,7 @@ def test_echo_round_trip(env, bridge, sipp, pt, media_io, ws_loop):
     tone_back = rtp.decode(pt, data[:at])
     assert len(tone_back) >= 6400, "only %d samples of the tone came back" % len(tone_back)
     assert rtp.dominant(tone_back[-6400:], 1000), "1 kHz is not dominant in the echoed tone"
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     check_rtp_stream(ep.snapshot(), pt)
 
@@ -85,14 +85,14 @@ def test_ws_threads_default_one_per_core(env, bridge, sipp):
     legs = []
     for seed in (11, 12, 13):
         ep = env.endpoint(rtp.PT_PCMA)
-        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=8000).start()
+        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, until_told=True).start()
         legs.append((ep, call, rtp.noise_octets(rtp.PT_PCMA, 8000, seed=seed)))
     for ep, _, noise in legs:
         ep.wait_packets(1, timeout=20)
         ep.send_audio(noise)
     for ep, call, noise in legs:
         ep.wait_echo(noise, 15, "each call's pseudo-random sequence to come back intact through its bot")
-        res = call.wait()
+        res = call.hang_up().wait()
         assert res.rc == 0, res.describe()
 
 
@@ -112,7 +112,7 @@ def test_receive_buffers_running_out(env, bridge, sipp):
     legs = []
     for seed in range(20, 30):
         ep = env.endpoint(rtp.PT_PCMA)
-        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=20000).start()
+        call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, until_told=True).start()
         legs.append((ep, call, rtp.noise_octets(rtp.PT_PCMA, 8000, seed=seed)))
     for ep, _, _ in legs:
         ep.wait_packets(1, timeout=20)  # the bridge streams from the answer on: its RTP port is known
@@ -131,7 +131,7 @@ def test_receive_buffers_running_out(env, bridge, sipp):
     for ep, call, noise in legs:
         ep.wait_echo(noise, 15, "each call's pseudo-random sequence to come back intact after the buffers ran out")
     for ep, call, noise in legs:
-        res = call.wait()
+        res = call.hang_up().wait()
         assert res.rc == 0, res.describe()
 
 
@@ -235,7 +235,7 @@ def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
     admin = env.ports.tcp()
     d, bot = bridge("echo", admin={"address": "127.0.0.1", "port": admin, "token": ""})
     ep = env.endpoint(rtp.PT_PCMA)
-    call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, duration_ms=30000).start()
+    call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, until_told=True).start()
     ep.wait_packets(1, timeout=20)
     drops = 'sipbridge_queue_drops_total{direction="to_bot"}'
     ws = sbtest.thread_ids(d.proc.pid, "sb-ws0")
@@ -260,5 +260,5 @@ def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
     ep.send_audio(later)
     ep.send_silence_forever()
     ep.wait_echo(later, 15, "audio after the long stall to come back intact")
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()

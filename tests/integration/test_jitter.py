@@ -24,23 +24,23 @@ def marked_tone(ms, seed, noise=600, amplitude=8000):
     return [s + rnd.randint(-noise, noise) for s in rtp.tone(1000, ms, amplitude)]
 
 
-def start_call(env, bridge, sipp, frame_ms=100, duration_ms=7000, mode="silent", seq=None, ts=None):
-    """A call from uac_call.xml to a bot with frame_ms; returns (bot, endpoint, running Sipp) once the endpoint
-    knows where the bridge sends from."""
+def start_call(env, bridge, sipp, frame_ms=100, mode="silent", seq=None, ts=None):
+    """A call from uac_call.xml, held until the test hangs it up, to a bot with frame_ms; returns (bot, endpoint,
+    running Sipp) once the endpoint knows where the bridge sends from."""
     d, bot = bridge(mode, bot={"frame_ms": frame_ms})
     ep = env.endpoint(PT)
     ep.set_next(seq=seq, ts=ts)
-    call = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=duration_ms).start()
+    call = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, until_told=True).start()
     ep.wait_packets(1, timeout=20)  # the bridge streams (silence) from the answer on
     return bot, ep, call
 
 
 def finish(bot, ep, call, frame_ms):
-    """Waits for everything queued to be sent and for the call to end; returns the bot's recording (samples)
-    after checking that its media messages follow media time and carry exactly the recording."""
+    """Waits for everything queued to be sent, then hangs up; returns the bot's recording (samples) after checking
+    that its media messages follow media time and carry exactly the recording."""
     ep.wait_tx_done(timeout=30)
-    assert not call.done(), "the call ended before the caller had sent all its audio: raise duration_ms"
-    res = call.wait()
+    assert not call.done(), "the call ended before the caller had sent all its audio"
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     bot.wait_event("rx", "stop", timeout=20)
     sid = bot.start_msg()["stream_sid"]
@@ -72,7 +72,7 @@ def locate(rec, packets):
 
 @pytest.mark.parametrize("frame_ms", [20, 100])
 def test_impaired_path(env, bridge, sipp, frame_ms):
-    bot, ep, call = start_call(env, bridge, sipp, frame_ms=frame_ms, duration_ms=7000)
+    bot, ep, call = start_call(env, bridge, sipp, frame_ms=frame_ms)
     signal = rtp.encode(PT, marked_tone(3000, seed=11))
     frames = [signal[i:i + FRAME] for i in range(0, len(signal), FRAME)]
     assert len(set(frames)) == len(frames), "test signal: two 20 ms packets are equal"
@@ -112,7 +112,7 @@ def test_impaired_path(env, bridge, sipp, frame_ms):
 
 
 def test_loss_burst_concealed(env, bridge, sipp):
-    bot, ep, call = start_call(env, bridge, sipp, duration_ms=6000)
+    bot, ep, call = start_call(env, bridge, sipp)
     pcm = marked_tone(2000, seed=12, noise=200)
     signal = rtp.encode(PT, pcm)
     lost = [50, 51, 52]
@@ -144,7 +144,7 @@ def test_loss_burst_concealed(env, bridge, sipp):
 
 @pytest.mark.parametrize("seq,ts", [(65530, None), (None, 2 ** 32 - 3 * FRAME)], ids=["seq-wrap", "ts-wrap"])
 def test_seq_wrap(env, bridge, sipp, seq, ts):
-    bot, ep, call = start_call(env, bridge, sipp, duration_ms=5000, seq=seq, ts=ts)
+    bot, ep, call = start_call(env, bridge, sipp, seq=seq, ts=ts)
     noise = rtp.noise_octets(PT, 16000, seed=9)  # 2 s
     ep.send_audio(noise)
     rec = finish(bot, ep, call, 100)
@@ -160,7 +160,7 @@ def test_seq_wrap(env, bridge, sipp, seq, ts):
 def test_echo_round_trip_latency(env, bridge, sipp, capsys):
     """Caller sends nothing but 200 ms tone bursts, 1 s apart, to an echo bot with 20 ms frames; the time from
     sending a burst's first packet to receiving its first echoed packet is the round trip through the bridge."""
-    bot, ep, call = start_call(env, bridge, sipp, frame_ms=20, duration_ms=16000, mode="echo")
+    bot, ep, call = start_call(env, bridge, sipp, frame_ms=20, mode="echo")
     burst = rtp.encode(PT, rtp.tone(1000, 200))
     rtts = []
     for k in range(8):
@@ -180,11 +180,11 @@ def test_echo_round_trip_latency(env, bridge, sipp, capsys):
         # 1 s with nothing from the caller: 50 packets of the bridge's silence after the echo
         last = pkts.index(loud[-1])
         ep.wait_for(lambda e: len(e.packets) > last + 50, 10, "1 s of silence after burst %d" % k)
-    assert not call.done(), "the call ended before the 8 bursts were through: raise duration_ms"
+    assert not call.done(), "the call ended before the 8 bursts were through"
     summary = "echo round trip ms: min %.1f median %.1f max %.1f (bursts: %s)" % (
         min(rtts), statistics.median(rtts), max(rtts), ", ".join("%.1f" % r for r in rtts))
     with capsys.disabled():  # the figure belongs in the run's log, passed or not
         print("\n" + summary)
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     assert statistics.median(rtts) <= 23.0, summary

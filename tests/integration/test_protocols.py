@@ -65,8 +65,7 @@ def test_tone_through_echo_bot(env, sipp, proto, rate, by_url):
     cfg.update(bot_config(rate, by_url, bot.url))
     d = env.daemon(env.config([cfg]))
     ep = env.endpoint(PT)
-    call = sipp("uac_call.xml", d, keys={"fmts": "0 8"}, rtp_port=ep.port,
-                duration_ms=LEAD_MS + TONE_MS + TAIL_MS + 3000).start()
+    call = sipp("uac_call.xml", d, keys={"fmts": "0 8"}, rtp_port=ep.port, until_told=True).start()
     ep.wait_packets(1, timeout=20)
     sent = silence(LEAD_MS) + rtp.encode(PT, rtp.tone(1000, TONE_MS)) + silence(TAIL_MS)
     ep.send_audio(sent)
@@ -77,7 +76,7 @@ def test_tone_through_echo_bot(env, sipp, proto, rate, by_url):
         return len(loud) >= TONE_MS // 20 - 5
 
     ep.wait_for(echoed, 20, "the tone to come back through the %s echo bot at %d Hz" % (proto, rate))
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     bot.wait_closed(timeout=20)
 

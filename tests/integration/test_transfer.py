@@ -332,7 +332,7 @@ class Bridged:
     """A call whose bot asks for a bridged transfer to a SIPp agent (agent media: a PCMU RtpEndpoint)."""
 
     def __init__(self, env, bridge, sipp, agent_scenario, after=(), trunk=None, caller_scenario="uac_call.xml",
-                 caller_keys=None, duration_ms=0, agent_keys=None, caller_te=None, headers=None,
+                 caller_keys=None, until_told=False, agent_keys=None, caller_te=None, headers=None,
                  caller_sends=True, agent_tcp=False):
         self.agent_ep = env.endpoint(rtp.PT_PCMU)
         keys = {"agent_rtp_port": self.agent_ep.port, "agent_fmts": "0 %d" % AGENT_TE}
@@ -349,7 +349,7 @@ class Bridged:
             self.ep = env.endpoint(rtp.PT_PCMA)
         ck = {"fmts": "8"}
         ck.update(caller_keys or {})
-        self.call = sipp(caller_scenario, self.d, rtp_port=self.ep.port, duration_ms=duration_ms, keys=ck).start()
+        self.call = sipp(caller_scenario, self.d, rtp_port=self.ep.port, until_told=until_told, keys=ck).start()
 
     def invite(self, timeout=20):
         """The bridge's INVITE as the agent got it."""
@@ -368,7 +368,7 @@ def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp):
     too."""
     headers = {"X-UUI": UUI, "Exotel-Secret": "s3cret", "X-Foo": "bar", "Via": "SIP/2.0/UDP 10.9.9.9:5060",
                "X-Veeno-Leg": "2", "X-Exotel-Leg": "3"}
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", duration_ms=10000, headers=headers)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, headers=headers)
     invite = b.invite()
     assert invite.first.split()[1].startswith(b.target), invite.first
     assert header(invite, "X-UUI") == UUI and header(invite, "X-Foo") == "bar", invite.text
@@ -397,8 +397,8 @@ def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp):
     assert not bad, "packets to the caller that are not 20 ms of PCMA: %s" % bad[:5]
     tone_ok(pcm_of(loud(at_caller)), 500, "the agent's tone at the caller")
     assert stop_reason(b.bot) == "transferred"
-    assert not b.call.done(), "the call ended before the checks: raise duration_ms"
-    res = b.call.wait()
+    assert not b.call.done(), "the call ended before the checks"
+    res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
     assert not res.requests("BYE"), "the bridge hung up on the caller\n" + res.describe()
     ares = b.agent.wait()
@@ -467,7 +467,7 @@ def mixed_windows(pcm):
 def test_bridge_listen_after_transfer(env, bridge, sipp):
     """listen_after_transfer = true: no stop while bridged; the bot keeps getting media, a mix of the caller's
     1 kHz and the agent's 500 Hz; stop comes when the call ends."""
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, duration_ms=10000)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, until_told=True)
     b.agent_up()
     sid = b.bot.start_msg()["stream_sid"]
     b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 4000)))
@@ -482,8 +482,8 @@ def test_bridge_listen_after_transfer(env, bridge, sipp):
 
     sbtest.wait_until(mix, 20, "1 s of both parties' tones mixed in the bot's media")
     assert not b.bot.rx("stop"), "stop while listening: %s" % b.bot.rx("stop")
-    assert not b.call.done(), "the call ended before the checks: raise duration_ms"
-    res = b.call.wait()
+    assert not b.call.done(), "the call ended before the checks"
+    res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
     assert stop_reason(b.bot) == "callended"
     ares = b.agent.wait()
@@ -493,7 +493,7 @@ def test_bridge_listen_after_transfer(env, bridge, sipp):
 def test_bridge_dtmf_both_ways(env, bridge, sipp):
     """RFC 4733 relayed both ways with each leg's payload type: caller (telephone-event 96) '5' reaches the agent
     as pt 101, the agent's '7' reaches the caller as pt 96."""
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", caller_scenario="uac_call_te.xml", duration_ms=10000,
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", caller_scenario="uac_call_te.xml", until_told=True,
                 caller_keys={"fmts": "8 96", "te_pt": 96}, caller_te=96)
     b.agent_up()
     b.ep.send_dtmf("5", 200)
@@ -509,8 +509,8 @@ def test_bridge_dtmf_both_ways(env, bridge, sipp):
     b.agent_ep.send_dtmf("7", 200)
     b.ep.wait_for(lambda e: any(ev.end for ev in events(e.packets, 96, "7")), 20,
                   "the agent's '7' as RFC 4733 (pt 96) at the caller")
-    assert not b.call.done(), "the call ended before the checks: raise duration_ms"
-    res = b.call.wait()
+    assert not b.call.done(), "the call ended before the checks"
+    res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
     ares = b.agent.wait()
     assert ares.rc == 0, ares.describe()
@@ -561,7 +561,7 @@ class PacedSender:
 def test_bridge_repacketises_to_20ms(env, bridge, sipp):
     """A caller sending 30 ms packets: the agent gets the audio in 20 ms packets (160 octets, timestamps +160,
     sequence +1), transcoded to its PCMU."""
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", duration_ms=10000, caller_sends=False)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, caller_sends=False)
     tx = PacedSender(b.ep, 30)
     try:
         b.agent_up()
@@ -579,12 +579,14 @@ def test_bridge_repacketises_to_20ms(env, bridge, sipp):
         s for s in steps if s != (160, 1)][:10]
     tone_ok(pcm_of(loud(at_agent)), 1000, "the caller's tone at the agent")
     assert stop_reason(b.bot) == "transferred"
+    res = b.call.hang_up().wait()
+    assert res.rc == 0, res.describe()
 
 
 def test_bridge_dials_over_the_transport_the_target_names(env, bridge, sipp):
     """A target with ;transport=tcp is dialled over TCP: the agent (a SIPp UAS on TCP only) gets the INVITE, answers,
     and the caller's audio reaches it; the caller's BYE ends the agent's leg over the same connection."""
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", duration_ms=6000, agent_tcp=True)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, agent_tcp=True)
     invite = b.invite()
     assert re.search(r"(?im)^Via: SIP/2\.0/TCP ", invite.text), invite.text
     b.agent_up()
@@ -592,7 +594,7 @@ def test_bridge_dials_over_the_transport_the_target_names(env, bridge, sipp):
     b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 2000)))
     b.agent_ep.wait_for(lambda e: len(loud([p for p in e.packets if p.t >= t0])) >= 25, 20,
                         "the caller's tone at the agent reached over TCP")
-    res = b.call.wait()
+    res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
     ares = b.agent.wait()
     assert ares.rc == 0, "the agent's leg over TCP did not end with the bridge's BYE\n" + ares.describe()

@@ -44,7 +44,7 @@ def echo_call(env, sipp, d, customer="salesbot", when_echoed=None):
     pt = rtp.PT_PCMA
     ep = env.endpoint(pt)
     call = sipp("uac_call.xml", d, keys={"fmts": "8 0", "customer": customer}, rtp_port=ep.port,
-                duration_ms=6000).start()
+                until_told=True).start()
     ep.wait_packets(1, timeout=20)
     noise = rtp.noise_octets(pt, 8000, seed=9)
     ep.send_audio(rtp.encode(pt, rtp.tone(1000, 400)) + noise)
@@ -52,7 +52,7 @@ def echo_call(env, sipp, d, customer="salesbot", when_echoed=None):
     ep.wait_echo(noise, 15)
     if when_echoed:
         when_echoed()
-    return call.wait()
+    return call.hang_up().wait()
 
 
 def rejected_call(env, sipp, d, bot, reason):

@@ -57,7 +57,7 @@ def test_junk_on_rtp_port(env, bridge, sipp):
     d, bot = bridge("silent")
     ep = env.endpoint()
     ep.send_silence_forever()
-    call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=7000).start()
+    call = sipp("uac_call.xml", d, rtp_port=ep.port, until_told=True).start()
     ep.wait_packets(5, timeout=20)
     sid = bot.start_msg()["stream_sid"]
     junk = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -78,7 +78,7 @@ def test_junk_on_rtp_port(env, bridge, sipp):
     sbtest.wait_until(tone_recorded, 20, "the caller's tone, sent after the junk, to reach the bot")
     # the bridge still streams to the caller, from the same address, to the same place
     ep.wait_packets(n_before + 25, timeout=10)
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     assert len({p.src for p in ep.snapshot()}) == 1
 

@@ -65,7 +65,7 @@ def test_echo_call_recorded(env, bridge, sipp):
     # On the trunk (the bot says nothing); 40 ms frames to the bot keep the echo's delay short.
     d, bot = bridge("echo", bot={"frame_ms": 40}, trunk={"record": rec_dir})
     ep = env.endpoint(PT)
-    call = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=8000).start()
+    call = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, until_told=True).start()
     ep.send_silence_forever()
     ep.wait_packets(1, timeout=20)
     tone1k = rtp.encode(PT, rtp.tone(1000, 1000))
@@ -76,7 +76,7 @@ def test_echo_call_recorded(env, bridge, sipp):
     ep.send_audio(sent)
     last = noise[-160:]
     ep.wait_for(lambda e: any(p.payload == last for p in e.packets), 20, "the echo of the caller's audio")
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
 
     path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")

@@ -163,12 +163,12 @@ def test_delayed_offer(env, bridge, sipp):
     """INVITE without SDP: the 200 offers PCMA and PCMU, the ACK answers PCMU, audio flows."""
     d, bot = bridge("echo")
     ep = env.endpoint(rtp.PT_PCMU)
-    call = sipp("uac_late_offer.xml", d, keys={"fmts": "0"}, rtp_port=ep.port, duration_ms=4000).start()
+    call = sipp("uac_late_offer.xml", d, keys={"fmts": "0"}, rtp_port=ep.port, until_told=True).start()
     ep.wait_packets(1, timeout=20)
     noise = rtp.noise_octets(rtp.PT_PCMU, 4000, seed=9)
     ep.send_audio(noise)
     ep.wait_echo(noise, 15)
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     offer = sbtest.parse_sdp(res.response(200).body())
     assert offer["fmts"][:2] == [8, 0], offer

@@ -238,7 +238,9 @@ int sb_cl_sip_init(struct sb_cl_app *a)
 	a->rtcp_idx = watch(a, a->media.rtcp_fd);
 	if (tls && sb_cl_tls_prepare(a) < 0)
 		return -EIO;
-	/* TLS: sofia's sips transport, verifying the server's chain and name (its subjects). */
+	/* TLS: sofia's sips transport, verifying the server's chain and name (its subjects). A
+	 * connection that ends before its answer (a refused certificate among the causes) fails
+	 * the INVITE at once as a transport error (TPTAG_SDWN_ERROR), not at --timeout. */
 	snprintf(url, sizeof(url), "%s:%s%s%s:*%s", tls ? "sips" : "sip", v6 ? "[" : "", local,
 	         v6 ? "]" : "", tls ? "" : bind_tp);
 	a->nua = nua_create(a->root, on_nua_event, a, NUTAG_URL(url),
@@ -246,8 +248,8 @@ int sb_cl_sip_init(struct sb_cl_app *a)
 	                    TAG_IF(tls, NUTAG_CERTIFICATE_DIR(a->tls_dir)),
 	                    TAG_IF(tls, TPTAG_TLS_VERSION(0)),
 	                    TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(TPTLS_VERIFY_SUBJECTS_OUT)),
-	                    TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)), NUTAG_MEDIA_ENABLE(0),
-	                    NUTAG_AUTOACK(1), NUTAG_ENABLEMESSAGE(0),
+	                    TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)), TAG_IF(tls, TPTAG_SDWN_ERROR(1)),
+	                    NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOACK(1), NUTAG_ENABLEMESSAGE(0),
 	                    SIPTAG_USER_AGENT_STR(SB_CL_NAME "/" SB_VERSION), TAG_END());
 	if (!a->nua) {
 		fprintf(stderr, SB_CL_NAME ": cannot bind SIP to %s\n", url);

@@ -80,11 +80,12 @@ int sb_bot_conn_tls_start(struct sb_bot_conn *conn, struct lws *wsi)
 		env->tls_in = malloc(SB_WS_TLS_CHUNK);
 	if (!env->tls_out)
 		env->tls_out = malloc(SB_WS_TLS_CHUNK);
+	/* Without it (no memory) the session goes on without resumption; asked again next call. */
 	if (!env->tls_sessions)
 		env->tls_sessions = sb_tls_sessions_new();
 	sb_bot_conn_tls_free(conn);
 	conn->tls_wsi = wsi;
-	if (env->tls_in && env->tls_out && env->tls_sessions) {
+	if (env->tls_in && env->tls_out) {
 		env->tls_cork = conn;
 		/* conn->tls_ctx: found by start_connect() for this attempt */
 		conn->tls = sb_tls_client_new(conn->tls_ctx, &peer, env->tls_sessions, sink, conn);

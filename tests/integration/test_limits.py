@@ -9,7 +9,7 @@ def test_max_calls(env, sipp):
     d = env.daemon(env.config([{"name": "default", "url": bot.url}], limits={"max_calls": 1, "max_cps": 50}))
     ep = env.endpoint()
     ep.send_silence_forever()
-    first = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=5000).start()
+    first = sipp("uac_call.xml", d, rtp_port=ep.port, until_told=True).start()
     bot.wait_event("rx", "media", count=3)
 
     res = sipp("uac_reject.xml", d, rtp_port=env.endpoint().port).run()
@@ -17,7 +17,7 @@ def test_max_calls(env, sipp):
     assert res.response(503).header("Retry-After"), res.describe()
     sbtest.wait_until(lambda: "limits.max_calls reached" in d.stderr_text(), 10, "the limit in the log")
 
-    res = first.wait()
+    res = first.hang_up().wait()
     assert res.rc == 0, res.describe()
     # The call in progress was not disturbed: its bot saw it to the end.
     assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "callended"

@@ -16,7 +16,7 @@ def test_signal_mid_call_changes_nothing(env, bridge, sipp, sig):
     d, bot = bridge("echo")
     ep = env.endpoint()
     ep.send_silence_forever()
-    call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=5000).start()
+    call = sipp("uac_call.xml", d, rtp_port=ep.port, until_told=True).start()
     bot.start_msg()
     bot.wait_event("rx", "media", count=3)
 
@@ -37,7 +37,7 @@ def test_signal_mid_call_changes_nothing(env, bridge, sipp, sig):
 
     ep.wait_for(echoed, 15, "the caller's tone echoed after %s" % name)
 
-    res = call.wait()
+    res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     assert res.response(200, "BYE") is not None, res.describe()
     stop = bot.wait_event("rx", "stop")[0]

@@ -41,7 +41,8 @@
  * does not take: a deadline set while that timer waits for a later one (lws's own 30 s
  * check) was kept only at the next socket event, or 30 s later on a quiet thread, where a
  * bot's 1 s handshake deadline answered the caller's INVITE after 30 s. lws serves every
- * timer that is due after any event on its sockets; this wakes the context as often. */
+ * timer that is due after any event on its sockets; this wakes the context as often while
+ * the thread has bot connections (a thread without any sleeps). */
 #define SB_WS_TIMER_CHECK_S 0.1
 
 #define LOG_SUBSYS "ws"
@@ -77,7 +78,7 @@ struct sb_ws_worker {
 	struct sb_ws_env env;
 	struct sb_ws_stats stats;
 	struct ev_loop *loop; /* the context's, or NULL: lws_service()'s poll() */
-	ev_timer timer_check; /* on loop: SB_WS_TIMER_CHECK_S */
+	ev_timer timer_check; /* on loop: SB_WS_TIMER_CHECK_S, while there are connections */
 };
 
 static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
@@ -178,6 +179,9 @@ static void on_wake(struct sb_ws_worker *w)
 		sb_msg_free(m);
 	}
 	take_ready(w, true);
+	/* A call's connection came: lws's timers are looked at (no-op when already running). */
+	if (w->loop && !LIST_EMPTY(&w->env.conns))
+		ev_timer_start(w->loop, &w->timer_check);
 	if (!atomic_exchange_explicit(&w->refill, false, memory_order_acq_rel))
 		return;
 	/* Only connections with bot audio waiting: the others' down rings hold all they have,
@@ -329,8 +333,11 @@ static void on_timer_check(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct sb_ws_worker *w = container_of(t, struct sb_ws_worker, timer_check);
 
-	(void)loop;
 	(void)revents;
+	if (LIST_EMPTY(&w->env.conns)) {
+		ev_timer_stop(loop, t);
+		return;
+	}
 	lws_cancel_service(w->env.ctx);
 }
 
@@ -359,7 +366,6 @@ static int new_context(struct sb_ws_worker *w, int mode)
 		if (w->env.ctx) {
 			ev_timer_init(&w->timer_check, on_timer_check, SB_WS_TIMER_CHECK_S,
 			              SB_WS_TIMER_CHECK_S);
-			ev_timer_start(w->loop, &w->timer_check);
 			if (w->idx == 0)
 				log_info("ws threads wait in epoll (libwebsockets' libev event "
 				         "loop)");

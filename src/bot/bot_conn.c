@@ -381,6 +381,9 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 		finish(conn);
 		return;
 	}
+	/* What the media worker wrote before the call ended goes ahead of stop: the stop and the
+	 * frames may reach this thread in one turn, the stop first. */
+	sb_bot_conn_take_up(conn);
 	if (!drop_late_audio(conn))
 		sb_bot_conn_flush_up(conn);
 	n = conn->proto->stop(buf, sizeof(buf), conn->seq + 1, &conn->who, reason);

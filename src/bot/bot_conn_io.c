@@ -228,6 +228,13 @@ static void fill_down(struct sb_bot_conn *conn)
 	conn->in_backlog = left;
 }
 
+void sb_bot_conn_take_up(struct sb_bot_conn *conn)
+{
+	conn->pumping = true;
+	pump_up(conn);
+	conn->pumping = false;
+}
+
 void sb_bot_conn_pump_up(struct sb_bot_conn *conn)
 {
 	sb_log_ctx_set(conn->call->id); /* a dropped-audio warning names its call */

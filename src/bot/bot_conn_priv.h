@@ -237,6 +237,8 @@ int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_
 /* bot_conn_io.c */
 /* Moves caller audio, keys, hold events and played marks from the up ring to the bot. */
 void sb_bot_conn_pump_up(struct sb_bot_conn *conn);
+/* The same, queued without asking lws to write (the caller writes, or asks, itself). */
+void sb_bot_conn_take_up(struct sb_bot_conn *conn);
 /* Moves bot audio from the playout queue to the down ring, as much as it has room for. */
 void sb_bot_conn_refill(struct sb_bot_conn *conn);
 /* Takes a piece of a message: first and last say whether it starts and ends it. */

@@ -666,7 +666,7 @@ class Sipp:
 
     def _until_told(self, path):
         """A copy of the scenario whose one <pause/> (the call held for duration_ms) waits instead for hang_up(): an
-        INFO to SIPp's port, left unanswered. Not told within 120 s, the call fails."""
+        INFO to SIPp's port, left unanswered. Not told within timeout_s (SIPp's -timeout), the run fails."""
         with open(path) as f:
             text = f.read()
         assert text.count("<pause/>") == 1, "%s: until_told needs exactly one <pause/>" % path
@@ -687,8 +687,9 @@ class Sipp:
     def hang_up(self, call_number=1):
         """Tells a call held until told (until_told=True) to go on past its hold, to its BYE: an INFO with the call's
         Call-ID straight to SIPp's port (UDP)."""
-        assert self.transport == "u1" and self.proc is not None and self.proc.poll() is None, (self.name,
-                                                                                               self.transport)
+        assert self.transport == "u1" and self.proc is not None, (self.name, self.transport)
+        if self.proc.poll() is not None:
+            raise AssertionError("%s ended before the test hung up\n%s" % (self.name, self.wait().describe()))
         call_id = "%d-%s@127.0.0.1" % (call_number, self.cid_tag)
         msg = (b"INFO sip:caller@127.0.0.1:%d SIP/2.0\r\n"
                b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-hang-up-%d\r\n"

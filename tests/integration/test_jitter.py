@@ -36,10 +36,19 @@ def start_call(env, bridge, sipp, frame_ms=100, mode="silent", seq=None, ts=None
 
 
 def finish(bot, ep, call, frame_ms):
-    """Waits for everything queued to be sent, then hangs up; returns the bot's recording (samples) after checking
-    that its media messages follow media time and carry exactly the recording."""
+    """Waits for everything queued to be sent and for the bot to have as many samples as the caller sent media time,
+    then hangs up; returns the bot's recording (samples) after checking that its media messages follow media time
+    and carry exactly the recording."""
     ep.wait_tx_done(timeout=30)
-    assert not call.done(), "the call ended before the caller had sent all its audio"
+    want, _ = sent_media_time(ep)
+
+    def received(events):
+        return sum(int(e["msg"]["media"]["payload_bytes"]) // 2 for e in events
+                   if e.get("dir") == "rx" and e.get("event") == "media") >= want
+
+    # Audio still on its way when the BYE comes is not what these tests are about.
+    bot.wait_for(received, 20, "the bot to receive the %d samples of media time the caller sent" % want)
+    assert not call.done(), "the call ended before the bot had all the caller's audio"
     res = call.hang_up().wait()
     assert res.rc == 0, res.describe()
     bot.wait_event("rx", "stop", timeout=20)

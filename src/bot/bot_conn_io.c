@@ -238,9 +238,7 @@ void sb_bot_conn_take_up(struct sb_bot_conn *conn)
 void sb_bot_conn_pump_up(struct sb_bot_conn *conn)
 {
 	sb_log_ctx_set(conn->call->id); /* a dropped-audio warning names its call */
-	conn->pumping = true;
-	pump_up(conn);
-	conn->pumping = false;
+	sb_bot_conn_take_up(conn);
 	sb_bot_conn_write_now(conn);
 	sb_log_ctx_set(NULL);
 }

@@ -256,6 +256,17 @@ out:
 	return r;
 }
 
+/* The first session: to localhost:443, verified, a full handshake, then up(). */
+static int first(struct fix *f)
+{
+	int r = 0;
+
+	ASSERT_EQ(session(f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
+	ASSERT_EQ(up(f, false), 0);
+out:
+	return r;
+}
+
 /* again_to() a peer, the last session ending cleanly, then up(): resumed or not. */
 static int next(struct fix *f, const char *host, unsigned port, bool verify, bool resumed)
 {
@@ -498,8 +509,7 @@ TEST(kept_session_resumed_for_the_same_peer_only)
 	int r = 0;
 
 	ASSERT_TRUE(f.kept);
-	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(first(&f), 0);
 	ASSERT_EQ(next(&f, "localhost", 443, true, true), 0);
 	/* the resumed session carries data as the first did */
 	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"hi", 2), 0);
@@ -525,8 +535,7 @@ TEST(kept_session_serves_connections_started_before_the_next_comes)
 	struct sb_tls_client *t2 = NULL;
 	int r = 0;
 
-	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(first(&f), 0);
 	/* a connection resumes the kept session; its own (new) one is still on the way */
 	ASSERT_EQ(again_to(&f, "localhost", 443, true, true), SB_TLS_AGAIN);
 	ASSERT_TRUE(sb_tls_client_resumed(f.t));
@@ -552,8 +561,7 @@ TEST(session_not_kept_without_a_cache)
 	struct fix f = {0};
 	int r = 0;
 
-	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(first(&f), 0);
 	ASSERT_EQ(next(&f, "localhost", 443, true, false), 0);
 out:
 	fix_free(&f);
@@ -565,8 +573,7 @@ TEST(session_of_a_broken_connection_not_offered)
 	struct fix f = {.kept = sb_tls_sessions_new()};
 	int r = 0;
 
-	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(first(&f), 0);
 	/* freed without close_notify: OpenSSL marks its session unfit for resumption */
 	ASSERT_EQ(again_to(&f, "localhost", 443, true, false), SB_TLS_AGAIN);
 	ASSERT_EQ(up(&f, false), 0);
@@ -584,8 +591,7 @@ TEST(session_offered_to_a_failed_handshake_not_offered_again)
 	uint8_t buf[64];
 	int r = 0;
 
-	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(first(&f), 0);
 	/* a connection to the same peer offers the session and meets a server that is not TLS */
 	t = sb_tls_client_new(f.ctx, &(struct sb_tls_peer){"localhost", 443, true}, f.kept, sink,
 	                      &wire);
@@ -607,8 +613,7 @@ TEST(least_recently_used_peer_goes_first)
 	int r = 0;
 
 	/* port 443, then 1 to SB_TLS_SESSIONS_MAX - 1, fill the table */
-	ASSERT_EQ(session(&f, "DNS:localhost", "localhost", false, true), SB_TLS_AGAIN);
-	ASSERT_EQ(up(&f, false), 0);
+	ASSERT_EQ(first(&f), 0);
 	for (unsigned port = 1; port < SB_TLS_SESSIONS_MAX; port++) {
 		ASSERT_EQ(next(&f, "localhost", port, true, false), 0);
 	}

@@ -18,6 +18,8 @@ import threading
 import time
 import urllib.request
 
+import sipraw
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 SCENARIOS = os.path.join(HERE, "scenarios")
@@ -690,12 +692,9 @@ class Sipp:
         assert self.transport == "u1" and self.proc is not None, (self.name, self.transport)
         if self.proc.poll() is not None:
             raise AssertionError("%s ended before the test hung up\n%s" % (self.name, self.wait().describe()))
-        call_id = "%d-%s@127.0.0.1" % (call_number, self.cid_tag)
-        msg = (b"INFO sip:caller@127.0.0.1:%d SIP/2.0\r\n"
-               b"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK-hang-up-%d\r\n"
-               b"From: <sip:test@127.0.0.1>;tag=hang-up\r\nTo: <sip:caller@127.0.0.1>\r\n"
-               b"Call-ID: %s\r\nCSeq: 1 INFO\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-               % (self.sip_port, call_number, call_id.encode()))
+        msg = sipraw.request("INFO", ruri="sip:caller@127.0.0.1:%d" % self.sip_port, via="127.0.0.1:9",
+                             call_id="%d-%s@127.0.0.1" % (call_number, self.cid_tag),
+                             branch="z9hG4bK-hang-up-%d" % call_number, from_tag="hang-up")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(msg, ("127.0.0.1", self.sip_port))
         return self

@@ -2,7 +2,8 @@
 the host name is resolved off the ws thread and still sent as Host and SNI, Basic auth and configured headers reach
 the bot over TLS, a refused certificate fails the call as an unreachable bot does (503), and tls_verify = false is
 warned about at start-up; a bot ending its TLS session ends the call, and a server that does not speak TLS fails the
-attempt at once with the reason; the next call to the same bot resumes the TLS session the last one was given. Certificates are made in the test's tmp dir with the openssl command line (pki.py)."""
+attempt at once with the reason; the next call to the same bot resumes the TLS session the last one was given.
+Certificates are made in the test's tmp dir with the openssl command line (pki.py)."""
 
 import base64
 import signal

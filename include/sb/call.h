@@ -16,6 +16,7 @@
 #include <sb/ring.h>
 #include <sb/route.h>
 #include <sb/sdp_neg.h>
+#include <sb/up_spill.h>
 
 #define SB_CALL_ID_LEN SB_BOT_SID_LEN
 /* A ring has to bridge one ws service pass: the ws worker drains up as soon as a frame is named
@@ -61,7 +62,10 @@ struct sb_call {
 	unsigned media_idx, ws_idx; /* the workers this call is sharded to */
 
 	/* crossing threads */
-	struct sb_ring up;       /* media → ws: caller PCM, marks played */
+	struct sb_ring up; /* media → ws: caller PCM, marks played */
+	/* media → ws at detach: up frames that waited for room in the ring (after MEDIA_DETACHED,
+	 * before BOT_DETACH), freed with the call */
+	struct sb_up_spill up_left;
 	struct sb_ring down;     /* ws → media: bot PCM, marks */
 	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
 	atomic_bool _ready;      /* on its ws worker's ready list (sb_ws_worker_notify) */
@@ -72,8 +76,9 @@ struct sb_call {
 	void *nh; /* nua_handle_t */
 	struct sb_call_fsm fsm;
 	bool media_attached, ws_attached;
-	bool ending;       /* being detached: no longer counted against limits.max_calls */
-	bool admin_hangup; /* the admin API asked for the hangup (ended as a bot hangup is) */
+	bool bot_detach_waits; /* detaching: the bot is stopped once the media leg is gone */
+	bool ending;           /* being detached: no longer counted against limits.max_calls */
+	bool admin_hangup;     /* the admin API asked for the hangup (ended as a bot hangup is) */
 	const char *stop_reason;
 	char contact[160]; /* our Contact where nua's would be wrong (over TLS), else "" */
 	bool late_offer;   /* the INVITE had no SDP: our offer went in the 200, the answer comes in

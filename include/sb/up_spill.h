@@ -4,7 +4,9 @@
  * time but cycles through every slot, so all of it stays resident for the whole call, while
  * this storage exists only while something waits in it. Together they hold as much as a ring
  * of SB_UP_RING_FRAMES + SB_UP_SPILL_FRAMES would.
- * Pure. Thread: the media worker that owns the call's leg (the up ring's producer). */
+ * When the call ends, the producer hands what still waits over with the call (its up_left), and
+ * the ring's consumer takes it after the ring's own frames.
+ * Pure. Thread: the up ring's producer; once handed over, the consumer. */
 #pragma once
 
 #include <stdbool.h>
@@ -32,5 +34,8 @@ bool sb_up_spill_commit(struct sb_up_spill *s, struct sb_ring *up);
 /* Moves waiting frames onto the ring, oldest first, while it has room, and frees the storage
  * once nothing waits. Returns the frames moved (the consumer is to be told when not 0). */
 unsigned sb_up_spill_drain(struct sb_up_spill *s, struct sb_ring *up);
+/* The consumer's side of a spill handed over: the oldest frame still waiting, taken off (valid
+ * until sb_up_spill_done()), or NULL when none is left. */
+const struct sb_frame *sb_up_spill_take(struct sb_up_spill *s);
 /* Drops whatever waits and frees the storage; the spill may be used again. */
 void sb_up_spill_done(struct sb_up_spill *s);

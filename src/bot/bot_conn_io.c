@@ -146,26 +146,32 @@ void sb_bot_conn_flush_up(struct sb_bot_conn *conn)
 		send_media(conn);
 }
 
+/* One frame from the media worker: caller audio, a mark played, hold, a key pressed. */
+static void up_frame(struct sb_bot_conn *conn, const struct sb_frame *f)
+{
+	if (conn->state != SB_CONN_OPEN || conn->closing)
+		return;
+	if (f->kind == SB_FRAME_MARK) {
+		marks_played(conn, f->mark_id);
+	} else if (f->kind == SB_FRAME_HOLD || f->kind == SB_FRAME_UNHOLD) {
+		if (conn->call->bot->event_opts & SB_BOT_OPT_HOLD)
+			sb_bot_conn_send_event(conn, f->kind == SB_FRAME_HOLD ? "hold" : "unhold");
+	} else if (f->kind == SB_FRAME_DTMF) {
+		/* At once, ahead of the audio still being framed into a media message. */
+		sb_bot_conn_send_dtmf(conn, f->digit, f->duration_ms);
+	} else if (f->kind == SB_FRAME_AUDIO) {
+		conn->up_at_us = f->at_us;
+		up_audio(conn, f->pcm, f->samples);
+	}
+}
+
 static void pump_up(struct sb_bot_conn *conn)
 {
 	struct sb_ring *up = &conn->call->up;
-	bool open = conn->state == SB_CONN_OPEN && !conn->closing;
 	const struct sb_frame *f;
 
 	while ((f = sb_ring_read_slot(up))) {
-		if (open && f->kind == SB_FRAME_MARK) {
-			marks_played(conn, f->mark_id);
-		} else if (open && (f->kind == SB_FRAME_HOLD || f->kind == SB_FRAME_UNHOLD)) {
-			if (conn->call->bot->event_opts & SB_BOT_OPT_HOLD)
-				sb_bot_conn_send_event(conn, f->kind == SB_FRAME_HOLD ? "hold"
-				                                                      : "unhold");
-		} else if (open && f->kind == SB_FRAME_DTMF) {
-			/* At once, ahead of the audio still being framed into a media message. */
-			sb_bot_conn_send_dtmf(conn, f->digit, f->duration_ms);
-		} else if (open && f->kind == SB_FRAME_AUDIO) {
-			conn->up_at_us = f->at_us;
-			up_audio(conn, f->pcm, f->samples);
-		}
+		up_frame(conn, f);
 		sb_ring_commit_read(up);
 	}
 }
@@ -233,6 +239,18 @@ void sb_bot_conn_take_up(struct sb_bot_conn *conn)
 	conn->pumping = true;
 	pump_up(conn);
 	conn->pumping = false;
+}
+
+void sb_bot_conn_take_left(struct sb_bot_conn *conn)
+{
+	struct sb_up_spill *left = &conn->call->up_left;
+	const struct sb_frame *f;
+
+	conn->pumping = true;
+	while ((f = sb_up_spill_take(left)))
+		up_frame(conn, f);
+	conn->pumping = false;
+	sb_up_spill_done(left);
 }
 
 void sb_bot_conn_pump_up(struct sb_bot_conn *conn)

@@ -239,6 +239,9 @@ int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_
 void sb_bot_conn_pump_up(struct sb_bot_conn *conn);
 /* The same, queued without asking lws to write (the caller writes, or asks, itself). */
 void sb_bot_conn_take_up(struct sb_bot_conn *conn);
+/* Thread: ws, at detach, once the media worker has let go of the call. Takes the caller frames
+ * it handed over with the call (sb_call.up_left), after the up ring's. */
+void sb_bot_conn_take_left(struct sb_bot_conn *conn);
 /* Moves bot audio from the playout queue to the down ring, as much as it has room for. */
 void sb_bot_conn_refill(struct sb_bot_conn *conn);
 /* Takes a piece of a message: first and last say whether it starts and ends it. */

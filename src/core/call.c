@@ -77,6 +77,7 @@ struct sb_call *sb_call_unref(struct sb_call *c)
 		close(c->rtcp_fd);
 	sb_ring_done(&c->up);
 	sb_ring_done(&c->down);
+	sb_up_spill_done(&c->up_left);
 	free_params(c);
 	free(c->sip_call_id);
 	free(c->xfer_target);

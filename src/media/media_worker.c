@@ -319,6 +319,23 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	free(leg);
 }
 
+/* The call ends: what the caller sent before the hangup goes on to the bot, which is stopped
+ * after this (control waits for DETACHED): the packets held behind a hole, then frames that
+ * waited for room in the up ring, onto it as far as it has room and the rest with the call. */
+static void hand_over(struct sb_media_leg *leg)
+{
+	if (leg->held) {
+		leg->up_at_us = sb_now_us();
+		sb_jitter_flush(&leg->jb);
+		leg->held = false;
+	}
+	sb_up_spill_drain(&leg->up_spill, &leg->call->up);
+	if (leg->up_spill.n) { /* the ring is full: the rest goes with the call */
+		leg->call->up_left = leg->up_spill;
+		leg->up_spill = (struct sb_up_spill){0};
+	}
+}
+
 static void on_msg(struct sb_media_worker *w, struct sb_msg *m)
 {
 	switch (m->type) {
@@ -326,10 +343,12 @@ static void on_msg(struct sb_media_worker *w, struct sb_msg *m)
 		attach(w, m);
 		break;
 	case SB_MSG_MEDIA_DETACH:
-		if (m->call->leg)
+		if (m->call->leg) {
+			hand_over(m->call->leg);
 			free_leg(w, m->call->leg, true);
-		else
+		} else {
 			reply(w, SB_MSG_MEDIA_DETACHED, m->call);
+		}
 		break;
 	case SB_MSG_MEDIA_UPDATE:
 		if (m->call->leg && m->data)

@@ -353,23 +353,33 @@ out:
 	sb_log_ctx_set(NULL);
 }
 
+/* Tells the call's ws worker to stop the bot (a "stop" after what the bot has not had yet). */
+static void detach_bot(struct sb_sip_agent *a, struct sb_call *c)
+{
+	struct sb_msg *m = sb_msg_new(SB_MSG_BOT_DETACH, c, 0);
+
+	c->bot_detach_waits = false;
+	if (m) {
+		m->text = strdup(c->stop_reason ? c->stop_reason : "stopped");
+		sb_ws_worker_post(a->d->ws[c->ws_idx], m);
+	} else {
+		log_error("Out of memory detaching the bot connection");
+		c->ws_attached = false;
+	}
+}
+
 static void detach(struct sb_sip_agent *a, struct sb_call *c)
 {
 	/* A command that cannot be sent (out of memory) would never be answered: do not wait for
 	 * that worker, so the call is still released. */
 	if (c->media_attached && !post_media(a, c, SB_MSG_MEDIA_DETACH, 0, NULL))
 		c->media_attached = false;
-	if (c->ws_attached) {
-		struct sb_msg *m = sb_msg_new(SB_MSG_BOT_DETACH, c, 0);
-
-		if (m) {
-			m->text = strdup(c->stop_reason ? c->stop_reason : "stopped");
-			sb_ws_worker_post(a->d->ws[c->ws_idx], m);
-		} else {
-			log_error("Out of memory detaching the bot connection");
-			c->ws_attached = false;
-		}
-	}
+	/* The bot is stopped once the media worker has let go of the leg: the caller audio it
+	 * received before the hangup is in the call's up ring by then, and goes ahead of stop. */
+	if (c->ws_attached && c->media_attached)
+		c->bot_detach_waits = true;
+	else if (c->ws_attached)
+		detach_bot(a, c);
 	if (!c->media_attached && !c->ws_attached)
 		sb_sip_call_event(a, c, SB_CALL_EV_WORKERS_DONE);
 }
@@ -443,6 +453,8 @@ void sb_sip_call_detached(struct sb_sip_agent *a, struct sb_call *c, bool media)
 		c->media_attached = false;
 	else
 		c->ws_attached = false;
+	if (media && c->ws_attached && c->bot_detach_waits)
+		detach_bot(a, c);
 	if (!c->media_attached && !c->ws_attached)
 		sb_sip_call_event(a, c, SB_CALL_EV_WORKERS_DONE);
 }

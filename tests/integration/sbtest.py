@@ -99,6 +99,21 @@ def metric(port, sample):
     raise AssertionError("%s not in /metrics:\n%s" % (sample, body))
 
 
+def admin_calls(port):
+    """The calls the admin API's GET /calls on port lists (no token)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    return json.loads(opener.open("http://127.0.0.1:%d/calls" % port, timeout=10).read().decode())
+
+
+def sleeps(pid, tid):
+    """How many times thread tid of process pid has gone to sleep (its voluntary context switches)."""
+    with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches for thread %d" % tid)
+
+
 def thread_ids(pid, prefix):
     """The ids of the threads of process pid whose name starts with prefix (at least one)."""
     tids = []

@@ -290,3 +290,49 @@ def test_caller_audio_before_bye_reaches_the_bot(env, bridge, sipp):
         "the 100 ms of caller audio that came before the BYE did not reach the bot (%d samples recorded)" % len(rec))
     media = bot.rx("media")
     assert media[-1]["t_ms"] <= bot.rx("stop")[0]["t_ms"], "media after the stop"
+
+
+def test_caller_audio_unread_at_bye_reaches_the_bot(env, bridge, sipp):
+    """Caller audio still in the call's socket when the BYE is answered goes to the bot ahead of the stop: the media
+    thread does not run while 200 ms of silence and 100 ms of noise arrive, the noise's third packet lost, and the
+    BYE is answered; the ws thread then runs first, and must not stop the bot before the media thread has read it all
+    and let go of the call. That is more than the call's up ring holds, and the two packets after the hole are held
+    by the jitter buffer (it waits 1 s for a lost one here): they go too."""
+    admin = env.ports.tcp()
+    lo, hi = env.rtp_range
+    d, bot = bridge("silent", admin={"address": "127.0.0.1", "port": admin, "token": ""},
+                    rtp={"address": "127.0.0.1", "port_min": lo, "port_max": hi, "jitter": "fixed", "jitter_ms": 1000})
+    pt = rtp.PT_PCMA
+    ep = env.endpoint(pt)
+    call = sipp("uac_call.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port, until_told=True).start()
+    ep.wait_packets(1, timeout=20)
+    ep.send_silence_forever()  # one stream without pauses: its media time is its arrival time
+    bot.wait_event("rx", "media", count=2)
+    noise = rtp.noise_octets(pt, 800, seed=45)  # 100 ms: 5 packets
+    imp = rtp.Impair(drop_at=(2,), guard=0)
+    ws = sbtest.thread_ids(d.proc.pid, "sb-ws0")[0]
+    with sbtest.frozen_threads(sbtest.thread_ids(d.proc.pid, "sb-media0")):
+        with sbtest.frozen_threads([ws]):
+            n = len(ep.tx_log)
+            sbtest.wait_until(lambda: len(ep.tx_log) >= n + 10, 10, "200 ms more of silence")
+            ep.send_audio(noise, impair=imp)
+            ep.send_silence_forever(False)  # nothing after the noise
+            ep.wait_tx_done()  # on loopback: in the call's socket
+            call.hang_up()
+            sbtest.wait_until(lambda: [c for c in sbtest.admin_calls(admin) if c["state"] == "terminating"], 10,
+                              "the BYE to be taken")
+            slept = sbtest.sleeps(d.proc.pid, ws)
+        # The ws thread has done what it was told before it waits again.
+        sbtest.wait_until(lambda: sbtest.sleeps(d.proc.pid, ws) > slept, 10, "the ws thread to run")
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    bot.wait_event("rx", "stop")
+    assert [p.action for p in imp.packets] == ["sent", "sent", "dropped", "sent", "sent"], imp.packets
+    rec = rtp.from_pcm16le(bot.recording(bot.start_msg()["stream_sid"]))
+    at = rtp.find_sub(rec, rtp.decode(pt, noise[:320]))
+    assert at >= 0, "the caller audio that came before the BYE did not reach the bot (%d samples recorded)" % len(rec)
+    after = rtp.find_sub(rec, rtp.decode(pt, noise[640:]))
+    assert after == at + 640, (
+        "the packets held behind the lost one did not reach the bot at their place: %d samples after the first "
+        "(%d recorded)" % (after - at, len(rec)))
+    assert bot.rx("media")[-1]["t_ms"] <= bot.rx("stop")[0]["t_ms"], "media after the stop"

@@ -1,7 +1,8 @@
 /* Unit tests for up_spill: the ring is used while it has room, frames that find it full wait
  * and reach the consumer in order ahead of newer ones, both full drops, the consumer is told
  * whenever frames reached the ring (also waiting ones a new frame moved on), the storage
- * exists only while something waits, and done() forgets what waited.
+ * exists only while something waits, done() forgets what waited, and what waits when the call
+ * ends is taken by the consumer in order.
  * Thread: main thread only. Owns its rings and spills. */
 #include <sb/up_spill.h>
 
@@ -135,6 +136,46 @@ TEST(up_spill_drain_partial_keeps_storage)
 	ASSERT_EQ(put(&s, &up, 7), 1);
 	ASSERT_EQ(take(&up), 7);
 out:
+	sb_up_spill_done(&s);
+	sb_ring_done(&up);
+	return r;
+}
+
+/* What waits when the call ends is handed over and taken by the consumer in order, after the
+ * ring's frames, across the end of the spill's storage; nothing is left after. */
+TEST(up_spill_handed_over)
+{
+	int r = 0;
+	struct sb_ring up = {0};
+	struct sb_up_spill s = {0}, left = {0};
+	const struct sb_frame *f;
+	uint32_t want = 4;
+
+	ASSERT_EQ(sb_ring_init(&up, 2), 0);
+	for (uint32_t i = 0; i < 2 + SB_UP_SPILL_FRAMES; i++)
+		ASSERT_TRUE(put(&s, &up, i) >= 0);
+	ASSERT_EQ(put(&s, &up, 99), -1); /* both full */
+	ASSERT_EQ(take(&up), 0);
+	ASSERT_EQ(take(&up), 1);
+	ASSERT_EQ(put(&s, &up, 26), 1); /* 2 and 3 move on; 26 waits at the storage's start */
+	ASSERT_EQ(s.n, SB_UP_SPILL_FRAMES - 1);
+	left = s; /* the producer lets go */
+	s = (struct sb_up_spill){0};
+	ASSERT_EQ(take(&up), 2);
+	ASSERT_EQ(take(&up), 3);
+	ASSERT_EQ(take(&up), -1);
+	while ((f = sb_up_spill_take(&left))) {
+		ASSERT_EQ(f->mark_id, want);
+		ASSERT_EQ(f->pcm[SB_FRAME_SAMPLES - 1], (int16_t)(want * 7 + SB_FRAME_SAMPLES - 1));
+		want++;
+	}
+	ASSERT_EQ(want, 27);
+	ASSERT_EQ(left.n, 0);
+	ASSERT_TRUE(sb_up_spill_take(&left) == NULL);
+	sb_up_spill_done(&left);
+	ASSERT_TRUE(left.frames == NULL);
+out:
+	sb_up_spill_done(&left);
 	sb_up_spill_done(&s);
 	sb_ring_done(&up);
 	return r;

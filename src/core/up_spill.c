@@ -1,5 +1,6 @@
 /* Caller frames waiting on the media side for room in the up ring (up_spill.h).
- * Pure. Thread: the up ring's producer. Owns the storage of the frames it keeps. */
+ * Pure. Thread: the up ring's producer, or its consumer once handed over. Owns the storage of
+ * the frames it keeps. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,18 @@ unsigned sb_up_spill_drain(struct sb_up_spill *s, struct sb_ring *up)
 	if (!s->n && s->frames)
 		release(s);
 	return moved;
+}
+
+const struct sb_frame *sb_up_spill_take(struct sb_up_spill *s)
+{
+	const struct sb_frame *f;
+
+	if (!s->n)
+		return NULL;
+	f = &s->frames[s->head];
+	s->head = (s->head + 1) % SB_UP_SPILL_FRAMES;
+	s->n--;
+	return f;
 }
 
 void sb_up_spill_done(struct sb_up_spill *s)

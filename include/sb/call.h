@@ -62,15 +62,15 @@ struct sb_call {
 	unsigned media_idx, ws_idx; /* the workers this call is sharded to */
 
 	/* crossing threads */
-	struct sb_ring up; /* media → ws: caller PCM, marks played */
-	/* media → ws at detach: up frames that waited for room in the ring (after MEDIA_DETACHED,
-	 * before BOT_DETACH), freed with the call */
-	struct sb_up_spill up_left;
+	struct sb_ring up;       /* media → ws: caller PCM, marks played */
 	struct sb_ring down;     /* ws → media: bot PCM, marks */
 	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
 	atomic_bool _ready;      /* on its ws worker's ready list (sb_ws_worker_notify) */
 	atomic_uint rtp_in_live, rtp_out_live; /* media → anyone: the caller leg's packets so far */
 	struct sb_call *_ready_next;
+	/* media → ws at detach: up frames that waited for room in the ring (written before
+	 * MEDIA_DETACHED, read after a BOT_DETACH that says so), freed with the call */
+	struct sb_up_spill up_left;
 
 	/* control */
 	void *nh; /* nua_handle_t */

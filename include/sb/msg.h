@@ -16,7 +16,8 @@ enum sb_msg_type {
 	SB_MSG_MEDIA_BRIDGE, /* data = struct sb_media_bridge: relay caller ⇄ agent from now on */
 	/* control → ws worker */
 	SB_MSG_BOT_CONNECT, /* open the bot socket for the call */
-	SB_MSG_BOT_DETACH,  /* send stop (text = reason) if connected, close; reply BOT_DETACHED */
+	SB_MSG_BOT_DETACH,  /* send stop (text = reason) if connected, close; reply BOT_DETACHED;
+	                       arg = 1: the media worker has let go of the call (call's up_left) */
 	SB_MSG_BOT_DTMF,    /* arg = digit | duration_ms << 8: a key the caller sent by INFO */
 	SB_MSG_BOT_TRANSFER_FAILED, /* text = target, arg = SIP status, data = reason (char *) */
 	/* media worker → control */

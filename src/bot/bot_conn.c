@@ -370,7 +370,7 @@ static bool drop_late_audio(struct sb_bot_conn *conn)
 	return true;
 }
 
-void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
+void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason, bool media_done)
 {
 	char buf[SB_BOT_MSG_MAX];
 	int n;
@@ -382,10 +382,11 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason)
 		return;
 	}
 	/* What the media worker wrote before the call ended goes ahead of stop: the stop and the
-	 * frames may reach this thread in one turn, the stop first. Control sends the stop once
-	 * the media worker has let go of the call, so nothing more comes. */
+	 * frames may reach this thread in one turn, the stop first. When the call ends, control
+	 * sends the stop once the media worker has let go of the call, so nothing more comes. */
 	sb_bot_conn_take_up(conn);
-	sb_bot_conn_take_left(conn);
+	if (media_done)
+		sb_bot_conn_take_left(conn);
 	if (!drop_late_audio(conn))
 		sb_bot_conn_flush_up(conn);
 	n = conn->proto->stop(buf, sizeof(buf), conn->seq + 1, &conn->who, reason);

@@ -150,7 +150,9 @@ static inline unsigned sb_bot_audio_ms(size_t n, int rate)
 
 /* bot_conn.c */
 int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_call *call);
-void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason);
+/* Sends stop (reason) after what the call's up ring holds and, when media_done (the media
+ * worker has let go of the call), what it handed over with the call; then closes. */
+void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason, bool media_done);
 /* Frees without replying (worker stop). */
 void sb_bot_conn_free(struct sb_bot_conn *conn);
 /* Dispatches an lws callback for conn's wsi; returns what lws expects. */

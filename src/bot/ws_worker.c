@@ -102,7 +102,8 @@ static void on_msg(struct sb_ws_worker *w, struct sb_msg *m)
 	case SB_MSG_BOT_DETACH:
 		sb_log_ctx_set(m->call->id);
 		if (m->call->conn) {
-			sb_bot_conn_detach(m->call->conn, m->text ? m->text : "stopped");
+			sb_bot_conn_detach(m->call->conn, m->text ? m->text : "stopped",
+			                   m->arg != 0);
 		} else {
 			struct sb_msg *r = sb_msg_new(SB_MSG_BOT_DETACHED, m->call, 0);
 

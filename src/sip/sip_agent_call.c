@@ -353,10 +353,11 @@ out:
 	sb_log_ctx_set(NULL);
 }
 
-/* Tells the call's ws worker to stop the bot (a "stop" after what the bot has not had yet). */
+/* Tells the call's ws worker to stop the bot (a "stop" after what the bot has not had yet).
+ * The media worker has let go of the call, or never had it: up_left is the ws worker's. */
 static void detach_bot(struct sb_sip_agent *a, struct sb_call *c)
 {
-	struct sb_msg *m = sb_msg_new(SB_MSG_BOT_DETACH, c, 0);
+	struct sb_msg *m = sb_msg_new(SB_MSG_BOT_DETACH, c, 1);
 
 	c->bot_detach_waits = false;
 	if (m) {

@@ -89,10 +89,15 @@ def wait_until(pred, timeout, what, interval=0.05):
         time.sleep(interval)
 
 
+def admin_get(port, path):
+    """The body of the admin API's answer to GET path on port (no token); an error status raises."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
+    return opener.open("http://127.0.0.1:%d%s" % (port, path), timeout=10).read().decode()
+
+
 def metric(port, sample):
     """The value of one sample of the admin API's /metrics on port, named as exposed (with its labels)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
-    body = opener.open("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    body = admin_get(port, "/metrics")
     for line in body.splitlines():
         if line.startswith(sample + " "):
             return float(line.rsplit(" ", 1)[1])
@@ -101,8 +106,7 @@ def metric(port, sample):
 
 def admin_calls(port):
     """The calls the admin API's GET /calls on port lists (no token)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    return json.loads(opener.open("http://127.0.0.1:%d/calls" % port, timeout=10).read().decode())
+    return json.loads(admin_get(port, "/calls"))
 
 
 def sleeps(pid, tid):

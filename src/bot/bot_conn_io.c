@@ -302,6 +302,8 @@ static void on_clear(struct sb_bot_conn *conn)
 	dropped = sb_playout_clear(conn->playout, NULL, NULL);
 	if (conn->down_rs)
 		sb_resampler_reset(conn->down_rs);
+	/* Half a sample of the dropped audio: what comes next starts on a sample of its own. */
+	conn->has_odd = false;
 	while (!STAILQ_EMPTY(&conn->marks))
 		echo_oldest_mark(conn, true);
 	STAT_ADD(conn, clears, 1);

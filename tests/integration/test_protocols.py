@@ -189,6 +189,40 @@ def test_raw_subprotocol_marks_and_kill_audio(env, sipp):
     assert len(loud) < 30 + 40, "%d packets of audio reached the caller: killAudio did not clear" % len(loud)
 
 
+def test_raw_odd_byte_goes_with_kill_audio(env, sipp, tmp_path):
+    """A binary frame may end in the middle of a sample (jambonz allows it) and its last byte waits for the next
+    frame. killAudio drops that byte with the rest of the queued audio: the tone sent after it reaches the caller as
+    it was sent, not shifted by one byte."""
+    odd = tmp_path / "odd.raw"
+    odd.write_bytes(b"\x11\x22\x33")
+    steps = [{"wait_event": "media", "count": 5},
+             {"pcm": {"file": str(odd)}},
+             {"send": {"type": "killAudio"}},
+             {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200}},
+             {"send": {"type": "mark", "data": {"name": "played"}}},
+             {"wait_event": "mark", "name": "played"},
+             {"send": {"type": "disconnect"}},
+             {"wait_ms": 5000}]
+    bot = env.testbot(script=steps, protocol="raw")
+    d = env.daemon(env.config([{"name": "default", "url": bot.url, "protocol": "raw"}]))
+    ep = env.endpoint(PT)
+    call = sipp("uac_wait_bye.xml", d, keys={"fmts": "0 8"}, rtp_port=ep.port).start()
+    ep.wait_packets(1, timeout=20)
+    ep.send_silence_forever()
+    res = call.wait()
+    assert res.rc == 0, "the bot's disconnect should hang up the call: " + res.describe()
+    assert bot.tx("media"), "the bot sent no audio"
+    loud = [p for p in ep.snapshot() if not rtp.is_silent(p)]
+    assert len(loud) >= 45, "only %d packets of the bot's tone reached the caller" % len(loud)
+    pcm = []
+    for p in loud:
+        pcm.extend(rtp.decode(PT, p.payload))
+    # Shifted by a byte, every sample is made of two samples' halves: a waveform of another shape and size.
+    peak = max(abs(v) for v in pcm)
+    assert 7200 <= peak <= 8800, "the tone (amplitude 8000) reached the caller with peak %d: the odd byte stayed" % peak
+    assert rtp.dominant(pcm, 1000)
+
+
 @pytest.mark.parametrize("proto,rate", [("exotel", 16000), ("twilio", 8000), ("raw", 24000)],
                          ids=["exotel-16000", "twilio", "raw-24000"])
 def test_call_tool_per_profile(env, proto, rate):

@@ -338,7 +338,9 @@ int sb_bot_conn_new(struct sb_bot_conn **ret, struct sb_ws_env *env, struct sb_c
 	if (!dflt)
 		snprintf(conn->host + strlen(conn->host), sizeof(conn->host) - strlen(conn->host),
 		         ":%u", bot->url.port);
-	sb_txq_init(&conn->tx, LWS_PRE, SB_BOT_MAX_TX_QUEUE_MS, SB_BOT_MAX_TX_QUEUE_ALL);
+	/* A clear echoes every pending mark at once: room for them beside the bound. */
+	sb_txq_init(&conn->tx, LWS_PRE, SB_BOT_MAX_TX_QUEUE_MS,
+	            SB_BOT_MAX_TX_QUEUE_ALL + (unsigned)bot->max_marks);
 	STAILQ_INIT(&conn->marks);
 	call->conn = conn;
 	LIST_INSERT_HEAD(&env->conns, conn, link);

@@ -95,3 +95,24 @@ def test_burst_in_order_then_stop_and_close(env, bridge, sipp):
     i_stop = next(i for i, e in enumerate(evs) if e.get("dir") == "rx" and e.get("event") == "stop")
     closes = [e for e in evs[i_stop:] if e.get("dir") == "close"]
     assert closes and closes[0].get("code") == 1000, "after stop: %s" % closes
+
+
+def test_clear_echoes_more_marks_than_the_send_queue_holds(env, bridge, sipp):
+    """With bots.max_marks above the send queue's own bound of 4096 messages, a clear that echoes every pending mark
+    at once sends them all, in order, and the call goes on: the bot is reading, it is not dropped as one that
+    stopped."""
+    n = 5000
+    marks = [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m%d" % i}}}
+             for i in range(1, n + 1)]
+    script = ([{"tone": {"hz": 1000, "ms": 10000, "chunk_bytes": 3200, "key": "stream_sid"}}] + marks
+              + [{"send": {"event": "clear", "stream_sid": "$STREAM_SID"}}, {"wait_event": "mark", "name": "m%d" % n},
+                 {"wait_event": "media", "count": 3}, {"send": {"event": "hangup"}}])
+    d, bot = bridge(script=script, bot={"max_marks": n})
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    bot.wait_closed(1)
+    echoed = [e["msg"]["mark"]["name"] for e in bot.rx("mark")]
+    assert echoed == ["m%d" % i for i in range(1, n + 1)], "%d of %d marks echoed" % (len(echoed), n)
+    assert bot.rx("stop"), "the call did not end with stop: the bridge dropped the bot"

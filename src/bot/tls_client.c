@@ -121,6 +121,10 @@ SSL_CTX *sb_tls_client_ctx_new(const char *ca_file)
 	/* OpenSSL's record buffers (about 17 KiB each way) are given back between records: the
 	 * last media message's record would otherwise stay resident in both for the call's life. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* A TLS 1.2 server's request for a new handshake is refused (a warning alert): writes
+	 * during one would wait on its records, which media cannot. The server decides what
+	 * follows. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	/* The server's sessions go to the connection's cache (on_new_session), not OpenSSL's. */
 	SSL_CTX_set_session_cache_mode(ctx,
 	                               SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);

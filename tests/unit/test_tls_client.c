@@ -417,6 +417,43 @@ out:
 	return r;
 }
 
+/* A TLS 1.2 server that asks for a new handshake (a HelloRequest) mid-session is refused with a
+ * warning alert, and the session goes on: what is written next is written, not failed for a
+ * handshake it waits on. Whether to end the session is then the server's choice (OpenSSL's is
+ * to end it). */
+TEST(renegotiation_refused_and_writing_goes_on)
+{
+	struct fix f = {0};
+	uint8_t got[16];
+	int r = 0;
+
+	ASSERT_TRUE(cert_make(&f.c, "bot", "DNS:localhost"));
+	f.ctx = sb_tls_client_ctx_new(f.c.path);
+	ASSERT_TRUE(f.ctx && server_new(&f.s, &f.c));
+	ASSERT_TRUE(SSL_set_max_proto_version(f.s.ssl, TLS1_2_VERSION));
+	wire.len = 0;
+	wire.fail = false;
+	f.t = sb_tls_client_new(f.ctx, &(struct sb_tls_peer){"localhost", 443, true}, NULL, sink,
+	                        &wire);
+	ASSERT_TRUE(f.t);
+	ASSERT_EQ(handshake(f.t, &f.s), SB_TLS_AGAIN);
+	ASSERT_TRUE(sb_tls_client_ready(f.t));
+	ASSERT_EQ(SSL_version(f.s.ssl), TLS1_2_VERSION);
+	ASSERT_EQ(SSL_renegotiate(f.s.ssl), 1);
+	SSL_do_handshake(f.s.ssl);
+	ERR_clear_error();
+	ASSERT_EQ(to_client(&f.s, f.t, 4096, NULL, 0, NULL), SB_TLS_AGAIN);
+	ASSERT_EQ(sb_tls_client_write(f.t, (const uint8_t *)"media", 5), 0);
+	ASSERT_TRUE(sb_tls_client_ready(f.t));
+	ASSERT_TRUE(to_server(f.t, &f.s) > 0);
+	ASSERT_TRUE(SSL_read(f.s.ssl, got, sizeof(got)) <= 0);
+	ASSERT_EQ(ERR_GET_REASON(ERR_peek_last_error()), SSL_R_NO_RENEGOTIATION);
+out:
+	ERR_clear_error();
+	fix_free(&f);
+	return r;
+}
+
 TEST(not_tls_fails_the_handshake)
 {
 	static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";

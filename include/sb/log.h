@@ -94,3 +94,4 @@ int sb_log_write_errno(int level, const char *subsys, int err, const char *fmt, 
 #define log_warn_ratelimited(...) sb_log_ratelimited_(SB_LOG_WARN, __VA_ARGS__)
 #define log_notice_ratelimited(...) sb_log_ratelimited_(SB_LOG_NOTICE, __VA_ARGS__)
 #define log_error_ratelimited(...) sb_log_ratelimited_(SB_LOG_ERROR, __VA_ARGS__)
+#define log_info_ratelimited(...) sb_log_ratelimited_(SB_LOG_INFO, __VA_ARGS__)

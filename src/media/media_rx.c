@@ -130,9 +130,10 @@ static void up_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg,
 	struct sb_media_leg *caller = leg->agent ? leg->peer : leg;
 	struct sb_frame *f;
 
+	/* A line a press, but a caller can send thousands a second: bounded, the rest counted. */
 	sb_log_ctx_set(c->id);
-	log_info("%s pressed %c (%u ms)", leg->agent ? "Agent" : "Caller", d->digit,
-	         d->duration_ms);
+	log_info_ratelimited("%s pressed %c (%u ms)", leg->agent ? "Agent" : "Caller", d->digit,
+	                     d->duration_ms);
 	sb_log_ctx_set(NULL);
 	if (!leg->agent)
 		note_dtmf(c, d->digit);

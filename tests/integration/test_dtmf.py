@@ -212,3 +212,26 @@ def test_sip_info_not_dtmf(env, bridge, sipp):
     stop = bot.wait_event("rx", "stop", timeout=20)
     assert stop[0]["msg"]["stop"]["reason"] == "callended", stop
     assert not bot.rx("dtmf"), bot.rx("dtmf")
+
+
+def test_rfc4733_key_presses_logged_within_a_bound(env, bridge, sipp):
+    """Key presses faster than a person presses keys (40 in about 2.4 s) all reach the bot, and the daemon logs at
+    most 5 of them a second (the rest counted), not a line for every press a caller sends."""
+    presses = [(rtp.DTMF_DIGITS[i % len(rtp.DTMF_DIGITS)], 40) for i in range(40)]
+    d, bot = bridge("silent")
+    ep = env.endpoint(PT)
+    call = sipp("uac_call_te.xml", d, keys=te_keys(), rtp_port=ep.port, until_told=True).start()
+    ep.wait_packets(1, timeout=20)
+    ep.send_silence_forever()
+    ep.send_audio(silence(LEAD_MS))
+    for digit, ms in presses:
+        ep.send_dtmf(digit, ms)
+        ep.send_audio(silence(20))
+    ep.wait_tx_done(timeout=30)
+    bot.wait_for(lambda _: len(sbtest.dtmf_received(bot)) >= len(presses), 20, "every key press at the bot")
+    call.hang_up()
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    check_dtmf(bot, presses)
+    logged = d.stderr_text().count("Caller pressed")
+    assert 1 <= logged <= 20, "%d log lines for %d key presses in 2.4 s" % (logged, len(presses))

@@ -116,6 +116,9 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 	case nua_i_info:
 		sb_sip_on_info(a, c, nh, sip);
 		break;
+	case nua_i_options:
+		sb_sip_on_dialog_options(a, nh);
+		break;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 		if (state == nua_callstate_terminated)
@@ -406,6 +409,7 @@ static void finish(struct sb_sip_agent *a)
 		struct sb_call *c = LIST_FIRST(&a->calls);
 
 		c->fsm.state = SB_CALL_ST_TERMINATED;
+		sb_sip_transfer_free(a, c); /* the agent's handle too */
 		if (c->nh) {
 			nua_handle_bind(c->nh, NULL);
 			nua_handle_destroy(c->nh);

@@ -32,6 +32,14 @@ void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh)
 	nua_handle_destroy(nh);
 }
 
+void sb_sip_on_dialog_options(struct sb_sip_agent *a, nua_handle_t *nh)
+{
+	/* A keep-alive of a call's dialog: the call is up whatever the daemon's state (a drain
+	 * lets calls finish), and the handle is the call's. */
+	nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(a->nua), TAG_END());
+	sb_metric_sip_response(200);
+}
+
 static void on_drain_timeout(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_agent *arg)
 {
 	(void)t;

@@ -170,6 +170,9 @@ int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen);
 /* sip_agent_ops.c: answers an OPTIONS out of any dialog: 200, or 503 with Retry-After while
  * draining or stopping (a load balancer's probe takes this instance out of rotation). */
 void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh);
+/* sip_agent_ops.c: answers an OPTIONS in a call's dialog (the caller's or an agent's): 200,
+ * draining or not. */
+void sb_sip_on_dialog_options(struct sb_sip_agent *a, nua_handle_t *nh);
 /* sip_agent_admin.c: starts publishing the calls snapshot (when the admin API is on). */
 int sb_sip_admin_start(struct sb_sip_agent *a);
 /* sip_agent_admin.c: stops publishing. */

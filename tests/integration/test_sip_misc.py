@@ -43,6 +43,19 @@ def test_options_200(env, bridge, sipp, transport):
     assert res.final_status("OPTIONS") == 200, res.describe()
 
 
+def test_options_in_dialog_200(env, bridge, sipp):
+    """An OPTIONS in the dialog of a call (an SBC's keep-alive) is answered 200 and the call goes on."""
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_options_in_dialog.xml", d, rtp_port=ep.port, duration_ms=500).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status("OPTIONS") == 200, res.describe()
+    assert res.final_status("BYE") == 200, res.describe()
+    stop = bot.wait_event("rx", "stop", timeout=20)
+    assert stop[0]["msg"]["stop"]["reason"] == "callended", stop
+
+
 def test_cancel_before_answer_487(env, testbot, daemon, sipp):
     hang = env.silent_listener()  # accepts the TCP connection, never answers the WebSocket handshake
     echo = testbot("echo")

@@ -16,6 +16,7 @@
 #include <sofia-sip/sip_tag.h>
 
 #include <sb/media_worker.h>
+#include <sb/metrics.h>
 #include <sb/msg.h>
 #include <sb/rtp_session.h>
 #include <sb/ws_worker.h>
@@ -319,6 +320,19 @@ static void on_agent_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_
 		} else if (!x->answered && x->done) {
 			sb_sip_transfer_free(a, c); /* a late answer we hung up on: over */
 		}
+		break;
+	/* Requests in the agent's dialog: each gets an answer, or the agent's side gives the
+	 * dialog up. */
+	case nua_i_options:
+		sb_sip_on_dialog_options(a, x->agent);
+		break;
+	case nua_i_info: /* a keep-alive or keys: taken, not relayed */
+		nua_respond(x->agent, SIP_200_OK, NUTAG_WITH_THIS(a->nua), TAG_END());
+		sb_metric_sip_response(200);
+		break;
+	case nua_i_invite: /* a hold or a move: the relay's media stays as it was set up */
+		nua_respond(x->agent, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua), TAG_END());
+		sb_metric_sip_response(488);
 		break;
 	default:
 		break;

@@ -419,6 +419,21 @@ def test_bridge_agent_hangs_up(env, bridge, sipp):
     assert stop_reason(b.bot) == "transferred"
 
 
+def test_bridge_agent_requests_in_dialog_answered(env, bridge, sipp):
+    """Once bridged, the agent's requests in its dialog are answered: OPTIONS and INFO 200, a re-INVITE that holds
+    the call 488 (the relay's media stays as it was set up), and the call goes on until the agent hangs up."""
+    b = Bridged(env, bridge, sipp, "uas_agent_in_dialog.xml", caller_scenario="uac_wait_bye.xml",
+                agent_keys={"hold_ms": 1000})
+    b.agent_up()
+    ares = b.agent.wait()
+    assert ares.rc == 0, ares.describe()
+    assert [ares.final_status(m) for m in ("OPTIONS", "INFO", "INVITE", "BYE")] == [200, 200, 488, 200], \
+        ares.describe()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), res.describe()
+
+
 def test_bridge_agent_busy(env, bridge, sipp):
     """The agent answers 486: transfer_failed 486 Busy Here and the call stays with the bot."""
     b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",

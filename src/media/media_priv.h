@@ -76,6 +76,9 @@ struct sb_media_leg {
 	int64_t lead_us; /* how far the RTP clock runs ahead of the schedule (bot audio started
 	                    early) */
 	int64_t last_rx_ms;
+	/* The call's rtp.timeout_s in ms (0: none), kept here so that the tick, which visits every
+	 * leg every 5 ms, does not read the call, whose lines the ws threads write. */
+	int64_t rtp_timeout_ms;
 	int16_t up_acc[SB_FRAME_SAMPLES]; /* caller audio being framed into 20 ms */
 	unsigned up_n;
 	int64_t up_at_us;            /* when the audio being framed was last added to (monotonic) */
@@ -142,8 +145,13 @@ struct sb_media_worker {
 	int64_t tick_us;
 };
 
-#define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
-#define STAT_ADD(w, f, n) atomic_fetch_add_explicit(&(w)->stats.f, (n), memory_order_relaxed)
+/* The worker's counters have one writer, the worker's thread, and are read elsewhere (the
+ * metrics): a plain load and store, not a locked add, on the path of every packet. */
+#define STAT_ADD(w, f, n)                                                                          \
+	atomic_store_explicit(&(w)->stats.f,                                                       \
+	                      atomic_load_explicit(&(w)->stats.f, memory_order_relaxed) + (n),     \
+	                      memory_order_relaxed)
+#define STAT_INC(w, f) STAT_ADD(w, f, 1)
 
 /* media_worker.c: the work of `expirations` 5 ms ticks, the last of them at now_us (on the
  * worker's grid): every leg's due sends, jitter releases, RTCP and RTP timeout; the ws

@@ -52,21 +52,18 @@ void sb_media_tick(struct sb_media_worker *w, unsigned expirations, int64_t now_
 
 	w->tick_us = now_us;
 	if (expirations > 1)
-		atomic_fetch_add_explicit(&w->stats.late_ticks, expirations - 1,
-		                          memory_order_relaxed);
+		STAT_ADD(w, late_ticks, expirations - 1);
 	LIST_FOREACH(leg, &w->legs, link)
 	{
-		int timeout_s = leg->call->cfg->rtp_timeout_s;
-
 		sb_media_rx_poll(w, leg, now_us);
 		sb_media_tx_tick(w, leg, now_us);
 		if (now >= leg->next_rtcp_ms)
 			sb_media_send_rtcp(w, leg, now);
-		if (timeout_s > 0 && leg->expect_rx && !leg->timed_out &&
-		    now - leg->last_rx_ms > timeout_s * 1000) {
+		if (leg->rtp_timeout_ms > 0 && leg->expect_rx && !leg->timed_out &&
+		    now - leg->last_rx_ms > leg->rtp_timeout_ms) {
 			leg->timed_out = true;
 			sb_log_ctx_set(leg->call->id);
-			log_notice("No RTP for %d s", timeout_s);
+			log_notice("No RTP for %d s", leg->call->cfg->rtp_timeout_s);
 			sb_log_ctx_set(NULL);
 			reply(w, SB_MSG_RTP_TIMEOUT, leg->call);
 		}
@@ -133,6 +130,7 @@ static struct sb_media_leg *new_leg(struct sb_media_worker *w, struct sb_call *c
 	leg->codec = offer->codec;
 	leg->pt = offer->pt;
 	leg->te_pt = offer->te_pt;
+	leg->rtp_timeout_ms = (int64_t)c->cfg->rtp_timeout_s * 1000;
 	sb_jitter_init(&leg->jb, c->cfg, sb_media_on_jitter, leg);
 	set_direction(leg, offer);
 	sb_rtp_source_init(&leg->src, (const struct sockaddr *)remote, remote_len,

@@ -281,6 +281,12 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	}
 	c->nh = nh;
 	nua_handle_bind(nh, c);
+	/* A caller without session timers would leave the refreshes to the bridge, which sends
+	 * them as UPDATE, a method such a caller may not take (a 501, then the call is over):
+	 * its call runs without (RFC 4028 lets the answerer do without them too). */
+	if (!sip_has_feature(in->sip->sip_supported, "timer") &&
+	    !sip_has_feature(in->sip->sip_require, "timer"))
+		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), TAG_END());
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
 	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s%s%s", c->from_user, c->to_user,

@@ -70,3 +70,17 @@ def test_interval_below_min_se_gets_422(env, testbot, sipp):
     # configured minimum is lower, as here to keep the test short.
     assert r.header("Min-SE").split(";")[0].strip() == str(max(90, MIN_SE_S)), r.text
     assert not bot.conns(), "a bot connection was opened for a refused call"
+
+
+def test_caller_without_timers_gets_none(env, testbot, sipp):
+    """A caller that does not support session timers (no "timer" in Supported) is not given any: the 200 carries
+    no Session-Expires and the bridge sends no refresh (an UPDATE, which such a caller may refuse, ending the
+    call), so the call lasts as long as the caller keeps it, here more than twice sip.session_expires_s."""
+    d, bot = start(env, testbot, session_expires_s=SE_S)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=2 * SE_S * 1000 + 1000).run()
+    assert res.rc == 0, res.describe()
+    assert res.response(200).header("Session-Expires") is None, res.describe()
+    assert not res.requests("UPDATE") and not res.requests("BYE"), res.describe()
+    assert res.final_status("BYE") == 200, res.describe()

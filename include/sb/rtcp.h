@@ -26,6 +26,10 @@ struct sb_rtp_rx_stats {
 	uint32_t jitter;                         /* RTP units << 4 */
 	uint32_t lsr;      /* middle 32 bits of the caller's last SR NTP time, 0 if none */
 	int64_t lsr_rx_us; /* when that SR arrived (monotonic) */
+	/* Of the streams before this one (a new SSRC, a sender that restarted its numbering):
+	 * the counts above are the current stream's, as its report blocks need. */
+	uint32_t earlier_received;
+	int32_t earlier_lost;
 };
 
 /* What the bridge has sent. */
@@ -53,6 +57,9 @@ void sb_rtp_rx_update(struct sb_rtp_rx_stats *s, uint32_t ssrc, uint16_t seq, ui
                       int64_t arrival_us);
 /* Packets lost so far (expected - received; may be negative with duplicates). */
 int32_t sb_rtp_rx_lost(const struct sb_rtp_rx_stats *s);
+/* Packets received and lost over every stream so far (the call's totals). */
+uint32_t sb_rtp_rx_total_received(const struct sb_rtp_rx_stats *s);
+int32_t sb_rtp_rx_total_lost(const struct sb_rtp_rx_stats *s);
 /* Interarrival jitter in milliseconds (8 kHz clock). */
 unsigned sb_rtp_rx_jitter_ms(const struct sb_rtp_rx_stats *s);
 

@@ -121,8 +121,9 @@ void sb_media_log_stats(struct sb_media_leg *leg)
 	const struct sb_jitter_stats *j = &leg->jb.stats;
 
 	sb_log_ctx_set(leg->call->id);
-	log_info("RTP: %u packet(s) in, %d lost, jitter %u ms; %u out; %s", leg->rx.received,
-	         sb_rtp_rx_lost(&leg->rx), sb_rtp_rx_jitter_ms(&leg->rx), leg->tx.packets, rtcp);
+	log_info("RTP: %u packet(s) in, %d lost, jitter %u ms; %u out; %s",
+	         sb_rtp_rx_total_received(&leg->rx), sb_rtp_rx_total_lost(&leg->rx),
+	         sb_rtp_rx_jitter_ms(&leg->rx), leg->tx.packets, rtcp);
 	if (leg->srtp)
 		log_info("SRTP: %" PRIu64 " packet(s) dropped for failed authentication, %" PRIu64
 		         " replayed",

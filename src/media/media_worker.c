@@ -292,9 +292,9 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	sb_media_log_stats(leg);
 	leg->rec = sb_rec_close(leg->rec);
 	if (!leg->agent) { /* for the call-end record, read by control after DETACHED */
-		c->rtp_packets_in = leg->rx.received;
+		c->rtp_packets_in = sb_rtp_rx_total_received(&leg->rx);
 		c->rtp_packets_out = leg->tx.packets;
-		c->rtp_lost = sb_rtp_rx_lost(&leg->rx);
+		c->rtp_lost = sb_rtp_rx_total_lost(&leg->rx);
 		sb_metrics_leg_end(&leg->jb.stats, sb_rtp_rx_jitter_ms(&leg->rx));
 	}
 	STAT_ADD(w, up_drops, leg->up_spill.n); /* caller audio the bot will not get now */

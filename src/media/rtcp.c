@@ -29,8 +29,12 @@ static void restart(struct sb_rtp_rx_stats *s, uint32_t ssrc, uint16_t seq)
 {
 	uint32_t lsr = s->lsr;
 	int64_t lsr_rx_us = s->lsr_rx_us;
+	uint32_t received = sb_rtp_rx_total_received(s);
+	int32_t lost = sb_rtp_rx_total_lost(s);
 
 	memset(s, 0, sizeof(*s));
+	s->earlier_received = received;
+	s->earlier_lost = lost;
 	s->init = true;
 	s->ssrc = ssrc;
 	s->base_seq = seq;
@@ -85,6 +89,16 @@ int32_t sb_rtp_rx_lost(const struct sb_rtp_rx_stats *s)
 	if (!s->init)
 		return 0;
 	return (int32_t)(extended_max(s) - s->base_seq + 1 - s->received);
+}
+
+uint32_t sb_rtp_rx_total_received(const struct sb_rtp_rx_stats *s)
+{
+	return s->earlier_received + s->received;
+}
+
+int32_t sb_rtp_rx_total_lost(const struct sb_rtp_rx_stats *s)
+{
+	return s->earlier_lost + sb_rtp_rx_lost(s);
 }
 
 unsigned sb_rtp_rx_jitter_ms(const struct sb_rtp_rx_stats *s)

@@ -1,7 +1,7 @@
 /* Unit tests for rtcp.c: receive statistics (loss across a sequence wrap, duplicates, a
- * restart, jitter as RFC 3550 A.8 computes it), the compound SR/RR + SDES the bridge sends,
- * reading a caller's report (and one about someone else), the round-trip time, and packets
- * that are not RTCP. */
+ * restart, the call's totals across them, jitter as RFC 3550 A.8 computes it), the compound SR/RR +
+ * SDES the bridge sends, reading a caller's report (and one about someone else), the round-trip
+ * time, and packets that are not RTCP. */
 #include <errno.h>
 #include <string.h>
 
@@ -33,10 +33,12 @@ TEST(loss_wrap_and_duplicates)
 	ASSERT_EQ(s.max_seq, 9);
 	ASSERT_EQ(s.cycles, 65536);
 	ASSERT_EQ(sb_rtp_rx_lost(&s), 1); /* 16 expected - 15 received (the duplicate counts) */
-	/* A new SSRC starts over. */
+	/* A new SSRC starts over; the call's totals go on. */
 	sb_rtp_rx_update(&s, 43, 100, 0, 10000000);
 	ASSERT_EQ(s.received, 1);
 	ASSERT_EQ(sb_rtp_rx_lost(&s), 0);
+	ASSERT_EQ(sb_rtp_rx_total_received(&s), 16);
+	ASSERT_EQ(sb_rtp_rx_total_lost(&s), 1);
 	/* A jump far ahead: one stray packet is left out; a second in sequence after it means
 	 * the sender restarted its numbering, and the count starts over (RFC 3550 A.1). */
 	sb_rtp_rx_update(&s, 43, 30000, 160, 10020000);
@@ -49,6 +51,8 @@ TEST(loss_wrap_and_duplicates)
 	ASSERT_EQ(s.received, 1);
 	ASSERT_EQ(s.base_seq, 40001);
 	ASSERT_EQ(sb_rtp_rx_lost(&s), 0);
+	ASSERT_EQ(sb_rtp_rx_total_received(&s), 18); /* 15, 2 and 1: the strays left out */
+	ASSERT_EQ(sb_rtp_rx_total_lost(&s), 1);
 	/* A timestamp jump of 2^31 (the caller picks the timestamps) is just a big jitter. */
 	sb_rtp_rx_update(&s, 43, 40002, 0x800000A0u, 10100000);
 	ASSERT_TRUE(s.jitter > 0);

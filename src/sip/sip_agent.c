@@ -119,6 +119,9 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 	case nua_i_options:
 		sb_sip_on_dialog_options(a, nh);
 		break;
+	case nua_i_update:
+		sb_sip_on_update(a, c, nh, sip);
+		break;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 		if (state == nua_callstate_terminated)
@@ -156,13 +159,13 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 		log_debug("nua error %d %s", status, phrase);
 		break;
 	case nua_i_info: /* out of any call: ours to answer (NUTAG_APPL_METHOD) */
+	case nua_i_update:
 		nua_respond(nh, SIP_481_NO_TRANSACTION, NUTAG_WITH_THIS(nua), TAG_END());
 		sb_metric_sip_response(481);
 		nua_handle_destroy(nh);
 		break;
 	case nua_i_refer:
 	case nua_i_publish:
-	case nua_i_update:
 	case nua_i_message:
 	case nua_i_chat:
 	case nua_i_subscribe:
@@ -343,7 +346,8 @@ static int start_nua(struct sb_sip_agent *a, const struct sb_config *cfg)
 	        TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(policy)), TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)),
 	        NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
 	        NUTAG_ENABLEMESSAGE(0), NUTAG_APPL_METHOD("INFO"), NUTAG_APPL_METHOD("OPTIONS"),
-	        NUTAG_ALLOW("INFO"), NUTAG_MIN_SE((unsigned)cfg->min_se_s),
+	        NUTAG_APPL_METHOD("UPDATE"), NUTAG_ALLOW("INFO"),
+	        NUTAG_MIN_SE((unsigned)cfg->min_se_s),
 	        NUTAG_SESSION_TIMER((unsigned)cfg->session_expires_s),
 	        NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),
 	        SIPTAG_USER_AGENT_STR(cfg->user_agent), NTATAG_MCLASS(a->guard.mclass),

@@ -280,8 +280,9 @@ void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
 	}
 }
 
-void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
-                        const sip_t *sip)
+/* A new offer in the dialog, in a re-INVITE or an UPDATE (named by what, for the log). */
+static void on_offer(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip,
+                     const char *what)
 {
 	struct sb_sdp_offer offer;
 	struct sb_media_update *u;
@@ -292,16 +293,17 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	sb_log_ctx_set(c->id);
 	if (c->fsm.state != SB_CALL_ST_ANSWERED && c->fsm.state != SB_CALL_ST_ACTIVE) {
 		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, SIPTAG_RETRY_AFTER_STR("1"),
-		            TAG_END());
+		            NUTAG_WITH_THIS(a->nua), TAG_END());
 		sb_metric_sip_response(500);
 		goto out;
 	}
 	status = sb_sip_body_sdp(sip, true, &sdp, &len);
 	if (status) {
-		/* A refused re-INVITE leaves the call as it was (RFC 3261 14.2). */
-		log_notice("re-INVITE body not acceptable, %d; the call goes on unchanged", status);
+		/* A refused offer leaves the call as it was (RFC 3261 14.2, RFC 3311 5.2). */
+		log_notice("%s body not acceptable, %d; the call goes on unchanged", what, status);
 		nua_respond(nh, status, sip_status_phrase(status),
-		            TAG_IF(status == 415, SIPTAG_ACCEPT_STR("application/sdp")), TAG_END());
+		            TAG_IF(status == 415, SIPTAG_ACCEPT_STR("application/sdp")),
+		            NUTAG_WITH_THIS(a->nua), TAG_END());
 		sb_metric_sip_response(status);
 		goto out;
 	}
@@ -314,15 +316,15 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	    sb_sip_srtp_reoffer(c, sip, &offer, u) < 0 ||
 	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) <
 	            0) {
-		/* A refused re-INVITE leaves the call as it was (RFC 3261 14.2). */
-		log_notice("re-INVITE offer not acceptable, 488; the call goes on unchanged");
-		nua_respond(nh, SIP_488_NOT_ACCEPTABLE, TAG_END());
+		/* A refused offer leaves the call as it was (RFC 3261 14.2, RFC 3311 5.2). */
+		log_notice("%s offer not acceptable, 488; the call goes on unchanged", what);
+		nua_respond(nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua), TAG_END());
 		sb_metric_sip_response(488);
 		goto fail;
 	}
 	sdp = make_answer(c, &offer);
 	if (!sdp) {
-		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
+		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS(a->nua), TAG_END());
 		sb_metric_sip_response(500);
 		goto fail;
 	}
@@ -332,9 +334,9 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
 	sb_sip_srtp_wipe(&offer);
 	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
-	            TAG_END());
+	            NUTAG_WITH_THIS(a->nua), TAG_END());
 	sb_metric_sip_response(200);
-	log_info("re-INVITE: %s %s:%u, %s", sb_codec_name(offer.codec), offer.addr, offer.port,
+	log_info("%s: %s %s:%u, %s", what, sb_codec_name(offer.codec), offer.addr, offer.port,
 	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
 	note_hold(c, &offer);
 	if (c->media_attached) {
@@ -351,6 +353,25 @@ fail:
 	free(u);
 out:
 	sb_log_ctx_set(NULL);
+}
+
+void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
+                        const sip_t *sip)
+{
+	on_offer(a, c, nh, sip, "re-INVITE");
+}
+
+void sb_sip_on_update(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip)
+{
+	/* With an offer it moves the media as a re-INVITE does (RFC 3311); without, it refreshes
+	 * the session (RFC 4028: nua adds the timer's headers to the 200) or asks nothing. */
+	if (sip && sip->sip_payload && sip->sip_payload->pl_len) {
+		on_offer(a, c, nh, sip, "UPDATE");
+		return;
+	}
+	nua_respond(nh, SIP_200_OK, TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
+	            NUTAG_WITH_THIS(a->nua), TAG_END());
+	sb_metric_sip_response(200);
 }
 
 /* Tells the call's ws worker to stop the bot (a "stop" after what the bot has not had yet).

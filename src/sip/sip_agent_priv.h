@@ -109,6 +109,10 @@ void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_e
  * refresh): nua leaves it to us because its media handling is off. */
 void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
                         const sip_t *sip);
+/* sip_agent_call.c: an UPDATE in an existing dialog: an offer moves the media as a re-INVITE's
+ * does; without one it is a session refresh. nua leaves it to us (NUTAG_APPL_METHOD). */
+void sb_sip_on_update(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
+                      const sip_t *sip);
 /* sip_agent_info.c: an INFO in the call's dialog (DTMF); responds to it. */
 void sb_sip_on_info(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip);
 /* sip_agent_transfer.c: starts a transfer of c to `to` (NULL or "": the trunk's destination)

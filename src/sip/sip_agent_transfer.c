@@ -334,6 +334,16 @@ static void on_agent_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_
 		nua_respond(x->agent, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua), TAG_END());
 		sb_metric_sip_response(488);
 		break;
+	case nua_i_update: /* a session refresh is taken; an offer, as a re-INVITE's */
+		if (sip && sip->sip_payload && sip->sip_payload->pl_len) {
+			nua_respond(x->agent, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua),
+			            TAG_END());
+			sb_metric_sip_response(488);
+		} else {
+			nua_respond(x->agent, SIP_200_OK, NUTAG_WITH_THIS(a->nua), TAG_END());
+			sb_metric_sip_response(200);
+		}
+		break;
 	default:
 		break;
 	}

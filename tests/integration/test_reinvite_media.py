@@ -133,3 +133,29 @@ def test_no_hold_events_without_opting_in(env, bridge, sipp):
     names = [e["msg"].get("event") for e in bot.rx()]
     assert "hold" not in names and "unhold" not in names, names
     assert sbtest.wait_until(lambda: "Caller resumes the call" in d.stderr_text(), 10, "the unhold logged")
+
+
+def test_update_moves_media_and_refreshes(env, testbot, daemon, sipp):
+    """An UPDATE with an offer moves the caller's media as a re-INVITE does: the 200 carries the answer and the
+    bot's audio goes to the new address; an UPDATE without a body refreshes the session (its 200 carries
+    Session-Expires) and the call goes on to the caller's BYE."""
+    bot = testbot("echo")
+    cfg = env.config([{"name": "default", "url": bot.url}])
+    cfg["sip"]["min_se_s"] = 3
+    d = daemon(cfg)
+    ep = env.endpoint()    # the caller's first media address: sends 1 s of silence, then nothing
+    moved = env.endpoint()  # where the UPDATE moves the media
+    ep.send_audio(bytes([rtp.silence_octet(rtp.PT_PCMA)]) * 8000)
+    call = sipp("uac_update.xml", d, rtp_port=ep.port, keys={"rtp_port2": moved.port}, duration_ms=2500).start()
+    ep.wait_packets(3)
+    wait_log(d, r"UPDATE: PCMA 127\.0\.0\.1:%d, sendrecv" % moved.port, "the UPDATE's offer taken")
+    with moved._cond:
+        moved.peer = ep.peer
+    moved.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(700, 8000 * 4)))
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    assert [res.final_status(m) for m in ("UPDATE", "BYE")] == [200, 200], res.describe()
+    assert not res.requests("BYE"), "the bridge hung up the call"
+    echoed = loud(moved.snapshot())
+    assert len(echoed) >= 25 and rtp.dominant([s for p in echoed for s in rtp.decode(p.pt, p.payload)], 700), \
+        "%d loud packets at the new address after the UPDATE" % len(echoed)

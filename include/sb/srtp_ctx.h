@@ -1,7 +1,8 @@
 /* SDES-SRTP (RFC 3711, RFC 4568) for one media leg: an inbound context with the far end's
  * key and an outbound one with ours; packets are protected and checked in place, without
- * allocating. The keys, suites and sizes are public; libsrtp stays behind this header.
- * Thread: the leg's owner (a media worker, or sipbridge-call's main thread); init: any. */
+ * allocating but for a new SSRC. The keys, suites and sizes are public; libsrtp stays behind
+ * this header. Thread: the leg's owner (a media worker, or sipbridge-call's main thread);
+ * init: any. */
 #pragma once
 
 #include <stdbool.h>
@@ -19,6 +20,11 @@ enum sb_srtp_suite {
 /* Room a packet buffer needs behind the packet: the tag and MKI (libsrtp's
  * SRTP_MAX_TRAILER_LEN) and SRTCP's 4-byte index. */
 #define SB_SRTP_MAX_TRAILER 148
+/* Inbound streams (replay windows) a context keeps, for the most recent SSRCs: a PBX changes
+ * SSRC on hold/unhold or re-anchoring and RTCP shares its sender's SSRC, so a few cover a real
+ * far end, and one that changes SSRC in every packet cannot grow memory (a new SSRC is
+ * refused, -EBUSY, while every kept stream is in use). */
+#define SB_SRTP_RX_STREAMS 4
 
 /* One master key and the MKI the sender's packets carry (mki_len 0: none). */
 struct sb_srtp_key {
@@ -63,8 +69,12 @@ struct sb_srtp *sb_srtp_free(struct sb_srtp *s);
 int sb_srtp_protect(struct sb_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
 /* Checks and decrypts the SRTP packet of *len bytes in place; *len becomes the RTP length.
  * Returns 0; -EACCES when it fails authentication (forged or tampered); -EALREADY when it
- * was replayed (or is too old to tell); -EBADMSG for anything else (not SRTP at all). */
+ * was replayed (or is too old to tell); -EBUSY when it comes from a new SSRC while every
+ * kept stream is in use (SB_SRTP_RX_STREAMS); -EBADMSG for anything else (not SRTP at all). */
 int sb_srtp_unprotect(struct sb_srtp *s, uint8_t *pkt, size_t *len);
 /* The same for RTCP (SRTCP). */
 int sb_srtp_protect_rtcp(struct sb_srtp *s, uint8_t *pkt, size_t *len, size_t cap);
 int sb_srtp_unprotect_rtcp(struct sb_srtp *s, uint8_t *pkt, size_t *len);
+/* Whether the inbound context holds a stream (replay state) for ssrc, as libsrtp says; for
+ * tests of the SB_SRTP_RX_STREAMS bound. */
+bool sb_srtp_rx_has_stream(const struct sb_srtp *s, uint32_t ssrc);

@@ -221,12 +221,14 @@ bool sb_media_srtp_in(struct sb_media_worker *w, struct sb_media_leg *leg, uint8
 	if (r == -EALREADY) {
 		leg->srtp_replay++;
 		STAT_INC(w, srtp_rx_replay);
-	} else { /* forged, tampered, another key, or not SRTP at all */
+	} else { /* forged, tampered, another key, not SRTP at all, or one SSRC too many */
 		leg->srtp_auth_fail++;
 		STAT_INC(w, srtp_rx_auth_fail);
 	}
 	log_debug("Dropped an %s packet: %s", rtcp ? "SRTCP" : "SRTP",
-	          r == -EALREADY ? "replayed" : "failed authentication");
+	          r == -EALREADY ? "replayed"
+	          : r == -EBUSY  ? "a new SSRC while the far end's others are in use"
+	                         : "failed authentication");
 	return false;
 }
 

@@ -1,6 +1,7 @@
 /* Unit tests for srtp_ctx: a sender's and a receiver's contexts with crossed keys; RTP and
  * RTCP round trips, tampered, replayed and foreign-key packets refused, MKI, a new inbound
- * key, too little room. Thread: the test's main thread. Owns its contexts. */
+ * key, too little room, the bound on inbound streams. Thread: the test's main thread. Owns
+ * its contexts. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -44,15 +45,48 @@ static void free_pair(struct pair *p)
 	p->b = sb_srtp_free(p->b);
 }
 
-/* An RTP packet of seq with a recognisable payload; returns its length. */
-static size_t rtp_packet(uint8_t *buf, uint16_t seq)
+#define SSRC 0x11223344 /* the far end's usual SSRC */
+
+/* An RTP packet of seq from ssrc with a recognisable payload; returns its length. */
+static size_t rtp_packet_from(uint8_t *buf, uint16_t seq, uint32_t ssrc)
 {
-	struct sb_rtp_header h = {.pt = 0, .seq = seq, .ts = seq * 160u, .ssrc = 0x11223344};
+	struct sb_rtp_header h = {.pt = 0, .seq = seq, .ts = seq * 160u, .ssrc = ssrc};
 
 	sb_rtp_write_header(buf, &h);
 	for (size_t i = 0; i < PAYLOAD; i++)
 		buf[SB_RTP_HEADER_BYTES + i] = (uint8_t)(i * 7 + seq);
 	return SB_RTP_HEADER_BYTES + PAYLOAD;
+}
+
+static size_t rtp_packet(uint8_t *buf, uint16_t seq)
+{
+	return rtp_packet_from(buf, seq, SSRC);
+}
+
+/* b sends the RTP packet of seq from ssrc; returns what a makes of it. */
+static int send_rtp(struct pair *p, uint16_t seq, uint32_t ssrc)
+{
+	_Alignas(8) uint8_t pkt[BUF];
+	size_t len = rtp_packet_from(pkt, seq, ssrc);
+
+	if (sb_srtp_protect(p->b, pkt, &len, sizeof(pkt)) < 0)
+		return -EIO;
+	return sb_srtp_unprotect(p->a, pkt, &len);
+}
+
+/* b sends an RTCP SR from ssrc; returns what a makes of it. */
+static int send_rtcp(struct pair *p, uint32_t ssrc)
+{
+	_Alignas(8) uint8_t pkt[SB_RTCP_MAX_PACKET + SB_SRTP_MAX_TRAILER];
+	struct sb_rtp_tx_stats tx = {.ssrc = ssrc, .packets = 1, .octets = 160};
+	struct sb_rtp_rx_stats rx = {0};
+	int b = sb_rtcp_build(pkt, SB_RTCP_MAX_PACKET, &tx, &rx, sb_ntp_now(), 0, sb_now_us(),
+	                      "t@x");
+	size_t len = (size_t)b;
+
+	if (b < 0 || sb_srtp_protect_rtcp(p->b, pkt, &len, sizeof(pkt)) < 0)
+		return -EIO;
+	return sb_srtp_unprotect_rtcp(p->a, pkt, &len);
 }
 
 static int round_trip(enum sb_srtp_suite suite, size_t tag, uint8_t mki)
@@ -225,5 +259,84 @@ TEST(srtp_bad_arguments)
 	ASSERT_STREQ(sb_srtp_suite_name(SB_SRTP_NONE), "");
 out:
 	sb_srtp_free(s);
+	return r;
+}
+
+/* A far end with the key that sends every packet, SRTP or SRTCP in turn, from a new SSRC: the
+ * first few are taken, the next refused while those are in use, and the receiver never holds
+ * more than SB_SRTP_RX_STREAMS streams instead of one more per packet; one SSRC in a while
+ * takes the place of the least recently used once that has been idle long enough. */
+TEST(srtp_rx_streams_bounded)
+{
+	enum { N = 1000, FIRST = 0x50000000 };
+	struct pair p = {0};
+	unsigned held = 0, taken = 0;
+	int r = 0, got;
+
+	ASSERT_EQ(make_pair(&p, SB_SRTP_AES_CM_128_HMAC_SHA1_80, 0, 0), 0);
+	for (uint32_t i = 0; i < N; i++) {
+		got = i % 2 ? send_rtcp(&p, FIRST + i) : send_rtp(&p, (uint16_t)i, FIRST + i);
+		ASSERT_TRUE(got == 0 || (got == -EBUSY && i >= SB_SRTP_RX_STREAMS));
+		taken += got == 0;
+	}
+	for (uint32_t i = 0; i < N; i++)
+		held += sb_srtp_rx_has_stream(p.a, FIRST + i);
+	ASSERT_EQ(held, SB_SRTP_RX_STREAMS);
+	ASSERT_TRUE(taken > SB_SRTP_RX_STREAMS &&
+	            taken < N / 20); /* a few places every 5 s or so */
+out:
+	free_pair(&p);
+	return r;
+}
+
+/* The SSRC in use keeps its stream whatever comes from other SSRCs (recorded packets of
+ * SSRCs the far end left, say), so a replay of its packets is still refused. */
+TEST(srtp_rx_current_ssrc_keeps_replay_protection)
+{
+	_Alignas(8) uint8_t pkt[BUF], first[BUF];
+	struct pair p = {0};
+	size_t len, flen;
+	int r = 0, got;
+
+	ASSERT_EQ(make_pair(&p, SB_SRTP_AES_CM_128_HMAC_SHA1_80, 0, 0), 0);
+	flen = rtp_packet(first, 1);
+	ASSERT_EQ(sb_srtp_protect(p.b, first, &flen, sizeof(first)), 0);
+	memcpy(pkt, first, flen);
+	len = flen;
+	ASSERT_EQ(sb_srtp_unprotect(p.a, pkt, &len), 0);
+	for (uint16_t i = 0; i < 1000; i++) {
+		ASSERT_EQ(send_rtp(&p, (uint16_t)(2 + i), SSRC), 0);
+		got = send_rtcp(&p, 0x60000000u + i);
+		ASSERT_TRUE(got == 0 || got == -EBUSY);
+	}
+	ASSERT_TRUE(sb_srtp_rx_has_stream(p.a, SSRC));
+	memcpy(pkt, first, flen);
+	len = flen;
+	ASSERT_EQ(sb_srtp_unprotect(p.a, pkt, &len), -EALREADY);
+out:
+	free_pair(&p);
+	return r;
+}
+
+/* A far end that changes its SSRC (a hold, a re-anchoring) gets the new stream at once while
+ * there is room, and once the kept ones have fallen silent when there is not. */
+TEST(srtp_rx_new_ssrc_after_the_old_fall_silent)
+{
+	struct pair p = {0};
+	unsigned refused = 0;
+	int r = 0, got;
+
+	ASSERT_EQ(make_pair(&p, SB_SRTP_AES_CM_128_HMAC_SHA1_80, 0, 0), 0);
+	for (uint32_t k = 0; k < SB_SRTP_RX_STREAMS; k++) /* one change after another: room */
+		for (uint16_t i = 0; i < 10; i++)
+			ASSERT_EQ(send_rtp(&p, (uint16_t)(100 * k + i), 0x70000000u + k), 0);
+	for (uint16_t i = 0; i < 600; i++) {
+		got = send_rtp(&p, i, 0x7F000000u);
+		ASSERT_TRUE(got == 0 || (got == -EBUSY && refused++ == i));
+	}
+	ASSERT_TRUE(refused > 0 && refused <= 251);
+	ASSERT_TRUE(sb_srtp_rx_has_stream(p.a, 0x7F000000u));
+out:
+	free_pair(&p);
 	return r;
 }

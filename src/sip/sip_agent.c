@@ -122,6 +122,9 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 	case nua_i_update:
 		sb_sip_on_update(a, c, nh, sip);
 		break;
+	case nua_i_refer:
+		sb_sip_refuse_refer(a, nh);
+		break;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 		if (state == nua_callstate_terminated)
@@ -164,7 +167,10 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 		sb_metric_sip_response(481);
 		nua_handle_destroy(nh);
 		break;
-	case nua_i_refer:
+	case nua_i_refer: /* ours to answer too */
+		sb_sip_refuse_refer(a, nh);
+		nua_handle_destroy(nh);
+		break;
 	case nua_i_publish:
 	case nua_i_message:
 	case nua_i_chat:
@@ -346,7 +352,7 @@ static int start_nua(struct sb_sip_agent *a, const struct sb_config *cfg)
 	        TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(policy)), TAG_IF(tls, TPTAG_TLS_VERIFY_DATE(1)),
 	        NUTAG_MEDIA_ENABLE(0), NUTAG_AUTOANSWER(0), NUTAG_AUTOALERT(0),
 	        NUTAG_ENABLEMESSAGE(0), NUTAG_APPL_METHOD("INFO"), NUTAG_APPL_METHOD("OPTIONS"),
-	        NUTAG_APPL_METHOD("UPDATE"), NUTAG_ALLOW("INFO"),
+	        NUTAG_APPL_METHOD("UPDATE"), NUTAG_APPL_METHOD("REFER"), NUTAG_ALLOW("INFO"),
 	        NUTAG_MIN_SE((unsigned)cfg->min_se_s),
 	        NUTAG_SESSION_TIMER((unsigned)cfg->session_expires_s),
 	        NUTAG_SESSION_REFRESHER(nua_remote_refresher), NUTAG_UPDATE_REFRESH(1),

@@ -177,6 +177,9 @@ void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh);
 /* sip_agent_ops.c: answers an OPTIONS in a call's dialog (the caller's or an agent's): 200,
  * draining or not. */
 void sb_sip_on_dialog_options(struct sb_sip_agent *a, nua_handle_t *nh);
+/* sip_agent_ops.c: answers a REFER that came to the bridge (in a call's dialog or out of
+ * any): 403, the bot asks for transfers. */
+void sb_sip_refuse_refer(struct sb_sip_agent *a, nua_handle_t *nh);
 /* sip_agent_admin.c: starts publishing the calls snapshot (when the admin API is on). */
 int sb_sip_admin_start(struct sb_sip_agent *a);
 /* sip_agent_admin.c: stops publishing. */

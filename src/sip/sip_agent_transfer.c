@@ -330,6 +330,9 @@ static void on_agent_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_
 		nua_respond(x->agent, SIP_200_OK, NUTAG_WITH_THIS(a->nua), TAG_END());
 		sb_metric_sip_response(200);
 		break;
+	case nua_i_refer:
+		sb_sip_refuse_refer(a, x->agent);
+		break;
 	case nua_i_invite: /* a hold or a move: the relay's media stays as it was set up */
 		nua_respond(x->agent, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua), TAG_END());
 		sb_metric_sip_response(488);

@@ -56,6 +56,19 @@ def test_options_in_dialog_200(env, bridge, sipp):
     assert stop[0]["msg"]["stop"]["reason"] == "callended", stop
 
 
+def test_refer_from_caller_refused(env, bridge, sipp):
+    """A caller's REFER (asking the bridge to transfer it) is refused at once with 403, not accepted and left
+    without the NOTIFY RFC 3515 asks for; the call goes on to the caller's BYE."""
+    d, bot = bridge("echo")
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_sends_refer.xml", d, rtp_port=ep.port, duration_ms=500).run()
+    assert res.rc == 0, res.describe()
+    assert res.final_status("REFER") == 403, res.describe()
+    assert not res.requests("NOTIFY") and not res.requests("BYE"), res.describe()
+    assert res.final_status("BYE") == 200, res.describe()
+
+
 def test_cancel_before_answer_487(env, testbot, daemon, sipp):
     hang = env.silent_listener()  # accepts the TCP connection, never answers the WebSocket handshake
     echo = testbot("echo")

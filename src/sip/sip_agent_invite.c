@@ -350,6 +350,12 @@ static int admit(struct sb_sip_agent *a, nua_handle_t *nh, struct screened *in,
 	return start_call(a, nh, in);
 }
 
+/* The headers a bot is always given, the routing one and the UUI. */
+static bool key_header(const char *name)
+{
+	return su_casematch(name, "X-Customer-Header") || su_casematch(name, "X-UUI");
+}
+
 void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip)
 {
 	const struct sb_config *cfg = a->d->cfg;
@@ -361,13 +367,17 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 	rin.src = in.src_sa = &su->su_sa;
 	rin.ruri_user = sip->sip_request ? sip->sip_request->rq_url->url_user : NULL;
 	rin.to_user = sip->sip_to ? sip->sip_to->a_url->url_user : NULL;
-	for (const sip_unknown_t *u = sip->sip_unknown; u && in.n_hdrs < MAX_HEADERS;
-	     u = u->un_next) {
-		if (!u->un_name || !u->un_value)
-			continue;
-		in.hdrs[in.n_hdrs++] = (struct sb_kv){u->un_name, u->un_value};
-		if (!rin.customer_header && su_casematch(u->un_name, "X-Customer-Header"))
-			rin.customer_header = u->un_value;
+	/* MAX_HEADERS are kept for the bot and the call's record: first the routing header and
+	 * the UUI wherever they stand (sip.max_headers bounds the list), then the others. */
+	for (int pass = 0; pass < 2; pass++) {
+		for (const sip_unknown_t *u = sip->sip_unknown; u; u = u->un_next) {
+			if (!u->un_name || !u->un_value || key_header(u->un_name) != (pass == 0))
+				continue;
+			if (in.n_hdrs < MAX_HEADERS)
+				in.hdrs[in.n_hdrs++] = (struct sb_kv){u->un_name, u->un_value};
+			if (!rin.customer_header && su_casematch(u->un_name, "X-Customer-Header"))
+				rin.customer_header = u->un_value;
+		}
 	}
 	status = sb_route_select(cfg, &rin, &in.route);
 	sb_sockaddr_text(rin.src, in.src, sizeof(in.src));

@@ -1,5 +1,7 @@
 """Trunk selection and bot routing: ACL (403), DID list (404), X-Customer-Header → bot, "*" default, no route (404)."""
 
+import sipraw
+
 
 def reject(env, d, sipp, **keys):
     ep = env.endpoint()
@@ -73,3 +75,23 @@ def test_route_by_customer_header(env, testbot, daemon, sipp):
     assert other.start_msg()["start"]["custom_parameters"]["X-Customer-Header"] == "billing"
     other.wait_closed(1)
     assert sales.conns() == [1], "the second call reached the sales bot too"
+
+
+def test_route_by_customer_header_after_many_others(env, testbot, daemon):
+    """X-Customer-Header routes the call wherever it stands among the INVITE's headers, here after 40 others the
+    bridge does not know, and the bot gets it and X-UUI in its custom parameters (other headers past the first 32
+    are not passed)."""
+    sales = testbot("silent", name="sales")
+    other = testbot("silent", name="other")
+    d = daemon(env.config([{"name": "default", "url": other.url}, {"name": "sales", "url": sales.url}],
+                          trunk={"bots": [{"match": "salesbot", "bot": "sales"}, {"match": "*", "bot": "default"}]}))
+    ep = env.endpoint()
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio %d RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n" % ep.port).encode()
+    extra = b"".join(b"X-Pad-%d: %d\r\n" % (i, i) for i in range(40)) + \
+        b"X-Customer-Header: salesbot\r\nX-UUI: uui-7\r\nContent-Type: application/sdp\r\n"
+    got = sipraw.udp_exchange(d.sip_port, sipraw.request("INVITE", call_id="many-hdrs", extra=extra, body=sdp))
+    assert "SIP/2.0 200 OK" in got, got
+    params = sales.start_msg()["start"]["custom_parameters"]
+    assert params["X-Customer-Header"] == "salesbot" and params["X-UUI"] == "uui-7", params
+    assert other.conns() == [], "the call for salesbot reached the default bot"

@@ -190,8 +190,9 @@ void sb_sip_transfer(struct sb_sip_agent *a, struct sb_call *c, const char *to,
 		to = c->trunk->destination;
 	why = refuse(c, to);
 	if (why) {
-		log_warn("Transfer to %.*s refused: %s", SB_TRANSFER_URI_MAX, to[0] ? to : "(none)",
-		         why);
+		/* A bot may ask again and again: the lines are bounded, the rest counted. */
+		log_warn_ratelimited("Transfer to %.*s refused: %s", SB_TRANSFER_URI_MAX,
+		                     to[0] ? to : "(none)", why);
 		/* With the bot gone there is no one left to talk to. */
 		if (bot_gone && !c->xfer && !c->bridged)
 			sb_sip_call_event(a, c, SB_CALL_EV_TRANSFER_FAILED);

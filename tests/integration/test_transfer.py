@@ -324,6 +324,19 @@ def test_refer_invalid_target_refused(env, bridge, sipp, to):
     assert len(after) >= 10, "only %d media messages reached the bot after the refused transfer" % len(after)
 
 
+def test_refused_transfers_logged_within_a_bound(env, bridge, sipp):
+    """A bot that asks 40 times at once for a transfer the bridge refuses gets the call kept, and the daemon's log a
+    bounded number of lines for it (at most 5 a second, the rest counted), not one per request."""
+    d, bot = bridge(script=talking([transfer("tel:+123", {})] * 40))
+    ep = caller(env)
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=2000).run()
+    assert res.rc == 0, res.describe()
+    assert not res.requests("REFER") and not res.requests("BYE"), res.describe()
+    assert len(bot.tx("transfer")) == 40
+    logged = d.stderr_text().count("refused: the target is not a valid")
+    assert 1 <= logged <= 10, "%d log lines for 40 refused transfers" % logged
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Bridge mode
 

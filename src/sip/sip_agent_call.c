@@ -69,15 +69,17 @@ static const char *keep_sdp(struct sb_call *c, const char *sdp)
 static const char *make_answer(struct sb_call *c, const struct sb_sdp_offer *offer)
 {
 	char sdp[SB_SDP_MAX];
-
+	/* An offer that takes the audio stream away (port 0) is answered with port 0 (RFC 3264
+	 * 8.2); the call keeps its port for an offer that brings the stream back. */
+	uint16_t port = offer->port ? c->local_port : 0;
 	const char *kept = NULL;
 
-	if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, c->local_port,
-	                        c->sdp_session_id, c->sdp_version) < 0)
+	if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, port, c->sdp_session_id,
+	                        c->sdp_version) < 0)
 		goto out;
 	if (c->answer_sdp && strcmp(sdp, c->answer_sdp) != 0) {
 		c->sdp_version++;
-		if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, c->local_port,
+		if (sb_sdp_build_answer(sdp, sizeof(sdp), offer, c->local_addr, port,
 		                        c->sdp_session_id, c->sdp_version) < 0)
 			goto out;
 	}

@@ -159,3 +159,18 @@ def test_update_moves_media_and_refreshes(env, testbot, daemon, sipp):
     echoed = loud(moved.snapshot())
     assert len(echoed) >= 25 and rtp.dominant([s for p in echoed for s in rtp.decode(p.pt, p.payload)], 700), \
         "%d loud packets at the new address after the UPDATE" % len(echoed)
+
+
+def test_reinvite_taking_audio_away_answered_with_port_0(env, testbot, daemon, sipp):
+    """A re-INVITE whose audio has port 0 takes the stream away: the answer has port 0 too (RFC 3264 8.2), not the
+    bridge's port, and the call goes on to the caller's BYE."""
+    d, bot = bridge_with_timeout(env, testbot, daemon, 30)
+    ep = env.endpoint()
+    ep.send_audio(bytes([rtp.silence_octet(rtp.PT_PCMA)]) * 8000)
+    res = sipp("uac_hold_move.xml", d, rtp_port=ep.port, keys={"rtp_port2": 0}).run()
+    assert res.rc == 0, res.describe()
+    assert not res.requests("BYE"), res.describe()
+    oks = sorted((m.header("CSeq"), m.body()) for m in res.received()
+                 if m.status == 200 and m.cseq_method == "INVITE")
+    ports = [int(re.search(r"^m=audio (\d+) ", body, re.M).group(1)) for _, body in oks]
+    assert len(ports) == 3 and ports[0] > 0 and ports[1:] == [0, 0], oks

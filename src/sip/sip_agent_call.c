@@ -367,7 +367,7 @@ void sb_sip_on_update(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *n
 {
 	/* With an offer it moves the media as a re-INVITE does (RFC 3311); without, it refreshes
 	 * the session (RFC 4028: nua adds the timer's headers to the 200) or asks nothing. */
-	if (sip && sip->sip_payload && sip->sip_payload->pl_len) {
+	if (sb_sip_has_body(sip)) {
 		on_offer(a, c, nh, sip, "UPDATE");
 		return;
 	}

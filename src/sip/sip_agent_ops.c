@@ -32,13 +32,17 @@ void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh)
 	nua_handle_destroy(nh);
 }
 
+void sb_sip_answer(struct sb_sip_agent *a, nua_handle_t *nh, int status, const char *phrase)
+{
+	nua_respond(nh, status, phrase, NUTAG_WITH_THIS(a->nua), TAG_END());
+	sb_metric_sip_response(status);
+}
+
 void sb_sip_refuse_refer(struct sb_sip_agent *a, nua_handle_t *nh)
 {
 	/* A transfer is the bot's to ask for: a caller's (or an agent's) REFER is refused at
 	 * once (RFC 3515 2.4.2), not accepted and left without a NOTIFY. */
-	nua_respond(nh, 403, "Transfers are asked for by the bot", NUTAG_WITH_THIS(a->nua),
-	            TAG_END());
-	sb_metric_sip_response(403);
+	sb_sip_answer(a, nh, 403, "Transfers are asked for by the bot");
 	log_info("Refused a REFER: transfers are asked for by the bot");
 }
 
@@ -46,8 +50,7 @@ void sb_sip_on_dialog_options(struct sb_sip_agent *a, nua_handle_t *nh)
 {
 	/* A keep-alive of a call's dialog: the call is up whatever the daemon's state (a drain
 	 * lets calls finish), and the handle is the call's. */
-	nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(a->nua), TAG_END());
-	sb_metric_sip_response(200);
+	sb_sip_answer(a, nh, SIP_200_OK);
 }
 
 static void on_drain_timeout(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_agent *arg)

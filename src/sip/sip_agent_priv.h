@@ -177,6 +177,14 @@ void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh);
 /* sip_agent_ops.c: answers an OPTIONS in a call's dialog (the caller's or an agent's): 200,
  * draining or not. */
 void sb_sip_on_dialog_options(struct sb_sip_agent *a, nua_handle_t *nh);
+/* sip_agent_ops.c: answers the request being handled (NUTAG_WITH_THIS: for any method but
+ * INVITE nua finds it by no other means) and counts the response. */
+void sb_sip_answer(struct sb_sip_agent *a, nua_handle_t *nh, int status, const char *phrase);
+/* Whether a request carries a body (an SDP offer, for an UPDATE). */
+static inline bool sb_sip_has_body(const sip_t *sip)
+{
+	return sip && sip->sip_payload && sip->sip_payload->pl_len;
+}
 /* sip_agent_ops.c: answers a REFER that came to the bridge (in a call's dialog or out of
  * any): 403, the bot asks for transfers. */
 void sb_sip_refuse_refer(struct sb_sip_agent *a, nua_handle_t *nh);

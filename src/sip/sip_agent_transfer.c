@@ -16,7 +16,6 @@
 #include <sofia-sip/sip_tag.h>
 
 #include <sb/media_worker.h>
-#include <sb/metrics.h>
 #include <sb/msg.h>
 #include <sb/rtp_session.h>
 #include <sb/ws_worker.h>
@@ -328,25 +327,19 @@ static void on_agent_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_
 		sb_sip_on_dialog_options(a, x->agent);
 		break;
 	case nua_i_info: /* a keep-alive or keys: taken, not relayed */
-		nua_respond(x->agent, SIP_200_OK, NUTAG_WITH_THIS(a->nua), TAG_END());
-		sb_metric_sip_response(200);
+		sb_sip_answer(a, x->agent, SIP_200_OK);
 		break;
 	case nua_i_refer:
 		sb_sip_refuse_refer(a, x->agent);
 		break;
-	case nua_i_invite: /* a hold or a move: the relay's media stays as it was set up */
-		nua_respond(x->agent, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua), TAG_END());
-		sb_metric_sip_response(488);
-		break;
 	case nua_i_update: /* a session refresh is taken; an offer, as a re-INVITE's */
-		if (sip && sip->sip_payload && sip->sip_payload->pl_len) {
-			nua_respond(x->agent, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua),
-			            TAG_END());
-			sb_metric_sip_response(488);
-		} else {
-			nua_respond(x->agent, SIP_200_OK, NUTAG_WITH_THIS(a->nua), TAG_END());
-			sb_metric_sip_response(200);
+		if (!sb_sip_has_body(sip)) {
+			sb_sip_answer(a, x->agent, SIP_200_OK);
+			break;
 		}
+		/* fall through */
+	case nua_i_invite: /* a hold or a move: the relay's media stays as it was set up */
+		sb_sip_answer(a, x->agent, SIP_488_NOT_ACCEPTABLE);
 		break;
 	default:
 		break;

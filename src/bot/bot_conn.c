@@ -377,6 +377,11 @@ void sb_bot_conn_detach(struct sb_bot_conn *conn, const char *reason, bool media
 	char buf[SB_BOT_MSG_MAX];
 	int n;
 
+	/* Stopped already (a transfer), and the call ends before the bot's close: one stop is
+	 * enough, and the close grace runs from the first. The connection still says
+	 * BOT_DETACHED once, when it is finished. */
+	if (conn->detaching)
+		return;
 	conn->detaching = true;
 	lws_sul_cancel(&conn->sul);
 	if (conn->state != SB_CONN_OPEN || !conn->wsi) {

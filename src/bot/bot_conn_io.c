@@ -286,6 +286,9 @@ static void on_mark(struct sb_bot_conn *conn, const char *name)
 	memcpy(m->name, name, len + 1);
 	if (sb_playout_push_mark(conn->playout, m->id) < 0) {
 		free(m);
+		STAT_ADD(conn, bad_messages, 1);
+		log_warn_ratelimited("Too many marks and digits pending, dropping mark \"%s\"",
+		                     name);
 		return;
 	}
 	STAILQ_INSERT_TAIL(&conn->marks, m, link);
@@ -366,7 +369,7 @@ static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 		log_warn_ratelimited("Too many marks and digits pending, dropping DTMF %c", digit);
 		return;
 	}
-	log_info("Bot sends DTMF %c (%u ms)", digit, duration_ms);
+	log_info_ratelimited("Bot sends DTMF %c (%u ms)", digit, duration_ms);
 	SB_METRIC_INC(dtmf_total, SB_M_PARTY_TO_CALLER);
 	fill_down(conn);
 }

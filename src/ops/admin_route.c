@@ -97,6 +97,7 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		v->queue_drops_total[SB_M_PARTY_TO_CALLER] += LOAD(s->queue_drops);
 		v->bot_marks_total[SB_M_NONE_ALL] += LOAD(s->marks);
 		v->bot_clears_total[SB_M_NONE_ALL] += LOAD(s->clears);
+		v->bot_bad_messages_total[SB_M_NONE_ALL] += LOAD(s->bad_messages);
 		v->bot_tls_handshakes_total[SB_M_TLSHS_FULL] += LOAD(s->tls_full);
 		v->bot_tls_handshakes_total[SB_M_TLSHS_RESUMED] += LOAD(s->tls_resumed);
 	}

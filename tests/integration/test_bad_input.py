@@ -99,13 +99,18 @@ def test_bad_bot_messages(env, bridge, sipp):
         [{"wait_event": "media", "count": 2}] + bad +
         [{"wait_event": "media", "count": 12},
          {"tone": {"hz": 1000, "ms": 1000, "chunk_bytes": 3200, "key": "stream_sid"}}])
-    d, bot = bridge(script=script)
+    admin = env.ports.port()
+    d, bot = bridge(script=script, admin={"port": admin})
     ep = env.endpoint()
     ep.send_silence_forever()
     res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()
     tx = bot.tx()
     assert len(tx) > len(bad), "the bot log lacks the bad messages: %s" % tx
+    bot.wait_closed(1)
+    # every one is counted but the last, a clear with a key the bridge does not know, which is taken as a clear
+    assert sbtest.metric(admin, "sipbridge_bot_bad_messages_total") == len(bad) - 1
+    assert sbtest.metric(admin, "sipbridge_bot_clears_total") == 1
     last_bad = tx[len(bad) - 1]["t_ms"]  # the script sends nothing before them
     after = [e for e in bot.rx("media") if e["t_ms"] > last_bad]
     assert len(after) >= 5, "only %d media messages reached the bot after the bad input" % len(after)

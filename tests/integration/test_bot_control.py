@@ -3,6 +3,7 @@
 import pytest
 
 import rtp
+import sbtest
 
 MARK = {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m1"}}}
 
@@ -116,3 +117,27 @@ def test_clear_echoes_more_marks_than_the_send_queue_holds(env, bridge, sipp):
     echoed = [e["msg"]["mark"]["name"] for e in bot.rx("mark")]
     assert echoed == ["m%d" % i for i in range(1, n + 1)], "%d of %d marks echoed" % (len(echoed), n)
     assert bot.rx("stop"), "the call did not end with stop: the bridge dropped the bot"
+
+
+def test_marks_over_the_playout_queue_counted(env, bridge, sipp):
+    """With bots.max_marks above the playout queue's own bound of 65536 marks and keys, the marks over it are
+    skipped as a bad message is: counted in bot_bad_messages_total and logged within a bound, not dropped unseen;
+    the ones before it are echoed in order once the audio ahead of them is cleared."""
+    n, cap = 65540, 65536
+    marks = [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m%d" % i}}}
+             for i in range(1, n + 1)]
+    script = ([{"tone": {"hz": 1000, "ms": 30000, "chunk_bytes": 3200, "key": "stream_sid"}}] + marks
+              + [{"send": {"event": "clear", "stream_sid": "$STREAM_SID"}}, {"wait_event": "mark", "name": "m%d" % cap},
+                 {"send": {"event": "hangup"}}])
+    admin = env.ports.port()
+    d, bot = bridge(script=script, bot={"max_marks": 100000}, admin={"port": admin})
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    bot.wait_closed(1)
+    echoed = [e["msg"]["mark"]["name"] for e in bot.rx("mark")]
+    assert echoed == ["m%d" % i for i in range(1, cap + 1)], "%d of %d marks echoed" % (len(echoed), cap)
+    assert sbtest.metric(admin, "sipbridge_bot_bad_messages_total") == n - cap
+    logged = d.stderr_text().count("dropping mark")
+    assert 1 <= logged <= n - cap, "%d log lines for %d marks over the queue" % (logged, n - cap)

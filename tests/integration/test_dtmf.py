@@ -235,3 +235,19 @@ def test_rfc4733_key_presses_logged_within_a_bound(env, bridge, sipp):
     check_dtmf(bot, presses)
     logged = d.stderr_text().count("Caller pressed")
     assert 1 <= logged <= 20, "%d log lines for %d key presses in 2.4 s" % (logged, len(presses))
+
+
+def test_bot_keys_logged_within_a_bound(env, bridge, sipp):
+    """A bot that sends 40 keys at once gets them all played to the caller, one after the other, and the daemon
+    logs at most 5 of them a second (the rest counted), not a line for every key a bot sends."""
+    n = 40
+    keys = [{"send": {"event": "dtmf", "stream_sid": "$STREAM_SID", "dtmf": {"digit": "5", "duration": 40}}}] * n
+    d, bot = bridge(script=sbtest.script_until_played(keys))
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye_te.xml", d, keys=te_keys(), rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    ends = {p.ts for p in ep.snapshot() if p.pt == TE and rtp.parse_rfc4733(p.payload).end}
+    assert len(ends) == n, "%d of %d keys reached the caller" % (len(ends), n)
+    logged = d.stderr_text().count("Bot sends DTMF")
+    assert 1 <= logged <= 20, "%d log lines for %d keys" % (logged, n)

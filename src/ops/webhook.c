@@ -88,6 +88,14 @@ static void detach_wsi(struct job *j, bool kill)
 	j->wsi = NULL;
 }
 
+/* lws is done with wsi and closes it, calling back on it once more as it frees it: that call
+ * must not reach j, which attempt_done() may free. */
+static void wsi_gone(struct job *j, struct lws *wsi)
+{
+	lws_set_opaque_user_data(wsi, NULL);
+	j->wsi = NULL;
+}
+
 /* The attempt in flight is over: delivered, or failed (why) and retried or dropped. */
 static void attempt_done(struct job *j, bool ok, const char *why)
 {
@@ -323,7 +331,7 @@ static int on_job_event(struct job *j, struct lws *wsi, enum lws_callback_reason
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		snprintf(why, sizeof(why), "%s", in ? (const char *)in : "connection error");
-		j->wsi = NULL; /* lws is done with it */
+		wsi_gone(j, wsi);
 		attempt_done(j, false, why);
 		return 0;
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
@@ -344,7 +352,7 @@ static int on_job_event(struct job *j, struct lws *wsi, enum lws_callback_reason
 		snprintf(why, sizeof(why), j->status ? "HTTP %d" : "closed without a response",
 		         j->status);
 		if (reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP)
-			j->wsi = NULL;
+			wsi_gone(j, wsi);
 		attempt_done(j, is_2xx(j->status), why);
 		return reason == LWS_CALLBACK_COMPLETED_CLIENT_HTTP ? -1 : 0;
 	default:

@@ -8,8 +8,11 @@ import hmac
 import http.client
 import http.server
 import json
+import socket
 import threading
 import time
+
+import pytest
 
 import rtp
 import sbtest
@@ -247,3 +250,69 @@ def test_call_hung_up_by_admin(env, bridge, sipp):
     rec, _ = only_record(rcv)
     assert rec["call_id"] == call_id, rec
     assert rec["hangup_by"] == "admin" and rec["hangup_reason"] == "admin hangup", rec
+
+
+class CloseAfterStatus:
+    """A receiver that reads each request, answers a status line and headers announcing a body, and closes the
+    connection without sending it."""
+
+    def __init__(self, port, status=200):
+        self.sock = socket.create_server(("127.0.0.1", port))
+        self.sock.settimeout(0.1)
+        self.url = "http://127.0.0.1:%d/end" % port
+        self.status = status
+        self.requests = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with c:
+                c.settimeout(5)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data:
+                        chunk = c.recv(4096)
+                        if not chunk:
+                            break
+                        data += chunk
+                    c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 100\r\n\r\n" % self.status)
+                except OSError:
+                    pass
+                self.requests += 1
+
+    def close(self):
+        self._stop.set()
+        self._t.join(2)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("kind", ["refusing", "cut_short"])
+def test_receiver_refusing_or_cut_short(env, bridge, sipp, kind):
+    """A receiver that refuses connections, or one that answers 500 and closes before the body it announced: the
+    attempt fails, is retried once after 0.5 s, then the record is dropped. lws closes the failed connection
+    after the job is finished with; the daemon goes on and exits cleanly."""
+    if kind == "refusing":
+        url, why = "http://127.0.0.1:%d/end" % env.ports.tcp(), "Unable to connect"  # nothing listens there
+    else:
+        rcv = CloseAfterStatus(env.ports.tcp(), status=500)
+        env.listeners.append(rcv)
+        url, why = rcv.url, "HTTP 500"
+    d, bot = bridge("silent", webhook={"url": url, "secret": SECRET, "retries": 1, "timeout_ms": 5000})
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys=KEYS, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+    line = "dropped after 2 attempt(s): %s" % why
+    sbtest.wait_until(lambda: line in d.stderr_text(), 20, "the log line %r" % line)
+    assert "attempt 1 failed (%s), retrying in 500 ms" % why in d.stderr_text(), sbtest.tail(d.stderr_path, 20)
+    # Still up after lws closed that connection, and exits cleanly (no sanitizer report).
+    assert d.alive()
+    d.stop()

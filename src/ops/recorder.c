@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define LOG_SUBSYS "rec"
@@ -210,18 +211,43 @@ static void open_file(struct sb_rec *rec)
 		fail(rec, "write", errno);
 }
 
+/* Writes the sizes of the audio the file holds into its header. After a write error (a full
+ * disk) that is less than was handed to stdio, and may end in part of a sample: the file is
+ * cut to whole samples and described as it is, so what was recorded stays playable. */
+static void write_sizes(struct sb_rec *rec, int fd)
+{
+	uint8_t hdr[SB_WAV_HEADER_BYTES];
+	struct stat st;
+	uint64_t data = 0;
+
+	if (fstat(fd, &st) < 0) {
+		fail(rec, "read the size of", errno);
+		return;
+	}
+	if (st.st_size > SB_WAV_HEADER_BYTES)
+		data = (uint64_t)(st.st_size - SB_WAV_HEADER_BYTES) / SB_WAV_FRAME_BYTES *
+		       SB_WAV_FRAME_BYTES;
+	if (data > SB_WAV_MAX_DATA_BYTES)
+		data = SB_WAV_MAX_DATA_BYTES;
+	rec->data_bytes = data;
+	if ((uint64_t)st.st_size != SB_WAV_HEADER_BYTES + data &&
+	    ftruncate(fd, (off_t)(SB_WAV_HEADER_BYTES + data)) < 0)
+		fail(rec, "cut", errno);
+	sb_wav_header(hdr, (uint32_t)data);
+	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		fail(rec, "write the header of", errno ? errno : EIO);
+}
+
 /* Writes the sizes into the header, and the file to disk. */
 static void close_file(struct sb_rec *rec)
 {
-	uint8_t hdr[SB_WAV_HEADER_BYTES];
 	int fd = fileno(rec->f);
 
-	sb_wav_header(hdr, (uint32_t)rec->data_bytes);
+	/* A failed flush drops what it could not write (glibc), so fclose writes no more. */
 	if (fflush(rec->f) != 0)
 		fail(rec, "write", errno);
-	else if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
-		fail(rec, "write the header of", errno ? errno : EIO);
-	else if (fsync(fd) < 0)
+	write_sizes(rec, fd);
+	if (fsync(fd) < 0)
 		fail(rec, "sync", errno);
 	if (fclose(rec->f) != 0)
 		fail(rec, "close", errno);

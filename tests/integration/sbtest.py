@@ -332,8 +332,9 @@ def stop_checked(proc, err_file, stderr_path, what, timeout, tail_lines):
 class Daemon:
     """sipbridged under ASan/UBSan with a NOTIFY_SOCKET listener; start() returns once READY=1 arrived."""
 
-    def __init__(self, workdir, config, args=(), sip_port=None, name="sipbridged"):
+    def __init__(self, workdir, config, args=(), sip_port=None, name="sipbridged", preexec=None):
         self.workdir = workdir
+        self.preexec = preexec  # run in the child before exec (resource limits)
         self.sip_port = sip_port
         self.args = list(args)
         self.stderr_path = os.path.join(workdir, name + ".stderr")
@@ -358,7 +359,8 @@ class Daemon:
         self._err = open(self.stderr_path, "wb")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
-                                         env=sanitizer_env({"NOTIFY_SOCKET": npath}), cwd=self.workdir)
+                                         env=sanitizer_env({"NOTIFY_SOCKET": npath}), cwd=self.workdir,
+                                         preexec_fn=self.preexec)
             deadline = time.monotonic() + timeout
             while True:
                 try:

@@ -3,6 +3,8 @@ bot hears it, right what the caller was sent, aligned in time; a folder that can
 call goes on without recording."""
 
 import os
+import resource
+import signal
 import struct
 import wave
 
@@ -145,4 +147,33 @@ def test_unwritable_folder(env, bridge, sipp, kind):
     sbtest.wait_until(lambda: line in d.stderr_text(), 20, "the log line %r" % line)
     assert d.stderr_text().count("Cannot record the call") == 1, "logged more than once per call"
     assert os.listdir(trunk_dir) == [], "recorded in the trunk's folder though the bot names its own"
+    assert d.alive()
+
+
+def test_write_error_leaves_a_valid_file(env, testbot, daemon, sipp):
+    """A full disk in the middle of a call (here the file size limit, RLIMIT_FSIZE, with SIGXFSZ ignored: writes
+    past it fail with EFBIG after a short one): logged once, the call goes on, and the file holds a valid WAV of
+    what reached it, its RIFF sizes those of the file and its data whole stereo samples."""
+    rec_dir = os.path.join(env.tmp, "rec")
+    os.makedirs(rec_dir)
+    limit = 44 + 4 * RATE + 2  # the header, 1 s of audio and half a stereo sample
+
+    def limit_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # kept across exec
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    bot = testbot("echo")
+    d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"record": rec_dir}), preexec=limit_files)
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=3000).run()
+    assert res.rc == 0, res.describe()
+    path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")
+    wait_recorded(d, path)
+    err = d.stderr_text()
+    assert err.count("Cannot write %s: File too large" % path) == 1, sbtest.tail(d.stderr_path, 20)
+    assert "(incomplete)" in err, sbtest.tail(d.stderr_path, 20)
+    assert len(ep.snapshot()) >= 100, "the call did not go on after the write error"
+    left, right = read_wav(path)
+    assert len(left) == (limit - 44) // 4, "%d samples recorded in a file of %d bytes" % (len(left), limit)
     assert d.alive()

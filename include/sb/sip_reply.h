@@ -1,7 +1,8 @@
 /* Stateless SIP responses built from a request's raw text, for requests that never reach the
  * SIP stack (from outside every ACL, or with a first line it cannot parse), as Kamailio's sl
  * module answers: the status line, every Via, From, To (with a tag added), Call-ID, CSeq,
- * optional extra headers and Content-Length: 0. Pure. Thread: any. */
+ * optional extra headers and Content-Length: 0; and the raw Call-ID by which the guard knows
+ * an agent's request in a dialog of the bridge's. Pure. Thread: any. */
 #pragma once
 
 #include <stddef.h>
@@ -17,6 +18,13 @@ size_t sb_sip_method(const char *req, size_t len, char *out, size_t size);
 
 /* Header lines of req[0..len) (folded continuations not counted), stopping at limit + 1. */
 unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit);
+
+/* The value of req[0..len)'s first Call-ID header (or compact i), blanks around it left out:
+ * *id and *id_len point into req. Returns 0; -ENOENT when the header section has ended (its
+ * empty line) without one; -EAGAIN when none has come so far but the section has not ended
+ * (over TCP the rest may still be on its way), or when the one found is on the last line
+ * received, which may be cut short. */
+int sb_sip_call_id(const char *req, size_t len, const char **id, size_t *id_len);
 
 /* Writes the reply to req[0..len) into out: "SIP/2.0 <status> <reason>", then the request's
  * Via headers in order, From, To (";tag=<to_tag>" appended when it has none), Call-ID and

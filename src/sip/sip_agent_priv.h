@@ -40,6 +40,9 @@ struct sb_xfer {
 	uint16_t port;
 	bool answered; /* the agent answered: caller and agent are bridged */
 	bool cancelled;
+	/* the agent's dialog, whose requests the guard lets through from where the agent
+	 * answers ("" until its first response) */
+	char call_id[SB_DIALOG_PEERS_CALL_ID_MAX + 1];
 };
 
 struct sb_sip_agent {

@@ -2,16 +2,19 @@
  * "refer"), or the bridge dialling the agent itself and relaying the audio ("bridge"), at the
  * bot's request or when the bot is gone (on_close / on_fail = transfer); the NOTIFYs or the
  * agent's answer, the deadline, and what a failure does: the bot is told and keeps the call,
- * or the call ends (on_transfer_fail = "hangup", or no bot to tell).
+ * or the call ends (on_transfer_fail = "hangup", or no bot to tell). While the agent's dialog
+ * lasts, the SIP guard lets its requests through even from outside the ACLs.
  * Thread: control. Owns each call's transfer record and the agent's nua handle. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define LOG_SUBSYS "xfer"
 #include <sb/log.h>
 
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/sip_tag.h>
 
@@ -71,6 +74,8 @@ void sb_sip_transfer_free(struct sb_sip_agent *a, struct sb_call *c)
 	if (!x)
 		return;
 	settle(a, x);
+	if (x->call_id[0])
+		sb_sip_guard_forget_dialog(&a->guard, x->call_id);
 	if (x->agent) {
 		nua_handle_bind(x->agent, NULL);
 		nua_handle_destroy(x->agent);
@@ -287,6 +292,30 @@ static void agent_answered(struct sb_sip_agent *a, struct sb_call *c, const sip_
 	sb_media_worker_post(a->d->media[c->media_idx], m); /* b is the worker's from here */
 }
 
+/* A response to the agent's INVITE: the agent, or the proxy or SBC in front of it, sends its
+ * requests in the dialog from the address its responses come from, which may be outside
+ * every trunk's ACL; the guard lets them through (by that address and the dialog's Call-ID)
+ * until the transfer record is freed. The latest response's address wins (a failover). */
+static void allow_agent(struct sb_sip_agent *a, struct sb_xfer *x, const sip_t *sip)
+{
+	msg_t *msg = nua_current_request(a->nua); /* the response, while one is handled */
+	const su_sockaddr_t *su = msg ? msg_addr(msg) : NULL;
+	const su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+	const char *id = sip && sip->sip_call_id ? sip->sip_call_id->i_id : NULL;
+
+	if (!su || !ai || !id || (x->call_id[0] && strcmp(id, x->call_id) != 0))
+		return;
+	if (strlen(id) >= sizeof(x->call_id)) {
+		log_warn("The agent's Call-ID is over %zu bytes: its requests from outside the "
+		         "ACLs are refused, ignoring",
+		         sizeof(x->call_id) - 1);
+		return;
+	}
+	if (sb_sip_guard_allow_dialog(&a->guard, id, &su->su_sa, ai->ai_socktype == SOCK_STREAM) ==
+	    0)
+		snprintf(x->call_id, sizeof(x->call_id), "%s", id);
+}
+
 static void on_agent_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t event, int status,
                            const char *phrase, const sip_t *sip, tagi_t tags[])
 {
@@ -295,6 +324,7 @@ static void on_agent_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_
 
 	switch (event) {
 	case nua_r_invite:
+		allow_agent(a, x, sip);
 		if (status < 200)
 			break;
 		if (status >= 300) {

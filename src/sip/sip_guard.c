@@ -5,8 +5,10 @@
  * handle); a first line sofia cannot parse gets a stateless 400 or 501 instead of silence,
  * and its TCP connection is closed (sofia would stop reading it and never see its end).
  * A source gets at most sip.reject_rate such replies a second; the rest are dropped.
- * A socket filter drops TCP SYNs from outside the ACLs in the kernel. Thread: control. Owns
- * the message class, the filter and the per-source refusal table.
+ * A socket filter drops TCP SYNs from outside the ACLs in the kernel. The bridge's own
+ * dialogs with agents outside the ACLs (bridged transfers) are the exception: their requests
+ * pass by Call-ID and address, and an agent reached over TCP may connect. Thread: control.
+ * Owns the message class, the filter, the per-source refusal table and the agents' dialogs.
  *
  * DESIGN: sofia has no hook before its transaction layer, but its message classes are
  * extensible (msg_mclass_clone) and a header class's parse function receives the message's
@@ -38,6 +40,10 @@
 #include <sb/sip_reply.h>
 
 #include "sip_guard.h"
+
+/* Distinct addresses of agents reached over TCP or TLS that the TCP filters admit on top of
+ * the ACLs: 14 BPF instructions each, within the kernel's 4096 with room for long ACLs. */
+#define MAX_FILTER_PEERS 64
 
 /* The class's parse functions take no argument: the one guard is found here. */
 static struct sb_sip_guard *the_guard;
@@ -226,6 +232,26 @@ static bool is_stream(msg_t *msg)
 	return ai && ai->ai_socktype == SOCK_STREAM;
 }
 
+/* A request from outside every ACL in one of the bridge's dialogs with an agent: its Call-ID
+ * is the dialog's and it comes from the agent's address (any port: over UDP an agent may send
+ * from another port than it answers from, over TCP it may connect anew). Over TCP the first
+ * line may come before the Call-ID: such a request from a TCP agent's address goes on to the
+ * stack, which matches it to the dialog or refuses it (a new INVITE fails routing's ACL
+ * check, as every request out of a dialog from there would). */
+static bool in_peer_dialog(struct sb_sip_guard *g, msg_t *msg, const struct sockaddr *src)
+{
+	const char *raw = msg_buf_committed_data(msg), *id = NULL;
+	size_t id_len = 0;
+	int r;
+
+	if (!g->peers.n || !raw)
+		return false;
+	r = sb_sip_call_id(raw, msg_buf_committed(msg), &id, &id_len);
+	if (r == 0)
+		return sb_dialog_peers_match(&g->peers, id, id_len, src);
+	return r == -EAGAIN && is_stream(msg) && sb_dialog_peers_has_addr(&g->peers, src, true);
+}
+
 /* The request line: the first thing parsed of every request. */
 static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
 {
@@ -236,7 +262,7 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
 
 	if (!g || !src)
 		return sip_request_class->hc_parse(home, h, s, slen);
-	if (!in_any_acl(*g->cfg, src)) {
+	if (!in_any_acl(*g->cfg, src) && !in_peer_dialog(g, msg, src)) {
 		if (slen >= 7 && strncmp(s, "INVITE ", 7) == 0)
 			SB_METRIC_INC(invites_rejected_total, SB_M_REASON_ACL);
 		reject_stranger(g, msg, is_stream(msg));
@@ -280,6 +306,7 @@ int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg
 	g->diag = -1;
 	sb_random_hex(g->tag, 8);
 	sb_random_hex(seed, 16);
+	sb_dialog_peers_init(&g->peers);
 	if (sb_rate_limit_new(&g->rejects, strtoull(seed, NULL, 16)) < 0)
 		return -ENOMEM;
 	g->mclass = msg_mclass_clone(sip_default_mclass(), 0, 0);
@@ -324,10 +351,12 @@ static bool on_fd(int fd, void *arg)
 	return true;
 }
 
-/* The union of every trunk's ACL as one socket filter, attached to fd. */
-static int attach_filter(const struct sb_config *cfg, int fd)
+/* The union of every trunk's ACL and the n_extra addresses as one socket filter, attached to
+ * fd (replacing the one it had). */
+static int attach_filter(const struct sb_config *cfg, int fd, const struct sb_cidr *extra,
+                         size_t n_extra)
 {
-	size_t n = 0, k = 0;
+	size_t n = n_extra, k = 0;
 	struct sb_cidr *all;
 	struct sock_filter *prog;
 	struct sock_fprog fp;
@@ -345,6 +374,8 @@ static int attach_filter(const struct sb_config *cfg, int fd)
 	for (size_t i = 0; i < cfg->n_trunks; i++)
 		for (size_t j = 0; j < cfg->trunks[i].n_acl; j++)
 			all[k++] = cfg->trunks[i].acl[j];
+	for (size_t i = 0; i < n_extra; i++)
+		all[k++] = extra[i];
 	r = sb_bpf_acl_build(prog, SB_BPF_ACL_MAX_INSNS(n), all, n);
 	if (r > 0) {
 		fp = (struct sock_fprog){.len = (unsigned short)r, .filter = prog};
@@ -374,7 +405,7 @@ void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
 	/* Outside every ACL, a TCP client cannot even connect. UDP is not filtered: responses
 	 * to the bridge's own requests may come from anywhere (a transfer target). */
 	for (unsigned i = 0; i < g->n_tcp; i++) {
-		r = attach_filter(cfg, g->tcp[i]);
+		r = attach_filter(cfg, g->tcp[i], NULL, 0);
 		if (r < 0)
 			log_warn_errno(r,
 			               "Cannot filter TCP connections from outside the ACLs in the "
@@ -387,6 +418,107 @@ void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
 		                  "after sip.tcp_idle_s");
 	log_debug("SIP guard: %u UDP and %u TCP/TLS socket(s) on ports %u and %u", g->n_udp,
 	          g->n_tcp, g->port, g->tls_port);
+}
+
+/* Whether c (a host address) is inside a trunk's ACL: the TCP filters admit it already. */
+static bool in_acl_cidr(const struct sb_cidr *c, void *arg)
+{
+	const struct sb_sip_guard *g = arg;
+	struct sockaddr_storage ss = {.ss_family = (sa_family_t)c->family};
+
+	if (c->family == AF_INET)
+		memcpy(&((struct sockaddr_in *)&ss)->sin_addr, c->addr, 4);
+	else
+		memcpy(&((struct sockaddr_in6 *)&ss)->sin6_addr, c->addr, 16);
+	return in_any_acl(*g->cfg, (struct sockaddr *)&ss);
+}
+
+static bool same_set(const struct sb_cidr *a, size_t na, const struct sb_cidr *b, size_t nb)
+{
+	if (na != nb)
+		return false;
+	for (size_t i = 0; i < na; i++) {
+		bool found = false;
+
+		for (size_t j = 0; j < nb && !found; j++)
+			found = a[i].family == b[j].family && a[i].prefix == b[j].prefix &&
+			        !memcmp(a[i].addr, b[j].addr, sizeof(a[i].addr));
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+/* The TCP filters admit the agents reached over TCP or TLS from outside the ACLs: sofia keeps
+ * the bridge's connection to one while the dialog lasts, but the agent's side may close it
+ * (its own idle timer, a restart) and then connects to the SIP port for its BYE. Rebuilt when
+ * those addresses change. */
+static void refresh_tcp_filters(struct sb_sip_guard *g)
+{
+	struct sb_cidr peers[MAX_FILTER_PEERS], *copy;
+	size_t n;
+	int r = 0;
+
+	if (!g->n_tcp)
+		return;
+	n = sb_dialog_peers_stream_addrs(&g->peers, peers, ARRAY_SIZE(peers), in_acl_cidr, g);
+	if (n > ARRAY_SIZE(peers)) {
+		log_warn_ratelimited(
+		        "Over %zu agents outside the ACLs reached over TCP: the others "
+		        "cannot connect to send their requests",
+		        ARRAY_SIZE(peers));
+		n = ARRAY_SIZE(peers);
+	}
+	if (same_set(peers, n, g->tcp_peers, g->n_tcp_peers))
+		return;
+	for (unsigned i = 0; i < g->n_tcp && r == 0; i++)
+		r = attach_filter(*g->cfg, g->tcp[i], peers, n);
+	if (r < 0) {
+		log_warn_errno(r, "Cannot admit the agents outside the ACLs to the TCP filters; "
+		                  "they may not connect");
+		return;
+	}
+	copy = n ? malloc(n * sizeof(*copy)) : NULL;
+	if (n && !copy) {
+		log_error("Out of memory noting the TCP filters' agents");
+		return; /* they differ from the list: the next change rebuilds them */
+	}
+	if (n)
+		memcpy(copy, peers, n * sizeof(*copy));
+	free(g->tcp_peers);
+	g->tcp_peers = copy;
+	g->n_tcp_peers = n;
+}
+
+int sb_sip_guard_allow_dialog(struct sb_sip_guard *g, const char *call_id,
+                              const struct sockaddr *sa, bool stream)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int r;
+
+	/* limits.max_calls bounds the dialogs: a call has at most one transfer at a time. */
+	r = sb_dialog_peers_set(&g->peers, call_id, strlen(call_id), sa, stream,
+	                        (size_t)(*g->cfg)->max_calls);
+	sb_sockaddr_text(sa, ip, sizeof(ip));
+	if (r < 0)
+		return log_warn_errno(
+		        r,
+		        "Requests from the agent at %s cannot pass the ACLs (%s), "
+		        "ignoring: from outside them it cannot end its call",
+		        ip, r == -ENOSPC ? "limits.max_calls agents already" : strerror(-r));
+	log_debug("Requests from %s with Call-ID %s pass the ACLs (%zu agent dialog(s))", ip,
+	          call_id, g->peers.n);
+	refresh_tcp_filters(g);
+	return 0;
+}
+
+void sb_sip_guard_forget_dialog(struct sb_sip_guard *g, const char *call_id)
+{
+	if (sb_dialog_peers_remove(&g->peers, call_id, strlen(call_id)) < 0)
+		return;
+	log_debug("Requests with Call-ID %s no longer pass the ACLs (%zu agent dialog(s) left)",
+	          call_id, g->peers.n);
+	refresh_tcp_filters(g);
 }
 
 void sb_sip_guard_done(struct sb_sip_guard *g)
@@ -402,6 +534,10 @@ void sb_sip_guard_done(struct sb_sip_guard *g)
 	g->seen = NULL;
 	g->n_seen = 0;
 	g->rejects = sb_rate_limit_free(g->rejects);
+	sb_dialog_peers_done(&g->peers);
+	free(g->tcp_peers);
+	g->tcp_peers = NULL;
+	g->n_tcp_peers = 0;
 	if (the_guard == g)
 		the_guard = NULL;
 	if (g->mclass)

@@ -11,6 +11,7 @@
 #include <sofia-sip/su_wait.h>
 
 #include <sb/config.h>
+#include <sb/dialog_peers.h>
 #include <sb/rate_limit.h>
 
 #define SB_GUARD_MAX_SOCKETS 4 /* SIP sockets of one kind (IPv4 and IPv6) */
@@ -44,6 +45,9 @@ struct sb_sip_guard {
 	struct sb_seen_conn *seen; /* the last pass's connections, by cookie */
 	size_t n_seen;
 	struct sb_rate_limit *rejects; /* stateless refusals per source: sip.reject_rate */
+	struct sb_dialog_peers peers;  /* the bridge's dialogs with agents: their requests pass */
+	struct sb_cidr *tcp_peers;     /* the TCP agents' addresses the TCP filters admit */
+	size_t n_tcp_peers;            /* ... and how many */
 	char tag[12];                  /* To tags of stateless replies: this plus a counter */
 	uint32_t tag_seq;
 	struct sb_guard_stats stats;
@@ -61,6 +65,17 @@ int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg
 void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root);
 /* sip_guard.c. Thread: control, after nua_destroy(). Releases everything. */
 void sb_sip_guard_done(struct sb_sip_guard *g);
+/* sip_guard.c. Thread: control. The bridge's own dialog call_id (copied; the one it opened to
+ * a bridged transfer's agent) has its peer at sa (where its responses come from; stream: over
+ * TCP or TLS): from there (any port) a request naming that Call-ID passes the ACL check, and
+ * over TCP the peer may connect, until sb_sip_guard_forget_dialog(). A later sa replaces the
+ * first. At most limits.max_calls dialogs (a call has one transfer at a time). Returns 0 or a
+ * negative errno, logged. */
+int sb_sip_guard_allow_dialog(struct sb_sip_guard *g, const char *call_id,
+                              const struct sockaddr *sa, bool stream);
+/* sip_guard.c. Thread: control. The dialog call_id's peer is refused again (as anyone outside
+ * the ACLs). A Call-ID not allowed is ignored. */
+void sb_sip_guard_forget_dialog(struct sb_sip_guard *g, const char *call_id);
 
 /* Thread: control. Whether a local port is one of the SIP listen ports. */
 static inline bool sb_sip_guard_port(const struct sb_sip_guard *g, uint16_t port)

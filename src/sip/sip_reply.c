@@ -213,6 +213,31 @@ unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit)
 	return n;
 }
 
+int sb_sip_call_id(const char *req, size_t len, const char **id, size_t *id_len)
+{
+	const char *end = req + len, *p = headers_start(req, end);
+
+	while (p < end) {
+		const char *eol = sb_line_end(p, end), *v;
+		size_t n;
+
+		if (eol == p)
+			return -ENOENT; /* the empty line: no Call-ID in the whole section */
+		if (!sb_is_wsp(*p) && sb_header_split(p, eol, &n, &v) &&
+		    sb_header_name_is(p, n, "call-id", "i")) {
+			if (eol == end)
+				return -EAGAIN; /* the line may go on in the next segment */
+			while (eol > v && sb_is_wsp(eol[-1]))
+				eol--;
+			*id = v;
+			*id_len = (size_t)(eol - v);
+			return 0;
+		}
+		p = sb_next_line(eol, end);
+	}
+	return -EAGAIN;
+}
+
 int sb_sip_reply_build(char *out, size_t size, const char *req, size_t len, int status,
                        const char *reason, const char *to_tag, const char *extra)
 {

@@ -872,13 +872,15 @@ def dtmf_received(bot, conn=None):
 
 
 class SippServer(Sipp):
-    """One SIPp run as a UAS on 127.0.0.1:port, for a single call (-m 1). Scenario by path (relative names are
-    looked up in scenarios/). start() + wait() (a SippResult), done(), kill() as for Sipp, and received() to look
-    at the messages logged so far while it runs."""
+    """One SIPp run as a UAS on local_ip:port (default 127.0.0.1; another loopback address stands for a host
+    outside a trunk's ACL), for a single call (-m 1). Scenario by path (relative names are looked up in
+    scenarios/). start() + wait() (a SippResult), done(), kill() as for Sipp, and received() / sent() to look at
+    the messages logged so far while it runs."""
 
     counter = 0
 
-    def __init__(self, workdir, ports, scenario, port=None, transport="u1", keys=None, timeout_s=60, extra=()):
+    def __init__(self, workdir, ports, scenario, port=None, transport="u1", keys=None, timeout_s=60, extra=(),
+                 local_ip="127.0.0.1"):
         SippServer.counter += 1
         self.name = "sipps%d-%s" % (SippServer.counter, os.path.splitext(os.path.basename(scenario))[0])
         self.dir = os.path.join(workdir, self.name)
@@ -891,7 +893,7 @@ class SippServer(Sipp):
         self.err_path = os.path.join(self.dir, "errors.log")
         self.stdout_path = os.path.join(self.dir, "screen.txt")
         self.timeout_s = timeout_s
-        cmd = [tool("sipp"), "-sf", path, "-t", transport, "-i", "127.0.0.1", "-p", str(self.port),
+        cmd = [tool("sipp"), "-sf", path, "-t", transport, "-i", local_ip, "-p", str(self.port),
                "-mi", "127.0.0.1", "-mp", str(media_port), "-m", "1", "-nostdin", "-max_retrans", "4",
                "-timeout", "%ds" % timeout_s, "-timeout_error",
                "-trace_msg", "-message_file", self.msg_path, "-trace_err", "-error_file", self.err_path]
@@ -900,16 +902,23 @@ class SippServer(Sipp):
         cmd += list(extra)
         self.cmd = cmd
         self.proc = None
-        self.uri_host = "127.0.0.1:%d" % self.port
+        self.uri_host = "%s:%d" % (local_ip, self.port)
 
-    def received(self):
-        """The messages SIPp logged as received so far."""
+    def _logged(self, direction):
         try:
             with open(self.msg_path, errors="replace") as f:
                 text = f.read()
         except OSError:
             return []
-        return [m for m in parse_message_log(text) if m.dir == "received"]
+        return [m for m in parse_message_log(text) if m.dir == direction]
+
+    def received(self):
+        """The messages SIPp logged as received so far."""
+        return self._logged("received")
+
+    def sent(self):
+        """The messages SIPp logged as sent so far."""
+        return self._logged("sent")
 
     def wait_received(self, pred, timeout, what):
         """Poll the message log until one received message satisfies pred; returns it."""

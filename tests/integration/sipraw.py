@@ -166,3 +166,11 @@ def server_connections(port, state="established"):
     out = subprocess.run(["ss", "-tanH", "state", state, "( sport = :%d )" % port], capture_output=True,
                          text=True, timeout=10).stdout
     return [l for l in out.splitlines() if l.strip() and l.split()[2].rsplit(":", 1)[0] in DAEMON_ADDRS]
+
+
+def connections_to(addr, port, state="established"):
+    """Connections in `state` to addr:port (an IPv4 address), as the kernel lists them: the daemon's own
+    connections to a peer."""
+    out = subprocess.run(["ss", "-tanH", "state", state, "( dst %s and dport = :%d )" % (addr, port)],
+                         capture_output=True, text=True, timeout=10).stdout
+    return [l for l in out.splitlines() if l.strip()]

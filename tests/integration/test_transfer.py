@@ -8,7 +8,8 @@ sip:/sips: URIs are refused without a trace on the wire.
 
 Bridge mode: the bridge dials the target (SIPp as a server) and relays audio and RFC 4733 between caller and agent,
 transcoding between their codecs; either side's BYE ends both legs; a busy or silent agent → transfer_failed and
-the call stays with the bot; listen_after_transfer keeps the bot on the call with a mix of both parties."""
+the call stays with the bot; listen_after_transfer keeps the bot on the call with a mix of both parties. An agent
+outside every trunk's ACL gets its requests in its own dialog through (only those, and only while it lasts)."""
 
 import math
 import random
@@ -20,7 +21,10 @@ import pytest
 
 import rtp
 import sbtest
+import sipraw
 
+OUTSIDE = "127.0.0.2"  # an agent outside the trunk's ACL in the tests that narrow it to ONLY_CALLER
+ONLY_CALLER = {"acl": ["127.0.0.1/32"]}
 UUI = "abc 123;x=1"
 UUI_ESCAPED = "abc%20123%3Bx%3D1"
 AGENT_TE = 101
@@ -346,12 +350,13 @@ class Bridged:
 
     def __init__(self, env, bridge, sipp, agent_scenario, after=(), trunk=None, caller_scenario="uac_call.xml",
                  caller_keys=None, until_told=False, agent_keys=None, caller_te=None, headers=None,
-                 caller_sends=True, agent_tcp=False):
+                 caller_sends=True, agent_tcp=False, agent_ip="127.0.0.1"):
         self.agent_ep = env.endpoint(rtp.PT_PCMU)
         keys = {"agent_rtp_port": self.agent_ep.port, "agent_fmts": "0 %d" % AGENT_TE}
         keys.update(agent_keys or {})
-        self.agent = sbtest.sipp_uas(env, agent_scenario, keys=keys, transport="t1" if agent_tcp else "u1")
-        self.target = "sip:agent@127.0.0.1:%d%s" % (self.agent.port, ";transport=tcp" if agent_tcp else "")
+        self.agent = sbtest.sipp_uas(env, agent_scenario, keys=keys, transport="t1" if agent_tcp else "u1",
+                                     local_ip=agent_ip)
+        self.target = "sip:agent@%s:%d%s" % (agent_ip, self.agent.port, ";transport=tcp" if agent_tcp else "")
         t = {"transfer_mode": "bridge"}
         t.update(trunk or {})
         headers = headers or {"X-UUI": UUI}
@@ -445,6 +450,88 @@ def test_bridge_agent_requests_in_dialog_answered(env, bridge, sipp):
     res = b.call.wait()
     assert res.rc == 0, res.describe()
     assert res.requests("BYE"), res.describe()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_bridge_agent_outside_acl_requests_in_dialog(env, bridge, sipp, transport):
+    """An agent outside every trunk's ACL (a platform behind a carrier) is in a dialog the bridge opened itself:
+    its OPTIONS, INFO, re-INVITE and BYE are answered as an agent's inside the ACL is (the guard does not refuse
+    them with 403), and its BYE ends the caller's leg."""
+    b = Bridged(env, bridge, sipp, "uas_agent_in_dialog.xml", caller_scenario="uac_wait_bye.xml", trunk=ONLY_CALLER,
+                agent_keys={"hold_ms": 1000}, agent_ip=OUTSIDE, agent_tcp=transport == "tcp")
+    b.agent_up()
+    ares = b.agent.wait()
+    assert ares.rc == 0, "the agent's requests were not answered\n" + ares.describe()
+    assert [ares.final_status(m) for m in ("OPTIONS", "INFO", "INVITE", "BYE")] == [200, 200, 488, 200], \
+        ares.describe()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), "the agent's BYE did not end the caller's leg\n" + res.describe()
+    assert stop_reason(b.bot) == "transferred"
+
+
+def agent_request(b, invite, method, cseq):
+    """A request in the agent's dialog as the agent would send it (to the bridge's Contact, From the INVITE's To
+    with the agent's tag, To the INVITE's From), for sipraw to send from any port of the agent's address."""
+    ok = sbtest.wait_until(lambda: next((m for m in b.agent.sent() if m.status == 200 and m.cseq_method == "INVITE"),
+                                        None), 20, "the agent's 200 in its log")
+    ruri = re.search(r"<([^>]+)>", header(invite, "Contact", "m")).group(1)
+    return ("%s %s SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP %s:9;branch=z9hG4bK-agent-%d\r\n"
+            "From: %s\r\nTo: %s\r\nCall-ID: %s\r\nCSeq: %d %s\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            % (method, ruri, OUTSIDE, cseq, header(ok, "To", "t"), header(invite, "From", "f"),
+               header(invite, "Call-ID", "i"), cseq, method)).encode()
+
+
+def test_bridge_agent_outside_acl_only_its_dialog(env, bridge, sipp):
+    """While the agent's dialog lasts, its address outside the ACL gets through only with that dialog's Call-ID
+    (from any port): a new INVITE from there is refused with one stateless 403 as any stranger's is, and starts
+    no call. Once the transfer is over, a request in the old dialog is refused the same way (the SIP stack would
+    have answered 481)."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk=ONLY_CALLER, agent_ip=OUTSIDE, until_told=True)
+    invite = b.invite()
+    b.agent_up()
+    port = b.d.sip_port
+    assert sipraw.udp_exchange(port, agent_request(b, invite, "OPTIONS", 10), src=OUTSIDE) == ["SIP/2.0 200 OK"]
+    for method in ("INVITE", "REGISTER", "OPTIONS"):
+        new = sipraw.request(method=method, call_id="new-%s@%s" % (method, OUTSIDE), branch="z9hG4bK-n" + method)
+        assert sipraw.udp_exchange(port, new, src=OUTSIDE) == ["SIP/2.0 403 Forbidden"], method
+    sbtest.wait_until(lambda: "Request from %s: not in any trunk's ACL, 403" % OUTSIDE in b.d.stderr_text(), 10,
+                      "the guard's refusal in the log")
+    assert b.bot.conns() == [1], "the agent's INVITE reached a bot"
+    res = b.call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0 and ares.requests("BYE"), "the bridge did not end the agent's leg\n" + ares.describe()
+    sbtest.wait_until(lambda: "Call released" in b.d.stderr_text(), 20, "the call to be released")
+    assert sipraw.udp_exchange(port, agent_request(b, invite, "OPTIONS", 11), src=OUTSIDE) == \
+        ["SIP/2.0 403 Forbidden"]
+
+
+def test_bridge_agent_outside_acl_reconnects_over_tcp(env, bridge, sipp):
+    """An agent outside the ACL reached over TCP, whose side closes the bridge's connection (its own idle timer,
+    a restart): it connects to the SIP port for its BYE (the kernel's filter, which keeps every other address
+    outside the ACL from connecting, admits the agent's while its dialog lasts), and the BYE ends the call. Once
+    the call is over, the agent's address cannot connect any more."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", caller_scenario="uac_wait_bye.xml", trunk=ONLY_CALLER,
+                agent_ip=OUTSIDE, agent_tcp=True)
+    invite = b.invite()
+    b.agent_up()
+    bye = agent_request(b, invite, "BYE", 10)
+    b.agent.kill()  # its connection goes with it
+    sbtest.wait_until(lambda: not sipraw.connections_to(OUTSIDE, b.agent.port), 20,
+                      "the bridge's connection to the agent to close")
+    t = sipraw.Tcp(b.d.sip_port, src=OUTSIDE)
+    try:
+        t.send(bye)
+        assert t.read_until(lambda c: sipraw.status_lines(c.data), 10) == ["SIP/2.0 200 OK"], t.data
+    finally:
+        t.close()
+    res = b.call.wait()
+    assert res.rc == 0 and res.requests("BYE"), "the agent's BYE did not end the caller's leg\n" + res.describe()
+    sbtest.wait_until(lambda: "Call released" in b.d.stderr_text(), 20, "the call to be released")
+    assert sipraw.connect_refused_or_silent(b.d.sip_port, OUTSIDE), "the agent's address still connects"
 
 
 def test_bridge_agent_busy(env, bridge, sipp):

@@ -55,6 +55,8 @@ SSL_SESSION *sb_tls_sessions_get(struct sb_tls_sessions *s, SSL_CTX *ctx,
 /* Drops sess if it is still the one kept for peer on ctx. */
 void sb_tls_sessions_drop(struct sb_tls_sessions *s, SSL_CTX *ctx, const struct sb_tls_peer *peer,
                           const SSL_SESSION *sess);
+/* Drops every session kept on ctx, before ctx is freed (s may be NULL). */
+void sb_tls_sessions_forget(struct sb_tls_sessions *s, const SSL_CTX *ctx);
 /* Keeps sess (its reference passes to s) for peer on ctx, in place of the one kept before. */
 void sb_tls_sessions_put(struct sb_tls_sessions *s, SSL_CTX *ctx, const struct sb_tls_peer *peer,
                          SSL_SESSION *sess);

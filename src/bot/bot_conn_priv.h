@@ -46,6 +46,7 @@
 struct sb_ws_ca_ctx {
 	char *ca_file;
 	SSL_CTX *ctx;
+	uint64_t used; /* the worker's ca_clock when last looked up */
 };
 
 /* What the connections of one worker share. */
@@ -61,6 +62,7 @@ struct sb_ws_env {
 	SSL_CTX *tls_default; /* wss bots without a ca_file: the system CA store (on first use) */
 	struct sb_ws_ca_ctx ca[SB_WS_MAX_CA_FILES];
 	size_t n_ca;
+	uint64_t ca_clock; /* counts lookups, for the least recently used entry of ca */
 	/* wss: a TLS session's plaintext as it is read, and the records a handshake's step
 	 * gathers for one write (SB_WS_TLS_CHUNK bytes each, allocated with the first wss
 	 * connection) */

@@ -103,6 +103,13 @@ void sb_tls_sessions_put(struct sb_tls_sessions *s, SSL_CTX *ctx, const struct s
 	e->used = ++s->clock;
 }
 
+void sb_tls_sessions_forget(struct sb_tls_sessions *s, const SSL_CTX *ctx)
+{
+	for (size_t i = 0; s && i < SB_TLS_SESSIONS_MAX; i++)
+		if (s->slot[i].ctx == ctx)
+			clear(&s->slot[i]);
+}
+
 void sb_tls_sessions_drop(struct sb_tls_sessions *s, SSL_CTX *ctx, const struct sb_tls_peer *peer,
                           const SSL_SESSION *sess)
 {

@@ -234,11 +234,48 @@ static void lws_emit(int level, const char *line)
 	sb_log_write(level == LLL_ERR ? SB_LOG_WARN : SB_LOG_DEBUG, "lws", "%s", buf);
 }
 
-/* The TLS client context trusting ca_file alone ("": the system store alone), kept for the
- * worker's life. */
+/* Whether a connection of this worker was given ctx (its TLS session may hold it). */
+static bool ca_ctx_in_use(struct sb_ws_env *env, const SSL_CTX *ctx)
+{
+	struct sb_bot_conn *c;
+
+	LIST_FOREACH(c, &env->conns, link)
+	if (c->tls_ctx == ctx)
+		return true;
+	return false;
+}
+
+/* A free entry of env->ca. When the table is full, reloads have named more files than it
+ * holds (a CA bundle rotated under new names): the least recently used context that no
+ * connection holds is given up, with the sessions kept on it (a later context may get its
+ * address). NULL when every one is in use. */
+static struct sb_ws_ca_ctx *ca_room(struct sb_ws_env *env)
+{
+	struct sb_ws_ca_ctx *old = NULL;
+
+	if (env->n_ca < SB_WS_MAX_CA_FILES)
+		return &env->ca[env->n_ca];
+	for (size_t i = 0; i < env->n_ca; i++) {
+		struct sb_ws_ca_ctx *v = &env->ca[i];
+
+		if (!ca_ctx_in_use(env, v->ctx) && (!old || v->used < old->used))
+			old = v;
+	}
+	if (!old)
+		return NULL;
+	log_info("Unloading bot CA file %s (unused) to make room for another", old->ca_file);
+	sb_tls_sessions_forget(env->tls_sessions, old->ctx);
+	free(old->ca_file);
+	SSL_CTX_free(old->ctx);
+	*old = env->ca[--env->n_ca];
+	return &env->ca[env->n_ca];
+}
+
+/* The TLS client context trusting ca_file alone ("": the system store alone), kept while the
+ * worker runs or until it makes room for another. */
 static SSL_CTX *new_tls_ctx(struct sb_ws_env *env, const char *ca_file)
 {
-	struct sb_ws_ca_ctx *v = &env->ca[env->n_ca];
+	struct sb_ws_ca_ctx *v;
 
 	if (!ca_file[0]) {
 		env->tls_default = sb_tls_client_ctx_new(NULL);
@@ -246,8 +283,9 @@ static SSL_CTX *new_tls_ctx(struct sb_ws_env *env, const char *ca_file)
 			log_error("Cannot load the system's CA certificates for wss bots");
 		return env->tls_default;
 	}
-	if (env->n_ca == SB_WS_MAX_CA_FILES) {
-		log_error("More than %d distinct bot ca_file values, not loading %s",
+	v = ca_room(env);
+	if (!v) {
+		log_error("%d distinct bot ca_file values are in use, not loading %s",
 		          SB_WS_MAX_CA_FILES, ca_file);
 		return NULL;
 	}
@@ -259,6 +297,7 @@ static SSL_CTX *new_tls_ctx(struct sb_ws_env *env, const char *ca_file)
 		v->ca_file = NULL;
 		return NULL;
 	}
+	v->used = ++env->ca_clock;
 	env->n_ca++;
 	return v->ctx;
 }
@@ -268,8 +307,10 @@ SSL_CTX *sb_ws_env_tls_ctx(struct sb_ws_env *env, const char *ca_file)
 	if (!ca_file[0] && env->tls_default)
 		return env->tls_default;
 	for (size_t i = 0; ca_file[0] && i < env->n_ca; i++) {
-		if (strcmp(env->ca[i].ca_file, ca_file) == 0)
+		if (strcmp(env->ca[i].ca_file, ca_file) == 0) {
+			env->ca[i].used = ++env->ca_clock;
 			return env->ca[i].ctx;
+		}
 	}
 	/* A reload brought a new CA file: loaded once, on this thread. */
 	return new_tls_ctx(env, ca_file);

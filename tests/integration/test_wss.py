@@ -6,6 +6,8 @@ attempt at once with the reason; the next call to the same bot resumes the TLS s
 Certificates are made in the test's tmp dir with the openssl command line (pki.py)."""
 
 import base64
+import os
+import shutil
 import signal
 import socket
 import threading
@@ -134,6 +136,28 @@ def test_ca_file_added_by_reload(env, pki, sipp):
     res = echo_call(env, sipp, d)
     assert res.rc == 0, res.describe()
     assert b.select("open"), "no WebSocket session at the bot after the reload"
+
+
+def test_ca_files_renamed_by_reloads_keep_loading(env, pki, sipp):
+    """Reloads that keep naming new ca_file paths (a CA bundle rotated under versioned names) never exhaust the ws
+    worker's table of CA contexts: one no connection holds makes room for the new file."""
+    b = env.testbot("echo", tls=pki["localhost"])
+
+    def copy_of_ca(n):
+        path = os.path.join(env.tmp, "ca-v%d.pem" % n)
+        shutil.copyfile(pki["ca"][0], path)
+        return path
+
+    # Every file of the first configuration is loaded at start-up (32: the table's size).
+    old = [{"name": "old%d" % n, "url": b.url, "ca_file": copy_of_ca(n)} for n in range(32)]
+    d = env.daemon(env.config(old))
+    with open(d.conf_path, "w") as f:
+        f.write(sbtest.to_libconfig(env.config([{"name": "tlsbot", "url": b.url, "ca_file": copy_of_ca(32)}])))
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload")
+    res = echo_call(env, sipp, d)
+    assert res.rc == 0, res.describe()
+    assert "not loading" not in d.stderr_text()
 
 
 def test_stuck_resolver_does_not_stall_other_calls(env, pki, sipp):

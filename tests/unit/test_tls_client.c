@@ -666,3 +666,20 @@ out:
 	fix_free(&f);
 	return r;
 }
+
+TEST(sessions_of_a_forgotten_context_not_offered)
+{
+	struct fix f = {.kept = sb_tls_sessions_new()};
+	int r = 0;
+
+	ASSERT_EQ(first(&f), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, true), 0);
+	/* the worker gives up the context (a later one may get its address): nothing is kept */
+	sb_tls_sessions_forget(f.kept, f.ctx);
+	ASSERT_EQ(next(&f, "localhost", 443, true, false), 0);
+	ASSERT_EQ(next(&f, "localhost", 443, true, true), 0);
+	sb_tls_sessions_forget(NULL, f.ctx);
+out:
+	fix_free(&f);
+	return r;
+}

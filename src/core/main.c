@@ -1,6 +1,8 @@
 /* sipbridged: command line, configuration loading and checking, then the log writer thread
  * and the daemon. Thread: main (becomes the control thread). */
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +113,15 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &a) < 0)
 		return EXIT_CONFIG;
+	/* Before the configuration is read: a SIGHUP or SIGTERM that comes while the daemon
+	 * starts waits for its signalfd instead of ending the process (systemd does not restart a
+	 * service that a SIGHUP ended). */
+	if (!a.check) {
+		sigset_t set;
+
+		sb_daemon_signals(&set);
+		pthread_sigmask(SIG_BLOCK, &set, NULL);
+	}
 	if (a.config)
 		r = sb_config_load_file(&cfg, a.config, &a.ov, err, sizeof(err));
 	else

@@ -258,6 +258,8 @@ int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen)
 	old = a->d->cfg;
 	a->d->cfg = next;
 	sb_config_unref(old);
+	/* The trunks' ACLs may have changed: the kernel's TCP filter follows them. */
+	sb_sip_guard_refilter(&a->guard);
 	sb_log_set_level(src && src->verbose ? SB_LOG_DEBUG : next->log_level);
 	sb_log_set_format(next->log_format);
 	log_notice("Configuration reloaded from %s: new calls use it, %u call(s) in progress keep "

@@ -402,16 +402,7 @@ void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
 		log_warn("Found none of the SIP stack's sockets on port %u; requests from outside "
 		         "the ACLs are still refused, without socket filters",
 		         g->port);
-	/* Outside every ACL, a TCP client cannot even connect. UDP is not filtered: responses
-	 * to the bridge's own requests may come from anywhere (a transfer target). */
-	for (unsigned i = 0; i < g->n_tcp; i++) {
-		r = attach_filter(cfg, g->tcp[i], NULL, 0);
-		if (r < 0)
-			log_warn_errno(r,
-			               "Cannot filter TCP connections from outside the ACLs in the "
-			               "kernel (the ACLs may be too long); refusing their requests "
-			               "instead");
-	}
+	sb_sip_guard_refilter(g);
 	r = g->n_tcp ? sb_sip_guard_start_janitor(g, root) : 0;
 	if (r < 0)
 		log_warn_errno(r, "Cannot watch the SIP TCP connections; idle ones still close "
@@ -449,11 +440,15 @@ static bool same_set(const struct sb_cidr *a, size_t na, const struct sb_cidr *b
 	return true;
 }
 
-/* The TCP filters admit the agents reached over TCP or TLS from outside the ACLs: sofia keeps
- * the bridge's connection to one while the dialog lasts, but the agent's side may close it
- * (its own idle timer, a restart) and then connects to the SIP port for its BYE. Rebuilt when
- * those addresses change. */
-static void refresh_tcp_filters(struct sb_sip_guard *g)
+/* The TCP filters: outside every ACL, a TCP client cannot even connect. UDP is not filtered:
+ * responses to the bridge's own requests may come from anywhere (a transfer target). They
+ * also admit the agents reached over TCP or TLS from outside the ACLs: sofia keeps the
+ * bridge's connection to one while the dialog lasts, but the agent's side may close it (its
+ * own idle timer, a restart) and then connects to the SIP port for its BYE. Rebuilt when
+ * those addresses change, or always (force: at start-up, after a reload that may have changed
+ * the ACLs). A filter that cannot be attached is removed: one of older ACLs would keep out a
+ * source the current ones let in, and requests from outside the ACLs are refused anyway. */
+static void refresh_tcp_filters(struct sb_sip_guard *g, bool force)
 {
 	struct sb_cidr peers[MAX_FILTER_PEERS], *copy;
 	size_t n;
@@ -469,15 +464,20 @@ static void refresh_tcp_filters(struct sb_sip_guard *g)
 		        ARRAY_SIZE(peers));
 		n = ARRAY_SIZE(peers);
 	}
-	if (same_set(peers, n, g->tcp_peers, g->n_tcp_peers))
+	if (!force && same_set(peers, n, g->tcp_peers, g->n_tcp_peers))
 		return;
-	for (unsigned i = 0; i < g->n_tcp && r == 0; i++)
-		r = attach_filter(*g->cfg, g->tcp[i], peers, n);
-	if (r < 0) {
-		log_warn_errno(r, "Cannot admit the agents outside the ACLs to the TCP filters; "
-		                  "they may not connect");
-		return;
+	for (unsigned i = 0; i < g->n_tcp; i++) {
+		int e = attach_filter(*g->cfg, g->tcp[i], peers, n);
+
+		if (e < 0) {
+			setsockopt(g->tcp[i], SOL_SOCKET, SO_DETACH_FILTER, NULL, 0);
+			r = e;
+		}
 	}
+	if (r < 0)
+		log_warn_errno(r,
+		               "Cannot filter TCP connections from outside the ACLs in the kernel "
+		               "(the ACLs may be too long); refusing their requests instead");
 	copy = n ? malloc(n * sizeof(*copy)) : NULL;
 	if (n && !copy) {
 		log_error("Out of memory noting the TCP filters' agents");
@@ -488,6 +488,11 @@ static void refresh_tcp_filters(struct sb_sip_guard *g)
 	free(g->tcp_peers);
 	g->tcp_peers = copy;
 	g->n_tcp_peers = n;
+}
+
+void sb_sip_guard_refilter(struct sb_sip_guard *g)
+{
+	refresh_tcp_filters(g, true);
 }
 
 int sb_sip_guard_allow_dialog(struct sb_sip_guard *g, const char *call_id,
@@ -508,7 +513,7 @@ int sb_sip_guard_allow_dialog(struct sb_sip_guard *g, const char *call_id,
 		        ip, r == -ENOSPC ? "limits.max_calls agents already" : strerror(-r));
 	log_debug("Requests from %s with Call-ID %s pass the ACLs (%zu agent dialog(s))", ip,
 	          call_id, g->peers.n);
-	refresh_tcp_filters(g);
+	refresh_tcp_filters(g, false);
 	return 0;
 }
 
@@ -518,7 +523,7 @@ void sb_sip_guard_forget_dialog(struct sb_sip_guard *g, const char *call_id)
 		return;
 	log_debug("Requests with Call-ID %s no longer pass the ACLs (%zu agent dialog(s) left)",
 	          call_id, g->peers.n);
-	refresh_tcp_filters(g);
+	refresh_tcp_filters(g, false);
 }
 
 void sb_sip_guard_done(struct sb_sip_guard *g)

@@ -63,6 +63,10 @@ int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg
  * ACL socket filters and starts the janitor on root. Failures are logged and leave that
  * part of the guard off. */
 void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root);
+/* sip_guard.c. Thread: control. (Re)builds the TCP sockets' ACL filters from the current
+ * configuration and the agents' addresses: at start-up, and after a reload that may have
+ * changed the trunks' ACLs. A filter that cannot be attached is removed and logged. */
+void sb_sip_guard_refilter(struct sb_sip_guard *g);
 /* sip_guard.c. Thread: control, after nua_destroy(). Releases everything. */
 void sb_sip_guard_done(struct sb_sip_guard *g);
 /* sip_guard.c. Thread: control. The bridge's own dialog call_id (copied; the one it opened to

@@ -3,6 +3,7 @@ statelessly (one 403, or nothing) before the SIP stack sees them, TCP connection
 a first line the stack cannot parse gets an answer and its TCP connection is closed, idle, half-sent, abandoned
 and surplus connections are closed, and oversized messages are refused before they are parsed."""
 
+import signal
 import socket
 import threading
 import time
@@ -126,6 +127,23 @@ def test_tcp_from_outside_acl_never_connects(env, testbot, daemon, sipp):
     assert sipraw.server_connections(d.sip_port) == []
     res = sipp("uac_options.xml", d, transport="t1").run()
     assert res.rc == 0 and res.final_status("OPTIONS") == 200, res.describe()
+
+
+def test_reload_widens_tcp_acl_filter(env, testbot, daemon):
+    """A reload that lets a new source in lets it connect over TCP too: the kernel's filter follows the ACLs."""
+    d, bot = guarded(env, testbot, daemon)
+    assert sipraw.connect_refused_or_silent(d.sip_port, STRANGER, timeout=0.3)
+    cfg = env.config([{"name": "default", "url": bot.url}], trunk={"acl": ["127.0.0.1/32", STRANGER + "/32"]})
+    with open(d.conf_path, "w") as f:
+        f.write(sbtest.to_libconfig(cfg))
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload to be logged")
+    t = sipraw.Tcp(d.sip_port, src=STRANGER)
+    try:
+        t.send(sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="widened"))
+        assert t.read_until(lambda t: b"SIP/2.0 200" in t.data, 10), t.data
+    finally:
+        t.close()
 
 
 def corpus(name):

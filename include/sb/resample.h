@@ -20,5 +20,10 @@ size_t sb_resampler_run(struct sb_resampler *r, const int16_t *in, size_t n_in, 
 size_t sb_resampler_out_max(const struct sb_resampler *r, size_t n_in);
 /* Forgets the history (after a clear, so old audio does not ring into new). */
 void sb_resampler_reset(struct sb_resampler *r);
+/* Ends the stream: the samples the filter still holds (its look-ahead, the last
+ * sb_resampler_latency() input samples) come out into out, which holds out_cap samples
+ * (sb_resampler_out_max(r, sb_resampler_latency(r)) suffices), and the history is forgotten as
+ * by sb_resampler_reset(). Returns the samples written. */
+size_t sb_resampler_drain(struct sb_resampler *r, int16_t *out, size_t out_cap);
 /* The delay the filter adds, in input samples. */
 int sb_resampler_latency(const struct sb_resampler *r);

@@ -142,6 +142,12 @@ static void up_audio(struct sb_bot_conn *conn, const int16_t *pcm, size_t n)
 
 void sb_bot_conn_flush_up(struct sb_bot_conn *conn)
 {
+	/* The caller's last samples, which the resampler held back as its look-ahead. */
+	if (conn->up_rs) {
+		int16_t out[512];
+
+		append_up(conn, out, sb_resampler_drain(conn->up_rs, out, ARRAY_SIZE(out)));
+	}
 	if (conn->up_n)
 		send_media(conn);
 }
@@ -194,6 +200,46 @@ static unsigned move_frames(struct sb_bot_conn *conn)
 	return moved;
 }
 
+/* Host-order samples to little-endian, in place. */
+static void to_le16(int16_t *pcm, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	for (size_t i = 0; i < n; i++)
+		pcm[i] = (int16_t)__builtin_bswap16((uint16_t)pcm[i]);
+#else
+	(void)pcm;
+	(void)n;
+#endif
+}
+
+/* Bot audio the playout queue had no room for. */
+static void count_dropped(struct sb_bot_conn *conn, long dropped)
+{
+	if (dropped <= 0)
+		return;
+	/* Counted in 20 ms frames of the 8 kHz queue, as the caller-to-bot drops are; a part of
+	 * a frame counts as one. */
+	STAT_ADD(conn, queue_drops, ((uint64_t)dropped + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES);
+	log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",
+	                     conn->call->bot->max_queue_ms, dropped);
+}
+
+/* The end of the bot's audio, which the down resampler holds back as its look-ahead, into the
+ * playout queue; the resampler starts afresh. Done before what must follow all the audio sent
+ * before it (a mark, a key, the padding of an utterance's end), so that it does. */
+static void drain_down(struct sb_bot_conn *conn)
+{
+	int16_t out[512];
+	size_t m;
+
+	if (!conn->down_held)
+		return;
+	conn->down_held = false;
+	m = sb_resampler_drain(conn->down_rs, out, ARRAY_SIZE(out));
+	to_le16(out, m);
+	count_dropped(conn, sb_playout_push_audio(conn->playout, (const uint8_t *)out, m * 2));
+}
+
 /* A partial frame left at the end of the queue (an utterance that is not a whole number of
  * frames) is padded once the caller has had nothing to hear for SB_PLAYOUT_TAIL_MS: a late
  * chunk of a streaming bot completes it before then, keeping the audio continuous, and the
@@ -202,7 +248,7 @@ static bool flush_tail(struct sb_bot_conn *conn, bool starved)
 {
 	int64_t now = sb_now_ms();
 
-	if (!starved || !sb_playout_queued_samples(conn->playout)) {
+	if (!starved || !(sb_playout_queued_samples(conn->playout) || conn->down_held)) {
 		conn->tail_since_ms = 0;
 		return false;
 	}
@@ -210,8 +256,12 @@ static bool flush_tail(struct sb_bot_conn *conn, bool starved)
 		conn->tail_since_ms = now;
 		return false;
 	}
-	if (now - conn->tail_since_ms < SB_PLAYOUT_TAIL_MS || !sb_playout_flush(conn->playout))
+	if (now - conn->tail_since_ms < SB_PLAYOUT_TAIL_MS)
 		return false;
+	drain_down(conn);
+	sb_playout_flush(conn->playout);
+	if (sb_playout_queued_samples(conn->playout) % SB_FRAME_SAMPLES)
+		return false; /* no memory for the padding: tried again on the next pass */
 	conn->tail_since_ms = 0;
 	return true;
 }
@@ -284,6 +334,7 @@ static void on_mark(struct sb_bot_conn *conn, const char *name)
 		return;
 	m->id = ++conn->next_mark_id;
 	memcpy(m->name, name, len + 1);
+	drain_down(conn);
 	if (sb_playout_push_mark(conn->playout, m->id) < 0) {
 		free(m);
 		STAT_ADD(conn, bad_messages, 1);
@@ -305,6 +356,7 @@ static void on_clear(struct sb_bot_conn *conn)
 	dropped = sb_playout_clear(conn->playout, NULL, NULL);
 	if (conn->down_rs)
 		sb_resampler_reset(conn->down_rs);
+	conn->down_held = false;
 	/* Half a sample of the dropped audio: what comes next starts on a sample of its own. */
 	conn->has_odd = false;
 	while (!STAILQ_EMPTY(&conn->marks))
@@ -364,6 +416,7 @@ void sb_bot_conn_transfer_failed(struct sb_bot_conn *conn, const char *to, int s
 /* A key for the caller: sent in place of audio once the audio queued before it has played. */
 static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 {
+	drain_down(conn);
 	if (sb_playout_push_dtmf(conn->playout, digit, duration_ms) < 0) {
 		STAT_ADD(conn, bad_messages, 1);
 		log_warn_ratelimited("Too many marks and digits pending, dropping DTMF %c", digit);
@@ -374,18 +427,6 @@ static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 	fill_down(conn);
 }
 
-/* Host-order samples to little-endian, in place. */
-static void to_le16(int16_t *pcm, size_t n)
-{
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	for (size_t i = 0; i < n; i++)
-		pcm[i] = (int16_t)__builtin_bswap16((uint16_t)pcm[i]);
-#else
-	(void)pcm;
-	(void)n;
-#endif
-}
-
 /* Bot audio at its rate (PCM16 little-endian) into the playout queue at 8 kHz. */
 static long push_audio(struct sb_bot_conn *conn, const uint8_t *le, size_t len)
 {
@@ -394,6 +435,7 @@ static long push_audio(struct sb_bot_conn *conn, const uint8_t *le, size_t len)
 
 	if (!conn->down_rs)
 		return sb_playout_push_audio(conn->playout, le, len);
+	conn->down_held = true;
 	for (size_t n = len / 2; n;) {
 		size_t k = n < ARRAY_SIZE(in) ? n : ARRAY_SIZE(in), m;
 		long d;
@@ -414,16 +456,7 @@ static long push_audio(struct sb_bot_conn *conn, const uint8_t *le, size_t len)
 
 static void on_media(struct sb_bot_conn *conn, const uint8_t *pcm, size_t len)
 {
-	long dropped = push_audio(conn, pcm, len);
-
-	if (dropped > 0) {
-		/* Counted in 20 ms frames of the 8 kHz queue, as the caller-to-bot drops are; a
-		 * part of a frame counts as one. */
-		STAT_ADD(conn, queue_drops,
-		         ((uint64_t)dropped + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES);
-		log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",
-		                     conn->call->bot->max_queue_ms, dropped);
-	}
+	count_dropped(conn, push_audio(conn, pcm, len));
 	fill_down(conn);
 }
 

@@ -108,6 +108,7 @@ struct sb_bot_conn {
 	struct sb_bot_call who; /* the call as the protocol names it (points into call) */
 	int rate;               /* of the audio on the socket */
 	struct sb_resampler *up_rs, *down_rs; /* 8 kHz ⇄ rate; NULL at 8 kHz */
+	bool down_held; /* down_rs holds the end of the bot's audio (its look-ahead) */
 
 	struct sb_txq tx; /* control messages and caller audio, in order */
 	uint64_t seq, chunk, up_samples;

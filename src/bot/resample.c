@@ -1,11 +1,14 @@
 /* Sample-rate conversion with speexdsp's resampler (the only user of speexdsp). The filter's
  * start-up zeros are skipped, so the first output sample is the first input sample and a
- * stream keeps its timing. Thread: the owner of the stream. Owns the speex state. */
+ * stream keeps its timing; a drain brings out the look-ahead that is held back for the next
+ * samples, so a stream that ends loses none. Thread: the owner of the stream. Owns the speex
+ * state. */
 #include <errno.h>
 #include <stdlib.h>
 
 #include <speex/speex_resampler.h>
 
+#include <sb/common.h>
 #include <sb/resample.h>
 
 struct sb_resampler {
@@ -74,6 +77,23 @@ void sb_resampler_reset(struct sb_resampler *r)
 {
 	speex_resampler_reset_mem(r->st);
 	speex_resampler_skip_zeros(r->st);
+}
+
+size_t sb_resampler_drain(struct sb_resampler *r, int16_t *out, size_t out_cap)
+{
+	static const int16_t zeros[256];
+	size_t left = (size_t)speex_resampler_get_input_latency(r->st), done = 0;
+
+	/* speex has no flush: silence pushed behind the stream brings its look-ahead out, the
+	 * stream's last samples computed as if it went on silent. */
+	while (left) {
+		size_t k = left < ARRAY_SIZE(zeros) ? left : ARRAY_SIZE(zeros);
+
+		done += sb_resampler_run(r, zeros, k, out + done, out_cap - done);
+		left -= k;
+	}
+	sb_resampler_reset(r);
+	return done;
 }
 
 int sb_resampler_latency(const struct sb_resampler *r)

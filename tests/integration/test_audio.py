@@ -1,5 +1,6 @@
 """Audio through the bridge, measured at the caller's RTP endpoint: echo round trip, re-framing of bot media of
-any chunk size and id key, real-time pacing, RTP header continuity, silence while the bot is quiet."""
+any chunk size and id key, real-time pacing, RTP header continuity, silence while the bot is quiet, and a 16 or
+24 kHz bot's audio whole at a mark and at its end."""
 
 import os
 import signal
@@ -212,6 +213,51 @@ def test_partial_last_frame_played(env, bridge, sipp):
     # bot would still send), not at the end of the call
     gap = pkts.index(loud[-1]) - pkts.index(loud[0]) - 50
     assert 0 <= gap <= 10, "the tail was played %d packets after the rest" % gap
+
+
+def quiet_runs(pcm):
+    """The longest run of near-silent samples in pcm (a 1 kHz sine at 8 kHz crosses zero on every 4th sample, one
+    at a time)."""
+    longest = run = 0
+    for v in pcm:
+        run = run + 1 if abs(v) < 500 else 0
+        longest = max(longest, run)
+    return longest
+
+
+@pytest.mark.parametrize("protocol,rate", [("raw", 16000), ("exotel", 24000)], ids=["raw-16000", "exotel-24000"])
+def test_resampled_bot_audio_whole_at_a_mark_and_at_its_end(env, bridge, sipp, protocol, rate):
+    """At 16 and 24 kHz the resampler holds the last 3 ms of the bot's audio back as its look-ahead. A mark must
+    still come after all the audio sent before it, with no hole in the audio where it stands, and the end of an
+    utterance must be played, not kept for the bot's next words: a 1 kHz tone sent as two halves with a mark
+    between reaches the caller whole, every one of its 8000 samples at 8 kHz, without a gap."""
+    pt = rtp.PT_PCMU
+    mark = ({"type": "mark", "data": {"name": "half"}} if protocol == "raw" else
+            {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "half"}})
+    half = {"tone": {"hz": 1000, "ms": 500, "chunk_bytes": rate, "amplitude": 8000}}
+    steps = [{"wait_event": "media", "count": 2}, half, {"send": mark}, half, {"wait_ms": 2000}, {"close": 1000}]
+    d, bot = bridge(script=steps, protocol=protocol, bot={"sample_rate": rate})
+    ep = env.endpoint(pt)
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    pkts = ep.snapshot()
+    check_rtp_stream(pkts, pt)
+    names = [m["msg"].get("mark", m["msg"].get("data", {})).get("name") for m in bot.rx("mark")]
+    assert names == ["half"], "the mark should come back once: %s" % bot.rx("mark")
+    # The packets of tone, without the silence before the last one: an utterance that ends in a partial frame
+    # has it padded and played after 100 ms without audio (test_partial_last_frame_played).
+    pcm = []
+    for p in pkts:
+        if not rtp.is_silent(p):
+            pcm.extend(rtp.decode(pt, p.payload))
+    loud = [i for i, v in enumerate(pcm) if abs(v) > 1000]
+    tone = pcm[loud[0]:loud[-1] + 1]
+    assert rtp.dominant(tone, 1000)
+    hole = quiet_runs(tone)
+    assert hole <= 2, "a hole of %d samples in the tone (the mark stood before the audio's last 3 ms)" % hole
+    # From its first sample above zero (the 2nd) to its last (the 8000th): the last 3 ms came out too.
+    assert 7997 <= len(tone) <= 8001, "the caller heard %d samples of an 8000-sample tone" % len(tone)
 
 
 @pytest.mark.parametrize("pt", CODECS)

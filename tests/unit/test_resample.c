@@ -1,11 +1,13 @@
 /* Unit tests for resample: exact sample counts over a stream of 20 ms frames at every rate
  * pair the bridge uses, a tone that keeps its pitch both ways, the delay the filter adds at
- * the default quality, reset, and refused arguments. Thread: the test's main thread. */
+ * the default quality, a drain that gives a stream's last samples, reset, and refused
+ * arguments. Thread: the test's main thread. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <sb/common.h>
 #include <sb/resample.h>
 
 #include "harness.h"
@@ -105,6 +107,48 @@ TEST(resample_keeps_phase)
 	ASSERT_TRUE(err < sig / 100); /* within 20 dB of the ideal, in phase */
 out:
 	sb_resampler_free(up);
+	return r;
+}
+
+/* 50 frames of 20 ms of a 1 kHz tone from in_rate to out_rate, then a drain, twice over: each
+ * stream comes out whole (a second at out_rate, nothing held back), its last samples carry the
+ * tone, and the drain leaves the converter ready for a stream of its own. */
+static int drain_pair(int in_rate, int out_rate)
+{
+	struct sb_resampler *rs = NULL;
+	int16_t in[480], out[1024], tail[512];
+	size_t n_in = (size_t)in_rate / 50, total, k;
+	int r = 0;
+
+	ASSERT_EQ(sb_resampler_new(&rs, in_rate, out_rate, 3), 0);
+	for (int stream = 0; stream < 2; stream++) {
+		total = 0;
+		for (size_t f = 0; f < 50; f++) {
+			tone(in, n_in, f * n_in, 1000, in_rate);
+			total += sb_resampler_run(rs, in, n_in, out, ARRAY_SIZE(out));
+		}
+		ASSERT_TRUE(total < (size_t)out_rate); /* the look-ahead is held back... */
+		k = sb_resampler_drain(rs, tail, ARRAY_SIZE(tail));
+		ASSERT_TRUE(k <= sb_resampler_out_max(rs, (size_t)sb_resampler_latency(rs)));
+		/* ...and comes out: the tone's last samples, not silence */
+		ASSERT_EQ(total + k, out_rate);
+		ASSERT_TRUE(power_at(tail, k, 1000, out_rate) > 1e6);
+		ASSERT_EQ(sb_resampler_drain(rs, tail, ARRAY_SIZE(tail)), 0); /* nothing more */
+	}
+out:
+	sb_resampler_free(rs);
+	return r;
+}
+
+TEST(resample_drain_gives_the_last_samples)
+{
+	int r = 0;
+
+	ASSERT_EQ(drain_pair(8000, 16000), 0);
+	ASSERT_EQ(drain_pair(8000, 24000), 0);
+	ASSERT_EQ(drain_pair(16000, 8000), 0);
+	ASSERT_EQ(drain_pair(24000, 8000), 0);
+out:
 	return r;
 }
 

@@ -98,24 +98,33 @@ def test_burst_in_order_then_stop_and_close(env, bridge, sipp):
     assert closes and closes[0].get("code") == 1000, "after stop: %s" % closes
 
 
+def marks_behind_audio(n, tone_ms, then):
+    """A bot script: tone_ms of 1 kHz, marks m1..mn queued behind it, a clear, then the steps then."""
+    marks = [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m%d" % i}}}
+             for i in range(1, n + 1)]
+    return ([{"tone": {"hz": 1000, "ms": tone_ms, "chunk_bytes": 3200, "key": "stream_sid"}}] + marks
+            + [{"send": {"event": "clear", "stream_sid": "$STREAM_SID"}}] + list(then))
+
+
+def echoed_in_order(bot, n):
+    bot.wait_closed(1)
+    echoed = [e["msg"]["mark"]["name"] for e in bot.rx("mark")]
+    assert echoed == ["m%d" % i for i in range(1, n + 1)], "%d of %d marks echoed" % (len(echoed), n)
+
+
 def test_clear_echoes_more_marks_than_the_send_queue_holds(env, bridge, sipp):
     """With bots.max_marks above the send queue's own bound of 4096 messages, a clear that echoes every pending mark
     at once sends them all, in order, and the call goes on: the bot is reading, it is not dropped as one that
     stopped."""
     n = 5000
-    marks = [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m%d" % i}}}
-             for i in range(1, n + 1)]
-    script = ([{"tone": {"hz": 1000, "ms": 10000, "chunk_bytes": 3200, "key": "stream_sid"}}] + marks
-              + [{"send": {"event": "clear", "stream_sid": "$STREAM_SID"}}, {"wait_event": "mark", "name": "m%d" % n},
-                 {"wait_event": "media", "count": 3}, {"send": {"event": "hangup"}}])
+    script = marks_behind_audio(n, 10000, [{"wait_event": "mark", "name": "m%d" % n},
+                                           {"wait_event": "media", "count": 3}, {"send": {"event": "hangup"}}])
     d, bot = bridge(script=script, bot={"max_marks": n})
     ep = env.endpoint()
     ep.send_silence_forever()
     res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()
-    bot.wait_closed(1)
-    echoed = [e["msg"]["mark"]["name"] for e in bot.rx("mark")]
-    assert echoed == ["m%d" % i for i in range(1, n + 1)], "%d of %d marks echoed" % (len(echoed), n)
+    echoed_in_order(bot, n)
     assert bot.rx("stop"), "the call did not end with stop: the bridge dropped the bot"
 
 
@@ -124,20 +133,14 @@ def test_marks_over_the_playout_queue_counted(env, bridge, sipp):
     skipped as a bad message is: counted in bot_bad_messages_total and logged within a bound, not dropped unseen;
     the ones before it are echoed in order once the audio ahead of them is cleared."""
     n, cap = 65540, 65536
-    marks = [{"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m%d" % i}}}
-             for i in range(1, n + 1)]
-    script = ([{"tone": {"hz": 1000, "ms": 30000, "chunk_bytes": 3200, "key": "stream_sid"}}] + marks
-              + [{"send": {"event": "clear", "stream_sid": "$STREAM_SID"}}, {"wait_event": "mark", "name": "m%d" % cap},
-                 {"send": {"event": "hangup"}}])
+    script = marks_behind_audio(n, 30000, [{"wait_event": "mark", "name": "m%d" % cap}, {"send": {"event": "hangup"}}])
     admin = env.ports.port()
     d, bot = bridge(script=script, bot={"max_marks": 100000}, admin={"port": admin})
     ep = env.endpoint()
     ep.send_silence_forever()
     res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
     assert res.rc == 0, res.describe()
-    bot.wait_closed(1)
-    echoed = [e["msg"]["mark"]["name"] for e in bot.rx("mark")]
-    assert echoed == ["m%d" % i for i in range(1, cap + 1)], "%d of %d marks echoed" % (len(echoed), cap)
+    echoed_in_order(bot, cap)
     assert sbtest.metric(admin, "sipbridge_bot_bad_messages_total") == n - cap
     logged = d.stderr_text().count("dropping mark")
     assert 1 <= logged <= n - cap, "%d log lines for %d marks over the queue" % (logged, n - cap)

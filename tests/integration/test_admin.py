@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import sbtest
@@ -321,6 +322,67 @@ def test_bad_requests(env, bridge):
     assert rc == 2, (rc, out, err)
     rc, out, err = ctl(env, "--help")
     assert rc == 0 and "Exit status" in out
+
+
+def ctl_timed(url, *args, bound=20):
+    """sipbridgectl against url: (exit status, stderr, seconds it ran); a run past bound fails the test."""
+    cmd = [sbtest.binary("tools/ctl/sipbridgectl"), "--admin", url] + list(args)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=bound,
+                           env=sbtest.sanitizer_env())
+    except subprocess.TimeoutExpired:
+        raise AssertionError("sipbridgectl %s still running after %d s" % (" ".join(args), bound))
+    return p.returncode, p.stderr, time.monotonic() - t0
+
+
+def test_ctl_timeout_bounds_the_whole_exchange(env):
+    """--timeout bounds the whole request: a server that trickles its answer a byte at a time, and one whose
+    accept queue is full (its SYNs go unanswered), are given up on by then with exit status 2 and "timed out"."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", env.ports.tcp()))
+    srv.listen(8)
+    stop = threading.Event()
+
+    def trickle():
+        c, _ = srv.accept()
+        try:
+            c.recv(4096)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n[")
+            while not stop.wait(0.2):  # a byte every 200 ms: each read gets one well within the timeout
+                c.sendall(b" ")
+        except OSError:
+            pass  # the client gave up and closed
+        finally:
+            c.close()
+
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    try:
+        rc, err, took = ctl_timed("http://127.0.0.1:%d" % srv.getsockname()[1], "--timeout", "2", "calls")
+    finally:
+        stop.set()
+        t.join(10)
+        srv.close()
+    assert rc == 2 and "timed out" in err and took < 8, (rc, err, took)
+
+    # a full accept queue: the connection is never set up
+    full = socket.socket()
+    full.bind(("127.0.0.1", env.ports.tcp()))
+    full.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(full.getsockname())
+            fillers.append(c)
+        rc, err, took = ctl_timed("http://127.0.0.1:%d" % full.getsockname()[1], "--timeout", "1.5", "health")
+    finally:
+        for c in fillers:
+            c.close()
+        full.close()
+    assert rc == 2 and "timed out" in err and took < 6, (rc, err, took)
 
 
 def test_drain_makes_healthz_503(env, bridge, sipp):

@@ -1,9 +1,10 @@
 /* sipbridgectl's HTTP/1.1 client: one request per connection ("Connection: close") over a
- * plain TCP socket with send, receive and connect bounded by a timeout; the answer is read
- * to the end (at most SB_CTL_MAX_RESPONSE bytes) and its status line and body taken apart.
- * Single-threaded. */
+ * plain TCP socket, the whole exchange (connect, send, receive) bounded by one deadline; the
+ * answer is read to the end (at most SB_CTL_MAX_RESPONSE bytes) and its status line and body
+ * taken apart. Single-threaded. */
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include <sb/common.h>
 
 #include "ctl.h"
 
@@ -63,26 +66,36 @@ int sb_ctl_url_parse(const char *text, struct sb_ctl_url *u)
 	return 0;
 }
 
-static int connect_to(const struct sb_ctl_url *u, int timeout_ms, const char **why)
+/* Milliseconds left until deadline_ms, at least 1 while any are left; 0 once it passed. */
+static int left_ms(int64_t deadline_ms)
+{
+	int64_t left = deadline_ms - sb_now_ms();
+
+	return left > 0 ? (int)left : 0;
+}
+
+static int connect_to(const struct sb_ctl_url *u, int64_t deadline_ms, const char **why)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
 	int fd = -1, err = -ECONNREFUSED;
 
 	if (getaddrinfo(u->host, u->port, &hints, &res) != 0) {
 		*why = "cannot resolve the admin host";
 		return -EHOSTUNREACH;
 	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+	for (struct addrinfo *ai = res; ai && left_ms(deadline_ms); ai = ai->ai_next) {
+		int ms = left_ms(deadline_ms);
+		struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
-		/* On Linux the send timeout bounds connect() too. */
+		/* On Linux the send timeout bounds connect() too (and the request's send); a
+		 * connect() it cuts short fails with EINPROGRESS. */
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
-		err = -errno;
+		err = errno == EINPROGRESS || errno == EAGAIN ? -ETIMEDOUT : -errno;
 		close(fd);
 		fd = -1;
 	}
@@ -107,8 +120,8 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Reads until the server closes; *out is malloc'd and NUL-terminated. */
-static int recv_all(int fd, char **out, size_t *len)
+/* Reads until the server closes, by deadline_ms; *out is malloc'd and NUL-terminated. */
+static int recv_all(int fd, int64_t deadline_ms, char **out, size_t *len)
 {
 	size_t size = 8192, n = 0;
 	char *buf = malloc(size);
@@ -116,6 +129,7 @@ static int recv_all(int fd, char **out, size_t *len)
 	if (!buf)
 		return -ENOMEM;
 	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 		ssize_t r;
 
 		if (size - n < 4096) {
@@ -128,11 +142,19 @@ static int recv_all(int fd, char **out, size_t *len)
 			buf = p;
 			size *= 2;
 		}
-		r = recv(fd, buf + n, size - n - 1, 0);
-		if (r < 0 && errno == EINTR)
+		/* One deadline for the whole answer: a server that trickles it never holds
+		 * the client past it. */
+		r = poll(&pfd, 1, left_ms(deadline_ms));
+		if (r == 0) {
+			free(buf);
+			return -ETIMEDOUT;
+		}
+		if (r > 0)
+			r = recv(fd, buf + n, size - n - 1, MSG_DONTWAIT);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (r < 0) {
-			int e = errno == EAGAIN ? -ETIMEDOUT : -errno;
+			int e = -errno;
 
 			free(buf);
 			return e;
@@ -177,6 +199,7 @@ int sb_ctl_request(const struct sb_ctl_url *u, const char *method, const char *p
                    const char *token, int timeout_ms, struct sb_ctl_resp *out, const char **why)
 {
 	char req[4096], *raw = NULL;
+	int64_t deadline_ms;
 	size_t len = 0;
 	int fd, n, r;
 
@@ -191,12 +214,13 @@ int sb_ctl_request(const struct sb_ctl_url *u, const char *method, const char *p
 		*why = "request too long";
 		return -E2BIG;
 	}
-	fd = connect_to(u, timeout_ms, why);
+	deadline_ms = sb_now_ms() + timeout_ms;
+	fd = connect_to(u, deadline_ms, why);
 	if (fd < 0)
 		return fd;
 	r = send_all(fd, req, (size_t)n);
 	if (r == 0)
-		r = recv_all(fd, &raw, &len);
+		r = recv_all(fd, deadline_ms, &raw, &len);
 	close(fd);
 	if (r < 0) {
 		*why = strerror(-r);

@@ -188,6 +188,31 @@ def test_usage_errors(env):
     assert h.returncode == 0 and "marks" in h.stdout and "utterances" in h.stdout, h
 
 
+def test_bad_uri_is_a_usage_error(env):
+    """A --to URI, or a From/To header value, that the SIP stack cannot parse is a usage error naming it: exit 2, one
+    line, nothing sent (not exit 1 with "cannot build the INVITE")."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(0.3)
+    port = sink.getsockname()[1]
+    try:
+        for to in ("sip:1@127.0.0.1:abc", "sip:1@127.0.0.1:%d:7" % port, "sip:a%%zz@127.0.0.1:%d" % port,
+                   "sip:1@[::1", "sip:1@127.0.0.1:99999", "sip:1@127.0.0.1:0"):
+            res = call(to, timeout=2)
+            assert res.returncode == 2 and res.json is None, callctl.describe(res)
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and "--to" in lines[0] and to in lines[0], res.stderr
+        for h in ("From: <sip:caller@127.0.0.1", "To: <sip:1@127.0.0.1:abc>"):
+            res = call("sip:1@127.0.0.1:%d" % port, headers=[h], timeout=2)
+            assert res.returncode == 2 and res.json is None, callctl.describe(res)
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and "--header" in lines[0] and h in lines[0], res.stderr
+        with pytest.raises(socket.timeout):
+            sink.recvfrom(4096)  # no INVITE was sent
+    finally:
+        sink.close()
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # A far end the test controls: SIPp answers, an RtpEndpoint is its media
 

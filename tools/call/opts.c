@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sofia-sip/sip_header.h>
+#include <sofia-sip/su_alloc.h>
+#include <sofia-sip/url.h>
+
 #include "build_config.h"
 #include "call.h"
 
@@ -111,7 +115,35 @@ static int seconds(const char *opt, const char *arg, double min, double *out)
 	return 0;
 }
 
-/* sip:USER@HOST[:PORT] without headers; sofia checks the rest when it sends. */
+/* Whether sofia's parser takes to as a sip: URI with a host and a port from 1 to 65535 (or
+ * none): a URI it cannot parse, it would refuse to send to. */
+static bool uri_ok(const char *to)
+{
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	url_t *u = url_make(home, to);
+	bool ok = u && u->url_type == url_sip && u->url_host && u->url_host[0];
+
+	if (ok && u->url_port) {
+		char *end;
+		long port = strtol(u->url_port, &end, 10);
+
+		ok = !*end && port >= 1 && port <= 65535;
+	}
+	su_home_deinit(home);
+	return ok;
+}
+
+/* Whether sofia's parser takes value as a From (from) or To header's value. */
+static bool addr_ok(bool from, const char *value)
+{
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	bool ok = from ? sip_from_make(home, value) != NULL : sip_to_make(home, value) != NULL;
+
+	su_home_deinit(home);
+	return ok;
+}
+
+/* sip:USER@HOST[:PORT] without headers, as sofia parses it. */
 static int check_to(const char *to)
 {
 	const char *at = strchr(to, '@');
@@ -124,6 +156,9 @@ static int check_to(const char *to)
 		return bad("--to: give the transport with --transport, not in the URI");
 	if (strlen(to) > 256 || strpbrk(to, "?<> \t\r\n\"'"))
 		return bad("--to: '%s' is not a plain sip:USER@HOST:PORT URI", to);
+	if (!uri_ok(to))
+		return bad("--to: '%s' is not a valid SIP URI (sip:USER@HOST:PORT, port 1-65535)",
+		           to);
 	return 0;
 }
 
@@ -165,6 +200,11 @@ static int check_header(const char *h)
 	for (size_t i = 0; i < sizeof(managed) / sizeof(managed[0]); i++)
 		if (strlen(managed[i]) == n && !strncasecmp(h, managed[i], n))
 			return bad("--header: %.*s is written by the SIP stack", (int)n, h);
+	/* From and To replace the INVITE's own: one sofia cannot parse would stop the call. */
+	if (((n == 4 && !strncasecmp(h, "From", 4)) || (n == 2 && !strncasecmp(h, "To", 2))) &&
+	    !addr_ok(n == 4, colon + 1 + strspn(colon + 1, " \t")))
+		return bad("--header: '%s' is not a valid %.*s (e.g. '%.*s: <sip:USER@HOST>')", h,
+		           (int)n, h, (int)n, h);
 	return 0;
 }
 

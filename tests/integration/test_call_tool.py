@@ -139,6 +139,25 @@ def test_bad_wav_places_no_call(env, make, why):
         sink.close()
 
 
+def test_unwritable_record_places_no_call(env):
+    """A --record file that cannot be created, with a good --play file: exit 2 naming it, nothing sent, and the
+    file's audio released (no leak report)."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(0.3)
+    try:
+        rec = os.path.join(env.tmp, "no-such-dir", "out.wav")
+        res = call("sip:+15550001@127.0.0.1:%d" % sink.getsockname()[1], play=tone_wav(os.path.join(env.tmp, "in.wav")),
+                   record=rec, timeout=2)
+        assert res.returncode == 2 and res.json is None, callctl.describe(res)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and "--record" in lines[0] and rec in lines[0], res.stderr
+        with pytest.raises(socket.timeout):
+            sink.recvfrom(4096)  # no INVITE was sent
+    finally:
+        sink.close()
+
+
 @pytest.mark.parametrize("case", ["404-no-route", "403-acl"])
 def test_rejected_call(env, bridge, case):
     if case == "404-no-route":

@@ -130,7 +130,8 @@ static int verdict(const struct sb_cl_app *a, bool hard_hit, int rec_err)
 	return SB_CL_EXIT_OK;
 }
 
-/* Reads --play and creates --record before anything is sent. 0 or -EINVAL (said). */
+/* Reads --play and creates --record before anything is sent. 0, or -EINVAL (said) with
+ * nothing kept. */
 static int files(const struct sb_cl_opts *o, int16_t **pcm, size_t *n, struct sb_cl_wav_writer *rec)
 {
 	char err[SB_CL_ERR_MAX];
@@ -145,6 +146,8 @@ static int files(const struct sb_cl_opts *o, int16_t **pcm, size_t *n, struct sb
 		if (r < 0) {
 			fprintf(stderr, SB_CL_NAME ": --record %s: cannot write it: %s\n",
 			        o->record, strerror(-r));
+			free(*pcm);
+			*pcm = NULL;
 			return -EINVAL;
 		}
 	}

@@ -158,6 +158,21 @@ def test_unwritable_record_places_no_call(env):
         sink.close()
 
 
+def test_tls_ca_without_certificate_is_a_usage_error(env):
+    """--ca naming a file that holds no PEM certificate: exit 2 with a line naming the file, not "cannot bind SIP"."""
+    for name, data in (("in.wav", None), ("broken.pem", b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")):
+        path = os.path.join(env.tmp, name)
+        if data is None:
+            tone_wav(path)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
+        res = call("sip:+15550001@127.0.0.1:9", transport="tls", ca=path, timeout=2)
+        assert res.returncode == 2 and res.json is None, callctl.describe(res)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and path in lines[0] and "no PEM certificate" in lines[0], res.stderr
+
+
 @pytest.mark.parametrize("case", ["404-no-route", "403-acl"])
 def test_rejected_call(env, bridge, case):
     if case == "404-no-route":

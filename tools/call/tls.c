@@ -4,6 +4,7 @@
  * version. Thread: main. Owns the directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -60,6 +61,19 @@ static int write_identity(const char *dir)
 	return r;
 }
 
+/* Whether the CA file holds a PEM certificate to begin with: sofia's TLS transport fails to
+ * start on one that does not, which would only say that SIP cannot bind. */
+static bool has_certificate(const char *path)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+
+	X509_free(x);
+	BIO_free(b);
+	ERR_clear_error();
+	return x != NULL;
+}
+
 int sb_cl_tls_prepare(struct sb_cl_app *a)
 {
 	const char *ca = a->opts->ca ? a->opts->ca : X509_get_default_cert_file();
@@ -67,6 +81,10 @@ int sb_cl_tls_prepare(struct sb_cl_app *a)
 	int r;
 
 	r = sb_tls_dir_new(&a->tls_dir, NULL, NULL, ca, err, sizeof(err));
+	if (r == 0 && !has_certificate(ca)) {
+		snprintf(err, sizeof(err), "%s holds no PEM certificate", ca);
+		r = -EINVAL;
+	}
 	if (r == 0)
 		r = sb_tls_min_v12(err, sizeof(err));
 	if (r == 0 && write_identity(a->tls_dir) < 0) {

@@ -16,7 +16,9 @@
  * (lead_us); the next silent slot that finds a whole frame of lead is skipped, which brings it
  * back. A DTMF digit takes the slots of its duration: the timestamp advances through them
  * without audio packets, and its own packets (start, an update every 50 ms, three ends) go out
- * on the 5 ms clock. */
+ * on the 5 ms clock. A bridged leg takes the other party's frame in every slot, also while it
+ * is on hold or sends a digit (the frame is then not sent): that audio is not delayed for the
+ * rest of the call, and a listening bot's mix, made in the caller's leg's slots, keeps coming. */
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -179,26 +181,31 @@ static unsigned downlink_next(struct sb_media_leg *leg, int16_t *pcm, struct sb_
 	return n;
 }
 
-/* A bridged leg's slot: the other party's audio. On the caller's leg the bot's audio is
- * taken and dropped (it no longer speaks to the caller), and in listen mode the bot gets one
- * frame of both parties mixed. */
-static void bridged_slot(struct sb_media_worker *w, struct sb_media_leg *leg)
+/* A bridged leg's slot: the other party's audio, sent unless the leg is on hold or a key
+ * stands in for it. It is taken either way, so that a hold or a key neither backs it up (a
+ * delay that would stay) nor stops the bot's mix, which in listen mode gets one frame of both
+ * parties every slot. On the caller's leg the bot's audio is taken and dropped (it no longer
+ * speaks to the caller). Returns true when the frame went out. */
+static bool bridged_slot(struct sb_media_worker *w, struct sb_media_leg *leg)
 {
 	int16_t pcm[SB_FRAME_SAMPLES];
 	struct sb_downlink_dtmf d;
 	struct sb_call *c = leg->call;
+	bool send = leg->can_send && !leg->dtmf_tx.active;
 
 	if (!leg->agent)
 		while (sb_ring_count(&c->down))
 			downlink_next(leg, pcm, &d);
 	sb_pcm_fifo_pop(leg->relay, pcm, SB_FRAME_SAMPLES);
-	send_audio(w, leg, pcm, SB_FRAME_SAMPLES);
+	if (send)
+		send_audio(w, leg, pcm, SB_FRAME_SAMPLES);
 	if (leg->mix) {
 		leg->up_at_us = w->tick_us;
 		sb_pcm_fifo_pop(&leg->mix[0], pcm, SB_FRAME_SAMPLES);
 		sb_pcm_fifo_mix(&leg->mix[1], pcm, SB_FRAME_SAMPLES);
 		sb_media_up_push(leg, pcm, SB_FRAME_SAMPLES);
 	}
+	return send;
 }
 
 /* One 20 ms slot: the next frame of bot audio, silence, or the slot of a DTMF digit. */
@@ -209,15 +216,14 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 	unsigned n;
 	bool sent = false; /* send_audio() recorded the slot */
 
-	if (!leg->can_send) {
+	if (leg->relay) {
+		sent = bridged_slot(w, leg);
+	} else if (!leg->can_send) {
 		leg->quiet = 0; /* on hold: the bot's audio waits for the caller to come back */
-	} else if (leg->mute && !leg->relay) {
+	} else if (leg->mute) {
 		leg->quiet = 0; /* a listening bot, and the caller is to get no RTP */
 	} else if (leg->dtmf_tx.active) {
 		/* the digit stands in for audio */
-	} else if (leg->relay) {
-		bridged_slot(w, leg);
-		sent = true;
 	} else {
 		n = downlink_next(leg, pcm, &d);
 		if (d.digit && dtmf_start(w, leg, d.digit, d.duration_ms, now_us)) {

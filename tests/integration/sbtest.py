@@ -710,12 +710,20 @@ class Sipp:
     def hang_up(self, call_number=1):
         """Tells a call held until told (until_told=True) to go on past its hold, to its BYE: an INFO with the call's
         Call-ID straight to SIPp's port (UDP)."""
+        return self._info("z9hG4bK-hang-up-%d" % call_number, 1, call_number)
+
+    def tell(self, step, call_number=1):
+        """Tells a call waiting in one of its scenario's <recv request="INFO"/> to go on, as hang_up() does; step
+        (1, 2, ...) numbers the INFOs, so that each is a new request to SIPp and not a retransmission of the last."""
+        return self._info("z9hG4bK-tell-%d-%d" % (call_number, step), step, call_number)
+
+    def _info(self, branch, cseq, call_number):
         assert self.transport == "u1" and self.proc is not None, (self.name, self.transport)
         if self.proc.poll() is not None:
-            raise AssertionError("%s ended before the test hung up\n%s" % (self.name, self.wait().describe()))
+            raise AssertionError("%s ended before the test told it to go on\n%s" % (self.name, self.wait().describe()))
         msg = sipraw.request("INFO", ruri="sip:caller@127.0.0.1:%d" % self.sip_port, via="127.0.0.1:9",
-                             call_id="%d-%s@127.0.0.1" % (call_number, self.cid_tag),
-                             branch="z9hG4bK-hang-up-%d" % call_number, from_tag="hang-up")
+                             call_id="%d-%s@127.0.0.1" % (call_number, self.cid_tag), branch=branch, cseq=cseq,
+                             from_tag="hang-up")
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(msg, ("127.0.0.1", self.sip_port))
         return self

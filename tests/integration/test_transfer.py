@@ -8,8 +8,9 @@ sip:/sips: URIs are refused without a trace on the wire.
 
 Bridge mode: the bridge dials the target (SIPp as a server) and relays audio and RFC 4733 between caller and agent,
 transcoding between their codecs; either side's BYE ends both legs; a busy or silent agent → transfer_failed and
-the call stays with the bot; listen_after_transfer keeps the bot on the call with a mix of both parties. An agent
-outside every trunk's ACL gets its requests in its own dialog through (only those, and only while it lasts)."""
+the call stays with the bot; listen_after_transfer keeps the bot on the call with a mix of both parties, which
+keeps its cadence while the caller holds or a key is passed on. An agent outside every trunk's ACL gets its
+requests in its own dialog through (only those, and only while it lasts)."""
 
 import math
 import random
@@ -629,6 +630,90 @@ def test_bridge_dtmf_both_ways(env, bridge, sipp):
     assert res.rc == 0, res.describe()
     ares = b.agent.wait()
     assert ares.rc == 0, ares.describe()
+
+
+def tone_frames(pcm, hz):
+    """How many 20 ms frames of pcm are hz at a talker's level (hz dominant, RMS over 2000)."""
+    return sum(1 for i in range(0, len(pcm) - 159, 160)
+               if rtp.rms(pcm[i:i + 160]) > 2000 and rtp.dominant(pcm[i:i + 160], hz))
+
+
+def bot_media_after(bot, t_ms, span_ms):
+    """Waits until the bot has media messages from more than span_ms after t_ms (wall clock); returns the samples of
+    those in (t_ms, t_ms + span_ms] and the longest time between two of them."""
+    def media():
+        return [(e["t_ms"], e["msg"]["media"]["payload_bytes"] // 2) for e in bot.rx("media")]
+
+    sbtest.wait_until(lambda: any(t > t_ms + span_ms for t, _ in media()), 20,
+                      "the bot's media %d ms after the start of the span" % span_ms)
+    evs = [(t, n) for t, n in media() if t_ms < t <= t_ms + span_ms]
+    gap = max((b[0] - a[0] for a, b in zip(evs, evs[1:])), default=span_ms)
+    return sum(n for _, n in evs), gap
+
+
+def test_bridge_listen_key_keeps_the_mix(env, bridge, sipp):
+    """listen_after_transfer = true, and the agent's 1 s key, passed on to the caller once it ends (the caller's leg
+    sends it for 1 s in place of audio) while the agent talks on (3 s of 500 Hz): the bot's mix keeps its 20 ms
+    cadence through the key (8000 samples a second, all of the agent's tone), and the agent's audio after the key
+    reaches the caller without a delay the key left behind."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True},
+                caller_scenario="uac_call_te.xml", until_told=True, caller_keys={"fmts": "8 96", "te_pt": 96},
+                caller_te=96)
+    b.agent_up()
+    sid = b.bot.start_msg()["stream_sid"]
+    b.agent_ep.send_dtmf("7", 1000)
+    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, 3000)))
+    b.agent_ep.send_silence_forever()
+    b.agent_ep.wait_tx_done()
+    t_key = [r.t for r in b.agent_ep.tx_log if r.kind == "dtmf"][0] * 1000
+    samples, gap = bot_media_after(b.bot, t_key, 5000)
+    assert samples >= 5 * 8000 - 1600 and gap < 500, \
+        "the bot got %d samples in the 5 s from the agent's key (40000 sent), %d ms apart at most" % (samples, gap)
+    heard = tone_frames(rtp.from_pcm16le(b.bot.recording(sid)), 500)
+    assert heard >= 147, "%d of the 150 frames of the agent's tone after its key in the bot's mix" % heard
+    # At the caller, in its leg's RTP clock: the key from its start, then the tone, ending 3 s after the key started.
+    at_caller = b.ep.snapshot()
+    key = [p for p in at_caller if p.pt == 96]
+    assert key, "the agent's key did not reach the caller"
+    tone = [p for p in loud(at_caller) if p.pt == rtp.PT_PCMA and rtp.ts_diff(p.ts, key[0].ts) > 0]
+    assert tone, "the agent's tone did not reach the caller"
+    late = rtp.ts_diff(tone[-1].ts + 160, key[0].ts) - 3000 * 8
+    assert late <= 800, "the agent's tone ended at the caller %d ms after its 3 s from the key's start" % (late // 8)
+    res = b.call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+
+
+@pytest.mark.parametrize("hold_dir", ["sendonly", "inactive"])
+def test_bridge_listen_caller_hold_keeps_the_mix(env, bridge, sipp, hold_dir):
+    """listen_after_transfer = true, and the caller holds the call (a re-INVITE with a=sendonly or a=inactive) while
+    the agent talks (2 s of 500 Hz): nothing of it goes to the caller, but the bot's mix keeps its 20 ms cadence
+    (8000 samples a second, all of the agent's tone); after the unhold the caller hears nothing of what the agent
+    said during the hold."""
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True},
+                caller_scenario="uac_hold_when_told.xml", caller_keys={"hold_dir": hold_dir})
+    b.agent_up()
+    sid = b.bot.start_msg()["stream_sid"]
+    b.call.tell(1)
+    sbtest.wait_until(lambda: "Caller holds the call" in b.d.stderr_text(), 20, "the caller's hold")
+    t_hold = time.time() * 1000
+    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, 2000)))
+    b.agent_ep.wait_tx_done()
+    samples, gap = bot_media_after(b.bot, t_hold, 3000)
+    assert samples >= 3 * 8000 - 1600 and gap < 500, \
+        "the bot got %d samples in 3 s of the hold (24000 sent), %d ms apart at most" % (samples, gap)
+    heard = tone_frames(rtp.from_pcm16le(b.bot.recording(sid)), 500)
+    assert heard >= 97, "%d of the 100 frames of the agent's tone during the hold in the bot's mix" % heard
+    before = len(b.ep.snapshot())
+    b.call.tell(2)
+    b.ep.wait_for(lambda e: len(e.packets) >= before + 25, 20, "RTP to the caller after the unhold")
+    stale = loud(b.ep.snapshot())
+    assert not stale, "%d loud packets (the agent's tone from the hold) reached the caller" % len(stale)
+    b.call.tell(3)
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    assert stop_reason(b.bot) == "callended"
+    ares = b.agent.wait()
+    assert ares.rc == 0 and ares.requests("BYE"), ares.describe()
 
 
 class PacedSender:

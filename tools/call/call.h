@@ -128,7 +128,7 @@ struct sb_cl_timeline {
 void sb_cl_timeline_init(struct sb_cl_timeline *t, sb_cl_sink_fn *sink, void *arg);
 /* Places n samples (borrowed) of stream ssrc with RTP timestamp ts, which arrived at sample
  * arrival_pos of the call (its samples since the answer). A stream is laid by its timestamps
- * from where its first packet arrived; a new SSRC, or a timestamp over a second away from the
+ * from where its first packet arrived; a new SSRC, or a timestamp over 10 s away from the
  * arrival time, lays it afresh. Pure. */
 void sb_cl_timeline_put(struct sb_cl_timeline *t, uint32_t ssrc, uint32_t ts, const int16_t *pcm,
                         size_t n, int64_t arrival_pos);

@@ -205,9 +205,12 @@ if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 		tests/integration/test_protocols.py tests/integration/test_admin.py \
 		tests/integration/test_logging.py tests/integration/test_bot_websocket.py \
 		-k "not wss or upgrade_pings"
+	# The recorder's write-error test runs the daemon under a file size limit of 32 KB, under
+	# which ThreadSanitizer's own runtime dies of a SIGBUS: it runs in the suite above only.
 	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
 		tests/integration/test_bot_control.py tests/integration/test_sip_dialog.py \
-		tests/integration/test_recording.py
+		tests/integration/test_recording.py \
+		--deselect tests/integration/test_recording.py::test_write_error_leaves_a_valid_file
 else
 	count "tsan build" 1
 fi

@@ -150,9 +150,6 @@ def test_unwritable_folder(env, bridge, sipp, kind):
     assert d.alive()
 
 
-# ThreadSanitizer's runtime itself dies of a SIGBUS under so small a file size limit (tools/test.sh sets TSAN_OPTIONS
-# for its run only).
-@pytest.mark.skipif("TSAN_OPTIONS" in os.environ, reason="ThreadSanitizer's runtime cannot run under RLIMIT_FSIZE")
 def test_write_error_leaves_a_valid_file(env, testbot, daemon, sipp):
     """A full disk in the middle of a call (here the file size limit, RLIMIT_FSIZE, with SIGXFSZ ignored: writes
     past it fail with EFBIG after a short one): logged once, the call goes on, and the file holds a valid WAV of

@@ -18,6 +18,8 @@ int sb_cidr_parse(struct sb_cidr *out, const char *text);
 /* True when sa (AF_INET or AF_INET6; an IPv4-mapped IPv6 address is matched as IPv4) lies
  * inside c. */
 bool sb_cidr_match(const struct sb_cidr *c, const struct sockaddr *sa);
+/* True when a and b are the same block (family, prefix and address). */
+bool sb_cidr_equal(const struct sb_cidr *a, const struct sb_cidr *b);
 /* True when sa lies inside any of the n entries. */
 bool sb_acl_match(const struct sb_cidr *list, size_t n, const struct sockaddr *sa);
 /* Writes "10.0.0.0/8" form into buf; returns buf. */

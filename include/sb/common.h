@@ -18,6 +18,18 @@
 #define SB_RATE_8K 8000
 #define SB_FRAME_SAMPLES 160
 
+/* Thread: any. Host-order 16-bit samples to little-endian (WAV, the bots' PCM), in place. */
+static inline void sb_le16_in_place(int16_t *pcm, size_t n)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	for (size_t i = 0; i < n; i++)
+		pcm[i] = (int16_t)__builtin_bswap16((uint16_t)pcm[i]);
+#else
+	(void)pcm;
+	(void)n;
+#endif
+}
+
 /* Thread: any. The big-endian (network order) 16-bit word at p. */
 static inline uint16_t sb_get_be16(const uint8_t *p)
 {

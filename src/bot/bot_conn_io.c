@@ -200,18 +200,6 @@ static unsigned move_frames(struct sb_bot_conn *conn)
 	return moved;
 }
 
-/* Host-order samples to little-endian, in place. */
-static void to_le16(int16_t *pcm, size_t n)
-{
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	for (size_t i = 0; i < n; i++)
-		pcm[i] = (int16_t)__builtin_bswap16((uint16_t)pcm[i]);
-#else
-	(void)pcm;
-	(void)n;
-#endif
-}
-
 /* Bot audio the playout queue had no room for. */
 static void count_dropped(struct sb_bot_conn *conn, long dropped)
 {
@@ -236,7 +224,7 @@ static void drain_down(struct sb_bot_conn *conn)
 		return;
 	conn->down_held = false;
 	m = sb_resampler_drain(conn->down_rs, out, ARRAY_SIZE(out));
-	to_le16(out, m);
+	sb_le16_in_place(out, m);
 	count_dropped(conn, sb_playout_push_audio(conn->playout, (const uint8_t *)out, m * 2));
 }
 
@@ -443,7 +431,7 @@ static long push_audio(struct sb_bot_conn *conn, const uint8_t *le, size_t len)
 		for (size_t i = 0; i < k; i++)
 			in[i] = (int16_t)(le[2 * i] | le[2 * i + 1] << 8);
 		m = sb_resampler_run(conn->down_rs, in, k, out, ARRAY_SIZE(out));
-		to_le16(out, m);
+		sb_le16_in_place(out, m);
 		d = sb_playout_push_audio(conn->playout, (const uint8_t *)out, m * 2);
 		if (d < 0)
 			return d;

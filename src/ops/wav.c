@@ -78,17 +78,6 @@ void sb_wav_mix_init(struct sb_wav_mix *m, sb_wav_write_fn *write, void *arg)
 	m->arg = arg;
 }
 
-static void to_le(int16_t *p, size_t n)
-{
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-	for (size_t i = 0; i < n; i++)
-		p[i] = (int16_t)__builtin_bswap16((uint16_t)p[i]);
-#else
-	(void)p;
-	(void)n;
-#endif
-}
-
 /* Writes the window up to position `to` (silence beyond what was placed) and moves on. */
 static void advance(struct sb_wav_mix *m, int64_t to)
 {
@@ -98,7 +87,7 @@ static void advance(struct sb_wav_mix *m, int64_t to)
 		if (n > SB_WAV_WINDOW_SAMPLES)
 			n = SB_WAV_WINDOW_SAMPLES;
 		keep = SB_WAV_WINDOW_SAMPLES - n;
-		to_le(m->pcm, n * SB_WAV_CHANNELS);
+		sb_le16_in_place(m->pcm, n * SB_WAV_CHANNELS);
 		m->write(m->arg, m->pcm, n);
 		memmove(m->pcm, m->pcm + n * SB_WAV_CHANNELS, keep * SB_WAV_FRAME_BYTES);
 		memset(m->pcm + keep * SB_WAV_CHANNELS, 0, n * SB_WAV_FRAME_BYTES);

@@ -97,6 +97,12 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix)
 	return ((a[bytes] ^ b[bytes]) & (uint8_t)(0xff00u >> rest)) == 0;
 }
 
+bool sb_cidr_equal(const struct sb_cidr *a, const struct sb_cidr *b)
+{
+	return a->family == b->family && a->prefix == b->prefix &&
+	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
+}
+
 bool sb_cidr_match(const struct sb_cidr *c, const struct sockaddr *sa)
 {
 	const struct sockaddr_in6 *s6;

@@ -46,12 +46,6 @@ static int host_cidr(const struct sockaddr *sa, struct sb_cidr *out)
 	return 0;
 }
 
-static bool same_cidr(const struct sb_cidr *a, const struct sb_cidr *b)
-{
-	return a->family == b->family && a->prefix == b->prefix &&
-	       memcmp(a->addr, b->addr, sizeof(a->addr)) == 0;
-}
-
 void sb_dialog_peers_init(struct sb_dialog_peers *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -205,7 +199,7 @@ size_t sb_dialog_peers_stream_addrs(const struct sb_dialog_peers *p, struct sb_c
 		if (!e->used || !e->stream || (skip && skip(&e->addr, arg)))
 			continue;
 		for (size_t j = 0; j < n && !dup; j++) /* few distinct addresses: a carrier's */
-			dup = same_cidr(&out[j], &e->addr);
+			dup = sb_cidr_equal(&out[j], &e->addr);
 		if (dup)
 			continue;
 		if (n == max)

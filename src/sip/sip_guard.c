@@ -432,8 +432,7 @@ static bool same_set(const struct sb_cidr *a, size_t na, const struct sb_cidr *b
 		bool found = false;
 
 		for (size_t j = 0; j < nb && !found; j++)
-			found = a[i].family == b[j].family && a[i].prefix == b[j].prefix &&
-			        !memcmp(a[i].addr, b[j].addr, sizeof(a[i].addr));
+			found = sb_cidr_equal(&a[i], &b[j]);
 		if (!found)
 			return false;
 	}

@@ -19,6 +19,7 @@
 
 #include <sb/metrics.h>
 #include <sb/msg.h>
+#include <sb/sip_loop.h>
 
 #include "sip_agent_priv.h"
 
@@ -380,6 +381,9 @@ static int start(struct sb_sip_agent *a)
 	r = sb_sip_guard_init(&a->guard, (const struct sb_config *const *)&a->d->cfg);
 	if (r < 0)
 		return log_error_errno(r, "Cannot set up the SIP message class");
+	r = sb_sip_loop_hook(a->root);
+	if (r < 0)
+		return log_error_errno(r, "Cannot hook the SIP loop");
 	r = start_nua(a, cfg);
 	if (r < 0)
 		return r;

@@ -11,6 +11,10 @@
 
 #define SB_REC_RING_FRAMES 64 /* 20 ms frames of both channels: 640 ms of the call */
 #define SB_REC_POLL_MS 40     /* how often the recorder drains the rings while it records */
+/* The longest a file's header lags the audio written to it: a recording's audio reaches its
+ * file, and the header's sizes are rewritten to match, at least this often, so a killed
+ * daemon leaves a valid WAV missing at most this much and the mixing window. */
+#define SB_REC_SYNC_MS 1000
 
 struct sb_recorder;
 struct sb_rec; /* one call's recording */

@@ -15,8 +15,16 @@
  * jitter, the caller's clock, holds or stalls, and a steady stream is written sample-exact.
  * The media side costs a copy and two atomics per frame: no allocation, lock or system
  * call; it wakes the recorder (eventfd) only when a recording starts or ends, and the
- * recorder drains every ring each SB_REC_POLL_MS. Files are written with stdio; at the end
- * the RIFF sizes are patched, and the file is fsync'ed and closed. */
+ * recorder drains every ring each SB_REC_POLL_MS.
+ *
+ * Files are written with stdio through a buffer of SB_REC_SYNC_MS of audio that only the
+ * recorder empties: once that much time has passed or the buffer is full, it is flushed and
+ * the header's sizes are rewritten to match (pwrite, the append position stays), so the file
+ * is a valid WAV of what it holds at every moment but between those two calls, and a daemon
+ * killed in the middle of a call (SIGKILL, the OOM killer) leaves the call up to the last
+ * update. That costs a write and a pwrite of the header a second per file. At the end the
+ * file is also fsync'ed and closed; nothing is synced to disk before (a power cut can lose
+ * more). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -37,6 +45,8 @@
 
 #define REC_ID_MAX 64
 #define REC_PATH_MAX 320 /* a folder of at most 200 bytes (config) and the call id */
+/* The stdio buffer: the audio written between two header updates. */
+#define REC_BUF_BYTES (SB_REC_SYNC_MS * SB_RATE_8K / 1000 * SB_WAV_FRAME_BYTES)
 
 /* One piece of one channel, at most 20 ms. */
 struct rec_frame {
@@ -65,10 +75,13 @@ struct sb_rec {
 	/* recorder */
 	LIST_ENTRY(sb_rec) link;
 	FILE *f;
-	bool failed;         /* the file could not be created or written: frames are dropped */
-	uint64_t data_bytes; /* audio written */
-	uint64_t lost;       /* frames dropped after a failure */
+	bool failed;          /* the file could not be created or written: frames are dropped */
+	uint64_t data_bytes;  /* audio written */
+	uint64_t lost;        /* frames dropped after a failure */
+	uint64_t sized_bytes; /* audio in the file and described by its header */
+	int64_t synced_ms;    /* when sized_bytes last caught up with data_bytes */
 	struct sb_wav_mix mix;
+	char buf[REC_BUF_BYTES]; /* the file's stdio buffer */
 	struct rec_frame slots[SB_REC_RING_FRAMES];
 };
 
@@ -83,6 +96,8 @@ struct sb_recorder {
 };
 
 _Static_assert((SB_REC_RING_FRAMES & (SB_REC_RING_FRAMES - 1)) == 0, "a power of two");
+_Static_assert(REC_BUF_BYTES >= SB_WAV_WINDOW_SAMPLES * SB_WAV_FRAME_BYTES,
+               "the buffer holds the longest piece the window writes at once");
 
 static void wake(struct sb_recorder *r)
 {
@@ -171,6 +186,58 @@ static void fail(struct sb_rec *rec, const char *what, int err)
 	rec->failed = true;
 }
 
+/* Writes the header of a file holding data bytes of audio. */
+static void put_header(struct sb_rec *rec, int fd, uint64_t data)
+{
+	uint8_t hdr[SB_WAV_HEADER_BYTES];
+
+	/* One call rewrites both sizes: a kill never leaves one of them behind the other. */
+	sb_wav_header(hdr, (uint32_t)data);
+	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
+		fail(rec, "write the header of", errno ? errno : EIO);
+}
+
+/* Writes the sizes of the audio the file holds into its header. After a write error (a full
+ * disk) that is less than was handed to stdio, and may end in part of a sample: the file is
+ * cut to whole samples and described as it is, so what was recorded stays playable. */
+static void write_sizes(struct sb_rec *rec, int fd)
+{
+	struct stat st;
+	uint64_t data = 0;
+
+	if (fstat(fd, &st) < 0) {
+		fail(rec, "read the size of", errno);
+		return;
+	}
+	if (st.st_size > SB_WAV_HEADER_BYTES)
+		data = (uint64_t)(st.st_size - SB_WAV_HEADER_BYTES) / SB_WAV_FRAME_BYTES *
+		       SB_WAV_FRAME_BYTES;
+	if (data > SB_WAV_MAX_DATA_BYTES)
+		data = SB_WAV_MAX_DATA_BYTES;
+	rec->data_bytes = data;
+	if ((uint64_t)st.st_size != SB_WAV_HEADER_BYTES + data &&
+	    ftruncate(fd, (off_t)(SB_WAV_HEADER_BYTES + data)) < 0)
+		fail(rec, "cut", errno);
+	put_header(rec, fd, data);
+}
+
+/* Hands the buffered audio to the file and describes it in the header. While all goes well
+ * the file then holds exactly data_bytes of audio; after a failure it is measured instead. */
+static void sync_file(struct sb_rec *rec)
+{
+	int fd = fileno(rec->f);
+
+	/* A failed flush drops what it could not write (glibc), so fclose writes no more. */
+	if (fflush(rec->f) != 0)
+		fail(rec, "write", errno);
+	if (rec->failed)
+		write_sizes(rec, fd);
+	else
+		put_header(rec, fd, rec->data_bytes);
+	rec->sized_bytes = rec->data_bytes;
+	rec->synced_ms = sb_now_ms();
+}
+
 static void on_wav(void *arg, const int16_t *pcm, size_t n)
 {
 	struct sb_rec *rec = arg;
@@ -178,6 +245,12 @@ static void on_wav(void *arg, const int16_t *pcm, size_t n)
 
 	if (rec->failed)
 		return;
+	/* stdio never flushes on its own: the file grows only where its header follows. */
+	if (rec->data_bytes - rec->sized_bytes + bytes > REC_BUF_BYTES) {
+		sync_file(rec);
+		if (rec->failed)
+			return;
+	}
 	if (rec->data_bytes + bytes > SB_WAV_MAX_DATA_BYTES)
 		fail(rec, "write more than 4 GiB to", EFBIG);
 	else if (fwrite(pcm, 1, bytes, rec->f) != bytes)
@@ -205,48 +278,20 @@ static void open_file(struct sb_rec *rec)
 		rec->failed = true;
 		return;
 	}
+	setvbuf(rec->f, rec->buf, _IOFBF, sizeof(rec->buf));
 	sb_wav_mix_init(&rec->mix, on_wav, rec);
-	sb_wav_header(hdr, 0); /* the sizes are written at the end */
-	if (fwrite(hdr, 1, sizeof(hdr), rec->f) != sizeof(hdr))
+	sb_wav_header(hdr, 0); /* an empty WAV until audio is written */
+	if (fwrite(hdr, 1, sizeof(hdr), rec->f) != sizeof(hdr) || fflush(rec->f) != 0)
 		fail(rec, "write", errno);
+	rec->synced_ms = sb_now_ms();
 }
 
-/* Writes the sizes of the audio the file holds into its header. After a write error (a full
- * disk) that is less than was handed to stdio, and may end in part of a sample: the file is
- * cut to whole samples and described as it is, so what was recorded stays playable. */
-static void write_sizes(struct sb_rec *rec, int fd)
-{
-	uint8_t hdr[SB_WAV_HEADER_BYTES];
-	struct stat st;
-	uint64_t data = 0;
-
-	if (fstat(fd, &st) < 0) {
-		fail(rec, "read the size of", errno);
-		return;
-	}
-	if (st.st_size > SB_WAV_HEADER_BYTES)
-		data = (uint64_t)(st.st_size - SB_WAV_HEADER_BYTES) / SB_WAV_FRAME_BYTES *
-		       SB_WAV_FRAME_BYTES;
-	if (data > SB_WAV_MAX_DATA_BYTES)
-		data = SB_WAV_MAX_DATA_BYTES;
-	rec->data_bytes = data;
-	if ((uint64_t)st.st_size != SB_WAV_HEADER_BYTES + data &&
-	    ftruncate(fd, (off_t)(SB_WAV_HEADER_BYTES + data)) < 0)
-		fail(rec, "cut", errno);
-	sb_wav_header(hdr, (uint32_t)data);
-	if (pwrite(fd, hdr, sizeof(hdr), 0) != (ssize_t)sizeof(hdr))
-		fail(rec, "write the header of", errno ? errno : EIO);
-}
-
-/* Writes the sizes into the header, and the file to disk. */
+/* Writes the file's audio and sizes, and the file to disk. */
 static void close_file(struct sb_rec *rec)
 {
 	int fd = fileno(rec->f);
 
-	/* A failed flush drops what it could not write (glibc), so fclose writes no more. */
-	if (fflush(rec->f) != 0)
-		fail(rec, "write", errno);
-	write_sizes(rec, fd);
+	sync_file(rec);
 	if (fsync(fd) < 0)
 		fail(rec, "sync", errno);
 	if (fclose(rec->f) != 0)
@@ -322,6 +367,9 @@ static void service(struct sb_recorder *r, bool quit)
 		drain(rec);
 		if (ended)
 			finish(r, rec);
+		else if (rec->f && !rec->failed && rec->data_bytes != rec->sized_bytes &&
+		         sb_now_ms() - rec->synced_ms >= SB_REC_SYNC_MS)
+			sync_file(rec);
 		sb_log_ctx_set(NULL);
 	}
 }

@@ -6,6 +6,7 @@ import os
 import resource
 import signal
 import struct
+import time
 import wave
 
 import pytest
@@ -177,3 +178,41 @@ def test_write_error_leaves_a_valid_file(env, testbot, daemon, sipp):
     left, right = read_wav(path)
     assert len(left) == (limit - 44) // 4, "%d samples recorded in a file of %d bytes" % (len(left), limit)
     assert d.alive()
+
+
+def test_killed_daemon_leaves_a_valid_file(env, bridge, sipp):
+    """SIGKILL in the middle of a recorded call (the OOM killer, a crash): the recorder keeps the header's sizes
+    current as it writes, so the file is a valid WAV whose sizes are those of the file, in whole samples, and it
+    holds the call's audio up to about a second (the header's update interval, SB_REC_SYNC_MS) and the mixing
+    window (0.5 s) before the kill."""
+    rec_dir = os.path.join(env.tmp, "rec")
+    os.makedirs(rec_dir)
+    d, bot = bridge("echo", bot={"frame_ms": 40}, trunk={"record": rec_dir})
+    ep = env.endpoint(PT)
+    sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, until_told=True).start()
+    ep.send_silence_forever()
+    ep.wait_packets(1, timeout=20)
+    ep.send_audio(rtp.encode(PT, rtp.tone(1000, 20000)))
+    bot.wait_event("rx", "start")
+    path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")
+
+    # Three seconds of audio in the file: the header has been brought up to date at least twice.
+    def written():
+        return os.path.exists(path) and os.path.getsize(path) > 44 + 3 * 4 * RATE
+    sbtest.wait_until(written, 30, "3 s of audio in %s" % path)
+    t_kill = time.monotonic()
+    d.kill()
+    assert "Recording %s:" % path not in d.stderr_text(), "the recording ended before the kill"
+
+    left, right = read_wav(path)  # the header's sizes are those of the file
+    t0 = ep.snapshot()[0].t  # the bridge's first packet: the recording starts with it
+    lost = (t_kill - t0) - len(left) / RATE
+    assert lost < 2.0, "%.2f s recorded of %.2f s of call before the kill" % (len(left) / RATE, t_kill - t0)
+
+    # Left the caller's tone, right its echo, each from its onset to the end of what was recorded.
+    on_l = onset(left, 0)
+    on_r = onset(right, on_l)
+    assert on_r - on_l < 0.2 * RATE, "the echo is %d samples behind the caller" % (on_r - on_l)
+    assert len(left) - on_r >= RATE, "less than 1 s of the echo recorded: %d samples" % (len(left) - on_r)
+    assert rtp.dominant(left[on_l + 400:], 1000), "no 1 kHz in the left channel after its onset"
+    assert rtp.dominant(right[on_r + 400:], 1000), "no echoed 1 kHz in the right channel after its onset"

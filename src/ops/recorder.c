@@ -81,7 +81,7 @@ struct sb_rec {
 	uint64_t sized_bytes; /* audio in the file and described by its header */
 	int64_t synced_ms;    /* when sized_bytes last caught up with data_bytes */
 	struct sb_wav_mix mix;
-	char buf[REC_BUF_BYTES]; /* the file's stdio buffer */
+	char *buf; /* the file's stdio buffer (REC_BUF_BYTES), the recorder's */
 	struct rec_frame slots[SB_REC_RING_FRAMES];
 };
 
@@ -278,7 +278,13 @@ static void open_file(struct sb_rec *rec)
 		rec->failed = true;
 		return;
 	}
-	setvbuf(rec->f, rec->buf, _IOFBF, sizeof(rec->buf));
+	/* Allocated here, on the recorder's thread, not with the call on the media thread. */
+	rec->buf = malloc(REC_BUF_BYTES);
+	if (!rec->buf) {
+		fail(rec, "buffer", ENOMEM);
+		return;
+	}
+	setvbuf(rec->f, rec->buf, _IOFBF, REC_BUF_BYTES);
 	sb_wav_mix_init(&rec->mix, on_wav, rec);
 	sb_wav_header(hdr, 0); /* an empty WAV until audio is written */
 	if (fwrite(hdr, 1, sizeof(hdr), rec->f) != sizeof(hdr) || fflush(rec->f) != 0)
@@ -334,6 +340,7 @@ static void finish(struct sb_recorder *r, struct sb_rec *rec)
 	atomic_fetch_add_explicit(&r->stats.overruns, over, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->stats.lost, rec->lost, memory_order_relaxed);
 	LIST_REMOVE(rec, link);
+	free(rec->buf);
 	free(rec);
 }
 

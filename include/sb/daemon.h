@@ -46,3 +46,6 @@ void sb_daemon_signals(sigset_t *set);
 /* Thread: control. Tells systemd (when NOTIFY_SOCKET is set) the given state, e.g.
  * "READY=1". */
 void sb_daemon_notify(const char *state);
+/* Thread: control. Tells systemd a reload begins: "RELOADING=1" with MONOTONIC_USEC (now, on
+ * CLOCK_MONOTONIC); the caller sends "READY=1" when it has ended, applied or refused. */
+void sb_daemon_notify_reloading(void);

@@ -6,7 +6,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "build_config.h"
@@ -28,6 +30,20 @@ void sb_daemon_notify(const char *state)
 #else
 	(void)state;
 #endif
+}
+
+void sb_daemon_notify_reloading(void)
+{
+	struct timespec ts;
+	unsigned long long now_us;
+	char msg[64];
+
+	/* MONOTONIC_USEC tells systemd which reload this is (Type=notify-reload waits for a
+	 * READY=1 sent after it); older systemd ignores the field. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now_us = (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000;
+	snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu", now_us);
+	sb_daemon_notify(msg);
 }
 
 void sb_daemon_signals(sigset_t *set)

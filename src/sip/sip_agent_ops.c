@@ -234,7 +234,7 @@ static int load(const struct sb_daemon_source *src, struct sb_config **ret, char
 	return sb_config_load_default(ret, src ? &src->ov : NULL, err, errlen);
 }
 
-int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen)
+static int reload(struct sb_sip_agent *a, char *err, size_t errlen)
 {
 	const struct sb_daemon_source *src = a->d->src;
 	char why[SB_CONFIG_ERR_MAX] = "", kept[512];
@@ -273,4 +273,18 @@ int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen)
 	if (err)
 		snprintf(err, errlen, "%s%s", kept[0] ? "restart needed for: " : "", kept);
 	return 0;
+}
+
+int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen)
+{
+	/* While draining, systemd has been told STOPPING=1 and waits for no READY=1. */
+	bool tell = !a->draining && !a->stopping;
+	int r;
+
+	if (tell)
+		sb_daemon_notify_reloading();
+	r = reload(a, err, errlen);
+	if (tell)
+		sb_daemon_notify("READY=1");
+	return r;
 }

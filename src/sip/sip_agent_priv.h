@@ -168,7 +168,8 @@ void sb_sip_begin_stop(struct sb_sip_agent *a, const char *why);
  * Retry-After, the calls in progress go on until they end or limits.drain_timeout_s passes,
  * then the rest are hung up and the daemon stops. why names who asked, for the log. */
 void sb_sip_agent_drain(struct sb_sip_agent *a, const char *why);
-/* sip_agent_ops.c: reads the configuration again from where it came from. On success new
+/* sip_agent_ops.c: reads the configuration again from where it came from, and tells systemd
+ * (RELOADING=1, then READY=1 whatever the outcome; neither while draining). On success new
  * calls use the new snapshot (calls in progress keep theirs) and keys that need a restart keep
  * their running values (named in the log, and in err when given); returns 0. A bad file
  * changes nothing: -EINVAL (or the read error) with "FILE:LINE: KEY: reason" in the log and

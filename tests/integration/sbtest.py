@@ -349,11 +349,15 @@ class Daemon:
 
     def start(self, timeout=30):
         exe = binary("src/sipbridged")
-        ndir = tempfile.mkdtemp(prefix="sbn", dir="/tmp")  # AF_UNIX paths are limited to 107 bytes
-        npath = os.path.join(ndir, "notify")
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(npath)
-        sock.settimeout(0.1)
+        self._ndir = tempfile.mkdtemp(prefix="sbn", dir="/tmp")  # AF_UNIX paths are limited to 107 bytes
+        npath = os.path.join(self._ndir, "notify")
+        self._nsock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._nsock.bind(npath)
+        self._nsock.settimeout(0.1)
+        # Read for the daemon's whole life: sd_notify() blocks once a listener's queue is full.
+        self._nstop = threading.Event()
+        self._nthread = threading.Thread(target=self._read_notify, daemon=True)
+        self._nthread.start()
         cmd = [exe] + (["-c", self.conf_path] if self.conf_path else []) + ["-f"] + self.args
         self.cmd = cmd
         self._err = open(self.stderr_path, "wb")
@@ -362,23 +366,41 @@ class Daemon:
                                          env=sanitizer_env({"NOTIFY_SOCKET": npath}), cwd=self.workdir,
                                          preexec_fn=self.preexec)
             deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    data = sock.recv(4096).decode(errors="replace")
-                    self.notify.append(data)
-                    if "READY=1" in data.split("\n"):
-                        return self
-                except socket.timeout:
-                    pass
+            while not any("READY=1" in m.split("\n") for m in list(self.notify)):
                 if self.proc.poll() is not None:
                     raise AssertionError("sipbridged exited with %s before READY=1\ncmd: %s\n--- stderr ---\n%s"
                                          % (self.proc.returncode, " ".join(cmd), tail(self.stderr_path)))
                 if time.monotonic() > deadline:
                     raise AssertionError("sipbridged sent no READY=1 within %d s (notify: %r)\n--- stderr ---\n%s"
                                          % (timeout, self.notify, tail(self.stderr_path)))
-        finally:
-            sock.close()
-            shutil.rmtree(ndir, ignore_errors=True)
+                time.sleep(0.02)
+            return self
+        except BaseException:
+            self._close_notify()
+            raise
+
+    def _read_notify(self):
+        """Appends every sd_notify datagram, in arrival order, to self.notify until the socket is closed."""
+        while not self._nstop.is_set():
+            try:
+                self.notify.append(self._nsock.recv(4096).decode(errors="replace"))
+            except socket.timeout:
+                pass
+            except OSError:
+                return
+
+    def _close_notify(self):
+        if getattr(self, "_nsock", None) is None:
+            return
+        self._nstop.set()
+        self._nthread.join(5)
+        self._nsock.close()
+        self._nsock = None
+        shutil.rmtree(self._ndir, ignore_errors=True)
+
+    def wait_notify(self, pred, timeout, what):
+        """Waits until pred(list of the sd_notify messages so far) is true; returns the list."""
+        return wait_until(lambda: pred(list(self.notify)) and list(self.notify), timeout, what)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -390,9 +412,13 @@ class Daemon:
     def stop(self, timeout=30):
         """SIGTERM, wait, then assert exit status 0 and a clean sanitizer report."""
         if self.proc is None or self.checked:
+            self._close_notify()
             return
         self.checked = True
-        stop_checked(self.proc, self._err, self.stderr_path, "sipbridged", timeout, 120)
+        try:
+            stop_checked(self.proc, self._err, self.stderr_path, "sipbridged", timeout, 120)
+        finally:
+            self._close_notify()
 
     def kill(self):
         """SIGKILL, as the OOM killer or a power cut would end it: no exit status to check at teardown, only that
@@ -404,6 +430,7 @@ class Daemon:
             self.proc.kill()
             self.proc.wait(10)
         self._err.close()
+        self._close_notify()
         bad = sanitizer_lines(self.stderr_path)
         assert not bad, ("sanitizer reports before SIGKILL: %s\n--- stderr tail ---\n%s"
                          % (bad, tail(self.stderr_path, 120)))

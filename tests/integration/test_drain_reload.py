@@ -2,8 +2,10 @@
 its own and its audio; a broken file is refused with FILE:LINE: KEY and changes nothing; keys read at start-up keep
 their running values until a restart. A drain (SIGTERM) answers new INVITEs and OPTIONS with 503 + Retry-After, lets
 the call in progress finish with audio both ways, then exits 0; drain_timeout_s hangs up what is left; a second
-SIGTERM hangs up at once."""
+SIGTERM hangs up at once. systemd is told of every reload (RELOADING=1, then READY=1, refused or not)."""
 
+import http.client
+import json
 import re
 import signal
 import time
@@ -99,6 +101,58 @@ def test_reload_keeps_start_up_keys(env, sipp):
     ep = env.endpoint()
     res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=500).run()  # still on the old port
     assert res.rc == 0, res.describe()
+
+
+def notify_after(d, n, count):
+    """The first count sd_notify messages after the first n, once they have come, each split into fields."""
+    got = d.wait_notify(lambda m: len(m) >= n + count, 20, "%d sd_notify message(s)" % count)
+    return [dict(f.split("=", 1) for f in m.split("\n") if "=" in f) for m in got[n:n + count]]
+
+
+def assert_reload_told(d, n, t_before):
+    """RELOADING=1 with the CLOCK_MONOTONIC time of the reload, then READY=1, as the messages after the first n."""
+    reloading, ready = notify_after(d, n, 2)
+    assert reloading.get("RELOADING") == "1" and "READY" not in reloading, reloading
+    usec = reloading.get("MONOTONIC_USEC", "")
+    assert usec.isdigit(), reloading
+    # Python's time.monotonic() reads the same clock (CLOCK_MONOTONIC) in seconds.
+    assert t_before * 1e6 <= int(usec) <= time.monotonic() * 1e6, (usec, t_before)
+    assert ready == {"READY": "1"}, ready
+
+
+def test_reload_tells_systemd(env, sipp):
+    bot = env.testbot("echo")
+    admin_port = env.ports.tcp()
+    good = sbtest.to_libconfig(env.config([{"name": "default", "url": bot.url}],
+                                          admin={"address": "127.0.0.1", "port": admin_port}))
+    d = env.daemon(good)
+    ep, call = live_call(env, sipp, d, bot, 9000)
+
+    # A good reload (SIGHUP): RELOADING=1, then READY=1 once it is applied.
+    n, t_before = len(d.notify), time.monotonic()
+    d.proc.send_signal(signal.SIGHUP)
+    assert_reload_told(d, n, t_before)
+    assert "Configuration reloaded" in d.stderr_text()
+
+    # A refused one (POST /reload on a broken file): the same pair, the old configuration kept.
+    rewrite(d, good.replace("max_cps = 50;", "max_cps = = 50;"))
+    n, t_before = len(d.notify), time.monotonic()
+    c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=20)
+    c.request("POST", "/reload")
+    r = c.getresponse()
+    body = r.read().decode()
+    c.close()
+    assert r.status == 400 and json.loads(body)["ok"] is False, (r.status, body)
+    assert_reload_told(d, n, t_before)
+    assert "Reload refused" in d.stderr_text()
+
+    # Nothing else changed: the call in progress keeps its audio and ends normally, new calls are taken.
+    echoed_after(ep, time.time())
+    res = call.wait()
+    assert res.rc == 0, res.describe()
+    res = sipp("uac_call.xml", d, rtp_port=env.endpoint().port, duration_ms=500).run()
+    assert res.rc == 0, res.describe()
+    assert len(d.notify) == n + 2, d.notify[n:]
 
 
 def test_drain_lets_the_call_finish(env, sipp):

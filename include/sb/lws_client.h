@@ -1,6 +1,6 @@
 /* The libwebsockets client context the ws workers and the webhook thread each run: no listening
  * port, the system CA store loaded for wss/https. Thread: any (the context is then used by the
- * one thread that services it). */
+ * one thread that services it). Also where lws's own log lines go, for every lws context. */
 #pragma once
 
 struct lws_context;
@@ -15,3 +15,6 @@ struct lws_protocols;
  * with ev_loop may mean that the plugin (libwebsockets-evlib-ev) is not installed. */
 struct lws_context *sb_lws_client_new(const struct lws_protocols *protocols, void *user,
                                       unsigned fd_limit_per_thread, void *ev_loop);
+/* Thread: control, before any thread that uses lws starts. Routes lws's error and warning
+ * lines into the daemon's log (subsystem "lws"), filtered by the daemon's current level. */
+void sb_lws_log_init(void);

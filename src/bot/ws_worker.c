@@ -223,17 +223,6 @@ static const struct lws_protocols protocols[] = {
         {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-static void lws_emit(int level, const char *line)
-{
-	char buf[512];
-	size_t n = strlen(line);
-
-	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		n--;
-	snprintf(buf, sizeof(buf), "%.*s", (int)n, line);
-	sb_log_write(level == LLL_ERR ? SB_LOG_WARN : SB_LOG_DEBUG, "lws", "%s", buf);
-}
-
 /* Whether a connection of this worker was given ctx (its TLS session may hold it). */
 static bool ca_ctx_in_use(struct sb_ws_env *env, const SSL_CTX *ctx)
 {
@@ -440,7 +429,6 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 
 	if (!w)
 		return -ENOMEM;
-	lws_set_log_level(LLL_ERR | (sb_log_enabled(SB_LOG_DEBUG) ? LLL_WARN : 0), lws_emit);
 	LIST_INIT(&w->env.conns);
 	LIST_INIT(&w->env.backlog);
 	w->idx = idx;

@@ -21,6 +21,7 @@
 
 #include <sb/admin.h>
 #include <sb/daemon.h>
+#include <sb/lws_client.h>
 #include <sb/sip_agent.h>
 
 void sb_daemon_notify(const char *state)
@@ -208,6 +209,8 @@ int sb_daemon_run(struct sb_config *cfg, const struct sb_daemon_source *src)
 
 	d.cfg = sb_config_ref(cfg);
 	raise_fd_limit(cfg);
+	/* Before the first lws context: lws's level and sink are process-wide and unlocked. */
+	sb_lws_log_init();
 	r = sb_mq_new(&d.control);
 	if (r < 0)
 		log_error_errno(r, "Cannot create the control queue");

@@ -34,6 +34,10 @@ static void sofia_log(void *stream, char const *fmt, va_list ap)
 	size_t n;
 
 	(void)stream;
+	/* Sofia's level-0 lines (its "set log to level" notes among them) come whatever its
+	 * level: they are debug lines too. */
+	if (!sb_log_enabled(SB_LOG_DEBUG))
+		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -46,10 +50,18 @@ static void setup_sofia_logs(void)
 {
 	su_log_t *logs[] = {su_log_default, nua_log, nta_log, tport_log};
 
-	for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(logs); i++)
 		su_log_redirect(logs[i], sofia_log, NULL);
+	sb_sip_sofia_log_level();
+}
+
+void sb_sip_sofia_log_level(void)
+{
+	su_log_t *logs[] = {su_log_default, nua_log, nta_log, tport_log};
+
+	/* Sofia's levels are plain fields of these logs, read by the stack on this thread. */
+	for (size_t i = 0; i < ARRAY_SIZE(logs); i++)
 		su_log_set_level(logs[i], sb_log_enabled(SB_LOG_DEBUG) ? 3 : 0);
-	}
 }
 
 void sb_sip_maybe_shutdown(struct sb_sip_agent *a)

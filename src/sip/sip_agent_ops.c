@@ -262,6 +262,9 @@ static int reload(struct sb_sip_agent *a, char *err, size_t errlen)
 	sb_sip_guard_refilter(&a->guard);
 	sb_log_set_level(src && src->verbose ? SB_LOG_DEBUG : next->log_level);
 	sb_log_set_format(next->log_format);
+	/* lws's lines follow the new level by themselves (lws_client.c); sofia's are on or off
+	 * at the source, set here on the thread that runs sofia. */
+	sb_sip_sofia_log_level();
 	log_notice("Configuration reloaded from %s: new calls use it, %u call(s) in progress keep "
 	           "theirs",
 	           next->source, a->n_calls);

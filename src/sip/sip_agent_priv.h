@@ -175,6 +175,9 @@ void sb_sip_agent_drain(struct sb_sip_agent *a, const char *why);
  * changes nothing: -EINVAL (or the read error) with "FILE:LINE: KEY: reason" in the log and
  * in err. */
 int sb_sip_agent_reload(struct sb_sip_agent *a, char *err, size_t errlen);
+/* sip_agent.c: sets sofia's own log levels from the daemon's current one (verbose at debug,
+ * silent otherwise); at start-up and after a reload changed the level. */
+void sb_sip_sofia_log_level(void);
 /* sip_agent_ops.c: answers an OPTIONS out of any dialog: 200, or 503 with Retry-After while
  * draining or stopping (a load balancer's probe takes this instance out of rotation). */
 void sb_sip_on_options(struct sb_sip_agent *a, nua_handle_t *nh);

@@ -2,16 +2,19 @@
 its own and its audio; a broken file is refused with FILE:LINE: KEY and changes nothing; keys read at start-up keep
 their running values until a restart. A drain (SIGTERM) answers new INVITEs and OPTIONS with 503 + Retry-After, lets
 the call in progress finish with audio both ways, then exits 0; drain_timeout_s hangs up what is left; a second
-SIGTERM hangs up at once. systemd is told of every reload (RELOADING=1, then READY=1, refused or not)."""
+SIGTERM hangs up at once. systemd is told of every reload (RELOADING=1, then READY=1, refused or not), and a reload's
+log level reaches sofia's and libwebsockets' own log lines."""
 
 import http.client
 import json
 import re
 import signal
+import socket
 import time
 
 import rtp
 import sbtest
+import sipraw
 
 
 def rewrite(d, cfg):
@@ -153,6 +156,51 @@ def test_reload_tells_systemd(env, sipp):
     res = sipp("uac_call.xml", d, rtp_port=env.endpoint().port, duration_ms=500).run()
     assert res.rc == 0, res.describe()
     assert len(d.notify) == n + 2, d.notify[n:]
+
+
+def garbage_then_options(d):
+    """Sends sofia a datagram that is not SIP (its transaction layer reports it, at its own level 3), then an
+    OPTIONS from the same socket; returns once the OPTIONS is answered, so the garbage has been handled."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(10)
+    try:
+        s.sendto(b"not a SIP message\r\n\r\n", ("127.0.0.1", d.sip_port))
+        here = b"127.0.0.1:%d" % s.getsockname()[1]
+        call_id = "opt-%d" % time.monotonic_ns()
+        msg = sipraw.request("OPTIONS", ruri="sip:127.0.0.1:%d" % d.sip_port, call_id=call_id)
+        s.sendto(sipraw.with_via(msg, b"UDP", here), ("127.0.0.1", d.sip_port))
+        assert s.recv(65535).startswith(b"SIP/2.0 200 "), "no 200 to the OPTIONS"
+    finally:
+        s.close()
+
+
+def sofia_lines_after(d, start):
+    return [l for l in d.stderr_text()[start:].splitlines() if re.search(r"\bdebug\s+sofia\b", l)]
+
+
+def test_reload_to_debug_turns_sofia_logs_on(env):
+    cfg = env.config([{"name": "default", "url": "ws://127.0.0.1:%d/media" % env.ports.tcp()}])
+    d = env.daemon(cfg)
+    start = len(d.stderr_text())
+    garbage_then_options(d)
+    assert not sofia_lines_after(d, start), "sofia logged at info level"
+
+    rewrite(d, dict(cfg, log={"level": "debug"}))
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: "Configuration reloaded" in d.stderr_text(), 10, "the reload to be logged")
+    start = len(d.stderr_text())
+    garbage_then_options(d)
+    sbtest.wait_until(lambda: any("garbage" in l for l in sofia_lines_after(d, start)), 10,
+                      "sofia's debug line about the garbage")
+
+    # And back to info: sofia is quiet again.
+    rewrite(d, cfg)
+    d.proc.send_signal(signal.SIGHUP)
+    sbtest.wait_until(lambda: d.stderr_text().count("Configuration reloaded") == 2, 10, "the second reload")
+    start = len(d.stderr_text())
+    garbage_then_options(d)
+    assert not sofia_lines_after(d, start), "sofia still logs after the reload back to info"
 
 
 def test_drain_lets_the_call_finish(env, sipp):

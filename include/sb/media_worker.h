@@ -13,6 +13,14 @@ struct sb_media_worker;
 struct sb_recorder;
 struct sb_ws_worker;
 
+/* Where a bridged transfer's audio went when it was dropped on a full buffer. */
+enum sb_media_bridge_to {
+	SB_MEDIA_BRIDGE_TO_CALLER, /* the agent's audio, relayed to the caller */
+	SB_MEDIA_BRIDGE_TO_AGENT,  /* the caller's audio, relayed to the agent */
+	SB_MEDIA_BRIDGE_TO_BOT,    /* either party's audio, for a listening bot's mix */
+	_SB_MEDIA_BRIDGE_TO_MAX
+};
+
 /* Counters, written by the worker, read by anyone. */
 struct sb_media_stats {
 	atomic_uint_fast64_t rtp_rx_packets, rtp_rx_bad, rtp_rx_other_pt, rtp_tx_packets, up_drops,
@@ -27,6 +35,9 @@ struct sb_media_stats {
 	/* SRTP and SRTCP packets dropped: failed authentication (forged, tampered, another
 	 * key), replayed */
 	atomic_uint_fast64_t srtp_rx_auth_fail, srtp_rx_replay;
+	/* a bridge's audio pushed out of a full relay or mix buffer (its receiving side fell
+	 * 200 ms behind: audio sent faster than real time), in samples */
+	atomic_uint_fast64_t bridge_drop_samples[_SB_MEDIA_BRIDGE_TO_MAX];
 };
 
 /* How a media worker runs. */

@@ -132,5 +132,14 @@ void sb_media_log_stats(struct sb_media_leg *leg)
 	         " duplicated, %" PRIu64 " frame(s) concealed, %" PRIu64
 	         " resync(s); wait %u ms at the end",
 	         j->lost, j->late, j->duplicated, j->concealed_frames, j->resets, j->depth_ms);
+	if (leg->relay) /* a bridge's buffers pushed out what came faster than real time */
+		log_info("Bridge: %" PRIu64 " ms of the %s's audio dropped on its way to the %s",
+		         leg->relay->dropped * 1000 / SB_RATE_8K, leg->agent ? "caller" : "agent",
+		         leg->agent ? "agent" : "caller");
+	if (leg->mix)
+		log_info("Bridge: %" PRIu64 " ms of the caller's and %" PRIu64
+		         " ms of the agent's audio dropped on their way to the bot's mix",
+		         leg->mix[0].dropped * 1000 / SB_RATE_8K,
+		         leg->mix[1].dropped * 1000 / SB_RATE_8K);
 	sb_log_ctx_set(NULL);
 }

@@ -91,6 +91,18 @@ void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
 		up_commit(leg);
 }
 
+/* Into one of a bridge's buffers; what it pushes out (the side that takes from it fell
+ * 200 ms behind this one: audio sent faster than real time) is counted. */
+static void bridge_push(struct sb_media_worker *w, struct sb_pcm_fifo *f, const int16_t *pcm,
+                        size_t n, enum sb_media_bridge_to to)
+{
+	uint64_t before = f->dropped;
+
+	sb_pcm_fifo_push(f, pcm, n);
+	if (f->dropped != before)
+		STAT_ADD(w, bridge_drop_samples[to], f->dropped - before);
+}
+
 /* Where a leg's audio goes: to the bot; while bridged, to the other party (and, in listen
  * mode, to the mix the bot hears); on a recorded call's leg, to the recording too. */
 static void deliver(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
@@ -105,9 +117,10 @@ static void deliver(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 		sb_media_up_push(leg, pcm, n);
 		return;
 	}
-	sb_pcm_fifo_push(leg->peer->relay, pcm, n);
+	bridge_push(leg->w, leg->peer->relay, pcm, n,
+	            leg->agent ? SB_MEDIA_BRIDGE_TO_CALLER : SB_MEDIA_BRIDGE_TO_AGENT);
 	if (caller->mix)
-		sb_pcm_fifo_push(&caller->mix[leg->agent], pcm, n);
+		bridge_push(leg->w, &caller->mix[leg->agent], pcm, n, SB_MEDIA_BRIDGE_TO_BOT);
 }
 
 /* Keeps the caller's key for the call-end record (control reads it after DETACHED). */

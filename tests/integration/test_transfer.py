@@ -351,7 +351,7 @@ class Bridged:
 
     def __init__(self, env, bridge, sipp, agent_scenario, after=(), trunk=None, caller_scenario="uac_call.xml",
                  caller_keys=None, until_told=False, agent_keys=None, caller_te=None, headers=None,
-                 caller_sends=True, agent_tcp=False, agent_ip="127.0.0.1"):
+                 caller_sends=True, agent_tcp=False, agent_ip="127.0.0.1", groups=None):
         self.agent_ep = env.endpoint(rtp.PT_PCMU)
         keys = {"agent_rtp_port": self.agent_ep.port, "agent_fmts": "0 %d" % AGENT_TE}
         keys.update(agent_keys or {})
@@ -361,7 +361,8 @@ class Bridged:
         t = {"transfer_mode": "bridge"}
         t.update(trunk or {})
         headers = headers or {"X-UUI": UUI}
-        self.d, self.bot = bridge(script=talking([transfer(self.target, headers)] + list(after)), trunk=t)
+        self.d, self.bot = bridge(script=talking([transfer(self.target, headers)] + list(after)), trunk=t,
+                                  **(groups or {}))
         if caller_sends:
             self.ep = caller(env, te_pt=caller_te)
         else:
@@ -580,10 +581,25 @@ def mixed_windows(pcm):
     return n
 
 
+def with_admin(env):
+    """(port, config groups): the admin API on a free loopback port, without a token."""
+    port = env.ports.tcp()
+    return port, {"admin": {"address": "127.0.0.1", "port": port, "token": ""}}
+
+
+def bridge_drops(admin):
+    """sipbridge_bridge_drops_total by direction (to_caller, to_agent, to_bot)."""
+    return {to: sbtest.metric(admin, 'sipbridge_bridge_drops_total{direction="%s"}' % to)
+            for to in ("to_caller", "to_agent", "to_bot")}
+
+
 def test_bridge_listen_after_transfer(env, bridge, sipp):
     """listen_after_transfer = true: no stop while bridged; the bot keeps getting media, a mix of the caller's
-    1 kHz and the agent's 500 Hz; stop comes when the call ends."""
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, until_told=True)
+    1 kHz and the agent's 500 Hz; stop comes when the call ends. Both parties sending in real time, the bridge
+    drops nothing of it (sipbridge_bridge_drops_total stays 0)."""
+    admin, groups = with_admin(env)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, until_told=True,
+                groups=groups)
     b.agent_up()
     sid = b.bot.start_msg()["stream_sid"]
     b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 4000)))
@@ -604,6 +620,9 @@ def test_bridge_listen_after_transfer(env, bridge, sipp):
     assert stop_reason(b.bot) == "callended"
     ares = b.agent.wait()
     assert ares.rc == 0 and ares.requests("BYE"), ares.describe()
+    assert bridge_drops(admin) == {"to_caller": 0, "to_agent": 0, "to_bot": 0}
+    line = "Bridge: 0 ms of the caller's and 0 ms of the agent's audio dropped"
+    sbtest.wait_until(lambda: line in b.d.stderr_text(), 10, "the call's end-of-call bridge line")
 
 
 def test_bridge_dtmf_both_ways(env, bridge, sipp):
@@ -744,14 +763,26 @@ class PacedSender:
             with self.lock:
                 chunk = bytes(self.buf[:self.n])
                 del self.buf[:self.n]
-            chunk += PCMA_SILENCE * (self.n - len(chunk))
+                pkt = self._packet(chunk + PCMA_SILENCE * (self.n - len(chunk)))
             try:
-                self.ep.send_raw(rtp.build_rtp(self.seq, self.ts, rtp.PT_PCMA, self.ssrc, chunk), peer)
+                self.ep.send_raw(pkt, peer)
             except OSError:
                 return
-            self.seq, self.ts = (self.seq + 1) & 0xFFFF, (self.ts + self.n) & 0xFFFFFFFF
             next_t += self.n / 8000.0
             self.done.wait(max(0.0, next_t - time.monotonic()))
+
+    def _packet(self, chunk):
+        """Under the lock: the stream's next packet, carrying chunk."""
+        pkt = rtp.build_rtp(self.seq, self.ts, rtp.PT_PCMA, self.ssrc, chunk)
+        self.seq, self.ts = (self.seq + 1) & 0xFFFF, (self.ts + self.n) & 0xFFFFFFFF
+        return pkt
+
+    def burst(self, octets):
+        """Sends octets (whole packets of them) at once, in the stream's sequence: audio faster than real time."""
+        with self.lock:
+            pkts = [self._packet(octets[i:i + self.n]) for i in range(0, len(octets), self.n)]
+            for pkt in pkts:
+                self.ep.send_raw(pkt, self.ep.peer)
 
     def stop(self):
         self.done.set()
@@ -781,6 +812,45 @@ def test_bridge_repacketises_to_20ms(env, bridge, sipp):
     assert stop_reason(b.bot) == "transferred"
     res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
+
+
+def test_bridge_drops_audio_sent_faster_than_real_time(env, bridge, sipp):
+    """listen_after_transfer = true, and each party sends 1.2 s of audio at once: the bridge's 200 ms buffers for
+    the other party and for the bot's mix keep the newest and drop the rest, about 50 frames of each burst, counted
+    in sipbridge_bridge_drops_total by where the audio was going and logged at the call's end."""
+    admin, groups = with_admin(env)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, until_told=True,
+                caller_sends=False, groups=groups)
+    tx = PacedSender(b.ep, 20)  # real time until the transfer: the bot asks for it after 300 ms of it
+    try:
+        b.agent_up()
+    finally:
+        tx.stop()
+    assert bridge_drops(admin) == {"to_caller": 0, "to_agent": 0, "to_bot": 0}
+    tx.burst(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 1200)))
+    seq, ts, ssrc = random.getrandbits(16), random.getrandbits(32), random.getrandbits(32)
+    tone = rtp.encode(rtp.PT_PCMU, rtp.tone(500, 1200))
+    for i in range(60):
+        b.agent_ep.send_raw(rtp.build_rtp((seq + i) & 0xFFFF, (ts + 160 * i) & 0xFFFFFFFF, rtp.PT_PCMU, ssrc,
+                                          tone[160 * i:160 * (i + 1)]), b.agent_ep.peer)
+
+    def counted():
+        n = bridge_drops(admin)
+        return n["to_caller"] >= 40 and n["to_agent"] >= 40 and n["to_bot"] >= 80
+
+    sbtest.wait_until(counted, 20, "the bursts' drops in /metrics")
+    n = bridge_drops(admin)
+    # 60 frames a burst, 10 kept: no more can have been dropped (and a part of a frame of the caller's last real
+    # time audio, which the relay may still have held)
+    assert n["to_caller"] <= 50 and n["to_agent"] <= 51 and n["to_bot"] <= 102, n
+    res = b.call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+    sbtest.wait_until(lambda: "ms of the agent's audio dropped on its way to the caller" in b.d.stderr_text(), 10,
+                      "the call's end-of-call bridge lines")
+    log = b.d.stderr_text()
+    for what in ("agent's audio dropped on its way to the caller", "caller's audio dropped on its way to the agent"):
+        ms = re.search(r"Bridge: (\d+) ms of the " + what, log)
+        assert ms and 800 <= int(ms.group(1)) <= 1020, (what, ms and ms.group(0))
 
 
 def test_bridge_dials_over_the_transport_the_target_names(env, bridge, sipp):

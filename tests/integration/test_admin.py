@@ -385,6 +385,165 @@ def test_ctl_timeout_bounds_the_whole_exchange():
     assert rc == 2 and "timed out" in err and took < 6, (rc, err, took)
 
 
+class FakeAdmin:
+    """A loopback HTTP server that answers the i-th connection with answers[i] (bytes) once it has read the request
+    head, then keeps the connection open until close() (hold=True, as a keep-alive server does) or closes it."""
+
+    def __init__(self, answers, hold=True):
+        self.answers, self.hold = list(answers), hold
+        self.srv = socket.socket()
+        self.srv.bind(("127.0.0.1", 0))
+        self.srv.listen(8)
+        self.url = "http://127.0.0.1:%d" % self.srv.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        held = []
+        try:
+            for answer in self.answers:
+                c, _ = self.srv.accept()
+                c.settimeout(10)
+                req = b""
+                while b"\r\n\r\n" not in req:
+                    got = c.recv(4096)
+                    if not got:
+                        break
+                    req += got
+                try:
+                    c.sendall(answer)
+                except OSError:
+                    pass  # the client gave up on it (an answer over its bound)
+                if self.hold:
+                    held.append(c)
+                else:
+                    c.close()
+            self.stop.wait(60)
+        except OSError:
+            pass
+        finally:
+            for c in held:
+                c.close()
+
+    def close(self):
+        self.stop.set()
+        self.srv.close()
+        self.thread.join(10)
+
+
+def ctl_run(url, *args, bound=20):
+    """sipbridgectl against url: (exit status, stdout, stderr, seconds it ran); a run past bound fails the test."""
+    cmd = [sbtest.binary("tools/ctl/sipbridgectl"), "--admin", url] + list(args)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=bound,
+                           env=sbtest.sanitizer_env())
+    except subprocess.TimeoutExpired:
+        raise AssertionError("sipbridgectl %s still running after %d s" % (" ".join(args), bound))
+    assert not sbtest.SANITIZER_MARKERS[0] in p.stderr, p.stderr
+    return p.returncode, p.stdout, p.stderr, time.monotonic() - t0
+
+
+def chunked(body, sizes):
+    """body in chunks of the given sizes (cycled), with a chunk extension, an upper-case size and a trailer."""
+    out, i, n = [], 0, 0
+    while i < len(body):
+        size = sizes[n % len(sizes)]
+        part = body[i:i + size]
+        out.append(b"%X%s\r\n%s\r\n" % (len(part), b";ext=1" if n % 3 == 0 else b"", part))
+        i, n = i + size, n + 1
+    return b"".join(out) + b"0\r\nX-Trailer: t\r\n\r\n"
+
+
+def test_ctl_reads_the_body_as_the_answer_frames_it():
+    """sipbridgectl takes the body by its Content-Length from a server that keeps the connection open (the daemon
+    does unless asked to close), without waiting for its --timeout; a chunked body comes out whole, decoded; an
+    answer without either is read to the close; 204 has no body."""
+    calls_json = json.dumps([{"id": "c%04d" % i, "state": "active", "age_s": i, "trunk": "t", "from": "f%d" % i,
+                              "to": "t", "bot": "b", "codec": "PCMU", "rtp_in": i, "rtp_out": i}
+                             for i in range(1500)]).encode()
+    assert len(calls_json) > 100000
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+    answers = [
+        head + b"Content-Length: %d\r\nConnection: keep-alive\r\n\r\n" % len(calls_json) + calls_json,
+        head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(calls_json, [1, 4096, 17, 30000, 255]),
+        # Transfer-Encoding wins over a Content-Length (RFC 9112 6.3)
+        head + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b"[]", [1]),
+        b"HTTP/1.1 100 Continue\r\n\r\n" + head + b"Content-Length: 2\r\n\r\n[]",
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+    ]
+    srv = FakeAdmin(answers)
+    try:
+        for i, want in enumerate([calls_json, calls_json, b"[]", b"[]"]):
+            rc, out, err, took = ctl_run(srv.url, "--timeout", "10", "--json", "calls")
+            assert (rc, out, took < 5) == (0, want.decode() + "\n", True), (i, rc, err, took, out[:200])
+        rc, out, err, took = ctl_run(srv.url, "--timeout", "10", "drain")
+        assert rc == 0 and "Draining" in out and took < 5, (rc, out, err, took)
+    finally:
+        srv.close()
+
+    # no framing at all: the body is what comes before the server closes
+    srv = FakeAdmin([head + b"\r\n" + calls_json], hold=False)
+    try:
+        rc, out, err, took = ctl_run(srv.url, "--timeout", "10", "--json", "calls")
+        assert (rc, out) == (0, calls_json.decode() + "\n"), (rc, err, out[:200])
+    finally:
+        srv.close()
+
+
+BAD_ANSWERS = [
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n[]", "over the 64 MiB bound"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n[]", "over the 64 MiB bound"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFFFFFFFFFFF\r\n[]",
+     "over the 64 MiB bound"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4000001\r\n[]", "over the 64 MiB bound"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n[]\r\n0\r\n\r\n", "malformed chunk size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-2\r\n[]\r\n0\r\n\r\n", "malformed chunk size"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n[]\r\n0\r\n\r\n",
+     "does not end where its size says"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 2000, "chunk size line over 1 KiB"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n[]", "transfer coding other than chunked"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n[]", "two different Content-Lengths"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n[]", "Content-Length is not a number"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n[]", "Content-Length is not a number"),
+    (b"HTTP/1.1 200 OK\r\n folded: x\r\nContent-Length: 2\r\n\r\n[]", "malformed header line"),
+    (b"HTTP/1.1 200 OK\r\nNo colon here\r\n\r\n[]", "malformed header line"),
+    (b"HTTP/1.1 2000 OK\r\n\r\n", "not HTTP"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n\r\n", "not HTTP"),
+    (b"HTTP/1.1 101 Switching Protocols\r\n\r\n", "not a final HTTP answer"),
+    (b"HTTP/1.1 100 Continue\r\n\r\n" * 10, "not a final HTTP answer"),
+    (b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000, "head is over 64 KiB"),
+]
+
+
+def test_ctl_refuses_a_malformed_or_oversized_answer():
+    """An answer that is not HTTP, frames its body badly or says it is over the 64 MiB bound is refused at once with
+    exit status 2 and a line that says what is wrong (the server keeps the connection open: no waiting for the
+    timeout); one cut short before its end says so; a body read to the close stops at the bound."""
+    srv = FakeAdmin([a for a, _ in BAD_ANSWERS])
+    try:
+        for answer, why in BAD_ANSWERS:
+            rc, out, err, took = ctl_run(srv.url, "--timeout", "10", "calls")
+            assert rc == 2 and "bad answer from the admin API" in err and why in err and took < 5, (
+                answer[:80], why, rc, err, took)
+    finally:
+        srv.close()
+
+    cut = [(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]", "ended before its Content-Length"),
+           (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n", "ended inside its chunked body"),
+           (b"HTTP/1.1 200 OK\r\nContent-Le", "ended inside its head"),
+           (b"", "closed without answering"),
+           (b"HTTP/1.1 200 OK\r\n\r\n" + b" " * (64 << 20) + b"[]", "over the 64 MiB bound")]
+    srv = FakeAdmin([a for a, _ in cut], hold=False)
+    try:
+        for answer, why in cut:
+            rc, out, err, took = ctl_run(srv.url, "--timeout", "20", "calls", bound=40)
+            assert rc == 2 and why in err, (answer[:80], why, rc, err, took)
+    finally:
+        srv.close()
+
+
 def test_drain_makes_healthz_503(env, bridge, sipp):
     d, bot = bridge(admin=admin_group(env))
     ep = env.endpoint()

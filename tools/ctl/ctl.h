@@ -4,11 +4,13 @@
 #pragma once
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define SB_CTL_NAME "sipbridgectl"
 #define SB_CTL_DEFAULT_URL "http://127.0.0.1:8088"
 #define SB_CTL_TOKEN_ENV "SIPBRIDGE_ADMIN_TOKEN"
-#define SB_CTL_MAX_RESPONSE (64u << 20) /* bytes: a larger answer is refused */
+#define SB_CTL_MAX_RESPONSE (64u << 20) /* bytes of body: a larger answer is refused */
+#define SB_CTL_MAX_HEAD (64u << 10)     /* bytes of an answer's head (status line, headers) */
 
 /* Exit statuses. */
 #define SB_CTL_EXIT_OK 0
@@ -34,6 +36,11 @@ int sb_ctl_url_parse(const char *text, struct sb_ctl_url *u);
  * daemon cannot be reached or the answer is not HTTP; *why then says what went wrong. */
 int sb_ctl_request(const struct sb_ctl_url *u, const char *method, const char *path,
                    const char *token, int timeout_ms, struct sb_ctl_resp *out, const char **why);
+/* http_read.c: reads one answer from fd by deadline_ms: the head, then the body by its
+ * Content-Length, chunked, or to the close (1xx answers skipped; a server that keeps the
+ * connection open is not waited for). Returns 0 with *out filled (free out->body), or a
+ * negative errno with *why saying what went wrong (a static string). */
+int sb_ctl_read_response(int fd, int64_t deadline_ms, struct sb_ctl_resp *out, const char **why);
 
 /* render.c: prints the /calls array as a table. Returns 0, or -EINVAL for unexpected JSON. */
 int sb_ctl_print_calls(const char *json);

@@ -1,10 +1,8 @@
 /* sipbridgectl's HTTP/1.1 client: one request per connection ("Connection: close") over a
  * plain TCP socket, the whole exchange (connect, send, receive) bounded by one deadline; the
- * answer is read to the end (at most SB_CTL_MAX_RESPONSE bytes) and its status line and body
- * taken apart. Single-threaded. */
+ * answer is read by http_read.c. Single-threaded. */
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,87 +118,11 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Reads until the server closes, by deadline_ms; *out is malloc'd and NUL-terminated. */
-static int recv_all(int fd, int64_t deadline_ms, char **out, size_t *len)
-{
-	size_t size = 8192, n = 0;
-	char *buf = malloc(size);
-
-	if (!buf)
-		return -ENOMEM;
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		ssize_t r;
-
-		if (size - n < 4096) {
-			char *p = size >= SB_CTL_MAX_RESPONSE ? NULL : realloc(buf, size * 2);
-
-			if (!p) {
-				free(buf);
-				return -EFBIG;
-			}
-			buf = p;
-			size *= 2;
-		}
-		/* One deadline for the whole answer: a server that trickles it never holds
-		 * the client past it. */
-		r = poll(&pfd, 1, left_ms(deadline_ms));
-		if (r == 0) {
-			free(buf);
-			return -ETIMEDOUT;
-		}
-		if (r > 0)
-			r = recv(fd, buf + n, size - n - 1, MSG_DONTWAIT);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r < 0) {
-			int e = -errno;
-
-			free(buf);
-			return e;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	return 0;
-}
-
-/* Splits raw (an HTTP response) into status and body (moved to the front of raw). */
-static int parse(char *raw, size_t len, struct sb_ctl_resp *out)
-{
-	char *hend = strstr(raw, "\r\n\r\n"), *cl;
-	size_t body_len;
-	int status;
-
-	if (sscanf(raw, "HTTP/1.%*1[01] %3d", &status) != 1 || status < 100 || !hend)
-		return -EBADMSG;
-	*hend = '\0';
-	body_len = len - (size_t)(hend + 4 - raw);
-	cl = strcasestr(raw, "\r\ncontent-length:");
-	if (cl) {
-		unsigned long long want = strtoull(cl + 17, NULL, 10);
-
-		if (want < body_len)
-			body_len = (size_t)want;
-	}
-	memmove(raw, hend + 4, body_len);
-	raw[body_len] = '\0';
-	out->status = status;
-	out->body = raw;
-	out->len = body_len;
-	return 0;
-}
-
 int sb_ctl_request(const struct sb_ctl_url *u, const char *method, const char *path,
                    const char *token, int timeout_ms, struct sb_ctl_resp *out, const char **why)
 {
-	char req[4096], *raw = NULL;
+	char req[4096];
 	int64_t deadline_ms;
-	size_t len = 0;
 	int fd, n, r;
 
 	n = snprintf(req, sizeof(req),
@@ -219,17 +141,10 @@ int sb_ctl_request(const struct sb_ctl_url *u, const char *method, const char *p
 	if (fd < 0)
 		return fd;
 	r = send_all(fd, req, (size_t)n);
-	if (r == 0)
-		r = recv_all(fd, deadline_ms, &raw, &len);
-	close(fd);
-	if (r < 0) {
+	if (r < 0)
 		*why = strerror(-r);
-		return r;
-	}
-	r = parse(raw, len, out);
-	if (r < 0) {
-		free(raw);
-		*why = "the answer is not HTTP";
-	}
+	else
+		r = sb_ctl_read_response(fd, deadline_ms, out, why);
+	close(fd);
 	return r;
 }

@@ -39,8 +39,8 @@ static void usage(FILE *f)
 	        "  -h, --help      this text\n"
 	        "\n"
 	        "Exit status: 0 done; 1 the daemon answered with an error (unknown call, bad or\n"
-	        "missing token, reload refused, draining for health); 2 a usage error, or the\n"
-	        "daemon could not be reached.\n");
+	        "missing token, reload refused, draining for health); 2 a usage error, the\n"
+	        "daemon could not be reached, or its answer was malformed or over 64 MiB.\n");
 }
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -181,6 +181,11 @@ int main(int argc, char **argv)
 	if (o.token && !o.token[0])
 		o.token = NULL;
 	r = sb_ctl_request(&url, method, path, o.token, o.timeout_ms, &resp, &why);
+	if (r == -EBADMSG || r == -EFBIG) {
+		fprintf(stderr, SB_CTL_NAME ": bad answer from the admin API at %s: %s\n", o.url,
+		        why);
+		return SB_CTL_EXIT_USAGE;
+	}
 	if (r < 0) {
 		fprintf(stderr, SB_CTL_NAME ": cannot reach the admin API at %s: %s\n", o.url, why);
 		return SB_CTL_EXIT_USAGE;

@@ -172,12 +172,13 @@ static int parse_head(struct reader *r, size_t head, int *status, enum framing *
 		*f = F_NONE;
 	else if (chunked) /* it overrides a Content-Length */
 		*f = F_CHUNKED;
-	else if (cl >= 0 && (unsigned long long)cl > SB_CTL_MAX_RESPONSE)
-		return bad(r, -EFBIG, "the answer's body is over the 64 MiB bound");
-	else if (cl >= 0)
-		*f = F_LENGTH, *len = (size_t)cl;
-	else
+	else if (cl < 0)
 		*f = F_CLOSE;
+	else if ((unsigned long long)cl > SB_CTL_MAX_RESPONSE)
+		return bad(r, -EFBIG, "the answer's body is over the 64 MiB bound");
+	else
+		*f = F_LENGTH;
+	*len = cl > 0 ? (size_t)cl : 0;
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * an agent's request in a dialog of the bridge's. Pure. Thread: any. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SB_SIP_REPLY_MAX 4096 /* a reply never exceeds this (nor the request it answers) */
@@ -16,8 +17,10 @@
  * Writes at most size - 1 bytes and a NUL; returns the method's full length. */
 size_t sb_sip_method(const char *req, size_t len, char *out, size_t size);
 
-/* Header lines of req[0..len) (folded continuations not counted), stopping at limit + 1. */
-unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit);
+/* Header lines of req[0..len) (folded continuations not counted), stopping at limit + 1.
+ * *ended (may be NULL) tells whether the header section's empty line was reached: when it
+ * was not, more header lines may follow (over TCP, in a later read). */
+unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit, bool *ended);
 
 /* The value of req[0..len)'s first Call-ID header (or compact i), blanks around it left out:
  * *id and *id_len point into req. Returns 0; -ENOENT when the header section has ended (its

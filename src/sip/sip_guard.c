@@ -115,17 +115,9 @@ static bool may_reply(struct sb_sip_guard *g, const struct sockaddr *src)
 	return false;
 }
 
-enum reply { REPLY_SENT, REPLY_NONE, REPLY_LIMITED };
-
-/* Answers the message being parsed without the stack, with status (0: no answer): to the
- * datagram's source over UDP (never to a Via host, so a forged Via cannot aim it elsewhere),
- * or on the connection over TCP, which is then shut down so sofia closes it. A source over
- * sip.reject_rate gets no answer (REPLY_LIMITED); its connection is closed all the same. */
-static enum reply respond(struct sb_sip_guard *g, msg_t *msg, int status, const char *reason,
-                          bool stream)
+enum sb_guard_reply sb_sip_guard_respond(struct sb_sip_guard *g, msg_t *msg, const char *raw,
+                                         size_t len, int status, const char *reason, bool stream)
 {
-	const char *raw = msg_buf_committed_data(msg);
-	size_t len = msg_buf_committed(msg);
 	const struct sockaddr *src = (const struct sockaddr *)msg_addr(msg);
 	char out[SB_SIP_REPLY_MAX], tag[32];
 	struct sockaddr_storage to;
@@ -144,18 +136,28 @@ static enum reply respond(struct sb_sip_guard *g, msg_t *msg, int status, const 
 			n = -EPROTO; /* a plain text reply would break the TLS stream: close only */
 		if (fd >= 0)
 			sb_sip_guard_end_stream(fd, n > 0 ? out : NULL, n > 0 ? (size_t)n : 0);
-		return limited ? REPLY_LIMITED : fd >= 0 && n > 0 ? REPLY_SENT : REPLY_NONE;
+		return limited            ? SB_GUARD_REPLY_LIMITED
+		       : fd >= 0 && n > 0 ? SB_GUARD_REPLY_SENT
+		                          : SB_GUARD_REPLY_NONE;
 	}
 	if (limited)
-		return REPLY_LIMITED;
+		return SB_GUARD_REPLY_LIMITED;
 	/* Never more bytes back than came in: a forged source gains nothing by it. */
 	if (n < 0 || (size_t)n > len)
-		return REPLY_NONE;
+		return SB_GUARD_REPLY_NONE;
 	fd = udp_for(g, src, &to, &to_len);
 	return fd >= 0 && sendto(fd, out, (size_t)n, MSG_DONTWAIT, (struct sockaddr *)&to,
 	                         to_len) == n
-	               ? REPLY_SENT
-	               : REPLY_NONE;
+	               ? SB_GUARD_REPLY_SENT
+	               : SB_GUARD_REPLY_NONE;
+}
+
+/* The same, answering the request as far as it has been received and not parsed yet. */
+static enum sb_guard_reply respond(struct sb_sip_guard *g, msg_t *msg, int status,
+                                   const char *reason, bool stream)
+{
+	return sb_sip_guard_respond(g, msg, msg_buf_committed_data(msg), msg_buf_committed(msg),
+	                            status, reason, stream);
 }
 
 /* A request from outside every trunk's ACL: one stateless 403, or nothing. */
@@ -163,13 +165,13 @@ static void reject_stranger(struct sb_sip_guard *g, msg_t *msg, bool stream)
 {
 	bool answer = (*g->cfg)->acl_reject == SB_ACL_REJECT_403;
 	char ip[INET6_ADDRSTRLEN];
-	enum reply r = respond(g, msg, answer ? 403 : 0, "Forbidden", stream);
+	enum sb_guard_reply r = respond(g, msg, answer ? 403 : 0, "Forbidden", stream);
 
-	if (r == REPLY_SENT)
+	if (r == SB_GUARD_REPLY_SENT)
 		atomic_fetch_add_explicit(&g->stats.acl_replied, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&g->stats.acl_dropped, 1, memory_order_relaxed);
-	if (r == REPLY_LIMITED)
+	if (r == SB_GUARD_REPLY_LIMITED)
 		return; /* may_reply() warns about the source */
 	log_warn_ratelimited(
 	        "Request from %s: not in any trunk's ACL, %s",
@@ -198,7 +200,7 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	const char *raw = msg_buf_committed_data(msg);
 	char method[32] = "", ip[INET6_ADDRSTRLEN];
 	int status = 0;
-	enum reply sent;
+	enum sb_guard_reply sent;
 
 	atomic_fetch_add_explicit(&g->stats.bad_first_line, 1, memory_order_relaxed);
 	if (raw)
@@ -213,16 +215,7 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	        "%s from %s with a first line the SIP stack cannot parse: %s",
 	        request ? "Request" : "Response",
 	        sb_sockaddr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),
-	        sent == REPLY_SENT ? "answered" : "dropped");
-}
-
-/* Header lines of the message as far as it has arrived (all of a datagram), stopping at
- * limit + 1: counted in one pass, before sofia parses any header. */
-static unsigned header_lines(msg_t *msg, unsigned limit)
-{
-	const char *p = msg_buf_committed_data(msg);
-
-	return p ? sb_sip_header_lines(p, msg_buf_committed(msg), limit) : 0;
+	        sent == SB_GUARD_REPLY_SENT ? "answered" : "dropped");
 }
 
 static bool is_stream(msg_t *msg)
@@ -268,18 +261,8 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
 		reject_stranger(g, msg, is_stream(msg));
 		return -1; /* garbage to nta: dropped before any transaction */
 	}
-	if (header_lines(msg, (unsigned)(*g->cfg)->max_headers) >
-	    (unsigned)(*g->cfg)->max_headers) {
-		char ip[INET6_ADDRSTRLEN];
-
-		atomic_fetch_add_explicit(&g->stats.too_many_headers, 1, memory_order_relaxed);
-		respond(g, msg, 400, "Too Many Headers", is_stream(msg));
-		log_notice_ratelimited("Request from %s with over sip.max_headers = %d header "
-		                       "lines, 400",
-		                       sb_sockaddr_text(src, ip, sizeof(ip)),
-		                       (*g->cfg)->max_headers);
+	if (sb_sip_guard_header_limit(g, msg, is_stream(msg)) < 0)
 		return -1;
-	}
 	r = sip_request_class->hc_parse(home, h, s, slen);
 	if (r < 0)
 		bad_first_line(g, msg, true, is_stream(msg));
@@ -318,6 +301,7 @@ int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg
 	status_class->hc_parse = parse_status_line;
 	g->mclass->mc_request->hr_class = request_class;
 	g->mclass->mc_status->hr_class = status_class;
+	sb_sip_guard_headers_init(g);
 	the_guard = g;
 	return 0;
 }
@@ -544,6 +528,7 @@ void sb_sip_guard_done(struct sb_sip_guard *g)
 	g->n_tcp_peers = 0;
 	if (the_guard == g)
 		the_guard = NULL;
+	sb_sip_guard_headers_done(g);
 	if (g->mclass)
 		free(g->mclass); /* msg_mclass_clone() allocates with malloc() */
 	g->mclass = NULL;

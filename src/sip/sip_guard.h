@@ -81,6 +81,34 @@ int sb_sip_guard_allow_dialog(struct sb_sip_guard *g, const char *call_id,
  * the ACLs). A Call-ID not allowed is ignored. */
 void sb_sip_guard_forget_dialog(struct sb_sip_guard *g, const char *call_id);
 
+/* What became of a stateless answer. */
+enum sb_guard_reply {
+	SB_GUARD_REPLY_SENT,
+	SB_GUARD_REPLY_NONE,    /* no status, no socket, or no reply could be built from raw */
+	SB_GUARD_REPLY_LIMITED, /* the source is over sip.reject_rate */
+};
+
+/* sip_guard.c. Thread: control, in a parse function. Answers msg (being parsed) without the
+ * stack with status (0: no answer), built from the request text raw[0..len) (borrowed): to
+ * the datagram's source over UDP (never to a Via host, so a forged Via cannot aim it
+ * elsewhere), or on the connection over TCP (stream), which is then shut down so sofia
+ * closes it. A source over sip.reject_rate gets no answer; its connection is closed all the
+ * same. */
+enum sb_guard_reply sb_sip_guard_respond(struct sb_sip_guard *g, msg_t *msg, const char *raw,
+                                         size_t len, int status, const char *reason, bool stream);
+
+/* sip_guard_headers.c. Thread: control, from sb_sip_guard_init(). Has g->mclass parse the
+ * end of every header section with the check of sip.max_headers for requests whose header
+ * section came in several reads. */
+void sb_sip_guard_headers_init(struct sb_sip_guard *g);
+/* sip_guard_headers.c. Thread: control. Forgets g (sb_sip_guard_done()). */
+void sb_sip_guard_headers_done(struct sb_sip_guard *g);
+/* sip_guard_headers.c. Thread: control, parsing msg's request line. Counts its header lines
+ * as far as they have come: over sip.max_headers, the request gets a stateless 400 and
+ * -EMSGSIZE is returned (the parse is to fail). Over a stream (TCP, TLS) before the end of
+ * the header section, the rest is counted when that end is parsed. Returns 0 otherwise. */
+int sb_sip_guard_header_limit(struct sb_sip_guard *g, msg_t *msg, bool stream);
+
 /* Thread: control. Whether a local port is one of the SIP listen ports. */
 static inline bool sb_sip_guard_port(const struct sb_sip_guard *g, uint16_t port)
 {

@@ -196,16 +196,21 @@ static bool has_tag(struct span s)
 	return false;
 }
 
-unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit)
+unsigned sb_sip_header_lines(const char *req, size_t len, unsigned limit, bool *ended)
 {
 	const char *end = req + len, *p = headers_start(req, end);
 	unsigned n = 0;
 
+	if (ended)
+		*ended = false;
 	while (n <= limit && p < end) {
 		const char *eol = sb_line_end(p, end);
 
-		if (eol == p)
+		if (eol == p) {
+			if (ended)
+				*ended = true;
 			break; /* the empty line */
+		}
 		if (!sb_is_wsp(*p))
 			n++; /* a folded line continues the header before it */
 		p = sb_next_line(eol, end);

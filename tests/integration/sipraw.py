@@ -168,6 +168,19 @@ def server_connections(port, state="established"):
     return [l for l in out.splitlines() if l.strip() and l.split()[2].rsplit(":", 1)[0] in DAEMON_ADDRS]
 
 
+def unread_by_server(port, peer):
+    """Bytes the daemon has not read yet on its side of the connection from peer ((address, port)) to its SIP
+    port, as the kernel counts them (the socket's receive queue); None while the kernel lists no such
+    connection."""
+    out = subprocess.run(["ss", "-tanH", "state", "established", "( sport = :%d and dport = :%d )" % (port, peer[1])],
+                         capture_output=True, text=True, timeout=10).stdout
+    for l in out.splitlines():
+        f = l.split()
+        if len(f) >= 4 and f[2].rsplit(":", 1)[0] in DAEMON_ADDRS and f[3].rsplit(":", 1)[0].strip("[]") == peer[0]:
+            return int(f[0])
+    return None
+
+
 def connections_to(addr, port, state="established"):
     """Connections in `state` to addr:port (an IPv4 address), as the kernel lists them: the daemon's own
     connections to a peer."""

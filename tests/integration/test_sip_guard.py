@@ -267,6 +267,51 @@ def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp)
     assert res.rc == 0 and res.final_status("OPTIONS") == 200, res.describe()
 
 
+def send_in_pieces(port, msg, cuts):
+    """Sends msg on a new TCP connection in pieces cut at the given offsets, each once the daemon has read all
+    that came before it (its side of the connection has nothing left to read, or is closed): every piece is a
+    read of its own. Returns the connection."""
+    t = sipraw.Tcp(port)
+    msg = sipraw.with_via(msg, b"TCP", b"%s:%d" % (t.local[0].encode(), t.local[1]))
+    t.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    start = 0
+    for end in list(cuts) + [len(msg)]:
+        t.send(msg[start:end], fix_via=False)
+        start = end
+        sbtest.wait_until(lambda: sipraw.unread_by_server(port, t.local) in (0, None), 10,
+                          "the daemon to read %d bytes" % end)  # None: it has closed the connection
+    return t
+
+
+@pytest.mark.parametrize("pieces", [1, 2, 5])
+def test_tcp_header_limit_holds_across_reads(env, testbot, daemon, pieces):
+    """sip.max_headers bounds a request's header lines over TCP however its header section is cut into reads:
+    a request over it gets the 400 a whole one gets and its connection is closed; one within it, sent the same
+    way, is answered by the stack."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), max_headers=64)
+    extra = b"".join(b"X-Pad-%d: a\r\n" % i for i in range(100))
+    over = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="over-%d" % pieces, extra=extra)
+    # the first cut falls after the first header line, so the request line is parsed in the first read
+    first = over.index(b"\r\nFrom:") + 8
+    cuts = [first + k * (len(over) - first) // (pieces - 1) for k in range(pieces - 1)]
+    t = send_in_pieces(d.sip_port, over, cuts)
+    try:
+        assert t.wait_eof(20), "the connection stayed open after a request over sip.max_headers: %r" % t.data
+        assert sipraw.status_lines(t.data) == ["SIP/2.0 400 Too Many Headers"], t.data
+        assert b"\r\nCall-ID: over-%d\r\n" % pieces in t.data, t.data
+    finally:
+        t.close()
+    within = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="within-%d" % pieces,
+                            extra=extra[:extra.index(b"X-Pad-50:")])
+    t = send_in_pieces(d.sip_port, within, cuts[:1])
+    try:
+        assert t.read_until(lambda t: b"\r\n\r\n" in t.data, 20), t.data
+        assert sipraw.status_lines(t.data) == ["SIP/2.0 200 OK"], t.data
+    finally:
+        t.close()
+    assert d.alive()
+
+
 def test_stateless_403_edge_cases(env, testbot, daemon):
     """A bare-LF request from outside the ACL still gets its one 403; a request whose 403 would be larger than
     itself (compact, empty headers) gets none: a forged source gains nothing."""

@@ -213,13 +213,13 @@ TEST(as_sofia_leaves_it)
 	ASSERT_TRUE(sb_sip_reply_build(out, sizeof(out), lf, sizeof(lf) - 1, 400, "Bad", "t",
 	                               NULL) > 0);
 	ASSERT_TRUE(strstr(out, "\r\nVia: a\r\n") != NULL);
-	ASSERT_EQ(sb_sip_header_lines(lf, sizeof(lf) - 1, 100), 5);
+	ASSERT_EQ(sb_sip_header_lines(lf, sizeof(lf) - 1, 100, NULL), 5);
 	ASSERT_TRUE(sb_sip_reply_build(out, sizeof(out), crlf, sizeof(crlf) - 1, 403, "Forbidden",
 	                               "t", NULL) > 0);
 	ASSERT_TRUE(strstr(out, "\r\nCSeq: 1 INVITE\r\n") != NULL);
 	ASSERT_EQ(sb_sip_method(crlf, sizeof(crlf) - 1, method, sizeof(method)), 6);
 	ASSERT_STREQ(method, "INVITE");
-	ASSERT_EQ(sb_sip_header_lines(crlf, sizeof(crlf) - 1, 100), 5);
+	ASSERT_EQ(sb_sip_header_lines(crlf, sizeof(crlf) - 1, 100, NULL), 5);
 out:
 	return r;
 }
@@ -228,12 +228,25 @@ TEST(header_lines)
 {
 	static const char req[] =
 	        "X s SIP/2.0\r\nA: 1\r\n  folded\r\nB: 2\r\nC: 3\r\n\r\nD: body\r\n";
+	bool ended = false;
 	int r = 0;
 
-	ASSERT_EQ(sb_sip_header_lines(req, strlen(req), 100), 3);
-	ASSERT_EQ(sb_sip_header_lines(req, strlen(req), 1), 2); /* stops at limit + 1 */
-	ASSERT_EQ(sb_sip_header_lines("X s SIP/2.0", 11, 100), 0);
-	ASSERT_EQ(sb_sip_header_lines("", 0, 100), 0);
+	ASSERT_EQ(sb_sip_header_lines(req, strlen(req), 100, &ended), 3);
+	ASSERT_TRUE(ended);
+	ASSERT_EQ(sb_sip_header_lines(req, strlen(req), 1, &ended), 2); /* stops at limit + 1 */
+	ASSERT_TRUE(!ended);
+	ASSERT_EQ(sb_sip_header_lines("X s SIP/2.0", 11, 100, NULL), 0);
+	ASSERT_EQ(sb_sip_header_lines("", 0, 100, NULL), 0);
+	/* cut anywhere before the empty line (over TCP: a read), the section has not ended */
+	for (size_t cut = 0; cut <= (size_t)(strstr(req, "\r\n\r\n") - req) + 2; cut++) {
+		ended = true;
+		sb_sip_header_lines(req, cut, 100, &ended);
+		ASSERT_TRUE(!ended);
+	}
+	ASSERT_EQ(
+	        sb_sip_header_lines(req, (size_t)(strstr(req, "\r\n\r\n") - req) + 3, 100, &ended),
+	        3);
+	ASSERT_TRUE(ended);
 out:
 	return r;
 }

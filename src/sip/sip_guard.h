@@ -38,9 +38,10 @@ struct sb_sip_guard {
 	msg_mclass_t *mclass;               /* sofia's SIP class with the screening first lines */
 	int udp[SB_GUARD_MAX_SOCKETS], tcp[SB_GUARD_MAX_SOCKETS]; /* sofia's listening sockets */
 	unsigned n_udp, n_tcp;
-	uint16_t port;     /* the SIP listen port (udp/tcp) */
-	uint16_t tls_port; /* the SIP TLS listen port, 0 when none */
-	int diag;          /* NETLINK_SOCK_DIAG socket for the janitor, or -1 */
+	uint16_t port;        /* the SIP listen port (udp/tcp) */
+	uint16_t tls_port;    /* the SIP TLS listen port, 0 when none */
+	int diag;             /* NETLINK_SOCK_DIAG socket for the janitor, or -1 */
+	bool diag_unfiltered; /* the kernel refused the janitor's port filter */
 	su_timer_t *janitor;
 	struct sb_seen_conn *seen; /* the last pass's connections, by cookie */
 	size_t n_seen;

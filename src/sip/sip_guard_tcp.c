@@ -5,6 +5,9 @@
  * data either way for sip.tcp_idle_s and, per source address, the newest beyond
  * sip.tcp_max_per_source. Thread: control. Owns the netlink socket and the timer.
  *
+ * The kernel selects the connections to the SIP ports (diag_filter.c), so a pass costs
+ * what the SIP connections cost, whatever else the machine holds.
+ *
  * DESIGN: sofia gives no access to its connections, but they are the process's own sockets.
  * The kernel names each connection's inode; /proc/self/fd maps inodes to descriptors, walked
  * only when something is to be closed. shutdown() makes the socket report a hang-up, on
@@ -19,6 +22,7 @@
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,7 @@
 #define LOG_SUBSYS "guard"
 #include <sb/log.h>
 
+#include <sb/diag_filter.h>
 #include <sb/rtp_session.h>
 
 #include "sip_guard.h"
@@ -155,16 +160,19 @@ static void add_conn(struct conns *c, const struct inet_diag_msg *m, size_t len)
 	memcpy(x->addr, m->id.idiag_dst, m->idiag_family == AF_INET ? 4 : 16);
 }
 
-/* Asks the kernel for family's TCP sockets in the states that hold a connection, keeping
- * those whose local port is the SIP port. */
-static int dump(struct sb_sip_guard *g, int family, struct conns *out)
+/* Asks the kernel for family's TCP sockets in the states that hold a connection whose local
+ * port is a SIP port: the kernel selects them with a bytecode filter (without one, every TCP
+ * socket of the machine would be listed, each with its tcp_info: thousands a second with the
+ * bot connections), and the port is checked here again (for a kernel without the filter). */
+static int dump(struct sb_sip_guard *g, int family, bool filter, struct conns *out)
 {
 	struct {
 		struct nlmsghdr nlh;
 		struct inet_diag_req_v2 r;
+		struct rtattr bc_attr;
+		struct inet_diag_bc_op bc[SB_DIAG_FILTER_BYTES(2) / sizeof(struct inet_diag_bc_op)];
 	} req = {
-	        .nlh = {.nlmsg_len = sizeof(req),
-	                .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+	        .nlh = {.nlmsg_type = SOCK_DIAG_BY_FAMILY,
 	                .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP},
 	        .r = {.sdiag_family = (uint8_t)family,
 	              .sdiag_protocol = IPPROTO_TCP,
@@ -172,8 +180,22 @@ static int dump(struct sb_sip_guard *g, int family, struct conns *out)
 	              .idiag_states = (1u << TCP_ESTABLISHED) | (1u << TCP_CLOSE_WAIT)},
 	};
 	static __thread char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	uint16_t ports[2];
+	size_t n_ports = 0, len = offsetof(__typeof__(req), bc_attr);
+	int bc_len;
 
-	if (send(g->diag, &req, sizeof(req), 0) < 0)
+	if (g->port)
+		ports[n_ports++] = g->port;
+	if (g->tls_port)
+		ports[n_ports++] = g->tls_port;
+	bc_len = filter ? sb_diag_filter_build(req.bc, sizeof(req.bc), ports, n_ports) : -EINVAL;
+	if (bc_len > 0) {
+		req.bc_attr = (struct rtattr){.rta_len = (unsigned short)RTA_LENGTH(bc_len),
+		                              .rta_type = INET_DIAG_REQ_BYTECODE};
+		len += RTA_SPACE(bc_len);
+	}
+	req.nlh.nlmsg_len = (uint32_t)len;
+	if (send(g->diag, &req, len, 0) < 0)
 		return -errno;
 	for (;;) {
 		ssize_t n = recv(g->diag, buf, sizeof(buf), 0);
@@ -192,6 +214,28 @@ static int dump(struct sb_sip_guard *g, int family, struct conns *out)
 			    sb_sip_guard_port(g, ntohs(m->id.idiag_sport)))
 				add_conn(out, m, h->nlmsg_len - NLMSG_LENGTH(0));
 		}
+	}
+}
+
+/* Both families' SIP connections. A kernel that refuses the filter is asked without it from
+ * then on. */
+static int list_conns(struct sb_sip_guard *g, struct conns *c)
+{
+	int r;
+
+	for (;;) {
+		bool filter = !g->diag_unfiltered;
+
+		c->n = 0;
+		r = dump(g, AF_INET, filter, c);
+		if (r >= 0)
+			r = dump(g, AF_INET6, filter, c);
+		if (r >= 0 || !filter)
+			return r;
+		g->diag_unfiltered = true;
+		log_warn("The kernel refuses to select the SIP connections by port (%s); listing "
+		         "every TCP connection instead, ignoring",
+		         strerror(-r));
 	}
 }
 
@@ -325,10 +369,7 @@ void sb_sip_guard_sweep(struct sb_sip_guard *g)
 
 	if (g->diag < 0)
 		return;
-	r = dump(g, AF_INET, &c);
-
-	if (r >= 0)
-		r = dump(g, AF_INET6, &c);
+	r = list_conns(g, &c);
 	if (r < 0) {
 		log_warn_ratelimited("Cannot list the SIP TCP connections: %s", strerror(-r));
 		free(c.v);

@@ -230,6 +230,38 @@ def test_tcp_abandoned_idle_and_surplus_connections_closed(env, testbot, daemon,
     assert sipraw.server_connections(d.sip_port, "close-wait") == []
 
 
+def test_tcp_idle_closed_among_other_connections(env, testbot, daemon):
+    """The janitor has the kernel list the SIP connections alone: an idle one is still closed after sip.tcp_idle_s
+    while the machine holds many other TCP connections (the daemon's bot socket among them), idle too, and those
+    are left alone."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=2)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(256)
+    others = []
+    try:
+        for _ in range(100):
+            c = socket.create_connection(srv.getsockname())
+            others += [c, srv.accept()[0]]
+        idle = sipraw.Tcp(d.sip_port)
+        busy = sipraw.Tcp(d.sip_port, src="127.0.0.6")
+        t0 = time.monotonic()
+        while not idle.read_until(lambda t: t.eof, 0.5) and time.monotonic() - t0 < 20:
+            busy.send(b"\r\n\r\n", fix_via=False)  # keep-alives: data, so never idle
+        assert idle.eof, "an idle SIP connection stayed open among %d other connections" % len(others)
+        assert not busy.read_until(lambda t: t.eof, 0), "a SIP connection in use was closed"
+        for c in others:
+            c.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                c.recv(1)  # still open, nothing received
+        busy.close()
+        idle.close()
+    finally:
+        for c in others:
+            c.close()
+        srv.close()
+
+
 def refused_on_tcp(port, msg):
     """Sends msg on a new connection; returns the status lines received before the daemon closed it."""
     t = sipraw.Tcp(port)

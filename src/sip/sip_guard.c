@@ -167,10 +167,7 @@ static void reject_stranger(struct sb_sip_guard *g, msg_t *msg, bool stream)
 	char ip[INET6_ADDRSTRLEN];
 	enum sb_guard_reply r = respond(g, msg, answer ? 403 : 0, "Forbidden", stream);
 
-	if (r == SB_GUARD_REPLY_SENT)
-		atomic_fetch_add_explicit(&g->stats.acl_replied, 1, memory_order_relaxed);
-	else
-		atomic_fetch_add_explicit(&g->stats.acl_dropped, 1, memory_order_relaxed);
+	SB_METRIC_INC(sip_guard_refused_total, SB_M_GUARD_ACL);
 	if (r == SB_GUARD_REPLY_LIMITED)
 		return; /* may_reply() warns about the source */
 	log_warn_ratelimited(
@@ -202,7 +199,7 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	int status = 0;
 	enum sb_guard_reply sent;
 
-	atomic_fetch_add_explicit(&g->stats.bad_first_line, 1, memory_order_relaxed);
+	SB_METRIC_INC(sip_guard_refused_total, SB_M_GUARD_BAD_FIRST_LINE);
 	if (raw)
 		sb_sip_method(raw, msg_buf_committed(msg), method, sizeof(method));
 	if (request && method[0] && strcmp(method, "ACK") != 0)
@@ -210,7 +207,7 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	sent = respond(g, msg, status, status == 400 ? "Bad Request Line" : "Not Implemented",
 	               stream);
 	if (stream)
-		atomic_fetch_add_explicit(&g->stats.tcp_closed_bad, 1, memory_order_relaxed);
+		SB_METRIC_INC(sip_tcp_closed_total, SB_M_TCPCLOSE_BAD);
 	log_notice_ratelimited(
 	        "%s from %s with a first line the SIP stack cannot parse: %s",
 	        request ? "Request" : "Response",

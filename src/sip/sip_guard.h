@@ -16,17 +16,6 @@
 
 #define SB_GUARD_MAX_SOCKETS 4 /* SIP sockets of one kind (IPv4 and IPv6) */
 
-struct sb_guard_stats {
-	atomic_uint_fast64_t acl_replied;      /* requests from outside every ACL answered 403 */
-	atomic_uint_fast64_t acl_dropped;      /* ... not (drop, over reject_rate, no reply) */
-	atomic_uint_fast64_t bad_first_line;   /* first lines the stack cannot parse */
-	atomic_uint_fast64_t too_many_headers; /* requests over sip.max_headers, refused */
-	atomic_uint_fast64_t tcp_closed_eof;   /* connections closed after their peer had */
-	atomic_uint_fast64_t tcp_closed_cap;   /* connections closed over tcp_max_per_source */
-	atomic_uint_fast64_t tcp_closed_idle;  /* connections closed after tcp_idle_s unused */
-	atomic_uint_fast64_t tcp_closed_bad;   /* connections closed after a bad first line */
-};
-
 /* A TCP connection the janitor has seen: the kernel's socket cookie and when first seen. */
 struct sb_seen_conn {
 	uint64_t cookie;
@@ -51,7 +40,6 @@ struct sb_sip_guard {
 	size_t n_tcp_peers;            /* ... and how many */
 	char tag[12];                  /* To tags of stateless replies: this plus a counter */
 	uint32_t tag_seq;
-	struct sb_guard_stats stats;
 };
 
 /* sip_guard.c. Thread: control, before nua_create(). Prepares the message class nua is to

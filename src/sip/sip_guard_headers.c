@@ -22,6 +22,8 @@
 #define LOG_SUBSYS "guard"
 #include <sb/log.h>
 
+#include <sb/metrics.h>
+
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_buffer.h>
 #include <sofia-sip/msg_mclass.h>
@@ -50,7 +52,7 @@ static void refuse(struct sb_sip_guard *g, msg_t *msg, const char *raw, size_t l
 {
 	char ip[INET6_ADDRSTRLEN];
 
-	atomic_fetch_add_explicit(&g->stats.too_many_headers, 1, memory_order_relaxed);
+	SB_METRIC_INC(sip_guard_refused_total, SB_M_GUARD_TOO_MANY_HEADERS);
 	sb_sip_guard_respond(g, msg, raw, len, 400, "Too Many Headers", is_stream(msg));
 	log_notice_ratelimited(
 	        "Request from %s with over sip.max_headers = %d header lines, 400",

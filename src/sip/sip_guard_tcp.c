@@ -32,6 +32,8 @@
 #define LOG_SUBSYS "guard"
 #include <sb/log.h>
 
+#include <sb/metrics.h>
+
 #include <sb/diag_filter.h>
 #include <sb/rtp_session.h>
 
@@ -323,8 +325,7 @@ static bool close_if_listed(int fd, void *arg)
  * idle_ms (sofia arms its own idle timer only once data has come, so a connection that never
  * sends would stay for good), and per source the newest (largest inode) beyond the cap.
  * Writes their inodes to out; returns how many, and counts them. */
-static size_t pick(struct sb_sip_guard *g, struct conns *c, uint32_t *out, unsigned cap,
-                   uint32_t idle_ms)
+static size_t pick(struct conns *c, uint32_t *out, unsigned cap, uint32_t idle_ms)
 {
 	size_t n = 0;
 
@@ -341,16 +342,13 @@ static size_t pick(struct sb_sip_guard *g, struct conns *c, uint32_t *out, unsig
 		}
 		if (x->state == TCP_CLOSE_WAIT) {
 			out[n++] = x->inode;
-			atomic_fetch_add_explicit(&g->stats.tcp_closed_eof, 1,
-			                          memory_order_relaxed);
+			SB_METRIC_INC(sip_tcp_closed_total, SB_M_TCPCLOSE_PEER);
 		} else if (x->idle_ms != UINT32_MAX && x->idle_ms >= idle_ms) {
 			out[n++] = x->inode;
-			atomic_fetch_add_explicit(&g->stats.tcp_closed_idle, 1,
-			                          memory_order_relaxed);
+			SB_METRIC_INC(sip_tcp_closed_total, SB_M_TCPCLOSE_IDLE);
 		} else if (run >= cap) {
 			out[n++] = x->inode;
-			atomic_fetch_add_explicit(&g->stats.tcp_closed_cap, 1,
-			                          memory_order_relaxed);
+			SB_METRIC_INC(sip_tcp_closed_total, SB_M_TCPCLOSE_CAP);
 		} else {
 			run++;
 		}
@@ -377,7 +375,7 @@ void sb_sip_guard_sweep(struct sb_sip_guard *g)
 	}
 	age(g, &c, sb_now_ms());
 	inodes = c.n ? malloc(c.n * sizeof(*inodes)) : NULL;
-	n = inodes ? pick(g, &c, inodes, (unsigned)cfg->tcp_max_per_source,
+	n = inodes ? pick(&c, inodes, (unsigned)cfg->tcp_max_per_source,
 	                  (uint32_t)cfg->tcp_idle_s * 1000u)
 	           : 0;
 	if (n) {

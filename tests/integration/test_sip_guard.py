@@ -17,10 +17,21 @@ STRANGER = "127.0.0.2"  # outside the trunk's ACL (127.0.0.1/32) in these tests
 
 
 def guarded(env, testbot, daemon, mode="echo", acl=("127.0.0.1/32",), **sip):
+    """An echo bot and a daemon with the admin API on (env.admin_port), the trunk open to acl only."""
     bot = testbot(mode)
     cfg = env.config([{"name": "default", "url": bot.url}], trunk={"acl": list(acl)})
     cfg["sip"].update(sip)
+    env.admin_port = env.ports.tcp()
+    cfg["admin"] = {"address": "127.0.0.1", "port": env.admin_port, "token": ""}
     return daemon(cfg), bot
+
+
+def refused(env, reason):
+    return sbtest.metric(env.admin_port, 'sipbridge_sip_guard_refused_total{reason="%s"}' % reason)
+
+
+def tcp_closed(env, reason):
+    return sbtest.metric(env.admin_port, 'sipbridge_sip_tcp_closed_total{reason="%s"}' % reason)
 
 
 class Flood:
@@ -112,6 +123,9 @@ def test_flood_from_outside_acl(env, testbot, daemon, sipp, mode):
         assert all(b"\r\nTo: <sip:+15550001@127.0.0.1>;tag=" in r for r in flood.replies)
     else:
         assert flood.replies == [], "%d replies in drop mode" % len(flood.replies)
+    # Each INVITE the daemon read was counted as refused, answered or not (the call's own were not).
+    assert flood.read <= refused(env, "acl") <= flood.sent, (refused(env, "acl"), flood.read, flood.sent)
+    assert refused(env, "bad_first_line") == refused(env, "too_many_headers") == 0
     # No call, RTP port or bot socket for any of them: the descriptors are the same as before.
     assert fds_during <= fds0 + 6, "descriptors grew from %d to %d during the flood" % (fds0, fds_during)
     sbtest.wait_until(lambda: sipraw.fds(pid) == fds0, 10, "the descriptors to return to %d" % fds0)
@@ -172,6 +186,8 @@ def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status, add
     cfg = env.config([{"name": "default", "url": bot.url}], trunk={"acl": ["127.0.0.0/8", "::1/128"]})
     for listen in cfg["sip"]["listen"]:
         listen["address"] = addr
+    env.admin_port = env.ports.tcp()
+    cfg["admin"] = {"address": "127.0.0.1", "port": env.admin_port, "token": ""}
     d = daemon(cfg)
     pid = d.proc.pid
     fds0 = sipraw.fds(pid)
@@ -186,6 +202,7 @@ def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status, add
     t.close()
     sbtest.wait_until(lambda: sipraw.fds(pid) == fds0, 10, "the descriptors to return to %d" % fds0)
     assert sipraw.server_connections(d.sip_port, "close-wait") == []
+    assert (refused(env, "bad_first_line"), tcp_closed(env, "bad"), tcp_closed(env, "idle")) == (1, 1, 0)
     assert d.alive()
 
 
@@ -249,6 +266,7 @@ def test_tcp_idle_closed_among_other_connections(env, testbot, daemon):
         while not idle.read_until(lambda t: t.eof, 0.5) and time.monotonic() - t0 < 20:
             busy.send(b"\r\n\r\n", fix_via=False)  # keep-alives: data, so never idle
         assert idle.eof, "an idle SIP connection stayed open among %d other connections" % len(others)
+        assert tcp_closed(env, "idle") == 1, tcp_closed(env, "idle")
         assert not busy.read_until(lambda t: t.eof, 0), "a SIP connection in use was closed"
         for c in others:
             c.setblocking(False)
@@ -283,6 +301,7 @@ def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp)
     assert len(tiny) > 149000
     got = refused_on_tcp(d.sip_port, tiny)
     assert got and got[0] in ("SIP/2.0 400 Too Many Headers", "SIP/2.0 413 Request Entity Too Large"), got
+    tiny_400 = got[0].startswith("SIP/2.0 400")
     long = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 50)
     got = refused_on_tcp(d.sip_port, long)  # sofia closes it when the size is reached; a 413 may come first
     assert got in ([], ["SIP/2.0 413 Request Entity Too Large"]), got
@@ -291,6 +310,7 @@ def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp)
     many = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=b"X:a\r\n" * 3000)
     assert len(many) < 16384
     assert sipraw.udp_exchange(d.sip_port, many) == ["SIP/2.0 400 Too Many Headers"]
+    assert refused(env, "too_many_headers") == (2 if tiny_400 else 1)
     print("daemon CPU for the refused messages: %.3f s" % (sipraw.cpu_seconds(pid) - cpu0))
     # Within both limits the stack answers, and the daemon serves calls as before.
     ok = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=b"X-Pad: a\r\n" * 200)
@@ -333,6 +353,7 @@ def test_tcp_header_limit_holds_across_reads(env, testbot, daemon, pieces):
         assert b"\r\nCall-ID: over-%d\r\n" % pieces in t.data, t.data
     finally:
         t.close()
+    assert refused(env, "too_many_headers") == 1
     within = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="within-%d" % pieces,
                             extra=extra[:extra.index(b"X-Pad-50:")])
     t = send_in_pieces(d.sip_port, within, cuts[:1])

@@ -137,6 +137,24 @@ def fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def fds_after_start(pid, port, timeout=20.0):
+    """The daemon's descriptor count once its control thread has finished starting. libsystemd sends READY=1 from
+    a socket of its own and closes it after sending, so a count taken as soon as READY=1 arrived may include that
+    socket. The control thread answers SIP only after that close: once an OPTIONS from 127.0.0.1 has an answer (a
+    200, or a 403 from outside the ACLs), the count is the daemon's own."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(timeout)
+    try:
+        msg = request(method="OPTIONS", ruri="sip:x@127.0.0.1")
+        s.sendto(with_via(msg, b"UDP", b"127.0.0.1:%d" % s.getsockname()[1]), ("127.0.0.1", port))
+        first = s.recv(65535).split(b"\r\n")[0]
+    finally:
+        s.close()
+    assert first.startswith(b"SIP/2.0 "), first
+    return fds(pid)
+
+
 def cpu_seconds(pid):
     """User + system CPU time the process has used so far."""
     with open("/proc/%d/stat" % pid) as f:

@@ -209,7 +209,7 @@ def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status, add
 def test_tcp_abandoned_idle_and_surplus_connections_closed(env, testbot, daemon, sipp):
     d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=4, tcp_max_per_source=3)
     pid = d.proc.pid
-    fds0 = sipraw.fds(pid)
+    fds0 = sipraw.fds_after_start(pid, d.sip_port)
     # Six idle connections from one address: the three newest go at once (the cap), the others when idle.
     # The janitor dates connections by the pass (every second) that first sees them: the first three are
     # opened a pass before the others, so which are the newest is not a matter of chance.

@@ -207,12 +207,15 @@ def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status, add
 
 
 def test_tcp_abandoned_idle_and_surplus_connections_closed(env, testbot, daemon, sipp):
-    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=4, tcp_max_per_source=3)
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=8, tcp_max_per_source=3)
     pid = d.proc.pid
     fds0 = sipraw.fds_after_start(pid, d.sip_port)
     # Six idle connections from one address: the three newest go at once (the cap), the others when idle.
     # The janitor dates connections by the pass (every second) that first sees them: the first three are
-    # opened a pass before the others, so which are the newest is not a matter of chance.
+    # opened a pass before the others, so which are the newest is not a matter of chance. The cap counts only
+    # the connections that stay: had the first three reached sip.tcp_idle_s before a pass saw the newest, they
+    # would close as idle and leave the newest within the cap. sip.tcp_idle_s = 8 leaves that pass about 4 s
+    # after the 2.5 s below, where 4 s left 0.5 s, less the time a loaded machine takes to open the connections.
     idle = [sipraw.Tcp(d.sip_port, src="127.0.0.3") for _ in range(3)]
     sbtest.wait_until(lambda: len(sipraw.server_connections(d.sip_port)) >= 3, 10, "three connections")
     time.sleep(2.5)  # ordering, not timing: a janitor pass (every second, however late) sees the first three alone

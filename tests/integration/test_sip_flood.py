@@ -119,7 +119,7 @@ def test_invite_flood_at_scale(env, testbot, daemon, sipp):
     rate = 50
     d, bot = start(env, testbot, daemon, reject_rate=rate)
     pid = d.proc.pid
-    fds0 = sipraw.fds(pid)
+    fds0 = sipraw.fds_after_start(pid, d.sip_port)
     assert calls(env) == [] and metric(env, "sipbridge_calls_active") == 0
     ep = env.endpoint()
     ep.send_silence_forever()
@@ -248,7 +248,7 @@ def test_2000_idle_tcp_connections(env, testbot, daemon, sipp):
     d, bot = start(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=idle_s,
                    tcp_max_per_source=n // len(sources))
     pid = d.proc.pid
-    fds0 = sipraw.fds(pid)
+    fds0 = sipraw.fds_after_start(pid, d.sip_port)
     t_open = time.monotonic()
     over_conn = under = None
     conns = open_idle(d.sip_port, sources, n // len(sources))

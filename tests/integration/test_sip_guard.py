@@ -96,7 +96,7 @@ def test_flood_from_outside_acl(env, testbot, daemon, sipp, mode):
     # Without sip.reject_rate every INVITE is answered (test_sip_flood.py floods with it).
     d, bot = guarded(env, testbot, daemon, acl_reject=mode, reject_rate=0)
     pid = d.proc.pid
-    fds0, cpu0 = sipraw.fds(pid), sipraw.cpu_seconds(pid)
+    fds0, cpu0 = sipraw.fds_after_start(pid, d.sip_port), sipraw.cpu_seconds(pid)
     flood = Flood(d.sip_port, 2000)
     ep = env.endpoint()
     ep.send_silence_forever()
@@ -134,7 +134,7 @@ def test_flood_from_outside_acl(env, testbot, daemon, sipp, mode):
 
 def test_tcp_from_outside_acl_never_connects(env, testbot, daemon, sipp):
     d, bot = guarded(env, testbot, daemon)
-    fds0 = sipraw.fds(d.proc.pid)
+    fds0 = sipraw.fds_after_start(d.proc.pid, d.sip_port)
     for _ in range(20):
         assert sipraw.connect_refused_or_silent(d.sip_port, STRANGER, timeout=0.3)
     assert sipraw.fds(d.proc.pid) == fds0
@@ -190,7 +190,7 @@ def test_tcp_closed_after_bad_first_line(env, testbot, daemon, name, status, add
     cfg["admin"] = {"address": "127.0.0.1", "port": env.admin_port, "token": ""}
     d = daemon(cfg)
     pid = d.proc.pid
-    fds0 = sipraw.fds(pid)
+    fds0 = sipraw.fds_after_start(pid, d.sip_port, addr)
     t = sipraw.Tcp(d.sip_port, src=addr)
     t.send(corpus(name))
     assert t.wait_eof(10), "the daemon kept the connection open after %s" % name

@@ -324,18 +324,6 @@ def test_bad_requests(env, bridge):
     assert rc == 0 and "Exit status" in out
 
 
-def ctl_timed(url, *args, bound=20):
-    """sipbridgectl against url: (exit status, stderr, seconds it ran); a run past bound fails the test."""
-    cmd = [sbtest.binary("tools/ctl/sipbridgectl"), "--admin", url] + list(args)
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=bound,
-                           env=sbtest.sanitizer_env())
-    except subprocess.TimeoutExpired:
-        raise AssertionError("sipbridgectl %s still running after %d s" % (" ".join(args), bound))
-    return p.returncode, p.stderr, time.monotonic() - t0
-
-
 def test_ctl_timeout_bounds_the_whole_exchange():
     """--timeout bounds the whole request: a server that trickles its answer a byte at a time, and one whose
     accept queue is full (its SYNs go unanswered), are given up on by then with exit status 2 and "timed out"."""
@@ -359,7 +347,7 @@ def test_ctl_timeout_bounds_the_whole_exchange():
     t = threading.Thread(target=trickle, daemon=True)
     t.start()
     try:
-        rc, err, took = ctl_timed("http://127.0.0.1:%d" % srv.getsockname()[1], "--timeout", "2", "calls")
+        rc, _, err, took = ctl_run("http://127.0.0.1:%d" % srv.getsockname()[1], "--timeout", "2", "calls")
     finally:
         stop.set()
         t.join(10)
@@ -377,7 +365,7 @@ def test_ctl_timeout_bounds_the_whole_exchange():
             c.setblocking(False)
             c.connect_ex(full.getsockname())
             fillers.append(c)
-        rc, err, took = ctl_timed("http://127.0.0.1:%d" % full.getsockname()[1], "--timeout", "1.5", "health")
+        rc, _, err, took = ctl_run("http://127.0.0.1:%d" % full.getsockname()[1], "--timeout", "1.5", "health")
     finally:
         for c in fillers:
             c.close()

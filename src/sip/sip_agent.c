@@ -46,22 +46,21 @@ static void sofia_log(void *stream, char const *fmt, va_list ap)
 		sb_log_write(SB_LOG_DEBUG, "sofia", "%s", line);
 }
 
+/* The sofia logs the daemon's log takes in. */
+static su_log_t *const sofia_logs[] = {su_log_default, nua_log, nta_log, tport_log};
+
 static void setup_sofia_logs(void)
 {
-	su_log_t *logs[] = {su_log_default, nua_log, nta_log, tport_log};
-
-	for (size_t i = 0; i < ARRAY_SIZE(logs); i++)
-		su_log_redirect(logs[i], sofia_log, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(sofia_logs); i++)
+		su_log_redirect(sofia_logs[i], sofia_log, NULL);
 	sb_sip_sofia_log_level();
 }
 
 void sb_sip_sofia_log_level(void)
 {
-	su_log_t *logs[] = {su_log_default, nua_log, nta_log, tport_log};
-
 	/* Sofia's levels are plain fields of these logs, read by the stack on this thread. */
-	for (size_t i = 0; i < ARRAY_SIZE(logs); i++)
-		su_log_set_level(logs[i], sb_log_enabled(SB_LOG_DEBUG) ? 3 : 0);
+	for (size_t i = 0; i < ARRAY_SIZE(sofia_logs); i++)
+		su_log_set_level(sofia_logs[i], sb_log_enabled(SB_LOG_DEBUG) ? 3 : 0);
 }
 
 void sb_sip_maybe_shutdown(struct sb_sip_agent *a)

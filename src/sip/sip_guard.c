@@ -215,7 +215,7 @@ static void bad_first_line(struct sb_sip_guard *g, msg_t *msg, bool request, boo
 	        sent == SB_GUARD_REPLY_SENT ? "answered" : "dropped");
 }
 
-static bool is_stream(msg_t *msg)
+bool sb_sip_guard_is_stream(msg_t *msg)
 {
 	su_addrinfo_t *ai = msg_addrinfo(msg);
 
@@ -239,7 +239,8 @@ static bool in_peer_dialog(struct sb_sip_guard *g, msg_t *msg, const struct sock
 	r = sb_sip_call_id(raw, msg_buf_committed(msg), &id, &id_len);
 	if (r == 0)
 		return sb_dialog_peers_match(&g->peers, id, id_len, src);
-	return r == -EAGAIN && is_stream(msg) && sb_dialog_peers_has_addr(&g->peers, src, true);
+	return r == -EAGAIN && sb_sip_guard_is_stream(msg) &&
+	       sb_dialog_peers_has_addr(&g->peers, src, true);
 }
 
 /* The request line: the first thing parsed of every request. */
@@ -255,14 +256,14 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
 	if (!in_any_acl(*g->cfg, src) && !in_peer_dialog(g, msg, src)) {
 		if (slen >= 7 && strncmp(s, "INVITE ", 7) == 0)
 			SB_METRIC_INC(invites_rejected_total, SB_M_REASON_ACL);
-		reject_stranger(g, msg, is_stream(msg));
+		reject_stranger(g, msg, sb_sip_guard_is_stream(msg));
 		return -1; /* garbage to nta: dropped before any transaction */
 	}
-	if (sb_sip_guard_header_limit(g, msg, is_stream(msg)) < 0)
+	if (sb_sip_guard_header_limit(g, msg, sb_sip_guard_is_stream(msg)) < 0)
 		return -1;
 	r = sip_request_class->hc_parse(home, h, s, slen);
 	if (r < 0)
-		bad_first_line(g, msg, true, is_stream(msg));
+		bad_first_line(g, msg, true, sb_sip_guard_is_stream(msg));
 	return r;
 }
 
@@ -273,7 +274,8 @@ static issize_t parse_status_line(su_home_t *home, msg_header_t *h, char *s, isi
 	issize_t r = sip_status_class->hc_parse(home, h, s, slen);
 
 	if (r < 0 && the_guard)
-		bad_first_line(the_guard, (msg_t *)home, false, is_stream((msg_t *)home));
+		bad_first_line(the_guard, (msg_t *)home, false,
+		               sb_sip_guard_is_stream((msg_t *)home));
 	return r;
 }
 

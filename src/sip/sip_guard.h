@@ -86,6 +86,9 @@ enum sb_guard_reply {
 enum sb_guard_reply sb_sip_guard_respond(struct sb_sip_guard *g, msg_t *msg, const char *raw,
                                          size_t len, int status, const char *reason, bool stream);
 
+/* sip_guard.c. Whether msg came over a stream (TCP or TLS) rather than in a datagram. */
+bool sb_sip_guard_is_stream(msg_t *msg);
+
 /* sip_guard_headers.c. Thread: control, from sb_sip_guard_init(). Has g->mclass parse the
  * end of every header section with the check of sip.max_headers for requests whose header
  * section came in several reads. */

@@ -40,20 +40,14 @@ static struct sb_sip_guard *hdr_guard;
 static struct msg_hclass_s separator_class[1];
 static const struct msg_hclass_s *sofia_separator;
 
-static bool is_stream(msg_t *msg)
-{
-	su_addrinfo_t *ai = msg_addrinfo(msg);
-
-	return ai && ai->ai_socktype == SOCK_STREAM;
-}
-
 /* The stateless 400 for a request over sip.max_headers; raw[0..len) is its text. */
 static void refuse(struct sb_sip_guard *g, msg_t *msg, const char *raw, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
 
 	SB_METRIC_INC(sip_guard_refused_total, SB_M_GUARD_TOO_MANY_HEADERS);
-	sb_sip_guard_respond(g, msg, raw, len, 400, "Too Many Headers", is_stream(msg));
+	sb_sip_guard_respond(g, msg, raw, len, 400, "Too Many Headers",
+	                     sb_sip_guard_is_stream(msg));
 	log_notice_ratelimited(
 	        "Request from %s with over sip.max_headers = %d header lines, 400",
 	        sb_sockaddr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),

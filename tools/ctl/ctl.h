@@ -36,6 +36,9 @@ int sb_ctl_url_parse(const char *text, struct sb_ctl_url *u);
  * daemon cannot be reached or the answer is not HTTP; *why then says what went wrong. */
 int sb_ctl_request(const struct sb_ctl_url *u, const char *method, const char *path,
                    const char *token, int timeout_ms, struct sb_ctl_resp *out, const char **why);
+/* http.c: milliseconds left until deadline_ms (sb_now_ms()), at least 1 while any are left;
+ * 0 once it passed. */
+int sb_ctl_left_ms(int64_t deadline_ms);
 /* http_read.c: reads one answer from fd by deadline_ms: the head, then the body by its
  * Content-Length, chunked, or to the close (1xx answers skipped; a server that keeps the
  * connection open is not waited for). Returns 0 with *out filled (free out->body), or a

@@ -64,8 +64,7 @@ int sb_ctl_url_parse(const char *text, struct sb_ctl_url *u)
 	return 0;
 }
 
-/* Milliseconds left until deadline_ms, at least 1 while any are left; 0 once it passed. */
-static int left_ms(int64_t deadline_ms)
+int sb_ctl_left_ms(int64_t deadline_ms)
 {
 	int64_t left = deadline_ms - sb_now_ms();
 
@@ -81,8 +80,8 @@ static int connect_to(const struct sb_ctl_url *u, int64_t deadline_ms, const cha
 		*why = "cannot resolve the admin host";
 		return -EHOSTUNREACH;
 	}
-	for (struct addrinfo *ai = res; ai && left_ms(deadline_ms); ai = ai->ai_next) {
-		int ms = left_ms(deadline_ms);
+	for (struct addrinfo *ai = res; ai && sb_ctl_left_ms(deadline_ms); ai = ai->ai_next) {
+		int ms = sb_ctl_left_ms(deadline_ms);
 		struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
 
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);

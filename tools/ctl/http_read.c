@@ -11,8 +11,6 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#include <sb/common.h>
-
 #include "ctl.h"
 
 #define LINE_MAX_BYTES 1024 /* a chunk's size line, with its extensions */
@@ -47,21 +45,24 @@ static int fill(struct reader *r, size_t room)
 		room = BUF_MAX - r->n;
 	if (r->size < r->n + room + 1) {
 		size_t size = r->size * 2 > r->n + room + 1 ? r->size * 2 : r->n + room + 1;
-		char *p = realloc(r->buf, size < BUF_MAX + 1 ? size : BUF_MAX + 1);
+		char *p;
 
+		if (size > BUF_MAX + 1)
+			size = BUF_MAX + 1;
+		p = realloc(r->buf, size);
 		if (!p)
 			return -ENOMEM;
 		r->buf = p;
-		r->size = size < BUF_MAX + 1 ? size : BUF_MAX + 1;
+		r->size = size;
 	}
 	for (;;) {
 		struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
-		int64_t left = r->deadline_ms - sb_now_ms();
+		int left = sb_ctl_left_ms(r->deadline_ms);
 		ssize_t got;
 
 		/* One deadline for the whole answer: a server that trickles it never holds the
 		 * client past it. */
-		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+		if (!left || poll(&pfd, 1, left) == 0)
 			return -ETIMEDOUT;
 		got = recv(r->fd, r->buf + r->n, r->size - r->n - 1, MSG_DONTWAIT);
 		if (got < 0 && (errno == EINTR || errno == EAGAIN))

@@ -137,24 +137,30 @@ def fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def fds_after_start(pid, port, addr="127.0.0.1", timeout=20.0):
-    """The daemon's descriptor count once its control thread has finished starting. libsystemd sends READY=1 from
-    a socket of its own and closes it after sending, so a count taken as soon as READY=1 arrived may include that
-    socket. The control thread answers SIP only after that close: once an OPTIONS from addr (the daemon's SIP
-    address) has an answer (a 200, or a 403 from outside the ACLs), the count is the daemon's own."""
+def options_answer(port, addr="127.0.0.1", timeout=20.0):
+    """Sends an OPTIONS, with a Call-ID of its own (a test's own requests are not merged with it), from a fresh UDP
+    socket on addr to the daemon's SIP port there; returns the first line of the first answer."""
     v6 = ":" in addr
     s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((addr, 0))
     s.settimeout(timeout)
     host = ("[%s]" % addr if v6 else addr).encode()
     try:
-        tag = "fds-after-start-%d" % time.monotonic_ns()  # its own Call-ID: a test's requests are not merged with it
+        tag = "options-%d" % time.monotonic_ns()
         msg = request(method="OPTIONS", ruri="sip:x@%s" % host.decode(), call_id=tag, branch="z9hG4bK-" + tag)
         s.sendto(with_via(msg, b"UDP", b"%s:%d" % (host, s.getsockname()[1])), (addr, port))
-        first = s.recv(65535).split(b"\r\n")[0]
+        return s.recv(65535).split(b"\r\n")[0].decode(errors="replace")
     finally:
         s.close()
-    assert first.startswith(b"SIP/2.0 "), first
+
+
+def fds_after_start(pid, port, addr="127.0.0.1", timeout=20.0):
+    """The daemon's descriptor count once its control thread has finished starting. libsystemd sends READY=1 from
+    a socket of its own and closes it after sending, so a count taken as soon as READY=1 arrived may include that
+    socket. The control thread answers SIP only after that close: once an OPTIONS from addr (the daemon's SIP
+    address) has an answer (a 200, or a 403 from outside the ACLs), the count is the daemon's own."""
+    first = options_answer(port, addr, timeout)
+    assert first.startswith("SIP/2.0 "), first
     return fds(pid)
 
 

@@ -16,17 +16,7 @@ import pytest
 
 import sbtest
 import sipraw
-from test_sip_guard import STRANGER, Flood
-
-
-def start(env, testbot, daemon, acl=("127.0.0.1/32",), **sip):
-    """An echo bot and a daemon with the admin API on, the trunk open to acl only."""
-    bot = testbot("echo")
-    cfg = env.config([{"name": "default", "url": bot.url}], trunk={"acl": list(acl)})
-    cfg["sip"].update(sip)
-    env.admin_port = env.ports.tcp()
-    cfg["admin"] = {"address": "127.0.0.1", "port": env.admin_port, "token": ""}
-    return daemon(cfg), bot
+from test_sip_guard import STRANGER, Flood, guarded
 
 
 def admin_get(env, path):
@@ -117,7 +107,7 @@ def check_replies(flood):
 
 def test_invite_flood_at_scale(env, testbot, daemon, sipp):
     rate = 50
-    d, bot = start(env, testbot, daemon, reject_rate=rate)
+    d, bot = guarded(env, testbot, daemon, reject_rate=rate)
     pid = d.proc.pid
     fds0 = sipraw.fds_after_start(pid, d.sip_port)
     assert calls(env) == [] and metric(env, "sipbridge_calls_active") == 0
@@ -168,7 +158,7 @@ def test_invite_flood_at_scale(env, testbot, daemon, sipp):
 def test_reject_rate_bounds_403s(env, testbot, daemon, rate):
     """3000 INVITEs at 2000 a second (paced; what the kernel dropped is not counted): with sip.reject_rate about rate a second
     plus a burst of rate are answered; with 0 every one."""
-    d, bot = start(env, testbot, daemon, reject_rate=rate)
+    d, bot = guarded(env, testbot, daemon, reject_rate=rate)
     flood = Flood(d.sip_port, 3000, rate=2000)
     t0 = time.monotonic()
     try:
@@ -245,7 +235,7 @@ def test_2000_idle_tcp_connections(env, testbot, daemon, sipp):
     if soft < n + 1024:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(n + 1024, hard), hard))
     assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= n + 1024, "RLIMIT_NOFILE too low for the test"
-    d, bot = start(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=idle_s,
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), tcp_idle_s=idle_s,
                    tcp_max_per_source=n // len(sources))
     pid = d.proc.pid
     fds0 = sipraw.fds_after_start(pid, d.sip_port)

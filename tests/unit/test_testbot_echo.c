@@ -558,3 +558,86 @@ out:
 	json_decref(obj);
 	return r;
 }
+
+/* Reads the RFC 6455 frame at p (server to client: unmasked); returns its payload and length,
+ * or NULL when it is not a whole final unmasked text frame within end. */
+static const unsigned char *frame_at(const unsigned char *p, const unsigned char *end, size_t *len,
+                                     const unsigned char **next)
+{
+	size_t hdr = 2, n;
+
+	if (end - p < 2 || p[0] != 0x81 || (p[1] & 0x80))
+		return NULL;
+	n = p[1] & 0x7f;
+	if (n == 126) {
+		hdr = 4;
+		n = (size_t)p[2] << 8 | p[3];
+	} else if (n == 127) {
+		hdr = 10;
+		n = 0;
+		for (int i = 0; i < 8; i++)
+			n = n << 8 | p[2 + i];
+	}
+	if ((size_t)(end - p) < hdr || (size_t)(end - p) - hdr < n)
+		return NULL;
+	*len = n;
+	*next = p + hdr + n;
+	return p + hdr;
+}
+
+/* A turn's echoes framed one after another in the connection's batch; a flush that cannot write
+ * (here: no socket) queues them as one frame run, the connection leaves the list of batches. */
+TEST(batch_frames_a_turns_echoes_in_order)
+{
+	static const size_t sizes[] = {0, 1, 125, 126, 200, 65535, 65536, 70000};
+	const size_t count = sizeof(sizes) / sizeof(sizes[0]);
+	struct rig rig, other;
+	const unsigned char *p, *end, *pay, *next;
+	unsigned char *slot;
+	size_t len, total = 0;
+	int r = 0;
+
+	ASSERT_EQ(rig_open(&rig, &ECHO_EXOTEL), 0);
+	ASSERT_EQ(rig_open(&other, &ECHO_EXOTEL), 0);
+	other.c.app = &rig.app;
+	for (size_t i = 0; i < count; i++) {
+		slot = sb_tb_batch_add(&rig.c, sizes[i]);
+		ASSERT_TRUE(slot);
+		memset(slot, 'a' + (int)i, sizes[i]);
+		total += sizes[i] + (sizes[i] < 126 ? 2 : sizes[i] <= 0xffff ? 4 : 10);
+	}
+	ASSERT_EQ(rig.c.batch_len, total);
+	ASSERT_TRUE(sb_tb_batch_add(&other.c, 3));
+	/* Each connection is on the list once, the last to batch first. */
+	ASSERT_TRUE(rig.app.batched == &other.c && other.c.batch_next == &rig.c &&
+	            !rig.c.batch_next);
+	/* No more than the bound in one turn. */
+	ASSERT_TRUE(!sb_tb_batch_add(&other.c, 2u << 20));
+	ASSERT_EQ(other.c.batch_len, 5);
+
+	sb_tb_batch_flush_all(&rig.app);
+	ASSERT_TRUE(!rig.app.batched && !rig.c.batch_pprev && !other.c.batch_pprev);
+	ASSERT_EQ(rig.c.batch_len, 0);
+	ASSERT_TRUE(rig.c.txq_head && rig.c.txq_head == rig.c.txq_tail && rig.c.txq_head->raw);
+	ASSERT_EQ(rig.c.txq_head->len, total);
+	p = rig.c.txq_head->buf + LWS_PRE;
+	end = p + total;
+	for (size_t i = 0; i < count; i++, p = next) {
+		pay = frame_at(p, end, &len, &next);
+		ASSERT_TRUE(pay);
+		ASSERT_EQ(len, sizes[i]);
+		for (size_t k = 0; k < len; k++)
+			ASSERT_EQ(pay[k], 'a' + (int)i);
+	}
+	ASSERT_TRUE(p == end);
+	/* Clearing drops a batch unwritten and takes the connection off the list. */
+	ASSERT_TRUE(sb_tb_batch_add(&rig.c, 4));
+	sb_tb_txq_clear(&rig.c);
+	ASSERT_TRUE(!rig.app.batched && !rig.c.batch && !rig.c.txq_head);
+out:
+	sb_tb_txq_clear(&rig.c);
+	sb_tb_txq_clear(&other.c);
+	free(rig_close(&rig));
+	free(rig_close(&other));
+	return r;
+}

@@ -156,6 +156,7 @@ bool sb_tb_fast_media(struct sb_tb_conn *c, const void *data, size_t len)
 	const struct sb_tb_app *app = c->app;
 	struct sb_tb_fast_msg m;
 	struct sb_tb_msg *reply;
+	unsigned char *out;
 	bool echo;
 	size_t bytes, n = 0;
 
@@ -176,6 +177,12 @@ bool sb_tb_fast_media(struct sb_tb_conn *c, const void *data, size_t len)
 	}
 	if (!echo)
 		return true;
+	/* On a live connection with nothing queued the echo joins this turn's batch (batch.c). */
+	if (c->wsi && !c->txq_head && !c->close_code && !c->write_failed &&
+	    (out = sb_tb_batch_add(c, n))) {
+		sb_tb_fast_echo_write(app->proto, c->sid, m.payload, m.payload_len, (char *)out);
+		return true;
+	}
 	/* Without memory the slow path's json_pack fails too and nothing is sent. */
 	reply = sb_tb_msg_text(n);
 	if (!reply)

@@ -355,6 +355,8 @@ static void run(struct sb_tb_app *app)
 	int64_t deadline = 0;
 
 	while (service(app) >= 0) {
+		/* The turn's echoes, a write per connection (batch.c). */
+		sb_tb_batch_flush_all(app);
 		if (stop_signal && !app->stopping) {
 			sb_tb_close_all(app);
 			deadline = lws_now_usecs() + STOP_GRACE_US;

@@ -60,6 +60,7 @@ struct sb_tb_script;
 struct sb_tb_msg {
 	struct sb_tb_msg *next;
 	bool binary;     /* PCM of the raw protocol; logged by its size only */
+	bool raw;        /* already framed: a batch of echoes (batch.c) */
 	json_t *log_msg; /* what the event log shows for it; NULL without --log */
 	char *log_raw;   /* for text that is not a JSON object */
 	size_t len;
@@ -98,6 +99,11 @@ struct sb_tb_conn {
 	bool write_failed;   /* a frame written outside WRITEABLE failed: close there */
 	int peer_close_code; /* from the peer's close frame; 0 = none seen */
 
+	/* echoes of this turn, framed, written after it (batch.c); LWS_PRE bytes of headroom */
+	unsigned char *batch;
+	size_t batch_len, batch_cap;
+	struct sb_tb_conn *batch_next, **batch_pprev; /* app->batched; pprev NULL: not on it */
+
 	/* tone mode */
 	double tone_phase;
 	int64_t tone_next_us;
@@ -126,6 +132,7 @@ struct sb_tb_app {
 	struct ev_loop *loop; /* libev loop lws runs on (epoll), or NULL: lws's poll() */
 	ev_timer tick;        /* wakes lws's loop so that its timers are served (main.c) */
 	struct sb_tb_conn *conns;
+	struct sb_tb_conn *batched; /* connections with echoes to write after the turn */
 	size_t conn_count;
 	unsigned next_id;
 	bool stopping;
@@ -147,6 +154,21 @@ json_t *sb_tb_evlog_strip_payload(json_t *msg);
 void sb_tb_arrivals_start(struct sb_tb_conn *c, json_t *msg);
 /* Writes one media message's arrival time and sample count. No-op without --arrivals. */
 void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples);
+
+/* batch.c */
+#define SB_TB_WS_HEADER_MAX 10
+/* Writes the header of an unmasked final text frame of len bytes to out (room for
+ * SB_TB_WS_HEADER_MAX); returns its length. */
+size_t sb_tb_ws_text_header(unsigned char *out, size_t len);
+/* Frames a text message of len bytes at the end of c's batch and returns where its len bytes
+ * go; NULL without memory or when the batch would pass its bound. */
+unsigned char *sb_tb_batch_add(struct sb_tb_conn *c, size_t len);
+/* Writes c's batch now, or queues it behind what waits. */
+void sb_tb_batch_flush(struct sb_tb_conn *c);
+/* Flushes every connection's batch: after each turn of the loop. */
+void sb_tb_batch_flush_all(struct sb_tb_app *app);
+/* Drops c's batch unwritten and frees its buffer. */
+void sb_tb_batch_free(struct sb_tb_conn *c);
 
 /* txq.c */
 /* Queues obj (borrowed) as a text frame. Returns 0 or -ENOMEM. */

@@ -17,6 +17,7 @@ struct sb_tb_msg *sb_tb_msg_text(size_t len)
 		return NULL;
 	m->next = NULL;
 	m->binary = false;
+	m->raw = false;
 	m->log_msg = NULL;
 	m->log_raw = NULL;
 	m->len = len;
@@ -51,6 +52,8 @@ static void append(struct sb_tb_conn *c, struct sb_tb_msg *m)
 
 static void enqueue(struct sb_tb_conn *c, struct sb_tb_msg *m)
 {
+	/* This turn's echoes go first. */
+	sb_tb_batch_flush(c);
 	append(c, m);
 	/* A connection without a socket (a unit test's) only queues. */
 	if (c->wsi)
@@ -147,7 +150,10 @@ static int write_head(struct sb_tb_conn *c)
 	c->txq_count--;
 	/* Logged when written, so t_ms is when the frame left, not when it was queued. */
 	log_tx(c, m);
-	n = lws_write(c->wsi, m->buf + LWS_PRE, len, m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	n = lws_write(c->wsi, m->buf + LWS_PRE, len,
+	              m->raw      ? LWS_WRITE_RAW
+	              : m->binary ? LWS_WRITE_BINARY
+	                          : LWS_WRITE_TEXT);
 	msg_free(m);
 	return n < 0 || (size_t)n < len ? -1 : 0;
 }
@@ -159,6 +165,7 @@ static int write_head(struct sb_tb_conn *c)
  * waits in the queue. */
 void sb_tb_txq_push_now(struct sb_tb_conn *c, struct sb_tb_msg *m)
 {
+	sb_tb_batch_flush(c);
 	if (!c->wsi || c->txq_head || c->close_code || c->write_failed ||
 	    lws_partial_buffered(c->wsi)) {
 		enqueue(c, m);
@@ -174,6 +181,9 @@ void sb_tb_txq_push_now(struct sb_tb_conn *c, struct sb_tb_msg *m)
 
 int sb_tb_txq_writeable(struct sb_tb_conn *c)
 {
+	if (c->write_failed)
+		return -1;
+	sb_tb_batch_flush(c);
 	if (c->write_failed)
 		return -1;
 	if (!c->txq_head) {
@@ -198,6 +208,7 @@ void sb_tb_txq_clear(struct sb_tb_conn *c)
 {
 	struct sb_tb_msg *m;
 
+	sb_tb_batch_free(c);
 	while ((m = c->txq_head)) {
 		c->txq_head = m->next;
 		msg_free(m);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libwebsockets.h>
 #include <openssl/sha.h>
@@ -127,6 +128,25 @@ static int on_writeable(struct sb_admin_req *r)
 	return lws_http_transaction_completed(r->wsi) ? -1 : 0;
 }
 
+/* Whether the connection closes after this request's answer, so that the answer can say so
+ * (RFC 9112 9.6). The version and an exact "close" or "keep-alive" decide as they decide for
+ * lws (HTTP/1.1 stays open, 1.0 closes); a "close" among several options closes too. */
+static bool closes_after(struct lws *wsi)
+{
+	char ver[16], conn[128], *save = NULL;
+	bool keep = lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_HTTP) > 7 && ver[5] == '1' &&
+	            ver[7] == '1';
+
+	if (lws_hdr_copy(wsi, conn, sizeof(conn), WSI_TOKEN_CONNECTION) <= 0)
+		return !keep;
+	if (strcasecmp(conn, "keep-alive") == 0)
+		return false;
+	for (char *t = strtok_r(conn, ", \t", &save); t; t = strtok_r(NULL, ", \t", &save))
+		if (strcasecmp(t, "close") == 0)
+			return true;
+	return !keep;
+}
+
 /* A new request's first callback: the request line and headers are in. A body is waited for
  * only when one is announced, and only up to the limit. */
 static int on_http(struct sb_admin *a, struct sb_admin_req *r, struct lws *wsi, const char *path)
@@ -137,7 +157,7 @@ static int on_http(struct sb_admin *a, struct sb_admin_req *r, struct lws *wsi, 
 	reset(r);
 	r->wsi = wsi;
 	r->adm = a;
-	r->close = false;
+	r->close = closes_after(wsi);
 	r->allow = NULL;
 	snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
 	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)

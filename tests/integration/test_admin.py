@@ -1,7 +1,8 @@
 """The admin API and sipbridgectl against a running daemon: /calls and /calls/ID during a live call, hanging it up
 (the caller gets BYE), /metrics counters that moved with the call and a strict parse of the whole exposition, the
-bearer token (/healthz stays open), 404/405/400/413, an oversized request that costs nothing, drain (/healthz 503)
-and reload (a broken file answered with FILE:LINE: KEY), and sipbridgectl's output and exit statuses."""
+bearer token (/healthz stays open), 404/405/400/413, an oversized request that costs nothing, `Connection: close` on
+exactly the answers after which the connection closes, drain (/healthz 503) and reload (a broken file answered
+with FILE:LINE: KEY), and sipbridgectl's output and exit statuses."""
 
 import http.client
 import json
@@ -322,6 +323,60 @@ def test_bad_requests(env, bridge):
     assert rc == 2, (rc, out, err)
     rc, out, err = ctl(env, "--help")
     assert rc == 0 and "Exit status" in out
+
+
+def read_answer(s, buf=b""):
+    """Reads one answer off socket s: (status line, headers as a list of (lowercase name, value), body, bytes read
+    past it). The body is framed by Content-Length, as the admin API frames all of its answers."""
+    while b"\r\n\r\n" not in buf:
+        b = s.recv(65536)
+        assert b, "closed before the answer's head was complete: %r" % buf
+        buf += b
+    head, buf = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    headers = [(k.strip().lower(), v.strip()) for k, v in (ln.split(":", 1) for ln in lines[1:])]
+    length = int(dict(headers)["content-length"])
+    while len(buf) < length:
+        b = s.recv(65536)
+        assert b, "closed before the answer's body was complete"
+        buf += b
+    return lines[0], headers, buf[:length], buf[length:]
+
+
+def closes_after(headers):
+    return any(k == "connection" and "close" in v.lower().split(",") for k, v in headers)
+
+
+def test_answer_says_connection_close_when_it_closes(env, bridge):
+    """RFC 9112 §9.6: an answer after which the server closes the connection says `Connection: close`, and one
+    after which it stays open does not, on the same socket serving a second request."""
+    bridge(admin=admin_group(env))
+    closing = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+               b"GET /healthz HTTP/1.0\r\n\r\n",
+               b"GET /nowhere HTTP/1.0\r\nHost: x\r\n\r\n",
+               b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: TE, close\r\n\r\n")
+    for req in closing:
+        with socket.create_connection(("127.0.0.1", env.admin_port), timeout=10) as s:
+            s.sendall(req)
+            status, headers, body, rest = read_answer(s)
+            assert status.split()[1] in ("200", "404"), (req, status)
+            assert closes_after(headers), (req, status, headers)
+            assert rest == b"" and s.recv(65536) == b"", "the connection must be closed after %r" % req
+    staying = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+               b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n",
+               b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    for req in staying:
+        with socket.create_connection(("127.0.0.1", env.admin_port), timeout=10) as s:
+            s.sendall(req)
+            status, headers, body, rest = read_answer(s)
+            assert (status.split()[1], body) == ("200", b"ok\n"), (req, status, body)
+            assert not closes_after(headers), (req, status, headers)
+            # the same connection answers a second request, which asks to close it
+            s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            status, headers, body, rest = read_answer(s, rest)
+            assert status.split()[1] == "404" and json.loads(body)["error"] == "not found", (req, status, body)
+            assert closes_after(headers), (req, status, headers)
+            assert rest == b"" and s.recv(65536) == b""
 
 
 def test_ctl_timeout_bounds_the_whole_exchange():

@@ -23,8 +23,8 @@
  * is a valid WAV of what it holds at every moment but between those two calls, and a daemon
  * killed in the middle of a call (SIGKILL, the OOM killer) leaves the call up to the last
  * update. That costs a write and a pwrite of the header a second per file. At the end the
- * file is also fsync'ed and closed; nothing is synced to disk before (a power cut can lose
- * more). */
+ * file, then its folder (for its name), are fsync'ed before the recording is logged as
+ * finished; nothing is synced to disk before (a power cut in a call can lose more). */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -292,17 +292,44 @@ static void open_file(struct sb_rec *rec)
 	rec->synced_ms = sb_now_ms();
 }
 
-/* Writes the file's audio and sizes, and the file to disk. */
+/* A recording that may not survive a power cut: logged even after an earlier failure (fail()
+ * logs only the first), and counted as failed. */
+static void sync_failed(struct sb_rec *rec, const char *what, int err)
+{
+	log_warn("Cannot sync %s to disk: %s (errno %d); the recording may be incomplete or "
+	         "missing after a power failure",
+	         what, strerror(err), err);
+	rec->failed = true;
+}
+
+/* Writes the entry that names the file to disk: syncing a file does not sync the folder
+ * that names it (fsync(2)), and a new file's name is lost with its folder's cache. */
+static void sync_folder(struct sb_rec *rec)
+{
+	char folder[REC_PATH_MAX];
+	int fd;
+
+	snprintf(folder, sizeof(folder), "%.*s", (int)rec->folder_len, rec->path);
+	fd = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0)
+		sync_failed(rec, folder, errno);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Writes the file's audio and sizes, then the file and its name to disk, and closes it, so
+ * that a recording logged as finished is on disk as it was logged. */
 static void close_file(struct sb_rec *rec)
 {
 	int fd = fileno(rec->f);
 
 	sync_file(rec);
 	if (fsync(fd) < 0)
-		fail(rec, "sync", errno);
+		sync_failed(rec, rec->path, errno);
 	if (fclose(rec->f) != 0)
 		fail(rec, "close", errno);
 	rec->f = NULL;
+	sync_folder(rec);
 }
 
 /* Places the frames the media worker has put so far (drops them after a failure). */

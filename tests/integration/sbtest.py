@@ -332,9 +332,10 @@ def stop_checked(proc, err_file, stderr_path, what, timeout, tail_lines):
 class Daemon:
     """sipbridged under ASan/UBSan with a NOTIFY_SOCKET listener; start() returns once READY=1 arrived."""
 
-    def __init__(self, workdir, config, args=(), sip_port=None, name="sipbridged", preexec=None):
+    def __init__(self, workdir, config, args=(), sip_port=None, name="sipbridged", preexec=None, environ=None):
         self.workdir = workdir
         self.preexec = preexec  # run in the child before exec (resource limits)
+        self.environ = dict(environ or {})  # added to the daemon's environment
         self.sip_port = sip_port
         self.args = list(args)
         self.stderr_path = os.path.join(workdir, name + ".stderr")
@@ -363,7 +364,7 @@ class Daemon:
         self._err = open(self.stderr_path, "wb")
         try:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
-                                         env=sanitizer_env({"NOTIFY_SOCKET": npath}), cwd=self.workdir,
+                                         env=sanitizer_env(dict(self.environ, NOTIFY_SOCKET=npath)), cwd=self.workdir,
                                          preexec_fn=self.preexec)
             deadline = time.monotonic() + timeout
             while not any("READY=1" in m.split("\n") for m in list(self.notify)):

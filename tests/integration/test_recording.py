@@ -1,6 +1,7 @@
 """Call recording (record = "FOLDER" on a trunk or a bot): a stereo 8 kHz PCM16 WAV per call, left the caller as the
 bot hears it, right what the caller was sent, aligned in time; a folder that cannot be written is logged and the
-call goes on without recording."""
+call goes on without recording; a finished recording has been synced to disk, file and folder, before it is logged,
+and a failed sync is logged."""
 
 import os
 import resource
@@ -216,3 +217,64 @@ def test_killed_daemon_leaves_a_valid_file(env, bridge, sipp):
     assert len(left) - on_r >= RATE, "less than 1 s of the echo recorded: %d samples" % (len(left) - on_r)
     assert rtp.dominant(left[on_l + 400:], 1000), "no 1 kHz in the left channel after its onset"
     assert rtp.dominant(right[on_r + 400:], 1000), "no echoed 1 kHz in the right channel after its onset"
+
+
+def fsync_shim(env, fail=None):
+    """The environment that preloads fsync_shim into the daemon, and the log of its fsync calls the shim keeps: each
+    line "fsync PATH" is written before the call returns. fail: fsync of paths ending so fails with EIO."""
+    log = os.path.join(env.tmp, "fsync.log")
+    environ = {"LD_PRELOAD": sbtest.binary("tests/integration/libfsync_shim.so"), "SB_FSYNC_LOG": log,
+               # the shim comes before the sanitizer's runtime in the list of loaded libraries
+               "ASAN_OPTIONS": sbtest.sanitizer_env()["ASAN_OPTIONS"] + ":verify_asan_link_order=0"}
+    if fail:
+        environ["SB_FSYNC_FAIL"] = fail
+    return environ, log
+
+
+def recorded_call(env, testbot, daemon, sipp, environ):
+    """A 2 s recorded call to an echo bot; (daemon, path of the recording) once the daemon has logged it finished."""
+    rec_dir = os.path.realpath(os.path.join(env.tmp, "rec"))
+    os.makedirs(rec_dir)
+    bot = testbot("echo")
+    d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"record": rec_dir}), environ=environ)
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=2000).run()
+    assert res.rc == 0, res.describe()
+    path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")
+    wait_recorded(d, path)
+    return d, path
+
+
+def test_finished_recording_is_on_disk(env, testbot, daemon, sipp):
+    """When the daemon logs a recording finished, the file has been fsync'ed and so has its folder (which holds its
+    name: fsync(2)), and the file holds, header and data, what the line says. What a power cut would leave cannot be
+    seen here: this shows the calls were made, and made before the recording was reported."""
+    environ, log = fsync_shim(env)
+    d, path = recorded_call(env, testbot, daemon, sipp, environ)
+    synced = open(log).read().splitlines()  # read at once: the recording was logged after these calls returned
+    line = next(ln for ln in d.stderr_text().splitlines() if ("Recording %s:" % path) in ln)
+    assert "fsync " + path in synced, (path, synced)
+    assert "fsync " + os.path.dirname(path) in synced, "the folder was not synced: %s" % synced
+    left, right = read_wav(path)  # the header's sizes are those of the file
+    logged_s = float(line.split("Recording %s: " % path)[1].split(" s")[0])
+    assert abs(len(left) / RATE - logged_s) < 0.05 + 1e-9, (len(left), line)
+    assert len(left) > 1.5 * RATE, "%d samples recorded of a 2 s call" % len(left)
+    assert "(incomplete)" not in line and "Cannot sync" not in d.stderr_text(), line
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_sync_failure_is_logged(env, testbot, daemon, sipp, what):
+    """fsync failing at the end of a recording (EIO: the disk lost the data) is a warning that names what could not
+    be synced and the error, and the recording is reported incomplete; the call itself is unaffected."""
+    environ, log = fsync_shim(env, fail=".wav" if what == "file" else "/rec")
+    d, path = recorded_call(env, testbot, daemon, sipp, environ)
+    err = d.stderr_text()
+    target = path if what == "file" else os.path.dirname(path)
+    want = "Cannot sync %s to disk: Input/output error (errno 5)" % target
+    assert err.count(want) == 1, sbtest.tail(d.stderr_path, 20)
+    line = next(ln for ln in err.splitlines() if ("Recording %s:" % path) in ln)
+    assert "(incomplete)" in line, line
+    assert err.index(want) < err.index(line), "the recording was reported before the failed sync"
+    read_wav(path)
+    assert d.alive()

@@ -395,6 +395,11 @@ static int start(struct sb_sip_agent *a)
 	r = sb_sip_loop_hook(a->root);
 	if (r < 0)
 		return log_error_errno(r, "Cannot hook the SIP loop");
+	/* nua_create() failing to bind leaves part of its stack allocated for good (its default
+	 * handle and timer, created before the transports): a port that is taken is found first. */
+	r = sb_sip_listen_probe(cfg);
+	if (r < 0)
+		return r;
 	r = start_nua(a, cfg);
 	if (r < 0)
 		return r;

@@ -21,5 +21,8 @@ struct sb_sip_listen {
  * TLS 1.2 the least version). Logs the reason and returns a negative errno on failure;
  * sb_sip_listen_done is needed either way. */
 int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg);
+/* Whether every sip.listen entry's address and port can be bound as sofia binds them; logs
+ * the first that cannot and returns its negative errno (-EADDRINUSE: the port is taken). */
+int sb_sip_listen_probe(const struct sb_config *cfg);
 /* Removes the certificate directory. */
 void sb_sip_listen_done(struct sb_sip_listen *l);

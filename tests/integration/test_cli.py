@@ -2,6 +2,7 @@
 
 import os
 import re
+import socket
 import subprocess
 
 import pytest
@@ -134,3 +135,25 @@ def test_no_config_file_bot_flag(env, testbot, sipp):
     assert res.rc == 0, res.describe()
     assert bot.start_msg()["start"]["to"] == "+15550001"
     bot.wait_event("rx", "stop")
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_start_with_sip_port_in_use_exits_1(env, transport):
+    """A SIP port another socket holds: the daemon says which and exits 1, having released all it set up (the
+    ASan build's leak check at exit finds nothing)."""
+    path = os.path.join(env.tmp, "good.conf")
+    with open(path, "w") as f:
+        f.write(good_config(env))
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as holder:
+        if kind == socket.SOCK_STREAM:  # an earlier test's connection may have left the port in TIME-WAIT
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", env.sip_port))
+        if kind == socket.SOCK_STREAM:
+            holder.listen(1)  # a listening socket keeps the port even from one with SO_REUSEADDR
+        rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
+    assert rc == 1, "rc=%s\n%s%s" % (rc, out, err)
+    assert re.search(r"error +sip Cannot listen for SIP on .*127\.0\.0\.1:%d.*\(in use\?\): Address already in use"
+                     % env.sip_port, err), err
+    assert " ready: " not in err, err
+    assert_no_sanitizer_report(err)

@@ -11,6 +11,9 @@
 #include <sb/sip_reply.h>
 #include <sb/sip_text.h>
 
+/* Via lines a reply echoes: the topmost, in order. A request with more (an absurd path, or a
+ * header flood) still gets its reply, which reaches the hops these name; the rest are left out,
+ * as a reply of SB_SIP_REPLY_MAX could not hold every Via of a large request anyway. */
 #define MAX_VIAS 32
 
 /* A header value: raw bytes [p, end), possibly folded over several lines. */
@@ -67,8 +70,7 @@ size_t sb_sip_method(const char *req, size_t len, char *out, size_t size)
 
 /* Records one header line [p, eol) and the continuation lines after it; returns the start of
  * the next header line. */
-static const char *one_header(struct headers *h, const char *p, const char *eol, const char *end,
-                              bool *bad)
+static const char *one_header(struct headers *h, const char *p, const char *eol, const char *end)
 {
 	const char *v, *next;
 	size_t n;
@@ -84,8 +86,6 @@ static const char *one_header(struct headers *h, const char *p, const char *eol,
 	if (sb_header_name_is(p, n, "via", "v")) {
 		if (h->n_via < MAX_VIAS)
 			h->via[h->n_via++] = s;
-		else
-			*bad = true;
 	} else if (sb_header_name_is(p, n, "from", "f")) {
 		h->from = s;
 	} else if (sb_header_name_is(p, n, "to", "t")) {
@@ -101,17 +101,15 @@ static const char *one_header(struct headers *h, const char *p, const char *eol,
 /* Reads the header section (up to the empty line or the end). */
 static int find_headers(struct headers *h, const char *p, const char *end)
 {
-	bool bad = false;
-
 	memset(h, 0, sizeof(*h));
 	while (p < end) {
 		const char *eol = sb_line_end(p, end);
 
 		if (eol == p)
 			break; /* the empty line before the body */
-		p = one_header(h, p, eol, end, &bad);
+		p = one_header(h, p, eol, end);
 	}
-	if (bad || !h->n_via || !h->from.p || !h->to.p || !h->call_id.p || !h->cseq.p)
+	if (!h->n_via || !h->from.p || !h->to.p || !h->call_id.p || !h->cseq.p)
 		return -EBADMSG;
 	return 0;
 }

@@ -371,6 +371,43 @@ def test_tcp_header_limit_holds_across_reads(env, testbot, daemon, pieces):
     assert d.alive()
 
 
+@pytest.mark.parametrize("pieces", [1, 2, 5])
+def test_tcp_header_limit_with_many_vias(env, testbot, daemon, pieces):
+    """A request over sip.max_headers made of over a thousand compact Via lines (about 58 kB, within
+    sip.max_message_bytes) gets the same 400 as one of other header lines, however its header section is cut
+    into reads, with its topmost Via (its sender's) first; its connection is closed and the daemon answers
+    the next request. Over UDP too."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), max_headers=64)
+    vias = b"v:SIP/2.0/TCP 127.0.0.1:12345;branch=z9hG4bK-v\r\n" * 1200
+    over = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="vias-%d" % pieces, extra=vias)
+    # within sip.max_message_bytes (65536) once each sent-by names the connection: a port has at most 5 digits
+    assert 50000 < len(over) < 65000
+    first = over.index(b"\r\nFrom:") + 8
+    cuts = [first + k * (len(over) - first) // (pieces - 1) for k in range(pieces - 1)]
+    t = send_in_pieces(d.sip_port, over, cuts)
+    try:
+        assert t.wait_eof(20), "the connection stayed open after a request over sip.max_headers: %r" % t.data[:300]
+        assert sipraw.status_lines(t.data) == ["SIP/2.0 400 Too Many Headers"], t.data[:300]
+        top = b"SIP/2.0/TCP %s:%d;branch=z9hG4bK-1" % (t.local[0].encode(), t.local[1])
+        assert t.data.split(b"\r\n")[1] == b"Via: " + top, t.data[:300]
+        assert b"\r\nCall-ID: vias-%d\r\n" % pieces in t.data, t.data[:300]
+    finally:
+        t.close()
+    assert refused(env, "too_many_headers") == 1
+    udp = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="vias-udp-%d" % pieces,
+                         extra=vias[:300 * 48])  # 300 of them: one datagram
+    assert sipraw.udp_exchange(d.sip_port, udp) == ["SIP/2.0 400 Too Many Headers"]
+    assert refused(env, "too_many_headers") == 2
+    ok = sipraw.Tcp(d.sip_port)
+    try:
+        ok.send(sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="after-%d" % pieces))
+        assert ok.read_until(lambda t: b"\r\n\r\n" in t.data, 20), ok.data
+        assert sipraw.status_lines(ok.data) == ["SIP/2.0 200 OK"], ok.data
+    finally:
+        ok.close()
+    assert d.alive()
+
+
 def test_stateless_403_edge_cases(env, testbot, daemon):
     """A bare-LF request from outside the ACL still gets its one 403; a request whose 403 would be larger than
     itself (compact, empty headers) gets none: a forged source gains nothing."""

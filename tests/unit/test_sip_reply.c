@@ -1,8 +1,8 @@
-/* Unit tests for sip_reply.c: stateless replies echo every Via in order, From, To (with a tag
- * added only when it has none), Call-ID and CSeq, unfold folded lines, accept compact forms,
- * and refuse ACKs, responses, incomplete requests and control characters. Also builds a reply
- * to every RFC 4475 torture message (tests/integration/data/rfc4475), and finds the raw
- * Call-ID, telling a section without one from one that has not all arrived. */
+/* Unit tests for sip_reply.c: stateless replies echo every Via in order (the topmost 32 of more),
+ * From, To (with a tag added only when it has none), Call-ID and CSeq, unfold folded lines, accept
+ * compact forms, and refuse ACKs, responses, incomplete requests and control characters. Also
+ * builds a reply to every RFC 4475 torture message (tests/integration/data/rfc4475), and finds the
+ * raw Call-ID, telling a section without one from one that has not all arrived. */
 #include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -86,6 +86,35 @@ TEST(compact_folded_and_tagged)
 	                  "Call-ID: c\r\nCSeq: 2 BYE\r\n\r\n",
 	                  481, "Call Does Not Exist") > 0);
 	ASSERT_TRUE(strstr(out, "To: <sip:x;tag=1>;tag=sbtag1\r\n") != NULL);
+out:
+	return r;
+}
+
+/* A request with more Via lines than a reply echoes still gets one, with the topmost in order. */
+TEST(many_vias)
+{
+	char req[8192], out[SB_SIP_REPLY_MAX], via[64];
+	size_t n = (size_t)snprintf(req, sizeof(req), "OPTIONS sip:x SIP/2.0\r\n");
+	const char *p;
+	int r = 0, len;
+
+	for (int i = 0; i < 100; i++)
+		n += (size_t)snprintf(req + n, sizeof(req) - n,
+		                      "v:SIP/2.0/TCP h%d;branch=z9hG4bK%d\r\n", i, i);
+	n += (size_t)snprintf(
+	        req + n, sizeof(req) - n,
+	        "f: <sip:a@h>;tag=1\r\nt: <sip:x@h>\r\ni: c1\r\nCSeq: 1 OPTIONS\r\n\r\n");
+	ASSERT_TRUE(n < sizeof(req) - 1);
+	len = sb_sip_reply_build(out, sizeof(out), req, n, 400, "Too Many Headers", "t", NULL);
+	ASSERT_TRUE(len > 0);
+	p = out + strlen("SIP/2.0 400 Too Many Headers\r\n");
+	for (int i = 0; i < 32; i++) {
+		snprintf(via, sizeof(via), "Via: SIP/2.0/TCP h%d;branch=z9hG4bK%d\r\n", i, i);
+		ASSERT_TRUE(strncmp(p, via, strlen(via)) == 0);
+		p += strlen(via);
+	}
+	ASSERT_TRUE(strncmp(p, "From: <sip:a@h>;tag=1\r\n", 23) == 0);
+	ASSERT_TRUE(strstr(out, "\r\nCall-ID: c1\r\n") != NULL);
 out:
 	return r;
 }

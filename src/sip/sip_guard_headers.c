@@ -44,10 +44,12 @@ static const struct msg_hclass_s *sofia_separator;
 static void refuse(struct sb_sip_guard *g, msg_t *msg, const char *raw, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
+	bool stream = sb_sip_guard_is_stream(msg);
 
 	SB_METRIC_INC(sip_guard_refused_total, SB_M_GUARD_TOO_MANY_HEADERS);
-	sb_sip_guard_respond(g, msg, raw, len, 400, "Too Many Headers",
-	                     sb_sip_guard_is_stream(msg));
+	sb_sip_guard_respond(g, msg, raw, len, 400, "Too Many Headers", stream);
+	if (stream) /* the rest of the request would be read as another: the connection ends */
+		SB_METRIC_INC(sip_tcp_closed_total, SB_M_TCPCLOSE_BAD);
 	log_notice_ratelimited(
 	        "Request from %s with over sip.max_headers = %d header lines, 400",
 	        sb_sockaddr_text((const struct sockaddr *)msg_addr(msg), ip, sizeof(ip)),

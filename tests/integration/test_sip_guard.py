@@ -393,11 +393,11 @@ def test_tcp_header_limit_with_many_vias(env, testbot, daemon, pieces):
         assert b"\r\nCall-ID: vias-%d\r\n" % pieces in t.data, t.data[:300]
     finally:
         t.close()
-    assert refused(env, "too_many_headers") == 1
+    assert (refused(env, "too_many_headers"), tcp_closed(env, "bad")) == (1, 1)
     udp = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="vias-udp-%d" % pieces,
                          extra=vias[:300 * 48])  # 300 of them: one datagram
     assert sipraw.udp_exchange(d.sip_port, udp) == ["SIP/2.0 400 Too Many Headers"]
-    assert refused(env, "too_many_headers") == 2
+    assert (refused(env, "too_many_headers"), tcp_closed(env, "bad")) == (2, 1)
     ok = sipraw.Tcp(d.sip_port)
     try:
         ok.send(sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="after-%d" % pieces))

@@ -1,8 +1,9 @@
 /* sip.listen → the URLs nua binds to: "sip:ADDR:PORT" for udp and tcp (no transport parameter:
  * nta binds both), "sips:ADDR:PORT" for tls; with sip.public_address the host part is the
  * public address and maddr the bound one (1:1 NAT). A tls entry also gets its certificate
- * directory (agent.pem = key + cert, cafile.pem = ca, else cert) for TPTAG_CERTIFICATE.
- * config_listen.c has checked the entries. Thread: control (start-up, exit). Owns the directory. */
+ * directory (agent.pem = key + cert, cafile.pem = ca, else cert) for TPTAG_CERTIFICATE. Each
+ * entry's port is probed before nua binds it. config_listen.c has checked the entries.
+ * Thread: control (start-up, exit). Owns the directory. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -145,6 +145,11 @@ for k in ("sipbridged_s_per_call_minute", "sipbridged_pct_core_per_call", "sipp_
     assert k in r["cpu"], k
 # The callers' RTP came from the load tool's own source, a stream for every call.
 assert r["params"]["callers_rtp"] == "own" and r["cpu"]["rtpsource_streams"] >= 20, r["cpu"]
+# Its socket's filter let through 1 in keep of what the bridge sent it (by sequence number: per
+# stream, the count rounded either way).
+rtp, streams = r["rtp"], r["cpu"]["rtpsource_streams"]
+assert rtp["source_keep"] == 4, rtp
+assert abs(rtp["source_received"] - rtp["out"] / 4) <= streams, (rtp, streams)
 # -T reached the daemon's configuration.
 assert r["params"]["sip_t1x64_ms"] == 4000, r["params"]
 assert "t1x64_ms = 4000;" in open(sys.argv[2]).read()

@@ -558,6 +558,8 @@ def build(a):
             "media_late_ticks": metric("media_late_ticks_total"),
             "rx_buffer_waits": metric("media_rx_buffer_waits_total"),
             "wire_in": in_iv.get("packets") if ws else None,
+            # What the callers' source let through its filter of the bridge's packets (1 in keep).
+            "source_received": (src or {}).get("packets_received"), "source_keep": (src or {}).get("keep"),
             "wire_out": out_iv.get("packets") if ws else None,
         },
         "pacing_out": pacing,

@@ -2,7 +2,8 @@
 # Bounded load run on loopback: the test bot in echo mode, sipbridged (from BUILD) with its
 # admin API on a free port, and SIPp callers with A-law audio and custom headers
 # (tools/load/uac_load.xml). The callers' RTP comes from sipbridge-rtpsource (one socket,
-# batched sends, every call's SDP names it) or, with -g sipp, from SIPp's own rtp_stream (a
+# batched sends, every call's SDP names it; it reads 1 in 4 of the bridge's packets, the rest
+# dropped by its socket's filter) or, with -g sipp, from SIPp's own rtp_stream (a
 # socket and a system call per packet per call, threads of 20 calls: it costs more than the
 # bridge under test). sipbridge-wirestat watches the RTP on lo, sipbridge-wakeprobe how late
 # the machine wakes a sleeping thread on each CPU; poll_metrics.py samples

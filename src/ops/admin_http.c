@@ -285,11 +285,21 @@ static int create_context(struct sb_admin *a, const struct sb_config *cfg)
 	info.timeout_secs = 10; /* a client that stalls mid-request is dropped */
 	info.keepalive_timeout = 10;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * (strchr(cfg->admin_address, ':') == NULL);
+	/* The listening vhost is made apart from the context: when lws 4.1 fails to make the
+	 * default vhost inside lws_create_context(), it frees the context but not what the
+	 * context had already registered (its system SMD peer). A context whose own vhost
+	 * fails is released in full by lws_context_destroy(). */
+	info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	a->ctx = lws_create_context(&info);
 	if (!a->ctx)
+		return log_error_errno(ENOMEM, "Cannot create the admin API's lws context");
+	if (!lws_create_vhost(a->ctx, &info)) {
+		lws_context_destroy(a->ctx);
+		a->ctx = NULL;
 		return log_error_errno(EADDRINUSE,
 		                       "Cannot listen for the admin API on %s:%d (in use?)",
 		                       cfg->admin_address, cfg->admin_port);
+	}
 	log_notice("Admin API on http://%s%s%s:%d/%s", strchr(cfg->admin_address, ':') ? "[" : "",
 	           cfg->admin_address, strchr(cfg->admin_address, ':') ? "]" : "", cfg->admin_port,
 	           cfg->admin_token[0] ? " (bearer token required)" : "");

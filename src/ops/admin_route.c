@@ -123,6 +123,14 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		v->webhook_sends_total[SB_M_HOOK_DROPPED] =
 		        LOAD(s->dropped_full) + LOAD(s->dropped_exit);
 	}
+	if (d->recorder) {
+		const struct sb_recorder_stats *s = sb_recorder_stats(d->recorder);
+
+		v->recordings_total[SB_M_REC_COMPLETED] = LOAD(s->recordings);
+		v->recordings_total[SB_M_REC_FAILED] = LOAD(s->failed);
+		v->recording_drops_total[SB_M_RECDROP_OVERRUN] = LOAD(s->overruns);
+		v->recording_drops_total[SB_M_RECDROP_FAILED] = LOAD(s->lost);
+	}
 #undef LOAD
 }
 

@@ -4,6 +4,7 @@ call goes on without recording; a finished recording has been synced to disk, fi
 and a failed sync is logged."""
 
 import os
+import re
 import resource
 import signal
 import struct
@@ -231,12 +232,13 @@ def fsync_shim(env, fail=None):
     return environ, log
 
 
-def recorded_call(env, testbot, daemon, sipp, environ):
+def recorded_call(env, testbot, daemon, sipp, environ, **groups):
     """A 2 s recorded call to an echo bot; (daemon, path of the recording) once the daemon has logged it finished."""
     rec_dir = os.path.realpath(os.path.join(env.tmp, "rec"))
     os.makedirs(rec_dir)
     bot = testbot("echo")
-    d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"record": rec_dir}), environ=environ)
+    d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"record": rec_dir}, **groups),
+               environ=environ)
     ep = env.endpoint(PT)
     ep.send_silence_forever()
     res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=2000).run()
@@ -277,4 +279,60 @@ def test_sync_failure_is_logged(env, testbot, daemon, sipp, what):
     assert "(incomplete)" in line, line
     assert err.index(want) < err.index(line), "the recording was reported before the failed sync"
     read_wav(path)
+    assert d.alive()
+
+
+def recording_metrics(port):
+    """The recorder's samples on /metrics: recordings by outcome, frames not written by reason."""
+    return {k: sbtest.metric(port, "sipbridge_%s" % k) for k in (
+        'recordings_total{outcome="completed"}', 'recordings_total{outcome="failed"}',
+        'recording_drops_total{reason="overrun"}', 'recording_drops_total{reason="failed"}')}
+
+
+def test_completed_recording_counted(env, testbot, daemon, sipp):
+    """A recording that ends well counts once as completed on /metrics, and nothing as failed or not written but
+    what the recorder reports it dropped for being late (none on a machine that keeps up)."""
+    admin_port = env.ports.tcp()
+    d, path = recorded_call(env, testbot, daemon, sipp, None, admin={"address": "127.0.0.1", "port": admin_port})
+    line = next(ln for ln in d.stderr_text().splitlines() if ("Recording %s:" % path) in ln)
+    assert "(incomplete)" not in line, line
+    late = int(re.search(r" (\d+) frames dropped \(recorder late\)", line).group(1))
+    got = recording_metrics(admin_port)
+    assert got == {'recordings_total{outcome="completed"}': 1, 'recordings_total{outcome="failed"}': 0,
+                   'recording_drops_total{reason="overrun"}': late,
+                   'recording_drops_total{reason="failed"}': 0}, (got, line)
+
+
+@pytest.mark.parametrize("kind", ["missing_folder", "sync"])
+def test_failed_recording_counted(env, testbot, daemon, sipp, kind):
+    """A recording that fails counts once as failed on /metrics and not as completed. One whose folder is missing
+    writes none of the call's audio: every frame of both channels is counted as not written, about two per 20 ms
+    packet the caller was sent; one that fails only at the end (its sync) loses no frame."""
+    admin_port = env.ports.tcp()
+    admin = {"address": "127.0.0.1", "port": admin_port}
+    if kind == "sync":
+        environ, _ = fsync_shim(env, fail=".wav")
+        d, path = recorded_call(env, testbot, daemon, sipp, environ, admin=admin)
+        sent = None
+    else:
+        bot = testbot("echo")
+        d = daemon(env.config([{"name": "default", "url": bot.url}],
+                              trunk={"record": os.path.join(env.tmp, "no", "such")}, admin=admin))
+        ep = env.endpoint(PT)
+        ep.send_silence_forever()
+        res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=2000).run()
+        assert res.rc == 0, res.describe()
+        path = os.path.join(env.tmp, "no", "such", bot.start_msg()["start"]["call_sid"] + ".wav")
+        wait_recorded(d, path)
+        sent = len(ep.snapshot())
+        assert sent >= 50, "only %d RTP packets in a 2 s call" % sent
+    got = recording_metrics(admin_port)
+    assert got['recordings_total{outcome="completed"}'] == 0, got
+    assert got['recordings_total{outcome="failed"}'] == 1, got
+    lost = got['recording_drops_total{reason="failed"}']
+    if sent is None:
+        assert lost == 0, got
+    else:
+        assert 1.5 * sent <= lost <= 2 * sent + 10, "%d frames not written of a call the caller got %d packets of: %s" % (
+            lost, sent, got)
     assert d.alive()

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 _VIA = re.compile(rb"(SIP\s*/\s*\d+\.\d+\s*/\s*)([A-Za-z]+)(\s+)([^;,\s]+)")
+_VIA_NAME = re.compile(rb"(?i)(?:via|v)[ \t]*:")  # a Via header field, full or compact
 
 
 def request(method="INVITE", ruri="sip:+15550001@127.0.0.1", via="127.0.0.1:5060", transport="UDP",
@@ -28,11 +29,19 @@ def request(method="INVITE", ruri="sip:+15550001@127.0.0.1", via="127.0.0.1:5060
 
 
 def with_via(msg, transport, hostport, call_id_suffix=None):
-    """msg with every Via sent-by (folded or not) replaced by hostport over transport, so that replies come back
-    here and nowhere else; optionally a suffix appended to its Call-ID (the same message sent twice is a
-    merged request otherwise)."""
+    """msg with the sent-by of every Via header field (Via or compact v, folded or not) replaced by hostport over
+    transport, so that replies come back here and nowhere else; no other line changes. Optionally a suffix appended
+    to its Call-ID (the same message sent twice is a merged request otherwise)."""
     head, sep, body = msg.partition(b"\r\n\r\n")
-    head = _VIA.sub(lambda m: m.group(1) + transport + m.group(3) + hostport, head)
+    fields = []  # the start line, then each header field with its continuation lines
+    for line in head.split(b"\r\n"):
+        if len(fields) > 1 and line[:1] in (b" ", b"\t"):
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    head = b"\r\n".join(
+        _VIA.sub(lambda m: m.group(1) + transport + m.group(3) + hostport, f) if i and _VIA_NAME.match(f) else f
+        for i, f in enumerate(fields))
     if call_id_suffix is not None:
         head = re.sub(rb"(?im)^((?:call-id|i)\s*:\s*)(\S+)", lambda m: m.group(1) + m.group(2) + call_id_suffix,
                       head, count=1)

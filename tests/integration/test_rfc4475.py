@@ -117,6 +117,26 @@ def test_corpus_is_complete():
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_with_via_rewrites_via_header_fields_only():
+    """The rewrite these tests rely on touches the sent-by of Via and compact v header fields (folded ones too) and
+    nothing else: not another header that quotes a Via, not the body."""
+    quoted = b"Subject: was SIP/2.0/UDP 192.0.2.9:5060\r\n"
+    body = b"SIP/2.0/TCP 192.0.2.8:5070;branch=z9hG4bK-b\r\n"
+    raw = (b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n"
+           b"Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK-1\r\n"
+           b"v  : SIP / 2.0\r\n / TCP\r\n    192.0.2.2;branch=z9hG4bK-2, SIP/2.0/UDP 192.0.2.3;branch=z9hG4bK-3\r\n"
+           + quoted +
+           b"Call-ID: c1\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    msg = sipraw.with_via(raw, b"TLS", b"127.0.0.1:4000")
+    head, _, rest = msg.partition(b"\r\n\r\n")
+    assert rest == body
+    assert head.startswith(b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\n"
+                           b"Via: SIP/2.0/TLS 127.0.0.1:4000;branch=z9hG4bK-1\r\n"
+                           b"v  : SIP / 2.0\r\n / TLS\r\n    127.0.0.1:4000;branch=z9hG4bK-2, "
+                           b"SIP/2.0/TLS 127.0.0.1:4000;branch=z9hG4bK-3\r\n"), head
+    assert quoted in head
+
+
 @pytest.fixture
 def torture_daemon(env, daemon):
     refused = "ws://127.0.0.1:%d/media" % env.ports.tcp()  # nobody listens: processed INVITEs end in 503

@@ -21,3 +21,7 @@ void sb_pcm_fifo_push(struct sb_pcm_fifo *f, const int16_t *pcm, size_t n);
 size_t sb_pcm_fifo_pop(struct sb_pcm_fifo *f, int16_t *out, size_t n);
 /* Adds up to n samples into out (saturating), taking them. Returns how many were added. */
 size_t sb_pcm_fifo_mix(struct sb_pcm_fifo *f, int16_t *out, size_t n);
+/* The samples of the mix of the two FIFOs f[0] and f[1] dropped since seen[0] and seen[1] (their
+ * counts when last asked, updated): what both parties lost before the same mix frame is one
+ * loss of the mix, so the larger of the two. */
+uint64_t sb_pcm_fifo_mix_dropped(const struct sb_pcm_fifo *f, uint64_t *seen);

@@ -100,6 +100,7 @@ struct sb_media_leg {
 	struct sb_media_leg *peer; /* the other party's leg */
 	struct sb_pcm_fifo *relay; /* the other party's audio, to send on this leg */
 	struct sb_pcm_fifo *mix;   /* caller's leg in listen mode: [0] caller, [1] agent */
+	uint64_t mix_seen[2];      /* mix[i].dropped already counted */
 
 	/* SDES-SRTP (NULL: plain RTP); packets that failed its checks, for the end-of-call line */
 	struct sb_srtp *srtp;
@@ -200,6 +201,9 @@ void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind);
 /* media_rx.c: appends caller audio to the up ring, cut into 20 ms frames. */
 void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n);
+/* media_rx.c: counts what a listening bot's mix dropped since it was last asked (before each
+ * mix frame and at the end), in the worker's bridge drops; no-op without one. */
+void sb_media_count_mix_drops(struct sb_media_leg *leg);
 /* media_tx.c: starts sending digit on the leg (the other party of a bridge pressed it). */
 void sb_media_tx_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg, char digit,
                       unsigned duration_ms, int64_t now_us);

@@ -91,16 +91,32 @@ void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
 		up_commit(leg);
 }
 
-/* Into one of a bridge's buffers; what it pushes out (the side that takes from it fell
- * 200 ms behind this one: audio sent faster than real time) is counted. */
-static void bridge_push(struct sb_media_worker *w, struct sb_pcm_fifo *f, const int16_t *pcm,
-                        size_t n, enum sb_media_bridge_to to)
+static void count_bridge_drops(struct sb_media_leg *leg, enum sb_media_bridge_to to,
+                               uint64_t samples)
 {
+	if (!samples)
+		return;
+	STAT_ADD(leg->w, bridge_drop_samples[to], samples);
+}
+
+/* Into the other party's relay buffer; what it pushes out (that side fell 200 ms behind
+ * this one: audio sent faster than real time) is counted. */
+static void relay_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
+{
+	struct sb_pcm_fifo *f = leg->peer->relay;
 	uint64_t before = f->dropped;
 
 	sb_pcm_fifo_push(f, pcm, n);
-	if (f->dropped != before)
-		STAT_ADD(w, bridge_drop_samples[to], f->dropped - before);
+	count_bridge_drops(leg, leg->agent ? SB_MEDIA_BRIDGE_TO_CALLER : SB_MEDIA_BRIDGE_TO_AGENT,
+	                   f->dropped - before);
+}
+
+void sb_media_count_mix_drops(struct sb_media_leg *leg)
+{
+	/* Not per push: both parties' audio lost before the same mix frame is one loss. */
+	if (leg->mix)
+		count_bridge_drops(leg, SB_MEDIA_BRIDGE_TO_BOT,
+		                   sb_pcm_fifo_mix_dropped(leg->mix, leg->mix_seen));
 }
 
 /* Where a leg's audio goes: to the bot; while bridged, to the other party (and, in listen
@@ -117,10 +133,9 @@ static void deliver(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 		sb_media_up_push(leg, pcm, n);
 		return;
 	}
-	bridge_push(leg->w, leg->peer->relay, pcm, n,
-	            leg->agent ? SB_MEDIA_BRIDGE_TO_CALLER : SB_MEDIA_BRIDGE_TO_AGENT);
-	if (caller->mix)
-		bridge_push(leg->w, &caller->mix[leg->agent], pcm, n, SB_MEDIA_BRIDGE_TO_BOT);
+	relay_push(leg, pcm, n);
+	if (caller->mix) /* its drops are counted as each mix frame is made */
+		sb_pcm_fifo_push(&caller->mix[leg->agent], pcm, n);
 }
 
 /* Keeps the caller's key for the call-end record (control reads it after DETACHED). */

@@ -201,6 +201,7 @@ static bool bridged_slot(struct sb_media_worker *w, struct sb_media_leg *leg)
 		send_audio(w, leg, pcm, SB_FRAME_SAMPLES);
 	if (leg->mix) {
 		leg->up_at_us = w->tick_us;
+		sb_media_count_mix_drops(leg);
 		sb_pcm_fifo_pop(&leg->mix[0], pcm, SB_FRAME_SAMPLES);
 		sb_pcm_fifo_mix(&leg->mix[1], pcm, SB_FRAME_SAMPLES);
 		sb_media_up_push(leg, pcm, SB_FRAME_SAMPLES);

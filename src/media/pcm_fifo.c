@@ -48,3 +48,12 @@ size_t sb_pcm_fifo_mix(struct sb_pcm_fifo *f, int16_t *out, size_t n)
 	f->n -= take;
 	return take;
 }
+
+uint64_t sb_pcm_fifo_mix_dropped(const struct sb_pcm_fifo *f, uint64_t *seen)
+{
+	uint64_t d0 = f[0].dropped - seen[0], d1 = f[1].dropped - seen[1];
+
+	seen[0] = f[0].dropped;
+	seen[1] = f[1].dropped;
+	return d0 > d1 ? d0 : d1;
+}

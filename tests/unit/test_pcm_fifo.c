@@ -1,5 +1,6 @@
 /* Unit tests for pcm_fifo.c: order, wrap-around, drop-oldest when full, silence when short,
- * and a saturating mix. */
+ * a saturating mix, and the drops of a mix counted once per mix frame. */
+#include <sb/common.h>
 #include <sb/pcm_fifo.h>
 
 #include "harness.h"
@@ -68,6 +69,38 @@ TEST(short_pop_pads_silence_and_mix_saturates)
 	ASSERT_EQ(out[1], -30000);
 	ASSERT_EQ(out[2], 0);
 	ASSERT_EQ(out[5], 0);
+out:
+	return r;
+}
+
+static struct sb_pcm_fifo mix[2];
+
+/* A listening bot's mix of two parties: what both lost before the same mix frame counts once,
+ * what one party lost counts as it is, and nothing is counted twice. */
+TEST(mix_drops_count_each_mix_frame_once)
+{
+	static int16_t in[SB_PCM_FIFO_SAMPLES + SB_FRAME_SAMPLES];
+	int16_t out[SB_FRAME_SAMPLES];
+	uint64_t seen[2] = {0, 0};
+	int r = 0;
+
+	mix[0] = mix[1] = (struct sb_pcm_fifo){0};
+	ASSERT_EQ(sb_pcm_fifo_mix_dropped(mix, seen), 0);
+	/* both parties 20 ms over the bound before one mix frame: one frame of the mix */
+	sb_pcm_fifo_push(&mix[0], in, SB_PCM_FIFO_SAMPLES + SB_FRAME_SAMPLES);
+	sb_pcm_fifo_push(&mix[1], in, SB_PCM_FIFO_SAMPLES + SB_FRAME_SAMPLES);
+	ASSERT_EQ(sb_pcm_fifo_mix_dropped(mix, seen), SB_FRAME_SAMPLES);
+	ASSERT_EQ(sb_pcm_fifo_mix_dropped(mix, seen), 0); /* counted already */
+	sb_pcm_fifo_pop(&mix[0], out, SB_FRAME_SAMPLES);
+	sb_pcm_fifo_mix(&mix[1], out, SB_FRAME_SAMPLES);
+	/* then only the agent, 40 ms over, and the caller 10 ms: the larger */
+	sb_pcm_fifo_push(&mix[1], in, 3 * SB_FRAME_SAMPLES);
+	sb_pcm_fifo_push(&mix[0], in, SB_FRAME_SAMPLES + SB_FRAME_SAMPLES / 2);
+	ASSERT_EQ(mix[1].dropped - seen[1], 2 * SB_FRAME_SAMPLES);
+	ASSERT_EQ(mix[0].dropped - seen[0], SB_FRAME_SAMPLES / 2);
+	ASSERT_EQ(sb_pcm_fifo_mix_dropped(mix, seen), 2 * SB_FRAME_SAMPLES);
+	ASSERT_EQ(seen[0], mix[0].dropped);
+	ASSERT_EQ(seen[1], mix[1].dropped);
 out:
 	return r;
 }

@@ -32,6 +32,9 @@
 #define SB_DOWN_RING_FRAMES 16 /* 320 ms of bot audio between ws and media */
 #define SB_CALL_DTMF_MAX 64    /* caller keys kept for the call-end record */
 
+/* The directions of enum sb_media_bridge_to (caller, agent, bot), for the call's drops. */
+#define SB_CALL_BRIDGE_TO_MAX 3
+
 struct sb_media_leg;
 struct sb_bot_conn;
 struct sb_xfer;
@@ -108,10 +111,16 @@ struct sb_call {
 	uint32_t rtp_packets_in, rtp_packets_out;
 	int32_t rtp_lost;
 	char dtmf[SB_CALL_DTMF_MAX + 1]; /* RFC 4733 keys from the caller, in order */
+	/* the call's share of the media workers' drop counters: 20 ms frames of caller audio not
+	 * queued for the bot; samples a bridged transfer dropped, by enum sb_media_bridge_to */
+	uint64_t up_drop_frames;
+	uint64_t bridge_drop_samples[SB_CALL_BRIDGE_TO_MAX];
 
 	/* ws worker; read by control after BOT_DETACHED */
 	struct sb_bot_conn *conn;
 	uint64_t bot_frames_in, bot_frames_out; /* WebSocket messages from / to the bot */
+	/* 20 ms frames the ws worker dropped: caller audio to the bot, bot audio to the caller */
+	uint64_t tx_drop_frames, rx_drop_frames;
 };
 
 /* Thread: the media worker (the only writer). Counts one packet in *n: a plain relaxed store,

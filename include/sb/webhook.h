@@ -35,6 +35,10 @@ struct sb_webhook_record {
 	uint64_t rtp_packets_in, rtp_packets_out;
 	int64_t rtp_lost;
 	uint64_t bot_frames_in, bot_frames_out;
+	/* audio dropped, in 20 ms frames: on a full queue to the bot / to the caller, and by a
+	 * bridged transfer on its way to the caller, the agent and a listening bot's mix */
+	uint64_t drops_to_bot, drops_to_caller;
+	uint64_t bridge_drops_to_caller, bridge_drops_to_agent, bridge_drops_to_bot;
 	const char *dtmf; /* the caller's keys in order; NULL or "" for none */
 	const struct sb_kv *params;
 	size_t n_params;

@@ -37,8 +37,10 @@ static void post(struct sb_bot_conn *conn, int type, const char *text)
  * frames it drops on a full up ring. */
 static void count_dropped(struct sb_bot_conn *conn, unsigned audio_ms)
 {
-	atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops,
-	                          (audio_ms + SB_FRAME_MS - 1) / SB_FRAME_MS, memory_order_relaxed);
+	unsigned frames = (audio_ms + SB_FRAME_MS - 1) / SB_FRAME_MS;
+
+	atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops, frames, memory_order_relaxed);
+	conn->call->tx_drop_frames += frames;
 }
 
 int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len)

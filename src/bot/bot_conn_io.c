@@ -203,11 +203,15 @@ static unsigned move_frames(struct sb_bot_conn *conn)
 /* Bot audio the playout queue had no room for. */
 static void count_dropped(struct sb_bot_conn *conn, long dropped)
 {
+	uint64_t frames;
+
 	if (dropped <= 0)
 		return;
 	/* Counted in 20 ms frames of the 8 kHz queue, as the caller-to-bot drops are; a part of
 	 * a frame counts as one. */
-	STAT_ADD(conn, queue_drops, ((uint64_t)dropped + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES);
+	frames = ((uint64_t)dropped + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
+	STAT_ADD(conn, queue_drops, frames);
+	conn->call->rx_drop_frames += frames;
 	log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",
 	                     conn->call->bot->max_queue_ms, dropped);
 }

@@ -202,7 +202,7 @@ void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind);
 /* media_rx.c: appends caller audio to the up ring, cut into 20 ms frames. */
 void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n);
 /* media_rx.c: counts what a listening bot's mix dropped since it was last asked (before each
- * mix frame and at the end), in the worker's bridge drops; no-op without one. */
+ * mix frame and at the end), in the worker's and the call's bridge drops; no-op without one. */
 void sb_media_count_mix_drops(struct sb_media_leg *leg);
 /* media_tx.c: starts sending digit on the leg (the other party of a bridge pressed it). */
 void sb_media_tx_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg, char digit,

@@ -22,6 +22,8 @@
 
 #define RX_CHUNK 8 /* datagrams one recvmmsg() takes (each a full-size buffer on the stack) */
 
+_Static_assert(SB_CALL_BRIDGE_TO_MAX == _SB_MEDIA_BRIDGE_TO_MAX, "the call's bridge drops");
+
 /* The spill of the call's up ring: the caller's leg's, also for the agent's leg of a bridge
  * in listen mode (its keys go up too), so that one ring has one queue in front of it. */
 static struct sb_up_spill *spill_of(struct sb_media_leg *leg)
@@ -38,6 +40,7 @@ static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kin
 
 	if (!f) {
 		STAT_INC(leg->w, up_drops);
+		leg->call->up_drop_frames++;
 		return NULL;
 	}
 	f->kind = kind;
@@ -97,6 +100,7 @@ static void count_bridge_drops(struct sb_media_leg *leg, enum sb_media_bridge_to
 	if (!samples)
 		return;
 	STAT_ADD(leg->w, bridge_drop_samples[to], samples);
+	leg->call->bridge_drop_samples[to] += samples;
 }
 
 /* Into the other party's relay buffer; what it pushes out (that side fell 200 ms behind

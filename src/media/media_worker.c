@@ -298,7 +298,8 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 		sb_metrics_leg_end(&leg->jb.stats, sb_rtp_rx_jitter_ms(&leg->rx));
 	}
 	STAT_ADD(w, up_drops, leg->up_spill.n); /* caller audio the bot will not get now */
-	sb_media_count_mix_drops(leg);          /* what the mix dropped after its last frame */
+	c->up_drop_frames += leg->up_spill.n;
+	sb_media_count_mix_drops(leg); /* what the mix dropped after its last frame */
 	sb_up_spill_done(&leg->up_spill);
 	sb_plc_free(leg->plc);
 	sb_jitter_free(&leg->jb);

@@ -14,7 +14,7 @@
 
 #include <sb/webhook.h>
 
-#define N_MEMBERS 18 /* top-level members of a record */
+#define N_MEMBERS 19 /* top-level members of a record */
 
 int sb_webhook_url_parse(struct sb_url *out, const char *text, const char **err)
 {
@@ -148,6 +148,12 @@ static void add_counters(json_t *o, const struct sb_webhook_record *r)
 	json_object_set_new(o, "bot_stats",
 	                    json_pack("{sIsI}", "frames_in", (json_int_t)r->bot_frames_in,
 	                              "frames_out", (json_int_t)r->bot_frames_out));
+	json_object_set_new(o, "drops",
+	                    json_pack("{sIsIsIsIsI}", "to_bot", (json_int_t)r->drops_to_bot,
+	                              "to_caller", (json_int_t)r->drops_to_caller,
+	                              "bridge_to_caller", (json_int_t)r->bridge_drops_to_caller,
+	                              "bridge_to_agent", (json_int_t)r->bridge_drops_to_agent,
+	                              "bridge_to_bot", (json_int_t)r->bridge_drops_to_bot));
 }
 
 char *sb_webhook_encode(const struct sb_webhook_record *r, size_t *len)

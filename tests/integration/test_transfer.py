@@ -23,6 +23,7 @@ import pytest
 import rtp
 import sbtest
 import sipraw
+import test_webhook
 
 OUTSIDE = "127.0.0.2"  # an agent outside the trunk's ACL in the tests that narrow it to ONLY_CALLER
 ONLY_CALLER = {"acl": ["127.0.0.1/32"]}
@@ -822,8 +823,10 @@ def test_bridge_drops_audio_sent_faster_than_real_time(env, bridge, sipp):
     bridge's 200 ms buffers for the other party and for the bot's mix keep the newest and drop the rest, about 50
     frames of each burst, counted in sipbridge_bridge_drops_total by where the audio was going and logged at the
     call's end. The bot's mix lost about 50 frames too, each with both parties' audio in it: counted once each, not
-    twice."""
+    twice. The call's webhook record has the same counts."""
     admin, groups = with_admin(env)
+    rcv = test_webhook.receiver(env)
+    groups["webhook"] = test_webhook.webhook_cfg(rcv)
     b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, until_told=True,
                 caller_sends=False, groups=groups)
     tx = PacedSender(b.ep, 20)  # real time until the transfer: the bot asks for it after 300 ms of it
@@ -852,6 +855,10 @@ def test_bridge_drops_audio_sent_faster_than_real_time(env, bridge, sipp):
     assert n["to_caller"] <= 50 and n["to_agent"] <= 51 and n["to_bot"] <= 60, n
     res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
+    rec, _ = test_webhook.only_record(rcv)
+    n, q = bridge_drops(admin), test_webhook.queue_drops(admin)  # the only call's: its record's
+    assert rec["drops"] == {"to_bot": q["to_bot"], "to_caller": q["to_caller"], "bridge_to_caller": n["to_caller"],
+                            "bridge_to_agent": n["to_agent"], "bridge_to_bot": n["to_bot"]}, (rec["drops"], n, q)
     sbtest.wait_until(lambda: "ms of the agent's audio dropped on its way to the caller" in b.d.stderr_text(), 10,
                       "the call's end-of-call bridge lines")
     log = b.d.stderr_text()

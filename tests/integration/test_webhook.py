@@ -87,6 +87,15 @@ def wall(text):
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
 
 
+def queue_drops(admin):
+    """sipbridge_queue_drops_total by direction (to_bot, to_caller)."""
+    return {to: sbtest.metric(admin, 'sipbridge_queue_drops_total{direction="%s"}' % to)
+            for to in ("to_bot", "to_caller")}
+
+
+NO_DROPS = {"to_bot": 0, "to_caller": 0, "bridge_to_caller": 0, "bridge_to_agent": 0, "bridge_to_bot": 0}
+
+
 def only_record(rcv):
     """The one POST of a call: JSON with a correct signature; no second one follows it."""
     post = rcv.wait(1)[0]
@@ -133,6 +142,7 @@ def test_call_ended_by_caller(env, bridge, sipp):
     assert rec["rtp"]["packets_in"] > 100 and rec["rtp"]["packets_out"] > 100, rec
     assert rec["dtmf"] == "4#7", rec
     assert rec["bot_stats"]["frames_out"] >= 3 and rec["bot_stats"]["frames_in"] == 0, rec  # a silent bot
+    assert rec["drops"] == NO_DROPS, rec  # real time both ways: nothing dropped
     cp = rec["custom_parameters"]
     assert cp == start["custom_parameters"], (cp, start["custom_parameters"])
     assert cp.get("X-UUI") == "UUI-9;x=1" and cp.get("X-Campaign") == "autumn", cp
@@ -171,6 +181,25 @@ def test_call_ended_by_bot(env, bridge, sipp):
     assert rec["answer"] is not None and rec["sip_status"] == 200, rec
     assert rec["bot_stats"]["frames_in"] >= 1 and rec["bot_stats"]["frames_out"] >= 5, rec  # hangup; media
     assert rec["rtp"]["packets_in"] > 0, rec
+
+
+def test_drops_in_record(env, bridge, sipp):
+    """A bot that sends 6 s of audio at once, over its 1 s queue bound: the call's record counts the bot's audio
+    dropped on its way to the caller, in 20 ms frames, as /metrics counts it (this is the only call)."""
+    rcv = receiver(env)
+    script = sbtest.script_until_played(
+        [{"tone": {"hz": 1000, "ms": 6000, "chunk_bytes": 3200, "key": "stream_sid"}}], close=False)
+    script += [{"wait_ms": 500}, {"close": 1000}]
+    admin = env.ports.port()
+    d, bot = bridge(script=script, bot={"max_queue_ms": 1000}, admin={"port": admin}, webhook=webhook_cfg(rcv))
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    rec, _ = only_record(rcv)
+    q = queue_drops(admin)
+    assert q["to_caller"] >= 150, q  # of 300 frames, about 65 played
+    assert rec["drops"] == dict(NO_DROPS, to_bot=q["to_bot"], to_caller=q["to_caller"]), (rec["drops"], q)
 
 
 def test_refer_transfer_in_record(env, bridge, sipp):

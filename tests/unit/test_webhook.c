@@ -120,6 +120,11 @@ static struct sb_webhook_record sample(void)
 	        .rtp_lost = -2,
 	        .bot_frames_in = 7,
 	        .bot_frames_out = 64,
+	        .drops_to_bot = 3,
+	        .drops_to_caller = 51,
+	        .bridge_drops_to_caller = 4,
+	        .bridge_drops_to_agent = 5,
+	        .bridge_drops_to_bot = 6,
 	        .dtmf = "12#",
 	        .params = params,
 	        .n_params = 2,
@@ -174,6 +179,13 @@ TEST(encode_full_record)
 	t = json_object_get(o, "bot_stats");
 	ASSERT_EQ(num(t, "frames_in"), 7);
 	ASSERT_EQ(num(t, "frames_out"), 64);
+	t = json_object_get(o, "drops");
+	ASSERT_EQ(json_object_size(t), 5);
+	ASSERT_EQ(num(t, "to_bot"), 3);
+	ASSERT_EQ(num(t, "to_caller"), 51);
+	ASSERT_EQ(num(t, "bridge_to_caller"), 4);
+	ASSERT_EQ(num(t, "bridge_to_agent"), 5);
+	ASSERT_EQ(num(t, "bridge_to_bot"), 6);
 	ASSERT_STREQ(str(o, "dtmf"), "12#");
 	cp = json_object_get(o, "custom_parameters");
 	ASSERT_EQ(json_object_size(cp), 2);
@@ -211,6 +223,8 @@ TEST(encode_unanswered)
 	ASSERT_EQ(num(o, "sip_status"), 404);
 	ASSERT_STREQ(str(o, "dtmf"), "");
 	ASSERT_EQ(num(json_object_get(o, "rtp"), "packets_in"), 0);
+	ASSERT_EQ(num(json_object_get(o, "drops"), "to_caller"), 0);
+	ASSERT_TRUE(json_is_integer(json_object_get(json_object_get(o, "drops"), "bridge_to_bot")));
 	ASSERT_EQ(json_object_size(json_object_get(o, "custom_parameters")), 0);
 	/* no final status yet: null */
 	free(text);

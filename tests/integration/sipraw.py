@@ -33,13 +33,13 @@ def with_via(msg, transport, hostport, call_id_suffix=None):
     transport, so that replies come back here and nowhere else; no other line changes. Optionally a suffix appended
     to its Call-ID (the same message sent twice is a merged request otherwise)."""
     head, sep, body = msg.partition(b"\r\n\r\n")
-    fields = []  # the start line, then each header field with its continuation lines
-    for line in head.split(b"\r\n"):
+    fields = []  # the start line, then each header field with its continuation lines (CRLF or bare LF ends)
+    for line in re.split(rb"(?<=\n)", head):
         if len(fields) > 1 and line[:1] in (b" ", b"\t"):
-            fields[-1] += b"\r\n" + line
+            fields[-1] += line
         else:
             fields.append(line)
-    head = b"\r\n".join(
+    head = b"".join(
         _VIA.sub(lambda m: m.group(1) + transport + m.group(3) + hostport, f) if i and _VIA_NAME.match(f) else f
         for i, f in enumerate(fields))
     if call_id_suffix is not None:

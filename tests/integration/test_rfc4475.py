@@ -135,6 +135,9 @@ def test_with_via_rewrites_via_header_fields_only():
                            b"v  : SIP / 2.0\r\n / TLS\r\n    127.0.0.1:4000;branch=z9hG4bK-2, "
                            b"SIP/2.0/TLS 127.0.0.1:4000;branch=z9hG4bK-3\r\n"), head
     assert quoted in head
+    # bare LF line ends too
+    lf = sipraw.with_via(raw.replace(b"\r\n", b"\n"), b"TLS", b"127.0.0.1:4000")
+    assert lf == msg.replace(b"\r\n", b"\n"), lf
 
 
 @pytest.fixture

@@ -780,13 +780,17 @@ class PacedSender:
 
     def burst(self, octets):
         """Sends octets (whole packets of them) at once, in the stream's sequence: audio faster than real time."""
-        for pkt in self.packets(octets):
-            self.ep.send_raw(pkt, self.ep.peer)
+        with self.lock:
+            for pkt in self._packets(octets):
+                self.ep.send_raw(pkt, self.ep.peer)
 
     def packets(self, octets):
         """The stream's next packets carrying octets (whole packets of them), to be sent by the caller."""
         with self.lock:
-            return [self._packet(octets[i:i + self.n]) for i in range(0, len(octets), self.n)]
+            return self._packets(octets)
+
+    def _packets(self, octets):
+        return [self._packet(octets[i:i + self.n]) for i in range(0, len(octets), self.n)]
 
     def stop(self):
         self.done.set()

@@ -293,12 +293,6 @@ static int open_socket(const struct opts *o)
 	if (fd < 0)
 		return -errno;
 	r = attach_filter(fd, o);
-	/* On lo every packet passes the tap twice, sent and received. The filter drops the sent
-	 * copy, but only after the kernel has cloned it for this socket: told to ignore them, it
-	 * does not clone each packet of the machine's loopback traffic once more (a kernel
-	 * without the option, before 4.20, pays for the clones and the filter still drops them). */
-	if (r == 0)
-		(void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
 	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
 		r = -errno;
 	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)

@@ -157,22 +157,15 @@ def test_write_error_leaves_a_valid_file(env, testbot, daemon, sipp):
     """A full disk in the middle of a call (here the file size limit, RLIMIT_FSIZE, with SIGXFSZ ignored: writes
     past it fail with EFBIG after a short one): logged once, the call goes on, and the file holds a valid WAV of
     what reached it, its RIFF sizes those of the file and its data whole stereo samples."""
-    rec_dir = os.path.join(env.tmp, "rec")
-    os.makedirs(rec_dir)
     limit = 44 + 4 * RATE + 2  # the header, 1 s of audio and half a stereo sample
 
     def limit_files():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # kept across exec
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    bot = testbot("echo")
-    d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"record": rec_dir}), preexec=limit_files)
-    ep = env.endpoint(PT)
-    ep.send_silence_forever()
-    res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=3000).run()
-    assert res.rc == 0, res.describe()
-    path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")
-    wait_recorded(d, path)
+    caller = []
+    d, path = recorded_call(env, testbot, daemon, sipp, None, duration_ms=3000, preexec=limit_files, caller=caller)
+    ep = caller[0]
     err = d.stderr_text()
     assert err.count("Cannot write %s: File too large" % path) == 1, sbtest.tail(d.stderr_path, 20)
     assert "(incomplete)" in err, sbtest.tail(d.stderr_path, 20)
@@ -232,16 +225,19 @@ def fsync_shim(env, fail=None):
     return environ, log
 
 
-def recorded_call(env, testbot, daemon, sipp, environ, **groups):
-    """A 2 s recorded call to an echo bot; (daemon, path of the recording) once the daemon has logged it finished."""
+def recorded_call(env, testbot, daemon, sipp, environ, duration_ms=2000, preexec=None, caller=None, **groups):
+    """A recorded call (2 s) to an echo bot; (daemon, path of the recording) once the daemon has logged it
+    finished. caller, a list, gets the caller's endpoint."""
     rec_dir = os.path.realpath(os.path.join(env.tmp, "rec"))
     os.makedirs(rec_dir)
     bot = testbot("echo")
     d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"record": rec_dir}, **groups),
-               environ=environ)
+               environ=environ, preexec=preexec)
     ep = env.endpoint(PT)
     ep.send_silence_forever()
-    res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=2000).run()
+    if caller is not None:
+        caller.append(ep)
+    res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=duration_ms).run()
     assert res.rc == 0, res.describe()
     path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")
     wait_recorded(d, path)

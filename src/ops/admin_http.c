@@ -4,11 +4,13 @@
  * control's reply arrives on this thread's queue (woken by lws_cancel_service).
  * Thread: the admin thread (everything lws), control (life, publish), any (post).
  * Owns the context, its connections and the current snapshot reference. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <libwebsockets.h>
 #include <openssl/sha.h>
@@ -16,6 +18,7 @@
 #define LOG_SUBSYS "admin"
 #include <sb/log.h>
 
+#include <sb/bind_probe.h>
 #include <sb/daemon.h>
 #include <sb/metrics.h>
 #include <sb/msg.h>
@@ -269,6 +272,19 @@ static void wake(void *arg)
 	lws_cancel_service(a->ctx);
 }
 
+/* lws does not say why its listening socket failed: the same bind, tried again with a socket of
+ * our own, names the cause (an address not on this machine, a port in use). If that bind works
+ * now, the port was most likely held and released since. */
+static int listen_failed(const struct sb_config *cfg)
+{
+	int r = sb_bind_probe(cfg->admin_address, (uint16_t)cfg->admin_port, SOCK_STREAM);
+
+	if (r == 0)
+		r = -EADDRINUSE;
+	return log_error_errno(r, "Cannot listen for the admin API on %s:%d%s", cfg->admin_address,
+	                       cfg->admin_port, r == -EADDRINUSE ? " (in use?)" : "");
+}
+
 static int create_context(struct sb_admin *a, const struct sb_config *cfg)
 {
 	struct lws_context_creation_info info = {0};
@@ -290,15 +306,16 @@ static int create_context(struct sb_admin *a, const struct sb_config *cfg)
 	 * context had already registered (its system SMD peer). A context whose own vhost
 	 * fails is released in full by lws_context_destroy(). */
 	info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	/* Without it lws 4.1 makes a vhost that does not listen when the address is not on this
+	 * machine (it retries the bind later) and only a port in use fails. */
+	info.options |= LWS_SERVER_OPTION_FAIL_UPON_UNABLE_TO_BIND;
 	a->ctx = lws_create_context(&info);
 	if (!a->ctx)
 		return log_error_errno(ENOMEM, "Cannot create the admin API's lws context");
 	if (!lws_create_vhost(a->ctx, &info)) {
 		lws_context_destroy(a->ctx);
 		a->ctx = NULL;
-		return log_error_errno(EADDRINUSE,
-		                       "Cannot listen for the admin API on %s:%d (in use?)",
-		                       cfg->admin_address, cfg->admin_port);
+		return listen_failed(cfg);
 	}
 	log_notice("Admin API on http://%s%s%s:%d/%s", strchr(cfg->admin_address, ':') ? "[" : "",
 	           cfg->admin_address, strchr(cfg->admin_address, ':') ? "]" : "", cfg->admin_port,

@@ -4,17 +4,15 @@
  * directory (agent.pem = key + cert, cafile.pem = ca, else cert) for TPTAG_CERTIFICATE. Each
  * entry's port is probed before nua binds it. config_listen.c has checked the entries.
  * Thread: control (start-up, exit). Owns the directory. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #define LOG_SUBSYS "sip"
 #include <sb/log.h>
 
+#include <sb/bind_probe.h>
 #include <sb/tls_dir.h>
 
 #include "sip_listen.h"
@@ -81,39 +79,6 @@ int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg)
 	return prepare_tls(l, tls);
 }
 
-/* Binds (and for a stream, listens on) a socket of type on addr:port, with the options sofia's
- * transports use (SO_REUSEADDR on streams only), and closes it. */
-static int try_bind(const char *addr, uint16_t port, int type)
-{
-	struct sockaddr_storage ss = {0};
-	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	socklen_t len = sizeof(*in);
-	int fd, one = 1, r = 0;
-
-	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-	} else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		len = sizeof(*in6);
-	} else {
-		return 0; /* not numeric: sofia resolves it and reports its own failure */
-	}
-	fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (type == SOCK_STREAM)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (type == SOCK_STREAM && listen(fd, 1) < 0))
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 int sb_sip_listen_probe(const struct sb_config *cfg)
 {
 	static const char *const names[] = {
@@ -126,8 +91,8 @@ int sb_sip_listen_probe(const struct sb_config *cfg)
 
 		if (!e->port)
 			continue;
-		r = try_bind(e->address, e->port,
-		             e->transport == SB_TP_UDP ? SOCK_DGRAM : SOCK_STREAM);
+		r = sb_bind_probe(e->address, e->port,
+		                  e->transport == SB_TP_UDP ? SOCK_DGRAM : SOCK_STREAM);
 		if (r < 0)
 			return log_error_errno(r, "Cannot listen for SIP on %s %s%s%s:%u%s",
 			                       names[e->transport], v6 ? "[" : "", e->address,

@@ -177,3 +177,20 @@ def test_start_with_admin_port_in_use_exits_1(env):
                      % admin_port, err), err
     assert " ready: " not in err, err
     assert_no_sanitizer_report(err)
+
+
+def test_start_with_admin_address_not_local_exits_1(env):
+    """An admin address that is not on this machine (TEST-NET-1; a bind sends nothing): the daemon names the real
+    cause of the failed listen, not a port in use, and exits 1 having released all it set up."""
+    admin_port = env.ports.tcp()
+    path = os.path.join(env.tmp, "good.conf")
+    with open(path, "w") as f:
+        f.write(sbtest.to_libconfig(env.config({"default": "ws://127.0.0.1:5001/media"},
+                                               admin={"address": "192.0.2.1", "port": admin_port})))
+    rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
+    assert rc == 1, "rc=%s\n%s%s" % (rc, out, err)
+    assert re.search(r"error +admin Cannot listen for the admin API on 192\.0\.2\.1:%d: Cannot assign requested "
+                     r"address$" % admin_port, err, re.M), err
+    assert "in use" not in err, err
+    assert " ready: " not in err, err
+    assert_no_sanitizer_report(err)

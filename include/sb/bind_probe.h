@@ -1,0 +1,12 @@
+/* A start-up check that an address and port can be bound, with a socket of our own, so that a
+ * listener that fails to bind (sofia's, lws's, neither of which reports the errno) can name the
+ * real cause. Thread: any (start-up only). */
+#pragma once
+
+#include <stdint.h>
+
+/* Binds (and for SOCK_STREAM, listens on) a socket of type on the numeric address addr (borrowed)
+ * and port, with SO_REUSEADDR on streams and IPV6_V6ONLY on IPv6, and closes it. Nothing is sent.
+ * Returns 0 (also for an address that is not numeric, which is left to the caller's resolver) or
+ * a negative errno. */
+int sb_bind_probe(const char *addr, uint16_t port, int type);

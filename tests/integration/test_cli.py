@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+import pki
 import sbtest
 
 
@@ -137,24 +138,32 @@ def test_no_config_file_bot_flag(env, testbot, sipp):
     bot.wait_event("rx", "stop")
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
 def test_start_with_sip_port_in_use_exits_1(env, transport):
     """A SIP port another socket holds: the daemon says which and exits 1, having released all it set up (the
-    ASan build's leak check at exit finds nothing)."""
+    ASan build's leak check at exit finds nothing). A tls entry (on a port of its own) is probed as TCP."""
+    cfg = env.config({"default": "ws://127.0.0.1:5001/media"})
+    port = env.sip_port
+    if transport == "tls":
+        port = env.ports.tcp()
+        ca = pki.make_ca(env.tmp, "ca")
+        cert, key = pki.make_server_cert(env.tmp, "sip", ca, ip="127.0.0.1")
+        cfg["sip"]["listen"].append({"transport": "tls", "address": "127.0.0.1", "port": port, "cert": cert,
+                                     "key": key, "ca": "", "verify_client": False})
     path = os.path.join(env.tmp, "good.conf")
     with open(path, "w") as f:
-        f.write(good_config(env))
+        f.write(sbtest.to_libconfig(cfg))
     kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
     with socket.socket(socket.AF_INET, kind) as holder:
         if kind == socket.SOCK_STREAM:  # an earlier test's connection may have left the port in TIME-WAIT
             holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        holder.bind(("127.0.0.1", env.sip_port))
+        holder.bind(("127.0.0.1", port))
         if kind == socket.SOCK_STREAM:
             holder.listen(1)  # a listening socket keeps the port even from one with SO_REUSEADDR
         rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
     assert rc == 1, "rc=%s\n%s%s" % (rc, out, err)
-    assert re.search(r"error +sip Cannot listen for SIP on .*127\.0\.0\.1:%d.*\(in use\?\): Address already in use"
-                     % env.sip_port, err), err
+    assert re.search(r"error +sip Cannot listen for SIP on %s 127\.0\.0\.1:%d \(in use\?\): Address already in use"
+                     % (transport, port), err), err
     assert " ready: " not in err, err
     assert_no_sanitizer_report(err)
 

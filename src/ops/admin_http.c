@@ -88,8 +88,14 @@ static int write_headers(struct sb_admin_req *r)
 	     lws_add_http_header_by_name(wsi, (const uint8_t *)"www-authenticate:",
 	                                 (const uint8_t *)"Bearer", 6, &p, end)))
 		return -1;
+	/* HTTP/1.0 closes unless the answer says otherwise (RFC 9112 appendix C.2.2); for 1.1
+	 * staying open is the default and goes unsaid. */
 	if (r->close && lws_add_http_header_by_name(wsi, (const uint8_t *)"connection:",
 	                                            (const uint8_t *)"close", 5, &p, end))
+		return -1;
+	if (!r->close && r->http10 &&
+	    lws_add_http_header_by_name(wsi, (const uint8_t *)"connection:",
+	                                (const uint8_t *)"keep-alive", 10, &p, end))
 		return -1;
 	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
@@ -131,14 +137,21 @@ static int on_writeable(struct sb_admin_req *r)
 	return lws_http_transaction_completed(r->wsi) ? -1 : 0;
 }
 
+static bool is_http11(struct lws *wsi)
+{
+	char ver[16];
+
+	return lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_HTTP) > 7 && ver[5] == '1' &&
+	       ver[7] == '1';
+}
+
 /* Whether the connection closes after this request's answer, so that the answer can say so
  * (RFC 9112 9.6). The version and an exact "close" or "keep-alive" decide as they decide for
  * lws (HTTP/1.1 stays open, 1.0 closes); a "close" among several options closes too. */
 static bool closes_after(struct lws *wsi)
 {
-	char ver[16], conn[128], *save = NULL;
-	bool keep = lws_hdr_copy(wsi, ver, sizeof(ver), WSI_TOKEN_HTTP) > 7 && ver[5] == '1' &&
-	            ver[7] == '1';
+	char conn[128], *save = NULL;
+	bool keep = is_http11(wsi);
 
 	if (lws_hdr_copy(wsi, conn, sizeof(conn), WSI_TOKEN_CONNECTION) <= 0)
 		return !keep;
@@ -161,6 +174,7 @@ static int on_http(struct sb_admin *a, struct sb_admin_req *r, struct lws *wsi, 
 	r->wsi = wsi;
 	r->adm = a;
 	r->close = closes_after(wsi);
+	r->http10 = !is_http11(wsi);
 	r->allow = NULL;
 	snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
 	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)

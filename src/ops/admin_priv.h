@@ -26,8 +26,9 @@ struct sb_admin_req {
 	/* the response */
 	int status; /* 0: none yet */
 	const char *ctype, *allow;
-	bool close; /* close the connection after it */
-	char *body; /* malloc'd */
+	bool close;  /* close the connection after it */
+	bool http10; /* an HTTP/1.0 request: an answer that keeps the connection says so */
+	char *body;  /* malloc'd */
 	size_t body_len, sent;
 	bool headers_sent;
 };

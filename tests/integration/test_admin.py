@@ -349,7 +349,8 @@ def closes_after(headers):
 
 def test_answer_says_connection_close_when_it_closes(env, bridge):
     """RFC 9112 §9.6: an answer after which the server closes the connection says `Connection: close`, and one
-    after which it stays open does not, on the same socket serving a second request."""
+    after which it stays open does not, on the same socket serving a second request; one that stays open for an
+    HTTP/1.0 request says `Connection: keep-alive` (RFC 9112 appendix C.2.2), and only then."""
     bridge(admin=admin_group(env))
     closing = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
                b"GET /healthz HTTP/1.0\r\n\r\n",
@@ -371,6 +372,10 @@ def test_answer_says_connection_close_when_it_closes(env, bridge):
             status, headers, body, rest = read_answer(s)
             assert (status.split()[1], body) == ("200", b"ok\n"), (req, status, body)
             assert not closes_after(headers), (req, status, headers)
+            # RFC 9112 C.2.2: an HTTP/1.0 client learns that the connection stays open only from the answer;
+            # an HTTP/1.1 answer does not repeat what the version already says
+            keep_alive = [v for k, v in headers if k == "connection" and "keep-alive" in v.lower().split(",")]
+            assert bool(keep_alive) == (b" HTTP/1.0\r\n" in req), (req, status, headers)
             # the same connection answers a second request, which asks to close it
             s.sendall(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             status, headers, body, rest = read_answer(s, rest)

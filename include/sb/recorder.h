@@ -9,7 +9,7 @@
 
 #include <sb/wav.h>
 
-#define SB_REC_RING_FRAMES 64 /* 20 ms frames of both channels: 640 ms of the call */
+#define SB_REC_RING_FRAMES 64 /* 20 ms frames, each of one channel: 320 ms of a call */
 #define SB_REC_POLL_MS 40     /* how often the recorder drains the rings while it records */
 /* The longest a file's header lags the audio written to it: a recording's audio reaches its
  * file, and the header's sizes are rewritten to match, at least this often, so a killed

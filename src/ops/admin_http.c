@@ -292,11 +292,13 @@ static void wake(void *arg)
 static int listen_failed(const struct sb_config *cfg)
 {
 	int r = sb_bind_probe(cfg->admin_address, (uint16_t)cfg->admin_port, SOCK_STREAM);
+	bool v6 = strchr(cfg->admin_address, ':') != NULL;
 
 	if (r == 0)
 		r = -EADDRINUSE;
-	return log_error_errno(r, "Cannot listen for the admin API on %s:%d%s", cfg->admin_address,
-	                       cfg->admin_port, r == -EADDRINUSE ? " (in use?)" : "");
+	return log_error_errno(r, "Cannot listen for the admin API on %s%s%s:%d%s", v6 ? "[" : "",
+	                       cfg->admin_address, v6 ? "]" : "", cfg->admin_port,
+	                       r == -EADDRINUSE ? " (in use?)" : "");
 }
 
 static int create_context(struct sb_admin *a, const struct sb_config *cfg)

@@ -168,22 +168,24 @@ def test_start_with_sip_port_in_use_exits_1(env, transport):
     assert_no_sanitizer_report(err)
 
 
-def test_start_with_admin_port_in_use_exits_1(env):
-    """An admin port another socket listens on: the daemon says which and exits 1, having released all it set up
-    (the ASan build's leak check at exit finds nothing)."""
+@pytest.mark.parametrize("address,shown", [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
+def test_start_with_admin_port_in_use_exits_1(env, address, shown):
+    """An admin port another socket listens on: the daemon says which (an IPv6 address in brackets) and exits 1,
+    having released all it set up (the ASan build's leak check at exit finds nothing)."""
     admin_port = env.ports.tcp()
     path = os.path.join(env.tmp, "good.conf")
     with open(path, "w") as f:
         f.write(sbtest.to_libconfig(env.config({"default": "ws://127.0.0.1:5001/media"},
-                                               admin={"address": "127.0.0.1", "port": admin_port})))
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+                                               admin={"address": address, "port": admin_port})))
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as holder:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the port may be in TIME-WAIT
-        holder.bind(("127.0.0.1", admin_port))
+        holder.bind((address, admin_port))
         holder.listen(1)  # a listening socket keeps the port even from one with SO_REUSEADDR
         rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
     assert rc == 1, "rc=%s\n%s%s" % (rc, out, err)
-    assert re.search(r"error +admin Cannot listen for the admin API on 127\.0\.0\.1:%d.*: Address already in use"
-                     % admin_port, err), err
+    assert re.search(r"error +admin Cannot listen for the admin API on %s:%d.*: Address already in use"
+                     % (re.escape(shown), admin_port), err), err
     assert " ready: " not in err, err
     assert_no_sanitizer_report(err)
 

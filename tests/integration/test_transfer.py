@@ -854,9 +854,12 @@ def test_bridge_drops_audio_sent_faster_than_real_time(env, bridge, sipp):
     sbtest.wait_until(counted, 20, "the bursts' drops in /metrics")
     n = bridge_drops(admin)
     # 60 frames a burst, 10 kept: no more can have been dropped (and a part of a frame of the caller's last real
-    # time audio, which the relay may still have held). The mix: 50 frames, and a few more where a mix frame was
-    # made in the middle of the bursts (one party's part of its drops before it, the other's after).
-    assert n["to_caller"] <= 50 and n["to_agent"] <= 51 and n["to_bot"] <= 60, n
+    # time audio, which the relay may still have held). The mix, buffers of its own, counts once what both parties
+    # lost before the same mix frame, and apart what one lost before a frame and the other after it: from about 50
+    # to the two parties' drops added up, as the mix frames fell in the bursts, which a loaded machine moves (47 to
+    # 73 seen). That one mix frame counts once is the unit test pcm_fifo's mix_drops_count_each_mix_frame_once.
+    assert n["to_caller"] <= 50 and n["to_agent"] <= 51, n
+    assert n["to_bot"] <= n["to_caller"] + n["to_agent"] + 2, n
     res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
     rec, _ = test_webhook.only_record(rcv)

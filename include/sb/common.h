@@ -18,6 +18,13 @@
 #define SB_RATE_8K 8000
 #define SB_FRAME_SAMPLES 160
 
+/* Thread: any. Samples at 8 kHz as 20 ms frames, a part of a frame counting as one: how every
+ * drop counter counts. */
+static inline uint64_t sb_frames_of(uint64_t samples)
+{
+	return (samples + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
+}
+
 /* Thread: any. Host-order 16-bit samples to little-endian (WAV, the bots' PCM), in place. */
 static inline void sb_le16_in_place(int16_t *pcm, size_t n)
 {

@@ -209,7 +209,7 @@ static void count_dropped(struct sb_bot_conn *conn, long dropped)
 		return;
 	/* Counted in 20 ms frames of the 8 kHz queue, as the caller-to-bot drops are; a part of
 	 * a frame counts as one. */
-	frames = ((uint64_t)dropped + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
+	frames = sb_frames_of(dropped);
 	STAT_ADD(conn, queue_drops, frames);
 	conn->call->rx_drop_frames += frames;
 	log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",

@@ -4,6 +4,7 @@
  * control's reply arrives on this thread's queue (woken by lws_cancel_service).
  * Thread: the admin thread (everything lws), control (life, publish), any (post).
  * Owns the context, its connections and the current snapshot reference. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -146,12 +147,12 @@ static bool is_http11(struct lws *wsi)
 }
 
 /* Whether the connection closes after this request's answer, so that the answer can say so
- * (RFC 9112 9.6). The version and an exact "close" or "keep-alive" decide as they decide for
- * lws (HTTP/1.1 stays open, 1.0 closes); a "close" among several options closes too. */
-static bool closes_after(struct lws *wsi)
+ * (RFC 9112 9.6). The version (keep: HTTP/1.1) and an exact "close" or "keep-alive" decide as
+ * they decide for lws (HTTP/1.1 stays open, 1.0 closes); a "close" among several options
+ * closes too. */
+static bool closes_after(struct lws *wsi, bool keep)
 {
 	char conn[128], *save = NULL;
-	bool keep = is_http11(wsi);
 
 	if (lws_hdr_copy(wsi, conn, sizeof(conn), WSI_TOKEN_CONNECTION) <= 0)
 		return !keep;
@@ -173,8 +174,8 @@ static int on_http(struct sb_admin *a, struct sb_admin_req *r, struct lws *wsi, 
 	reset(r);
 	r->wsi = wsi;
 	r->adm = a;
-	r->close = closes_after(wsi);
 	r->http10 = !is_http11(wsi);
+	r->close = closes_after(wsi, !r->http10);
 	r->allow = NULL;
 	snprintf(r->path, sizeof(r->path), "%s", path ? path : "");
 	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
@@ -289,22 +290,23 @@ static void wake(void *arg)
 /* lws does not say why its listening socket failed: the same bind, tried again with a socket of
  * our own, names the cause (an address not on this machine, a port in use). If that bind works
  * now, the port was most likely held and released since. */
-static int listen_failed(const struct sb_config *cfg)
+static int listen_failed(const struct sb_config *cfg, const char *host)
 {
 	int r = sb_bind_probe(cfg->admin_address, (uint16_t)cfg->admin_port, SOCK_STREAM);
-	bool v6 = strchr(cfg->admin_address, ':') != NULL;
 
 	if (r == 0)
 		r = -EADDRINUSE;
-	return log_error_errno(r, "Cannot listen for the admin API on %s%s%s:%d%s", v6 ? "[" : "",
-	                       cfg->admin_address, v6 ? "]" : "", cfg->admin_port,
-	                       r == -EADDRINUSE ? " (in use?)" : "");
+	return log_error_errno(r, "Cannot listen for the admin API on %s:%d%s", host,
+	                       cfg->admin_port, r == -EADDRINUSE ? " (in use?)" : "");
 }
 
 static int create_context(struct sb_admin *a, const struct sb_config *cfg)
 {
 	struct lws_context_creation_info info = {0};
+	bool v6 = strchr(cfg->admin_address, ':') != NULL;
+	char host[INET6_ADDRSTRLEN + 2]; /* as a URL writes it: an IPv6 address in brackets */
 
+	snprintf(host, sizeof(host), "%s%s%s", v6 ? "[" : "", cfg->admin_address, v6 ? "]" : "");
 	info.port = cfg->admin_port;
 	info.iface = cfg->admin_address;
 	info.protocols = protocols;
@@ -316,7 +318,7 @@ static int create_context(struct sb_admin *a, const struct sb_config *cfg)
 	info.fd_limit_per_thread = MAX_CONNECTIONS;
 	info.timeout_secs = 10; /* a client that stalls mid-request is dropped */
 	info.keepalive_timeout = 10;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * (strchr(cfg->admin_address, ':') == NULL);
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !v6;
 	/* The listening vhost is made apart from the context: when lws 4.1 fails to make the
 	 * default vhost inside lws_create_context(), it frees the context but not what the
 	 * context had already registered (its system SMD peer). A context whose own vhost
@@ -331,10 +333,9 @@ static int create_context(struct sb_admin *a, const struct sb_config *cfg)
 	if (!lws_create_vhost(a->ctx, &info)) {
 		lws_context_destroy(a->ctx);
 		a->ctx = NULL;
-		return listen_failed(cfg);
+		return listen_failed(cfg, host);
 	}
-	log_notice("Admin API on http://%s%s%s:%d/%s", strchr(cfg->admin_address, ':') ? "[" : "",
-	           cfg->admin_address, strchr(cfg->admin_address, ':') ? "]" : "", cfg->admin_port,
+	log_notice("Admin API on http://%s:%d/%s", host, cfg->admin_port,
 	           cfg->admin_token[0] ? " (bearer token required)" : "");
 	return 0;
 }

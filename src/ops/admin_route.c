@@ -69,12 +69,6 @@ static bool authorized(struct sb_admin *a, struct sb_admin_req *r)
 	return CRYPTO_memcmp(dig, a->token_sha256, sizeof(dig)) == 0;
 }
 
-/* Samples as 20 ms frames, a part of a frame counting as one (as the queues count theirs). */
-static uint64_t frames_of(uint64_t samples)
-{
-	return (samples + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
-}
-
 /* The SUM_ families: the workers' own counters, summed now. */
 static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 {
@@ -96,9 +90,11 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		for (unsigned to = 0; to < _SB_MEDIA_BRIDGE_TO_MAX; to++)
 			bridge[to] += LOAD(s->bridge_drop_samples[to]);
 	}
-	v->bridge_drops_total[SB_M_BRIDGE_TO_CALLER] = frames_of(bridge[SB_MEDIA_BRIDGE_TO_CALLER]);
-	v->bridge_drops_total[SB_M_BRIDGE_TO_AGENT] = frames_of(bridge[SB_MEDIA_BRIDGE_TO_AGENT]);
-	v->bridge_drops_total[SB_M_BRIDGE_TO_BOT] = frames_of(bridge[SB_MEDIA_BRIDGE_TO_BOT]);
+	v->bridge_drops_total[SB_M_BRIDGE_TO_CALLER] =
+	        sb_frames_of(bridge[SB_MEDIA_BRIDGE_TO_CALLER]);
+	v->bridge_drops_total[SB_M_BRIDGE_TO_AGENT] =
+	        sb_frames_of(bridge[SB_MEDIA_BRIDGE_TO_AGENT]);
+	v->bridge_drops_total[SB_M_BRIDGE_TO_BOT] = sb_frames_of(bridge[SB_MEDIA_BRIDGE_TO_BOT]);
 	for (unsigned i = 0; i < d->n_ws; i++) {
 		const struct sb_ws_stats *s = sb_ws_worker_stats(d->ws[i]);
 

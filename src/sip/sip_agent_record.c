@@ -72,12 +72,6 @@ void sb_sip_record_info_dtmf(struct sb_call *c, char digit)
 	}
 }
 
-/* Samples to 20 ms frames as the metrics count them: a part of a frame counts as one. */
-static uint64_t frames_of(uint64_t samples)
-{
-	return (samples + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
-}
-
 static void post(struct sb_sip_agent *a, const struct sb_webhook_record *r)
 {
 	size_t len = 0;
@@ -129,10 +123,10 @@ void sb_sip_record_call(struct sb_sip_agent *a, struct sb_call *c)
 	        .drops_to_bot = c->up_drop_frames + c->tx_drop_frames,
 	        .drops_to_caller = c->rx_drop_frames,
 	        .bridge_drops_to_caller =
-	                frames_of(c->bridge_drop_samples[SB_MEDIA_BRIDGE_TO_CALLER]),
+	                sb_frames_of(c->bridge_drop_samples[SB_MEDIA_BRIDGE_TO_CALLER]),
 	        .bridge_drops_to_agent =
-	                frames_of(c->bridge_drop_samples[SB_MEDIA_BRIDGE_TO_AGENT]),
-	        .bridge_drops_to_bot = frames_of(c->bridge_drop_samples[SB_MEDIA_BRIDGE_TO_BOT]),
+	                sb_frames_of(c->bridge_drop_samples[SB_MEDIA_BRIDGE_TO_AGENT]),
+	        .bridge_drops_to_bot = sb_frames_of(c->bridge_drop_samples[SB_MEDIA_BRIDGE_TO_BOT]),
 	        .dtmf = dtmf,
 	        .params = c->params,
 	        .n_params = c->n_params,

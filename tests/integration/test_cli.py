@@ -168,6 +168,34 @@ def test_start_with_sip_port_in_use_exits_1(env, transport):
     assert_no_sanitizer_report(err)
 
 
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_start_with_sip_host_name_exits_2(env, transport):
+    """A sip.listen host name ("localhost": 127.0.0.1 here) is refused when the config is read, naming the entry:
+    the address is never resolved, so its port being held (as in the test above) never reaches the SIP stack, whose
+    failed bind would leak and say only that it failed. Exit 2, nothing set up, nothing leaked."""
+    cfg = env.config({"default": "ws://127.0.0.1:5001/media"})
+    for entry in cfg["sip"]["listen"]:
+        entry["address"] = "localhost"
+    text = sbtest.to_libconfig(cfg)
+    path = os.path.join(env.tmp, "hostname.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    kind = socket.SOCK_DGRAM if transport == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, kind) as holder:
+        if kind == socket.SOCK_STREAM:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", env.sip_port))
+        if kind == socket.SOCK_STREAM:
+            holder.listen(1)
+        rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
+    assert rc == 2, "rc=%s\n%s%s" % (rc, out, err)
+    where = "%s:%d" % (path, sbtest.line_of(text, '"localhost"'))
+    assert re.search(r"^sipbridged: %s: sip\.listen\[0\]\.address: must be a numeric IPv4 or IPv6 address$"
+                     % re.escape(where), err, re.M), err
+    assert "Listening for SIP" not in err and " ready: " not in err, err
+    assert_no_sanitizer_report(err)
+
+
 @pytest.mark.parametrize("address,shown", [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
 def test_start_with_admin_port_in_use_exits_1(env, address, shown):
     """An admin port another socket listens on: the daemon says which (an IPv6 address in brackets) and exits 1,

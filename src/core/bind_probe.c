@@ -32,7 +32,9 @@ int sb_bind_probe(const char *addr, uint16_t port, int type)
 	/* The options the listeners use: a stream's port in TIME-WAIT is not "in use". */
 	if (type == SOCK_STREAM)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
+	/* An IPv4-mapped address (::ffff:a.b.c.d) binds only on a socket that also takes IPv4,
+	 * as the listeners' sockets do (they leave IPV6_V6ONLY at the system default). */
+	if (ss.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || (type == SOCK_STREAM && listen(fd, 1) < 0))
 		r = -errno;

@@ -9,6 +9,7 @@ import pytest
 
 import pki
 import sbtest
+import sipraw
 
 
 def good_config(env):
@@ -138,11 +139,20 @@ def test_no_config_file_bot_flag(env, testbot, sipp):
     bot.wait_event("rx", "stop")
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
-def test_start_with_sip_port_in_use_exits_1(env, transport):
+V4MAPPED = "::ffff:127.0.0.1"
+
+
+@pytest.mark.parametrize("transport,address", [("udp", "127.0.0.1"), ("tcp", "127.0.0.1"), ("tls", "127.0.0.1"),
+                                               ("udp", V4MAPPED), ("tcp", V4MAPPED)])
+def test_start_with_sip_port_in_use_exits_1(env, transport, address):
     """A SIP port another socket holds: the daemon says which and exits 1, having released all it set up (the
-    ASan build's leak check at exit finds nothing). A tls entry (on a port of its own) is probed as TCP."""
+    ASan build's leak check at exit finds nothing). A tls entry (on a port of its own) is probed as TCP. An
+    IPv4-mapped IPv6 address is bound as the SIP stack binds it, on a socket that takes IPv4 too: the port an IPv4
+    socket holds is in use there."""
     cfg = env.config({"default": "ws://127.0.0.1:5001/media"})
+    for entry in cfg["sip"]["listen"]:
+        entry["address"] = address
+    shown = "[%s]" % address if ":" in address else address
     port = env.sip_port
     if transport == "tls":
         port = env.ports.tcp()
@@ -162,10 +172,23 @@ def test_start_with_sip_port_in_use_exits_1(env, transport):
             holder.listen(1)  # a listening socket keeps the port even from one with SO_REUSEADDR
         rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
     assert rc == 1, "rc=%s\n%s%s" % (rc, out, err)
-    assert re.search(r"error +sip Cannot listen for SIP on %s 127\.0\.0\.1:%d \(in use\?\): Address already in use"
-                     % (transport, port), err), err
+    assert re.search(r"error +sip Cannot listen for SIP on %s %s:%d \(in use\?\): Address already in use"
+                     % (transport, re.escape(shown), port), err), err
     assert " ready: " not in err, err
     assert_no_sanitizer_report(err)
+
+
+def test_start_on_ipv4_mapped_sip_address(env):
+    """sip.listen on an IPv4-mapped IPv6 address (numeric, so accepted) starts, as the SIP stack binds it on a socket
+    that takes IPv4 too, and answers a request sent to the IPv4 address: the start-up bind probe does not refuse
+    what the stack would bind."""
+    cfg = env.config({"default": "ws://127.0.0.1:5001/media"})
+    for entry in cfg["sip"]["listen"]:
+        entry["address"] = V4MAPPED
+    d = env.daemon(cfg)
+    first = sipraw.options_answer(env.sip_port)
+    assert first.startswith("SIP/2.0 200 "), first
+    d.stop()  # exit status 0, no sanitizer report
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
@@ -196,10 +219,12 @@ def test_start_with_sip_host_name_exits_2(env, transport):
     assert_no_sanitizer_report(err)
 
 
-@pytest.mark.parametrize("address,shown", [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]")])
+@pytest.mark.parametrize("address,shown", [("127.0.0.1", "127.0.0.1"), ("::1", "[::1]"),
+                                           (V4MAPPED, "[%s]" % V4MAPPED)])
 def test_start_with_admin_port_in_use_exits_1(env, address, shown):
     """An admin port another socket listens on: the daemon says which (an IPv6 address in brackets) and exits 1,
-    having released all it set up (the ASan build's leak check at exit finds nothing)."""
+    having released all it set up (the ASan build's leak check at exit finds nothing). An IPv4-mapped address is
+    probed on a socket that takes IPv4 too, as the server binds it: the port is found in use, not refused."""
     admin_port = env.ports.tcp()
     path = os.path.join(env.tmp, "good.conf")
     with open(path, "w") as f:

@@ -7,7 +7,6 @@
 
 /* Binds (and for SOCK_STREAM, listens on) a socket of type on the numeric address addr (borrowed)
  * and port, with SO_REUSEADDR on streams and IPV6_V6ONLY on IPv6 (not on an IPv4-mapped address,
- * which binds only without it), and closes it. Nothing is sent.
- * Returns 0 (also for an address that is not numeric, which is left to the caller's resolver) or
- * a negative errno. */
+ * which binds only without it), and closes it. Nothing is sent. Returns 0 or a negative errno:
+ * -EINVAL for an addr that is not a numeric IPv4 or IPv6 address (a host name is not resolved). */
 int sb_bind_probe(const char *addr, uint16_t port, int type);

@@ -24,7 +24,10 @@ int sb_bind_probe(const char *addr, uint16_t port, int type)
 		in6->sin6_port = htons(port);
 		len = sizeof(*in6);
 	} else {
-		return 0; /* not numeric: the listener resolves it and reports its own failure */
+		/* The configuration takes numeric addresses only, so none is resolved: a name here
+		 * is refused rather than passed as bindable (the listener's own failure to bind
+		 * would say less and, for sofia's, leak). */
+		return -EINVAL;
 	}
 	fd = socket(ss.ss_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)

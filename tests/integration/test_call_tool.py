@@ -139,6 +139,37 @@ def test_bad_wav_places_no_call(env, make, why):
         sink.close()
 
 
+def test_target_and_local_of_other_families_is_a_usage_error(env):
+    """A numeric --to host of the other address family than --local is a usage error that names both families: exit
+    2, one line, nothing sent (not exit 1 with only "transport error"). The same target with --local of its family
+    is called: its INVITE arrives."""
+    sinks = {fam: socket.socket(fam, socket.SOCK_DGRAM) for fam in (socket.AF_INET, socket.AF_INET6)}
+    try:
+        for fam, s in sinks.items():
+            s.bind(("127.0.0.1" if fam == socket.AF_INET else "::1", 0))
+            s.settimeout(0.3)
+        v4 = "sip:1@127.0.0.1:%d" % sinks[socket.AF_INET].getsockname()[1]
+        v6 = "sip:1@[::1]:%d" % sinks[socket.AF_INET6].getsockname()[1]
+        for to, local, want in ((v6, None, "the host [::1] is IPv6 but --local 127.0.0.1 is IPv4"),
+                                (v6, "127.0.0.1", "the host [::1] is IPv6 but --local 127.0.0.1 is IPv4"),
+                                (v4, "::1", "the host 127.0.0.1 is IPv4 but --local ::1 is IPv6")):
+            res = call(to, local=local, timeout=2)
+            assert res.returncode == 2 and res.json is None, callctl.describe(res)
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and want in lines[0], res.stderr
+        for s in sinks.values():
+            with pytest.raises(socket.timeout):
+                s.recvfrom(4096)  # no INVITE was sent
+        # Control: the IPv6 target with an IPv6 --local is called (no answer comes: exit 1 at --timeout).
+        res = call(v6, local="::1", timeout=1)
+        assert res.returncode == 1 and res.json is not None, callctl.describe(res)
+        data, _ = sinks[socket.AF_INET6].recvfrom(4096)
+        assert data.startswith(b"INVITE sip:1@[::1]:"), data[:80]
+    finally:
+        for s in sinks.values():
+            s.close()
+
+
 def test_unwritable_record_places_no_call(env):
     """A --record file that cannot be created, with a good --play file: exit 2 naming it, nothing sent, and the
     file's audio released (no leak report)."""

@@ -49,7 +49,8 @@ static void usage(FILE *f)
 	      "                        certificate and that it names the --to host\n"
 	      "  --ca FILE             PEM CA certificates to verify a tls server with (default:\n"
 	      "                        the system's CA store)\n"
-	      "  --local ADDR          numeric address SIP and RTP bind to (127.0.0.1)\n"
+	      "  --local ADDR          numeric address SIP and RTP bind to (127.0.0.1); of the\n"
+	      "                        family of the --to host: ::1 to call sip:USER@[::1]:PORT\n"
 	      "  --timeout S           give up (CANCEL) without a final answer by then (30)\n"
 	      "  --srtp                offer SDES-SRTP (RTP/SAVP, AES_CM_128_HMAC_SHA1_80) with a\n"
 	      "                        fresh key; the answer must take it\n"
@@ -232,6 +233,44 @@ static int check_local(const char *addr)
 	return 0;
 }
 
+/* AF_INET or AF_INET6 for a numeric address (an IPv6 one in brackets or not), else 0. */
+static int family_of(const char *addr)
+{
+	unsigned char buf[16];
+	char plain[64];
+	size_t n = strlen(addr);
+
+	if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']' && n - 2 < sizeof(plain)) {
+		memcpy(plain, addr + 1, n - 2);
+		plain[n - 2] = '\0';
+		addr = plain;
+	}
+	if (inet_pton(AF_INET, addr, buf) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, addr, buf) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+/* A numeric --to host of the other family than --local cannot be reached from the sockets
+ * --local binds: said here, before anything is sent, rather than as a "transport error". A
+ * host name is resolved by the SIP stack later. */
+static int check_families(const struct sb_cl_opts *o)
+{
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	url_t *u = url_make(home, o->to);
+	int to_af = u && u->url_host ? family_of(u->url_host) : 0;
+	int local_af = family_of(o->local);
+	int r = 0;
+
+	if (to_af && local_af && to_af != local_af)
+		r = bad("--to: the host %s is %s but --local %s is %s", u->url_host,
+		        to_af == AF_INET6 ? "IPv6" : "IPv4", o->local,
+		        local_af == AF_INET6 ? "IPv6" : "IPv4");
+	su_home_deinit(home);
+	return r;
+}
+
 enum {
 	OPT_TO = 256,
 	OPT_HEADER,
@@ -365,5 +404,5 @@ int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv)
 		return bad("--record and --play name the same file");
 	if (o->tamper_at_s >= 0 && !o->srtp)
 		return bad("--tamper-at needs --srtp");
-	return 0;
+	return check_families(o);
 }

@@ -369,7 +369,7 @@ static void emit(int level, const char *subsys, const char *msg)
 	} else if (!queued) {
 		sb_log_tz_refresh();
 		len = sb_log_format_now(line, sizeof(line), level, subsys, log_call_id, msg);
-		sb_log_write_all(STDERR_FILENO, line, len);
+		sb_log_writer_direct(line, len);
 	}
 	sb_log_writer_done(s, len);
 }

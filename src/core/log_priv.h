@@ -12,6 +12,10 @@
 #define SB_LOG_LINE_MAX 1024
 /* Lines the writer thread's queue holds (a power of two): about 1 MiB. */
 #define SB_LOG_QUEUE_LINES 1024
+/* At exit, how long the lines still queued, and those written directly after them, may wait
+ * for stderr to take them; the rest are dropped, so a stalled journald or a pipe nobody reads
+ * cannot hold up the exit. */
+#define SB_LOG_STOP_MS 2000
 
 /* One event, before formatting. */
 struct sb_log_rec {
@@ -86,3 +90,7 @@ struct sb_log_slot *sb_log_writer_claim(bool *queued);
 void sb_log_writer_done(struct sb_log_slot *s, size_t len);
 /* Thread: any. Writes all of buf to fd, retrying after EINTR and short writes. */
 int sb_log_write_all(int fd, const char *buf, size_t len);
+/* Thread: any; blocks. Writes one line (buf, len bytes) to stderr when no writer runs: all of
+ * it before the writer starts; after a stop, only if stderr takes it by the stop's deadline
+ * (SB_LOG_STOP_MS), else it is counted as dropped. */
+void sb_log_writer_direct(const char *buf, size_t len);

@@ -15,7 +15,12 @@
  * each side, so no wake-up is lost), and the eventfd never blocks. Several lines go out in one
  * writev of at most PIPE_BUF bytes, so a line is never interleaved with another writer's.
  * Start and stop: producers count themselves in `inflight` while they may touch the queue, so
- * sb_log_stop() can switch back to direct writes, wait for them, drain, and free the queue. */
+ * sb_log_stop() can switch back to direct writes, wait for them, drain, and free the queue.
+ * The writer waits for stderr in poll(POLLOUT), never inside a write: a pipe or socket that
+ * polls writable takes a batch of at most PIPE_BUF bytes at once. So the stop can give the
+ * drain a deadline (SB_LOG_STOP_MS): what stderr has not taken by then is dropped and counted,
+ * as are the direct writes after it, and a stalled stderr cannot hold up the exit. The join is
+ * bounded as well, for a terminal, which may poll writable and still block a write. */
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
@@ -26,6 +31,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LOG_SUBSYS "log"
@@ -44,6 +50,8 @@ static struct {
 	atomic_int inflight;  /* producers between the `running` check and their publish */
 	atomic_bool sleeping; /* the writer waits, or is about to wait, on efd */
 	atomic_bool stop;
+	atomic_bool stuck;                    /* a stop left the writer in a write: no restart */
+	atomic_int_fast64_t stop_deadline_ms; /* 0, or when lines stop waiting for stderr */
 	atomic_uint_fast64_t dropped_total;
 } w = {.fd = -1, .efd = -1};
 
@@ -135,6 +143,36 @@ uint64_t sb_log_queue_take_dropped(struct sb_log_queue *q)
 	return atomic_exchange_explicit(&q->dropped, 0, memory_order_relaxed);
 }
 
+/* Waits until fd takes more bytes, or has failed (the write then says how); with efd >= 0, a
+ * kick on it makes a stop's deadline apply at once. False when fd takes nothing by the stop's
+ * deadline. */
+static bool wait_writable(int fd, int efd)
+{
+	struct pollfd p[2] = {{.fd = fd, .events = POLLOUT}, {.fd = efd, .events = POLLIN}};
+	uint64_t v;
+
+	for (;;) {
+		int64_t deadline = atomic_load(&w.stop_deadline_ms), left = -1;
+		int n;
+
+		if (deadline)
+			left = deadline > sb_now_ms() ? deadline - sb_now_ms() : 0;
+		n = poll(p, efd >= 0 ? 2 : 1, (int)left);
+		if (n < 0 && errno != EINTR)
+			return true;
+		if (n > 0 && p[0].revents)
+			return true;
+		if (n == 0 && deadline)
+			return false;
+		if (n > 0 && p[1].revents) {
+			/* The stop's kick, or one wait_for_lines does not need: reset it. */
+			ssize_t k = read(efd, &v, sizeof(v));
+
+			(void)k;
+		}
+	}
+}
+
 int sb_log_write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
@@ -155,20 +193,20 @@ int sb_log_write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Writer thread. All of iov, unless the output is gone (then the lines are lost). */
-static void write_iov(struct iovec *iov, int n)
+/* Writer thread. All of iov, unless the output is gone (then the lines are lost); false when
+ * the output did not take it by the stop's deadline. */
+static bool write_iov(struct iovec *iov, int n)
 {
 	while (n > 0) {
-		ssize_t r = writev(w.fd, iov, n);
+		ssize_t r;
 
-		if (r < 0 && errno == EINTR)
+		if (!wait_writable(w.fd, w.efd))
+			return false;
+		r = writev(w.fd, iov, n);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (r < 0 && errno == EAGAIN) {
-			poll(&(struct pollfd){.fd = w.fd, .events = POLLOUT}, 1, 1000);
-			continue;
-		}
 		if (r < 0)
-			return;
+			return true;
 		for (; n > 0 && (size_t)r >= iov->iov_len; iov++, n--)
 			r -= (ssize_t)iov->iov_len;
 		if (n > 0) {
@@ -176,6 +214,7 @@ static void write_iov(struct iovec *iov, int n)
 			iov->iov_len -= (size_t)r;
 		}
 	}
+	return true;
 }
 
 /* Writer thread. Writes the oldest complete lines, at most PIPE_BUF bytes; returns how many. */
@@ -192,7 +231,9 @@ static size_t write_batch(void)
 		bytes += s->len;
 	}
 	if (n > 0) {
-		write_iov(iov, (int)n);
+		/* Past the deadline: counted with the drops, reported below if stderr takes it. */
+		if (!write_iov(iov, (int)n))
+			atomic_fetch_add_explicit(&w.q->dropped, n, memory_order_relaxed);
 		sb_log_queue_release(w.q, n);
 	}
 	return n;
@@ -210,7 +251,7 @@ static void report_dropped(void)
 	atomic_fetch_add_explicit(&w.dropped_total, n, memory_order_relaxed);
 	snprintf(msg, sizeof(msg), "%llu line(s) dropped", (unsigned long long)n);
 	len = sb_log_format_now(line, sizeof(line), SB_LOG_WARN, "log", NULL, msg);
-	sb_log_write_all(w.fd, line, len);
+	write_iov(&(struct iovec){.iov_base = line, .iov_len = len}, 1);
 }
 
 /* Writer thread. Sleeps until a producer publishes a line or stop is asked. */
@@ -311,6 +352,8 @@ int sb_log_start(int fd)
 
 	if (atomic_load(&w.running))
 		return -EALREADY;
+	if (atomic_load(&w.stuck))
+		return -EBUSY;
 	r = sb_log_queue_new(&w.q, SB_LOG_QUEUE_LINES);
 	if (r < 0)
 		return r;
@@ -320,6 +363,7 @@ int sb_log_start(int fd)
 		goto out;
 	}
 	w.fd = fd;
+	atomic_store(&w.stop_deadline_ms, 0);
 	atomic_store(&w.stop, false);
 	atomic_store(&w.sleeping, false);
 	r = start_thread();
@@ -337,18 +381,38 @@ out:
 
 void sb_log_stop(void)
 {
+	struct timespec until;
+
 	if (!atomic_load(&w.running))
 		return;
 	/* New lines go direct; the ones on their way into the queue get there first. */
 	atomic_store(&w.running, false);
 	while (atomic_load(&w.inflight) > 0)
 		sched_yield();
+	/* Set before `stop`: the writer sees the deadline once it sees the stop. */
+	atomic_store(&w.stop_deadline_ms, sb_now_ms() + SB_LOG_STOP_MS);
 	atomic_store(&w.stop, true);
 	kick();
-	pthread_join(w.thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += SB_LOG_STOP_MS / 1000 + 1;
+	if (pthread_timedjoin_np(w.thread, NULL, &until) != 0) {
+		/* In a write poll said would not block: it ends with the process. */
+		atomic_store(&w.stuck, true);
+		return;
+	}
 	close(w.efd);
 	w.efd = -1;
 	w.q = sb_log_queue_free(w.q);
+}
+
+void sb_log_writer_direct(const char *buf, size_t len)
+{
+	/* After a stop: bounded as the writer's last lines were. */
+	if (atomic_load(&w.stop_deadline_ms) && !wait_writable(STDERR_FILENO, -1)) {
+		atomic_fetch_add_explicit(&w.dropped_total, 1, memory_order_relaxed);
+		return;
+	}
+	sb_log_write_all(STDERR_FILENO, buf, len);
 }
 
 uint64_t sb_log_dropped(void)

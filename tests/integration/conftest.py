@@ -51,12 +51,13 @@ class Env:
         self.sip_port = getattr(self, "sip_port", None) or self.ports.port()
         return sbtest.base_config(self.sip_port, self.rtp_range, bots, **kw)
 
-    def daemon(self, config, args=(), name="sipbridged", sip_port=None, preexec=None, environ=None):
+    def daemon(self, config, args=(), name="sipbridged", sip_port=None, preexec=None, environ=None, stderr=None):
         """Start sipbridged on config (dict or text) and wait for READY=1. A second daemon of the same test gets its
         own name and sip_port (the one its config listens on); the default is the test's SIP port. preexec runs in
-        the child before exec; environ (a dict) is added to its environment."""
+        the child before exec; environ (a dict) is added to its environment; stderr (a descriptor) takes its stdout
+        and stderr in place of the stderr file."""
         d = sbtest.Daemon(self.tmp, config, args=args, sip_port=sip_port or getattr(self, "sip_port", None),
-                          name=name, preexec=preexec, environ=environ)
+                          name=name, preexec=preexec, environ=environ, stderr=stderr)
         self.daemons.append(d)
         return d.start()
 

@@ -332,9 +332,11 @@ def stop_checked(proc, err_file, stderr_path, what, timeout, tail_lines):
 class Daemon:
     """sipbridged under ASan/UBSan with a NOTIFY_SOCKET listener; start() returns once READY=1 arrived."""
 
-    def __init__(self, workdir, config, args=(), sip_port=None, name="sipbridged", preexec=None, environ=None):
+    def __init__(self, workdir, config, args=(), sip_port=None, name="sipbridged", preexec=None, environ=None,
+                 stderr=None):
         self.workdir = workdir
         self.preexec = preexec  # run in the child before exec (resource limits)
+        self.stderr = stderr  # a descriptor for stdout and stderr (a pipe the test handles); default: a file
         self.environ = dict(environ or {})  # added to the daemon's environment
         self.sip_port = sip_port
         self.args = list(args)
@@ -363,7 +365,8 @@ class Daemon:
         self.cmd = cmd
         self._err = open(self.stderr_path, "wb")
         try:
-            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self._err, stderr=self._err,
+            out = self._err if self.stderr is None else self.stderr
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                          env=sanitizer_env(dict(self.environ, NOTIFY_SOCKET=npath)), cwd=self.workdir,
                                          preexec_fn=self.preexec)
             deadline = time.monotonic() + timeout

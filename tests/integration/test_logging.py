@@ -1,16 +1,27 @@
 """Log formats: with log.format = "json" every line the daemon writes to stderr is one JSON object (ts, level,
 subsys, msg, and the call id on the lines about a call) at the configured level, up to the last line at shutdown;
-the text format (the default) stays "[time] LEVEL subsys [call-id] text". A bad format is a config error."""
+the text format (the default) stays "[time] LEVEL subsys [call-id] text". A bad format is a config error. A stderr
+nobody reads does not hold up the exit (SIGTERM: exit 0 within a few seconds), while a reader that is behind when the
+daemon stops still gets every line, up to "Stopped"."""
 
 import datetime
+import fcntl
 import json
 import os
 import re
+import signal
+import socket
+import struct
+import subprocess
+import termios
+import threading
+import time
 
 import pytest
 
 import rtp
 import sbtest
+import sipraw
 
 AUDIO_MS = 600
 LEVELS = ("error", "warn", "notice", "info", "debug")
@@ -121,3 +132,142 @@ def test_bad_format_rejected(env):
     assert rc == 2, (rc, out, err)
     where = "%s:%d" % (path, sbtest.line_of(text, '"xml"'))
     assert re.search(r"%s: \S*format\S*: .*json" % re.escape(where), err), err
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stderr as a pipe: at exit, lines stderr does not take within the bound (SB_LOG_STOP_MS, 2 s) are dropped
+
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+EXIT_BOUND_S = 10  # the bound, the daemon's own shutdown and a loaded machine's slack
+
+
+def stderr_pipe():
+    """A pipe of four pages, so that a few hundred log lines fill it."""
+    r, w = os.pipe()
+    fcntl.fcntl(w, F_SETPIPE_SZ, 16384)
+    return r, w
+
+
+def pipe_bytes(r):
+    """How many bytes the pipe holds (FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(r, termios.FIONREAD, b"\0\0\0\0"))[0]
+
+
+def bad_invite(port, n):
+    """One INVITE with a body that is not SDP, which the daemon logs and rejects (415); returns its status line."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(10)
+    try:
+        tag = "stall-%d-%d" % (n, time.monotonic_ns())
+        msg = sipraw.request(call_id=tag, branch="z9hG4bK-" + tag, extra=b"Content-Type: text/plain\r\n",
+                             body=b"not SDP")
+        sock.sendto(sipraw.with_via(msg, b"UDP", b"127.0.0.1:%d" % sock.getsockname()[1]), ("127.0.0.1", port))
+        while True:
+            line = sock.recv(65535).split(b"\r\n")[0]
+            if not line.startswith(b"SIP/2.0 1"):
+                return line.decode(errors="replace")
+    finally:
+        sock.close()
+
+
+def fill_pipe(d, r):
+    """Bad INVITEs, each of which the daemon logs, until its stderr pipe takes no more: five answered in a row
+    added nothing to it (the log writer waits for the pipe)."""
+    seen = {"bytes": -1, "same": 0, "n": 0}
+
+    def stuck():
+        seen["n"] += 1
+        assert bad_invite(d.sip_port, seen["n"]).startswith("SIP/2.0 415 ")
+        n = pipe_bytes(r)
+        seen["same"] = seen["same"] + 1 if n == seen["bytes"] else 0
+        seen["bytes"] = n
+        return seen["same"] >= 5
+    sbtest.wait_until(stuck, 60, "the daemon's stderr pipe to fill", interval=0)
+    return seen["n"]
+
+
+def start_piped(env, testbot, w):
+    """The daemon at debug level with stdout and stderr on the pipe's write end w (closed here: the test keeps only
+    the read end, which sees EOF once the daemon has exited)."""
+    bot = testbot("silent")
+    try:
+        return env.daemon(env.config({"default": bot.url}, limits={"max_calls": 50, "max_cps": 10000}), args=["-v"],
+                          stderr=w)
+    finally:
+        os.close(w)
+
+
+def down_to_log_writer(pid):
+    """Whether the daemon's workers have all ended (what is left: the main thread, the log writer and detached name
+    lookups), so that its last lines are being written."""
+    try:
+        names = [open("/proc/%d/task/%s/comm" % (pid, t)).read().strip() for t in os.listdir("/proc/%d/task" % pid)]
+    except OSError:
+        return True
+    return all(n in ("sipbridged", "sb-log") or n.startswith("sb-dns") for n in names)
+
+
+def read_available(r):
+    """All the pipe holds now."""
+    os.set_blocking(r, False)
+    out = b""
+    try:
+        while True:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            out += chunk
+    except BlockingIOError:
+        pass
+    return out.decode(errors="replace")
+
+
+def test_exit_with_stderr_unread(env, testbot):
+    """stderr is a full pipe nobody reads (a stalled journald): SIGTERM still ends the daemon with exit 0 within a few
+    seconds; the lines the pipe does not take are dropped."""
+    r, w = stderr_pipe()
+    try:
+        d = start_piped(env, testbot, w)
+        fill_pipe(d, r)
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = d.proc.wait(EXIT_BOUND_S)
+        except subprocess.TimeoutExpired:
+            rc = None
+            d.kill()
+        out = read_available(r)
+        when = "within %d s of" % EXIT_BOUND_S if rc is not None else "(killed): no exit within %d s of" % EXIT_BOUND_S
+        assert rc == 0, "exit status %s %s SIGTERM with stderr full\n--- stderr ---\n%s" % (rc, when, out[-3000:])
+        assert not [l for l in out.splitlines() if any(m in l for m in sbtest.SANITIZER_MARKERS)], out[-6000:]
+    finally:
+        os.close(r)
+
+
+def test_exit_with_a_reader_behind_loses_nothing(env, testbot):
+    """stderr is a pipe its reader has stopped reading, full when SIGTERM comes; the reader reads again once the
+    daemon is down to writing its last lines, well within the bound. Every line arrives: each rejected INVITE, then
+    "Stopped" last, and no line is reported dropped."""
+    r, w = stderr_pipe()
+    chunks = []
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: os.read(r, 65536), b"")), daemon=True)
+    try:
+        d = start_piped(env, testbot, w)
+        invites = fill_pipe(d, r)
+        d.proc.send_signal(signal.SIGTERM)
+        sbtest.wait_until(lambda: down_to_log_writer(d.proc.pid), 30, "the daemon's workers to end")
+        reader.start()
+        rc = d.proc.wait(EXIT_BOUND_S)
+        reader.join(10)
+        out = b"".join(chunks).decode(errors="replace")
+        lines = out.splitlines()
+        assert rc == 0, "exit status %s\n--- stderr ---\n%s" % (rc, out[-3000:])
+        assert not [l for l in lines if any(m in l for m in sbtest.SANITIZER_MARKERS)], out[-6000:]
+        dropped = [l for l in lines if "dropped" in l]
+        assert not dropped, "lines reported dropped: %s\n--- stderr ---\n%s" % (dropped, out[-3000:])
+        logged = sum("rejecting with 415" in l for l in lines)
+        assert logged == invites, "%d of %d rejected INVITEs logged\n--- stderr ---\n%s" % (
+            logged, invites, out[-3000:])
+        assert lines and lines[-1].endswith(" daemon Stopped"), out[-3000:]
+    finally:
+        os.close(r)

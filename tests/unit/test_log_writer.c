@@ -1,6 +1,7 @@
 /* Unit tests for the log writer thread: JSON lines from several threads through the queue to
  * a pipe with their call ids and the level filter, drops reported exactly once the writer can
- * write again, and direct (synchronous) writes to stderr before start and after stop.
+ * write again, direct (synchronous) writes to stderr before start and after stop, and a stop
+ * that a pipe nobody reads holds up for SB_LOG_STOP_MS at most.
  * Thread: main, plus logging threads and a pipe reader. Owns its pipes. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #define LOG_SUBSYS "test"
 #include <sb/log.h>
 
+#include "../../src/core/log_priv.h"
 #include "harness.h"
 
 #define THREADS 4
@@ -209,5 +211,49 @@ out:
 		if (out[i] >= 0)
 			close(out[i]);
 	}
+	return r;
+}
+
+/* stderr, and the writer's descriptor, are a pipe nobody reads, full when the writer stops:
+ * sb_log_stop() returns within its bound instead of waiting for a reader, the lines the pipe
+ * did not take are counted as dropped, and a line logged after the stop is dropped too rather
+ * than block. */
+TEST(log_writer_stop_bounded_when_stalled)
+{
+	enum { LINES = 2000 }; /* about 140 KB: more than the pipe (64 KiB) takes */
+	int r = 0, fds[2] = {-1, -1}, saved = dup(STDERR_FILENO), started;
+	uint64_t before = sb_log_dropped(), after_stop, after_late;
+	int64_t t0, stop_ms, late_ms;
+
+	ASSERT_TRUE(saved >= 0);
+	ASSERT_EQ(pipe(fds), 0);
+	sb_log_set_format(SB_LOG_FMT_TEXT);
+	/* Nothing may go to the test's own stderr while it is the pipe: results first. */
+	ASSERT_TRUE(dup2(fds[1], STDERR_FILENO) == STDERR_FILENO);
+	started = sb_log_start(fds[1]);
+	for (int i = 0; i < LINES && started == 0; i++)
+		log_notice("filler line %d, long enough to fill the pipe in fewer lines", i);
+	t0 = sb_now_ms();
+	sb_log_stop();
+	stop_ms = sb_now_ms() - t0;
+	after_stop = sb_log_dropped();
+	log_notice("late line");
+	late_ms = sb_now_ms() - t0;
+	after_late = sb_log_dropped();
+	dup2(saved, STDERR_FILENO);
+	ASSERT_EQ(started, 0);
+	ASSERT_TRUE(stop_ms >= SB_LOG_STOP_MS - 100 && stop_ms < SB_LOG_STOP_MS + 1000);
+	ASSERT_TRUE(after_stop - before > 0);
+	ASSERT_TRUE(late_ms - stop_ms < 100);
+	ASSERT_EQ(after_late, after_stop + 1);
+out:
+	sb_log_stop();
+	if (saved >= 0) {
+		dup2(saved, STDERR_FILENO);
+		close(saved);
+	}
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
 	return r;
 }

@@ -132,14 +132,19 @@ void sb_media_log_stats(struct sb_media_leg *leg)
 	         " duplicated, %" PRIu64 " frame(s) concealed, %" PRIu64
 	         " resync(s); wait %u ms at the end",
 	         j->lost, j->late, j->duplicated, j->concealed_frames, j->resets, j->depth_ms);
+	/* In 20 ms frames, a part of one counting as one, as the metrics and the call-end record
+	 * count them. */
 	if (leg->relay) /* a bridge's buffers pushed out what came faster than real time */
-		log_info("Bridge: %" PRIu64 " ms of the %s's audio dropped on its way to the %s",
-		         leg->relay->dropped * 1000 / SB_RATE_8K, leg->agent ? "caller" : "agent",
+		log_info("Bridge: %" PRIu64 " frame(s) of 20 ms of the %s's audio dropped on its "
+		         "way to the %s",
+		         sb_frames_of(leg->relay->dropped), leg->agent ? "caller" : "agent",
 		         leg->agent ? "agent" : "caller");
+	/* The mix's drops were counted up to its end (sb_media_count_mix_drops) before this;
+	 * the call has one mix, so its count is the call's. */
 	if (leg->mix)
-		log_info("Bridge: %" PRIu64 " ms of the caller's and %" PRIu64
-		         " ms of the agent's audio dropped on their way to the bot's mix",
-		         leg->mix[0].dropped * 1000 / SB_RATE_8K,
-		         leg->mix[1].dropped * 1000 / SB_RATE_8K);
+		log_info("Bridge: %" PRIu64 " frame(s) of 20 ms of the bot's mix dropped (%" PRIu64
+		         " of the caller's audio, %" PRIu64 " of the agent's)",
+		         sb_frames_of(leg->call->bridge_drop_samples[SB_MEDIA_BRIDGE_TO_BOT]),
+		         sb_frames_of(leg->mix[0].dropped), sb_frames_of(leg->mix[1].dropped));
 	sb_log_ctx_set(NULL);
 }

@@ -289,6 +289,7 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	}
 	close(leg->fd);
 	close(leg->rtcp_fd);
+	sb_media_count_mix_drops(leg); /* what the mix dropped after its last frame */
 	sb_media_log_stats(leg);
 	leg->rec = sb_rec_close(leg->rec);
 	if (!leg->agent) { /* for the call-end record, read by control after DETACHED */
@@ -299,7 +300,6 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 	}
 	STAT_ADD(w, up_drops, leg->up_spill.n); /* caller audio the bot will not get now */
 	c->up_drop_frames += leg->up_spill.n;
-	sb_media_count_mix_drops(leg); /* what the mix dropped after its last frame */
 	sb_up_spill_done(&leg->up_spill);
 	sb_plc_free(leg->plc);
 	sb_jitter_free(&leg->jb);

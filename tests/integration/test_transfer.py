@@ -622,7 +622,7 @@ def test_bridge_listen_after_transfer(env, bridge, sipp):
     ares = b.agent.wait()
     assert ares.rc == 0 and ares.requests("BYE"), ares.describe()
     assert bridge_drops(admin) == {"to_caller": 0, "to_agent": 0, "to_bot": 0}
-    line = "Bridge: 0 ms of the caller's and 0 ms of the agent's audio dropped"
+    line = "Bridge: 0 frame(s) of 20 ms of the bot's mix dropped (0 of the caller's audio, 0 of the agent's)"
     sbtest.wait_until(lambda: line in b.d.stderr_text(), 10, "the call's end-of-call bridge line")
 
 
@@ -866,12 +866,19 @@ def test_bridge_drops_audio_sent_faster_than_real_time(env, bridge, sipp):
     n, q = bridge_drops(admin), test_webhook.queue_drops(admin)  # the only call's: its record's
     assert rec["drops"] == {"to_bot": q["to_bot"], "to_caller": q["to_caller"], "bridge_to_caller": n["to_caller"],
                             "bridge_to_agent": n["to_agent"], "bridge_to_bot": n["to_bot"]}, (rec["drops"], n, q)
-    sbtest.wait_until(lambda: "ms of the agent's audio dropped on its way to the caller" in b.d.stderr_text(), 10,
+    # The end-of-call lines count what the record counts, in the same unit.
+    sbtest.wait_until(lambda: "of the bot's mix dropped" in b.d.stderr_text(), 10,
                       "the call's end-of-call bridge lines")
     log = b.d.stderr_text()
-    for what in ("agent's audio dropped on its way to the caller", "caller's audio dropped on its way to the agent"):
-        ms = re.search(r"Bridge: (\d+) ms of the " + what, log)
-        assert ms and 800 <= int(ms.group(1)) <= 1020, (what, ms and ms.group(0))
+    logged = {}
+    for key, what in (("bridge_to_caller", "of the agent's audio dropped on its way to the caller"),
+                      ("bridge_to_agent", "of the caller's audio dropped on its way to the agent"),
+                      ("bridge_to_bot", "of the bot's mix dropped")):
+        m = re.search(r"Bridge: (\d+) frame\(s\) of 20 ms " + re.escape(what), log)
+        assert m, (what, [ln for ln in log.splitlines() if "Bridge:" in ln])
+        logged[key] = int(m.group(1))
+    assert logged == {k: rec["drops"][k] for k in logged}, (logged, rec["drops"])
+    assert logged["bridge_to_caller"] >= 40 and logged["bridge_to_agent"] >= 40, logged
 
 
 def test_bridge_dials_over_the_transport_the_target_names(env, bridge, sipp):

@@ -30,6 +30,7 @@ struct sb_recorder_stats {
 	atomic_uint_fast64_t failed;     /* recordings that could not be created or written */
 	atomic_uint_fast64_t overruns;   /* frames dropped on a full ring (the recorder was late) */
 	atomic_uint_fast64_t lost;       /* frames not written after a write error */
+	atomic_uint_fast64_t out_of_step; /* frames dropped: their channel ran ahead of its times */
 };
 
 /* Thread: control. Creates the recorder (no thread yet). Returns 0 or a negative errno. */

@@ -126,6 +126,7 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		v->recordings_total[SB_M_REC_FAILED] = LOAD(s->failed);
 		v->recording_drops_total[SB_M_RECDROP_OVERRUN] = LOAD(s->overruns);
 		v->recording_drops_total[SB_M_RECDROP_FAILED] = LOAD(s->lost);
+		v->recording_drops_total[SB_M_RECDROP_OUT_OF_STEP] = LOAD(s->out_of_step);
 	}
 #undef LOAD
 }

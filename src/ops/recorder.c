@@ -366,6 +366,8 @@ static void finish(struct sb_recorder *r, struct sb_rec *rec)
 	                          memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->stats.overruns, over, memory_order_relaxed);
 	atomic_fetch_add_explicit(&r->stats.lost, rec->lost, memory_order_relaxed);
+	atomic_fetch_add_explicit(&r->stats.out_of_step, rec->mix.ahead_drops,
+	                          memory_order_relaxed);
 	LIST_REMOVE(rec, link);
 	free(rec->buf);
 	free(rec);

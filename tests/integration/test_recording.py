@@ -282,7 +282,15 @@ def recording_metrics(port):
     """The recorder's samples on /metrics: recordings by outcome, frames not written by reason."""
     return {k: sbtest.metric(port, "sipbridge_%s" % k) for k in (
         'recordings_total{outcome="completed"}', 'recordings_total{outcome="failed"}',
-        'recording_drops_total{reason="overrun"}', 'recording_drops_total{reason="failed"}')}
+        'recording_drops_total{reason="overrun"}', 'recording_drops_total{reason="failed"}',
+        'recording_drops_total{reason="out_of_step"}')}
+
+
+def logged_drops(line):
+    """The frames a Recording line says were dropped: (recorder late, out of step, not written)."""
+    m = re.search(r" (\d+) frames dropped \(recorder late\), (\d+) out of step, (\d+) not written", line)
+    assert m, line
+    return tuple(int(x) for x in m.groups())
 
 
 def test_completed_recording_counted(env, testbot, daemon, sipp):
@@ -292,11 +300,47 @@ def test_completed_recording_counted(env, testbot, daemon, sipp):
     d, path = recorded_call(env, testbot, daemon, sipp, None, admin={"address": "127.0.0.1", "port": admin_port})
     line = next(ln for ln in d.stderr_text().splitlines() if ("Recording %s:" % path) in ln)
     assert "(incomplete)" not in line, line
-    late = int(re.search(r" (\d+) frames dropped \(recorder late\)", line).group(1))
+    late, out_of_step, _ = logged_drops(line)
     got = recording_metrics(admin_port)
     assert got == {'recordings_total{outcome="completed"}': 1, 'recordings_total{outcome="failed"}': 0,
                    'recording_drops_total{reason="overrun"}': late,
-                   'recording_drops_total{reason="failed"}': 0}, (got, line)
+                   'recording_drops_total{reason="failed"}': 0,
+                   'recording_drops_total{reason="out_of_step"}': out_of_step}, (got, line)
+
+
+def test_out_of_step_frames_counted(env, testbot, daemon, sipp):
+    """Caller audio sent faster than real time: 40 packets (800 ms) at once, in sequence. The jitter buffer releases
+    in-order packets as they come, so each is recorded at about the time of the burst; the recorder appends a
+    channel's frames while they stay within 60 ms of their times and drops the rest to keep the channels aligned,
+    about 36 frames here. The Recording line counts them as out of step, and /metrics as recording_drops_total
+    reason out_of_step, the same figure in the same unit (frames of one channel) as the other reasons."""
+    admin_port = env.ports.tcp()
+    rec_dir = os.path.realpath(os.path.join(env.tmp, "rec"))
+    os.makedirs(rec_dir)
+    bot = testbot("echo")
+    d = daemon(env.config([{"name": "default", "url": bot.url}], trunk={"record": rec_dir},
+                          admin={"address": "127.0.0.1", "port": admin_port}))
+    ep = env.endpoint(PT)
+    call = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, until_told=True).start()
+    ep.wait_packets(1, timeout=20)  # the bridge sends from the answer on: its address is known
+    bot.wait_event("rx", "start")
+    tone = rtp.encode(PT, rtp.tone(1000, 800))
+    for i in range(40):
+        ep.send_raw(rtp.build_rtp(1000 + i, 160 * i, PT, 0x0de1a7ed, tone[160 * i:160 * (i + 1)]))
+    ep.wait_for(lambda e: sum(1 for p in e.packets if not rtp.is_silent(p)) >= 30, 20,
+                "the burst's echo back at the caller")
+    res = call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+    path = os.path.join(rec_dir, bot.start_msg()["start"]["call_sid"] + ".wav")
+    wait_recorded(d, path)
+    line = next(ln for ln in d.stderr_text().splitlines() if ("Recording %s:" % path) in ln)
+    late, out_of_step, lost = logged_drops(line)
+    assert 20 <= out_of_step <= 40, line
+    got = recording_metrics(admin_port)
+    assert got['recording_drops_total{reason="out_of_step"}'] == out_of_step, (got, line)
+    assert got['recording_drops_total{reason="overrun"}'] == late, (got, line)
+    assert got['recording_drops_total{reason="failed"}'] == lost == 0, (got, line)
+    assert got['recordings_total{outcome="completed"}'] == 1, (got, line)
 
 
 @pytest.mark.parametrize("kind", ["missing_folder", "sync"])

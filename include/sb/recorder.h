@@ -46,7 +46,9 @@ const struct sb_recorder_stats *sb_recorder_stats(const struct sb_recorder *r);
 
 /* Thread: media. Starts recording call id into "<folder>/<id>.wav" (both strings are
  * copied); t0_us (sb_now_us) is the recording's start. The file is created by the recorder
- * thread, which logs when it cannot be. NULL when r is NULL or not running, or on OOM. */
+ * thread, which logs when it cannot be. NULL when r is NULL or not running, on OOM, or when
+ * id or the path is too long or id empty: the caller logs it, and it is counted as failed
+ * (unless r is NULL). */
 struct sb_rec *sb_rec_open(struct sb_recorder *r, const char *folder, const char *id,
                            int64_t t0_us);
 /* Thread: media (the one that opened rec). n samples of channel ch (pcm NULL: silence) whose

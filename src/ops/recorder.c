@@ -109,19 +109,28 @@ static void wake(struct sb_recorder *r)
 
 /* --- media worker side --------------------------------------------------------------- */
 
+/* A recording asked for that cannot start (the caller logs it): counted as failed, as one
+ * whose file cannot be created is, though it never reaches the recorder. */
+static struct sb_rec *refuse(struct sb_recorder *r, struct sb_rec *rec)
+{
+	free(rec);
+	atomic_fetch_add_explicit(&r->stats.failed, 1, memory_order_relaxed);
+	return NULL;
+}
+
 struct sb_rec *sb_rec_open(struct sb_recorder *r, const char *folder, const char *id, int64_t t0_us)
 {
 	struct sb_rec *rec;
 
-	if (!r || !r->started || strlen(id) > REC_ID_MAX)
+	if (!r)
 		return NULL;
+	if (!r->started || strlen(id) > REC_ID_MAX)
+		return refuse(r, NULL);
 	rec = calloc(1, sizeof(*rec));
 	if (!rec)
-		return NULL;
-	if (sb_wav_path(rec->path, sizeof(rec->path), folder, id) < 0) {
-		free(rec);
-		return NULL;
-	}
+		return refuse(r, NULL);
+	if (sb_wav_path(rec->path, sizeof(rec->path), folder, id) < 0)
+		return refuse(r, rec);
 	rec->r = r;
 	rec->t0_us = t0_us;
 	strcpy(rec->id, id);

@@ -362,8 +362,11 @@ def test_failed_recording_counted(env, testbot, daemon, sipp, kind):
         ep.send_silence_forever()
         res = sipp("uac_call.xml", d, keys={"fmts": "8 0"}, rtp_port=ep.port, duration_ms=2000).run()
         assert res.rc == 0, res.describe()
-        path = os.path.join(env.tmp, "no", "such", bot.start_msg()["start"]["call_sid"] + ".wav")
+        sid = bot.start_msg()["start"]["call_sid"]
+        path = os.path.join(env.tmp, "no", "such", sid + ".wav")
         wait_recorded(d, path)
+        assert d.stderr_text().count("cannot create %s.wav: No such file or directory" % sid) == 1, \
+            sbtest.tail(d.stderr_path, 20)
         sent = len(ep.snapshot())
         assert sent >= 50, "only %d RTP packets in a 2 s call" % sent
     got = recording_metrics(admin_port)

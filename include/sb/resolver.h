@@ -22,8 +22,9 @@ int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen);
  * and arg = the EAI_* code. out must outlive the resolver's free. Returns 0 or -errno. */
 int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *fn,
                     struct sb_mq *out);
-/* Thread: owner. Queues host (copied) for resolution. Never blocks on a lookup. Returns 0,
- * -ENOBUFS when too many names wait, -ENOMEM. */
+/* Thread: owner. Queues host (copied) for resolution, unless it waits or is being resolved
+ * already: then its one outcome is still to come, however long the lookup takes. Never blocks
+ * on a lookup. Returns 0, -ENOBUFS when too many names wait, -ENOMEM. */
 int sb_resolver_ask(struct sb_resolver *r, const char *host);
 /* Thread: owner. Stops posting at once and lets the threads go: one stuck in a lookup
  * finishes it on its own and frees what is left. Accepts NULL; returns NULL. */

@@ -2,11 +2,13 @@
  * names are queued (a short mutex for the list, once per connection attempt, never per frame;
  * a semaphore wakes the pool, as sem_post never waits for a waiter the way a condition
  * variable's signal can), resolved with a blocking function, and each outcome is posted to the
- * owner's queue.
- * Thread: the pool (lookups), the owner (ask, free). Owns the request queue; the last of the
- * owner and the threads to let go frees it. */
+ * owner's queue. A name waiting or being resolved is not queued again: a lookup that never
+ * returns holds one thread, not one more each time the name is asked for.
+ * Thread: the pool (lookups), the owner (ask, free). Owns the request queue and the list of
+ * names being resolved; the last of the owner and the threads to let go frees it. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -18,11 +20,13 @@
 #define LOG_SUBSYS "dns"
 #include <sb/log.h>
 
+#include <sb/common.h>
 #include <sb/resolver.h>
 #include <sb/worker_thread.h>
 
 #define MAX_WAITING 1024 /* names queued before asks are refused */
 #define ADDR_MAX 46      /* INET6_ADDRSTRLEN */
+#define SLOW_MS 5000     /* a lookup that takes longer is logged */
 
 struct request {
 	struct request *next;
@@ -33,6 +37,7 @@ struct sb_resolver {
 	pthread_mutex_t lock;
 	sem_t ready; /* one post per queued name, and one per thread at the end */
 	struct request *head, **tail;
+	struct request *active; /* being resolved, one per busy thread */
 	unsigned waiting;
 	unsigned threads; /* started */
 	unsigned refs;    /* the owner and each thread; under lock */
@@ -83,17 +88,22 @@ static void unref_unlock(struct sb_resolver *r)
 	free(r);
 }
 
-/* Posts an outcome unless the owner has let go (checked under the lock, so none arrives after
- * sb_resolver_free returned). */
-static void post(struct sb_resolver *r, const char *host, const char *addr, int err)
+/* Takes q off the list of names being resolved and posts its outcome, unless the owner has let
+ * go (checked under the lock, so none arrives after sb_resolver_free returned). Frees q. */
+static void post(struct sb_resolver *r, struct request *q, const char *addr, int err)
 {
 	struct sb_msg *m = sb_msg_new(0, NULL, err);
+	struct request **pp;
 
 	if (m) {
-		m->text = strdup(host);
+		m->text = strdup(q->host);
 		m->data = addr ? strdup(addr) : NULL;
 	}
 	pthread_mutex_lock(&r->lock);
+	for (pp = &r->active; *pp != q; pp = &(*pp)->next)
+		;
+	*pp = q->next;
+	free(q);
 	if (!r->closed && m && m->text && (!addr || m->data)) {
 		sb_mq_push(r->out, m);
 		m = NULL;
@@ -109,6 +119,7 @@ static void *run(void *arg)
 
 	for (;;) {
 		struct request *q;
+		int64_t t0, took_ms;
 		int err;
 
 		while (sem_wait(&r->ready) < 0)
@@ -125,12 +136,17 @@ static void *run(void *arg)
 		if (!r->head)
 			r->tail = &r->head;
 		r->waiting--;
+		q->next = r->active;
+		r->active = q;
 		pthread_mutex_unlock(&r->lock);
+		t0 = sb_now_ms();
 		err = r->fn(q->host, addr, sizeof(addr));
+		took_ms = sb_now_ms() - t0;
+		if (took_ms >= SLOW_MS)
+			log_warn("Resolving %s took %" PRId64 " ms", q->host, took_ms);
 		if (err)
 			log_debug("Cannot resolve %s: %s", q->host, gai_strerror(err));
-		post(r, q->host, err ? NULL : addr, err);
-		free(q);
+		post(r, q, err ? NULL : addr, err);
 	}
 	unref_unlock(r);
 	return NULL;
@@ -184,6 +200,15 @@ int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *f
 	return 0;
 }
 
+static bool listed(const struct request *q, const char *host)
+{
+	for (; q; q = q->next) {
+		if (strcmp(q->host, host) == 0)
+			return true;
+	}
+	return false;
+}
+
 int sb_resolver_ask(struct sb_resolver *r, const char *host)
 {
 	size_t len = strlen(host);
@@ -195,6 +220,12 @@ int sb_resolver_ask(struct sb_resolver *r, const char *host)
 	q->next = NULL;
 	memcpy(q->host, host, len + 1);
 	pthread_mutex_lock(&r->lock);
+	if (listed(r->active, host) || listed(r->head, host)) {
+		/* Its outcome is on its way, however long that takes. */
+		pthread_mutex_unlock(&r->lock);
+		free(q);
+		return 0;
+	}
 	if (r->waiting >= MAX_WAITING) {
 		pthread_mutex_unlock(&r->lock);
 		free(q);

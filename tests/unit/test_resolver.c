@@ -1,6 +1,7 @@
 /* Unit tests for resolver.c with a resolve function that blocks on one name until released:
  * asking never blocks, a blocked name does not hold up the others, every outcome arrives on
- * the queue, and the owner can let go while a lookup is stuck. */
+ * the queue, a name asked for again while it is being resolved is not looked up twice, and the
+ * owner can let go while a lookup is stuck. */
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -109,6 +110,58 @@ TEST(blocked_name_does_not_hold_up_others)
 	ASSERT_STREQ(m->text, "slow.test");
 	ASSERT_STREQ(m->data, "192.0.2.9");
 out:
+	sb_msg_free(m);
+	while (list) {
+		m = list->next;
+		sb_msg_free(list);
+		list = m;
+	}
+	sb_resolver_free(res);
+	sb_mq_free(q);
+	return r;
+}
+
+/* A lookup that does not return is not started again when its name is asked for again (as the
+ * ws worker does when the cache's wait for it expires): the name keeps one thread, and the
+ * other thread still serves the other names. Its one outcome answers every ask. */
+TEST(stuck_name_asked_again_keeps_one_thread)
+{
+	struct sb_resolver *res = NULL;
+	struct sb_msg *list = NULL, *m = NULL;
+	struct sb_mq *q = NULL;
+	struct pollfd p;
+	int r = 0;
+
+	set_released(false);
+	ASSERT_EQ(sb_mq_new(&q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
+	ASSERT_TRUE(wait_blocked(1));
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "fast.test"), 0);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "fast.test");
+	m = sb_msg_free(m);
+	ASSERT_TRUE(wait_blocked(1));
+	set_released(true);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "slow.test");
+	m = sb_msg_free(m);
+	/* Nothing more: the asks that came while it was stuck started no lookup of their own. */
+	p = (struct pollfd){.fd = sb_mq_fd(q), .events = POLLIN};
+	ASSERT_TRUE(list == NULL);
+	ASSERT_EQ(poll(&p, 1, 300), 0);
+	/* Once answered, the name is looked up again when asked. */
+	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "slow.test");
+out:
+	set_released(true); /* on a failure, lets the stuck threads go before the next test */
+	wait_blocked(0);
 	sb_msg_free(m);
 	while (list) {
 		m = list->next;

@@ -1,0 +1,109 @@
+"""A bot host name whose lookup never returns (gai_shim holds getaddrinfo for it, as a DNS server or name service
+that never answers would): every call to that bot fails with 503 at its connect_timeout_ms, the lookup is not
+started again when the cache's wait for it runs out (60 s) while it is still stuck, so the other resolver thread keeps
+serving other names; a lookup that returns late is logged and its answer used; the daemon exits cleanly with a
+lookup stuck."""
+
+import os
+import time
+
+import sbtest
+
+STUCK = "stuck.test"
+CACHE_WAIT_S = 60  # DNS_TTL_MS: a name still pending after this is asked for again
+
+
+def gai_shim(env):
+    """The environment that preloads gai_shim into the daemon, holding lookups of STUCK until the release file
+    exists; (environ, path of the shim's log of lookups, path of the release file)."""
+    log = os.path.join(env.tmp, "gai.log")
+    release = os.path.join(env.tmp, "gai.release")
+    environ = {"LD_PRELOAD": sbtest.binary("tests/integration/libgai_shim.so"), "SB_GAI_LOG": log,
+               "SB_GAI_HANG": STUCK, "SB_GAI_RELEASE": release,
+               # the shim comes before the sanitizer's runtime in the list of loaded libraries
+               "ASAN_OPTIONS": sbtest.sanitizer_env()["ASAN_OPTIONS"] + ":verify_asan_link_order=0"}
+    return environ, log, release
+
+
+def lookups(log, name):
+    """How many lookups of name the shim has seen start."""
+    try:
+        with open(log) as f:
+            return sum(1 for line in f if line.split() == ["getaddrinfo", name])
+    except FileNotFoundError:
+        return 0
+
+
+def start(env, connect_timeout_ms, admin=None):
+    """An echo bot reached by the name STUCK ("stuck" calls) and one reached by the name localhost (the rest), and
+    the daemon with the shim; (daemon, stuck bot, localhost bot, shim log, release file)."""
+    environ, log, release = gai_shim(env)
+    stuckbot = env.testbot("echo", name="stuckbot")
+    namebot = env.testbot("echo", name="namebot")
+    bots = [{"name": "namebot", "url": "ws://localhost:%d/media" % namebot.port},
+            {"name": "stuckbot", "url": "ws://%s:%d/media" % (STUCK, stuckbot.port),
+             "connect_timeout_ms": connect_timeout_ms, "retries": 0}]
+    extra = {"admin": {"address": "127.0.0.1", "port": admin}} if admin else {}
+    d = env.daemon(env.config(bots, trunk={"bots": [{"match": "stuck", "bot": "stuckbot"},
+                                                   {"match": "*", "bot": "namebot"}]}, **extra),
+                   environ=environ)
+    return d, stuckbot, namebot, log, release
+
+
+def stuck_call(env, sipp, d, limit_s):
+    """A call to the bot whose name does not resolve: 503 within limit_s."""
+    t0 = time.monotonic()
+    res = sipp("uac_reject.xml", d, keys={"customer": "stuck"}, rtp_port=env.endpoint().port).run()
+    took = time.monotonic() - t0
+    assert res.rc == 0 and res.final_status() == 503, res.describe()
+    assert took < limit_s, "the call waited %.1f s for its 503" % took
+
+
+def echo_call(env, sipp, d, customer):
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys={"customer": customer}, rtp_port=ep.port, duration_ms=500).run()
+    assert res.rc == 0, res.describe()
+
+
+def test_stuck_lookup_is_not_started_again(env, sipp):
+    """Calls keep coming for a bot whose lookup is stuck, past the 60 s after which the cache asks for a pending name
+    again: each gets 503 at its deadline, the shim sees one lookup of the name in all, and a call to a bot named
+    localhost still resolves and connects (were the name asked for again, its second lookup would hold the second
+    resolver thread too, and every other name would wait behind both). The 503s are counted as bot failures. The
+    lookup returning at last is logged with its duration, and the next call to that bot connects."""
+    admin = env.ports.tcp()
+    d, stuckbot, namebot, log, release = start(env, 1500, admin=admin)
+    stuck_call(env, sipp, d, 15)
+    sbtest.wait_until(lambda: lookups(log, STUCK) == 1, 10, "the lookup of %s" % STUCK)
+    t_first = time.monotonic()
+    calls = 1
+    # Calls keep coming, the last of them past the cache's wait for the name.
+    while time.monotonic() < t_first + CACHE_WAIT_S + 3:
+        stuck_call(env, sipp, d, 15)
+        calls += 1
+    echo_call(env, sipp, d, "other")
+    assert namebot.select("open"), "no session at the bot named localhost"
+    assert lookups(log, STUCK) == 1, "the stuck name was looked up again"
+    assert stuckbot.conns() == []
+    assert sbtest.metric(admin, 'sipbridge_invites_rejected_total{reason="bot"}') == calls
+
+    # The lookup returns (late): logged, and its answer is used.
+    with open(release, "w"):
+        pass
+    sbtest.wait_until(lambda: "Resolving %s took " % STUCK in d.stderr_text(), 10, "the late lookup in the log")
+    echo_call(env, sipp, d, "stuck")
+    assert stuckbot.select("open"), "no session at the bot once its name resolved"
+    assert lookups(log, STUCK) == 1
+
+
+def test_exit_with_a_lookup_stuck(env, sipp):
+    """SIGTERM while a bot's lookup is stuck: the daemon does not wait for it and exits 0 with a clean sanitizer
+    report."""
+    d, _, _, log, _ = start(env, 1000)
+    stuck_call(env, sipp, d, 15)
+    assert lookups(log, STUCK) == 1
+    t0 = time.monotonic()
+    d.stop(timeout=10)
+    assert time.monotonic() - t0 < 10
+    assert "Resolving" not in d.stderr_text()

@@ -161,13 +161,19 @@ void sb_bot_conn_attempt_failed(struct sb_bot_conn *conn, const char *why)
 static void on_timeout(lws_sorted_usec_list_t *sul)
 {
 	struct sb_bot_conn *conn = container_of(sul, struct sb_bot_conn, sul);
+	char why[320];
 
 	if (conn->state != SB_CONN_CONNECTING)
 		return;
 	sb_log_ctx_set(conn->call->id);
 	drop_wsi(conn, true);
-	sb_bot_conn_attempt_failed(conn, conn->resolving ? "host name resolution timed out"
-	                                                 : "handshake timed out");
+	/* The name, as the bot's name alone does not say which lookup is slow or stuck. */
+	if (conn->resolving)
+		snprintf(why, sizeof(why), "host name resolution timed out for %s",
+		         conn->call->bot->url.host);
+	else
+		snprintf(why, sizeof(why), "handshake timed out");
+	sb_bot_conn_attempt_failed(conn, why);
 	sb_log_ctx_set(NULL);
 }
 

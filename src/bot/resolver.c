@@ -21,6 +21,7 @@
 #include <sb/log.h>
 
 #include <sb/common.h>
+#include <sb/metrics.h>
 #include <sb/resolver.h>
 #include <sb/worker_thread.h>
 
@@ -139,9 +140,12 @@ static void *run(void *arg)
 		q->next = r->active;
 		r->active = q;
 		pthread_mutex_unlock(&r->lock);
+		/* A global gauge, never the owner's: a stuck lookup may outlive its owner. */
+		SB_METRIC_INC(bot_dns_lookups_active, SB_M_NONE_ALL);
 		t0 = sb_now_ms();
 		err = r->fn(q->host, addr, sizeof(addr));
 		took_ms = sb_now_ms() - t0;
+		SB_METRIC_DEC(bot_dns_lookups_active, SB_M_NONE_ALL);
 		if (took_ms >= SLOW_MS)
 			log_warn("Resolving %s took %" PRId64 " ms", q->host, took_ms);
 		if (err)

@@ -1,8 +1,8 @@
 """A bot host name whose lookup never returns (gai_shim holds getaddrinfo for it, as a DNS server or name service
 that never answers would): every call to that bot fails with 503 at its connect_timeout_ms, the lookup is not
 started again when the cache's wait for it runs out (60 s) while it is still stuck, so the other resolver thread keeps
-serving other names; a lookup that returns late is logged and its answer used; the daemon exits cleanly with a
-lookup stuck."""
+serving other names, and /metrics shows it running; a lookup that returns late is logged and its answer used; the
+daemon exits cleanly with a lookup stuck."""
 
 import os
 import time
@@ -11,6 +11,7 @@ import sbtest
 
 STUCK = "stuck.test"
 CACHE_WAIT_S = 60  # DNS_TTL_MS: a name still pending after this is asked for again
+TIMED_OUT = "Bot stuckbot unreachable: host name resolution timed out for %s" % STUCK
 
 
 def gai_shim(env):
@@ -51,12 +52,14 @@ def start(env, connect_timeout_ms, admin=None):
 
 
 def stuck_call(env, sipp, d, limit_s):
-    """A call to the bot whose name does not resolve: 503 within limit_s."""
+    """A call to the bot whose name does not resolve: 503 within limit_s, and the log names the name."""
+    before = d.stderr_text().count(TIMED_OUT)
     t0 = time.monotonic()
     res = sipp("uac_reject.xml", d, keys={"customer": "stuck"}, rtp_port=env.endpoint().port).run()
     took = time.monotonic() - t0
     assert res.rc == 0 and res.final_status() == 503, res.describe()
     assert took < limit_s, "the call waited %.1f s for its 503" % took
+    sbtest.wait_until(lambda: d.stderr_text().count(TIMED_OUT) == before + 1, 10, "%r in the log" % TIMED_OUT)
 
 
 def echo_call(env, sipp, d, customer):
@@ -70,8 +73,9 @@ def test_stuck_lookup_is_not_started_again(env, sipp):
     """Calls keep coming for a bot whose lookup is stuck, past the 60 s after which the cache asks for a pending name
     again: each gets 503 at its deadline, the shim sees one lookup of the name in all, and a call to a bot named
     localhost still resolves and connects (were the name asked for again, its second lookup would hold the second
-    resolver thread too, and every other name would wait behind both). The 503s are counted as bot failures. The
-    lookup returning at last is logged with its duration, and the next call to that bot connects."""
+    resolver thread too, and every other name would wait behind both). The 503s are counted as bot failures, and
+    bot_dns_lookups_active shows the one lookup until it returns. Its return at last is logged with its duration,
+    and the next call to that bot connects."""
     admin = env.ports.tcp()
     d, stuckbot, namebot, log, release = start(env, 1500, admin=admin)
     stuck_call(env, sipp, d, 15)
@@ -87,11 +91,14 @@ def test_stuck_lookup_is_not_started_again(env, sipp):
     assert lookups(log, STUCK) == 1, "the stuck name was looked up again"
     assert stuckbot.conns() == []
     assert sbtest.metric(admin, 'sipbridge_invites_rejected_total{reason="bot"}') == calls
+    assert sbtest.metric(admin, "sipbridge_bot_dns_lookups_active") == 1
 
     # The lookup returns (late): logged, and its answer is used.
     with open(release, "w"):
         pass
     sbtest.wait_until(lambda: "Resolving %s took " % STUCK in d.stderr_text(), 10, "the late lookup in the log")
+    sbtest.wait_until(lambda: sbtest.metric(admin, "sipbridge_bot_dns_lookups_active") == 0, 10,
+                      "no lookup active")
     echo_call(env, sipp, d, "stuck")
     assert stuckbot.select("open"), "no session at the bot once its name resolved"
     assert lookups(log, STUCK) == 1

@@ -1,12 +1,16 @@
 /* Bot host name resolution off the ws thread: a small pool of threads that call a blocking
  * resolve function (getaddrinfo) and post each outcome as a message on a queue, whose wake-up
- * brings the asking ws worker round. A slow DNS server delays only the names it serves.
+ * brings the asking ws worker round. A slow DNS server delays only the names it serves, as
+ * long as fewer than SB_RESOLVER_MAX_THREADS names are stuck at once.
  * Thread: its own pool; ask and free from the owner. */
 #pragma once
 
 #include <stddef.h>
 
 #include <sb/mq.h>
+
+/* Threads a resolver grows to while every one of its threads is resolving and names wait. */
+#define SB_RESOLVER_MAX_THREADS 8
 
 struct sb_resolver;
 
@@ -17,9 +21,11 @@ typedef int sb_resolve_fn(const char *host, char *addr, size_t addrlen);
 /* Thread: any. The default sb_resolve_fn: getaddrinfo() for a TCP address, first answer. */
 int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen);
 
-/* Thread: owner. Starts `threads` threads resolving with fn; each outcome is pushed to out as
- * a message with text = the host name, data = the numeric address (char *, NULL on failure)
- * and arg = the EAI_* code. out must outlive the resolver's free. Returns 0 or -errno. */
+/* Thread: owner. Starts `threads` threads resolving with fn (at most SB_RESOLVER_MAX_THREADS;
+ * an ask that finds them all busy starts one more, up to that bound); each outcome is pushed
+ * to out as a message with text = the host name, data = the numeric address (char *, NULL on
+ * failure) and arg = the EAI_* code. out must outlive the resolver's free. Returns 0 or
+ * -errno. */
 int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *fn,
                     struct sb_mq *out);
 /* Thread: owner. Queues host (copied) for resolution, unless it waits or is being resolved

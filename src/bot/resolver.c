@@ -3,7 +3,9 @@
  * a semaphore wakes the pool, as sem_post never waits for a waiter the way a condition
  * variable's signal can), resolved with a blocking function, and each outcome is posted to the
  * owner's queue. A name waiting or being resolved is not queued again: a lookup that never
- * returns holds one thread, not one more each time the name is asked for.
+ * returns holds one thread, not one more each time the name is asked for. When every thread is
+ * busy and a name waits, the pool grows by one, up to SB_RESOLVER_MAX_THREADS, so a few stuck
+ * names do not hold up the rest.
  * Thread: the pool (lookups), the owner (ask, free). Owns the request queue and the list of
  * names being resolved; the last of the owner and the threads to let go frees it. */
 #include <arpa/inet.h>
@@ -40,7 +42,8 @@ struct sb_resolver {
 	struct request *head, **tail;
 	struct request *active; /* being resolved, one per busy thread */
 	unsigned waiting;
-	unsigned threads; /* started */
+	unsigned busy;    /* threads resolving a name (the length of active) */
+	unsigned threads; /* started; written by the owner only */
 	unsigned refs;    /* the owner and each thread; under lock */
 	bool closed;      /* the owner let go: post nothing more */
 	sb_resolve_fn *fn;
@@ -104,6 +107,7 @@ static void post(struct sb_resolver *r, struct request *q, const char *addr, int
 	for (pp = &r->active; *pp != q; pp = &(*pp)->next)
 		;
 	*pp = q->next;
+	r->busy--;
 	free(q);
 	if (!r->closed && m && m->text && (!addr || m->data)) {
 		sb_mq_push(r->out, m);
@@ -137,6 +141,7 @@ static void *run(void *arg)
 		if (!r->head)
 			r->tail = &r->head;
 		r->waiting--;
+		r->busy++;
 		q->next = r->active;
 		r->active = q;
 		pthread_mutex_unlock(&r->lock);
@@ -217,6 +222,8 @@ int sb_resolver_ask(struct sb_resolver *r, const char *host)
 {
 	size_t len = strlen(host);
 	struct request *q;
+	bool grow;
+	int e;
 
 	q = malloc(sizeof(*q) + len + 1);
 	if (!q)
@@ -238,8 +245,12 @@ int sb_resolver_ask(struct sb_resolver *r, const char *host)
 	*r->tail = q;
 	r->tail = &q->next;
 	r->waiting++;
+	grow = r->waiting + r->busy > r->threads && r->threads < SB_RESOLVER_MAX_THREADS;
 	pthread_mutex_unlock(&r->lock);
 	sem_post(&r->ready);
+	/* Every thread is taken (by lookups that may never return): one more serves this name. */
+	if (grow && (e = start_thread(r, r->threads)) < 0)
+		log_warn("Cannot start another resolver thread: %s, ignoring", strerror(-e));
 	return 0;
 }
 

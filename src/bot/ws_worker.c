@@ -62,7 +62,7 @@
 #define DNS_CACHE_NAMES 256  /* distinct bot host names kept */
 #define DNS_TTL_MS 60000     /* an address is used this long before it is asked for again */
 #define DNS_FAIL_TTL_MS 5000 /* a failed lookup is not repeated for this long */
-#define RESOLVER_THREADS 2   /* one slow name leaves the other thread to the rest */
+#define RESOLVER_THREADS 2   /* to start with; more while all are busy (stuck lookups) */
 
 struct sb_ws_worker {
 	unsigned idx;

@@ -1,7 +1,8 @@
-/* Unit tests for resolver.c with a resolve function that blocks on one name until released:
- * asking never blocks, a blocked name does not hold up the others, every outcome arrives on
- * the queue, a name asked for again while it is being resolved is not looked up twice, and the
- * owner can let go while a lookup is stuck. */
+/* Unit tests for resolver.c with a resolve function that blocks on the names slow* until
+ * released: asking never blocks, a blocked name does not hold up the others, every outcome
+ * arrives on the queue, a name asked for again while it is being resolved is not looked up
+ * twice, the pool grows to its bound while names are stuck, and the owner can let go while a
+ * lookup is stuck. */
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -21,7 +22,7 @@ static int blocked; /* lookups now waiting in fake_resolve */
 
 static int fake_resolve(const char *host, char *addr, size_t addrlen)
 {
-	if (strcmp(host, "slow.test") == 0) {
+	if (strncmp(host, "slow", 4) == 0) {
 		pthread_mutex_lock(&lock);
 		blocked++;
 		pthread_cond_broadcast(&cond);
@@ -123,7 +124,7 @@ out:
 
 /* A lookup that does not return is not started again when its name is asked for again (as the
  * ws worker does when the cache's wait for it expires): the name keeps one thread, and the
- * other thread still serves the other names. Its one outcome answers every ask. */
+ * other threads still serve the other names. Its one outcome answers every ask. */
 TEST(stuck_name_asked_again_keeps_one_thread)
 {
 	struct sb_resolver *res = NULL;
@@ -161,6 +162,59 @@ TEST(stuck_name_asked_again_keeps_one_thread)
 	ASSERT_STREQ(m->text, "slow.test");
 out:
 	set_released(true); /* on a failure, lets the stuck threads go before the next test */
+	wait_blocked(0);
+	sb_msg_free(m);
+	while (list) {
+		m = list->next;
+		sb_msg_free(list);
+		list = m;
+	}
+	sb_resolver_free(res);
+	sb_mq_free(q);
+	return r;
+}
+
+/* Names stuck on every thread: an ask that finds all of them busy starts one more, so the
+ * other names are still served, up to SB_RESOLVER_MAX_THREADS threads; past it a name waits
+ * for a thread, and is served when one is free. */
+TEST(stuck_names_grow_the_pool_to_its_bound)
+{
+	struct sb_resolver *res = NULL;
+	struct sb_msg *list = NULL, *m = NULL;
+	struct sb_mq *q = NULL;
+	struct pollfd p;
+	char name[32];
+	int r = 0, answers = 0;
+
+	set_released(false);
+	ASSERT_EQ(sb_mq_new(&q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "slow1.test"), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "slow2.test"), 0);
+	ASSERT_TRUE(wait_blocked(2));
+	ASSERT_EQ(sb_resolver_ask(res, "fast.test"), 0);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "fast.test");
+	m = sb_msg_free(m);
+	for (int i = 3; i <= SB_RESOLVER_MAX_THREADS + 1; i++) {
+		snprintf(name, sizeof(name), "slow%d.test", i);
+		ASSERT_EQ(sb_resolver_ask(res, name), 0);
+	}
+	ASSERT_TRUE(wait_blocked(SB_RESOLVER_MAX_THREADS));
+	/* The bound: the last slow name and this one wait, and no thread more is started. */
+	ASSERT_EQ(sb_resolver_ask(res, "fast2.test"), 0);
+	p = (struct pollfd){.fd = sb_mq_fd(q), .events = POLLIN};
+	ASSERT_EQ(poll(&p, 1, 300), 0);
+	ASSERT_TRUE(wait_blocked(SB_RESOLVER_MAX_THREADS));
+	set_released(true);
+	while (answers < SB_RESOLVER_MAX_THREADS + 2 && (m = next_answer(q, &list))) {
+		answers++;
+		m = sb_msg_free(m);
+	}
+	ASSERT_EQ(answers, SB_RESOLVER_MAX_THREADS + 2);
+out:
+	set_released(true);
 	wait_blocked(0);
 	sb_msg_free(m);
 	while (list) {

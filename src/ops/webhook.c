@@ -10,12 +10,16 @@
  * webhook.timeout_ms; a failed attempt (connect error, timeout, non-2xx) waits
  * sb_webhook_backoff_ms() and is tried again up to webhook.retries times. One lws timer (sul)
  * wakes the thread for the next due attempt or deadline. At exit the pending jobs get
- * SB_WEBHOOK_EXIT_GRACE_MS, then the rest are dropped and logged. */
+ * SB_WEBHOOK_EXIT_GRACE_MS, then the rest are dropped and logged. A thread that does not come
+ * back then (lws resolves the URL's host name on it, and a lookup can hang) is left behind to
+ * the process's exit, with what it uses. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
@@ -54,6 +58,7 @@ struct sb_webhook {
 	char host_hdr[300]; /* Host header: host, [v6], with a non-default port */
 	pthread_t thread;
 	bool started;
+	bool abandoned; /* the thread did not stop: it and what it uses are left to the exit */
 	struct sb_mq *mq;
 	atomic_uint pending; /* records posted and not yet finished (the queue bound) */
 	atomic_bool quit;
@@ -66,6 +71,9 @@ struct sb_webhook {
 	int64_t exit_deadline_ms;
 	struct sb_webhook_stats stats;
 };
+
+/* How much longer than the exit grace stop waits for the thread: its service turn. */
+#define STOP_SLACK_MS 3000
 
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
 
@@ -508,18 +516,30 @@ void sb_webhook_post(struct sb_webhook *w, char *body, size_t len, const char *c
 
 void sb_webhook_stop(struct sb_webhook *w)
 {
+	struct timespec until;
+	int e;
+
 	if (!w || !w->started)
 		return;
 	atomic_store(&w->quit, true);
 	lws_cancel_service(w->ctx);
-	pthread_join(w->thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (SB_WEBHOOK_EXIT_GRACE_MS + STOP_SLACK_MS) / 1000;
+	e = pthread_timedjoin_np(w->thread, NULL, &until);
+	if (e == ETIMEDOUT) {
+		log_warn("Call-end record delivery did not stop within %d ms (a lookup of %s that "
+		         "has not returned?), exiting without it",
+		         SB_WEBHOOK_EXIT_GRACE_MS + STOP_SLACK_MS, w->url.host);
+		pthread_detach(w->thread);
+		w->abandoned = true;
+	}
 	w->started = false;
 }
 
 struct sb_webhook *sb_webhook_free(struct sb_webhook *w)
 {
-	if (!w)
-		return NULL;
+	if (!w || w->abandoned)
+		return NULL; /* a thread left behind by stop still uses w */
 	while (!TAILQ_EMPTY(&w->jobs)) {
 		struct job *j = TAILQ_FIRST(&w->jobs);
 

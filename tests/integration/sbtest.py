@@ -60,6 +60,28 @@ def sanitizer_env(extra=None):
     return env
 
 
+def gai_shim(tmp, hang):
+    """The environment that preloads gai_shim into the daemon, holding its lookups of the name hang (as a DNS server
+    or name service that never answers would) until the release file exists; (environ, path of the shim's log of
+    lookups, path of the release file)."""
+    log = os.path.join(tmp, "gai.log")
+    release = os.path.join(tmp, "gai.release")
+    environ = {"LD_PRELOAD": binary("tests/integration/libgai_shim.so"), "SB_GAI_LOG": log, "SB_GAI_HANG": hang,
+               "SB_GAI_RELEASE": release,
+               # the shim comes before the sanitizer's runtime in the list of loaded libraries
+               "ASAN_OPTIONS": sanitizer_env()["ASAN_OPTIONS"] + ":verify_asan_link_order=0"}
+    return environ, log, release
+
+
+def gai_lookups(log, name):
+    """How many lookups of name gai_shim has seen start (log: its log)."""
+    try:
+        with open(log) as f:
+            return sum(1 for line in f if line.split() == ["getaddrinfo", name])
+    except FileNotFoundError:
+        return 0
+
+
 def tail(path, n=60):
     try:
         with open(path, "r", errors="replace") as f:

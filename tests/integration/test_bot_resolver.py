@@ -4,7 +4,6 @@ started again when the cache's wait for it runs out (60 s) while it is still stu
 serving other names, and /metrics shows it running; a lookup that returns late is logged and its answer used; the
 daemon exits cleanly with a lookup stuck."""
 
-import os
 import time
 
 import sbtest
@@ -14,31 +13,10 @@ CACHE_WAIT_S = 60  # DNS_TTL_MS: a name still pending after this is asked for ag
 TIMED_OUT = "Bot stuckbot unreachable: host name resolution timed out for %s" % STUCK
 
 
-def gai_shim(env):
-    """The environment that preloads gai_shim into the daemon, holding lookups of STUCK until the release file
-    exists; (environ, path of the shim's log of lookups, path of the release file)."""
-    log = os.path.join(env.tmp, "gai.log")
-    release = os.path.join(env.tmp, "gai.release")
-    environ = {"LD_PRELOAD": sbtest.binary("tests/integration/libgai_shim.so"), "SB_GAI_LOG": log,
-               "SB_GAI_HANG": STUCK, "SB_GAI_RELEASE": release,
-               # the shim comes before the sanitizer's runtime in the list of loaded libraries
-               "ASAN_OPTIONS": sbtest.sanitizer_env()["ASAN_OPTIONS"] + ":verify_asan_link_order=0"}
-    return environ, log, release
-
-
-def lookups(log, name):
-    """How many lookups of name the shim has seen start."""
-    try:
-        with open(log) as f:
-            return sum(1 for line in f if line.split() == ["getaddrinfo", name])
-    except FileNotFoundError:
-        return 0
-
-
 def start(env, connect_timeout_ms, admin=None):
     """An echo bot reached by the name STUCK ("stuck" calls) and one reached by the name localhost (the rest), and
     the daemon with the shim; (daemon, stuck bot, localhost bot, shim log, release file)."""
-    environ, log, release = gai_shim(env)
+    environ, log, release = sbtest.gai_shim(env.tmp, STUCK)
     stuckbot = env.testbot("echo", name="stuckbot")
     namebot = env.testbot("echo", name="namebot")
     bots = [{"name": "namebot", "url": "ws://localhost:%d/media" % namebot.port},
@@ -79,7 +57,7 @@ def test_stuck_lookup_is_not_started_again(env, sipp):
     admin = env.ports.tcp()
     d, stuckbot, namebot, log, release = start(env, 1500, admin=admin)
     stuck_call(env, sipp, d, 15)
-    sbtest.wait_until(lambda: lookups(log, STUCK) == 1, 10, "the lookup of %s" % STUCK)
+    sbtest.wait_until(lambda: sbtest.gai_lookups(log, STUCK) == 1, 10, "the lookup of %s" % STUCK)
     t_first = time.monotonic()
     calls = 1
     # Calls keep coming, the last of them past the cache's wait for the name.
@@ -88,7 +66,7 @@ def test_stuck_lookup_is_not_started_again(env, sipp):
         calls += 1
     echo_call(env, sipp, d, "other")
     assert namebot.select("open"), "no session at the bot named localhost"
-    assert lookups(log, STUCK) == 1, "the stuck name was looked up again"
+    assert sbtest.gai_lookups(log, STUCK) == 1, "the stuck name was looked up again"
     assert stuckbot.conns() == []
     assert sbtest.metric(admin, 'sipbridge_invites_rejected_total{reason="bot"}') == calls
     assert sbtest.metric(admin, "sipbridge_bot_dns_lookups_active") == 1
@@ -101,7 +79,7 @@ def test_stuck_lookup_is_not_started_again(env, sipp):
                       "no lookup active")
     echo_call(env, sipp, d, "stuck")
     assert stuckbot.select("open"), "no session at the bot once its name resolved"
-    assert lookups(log, STUCK) == 1
+    assert sbtest.gai_lookups(log, STUCK) == 1
 
 
 def test_exit_with_a_lookup_stuck(env, sipp):
@@ -109,7 +87,7 @@ def test_exit_with_a_lookup_stuck(env, sipp):
     report."""
     d, _, _, log, _ = start(env, 1000)
     stuck_call(env, sipp, d, 15)
-    assert lookups(log, STUCK) == 1
+    assert sbtest.gai_lookups(log, STUCK) == 1
     t0 = time.monotonic()
     d.stop(timeout=10)
     assert time.monotonic() - t0 < 10

@@ -260,6 +260,29 @@ def test_silent_receiver_times_out_and_exit_is_bounded(env, bridge, sipp):
     assert SECRET not in err, "the webhook secret reached the log"
 
 
+def test_exit_is_bounded_with_a_lookup_stuck(env, testbot, daemon, sipp):
+    """A webhook URL whose host name lookup never returns (gai_shim holds it): lws resolves it on the webhook
+    thread, which the lookup holds. SIGTERM still ends the daemon, with status 0, a clean sanitizer report and a
+    line saying the delivery was left behind, once the exit grace and the stop's slack have passed."""
+    stuck = "hook.stuck.test"
+    environ, log, _ = sbtest.gai_shim(env.tmp, stuck)
+    bot = testbot("silent")
+    d = daemon(env.config([{"name": "default", "url": bot.url}],
+                          webhook={"url": "http://%s:%d/end" % (stuck, env.ports.tcp()), "secret": SECRET,
+                                   "retries": 0, "timeout_ms": 1000}), environ=environ)
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys=KEYS, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+    sbtest.wait_until(lambda: sbtest.gai_lookups(log, stuck) == 1, 20, "the lookup of the webhook's host")
+    t0 = time.monotonic()
+    d.stop(timeout=30)
+    took = time.monotonic() - t0
+    assert took < 15, "stopping took %.1f s with the webhook's lookup stuck" % took
+    line = "Call-end record delivery did not stop within 5000 ms (a lookup of %s that has not returned?)" % stuck
+    assert line in d.stderr_text(), sbtest.tail(d.stderr_path, 20)
+
+
 def test_call_hung_up_by_admin(env, bridge, sipp):
     """POST /calls/ID/hangup ends the call as a bot's hangup does; the record says the admin API did it."""
     rcv = receiver(env)

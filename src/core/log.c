@@ -14,6 +14,8 @@
 #define LOG_SUBSYS "log"
 #include <sb/log.h>
 
+#include <sb/json_str.h>
+
 #include "log_priv.h"
 
 #define SUBSYS_MAX_BYTES 32
@@ -140,58 +142,6 @@ static void put_s(struct out *o, const char *s)
 	put(o, s, strlen(s));
 }
 
-/* Bytes of the well-formed UTF-8 sequence at s, or 0 when it is not one (stray continuation
- * byte, overlong form, surrogate, beyond U+10FFFF, cut short). */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		lo = s[0] == 0xe0 ? 0xa0 : lo;
-		hi = s[0] == 0xed ? 0x9f : hi;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		lo = s[0] == 0xf0 ? 0x90 : lo;
-		hi = s[0] == 0xf4 ? 0x8f : hi;
-	} else {
-		return 0;
-	}
-	if (s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
-/* The JSON escape of an ASCII control character, quote or backslash; returns its length. */
-static size_t json_escape(unsigned char c, char piece[8])
-{
-	static const char hex[] = "0123456789abcdef";
-	static const char *const short_esc[0x20] = {
-	        ['\b'] = "\\b", ['\f'] = "\\f", ['\n'] = "\\n", ['\r'] = "\\r", ['\t'] = "\\t"};
-
-	if (c == '"' || c == '\\') {
-		piece[0] = '\\';
-		piece[1] = (char)c;
-		return 2;
-	}
-	if (c < 0x20 && short_esc[c]) {
-		memcpy(piece, short_esc[c], 2);
-		return 2;
-	}
-	memcpy(piece, "\\u00", 4);
-	piece[4] = hex[c >> 4];
-	piece[5] = hex[c & 15];
-	return 6;
-}
-
 /* One character of s as it appears in the line (JSON-escaped or as is) into piece; returns
  * its length and advances *s past it. Text keeps invalid bytes as they are, one at a time. */
 static size_t piece_of(const unsigned char **s, char piece[8], bool json)
@@ -199,19 +149,13 @@ static size_t piece_of(const unsigned char **s, char piece[8], bool json)
 	unsigned char c = **s;
 	size_t n;
 
-	if (json && (c < 0x20 || c == '"' || c == '\\' || c == 0x7f)) {
-		*s += 1;
-		return json_escape(c, piece);
-	}
-	n = utf8_len(*s);
+	if (json)
+		return sb_json_str_piece(s, piece);
+	n = sb_utf8_len(*s);
 	if (n == 0) {
 		*s += 1;
-		if (!json) {
-			piece[0] = (char)c;
-			return 1;
-		}
-		memcpy(piece, "\xef\xbf\xbd", 3); /* U+FFFD */
-		return 3;
+		piece[0] = (char)c;
+		return 1;
 	}
 	memcpy(piece, *s, n);
 	*s += n;

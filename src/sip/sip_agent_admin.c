@@ -3,6 +3,8 @@
  * and packet counts), carries out the admin thread's commands (hang up a call, drain,
  * reload), and counts calls by outcome and refused INVITEs by reason.
  * Thread: control. Owns the publish timer. */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 
 #include <sb/admin.h>
 #include <sb/codec.h>
+#include <sb/json_str.h>
 #include <sb/metrics.h>
 #include <sb/msg.h>
 
@@ -32,35 +35,78 @@ static char *state_name(enum sb_call_state s, char *buf, size_t size)
 	return buf;
 }
 
-/* One call's summary as compact JSON (malloc'd), or NULL on OOM. */
-static char *call_json(const struct sb_call *c, int64_t now)
+/* Bytes one call's summary may take: each string six times its length (every byte a \u00XX
+ * escape, or three for U+FFFD) with its quotes, and the rest. */
+static size_t call_json_max(const struct sb_call *c)
+{
+	const char *str[] = {c->id,        c->sip_call_id, c->trunk ? c->trunk->name : NULL,
+	                     c->from_user, c->to_user,     c->bot ? c->bot->name : NULL};
+	size_t n = 256;
+
+	for (size_t i = 0; i < ARRAY_SIZE(str); i++)
+		n += str[i] ? 6 * strlen(str[i]) + 3 : 3;
+	return n;
+}
+
+/* Appends "name":"value", to buf unless *r already holds an error; sets *r to -ENOSPC when it
+ * does not fit. */
+static void put_member(char *buf, size_t size, size_t *o, const char *name, const char *value,
+                       int *r)
+{
+	if (*r == 0)
+		*r = sb_json_put_str(buf, size, o, name);
+	if (*r == 0)
+		*r = size - *o > 1 ? (buf[(*o)++] = ':', 0) : -ENOSPC;
+	if (*r == 0)
+		*r = sb_json_put_str(buf, size, o, value);
+	if (*r == 0)
+		*r = size - *o > 1 ? (buf[(*o)++] = ',', 0) : -ENOSPC;
+}
+
+/* One call's summary as compact JSON into buf (size from call_json_max): its strings escaped
+ * and made valid UTF-8 (sb_json_put_str), so no SIP header's bytes can spoil the snapshot.
+ * Written without a JSON tree: at 200 set-ups a second the snapshot of a thousand calls is
+ * made four times a second. Returns 0 or -ENOSPC. */
+static int call_json(const struct sb_call *c, int64_t now, char *buf, size_t size)
 {
 	bool codec_known = !c->late_offer || c->offer.port;
 	char state[16];
-	json_t *o;
-	char *text;
+	size_t o = 1;
+	int r = 0, n;
 
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:s?, s:I, s:I}", "id", c->id,
-	              "sip_call_id", c->sip_call_id ? c->sip_call_id : "", "trunk",
-	              c->trunk ? c->trunk->name : "", "from", c->from_user ? c->from_user : "",
-	              "to", c->to_user ? c->to_user : "", "bot", c->bot ? c->bot->name : "",
-	              "state", state_name(c->fsm.state, state, sizeof(state)), "age_s",
-	              (double)(now - c->t_invite_ms) / 1000.0, "codec",
-	              codec_known ? sb_codec_name(c->offer.codec) : NULL, "packets_in",
-	              (json_int_t)atomic_load_explicit(&c->rtp_in_live, memory_order_relaxed),
-	              "packets_out",
-	              (json_int_t)atomic_load_explicit(&c->rtp_out_live, memory_order_relaxed));
-	if (!o)
-		return NULL;
-	text = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return text;
+	buf[0] = '{';
+	put_member(buf, size, &o, "id", c->id, &r);
+	put_member(buf, size, &o, "sip_call_id", c->sip_call_id, &r);
+	put_member(buf, size, &o, "trunk", c->trunk ? c->trunk->name : "", &r);
+	put_member(buf, size, &o, "from", c->from_user, &r);
+	put_member(buf, size, &o, "to", c->to_user, &r);
+	put_member(buf, size, &o, "bot", c->bot ? c->bot->name : "", &r);
+	put_member(buf, size, &o, "state", state_name(c->fsm.state, state, sizeof(state)), &r);
+	if (r < 0)
+		return r;
+	n = snprintf(buf + o, size - o,
+	             "\"age_s\":%.3f,\"codec\":", (double)(now - c->t_invite_ms) / 1000.0);
+	if (n < 0 || (size_t)n >= size - o)
+		return -ENOSPC;
+	o += (size_t)n;
+	if (codec_known)
+		r = sb_json_put_str(buf, size, &o, sb_codec_name(c->offer.codec));
+	n = r < 0 ? -1
+	          : snprintf(
+	                    buf + o, size - o,
+	                    "%s,\"packets_in\":%" PRIu64 ",\"packets_out\":%" PRIu64 "}",
+	                    codec_known ? "" : "null",
+	                    (uint64_t)atomic_load_explicit(&c->rtp_in_live, memory_order_relaxed),
+	                    (uint64_t)atomic_load_explicit(&c->rtp_out_live, memory_order_relaxed));
+	return n < 0 || (size_t)n >= size - o ? -ENOSPC : 0;
 }
 
 static void publish(struct sb_sip_agent *a)
 {
 	struct sb_admin_calls *s = sb_admin_calls_new(a->n_calls);
 	int64_t now = sb_now_ms();
+	size_t size = 0;
+	char *buf = NULL;
 	struct sb_call *c;
 
 	if (!s) {
@@ -69,19 +115,28 @@ static void publish(struct sb_sip_agent *a)
 	}
 	LIST_FOREACH(c, &a->calls, reg)
 	{
-		char *obj = call_json(c, now);
+		size_t need = call_json_max(c);
 
-		if (!obj || sb_admin_calls_add(s, c->id, obj) < 0) {
-			free(obj);
-			sb_admin_calls_unref(s);
-			log_warn_ratelimited("Out of memory building the calls snapshot, ignoring");
-			return;
+		if (need > size) {
+			char *p = realloc(buf, need);
+
+			if (!p)
+				goto oom;
+			buf = p;
+			size = need;
 		}
-		free(obj);
+		if (call_json(c, now, buf, size) < 0 || sb_admin_calls_add(s, c->id, buf) < 0)
+			goto oom;
 	}
+	free(buf);
 	sb_admin_publish(a->d->admin, s);
 	a->admin_dirty = false;
 	a->admin_published_ms = now;
+	return;
+oom:
+	free(buf);
+	sb_admin_calls_unref(s);
+	log_warn_ratelimited("Out of memory building the calls snapshot, ignoring");
 }
 
 static void on_publish_tick(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_agent *arg)

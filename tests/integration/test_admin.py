@@ -249,6 +249,38 @@ def test_live_call_calls_hangup_and_metrics(env, bridge, sipp):
     assert rc == 0 and json.loads(out)['sipbridge_calls_total{outcome="completed"}'] == 1, out
 
 
+def test_calls_with_any_bytes_in_their_users(env, bridge, sipp):
+    """A SIP user part is bytes: one that is not UTF-8, or holds quotes and control characters, is listed as valid
+    JSON (each stray byte as U+FFFD), and does not keep the other calls out of /calls."""
+    d, _ = bridge(script=[{"wait_ms": 120000}], admin=admin_group(env))
+    users = {"plain": "bob", "bytes": "al\udcffi\udc80ce", "escapes": 'q"u\\o%09te'}
+    runs = []
+    for n, (k, user) in enumerate(users.items()):
+        ep = env.endpoint()
+        ep.send_silence_forever()
+        runs.append(sipp("uac_wait_bye.xml", d, rtp_port=ep.port,
+                         keys={"caller": user, "did": "+1555000%d" % n}).start())
+
+    def listed():
+        st, _, body = request(env, "GET", "/calls")
+        assert st == 200, (st, body)
+        cs = json.loads(body)  # strict: invalid UTF-8 or a bad escape does not parse
+        return cs if len(cs) == len(users) and all(c["state"] == "active" for c in cs) else None
+    cs = sbtest.wait_until(listed, 20, "/calls to list every call")
+    by_to = {c["to"]: c for c in cs}
+    assert by_to["+15550000"]["from"] == "bob", cs
+    assert by_to["+15550001"]["from"] == "al\ufffdi\ufffdce", cs
+    assert by_to["+15550002"]["from"] == 'q"u\\o%09te', cs
+    for c in cs:
+        st, _, body = request(env, "GET", "/calls/" + c["id"])
+        assert st == 200 and json.loads(body) == c, (st, body)
+    for c in cs:
+        assert request(env, "POST", "/calls/%s/hangup" % c["id"])[0] == 202
+    for r in runs:
+        res = r.wait()
+        assert res.rc == 0 and len(res.requests("BYE")) == 1, res.describe()
+
+
 def test_late_media_ticks_are_counted(env, bridge):
     """A daemon held up for 200 ms (SIGSTOP) misses some 40 of its 5 ms media ticks: media_late_ticks_total says so."""
     d, _ = bridge(admin=admin_group(env))

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <sb/call.h>
@@ -60,6 +61,10 @@ int sb_admin_start(struct sb_admin *a);
 void sb_admin_stop(struct sb_admin *a);
 /* Thread: control, after stop. Frees; accepts NULL; returns NULL. */
 struct sb_admin *sb_admin_free(struct sb_admin *a);
+/* Thread: any. The body of an answer that says how a request went: {"ok":true}, or with a
+ * member (e.g. "error", "note") holding text, which may be anything (a byte that is not UTF-8
+ * becomes U+FFFD). malloc'd, or NULL on OOM. */
+char *sb_admin_result_json(bool ok, const char *member, const char *text);
 /* Thread: control. Publishes calls (the reference passes to the server) as what /calls shows
  * from now on. Accepts a == NULL (drops the reference). */
 void sb_admin_publish(struct sb_admin *a, struct sb_admin_calls *calls);

@@ -7,13 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
-#include <jansson.h>
 #include <openssl/crypto.h>
 
 #define LOG_SUBSYS "admin"
 #include <sb/log.h>
 
 #include <sb/daemon.h>
+#include <sb/json_str.h>
 #include <sb/metrics.h>
 #include <sb/msg.h>
 
@@ -39,12 +39,31 @@ static void respond_text(struct sb_admin_req *r, int status, const char *ctype, 
 	sb_admin_respond(r, body ? status : 500, ctype, body, body ? strlen(text) : 0);
 }
 
+char *sb_admin_result_json(bool ok, const char *member, const char *text)
+{
+	/* Room for every byte's longest escape (six bytes), the quotes and the rest: the text
+	 * always fits. */
+	size_t size = 32 + (member ? 6 * (strlen(member) + strlen(text ? text : "")) : 0);
+	char *body = malloc(size);
+	size_t o;
+
+	if (!body)
+		return NULL;
+	o = (size_t)snprintf(body, size, "{\"ok\":%s", ok ? "true" : "false");
+	if (member) {
+		body[o++] = ',';
+		sb_json_put_str(body, size, &o, member);
+		body[o++] = ':';
+		sb_json_put_str(body, size, &o, text);
+	}
+	memcpy(body + o, "}", 2);
+	return body;
+}
+
 void sb_admin_error(struct sb_admin_req *r, int status, const char *why)
 {
-	json_t *o = json_pack("{s:b, s:s}", "ok", 0, "error", why);
-	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *body = sb_admin_result_json(false, "error", why);
 
-	json_decref(o);
 	if (!body) {
 		sb_admin_respond(r, 500, JSON, NULL, 0);
 		return;

@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #define LOG_SUBSYS "sip"
 #include <sb/log.h>
 
@@ -190,14 +188,12 @@ static void reload(struct sb_sip_agent *a, int64_t req)
 {
 	char err[SB_CONFIG_ERR_MAX] = "";
 	int r = sb_sip_agent_reload(a, err, sizeof(err));
-	json_t *o = r != 0   ? json_pack("{s:b, s:s}", "ok", 0, "error", err)
-	            : err[0] ? json_pack("{s:b, s:s}", "ok", 1, "note", err)
-	                     : json_pack("{s:b}", "ok", 1);
-	char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *body = r != 0   ? sb_admin_result_json(false, "error", err)
+	             : err[0] ? sb_admin_result_json(true, "note", err)
+	                      : sb_admin_result_json(true, NULL, NULL);
 	struct sb_admin_reply *rep = body ? malloc(sizeof(*rep) + strlen(body) + 1) : NULL;
 	struct sb_msg *m = rep ? sb_msg_new(SB_MSG_ADMIN_REPLY, NULL, req) : NULL;
 
-	json_decref(o);
 	if (!m) {
 		log_error("Out of memory answering an admin reload; it times out");
 		free(body);

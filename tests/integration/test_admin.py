@@ -646,6 +646,26 @@ def test_drain_makes_healthz_503(env, bridge, sipp):
     assert d.proc.returncode == 0
 
 
+def test_reload_refused_for_a_value_that_is_not_utf8(env, bridge):
+    """A refused file's message quotes the value at fault, whatever its bytes: the answer is still a 400 with valid
+    JSON (the stray byte as U+FFFD), not a request left to time out."""
+    d, _ = bridge(admin=admin_group(env))
+    good = open(d.conf_path, "rb").read()
+    name = re.search(rb'bot = "([^"]+)"', good).group(1)
+    broken = good.replace(b'bot = "%s"' % name, b'bot = "n\xffo"', 1)
+    assert broken != good
+    with open(d.conf_path, "wb") as f:
+        f.write(broken)
+    st, _, body = request(env, "POST", "/reload")
+    err = json.loads(body)
+    assert st == 400 and err["ok"] is False, (st, body)
+    assert 'no bot named "n\ufffdo"' in err["error"], err
+    rc, out, e = ctl(env, "reload")
+    assert rc == 1 and "no bot named" in e, (rc, out, e)
+    m = metrics(env)
+    assert value(m, "sipbridge_config_reloads_total", outcome="failed") == 2
+
+
 def test_reload_reports_file_line_key(env, bridge):
     d, bot = bridge(admin=admin_group(env))
     good = open(d.conf_path).read()

@@ -62,6 +62,20 @@ static bool wait_blocked(int n)
 	return ok;
 }
 
+/* A test's end: its answer in hand, the answers it kept aside, the resolver, the queue. */
+static void free_all(struct sb_msg *m, struct sb_msg *list, struct sb_resolver *res,
+                     struct sb_mq *q)
+{
+	sb_msg_free(m);
+	while (list) {
+		m = list->next;
+		sb_msg_free(list);
+		list = m;
+	}
+	sb_resolver_free(res);
+	sb_mq_free(q);
+}
+
 /* The next outcome on q (waiting 5 s at most), or NULL. */
 static struct sb_msg *next_answer(struct sb_mq *q, struct sb_msg **pending)
 {
@@ -111,14 +125,7 @@ TEST(blocked_name_does_not_hold_up_others)
 	ASSERT_STREQ(m->text, "slow.test");
 	ASSERT_STREQ(m->data, "192.0.2.9");
 out:
-	sb_msg_free(m);
-	while (list) {
-		m = list->next;
-		sb_msg_free(list);
-		list = m;
-	}
-	sb_resolver_free(res);
-	sb_mq_free(q);
+	free_all(m, list, res, q);
 	return r;
 }
 
@@ -163,14 +170,7 @@ TEST(stuck_name_asked_again_keeps_one_thread)
 out:
 	set_released(true); /* on a failure, lets the stuck threads go before the next test */
 	wait_blocked(0);
-	sb_msg_free(m);
-	while (list) {
-		m = list->next;
-		sb_msg_free(list);
-		list = m;
-	}
-	sb_resolver_free(res);
-	sb_mq_free(q);
+	free_all(m, list, res, q);
 	return r;
 }
 
@@ -216,14 +216,7 @@ TEST(stuck_names_grow_the_pool_to_its_bound)
 out:
 	set_released(true);
 	wait_blocked(0);
-	sb_msg_free(m);
-	while (list) {
-		m = list->next;
-		sb_msg_free(list);
-		list = m;
-	}
-	sb_resolver_free(res);
-	sb_mq_free(q);
+	free_all(m, list, res, q);
 	return r;
 }
 

@@ -79,8 +79,9 @@ int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t le
 		/* The bot, the network or this thread (short of CPU, or with more sockets than
 		 * it can serve) is behind. */
 		log_warn_ratelimited("Over %d ms of caller audio waiting to be sent to the bot, "
-		                     "dropped the oldest %u ms",
-		                     SB_BOT_MAX_TX_QUEUE_MS, d.audio_ms);
+		                     "dropped the oldest %u frame(s) of 20 ms",
+		                     SB_BOT_MAX_TX_QUEUE_MS,
+		                     (d.audio_ms + SB_FRAME_MS - 1) / SB_FRAME_MS);
 	}
 	if (conn->wsi && !conn->pumping)
 		lws_callback_on_writable(conn->wsi);

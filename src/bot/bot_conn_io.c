@@ -5,6 +5,7 @@
  * once on clear), the bot's control events, and the reassembly of fragmented messages.
  * Thread: the owning ws worker. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -212,8 +213,8 @@ static void count_dropped(struct sb_bot_conn *conn, long dropped)
 	frames = sb_frames_of(dropped);
 	STAT_ADD(conn, queue_drops, frames);
 	conn->call->rx_drop_frames += frames;
-	log_warn_ratelimited("Bot audio over %d ms queued, dropped %ld samples",
-	                     conn->call->bot->max_queue_ms, dropped);
+	log_warn_ratelimited("Bot audio over %d ms queued, dropped %" PRIu64 " frame(s) of 20 ms",
+	                     conn->call->bot->max_queue_ms, frames);
 }
 
 /* The end of the bot's audio, which the down resampler holds back as its look-ahead, into the

@@ -2,6 +2,7 @@
 
 import base64
 import random
+import re
 import socket
 import struct
 
@@ -162,3 +163,7 @@ def test_bot_audio_queue_is_bounded(env, bridge, sipp):
     # partial frame counts as a whole one
     drops = sbtest.metric(admin, 'sipbridge_queue_drops_total{direction="to_caller"}')
     assert 280 <= drops + len(loud) <= 340, "%d frames dropped, %d played" % (drops, len(loud))
+    # The warning counts as the metric does (it is rate-limited, so it may name only some of them)
+    logged = [int(n) for n in re.findall(r"Bot audio over 1000 ms queued, dropped (\d+) frame\(s\) of 20 ms",
+                                         d.stderr_text())]
+    assert logged and 0 < sum(logged) <= drops, (logged, drops)

@@ -3,10 +3,12 @@
  * Thread: control (start, ask, answered), the worker (beat). */
 #pragma once
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <time.h>
 
 /* The watchdog's last question and the worker's last answer. */
 struct sb_heartbeat {
@@ -45,4 +47,20 @@ static inline int sb_worker_thread_start(pthread_t *t, void *(*fn)(void *), void
 	snprintf(name, sizeof(name), "%s%u", prefix, idx);
 	pthread_setname_np(*t, name);
 	return 0;
+}
+
+/* Thread: any but t. Joins t if it ends within ms; returns 0, or -ETIMEDOUT with t still
+ * running (the caller decides what it leaves to it). */
+static inline int sb_thread_join_within(pthread_t t, long ms)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until); /* the clock pthread_timedjoin_np reads */
+	until.tv_sec += ms / 1000;
+	until.tv_nsec += (ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	return -pthread_timedjoin_np(t, NULL, &until);
 }

@@ -31,11 +31,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #define LOG_SUBSYS "log"
 #include <sb/log.h>
+
+#include <sb/worker_thread.h>
 
 #include "log_priv.h"
 
@@ -155,8 +156,11 @@ static bool wait_writable(int fd, int efd)
 		int64_t deadline = atomic_load(&w.stop_deadline_ms), left = -1;
 		int n;
 
-		if (deadline)
-			left = deadline > sb_now_ms() ? deadline - sb_now_ms() : 0;
+		if (deadline) {
+			int64_t now = sb_now_ms();
+
+			left = deadline > now ? deadline - now : 0;
+		}
 		n = poll(p, efd >= 0 ? 2 : 1, (int)left);
 		if (n < 0 && errno != EINTR)
 			return true;
@@ -381,8 +385,6 @@ out:
 
 void sb_log_stop(void)
 {
-	struct timespec until;
-
 	if (!atomic_load(&w.running))
 		return;
 	/* New lines go direct; the ones on their way into the queue get there first. */
@@ -393,9 +395,7 @@ void sb_log_stop(void)
 	atomic_store(&w.stop_deadline_ms, sb_now_ms() + SB_LOG_STOP_MS);
 	atomic_store(&w.stop, true);
 	kick();
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += SB_LOG_STOP_MS / 1000 + 1;
-	if (pthread_timedjoin_np(w.thread, NULL, &until) != 0) {
+	if (sb_thread_join_within(w.thread, SB_LOG_STOP_MS + 1000) != 0) {
 		/* In a write poll said would not block: it ends with the process. */
 		atomic_store(&w.stuck, true);
 		return;

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
@@ -516,17 +515,12 @@ void sb_webhook_post(struct sb_webhook *w, char *body, size_t len, const char *c
 
 void sb_webhook_stop(struct sb_webhook *w)
 {
-	struct timespec until;
-	int e;
-
 	if (!w || !w->started)
 		return;
 	atomic_store(&w->quit, true);
 	lws_cancel_service(w->ctx);
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += (SB_WEBHOOK_EXIT_GRACE_MS + STOP_SLACK_MS) / 1000;
-	e = pthread_timedjoin_np(w->thread, NULL, &until);
-	if (e == ETIMEDOUT) {
+	if (sb_thread_join_within(w->thread, SB_WEBHOOK_EXIT_GRACE_MS + STOP_SLACK_MS) ==
+	    -ETIMEDOUT) {
 		log_warn("Call-end record delivery did not stop within %d ms (a lookup of %s that "
 		         "has not returned?), exiting without it",
 		         SB_WEBHOOK_EXIT_GRACE_MS + STOP_SLACK_MS, w->url.host);

@@ -34,13 +34,14 @@ static void post(struct sb_bot_conn *conn, int type, const char *text)
 }
 
 /* Caller audio that will not be sent, counted in 20 ms frames as the media worker counts the
- * frames it drops on a full up ring. */
-static void count_dropped(struct sb_bot_conn *conn, unsigned audio_ms)
+ * frames it drops on a full up ring; returns them. */
+static unsigned count_dropped(struct sb_bot_conn *conn, unsigned audio_ms)
 {
 	unsigned frames = (audio_ms + SB_FRAME_MS - 1) / SB_FRAME_MS;
 
 	atomic_fetch_add_explicit(&conn->env->stats->tx_queue_drops, frames, memory_order_relaxed);
 	conn->call->tx_drop_frames += frames;
+	return frames;
 }
 
 int sb_bot_conn_send(struct sb_bot_conn *conn, const char *data, size_t len)
@@ -75,13 +76,13 @@ int sb_bot_conn_send_media(struct sb_bot_conn *conn, const char *data, size_t le
 		return r;
 	sb_txq_last(&conn->tx)->at_us = at_us;
 	if (d.msgs) {
-		count_dropped(conn, d.audio_ms);
+		unsigned frames = count_dropped(conn, d.audio_ms);
+
 		/* The bot, the network or this thread (short of CPU, or with more sockets than
 		 * it can serve) is behind. */
 		log_warn_ratelimited("Over %d ms of caller audio waiting to be sent to the bot, "
 		                     "dropped the oldest %u frame(s) of 20 ms",
-		                     SB_BOT_MAX_TX_QUEUE_MS,
-		                     (d.audio_ms + SB_FRAME_MS - 1) / SB_FRAME_MS);
+		                     SB_BOT_MAX_TX_QUEUE_MS, frames);
 	}
 	if (conn->wsi && !conn->pumping)
 		lws_callback_on_writable(conn->wsi);

@@ -224,19 +224,28 @@ static int check_dtmf(struct sb_cl_opts *o, const char *keys)
 	return 0;
 }
 
-static int check_local(const char *addr)
+/* AF_INET or AF_INET6 for a numeric address, else 0. */
+static int af_of(const char *addr)
 {
 	unsigned char buf[16];
 
-	if (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1)
+	if (inet_pton(AF_INET, addr, buf) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, addr, buf) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+static int check_local(const char *addr)
+{
+	if (!af_of(addr))
 		return bad("--local: '%s' is not a numeric IPv4 or IPv6 address", addr);
 	return 0;
 }
 
-/* AF_INET or AF_INET6 for a numeric address (an IPv6 one in brackets or not), else 0. */
+/* As af_of, for a URI's host too: an IPv6 address in brackets. */
 static int family_of(const char *addr)
 {
-	unsigned char buf[16];
 	char plain[64];
 	size_t n = strlen(addr);
 
@@ -245,11 +254,7 @@ static int family_of(const char *addr)
 		plain[n - 2] = '\0';
 		addr = plain;
 	}
-	if (inet_pton(AF_INET, addr, buf) == 1)
-		return AF_INET;
-	if (inet_pton(AF_INET6, addr, buf) == 1)
-		return AF_INET6;
-	return 0;
+	return af_of(addr);
 }
 
 /* A numeric --to host of the other family than --local cannot be reached from the sockets

@@ -60,7 +60,7 @@ def sipbridge_call(build_dir, to, *, play=None, record=None, headers=(), dtmf=No
     res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=bound, env=env)
     res.stdout = res.stdout.decode(errors="replace")
     res.stderr = res.stderr.decode(errors="replace")
-    bad = [l for l in res.stderr.splitlines() if any(m in l for m in sbtest.SANITIZER_MARKERS)]
+    bad = sbtest.sanitizer_lines_of(res.stderr)
     assert not bad, "sanitizer report from sipbridge-call:\n%s" % res.stderr[-6000:]
     lines = [l for l in res.stdout.splitlines() if l.strip()]
     res.json = json.loads(lines[-1]) if lines else None

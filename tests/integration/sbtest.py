@@ -91,10 +91,15 @@ def tail(path, n=60):
     return "".join(lines[-n:])
 
 
+def sanitizer_lines_of(text):
+    """The lines of text that a sanitizer's report starts with."""
+    return [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKERS)]
+
+
 def sanitizer_lines(path):
     try:
         with open(path, "r", errors="replace") as f:
-            return [l.rstrip("\n") for l in f if any(m in l for m in SANITIZER_MARKERS)]
+            return sanitizer_lines_of(f.read())
     except OSError:
         return []
 

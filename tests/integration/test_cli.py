@@ -60,7 +60,7 @@ BROKEN = [
 
 
 def assert_no_sanitizer_report(err):
-    bad = [l for l in err.splitlines() if any(m in l for m in sbtest.SANITIZER_MARKERS)]
+    bad = sbtest.sanitizer_lines_of(err)
     assert not bad, "sanitizer report:\n%s" % err
 
 

@@ -21,8 +21,7 @@
 
 #define STOP_TICK_US (50 * 1000)
 #define STOP_GRACE_US (2 * 1000 * 1000)
-#define FORCED_SPINS 16    /* turns at most to serve what lws holds (service()) */
-#define TIMER_TICK_S 0.001 /* lws timers are served within this on the libev loop */
+#define FORCED_SPINS 16 /* turns at most to serve what lws holds (service()) */
 
 struct opts {
 	char addr[64];
@@ -293,19 +292,6 @@ static struct lws_context *create_context(struct sb_tb_app *app, const struct op
 	return lws_create_context(&info);
 }
 
-/* lws 4.1's libev plugin re-arms its timer watcher with ev_timer_set() while it is still
- * active, which libev does not allow: a timer set from a callback (the tone's and the scripts'
- * pacing) then waits for whatever was due before it. Waking lws's loop every tick makes it
- * serve its due timers within a tick. */
-static void timer_tick(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct sb_tb_app *app = t->data;
-
-	(void)loop;
-	(void)revents;
-	lws_cancel_service(app->ctx);
-}
-
 /* On a libev loop of its own (epoll) when lws's plugin loads, else on lws's poll(). */
 static struct lws_context *create_context_on_loop(struct sb_tb_app *app, const struct opts *o)
 {
@@ -315,9 +301,7 @@ static struct lws_context *create_context_on_loop(struct sb_tb_app *app, const s
 	if (app->loop) {
 		ctx = create_context(app, o, app->loop);
 		if (ctx) {
-			ev_timer_init(&app->tick, timer_tick, TIMER_TICK_S, TIMER_TICK_S);
-			app->tick.data = app;
-			ev_timer_start(app->loop, &app->tick);
+			sb_tb_timer_start(app);
 			return ctx;
 		}
 		ev_loop_destroy(app->loop);

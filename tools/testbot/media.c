@@ -205,7 +205,7 @@ static void tone_arm(struct sb_tb_conn *c)
 	c->tone_next_us += TONE_CHUNK_US;
 	wait_us = c->tone_next_us - sb_now_us();
 	/* Pace on absolute deadlines so timer latency does not accumulate into drift. */
-	lws_set_timer_usecs(c->wsi, wait_us > 0 ? wait_us : 1);
+	sb_tb_set_timer(c, wait_us > 0 ? wait_us : 1);
 }
 
 void sb_tb_tone_start(struct sb_tb_conn *c)

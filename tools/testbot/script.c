@@ -103,7 +103,7 @@ static bool step(struct sb_tb_conn *c, const struct sb_tb_action *a)
 		if (a->ms <= 0)
 			return false;
 		c->wait = SB_TB_WAIT_TIMER;
-		lws_set_timer_usecs(c->wsi, (lws_usec_t)a->ms * 1000);
+		sb_tb_set_timer(c, (lws_usec_t)a->ms * 1000);
 		return true;
 	case SB_TB_ACT_WAIT_EVENT:
 		if (event_done(c, a))

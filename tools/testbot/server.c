@@ -142,6 +142,7 @@ static void on_closed(struct sb_tb_conn *c)
 	f = code ? json_pack("{s:i}", "code", code) : json_pack("{s:n}", "code");
 	sb_tb_evlog_write(app->evlog, c->id, "close", f);
 	json_decref(f);
+	sb_tb_timer_stop(c);
 	sb_tb_txq_clear(c);
 	free(c->rx);
 	if (c->rec_fd >= 0)

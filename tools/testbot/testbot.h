@@ -80,6 +80,7 @@ struct sb_tb_conn {
 	struct sb_tb_app *app;
 	struct lws *wsi;
 	unsigned id;
+	ev_timer timer; /* wakes lws's loop when the connection's timer is due (timer.c) */
 
 	bool started;
 	bool violated; /* --strict found a bad message: ignore the rest, close with 1008 */
@@ -130,7 +131,7 @@ struct sb_tb_app {
 
 	struct lws_context *ctx;
 	struct ev_loop *loop; /* libev loop lws runs on (epoll), or NULL: lws's poll() */
-	ev_timer tick;        /* wakes lws's loop so that its timers are served (main.c) */
+	ev_timer tick;        /* wakes lws's loop for its own timers (timer.c) */
 	struct sb_tb_conn *conns;
 	struct sb_tb_conn *batched; /* connections with echoes to write after the turn */
 	size_t conn_count;
@@ -234,6 +235,15 @@ void sb_tb_on_audio(struct sb_tb_conn *c, const void *data, size_t len);
 void sb_tb_tone_start(struct sb_tb_conn *c);
 /* Tone mode: the connection timer fired. */
 void sb_tb_tone_tick(struct sb_tb_conn *c);
+
+/* timer.c */
+/* On the libev loop: starts the watcher that wakes lws's loop for its own timers. */
+void sb_tb_timer_start(struct sb_tb_app *app);
+/* Arms c's lws timer to fire in us microseconds, and on the libev loop wakes lws's loop then
+ * (lws's libev plugin alone would not). */
+void sb_tb_set_timer(struct sb_tb_conn *c, lws_usec_t us);
+/* Stops c's watcher; before c goes. */
+void sb_tb_timer_stop(struct sb_tb_conn *c);
 
 /* fastecho.c */
 /* Where a media message matched by sb_tb_fast_scan() keeps its payload (not NUL-terminated). */

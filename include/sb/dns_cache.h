@@ -1,7 +1,7 @@
-/* Bot host name cache: host name → numeric address with a time to live, failures kept for a
- * shorter time, and the names being resolved right now, so that a name is asked for once
- * however many calls wait for it. Bounded: the least recently used entry makes room.
- * Pure: no I/O, no locks. Thread: the one that owns the cache (a ws worker). */
+/* Host name cache (a ws worker's bot hosts, the webhook's host): host name → numeric address
+ * with a time to live, failures kept for a shorter time, and the names being resolved right
+ * now, so that a name is asked for once however many calls wait for it. Bounded: the least recently
+ * used entry makes room. Pure: no I/O, no locks. Thread: the one that owns the cache. */
 #pragma once
 
 #include <stddef.h>

@@ -1,10 +1,11 @@
-/* Bot host name resolution off the ws thread: a small pool of threads that call a blocking
- * resolve function (getaddrinfo) and post each outcome as a message on a queue, whose wake-up
- * brings the asking ws worker round. A slow DNS server delays only the names it serves, as
- * long as fewer than SB_RESOLVER_MAX_THREADS names are stuck at once.
- * Thread: its own pool; ask and free from the owner. */
+/* Host name resolution off the asking thread (a ws worker for bot hosts, the webhook thread for
+ * the webhook's): a small pool of threads that call a blocking resolve function (getaddrinfo)
+ * and post each outcome as a message on a queue, whose wake-up brings the owner round. A slow DNS
+ * server delays only the names it serves, as long as fewer than SB_RESOLVER_MAX_THREADS names are
+ * stuck at once. Thread: its own pool; ask and free from the owner. */
 #pragma once
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include <sb/mq.h>
@@ -22,12 +23,14 @@ typedef int sb_resolve_fn(const char *host, char *addr, size_t addrlen);
 int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen);
 
 /* Thread: owner. Starts `threads` threads resolving with fn (at most SB_RESOLVER_MAX_THREADS;
- * an ask that finds them all busy starts one more, up to that bound); each outcome is pushed
- * to out as a message with text = the host name, data = the numeric address (char *, NULL on
- * failure) and arg = the EAI_* code. out must outlive the resolver's free. Returns 0 or
+ * 0 starts none until the first ask; an ask that finds them all busy starts one more, up to
+ * that bound); each outcome is pushed to out as a message with text = the host name, data =
+ * the numeric address (char *, NULL on failure) and arg = the EAI_* code. out must outlive the
+ * resolver's free. gauge (borrowed, NULL for none) counts the lookups running; a stuck lookup
+ * may outlive the resolver, so it must live as long as the process (a metric). Returns 0 or
  * -errno. */
 int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *fn,
-                    struct sb_mq *out);
+                    struct sb_mq *out, atomic_uint_fast64_t *gauge);
 /* Thread: owner. Queues host (copied) for resolution, unless it waits or is being resolved
  * already: then its one outcome is still to come, however long the lookup takes. Never blocks
  * on a lookup. Returns 0, -ENOBUFS when too many names wait, -ENOMEM. */

@@ -51,6 +51,7 @@
 #include <sb/config.h>
 #include <sb/lws_client.h>
 #include <sb/msg.h>
+#include <sb/metrics.h>
 #include <sb/worker_thread.h>
 #include <sb/ws_worker.h>
 
@@ -447,7 +448,7 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 		sb_mq_set_wake(w->mq, wake, w);
 		sb_mq_set_wake(w->resolved, wake, w);
 		r = sb_resolver_new(&w->env.resolver, RESOLVER_THREADS, sb_resolve_getaddrinfo,
-		                    w->resolved);
+		                    w->resolved, &sb_metrics.bot_dns_lookups_active[SB_M_NONE_ALL]);
 	}
 	if (r < 0) {
 		sb_ws_worker_free(w);

@@ -2,7 +2,8 @@
  * released: asking never blocks, a blocked name does not hold up the others, every outcome
  * arrives on the queue, a name asked for again while it is being resolved is not looked up
  * twice, the pool grows to its bound while names are stuck, and the owner can let go while a
- * lookup is stuck. */
+ * lookup is stuck; a resolver made with no thread starts one when asked, and the owner's
+ * gauge counts the lookups running. */
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -99,7 +100,7 @@ TEST(blocked_name_does_not_hold_up_others)
 
 	set_released(false);
 	ASSERT_EQ(sb_mq_new(&q), 0);
-	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q, NULL), 0);
 	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
 	ASSERT_TRUE(wait_blocked(1));
 	ASSERT_EQ(sb_resolver_ask(res, "fast.test"), 0);
@@ -142,7 +143,7 @@ TEST(stuck_name_asked_again_keeps_one_thread)
 
 	set_released(false);
 	ASSERT_EQ(sb_mq_new(&q), 0);
-	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q, NULL), 0);
 	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
 	ASSERT_TRUE(wait_blocked(1));
 	for (int i = 0; i < 3; i++)
@@ -188,7 +189,7 @@ TEST(stuck_names_grow_the_pool_to_its_bound)
 
 	set_released(false);
 	ASSERT_EQ(sb_mq_new(&q), 0);
-	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 2, fake_resolve, q, NULL), 0);
 	ASSERT_EQ(sb_resolver_ask(res, "slow1.test"), 0);
 	ASSERT_EQ(sb_resolver_ask(res, "slow2.test"), 0);
 	ASSERT_TRUE(wait_blocked(2));
@@ -230,7 +231,7 @@ TEST(free_while_a_lookup_is_stuck)
 
 	set_released(false);
 	ASSERT_EQ(sb_mq_new(&q), 0);
-	ASSERT_EQ(sb_resolver_new(&res, 1, fake_resolve, q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 1, fake_resolve, q, NULL), 0);
 	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
 	ASSERT_TRUE(wait_blocked(1));
 	t0 = sb_now_ms();
@@ -245,6 +246,33 @@ TEST(free_while_a_lookup_is_stuck)
 out:
 	sb_resolver_free(res);
 	sb_mq_free(q);
+	return r;
+}
+
+/* A resolver made with no thread (the webhook's: most URLs hold an address) starts one at the
+ * first ask; the owner's gauge counts the lookup while it runs, and not after it returned. */
+TEST(first_ask_starts_a_thread_and_gauge_counts)
+{
+	struct sb_resolver *res = NULL;
+	struct sb_msg *list = NULL, *m = NULL;
+	struct sb_mq *q = NULL;
+	atomic_uint_fast64_t active = 0;
+	int r = 0;
+
+	set_released(false);
+	ASSERT_EQ(sb_mq_new(&q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, 0, fake_resolve, q, &active), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "slow.test"), 0);
+	ASSERT_TRUE(wait_blocked(1));
+	ASSERT_EQ(atomic_load(&active), 1);
+	set_released(true);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "slow.test");
+	ASSERT_STREQ(m->data, "192.0.2.9");
+	ASSERT_EQ(atomic_load(&active), 0);
+out:
+	free_all(m, list, res, q);
 	return r;
 }
 

@@ -1,4 +1,5 @@
-/* Bot host name resolution on a small pool of threads, so the ws thread never waits on DNS:
+/* Host name resolution on a small pool of threads, so its owner (a ws worker for bot hosts, the
+ * webhook thread for the webhook's) never waits on DNS:
  * names are queued (a short mutex for the list, once per connection attempt, never per frame;
  * a semaphore wakes the pool, as sem_post never waits for a waiter the way a condition
  * variable's signal can), resolved with a blocking function, and each outcome is posted to the
@@ -23,7 +24,6 @@
 #include <sb/log.h>
 
 #include <sb/common.h>
-#include <sb/metrics.h>
 #include <sb/resolver.h>
 #include <sb/worker_thread.h>
 
@@ -48,6 +48,7 @@ struct sb_resolver {
 	bool closed;      /* the owner let go: post nothing more */
 	sb_resolve_fn *fn;
 	struct sb_mq *out;
+	atomic_uint_fast64_t *gauge; /* the owner's count of lookups running, or NULL */
 };
 
 int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen)
@@ -145,12 +146,14 @@ static void *run(void *arg)
 		q->next = r->active;
 		r->active = q;
 		pthread_mutex_unlock(&r->lock);
-		/* A global gauge, never the owner's: a stuck lookup may outlive its owner. */
-		SB_METRIC_INC(bot_dns_lookups_active, SB_M_NONE_ALL);
+		/* A gauge that outlives the owner (a global one): a stuck lookup may. */
+		if (r->gauge)
+			atomic_fetch_add_explicit(r->gauge, 1, memory_order_relaxed);
 		t0 = sb_now_ms();
 		err = r->fn(q->host, addr, sizeof(addr));
 		took_ms = sb_now_ms() - t0;
-		SB_METRIC_DEC(bot_dns_lookups_active, SB_M_NONE_ALL);
+		if (r->gauge)
+			atomic_fetch_sub_explicit(r->gauge, 1, memory_order_relaxed);
 		if (took_ms >= SLOW_MS)
 			log_warn("Resolving %s took %" PRId64 " ms", q->host, took_ms);
 		if (err)
@@ -182,7 +185,7 @@ static int start_thread(struct sb_resolver *r, unsigned idx)
 }
 
 int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *fn,
-                    struct sb_mq *out)
+                    struct sb_mq *out, atomic_uint_fast64_t *gauge)
 {
 	struct sb_resolver *r = calloc(1, sizeof(*r));
 	int e = 0;
@@ -199,6 +202,7 @@ int sb_resolver_new(struct sb_resolver **ret, unsigned threads, sb_resolve_fn *f
 	r->refs = 1;
 	r->fn = fn;
 	r->out = out;
+	r->gauge = gauge;
 	for (unsigned i = 0; i < threads && e == 0; i++)
 		e = start_thread(r, i);
 	if (e < 0) {

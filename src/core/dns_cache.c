@@ -1,6 +1,6 @@
-/* Bot host name cache: a small fixed table scanned linearly (it holds the few distinct bot
- * hosts of a configuration, looked up once per connection attempt, never per frame).
- * Pure: no I/O, no locks. Thread: the owning ws worker. Owns its table. */
+/* Host name cache: a small fixed table scanned linearly (it holds the few distinct hosts of a
+ * configuration, looked up once per connection attempt, never per frame).
+ * Pure: no I/O, no locks. Thread: its owner (a ws worker, the webhook thread). Owns its table. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -77,8 +77,8 @@ int sb_webhook_start(struct sb_webhook *w);
  * w == NULL (frees body). */
 void sb_webhook_post(struct sb_webhook *w, char *body, size_t len, const char *call_id);
 /* Thread: control. Delivers what is pending for at most SB_WEBHOOK_EXIT_GRACE_MS, drops and
- * logs the rest, and joins the thread; a thread stuck past that (in a host name lookup) is
- * logged and left to the process's exit, and free then frees nothing. Accepts NULL. */
+ * logs the rest, and joins the thread (which never waits on a host name lookup: a lookup still
+ * running is left to its resolver thread). Accepts NULL. */
 void sb_webhook_stop(struct sb_webhook *w);
 /* Thread: control, after stop. Frees; accepts NULL; returns NULL. */
 struct sb_webhook *sb_webhook_free(struct sb_webhook *w);

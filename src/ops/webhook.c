@@ -10,15 +10,18 @@
  * webhook.timeout_ms; a failed attempt (connect error, timeout, non-2xx) waits
  * sb_webhook_backoff_ms() and is tried again up to webhook.retries times. One lws timer (sul)
  * wakes the thread for the next due attempt or deadline. At exit the pending jobs get
- * SB_WEBHOOK_EXIT_GRACE_MS, then the rest are dropped and logged. A thread that does not come
- * back then (lws resolves the URL's host name on it, and a lookup can hang) is left behind to
- * the process's exit, with what it uses. */
+ * SB_WEBHOOK_EXIT_GRACE_MS, then the rest are dropped and logged.
+ * A host name in the URL is never given to lws, whose lookup would block this thread: the
+ * resolver pool looks it up, its answer comes back on a second queue with the same wake-up
+ * and is cached, and lws connects to the address, with the name in Host and SNI. An attempt
+ * waiting for the lookup is in flight, under the same deadline, so a lookup that hangs costs
+ * attempts that time out, and this thread never waits: the stop is a plain join. */
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/queue.h>
 #include <unistd.h>
 
 #include <libwebsockets.h>
@@ -26,57 +29,24 @@
 #define LOG_SUBSYS "webhook"
 #include <sb/log.h>
 
-#include <sb/base64.h>
+#include <sb/dns_cache.h>
 #include <sb/lws_client.h>
 #include <sb/msg.h>
 #include <sb/mq.h>
+#include <sb/resolver.h>
 #include <sb/webhook.h>
 #include <sb/worker_thread.h>
 
-#define MAX_IN_FLIGHT 8 /* POSTs at the same time */
-#define CALL_ID_MAX 63  /* of the id kept for the log */
+#include "webhook_priv.h"
 
-struct job {
-	TAILQ_ENTRY(job) link;
-	struct sb_webhook *w;
-	struct lws *wsi;
-	char call_id[CALL_ID_MAX + 1];
-	unsigned attempts;   /* made so far */
-	int64_t due_ms;      /* waiting: when the next attempt starts */
-	int64_t deadline_ms; /* in flight: when it times out */
-	bool in_flight, body_sent;
-	int status; /* the response's, 0 before one */
-	char sig[SB_WEBHOOK_SIG_LEN + 1];
-	size_t len;
-	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the body */
-};
-
-struct sb_webhook {
-	struct sb_config *cfg; /* a reference: url, secret, retries, timeout, max_queue */
-	struct sb_url url;
-	char host_hdr[300]; /* Host header: host, [v6], with a non-default port */
-	pthread_t thread;
-	bool started;
-	bool abandoned; /* the thread did not stop: it and what it uses are left to the exit */
-	struct sb_mq *mq;
-	atomic_uint pending; /* records posted and not yet finished (the queue bound) */
-	atomic_bool quit;
-	struct lws_context *ctx;
-	lws_sorted_usec_list_t sul;
-	TAILQ_HEAD(, job) jobs;
-	unsigned n_jobs, n_in_flight;
-	bool quitting, finished; /* quit seen; nothing left to do */
-	bool in_schedule, again; /* schedule() runs; it has to run once more */
-	int64_t exit_deadline_ms;
-	struct sb_webhook_stats stats;
-};
-
-/* How much longer than the exit grace stop waits for the thread: its service turn. */
-#define STOP_SLACK_MS 3000
+#define MAX_IN_FLIGHT 8      /* POSTs at the same time */
+#define DNS_TTL_MS 60000     /* the host's address is used this long before it is asked again */
+#define DNS_FAIL_TTL_MS 5000 /* a failed lookup is not repeated for this long */
+#define WHY_MAX 320          /* an attempt's failure, with the host name */
 
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
 
-static void free_job(struct sb_webhook *w, struct job *j)
+static void free_job(struct sb_webhook *w, struct sb_webhook_job *j)
 {
 	TAILQ_REMOVE(&w->jobs, j, link);
 	w->n_jobs--;
@@ -85,7 +55,7 @@ static void free_job(struct sb_webhook *w, struct job *j)
 }
 
 /* Stops lws from calling back into j for its connection, closing it if asked. */
-static void detach_wsi(struct job *j, bool kill)
+static void detach_wsi(struct sb_webhook_job *j, bool kill)
 {
 	if (!j->wsi)
 		return;
@@ -95,16 +65,8 @@ static void detach_wsi(struct job *j, bool kill)
 	j->wsi = NULL;
 }
 
-/* lws is done with wsi and closes it, calling back on it once more as it frees it: that call
- * must not reach j, which attempt_done() may free. */
-static void wsi_gone(struct job *j, struct lws *wsi)
-{
-	lws_set_opaque_user_data(wsi, NULL);
-	j->wsi = NULL;
-}
-
 /* The attempt in flight is over: delivered, or failed (why) and retried or dropped. */
-static void attempt_done(struct job *j, bool ok, const char *why)
+void sb_webhook_attempt_done(struct sb_webhook_job *j, bool ok, const char *why)
 {
 	struct sb_webhook *w = j->w;
 	int64_t wait_ms;
@@ -112,6 +74,7 @@ static void attempt_done(struct job *j, bool ok, const char *why)
 	if (!j->in_flight)
 		return;
 	j->in_flight = false;
+	j->resolving = false;
 	w->n_in_flight--;
 	detach_wsi(j, !ok);
 	sb_log_ctx_set(j->call_id);
@@ -133,18 +96,14 @@ static void attempt_done(struct job *j, bool ok, const char *why)
 	sb_log_ctx_set(NULL);
 }
 
-static void start_attempt(struct sb_webhook *w, struct job *j)
+/* Connects the attempt in flight to address (numeric: lws does no lookup); Host and SNI name the
+ * URL's host (lws cuts SNI at the ':' of the port). */
+static void connect_to(struct sb_webhook *w, struct sb_webhook_job *j, const char *address)
 {
 	struct lws_client_connect_info ci = {0};
 
-	j->attempts++;
-	j->in_flight = true;
-	j->body_sent = false;
-	j->status = 0;
-	j->deadline_ms = sb_now_ms() + w->cfg->webhook_timeout_ms;
-	w->n_in_flight++;
 	ci.context = w->ctx;
-	ci.address = w->url.host; /* a name is resolved here, on this thread only */
+	ci.address = address;
 	ci.port = w->url.port;
 	ci.path = w->url.path;
 	ci.host = w->host_hdr;
@@ -159,8 +118,62 @@ static void start_attempt(struct sb_webhook *w, struct job *j)
 	 * returns; attempt_done() runs once either way. */
 	if (!lws_client_connect_via_info(&ci)) {
 		j->wsi = NULL;
-		attempt_done(j, false, "cannot connect");
+		sb_webhook_attempt_done(j, false, "cannot connect");
 	}
+}
+
+/* The attempt j waits for the host's address: connects once it is known, fails on a known
+ * failure, or asks the resolver (once: a name it is resolving is not asked again). */
+static void resolve_step(struct sb_webhook *w, struct sb_webhook_job *j)
+{
+	char addr[SB_DNS_ADDR_MAX], why[WHY_MAX];
+	int err = 0, r;
+
+	r = sb_dns_cache_get(w->dns, w->url.host, sb_now_ms(), addr, sizeof(addr), &err);
+	if (r == SB_DNS_MISS) {
+		int e = sb_resolver_ask(w->resolver, w->url.host);
+
+		if (e < 0) {
+			/* Not asked: forget the pending mark so the next attempt asks again. */
+			sb_dns_cache_put(w->dns, w->url.host, sb_now_ms(), NULL, EAI_AGAIN);
+			r = e;
+		}
+	}
+	j->resolving = r == SB_DNS_MISS || r == SB_DNS_PENDING;
+	if (r == SB_DNS_HIT) {
+		connect_to(w, j, addr);
+	} else if (!j->resolving) {
+		snprintf(why, sizeof(why), "cannot resolve %s: %s", w->url.host,
+		         r == SB_DNS_FAILED ? gai_strerror(err) : strerror(-r));
+		sb_webhook_attempt_done(j, false, why);
+	}
+}
+
+static void start_attempt(struct sb_webhook *w, struct sb_webhook_job *j)
+{
+	j->attempts++;
+	j->in_flight = true;
+	j->body_sent = false;
+	j->status = 0;
+	j->deadline_ms = sb_now_ms() + w->cfg->webhook_timeout_ms;
+	w->n_in_flight++;
+	if (w->named)
+		resolve_step(w, j);
+	else
+		connect_to(w, j, w->url.host);
+}
+
+/* The attempt in flight ran out of time: naming the host when its lookup was what it waited
+ * for. */
+static void time_out(struct sb_webhook *w, struct sb_webhook_job *j)
+{
+	char why[WHY_MAX];
+
+	if (j->resolving)
+		snprintf(why, sizeof(why), "host name lookup of %s timed out", w->url.host);
+	else
+		snprintf(why, sizeof(why), "timed out");
+	sb_webhook_attempt_done(j, false, why);
 }
 
 /* Drops everything still pending at exit. */
@@ -169,7 +182,7 @@ static void drop_all(struct sb_webhook *w)
 	unsigned n = 0;
 
 	while (!TAILQ_EMPTY(&w->jobs)) {
-		struct job *j = TAILQ_FIRST(&w->jobs);
+		struct sb_webhook_job *j = TAILQ_FIRST(&w->jobs);
 
 		detach_wsi(j, true);
 		STAT_INC(w, dropped_exit);
@@ -187,7 +200,7 @@ static void on_timer(lws_sorted_usec_list_t *sul);
 static void schedule_once(struct sb_webhook *w)
 {
 	int64_t now = sb_now_ms(), next = INT64_MAX;
-	struct job *j, *tmp;
+	struct sb_webhook_job *j, *tmp;
 
 	if (w->quitting && (TAILQ_EMPTY(&w->jobs) || now >= w->exit_deadline_ms)) {
 		drop_all(w);
@@ -195,11 +208,13 @@ static void schedule_once(struct sb_webhook *w)
 		lws_cancel_service(w->ctx); /* the loop sees finished */
 		return;
 	}
-	/* attempt_done() and start_attempt() may free j, never another job. */
+	/* attempt_done(), resolve_step() and start_attempt() may free j, never another job. */
 	for (j = TAILQ_FIRST(&w->jobs); j; j = tmp) {
 		tmp = TAILQ_NEXT(j, link);
 		if (j->in_flight && now >= j->deadline_ms)
-			attempt_done(j, false, "timed out");
+			time_out(w, j);
+		else if (j->resolving)
+			resolve_step(w, j); /* an answer may have come */
 	}
 	for (j = TAILQ_FIRST(&w->jobs); j; j = tmp) {
 		tmp = TAILQ_NEXT(j, link);
@@ -249,7 +264,7 @@ static void on_timer(lws_sorted_usec_list_t *sul)
 static void take_record(struct sb_webhook *w, struct sb_msg *m)
 {
 	size_t len = (size_t)m->arg;
-	struct job *j = calloc(1, sizeof(*j) + LWS_PRE + len);
+	struct sb_webhook_job *j = calloc(1, sizeof(*j) + LWS_PRE + len);
 
 	if (!j) {
 		log_error("Out of memory queueing a call-end record, dropped");
@@ -268,8 +283,21 @@ static void take_record(struct sb_webhook *w, struct sb_msg *m)
 	j->due_ms = sb_now_ms();
 }
 
+/* The resolver's answer for the host: cached; the attempts waiting for it go on in schedule(). */
+static void on_resolved(struct sb_webhook *w, struct sb_msg *m)
+{
+	if (!m->data)
+		log_warn("Cannot resolve webhook host %s: %s", m->text, gai_strerror((int)m->arg));
+	sb_dns_cache_put(w->dns, m->text, sb_now_ms(), m->data, (int)m->arg);
+}
+
 static void on_wake(struct sb_webhook *w)
 {
+	for (struct sb_msg *m = sb_mq_pop_all(w->resolved), *next; m; m = next) {
+		next = m->next;
+		on_resolved(w, m);
+		sb_msg_free(m);
+	}
 	for (struct sb_msg *m = sb_mq_pop_all(w->mq), *next; m; m = next) {
 		next = m->next;
 		if (m->type == SB_MSG_WEBHOOK_RECORD && m->text)
@@ -283,95 +311,11 @@ static void on_wake(struct sb_webhook *w)
 	schedule(w);
 }
 
-/* Content-Type, Content-Length, the signature and, for a URL with userinfo, Basic auth. */
-static int append_headers(struct job *j, struct lws *wsi, unsigned char **p, unsigned char *end)
-{
-	const struct sb_url *u = &j->w->url;
-	char clen[24], b64[SB_BASE64_ENCODED_LEN(sizeof(u->userinfo)) + 8], auth[sizeof(b64) + 8];
-	int n = snprintf(clen, sizeof(clen), "%zu", j->len);
-
-	if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
-	                                 (const unsigned char *)"application/json", 16, p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
-	                                 (const unsigned char *)clen, n, p, end))
-		return -1;
-	if (j->sig[0] &&
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)SB_WEBHOOK_SIG_HEADER ":",
-	                                (const unsigned char *)j->sig, SB_WEBHOOK_SIG_LEN, p, end))
-		return -1;
-	if (u->userinfo[0] && sb_base64_encode((const uint8_t *)u->userinfo, strlen(u->userinfo),
-	                                       b64, sizeof(b64)) > 0) {
-		n = snprintf(auth, sizeof(auth), "Basic %s", b64);
-		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
-		                                 (const unsigned char *)auth, n, p, end))
-			return -1;
-	}
-	/* The body follows in CLIENT_HTTP_WRITEABLE. */
-	lws_client_http_body_pending(wsi, 1);
-	lws_callback_on_writable(wsi);
-	return 0;
-}
-
-static int send_body(struct job *j, struct lws *wsi)
-{
-	if (j->body_sent)
-		return 0;
-	j->body_sent = true;
-	lws_client_http_body_pending(wsi, 0);
-	if (lws_write(wsi, j->buf + LWS_PRE, j->len, LWS_WRITE_HTTP_FINAL) < (int)j->len)
-		return -1;
-	return 0;
-}
-
-static bool is_2xx(int status)
-{
-	return status >= 200 && status < 300;
-}
-
-/* One connection's events; returns what lws expects (-1 closes). */
-static int on_job_event(struct job *j, struct lws *wsi, enum lws_callback_reasons reason, void *in,
-                        size_t len)
-{
-	char buf[1024 + LWS_PRE], *px = buf + LWS_PRE, why[64];
-	int n = sizeof(buf) - LWS_PRE;
-
-	switch (reason) {
-	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		snprintf(why, sizeof(why), "%s", in ? (const char *)in : "connection error");
-		wsi_gone(j, wsi);
-		attempt_done(j, false, why);
-		return 0;
-	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-		return append_headers(j, wsi, (unsigned char **)in, (unsigned char *)in + len);
-	case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE:
-		return send_body(j, wsi);
-	case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-		j->status = (int)lws_http_client_http_response(wsi);
-		return 0;
-	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP:
-		return lws_http_client_read(wsi, &px, &n) < 0 ? -1 : 0;
-	case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
-		return 0; /* the response body is not used */
-	case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
-	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-		/* A 2xx status line is the receiver's acceptance, whether or not the connection
-		 * stays open for more. */
-		snprintf(why, sizeof(why), j->status ? "HTTP %d" : "closed without a response",
-		         j->status);
-		if (reason == LWS_CALLBACK_CLOSED_CLIENT_HTTP)
-			wsi_gone(j, wsi);
-		attempt_done(j, is_2xx(j->status), why);
-		return reason == LWS_CALLBACK_COMPLETED_CLIENT_HTTP ? -1 : 0;
-	default:
-		return 0;
-	}
-}
-
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
 	struct sb_webhook *w = lws_context_user(lws_get_context(wsi));
-	struct job *j;
+	struct sb_webhook_job *j;
 	int r;
 
 	(void)user;
@@ -384,7 +328,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (!j || !j->in_flight)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	sb_log_ctx_set(j->call_id);
-	r = on_job_event(j, wsi, reason, in, len);
+	r = sb_webhook_job_event(j, wsi, reason, in, len);
 	sb_log_ctx_set(NULL);
 	schedule(w);
 	return r;
@@ -406,6 +350,9 @@ static void *run(void *arg)
 		}
 	}
 	lws_sul_cancel(&w->sul);
+	/* Before the context goes: an answer's wake-up would reach it. A lookup still running
+	 * finishes on its resolver thread, which posts nothing more. */
+	w->resolver = sb_resolver_free(w->resolver);
 	return NULL;
 }
 
@@ -448,8 +395,18 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 		return log_error_errno(r, "webhook.url: %s", why ? why : "invalid");
 	}
 	make_host_header(w);
+	w->named = !sb_url_host_is_ip(w->url.host);
 	w->cfg = sb_config_ref(cfg);
 	r = sb_mq_new(&w->mq);
+	if (r == 0)
+		r = sb_mq_new(&w->resolved);
+	if (r == 0 && w->named) {
+		/* No thread until the first attempt asks: "-t" and numeric URLs start none. */
+		w->dns = sb_dns_cache_new(1, DNS_TTL_MS, DNS_FAIL_TTL_MS);
+		r = w->dns ? sb_resolver_new(&w->resolver, 0, sb_resolve_getaddrinfo, w->resolved,
+		                             NULL)
+		           : -ENOMEM;
+	}
 	if (r == 0) {
 		/* A few descriptors per POST in flight: else lws sizes its tables to the whole
 		 * descriptor limit. */
@@ -461,6 +418,7 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 		return r;
 	}
 	sb_mq_set_wake(w->mq, wake, w);
+	sb_mq_set_wake(w->resolved, wake, w);
 	*ret = w;
 	return 0;
 }
@@ -513,29 +471,25 @@ void sb_webhook_post(struct sb_webhook *w, char *body, size_t len, const char *c
 	sb_mq_push(w->mq, m);
 }
 
+/* The thread never waits on anything but lws_service(): it ends within the exit grace and one
+ * service turn. */
 void sb_webhook_stop(struct sb_webhook *w)
 {
 	if (!w || !w->started)
 		return;
 	atomic_store(&w->quit, true);
 	lws_cancel_service(w->ctx);
-	if (sb_thread_join_within(w->thread, SB_WEBHOOK_EXIT_GRACE_MS + STOP_SLACK_MS) ==
-	    -ETIMEDOUT) {
-		log_warn("Call-end record delivery did not stop within %d ms (a lookup of %s that "
-		         "has not returned?), exiting without it",
-		         SB_WEBHOOK_EXIT_GRACE_MS + STOP_SLACK_MS, w->url.host);
-		pthread_detach(w->thread);
-		w->abandoned = true;
-	}
+	pthread_join(w->thread, NULL);
 	w->started = false;
 }
 
 struct sb_webhook *sb_webhook_free(struct sb_webhook *w)
 {
-	if (!w || w->abandoned)
-		return NULL; /* a thread left behind by stop still uses w */
+	if (!w)
+		return NULL;
+	w->resolver = sb_resolver_free(w->resolver); /* never started: its answers' wake-up */
 	while (!TAILQ_EMPTY(&w->jobs)) {
-		struct job *j = TAILQ_FIRST(&w->jobs);
+		struct sb_webhook_job *j = TAILQ_FIRST(&w->jobs);
 
 		detach_wsi(j, false);
 		free_job(w, j);
@@ -545,6 +499,8 @@ struct sb_webhook *sb_webhook_free(struct sb_webhook *w)
 	if (w->ctx)
 		lws_context_destroy(w->ctx);
 	sb_mq_free(w->mq);
+	sb_mq_free(w->resolved);
+	sb_dns_cache_free(w->dns);
 	sb_config_unref(w->cfg);
 	free(w);
 	return NULL;

@@ -38,10 +38,10 @@ def _call_seconds(play, dtmf, dtmf_at, duration):
 
 
 def sipbridge_call(build_dir, to, *, play=None, record=None, headers=(), dtmf=None, dtmf_at=None, duration=None,
-                   codec=None, transport=None, timeout=60, local=None, ca=None, args=()):
+                   codec=None, transport=None, timeout=60, local=None, ca=None, args=(), environ=None):
     """Run build_dir/tools/call/sipbridge-call --to TO with the given options (None: the tool's default; timeout is
-    its --timeout, seconds to wait for a final answer). args are appended verbatim. Returns the
-    subprocess.CompletedProcess with text stdout/stderr and a .json attribute."""
+    its --timeout, seconds to wait for a final answer). args are appended verbatim; environ (a dict) is added to its
+    environment. Returns the subprocess.CompletedProcess with text stdout/stderr and a .json attribute."""
     build_dir = build_dir or sbtest.build_dir()
     exe = os.path.join(build_dir, EXE)
     if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):
@@ -57,6 +57,7 @@ def sipbridge_call(build_dir, to, *, play=None, record=None, headers=(), dtmf=No
     cmd += [str(a) for a in args]
     bound = (timeout or 30) + _call_seconds(play, dtmf, dtmf_at, duration) + MARGIN_S
     env = sbtest.sanitizer_env({"UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
+    env.update(environ or {})
     res = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=bound, env=env)
     res.stdout = res.stdout.decode(errors="replace")
     res.stderr = res.stderr.decode(errors="replace")

@@ -1,7 +1,8 @@
 /* Preloaded into sipbridged by the resolver tests (LD_PRELOAD): appends "getaddrinfo NAME\n" to
  * the file SB_GAI_LOG names for every lookup, before it starts, and holds a lookup of the name
  * SB_GAI_HANG (as a DNS server that never answers would) until the file SB_GAI_RELEASE exists;
- * then that name resolves to 127.0.0.1. Other names go to the real getaddrinfo. Thread: any. */
+ * then that name resolves to SB_GAI_ADDR (a numeric address; 127.0.0.1 without it). Other names
+ * go to the real getaddrinfo. Thread: any. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -17,7 +18,7 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
                 struct addrinfo **res)
 {
 	const char *log = getenv("SB_GAI_LOG"), *hang = getenv("SB_GAI_HANG");
-	const char *release = getenv("SB_GAI_RELEASE");
+	const char *release = getenv("SB_GAI_RELEASE"), *addr = getenv("SB_GAI_ADDR");
 	gai_fn *real;
 
 	*(void **)&real = dlsym(RTLD_NEXT, "getaddrinfo"); /* as dlsym(3) shows */
@@ -34,7 +35,7 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 
 		while (!release || access(release, F_OK) != 0)
 			nanosleep(&ts, NULL);
-		node = "127.0.0.1";
+		node = addr ? addr : "127.0.0.1";
 	}
 	return real ? real(node, service, hints, res) : EAI_FAIL;
 }

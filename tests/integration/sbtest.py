@@ -60,16 +60,19 @@ def sanitizer_env(extra=None):
     return env
 
 
-def gai_shim(tmp, hang):
-    """The environment that preloads gai_shim into the daemon, holding its lookups of the name hang (as a DNS server
-    or name service that never answers would) until the release file exists; (environ, path of the shim's log of
-    lookups, path of the release file)."""
+def gai_shim(tmp, hang, addr=None):
+    """The environment that preloads gai_shim into the daemon (or a tool), holding its lookups of the name hang (as a
+    DNS server or name service that never answers would) until the release file exists; then hang resolves to addr
+    (a numeric address; None: 127.0.0.1) alone. (environ, path of the shim's log of lookups, path of the release
+    file)."""
     log = os.path.join(tmp, "gai.log")
     release = os.path.join(tmp, "gai.release")
     environ = {"LD_PRELOAD": binary("tests/integration/libgai_shim.so"), "SB_GAI_LOG": log, "SB_GAI_HANG": hang,
                "SB_GAI_RELEASE": release,
                # the shim comes before the sanitizer's runtime in the list of loaded libraries
                "ASAN_OPTIONS": sanitizer_env()["ASAN_OPTIONS"] + ":verify_asan_link_order=0"}
+    if addr is not None:
+        environ["SB_GAI_ADDR"] = addr
     return environ, log, release
 
 

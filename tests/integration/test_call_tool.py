@@ -170,6 +170,48 @@ def test_target_and_local_of_other_families_is_a_usage_error(env):
             s.close()
 
 
+def test_target_name_of_other_family_than_local_is_a_usage_error(env):
+    """A --to host NAME that resolves to the other address family than --local only (gai_shim answers a made-up name
+    with one address) is a usage error as a numeric one is: exit 2, one line naming the host, what it resolved to
+    and --local, nothing sent (not exit 1 with only "transport error"). A name of --local's family, and a name
+    whose lookup does not answer within the tool's wait, are passed on to the SIP stack (exit 1 here: no answer)."""
+    sinks = {fam: socket.socket(fam, socket.SOCK_DGRAM) for fam in (socket.AF_INET, socket.AF_INET6)}
+    try:
+        for fam, s in sinks.items():
+            s.bind(("127.0.0.1" if fam == socket.AF_INET else "::1", 0))
+            s.settimeout(0.3)
+        for name, addr, local, sink, want in (
+                ("v4only.sb.test", "127.0.0.1", "::1", socket.AF_INET,
+                 "the host v4only.sb.test resolves to 127.0.0.1, IPv4 only, but --local ::1 is IPv6"),
+                ("v6only.sb.test", "::1", None, socket.AF_INET6,
+                 "the host v6only.sb.test resolves to ::1, IPv6 only, but --local 127.0.0.1 is IPv4")):
+            environ, log, release = sbtest.gai_shim(env.tmp, name, addr)
+            open(release, "w").close()  # answered at once
+            to = "sip:1@%s:%d" % (name, sinks[sink].getsockname()[1])
+            res = call(to, local=local, timeout=2, environ=environ)
+            assert res.returncode == 2 and res.json is None, callctl.describe(res)
+            lines = res.stderr.strip().splitlines()
+            assert len(lines) == 1 and want in lines[0], res.stderr
+            assert sbtest.gai_lookups(log, name) == 1, open(log).read()
+            # Control: the same name with a --local of its family is not refused.
+            res = call(to, local=addr, timeout=1, environ=environ)
+            assert res.returncode == 1 and res.json is not None, callctl.describe(res)
+        for s in sinks.values():
+            with pytest.raises(socket.timeout):
+                s.recvfrom(4096)  # no INVITE was sent to the refused targets (nor elsewhere)
+        # A lookup that never answers is waited for a bounded time, then left to the SIP stack.
+        stuck_dir = os.path.join(env.tmp, "stuck")  # a shim of its own: no release file
+        os.mkdir(stuck_dir)
+        environ, log, _ = sbtest.gai_shim(stuck_dir, "stuck.sb.test")
+        res = call("sip:1@stuck.sb.test:%d" % sinks[socket.AF_INET].getsockname()[1], local="::1", timeout=1,
+                   environ=environ)
+        assert res.returncode == 1 and res.json is not None, callctl.describe(res)
+        assert sbtest.gai_lookups(log, "stuck.sb.test") == 1
+    finally:
+        for s in sinks.values():
+            s.close()
+
+
 def test_unwritable_record_places_no_call(env):
     """A --record file that cannot be created, with a good --play file: exit 2 naming it, nothing sent, and the
     file's audio released (no leak report)."""

@@ -1,6 +1,7 @@
 /* Private interfaces of sipbridge-call, the bot developer's test phone: one SIP call with real
  * RTP (G.711 from a WAV file, RFC 4733 keys), the far end's audio recorded and summed up in one
- * JSON line. Everything runs on the main thread, which runs sofia's su_root with nua on it.
+ * JSON line. Everything runs on the main thread, which runs sofia's su_root with nua on it
+ * (a --to host name's lookup aside: resolve.c).
  */
 #pragma once
 
@@ -61,6 +62,19 @@ struct sb_cl_opts {
 /* Fills *o from argv (strings borrowed from argv). Returns 0; 1 when --help or --version was
  * printed; -EINVAL after printing one line about the bad option to stderr. */
 int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv);
+
+/* ------------------------------------------------------------------------------------------ */
+/* resolve.c: the families a --to host name resolves to */
+
+#define SB_CL_HOST_MAX 255       /* the longest host name looked up */
+#define SB_CL_LOOKUP_MS 1000     /* how long a lookup is waited for (within the run's bound) */
+#define SB_CL_FAM_IPV4 (1u << 0) /* bits of sb_cl_resolve_families()'s answer */
+#define SB_CL_FAM_IPV6 (1u << 1)
+
+/* Once per process. Looks host (borrowed) up, waiting at most wait_ms, and returns the
+ * SB_CL_FAM_* bits of its IPv4 and IPv6 addresses, which it lists in addrs (size bytes,
+ * ", "-separated, " ..." when not all fit); 0 when the name did not resolve in time. */
+unsigned sb_cl_resolve_families(const char *host, long wait_ms, char *addrs, size_t size);
 
 /* ------------------------------------------------------------------------------------------ */
 /* wav.c: 8 kHz mono PCM16 WAV in and out */
@@ -279,6 +293,7 @@ struct sb_cl_app {
 	double duration_s; /* --duration or its default */
 	enum sb_cl_state state;
 	bool provisional; /* a 1xx came: a CANCEL can be sent */
+	int64_t run_ms;   /* the run's start (before the options' name lookup) */
 	int64_t start_ms, answer_ms, end_ms;
 	int64_t phase_deadline_ms; /* CANCELLING / ENDING give up waiting then */
 	struct sb_cl_result res;

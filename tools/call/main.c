@@ -12,7 +12,8 @@
 #include "call.h"
 
 #define STEP_MS 5 /* the loop's longest wait: media is paced on it */
-/* Beyond timeout + duration the call is dropped, whatever happens; with nua's shutdown (at
+/* Beyond timeout + duration from the run's start (a --to name's lookup, at most
+ * SB_CL_LOOKUP_MS, included) the call is dropped, whatever happens; with nua's shutdown (at
  * most 1 s) the run ends within 5 s of them. */
 #define HARD_SLACK_MS 4000
 
@@ -165,7 +166,7 @@ static int run(struct sb_cl_app *a, struct sb_cl_wav_writer *rec)
 		fputs(SB_CL_NAME ": cannot build the INVITE\n", stderr);
 		return SB_CL_EXIT_FAILED;
 	}
-	hard_ms = a->start_ms + (int64_t)((o->timeout_s + a->duration_s) * 1000) + HARD_SLACK_MS;
+	hard_ms = a->run_ms + (int64_t)((o->timeout_s + a->duration_s) * 1000) + HARD_SLACK_MS;
 	while (a->state != SB_CL_ST_DONE) {
 		sb_cl_sip_step(a, STEP_MS);
 		tick(a, hard_ms, &hard_hit);
@@ -189,6 +190,7 @@ int main(int argc, char **argv)
 	size_t n = 0;
 	int r;
 
+	a.run_ms = sb_now_ms();
 	r = sb_cl_opts_parse(&o, argc, argv);
 	if (r != 0)
 		return r > 0 ? SB_CL_EXIT_OK : SB_CL_EXIT_USAGE;

@@ -257,9 +257,32 @@ static int family_of(const char *addr)
 	return af_of(addr);
 }
 
-/* A numeric --to host of the other family than --local cannot be reached from the sockets
- * --local binds: said here, before anything is sent, rather than as a "transport error". A
- * host name is resolved by the SIP stack later. */
+static const char *fam_name(int af)
+{
+	return af == AF_INET6 ? "IPv6" : "IPv4";
+}
+
+/* A --to host name that resolves to the other family than --local's only: said as a numeric
+ * host of the other family is. Only with an explicit port: without one the SIP stack may find
+ * the server through SRV records, whose targets are other names. A name that does not resolve
+ * (in time) is left to the SIP stack. */
+static int check_name_family(const url_t *u, const char *local, int local_af)
+{
+	char addrs[160];
+	unsigned fams, want = local_af == AF_INET6 ? SB_CL_FAM_IPV6 : SB_CL_FAM_IPV4;
+
+	if (!u->url_port)
+		return 0;
+	fams = sb_cl_resolve_families(u->url_host, SB_CL_LOOKUP_MS, addrs, sizeof(addrs));
+	if (!fams || (fams & want))
+		return 0;
+	return bad("--to: the host %s resolves to %s, %s only, but --local %s is %s", u->url_host,
+	           addrs, fam_name(local_af == AF_INET6 ? AF_INET : AF_INET6), local,
+	           fam_name(local_af));
+}
+
+/* A --to host of the other family than --local cannot be reached from the sockets --local
+ * binds: said here, before anything is sent, rather than as a "transport error". */
 static int check_families(const struct sb_cl_opts *o)
 {
 	su_home_t home[1] = {SU_HOME_INIT(home)};
@@ -270,8 +293,9 @@ static int check_families(const struct sb_cl_opts *o)
 
 	if (to_af && local_af && to_af != local_af)
 		r = bad("--to: the host %s is %s but --local %s is %s", u->url_host,
-		        to_af == AF_INET6 ? "IPv6" : "IPv4", o->local,
-		        local_af == AF_INET6 ? "IPv6" : "IPv4");
+		        fam_name(to_af), o->local, fam_name(local_af));
+	else if (!to_af && local_af && u && u->url_host)
+		r = check_name_family(u, o->local, local_af);
 	su_home_deinit(home);
 	return r;
 }

@@ -1,0 +1,120 @@
+/* The address families a --to host name resolves to, looked up before anything is sent so that
+ * a name of the other family than --local is a usage error, not a "transport error". The
+ * lookup runs on a thread of its own and is waited for a bounded time: a name service that
+ * does not answer costs at most that, and the run still ends within its documented bound.
+ * Thread: main (the caller), one detached lookup thread. Owns the lookup's static state.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+
+#include "call.h"
+
+/* Static, not on the caller's stack: a lookup that outlives the wait still writes here. */
+static struct {
+	sem_t done;
+	char host[SB_CL_HOST_MAX + 1];
+	struct addrinfo *res; /* the lookup thread's until `done` is posted */
+	int err;
+} lk;
+
+static void *lookup(void *arg)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM};
+
+	(void)arg;
+	lk.err = getaddrinfo(lk.host, NULL, &hints, &lk.res);
+	sem_post(&lk.done);
+	return NULL;
+}
+
+/* Starts the lookup with every signal blocked in its thread (the main thread takes them). */
+static int start(void)
+{
+	sigset_t all, old;
+	pthread_attr_t attr;
+	pthread_t t;
+	int r;
+
+	if (pthread_attr_init(&attr))
+		return -ENOMEM;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(&t, &attr, lookup, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return -r;
+}
+
+/* Appends addr to the ", "-separated list in buf unless it is there; false when full. */
+static bool add(char *buf, size_t size, const char *addr)
+{
+	size_t n = strlen(buf), a = strlen(addr);
+
+	for (const char *p = buf; (p = strstr(p, addr)); p += a)
+		if ((p == buf || p[-1] == ' ') && (p[a] == ',' || !p[a]))
+			return true;
+	if (n + (n ? 2 : 0) + a + 1 > size)
+		return false;
+	if (n) {
+		memcpy(buf + n, ", ", 2);
+		n += 2;
+	}
+	memcpy(buf + n, addr, a + 1);
+	return true;
+}
+
+/* Numeric addresses into addrs (as many as fit, "..." after them when some did not). */
+static unsigned families(const struct addrinfo *res, char *addrs, size_t size)
+{
+	unsigned fams = 0;
+	bool full = false;
+
+	addrs[0] = '\0';
+	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		char num[NI_MAXHOST];
+
+		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
+			continue;
+		fams |= ai->ai_family == AF_INET ? SB_CL_FAM_IPV4 : SB_CL_FAM_IPV6;
+		if (!full && getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof(num), NULL, 0,
+		                         NI_NUMERICHOST) == 0)
+			full = !add(addrs, size - 4, num);
+	}
+	if (full)
+		strcat(addrs, " ...");
+	return fams;
+}
+
+unsigned sb_cl_resolve_families(const char *host, long wait_ms, char *addrs, size_t size)
+{
+	struct timespec until;
+	unsigned fams;
+
+	if (size < 8 || strlen(host) > SB_CL_HOST_MAX || sem_init(&lk.done, 0, 0))
+		return 0;
+	strcpy(lk.host, host);
+	if (start() < 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += wait_ms / 1000;
+	until.tv_nsec += (wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	while (sem_clockwait(&lk.done, CLOCK_MONOTONIC, &until) != 0)
+		if (errno != EINTR)
+			return 0; /* not answered in time: the thread is left to it */
+	if (lk.err)
+		return 0;
+	fams = families(lk.res, addrs, size);
+	freeaddrinfo(lk.res);
+	lk.res = NULL;
+	return fams;
+}

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -34,19 +35,38 @@ static inline bool sb_heartbeat_answered(const struct sb_heartbeat *h, unsigned 
 	return atomic_load_explicit(&h->answer, memory_order_relaxed) == seq;
 }
 
-/* Thread: control. Starts fn(arg) on *t, named "<prefix><idx>" (as ps and top show it).
- * Returns 0 or a negative errno. */
+/* Thread: any. Starts fn(arg) on *t named name (at most 15 bytes, as ps and top show it).
+ * The new thread inherits the caller's signal mask, or with block_all blocks every signal:
+ * for a thread started before the daemon blocks its signals (the log writer), which must not
+ * take one meant for the signalfd. Returns 0 or a negative errno. */
+static inline int sb_thread_start(pthread_t *t, void *(*fn)(void *), void *arg, const char *name,
+                                  bool block_all)
+{
+	sigset_t all, old;
+	int r;
+
+	if (block_all) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old); /* the new thread inherits it */
+	}
+	r = pthread_create(t, NULL, fn, arg);
+	if (block_all)
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0)
+		return -r;
+	pthread_setname_np(*t, name);
+	return 0;
+}
+
+/* Thread: control. Starts fn(arg) on *t, named "<prefix><idx>", with the caller's signal
+ * mask. Returns 0 or a negative errno. */
 static inline int sb_worker_thread_start(pthread_t *t, void *(*fn)(void *), void *arg,
                                          const char *prefix, unsigned idx)
 {
 	char name[16]; /* the kernel's limit, NUL included */
-	int r = pthread_create(t, NULL, fn, arg);
 
-	if (r != 0)
-		return -r;
 	snprintf(name, sizeof(name), "%s%u", prefix, idx);
-	pthread_setname_np(*t, name);
-	return 0;
+	return sb_thread_start(t, fn, arg, name, false);
 }
 
 /* Thread: any but t. Joins t if it ends within ms; returns 0, or -ETIMEDOUT with t still

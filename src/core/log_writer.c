@@ -26,7 +26,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -334,22 +333,6 @@ void sb_log_writer_done(struct sb_log_slot *s, size_t len)
 	atomic_fetch_sub(&w.inflight, 1);
 }
 
-/* Blocks every signal in the writer: the daemon takes its signals through a signalfd. */
-static int start_thread(void)
-{
-	sigset_t all, old;
-	int r;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&w.thread, NULL, writer_main, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0)
-		return -r;
-	pthread_setname_np(w.thread, "sb-log");
-	return 0;
-}
-
 int sb_log_start(int fd)
 {
 	int r;
@@ -370,7 +353,8 @@ int sb_log_start(int fd)
 	atomic_store(&w.stop_deadline_ms, 0);
 	atomic_store(&w.stop, false);
 	atomic_store(&w.sleeping, false);
-	r = start_thread();
+	/* Every signal blocked: the daemon takes its signals through a signalfd. */
+	r = sb_thread_start(&w.thread, writer_main, NULL, "sb-log", true);
 	if (r == 0)
 		atomic_store(&w.running, true);
 out:

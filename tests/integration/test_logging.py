@@ -122,6 +122,31 @@ def test_text_lines(env, bridge, sipp, fmt):
     assert text.splitlines()[-1].endswith(" daemon Stopped"), text.splitlines()[-1]
 
 
+def blocked_signals(pid, tid):
+    """The standard signals (1-31) thread tid of process pid blocks, from its SigBlk mask."""
+    with open("/proc/%d/task/%d/status" % (pid, tid)) as f:
+        for line in f:
+            if line.startswith("SigBlk:"):
+                mask = int(line.split()[1], 16)
+                return {s for s in range(1, 32) if mask >> (s - 1) & 1}
+    raise AssertionError("no SigBlk for thread %d" % tid)
+
+
+def test_log_writer_blocks_every_signal(env, bridge):
+    """The log writer starts before the daemon blocks its signals, and blocks every one itself (the kernel never
+    blocks SIGKILL and SIGSTOP): a signal sent to the process is never taken on the thread that writes the log,
+    while the control (main) thread blocks only the ones its signalfd takes."""
+    d, _ = bridge("echo")
+    pid = d.proc.pid
+    every = set(range(1, 32)) - {signal.SIGKILL, signal.SIGSTOP}
+    tids = [t for t in sbtest.thread_ids(pid, "sb-log")
+            if open("/proc/%d/task/%d/comm" % (pid, t)).read().strip() == "sb-log"]
+    assert len(tids) == 1, tids
+    missing = every - blocked_signals(pid, tids[0])
+    assert not missing, "sb-log does not block %s" % sorted(signal.Signals(s).name for s in missing)
+    assert {signal.SIGTERM, signal.SIGHUP} <= blocked_signals(pid, pid) < every
+
+
 def test_bad_format_rejected(env):
     cfg = env.config({"default": "ws://127.0.0.1:9/media"}, log={"level": "info", "format": "xml"})
     text = sbtest.to_libconfig(cfg)

@@ -25,6 +25,14 @@ static inline uint64_t sb_frames_of(uint64_t samples)
 	return (samples + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
 }
 
+/* Thread: any. How many frames (as sb_frames_of counts them) a call's count of had samples
+ * grows by when added more join it. A total of these over calls is the sum of the calls' own
+ * counts; a total of their samples rounded once is not (two calls' 10 ms: 2 frames, not 1). */
+static inline uint64_t sb_frames_added(uint64_t had, uint64_t added)
+{
+	return sb_frames_of(had + added) - sb_frames_of(had);
+}
+
 /* Thread: any. Host-order 16-bit samples to little-endian (WAV, the bots' PCM), in place. */
 static inline void sb_le16_in_place(int16_t *pcm, size_t n)
 {

@@ -36,8 +36,10 @@ struct sb_media_stats {
 	 * key), replayed */
 	atomic_uint_fast64_t srtp_rx_auth_fail, srtp_rx_replay;
 	/* a bridge's audio pushed out of a full relay or mix buffer (its receiving side fell
-	 * 200 ms behind: audio sent faster than real time), in samples */
-	atomic_uint_fast64_t bridge_drop_samples[_SB_MEDIA_BRIDGE_TO_MAX];
+	 * 200 ms behind: audio sent faster than real time), in 20 ms frames counted per call as
+	 * the call's record counts them (a part of a frame as one), so that they add up to the
+	 * records' figures */
+	atomic_uint_fast64_t bridge_drop_frames[_SB_MEDIA_BRIDGE_TO_MAX];
 };
 
 /* How a media worker runs. */

@@ -97,10 +97,14 @@ void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
 static void count_bridge_drops(struct sb_media_leg *leg, enum sb_media_bridge_to to,
                                uint64_t samples)
 {
+	uint64_t *had = &leg->call->bridge_drop_samples[to];
+
 	if (!samples)
 		return;
-	STAT_ADD(leg->w, bridge_drop_samples[to], samples);
-	leg->call->bridge_drop_samples[to] += samples;
+	/* The frames the call's own count (its record's figure) grows by, not the samples:
+	 * rounded once over all calls, samples would add up to fewer frames than the records. */
+	STAT_ADD(leg->w, bridge_drop_frames[to], sb_frames_added(*had, samples));
+	*had += samples;
 }
 
 /* Into the other party's relay buffer; what it pushes out (that side fell 200 ms behind

@@ -91,8 +91,6 @@ static bool authorized(struct sb_admin *a, struct sb_admin_req *r)
 /* The SUM_ families: the workers' own counters, summed now. */
 static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 {
-	uint64_t bridge[_SB_MEDIA_BRIDGE_TO_MAX] = {0}; /* samples */
-
 #define LOAD(p) atomic_load_explicit(&(p), memory_order_relaxed)
 	for (unsigned i = 0; i < d->n_media; i++) {
 		const struct sb_media_stats *s = sb_media_worker_stats(d->media[i]);
@@ -106,14 +104,13 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		v->media_rx_buffer_waits_total[SB_M_NONE_ALL] += LOAD(s->rx_buffer_waits);
 		v->srtp_dropped_packets_total[SB_M_SRTP_AUTH] += LOAD(s->srtp_rx_auth_fail);
 		v->srtp_dropped_packets_total[SB_M_SRTP_REPLAY] += LOAD(s->srtp_rx_replay);
-		for (unsigned to = 0; to < _SB_MEDIA_BRIDGE_TO_MAX; to++)
-			bridge[to] += LOAD(s->bridge_drop_samples[to]);
+		v->bridge_drops_total[SB_M_BRIDGE_TO_CALLER] +=
+		        LOAD(s->bridge_drop_frames[SB_MEDIA_BRIDGE_TO_CALLER]);
+		v->bridge_drops_total[SB_M_BRIDGE_TO_AGENT] +=
+		        LOAD(s->bridge_drop_frames[SB_MEDIA_BRIDGE_TO_AGENT]);
+		v->bridge_drops_total[SB_M_BRIDGE_TO_BOT] +=
+		        LOAD(s->bridge_drop_frames[SB_MEDIA_BRIDGE_TO_BOT]);
 	}
-	v->bridge_drops_total[SB_M_BRIDGE_TO_CALLER] =
-	        sb_frames_of(bridge[SB_MEDIA_BRIDGE_TO_CALLER]);
-	v->bridge_drops_total[SB_M_BRIDGE_TO_AGENT] =
-	        sb_frames_of(bridge[SB_MEDIA_BRIDGE_TO_AGENT]);
-	v->bridge_drops_total[SB_M_BRIDGE_TO_BOT] = sb_frames_of(bridge[SB_MEDIA_BRIDGE_TO_BOT]);
 	for (unsigned i = 0; i < d->n_ws; i++) {
 		const struct sb_ws_stats *s = sb_ws_worker_stats(d->ws[i]);
 

@@ -1,5 +1,6 @@
 /* Unit tests for pcm_fifo.c: order, wrap-around, drop-oldest when full, silence when short,
- * a saturating mix, and the drops of a mix counted once per mix frame. */
+ * a saturating mix, the drops of a mix counted once per mix frame, and a worker's count of
+ * its calls' drops in frames that adds up to the calls' own. */
 #include <sb/common.h>
 #include <sb/pcm_fifo.h>
 
@@ -101,6 +102,62 @@ TEST(mix_drops_count_each_mix_frame_once)
 	ASSERT_EQ(sb_pcm_fifo_mix_dropped(mix, seen), 2 * SB_FRAME_SAMPLES);
 	ASSERT_EQ(seen[0], mix[0].dropped);
 	ASSERT_EQ(seen[1], mix[1].dropped);
+out:
+	return r;
+}
+
+/* As media_rx.c counts what a call's relay dropped: the call's samples (its record gives
+ * sb_frames_of of them), the worker's frames (the /metrics figure, summed over workers). */
+static void count_drops(const struct sb_pcm_fifo *relay, uint64_t before, uint64_t *call_samples,
+                        uint64_t *worker_frames)
+{
+	uint64_t dropped = relay->dropped - before;
+
+	*worker_frames += sb_frames_added(*call_samples, dropped);
+	*call_samples += dropped;
+}
+
+TEST(worker_drop_frames_add_up_to_the_calls_frames)
+{
+	static struct sb_pcm_fifo relay[3];
+	static int16_t in[SB_PCM_FIFO_SAMPLES];
+	uint64_t call[3] = {0, 0, 0}, worker = 0, sum;
+	unsigned seed = 1;
+	int r = 0;
+
+	/* Two calls, each 10 ms over the bound in two pushes of 5 ms: a part of a frame each,
+	 * one frame in each call's record, two in the worker's count (the samples of both,
+	 * rounded once, would make one). */
+	for (int c = 0; c < 2; c++) {
+		static const size_t pushes[] = {SB_PCM_FIFO_SAMPLES, 40, 40};
+
+		relay[c] = (struct sb_pcm_fifo){0};
+		for (size_t i = 0; i < ARRAY_SIZE(pushes); i++) {
+			uint64_t before = relay[c].dropped;
+
+			sb_pcm_fifo_push(&relay[c], in, pushes[i]);
+			count_drops(&relay[c], before, &call[c], &worker);
+		}
+		ASSERT_EQ(call[c], SB_FRAME_SAMPLES / 2);
+	}
+	ASSERT_EQ(sb_frames_of(call[0]) + sb_frames_of(call[1]), 2);
+	ASSERT_EQ(worker, 2);
+	/* Drops of any size, interleaved over three calls, with pops between them. */
+	relay[2] = (struct sb_pcm_fifo){0};
+	for (int i = 0; i < 3000; i++) {
+		int c = i % 3;
+		uint64_t before = relay[c].dropped;
+		int16_t out[SB_FRAME_SAMPLES];
+
+		seed = seed * 1103515245u + 12345u;
+		sb_pcm_fifo_push(&relay[c], in, 1 + (seed >> 16) % 400);
+		count_drops(&relay[c], before, &call[c], &worker);
+		if ((seed >> 8) % 3 == 0)
+			sb_pcm_fifo_pop(&relay[c], out, SB_FRAME_SAMPLES);
+	}
+	sum = sb_frames_of(call[0]) + sb_frames_of(call[1]) + sb_frames_of(call[2]);
+	ASSERT_TRUE(sum > 100);
+	ASSERT_EQ(worker, sum);
 out:
 	return r;
 }

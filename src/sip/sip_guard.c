@@ -259,7 +259,7 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
 		reject_stranger(g, msg, sb_sip_guard_is_stream(msg));
 		return -1; /* garbage to nta: dropped before any transaction */
 	}
-	if (sb_sip_guard_header_limit(g, msg, sb_sip_guard_is_stream(msg)) < 0)
+	if (sb_sip_guard_header_limit(g, msg, h, sb_sip_guard_is_stream(msg)) < 0)
 		return -1;
 	r = sip_request_class->hc_parse(home, h, s, slen);
 	if (r < 0)
@@ -296,11 +296,13 @@ int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg
 		return -ENOMEM;
 	*request_class = *sip_request_class;
 	request_class->hc_parse = parse_request_line;
+	request_class->hc_size = sizeof(struct sb_guard_request); /* room for the line count */
 	*status_class = *sip_status_class;
 	status_class->hc_parse = parse_status_line;
 	g->mclass->mc_request->hr_class = request_class;
 	g->mclass->mc_status->hr_class = status_class;
-	sb_sip_guard_headers_init(g);
+	if (sb_sip_guard_headers_init(g) < 0)
+		return -ENOMEM;
 	the_guard = g;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include <sofia-sip/msg_types.h>
+#include <sofia-sip/sip.h>
 #include <sofia-sip/su_wait.h>
 
 #include <sb/config.h>
@@ -89,17 +90,29 @@ enum sb_guard_reply sb_sip_guard_respond(struct sb_sip_guard *g, msg_t *msg, con
 /* sip_guard.c. Whether msg came over a stream (TCP or TLS) rather than in a datagram. */
 bool sb_sip_guard_is_stream(msg_t *msg);
 
-/* sip_guard_headers.c. Thread: control, from sb_sip_guard_init(). Has g->mclass parse the
- * end of every header section with the check of sip.max_headers for requests whose header
- * section came in several reads. */
-void sb_sip_guard_headers_init(struct sb_sip_guard *g);
+/* sip_guard_headers.c. The request line as the guard's message class allocates it (its class's
+ * hc_size): sofia's, then the count of the request's header lines parsed so far, kept while a
+ * request's header section comes over a stream in several reads. */
+struct sb_guard_request {
+	sip_request_t rq;
+	unsigned lines; /* header lines parsed since the request line */
+	bool counting;  /* the header section is still coming: each line is counted */
+};
+
+/* sip_guard_headers.c. Thread: control, from sb_sip_guard_init(). Has g->mclass (replaced by
+ * a copy, the old one freed) count a request's header lines as each is parsed, against
+ * sip.max_headers, when its header section comes in several reads. Returns 0 or -ENOMEM
+ * (g->mclass is then unchanged). */
+int sb_sip_guard_headers_init(struct sb_sip_guard *g);
 /* sip_guard_headers.c. Thread: control. Forgets g (sb_sip_guard_done()). */
 void sb_sip_guard_headers_done(struct sb_sip_guard *g);
-/* sip_guard_headers.c. Thread: control, parsing msg's request line. Counts its header lines
- * as far as they have come: over sip.max_headers, the request gets a stateless 400 and
- * -EMSGSIZE is returned (the parse is to fail). Over a stream (TCP, TLS) before the end of
- * the header section, the rest is counted when that end is parsed. Returns 0 otherwise. */
-int sb_sip_guard_header_limit(struct sb_sip_guard *g, msg_t *msg, bool stream);
+/* sip_guard_headers.c. Thread: control, parsing msg's request line rq (not parsed yet, of the
+ * guard's request class). Counts its header lines as far as they have come: over
+ * sip.max_headers, the request gets a stateless 400 and -EMSGSIZE is returned (the parse is
+ * to fail). Over a stream (TCP, TLS) before the end of the header section, each later line is
+ * counted as it is parsed, and the request refused the same way once over the limit. Returns
+ * 0 otherwise. */
+int sb_sip_guard_header_limit(struct sb_sip_guard *g, msg_t *msg, msg_header_t *rq, bool stream);
 
 /* Thread: control. Whether a local port is one of the SIP listen ports. */
 static inline bool sb_sip_guard_port(const struct sb_sip_guard *g, uint16_t port)

@@ -1,19 +1,25 @@
 /* The guard's bound on a request's header lines (sip.max_headers): the SIP parser's cost grows
  * faster than the header count, so a request over it gets a stateless 400 and goes no
  * further, whether it came whole or in pieces (over TCP or TLS, several reads). Thread:
- * control. Owns the message class's header-section end (the separator's class).
+ * control. Owns the copies of the message class's header classes that count the lines.
  *
  * DESIGN: a request that has come whole (a datagram, or a read holding its header section) is
  * counted on its raw text when its request line is parsed, before any header is. Over a
  * stream, sofia parses the request line as soon as it has come and each header line as it
- * arrives, calling nothing of ours between them: named header classes cannot be replaced in a
- * cloned message class (nta finds a header's place by its class's address), but the end of
- * the header section, like the first lines, is found by hash and can be. So the request
- * line's check puts a request whose header section has not ended into sofia's "extract copy"
- * mode, in which each parsed header keeps its raw line (sh_data; sh_len is 0 for the second
- * and later fields of a comma-separated line), and the section's end counts those lines
- * however the reads cut them, and builds the refusal from them as from a whole request. */
+ * arrives, in later reads, calling only the header classes' parse functions. So every header
+ * class of the message class is copied with a parse function that counts the line in the
+ * request line's own structure (struct sb_guard_request) and refuses the request on the line
+ * over the limit, which ends the parse at once: the cost stays that of the limit, never of
+ * the lines sent, and the connection holds no state but that count. A copy is found by name
+ * before its original (the hash table holds both, the copy first in the original's probe
+ * sequence), while a lookup by the original class (sip_via(), msg_header_insert()) still finds
+ * the original, at the same place. The unnamed unknown-header class is matched by its hash
+ * value and is simply replaced. While counting, the request is parsed in sofia's "extract
+ * copy" mode, in which each header keeps its raw line (sh_data), so the refusal is built from
+ * the raw lines that came, as from a whole request. Lines with no valid header name are
+ * parsed by no class: they are counted at the end of the header section. */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +41,20 @@
 
 #include "sip_guard.h"
 
-/* The class's parse function takes no argument: the one guard is found here. */
+/* The guard's SIP_HEADER classes' copies hold at most this many (sofia's SIP class has ~90). */
+#define MAX_COUNTED 160
+#define VIAS_ECHOED 32 /* what the reply builder echoes at most */
+
+_Static_assert(sizeof(struct sb_guard_request) <= UCHAR_MAX, "hc_size is an unsigned char");
+
+/* The class's parse functions take no argument: the one guard is found here. */
 static struct sb_sip_guard *hdr_guard;
 static struct msg_hclass_s separator_class[1];
 static const struct msg_hclass_s *sofia_separator;
+static struct msg_hclass_s counted[MAX_COUNTED];         /* the copies that count */
+static const struct msg_hclass_s *original[MAX_COUNTED]; /* ... and sofia's class of each */
+static size_t n_counted;
+static msg_href_t short_forms[MC_SHORT_SIZE];
 
 /* The stateless 400 for a request over sip.max_headers; raw[0..len) is its text. */
 static void refuse(struct sb_sip_guard *g, msg_t *msg, const char *raw, size_t len)
@@ -56,24 +72,124 @@ static void refuse(struct sb_sip_guard *g, msg_t *msg, const char *raw, size_t l
 	        (*g->cfg)->max_headers);
 }
 
-int sb_sip_guard_header_limit(struct sb_sip_guard *g, msg_t *msg, bool stream)
+int sb_sip_guard_header_limit(struct sb_sip_guard *g, msg_t *msg, msg_header_t *rq, bool stream)
 {
 	const char *raw = msg_buf_committed_data(msg);
 	size_t len = msg_buf_committed(msg);
 	unsigned limit = (unsigned)(*g->cfg)->max_headers;
+	struct sb_guard_request *c = (struct sb_guard_request *)rq;
 	bool ended = true;
 
+	c->lines = 0;
+	c->counting = false;
 	if (raw && sb_sip_header_lines(raw, len, limit, &ended) > limit) {
 		refuse(g, msg, raw, len);
 		return -EMSGSIZE;
 	}
-	if (stream && !ended)
-		msg_set_flags(msg, MSG_FLG_EXTRACT_COPY); /* counted again at the section's end */
+	if (stream && !ended) {
+		msg_set_flags(msg, MSG_FLG_EXTRACT_COPY); /* raw lines kept for the refusal */
+		c->counting = true;
+	}
 	return 0;
 }
 
-/* The header lines parsed so far (in extract copy mode), stopping at limit + 1. */
-static unsigned parsed_lines(msg_t *msg, unsigned limit)
+/* Sofia's class of hc: hc itself, or the original of one of the counting copies. */
+static msg_hclass_t *sofia_class(msg_hclass_t *hc)
+{
+	if (hc >= counted && hc < counted + n_counted)
+		return original[hc - counted];
+	return hc;
+}
+
+/* Whether the stateless reply echoes headers of class hc, and a Via's. */
+static bool echoed(msg_hclass_t *hc, bool *via)
+{
+	*via = hc == sip_via_class;
+	return *via || hc == sip_from_class || hc == sip_to_class || hc == sip_call_id_class ||
+	       hc == sip_cseq_class;
+}
+
+/* Refuses msg, whose header lines so far are in its chain with their raw text (extract copy
+ * mode): the text the reply is built from is the request line's method and the raw lines of
+ * the headers the reply echoes, within what a reply can hold (the topmost Vias that fit).
+ * The headers it needs that have not come yet leave the request without a reply. */
+static void refuse_counted(struct sb_sip_guard *g, msg_t *msg, const char *method)
+{
+	msg_header_t **head = msg_chain_head(msg);
+	char text[SB_SIP_REPLY_MAX];
+	unsigned vias = 0;
+	bool via, vias_done = false;
+	int n = snprintf(text, sizeof(text), "%s sip:x SIP/2.0\r\n", method);
+	size_t len = n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0;
+
+	for (msg_header_t *h = head && *head ? (*head)->sh_succ : NULL; h && len; h = h->sh_succ) {
+		if (!h->sh_data || !h->sh_len || !echoed(sofia_class(h->sh_class), &via))
+			continue;
+		if (via && (vias_done || vias == VIAS_ECHOED))
+			continue;
+		if (h->sh_len > sizeof(text) - len) {
+			vias_done = vias_done || via; /* no Via below a missing one */
+			continue;
+		}
+		memcpy(text + len, h->sh_data, h->sh_len);
+		len += h->sh_len;
+		vias += via;
+	}
+	refuse(g, msg, text, len);
+}
+
+/* msg's request line while its header lines are being counted, else NULL (a response, a
+ * message the bridge builds, a request that came whole or whose header section has ended). */
+static struct sb_guard_request *counting(struct sb_sip_guard *g, msg_t *msg)
+{
+	sip_t *sip = sip_object(msg);
+	sip_request_t *rq = sip ? sip->sip_request : NULL;
+
+	if (!rq || rq->rq_common->h_class != g->mclass->mc_request->hr_class)
+		return NULL;
+	return ((struct sb_guard_request *)rq)->counting ? (struct sb_guard_request *)rq : NULL;
+}
+
+/* One header line of msg, counted if its request's header section is being counted. Over
+ * sip.max_headers, the request is refused and its parse ends here: returns -1. */
+static int count_line(struct sb_sip_guard *g, msg_t *msg)
+{
+	struct sb_guard_request *c = counting(g, msg);
+
+	if (!c || ++c->lines <= (unsigned)(*g->cfg)->max_headers)
+		return 0;
+	c->counting = false;
+	refuse_counted(g, msg, c->rq.rq_method_name);
+	msg_mark_as_complete(msg, MSG_FLG_ERROR); /* the parse stops before the next line */
+	return -1;
+}
+
+/* The parse function of every counting copy: counts the line, then has sofia's class parse
+ * it. h gets sofia's class back, so that what is done with it later finds the original. */
+static issize_t parse_counted(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
+{
+	msg_hclass_t *hc = sofia_class(h->sh_class);
+
+	h->sh_common->h_class = hc;
+	/* header lines are parsed into their message's home, which is the message */
+	if (hdr_guard && count_line(hdr_guard, (msg_t *)home) < 0)
+		return -1;
+	return hc->hc_parse(home, h, s, slen);
+}
+
+/* A header of a list kind parsed in extract copy mode into a list already present keeps the
+ * class it was allocated with: the counting copy. Sofia's class is put back on each. */
+static void restore_classes(msg_t *msg)
+{
+	msg_header_t **head = msg_chain_head(msg);
+
+	for (msg_header_t *h = head ? *head : NULL; h; h = h->sh_succ)
+		h->sh_common->h_class = sofia_class(h->sh_class);
+}
+
+/* The header lines of msg in its chain (extract copy mode), stopping at limit + 1: those no
+ * class parsed (no valid name) among them, which count_line() never saw. */
+static unsigned chained_lines(msg_t *msg, unsigned limit)
 {
 	msg_header_t **head = msg_chain_head(msg);
 	unsigned n = 0;
@@ -85,58 +201,92 @@ static unsigned parsed_lines(msg_t *msg, unsigned limit)
 	return n;
 }
 
-/* Refuses msg, whose header lines are in its chain: its text is rebuilt from them (at most
- * sip.max_message_bytes) behind a request line with its method, which is all the reply takes
- * of that line. Without memory for it, the connection is closed without a reply. */
-static void refuse_parsed(struct sb_sip_guard *g, msg_t *msg, const char *method)
-{
-	msg_header_t **head = msg_chain_head(msg), *h;
-	size_t len = strlen(method) + sizeof(" sip:x SIP/2.0\r\n"), n;
-	char *text;
-
-	for (h = (*head)->sh_succ; h; h = h->sh_succ)
-		len += h->sh_data ? h->sh_len : 0;
-	text = malloc(len);
-	if (!text) {
-		refuse(g, msg, NULL, 0);
-		return;
-	}
-	n = (size_t)snprintf(text, len, "%s sip:x SIP/2.0\r\n", method);
-	for (h = (*head)->sh_succ; h; h = h->sh_succ) {
-		if (h->sh_data && h->sh_len) {
-			memcpy(text + n, h->sh_data, h->sh_len);
-			n += h->sh_len;
-		}
-	}
-	refuse(g, msg, text, n);
-	free(text);
-}
-
-/* The empty line ending a header section: a request whose header lines were counted only as
- * far as they had come when its request line was parsed is counted whole here. */
+/* The empty line ending a header section: a request counted line by line is complete, but
+ * for the lines without a header name, counted here. */
 static issize_t parse_separator(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
 {
 	msg_t *msg = (msg_t *)home; /* sofia parses a separator only into its message */
 	struct sb_sip_guard *g = hdr_guard;
-	sip_t const *sip = g ? sip_object(msg) : NULL;
+	struct sb_guard_request *c = g ? counting(g, msg) : NULL;
+	unsigned limit;
 
-	if (sip && sip->sip_request && sip->sip_request->rq_method_name &&
-	    msg_get_flags(msg, MSG_FLG_EXTRACT_COPY) &&
-	    parsed_lines(msg, (unsigned)(*g->cfg)->max_headers) >
-	            (unsigned)(*g->cfg)->max_headers) {
-		refuse_parsed(g, msg, sip->sip_request->rq_method_name);
+	if (!c)
+		return sofia_separator->hc_parse(home, h, s, slen);
+	c->counting = false;
+	restore_classes(msg);
+	limit = (unsigned)(*g->cfg)->max_headers;
+	if (chained_lines(msg, limit) > limit) {
+		refuse_counted(g, msg, c->rq.rq_method_name);
 		return -1; /* an error: the message goes no further */
 	}
 	return sofia_separator->hc_parse(home, h, s, slen);
 }
 
-void sb_sip_guard_headers_init(struct sb_sip_guard *g)
+/* The copy of hc that counts, or NULL when there is no room for another. */
+static msg_hclass_t *counting_copy(msg_hclass_t *hc)
 {
-	sofia_separator = g->mclass->mc_separator->hr_class;
+	for (size_t i = 0; i < n_counted; i++)
+		if (original[i] == hc)
+			return &counted[i];
+	if (n_counted == MAX_COUNTED)
+		return NULL;
+	counted[n_counted] = *hc;
+	counted[n_counted].hc_parse = parse_counted;
+	original[n_counted] = hc;
+	return &counted[n_counted++];
+}
+
+/* Puts hr in mc's hash table at the first free place of its probe sequence. */
+static void insert(msg_mclass_t *mc, const msg_href_t *hr)
+{
+	unsigned n = (unsigned)mc->mc_hash_size;
+
+	for (unsigned j = (unsigned)hr->hr_class->hc_hash % n;; j = (j + 1) % n) {
+		if (!mc->mc_hash[j].hr_class) {
+			mc->mc_hash[j] = *hr;
+			mc->mc_hash_used++;
+			return;
+		}
+	}
+}
+
+int sb_sip_guard_headers_init(struct sb_sip_guard *g)
+{
+	const msg_mclass_t *old = g->mclass;
+	/* twice the entries, in a table kept under half full as sofia's own */
+	msg_mclass_t *mc = msg_mclass_clone(old, 4 * old->mc_hash_used + 1, 1);
+
+	if (!mc)
+		return -ENOMEM;
+	n_counted = 0;
+	mc->mc_hash_used = 0;
+	for (short i = 0; i < old->mc_hash_size; i++) {
+		msg_href_t hr = old->mc_hash[i];
+
+		if (!hr.hr_class)
+			continue;
+		hr.hr_class = counting_copy(old->mc_hash[i].hr_class);
+		if (hr.hr_class)
+			insert(mc, &hr); /* the copy first: found by name before its original */
+		insert(mc, &old->mc_hash[i]);
+	}
+	if (old->mc_short) { /* compact forms (v, f, ...): their own table, not hashed */
+		memcpy(short_forms, old->mc_short, sizeof(short_forms));
+		for (size_t i = 0; i < MC_SHORT_SIZE; i++)
+			if (short_forms[i].hr_class && counting_copy(short_forms[i].hr_class))
+				short_forms[i].hr_class = counting_copy(short_forms[i].hr_class);
+		mc->mc_short = short_forms;
+	}
+	if (counting_copy(old->mc_unknown->hr_class)) /* matched by its hash value */
+		mc->mc_unknown->hr_class = counting_copy(old->mc_unknown->hr_class);
+	sofia_separator = old->mc_separator->hr_class;
 	*separator_class = *sofia_separator;
 	separator_class->hc_parse = parse_separator;
-	g->mclass->mc_separator->hr_class = separator_class;
+	mc->mc_separator->hr_class = separator_class;
+	free(g->mclass); /* msg_mclass_clone() allocates with malloc() */
+	g->mclass = mc;
 	hdr_guard = g;
+	return 0;
 }
 
 void sb_sip_guard_headers_done(struct sb_sip_guard *g)

@@ -341,6 +341,26 @@ def send_in_pieces(port, msg, cuts):
     return t
 
 
+def send_until_refused(port, msg, cuts):
+    """Sends msg on a new TCP connection in pieces cut at the given offsets, as send_in_pieces() does, but stops
+    once the daemon has closed the connection (a refusal ends it). Returns the connection."""
+    t = sipraw.Tcp(port)
+    msg = sipraw.with_via(msg, b"TCP", b"%s:%d" % (t.local[0].encode(), t.local[1]))
+    t.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    start = 0
+    for end in list(cuts) + [len(msg)]:
+        if sipraw.unread_by_server(port, t.local) is None:
+            break  # closed by the daemon: the rest would only meet a reset
+        try:
+            t.send(msg[start:end], fix_via=False)
+        except (BrokenPipeError, ConnectionResetError):
+            break
+        start = end
+        sbtest.wait_until(lambda: sipraw.unread_by_server(port, t.local) in (0, None), 10,
+                          "the daemon to read %d bytes" % end)
+    return t
+
+
 @pytest.mark.parametrize("pieces", [1, 2, 5])
 def test_tcp_header_limit_holds_across_reads(env, testbot, daemon, pieces):
     """sip.max_headers bounds a request's header lines over TCP however its header section is cut into reads:
@@ -352,7 +372,7 @@ def test_tcp_header_limit_holds_across_reads(env, testbot, daemon, pieces):
     # the first cut falls after the first header line, so the request line is parsed in the first read
     first = over.index(b"\r\nFrom:") + 8
     cuts = [first + k * (len(over) - first) // (pieces - 1) for k in range(pieces - 1)]
-    t = send_in_pieces(d.sip_port, over, cuts)
+    t = send_until_refused(d.sip_port, over, cuts)  # refused on the line over the limit: the rest is not sent
     try:
         assert t.wait_eof(20), "the connection stayed open after a request over sip.max_headers: %r" % t.data
         assert sipraw.status_lines(t.data) == ["SIP/2.0 400 Too Many Headers"], t.data
@@ -384,7 +404,7 @@ def test_tcp_header_limit_with_many_vias(env, testbot, daemon, pieces):
     assert 50000 < len(over) < 65000
     first = over.index(b"\r\nFrom:") + 8
     cuts = [first + k * (len(over) - first) // (pieces - 1) for k in range(pieces - 1)]
-    t = send_in_pieces(d.sip_port, over, cuts)
+    t = send_until_refused(d.sip_port, over, cuts)
     try:
         assert t.wait_eof(20), "the connection stayed open after a request over sip.max_headers: %r" % t.data[:300]
         assert sipraw.status_lines(t.data) == ["SIP/2.0 400 Too Many Headers"], t.data[:300]
@@ -416,4 +436,59 @@ def test_stateless_403_edge_cases(env, testbot, daemon):
     assert sipraw.udp_exchange(d.sip_port, lf, src=STRANGER) == ["SIP/2.0 403 Forbidden"]
     tiny = b"A\r\n" + b"v:\r\n" * 32 + b"f:\r\nt:\r\ni:\r\nCSeq:\r\n\r\n"
     assert sipraw.udp_exchange(d.sip_port, tiny, src=STRANGER) == []
+    assert d.alive()
+
+
+def refused_over_headers(env, d, t, call_id, limit):
+    """Asserts the refusal a request over sip.max_headers = limit gets on connection t: one 400 Too Many Headers
+    echoing the sender's Via first and the Call-ID, the connection closed, the refusal counted and logged."""
+    try:
+        assert t.wait_eof(20), "the connection stayed open: %r" % t.data[:300]
+        assert sipraw.status_lines(t.data) == ["SIP/2.0 400 Too Many Headers"], t.data[:300]
+        top = b"Via: SIP/2.0/TCP %s:%d;branch=z9hG4bK-1" % (t.local[0].encode(), t.local[1])
+        assert t.data.split(b"\r\n")[1] == top, t.data[:300]
+        assert b"\r\nCall-ID: %s\r\n" % call_id.encode() in t.data, t.data[:300]
+    finally:
+        t.close()
+    assert (refused(env, "too_many_headers"), tcp_closed(env, "bad")) == (1, 1)
+    line = "with over sip.max_headers = %d header lines, 400" % limit
+    sbtest.wait_until(lambda: line in d.stderr_text(), 10, "the refusal's log line")
+
+
+@pytest.mark.parametrize("name", ["unknown", "Supported", "k"])
+def test_tcp_header_limit_refused_before_section_ends(env, testbot, daemon, name):
+    """Over TCP, the header lines of one request are counted across its reads, each as it is parsed: the request
+    gets the 400 of one over sip.max_headers once a read takes it over the limit, although each read holds fewer
+    lines than the limit and its header section has not ended (it never does here), whatever header the lines
+    are (unknown, a known list header, a compact form)."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), max_headers=64)
+    line = {"unknown": b"X-Pad: a\r\n", "Supported": b"Supported: a\r\n", "k": b"k:a\r\n"}[name]
+    msg = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="count-" + name, extra=line * 120)
+    msg = msg[:msg.index(b"Content-Length:")]  # no end of the header section
+    first = msg.index(b"Max-Forwards:")  # 5 lines, then 40 a read
+    cuts = [first + len(line) * k for k in (40, 80)]
+    t = send_until_refused(d.sip_port, msg[:cuts[1]], cuts[:1])
+    refused_over_headers(env, d, t, "count-" + name, 64)
+    assert d.alive()
+
+
+def test_tcp_compact_via_flood_over_size_refused(env, testbot, daemon):
+    """A flood of compact Via lines (v:) over sip.max_headers and over sip.max_message_bytes (65536) in all, sent
+    over TCP in reads of about 8 kB, gets the 400 a request over sip.max_headers gets in one read, echoing the
+    sender's Via first, and is counted and logged: it is refused on the line over the limit, long before the
+    transport would reach the size limit and close the connection without a word. The next request is served."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), max_headers=64)
+    vias = b"v:SIP/2.0/TCP 127.0.0.1:12345;branch=z9hG4bK-v\r\n" * 1400
+    msg = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="vflood", extra=vias)
+    assert len(msg) > 65536
+    first = msg.index(b"\r\nFrom:") + 8
+    t = send_until_refused(d.sip_port, msg, range(first, len(msg), 8192))
+    refused_over_headers(env, d, t, "vflood", 64)
+    ok = sipraw.Tcp(d.sip_port)
+    try:
+        ok.send(sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="after-vflood"))
+        assert ok.read_until(lambda t: b"\r\n\r\n" in t.data, 20), ok.data
+        assert sipraw.status_lines(ok.data) == ["SIP/2.0 200 OK"], ok.data
+    finally:
+        ok.close()
     assert d.alive()

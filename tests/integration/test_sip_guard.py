@@ -492,3 +492,23 @@ def test_tcp_compact_via_flood_over_size_refused(env, testbot, daemon):
     finally:
         ok.close()
     assert d.alive()
+
+
+def test_tcp_header_limit_before_identifying_headers(env, testbot, daemon):
+    """A request whose lines over sip.max_headers come over TCP before its From, To, Call-ID and CSeq is refused
+    on the line over the limit all the same: no reply can be built without them, so its connection is closed
+    without one, and the refusal is counted and logged."""
+    d, bot = guarded(env, testbot, daemon, acl=("127.0.0.0/8",), max_headers=64)
+    msg = (b"OPTIONS sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5060;branch=z9hG4bK-1\r\n" +
+           b"X-Pad: a\r\n" * 100 + b"From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:x@127.0.0.1>\r\n")
+    first = msg.index(b"X-Pad")
+    t = send_until_refused(d.sip_port, msg, [first + 10 * 40])
+    try:
+        assert t.wait_eof(20), "the connection stayed open: %r" % t.data[:300]
+        assert t.data == b"", t.data[:300]
+    finally:
+        t.close()
+    assert (refused(env, "too_many_headers"), tcp_closed(env, "bad")) == (1, 1)
+    line = "with over sip.max_headers = 64 header lines, 400"
+    sbtest.wait_until(lambda: line in d.stderr_text(), 10, "the refusal's log line")
+    assert d.alive()

@@ -20,6 +20,7 @@
  * parsed by no class: they are counted at the end of the header section. */
 #include <arpa/inet.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,7 @@
 
 #include "sip_guard.h"
 
-/* The guard's SIP_HEADER classes' copies hold at most this many (sofia's SIP class has ~90). */
+/* Counting copies of header classes at most (sofia's SIP message class has fewer than 100). */
 #define MAX_COUNTED 160
 #define VIAS_ECHOED 32 /* what the reply builder echoes at most */
 
@@ -54,6 +55,7 @@ static const struct msg_hclass_s *sofia_separator;
 static struct msg_hclass_s counted[MAX_COUNTED];         /* the copies that count */
 static const struct msg_hclass_s *original[MAX_COUNTED]; /* ... and sofia's class of each */
 static size_t n_counted;
+static bool uncounted; /* a class got no copy: MAX_COUNTED is too small */
 static msg_href_t short_forms[MC_SHORT_SIZE];
 
 /* The stateless 400 for a request over sip.max_headers; raw[0..len) is its text. */
@@ -96,8 +98,10 @@ int sb_sip_guard_header_limit(struct sb_sip_guard *g, msg_t *msg, msg_header_t *
 /* Sofia's class of hc: hc itself, or the original of one of the counting copies. */
 static msg_hclass_t *sofia_class(msg_hclass_t *hc)
 {
-	if (hc >= counted && hc < counted + n_counted)
-		return original[hc - counted];
+	uintptr_t p = (uintptr_t)hc, first = (uintptr_t)counted;
+
+	if (p >= first && p < first + n_counted * sizeof(counted[0]))
+		return original[(p - first) / sizeof(counted[0])];
 	return hc;
 }
 
@@ -171,7 +175,8 @@ static issize_t parse_counted(su_home_t *home, msg_header_t *h, char *s, isize_t
 	msg_hclass_t *hc = sofia_class(h->sh_class);
 
 	h->sh_common->h_class = hc;
-	/* header lines are parsed into their message's home, which is the message */
+	/* The stack parses the lines a message class finds into their message's home, which is
+	 * the message (msg_header_d(), which takes any home, is used by neither it nor us). */
 	if (hdr_guard && count_line(hdr_guard, (msg_t *)home) < 0)
 		return -1;
 	return hc->hc_parse(home, h, s, slen);
@@ -228,8 +233,10 @@ static msg_hclass_t *counting_copy(msg_hclass_t *hc)
 	for (size_t i = 0; i < n_counted; i++)
 		if (original[i] == hc)
 			return &counted[i];
-	if (n_counted == MAX_COUNTED)
+	if (n_counted == MAX_COUNTED) {
+		uncounted = true;
 		return NULL;
+	}
 	counted[n_counted] = *hc;
 	counted[n_counted].hc_parse = parse_counted;
 	original[n_counted] = hc;
@@ -259,6 +266,7 @@ int sb_sip_guard_headers_init(struct sb_sip_guard *g)
 	if (!mc)
 		return -ENOMEM;
 	n_counted = 0;
+	uncounted = false;
 	mc->mc_hash_used = 0;
 	for (short i = 0; i < old->mc_hash_size; i++) {
 		msg_href_t hr = old->mc_hash[i];
@@ -286,6 +294,11 @@ int sb_sip_guard_headers_init(struct sb_sip_guard *g)
 	free(g->mclass); /* msg_mclass_clone() allocates with malloc() */
 	g->mclass = mc;
 	hdr_guard = g;
+	if (uncounted)
+		log_warn("Over %d SIP header classes: the lines of some are not counted against "
+		         "sip.max_headers as they come over TCP",
+		         MAX_COUNTED);
+	log_debug("SIP guard: %zu header classes count their lines", n_counted);
 	return 0;
 }
 

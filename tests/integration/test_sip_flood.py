@@ -5,7 +5,6 @@ TCP connections from four addresses leave calls over TCP and UDP working, are cl
 message over 64 KiB is refused."""
 
 import errno
-import http.client
 import json
 import resource
 import select
@@ -20,23 +19,12 @@ from test_sip_guard import STRANGER, Flood, guarded
 
 
 def admin_get(env, path):
-    c = http.client.HTTPConnection("127.0.0.1", env.admin_port, timeout=10)
-    try:
-        c.request("GET", path)
-        r = c.getresponse()
-        body = r.read().decode()
-        assert r.status == 200, (path, r.status, body)
-        return body
-    finally:
-        c.close()
+    return sbtest.admin_get(env.admin_port, path)
 
 
 def metric(env, sample):
-    """The value of one sample of /metrics, named as exposed (with its labels); 0 when absent."""
-    for line in admin_get(env, "/metrics").splitlines():
-        if line.startswith(sample + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    """The value of one sample of /metrics, named as exposed (with its labels); an absent one fails."""
+    return sbtest.metric(env.admin_port, sample)
 
 
 def metric_sum(env, family):

@@ -155,6 +155,7 @@ static void start_attempt(struct sb_webhook *w, struct sb_webhook_job *j)
 	j->in_flight = true;
 	j->body_sent = false;
 	j->status = 0;
+	j->tls_verify_err = 0;
 	j->deadline_ms = sb_now_ms() + w->cfg->webhook_timeout_ms;
 	w->n_in_flight++;
 	if (w->named)
@@ -318,13 +319,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct sb_webhook_job *j;
 	int r;
 
-	(void)user;
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		if (w)
 			on_wake(w);
 		return 0;
 	}
+	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS) {
+		sb_webhook_tls_ctx_init(user); /* the context's client SSL_CTX */
+		return 0;
+	}
 	j = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION) {
+		if (j && j->in_flight)
+			sb_webhook_tls_verify_step(j, user, len);
+		return 0;
+	}
 	if (!j || !j->in_flight)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	sb_log_ctx_set(j->call_id);

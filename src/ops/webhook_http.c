@@ -70,12 +70,19 @@ static bool is_2xx(int status)
 int sb_webhook_job_event(struct sb_webhook_job *j, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len)
 {
-	char buf[1024 + LWS_PRE], *px = buf + LWS_PRE, why[64];
+	char buf[1024 + LWS_PRE], *px = buf + LWS_PRE, why[160];
 	int n = sizeof(buf) - LWS_PRE;
 
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		snprintf(why, sizeof(why), "%s", in ? (const char *)in : "connection error");
+		/* lws's text for a refused certificate says nothing about it */
+		if (j->tls_verify_err)
+			snprintf(why, sizeof(why),
+			         "TLS: the receiver's certificate failed verification: %s",
+			         sb_webhook_tls_verify_error(j->tls_verify_err));
+		else
+			snprintf(why, sizeof(why), "%s",
+			         in ? (const char *)in : "connection error");
 		wsi_gone(j, wsi);
 		sb_webhook_attempt_done(j, false, why);
 		return 0;

@@ -1,6 +1,7 @@
 /* Private to the webhook client: the client and its jobs (one record each), shared by
- * webhook.c (the thread, the queue, attempts and their schedule) and webhook_http.c (one
- * attempt's HTTP exchange). Thread: the webhook thread, but for what webhook.h says. */
+ * webhook.c (the thread, the queue, attempts and their schedule), webhook_http.c (one
+ * attempt's HTTP exchange) and webhook_tls.c (its TLS handshake). Thread: the webhook thread,
+ * but for what webhook.h says. */
 #pragma once
 
 #include <pthread.h>
@@ -27,8 +28,9 @@ struct sb_webhook_job {
 	int64_t due_ms;      /* waiting: when the next attempt starts */
 	int64_t deadline_ms; /* in flight: when it times out */
 	bool in_flight, body_sent;
-	bool resolving; /* in flight, waiting for the host's address: no wsi yet */
-	int status;     /* the response's, 0 before one */
+	bool resolving;     /* in flight, waiting for the host's address: no wsi yet */
+	int status;         /* the response's, 0 before one */
+	int tls_verify_err; /* the first failure verifying the receiver's certificate, 0 (none) */
 	char sig[SB_WEBHOOK_SIG_LEN + 1];
 	size_t len;
 	unsigned char buf[]; /* LWS_PRE bytes of headroom, then the body */
@@ -64,3 +66,12 @@ void sb_webhook_attempt_done(struct sb_webhook_job *j, bool ok, const char *why)
  * lws expects (-1 closes). j may be freed. */
 int sb_webhook_job_event(struct sb_webhook_job *j, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len);
+/* Thread: control, as the context is made (lws's LOAD_EXTRA_CLIENT_VERIFY_CERTS). Sets up the
+ * client SSL_CTX lws made (borrowed) so that no SNI is sent for an address. */
+void sb_webhook_tls_ctx_init(void *ssl_ctx);
+/* Thread: webhook. One step of verifying the receiver's certificate chain (lws's
+ * PERFORM_SERVER_CERT_VERIFICATION: OpenSSL's X509_STORE_CTX, borrowed, and preverify_ok):
+ * keeps the first failure in j. lws's own check still decides. */
+void sb_webhook_tls_verify_step(struct sb_webhook_job *j, void *x509_ctx, size_t preverify_ok);
+/* Thread: any. OpenSSL's text for a certificate verification error (static). */
+const char *sb_webhook_tls_verify_error(int err);

@@ -1,6 +1,7 @@
 """Call-end webhook: after each call a JSON record is POSTed to webhook.url, signed with HMAC-SHA256 of the exact
 body when a secret is set; a failed attempt (here a 500) is retried with the same body; calls the bot ends, and
-INVITEs refused after the ACL, get records too."""
+INVITEs refused after the ACL, get records too. An https:// receiver gets SNI and a certificate check for the URL's
+host name (none for an address), and a certificate for another name fails the attempts with a line that says so."""
 
 import datetime
 import hashlib
@@ -8,12 +9,15 @@ import hmac
 import http.client
 import http.server
 import json
+import re
 import socket
+import ssl
 import threading
 import time
 
 import pytest
 
+import pki
 import rtp
 import sbtest
 
@@ -29,10 +33,11 @@ class Receiver:
     """An HTTP server on a loopback port, in a thread: keeps every POST and answers with the next status of
     `statuses` (the last one repeats)."""
 
-    def __init__(self, port, statuses=(200,)):
+    def __init__(self, port, statuses=(200,), tls=None, host="127.0.0.1"):
         self.posts = []
         self.statuses = list(statuses)
         self.cond = threading.Condition()
+        self.sni = []  # with tls: the server name of each ClientHello (None: the client sent none)
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -51,9 +56,23 @@ class Receiver:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = "http://127.0.0.1:%d/hooks/call-end?src=it" % port
+        if tls:
+            tls.sni_callback = self._on_sni
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = "%s://%s:%d/hooks/call-end?src=it" % ("https" if tls else "http", host, port)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _on_sni(self, sslobj, name, ctx):
+        with self.cond:
+            self.sni.append(name)
+            self.cond.notify_all()
+
+    def wait_handshakes(self, count, timeout=30):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: len(self.sni) >= count, timeout)
+        assert ok, "%d TLS handshake(s) began, expected %d within %d s" % (len(self.sni), count, timeout)
+        return self.sni
 
     def wait(self, count, timeout=30):
         with self.cond:
@@ -66,8 +85,8 @@ class Receiver:
         self.server.server_close()
 
 
-def receiver(env, statuses=(200,)):
-    r = Receiver(env.ports.tcp(), statuses)
+def receiver(env, statuses=(200,), tls=None, host="127.0.0.1"):
+    r = Receiver(env.ports.tcp(), statuses, tls=tls, host=host)
     env.listeners.append(r)
     return r
 
@@ -429,3 +448,80 @@ def test_receiver_refusing_or_cut_short(env, bridge, sipp, kind):
     # Still up after lws closed that connection, and exits cleanly (no sanitizer report).
     assert d.alive()
     d.stop()
+
+
+HOOK = "hook.tls.test"
+
+
+def tls_receiver(env, name, dns=None, ip=None):
+    """An https receiver on loopback whose certificate, for DNS name dns or address ip, a new CA signs; the URL
+    names host name. (receiver, environment that makes the daemon trust that CA and resolve HOOK to 127.0.0.1,
+    admin port)."""
+    ca = pki.make_ca(env.tmp, "hookca")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*pki.make_server_cert(env.tmp, "hook", ca, dns=dns, ip=ip))
+    rcv = receiver(env, tls=ctx, host=name)
+    # the lookup of HOOK answers 127.0.0.1 at once: the release file is there before it starts
+    environ, _, release = sbtest.gai_shim(env.tmp, HOOK, addr="127.0.0.1")
+    with open(release, "w"):
+        pass
+    # the webhook trusts the system's CAs: OpenSSL's default paths, which SSL_CERT_FILE replaces
+    environ["SSL_CERT_FILE"] = ca[0]
+    return rcv, environ, env.ports.tcp()
+
+
+def https_daemon(env, testbot, daemon, rcv, environ, admin, **kw):
+    bot = testbot("silent")
+    return daemon(env.config([{"name": "default", "url": bot.url}],
+                             webhook=webhook_cfg(rcv, timeout_ms=5000, **kw),
+                             admin={"address": "127.0.0.1", "port": admin}), environ=environ)
+
+
+def one_call(env, d, sipp):
+    ep = env.endpoint(PT)
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, keys=KEYS, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0, res.describe()
+
+
+def test_https_to_host_name(env, testbot, daemon, sipp):
+    """An https:// URL with a host name: the POST goes to the address the name resolves to, and the TLS handshake
+    names the host (SNI) and checks the receiver's certificate against it, as Host names it with the port."""
+    rcv, environ, admin = tls_receiver(env, HOOK, dns=HOOK)
+    port = rcv.server.server_address[1]
+    d = https_daemon(env, testbot, daemon, rcv, environ, admin)
+    one_call(env, d, sipp)
+    rec, post = only_record(rcv)
+    assert rec["hangup_by"] == "caller", rec
+    assert post["headers"].get("host") == "%s:%d" % (HOOK, port), post["headers"]
+    assert rcv.sni == [HOOK], rcv.sni
+    sbtest.wait_until(lambda: sends(admin, "delivered") == 1, 10, "the record counted delivered")
+    assert sends(admin, "retried") == 0 and sends(admin, "failed") == 0
+
+
+def test_https_certificate_for_another_name(env, testbot, daemon, sipp):
+    """The receiver's certificate names another host than the URL: the handshake fails verification, each attempt
+    fails with a line that says so, is retried per webhook.retries, and the record is dropped and counted failed;
+    nothing reaches the receiver."""
+    rcv, environ, admin = tls_receiver(env, HOOK, dns="other.tls.test")
+    d = https_daemon(env, testbot, daemon, rcv, environ, admin, retries=1)
+    one_call(env, d, sipp)
+    why = r"[^\n]*certificate[^\n]*hostname mismatch"  # the last: OpenSSL's words for the failure
+    line = re.compile(r"Call-end record dropped after 2 attempt\(s\): %s" % why)
+    sbtest.wait_until(lambda: line.search(d.stderr_text()), 20, "the record dropped for its certificate")
+    err = d.stderr_text()
+    assert re.search(r"attempt 1 failed \(%s\), retrying in 500 ms" % why, err), sbtest.tail(d.stderr_path, 20)
+    assert sends(admin, "failed") == 1 and sends(admin, "retried") == 1 and sends(admin, "delivered") == 0
+    assert rcv.posts == [] and rcv.sni == [HOOK, HOOK], (rcv.posts, rcv.sni)
+
+
+def test_https_to_address(env, testbot, daemon, sipp):
+    """An https:// URL with an address: the certificate is checked against that address (its subjectAltName
+    IP:127.0.0.1), and no SNI is sent (RFC 6066 allows host names only)."""
+    rcv, environ, admin = tls_receiver(env, "127.0.0.1", ip="127.0.0.1")
+    d = https_daemon(env, testbot, daemon, rcv, environ, admin)
+    one_call(env, d, sipp)
+    rec, post = only_record(rcv)
+    assert post["headers"].get("host") == "127.0.0.1:%d" % rcv.server.server_address[1], post["headers"]
+    assert rcv.sni == [None], rcv.sni
+    sbtest.wait_until(lambda: sends(admin, "delivered") == 1, 10, "the record counted delivered")

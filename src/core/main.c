@@ -8,8 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-
 #include "build_config.h"
 
 #define LOG_SUBSYS "main"
@@ -113,10 +111,6 @@ int main(int argc, char **argv)
 	char err[SB_CONFIG_ERR_MAX] = "";
 	int r;
 
-	/* Before anything uses OpenSSL: no clean-up of its global state at exit, when a thread left
-	 * behind by a bounded stop (the webhook's, held by a host name lookup) may still use it.
-	 * The process's end frees it all the same. */
-	OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
 	if (parse_args(argc, argv, &a) < 0)
 		return EXIT_CONFIG;
 	/* Before the configuration is read: a SIGHUP or SIGTERM that comes while the daemon

@@ -418,13 +418,7 @@ def test_tcp_header_limit_with_many_vias(env, testbot, daemon, pieces):
                          extra=vias[:300 * 48])  # 300 of them: one datagram
     assert sipraw.udp_exchange(d.sip_port, udp) == ["SIP/2.0 400 Too Many Headers"]
     assert (refused(env, "too_many_headers"), tcp_closed(env, "bad")) == (2, 1)
-    ok = sipraw.Tcp(d.sip_port)
-    try:
-        ok.send(sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="after-%d" % pieces))
-        assert ok.read_until(lambda t: b"\r\n\r\n" in t.data, 20), ok.data
-        assert sipraw.status_lines(ok.data) == ["SIP/2.0 200 OK"], ok.data
-    finally:
-        ok.close()
+    options_served_over_tcp(d, "after-%d" % pieces)
     assert d.alive()
 
 
@@ -437,6 +431,17 @@ def test_stateless_403_edge_cases(env, testbot, daemon):
     tiny = b"A\r\n" + b"v:\r\n" * 32 + b"f:\r\nt:\r\ni:\r\nCSeq:\r\n\r\n"
     assert sipraw.udp_exchange(d.sip_port, tiny, src=STRANGER) == []
     assert d.alive()
+
+
+def options_served_over_tcp(d, call_id):
+    """Asserts that an OPTIONS on a new TCP connection gets its 200 OK."""
+    ok = sipraw.Tcp(d.sip_port)
+    try:
+        ok.send(sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id=call_id))
+        assert ok.read_until(lambda t: b"\r\n\r\n" in t.data, 20), ok.data
+        assert sipraw.status_lines(ok.data) == ["SIP/2.0 200 OK"], ok.data
+    finally:
+        ok.close()
 
 
 def refused_over_headers(env, d, t, call_id, limit):
@@ -484,13 +489,7 @@ def test_tcp_compact_via_flood_over_size_refused(env, testbot, daemon):
     first = msg.index(b"\r\nFrom:") + 8
     t = send_until_refused(d.sip_port, msg, range(first, len(msg), 8192))
     refused_over_headers(env, d, t, "vflood", 64)
-    ok = sipraw.Tcp(d.sip_port)
-    try:
-        ok.send(sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", call_id="after-vflood"))
-        assert ok.read_until(lambda t: b"\r\n\r\n" in t.data, 20), ok.data
-        assert sipraw.status_lines(ok.data) == ["SIP/2.0 200 OK"], ok.data
-    finally:
-        ok.close()
+    options_served_over_tcp(d, "after-vflood")
     assert d.alive()
 
 

@@ -5,6 +5,7 @@ SIPp far end whose RTP the test controls: loss, junk datagrams and keys from the
 that sends no RTP, answers with another codec or never answers fails the call."""
 
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -14,6 +15,7 @@ import wave
 import pytest
 
 import callctl
+import pki
 import rtp
 import sbtest
 
@@ -48,22 +50,18 @@ def loud_blocks(samples, block=800, level=1000):
     return [rtp.rms(samples[i:i + block]) > level for i in range(0, len(samples) - block + 1, block)]
 
 
-def uri(d, user="+15550001"):
-    return "sip:%s@127.0.0.1:%d" % (user, d.sip_port)
+def uri(d, user="+15550001", host="127.0.0.1"):
+    return "sip:%s@%s:%d" % (user, host, d.sip_port)
 
 
 def call(to, **kw):
     return callctl.sipbridge_call(sbtest.build_dir(), to, **kw)
 
 
-@pytest.mark.parametrize("codec,transport", [("pcmu", "udp"), ("pcma", "udp"), ("pcmu", "tcp")],
-                         ids=["udp-pcmu", "udp-pcma", "tcp-pcmu"])
-def test_tone_through_echo_bot(env, bridge, codec, transport):
-    d, bot = bridge("echo")
-    play = tone_wav(os.path.join(env.tmp, "in.wav"))
-    rec = os.path.join(env.tmp, "out.wav")
-    res = call(uri(d), play=play, record=rec, codec=codec, transport=transport,
-               headers=["X-Customer-Header: salesbot", "X-UUI: call-tool-42"])
+def check_echo_call(res, rec, bot, codec):
+    """A call that played TONE_S of 1 kHz to an echo bot with the headers X-Customer-Header: salesbot and X-UUI:
+    call-tool-42 went as it should: answered in codec, the tone back in the recording, the headers in the bot's
+    start, the bot's stop after our BYE."""
     assert res.returncode == 0, callctl.describe(res)
     j = res.json
     assert j["code"] == 200 and j["reason"] == "OK" and j["answered"] is True, j
@@ -94,6 +92,117 @@ def test_tone_through_echo_bot(env, bridge, codec, transport):
     assert cp.get("X-Customer-Header") == "salesbot" and cp.get("X-UUI") == "call-tool-42", start
     assert start["from"] == "sipbridge-call" and start["to"] == "+15550001", start
     bot.wait_event("rx", "stop")
+
+
+ECHO_HEADERS = ["X-Customer-Header: salesbot", "X-UUI: call-tool-42"]
+
+
+@pytest.mark.parametrize("codec,transport", [("pcmu", "udp"), ("pcma", "udp"), ("pcmu", "tcp")],
+                         ids=["udp-pcmu", "udp-pcma", "tcp-pcmu"])
+def test_tone_through_echo_bot(env, bridge, codec, transport):
+    d, bot = bridge("echo")
+    play = tone_wav(os.path.join(env.tmp, "in.wav"))
+    rec = os.path.join(env.tmp, "out.wav")
+    res = call(uri(d), play=play, record=rec, codec=codec, transport=transport, headers=ECHO_HEADERS)
+    check_echo_call(res, rec, bot, codec)
+
+
+NAME = "sbcall.sb.test"  # a made-up host name: only gai_shim answers it, sofia's own DNS client cannot
+
+
+def named(env, name, addr="127.0.0.1"):
+    """The tool's environment with gai_shim answering name with addr at once, and the shim's log of lookups."""
+    environ, log, release = sbtest.gai_shim(env.tmp, name, addr)
+    open(release, "w").close()
+    return environ, log
+
+
+def traced_daemon(env, bot, listen=()):
+    """A daemon routing every call to bot whose debug log shows every SIP message (TPORT_LOG), with extra sip.listen
+    entries."""
+    cfg = env.config([{"name": "default", "url": bot.url}], log={"level": "debug"})
+    cfg["sip"]["listen"].extend(listen)
+    return env.daemon(cfg, environ={"TPORT_LOG": "1"})
+
+
+def received(text, method):
+    """The SIP requests of method the daemon's transport log shows received: a list of lists of lines."""
+    blocks, cur = [], None
+    head = re.compile(r"recv \d+ bytes from \w+/|send \d+ bytes to \w+/")
+    for line in text.splitlines():
+        if head.search(line):
+            cur = [] if line.find("recv ") >= 0 else None
+            if cur is not None:
+                blocks.append(cur)
+            continue
+        if cur is not None:
+            t = (line.split("   ", 1)[-1] if "   " in line else line).strip()
+            if t and t.strip("-"):
+                cur.append(t)
+    return [b for b in blocks if b and b[0].startswith(method + " ")]
+
+
+@pytest.mark.parametrize("transport,host", [("udp", NAME), ("tcp", NAME), ("udp", "localhost")],
+                         ids=["udp-name", "tcp-name", "udp-localhost"])
+def test_tone_to_host_name(env, transport, host):
+    """--to sip:USER@NAME:PORT with a name only the system's resolver knows (gai_shim answers a made-up name with
+    127.0.0.1; localhost from /etc/hosts): the call goes to that address and runs as one to the numeric address does
+    (the tone echoed back, the headers at the bot, our BYE answered). The INVITE that arrives keeps the name in its
+    request URI and To and has no Route header; its ACK and the BYE arrive too. The SIP stack's own DNS client knows
+    neither name: without the lookup the call ended in "503 DNS Error" (a transport error)."""
+    environ, log = named(env, NAME) if host == NAME else ({}, None)
+    if host == "localhost":
+        try:
+            socket.getaddrinfo("localhost", None, socket.AF_INET)
+        except socket.gaierror:
+            pytest.skip("getaddrinfo(\"localhost\") gives no IPv4 address on this machine")
+    bot = env.testbot("echo")
+    d = traced_daemon(env, bot)
+    play = tone_wav(os.path.join(env.tmp, "in.wav"))
+    rec = os.path.join(env.tmp, "out.wav")
+    to = uri(d, host=host)
+    res = call(to, play=play, record=rec, transport=transport, headers=ECHO_HEADERS, environ=environ)
+    check_echo_call(res, rec, bot, "pcmu")
+    if log:
+        assert sbtest.gai_lookups(log, NAME) == 1, open(log).read()
+    text = d.stderr_text()
+    invites = received(text, "INVITE")
+    assert invites, "no INVITE in the daemon's log:\n%s" % text[-4000:]
+    for b in invites:
+        assert b[0] == "INVITE %s%s SIP/2.0" % (to, ";transport=tcp" if transport == "tcp" else ""), b
+        assert any(re.match(r"(To|t):\s*<%s>" % re.escape(to), l) for l in b), b
+        assert not [l for l in b if re.match(r"(Route|r):", l, re.I)], b
+    assert received(text, "ACK") and received(text, "BYE"), "no ACK or BYE from the tool in the daemon's log"
+
+
+@pytest.mark.parametrize("cert_name", [NAME, "other.sb.test", "127.0.0.1"], ids=["name", "other-name", "address"])
+def test_tls_to_host_name_verifies_the_name(env, cert_name):
+    """Over TLS a call to sip:USER@NAME:PORT (NAME known only to the system's resolver, which gives 127.0.0.1) goes
+    to that address, and the daemon's certificate is still checked against NAME: one whose only name is NAME is
+    taken and the call set up; one for another name, or for the address the call went to (127.0.0.1 as its DNS
+    name, which the SIP stack would take for a call to the address), is refused: a transport error, no call
+    at the bot, and the SIP stack's log names the mismatch with NAME."""
+    tmp = os.path.join(env.tmp, "pki")
+    os.makedirs(tmp)
+    ca = pki.make_ca(tmp, "ca")
+    cert, key = pki.make_server_cert(tmp, "server", ca, dns=cert_name)
+    bot = env.testbot("echo")
+    tls_port = env.ports.tcp()
+    traced_daemon(env, bot, [{"transport": "tls", "address": "127.0.0.1", "port": tls_port, "cert": cert,
+                              "key": key, "ca": "", "verify_client": False}])
+    environ, log = named(env, NAME)
+    to = "sip:+15550001@%s:%d" % (NAME, tls_port)
+    res = call(to, transport="tls", ca=ca[0], duration=2, timeout=10, environ=environ, args=["-v"])
+    assert sbtest.gai_lookups(log, NAME) == 1, open(log).read()
+    if cert_name == NAME:
+        assert res.returncode == 0, callctl.describe(res)
+        assert res.json["code"] == 200 and res.json["rtp_received"] > 0, res.json
+        bot.wait_event("rx", "stop")
+        return
+    assert res.returncode == 1 and res.json and not res.json["answered"], callctl.describe(res)
+    assert res.json["reason"] == "transport error", callctl.describe(res)
+    assert "Peer Subject Mismatch (%s)" % NAME in res.stderr, callctl.describe(res)
+    assert not bot.conns(), "a call reached the bot over a connection whose certificate does not name %s" % NAME
 
 
 def test_dtmf_reaches_bot(env, bridge):
@@ -173,8 +282,9 @@ def test_target_and_local_of_other_families_is_a_usage_error(env):
 def test_target_name_of_other_family_than_local_is_a_usage_error(env):
     """A --to host NAME that resolves to the other address family than --local only (gai_shim answers a made-up name
     with one address) is a usage error as a numeric one is: exit 2, one line naming the host, what it resolved to
-    and --local, nothing sent (not exit 1 with only "transport error"). A name of --local's family, and a name
-    whose lookup does not answer within the tool's wait, are passed on to the SIP stack (exit 1 here: no answer)."""
+    and --local, nothing sent (not exit 1 with only "transport error"). A name of --local's family is called at the
+    address it resolved to (the SIP stack's own DNS client does not know it); a name whose lookup does not answer
+    within the tool's wait is passed on to the SIP stack (exit 1 here: it cannot resolve it)."""
     sinks = {fam: socket.socket(fam, socket.SOCK_DGRAM) for fam in (socket.AF_INET, socket.AF_INET6)}
     try:
         for fam, s in sinks.items():
@@ -193,12 +303,22 @@ def test_target_name_of_other_family_than_local_is_a_usage_error(env):
             lines = res.stderr.strip().splitlines()
             assert len(lines) == 1 and want in lines[0], res.stderr
             assert sbtest.gai_lookups(log, name) == 1, open(log).read()
-            # Control: the same name with a --local of its family is not refused.
+            with pytest.raises(socket.timeout):
+                sinks[sink].recvfrom(4096)  # no INVITE was sent to the refused target
+            # Control: the same name with a --local of its family is called at the address it resolved to, the
+            # request URI keeping the name (no answer comes: exit 1 at --timeout).
             res = call(to, local=addr, timeout=1, environ=environ)
             assert res.returncode == 1 and res.json is not None, callctl.describe(res)
+            data, _ = sinks[sink].recvfrom(4096)
+            assert data.startswith(("INVITE %s SIP/2.0\r\n" % to).encode()), data[:120]
+            try:
+                while True:  # its retransmissions
+                    sinks[sink].recvfrom(4096)
+            except socket.timeout:
+                pass
         for s in sinks.values():
             with pytest.raises(socket.timeout):
-                s.recvfrom(4096)  # no INVITE was sent to the refused targets (nor elsewhere)
+                s.recvfrom(4096)  # nothing else was sent
         # A lookup that never answers is waited for a bounded time, then left to the SIP stack.
         stuck_dir = os.path.join(env.tmp, "stuck")  # a shim of its own: no release file
         os.mkdir(stuck_dir)

@@ -32,6 +32,7 @@
 #define SB_CL_MAX_SECONDS 7200.0 /* --duration, --dtmf-at, --timeout */
 #define SB_CL_WAV_MAX_SECONDS 3600
 #define SB_CL_ERR_MAX 256
+#define SB_CL_ADDR_MAX 46 /* a numeric IPv4 or IPv6 address and its NUL (INET6_ADDRSTRLEN) */
 
 /* DTMF as a phone sends it: each key this long, this far apart. */
 #define SB_CL_DTMF_MS 100
@@ -54,6 +55,10 @@ struct sb_cl_opts {
 	bool tls;          /* --transport tls: the server's certificate is verified */
 	const char *ca;    /* --ca: the CA file it is verified with; NULL: the system's */
 	const char *local; /* numeric address SIP and RTP bind to */
+	/* The --to host name's address of --local's family, as the system's resolver found it
+	 * (numeric): the requests go there. "" (a numeric host, no port, no answer in time): the
+	 * SIP stack resolves the host itself. */
+	char to_addr[SB_CL_ADDR_MAX];
 	bool verbose;
 	bool srtp;          /* offer RTP/SAVP (SDES, AES_CM_128_HMAC_SHA1_80) */
 	double tamper_at_s; /* < 0: never; else flip a byte of one SRTP packet then */
@@ -64,17 +69,20 @@ struct sb_cl_opts {
 int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv);
 
 /* ------------------------------------------------------------------------------------------ */
-/* resolve.c: the families a --to host name resolves to */
+/* resolve.c: the addresses a --to host name resolves to */
 
 #define SB_CL_HOST_MAX 255       /* the longest host name looked up */
 #define SB_CL_LOOKUP_MS 1000     /* how long a lookup is waited for (within the run's bound) */
 #define SB_CL_FAM_IPV4 (1u << 0) /* bits of sb_cl_resolve_families()'s answer */
 #define SB_CL_FAM_IPV6 (1u << 1)
 
-/* Once per process. Looks host (borrowed) up, waiting at most wait_ms, and returns the
- * SB_CL_FAM_* bits of its IPv4 and IPv6 addresses, which it lists in addrs (size bytes,
- * ", "-separated, " ..." when not all fit); 0 when the name did not resolve in time. */
-unsigned sb_cl_resolve_families(const char *host, long wait_ms, char *addrs, size_t size);
+/* Once per process. Looks host (borrowed) up with getaddrinfo, waiting at most wait_ms, and
+ * returns the SB_CL_FAM_* bits of its IPv4 and IPv6 addresses, which it lists in addrs (size
+ * bytes, ", "-separated, " ..." when not all fit), and puts the first one of family af
+ * (AF_INET or AF_INET6) in first (first_size bytes; "" when none); 0 when the name did not
+ * resolve in time. */
+unsigned sb_cl_resolve_families(const char *host, long wait_ms, int af, char *addrs, size_t size,
+                                char *first, size_t first_size);
 
 /* ------------------------------------------------------------------------------------------ */
 /* wav.c: 8 kHz mono PCM16 WAV in and out */

@@ -26,7 +26,10 @@ static void usage(FILE *f)
 	      "end, records what it sends back, and prints one line of JSON when the call is "
 	      "over.\n"
 	      "\n"
-	      "  --to URI              the request URI (required), sip:USER@HOST:PORT\n"
+	      "  --to URI              the request URI (required), sip:USER@HOST:PORT. A HOST\n"
+	      "                        name with a PORT is looked up with the system's resolver\n"
+	      "                        (/etc/hosts too) and the call sent to its address, the URI\n"
+	      "                        kept as given; without a PORT the SIP stack's DNS finds it\n"
 	      "  --header 'N: v'       an extra header on the INVITE (repeatable, at most 16), "
 	      "e.g.\n"
 	      "                        'X-Customer-Header: salesbot', 'X-UUI: 42'; 'From: "
@@ -60,8 +63,10 @@ static void usage(FILE *f)
 	      "  -v, --verbose         progress and SIP stack messages on stderr\n"
 	      "  -h, --help            this text\n"
 	      "      --version         print the version\n"
-	      "\n"
-	      "The JSON line on stdout:\n"
+	      "\n",
+	      f);
+	/* two strings: one would be over the 4095 bytes C99 promises a literal may have */
+	fputs("The JSON line on stdout:\n"
 	      "  code, reason    the final response to the INVITE (0 \"timeout\": none within\n"
 	      "                  --timeout; 0 \"transport error\": it could not be sent)\n"
 	      "  answered        a 2xx came; codec: the one offered, PCMU or PCMA\n"
@@ -262,28 +267,31 @@ static const char *fam_name(int af)
 	return af == AF_INET6 ? "IPv6" : "IPv4";
 }
 
-/* A --to host name that resolves to the other family than --local's only: said as a numeric
- * host of the other family is. Only with an explicit port: without one the SIP stack may find
- * the server through SRV records, whose targets are other names. A name that does not resolve
- * (in time) is left to the SIP stack. */
-static int check_name_family(const url_t *u, const char *local, int local_af)
+/* A --to host name with an explicit port is looked up with the system's resolver: one that
+ * resolves to the other family than --local's only is said as a numeric host of the other
+ * family is; else its first address of --local's family is where the call goes (o->to_addr).
+ * Only with an explicit port: without one the SIP stack may find the server through SRV
+ * records, whose targets are other names. A name that does not resolve (in time) is left to
+ * the SIP stack. */
+static int check_name_family(const url_t *u, struct sb_cl_opts *o, int local_af)
 {
 	char addrs[160];
 	unsigned fams, want = local_af == AF_INET6 ? SB_CL_FAM_IPV6 : SB_CL_FAM_IPV4;
 
 	if (!u->url_port)
 		return 0;
-	fams = sb_cl_resolve_families(u->url_host, SB_CL_LOOKUP_MS, addrs, sizeof(addrs));
+	fams = sb_cl_resolve_families(u->url_host, SB_CL_LOOKUP_MS, local_af, addrs, sizeof(addrs),
+	                              o->to_addr, sizeof(o->to_addr));
 	if (!fams || (fams & want))
 		return 0;
 	return bad("--to: the host %s resolves to %s, %s only, but --local %s is %s", u->url_host,
-	           addrs, fam_name(local_af == AF_INET6 ? AF_INET : AF_INET6), local,
+	           addrs, fam_name(local_af == AF_INET6 ? AF_INET : AF_INET6), o->local,
 	           fam_name(local_af));
 }
 
 /* A --to host of the other family than --local cannot be reached from the sockets --local
  * binds: said here, before anything is sent, rather than as a "transport error". */
-static int check_families(const struct sb_cl_opts *o)
+static int check_families(struct sb_cl_opts *o)
 {
 	su_home_t home[1] = {SU_HOME_INIT(home)};
 	url_t *u = url_make(home, o->to);
@@ -295,7 +303,7 @@ static int check_families(const struct sb_cl_opts *o)
 		r = bad("--to: the host %s is %s but --local %s is %s", u->url_host,
 		        fam_name(to_af), o->local, fam_name(local_af));
 	else if (!to_af && local_af && u && u->url_host)
-		r = check_name_family(u, o->local, local_af);
+		r = check_name_family(u, o, local_af);
 	su_home_deinit(home);
 	return r;
 }

@@ -1,7 +1,9 @@
-/* The address families a --to host name resolves to, looked up before anything is sent so that
- * a name of the other family than --local is a usage error, not a "transport error". The
- * lookup runs on a thread of its own and is waited for a bounded time: a name service that
- * does not answer costs at most that, and the run still ends within its documented bound.
+/* The addresses a --to host name resolves to, looked up with the system's resolver before
+ * anything is sent: a name of the other family than --local is a usage error, not a "transport
+ * error", and the call goes to the first address of --local's family (the SIP stack's own DNS
+ * client knows neither /etc/hosts nor NSS). The lookup runs on a thread of its own and is
+ * waited for a bounded time: a name service that does not answer costs at most that, and the
+ * run still ends within its documented bound.
  * Thread: main (the caller), one detached lookup thread. Owns the lookup's static state.
  */
 #include <errno.h>
@@ -69,21 +71,30 @@ static bool add(char *buf, size_t size, const char *addr)
 	return true;
 }
 
-/* Numeric addresses into addrs (as many as fit, "..." after them when some did not). */
-static unsigned families(const struct addrinfo *res, char *addrs, size_t size)
+/* Numeric addresses into addrs (as many as fit, "..." after them when some did not), the first
+ * one of family af into first. */
+static unsigned families(const struct addrinfo *res, int af, char *addrs, size_t size, char *first,
+                         size_t first_size)
 {
 	unsigned fams = 0;
 	bool full = false;
 
 	addrs[0] = '\0';
+	first[0] = '\0';
 	for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		char num[NI_MAXHOST];
 
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
 		fams |= ai->ai_family == AF_INET ? SB_CL_FAM_IPV4 : SB_CL_FAM_IPV6;
-		if (!full && getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof(num), NULL, 0,
-		                         NI_NUMERICHOST) == 0)
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, num, sizeof(num), NULL, 0,
+		                NI_NUMERICHOST) != 0)
+			continue;
+		/* a scoped (link-local) address has no place in a SIP URI's host */
+		if (!first[0] && ai->ai_family == af && !strchr(num, '%') &&
+		    strlen(num) < first_size)
+			strcpy(first, num);
+		if (!full)
 			full = !add(addrs, size - 4, num);
 	}
 	if (full)
@@ -91,12 +102,16 @@ static unsigned families(const struct addrinfo *res, char *addrs, size_t size)
 	return fams;
 }
 
-unsigned sb_cl_resolve_families(const char *host, long wait_ms, char *addrs, size_t size)
+unsigned sb_cl_resolve_families(const char *host, long wait_ms, int af, char *addrs, size_t size,
+                                char *first, size_t first_size)
 {
 	struct timespec until;
 	unsigned fams;
 
-	if (size < 8 || strlen(host) > SB_CL_HOST_MAX || sem_init(&lk.done, 0, 0))
+	if (first_size > 0)
+		first[0] = '\0';
+	if (size < 8 || first_size == 0 || strlen(host) > SB_CL_HOST_MAX ||
+	    sem_init(&lk.done, 0, 0))
 		return 0;
 	strcpy(lk.host, host);
 	if (start() < 0)
@@ -113,7 +128,7 @@ unsigned sb_cl_resolve_families(const char *host, long wait_ms, char *addrs, siz
 			return 0; /* not answered in time: the thread is left to it */
 	if (lk.err)
 		return 0;
-	fams = families(lk.res, addrs, size);
+	fams = families(lk.res, af, addrs, size, first, first_size);
 	freeaddrinfo(lk.res);
 	lk.res = NULL;
 	return fams;

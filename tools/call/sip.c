@@ -1,7 +1,8 @@
 /* The SIP side of sipbridge-call: sofia's su_root with nua on this one thread, the INVITE
- * with the offer and the --header lines, the answer starting the media, CANCEL on --timeout,
- * BYE at --duration, and a BYE from the far end ending the call. The media sockets are
- * watched in the same root. Thread: main. Owns the root, nua and the call's handle.
+ * with the offer and the --header lines (sent to the --to host name's resolved address when
+ * there is one), the answer starting the media, CANCEL on --timeout, BYE at --duration, and a
+ * BYE from the far end ending the call. The media sockets are watched in the same root.
+ * Thread: main. Owns the root, nua and the call's handle.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -25,6 +26,7 @@
 #include "call.h"
 
 #define SDP_MAX 1024
+#define PROXY_MAX (SB_CL_HOST_MAX + 128) /* the proxy URL: the --to host, port, maddr */
 #define HEADERS_MAX (SB_CL_MAX_HEADERS * (SB_CL_HEADER_MAX + 2) + 1)
 #define BYE_WAIT_MS 3000    /* a BYE's answer is waited for this long */
 #define CANCEL_WAIT_MS 2000 /* and a CANCEL's */
@@ -293,11 +295,38 @@ static const char *tp_param(const struct sb_cl_opts *o)
 	return o->tls ? ";transport=tls" : o->tcp ? ";transport=tcp" : "";
 }
 
+/* Where the requests go when the system's resolver found the --to host name (o->to_addr):
+ * that address is the INVITE's outbound proxy (nua_invite's NUTAG_PROXY, which nua also keeps
+ * for the handle's later requests), so the INVITE goes there without a Route header, and the
+ * request URI and To keep the name. The proxy URL keeps the name as its host
+ * and gives the address as maddr: sofia connects to the maddr and names the connection after
+ * the host, and its TLS checks the server's certificate against that name
+ * (TPTLS_VERIFY_SUBJECTS_OUT), never against the address. "" when the SIP stack resolves the
+ * host itself. 0, or -ENOSPC. */
+static int proxy_url(const struct sb_cl_opts *o, char *buf, size_t size)
+{
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	const char *tp = o->tls ? "tls" : o->tcp ? "tcp" : "udp";
+	bool v6 = strchr(o->to_addr, ':') != NULL;
+	url_t *u;
+	int n = 0;
+
+	buf[0] = '\0';
+	if (!o->to_addr[0])
+		return 0;
+	u = url_make(home, o->to);
+	if (u && u->url_host && u->url_port)
+		n = snprintf(buf, size, "sip:%s:%s;transport=%s;maddr=%s%s%s", u->url_host,
+		             u->url_port, tp, v6 ? "[" : "", o->to_addr, v6 ? "]" : "");
+	su_home_deinit(home);
+	return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
+}
+
 int sb_cl_sip_invite(struct sb_cl_app *a)
 {
 	const struct sb_cl_opts *o = a->opts;
 	bool v6 = strchr(o->local, ':') != NULL;
-	char sdp[SDP_MAX], hdrs[HEADERS_MAX], ruri[300], dfrom[128], dto[300];
+	char sdp[SDP_MAX], hdrs[HEADERS_MAX], ruri[300], dfrom[128], dto[300], proxy[PROXY_MAX];
 	const char *tp_name;
 	const char *from = NULL, *to = NULL;
 	uint64_t sid = (uint64_t)sb_now_us();
@@ -308,7 +337,8 @@ int sb_cl_sip_invite(struct sb_cl_app *a)
 		return n;
 	n = sb_cl_sdp_offer(sdp, sizeof(sdp), o->local, a->media.port, o->codec, sid,
 	                    o->srtp ? &a->media.srtp_key : NULL);
-	if (n < 0 || header_block(o, hdrs, sizeof(hdrs), &from, &to) < 0)
+	if (n < 0 || header_block(o, hdrs, sizeof(hdrs), &from, &to) < 0 ||
+	    proxy_url(o, proxy, sizeof(proxy)) < 0)
 		return -ENOSPC;
 	snprintf(ruri, sizeof(ruri), "%s%s", o->to, tp_param(o));
 	tp_name = o->tls ? "TLS" : o->tcp ? "TCP" : "UDP";
@@ -323,9 +353,13 @@ int sb_cl_sip_invite(struct sb_cl_app *a)
 	a->start_ms = sb_now_ms();
 	sb_cl_verbose(a, "INVITE %s over %s, offering %s and telephone-event %d, RTP on %s:%u",
 	              ruri, tp_name, sb_codec_name(o->codec), SB_CL_TE_PT, o->local, a->media.port);
+	if (proxy[0])
+		sb_cl_verbose(a, "sent to %s, the address the system's resolver gave for the host",
+		              o->to_addr);
 	sb_cl_verbose(a, "offer SDP:\n%s", sdp);
-	nua_invite(a->nh, NUTAG_URL(ruri), SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	           SIPTAG_PAYLOAD_STR(sdp), TAG_IF(hdrs[0], SIPTAG_HEADER_STR(hdrs)), TAG_END());
+	nua_invite(a->nh, NUTAG_URL(ruri), TAG_IF(proxy[0], NUTAG_PROXY(proxy)),
+	           SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp),
+	           TAG_IF(hdrs[0], SIPTAG_HEADER_STR(hdrs)), TAG_END());
 	sb_srtp_wipe(sdp, sizeof(sdp));
 	return 0;
 }

@@ -325,7 +325,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return 0;
 	}
 	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS) {
-		sb_webhook_tls_ctx_init(user); /* the context's client SSL_CTX */
+		/* the context's client SSL_CTX, inside sb_webhook_new()'s lws_create_context() */
+		if (w) {
+			int e = sb_webhook_tls_ctx_init(user);
+
+			w->tls_setup = e < 0 ? e : 1;
+		}
 		return 0;
 	}
 	j = wsi ? lws_get_opaque_user_data(wsi) : NULL;
@@ -422,6 +427,10 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 		w->ctx = sb_lws_client_new(protocols, w, MAX_IN_FLIGHT * 2 + 8, NULL);
 		r = w->ctx ? 0 : -ENOMEM;
 	}
+	/* https only with the TLS 1.2 floor in place (a failure is logged). */
+	if (r == 0 && w->url.tls && w->tls_setup <= 0)
+		r = w->tls_setup < 0 ? w->tls_setup
+		                     : log_error_errno(EPROTO, "lws made no TLS client context");
 	if (r < 0) {
 		sb_webhook_free(w);
 		return r;

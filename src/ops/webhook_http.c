@@ -70,7 +70,7 @@ static bool is_2xx(int status)
 int sb_webhook_job_event(struct sb_webhook_job *j, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len)
 {
-	char buf[1024 + LWS_PRE], *px = buf + LWS_PRE, why[160];
+	char buf[1024 + LWS_PRE], *px = buf + LWS_PRE, why[160], alert[80];
 	int n = sizeof(buf) - LWS_PRE;
 
 	switch (reason) {
@@ -80,6 +80,8 @@ int sb_webhook_job_event(struct sb_webhook_job *j, struct lws *wsi,
 			snprintf(why, sizeof(why),
 			         "TLS: the receiver's certificate failed verification: %s",
 			         sb_webhook_tls_verify_error(j->tls_verify_err));
+		else if (sb_webhook_tls_alert(wsi, alert, sizeof(alert)))
+			snprintf(why, sizeof(why), "TLS handshake failed: %s", alert);
 		else
 			snprintf(why, sizeof(why), "%s",
 			         in ? (const char *)in : "connection error");

@@ -50,6 +50,7 @@ struct sb_webhook {
 	atomic_uint pending;          /* records posted and not yet finished (the queue bound) */
 	atomic_bool quit;
 	struct lws_context *ctx;
+	int tls_setup; /* the context's client SSL_CTX: 0 not made, 1 set up, negative errno */
 	lws_sorted_usec_list_t sul;
 	TAILQ_HEAD(, sb_webhook_job) jobs;
 	unsigned n_jobs, n_in_flight;
@@ -67,11 +68,15 @@ void sb_webhook_attempt_done(struct sb_webhook_job *j, bool ok, const char *why)
 int sb_webhook_job_event(struct sb_webhook_job *j, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len);
 /* Thread: control, as the context is made (lws's LOAD_EXTRA_CLIENT_VERIFY_CERTS). Sets up the
- * client SSL_CTX lws made (borrowed) so that no SNI is sent for an address. */
-void sb_webhook_tls_ctx_init(void *ssl_ctx);
+ * client SSL_CTX lws made (borrowed): TLS 1.2 at least, whatever OpenSSL's configuration
+ * allows, and no SNI for an address. Returns 0 or a negative errno, logged. */
+int sb_webhook_tls_ctx_init(void *ssl_ctx);
 /* Thread: webhook. One step of verifying the receiver's certificate chain (lws's
  * PERFORM_SERVER_CERT_VERIFICATION: OpenSSL's X509_STORE_CTX, borrowed, and preverify_ok):
  * keeps the first failure in j. lws's own check still decides. */
 void sb_webhook_tls_verify_step(struct sb_webhook_job *j, void *x509_ctx, size_t preverify_ok);
+/* Thread: webhook. The first fatal TLS alert of wsi's handshake, sent or received, as text in
+ * buf (len bytes); false when there was none. */
+bool sb_webhook_tls_alert(struct lws *wsi, char *buf, size_t len);
 /* Thread: any. OpenSSL's text for a certificate verification error (static). */
 const char *sb_webhook_tls_verify_error(int err);

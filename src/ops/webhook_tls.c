@@ -1,24 +1,43 @@
-/* The TLS side of the webhook's https connections, which lws runs: no SNI for a URL that names
- * an address (RFC 6066 allows host names only), and why the receiver's certificate was refused.
+/* The TLS side of the webhook's https connections, which lws runs: TLS 1.2 at least, no SNI for
+ * a URL that names an address (RFC 6066 allows host names only), and why the handshake failed or
+ * the receiver's certificate was refused.
  * Thread: the webhook thread (lws callbacks, OpenSSL's), control (the context's creation).
  * Owns nothing. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#define LOG_SUBSYS "webhook"
+#include <sb/log.h>
+
 #include "webhook_priv.h"
 
-/* OpenSSL calls this as a handshake starts, before the ClientHello is built. lws names the
- * server (SNI) with the Host header's host, an address too: an address is dropped here. Its
- * certificate check (IP subjectAltName) is a separate setting and stays. */
+#define ALERT_SENT 0x10000 /* beside the alert's level and description in the ex_data value */
+
+/* The SSL ex_data slot that keeps a connection's first fatal TLS alert (+ 1, 0: none): lws's
+ * text for a failed handshake does not name it. Set once, before the webhook thread starts. */
+static int alert_idx = -1;
+
+/* OpenSSL calls this as a handshake starts, before the ClientHello is built, and for each
+ * alert. lws names the server (SNI) with the Host header's host, an address too: an address is
+ * dropped here. Its certificate check (IP subjectAltName) is a separate setting and stays. */
 static void on_info(const SSL *ssl, int where, int ret)
 {
 	unsigned char addr[sizeof(struct in6_addr)];
 	const char *name;
 
-	(void)ret;
+	if ((where & SSL_CB_ALERT) && (ret >> 8) == SSL3_AL_FATAL && alert_idx >= 0 &&
+	    !SSL_get_ex_data(ssl, alert_idx)) {
+		intptr_t v = 1 + (ret & 0xffff) + ((where & SSL_CB_WRITE) ? ALERT_SENT : 0);
+
+		SSL_set_ex_data((SSL *)ssl, alert_idx, (void *)v);
+		return;
+	}
 	if (where != SSL_CB_HANDSHAKE_START)
 		return;
 	name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
@@ -26,10 +45,19 @@ static void on_info(const SSL *ssl, int where, int ret)
 		SSL_set_tlsext_host_name((SSL *)ssl, NULL);
 }
 
-void sb_webhook_tls_ctx_init(void *ssl_ctx)
+int sb_webhook_tls_ctx_init(void *ssl_ctx)
 {
-	if (ssl_ctx)
-		SSL_CTX_set_info_callback(ssl_ctx, on_info);
+	if (!ssl_ctx)
+		return log_error_errno(EINVAL, "No TLS client context for https:// webhook URLs");
+	/* Whatever OpenSSL's own configuration allows (its system_default settings, a security
+	 * level of 0): the process-wide floor (sb_tls_min_v12) is set only with a SIP TLS
+	 * listener. */
+	if (!SSL_CTX_set_min_proto_version(ssl_ctx, TLS1_2_VERSION))
+		return log_error_errno(EPROTO, "Cannot make TLS 1.2 the webhook's least version");
+	if (alert_idx < 0)
+		alert_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	SSL_CTX_set_info_callback(ssl_ctx, on_info);
+	return 0;
 }
 
 void sb_webhook_tls_verify_step(struct sb_webhook_job *j, void *x509_ctx, size_t preverify_ok)
@@ -45,4 +73,18 @@ void sb_webhook_tls_verify_step(struct sb_webhook_job *j, void *x509_ctx, size_t
 const char *sb_webhook_tls_verify_error(int err)
 {
 	return X509_verify_cert_error_string(err);
+}
+
+bool sb_webhook_tls_alert(struct lws *wsi, char *buf, size_t len)
+{
+	SSL *ssl = wsi && alert_idx >= 0 ? lws_get_ssl(wsi) : NULL;
+	intptr_t v = ssl ? (intptr_t)SSL_get_ex_data(ssl, alert_idx) : 0;
+
+	if (!v--)
+		return false;
+	snprintf(buf, len,
+	         (v & ALERT_SENT) ? "alert \"%s\" sent to the receiver"
+	                          : "the receiver sent alert \"%s\"",
+	         SSL_alert_desc_string_long((int)(v & 0xffff)));
+	return true;
 }

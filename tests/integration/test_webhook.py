@@ -1,9 +1,11 @@
 """Call-end webhook: after each call a JSON record is POSTed to webhook.url, signed with HMAC-SHA256 of the exact
 body when a secret is set; a failed attempt (here a 500) is retried with the same body; calls the bot ends, and
 INVITEs refused after the ACL, get records too. An https:// receiver gets SNI and a certificate check for the URL's
-host name (none for an address), and a certificate for another name fails the attempts with a line that says so."""
+host name (none for an address), and a certificate for another name fails the attempts with a line that says so.
+A receiver that speaks nothing newer than TLS 1.1 is refused."""
 
 import datetime
+import os
 import hashlib
 import hmac
 import http.client
@@ -453,20 +455,27 @@ def test_receiver_refusing_or_cut_short(env, bridge, sipp, kind):
 HOOK = "hook.tls.test"
 
 
-def tls_receiver(env, name, dns=None, ip=None):
-    """An https receiver on loopback whose certificate, for DNS name dns or address ip, a new CA signs; the URL
-    names host name. (receiver, environment that makes the daemon trust that CA and resolve HOOK to 127.0.0.1,
-    admin port)."""
+def tls_receiver(env, name, dns=None, ip=None, trust_env=True, tls11=False):
+    """An https receiver on loopback whose certificate, for DNS name dns or address ip, a new CA signs (its file:
+    receiver.ca); the URL names host name. With tls11 it speaks TLS 1.0 and 1.1 only. (receiver, environment that
+    resolves HOOK to 127.0.0.1 and, with trust_env, makes that CA the daemon's system store, admin port)."""
     ca = pki.make_ca(env.tmp, "hookca")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(*pki.make_server_cert(env.tmp, "hook", ca, dns=dns, ip=ip))
+    if tls11:
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 allows TLS below 1.2 at level 0 only
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
     rcv = receiver(env, tls=ctx, host=name)
+    rcv.ca = ca[0]
     # the lookup of HOOK answers 127.0.0.1 at once: the release file is there before it starts
     environ, _, release = sbtest.gai_shim(env.tmp, HOOK, addr="127.0.0.1")
     with open(release, "w"):
         pass
-    # the webhook trusts the system's CAs: OpenSSL's default paths, which SSL_CERT_FILE replaces
-    environ["SSL_CERT_FILE"] = ca[0]
+    # without webhook.ca_file the webhook trusts the system's CAs: OpenSSL's default paths, which SSL_CERT_FILE
+    # replaces
+    if trust_env:
+        environ["SSL_CERT_FILE"] = ca[0]
     return rcv, environ, env.ports.tcp()
 
 
@@ -525,3 +534,43 @@ def test_https_to_address(env, testbot, daemon, sipp):
     assert post["headers"].get("host") == "127.0.0.1:%d" % rcv.server.server_address[1], post["headers"]
     assert rcv.sni == [None], rcv.sni
     sbtest.wait_until(lambda: sends(admin, "delivered") == 1, 10, "the record counted delivered")
+
+
+def openssl_conf_allowing_tls10(tmp):
+    """An OpenSSL configuration file whose defaults allow TLS 1.0 and 1.1 (security level 0), as a system's
+    configuration may: what the daemon must not follow for the webhook."""
+    path = os.path.join(tmp, "openssl-tls10.cnf")
+    with open(path, "w") as f:
+        f.write("openssl_conf = sb_test_init\n[sb_test_init]\nssl_conf = sb_test_ssl\n"
+                "[sb_test_ssl]\nsystem_default = sb_test_tls\n"
+                "[sb_test_tls]\nMinProtocol = TLSv1\nCipherString = DEFAULT@SECLEVEL=0\n")
+    return path
+
+
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
+def test_https_tls11_receiver_refused(env, testbot, daemon, sipp):
+    """A receiver that speaks nothing newer than TLS 1.1 fails the handshake, with no SIP TLS listener and with an
+    OpenSSL configuration that allows TLS 1.0: the record is dropped and counted failed, nothing is delivered."""
+    rcv, environ, admin = tls_receiver(env, "127.0.0.1", ip="127.0.0.1", tls11=True)
+    # The receiver does speak TLS 1.1 on this machine: a client that allows it completes a handshake.
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        probe.set_ciphers("DEFAULT:@SECLEVEL=0")
+        probe.minimum_version = ssl.TLSVersion.TLSv1
+        probe.maximum_version = ssl.TLSVersion.TLSv1_1
+        probe.load_verify_locations(rcv.ca)
+        with socket.create_connection(("127.0.0.1", rcv.server.server_address[1]), timeout=10) as raw:
+            with probe.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                version = tls.version()
+    except (ssl.SSLError, ValueError) as e:
+        pytest.skip("this machine's OpenSSL does not make a TLS 1.1 handshake: %s" % e)
+    assert version == "TLSv1.1", version
+    rcv.sni.clear()
+    environ["OPENSSL_CONF"] = openssl_conf_allowing_tls10(env.tmp)
+    d = https_daemon(env, testbot, daemon, rcv, environ, admin, retries=0)
+    one_call(env, d, sipp)
+    line = re.compile(r"Call-end record dropped after 1 attempt\(s\): TLS handshake failed: [^\n]*alert "
+                      r"\"protocol version\"")
+    sbtest.wait_until(lambda: line.search(d.stderr_text()), 20, "the record dropped for the TLS version")
+    sbtest.wait_until(lambda: sends(admin, "failed") == 1, 10, "the record counted failed")
+    assert sends(admin, "delivered") == 0 and rcv.posts == [], rcv.posts

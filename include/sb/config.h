@@ -149,9 +149,10 @@ struct sb_config {
 	int log_format; /* enum sb_log_format: text lines or one JSON object per line */
 
 	/* webhook: the call-end record */
-	char *webhook_url;    /* http:// or https://; "" = off */
-	char *webhook_secret; /* HMAC-SHA256 key; "" = unsigned (never logged) */
-	int webhook_retries;  /* extra attempts after a failed one */
+	char *webhook_url;     /* http:// or https://; "" = off */
+	char *webhook_secret;  /* HMAC-SHA256 key; "" = unsigned (never logged) */
+	char *webhook_ca_file; /* https: PEM file of the receiver's CAs; "" = system store */
+	int webhook_retries;   /* extra attempts after a failed one */
 	int webhook_timeout_ms;
 	int webhook_max_queue; /* records waiting for delivery before new ones are dropped */
 

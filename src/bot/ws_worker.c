@@ -394,7 +394,7 @@ static int new_context(struct sb_ws_worker *w, int mode)
 		w->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 		/* lws's default descriptor limit: a worker may hold thousands of bot sockets. */
 		if (w->loop)
-			w->env.ctx = sb_lws_client_new(protocols, w, 0, w->loop);
+			w->env.ctx = sb_lws_client_new(protocols, w, 0, w->loop, NULL);
 		if (w->env.ctx) {
 			ev_timer_init(&w->timer_check, on_timer_check, SB_WS_TIMER_CHECK_S,
 			              SB_WS_TIMER_CHECK_S);
@@ -416,7 +416,7 @@ static int new_context(struct sb_ws_worker *w, int mode)
 			log_notice("libwebsockets' libev event loop is not available "
 			           "(libwebsockets-evlib-ev): the ws threads use poll()");
 	}
-	w->env.ctx = sb_lws_client_new(protocols, w, 0, NULL);
+	w->env.ctx = sb_lws_client_new(protocols, w, 0, NULL, NULL);
 	if (w->env.ctx && w->idx == 0 && mode == SB_WS_LOOP_POLL)
 		log_info("ws threads wait in poll()");
 	return w->env.ctx ? 0 : -ENOMEM;

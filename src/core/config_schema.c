@@ -142,8 +142,9 @@ static const char *check_record(const char *s)
 	return NULL;
 }
 
-/* A bot's trusted CAs: empty, or a readable file with a PEM certificate in its first 64 KiB
- * (read here, at load and reload, so a bad path is refused with the rest of the file). */
+/* Trusted CAs (a bot's, the webhook's): empty, or a readable file with a PEM certificate in its
+ * first 64 KiB (read here, at load and reload, so a bad path is refused with the rest of the
+ * file). */
 static const char *check_ca_file(const char *s)
 {
 	static char why[160]; /* config is loaded on the control thread only */
@@ -383,6 +384,8 @@ const struct sb_cfg_key sb_cfg_schema[] = {
 
         {SB_SC_WEBHOOK, "url", SB_KT_STR, .check_str = check_webhook_url, FIELD(C, webhook_url)},
         {SB_SC_WEBHOOK, "secret", SB_KT_STR, FIELD(C, webhook_secret)},
+        {SB_SC_WEBHOOK, "ca_file", SB_KT_STR, .check_str = check_ca_file,
+         FIELD(C, webhook_ca_file)},
         {SB_SC_WEBHOOK, "retries", SB_KT_INT, 0, 0, 10, 3, FIELD(C, webhook_retries)},
         {SB_SC_WEBHOOK, "timeout_ms", SB_KT_INT, 0, 100, 60000, 5000, FIELD(C, webhook_timeout_ms)},
         {SB_SC_WEBHOOK, "max_queue", SB_KT_INT, 0, 1, 100000, 1000, FIELD(C, webhook_max_queue)},

@@ -34,7 +34,8 @@ void sb_lws_log_init(void)
 }
 
 struct lws_context *sb_lws_client_new(const struct lws_protocols *protocols, void *user,
-                                      unsigned fd_limit_per_thread, void *ev_loop)
+                                      unsigned fd_limit_per_thread, void *ev_loop,
+                                      const char *ca_file)
 {
 	struct lws_context_creation_info info = {0};
 	void *loops[1] = {ev_loop};
@@ -44,8 +45,13 @@ struct lws_context *sb_lws_client_new(const struct lws_protocols *protocols, voi
 	info.gid = -1;
 	info.uid = -1;
 	info.user = user;
-	/* Loads the system CA store into the default vhost's client context. */
+	/* Makes the default vhost's client SSL_CTX, which trusts the system CA store. */
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (ca_file && ca_file[0]) {
+		/* ca_file alone: lws would load the system store beside it. */
+		info.client_ssl_ca_filepath = ca_file;
+		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	}
 	info.fd_limit_per_thread = fd_limit_per_thread;
 	if (ev_loop) {
 		info.options |= LWS_SERVER_OPTION_LIBEV;

@@ -327,7 +327,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_CLIENT_VERIFY_CERTS) {
 		/* the context's client SSL_CTX, inside sb_webhook_new()'s lws_create_context() */
 		if (w) {
-			int e = sb_webhook_tls_ctx_init(user);
+			int e = sb_webhook_tls_ctx_init(user, w->url.tls ? w->cfg->webhook_ca_file
+			                                                 : NULL);
 
 			w->tls_setup = e < 0 ? e : 1;
 		}
@@ -424,10 +425,11 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 	if (r == 0) {
 		/* A few descriptors per POST in flight: else lws sizes its tables to the whole
 		 * descriptor limit. */
-		w->ctx = sb_lws_client_new(protocols, w, MAX_IN_FLIGHT * 2 + 8, NULL);
+		w->ctx = sb_lws_client_new(protocols, w, MAX_IN_FLIGHT * 2 + 8, NULL,
+		                           cfg->webhook_ca_file);
 		r = w->ctx ? 0 : -ENOMEM;
 	}
-	/* https only with the TLS 1.2 floor in place (a failure is logged). */
+	/* https only with the TLS 1.2 floor and the trusted CAs in place (a failure is logged). */
 	if (r == 0 && w->url.tls && w->tls_setup <= 0)
 		r = w->tls_setup < 0 ? w->tls_setup
 		                     : log_error_errno(EPROTO, "lws made no TLS client context");
@@ -451,8 +453,10 @@ int sb_webhook_start(struct sb_webhook *w)
 	if (r < 0)
 		return r;
 	w->started = true;
-	log_info("Call-end records go to %s://%s%s%s", w->url.tls ? "https" : "http", w->host_hdr,
-	         w->url.path, w->cfg->webhook_secret[0] ? ", signed" : "");
+	log_info("Call-end records go to %s://%s%s%s%s%s", w->url.tls ? "https" : "http",
+	         w->host_hdr, w->url.path, w->cfg->webhook_secret[0] ? ", signed" : "",
+	         w->url.tls && w->cfg->webhook_ca_file[0] ? ", trusting the CAs of " : "",
+	         w->url.tls ? w->cfg->webhook_ca_file : "");
 	return 0;
 }
 

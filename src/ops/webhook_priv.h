@@ -69,8 +69,10 @@ int sb_webhook_job_event(struct sb_webhook_job *j, struct lws *wsi,
                          enum lws_callback_reasons reason, void *in, size_t len);
 /* Thread: control, as the context is made (lws's LOAD_EXTRA_CLIENT_VERIFY_CERTS). Sets up the
  * client SSL_CTX lws made (borrowed): TLS 1.2 at least, whatever OpenSSL's configuration
- * allows, and no SNI for an address. Returns 0 or a negative errno, logged. */
-int sb_webhook_tls_ctx_init(void *ssl_ctx);
+ * allows, and no SNI for an address; and checks that it trusts a certificate of ca_file
+ * (borrowed; NULL or "": the system store, not checked).
+ * Returns 0 or a negative errno, logged. */
+int sb_webhook_tls_ctx_init(void *ssl_ctx, const char *ca_file);
 /* Thread: webhook. One step of verifying the receiver's certificate chain (lws's
  * PERFORM_SERVER_CERT_VERIFICATION: OpenSSL's X509_STORE_CTX, borrowed, and preverify_ok):
  * keeps the first failure in j. lws's own check still decides. */

@@ -1,6 +1,6 @@
 /* The TLS side of the webhook's https connections, which lws runs: TLS 1.2 at least, no SNI for
- * a URL that names an address (RFC 6066 allows host names only), and why the handshake failed or
- * the receiver's certificate was refused.
+ * a URL that names an address (RFC 6066 allows host names only), the check that webhook.ca_file
+ * gave certificates, and why the handshake failed or the receiver's certificate was refused.
  * Thread: the webhook thread (lws callbacks, OpenSSL's), control (the context's creation).
  * Owns nothing. */
 #include <arpa/inet.h>
@@ -45,7 +45,19 @@ static void on_info(const SSL *ssl, int where, int ret)
 		SSL_set_tlsext_host_name((SSL *)ssl, NULL);
 }
 
-int sb_webhook_tls_ctx_init(void *ssl_ctx)
+/* The certificates the context trusts: lws only logs a CA file it could not read. */
+static int n_certs(SSL_CTX *ctx)
+{
+	X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509_OBJECT) *objs = st ? X509_STORE_get0_objects(st) : NULL;
+	int n = 0;
+
+	for (int i = 0; objs && i < sk_X509_OBJECT_num(objs); i++)
+		n += X509_OBJECT_get_type(sk_X509_OBJECT_value(objs, i)) == X509_LU_X509;
+	return n;
+}
+
+int sb_webhook_tls_ctx_init(void *ssl_ctx, const char *ca_file)
 {
 	if (!ssl_ctx)
 		return log_error_errno(EINVAL, "No TLS client context for https:// webhook URLs");
@@ -57,6 +69,9 @@ int sb_webhook_tls_ctx_init(void *ssl_ctx)
 	if (alert_idx < 0)
 		alert_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	SSL_CTX_set_info_callback(ssl_ctx, on_info);
+	if (ca_file && ca_file[0] && n_certs(ssl_ctx) == 0)
+		return log_error_errno(
+		        EINVAL, "webhook.ca_file: no certificate could be loaded from %s", ca_file);
 	return 0;
 }
 

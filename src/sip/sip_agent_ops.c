@@ -217,6 +217,7 @@ static int keep_restart_keys(struct sb_config *next, const struct sb_config *cur
 	KEEP_INT(media_rx_buffers, "threads.media_rx_buffers");
 	KEEP_STR(webhook_url, "webhook.url");
 	KEEP_STR(webhook_secret, "webhook.secret");
+	KEEP_STR(webhook_ca_file, "webhook.ca_file");
 	KEEP_INT(webhook_retries, "webhook.retries");
 	KEEP_INT(webhook_timeout_ms, "webhook.timeout_ms");
 	KEEP_INT(webhook_max_queue, "webhook.max_queue");

@@ -2,7 +2,8 @@
 body when a secret is set; a failed attempt (here a 500) is retried with the same body; calls the bot ends, and
 INVITEs refused after the ACL, get records too. An https:// receiver gets SNI and a certificate check for the URL's
 host name (none for an address), and a certificate for another name fails the attempts with a line that says so.
-A receiver that speaks nothing newer than TLS 1.1 is refused."""
+webhook.ca_file makes a private CA the only one trusted (a bad file stops the start); a receiver that speaks
+nothing newer than TLS 1.1 is refused."""
 
 import datetime
 import os
@@ -12,6 +13,7 @@ import http.client
 import http.server
 import json
 import re
+import signal
 import socket
 import ssl
 import threading
@@ -534,6 +536,103 @@ def test_https_to_address(env, testbot, daemon, sipp):
     assert post["headers"].get("host") == "127.0.0.1:%d" % rcv.server.server_address[1], post["headers"]
     assert rcv.sni == [None], rcv.sni
     sbtest.wait_until(lambda: sends(admin, "delivered") == 1, 10, "the record counted delivered")
+
+
+def test_https_private_ca_file(env, testbot, daemon, sipp):
+    """webhook.ca_file names the private CA that signed the receiver's certificate, which the daemon's system store
+    (SSL_CERT_FILE left as it is) does not hold: the record is delivered, and the start-up line names the file. A
+    reload that changes the key keeps the running value and says a restart is needed."""
+    rcv, environ, admin = tls_receiver(env, HOOK, dns=HOOK, trust_env=False)
+    assert environ.get("SSL_CERT_FILE") is None
+    bot = testbot("silent")
+
+    def config(ca_file):
+        return env.config([{"name": "default", "url": bot.url}], webhook=webhook_cfg(rcv, ca_file=ca_file),
+                          admin={"address": "127.0.0.1", "port": admin})
+
+    d = daemon(config(rcv.ca), environ=environ)
+    assert "trusting the CAs of %s" % rcv.ca in d.stderr_text(), sbtest.tail(d.stderr_path, 20)
+    one_call(env, d, sipp)
+    rec, post = only_record(rcv)
+    assert rec["hangup_by"] == "caller", rec
+    assert rcv.sni == [HOOK], rcv.sni
+    sbtest.wait_until(lambda: sends(admin, "delivered") == 1, 10, "the record counted delivered")
+    assert sends(admin, "retried") == 0 and sends(admin, "failed") == 0
+    with open(d.conf_path, "w") as f:
+        f.write(sbtest.to_libconfig(config(pki.make_ca(env.tmp, "otherca")[0])))
+    d.proc.send_signal(signal.SIGHUP)
+    line = re.compile(r"Reload: [^\n]*webhook\.ca_file[^\n]* take effect only after a restart")
+    sbtest.wait_until(lambda: line.search(d.stderr_text()), 10, "the reload naming webhook.ca_file")
+
+
+def test_https_ca_file_replaces_system_store(env, testbot, daemon, sipp):
+    """With webhook.ca_file set, the system store is not trusted any more: the receiver's CA is the system's
+    (SSL_CERT_FILE) but not in ca_file (another CA), so its certificate is refused and the record counted failed."""
+    rcv, environ, admin = tls_receiver(env, HOOK, dns=HOOK)
+    assert environ["SSL_CERT_FILE"] == rcv.ca
+    other = pki.make_ca(env.tmp, "otherca")[0]
+    d = https_daemon(env, testbot, daemon, rcv, environ, admin, ca_file=other, retries=0)
+    one_call(env, d, sipp)
+    line = re.compile(r"Call-end record dropped after 1 attempt\(s\): TLS: the receiver's certificate failed "
+                      r"verification: unable to get local issuer certificate")
+    sbtest.wait_until(lambda: line.search(d.stderr_text()), 20, "the record dropped for its certificate")
+    sbtest.wait_until(lambda: sends(admin, "failed") == 1, 10, "the record counted failed")
+    assert sends(admin, "delivered") == 0 and rcv.posts == [] and rcv.sni == [HOOK], (rcv.posts, rcv.sni)
+
+
+def test_https_private_ca_without_ca_file_refused(env, testbot, daemon, sipp):
+    """No webhook.ca_file and a system store (SSL_CERT_FILE left as it is) without the receiver's private CA: the
+    certificate is refused with a line that names verification, and the record is counted failed."""
+    rcv, environ, admin = tls_receiver(env, HOOK, dns=HOOK, trust_env=False)
+    d = https_daemon(env, testbot, daemon, rcv, environ, admin, retries=0)
+    one_call(env, d, sipp)
+    line = re.compile(r"Call-end record dropped after 1 attempt\(s\): TLS: the receiver's certificate failed "
+                      r"verification: unable to get local issuer certificate")
+    sbtest.wait_until(lambda: line.search(d.stderr_text()), 20, "the record dropped for its certificate")
+    sbtest.wait_until(lambda: sends(admin, "failed") == 1, 10, "the record counted failed")
+    assert sends(admin, "delivered") == 0 and rcv.posts == [] and rcv.sni == [HOOK], (rcv.posts, rcv.sni)
+
+
+@pytest.mark.parametrize("kind", ["missing", "no-certificate"])
+def test_bad_ca_file_refused_at_start(env, kind):
+    """A webhook.ca_file that does not exist, or holds no PEM certificate: sipbridged -t and a start both exit 2
+    with FILE:LINE: webhook.ca_file: and the reason."""
+    if kind == "missing":
+        ca, why = os.path.join(env.tmp, "no-such-ca.pem"), "cannot read %s: No such file or directory"
+    else:
+        ca, why = os.path.join(env.tmp, "not-a-ca.pem"), "holds no PEM certificate"
+        with open(ca, "w") as f:
+            f.write("just text, no certificate\n")
+    text = sbtest.to_libconfig(env.config([{"name": "default", "url": "ws://127.0.0.1:5001/media"}],
+                                          webhook={"url": "https://127.0.0.1:9/end", "ca_file": ca}))
+    path = os.path.join(env.tmp, "bad-ca.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    expect = "%s:%d: webhook.ca_file: %s" % (path, sbtest.line_of(text, ca), why.replace("%s", ca))
+    rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
+    assert rc == 2 and expect in err, "rc=%s, expected %r in:\n%s" % (rc, expect, err)
+    rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
+    assert rc == 2 and expect in err, "rc=%s, expected %r in:\n%s" % (rc, expect, err)
+    assert not sbtest.sanitizer_lines_of(err), err
+
+
+def test_unreadable_certificate_in_ca_file_stops_start(env):
+    """A webhook.ca_file with a PEM header around no certificate passes the check at load (-t), as a bot's does, but
+    gives the webhook nothing to trust: the daemon says so and does not start."""
+    ca = os.path.join(env.tmp, "broken-ca.pem")
+    with open(ca, "w") as f:
+        f.write("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    text = sbtest.to_libconfig(env.config([{"name": "default", "url": "ws://127.0.0.1:5001/media"}],
+                                          webhook={"url": "https://127.0.0.1:9/end", "ca_file": ca}))
+    path = os.path.join(env.tmp, "broken-ca.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
+    assert rc == 0, "rc=%s\n%s" % (rc, err)
+    rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])
+    expect = "webhook.ca_file: no certificate could be loaded from %s" % ca
+    assert rc == 1 and expect in err, "rc=%s, expected %r in:\n%s" % (rc, expect, err)
+    assert not sbtest.sanitizer_lines_of(err), err
 
 
 def openssl_conf_allowing_tls10(tmp):

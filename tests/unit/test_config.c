@@ -70,6 +70,7 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
 	ASSERT_STREQ(c->webhook_url, "");
 	ASSERT_STREQ(c->webhook_secret, "");
+	ASSERT_STREQ(c->webhook_ca_file, "");
 	ASSERT_EQ(c->webhook_retries, 3);
 	ASSERT_EQ(c->webhook_timeout_ms, 5000);
 	ASSERT_EQ(c->webhook_max_queue, 1000);
@@ -639,6 +640,11 @@ static const struct {
          "data/broken-webhook-port.conf:5: webhook.url: port must be 1-65535"},
         {"broken-webhook-retries.conf",
          "data/broken-webhook-retries.conf:6: webhook.retries: must be"},
+        {"broken-webhook-ca-missing.conf",
+         "data/broken-webhook-ca-missing.conf:6: webhook.ca_file: cannot read "
+         "/nonexistent/sipbridge/hook-ca.pem: No such file or directory"},
+        {"broken-webhook-ca-no-cert.conf",
+         "data/broken-webhook-ca-no-cert.conf:6: webhook.ca_file: holds no PEM certificate"},
         {"broken-unknown-elem.conf", "data/broken-unknown-elem.conf:7: bots[1].rate: unknown key"},
         {"broken-cidr.conf", "data/broken-cidr.conf:6: trunks[0].acl[1]: \"10.0.0.1/8\""},
         {"broken-url.conf", "data/broken-url.conf:6: bots[1].url: invalid URL: scheme"},

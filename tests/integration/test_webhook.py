@@ -565,6 +565,17 @@ def test_https_private_ca_file(env, testbot, daemon, sipp):
     sbtest.wait_until(lambda: line.search(d.stderr_text()), 10, "the reload naming webhook.ca_file")
 
 
+def refused_for_its_issuer(env, d, sipp, rcv, admin):
+    """After one call, asserts that its record was dropped on its first attempt because the receiver's certificate
+    has an issuer the daemon does not trust, and counted failed, with nothing posted."""
+    one_call(env, d, sipp)
+    line = re.compile(r"Call-end record dropped after 1 attempt\(s\): TLS: the receiver's certificate failed "
+                      r"verification: unable to get local issuer certificate")
+    sbtest.wait_until(lambda: line.search(d.stderr_text()), 20, "the record dropped for its certificate")
+    sbtest.wait_until(lambda: sends(admin, "failed") == 1, 10, "the record counted failed")
+    assert sends(admin, "delivered") == 0 and rcv.posts == [] and rcv.sni == [HOOK], (rcv.posts, rcv.sni)
+
+
 def test_https_ca_file_replaces_system_store(env, testbot, daemon, sipp):
     """With webhook.ca_file set, the system store is not trusted any more: the receiver's CA is the system's
     (SSL_CERT_FILE) but not in ca_file (another CA), so its certificate is refused and the record counted failed."""
@@ -572,12 +583,7 @@ def test_https_ca_file_replaces_system_store(env, testbot, daemon, sipp):
     assert environ["SSL_CERT_FILE"] == rcv.ca
     other = pki.make_ca(env.tmp, "otherca")[0]
     d = https_daemon(env, testbot, daemon, rcv, environ, admin, ca_file=other, retries=0)
-    one_call(env, d, sipp)
-    line = re.compile(r"Call-end record dropped after 1 attempt\(s\): TLS: the receiver's certificate failed "
-                      r"verification: unable to get local issuer certificate")
-    sbtest.wait_until(lambda: line.search(d.stderr_text()), 20, "the record dropped for its certificate")
-    sbtest.wait_until(lambda: sends(admin, "failed") == 1, 10, "the record counted failed")
-    assert sends(admin, "delivered") == 0 and rcv.posts == [] and rcv.sni == [HOOK], (rcv.posts, rcv.sni)
+    refused_for_its_issuer(env, d, sipp, rcv, admin)
 
 
 def test_https_private_ca_without_ca_file_refused(env, testbot, daemon, sipp):
@@ -585,12 +591,17 @@ def test_https_private_ca_without_ca_file_refused(env, testbot, daemon, sipp):
     certificate is refused with a line that names verification, and the record is counted failed."""
     rcv, environ, admin = tls_receiver(env, HOOK, dns=HOOK, trust_env=False)
     d = https_daemon(env, testbot, daemon, rcv, environ, admin, retries=0)
-    one_call(env, d, sipp)
-    line = re.compile(r"Call-end record dropped after 1 attempt\(s\): TLS: the receiver's certificate failed "
-                      r"verification: unable to get local issuer certificate")
-    sbtest.wait_until(lambda: line.search(d.stderr_text()), 20, "the record dropped for its certificate")
-    sbtest.wait_until(lambda: sends(admin, "failed") == 1, 10, "the record counted failed")
-    assert sends(admin, "delivered") == 0 and rcv.posts == [] and rcv.sni == [HOOK], (rcv.posts, rcv.sni)
+    refused_for_its_issuer(env, d, sipp, rcv, admin)
+
+
+def ca_file_config(env, ca, name):
+    """A configuration file env.tmp/name whose https webhook trusts webhook.ca_file = ca: its text and path."""
+    text = sbtest.to_libconfig(env.config([{"name": "default", "url": "ws://127.0.0.1:5001/media"}],
+                                          webhook={"url": "https://127.0.0.1:9/end", "ca_file": ca}))
+    path = os.path.join(env.tmp, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return text, path
 
 
 @pytest.mark.parametrize("kind", ["missing", "no-certificate"])
@@ -603,11 +614,7 @@ def test_bad_ca_file_refused_at_start(env, kind):
         ca, why = os.path.join(env.tmp, "not-a-ca.pem"), "holds no PEM certificate"
         with open(ca, "w") as f:
             f.write("just text, no certificate\n")
-    text = sbtest.to_libconfig(env.config([{"name": "default", "url": "ws://127.0.0.1:5001/media"}],
-                                          webhook={"url": "https://127.0.0.1:9/end", "ca_file": ca}))
-    path = os.path.join(env.tmp, "bad-ca.conf")
-    with open(path, "w") as f:
-        f.write(text)
+    text, path = ca_file_config(env, ca, "bad-ca.conf")
     expect = "%s:%d: webhook.ca_file: %s" % (path, sbtest.line_of(text, ca), why.replace("%s", ca))
     rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
     assert rc == 2 and expect in err, "rc=%s, expected %r in:\n%s" % (rc, expect, err)
@@ -622,11 +629,7 @@ def test_unreadable_certificate_in_ca_file_stops_start(env):
     ca = os.path.join(env.tmp, "broken-ca.pem")
     with open(ca, "w") as f:
         f.write("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
-    text = sbtest.to_libconfig(env.config([{"name": "default", "url": "ws://127.0.0.1:5001/media"}],
-                                          webhook={"url": "https://127.0.0.1:9/end", "ca_file": ca}))
-    path = os.path.join(env.tmp, "broken-ca.conf")
-    with open(path, "w") as f:
-        f.write(text)
+    text, path = ca_file_config(env, ca, "broken-ca.conf")
     rc, out, err = sbtest.run_daemon_once(["-t", "-c", path])
     assert rc == 0, "rc=%s\n%s" % (rc, err)
     rc, out, err = sbtest.run_daemon_once(["-f", "-c", path])

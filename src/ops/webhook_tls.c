@@ -3,9 +3,7 @@
  * gave certificates, and why the handshake failed or the receiver's certificate was refused.
  * Thread: the webhook thread (lws callbacks, OpenSSL's), control (the context's creation).
  * Owns nothing. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -14,6 +12,8 @@
 
 #define LOG_SUBSYS "webhook"
 #include <sb/log.h>
+
+#include <sb/url.h>
 
 #include "webhook_priv.h"
 
@@ -28,7 +28,6 @@ static int alert_idx = -1;
  * dropped here. Its certificate check (IP subjectAltName) is a separate setting and stays. */
 static void on_info(const SSL *ssl, int where, int ret)
 {
-	unsigned char addr[sizeof(struct in6_addr)];
 	const char *name;
 
 	if ((where & SSL_CB_ALERT) && (ret >> 8) == SSL3_AL_FATAL && alert_idx >= 0 &&
@@ -41,7 +40,7 @@ static void on_info(const SSL *ssl, int where, int ret)
 	if (where != SSL_CB_HANDSHAKE_START)
 		return;
 	name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-	if (name && (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1))
+	if (name && sb_url_host_is_ip(name))
 		SSL_set_tlsext_host_name((SSL *)ssl, NULL);
 }
 

@@ -69,18 +69,27 @@ static inline int sb_worker_thread_start(pthread_t *t, void *(*fn)(void *), void
 	return sb_thread_start(t, fn, arg, name, false);
 }
 
+/* Thread: any. The time ms milliseconds from now on clock, as the timed waits take it. */
+static inline struct timespec sb_deadline_in(clockid_t clock, long ms)
+{
+	struct timespec t;
+
+	clock_gettime(clock, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
 /* Thread: any but t. Joins t if it ends within ms; returns 0, or -ETIMEDOUT with t still
  * running (the caller decides what it leaves to it). */
 static inline int sb_thread_join_within(pthread_t t, long ms)
 {
-	struct timespec until;
+	/* the clock pthread_timedjoin_np reads */
+	struct timespec until = sb_deadline_in(CLOCK_REALTIME, ms);
 
-	clock_gettime(CLOCK_REALTIME, &until); /* the clock pthread_timedjoin_np reads */
-	until.tv_sec += ms / 1000;
-	until.tv_nsec += (ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
 	return -pthread_timedjoin_np(t, NULL, &until);
 }

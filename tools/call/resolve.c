@@ -10,9 +10,10 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <semaphore.h>
-#include <signal.h>
 #include <string.h>
 #include <time.h>
+
+#include <sb/worker_thread.h>
 
 #include "call.h"
 
@@ -34,23 +35,16 @@ static void *lookup(void *arg)
 	return NULL;
 }
 
-/* Starts the lookup with every signal blocked in its thread (the main thread takes them). */
+/* Starts the lookup, detached, with every signal blocked in its thread (the main thread
+ * takes them). */
 static int start(void)
 {
-	sigset_t all, old;
-	pthread_attr_t attr;
 	pthread_t t;
-	int r;
+	int r = sb_thread_start(&t, lookup, NULL, "sbcall-dns", true);
 
-	if (pthread_attr_init(&attr))
-		return -ENOMEM;
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	r = pthread_create(&t, &attr, lookup, NULL);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	return -r;
+	if (r == 0)
+		pthread_detach(t);
+	return r;
 }
 
 /* Appends addr to the ", "-separated list in buf unless it is there; false when full. */
@@ -116,13 +110,7 @@ unsigned sb_cl_resolve_families(const char *host, long wait_ms, int af, char *ad
 	strcpy(lk.host, host);
 	if (start() < 0)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += wait_ms / 1000;
-	until.tv_nsec += (wait_ms % 1000) * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	until = sb_deadline_in(CLOCK_MONOTONIC, wait_ms);
 	while (sem_clockwait(&lk.done, CLOCK_MONOTONIC, &until) != 0)
 		if (errno != EINTR)
 			return 0; /* not answered in time: the thread is left to it */

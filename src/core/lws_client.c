@@ -35,7 +35,7 @@ void sb_lws_log_init(void)
 
 struct lws_context *sb_lws_client_new(const struct lws_protocols *protocols, void *user,
                                       unsigned fd_limit_per_thread, void *ev_loop,
-                                      const char *ca_file)
+                                      const char *tls_ca)
 {
 	struct lws_context_creation_info info = {0};
 	void *loops[1] = {ev_loop};
@@ -45,11 +45,13 @@ struct lws_context *sb_lws_client_new(const struct lws_protocols *protocols, voi
 	info.gid = -1;
 	info.uid = -1;
 	info.user = user;
-	/* Makes the default vhost's client SSL_CTX, which trusts the system CA store. */
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	if (ca_file && ca_file[0]) {
-		/* ca_file alone: lws would load the system store beside it. */
-		info.client_ssl_ca_filepath = ca_file;
+	/* Without this option lws makes no client SSL_CTX: the ws workers' wss sessions are the
+	 * bridge's own (tls_client.c), and a plain http webhook needs none. */
+	if (tls_ca)
+		info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	if (tls_ca && tls_ca[0]) {
+		/* A CA file alone: lws would load the system store beside it. */
+		info.client_ssl_ca_filepath = tls_ca;
 		info.options |= LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	}
 	info.fd_limit_per_thread = fd_limit_per_thread;

@@ -423,10 +423,14 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 		           : -ENOMEM;
 	}
 	if (r == 0) {
+		const char *ca = cfg->webhook_ca_file ? cfg->webhook_ca_file : "";
+
+		if (!w->url.tls && ca[0])
+			log_notice("webhook.ca_file (%s) is not used: webhook.url is http://", ca);
 		/* A few descriptors per POST in flight: else lws sizes its tables to the whole
-		 * descriptor limit. */
+		 * descriptor limit. An http:// receiver: no TLS context, no CA store loaded. */
 		w->ctx = sb_lws_client_new(protocols, w, MAX_IN_FLIGHT * 2 + 8, NULL,
-		                           cfg->webhook_ca_file);
+		                           w->url.tls ? ca : NULL);
 		r = w->ctx ? 0 : -ENOMEM;
 	}
 	/* https only with the TLS 1.2 floor and the trusted CAs in place (a failure is logged). */

@@ -565,6 +565,19 @@ def test_https_private_ca_file(env, testbot, daemon, sipp):
     sbtest.wait_until(lambda: line.search(d.stderr_text()), 10, "the reload naming webhook.ca_file")
 
 
+def test_ca_file_with_http_url_is_not_used(env, bridge, sipp):
+    """webhook.ca_file beside an http:// URL: the start says the file is not used, and the record is delivered over
+    plain HTTP."""
+    ca = pki.make_ca(env.tmp, "unusedca")[0]
+    rcv = receiver(env)
+    d, bot = bridge("silent", webhook=webhook_cfg(rcv, ca_file=ca))
+    line = "webhook.ca_file (%s) is not used: webhook.url is http://" % ca
+    assert line in d.stderr_text(), sbtest.tail(d.stderr_path, 20)
+    one_call(env, d, sipp)
+    rec, _ = only_record(rcv)
+    assert rec["hangup_by"] == "caller", rec
+
+
 def refused_for_its_issuer(env, d, sipp, rcv, admin):
     """After one call, asserts that its record was dropped on its first attempt because the receiver's certificate
     has an issuer the daemon does not trust, and counted failed, with nothing posted."""

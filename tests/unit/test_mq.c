@@ -103,6 +103,7 @@ out:
 struct producer {
 	struct sb_mq *q;
 	int id;
+	atomic_int *done; /* producers that have pushed all theirs */
 };
 
 static void *produce(void *arg)
@@ -114,6 +115,7 @@ static void *produce(void *arg)
 		if (m)
 			sb_mq_push(p->q, m);
 	}
+	atomic_fetch_add(p->done, 1);
 	return NULL;
 }
 
@@ -125,19 +127,25 @@ TEST(many_producers_lose_nothing_and_keep_each_order)
 	int64_t last[PRODUCERS];
 	long disorder = 0;
 	long total = 0;
+	atomic_int done = 0;
+	bool all_pushed = false;
 	int r = 0;
 
 	ASSERT_EQ(sb_mq_new(&q), 0);
 	/* Each producer's messages must arrive in the order it pushed them. */
 	for (int i = 0; i < PRODUCERS; i++) {
 		last[i] = -1;
-		prod[i] = (struct producer){q, i};
+		prod[i] = (struct producer){q, i, &done};
 		pthread_create(&t[i], NULL, produce, &prod[i]);
 	}
-	while (total < (long)PRODUCERS * PER_PRODUCER) {
+	/* Until a pop that began after every push had ended: a lost message is a short count, not
+	 * a wait for it. */
+	while (!all_pushed) {
 		struct pollfd p = {.fd = sb_mq_fd(q), .events = POLLIN};
 
-		poll(&p, 1, 100);
+		all_pushed = atomic_load(&done) == PRODUCERS;
+		if (!all_pushed)
+			poll(&p, 1, 100);
 		for (struct sb_msg *m = sb_mq_pop_all(q), *next; m; m = next) {
 			next = m->next;
 			total++;

@@ -352,8 +352,9 @@ static int start_nua(struct sb_sip_agent *a, const struct sb_config *cfg)
 	bool tls = l->tls;
 	unsigned policy = l->verify_client ? TPTLS_VERIFY_IN : TPTLS_VERIFY_NONE;
 
-	/* Messages over max_message_bytes are refused (413) before they are parsed; a TCP or TLS
-	 * connection idle, or stuck in the middle of a message, for tcp_idle_s is closed. t1x64_ms
+	/* Messages over max_message_bytes are refused (413) before they are parsed (over TCP and
+	 * TLS the guard applies the limit, sip_guard_size.c); a TCP or TLS connection idle, or
+	 * stuck in the middle of a message, for tcp_idle_s is closed. t1x64_ms
 	 * is nta's transaction lifetime: timers B, F and H, and J, which keeps every ended
 	 * non-INVITE server transaction (each call's BYE) with its request and response. */
 	a->nua = nua_create(

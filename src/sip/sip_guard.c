@@ -264,6 +264,8 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
 	r = sip_request_class->hc_parse(home, h, s, slen);
 	if (r < 0)
 		bad_first_line(g, msg, true, sb_sip_guard_is_stream(msg));
+	else if (sb_sip_guard_is_stream(msg))
+		sb_sip_guard_size_start(g, msg, (struct sb_guard_request *)h);
 	return r;
 }
 
@@ -303,6 +305,7 @@ int sb_sip_guard_init(struct sb_sip_guard *g, const struct sb_config *const *cfg
 	g->mclass->mc_status->hr_class = status_class;
 	if (sb_sip_guard_headers_init(g) < 0)
 		return -ENOMEM;
+	sb_sip_guard_size_init(g);
 	the_guard = g;
 	return 0;
 }
@@ -530,6 +533,7 @@ void sb_sip_guard_done(struct sb_sip_guard *g)
 	if (the_guard == g)
 		the_guard = NULL;
 	sb_sip_guard_headers_done(g);
+	sb_sip_guard_size_done(g);
 	if (g->mclass)
 		free(g->mclass); /* msg_mclass_clone() allocates with malloc() */
 	g->mclass = NULL;

@@ -95,8 +95,10 @@ bool sb_sip_guard_is_stream(msg_t *msg);
  * request's header section comes over a stream in several reads. */
 struct sb_guard_request {
 	sip_request_t rq;
-	unsigned lines; /* header lines parsed since the request line */
-	bool counting;  /* the header section is still coming: each line is counted */
+	unsigned lines;    /* header lines parsed since the request line */
+	bool counting;     /* the header section is still coming: each line is counted */
+	bool sized;        /* over a stream: its size is bounded by the guard (sip_guard_size.c) */
+	bool section_seen; /* ... and the end of its header section has been received */
 };
 
 /* sip_guard_headers.c. Thread: control, from sb_sip_guard_init(). Has g->mclass (replaced by
@@ -113,6 +115,32 @@ void sb_sip_guard_headers_done(struct sb_sip_guard *g);
  * counted as it is parsed, and the request refused the same way once over the limit. Returns
  * 0 otherwise. */
 int sb_sip_guard_header_limit(struct sb_sip_guard *g, msg_t *msg, msg_header_t *rq, bool stream);
+
+/* sip_guard_headers.c. Thread: control. Writes into text[0..size) a request with msg's method
+ * and the raw lines (extract copy mode) of the headers a stateless reply echoes that have come
+ * so far (the topmost Vias that fit), for sb_sip_guard_respond(). Returns its length. */
+size_t sb_sip_guard_counted_text(msg_t *msg, const char *method, char *text, size_t size);
+
+/* sip_guard_size.c. Thread: control, from sb_sip_guard_init() and sb_sip_guard_done(). */
+void sb_sip_guard_size_init(struct sb_sip_guard *g);
+void sb_sip_guard_size_done(struct sb_sip_guard *g);
+/* sip_guard_size.c. Thread: control, parsing the request line c (parsed) of msg, which came
+ * over a stream (TCP, TLS). From here the guard bounds the request's size by
+ * sip.max_message_bytes instead of the stack, which would close the connection without a
+ * word: the stack's own bound on msg is raised to twice that, and msg is watched so that a
+ * connection the stack still closes for size is counted and logged. */
+void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c);
+/* sip_guard_size.c. Thread: control, parsing a header line of msg while its request line c
+ * counts them. When what has come of the request exceeds sip.max_message_bytes without the end
+ * of its header section, the request gets a stateless 413 and its connection is closed:
+ * returns -EMSGSIZE (the parse is to fail). Returns 0 otherwise. */
+int sb_sip_guard_size_line(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c);
+/* sip_guard_size.c. Thread: control, parsing the empty line (sep_len bytes) that ends msg's
+ * header section, its request line being c. When the header section and the body its
+ * Content-Length announces exceed sip.max_message_bytes, the request gets a stateless 413 at
+ * once (the body is never read) and its connection is closed: returns -EMSGSIZE. */
+int sb_sip_guard_size_section(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c,
+                              size_t sep_len);
 
 /* Thread: control. Whether a local port is one of the SIP listen ports. */
 static inline bool sb_sip_guard_port(const struct sb_sip_guard *g, uint16_t port)

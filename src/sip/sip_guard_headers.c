@@ -113,25 +113,20 @@ static bool echoed(msg_hclass_t *hc, bool *via)
 	       hc == sip_cseq_class;
 }
 
-/* Refuses msg, whose header lines so far are in its chain with their raw text (extract copy
- * mode): the text the reply is built from is the request line's method and the raw lines of
- * the headers the reply echoes, within what a reply can hold (the topmost Vias that fit).
- * The headers it needs that have not come yet leave the request without a reply. */
-static void refuse_counted(struct sb_sip_guard *g, msg_t *msg, const char *method)
+size_t sb_sip_guard_counted_text(msg_t *msg, const char *method, char *text, size_t size)
 {
 	msg_header_t **head = msg_chain_head(msg);
-	char text[SB_SIP_REPLY_MAX];
 	unsigned vias = 0;
 	bool via, vias_done = false;
-	int n = snprintf(text, sizeof(text), "%s sip:x SIP/2.0\r\n", method);
-	size_t len = n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0;
+	int n = snprintf(text, size, "%s sip:x SIP/2.0\r\n", method);
+	size_t len = n > 0 && (size_t)n < size ? (size_t)n : 0;
 
 	for (msg_header_t *h = head && *head ? (*head)->sh_succ : NULL; h && len; h = h->sh_succ) {
 		if (!h->sh_data || !h->sh_len || !echoed(sofia_class(h->sh_class), &via))
 			continue;
 		if (via && (vias_done || vias == VIAS_ECHOED))
 			continue;
-		if (h->sh_len > sizeof(text) - len) {
+		if (h->sh_len > size - len) {
 			vias_done = vias_done || via; /* no Via below a missing one */
 			continue;
 		}
@@ -139,31 +134,54 @@ static void refuse_counted(struct sb_sip_guard *g, msg_t *msg, const char *metho
 		len += h->sh_len;
 		vias += via;
 	}
-	refuse(g, msg, text, len);
+	return len;
 }
 
-/* msg's request line while its header lines are being counted, else NULL (a response, a
- * message the bridge builds, a request that came whole or whose header section has ended). */
-static struct sb_guard_request *counting(struct sb_sip_guard *g, msg_t *msg)
+/* Refuses msg, whose header lines so far are in its chain with their raw text (extract copy
+ * mode), with a reply built from them. The headers it needs that have not come yet leave the
+ * request without a reply. */
+static void refuse_counted(struct sb_sip_guard *g, msg_t *msg, const char *method)
+{
+	char text[SB_SIP_REPLY_MAX];
+
+	refuse(g, msg, text, sb_sip_guard_counted_text(msg, method, text, sizeof(text)));
+}
+
+/* msg's request line as the guard's class allocated it, else NULL (a response, a message the
+ * bridge builds). */
+static struct sb_guard_request *guard_request(struct sb_sip_guard *g, msg_t *msg)
 {
 	sip_t *sip = sip_object(msg);
 	sip_request_t *rq = sip ? sip->sip_request : NULL;
 
 	if (!rq || rq->rq_common->h_class != g->mclass->mc_request->hr_class)
 		return NULL;
-	return ((struct sb_guard_request *)rq)->counting ? (struct sb_guard_request *)rq : NULL;
+	return (struct sb_guard_request *)rq;
+}
+
+/* msg's request line while its header lines are being counted, else NULL (a response, a
+ * message the bridge builds, a request that came whole or whose header section has ended). */
+static struct sb_guard_request *counting(struct sb_sip_guard *g, msg_t *msg)
+{
+	struct sb_guard_request *c = guard_request(g, msg);
+
+	return c && c->counting ? c : NULL;
 }
 
 /* One header line of msg, counted if its request's header section is being counted. Over
- * sip.max_headers, the request is refused and its parse ends here: returns -1. */
+ * sip.max_headers, or once what has come of it is over sip.max_message_bytes, the request is
+ * refused and its parse ends here: returns -1. */
 static int count_line(struct sb_sip_guard *g, msg_t *msg)
 {
 	struct sb_guard_request *c = counting(g, msg);
 
-	if (!c || ++c->lines <= (unsigned)(*g->cfg)->max_headers)
+	if (!c)
+		return 0;
+	if (++c->lines > (unsigned)(*g->cfg)->max_headers)
+		refuse_counted(g, msg, c->rq.rq_method_name);
+	else if (sb_sip_guard_size_line(g, msg, c) == 0)
 		return 0;
 	c->counting = false;
-	refuse_counted(g, msg, c->rq.rq_method_name);
 	msg_mark_as_complete(msg, MSG_FLG_ERROR); /* the parse stops before the next line */
 	return -1;
 }
@@ -207,23 +225,26 @@ static unsigned chained_lines(msg_t *msg, unsigned limit)
 }
 
 /* The empty line ending a header section: a request counted line by line is complete, but
- * for the lines without a header name, counted here. */
+ * for the lines without a header name, counted here; and a request over a stream is checked
+ * against sip.max_message_bytes with the body it announces, before that is read. */
 static issize_t parse_separator(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
 {
 	msg_t *msg = (msg_t *)home; /* sofia parses a separator only into its message */
 	struct sb_sip_guard *g = hdr_guard;
-	struct sb_guard_request *c = g ? counting(g, msg) : NULL;
+	struct sb_guard_request *c = g ? guard_request(g, msg) : NULL;
 	unsigned limit;
 
-	if (!c)
-		return sofia_separator->hc_parse(home, h, s, slen);
-	c->counting = false;
-	restore_classes(msg);
-	limit = (unsigned)(*g->cfg)->max_headers;
-	if (chained_lines(msg, limit) > limit) {
-		refuse_counted(g, msg, c->rq.rq_method_name);
-		return -1; /* an error: the message goes no further */
+	if (c && c->counting) {
+		c->counting = false;
+		restore_classes(msg);
+		limit = (unsigned)(*g->cfg)->max_headers;
+		if (chained_lines(msg, limit) > limit) {
+			refuse_counted(g, msg, c->rq.rq_method_name);
+			return -1; /* an error: the message goes no further */
+		}
 	}
+	if (c && sb_sip_guard_size_section(g, msg, c, (size_t)slen) < 0)
+		return -1;
 	return sofia_separator->hc_parse(home, h, s, slen);
 }
 

@@ -309,7 +309,8 @@ def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp)
     assert got and got[0] in ("SIP/2.0 400 Too Many Headers", "SIP/2.0 413 Request Entity Too Large"), got
     tiny_400 = got[0].startswith("SIP/2.0 400")
     long = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 50)
-    got = refused_on_tcp(d.sip_port, long)  # sofia closes it when the size is reached; a 413 may come first
+    # the guard's 413 (test_sip_size.py), or a close without one when a read brings over twice the limit at once
+    got = refused_on_tcp(d.sip_port, long)
     assert got in ([], ["SIP/2.0 413 Request Entity Too Large"]), got
     over = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 5)
     assert sipraw.udp_exchange(d.sip_port, over)[:1] == ["SIP/2.0 413 Request Entity Too Large"]

@@ -175,34 +175,91 @@ def test_tone_to_host_name(env, transport, host):
     assert received(text, "ACK") and received(text, "BYE"), "no ACK or BYE from the tool in the daemon's log"
 
 
+TLS_REFUSED = 3  # sipbridge-call's exit status when the server's certificate is refused
+
+
+def tls_daemon_with(env, cert, key, **sip):
+    """A traced daemon (TPORT_LOG) with a TLS listener presenting cert and key, sip.* keys set from sip, routing every
+    call to an echo bot: returns (daemon, bot, TLS port)."""
+    bot = env.testbot("echo")
+    tls_port = env.ports.tcp()
+    cfg = env.config([{"name": "default", "url": bot.url}], log={"level": "debug"})
+    cfg["sip"]["listen"].append({"transport": "tls", "address": "127.0.0.1", "port": tls_port, "cert": cert,
+                                 "key": key, "ca": "", "verify_client": False})
+    cfg["sip"].update(sip)
+    return env.daemon(cfg, environ={"TPORT_LOG": "1"}), bot, tls_port
+
+
+def check_tls_refused(res, host, reason, verbose):
+    """The run ended as one whose server certificate was refused: exit status 3, nothing answered, a transport error
+    in the JSON, and the line `sipbridge-call: TLS: the certificate of HOST failed verification: REASON` on stderr:
+    the only line without -v, the last one with it."""
+    assert res.returncode == TLS_REFUSED and res.json and not res.json["answered"], callctl.describe(res)
+    assert res.json["code"] == 0 and res.json["reason"] == "transport error", callctl.describe(res)
+    lines = res.stderr.strip().splitlines()
+    want = "sipbridge-call: TLS: the certificate of %s failed verification: %s" % (host, reason)
+    assert lines and lines[-1] == want, "want %r last:\n%s" % (want, callctl.describe(res))
+    assert verbose or len(lines) == 1, callctl.describe(res)
+
+
 @pytest.mark.parametrize("cert_name", [NAME, "other.sb.test", "127.0.0.1"], ids=["name", "other-name", "address"])
 def test_tls_to_host_name_verifies_the_name(env, cert_name):
     """Over TLS a call to sip:USER@NAME:PORT (NAME known only to the system's resolver, which gives 127.0.0.1) goes
     to that address, and the daemon's certificate is still checked against NAME: one whose only name is NAME is
     taken and the call set up; one for another name, or for the address the call went to (127.0.0.1 as its DNS
-    name, which the SIP stack would take for a call to the address), is refused: a transport error, no call
-    at the bot, and the SIP stack's log names the mismatch with NAME."""
+    name, which the SIP stack would take for a call to the address), is refused at once, no call at the bot, and
+    the tool says so in one line without -v: the certificate of NAME failed verification, it does not name NAME
+    (exit status 3; before, only "transport error", and the SIP stack's own "Peer Subject Mismatch" with -v).
+    With -v that line of the SIP stack is still printed."""
     tmp = os.path.join(env.tmp, "pki")
     os.makedirs(tmp)
     ca = pki.make_ca(tmp, "ca")
-    cert, key = pki.make_server_cert(tmp, "server", ca, dns=cert_name)
-    bot = env.testbot("echo")
-    tls_port = env.ports.tcp()
-    traced_daemon(env, bot, [{"transport": "tls", "address": "127.0.0.1", "port": tls_port, "cert": cert,
-                              "key": key, "ca": "", "verify_client": False}])
+    d, bot, tls_port = tls_daemon_with(env, *pki.make_server_cert(tmp, "server", ca, dns=cert_name))
     environ, log = named(env, NAME)
     to = "sip:+15550001@%s:%d" % (NAME, tls_port)
-    res = call(to, transport="tls", ca=ca[0], duration=2, timeout=10, environ=environ, args=["-v"])
+    res = call(to, transport="tls", ca=ca[0], duration=2, timeout=10, environ=environ)
     assert sbtest.gai_lookups(log, NAME) == 1, open(log).read()
     if cert_name == NAME:
         assert res.returncode == 0, callctl.describe(res)
         assert res.json["code"] == 200 and res.json["rtp_received"] > 0, res.json
         bot.wait_event("rx", "stop")
         return
-    assert res.returncode == 1 and res.json and not res.json["answered"], callctl.describe(res)
-    assert res.json["reason"] == "transport error", callctl.describe(res)
+    check_tls_refused(res, NAME, "it does not name %s" % NAME, verbose=False)
+    res = call(to, transport="tls", ca=ca[0], duration=2, timeout=10, environ=environ, args=["-v"])
+    check_tls_refused(res, NAME, "it does not name %s" % NAME, verbose=True)
     assert "Peer Subject Mismatch (%s)" % NAME in res.stderr, callctl.describe(res)
     assert not bot.conns(), "a call reached the bot over a connection whose certificate does not name %s" % NAME
+    assert not received(d.stderr_text(), "INVITE"), "an INVITE went over a refused connection"
+
+
+PAST = ("20200101000000Z", "20200102000000Z")
+FUTURE = ("20990101000000Z", "20990102000000Z")
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("other-ca", "unable to get local issuer certificate (subject /CN=%s, issuer /CN=other test CA)" % NAME),
+    ("expired", "certificate has expired (subject /CN=%s, issuer /CN=ca test CA)" % NAME),
+    ("not-yet-valid", "certificate is not yet valid (subject /CN=%s, issuer /CN=ca test CA)" % NAME),
+], ids=["other-ca", "expired", "not-yet-valid"])
+def test_tls_refused_certificate_names_the_reason(env, case, reason):
+    """A TLS server whose certificate names the --to host but cannot be verified (signed by a CA other than --ca's,
+    past its notAfter, before its notBefore) is refused at once, and without -v the one line on stderr names the host
+    and OpenSSL's reason with the certificate's subject and issuer (exit status 3); before, the run said only
+    "transport error", and the reason was in the SIP stack's own lines with -v, which are still printed."""
+    tmp = os.path.join(env.tmp, "pki")
+    os.makedirs(tmp)
+    ca = pki.make_ca(tmp, "ca")
+    signer = pki.make_ca(tmp, "other") if case == "other-ca" else ca
+    dates = {"expired": PAST, "not-yet-valid": FUTURE}.get(case)
+    d, bot, tls_port = tls_daemon_with(env, *pki.make_server_cert(tmp, "server", signer, dns=NAME, dates=dates))
+    environ, _ = named(env, NAME)
+    to = "sip:+15550001@%s:%d" % (NAME, tls_port)
+    res = call(to, transport="tls", ca=ca[0], duration=2, timeout=10, environ=environ)
+    check_tls_refused(res, NAME, reason, verbose=False)
+    res = call(to, transport="tls", ca=ca[0], duration=2, timeout=10, environ=environ, args=["-v"])
+    check_tls_refused(res, NAME, reason, verbose=True)
+    assert re.search(r"^  err \d+:%s$" % re.escape(reason.split(" (")[0]), res.stderr, re.M), callctl.describe(res)
+    assert not bot.conns() and not received(d.stderr_text(), "INVITE"), "a call went over a refused connection"
 
 
 def test_dtmf_reaches_bot(env, bridge):
@@ -516,3 +573,4 @@ def test_no_answer_times_out(env):
     assert res.json["code"] == 0 and res.json["reason"] == "timeout", res.json
     assert time.monotonic() - t0 < 8
     assert uas.wait().rc == 0, "SIPp saw no CANCEL"
+

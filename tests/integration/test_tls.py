@@ -186,13 +186,17 @@ def test_tone_over_tls_and_srtp(env, pki):
 
 def test_tls_call_refused_without_the_ca(env, pki):
     """Verification is on by default: the daemon's certificate is not signed by any CA the system trusts. The
-    refused connection fails the INVITE at once (a transport error), not at --timeout."""
+    refused connection fails the INVITE at once (a transport error), not at --timeout, and the one line on stderr
+    says why (exit status 3)."""
     bot = env.testbot("echo")
     _, tls_port = tls_daemon(env, pki, bot)
     res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % tls_port, transport="tls", duration=1,
                                  timeout=10)
-    assert res.returncode == 1 and res.json and not res.json["answered"], callctl.describe(res)
+    assert res.returncode == 3 and res.json and not res.json["answered"], callctl.describe(res)
     assert res.json["reason"] == "transport error", callctl.describe(res)
+    want = ("sipbridge-call: TLS: the certificate of 127.0.0.1 failed verification: unable to get local issuer "
+            "certificate (subject /CN=127.0.0.1, issuer /CN=sipbridge test CA)\n")
+    assert res.stderr == want, callctl.describe(res)
     assert not bot.conns(), "a call reached the bot over an unverified connection"
 
 

@@ -1,7 +1,8 @@
 /* Unit tests for the pure parts of sipbridge-call (tools/call): the WAV checks (every way a
  * file can be wrong, and no read past the buffer), the time line the recording follows (loss,
- * reordering, late packets, a new stream, timestamp jumps), the utterance count and the
- * offer/answer. Thread: the test's main thread. Owns nothing. */
+ * reordering, late packets, a new stream, timestamp jumps), the utterance count, the
+ * offer/answer and the reading of a refused TLS certificate from sofia's transport log.
+ * Thread: the test's main thread. Owns nothing. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -449,6 +450,115 @@ TEST(sdp_offer_and_answer)
 	          -EINVAL);
 	ASSERT_EQ(sb_cl_sdp_offer(buf, 20, "127.0.0.1", 1, SB_CODEC_PCMU, 1, NULL), -ENOSPC);
 	ASSERT_EQ(sb_cl_sdp_answer("garbage", 7, SB_CODEC_PCMU, false, &ans, &why), -EBADMSG);
+out:
+	return r;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* TLS refusals in sofia's transport log */
+
+/* Feeds the lines as sofia-sip 1.12's tport_tls.c formats them (each a separate log call). */
+static void feed_lines(struct sb_cl_tls_refusal *t, const char *const *lines, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sb_cl_tls_refusal_feed(t, lines[i]);
+}
+
+TEST(tls_refusal_chain_error)
+{
+	static const char *const lines[] = {
+	        "tls_read: SSL_read: 0a000126:SSL routines:(null):unexpected eof while reading\n",
+	        "-Error with certificate at depth: 0\n",
+	        "  issuer   = /CN=other test CA\n",
+	        "  subject  = /CN=sbcall.sb.test\n",
+	        "  err 20:unable to get local issuer certificate\n",
+	        "nta_agent: tport: Input/output error\n",
+	};
+	struct sb_cl_tls_refusal t = {0};
+	char text[SB_CL_TLS_TEXT_MAX];
+	int r = 0;
+
+	ASSERT_EQ(sb_cl_tls_refusal_text(&t, "x", text, sizeof(text)), -ENOENT);
+	feed_lines(&t, lines, 1);
+	ASSERT_TRUE(!t.seen);
+	feed_lines(&t, lines + 1, ARRAY_SIZE(lines) - 1);
+	ASSERT_TRUE(t.seen);
+	ASSERT_EQ(sb_cl_tls_refusal_text(&t, "sbcall.sb.test", text, sizeof(text)), 0);
+	ASSERT_STREQ(text, "the certificate of sbcall.sb.test failed verification: unable to get "
+	                   "local issuer certificate (subject /CN=sbcall.sb.test, issuer /CN=other "
+	                   "test CA)");
+	/* deeper in the chain, and the text cut to its buffer */
+	sb_cl_tls_refusal_feed(&t, "-Error with certificate at depth: 1\n");
+	sb_cl_tls_refusal_feed(&t, "  issuer   = /CN=root\n");
+	sb_cl_tls_refusal_feed(&t, "  subject  = /CN=intermediate\n");
+	sb_cl_tls_refusal_feed(&t, "  err 10:certificate has expired\n");
+	ASSERT_EQ(sb_cl_tls_refusal_text(&t, "h", text, sizeof(text)), 0);
+	ASSERT_STREQ(text, "the certificate of h failed verification: certificate has expired (at "
+	                   "depth 1 of its chain: subject /CN=intermediate, issuer /CN=root)");
+	ASSERT_EQ(sb_cl_tls_refusal_text(&t, "h", text, 20), 0);
+	ASSERT_STREQ(text, "the certificate of ");
+out:
+	return r;
+}
+
+TEST(tls_refusal_subject_mismatch)
+{
+	struct sb_cl_tls_refusal t = {0};
+	char text[SB_CL_TLS_TEXT_MAX], longname[400];
+	int r = 0;
+
+	/* the other direction is not a refusal of the server */
+	sb_cl_tls_refusal_feed(&t,
+	                       "tls_post_connection_check(0x6080000a1b20): Peer Subject Mismatch "
+	                       "(incoming connection)\n");
+	ASSERT_TRUE(!t.seen);
+	sb_cl_tls_refusal_feed(&t,
+	                       "tls_post_connection_check(0x6080000a1b20): Peer Subject Mismatch "
+	                       "(sbcall.sb.test)\n");
+	ASSERT_TRUE(t.seen);
+	ASSERT_EQ(sb_cl_tls_refusal_text(&t, "ignored", text, sizeof(text)), 0);
+	ASSERT_STREQ(text,
+	             "the certificate of sbcall.sb.test failed verification: it does not name "
+	             "sbcall.sb.test");
+	/* a chain error after it is the last one: its host is the caller's again */
+	sb_cl_tls_refusal_feed(&t, "-Error with certificate at depth: 0\n");
+	sb_cl_tls_refusal_feed(&t, "  err 9:certificate is not yet valid\n");
+	ASSERT_EQ(sb_cl_tls_refusal_text(&t, "example.org", text, sizeof(text)), 0);
+	ASSERT_STREQ(
+	        text,
+	        "the certificate of example.org failed verification: certificate is not yet valid");
+	/* a name longer than a host name is cut, never overflows */
+	memset(longname, 'a', sizeof(longname));
+	memcpy(longname, "tls_post_connection_check(0x1): Peer Subject Mismatch (", 55);
+	memcpy(longname + sizeof(longname) - 3, ")\n", 3);
+	sb_cl_tls_refusal_feed(&t, longname);
+	ASSERT_TRUE(t.seen && strlen(t.host) == SB_CL_HOST_MAX);
+out:
+	return r;
+}
+
+TEST(tls_refusal_ignores_other_lines)
+{
+	static const char *const lines[] = {
+	        /* the block's lines out of a block, and an err line with no code */
+	        "  issuer   = /CN=x\n",
+	        "  subject  = /CN=y\n",
+	        "  err 20:unable to get local issuer certificate\n",
+	        "-Error with certificate at depth: 0\n",
+	        "  err :no code\n",
+	        "  err 20\n",
+	        /* a mismatch line cut short, without its closing parenthesis, or not sofia's */
+	        "tls_post_connection_check(0x1): Peer Subject Mismatch (",
+	        "tls_post_connection_check(0x1): Peer Subject Mismatch (name\n",
+	        "X-Header: tls_post_connection_check(0x1): Peer Subject Mismatch (evil.example)\n",
+	        "tls_connect(0x1): TLS setup failed (error:0A000410:SSL routines::sslv3 alert)\n",
+	        "",
+	};
+	struct sb_cl_tls_refusal t = {0};
+	int r = 0;
+
+	feed_lines(&t, lines, ARRAY_SIZE(lines));
+	ASSERT_TRUE(!t.seen);
 out:
 	return r;
 }

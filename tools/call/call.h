@@ -24,6 +24,7 @@
 #define SB_CL_EXIT_OK 0
 #define SB_CL_EXIT_FAILED 1
 #define SB_CL_EXIT_USAGE 2
+#define SB_CL_EXIT_TLS 3 /* the server's TLS certificate was refused: the INVITE never left */
 
 /* Limits on what the command line may ask for. */
 #define SB_CL_MAX_HEADERS 16
@@ -83,6 +84,36 @@ int sb_cl_opts_parse(struct sb_cl_opts *o, int argc, char **argv);
  * resolve in time. */
 unsigned sb_cl_resolve_families(const char *host, long wait_ms, int af, char *addrs, size_t size,
                                 char *first, size_t first_size);
+
+/* ------------------------------------------------------------------------------------------ */
+/* tls_refusal.c: why sofia's TLS transport refused a server's certificate, from its log */
+
+#define SB_CL_DN_MAX 256        /* a certificate's name as sofia logs it (X509_NAME_oneline) */
+#define SB_CL_TLS_TEXT_MAX 1280 /* sb_cl_tls_refusal_text()'s longest text */
+
+/* The last refusal read (seen), and the verification block being read (_fields). */
+struct sb_cl_tls_refusal {
+	bool seen;
+	/* the name the certificate was checked against ("": the log did not say) */
+	char host[SB_CL_HOST_MAX + 1];
+	/* OpenSSL's verification error, or "it does not name HOST" */
+	char reason[SB_CL_HOST_MAX + 64];
+	/* the refused certificate's place in its chain (0: the server's own; -1: not said) */
+	int depth;
+	char subject[SB_CL_DN_MAX], issuer[SB_CL_DN_MAX];
+	bool _in_block;
+	int _depth;
+	char _subject[SB_CL_DN_MAX], _issuer[SB_CL_DN_MAX];
+};
+
+/* Reads one line (borrowed, formatted) of sofia's transport log (tport_log, level 3) and keeps
+ * a refusal it reports; other lines change nothing. Start from a zeroed struct. Pure. */
+void sb_cl_tls_refusal_feed(struct sb_cl_tls_refusal *r, const char *line);
+/* Writes "the certificate of HOST failed verification: REASON (subject .., issuer ..)" into buf
+ * (size bytes, cut to fit); host (borrowed) names the server when the log did not. 0, or
+ * -ENOENT when no refusal was read. Pure. */
+int sb_cl_tls_refusal_text(const struct sb_cl_tls_refusal *r, const char *host, char *buf,
+                           size_t size);
 
 /* ------------------------------------------------------------------------------------------ */
 /* wav.c: 8 kHz mono PCM16 WAV in and out */
@@ -312,8 +343,13 @@ struct sb_cl_app {
 	struct nua_s *nua;
 	struct nua_handle_s *nh;
 	bool nua_down;
-	int rtp_idx, rtcp_idx; /* the media sockets in the root */
-	char *tls_dir;         /* --transport tls: sofia's certificate directory */
+	int rtp_idx, rtcp_idx;            /* the media sockets in the root */
+	char *tls_dir;                    /* --transport tls: sofia's certificate directory */
+	char to_host[SB_CL_HOST_MAX + 1]; /* the --to URI's host, as written */
+	/* --transport tls: what sofia's transport log said of a refused certificate, and the text
+	 * the run ends with when the INVITE could not be sent because of it ("" otherwise) */
+	struct sb_cl_tls_refusal tls_refusal;
+	char tls_refused[SB_CL_TLS_TEXT_MAX];
 };
 
 /* tls.c: with --transport tls, the directory sofia's TLS transport reads the trusted CAs from

@@ -108,6 +108,10 @@ static int verdict(const struct sb_cl_app *a, bool hard_hit, int rec_err)
 	if (hard_hit)
 		return failed("stopped at the hard time limit (--timeout + --duration + 4 s)");
 	if (!a->res.answered) {
+		if (a->tls_refused[0]) {
+			failed("TLS: %s", a->tls_refused);
+			return SB_CL_EXIT_TLS;
+		}
 		if (!strcmp(a->res.reason, "timeout"))
 			return failed("no final answer from %s within %g s", o->to, o->timeout_s);
 		if (a->res.code == 0)

@@ -90,7 +90,9 @@ static void usage(FILE *f)
 	      "Exit status: 0 the call was answered and ended normally; 1 it failed (a final\n"
 	      "response other than 2xx, timeout, transport error, no RTP received, keys that "
 	      "could\n"
-	      "not be sent); 2 a usage error (bad option or WAV file, nothing was sent).\n"
+	      "not be sent); 2 a usage error (bad option or WAV file, nothing was sent); 3 the\n"
+	      "server's TLS certificate was refused, the INVITE never left (stderr says why:\n"
+	      "\"TLS: the certificate of HOST failed verification: REASON\").\n"
 	      "Whatever happens, the run ends within --timeout + --duration + 5 s.\n",
 	      f);
 }

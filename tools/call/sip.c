@@ -118,14 +118,26 @@ static bool made_up(nua_t *nua, const sip_t *sip)
 	return internal;
 }
 
+/* The INVITE could not be sent: when sofia's TLS refused the server's certificate (its log said
+ * so), that is the reason given instead of a bare transport error. */
+static void transport_error(struct sb_cl_app *a)
+{
+	set_reason(a, 0, "transport error");
+	if (a->opts->tls)
+		sb_cl_tls_refusal_text(&a->tls_refusal, a->to_host, a->tls_refused,
+		                       sizeof(a->tls_refused));
+}
+
 /* A final answer that is not 2xx. */
 static void rejected(struct sb_cl_app *a, int status, const char *phrase, bool internal)
 {
 	if (a->state == SB_CL_ST_CALLING) {
 		if (!internal)
 			set_reason(a, status, phrase);
+		else if (status == 408)
+			set_reason(a, 0, "timeout");
 		else
-			set_reason(a, 0, status == 408 ? "timeout" : "transport error");
+			transport_error(a);
 		sb_cl_verbose(a, "final answer %d %s%s", status, phrase,
 		              internal ? " (from the SIP stack itself: nothing came back)" : "");
 	}
@@ -202,13 +214,36 @@ static void sofia_log(void *verbose, char const *fmt, va_list ap)
 		vfprintf(stderr, fmt, ap);
 }
 
-static void quiet_sofia(bool verbose)
+/* Sofia's transport log over TLS: read for a refused certificate whatever is printed, then
+ * printed as the others are. It runs on this thread (su_root_threading off), one line at a
+ * time into a fixed buffer. */
+static void tport_tls_log(void *arg, char const *fmt, va_list ap)
+{
+	struct sb_cl_app *a = arg;
+	char line[512];
+	va_list copy;
+
+	va_copy(copy, ap);
+	vsnprintf(line, sizeof(line), fmt, copy);
+	va_end(copy);
+	sb_cl_tls_refusal_feed(&a->tls_refusal, line);
+	sofia_log(a->opts->verbose ? a : NULL, fmt, ap);
+}
+
+/* Level 3 is what --verbose prints. Over TLS the transport log is at that level even without
+ * it: the refused certificate's lines (tport_tls.c) are at level 3. */
+static void quiet_sofia(struct sb_cl_app *a)
 {
 	su_log_t *logs[] = {su_log_default, nua_log, nta_log, tport_log};
+	bool verbose = a->opts->verbose;
 
 	for (size_t i = 0; i < ARRAY_SIZE(logs); i++) {
 		su_log_redirect(logs[i], sofia_log, verbose ? logs[i] : NULL);
 		su_log_set_level(logs[i], verbose ? 3 : 0);
+	}
+	if (a->opts->tls) {
+		su_log_redirect(tport_log, tport_tls_log, a);
+		su_log_set_level(tport_log, 3);
 	}
 }
 
@@ -229,7 +264,7 @@ int sb_cl_sip_init(struct sb_cl_app *a)
 	char url[128];
 
 	su_init();
-	quiet_sofia(a->opts->verbose);
+	quiet_sofia(a);
 	a->root = su_root_create(a);
 	if (!a->root) {
 		fputs(SB_CL_NAME ": cannot start the SIP stack\n", stderr);
@@ -322,6 +357,17 @@ static int proxy_url(const struct sb_cl_opts *o, char *buf, size_t size)
 	return n < 0 || (size_t)n >= size ? -ENOSPC : 0;
 }
 
+/* The --to URI's host: it names the server when its TLS certificate is refused. */
+static void keep_to_host(struct sb_cl_app *a)
+{
+	su_home_t home[1] = {SU_HOME_INIT(home)};
+	url_t *u = url_make(home, a->opts->to);
+
+	snprintf(a->to_host, sizeof(a->to_host), "%s",
+	         u && u->url_host ? u->url_host : a->opts->to);
+	su_home_deinit(home);
+}
+
 int sb_cl_sip_invite(struct sb_cl_app *a)
 {
 	const struct sb_cl_opts *o = a->opts;
@@ -345,6 +391,7 @@ int sb_cl_sip_invite(struct sb_cl_app *a)
 	snprintf(dto, sizeof(dto), "<%s>", o->to);
 	snprintf(dfrom, sizeof(dfrom), "<sip:%s@%s%s%s>", SB_CL_NAME, v6 ? "[" : "", o->local,
 	         v6 ? "]" : "");
+	keep_to_host(a);
 	a->nh = nua_handle(a->nua, a, SIPTAG_TO_STR(to ? to : dto),
 	                   SIPTAG_FROM_STR(from ? from : dfrom), TAG_END());
 	if (!a->nh)
@@ -419,6 +466,8 @@ void sb_cl_sip_done(struct sb_cl_app *a)
 			su_root_deregister(a->root, a->rtcp_idx);
 		su_root_destroy(a->root);
 		a->root = NULL;
+		/* the transport log's reader points into *a, which is done with */
+		su_log_redirect(tport_log, sofia_log, a->opts->verbose ? tport_log : NULL);
 		su_deinit();
 	}
 	sb_cl_tls_done(a);

@@ -6,6 +6,7 @@ that sends no RTP, answers with another codec or never answers fails the call.""
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import threading
@@ -18,6 +19,7 @@ import callctl
 import pki
 import rtp
 import sbtest
+import sipraw
 
 RATE = 8000
 TONE_S = 3.0
@@ -260,6 +262,73 @@ def test_tls_refused_certificate_names_the_reason(env, case, reason):
     check_tls_refused(res, NAME, reason, verbose=True)
     assert re.search(r"^  err \d+:%s$" % re.escape(reason.split(" (")[0]), res.stderr, re.M), callctl.describe(res)
     assert not bot.conns() and not received(d.stderr_text(), "INVITE"), "a call went over a refused connection"
+
+
+def transport_log(text):
+    """The SIP messages in the daemon's transport log: (direction "recv" or "send", peer as transport/[address]:port,
+    the message's lines) in order."""
+    head = re.compile(r"(recv|send) \d+ bytes (?:from|to) (\w+/\S+) at ")
+    out = []
+    for line in text.splitlines():
+        m = head.search(line)
+        if m:
+            out.append((m.group(1), m.group(2), []))
+            continue
+        if out:
+            t = (line.split("   ", 1)[-1] if "   " in line else line).strip()
+            if t and t.strip("-"):
+                out[-1][2].append(t)
+    return out
+
+
+def arrivals(text, method):
+    """The peer of each SIP request of method the daemon's transport log shows received, in order."""
+    return [peer for d, peer, lines in transport_log(text)
+            if d == "recv" and lines and lines[0].startswith(method + " ")]
+
+
+def answered_ok(text, peer, method):
+    """Whether the daemon's transport log shows a 200 OK to a method request sent to peer."""
+    return any(d == "send" and p == peer and lines and lines[0].startswith("SIP/2.0 200 ")
+               and any(re.match(r"CSeq:\s*\d+ %s$" % method, l) for l in lines)
+               for d, p, lines in transport_log(text))
+
+
+def test_tls_bye_through_host_name_on_a_new_connection(env):
+    """A call over TLS to sip:USER@NAME:PORT (NAME known only to the system's resolver) whose connection the daemon
+    has closed (sip.tcp_idle_s) before the tool hangs up: the tool's BYE opens a new TLS connection to the same place
+    as the INVITE, NAME's address with the certificate checked against NAME (the certificate names NAME only: a
+    connection opened for the Contact's 127.0.0.1 would be refused), the daemon answers it and ends the call, and
+    the tool reports a clean local hang-up."""
+    tmp = os.path.join(env.tmp, "pki")
+    os.makedirs(tmp)
+    ca = pki.make_ca(tmp, "ca")
+    d, bot, tls_port = tls_daemon_with(env, *pki.make_server_cert(tmp, "server", ca, dns=NAME), tcp_idle_s=1)
+    environ, _ = named(env, NAME)
+    run = callctl.start(None, "sip:+15550001@%s:%d" % (NAME, tls_port), transport="tls", ca=ca[0], duration=60,
+                        timeout=10, environ=environ)
+    try:
+        bot.wait_event("rx", "start")
+        sbtest.wait_until(lambda: arrivals(d.stderr_text(), "ACK"), 20, "the ACK at the daemon")
+        sbtest.wait_until(lambda: not sipraw.server_connections(tls_port), 20,
+                          "the daemon to close the call's idle TLS connection")
+        run.proc.send_signal(signal.SIGINT)  # the tool hangs up: BYE
+    except BaseException:
+        run.proc.kill()
+        run.proc.communicate()
+        raise
+    res = run.finish()
+    assert res.returncode == 0, callctl.describe(res)
+    j = res.json
+    assert j["code"] == 200 and j["answered"] and j["hangup"] == "local" and j["rtp_received"] > 0, j
+    sbtest.wait_until(lambda: arrivals(d.stderr_text(), "BYE"), 20, "the tool's BYE at the daemon")
+    bot.wait_event("rx", "stop")
+    text = d.stderr_text()
+    invites, byes = arrivals(text, "INVITE"), arrivals(text, "BYE")
+    assert len(invites) == 1 and len(byes) == 1, (invites, byes)
+    assert byes[0] != invites[0], "the BYE came over the INVITE's connection %s" % invites[0]
+    assert byes[0].startswith("tls/"), byes
+    assert answered_ok(text, byes[0], "BYE"), "no 200 OK to the BYE on its connection:\n%s" % text[-4000:]
 
 
 def test_dtmf_reaches_bot(env, bridge):

@@ -9,6 +9,7 @@ options of the other binaries, and a sanitizer report in its stderr fails the ca
 
 import json
 import os
+import signal
 import subprocess
 import wave
 
@@ -51,6 +52,10 @@ class Running:
         self.cmd, self.bound = cmd, bound
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      env=env)
+
+    def hang_up(self):
+        """Ctrl-C: the tool hangs up (BYE once answered, CANCEL before)."""
+        self.proc.send_signal(signal.SIGINT)
 
     def finish(self):
         try:

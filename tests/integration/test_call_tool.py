@@ -2,7 +2,8 @@
 bot comes back recorded in time order, custom headers reach the bot's start, keys arrive as dtmf events, a bad WAV
 is refused before anything is sent, a rejected call and a bot that hangs up are reported as such; and against a
 SIPp far end whose RTP the test controls: loss, junk datagrams and keys from the far end are counted, a far end
-that sends no RTP, answers with another codec or never answers fails the call."""
+that sends no RTP, answers with another codec or never answers fails the call, and so does one that refuses the
+tool's BYE, leaves it unanswered or is gone when it is sent, while a BYE crossed by the far end's own does not."""
 
 import os
 import re
@@ -67,7 +68,7 @@ def check_echo_call(res, rec, bot, codec):
     assert res.returncode == 0, callctl.describe(res)
     j = res.json
     assert j["code"] == 200 and j["reason"] == "OK" and j["answered"] is True, j
-    assert j["codec"] == codec.upper() and j["hangup"] == "local", j
+    assert j["codec"] == codec.upper() and j["hangup"] == "local" and j["bye"] == "200", j
     assert abs(j["sent_s"] - TONE_S) <= 0.3, j
     assert abs(j["duration_s"] - (TONE_S + 1)) <= 0.5, j  # the default: the file + 1 s
     assert j["rtp_received"] > 0 and j["rtp_lost"] == 0 and j["rtp_invalid"] == 0, j
@@ -503,7 +504,7 @@ def test_rejected_call(env, bridge, case):
     res = call(uri(d), headers=["X-Customer-Header: supportbot"], duration=2, timeout=10)
     assert res.returncode == 1, callctl.describe(res)
     j = res.json
-    assert j["code"] == want and j["answered"] is False and j["hangup"] == "none", j
+    assert j["code"] == want and j["answered"] is False and j["hangup"] == "none" and j["bye"] is None, j
     assert j["rtp_sent"] == 0 and j["duration_s"] == 0, j
     assert str(want) in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert bot.conns() == [], "a rejected call reached the bot"
@@ -522,7 +523,7 @@ def test_bot_hangs_up(env, bridge):
     res = call(uri(d), record=rec, duration=30)
     assert res.returncode == 0, callctl.describe(res)
     j = res.json
-    assert j["hangup"] == "remote" and j["code"] == 200, j
+    assert j["hangup"] == "remote" and j["code"] == 200 and j["bye"] is None, j  # no BYE of ours: none sent
     assert j["utterances"] == 2, j
     assert j["duration_s"] < 10 and time.monotonic() - t0 < 15, j
     assert sum(loud_blocks(read_wav(rec))) in range(8, 13), "about 1 s of tone expected in the recording"
@@ -538,7 +539,7 @@ def test_usage_errors(env):
         assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     exe = os.path.join(sbtest.build_dir(), callctl.EXE)
     h = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=10)
-    assert h.returncode == 0 and "marks" in h.stdout and "utterances" in h.stdout, h
+    assert h.returncode == 0 and "marks" in h.stdout and "utterances" in h.stdout and '"crossed"' in h.stdout, h
 
 
 def test_bad_uri_is_a_usage_error(env):
@@ -571,9 +572,11 @@ def test_bad_uri_is_a_usage_error(env):
 
 
 class FarEnd:
-    def __init__(self, env, fmts="0 101", pt=rtp.PT_PCMU, scenario="uas_agent.xml"):
+    def __init__(self, env, fmts="0 101", pt=rtp.PT_PCMU, scenario="uas_agent.xml", keys=None):
         self.ep = env.endpoint(pt)
-        self.uas = sbtest.sipp_uas(env, scenario, keys={"agent_rtp_port": self.ep.port, "agent_fmts": fmts})
+        k = {"agent_rtp_port": self.ep.port, "agent_fmts": fmts}
+        k.update(keys or {})
+        self.uas = sbtest.sipp_uas(env, scenario, keys=k)
         self.uri = "sip:agent@127.0.0.1:%d" % self.uas.port
 
     def call_async(self, **kw):
@@ -600,6 +603,7 @@ def test_far_end_loss_junk_and_keys(env):
     j = res.json
     assert j["rtp_lost"] == 3 and j["rtp_invalid"] == 3, j
     assert j["dtmf_received"] == "5" and j["utterances"] == 1, j
+    assert j["hangup"] == "local" and j["bye"] == "200", j
     assert abs(j["received_s"] - 1.94) <= 0.05, j  # 100 packets, 3 of them lost
     # the lost packets are 60 ms of silence in their place: the tone still spans 2 s
     pcm = read_wav(rec)
@@ -643,3 +647,84 @@ def test_no_answer_times_out(env):
     assert time.monotonic() - t0 < 8
     assert uas.wait().rc == 0, "SIPp saw no CANCEL"
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What the tool's BYE got: a BYE the far end refuses, leaves unanswered or cannot take fails the run
+
+
+def hang_up_after_audio(far, before_bye=None):
+    """Calls far, sends the tool 200 ms of tone once its RTP arrives, runs before_bye(), then Ctrl-C: the tool's BYE.
+    Returns the result and the seconds from the BYE to the tool's exit."""
+    run = callctl.start(None, far.uri, duration=60, timeout=10)
+    try:
+        far.ep.wait_packets(1, timeout=20)
+        far.ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(1000, 200)))
+        far.ep.wait_tx_done(timeout=20)
+        if before_bye:
+            before_bye()
+        t0 = time.monotonic()
+        run.hang_up()
+    except BaseException:
+        run.proc.kill()
+        run.proc.communicate()
+        raise
+    res = run.finish()
+    return res, time.monotonic() - t0
+
+
+def check_failed_bye(res, bye, line):
+    """An answered call with audio both ways whose BYE failed: exit 1, "bye" in the JSON, one line on stderr."""
+    assert res.returncode == 1, callctl.describe(res)
+    j = res.json
+    assert j["code"] == 200 and j["answered"] and j["rtp_received"] > 0 and j["hangup"] == "local", j
+    assert j["bye"] == bye, j
+    assert res.stderr.strip().splitlines() == ["sipbridge-call: " + line], res.stderr
+
+
+@pytest.mark.parametrize("status", ["500 Server Error", "403 Forbidden"])
+def test_bye_refused_fails_the_call(env, status):
+    scenario = os.path.join(sbtest.SCENARIOS, "uas_agent_bye_refused.xml")
+    with open(scenario) as f:
+        text = f.read()
+    assert text.count("SIP/2.0 500 Server Error") == 1
+    scenario = os.path.join(env.tmp, "uas_agent_bye_refused.xml")
+    with open(scenario, "w") as f:
+        f.write(text.replace("SIP/2.0 500 Server Error", "SIP/2.0 " + status))
+    far = FarEnd(env, scenario=scenario)
+    res, _ = hang_up_after_audio(far)
+    check_failed_bye(res, status.split()[0], "the BYE was refused: " + status)
+    r = far.uas.wait()
+    assert r.rc == 0 and len(r.requests("BYE")) == 1, r.describe()
+
+
+def test_bye_unanswered_fails_within_the_wait(env):
+    """A BYE the far end takes in silence (UDP: retransmitted) is given up on after 3 s, not at timer F (32 s)."""
+    far = FarEnd(env, scenario="uas_agent_bye_unanswered.xml", keys={"hold_ms": 5000})
+    res, took = hang_up_after_audio(far)
+    check_failed_bye(res, "timeout", "the BYE got no answer within 3 s")
+    # 3 s and nua's shutdown (<= 1 s), with room for a slow machine; not timer F's 32 s
+    assert 3.0 <= took < 12.0, "the tool ended %.1f s after its BYE" % took
+    r = far.uas.wait()
+    assert r.rc == 0 and len(r.requests("BYE")) >= 2, r.describe()  # sent and retransmitted
+
+
+def test_bye_to_a_far_end_gone_is_a_transport_error(env):
+    """The far end answers, then its process ends (SIP port closed): the BYE cannot be delivered (ICMP port
+    unreachable), which the SIP stack reports at once as its own 503."""
+    far = FarEnd(env, scenario="uas_agent_gone.xml")
+    res, _ = hang_up_after_audio(far, before_bye=lambda: far.uas.wait())
+    check_failed_bye(res, "transport error", "the BYE could not be sent: transport error")
+
+
+def test_bye_crossed_by_the_far_ends_bye_is_not_a_failure(env):
+    """Glare: the far end's own BYE arrives while the tool's is out (and once answered, the far end answers the
+    tool's with 481). The far end ended the call too: "bye" is "crossed", exit 0, nothing on stderr."""
+    far = FarEnd(env, scenario="uas_agent_bye_glare.xml")
+    res, _ = hang_up_after_audio(far)
+    assert res.returncode == 0, callctl.describe(res)
+    j = res.json
+    assert j["answered"] and j["rtp_received"] > 0 and j["hangup"] == "local" and j["bye"] == "crossed", j
+    assert res.stderr.strip() == "", res.stderr
+    r = far.uas.wait()
+    assert r.rc == 0 and r.final_status("BYE") == 200, r.describe()  # the tool answered the far end's BYE

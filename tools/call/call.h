@@ -301,11 +301,28 @@ uint64_t sb_cl_media_rx_lost(const struct sb_cl_media *m);
 
 enum sb_cl_hangup { SB_CL_HANGUP_NONE, SB_CL_HANGUP_LOCAL, SB_CL_HANGUP_REMOTE };
 
+/* What became of the BYE the tool sent. */
+enum sb_cl_bye {
+	SB_CL_BYE_NONE,      /* none was sent: never answered, or the far end hung up first */
+	SB_CL_BYE_PENDING,   /* sent, no final answer yet */
+	SB_CL_BYE_ANSWERED,  /* its final answer came: bye_code, bye_reason */
+	SB_CL_BYE_TIMEOUT,   /* no answer within SB_CL_BYE_WAIT_MS */
+	SB_CL_BYE_TRANSPORT, /* it could not be sent */
+	SB_CL_BYE_CROSSED,   /* the far end's own BYE came while ours was out: it ended the call */
+};
+
+/* A BYE's answer is waited for this long, not for the SIP stack's 32 s (timer F): with the
+ * --timeout and --duration before it, the run stays within its hard limit. */
+#define SB_CL_BYE_WAIT_MS 3000
+
 struct sb_cl_result {
 	int code;
 	char reason[128];
 	bool answered;
 	enum sb_cl_hangup hangup;
+	enum sb_cl_bye bye;
+	int bye_code; /* SB_CL_BYE_ANSWERED: the final answer's status and phrase */
+	char bye_reason[128];
 	double duration_s; /* from the answer to the end */
 };
 

@@ -100,11 +100,37 @@ SB_PRINTF(1, 2) static int failed(const char *fmt, ...)
 	return SB_CL_EXIT_FAILED;
 }
 
-/* The exit status, with the one line on stderr that says why a call failed. */
+/* Whether our BYE, if one was sent, reached the far end: a 2xx, or the far end's own BYE
+ * crossing it. Else false, with a line on stderr saying what became of it. */
+static bool bye_verdict(const struct sb_cl_app *a)
+{
+	const struct sb_cl_result *r = &a->res;
+
+	switch (r->bye) {
+	case SB_CL_BYE_ANSWERED:
+		if (r->bye_code < 300)
+			return true;
+		failed("the BYE was refused: %d %s", r->bye_code, r->bye_reason);
+		return false;
+	case SB_CL_BYE_PENDING:
+	case SB_CL_BYE_TIMEOUT:
+		failed("the BYE got no answer within %g s", SB_CL_BYE_WAIT_MS / 1000.0);
+		return false;
+	case SB_CL_BYE_TRANSPORT:
+		failed("the BYE could not be sent: transport error");
+		return false;
+	default:
+		return true;
+	}
+}
+
+/* The exit status, with the line on stderr that says why a call failed (and one more when our
+ * BYE failed too). */
 static int verdict(const struct sb_cl_app *a, bool hard_hit, int rec_err)
 {
 	const struct sb_cl_opts *o = a->opts;
 	const struct sb_cl_media *m = &a->media;
+	bool bye_ok;
 	if (hard_hit)
 		return failed("stopped at the hard time limit (--timeout + --duration + 4 s)");
 	if (!a->res.answered) {
@@ -119,6 +145,7 @@ static int verdict(const struct sb_cl_app *a, bool hard_hit, int rec_err)
 		return failed("the call to %s was rejected: %d %s", o->to, a->res.code,
 		              a->res.reason);
 	}
+	bye_ok = bye_verdict(a);
 	if (a->failure[0])
 		return failed("the call was hung up: %s", a->failure);
 	if (m->rx_packets == 0)
@@ -132,7 +159,7 @@ static int verdict(const struct sb_cl_app *a, bool hard_hit, int rec_err)
 	}
 	if (rec_err < 0)
 		return failed("%s: %s", o->record, strerror(-rec_err));
-	return SB_CL_EXIT_OK;
+	return bye_ok ? SB_CL_EXIT_OK : SB_CL_EXIT_FAILED;
 }
 
 /* Reads --play and creates --record before anything is sent. 0, or -EINVAL (said) with

@@ -85,14 +85,19 @@ static void usage(FILE *f)
 	      "  hangup          \"local\" (BYE at --duration or on Ctrl-C), \"remote\" (the far "
 	      "end\n"
 	      "                  hung up) or \"none\" (never answered)\n"
+	      "  bye             what the BYE sent got: its final status (\"200\", \"500\"),\n"
+	      "                  \"timeout\" (no answer within 3 s), \"transport error\" (it\n"
+	      "                  could not be sent) or \"crossed\" (the far end's BYE came\n"
+	      "                  while ours was out); null: no BYE was sent\n"
 	      "  duration_s      seconds from the answer to the end of the call\n"
 	      "\n"
 	      "Exit status: 0 the call was answered and ended normally; 1 it failed (a final\n"
 	      "response other than 2xx, timeout, transport error, no RTP received, keys that "
 	      "could\n"
-	      "not be sent); 2 a usage error (bad option or WAV file, nothing was sent); 3 the\n"
-	      "server's TLS certificate was refused, the INVITE never left (stderr says why:\n"
-	      "\"TLS: the certificate of HOST failed verification: REASON\").\n"
+	      "not be sent, our BYE refused, unanswered or not sent: a \"bye\" other than a 2xx,\n"
+	      "\"crossed\" or null); 2 a usage error (bad option or WAV file, nothing was sent);\n"
+	      "3 the server's TLS certificate was refused, the INVITE never left (stderr says\n"
+	      "why: \"TLS: the certificate of HOST failed verification: REASON\").\n"
 	      "Whatever happens, the run ends within --timeout + --duration + 5 s.\n",
 	      f);
 }

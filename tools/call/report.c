@@ -1,5 +1,6 @@
 /* The one line of JSON sipbridge-call prints when the call is over: the final response,
- * what was sent and received, keys, utterances and who hung up (fields in --help).
+ * what was sent and received, keys, utterances, who hung up and what our BYE got (fields in
+ * --help).
  * Thread: main. Owns nothing.
  */
 #include <jansson.h>
@@ -17,6 +18,29 @@ static const char *hangup_name(enum sb_cl_hangup h)
 		return "remote";
 	default:
 		return "none";
+	}
+}
+
+/* The "bye" field: null when no BYE was sent, else what became of it. */
+static void bye_json(FILE *f, const struct sb_cl_result *r)
+{
+	switch (r->bye) {
+	case SB_CL_BYE_ANSWERED:
+		fprintf(f, "\"%d\"", r->bye_code);
+		break;
+	case SB_CL_BYE_PENDING: /* given up on: the run's end came first */
+	case SB_CL_BYE_TIMEOUT:
+		fputs("\"timeout\"", f);
+		break;
+	case SB_CL_BYE_TRANSPORT:
+		fputs("\"transport error\"", f);
+		break;
+	case SB_CL_BYE_CROSSED:
+		fputs("\"crossed\"", f);
+		break;
+	default:
+		fputs("null", f);
+		break;
 	}
 }
 
@@ -55,9 +79,10 @@ void sb_cl_report(FILE *f, const struct sb_cl_result *r, const struct sb_cl_medi
 	/* The keys are 0-9 * # A-D: nothing to escape. */
 	fprintf(f,
 	        "\"dtmf_sent\":\"%s\",\"dtmf_received\":\"%s\",\"utterances\":%u,"
-	        "\"hangup\":\"%s\",\"duration_s\":%.2f,",
-	        m->dtmf_sent, m->dtmf_received, m->utter.count, hangup_name(r->hangup),
-	        r->duration_s);
+	        "\"hangup\":\"%s\",\"bye\":",
+	        m->dtmf_sent, m->dtmf_received, m->utter.count, hangup_name(r->hangup));
+	bye_json(f, r);
+	fprintf(f, ",\"duration_s\":%.2f,", r->duration_s);
 	fprintf(f, "\"srtp\":%s,\"srtp_rx_failed\":%llu,\"tampered\":%d}\n",
 	        m->srtp ? "true" : "false", (unsigned long long)m->srtp_rx_failed, m->tampered);
 	fflush(f);

@@ -28,8 +28,7 @@
 #define SDP_MAX 1024
 #define PROXY_MAX (SB_CL_HOST_MAX + 128) /* the proxy URL: the --to host, port, maddr */
 #define HEADERS_MAX (SB_CL_MAX_HEADERS * (SB_CL_HEADER_MAX + 2) + 1)
-#define BYE_WAIT_MS 3000    /* a BYE's answer is waited for this long */
-#define CANCEL_WAIT_MS 2000 /* and a CANCEL's */
+#define CANCEL_WAIT_MS 2000 /* a CANCEL's answer is waited for this long */
 #define SHUTDOWN_WAIT_MS 1000
 
 extern su_log_t nua_log[], nta_log[], tport_log[];
@@ -162,6 +161,31 @@ static void on_invite_reply(struct sb_cl_app *a, nua_t *nua, int status, const c
 	}
 }
 
+/* The final answer to our BYE: the call is over. One the SIP stack made up is its own 408
+ * (timer F) or a transport that could not deliver the BYE. */
+static void on_bye_reply(struct sb_cl_app *a, nua_t *nua, int status, const char *phrase,
+                         const sip_t *sip)
+{
+	char copy[sizeof(a->res.bye_reason)];
+	bool internal;
+
+	/* made_up() frees the event, phrase included */
+	snprintf(copy, sizeof(copy), "%s", phrase ? phrase : "");
+	internal = made_up(nua, sip);
+	if (a->res.bye == SB_CL_BYE_PENDING) {
+		if (!internal) {
+			a->res.bye = SB_CL_BYE_ANSWERED;
+			a->res.bye_code = status;
+			snprintf(a->res.bye_reason, sizeof(a->res.bye_reason), "%s", copy);
+		} else {
+			a->res.bye = status == 408 ? SB_CL_BYE_TIMEOUT : SB_CL_BYE_TRANSPORT;
+		}
+	}
+	sb_cl_verbose(a, "BYE answered %d %s%s", status, copy,
+	              internal ? " (from the SIP stack itself: nothing came back)" : "");
+	done(a, a->end_ms ? a->end_ms : sb_now_ms());
+}
+
 static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_t *nua,
                          struct sb_cl_app *a, nua_handle_t *nh, struct sb_cl_app *h,
                          sip_t const *sip, tagi_t tags[])
@@ -177,17 +201,22 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 		if (a->state == SB_CL_ST_ACTIVE) {
 			a->res.hangup = SB_CL_HANGUP_REMOTE;
 			sb_cl_verbose(a, "BYE from the far end");
+		} else if (a->res.bye == SB_CL_BYE_PENDING) {
+			/* glare: the far end ended it too; what ours gets does not matter */
+			a->res.bye = SB_CL_BYE_CROSSED;
+			sb_cl_verbose(a, "BYE from the far end, crossing ours");
 		}
 		done(a, sb_now_ms());
 		break;
 	case nua_r_bye:
 		if (status >= 200)
-			done(a, a->end_ms ? a->end_ms : sb_now_ms());
+			on_bye_reply(a, nua, status, phrase, sip);
 		break;
 	case nua_i_state:
+		/* after our BYE the call ends with its answer (nua_r_bye) or at the wait's end */
 		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 		if (state == nua_callstate_terminated && nh == a->nh &&
-		    a->state != SB_CL_ST_CALLING)
+		    a->state != SB_CL_ST_CALLING && a->state != SB_CL_ST_ENDING)
 			done(a, a->end_ms ? a->end_ms : sb_now_ms());
 		break;
 	case nua_r_shutdown:
@@ -435,9 +464,10 @@ void sb_cl_sip_hangup(struct sb_cl_app *a, int64_t now_ms)
 		sb_cl_verbose(a, "BYE");
 		nua_bye(a->nh, TAG_END());
 		a->res.hangup = SB_CL_HANGUP_LOCAL;
+		a->res.bye = SB_CL_BYE_PENDING;
 		a->end_ms = now_ms;
 		a->state = SB_CL_ST_ENDING;
-		a->phase_deadline_ms = now_ms + BYE_WAIT_MS;
+		a->phase_deadline_ms = now_ms + SB_CL_BYE_WAIT_MS;
 		break;
 	default:
 		break;

@@ -83,7 +83,7 @@ struct sb_call {
 	bool ending;           /* being detached: no longer counted against limits.max_calls */
 	bool admin_hangup;     /* the admin API asked for the hangup (ended as a bot hangup is) */
 	const char *stop_reason;
-	char contact[160]; /* our Contact where nua's would be wrong (over TLS), else "" */
+	char contact[160]; /* our Contact where nua's would be wrong (a TLS listener), else "" */
 	bool late_offer;   /* the INVITE had no SDP: our offer went in the 200, the answer comes in
 	                      the ACK */
 	bool reoffer_pending;    /* an offer-less re-INVITE got our offer: its ACK has the answer */

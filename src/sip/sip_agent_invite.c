@@ -221,30 +221,20 @@ static int open_media(struct sb_call *c, const struct screened *in)
 	return 0;
 }
 
-/* A call over TLS whose caller gave a sip: Contact: nua would answer with the udp/tcp Contact
- * (it picks its TLS one for a sips: Contact only), so the TLS listener is named instead, at the
- * public address, else the bound one, else the host the caller reached (the request URI's). */
-static void tls_contact(const struct sb_sip_agent *a, const sip_t *sip, char *buf, size_t size)
+/* Our Contact where nua's own choice would be wrong (sb_sip_listen_contact()): a call over
+ * TLS names the TLS listener, one over UDP or TCP the udp/tcp one. A caller over TLS with a
+ * sips: Contact gets nua's sips: one. */
+static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, char *buf, size_t size)
 {
-	const struct sb_sip_listen *t = &a->listen;
 	const sip_via_t *v = sip->sip_via;
 	const sip_contact_t *m = sip->sip_contact;
-	const char *host = a->d->cfg->sip_public_address;
-	bool bracket;
+	bool tls = v && su_casematch(v->v_protocol, sip_transport_tls);
 
 	buf[0] = '\0';
-	if (!t->tls || !v || !su_casematch(v->v_protocol, sip_transport_tls) ||
-	    (m && m->m_url->url_type == url_sips))
+	if (!v || (tls && m && m->m_url->url_type == url_sips))
 		return;
-	if (!host[0])
-		host = strcmp(t->tls_address, "0.0.0.0") && strcmp(t->tls_address, "::")
-		               ? t->tls_address
-		               : sip->sip_request->rq_url->url_host;
-	if (!host || strlen(host) > size / 2 || strpbrk(host, "<>\"; \t\r\n"))
-		return;
-	bracket = strchr(host, ':') && host[0] != '[';
-	snprintf(buf, size, "<sip:%s%s%s:%u;transport=tls>", bracket ? "[" : "", host,
-	         bracket ? "]" : "", a->listen.tls_port);
+	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tls,
+	                      sip->sip_request->rq_url->url_host, buf, size);
 }
 
 /* Returns 0 once the call runs, or the status the INVITE was rejected with. */
@@ -263,7 +253,7 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	c->bot = in->route.bot;
 	c->offer = in->offer;
 	c->late_offer = in->late;
-	tls_contact(a, in->sip, c->contact, sizeof(c->contact));
+	call_contact(a, in->sip, c->contact, sizeof(c->contact));
 	c->sig_src_len = in->src_sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 	                                                   : sizeof(struct sockaddr_in);
 	memcpy(&c->sig_src, in->src_sa, c->sig_src_len);

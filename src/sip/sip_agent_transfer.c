@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -141,6 +142,8 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h
 {
 	struct sb_xfer *x = c->xfer;
 	char sdp[SDP_MAX], hdrs[HEADER_TEXT_MAX], from[256], to[SB_TRANSFER_URI_MAX + 3];
+	char contact[sizeof(c->contact)] = "";
+	const char *tp = sb_transfer_transport(x->target);
 	int fd;
 
 	if (header_lines(hdrs, sizeof(hdrs), h, n) < 0)
@@ -157,11 +160,17 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h
 	         c->from_user[0] ? c->from_user : "anonymous", c->local_addr);
 	/* In angle brackets: the target's ;parameters (transport=tcp) belong to its URI. */
 	snprintf(to, sizeof(to), "<%s>", x->target);
+	/* Our listener that the target's transport reaches (a sips: target gets nua's sips: one).
+	 */
+	if (strncasecmp(x->target, "sips:", 5) != 0)
+		sb_sip_listen_contact(&a->listen, c->cfg->sip_public_address, !strcmp(tp, "tls"),
+		                      c->local_addr, contact, sizeof(contact));
 	x->agent = nua_handle(a->nua, c, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (!x->agent)
 		return -ENOMEM;
-	log_info("Dialling the agent at %s over %s", x->target, sb_transfer_transport(x->target));
+	log_info("Dialling the agent at %s over %s", x->target, tp);
 	nua_invite(x->agent, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp),
+	           TAG_IF(contact[0], SIPTAG_CONTACT_STR(contact)),
 	           TAG_IF(hdrs[0], SIPTAG_HEADER_STR(hdrs)), TAG_END());
 	return 0;
 }

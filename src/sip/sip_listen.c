@@ -69,6 +69,8 @@ int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg)
 	if (prim) {
 		make_url(l->url, sizeof(l->url), "sip", cfg, prim, tp);
 		l->port = prim->port;
+		snprintf(l->address, sizeof(l->address), "%s", prim->address);
+		snprintf(l->tp, sizeof(l->tp), "%s", tp);
 	}
 	if (!tls)
 		return 0;
@@ -77,6 +79,31 @@ int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg)
 	if (!prim)
 		l->port = tls->port;
 	return prepare_tls(l, tls);
+}
+
+static bool wildcard(const char *address)
+{
+	return !strcmp(address, "0.0.0.0") || !strcmp(address, "::");
+}
+
+void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address, bool tls,
+                           const char *host, char *buf, size_t size)
+{
+	const char *bound = tls ? l->tls_address : l->address;
+	bool bracket;
+
+	buf[0] = '\0';
+	if (!l->tls || (!tls && !l->address[0]))
+		return;
+	if (public_address[0])
+		host = public_address;
+	else if (!wildcard(bound))
+		host = bound;
+	if (!host || strlen(host) > size / 2 || strpbrk(host, "<>\"; \t\r\n"))
+		return;
+	bracket = strchr(host, ':') && host[0] != '[';
+	snprintf(buf, size, "<sip:%s%s%s:%u%s>", bracket ? "[" : "", host, bracket ? "]" : "",
+	         tls ? l->tls_port : l->port, tls ? ";transport=tls" : l->tp);
 }
 
 int sb_sip_listen_probe(const struct sb_config *cfg)

@@ -12,8 +12,10 @@ struct sb_sip_listen {
 	char url[300];  /* NUTAG_URL: sip: (udp/tcp), or the sips: one when there is no other */
 	char sips[300]; /* NUTAG_SIPS_URL: the tls entry's, "" when none or already in url */
 	bool tls, verify_client; /* a tls entry; it asks for client certificates */
-	char tls_address[64];    /* its address (numeric) */
+	char address[64];        /* the udp/tcp entry's address (numeric), "" when none */
+	char tls_address[64];    /* the tls entry's address (numeric) */
 	uint16_t port, tls_port; /* the udp/tcp port and the tls port (0: none) */
+	char tp[16];             /* url's transport parameter ("": udp and tcp) */
 	char *tls_dir;           /* TPTAG_CERTIFICATE directory, NULL without tls */
 };
 
@@ -24,5 +26,15 @@ int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg);
 /* Whether every sip.listen entry's address and port can be bound as sofia binds them; logs
  * the first that cannot and returns its negative errno (-EADDRINUSE: the port is taken). */
 int sb_sip_listen_probe(const struct sb_config *cfg);
+/* The Contact the bridge gives in a dialog over TLS (tls) or over UDP or TCP when it also has a
+ * TLS listener: nua would choose among its sip: and sips: contacts by rules of its own, which
+ * give a caller over UDP a sips: one it cannot reach (and one over TLS the udp/tcp one). Writes
+ * "<sip:HOST:PORT;transport=tls>" or "<sip:HOST:PORT>" (the url's transport parameter) of the
+ * listener that transport reaches into buf; HOST is public_address, else the listener's
+ * address, else host (the one the far end reached, when the listener's is a wildcard). Writes
+ * "" (nua's own choice is right: one listener) without a TLS listener, or when the host is
+ * unusable. */
+void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address, bool tls,
+                           const char *host, char *buf, size_t size);
 /* Removes the certificate directory. */
 void sb_sip_listen_done(struct sb_sip_listen *l);

@@ -146,9 +146,18 @@ def test_call_over_tls_and_udp(env, pki, monkeypatch):
     assert any(b.startswith("ACK ") for b in got) and any(b.startswith("BYE ") for b in got), got
     assert not [b for b in sip_blocks(text, "send", "udp") if "INVITE" in b], "TLS call answered over UDP"
 
-    # UDP on the other port still works
+    # UDP on the other port still works: its 200 OK's Contact names the udp/tcp listener, not the sips: one a caller
+    # over UDP cannot reach, and the ACK and BYE come back over UDP
     res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % d.sip_port, transport="udp", duration=2)
-    assert res.returncode == 0 and res.json["code"] == 200, callctl.describe(res)
+    assert res.returncode == 0 and res.json["code"] == 200 and res.json["bye"] == "200", callctl.describe(res)
+    text = d.stderr_text()
+    sent = [b for b in sip_blocks(text, "send", "udp")
+            if b.startswith("SIP/2.0 200") and re.search(r"^(CSeq: \d+ INVITE)$", b, re.M)]
+    assert len(sent) == 1, "one 200 OK to the INVITE over UDP expected, %d in:\n%s" % (len(sent), text[-4000:])
+    contact = [l for l in sent[0].splitlines() if l.lower().startswith(("contact:", "m:"))]
+    assert contact == ["Contact: <sip:127.0.0.1:%d>" % d.sip_port], sent[0]
+    got = sip_blocks(text, "recv", "udp")
+    assert any(b.startswith("ACK ") for b in got) and any(b.startswith("BYE ") for b in got), got
 
 
 

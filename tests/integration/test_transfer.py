@@ -24,6 +24,7 @@ import rtp
 import sbtest
 import sipraw
 import test_webhook
+from test_tls import pki, tls_entry  # noqa: F401 (pki is a fixture)
 
 OUTSIDE = "127.0.0.2"  # an agent outside the trunk's ACL in the tests that narrow it to ONLY_CALLER
 ONLY_CALLER = {"acl": ["127.0.0.1/32"]}
@@ -438,6 +439,24 @@ def test_bridge_agent_hangs_up(env, bridge, sipp):
     ares = b.agent.wait()
     assert ares.rc == 0, "the bridge did not answer the agent's BYE 200\n" + ares.describe()
     assert stop_reason(b.bot) == "transferred"
+
+
+def test_bridge_invite_contact_beside_a_tls_listener(env, bridge, sipp, pki):  # noqa: F811 (pki is a fixture)
+    """With a TLS listener beside UDP and TCP, the INVITE to an agent over UDP names the udp/tcp listener in its
+    Contact, not the sips: one, which the agent could not reach; the agent's BYE ends the caller's leg."""
+    env.sip_port = env.ports.port()
+    listen = [{"transport": tr, "address": "127.0.0.1", "port": env.sip_port} for tr in ("udp", "tcp")]
+    listen.append(tls_entry(pki, env.ports.tcp()))
+    b = Bridged(env, bridge, sipp, "uas_agent_hangup.xml", caller_scenario="uac_wait_bye.xml",
+                agent_keys={"hold_ms": 1000}, groups={"sip": {"listen": listen, "user_agent": "sipbridge-it"}})
+    invite = b.invite()
+    assert header(invite, "Contact", "m") == "<sip:127.0.0.1:%d>" % env.sip_port, invite.text
+    b.agent_up()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0, "the bridge did not answer the agent's BYE 200\n" + ares.describe()
 
 
 def test_bridge_agent_requests_in_dialog_answered(env, bridge, sipp):

@@ -273,11 +273,13 @@ static issize_t parse_request_line(su_home_t *home, msg_header_t *h, char *s, is
  * may answer from anywhere), but one sofia cannot parse must not stall its connection. */
 static issize_t parse_status_line(su_home_t *home, msg_header_t *h, char *s, isize_t slen)
 {
+	msg_t *msg = (msg_t *)home;
 	issize_t r = sip_status_class->hc_parse(home, h, s, slen);
 
 	if (r < 0 && the_guard)
-		bad_first_line(the_guard, (msg_t *)home, false,
-		               sb_sip_guard_is_stream((msg_t *)home));
+		bad_first_line(the_guard, msg, false, sb_sip_guard_is_stream(msg));
+	else if (the_guard && sb_sip_guard_is_stream(msg))
+		sb_sip_guard_size_response(msg);
 	return r;
 }
 

@@ -130,6 +130,10 @@ void sb_sip_guard_size_done(struct sb_sip_guard *g);
  * word: the stack's own bound on msg is raised to twice that, and msg is watched so that a
  * connection the stack still closes for size is counted and logged. */
 void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c);
+/* sip_guard_size.c. Thread: control, parsing the status line of msg, a response that came over
+ * a stream. Its size stays bounded by the stack (sip.max_message_bytes); msg is watched so that
+ * a connection the stack closes for its size is counted and logged. */
+void sb_sip_guard_size_response(msg_t *msg);
 /* sip_guard_size.c. Thread: control, parsing a header line of msg while its request line c
  * counts them. When what has come of the request exceeds sip.max_message_bytes without the end
  * of its header section, the request gets a stateless 413 and its connection is closed:

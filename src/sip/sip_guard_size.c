@@ -1,7 +1,8 @@
 /* The guard's bound on the size of a request that comes over a stream (TCP, TLS):
  * sip.max_message_bytes, answered with a stateless 413 and the connection closed, where the
- * stack would close it without a word. Datagrams keep the stack's own 413. Thread: control.
- * Owns nothing but the pointer to the guard its message destructor needs.
+ * stack would close it without a word. Datagrams keep the stack's own 413. Responses over a
+ * stream keep the stack's bound, but a close for their size is counted and logged. Thread:
+ * control. Owns nothing but the pointer to the guard its message destructor needs.
  *
  * DESIGN: the stack bounds a message by refusing to grow its receive buffer past the limit
  * (msg_buf_exact() sets MSG_FLG_TOOLARGE and fails): before the data that would take it over
@@ -17,7 +18,9 @@
  * guard's watch on the message (a home inside the message's, whose destructor runs when the
  * message is destroyed; the message's own home has a destructor of sofia's already) finds
  * MSG_FLG_TOOLARGE on a message never completed, and counts and logs it (case 3; no answer is
- * possible, the socket is gone by then). */
+ * possible, the socket is gone by then). A response is watched the same way from its status
+ * line. A message whose first line alone is over the limit is parsed by nothing of the guard
+ * before the stack closes it, and goes uncounted. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -78,14 +81,16 @@ static void refuse(struct sb_sip_guard *g, msg_t *msg, const char *text, size_t 
 struct watch {
 	su_home_t home;
 	msg_t *msg;
+	bool request; /* else a response, whose size the stack alone bounds */
 };
 
-/* The stack closed the connection of a request it found too large while reading it (its
+/* The stack closed the connection of a message it found too large while reading it (its
  * receive buffer would have grown past the bound): it was never completed nor refused by the
  * guard, which marks what it refuses complete. */
 static void on_msg_gone(void *arg)
 {
-	msg_t *msg = ((struct watch *)arg)->msg; /* being destroyed, still whole */
+	const struct watch *w = arg;
+	msg_t *msg = w->msg; /* being destroyed: its own struct (flags, address) still whole */
 	const unsigned mask = MSG_FLG_TOOLARGE | MSG_FLG_COMPLETE | MSG_FLG_TIMEOUT;
 	char ip[INET6_ADDRSTRLEN];
 
@@ -93,9 +98,28 @@ static void on_msg_gone(void *arg)
 		return;
 	SB_METRIC_INC(sip_guard_refused_total, SB_M_GUARD_TOO_LARGE);
 	SB_METRIC_INC(sip_tcp_closed_total, SB_M_TCPCLOSE_BAD);
-	log_notice_ratelimited("Request from %s over sip.max_message_bytes = %d (too much of it "
-	                       "in one read), closed by the SIP stack without an answer",
-	                       source(msg, ip, sizeof(ip)), limit_of(size_guard));
+	if (w->request)
+		log_notice_ratelimited(
+		        "Request from %s over sip.max_message_bytes = %d (too much of it in one "
+		        "read), closed by the SIP stack without an answer",
+		        source(msg, ip, sizeof(ip)), limit_of(size_guard));
+	else
+		log_notice_ratelimited(
+		        "Response from %s over sip.max_message_bytes = %d, closed by the SIP stack",
+		        source(msg, ip, sizeof(ip)), limit_of(size_guard));
+}
+
+/* Watches msg: on_msg_gone() runs when it is destroyed. Without memory it goes unwatched (a
+ * close by the stack would go uncounted). */
+static void watch(msg_t *msg, bool request)
+{
+	struct watch *w = su_home_clone(msg_home(msg), sizeof(*w));
+
+	if (!w)
+		return;
+	w->msg = msg;
+	w->request = request;
+	su_home_destructor(&w->home, on_msg_gone);
 }
 
 void sb_sip_guard_size_init(struct sb_sip_guard *g)
@@ -111,8 +135,6 @@ void sb_sip_guard_size_done(struct sb_sip_guard *g)
 
 void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c)
 {
-	struct watch *w;
-
 	c->sized = true;
 	c->section_seen = false;
 	msg_maxsize(msg, 2 * (usize_t)limit_of(g));
@@ -121,11 +143,12 @@ void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard
 	 * whole, or requests sent back to back), then reads 4 KiB of it all the same, and would
 	 * answer 413 once it is complete. The guard judges the size from here on. */
 	msg_zap_flags(msg, MSG_FLG_TOOLARGE);
-	w = su_home_clone(msg_home(msg), sizeof(*w));
-	if (!w)
-		return; /* not watched: a close by the stack would go uncounted */
-	w->msg = msg;
-	su_home_destructor(&w->home, on_msg_gone);
+	watch(msg, true);
+}
+
+void sb_sip_guard_size_response(msg_t *msg)
+{
+	watch(msg, false);
 }
 
 int sb_sip_guard_size_line(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c)

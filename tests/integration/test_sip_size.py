@@ -2,8 +2,8 @@
 its connection without a word: a stateless 413 echoing the Via, From, To, Call-ID and CSeq that have come (none
 over TLS, or without them), a log line naming the source and the limit, the refusal counted, and the connection
 closed; at once when its Content-Length announces a body that would take it over, as soon as its header section
-alone is over, and counted and logged when one read brings too much of it for any answer. Over UDP the stack's
-413 stays."""
+alone is over, and counted and logged when one read brings too much of it for any answer. A response over the
+limit, which the stack closes without a word, is logged and counted as well. Over UDP the stack's 413 stays."""
 
 import re
 import socket
@@ -208,4 +208,33 @@ def test_tls_content_length_over_size_closed(env, testbot, daemon, pki):  # noqa
     line = ("Request from 127.0.0.1 over sip.max_message_bytes = %d (its header section and the body its "
             "Content-Length announces), closed without an answer" % LIMIT)
     sbtest.wait_until(lambda: line in d.stderr_text(), 10, "the refusal's log line")
+    assert d.alive()
+
+
+def test_tcp_response_over_size_closed_counted(env, testbot, daemon):
+    """A response over sip.max_message_bytes on a TCP connection is bounded by the SIP stack itself, which closes
+    the connection without a word: the guard watches every response from its status line on, so that close is
+    logged and counted as a request's is, and the next request is served."""
+    d, bot = size_guarded(env, testbot, daemon)
+    t = connect(d.sip_port)
+    resp = (b"SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK-r\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\n"
+            b"To: <sip:b@127.0.0.1>;tag=2\r\nCall-ID: resp-over\r\nCSeq: 1 OPTIONS\r\n" + PAD * 30 +
+            b"Content-Length: 0\r\n\r\n")
+    assert LIMIT < len(resp) < 2 * LIMIT
+    first = resp.index(b"From:")  # the status line is parsed in the first read
+    t.send(resp[:first], fix_via=False)
+    sbtest.wait_until(lambda: sipraw.unread_by_server(d.sip_port, t.local) == 0, 10, "the first piece to be read")
+    try:
+        t.send(resp[first:], fix_via=False)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # closed before all of it went
+    try:
+        assert t.wait_eof(20), "the connection stayed open"
+        assert t.data == b"", t.data[:300]
+    finally:
+        t.close()
+    line = "Response from 127.0.0.1 over sip.max_message_bytes = %d, closed by the SIP stack" % LIMIT
+    sbtest.wait_until(lambda: line in d.stderr_text(), 10, "the close's log line")
+    assert (refused(env, "too_large"), tcp_closed(env, "bad")) == (1, 1)
+    options_served_over_tcp(d, "after-response")
     assert d.alive()

@@ -388,6 +388,7 @@ void sb_sip_guard_start(struct sb_sip_guard *g, su_root_t *root)
 			g->port = cfg->listen[i].port;
 	}
 	sb_sip_guard_each_fd(on_fd, g);
+	sb_sip_guard_size_sockets(g);
 	if (!g->n_udp && !g->n_tcp)
 		log_warn("Found none of the SIP stack's sockets on port %u; requests from outside "
 		         "the ACLs are still refused, without socket filters",

@@ -124,11 +124,16 @@ size_t sb_sip_guard_counted_text(msg_t *msg, const char *method, char *text, siz
 /* sip_guard_size.c. Thread: control, from sb_sip_guard_init() and sb_sip_guard_done(). */
 void sb_sip_guard_size_init(struct sb_sip_guard *g);
 void sb_sip_guard_size_done(struct sb_sip_guard *g);
+/* sip_guard_size.c. Thread: control, from sb_sip_guard_start(). Bounds the kernel's receive
+ * buffer of the TCP and TLS connections (inherited from g->tcp, the listening sockets) to about
+ * sip.max_message_bytes, so that one read of the stack never brings much more than that. */
+void sb_sip_guard_size_sockets(struct sb_sip_guard *g);
 /* sip_guard_size.c. Thread: control, parsing the request line c (parsed) of msg, which came
  * over a stream (TCP, TLS). From here the guard bounds the request's size by
  * sip.max_message_bytes instead of the stack, which would close the connection without a
- * word: the stack's own bound on msg is raised to twice that, and msg is watched so that a
- * connection the stack still closes for size is counted and logged. */
+ * word: the stack's own bound on msg is raised to twice that and 16 KiB (room for the request
+ * so far and one read after it), and msg is watched so that a connection the stack still
+ * closes for size is counted and logged. */
 void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c);
 /* sip_guard_size.c. Thread: control, parsing the status line of msg, a response that came over
  * a stream. Its size stays bounded by the stack (sip.max_message_bytes); msg is watched so that

@@ -5,22 +5,27 @@
  * control. Owns nothing but the pointer to the guard its message destructor needs.
  *
  * DESIGN: the stack bounds a message by refusing to grow its receive buffer past the limit
- * (msg_buf_exact() sets MSG_FLG_TOOLARGE and fails): before the data that would take it over
- * is read, so before any parse function could see it, and the transport then closes the
- * connection and reports the error to no one who can answer. So over a stream the stack's
- * bound on the message is raised to twice the limit when its request line is parsed, and the
+ * (msg_buf_exact() sets MSG_FLG_TOOLARGE and fails): before the data that would take it over is
+ * read, so before any parse function could see it, and the transport then closes the connection
+ * and reports the error to no one who can answer. So over a stream the stack's bound on the
+ * message is raised to twice the limit and 16 KiB when its request line is parsed, and the
  * guard applies the limit itself on what it parses: the end of the header section gives its
- * size and the body its Content-Length announces (case 1, refused before the body is read);
- * a header line parsed while the section is still coming (counted by sip_guard_headers.c)
- * tells how much has come, and when that is over the limit with no end of the section among
- * it, the section alone is too large (case 2). A single read of more than the limit can still
- * take a message past the raised bound: the stack then closes the connection itself, and the
- * guard's watch on the message (a home inside the message's, whose destructor runs when the
- * message is destroyed; the message's own home has a destructor of sofia's already) finds
- * MSG_FLG_TOOLARGE on a message never completed, and counts and logs it (case 3; no answer is
- * possible, the socket is gone by then). A response is watched the same way from its status
- * line. A message whose first line alone is over the limit is parsed by nothing of the guard
- * before the stack closes it, and goes uncounted. */
+ * size and the body its Content-Length announces (case 1, refused before the body is read); a
+ * header line parsed while the section is still coming (counted by sip_guard_headers.c) tells
+ * how much has come, and when that is over the limit with no end of the section among it, the
+ * section alone is too large (case 2). Each read of the stack takes all that waits on the
+ * socket into the message being received, or fails (and the connection is closed) if that is
+ * past its bound: so the kernel's receive buffer of every connection is bounded to about the
+ * limit (set on the listening sockets, which connections inherit), and the raised bound always
+ * has room for the request so far and one read (TLS: a record), even when requests sent back to
+ * back wait. Should a read still take a message past the raised bound, the stack closes the
+ * connection itself, and the guard's watch on the message (a home inside the message's, whose
+ * destructor runs while the message is destroyed: its headers and buffer may be freed by then,
+ * but the msg_t, with its flags and address, is freed last) finds MSG_FLG_TOOLARGE on a message
+ * never completed, and counts and logs it (case 3; no answer is possible, the socket is gone by
+ * then). A response is watched the same way from its status line. A message whose first line
+ * alone is over the limit is parsed by nothing of the guard before the stack closes it, and
+ * goes uncounted. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -45,6 +50,9 @@
 #include "sip_guard.h"
 
 #define VIAS_ECHOED 32 /* what the reply builder echoes at most */
+/* What one read of a connection may bring beyond the limit: a TLS record (the stack decrypts
+ * 16 KiB at most a read), the kernel's accounting and the stack's rounding of its buffer. */
+#define READ_SLACK 16384
 
 /* The destructor of the messages the guard watches takes no argument: the one guard. */
 static struct sb_sip_guard *size_guard;
@@ -133,11 +141,26 @@ void sb_sip_guard_size_done(struct sb_sip_guard *g)
 		size_guard = NULL;
 }
 
+void sb_sip_guard_size_sockets(struct sb_sip_guard *g)
+{
+	int half = limit_of(g) / 2; /* the kernel doubles it: about the limit waits unread */
+
+	for (unsigned i = 0; i < g->n_tcp; i++)
+		if (setsockopt(g->tcp[i], SOL_SOCKET, SO_RCVBUF, &half, sizeof(half)) < 0)
+			log_warn_errno(-errno,
+			               "Cannot bound the SIP TCP connections' receive buffer "
+			               "to sip.max_message_bytes; requests sent back to back "
+			               "may have their connection closed");
+}
+
 void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c)
 {
 	c->sized = true;
 	c->section_seen = false;
-	msg_maxsize(msg, 2 * (usize_t)limit_of(g));
+	/* The request so far (the guard keeps it within the limit) and one read more: a bound any
+	 * lower closes the connection of requests sent back to back, when the read after this one
+	 * brings more of them than the room left. */
+	msg_maxsize(msg, 2 * (usize_t)limit_of(g) + READ_SLACK);
 	/* The stack flags a new message too large when its first read finds more waiting than
 	 * the bound allows (rounded up to its buffer's granularity: a message of the limit sent
 	 * whole, or requests sent back to back), then reads 4 KiB of it all the same, and would

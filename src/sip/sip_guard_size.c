@@ -25,7 +25,9 @@
  * never completed, and counts and logs it (case 3; no answer is possible, the socket is gone by
  * then). A response is watched the same way from its status line. A message whose first line
  * alone is over the limit is parsed by nothing of the guard before the stack closes it, and
- * goes uncounted. */
+ * goes uncounted. The request after one that ended in the same read would start in a message
+ * the stack makes with no bound at all (msg_next()): the guard makes it, with the raised
+ * bound, as it parses the empty line of the one before. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -236,6 +238,35 @@ static size_t parsed_text(msg_t *msg, const char *method, char *text, size_t siz
 	return len + tail_len;
 }
 
+/* What has come after msg's body, when it has all come (rest_at bytes from its empty line):
+ * the start of the request sent after it, which the stack would move to a message of its
+ * own (msg_next()) with no bound at all, so that a first line that never ends would grow it
+ * without limit. The guard makes that message itself, bounded as a request is, and the stack
+ * takes it as msg's next (msg_set_next()). */
+static void bound_next(struct sb_sip_guard *g, msg_t *msg, uint64_t rest_at)
+{
+	const char *data = msg_buf_committed_data(msg);
+	size_t n = msg_buf_committed(msg);
+	msg_t *next;
+	char *buf;
+
+	if (!data || n <= rest_at)
+		return;
+	n -= (size_t)rest_at;
+	next = msg_create(msg_mclass(msg), (int)msg_get_flags(msg, MSG_FLG_USERMASK));
+	if (!next)
+		return;
+	msg_maxsize(next, 2 * (usize_t)limit_of(g) + READ_SLACK);
+	buf = msg_buf_alloc(next, (usize_t)n + 1);
+	if (!buf || msg_set_next(msg, next) < 0) {
+		msg_destroy(next);
+		return;
+	}
+	memcpy(buf, data + rest_at, n);
+	msg_buf_commit(next, (usize_t)n, 0);
+	msg_addr_copy(next, msg);
+}
+
 int sb_sip_guard_size_section(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c,
                               size_t sep_len)
 {
@@ -245,8 +276,13 @@ int sb_sip_guard_size_section(struct sb_sip_guard *g, msg_t *msg, struct sb_guar
 	uint64_t body = sip && sip->sip_content_length ? sip->sip_content_length->l_length : 0;
 	char text[SB_SIP_REPLY_MAX];
 
-	if (!c->sized || head + body <= (uint64_t)limit_of(g))
+	if (!c->sized)
 		return 0;
+	if (head + body <= (uint64_t)limit_of(g)) {
+		if (sip && sip->sip_content_length) /* without it the stack cannot find the end */
+			bound_next(g, msg, sep_len + body);
+		return 0;
+	}
 	refuse(g, msg, text, parsed_text(msg, c->rq.rq_method_name, text, sizeof(text)),
 	       body ? "its header section and the body its Content-Length announces"
 	            : "its header section");

@@ -99,7 +99,6 @@ struct sb_guard_request {
 	bool counting;     /* the header section is still coming: each line is counted */
 	bool sized;        /* over a stream: its size is bounded by the guard (sip_guard_size.c) */
 	bool section_seen; /* ... and the end of its header section has been received */
-	struct sb_guard_watch *watch; /* ... and the watch on its message, NULL without one */
 };
 
 /* sip_guard_headers.c. Thread: control, from sb_sip_guard_init(). Has g->mclass (replaced by

@@ -25,9 +25,7 @@
  * never completed, and counts and logs it (case 3; no answer is possible, the socket is gone by
  * then). A response is watched the same way from its status line. A message whose first line
  * alone is over the limit is parsed by nothing of the guard before the stack closes it, and
- * goes uncounted. The request after one that ended in the same read would start in a message
- * the stack makes with no bound at all (msg_next()): the guard makes it, with the raised
- * bound, as it parses the empty line of the one before. */
+ * goes uncounted. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -88,42 +86,22 @@ static void refuse(struct sb_sip_guard *g, msg_t *msg, const char *text, size_t 
 
 /* A watch on a message: a home of its own inside the message's, deinitialised (its
  * destructor run) when the message is destroyed, while the message is still whole. */
-struct sb_guard_watch {
+struct watch {
 	su_home_t home;
 	msg_t *msg;
-	bool next_set; /* bound_next() gave msg a next message */
-	bool request;  /* else a response, whose size the stack alone bounds */
+	bool request; /* else a response, whose size the stack alone bounds */
 };
 
 /* The stack closed the connection of a message it found too large while reading it (its
  * receive buffer would have grown past the bound): it was never completed nor refused by the
  * guard, which marks what it refuses complete. */
-/* The next message bound_next() gave msg, if the stack never took it (msg_next()): a parse
- * that fails after msg's header section leaves it there, and msg_destroy() does not free a
- * message's next. Found with the public calls alone, touching only msg's own struct:
- * msg_set_next() hands msg's next on to an empty message, whose msg_next() gives it back. */
-static void release_next(msg_t *msg)
-{
-	msg_t *probe = msg_create(msg_mclass(msg), 0), *orphan;
-
-	if (!probe)
-		return;           /* without memory: left to leak, as the stack would have */
-	msg_set_next(msg, probe); /* probe's next is msg's, if it has one */
-	orphan = msg_next(probe); /* probe holds no data: NULL unless msg had a next */
-	msg_set_next(msg, NULL);
-	msg_destroy(orphan);
-	msg_destroy(probe);
-}
-
 static void on_msg_gone(void *arg)
 {
-	const struct sb_guard_watch *w = arg;
+	const struct watch *w = arg;
 	msg_t *msg = w->msg; /* being destroyed: its own struct (flags, address) still whole */
 	const unsigned mask = MSG_FLG_TOOLARGE | MSG_FLG_COMPLETE | MSG_FLG_TIMEOUT;
 	char ip[INET6_ADDRSTRLEN];
 
-	if (w->next_set)
-		release_next(msg);
 	if (!size_guard || msg_get_flags(msg, mask) != MSG_FLG_TOOLARGE)
 		return;
 	SB_METRIC_INC(sip_guard_refused_total, SB_M_GUARD_TOO_LARGE);
@@ -141,16 +119,15 @@ static void on_msg_gone(void *arg)
 
 /* Watches msg: on_msg_gone() runs when it is destroyed. Without memory it goes unwatched (a
  * close by the stack would go uncounted). */
-static struct sb_guard_watch *watch(msg_t *msg, bool request)
+static void watch(msg_t *msg, bool request)
 {
-	struct sb_guard_watch *w = su_home_clone(msg_home(msg), sizeof(*w));
+	struct watch *w = su_home_clone(msg_home(msg), sizeof(*w));
 
 	if (!w)
-		return NULL;
+		return;
 	w->msg = msg;
 	w->request = request;
 	su_home_destructor(&w->home, on_msg_gone);
-	return w;
 }
 
 void sb_sip_guard_size_init(struct sb_sip_guard *g)
@@ -189,7 +166,7 @@ void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard
 	 * whole, or requests sent back to back), then reads 4 KiB of it all the same, and would
 	 * answer 413 once it is complete. The guard judges the size from here on. */
 	msg_zap_flags(msg, MSG_FLG_TOOLARGE);
-	c->watch = watch(msg, true);
+	watch(msg, true);
 }
 
 void sb_sip_guard_size_response(msg_t *msg)
@@ -259,38 +236,6 @@ static size_t parsed_text(msg_t *msg, const char *method, char *text, size_t siz
 	return len + tail_len;
 }
 
-/* What has come after msg's body, when it has all come (rest_at bytes from its empty line):
- * the start of the request sent after it, which the stack would move to a message of its
- * own (msg_next()) with no bound at all, so that a first line that never ends would grow it
- * without limit. The guard makes that message itself, bounded as a request is, and the stack
- * takes it as msg's next (msg_set_next()). */
-static void bound_next(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c,
-                       uint64_t rest_at)
-{
-	const char *data = msg_buf_committed_data(msg);
-	size_t n = msg_buf_committed(msg);
-	msg_t *next;
-	char *buf;
-
-	/* Only a watched msg: its watch frees a next the stack does not take. */
-	if (!c->watch || !data || n <= rest_at)
-		return;
-	n -= (size_t)rest_at;
-	next = msg_create(msg_mclass(msg), (int)msg_get_flags(msg, MSG_FLG_USERMASK));
-	if (!next)
-		return;
-	msg_maxsize(next, 2 * (usize_t)limit_of(g) + READ_SLACK);
-	buf = msg_buf_alloc(next, (usize_t)n + 1);
-	if (!buf || msg_set_next(msg, next) < 0) {
-		msg_destroy(next);
-		return;
-	}
-	c->watch->next_set = true;
-	memcpy(buf, data + rest_at, n);
-	msg_buf_commit(next, (usize_t)n, 0);
-	msg_addr_copy(next, msg);
-}
-
 int sb_sip_guard_size_section(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c,
                               size_t sep_len)
 {
@@ -300,13 +245,8 @@ int sb_sip_guard_size_section(struct sb_sip_guard *g, msg_t *msg, struct sb_guar
 	uint64_t body = sip && sip->sip_content_length ? sip->sip_content_length->l_length : 0;
 	char text[SB_SIP_REPLY_MAX];
 
-	if (!c->sized)
+	if (!c->sized || head + body <= (uint64_t)limit_of(g))
 		return 0;
-	if (head + body <= (uint64_t)limit_of(g)) {
-		if (sip && sip->sip_content_length) /* without it the stack cannot find the end */
-			bound_next(g, msg, c, sep_len + body);
-		return 0;
-	}
 	refuse(g, msg, text, parsed_text(msg, c->rq.rq_method_name, text, sizeof(text)),
 	       body ? "its header section and the body its Content-Length announces"
 	            : "its header section");

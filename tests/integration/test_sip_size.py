@@ -253,27 +253,3 @@ def test_tcp_pipelined_burst_over_twice_the_limit_served(env, testbot, daemon):
         t.close()
     assert (refused(env, "too_large"), tcp_closed(env, "bad")) == (0, 0)
     assert d.alive()
-
-
-def test_tcp_endless_first_line_after_a_request_closed(env, testbot, daemon):
-    """A request line that never ends, sent right after a request in the same read, holds no more memory than a
-    request may: the request before it is answered, and the connection is closed once the line is past twice
-    sip.max_message_bytes and 16 KiB, while the megabytes sent would still be coming."""
-    limit = 4096
-    d, bot = size_guarded(env, testbot, daemon, limit=limit)
-    t = connect(d.sip_port)
-    sent = 0
-    try:
-        t.send(options(t, "before-endless") + b"OPTIONS sip:", fix_via=False)
-        while sent < 2 << 20:
-            t.sock.sendall(b"a" * 65536)
-            sent += 65536
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # closed by the daemon
-    try:
-        assert t.wait_eof(20), "the connection stayed open after %d bytes of a request line" % sent
-        assert sipraw.status_lines(t.data) == ["SIP/2.0 200 OK"], t.data[:300]
-    finally:
-        t.close()
-    options_served_over_tcp(d, "after-endless")
-    assert d.alive()

@@ -25,7 +25,9 @@
  * never completed, and counts and logs it (case 3; no answer is possible, the socket is gone by
  * then). A response is watched the same way from its status line. A message whose first line
  * alone is over the limit is parsed by nothing of the guard before the stack closes it, and
- * goes uncounted. */
+ * goes uncounted; and the message after a request on a connection is made by the stack
+ * (msg_next()) with no bound at all until its request line is parsed, so a first line that
+ * never ends there is not bounded. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
@@ -149,8 +151,8 @@ void sb_sip_guard_size_sockets(struct sb_sip_guard *g)
 		if (setsockopt(g->tcp[i], SOL_SOCKET, SO_RCVBUF, &half, sizeof(half)) < 0)
 			log_warn_errno(-errno,
 			               "Cannot bound the SIP TCP connections' receive buffer "
-			               "to sip.max_message_bytes; requests sent back to back "
-			               "may have their connection closed");
+			               "to sip.max_message_bytes, ignoring: requests sent back "
+			               "to back may have their connection closed");
 }
 
 void sb_sip_guard_size_start(struct sb_sip_guard *g, msg_t *msg, struct sb_guard_request *c)

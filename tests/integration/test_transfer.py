@@ -428,16 +428,22 @@ def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp):
     assert ares.requests("BYE"), ares.describe()
 
 
-def test_bridge_agent_hangs_up(env, bridge, sipp):
-    """The agent's BYE ends the caller's leg: the bridge answers it and sends BYE to the caller."""
-    b = Bridged(env, bridge, sipp, "uas_agent_hangup.xml", caller_scenario="uac_wait_bye.xml",
-                agent_keys={"hold_ms": 2000})
+def agent_hangs_up(b):
+    """Once the agent of b is up and hangs up (uas_agent_hangup.xml): the bridge answers its BYE 200 and sends BYE to
+    the caller."""
     b.agent_up()
     res = b.call.wait()
     assert res.rc == 0, res.describe()
     assert res.requests("BYE"), res.describe()
     ares = b.agent.wait()
     assert ares.rc == 0, "the bridge did not answer the agent's BYE 200\n" + ares.describe()
+
+
+def test_bridge_agent_hangs_up(env, bridge, sipp):
+    """The agent's BYE ends the caller's leg: the bridge answers it and sends BYE to the caller."""
+    b = Bridged(env, bridge, sipp, "uas_agent_hangup.xml", caller_scenario="uac_wait_bye.xml",
+                agent_keys={"hold_ms": 2000})
+    agent_hangs_up(b)
     assert stop_reason(b.bot) == "transferred"
 
 
@@ -451,12 +457,7 @@ def test_bridge_invite_contact_beside_a_tls_listener(env, bridge, sipp, pki):  #
                 agent_keys={"hold_ms": 1000}, groups={"sip": {"listen": listen, "user_agent": "sipbridge-it"}})
     invite = b.invite()
     assert header(invite, "Contact", "m") == "<sip:127.0.0.1:%d>" % env.sip_port, invite.text
-    b.agent_up()
-    res = b.call.wait()
-    assert res.rc == 0, res.describe()
-    assert res.requests("BYE"), res.describe()
-    ares = b.agent.wait()
-    assert ares.rc == 0, "the bridge did not answer the agent's BYE 200\n" + ares.describe()
+    agent_hangs_up(b)
 
 
 def test_bridge_agent_requests_in_dialog_answered(env, bridge, sipp):

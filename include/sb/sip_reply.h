@@ -9,6 +9,10 @@
 #include <stddef.h>
 
 #define SB_SIP_REPLY_MAX 4096 /* a reply never exceeds this (nor the request it answers) */
+/* Via lines a reply echoes: the topmost, in order. A request with more (an absurd path, or a
+ * header flood) still gets its reply, which reaches the hops these name; the rest are left out,
+ * as a reply of SB_SIP_REPLY_MAX could not hold every Via of a large request anyway. */
+#define SB_SIP_REPLY_VIAS 32
 
 /* req may be the buffer sofia is parsing: blank lines before the first line are skipped, and a
  * NUL may stand for the first line's end (sofia writes one over its CR, or its LF). */

@@ -44,7 +44,6 @@
 
 /* Counting copies of header classes at most (sofia's SIP message class has fewer than 100). */
 #define MAX_COUNTED 160
-#define VIAS_ECHOED 32 /* what the reply builder echoes at most */
 
 _Static_assert(sizeof(struct sb_guard_request) <= UCHAR_MAX, "hc_size is an unsigned char");
 
@@ -124,7 +123,7 @@ size_t sb_sip_guard_counted_text(msg_t *msg, const char *method, char *text, siz
 	for (msg_header_t *h = head && *head ? (*head)->sh_succ : NULL; h && len; h = h->sh_succ) {
 		if (!h->sh_data || !h->sh_len || !echoed(sofia_class(h->sh_class), &via))
 			continue;
-		if (via && (vias_done || vias == VIAS_ECHOED))
+		if (via && (vias_done || vias == SB_SIP_REPLY_VIAS))
 			continue;
 		if (h->sh_len > size - len) {
 			vias_done = vias_done || via; /* no Via below a missing one */

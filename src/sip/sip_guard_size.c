@@ -51,7 +51,6 @@
 
 #include "sip_guard.h"
 
-#define VIAS_ECHOED 32 /* what the reply builder echoes at most */
 /* What one read of a connection may bring beyond the limit: a TLS record (the stack decrypts
  * 16 KiB at most a read), the kernel's accounting and the stack's rounding of its buffer. */
 #define READ_SLACK 16384
@@ -231,7 +230,8 @@ static size_t parsed_text(msg_t *msg, const char *method, char *text, size_t siz
 	if (n < 0 || (size_t)n + tail_len >= size)
 		return 0;
 	len = (size_t)n;
-	for (const sip_via_t *v = sip->sip_via; v && vias < VIAS_ECHOED; v = v->v_next, vias++)
+	for (const sip_via_t *v = sip->sip_via; v && vias < SB_SIP_REPLY_VIAS;
+	     v = v->v_next, vias++)
 		if (!append(text, size - tail_len, &len, (const msg_header_t *)v))
 			break;
 	memcpy(text + len, tail, tail_len);

@@ -11,18 +11,13 @@
 #include <sb/sip_reply.h>
 #include <sb/sip_text.h>
 
-/* Via lines a reply echoes: the topmost, in order. A request with more (an absurd path, or a
- * header flood) still gets its reply, which reaches the hops these name; the rest are left out,
- * as a reply of SB_SIP_REPLY_MAX could not hold every Via of a large request anyway. */
-#define MAX_VIAS 32
-
 /* A header value: raw bytes [p, end), possibly folded over several lines. */
 struct span {
 	const char *p, *end;
 };
 
 struct headers {
-	struct span via[MAX_VIAS];
+	struct span via[SB_SIP_REPLY_VIAS];
 	unsigned n_via;
 	struct span from, to, call_id, cseq;
 };
@@ -84,7 +79,7 @@ static const char *one_header(struct headers *h, const char *p, const char *eol,
 		return next;
 	s = (struct span){v, eol};
 	if (sb_header_name_is(p, n, "via", "v")) {
-		if (h->n_via < MAX_VIAS)
+		if (h->n_via < SB_SIP_REPLY_VIAS)
 			h->via[h->n_via++] = s;
 	} else if (sb_header_name_is(p, n, "from", "f")) {
 		h->from = s;

@@ -222,18 +222,25 @@ static int open_media(struct sb_call *c, const struct screened *in)
 }
 
 /* Our Contact where nua's own choice would be wrong (sb_sip_listen_contact()): a call over
- * TLS names the TLS listener, one over UDP or TCP the udp/tcp one. A caller over TLS with a
- * sips: Contact gets nua's sips: one. */
+ * TLS names the TLS listener, one over TCP the udp/tcp one with transport=tcp, one over UDP
+ * beside a TLS listener the udp/tcp one. A caller over TLS with a sips: Contact gets nua's
+ * sips: one. */
 static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, char *buf, size_t size)
 {
 	const sip_via_t *v = sip->sip_via;
 	const sip_contact_t *m = sip->sip_contact;
-	bool tls = v && su_casematch(v->v_protocol, sip_transport_tls);
+	enum sb_transport tp = SB_TP_UDP;
 
 	buf[0] = '\0';
-	if (!v || (tls && m && m->m_url->url_type == url_sips))
+	if (!v)
 		return;
-	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tls,
+	if (su_casematch(v->v_protocol, sip_transport_tls))
+		tp = SB_TP_TLS;
+	else if (su_casematch(v->v_protocol, sip_transport_tcp))
+		tp = SB_TP_TCP;
+	if (tp == SB_TP_TLS && m && m->m_url->url_type == url_sips)
+		return;
+	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tp,
 	                      sip->sip_request->rq_url->url_host, buf, size);
 }
 

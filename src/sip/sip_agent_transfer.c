@@ -163,7 +163,10 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h
 	/* Our listener that the target's transport reaches (a sips: target gets nua's sips: one).
 	 */
 	if (strncasecmp(x->target, "sips:", 5) != 0)
-		sb_sip_listen_contact(&a->listen, c->cfg->sip_public_address, !strcmp(tp, "tls"),
+		sb_sip_listen_contact(&a->listen, c->cfg->sip_public_address,
+		                      !strcmp(tp, "tls")   ? SB_TP_TLS
+		                      : !strcmp(tp, "tcp") ? SB_TP_TCP
+		                                           : SB_TP_UDP,
 		                      c->local_addr, contact, sizeof(contact));
 	x->agent = nua_handle(a->nua, c, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (!x->agent)

@@ -86,15 +86,21 @@ static bool wildcard(const char *address)
 	return !strcmp(address, "0.0.0.0") || !strcmp(address, "::");
 }
 
-void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address, bool tls,
-                           const char *host, char *buf, size_t size)
+void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address,
+                           enum sb_transport tp, const char *host, char *buf, size_t size)
 {
+	bool tls = tp == SB_TP_TLS;
 	const char *bound = tls ? l->tls_address : l->address;
+	const char *param = tls ? ";transport=tls" : tp == SB_TP_TCP ? ";transport=tcp" : l->tp;
 	bool bracket;
 
 	buf[0] = '\0';
-	if (!l->tls || (!tls && !l->address[0]))
+	if (tls ? !l->tls : !l->address[0])
+		return; /* no listener of that transport */
+	if (tp == SB_TP_TCP && !strcmp(l->tp, ";transport=udp"))
 		return;
+	if (tp == SB_TP_UDP && !l->tls)
+		return; /* nua's own Contact is right */
 	if (public_address[0])
 		host = public_address;
 	else if (!wildcard(bound))
@@ -103,7 +109,7 @@ void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_add
 		return;
 	bracket = strchr(host, ':') && host[0] != '[';
 	snprintf(buf, size, "<sip:%s%s%s:%u%s>", bracket ? "[" : "", host, bracket ? "]" : "",
-	         tls ? l->tls_port : l->port, tls ? ";transport=tls" : l->tp);
+	         tls ? l->tls_port : l->port, param);
 }
 
 int sb_sip_listen_probe(const struct sb_config *cfg)

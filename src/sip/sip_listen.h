@@ -26,15 +26,17 @@ int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg);
 /* Whether every sip.listen entry's address and port can be bound as sofia binds them; logs
  * the first that cannot and returns its negative errno (-EADDRINUSE: the port is taken). */
 int sb_sip_listen_probe(const struct sb_config *cfg);
-/* The Contact the bridge gives in a dialog over TLS (tls) or over UDP or TCP when it also has a
- * TLS listener: nua would choose among its sip: and sips: contacts by rules of its own, which
- * give a caller over UDP a sips: one it cannot reach (and one over TLS the udp/tcp one). Writes
- * "<sip:HOST:PORT;transport=tls>" or "<sip:HOST:PORT>" (the url's transport parameter) of the
- * listener that transport reaches into buf; HOST is public_address, else the listener's
- * address, else host (the one the far end reached, when the listener's is a wildcard). Writes
- * "" (nua's own choice is right: one listener) without a TLS listener, or when the host is
- * unusable. */
-void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address, bool tls,
-                           const char *host, char *buf, size_t size);
+/* The Contact the bridge gives in a dialog over transport tp, where nua's own would be wrong.
+ * nua gives "<sip:HOST:PORT>" for udp and tcp on one port, which a far end resolves to UDP (a
+ * caller or agent over TCP may not reach that), and with a TLS listener beside them chooses
+ * among its sip: and sips: contacts by rules of its own, which give a caller over UDP a sips:
+ * one it cannot reach (and one over TLS the udp/tcp one). Writes "<sip:HOST:PORT;transport=tls>"
+ * or "<sip:HOST:PORT;transport=tcp>" of the listener that transport reaches, or, over UDP with
+ * a TLS listener, "<sip:HOST:PORT>" (the url's transport parameter) into buf; HOST is
+ * public_address, else the listener's address, else host (the one the far end reached, when
+ * the listener's is a wildcard). Writes "" where nua's own choice is right (UDP without a TLS
+ * listener), when no listener takes tp, or when the host is unusable. */
+void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address,
+                           enum sb_transport tp, const char *host, char *buf, size_t size);
 /* Removes the certificate directory. */
 void sb_sip_listen_done(struct sb_sip_listen *l);

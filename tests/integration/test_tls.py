@@ -161,6 +161,31 @@ def test_call_over_tls_and_udp(env, pki, monkeypatch):
 
 
 
+@pytest.mark.parametrize("tls_listener", [False, True], ids=["udp_tcp", "udp_tcp_tls"])
+def test_call_over_tcp_names_tcp_in_contact(env, pki, monkeypatch, tls_listener):
+    """A call over TCP, with UDP listened on the same port: the 200 OK's Contact says transport=tcp (a URI without it
+    resolves to UDP, which a TCP-only caller cannot use), and the caller's ACK and BYE come back over TCP."""
+    monkeypatch.setenv("TPORT_LOG", "1")
+    bot = env.testbot("echo")
+    if tls_listener:
+        d, _ = tls_daemon(env, pki, bot, log_level="debug")
+    else:
+        d = env.daemon(env.config([{"name": "default", "url": bot.url}], log={"level": "debug"}))
+    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % d.sip_port, transport="tcp",
+                                 duration=2)
+    assert res.returncode == 0 and res.json["code"] == 200 and res.json["bye"] == "200", callctl.describe(res)
+    text = d.stderr_text()
+    sent = [b for b in sip_blocks(text, "send", "tcp")
+            if b.startswith("SIP/2.0 200") and re.search(r"^(CSeq: \d+ INVITE)$", b, re.M)]
+    assert len(sent) == 1, "one 200 OK to the INVITE over TCP expected, %d in:\n%s" % (len(sent), text[-4000:])
+    contact = [l for l in sent[0].splitlines() if l.lower().startswith(("contact:", "m:"))]
+    assert contact == ["Contact: <sip:127.0.0.1:%d;transport=tcp>" % d.sip_port], sent[0]
+    got = sip_blocks(text, "recv", "tcp")
+    assert any(b.startswith("ACK ") for b in got) and any(b.startswith("BYE ") for b in got), got
+    assert not [b for b in sip_blocks(text, "recv", "udp") if b.startswith(("ACK ", "BYE "))], \
+        "the caller over TCP sent its ACK or BYE over UDP"
+
+
 def test_tone_over_tls_and_srtp(env, pki):
     """SDES-SRTP over TLS is taken with rtp.srtp_over_udp off (the keys travelled encrypted): a 1 kHz tone goes to the
     echo bot and back as SRTP, one tampered packet is dropped and counted, and neither key reaches the log."""

@@ -460,6 +460,17 @@ def test_bridge_invite_contact_beside_a_tls_listener(env, bridge, sipp, pki):  #
     agent_hangs_up(b)
 
 
+def test_bridge_invite_contact_to_an_agent_over_tcp(env, bridge, sipp):
+    """The INVITE to an agent over TCP (UDP listened on the same port) names the listener with transport=tcp in its
+    Contact: a URI without it resolves to UDP, which an agent that speaks only TCP cannot use for its requests in
+    the dialog; the agent's BYE ends the caller's leg."""
+    b = Bridged(env, bridge, sipp, "uas_agent_hangup.xml", caller_scenario="uac_wait_bye.xml",
+                agent_keys={"hold_ms": 1000}, agent_tcp=True)
+    invite = b.invite()
+    assert header(invite, "Contact", "m") == "<sip:127.0.0.1:%d;transport=tcp>" % b.d.sip_port, invite.text
+    agent_hangs_up(b)
+
+
 def test_bridge_agent_requests_in_dialog_answered(env, bridge, sipp):
     """Once bridged, the agent's requests in its dialog are answered: OPTIONS and INFO 200, a re-INVITE that holds
     the call 488 (the relay's media stays as it was set up), and the call goes on until the agent hangs up."""

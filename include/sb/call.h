@@ -69,6 +69,9 @@ struct sb_call {
 	struct sb_ring down;     /* ws → media: bot PCM, marks */
 	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
 	atomic_bool _ready;      /* on its ws worker's ready list (sb_ws_worker_notify) */
+	/* ws → media: frames of caller audio on the up ring that complete the bot's next media
+	 * message (1: name the call for every frame); see sb_call_up_due() */
+	atomic_uint up_need;
 	atomic_uint rtp_in_live, rtp_out_live; /* media → anyone: the caller leg's packets so far */
 	struct sb_call *_ready_next;
 	/* media → ws at detach: up frames that waited for room in the ring (written before
@@ -129,6 +132,27 @@ static inline void sb_call_count_packet(atomic_uint *n)
 {
 	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
 	                      memory_order_relaxed);
+}
+
+/* Thread: the media worker, once a frame of caller audio is on the up ring. Whether its ws
+ * worker is to be named now: once the frames waiting complete the bot's next media message
+ * (up_need), not for every 20 ms frame of it. Each side writes, fences, then reads what the
+ * other writes (sb_call_up_need_set()), so a frame that lands while the ws worker publishes a
+ * new need is either taken by it or counted here against that need: none waits unnamed. */
+static inline bool sb_call_up_due(struct sb_call *c)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	return sb_ring_count(&c->up) >= atomic_load_explicit(&c->up_need, memory_order_relaxed);
+}
+
+/* Thread: the ws worker, having taken every frame on the up ring. Publishes need (at least 1)
+ * and returns true when frames came meanwhile that the media worker may not name the call
+ * for: the caller takes them now. */
+static inline bool sb_call_up_need_set(struct sb_call *c, unsigned need)
+{
+	atomic_store_explicit(&c->up_need, need ? need : 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst);
+	return sb_ring_count(&c->up) >= (need ? need : 1);
 }
 
 /* Thread: control. Allocates a call with one reference, generated ids, rings and no sockets.

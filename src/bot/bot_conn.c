@@ -123,6 +123,7 @@ void sb_bot_conn_free(struct sb_bot_conn *conn)
 	sb_resampler_free(conn->down_rs);
 	free(conn->rx);
 	conn->call->conn = NULL;
+	sb_call_up_need_set(conn->call, 1); /* no message is gathered: every frame */
 	sb_call_unref(conn->call);
 	free(conn);
 }

@@ -277,10 +277,24 @@ static void fill_down(struct sb_bot_conn *conn)
 	conn->in_backlog = left;
 }
 
+/* Frames of 8 kHz caller audio that surely do not overfill the media message being gathered:
+ * the media worker names the call once that many wait (sb_call_up_due()). Rounded down (a
+ * resampler's look-ahead may want one more: the call is then named once more for it); 1, every
+ * frame, while no message is being gathered. */
+static unsigned up_need(const struct sb_bot_conn *conn)
+{
+	if (conn->state != SB_CONN_OPEN || conn->closing || conn->detaching)
+		return 1;
+	return (unsigned)((conn->up_cap - conn->up_n) * SB_RATE_8K / (size_t)conn->rate /
+	                  SB_FRAME_SAMPLES);
+}
+
 void sb_bot_conn_take_up(struct sb_bot_conn *conn)
 {
 	conn->pumping = true;
-	pump_up(conn);
+	do
+		pump_up(conn);
+	while (sb_call_up_need_set(conn->call, up_need(conn)));
 	conn->pumping = false;
 }
 

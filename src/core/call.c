@@ -37,6 +37,7 @@ int sb_call_new(struct sb_call **ret)
 	if (!c)
 		return -ENOMEM;
 	atomic_init(&c->refs, 1);
+	atomic_init(&c->up_need, 1);
 	c->rtp_fd = c->rtcp_fd = -1;
 	c->end_ev = -1;
 	sb_random_hex(c->id, SB_CALL_ID_LEN);

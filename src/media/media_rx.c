@@ -1,8 +1,9 @@
 /* Caller → bot on the media worker: reads a leg's RTP (strict source, payload type),
  * passes it through the leg's jitter buffer, and turns what comes out in media order into
  * 20 ms frames on the up ring: decoded audio, concealment for lost packets (PLC), silence for
- * media time without audio, and DTMF key presses. A completed frame is handed to the ws
- * thread at once (sb_ws_worker_notify), not on the next tick. While a transfer bridges the
+ * media time without audio, and DTMF key presses. The frame that completes the bot's next
+ * media message, and a key, are handed to the ws thread at once (sb_ws_worker_notify), not on
+ * the next tick. While a transfer bridges the
  * call, each party's audio goes to the other's leg instead (and to the bot's mix in listen
  * mode). A recorded call's caller audio also goes to its recording from here. On an SRTP
  * leg every packet is authenticated and decrypted first: one that fails is dropped and
@@ -48,13 +49,14 @@ static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kin
 	return f;
 }
 
-/* Publishes the slot; one on the ring names the call to its ws worker, which sends it at
- * once. */
-static void up_commit(struct sb_media_leg *leg)
+/* Publishes the slot. One on the ring names the call to its ws worker: a mark, key or hold at
+ * once, caller audio once the frames waiting complete the bot's next media message, which the
+ * worker then sends at once (sb_call_up_due()). */
+static void up_commit(struct sb_media_leg *leg, bool audio)
 {
 	struct sb_call *c = leg->call;
 
-	if (sb_up_spill_commit(spill_of(leg), &c->up))
+	if (sb_up_spill_commit(spill_of(leg), &c->up) && (!audio || sb_call_up_due(c)))
 		sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
 }
 
@@ -67,7 +69,7 @@ static void frame_done(struct sb_media_leg *leg)
 	f->samples = SB_FRAME_SAMPLES;
 	f->at_us = (uint32_t)leg->up_at_us;
 	memcpy(f->pcm, leg->up_acc, sizeof(leg->up_acc));
-	up_commit(leg);
+	up_commit(leg, true);
 }
 
 void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
@@ -91,7 +93,7 @@ void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
 {
 	if (up_slot(leg, kind))
-		up_commit(leg);
+		up_commit(leg, kind == SB_FRAME_AUDIO);
 }
 
 static void count_bridge_drops(struct sb_media_leg *leg, enum sb_media_bridge_to to,
@@ -182,7 +184,7 @@ static void up_dtmf(struct sb_media_worker *w, struct sb_media_leg *leg,
 		return;
 	f->digit = d->digit;
 	f->duration_ms = d->duration_ms;
-	up_commit(leg);
+	up_commit(leg, false);
 }
 
 static void on_event_packet(struct sb_media_leg *leg, const struct sb_jitter_slot *s)

@@ -3,6 +3,7 @@ statelessly (one 403, or nothing) before the SIP stack sees them, TCP connection
 a first line the stack cannot parse gets an answer and its TCP connection is closed, idle, half-sent, abandoned
 and surplus connections are closed, and oversized messages are refused before they are parsed."""
 
+import re
 import signal
 import socket
 import threading
@@ -309,9 +310,16 @@ def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp)
     assert got and got[0] in ("SIP/2.0 400 Too Many Headers", "SIP/2.0 413 Request Entity Too Large"), got
     tiny_400 = got[0].startswith("SIP/2.0 400")
     long = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 50)
-    # the guard's 413 (test_sip_size.py), or a close without one when a read brings over twice the limit at once
+    # the guard's 413 (test_sip_size.py), or a close without one when a read brings over twice the limit at once:
+    # counted and logged either way, the log naming which
+    too_large, closed = refused(env, "too_large"), tcp_closed(env, "bad")
     got = refused_on_tcp(d.sip_port, long)
     assert got in ([], ["SIP/2.0 413 Request Entity Too Large"]), got
+    assert refused(env, "too_large") == too_large + 1 and tcp_closed(env, "bad") == closed + 1, \
+        (refused(env, "too_large"), too_large, tcp_closed(env, "bad"), closed)
+    outcome = ", 413" if got else "without an answer"
+    line = re.compile(r"Request from 127\.0\.0\.1 over sip\.max_message_bytes = 16384 \(.*\).*%s$" % outcome, re.M)
+    sbtest.wait_until(lambda: line.search(d.stderr_text()), 10, "the refusal's log line (%s)" % outcome)
     over = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 5)
     assert sipraw.udp_exchange(d.sip_port, over)[:1] == ["SIP/2.0 413 Request Entity Too Large"]
     many = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=b"X:a\r\n" * 3000)

@@ -114,6 +114,25 @@ def sip_blocks(text, direction, proto):
     return ["\n".join(b) for b in blocks]
 
 
+def call_and_check_contact(d, transport, contact):
+    """A 2 s call to d's udp/tcp port over transport: the 200 OK to its INVITE, sent over transport, has exactly
+    the given Contact, and the caller's ACK and BYE came back over transport (none over another)."""
+    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % d.sip_port, transport=transport, duration=2)
+    assert res.returncode == 0 and res.json["code"] == 200 and res.json["bye"] == "200", callctl.describe(res)
+    text = d.stderr_text()
+    sent = [b for b in sip_blocks(text, "send", transport)
+            if b.startswith("SIP/2.0 200") and re.search(r"^(CSeq: \d+ INVITE)$", b, re.M)]
+    assert len(sent) == 1, "one 200 OK to the INVITE over %s expected, %d in:\n%s" % (transport, len(sent),
+                                                                                    text[-4000:])
+    got = [l for l in sent[0].splitlines() if l.lower().startswith(("contact:", "m:"))]
+    assert got == ["Contact: " + contact], sent[0]
+    got = sip_blocks(text, "recv", transport)
+    assert any(b.startswith("ACK ") for b in got) and any(b.startswith("BYE ") for b in got), got
+    other = [b for tp in ("udp", "tcp") if tp != transport for b in sip_blocks(text, "recv", tp)
+             if b.startswith(("ACK ", "BYE "))]
+    assert not other, "the caller over %s sent its ACK or BYE over another transport: %s" % (transport, other)
+
+
 def test_call_over_tls_and_udp(env, pki, monkeypatch):
     monkeypatch.setenv("TPORT_LOG", "1")  # the daemon's debug log shows every SIP message and its transport
     bot = env.testbot("echo")
@@ -148,16 +167,7 @@ def test_call_over_tls_and_udp(env, pki, monkeypatch):
 
     # UDP on the other port still works: its 200 OK's Contact names the udp/tcp listener, not the sips: one a caller
     # over UDP cannot reach, and the ACK and BYE come back over UDP
-    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % d.sip_port, transport="udp", duration=2)
-    assert res.returncode == 0 and res.json["code"] == 200 and res.json["bye"] == "200", callctl.describe(res)
-    text = d.stderr_text()
-    sent = [b for b in sip_blocks(text, "send", "udp")
-            if b.startswith("SIP/2.0 200") and re.search(r"^(CSeq: \d+ INVITE)$", b, re.M)]
-    assert len(sent) == 1, "one 200 OK to the INVITE over UDP expected, %d in:\n%s" % (len(sent), text[-4000:])
-    contact = [l for l in sent[0].splitlines() if l.lower().startswith(("contact:", "m:"))]
-    assert contact == ["Contact: <sip:127.0.0.1:%d>" % d.sip_port], sent[0]
-    got = sip_blocks(text, "recv", "udp")
-    assert any(b.startswith("ACK ") for b in got) and any(b.startswith("BYE ") for b in got), got
+    call_and_check_contact(d, "udp", "<sip:127.0.0.1:%d>" % d.sip_port)
 
 
 
@@ -171,19 +181,7 @@ def test_call_over_tcp_names_tcp_in_contact(env, pki, monkeypatch, tls_listener)
         d, _ = tls_daemon(env, pki, bot, log_level="debug")
     else:
         d = env.daemon(env.config([{"name": "default", "url": bot.url}], log={"level": "debug"}))
-    res = callctl.sipbridge_call(None, "sip:+15550001@127.0.0.1:%d" % d.sip_port, transport="tcp",
-                                 duration=2)
-    assert res.returncode == 0 and res.json["code"] == 200 and res.json["bye"] == "200", callctl.describe(res)
-    text = d.stderr_text()
-    sent = [b for b in sip_blocks(text, "send", "tcp")
-            if b.startswith("SIP/2.0 200") and re.search(r"^(CSeq: \d+ INVITE)$", b, re.M)]
-    assert len(sent) == 1, "one 200 OK to the INVITE over TCP expected, %d in:\n%s" % (len(sent), text[-4000:])
-    contact = [l for l in sent[0].splitlines() if l.lower().startswith(("contact:", "m:"))]
-    assert contact == ["Contact: <sip:127.0.0.1:%d;transport=tcp>" % d.sip_port], sent[0]
-    got = sip_blocks(text, "recv", "tcp")
-    assert any(b.startswith("ACK ") for b in got) and any(b.startswith("BYE ") for b in got), got
-    assert not [b for b in sip_blocks(text, "recv", "udp") if b.startswith(("ACK ", "BYE "))], \
-        "the caller over TCP sent its ACK or BYE over UDP"
+    call_and_check_contact(d, "tcp", "<sip:127.0.0.1:%d;transport=tcp>" % d.sip_port)
 
 
 def test_tone_over_tls_and_srtp(env, pki):

@@ -21,6 +21,10 @@ typedef int sb_resolve_fn(const char *host, char *addr, size_t addrlen);
 
 /* Thread: any. The default sb_resolve_fn: getaddrinfo() for a TCP address, first answer. */
 int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen);
+/* Thread: any. An sb_resolve_fn for a key "4 HOST" or "6 HOST" (a bridged transfer's agent):
+ * getaddrinfo() for HOST, the first address of that family (IPv4 or IPv6; a scoped one is
+ * skipped); EAI_FAMILY when HOST has addresses but none of that family. */
+int sb_resolve_in_family(const char *key, char *addr, size_t addrlen);
 
 /* Thread: owner. Starts `threads` threads resolving with fn (at most SB_RESOLVER_MAX_THREADS;
  * 0 starts none until the first ask; an ask that finds them all busy starts one more, up to

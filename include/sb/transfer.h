@@ -1,6 +1,7 @@
 /* Blind and bridged transfer, the parts that are text: checking a target the bot names,
- * building the Refer-To with the bot's headers as URI headers, reading a NOTIFY's sipfrag and
- * the transport a target asks for. Pure. Thread: any (control uses it). */
+ * building the Refer-To with the bot's headers as URI headers, reading a NOTIFY's sipfrag, the
+ * transport a target asks for, and the host name a bridged transfer looks up with the proxy
+ * URL for its address. Pure. Thread: any (control uses it). */
 #pragma once
 
 #include <stddef.h>
@@ -39,3 +40,16 @@ int sb_transfer_sipfrag(const char *body, size_t len, char *phrase, size_t phras
 /* The transport a target names: "tcp" or "tls" by its ;transport= parameter, "tls" for sips:,
  * else "udp". */
 const char *sb_transfer_transport(const char *uri);
+
+/* The host of target (which passed sb_transfer_check_target) when it is a name followed by an
+ * explicit port: copies the name into host (size bytes) and returns the port (1-65535). 0 when
+ * the host is a numeric address (IPv4, or an IPv6 reference in brackets), when it has no port
+ * (SRV records may apply), when the name does not fit or the port is not 1-65535. */
+unsigned sb_transfer_named_host(const char *target, char *host, size_t size);
+
+/* The outbound proxy URL that sends the requests for target to addr (a numeric address the
+ * name host, found with port by sb_transfer_named_host, resolved to):
+ * "sip:HOST:PORT;transport=T;maddr=ADDR", an IPv6 ADDR in brackets, T as
+ * sb_transfer_transport gives it. Returns the length (NUL-terminated) or -ENOSPC. */
+int sb_transfer_proxy(char *buf, size_t size, const char *target, const char *host, unsigned port,
+                      const char *addr);

@@ -74,6 +74,29 @@ int sb_resolve_getaddrinfo(const char *host, char *addr, size_t addrlen)
 	return r;
 }
 
+int sb_resolve_in_family(const char *key, char *addr, size_t addrlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res;
+	int af = key[0] == '6' ? AF_INET6 : AF_INET, r;
+
+	if ((key[0] != '4' && key[0] != '6') || key[1] != ' ')
+		return EAI_NONAME;
+	r = getaddrinfo(key + 2, NULL, &hints, &res);
+	if (r)
+		return r;
+	r = EAI_FAMILY;
+	for (const struct addrinfo *p = res; p && r; p = p->ai_next) {
+		/* a scoped (link-local) address has no place in a SIP URI */
+		if (p->ai_family == af &&
+		    getnameinfo(p->ai_addr, p->ai_addrlen, addr, (socklen_t)addrlen, NULL, 0,
+		                NI_NUMERICHOST) == 0 &&
+		    !strchr(addr, '%'))
+			r = 0;
+	}
+	freeaddrinfo(res);
+	return r;
+}
+
 /* Drops one reference; the last frees. Called with the lock held, returns with it released. */
 static void unref_unlock(struct sb_resolver *r)
 {

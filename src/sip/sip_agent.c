@@ -412,6 +412,9 @@ static int start(struct sb_sip_agent *a)
 	r = open_signals(a);
 	if (r < 0)
 		return r;
+	r = sb_sip_dns_start(a);
+	if (r < 0)
+		return r;
 	a->xfer_timer = su_timer_create(su_root_task(a->root), XFER_TICK_MS);
 	if (!a->xfer_timer || su_timer_set_for_ever(a->xfer_timer, on_xfer_timer, a) < 0)
 		return log_error_errno(ENOMEM, "Cannot start the transfer timer");
@@ -487,6 +490,7 @@ int sb_sip_agent_run(struct sb_daemon *d, void (*ready)(struct sb_daemon *d))
 	su_timer_destroy(a.drain_timer);
 	sb_sip_admin_stop(&a);
 	finish(&a);
+	sb_sip_dns_stop(&a);
 	sb_sip_guard_done(&a.guard);
 	sb_sip_listen_done(&a.listen);
 	if (a.mq_idx > 0)

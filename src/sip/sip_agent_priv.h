@@ -9,6 +9,7 @@
 
 struct sb_sip_agent;
 struct sb_call;
+struct sb_resolver;
 
 #define SU_ROOT_MAGIC_T struct sb_sip_agent
 #define SU_WAKEUP_ARG_T struct sb_sip_agent
@@ -40,6 +41,10 @@ struct sb_xfer {
 	uint16_t port;
 	bool answered; /* the agent answered: caller and agent are bridged */
 	bool cancelled;
+	/* while the target's host name is looked up (sip_agent_dns.c): the resolver's key,
+	 * "4 HOST" or "6 HOST" ("" when no lookup is awaited), and the INVITE's header lines */
+	char dns_key[SB_TRANSFER_URI_MAX + 3];
+	char *hdrs;
 	/* the agent's dialog, whose requests the guard lets through from where the agent
 	 * answers ("" until its first response) */
 	char call_id[SB_DIALOG_PEERS_CALL_ID_MAX + 1];
@@ -59,6 +64,12 @@ struct sb_sip_agent {
 	int64_t wd_sent_ms;          /* when it was sent */
 	struct sb_sip_guard guard;   /* in front of nua: ACL, bad first lines, TCP connections */
 	struct sb_sip_listen listen; /* the URLs nua listens on, the TLS certificate directory */
+	/* transfer targets' host names (sip_agent_dns.c): the resolver, its answers, and their
+	 * su_root registration (0 when none) */
+	struct sb_resolver *resolver;
+	struct sb_mq *dns_answers;
+	su_wait_t dns_wait;
+	int dns_idx;
 
 	LIST_HEAD(, sb_call) calls; /* registry: every call not yet released */
 	unsigned n_calls;
@@ -133,6 +144,20 @@ bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type
 void sb_sip_transfer_hangup(struct sb_sip_agent *a, struct sb_call *c);
 /* sip_agent_transfer.c: frees c's transfer (at release). */
 void sb_sip_transfer_free(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent_transfer.c: the lookup of the host name c's transfer waits for is answered: addr
+ * (numeric, of the call's family), or NULL and the EAI_* code err. Dials the agent, or fails
+ * the transfer. */
+void sb_sip_transfer_resolved(struct sb_sip_agent *a, struct sb_call *c, const char *addr, int err);
+/* sip_agent_dns.c: the resolver for transfer targets' host names and the registration of its
+ * answers' queue in su_root; its threads start at the first lookup. Returns 0 or -errno. */
+int sb_sip_dns_start(struct sb_sip_agent *a);
+/* sip_agent_dns.c: lets the resolver go (a lookup still running posts nothing) and frees its
+ * queue; safe when never started. */
+void sb_sip_dns_stop(struct sb_sip_agent *a);
+/* sip_agent_dns.c: looks key ("4 HOST" or "6 HOST") up off this thread; its answer goes to
+ * sb_sip_transfer_resolved for every call whose transfer's dns_key is key by then. Returns 0,
+ * -ENOBUFS or -ENOMEM. */
+int sb_sip_dns_ask(struct sb_sip_agent *a, const char *key);
 /* sip_agent_transfer.c: fails the transfers whose time is up. */
 void sb_sip_transfer_tick(struct sb_sip_agent *a);
 /* sip_agent_call.c: an ACK; for a delayed offer it carries the SDP answer. */

@@ -3,8 +3,10 @@
  * bot's request or when the bot is gone (on_close / on_fail = transfer); the NOTIFYs or the
  * agent's answer, the deadline, and what a failure does: the bot is told and keeps the call,
  * or the call ends (on_transfer_fail = "hangup", or no bot to tell). While the agent's dialog
- * lasts, the SIP guard lets its requests through even from outside the ACLs.
+ * lasts, the SIP guard lets its requests through even from outside the ACLs. An agent named
+ * by a host name with a port is dialled once the resolver has answered (sip_agent_dns.c).
  * Thread: control. Owns each call's transfer record and the agent's nua handle. */
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,7 @@ void sb_sip_transfer_free(struct sb_sip_agent *a, struct sb_call *c)
 		nua_handle_destroy(x->agent);
 	}
 	close_fds(x);
+	free(x->hdrs);
 	free(x);
 	c->xfer = NULL;
 }
@@ -138,16 +141,17 @@ static int refer(struct sb_call *c, const struct sb_kv *h, size_t n)
 	return 0;
 }
 
-static int dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h, size_t n)
+/* Sends the INVITE to the agent, with the header lines hdrs; proxy (NULL: none) is where the
+ * requests of its dialog go, via what the log adds about it. */
+static int dial(struct sb_sip_agent *a, struct sb_call *c, const char *hdrs, const char *proxy,
+                const char *via)
 {
 	struct sb_xfer *x = c->xfer;
-	char sdp[SDP_MAX], hdrs[HEADER_TEXT_MAX], from[256], to[SB_TRANSFER_URI_MAX + 3];
+	char sdp[SDP_MAX], from[256], to[SB_TRANSFER_URI_MAX + 3];
 	char contact[sizeof(c->contact)] = "";
 	const char *tp = sb_transfer_transport(x->target);
 	int fd;
 
-	if (header_lines(hdrs, sizeof(hdrs), h, n) < 0)
-		return -ENOSPC;
 	fd = sb_rtp_socket_open(c->cfg, c->offer_now.family, &x->port, &x->rtcp_fd);
 	if (fd < 0)
 		return fd;
@@ -171,11 +175,82 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h
 	x->agent = nua_handle(a->nua, c, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (!x->agent)
 		return -ENOMEM;
-	log_info("Dialling the agent at %s over %s", x->target, tp);
-	nua_invite(x->agent, SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp),
+	log_info("Dialling the agent at %s over %s%s", x->target, tp, via);
+	/* The proxy, as sipbridge-call's: nua keeps it for the dialog's later requests (ACK,
+	 * CANCEL, BYE), sends them without a Route header, and the Request-URI and To keep the
+	 * name. */
+	nua_invite(x->agent, TAG_IF(proxy, NUTAG_PROXY(proxy)),
+	           SIPTAG_CONTENT_TYPE_STR("application/sdp"), SIPTAG_PAYLOAD_STR(sdp),
 	           TAG_IF(contact[0], SIPTAG_CONTACT_STR(contact)),
 	           TAG_IF(hdrs[0], SIPTAG_HEADER_STR(hdrs)), TAG_END());
 	return 0;
+}
+
+/* A target whose host is a name with a port is looked up with the system's resolver first
+ * (/etc/hosts, NSS, DNS; sofia's own reads DNS only), off this thread, for an address of the
+ * call's family; dial() goes on when the answer comes (sb_sip_transfer_resolved). Numeric
+ * hosts, and names without a port (SRV records may apply), are dialled at once. */
+static int bridge(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h, size_t n)
+{
+	struct sb_xfer *x = c->xfer;
+	char hdrs[HEADER_TEXT_MAX], host[SB_TRANSFER_URI_MAX + 1];
+	bool v6 = c->offer_now.family == AF_INET6;
+	int r;
+
+	if (header_lines(hdrs, sizeof(hdrs), h, n) < 0)
+		return -ENOSPC;
+	if (!sb_transfer_named_host(x->target, host, sizeof(host)))
+		return dial(a, c, hdrs, NULL, "");
+	x->hdrs = strdup(hdrs);
+	if (!x->hdrs)
+		return -ENOMEM;
+	snprintf(x->dns_key, sizeof(x->dns_key), "%c %s", v6 ? '6' : '4', host);
+	r = sb_sip_dns_ask(a, x->dns_key);
+	if (r < 0) {
+		x->dns_key[0] = '\0';
+		return log_error_errno(r, "Cannot look up %s", host);
+	}
+	log_info("Looking up %s (%s) to dial the agent at %s", host, v6 ? "IPv6" : "IPv4",
+	         x->target);
+	return 0;
+}
+
+/* The agent's host name has no address the call can use: the transfer failed. */
+static void unresolved(struct sb_sip_agent *a, struct sb_call *c, const char *host, int err)
+{
+	char why[SB_TRANSFER_URI_MAX + 96];
+
+	if (err == EAI_FAMILY)
+		snprintf(why, sizeof(why), "Cannot resolve %s: it has no %s address (the call's)",
+		         host, c->offer_now.family == AF_INET6 ? "IPv6" : "IPv4");
+	else
+		snprintf(why, sizeof(why), "Cannot resolve %s: %s", host, gai_strerror(err));
+	failed(a, c, 503, why, false);
+}
+
+void sb_sip_transfer_resolved(struct sb_sip_agent *a, struct sb_call *c, const char *addr, int err)
+{
+	struct sb_xfer *x = c->xfer;
+	char host[SB_TRANSFER_URI_MAX + 1], proxy[SB_TRANSFER_URI_MAX + 128];
+	char via[SB_TRANSFER_URI_MAX + 64];
+	unsigned port = sb_transfer_named_host(x->target, host, sizeof(host));
+	char *hdrs = x->hdrs; /* ours: failed() may free x */
+	int r = -ENOSPC;
+
+	sb_log_ctx_set(c->id);
+	x->dns_key[0] = '\0';
+	x->hdrs = NULL;
+	if (!addr) {
+		unresolved(a, c, host, err);
+	} else {
+		snprintf(via, sizeof(via), " (%s is %s)", host, addr);
+		if (sb_transfer_proxy(proxy, sizeof(proxy), x->target, host, port, addr) >= 0)
+			r = dial(a, c, hdrs ? hdrs : "", proxy, via);
+		if (r < 0)
+			failed(a, c, SIP_500_INTERNAL_SERVER_ERROR, false);
+	}
+	free(hdrs);
+	sb_log_ctx_set(NULL);
 }
 
 /* Why a transfer cannot start; NULL when it can. */
@@ -231,7 +306,7 @@ void sb_sip_transfer(struct sb_sip_agent *a, struct sb_call *c, const char *to,
 	c->xfer = x;
 	a->n_xfers++;
 	sb_sip_record_transfer(c, x->target, "pending");
-	r = c->trunk->transfer_mode == SB_TRANSFER_BRIDGE ? dial(a, c, kept, n_kept)
+	r = c->trunk->transfer_mode == SB_TRANSFER_BRIDGE ? bridge(a, c, kept, n_kept)
 	                                                  : refer(c, kept, n_kept);
 	if (r < 0)
 		failed(a, c, SIP_500_INTERNAL_SERVER_ERROR, false);
@@ -448,7 +523,14 @@ void sb_sip_transfer_hangup(struct sb_sip_agent *a, struct sb_call *c)
 {
 	struct sb_xfer *x = c->xfer;
 
-	(void)a;
+	if (x && x->dns_key[0] && !x->done) {
+		/* Its answer finds no transfer waiting: the agent is never dialled. */
+		log_info("The call ends while %s is looked up: the agent is not dialled",
+		         x->dns_key + 2);
+		x->dns_key[0] = '\0';
+		sb_sip_record_transfer(c, NULL, "failed");
+		settle(a, x);
+	}
 	if (!x || !x->agent)
 		return;
 	if (x->answered)
@@ -475,6 +557,11 @@ void sb_sip_transfer_tick(struct sb_sip_agent *a)
 		if (x->agent && !x->cancelled) { /* the agent did not answer: give up on it */
 			nua_cancel(x->agent, TAG_END());
 			x->cancelled = true;
+		}
+		if (x->dns_key[0]) { /* the lookup is still running: its answer will find none */
+			log_notice("No address for %s after %d ms", x->dns_key + 2,
+			           c->trunk->transfer_timeout_ms);
+			x->dns_key[0] = '\0';
 		}
 		failed(a, c, SIP_408_REQUEST_TIMEOUT, x->agent != NULL);
 		sb_log_ctx_set(NULL);

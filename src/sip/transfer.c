@@ -1,5 +1,7 @@
-/* Transfer targets, the Refer-To with URI headers, NOTIFY sipfrag status lines. Pure: no
- * I/O, no allocation. Thread: any. Owns nothing. */
+/* Transfer targets, the Refer-To with URI headers, NOTIFY sipfrag status lines, a target's
+ * host name with a port and the outbound proxy URL for its address. Pure: no I/O, no
+ * allocation. Thread: any. Owns nothing. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -172,4 +174,42 @@ const char *sb_transfer_transport(const char *uri)
 			return "tls";
 	}
 	return has_prefix(uri, "sips:") ? "tls" : "udp";
+}
+
+unsigned sb_transfer_named_host(const char *target, char *host, size_t size)
+{
+	const char *h = strchr(target, ':') + 1, *at = strchr(h, '@'), *end;
+	struct in_addr v4;
+	unsigned long port = 0;
+	size_t len;
+
+	/* The host, after the user part as sb_transfer_check_target finds it. */
+	if (at)
+		h = at + 1;
+	if (*h == '[')
+		return 0; /* an IPv6 reference */
+	len = strcspn(h, ":;?");
+	if (h[len] != ':' || len == 0 || len >= size)
+		return 0;
+	for (end = h + len + 1; *end >= '0' && *end <= '9' && port <= 65535; end++)
+		port = port * 10 + (unsigned long)(*end - '0');
+	if (end == h + len + 1 || port == 0 || port > 65535 || (*end && !strchr(";?", *end)))
+		return 0;
+	memcpy(host, h, len);
+	host[len] = '\0';
+	if (inet_pton(AF_INET, host, &v4) == 1) {
+		host[0] = '\0';
+		return 0;
+	}
+	return (unsigned)port;
+}
+
+int sb_transfer_proxy(char *buf, size_t size, const char *target, const char *host, unsigned port,
+                      const char *addr)
+{
+	bool v6 = strchr(addr, ':') != NULL;
+	int n = snprintf(buf, size, "sip:%s:%u;transport=%s;maddr=%s%s%s", host, port,
+	                 sb_transfer_transport(target), v6 ? "[" : "", addr, v6 ? "]" : "");
+
+	return n < 0 || (size_t)n >= size ? -ENOSPC : n;
 }

@@ -136,13 +136,13 @@ def bridge(env):
     """Common case: an echo testbot and a daemon with one trunk routing every call to it."""
 
     def make(mode="echo", script=None, tone_hz=None, trunk=None, bot=None, protocol=None, strict=False,
-             **groups):
+             environ=None, **groups):
         b = env.testbot(mode=mode, script=script, tone_hz=tone_hz, protocol=protocol, strict=strict)
         botcfg = {"name": "default", "url": b.url}
         if protocol is not None:
             botcfg["protocol"] = protocol
         botcfg.update(bot or {})
-        d = env.daemon(env.config([botcfg], trunk=trunk, **groups))
+        d = env.daemon(env.config([botcfg], trunk=trunk, **groups), environ=environ)
         return d, b
 
     return make

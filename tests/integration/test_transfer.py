@@ -10,7 +10,10 @@ Bridge mode: the bridge dials the target (SIPp as a server) and relays audio and
 transcoding between their codecs; either side's BYE ends both legs; a busy or silent agent → transfer_failed and
 the call stays with the bot; listen_after_transfer keeps the bot on the call with a mix of both parties, which
 keeps its cadence while the caller holds or a key is passed on. An agent outside every trunk's ACL gets its
-requests in its own dialog through (only those, and only while it lasts)."""
+requests in its own dialog through (only those, and only while it lasts). A target host name with a port is looked
+up with the system's resolver (localhost, or names gai_shim answers or holds): a name that does not resolve, or only
+to the other family, fails the transfer with the reason; a lookup that never returns ends at transfer_timeout_ms; a
+call that ends while it runs dials nothing."""
 
 import math
 import random
@@ -353,18 +356,21 @@ class Bridged:
 
     def __init__(self, env, bridge, sipp, agent_scenario, after=(), trunk=None, caller_scenario="uac_call.xml",
                  caller_keys=None, until_told=False, agent_keys=None, caller_te=None, headers=None,
-                 caller_sends=True, agent_tcp=False, agent_ip="127.0.0.1", groups=None):
+                 caller_sends=True, agent_tcp=False, agent_ip="127.0.0.1", groups=None, target_host=None,
+                 environ=None):
         self.agent_ep = env.endpoint(rtp.PT_PCMU)
         keys = {"agent_rtp_port": self.agent_ep.port, "agent_fmts": "0 %d" % AGENT_TE}
         keys.update(agent_keys or {})
         self.agent = sbtest.sipp_uas(env, agent_scenario, keys=keys, transport="t1" if agent_tcp else "u1",
                                      local_ip=agent_ip)
-        self.target = "sip:agent@%s:%d%s" % (agent_ip, self.agent.port, ";transport=tcp" if agent_tcp else "")
+        # target_host: the target names the agent by it (a host name) instead of agent_ip
+        self.target = "sip:agent@%s:%d%s" % (target_host or agent_ip, self.agent.port,
+                                             ";transport=tcp" if agent_tcp else "")
         t = {"transfer_mode": "bridge"}
         t.update(trunk or {})
         headers = headers or {"X-UUI": UUI}
         self.d, self.bot = bridge(script=talking([transfer(self.target, headers)] + list(after)), trunk=t,
-                                  **(groups or {}))
+                                  environ=environ, **(groups or {}))
         if caller_sends:
             self.ep = caller(env, te_pt=caller_te)
         else:
@@ -383,14 +389,16 @@ class Bridged:
         self.agent_ep.wait_for(lambda e: e.peer is not None, timeout, "RTP from the bridge to the agent")
 
 
-def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp):
+@pytest.mark.parametrize("target_host", [None, "localhost"], ids=["numeric", "localhost"])
+def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp, target_host):
     """Caller PCMA, agent PCMU: the INVITE to the agent offers PCMA, PCMU and telephone-event and carries the bot's
     X- headers (same filter as REFER); 1 kHz from the caller reaches the agent as 20 ms PCMU packets, 500 Hz from
     the agent reaches the caller as PCMA; the bot is stopped ("transferred"); the caller's BYE ends the agent's leg
-    too."""
+    too. The same with the agent named sip:agent@localhost:PORT (looked up with the system's resolver: the
+    INVITE, ACK and BYE go to its address while the Request-URI keeps the name)."""
     headers = {"X-UUI": UUI, "Exotel-Secret": "s3cret", "X-Foo": "bar", "Via": "SIP/2.0/UDP 10.9.9.9:5060",
                "X-Veeno-Leg": "2", "X-Exotel-Leg": "3"}
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, headers=headers)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, headers=headers, target_host=target_host)
     invite = b.invite()
     assert invite.first.split()[1].startswith(b.target), invite.first
     assert header(invite, "X-UUI") == UUI and header(invite, "X-Foo") == "bar", invite.text
@@ -445,6 +453,101 @@ def test_bridge_agent_hangs_up(env, bridge, sipp):
                 agent_keys={"hold_ms": 2000})
     agent_hangs_up(b)
     assert stop_reason(b.bot) == "transferred"
+
+
+def test_bridge_agent_named_by_localhost(env, bridge, sipp):
+    """A target whose host is a name with a port (sip:agent@localhost:PORT) is looked up with the system's resolver
+    (/etc/hosts): the INVITE reaches the agent on 127.0.0.1 with its Request-URI and To still naming localhost, the
+    agent's answer bridges the call, and the agent's BYE ends the caller's leg."""
+    b = Bridged(env, bridge, sipp, "uas_agent_hangup.xml", caller_scenario="uac_wait_bye.xml",
+                agent_keys={"hold_ms": 1000}, target_host="localhost")
+    invite = b.invite()
+    assert invite.first.split()[1] == b.target, invite.first
+    assert "@localhost:%d" % b.agent.port in header(invite, "To", "t"), invite.text
+    assert not header(invite, "Route"), invite.text
+    agent_hangs_up(b)
+    assert stop_reason(b.bot) == "transferred"
+    assert "Dialling the agent at %s over udp (localhost is 127.0.0.1)" % b.target in b.d.stderr_text()
+
+
+def test_bridge_agent_name_that_does_not_resolve(env, bridge, sipp):
+    """A target whose host name does not resolve (agent.invalid: a reserved name): no INVITE goes out, the log names
+    the host and why, the bot gets transfer_failed 503 with a reason saying the host could not be resolved, and the
+    call stays with the bot."""
+    b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",
+                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP, target_host="agent.invalid")
+    tf = failed_event(b.bot)
+    t = tf["msg"]["transfer"]
+    assert t["to"] == b.target and t["status"] == "503", tf["msg"]
+    assert t["reason"].startswith("Cannot resolve agent.invalid: "), t
+    assert "Transfer to %s failed: 503 Cannot resolve agent.invalid: " % b.target in b.d.stderr_text()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(b.bot, b.ep, tf)
+    assert not b.agent.received(), "the agent got %s" % b.agent.received()
+    bridge_sequence_ok(b.bot)
+
+
+def test_bridge_agent_name_of_the_other_family(env, bridge, sipp):
+    """A target host name with only an IPv6 address (gai_shim answers ::1 for it) on a call over IPv4: the bot gets
+    transfer_failed 503 saying the name has no IPv4 address, and the call stays with the bot."""
+    environ, log, release = sbtest.gai_shim(env.tmp, "v6only.test", "::1")
+    with open(release, "w"):
+        pass  # answered at once
+    b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",
+                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP, target_host="v6only.test",
+                environ=environ)
+    tf = failed_event(b.bot)
+    assert tf["msg"]["transfer"] == {"to": b.target, "status": "503",
+                                     "reason": "Cannot resolve v6only.test: it has no IPv4 address (the call's)"}, \
+        tf["msg"]
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(b.bot, b.ep, tf)
+    assert sbtest.gai_lookups(log, "v6only.test") == 1
+    assert not b.agent.received(), "the agent got %s" % b.agent.received()
+
+
+def test_bridge_agent_name_lookup_never_returns(env, bridge, sipp):
+    """The lookup of the target's host name never returns (gai_shim holds it): transfer_timeout_ms still ends the
+    attempt with transfer_failed 408 and the call stays with the bot; when the lookup returns at last, its answer
+    finds no transfer and nothing is dialled."""
+    environ, log, release = sbtest.gai_shim(env.tmp, "stuck.test")
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", caller_scenario="uac_wait_bye.xml",
+                trunk={"transfer_timeout_ms": 1500}, after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP,
+                target_host="stuck.test", environ=environ)
+    tf = failed_event(b.bot)
+    assert tf["msg"]["transfer"]["to"] == b.target and tf["msg"]["transfer"]["status"] == "408", tf["msg"]
+    waited = tf["t_ms"] - b.bot.tx("transfer")[0]["t_ms"]
+    assert 1400 <= waited <= 10000, "transfer_failed %d ms after the transfer request (timeout 1500 ms)" % waited
+    assert "No address for stuck.test after 1500 ms" in b.d.stderr_text()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    bot_audio_after_failure(b.bot, b.ep, tf)
+    with open(release, "w"):
+        pass
+    sbtest.wait_until(lambda: "Lookup of stuck.test answered after its transfer ended, ignoring" in
+                      b.d.stderr_text(), 20, "the late answer in the log")
+    assert "Dialling the agent" not in b.d.stderr_text()
+    assert not b.agent.received(), "the agent got %s" % b.agent.received()
+
+
+def test_bridge_call_ends_while_the_agent_name_is_looked_up(env, bridge, sipp):
+    """The caller hangs up while the target's host name is being looked up (gai_shim holds it): the call is
+    released, and the answer that comes afterwards finds no transfer: the agent is never dialled."""
+    environ, log, release = sbtest.gai_shim(env.tmp, "held.test")
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, target_host="held.test", environ=environ)
+    sbtest.wait_until(lambda: sbtest.gai_lookups(log, "held.test") == 1, 20, "the lookup of held.test")
+    res = b.call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+    sbtest.wait_until(lambda: "Call released" in b.d.stderr_text(), 20, "the call to be released")
+    assert "The call ends while held.test is looked up: the agent is not dialled" in b.d.stderr_text()
+    with open(release, "w"):
+        pass
+    sbtest.wait_until(lambda: "Lookup of held.test answered after its transfer ended, ignoring" in
+                      b.d.stderr_text(), 20, "the late answer in the log")
+    assert "Dialling the agent" not in b.d.stderr_text()
+    assert not b.agent.received(), "the agent got %s" % b.agent.received()
 
 
 def test_bridge_invite_contact_beside_a_tls_listener(env, bridge, sipp, pki):  # noqa: F811 (pki is a fixture)

@@ -3,7 +3,8 @@
  * arrives on the queue, a name asked for again while it is being resolved is not looked up
  * twice, the pool grows to its bound while names are stuck, and the owner can let go while a
  * lookup is stuck; a resolver made with no thread starts one when asked, and the owner's
- * gauge counts the lookups running. */
+ * gauge counts the lookups running; the family-bound resolve function answers in its family.
+ */
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -286,6 +287,24 @@ TEST(getaddrinfo_numeric)
 	ASSERT_STREQ(addr, "127.0.0.1");
 	ASSERT_EQ(sb_resolve_getaddrinfo("localhost", addr, sizeof(addr)), 0);
 	ASSERT_STREQ(addr, "127.0.0.1");
+out:
+	return r;
+}
+
+TEST(in_family_numeric)
+{
+	char addr[64];
+	int r = 0;
+
+	/* Numeric hosts only: the answer's family is the key's, or none. */
+	ASSERT_EQ(sb_resolve_in_family("4 127.0.0.1", addr, sizeof(addr)), 0);
+	ASSERT_STREQ(addr, "127.0.0.1");
+	ASSERT_EQ(sb_resolve_in_family("6 ::1", addr, sizeof(addr)), 0);
+	ASSERT_STREQ(addr, "::1");
+	ASSERT_EQ(sb_resolve_in_family("6 127.0.0.1", addr, sizeof(addr)), EAI_FAMILY);
+	ASSERT_EQ(sb_resolve_in_family("4 ::1", addr, sizeof(addr)), EAI_FAMILY);
+	ASSERT_EQ(sb_resolve_in_family("6 fe80::1%1", addr, sizeof(addr)), EAI_FAMILY);
+	ASSERT_EQ(sb_resolve_in_family("127.0.0.1", addr, sizeof(addr)), EAI_NONAME);
 out:
 	return r;
 }

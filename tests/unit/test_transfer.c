@@ -1,5 +1,6 @@
 /* Unit tests for transfer.c: which targets are accepted, the Refer-To with escaped URI
- * headers, sipfrag status lines and the transport a target names. */
+ * headers, sipfrag status lines, the transport a target names, and a host name with a port and
+ * the outbound proxy it resolves to. */
 #include <errno.h>
 #include <string.h>
 
@@ -148,6 +149,67 @@ TEST(headers_three_x_headers_of_200_bytes)
 		ASSERT_EQ(sb_transfer_headers(one, 1, out, &dropped), 0);
 		ASSERT_EQ(dropped, 1);
 	}
+out:
+	return r;
+}
+
+/* A host name with a port is looked up by the bridge; numeric hosts and names without a port
+ * are not. */
+TEST(named_host_with_a_port)
+{
+	char host[16];
+	int r = 0;
+
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost:5080", host, sizeof(host)), 5080);
+	ASSERT_STREQ(host, "localhost");
+	ASSERT_EQ(sb_transfer_named_host("sips:pbx.example:5061;transport=tls?X-A=1", host,
+	                                 sizeof(host)),
+	          5061);
+	ASSERT_STREQ(host, "pbx.example");
+	ASSERT_EQ(sb_transfer_named_host("SIP:agent:pw@host:1", host, sizeof(host)), 1);
+	ASSERT_STREQ(host, "host");
+	ASSERT_EQ(sb_transfer_named_host("sip:+1;phone-context=x@agent:65535?h=1", host,
+	                                 sizeof(host)),
+	          65535);
+	ASSERT_STREQ(host, "agent");
+	/* numeric: no lookup */
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@127.0.0.1:5080", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@[::1]:5080", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:[2001:db8::1]:5080", host, sizeof(host)), 0);
+	/* no port: the SIP stack's own resolver (SRV) */
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@pbx.example;transport=tcp", host, sizeof(host)),
+	          0);
+	/* ports that are not 1-65535, a name that does not fit */
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost:0", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost:65536", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost:", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost:50x0", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost:123456789012", host, sizeof(host)),
+	          0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@a-name-of-16-chr:5060", host, sizeof(host)), 0);
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@a-name-of-15-ch:5060", host, sizeof(host)),
+	          5060);
+out:
+	return r;
+}
+
+TEST(proxy_of_a_resolved_name)
+{
+	char buf[128];
+	int r = 0;
+
+	ASSERT_EQ(sb_transfer_proxy(buf, sizeof(buf), "sip:agent@localhost:5080", "localhost", 5080,
+	                            "127.0.0.1"),
+	          (int)strlen("sip:localhost:5080;transport=udp;maddr=127.0.0.1"));
+	ASSERT_STREQ(buf, "sip:localhost:5080;transport=udp;maddr=127.0.0.1");
+	ASSERT_TRUE(sb_transfer_proxy(buf, sizeof(buf), "sip:a@pbx:5060;transport=tcp", "pbx", 5060,
+	                              "::1") > 0);
+	ASSERT_STREQ(buf, "sip:pbx:5060;transport=tcp;maddr=[::1]");
+	ASSERT_TRUE(sb_transfer_proxy(buf, sizeof(buf), "sips:a@pbx:5061", "pbx", 5061,
+	                              "2001:db8::7") > 0);
+	ASSERT_STREQ(buf, "sip:pbx:5061;transport=tls;maddr=[2001:db8::7]");
+	ASSERT_EQ(sb_transfer_proxy(buf, 20, "sip:a@pbx:5060", "pbx", 5060, "127.0.0.1"), -ENOSPC);
 out:
 	return r;
 }

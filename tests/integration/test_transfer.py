@@ -18,11 +18,13 @@ call that ends while it runs dials nothing."""
 import math
 import random
 import re
+import socket
 import threading
 import time
 
 import pytest
 
+import callctl
 import rtp
 import sbtest
 import sipraw
@@ -550,6 +552,40 @@ def test_bridge_call_ends_while_the_agent_name_is_looked_up(env, bridge, sipp):
     assert not b.agent.received(), "the agent got %s" % b.agent.received()
 
 
+def test_bridge_agent_name_over_ipv6(env, bridge):
+    """A call over IPv6 (sipbridge-call on ::1) whose target's host name resolves to ::1 (gai_shim answers it): the
+    INVITE goes to [::1]:PORT, its Request-URI and To naming the host and its SDP offering an IPv6 address; unanswered,
+    the bot gets transfer_failed 408 at transfer_timeout_ms."""
+    environ, log, release = sbtest.gai_shim(env.tmp, "v6agent.test", "::1")
+    with open(release, "w"):
+        pass  # answered at once
+    sink = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    sink.bind(("::1", 0))
+    sink.settimeout(20)
+    target = "sip:agent@v6agent.test:%d" % sink.getsockname()[1]
+    sip_port = env.ports.port()
+    rtp_min, rtp_max = env.ports.rtp_range()
+    try:
+        d, bot = bridge(script=[transfer(target), {"wait_event": "transfer_failed"}, HANGUP],
+                        trunk={"transfer_mode": "bridge", "transfer_timeout_ms": 1500, "acl": ["::1/128"]},
+                        environ=environ,
+                        sip={"listen": [{"transport": "udp", "address": "::1", "port": sip_port}],
+                             "user_agent": "sipbridge-it"},
+                        rtp={"address": "::1", "port_min": rtp_min, "port_max": rtp_max, "timeout_s": 30})
+        res = callctl.sipbridge_call(sbtest.build_dir(), "sip:+15550001@[::1]:%d" % sip_port, local="::1",
+                                     timeout=10, duration=20)
+        assert res.json and res.json["answered"] and res.json["hangup"] == "remote", callctl.describe(res)
+        invite = sink.recvfrom(65535)[0]  # no answer: the bridge sends no CANCEL before a provisional one
+        assert invite.startswith(("INVITE %s SIP/2.0\r\n" % target).encode()), invite[:200]
+        assert re.search(rb"(?im)^(To|t):\s*<%s>" % re.escape(target.encode()), invite), invite
+        assert b"IN IP6 ::1" in invite, invite
+        tf = failed_event(bot)
+        assert tf["msg"]["transfer"]["status"] == "408", tf["msg"]
+        assert "Dialling the agent at %s over udp (v6agent.test is ::1)" % target in d.stderr_text()
+    finally:
+        sink.close()
+
+
 def test_bridge_invite_contact_beside_a_tls_listener(env, bridge, sipp, pki):  # noqa: F811 (pki is a fixture)
     """With a TLS listener beside UDP and TCP, the INVITE to an agent over UDP names the udp/tcp listener in its
     Contact, not the sips: one, which the agent could not reach; the agent's BYE ends the caller's leg."""
@@ -687,11 +723,14 @@ def test_bridge_agent_busy(env, bridge, sipp):
     bridge_sequence_ok(b.bot)
 
 
-def test_bridge_agent_no_answer(env, bridge, sipp):
+@pytest.mark.parametrize("target_host", [None, "localhost"], ids=["numeric", "localhost"])
+def test_bridge_agent_no_answer(env, bridge, sipp, target_host):
     """The agent rings and never answers: after transfer_timeout_ms the bridge CANCELs, the bot gets
-    transfer_failed 408 and keeps the call."""
+    transfer_failed 408 and keeps the call. The same with the agent named sip:agent@localhost:PORT: the CANCEL goes
+    to the address the name resolved to, as the INVITE did."""
     b = Bridged(env, bridge, sipp, "uas_agent_silent.xml", caller_scenario="uac_wait_bye.xml",
-                trunk={"transfer_timeout_ms": 2000}, after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP)
+                trunk={"transfer_timeout_ms": 2000}, after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP,
+                target_host=target_host)
     b.invite()
     tf = failed_event(b.bot)
     assert tf["msg"]["transfer"]["to"] == b.target and tf["msg"]["transfer"]["status"] == "408", tf["msg"]

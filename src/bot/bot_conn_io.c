@@ -279,14 +279,20 @@ static void fill_down(struct sb_bot_conn *conn)
 
 /* Frames of 8 kHz caller audio that surely do not overfill the media message being gathered:
  * the media worker names the call once that many wait (sb_call_up_due()). Rounded down (a
- * resampler's look-ahead may want one more: the call is then named once more for it); 1, every
- * frame, while no message is being gathered. */
+ * resampler's look-ahead may want one more: the call is then named once more for it), and at
+ * most UP_NEED_MAX, so that the ring keeps room for what comes while this thread wakes (a
+ * longer message is gathered over two namings or more); 1, every frame, while no message is
+ * being gathered. */
+#define UP_NEED_MAX (SB_UP_RING_FRAMES - 3)
+_Static_assert(UP_NEED_MAX >= 1, "a need of one frame at least");
 static unsigned up_need(const struct sb_bot_conn *conn)
 {
+	size_t n;
+
 	if (conn->state != SB_CONN_OPEN || conn->closing || conn->detaching)
 		return 1;
-	return (unsigned)((conn->up_cap - conn->up_n) * SB_RATE_8K / (size_t)conn->rate /
-	                  SB_FRAME_SAMPLES);
+	n = (conn->up_cap - conn->up_n) * SB_RATE_8K / (size_t)conn->rate / SB_FRAME_SAMPLES;
+	return n < UP_NEED_MAX ? (unsigned)n : UP_NEED_MAX;
 }
 
 void sb_bot_conn_take_up(struct sb_bot_conn *conn)

@@ -49,14 +49,18 @@ static struct sb_frame *up_slot(struct sb_media_leg *leg, enum sb_frame_kind kin
 	return f;
 }
 
-/* Publishes the slot. One on the ring names the call to its ws worker: a mark, key or hold at
- * once, caller audio once the frames waiting complete the bot's next media message, which the
- * worker then sends at once (sb_call_up_due()). */
+/* Publishes the slot. One on the ring names the call to its ws worker: a key or hold at once,
+ * caller audio once the frames waiting complete the bot's next media message, which the worker
+ * then sends at once (sb_call_up_due()); and at once when frames that waited for room moved
+ * onto the ring (a key among them, say: the worker is behind, and the tick that names the call
+ * while frames wait will not, now that none do). */
 static void up_commit(struct sb_media_leg *leg, bool audio)
 {
 	struct sb_call *c = leg->call;
+	struct sb_up_spill *spill = spill_of(leg);
+	bool moved = spill->moved;
 
-	if (sb_up_spill_commit(spill_of(leg), &c->up) && (!audio || sb_call_up_due(c)))
+	if (sb_up_spill_commit(spill, &c->up) && (!audio || moved || sb_call_up_due(c)))
 		sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
 }
 

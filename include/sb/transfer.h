@@ -4,6 +4,7 @@
  * URL for its address. Pure. Thread: any (control uses it). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <sb/route.h>
@@ -44,8 +45,14 @@ const char *sb_transfer_transport(const char *uri);
 /* The host of target (which passed sb_transfer_check_target) when it is a name followed by an
  * explicit port: copies the name into host (size bytes) and returns the port (1-65535). 0 when
  * the host is a numeric address (IPv4, or an IPv6 reference in brackets), when it has no port
- * (SRV records may apply), when the name does not fit or the port is not 1-65535. */
+ * (SRV records may apply) or an maddr parameter, when the name does not fit or the port is not
+ * 1-65535. */
 unsigned sb_transfer_named_host(const char *target, char *host, size_t size);
+
+/* The host of target (which passed sb_transfer_check_target) when it is a numeric address:
+ * copies it into buf (size bytes; an IPv6 reference without its brackets) and returns true;
+ * false for a host name, or when it does not fit. */
+bool sb_transfer_numeric_host(const char *target, char *buf, size_t size);
 
 /* The outbound proxy URL that sends the requests for target to addr (a numeric address the
  * name host, found with port by sb_transfer_named_host, resolved to):

@@ -224,12 +224,15 @@ static int open_media(struct sb_call *c, const struct screened *in)
 /* Our Contact where nua's own choice would be wrong (sb_sip_listen_contact()): a call over
  * TLS names the TLS listener, one over TCP the udp/tcp one with transport=tcp, one over UDP
  * beside a TLS listener the udp/tcp one. A caller over TLS with a sips: Contact gets nua's
- * sips: one. */
-static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, char *buf, size_t size)
+ * sips: one. A listener bound to a wildcard is named by our address that routes to the
+ * INVITE's source (src), which is where the caller (or the proxy before it) reached us. */
+static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, const char *src, char *buf,
+                         size_t size)
 {
 	const sip_via_t *v = sip->sip_via;
 	const sip_contact_t *m = sip->sip_contact;
 	enum sb_transport tp = SB_TP_UDP;
+	char local[INET6_ADDRSTRLEN];
 
 	buf[0] = '\0';
 	if (!v)
@@ -240,8 +243,10 @@ static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, char *b
 		tp = SB_TP_TCP;
 	if (tp == SB_TP_TLS && m && m->m_url->url_type == url_sips)
 		return;
+	if (sb_local_addr_for(strchr(src, ':') ? AF_INET6 : AF_INET, src, local, sizeof(local)) < 0)
+		local[0] = '\0';
 	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tp,
-	                      sip->sip_request->rq_url->url_host, buf, size);
+	                      local[0] ? local : NULL, buf, size);
 }
 
 /* Returns 0 once the call runs, or the status the INVITE was rejected with. */
@@ -260,7 +265,7 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	c->bot = in->route.bot;
 	c->offer = in->offer;
 	c->late_offer = in->late;
-	call_contact(a, in->sip, c->contact, sizeof(c->contact));
+	call_contact(a, in->sip, in->src, c->contact, sizeof(c->contact));
 	c->sig_src_len = in->src_sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
 	                                                   : sizeof(struct sockaddr_in);
 	memcpy(&c->sig_src, in->src_sa, c->sig_src_len);

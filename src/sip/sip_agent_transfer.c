@@ -6,6 +6,7 @@
  * lasts, the SIP guard lets its requests through even from outside the ACLs. An agent named
  * by a host name with a port is dialled once the resolver has answered (sip_agent_dns.c).
  * Thread: control. Owns each call's transfer record and the agent's nua handle. */
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,10 +142,33 @@ static int refer(struct sb_call *c, const struct sb_kv *h, size_t n)
 	return 0;
 }
 
-/* Sends the INVITE to the agent, with the header lines hdrs; proxy (NULL: none) is where the
- * requests of its dialog go, via what the log adds about it. */
-static int dial(struct sb_sip_agent *a, struct sb_call *c, const char *hdrs, const char *proxy,
-                const char *via)
+/* Our Contact for the agent's dialog: the listener its transport reaches (a sips: target gets
+ * nua's sips: one); one bound to a wildcard is named by our address that routes to the agent's
+ * (addr, numeric; NULL when sofia resolves the name: nua's own Contact then). */
+static void agent_contact(const struct sb_sip_agent *a, const struct sb_call *c, const char *addr,
+                          char *buf, size_t size)
+{
+	const char *tp = sb_transfer_transport(c->xfer->target);
+	char local[INET6_ADDRSTRLEN] = "";
+
+	buf[0] = '\0';
+	if (strncasecmp(c->xfer->target, "sips:", 5) == 0)
+		return;
+	if (addr && sb_local_addr_for(strchr(addr, ':') ? AF_INET6 : AF_INET, addr, local,
+	                              sizeof(local)) < 0)
+		local[0] = '\0';
+	sb_sip_listen_contact(&a->listen, c->cfg->sip_public_address,
+	                      !strcmp(tp, "tls")   ? SB_TP_TLS
+	                      : !strcmp(tp, "tcp") ? SB_TP_TCP
+	                                           : SB_TP_UDP,
+	                      local[0] ? local : NULL, buf, size);
+}
+
+/* Sends the INVITE to the agent at addr (numeric; NULL: a name sofia resolves), with the header
+ * lines hdrs; proxy (NULL: none) is where the requests of its dialog go, via what the log adds
+ * about it. */
+static int dial(struct sb_sip_agent *a, struct sb_call *c, const char *hdrs, const char *addr,
+                const char *proxy, const char *via)
 {
 	struct sb_xfer *x = c->xfer;
 	char sdp[SDP_MAX], from[256], to[SB_TRANSFER_URI_MAX + 3];
@@ -164,14 +188,7 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const char *hdrs, con
 	         c->from_user[0] ? c->from_user : "anonymous", c->local_addr);
 	/* In angle brackets: the target's ;parameters (transport=tcp) belong to its URI. */
 	snprintf(to, sizeof(to), "<%s>", x->target);
-	/* Our listener that the target's transport reaches (a sips: target gets nua's sips: one).
-	 */
-	if (strncasecmp(x->target, "sips:", 5) != 0)
-		sb_sip_listen_contact(&a->listen, c->cfg->sip_public_address,
-		                      !strcmp(tp, "tls")   ? SB_TP_TLS
-		                      : !strcmp(tp, "tcp") ? SB_TP_TCP
-		                                           : SB_TP_UDP,
-		                      c->local_addr, contact, sizeof(contact));
+	agent_contact(a, c, addr, contact, sizeof(contact));
 	x->agent = nua_handle(a->nua, c, SIPTAG_TO_STR(to), SIPTAG_FROM_STR(from), TAG_END());
 	if (!x->agent)
 		return -ENOMEM;
@@ -193,14 +210,16 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const char *hdrs, con
 static int bridge(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h, size_t n)
 {
 	struct sb_xfer *x = c->xfer;
-	char hdrs[HEADER_TEXT_MAX], host[SB_TRANSFER_URI_MAX + 1];
+	char hdrs[HEADER_TEXT_MAX], host[SB_TRANSFER_URI_MAX + 1], num[INET6_ADDRSTRLEN];
 	bool v6 = c->offer_now.family == AF_INET6;
 	int r;
 
 	if (header_lines(hdrs, sizeof(hdrs), h, n) < 0)
 		return -ENOSPC;
 	if (!sb_transfer_named_host(x->target, host, sizeof(host)))
-		return dial(a, c, hdrs, NULL, "");
+		return dial(a, c, hdrs,
+		            sb_transfer_numeric_host(x->target, num, sizeof(num)) ? num : NULL,
+		            NULL, "");
 	x->hdrs = strdup(hdrs);
 	if (!x->hdrs)
 		return -ENOMEM;
@@ -245,7 +264,7 @@ void sb_sip_transfer_resolved(struct sb_sip_agent *a, struct sb_call *c, const c
 	} else {
 		snprintf(via, sizeof(via), " (%s is %s)", host, addr);
 		if (sb_transfer_proxy(proxy, sizeof(proxy), x->target, host, port, addr) >= 0)
-			r = dial(a, c, hdrs ? hdrs : "", proxy, via);
+			r = dial(a, c, hdrs ? hdrs : "", addr, proxy, via);
 		if (r < 0)
 			failed(a, c, SIP_500_INTERNAL_SERVER_ERROR, false);
 	}

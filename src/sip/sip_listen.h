@@ -33,9 +33,9 @@ int sb_sip_listen_probe(const struct sb_config *cfg);
  * one it cannot reach (and one over TLS the udp/tcp one). Writes "<sip:HOST:PORT;transport=tls>"
  * or "<sip:HOST:PORT;transport=tcp>" of the listener that transport reaches, or, over UDP with
  * a TLS listener, "<sip:HOST:PORT>" (the url's transport parameter) into buf; HOST is
- * public_address, else the listener's address, else host (the one the far end reached, when
- * the listener's is a wildcard). Writes "" where nua's own choice is right (UDP without a TLS
- * listener), when no listener takes tp, or when the host is unusable. */
+ * public_address, else the listener's address, else host (our address that routes to the far
+ * end, when the listener's is a wildcard). Writes "" where nua's own choice is right (UDP
+ * without a TLS listener), when no listener takes tp, or when the host is unusable or NULL. */
 void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address,
                            enum sb_transport tp, const char *host, char *buf, size_t size);
 /* Removes the certificate directory. */

@@ -186,6 +186,8 @@ unsigned sb_transfer_named_host(const char *target, char *host, size_t size)
 	/* The host, after the user part as sb_transfer_check_target finds it. */
 	if (at)
 		h = at + 1;
+	if (strcasestr(h, ";maddr="))
+		return 0; /* it says where to send: the stack's own way */
 	if (*h == '[')
 		return 0; /* an IPv6 reference */
 	len = strcspn(h, ":;?");
@@ -212,4 +214,30 @@ int sb_transfer_proxy(char *buf, size_t size, const char *target, const char *ho
 	                 sb_transfer_transport(target), v6 ? "[" : "", addr, v6 ? "]" : "");
 
 	return n < 0 || (size_t)n >= size ? -ENOSPC : n;
+}
+
+bool sb_transfer_numeric_host(const char *target, char *buf, size_t size)
+{
+	const char *h = strchr(target, ':') + 1, *at = strchr(h, '@');
+	char addr[INET6_ADDRSTRLEN];
+	struct in6_addr a6;
+	size_t len;
+
+	if (at)
+		h = at + 1;
+	if (*h == '[') {
+		len = strcspn(++h, "]");
+		if (h[len] != ']')
+			return false;
+	} else {
+		len = strcspn(h, ":;?");
+	}
+	if (len == 0 || len >= sizeof(addr) || len >= size)
+		return false;
+	memcpy(addr, h, len);
+	addr[len] = '\0';
+	if (inet_pton(AF_INET, addr, &a6) != 1 && inet_pton(AF_INET6, addr, &a6) != 1)
+		return false;
+	memcpy(buf, addr, len + 1);
+	return true;
 }

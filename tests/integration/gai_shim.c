@@ -1,8 +1,8 @@
 /* Preloaded into sipbridged by the resolver tests (LD_PRELOAD): appends "getaddrinfo NAME\n" to
  * the file SB_GAI_LOG names for every lookup, before it starts, and holds a lookup of the name
  * SB_GAI_HANG (as a DNS server that never answers would) until the file SB_GAI_RELEASE exists;
- * then that name resolves to SB_GAI_ADDR (a numeric address; 127.0.0.1 without it). Other names
- * go to the real getaddrinfo. Thread: any. */
+ * then that name resolves to SB_GAI_ADDR (a numeric address; 127.0.0.1 without it; an empty one:
+ * the name does not exist, EAI_NONAME). Other names go to the real getaddrinfo. Thread: any. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -35,6 +35,8 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 
 		while (!release || access(release, F_OK) != 0)
 			nanosleep(&ts, NULL);
+		if (addr && !*addr)
+			return EAI_NONAME;
 		node = addr ? addr : "127.0.0.1";
 	}
 	return real ? real(node, service, hints, res) : EAI_FAIL;

@@ -63,8 +63,8 @@ def sanitizer_env(extra=None):
 def gai_shim(tmp, hang, addr=None):
     """The environment that preloads gai_shim into the daemon (or a tool), holding its lookups of the name hang (as a
     DNS server or name service that never answers would) until the release file exists; then hang resolves to addr
-    (a numeric address; None: 127.0.0.1) alone. (environ, path of the shim's log of lookups, path of the release
-    file)."""
+    (a numeric address; None: 127.0.0.1; "": no such name, EAI_NONAME) alone. (environ, path of the shim's log of
+    lookups, path of the release file)."""
     log = os.path.join(tmp, "gai.log")
     release = os.path.join(tmp, "gai.release")
     environ = {"LD_PRELOAD": binary("tests/integration/libgai_shim.so"), "SB_GAI_LOG": log, "SB_GAI_HANG": hang,

@@ -36,6 +36,7 @@ ONLY_CALLER = {"acl": ["127.0.0.1/32"]}
 UUI = "abc 123;x=1"
 UUI_ESCAPED = "abc%20123%3Bx%3D1"
 AGENT_TE = 101
+NONAME_TEXT = "Name or service not known"  # glibc's gai_strerror(EAI_NONAME)
 PCMA_SILENCE = bytes([rtp.silence_octet(rtp.PT_PCMA)])
 
 MARK = {"send": {"event": "mark", "stream_sid": "$STREAM_SID", "mark": {"name": "m1"}}}
@@ -473,16 +474,21 @@ def test_bridge_agent_named_by_localhost(env, bridge, sipp):
 
 
 def test_bridge_agent_name_that_does_not_resolve(env, bridge, sipp):
-    """A target whose host name does not resolve (agent.invalid: a reserved name): no INVITE goes out, the log names
-    the host and why, the bot gets transfer_failed 503 with a reason saying the host could not be resolved, and the
-    call stays with the bot."""
+    """A target whose host name does not resolve (agent.invalid, which gai_shim says does not exist, as a name
+    server would, without asking one): no INVITE goes out, the log names the host and why, the bot gets
+    transfer_failed 503 with a reason saying the host could not be resolved, and the call stays with the bot."""
+    environ, _, release = sbtest.gai_shim(env.tmp, "agent.invalid", "")
+    with open(release, "w"):
+        pass  # answered at once
     b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",
-                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP, target_host="agent.invalid")
+                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP, target_host="agent.invalid",
+                environ=environ)
     tf = failed_event(b.bot)
     t = tf["msg"]["transfer"]
     assert t["to"] == b.target and t["status"] == "503", tf["msg"]
-    assert t["reason"].startswith("Cannot resolve agent.invalid: "), t
-    assert "Transfer to %s failed: 503 Cannot resolve agent.invalid: " % b.target in b.d.stderr_text()
+    assert t["reason"] == "Cannot resolve agent.invalid: %s" % NONAME_TEXT, t
+    sbtest.wait_until(lambda: "Transfer to %s failed: 503 Cannot resolve agent.invalid: " % b.target
+                      in b.d.stderr_text(), 10, "the failure in the daemon's log")
     res = b.call.wait()
     assert res.rc == 0, res.describe()
     bot_audio_after_failure(b.bot, b.ep, tf)
@@ -522,7 +528,8 @@ def test_bridge_agent_name_lookup_never_returns(env, bridge, sipp):
     assert tf["msg"]["transfer"]["to"] == b.target and tf["msg"]["transfer"]["status"] == "408", tf["msg"]
     waited = tf["t_ms"] - b.bot.tx("transfer")[0]["t_ms"]
     assert 1400 <= waited <= 10000, "transfer_failed %d ms after the transfer request (timeout 1500 ms)" % waited
-    assert "No address for stuck.test after 1500 ms" in b.d.stderr_text()
+    sbtest.wait_until(lambda: "No address for stuck.test after 1500 ms" in b.d.stderr_text(), 10,
+                      "the lookup's time-out in the daemon's log")
     res = b.call.wait()
     assert res.rc == 0, res.describe()
     bot_audio_after_failure(b.bot, b.ep, tf)
@@ -566,7 +573,7 @@ def test_bridge_agent_name_over_ipv6(env, bridge):
     sip_port = env.ports.port()
     rtp_min, rtp_max = env.ports.rtp_range()
     try:
-        d, bot = bridge(script=[transfer(target), {"wait_event": "transfer_failed"}, HANGUP],
+        d, bot = bridge(script=talking([transfer(target), {"wait_event": "transfer_failed"}, HANGUP]),
                         trunk={"transfer_mode": "bridge", "transfer_timeout_ms": 1500, "acl": ["::1/128"]},
                         environ=environ,
                         sip={"listen": [{"transport": "udp", "address": "::1", "port": sip_port}],
@@ -581,7 +588,8 @@ def test_bridge_agent_name_over_ipv6(env, bridge):
         assert b"IN IP6 ::1" in invite, invite
         tf = failed_event(bot)
         assert tf["msg"]["transfer"]["status"] == "408", tf["msg"]
-        assert "Dialling the agent at %s over udp (v6agent.test is ::1)" % target in d.stderr_text()
+        sbtest.wait_until(lambda: "Dialling the agent at %s over udp (v6agent.test is ::1)" % target
+                          in d.stderr_text(), 10, "the dial in the daemon's log")
     finally:
         sink.close()
 
@@ -609,6 +617,23 @@ def test_bridge_invite_contact_to_an_agent_over_tcp(env, bridge, sipp):
     assert header(invite, "Contact", "m") == "<sip:127.0.0.1:%d;transport=tcp>" % b.d.sip_port, invite.text
     agent_hangs_up(b)
 
+
+
+def test_bridge_invite_contact_from_a_wildcard_listener(env, bridge, sipp):
+    """SIP bound to 0.0.0.0 and the media's address made public (rtp.public_address): the INVITE to an agent over
+    TCP names, in its Contact, our address that routes to the agent, not the media's public one, where the agent's
+    requests in the dialog (its BYE) would not reach the SIP listener."""
+    env.sip_port = env.ports.port()
+    listen = [{"transport": tr, "address": "0.0.0.0", "port": env.sip_port} for tr in ("udp", "tcp")]
+    media = {"address": "0.0.0.0", "public_address": "127.0.0.2", "port_min": env.rtp_range[0],
+             "port_max": env.rtp_range[1], "timeout_s": 30}
+    b = Bridged(env, bridge, sipp, "uas_agent_hangup.xml", caller_scenario="uac_wait_bye.xml",
+                agent_keys={"hold_ms": 1000}, agent_tcp=True,
+                groups={"sip": {"listen": listen, "user_agent": "sipbridge-it"}, "rtp": media})
+    invite = b.invite()
+    assert "c=IN IP4 127.0.0.2" in invite.body(), invite.text
+    assert header(invite, "Contact", "m") == "<sip:127.0.0.1:%d;transport=tcp>" % env.sip_port, invite.text
+    agent_hangs_up(b)
 
 def test_bridge_agent_requests_in_dialog_answered(env, bridge, sipp):
     """Once bridged, the agent's requests in its dialog are answered: OPTIONS and INFO 200, a re-INVITE that holds

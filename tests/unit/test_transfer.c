@@ -155,6 +155,29 @@ out:
 
 /* A host name with a port is looked up by the bridge; numeric hosts and names without a port
  * are not. */
+TEST(numeric_host_of_a_target)
+{
+	char host[64];
+	int r = 0;
+
+	ASSERT_TRUE(sb_transfer_numeric_host("sip:agent@127.0.0.1:5080;transport=tcp", host,
+	                                     sizeof(host)));
+	ASSERT_STREQ(host, "127.0.0.1");
+	ASSERT_TRUE(sb_transfer_numeric_host("sip:agent:pw@10.0.0.9", host, sizeof(host)));
+	ASSERT_STREQ(host, "10.0.0.9");
+	ASSERT_TRUE(sb_transfer_numeric_host("sips:[2001:db8::1]:5061?X-A=1", host, sizeof(host)));
+	ASSERT_STREQ(host, "2001:db8::1");
+	ASSERT_TRUE(sb_transfer_numeric_host("sip:a@[::1]", host, sizeof(host)));
+	ASSERT_STREQ(host, "::1");
+	/* names, a reference never closed, an address that does not fit */
+	ASSERT_TRUE(!sb_transfer_numeric_host("sip:agent@localhost:5080", host, sizeof(host)));
+	ASSERT_TRUE(!sb_transfer_numeric_host("sip:agent@10.0.0.9.example", host, sizeof(host)));
+	ASSERT_TRUE(!sb_transfer_numeric_host("sip:agent@[::1:5080", host, sizeof(host)));
+	ASSERT_TRUE(!sb_transfer_numeric_host("sip:agent@127.0.0.1", host, 9));
+out:
+	return r;
+}
+
 TEST(named_host_with_a_port)
 {
 	char host[16];
@@ -176,6 +199,10 @@ TEST(named_host_with_a_port)
 	ASSERT_EQ(sb_transfer_named_host("sip:agent@127.0.0.1:5080", host, sizeof(host)), 0);
 	ASSERT_EQ(sb_transfer_named_host("sip:agent@[::1]:5080", host, sizeof(host)), 0);
 	ASSERT_EQ(sb_transfer_named_host("sip:[2001:db8::1]:5080", host, sizeof(host)), 0);
+	/* an maddr says where to send: the SIP stack's own way */
+	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost:5080;maddr=10.0.0.9", host,
+	                                 sizeof(host)),
+	          0);
 	/* no port: the SIP stack's own resolver (SRV) */
 	ASSERT_EQ(sb_transfer_named_host("sip:agent@localhost", host, sizeof(host)), 0);
 	ASSERT_EQ(sb_transfer_named_host("sip:agent@pbx.example;transport=tcp", host, sizeof(host)),

@@ -312,14 +312,20 @@ def test_oversized_and_header_flood_refused_unparsed(env, testbot, daemon, sipp)
     long = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 50)
     # the guard's 413 (test_sip_size.py), or a close without one when a read brings over twice the limit at once:
     # counted and logged either way, the log naming which
+    # (the first message's count and line are in: counted as its connection closed, logged on the way)
+    sbtest.wait_until(lambda: tcp_closed(env, "bad") >= 1 and "Request from" in d.stderr_text(), 10,
+                      "the first refusal counted and logged")
     too_large, closed = refused(env, "too_large"), tcp_closed(env, "bad")
+    lines_before = len(d.stderr_text().splitlines())
     got = refused_on_tcp(d.sip_port, long)
     assert got in ([], ["SIP/2.0 413 Request Entity Too Large"]), got
+    sbtest.wait_until(lambda: tcp_closed(env, "bad") >= closed + 1, 10, "the close counted")
     assert refused(env, "too_large") == too_large + 1 and tcp_closed(env, "bad") == closed + 1, \
         (refused(env, "too_large"), too_large, tcp_closed(env, "bad"), closed)
     outcome = ", 413" if got else "without an answer"
     line = re.compile(r"Request from 127\.0\.0\.1 over sip\.max_message_bytes = 16384 \(.*\).*%s$" % outcome, re.M)
-    sbtest.wait_until(lambda: line.search(d.stderr_text()), 10, "the refusal's log line (%s)" % outcome)
+    sbtest.wait_until(lambda: line.search("\n".join(d.stderr_text().splitlines()[lines_before:])), 10,
+                      "the refusal's log line (%s)" % outcome)
     over = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=(b"X-Long: " + b"a" * 4000 + b"\r\n") * 5)
     assert sipraw.udp_exchange(d.sip_port, over)[:1] == ["SIP/2.0 413 Request Entity Too Large"]
     many = sipraw.request(method="OPTIONS", ruri="sip:x@127.0.0.1", extra=b"X:a\r\n" * 3000)

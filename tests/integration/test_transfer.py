@@ -824,6 +824,38 @@ def test_bridge_listen_after_transfer(env, bridge, sipp):
     sbtest.wait_until(lambda: line in b.d.stderr_text(), 10, "the call's end-of-call bridge line")
 
 
+
+def test_bridge_listen_bot_leaves(env, bridge, sipp):
+    """listen_after_transfer = true and the bot goes away while caller and agent talk: they go on, their audio
+    flows both ways, and the bot's mix, which no one reads any longer, is not counted as dropped to the bot (its
+    queue would fill in 640 ms); the caller's BYE ends the agent's leg."""
+    admin, groups = with_admin(env)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", trunk={"listen_after_transfer": True}, until_told=True,
+                groups=groups)
+    b.agent_up()
+    sbtest.wait_until(lambda: "caller and agent are bridged, the bot listens" in b.d.stderr_text(), 20,
+                      "the bridge with the bot listening")
+    b.bot.proc.kill()
+    b.bot.checked = True  # killed on purpose: no exit status to check
+    sbtest.wait_until(lambda: "The bot left after the transfer; caller and agent go on" in b.d.stderr_text(), 20,
+                      "the bot's leaving noticed")
+    t0 = time.time()
+    b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 3000)))
+    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, 3000)))
+
+    def heard(e):
+        return len(loud([p for p in e.packets if p.t >= t0])) >= 100
+
+    # 2 s of each party at the other: more than the bot's ring and its spill hold (640 ms)
+    b.agent_ep.wait_for(heard, 20, "2 s of the caller's tone at the agent after the bot left")
+    b.ep.wait_for(heard, 20, "2 s of the agent's tone at the caller after the bot left")
+    assert sbtest.metric(admin, 'sipbridge_queue_drops_total{direction="to_bot"}') == 0
+    res = b.call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0 and ares.requests("BYE"), ares.describe()
+    assert sbtest.metric(admin, 'sipbridge_queue_drops_total{direction="to_bot"}') == 0
+
 def test_bridge_dtmf_both_ways(env, bridge, sipp):
     """RFC 4733 relayed both ways with each leg's payload type: caller (telephone-event 96) '5' reaches the agent
     as pt 101, the agent's '7' reaches the caller as pt 96."""

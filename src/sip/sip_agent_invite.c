@@ -232,7 +232,6 @@ static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, const c
 	const sip_via_t *v = sip->sip_via;
 	const sip_contact_t *m = sip->sip_contact;
 	enum sb_transport tp = SB_TP_UDP;
-	char local[INET6_ADDRSTRLEN];
 
 	buf[0] = '\0';
 	if (!v)
@@ -243,10 +242,7 @@ static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, const c
 		tp = SB_TP_TCP;
 	if (tp == SB_TP_TLS && m && m->m_url->url_type == url_sips)
 		return;
-	if (sb_local_addr_for(strchr(src, ':') ? AF_INET6 : AF_INET, src, local, sizeof(local)) < 0)
-		local[0] = '\0';
-	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tp,
-	                      local[0] ? local : NULL, buf, size);
+	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tp, src, buf, size);
 }
 
 /* Returns 0 once the call runs, or the status the INVITE was rejected with. */

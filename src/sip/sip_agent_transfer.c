@@ -149,19 +149,15 @@ static void agent_contact(const struct sb_sip_agent *a, const struct sb_call *c,
                           char *buf, size_t size)
 {
 	const char *tp = sb_transfer_transport(c->xfer->target);
-	char local[INET6_ADDRSTRLEN] = "";
 
 	buf[0] = '\0';
 	if (strncasecmp(c->xfer->target, "sips:", 5) == 0)
 		return;
-	if (addr && sb_local_addr_for(strchr(addr, ':') ? AF_INET6 : AF_INET, addr, local,
-	                              sizeof(local)) < 0)
-		local[0] = '\0';
 	sb_sip_listen_contact(&a->listen, c->cfg->sip_public_address,
 	                      !strcmp(tp, "tls")   ? SB_TP_TLS
 	                      : !strcmp(tp, "tcp") ? SB_TP_TCP
 	                                           : SB_TP_UDP,
-	                      local[0] ? local : NULL, buf, size);
+	                      addr, buf, size);
 }
 
 /* Sends the INVITE to the agent at addr (numeric; NULL: a name sofia resolves), with the header

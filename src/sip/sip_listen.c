@@ -4,6 +4,7 @@
  * directory (agent.pem = key + cert, cafile.pem = ca, else cert) for TPTAG_CERTIFICATE. Each
  * entry's port is probed before nua binds it. config_listen.c has checked the entries.
  * Thread: control (start-up, exit). Owns the directory. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sb/log.h>
 
 #include <sb/bind_probe.h>
+#include <sb/rtp_session.h>
 #include <sb/tls_dir.h>
 
 #include "sip_listen.h"
@@ -87,11 +89,13 @@ static bool wildcard(const char *address)
 }
 
 void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address,
-                           enum sb_transport tp, const char *host, char *buf, size_t size)
+                           enum sb_transport tp, const char *toward, char *buf, size_t size)
 {
 	bool tls = tp == SB_TP_TLS;
 	const char *bound = tls ? l->tls_address : l->address;
 	const char *param = tls ? ";transport=tls" : tp == SB_TP_TCP ? ";transport=tcp" : l->tp;
+	const char *host = NULL;
+	char local[INET6_ADDRSTRLEN];
 	bool bracket;
 
 	buf[0] = '\0';
@@ -105,6 +109,9 @@ void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_add
 		host = public_address;
 	else if (!wildcard(bound))
 		host = bound;
+	else if (toward && sb_local_addr_for(strchr(toward, ':') ? AF_INET6 : AF_INET, toward,
+	                                     local, sizeof(local)) == 0)
+		host = local; /* looked up only here, where it is needed */
 	if (!host || strlen(host) > size / 2 || strpbrk(host, "<>\"; \t\r\n"))
 		return;
 	bracket = strchr(host, ':') && host[0] != '[';

@@ -33,10 +33,11 @@ int sb_sip_listen_probe(const struct sb_config *cfg);
  * one it cannot reach (and one over TLS the udp/tcp one). Writes "<sip:HOST:PORT;transport=tls>"
  * or "<sip:HOST:PORT;transport=tcp>" of the listener that transport reaches, or, over UDP with
  * a TLS listener, "<sip:HOST:PORT>" (the url's transport parameter) into buf; HOST is
- * public_address, else the listener's address, else host (our address that routes to the far
- * end, when the listener's is a wildcard). Writes "" where nua's own choice is right (UDP
- * without a TLS listener), when no listener takes tp, or when the host is unusable or NULL. */
+ * public_address, else the listener's address, else (a listener bound to a wildcard) our
+ * address that routes to toward, the far end's numeric address (looked up only then). Writes
+ * "" where nua's own choice is right (UDP without a TLS listener), when no listener takes tp,
+ * or when no usable host is found (toward NULL, say). */
 void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address,
-                           enum sb_transport tp, const char *host, char *buf, size_t size);
+                           enum sb_transport tp, const char *toward, char *buf, size_t size);
 /* Removes the certificate directory. */
 void sb_sip_listen_done(struct sb_sip_listen *l);

@@ -176,16 +176,22 @@ const char *sb_transfer_transport(const char *uri)
 	return has_prefix(uri, "sips:") ? "tls" : "udp";
 }
 
+/* The host of target (which passed sb_transfer_check_target), with what follows it: after the
+ * scheme and the user part, as sb_transfer_check_target finds them. */
+static const char *host_of(const char *target)
+{
+	const char *h = strchr(target, ':') + 1, *at = strchr(h, '@');
+
+	return at ? at + 1 : h;
+}
+
 unsigned sb_transfer_named_host(const char *target, char *host, size_t size)
 {
-	const char *h = strchr(target, ':') + 1, *at = strchr(h, '@'), *end;
+	const char *h = host_of(target), *end;
 	struct in_addr v4;
 	unsigned long port = 0;
 	size_t len;
 
-	/* The host, after the user part as sb_transfer_check_target finds it. */
-	if (at)
-		h = at + 1;
 	if (strcasestr(h, ";maddr="))
 		return 0; /* it says where to send: the stack's own way */
 	if (*h == '[')
@@ -218,13 +224,11 @@ int sb_transfer_proxy(char *buf, size_t size, const char *target, const char *ho
 
 bool sb_transfer_numeric_host(const char *target, char *buf, size_t size)
 {
-	const char *h = strchr(target, ':') + 1, *at = strchr(h, '@');
+	const char *h = host_of(target);
 	char addr[INET6_ADDRSTRLEN];
 	struct in6_addr a6;
 	size_t len;
 
-	if (at)
-		h = at + 1;
 	if (*h == '[') {
 		len = strcspn(++h, "]");
 		if (h[len] != ']')

@@ -392,6 +392,21 @@ class Bridged:
         self.agent_ep.wait_for(lambda e: e.peer is not None, timeout, "RTP from the bridge to the agent")
 
 
+def tones_both_ways(b, ms, packets, when=""):
+    """The caller of b sends 1 kHz and its agent 500 Hz, ms of each; waits until each has heard at least packets
+    loud packets of the other since then, which it returns (time.time())."""
+    t0 = time.time()
+    b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, ms)))
+    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, ms)))
+
+    def heard(e):
+        return len(loud([p for p in e.packets if p.t >= t0])) >= packets
+
+    b.agent_ep.wait_for(heard, 20, "%g s of the caller's tone at the agent%s" % (packets / 50, when))
+    b.ep.wait_for(heard, 20, "%g s of the agent's tone at the caller%s" % (packets / 50, when))
+    return t0
+
+
 @pytest.mark.parametrize("target_host", [None, "localhost"], ids=["numeric", "localhost"])
 def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp, target_host):
     """Caller PCMA, agent PCMU: the INVITE to the agent offers PCMA, PCMU and telephone-event and carries the bot's
@@ -412,15 +427,7 @@ def test_bridge_audio_both_ways_caller_hangs_up(env, bridge, sipp, target_host):
     te = [a for a in offer["attrs"] if re.match(r"rtpmap:\d+ telephone-event/8000", a)]
     assert te, "no telephone-event in the bridge's offer: %s" % offer
     b.agent_up()
-    t0 = time.time()
-    b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 4000)))
-    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, 4000)))
-
-    def heard(e):
-        return len(loud([p for p in e.packets if p.t >= t0])) >= 50
-
-    b.agent_ep.wait_for(heard, 20, "1 s of the caller's tone at the agent")
-    b.ep.wait_for(heard, 20, "1 s of the agent's tone at the caller")
+    t0 = tones_both_ways(b, 4000, 50)
     at_agent = [p for p in b.agent_ep.snapshot() if p.t >= t0]
     bad = [p for p in at_agent if p.pt != rtp.PT_PCMU or len(p.payload) != 160]
     assert not bad, "packets to the agent that are not 20 ms of PCMU: %s" % bad[:5]
@@ -839,16 +846,8 @@ def test_bridge_listen_bot_leaves(env, bridge, sipp):
     b.bot.checked = True  # killed on purpose: no exit status to check
     sbtest.wait_until(lambda: "The bot left after the transfer; caller and agent go on" in b.d.stderr_text(), 20,
                       "the bot's leaving noticed")
-    t0 = time.time()
-    b.ep.send_audio(rtp.encode(rtp.PT_PCMA, rtp.tone(1000, 3000)))
-    b.agent_ep.send_audio(rtp.encode(rtp.PT_PCMU, rtp.tone(500, 3000)))
-
-    def heard(e):
-        return len(loud([p for p in e.packets if p.t >= t0])) >= 100
-
     # 2 s of each party at the other: more than the bot's ring and its spill hold (640 ms)
-    b.agent_ep.wait_for(heard, 20, "2 s of the caller's tone at the agent after the bot left")
-    b.ep.wait_for(heard, 20, "2 s of the agent's tone at the caller after the bot left")
+    tones_both_ways(b, 3000, 100, " after the bot left")
     assert sbtest.metric(admin, 'sipbridge_queue_drops_total{direction="to_bot"}') == 0
     res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()

@@ -480,17 +480,23 @@ def test_bridge_agent_named_by_localhost(env, bridge, sipp):
     assert "Dialling the agent at %s over udp (localhost is 127.0.0.1)" % b.target in b.d.stderr_text()
 
 
+def transfer_to_shimmed_name(env, bridge, sipp, host, addr):
+    """A bridged transfer to a busy agent named host, which gai_shim answers at once with addr ("": no such name);
+    after transfer_failed the bot plays a tone and hangs up. (the Bridged, its transfer_failed event, the path of
+    the shim's log of lookups)"""
+    environ, log, release = sbtest.gai_shim(env.tmp, host, addr)
+    with open(release, "w"):
+        pass  # answered at once
+    b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",
+                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP, target_host=host, environ=environ)
+    return b, failed_event(b.bot), log
+
+
 def test_bridge_agent_name_that_does_not_resolve(env, bridge, sipp):
     """A target whose host name does not resolve (agent.invalid, which gai_shim says does not exist, as a name
     server would, without asking one): no INVITE goes out, the log names the host and why, the bot gets
     transfer_failed 503 with a reason saying the host could not be resolved, and the call stays with the bot."""
-    environ, _, release = sbtest.gai_shim(env.tmp, "agent.invalid", "")
-    with open(release, "w"):
-        pass  # answered at once
-    b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",
-                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP, target_host="agent.invalid",
-                environ=environ)
-    tf = failed_event(b.bot)
+    b, tf, _ = transfer_to_shimmed_name(env, bridge, sipp, "agent.invalid", "")
     t = tf["msg"]["transfer"]
     assert t["to"] == b.target and t["status"] == "503", tf["msg"]
     assert t["reason"] == "Cannot resolve agent.invalid: %s" % NONAME_TEXT, t
@@ -506,13 +512,7 @@ def test_bridge_agent_name_that_does_not_resolve(env, bridge, sipp):
 def test_bridge_agent_name_of_the_other_family(env, bridge, sipp):
     """A target host name with only an IPv6 address (gai_shim answers ::1 for it) on a call over IPv4: the bot gets
     transfer_failed 503 saying the name has no IPv4 address, and the call stays with the bot."""
-    environ, log, release = sbtest.gai_shim(env.tmp, "v6only.test", "::1")
-    with open(release, "w"):
-        pass  # answered at once
-    b = Bridged(env, bridge, sipp, "uas_agent_busy.xml", caller_scenario="uac_wait_bye.xml",
-                after=[{"wait_event": "transfer_failed"}] + PLAY_THEN_HANGUP, target_host="v6only.test",
-                environ=environ)
-    tf = failed_event(b.bot)
+    b, tf, log = transfer_to_shimmed_name(env, bridge, sipp, "v6only.test", "::1")
     assert tf["msg"]["transfer"] == {"to": b.target, "status": "503",
                                      "reason": "Cannot resolve v6only.test: it has no IPv4 address (the call's)"}, \
         tf["msg"]

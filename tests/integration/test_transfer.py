@@ -523,6 +523,17 @@ def test_bridge_agent_name_of_the_other_family(env, bridge, sipp):
     assert not b.agent.received(), "the agent got %s" % b.agent.received()
 
 
+def late_answer_dials_nothing(b, release, host):
+    """Lets gai_shim answer the lookup of host (release: its release file) once b's transfer is over: the answer
+    is logged as finding no transfer, and the agent is never dialled."""
+    with open(release, "w"):
+        pass
+    sbtest.wait_until(lambda: "Lookup of %s answered after its transfer ended, ignoring" % host in
+                      b.d.stderr_text(), 20, "the late answer in the log")
+    assert "Dialling the agent" not in b.d.stderr_text()
+    assert not b.agent.received(), "the agent got %s" % b.agent.received()
+
+
 def test_bridge_agent_name_lookup_never_returns(env, bridge, sipp):
     """The lookup of the target's host name never returns (gai_shim holds it): transfer_timeout_ms still ends the
     attempt with transfer_failed 408 and the call stays with the bot; when the lookup returns at last, its answer
@@ -540,12 +551,7 @@ def test_bridge_agent_name_lookup_never_returns(env, bridge, sipp):
     res = b.call.wait()
     assert res.rc == 0, res.describe()
     bot_audio_after_failure(b.bot, b.ep, tf)
-    with open(release, "w"):
-        pass
-    sbtest.wait_until(lambda: "Lookup of stuck.test answered after its transfer ended, ignoring" in
-                      b.d.stderr_text(), 20, "the late answer in the log")
-    assert "Dialling the agent" not in b.d.stderr_text()
-    assert not b.agent.received(), "the agent got %s" % b.agent.received()
+    late_answer_dials_nothing(b, release, "stuck.test")
 
 
 def test_bridge_call_ends_while_the_agent_name_is_looked_up(env, bridge, sipp):
@@ -558,12 +564,7 @@ def test_bridge_call_ends_while_the_agent_name_is_looked_up(env, bridge, sipp):
     assert res.rc == 0, res.describe()
     sbtest.wait_until(lambda: "Call released" in b.d.stderr_text(), 20, "the call to be released")
     assert "The call ends while held.test is looked up: the agent is not dialled" in b.d.stderr_text()
-    with open(release, "w"):
-        pass
-    sbtest.wait_until(lambda: "Lookup of held.test answered after its transfer ended, ignoring" in
-                      b.d.stderr_text(), 20, "the late answer in the log")
-    assert "Dialling the agent" not in b.d.stderr_text()
-    assert not b.agent.received(), "the agent got %s" % b.agent.received()
+    late_answer_dials_nothing(b, release, "held.test")
 
 
 def test_bridge_agent_name_over_ipv6(env, bridge):

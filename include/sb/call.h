@@ -65,15 +65,19 @@ struct sb_call {
 	unsigned media_idx, ws_idx; /* the workers this call is sharded to */
 
 	/* crossing threads */
-	struct sb_ring up;       /* media → ws: caller PCM, marks played */
-	struct sb_ring down;     /* ws → media: bot PCM, marks */
-	atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
-	atomic_bool _ready;      /* on its ws worker's ready list (sb_ws_worker_notify) */
+	struct sb_ring up;   /* media → ws: caller PCM, marks played */
+	struct sb_ring down; /* ws → media: bot PCM, marks */
+	/* Each of the next three groups has a cache line of its own: the media thread reads the
+	 * first on every frame, both threads write the second once a message, and the media
+	 * thread writes the third on every packet. */
+	_Alignas(64) atomic_uint clear_epoch; /* bumped by ws on clear; media drops older frames */
+	_Alignas(64) atomic_bool _ready; /* on its ws worker's ready list (sb_ws_worker_notify) */
 	/* ws → media: frames of caller audio on the up ring that complete the bot's next media
 	 * message (1: name the call for every frame); see sb_call_up_due() */
 	atomic_uint up_need;
-	atomic_uint rtp_in_live, rtp_out_live; /* media → anyone: the caller leg's packets so far */
 	struct sb_call *_ready_next;
+	/* media → anyone: the caller leg's packets so far */
+	_Alignas(64) atomic_uint rtp_in_live, rtp_out_live;
 	/* media → ws at detach: up frames that waited for room in the ring (written before
 	 * MEDIA_DETACHED, read after a BOT_DETACH that says so), freed with the call */
 	struct sb_up_spill up_left;

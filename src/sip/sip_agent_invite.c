@@ -268,6 +268,19 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	r = fill_call(a, c, in->sip, in->hdrs, in->n_hdrs);
 	if (r == 0)
 		r = open_media(c, in);
+	if (r == -EAFNOSUPPORT) {
+		/* No retry can help: not 503, which sends the caller (or its proxy) elsewhere and
+		 * back again. */
+		log_notice("INVITE from %s offers %s media, which rtp.address %s cannot serve, "
+		           "rejecting with 488",
+		           in->src, c->offer.family == AF_INET6 ? "IPv6" : "IPv4",
+		           c->cfg->rtp_address);
+		reject(nh, SIP_488_NOT_ACCEPTABLE,
+		       c->offer.family == AF_INET6 ? "no IPv6 media address"
+		                                   : "no IPv4 media address");
+		sb_call_unref(c);
+		return 488;
+	}
 	m = r == 0 ? sb_msg_new(SB_MSG_BOT_CONNECT, c, 0) : NULL;
 	if (!m) {
 		log_error("Cannot set up media for a call from %s (%s), rejecting with 503",

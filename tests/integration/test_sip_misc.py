@@ -159,3 +159,26 @@ def test_multipart_body_with_nul_bytes(env, bridge):
     assert "SIP/2.0 415 Unsupported Media Type" in got, got
     assert d.alive()
     assert bot.conns() == []
+
+
+@pytest.mark.parametrize("family", ["ip6", "ip4"])
+def test_offer_of_a_family_without_media_address_488(env, bridge, family):
+    """rtp.address of one family (here 127.0.0.1 or ::1) cannot serve an offer whose c= line is of the other: that
+    is no reason to try again, so the answer is 488 with a Warning, not 503 with Retry-After, and the refusal is
+    counted as a media one."""
+    admin = env.ports.tcp()
+    groups = {"admin": {"address": "127.0.0.1", "port": admin, "token": ""}}
+    if family == "ip4":
+        groups["rtp"] = {"address": "::1", "port_min": env.rtp_range[0], "port_max": env.rtp_range[1]}
+    d, bot = bridge("echo", **groups)
+    addr = "IP6 ::1" if family == "ip6" else "IP4 127.0.0.1"
+    sdp = ("v=0\r\no=- 1 1 IN %s\r\ns=-\r\nc=IN %s\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n"
+           "a=rtpmap:8 PCMA/8000\r\n" % (addr, addr)).encode()
+    inv = sipraw.request(extra=b"Content-Type: application/sdp\r\n", body=sdp)
+    got = sipraw.udp_exchange(d.sip_port, inv)
+    assert "SIP/2.0 488 Not Acceptable Here" in got, got
+    assert not any(" 503 " in line for line in got), got
+    sbtest.wait_until(lambda: sbtest.metric(admin, 'sipbridge_invites_rejected_total{reason="codec"}') == 1, 10,
+                      "the 488 to be counted")
+    assert d.alive()
+    assert bot.conns() == []

@@ -38,6 +38,7 @@
 struct sb_media_leg;
 struct sb_bot_conn;
 struct sb_xfer;
+struct sb_transfer_req;
 
 struct sb_call {
 	atomic_int refs;
@@ -93,11 +94,15 @@ struct sb_call {
 	char contact[160]; /* our Contact where nua's would be wrong (a TLS listener), else "" */
 	bool late_offer;   /* the INVITE had no SDP: our offer went in the 200, the answer comes in
 	                      the ACK */
-	bool reoffer_pending;    /* an offer-less re-INVITE got our offer: its ACK has the answer */
-	bool held;               /* the caller has put the call on hold */
-	struct sb_xfer *xfer;    /* a transfer under way (sip_agent_priv.h) */
-	bool transfer_after_ack; /* on_fail = transfer: answered without a bot, transfer next */
-	bool bridged;            /* a bridged transfer joined the agent: the bot is out of it */
+	bool reoffer_pending; /* an offer-less re-INVITE got our offer: its ACK has the answer */
+	bool held;            /* the caller has put the call on hold */
+	struct sb_xfer *xfer; /* a transfer under way (sip_agent_priv.h) */
+	/* A transfer to start at the caller's ACK: on_fail = transfer (answered without a bot), or
+	 * asked for (by the bot, or by on_close = transfer) between our 200 and the ACK */
+	bool transfer_after_ack;
+	bool after_ack_bot_gone;               /* that transfer's outcome ends the call or not */
+	struct sb_transfer_req *after_ack_req; /* its target and headers (NULL: the trunk's) */
+	bool bridged; /* a bridged transfer joined the agent: the bot is out of it */
 	struct sb_sdp_offer offer_now; /* the latest accepted offer (re-INVITEs update it) */
 	char *answer_sdp;              /* the answer last sent */
 	uint64_t sdp_session_id, sdp_version;

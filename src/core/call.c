@@ -85,6 +85,7 @@ struct sb_call *sb_call_unref(struct sb_call *c)
 	free_params(c);
 	free(c->sip_call_id);
 	free(c->xfer_target);
+	free(c->after_ack_req);
 	free(c->from_user);
 	free(c->to_user);
 	free(c->account_sid);

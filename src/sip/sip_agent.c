@@ -219,9 +219,11 @@ static void on_control_msg(struct sb_sip_agent *a, struct sb_msg *m)
 		sb_sip_call_detached(a, m->call, m->type == SB_MSG_MEDIA_DETACHED);
 		break;
 	case SB_MSG_BOT_TRANSFER: {
-		const struct sb_transfer_req *req = m->data;
+		struct sb_transfer_req *req = m->data;
 
-		if (req)
+		if (req && sb_sip_transfer_wait_ack(m->call, req, false))
+			m->data = NULL; /* the call keeps it */
+		else if (req)
 			sb_sip_transfer(a, m->call, req->to, req->headers, req->n_headers, false);
 		break;
 	}

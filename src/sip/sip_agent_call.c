@@ -277,9 +277,32 @@ void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
 	if (media_failed)
 		sb_sip_call_event(a, c, SB_CALL_EV_MEDIA_FAILED);
 	else if (c->transfer_after_ack && c->fsm.state == SB_CALL_ST_ACTIVE) {
+		struct sb_transfer_req *req = c->after_ack_req;
+
 		c->transfer_after_ack = false;
-		sb_sip_transfer(a, c, NULL, NULL, 0, true);
+		c->after_ack_req = NULL;
+		sb_sip_transfer(a, c, req ? req->to : NULL, req ? req->headers : NULL,
+		                req ? req->n_headers : 0, c->after_ack_bot_gone);
+		free(req);
 	}
+}
+
+bool sb_sip_transfer_wait_ack(struct sb_call *c, struct sb_transfer_req *req, bool bot_gone)
+{
+	if (c->fsm.state != SB_CALL_ST_ANSWERED || c->transfer_after_ack)
+		return false; /* sb_sip_transfer() starts it or says why not */
+	sb_log_ctx_set(c->id);
+	log_info("Transfer to %.*s asked for before the caller's ACK: it starts once the call is "
+	         "established",
+	         SB_TRANSFER_URI_MAX,
+	         req && req->to && req->to[0] ? req->to
+	         : c->trunk->destination[0]   ? c->trunk->destination
+	                                      : "(none)");
+	sb_log_ctx_set(NULL);
+	c->transfer_after_ack = true;
+	c->after_ack_bot_gone = bot_gone;
+	c->after_ack_req = req;
+	return true;
 }
 
 /* A new offer in the dialog, in a re-INVITE or an UPDATE (named by what, for the log). */

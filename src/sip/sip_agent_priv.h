@@ -162,6 +162,11 @@ int sb_sip_dns_ask(struct sb_sip_agent *a, const char *key);
 void sb_sip_transfer_tick(struct sb_sip_agent *a);
 /* sip_agent_call.c: an ACK; for a delayed offer it carries the SDP answer. */
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip);
+/* sip_agent_call.c: a transfer asked for between our 200 and the caller's ACK waits for the
+ * ACK, which starts it (sb_sip_on_ack); req (NULL: the trunk's destination) is then the
+ * call's. False, req still the caller's, when the call is not in that state or a transfer
+ * already waits. */
+bool sb_sip_transfer_wait_ack(struct sb_call *c, struct sb_transfer_req *req, bool bot_gone);
 /* sip_agent_call.c: a worker replied DETACHED. */
 void sb_sip_call_detached(struct sb_sip_agent *a, struct sb_call *c, bool media);
 /* sip_agent_call.c: adds c (taking over the caller's reference); takes it out of the

@@ -516,10 +516,17 @@ bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type
 		c->xfer->bot_gone = true; /* the outcome decides; a failure now ends the call */
 		return true;
 	}
-	if (msg_type == SB_MSG_BOT_CLOSED && bot->on_close == SB_ON_CLOSE_TRANSFER &&
-	    c->fsm.state == SB_CALL_ST_ACTIVE) {
-		sb_sip_transfer(a, c, NULL, NULL, 0, true);
+	if (msg_type == SB_MSG_BOT_CLOSED && c->transfer_after_ack) {
+		c->after_ack_bot_gone = true; /* the same for one that waits for the ACK */
 		return true;
+	}
+	if (msg_type == SB_MSG_BOT_CLOSED && bot->on_close == SB_ON_CLOSE_TRANSFER) {
+		if (sb_sip_transfer_wait_ack(c, NULL, true))
+			return true;
+		if (c->fsm.state == SB_CALL_ST_ACTIVE) {
+			sb_sip_transfer(a, c, NULL, NULL, 0, true);
+			return true;
+		}
 	}
 	if (msg_type == SB_MSG_BOT_FAILED && bot->on_fail == SB_ON_FAIL_TRANSFER &&
 	    c->fsm.state == SB_CALL_ST_CONNECTING && c->trunk->destination[0]) {
@@ -528,6 +535,7 @@ bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type
 		           c->trunk->destination);
 		sb_log_ctx_set(NULL);
 		c->transfer_after_ack = true;
+		c->after_ack_bot_gone = true;
 		sb_sip_call_event(a, c, SB_CALL_EV_BOT_FAILED_TRANSFER);
 		return true;
 	}

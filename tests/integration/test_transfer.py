@@ -16,6 +16,7 @@ to the other family, fails the transfer with the reason; a lookup that never ret
 call that ends while it runs dials nothing."""
 
 import math
+import os
 import random
 import re
 import socket
@@ -302,6 +303,44 @@ def test_refer_on_bot_close(env, bridge, sipp):
     in_callers_dialog(res, refer)
     assert res.rc == 0, res.describe()
     assert res.requests("BYE"), res.describe()
+
+
+def late_ack_scenario(env):
+    """uac_refer.xml with the caller's ACK 300 ms after the 200 OK (the bridge would send the 200 again at 500)."""
+    with open(os.path.join(sbtest.SCENARIOS, "uac_refer.xml")) as f:
+        text = f.read()
+    ack = '  <send>\n    <![CDATA[\n\n      ACK'
+    assert text.count(ack) == 1
+    path = os.path.join(env.tmp, "uac_refer_late_ack.xml")
+    with open(path, "w") as f:
+        f.write(text.replace(ack, '  <pause milliseconds="300"/>\n\n' + ack))
+    return path
+
+
+@pytest.mark.parametrize("how", ["asked", "on_close"])
+def test_refer_asked_before_the_ack(env, bridge, sipp, how):
+    """A bot has its start before the caller's ACK: one that asks for a transfer at once (or closes its socket with
+    on_close = "transfer") does so before the ACK of a caller that sends it 300 ms after the 200. The transfer waits
+    for the ACK and then goes; it is neither refused unseen by the bot nor turned into a hangup."""
+    dest = "sip:queue@127.0.0.1:%d" % env.ports.port()
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    if how == "asked":
+        d, bot = bridge(script=[transfer(target, {"X-UUI": UUI})], trunk={"destination": dest})
+        want = "<%s?X-UUI=%s>" % (target, UUI_ESCAPED)
+    else:
+        d, bot = bridge(script=[{"close": 1000}], trunk={"destination": dest}, bot={"on_close": "transfer"})
+        want = "<%s>" % dest
+    ep = caller(env)
+    res = sipp(late_ack_scenario(env), d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    refer = the_refer(res)
+    assert refer_to(refer) == want, refer.text
+    in_callers_dialog(res, refer)
+    assert res.rc == 0, res.describe()
+    assert res.requests("BYE"), res.describe()
+    sbtest.wait_until(lambda: "asked for before the caller's ACK" in d.stderr_text(), 10,
+                      "the transfer's wait for the ACK to be logged")
+    if how == "asked":
+        assert stop_reason(bot) == "transferred"
 
 
 def test_refer_on_bot_unreachable(env, sipp):

@@ -269,7 +269,10 @@ static void fill_down(struct sb_bot_conn *conn)
 	/* Nothing went down and the media thread has nothing left: the tail may be due. */
 	if (flush_tail(conn, !moved && sb_ring_count(&conn->call->down) == 0))
 		move_frames(conn);
-	left = sb_playout_queued_samples(conn->playout) || sb_playout_queued_marks(conn->playout);
+	/* What the resampler holds back counts: an utterance whose frames came out whole leaves
+	 * the queue empty and its last milliseconds there, for flush_tail() to play. */
+	left = sb_playout_queued_samples(conn->playout) || sb_playout_queued_marks(conn->playout) ||
+	       conn->down_held;
 	if (left && !conn->in_backlog)
 		LIST_INSERT_HEAD(&conn->env->backlog, conn, backlog_link);
 	else if (!left && conn->in_backlog)

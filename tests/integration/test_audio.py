@@ -225,6 +225,21 @@ def quiet_runs(pcm):
     return longest
 
 
+def tone_heard(pkts, pt):
+    """The 1 kHz tone the caller heard in pkts, from its first loud sample to its last, without the packets of
+    silence before the last one (an utterance that ends in a partial frame has it padded and played after 100 ms
+    without audio: test_partial_last_frame_played)."""
+    pcm = []
+    for p in pkts:
+        if not rtp.is_silent(p):
+            pcm.extend(rtp.decode(pt, p.payload))
+    loud = [i for i, v in enumerate(pcm) if abs(v) > 1000]
+    assert loud, "the caller heard no tone"
+    tone = pcm[loud[0]:loud[-1] + 1]
+    assert rtp.dominant(tone, 1000)
+    return tone
+
+
 @pytest.mark.parametrize("protocol,rate", [("raw", 16000), ("exotel", 24000)], ids=["raw-16000", "exotel-24000"])
 def test_resampled_bot_audio_whole_at_a_mark_and_at_its_end(env, bridge, sipp, protocol, rate):
     """At 16 and 24 kHz the resampler holds the last 3 ms of the bot's audio back as its look-ahead. A mark must
@@ -245,19 +260,31 @@ def test_resampled_bot_audio_whole_at_a_mark_and_at_its_end(env, bridge, sipp, p
     check_rtp_stream(pkts, pt)
     names = [m["msg"].get("mark", m["msg"].get("data", {})).get("name") for m in bot.rx("mark")]
     assert names == ["half"], "the mark should come back once: %s" % bot.rx("mark")
-    # The packets of tone, without the silence before the last one: an utterance that ends in a partial frame
-    # has it padded and played after 100 ms without audio (test_partial_last_frame_played).
-    pcm = []
-    for p in pkts:
-        if not rtp.is_silent(p):
-            pcm.extend(rtp.decode(pt, p.payload))
-    loud = [i for i, v in enumerate(pcm) if abs(v) > 1000]
-    tone = pcm[loud[0]:loud[-1] + 1]
-    assert rtp.dominant(tone, 1000)
+    tone = tone_heard(pkts, pt)
     hole = quiet_runs(tone)
     assert hole <= 2, "a hole of %d samples in the tone (the mark stood before the audio's last 3 ms)" % hole
     # From its first sample above zero (the 2nd) to its last (the 8000th): the last 3 ms came out too.
     assert 7997 <= len(tone) <= 8001, "the caller heard %d samples of an 8000-sample tone" % len(tone)
+
+
+@pytest.mark.parametrize("rate", [16000, 24000])
+def test_resampled_utterance_whose_frames_come_out_whole(env, bridge, sipp, rate):
+    """An utterance of 203 ms at 16 or 24 kHz comes out of the resampler as 200 ms, ten whole frames, with its
+    last 3 ms held back as the resampler's look-ahead and nothing left in the playout queue. Those 3 ms must still
+    be played after 100 ms without audio, not kept for the bot's next words: the caller hears all 1624 samples."""
+    pt = rtp.PT_PCMU
+    tone = {"tone": {"hz": 1000, "ms": 203, "chunk_bytes": rate, "amplitude": 8000}}
+    d, bot = bridge(script=[{"wait_event": "media", "count": 2}, tone, {"wait_ms": 2000}, {"close": 1000}],
+                    bot={"sample_rate": rate})
+    ep = env.endpoint(pt)
+    ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    pkts = ep.snapshot()
+    check_rtp_stream(pkts, pt)
+    heard = tone_heard(pkts, pt)
+    assert quiet_runs(heard) <= 2, "a hole in the tone"
+    assert 1621 <= len(heard) <= 1625, "the caller heard %d samples of a 1624-sample tone" % len(heard)
 
 
 @pytest.mark.parametrize("pt", CODECS)

@@ -24,17 +24,17 @@ struct sb_playout *sb_playout_free(struct sb_playout *p);
 /* Appends little-endian PCM16 bytes. Odd len: -EINVAL, nothing queued. Samples that do not
  * fit under the bound are dropped; returns how many samples were dropped (≥ 0) or -ENOMEM. */
 long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t len);
-/* Appends a mark. A partial frame queued before it is padded with silence to 20 ms first, so
- * the mark comes out after all the audio sent before it. Returns 0 or -ENOMEM. */
+/* Appends a mark: it comes out after all the audio sent before it, and after the rest of the
+ * frame that audio ends in (audio pushed later, or flush()'s padding). Returns 0 or -ENOMEM. */
 int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id);
-/* Appends a DTMF digit to be sent the caller after the audio queued before it (a partial
- * frame is padded as for a mark). Returns 0 or -ENOMEM. */
+/* Appends a DTMF digit to be sent the caller after the audio queued before it (as a mark).
+ * Returns 0 or -ENOMEM. */
 int sb_playout_push_dtmf(struct sb_playout *p, char digit, uint32_t duration_ms);
 /* Pads a partial frame at the end of the queue with silence so it can be taken: the end of
  * an utterance that is not a whole number of frames. Returns the samples of padding added. */
 size_t sb_playout_flush(struct sb_playout *p);
 /* Takes the next item into f: a full AUDIO frame of SB_FRAME_SAMPLES, a MARK or a DTMF. Returns 1,
- * or 0 when no complete item is queued (a partial frame waits for more audio or a mark). */
+ * or 0 when no complete item is queued (a partial frame waits for more audio or flush()). */
 int sb_playout_pop(struct sb_playout *p, struct sb_frame *f);
 /* Drops all queued audio, marks and digits; calls fn(arg, id) for each dropped mark in order
  * (fn may be NULL). Returns the number of samples dropped. */

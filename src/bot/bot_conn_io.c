@@ -236,7 +236,10 @@ static void drain_down(struct sb_bot_conn *conn)
 /* A partial frame left at the end of the queue (an utterance that is not a whole number of
  * frames) is padded once the caller has had nothing to hear for SB_PLAYOUT_TAIL_MS: a late
  * chunk of a streaming bot completes it before then, keeping the audio continuous, and the
- * end of an utterance is not held back for the next one. Returns true when it padded. */
+ * end of an utterance is not held back for the next one. With a mark or a key behind it, it
+ * is padded as soon as the caller has nothing else to hear: the bot marked the end of what
+ * it had sent, and chunks it sends while the caller still hears audio complete the frame
+ * instead. Returns true when it padded. */
 static bool flush_tail(struct sb_bot_conn *conn, bool starved)
 {
 	int64_t now = sb_now_ms();
@@ -245,12 +248,14 @@ static bool flush_tail(struct sb_bot_conn *conn, bool starved)
 		conn->tail_since_ms = 0;
 		return false;
 	}
-	if (!conn->tail_since_ms) {
-		conn->tail_since_ms = now;
-		return false;
+	if (!sb_playout_queued_marks(conn->playout)) {
+		if (!conn->tail_since_ms) {
+			conn->tail_since_ms = now;
+			return false;
+		}
+		if (now - conn->tail_since_ms < SB_PLAYOUT_TAIL_MS)
+			return false;
 	}
-	if (now - conn->tail_since_ms < SB_PLAYOUT_TAIL_MS)
-		return false;
 	drain_down(conn);
 	sb_playout_flush(conn->playout);
 	if (sb_playout_queued_samples(conn->playout) % SB_FRAME_SAMPLES)

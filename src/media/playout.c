@@ -26,13 +26,16 @@
  * a multiple of SB_FRAME_SAMPLES, and (in_pos - out_pos) % SB_FRAME_SAMPLES is the size of the
  * pending partial frame. A frame may straddle two chunks; pop() copies it in two parts.
  *
- * A mark is stored with the position it stands at. Pushing a mark first pads a partial frame
- * with silence, so every mark position is a frame boundary and pop() only has to compare the
- * head mark's position with out_pos: equal means the mark comes out before more audio.
+ * A mark is stored with the position it stands at, which need not be a frame boundary: audio
+ * pushed after it goes on in the same frame, so a bot that marks between the chunks of one
+ * utterance leaves no hole there. pop() hands the head mark out once out_pos has reached its
+ * position: at once when it stands on a boundary, else after the frame that holds it. A mark
+ * behind a partial frame at the end waits for the audio that completes the frame, or for
+ * flush() to pad it (the owner does that when the caller runs out of audio).
  *
  * The bound (max_samples) applies to the bot's audio: what does not fit is cut from the end
- * of the pushed block and reported. Padding is always added, so a mark never jumps ahead of
- * audio; it can exceed the bound by less than one frame.
+ * of the pushed block and reported. flush() adds its padding whatever the bound, so it can
+ * exceed it by less than one frame.
  *
  * A DTMF digit from the bot is queued exactly like a mark (it plays after the audio before
  * it) and shares the marks' ring and cap. The ring is allocated with the first mark, and a
@@ -269,17 +272,10 @@ static int reserve_mark(struct sb_playout *p)
 /* Queues a mark or a DTMF digit behind the audio queued so far. */
 static int push_item(struct sb_playout *p, struct mark m)
 {
-	size_t pad = partial_pad(p);
-	struct chunk *fresh;
-	int r;
+	int r = reserve_mark(p);
 
-	/* Both allocations before any change, so a failure leaves the queue as it was. */
-	r = reserve_mark(p);
-	if (r >= 0)
-		r = reserve_chunks(p, pad, &fresh);
 	if (r < 0)
 		return r;
-	write_samples(p, NULL, pad, fresh);
 	m.pos = p->in_pos;
 	p->marks[(p->mark_rd + p->n_marks) & (p->mark_cap - 1)] = m;
 	p->n_marks++;
@@ -352,8 +348,8 @@ static void pop_audio(struct sb_playout *p, struct sb_frame *f)
 
 int sb_playout_pop(struct sb_playout *p, struct sb_frame *f)
 {
-	/* A mark's position is a frame boundary at or after out_pos (see DESIGN). */
-	if (p->n_marks && p->marks[p->mark_rd].pos == p->out_pos) {
+	/* Out once the audio before it is (see DESIGN). */
+	if (p->n_marks && p->marks[p->mark_rd].pos <= p->out_pos) {
 		pop_mark(p, f);
 		return 1;
 	}

@@ -1,7 +1,7 @@
 /* Unit tests for playout: re-framing of odd-sized pushes, little-endian decoding, mark order
- * and padding, the bound, clear, a long randomised push/pop run against a model, and the
- * chunked storage: frames across chunk boundaries, memory freed once played or cleared, the
- * spare reused, the bound on storage, marks on chunk boundaries.
+ * (inside a frame, behind a partial one until it is padded), the bound, clear, a long randomised
+ * push/pop run against a model, and the chunked storage: frames across chunk boundaries, memory
+ * freed once played or cleared, the spare reused, the bound on storage, marks on chunk boundaries.
  * Thread: the test's main thread. Owns its queues. */
 #include <errno.h>
 #include <stdlib.h>
@@ -97,7 +97,40 @@ out:
 	return r;
 }
 
-TEST(playout_mark_pads_partial_frame)
+TEST(playout_mark_inside_a_frame_leaves_no_hole)
+{
+	int r = 0;
+	struct sb_playout *p = NULL;
+	uint8_t buf[200];
+	struct sb_frame f;
+
+	/* 100 samples, a mark, 100 more: one frame of the two runs without silence between, and
+	 * the mark comes out after it (the audio before the mark has been handed out). */
+	ASSERT_EQ(sb_playout_new(&p, 8000), 0);
+	ramp(buf, 100, 1000);
+	ASSERT_EQ(sb_playout_push_audio(p, buf, 200), 0);
+	ASSERT_EQ(sb_playout_push_mark(p, 7), 0);
+	ASSERT_EQ(sb_playout_queued_samples(p), 100);
+	ASSERT_EQ(sb_playout_pop(p, &f), 0); /* the frame is not whole yet */
+	ramp(buf, 100, 2000);
+	ASSERT_EQ(sb_playout_push_audio(p, buf, 200), 0);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(f.kind, SB_FRAME_AUDIO);
+	for (int i = 0; i < 100; i++)
+		ASSERT_EQ(f.pcm[i], 1000 + i);
+	for (int i = 100; i < SB_FRAME_SAMPLES; i++)
+		ASSERT_EQ(f.pcm[i], 2000 + i - 100);
+	ASSERT_EQ(sb_playout_pop(p, &f), 1);
+	ASSERT_EQ(f.kind, SB_FRAME_MARK);
+	ASSERT_EQ(f.mark_id, 7);
+	ASSERT_EQ(sb_playout_queued_samples(p), 40);
+	ASSERT_EQ(sb_playout_pop(p, &f), 0);
+out:
+	p = sb_playout_free(p);
+	return r;
+}
+
+TEST(playout_mark_behind_partial_frame_waits_for_flush)
 {
 	int r = 0;
 	struct sb_playout *p = NULL;
@@ -109,8 +142,10 @@ TEST(playout_mark_pads_partial_frame)
 	ASSERT_EQ(sb_playout_push_audio(p, buf, 200), 0);
 	ASSERT_EQ(sb_playout_pop(p, &f), 0);
 	ASSERT_EQ(sb_playout_push_mark(p, 7), 0);
-	ASSERT_EQ(sb_playout_queued_samples(p), SB_FRAME_SAMPLES);
 	ASSERT_EQ(sb_playout_queued_marks(p), 1);
+	ASSERT_EQ(sb_playout_pop(p, &f), 0);
+	ASSERT_EQ(sb_playout_flush(p), SB_FRAME_SAMPLES - 100);
+	ASSERT_EQ(sb_playout_queued_samples(p), SB_FRAME_SAMPLES);
 	ASSERT_EQ(sb_playout_pop(p, &f), 1);
 	ASSERT_EQ(f.kind, SB_FRAME_AUDIO);
 	ASSERT_EQ(f.samples, SB_FRAME_SAMPLES);
@@ -144,7 +179,7 @@ TEST(playout_marks_keep_order)
 	struct sb_frame f;
 	/* 'A' audio frame, or the mark id expected. */
 	static const int want[] = {'A', 'A', 1, 'A', 2, 3, 'A', 4};
-	size_t k = 0;
+	size_t k = 0, flushed = 0;
 
 	ASSERT_EQ(sb_playout_new(&p, 8000), 0);
 	ASSERT_EQ(sb_playout_pop(p, &f), 0);
@@ -157,9 +192,12 @@ TEST(playout_marks_keep_order)
 	ASSERT_EQ(sb_playout_push_audio(p, buf, 2), 0);
 	ASSERT_EQ(sb_playout_push_mark(p, 4), 0);
 	ASSERT_EQ(sb_playout_queued_marks(p), 4);
-	ASSERT_EQ(sb_playout_queued_samples(p), 4 * SB_FRAME_SAMPLES);
-	while (sb_playout_pop(p, &f) == 1) {
+	ASSERT_EQ(sb_playout_queued_samples(p), 3 * SB_FRAME_SAMPLES + 1);
+	/* The last mark stands behind one sample: it waits for the frame to be padded. */
+	while (sb_playout_pop(p, &f) == 1 ||
+	       (!flushed && (flushed = sb_playout_flush(p)) && sb_playout_pop(p, &f) == 1)) {
 		ASSERT_TRUE(k < sizeof(want) / sizeof(want[0]));
+		ASSERT_TRUE(k < 6 || flushed);
 		if (want[k] == 'A')
 			ASSERT_EQ(f.kind, SB_FRAME_AUDIO);
 		else if (f.kind != SB_FRAME_MARK || f.mark_id != (uint32_t)want[k])
@@ -208,10 +246,12 @@ TEST(playout_bound_drops_and_reports)
 	ASSERT_EQ(sb_playout_queued_samples(p), 340);
 	ASSERT_EQ(sb_playout_push_audio(p, buf, 400), 40);
 	ASSERT_EQ(sb_playout_queued_samples(p), 500);
-	/* A mark pads past the bound rather than lose its place. */
+	/* A mark adds no audio; flush() pads past the bound rather than leave a mark behind. */
 	ASSERT_EQ(sb_playout_push_mark(p, 9), 0);
-	ASSERT_EQ(sb_playout_queued_samples(p), 640);
+	ASSERT_EQ(sb_playout_queued_samples(p), 500);
 	ASSERT_EQ(sb_playout_push_audio(p, buf, 2), 1);
+	ASSERT_EQ(sb_playout_flush(p), 140);
+	ASSERT_EQ(sb_playout_queued_samples(p), 640);
 out:
 	p = sb_playout_free(p);
 	return r;
@@ -238,12 +278,12 @@ TEST(playout_clear)
 	ASSERT_EQ(sb_playout_new(&p, 8000), 0);
 	ramp(buf, 500, 0);
 	ASSERT_EQ(sb_playout_push_audio(p, buf, 1000), 0); /* 500 */
-	ASSERT_EQ(sb_playout_push_mark(p, 11), 0);         /* pads to 640 */
-	ASSERT_EQ(sb_playout_push_audio(p, buf, 100), 0);  /* 690 */
-	ASSERT_EQ(sb_playout_push_mark(p, 12), 0);         /* pads to 800 */
+	ASSERT_EQ(sb_playout_push_mark(p, 11), 0);
+	ASSERT_EQ(sb_playout_push_audio(p, buf, 100), 0); /* 550 */
+	ASSERT_EQ(sb_playout_push_mark(p, 12), 0);
 	ASSERT_EQ(sb_playout_push_mark(p, 13), 0);
 	ASSERT_EQ(sb_playout_pop(p, &f), 1);
-	ASSERT_EQ(sb_playout_clear(p, on_mark, &calls), 640);
+	ASSERT_EQ(sb_playout_clear(p, on_mark, &calls), 390);
 	ASSERT_EQ(calls, 3);
 	ASSERT_EQ(seen[0], 11);
 	ASSERT_EQ(seen[1], 12);
@@ -402,10 +442,12 @@ TEST(playout_dtmf_plays_after_its_audio_and_goes_on_clear)
 	ASSERT_EQ(sb_playout_new(&p, 8000), 0);
 	ramp(buf, 250, 0);
 	ASSERT_EQ(sb_playout_push_audio(p, buf, 500), 0); /* 250: a frame and a partial */
-	ASSERT_EQ(sb_playout_push_dtmf(p, '7', 180), 0);  /* pads to 320 */
+	ASSERT_EQ(sb_playout_push_dtmf(p, '7', 180), 0);
 	ASSERT_EQ(sb_playout_push_mark(p, 5), 0);
 	ASSERT_EQ(sb_playout_pop(p, &f), 1);
 	ASSERT_EQ(is_ramp(&f, 0), 0);
+	ASSERT_EQ(sb_playout_pop(p, &f), 0); /* both wait behind the partial frame */
+	ASSERT_EQ(sb_playout_flush(p), 70);  /* pads to 320 */
 	ASSERT_EQ(sb_playout_pop(p, &f), 1);
 	ASSERT_EQ(f.kind, SB_FRAME_AUDIO);
 	ASSERT_EQ(f.pcm[89], 249);
@@ -623,17 +665,20 @@ TEST(playout_marks_across_chunks)
 
 	n_seen = 0;
 	ASSERT_EQ(sb_playout_new(&p, 100000), 0);
-	/* Ends 10 samples short of the chunk: the mark's padding crosses into the next. */
+	/* Ends 10 samples short of the chunk: the padding of its partial frame crosses into the
+	 * next. */
 	ASSERT_EQ(push_ramp(p, &in, SB_PLAYOUT_CHUNK_SAMPLES - 10, 1000), 0);
 	ASSERT_EQ(sb_playout_push_mark(p, 0), 0);
 	pos[0] = (SB_PLAYOUT_CHUNK_SAMPLES - 10 + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
-	ASSERT_EQ(sb_playout_queued_samples(p), pos[0] * SB_FRAME_SAMPLES);
-	ASSERT_TRUE(sb_playout_bytes(p) >= 2 * chunk);
 	/* A digit, then a mark, right behind it: the same position. */
 	ASSERT_EQ(sb_playout_push_dtmf(p, '5', 100), 0);
 	pos[1] = pos[0];
 	ASSERT_EQ(sb_playout_push_mark(p, 1), 0);
 	pos[2] = pos[0];
+	ASSERT_EQ(sb_playout_queued_samples(p), SB_PLAYOUT_CHUNK_SAMPLES - 10);
+	sb_playout_flush(p);
+	ASSERT_EQ(sb_playout_queued_samples(p), pos[0] * SB_FRAME_SAMPLES);
+	ASSERT_TRUE(sb_playout_bytes(p) >= 2 * chunk);
 	/* Up to the end of the fourth chunk, a frame boundary too, then a mark: no padding. */
 	ASSERT_EQ((4 * SB_PLAYOUT_CHUNK_SAMPLES) % SB_FRAME_SAMPLES, 0);
 	ASSERT_EQ(push_ramp(p, &in, 4 * SB_PLAYOUT_CHUNK_SAMPLES - pos[0] * SB_FRAME_SAMPLES, 333),
@@ -670,7 +715,7 @@ TEST(playout_marks_across_chunks)
 		ASSERT_EQ(sb_playout_push_mark(p, id), 0);
 	}
 	ASSERT_TRUE(sb_playout_bytes(p) > 10 * chunk);
-	ASSERT_EQ(sb_playout_clear(p, on_mark, &calls), 40 * 800);
+	ASSERT_EQ(sb_playout_clear(p, on_mark, &calls), 40 * 777); /* marks add no audio */
 	ASSERT_EQ(calls, 40);
 	for (uint32_t i = 0; i < 16; i++) /* on_mark keeps the first 16 ids */
 		ASSERT_EQ(seen[i], 100 + i);

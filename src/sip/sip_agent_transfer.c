@@ -512,7 +512,7 @@ bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type
 		sb_log_ctx_set(NULL);
 		return true;
 	}
-	if (msg_type == SB_MSG_BOT_CLOSED && c->xfer) {
+	if (msg_type == SB_MSG_BOT_CLOSED && c->xfer && !c->xfer->done) {
 		c->xfer->bot_gone = true; /* the outcome decides; a failure now ends the call */
 		return true;
 	}
@@ -523,9 +523,17 @@ bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type
 	if (msg_type == SB_MSG_BOT_CLOSED && bot->on_close == SB_ON_CLOSE_TRANSFER) {
 		if (sb_sip_transfer_wait_ack(c, NULL, true))
 			return true;
-		if (c->fsm.state == SB_CALL_ST_ACTIVE) {
+		if (c->fsm.state == SB_CALL_ST_ACTIVE && !c->xfer) {
 			sb_sip_transfer(a, c, NULL, NULL, 0, true);
 			return true;
+		}
+		/* A failed transfer's agent is still ending its INVITE, and the call has one
+		 * transfer at a time: with no one left to talk to, it ends. */
+		if (c->fsm.state == SB_CALL_ST_ACTIVE) {
+			sb_log_ctx_set(c->id);
+			log_notice("The bot left while the failed transfer's agent ends its call: "
+			           "hanging up");
+			sb_log_ctx_set(NULL);
 		}
 	}
 	if (msg_type == SB_MSG_BOT_FAILED && bot->on_fail == SB_ON_FAIL_TRANSFER &&

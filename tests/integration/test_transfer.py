@@ -305,16 +305,20 @@ def test_refer_on_bot_close(env, bridge, sipp):
     assert res.requests("BYE"), res.describe()
 
 
+def paused_scenario(env, name, before, ms):
+    """The path of a copy of scenario name with a pause of ms before the line that starts with before."""
+    with open(os.path.join(sbtest.SCENARIOS, name)) as f:
+        text = f.read()
+    assert text.count(before) == 1, before
+    path = os.path.join(env.tmp, "%s-paused-%d.xml" % (os.path.splitext(name)[0], ms))
+    with open(path, "w") as f:
+        f.write(text.replace(before, '  <pause milliseconds="%d"/>\n\n' % ms + before))
+    return path
+
+
 def late_ack_scenario(env):
     """uac_refer.xml with the caller's ACK 300 ms after the 200 OK (the bridge would send the 200 again at 500)."""
-    with open(os.path.join(sbtest.SCENARIOS, "uac_refer.xml")) as f:
-        text = f.read()
-    ack = '  <send>\n    <![CDATA[\n\n      ACK'
-    assert text.count(ack) == 1
-    path = os.path.join(env.tmp, "uac_refer_late_ack.xml")
-    with open(path, "w") as f:
-        f.write(text.replace(ack, '  <pause milliseconds="300"/>\n\n' + ack))
-    return path
+    return paused_scenario(env, "uac_refer.xml", '  <send>\n    <![CDATA[\n\n      ACK', 300)
 
 
 @pytest.mark.parametrize("how", ["asked", "on_close"])
@@ -814,6 +818,27 @@ def test_bridge_agent_no_answer(env, bridge, sipp, target_host):
     res = b.call.wait()
     assert res.rc == 0, res.describe()
     bot_audio_after_failure(b.bot, b.ep, tf)
+
+
+@pytest.mark.parametrize("on_close", ["hangup", "transfer"])
+def test_bridge_bot_leaves_while_the_failed_transfers_agent_ends(env, bridge, sipp, on_close):
+    """transfer_timeout_ms passes while the agent rings: the bridge CANCELs it and the bot, told transfer_failed,
+    keeps the call; but the agent takes 6 s to end its INVITE (487 after the 200 to the CANCEL). The bot then closes
+    its socket: the caller gets its BYE then, before the agent's 487, not never. With on_close = "transfer" too: a
+    call has one transfer at a time, and the first is still ending."""
+    agent = paused_scenario(env, "uas_agent_silent.xml", "  <!-- the CANCEL's Via is the INVITE's", 6000)
+    b = Bridged(env, bridge, sipp, agent, caller_scenario="uac_wait_bye.xml", trunk={"transfer_timeout_ms": 1500},
+                after=[{"wait_event": "transfer_failed"}, {"close": 1000}], groups={"bot": {"on_close": on_close}})
+    b.invite()
+    tf = failed_event(b.bot)
+    assert tf["msg"]["transfer"]["status"] == "408", tf["msg"]
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0, ares.describe()
+    bye = res.requests("BYE")[0]
+    ended = [m for m in ares.messages if m.dir == "sent" and m.status == 487][0]
+    assert bye.when < ended.when, "the caller's BYE (%s) waited for the agent's 487 (%s)" % (bye.when, ended.when)
 
 
 def mixed_windows(pcm):

@@ -1,6 +1,7 @@
-/* Private state of the SIP agent, shared by sip_agent.c (loop, events), sip_agent_invite.c
- * (screening new INVITEs), sip_agent_call.c (running a call's state machine) and
- * sip_agent_info.c (INFO in a dialog).
+/* Private state of the SIP agent, shared by its files: sip_agent.c (loop, events),
+ * sip_agent_invite.c (screening new INVITEs), sip_agent_call.c (running a call's state
+ * machine), sip_agent_info.c (INFO in a dialog), sip_agent_transfer.c and sip_agent_bridge.c
+ * (transfers), and the rest of sip_agent_*.c.
  * Thread: control only. */
 #pragma once
 
@@ -27,6 +28,9 @@ struct sb_resolver;
 
 #include "sip_guard.h"
 #include "sip_listen.h"
+
+/* The bot's X- headers for a transfer, as "Name: value\r\n" lines (the agent's INVITE), at most. */
+#define SB_XFER_HEADER_TEXT_MAX 1024
 
 /* A call's transfer (control): REFER in the caller's dialog, or the bridge dialling the
  * agent itself. */
@@ -144,7 +148,22 @@ bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type
 void sb_sip_transfer_hangup(struct sb_sip_agent *a, struct sb_call *c);
 /* sip_agent_transfer.c: frees c's transfer (at release). */
 void sb_sip_transfer_free(struct sb_sip_agent *a, struct sb_call *c);
-/* sip_agent_transfer.c: the lookup of the host name c's transfer waits for is answered: addr
+/* sip_agent_transfer.c: the outcome of transfer x is known: it no longer counts as waiting. */
+void sb_sip_transfer_settle(struct sb_sip_agent *a, struct sb_xfer *x);
+/* sip_agent_transfer.c: c's transfer failed with status and reason (copied): the bot is told
+ * and keeps the call, or the call ends; keep_record: the record stays (the agent's dialog
+ * still has to wind down), else it is freed. */
+void sb_sip_transfer_failed(struct sb_sip_agent *a, struct sb_call *c, int status,
+                            const char *reason, bool keep_record);
+/* sip_agent_bridge.c: dials the agent of c's bridged transfer with the bot's headers h (n of
+ * them, copied), or first looks its host name up. Returns 0 or -errno (the caller fails the
+ * transfer). */
+int sb_sip_bridge_dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h, size_t n);
+/* sip_agent_bridge.c: an event on the agent's handle of c's transfer (its INVITE's responses,
+ * its dialog's state, requests in its dialog). */
+void sb_sip_bridge_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t event, int status,
+                         const char *phrase, const sip_t *sip, tagi_t tags[]);
+/* sip_agent_bridge.c: the lookup of the host name c's transfer waits for is answered: addr
  * (numeric, of the call's family), or NULL and the EAI_* code err. Dials the agent, or fails
  * the transfer. */
 void sb_sip_transfer_resolved(struct sb_sip_agent *a, struct sb_call *c, const char *addr, int err);

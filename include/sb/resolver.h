@@ -12,6 +12,8 @@
 
 /* Threads a resolver grows to while every one of its threads is resolving and names wait. */
 #define SB_RESOLVER_MAX_THREADS 8
+/* Names waiting for a thread (not yet being resolved) before an ask is refused (-ENOBUFS). */
+#define SB_RESOLVER_MAX_WAITING 1024
 
 struct sb_resolver;
 

@@ -27,9 +27,8 @@
 #include <sb/resolver.h>
 #include <sb/worker_thread.h>
 
-#define MAX_WAITING 1024 /* names queued before asks are refused */
-#define ADDR_MAX 46      /* INET6_ADDRSTRLEN */
-#define SLOW_MS 5000     /* a lookup that takes longer is logged */
+#define ADDR_MAX 46  /* INET6_ADDRSTRLEN */
+#define SLOW_MS 5000 /* a lookup that takes longer is logged */
 
 struct request {
 	struct request *next;
@@ -264,7 +263,7 @@ int sb_resolver_ask(struct sb_resolver *r, const char *host)
 		free(q);
 		return 0;
 	}
-	if (r->waiting >= MAX_WAITING) {
+	if (r->waiting >= SB_RESOLVER_MAX_WAITING) {
 		pthread_mutex_unlock(&r->lock);
 		free(q);
 		return -ENOBUFS;

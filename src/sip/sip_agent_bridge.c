@@ -118,10 +118,32 @@ static int dial(struct sb_sip_agent *a, struct sb_call *c, const char *hdrs, con
 	return 0;
 }
 
+/* The agent's host name gives no address the call can use (err: the lookup's EAI_* code), or
+ * its lookup could not be queued (ask_err: what sb_sip_dns_ask returned; 0 when it was): the
+ * transfer failed, with a reason that says which. */
+static void unresolved(struct sb_sip_agent *a, struct sb_call *c, const char *host, int err,
+                       int ask_err)
+{
+	char why[SB_TRANSFER_URI_MAX + 96];
+
+	if (ask_err)
+		snprintf(why, sizeof(why), "Cannot queue the lookup of %s: %s", host,
+		         ask_err == -ENOBUFS  ? "too many names are being looked up already"
+		         : ask_err == -ENOMEM ? "out of memory"
+		                              : strerror(-ask_err));
+	else if (err == EAI_FAMILY)
+		snprintf(why, sizeof(why), "Cannot resolve %s: it has no %s address (the call's)",
+		         host, c->offer_now.family == AF_INET6 ? "IPv6" : "IPv4");
+	else
+		snprintf(why, sizeof(why), "Cannot resolve %s: %s", host, gai_strerror(err));
+	sb_sip_transfer_failed(a, c, 503, why, false);
+}
+
 /* A target whose host is a name with a port is looked up with the system's resolver first
  * (/etc/hosts, NSS, DNS; sofia's own reads DNS only), off this thread, for an address of the
  * call's family; dial() goes on when the answer comes (sb_sip_transfer_resolved). Numeric
- * hosts, and names without a port (SRV records may apply), are dialled at once. */
+ * hosts, and names without a port (SRV records may apply), are dialled at once. A lookup the
+ * resolver cannot take fails the transfer here, 503 with why (and returns 0). */
 int sb_sip_bridge_dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h, size_t n)
 {
 	struct sb_xfer *x = c->xfer;
@@ -141,25 +163,14 @@ int sb_sip_bridge_dial(struct sb_sip_agent *a, struct sb_call *c, const struct s
 	snprintf(x->dns_key, sizeof(x->dns_key), "%c %s", v6 ? '6' : '4', host);
 	r = sb_sip_dns_ask(a, x->dns_key);
 	if (r < 0) {
+		/* A reason of its own for the bot (503), in the one line that logs the failure. */
 		x->dns_key[0] = '\0';
-		return log_error_errno(r, "Cannot look up %s", host);
+		unresolved(a, c, host, 0, r);
+		return 0;
 	}
 	log_info("Looking up %s (%s) to dial the agent at %s", host, v6 ? "IPv6" : "IPv4",
 	         x->target);
 	return 0;
-}
-
-/* The agent's host name has no address the call can use: the transfer failed. */
-static void unresolved(struct sb_sip_agent *a, struct sb_call *c, const char *host, int err)
-{
-	char why[SB_TRANSFER_URI_MAX + 96];
-
-	if (err == EAI_FAMILY)
-		snprintf(why, sizeof(why), "Cannot resolve %s: it has no %s address (the call's)",
-		         host, c->offer_now.family == AF_INET6 ? "IPv6" : "IPv4");
-	else
-		snprintf(why, sizeof(why), "Cannot resolve %s: %s", host, gai_strerror(err));
-	sb_sip_transfer_failed(a, c, 503, why, false);
 }
 
 void sb_sip_transfer_resolved(struct sb_sip_agent *a, struct sb_call *c, const char *addr, int err)
@@ -175,7 +186,7 @@ void sb_sip_transfer_resolved(struct sb_sip_agent *a, struct sb_call *c, const c
 	x->dns_key[0] = '\0';
 	x->hdrs = NULL;
 	if (!addr) {
-		unresolved(a, c, host, err);
+		unresolved(a, c, host, err, 0);
 	} else {
 		snprintf(via, sizeof(via), " (%s is %s)", host, addr);
 		if (sb_transfer_proxy(proxy, sizeof(proxy), x->target, host, port, addr) >= 0)

@@ -156,7 +156,8 @@ void sb_sip_transfer_settle(struct sb_sip_agent *a, struct sb_xfer *x);
 void sb_sip_transfer_failed(struct sb_sip_agent *a, struct sb_call *c, int status,
                             const char *reason, bool keep_record);
 /* sip_agent_bridge.c: dials the agent of c's bridged transfer with the bot's headers h (n of
- * them, copied), or first looks its host name up. Returns 0 or -errno (the caller fails the
+ * them, copied), or first looks its host name up. Returns 0 (under way, or failed already
+ * with a reason of its own: the lookup could not be queued) or -errno (the caller fails the
  * transfer). */
 int sb_sip_bridge_dial(struct sb_sip_agent *a, struct sb_call *c, const struct sb_kv *h, size_t n);
 /* sip_agent_bridge.c: an event on the agent's handle of c's transfer (its INVITE's responses,

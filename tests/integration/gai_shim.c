@@ -1,8 +1,9 @@
 /* Preloaded into sipbridged by the resolver tests (LD_PRELOAD): appends "getaddrinfo NAME\n" to
  * the file SB_GAI_LOG names for every lookup, before it starts, and holds a lookup of the name
- * SB_GAI_HANG (as a DNS server that never answers would) until the file SB_GAI_RELEASE exists;
- * then that name resolves to SB_GAI_ADDR (a numeric address; 127.0.0.1 without it; an empty one:
- * the name does not exist, EAI_NONAME). Other names go to the real getaddrinfo. Thread: any. */
+ * SB_GAI_HANG (as a DNS server that never answers would; "*SUFFIX": of every name ending in
+ * SUFFIX) until the file SB_GAI_RELEASE exists; then that name resolves to SB_GAI_ADDR (a
+ * numeric address; 127.0.0.1 without it; an empty one: the name does not exist, EAI_NONAME).
+ * Other names go to the real getaddrinfo. Thread: any. */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -13,6 +14,16 @@
 #include <unistd.h>
 
 typedef int gai_fn(const char *, const char *, const struct addrinfo *, struct addrinfo **);
+
+/* node is the name hang, or ends in what follows a leading "*" of hang ("*.held.test"). */
+static int held(const char *node, const char *hang)
+{
+	size_t n = strlen(node), h = strlen(hang);
+
+	if (hang[0] != '*')
+		return strcmp(node, hang) == 0;
+	return n >= h - 1 && strcmp(node + n - (h - 1), hang + 1) == 0;
+}
 
 int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                 struct addrinfo **res)
@@ -30,7 +41,7 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
 			close(fd);
 		}
 	}
-	if (hang && node && strcmp(node, hang) == 0) {
+	if (hang && node && held(node, hang)) {
 		struct timespec ts = {0, 20 * 1000 * 1000};
 
 		while (!release || access(release, F_OK) != 0)

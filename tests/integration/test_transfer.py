@@ -12,8 +12,9 @@ the call stays with the bot; listen_after_transfer keeps the bot on the call wit
 keeps its cadence while the caller holds or a key is passed on. An agent outside every trunk's ACL gets its
 requests in its own dialog through (only those, and only while it lasts). A target host name with a port is looked
 up with the system's resolver (localhost, or names gai_shim answers or holds): a name that does not resolve, or only
-to the other family, fails the transfer with the reason; a lookup that never returns ends at transfer_timeout_ms; a
-call that ends while it runs dials nothing."""
+to the other family, or that the resolver cannot queue (every thread held, its bound of names waiting), fails the
+transfer with the reason; a lookup that never returns ends at transfer_timeout_ms; a call that ends while it runs
+dials nothing."""
 
 import math
 import os
@@ -564,6 +565,45 @@ def test_bridge_agent_name_of_the_other_family(env, bridge, sipp):
     bot_audio_after_failure(b.bot, b.ep, tf)
     assert sbtest.gai_lookups(log, "v6only.test") == 1
     assert not b.agent.received(), "the agent got %s" % b.agent.received()
+
+
+RESOLVER_MAX_THREADS, RESOLVER_MAX_WAITING = 8, 1024  # SB_RESOLVER_MAX_THREADS, SB_RESOLVER_MAX_WAITING
+
+
+def test_bridge_agent_name_lookup_cannot_be_queued(env, bridge, sipp):
+    """Every resolver thread is held on a lookup and RESOLVER_MAX_WAITING more names wait behind them (gai_shim holds
+    every name under held.test; each call's bot transfers to a name of its own, then hangs up): each transfer past
+    those fails at once, with 503 and a reason saying the lookup could not be queued, in one log line; the names
+    queued are looked up once the lookups return, and their answers find no transfer."""
+    held, refused = RESOLVER_MAX_THREADS + RESOLVER_MAX_WAITING, 4
+    environ, log, release = sbtest.gai_shim(env.tmp, "*.held.test")
+    rtp_min, rtp_max = env.ports.rtp_range(400)
+    d, bot = bridge(script=talking([transfer("sip:agent@$STREAM_SID.held.test:5060"), HANGUP]),
+                    trunk={"transfer_mode": "bridge"}, environ=environ, limits={"max_calls": 500, "max_cps": 500},
+                    rtp={"address": "127.0.0.1", "port_min": rtp_min, "port_max": rtp_max, "timeout_s": 30})
+    res = sipp("uac_stream_until_bye.xml", d, calls=held + refused, caller_audio=PCMA_SILENCE * 8000,
+               rtp_payload=rtp.PT_PCMA, keys={"fmts": "8"}, timeout_s=600, extra=["-r", "50", "-l", "100"]).run()
+    assert res.rc == 0, res.describe()
+    assert len(bot.tx("transfer")) == held + refused
+    tfs = bot.rx("transfer_failed")
+    assert len(tfs) == refused, "%d transfer_failed events: %s" % (len(tfs), tfs[:8])
+    for tf in tfs:
+        host = "%s.held.test" % tf["msg"]["stream_sid"]
+        assert tf["msg"]["transfer"] == {
+            "to": "sip:agent@%s:5060" % host, "status": "503",
+            "reason": "Cannot queue the lookup of %s: too many names are being looked up already" % host}, tf["msg"]
+    text = d.stderr_text()
+    lines = [line for line in text.splitlines() if "Cannot queue the lookup of" in line]
+    assert len(lines) == refused and all("failed: 503 Cannot queue" in line for line in lines), lines
+    assert "Cannot look up" not in text and "failed: 500" not in text
+    with open(log) as f:
+        started = [line for line in f.read().splitlines() if line.endswith(".held.test")]
+    assert len(started) == RESOLVER_MAX_THREADS, "%d lookups started, every thread held" % len(started)
+    with open(release, "w"):
+        pass
+    sbtest.wait_until(lambda: d.stderr_text().count("answered after its transfer ended, ignoring") == held, 120,
+                      "the answers of the %d names queued" % held)
+    assert "Dialling the agent" not in d.stderr_text()
 
 
 def late_answer_dials_nothing(b, release, host):

@@ -1,10 +1,12 @@
 /* Unit tests for resolver.c with a resolve function that blocks on the names slow* until
  * released: asking never blocks, a blocked name does not hold up the others, every outcome
  * arrives on the queue, a name asked for again while it is being resolved is not looked up
- * twice, the pool grows to its bound while names are stuck, and the owner can let go while a
- * lookup is stuck; a resolver made with no thread starts one when asked, and the owner's
- * gauge counts the lookups running; the family-bound resolve function answers in its family.
+ * twice, the pool grows to its bound while names are stuck, names waiting are bounded, and the
+ * owner can let go while a lookup is stuck; a resolver made with no thread starts one when asked,
+ * and the owner's gauge counts the lookups running; the family-bound resolve function answers in
+ * its family.
  */
+#include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -225,6 +227,51 @@ TEST(stuck_names_grow_the_pool_to_its_bound)
 		m = sb_msg_free(m);
 	}
 	ASSERT_EQ(answers, SB_RESOLVER_MAX_THREADS + 2);
+out:
+	set_released(true);
+	wait_blocked(0);
+	free_all(m, list, res, q);
+	return r;
+}
+
+/* Every thread stuck and SB_RESOLVER_MAX_WAITING names waiting: a new name is refused with
+ * -ENOBUFS (a bridged transfer to it fails at once, 503), one already waiting is taken as
+ * asked; once the lookups return every name queued is answered, and asks are taken again. */
+TEST(waiting_names_are_bounded)
+{
+	struct sb_resolver *res = NULL;
+	struct sb_msg *list = NULL, *m = NULL;
+	struct sb_mq *q = NULL;
+	char name[32];
+	int r = 0, answers = 0;
+
+	set_released(false);
+	ASSERT_EQ(sb_mq_new(&q), 0);
+	ASSERT_EQ(sb_resolver_new(&res, SB_RESOLVER_MAX_THREADS, fake_resolve, q, NULL), 0);
+	for (int i = 0; i < SB_RESOLVER_MAX_THREADS; i++) {
+		snprintf(name, sizeof(name), "slow%d.test", i);
+		ASSERT_EQ(sb_resolver_ask(res, name), 0);
+	}
+	ASSERT_TRUE(wait_blocked(SB_RESOLVER_MAX_THREADS));
+	for (int i = 0; i < SB_RESOLVER_MAX_WAITING; i++) {
+		snprintf(name, sizeof(name), "waiting%d.test", i);
+		ASSERT_EQ(sb_resolver_ask(res, name), 0);
+	}
+	ASSERT_EQ(sb_resolver_ask(res, "one-more.test"), -ENOBUFS);
+	ASSERT_EQ(sb_resolver_ask(res, "waiting0.test"), 0);
+	ASSERT_EQ(sb_resolver_ask(res, "slow0.test"), 0);
+	set_released(true);
+	while (answers < SB_RESOLVER_MAX_THREADS + SB_RESOLVER_MAX_WAITING &&
+	       (m = next_answer(q, &list))) {
+		ASSERT_TRUE(strcmp(m->text, "one-more.test") != 0);
+		answers++;
+		m = sb_msg_free(m);
+	}
+	ASSERT_EQ(answers, SB_RESOLVER_MAX_THREADS + SB_RESOLVER_MAX_WAITING);
+	ASSERT_EQ(sb_resolver_ask(res, "one-more.test"), 0);
+	m = next_answer(q, &list);
+	ASSERT_TRUE(m);
+	ASSERT_STREQ(m->text, "one-more.test");
 out:
 	set_released(true);
 	wait_blocked(0);

@@ -33,7 +33,38 @@ void sb_tb_script_note_event(struct sb_tb_conn *c, const char *event, json_t *ms
 			c->named_seen |= UINT64_C(1) << i;
 }
 
-/* Replaces, in place, every string "$STREAM_SID" anywhere in v. */
+#define SID_VAR "$STREAM_SID"
+
+/* item with every "$STREAM_SID" in it replaced by sid (a string that names it in part, as
+ * "sip:agent@$STREAM_SID.example:5060", gives each connection its own value). */
+static void subst_str(json_t *item, const char *sid)
+{
+	const char *s = json_string_value(item), *p;
+	size_t var = strlen(SID_VAR), len = strlen(sid), n = 0, o = 0;
+	char *out;
+
+	for (p = strstr(s, SID_VAR); p; p = strstr(p + var, SID_VAR))
+		n++;
+	if (!n)
+		return;
+	out = malloc(strlen(s) + n * len + 1);
+	if (!out)
+		return;
+	for (p = s; *p;) {
+		if (strncmp(p, SID_VAR, var) == 0) {
+			memcpy(out + o, sid, len);
+			o += len;
+			p += var;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	json_string_set(item, out);
+	free(out);
+}
+
+/* Replaces, in place, "$STREAM_SID" in every string anywhere in v. */
 static void subst_sid(json_t *v, const char *sid)
 {
 	const char *key;
@@ -43,16 +74,16 @@ static void subst_sid(json_t *v, const char *sid)
 	if (json_is_object(v)) {
 		json_object_foreach(v, key, item)
 		{
-			if (json_is_string(item) && !strcmp(json_string_value(item), "$STREAM_SID"))
-				json_string_set(item, sid);
+			if (json_is_string(item))
+				subst_str(item, sid);
 			else
 				subst_sid(item, sid);
 		}
 	} else if (json_is_array(v)) {
 		json_array_foreach(v, i, item)
 		{
-			if (json_is_string(item) && !strcmp(json_string_value(item), "$STREAM_SID"))
-				json_string_set(item, sid);
+			if (json_is_string(item))
+				subst_str(item, sid);
 			else
 				subst_sid(item, sid);
 		}

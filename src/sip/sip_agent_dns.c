@@ -12,6 +12,7 @@
 #define LOG_SUBSYS "xfer"
 #include <sb/log.h>
 
+#include <sb/metrics.h>
 #include <sb/msg.h>
 #include <sb/resolver.h>
 
@@ -61,7 +62,8 @@ int sb_sip_dns_start(struct sb_sip_agent *a)
 		return log_error_errno(EIO, "Cannot watch the transfer resolver's queue");
 	}
 	/* No thread until the first name: most deployments dial numeric targets. */
-	r = sb_resolver_new(&a->resolver, 0, sb_resolve_in_family, a->dns_answers, NULL);
+	r = sb_resolver_new(&a->resolver, 0, sb_resolve_in_family, a->dns_answers,
+	                    &sb_metrics.transfer_dns_lookups_active[SB_M_NONE_ALL]);
 	if (r < 0)
 		return log_error_errno(r, "Cannot start the transfer resolver");
 	return 0;

@@ -14,7 +14,7 @@ requests in its own dialog through (only those, and only while it lasts). A targ
 up with the system's resolver (localhost, or names gai_shim answers or holds): a name that does not resolve, or only
 to the other family, or that the resolver cannot queue (every thread held, its bound of names waiting), fails the
 transfer with the reason; a lookup that never returns ends at transfer_timeout_ms; a call that ends while it runs
-dials nothing."""
+dials nothing; sipbridge_transfer_dns_lookups_active counts a lookup until it returns."""
 
 import math
 import os
@@ -637,17 +637,27 @@ def test_bridge_agent_name_lookup_never_returns(env, bridge, sipp):
     late_answer_dials_nothing(b, release, "stuck.test")
 
 
+LOOKUPS_ACTIVE = "sipbridge_transfer_dns_lookups_active"
+
+
 def test_bridge_call_ends_while_the_agent_name_is_looked_up(env, bridge, sipp):
     """The caller hangs up while the target's host name is being looked up (gai_shim holds it): the call is
-    released, and the answer that comes afterwards finds no transfer: the agent is never dialled."""
+    released, and the answer that comes afterwards finds no transfer: the agent is never dialled. The lookup counts
+    in sipbridge_transfer_dns_lookups_active while it is held, with the call up and after it ended, and no longer
+    once it returned."""
+    admin, groups = with_admin(env)
     environ, log, release = sbtest.gai_shim(env.tmp, "held.test")
-    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, target_host="held.test", environ=environ)
+    b = Bridged(env, bridge, sipp, "uas_agent.xml", until_told=True, target_host="held.test", environ=environ,
+                groups=groups)
     sbtest.wait_until(lambda: sbtest.gai_lookups(log, "held.test") == 1, 20, "the lookup of held.test")
+    assert sbtest.metric(admin, LOOKUPS_ACTIVE) == 1
     res = b.call.hang_up().wait()
     assert res.rc == 0, res.describe()
     sbtest.wait_until(lambda: "Call released" in b.d.stderr_text(), 20, "the call to be released")
     assert "The call ends while held.test is looked up: the agent is not dialled" in b.d.stderr_text()
+    assert sbtest.metric(admin, LOOKUPS_ACTIVE) == 1
     late_answer_dials_nothing(b, release, "held.test")
+    assert sbtest.metric(admin, LOOKUPS_ACTIVE) == 0
 
 
 def test_bridge_agent_name_over_ipv6(env, bridge):

@@ -353,6 +353,11 @@ bool sb_sdp_no_address(const struct sb_sdp_offer *o)
 	return o->port == 0 || strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
 }
 
+const char *sb_sdp_media_peer(const struct sb_sdp_offer *o, const char *fallback)
+{
+	return strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0 ? fallback : o->addr;
+}
+
 bool sb_sdp_held(const struct sb_sdp_offer *o)
 {
 	return sb_sdp_no_address(o) || o->dir == SB_DIR_SENDONLY || o->dir == SB_DIR_INACTIVE;

@@ -211,7 +211,7 @@ static int open_media(struct sb_call *c, const struct screened *in)
 		if (r < 0)
 			return r;
 	}
-	r = pick_local_addr(c->cfg, c, in->late ? in->src : c->offer.addr);
+	r = pick_local_addr(c->cfg, c, in->late ? in->src : sb_sdp_media_peer(&c->offer, in->src));
 	if (r < 0)
 		return r;
 	fd = sb_rtp_socket_open(c->cfg, c->offer.family, &c->local_port, &c->rtcp_fd);

@@ -576,3 +576,23 @@ TEST(sdp_hold_and_no_address)
 out:
 	return r;
 }
+
+TEST(sdp_media_peer_of_an_offer_without_address)
+{
+	struct sb_sdp_offer o = {.port = 4000, .addr = "10.0.0.1"};
+	int r = 0;
+
+	/* Our address toward the caller's media: toward the signalling source when the offer
+	 * names the unspecified address, which routes to loopback. */
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "192.0.2.7"), "10.0.0.1");
+	o.port = 0; /* a port of 0 still names the host */
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "192.0.2.7"), "10.0.0.1");
+	snprintf(o.addr, sizeof(o.addr), "0.0.0.0");
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "192.0.2.7"), "192.0.2.7");
+	snprintf(o.addr, sizeof(o.addr), "::");
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "2001:db8::7"), "2001:db8::7");
+	snprintf(o.addr, sizeof(o.addr), "::1");
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "2001:db8::7"), "::1");
+out:
+	return r;
+}

@@ -201,6 +201,9 @@ void sb_media_rx_poll(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind);
 /* media_rx.c: appends caller audio to the up ring, cut into 20 ms frames. */
 void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n);
+/* media_rx.c: the caller's last samples short of a frame (ptime 10 or 30, say), as a shorter
+ * frame, at the call's end. */
+void sb_media_up_flush(struct sb_media_leg *leg);
 /* media_rx.c: counts what a listening bot's mix dropped since it was last asked (before each
  * mix frame and at the end), in the worker's and the call's bridge drops; no-op without one. */
 void sb_media_count_mix_drops(struct sb_media_leg *leg);

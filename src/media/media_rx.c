@@ -94,6 +94,22 @@ void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 	}
 }
 
+void sb_media_up_flush(struct sb_media_leg *leg)
+{
+	struct sb_frame *f;
+
+	if (!leg->up_n)
+		return;
+	f = up_slot(leg, SB_FRAME_AUDIO);
+	if (f) {
+		f->samples = (uint16_t)leg->up_n;
+		f->at_us = (uint32_t)leg->up_at_us;
+		memcpy(f->pcm, leg->up_acc, leg->up_n * sizeof(leg->up_acc[0]));
+		up_commit(leg, true);
+	}
+	leg->up_n = 0;
+}
+
 void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)
 {
 	if (up_slot(leg, kind))

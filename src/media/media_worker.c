@@ -320,8 +320,9 @@ static void free_leg(struct sb_media_worker *w, struct sb_media_leg *leg, bool n
 }
 
 /* The call ends: what the caller sent before the hangup goes on to the bot, which is stopped
- * after this (control waits for DETACHED): the packets held behind a hole, then frames that
- * waited for room in the up ring, onto it as far as it has room and the rest with the call. */
+ * after this (control waits for DETACHED): the packets held behind a hole and the samples
+ * short of a frame, then frames that waited for room in the up ring, onto it as far as it has
+ * room and the rest with the call. */
 static void hand_over(struct sb_media_leg *leg)
 {
 	if (leg->held) {
@@ -329,6 +330,8 @@ static void hand_over(struct sb_media_leg *leg)
 		sb_jitter_flush(&leg->jb);
 		leg->held = false;
 	}
+	if (!leg->peer || leg->mix) /* bridged without a listening bot: none goes up */
+		sb_media_up_flush(leg);
 	sb_up_spill_drain(&leg->up_spill, &leg->call->up);
 	if (leg->up_spill.n) { /* the ring is full: the rest goes with the call */
 		leg->call->up_left = leg->up_spill;

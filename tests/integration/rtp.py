@@ -657,6 +657,18 @@ class RtpEndpoint:
             self._tx_items.popleft()
         return out
 
+    def send_short(self, octets):
+        """Sends at once one audio packet of fewer than 160 octets (a ptime under 20 ms), next in sequence after what
+        was sent; the timestamp goes on by its length. Not while audio waits to be sent."""
+        assert 0 < len(octets) < FRAME_SAMPLES
+        with self._cond:
+            assert not self._tx_items, "send_short() while audio waits to be sent"
+            seq, ts = self._seq, self._ts
+            self._seq = (seq + 1) & 0xFFFF
+            self._ts = (ts + len(octets)) & 0xFFFFFFFF
+        payload = bytes(octets)
+        self._send(build_rtp(seq, ts, self.pt, self.ssrc, payload), self.peer, (seq, payload, ts, self.pt, False, "audio"))
+
     def send_raw(self, data, dest=None):
         """Send an arbitrary datagram from this endpoint's socket (default: to the learnt peer)."""
         self.sock.sendto(data, dest or self.peer)

@@ -342,10 +342,12 @@ def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
     assert res.rc == 0, res.describe()
 
 
-def test_caller_audio_before_bye_reaches_the_bot(env, bridge, sipp):
+@pytest.mark.parametrize("tail", [0, 80], ids=["whole-frames", "short-last-packet"])
+def test_caller_audio_before_bye_reaches_the_bot(env, bridge, sipp, tail):
     """Caller audio that reached the bridge before the caller's BYE goes to the bot ahead of the stop, even when the
     call's ws thread finds the two waiting together: 100 ms of noise arrives while that thread does not run (it waits
-    in the call's up ring), then the BYE is answered; when the thread runs again, the bot gets the noise, then stop."""
+    in the call's up ring), then the BYE is answered; when the thread runs again, the bot gets the noise, then stop.
+    A last packet of 10 ms (80 samples, short of a 20 ms frame) goes too."""
     admin = env.ports.tcp()
     d, bot = bridge("silent", admin={"address": "127.0.0.1", "port": admin, "token": ""})
     pt = rtp.PT_PCMA
@@ -356,16 +358,20 @@ def test_caller_audio_before_bye_reaches_the_bot(env, bridge, sipp):
     bot.wait_event("rx", "media", count=2)
     rtp_in = 'sipbridge_rtp_packets_total{direction="in"}'
     n0 = sbtest.metric(admin, rtp_in)
-    noise = rtp.noise_octets(pt, 800, seed=44)  # 100 ms: 5 frames, fewer than the up ring holds
+    noise = rtp.noise_octets(pt, 800 + tail, seed=44)  # 100 ms: 5 frames, fewer than the up ring holds
     with sbtest.frozen_threads(sbtest.thread_ids(d.proc.pid, "sb-ws0")):
-        ep.send_audio(noise)
+        ep.send_audio(noise[:800])
         sbtest.wait_until(lambda: sbtest.metric(admin, rtp_in) >= n0 + 5, 10, "the noise to reach the bridge")
+        if tail:
+            ep.send_short(noise[800:])
+            sbtest.wait_until(lambda: sbtest.metric(admin, rtp_in) >= n0 + 6, 10, "the short packet to arrive")
         res = call.hang_up().wait()
         assert res.rc == 0, res.describe()
     bot.wait_event("rx", "stop")
     rec = rtp.from_pcm16le(bot.recording(bot.start_msg()["stream_sid"]))
     assert rtp.find_sub(rec, rtp.decode(pt, noise)) >= 0, (
-        "the 100 ms of caller audio that came before the BYE did not reach the bot (%d samples recorded)" % len(rec))
+        "the %d ms of caller audio that came before the BYE did not reach the bot (%d samples recorded)"
+        % (len(noise) // 8, len(rec)))
     media = bot.rx("media")
     assert media[-1]["t_ms"] <= bot.rx("stop")[0]["t_ms"], "media after the stop"
 

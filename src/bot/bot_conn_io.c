@@ -19,9 +19,6 @@
 
 #include "bot_conn_priv.h"
 
-#define STAT_ADD(conn, f, n)                                                                       \
-	atomic_fetch_add_explicit(&(conn)->env->stats->f, (n), memory_order_relaxed)
-
 void sb_bot_conn_free_marks(struct sb_bot_conn *conn)
 {
 	while (!STAILQ_EMPTY(&conn->marks)) {
@@ -70,28 +67,6 @@ static void marks_played(struct sb_bot_conn *conn, uint32_t id)
 		return;
 	while (echo_oldest_mark(conn, false) != id)
 		;
-}
-
-void sb_bot_conn_send_event(struct sb_bot_conn *conn, const char *event)
-{
-	char buf[512];
-
-	if (conn->state != SB_CONN_OPEN || conn->closing)
-		return;
-	sb_bot_conn_send_encoded(
-	        conn, buf, conn->proto->event(buf, sizeof(buf), ++conn->seq, &conn->who, event));
-}
-
-void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
-{
-	char buf[512];
-
-	if (conn->state != SB_CONN_OPEN || conn->closing)
-		return;
-	sb_bot_conn_send_encoded(
-	        conn, buf,
-	        conn->proto->dtmf(buf, sizeof(buf), ++conn->seq, &conn->who, digit, duration_ms));
-	SB_METRIC_INC(dtmf_total, SB_M_PARTY_TO_BOT);
 }
 
 /* One media message of the caller audio gathered at the bot's rate, encoded in the worker's
@@ -386,54 +361,6 @@ static void on_clear(struct sb_bot_conn *conn)
 	log_debug("clear: dropped %zu queued samples", dropped);
 }
 
-/* The bot asks for the caller to be transferred: control decides (target checks, REFER or
- * a bridged dial) and reports a failure back. */
-static void on_transfer(struct sb_bot_conn *conn, const struct sb_bot_event *ev)
-{
-	size_t len = ev->to ? strlen(ev->to) + 1 : 0, n = ev->n_headers, o;
-	struct sb_transfer_req *req;
-	struct sb_msg *m;
-
-	if (n > SB_TRANSFER_REQ_HEADERS)
-		n = SB_TRANSFER_REQ_HEADERS;
-	for (size_t i = 0; i < n; i++)
-		len += strlen(ev->headers[i].name) + strlen(ev->headers[i].value) + 2;
-	req = calloc(1, sizeof(*req) + len);
-	m = req ? sb_msg_new(SB_MSG_BOT_TRANSFER, conn->call, 0) : NULL;
-	if (!m || conn->env->quitting) {
-		free(req);
-		sb_msg_free(m);
-		return;
-	}
-	o = 0;
-	if (ev->to) {
-		req->to = strcpy(req->text, ev->to);
-		o = strlen(ev->to) + 1;
-	}
-	for (size_t i = 0; i < n; i++) {
-		req->headers[i].name = strcpy(req->text + o, ev->headers[i].name);
-		o += strlen(ev->headers[i].name) + 1;
-		req->headers[i].value = strcpy(req->text + o, ev->headers[i].value);
-		o += strlen(ev->headers[i].value) + 1;
-	}
-	req->n_headers = n;
-	m->data = req;
-	log_info("Bot asks for a transfer to %s", ev->to ? ev->to : "the trunk's destination");
-	sb_mq_push(conn->env->control, m);
-}
-
-void sb_bot_conn_transfer_failed(struct sb_bot_conn *conn, const char *to, int status,
-                                 const char *reason)
-{
-	char buf[SB_BOT_MSG_MAX];
-
-	if (conn->state != SB_CONN_OPEN || conn->closing)
-		return;
-	sb_bot_conn_send_encoded(conn, buf,
-	                         conn->proto->transfer_failed(buf, sizeof(buf), ++conn->seq,
-	                                                      &conn->who, to, status, reason));
-}
-
 /* A key for the caller: sent in place of audio once the audio queued before it has played. */
 static void on_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms)
 {
@@ -571,7 +498,7 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t l
 		on_dtmf(conn, ev.digit, ev.duration_ms);
 		break;
 	case SB_BOT_EV_TRANSFER:
-		on_transfer(conn, &ev);
+		sb_bot_conn_on_transfer(conn, &ev);
 		break;
 	default:
 		break;

@@ -42,6 +42,10 @@
  * returns. */
 #define SB_WS_TLS_CHUNK 16384
 
+/* Adds n to the worker's statistic f (summed into the metrics at scrape time). */
+#define STAT_ADD(conn, f, n)                                                                       \
+	atomic_fetch_add_explicit(&(conn)->env->stats->f, (n), memory_order_relaxed)
+
 /* The TLS client context of the wss bots that trust one ca_file (instead of the system store). */
 struct sb_ws_ca_ctx {
 	char *ca_file;
@@ -261,6 +265,9 @@ void sb_bot_conn_on_message(struct sb_bot_conn *conn, const char *data, size_t l
 void sb_bot_conn_send_dtmf(struct sb_bot_conn *conn, char digit, unsigned duration_ms);
 /* Sends the bot an extension event without a body (when the socket is open). */
 void sb_bot_conn_send_event(struct sb_bot_conn *conn, const char *event);
+/* bot_conn_events.c: posts the bot's transfer request (its target and headers copied) to
+ * control. */
+void sb_bot_conn_on_transfer(struct sb_bot_conn *conn, const struct sb_bot_event *ev);
 /* Tells the bot its transfer to `to` failed with a SIP status (when the socket is open). */
 void sb_bot_conn_transfer_failed(struct sb_bot_conn *conn, const char *to, int status,
                                  const char *reason);

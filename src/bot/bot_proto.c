@@ -13,6 +13,7 @@
 #include <sb/codec.h>
 #include <sb/common.h>
 #include <sb/json_media.h>
+#include <sb/transfer.h>
 
 #include "bot_proto_priv.h"
 
@@ -439,6 +440,10 @@ int sb_bp_decode_transfer_body(json_t *t, struct sb_bot_event *ev, const char **
 		 * elsewhere. */
 		if (!json_is_string(to) || strlen(json_string_value(to)) != json_string_length(to))
 			return sb_bp_fail(why, "transfer.to is not a string", -EPROTO);
+		/* Longer than any target may be: not copied, nor logged. */
+		_Static_assert(SB_TRANSFER_URI_MAX == 256, "the reason below names the bound");
+		if (json_string_length(to) > SB_TRANSFER_URI_MAX)
+			return sb_bp_fail(why, "transfer.to is longer than 256 bytes", -EPROTO);
 		ev->to = strdup(json_string_value(to));
 		if (!ev->to)
 			return sb_bp_fail(why, "out of memory", -ENOMEM);

@@ -381,6 +381,26 @@ def test_refer_invalid_target_refused(env, bridge, sipp, to):
     assert len(after) >= 10, "only %d media messages reached the bot after the refused transfer" % len(after)
 
 
+def test_transfers_to_overlong_targets_refused_where_read(env, bridge, sipp):
+    """A bot that asks 40 times for a transfer to a target of 100 KB (no target may be over 256 bytes) has each
+    refused as a bad message where it is read, neither copied to the SIP thread nor logged whole, with a bounded
+    number of log lines; the call stays with the bot, and a valid transfer after them still goes."""
+    long_target = "sip:" + "a" * 100000 + "@127.0.0.1"
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    d, bot = bridge(script=talking([transfer(long_target, {"X-UUI": UUI})] * 40 +
+                                   [{"wait_ms": 300}, transfer(target, {"X-UUI": UUI})]))
+    ep = caller(env)
+    res = sipp("uac_refer.xml", d, rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    assert refer_to(the_refer(res)) == "<%s?X-UUI=%s>" % (target, UUI_ESCAPED)
+    assert res.rc == 0, res.describe()
+    assert len(res.requests("REFER")) == 1, res.describe()
+    assert len(bot.tx("transfer")) == 41
+    err = d.stderr_text()
+    refused = err.count("transfer.to is longer than 256 bytes")
+    assert 1 <= refused <= 10, "%d log lines for 40 overlong targets" % refused
+    assert "a" * 300 not in err, "an overlong target was logged"
+
+
 def test_refused_transfers_logged_within_a_bound(env, bridge, sipp):
     """A bot that asks 40 times at once for a transfer the bridge refuses gets the call kept, and the daemon's log a
     bounded number of lines for it (at most 5 a second, the rest counted), not one per request."""

@@ -780,6 +780,39 @@ out:
 	return r;
 }
 
+TEST(bot_decode_transfer_target_bound)
+{
+	char msg[600], to[300];
+	int r = 0;
+
+	/* 256 bytes is the longest target; one more is a bad message, with nothing held. */
+	for (size_t len = 255; len <= 257; len++) {
+		struct sb_bot_event ev;
+		const char *why = NULL;
+		int ret;
+
+		memset(to, 'a', sizeof(to));
+		memcpy(to, "sip:", 4);
+		memcpy(to + len - 2, "@h", 2);
+		to[len] = '\0';
+		snprintf(msg, sizeof(msg), "{\"event\":\"transfer\",\"transfer\":{\"to\":\"%s\"}}",
+		         to);
+		memset(&ev, 0x5a, sizeof(ev));
+		ret = decode_str(msg, &ev, &why);
+		if (len <= 256) {
+			ASSERT_EQ(ret, 0);
+			ASSERT_STREQ(ev.to, to);
+			sb_bot_event_done(&ev);
+		} else {
+			ASSERT_EQ(ret, -EPROTO);
+			ASSERT_TRUE(why && strstr(why, "longer than 256"));
+			ASSERT_TRUE(!ev.to && !ev.headers && !ev.n_headers);
+		}
+	}
+out:
+	return r;
+}
+
 TEST(bot_decode_transfer_headers_bad)
 {
 	static const char *const bad[] = {

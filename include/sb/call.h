@@ -78,13 +78,14 @@ struct sb_call {
 	atomic_uint up_need;
 	struct sb_call *_ready_next;
 	/* media → anyone: the caller leg's packets so far */
-	_Alignas(64) atomic_uint rtp_in_live, rtp_out_live;
+	_Alignas(64) atomic_uint rtp_in_live;
+	atomic_uint rtp_out_live;
 	/* media → ws at detach: up frames that waited for room in the ring (written before
 	 * MEDIA_DETACHED, read after a BOT_DETACH that says so), freed with the call */
 	struct sb_up_spill up_left;
 
 	/* control */
-	void *nh; /* nua_handle_t */
+	_Alignas(64) void *nh; /* nua_handle_t */
 	struct sb_call_fsm fsm;
 	bool media_attached, ws_attached;
 	bool bot_detach_waits; /* detaching: the bot is stopped once the media leg is gone */

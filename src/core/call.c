@@ -2,6 +2,7 @@
  * only frees memory; workers close their own resources before dropping their references.
  * Thread: any. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -29,6 +30,19 @@ void sb_random_hex(char *buf, size_t n)
 		buf[i] = hex[(raw[i / 2] >> (i % 2 ? 0 : 4)) & 0xf];
 	buf[n] = '\0';
 }
+
+/* What crosses threads keeps to the cache lines call.h gives it: the clear epoch, the naming
+ * handshake, the packet counts and the control fields each on lines of their own. */
+#define SB_LINE_OF(f) (offsetof(struct sb_call, f) / 64)
+_Static_assert(SB_LINE_OF(_ready) > SB_LINE_OF(clear_epoch) &&
+                       SB_LINE_OF(_ready_next) == SB_LINE_OF(_ready) &&
+                       SB_LINE_OF(up_need) == SB_LINE_OF(_ready),
+               "the naming handshake shares the clear epoch's line");
+_Static_assert(SB_LINE_OF(rtp_in_live) > SB_LINE_OF(_ready_next) &&
+                       SB_LINE_OF(rtp_out_live) == SB_LINE_OF(rtp_in_live),
+               "the packet counts share a line with the naming handshake, or are split");
+_Static_assert(SB_LINE_OF(nh) > SB_LINE_OF(rtp_out_live),
+               "the control fields share the packet counts' line");
 
 int sb_call_new(struct sb_call **ret)
 {

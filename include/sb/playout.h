@@ -27,7 +27,8 @@ long sb_playout_push_audio(struct sb_playout *p, const uint8_t *pcm_le, size_t l
 /* Appends a mark: it comes out after all the audio sent before it, and after the rest of the
  * frame that audio ends in (audio pushed later, or flush()'s padding). Returns 0 or -ENOMEM. */
 int sb_playout_push_mark(struct sb_playout *p, uint32_t mark_id);
-/* Appends a DTMF digit to be sent the caller after the audio queued before it (as a mark).
+/* Appends a DTMF digit to be sent the caller after the audio queued before it: a partial
+ * frame before it is padded with silence first, so audio pushed after it plays after it.
  * Returns 0 or -ENOMEM. */
 int sb_playout_push_dtmf(struct sb_playout *p, char digit, uint32_t duration_ms);
 /* Pads a partial frame at the end of the queue with silence so it can be taken: the end of

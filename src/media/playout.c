@@ -31,11 +31,12 @@
  * utterance leaves no hole there. pop() hands the head mark out once out_pos has reached its
  * position: at once when it stands on a boundary, else after the frame that holds it. A mark
  * behind a partial frame at the end waits for the audio that completes the frame, or for
- * flush() to pad it (the owner does that when the caller runs out of audio).
+ * flush() to pad it (the owner does that when the caller runs out of audio). A DTMF digit
+ * does pad the partial frame before it: it stands in for audio frames.
  *
  * The bound (max_samples) applies to the bot's audio: what does not fit is cut from the end
- * of the pushed block and reported. flush() adds its padding whatever the bound, so it can
- * exceed it by less than one frame.
+ * of the pushed block and reported. flush() and a digit add their padding whatever the bound,
+ * so they can exceed it by less than one frame.
  *
  * A DTMF digit from the bot is queued exactly like a mark (it plays after the audio before
  * it) and shares the marks' ring and cap. The ring is allocated with the first mark, and a
@@ -269,13 +270,22 @@ static int reserve_mark(struct sb_playout *p)
 	return 0;
 }
 
-/* Queues a mark or a DTMF digit behind the audio queued so far. */
+/* Queues a mark or a DTMF digit behind the audio queued so far. A digit takes the place of
+ * audio frames (its RFC 4733 packets go in their slots), so a partial frame before it is
+ * padded first: audio sent after the digit does not play before it. */
 static int push_item(struct sb_playout *p, struct mark m)
 {
-	int r = reserve_mark(p);
+	size_t pad = m.kind == SB_FRAME_DTMF ? partial_pad(p) : 0;
+	struct chunk *fresh;
+	int r;
 
+	/* Both allocations before any change, so a failure leaves the queue as it was. */
+	r = reserve_mark(p);
+	if (r >= 0)
+		r = reserve_chunks(p, pad, &fresh);
 	if (r < 0)
 		return r;
+	write_samples(p, NULL, pad, fresh);
 	m.pos = p->in_pos;
 	p->marks[(p->mark_rd + p->n_marks) & (p->mark_cap - 1)] = m;
 	p->n_marks++;

@@ -442,12 +442,11 @@ TEST(playout_dtmf_plays_after_its_audio_and_goes_on_clear)
 	ASSERT_EQ(sb_playout_new(&p, 8000), 0);
 	ramp(buf, 250, 0);
 	ASSERT_EQ(sb_playout_push_audio(p, buf, 500), 0); /* 250: a frame and a partial */
-	ASSERT_EQ(sb_playout_push_dtmf(p, '7', 180), 0);
+	ASSERT_EQ(sb_playout_push_dtmf(p, '7', 180), 0);  /* pads to 320 */
+	ASSERT_EQ(sb_playout_queued_samples(p), 320);
 	ASSERT_EQ(sb_playout_push_mark(p, 5), 0);
 	ASSERT_EQ(sb_playout_pop(p, &f), 1);
 	ASSERT_EQ(is_ramp(&f, 0), 0);
-	ASSERT_EQ(sb_playout_pop(p, &f), 0); /* both wait behind the partial frame */
-	ASSERT_EQ(sb_playout_flush(p), 70);  /* pads to 320 */
 	ASSERT_EQ(sb_playout_pop(p, &f), 1);
 	ASSERT_EQ(f.kind, SB_FRAME_AUDIO);
 	ASSERT_EQ(f.pcm[89], 249);
@@ -670,13 +669,13 @@ TEST(playout_marks_across_chunks)
 	ASSERT_EQ(push_ramp(p, &in, SB_PLAYOUT_CHUNK_SAMPLES - 10, 1000), 0);
 	ASSERT_EQ(sb_playout_push_mark(p, 0), 0);
 	pos[0] = (SB_PLAYOUT_CHUNK_SAMPLES - 10 + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;
-	/* A digit, then a mark, right behind it: the same position. */
+	ASSERT_EQ(sb_playout_queued_samples(p), SB_PLAYOUT_CHUNK_SAMPLES - 10);
+	/* A digit, which pads the partial frame, then a mark right behind it: both come out
+	 * after the same frames as the mark before them. */
 	ASSERT_EQ(sb_playout_push_dtmf(p, '5', 100), 0);
 	pos[1] = pos[0];
 	ASSERT_EQ(sb_playout_push_mark(p, 1), 0);
 	pos[2] = pos[0];
-	ASSERT_EQ(sb_playout_queued_samples(p), SB_PLAYOUT_CHUNK_SAMPLES - 10);
-	sb_playout_flush(p);
 	ASSERT_EQ(sb_playout_queued_samples(p), pos[0] * SB_FRAME_SAMPLES);
 	ASSERT_TRUE(sb_playout_bytes(p) >= 2 * chunk);
 	/* Up to the end of the fourth chunk, a frame boundary too, then a mark: no padding. */

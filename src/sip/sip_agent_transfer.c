@@ -106,6 +106,8 @@ static int refer(struct sb_call *c, const struct sb_kv *h, size_t n)
 /* Why a transfer cannot start; NULL when it can. */
 static const char *refuse(struct sb_call *c, const char *to)
 {
+	if (c->transfer_after_ack)
+		return "a transfer already waits for the caller's ACK";
 	if (c->fsm.state != SB_CALL_ST_ACTIVE)
 		return "the call is not established";
 	if (c->xfer || c->bridged)

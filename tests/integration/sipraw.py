@@ -52,9 +52,9 @@ def status_lines(data):
     return [l.decode(errors="replace") for l in data.split(b"\r\n") if l.startswith(b"SIP/2.0 ")]
 
 
-def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0, via_transport=b"UDP"):
+def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0, via_transport=b"UDP", whole=False):
     """Sends msg from a fresh socket on src, its Via naming that socket over via_transport; returns the first lines
-    of every datagram received until none came for `quiet` seconds."""
+    (whole: the whole texts) of every datagram received until none came for `quiet` seconds."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind((src, 0))
     s.settimeout(quiet)
@@ -63,7 +63,8 @@ def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0, via_transport=b"UDP"):
         got = []
         try:
             while True:
-                got.append(s.recv(65535).split(b"\r\n")[0].decode(errors="replace"))
+                data = s.recv(65535)
+                got.append((data if whole else data.split(b"\r\n")[0]).decode(errors="replace"))
         except socket.timeout:
             pass
         return got

@@ -1,6 +1,7 @@
 """SIP corner cases: no common codec (488), malformed SDP (400), OPTIONS, CANCEL before answer (487), bot
 unreachable (503, never 200), caller BYE (bot gets stop)."""
 
+import re
 import time
 
 import pytest
@@ -175,9 +176,14 @@ def test_offer_of_a_family_without_media_address_488(env, bridge, family):
     sdp = ("v=0\r\no=- 1 1 IN %s\r\ns=-\r\nc=IN %s\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n"
            "a=rtpmap:8 PCMA/8000\r\n" % (addr, addr)).encode()
     inv = sipraw.request(extra=b"Content-Type: application/sdp\r\n", body=sdp)
-    got = sipraw.udp_exchange(d.sip_port, inv)
-    assert "SIP/2.0 488 Not Acceptable Here" in got, got
-    assert not any(" 503 " in line for line in got), got
+    got = sipraw.udp_exchange(d.sip_port, inv, whole=True)
+    firsts = [text.split("\r\n")[0] for text in got]
+    assert "SIP/2.0 488 Not Acceptable Here" in firsts, firsts
+    assert not any(" 503 " in line for line in firsts), firsts
+    refusal = got[firsts.index("SIP/2.0 488 Not Acceptable Here")]
+    want = "no IPv6 media address" if family == "ip6" else "no IPv4 media address"
+    assert re.search(r'(?m)^Warning: 399 \S+ "%s"\r$' % want, refusal), refusal
+    assert "Retry-After" not in refusal, refusal
     sbtest.wait_until(lambda: sbtest.metric(admin, 'sipbridge_invites_rejected_total{reason="codec"}') == 1, 10,
                       "the 488 to be counted")
     assert d.alive()

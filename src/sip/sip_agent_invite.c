@@ -201,11 +201,24 @@ struct screened {
 	size_t n_hdrs;
 };
 
+/* The family of the bridge's own offer, for an INVITE without one: the caller's (its
+ * signalling's), unless rtp.address is an address of the other family. */
+static int own_offer_family(const struct sb_config *cfg, int caller)
+{
+	const char *a = cfg->rtp_address;
+
+	if (strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0)
+		return caller;
+	return strchr(a, ':') ? AF_INET6 : AF_INET;
+}
+
 static int open_media(struct sb_call *c, const struct screened *in)
 {
 	int fd, r;
 
-	if (!in->late) {
+	if (in->late) {
+		c->offer.family = own_offer_family(c->cfg, c->offer.family);
+	} else {
 		r = sb_sockaddr_make(c->offer.family, c->offer.addr, c->offer.port, &c->remote_rtp,
 		                     &c->remote_rtp_len);
 		if (r < 0)

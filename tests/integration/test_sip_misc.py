@@ -2,6 +2,7 @@
 unreachable (503, never 200), caller BYE (bot gets stop)."""
 
 import re
+import socket
 import time
 
 import pytest
@@ -188,3 +189,27 @@ def test_offer_of_a_family_without_media_address_488(env, bridge, family):
                       "the 488 to be counted")
     assert d.alive()
     assert bot.conns() == []
+
+
+def test_delayed_offer_over_ipv6_with_ipv4_media(env, bridge):
+    """An INVITE without SDP over IPv6 to a bridge whose rtp.address is IPv4: the bridge makes the offer itself, so
+    it offers its IPv4 address in the 200 rather than refusing an offer the INVITE never made."""
+    sip_port = env.ports.port()
+    d, bot = bridge("echo", trunk={"acl": ["::1/128"]},
+                    sip={"listen": [{"transport": "udp", "address": "::1", "port": sip_port}],
+                         "user_agent": "sipbridge-it"})
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.bind(("::1", 0))
+    s.settimeout(10)
+    try:
+        inv = sipraw.request(ruri="sip:+15550001@[::1]:%d" % sip_port)
+        s.sendto(sipraw.with_via(inv, b"UDP", b"[::1]:%d" % s.getsockname()[1]), ("::1", sip_port))
+        finals = []
+        while not finals:
+            text = s.recv(65535).decode(errors="replace")
+            if not text.startswith("SIP/2.0 1"):
+                finals.append(text)
+    finally:
+        s.close()
+    assert finals[0].startswith("SIP/2.0 200 "), finals[0][:300]
+    assert "c=IN IP4 127.0.0.1" in finals[0], finals[0]

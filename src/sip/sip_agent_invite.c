@@ -258,6 +258,23 @@ static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, const c
 	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tp, src, buf, size);
 }
 
+/* Whether the call runs without session timers, which RFC 4028 lets the answerer do unless
+ * the caller requires them. The bridge refreshes with UPDATE, so it does without where it
+ * would be the refresher of a caller that does not take UPDATE (a 501 or 405, then the call
+ * is over): a caller without session timers, which leaves the refreshes to the bridge, and
+ * one that names the bridge (refresher=uas) but does not allow UPDATE. */
+static bool without_session_timer(const sip_t *sip)
+{
+	const sip_session_expires_t *x = sip->sip_session_expires;
+
+	if (sip_has_feature(sip->sip_require, "timer"))
+		return false;
+	if (!sip_has_feature(sip->sip_supported, "timer"))
+		return true;
+	return x && x->x_refresher && su_casematch(x->x_refresher, "uas") &&
+	       !SIP_IS_ALLOWED(sip->sip_allow, sip_method_update);
+}
+
 /* Returns 0 once the call runs, or the status the INVITE was rejected with. */
 static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct screened *in)
 {
@@ -305,12 +322,8 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	}
 	c->nh = nh;
 	nua_handle_bind(nh, c);
-	/* A caller without session timers would leave the refreshes to the bridge, which sends
-	 * them as UPDATE, a method such a caller may not take (a 501, then the call is over):
-	 * its call runs without (RFC 4028 lets the answerer do without them too). */
-	if (!sip_has_feature(in->sip->sip_supported, "timer") &&
-	    !sip_has_feature(in->sip->sip_require, "timer"))
-		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), TAG_END());
+	if (without_session_timer(in->sip))
+		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), SIPTAG_SUPPORTED_STR("100rel"), TAG_END());
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
 	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s%s%s", c->from_user, c->to_user,

@@ -84,3 +84,21 @@ def test_caller_without_timers_gets_none(env, testbot, sipp):
     assert res.response(200).header("Session-Expires") is None, res.describe()
     assert not res.requests("UPDATE") and not res.requests("BYE"), res.describe()
     assert res.final_status("BYE") == 200, res.describe()
+
+
+def test_bridge_named_refresher_without_update_runs_without_timers(env, testbot, sipp):
+    """A caller that names the bridge as the refresher (refresher=uas) but does not allow UPDATE, the method the
+    bridge refreshes with, and does not require timers: the call runs without session timers (no Session-Expires in
+    the 200, RFC 4028 lets the answerer do without), rather than end at the first refresh the caller refuses. It is
+    kept for two and a half intervals with no request from the bridge, and ends with the caller's BYE."""
+    d, bot = start(env, testbot)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_session_uas_refresher.xml", d, rtp_port=ep.port,
+               keys={"se": SE_S, "hold_ms": SE_S * 2500}).run()
+    assert res.rc == 0, res.describe()
+    ok = res.response(200)
+    assert ok.header("Session-Expires") is None and "timer" not in (ok.header("Require") or ""), ok.text
+    assert not res.requests("UPDATE") and not res.requests("BYE"), res.describe()
+    stop = bot.wait_event("rx", "stop")
+    assert stop[0]["msg"]["stop"]["reason"] == "callended", stop[0]["msg"]

@@ -471,6 +471,88 @@ out:
 	return r;
 }
 
+/* What the queue must hand out, by absolute position (modulo its size): the pushed samples,
+ * 0 for padding. */
+#define MODEL_SIZE (1u << 20)
+static int16_t model[MODEL_SIZE];
+
+/* Pops one item and checks it against the model; returns 0 when nothing was complete. */
+static int pop_odd_check(struct sb_playout *p, uint32_t *mark_out, uint64_t *out_total, int *bad)
+{
+	struct sb_frame f;
+
+	if (sb_playout_pop(p, &f) == 0)
+		return 0;
+	if (f.kind == SB_FRAME_MARK) {
+		/* In order, once the audio before it is out, and with the rest of its frame only.
+		 */
+		*bad |= f.mark_id != *mark_out || mark_pos[f.mark_id] > *out_total ||
+		        *out_total - mark_pos[f.mark_id] >= SB_FRAME_SAMPLES;
+		(*mark_out)++;
+		return 1;
+	}
+	for (int i = 0; i < SB_FRAME_SAMPLES; i++)
+		*bad |= f.pcm[i] != model[(*out_total + (uint64_t)i) % MODEL_SIZE];
+	*out_total += SB_FRAME_SAMPLES;
+	return 1;
+}
+
+/* Random pushes of any length, marks anywhere in a frame, flushes and pops against a model:
+ * audio after a mark goes on in the mark's frame, a mark comes out after the frame that holds
+ * its position, and only flush() pads. */
+TEST(playout_random_odd_sizes_against_model)
+{
+	int r = 0, bad = 0;
+	struct sb_playout *p = NULL;
+	static uint8_t buf[600 * 2];
+	uint16_t next_in = 1;
+	uint32_t mark_in = 0, mark_out = 0;
+	uint64_t in_total = 0, out_total = 0;
+
+	ASSERT_EQ(sb_playout_new(&p, 480000), 0);
+	for (int step = 0; step < 8000; step++) {
+		uint32_t op = rnd() % 10;
+
+		if (op < 5) {
+			size_t n = 1 + rnd() % 600;
+
+			ramp(buf, n, next_in);
+			ASSERT_EQ(sb_playout_push_audio(p, buf, n * 2), 0);
+			for (size_t i = 0; i < n; i++)
+				model[(in_total + i) % MODEL_SIZE] =
+				        (int16_t)(uint16_t)(next_in + i);
+			next_in = (uint16_t)(next_in + n);
+			in_total += n;
+		} else if (op < 7) {
+			ASSERT_TRUE(mark_in < sizeof(mark_pos) / sizeof(mark_pos[0]));
+			mark_pos[mark_in] = in_total;
+			ASSERT_EQ(sb_playout_push_mark(p, mark_in++), 0);
+		} else if (op < 8) {
+			size_t pad =
+			        (SB_FRAME_SAMPLES - (in_total - out_total) % SB_FRAME_SAMPLES) %
+			        SB_FRAME_SAMPLES;
+
+			ASSERT_EQ(sb_playout_flush(p), pad);
+			for (size_t i = 0; i < pad; i++)
+				model[(in_total + i) % MODEL_SIZE] = 0;
+			in_total += pad;
+		} else {
+			while (pop_odd_check(p, &mark_out, &out_total, &bad))
+				;
+			ASSERT_EQ(bad, 0);
+			/* What is left: a partial frame, and marks that stand in it. */
+			ASSERT_TRUE(in_total - out_total < SB_FRAME_SAMPLES);
+			ASSERT_TRUE(mark_out == mark_in || mark_pos[mark_out] > out_total);
+		}
+		ASSERT_EQ(sb_playout_queued_samples(p), in_total - out_total);
+		ASSERT_EQ(sb_playout_queued_marks(p), mark_in - mark_out);
+	}
+	ASSERT_TRUE(mark_out > 1000);
+out:
+	p = sb_playout_free(p);
+	return r;
+}
+
 /* Bytes one chunk adds: what a queue holding one sample and no mark holds. */
 static size_t one_chunk_bytes(void)
 {

@@ -323,7 +323,8 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	c->nh = nh;
 	nua_handle_bind(nh, c);
 	if (without_session_timer(in->sip))
-		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), SIPTAG_SUPPORTED_STR("100rel"), TAG_END());
+		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), SIPTAG_SUPPORTED_STR("100rel"),
+		                TAG_END());
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
 	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s%s%s", c->from_user, c->to_user,

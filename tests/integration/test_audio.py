@@ -136,6 +136,19 @@ def test_receive_buffers_running_out(env, bridge, sipp):
         assert res.rc == 0, res.describe()
 
 
+def caller_hears(env, sipp, d, pt, silence=True):
+    """A caller (PCMU or PCMA, pt) of d that waits for the bridge's BYE, sending silence unless told not to: the
+    RTP packets it got, checked as a stream (sequence, timestamps, pacing)."""
+    ep = env.endpoint(pt)
+    if silence:
+        ep.send_silence_forever()
+    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
+    assert res.rc == 0, res.describe()
+    pkts = ep.snapshot()
+    check_rtp_stream(pkts, pt)
+    return pkts
+
+
 @pytest.mark.parametrize("pt", CODECS)
 def test_bot_media_reframed(env, bridge, sipp, pt):
     # three PCM blocks that survive G.711 exactly, sent in odd chunk sizes with each id key variant
@@ -148,11 +161,7 @@ def test_bot_media_reframed(env, bridge, sipp, pt):
         blocks.append(pcm)
         steps.append({"pcm": {"file": path, "chunk_bytes": chunk, "key": key}})
     d, bot = bridge(script=sbtest.script_until_played(steps))
-    ep = env.endpoint(pt)
-    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    pkts = ep.snapshot()
-    check_rtp_stream(pkts, pt)
+    pkts = caller_hears(env, sipp, d, pt, silence=False)
     want = rtp.encode(pt, blocks[0] + blocks[1] + blocks[2])
     got = b"".join(p.payload for p in pkts)
     assert rtp.find_sub(got, want) >= 0, "the bot's audio did not reach the caller intact and in order " \
@@ -166,11 +175,7 @@ def test_pacing_and_silence(env, bridge, sipp, media_io):
     steps = [{"wait_ms": 600},
              {"tone": {"hz": 1000, "ms": 3000, "chunk_bytes": 3200, "key": "stream_sid", "amplitude": 8000}}]
     d, bot = media_io_bridge(bridge, media_io, script=sbtest.script_until_played(steps))
-    ep = env.endpoint(pt)
-    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    pkts = ep.snapshot()
-    check_rtp_stream(pkts, pt)
+    pkts = caller_hears(env, sipp, d, pt, silence=False)
     loud = [p for p in pkts if not rtp.is_silent(p)]
     assert loud, "no tone reached the caller"
     i0, i1 = pkts.index(loud[0]), pkts.index(loud[-1])
@@ -197,12 +202,7 @@ def test_partial_last_frame_played(env, bridge, sipp):
              {"tone": {"hz": 1000, "ms": 1010, "chunk_bytes": 3200, "key": "stream_sid", "amplitude": 8000}},
              {"wait_ms": 2000}, {"close": 1000}]
     d, bot = bridge(script=steps)
-    ep = env.endpoint(pt)
-    ep.send_silence_forever()
-    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    pkts = ep.snapshot()
-    check_rtp_stream(pkts, pt)
+    pkts = caller_hears(env, sipp, d, pt)
     loud = [p for p in pkts if not rtp.is_silent(p)]
     # 8080 samples: 50 whole frames and one of 80 samples of tone and 80 of silence
     assert len(loud) == 51, "%d packets of tone for 1010 ms" % len(loud)
@@ -256,12 +256,7 @@ def test_bot_audio_whole_at_a_mark_and_at_its_end(env, bridge, sipp, protocol, r
     half = {"tone": {"hz": 1000, "ms": half_ms, "chunk_bytes": rate, "amplitude": 8000}}
     steps = [{"wait_event": "media", "count": 2}, half, {"send": mark}, half, {"wait_ms": 2000}, {"close": 1000}]
     d, bot = bridge(script=steps, protocol=protocol, bot={"sample_rate": rate})
-    ep = env.endpoint(pt)
-    ep.send_silence_forever()
-    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    pkts = ep.snapshot()
-    check_rtp_stream(pkts, pt)
+    pkts = caller_hears(env, sipp, d, pt)
     names = [m["msg"].get("mark", m["msg"].get("data", {})).get("name") for m in bot.rx("mark")]
     assert names == ["half"], "the mark should come back once: %s" % bot.rx("mark")
     tone = tone_heard(pkts, pt)
@@ -281,12 +276,7 @@ def test_resampled_utterance_whose_frames_come_out_whole(env, bridge, sipp, rate
     tone = {"tone": {"hz": 1000, "ms": 203, "chunk_bytes": rate, "amplitude": 8000}}
     d, bot = bridge(script=[{"wait_event": "media", "count": 2}, tone, {"wait_ms": 2000}, {"close": 1000}],
                     bot={"sample_rate": rate})
-    ep = env.endpoint(pt)
-    ep.send_silence_forever()
-    res = sipp("uac_wait_bye.xml", d, keys={"fmts": fmts(pt)}, rtp_port=ep.port).run()
-    assert res.rc == 0, res.describe()
-    pkts = ep.snapshot()
-    check_rtp_stream(pkts, pt)
+    pkts = caller_hears(env, sipp, d, pt)
     heard = tone_heard(pkts, pt)
     assert quiet_runs(heard) <= 2, "a hole in the tone"
     assert 1621 <= len(heard) <= 1625, "the caller heard %d samples of a 1624-sample tone" % len(heard)

@@ -42,8 +42,9 @@ struct sb_sdp_offer {
  * hold a call). */
 bool sb_sdp_no_address(const struct sb_sdp_offer *o);
 /* The host the offer's media comes from, to find our address that routes to it: the offer's
- * address, or fallback (the signalling source) when it is 0.0.0.0 or :: (a call that starts
- * on hold), which would route to our own loopback. */
+ * address, or fallback (the signalling source, text) when it is 0.0.0.0 or :: (a call that
+ * starts on hold), which would route to our own loopback, and fallback is of the offer's
+ * family (an IPv4-mapped IPv6 source counts as IPv4); else the offer's address. */
 const char *sb_sdp_media_peer(const struct sb_sdp_offer *o, const char *fallback);
 /* True when the offer puts the call on hold: nothing is to be sent to its side (sendonly,
  * inactive, or no address). */

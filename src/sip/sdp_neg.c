@@ -355,7 +355,15 @@ bool sb_sdp_no_address(const struct sb_sdp_offer *o)
 
 const char *sb_sdp_media_peer(const struct sb_sdp_offer *o, const char *fallback)
 {
-	return strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0 ? fallback : o->addr;
+	bool v6 = strchr(fallback, ':') != NULL;
+
+	if (strcmp(o->addr, "0.0.0.0") != 0 && strcmp(o->addr, "::") != 0)
+		return o->addr;
+	/* An IPv4 source on a dual-stack listener shows as ::ffff:a.b.c.d. */
+	if (o->family == AF_INET && v6 && strncasecmp(fallback, "::ffff:", 7) == 0 &&
+	    strchr(fallback + 7, '.'))
+		return fallback + 7;
+	return v6 == (o->family == AF_INET6) ? fallback : o->addr;
 }
 
 bool sb_sdp_held(const struct sb_sdp_offer *o)

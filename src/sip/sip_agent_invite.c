@@ -202,10 +202,11 @@ struct screened {
 };
 
 /* The family of the bridge's own offer, for an INVITE without one: the caller's (its
- * signalling's), unless rtp.address is an address of the other family. */
+ * signalling's), unless the address it offers (rtp.public_address, else rtp.address) is
+ * of the other family. */
 static int own_offer_family(const struct sb_config *cfg, int caller)
 {
-	const char *a = cfg->rtp_address;
+	const char *a = cfg->rtp_public_address[0] ? cfg->rtp_public_address : cfg->rtp_address;
 
 	if (strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0)
 		return caller;
@@ -258,21 +259,25 @@ static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, const c
 	sb_sip_listen_contact(&a->listen, a->d->cfg->sip_public_address, tp, src, buf, size);
 }
 
-/* Whether the call runs without session timers, which RFC 4028 lets the answerer do unless
- * the caller requires them. The bridge refreshes with UPDATE, so it does without where it
- * would be the refresher of a caller that does not take UPDATE (a 501 or 405, then the call
- * is over): a caller without session timers, which leaves the refreshes to the bridge, and
- * one that names the bridge (refresher=uas) but does not allow UPDATE. */
-static bool without_session_timer(const sip_t *sip)
+/* Session timers, which RFC 4028 lets the answerer do without unless the caller requires
+ * them. The bridge refreshes with UPDATE, so it does without where it would be the refresher
+ * of a caller that does not take UPDATE (a 501 or 405, then the call is over): a caller
+ * without session timers, which leaves the refreshes to the bridge, and one that names the
+ * bridge (refresher=uas) but does not allow UPDATE. nua puts such a caller's Session-Expires
+ * in the 200 while the handle lists timer in Supported, so that goes too; a re-INVITE that
+ * requires timer then gets 420. */
+static void choose_session_timer(nua_handle_t *nh, const sip_t *sip)
 {
 	const sip_session_expires_t *x = sip->sip_session_expires;
 
 	if (sip_has_feature(sip->sip_require, "timer"))
-		return false;
+		return;
 	if (!sip_has_feature(sip->sip_supported, "timer"))
-		return true;
-	return x && x->x_refresher && su_casematch(x->x_refresher, "uas") &&
-	       !SIP_IS_ALLOWED(sip->sip_allow, sip_method_update);
+		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), TAG_END());
+	else if (x && x->x_refresher && su_casematch(x->x_refresher, "uas") &&
+	         !SIP_IS_ALLOWED(sip->sip_allow, sip_method_update))
+		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), SIPTAG_SUPPORTED_STR("100rel"),
+		                TAG_END());
 }
 
 /* Returns 0 once the call runs, or the status the INVITE was rejected with. */
@@ -322,9 +327,7 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	}
 	c->nh = nh;
 	nua_handle_bind(nh, c);
-	if (without_session_timer(in->sip))
-		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), SIPTAG_SUPPORTED_STR("100rel"),
-		                TAG_END());
+	choose_session_timer(nh, in->sip);
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
 	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s%s%s", c->from_user, c->to_user,

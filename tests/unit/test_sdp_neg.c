@@ -579,7 +579,7 @@ out:
 
 TEST(sdp_media_peer_of_an_offer_without_address)
 {
-	struct sb_sdp_offer o = {.port = 4000, .addr = "10.0.0.1"};
+	struct sb_sdp_offer o = {.port = 4000, .addr = "10.0.0.1", .family = AF_INET};
 	int r = 0;
 
 	/* Our address toward the caller's media: toward the signalling source when the offer
@@ -589,10 +589,21 @@ TEST(sdp_media_peer_of_an_offer_without_address)
 	ASSERT_STREQ(sb_sdp_media_peer(&o, "192.0.2.7"), "10.0.0.1");
 	snprintf(o.addr, sizeof(o.addr), "0.0.0.0");
 	ASSERT_STREQ(sb_sdp_media_peer(&o, "192.0.2.7"), "192.0.2.7");
+	o.family = AF_INET6;
 	snprintf(o.addr, sizeof(o.addr), "::");
 	ASSERT_STREQ(sb_sdp_media_peer(&o, "2001:db8::7"), "2001:db8::7");
 	snprintf(o.addr, sizeof(o.addr), "::1");
 	ASSERT_STREQ(sb_sdp_media_peer(&o, "2001:db8::7"), "::1");
+	/* A source of the other family cannot be routed to for the offer's: the offer's own. */
+	o.family = AF_INET6;
+	snprintf(o.addr, sizeof(o.addr), "::");
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "192.0.2.7"), "::");
+	o.family = AF_INET;
+	snprintf(o.addr, sizeof(o.addr), "0.0.0.0");
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "2001:db8::7"), "0.0.0.0");
+	/* An IPv4 caller on a dual-stack listener. */
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "::ffff:192.0.2.7"), "192.0.2.7");
+	ASSERT_STREQ(sb_sdp_media_peer(&o, "::FFFF:192.0.2.7"), "192.0.2.7");
 out:
 	return r;
 }

@@ -2,8 +2,10 @@
  * attribute, big-endian words and the monotonic clock. Thread: any. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -20,6 +22,12 @@
 
 /* Thread: any. Samples at 8 kHz as 20 ms frames, a part of a frame counting as one: how every
  * drop counter counts. */
+/* True for the unspecified (wildcard) address as text: 0.0.0.0 or ::. */
+static inline bool sb_addr_unspecified(const char *addr)
+{
+	return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
+}
+
 static inline uint64_t sb_frames_of(uint64_t samples)
 {
 	return (samples + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;

@@ -64,16 +64,19 @@ static void up_commit(struct sb_media_leg *leg, bool audio)
 		sb_ws_worker_notify(leg->w->ws[c->ws_idx], c);
 }
 
+/* The caller's samples gathered so far go up as a frame: a whole one, or the last ones at
+ * the call's end; the gathering starts over either way. */
 static void frame_done(struct sb_media_leg *leg)
 {
 	struct sb_frame *f = up_slot(leg, SB_FRAME_AUDIO);
 
-	if (!f)
-		return;
-	f->samples = SB_FRAME_SAMPLES;
-	f->at_us = (uint32_t)leg->up_at_us;
-	memcpy(f->pcm, leg->up_acc, sizeof(leg->up_acc));
-	up_commit(leg, true);
+	if (f) {
+		f->samples = (uint16_t)leg->up_n;
+		f->at_us = (uint32_t)leg->up_at_us;
+		memcpy(f->pcm, leg->up_acc, leg->up_n * sizeof(leg->up_acc[0]));
+		up_commit(leg, true);
+	}
+	leg->up_n = 0;
 }
 
 void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
@@ -87,27 +90,15 @@ void sb_media_up_push(struct sb_media_leg *leg, const int16_t *pcm, size_t n)
 		leg->up_n += (unsigned)take;
 		pcm += take;
 		n -= take;
-		if (leg->up_n == SB_FRAME_SAMPLES) {
-			leg->up_n = 0;
+		if (leg->up_n == SB_FRAME_SAMPLES)
 			frame_done(leg);
-		}
 	}
 }
 
 void sb_media_up_flush(struct sb_media_leg *leg)
 {
-	struct sb_frame *f;
-
-	if (!leg->up_n)
-		return;
-	f = up_slot(leg, SB_FRAME_AUDIO);
-	if (f) {
-		f->samples = (uint16_t)leg->up_n;
-		f->at_us = (uint32_t)leg->up_at_us;
-		memcpy(f->pcm, leg->up_acc, leg->up_n * sizeof(leg->up_acc[0]));
-		up_commit(leg, true);
-	}
-	leg->up_n = 0;
+	if (leg->up_n)
+		frame_done(leg);
 }
 
 void sb_media_up_event(struct sb_media_leg *leg, enum sb_frame_kind kind)

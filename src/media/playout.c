@@ -38,9 +38,9 @@
  * of the pushed block and reported. flush() and a digit add their padding whatever the bound,
  * so they can exceed it by less than one frame.
  *
- * A DTMF digit from the bot is queued exactly like a mark (it plays after the audio before
- * it) and shares the marks' ring and cap. The ring is allocated with the first mark, and a
- * ring grown past its first size is freed by clear.
+ * A DTMF digit from the bot is queued like a mark (it plays after the audio before it, the
+ * partial frame padded as said above) and shares the marks' ring and cap. The ring is allocated
+ * with the first mark, and a ring grown past its first size is freed by clear.
  *
  * Marks are capped (MAX_MARKS) so that a bot sending marks without audio cannot grow memory
  * without limit; past the cap push_mark() fails with -ENOMEM like any allocation failure.

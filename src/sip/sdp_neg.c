@@ -350,14 +350,14 @@ static char *without_bad_rtpmaps(const char *sdp, size_t *len)
 
 bool sb_sdp_no_address(const struct sb_sdp_offer *o)
 {
-	return o->port == 0 || strcmp(o->addr, "0.0.0.0") == 0 || strcmp(o->addr, "::") == 0;
+	return o->port == 0 || sb_addr_unspecified(o->addr);
 }
 
 const char *sb_sdp_media_peer(const struct sb_sdp_offer *o, const char *fallback)
 {
 	bool v6 = strchr(fallback, ':') != NULL;
 
-	if (strcmp(o->addr, "0.0.0.0") != 0 && strcmp(o->addr, "::") != 0)
+	if (!sb_addr_unspecified(o->addr))
 		return o->addr;
 	/* An IPv4 source on a dual-stack listener shows as ::ffff:a.b.c.d. */
 	if (o->family == AF_INET && v6 && strncasecmp(fallback, "::ffff:", 7) == 0 &&

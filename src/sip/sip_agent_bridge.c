@@ -23,7 +23,6 @@
 #include <sb/media_worker.h>
 #include <sb/msg.h>
 #include <sb/rtp_session.h>
-#include <sb/ws_worker.h>
 
 #include "sip_agent_priv.h"
 
@@ -39,10 +38,7 @@ static void stop_bot(struct sb_sip_agent *a, struct sb_call *c, const char *reas
 	m = sb_msg_new(SB_MSG_BOT_DETACH, c, 0);
 	if (m && !(m->text = strdup(reason)))
 		m = sb_msg_free(m);
-	if (m)
-		sb_ws_worker_post(a->d->ws[c->ws_idx], m);
-	else
-		log_error("Out of memory posting to the ws worker");
+	sb_sip_post_ws(a, c, m);
 }
 
 /* "Name: value\r\n" lines for the agent's INVITE. */

@@ -148,7 +148,7 @@ static int pick_local_addr(const struct sb_config *cfg, struct sb_call *c, const
 {
 	const char *a = cfg->rtp_public_address;
 
-	if (!a[0] && strcmp(cfg->rtp_address, "0.0.0.0") != 0 && strcmp(cfg->rtp_address, "::"))
+	if (!a[0] && !sb_addr_unspecified(cfg->rtp_address))
 		a = cfg->rtp_address;
 	if (a[0]) {
 		snprintf(c->local_addr, sizeof(c->local_addr), "%s", a);
@@ -208,7 +208,7 @@ static int own_offer_family(const struct sb_config *cfg, int caller)
 {
 	const char *a = cfg->rtp_public_address[0] ? cfg->rtp_public_address : cfg->rtp_address;
 
-	if (strcmp(a, "0.0.0.0") == 0 || strcmp(a, "::") == 0)
+	if (sb_addr_unspecified(a))
 		return caller;
 	return strchr(a, ':') ? AF_INET6 : AF_INET;
 }

@@ -148,6 +148,9 @@ bool sb_sip_transfer_bot(struct sb_sip_agent *a, struct sb_call *c, int msg_type
 void sb_sip_transfer_hangup(struct sb_sip_agent *a, struct sb_call *c);
 /* sip_agent_transfer.c: frees c's transfer (at release). */
 void sb_sip_transfer_free(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent_transfer.c: posts m (taken; NULL: an allocation failed, logged) to c's ws
+ * worker. */
+void sb_sip_post_ws(struct sb_sip_agent *a, struct sb_call *c, struct sb_msg *m);
 /* sip_agent_transfer.c: the outcome of transfer x is known: it no longer counts as waiting. */
 void sb_sip_transfer_settle(struct sb_sip_agent *a, struct sb_xfer *x);
 /* sip_agent_transfer.c: c's transfer failed with status and reason (copied): the bot is told

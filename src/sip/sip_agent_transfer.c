@@ -23,7 +23,7 @@
 
 #define REFER_TO_MAX (SB_TRANSFER_URI_MAX * 3 + SB_XFER_HEADER_TEXT_MAX * 3)
 
-static void post_ws(struct sb_sip_agent *a, struct sb_call *c, struct sb_msg *m)
+void sb_sip_post_ws(struct sb_sip_agent *a, struct sb_call *c, struct sb_msg *m)
 {
 	if (m)
 		sb_ws_worker_post(a->d->ws[c->ws_idx], m);
@@ -84,7 +84,7 @@ void sb_sip_transfer_failed(struct sb_sip_agent *a, struct sb_call *c, int statu
 		m = sb_msg_new(SB_MSG_BOT_TRANSFER_FAILED, c, status);
 		if (m && (!(m->text = strdup(x->target)) || !(m->data = strdup(reason))))
 			m = sb_msg_free(m);
-		post_ws(a, c, m);
+		sb_sip_post_ws(a, c, m);
 	}
 	if (!keep_record)
 		sb_sip_transfer_free(a, c);

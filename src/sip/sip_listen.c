@@ -83,11 +83,6 @@ int sb_sip_listen_prepare(struct sb_sip_listen *l, const struct sb_config *cfg)
 	return prepare_tls(l, tls);
 }
 
-static bool wildcard(const char *address)
-{
-	return !strcmp(address, "0.0.0.0") || !strcmp(address, "::");
-}
-
 void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_address,
                            enum sb_transport tp, const char *toward, char *buf, size_t size)
 {
@@ -107,7 +102,7 @@ void sb_sip_listen_contact(const struct sb_sip_listen *l, const char *public_add
 		return; /* nua's own Contact is right */
 	if (public_address[0])
 		host = public_address;
-	else if (!wildcard(bound))
+	else if (!sb_addr_unspecified(bound))
 		host = bound;
 	else if (toward && sb_local_addr_for(strchr(toward, ':') ? AF_INET6 : AF_INET, toward,
 	                                     local, sizeof(local)) == 0)

@@ -72,7 +72,7 @@ static char *rig_close(struct rig *r)
 	FILE *f = open_memstream(&out, &out_len);
 	struct sb_tb_msg *m;
 	unsigned id;
-	long long t;
+	long long t, ts;
 	size_t samples;
 
 	for (m = r->c.txq_head; m; m = m->next) {
@@ -85,8 +85,9 @@ static char *rig_close(struct rig *r)
 		fclose(r->app.arrivals);
 		for (line = strtok_r(r->arr, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save)) {
-			if (sscanf(line, "M %u %lld %zu", &id, &t, &samples) == 3)
-				fprintf(f, "M %u %zu\n", id, samples);
+			/* Without a socket no read is stamped by the kernel. */
+			if (sscanf(line, "M %u %lld %zu %lld", &id, &t, &samples, &ts) == 4)
+				fprintf(f, "M %u %zu %lld\n", id, samples, ts);
 			else
 				fprintf(f, "? %s\n", line);
 		}

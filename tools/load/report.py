@@ -290,7 +290,8 @@ def wire_segments(d):
 
 
 def bot_arrivals(d):
-    """{connection: (sample rate, call value, [(arrival ns, samples)])} from the bot's file."""
+    """{connection: (sample rate, call value, [(read ns, samples, kernel arrival ns or 0)])} from
+    the bot's file (an older bot's lines have no kernel time: 0)."""
     # The bot reuses a connection's number once it is closed: a start line begins a new
     # connection under that number, and the earlier one is kept under a key of its own.
     conns, live = {}, {}
@@ -300,16 +301,34 @@ def bot_arrivals(d):
             key = len(conns)
             conns[key] = [int(f[2]), f[3], []]
             live[f[1]] = key
-        elif len(f) == 4 and f[0] == "M" and all(x.isdigit() for x in f[1:]) and f[1] in live:
-            conns[live[f[1]]][2].append((int(f[2]), int(f[3])))
+        elif len(f) in (4, 5) and f[0] == "M" and all(x.isdigit() for x in f[1:]) and f[1] in live:
+            conns[live[f[1]]][2].append((int(f[2]), int(f[3]), int(f[4]) if len(f) == 5 else 0))
     return conns
 
 
+def figures(lat, calls, excluded):
+    """p50/p99/max of a list of latencies in ms (sorted here), or None when it is empty or more
+    than MAX_NEGATIVE_SHARE of it is clearly negative, with why."""
+    if not lat:
+        return None, "no call matched between SIPp, the capture and the bot (%d left out)" % excluded
+    lat.sort()
+    negative = sum(1 for v in lat if v < -1.0)
+    if negative > MAX_NEGATIVE_SHARE * len(lat):
+        return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat))
+    return {"calls": calls, "calls_excluded": excluded, "messages": len(lat),
+            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None
+
+
 def caller_to_bot_latency(d, drops_to_bot):
-    """For every media message the bot got: its arrival time minus the capture time of the
-    caller's packet that carried the message's last sample, in ms. Calls are matched by SIPp's
-    call number (X-Load-Call) and the bridge port SIPp logged from the 200 OK. Returns the
-    figures (or None), why there are none, and every value with its arrival time in s."""
+    """For every media message the bot got: the time it reached the bot minus the capture time
+    of the caller's packet that carried the message's last sample, in ms, taken two ways. At the
+    bot's socket: the kernel's arrival time of the read that completed the message (the stamp of
+    its newest data, so never earlier than the message's own), which leaves out how long the
+    test bot, a generator sharing the machine, waited for a CPU before reading; this is the
+    latency the bridge adds. When the bot read it: the bot's own clock after the read. Calls are
+    matched by SIPp's call number (X-Load-Call) and the bridge port SIPp logged from the 200 OK.
+    Returns {"socket": figures or None, "read": figures}, or None, why there are none (or why
+    there is no socket figure), and every headline value with its time of arrival in s."""
     # A frame the bridge dropped on a full queue shifts every later sample of its call, and
     # the metric does not say which call: no alignment by counting samples holds then.
     if drops_to_bot is None:
@@ -328,7 +347,8 @@ def caller_to_bot_latency(d, drops_to_bot):
     conns = bot_arrivals(d)
     if not ports or not conns:
         return None, "no capture of the caller's packets or no bot arrivals", []
-    lat, stamped, calls, excluded = [], [], 0, 0
+    read, sock, calls, excluded, unstamped = [], [], 0, 0, 0
+    stamped, stamped_read = [], []
     for rate, value, media in conns.values():
         port = call_port.get(value)
         if not port or not rate or not media or port not in ports:
@@ -345,26 +365,46 @@ def caller_to_bot_latency(d, drops_to_bot):
             continue
         # The bot may get less than was sent (what was still on the way at the BYE), never
         # more: a call where it did had audio added, which no count of samples can align.
-        bot_total = sum(n for _, n in media) * 8000 / rate
+        bot_total = sum(n for _, n, _ in media) * 8000 / rate
         if bot_total > seg["cum"][-1] + ALIGN_SLACK_SAMPLES:
             excluded += 1
             continue
         calls += 1
         got = 0.0
-        for t_ns, n in media:
+        for t_ns, n, k_ns in media:
             got += n * 8000 / rate
             k = bisect.bisect_left(seg["cum"], got - 0.5)
             if k < len(seg["cum"]):
-                lat.append((t_ns - seg["t"][k]) / 1e6)
-                stamped.append((t_ns / 1e9, lat[-1]))
-    if not lat:
-        return None, "no call matched between SIPp, the capture and the bot (%d left out)" % excluded, []
-    lat.sort()
-    negative = sum(1 for v in lat if v < -1.0)
-    if negative > MAX_NEGATIVE_SHARE * len(lat):
-        return None, "caller packets and bot audio did not align (%d of %d negative)" % (negative, len(lat)), []
-    return {"calls": calls, "calls_excluded": excluded, "messages": len(lat),
-            "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None, stamped
+                read.append((t_ns - seg["t"][k]) / 1e6)
+                stamped_read.append((t_ns / 1e9, read[-1]))
+                # A stamp after the bot's own read of it is not the arrival of this data.
+                if 0 < k_ns <= t_ns:
+                    sock.append((k_ns - seg["t"][k]) / 1e6)
+                    stamped.append((k_ns / 1e9, sock[-1]))
+                else:
+                    unstamped += 1
+    fig_read, why = figures(read, calls, excluded)
+    if fig_read is None:
+        return None, why, []
+    fig_sock, why = None, None
+    if unstamped:
+        why = "%d of %d reads not stamped by the kernel (a bot over TLS, or an older one): " \
+            "the figure is the bot's read" % (unstamped, len(read))
+    else:
+        fig_sock, why = figures(sock, calls, excluded)
+    return {"socket": fig_sock, "read": fig_read}, why, stamped if fig_sock else stamped_read
+
+
+def latency_figures(both, why):
+    """The report's two latency entries from caller_to_bot_latency(): the headline, at the bot's
+    socket when every read was stamped and at the bot's read otherwise (measured_at says which,
+    and note why), and the figure at the bot's read."""
+    none = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None, "max": None}
+    if both is None:
+        return dict(none, measured_at=None, note=why), dict(none, note=why)
+    if both["socket"]:
+        return dict(both["socket"], measured_at="socket"), both["read"]
+    return dict(both["read"], measured_at="read", note=why), both["read"]
 
 
 # A second in which the machine's CPUs were at least this busy counts as saturated: runnable
@@ -509,10 +549,8 @@ def build(a):
             "error_p99_outside_stalls_ms": q(st.get("error_outside"), "p99_ms"),
             "error_max_outside_stalls_ms": q(st.get("error_outside"), "max_ms"),
         })
-    latency, why, stamped = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
-    if latency is None:
-        latency = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None,
-                   "max": None, "note": why}
+    both, why, stamped = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
+    latency, latency_read = latency_figures(both, why)
     peak_for_rss = daemon_peak if daemon_peak else None
     rss_per_call = None
     if peak_for_rss and a.peak_rss_kb is not None and a.idle_rss_kb is not None:
@@ -523,6 +561,8 @@ def build(a):
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
             "media_io": a.media_io, "media_threads": a.media_threads, "ws_threads": a.ws_threads, "wss": bool(a.tls),
             "callers_rtp": a.rtp_gen, "sip_t1x64_ms": a.t1x64_ms,
+            "bot_nice": int(a.bot_nice) if re.fullmatch(r"-?[0-9]+", a.bot_nice) else None,
+            "ws_nice": int(a.ws_nice) if re.fullmatch(r"-?[0-9]+", a.ws_nice) else None,
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,
@@ -567,6 +607,7 @@ def build(a):
         # late (its sleep came back late, or it did not get a CPU), the latest, the longest turn.
         "rtpsource_loop": {k: (src or {}).get(k) for k in ("turns", "turns_late", "turn_late_max_ms", "turn_max_ms")},
         "latency_caller_to_bot_ms": latency,
+        "latency_caller_to_bot_read_ms": latency_read,
         # The part of it inside the bridge, by the daemon's own histogram: from a message's last
         # frame leaving the jitter buffer to the message's write to the bot's socket. The rest
         # is the socket and the bot (its wait for a CPU included).
@@ -604,6 +645,7 @@ def table(r):
     st = r["steady"]
     mach = r["machine"]
     lat = r["latency_caller_to_bot_ms"]
+    lr = r["latency_caller_to_bot_read_ms"]
     su = r["setup_ms"]
     rows = [
         ("calls attempted / answered / failed",
@@ -666,10 +708,13 @@ def table(r):
         ("machine: late wake-ups (> 5 ms) / longest", "%s / %s ms (probe on every CPU%s)" % (
             fmt(mach["late_wakeups"]), fmt(mach["late_wakeup_max_ms"]),
             "" if mach["probe_realtime"] is not False else ", without real-time priority")),
-        ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s left out, %s messages)%s" % (
+        ("caller -> bot latency p50 / p99 / max", "%s / %s / %s ms (%s calls, %s left out, %s messages, %s)%s" % (
             fmt(lat["p50"]), fmt(lat["p99"]), fmt(lat["max"]), lat["calls"], fmt(lat["calls_excluded"]),
-            lat["messages"],
+            lat["messages"], {"socket": "at the bot's socket", "read": "when the bot read it"}.get(
+                lat["measured_at"], "n/a"),
             " " + lat["note"] if lat.get("note") else "")),
+        ("the same when the bot read it (its CPU wait in) p50 / p99 / max", "%s / %s / %s ms" % (
+            fmt(lr["p50"]), fmt(lr["p99"]), fmt(lr["max"]))),
     ]
     bd = r.get("bridge_delay_ms")
     rows.append(("of which inside the bridge (daemon): mean / p50 / p99", "%s / <= %s / <= %s ms (%s messages)" % (
@@ -709,6 +754,8 @@ def main():
     ap.add_argument("--media-threads", type=int, default=0)
     ap.add_argument("--rtp-gen", choices=("own", "sipp"), default="sipp")
     ap.add_argument("--t1x64-ms", type=int, default=32000)
+    ap.add_argument("--bot-nice", default="-")
+    ap.add_argument("--ws-nice", default="-")
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)
     ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)

@@ -1,12 +1,16 @@
 /* The arrivals log of the test bot (--arrivals FILE), for load runs that measure how long
  * caller audio takes to reach the bot: per connection one "S" line at start with the value of
  * one custom parameter (--arrivals-key, which names the call) and the sample rate, then one
- * "M" line per media message with its arrival time (CLOCK_REALTIME, ns, the clock of kernel
- * packet timestamps) and the samples it carried. Thread: the lws service thread. Owns
- * nothing but the FILE, which main opens and closes.
+ * "M" line per media message with the time the bot read it (CLOCK_REALTIME, ns, the clock of
+ * kernel packet timestamps), the samples it carried and the kernel's arrival time of the newest
+ * data of the read that completed it (rxstamp.c; 0 when the read was not stamped, as over TLS).
+ * The second time leaves out how long the bot waited for a CPU. Thread: the lws service
+ * thread. Owns the FILE, which main opens and closes, and the table of stamps.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <sb/common.h>
@@ -14,6 +18,52 @@
 #include "testbot.h"
 
 #define VALUE_MAX 64
+#define STAMPS_MIN 1024
+
+/* The newest kernel arrival stamp read on each descriptor, by its number; 0: none. */
+static int64_t *stamps;
+static size_t stamps_len;
+
+void sb_tb_rxstamp_note(int fd, int64_t ns)
+{
+	size_t n = stamps_len ? stamps_len : STAMPS_MIN;
+	int64_t *p;
+
+	if (fd < 0)
+		return;
+	if ((size_t)fd >= stamps_len) {
+		while (n <= (size_t)fd)
+			n *= 2;
+		p = realloc(stamps, n * sizeof(*p));
+		if (!p)
+			return; /* the message goes without a stamp */
+		memset(p + stamps_len, 0, (n - stamps_len) * sizeof(*p));
+		stamps = p;
+		stamps_len = n;
+	}
+	stamps[fd] = ns;
+}
+
+void sb_tb_rxstamp_free(void)
+{
+	free(stamps);
+	stamps = NULL;
+	stamps_len = 0;
+}
+
+void sb_tb_arrivals_open(struct sb_tb_conn *c)
+{
+	int fd = c->wsi ? lws_get_socket_fd(c->wsi) : -1;
+	int on = 1;
+
+	if (!c->app->arrivals || fd < 0)
+		return;
+	/* The descriptor may be a closed connection's: its stamp is not this one's. */
+	if ((size_t)fd < stamps_len)
+		stamps[fd] = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)))
+		fprintf(stderr, "sipbridge-testbot: SO_TIMESTAMPNS: %s\n", strerror(errno));
+}
 
 static long long realtime_ns(void)
 {
@@ -63,6 +113,11 @@ void sb_tb_arrivals_start(struct sb_tb_conn *c, json_t *msg)
 
 void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples)
 {
-	if (c->app->arrivals)
-		fprintf(c->app->arrivals, "M %u %lld %zu\n", c->id, realtime_ns(), samples);
+	int fd;
+
+	if (!c->app->arrivals)
+		return;
+	fd = c->wsi ? lws_get_socket_fd(c->wsi) : -1;
+	fprintf(c->app->arrivals, "M %u %lld %zu %lld\n", c->id, realtime_ns(), samples,
+	        fd >= 0 && (size_t)fd < stamps_len ? (long long)stamps[fd] : 0LL);
 }

@@ -54,7 +54,8 @@ static void usage(FILE *f)
 	      "  --arrivals  writes FILE: per connection \"S CONN RATE VALUE\" (VALUE: the custom\n"
 	      "              parameter --arrivals-key, default X-Load-Call), then per media "
 	      "message\n"
-	      "              \"M CONN REALTIME_NS SAMPLES\"\n",
+	      "              \"M CONN REALTIME_NS SAMPLES KERNEL_NS\" (read, and arrived in the\n"
+	      "              kernel; KERNEL_NS 0 when the read was not stamped, as over TLS)\n",
 	      f);
 }
 
@@ -392,5 +393,6 @@ out:
 		fclose(app.evlog);
 	if (app.arrivals)
 		fclose(app.arrivals);
+	sb_tb_rxstamp_free();
 	return r;
 }

@@ -122,6 +122,7 @@ static void on_open(struct lws *wsi, struct sb_tb_conn *c)
 		app->conns->prev = c;
 	app->conns = c;
 	app->conn_count++;
+	sb_tb_arrivals_open(c);
 	if (app->evlog) {
 		f = json_pack("{s:o,s:o}", "path", open_path(wsi), "headers", open_headers(wsi));
 		sb_tb_evlog_write(app->evlog, c->id, "open", f);

@@ -153,8 +153,14 @@ json_t *sb_tb_evlog_strip_payload(json_t *msg);
 /* arrivals.c */
 /* Writes the connection's start line (borrows msg). No-op without --arrivals. */
 void sb_tb_arrivals_start(struct sb_tb_conn *c, json_t *msg);
-/* Writes one media message's arrival time and sample count. No-op without --arrivals. */
+/* Asks the kernel to stamp the connection's reads (rxstamp.c). No-op without --arrivals. */
+void sb_tb_arrivals_open(struct sb_tb_conn *c);
+/* Writes one media message's read time, sample count and kernel arrival time. No-op without
+ * --arrivals. */
 void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples);
+/* The newest kernel arrival time (CLOCK_REALTIME ns) read on fd, from rxstamp.c's recv(). */
+void sb_tb_rxstamp_note(int fd, int64_t ns);
+void sb_tb_rxstamp_free(void);
 
 /* batch.c */
 #define SB_TB_WS_HEADER_MAX 10

@@ -1,0 +1,41 @@
+/* The kernel's arrival time of what lws reads, for the arrivals log (arrivals.c). lws reads
+ * every plain connection with recv(); this definition takes the C library's place in the bot
+ * (the dynamic linker resolves lws's reference to the executable's symbol first) and reads with
+ * recvmsg() instead, which on a socket with SO_TIMESTAMPNS set also returns when the last data
+ * it read came in (for TCP the stamp of the newest segment read, taken on delivery to the host,
+ * before this process got a CPU for it). Sockets without the option get no stamp and cost what
+ * recv() costs. TLS reads go through OpenSSL's read() and are not stamped. Thread: the lws
+ * service thread, the only one that reads.
+ */
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "testbot.h"
+
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		struct cmsghdr align;
+	} ctl;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov,
+	                    .msg_iovlen = 1,
+	                    .msg_control = ctl.buf,
+	                    .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm;
+	struct timespec ts;
+	ssize_t n = recvmsg(fd, &mh, flags);
+
+	if (n <= 0 || (flags & MSG_PEEK))
+		return n;
+	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(ts))) {
+			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+			sb_tb_rxstamp_note(fd, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+		}
+	}
+	return n;
+}

@@ -162,6 +162,13 @@ p = r["pacing_out"]
 assert p is None or {"stalls", "error_p99_outside_stalls_ms"} <= p.keys(), p
 lat = r["latency_caller_to_bot_ms"]
 assert lat["p50"] is not None or lat.get("note"), lat
+# Over ws every read of the bot carries the kernel's arrival stamp, and the figure is taken at its
+# socket; over wss OpenSSL reads and the figure is the bot's read, which is always reported.
+if lat["p50"] is not None:
+    assert lat["measured_at"] == ("read" if r["params"]["wss"] else "socket"), lat
+    assert r["latency_caller_to_bot_read_ms"]["messages"] == lat["messages"], r
+# The daemon's ws threads and the bot ran at nice -10 (threads.ws_nice's default; run_load.sh -B).
+assert r["params"]["ws_nice"] == -10 and r["params"]["bot_nice"] == -10, r["params"]
 # The daemon's own share of it: one observation per media message it wrote to the bot.
 bd = r["bridge_delay_ms"]
 assert bd and bd["messages"] > 0 and bd["mean"] >= 0 and bd["p99_le"] is not None, bd

@@ -23,12 +23,14 @@
  * cost of the thread. Its libev plugin on a loop of our own (epoll) costs only the sockets
  * that are ready. The loop is run here (ev_run once a turn), not by lws_service(): the plugin
  * of lws 4.1 runs it until it is broken. */
+#include <errno.h>
 #include <ev.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 /* The shortest turn of the loop. At 1000 calls the loop turned 7500 times a second; a turn a
@@ -67,6 +69,7 @@
 
 struct sb_ws_worker {
 	unsigned idx;
+	int nice; /* threads.ws_nice */
 	pthread_t thread;
 	bool started;
 	atomic_bool quit;
@@ -321,11 +324,39 @@ int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_
 	return SB_DNS_MISS;
 }
 
+/* The thread's nice value (threads.ws_nice). Caller audio waits in this thread on its way to
+ * the bot, so on a busy machine it goes before ordinary work, as the media threads do with
+ * real-time scheduling. Linux keeps a nice value per thread: PRIO_PROCESS with the thread's id
+ * sets this thread's alone. */
+static void set_nice(const struct sb_ws_worker *w)
+{
+	id_t tid = (id_t)gettid();
+	int r = 0, now;
+
+	errno = 0;
+	now = getpriority(PRIO_PROCESS, tid);
+	if (errno)
+		now = 0;
+	if (now != w->nice)
+		r = setpriority(PRIO_PROCESS, tid, w->nice) ? errno : 0;
+	if (w->idx == 0 && r)
+		log_notice(
+		        "WebSocket threads run at nice %d, not %d (%s): on a busy machine caller "
+		        "audio waits for other work. Needs root, CAP_SYS_NICE or an RLIMIT_NICE "
+		        "that "
+		        "allows it (the systemd unit sets LimitNICE=%d)",
+		        now, w->nice, strerror(r), w->nice);
+	else if (w->idx == 0)
+		log_notice("WebSocket threads run at nice %d", w->nice);
+}
+
 static void *run(void *arg)
 {
 	struct sb_ws_worker *w = arg;
 
 	int64_t turn_us = 0;
+
+	set_nice(w);
 
 	/* Only a stop ends this loop: other threads keep waking this context until then. */
 	while (!atomic_load(&w->quit)) {
@@ -433,6 +464,7 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	LIST_INIT(&w->env.conns);
 	LIST_INIT(&w->env.backlog);
 	w->idx = idx;
+	w->nice = cfg->ws_nice;
 	w->env.control = control;
 	w->env.stats = &w->stats;
 	sb_ws_keys_init(&w->env.keys);

@@ -97,6 +97,51 @@ def test_ws_threads_default_one_per_core(env, bridge, sipp):
         assert res.rc == 0, res.describe()
 
 
+def thread_nices(pid):
+    """{thread id: (name, nice)} of a process, from /proc (the nice value is field 19 of stat)."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except FileNotFoundError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        out[tid] = (name, int(stat[stat.rindex(")") + 2:].split()[16]))
+    return out
+
+
+@pytest.mark.parametrize("nice", [None, -3])
+def test_ws_threads_run_at_their_nice(env, bridge, sipp, nice):
+    # The ws threads carry caller audio to the bot: each asks for threads.ws_nice (default -10) as it starts, and
+    # the other threads keep the daemon's own. The tests run as root, which may raise a priority.
+    threads = {"media": 1, "ws": 2}
+    if nice is not None:
+        threads["ws_nice"] = nice
+    want = -10 if nice is None else nice
+    d, bot = bridge("echo", threads=threads)
+    sbtest.wait_until(lambda: "WebSocket threads run at nice %d" % want in d.stderr_text(), 10,
+                      "the daemon to say its ws threads run at nice %d" % want)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+
+    def ws_nices():
+        t = thread_nices(d.proc.pid)
+        return sorted(n for name, n in t.values() if name.startswith("sb-ws")), t
+
+    sbtest.wait_until(lambda: ws_nices()[0] == [want, want], 10, "both ws threads at nice %d" % want)
+    others = [(name, n) for name, n in ws_nices()[1].values() if not name.startswith("sb-ws")]
+    assert others and all(n == own for _, n in others), others
+    # And they carry a call's audio there and back at it.
+    ep = env.endpoint(rtp.PT_PCMA)
+    call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, until_told=True).start()
+    ep.wait_packets(1, timeout=20)
+    noise = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=21)
+    ep.send_audio(noise)
+    ep.wait_echo(noise, 15, "the caller's pseudo-random sequence to come back intact through the bot")
+    res = call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+
+
 def rx_buffer_waits(port):
     return sbtest.metric(port, "sipbridge_media_rx_buffer_waits_total")
 

@@ -15,8 +15,8 @@
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
 #                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-T MS]
-#                          [-t] [-j]
-#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own
+#                          [-B NICE] [-t] [-j]
+#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B -10
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
@@ -29,6 +29,9 @@
 #       report how long the daemon's threads and the generators waited for a CPU
 #   -T  the daemon's sip.t1x64_ms (default: its own, RFC 3261's 32000): how long each ended
 #       call's BYE transaction is kept
+#   -B  the test bot's nice value: it stands for a bot on a machine of its own, so by default it
+#       runs at -10 (the daemon's ws threads' threads.ws_nice) and reads what the bridge sends
+#       when it comes rather than after the callers' generators
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -38,8 +41,8 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms=""
-while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:tjh" o; do
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms="" bot_nice=-10
+while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -57,14 +60,17 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:tjh" o; do
 	g) rtp_gen=$OPTARG ;;
 	S) sched_s=$OPTARG ;;
 	T) t1x64_ms=$OPTARG ;;
+	B) bot_nice=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,34p' "$0"; exit 2 ;;
+	*) sed -n '2,37p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
 	[[ $v =~ ^[0-9]{1,7}$ && $v -gt 0 ]] || { echo "run_load: numbers must be positive integers" >&2; exit 2; }
 done
 [ "$concurrent" -le 20000 ] || { echo "run_load: -c is at most 20000" >&2; exit 2; }
+[[ $bot_nice =~ ^-?[0-9]{1,2}$ && $bot_nice -ge -20 && $bot_nice -le 19 ]] ||
+	{ echo "run_load: -B is a nice value from -20 to 19" >&2; exit 2; }
 [[ $sched_s =~ ^[0-9]{1,3}$ ]] || { echo "run_load: -S is a number of seconds, at most 999" >&2; exit 2; }
 if [ "$sched_s" -gt 0 ] && ! command -v perf >/dev/null; then
 	echo "run_load: -S needs perf (Debian: linux-perf)" >&2
@@ -210,8 +216,11 @@ start_timed() {
 	pids+=("$(cat "$work/$name.pid")")
 }
 
-start_timed bot bot.out bot.out "$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" \
+# nice(1) adds to the script's own nice value; the bot gets -B whatever that is.
+start_timed bot bot.out bot.out nice -n $((bot_nice - $(nice))) "$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" \
 	--mode echo --protocol "$protocol" --arrivals "$work/bot.arrivals" "${bot_tls[@]}"
+# What the bot got: nice(1) fails to raise a process's priority without root or CAP_SYS_NICE.
+bot_nice_got=$(ps -o ni= -p "$(cat "$work/bot.pid")" | tr -d ' ')
 
 "$build/src/sipbridged" -c "$work/load.conf" 2>"$work/sipbridged.log" &
 daemon=$!
@@ -223,6 +232,10 @@ fi
 # The thread counts the daemon took (0 in the configuration: its own choice).
 counts=$(sed -n 's/.*ready: \([0-9]*\) media worker(s), \([0-9]*\) ws worker(s).*/\1 \2/p' "$work/sipbridged.log")
 [ -z "$counts" ] || read -r media_threads ws_threads <<<"$counts"
+# The nice value the ws threads run at (threads.ws_nice, or what the system allowed): each
+# thread sets it as it starts, and the first one says so.
+wait_for 5 grep -q "WebSocket threads run at nice" "$work/sipbridged.log" || true
+ws_nice_got=$(ps -L -o comm=,ni= -p "$daemon" | awk '$1 ~ /^sb-ws/ {print $2; exit}')
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }
 idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
@@ -259,7 +272,7 @@ if [ "$rtp_gen" = own ]; then
 		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 fi
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000} (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, ws threads and bot at nice ${ws_nice_got:-?} and ${bot_nice_got:-?} (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.
@@ -346,7 +359,7 @@ fi
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
 	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --media-threads "$media_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
-	--t1x64-ms "${t1x64_ms:-32000}" \
+	--t1x64-ms "${t1x64_ms:-32000}" --bot-nice "${bot_nice_got:--}" --ws-nice "${ws_nice_got:--}" \
 	--sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \

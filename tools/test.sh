@@ -167,8 +167,10 @@ assert lat["p50"] is not None or lat.get("note"), lat
 if lat["p50"] is not None:
     assert lat["measured_at"] == ("read" if r["params"]["wss"] else "socket"), lat
     assert r["latency_caller_to_bot_read_ms"]["messages"] == lat["messages"], r
-# The daemon's ws threads and the bot ran at nice -10 (threads.ws_nice's default; run_load.sh -B).
-assert r["params"]["ws_nice"] == -10 and r["params"]["bot_nice"] == -10, r["params"]
+# As root the daemon's media threads ran at SCHED_FIFO 2 and its ws threads at 1 (the defaults of
+# threads.media_realtime and ws_realtime), and the bot at nice -10 (run_load.sh -B).
+pr = r["params"]
+assert pr["media_sched"] == "FIFO 2" and pr["ws_sched"] == "FIFO 1" and pr["bot_nice"] == -10, pr
 # The daemon's own share of it: one observation per media message it wrote to the bot.
 bd = r["bridge_delay_ms"]
 assert bd and bd["messages"] > 0 and bd["mean"] >= 0 and bd["p99_le"] is not None, bd

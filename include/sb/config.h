@@ -142,7 +142,7 @@ struct sb_config {
 	int media_io;         /* enum sb_media_io: how the media threads do their socket work */
 	int ws_loop;          /* enum sb_ws_loop: what the ws threads wait in */
 	bool media_realtime;  /* media threads ask for SCHED_FIFO, so pacing waits for no one */
-	int ws_nice;          /* the ws threads' nice value (-20..19), asked for at their start */
+	bool ws_realtime;     /* ws threads ask for SCHED_FIFO below the media threads */
 	int media_rx_buffers; /* io_uring: each media thread's receive buffers (a power of two) */
 
 	/* log */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -92,4 +93,29 @@ static inline int sb_thread_join_within(pthread_t t, long ms)
 	struct timespec until = sb_deadline_in(CLOCK_REALTIME, ms);
 
 	return -pthread_timedjoin_np(t, NULL, &until);
+}
+
+/* Real-time priorities of the threads that carry audio (threads.media_realtime,
+ * threads.ws_realtime): the media threads' pacing first, then the ws threads, both before
+ * every thread of ordinary scheduling. */
+#define SB_RT_PRIO_MEDIA 2
+#define SB_RT_PRIO_WS 1
+
+/* Thread: the worker, for itself. Asks for SCHED_FIFO at prio or, where the system allows
+ * less (an RLIMIT_RTPRIO of 1), the highest priority below it that it allows. Returns the
+ * priority obtained, or a negative errno when even 1 was refused. */
+static inline int sb_thread_realtime(int prio)
+{
+	struct sched_param sp;
+	int r = EPERM;
+
+	for (; prio >= 1; prio--) {
+		sp.sched_priority = prio;
+		r = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+		if (r == 0)
+			return prio;
+		if (r != EPERM)
+			break;
+	}
+	return -r;
 }

@@ -23,14 +23,12 @@
  * cost of the thread. Its libev plugin on a loop of our own (epoll) costs only the sockets
  * that are ready. The loop is run here (ev_run once a turn), not by lws_service(): the plugin
  * of lws 4.1 runs it until it is broken. */
-#include <errno.h>
 #include <ev.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 /* The shortest turn of the loop. At 1000 calls the loop turned 7500 times a second; a turn a
@@ -69,7 +67,7 @@
 
 struct sb_ws_worker {
 	unsigned idx;
-	int nice; /* threads.ws_nice */
+	bool realtime; /* threads.ws_realtime */
 	pthread_t thread;
 	bool started;
 	atomic_bool quit;
@@ -324,30 +322,19 @@ int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_
 	return SB_DNS_MISS;
 }
 
-/* The thread's nice value (threads.ws_nice). Caller audio waits in this thread on its way to
- * the bot, so on a busy machine it goes before ordinary work, as the media threads do with
- * real-time scheduling. Linux keeps a nice value per thread: PRIO_PROCESS with the thread's id
- * sets this thread's alone. */
-static void set_nice(const struct sb_ws_worker *w)
+/* Real-time scheduling for the thread that carries caller audio to the bots and theirs back
+ * (threads.ws_realtime), below the media threads: on a busy machine ordinary work waits for
+ * it, not it for ordinary work. */
+static void go_realtime(const struct sb_ws_worker *w)
 {
-	id_t tid = (id_t)gettid();
-	int r = 0, now;
+	int r = sb_thread_realtime(SB_RT_PRIO_WS);
 
-	errno = 0;
-	now = getpriority(PRIO_PROCESS, tid);
-	if (errno)
-		now = 0;
-	if (now != w->nice)
-		r = setpriority(PRIO_PROCESS, tid, w->nice) ? errno : 0;
-	if (w->idx == 0 && r)
-		log_notice(
-		        "WebSocket threads run at nice %d, not %d (%s): on a busy machine caller "
-		        "audio waits for other work. Needs root, CAP_SYS_NICE or an RLIMIT_NICE "
-		        "that "
-		        "allows it (the systemd unit sets LimitNICE=%d)",
-		        now, w->nice, strerror(r), w->nice);
+	if (w->idx == 0 && r < 0)
+		log_notice("WebSocket threads run without real-time scheduling (%s): on a busy "
+		           "machine caller audio waits for other work",
+		           strerror(-r));
 	else if (w->idx == 0)
-		log_notice("WebSocket threads run at nice %d", w->nice);
+		log_notice("WebSocket threads run with real-time scheduling (SCHED_FIFO %d)", r);
 }
 
 static void *run(void *arg)
@@ -356,7 +343,8 @@ static void *run(void *arg)
 
 	int64_t turn_us = 0;
 
-	set_nice(w);
+	if (w->realtime)
+		go_realtime(w);
 
 	/* Only a stop ends this loop: other threads keep waking this context until then. */
 	while (!atomic_load(&w->quit)) {
@@ -464,7 +452,7 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	LIST_INIT(&w->env.conns);
 	LIST_INIT(&w->env.backlog);
 	w->idx = idx;
-	w->nice = cfg->ws_nice;
+	w->realtime = cfg->ws_realtime;
 	w->env.control = control;
 	w->env.stats = &w->stats;
 	sb_ws_keys_init(&w->env.keys);

@@ -160,10 +160,7 @@ static int parse_int(struct ctx *x, const struct sb_cfg_key *k, const config_set
 		return fail(x, m, "must be an integer");
 	v = config_setting_get_int64(m);
 	if (v < k->min || v > k->max)
-		return fail(x, m,
-		            k->min < 0 ? "must be %lld to %lld, not %lld"
-		                       : "must be %lld-%lld, not %lld",
-		            k->min, k->max, v);
+		return fail(x, m, "must be %lld-%lld, not %lld", k->min, k->max, v);
 	why = k->check_int ? k->check_int(v) : NULL;
 	if (why)
 		return fail(x, m, "%s", why);

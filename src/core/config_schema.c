@@ -374,7 +374,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_THREADS, "ws_loop", SB_KT_ENUM, .def_int = SB_WS_LOOP_AUTO, .enums = ws_loops,
          FIELD(C, ws_loop)},
         {SB_SC_THREADS, "media_realtime", SB_KT_BOOL, .def_int = 1, FIELD(C, media_realtime)},
-        {SB_SC_THREADS, "ws_nice", SB_KT_INT, 0, -20, 19, -10, FIELD(C, ws_nice)},
+        {SB_SC_THREADS, "ws_realtime", SB_KT_BOOL, .def_int = 1, FIELD(C, ws_realtime)},
         {SB_SC_THREADS, "media_rx_buffers", SB_KT_INT, 0, 64, 32768, 1024,
          FIELD(C, media_rx_buffers)},
 

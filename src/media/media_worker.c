@@ -412,15 +412,14 @@ static void run_epoll(struct sb_media_worker *w)
 /* Real-time scheduling for the pacing thread, where the system allows it. */
 static void go_realtime(const struct sb_media_worker *w)
 {
-	struct sched_param sp = {.sched_priority = 1};
-	int r = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	int r = sb_thread_realtime(SB_RT_PRIO_MEDIA);
 
-	if (w->idx == 0 && r)
+	if (w->idx == 0 && r < 0)
 		log_info("Media threads run without real-time scheduling (%s): a busy machine can "
 		         "delay their packets",
-		         strerror(r));
+		         strerror(-r));
 	else if (w->idx == 0)
-		log_info("Media threads run with real-time scheduling (SCHED_FIFO 1)");
+		log_info("Media threads run with real-time scheduling (SCHED_FIFO %d)", r);
 }
 
 static void *run(void *arg)

@@ -214,7 +214,7 @@ static int keep_restart_keys(struct sb_config *next, const struct sb_config *cur
 	KEEP_INT(media_io, "threads.media_io");
 	KEEP_INT(ws_loop, "threads.ws_loop");
 	KEEP_INT(media_realtime, "threads.media_realtime");
-	KEEP_INT(ws_nice, "threads.ws_nice");
+	KEEP_INT(ws_realtime, "threads.ws_realtime");
 	KEEP_INT(media_rx_buffers, "threads.media_rx_buffers");
 	KEEP_STR(webhook_url, "webhook.url");
 	KEEP_STR(webhook_secret, "webhook.secret");

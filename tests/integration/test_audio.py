@@ -97,8 +97,9 @@ def test_ws_threads_default_one_per_core(env, bridge, sipp):
         assert res.rc == 0, res.describe()
 
 
-def thread_nices(pid):
-    """{thread id: (name, nice)} of a process, from /proc (the nice value is field 19 of stat)."""
+def thread_sched(pid):
+    """{thread id: (name, policy, real-time priority)} of a process, from /proc (fields 41 and 40
+    of stat; policy 1 is SCHED_FIFO, 0 SCHED_OTHER)."""
     out = {}
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
@@ -106,32 +107,38 @@ def thread_nices(pid):
                 stat = f.read()
         except FileNotFoundError:
             continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        out[tid] = (name, int(stat[stat.rindex(")") + 2:].split()[16]))
+        fields = stat[stat.rindex(")") + 2:].split()
+        out[tid] = (stat[stat.index("(") + 1:stat.rindex(")")], int(fields[38]), int(fields[37]))
     return out
 
 
-@pytest.mark.parametrize("nice", [None, -3])
-def test_ws_threads_run_at_their_nice(env, bridge, sipp, nice):
-    # The ws threads carry caller audio to the bot: each asks for threads.ws_nice (default -10) as it starts, and
-    # the other threads keep the daemon's own. The tests run as root, which may raise a priority.
+@pytest.mark.parametrize("ws_realtime", [True, False])
+def test_audio_threads_real_time(env, bridge, sipp, ws_realtime):
+    # The media threads pace RTP at SCHED_FIFO 2; the ws threads, which carry the audio to the bot and back,
+    # at 1 (threads.ws_realtime, default on) or with ordinary scheduling. The other threads keep ordinary
+    # scheduling. The tests run as root, which may ask for it.
     threads = {"media": 1, "ws": 2}
-    if nice is not None:
-        threads["ws_nice"] = nice
-    want = -10 if nice is None else nice
+    if not ws_realtime:
+        threads["ws_realtime"] = False
     d, bot = bridge("echo", threads=threads)
-    sbtest.wait_until(lambda: "WebSocket threads run at nice %d" % want in d.stderr_text(), 10,
-                      "the daemon to say its ws threads run at nice %d" % want)
-    own = os.getpriority(os.PRIO_PROCESS, 0)
+    said = "WebSocket threads run with real-time scheduling (SCHED_FIFO 1)"
+    if ws_realtime:
+        sbtest.wait_until(lambda: said in d.stderr_text(), 10, "the daemon to say its ws threads run at FIFO 1")
 
-    def ws_nices():
-        t = thread_nices(d.proc.pid)
-        return sorted(n for name, n in t.values() if name.startswith("sb-ws")), t
+    def by_role():
+        got = {"media": [], "ws": [], "other": []}
+        for name, policy, prio in thread_sched(d.proc.pid).values():
+            role = "media" if name.startswith("sb-media") else "ws" if name.startswith("sb-ws") else "other"
+            got[role].append((policy, prio))
+        return got
 
-    sbtest.wait_until(lambda: ws_nices()[0] == [want, want], 10, "both ws threads at nice %d" % want)
-    others = [(name, n) for name, n in ws_nices()[1].values() if not name.startswith("sb-ws")]
-    assert others and all(n == own for _, n in others), others
-    # And they carry a call's audio there and back at it.
+    want_ws = [(1, 1), (1, 1)] if ws_realtime else [(0, 0), (0, 0)]
+    sbtest.wait_until(lambda: by_role()["media"] == [(1, 2)] and by_role()["ws"] == want_ws, 10,
+                      "the media thread at FIFO 2 and the ws threads at %s" % ("FIFO 1" if ws_realtime else "OTHER"))
+    others = by_role()["other"]
+    assert others and all(p == (0, 0) for p in others), others
+    assert ws_realtime or said not in d.stderr_text()
+    # And they carry a call's audio there and back.
     ep = env.endpoint(rtp.PT_PCMA)
     call = sipp("uac_call.xml", d, keys={"fmts": fmts(rtp.PT_PCMA)}, rtp_port=ep.port, until_told=True).start()
     ep.wait_packets(1, timeout=20)

@@ -69,7 +69,7 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_AUTO);
 	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_AUTO);
 	ASSERT_TRUE(c->media_realtime);
-	ASSERT_EQ(c->ws_nice, -10);
+	ASSERT_TRUE(c->ws_realtime);
 	ASSERT_EQ(c->media_rx_buffers, 1024);
 	ASSERT_EQ(c->log_level, SB_LOG_INFO);
 	ASSERT_STREQ(c->webhook_url, "");
@@ -133,7 +133,7 @@ TEST(every_key_parsed)
 	ASSERT_EQ(c->media_io, SB_MEDIA_IO_EPOLL);
 	ASSERT_EQ(c->ws_loop, SB_WS_LOOP_POLL);
 	ASSERT_TRUE(!c->media_realtime);
-	ASSERT_EQ(c->ws_nice, 19);
+	ASSERT_TRUE(!c->ws_realtime);
 	ASSERT_EQ(c->media_rx_buffers, 100);
 	ASSERT_EQ(c->log_level, SB_LOG_DEBUG);
 	ASSERT_STREQ(c->webhook_url, "https://hooks.example.com:8443/calls/end?src=sb");
@@ -653,15 +653,6 @@ TEST(integers_never_wrap)
 	                                NULL, err, sizeof(err)),
 	          -EINVAL);
 	ASSERT_STREQ(err, "mem:4: rtp.timeout_s: must be 0-3600, not 8589934592");
-	/* A nice value is -20 to 19, negative ones included. */
-	ASSERT_EQ(sb_config_load_string(&c, "threads: { ws_nice = -21; };\n", "mem", NULL, err,
-	                                sizeof(err)),
-	          -EINVAL);
-	ASSERT_STREQ(err, "mem:1: threads.ws_nice: must be -20 to 19, not -21");
-	ASSERT_EQ(sb_config_load_string(&c, "threads: { ws_nice = 20; };\n", "mem", NULL, err,
-	                                sizeof(err)),
-	          -EINVAL);
-	ASSERT_STREQ(err, "mem:1: threads.ws_nice: must be -20 to 19, not 20");
 	/* Included files would escape this check: refused with the line of the directive. */
 	ASSERT_EQ(sb_config_load_string(&c, "# x\n  @include \"other.conf\"\n", "mem", NULL, err,
 	                                sizeof(err)),

@@ -562,7 +562,8 @@ def build(a):
             "media_io": a.media_io, "media_threads": a.media_threads, "ws_threads": a.ws_threads, "wss": bool(a.tls),
             "callers_rtp": a.rtp_gen, "sip_t1x64_ms": a.t1x64_ms,
             "bot_nice": int(a.bot_nice) if re.fullmatch(r"-?[0-9]+", a.bot_nice) else None,
-            "ws_nice": int(a.ws_nice) if re.fullmatch(r"-?[0-9]+", a.ws_nice) else None,
+            "media_sched": a.media_sched if a.media_sched != "-" else None,
+            "ws_sched": a.ws_sched if a.ws_sched != "-" else None,
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,
@@ -755,7 +756,8 @@ def main():
     ap.add_argument("--rtp-gen", choices=("own", "sipp"), default="sipp")
     ap.add_argument("--t1x64-ms", type=int, default=32000)
     ap.add_argument("--bot-nice", default="-")
-    ap.add_argument("--ws-nice", default="-")
+    ap.add_argument("--media-sched", default="-")
+    ap.add_argument("--ws-sched", default="-")
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)
     ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)

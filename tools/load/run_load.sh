@@ -30,8 +30,8 @@
 #   -T  the daemon's sip.t1x64_ms (default: its own, RFC 3261's 32000): how long each ended
 #       call's BYE transaction is kept
 #   -B  the test bot's nice value: it stands for a bot on a machine of its own, so by default it
-#       runs at -10 (the daemon's ws threads' threads.ws_nice) and reads what the bridge sends
-#       when it comes rather than after the callers' generators
+#       runs at -10, before the callers' generators, and reads what the bridge sends when it
+#       comes
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -232,10 +232,14 @@ fi
 # The thread counts the daemon took (0 in the configuration: its own choice).
 counts=$(sed -n 's/.*ready: \([0-9]*\) media worker(s), \([0-9]*\) ws worker(s).*/\1 \2/p' "$work/sipbridged.log")
 [ -z "$counts" ] || read -r media_threads ws_threads <<<"$counts"
-# The nice value the ws threads run at (threads.ws_nice, or what the system allowed): each
-# thread sets it as it starts, and the first one says so.
-wait_for 5 grep -q "WebSocket threads run at nice" "$work/sipbridged.log" || true
-ws_nice_got=$(ps -L -o comm=,ni= -p "$daemon" | awk '$1 ~ /^sb-ws/ {print $2; exit}')
+# The scheduling the media and ws threads run with (threads.media_realtime, ws_realtime, or
+# what the system allowed): each thread asks as it starts, and the first ws thread says so.
+wait_for 5 grep -q "WebSocket threads run with" "$work/sipbridged.log" || true
+sched_of() { # sched_of THREAD_PREFIX: "FIFO N" or "OTHER" of the daemon's first such thread
+	ps -L -o comm=,cls=,rtprio= -p "$daemon" |
+		awk -v p="$1" 'index($1, p) == 1 {print ($2 == "FF" ? "FIFO " $3 : "OTHER"); exit}'
+}
+media_sched=$(sched_of sb-media) ws_sched=$(sched_of sb-ws)
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }
 idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
@@ -272,7 +276,7 @@ if [ "$rtp_gen" = own ]; then
 		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 fi
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, ws threads and bot at nice ${ws_nice_got:-?} and ${bot_nice_got:-?} (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, media and ws threads ${media_sched:-?} and ${ws_sched:-?}, the bot at nice ${bot_nice_got:-?} (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.
@@ -359,7 +363,7 @@ fi
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
 	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --media-threads "$media_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
-	--t1x64-ms "${t1x64_ms:-32000}" --bot-nice "${bot_nice_got:--}" --ws-nice "${ws_nice_got:--}" \
+	--t1x64-ms "${t1x64_ms:-32000}" --bot-nice "${bot_nice_got:--}" --media-sched "${media_sched:--}" --ws-sched "${ws_sched:--}" \
 	--sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \

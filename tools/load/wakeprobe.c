@@ -1,7 +1,7 @@
 /* sipbridge-wakeprobe: how late the machine wakes a sleeping thread, for
  * tools/load/run_load.sh.
  *
- * One thread per CPU, pinned to it, at SCHED_FIFO 2 (one above the daemon's media threads, so
+ * One thread per CPU, pinned to it, at SCHED_FIFO 3 (one above the daemon's media threads, so
  * what it measures is the machine's wake-up and not their work), sleeps to the next multiple
  * of the period on the monotonic clock and notes how late it woke. On a virtual machine an
  * idle CPU is woken by the host; when the host is late, the probe is late at the same instants
@@ -23,11 +23,13 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include <sb/worker_thread.h>
+
 #include "tool_util.h"
 
 #define MAX_CPUS 64
 #define MAX_EVENTS 1000 /* late wake-ups listed, over all CPUs */
-#define PROBE_PRIORITY 2
+#define PROBE_PRIORITY (SB_RT_PRIO_MEDIA + 1)
 
 struct event {
 	int64_t t_ms; /* CLOCK_REALTIME */

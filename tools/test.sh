@@ -167,10 +167,15 @@ assert lat["p50"] is not None or lat.get("note"), lat
 if lat["p50"] is not None:
     assert lat["measured_at"] == ("read" if r["params"]["wss"] else "socket"), lat
     assert r["latency_caller_to_bot_read_ms"]["messages"] == lat["messages"], r
-# As root the daemon's media threads ran at SCHED_FIFO 2 and its ws threads at 1 (the defaults of
-# threads.media_realtime and ws_realtime), and the bot at nice -10 (run_load.sh -B).
+# Where the system allows SCHED_FIFO 2 (root), the daemon's media threads ran at it and its ws
+# threads at 1 (threads.media_realtime and ws_realtime), and the bot at 1 (run_load.sh -B fifo);
+# elsewhere the ws threads keep ordinary scheduling, not the media threads' priority.
+import subprocess
 pr = r["params"]
-assert pr["media_sched"] == "FIFO 2" and pr["ws_sched"] == "FIFO 1" and pr["bot_nice"] == -10, pr
+if subprocess.run(["chrt", "-f", "2", "true"], capture_output=True).returncode == 0:
+    assert pr["media_sched"] == "FIFO 2" and pr["ws_sched"] == "FIFO 1" and pr["bot_sched"] == "FIFO 1", pr
+else:
+    assert pr["ws_sched"] == "OTHER", pr
 # The daemon's own share of it: one observation per media message it wrote to the bot.
 bd = r["bridge_delay_ms"]
 assert bd and bd["messages"] > 0 and bd["mean"] >= 0 and bd["p99_le"] is not None, bd

@@ -101,17 +101,19 @@ static inline int sb_thread_join_within(pthread_t t, long ms)
 #define SB_RT_PRIO_MEDIA 2
 #define SB_RT_PRIO_WS 1
 
-/* Thread: the worker, for itself. Asks for SCHED_FIFO at prio or, where the system allows
- * less (an RLIMIT_RTPRIO of 1), the highest priority below it that it allows. Returns the
- * priority obtained, or a negative errno when even 1 was refused. */
-static inline int sb_thread_realtime(int prio)
+/* Thread: the worker, for itself. Asks for SCHED_FIFO at prio or, with lowest < prio, the
+ * highest priority down to lowest that the system allows (an RLIMIT_RTPRIO of 1 allows 1).
+ * Threads it starts later (a resolver's) get ordinary scheduling (SCHED_RESET_ON_FORK).
+ * Returns the priority obtained, or a negative errno when refused. */
+static inline int sb_thread_realtime(int prio, int lowest)
 {
 	struct sched_param sp;
 	int r = EPERM;
 
-	for (; prio >= 1; prio--) {
+	for (; prio >= lowest && prio >= 1; prio--) {
 		sp.sched_priority = prio;
-		r = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+		/* Linux: pid 0 is the calling thread, not the process. */
+		r = sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &sp) ? errno : 0;
 		if (r == 0)
 			return prio;
 		if (r != EPERM)

@@ -324,15 +324,23 @@ int sb_ws_env_resolve(struct sb_ws_env *env, const char *host, char *addr, size_
 
 /* Real-time scheduling for the thread that carries caller audio to the bots and theirs back
  * (threads.ws_realtime), below the media threads: on a busy machine ordinary work waits for
- * it, not it for ordinary work. */
+ * it, not it for ordinary work. Only where the system lets the media threads above it: at
+ * the same priority neither would preempt the other, and a tick could wait out a ws turn.
+ * The thread asks for the media threads' priority first to find out. */
 static void go_realtime(const struct sb_ws_worker *w)
 {
-	int r = sb_thread_realtime(SB_RT_PRIO_WS);
+	struct sched_param other = {.sched_priority = 0};
+	int r = sb_thread_realtime(SB_RT_PRIO_MEDIA, SB_RT_PRIO_MEDIA);
 
+	if (r >= 0)
+		r = sb_thread_realtime(SB_RT_PRIO_WS, SB_RT_PRIO_WS);
+	if (r < 0) /* not left at the probe's priority */
+		sched_setscheduler(0, SCHED_OTHER, &other);
 	if (w->idx == 0 && r < 0)
-		log_notice("WebSocket threads run without real-time scheduling (%s): on a busy "
-		           "machine caller audio waits for other work",
-		           strerror(-r));
+		log_notice("WebSocket threads run without real-time scheduling (%s: SCHED_FIFO %d, "
+		           "above theirs, is not allowed for the media threads): on a busy machine "
+		           "caller audio waits for other work",
+		           strerror(-r), SB_RT_PRIO_MEDIA);
 	else if (w->idx == 0)
 		log_notice("WebSocket threads run with real-time scheduling (SCHED_FIFO %d)", r);
 }
@@ -345,6 +353,9 @@ static void *run(void *arg)
 
 	if (w->realtime)
 		go_realtime(w);
+	else if (w->idx == 0)
+		log_notice("WebSocket threads run with ordinary scheduling (threads.ws_realtime or "
+		           "threads.media_realtime is off)");
 
 	/* Only a stop ends this loop: other threads keep waking this context until then. */
 	while (!atomic_load(&w->quit)) {
@@ -452,7 +463,7 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	LIST_INIT(&w->env.conns);
 	LIST_INIT(&w->env.backlog);
 	w->idx = idx;
-	w->realtime = cfg->ws_realtime;
+	w->realtime = cfg->ws_realtime && cfg->media_realtime;
 	w->env.control = control;
 	w->env.stats = &w->stats;
 	sb_ws_keys_init(&w->env.keys);

@@ -412,7 +412,7 @@ static void run_epoll(struct sb_media_worker *w)
 /* Real-time scheduling for the pacing thread, where the system allows it. */
 static void go_realtime(const struct sb_media_worker *w)
 {
-	int r = sb_thread_realtime(SB_RT_PRIO_MEDIA);
+	int r = sb_thread_realtime(SB_RT_PRIO_MEDIA, 1);
 
 	if (w->idx == 0 && r < 0)
 		log_info("Media threads run without real-time scheduling (%s): a busy machine can "

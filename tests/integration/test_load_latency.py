@@ -71,6 +71,11 @@ def test_the_report_names_where_it_measured(tmp_path):
     head, read = report.latency_figures(*report.caller_to_bot_latency(d, 0)[:2])
     assert head["measured_at"] == "read" and head["p99"] == 50.0 and "not stamped" in head["note"], head
     assert read == {k: v for k, v in head.items() if k not in ("measured_at", "note")}, (head, read)
+    # Stamps before the caller's packets (misaligned): the socket figure is withheld and says so.
+    write_run(d, {"1": (4000, [(85, 70), (230, 170)])})
+    head, read = report.latency_figures(*report.caller_to_bot_latency(d, 0)[:2])
+    assert head["measured_at"] == "read" and head["p99"] == 50.0, head
+    assert head["note"].startswith("the figure at the bot's socket is withheld (caller packets"), head
     # Frames dropped to the bot: no alignment, both figures null with the reason.
     head, read = report.latency_figures(*report.caller_to_bot_latency(d, 3)[:2])
     assert head["p99"] is None and read["p99"] is None and "dropped 3 frames" in head["note"], head

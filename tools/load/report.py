@@ -392,6 +392,8 @@ def caller_to_bot_latency(d, drops_to_bot):
             "the figure is the bot's read" % (unstamped, len(read))
     else:
         fig_sock, why = figures(sock, calls, excluded)
+        if why:
+            why = "the figure at the bot's socket is withheld (%s): the figure is the bot's read" % why
     return {"socket": fig_sock, "read": fig_read}, why, stamped if fig_sock else stamped_read
 
 
@@ -413,7 +415,7 @@ BUSY_PCT = 90
 THREAD_GROUPS = ("media", "ws", "sip", "daemon_other", "bot", "rtpsource", "sipp", "capture")
 
 
-def machine_load(d, stamped):
+def machine_load(d, stamped, measured_at=None):
     """How busy the machine was while the calls were up (UP_SHARE of the peak; poll_metrics.py's
     /proc/stat and schedstat samples): the CPUs' busy share, per thread group the share of a core
     it ran and how long its threads waited runnable for a CPU, and caller -> bot latency split by
@@ -452,6 +454,7 @@ def machine_load(d, stamped):
     res = {"seconds": round(secs), "busy_pct_mean": rnd(sum((x[1] - x[0]) * x[2] for x in full) / secs, 1),
            "busy_pct_max": rnd(max(x[2] for x in full), 1), "saturated_s": sum(1 for x in full if x[2] >= BUSY_PCT),
            "busy_threshold_pct": BUSY_PCT, "threads": threads,
+           "latency_measured_at": measured_at,
            "latency_p99_saturated_ms": None, "latency_messages_saturated": 0,
            "latency_p99_other_ms": None, "latency_messages_other": 0}
     if stamped:
@@ -561,7 +564,7 @@ def build(a):
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
             "media_io": a.media_io, "media_threads": a.media_threads, "ws_threads": a.ws_threads, "wss": bool(a.tls),
             "callers_rtp": a.rtp_gen, "sip_t1x64_ms": a.t1x64_ms,
-            "bot_nice": int(a.bot_nice) if re.fullmatch(r"-?[0-9]+", a.bot_nice) else None,
+            "bot_sched": a.bot_sched if a.bot_sched != "-" else None,
             "media_sched": a.media_sched if a.media_sched != "-" else None,
             "ws_sched": a.ws_sched if a.ws_sched != "-" else None,
         },
@@ -620,7 +623,7 @@ def build(a):
             "probe_wakeups": probe.get("wakeups"), "probe_realtime": probe.get("realtime"),
         },
         # How busy the machine was with the calls up, who ran and who waited for a CPU.
-        "machine_load": machine_load(d, stamped),
+        "machine_load": machine_load(d, stamped, latency["measured_at"]),
         # With -S: how long the daemon's threads and the generators waited for a CPU (perf's
         # scheduler events over a stretch of the run), or null.
         "sched_waits": sched_waits.summary(os.path.join(d, "sched.txt")),
@@ -755,7 +758,7 @@ def main():
     ap.add_argument("--media-threads", type=int, default=0)
     ap.add_argument("--rtp-gen", choices=("own", "sipp"), default="sipp")
     ap.add_argument("--t1x64-ms", type=int, default=32000)
-    ap.add_argument("--bot-nice", default="-")
+    ap.add_argument("--bot-sched", default="-")
     ap.add_argument("--media-sched", default="-")
     ap.add_argument("--ws-sched", default="-")
     for k in ("t0", "t1", "t2"):

@@ -15,8 +15,8 @@
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
 #                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-T MS]
-#                          [-B NICE] [-t] [-j]
-#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B -10
+#                          [-B fifo|NICE] [-t] [-j]
+#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B fifo
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
@@ -29,9 +29,10 @@
 #       report how long the daemon's threads and the generators waited for a CPU
 #   -T  the daemon's sip.t1x64_ms (default: its own, RFC 3261's 32000): how long each ended
 #       call's BYE transaction is kept
-#   -B  the test bot's nice value: it stands for a bot on a machine of its own, so by default it
-#       runs at -10, before the callers' generators, and reads what the bridge sends when it
-#       comes
+#   -B  the test bot's scheduling: it stands for a bot on a machine of its own, so by default
+#       (fifo) it runs at SCHED_FIFO 1, beside the daemon's ws threads and before the callers'
+#       generators, and reads what the bridge sends when it comes (nice -10 where the system
+#       refuses it); or at a nice value NICE
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -41,7 +42,7 @@ cd "$(dirname "$0")/../.."
 repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
-outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms="" bot_nice=-10
+outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms="" bot_sched=fifo
 while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
@@ -60,7 +61,7 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:tjh" o; do
 	g) rtp_gen=$OPTARG ;;
 	S) sched_s=$OPTARG ;;
 	T) t1x64_ms=$OPTARG ;;
-	B) bot_nice=$OPTARG ;;
+	B) bot_sched=$OPTARG ;;
 	j) json_only=1 ;;
 	*) sed -n '2,37p' "$0"; exit 2 ;;
 	esac
@@ -69,8 +70,8 @@ for v in "$concurrent" "$total" "$rate" "$call_ms"; do
 	[[ $v =~ ^[0-9]{1,7}$ && $v -gt 0 ]] || { echo "run_load: numbers must be positive integers" >&2; exit 2; }
 done
 [ "$concurrent" -le 20000 ] || { echo "run_load: -c is at most 20000" >&2; exit 2; }
-[[ $bot_nice =~ ^-?[0-9]{1,2}$ && $bot_nice -ge -20 && $bot_nice -le 19 ]] ||
-	{ echo "run_load: -B is a nice value from -20 to 19" >&2; exit 2; }
+[[ $bot_sched == fifo || ($bot_sched =~ ^-?[0-9]{1,2}$ && $bot_sched -ge -20 && $bot_sched -le 19) ]] ||
+	{ echo "run_load: -B is fifo or a nice value from -20 to 19" >&2; exit 2; }
 [[ $sched_s =~ ^[0-9]{1,3}$ ]] || { echo "run_load: -S is a number of seconds, at most 999" >&2; exit 2; }
 if [ "$sched_s" -gt 0 ] && ! command -v perf >/dev/null; then
 	echo "run_load: -S needs perf (Debian: linux-perf)" >&2
@@ -217,10 +218,21 @@ start_timed() {
 }
 
 # nice(1) adds to the script's own nice value; the bot gets -B whatever that is.
-start_timed bot bot.out bot.out nice -n $((bot_nice - $(nice))) "$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" \
+if [ "$bot_sched" = fifo ] && chrt -f 1 true 2>/dev/null; then
+	bot_run=(chrt -f 1)
+elif [ "$bot_sched" = fifo ]; then
+	bot_run=(nice -n $((-10 - $(nice))))
+else
+	bot_run=(nice -n $((bot_sched - $(nice))))
+fi
+start_timed bot bot.out bot.out "${bot_run[@]}" "$build/tools/testbot/sipbridge-testbot" --listen "127.0.0.1:$bot_port" \
 	--mode echo --protocol "$protocol" --arrivals "$work/bot.arrivals" "${bot_tls[@]}"
-# What the bot got: nice(1) fails to raise a process's priority without root or CAP_SYS_NICE.
-bot_nice_got=$(ps -o ni= -p "$(cat "$work/bot.pid")" | tr -d ' ')
+# What the bot got, once chrt(1) or nice(1) has become the bot: nice(1) without root or
+# CAP_SYS_NICE runs it at the script's own priority.
+bot_pid=$(cat "$work/bot.pid")
+wait_for 5 grep -qx sipbridge-testb "/proc/$bot_pid/comm" || true
+bot_sched_got=$(ps -o cls=,rtprio=,ni= -p "$bot_pid" |
+	awk '{print ($1 == "FF" ? "FIFO " $2 : "OTHER " $3)}' || true)
 
 "$build/src/sipbridged" -c "$work/load.conf" 2>"$work/sipbridged.log" &
 daemon=$!
@@ -276,7 +288,7 @@ if [ "$rtp_gen" = own ]; then
 		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 fi
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, media and ws threads ${media_sched:-?} and ${ws_sched:-?}, the bot at nice ${bot_nice_got:-?} (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, media and ws threads ${media_sched:-?} and ${ws_sched:-?}, the bot ${bot_sched_got:-?} (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.
@@ -363,7 +375,7 @@ fi
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
 	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --media-threads "$media_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
-	--t1x64-ms "${t1x64_ms:-32000}" --bot-nice "${bot_nice_got:--}" --media-sched "${media_sched:--}" --ws-sched "${ws_sched:--}" \
+	--t1x64-ms "${t1x64_ms:-32000}" --bot-sched "${bot_sched_got:--}" --media-sched "${media_sched:--}" --ws-sched "${ws_sched:--}" \
 	--sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \

@@ -26,6 +26,7 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	                    .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *cm;
 	struct timespec ts;
+	int64_t stamp = 0;
 	ssize_t n = recvmsg(fd, &mh, flags);
 
 	if (n <= 0 || (flags & MSG_PEEK))
@@ -34,8 +35,11 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS &&
 		    cm->cmsg_len >= CMSG_LEN(sizeof(ts))) {
 			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
-			sb_tb_rxstamp_note(fd, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+			stamp = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 		}
 	}
+	/* A read without a stamp (data queued before the option took effect) clears the last
+	 * one, which is older than this data and would make it look early. */
+	sb_tb_rxstamp_note(fd, stamp);
 	return n;
 }

@@ -332,15 +332,21 @@ static void go_realtime(const struct sb_ws_worker *w)
 	struct sched_param other = {.sched_priority = 0};
 	int r = sb_thread_realtime(SB_RT_PRIO_MEDIA, SB_RT_PRIO_MEDIA);
 
-	if (r >= 0)
+	if (r >= 0) {
 		r = sb_thread_realtime(SB_RT_PRIO_WS, SB_RT_PRIO_WS);
-	if (r < 0) /* not left at the probe's priority */
-		sched_setscheduler(0, SCHED_OTHER, &other);
+		/* Not left at the probe's priority, the media threads'. The reset-on-fork flag
+		 * stays: a thread without privilege may not clear it. */
+		if (r < 0 && sched_setscheduler(0, SCHED_OTHER | SCHED_RESET_ON_FORK, &other))
+			log_error("A WebSocket thread is left at SCHED_FIFO %d, the media threads' "
+			          "priority: %s",
+			          SB_RT_PRIO_MEDIA, strerror(errno));
+	}
 	if (w->idx == 0 && r < 0)
-		log_notice("WebSocket threads run without real-time scheduling (%s: SCHED_FIFO %d, "
-		           "above theirs, is not allowed for the media threads): on a busy machine "
-		           "caller audio waits for other work",
-		           strerror(-r), SB_RT_PRIO_MEDIA);
+		log_notice(
+		        "WebSocket threads run without real-time scheduling (%s; they ask for it "
+		        "only where the media threads may have SCHED_FIFO %d, above them): on a "
+		        "busy machine caller audio waits for other work",
+		        strerror(-r), SB_RT_PRIO_MEDIA);
 	else if (w->idx == 0)
 		log_notice("WebSocket threads run with real-time scheduling (SCHED_FIFO %d)", r);
 }

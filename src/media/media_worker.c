@@ -415,11 +415,12 @@ static void go_realtime(const struct sb_media_worker *w)
 	int r = sb_thread_realtime(SB_RT_PRIO_MEDIA, 1);
 
 	if (w->idx == 0 && r < 0)
-		log_info("Media threads run without real-time scheduling (%s): a busy machine can "
-		         "delay their packets",
-		         strerror(-r));
+		log_notice(
+		        "Media threads run without real-time scheduling (%s): a busy machine can "
+		        "delay their packets",
+		        strerror(-r));
 	else if (w->idx == 0)
-		log_info("Media threads run with real-time scheduling (SCHED_FIFO %d)", r);
+		log_notice("Media threads run with real-time scheduling (SCHED_FIFO %d)", r);
 }
 
 static void *run(void *arg)

@@ -63,7 +63,7 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:tjh" o; do
 	T) t1x64_ms=$OPTARG ;;
 	B) bot_sched=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,37p' "$0"; exit 2 ;;
+	*) sed -n '2,39p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -245,11 +245,12 @@ fi
 counts=$(sed -n 's/.*ready: \([0-9]*\) media worker(s), \([0-9]*\) ws worker(s).*/\1 \2/p' "$work/sipbridged.log")
 [ -z "$counts" ] || read -r media_threads ws_threads <<<"$counts"
 # The scheduling the media and ws threads run with (threads.media_realtime, ws_realtime, or
-# what the system allowed): each thread asks as it starts, and the first ws thread says so.
+# what the system allowed): each thread asks as it starts, and the first of each kind says so.
+wait_for 5 grep -q "Media threads run with" "$work/sipbridged.log" || true
 wait_for 5 grep -q "WebSocket threads run with" "$work/sipbridged.log" || true
 sched_of() { # sched_of THREAD_PREFIX: "FIFO N" or "OTHER" of the daemon's first such thread
-	ps -L -o comm=,cls=,rtprio= -p "$daemon" |
-		awk -v p="$1" 'index($1, p) == 1 {print ($2 == "FF" ? "FIFO " $3 : "OTHER"); exit}'
+	{ ps -L -o comm=,cls=,rtprio= -p "$daemon" || true; } |
+		awk -v p="$1" '!done && index($1, p) == 1 {print ($2 == "FF" ? "FIFO " $3 : "OTHER"); done = 1}'
 }
 media_sched=$(sched_of sb-media) ws_sched=$(sched_of sb-ws)
 metrics_url="http://127.0.0.1:$admin_port/metrics"

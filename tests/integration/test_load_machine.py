@@ -19,13 +19,13 @@ def sample(t, calls, busy, media_run, ws_wait):
             "sched": {"media": [media_run, 0.0], "ws": [100.0 * t, ws_wait], "bot": [50.0 * t, 5.0 * t]}}
 
 
-def write_run(d, rows, stamped=None):
+def write_run(d, rows, stamped=None, measured_at=None):
     with open(os.path.join(d, "samples.jsonl"), "w") as f:
         for r in rows:
             f.write(json.dumps(r) + "\n")
         f.write("not json\n")
         f.write(json.dumps({"t": 1010.0, "calls_active": 0, "machine": "bad"}) + "\n")
-    return report.machine_load(d, stamped)
+    return report.machine_load(d, stamped, measured_at)
 
 
 def test_busy_share_threads_and_latency_by_saturation(tmp_path):
@@ -36,7 +36,7 @@ def test_busy_share_threads_and_latency_by_saturation(tmp_path):
     rows = [sample(t, calls[t], busy[t], 600.0 * t, ws_wait[t]) for t in range(6)]
     # Latency stamped in second 2-3 (saturated) and 1-2 and 3-4 (not), and outside any interval.
     stamped = [(1002.5, 80.0), (1002.6, 90.0), (1001.5, 5.0), (1003.5, 7.0), (1003.9, 6.0), (2000.0, 999.0)]
-    m = write_run(str(tmp_path), rows, stamped)
+    m = write_run(str(tmp_path), rows, stamped, "socket")
     assert m["seconds"] == 3, m  # the intervals ending with at least 90 % of the peak calls
     assert m["busy_pct_mean"] == round((50 + 95 + 60) / 3, 1) and m["busy_pct_max"] == 95.0, m
     assert m["saturated_s"] == 1 and m["busy_threshold_pct"] == 90, m
@@ -47,6 +47,8 @@ def test_busy_share_threads_and_latency_by_saturation(tmp_path):
     assert "sipp" not in th, th  # not sampled: not reported
     assert m["latency_messages_saturated"] == 2 and m["latency_p99_saturated_ms"] == 90.0, m
     assert m["latency_messages_other"] == 3 and m["latency_p99_other_ms"] == 7.0, m
+    # The split says which measure of the latency it took (at the bot's socket here).
+    assert m["latency_measured_at"] == "socket", m
 
 
 def test_no_machine_samples_no_figure(tmp_path):

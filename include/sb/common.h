@@ -20,14 +20,14 @@
 #define SB_RATE_8K 8000
 #define SB_FRAME_SAMPLES 160
 
-/* Thread: any. Samples at 8 kHz as 20 ms frames, a part of a frame counting as one: how every
- * drop counter counts. */
 /* True for the unspecified (wildcard) address as text: 0.0.0.0 or ::. */
 static inline bool sb_addr_unspecified(const char *addr)
 {
 	return strcmp(addr, "0.0.0.0") == 0 || strcmp(addr, "::") == 0;
 }
 
+/* Thread: any. Samples at 8 kHz as 20 ms frames, a part of a frame counting as one: how every
+ * drop counter counts. */
 static inline uint64_t sb_frames_of(uint64_t samples)
 {
 	return (samples + SB_FRAME_SAMPLES - 1) / SB_FRAME_SAMPLES;

@@ -29,7 +29,9 @@ void sb_tb_rxstamp_note(int fd, int64_t ns)
 	size_t n = stamps_len ? stamps_len : STAMPS_MIN;
 	int64_t *p;
 
-	if (fd < 0)
+	/* Past the table every entry reads 0: no stamp needs no room (a bot without
+	 * --arrivals never grows it). */
+	if (fd < 0 || (!ns && (size_t)fd >= stamps_len))
 		return;
 	if ((size_t)fd >= stamps_len) {
 		while (n <= (size_t)fd)
@@ -59,8 +61,7 @@ void sb_tb_arrivals_open(struct sb_tb_conn *c)
 	if (!c->app->arrivals || fd < 0)
 		return;
 	/* The descriptor may be a closed connection's: its stamp is not this one's. */
-	if ((size_t)fd < stamps_len)
-		stamps[fd] = 0;
+	sb_tb_rxstamp_note(fd, 0);
 	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)))
 		fprintf(stderr, "sipbridge-testbot: SO_TIMESTAMPNS: %s\n", strerror(errno));
 }

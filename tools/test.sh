@@ -180,7 +180,11 @@ else:
 bd = r["bridge_delay_ms"]
 assert bd and bd["messages"] > 0 and bd["mean"] >= 0 and bd["p99_le"] is not None, bd
 # The callers' source reports its own loop's lateness.
-assert r["rtpsource_loop"]["turns"] and r["rtpsource_loop"]["turns_late"] is not None, r["rtpsource_loop"]
+sl = r["rtpsource_loop"]
+assert sl["turns"] and sl["turns_late"] is not None and sl["packets_skipped"] is not None, sl
+# What the daemon received of the callers is what the source sent, less what a stream goes on
+# sending after its call ended (until its bridge port has been quiet for --idle-ms, 200 ms).
+assert 0 <= sl["packets_sent"] - rtp["in"] <= 12 * streams, (sl, rtp)
 # How busy the machine was, and who ran and waited, with the calls up (when they were up for a
 # whole sample interval); the daemon's threads by role.
 ml = r["machine_load"]

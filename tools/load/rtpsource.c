@@ -12,7 +12,8 @@
  * packets, not this). Single
  * thread, fixed memory; prints one JSON object when it stops (--duration, SIGTERM, SIGINT),
  * with how late its own loop ran, so that a stall of the callers' streams can be told from one
- * of the bridge. */
+ * of the bridge. A stream its loop left behind catches up in a burst; one more than 100 ms
+ * behind skips what it owes, counted (packets_skipped). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
@@ -34,8 +35,9 @@
 
 #define FRAME_NS 20000000LL
 #define GRID_NS 1000000LL
-#define LATE_TURN_NS 10000000LL /* a turn that begins this late is counted */
-#define PAYLOAD 160             /* 20 ms of G.711 at 8 kHz */
+#define LATE_TURN_NS 10000000LL    /* a turn that begins this late is counted */
+#define CATCH_UP_NS (5 * FRAME_NS) /* a stream later than this skips to now */
+#define PAYLOAD 160                /* 20 ms of G.711 at 8 kHz */
 #define RTP_HDR 12
 #define BATCH 256
 #define MAX_STREAMS 65536 /* one per bridge port at most */
@@ -64,6 +66,7 @@ struct state {
 	const uint8_t *audio;
 	size_t audio_len;
 	uint64_t started, ended, sent, received, send_errors, short_packets;
+	uint64_t skipped; /* packets not sent: due more than CATCH_UP_NS before a turn sent them */
 	uint64_t turns, turns_late; /* turns of the grid, and those that began LATE_TURN_NS late */
 	int64_t late_max_ns, turn_max_ns; /* the latest start of a turn, the longest turn */
 };
@@ -160,14 +163,16 @@ static void reap(struct state *st, int64_t now, int64_t idle_ns)
 	}
 }
 
-/* Sends every packet due by now, in batches. */
-static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
+/* One pass over the streams: sends each stream's next packet if it is due by now, in batches.
+ * Returns the packets sent, or -1 when the socket took no more. */
+static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 {
 	static uint8_t pkt[BATCH][RTP_HDR + PAYLOAD];
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	struct stream *who[BATCH];
 	unsigned i = 0;
+	int sent = 0;
 
 	for (;;) {
 		int k = 0;
@@ -192,7 +197,7 @@ static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
 			who[k++] = s;
 		}
 		if (!k)
-			return;
+			return sent;
 		int n = sendmmsg(fd, msgs, (unsigned)k, MSG_DONTWAIT);
 		if (n < 0)
 			n = 0;
@@ -207,14 +212,30 @@ static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
 			s->marker = false;
 			s->offset = (s->offset + PAYLOAD) % st->audio_len;
 			s->due_ns += FRAME_NS;
-			if (now - s->due_ns >
-			    5 * FRAME_NS) /* after a stall: no burst of catch-up */
-				s->due_ns = now;
+			if (now - s->due_ns > CATCH_UP_NS) {
+				/* After a stall: no burst of catch-up. What fell due up to now is
+				 * skipped, and the stream goes on at its next 20 ms after now. */
+				int64_t owed = (now - s->due_ns) / FRAME_NS + 1;
+				st->skipped += (uint64_t)owed;
+				s->due_ns += owed * FRAME_NS;
+			}
 			st->sent++;
+			sent++;
 		}
 		if (n < k)
-			return;
+			return -1;
 	}
+}
+
+/* Sends every packet due by now. A stream that a slow turn left behind sends all it owes at
+ * once, as a caller's packets held up on their way arrive together: one packet a stream a turn
+ * would leave it behind for good while turns take longer than a packet's 20 ms, until it
+ * skipped. Only what is more than CATCH_UP_NS late is skipped. */
+static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
+{
+	for (int pass = 0; pass <= CATCH_UP_NS / FRAME_NS; pass++)
+		if (send_pass(fd, st, pt, now) <= 0)
+			return;
 }
 
 static int load_audio(const char *path, uint8_t **out, size_t *len)
@@ -421,10 +442,11 @@ int main(int argc, char **argv)
 	        ",\"keep\":%u"
 	        ",\"send_retries\":%" PRIu64 ",\"bad_packets\":%" PRIu64 ",\"turns\":%" PRIu64
 	        ",\"turns_late\":%" PRIu64 ",\"turn_late_max_ms\":%.2f,\"turn_max_ms\":%.2f"
-	        ",\"seconds\":%.1f}\n",
+	        ",\"packets_skipped\":%" PRIu64 ",\"seconds\":%.1f}\n",
 	        st.started, st.ended, st.n, st.sent, st.received, o.keep, st.send_errors,
 	        st.short_packets, st.turns, st.turns_late, (double)st.late_max_ns / 1e6,
-	        (double)st.turn_max_ns / 1e6, (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
+	        (double)st.turn_max_ns / 1e6, st.skipped,
+	        (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	rc = fflush(out) == 0 ? 0 : 1;
 	if (out != stdout)
 		fclose(out);

@@ -182,6 +182,7 @@ assert bd and bd["messages"] > 0 and bd["mean"] >= 0 and bd["p99_le"] is not Non
 # The callers' source reports its own loop's lateness.
 sl = r["rtpsource_loop"]
 assert sl["turns"] and sl["turns_late"] is not None and sl["packets_skipped"] is not None, sl
+assert sl["catch_up_ms"] and sl["catch_up_ms"] >= 20, sl
 # What the daemon received of the callers is what the source sent, less what a stream goes on
 # sending after its call ended (until its bridge port has been quiet for --idle-ms, 200 ms).
 assert 0 <= sl["packets_sent"] - rtp["in"] <= 12 * streams, (sl, rtp)

@@ -1,6 +1,7 @@
 """The load tool's RTP source (tools/load/rtpsource.c) held up the way a loaded machine holds it: a
 stream it leaves behind catches up rather than losing the caller's packets, as long as it is within
-the 100 ms it may catch up on; past that it skips what it owes and counts it."""
+the time it may catch up on (--catch-up-ms, 100 here); past that it skips what it owes and
+counts it."""
 
 import json
 import os
@@ -38,7 +39,8 @@ def held_source(tmp_path, holds, held_s, tolerated=0):
     err = os.path.join(str(tmp_path), "rtpsource.err")
     with open(err, "w") as ef:
         proc = subprocess.Popen([sbtest.binary("tools/load/sipbridge-rtpsource"), "--port", str(port), "--audio",
-                                 audio, "--keep", "1", "--idle-ms", "2000", "--duration", "120", "--out", out],
+                                 audio, "--keep", "1", "--idle-ms", "2000", "--catch-up-ms", "100", "--duration", "120",
+                                 "--out", out],
                                 stderr=ef, stdout=subprocess.DEVNULL)
     bridge = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     bridge.bind(("127.0.0.1", 0))

@@ -609,9 +609,9 @@ def build(a):
         "pacing_out": pacing,
         # The callers' RTP source's own loop (a 1 ms grid): the turns that began more than 10 ms
         # late (its sleep came back late, or it did not get a CPU), the latest, the longest turn;
-        # the packets it sent, and those it skipped, due more than 100 ms before a turn came.
+        # the packets it sent, and those it skipped, due more than catch_up_ms before a turn came.
         "rtpsource_loop": {k: (src or {}).get(k) for k in ("turns", "turns_late", "turn_late_max_ms", "turn_max_ms",
-                                                          "packets_sent", "packets_skipped")},
+                                                          "packets_sent", "packets_skipped", "catch_up_ms")},
         "latency_caller_to_bot_ms": latency,
         "latency_caller_to_bot_read_ms": latency_read,
         # The part of it inside the bridge, by the daemon's own histogram: from a message's last
@@ -707,8 +707,9 @@ def table(r):
         ("RTP source: turns over 10 ms late / latest / longest turn", "%s of %s / %s / %s ms" % (
             fmt(r["rtpsource_loop"]["turns_late"]), fmt(r["rtpsource_loop"]["turns"]),
             fmt(r["rtpsource_loop"]["turn_late_max_ms"]), fmt(r["rtpsource_loop"]["turn_max_ms"]))),
-        ("RTP source: packets sent / skipped (over 100 ms late)", "%s / %s" % (
-            fmt(r["rtpsource_loop"]["packets_sent"]), fmt(r["rtpsource_loop"]["packets_skipped"]))),
+        ("RTP source: packets sent / skipped (due too long before a turn)", "%s / %s (over %s ms)" % (
+            fmt(r["rtpsource_loop"]["packets_sent"]), fmt(r["rtpsource_loop"]["packets_skipped"]),
+            fmt(r["rtpsource_loop"]["catch_up_ms"]))),
         ("pacing error outside them p99 / max", "%s / %s ms" % (
             fmt(pc.get("error_p99_outside_stalls_ms")), fmt(pc.get("error_max_outside_stalls_ms")))),
         ("media ticks missed (the daemon's count)", fmt(rtp["media_late_ticks"])),

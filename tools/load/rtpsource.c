@@ -12,8 +12,8 @@
  * packets, not this). Single
  * thread, fixed memory; prints one JSON object when it stops (--duration, SIGTERM, SIGINT),
  * with how late its own loop ran, so that a stall of the callers' streams can be told from one
- * of the bridge. A stream its loop left behind catches up in a burst; one more than 100 ms
- * behind skips what it owes, counted (packets_skipped). */
+ * of the bridge. A stream its loop left behind catches up in a burst; one more than
+ * --catch-up-ms behind skips what it owes, counted (packets_skipped). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
@@ -35,9 +35,8 @@
 
 #define FRAME_NS 20000000LL
 #define GRID_NS 1000000LL
-#define LATE_TURN_NS 10000000LL    /* a turn that begins this late is counted */
-#define CATCH_UP_NS (5 * FRAME_NS) /* a stream later than this skips to now */
-#define PAYLOAD 160                /* 20 ms of G.711 at 8 kHz */
+#define LATE_TURN_NS 10000000LL /* a turn that begins this late is counted */
+#define PAYLOAD 160             /* 20 ms of G.711 at 8 kHz */
 #define RTP_HDR 12
 #define BATCH 256
 #define MAX_STREAMS 65536 /* one per bridge port at most */
@@ -45,7 +44,7 @@
 #define MAX_DURATION_S 86400
 
 struct opts {
-	unsigned port, pt, idle_ms, duration_s, keep;
+	unsigned port, pt, idle_ms, duration_s, keep, catch_up_ms;
 	const char *audio_path, *out_path;
 };
 
@@ -66,7 +65,8 @@ struct state {
 	const uint8_t *audio;
 	size_t audio_len;
 	uint64_t started, ended, sent, received, send_errors, short_packets;
-	uint64_t skipped; /* packets not sent: due more than CATCH_UP_NS before a turn sent them */
+	int64_t catch_up_ns; /* how late a stream may be and still send all it owes */
+	uint64_t skipped;    /* packets not sent: due more than catch_up_ns before a turn came */
 	uint64_t turns, turns_late; /* turns of the grid, and those that began LATE_TURN_NS late */
 	int64_t late_max_ns, turn_max_ns; /* the latest start of a turn, the longest turn */
 };
@@ -212,7 +212,7 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 			s->marker = false;
 			s->offset = (s->offset + PAYLOAD) % st->audio_len;
 			s->due_ns += FRAME_NS;
-			if (now - s->due_ns > CATCH_UP_NS) {
+			if (now - s->due_ns > st->catch_up_ns) {
 				/* After a stall: no burst of catch-up. What fell due up to now is
 				 * skipped, and the stream goes on at its next 20 ms after now. */
 				int64_t owed = (now - s->due_ns) / FRAME_NS + 1;
@@ -230,10 +230,10 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 /* Sends every packet due by now. A stream that a slow turn left behind sends all it owes at
  * once, as a caller's packets held up on their way arrive together: one packet a stream a turn
  * would leave it behind for good while turns take longer than a packet's 20 ms, until it
- * skipped. Only what is more than CATCH_UP_NS late is skipped. */
+ * skipped. Only what is more than --catch-up-ms late is skipped. */
 static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
 {
-	for (int pass = 0; pass <= CATCH_UP_NS / FRAME_NS; pass++)
+	for (int64_t pass = 0; pass <= st->catch_up_ns / FRAME_NS; pass++)
 		if (send_pass(fd, st, pt, now) <= 0)
 			return;
 }
@@ -304,9 +304,12 @@ static int open_socket(unsigned port, unsigned keep)
 static void usage(FILE *f)
 {
 	fputs("usage: sipbridge-rtpsource --port PORT --audio FILE [--pt 8] [--idle-ms 200]\n"
-	      "                           [--keep 4] [--duration SECONDS] [--out FILE]\n"
+	      "                           [--keep 4] [--catch-up-ms 200] [--duration SECONDS]\n"
+	      "                           [--out FILE]\n"
 	      "  Sends the G.711 of FILE (looped) to every bridge port that sends RTP to\n"
 	      "  127.0.0.1:PORT, 20 ms a packet, until that port has been quiet for --idle-ms.\n"
+	      "  A stream it fell behind on sends what it owes at once; one more than\n"
+	      "  --catch-up-ms (20-2000) behind skips it, counted.\n"
 	      "  Reads 1 in --keep (1, 2 or 4) of the bridge's packets, by sequence number.\n",
 	      f);
 }
@@ -318,13 +321,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	                                      {"pt", required_argument, NULL, 't'},
 	                                      {"idle-ms", required_argument, NULL, 'i'},
 	                                      {"keep", required_argument, NULL, 'k'},
+	                                      {"catch-up-ms", required_argument, NULL, 'c'},
 	                                      {"duration", required_argument, NULL, 'd'},
 	                                      {"out", required_argument, NULL, 'o'},
 	                                      {"help", no_argument, NULL, 'h'},
 	                                      {NULL, 0, NULL, 0}};
 	int c, li;
 
-	*o = (struct opts){.pt = 8, .idle_ms = 200, .duration_s = 3600, .keep = 4};
+	*o = (struct opts){
+	        .pt = 8, .idle_ms = 200, .duration_s = 3600, .keep = 4, .catch_up_ms = 200};
 	while ((li = -1, c = getopt_long(argc, argv, "", lopts, &li)) != -1) {
 		int r = 0;
 		switch (c) {
@@ -344,6 +349,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			r = parse_uint(optarg, 1, 4, &o->keep);
 			if (!r && (o->keep & (o->keep - 1)))
 				r = -EINVAL;
+			break;
+		case 'c':
+			r = parse_uint(optarg, 20, 2000, &o->catch_up_ms);
 			break;
 		case 'd':
 			r = parse_uint(optarg, 1, MAX_DURATION_S, &o->duration_s);
@@ -396,6 +404,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	st.audio = audio;
+	st.catch_up_ns = (int64_t)o.catch_up_ms * 1000000;
 	st.streams = calloc(MAX_STREAMS, sizeof(*st.streams));
 	st.by_port = calloc(MAX_STREAMS, sizeof(*st.by_port));
 	if (!st.streams || !st.by_port) {
@@ -442,10 +451,10 @@ int main(int argc, char **argv)
 	        ",\"keep\":%u"
 	        ",\"send_retries\":%" PRIu64 ",\"bad_packets\":%" PRIu64 ",\"turns\":%" PRIu64
 	        ",\"turns_late\":%" PRIu64 ",\"turn_late_max_ms\":%.2f,\"turn_max_ms\":%.2f"
-	        ",\"packets_skipped\":%" PRIu64 ",\"seconds\":%.1f}\n",
+	        ",\"packets_skipped\":%" PRIu64 ",\"catch_up_ms\":%u,\"seconds\":%.1f}\n",
 	        st.started, st.ended, st.n, st.sent, st.received, o.keep, st.send_errors,
 	        st.short_packets, st.turns, st.turns_late, (double)st.late_max_ns / 1e6,
-	        (double)st.turn_max_ns / 1e6, st.skipped,
+	        (double)st.turn_max_ns / 1e6, st.skipped, o.catch_up_ms,
 	        (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
 	rc = fflush(out) == 0 ? 0 : 1;
 	if (out != stdout)

@@ -609,7 +609,7 @@ def build(a):
         "pacing_out": pacing,
         # The callers' RTP source's own loop (a 1 ms grid): the turns that began more than 10 ms
         # late (its sleep came back late, or it did not get a CPU), the latest, the longest turn;
-        # the packets it sent, and those it skipped, due more than catch_up_ms before a turn came.
+        # the packets it sent, and those it skipped, more than catch_up_ms late when a turn came.
         "rtpsource_loop": {k: (src or {}).get(k) for k in ("turns", "turns_late", "turn_late_max_ms", "turn_max_ms",
                                                           "packets_sent", "packets_skipped", "catch_up_ms")},
         "latency_caller_to_bot_ms": latency,
@@ -707,7 +707,7 @@ def table(r):
         ("RTP source: turns over 10 ms late / latest / longest turn", "%s of %s / %s / %s ms" % (
             fmt(r["rtpsource_loop"]["turns_late"]), fmt(r["rtpsource_loop"]["turns"]),
             fmt(r["rtpsource_loop"]["turn_late_max_ms"]), fmt(r["rtpsource_loop"]["turn_max_ms"]))),
-        ("RTP source: packets sent / skipped (due too long before a turn)", "%s / %s (over %s ms)" % (
+        ("RTP source: packets sent / skipped (too late to send)", "%s / %s (over %s ms late)" % (
             fmt(r["rtpsource_loop"]["packets_sent"]), fmt(r["rtpsource_loop"]["packets_skipped"]),
             fmt(r["rtpsource_loop"]["catch_up_ms"]))),
         ("pacing error outside them p99 / max", "%s / %s ms" % (

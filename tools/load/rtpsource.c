@@ -12,8 +12,8 @@
  * packets, not this). Single
  * thread, fixed memory; prints one JSON object when it stops (--duration, SIGTERM, SIGINT),
  * with how late its own loop ran, so that a stall of the callers' streams can be told from one
- * of the bridge. A stream its loop left behind catches up in a burst; one more than
- * --catch-up-ms behind skips what it owes, counted (packets_skipped). */
+ * of the bridge. A stream its loop left behind catches up in a burst; its packets more
+ * than --catch-up-ms late are skipped, counted (packets_skipped). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/filter.h>
@@ -65,8 +65,8 @@ struct state {
 	const uint8_t *audio;
 	size_t audio_len;
 	uint64_t started, ended, sent, received, send_errors, short_packets;
-	int64_t catch_up_ns; /* how late a stream may be and still send all it owes */
-	uint64_t skipped;    /* packets not sent: due more than catch_up_ns before a turn came */
+	int64_t catch_up_ns; /* how late a packet may be and still be sent */
+	uint64_t skipped;    /* packets not sent: more than catch_up_ns late when a turn came */
 	uint64_t turns, turns_late; /* turns of the grid, and those that began LATE_TURN_NS late */
 	int64_t late_max_ns, turn_max_ns; /* the latest start of a turn, the longest turn */
 };
@@ -164,7 +164,9 @@ static void reap(struct state *st, int64_t now, int64_t idle_ns)
 }
 
 /* One pass over the streams: sends each stream's next packet if it is due by now, in batches.
- * Returns the packets sent, or -1 when the socket took no more. */
+ * A packet more than --catch-up-ms late is not sent but skipped, counted, with every older one;
+ * the stream goes on with its next sequence number and timestamp, so to the bridge a skip is a
+ * delay, not a loss. Returns the packets sent, or -1 when the socket took no more. */
 static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 {
 	static uint8_t pkt[BATCH][RTP_HDR + PAYLOAD];
@@ -180,6 +182,11 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 			struct stream *s = &st->streams[i++];
 			if (s->due_ns > now)
 				continue;
+			if (now - s->due_ns > st->catch_up_ns) {
+				int64_t stale = (now - st->catch_up_ns - s->due_ns) / FRAME_NS + 1;
+				st->skipped += (uint64_t)stale;
+				s->due_ns += stale * FRAME_NS; /* within catch-up of now, and due */
+			}
 			uint8_t *p = pkt[k];
 			uint16_t seq = htons(s->seq);
 			uint32_t ts = htonl(s->ts);
@@ -212,13 +219,6 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 			s->marker = false;
 			s->offset = (s->offset + PAYLOAD) % st->audio_len;
 			s->due_ns += FRAME_NS;
-			if (now - s->due_ns > st->catch_up_ns) {
-				/* After a stall: no burst of catch-up. What fell due up to now is
-				 * skipped, and the stream goes on at its next 20 ms after now. */
-				int64_t owed = (now - s->due_ns) / FRAME_NS + 1;
-				st->skipped += (uint64_t)owed;
-				s->due_ns += owed * FRAME_NS;
-			}
 			st->sent++;
 			sent++;
 		}
@@ -229,13 +229,12 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 
 /* Sends every packet due by now. A stream that a slow turn left behind sends all it owes at
  * once, as a caller's packets held up on their way arrive together: one packet a stream a turn
- * would leave it behind for good while turns take longer than a packet's 20 ms, until it
- * skipped. Only what is more than --catch-up-ms late is skipped. */
+ * would leave it behind for good while turns take longer than a packet's 20 ms. Each pass
+ * moves every stream it sends on by 20 ms, so at most catch-up / 20 ms + 1 passes send. */
 static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
 {
-	for (int64_t pass = 0; pass <= st->catch_up_ns / FRAME_NS; pass++)
-		if (send_pass(fd, st, pt, now) <= 0)
-			return;
+	while (send_pass(fd, st, pt, now) > 0)
+		;
 }
 
 static int load_audio(const char *path, uint8_t **out, size_t *len)
@@ -308,8 +307,8 @@ static void usage(FILE *f)
 	      "                           [--out FILE]\n"
 	      "  Sends the G.711 of FILE (looped) to every bridge port that sends RTP to\n"
 	      "  127.0.0.1:PORT, 20 ms a packet, until that port has been quiet for --idle-ms.\n"
-	      "  A stream it fell behind on sends what it owes at once; one more than\n"
-	      "  --catch-up-ms (20-2000) behind skips it, counted.\n"
+	      "  A stream it fell behind on sends what it owes at once; packets more than\n"
+	      "  --catch-up-ms (20-2000) late are skipped, counted.\n"
 	      "  Reads 1 in --keep (1, 2 or 4) of the bridge's packets, by sequence number.\n",
 	      f);
 }
@@ -328,6 +327,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	                                      {NULL, 0, NULL, 0}};
 	int c, li;
 
+	/* --catch-up-ms: a source held back longer than 200 ms could not get the CPU it needs, and
+	 * its skips say so; sending on all it owes would only make its next turns longer. */
 	*o = (struct opts){
 	        .pt = 8, .idle_ms = 200, .duration_s = 3600, .keep = 4, .catch_up_ms = 200};
 	while ((li = -1, c = getopt_long(argc, argv, "", lopts, &li)) != -1) {

@@ -164,10 +164,10 @@ p = r["pacing_out"]
 assert p is None or {"stalls", "error_p99_outside_stalls_ms"} <= p.keys(), p
 lat = r["latency_caller_to_bot_ms"]
 assert lat["p50"] is not None or lat.get("note"), lat
-# Over ws every read of the bot carries the kernel's arrival stamp, and the figure is taken at its
-# socket; over wss OpenSSL reads and the figure is the bot's read, which is always reported.
+# Every read of the bot carries the kernel's arrival stamp, over ws (lws's recv()) and wss
+# (OpenSSL's read()), and the figure is taken at its socket; the bot's read is always reported.
 if lat["p50"] is not None:
-    assert lat["measured_at"] == ("read" if r["params"]["wss"] else "socket"), lat
+    assert lat["measured_at"] == "socket", lat
     assert r["latency_caller_to_bot_read_ms"]["messages"] == lat["messages"], r
 # Where the system allows SCHED_FIFO 2 (root), the daemon's media threads ran at it and its ws
 # threads at 1 (threads.media_realtime and ws_realtime), and the bot at 1 (run_load.sh -B fifo);

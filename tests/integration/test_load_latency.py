@@ -47,7 +47,7 @@ def test_latency_at_the_socket_and_at_the_read(tmp_path):
 
 
 def test_reads_without_a_stamp_give_the_read(tmp_path):
-    # A bot over TLS (stamp 0), an older bot (no field), and a stamp after the read, which cannot
+    # A read without a stamp (0), an older bot (no field), and a stamp after the read, which cannot
     # be this data's arrival: the socket figure is withheld, the read one stands, and the
     # headline says why.
     for msgs in ([(85, 82), (230, None)], [(85, 82), (230, False)], [(85, 82), (230, 231)]):

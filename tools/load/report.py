@@ -388,8 +388,8 @@ def caller_to_bot_latency(d, drops_to_bot):
         return None, why, []
     fig_sock, why = None, None
     if unstamped:
-        why = "%d of %d reads without a usable kernel stamp (a bot over TLS, an older one, or " \
-            "a stamp after the read): the figure is the bot's read" % (unstamped, len(read))
+        why = "%d of %d reads without a usable kernel stamp (an older bot, or a stamp after the " \
+            "read): the figure is the bot's read" % (unstamped, len(read))
     else:
         fig_sock, why = figures(sock, calls, excluded)
         if why:

@@ -3,11 +3,12 @@
  * one custom parameter (--arrivals-key, which names the call) and the sample rate, then one
  * "M" line per media message with the time the bot read it (CLOCK_REALTIME, ns, the clock of
  * kernel packet timestamps), the samples it carried and the kernel's arrival time of the newest
- * data of the read that completed it (rxstamp.c; 0 when the read was not stamped, as over TLS).
+ * data of the read that completed it (rxstamp.c; 0 when the read was not stamped).
  * The second time leaves out how long the bot waited for a CPU. Thread: the lws service
  * thread. Owns the FILE, which main opens and closes, and the table of stamps.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -20,30 +21,61 @@
 #define VALUE_MAX 64
 #define STAMPS_MIN 1024
 
-/* The newest kernel arrival stamp read on each descriptor, by its number; 0: none. */
-static int64_t *stamps;
+/* Per descriptor, by its number: the newest kernel arrival stamp read on it (0: none), and
+ * whether it is a connection whose reads are stamped. */
+struct stamp {
+	int64_t ns;
+	bool on;
+};
+static struct stamp *stamps;
 static size_t stamps_len;
+
+/* The descriptor's entry, the table grown to hold it; NULL when there is no room. */
+static struct stamp *entry(int fd)
+{
+	size_t n = stamps_len ? stamps_len : STAMPS_MIN;
+	struct stamp *p;
+
+	if ((size_t)fd < stamps_len)
+		return &stamps[fd];
+	while (n <= (size_t)fd)
+		n *= 2;
+	p = realloc(stamps, n * sizeof(*p));
+	if (!p)
+		return NULL;
+	memset(p + stamps_len, 0, (n - stamps_len) * sizeof(*p));
+	stamps = p;
+	stamps_len = n;
+	return &stamps[fd];
+}
 
 void sb_tb_rxstamp_note(int fd, int64_t ns)
 {
-	size_t n = stamps_len ? stamps_len : STAMPS_MIN;
-	int64_t *p;
+	struct stamp *e;
 
 	/* Past the table every entry reads 0: no stamp needs no room (a bot without
 	 * --arrivals never grows it). */
 	if (fd < 0 || (!ns && (size_t)fd >= stamps_len))
 		return;
-	if ((size_t)fd >= stamps_len) {
-		while (n <= (size_t)fd)
-			n *= 2;
-		p = realloc(stamps, n * sizeof(*p));
-		if (!p)
-			return; /* the message goes without a stamp */
-		memset(p + stamps_len, 0, (n - stamps_len) * sizeof(*p));
-		stamps = p;
-		stamps_len = n;
-	}
-	stamps[fd] = ns;
+	e = entry(fd);
+	if (e) /* else the message goes without a stamp */
+		e->ns = ns;
+}
+
+void sb_tb_rxstamp_set(int fd, bool on)
+{
+	struct stamp *e;
+
+	if (fd < 0 || (!on && (size_t)fd >= stamps_len))
+		return;
+	e = entry(fd);
+	if (e)
+		*e = (struct stamp){.on = on};
+}
+
+bool sb_tb_rxstamp_on(int fd)
+{
+	return fd >= 0 && (size_t)fd < stamps_len && stamps[fd].on;
 }
 
 void sb_tb_rxstamp_free(void)
@@ -61,9 +93,11 @@ void sb_tb_arrivals_open(struct sb_tb_conn *c)
 	if (!c->app->arrivals || fd < 0)
 		return;
 	/* The descriptor may be a closed connection's: its stamp is not this one's. */
-	sb_tb_rxstamp_note(fd, 0);
+	sb_tb_rxstamp_set(fd, false);
 	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)))
 		fprintf(stderr, "sipbridge-testbot: SO_TIMESTAMPNS: %s\n", strerror(errno));
+	else
+		sb_tb_rxstamp_set(fd, true);
 }
 
 static long long realtime_ns(void)
@@ -120,5 +154,5 @@ void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples)
 		return;
 	fd = c->wsi ? lws_get_socket_fd(c->wsi) : -1;
 	fprintf(c->app->arrivals, "M %u %lld %zu %lld\n", c->id, realtime_ns(), samples,
-	        fd >= 0 && (size_t)fd < stamps_len ? (long long)stamps[fd] : 0LL);
+	        fd >= 0 && (size_t)fd < stamps_len ? (long long)stamps[fd].ns : 0LL);
 }

@@ -4,12 +4,17 @@
  * recvmsg() instead, which on a socket with SO_TIMESTAMPNS set also returns when the last data
  * it read came in (for TCP the stamp of the newest segment read, taken on delivery to the host,
  * before this process got a CPU for it). Sockets without the option get no stamp and cost what
- * recv() costs. TLS reads go through OpenSSL's read() and are not stamped. Thread: the lws
- * service thread, the only one that reads.
+ * recv() costs. Over TLS OpenSSL reads the socket with read(): that is defined here too, and
+ * a connection marked for stamps (sb_tb_rxstamp_set()) is read as recv() reads it; any other
+ * descriptor is read by the system call itself. Thread: the lws service thread, the only one
+ * that reads.
  */
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "testbot.h"
 
@@ -42,4 +47,16 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	 * one, which is older than this data and would make it look early. */
 	sb_tb_rxstamp_note(fd, stamp);
 	return n;
+}
+
+ssize_t read(int fd, void *buf, size_t len)
+{
+	if (sb_tb_rxstamp_on(fd)) {
+		ssize_t n = recv(fd, buf, len, 0);
+		if (n >= 0 || errno != ENOTSOCK)
+			return n;
+		/* The connection's number now names something else. */
+		sb_tb_rxstamp_set(fd, false);
+	}
+	return (ssize_t)syscall(SYS_read, fd, buf, len);
 }

@@ -160,6 +160,9 @@ void sb_tb_arrivals_open(struct sb_tb_conn *c);
 void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples);
 /* The newest kernel arrival time (CLOCK_REALTIME ns) read on fd, from rxstamp.c's recv(). */
 void sb_tb_rxstamp_note(int fd, int64_t ns);
+/* Marks fd as a connection whose reads are stamped, or no longer (rxstamp.c's read()). */
+void sb_tb_rxstamp_set(int fd, bool on);
+bool sb_tb_rxstamp_on(int fd);
 void sb_tb_rxstamp_free(void);
 
 /* batch.c */

@@ -166,7 +166,8 @@ static void reap(struct state *st, int64_t now, int64_t idle_ns)
 /* One pass over the streams: sends each stream's next packet if it is due by now, in batches.
  * A packet more than --catch-up-ms late is not sent but skipped, counted, with every older one;
  * the stream goes on with its next sequence number and timestamp, so to the bridge a skip is a
- * delay, not a loss. Returns the packets sent, or -1 when the socket took no more. */
+ * delay, not a loss. Returns 1 when a stream it sent to owes another packet, 0 when none does,
+ * -1 when the socket took no more. */
 static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 {
 	static uint8_t pkt[BATCH][RTP_HDR + PAYLOAD];
@@ -174,7 +175,7 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 	struct iovec iov[BATCH];
 	struct stream *who[BATCH];
 	unsigned i = 0;
-	int sent = 0;
+	int more = 0;
 
 	for (;;) {
 		int k = 0;
@@ -183,7 +184,8 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 			if (s->due_ns > now)
 				continue;
 			if (now - s->due_ns > st->catch_up_ns) {
-				int64_t stale = (now - st->catch_up_ns - s->due_ns) / FRAME_NS + 1;
+				int64_t over = now - st->catch_up_ns - s->due_ns;
+				int64_t stale = (over + FRAME_NS - 1) / FRAME_NS;
 				st->skipped += (uint64_t)stale;
 				s->due_ns += stale * FRAME_NS; /* within catch-up of now, and due */
 			}
@@ -204,7 +206,7 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 			who[k++] = s;
 		}
 		if (!k)
-			return sent;
+			return more;
 		int n = sendmmsg(fd, msgs, (unsigned)k, MSG_DONTWAIT);
 		if (n < 0)
 			n = 0;
@@ -219,8 +221,9 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 			s->marker = false;
 			s->offset = (s->offset + PAYLOAD) % st->audio_len;
 			s->due_ns += FRAME_NS;
+			if (s->due_ns <= now)
+				more = 1;
 			st->sent++;
-			sent++;
 		}
 		if (n < k)
 			return -1;
@@ -230,7 +233,8 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 /* Sends every packet due by now. A stream that a slow turn left behind sends all it owes at
  * once, as a caller's packets held up on their way arrive together: one packet a stream a turn
  * would leave it behind for good while turns take longer than a packet's 20 ms. Each pass
- * moves every stream it sends on by 20 ms, so at most catch-up / 20 ms + 1 passes send. */
+ * moves every stream it sends on by 20 ms, so at most catch-up / 20 ms + 1 passes send, and
+ * a turn where no stream was behind makes one. */
 static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
 {
 	while (send_pass(fd, st, pt, now) > 0)

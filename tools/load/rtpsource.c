@@ -307,7 +307,7 @@ static int open_socket(unsigned port, unsigned keep)
 static void usage(FILE *f)
 {
 	fputs("usage: sipbridge-rtpsource --port PORT --audio FILE [--pt 8] [--idle-ms 200]\n"
-	      "                           [--keep 4] [--catch-up-ms 200] [--duration SECONDS]\n"
+	      "                           [--keep 4] [--catch-up-ms 100] [--duration SECONDS]\n"
 	      "                           [--out FILE]\n"
 	      "  Sends the G.711 of FILE (looped) to every bridge port that sends RTP to\n"
 	      "  127.0.0.1:PORT, 20 ms a packet, until that port has been quiet for --idle-ms.\n"
@@ -331,10 +331,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	                                      {NULL, 0, NULL, 0}};
 	int c, li;
 
-	/* --catch-up-ms: a source held back longer than 200 ms could not get the CPU it needs, and
-	 * its skips say so; sending on all it owes would only make its next turns longer. */
+	/* --catch-up-ms: a source held back longer than 100 ms could not get the CPU it needs, and
+	 * its skips say so. Sending all it owes would make its next turns longer, and its burst of
+	 * every stream's packets at once a wall of receives for the bridge that callers on paths
+	 * of their own would not send it. */
 	*o = (struct opts){
-	        .pt = 8, .idle_ms = 200, .duration_s = 3600, .keep = 4, .catch_up_ms = 200};
+	        .pt = 8, .idle_ms = 200, .duration_s = 3600, .keep = 4, .catch_up_ms = 100};
 	while ((li = -1, c = getopt_long(argc, argv, "", lopts, &li)) != -1) {
 		int r = 0;
 		switch (c) {

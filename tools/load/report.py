@@ -388,7 +388,8 @@ def caller_to_bot_latency(d, drops_to_bot):
         return None, why, []
     fig_sock, why = None, None
     if unstamped:
-        why = "%d of %d reads without a usable kernel stamp (an older bot, or a stamp after the " \
+        why = "%d of %d reads without a usable kernel stamp (an older bot, a connection the " \
+            "kernel would not stamp, data queued before the stamps began, or a stamp after the " \
             "read): the figure is the bot's read" % (unstamped, len(read))
     else:
         fig_sock, why = figures(sock, calls, excluded)

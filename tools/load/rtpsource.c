@@ -333,8 +333,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 	/* --catch-up-ms: a source held back longer than 100 ms could not get the CPU it needs, and
 	 * its skips say so. Sending all it owes would make its next turns longer, and its burst of
-	 * every stream's packets at once a wall of receives for the bridge that callers on paths
-	 * of their own would not send it. */
+	 * every stream's packets at once a wall of receives for the bridge, which callers on paths
+	 * of their own do not send. */
 	*o = (struct opts){
 	        .pt = 8, .idle_ms = 200, .duration_s = 3600, .keep = 4, .catch_up_ms = 100};
 	while ((li = -1, c = getopt_long(argc, argv, "", lopts, &li)) != -1) {

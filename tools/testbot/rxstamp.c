@@ -6,8 +6,9 @@
  * before this process got a CPU for it). Sockets without the option get no stamp and cost what
  * recv() costs. Over TLS OpenSSL reads the socket with read(): that is defined here too, and
  * a connection marked for stamps (sb_tb_rxstamp_set()) is read as recv() reads it; any other
- * descriptor is read by the system call itself. Thread: the lws service thread, the only one
- * that reads.
+ * descriptor is read by the system call itself. Thread: the lws service thread, and no other
+ * thread may call read() or recv(), since both look into a table that thread grows (lws,
+ * libev and OpenSSL start none in this process).
  */
 #include <errno.h>
 #include <string.h>
@@ -52,11 +53,13 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 ssize_t read(int fd, void *buf, size_t len)
 {
 	if (sb_tb_rxstamp_on(fd)) {
+		int saved = errno;
 		ssize_t n = recv(fd, buf, len, 0);
 		if (n >= 0 || errno != ENOTSOCK)
 			return n;
 		/* The connection's number now names something else. */
 		sb_tb_rxstamp_set(fd, false);
+		errno = saved;
 	}
 	return (ssize_t)syscall(SYS_read, fd, buf, len);
 }

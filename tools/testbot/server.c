@@ -145,6 +145,9 @@ static void on_closed(struct sb_tb_conn *c)
 	json_decref(f);
 	sb_tb_timer_stop(c);
 	sb_tb_txq_clear(c);
+	/* Its number may name something else next. */
+	if (c->wsi)
+		sb_tb_rxstamp_set(lws_get_socket_fd(c->wsi), false);
 	free(c->rx);
 	if (c->rec_fd >= 0)
 		close(c->rec_fd);

@@ -105,8 +105,7 @@ PY
 # Integration suite against the ASan+UBSan daemon. Two pytest workers share the files (every
 # test has its own ports and RTP block); the files whose assertions measure time (latency,
 # pacing, hold windows, recording alignment, RTCP intervals, the Kamailio drain window, the RTP
-# source's catch-up) run
-# afterwards on their own, so a neighbour's load cannot skew them.
+# source's catch-up) run afterwards on their own, so a neighbour's load cannot skew them.
 timed=(tests/integration/test_jitter.py tests/integration/test_audio.py
 	tests/integration/test_reinvite_media.py tests/integration/test_sip_dialog.py
 	tests/integration/test_bot_control.py tests/integration/test_recording.py

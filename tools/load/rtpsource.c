@@ -183,8 +183,8 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 			struct stream *s = &st->streams[i++];
 			if (s->due_ns > now)
 				continue;
-			if (now - s->due_ns > st->catch_up_ns) {
-				int64_t over = now - st->catch_up_ns - s->due_ns;
+			int64_t over = now - st->catch_up_ns - s->due_ns; /* past the catch-up */
+			if (over > 0) {
 				int64_t stale = (over + FRAME_NS - 1) / FRAME_NS;
 				st->skipped += (uint64_t)stale;
 				s->due_ns += stale * FRAME_NS; /* within catch-up of now, and due */

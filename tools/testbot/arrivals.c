@@ -73,9 +73,17 @@ void sb_tb_rxstamp_set(int fd, bool on)
 		*e = (struct stamp){.on = on};
 }
 
+/* The descriptor's entry if the table holds it; NULL reads as no stamp and not stamped. */
+static const struct stamp *find(int fd)
+{
+	return fd >= 0 && (size_t)fd < stamps_len ? &stamps[fd] : NULL;
+}
+
 bool sb_tb_rxstamp_on(int fd)
 {
-	return fd >= 0 && (size_t)fd < stamps_len && stamps[fd].on;
+	const struct stamp *e = find(fd);
+
+	return e && e->on;
 }
 
 void sb_tb_rxstamp_free(void)
@@ -148,11 +156,11 @@ void sb_tb_arrivals_start(struct sb_tb_conn *c, json_t *msg)
 
 void sb_tb_arrivals_media(struct sb_tb_conn *c, size_t samples)
 {
-	int fd;
+	const struct stamp *e;
 
 	if (!c->app->arrivals)
 		return;
-	fd = c->wsi ? lws_get_socket_fd(c->wsi) : -1;
+	e = find(c->wsi ? lws_get_socket_fd(c->wsi) : -1);
 	fprintf(c->app->arrivals, "M %u %lld %zu %lld\n", c->id, realtime_ns(), samples,
-	        fd >= 0 && (size_t)fd < stamps_len ? (long long)stamps[fd].ns : 0LL);
+	        e ? (long long)e->ns : 0LL);
 }

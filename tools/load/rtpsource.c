@@ -285,7 +285,8 @@ static int attach_keep_filter(int fd, unsigned keep)
 static int open_socket(unsigned port, unsigned keep)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), buf = 16 << 20;
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), buf = 16 << 20,
+	    pmtu = IP_PMTUDISC_DO;
 
 	if (fd < 0)
 		return -errno;
@@ -295,6 +296,9 @@ static int open_socket(unsigned port, unsigned keep)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &buf, sizeof(buf)) < 0)
 		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	/* DF and no local fragmenting, as the bridge's own media: the kernel writes an IP ID of 0
+	 * instead of drawing one from its shared table for each packet. */
+	(void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
 	if (attach_keep_filter(fd, keep) < 0 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		int e = -errno;

@@ -191,6 +191,12 @@ assert sl["catch_up_ms"] and sl["catch_up_ms"] >= 20, sl
 # the source's clock, which a late or long turn puts behind.
 after = (200 + sl["turn_late_max_ms"] + sl["turn_max_ms"]) / 20 + 2
 assert 0 <= sl["packets_sent"] - rtp["in"] <= after * streams, (sl, rtp)
+# Watching every call (the smoke's), the capture saw each packet once: all the daemon sent
+# (counted once the calls had ended, before the capture stopped), and on the way in at least
+# what the daemon received, at most what the source sent (it stops after the capture).
+if p and p["wire_sample"] == 1 and p["capture_drops"] == 0:
+    assert rtp["wire_out"] == rtp["out"], rtp
+    assert rtp["in"] <= rtp["wire_in"] <= sl["packets_sent"], (rtp, sl)
 # How busy the machine was, and who ran and waited, with the calls up (when they were up for a
 # whole sample interval); the daemon's threads by role.
 ml = r["machine_load"]

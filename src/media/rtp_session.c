@@ -122,9 +122,10 @@ static unsigned random_even_port(unsigned min, unsigned max)
 
 /* IPv4 media goes out with DF set, as it would by default, but never fragmented here
  * (IP_PMTUDISC_DO): a datagram that cannot be fragmented needs no IP ID (RFC 6864), and the
- * kernel then writes 0 instead of drawing one from its shared table for every packet. A media
- * packet (at most 60 ms of G.711 with SRTP, under 540 bytes of IP) is smaller than any path MTU
- * the kernel takes (552 at least by default), so nothing is refused for its size. */
+ * kernel then writes 0 instead of drawing one from its shared table for every packet. What the
+ * bridge sends (20 ms of G.711 with SRTP, SB_MEDIA_TX_PACKET_BYTES: about 214 bytes of IP; RTCP
+ * and DTMF less) is far smaller than any path MTU the kernel takes (552 at least by default),
+ * so nothing is refused for its size. */
 static int udp_socket(int family)
 {
 	int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -284,8 +284,9 @@ static int attach_filter(int fd, const struct opts *o)
  * the taps before the protocols, and a tap has let it go (or taken a copy of its own) by the time
  * IPv4 gets it. A socket of ETH_P_IP comes after IPv4's handler instead, which is then handed
  * each packet while the capture still holds it and copies the header of every IPv4 packet on the
- * interface (skb_share_check() in ip_rcv()). The packets the machine sends, which the kernel
- * would copy for every tap, are left out (PACKET_IGNORE_OUTGOING), as the filter would. */
+ * interface (skb_share_check() in ip_rcv()). The packets the machine sends, of which the kernel
+ * makes a copy for its taps, are left out before the copy (PACKET_IGNORE_OUTGOING, Linux 4.20);
+ * where that is refused the filter drops them, at the copy's cost. */
 static int open_socket(const struct opts *o)
 {
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
@@ -299,8 +300,8 @@ static int open_socket(const struct opts *o)
 	if (fd < 0)
 		return -errno;
 	r = attach_filter(fd, o);
-	if (r == 0 && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one)) < 0)
-		r = -errno;
+	if (r == 0)
+		(void)setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
 	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0)
 		r = -errno;
 	if (r == 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)

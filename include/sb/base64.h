@@ -11,6 +11,10 @@
  * they stand is the decoder's to check; a scanner uses this to find where a payload ends. */
 extern const uint8_t sb_base64_chars[256];
 
+/* The number of characters at the start of p[0..n) that sb_base64_chars admits: where a
+ * payload ends. Sixteen at a time where the processor has SSE2 (every x86-64). */
+size_t sb_base64_span(const char *p, size_t n);
+
 /* Encodes n bytes into out (NUL-terminated). Returns the length or -ENOSPC. */
 int sb_base64_encode(const uint8_t *in, size_t n, char *out, size_t size);
 /* Decodes n characters into out. Requires correct padding and no characters outside the

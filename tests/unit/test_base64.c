@@ -220,3 +220,39 @@ TEST(base64_decode_rejects_a_bad_character_anywhere)
 out:
 	return r;
 }
+
+/* sb_base64_span against the alphabet written out: every byte at every place of texts from 0 to
+ * 50 characters (three blocks of sixteen and a tail), each place cycling through the alphabet
+ * so that every character meets every lane; and never a character past n. */
+TEST(base64_span_finds_the_first_byte_outside_the_alphabet)
+{
+	int r = 0;
+	static const char alphabet[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+	char text[64];
+
+	for (size_t len = 0; len <= 50; len++) {
+		for (size_t shift = 0; shift < sizeof(alphabet) - 1; shift += 13) {
+			for (size_t i = 0; i < sizeof(text); i++)
+				text[i] = alphabet[(i + shift) % (sizeof(alphabet) - 1)];
+			text[len] = '"'; /* where a payload ends: outside n, never counted */
+			ASSERT_EQ(sb_base64_span(text, len), len);
+			for (size_t pos = 0; pos < len; pos++) {
+				char keep = text[pos];
+
+				for (unsigned c = 0; c < 256; c++) {
+					bool in =
+					        c && memchr(alphabet, (int)c, sizeof(alphabet) - 1);
+
+					text[pos] = (char)c;
+					if (sb_base64_span(text, len) != (in ? len : pos))
+						FAIL_AT("byte 0x%02x at %zu of %zu: %zu", c, pos,
+						        len, sb_base64_span(text, len));
+				}
+				text[pos] = keep;
+			}
+		}
+	}
+out:
+	return r;
+}

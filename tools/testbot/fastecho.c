@@ -80,8 +80,7 @@ static bool match(const char *shape, const unsigned char *p, const unsigned char
 			n = run(p, end, CLS_PLAIN, (size_t)(end - p));
 			break;
 		case '@':
-			for (n = 0; p + n < end && sb_base64_chars[p[n]];)
-				n++;
+			n = sb_base64_span((const char *)p, (size_t)(end - p));
 			out->payload = (const char *)p;
 			out->payload_len = n;
 			break;

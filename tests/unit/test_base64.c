@@ -221,6 +221,68 @@ out:
 	return r;
 }
 
+/* Longer texts than the test above, so that a bad character falls in every place of the
+ * decoder's sixteen-character steps, of the quanta after them and of the last quantum: 58
+ * bytes (80 characters, "xx==" at the end) and 61 (84, "xxx="). Every byte outside the
+ * alphabet, and '=' before the tail, must be refused. */
+TEST(base64_decode_rejects_a_bad_character_in_long_texts)
+{
+	int r = 0;
+	uint8_t in[61], dec[64];
+	char good[SB_BASE64_ENCODED_LEN(61) + 1], bad[sizeof(good)];
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)rnd();
+	for (size_t n = 58; n <= 61; n += 3) {
+		int len = sb_base64_encode(in, n, good, sizeof(good));
+		int tail = n % 3 == 1 ? 2 : 1; /* the '=' at the end */
+
+		ASSERT_EQ(len, n == 58 ? 80 : 84);
+		for (int pos = 0; pos < len; pos++)
+			for (unsigned c = 0; c < 256; c++) {
+				if ((c != '=' && sb_base64_chars[c]) ||
+				    (c == '=' && pos >= len - tail))
+					continue;
+				memcpy(bad, good, sizeof(good));
+				bad[pos] = (char)c;
+				if (sb_base64_decode(bad, (size_t)len, dec, sizeof(dec)) != -EINVAL)
+					FAIL_AT("accepted byte 0x%02x at %d of %d", c, pos, len);
+			}
+		ASSERT_EQ(sb_base64_decode(good, (size_t)len, dec, sizeof(dec)), n);
+		ASSERT_MEMEQ(dec, in, n);
+	}
+out:
+	return r;
+}
+
+/* Decoding into exactly the room the text needs, for every length up to 200 bytes (heap
+ * buffers of that size, so that a write past them is a sanitizer's error), and encoding into
+ * exactly the room its text needs. */
+TEST(base64_exact_room)
+{
+	int r = 0;
+	uint8_t in[200];
+
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)rnd();
+	for (size_t n = 1; n <= sizeof(in); n++) {
+		char *enc = malloc(SB_BASE64_ENCODED_LEN(n) + 1);
+		uint8_t *dec = malloc(n);
+		long got;
+
+		ASSERT_TRUE(enc && dec);
+		ASSERT_EQ(sb_base64_encode(in, n, enc, SB_BASE64_ENCODED_LEN(n) + 1),
+		          SB_BASE64_ENCODED_LEN(n));
+		got = sb_base64_decode(enc, SB_BASE64_ENCODED_LEN(n), dec, n);
+		if (got != (long)n || memcmp(dec, in, n))
+			FAIL_AT("length %zu: %ld", n, got);
+		free(enc);
+		free(dec);
+	}
+out:
+	return r;
+}
+
 /* sb_base64_span against the alphabet written out: every byte at every place of texts from 0 to
  * 50 characters (three blocks of sixteen and a tail), each place cycling through the alphabet
  * so that every character meets every lane; and never a character past n. */

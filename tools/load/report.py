@@ -568,6 +568,7 @@ def build(a):
             "bot_sched": a.bot_sched if a.bot_sched != "-" else None,
             "media_sched": a.media_sched if a.media_sched != "-" else None,
             "ws_sched": a.ws_sched if a.ws_sched != "-" else None,
+            "placement": a.placement,
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,
@@ -767,6 +768,7 @@ def main():
     ap.add_argument("--bot-sched", default="-")
     ap.add_argument("--media-sched", default="-")
     ap.add_argument("--ws-sched", default="-")
+    ap.add_argument("--placement", choices=("pair", "none"), default="none")
     for k in ("t0", "t1", "t2"):
         ap.add_argument("--" + k, type=float, required=True)
     ap.add_argument("--daemon-cpu-ticks", type=int, nargs=2, required=True)

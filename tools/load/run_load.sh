@@ -15,8 +15,8 @@
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
 #                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-T MS]
-#                          [-B fifo|NICE] [-t] [-j]
-#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B fifo
+#                          [-B fifo|NICE] [-a pair|none] [-t] [-j]
+#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B fifo -a pair
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
@@ -33,6 +33,12 @@
 #       (fifo) it runs at SCHED_FIFO 1, beside the daemon's ws threads and before the callers'
 #       generators, and reads what the bridge sends when it comes (nice -10 where the system
 #       refuses it); or at a nice value NICE
+#   -a  where the threads run: pair (with at least two CPUs and fewer media threads than
+#       CPUs) keeps the daemon's media threads on the first CPUs, one each, with the callers'
+#       source on the first, and its ws threads and the test bot on the others (taskset): on
+#       loopback a sender runs its packets' receive, so each generator shares the CPU of the
+#       threads it exchanges packets with (docs/performance.md); SIPp, the capture and the
+#       daemon's other threads are left to the scheduler; none leaves every thread to it
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -43,7 +49,8 @@ repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
 outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms="" bot_sched=fifo
-while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:tjh" o; do
+placement=pair
+while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:a:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -62,8 +69,9 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:tjh" o; do
 	S) sched_s=$OPTARG ;;
 	T) t1x64_ms=$OPTARG ;;
 	B) bot_sched=$OPTARG ;;
+	a) placement=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,39p' "$0"; exit 2 ;;
+	*) sed -n '2,45p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -87,6 +95,8 @@ fi
 [[ $media_threads =~ ^([0-9]|1[0-6])$ ]] || { echo "run_load: -M must be 0 to 16" >&2; exit 2; }
 [[ -z $t1x64_ms || ($t1x64_ms =~ ^[0-9]{4,5}$ && $t1x64_ms -ge 4000 && $t1x64_ms -le 64000) ]] ||
 	{ echo "run_load: -T must be 4000 to 64000 (ms)" >&2; exit 2; }
+[[ $placement =~ ^(pair|none)$ ]] || { echo "run_load: -a must be pair or none" >&2; exit 2; }
+[ "$placement" = none ] || command -v taskset >/dev/null || { echo "run_load: -a pair needs taskset (util-linux)" >&2; exit 1; }
 [[ $rtp_gen =~ ^(own|sipp)$ ]] || { echo "run_load: -g must be own or sipp" >&2; exit 2; }
 [[ $media_io =~ ^(auto|io_uring|epoll)$ ]] || { echo "run_load: -i must be auto, io_uring or epoll" >&2; exit 2; }
 [[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
@@ -253,6 +263,31 @@ sched_of() { # sched_of THREAD_PREFIX: "FIFO N" or "OTHER" of the daemon's first
 		awk -v p="$1" '!done && index($1, p) == 1 {print ($2 == "FF" ? "FIFO " $3 : "OTHER"); done = 1}'
 }
 media_sched=$(sched_of sb-media) ws_sched=$(sched_of sb-ws)
+
+# -a pair: media thread i on CPU i with the callers' source on CPU 0; the ws threads and the
+# test bot on the CPUs after the media threads'; the rest where the scheduler puts it. On
+# loopback the kernel runs a packet's receive in its sender's system call, so a generator on
+# another CPU than the thread it exchanges packets with moves every socket, buffer and
+# wake-up between CPUs.
+cpus=$(nproc)
+if [ "$placement" = pair ] && { [ "$cpus" -lt 2 ] || [ "$media_threads" -ge "$cpus" ]; }; then
+	placement=none
+fi
+run_media=()
+if [ "$placement" = pair ]; then
+	span() { if [ "$1" -eq "$2" ]; then echo "$1"; else echo "$1-$2"; fi; } # span FIRST LAST
+	media_cpus=$(span 0 $((media_threads - 1))) rest_cpus=$(span "$media_threads" $((cpus - 1)))
+	run_media=(taskset -c 0)
+	pin_thread() { taskset -pc "$2" "$1" >/dev/null; } # pin_thread TID CPUS
+	for t in /proc/"$daemon"/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue
+		case $comm in
+		sb-media*) pin_thread "${t##*/}" "${comm#sb-media}" ;;
+		sb-ws*) pin_thread "${t##*/}" "$rest_cpus" ;;
+		esac
+	done
+	taskset -apc "$rest_cpus" "$bot_pid" >/dev/null
+fi
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }
 idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
@@ -284,12 +319,17 @@ if [ "$rtp_gen" = own ]; then
 	sed -e '/<nop>/,/<\/nop>/d' -e "s/m=audio \[media_port\]/m=audio $source_port/" \
 		"$repo/tools/load/uac_load.xml" >"$scenario"
 	grep -q "m=audio $source_port" "$scenario" || { echo "run_load: cannot make the scenario" >&2; exit 1; }
-	start_timed rtpsource rtpsource.stdout rtpsource.err "$build/tools/load/sipbridge-rtpsource" \
+	start_timed rtpsource rtpsource.stdout rtpsource.err "${run_media[@]}" "$build/tools/load/sipbridge-rtpsource" \
 		--port "$source_port" --audio "$work/audio.alaw" --duration "$((limit_s + 60))" \
 		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 fi
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, media and ws threads ${media_sched:-?} and ${ws_sched:-?}, the bot ${bot_sched_got:-?} (at most $limit_s s)"
+if [ "$placement" = pair ]; then
+	where="media thread(s) on CPU $media_cpus with the callers' RTP source on 0, ws threads and the bot on CPU $rest_cpus"
+else
+	where="threads placed by the scheduler"
+fi
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, media and ws threads ${media_sched:-?} and ${ws_sched:-?}, the bot ${bot_sched_got:-?}, $where (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.
@@ -376,7 +416,7 @@ fi
 /usr/bin/python3 "$repo/tools/load/report.py" --dir "$work" --json-only "$json_only" \
 	--concurrent "$concurrent" --total "$total" --rate "$rate" --call-ms "$call_ms" \
 	--protocol "$protocol" --media-io "$media_io" --ws-threads "$ws_threads" --media-threads "$media_threads" --tls "$tls" --rtp-gen "$rtp_gen" \
-	--t1x64-ms "${t1x64_ms:-32000}" --bot-sched "${bot_sched_got:--}" --media-sched "${media_sched:--}" --ws-sched "${ws_sched:--}" \
+	--t1x64-ms "${t1x64_ms:-32000}" --bot-sched "${bot_sched_got:--}" --media-sched "${media_sched:--}" --ws-sched "${ws_sched:--}" --placement "$placement" \
 	--sample-rate "$sample_rate" --sipp-rc "$sipp_rc" \
 	--daemon-rc "$daemon_rc" --t0 "$t0" --t1 "$t1" --t2 "$t2" --hz "$(getconf CLK_TCK)" \
 	--daemon-cpu-ticks "$daemon_t0" "$daemon_t1" --idle-rss-kb "$idle_rss_kb" \

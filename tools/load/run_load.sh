@@ -278,7 +278,9 @@ if [ "$placement" = pair ]; then
 	span() { if [ "$1" -eq "$2" ]; then echo "$1"; else echo "$1-$2"; fi; } # span FIRST LAST
 	media_cpus=$(span 0 $((media_threads - 1))) rest_cpus=$(span "$media_threads" $((cpus - 1)))
 	run_media=(taskset -c 0)
-	pin_thread() { taskset -pc "$2" "$1" >/dev/null; } # pin_thread TID CPUS
+	pin_thread() { # pin_thread TID CPUS
+		taskset -pc "$2" "$1" >/dev/null || echo "run_load: cannot place thread $1 on CPU $2" >&2
+	}
 	for t in /proc/"$daemon"/task/*; do
 		comm=$(cat "$t/comm" 2>/dev/null) || continue
 		case $comm in
@@ -286,7 +288,7 @@ if [ "$placement" = pair ]; then
 		sb-ws*) pin_thread "${t##*/}" "$rest_cpus" ;;
 		esac
 	done
-	taskset -apc "$rest_cpus" "$bot_pid" >/dev/null
+	taskset -apc "$rest_cpus" "$bot_pid" >/dev/null || echo "run_load: cannot place the bot on CPU $rest_cpus" >&2
 fi
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }

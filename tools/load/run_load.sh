@@ -16,7 +16,7 @@
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
 #                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-T MS]
 #                          [-B fifo|NICE] [-a pair|none] [-t] [-j]
-#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B fifo -a pair
+#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B fifo -a none
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
@@ -33,12 +33,14 @@
 #       (fifo) it runs at SCHED_FIFO 1, beside the daemon's ws threads and before the callers'
 #       generators, and reads what the bridge sends when it comes (nice -10 where the system
 #       refuses it); or at a nice value NICE
-#   -a  where the threads run: pair (with at least two CPUs and fewer media threads than
-#       CPUs) keeps the daemon's media threads on the first CPUs, one each, with the callers'
-#       source on the first, and its ws threads and the test bot on the others (taskset): on
-#       loopback a sender runs its packets' receive, so each generator shares the CPU of the
-#       threads it exchanges packets with (docs/performance.md); SIPp, the capture and the
-#       daemon's other threads are left to the scheduler; none leaves every thread to it
+#   -a  where the threads run: none (the default) leaves every thread to the scheduler; pair
+#       (with at least two CPUs and fewer media threads than CPUs) keeps the daemon's media
+#       threads on the first CPUs, one each, with the callers' source on the first, and its ws
+#       threads and the test bot on the others (taskset), SIPp, the capture and the daemon's
+#       other threads left to the scheduler: on loopback a sender runs its packets' receive, so
+#       each generator then shares the CPU of the threads it exchanges packets with. It takes
+#       about a fifth of a core off the machine at 2000 calls, but the ws threads and the bot
+#       then share one CPU (docs/performance.md, *Where the threads run*)
 #   -t  wss: the bot serves TLS with a certificate made for the run (openssl), which the daemon
 #       verifies against the run's own CA
 #   -j  print only the JSON line
@@ -49,7 +51,7 @@ repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
 outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms="" bot_sched=fifo
-placement=pair
+placement=none
 while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:a:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;

@@ -119,8 +119,9 @@ integration "$build" -n 2 --dist loadfile "${skip_timed[@]}" tests/integration
 integration "$build" "${timed[@]}"
 
 # Load tool smoke run: 20 calls against the sanitized build, the BYE transactions kept 4 s, to a
-# ws:// bot and then (-t) to a wss:// one. Passes when every call succeeded, the JSON line carries
-# every key of the report and no sanitizer spoke.
+# ws:// bot with the threads placed (-a pair) and then (-t) to a wss:// one left to the
+# scheduler. Passes when every call succeeded, the JSON line carries every key of the report,
+# the placed threads are where the kernel says they may run, and no sanitizer spoke.
 load_smoke() { # load_smoke NAME [run_load.sh args...]
 	local dir status what=$1
 	shift
@@ -204,6 +205,18 @@ assert ml is None or {"media", "ws", "sip"} <= ml["threads"].keys(), ml
 # The machine's own wake-up probe ran beside the calls.
 m = r["machine"]
 assert m["probe_wakeups"] and m["late_wakeups"] is not None and m["late_wakeup_max_ms"] is not None, m
+# -a pair on two CPUs or more (one media thread): the kernel's own word on where each placed
+# thread may run, read back after placing it; without -a, or on one CPU, nothing is placed.
+import os
+placed, n = pr["placed_cpus"], len(os.sched_getaffinity(0))
+if "-a pair" in sys.argv[3] and n >= 2 and pr["media_threads"] < n:
+    rest = str(pr["media_threads"]) if pr["media_threads"] == n - 1 else "%d-%d" % (pr["media_threads"], n - 1)
+    assert pr["placement"] == "pair", pr
+    ws = {k: v for k, v in placed.items() if k.startswith("sb-ws")}
+    assert placed["sb-media0"] == "0" and placed["rtpsource"] == "0", placed
+    assert len(ws) == pr["ws_threads"] and set(ws.values()) == {rest} and placed["bot"] == rest, placed
+else:
+    assert pr["placement"] == "none" and placed is None, pr
 PY
 		status=$?
 	fi
@@ -219,7 +232,7 @@ PY
 	fi
 	count "$what" "$status"
 }
-load_smoke "load tool smoke run"
+load_smoke "load tool smoke run" -a pair
 load_smoke "load tool smoke run over wss" -t
 
 # ThreadSanitizer: the ring, queue and log writer unit tests, then the daemon's threads under

@@ -476,6 +476,14 @@ def rnd(v, n=2):
     return None if v is None else round(v, n)
 
 
+def read_placement(d):
+    """run_load.sh -a pair: the CPUs each placed thread may run on, as the kernel said after
+    placing it (placement.txt, "NAME CPUS" a line); None where nothing was placed."""
+    text = read_text(os.path.join(d, "placement.txt"))
+    placed = dict(l.split(None, 1) for l in (text or "").splitlines() if len(l.split()) == 2)
+    return {k: v.strip() for k, v in placed.items()} or None
+
+
 def build(a):
     d = a.dir
     last, sipp_peak = sipp_stats(d)
@@ -569,6 +577,7 @@ def build(a):
             "media_sched": a.media_sched if a.media_sched != "-" else None,
             "ws_sched": a.ws_sched if a.ws_sched != "-" else None,
             "placement": a.placement,
+            "placed_cpus": read_placement(d),
         },
         "wall_s": rnd(window_s, 1),
         "calls": calls,

@@ -292,6 +292,16 @@ if [ "$placement" = pair ]; then
 	done
 	taskset -apc "$rest_cpus" "$bot_pid" >/dev/null || echo "run_load: cannot place the bot on CPU $rest_cpus" >&2
 fi
+# Where each placed thread may run, read back from the kernel (placement.txt: NAME CPUS).
+cpus_of() { taskset -pc "$1" 2>/dev/null | sed -n 's/.*list: //p'; }
+: >"$work/placement.txt"
+if [ "$placement" = pair ]; then
+	for t in /proc/"$daemon"/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue
+		case $comm in sb-media* | sb-ws*) echo "$comm $(cpus_of "${t##*/}")" >>"$work/placement.txt" ;; esac
+	done
+	echo "bot $(cpus_of "$bot_pid")" >>"$work/placement.txt"
+fi
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }
 idle_rss_kb=$(awk '/^VmRSS:/ {print $2}' "/proc/$daemon/status")
@@ -327,6 +337,7 @@ if [ "$rtp_gen" = own ]; then
 		--port "$source_port" --audio "$work/audio.alaw" --duration "$((limit_s + 60))" \
 		--out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
+	[ "$placement" = none ] || echo "rtpsource $(cpus_of "$(cat "$work/rtpsource.pid")")" >>"$work/placement.txt"
 fi
 if [ "$placement" = pair ]; then
 	where="media thread(s) on CPU $media_cpus with the callers' RTP source on 0, ws threads and the bot on CPU $rest_cpus"

@@ -119,9 +119,9 @@ integration "$build" -n 2 --dist loadfile "${skip_timed[@]}" tests/integration
 integration "$build" "${timed[@]}"
 
 # Load tool smoke run: 20 calls against the sanitized build, the BYE transactions kept 4 s, to a
-# ws:// bot with the threads placed (-a pair) and then (-t) to a wss:// one left to the
-# scheduler. Passes when every call succeeded, the JSON line carries every key of the report,
-# the placed threads are where the kernel says they may run, and no sanitizer spoke.
+# ws:// bot and then (-t) to a wss:// one with the threads placed (-a pair). Passes when every
+# call succeeded, the JSON line carries every key of the report, the placed threads are where
+# the kernel says they may run, and no sanitizer spoke.
 load_smoke() { # load_smoke NAME [run_load.sh args...]
 	local dir status what=$1
 	shift
@@ -205,16 +205,25 @@ assert ml is None or {"media", "ws", "sip"} <= ml["threads"].keys(), ml
 # The machine's own wake-up probe ran beside the calls.
 m = r["machine"]
 assert m["probe_wakeups"] and m["late_wakeups"] is not None and m["late_wakeup_max_ms"] is not None, m
-# -a pair on two CPUs or more (one media thread): the kernel's own word on where each placed
-# thread may run, read back after placing it; without -a, or on one CPU, nothing is placed.
+# -a pair with more CPUs than media threads: the kernel's own word on where each placed thread
+# may run, read back after placing it (taskset's lists, "0-2,5"): media thread i on the i-th
+# CPU this run may use, the source on the first, the ws threads and the bot on the rest.
+# Without -a, or without the CPUs, nothing is placed.
 import os
-placed, n = pr["placed_cpus"], len(os.sched_getaffinity(0))
-if "-a pair" in sys.argv[3] and n >= 2 and pr["media_threads"] < n:
-    rest = str(pr["media_threads"]) if pr["media_threads"] == n - 1 else "%d-%d" % (pr["media_threads"], n - 1)
+def cpu_set(text):
+    return {c for part in text.split(",") for a, _, b in [part.partition("-")]
+            for c in range(int(a), int(b or a) + 1)}
+placed, allowed = pr["placed_cpus"], sorted(os.sched_getaffinity(0))
+mt = pr["media_threads"]
+if "-a pair" in sys.argv[3] and mt < len(allowed):
     assert pr["placement"] == "pair", pr
-    ws = {k: v for k, v in placed.items() if k.startswith("sb-ws")}
-    assert placed["sb-media0"] == "0" and placed["rtpsource"] == "0", placed
-    assert len(ws) == pr["ws_threads"] and set(ws.values()) == {rest} and placed["bot"] == rest, placed
+    for i in range(mt):
+        assert cpu_set(placed["sb-media%d" % i]) == {allowed[i]}, placed
+    assert cpu_set(placed["rtpsource"]) == {allowed[0]}, placed
+    ws = [v for k, v in placed.items() if k.startswith("sb-ws")]
+    assert len(ws) == pr["ws_threads"], placed
+    for v in ws + [placed["bot"]]:
+        assert cpu_set(v) == set(allowed[mt:]), placed
 else:
     assert pr["placement"] == "none" and placed is None, pr
 PY
@@ -232,8 +241,8 @@ PY
 	fi
 	count "$what" "$status"
 }
-load_smoke "load tool smoke run" -a pair
-load_smoke "load tool smoke run over wss" -t
+load_smoke "load tool smoke run"
+load_smoke "load tool smoke run over wss" -t -a pair
 
 # ThreadSanitizer: the ring, queue and log writer unit tests, then the daemon's threads under
 # real calls (media, bot control, SIP paths, DTMF both ways and transfers, bridged ones

@@ -12,7 +12,7 @@
 extern const uint8_t sb_base64_chars[256];
 
 /* The number of characters at the start of p[0..n) that sb_base64_chars admits: where a
- * payload ends. Sixteen at a time where the processor has SSE2 (every x86-64). */
+ * payload ends. Sixteen at a time in a build for SSE2 (every x86-64 build). */
 size_t sb_base64_span(const char *p, size_t n);
 
 /* Encodes n bytes into out (NUL-terminated). Returns the length or -ENOSPC. */

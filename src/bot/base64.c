@@ -82,7 +82,9 @@ static uint16_t enc_pair[4096];
 static uint32_t dec_at[4][256];
 
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+#ifdef SB_BASE64_SSSE3
 static bool use_ssse3;
+#endif
 
 static void build_tables(void)
 {
@@ -108,7 +110,7 @@ static void build_tables(void)
  * every message of bot audio: with tables, 1.2 and 0.85 us a message, the larger part of a
  * message's own work. Sixteen characters a step (W. Mula and D. Lemire, "Faster Base64
  * Encoding and Decoding Using AVX2 Instructions", 2018, in its 128-bit form) take about a
- * fifth of that. */
+ * quarter of that. */
 
 /* Encodes twelve bytes into sixteen characters a step while sixteen can be read. Returns the
  * bytes it took, a multiple of 12. */

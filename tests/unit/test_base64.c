@@ -223,25 +223,27 @@ out:
 
 /* Longer texts than the test above, so that a bad character falls in every place of the
  * decoder's sixteen-character steps, of the quanta after them and of the last quantum: 58
- * bytes (80 characters, "xx==" at the end) and 61 (84, "xxx="). Every byte outside the
+ * bytes (80 characters, "xx==" at the end) and 62 (84, "xxx="). Every byte outside the
  * alphabet, and '=' before the tail, must be refused. */
 TEST(base64_decode_rejects_a_bad_character_in_long_texts)
 {
 	int r = 0;
-	uint8_t in[61], dec[64];
-	char good[SB_BASE64_ENCODED_LEN(61) + 1], bad[sizeof(good)];
+	uint8_t in[62], dec[64];
+	char good[SB_BASE64_ENCODED_LEN(62) + 1], bad[sizeof(good)];
 
 	for (size_t i = 0; i < sizeof(in); i++)
 		in[i] = (uint8_t)rnd();
-	for (size_t n = 58; n <= 61; n += 3) {
+	for (size_t n = 58; n <= 62; n += 4) {
 		int len = sb_base64_encode(in, n, good, sizeof(good));
-		int tail = n % 3 == 1 ? 2 : 1; /* the '=' at the end */
 
 		ASSERT_EQ(len, n == 58 ? 80 : 84);
+		/* "xx==" and "xxx=": '=' in either of the last two places is a valid tail. */
+		ASSERT_EQ(good[len - 2] == '=', n % 3 == 1);
+		ASSERT_EQ(good[len - 1], '=');
 		for (int pos = 0; pos < len; pos++)
 			for (unsigned c = 0; c < 256; c++) {
 				if ((c != '=' && sb_base64_chars[c]) ||
-				    (c == '=' && pos >= len - tail))
+				    (c == '=' && pos >= len - 2))
 					continue;
 				memcpy(bad, good, sizeof(good));
 				bad[pos] = (char)c;
@@ -285,20 +287,27 @@ out:
 
 /* sb_base64_span against the alphabet written out: every byte at every place of texts from 0 to
  * 50 characters (three blocks of sixteen and a tail), each place cycling through the alphabet
- * so that every character meets every lane; and never a character past n. */
+ * so that every character meets every lane; and never a character past n: the text is a heap
+ * block of exactly n bytes (a read past it is a sanitizer's error), copied from a longer run of
+ * the alphabet that would go on being counted. */
 TEST(base64_span_finds_the_first_byte_outside_the_alphabet)
 {
 	int r = 0;
 	static const char alphabet[] =
 	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
-	char text[64];
+	char run[64], *text = NULL;
 
 	for (size_t len = 0; len <= 50; len++) {
 		for (size_t shift = 0; shift < sizeof(alphabet) - 1; shift += 13) {
-			for (size_t i = 0; i < sizeof(text); i++)
-				text[i] = alphabet[(i + shift) % (sizeof(alphabet) - 1)];
-			text[len] = '"'; /* where a payload ends: outside n, never counted */
+			for (size_t i = 0; i < sizeof(run); i++)
+				run[i] = alphabet[(i + shift) % (sizeof(alphabet) - 1)];
+			free(text);
+			text = malloc(len ? len : 1);
+			ASSERT_TRUE(text != NULL);
+			memcpy(text, run, len);
 			ASSERT_EQ(sb_base64_span(text, len), len);
+			/* the alphabet goes on after n, and is not counted */
+			ASSERT_EQ(sb_base64_span(run, len), len);
 			for (size_t pos = 0; pos < len; pos++) {
 				char keep = text[pos];
 
@@ -316,5 +325,6 @@ TEST(base64_span_finds_the_first_byte_outside_the_alphabet)
 		}
 	}
 out:
+	free(text);
 	return r;
 }

@@ -34,10 +34,10 @@
 #       generators, and reads what the bridge sends when it comes (nice -10 where the system
 #       refuses it); or at a nice value NICE
 #   -a  where the threads run: none (the default) leaves every thread to the scheduler; pair
-#       (with at least two CPUs and fewer media threads than CPUs) keeps the daemon's media
-#       threads on the first CPUs, one each, with the callers' source on the first, and its ws
-#       threads and the test bot on the others (taskset), SIPp, the capture and the daemon's
-#       other threads left to the scheduler: on loopback a sender runs its packets' receive, so
+#       (with more CPUs than media threads) keeps the daemon's media threads on the first CPUs
+#       the run may use, one each, with the callers' source on the first, and its ws threads
+#       and the test bot on the others (taskset), SIPp, the capture and the daemon's other
+#       threads left to the scheduler: on loopback a sender runs its packets' receive, so
 #       each generator then shares the CPU of the threads it exchanges packets with. It takes
 #       about a fifth of a core off the machine at 2000 calls, but the ws threads and the bot
 #       then share one CPU (docs/performance.md, *Where the threads run*)
@@ -73,7 +73,7 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:a:tjh" o; do
 	B) bot_sched=$OPTARG ;;
 	a) placement=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,45p' "$0"; exit 2 ;;
+	*) sed -n '2,47p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -271,22 +271,25 @@ media_sched=$(sched_of sb-media) ws_sched=$(sched_of sb-ws)
 # loopback the kernel runs a packet's receive in its sender's system call, so a generator on
 # another CPU than the thread it exchanges packets with moves every socket, buffer and
 # wake-up between CPUs.
-cpus=$(nproc)
+# The CPUs are those this run may use (its affinity), in order: the i-th of them is "CPU i".
+read -r -a allowed < <(/usr/bin/python3 -c 'import os; print(*sorted(os.sched_getaffinity(0)))')
+cpus=${#allowed[@]}
 if [ "$placement" = pair ] && { [ "$cpus" -lt 2 ] || [ "$media_threads" -ge "$cpus" ]; }; then
+	say "run_load: -a pair needs more CPUs than media threads ($cpus, $media_threads): threads left to the scheduler"
 	placement=none
 fi
 run_media=()
 if [ "$placement" = pair ]; then
-	span() { if [ "$1" -eq "$2" ]; then echo "$1"; else echo "$1-$2"; fi; } # span FIRST LAST
-	media_cpus=$(span 0 $((media_threads - 1))) rest_cpus=$(span "$media_threads" $((cpus - 1)))
-	run_media=(taskset -c 0)
+	media_cpus=$(IFS=,; echo "${allowed[*]:0:media_threads}")
+	rest_cpus=$(IFS=,; echo "${allowed[*]:media_threads}")
+	run_media=(taskset -c "${allowed[0]}")
 	pin_thread() { # pin_thread TID CPUS
 		taskset -pc "$2" "$1" >/dev/null || echo "run_load: cannot place thread $1 on CPU $2" >&2
 	}
 	for t in /proc/"$daemon"/task/*; do
 		comm=$(cat "$t/comm" 2>/dev/null) || continue
 		case $comm in
-		sb-media*) pin_thread "${t##*/}" "${comm#sb-media}" ;;
+		sb-media*) pin_thread "${t##*/}" "${allowed[${comm#sb-media}]}" ;;
 		sb-ws*) pin_thread "${t##*/}" "$rest_cpus" ;;
 		esac
 	done
@@ -340,7 +343,9 @@ if [ "$rtp_gen" = own ]; then
 	[ "$placement" = none ] || echo "rtpsource $(cpus_of "$(cat "$work/rtpsource.pid")")" >>"$work/placement.txt"
 fi
 if [ "$placement" = pair ]; then
-	where="media thread(s) on CPU $media_cpus with the callers' RTP source on 0, ws threads and the bot on CPU $rest_cpus"
+	where="media thread(s) on CPU $media_cpus"
+	[ "$rtp_gen" != own ] || where+=" with the callers' RTP source on ${allowed[0]}"
+	where+=", ws threads and the bot on CPU $rest_cpus"
 else
 	where="threads placed by the scheduler"
 fi

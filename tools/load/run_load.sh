@@ -278,32 +278,27 @@ if [ "$placement" = pair ] && { [ "$cpus" -lt 2 ] || [ "$media_threads" -ge "$cp
 	say "run_load: -a pair needs more CPUs than media threads ($cpus, $media_threads): threads left to the scheduler"
 	placement=none
 fi
+# Each placed thread is written to placement.txt (NAME CPUS) with where the kernel says it may
+# run once placed.
 run_media=()
+cpus_of() { taskset -pc "$1" 2>/dev/null | sed -n 's/.*list: //p'; }
+: >"$work/placement.txt"
 if [ "$placement" = pair ]; then
 	media_cpus=$(IFS=,; echo "${allowed[*]:0:media_threads}")
 	rest_cpus=$(IFS=,; echo "${allowed[*]:media_threads}")
 	run_media=(taskset -c "${allowed[0]}")
-	pin_thread() { # pin_thread TID CPUS
-		taskset -pc "$2" "$1" >/dev/null || echo "run_load: cannot place thread $1 on CPU $2" >&2
+	place() { # place NAME PID CPUS [taskset flags]
+		taskset "${4:--p}c" "$3" "$2" >/dev/null || echo "run_load: cannot place $1 on CPU $3" >&2
+		echo "$1 $(cpus_of "$2")" >>"$work/placement.txt"
 	}
 	for t in /proc/"$daemon"/task/*; do
 		comm=$(cat "$t/comm" 2>/dev/null) || continue
 		case $comm in
-		sb-media*) pin_thread "${t##*/}" "${allowed[${comm#sb-media}]}" ;;
-		sb-ws*) pin_thread "${t##*/}" "$rest_cpus" ;;
+		sb-media*) place "$comm" "${t##*/}" "${allowed[${comm#sb-media}]}" ;;
+		sb-ws*) place "$comm" "${t##*/}" "$rest_cpus" ;;
 		esac
 	done
-	taskset -apc "$rest_cpus" "$bot_pid" >/dev/null || echo "run_load: cannot place the bot on CPU $rest_cpus" >&2
-fi
-# Where each placed thread may run, read back from the kernel (placement.txt: NAME CPUS).
-cpus_of() { taskset -pc "$1" 2>/dev/null | sed -n 's/.*list: //p'; }
-: >"$work/placement.txt"
-if [ "$placement" = pair ]; then
-	for t in /proc/"$daemon"/task/*; do
-		comm=$(cat "$t/comm" 2>/dev/null) || continue
-		case $comm in sb-media* | sb-ws*) echo "$comm $(cpus_of "${t##*/}")" >>"$work/placement.txt" ;; esac
-	done
-	echo "bot $(cpus_of "$bot_pid")" >>"$work/placement.txt"
+	place bot "$bot_pid" "$rest_cpus" -ap
 fi
 metrics_url="http://127.0.0.1:$admin_port/metrics"
 wait_for 5 curl -sf -o /dev/null "$metrics_url" || { echo "run_load: no /metrics on $metrics_url" >&2; exit 1; }

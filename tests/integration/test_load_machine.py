@@ -12,10 +12,11 @@ import report  # noqa: E402
 HZ = 100  # /proc/stat's jiffies: 2 CPUs give 200 a second
 
 
-def sample(t, calls, busy, media_run, ws_wait):
-    """A sample at t s: busy jiffies so far (of 200 a second), cumulative ms of run and wait."""
+def sample(t, calls, busy, media_run, ws_wait, steal=None):
+    """A sample at t s: busy jiffies so far (of 200 a second) and of them stolen by the host (a
+    run sampled before the samples carried it has none), cumulative ms of run and wait."""
     return {"t": 1000.0 + t, "calls_active": calls, "rss_kb": 1000, "fds": 10,
-            "machine": [busy, 2 * HZ * t],
+            "machine": [busy, 2 * HZ * t] + ([] if steal is None else [steal]),
             "sched": {"media": [media_run, 0.0], "ws": [100.0 * t, ws_wait], "bot": [50.0 * t, 5.0 * t]}}
 
 
@@ -40,6 +41,7 @@ def test_busy_share_threads_and_latency_by_saturation(tmp_path):
     assert m["seconds"] == 3, m  # the intervals ending with at least 90 % of the peak calls
     assert m["busy_pct_mean"] == round((50 + 95 + 60) / 3, 1) and m["busy_pct_max"] == 95.0, m
     assert m["saturated_s"] == 1 and m["busy_threshold_pct"] == 90, m
+    assert m["steal_pct_mean"] is None and m["steal_pct_max"] is None, m  # not sampled
     th = m["threads"]
     assert th["media"] == {"cpu_pct": 60.0, "wait_ms_per_s": 0.0}, th
     assert th["ws"]["cpu_pct"] == 10.0 and th["ws"]["wait_ms_per_s"] == round((10 + 300 + 20) / 3, 1), th
@@ -49,6 +51,22 @@ def test_busy_share_threads_and_latency_by_saturation(tmp_path):
     assert m["latency_messages_other"] == 3 and m["latency_p99_other_ms"] == 7.0, m
     # The split says which measure of the latency it took (at the bot's socket here).
     assert m["latency_measured_at"] == "socket", m
+
+
+def test_steal_share_with_the_calls_up(tmp_path):
+    # The same seconds, the host taking 10, 40 and 0 of the 200 jiffies of the full ones (5, 20
+    # and 0 %) and 100 in the ramp and at the end, which do not count.
+    busy = [0, 40, 140, 330, 450, 480]
+    calls = [0, 50, 100, 100, 100, 20]
+    steal = [0, 100, 110, 150, 150, 250]
+    rows = [sample(t, calls[t], busy[t], 600.0 * t, 10.0 * t, steal[t]) for t in range(6)]
+    m = write_run(str(tmp_path), rows)
+    assert m["steal_pct_mean"] == round((5 + 20 + 0) / 3, 1) and m["steal_pct_max"] == 20.0, m
+    assert m["busy_pct_mean"] == round((50 + 95 + 60) / 3, 1), m  # steal is among the busy time
+    # A run whose samples carry it only in part gives none rather than a share of some seconds.
+    rows[3]["machine"] = rows[3]["machine"][:2]
+    m = write_run(str(tmp_path), rows)
+    assert m["steal_pct_mean"] is None and m["steal_pct_max"] is None, m
 
 
 def test_no_machine_samples_no_figure(tmp_path):

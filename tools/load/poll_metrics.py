@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Samples sipbridged once a second during a load run: calls_active from its admin /metrics, VmRSS
 and the number of open descriptors from /proc, one JSON line per sample. With it, how busy the
-machine was (/proc/stat) and, per thread group of the daemon and per load generator named with
---proc (with its children: a generator may run under `timeout`), the CPU time its threads ran
-and the time they waited runnable for a CPU (the kernel's schedstat), cumulative in ms. Stops on
-SIGTERM/SIGINT, when the daemon is gone, or after --max-seconds. Everything read is treated as
-untrusted (bounded size, strict parsing).
+machine was and how much of its CPUs' time the host took for itself (/proc/stat's steal) and,
+per thread group of the daemon and per load generator named with --proc (with its children: a
+generator may run under `timeout`), the CPU time its threads ran and the time they waited
+runnable for a CPU (the kernel's schedstat), cumulative in ms. Stops on SIGTERM/SIGINT, when the
+daemon is gone, or after --max-seconds. Everything read is treated as untrusted (bounded size,
+strict parsing).
 
 usage: poll_metrics.py --url URL --pid PID --out FILE [--proc NAME=PIDFILE ...] [--interval S]
                        [--max-seconds S]
@@ -69,7 +70,8 @@ CHILD_SEARCH_SAMPLES = 10
 
 
 def machine_ticks():
-    """[busy, total] jiffies of all CPUs since boot, or None."""
+    """[busy, total, steal] jiffies of all CPUs since boot, or None. Busy is everything but idle
+    and iowait, steal among it: time a virtual CPU had work and the host ran something else."""
     try:
         with open("/proc/stat") as f:
             head = f.readline().split()
@@ -78,8 +80,12 @@ def machine_ticks():
         return None
     if not head or head[0] != "cpu" or len(v) < 5:
         return None
-    idle = v[3] + v[4]  # idle, iowait
-    return [sum(v) - idle, sum(v)]
+    # user nice system idle iowait irq softirq steal; guest and guest_nice after them are
+    # counted in user and nice already.
+    v = v[:8]
+    idle = v[3] + v[4]
+    steal = v[7] if len(v) > 7 else 0
+    return [sum(v) - idle, sum(v), steal]
 
 
 def thread_sched(pid, group_of):

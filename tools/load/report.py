@@ -424,15 +424,17 @@ def machine_load(d, stamped, measured_at=None):
     rows = []
     for sm in read_samples(d):
         m = sm.get("machine")
-        if isinstance(m, list) and len(m) == 2 and all(isinstance(x, int) for x in m):
+        # [busy, total] or, since the samples carry it, [busy, total, steal] jiffies
+        if isinstance(m, list) and len(m) in (2, 3) and all(isinstance(x, int) for x in m):
             sched = sm.get("sched") if isinstance(sm.get("sched"), dict) else {}
             rows.append((sm["t"], sm.get("calls_active"), m, sched))
     peak = max((r[1] for r in rows if is_count(r[1])), default=0)
-    iv = []  # (t0, t1, busy %, {group: (run ms, wait ms)}, calls up)
+    iv = []  # (t0, t1, busy %, {group: (run ms, wait ms)}, calls up, steal % or None)
     for a, b in zip(rows, rows[1:]):
         dt, dtot = b[0] - a[0], b[2][1] - a[2][1]
         if dt <= 0 or dtot <= 0:
             continue
+        steal = 100.0 * (b[2][2] - a[2][2]) / dtot if len(a[2]) == 3 and len(b[2]) == 3 else None
         g = {}
         for name in THREAD_GROUPS:
             x, y = a[3].get(name), b[3].get(name)
@@ -440,11 +442,17 @@ def machine_load(d, stamped, measured_at=None):
                 g[name] = (max(0.0, float(y[0]) - float(x[0])), max(0.0, float(y[1]) - float(x[1])))
             except (TypeError, ValueError, IndexError):
                 pass
-        iv.append((a[0], b[0], 100.0 * (b[2][0] - a[2][0]) / dtot, g, calls_up(b[1], peak)))
+        iv.append((a[0], b[0], 100.0 * (b[2][0] - a[2][0]) / dtot, g, calls_up(b[1], peak), steal))
     full = [x for x in iv if x[4]]
     if not full:
         return None
     secs = sum(x[1] - x[0] for x in full)
+    # The host's share of the busy time: what a virtual CPU had work for and did not get. Runs
+    # sampled before the samples carried it have none.
+    steal_mean = steal_max = None
+    if all(x[5] is not None for x in full):
+        steal_mean = rnd(sum((x[1] - x[0]) * x[5] for x in full) / secs, 1)
+        steal_max = rnd(max(x[5] for x in full), 1)
     threads = {}
     for name in THREAD_GROUPS:
         got = [x[3][name] for x in full if name in x[3]]
@@ -454,7 +462,9 @@ def machine_load(d, stamped, measured_at=None):
                              "wait_ms_per_s": rnd(sum(w for _, w in got) / span, 1)}
     res = {"seconds": round(secs), "busy_pct_mean": rnd(sum((x[1] - x[0]) * x[2] for x in full) / secs, 1),
            "busy_pct_max": rnd(max(x[2] for x in full), 1), "saturated_s": sum(1 for x in full if x[2] >= BUSY_PCT),
-           "busy_threshold_pct": BUSY_PCT, "threads": threads,
+           "busy_threshold_pct": BUSY_PCT,
+           "steal_pct_mean": steal_mean, "steal_pct_max": steal_max,
+           "threads": threads,
            "latency_measured_at": measured_at,
            "latency_p99_saturated_ms": None, "latency_messages_saturated": 0,
            "latency_p99_other_ms": None, "latency_messages_other": 0}
@@ -744,6 +754,8 @@ def table(r):
         rows.append(("machine busy with the calls up: mean / max 1 s / saturated", "%s / %s %% / %s of %s s at %s %% or more" % (
             fmt(ml["busy_pct_mean"]), fmt(ml["busy_pct_max"]), ml["saturated_s"], ml["seconds"],
             ml["busy_threshold_pct"])))
+        rows.append(("of it taken by the host (steal): mean / max 1 s", "%s / %s %%" % (
+            fmt(ml["steal_pct_mean"]), fmt(ml["steal_pct_max"]))))
         rows.append(("threads: % of a core / waited for a CPU ms a second", ", ".join(
             "%s %s / %s" % (n, fmt(v["cpu_pct"]), fmt(v["wait_ms_per_s"])) for n, v in ml["threads"].items())))
         rows.append(("latency p99, seconds saturated / the others", "%s ms (%s messages) / %s ms (%s messages)" % (

@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "load"))
 
+import poll_metrics  # noqa: E402
 import report  # noqa: E402
 
 HZ = 100  # /proc/stat's jiffies: 2 CPUs give 200 a second
@@ -54,19 +55,47 @@ def test_busy_share_threads_and_latency_by_saturation(tmp_path):
 
 
 def test_steal_share_with_the_calls_up(tmp_path):
-    # The same seconds, the host taking 10, 40 and 0 of the 200 jiffies of the full ones (5, 20
-    # and 0 %) and 100 in the ramp and at the end, which do not count.
-    busy = [0, 40, 140, 330, 450, 480]
+    # Samples at 0, 1, 2, 4, 5 and 6 s: the ramp (0-1), the full seconds 1-2, 2-4 (two seconds)
+    # and 4-5, the end (5-6). The host takes 30 of the 200 jiffies of the ramp (15 %), then 10
+    # of 200 (5 %), 160 of 400 (40 %) and 0 of 200, and 20 at the end: never more than was busy.
+    ts = [0, 1, 2, 4, 5, 6]
+    busy = [0, 40, 140, 440, 560, 590]
     calls = [0, 50, 100, 100, 100, 20]
-    steal = [0, 100, 110, 150, 150, 250]
-    rows = [sample(t, calls[t], busy[t], 600.0 * t, 10.0 * t, steal[t]) for t in range(6)]
+    steal = [0, 30, 40, 200, 200, 220]
+    rows = [sample(t, calls[i], busy[i], 600.0 * t, 10.0 * t, steal[i]) for i, t in enumerate(ts)]
     m = write_run(str(tmp_path), rows)
-    assert m["steal_pct_mean"] == round((5 + 20 + 0) / 3, 1) and m["steal_pct_max"] == 20.0, m
-    assert m["busy_pct_mean"] == round((50 + 95 + 60) / 3, 1), m  # steal is among the busy time
-    # A run whose samples carry it only in part gives none rather than a share of some seconds.
+    # Weighted by time over the calls-up seconds only: (5 + 2 * 40 + 0) / 4.
+    assert m["seconds"] == 4, m
+    assert m["steal_pct_mean"] == round((5 + 2 * 40 + 0) / 4, 1) and m["steal_pct_max"] == 40.0, m
+    assert m["busy_pct_mean"] == round((50 + 2 * 75 + 60) / 4, 1), m  # steal is among the busy time
+    # A sample without it outside those seconds costs nothing; one inside them leaves no figure
+    # rather than a share of some of the seconds.
+    rows[0]["machine"] = rows[0]["machine"][:2]
+    assert write_run(str(tmp_path), rows)["steal_pct_mean"] == round((5 + 2 * 40 + 0) / 4, 1)
     rows[3]["machine"] = rows[3]["machine"][:2]
     m = write_run(str(tmp_path), rows)
     assert m["steal_pct_mean"] is None and m["steal_pct_max"] is None, m
+    # A counter that went backwards gives a share of 0, not a negative one.
+    rows = [sample(t, calls[i], busy[i], 600.0 * t, 10.0 * t, [0, 30, 40, 20, 100, 120][i])
+            for i, t in enumerate(ts)]
+    m = write_run(str(tmp_path), rows)
+    assert m["steal_pct_max"] == 40.0 and m["steal_pct_mean"] == round((5 + 2 * 0 + 40) / 4, 1), m
+
+
+def test_proc_stat_read(tmp_path):
+    # /proc/stat's first line: user nice system idle iowait irq softirq steal guest guest_nice.
+    # Busy is all but idle and iowait; guest and guest_nice are in user and nice already.
+    f = tmp_path / "stat"
+    f.write_text("cpu  100 2 50 800 40 3 7 11 20 1\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+    assert poll_metrics.machine_ticks(str(f)) == [173, 1013, 11]
+    f.write_text("cpu  100 2 50 800 40 3 7 11\n")
+    assert poll_metrics.machine_ticks(str(f)) == [173, 1013, 11]
+    f.write_text("cpu  100 2 50 800 40 3 7\n")  # a kernel without steal: none, not 0
+    assert poll_metrics.machine_ticks(str(f)) == [162, 1002]
+    for bad in ("cpu  100 2 50 800\n", "cpu0 100 2 50 800 40 3 7 11\n", "cpu  100 x 50 800 40\n", ""):
+        f.write_text(bad)
+        assert poll_metrics.machine_ticks(str(f)) is None, bad
+    assert poll_metrics.machine_ticks(str(tmp_path / "missing")) is None
 
 
 def test_no_machine_samples_no_figure(tmp_path):

@@ -69,12 +69,13 @@ DAEMON_GROUPS = (("sb-media", "media"), ("sb-ws", "ws"))
 CHILD_SEARCH_SAMPLES = 10
 
 
-def machine_ticks():
-    """[busy, total, steal] jiffies of all CPUs since boot, or None. Busy is everything but idle
-    and iowait, steal among it: time a virtual CPU had work and the host ran something else."""
+def machine_ticks(path="/proc/stat"):
+    """[busy, total, steal] jiffies of all CPUs since boot, or [busy, total] where the kernel
+    gives no steal, or None. Busy is everything but idle and iowait, steal among it: time a
+    virtual CPU had work and the host ran something else."""
     try:
-        with open("/proc/stat") as f:
-            head = f.readline().split()
+        with open(path) as f:
+            head = f.readline(4096).split()
         v = [int(x) for x in head[1:]]
     except (OSError, ValueError):
         return None
@@ -83,9 +84,8 @@ def machine_ticks():
     # user nice system idle iowait irq softirq steal; guest and guest_nice after them are
     # counted in user and nice already.
     v = v[:8]
-    idle = v[3] + v[4]
-    steal = v[7] if len(v) > 7 else 0
-    return [sum(v) - idle, sum(v), steal]
+    busy, total = sum(v) - v[3] - v[4], sum(v)
+    return [busy, total, v[7]] if len(v) == 8 else [busy, total]
 
 
 def thread_sched(pid, group_of):

@@ -434,7 +434,9 @@ def machine_load(d, stamped, measured_at=None):
         dt, dtot = b[0] - a[0], b[2][1] - a[2][1]
         if dt <= 0 or dtot <= 0:
             continue
-        steal = 100.0 * (b[2][2] - a[2][2]) / dtot if len(a[2]) == 3 and len(b[2]) == 3 else None
+        steal = None
+        if len(a[2]) == 3 and len(b[2]) == 3:
+            steal = min(100.0, max(0.0, 100.0 * (b[2][2] - a[2][2]) / dtot))
         g = {}
         for name in THREAD_GROUPS:
             x, y = a[3].get(name), b[3].get(name)
@@ -447,8 +449,9 @@ def machine_load(d, stamped, measured_at=None):
     if not full:
         return None
     secs = sum(x[1] - x[0] for x in full)
-    # The host's share of the busy time: what a virtual CPU had work for and did not get. Runs
-    # sampled before the samples carried it have none.
+    # The host's share of the machine's CPU time (steal, within the busy share): time a virtual
+    # CPU had work and the host ran something else. Runs sampled before the samples carried it,
+    # or on a kernel without it, have none.
     steal_mean = steal_max = None
     if all(x[5] is not None for x in full):
         steal_mean = rnd(sum((x[1] - x[0]) * x[5] for x in full) / secs, 1)
@@ -754,7 +757,7 @@ def table(r):
         rows.append(("machine busy with the calls up: mean / max 1 s / saturated", "%s / %s %% / %s of %s s at %s %% or more" % (
             fmt(ml["busy_pct_mean"]), fmt(ml["busy_pct_max"]), ml["saturated_s"], ml["seconds"],
             ml["busy_threshold_pct"])))
-        rows.append(("of it taken by the host (steal): mean / max 1 s", "%s / %s %%" % (
+        rows.append(("the host's share, within it (steal): mean / max 1 s", "%s / %s %%" % (
             fmt(ml["steal_pct_mean"]), fmt(ml["steal_pct_max"]))))
         rows.append(("threads: % of a core / waited for a CPU ms a second", ", ".join(
             "%s %s / %s" % (n, fmt(v["cpu_pct"]), fmt(v["wait_ms_per_s"])) for n, v in ml["threads"].items())))

@@ -1,12 +1,12 @@
 #!/usr/bin/python3
 """Samples sipbridged once a second during a load run: calls_active from its admin /metrics, VmRSS
 and the number of open descriptors from /proc, one JSON line per sample. With it, how busy the
-machine was and how much of its CPUs' time the host took for itself (/proc/stat's steal) and,
-per thread group of the daemon and per load generator named with --proc (with its children: a
-generator may run under `timeout`), the CPU time its threads ran and the time they waited
-runnable for a CPU (the kernel's schedstat), cumulative in ms. Stops on SIGTERM/SIGINT, when the
-daemon is gone, or after --max-seconds. Everything read is treated as untrusted (bounded size,
-strict parsing).
+machine was and how much of its CPUs' time the host took (/proc/stat's steal: time a virtual CPU
+had work and the host ran something else) and, per thread group of the daemon and per load
+generator named with --proc (with its children: a generator may run under `timeout`), the CPU time
+its threads ran and the time they waited runnable for a CPU (the kernel's schedstat), cumulative in
+ms. Stops on SIGTERM/SIGINT, when the daemon is gone, or after --max-seconds. Everything read is
+treated as untrusted (bounded size, strict parsing).
 
 usage: poll_metrics.py --url URL --pid PID --out FILE [--proc NAME=PIDFILE ...] [--interval S]
                        [--max-seconds S]

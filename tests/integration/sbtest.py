@@ -163,19 +163,24 @@ def thread_ids(pid, prefix):
 def frozen_threads(tids):
     """Stops the given threads (not their process) until the block ends, as a DNS lookup that never returns would
     hold them. ptrace is per thread and per tracer thread, so each is held by its own helper. Needs root (CI runs
-    as root)."""
+    as root). Yields a list that holds, once the block has ended, how long the threads were held in all (from
+    the first one asked to stop to the last one let go), in seconds: a slow machine holds them longer than the
+    block's own wait."""
     libc = ctypes.CDLL(None, use_errno=True)
     libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
     PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH, WALL = 0x4206, 0x4207, 17, 0x40000000
     release = threading.Event()
     stopped = []
     errors = []
+    asked, let_go = [], []
+    held = []
 
     def hold(tid):
         if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
             errors.append("PTRACE_SEIZE %d: %s" % (tid, os.strerror(ctypes.get_errno())))
             return
         try:
+            asked.append(time.monotonic())
             if libc.ptrace(PTRACE_INTERRUPT, tid, None, None) != 0:
                 errors.append("PTRACE_INTERRUPT %d: %s" % (tid, os.strerror(ctypes.get_errno())))
                 return
@@ -184,6 +189,7 @@ def frozen_threads(tids):
             release.wait(120)
         finally:
             libc.ptrace(PTRACE_DETACH, tid, None, None)
+            let_go.append(time.monotonic())
 
     helpers = [threading.Thread(target=hold, args=(t,), daemon=True) for t in tids]
     for h in helpers:
@@ -191,11 +197,13 @@ def frozen_threads(tids):
     try:
         wait_until(lambda: len(stopped) == len(tids) or errors, 10, "the threads to stop")
         assert not errors, errors
-        yield
+        yield held
     finally:
         release.set()
         for h in helpers:
             h.join(10)
+        if asked and let_go:
+            held.append(max(let_go) - min(asked))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -206,16 +214,33 @@ class Ports:
     """Free loopback ports. Every port a test names is below the kernel's ephemeral range (32768-60999), so a
     socket some other process binds to port 0 (a client connection, SIPp's own sockets) never takes it between the
     test's check and the daemon's bind. SIP, bot and admin ports come from 12000-19999 and are free for UDP and
-    TCP; RTP ranges are private blocks of 40 ports taken from 20000-31999. Each process starts at its own offset,
-    so parallel workers rarely even look at the same ports. rtp_range() returns (port_min, port_max), both even."""
+    TCP; RTP ranges are private blocks of 40 ports taken from 20000-31999. Each pytest-xdist worker has a share
+    of both ranges of its own (a daemon binds its RTP ports only as calls come, too late for another worker's
+    check to see them), and each process starts at its own offset within it, so that two runs of the suite at
+    once rarely even look at the same ports. rtp_range() returns (port_min, port_max), both even."""
 
     PORT_BASE, PORT_TOP = 12000, 20000
     RTP_BASE, RTP_TOP, RTP_BLOCK = 20000, 32000, 40
 
     def __init__(self):
         self.used = set()
-        self._next_block = (os.getpid() * 7) % ((self.RTP_TOP - self.RTP_BASE) // self.RTP_BLOCK)
-        self._next_port = (os.getpid() * 131) % (self.PORT_TOP - self.PORT_BASE)
+        k, n = self._worker()
+        nblocks = (self.RTP_TOP - self.RTP_BASE) // self.RTP_BLOCK // n
+        nports = (self.PORT_TOP - self.PORT_BASE) // n
+        self._blocks = (k * nblocks, nblocks)  # (first, count) of this worker's share
+        self._ports = (k * nports, nports)
+        self._next_block = (os.getpid() * 7) % nblocks
+        self._next_port = (os.getpid() * 131) % nports
+
+    @staticmethod
+    def _worker():
+        """(index, count) of this pytest-xdist worker among the run's; (0, 1) outside xdist."""
+        try:
+            n = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+            k = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+        except ValueError:
+            return 0, 1
+        return (k, n) if 0 <= k < n else (0, 1)
 
     @staticmethod
     def _free(port, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
@@ -233,9 +258,9 @@ class Ports:
 
     def port(self, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
         """A port that is free for every socket kind in kinds (default UDP and TCP)."""
-        n = self.PORT_TOP - self.PORT_BASE
+        first, n = self._ports
         for _ in range(n):
-            p = self.PORT_BASE + self._next_port
+            p = self.PORT_BASE + first + self._next_port
             self._next_port = (self._next_port + 1) % n
             if p not in self.used and self._free(p, kinds):
                 self.used.add(p)
@@ -246,11 +271,13 @@ class Ports:
         return self.port((socket.SOCK_STREAM,))
 
     def rtp_range(self, count=RTP_BLOCK):
-        nblocks = (self.RTP_TOP - self.RTP_BASE) // self.RTP_BLOCK
+        first, nblocks = self._blocks
         for _ in range(nblocks):
-            b = self._next_block
+            b = first + self._next_block
             self._next_block = (self._next_block + 1) % nblocks
             lo = self.RTP_BASE + b * self.RTP_BLOCK
+            if lo + count > self.RTP_BASE + (first + nblocks) * self.RTP_BLOCK:
+                continue  # a range of several blocks stays in this worker's share
             if all(self._free(p, (socket.SOCK_DGRAM,)) for p in range(lo, lo + count)):
                 self.used.update(range(lo, lo + count))
                 return lo, lo + count - 2  # both even: a call takes an even port and the odd one above

@@ -75,7 +75,9 @@ def udp_exchange(port, msg, src="127.0.0.1", quiet=1.0, via_transport=b"UDP", wh
 class Tcp:
     """One TCP connection to the daemon's SIP port from a chosen loopback address (IPv4 or IPv6)."""
 
-    def __init__(self, port, src="127.0.0.1", timeout=3.0):
+    def __init__(self, port, src="127.0.0.1", timeout=20.0):
+        # timeout bounds connect() and a whole sendall(): a large message to a daemon that reads little at a time
+        # (sip.max_message_bytes) goes only as fast as it is answered
         v6 = ":" in src
         self.sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind((src, 0))

@@ -367,10 +367,12 @@ def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
     noise = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=41)
     ep.send_audio(noise)
     ep.wait_for(lambda e: len(e.tx_log) >= 15, 10, "the caller to be sending the noise")
-    with sbtest.frozen_threads(ws):
+    with sbtest.frozen_threads(ws) as held:
         time.sleep(0.3)
+    if held[0] > 0.6:  # 0.04 s from the bound: the test's own threads ran late, the stall was not the one meant
+        pytest.skip("the ws thread was held %.2f s, not about 0.3" % held[0])
     ep.wait_echo(noise, 15, "the noise to come back intact after the ws thread's stall")
-    assert sbtest.metric(admin, drops) == 0, "caller audio was dropped in a stall shorter than 640 ms"
+    assert sbtest.metric(admin, drops) == 0, "caller audio was dropped in a stall of %.2f s" % held[0]
 
     # 2 s of noise, the ws thread stopped for 1.5 s of it: what is over 640 ms is dropped, and counted.
     ep.send_audio(rtp.noise_octets(rtp.PT_PCMA, 16000, seed=42))

@@ -33,10 +33,11 @@ def echoed_after(ep, t0):
     ep.wait_for(got, 15, "the caller's tone to be echoed")
 
 
-def live_call(env, sipp, d, bot, duration_ms):
+def live_call(env, sipp, d, bot):
+    """A call that lasts until the test hangs it up (call.hang_up()), however slow the steps before that are."""
     ep = env.endpoint()
     ep.send_silence_forever()
-    call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=duration_ms).start()
+    call = sipp("uac_call.xml", d, rtp_port=ep.port, until_told=True).start()
     bot.wait_event("rx", "media", count=3)
     return ep, call
 
@@ -44,7 +45,7 @@ def live_call(env, sipp, d, bot, duration_ms):
 def test_reload_new_calls_take_new_config(env, sipp):
     a, b = env.testbot("echo", name="a"), env.testbot("echo", name="b")
     d = env.daemon(env.config([{"name": "default", "url": a.url}]))
-    ep, call = live_call(env, sipp, d, a, 9000)
+    ep, call = live_call(env, sipp, d, a)
 
     rewrite(d, env.config([{"name": "default", "url": b.url}]))
     t0 = time.time()
@@ -57,6 +58,7 @@ def test_reload_new_calls_take_new_config(env, sipp):
     res = sipp("uac_call.xml", d, rtp_port=ep2.port, duration_ms=1000).run()
     assert res.rc == 0, res.describe()
     assert b.start_msg()["start"]["call_sid"], "the new call did not reach the new bot"
+    call.hang_up()
     res = call.wait()
     assert res.rc == 0, res.describe()
     assert a.conns() == [1] and b.conns() == [1]
@@ -129,7 +131,7 @@ def test_reload_tells_systemd(env, sipp):
     good = sbtest.to_libconfig(env.config([{"name": "default", "url": bot.url}],
                                           admin={"address": "127.0.0.1", "port": admin_port}))
     d = env.daemon(good)
-    ep, call = live_call(env, sipp, d, bot, 9000)
+    ep, call = live_call(env, sipp, d, bot)
 
     # A good reload (SIGHUP): RELOADING=1, then READY=1 once it is applied.
     n, t_before = len(d.notify), time.monotonic()
@@ -151,6 +153,7 @@ def test_reload_tells_systemd(env, sipp):
 
     # Nothing else changed: the call in progress keeps its audio and ends normally, new calls are taken.
     echoed_after(ep, time.time())
+    call.hang_up()
     res = call.wait()
     assert res.rc == 0, res.describe()
     res = sipp("uac_call.xml", d, rtp_port=env.endpoint().port, duration_ms=500).run()
@@ -200,7 +203,7 @@ def test_drain_lets_the_call_finish(env, sipp):
     bot = env.testbot("echo")
     d = env.daemon(env.config([{"name": "default", "url": bot.url}],
                               limits={"max_calls": 50, "max_cps": 50, "drain_timeout_s": 60}))
-    ep, call = live_call(env, sipp, d, bot, 7000)
+    ep, call = live_call(env, sipp, d, bot)
     t0 = time.time()
     d.proc.send_signal(signal.SIGTERM)
     sbtest.wait_until(lambda: "draining" in d.stderr_text(), 10, "the drain to begin")
@@ -214,6 +217,7 @@ def test_drain_lets_the_call_finish(env, sipp):
 
     echoed_after(ep, t0)  # the call in progress is unharmed
     assert d.alive()
+    call.hang_up()
     res = call.wait()
     assert res.rc == 0, res.describe()
     assert d.proc.wait(20) == 0

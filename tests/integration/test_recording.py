@@ -103,7 +103,8 @@ def test_echo_call_recorded(env, bridge, sipp):
     assert rtp.rms(left[start_l + 8800:start_l + 11200]) < 100, "no pause where the caller paused"
     assert rtp.dominant(left[start_l + 12800:start_l + 19200], 500), "no 500 Hz where the caller sent it"
     t_sent = next(r.t for r in ep.tx_log if r.kind == "audio")
-    assert abs(start_l / RATE - (t_sent - t0)) < 0.1, \
+    # (0.25 s: both times are the test's own threads', which a loaded machine may run late)
+    assert abs(start_l / RATE - (t_sent - t0)) < 0.25, \
         "the caller's audio sent %.3f s into the call is recorded at %.3f s" % (t_sent - t0, start_l / RATE)
 
     # Right: exactly what the caller received, from its first packet to its last, at the time it arrived.
@@ -112,7 +113,7 @@ def test_echo_call_recorded(env, bridge, sipp):
     assert 0 <= at_r < 0.1 * RATE, "the RTP the caller received is not the right channel (found at %d)" % at_r
     echo_rx = frames_at(got, noise, "the RTP received") // 160
     at_rn = frames_at(right, want, "the right channel")
-    assert abs(at_rn / RATE - (pkts[echo_rx].t - t0)) < 0.1, \
+    assert abs(at_rn / RATE - (pkts[echo_rx].t - t0)) < 0.25, \
         "the echo that arrived %.3f s into the call is recorded at %.3f s" % (pkts[echo_rx].t - t0, at_rn / RATE)
     start_r = at_rn - (len(sent) - len(noise))
     assert rtp.dominant(right[start_r + 800:start_r + 7200], 1000), "no echoed 1 kHz in the right channel"

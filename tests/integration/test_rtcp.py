@@ -50,11 +50,13 @@ def test_rtcp_reports_both_ways(env, bridge, sipp):
     rtcp_sock.bind(("127.0.0.1", lo + 1))
     try:
         ep.send_silence_forever()
-        call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=9000).start()
+        call = sipp("uac_call.xml", d, rtp_port=ep.port, until_told=True).start()
         ep.wait_packets(3)
         bridge_rtp = ep.peer
         parts, src, t_sr = read_sr(rtcp_sock, 10)
-        n_rx = len(ep.snapshot())
+        # the caller's RTP up to the report's arrival (on the receive thread's clock), however late this thread is
+        sr_wall = time.time() - (time.monotonic() - t_sr)
+        n_rx = sum(1 for p in ep.snapshot() if p.t <= sr_wall)
         # From the RTP port + 1, about the stream the caller receives.
         assert src == (bridge_rtp[0], bridge_rtp[1] + 1), (src, bridge_rtp)
         (pt, count, body), sdes = parts[0], parts[1]
@@ -87,6 +89,7 @@ def test_rtcp_reports_both_ways(env, bridge, sipp):
         _, _, _, _, lsr2, dlsr2 = struct.unpack("!IIIIII", body[24:48])
         assert lsr2 == (our_ntp >> 16) & 0xFFFFFFFF, (hex(lsr2), hex(our_ntp))
         assert 0 < dlsr2 < 10 * 65536
+        call.hang_up()
         res = call.wait()
         assert res.rc == 0, res.describe()
     finally:

@@ -73,7 +73,7 @@ def test_spray_from_outside_acl_cannot_hijack(env, testbot, daemon, sipp):
         sbtest.wait_until(lambda: spray.rounds >= 5, 10, "the sprayer to cover the RTP range")
         ep = env.endpoint()
         ep.send_silence_forever()
-        call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=5000).start()
+        call = sipp("uac_call.xml", d, rtp_port=ep.port, until_told=True).start()
         ep.wait_packets(3)
         sid = bot.start_msg()["stream_sid"]
         t_tone = ep.snapshot()[-1].t
@@ -81,9 +81,10 @@ def test_spray_from_outside_acl_cannot_hijack(env, testbot, daemon, sipp):
 
         def echoed(e):
             loud = [p for p in e.packets if p.t > t_tone and not rtp.is_silent(p)]
-            return len(loud) >= 40 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
+            return len(loud) >= 70 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
 
         ep.wait_for(echoed, 20, "the caller's tone to round-trip through the echo bot")
+        call.hang_up()
         res = call.wait()
         assert res.rc == 0, res.describe()
         sent = spray.sent
@@ -112,7 +113,7 @@ def test_caller_behind_nat(env, testbot, daemon, sipp):
     dead = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the SDP's address: nothing reads it
     dead.bind(("127.0.0.9", 0))
     try:
-        call = sipp("uac_call.xml", d, rtp_port=dead.getsockname()[1], duration_ms=5000,
+        call = sipp("uac_call.xml", d, rtp_port=dead.getsockname()[1], until_told=True,
                     extra=("-mi", "127.0.0.9")).start()
         port = sbtest.wait_until(lambda: answered_port(d), 20, "the call to be answered")
         with ep._cond:
@@ -123,9 +124,10 @@ def test_caller_behind_nat(env, testbot, daemon, sipp):
 
         def echoed(e):
             loud = [p for p in e.packets if not rtp.is_silent(p)]
-            return len(loud) >= 40 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
+            return len(loud) >= 70 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
 
         ep.wait_for(echoed, 20, "the tone to come back to the caller's real address")
+        call.hang_up()
         res = call.wait()
         assert res.rc == 0, res.describe()
     finally:
@@ -143,7 +145,7 @@ def test_rtp_burst_from_outside_acl(env, testbot, daemon, sipp):
     pid = d.proc.pid
     ep = env.endpoint()
     ep.send_silence_forever()
-    call = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=5000).start()
+    call = sipp("uac_call.xml", d, rtp_port=ep.port, until_told=True).start()
     port = sbtest.wait_until(lambda: answered_port(d), 20, "the call to be answered")
     ep.wait_packets(3)
     sid = bot.start_msg()["stream_sid"]
@@ -162,11 +164,12 @@ def test_rtp_burst_from_outside_acl(env, testbot, daemon, sipp):
 
         def echoed(e):
             loud = [p for p in e.packets if p.t > t_tone and not rtp.is_silent(p)]
-            return len(loud) >= 40 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
+            return len(loud) >= 70 and rtp.dominant([s for p in loud for s in rtp.decode(p.pt, p.payload)], 1000)
 
         ep.wait_for(echoed, 20, "the caller's tone to round-trip through the echo bot after the burst")
         print("burst of %d RTP packets: %.2f s of daemon CPU until the caller's tone came back"
               % (len(burst), sipraw.cpu_seconds(pid) - cpu0))
+        call.hang_up()
         res = call.wait()
         assert res.rc == 0, res.describe()
         stranger.setblocking(False)

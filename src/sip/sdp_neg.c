@@ -45,6 +45,19 @@ static const sdp_media_t *find_audio(const sdp_session_t *sdp, int *other_audio)
 	return rejected;
 }
 
+/* A group or broadcast address: IPv4 224.0.0.0/4 and 255.255.255.255, IPv6 ff00::/8 (an
+ * IPv4-mapped one by its IPv4 part). */
+static bool many_receivers(int family, const unsigned char *a)
+{
+	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+	if (family == AF_INET6 && memcmp(a, mapped, sizeof(mapped)) != 0)
+		return a[0] == 0xff;
+	if (family == AF_INET6)
+		a += sizeof(mapped);
+	return (a[0] & 0xf0) == 0xe0 || (a[0] & a[1] & a[2] & a[3]) == 0xff;
+}
+
 static int fill_connection(const sdp_session_t *sdp, const sdp_media_t *m, struct sb_sdp_offer *out)
 {
 	const sdp_connection_t *c = m->m_connections ? m->m_connections : sdp->sdp_connection;
@@ -62,6 +75,10 @@ static int fill_connection(const sdp_session_t *sdp, const sdp_media_t *m, struc
 	if (strlen(c->c_address) >= sizeof(out->addr) ||
 	    inet_pton(out->family, c->c_address, tmp) != 1)
 		return -EBADMSG;
+	/* A call's RTP goes to one party: to a group or a broadcast address it would reach
+	 * a whole network, or fail at every send (no SO_BROADCAST). */
+	if (many_receivers(out->family, tmp))
+		return -EADDRNOTAVAIL;
 	strcpy(out->addr, c->c_address);
 	return 0;
 }

@@ -2,7 +2,10 @@
 from, and an offer-less re-INVITE whose ACK answers with a new address (an SBC re-anchoring media); hold and
 unhold events for a bot that asks for them, and its audio kept through the hold."""
 
+import datetime
 import re
+
+import pytest
 
 import rtp
 import sbtest
@@ -171,3 +174,21 @@ def test_reinvite_taking_audio_away_answered_with_port_0(env, testbot, daemon, s
                  if m.status == 200 and m.cseq_method == "INVITE")
     ports = [int(re.search(r"^m=audio (\d+) ", body, re.M).group(1)) for _, body in oks]
     assert len(ports) == 3 and ports[0] > 0 and ports[1:] == [0, 0], oks
+
+
+@pytest.mark.parametrize("group", ["239.1.2.3", "255.255.255.255"])
+def test_reinvite_to_a_group_or_broadcast_address_488(env, testbot, daemon, sipp, group):
+    """A re-INVITE moving the caller's audio to a multicast or broadcast address gets 488, and the call goes on as
+    it was: the bridge still sends to the caller's first address, and the call ends with the caller's BYE."""
+    d, bot = bridge_with_timeout(env, testbot, daemon, 10)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_reinvite_group.xml", d, rtp_port=ep.port, keys={"group_addr": group}, duration_ms=1500).run()
+    assert res.rc == 0, res.describe()
+    assert res.statuses("INVITE")[-1:] == [488] and res.final_status("BYE") == 200, res.describe()
+    wait_log(d, r"re-INVITE offer not acceptable, 488; the call goes on unchanged", "the refusal in the log")
+    refused = datetime.datetime.strptime(res.response(488).when, "%Y-%m-%d %H:%M:%S.%f").timestamp()
+    after = [p for p in ep.snapshot() if p.t > refused]
+    assert len(after) >= 25, "%d packets to the caller's address in the 1.5 s after the 488" % len(after)
+    stop = bot.wait_event("rx", "stop")[0]
+    assert stop["msg"]["stop"]["reason"] == "callended", stop

@@ -191,6 +191,32 @@ def test_offer_of_a_family_without_media_address_488(env, bridge, family):
     assert bot.conns() == []
 
 
+@pytest.mark.parametrize("addr", ["IP4 239.1.2.3", "IP4 255.255.255.255", "IP6 ff0e::101"])
+def test_offer_to_a_group_or_broadcast_address_488(env, bridge, sipp, addr):
+    """A call's RTP goes to one party: an offer whose audio is to go to a multicast or broadcast address is refused
+    with 488 and a Warning that says why, counted as a media refusal, before a bot is connected."""
+    admin = env.ports.tcp()
+    d, bot = bridge("echo", admin={"address": "127.0.0.1", "port": admin, "token": ""})
+    sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN %s\r\nt=0 0\r\nm=audio 40000 RTP/AVP 8\r\n"
+           "a=rtpmap:8 PCMA/8000\r\n" % addr).encode()
+    inv = sipraw.request(extra=b"Content-Type: application/sdp\r\n", body=sdp)
+    got = sipraw.udp_exchange(d.sip_port, inv, whole=True)
+    firsts = [text.split("\r\n")[0] for text in got]
+    assert "SIP/2.0 488 Not Acceptable Here" in firsts, firsts
+    refusal = got[firsts.index("SIP/2.0 488 Not Acceptable Here")]
+    assert re.search(r'(?m)^Warning: 399 \S+ "multicast or broadcast media address"\r$', refusal), refusal
+    sbtest.wait_until(lambda: sbtest.metric(admin, 'sipbridge_invites_rejected_total{reason="codec"}') == 1, 10,
+                      "the 488 to be counted")
+    assert "INVITE offer not acceptable (a multicast or broadcast media address), rejecting with 488" in \
+        d.stderr_text()
+    # A unicast offer is taken as before.
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=300).run()
+    assert res.rc == 0 and res.final_status() == 200, res.describe()
+    assert bot.conns() == [1]
+
+
 def test_delayed_offer_over_ipv6_with_ipv4_media(env, bridge):
     """An INVITE without SDP over IPv6 to a bridge whose rtp.address is IPv4: the bridge makes the offer itself, so
     it offers its IPv4 address in the 200 rather than refusing an offer the INVITE never made."""

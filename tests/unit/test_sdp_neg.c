@@ -146,7 +146,8 @@ TEST(sdp_empty_and_truncated)
 		memcpy(copy, buf, (size_t)k);
 		ret = sb_sdp_parse_offer(copy, (size_t)k, &o);
 		free(copy);
-		if (ret != 0 && ret != -EBADMSG && ret != -ENOTSUP && ret != -ERANGE)
+		if (ret != 0 && ret != -EBADMSG && ret != -ENOTSUP && ret != -ERANGE &&
+		    ret != -EADDRNOTAVAIL)
 			FAIL_AT("prefix %ld: %d", k, ret);
 	}
 out:
@@ -302,6 +303,47 @@ TEST(sdp_answer_keeps_every_m_line)
 	ASSERT_EQ(o.audio_index, 2);
 	ASSERT_TRUE(sb_sdp_build_answer(ans, sizeof(ans), &o, "192.0.2.1", 40000, 7, 1) > 0);
 	ASSERT_STREQ(ans, expect);
+out:
+	return r;
+}
+
+/* An offer whose session (sess) and audio (media, NULL: none) connection addresses are given. */
+static int parse_with_addresses(const char *fam, const char *sess, const char *media)
+{
+	char sdp[512];
+	struct sb_sdp_offer o;
+	int n = snprintf(sdp, sizeof(sdp),
+	                 "v=0\r\no=- 1 1 IN %s %s\r\ns=-\r\nc=IN %s %s\r\nt=0 0\r\n"
+	                 "m=audio 4000 RTP/AVP 8\r\n%s%s%s%s%s",
+	                 fam, sess, fam, sess, media ? "c=IN " : "", media ? fam : "",
+	                 media ? " " : "", media ? media : "", media ? "\r\n" : "");
+
+	return n > 0 && (size_t)n < sizeof(sdp) ? sb_sdp_parse_offer(sdp, (size_t)n, &o) : -E2BIG;
+}
+
+TEST(sdp_group_and_broadcast_addresses_refused)
+{
+	static const char *const refused4[] = {"224.0.0.1", "232.1.2.3", "239.255.255.250",
+	                                       "255.255.255.255"};
+	static const char *const taken4[] = {"10.0.0.1", "223.255.255.255", "255.255.255.254",
+	                                     "0.0.0.0", "127.0.0.1"};
+	static const char *const refused6[] = {"ff02::1", "ff0e::101", "::ffff:224.0.0.1",
+	                                       "::ffff:255.255.255.255"};
+	static const char *const taken6[] = {"2001:db8::1", "fe80::1", "::", "::ffff:10.0.0.1",
+	                                     "fe02::1"};
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(refused4) / sizeof(*refused4); i++)
+		ASSERT_EQ(parse_with_addresses("IP4", refused4[i], NULL), -EADDRNOTAVAIL);
+	for (size_t i = 0; i < sizeof(taken4) / sizeof(*taken4); i++)
+		ASSERT_EQ(parse_with_addresses("IP4", taken4[i], NULL), 0);
+	for (size_t i = 0; i < sizeof(refused6) / sizeof(*refused6); i++)
+		ASSERT_EQ(parse_with_addresses("IP6", refused6[i], NULL), -EADDRNOTAVAIL);
+	for (size_t i = 0; i < sizeof(taken6) / sizeof(*taken6); i++)
+		ASSERT_EQ(parse_with_addresses("IP6", taken6[i], NULL), 0);
+	/* The audio's own c= line is the one that counts. */
+	ASSERT_EQ(parse_with_addresses("IP4", "224.0.0.1", "10.0.0.1"), 0);
+	ASSERT_EQ(parse_with_addresses("IP4", "10.0.0.1", "239.1.1.1"), -EADDRNOTAVAIL);
 out:
 	return r;
 }

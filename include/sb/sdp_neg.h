@@ -57,7 +57,8 @@ bool sb_sdp_held(const struct sb_sdp_offer *o);
  * type), -1 when there is none. Returns 0; -EBADMSG when the SDP cannot be parsed or has no usable
  * audio m= line / connection address, or more than SB_SDP_MAX_MEDIA m= lines; -ENOTSUP when no
  * PCMU/PCMA is offered (no common codec: 488); -ERANGE when the offer's ptime is outside 10-60;
- * -EADDRNOTAVAIL when the audio's connection address is a multicast or broadcast one (488). */
+ * -EADDRNOTAVAIL when the audio's connection address is a multicast one or 255.255.255.255
+ * (488). */
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out);
 
 /* Writes the bridge's own offer (for an INVITE that came without one): one m=audio line at

@@ -227,6 +227,7 @@ class Ports:
         k, n = self._worker()
         nblocks = (self.RTP_TOP - self.RTP_BASE) // self.RTP_BLOCK // n
         nports = (self.PORT_TOP - self.PORT_BASE) // n
+        assert nblocks >= 10, "%d pytest-xdist workers leave each too few RTP ports (at most 30 workers)" % n
         self._blocks = (k * nblocks, nblocks)  # (first, count) of this worker's share
         self._ports = (k * nports, nports)
         self._next_block = (os.getpid() * 7) % nblocks
@@ -240,7 +241,7 @@ class Ports:
             k = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
         except ValueError:
             return 0, 1
-        return (k, n) if 0 <= k < n else (0, 1)
+        return (k % n, n) if k >= 0 and n >= 1 else (0, 1)  # a worker xdist started anew counts on
 
     @staticmethod
     def _free(port, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM)):
@@ -278,10 +279,13 @@ class Ports:
             lo = self.RTP_BASE + b * self.RTP_BLOCK
             if lo + count > self.RTP_BASE + (first + nblocks) * self.RTP_BLOCK:
                 continue  # a range of several blocks stays in this worker's share
-            if all(self._free(p, (socket.SOCK_DGRAM,)) for p in range(lo, lo + count)):
-                self.used.update(range(lo, lo + count))
+            ports = range(lo, lo + count)
+            # ports handed out before are not bound yet (a daemon binds its range as calls come)
+            if not self.used.intersection(ports) and all(self._free(p, (socket.SOCK_DGRAM,)) for p in ports):
+                self.used.update(ports)
+                self._next_block = (b - first + -(-count // self.RTP_BLOCK)) % nblocks
                 return lo, lo + count - 2  # both even: a call takes an even port and the odd one above
-        raise AssertionError("no free RTP port block found")
+        raise AssertionError("no free range of %d RTP ports found in this worker's share" % count)
 
 
 # ---------------------------------------------------------------------------------------------------------------

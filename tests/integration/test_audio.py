@@ -363,22 +363,29 @@ def test_caller_audio_waits_out_a_stalled_ws_thread(env, bridge, sipp):
     drops = 'sipbridge_queue_drops_total{direction="to_bot"}'
     ws = sbtest.thread_ids(d.proc.pid, "sb-ws0")
 
-    # 1 s of noise; the ws thread stops 0.3 s into it for 300 ms: some 15 frames, 7 more than the ring holds.
-    noise = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=41)
-    ep.send_audio(noise)
-    ep.wait_for(lambda e: len(e.tx_log) >= 15, 10, "the caller to be sending the noise")
-    with sbtest.frozen_threads(ws) as held:
-        time.sleep(0.3)
-    if held[0] > 0.6:  # 0.04 s from the bound: the test's own threads ran late, the stall was not the one meant
-        pytest.skip("the ws thread was held %.2f s, not about 0.3" % held[0])
+    # 1 s of noise; the ws thread stops 0.3 s into it for 300 ms: some 15 frames, 7 more than the ring holds. A
+    # machine that holds the test's own threads makes the stall longer than meant: such a try is made again.
+    for attempt in range(3):
+        noise = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=41 + 10 * attempt)
+        before, sent = sbtest.metric(admin, drops), len(ep.tx_log)
+        ep.send_audio(noise)
+        ep.wait_for(lambda e: len(e.tx_log) >= sent + 15, 10, "the caller to be sending the noise")
+        with sbtest.frozen_threads(ws) as held:
+            time.sleep(0.3)
+        if held[0] <= 0.6:  # 0.04 s from the bound
+            break
+        ep.wait_tx_done(timeout=20)
+    else:
+        pytest.fail("the ws thread was held %.2f s and more in three tries, not about 0.3" % held[0])
     ep.wait_echo(noise, 15, "the noise to come back intact after the ws thread's stall")
-    assert sbtest.metric(admin, drops) == 0, "caller audio was dropped in a stall of %.2f s" % held[0]
+    assert sbtest.metric(admin, drops) == before, "caller audio was dropped in a stall of %.2f s" % held[0]
 
     # 2 s of noise, the ws thread stopped for 1.5 s of it: what is over 640 ms is dropped, and counted.
     ep.send_audio(rtp.noise_octets(rtp.PT_PCMA, 16000, seed=42))
     with sbtest.frozen_threads(ws):
         time.sleep(1.5)
-    sbtest.wait_until(lambda: sbtest.metric(admin, drops) >= 20, 10, "the frames over 640 ms to be counted dropped")
+    sbtest.wait_until(lambda: sbtest.metric(admin, drops) >= before + 20, 10,
+                      "the frames over 640 ms to be counted dropped")
 
     # The call goes on: later audio comes back intact (the silence after it completes its last media message).
     later = rtp.noise_octets(rtp.PT_PCMA, 8000, seed=43)

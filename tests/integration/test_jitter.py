@@ -76,14 +76,15 @@ def check_length(rec, ep, what):
 
 def sent_late(ep, packets, slack=0.02):
     """Indexes of the stream's packets whose first copy left the caller more than slack seconds after their place
-    (packet time by index from the first one's): the test's own sending thread ran late, and the packet reached
-    the bridge late for that reason, not by the plan."""
+    (packet time by index, and the plan's delay, from the stream's earliest-placed packet): the test's own sending
+    thread ran late, and the packet reached the bridge late for that reason, not by the plan."""
     first = {}
     for r in ep.tx_log:
         if r.kind == "audio":
             first.setdefault(r.seq, r.t)
-    t0 = first[packets[0].seq]
-    return {p.index for p in packets if p.seq in first and first[p.seq] - t0 - 0.02 * p.index - p.delays[0] > slack}
+    behind = {p.index: first[p.seq] - 0.02 * p.index - p.delays[0] for p in packets if p.seq in first}
+    t0 = min(behind.values())
+    return {i for i, t in behind.items() if t - t0 > slack}
 
 
 def locate(rec, packets):
@@ -125,6 +126,9 @@ def test_impaired_path(env, bridge, sipp, frame_ms):
     late = sent_late(ep, imp.packets)
     on_time = {p.index for p in imp.packets if p.action in ("sent", "dup")} - late
     must = [i for i in sorted(on_time) if i == 0 or i - 1 in on_time]
+    # 111 of the 150 when the test's thread keeps time: a machine that held it too long leaves too few to tell
+    assert len(must) >= 75, "only %d packets left to check, %d sent late by the test's own thread" % (
+        len(must), len(late))
     missing = [(i, imp.packets[i - 1].action if i else None) for i in must if not found[i]]
     assert not missing, "%d packets that arrived in time are missing or altered ([(index, what happened to the one " \
         "before)]): %s" % (len(missing), missing)

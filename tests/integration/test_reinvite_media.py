@@ -183,7 +183,12 @@ def test_reinvite_to_a_group_or_broadcast_address_488(env, testbot, daemon, sipp
     d, bot = bridge_with_timeout(env, testbot, daemon, 10)
     ep = env.endpoint()
     ep.send_silence_forever()
-    res = sipp("uac_reinvite_group.xml", d, rtp_port=ep.port, keys={"group_addr": group}, duration_ms=1500).run()
+    call = sipp("uac_reinvite_group.xml", d, rtp_port=ep.port, keys={"group_addr": group}, duration_ms=1500).start()
+    ep.wait_packets(3)
+    # The caller goes quiet before its re-INVITE: a bridge that took the offer would then send elsewhere, with
+    # no packet of the caller's to bring it back to this address.
+    ep.send_silence_forever(False)
+    res = call.wait()
     assert res.rc == 0, res.describe()
     assert res.statuses("INVITE")[-1:] == [488] and res.final_status("BYE") == 200, res.describe()
     wait_log(d, r"re-INVITE offer not acceptable, 488; the call goes on unchanged", "the refusal in the log")

@@ -54,8 +54,10 @@ def test_rtcp_reports_both_ways(env, bridge, sipp):
         ep.wait_packets(3)
         bridge_rtp = ep.peer
         parts, src, t_sr = read_sr(rtcp_sock, 10)
-        # the caller's RTP up to the report's arrival (on the receive thread's clock), however late this thread is
-        sr_wall = time.time() - (time.monotonic() - t_sr)
+        # what the caller had received when the bridge wrote the report (its NTP time: the same wall clock as
+        # the receive thread's stamps), however late this thread read it
+        sr_ntp_hi, sr_ntp_lo = struct.unpack("!II", parts[0][2][4:12])
+        sr_wall = sr_ntp_hi - NTP_OFFSET + sr_ntp_lo / 2.0 ** 32
         n_rx = sum(1 for p in ep.snapshot() if p.t <= sr_wall)
         # From the RTP port + 1, about the stream the caller receives.
         assert src == (bridge_rtp[0], bridge_rtp[1] + 1), (src, bridge_rtp)

@@ -9,6 +9,7 @@ import pytest
 
 SE_S = 4  # the session interval the callers ask for; the daemon's Min-SE is lowered to allow it
 MIN_SE_S = 3
+REFRESH_SE_S = 8  # the interval of the refreshed call: long enough that a refresh has a second to spare
 
 
 def start(env, testbot, session_expires_s=None):
@@ -47,13 +48,14 @@ def test_refreshes_keep_the_call(env, testbot, sipp):
     d, bot = start(env, testbot)
     ep = env.endpoint()
     ep.send_silence_forever()
-    # A third of the interval, not RFC 4028's half: the bridge may end an unrefreshed session a third of the
-    # interval early (2.67 s here), and a refresh every 2 s left a stalled machine 0.67 s. Three refreshes
-    # still keep the call up 4 s, well past those 2.67 s.
-    refresh_ms = SE_S * 1000 // 3
+    # RFC 4028's half of an interval of REFRESH_SE_S: the bridge may end an unrefreshed session a third of the
+    # interval early, 5.33 s after the last refresh, so each refresh comes 1.33 s before it would (a slow
+    # machine's margin), and the call outlasts that bound after every refresh but the last: one that did not
+    # re-arm the timer ends the call.
+    refresh_ms = REFRESH_SE_S * 1000 // 2
     t0 = time.monotonic()
     res = sipp("uac_session_refresh.xml", d, rtp_port=ep.port,
-               keys={"se": SE_S, "refresh_ms": refresh_ms}).run()
+               keys={"se": REFRESH_SE_S, "refresh_ms": refresh_ms}).run()
     took = time.monotonic() - t0
     # SIPp fails on any request it does not expect, so a BYE from the bridge before the caller's own fails rc.
     assert res.rc == 0, res.describe()

@@ -45,23 +45,32 @@ static const sdp_media_t *find_audio(const sdp_session_t *sdp, int *other_audio)
 	return rejected;
 }
 
+/* An address inet_pton() wrote, of either family. */
+union inaddr {
+	struct in_addr v4;
+	struct in6_addr v6;
+};
+
 /* A group or broadcast address: IPv4 224.0.0.0/4 and 255.255.255.255, IPv6 ff00::/8 (an
  * IPv4-mapped one by its IPv4 part). */
-static bool many_receivers(int family, const unsigned char *a)
+static bool many_receivers(int family, const union inaddr *a)
 {
-	static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	uint32_t v4;
 
-	if (family == AF_INET6 && memcmp(a, mapped, sizeof(mapped)) != 0)
-		return a[0] == 0xff;
+	if (family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&a->v6))
+		return IN6_IS_ADDR_MULTICAST(&a->v6);
 	if (family == AF_INET6)
-		a += sizeof(mapped);
-	return (a[0] & 0xf0) == 0xe0 || (a[0] & a[1] & a[2] & a[3]) == 0xff;
+		memcpy(&v4, &a->v6.s6_addr[12], sizeof(v4));
+	else
+		v4 = a->v4.s_addr;
+	v4 = ntohl(v4);
+	return IN_MULTICAST(v4) || v4 == INADDR_BROADCAST;
 }
 
 static int fill_connection(const sdp_session_t *sdp, const sdp_media_t *m, struct sb_sdp_offer *out)
 {
 	const sdp_connection_t *c = m->m_connections ? m->m_connections : sdp->sdp_connection;
-	unsigned char tmp[sizeof(struct in6_addr)];
+	union inaddr a;
 
 	if (!c || !c->c_address || c->c_nettype != sdp_net_in)
 		return -EBADMSG;
@@ -73,11 +82,11 @@ static int fill_connection(const sdp_session_t *sdp, const sdp_media_t *m, struc
 		return -EBADMSG;
 	/* The media thread sends to this address as is: a host name would need a resolver. */
 	if (strlen(c->c_address) >= sizeof(out->addr) ||
-	    inet_pton(out->family, c->c_address, tmp) != 1)
+	    inet_pton(out->family, c->c_address, &a) != 1)
 		return -EBADMSG;
 	/* A call's RTP goes to one party: to a group or a broadcast address it would reach
 	 * a whole network, or fail at every send (no SO_BROADCAST). */
-	if (many_receivers(out->family, tmp))
+	if (many_receivers(out->family, &a))
 		return -EADDRNOTAVAIL;
 	strcpy(out->addr, c->c_address);
 	return 0;

@@ -6,6 +6,7 @@ Everything started here is bounded in time and is stopped by the fixtures in con
 
 import contextlib
 import ctypes
+import datetime
 import json
 import os
 import re
@@ -676,6 +677,10 @@ class SipMessage:
     def body(self):
         parts = re.split(r"\r?\n\r?\n", self.text, 1)
         return parts[1] if len(parts) > 1 else ""
+
+    def wall(self):
+        """SIPp's message-log timestamp (local wall clock) as seconds since the epoch."""
+        return datetime.datetime.strptime(self.when, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
     def __repr__(self):
         return "<%s %s>" % (self.dir, self.first)

@@ -87,10 +87,18 @@ class Tcp:
         self.data = b""
         self.eof = False
 
-    def send(self, msg, fix_via=True):
+    def send(self, msg, fix_via=True, may_be_refused=False):
+        """Sends all of msg; True once it went. With may_be_refused, a daemon that refuses the message and closes
+        the connection before all of it went ends the send (False), and what it answered is still read."""
         if fix_via:
             msg = with_via(msg, b"TCP", b"%s:%d" % (self.local[0].encode(), self.local[1]))
-        self.sock.sendall(msg)
+        try:
+            self.sock.sendall(msg)
+        except (BrokenPipeError, ConnectionResetError):
+            if not may_be_refused:
+                raise
+            return False
+        return True
 
     def read_until(self, pred, timeout):
         """Reads until pred(self) or EOF or timeout; returns pred(self)."""

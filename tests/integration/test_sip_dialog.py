@@ -3,7 +3,6 @@ unhold, session refresh) are answered and change the media, and the daemon's sys
 (READY, WATCHDOG, STOPPING) and unit file work."""
 
 import contextlib
-import datetime
 import os
 import re
 import shutil
@@ -18,11 +17,6 @@ import pytest
 
 import rtp
 import sbtest
-
-
-def sipp_time(msg):
-    """SIPp's message-log timestamp (local wall clock) as seconds since the epoch."""
-    return datetime.datetime.strptime(msg.when, "%Y-%m-%d %H:%M:%S.%f").timestamp()
 
 
 def sdp_origin(text):
@@ -45,7 +39,7 @@ def test_bot_connected_before_200(env, bridge, sipp):
     # handshake completes is shown by the bots that never answer it: test_bot_unreachable_503[no-handshake]
     # and test_cancel_before_answer_487.
     t_upgrade = upgrades[0]["t_ms"] / 1000.0
-    t_ok = sipp_time(ok)
+    t_ok = ok.wall()
     assert t_upgrade <= t_ok, "the bot's WebSocket upgrade came %.3f s after the 200 OK" % (t_upgrade - t_ok)
     assert bot.start_msg()["event"] == "start"
 
@@ -74,7 +68,7 @@ def test_reinvite_hold_unhold_refresh(env, bridge, sipp):
     v = [ver for _, ver in ids]
     assert v[1] == v[0] + 1 and v[2] == v[1] + 1 and v[3] == v[2], v
 
-    t_hold, t_unhold = sipp_time(hold), sipp_time(unhold)
+    t_hold, t_unhold = hold.wall(), unhold.wall()
     pkts = ep.snapshot()
     before = [p for p in pkts if p.t < t_hold]
     during = [p for p in pkts if t_hold + 0.3 < p.t < t_unhold - 0.1]
@@ -200,7 +194,7 @@ def test_rtp_timeout_hangs_up(env, testbot, daemon, sipp):
     assert res.requests("BYE"), "no BYE after rtp.timeout_s without caller RTP"
     # From the 200 to the BYE by SIPp's own log, so that starting SIPp and setting the call up on a slow
     # machine do not count (0.1 s of slack for the 200's way to SIPp)
-    elapsed = sipp_time(res.requests("BYE")[0]) - sipp_time(res.response(200))
+    elapsed = res.requests("BYE")[0].wall() - res.response(200).wall()
     assert elapsed >= 2 - 0.1, "BYE %.2f s after the 200, before rtp.timeout_s had passed" % elapsed
     # SIPp would wait 30 s: a timeout counted in the wrong unit, or not from the call's
     # start, shows here (the margin is for a slow machine, not for the bridge)

@@ -298,10 +298,7 @@ def refused_on_tcp(port, msg):
     same."""
     t = sipraw.Tcp(port)
     try:
-        try:
-            t.send(msg)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused before all of it went
+        t.send(msg, may_be_refused=True)
         assert t.wait_eof(20), "the connection stayed open after a refused message"
         return sipraw.status_lines(t.data)
     finally:
@@ -376,9 +373,7 @@ def send_until_refused(port, msg, cuts):
     for end in list(cuts) + [len(msg)]:
         if sipraw.unread_by_server(port, t.local) is None:
             break  # closed by the daemon: the rest would only meet a reset
-        try:
-            t.send(msg[start:end], fix_via=False)
-        except (BrokenPipeError, ConnectionResetError):
+        if not t.send(msg[start:end], fix_via=False, may_be_refused=True):
             break
         start = end
         sbtest.wait_until(lambda: sipraw.unread_by_server(port, t.local) in (0, None), 10,

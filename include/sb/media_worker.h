@@ -28,6 +28,8 @@ struct sb_media_stats {
 	/* io_uring: a leg's receive found every buffer of the worker taken, and waited */
 	atomic_uint_fast64_t rx_buffer_waits;
 	atomic_uint_fast64_t rtp_rx_bytes, rtp_tx_bytes; /* of the packets counted above */
+	/* RTP packets not sent: the kernel refused the send, or SRTP could not protect them */
+	atomic_uint_fast64_t rtp_tx_errors;
 	/* RTP from outside the caller's addresses and the trunk's ACL; from another allowed
 	 * source before it earned the latch */
 	atomic_uint_fast64_t rtp_rx_foreign, rtp_rx_unlatched;

@@ -105,6 +105,7 @@ struct sb_media_leg {
 	/* SDES-SRTP (NULL: plain RTP); packets that failed its checks, for the end-of-call line */
 	struct sb_srtp *srtp;
 	uint64_t srtp_auth_fail, srtp_replay;
+	uint64_t tx_errors; /* RTP packets not sent (sb_media_tx_failed), for the same line */
 
 	/* the call's recording (the caller's leg only), NULL when not recorded */
 	struct sb_rec *rec;
@@ -216,6 +217,9 @@ void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 /* media_tx.c: counts an RTP packet of len bytes (octets of payload) that went out. */
 void sb_media_tx_sent(struct sb_media_worker *w, struct sb_media_leg *leg, size_t len,
                       size_t octets);
+/* media_tx.c: an RTP packet of the leg not sent: err is the send's errno, 0 when SRTP could not
+ * protect it. Counted; the leg's first is logged with its address and cause. */
+void sb_media_tx_failed(struct sb_media_worker *w, struct sb_media_leg *leg, int err);
 /* media_tx.c: a new leg's RTP state: random seq, timestamp and SSRC, first frame now. */
 void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us);
 

@@ -121,9 +121,9 @@ void sb_media_log_stats(struct sb_media_leg *leg)
 	const struct sb_jitter_stats *j = &leg->jb.stats;
 
 	sb_log_ctx_set(leg->call->id);
-	log_info("RTP: %u packet(s) in, %d lost, jitter %u ms; %u out; %s",
+	log_info("RTP: %u packet(s) in, %d lost, jitter %u ms; %u out, %" PRIu64 " not sent; %s",
 	         sb_rtp_rx_total_received(&leg->rx), sb_rtp_rx_total_lost(&leg->rx),
-	         sb_rtp_rx_jitter_ms(&leg->rx), leg->tx.packets, rtcp);
+	         sb_rtp_rx_jitter_ms(&leg->rx), leg->tx.packets, leg->tx_errors, rtcp);
 	if (leg->srtp)
 		log_info("SRTP: %" PRIu64 " packet(s) dropped for failed authentication, %" PRIu64
 		         " replayed",

@@ -19,6 +19,8 @@
  * on the 5 ms clock. A bridged leg takes the other party's frame in every slot, also while it
  * is on hold or sends a digit (the frame is then not sent): that audio is not delayed for the
  * rest of the call, and a listening bot's mix, made in the caller's leg's slots, keeps coming. */
+#include <errno.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -74,6 +76,22 @@ void sb_media_tx_sent(struct sb_media_worker *w, struct sb_media_leg *leg, size_
 	leg->tx.octets += (uint32_t)octets;
 }
 
+void sb_media_tx_failed(struct sb_media_worker *w, struct sb_media_leg *leg, int err)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	STAT_INC(w, rtp_tx_errors);
+	if (leg->tx_errors++)
+		return; /* the first of a leg's failures is logged, the rest counted */
+	sb_log_ctx_set(leg->call->id);
+	log_warn("RTP to the %s at %s port %u cannot be sent: %s (this call's further failures "
+	         "are counted, not logged)",
+	         leg->agent ? "agent" : "caller",
+	         sb_sockaddr_text((const struct sockaddr *)&leg->src.peer, addr, sizeof(addr)),
+	         sb_sockaddr_port((const struct sockaddr *)&leg->src.peer),
+	         err ? strerror(err) : "SRTP could not protect it");
+}
+
 /* Sends one RTP packet (not during a hold: then the timestamp goes on, the sequence not),
  * protected in place on an SRTP leg. */
 static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_t pt, bool marker,
@@ -90,14 +108,17 @@ static void send_rtp(struct sb_media_worker *w, struct sb_media_leg *leg, uint8_
 	memcpy(pkt + SB_RTP_HEADER_BYTES, payload, len);
 	len += SB_RTP_HEADER_BYTES;
 	if (leg->srtp && sb_srtp_protect(leg->srtp, pkt, &len, sizeof(pkt)) < 0) {
-		log_debug("SRTP protect failed, packet not sent");
+		sb_media_tx_failed(w, leg, 0);
 		return;
 	}
 	if (w->uring && sb_media_uring_send(w, leg, pkt, len, octets))
 		return; /* counted when it has gone */
-	if (sendto(leg->fd, pkt, len, 0, (struct sockaddr *)&leg->src.peer, leg->src.peer_len) ==
-	    (ssize_t)len)
+	ssize_t n =
+	        sendto(leg->fd, pkt, len, 0, (struct sockaddr *)&leg->src.peer, leg->src.peer_len);
+	if (n == (ssize_t)len)
 		sb_media_tx_sent(w, leg, len, octets);
+	else
+		sb_media_tx_failed(w, leg, n < 0 ? errno : EMSGSIZE);
 }
 
 /* Sends the DTMF packets due by now_us. */

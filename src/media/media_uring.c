@@ -286,6 +286,8 @@ static void on_tx(struct sb_media_worker *w, struct sb_media_uring *u, struct tx
 		leg->io_refs--;
 		if (res == (int)s->len)
 			sb_media_tx_sent(w, leg, s->len, s->octets);
+		else
+			sb_media_tx_failed(w, leg, res < 0 ? -res : EMSGSIZE);
 	}
 	s->leg = NULL;
 	s->next_free = u->free_slots;

@@ -99,6 +99,7 @@ static void collect(const struct sb_daemon *d, struct sb_metrics_values *v)
 		v->rtp_packets_total[SB_M_DIR_OUT] += LOAD(s->rtp_tx_packets);
 		v->rtp_bytes_total[SB_M_DIR_IN] += LOAD(s->rtp_rx_bytes);
 		v->rtp_bytes_total[SB_M_DIR_OUT] += LOAD(s->rtp_tx_bytes);
+		v->rtp_send_errors_total[SB_M_NONE_ALL] += LOAD(s->rtp_tx_errors);
 		v->queue_drops_total[SB_M_PARTY_TO_BOT] += LOAD(s->up_drops);
 		v->media_late_ticks_total[SB_M_NONE_ALL] += LOAD(s->late_ticks);
 		v->media_rx_buffer_waits_total[SB_M_NONE_ALL] += LOAD(s->rx_buffer_waits);

@@ -1,7 +1,14 @@
 """A call's RTP and RTCP sockets are gone with the call: after calls one after another (each leg's RTP socket
 taken into and out of the media worker's io_uring file table), nothing of the daemon's stays bound in the RTP
-range, and every call, on whichever port it got, carries the caller's audio intact."""
+range, and every call, on whichever port it got, carries the caller's audio intact. RTP the kernel refuses to
+send is counted and logged, not dropped unseen."""
 
+import errno
+import os
+import re
+import socket
+
+import pytest
 import rtp
 import sbtest
 from test_basic_call import check_recording
@@ -44,3 +51,45 @@ def test_sockets_released_after_each_call(env, bridge, sipp):
                           "call %d's RTP port %d to be released" % (conn, port))
     left = bound_udp_ports(lo, hi) & ({p for p in used} | {p + 1 for p in used})
     assert not left, "sockets left bound after %d calls: %s" % (CALLS, sorted(left))
+
+
+UNROUTABLE = "198.51.100.7"  # RFC 5737 documentation range: never a caller's
+
+
+def test_rtp_that_cannot_be_sent_counted_and_logged(env, bridge, sipp):
+    """RTP the kernel refuses to send (here an SDP address no route leads to from rtp.address) is counted in
+    sipbridge_rtp_send_errors_total and in the call's end-of-call line, and its first failure is logged once with
+    the address and the cause; the call itself goes on until the caller hangs up."""
+    # The bridge's RTP is bound to 127.0.0.1, from which the kernel routes nothing off the machine: connect() makes
+    # the same route lookup as a send, and sends nothing. Where it would route, the test must not run.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        try:
+            probe.connect((UNROUTABLE, 9))
+            pytest.skip("this machine routes from 127.0.0.1 to %s: the bridge's RTP would leave it" % UNROUTABLE)
+        except OSError as e:
+            assert e.errno == errno.EINVAL, e
+    admin = env.ports.tcp()
+    d, bot = bridge("silent", admin={"address": "127.0.0.1", "port": admin, "token": ""})
+    with open(os.path.join(sbtest.SCENARIOS, "uac_call.xml")) as f:
+        text = f.read()
+    assert text.count("c=IN IP4 [media_ip]") == 1
+    scenario = os.path.join(env.tmp, "uac_call_unroutable.xml")
+    with open(scenario, "w") as f:
+        f.write(text.replace("c=IN IP4 [media_ip]", "c=IN IP4 " + UNROUTABLE))
+    port = env.ports.rtp_range(2)[0]
+    s = sipp(scenario, d, rtp_port=port, until_told=True).start()
+    errors = lambda: sbtest.metric(admin, "sipbridge_rtp_send_errors_total")  # noqa: E731
+    sbtest.wait_until(lambda: errors() >= 25, 20, "the bridge's failed sends to be counted")
+    assert sbtest.metric(admin, 'sipbridge_rtp_packets_total{direction="out"}') == 0
+    first = re.findall(r"RTP to the caller at %s port (\d+) cannot be sent: (.*) \(this call's further failures "
+                       r"are counted, not logged\)" % re.escape(UNROUTABLE), d.stderr_text())
+    assert len(first) == 1, d.stderr_text()[-3000:]
+    assert first == [(str(port), "Invalid argument")], first
+    s.hang_up()
+    res = s.wait()
+    assert res.rc == 0 and res.final_status() == 200, res.describe()
+    end = sbtest.wait_until(lambda: re.search(r"RTP: \d+ packet\(s\) in, -?\d+ lost, jitter \d+ ms; 0 out, (\d+) "
+                                              r"not sent", d.stderr_text()), 10, "the call's end-of-call line")
+    assert int(end.group(1)) >= 25
+    assert sbtest.metric(admin, "sipbridge_rtp_send_errors_total") == int(end.group(1))

@@ -41,8 +41,17 @@ void sb_sip_record_end(struct sb_call *c, enum sb_call_event ev, unsigned act)
 		c->sip_status = 503;
 	else if (act & SB_CALL_ACT_REJECT_500)
 		c->sip_status = 500;
-	else if (ev == SB_CALL_EV_CANCEL && !c->sip_status)
-		c->sip_status = 487; /* nua answers the INVITE so */
+	else if (ev == SB_CALL_EV_CANCEL) {
+		/* nua reports a CANCEL only while the INVITE has no final response, and answers it
+		 * 487 itself: a response asked for by then (the bot connected as the CANCEL came)
+		 * never goes out. */
+		if (c->sip_status == 200) {
+			log_info("The caller's CANCEL came before the 200 went out: answered 487 "
+			         "by the SIP stack");
+			c->wall_answer_ms = 0;
+		}
+		c->sip_status = 487;
+	}
 	if (c->end_ev >= 0 || !(act & (SB_CALL_ACT_DETACH | SB_CALL_ACT_REJECT_503 |
 	                               SB_CALL_ACT_REJECT_500 | SB_CALL_ACT_SEND_BYE)))
 		return;

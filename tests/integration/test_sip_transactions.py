@@ -52,12 +52,23 @@ class RawCaller:
             if m and cseq and cseq.group(1).decode() == cseq_method and int(m.group(1)) >= 200:
                 return int(m.group(1)), data
 
-    def call(self):
+    def invite(self):
         sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                "m=audio %d RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n" % self.rtp_port).encode()
         self.send(self._request("INVITE", "z9hG4bK-tj-inv", 1, extra=b"Content-Type: application/sdp\r\n", body=sdp))
+
+    def cancel(self):
+        """CANCEL of the INVITE: its branch and CSeq number, To without a tag."""
+        self.send(self._request("CANCEL", "z9hG4bK-tj-inv", 1))
+
+    def call(self):
+        self.invite()
         status, data = self.response("INVITE", 15)
         assert status == 200, data.decode(errors="replace")
+        self.acknowledge(data)
+
+    def acknowledge(self, data):
+        """ACKs the 200 in data, and makes the call's BYE (sent by hang_up())."""
         self.to = re.search(rb"(?im)^To:\s*(.*?)\r\n", data).group(1).decode()
         contact = re.search(rb"(?im)^Contact:\s*<([^>]+)>", data).group(1).decode()
         self.send(self._request("ACK", "z9hG4bK-tj-ack", 1, self.to, ruri=contact))

@@ -1,6 +1,7 @@
 /* Runs a call's state machine on the control thread: answer, reject, BYE, detaching the
  * workers and releasing the call once both SIP and the workers are done.
  * Thread: control. Owns the call registry. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,33 +154,53 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 	         (long long)(c->t_answer_ms - c->t_invite_ms));
 }
 
-/* The ACK's SDP answers a delayed-offer call's offer: one of the codecs offered, at a usable
- * address of the same family. */
-/* The SDP an ACK carries (application/sdp or a multipart part), parsed into ans. */
-static bool ack_sdp(const sip_t *sip, struct sb_sdp_offer *ans)
+/* The SDP an ACK carries (application/sdp or a multipart part), parsed into ans; NULL, or why
+ * there is no usable one, in a log line's words. */
+static const char *ack_sdp(const sip_t *sip, struct sb_sdp_offer *ans)
 {
 	const char *sdp;
 	size_t len;
 
-	return sip && sb_sip_body_sdp(sip, false, &sdp, &len) == 0 && sdp &&
-	       sb_sdp_parse_offer(sdp, len, ans) == 0;
+	if (!sip || sb_sip_body_sdp(sip, false, &sdp, &len) != 0 || !sdp)
+		return "no SDP";
+	switch (sb_sdp_parse_offer(sdp, len, ans)) {
+	case 0:
+		return NULL;
+	case -ENOTSUP:
+		return "no PCMU/PCMA";
+	case -ERANGE:
+		return "a ptime outside 10-60 ms";
+	case -EADDRNOTAVAIL:
+		return "a multicast or broadcast media address";
+	default:
+		return "SDP that cannot be parsed or has no usable audio line";
+	}
 }
 
-static bool take_late_answer(struct sb_call *c, const sip_t *sip)
+/* The ACK's SDP answers a delayed-offer call's offer: one of the codecs offered, at a usable
+ * address of the same family. NULL, or why it does not. */
+static const char *take_late_answer(struct sb_call *c, const sip_t *sip)
 {
 	struct sb_sdp_offer ans;
+	const char *why = ack_sdp(sip, &ans);
 
-	if (!ack_sdp(sip, &ans))
-		return false;
+	if (why)
+		return why;
 	sb_sip_srtp_wipe(&ans); /* our offer was RTP/AVP: an RTP/SAVP answer is refused */
-	if (ans.savp || ans.port == 0 || ans.family != c->offer.family ||
-	    ans.pt != (uint8_t)ans.codec ||
-	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &c->remote_rtp, &c->remote_rtp_len) <
-	            0)
-		return false;
+	if (ans.savp)
+		return "RTP/SAVP to an RTP/AVP offer";
+	if (ans.port == 0)
+		return "port 0";
+	if (ans.family != c->offer.family)
+		return "an address of another family than the offer's";
+	if (ans.pt != (uint8_t)ans.codec)
+		return "a payload type the offer did not make";
+	if (sb_sockaddr_make(ans.family, ans.addr, ans.port, &c->remote_rtp, &c->remote_rtp_len) <
+	    0)
+		return "an address that cannot be used";
 	c->offer = ans;
 	c->offer_now = ans;
-	return true;
+	return NULL;
 }
 
 /* An offer-less re-INVITE (an SBC re-anchoring media, a refresh): the 200 carries our offer,
@@ -223,14 +244,24 @@ static void take_reoffer_answer(struct sb_sip_agent *a, struct sb_call *c, const
 {
 	struct sb_media_update *u;
 	struct sb_sdp_offer ans;
+	const char *why;
 
 	c->reoffer_pending = false;
 	u = calloc(1, sizeof(*u));
-	if (!u || !ack_sdp(sip, &ans) || ans.family != c->offer_now.family ||
-	    ans.codec != c->offer_now.codec || sb_sip_srtp_reoffer(c, sip, &ans, u) < 0 ||
-	    sb_sockaddr_make(ans.family, ans.addr, ans.port, &u->remote, &u->remote_len) < 0) {
-		log_notice("No usable SDP answer in the ACK of a re-INVITE; the media stays as it "
-		           "was");
+	why = !u ? "out of memory" : ack_sdp(sip, &ans);
+	if (!why && ans.family != c->offer_now.family)
+		why = "an address of another family than the call's";
+	else if (!why && ans.codec != c->offer_now.codec)
+		why = "another codec than the one offered";
+	else if (!why && sb_sip_srtp_reoffer(c, sip, &ans, u) < 0)
+		why = "an RTP profile or SRTP key that does not fit the call";
+	else if (!why &&
+	         sb_sockaddr_make(ans.family, ans.addr, ans.port, &u->remote, &u->remote_len) < 0)
+		why = "an address that cannot be used";
+	if (why) {
+		log_notice("No usable SDP answer in the ACK of a re-INVITE (%s); the media stays "
+		           "as it was",
+		           why);
 		if (u)
 			sb_srtp_wipe(u, sizeof(*u));
 		free(u);
@@ -263,12 +294,14 @@ void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
 	}
 	if (c->late_offer && !c->media_attached && c->fsm.state == SB_CALL_ST_ANSWERED) {
 		sb_log_ctx_set(c->id);
-		if (take_late_answer(c, sip)) {
+		const char *why = take_late_answer(c, sip);
+
+		if (!why) {
 			attach_media(a, c);
 			log_info("ACK answered: %s ⇄ %s:%u", sb_codec_name(c->offer.codec),
 			         c->offer.addr, c->offer.port);
 		} else {
-			log_notice("No usable SDP answer in the ACK, hanging up");
+			log_notice("No usable SDP answer in the ACK (%s), hanging up", why);
 			media_failed = true;
 		}
 		sb_log_ctx_set(NULL);

@@ -175,6 +175,7 @@ def test_delayed_offer_without_answer_hangs_up(env, bridge, sipp):
     res = sipp("uac_late_offer_no_answer.xml", d).run()
     assert res.rc == 0, res.describe()
     assert res.requests("BYE"), "the bridge did not hang up a call it has no media for"
+    assert "No usable SDP answer in the ACK (no SDP), hanging up" in d.stderr_text()
     bot.wait_event("rx", "stop")
     assert d.alive()
 

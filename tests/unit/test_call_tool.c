@@ -450,6 +450,12 @@ TEST(sdp_offer_and_answer)
 	          -EINVAL);
 	ASSERT_EQ(sb_cl_sdp_offer(buf, 20, "127.0.0.1", 1, SB_CODEC_PCMU, 1, NULL), -ENOSPC);
 	ASSERT_EQ(sb_cl_sdp_answer("garbage", 7, SB_CODEC_PCMU, false, &ans, &why), -EBADMSG);
+	ASSERT_TRUE(strstr(why, "cannot be parsed"));
+	/* an answer whose audio would go to a group or to everyone says so */
+	n = sb_cl_sdp_offer(buf, sizeof(buf), "239.1.2.3", 40000, SB_CODEC_PCMA, 42, NULL);
+	ASSERT_TRUE(n > 0);
+	ASSERT_EQ(sb_cl_sdp_answer(buf, (size_t)n, SB_CODEC_PCMA, false, &ans, &why), -EBADMSG);
+	ASSERT_TRUE(strstr(why, "multicast or broadcast"));
 out:
 	return r;
 }

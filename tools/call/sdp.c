@@ -74,6 +74,14 @@ int sb_cl_sdp_answer(const char *sdp, size_t len, enum sb_codec c, bool srtp,
 		*why = "the answer has no PCMU or PCMA";
 		return -EBADMSG;
 	}
+	if (r == -EADDRNOTAVAIL) {
+		*why = "the answer's audio goes to a multicast or broadcast address";
+		return -EBADMSG;
+	}
+	if (r == -ERANGE) {
+		*why = "the answer's ptime is outside 10-60 ms";
+		return -EBADMSG;
+	}
 	if (r < 0) {
 		*why = "the answer's SDP cannot be parsed or has no usable audio stream";
 		return -EBADMSG;

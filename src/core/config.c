@@ -34,19 +34,26 @@ static int parse_list(struct ctx *x, const struct sb_cfg_key *k, const config_se
 SB_PRINTF(3, 4)
 static int fail(struct ctx *x, const config_setting_t *s, const char *fmt, ...)
 {
-	unsigned line = s ? config_setting_source_line(s) : 0;
-	const char *file =
-	        s && config_setting_source_file(s) ? config_setting_source_file(s) : x->name;
 	char why[SB_CONFIG_ERR_MAX];
 	va_list ap;
 
-	if (!x->err || x->errlen == 0)
-		return -EINVAL;
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	return sb_cfg_report(x->name, x->err, x->errlen, s, x->path, why);
+}
+
+int sb_cfg_report(const char *name, char *err, size_t errlen, const config_setting_t *s,
+                  const char *key, const char *why)
+{
+	unsigned line = s ? config_setting_source_line(s) : 0;
+	const char *file =
+	        s && config_setting_source_file(s) ? config_setting_source_file(s) : name;
+
+	if (!err || errlen == 0)
+		return -EINVAL;
 	/* A key missing from the file has no line of its own: the file's start stands for it. */
-	snprintf(x->err, x->errlen, "%s:%u: %s: %s", file, line ? line : 1, x->path, why);
+	snprintf(err, errlen, "%s:%u: %s: %s", file, line ? line : 1, key, why);
 	return -EINVAL;
 }
 
@@ -382,160 +389,6 @@ static void free_config(struct sb_config *c)
 	free(c);
 }
 
-/* A failure found after parsing, reported at the line of libconfig path lpath if present. */
-SB_PRINTF(5, 6)
-static int fail_at(struct ctx *x, const config_t *lc, const char *lpath, const char *key,
-                   const char *fmt, ...)
-{
-	const config_setting_t *s = config_lookup(lc, lpath);
-	char why[SB_CONFIG_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	snprintf(x->path, sizeof(x->path), "%s", key);
-	return fail(x, s, "%s", why);
-}
-
-static int apply_overrides(struct ctx *x, struct sb_config *c, const struct sb_config_overrides *ov)
-{
-	const char *why = NULL;
-	struct sb_url url;
-
-	if (!ov)
-		return 0;
-	if (ov->bot_url) {
-		if (sb_url_parse(&url, ov->bot_url, &why) < 0) {
-			snprintf(x->err, x->errlen, "--bot: invalid URL: %s", why);
-			return -EINVAL;
-		}
-		for (size_t i = 0; i < c->n_bots; i++) {
-			free(c->bots[i].url_text);
-			c->bots[i].url = url;
-			if (dup_into(x, &c->bots[i].url_text, ov->bot_url) < 0)
-				return -ENOMEM;
-		}
-	}
-	if (ov->sip_port) {
-		if (ov->sip_port < 1 || ov->sip_port > 65535) {
-			snprintf(x->err, x->errlen, "--sip-port: must be 1-65535, not %d",
-			         ov->sip_port);
-			return -EINVAL;
-		}
-		for (size_t i = 0; i < c->n_listen; i++) /* tls keeps a port of its own */
-			if (c->listen[i].transport != SB_TP_TLS)
-				c->listen[i].port = (uint16_t)ov->sip_port;
-	}
-	return 0;
-}
-
-/* Names must be unique within trunks and within bots. */
-static int check_names(struct ctx *x, const config_t *lc, const char *list, const char *name,
-                       size_t n, size_t stride)
-{
-	char lpath[64], key[64];
-
-	for (size_t i = 1; i < n; i++) {
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(name + i * stride, name + j * stride) != 0)
-				continue;
-			snprintf(lpath, sizeof(lpath), "%s.[%zu].name", list, i);
-			snprintf(key, sizeof(key), "%s[%zu].name", list, i);
-			return fail_at(x, lc, lpath, key, "duplicate name \"%s\" (also %s[%zu])",
-			               name + i * stride, list, j);
-		}
-	}
-	return 0;
-}
-
-/* Settings kept in a second, quicker form. */
-static void derive(struct sb_config *c)
-{
-	for (size_t i = 0; i < c->n_trunks; i++)
-		if (c->trunks[i].srtp == SB_SRTP_MODE_DEFAULT)
-			c->trunks[i].srtp = c->srtp;
-	for (size_t i = 0; i < c->n_bots; i++) {
-		struct sb_bot_cfg *b = &c->bots[i];
-
-		b->event_opts = 0;
-		for (size_t j = 0; j < b->n_events; j++)
-			if (strcmp(b->events[j], "hold") == 0)
-				b->event_opts |= SB_BOT_OPT_HOLD;
-	}
-}
-
-/* The rate of a bot's audio: its sample_rate key, else the URL's sample-rate, else 8000; the
- * two must agree when both are given. Twilio's media streams are 8 kHz µ-law only. */
-static int resolve_rates(struct ctx *x, const config_t *lc, struct sb_config *c)
-{
-	char lpath[64], key[64];
-
-	for (size_t i = 0; i < c->n_bots; i++) {
-		struct sb_bot_cfg *b = &c->bots[i];
-		/* Blame the key that asked for the rate: sample_rate when given, else the URL. */
-		const char *k = "sample_rate";
-
-		snprintf(lpath, sizeof(lpath), "bots.[%zu].sample_rate", i);
-		if (!config_lookup(lc, lpath))
-			k = "url";
-		snprintf(lpath, sizeof(lpath), "bots.[%zu].%s", i, k);
-		snprintf(key, sizeof(key), "bots[%zu].%s", i, k);
-		if (b->sample_rate && b->url.rate_given && b->sample_rate != b->url.sample_rate)
-			return fail_at(x, lc, lpath, key,
-			               "%d disagrees with the URL's sample-rate %d", b->sample_rate,
-			               b->url.sample_rate);
-		if (!b->sample_rate)
-			b->sample_rate = b->url.sample_rate;
-		if (b->protocol == SB_PROTO_TWILIO && b->sample_rate != SB_RATE_8K)
-			return fail_at(x, lc, lpath, key,
-			               "must be 8000 for protocol \"twilio\" (8 kHz µ-law), not %d",
-			               b->sample_rate);
-	}
-	return 0;
-}
-
-/* sip.listen as a whole and its TLS files, reported at the key's line (else its entry's). */
-static int check_listen(struct ctx *x, const config_t *lc, struct sb_config *c)
-{
-	char lpath[64], key[64], why[SB_CONFIG_ERR_MAX];
-	const char *k = "transport";
-	size_t i = 0;
-
-	if (sb_cfg_check_listen(c, lc, &i, &k, why, sizeof(why)) == 0)
-		return 0;
-	snprintf(lpath, sizeof(lpath), "sip.listen.[%zu].%s", i, k);
-	if (!config_lookup(lc, lpath))
-		snprintf(lpath, sizeof(lpath), "sip.listen.[%zu]", i);
-	snprintf(key, sizeof(key), "sip.listen[%zu].%s", i, k);
-	return fail_at(x, lc, lpath, key, "%s", why);
-}
-
-/* Rules that tie keys together, checked once the overrides are in. */
-static int cross_check(struct ctx *x, const config_t *lc, const struct sb_config *c)
-{
-	int r;
-
-	if (c->rtp_port_max < c->rtp_port_min + 2)
-		return fail_at(x, lc, "rtp.port_max", "rtp.port_max",
-		               "must be at least rtp.port_min + 2 (%u), not %u",
-		               c->rtp_port_min + 2u, c->rtp_port_max);
-	if (c->session_expires_s && c->session_expires_s < c->min_se_s)
-		return fail_at(x, lc, "sip.session_expires_s", "sip.session_expires_s",
-		               "must be 0 or at least sip.min_se_s (%d), not %d", c->min_se_s,
-		               c->session_expires_s);
-	if (c->jitter_max_ms < c->jitter_min_ms)
-		return fail_at(x, lc, "rtp.jitter_max_ms", "rtp.jitter_max_ms",
-		               "must be at least rtp.jitter_min_ms (%d), not %d", c->jitter_min_ms,
-		               c->jitter_max_ms);
-	r = check_names(x, lc, "trunks", c->trunks ? c->trunks[0].name : NULL, c->n_trunks,
-	                sizeof(c->trunks[0]));
-	if (r < 0)
-		return r;
-	return check_names(x, lc, "bots", c->bots ? c->bots[0].name : NULL, c->n_bots,
-	                   sizeof(c->bots[0]));
-}
-
 int sb_config_load_string(struct sb_config **ret, const char *text, const char *name,
                           const struct sb_config_overrides *ov, char *err, size_t errlen)
 {
@@ -576,15 +429,9 @@ int sb_config_load_string(struct sb_config **ret, const char *text, const char *
 	x.anchor = config_root_setting(&lc);
 	r = parse_scope(&x, x.anchor, SB_SC_ROOT, c);
 	if (r >= 0)
-		r = apply_overrides(&x, c, ov);
-	if (r >= 0)
-		r = check_listen(&x, &lc, c);
-	if (r >= 0)
-		r = cross_check(&x, &lc, c);
-	if (r >= 0)
-		r = resolve_rates(&x, &lc, c);
-	if (r >= 0)
-		derive(c);
+		r = sb_cfg_finish(
+		        c, &lc, ov,
+		        &(struct sb_cfg_errbuf){.name = x.name, .err = x.err, .errlen = x.errlen});
 out:
 	config_destroy(&lc);
 	free(wide);

@@ -1,4 +1,4 @@
-/* Private to config.c and config_schema.c: the schema table that drives parsing, defaults,
+/* Private to the config_*.c files: the schema table that drives parsing, defaults,
  * range checks, the unknown-key check and freeing of struct sb_config.
  * Thread: control (load), any (free on the last unref). */
 #pragma once
@@ -85,3 +85,21 @@ int sb_config_widen_ints(const char *text, const char *name, char **out, char *e
  * -EINVAL with *idx the entry, *key its key ("cert") and the reason in why. */
 int sb_cfg_check_listen(struct sb_config *c, const config_t *lc, size_t *idx, const char **key,
                         char *why, size_t whylen);
+
+/* config.c: writes "FILE:LINE: KEY: reason" into err (FILE the setting's, else name; line 1
+ * for a key the file lacks, s NULL) and returns -EINVAL. */
+int sb_cfg_report(const char *name, char *err, size_t errlen, const config_setting_t *s,
+                  const char *key, const char *why);
+
+/* Where a load's errors go; name stands for the file of keys it lacks. */
+struct sb_cfg_errbuf {
+	const char *name;
+	char *err;
+	size_t errlen;
+};
+
+/* config_check.c: applies the overrides (ov may be NULL) to a parsed c, checks the rules that
+ * tie its keys together (lc: the parsed text, for the lines of errors), and derives what is
+ * kept in a second form. Returns 0, -EINVAL with the error in e, or -ENOMEM. */
+int sb_cfg_finish(struct sb_config *c, const config_t *lc, const struct sb_config_overrides *ov,
+                  const struct sb_cfg_errbuf *e);

@@ -625,6 +625,7 @@ def build(a):
             "queue_drops_to_caller": metric("queue_drops_total", "to_caller"),
             "media_late_ticks": metric("media_late_ticks_total"),
             "rx_buffer_waits": metric("media_rx_buffer_waits_total"),
+            "send_errors": metric("rtp_send_errors_total"),
             "wire_in": in_iv.get("packets") if ws else None,
             # What the callers' source let through its filter of the bridge's packets (1 in keep).
             "source_received": (src or {}).get("packets_received"), "source_keep": (src or {}).get("keep"),
@@ -715,7 +716,8 @@ def table(r):
             fmt(st["rss_steady_min_kib"]), fmt(st["rss_steady_max_kib"]), fmt(st["rss_drift_pct"]),
             st["steady_s"])),
         ("open descriptors before / after the calls", "%s / %s" % (fmt(st["fds_idle"]), fmt(st["fds_end"]))),
-        ("RTP in / out / lost (daemon)", "%s / %s / %s" % (fmt(rtp["in"]), fmt(rtp["out"]), fmt(rtp["lost"]))),
+        ("RTP in / out / lost / not sent (daemon)", "%s / %s / %s / %s" % (
+            fmt(rtp["in"]), fmt(rtp["out"]), fmt(rtp["lost"]), fmt(rtp["send_errors"]))),
         ("RTP in / out seen on the wire", "%s / %s (1 call in %s captured)" % (
             fmt(rtp["wire_in"]), fmt(rtp["wire_out"]), fmt(pc.get("wire_sample")))),
         ("outbound RTP interval p50 / p99 / max", "%s / %s / %s ms" % (

@@ -573,6 +573,12 @@ def build(a):
             "stall_bridge_intervals": st.get("bridge_intervals"),
             "error_p99_outside_stalls_ms": q(st.get("error_outside"), "p99_ms"),
             "error_max_outside_stalls_ms": q(st.get("error_outside"), "max_ms"),
+            # And outside the moments the machine's probe, above every thread of the run, woke
+            # more than a tick late on either CPU (the host or the kernel held the CPU).
+            "machine_stalls": st.get("machine_windows"),
+            "machine_stall_bridge_intervals": st.get("machine_bridge_intervals"),
+            "error_p99_outside_machine_stalls_ms": q(st.get("error_outside_machine"), "p99_ms"),
+            "error_max_outside_machine_stalls_ms": q(st.get("error_outside_machine"), "max_ms"),
         })
     both, why, stamped = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
     latency, latency_read = latency_figures(both, why)
@@ -738,6 +744,10 @@ def table(r):
             fmt(r["rtpsource_loop"]["catch_up_ms"]))),
         ("pacing error outside them p99 / max", "%s / %s ms" % (
             fmt(pc.get("error_p99_outside_stalls_ms")), fmt(pc.get("error_max_outside_stalls_ms")))),
+        ("... and outside the machine's late wake-ups p99 / max", "%s / %s ms (%s moments, %s of the bridge's "
+         "intervals in them)" % (
+            fmt(pc.get("error_p99_outside_machine_stalls_ms")), fmt(pc.get("error_max_outside_machine_stalls_ms")),
+            fmt(pc.get("machine_stalls")), fmt(pc.get("machine_stall_bridge_intervals")))),
         ("media ticks missed (the daemon's count)", fmt(rtp["media_late_ticks"])),
         ("receives that waited for a buffer", fmt(rtp["rx_buffer_waits"])),
         ("machine: late wake-ups (> 5 ms) / longest", "%s / %s ms (probe on every CPU%s)" % (

@@ -308,13 +308,14 @@ fd_count >"$work/fds.idle"
 
 start_timed wirestat wirestat.stdout wirestat.err "$build/tools/load/sipbridge-wirestat" \
 	--ports "$rtp_min-$rtp_max" --peer "$caller_rtp_port" --sample "$wire_sample" \
-	--duration "$((limit_s + 60))" --out "$work/wirestat.json" --in-log "$work/wire_in.log"
+	--duration "$((limit_s + 60))" --out "$work/wirestat.json" --in-log "$work/wire_in.log" \
+	--machine-windows "$work/wakeprobe.windows"
 wirestat=$(cat "$work/wirestat.pid")
 # Without the capture (not root, no AF_PACKET) pacing is reported as not measured.
 wait_for 5 grep -q "capturing\|AF_PACKET" "$work/wirestat.err" || true
 # How late the machine wakes a sleeping thread, per CPU, beside the daemon's missed ticks.
 start_timed wakeprobe wakeprobe.stdout wakeprobe.err "$build/tools/load/sipbridge-wakeprobe" \
-	--duration "$((limit_s + 60))" --out "$work/wakeprobe.json"
+	--duration "$((limit_s + 60))" --out "$work/wakeprobe.json" --windows "$work/wakeprobe.windows"
 
 /usr/bin/python3 "$repo/tools/load/poll_metrics.py" --url "$metrics_url" --pid "$daemon" \
 	--out "$work/samples.jsonl" --max-seconds "$((limit_s + 60))" --proc "bot=$work/bot.pid" \
@@ -407,8 +408,9 @@ stop_proc() { # stop_proc PID SECONDS
 	wait_for "$2" eval "! running $1" || kill -KILL "$1" 2>/dev/null || true
 }
 stop_proc "$poller" 5
-stop_proc "$wirestat" 10
+# The probe first: the capture reads the machine's late wake-ups the probe writes as it stops.
 stop_proc "$(cat "$work/wakeprobe.pid")" 5
+stop_proc "$wirestat" 10
 if [ "$rtp_gen" = own ]; then
 	stop_proc "$(cat "$work/rtpsource.pid")" 10
 	wait_for 5 test -s "$work/rtpsource.times" || true

@@ -1,12 +1,13 @@
-/* Stalls of the callers' stream, and the bridge's intervals that fall in them (stalls.h).
- * Both kinds of record are kept in arrays that double as they fill, up to their bounds; at the
- * end both are sorted by start and swept together. */
+/* Stalls of the callers' stream and of the machine, and the bridge's intervals that fall in
+ * them (stalls.h). Each kind of record is kept in an array that doubles as it fills, up to its
+ * bound; at the end they are sorted by start and swept together. */
 #include <stdlib.h>
 
 #include "stalls.h"
 
 struct span {
 	int64_t start, end, error;
+	bool counted; /* a bridge interval some window has taken */
 };
 
 struct spans {
@@ -15,7 +16,7 @@ struct spans {
 };
 
 struct stalls {
-	struct spans gaps, intervals;
+	struct spans gaps, intervals, machine;
 	bool truncated;
 };
 
@@ -52,6 +53,7 @@ struct stalls *stalls_new(size_t max_gaps, size_t max_intervals)
 
 	if (s) {
 		s->gaps.max = max_gaps;
+		s->machine.max = max_gaps;
 		s->intervals.max = max_intervals;
 	}
 	return s;
@@ -63,19 +65,44 @@ void stalls_free(struct stalls *s)
 		return;
 	free(s->gaps.v);
 	free(s->intervals.v);
+	free(s->machine.v);
 	free(s);
 }
 
 void stalls_caller_gap(struct stalls *s, int64_t start_ns, int64_t end_ns)
 {
-	if (end_ns > start_ns && !push(&s->gaps, (struct span){start_ns, end_ns, 0}))
+	if (end_ns > start_ns && !push(&s->gaps, (struct span){start_ns, end_ns, 0, false}))
+		s->truncated = true;
+}
+
+void stalls_machine_window(struct stalls *s, int64_t start_ns, int64_t end_ns)
+{
+	if (end_ns > start_ns && !push(&s->machine, (struct span){start_ns, end_ns, 0, false}))
 		s->truncated = true;
 }
 
 void stalls_bridge_interval(struct stalls *s, int64_t start_ns, int64_t end_ns, int64_t error_ns)
 {
-	if (end_ns > start_ns && !push(&s->intervals, (struct span){start_ns, end_ns, error_ns}))
+	if (end_ns > start_ns &&
+	    !push(&s->intervals, (struct span){start_ns, end_ns, error_ns, false}))
 		s->truncated = true;
+}
+
+/* Takes the intervals from k on (sorted by start) that overlap [ws, we) and no window took
+ * before, each once; returns how many. */
+static uint64_t take(struct spans *iv, size_t k, int64_t ws, int64_t we,
+                     void (*cb)(void *arg, int64_t error_ns), void *arg)
+{
+	uint64_t n = 0;
+
+	for (size_t j = k; j < iv->n && iv->v[j].start < we; j++) {
+		if (iv->v[j].end > ws && !iv->v[j].counted) {
+			iv->v[j].counted = true;
+			cb(arg, iv->v[j].error);
+			n++;
+		}
+	}
+	return n;
 }
 
 void stalls_finish(struct stalls *s, unsigned min_gaps,
@@ -107,13 +134,27 @@ void stalls_finish(struct stalls *s, unsigned min_gaps,
 		 * this window and end in it are found by going on from where the last one left. */
 		while (k < iv->n && iv->v[k].end <= ws)
 			k++;
-		for (size_t j = k; j < iv->n && iv->v[j].start < we; j++) {
-			if (iv->v[j].end > ws) {
-				out->bridge_in++;
-				in_stall(arg, iv->v[j].error);
-				iv->v[j].end =
-				        ws; /* counted once, even if a later window overlaps it */
-			}
-		}
+		out->bridge_in += take(iv, k, ws, we, in_stall, arg);
+	}
+}
+
+void stalls_finish_machine(struct stalls *s, void (*in_machine)(void *arg, int64_t error_ns),
+                           void *arg, struct stalls_result *out)
+{
+	struct spans *m = &s->machine, *iv = &s->intervals; /* sorted by stalls_finish */
+	size_t i = 0, k = 0;
+
+	if (m->n)
+		qsort(m->v, m->n, sizeof(*m->v), by_start);
+	while (i < m->n) {
+		int64_t ws = m->v[i].start, we = m->v[i].end;
+
+		for (i++; i < m->n && m->v[i].start < we; i++)
+			if (m->v[i].end > we)
+				we = m->v[i].end;
+		out->machine_windows++;
+		while (k < iv->n && iv->v[k].end <= ws)
+			k++;
+		out->machine_bridge_in += take(iv, k, ws, we, in_machine, arg);
 	}
 }

@@ -94,6 +94,7 @@ struct opts {
 	const char *out_path;
 	const char *in_log_path;
 	uint64_t in_log_max;
+	const char *machine_path; /* the machine's late wake-ups, read at the end */
 };
 
 static struct stalls *stalls;
@@ -203,31 +204,75 @@ static void hist_remove(void *arg, int64_t ns)
 	h->n--;
 }
 
-/* The bridge's pacing error outside the callers' stalls, and the stalls themselves. */
-static void stalls_print(FILE *f, const struct dirstat *out)
+/* Both histograms lose an interval in a callers' stall; only the second one in the machine's. */
+static void remove_from_both(void *arg, int64_t ns)
 {
-	struct hist *h = malloc(sizeof(*h));
+	struct hist *h = arg;
+
+	hist_remove(&h[0], ns);
+	hist_remove(&h[1], ns);
+}
+
+/* The largest interval left, to its bucket's upper edge. */
+static void hist_cut_max(struct hist *h)
+{
+	for (int64_t i = N_BUCKETS - 1; i >= 0; i--) {
+		if (h->b[i]) {
+			if ((i + 1) * BUCKET_NS < h->max_ns)
+				h->max_ns = (i + 1) * BUCKET_NS;
+			return;
+		}
+	}
+	h->max_ns = 0;
+}
+
+/* The machine's late wake-ups ("START_NS END_NS CPU" lines from sipbridge-wakeprobe) as stall
+ * windows; false when there is no such file to read. */
+static bool read_machine(const char *path)
+{
+	FILE *f = path ? fopen(path, "re") : NULL;
+	long long start, end;
+	int cpu;
+
+	if (!f)
+		return false;
+	while (fscanf(f, "%lld %lld %d", &start, &end, &cpu) == 3)
+		stalls_machine_window(stalls, start, end);
+	fclose(f);
+	return true;
+}
+
+/* The bridge's pacing error outside the callers' stalls, and also outside the machine's late
+ * wake-ups; the stalls themselves. */
+static void stalls_print(FILE *f, const struct dirstat *out, const char *machine_path)
+{
+	struct hist *h = malloc(2 * sizeof(*h));
 	struct stalls_result r;
+	bool machine;
 
 	if (!h || !stalls) {
 		free(h);
 		fputs(",\"stalls\":null", f);
 		return;
 	}
-	*h = out->error;
-	stalls_finish(stalls, STALL_MIN_GAPS, hist_remove, h, &r);
-	for (int64_t i = N_BUCKETS - 1; i >= 0; i--) { /* the largest left, to its bucket */
-		if (h->b[i]) {
-			if ((i + 1) * BUCKET_NS < h->max_ns)
-				h->max_ns = (i + 1) * BUCKET_NS;
-			break;
-		}
-	}
+	h[0] = h[1] = out->error;
+	machine = read_machine(machine_path);
+	stalls_finish(stalls, STALL_MIN_GAPS, remove_from_both, h, &r);
+	stalls_finish_machine(stalls, hist_remove, &h[1], &r);
+	hist_cut_max(&h[0]);
+	hist_cut_max(&h[1]);
 	fprintf(f,
 	        ",\"stalls\":{\"windows\":%u,\"longest_ms\":%.2f,\"bridge_intervals\":%" PRIu64
 	        ",\"truncated\":%s,",
 	        r.windows, (double)r.longest_ns / 1e6, r.bridge_in, r.truncated ? "true" : "false");
-	hist_print(f, "error_outside", h);
+	hist_print(f, "error_outside", &h[0]);
+	if (machine) {
+		fprintf(f, ",\"machine_windows\":%u,\"machine_bridge_intervals\":%" PRIu64 ",",
+		        r.machine_windows, r.machine_bridge_in);
+		hist_print(f, "error_outside_machine", &h[1]);
+	} else {
+		fputs(",\"machine_windows\":null", f);
+	}
 	fputc('}', f);
 	free(h);
 }
@@ -449,7 +494,7 @@ static void report(FILE *f, const struct opts *o, struct dirstat **ds, int fd, u
 		hist_print(f, "call_max_interval", &ds[d]->call_max);
 		fputc('}', f);
 	}
-	stalls_print(f, ds[DIR_OUT]);
+	stalls_print(f, ds[DIR_OUT], o->machine_path);
 	fputs("}\n", f);
 }
 
@@ -459,6 +504,7 @@ static void usage(FILE *f)
 	      "[--duration S]\n"
 	      "                          [--ptime MS] [--out FILE] [--in-log FILE [--in-log-max "
 	      "N]]\n"
+	      "                          [--machine-windows FILE]\n"
 	      "  --ports     the bridge's RTP port range: packets from it are \"out\", to it "
 	      "\"in\"\n"
 	      "  --peer      only packets to (out) or from (in) this far-end port\n"
@@ -468,7 +514,11 @@ static void usage(FILE *f)
 	      "  --ptime     the nominal packet interval the error is measured against (20)\n"
 	      "  --in-log    writes one line per \"in\" packet: bridge port, SSRC, sequence,\n"
 	      "              timestamp, payload bytes, capture time (CLOCK_REALTIME ns); at most\n"
-	      "              --in-log-max lines (4000000), the rest are counted as dropped\n",
+	      "              --in-log-max lines (4000000), the rest are counted as dropped\n"
+	      "  --machine-windows  read when it stops: \"START_NS END_NS CPU\" lines\n"
+	      "              (CLOCK_REALTIME) of moments the machine held a thread up\n"
+	      "              (sipbridge-wakeprobe --windows); the pacing error is also given\n"
+	      "              outside them\n",
 	      f);
 }
 
@@ -484,6 +534,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	        {"out", required_argument, NULL, 'o'},
 	        {"in-log", required_argument, NULL, 'l'},
 	        {"in-log-max", required_argument, NULL, 'm'},
+	        {"machine-windows", required_argument, NULL, 'w'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
 	};
@@ -527,6 +578,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'l':
 			o->in_log_path = optarg;
+			break;
+		case 'w':
+			o->machine_path = optarg;
 			break;
 		case 'm': {
 			unsigned v = 0;

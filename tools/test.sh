@@ -211,6 +211,9 @@ assert ml is None or {"media", "ws", "sip"} <= ml["threads"].keys(), ml
 # own, and counted by every kernel this runs on.
 assert ml is None or (ml["steal_pct_mean"] is not None and
                       0 <= ml["steal_pct_mean"] <= ml["steal_pct_max"] <= 100), ml
+# The latency without the messages on their way while the machine's probe woke late: read
+# from the probe's windows whenever the latency was measured (none late is 0 left out).
+assert ml is None or lat["p50"] is None or ml["latency_messages_in_machine_stalls"] is not None, ml
 # The machine's own wake-up probe ran beside the calls.
 m = r["machine"]
 assert m["probe_wakeups"] and m["late_wakeups"] is not None and m["late_wakeup_max_ms"] is not None, m

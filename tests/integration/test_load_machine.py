@@ -54,6 +54,30 @@ def test_busy_share_threads_and_latency_by_saturation(tmp_path):
     assert m["latency_measured_at"] == "socket", m
 
 
+def test_latency_outside_the_machines_late_wake_ups(tmp_path):
+    """A message whose way from the caller's packet to the bot overlaps a moment the machine's probe woke late is
+    left out of the figure outside them; the probe's overlapping windows count as one moment."""
+    rows = [sample(t, 100, 100 * t, 600.0 * t, 0) for t in range(6)]
+    ns = lambda s: int(s * 1e9)  # noqa: E731
+    with open(os.path.join(str(tmp_path), "wakeprobe.windows"), "w") as f:
+        f.write("%d %d 0\n%d %d 1\n" % (ns(1002.000), ns(1002.010), ns(1002.005), ns(1002.020)))  # 2.000-2.020
+        f.write("%d %d 1\n" % (ns(1004.100), ns(1004.105)))
+        f.write("garbage\n%d %d 0\n" % (ns(1004.5), ns(1004.5)))  # empty: no moment
+    stamped = [(1002.030, 5.0),   # from 2.025: after the window
+               (1002.030, 15.0),  # from 2.015: its way overlaps the window's end
+               (1001.999, 1.0),   # ends before the window begins
+               (1004.101, 90.0),  # lies across the second window
+               (1004.200, 50.0),  # from 4.150: after it
+               (1003.000, 7.0)]
+    m = write_run(str(tmp_path), rows, stamped, "socket")
+    assert m["latency_messages_in_machine_stalls"] == 2, m
+    assert m["latency_p99_outside_machine_stalls_ms"] == 50.0, m
+    # Without the probe's file there is no such figure, not a figure of nothing left out.
+    os.remove(os.path.join(str(tmp_path), "wakeprobe.windows"))
+    m = write_run(str(tmp_path), rows, stamped, "socket")
+    assert m["latency_p99_outside_machine_stalls_ms"] is None and m["latency_messages_in_machine_stalls"] is None, m
+
+
 def test_steal_share_with_the_calls_up(tmp_path):
     # Samples at 0, 1, 2, 4, 5 and 6 s: the ramp (0-1), the full seconds 1-2, 2-4 (two seconds)
     # and 4-5, the end (5-6). The host takes 30 of the 200 jiffies of the ramp (15 %), then 10

@@ -416,6 +416,41 @@ BUSY_PCT = 90
 THREAD_GROUPS = ("media", "ws", "sip", "daemon_other", "bot", "rtpsource", "sipp", "capture")
 
 
+def machine_windows(d):
+    """The moments the machine held a thread up (sipbridge-wakeprobe --windows: "START_NS END_NS
+    CPU" lines), in s, sorted and those that overlap merged; None without the file."""
+    text = read_text(os.path.join(d, "wakeprobe.windows"))
+    if text is None:
+        return None
+    spans = []
+    for line in text.splitlines():
+        f = line.split()
+        if len(f) == 3 and all(x.lstrip("-").isdigit() for x in f) and int(f[1]) > int(f[0]):
+            spans.append((int(f[0]) / 1e9, int(f[1]) / 1e9))
+    merged = []
+    for a, b in sorted(spans):
+        if merged and a < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def outside_machine_stalls(stamped, windows):
+    """The latencies of stamped [(arrival s, ms)] whose way (from the caller's packet to the
+    arrival) overlaps none of the windows, sorted, and how many did overlap one."""
+    ends = [w[1] for w in windows]
+    out, n_in = [], 0
+    for t, v in stamped:
+        k = bisect.bisect_right(ends, t - v / 1000.0)  # the first window that ends after it began
+        if k < len(windows) and windows[k][0] < t:
+            n_in += 1
+        else:
+            out.append(v)
+    out.sort()
+    return out, n_in
+
+
 def machine_load(d, stamped, measured_at=None):
     """How busy the machine was while the calls were up (UP_SHARE of the peak; poll_metrics.py's
     /proc/stat and schedstat samples): the CPUs' busy share, per thread group the share of a core
@@ -470,7 +505,13 @@ def machine_load(d, stamped, measured_at=None):
            "threads": threads,
            "latency_measured_at": measured_at,
            "latency_p99_saturated_ms": None, "latency_messages_saturated": 0,
-           "latency_p99_other_ms": None, "latency_messages_other": 0}
+           "latency_p99_other_ms": None, "latency_messages_other": 0,
+           "latency_p99_outside_machine_stalls_ms": None, "latency_messages_in_machine_stalls": None}
+    windows = machine_windows(d)
+    if stamped and windows is not None:
+        out, n_in = outside_machine_stalls(stamped, windows)
+        res.update(latency_p99_outside_machine_stalls_ms=rnd(pct(out, 0.99)),
+                   latency_messages_in_machine_stalls=n_in)
     if stamped:
         starts = [x[0] for x in iv]
         hot, cold = [], []
@@ -776,6 +817,9 @@ def table(r):
         rows.append(("latency p99, seconds saturated / the others", "%s ms (%s messages) / %s ms (%s messages)" % (
             fmt(ml["latency_p99_saturated_ms"]), ml["latency_messages_saturated"],
             fmt(ml["latency_p99_other_ms"]), ml["latency_messages_other"])))
+        rows.append(("latency p99 outside the machine's late wake-ups", "%s ms (%s messages on their way "
+                     "during one left out)" % (fmt(ml.get("latency_p99_outside_machine_stalls_ms")),
+                                               fmt(ml.get("latency_messages_in_machine_stalls")))))
     sw = r.get("sched_waits")
     if sw:
         rows.append(("waits for a CPU over %s s (idle %s CPUs)" % (fmt(sw["seconds"]), fmt(sw["idle_cpus"])),

@@ -84,12 +84,14 @@ void sb_media_tx_failed(struct sb_media_worker *w, struct sb_media_leg *leg, int
 	if (leg->tx_errors++)
 		return; /* the first of a leg's failures is logged, the rest counted */
 	sb_log_ctx_set(leg->call->id);
-	log_warn("RTP to the %s at %s port %u cannot be sent: %s (this call's further failures "
-	         "are counted, not logged)",
-	         leg->agent ? "agent" : "caller",
-	         sb_sockaddr_text((const struct sockaddr *)&leg->src.peer, addr, sizeof(addr)),
-	         sb_sockaddr_port((const struct sockaddr *)&leg->src.peer),
-	         err ? strerror(err) : "SRTP could not protect it");
+	log_warn_ratelimited(
+	        "RTP to the %s at %s port %u cannot be sent: %s (this call's further "
+	        "failures are counted, not logged)",
+	        leg->agent ? "agent" : "caller",
+	        sb_sockaddr_text((const struct sockaddr *)&leg->src.peer, addr, sizeof(addr)),
+	        sb_sockaddr_port((const struct sockaddr *)&leg->src.peer),
+	        err ? strerror(err) : "SRTP could not protect it");
+	sb_log_ctx_set(NULL);
 }
 
 /* Sends one RTP packet (not during a hold: then the timestamp goes on, the sequence not),

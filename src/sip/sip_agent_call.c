@@ -172,6 +172,8 @@ static const char *ack_sdp(const sip_t *sip, struct sb_sdp_offer *ans)
 		return "a ptime outside 10-60 ms";
 	case -EADDRNOTAVAIL:
 		return "a multicast or broadcast media address";
+	case -ENOMEM:
+		return "out of memory";
 	default:
 		return "SDP that cannot be parsed or has no usable audio line";
 	}

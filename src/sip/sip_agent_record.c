@@ -41,10 +41,10 @@ void sb_sip_record_end(struct sb_call *c, enum sb_call_event ev, unsigned act)
 		c->sip_status = 503;
 	else if (act & SB_CALL_ACT_REJECT_500)
 		c->sip_status = 500;
-	else if (ev == SB_CALL_EV_CANCEL) {
-		/* nua reports a CANCEL only while the INVITE has no final response, and answers it
-		 * 487 itself: a response asked for by then (the bot connected as the CANCEL came)
-		 * never goes out. */
+	else if (ev == SB_CALL_EV_CANCEL && (act & SB_CALL_ACT_DETACH)) {
+		/* A CANCEL of the call's INVITE (one of a re-INVITE ends nothing): nua reports it
+		 * only while the INVITE has no final response, and answers it 487 itself, so a
+		 * response asked for by then (the bot connected as it came) never goes out. */
 		if (c->sip_status == 200) {
 			log_info("The caller's CANCEL came before the 200 went out: answered 487 "
 			         "by the SIP stack");

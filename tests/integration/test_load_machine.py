@@ -59,6 +59,9 @@ def test_latency_outside_the_machines_late_wake_ups(tmp_path):
     left out of the figure outside them; the probe's overlapping windows count as one moment."""
     rows = [sample(t, 100, 100 * t, 600.0 * t, 0) for t in range(6)]
     ns = lambda s: int(s * 1e9)  # noqa: E731
+    probe = os.path.join(str(tmp_path), "wakeprobe.json")
+    with open(probe, "w") as f:
+        json.dump({"realtime": True, "windows_truncated": False}, f)
     with open(os.path.join(str(tmp_path), "wakeprobe.windows"), "w") as f:
         f.write("%d %d 0\n%d %d 1\n" % (ns(1002.000), ns(1002.010), ns(1002.005), ns(1002.020)))  # 2.000-2.020
         f.write("%d %d 1\n" % (ns(1004.100), ns(1004.105)))
@@ -72,6 +75,15 @@ def test_latency_outside_the_machines_late_wake_ups(tmp_path):
     m = write_run(str(tmp_path), rows, stamped, "socket")
     assert m["latency_messages_in_machine_stalls"] == 2, m
     assert m["latency_p99_outside_machine_stalls_ms"] == 50.0, m
+    # A probe that did not run above every thread, or could not keep every late wake-up, does not speak for the
+    # machine alone: no figure.
+    for said in ({"realtime": False, "windows_truncated": False}, {"realtime": True, "windows_truncated": True}):
+        with open(probe, "w") as f:
+            json.dump(said, f)
+        m = write_run(str(tmp_path), rows, stamped, "socket")
+        assert m["latency_p99_outside_machine_stalls_ms"] is None, (said, m)
+    with open(probe, "w") as f:
+        json.dump({"realtime": True, "windows_truncated": False}, f)
     # Without the probe's file there is no such figure, not a figure of nothing left out.
     os.remove(os.path.join(str(tmp_path), "wakeprobe.windows"))
     m = write_run(str(tmp_path), rows, stamped, "socket")

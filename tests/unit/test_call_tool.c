@@ -456,6 +456,12 @@ TEST(sdp_offer_and_answer)
 	ASSERT_TRUE(n > 0);
 	ASSERT_EQ(sb_cl_sdp_answer(buf, (size_t)n, SB_CODEC_PCMA, false, &ans, &why), -EBADMSG);
 	ASSERT_TRUE(strstr(why, "multicast or broadcast"));
+	/* and a ptime outside what the bridge takes */
+	n = snprintf(buf, sizeof(buf),
+	             "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+	             "m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=ptime:100\r\n");
+	ASSERT_EQ(sb_cl_sdp_answer(buf, (size_t)n, SB_CODEC_PCMA, false, &ans, &why), -EBADMSG);
+	ASSERT_TRUE(strstr(why, "ptime"));
 out:
 	return r;
 }

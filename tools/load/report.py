@@ -416,11 +416,19 @@ BUSY_PCT = 90
 THREAD_GROUPS = ("media", "ws", "sip", "daemon_other", "bot", "rtpsource", "sipp", "capture")
 
 
+def probe_windows_usable(probe):
+    """Whether the probe's late wake-ups are the machine's own: it ran above every thread of the
+    run (without real-time priority it also waited behind the bridge's threads) and listed all
+    of them."""
+    return bool(probe) and probe.get("realtime") is True and probe.get("windows_truncated") is False
+
+
 def machine_windows(d):
     """The moments the machine held a thread up (sipbridge-wakeprobe --windows: "START_NS END_NS
-    CPU" lines), in s, sorted and those that overlap merged; None without the file."""
+    CPU" lines), in s, sorted and those that overlap merged; None without the file, or when the
+    probe's wake-ups are not the machine's own (probe_windows_usable)."""
     text = read_text(os.path.join(d, "wakeprobe.windows"))
-    if text is None:
+    if text is None or not probe_windows_usable(read_json(os.path.join(d, "wakeprobe.json"))):
         return None
     spans = []
     for line in text.splitlines():
@@ -615,12 +623,15 @@ def build(a):
             "error_p99_outside_stalls_ms": q(st.get("error_outside"), "p99_ms"),
             "error_max_outside_stalls_ms": q(st.get("error_outside"), "max_ms"),
             # And outside the moments the machine's probe, above every thread of the run, woke
-            # more than a tick late on either CPU (the host or the kernel held the CPU).
+            # more than a tick late on any CPU (the host or the kernel held that CPU).
             "machine_stalls": st.get("machine_windows"),
             "machine_stall_bridge_intervals": st.get("machine_bridge_intervals"),
             "error_p99_outside_machine_stalls_ms": q(st.get("error_outside_machine"), "p99_ms"),
             "error_max_outside_machine_stalls_ms": q(st.get("error_outside_machine"), "max_ms"),
         })
+        if not probe_windows_usable(probe):
+            pacing.update(machine_stalls=None, machine_stall_bridge_intervals=None,
+                          error_p99_outside_machine_stalls_ms=None, error_max_outside_machine_stalls_ms=None)
     both, why, stamped = caller_to_bot_latency(d, metric("queue_drops_total", "to_bot"))
     latency, latency_read = latency_figures(both, why)
     peak_for_rss = daemon_peak if daemon_peak else None

@@ -308,12 +308,13 @@ fd_count >"$work/fds.idle"
 
 start_timed wirestat wirestat.stdout wirestat.err "$build/tools/load/sipbridge-wirestat" \
 	--ports "$rtp_min-$rtp_max" --peer "$caller_rtp_port" --sample "$wire_sample" \
-	--duration "$((limit_s + 60))" --out "$work/wirestat.json" --in-log "$work/wire_in.log" \
+	--duration "$((limit_s + 70))" --out "$work/wirestat.json" --in-log "$work/wire_in.log" \
 	--machine-windows "$work/wakeprobe.windows"
 wirestat=$(cat "$work/wirestat.pid")
 # Without the capture (not root, no AF_PACKET) pacing is reported as not measured.
 wait_for 5 grep -q "capturing\|AF_PACKET" "$work/wirestat.err" || true
-# How late the machine wakes a sleeping thread, per CPU, beside the daemon's missed ticks.
+# How late the machine wakes a sleeping thread, per CPU, beside the daemon's missed ticks. It
+# ends (and writes the late wake-ups the capture reads as it ends) before the capture does.
 start_timed wakeprobe wakeprobe.stdout wakeprobe.err "$build/tools/load/sipbridge-wakeprobe" \
 	--duration "$((limit_s + 60))" --out "$work/wakeprobe.json" --windows "$work/wakeprobe.windows"
 

@@ -231,13 +231,15 @@ static void hist_cut_max(struct hist *h)
 static bool read_machine(const char *path)
 {
 	FILE *f = path ? fopen(path, "re") : NULL;
+	char line[128];
 	long long start, end;
 	int cpu;
 
 	if (!f)
 		return false;
-	while (fscanf(f, "%lld %lld %d", &start, &end, &cpu) == 3)
-		stalls_machine_window(stalls, start, end);
+	while (fgets(line, sizeof(line), f)) /* a line that is not one is skipped */
+		if (sscanf(line, "%lld %lld %d", &start, &end, &cpu) == 3)
+			stalls_machine_window(stalls, start, end);
 	fclose(f);
 	return true;
 }

@@ -77,9 +77,10 @@ integration() { # integration BUILD [pytest args...]
 	local b=$1 junit status p f
 	shift
 	junit=$(mktemp)
-	# A hung test fails after 5 minutes instead of holding the whole run.
+	# A hung test fails after 5 minutes instead of holding the whole run; the 15 slowest are
+	# named at the end, for keeping the run short as the suite grows.
 	SB_BUILD_DIR=$PWD/$b /usr/bin/python3 -m pytest -v -p no:cacheprovider -p timeout \
-		--timeout=300 --junitxml="$junit" "$@"
+		--timeout=300 --durations=15 --junitxml="$junit" "$@"
 	status=$?
 	read -r p f < <(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET

@@ -113,6 +113,7 @@ struct sb_call {
 	int64_t wall_invite_ms, wall_answer_ms, wall_end_ms;
 	int end_ev;               /* enum sb_call_event that ended the call, -1 until then */
 	int sip_status;           /* final response to the INVITE, 0 before one */
+	bool answer_counted;      /* its 200 went out (nua said so) and was counted */
 	char *xfer_target;        /* the last transfer asked for (NULL: none) */
 	const char *xfer_outcome; /* "pending", "succeeded", "failed" */
 	char info_dtmf[SB_CALL_DTMF_MAX + 1]; /* keys the caller sent by INFO */

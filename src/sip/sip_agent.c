@@ -139,6 +139,8 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 		break;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
+		if (state == nua_callstate_completed || state == nua_callstate_ready)
+			sb_sip_answer_sent(c); /* the INVITE's 200 went out */
 		if (state == nua_callstate_terminated)
 			sb_sip_call_event(a, c, SB_CALL_EV_SIP_TERMINATED);
 		break;

@@ -136,10 +136,10 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 		c->sip_status = 500;
 		return;
 	}
+	/* Counted when nua says it went out (sb_sip_answer_sent): a CANCEL may overtake it. */
 	nua_respond(c->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
 	            SIPTAG_PAYLOAD_STR(sdp), TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
 	            TAG_END());
-	sb_metric_sip_response(200);
 	c->t_answer_ms = sb_now_ms();
 	c->wall_answer_ms = sb_wall_ms();
 	c->sip_status = 200;
@@ -152,6 +152,14 @@ static void answer(struct sb_sip_agent *a, struct sb_call *c)
 	log_info("Answered: %s/%u ⇄ %s:%u, bot connected in %lld ms", sb_codec_name(c->offer.codec),
 	         c->local_port, c->offer.addr, c->offer.port,
 	         (long long)(c->t_answer_ms - c->t_invite_ms));
+}
+
+void sb_sip_answer_sent(struct sb_call *c)
+{
+	if (c->answer_counted || c->sip_status != 200)
+		return;
+	c->answer_counted = true;
+	sb_metric_sip_response(200);
 }
 
 /* The SDP an ACK carries (application/sdp or a multipart part), parsed into ans; NULL, or why

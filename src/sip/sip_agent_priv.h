@@ -123,6 +123,8 @@ void sb_sip_on_invite(struct sb_sip_agent *a, nua_handle_t *nh, const sip_t *sip
 
 /* sip_agent_call.c: feeds ev to the call's state machine and runs the resulting actions. */
 void sb_sip_call_event(struct sb_sip_agent *a, struct sb_call *c, enum sb_call_event ev);
+/* sip_agent_call.c: nua reports the call's INVITE answered (its 200 went out): counted once. */
+void sb_sip_answer_sent(struct sb_call *c);
 /* sip_agent_call.c: a re-INVITE in an existing dialog (hold, unhold, new address, session
  * refresh): nua leaves it to us because its media handling is off. */
 void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,

@@ -131,6 +131,9 @@ def test_cancel_that_overtakes_the_answer_counted_cancelled(env, testbot, daemon
             caller.close()
         if status == 487 and "Answered: " in d.stderr_text():  # the race, the case under test
             assert (outcome("cancelled"), outcome("completed")) == (1, 0), attempt
+            # The 200 that never went out is not counted among the responses sent.
+            assert not re.search(r'(?m)^sipbridge_sip_responses_total\{code="200"\} [1-9]',
+                                 sbtest.admin_get(admin, "/metrics"))
             assert "The caller's CANCEL came before the 200 went out: answered 487 by the SIP stack" in \
                 d.stderr_text()
             return

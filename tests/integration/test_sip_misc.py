@@ -141,6 +141,45 @@ def test_cancel_that_overtakes_the_answer_counted_cancelled(env, testbot, daemon
     pytest.fail("in %d tries the CANCEL never met the bot's connect" % attempt)
 
 
+def test_cancel_of_a_reinvite_leaves_the_call_answered(env, testbot, daemon):
+    """A CANCEL of a re-INVITE that reaches the SIP stack before the bridge's answer to it is answered by the
+    stack (487 to the re-INVITE) and ends nothing: the call goes on, and is counted completed at its BYE with its
+    answer kept, not as a call that was never answered. The SIP thread is held while both arrive, so that the
+    stack reads the CANCEL before it sends the bridge's 200; when the 200 still goes first, the test tries again
+    with a new daemon."""
+    bot = testbot("echo")
+    for attempt in range(1, 6):
+        admin = env.ports.tcp()
+        d = daemon(env.config([{"name": "default", "url": bot.url}],
+                              admin={"address": "127.0.0.1", "port": admin, "token": ""}),
+                   name="sipbridged-%d" % attempt)
+        outcome = lambda o: sbtest.metric(admin, 'sipbridge_calls_total{outcome="%s"}' % o)  # noqa: E731
+        caller = RawCaller(d.sip_port, env.endpoint().port)
+        try:
+            caller.call()
+            sbtest.wait_until(lambda: "Answered: " in d.stderr_text(), 10, "the call to be answered")
+            with sbtest.frozen_threads([d.proc.pid]):  # the SIP (control) thread
+                caller.invite(reinvite=True)
+                caller.cancel(reinvite=True)  # on loopback, both in the SIP socket once sent
+            status, data = caller.response("INVITE", 15)
+            if status == 200:  # the bridge's answer went out first: acknowledged, and not the case
+                caller.send(caller._request("ACK", "z9hG4bK-tj-ack2", 2, caller.to, ruri=caller.contact))
+            else:
+                assert status == 487, data.decode(errors="replace")
+                caller.ack_failure(reinvite=True)
+            assert caller.hang_up() == 200
+            sbtest.wait_until(lambda: sum(outcome(o) for o in ("completed", "cancelled", "rejected", "failed")) > 0,
+                              10, "the call to be counted")
+        finally:
+            caller.close()
+        if status == 487:
+            assert (outcome("completed"), outcome("rejected"), outcome("cancelled")) == (1, 0, 0), attempt
+            assert "CANCEL came before the 200" not in d.stderr_text()
+            return
+        d.stop()
+    pytest.fail("in %d tries the re-INVITE was answered before its CANCEL was read" % attempt)
+
+
 @pytest.mark.parametrize("kind", ["refused", "no-handshake"])
 def test_bot_unreachable_503(env, daemon, sipp, kind):
     if kind == "refused":

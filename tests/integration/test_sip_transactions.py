@@ -52,14 +52,24 @@ class RawCaller:
             if m and cseq and cseq.group(1).decode() == cseq_method and int(m.group(1)) >= 200:
                 return int(m.group(1)), data
 
-    def invite(self):
+    def invite(self, reinvite=False):
+        """The call's INVITE; with reinvite, a re-INVITE in its dialog (CSeq 2) with the same offer."""
         sdp = ("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
                "m=audio %d RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\na=sendrecv\r\n" % self.rtp_port).encode()
-        self.send(self._request("INVITE", "z9hG4bK-tj-inv", 1, extra=b"Content-Type: application/sdp\r\n", body=sdp))
+        self.send(self._invite_request("INVITE", reinvite, extra=b"Content-Type: application/sdp\r\n", body=sdp))
 
-    def cancel(self):
-        """CANCEL of the INVITE: its branch and CSeq number, To without a tag."""
-        self.send(self._request("CANCEL", "z9hG4bK-tj-inv", 1))
+    def cancel(self, reinvite=False):
+        """CANCEL of the INVITE (or the re-INVITE): its branch, CSeq number and To."""
+        self.send(self._invite_request("CANCEL", reinvite))
+
+    def ack_failure(self, reinvite=False):
+        """The ACK of a final failure to the INVITE (or the re-INVITE): part of its transaction."""
+        self.send(self._invite_request("ACK", reinvite))
+
+    def _invite_request(self, method, reinvite, **kw):
+        if reinvite:
+            return self._request(method, "z9hG4bK-tj-reinv", 2, self.to, ruri=self.contact, **kw)
+        return self._request(method, "z9hG4bK-tj-inv", 1, **kw)
 
     def call(self):
         self.invite()
@@ -70,9 +80,10 @@ class RawCaller:
     def acknowledge(self, data):
         """ACKs the 200 in data, and makes the call's BYE (sent by hang_up())."""
         self.to = re.search(rb"(?im)^To:\s*(.*?)\r\n", data).group(1).decode()
-        contact = re.search(rb"(?im)^Contact:\s*<([^>]+)>", data).group(1).decode()
+        self.contact = contact = re.search(rb"(?im)^Contact:\s*<([^>]+)>", data).group(1).decode()
         self.send(self._request("ACK", "z9hG4bK-tj-ack", 1, self.to, ruri=contact))
-        self.bye = self._request("BYE", "z9hG4bK-tj-bye", 2, self.to, ruri=contact)
+        # After a re-INVITE (CSeq 2) the BYE needs a higher number.
+        self.bye = self._request("BYE", "z9hG4bK-tj-bye", 3, self.to, ruri=contact)
 
     def hang_up(self):
         """Sends the BYE (again, if it was sent before); returns its final status."""

@@ -60,6 +60,9 @@ bool sb_sdp_held(const struct sb_sdp_offer *o);
  * -EADDRNOTAVAIL when the audio's connection address is a multicast one or 255.255.255.255
  * (488). */
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out);
+/* Why sb_sdp_parse_offer() refused an SDP body (r, its negative return), in a log line's words
+ * ("no PCMU/PCMA", "a ptime outside 10-60 ms"...). */
+const char *sb_sdp_parse_problem(int r);
 
 /* Writes the bridge's own offer (for an INVITE that came without one): one m=audio line at
  * local_port offering PCMA, PCMU and telephone-event on SB_SDP_TE_PT (events 0-15),

@@ -397,6 +397,22 @@ bool sb_sdp_held(const struct sb_sdp_offer *o)
 	return sb_sdp_no_address(o) || o->dir == SB_DIR_SENDONLY || o->dir == SB_DIR_INACTIVE;
 }
 
+const char *sb_sdp_parse_problem(int r)
+{
+	switch (r) {
+	case -ENOTSUP:
+		return "no PCMU/PCMA";
+	case -ERANGE:
+		return "a ptime outside 10-60 ms";
+	case -EADDRNOTAVAIL:
+		return "a multicast or broadcast media address";
+	case -ENOMEM:
+		return "out of memory";
+	default:
+		return "SDP that cannot be parsed or has no usable audio line";
+	}
+}
+
 int sb_sdp_parse_offer(const char *sdp, size_t len, struct sb_sdp_offer *out)
 {
 	su_home_t home[1] = {SU_HOME_INIT(home)};

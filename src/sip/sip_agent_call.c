@@ -1,7 +1,6 @@
 /* Runs a call's state machine on the control thread: answer, reject, BYE, detaching the
  * workers and releasing the call once both SIP and the workers are done.
  * Thread: control. Owns the call registry. */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,23 +167,12 @@ static const char *ack_sdp(const sip_t *sip, struct sb_sdp_offer *ans)
 {
 	const char *sdp;
 	size_t len;
+	int r;
 
 	if (!sip || sb_sip_body_sdp(sip, false, &sdp, &len) != 0 || !sdp)
 		return "no SDP";
-	switch (sb_sdp_parse_offer(sdp, len, ans)) {
-	case 0:
-		return NULL;
-	case -ENOTSUP:
-		return "no PCMU/PCMA";
-	case -ERANGE:
-		return "a ptime outside 10-60 ms";
-	case -EADDRNOTAVAIL:
-		return "a multicast or broadcast media address";
-	case -ENOMEM:
-		return "out of memory";
-	default:
-		return "SDP that cannot be parsed or has no usable audio line";
-	}
+	r = sb_sdp_parse_offer(sdp, len, ans);
+	return r < 0 ? sb_sdp_parse_problem(r) : NULL;
 }
 
 /* The ACK's SDP answers a delayed-offer call's offer: one of the codecs offered, at a usable

@@ -132,10 +132,7 @@ static int check_offer(nua_handle_t *nh, const sip_t *sip, const struct sockaddr
 	}
 	if (r < 0 || offer->port == 0) {
 		log_notice("INVITE offer not acceptable (%s), rejecting with 488",
-		           r == -ENOTSUP         ? "no PCMU/PCMA"
-		           : r == -ERANGE        ? "ptime"
-		           : r == -EADDRNOTAVAIL ? "a multicast or broadcast media address"
-		                                 : "port 0");
+		           r < 0 ? sb_sdp_parse_problem(r) : "port 0");
 		reject(nh, SIP_488_NOT_ACCEPTABLE,
 		       r == -ENOTSUP         ? "no common codec (PCMU, PCMA)"
 		       : r == -EADDRNOTAVAIL ? "multicast or broadcast media address"

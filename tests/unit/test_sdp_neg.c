@@ -619,6 +619,21 @@ out:
 	return r;
 }
 
+TEST(sdp_parse_problems_named)
+{
+	int r = 0;
+
+	/* Each refusal the parser gives has words of its own; anything else is the parse's. */
+	ASSERT_TRUE(strstr(sb_sdp_parse_problem(-ENOTSUP), "PCMU/PCMA"));
+	ASSERT_TRUE(strstr(sb_sdp_parse_problem(-ERANGE), "ptime"));
+	ASSERT_TRUE(strstr(sb_sdp_parse_problem(-EADDRNOTAVAIL), "multicast or broadcast"));
+	ASSERT_TRUE(strstr(sb_sdp_parse_problem(-ENOMEM), "memory"));
+	ASSERT_TRUE(strstr(sb_sdp_parse_problem(-EBADMSG), "cannot be parsed"));
+	ASSERT_TRUE(strstr(sb_sdp_parse_problem(-EINVAL), "cannot be parsed"));
+out:
+	return r;
+}
+
 TEST(sdp_media_peer_of_an_offer_without_address)
 {
 	struct sb_sdp_offer o = {.port = 4000, .addr = "10.0.0.1", .family = AF_INET};

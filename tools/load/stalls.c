@@ -88,73 +88,63 @@ void stalls_bridge_interval(struct stalls *s, int64_t start_ns, int64_t end_ns, 
 		s->truncated = true;
 }
 
-/* Takes the intervals from k on (sorted by start) that overlap [ws, we) and no window took
- * before, each once; returns how many. */
-static uint64_t take(struct spans *iv, size_t k, int64_t ws, int64_t we,
-                     void (*cb)(void *arg, int64_t error_ns), void *arg)
+/* Sorts the windows' spans and sweeps them: each cluster of overlapping ones (each with the
+ * union of those before it) of at least min spans is a window, counted in *windows with the
+ * longest in *longest_ns (may be NULL), and takes the bridge intervals (sorted by start) that
+ * overlap it and no window took before, each once, through cb; returns how many it took. */
+static uint64_t sweep(struct spans *w, unsigned min, struct spans *iv,
+                      void (*cb)(void *arg, int64_t error_ns), void *arg, unsigned *windows,
+                      int64_t *longest_ns)
 {
-	uint64_t n = 0;
+	size_t i = 0, k = 0;
+	uint64_t taken = 0;
 
-	for (size_t j = k; j < iv->n && iv->v[j].start < we; j++) {
-		if (iv->v[j].end > ws && !iv->v[j].counted) {
-			iv->v[j].counted = true;
-			cb(arg, iv->v[j].error);
-			n++;
+	if (w->n) /* qsort's base may not be NULL, even for nothing */
+		qsort(w->v, w->n, sizeof(*w->v), by_start);
+	while (i < w->n) {
+		int64_t ws = w->v[i].start, we = w->v[i].end;
+		unsigned count = 1;
+
+		for (i++; i < w->n && w->v[i].start < we; i++, count++)
+			if (w->v[i].end > we)
+				we = w->v[i].end;
+		if (count < min)
+			continue;
+		(*windows)++;
+		if (longest_ns && we - ws > *longest_ns)
+			*longest_ns = we - ws;
+		/* Windows come in order: the intervals that start before this one and end in it
+		 * are found by going on from where the last one left. */
+		while (k < iv->n && iv->v[k].end <= ws)
+			k++;
+		for (size_t j = k; j < iv->n && iv->v[j].start < we; j++) {
+			if (iv->v[j].end > ws && !iv->v[j].counted) {
+				iv->v[j].counted = true;
+				cb(arg, iv->v[j].error);
+				taken++;
+			}
 		}
 	}
-	return n;
+	return taken;
 }
 
 void stalls_finish(struct stalls *s, unsigned min_gaps,
                    void (*in_stall)(void *arg, int64_t error_ns), void *arg,
                    struct stalls_result *out)
 {
-	struct spans *g = &s->gaps, *iv = &s->intervals;
-	size_t i = 0, k = 0;
+	struct spans *iv = &s->intervals;
 
 	*out = (struct stalls_result){.truncated = s->truncated};
-	if (g->n) /* qsort's base may not be NULL, even for nothing */
-		qsort(g->v, g->n, sizeof(*g->v), by_start);
 	if (iv->n)
 		qsort(iv->v, iv->n, sizeof(*iv->v), by_start);
-	while (i < g->n) {
-		/* One cluster: gaps that overlap, each with the union of those before it. */
-		int64_t ws = g->v[i].start, we = g->v[i].end;
-		unsigned count = 1;
-
-		for (i++; i < g->n && g->v[i].start < we; i++, count++)
-			if (g->v[i].end > we)
-				we = g->v[i].end;
-		if (count < min_gaps)
-			continue;
-		out->windows++;
-		if (we - ws > out->longest_ns)
-			out->longest_ns = we - ws;
-		/* Intervals are sorted by start, windows come in order: those that start before
-		 * this window and end in it are found by going on from where the last one left. */
-		while (k < iv->n && iv->v[k].end <= ws)
-			k++;
-		out->bridge_in += take(iv, k, ws, we, in_stall, arg);
-	}
+	out->bridge_in =
+	        sweep(&s->gaps, min_gaps, iv, in_stall, arg, &out->windows, &out->longest_ns);
 }
 
 void stalls_finish_machine(struct stalls *s, void (*in_machine)(void *arg, int64_t error_ns),
                            void *arg, struct stalls_result *out)
 {
-	struct spans *m = &s->machine, *iv = &s->intervals; /* sorted by stalls_finish */
-	size_t i = 0, k = 0;
-
-	if (m->n)
-		qsort(m->v, m->n, sizeof(*m->v), by_start);
-	while (i < m->n) {
-		int64_t ws = m->v[i].start, we = m->v[i].end;
-
-		for (i++; i < m->n && m->v[i].start < we; i++)
-			if (m->v[i].end > we)
-				we = m->v[i].end;
-		out->machine_windows++;
-		while (k < iv->n && iv->v[k].end <= ws)
-			k++;
-		out->machine_bridge_in += take(iv, k, ws, we, in_machine, arg);
-	}
+	/* The intervals are sorted by stalls_finish; a machine's window stands by itself. */
+	out->machine_bridge_in +=
+	        sweep(&s->machine, 1, &s->intervals, in_machine, arg, &out->machine_windows, NULL);
 }

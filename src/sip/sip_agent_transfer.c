@@ -67,6 +67,17 @@ void sb_sip_transfer_free(struct sb_sip_agent *a, struct sb_call *c)
 	c->xfer = NULL;
 }
 
+/* Tells the bot that its transfer to `to` failed or was refused, with a SIP-like status. */
+static void tell_bot(struct sb_sip_agent *a, struct sb_call *c, const char *to, int status,
+                     const char *reason)
+{
+	struct sb_msg *m = sb_msg_new(SB_MSG_BOT_TRANSFER_FAILED, c, status);
+
+	if (m && (!(m->text = strdup(to)) || !(m->data = strdup(reason))))
+		m = sb_msg_free(m);
+	sb_sip_post_ws(a, c, m);
+}
+
 /* The transfer failed with a SIP status: the bot is told and keeps the call, or the call
  * ends. The record stays when the agent's dialog still has to wind down (a CANCEL). */
 void sb_sip_transfer_failed(struct sb_sip_agent *a, struct sb_call *c, int status,
@@ -74,18 +85,13 @@ void sb_sip_transfer_failed(struct sb_sip_agent *a, struct sb_call *c, int statu
 {
 	struct sb_xfer *x = c->xfer;
 	bool end = x->bot_gone || c->trunk->on_transfer_fail == SB_ON_TRANSFER_FAIL_HANGUP;
-	struct sb_msg *m;
 
 	log_notice("Transfer to %s failed: %d %s%s", x->target, status, reason,
 	           end ? "; hanging up" : "; the call stays with the bot");
 	sb_sip_record_transfer(c, NULL, "failed");
 	sb_sip_transfer_settle(a, x);
-	if (!end) {
-		m = sb_msg_new(SB_MSG_BOT_TRANSFER_FAILED, c, status);
-		if (m && (!(m->text = strdup(x->target)) || !(m->data = strdup(reason))))
-			m = sb_msg_free(m);
-		sb_sip_post_ws(a, c, m);
-	}
+	if (!end)
+		tell_bot(a, c, x->target, status, reason);
 	if (!keep_record)
 		sb_sip_transfer_free(a, c);
 	if (end)
@@ -103,15 +109,20 @@ static int refer(struct sb_call *c, const struct sb_kv *h, size_t n)
 	return 0;
 }
 
-/* Why a transfer cannot start; NULL when it can. */
-static const char *refuse(struct sb_call *c, const char *to)
+/* Why a transfer cannot start, with the status the bot is told; NULL when it can. */
+static const char *refuse(struct sb_call *c, const char *to, int *status)
 {
+	*status = 491; /* Request Pending: one transfer at a time */
 	if (c->transfer_after_ack)
 		return "a transfer already waits for the caller's ACK";
-	if (c->fsm.state != SB_CALL_ST_ACTIVE)
-		return "the call is not established";
+	if (c->xfer && c->xfer->done)
+		return "the failed transfer's agent is still ending its call";
 	if (c->xfer || c->bridged)
 		return "a transfer is already under way";
+	*status = 481; /* Call Does Not Exist: it ends, or is not yet established */
+	if (c->fsm.state != SB_CALL_ST_ACTIVE)
+		return "the call is not established";
+	*status = 400;
 	if (!to[0])
 		return "no target: the bot named none and the trunk has no destination";
 	if (sb_transfer_check_target(to) < 0)
@@ -126,18 +137,21 @@ void sb_sip_transfer(struct sb_sip_agent *a, struct sb_call *c, const char *to,
 	const char *why;
 	size_t n_kept, dropped = 0;
 	struct sb_xfer *x;
-	int r;
+	int r, status;
 
 	sb_log_ctx_set(c->id);
 	if (!to || !to[0])
 		to = c->trunk->destination;
-	why = refuse(c, to);
+	why = refuse(c, to, &status);
 	if (why) {
-		/* A bot may ask again and again: the lines are bounded, the rest counted. */
+		/* A bot may ask again and again: the lines are bounded, the rest counted; each
+		 * request gets its answer. */
 		log_warn_ratelimited("Transfer to %.*s refused: %s", SB_TRANSFER_URI_MAX,
 		                     to[0] ? to : "(none)", why);
+		if (!bot_gone)
+			tell_bot(a, c, to, status, why);
 		/* With the bot gone there is no one left to talk to. */
-		if (bot_gone && !c->xfer && !c->bridged)
+		else if (!c->xfer && !c->bridged)
 			sb_sip_call_event(a, c, SB_CALL_EV_TRANSFER_FAILED);
 		goto out;
 	}

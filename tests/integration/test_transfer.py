@@ -4,7 +4,8 @@ bot causes (on_fail = "transfer").
 REFER mode: a REFER in the caller's dialog whose Refer-To carries the bot's X- headers as escaped URI headers; the
 caller's NOTIFY decides: 200 → BYE and stop "transferred"; a failure (or a declined REFER, or no NOTIFY in time) →
 transfer_failed to the bot and the call goes on, or BYE with on_transfer_fail = "hangup". Targets that are not
-sip:/sips: URIs are refused without a trace on the wire.
+sip:/sips: URIs, a transfer while another is under way and one without any target are refused without a trace
+on the wire, and the bot gets transfer_failed saying why.
 
 Bridge mode: the bridge dials the target (SIPp as a server) and relays audio and RFC 4733 between caller and agent,
 transcoding between their codecs; either side's BYE ends both legs; a busy or silent agent → transfer_failed and
@@ -368,8 +369,8 @@ def test_refer_on_bot_unreachable(env, sipp):
 
 @pytest.mark.parametrize("to", ["tel:+123", "sip:a b@host"], ids=["tel", "space"])
 def test_refer_invalid_target_refused(env, bridge, sipp, to):
-    """A target that is not a usable sip: URI: no REFER (SIPp fails on one), nothing to the bot, the call goes on
-    and ends with the caller's BYE."""
+    """A target that is not a usable sip: URI: no REFER (SIPp fails on one), the bot gets transfer_failed 400 with
+    the reason, and the call goes on and ends with the caller's BYE."""
     d, bot = bridge(script=talking([transfer(to, {"X-UUI": UUI})]))
     ep = caller(env)
     res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=3000).run()
@@ -378,9 +379,41 @@ def test_refer_invalid_target_refused(env, bridge, sipp, to):
     asked = bot.tx("transfer")
     assert asked, "the bot never sent its transfer request"
     assert stop_reason(bot) == "callended"
-    assert not bot.rx("transfer_failed"), bot.rx("transfer_failed")
+    tfs = bot.rx("transfer_failed")
+    assert [tf["msg"]["transfer"] for tf in tfs] == [
+        {"to": to, "status": "400", "reason": "the target is not a valid sip: or sips: URI"}], tfs
     after = [e for e in bot.rx("media") if e["t_ms"] > asked[0]["t_ms"]]
     assert len(after) >= 10, "only %d media messages reached the bot after the refused transfer" % len(after)
+
+
+def test_transfer_without_any_target_refused_to_the_bot(env, bridge, sipp):
+    """A bot that names no target on a trunk without a destination: transfer_failed 400 saying so, and the call
+    stays with the bot."""
+    d, bot = bridge(script=talking([transfer(None, {"X-UUI": UUI})]), trunk={"destination": ""})
+    ep = caller(env)
+    res = sipp("uac_call.xml", d, rtp_port=ep.port, duration_ms=2000).run()
+    assert res.rc == 0, res.describe()
+    assert not res.requests("REFER") and not res.requests("BYE"), res.describe()
+    assert [tf["msg"]["transfer"] for tf in bot.rx("transfer_failed")] == [
+        {"to": "", "status": "400",
+         "reason": "no target: the bot named none and the trunk has no destination"}], bot.rx("transfer_failed")
+
+
+def test_second_transfer_while_one_is_under_way_refused_to_the_bot(env, bridge, sipp):
+    """A bot that asks again while its first REFER waits for the caller's NOTIFY (3 s): the second gets
+    transfer_failed 491, the first goes on and succeeds (one REFER on the wire)."""
+    target = "sip:agent@127.0.0.1:%d" % env.ports.port()
+    other = "sip:other@127.0.0.1:%d" % env.ports.port()
+    d, bot = bridge(script=talking([transfer(target, {"X-UUI": UUI}), {"wait_ms": 50}, transfer(other, {})]))
+    ep = caller(env)
+    res = sipp(paused_scenario(env, "uac_refer.xml", '  <send retrans="500">\n    <![CDATA[\n\n      NOTIFY', 3000), d,
+               rtp_port=ep.port, keys={"frag": "200 OK"}).run()
+    assert res.rc == 0, res.describe()
+    assert len(res.requests("REFER")) == 1, res.describe()
+    assert refer_to(the_refer(res)) == "<%s?X-UUI=%s>" % (target, UUI_ESCAPED)
+    assert [tf["msg"]["transfer"] for tf in bot.rx("transfer_failed")] == [
+        {"to": other, "status": "491", "reason": "a transfer is already under way"}], bot.rx("transfer_failed")
+    assert stop_reason(bot) == "transferred"
 
 
 def test_transfers_to_overlong_targets_refused_where_read(env, bridge, sipp):
@@ -414,6 +447,9 @@ def test_refused_transfers_logged_within_a_bound(env, bridge, sipp):
     assert len(bot.tx("transfer")) == 40
     logged = d.stderr_text().count("refused: the target is not a valid")
     assert 1 <= logged <= 10, "%d log lines for 40 refused transfers" % logged
+    # Each request has its answer, though the log is bounded.
+    sbtest.wait_until(lambda: len(bot.rx("transfer_failed")) >= 40, 10, "40 transfer_failed events")
+    assert len(bot.rx("transfer_failed")) == 40
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -917,6 +953,25 @@ def test_bridge_bot_leaves_while_the_failed_transfers_agent_ends(env, bridge, si
     bye = res.requests("BYE")[0]
     ended = [m for m in ares.messages if m.dir == "sent" and m.status == 487][0]
     assert bye.when < ended.when, "the caller's BYE (%s) waited for the agent's 487 (%s)" % (bye.when, ended.when)
+
+
+def test_bridge_retry_while_the_failed_transfers_agent_ends_refused_to_the_bot(env, bridge, sipp):
+    """As above, the failed transfer's agent takes 6 s to end its INVITE; a bot that asks again meanwhile gets
+    transfer_failed 491 saying why (a call has one transfer at a time), not silence, and keeps the call."""
+    agent = paused_scenario(env, "uas_agent_silent.xml", "  <!-- the CANCEL's Via is the INVITE's", 6000)
+    other = "sip:other@127.0.0.1:%d" % env.ports.port()
+    b = Bridged(env, bridge, sipp, agent, caller_scenario="uac_wait_bye.xml", trunk={"transfer_timeout_ms": 1500},
+                after=[{"wait_event": "transfer_failed"}, transfer(other, {}),
+                       {"wait_event": "transfer_failed", "count": 2}, {"close": 1000}])
+    b.invite()
+    res = b.call.wait()
+    assert res.rc == 0, res.describe()
+    ares = b.agent.wait()
+    assert ares.rc == 0, ares.describe()
+    tfs = [tf["msg"]["transfer"] for tf in b.bot.rx("transfer_failed")]
+    assert tfs[0]["status"] == "408" and tfs[1:] == [
+        {"to": other, "status": "491", "reason": "the failed transfer's agent is still ending its call"}], tfs
+    assert len(ares.requests("INVITE")) == 1, "the agent was dialled again\n" + ares.describe()
 
 
 def mixed_windows(pcm):

@@ -149,6 +149,10 @@ struct sb_config {
 	int log_level;  /* enum sb_log_level */
 	int log_format; /* enum sb_log_format: text lines or one JSON object per line */
 
+	/* dns: the host-name caches of the bots' and the webhook's lookups (read at start-up) */
+	int dns_cache_s;      /* an address is used this long before its name is asked again */
+	int dns_fail_cache_s; /* a failed lookup is not repeated for this long */
+
 	/* webhook: the call-end record */
 	char *webhook_url;     /* http:// or https://; "" = off */
 	char *webhook_secret;  /* HMAC-SHA256 key; "" = unsigned (never logged) */

@@ -60,10 +60,8 @@
 /* What one send() may carry: lws splits a larger write and copies the rest aside. Without it
  * lws takes the receive buffer's size, which would split a 100 ms message at 24 kHz. */
 #define TX_PACKET_BYTES 65536
-#define DNS_CACHE_NAMES 256  /* distinct bot host names kept */
-#define DNS_TTL_MS 60000     /* an address is used this long before it is asked for again */
-#define DNS_FAIL_TTL_MS 5000 /* a failed lookup is not repeated for this long */
-#define RESOLVER_THREADS 2   /* to start with; more while all are busy (stuck lookups) */
+#define DNS_CACHE_NAMES 256 /* distinct bot host names kept */
+#define RESOLVER_THREADS 2  /* to start with; more while all are busy (stuck lookups) */
 
 struct sb_ws_worker {
 	unsigned idx;
@@ -476,7 +474,8 @@ int sb_ws_worker_new(struct sb_ws_worker **ret, unsigned idx, struct sb_mq *cont
 	r = sb_mq_new(&w->mq);
 	if (r == 0)
 		r = sb_mq_new(&w->resolved);
-	w->env.dns = sb_dns_cache_new(DNS_CACHE_NAMES, DNS_TTL_MS, DNS_FAIL_TTL_MS);
+	w->env.dns = sb_dns_cache_new(DNS_CACHE_NAMES, cfg->dns_cache_s * INT64_C(1000),
+	                              cfg->dns_fail_cache_s * INT64_C(1000));
 	if (r == 0 && !w->env.dns)
 		r = -ENOMEM;
 	if (r == 0)

@@ -8,8 +8,8 @@
 
 #include <sb/config.h>
 
-/* Which object a key is stored in: the groups sip/rtp/limits/threads/log/webhook/admin store into
- * struct sb_config itself; list elements store into their own array element. */
+/* Which object a key is stored in: the groups sip/rtp/limits/threads/log/dns/webhook/admin store
+ * into struct sb_config itself; list elements store into their own array element. */
 enum sb_cfg_scope {
 	SB_SC_ROOT,
 	SB_SC_SIP,
@@ -17,6 +17,7 @@ enum sb_cfg_scope {
 	SB_SC_LIMITS,
 	SB_SC_THREADS,
 	SB_SC_LOG,
+	SB_SC_DNS,
 	SB_SC_WEBHOOK,
 	SB_SC_ADMIN,
 	SB_SC_LISTEN, /* struct sb_listen */

@@ -307,6 +307,7 @@ const struct sb_cfg_key sb_cfg_schema[] = {
         {SB_SC_ROOT, "limits", SB_KT_GROUP, .sub = SB_SC_LIMITS},
         {SB_SC_ROOT, "threads", SB_KT_GROUP, .sub = SB_SC_THREADS},
         {SB_SC_ROOT, "log", SB_KT_GROUP, .sub = SB_SC_LOG},
+        {SB_SC_ROOT, "dns", SB_KT_GROUP, .sub = SB_SC_DNS},
         {SB_SC_ROOT, "webhook", SB_KT_GROUP, .sub = SB_SC_WEBHOOK},
         {SB_SC_ROOT, "admin", SB_KT_GROUP, .sub = SB_SC_ADMIN},
         {SB_SC_ROOT, "bots", SB_KT_LIST, SB_CFG_REQUIRED, 1, 0, .sub = SB_SC_BOT,
@@ -382,6 +383,9 @@ const struct sb_cfg_key sb_cfg_schema[] = {
          FIELD(C, log_level)},
         {SB_SC_LOG, "format", SB_KT_ENUM, .def_int = SB_LOG_FMT_TEXT, .enums = log_formats,
          FIELD(C, log_format)},
+
+        {SB_SC_DNS, "cache_s", SB_KT_INT, 0, 1, 86400, 60, FIELD(C, dns_cache_s)},
+        {SB_SC_DNS, "fail_cache_s", SB_KT_INT, 0, 0, 3600, 5, FIELD(C, dns_fail_cache_s)},
 
         {SB_SC_WEBHOOK, "url", SB_KT_STR, .check_str = check_webhook_url, FIELD(C, webhook_url)},
         {SB_SC_WEBHOOK, "secret", SB_KT_STR, FIELD(C, webhook_secret)},

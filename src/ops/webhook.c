@@ -39,10 +39,8 @@
 
 #include "webhook_priv.h"
 
-#define MAX_IN_FLIGHT 8      /* POSTs at the same time */
-#define DNS_TTL_MS 60000     /* the host's address is used this long before it is asked again */
-#define DNS_FAIL_TTL_MS 5000 /* a failed lookup is not repeated for this long */
-#define WHY_MAX 320          /* an attempt's failure, with the host name */
+#define MAX_IN_FLIGHT 8 /* POSTs at the same time */
+#define WHY_MAX 320     /* an attempt's failure, with the host name */
 
 #define STAT_INC(w, f) atomic_fetch_add_explicit(&(w)->stats.f, 1, memory_order_relaxed)
 
@@ -417,7 +415,8 @@ int sb_webhook_new(struct sb_webhook **ret, struct sb_config *cfg)
 		r = sb_mq_new(&w->resolved);
 	if (r == 0 && w->named) {
 		/* No thread until the first attempt asks: "-t" and numeric URLs start none. */
-		w->dns = sb_dns_cache_new(1, DNS_TTL_MS, DNS_FAIL_TTL_MS);
+		w->dns = sb_dns_cache_new(1, cfg->dns_cache_s * INT64_C(1000),
+		                          cfg->dns_fail_cache_s * INT64_C(1000));
 		r = w->dns ? sb_resolver_new(&w->resolver, 0, sb_resolve_getaddrinfo, w->resolved,
 		                             NULL)
 		           : -ENOMEM;

@@ -216,6 +216,8 @@ static int keep_restart_keys(struct sb_config *next, const struct sb_config *cur
 	KEEP_INT(media_realtime, "threads.media_realtime");
 	KEEP_INT(ws_realtime, "threads.ws_realtime");
 	KEEP_INT(media_rx_buffers, "threads.media_rx_buffers");
+	KEEP_INT(dns_cache_s, "dns.cache_s");
+	KEEP_INT(dns_fail_cache_s, "dns.fail_cache_s");
 	KEEP_STR(webhook_url, "webhook.url");
 	KEEP_STR(webhook_secret, "webhook.secret");
 	KEEP_STR(webhook_ca_file, "webhook.ca_file");

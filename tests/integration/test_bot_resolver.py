@@ -1,6 +1,6 @@
 """A bot host name whose lookup never returns (gai_shim holds getaddrinfo for it, as a DNS server or name service
 that never answers would): every call to that bot fails with 503 at its connect_timeout_ms, the lookup is not
-started again when the cache's wait for it runs out (60 s) while it is still stuck, so the other resolver thread keeps
+started again when the cache's wait for it runs out (dns.cache_s) while it is still stuck, so the other resolver thread keeps
 serving other names, and /metrics shows it running; a lookup that returns late is logged and its answer used; the
 daemon exits cleanly with a lookup stuck."""
 
@@ -9,13 +9,14 @@ import time
 import sbtest
 
 STUCK = "stuck.test"
-CACHE_WAIT_S = 60  # DNS_TTL_MS: a name still pending after this is asked for again
+CACHE_WAIT_S = 5  # dns.cache_s: a name still pending after this is asked for again
 TIMED_OUT = "Bot stuckbot unreachable: host name resolution timed out for %s" % STUCK
 
 
-def start(env, connect_timeout_ms, admin=None):
+def start(env, connect_timeout_ms, admin=None, cache_s=CACHE_WAIT_S):
     """An echo bot reached by the name STUCK ("stuck" calls) and one reached by the name localhost (the rest), and
-    the daemon with the shim; (daemon, stuck bot, localhost bot, shim log, release file)."""
+    the daemon with the shim, its dns.cache_s cache_s; (daemon, stuck bot, localhost bot, shim log, release
+    file)."""
     environ, log, release = sbtest.gai_shim(env.tmp, STUCK)
     stuckbot = env.testbot("echo", name="stuckbot")
     namebot = env.testbot("echo", name="namebot")
@@ -23,6 +24,7 @@ def start(env, connect_timeout_ms, admin=None):
             {"name": "stuckbot", "url": "ws://%s:%d/media" % (STUCK, stuckbot.port),
              "connect_timeout_ms": connect_timeout_ms, "retries": 0}]
     extra = {"admin": {"address": "127.0.0.1", "port": admin}} if admin else {}
+    extra["dns"] = {"cache_s": cache_s}
     d = env.daemon(env.config(bots, trunk={"bots": [{"match": "stuck", "bot": "stuckbot"},
                                                    {"match": "*", "bot": "namebot"}]}, **extra),
                    environ=environ)
@@ -48,8 +50,8 @@ def echo_call(env, sipp, d, customer):
 
 
 def test_stuck_lookup_is_not_started_again(env, sipp):
-    """Calls keep coming for a bot whose lookup is stuck, past the 60 s after which the cache asks for a pending name
-    again: each gets 503 at its deadline, the shim sees one lookup of the name in all, and a call to a bot named
+    """Calls keep coming for a bot whose lookup is stuck, past the dns.cache_s (5 s here) after which the cache asks
+    for a pending name again: each gets 503 at its deadline, the shim sees one lookup of the name in all, and a call to a bot named
     localhost still resolves and connects (were the name asked for again, its second lookup would hold the second
     resolver thread too, and every other name would wait behind both). The 503s are counted as bot failures, and
     bot_dns_lookups_active shows the one lookup until it returns. Its return at last is logged with its duration,
@@ -80,6 +82,25 @@ def test_stuck_lookup_is_not_started_again(env, sipp):
     echo_call(env, sipp, d, "stuck")
     assert stuckbot.select("open"), "no session at the bot once its name resolved"
     assert sbtest.gai_lookups(log, STUCK) == 1
+
+
+def test_answers_kept_for_the_configured_time(env, sipp):
+    """dns.cache_s = 3: a second call to the bot named localhost right after the first uses the kept address (one
+    lookup); calls then keep coming, and the name is looked up again once 3 s have passed since the first lookup,
+    not sooner (the default of 60 s would not look it up again within the test's 30 s)."""
+    d, _, namebot, log, _ = start(env, 1500, cache_s=3)
+    t0 = time.monotonic()
+    echo_call(env, sipp, d, "other")
+    assert sbtest.gai_lookups(log, "localhost") == 1
+    echo_call(env, sipp, d, "other")
+    assert sbtest.gai_lookups(log, "localhost") == 1, "the kept address was not used"
+    deadline = t0 + 30
+    while sbtest.gai_lookups(log, "localhost") == 1 and time.monotonic() < deadline:
+        echo_call(env, sipp, d, "other")
+    asked_again = time.monotonic()
+    assert sbtest.gai_lookups(log, "localhost") == 2, "the name was not looked up again within 30 s"
+    assert asked_again - t0 >= 3, "looked up again %.1f s after the first lookup" % (asked_again - t0)
+    assert len(namebot.select("open")) >= 3
 
 
 def test_exit_with_a_lookup_stuck(env, sipp):

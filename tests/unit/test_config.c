@@ -78,6 +78,8 @@ TEST(defaults_applied)
 	ASSERT_EQ(c->webhook_retries, 3);
 	ASSERT_EQ(c->webhook_timeout_ms, 5000);
 	ASSERT_EQ(c->webhook_max_queue, 1000);
+	ASSERT_EQ(c->dns_cache_s, 60);
+	ASSERT_EQ(c->dns_fail_cache_s, 5);
 
 	ASSERT_EQ(c->n_trunks, 1);
 	ASSERT_STREQ(c->trunks[0].name, "t1");
@@ -141,6 +143,8 @@ TEST(every_key_parsed)
 	ASSERT_EQ(c->webhook_retries, 10);
 	ASSERT_EQ(c->webhook_timeout_ms, 100);
 	ASSERT_EQ(c->webhook_max_queue, 100000);
+	ASSERT_EQ(c->dns_cache_s, 86400);
+	ASSERT_EQ(c->dns_fail_cache_s, 0);
 
 	ASSERT_EQ(c->n_trunks, 2);
 	const struct sb_trunk *t = &c->trunks[0];
@@ -776,6 +780,8 @@ static const char *scope_path(enum sb_cfg_scope sc)
 		return "threads";
 	case SB_SC_LOG:
 		return "log";
+	case SB_SC_DNS:
+		return "dns";
 	case SB_SC_WEBHOOK:
 		return "webhook";
 	case SB_SC_ADMIN:

@@ -95,9 +95,10 @@ struct sb_call {
 	char contact[160]; /* our Contact where nua's would be wrong (a TLS listener), else "" */
 	bool late_offer;   /* the INVITE had no SDP: our offer went in the 200, the answer comes in
 	                      the ACK */
-	bool reoffer_pending; /* an offer-less re-INVITE got our offer: its ACK has the answer */
-	bool held;            /* the caller has put the call on hold */
-	struct sb_xfer *xfer; /* a transfer under way (sip_agent_priv.h) */
+	bool reoffer_pending;   /* an offer-less re-INVITE got our offer: its ACK has the answer */
+	bool refresh_by_invite; /* we refresh the session with re-INVITEs and ACK their 200s */
+	bool held;              /* the caller has put the call on hold */
+	struct sb_xfer *xfer;   /* a transfer under way (sip_agent_priv.h) */
 	/* A transfer to start at the caller's ACK: on_fail = transfer (answered without a bot), or
 	 * asked for (by the bot, or by on_close = transfer) between our 200 and the ACK */
 	bool transfer_after_ack;

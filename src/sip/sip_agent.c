@@ -107,8 +107,8 @@ void sb_sip_begin_stop(struct sb_sip_agent *a, const char *why)
 	sb_sip_maybe_shutdown(a);
 }
 
-static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t event,
-                          nua_handle_t *nh, const sip_t *sip, tagi_t tags[])
+static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t event, int status,
+                          const char *phrase, nua_handle_t *nh, const sip_t *sip, tagi_t tags[])
 {
 	int state = -1;
 
@@ -137,6 +137,9 @@ static void on_call_event(struct sb_sip_agent *a, struct sb_call *c, nua_event_t
 	case nua_i_refer:
 		sb_sip_refuse_refer(a, nh);
 		break;
+	case nua_r_invite: /* our session refresh */
+		sb_sip_on_refresh_response(a, c, nh, status, phrase, sip);
+		break;
 	case nua_i_state:
 		tl_gets(tags, NUTAG_CALLSTATE_REF(state), TAG_END());
 		if (state == nua_callstate_completed || state == nua_callstate_ready)
@@ -155,7 +158,7 @@ static void on_nua_event(nua_event_t event, int status, char const *phrase, nua_
 {
 	if (c) {
 		if (!sb_sip_transfer_event(a, c, event, status, phrase, nh, sip, tags))
-			on_call_event(a, c, event, nh, sip, tags);
+			on_call_event(a, c, event, status, phrase, nh, sip, tags);
 		return;
 	}
 	switch (event) {

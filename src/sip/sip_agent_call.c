@@ -336,13 +336,54 @@ bool sb_sip_transfer_wait_ack(struct sb_call *c, struct sb_transfer_req *req, bo
 	return true;
 }
 
-/* A new offer in the dialog, in a re-INVITE or an UPDATE (named by what, for the log). */
-static void on_offer(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip,
-                     const char *what)
+int sb_sip_take_offer(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip, const char *what,
+                      const char **answer)
 {
 	struct sb_sdp_offer offer;
 	struct sb_media_update *u;
 	const char *sdp;
+	size_t len;
+
+	u = calloc(1, sizeof(*u));
+	sb_sip_body_sdp(sip, true, &sdp, &len);
+	if (!u || !sdp || sb_sdp_parse_offer(sdp, len, &offer) < 0 ||
+	    offer.family != c->offer_now.family || sb_sip_srtp_reoffer(c, sip, &offer, u) < 0 ||
+	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) <
+	            0) {
+		if (u)
+			sb_srtp_wipe(u, sizeof(*u));
+		free(u);
+		sb_sip_srtp_wipe(&offer);
+		return 488;
+	}
+	*answer = make_answer(c, &offer);
+	if (!*answer) {
+		sb_sip_srtp_wipe(&offer);
+		sb_srtp_wipe(u, sizeof(*u));
+		free(u);
+		return 500;
+	}
+	c->offer_now = offer;
+	u->offer = offer;
+	sb_sip_srtp_wipe(&u->offer);
+	sb_sip_srtp_wipe(&offer);
+	log_info("%s: %s %s:%u, %s", what, sb_codec_name(offer.codec), offer.addr, offer.port,
+	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
+	note_hold(c, &offer);
+	if (c->media_attached) {
+		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
+	} else {
+		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
+		free(u);
+	}
+	return 200;
+}
+
+/* A new offer in the dialog, in a re-INVITE or an UPDATE (named by what, for the log). */
+static void on_offer(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip,
+                     const char *what)
+{
+	const char *sdp = NULL;
 	size_t len;
 	int status;
 
@@ -367,46 +408,18 @@ static void on_offer(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh
 		reoffer(c, nh);
 		goto out;
 	}
-	u = calloc(1, sizeof(*u));
-	if (!u || sb_sdp_parse_offer(sdp, len, &offer) < 0 || offer.family != c->offer_now.family ||
-	    sb_sip_srtp_reoffer(c, sip, &offer, u) < 0 ||
-	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) <
-	            0) {
-		/* A refused offer leaves the call as it was (RFC 3261 14.2, RFC 3311 5.2). */
+	status = sb_sip_take_offer(a, c, sip, what, &sdp);
+	if (status == 488) /* it leaves the call as it was (RFC 3261 14.2, RFC 3311 5.2) */
 		log_notice("%s offer not acceptable, 488; the call goes on unchanged", what);
-		nua_respond(nh, SIP_488_NOT_ACCEPTABLE, NUTAG_WITH_THIS(a->nua), TAG_END());
-		sb_metric_sip_response(488);
-		goto fail;
-	}
-	sdp = make_answer(c, &offer);
-	if (!sdp) {
-		nua_respond(nh, SIP_500_INTERNAL_SERVER_ERROR, NUTAG_WITH_THIS(a->nua), TAG_END());
-		sb_metric_sip_response(500);
-		goto fail;
-	}
-	c->offer_now = offer;
-	u->offer = offer;
-	sb_sip_srtp_wipe(&u->offer);
-	sb_sip_srtp_wipe(&offer);
-	nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-	            SIPTAG_PAYLOAD_STR(sdp), TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
-	            NUTAG_WITH_THIS(a->nua), TAG_END());
-	sb_metric_sip_response(200);
-	log_info("%s: %s %s:%u, %s", what, sb_codec_name(offer.codec), offer.addr, offer.port,
-	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
-	note_hold(c, &offer);
-	if (c->media_attached) {
-		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
-	} else {
-		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
-		free(u);
-	}
-	goto out;
-fail:
-	sb_sip_srtp_wipe(&offer);
-	if (u)
-		sb_srtp_wipe(u, sizeof(*u));
-	free(u);
+	if (status != 200)
+		nua_respond(nh, status, sip_status_phrase(status), NUTAG_WITH_THIS(a->nua),
+		            TAG_END());
+	else
+		nua_respond(nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+		            SIPTAG_PAYLOAD_STR(sdp),
+		            TAG_IF(c->contact[0], SIPTAG_CONTACT_STR(c->contact)),
+		            NUTAG_WITH_THIS(a->nua), TAG_END());
+	sb_metric_sip_response(status);
 out:
 	sb_log_ctx_set(NULL);
 }

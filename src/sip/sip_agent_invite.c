@@ -263,7 +263,8 @@ static void call_contact(const struct sb_sip_agent *a, const sip_t *sip, const c
  * them. The bridge refreshes with UPDATE, so it does without where it would be the refresher
  * of a caller that does not take UPDATE (a 501 or 405, then the call is over): a caller
  * without session timers, which leaves the refreshes to the bridge, and one that names the
- * bridge (refresher=uas) but does not allow UPDATE. nua puts such a caller's Session-Expires
+ * bridge (refresher=uas) but does not allow UPDATE. One that requires them gets re-INVITEs
+ * (sip_agent_refresh.c). nua puts such a caller's Session-Expires
  * in the 200 while the handle lists timer in Supported, so that goes too; a re-INVITE that
  * requires timer then gets 420. */
 static void choose_session_timer(nua_handle_t *nh, const sip_t *sip)
@@ -271,7 +272,7 @@ static void choose_session_timer(nua_handle_t *nh, const sip_t *sip)
 	const sip_session_expires_t *x = sip->sip_session_expires;
 
 	if (sip_has_feature(sip->sip_require, "timer"))
-		return;
+		return; /* a refresher without UPDATE: sb_sip_refresh_choose() */
 	if (!sip_has_feature(sip->sip_supported, "timer"))
 		nua_set_hparams(nh, NUTAG_SESSION_TIMER(0), TAG_END());
 	else if (x && x->x_refresher && su_casematch(x->x_refresher, "uas") &&
@@ -328,6 +329,7 @@ static int start_call(struct sb_sip_agent *a, nua_handle_t *nh, const struct scr
 	c->nh = nh;
 	nua_handle_bind(nh, c);
 	choose_session_timer(nh, in->sip);
+	c->refresh_by_invite = sb_sip_refresh_choose(nh, in->sip);
 	sb_sip_register(a, c);
 	sb_log_ctx_set(c->id);
 	log_info("INVITE %s -> %s (Call-ID %s): trunk %s, bot %s, %s%s%s", c->from_user, c->to_user,

@@ -133,6 +133,18 @@ void sb_sip_on_reinvite(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t 
  * does; without one it is a session refresh. nua leaves it to us (NUTAG_APPL_METHOD). */
 void sb_sip_on_update(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
                       const sip_t *sip);
+/* sip_agent_call.c: takes the offer in sip for the call (named by what, for the log): the
+ * media follows it. Returns 200 with *answer (owned by c), or the status that refuses it (488:
+ * not usable, the call unchanged; 500). */
+int sb_sip_take_offer(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip, const char *what,
+                      const char **answer);
+/* sip_agent_refresh.c: chooses how the bridge refreshes the session of the INVITE sip on nh,
+ * when it is the refresher: re-INVITE, with our own ACK, for a caller that requires session
+ * timers and names the bridge the refresher but does not allow UPDATE. Returns true then. */
+bool sb_sip_refresh_choose(nua_handle_t *nh, const sip_t *sip);
+/* sip_agent_refresh.c: the response to our session refresh re-INVITE (nua_r_invite). */
+void sb_sip_on_refresh_response(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
+                                int status, const char *phrase, const sip_t *sip);
 /* sip_agent_info.c: an INFO in the call's dialog (DTMF); responds to it. */
 void sb_sip_on_info(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip);
 /* sip_agent_transfer.c: starts a transfer of c to `to` (NULL or "": the trunk's destination)

@@ -2,9 +2,12 @@
 refreshes keep the call up past the interval, a dialog whose refresh never comes is ended with BYE and the bot
 gets stop, and an interval below Min-SE gets 422."""
 
+import os
 import time
 
 import pytest
+
+import sbtest
 
 
 SE_S = 4  # the session interval the callers ask for; the daemon's Min-SE is lowered to allow it
@@ -107,3 +110,68 @@ def test_bridge_named_refresher_without_update_runs_without_timers(env, testbot,
     assert not res.requests("UPDATE") and not res.requests("BYE"), res.describe()
     stop = bot.wait_event("rx", "stop")
     assert stop[0]["msg"]["stop"]["reason"] == "callended", stop[0]["msg"]
+
+
+def sdp_line(body, prefix):
+    """The first line of an SDP body that starts with prefix, or None."""
+    return next((line for line in body.splitlines() if line.startswith(prefix)), None)
+
+
+def test_required_refresher_without_update_gets_reinvites(env, testbot, sipp):
+    """A caller that requires session timers (Require: timer), names the bridge the refresher and does not allow
+    UPDATE: the bridge refreshes with re-INVITEs (every half interval, no UPDATE), without SDP, and answers the offer
+    each 200 OK then carries in its ACK (RFC 3261 13.2.1); the media follows the offer, so once the second refresh
+    moves the caller to another port, the bridge's RTP goes there. The caller's BYE ends the call."""
+    d, bot = start(env, testbot)
+    ep, moved = env.endpoint(), env.endpoint()
+    ep.send_silence_forever()
+    call = sipp("uac_session_uas_refresher_required.xml", d, rtp_port=ep.port,
+                keys={"se": SE_S, "move_port": moved.port}, until_told=True).start()
+    # The caller goes quiet after the first refresh, so that its packets cannot draw the bridge back to the old
+    # port once it took the second offer (symmetric RTP).
+    for port in (ep.port, moved.port):
+        took = "Session refresh: PCMA 127.0.0.1:%d" % port
+        sbtest.wait_until(lambda: took in d.stderr_text(), 20, repr(took))
+        ep.send_silence_forever(False)
+    moved.wait_packets(20, timeout=10)
+    res = call.hang_up().wait()
+    assert res.rc == 0, res.describe()
+    ok = res.response(200)
+    assert ok.header("Session-Expires").replace(" ", "") == "%d;refresher=uas" % SE_S, ok.text
+    reinvites = [m for m in res.received() if m.method == "INVITE"]
+    acks = [m for m in res.received() if m.method == "ACK"]
+    assert len(reinvites) == 2 and len(acks) == 2, res.describe()
+    assert not res.requests("UPDATE") and not res.requests("BYE"), res.describe()
+    local_port = sdp_line(ok.body(), "m=audio ").split()[1]
+    for invite, ack in zip(reinvites, acks):
+        assert not invite.body().strip(), "the refresh carried a body:\n" + invite.text
+        assert (ack.header("Content-Type") or "").lower() == "application/sdp", "an ACK without an answer:\n" + ack.text
+        body = ack.body()
+        assert sdp_line(body, "m=audio ") == "m=audio %s RTP/AVP 8" % local_port, body
+        assert sdp_line(body, "c=") == "c=IN IP4 127.0.0.1", body
+        assert "a=rtpmap:8 PCMA/8000" in body, body
+    # the second refresh about half an interval after the first (nua: interval / 2 below 90 s)
+    gap = reinvites[1].wall() - reinvites[0].wall()
+    assert SE_S / 2 - 1 <= gap <= SE_S, "refreshes %.2f s apart" % gap
+    assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "callended"
+
+
+@pytest.mark.parametrize("refuse", [408, 481])
+def test_refresh_refused_408_or_481_ends_the_call(env, testbot, sipp, refuse):
+    """The bridge's refresh re-INVITE (a caller that requires timers, names the bridge the refresher and does not
+    allow UPDATE) answered 408 or 481: the dialog is over (RFC 3261 12.2.1.2), and so is the call: the bot gets
+    stop and the call is released."""
+    d, bot = start(env, testbot)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    with open(os.path.join(sbtest.SCENARIOS, "uac_session_refresh_refused.xml")) as f:
+        text = f.read()
+    scenario = os.path.join(env.tmp, "refresh_refused_%d.xml" % refuse)
+    with open(scenario, "w") as f:
+        f.write(text.replace("SIP/2.0 481 Call/Transaction Does Not Exist", "SIP/2.0 %d Refused" % refuse))
+    res = sipp(scenario, d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    assert res.rc == 0, res.describe()
+    assert len([m for m in res.received() if m.method == "INVITE"]) == 1, res.describe()
+    assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "stopped"
+    sbtest.wait_until(lambda: "Call released" in d.stderr_text(), 10, "the call released")
+    assert "Session refresh answered %d" % refuse in d.stderr_text()

@@ -175,3 +175,18 @@ def test_refresh_refused_408_or_481_ends_the_call(env, testbot, sipp, refuse):
     assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "stopped"
     sbtest.wait_until(lambda: "Call released" in d.stderr_text(), 10, "the call released")
     assert "Session refresh answered %d" % refuse in d.stderr_text()
+
+
+def test_refresh_answered_with_an_unusable_offer_ends_the_call(env, testbot, sipp):
+    """The bridge's refresh re-INVITE answered 200 OK with an offer it cannot take (an IPv6 address in an IPv4
+    call): an offer in a 200 cannot be refused, so the bridge ACKs it (without an answer) and hangs up with BYE; the
+    bot gets stop."""
+    d, bot = start(env, testbot)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_session_refresh_bad_offer.xml", d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    assert res.rc == 0, res.describe()
+    ack = [m for m in res.received() if m.method == "ACK"][0]
+    assert not ack.body().strip(), ack.text
+    assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "stopped"
+    assert "Session refresh answered with an offer that cannot be used, hanging up" in d.stderr_text()

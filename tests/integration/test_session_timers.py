@@ -1,6 +1,7 @@
 """Session timers (RFC 4028): a caller's Session-Expires is honoured with the caller as the refresher, its
 refreshes keep the call up past the interval, a dialog whose refresh never comes is ended with BYE and the bot
-gets stop, and an interval below Min-SE gets 422."""
+gets stop, and an interval below Min-SE gets 422. A caller that requires timers, names the bridge the refresher
+and does not allow UPDATE gets re-INVITE refreshes, whose 200s carry the offers the bridge's ACKs answer."""
 
 import os
 import time

@@ -97,8 +97,11 @@ struct sb_call {
 	                      the ACK */
 	bool reoffer_pending;   /* an offer-less re-INVITE got our offer: its ACK has the answer */
 	bool refresh_by_invite; /* we refresh the session with re-INVITEs and ACK their 200s */
-	bool held;              /* the caller has put the call on hold */
-	struct sb_xfer *xfer;   /* a transfer under way (sip_agent_priv.h) */
+	uint32_t refresh_cseq;  /* the CSeq of the last refresh 200 we ACKed (a retransmission) */
+	bool refresh_acked_answer; /* that ACK carried our answer (answer_sdp) */
+	int64_t refresh_retry_ms;  /* a refresh answered 491 goes again then (0: none) */
+	bool held;                 /* the caller has put the call on hold */
+	struct sb_xfer *xfer;      /* a transfer under way (sip_agent_priv.h) */
 	/* A transfer to start at the caller's ACK: on_fail = transfer (answered without a bot), or
 	 * asked for (by the bot, or by on_close = transfer) between our 200 and the ACK */
 	bool transfer_after_ack;

@@ -20,7 +20,8 @@ enum sb_call_event {
 	SB_CALL_EV_BOT_CLOSED, /* socket closed by the bot */
 	SB_CALL_EV_BOT_HANGUP, /* hangup event from the bot */
 	SB_CALL_EV_RTP_TIMEOUT,
-	SB_CALL_EV_MEDIA_FAILED,        /* delayed offer: the ACK brought no usable SDP answer */
+	SB_CALL_EV_MEDIA_FAILED,        /* no usable SDP (a delayed offer's ACK, the offer in a
+	                                   session refresh's 200), or our session refresh refused */
 	SB_CALL_EV_SHUTDOWN,            /* the daemon is stopping */
 	SB_CALL_EV_SIP_TERMINATED,      /* nua says the dialog is gone */
 	SB_CALL_EV_WORKERS_DONE,        /* media and ws both detached */

@@ -356,6 +356,8 @@ static void on_msg(struct sb_media_worker *w, struct sb_msg *m)
 	case SB_MSG_MEDIA_UPDATE:
 		if (m->call->leg && m->data)
 			update(m->call->leg, m->data);
+		else if (m->data) /* the leg is gone: the caller's new SRTP key goes unused */
+			sb_srtp_wipe(m->data, sizeof(struct sb_media_update));
 		break;
 	case SB_MSG_MEDIA_BRIDGE:
 		if (m->data)

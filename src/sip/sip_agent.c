@@ -312,6 +312,7 @@ static void on_xfer_timer(struct sb_sip_agent *a, su_timer_t *t, struct sb_sip_a
 	(void)t;
 	(void)arg;
 	sb_sip_transfer_tick(a);
+	sb_sip_refresh_tick(a);
 }
 
 /* systemd's watchdog sees the whole daemon: the ping goes out only when every worker thread

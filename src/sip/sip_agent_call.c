@@ -32,6 +32,7 @@ void sb_sip_unregister(struct sb_sip_agent *a, struct sb_call *c)
 {
 	LIST_REMOVE(c, reg);
 	a->n_calls--;
+	sb_sip_refresh_forget(a, c);
 	if (c->ending)
 		a->n_ending--;
 }
@@ -377,6 +378,21 @@ int sb_sip_take_offer(struct sb_sip_agent *a, struct sb_call *c, const sip_t *si
 		free(u);
 	}
 	return 200;
+}
+
+const char *sb_sip_refuse_offer(struct sb_call *c, const sip_t *sip)
+{
+	struct sb_sdp_offer offer;
+	const char *sdp = NULL, *answer = NULL;
+	size_t len;
+
+	sb_sip_body_sdp(sip, true, &sdp, &len);
+	if (sdp && sb_sdp_parse_offer(sdp, len, &offer) >= 0) {
+		offer.port = 0;
+		answer = make_answer(c, &offer);
+	}
+	sb_sip_srtp_wipe(&offer);
+	return answer;
 }
 
 /* A new offer in the dialog, in a re-INVITE or an UPDATE (named by what, for the log). */

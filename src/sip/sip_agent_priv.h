@@ -64,6 +64,7 @@ struct sb_sip_agent {
 	su_timer_t *watchdog, *deadline;
 	su_timer_t *xfer_timer;      /* transfers' deadlines */
 	unsigned n_xfers;            /* transfers waiting for an outcome */
+	unsigned n_refresh_retries;  /* calls whose session refresh waits to go again (491) */
 	unsigned wd_seq;             /* the workers' last ping; each answers it at its next turn */
 	int64_t wd_sent_ms;          /* when it was sent */
 	struct sb_sip_guard guard;   /* in front of nua: ACL, bad first lines, TCP connections */
@@ -145,6 +146,14 @@ bool sb_sip_refresh_choose(nua_handle_t *nh, const sip_t *sip);
 /* sip_agent_refresh.c: the response to our session refresh re-INVITE (nua_r_invite). */
 void sb_sip_on_refresh_response(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh,
                                 int status, const char *phrase, const sip_t *sip);
+/* sip_agent_refresh.c: sends the refreshes answered 491 whose wait is over; every 100 ms. */
+void sb_sip_refresh_tick(struct sb_sip_agent *a);
+/* sip_agent_refresh.c: c leaves the registry: a refresh it still waited to send goes. */
+void sb_sip_refresh_forget(struct sb_sip_agent *a, struct sb_call *c);
+/* sip_agent_call.c: the answer that refuses the offer in sip (its audio stream at port 0,
+ * RFC 3264 6), for an offer that cannot be refused otherwise (in a 200); NULL when the offer
+ * cannot be read. Owned by c. */
+const char *sb_sip_refuse_offer(struct sb_call *c, const sip_t *sip);
 /* sip_agent_info.c: an INFO in the call's dialog (DTMF); responds to it. */
 void sb_sip_on_info(struct sb_sip_agent *a, struct sb_call *c, nua_handle_t *nh, const sip_t *sip);
 /* sip_agent_transfer.c: starts a transfer of c to `to` (NULL or "": the trunk's destination)

@@ -115,13 +115,17 @@ static const char *refuse(struct sb_call *c, const char *to, int *status)
 	*status = 491; /* Request Pending: one transfer at a time */
 	if (c->transfer_after_ack)
 		return "a transfer already waits for the caller's ACK";
-	if (c->xfer && c->xfer->done)
-		return "the failed transfer's agent is still ending its call";
-	if (c->xfer || c->bridged)
-		return "a transfer is already under way";
-	*status = 481; /* Call Does Not Exist: it ends, or is not yet established */
+	*status = 481; /* Call Does Not Exist: it ends */
 	if (c->fsm.state != SB_CALL_ST_ACTIVE)
 		return "the call is not established";
+	*status = 403; /* a listening bot after a bridged transfer */
+	if (c->bridged)
+		return "the call is already with an agent";
+	*status = 491;
+	if (c->xfer && c->xfer->done)
+		return "the failed transfer's agent is still ending its call";
+	if (c->xfer)
+		return "a transfer is already under way";
 	*status = 400;
 	if (!to[0])
 		return "no target: the bot named none and the trunk has no destination";

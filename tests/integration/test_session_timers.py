@@ -180,14 +180,52 @@ def test_refresh_refused_408_or_481_ends_the_call(env, testbot, sipp, refuse):
 
 def test_refresh_answered_with_an_unusable_offer_ends_the_call(env, testbot, sipp):
     """The bridge's refresh re-INVITE answered 200 OK with an offer it cannot take (an IPv6 address in an IPv4
-    call): an offer in a 200 cannot be refused, so the bridge ACKs it (without an answer) and hangs up with BYE; the
-    bot gets stop."""
+    call): an offer in a 200 cannot be refused, so the bridge's ACK answers it with the audio stream refused (port
+    0, RFC 3264 6) and the bridge hangs up with BYE; the bot gets stop."""
     d, bot = start(env, testbot)
     ep = env.endpoint()
     ep.send_silence_forever()
     res = sipp("uac_session_refresh_bad_offer.xml", d, rtp_port=ep.port, keys={"se": SE_S}).run()
     assert res.rc == 0, res.describe()
     ack = [m for m in res.received() if m.method == "ACK"][0]
-    assert not ack.body().strip(), ack.text
+    assert sdp_line(ack.body(), "m=audio ") == "m=audio 0 RTP/AVP 8", ack.text
     assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "stopped"
     assert "Session refresh answered with an offer that cannot be used, hanging up" in d.stderr_text()
+
+
+def test_refresh_answered_491_sent_again(env, testbot, sipp):
+    """The bridge's refresh re-INVITE answered 491 (the caller's own re-INVITE crossed it): the bridge sends it
+    again within 0-2 s (RFC 3261 14.1; its tick is 100 ms), and answers that one's offer in its ACK; the call goes
+    on until the caller hangs up."""
+    d, bot = start(env, testbot)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    res = sipp("uac_session_refresh_glare.xml", d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    assert res.rc == 0, res.describe()
+    reinvites = [m for m in res.received() if m.method == "INVITE"]
+    assert len(reinvites) == 2, res.describe()
+    gap = reinvites[1].wall() - reinvites[0].wall()
+    assert gap <= 2.0 + 1.0, "sent again %.2f s after the 491" % gap
+    ack = [m for m in res.received() if m.method == "ACK"][-1]
+    assert sdp_line(ack.body(), "m=audio ") is not None and "a=rtpmap:8 PCMA/8000" in ack.body(), ack.text
+    assert not res.requests("BYE"), res.describe()
+    assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "callended"
+
+
+@pytest.mark.parametrize("refuse", [403, 500])
+def test_refresh_refused_otherwise_hangs_up(env, testbot, sipp, refuse):
+    """The bridge's refresh re-INVITE refused with a status that leaves the dialog (403, 500): the caller requires
+    refreshes and would end the call at the interval, so the bridge hangs up at once with one BYE."""
+    d, bot = start(env, testbot)
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    with open(os.path.join(sbtest.SCENARIOS, "uac_session_refresh_refused_bye.xml")) as f:
+        text = f.read()
+    scenario = os.path.join(env.tmp, "refresh_refused_bye_%d.xml" % refuse)
+    with open(scenario, "w") as f:
+        f.write(text.replace("SIP/2.0 403 Forbidden", "SIP/2.0 %d Refused" % refuse))
+    res = sipp(scenario, d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    assert res.rc == 0, res.describe()
+    assert len(res.requests("BYE")) == 1, res.describe()
+    assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "stopped"
+    assert "Session refresh answered %d" % refuse in d.stderr_text()

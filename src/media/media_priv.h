@@ -56,8 +56,6 @@ struct sb_media_leg {
 	/* walked on every tick: together at the front */
 	LIST_ENTRY(sb_media_leg) link;
 	int64_t next_tx_us; /* when the next 20 ms frame is due */
-	uint16_t quiet;     /* slots of silence since the last audio (saturates): after a pause,
-	                       bot audio may start at once */
 	bool held;          /* the jitter buffer holds packets behind a hole */
 
 	struct sb_call *call; /* a reference */
@@ -73,8 +71,6 @@ struct sb_media_leg {
 	struct sb_downlink down;  /* bot audio to play, marks played */
 	uint16_t seq;
 	uint32_t ts, ssrc;
-	int64_t lead_us; /* how far the RTP clock runs ahead of the schedule (bot audio started
-	                    early) */
 	int64_t last_rx_ms;
 	/* The call's rtp.timeout_s in ms (0: none), kept here so that the tick, which visits every
 	 * leg every 5 ms, does not read the call, whose lines the ws threads write. */

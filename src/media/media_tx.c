@@ -6,19 +6,16 @@
  * timestamp, SSRC, schedule).
  *
  * DESIGN
- * Each leg has its own schedule (next_tx_us) on the worker's 5 ms clock. While the bot is
- * quiet the leg sends silence on that schedule; when bot audio arrives after a pause (at least
- * TALKSPURT_GAP_SLOTS of silence: the bot's answer to the caller), it goes out on the next
- * tick instead of waiting for the leg's next slot (up to 20 ms), and the schedule moves with
- * it. Audio that arrives after a shorter gap (a bot's stream running a frame late) waits for
- * its slot, so the stream's cadence holds while the bot talks. The RTP clock keeps its steps
- * of 160 per packet, so each such start puts it ahead of the wall clock by what was saved
- * (lead_us); the next silent slot that finds a whole frame of lead is skipped, which brings it
- * back. A DTMF digit takes the slots of its duration: the timestamp advances through them
- * without audio packets, and its own packets (start, an update every 50 ms, three ends) go out
- * on the 5 ms clock. A bridged leg takes the other party's frame in every slot, also while it
- * is on hold or sends a digit (the frame is then not sent): that audio is not delayed for the
- * rest of the call, and a listening bot's mix, made in the caller's leg's slots, keeps coming. */
+ * Each leg has its own schedule (next_tx_us) on the worker's 5 ms clock, and every packet,
+ * audio or silence, goes out in its 20 ms slot: the stream's cadence never changes, also when
+ * the bot starts to speak after a pause (its audio waits up to a slot rather than start early
+ * and give the time back later, which would put a short and a long interval into the
+ * caller's stream each time). A DTMF digit takes the slots of its duration: the timestamp advances
+ * through them without audio packets, and its own packets (start, an update every 50 ms, three
+ * ends) go out on the 5 ms clock. A bridged leg takes the other party's frame in every slot, also
+ * while it is on hold or sends a digit (the frame is then not sent): that audio is not delayed for
+ * the rest of the call, and a listening bot's mix, made in the caller's leg's slots, keeps coming.
+ */
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -36,20 +33,10 @@
 #define FRAME_US (SB_FRAME_MS * 1000)
 #define HALF_TICK_US (SB_MEDIA_TICK_US / 2)
 #define MAX_CATCHUP_FRAMES 5 /* frames sent per leg on one late tick, at most */
-/* Slots of silence after which bot audio is a new talk spurt and may start at once (100 ms):
- * shorter gaps are a stream running late, where starting early and giving the time back
- * later would put a short and a long interval into the caller's stream each time. */
-#define TALKSPURT_GAP_SLOTS 5
-#define DEFAULT_DTMF_MS 100 /* a bot's digit without a duration */
+#define DEFAULT_DTMF_MS 100  /* a bot's digit without a duration */
 
 _Static_assert(SB_DOWNLINK_MAX_PENDING >= 2 * SB_DOWN_RING_FRAMES,
                "a stalled ws thread's ring of marks fits the pending list twice");
-
-/* One more slot of silence (the count saturates), or audio again. */
-static void count_quiet(struct sb_media_leg *leg, bool silent)
-{
-	leg->quiet = silent ? (uint16_t)(leg->quiet + (leg->quiet < UINT16_MAX)) : 0;
-}
 
 void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
 {
@@ -61,7 +48,6 @@ void sb_media_tx_init(struct sb_media_leg *leg, int64_t now_us)
 	leg->ts = rnd[1];
 	leg->ssrc = leg->tx.ssrc = rnd[2];
 	leg->marker = true;
-	leg->quiet = UINT16_MAX; /* a new leg: the bot's first words may start at once */
 	leg->next_tx_us = now_us;
 }
 
@@ -242,22 +228,12 @@ static void slot(struct sb_media_worker *w, struct sb_media_leg *leg, int64_t no
 
 	if (leg->relay) {
 		sent = bridged_slot(w, leg);
-	} else if (!leg->can_send) {
-		leg->quiet = 0; /* on hold: the bot's audio waits for the caller to come back */
-	} else if (leg->mute) {
-		leg->quiet = 0; /* a listening bot, and the caller is to get no RTP */
-	} else if (leg->dtmf_tx.active) {
-		/* the digit stands in for audio */
+	} else if (!leg->can_send || leg->mute || leg->dtmf_tx.active) {
+		/* on hold: the bot's audio waits for the caller to come back; a listening bot whose
+		 * caller gets no RTP; a digit that stands in for audio */
 	} else {
 		n = downlink_next(leg, pcm, &d);
-		if (d.digit && dtmf_start(w, leg, d.digit, d.duration_ms, now_us)) {
-			leg->quiet = 0;
-		} else if (n == 0 && leg->lead_us >= FRAME_US) {
-			leg->lead_us -= FRAME_US; /* a silent slot given back to the wall clock */
-			count_quiet(leg, true);
-			return;
-		} else {
-			count_quiet(leg, n == 0);
+		if (!d.digit || !dtmf_start(w, leg, d.digit, d.duration_ms, now_us)) {
 			send_audio(w, leg, pcm, n);
 			sent = true;
 		}
@@ -273,12 +249,6 @@ void sb_media_tx_tick(struct sb_media_worker *w, struct sb_media_leg *leg, int64
 
 	if (leg->dtmf_tx.active)
 		dtmf_due(w, leg, now_us);
-	/* Bot audio after a pause starts now, not at the leg's next slot. */
-	if (leg->quiet >= TALKSPURT_GAP_SLOTS && !leg->relay &&
-	    leg->next_tx_us - now_us > HALF_TICK_US && sb_ring_count(&leg->call->down) > 0) {
-		leg->lead_us += leg->next_tx_us - now_us;
-		leg->next_tx_us = now_us;
-	}
 	/* After a stall, keep the RTP clock in step with real time, but bounded. */
 	if (now_us - leg->next_tx_us > MAX_CATCHUP_FRAMES * FRAME_US)
 		leg->next_tx_us = now_us - MAX_CATCHUP_FRAMES * FRAME_US;

@@ -249,6 +249,34 @@ def test_pacing_and_silence(env, bridge, sipp, media_io):
     assert tx[-1]["t_ms"] - tx[0]["t_ms"] < 1000, "the bot was meant to send its 3 s at once"
 
 
+def test_bot_speech_after_a_pause_keeps_the_cadence(env, bridge, sipp):
+    """The bot speaks in short bursts (100 ms of tone, then 405 ms of nothing, so that each burst's audio comes at
+    another point of the 20 ms slot): each burst's first packet goes out in its slot, as the silence before it did,
+    not early (a stream that starts early has to give the time back later: a short and then a long interval).
+    Measured as each packet's arrival against its RTP timestamp: the first loud packet of a burst keeps the offset
+    of the silent packets before it."""
+    pt = rtp.PT_PCMA
+    steps = [{"wait_ms": 600}]
+    for _ in range(8):
+        steps += [{"tone": {"hz": 1000, "ms": 100, "chunk_bytes": 1600, "key": "stream_sid", "amplitude": 8000}},
+                  {"wait_ms": 405}]
+    d, bot = bridge(script=sbtest.script_until_played(steps))
+    pkts = caller_hears(env, sipp, d, pt, silence=False)
+    t0, ts0 = pkts[0].t, pkts[0].ts
+
+    def offset(p):
+        return (p.t - t0) - ((p.ts - ts0) & 0xFFFFFFFF) / 8000.0
+
+    shifts = []
+    for i in range(5, len(pkts)):
+        if not rtp.is_silent(pkts[i]) and all(rtp.is_silent(p) for p in pkts[i - 5:i]):
+            before = sorted(offset(p) for p in pkts[i - 5:i])[2]
+            shifts.append((offset(pkts[i]) - before) * 1000)
+    assert len(shifts) == 8, "%d bursts heard" % len(shifts)
+    early = [round(x, 1) for x in shifts if x < -3.5]
+    assert len(early) <= 1, "bursts that started early (ms against their slot): %s" % early
+
+
 def test_partial_last_frame_played(env, bridge, sipp):
     """An utterance that is not a whole number of 20 ms frames: its last 10 ms are padded and played soon after,
     not held back until the bot speaks again or sends a mark."""

@@ -236,6 +236,26 @@ static void note_hold(struct sb_call *c, const struct sb_sdp_offer *o)
 	log_info("Caller %s the call", held ? "holds" : "resumes");
 }
 
+/* The call's media follows the description o (an offer taken, or the answer to ours), with the
+ * media update u (owned from here): logged as what. o's keys are wiped. */
+static void follow(struct sb_sip_agent *a, struct sb_call *c, struct sb_media_update *u,
+                   struct sb_sdp_offer *o, const char *what)
+{
+	c->offer_now = *o;
+	u->offer = *o;
+	sb_sip_srtp_wipe(&u->offer);
+	sb_sip_srtp_wipe(o);
+	log_info("%s: %s %s:%u, %s", what, sb_codec_name(o->codec), o->addr, o->port,
+	         o->dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
+	note_hold(c, o);
+	if (c->media_attached) {
+		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
+	} else {
+		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
+		free(u);
+	}
+}
+
 /* The ACK of an offer-less re-INVITE answers our offer: the codec we offered, at a usable
  * address of the call's family. The media follows it; a missing or unusable answer leaves
  * the media as it was. */
@@ -267,19 +287,7 @@ static void take_reoffer_answer(struct sb_sip_agent *a, struct sb_call *c, const
 		return;
 	}
 	ans.pt = c->offer_now.pt; /* our offer's payload type is the one both sides use */
-	c->offer_now = ans;
-	u->offer = ans;
-	sb_sip_srtp_wipe(&u->offer);
-	sb_sip_srtp_wipe(&ans);
-	log_info("re-INVITE answered in the ACK: %s %s:%u, %s", sb_codec_name(ans.codec), ans.addr,
-	         ans.port, ans.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
-	note_hold(c, &ans);
-	if (c->media_attached) {
-		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
-	} else {
-		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
-		free(u);
-	}
+	follow(a, c, u, &ans, "re-INVITE answered in the ACK");
 }
 
 void sb_sip_on_ack(struct sb_sip_agent *a, struct sb_call *c, const sip_t *sip)
@@ -364,19 +372,7 @@ int sb_sip_take_offer(struct sb_sip_agent *a, struct sb_call *c, const sip_t *si
 		free(u);
 		return 500;
 	}
-	c->offer_now = offer;
-	u->offer = offer;
-	sb_sip_srtp_wipe(&u->offer);
-	sb_sip_srtp_wipe(&offer);
-	log_info("%s: %s %s:%u, %s", what, sb_codec_name(offer.codec), offer.addr, offer.port,
-	         offer.dir == SB_DIR_SENDRECV ? "sendrecv" : "on hold or one-way");
-	note_hold(c, &offer);
-	if (c->media_attached) {
-		post_media(a, c, SB_MSG_MEDIA_UPDATE, 0, u);
-	} else {
-		sb_srtp_wipe(u, sizeof(*u)); /* a new caller key */
-		free(u);
-	}
+	follow(a, c, u, &offer, what);
 	return 200;
 }
 

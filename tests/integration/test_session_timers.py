@@ -157,20 +157,27 @@ def test_required_refresher_without_update_gets_reinvites(env, testbot, sipp):
     assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "callended"
 
 
+def refused_refresh(env, sipp, d, name, status_line, status):
+    """Runs a copy of scenario name whose status_line (its answer to the bridge's refresh) reads status instead,
+    for a caller sending silence; the SIPp result."""
+    ep = env.endpoint()
+    ep.send_silence_forever()
+    with open(os.path.join(sbtest.SCENARIOS, name)) as f:
+        text = f.read()
+    scenario = os.path.join(env.tmp, "%s-%d.xml" % (os.path.splitext(name)[0], status))
+    with open(scenario, "w") as f:
+        f.write(text.replace(status_line, "SIP/2.0 %d Refused" % status))
+    return sipp(scenario, d, rtp_port=ep.port, keys={"se": SE_S}).run()
+
+
 @pytest.mark.parametrize("refuse", [408, 481])
 def test_refresh_refused_408_or_481_ends_the_call(env, testbot, sipp, refuse):
     """The bridge's refresh re-INVITE (a caller that requires timers, names the bridge the refresher and does not
     allow UPDATE) answered 408 or 481: the dialog is over (RFC 3261 12.2.1.2), and so is the call: the bot gets
     stop and the call is released."""
     d, bot = start(env, testbot)
-    ep = env.endpoint()
-    ep.send_silence_forever()
-    with open(os.path.join(sbtest.SCENARIOS, "uac_session_refresh_refused.xml")) as f:
-        text = f.read()
-    scenario = os.path.join(env.tmp, "refresh_refused_%d.xml" % refuse)
-    with open(scenario, "w") as f:
-        f.write(text.replace("SIP/2.0 481 Call/Transaction Does Not Exist", "SIP/2.0 %d Refused" % refuse))
-    res = sipp(scenario, d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    res = refused_refresh(env, sipp, d, "uac_session_refresh_refused.xml",
+                          "SIP/2.0 481 Call/Transaction Does Not Exist", refuse)
     assert res.rc == 0, res.describe()
     assert len([m for m in res.received() if m.method == "INVITE"]) == 1, res.describe()
     assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "stopped"
@@ -217,14 +224,7 @@ def test_refresh_refused_otherwise_hangs_up(env, testbot, sipp, refuse):
     """The bridge's refresh re-INVITE refused with a status that leaves the dialog (403, 500): the caller requires
     refreshes and would end the call at the interval, so the bridge hangs up at once with one BYE."""
     d, bot = start(env, testbot)
-    ep = env.endpoint()
-    ep.send_silence_forever()
-    with open(os.path.join(sbtest.SCENARIOS, "uac_session_refresh_refused_bye.xml")) as f:
-        text = f.read()
-    scenario = os.path.join(env.tmp, "refresh_refused_bye_%d.xml" % refuse)
-    with open(scenario, "w") as f:
-        f.write(text.replace("SIP/2.0 403 Forbidden", "SIP/2.0 %d Refused" % refuse))
-    res = sipp(scenario, d, rtp_port=ep.port, keys={"se": SE_S}).run()
+    res = refused_refresh(env, sipp, d, "uac_session_refresh_refused_bye.xml", "SIP/2.0 403 Forbidden", refuse)
     assert res.rc == 0, res.describe()
     assert len(res.requests("BYE")) == 1, res.describe()
     assert bot.wait_event("rx", "stop")[0]["msg"]["stop"]["reason"] == "stopped"

@@ -352,28 +352,27 @@ int sb_sip_take_offer(struct sb_sip_agent *a, struct sb_call *c, const sip_t *si
 	struct sb_media_update *u;
 	const char *sdp;
 	size_t len;
+	int status = 488;
 
 	u = calloc(1, sizeof(*u));
 	sb_sip_body_sdp(sip, true, &sdp, &len);
 	if (!u || !sdp || sb_sdp_parse_offer(sdp, len, &offer) < 0 ||
 	    offer.family != c->offer_now.family || sb_sip_srtp_reoffer(c, sip, &offer, u) < 0 ||
-	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) <
-	            0) {
-		if (u)
-			sb_srtp_wipe(u, sizeof(*u));
-		free(u);
-		sb_sip_srtp_wipe(&offer);
-		return 488;
-	}
+	    sb_sockaddr_make(offer.family, offer.addr, offer.port, &u->remote, &u->remote_len) < 0)
+		goto fail;
 	*answer = make_answer(c, &offer);
 	if (!*answer) {
-		sb_sip_srtp_wipe(&offer);
-		sb_srtp_wipe(u, sizeof(*u));
-		free(u);
-		return 500;
+		status = 500;
+		goto fail;
 	}
 	follow(a, c, u, &offer, what);
 	return 200;
+fail:
+	sb_sip_srtp_wipe(&offer);
+	if (u)
+		sb_srtp_wipe(u, sizeof(*u));
+	free(u);
+	return status;
 }
 
 const char *sb_sip_refuse_offer(struct sb_call *c, const sip_t *sip)

@@ -16,6 +16,7 @@ import re
 import sys
 
 import sched_waits
+import targets
 
 MAX_FILE = 64 << 20
 # Caller -> bot latency is refused when this share of its samples is clearly negative: the
@@ -87,8 +88,9 @@ def sipp_error_codes(d):
 
 
 def setup_times(d):
-    """INVITE -> 200 OK of every answered call, in ms (SIPp's rtd, -trace_rtt)."""
-    vals = []
+    """INVITE -> 200 OK of every answered call, in ms (SIPp's rtd, -trace_rtt), and when each was
+    answered (ms from SIPp's start), both sorted; None when there is no file."""
+    vals, at = [], []
     try:
         names = [n for n in os.listdir(d) if re.fullmatch(r"uac_[a-z]+_[0-9]+_rtt\.csv", n)]
     except OSError:
@@ -100,12 +102,13 @@ def setup_times(d):
             f = line.split(";")
             if len(f) >= 3 and f[2].strip() == "1":
                 try:
-                    v = float(f[1])
+                    v, t = float(f[1]), float(f[0])
                 except ValueError:
                     continue
-                if math.isfinite(v) and v >= 0:
+                if math.isfinite(v) and v >= 0 and math.isfinite(t):
                     vals.append(v)
-    return sorted(vals)
+                    at.append(t)
+    return sorted(vals), sorted(at)
 
 
 def prom(d):
@@ -551,7 +554,7 @@ def build(a):
     last, sipp_peak = sipp_stats(d)
     setup = setup_times(d)
     have_rtt = setup is not None
-    setup = setup or []
+    setup, answered_at = setup or ([], [])
     m = prom(d)
     daemon_peak, call_s, scrape_failures = samples(d)
     ws = wirestat(d)
@@ -638,7 +641,7 @@ def build(a):
     rss_per_call = None
     if peak_for_rss and a.peak_rss_kb is not None and a.idle_rss_kb is not None:
         rss_per_call = (a.peak_rss_kb - a.idle_rss_kb) / peak_for_rss
-    return {
+    r = {
         "params": {
             "concurrent": a.concurrent, "total": a.total, "rate": a.rate, "call_ms": a.call_ms,
             "protocol": a.protocol, "sample_rate": a.sample_rate, "cores": a.cores,
@@ -713,6 +716,9 @@ def build(a):
         # scheduler events over a stretch of the run), or null.
         "sched_waits": sched_waits.summary(os.path.join(d, "sched.txt")),
     }
+    # The run against the targets, and whether the generators carried all of its load.
+    r["verdict"] = targets.judge(r, targets.setup_rate(answered_at))
+    return r
 
 
 def fmt(v, unit=""):
@@ -836,6 +842,7 @@ def table(r):
         rows.append(("waits for a CPU over %s s (idle %s CPUs)" % (fmt(sw["seconds"]), fmt(sw["idle_cpus"])),
                      "after a wake-up / after preemption"))
         rows.extend(sched_waits.lines(sw))
+    rows.extend(targets.lines(r["verdict"]))
     w = max(len(k) for k, _ in rows)
     lines = ["%-*s  %s" % (w, k, v) for k, v in rows]
     for k, n in c["daemon_log"].items():

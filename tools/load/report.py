@@ -89,7 +89,7 @@ def sipp_error_codes(d):
 
 def setup_times(d):
     """INVITE -> 200 OK of every answered call, in ms (SIPp's rtd, -trace_rtt), and when each was
-    answered (ms from SIPp's start), both sorted; None when there is no file."""
+    answered (SIPp's Date_ms), both sorted; None when there is no file."""
     vals, at = [], []
     try:
         names = [n for n in os.listdir(d) if re.fullmatch(r"uac_[a-z]+_[0-9]+_rtt\.csv", n)]
@@ -102,12 +102,17 @@ def setup_times(d):
             f = line.split(";")
             if len(f) >= 3 and f[2].strip() == "1":
                 try:
-                    v, t = float(f[1]), float(f[0])
+                    v = float(f[1])
                 except ValueError:
                     continue
-                if math.isfinite(v) and v >= 0 and math.isfinite(t):
+                if math.isfinite(v) and v >= 0:
                     vals.append(v)
-                    at.append(t)
+                    try:
+                        t = float(f[0])
+                    except ValueError:
+                        continue
+                    if math.isfinite(t):
+                        at.append(t)
     return sorted(vals), sorted(at)
 
 
@@ -717,7 +722,8 @@ def build(a):
         "sched_waits": sched_waits.summary(os.path.join(d, "sched.txt")),
     }
     # The run against the targets, and whether the generators carried all of its load.
-    r["verdict"] = targets.judge(r, targets.setup_rate(answered_at))
+    r["verdict"] = targets.judge(r, targets.setup_rate(answered_at),
+                                 targets.jitter_depth_ms(read_text(os.path.join(d, "load.conf"), 1 << 20)))
     return r
 
 

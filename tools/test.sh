@@ -194,6 +194,7 @@ assert bd and bd["messages"] > 0 and bd["mean"] >= 0 and bd["p99_le"] is not Non
 sl = r["rtpsource_loop"]
 assert sl["turns"] and sl["turns_late"] is not None and sl["packets_skipped"] is not None, sl
 assert sl["catch_up_ms"] and sl["catch_up_ms"] >= 20, sl
+assert sl["threads"] == 2, sl  # run_load.sh's -G default
 # What the daemon received of the callers is what the source sent, less what a stream goes on
 # sending after its call ended: until its bridge port has been quiet for --idle-ms (200 ms), by
 # the source's clock, which a late or long turn puts behind.

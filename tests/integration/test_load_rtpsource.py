@@ -137,3 +137,60 @@ def test_a_source_held_past_catching_up_skips_and_counts_it(tmp_path):
     n = owed(got, base)
     assert abs(n - skipped) <= SLACK, "%d packets in %.2f s: %.1f owed, %d skipped" % (
         len(got), got[-1][0] - base, n, skipped)
+
+
+def test_threads_split_the_streams_each_whole_from_the_one_port(tmp_path):
+    """--threads 2: a socket a thread on the same port (SO_REUSEPORT), the kernel giving each
+    bridge port's packets to one of them; every call still gets one stream, whole and in order,
+    from the port its SDP named."""
+    port = sbtest.Ports().port((socket.SOCK_DGRAM,))
+    audio = os.path.join(str(tmp_path), "audio.alaw")
+    with open(audio, "wb") as f:
+        f.write(bytes(range(256)) * 10)
+    out = os.path.join(str(tmp_path), "rtpsource.json")
+    err = os.path.join(str(tmp_path), "rtpsource.err")
+    calls = 16
+    with open(err, "w") as ef:
+        proc = subprocess.Popen([sbtest.binary("tools/load/sipbridge-rtpsource"), "--port", str(port), "--audio",
+                                 audio, "--keep", "1", "--idle-ms", "2000", "--threads", "2", "--duration", "120",
+                                 "--out", out],
+                                stderr=ef, stdout=subprocess.DEVNULL, env=sbtest.sanitizer_env())
+    bridges = []
+    stop = threading.Event()
+    try:
+        sbtest.wait_until(lambda: "ready" in sbtest.tail(err), 10, "the source to bind its sockets")
+        for _ in range(calls):
+            b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            b.bind(("127.0.0.1", 0))
+            b.settimeout(10)
+            bridges.append(b)
+
+        def keep_alive():
+            seq = 0
+            while not stop.is_set():
+                for i, b in enumerate(bridges):
+                    b.sendto(rtp(seq, 0x1000 + i), ("127.0.0.1", port))
+                seq += 1
+                stop.wait(0.1)
+        threading.Thread(target=keep_alive, daemon=True).start()
+        got = [[b.recvfrom(2048) for _ in range(25)] for b in bridges]
+    finally:
+        stop.set()
+        proc.terminate()
+        rc = proc.wait(10)
+        for b in bridges:
+            b.close()
+    assert rc == 0 and not sbtest.sanitizer_lines(err), sbtest.tail(err)
+    for pkts in got:
+        assert {a for _, a in pkts} == {("127.0.0.1", port)}, pkts[0][1]
+        assert len({p[8:12] for p, _ in pkts}) == 1
+        seqs = [struct.unpack("!H", p[2:4])[0] for p, _ in pkts]
+        assert all((b - a) & 0xFFFF == 1 for a, b in zip(seqs, seqs[1:])), seqs
+    # Sixteen calls, sixteen streams: none was started twice by two threads.
+    assert len({pkts[0][0][8:12] for pkts in got}) == calls
+    with open(out) as f:
+        stats = json.load(f)
+    assert stats["threads"] == 2 and stats["streams_started"] == calls and stats["bad_packets"] == 0, stats
+    # Both threads carried calls (all sixteen on one would be a 1 in 32768 draw of the hash).
+    by = stats["streams_by_thread"]
+    assert len(by) == 2 and sum(by) == calls and min(by) > 0, stats

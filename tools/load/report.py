@@ -700,9 +700,11 @@ def build(a):
         "pacing_out": pacing,
         # The callers' RTP source's own loop (a 1 ms grid): the turns that began more than 10 ms
         # late (its sleep came back late, or it did not get a CPU), the latest, the longest turn;
-        # the packets it sent, and those it skipped, more than catch_up_ms late when a turn came.
+        # the packets it sent, and those it skipped, more than catch_up_ms late when a turn came;
+        # with several threads (-G), their turns added, the latest and longest of any.
         "rtpsource_loop": {k: (src or {}).get(k) for k in ("turns", "turns_late", "turn_late_max_ms", "turn_max_ms",
-                                                          "packets_sent", "packets_skipped", "catch_up_ms")},
+                                                          "packets_sent", "packets_skipped", "catch_up_ms",
+                                                          "threads")},
         "latency_caller_to_bot_ms": latency,
         "latency_caller_to_bot_read_ms": latency_read,
         # The part of it inside the bridge, by the daemon's own histogram: from a message's last

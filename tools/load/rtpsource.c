@@ -9,8 +9,12 @@
  * bridge sends, the socket's filter lets through 1 packet in --keep (by RTP sequence number):
  * enough to see a stream start, go on and end, and the kernel drops the rest before queueing
  * them, which saves most of this process's receive work (the wire capture measures the bridge's
- * packets, not this). Single
- * thread, fixed memory; prints one JSON object when it stops (--duration, SIGTERM, SIGINT),
+ * packets, not this). --threads N splits the streams between N threads, each with a socket
+ * of its own on the same port (SO_REUSEPORT: the kernel gives each bridge port's packets to
+ * one of them, by a hash of the addresses, so a stream stays with the thread that started it):
+ * on a machine whose CPUs the bridge's real-time threads hold in turns, a thread waiting on
+ * one CPU does not hold up the streams of another that got one. Fixed memory; prints one JSON
+ * object when it stops (--duration, SIGTERM, SIGINT),
  * with how late its own loop ran, so that a stall of the callers' streams can be told from one
  * of the bridge. A stream its loop left behind catches up in a burst; its packets more
  * than --catch-up-ms late are skipped, counted (packets_skipped). */
@@ -20,6 +24,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -42,9 +47,10 @@
 #define MAX_STREAMS 65536 /* one per bridge port at most */
 #define MAX_AUDIO (16 << 20)
 #define MAX_DURATION_S 86400
+#define MAX_THREADS 8
 
 struct opts {
-	unsigned port, pt, idle_ms, duration_s, keep, catch_up_ms;
+	unsigned port, pt, idle_ms, duration_s, keep, catch_up_ms, threads;
 	const char *audio_path, *out_path;
 };
 
@@ -69,6 +75,17 @@ struct state {
 	uint64_t skipped;    /* packets not sent: more than catch_up_ns late when a turn came */
 	uint64_t turns, turns_late; /* turns of the grid, and those that began LATE_TURN_NS late */
 	int64_t late_max_ns, turn_max_ns; /* the latest start of a turn, the longest turn */
+};
+
+/* A thread of the source: its socket, its streams, its buffers. */
+struct worker {
+	struct state st;
+	const struct opts *o;
+	int fd;
+	int64_t start_ns, deadline_ns; /* its grid's first mark, and when it stops */
+	pthread_t thread;
+	uint8_t rx[BATCH][2048];
+	uint8_t tx[BATCH][RTP_HDR + PAYLOAD];
 };
 
 static uint32_t rnd32(void)
@@ -120,9 +137,9 @@ static void on_packet(struct state *st, const struct sockaddr_in *from, const ui
 	st->received++;
 }
 
-static void drain(int fd, struct state *st)
+static void drain(struct worker *w)
 {
-	static uint8_t buf[BATCH][2048];
+	struct state *st = &w->st;
 	struct mmsghdr msgs[BATCH];
 	struct sockaddr_in from[BATCH];
 	struct iovec iov[BATCH];
@@ -130,18 +147,18 @@ static void drain(int fd, struct state *st)
 
 	do {
 		for (int i = 0; i < BATCH; i++) {
-			iov[i] = (struct iovec){buf[i], sizeof(buf[i])};
+			iov[i] = (struct iovec){w->rx[i], sizeof(w->rx[i])};
 			msgs[i].msg_hdr = (struct msghdr){.msg_name = &from[i],
 			                                  .msg_namelen = sizeof(from[i]),
 			                                  .msg_iov = &iov[i],
 			                                  .msg_iovlen = 1};
 		}
-		n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+		n = recvmmsg(w->fd, msgs, BATCH, MSG_DONTWAIT, NULL);
 		int64_t now = now_ns(CLOCK_MONOTONIC);
 		for (int i = 0; i < n; i++)
 			if (msgs[i].msg_hdr.msg_namelen == sizeof(from[i]) &&
 			    from[i].sin_family == AF_INET)
-				on_packet(st, &from[i], buf[i], msgs[i].msg_len, now);
+				on_packet(st, &from[i], w->rx[i], msgs[i].msg_len, now);
 	} while (n == BATCH);
 }
 
@@ -168,9 +185,11 @@ static void reap(struct state *st, int64_t now, int64_t idle_ns)
  * the stream goes on with its next sequence number and timestamp, so to the bridge a skip is a
  * delay, not a loss. Returns 1 when a stream it sent to owes another packet, 0 when none does,
  * -1 when the socket took no more. */
-static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
+static int send_pass(struct worker *w, int64_t now)
 {
-	static uint8_t pkt[BATCH][RTP_HDR + PAYLOAD];
+	struct state *st = &w->st;
+	uint8_t(*pkt)[RTP_HDR + PAYLOAD] = w->tx;
+	unsigned pt = w->o->pt;
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH];
 	struct stream *who[BATCH];
@@ -207,7 +226,7 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
 		}
 		if (!k)
 			return more;
-		int n = sendmmsg(fd, msgs, (unsigned)k, MSG_DONTWAIT);
+		int n = sendmmsg(w->fd, msgs, (unsigned)k, MSG_DONTWAIT);
 		if (n < 0)
 			n = 0;
 		for (int j = 0; j < k; j++) {
@@ -235,9 +254,9 @@ static int send_pass(int fd, struct state *st, unsigned pt, int64_t now)
  * would leave it behind for good while turns take longer than a packet's 20 ms. Each pass
  * moves every stream it sends on by 20 ms, so at most catch-up / 20 ms + 1 passes send, and
  * a turn where no stream was behind makes one. */
-static void send_due(int fd, struct state *st, unsigned pt, int64_t now)
+static void send_due(struct worker *w, int64_t now)
 {
-	while (send_pass(fd, st, pt, now) > 0)
+	while (send_pass(w, now) > 0)
 		;
 }
 
@@ -282,11 +301,11 @@ static int attach_keep_filter(int fd, unsigned keep)
 	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
 }
 
-static int open_socket(unsigned port, unsigned keep)
+static int open_socket(unsigned port, unsigned keep, bool shared)
 {
 	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), buf = 16 << 20,
-	    pmtu = IP_PMTUDISC_DO;
+	    pmtu = IP_PMTUDISC_DO, on = 1;
 
 	if (fd < 0)
 		return -errno;
@@ -299,7 +318,8 @@ static int open_socket(unsigned port, unsigned keep)
 	/* DF and no local fragmenting, as the bridge's own media: the kernel writes an IP ID of 0
 	 * instead of drawing one from its shared table for each packet. */
 	(void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof(pmtu));
-	if (attach_keep_filter(fd, keep) < 0 ||
+	if ((shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0) ||
+	    attach_keep_filter(fd, keep) < 0 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
 		int e = -errno;
 		close(fd);
@@ -312,12 +332,13 @@ static void usage(FILE *f)
 {
 	fputs("usage: sipbridge-rtpsource --port PORT --audio FILE [--pt 8] [--idle-ms 200]\n"
 	      "                           [--keep 4] [--catch-up-ms 100] [--duration SECONDS]\n"
-	      "                           [--out FILE]\n"
+	      "                           [--threads 1] [--out FILE]\n"
 	      "  Sends the G.711 of FILE (looped) to every bridge port that sends RTP to\n"
 	      "  127.0.0.1:PORT, 20 ms a packet, until that port has been quiet for --idle-ms.\n"
 	      "  A stream it fell behind on sends what it owes at once; packets more than\n"
 	      "  --catch-up-ms (20-2000) late are skipped, counted.\n"
-	      "  Reads 1 in --keep (1, 2 or 4) of the bridge's packets, by sequence number.\n",
+	      "  Reads 1 in --keep (1, 2 or 4) of the bridge's packets, by sequence number.\n"
+	      "  --threads (1-8) splits the streams between threads, a socket each on PORT.\n",
 	      f);
 }
 
@@ -331,6 +352,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	                                      {"catch-up-ms", required_argument, NULL, 'c'},
 	                                      {"duration", required_argument, NULL, 'd'},
 	                                      {"out", required_argument, NULL, 'o'},
+	                                      {"threads", required_argument, NULL, 'n'},
 	                                      {"help", no_argument, NULL, 'h'},
 	                                      {NULL, 0, NULL, 0}};
 	int c, li;
@@ -339,8 +361,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	 * its skips say so. Sending all it owes would make its next turns longer, and its burst of
 	 * every stream's packets at once a wall of receives for the bridge, which callers on paths
 	 * of their own do not send. */
-	*o = (struct opts){
-	        .pt = 8, .idle_ms = 200, .duration_s = 3600, .keep = 4, .catch_up_ms = 100};
+	*o = (struct opts){.pt = 8,
+	                   .idle_ms = 200,
+	                   .duration_s = 3600,
+	                   .keep = 4,
+	                   .catch_up_ms = 100,
+	                   .threads = 1};
 	while ((li = -1, c = getopt_long(argc, argv, "", lopts, &li)) != -1) {
 		int r = 0;
 		switch (c) {
@@ -370,6 +396,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case 'o':
 			o->out_path = optarg;
 			break;
+		case 'n':
+			r = parse_uint(optarg, 1, MAX_THREADS, &o->threads);
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -394,86 +423,157 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* A thread's loop on its 1 ms grid: read, end the quiet streams, send what is due. */
+static void *run(void *arg)
+{
+	struct worker *w = arg;
+	struct state *st = &w->st;
+	int64_t next = w->start_ns;
+
+	while (!stop && next < w->deadline_ns) {
+		struct timespec ts = {next / 1000000000, next % 1000000000};
+		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			continue;
+		int64_t now = now_ns(CLOCK_MONOTONIC), late = now - next, took;
+		st->turns++;
+		if (late > LATE_TURN_NS)
+			st->turns_late++;
+		if (late > st->late_max_ns)
+			st->late_max_ns = late;
+		drain(w);
+		reap(st, now, (int64_t)w->o->idle_ms * 1000000);
+		send_due(w, now + GRID_NS / 2);
+		took = now_ns(CLOCK_MONOTONIC) - now;
+		if (took > st->turn_max_ns)
+			st->turn_max_ns = took;
+		next += GRID_NS;
+		if (next < now) /* late: the grid goes on from now */
+			next = now - now % GRID_NS + GRID_NS + (w->start_ns % GRID_NS);
+	}
+	return NULL;
+}
+
+/* The threads' figures as one source's: counts added, the latest and longest turns the most. */
+static struct state total(const struct worker *w, unsigned n)
+{
+	struct state t = {0};
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct state *s = &w[i].st;
+		t.n += s->n;
+		t.started += s->started;
+		t.ended += s->ended;
+		t.sent += s->sent;
+		t.received += s->received;
+		t.send_errors += s->send_errors;
+		t.short_packets += s->short_packets;
+		t.skipped += s->skipped;
+		t.turns += s->turns;
+		t.turns_late += s->turns_late;
+		if (s->late_max_ns > t.late_max_ns)
+			t.late_max_ns = s->late_max_ns;
+		if (s->turn_max_ns > t.turn_max_ns)
+			t.turn_max_ns = s->turn_max_ns;
+	}
+	return t;
+}
+
 int main(int argc, char **argv)
 {
-	struct state st = {0};
+	struct worker *w = NULL;
 	struct opts o;
 	uint8_t *audio = NULL;
-	int64_t t0, deadline, next;
+	size_t audio_len = 0;
+	unsigned opened = 0, started = 1;
+	int64_t t0;
 	FILE *out = stdout;
-	int fd, r, rc = 1;
+	int r, rc = 1;
 
 	if (parse_opts(argc, argv, &o) < 0) {
 		usage(stderr);
 		return 2;
 	}
 	stop_on_signals();
-	r = load_audio(o.audio_path, &audio, &st.audio_len);
+	r = load_audio(o.audio_path, &audio, &audio_len);
 	if (r < 0) {
 		fprintf(stderr, "sipbridge-rtpsource: %s: %s\n", o.audio_path,
 		        r == -EINVAL ? "no whole 20 ms frame in it" : strerror(-r));
 		return 1;
 	}
-	st.audio = audio;
-	st.catch_up_ns = (int64_t)o.catch_up_ms * 1000000;
-	st.streams = calloc(MAX_STREAMS, sizeof(*st.streams));
-	st.by_port = calloc(MAX_STREAMS, sizeof(*st.by_port));
-	if (!st.streams || !st.by_port) {
-		fputs("sipbridge-rtpsource: out of memory\n", stderr);
-		goto out;
+	w = calloc(o.threads, sizeof(*w));
+	if (!w)
+		goto nomem;
+	for (unsigned i = 0; i < o.threads; i++) {
+		struct state *st = &w[i].st;
+		st->audio = audio;
+		st->audio_len = audio_len;
+		st->catch_up_ns = (int64_t)o.catch_up_ms * 1000000;
+		st->streams = calloc(MAX_STREAMS, sizeof(*st->streams));
+		st->by_port = calloc(MAX_STREAMS, sizeof(*st->by_port));
+		if (!st->streams || !st->by_port)
+			goto nomem;
+		w[i].o = &o;
 	}
-	fd = open_socket(o.port, o.keep);
-	if (fd < 0) {
-		fprintf(stderr, "sipbridge-rtpsource: 127.0.0.1:%u: %s\n", o.port, strerror(-fd));
-		goto out;
+	for (; opened < o.threads; opened++) {
+		w[opened].fd = open_socket(o.port, o.keep, o.threads > 1);
+		if (w[opened].fd < 0) {
+			fprintf(stderr, "sipbridge-rtpsource: 127.0.0.1:%u: %s\n", o.port,
+			        strerror(-w[opened].fd));
+			goto out;
+		}
 	}
 	if (o.out_path && !(out = fopen(o.out_path, "we"))) {
 		fprintf(stderr, "sipbridge-rtpsource: %s: %s\n", o.out_path, strerror(errno));
-		close(fd);
 		goto out;
 	}
-	/* Tells a waiting runner that the socket is bound. */
+	/* Tells a waiting runner that the sockets are bound. */
 	fputs("sipbridge-rtpsource: ready\n", stderr);
-	t0 = next = now_ns(CLOCK_MONOTONIC);
-	deadline = t0 + (int64_t)o.duration_s * 1000000000;
-	while (!stop && next < deadline) {
-		struct timespec ts = {next / 1000000000, next % 1000000000};
-		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			continue;
-		int64_t now = now_ns(CLOCK_MONOTONIC), late = now - next, took;
-		st.turns++;
-		if (late > LATE_TURN_NS)
-			st.turns_late++;
-		if (late > st.late_max_ns)
-			st.late_max_ns = late;
-		drain(fd, &st);
-		reap(&st, now, (int64_t)o.idle_ms * 1000000);
-		send_due(fd, &st, o.pt, now + GRID_NS / 2);
-		took = now_ns(CLOCK_MONOTONIC) - now;
-		if (took > st.turn_max_ns)
-			st.turn_max_ns = took;
-		next += GRID_NS;
-		if (next < now) /* late: the grid goes on from now */
-			next = now - now % GRID_NS + GRID_NS;
+	t0 = now_ns(CLOCK_MONOTONIC);
+	for (unsigned i = 0; i < o.threads; i++) {
+		/* The threads' grids interleave, so that they do not all wake at once. */
+		w[i].start_ns = t0 + (int64_t)i * GRID_NS / o.threads;
+		w[i].deadline_ns = t0 + (int64_t)o.duration_s * 1000000000;
 	}
+	for (; started < o.threads; started++) {
+		r = pthread_create(&w[started].thread, NULL, run, &w[started]);
+		if (r) {
+			fprintf(stderr, "sipbridge-rtpsource: a thread: %s\n", strerror(r));
+			stop = 1;
+			break;
+		}
+	}
+	run(&w[0]);
+	for (unsigned i = 1; i < started; i++)
+		pthread_join(w[i].thread, NULL);
+	struct state st = total(w, o.threads);
 	fprintf(out,
 	        "{\"streams_started\":%" PRIu64 ",\"streams_ended\":%" PRIu64
 	        ",\"streams_open\":%u,\"packets_sent\":%" PRIu64 ",\"packets_received\":%" PRIu64
-	        ",\"keep\":%u"
+	        ",\"keep\":%u,\"threads\":%u"
 	        ",\"send_retries\":%" PRIu64 ",\"bad_packets\":%" PRIu64 ",\"turns\":%" PRIu64
 	        ",\"turns_late\":%" PRIu64 ",\"turn_late_max_ms\":%.2f,\"turn_max_ms\":%.2f"
-	        ",\"packets_skipped\":%" PRIu64 ",\"catch_up_ms\":%u,\"seconds\":%.1f}\n",
-	        st.started, st.ended, st.n, st.sent, st.received, o.keep, st.send_errors,
+	        ",\"packets_skipped\":%" PRIu64 ",\"catch_up_ms\":%u,\"seconds\":%.1f",
+	        st.started, st.ended, st.n, st.sent, st.received, o.keep, o.threads, st.send_errors,
 	        st.short_packets, st.turns, st.turns_late, (double)st.late_max_ns / 1e6,
 	        (double)st.turn_max_ns / 1e6, st.skipped, o.catch_up_ms,
 	        (double)(now_ns(CLOCK_MONOTONIC) - t0) / 1e9);
-	rc = fflush(out) == 0 ? 0 : 1;
-	if (out != stdout)
-		fclose(out);
-	close(fd);
+	for (unsigned i = 0; i < o.threads; i++) /* and the streams each thread started */
+		fprintf(out, "%s%" PRIu64, i ? "," : ",\"streams_by_thread\":[", w[i].st.started);
+	fputs("]}\n", out);
+	rc = fflush(out) == 0 && started == o.threads ? 0 : 1;
+	goto out;
+nomem:
+	fputs("sipbridge-rtpsource: out of memory\n", stderr);
 out:
-	free(st.streams);
-	free(st.by_port);
+	if (out && out != stdout)
+		fclose(out);
+	for (unsigned i = 0; i < opened; i++)
+		close(w[i].fd);
+	for (unsigned i = 0; w && i < o.threads; i++) {
+		free(w[i].st.streams);
+		free(w[i].st.by_port);
+	}
+	free(w);
 	free(audio);
 	return rc;
 }

@@ -15,7 +15,7 @@
 #   tools/load/run_load.sh [-c CONCURRENT] [-n TOTAL] [-r CPS] [-d CALL_MS] [-b BUILD]
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
 #                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-T MS]
-#                          [-B fifo|NICE] [-a pair|none] [-t] [-j]
+#                          [-B fifo|NICE] [-a pair|none] [-G N] [-t] [-j]
 #   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B fifo -a none
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
@@ -25,6 +25,8 @@
 #       gives the count it ran
 #   -W  the daemon's threads.ws (default 0: one per core); the report gives the count it ran
 #   -g  who sends the callers' RTP: own (sipbridge-rtpsource) or sipp (SIPp's rtp_stream)
+#   -G  the callers' source's threads (1-8, default 2), the streams split between them: a
+#       thread that waits for a CPU does not hold up the streams of one that got the other
 #   -S  record the machine's scheduler events (perf) for SECONDS once every call is set up, and
 #       report how long the daemon's threads and the generators waited for a CPU
 #   -T  the daemon's sip.t1x64_ms (default: its own, RFC 3261's 32000): how long each ended
@@ -51,8 +53,8 @@ repo=$PWD
 
 concurrent=200 total=400 rate=50 call_ms=10000 build=build protocol=exotel sample_rate=8000
 outdir="" json_only=0 wire_sample="" media_io=auto tls=0 ws_threads=0 media_threads=0 rtp_gen=own sched_s=0 t1x64_ms="" bot_sched=fifo
-placement=none
-while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:a:tjh" o; do
+placement=none src_threads=2
+while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:G:S:T:B:a:tjh" o; do
 	case $o in
 	c) concurrent=$OPTARG ;;
 	n) total=$OPTARG ;;
@@ -68,12 +70,13 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:S:T:B:a:tjh" o; do
 	M) media_threads=$OPTARG ;;
 	W) ws_threads=$OPTARG ;;
 	g) rtp_gen=$OPTARG ;;
+	G) src_threads=$OPTARG ;;
 	S) sched_s=$OPTARG ;;
 	T) t1x64_ms=$OPTARG ;;
 	B) bot_sched=$OPTARG ;;
 	a) placement=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,47p' "$0"; exit 2 ;;
+	*) sed -n '2,49p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do
@@ -100,6 +103,7 @@ fi
 [[ $placement =~ ^(pair|none)$ ]] || { echo "run_load: -a must be pair or none" >&2; exit 2; }
 [ "$placement" = none ] || command -v taskset >/dev/null || { echo "run_load: -a pair needs taskset (util-linux)" >&2; exit 1; }
 [[ $rtp_gen =~ ^(own|sipp)$ ]] || { echo "run_load: -g must be own or sipp" >&2; exit 2; }
+[[ $src_threads =~ ^[1-8]$ ]] || { echo "run_load: -G must be 1 to 8" >&2; exit 2; }
 [[ $media_io =~ ^(auto|io_uring|epoll)$ ]] || { echo "run_load: -i must be auto, io_uring or epoll" >&2; exit 2; }
 [[ $protocol =~ ^(exotel|twilio|raw)$ ]] || { echo "run_load: -p must be exotel, twilio or raw" >&2; exit 2; }
 [[ $sample_rate =~ ^(8000|16000|24000)$ ]] || { echo "run_load: -s must be 8000, 16000 or 24000" >&2; exit 2; }
@@ -335,7 +339,7 @@ if [ "$rtp_gen" = own ]; then
 	grep -q "m=audio $source_port" "$scenario" || { echo "run_load: cannot make the scenario" >&2; exit 1; }
 	start_timed rtpsource rtpsource.stdout rtpsource.err "${run_media[@]}" "$build/tools/load/sipbridge-rtpsource" \
 		--port "$source_port" --audio "$work/audio.alaw" --duration "$((limit_s + 60))" \
-		--out "$work/rtpsource.json"
+		--threads "$src_threads" --out "$work/rtpsource.json"
 	wait_for 5 grep -q "ready" "$work/rtpsource.err" || { cat "$work/rtpsource.err" >&2; exit 1; }
 	[ "$placement" = none ] || echo "rtpsource $(cpus_of "$(cat "$work/rtpsource.pid")")" >>"$work/placement.txt"
 fi
@@ -346,7 +350,7 @@ if [ "$placement" = pair ]; then
 else
 	where="threads placed by the scheduler"
 fi
-say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen, sip.t1x64_ms ${t1x64_ms:-32000}, media and ws threads ${media_sched:-?} and ${ws_sched:-?}, the bot ${bot_sched_got:-?}, $where (at most $limit_s s)"
+say "load: $total calls, $concurrent at once, $rate/s, $call_ms ms each, $protocol at $sample_rate Hz, $scheme, media I/O $media_io, $media_threads media and $ws_threads ws thread(s), callers' RTP from $rtp_gen$([ "$rtp_gen" = own ] && echo " on $src_threads thread(s)"), sip.t1x64_ms ${t1x64_ms:-32000}, media and ws threads ${media_sched:-?} and ${ws_sched:-?}, the bot ${bot_sched_got:-?}, $where (at most $limit_s s)"
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 daemon_t0=$(cpu_ticks "$daemon")
 # The machine's load average before and after, so that load from other processes shows.

@@ -28,11 +28,10 @@ def rtp(seq, ssrc):
     return struct.pack("!BBHII", 0x80, 8, seq & 0xFFFF, (seq * 160) & 0xFFFFFFFF, ssrc) + b"\xd5" * 160
 
 
-def held_source(tmp_path, holds, held_s, catch_up_ms, tolerated=0):
-    """Runs the source for one stream, reads 10 packets, stops it (SIGSTOP) holds times for held_s
-    with 3 ms between, and reads on: 20 more, then until no more than tolerated are owed (or 5 s
-    have passed). Returns what was read, as (when, packet), when the first packet fell due by the
-    reader's clock, how many were read before the holds ended, and the source's own figures."""
+def start_source(tmp_path, *args):
+    """Starts the source on a free port with a made-up audio file, reading every packet, streams
+    kept 2 s after their bridge port went quiet; args are more options. Returns the process, the
+    port, and the paths of its JSON and of its stderr."""
     port = sbtest.Ports().port((socket.SOCK_DGRAM,))
     audio = os.path.join(str(tmp_path), "audio.alaw")
     with open(audio, "wb") as f:
@@ -41,9 +40,17 @@ def held_source(tmp_path, holds, held_s, catch_up_ms, tolerated=0):
     err = os.path.join(str(tmp_path), "rtpsource.err")
     with open(err, "w") as ef:
         proc = subprocess.Popen([sbtest.binary("tools/load/sipbridge-rtpsource"), "--port", str(port), "--audio",
-                                 audio, "--keep", "1", "--idle-ms", "2000", "--catch-up-ms", str(catch_up_ms),
-                                 "--duration", "120", "--out", out],
-                                stderr=ef, stdout=subprocess.DEVNULL, env=sbtest.sanitizer_env())
+                                 audio, "--keep", "1", "--idle-ms", "2000", "--duration", "120", "--out", out]
+                                + list(args), stderr=ef, stdout=subprocess.DEVNULL, env=sbtest.sanitizer_env())
+    return proc, port, out, err
+
+
+def held_source(tmp_path, holds, held_s, catch_up_ms, tolerated=0):
+    """Runs the source for one stream, reads 10 packets, stops it (SIGSTOP) holds times for held_s
+    with 3 ms between, and reads on: 20 more, then until no more than tolerated are owed (or 5 s
+    have passed). Returns what was read, as (when, packet), when the first packet fell due by the
+    reader's clock, how many were read before the holds ended, and the source's own figures."""
+    proc, port, out, err = start_source(tmp_path, "--catch-up-ms", str(catch_up_ms))
     bridge = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     bridge.bind(("127.0.0.1", 0))
     bridge.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -143,18 +150,8 @@ def test_threads_split_the_streams_each_whole_from_the_one_port(tmp_path):
     """--threads 2: a socket a thread on the same port (SO_REUSEPORT), the kernel giving each
     bridge port's packets to one of them; every call still gets one stream, whole and in order,
     from the port its SDP named."""
-    port = sbtest.Ports().port((socket.SOCK_DGRAM,))
-    audio = os.path.join(str(tmp_path), "audio.alaw")
-    with open(audio, "wb") as f:
-        f.write(bytes(range(256)) * 10)
-    out = os.path.join(str(tmp_path), "rtpsource.json")
-    err = os.path.join(str(tmp_path), "rtpsource.err")
     calls = 16
-    with open(err, "w") as ef:
-        proc = subprocess.Popen([sbtest.binary("tools/load/sipbridge-rtpsource"), "--port", str(port), "--audio",
-                                 audio, "--keep", "1", "--idle-ms", "2000", "--threads", "2", "--duration", "120",
-                                 "--out", out],
-                                stderr=ef, stdout=subprocess.DEVNULL, env=sbtest.sanitizer_env())
+    proc, port, out, err = start_source(tmp_path, "--threads", "2")
     bridges = []
     stop = threading.Event()
     try:

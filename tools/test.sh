@@ -290,6 +290,7 @@ if setup "$tsan" -Db_sanitize=thread -Db_lundef=false && ninja -C "$tsan"; then
 	TSAN_OPTIONS=halt_on_error=0 integration "$tsan" tests/integration/test_audio.py \
 		tests/integration/test_bot_control.py tests/integration/test_sip_dialog.py \
 		tests/integration/test_recording.py \
+		tests/integration/test_load_rtpsource.py::test_threads_split_the_streams_each_whole_from_the_one_port \
 		--deselect tests/integration/test_recording.py::test_write_error_leaves_a_valid_file
 else
 	count "tsan build" 1

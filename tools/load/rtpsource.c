@@ -430,7 +430,8 @@ static void *run(void *arg)
 	struct state *st = &w->st;
 	int64_t next = w->start_ns;
 
-	while (!stop && next < w->deadline_ns) {
+	/* stop is written by a signal handler that may run in any thread, and by main. */
+	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED) && next < w->deadline_ns) {
 		struct timespec ts = {next / 1000000000, next % 1000000000};
 		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			continue;
@@ -447,8 +448,8 @@ static void *run(void *arg)
 		if (took > st->turn_max_ns)
 			st->turn_max_ns = took;
 		next += GRID_NS;
-		if (next < now) /* late: the grid goes on from now */
-			next = now - now % GRID_NS + GRID_NS + (w->start_ns % GRID_NS);
+		if (next < now) /* late: the grid goes on from the thread's next mark after now */
+			next = now + GRID_NS - (now - w->start_ns) % GRID_NS;
 	}
 	return NULL;
 }
@@ -538,7 +539,7 @@ int main(int argc, char **argv)
 		r = pthread_create(&w[started].thread, NULL, run, &w[started]);
 		if (r) {
 			fprintf(stderr, "sipbridge-rtpsource: a thread: %s\n", strerror(r));
-			stop = 1;
+			__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
 			break;
 		}
 	}

@@ -16,7 +16,7 @@
 #                          [-p exotel|twilio|raw] [-s 8000|16000|24000] [-o OUTDIR] [-w N]
 #                          [-i auto|io_uring|epoll] [-M N] [-W N] [-g own|sipp] [-S SECONDS] [-T MS]
 #                          [-B fifo|NICE] [-a pair|none] [-G N] [-t] [-j]
-#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -B fifo -a none
+#   defaults: -c 200 -n 400 -r 50 -d 10000 -b build -p exotel -s 8000 -i auto -g own -G 2 -B fifo -a none
 #   -o  keep every file of the run in OUTDIR, new or empty (default: a new temporary directory)
 #   -w  the wire capture (pacing, latency) watches 1 call in N, a power of two (default: the
 #       least that keeps it to about 250 calls, so the capture costs the machine little)
@@ -27,6 +27,7 @@
 #   -g  who sends the callers' RTP: own (sipbridge-rtpsource) or sipp (SIPp's rtp_stream)
 #   -G  the callers' source's threads (1-8, default 2), the streams split between them: a
 #       thread that waits for a CPU does not hold up the streams of one that got the other
+#       (with -a pair they share the source's one CPU)
 #   -S  record the machine's scheduler events (perf) for SECONDS once every call is set up, and
 #       report how long the daemon's threads and the generators waited for a CPU
 #   -T  the daemon's sip.t1x64_ms (default: its own, RFC 3261's 32000): how long each ended
@@ -76,7 +77,7 @@ while getopts "c:n:r:d:b:p:s:o:w:i:M:W:g:G:S:T:B:a:tjh" o; do
 	B) bot_sched=$OPTARG ;;
 	a) placement=$OPTARG ;;
 	j) json_only=1 ;;
-	*) sed -n '2,49p' "$0"; exit 2 ;;
+	*) sed -n '2,50p' "$0"; exit 2 ;;
 	esac
 done
 for v in "$concurrent" "$total" "$rate" "$call_ms"; do

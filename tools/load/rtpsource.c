@@ -430,8 +430,7 @@ static void *run(void *arg)
 	struct state *st = &w->st;
 	int64_t next = w->start_ns;
 
-	/* stop is written by a signal handler that may run in any thread, and by main. */
-	while (!__atomic_load_n(&stop, __ATOMIC_RELAXED) && next < w->deadline_ns) {
+	while (!stopped() && next < w->deadline_ns) {
 		struct timespec ts = {next / 1000000000, next % 1000000000};
 		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 			continue;
@@ -539,7 +538,7 @@ int main(int argc, char **argv)
 		r = pthread_create(&w[started].thread, NULL, run, &w[started]);
 		if (r) {
 			fprintf(stderr, "sipbridge-rtpsource: a thread: %s\n", strerror(r));
-			__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+			stop_now();
 			break;
 		}
 	}

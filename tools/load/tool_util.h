@@ -1,5 +1,7 @@
 /* What the load tool's programs share: a stop flag set by SIGTERM and SIGINT, a clock in ns,
- * and the parsing of a bounded unsigned option. Header-only; each program has its own copy. */
+ * and the parsing of a bounded unsigned option. Header-only; each program has its own copy.
+ * The flag is read and written atomically (stopped(), stop_now()): a signal handler may run in
+ * any thread of a program whose threads read it. */
 #ifndef SB_TOOLS_TOOL_UTIL_H
 #define SB_TOOLS_TOOL_UTIL_H
 
@@ -11,10 +13,20 @@
 
 static volatile sig_atomic_t stop;
 
+static inline int stopped(void)
+{
+	return __atomic_load_n(&stop, __ATOMIC_RELAXED);
+}
+
+static inline void stop_now(void)
+{
+	__atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop = 1;
+	stop_now();
 }
 
 /* Stops the main loop on SIGTERM and SIGINT. */

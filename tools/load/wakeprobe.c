@@ -78,7 +78,7 @@ static void *run(void *arg)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	p->realtime = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0;
 	clock_gettime(CLOCK_MONOTONIC, &next);
-	while (!stop) {
+	while (!stopped()) {
 		int64_t due, late;
 
 		add_ns(&next, period);
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 		probes[i].ev = calloc(MAX_EVENTS, sizeof(*probes[i].ev));
 		if (!probes[i].ev || pthread_create(&probes[i].thread, NULL, run, &probes[i])) {
 			fprintf(stderr, "sipbridge-wakeprobe: cannot start a thread\n");
-			stop = 1;
+			stop_now();
 			n = i;
 			break;
 		}

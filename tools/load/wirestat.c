@@ -659,7 +659,7 @@ int main(int argc, char **argv)
 	fputs("sipbridge-wirestat: capturing\n", stderr);
 	t0 = now_ns(CLOCK_MONOTONIC);
 	deadline = t0 + (int64_t)o.duration_s * 1000000000;
-	while (!stop && now_ns(CLOCK_MONOTONIC) < deadline) {
+	while (!stopped() && now_ns(CLOCK_MONOTONIC) < deadline) {
 		struct timespec nap = {0, DRAIN_NS};
 		skipped += drain(fd, &o, ds, &il);
 		nanosleep(&nap, NULL);

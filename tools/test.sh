@@ -177,6 +177,8 @@ assert lat["p50"] is not None or lat.get("note"), lat
 # the read, and fails this.
 if lat["p50"] is not None:
     assert lat["measured_at"] == "socket", lat
+    # Each call's last, partial message counted apart, the steady stream's p99 beside.
+    assert 0 <= lat["last_partial_messages"] <= 20 and lat["p99_without_last_partial"] is not None, lat
     assert r["latency_caller_to_bot_read_ms"]["messages"] == lat["messages"], r
 # Where the system allows SCHED_FIFO 2 (root), the daemon's media threads ran at it and its ws
 # threads at 1 (threads.media_realtime and ws_realtime), and the bot at 1 (run_load.sh -B fifo);

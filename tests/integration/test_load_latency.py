@@ -16,7 +16,8 @@ T0 = 1700000000 * 1000 * MS  # the first caller packet on the wire, CLOCK_REALTI
 def write_run(d, calls):
     """calls: {SIPp call number: (bridge port, [(read ms, kernel ms or None), ...])}. Each call's
     caller sends 10 packets of 160 samples, 20 ms apart from T0; each bot message carries 800
-    samples (100 ms), so message k is complete with packet 5k + 4."""
+    samples (100 ms), so message k is complete with packet 5k + 4, unless a message gives its
+    own count of samples as a third value."""
     with open(os.path.join(d, "calls.log"), "w") as f:
         for n, (port, _) in calls.items():
             f.write("call %s port %d from the 200 OK\n" % (n, port))
@@ -27,9 +28,9 @@ def write_run(d, calls):
     with open(os.path.join(d, "bot.arrivals"), "w") as f:
         for conn, (n, (_, msgs)) in enumerate(calls.items(), 1):
             f.write("S %d 8000 %s\n" % (conn, n))
-            for read_ms, kernel_ms in msgs:
+            for read_ms, kernel_ms, *samples in msgs:
                 kernel = "" if kernel_ms is False else " %d" % (T0 + kernel_ms * MS if kernel_ms else 0)
-                f.write("M %d %d 800%s\n" % (conn, T0 + read_ms * MS, kernel))
+                f.write("M %d %d %d%s\n" % (conn, T0 + read_ms * MS, (samples or [800])[0], kernel))
 
 
 def test_latency_at_the_socket_and_at_the_read(tmp_path):
@@ -79,3 +80,22 @@ def test_the_report_names_where_it_measured(tmp_path):
     # Frames dropped to the bot: no alignment, both figures null with the reason.
     head, read = report.latency_figures(*report.caller_to_bot_latency(d, 3)[:2])
     assert head["p99"] is None and read["p99"] is None and "dropped 3 frames" in head["note"], head
+
+
+def test_a_calls_last_partial_message_counted_apart(tmp_path):
+    """The part of a message the bridge sends when the call ends waits for the end, not for the
+    bridge: the figures count such messages and give the p99 of the others beside the p99 of all."""
+    d = str(tmp_path)
+    write_run(d, {"1": (4000, [(85, 82), (250, 240, 640)]),  # a whole message, then 640 samples
+                  "2": (4002, [(90, 81), (186, 184)]),       # whole messages: 1 and 4 ms
+                  "3": (4004, [(86, 83)])})                  # one message: nothing to set apart
+    both, why, _ = report.caller_to_bot_latency(d, 0)
+    assert why is None, why
+    sock = both["socket"]
+    # Call 1's last message: 640 samples in all 1440, complete with the packet at 160 ms (sample
+    # 1440 is the 9th packet's end), read at 240: 80 ms.
+    assert sock["messages"] == 5 and sock["max"] == 80.0, sock
+    assert sock["last_partial_messages"] == 1 and sock["p99_without_last_partial"] == 4.0, sock
+    assert both["read"]["last_partial_messages"] == 1, both
+    head, _ = report.latency_figures(both, why)
+    assert head["p99"] == 80.0 and head["p99_without_last_partial"] == 4.0, head

@@ -327,6 +327,20 @@ def figures(lat, calls, excluded):
             "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None
 
 
+def with_last_partial(fig_why, lat, last):
+    """The figures, with how many of their messages were a call's last, partial one and the p99
+    of the others (the steady stream's): with calls of a few seconds those last messages are a
+    share of all that makes the p99 alone."""
+    fig, why = fig_why
+    if fig is not None:
+        rest = list(lat)  # sorted by figures()
+        for v in last:
+            del rest[bisect.bisect_left(rest, v)]
+        fig["last_partial_messages"] = len(last)
+        fig["p99_without_last_partial"] = rnd(pct(rest, 0.99))
+    return fig, why
+
+
 def caller_to_bot_latency(d, drops_to_bot):
     """For every media message the bot got: the time it reached the bot minus the capture time
     of the caller's packet that carried the message's last sample, in ms, taken two ways. At the
@@ -357,6 +371,10 @@ def caller_to_bot_latency(d, drops_to_bot):
         return None, "no capture of the caller's packets or no bot arrivals", []
     read, sock, calls, excluded, unstamped = [], [], 0, 0, 0
     stamped, stamped_read = [], []
+    # The latencies of each call's last message when it is shorter than the call's others: the
+    # part of a message the bridge sends when the call ends, which waited for the end (at most
+    # a framing interval, spec §4) rather than for the bridge's work.
+    read_last, sock_last = [], []
     for rate, value, media in conns.values():
         port = call_port.get(value)
         if not port or not rate or not media or port not in ports:
@@ -379,19 +397,24 @@ def caller_to_bot_latency(d, drops_to_bot):
             continue
         calls += 1
         got = 0.0
-        for t_ns, n, k_ns in media:
+        partial_at = len(media) - 1 if len(media) > 1 and media[-1][1] < max(n for _, n, _ in media) else -1
+        for i, (t_ns, n, k_ns) in enumerate(media):
             got += n * 8000 / rate
             k = bisect.bisect_left(seg["cum"], got - 0.5)
             if k < len(seg["cum"]):
                 read.append((t_ns - seg["t"][k]) / 1e6)
                 stamped_read.append((t_ns / 1e9, read[-1]))
+                if i == partial_at:
+                    read_last.append(read[-1])
                 # A stamp after the bot's own read of it is not the arrival of this data.
                 if 0 < k_ns <= t_ns:
                     sock.append((k_ns - seg["t"][k]) / 1e6)
                     stamped.append((k_ns / 1e9, sock[-1]))
+                    if i == partial_at:
+                        sock_last.append(sock[-1])
                 else:
                     unstamped += 1
-    fig_read, why = figures(read, calls, excluded)
+    fig_read, why = with_last_partial(figures(read, calls, excluded), read, read_last)
     if fig_read is None:
         return None, why, []
     fig_sock, why = None, None
@@ -400,7 +423,7 @@ def caller_to_bot_latency(d, drops_to_bot):
             "kernel would not stamp, data queued before the stamps began, or a stamp after the " \
             "read): the figure is the bot's read" % (unstamped, len(read))
     else:
-        fig_sock, why = figures(sock, calls, excluded)
+        fig_sock, why = with_last_partial(figures(sock, calls, excluded), sock, sock_last)
         if why:
             why = "the figure at the bot's socket is withheld (%s): the figure is the bot's read" % why
     return {"socket": fig_sock, "read": fig_read}, why, stamped if fig_sock else stamped_read
@@ -410,7 +433,8 @@ def latency_figures(both, why):
     """The report's two latency entries from caller_to_bot_latency(): the headline, at the bot's
     socket when every read was stamped and at the bot's read otherwise (measured_at says which,
     and note why), and the figure at the bot's read."""
-    none = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None, "max": None}
+    none = {"calls": 0, "calls_excluded": None, "messages": 0, "p50": None, "p99": None, "max": None,
+            "last_partial_messages": None, "p99_without_last_partial": None}
     if both is None:
         return dict(none, measured_at=None, note=why), dict(none, note=why)
     if both["socket"]:
@@ -824,6 +848,8 @@ def table(r):
             lat["messages"], {"socket": "at the bot's socket", "read": "when the bot read it"}.get(
                 lat["measured_at"], "n/a"),
             " " + lat["note"] if lat.get("note") else "")),
+        ("... p99 without each call's last, partial message", "%s ms (%s such messages)" % (
+            fmt(lat.get("p99_without_last_partial")), fmt(lat.get("last_partial_messages")))),
         ("the same when the bot read it (its CPU wait in) p50 / p99 / max", "%s / %s / %s ms" % (
             fmt(lr["p50"]), fmt(lr["p99"]), fmt(lr["max"]))),
     ]

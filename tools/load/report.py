@@ -327,16 +327,14 @@ def figures(lat, calls, excluded):
             "p50": rnd(pct(lat, 0.5)), "p99": rnd(pct(lat, 0.99)), "max": rnd(lat[-1])}, None
 
 
-def with_last_partial(fig_why, lat, last):
-    """The figures, with how many of their messages were a call's last, partial one and the p99
-    of the others (the steady stream's): with calls of a few seconds those last messages are a
-    share of all that makes the p99 alone."""
+def with_last_partial(fig_why, rest, lat):
+    """The figures, with how many of their messages were a call's last, partial one (lat less
+    rest) and the p99 of the others, rest (the steady stream's): with calls of a few seconds
+    those last messages are a share of all that makes the p99 alone."""
     fig, why = fig_why
     if fig is not None:
-        rest = list(lat)  # sorted by figures()
-        for v in last:
-            del rest[bisect.bisect_left(rest, v)]
-        fig["last_partial_messages"] = len(last)
+        rest.sort()
+        fig["last_partial_messages"] = len(lat) - len(rest)
         fig["p99_without_last_partial"] = rnd(pct(rest, 0.99))
     return fig, why
 
@@ -371,10 +369,10 @@ def caller_to_bot_latency(d, drops_to_bot):
         return None, "no capture of the caller's packets or no bot arrivals", []
     read, sock, calls, excluded, unstamped = [], [], 0, 0, 0
     stamped, stamped_read = [], []
-    # The latencies of each call's last message when it is shorter than the call's others: the
-    # part of a message the bridge sends when the call ends, which waited for the end (at most
-    # a framing interval, spec §4) rather than for the bridge's work.
-    read_last, sock_last = [], []
+    # The latencies without each call's last message when it is shorter than the call's others:
+    # the part of a message the bridge sends when the call ends, which waited for the end (at
+    # most a framing interval, spec §4) rather than for the bridge's work.
+    read_rest, sock_rest = [], []
     for rate, value, media in conns.values():
         port = call_port.get(value)
         if not port or not rate or not media or port not in ports:
@@ -404,17 +402,17 @@ def caller_to_bot_latency(d, drops_to_bot):
             if k < len(seg["cum"]):
                 read.append((t_ns - seg["t"][k]) / 1e6)
                 stamped_read.append((t_ns / 1e9, read[-1]))
-                if i == partial_at:
-                    read_last.append(read[-1])
+                if i != partial_at:
+                    read_rest.append(read[-1])
                 # A stamp after the bot's own read of it is not the arrival of this data.
                 if 0 < k_ns <= t_ns:
                     sock.append((k_ns - seg["t"][k]) / 1e6)
                     stamped.append((k_ns / 1e9, sock[-1]))
-                    if i == partial_at:
-                        sock_last.append(sock[-1])
+                    if i != partial_at:
+                        sock_rest.append(sock[-1])
                 else:
                     unstamped += 1
-    fig_read, why = with_last_partial(figures(read, calls, excluded), read, read_last)
+    fig_read, why = with_last_partial(figures(read, calls, excluded), read_rest, read)
     if fig_read is None:
         return None, why, []
     fig_sock, why = None, None
@@ -423,7 +421,7 @@ def caller_to_bot_latency(d, drops_to_bot):
             "kernel would not stamp, data queued before the stamps began, or a stamp after the " \
             "read): the figure is the bot's read" % (unstamped, len(read))
     else:
-        fig_sock, why = with_last_partial(figures(sock, calls, excluded), sock, sock_last)
+        fig_sock, why = with_last_partial(figures(sock, calls, excluded), sock_rest, sock)
         if why:
             why = "the figure at the bot's socket is withheld (%s): the figure is the bot's read" % why
     return {"socket": fig_sock, "read": fig_read}, why, stamped if fig_sock else stamped_read

@@ -43,6 +43,11 @@ def _all(parts):
     return None if any(p is None for p in parts) else True
 
 
+def _all_zero(values):
+    """_all of each value being 0 (None where the value is unknown)."""
+    return _all([v == 0 if v is not None else None for v in values])
+
+
 def fmt(v):
     return "n/a" if v is None else ("%g" % v if isinstance(v, float) else str(v))
 
@@ -86,7 +91,7 @@ def _lost(rtp):
     parts = [_num(rtp.get(k)) for k in ("lost", "queue_drops_to_bot", "queue_drops_to_caller", "send_errors")]
     known = [v for v in parts if v is not None]
     value = sum(known) if len(known) == len(parts) else (sum(known) or None)
-    return value, _all([v == 0 if v is not None else None for v in parts])
+    return value, _all_zero(parts)
 
 
 def _failed(calls):
@@ -95,7 +100,7 @@ def _failed(calls):
     not_ok = made - ok if made is not None and ok is not None else None
     known = [v for v in (failed, not_ok) if v is not None]
     value = max(known) if known else None
-    return value, _all([v == 0 if v is not None else None for v in (failed, not_ok)])
+    return value, _all_zero((failed, not_ok))
 
 
 def judge(r, setup_per_s=None, depth_ms=PTIME_MS):

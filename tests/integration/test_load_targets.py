@@ -13,7 +13,7 @@ import targets  # noqa: E402
 
 GOOD = {
     "params": {"concurrent": 2000, "total": 2000, "rate": 100, "call_ms": 40000},
-    "calls": {"attempted": 2000, "successful": 2000, "failed": 0},
+    "calls": {"attempted": 2000, "successful": 2000, "failed": 0, "daemon_exit": 0},
     "peak_concurrent": {"daemon": 2000},
     "rtp": {"lost": 0, "queue_drops_to_bot": 0, "queue_drops_to_caller": 0, "send_errors": 0},
     "pacing_out": {"error_p99_ms": 1.2},
@@ -42,7 +42,7 @@ def met(r, name, setup_per_s=None):
 def test_a_run_that_meets_every_target():
     j = targets.judge(run())
     judged = {k: t["met"] for k, t in j["targets"].items() if t["met"] is not None}
-    assert all(judged.values()) and j["targets_met"] == j["targets_judged"] == len(judged) == 9, j
+    assert all(judged.values()) and j["targets_met"] == j["targets_judged"] == len(judged) == 10, j
     # A run at 100 set-ups a second says nothing of the 200 a second target, however fast SIPp went.
     assert targets.judge(run(), 250.0)["targets"]["setup_rate_per_s"]["met"] is None
     assert j["load"]["complete"] is True and j["load"]["source_sent_pct"] == 100.0, j["load"]
@@ -69,6 +69,8 @@ def test_a_run_that_meets_every_target():
     ("rtp_lost_inside", {"rtp__queue_drops_to_bot": 3}, False),
     ("rtp_lost_inside", {"rtp__queue_drops_to_caller": 1}, False),
     ("rtp_lost_inside", {"rtp__send_errors": 2}, False),
+    ("daemon_exit", {"calls__daemon_exit": 134}, False),  # SIGABRT: a crash
+    ("daemon_exit", {"calls__daemon_exit": 1}, False),
 ])
 def test_each_target_at_its_edge(name, change, want):
     r = run(**change)
@@ -79,10 +81,11 @@ def test_each_target_at_its_edge(name, change, want):
 
 def test_what_was_not_measured_is_not_judged():
     # One part of the loss unknown: the sum is not a figure; no steady state (a short run): no drift.
-    r = run(rtp__send_errors=None, steady__rss_drift_pct=None, pacing_out__error_p99_ms=None)
+    r = run(rtp__send_errors=None, steady__rss_drift_pct=None, pacing_out__error_p99_ms=None,
+            calls__daemon_exit=None)
     r["latency_caller_to_bot_ms"] = {"p99": None, "note": "not aligned"}
     j = targets.judge(r)
-    for name in ("rtp_lost_inside", "rss_drift_pct", "pacing_error_p99_ms", "latency_p99_ms"):
+    for name in ("rtp_lost_inside", "rss_drift_pct", "pacing_error_p99_ms", "latency_p99_ms", "daemon_exit"):
         assert j["targets"][name]["met"] is None and j["targets"][name]["value"] is None, (name, j)
     assert j["targets_judged"] == 5 and j["targets_met"] == 5, j
     j = targets.judge({})
@@ -149,10 +152,11 @@ def test_a_source_that_fell_behind_makes_the_load_short():
 def test_the_table_names_every_target_and_its_verdict():
     r = run(pacing_out__error_p99_ms=5.78)
     rows = dict(targets.lines(targets.judge(r)))
-    assert rows["targets met / judged"] == "8 / 9", rows
+    assert rows["targets met / judged"] == "9 / 10", rows
     assert rows["  outbound pacing error p99"] == "5.78 ms (target < 2 ms): MISSED", rows
     assert rows["  RSS per call"] == "44.2 KiB (target < 64 KiB): met", rows
     assert rows["  open descriptors after the calls"] == "33 (target <= 33): met", rows
+    assert rows["  the daemon's exit status (no crash)"] == "0 (target 0): met", rows
     assert rows["load carried by the generators"].startswith("the whole load"), rows
 
 

@@ -131,6 +131,9 @@ def judge(r, setup_per_s=None, depth_ms=PTIME_MS):
         "setup_rate_per_s": _row("set-ups a second, first answer to last", setup_per_s,
                                  SETUP_RATE_TARGET * (1 - RATE_SLACK), "ge", "", applies=rate_run),
         "rss_drift_pct": _row("RSS drift in the steady state", st.get("rss_drift_pct"), 5, "le", " %"),
+        # The daemon ran to the end and left as asked (SIGTERM: exit status 0); a crash is a status
+        # of 128 and more (the signal that ended it), an error exit 1 or 2.
+        "daemon_exit": _row("the daemon's exit status (no crash)", _get(r, "calls", "daemon_exit"), 0, "eq", ""),
         # Fewer than at idle is no leak (the idle count may hold the scrape's own connection); none
         # at all is a daemon that was gone.
         "fds_back_to_idle": _row("open descriptors after the calls", fds_end, fds_idle, "le", "",

@@ -220,8 +220,9 @@ assert ml is None or (ml["steal_pct_mean"] is not None and
 # from the probe's windows whenever the latency was measured (none late is 0 left out).
 assert ml is None or lat["p50"] is None or not r["machine"]["probe_realtime"] or \
     ml["latency_messages_in_machine_stalls"] is not None, ml
-# The verdict: every call succeeded and the daemon left as asked, and it says so; a run of 10 calls at 10 a second is not
-# judged on 2000 calls or 200 set-ups a second; the load asked for was 20 calls.
+# The verdict: every call succeeded and the daemon left as asked, and it says so; a run of 10
+# calls at 10 a second is not judged on 2000 calls or 200 set-ups a second; the load asked for
+# was 20 calls.
 v = r["verdict"]["targets"]
 assert v["failed_calls"]["met"] is True and v["failed_calls"]["value"] == 0, v
 assert v["daemon_exit"]["met"] is True, v  # it left as asked, no crash
